@@ -1,0 +1,135 @@
+/* mecbed: the model as a DAG of operators. Every node produces exactly one
+ * tensor; node.inputs[] name the producing nodes, and nodes are stored in
+ * topological order (a node's inputs have smaller indices). Weights live on
+ * the node (params[]), never cross a link, and are resident on every site. */
+#ifndef MECBED_GRAPH_H
+#define MECBED_GRAPH_H
+
+#include "mecbed/tensor.h"
+
+#define MB_MAX_INPUTS 128
+#define MB_MAX_PARAMS 6
+#define MB_MAX_OUTPUTS 16
+#define MB_NAME_LEN 96
+
+typedef enum mb_op_type {
+    MB_OP_INPUT = 0,   /* graph input: produced on the device */
+    MB_OP_CONSTANT,    /* constant tensor in params[0]; free and available on every site */
+    MB_OP_CONV,        /* params: W [M, C/group, kh, kw], optional B [M] */
+    MB_OP_CONV_TRANSPOSE, /* params: W [C, M/group, kh, kw], optional B [M] */
+    MB_OP_GEMM,        /* Y = alpha*op(A)*op(B) + beta*C; params: B, optional C (B may be an input instead) */
+    MB_OP_MATMUL,      /* two data inputs, or one input and params[0] as the right operand */
+    MB_OP_MAXPOOL,
+    MB_OP_AVGPOOL,
+    MB_OP_GLOBALAVGPOOL,
+    MB_OP_RELU,
+    MB_OP_CLIP,        /* min = a.alpha, max = a.beta (Relu6: 0, 6) */
+    MB_OP_SIGMOID,
+    MB_OP_HARDSIGMOID, /* max(0, min(1, alpha*x + beta)) */
+    MB_OP_HARDSWISH,
+    MB_OP_LEAKYRELU,   /* alpha */
+    MB_OP_ADD,         /* binary ops broadcast (numpy rules); second operand may be params[0] */
+    MB_OP_SUB,
+    MB_OP_MUL,
+    MB_OP_DIV,
+    MB_OP_CONCAT,      /* axis */
+    MB_OP_BATCHNORM,   /* params: scale, bias, mean, var; epsilon */
+    MB_OP_SOFTMAX,     /* axis */
+    MB_OP_FLATTEN,     /* axis */
+    MB_OP_RESHAPE,     /* a.shape / a.shape_ndim (0 copies, -1 infers, as ONNX) */
+    MB_OP_PAD,         /* a.pad_amounts (begin..., end...), a.pad_mode, a.pad_value */
+    MB_OP_RESIZE,      /* a.scales, a.resize_mode, a.coord_mode, a.nearest_mode */
+    MB_OP_IDENTITY,    /* also Dropout at inference */
+    MB_OP_COUNT
+} mb_op_type;
+
+enum { MB_AUTO_PAD_NOTSET = 0, MB_AUTO_PAD_SAME_UPPER, MB_AUTO_PAD_SAME_LOWER, MB_AUTO_PAD_VALID };
+enum { MB_PAD_CONSTANT = 0, MB_PAD_REFLECT, MB_PAD_EDGE };
+enum { MB_RESIZE_NEAREST = 0, MB_RESIZE_LINEAR };
+enum { MB_COORD_HALF_PIXEL = 0, MB_COORD_ASYMMETRIC, MB_COORD_ALIGN_CORNERS,
+       MB_COORD_PYTORCH_HALF_PIXEL, MB_COORD_TF_HALF_PIXEL_FOR_NN };
+enum { MB_NEAREST_ROUND_PREFER_FLOOR = 0, MB_NEAREST_ROUND_PREFER_CEIL, MB_NEAREST_FLOOR,
+       MB_NEAREST_CEIL };
+
+/* Operator attributes. One flat struct for all ops: fields an op does not use
+ * stay zero. New fields are only ever appended. */
+typedef struct mb_op_attrs {
+    int kernel[2];   /* kh, kw */
+    int stride[2];   /* sh, sw (0 means 1) */
+    int pads[4];     /* top, left, bottom, right; auto_pad is resolved into these by mb_graph_infer */
+    int dilation[2]; /* 0 means 1 */
+    int group;       /* 0 means 1 */
+    int auto_pad;
+    int ceil_mode;
+    int count_include_pad;
+    int output_padding[2];
+    float alpha, beta;
+    float epsilon;
+    int trans_a, trans_b;
+    int axis;
+    int shape_ndim;
+    int64_t shape[MB_MAX_DIMS];
+    int64_t pad_amounts[2 * MB_MAX_DIMS];
+    int pad_mode;
+    float pad_value;
+    float scales[MB_MAX_DIMS];
+    int resize_mode, coord_mode, nearest_mode;
+    float cubic_coeff_a;
+    int bn_folded; /* set when a BatchNormalization was folded into this conv */
+} mb_op_attrs;
+
+typedef struct mb_node {
+    char name[MB_NAME_LEN];
+    mb_op_type type;
+    mb_op_attrs a;
+    int n_inputs;
+    int inputs[MB_MAX_INPUTS]; /* producer node indices */
+    int n_params;
+    mb_tensor *params[MB_MAX_PARAMS]; /* owned by the graph */
+
+    /* Filled by mb_graph_infer(). */
+    int out_ndim;
+    int64_t out_dims[MB_MAX_DIMS];
+    int64_t out_bytes;  /* fp32 bytes of the output tensor */
+    int64_t macs;       /* multiply-accumulates (elementwise ops: one per output element) */
+    int64_t n_weights;  /* parameter count */
+    int local;          /* 1: spatially local, any output rectangle is computable from an input rectangle */
+} mb_node;
+
+typedef struct mb_graph {
+    char name[MB_NAME_LEN];
+    int n_nodes, cap_nodes;
+    mb_node *nodes;
+    int n_outputs;
+    int outputs[MB_MAX_OUTPUTS];
+} mb_graph;
+
+const char *mb_op_name(mb_op_type t);          /* "Conv", "MaxPool", ... (ONNX names) */
+int mb_op_from_name(const char *name);         /* -1 if unknown */
+
+mb_graph *mb_graph_new(const char *name);
+void mb_graph_free(mb_graph *g);
+/* Append a node; returns its index. The node is copied; params ownership moves to the graph. */
+int mb_graph_add(mb_graph *g, const mb_node *n);
+int mb_graph_find(const mb_graph *g, const char *name); /* -1 if absent */
+
+/* Validate structure (topological order, arity, params), infer every output
+ * shape, bytes, MACs, params and locality. On error returns -1 and writes a
+ * message naming the node into err. */
+int mb_graph_infer(mb_graph *g, char *err, size_t errlen);
+
+int64_t mb_graph_params(const mb_graph *g);
+int64_t mb_graph_macs(const mb_graph *g);
+/* Number of consumers of node i. */
+int mb_graph_consumers(const mb_graph *g, int i, int *out, int max);
+/* A stable 64-bit hash of structure and weights (nodes verify they hold the same model). */
+uint64_t mb_graph_hash(const mb_graph *g);
+
+/* Region of input k of node i needed to compute the output region r, clipped
+ * to the input's extent (kernel, stride, padding, dilation, pooling, resize).
+ * For non-local nodes the whole input. */
+mb_region mb_node_input_region(const mb_graph *g, int i, int k, mb_region r);
+/* The whole output region of node i. */
+mb_region mb_node_full_region(const mb_graph *g, int i);
+
+#endif

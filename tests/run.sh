@@ -1,0 +1,39 @@
+#!/bin/sh
+# Runs every test: the cmocka unit-test binaries (build/tests/test_*) and the
+# command-level tests (tests/cli_*.sh). A test exits 0 (pass), 77 (skipped,
+# with the reason on its output) or anything else (fail). Ends with the
+# summary line "N passed, N failed, N skipped".
+BUILD=${BUILD:-build}
+export BUILD
+pass=0; fail=0; skip=0; failed=""
+log=$(mktemp -d "${TMPDIR:-/tmp}/mecbed-tests.XXXXXX")
+trap 'rm -rf "$log"' EXIT INT TERM
+run_one() {
+    name=$1; shift
+    start=$(date +%s)
+    "$@" >"$log/out" 2>&1
+    rc=$?
+    secs=$(( $(date +%s) - start ))
+    case $rc in
+    0) pass=$((pass+1)); echo "PASS  $name (${secs}s)";;
+    77) skip=$((skip+1)); echo "SKIP  $name: $(grep -i skip "$log/out" | tail -n 1)";;
+    *) fail=$((fail+1)); failed="$failed $name"; echo "FAIL  $name (exit $rc)"; tail -n 40 "$log/out" | sed 's/^/      /';;
+    esac
+}
+filter=${TESTS:-}
+for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    n=$(basename "$t")
+    [ -n "$filter" ] && ! echo "$n" | grep -q "$filter" && continue
+    run_one "$n" "$t"
+done
+for t in tests/cli_*.sh; do
+    [ -f "$t" ] || continue
+    n=$(basename "$t" .sh)
+    [ -n "$filter" ] && ! echo "$n" | grep -q "$filter" && continue
+    run_one "$n" sh "$t"
+done
+echo
+[ -n "$failed" ] && echo "failed:$failed"
+echo "tests: $pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]
