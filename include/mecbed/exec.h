@@ -1,0 +1,30 @@
+/* mecbed: the reference executor. Runs a whole graph in one process on one
+ * backend, in topological order, optionally timing every op. The per-op
+ * profile is what cost models and `mecbed infer --profile` use. */
+#ifndef MECBED_EXEC_H
+#define MECBED_EXEC_H
+
+#include "mecbed/backend.h"
+
+typedef struct mb_op_time {
+    int node;
+    double ms;  /* wall time of the op's compute call */
+} mb_op_time;
+
+typedef struct mb_exec_opts {
+    int keep_all;          /* keep every intermediate tensor in outputs_all */
+    mb_op_time *times;     /* if non-NULL, g->n_nodes entries filled */
+    int repeats;           /* timing: run this many times, report the median (0 means 1) */
+} mb_exec_opts;
+
+/* inputs: one tensor per MB_OP_INPUT node, in node order. On success *outputs
+ * receives g->n_outputs new tensors (caller frees each with mb_tensor_free and
+ * the array with free). If opts->keep_all, *all receives g->n_nodes tensors
+ * (NULL for free nodes), caller frees. Returns 0 or -1 with err. */
+int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_tensor ***outputs,
+                const mb_exec_opts *opts, mb_tensor ***all, char *err, size_t errlen);
+
+/* Seeded input tensors for every MB_OP_INPUT node (caller frees). */
+mb_tensor **mb_exec_make_inputs(const mb_graph *g, uint64_t seed);
+
+#endif

@@ -1,0 +1,50 @@
+/* mecbed: link specifications, the one grammar shared by `plan`, `run`,
+ * `link test` and topology files:
+ *   rate=20mbit,delay=10ms,jitter=2ms:normal,loss=0.5%,queue=100p,mtu=1500
+ *   up.rate=5.85mbit,down.rate=20mbit,rtt=40ms
+ *   trace=path/to/file:loop
+ * Keys without a prefix apply to both directions; "up." (device -> server)
+ * and "down." (server -> device) apply to one. docs/link-spec.md documents
+ * every key. Unknown keys and impossible values are errors. */
+#ifndef MECBED_LINKSPEC_H
+#define MECBED_LINKSPEC_H
+
+#include <stddef.h>
+
+enum { MB_JITTER_NONE = 0, MB_JITTER_UNIFORM, MB_JITTER_NORMAL, MB_JITTER_PARETO };
+enum { MB_LOSS_NONE = 0, MB_LOSS_BERNOULLI, MB_LOSS_GILBERT_ELLIOTT };
+
+#define MB_PATH_LEN 512
+
+/* One direction of a link. */
+typedef struct mb_link_dir {
+    double rate_bps;      /* 0: unlimited (or given by the trace) */
+    double delay_s;       /* one-way propagation delay */
+    double jitter_s;      /* jitter scale */
+    int jitter_dist;
+    int loss_model;
+    double loss;          /* Bernoulli drop probability */
+    double ge_p, ge_r;    /* Gilbert-Elliott: P(good->bad), P(bad->good) */
+    double ge_loss_good, ge_loss_bad;
+    long queue_packets;   /* 0: default */
+    long queue_bytes;     /* 0: not byte-limited */
+    double aqm_target_s;  /* delay-based AQM target (0: drop-tail only) */
+    char trace[MB_PATH_LEN]; /* "" when none */
+    int trace_loop;       /* 1 loop (default), 0 once */
+} mb_link_dir;
+
+typedef struct mb_link_spec {
+    mb_link_dir up, down;
+    int mtu;              /* 0: 1500 */
+    char ns3[32];         /* ns-3 link model ("p2p", "wifi", "lte"); "" when not ns-3 */
+    char extra[1024];     /* backend-specific key=value pairs kept verbatim (ns-3's parameters) */
+} mb_link_spec;
+
+/* Parse a spec. Returns 0, or -1 with a message naming the offending key in err. */
+int mb_linkspec_parse(const char *text, mb_link_spec *out, char *err, size_t errlen);
+/* Write a canonical spec string (round-trips through mb_linkspec_parse). */
+int mb_linkspec_format(const mb_link_spec *s, char *buf, size_t len);
+/* Round-trip time implied by the spec: up.delay + down.delay. */
+double mb_linkspec_rtt(const mb_link_spec *s);
+
+#endif
