@@ -13,11 +13,12 @@
 #define MB_NAME_LEN 96
 
 typedef enum mb_op_type {
-    MB_OP_INPUT = 0,   /* graph input: produced on the device */
+    MB_OP_INPUT = 0,   /* graph input, produced on the device; its dims are a.shape[0..a.shape_ndim) */
     MB_OP_CONSTANT,    /* constant tensor in params[0]; free and available on every site */
     MB_OP_CONV,        /* params: W [M, C/group, kh, kw], optional B [M] */
     MB_OP_CONV_TRANSPOSE, /* params: W [C, M/group, kh, kw], optional B [M] */
-    MB_OP_GEMM,        /* Y = alpha*op(A)*op(B) + beta*C; params: B, optional C (B may be an input instead) */
+    MB_OP_GEMM,        /* Y = alpha*op(A)*op(B) + beta*C; params: B, optional C (B may be input 1, then params: optional C);
+                          alpha = beta = 0 means unset (ONNX's 1, 1) */
     MB_OP_MATMUL,      /* two data inputs, or one input and params[0] as the right operand */
     MB_OP_MAXPOOL,
     MB_OP_AVGPOOL,
@@ -131,5 +132,11 @@ uint64_t mb_graph_hash(const mb_graph *g);
 mb_region mb_node_input_region(const mb_graph *g, int i, int k, mb_region r);
 /* The whole output region of node i. */
 mb_region mb_node_full_region(const mb_graph *g, int i);
+
+/* Resize: the source coordinate of output index o along one axis (ONNX's
+ * coordinate_transformation_mode). Kernels and region mapping share it. */
+double mb_resize_coord(int coord_mode, int64_t o, float scale, int64_t in_len, int64_t out_len);
+/* Resize nearest: the source index for source coordinate x (nearest_mode), clamped to [0,in_len). */
+int64_t mb_resize_nearest(int nearest_mode, double x, int64_t in_len);
 
 #endif
