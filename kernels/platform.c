@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,14 +39,26 @@ void mb_platform_init(int argc, char **argv)
 {
     (void)argc;
     const char *no = getenv("MECBED_NO_REEXEC");
-    if (!getenv("OPENBLAS_CORETYPE") && !(no && *no == '1')) {
+    if (!(no && *no == '1')) {
+        /* MECBED_BLAS_CORETYPE forces a core; otherwise an AVX2 core on an
+         * AVX-512 CPU (detected, or forced by an inherited OPENBLAS_CORETYPE)
+         * is upgraded to SkylakeX. */
+        const char *want = getenv("MECBED_BLAS_CORETYPE");
         const char *core = openblas_get_corename();
-        int avx2_core = core && (!strcasecmp(core, "haswell") || !strcasecmp(core, "zen"));
-        if (avx2_core && cpu_has_flag("avx512f") && cpu_has_flag("avx512bw") && cpu_has_flag("avx512vl")) {
-            setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+        const char *target = NULL;
+        if (want && *want) {
+            if (!core || strcasecmp(core, want))
+                target = want;
+        } else {
+            int avx2_core = core && (!strcasecmp(core, "haswell") || !strcasecmp(core, "zen"));
+            if (avx2_core && cpu_has_flag("avx512f") && cpu_has_flag("avx512bw") && cpu_has_flag("avx512vl"))
+                target = "SkylakeX";
+        }
+        if (target) {
+            setenv("OPENBLAS_CORETYPE", target, 1);
             setenv("MECBED_NO_REEXEC", "1", 1); /* never loop */
             execv("/proc/self/exe", argv);
-            /* exec failed: carry on at the detected core's speed */
+            /* exec failed: carry on with the core OpenBLAS chose */
         }
     }
     openblas_set_num_threads(1);
