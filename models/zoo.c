@@ -1,0 +1,60 @@
+/* The built-in model zoo: names and dispatch to the builders. */
+#include "mecbed/model.h"
+
+#include <ctype.h>
+#include <stdio.h>
+
+#include "zoo_models.h"
+
+typedef struct zoo_entry {
+    const char *name;
+    mb_graph *(*build)(uint64_t seed, char *err, size_t errlen);
+} zoo_entry;
+
+static const zoo_entry zoo[] = {
+    {"alexnet", zoo_alexnet},         {"vgg16", zoo_vgg16},         {"resnet18", zoo_resnet18},
+    {"resnet50", zoo_resnet50},       {"resnet152", zoo_resnet152}, {"mobilenetv2", zoo_mobilenetv2},
+    {"googlenet", zoo_googlenet},     {"densenet121", zoo_densenet121}, {"tiny_yolov2", zoo_tiny_yolov2},
+};
+#define N_ZOO (sizeof zoo / sizeof zoo[0])
+
+static const char *const zoo_name_list[N_ZOO + 1] = {
+    "alexnet", "vgg16", "resnet18", "resnet50", "resnet152", "mobilenetv2", "googlenet", "densenet121",
+    "tiny_yolov2", NULL,
+};
+_Static_assert(sizeof zoo_name_list / sizeof zoo_name_list[0] == N_ZOO + 1, "one name per zoo entry");
+
+const char *const *mb_zoo_names(void)
+{
+    return zoo_name_list;
+}
+
+/* "ResNet-50", "resnet_50" and "resnet50" all name the same model. */
+static int same_model_name(const char *a, const char *b)
+{
+    for (;;) {
+        while (*a == '-' || *a == '_')
+            a++;
+        while (*b == '-' || *b == '_')
+            b++;
+        if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+            return 0;
+        if (!*a)
+            return 1;
+        a++;
+        b++;
+    }
+}
+
+mb_graph *mb_zoo_build(const char *name, uint64_t seed, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < N_ZOO; i++)
+        if (same_model_name(name, zoo[i].name))
+            return zoo[i].build(seed, err, errlen);
+    size_t o = (size_t)snprintf(err, errlen, "unknown model '%s' (built-in:", name);
+    for (size_t i = 0; i < N_ZOO && o < errlen; i++)
+        o += (size_t)snprintf(err + o, errlen - o, " %s", zoo[i].name);
+    if (o < errlen)
+        snprintf(err + o, errlen - o, ")");
+    return NULL;
+}
