@@ -1,0 +1,639 @@
+/* Link spec grammar (include/mecbed/linkspec.h, docs/link-spec.md).
+ *
+ * A spec is a comma-separated list of key=value items. An unprefixed key sets
+ * both directions; "up." / "down." set one direction and override the
+ * unprefixed value whatever the order. Setting the same key twice at the same
+ * scope is an error, as is any key we do not know (unless ns3= is present:
+ * then unknown keys are ns-3 model parameters, kept verbatim in `extra`). */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mecbed/linkspec.h"
+
+#define MAX_ITEMS 64
+
+/* Keys with a direction; bit index into a "seen" mask per scope. */
+enum {
+    K_RATE, K_DELAY, K_JITTER, K_LOSS, K_QUEUE, K_AQM, K_TRACE, K_COUNT
+};
+static const char *const dir_keys[K_COUNT] = {"rate", "delay", "jitter", "loss", "queue", "aqm", "trace"};
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* Split "12.5mbit" into a finite number and its unit suffix. */
+static int split_number(const char *v, double *num, const char **unit)
+{
+    char *end;
+    errno = 0;
+    if (!*v || isspace((unsigned char)*v))
+        return -1;
+    *num = strtod(v, &end);
+    if (end == v || errno == ERANGE || !isfinite(*num))
+        return -1;
+    /* strtod accepts "inf", "nan" and hex floats: refuse them. */
+    for (const char *p = v; p < end; p++)
+        if (!(isdigit((unsigned char)*p) || *p == '.' || *p == '-' || *p == '+' || *p == 'e' || *p == 'E'))
+            return -1;
+    *unit = end;
+    return 0;
+}
+
+static int ieq(const char *a, const char *b)
+{
+    return strcasecmp(a, b) == 0;
+}
+
+/* Rate in bit/s. Units: none/bit, k/kbit, m/mbit, g/gbit, optionally "/s"
+ * or "ps" after "bit". Bytes-per-second spellings ("mbps", "MB/s") are
+ * refused: tc reads "mbps" as megabytes, others as megabits. */
+static int parse_rate(const char *v, double *out, char *err, size_t errlen, const char *key)
+{
+    double x;
+    const char *u;
+    if (split_number(v, &x, &u))
+        return fail(err, errlen, "%s=%s: not a number with a unit (e.g. 20mbit)", key, v);
+    char unit[16];
+    size_t n = strlen(u);
+    if (n >= sizeof unit)
+        return fail(err, errlen, "%s=%s: unknown rate unit '%s'", key, v, u);
+    for (size_t i = 0; i <= n; i++)
+        unit[i] = (char)tolower((unsigned char)u[i]);
+    /* strip an optional "/s" or "ps" after "bit" */
+    if (n >= 5 && !strcmp(unit + n - 5, "bit/s"))
+        unit[n - 2] = 0;
+    else if (n >= 5 && !strcmp(unit + n - 5, "bitps"))
+        unit[n - 2] = 0;
+    double mult;
+    if (!strcmp(unit, "") || !strcmp(unit, "bit"))
+        mult = 1;
+    else if (!strcmp(unit, "k") || !strcmp(unit, "kbit"))
+        mult = 1e3;
+    else if (!strcmp(unit, "m") || !strcmp(unit, "mbit"))
+        mult = 1e6;
+    else if (!strcmp(unit, "g") || !strcmp(unit, "gbit"))
+        mult = 1e9;
+    else if (strstr(unit, "bps") || strstr(unit, "b/s") || strstr(unit, "byte"))
+        return fail(err, errlen, "%s=%s: '%s' is ambiguous (bytes or bits?); write bit/s as bit, kbit, mbit or gbit", key, v, u);
+    else
+        return fail(err, errlen, "%s=%s: unknown rate unit '%s' (use bit, kbit, mbit, gbit or k, m, g)", key, v, u);
+    x *= mult;
+    if (!(x > 0))
+        return fail(err, errlen, "%s=%s: a rate must be > 0 (leave %s out for an unlimited link)", key, v, key);
+    if (x > 1e12)
+        return fail(err, errlen, "%s=%s: rate above 1 Tbit/s is not a link we can emulate", key, v);
+    *out = x;
+    return 0;
+}
+
+/* Time in seconds: us, ms or s (a unit is required: "10" would be ambiguous). */
+static int parse_time(const char *v, double *out, char *err, size_t errlen, const char *key, int allow_zero)
+{
+    double x;
+    const char *u;
+    if (split_number(v, &x, &u))
+        return fail(err, errlen, "%s=%s: not a time (e.g. 10ms, 500us, 0.1s)", key, v);
+    if (ieq(u, "us") || ieq(u, "usec"))
+        x *= 1e-6;
+    else if (ieq(u, "ms") || ieq(u, "msec"))
+        x *= 1e-3;
+    else if (ieq(u, "s") || ieq(u, "sec"))
+        ;
+    else if (!*u)
+        return fail(err, errlen, "%s=%s: a time needs a unit (us, ms or s)", key, v);
+    else
+        return fail(err, errlen, "%s=%s: unknown time unit '%s' (use us, ms or s)", key, v, u);
+    if (x < 0 || (!allow_zero && x == 0))
+        return fail(err, errlen, "%s=%s: must be %s", key, v, allow_zero ? ">= 0" : "> 0");
+    if (x > 3600)
+        return fail(err, errlen, "%s=%s: more than an hour is not a link delay", key, v);
+    *out = x;
+    return 0;
+}
+
+/* A probability: "0.5%" or a fraction "0.005". */
+static int parse_prob(const char *v, double *out, char *err, size_t errlen, const char *key)
+{
+    double x;
+    const char *u;
+    if (split_number(v, &x, &u))
+        return fail(err, errlen, "%s=%s: not a probability (e.g. 0.5%% or 0.005)", key, v);
+    if (!strcmp(u, "%")) {
+        if (x < 0 || x > 100)
+            return fail(err, errlen, "%s=%s: a percentage must be within 0..100%%", key, v);
+        x /= 100;
+    } else if (!*u) {
+        if (x < 0 || x > 1)
+            return fail(err, errlen, "%s=%s: a fraction must be within 0..1 (write %g%% for a percentage)", key, v, x);
+    } else {
+        return fail(err, errlen, "%s=%s: unknown unit '%s' (use %% or a plain fraction)", key, v, u);
+    }
+    *out = x;
+    return 0;
+}
+
+static int parse_jitter(const char *v, mb_link_dir *d, char *err, size_t errlen, const char *key)
+{
+    char buf[64];
+    if (strlen(v) >= sizeof buf)
+        return fail(err, errlen, "%s=%s: too long", key, v);
+    strcpy(buf, v);
+    int dist = MB_JITTER_UNIFORM;
+    char *colon = strchr(buf, ':');
+    if (colon) {
+        *colon = 0;
+        const char *name = colon + 1;
+        if (ieq(name, "uniform"))
+            dist = MB_JITTER_UNIFORM;
+        else if (ieq(name, "normal"))
+            dist = MB_JITTER_NORMAL;
+        else if (ieq(name, "pareto"))
+            dist = MB_JITTER_PARETO;
+        else
+            return fail(err, errlen, "%s=%s: unknown distribution '%s' (uniform, normal or pareto)", key, v, name);
+    }
+    if (parse_time(buf, &d->jitter_s, err, errlen, key, 1))
+        return -1;
+    d->jitter_dist = d->jitter_s > 0 ? dist : MB_JITTER_NONE;
+    return 0;
+}
+
+/* loss=P (Bernoulli) or loss=ge:P:R[:LOSS_BAD[:LOSS_GOOD]] (Gilbert-Elliott,
+ * netem's "gemodel p r 1-h 1-k" order; defaults 100 % in bad, 0 % in good). */
+static int parse_loss(const char *v, mb_link_dir *d, char *err, size_t errlen, const char *key)
+{
+    if (strncasecmp(v, "ge:", 3) && strncasecmp(v, "gilbert:", 8)) {
+        if (parse_prob(v, &d->loss, err, errlen, key))
+            return -1;
+        d->loss_model = d->loss > 0 ? MB_LOSS_BERNOULLI : MB_LOSS_NONE;
+        d->ge_p = d->ge_r = d->ge_loss_good = d->ge_loss_bad = 0;
+        return 0;
+    }
+    char buf[128];
+    if (strlen(v) >= sizeof buf)
+        return fail(err, errlen, "%s=%s: too long", key, v);
+    strcpy(buf, strchr(v, ':') + 1);
+    double vals[4] = {0, 0, 1, 0};
+    int n = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ":", &save); tok; tok = strtok_r(NULL, ":", &save)) {
+        if (n == 4)
+            return fail(err, errlen, "%s=%s: Gilbert-Elliott takes at most 4 values (p:r:loss_bad:loss_good)", key, v);
+        char sub[48];
+        static const char *names[4] = {"p", "r", "loss_bad", "loss_good"};
+        snprintf(sub, sizeof sub, "%s (ge %s)", key, names[n]);
+        if (parse_prob(tok, &vals[n], err, errlen, sub))
+            return -1;
+        n++;
+    }
+    if (n < 2)
+        return fail(err, errlen, "%s=%s: Gilbert-Elliott needs at least p:r (e.g. ge:1%%:30%%)", key, v);
+    if (vals[1] == 0 && vals[0] > 0)
+        return fail(err, errlen, "%s=%s: r = 0 would leave the bad state never (an endless outage)", key, v);
+    d->loss_model = MB_LOSS_GILBERT_ELLIOTT;
+    d->ge_p = vals[0];
+    d->ge_r = vals[1];
+    d->ge_loss_bad = vals[2];
+    d->ge_loss_good = vals[3];
+    d->loss = 0;
+    return 0;
+}
+
+/* queue=100p (packets) or queue=64kb / 65536b / 1mb (bytes; k = 1024 as in tc). */
+static int parse_queue(const char *v, mb_link_dir *d, char *err, size_t errlen, const char *key)
+{
+    double x;
+    const char *u;
+    if (split_number(v, &x, &u) || x != floor(x))
+        return fail(err, errlen, "%s=%s: not a whole number with a unit (100p or 64kb)", key, v);
+    if (x <= 0)
+        return fail(err, errlen, "%s=%s: a queue must hold at least one packet", key, v);
+    if (ieq(u, "p")) {
+        if (x > 1e7)
+            return fail(err, errlen, "%s=%s: more than 10^7 packets", key, v);
+        d->queue_packets = (long)x;
+        d->queue_bytes = 0;
+        return 0;
+    }
+    double mult;
+    if (ieq(u, "b"))
+        mult = 1;
+    else if (ieq(u, "kb"))
+        mult = 1024;
+    else if (ieq(u, "mb"))
+        mult = 1024 * 1024;
+    else
+        return fail(err, errlen, "%s=%s: unknown queue unit '%s' (p for packets; b, kb, mb for bytes)", key, v, u);
+    x *= mult;
+    if (x < 64)
+        return fail(err, errlen, "%s=%s: a byte queue smaller than 64 bytes cannot hold a packet", key, v);
+    if (x > 4e9)
+        return fail(err, errlen, "%s=%s: more than 4 GB of queue", key, v);
+    d->queue_bytes = (long)x;
+    d->queue_packets = 0;
+    return 0;
+}
+
+static int parse_trace(const char *v, mb_link_dir *d, char *err, size_t errlen, const char *key)
+{
+    size_t n = strlen(v);
+    int loop = 1;
+    if (n >= 5 && !strcmp(v + n - 5, ":loop"))
+        n -= 5;
+    else if (n >= 5 && !strcmp(v + n - 5, ":once")) {
+        n -= 5;
+        loop = 0;
+    }
+    if (n == 0)
+        return fail(err, errlen, "%s=%s: empty trace file name", key, v);
+    if (n >= sizeof d->trace)
+        return fail(err, errlen, "%s: trace path longer than %d characters", key, MB_PATH_LEN - 1);
+    memcpy(d->trace, v, n);
+    d->trace[n] = 0;
+    d->trace_loop = loop;
+    return 0;
+}
+
+static int set_dir_key(int k, const char *val, mb_link_dir *d, char *err, size_t errlen, const char *key)
+{
+    switch (k) {
+    case K_RATE: return parse_rate(val, &d->rate_bps, err, errlen, key);
+    case K_DELAY: return parse_time(val, &d->delay_s, err, errlen, key, 1);
+    case K_JITTER: return parse_jitter(val, d, err, errlen, key);
+    case K_LOSS: return parse_loss(val, d, err, errlen, key);
+    case K_QUEUE: return parse_queue(val, d, err, errlen, key);
+    case K_AQM: return parse_time(val, &d->aqm_target_s, err, errlen, key, 0);
+    case K_TRACE: return parse_trace(val, d, err, errlen, key);
+    }
+    return -1;
+}
+
+static int find_dir_key(const char *name)
+{
+    for (int k = 0; k < K_COUNT; k++)
+        if (!strcmp(name, dir_keys[k]))
+            return k;
+    return -1;
+}
+
+typedef struct item {
+    char *key, *val;
+} item;
+
+static void add_extra(mb_link_spec *s, const char *key, const char *val, int *overflow)
+{
+    size_t used = strlen(s->extra);
+    int n = snprintf(s->extra + used, sizeof s->extra - used, "%s%s=%s", used ? "," : "", key, val);
+    if (n < 0 || (size_t)n >= sizeof s->extra - used) {
+        s->extra[used] = 0;
+        *overflow = 1;
+    }
+}
+
+int mb_linkspec_parse(const char *text, mb_link_spec *out, char *err, size_t errlen)
+{
+    if (!text || !out)
+        return fail(err, errlen, "link spec: missing");
+    if (err && errlen)
+        err[0] = 0;
+    size_t len = strlen(text);
+    char *buf = malloc(len + 1);
+    if (!buf)
+        return fail(err, errlen, "link spec: out of memory");
+    memcpy(buf, text, len + 1);
+
+    item items[MAX_ITEMS];
+    int n_items = 0, rc = -1;
+    char *p = buf;
+    /* tokenise: key=value separated by commas; whitespace around items is allowed */
+    while (*p) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = 0;
+        while (isspace((unsigned char)*p))
+            p++;
+        char *e = p + strlen(p);
+        while (e > p && isspace((unsigned char)e[-1]))
+            *--e = 0;
+        if (!*p) {
+            fail(err, errlen, "link spec '%s': empty item (stray comma?)", text);
+            goto out;
+        }
+        char *eq = strchr(p, '=');
+        if (!eq || eq == p) {
+            fail(err, errlen, "link spec: '%s' is not key=value", p);
+            goto out;
+        }
+        *eq = 0;
+        if (n_items == MAX_ITEMS) {
+            fail(err, errlen, "link spec: more than %d items", MAX_ITEMS);
+            goto out;
+        }
+        items[n_items].key = p;
+        items[n_items].val = eq + 1;
+        n_items++;
+        if (!comma)
+            break;
+        p = comma + 1;
+        if (!*p) {
+            fail(err, errlen, "link spec '%s': trailing comma", text);
+            goto out;
+        }
+    }
+
+    mb_link_spec s;
+    memset(&s, 0, sizeof s);
+    s.up.trace_loop = s.down.trace_loop = 1;
+    for (int i = 0; i < n_items; i++)
+        if (!strcmp(items[i].key, "ns3")) {
+            const char *m = items[i].val;
+            if (strcmp(m, "p2p") && strcmp(m, "wifi") && strcmp(m, "lte")) {
+                fail(err, errlen, "ns3=%s: unknown ns-3 link model (p2p, wifi or lte)", m);
+                goto out;
+            }
+            if (s.ns3[0]) {
+                fail(err, errlen, "link spec: ns3 given twice");
+                goto out;
+            }
+            snprintf(s.ns3, sizeof s.ns3, "%s", m);
+        }
+
+    /* Pass 1: unprefixed keys (both directions); pass 2: prefixed overrides. */
+    unsigned seen_both = 0, seen_up = 0, seen_down = 0;
+    int seen_mtu = 0, seen_rtt = 0, overflow = 0;
+    double rtt = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < n_items; i++) {
+            const char *key = items[i].key, *val = items[i].val;
+            const char *name = key;
+            mb_link_dir *dir = NULL;
+            unsigned *seen = &seen_both;
+            int prefixed = 0;
+            if (!strncmp(key, "up.", 3)) {
+                name = key + 3, dir = &s.up, seen = &seen_up, prefixed = 1;
+            } else if (!strncmp(key, "down.", 5)) {
+                name = key + 5, dir = &s.down, seen = &seen_down, prefixed = 1;
+            }
+            if (prefixed != pass)
+                continue;
+            int k = find_dir_key(name);
+            if (k >= 0) {
+                if (*seen & (1u << k)) {
+                    fail(err, errlen, "link spec: %s given twice", key);
+                    goto out;
+                }
+                *seen |= 1u << k;
+                if (dir) {
+                    if (set_dir_key(k, val, dir, err, errlen, key))
+                        goto out;
+                } else {
+                    if (set_dir_key(k, val, &s.up, err, errlen, key))
+                        goto out;
+                    set_dir_key(k, val, &s.down, err, errlen, key);
+                }
+                continue;
+            }
+            if (!strcmp(name, "ns3")) {
+                if (prefixed) {
+                    fail(err, errlen, "link spec: %s: the ns-3 model applies to the whole link, not one direction", key);
+                    goto out;
+                }
+                continue;
+            }
+            if (!strcmp(name, "rtt") || !strcmp(name, "mtu")) {
+                if (prefixed) {
+                    fail(err, errlen, "link spec: %s: %s applies to the whole link; use %s.delay for one direction",
+                         key, name, dir == &s.up ? "up" : "down");
+                    goto out;
+                }
+                if (!strcmp(name, "rtt")) {
+                    if (seen_rtt++) {
+                        fail(err, errlen, "link spec: rtt given twice");
+                        goto out;
+                    }
+                    if (parse_time(val, &rtt, err, errlen, key, 1))
+                        goto out;
+                } else {
+                    char *end;
+                    errno = 0;
+                    long m = strtol(val, &end, 10);
+                    if (seen_mtu++) {
+                        fail(err, errlen, "link spec: mtu given twice");
+                        goto out;
+                    }
+                    if (end == val || *end || errno)
+                        fail(err, errlen, "mtu=%s: not a whole number of bytes", val);
+                    else if (m < 576 || m > 65535)
+                        fail(err, errlen, "mtu=%s: must be within 576..65535 bytes", val);
+                    else {
+                        s.mtu = (int)m;
+                        continue;
+                    }
+                    goto out;
+                }
+                continue;
+            }
+            if (s.ns3[0]) {
+                /* an ns-3 model parameter: the ns-3 backend validates it */
+                add_extra(&s, key, val, &overflow);
+                if (overflow) {
+                    fail(err, errlen, "link spec: ns-3 parameters longer than %zu characters", sizeof s.extra - 1);
+                    goto out;
+                }
+                continue;
+            }
+            fail(err, errlen, "link spec: unknown key '%s' (known: rate, delay, rtt, jitter, loss, queue, aqm, trace, "
+                              "mtu, ns3; up./down. prefixes)", key);
+            goto out;
+        }
+    }
+    if (seen_rtt) {
+        if ((seen_both | seen_up | seen_down) & (1u << K_DELAY)) {
+            fail(err, errlen, "link spec: give either rtt or delay, not both");
+            goto out;
+        }
+        s.up.delay_s = s.down.delay_s = rtt / 2;
+    }
+    /* jitter larger than the delay would reorder most packets: allowed
+     * (netem allows it), but a negative delay never happens: the emulator
+     * clamps each sample at 0. */
+    *out = s;
+    rc = 0;
+out:
+    free(buf);
+    return rc;
+}
+
+/* ---- formatting ---- */
+
+typedef struct sbuf {
+    char *p;
+    size_t len, used;
+    int overflow;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_add(sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = b->used < b->len ? b->len - b->used : 0;
+    int n = vsnprintf(b->p + (room ? b->used : 0), room, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= room)
+        b->overflow = 1;
+    else
+        b->used += (size_t)n;
+}
+
+/* Shortest exact decimal text of x in the given unit: %.15g when it reads
+ * back to the same double, else %.17g. */
+static void num_text(char *out, size_t n, double x, double unit)
+{
+    double v = x / unit;
+    snprintf(out, n, "%.15g", v);
+    if (strtod(out, NULL) * unit != x)
+        snprintf(out, n, "%.17g", v);
+}
+
+static void fmt_rate(char *o, size_t n, double bps)
+{
+    static const struct { double u; const char *s; } units[] = {{1e9, "gbit"}, {1e6, "mbit"}, {1e3, "kbit"}};
+    char t[40];
+    for (size_t i = 0; i < 3; i++)
+        if (bps >= units[i].u) {
+            num_text(t, sizeof t, bps, units[i].u);
+            if (strtod(t, NULL) * units[i].u == bps) {
+                snprintf(o, n, "%s%s", t, units[i].s);
+                return;
+            }
+        }
+    snprintf(o, n, "%.17gbit", bps);
+}
+
+static void fmt_time(char *o, size_t n, double s)
+{
+    char t[40];
+    if (s == 0) {
+        snprintf(o, n, "0ms");
+        return;
+    }
+    double u = s >= 1 ? 1 : s >= 1e-3 ? 1e-3 : 1e-6;
+    const char *name = u == 1 ? "s" : u == 1e-3 ? "ms" : "us";
+    num_text(t, sizeof t, s, u);
+    if (strtod(t, NULL) * u != s) {
+        snprintf(o, n, "%.17gs", s);
+        return;
+    }
+    snprintf(o, n, "%s%s", t, name);
+}
+
+static void fmt_prob(char *o, size_t n, double p)
+{
+    /* a fraction: exact, unlike a percentage which would divide by 100 */
+    snprintf(o, n, "%.15g", p);
+    if (strtod(o, NULL) != p)
+        snprintf(o, n, "%.17g", p);
+}
+
+/* Text of one directional key's value; "" when it has its default. */
+static void dir_value(const mb_link_dir *d, int k, char *o, size_t n)
+{
+    o[0] = 0;
+    char a[40], b[40], c[40], e[40];
+    switch (k) {
+    case K_RATE:
+        if (d->rate_bps > 0)
+            fmt_rate(o, n, d->rate_bps);
+        break;
+    case K_DELAY:
+        if (d->delay_s > 0)
+            fmt_time(o, n, d->delay_s);
+        break;
+    case K_JITTER:
+        if (d->jitter_s > 0) {
+            fmt_time(a, sizeof a, d->jitter_s);
+            snprintf(o, n, "%s:%s", a, d->jitter_dist == MB_JITTER_NORMAL ? "normal"
+                                       : d->jitter_dist == MB_JITTER_PARETO ? "pareto" : "uniform");
+        }
+        break;
+    case K_LOSS:
+        if (d->loss_model == MB_LOSS_BERNOULLI && d->loss > 0) {
+            fmt_prob(o, n, d->loss);
+        } else if (d->loss_model == MB_LOSS_GILBERT_ELLIOTT) {
+            fmt_prob(a, sizeof a, d->ge_p);
+            fmt_prob(b, sizeof b, d->ge_r);
+            fmt_prob(c, sizeof c, d->ge_loss_bad);
+            fmt_prob(e, sizeof e, d->ge_loss_good);
+            snprintf(o, n, "ge:%s:%s:%s:%s", a, b, c, e);
+        }
+        break;
+    case K_QUEUE:
+        if (d->queue_packets > 0)
+            snprintf(o, n, "%ldp", d->queue_packets);
+        else if (d->queue_bytes > 0)
+            snprintf(o, n, "%ldb", d->queue_bytes);
+        break;
+    case K_AQM:
+        if (d->aqm_target_s > 0)
+            fmt_time(o, n, d->aqm_target_s);
+        break;
+    case K_TRACE:
+        if (d->trace[0])
+            snprintf(o, n, "%s:%s", d->trace, d->trace_loop ? "loop" : "once");
+        break;
+    }
+}
+
+int mb_linkspec_format(const mb_link_spec *s, char *buf, size_t len)
+{
+    sbuf b = {buf, len, 0, 0};
+    if (len)
+        buf[0] = 0;
+    char u[MB_PATH_LEN + 16], d[MB_PATH_LEN + 16];
+    for (int k = 0; k < K_COUNT; k++) {
+        dir_value(&s->up, k, u, sizeof u);
+        dir_value(&s->down, k, d, sizeof d);
+        if (!strcmp(u, d)) {
+            if (u[0])
+                sb_add(&b, "%s%s=%s", b.used ? "," : "", dir_keys[k], u);
+            continue;
+        }
+        if (u[0])
+            sb_add(&b, "%sup.%s=%s", b.used ? "," : "", dir_keys[k], u);
+        else if (k == K_DELAY) /* a zero delay on one side must be explicit */
+            sb_add(&b, "%sup.delay=0ms", b.used ? "," : "");
+        if (d[0])
+            sb_add(&b, "%sdown.%s=%s", b.used ? "," : "", dir_keys[k], d);
+        else if (k == K_DELAY)
+            sb_add(&b, "%sdown.delay=0ms", b.used ? "," : "");
+    }
+    if (s->mtu > 0)
+        sb_add(&b, "%smtu=%d", b.used ? "," : "", s->mtu);
+    if (s->ns3[0])
+        sb_add(&b, "%sns3=%s", b.used ? "," : "", s->ns3);
+    if (s->ns3[0] && s->extra[0])
+        sb_add(&b, ",%s", s->extra);
+    if (b.overflow)
+        return -1;
+    return (int)b.used;
+}
+
+double mb_linkspec_rtt(const mb_link_spec *s)
+{
+    return s->up.delay_s + s->down.delay_s;
+}

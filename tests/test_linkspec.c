@@ -1,0 +1,230 @@
+/* Link spec grammar: units, prefixes, loss models, strictness, round trip. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mecbed/linkspec.h"
+
+static mb_link_spec parse_ok(const char *text)
+{
+    mb_link_spec s;
+    char err[256] = "";
+    int rc = mb_linkspec_parse(text, &s, err, sizeof err);
+    if (rc)
+        fail_msg("'%s' should parse: %s", text, err);
+    return s;
+}
+
+static void parse_bad(const char *text, const char *needle)
+{
+    mb_link_spec s;
+    char err[256] = "";
+    if (mb_linkspec_parse(text, &s, err, sizeof err) == 0)
+        fail_msg("'%s' should be refused", text);
+    if (!strstr(err, needle))
+        fail_msg("'%s': error '%s' does not mention '%s'", text, err, needle);
+}
+
+static void test_rates(void **state)
+{
+    (void)state;
+    assert_true(parse_ok("rate=20mbit").up.rate_bps == 20e6);
+    assert_true(parse_ok("rate=20m").down.rate_bps == 20e6);
+    assert_true(parse_ok("rate=5.85Mbit").up.rate_bps == 5.85e6);
+    assert_true(parse_ok("rate=130kbit").up.rate_bps == 130e3);
+    assert_true(parse_ok("rate=1g").up.rate_bps == 1e9);
+    assert_true(parse_ok("rate=1gbit/s").up.rate_bps == 1e9);
+    assert_true(parse_ok("rate=9600").up.rate_bps == 9600);
+    assert_true(parse_ok("rate=9600bit").up.rate_bps == 9600);
+    assert_true(parse_ok("rate=2mbitps").up.rate_bps == 2e6);
+    parse_bad("rate=10mbps", "ambiguous");
+    parse_bad("rate=10MB/s", "ambiguous");
+    parse_bad("rate=0", "> 0");
+    parse_bad("rate=-5mbit", "> 0");
+    parse_bad("rate=fast", "not a number");
+    parse_bad("rate=10furlongs", "unknown rate unit");
+    parse_bad("rate=nan", "not a number");
+    parse_bad("rate=inf", "not a number");
+    parse_bad("rate=", "not a number");
+}
+
+static void test_times_and_rtt(void **state)
+{
+    (void)state;
+    mb_link_spec s = parse_ok("delay=10ms");
+    assert_true(s.up.delay_s == 10e-3 && s.down.delay_s == 10e-3);
+    assert_true(fabs(mb_linkspec_rtt(&s) - 0.020) < 1e-15);
+    s = parse_ok("rtt=40ms");
+    assert_true(s.up.delay_s == 0.02 && s.down.delay_s == 0.02);
+    assert_true(parse_ok("delay=250us").up.delay_s == 250e-6);
+    assert_true(parse_ok("delay=0.1s").up.delay_s == 0.1);
+    s = parse_ok("up.delay=5ms,down.delay=15ms");
+    assert_true(s.up.delay_s == 5e-3 && s.down.delay_s == 15e-3);
+    assert_true(fabs(mb_linkspec_rtt(&s) - 0.020) < 1e-15);
+    parse_bad("delay=10", "needs a unit");
+    parse_bad("delay=-1ms", ">= 0");
+    parse_bad("delay=10min", "unknown time unit");
+    parse_bad("rtt=40ms,delay=10ms", "either rtt or delay");
+    parse_bad("rtt=40ms,up.delay=10ms", "either rtt or delay");
+    parse_bad("up.rtt=40ms", "whole link");
+    parse_bad("delay=2h", "unknown time unit");
+}
+
+static void test_prefixes_override(void **state)
+{
+    (void)state;
+    /* the prefixed key wins whatever the order */
+    mb_link_spec s = parse_ok("up.rate=5.85mbit,rate=20mbit");
+    assert_true(s.up.rate_bps == 5.85e6 && s.down.rate_bps == 20e6);
+    s = parse_ok("rate=20mbit,down.rate=100mbit,rtt=40ms");
+    assert_true(s.up.rate_bps == 20e6 && s.down.rate_bps == 100e6);
+    parse_bad("rate=1mbit,rate=2mbit", "given twice");
+    parse_bad("up.rate=1mbit,up.rate=2mbit", "given twice");
+    parse_bad("sideways.rate=1mbit", "unknown key");
+    parse_bad("bandwidth=10mbit", "unknown key 'bandwidth'");
+    parse_bad("rate=10mbit,", "trailing comma");
+    parse_bad("rate=10mbit,,delay=1ms", "empty item");
+    parse_bad("rate", "not key=value");
+    parse_bad("=5", "not key=value");
+}
+
+static void test_jitter_loss_queue(void **state)
+{
+    (void)state;
+    mb_link_spec s = parse_ok("jitter=2ms:normal");
+    assert_true(s.up.jitter_s == 2e-3 && s.up.jitter_dist == MB_JITTER_NORMAL);
+    assert_int_equal(parse_ok("jitter=1ms").up.jitter_dist, MB_JITTER_UNIFORM);
+    assert_int_equal(parse_ok("jitter=1ms:pareto").down.jitter_dist, MB_JITTER_PARETO);
+    parse_bad("jitter=1ms:gaussian", "unknown distribution");
+
+    s = parse_ok("loss=0.5%");
+    assert_int_equal(s.up.loss_model, MB_LOSS_BERNOULLI);
+    assert_true(fabs(s.up.loss - 0.005) < 1e-15);
+    assert_true(parse_ok("loss=0.01").down.loss == 0.01);
+    assert_int_equal(parse_ok("loss=0").up.loss_model, MB_LOSS_NONE);
+    parse_bad("loss=5", "within 0..1");
+    parse_bad("loss=120%", "0..100");
+    parse_bad("loss=-1%", "0..100");
+    s = parse_ok("loss=ge:1%:30%");
+    assert_int_equal(s.up.loss_model, MB_LOSS_GILBERT_ELLIOTT);
+    assert_true(fabs(s.up.ge_p - 0.01) < 1e-15 && fabs(s.up.ge_r - 0.3) < 1e-15);
+    assert_true(s.up.ge_loss_bad == 1 && s.up.ge_loss_good == 0);
+    s = parse_ok("up.loss=ge:0.02:0.5:0.8:0.001");
+    assert_true(s.up.ge_loss_bad == 0.8 && s.up.ge_loss_good == 0.001);
+    assert_int_equal(s.down.loss_model, MB_LOSS_NONE);
+    parse_bad("loss=ge:1%", "at least p:r");
+    parse_bad("loss=ge:1%:0", "never");
+    parse_bad("loss=ge:1%:2%:3%:4%:5%", "at most 4");
+
+    s = parse_ok("queue=100p");
+    assert_true(s.up.queue_packets == 100 && s.up.queue_bytes == 0);
+    s = parse_ok("queue=64kb");
+    assert_true(s.up.queue_bytes == 65536 && s.up.queue_packets == 0);
+    assert_true(parse_ok("queue=3000b").down.queue_bytes == 3000);
+    parse_bad("queue=0p", "at least one");
+    parse_bad("queue=10", "unknown queue unit");
+    parse_bad("queue=1.5p", "whole number");
+    parse_bad("queue=10b", "smaller than 64");
+    assert_true(parse_ok("queue=100p,aqm=5ms").up.aqm_target_s == 5e-3);
+    parse_bad("aqm=0ms", "> 0");
+}
+
+static void test_trace_mtu_ns3(void **state)
+{
+    (void)state;
+    mb_link_spec s = parse_ok("trace=traces/lte.trace");
+    assert_string_equal(s.up.trace, "traces/lte.trace");
+    assert_int_equal(s.up.trace_loop, 1);
+    s = parse_ok("up.trace=a.up:once,down.trace=a.down:loop");
+    assert_string_equal(s.up.trace, "a.up");
+    assert_int_equal(s.up.trace_loop, 0);
+    assert_string_equal(s.down.trace, "a.down");
+    assert_int_equal(s.down.trace_loop, 1);
+    parse_bad("trace=:once", "empty trace");
+
+    assert_int_equal(parse_ok("mtu=1400").mtu, 1400);
+    parse_bad("mtu=20", "576..65535");
+    parse_bad("mtu=1500.5", "whole number");
+    parse_bad("up.mtu=1400", "whole link");
+
+    s = parse_ok("ns3=wifi,distance=20m,standard=80211a,rate=20mbit");
+    assert_string_equal(s.ns3, "wifi");
+    assert_string_equal(s.extra, "distance=20m,standard=80211a");
+    assert_true(s.up.rate_bps == 20e6);
+    /* ns3= may come last: the extra keys are still kept */
+    s = parse_ok("distance=5m,ns3=p2p");
+    assert_string_equal(s.extra, "distance=5m");
+    parse_bad("distance=20m", "unknown key 'distance'");
+    parse_bad("ns3=satellite", "unknown ns-3 link model");
+    /* malformed known keys are still errors under ns3= */
+    parse_bad("ns3=lte,rate=fast", "not a number");
+}
+
+static void assert_same_dir(const mb_link_dir *a, const mb_link_dir *b)
+{
+    assert_true(a->rate_bps == b->rate_bps);
+    assert_true(a->delay_s == b->delay_s);
+    assert_true(a->jitter_s == b->jitter_s);
+    assert_int_equal(a->jitter_dist, b->jitter_dist);
+    assert_int_equal(a->loss_model, b->loss_model);
+    assert_true(a->loss == b->loss);
+    assert_true(a->ge_p == b->ge_p && a->ge_r == b->ge_r);
+    assert_true(a->ge_loss_good == b->ge_loss_good && a->ge_loss_bad == b->ge_loss_bad);
+    assert_int_equal(a->queue_packets, b->queue_packets);
+    assert_int_equal(a->queue_bytes, b->queue_bytes);
+    assert_true(a->aqm_target_s == b->aqm_target_s);
+    assert_string_equal(a->trace, b->trace);
+    assert_int_equal(a->trace_loop, b->trace_loop);
+}
+
+static void test_format_round_trip(void **state)
+{
+    (void)state;
+    static const char *const specs[] = {
+        "rate=20mbit,delay=10ms,loss=0.5%",
+        "rate=20mbit,delay=10ms,jitter=2ms:normal,loss=0.5%,queue=100p,mtu=1500",
+        "up.rate=5.85mbit,down.rate=20mbit,rtt=40ms",
+        "trace=traces/x.trace:once,delay=333us",
+        "up.loss=ge:1%:30%:90%:0.1%,down.loss=0.1,queue=64kb,aqm=5ms",
+        "rate=1.1mbit,up.delay=7ms,jitter=1.5ms:pareto",
+        "rate=123456789,delay=0.123456789s",
+        "ns3=wifi,distance=20m,rate=54mbit",
+        "rate=0.13mbit,rtt=100ms,up.queue=10p",
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        mb_link_spec a = parse_ok(specs[i]), b;
+        char text[2048], err[256];
+        assert_true(mb_linkspec_format(&a, text, sizeof text) > 0);
+        if (mb_linkspec_parse(text, &b, err, sizeof err))
+            fail_msg("format of '%s' gave '%s' which does not parse: %s", specs[i], text, err);
+        assert_same_dir(&a.up, &b.up);
+        assert_same_dir(&a.down, &b.down);
+        assert_int_equal(a.mtu, b.mtu);
+        assert_string_equal(a.ns3, b.ns3);
+        assert_string_equal(a.extra, b.extra);
+    }
+    mb_link_spec s = parse_ok("rate=20mbit,rtt=40ms");
+    char text[256];
+    mb_linkspec_format(&s, text, sizeof text);
+    assert_string_equal(text, "rate=20mbit,delay=20ms");
+    char tiny[8];
+    assert_int_equal(mb_linkspec_format(&s, tiny, sizeof tiny), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rates),
+        cmocka_unit_test(test_times_and_rtt),
+        cmocka_unit_test(test_prefixes_override),
+        cmocka_unit_test(test_jitter_loss_queue),
+        cmocka_unit_test(test_trace_mtu_ns3),
+        cmocka_unit_test(test_format_round_trip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
