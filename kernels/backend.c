@@ -1,0 +1,52 @@
+/* Backends by name. The CUDA backend lives in kernels/cuda/ and is only
+ * linked into builds that found nvcc; it is referenced weakly so a build
+ * without it still links, and asking for it says why it is missing. */
+#include <stdio.h>
+#include <string.h>
+
+#include "mecbed/backend.h"
+
+mb_backend *mb_backend_cuda_new(int n_threads) __attribute__((weak));
+/* Weak until every build links the reference backend (kernels/ref). */
+mb_backend *mb_backend_ref_new(void) __attribute__((weak));
+
+mb_backend *mb_backend_new(const char *name, int n_threads, char *err, size_t errlen)
+{
+    mb_backend *be = NULL;
+    if (!name || !*name)
+        name = "cpu";
+    if (!strcmp(name, "cpu")) {
+        be = mb_backend_cpu_new(n_threads);
+    } else if (!strcmp(name, "ref")) {
+        if (!mb_backend_ref_new) {
+            snprintf(err, errlen, "backend 'ref': the reference kernels are not linked into this program");
+            return NULL;
+        }
+        be = mb_backend_ref_new();
+    } else if (!strcmp(name, "cuda")) {
+        if (!mb_backend_cuda_new) {
+            snprintf(err, errlen,
+                     "backend 'cuda': not built (this build found no nvcc; kernels/cuda is compiled only when "
+                     "the CUDA toolkit is present)");
+            return NULL;
+        }
+        be = mb_backend_cuda_new(n_threads);
+        if (!be) {
+            snprintf(err, errlen, "backend 'cuda': no usable GPU (no CUDA device, or the driver is missing)");
+            return NULL;
+        }
+        return be;
+    } else {
+        snprintf(err, errlen, "unknown backend '%s' (expected ref, cpu or cuda)", name);
+        return NULL;
+    }
+    if (!be)
+        snprintf(err, errlen, "backend '%s': out of memory or threads could not be started", name);
+    return be;
+}
+
+void mb_backend_free(mb_backend *be)
+{
+    if (be && be->free)
+        be->free(be);
+}

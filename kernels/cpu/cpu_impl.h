@@ -1,0 +1,74 @@
+/* Private to the fast CPU backend (kernels/cpu): the thread pool, per-thread
+ * scratch memory and the per-op-family kernels the dispatcher calls.
+ *
+ * Every kernel computes region r of node n's output (all batches and
+ * channels) from input views that cover at least the region
+ * mb_node_input_region() names; coordinates outside the full input are
+ * padding. Kernels return 0, or -1 with a message in err. */
+#ifndef MECBED_CPU_IMPL_H
+#define MECBED_CPU_IMPL_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include "mecbed/backend.h"
+
+#define CPU_MAX_THREADS 64
+
+/* A fixed team of worker threads; the calling thread takes part as thread 0.
+ * Tasks are handed out dynamically, but every task writes its own disjoint
+ * part of the output with the same arithmetic, so results do not depend on
+ * which thread ran what. */
+typedef struct cpu_pool cpu_pool;
+typedef void (*cpu_task_fn)(void *arg, int task, int thread);
+
+cpu_pool *cpu_pool_new(int n_threads);
+void cpu_pool_free(cpu_pool *p);
+int cpu_pool_threads(const cpu_pool *p);
+/* Run fn(arg, t, thread) for t in [0, n_tasks); returns when all are done. */
+void cpu_pool_run(cpu_pool *p, int n_tasks, cpu_task_fn fn, void *arg);
+
+typedef struct cpu_ctx {
+    cpu_pool *pool;
+    int n_threads;
+    pthread_mutex_t lock;         /* one compute at a time per backend instance */
+    mb_backend *ref;              /* rarely hot ops are delegated to the reference backend */
+    float *scratch[CPU_MAX_THREADS];
+    size_t scratch_len[CPU_MAX_THREADS]; /* in floats */
+} cpu_ctx;
+
+/* Per-thread scratch of at least n floats (grown on demand, kept between calls);
+ * NULL when out of memory. */
+float *cpu_scratch(cpu_ctx *c, int thread, size_t n);
+
+/* Locate element (n, ch, y, x) of a 4-D view, (y, x) in the full tensor's
+ * frame, known to lie inside the view. */
+static inline const float *cpu_view_row(const mb_view *v, int64_t n, int64_t ch, int64_t y)
+{
+    const mb_tensor *t = v->t;
+    return t->data + ((n * t->dims[1] + ch) * t->dims[2] + (y - v->h_off)) * t->dims[3] - v->w_off;
+}
+
+/* Check that view v covers region need of a full tensor of height/width
+ * full_h/full_w (4-D views only). */
+int cpu_view_covers(const mb_view *v, mb_region need, char *err, size_t errlen, const char *what);
+
+int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
+             size_t errlen);
+int cpu_gemm(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_tensor *out, char *err, size_t errlen);
+int cpu_matmul(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_tensor *out, char *err,
+               size_t errlen);
+int cpu_pool2d(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
+               size_t errlen);
+int cpu_global_avgpool(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_tensor *out, char *err,
+                       size_t errlen);
+int cpu_unary(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
+              size_t errlen);
+int cpu_binary(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
+               size_t errlen);
+int cpu_batchnorm(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out,
+                  char *err, size_t errlen);
+int cpu_concat(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
+               size_t errlen);
+
+#endif
