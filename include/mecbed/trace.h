@@ -1,0 +1,114 @@
+/* mecbed: link capacity traces (docs/traces.md). A trace says how much a link
+ * can carry over time, either as a piecewise-constant rate (Pensieve / HSDPA
+ * two-column files, NYU-METS per-second samples, mecbed's native format,
+ * generated traces) or as delivery opportunities (Mahimahi: instants at which
+ * one 1500-byte packet may leave). Readers, writers, seeded generators,
+ * statistics, and the capacity queries the link emulator uses. */
+#ifndef MECBED_TRACE_H
+#define MECBED_TRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum mb_trace_kind { MB_TRACE_RATES = 0, MB_TRACE_OPPORTUNITIES } mb_trace_kind;
+
+typedef enum mb_trace_format {
+    MB_TRACE_FMT_AUTO = 0, /* reading: detect from the content */
+    MB_TRACE_FMT_NATIVE,   /* "# mecbed-trace 1", "start_s rate_mbit" lines, "end period_s" */
+    MB_TRACE_FMT_MAHIMAHI, /* one integer ms timestamp per line, one 1500-byte opportunity each */
+    MB_TRACE_FMT_TWOCOL,   /* "seconds Mbit/s" per line */
+    MB_TRACE_FMT_METS,     /* "value,unit" per second (unit Mbits/sec, Kbits/sec, ...) */
+} mb_trace_format;
+
+typedef struct mb_trace {
+    mb_trace_kind kind;
+    mb_trace_format format; /* format it was read from (NATIVE for generated traces) */
+    size_t n;
+    double *t;          /* seconds from the trace's start, non-decreasing; t[0] = 0 for rates */
+    double *rate_bps;   /* RATES: rate from t[i] until t[i+1] (the last until period_s) */
+    double period_s;    /* length: a looping trace repeats after period_s */
+    double opp_bytes;   /* OPPORTUNITIES: bytes per opportunity (1500) */
+    double sample_mean_bps; /* plain mean of the file's samples (what dataset READMEs quote) */
+} mb_trace;
+
+/* Parse a format name ("native", "mahimahi", "twocol", "mets", "auto"); -1 if unknown. */
+int mb_trace_format_parse(const char *name);
+const char *mb_trace_format_name(mb_trace_format f);
+
+/* Read a trace. Errors read "file:line: what is wrong". Returns NULL on error. */
+mb_trace *mb_trace_read(const char *path, mb_trace_format fmt, char *err, size_t errlen);
+/* Write in a format; opportunity traces written as rates are averaged over
+ * bin_s windows (and rate traces written as Mahimahi become opportunities). */
+int mb_trace_write(const mb_trace *tr, const char *path, mb_trace_format fmt, double bin_s, char *err,
+                   size_t errlen);
+void mb_trace_free(mb_trace *tr);
+
+/* A rate trace with n segments (copies t and rate). */
+mb_trace *mb_trace_new_rates(size_t n, const double *t, const double *rate_bps, double period_s);
+/* The trace as rates averaged over bin_s windows (exact capacity per window). */
+mb_trace *mb_trace_binned(const mb_trace *tr, double bin_s);
+
+/* Bytes the link can carry in [t0, t1) (trace time, seconds). */
+double mb_trace_capacity(const mb_trace *tr, double t0, double t1, int loop);
+
+typedef struct mb_trace_stats {
+    double duration_s;       /* one period */
+    double mean_bps;         /* capacity over one period / period */
+    double sample_mean_bps;  /* plain mean of the samples (for Mahimahi: = mean_bps) */
+    double min_bps, max_bps; /* of the windowed rate */
+    double p5_bps, p25_bps, p50_bps, p75_bps, p95_bps;
+    double outage_s;         /* total time in stretches of zero capacity >= 100 ms */
+    int n_outages;
+    double window_s;         /* window of the percentiles */
+    size_t n_samples;
+} mb_trace_stats;
+
+int mb_trace_stats_compute(const mb_trace *tr, double window_s, mb_trace_stats *out);
+
+/* Generators (seeded; every call with the same arguments gives the same trace).
+ * Rates in bit/s, times in seconds; dt is the segment length. */
+typedef enum mb_trace_gen_kind {
+    MB_TRACE_GEN_CONSTANT = 0, /* rate */
+    MB_TRACE_GEN_STEPS,        /* rates[] in turn, each for step_s */
+    MB_TRACE_GEN_ONOFF,        /* rate for on_s, 0 for off_s, repeated */
+    MB_TRACE_GEN_MARKOV,       /* good/bad states, mean dwell times, rates per state */
+    MB_TRACE_GEN_WALK,         /* random walk within [min, max], sigma per step */
+} mb_trace_gen_kind;
+
+typedef struct mb_trace_gen {
+    mb_trace_gen_kind kind;
+    double duration_s;
+    double dt_s;          /* segment length (markov, walk); default 0.1 s */
+    uint64_t seed;
+    double rate_bps;      /* constant, onoff, walk start */
+    double rates_bps[32]; /* steps */
+    int n_rates;
+    double step_s;        /* steps */
+    double on_s, off_s;   /* onoff */
+    double good_bps, bad_bps, good_dwell_s, bad_dwell_s; /* markov */
+    double min_bps, max_bps, sigma_bps;                  /* walk */
+} mb_trace_gen;
+
+int mb_trace_gen_kind_parse(const char *name); /* -1 if unknown */
+mb_trace *mb_trace_generate(const mb_trace_gen *g, char *err, size_t errlen);
+
+/* Capacity cursor: the link emulator's view of a trace. Packets are served in
+ * FIFO order; serve() returns the time (seconds since the link's start) at
+ * which `bytes` have been carried when service begins at `start` (start never
+ * decreases between calls), or INFINITY when the trace never delivers them
+ * (an endless outage, or a trace played once has ended). For opportunity
+ * traces, bytes left over from an opportunity can carry the next packet if it
+ * is already waiting at that instant (as Mahimahi does). */
+typedef struct mb_trace_cursor {
+    const mb_trace *tr;
+    int loop;
+    long long cycle;      /* which repetition */
+    size_t i;             /* next segment / opportunity */
+    double credit_t, credit_bytes;
+    double period_bytes;  /* capacity of one period */
+} mb_trace_cursor;
+
+void mb_trace_cursor_init(mb_trace_cursor *c, const mb_trace *tr, int loop);
+double mb_trace_serve(mb_trace_cursor *c, double start, double bytes);
+
+#endif

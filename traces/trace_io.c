@@ -1,0 +1,429 @@
+/* Trace readers and writers: Mahimahi, two-column "seconds Mbit/s", NYU-METS
+ * "value,unit", and mecbed's native format (docs/traces.md). */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mecbed/trace.h"
+
+#define MAHIMAHI_PACKET_BYTES 1500.0
+#define MAX_LINE 256
+#define MAX_SAMPLES 50000000
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static const char *const fmt_names[] = {"auto", "native", "mahimahi", "twocol", "mets"};
+
+int mb_trace_format_parse(const char *name)
+{
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(name, fmt_names[i]))
+            return i;
+    return -1;
+}
+
+const char *mb_trace_format_name(mb_trace_format f)
+{
+    return (unsigned)f < 5 ? fmt_names[f] : "?";
+}
+
+/* Growable arrays of samples. */
+typedef struct samples {
+    double *t, *r;
+    size_t n, cap;
+} samples;
+
+static int push(samples *s, double t, double r)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        if (cap > MAX_SAMPLES)
+            return -1;
+        double *nt = realloc(s->t, cap * sizeof *nt);
+        if (!nt)
+            return -1;
+        s->t = nt;
+        double *nr = realloc(s->r, cap * sizeof *nr);
+        if (!nr)
+            return -1;
+        s->r = nr;
+        s->cap = cap;
+    }
+    s->t[s->n] = t;
+    s->r[s->n] = r;
+    s->n++;
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = 0;
+    return s;
+}
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    if (end == s || *end || errno == ERANGE || !isfinite(x))
+        return -1;
+    *out = x;
+    return 0;
+}
+
+/* Detect a format from the first meaningful line. */
+static mb_trace_format detect(const char *line)
+{
+    if (!strncmp(line, "# mecbed-trace", 14))
+        return MB_TRACE_FMT_NATIVE;
+    if (strchr(line, ','))
+        return MB_TRACE_FMT_METS;
+    char a[MAX_LINE], b[MAX_LINE];
+    int n = sscanf(line, "%255s %255s", a, b);
+    if (n == 2)
+        return MB_TRACE_FMT_TWOCOL;
+    if (n == 1) {
+        for (const char *p = a; *p; p++)
+            if (!isdigit((unsigned char)*p))
+                return MB_TRACE_FMT_AUTO;
+        return MB_TRACE_FMT_MAHIMAHI;
+    }
+    return MB_TRACE_FMT_AUTO;
+}
+
+/* METS units to bit/s. */
+static int mets_unit(const char *u, double *mult)
+{
+    static const struct { const char *name; double m; } units[] = {
+        {"bits/sec", 1}, {"Kbits/sec", 1e3}, {"Mbits/sec", 1e6}, {"Gbits/sec", 1e9},
+        {"bit/s", 1}, {"kbit/s", 1e3}, {"Kbit/s", 1e3}, {"Mbit/s", 1e6}, {"Gbit/s", 1e9},
+    };
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (!strcmp(u, units[i].name)) {
+            *mult = units[i].m;
+            return 0;
+        }
+    return -1;
+}
+
+mb_trace *mb_trace_read(const char *path, mb_trace_format fmt, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fail(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    samples s = {0};
+    mb_trace *tr = NULL;
+    char buf[MAX_LINE + 2];
+    int line = 0, have_end = 0, header_seen = 0;
+    double end_s = 0;
+    while (fgets(buf, sizeof buf, f)) {
+        line++;
+        size_t len = strlen(buf);
+        if (len == sizeof buf - 1 && buf[len - 1] != '\n' && !feof(f)) {
+            fail(err, errlen, "%s:%d: line longer than %d characters", path, line, MAX_LINE);
+            goto out;
+        }
+        char *p = trim(buf);
+        if (fmt == MB_TRACE_FMT_AUTO && *p) {
+            fmt = detect(p);
+            if (fmt == MB_TRACE_FMT_AUTO) {
+                fail(err, errlen, "%s:%d: cannot tell the trace format from '%.40s' (give --format)", path, line, p);
+                goto out;
+            }
+        }
+        if (fmt == MB_TRACE_FMT_NATIVE && !header_seen && *p) {
+            int version = 0;
+            if (sscanf(p, "# mecbed-trace %d", &version) != 1 || version != 1) {
+                fail(err, errlen, "%s:%d: a native trace starts with '# mecbed-trace 1'", path, line);
+                goto out;
+            }
+            header_seen = 1;
+            continue;
+        }
+        if (!*p || (*p == '#' && fmt != MB_TRACE_FMT_MAHIMAHI))
+            continue;
+        if (have_end) {
+            fail(err, errlen, "%s:%d: nothing may follow the 'end' line", path, line);
+            goto out;
+        }
+        double t = 0, r = 0;
+        switch (fmt) {
+        case MB_TRACE_FMT_MAHIMAHI: {
+            char *end;
+            errno = 0;
+            long long ms = strtoll(p, &end, 10);
+            if (end == p || *end || errno || ms < 0) {
+                fail(err, errlen, "%s:%d: expected a millisecond timestamp (non-negative integer), got '%.40s'", path,
+                     line, p);
+                goto out;
+            }
+            t = (double)ms / 1000;
+            if (s.n && t < s.t[s.n - 1]) {
+                fail(err, errlen, "%s:%d: timestamp %lld goes back in time (previous %.0f)", path, line, ms,
+                     s.t[s.n - 1] * 1000);
+                goto out;
+            }
+            break;
+        }
+        case MB_TRACE_FMT_TWOCOL:
+        case MB_TRACE_FMT_NATIVE: {
+            char a[MAX_LINE], b[MAX_LINE], c[8];
+            int n = sscanf(p, "%255s %255s %7s", a, b, c);
+            if (fmt == MB_TRACE_FMT_NATIVE && n == 2 && !strcmp(a, "end")) {
+                if (parse_double(b, &end_s) || end_s <= 0) {
+                    fail(err, errlen, "%s:%d: 'end' needs the trace's length in seconds (> 0)", path, line);
+                    goto out;
+                }
+                have_end = 1;
+                continue;
+            }
+            if (n != 2 || parse_double(a, &t) || parse_double(b, &r)) {
+                fail(err, errlen, "%s:%d: expected 'seconds Mbit/s', got '%.40s'", path, line, p);
+                goto out;
+            }
+            if (t < 0 || r < 0) {
+                fail(err, errlen, "%s:%d: negative %s", path, line, t < 0 ? "time" : "rate");
+                goto out;
+            }
+            if (s.n && t <= s.t[s.n - 1]) {
+                fail(err, errlen, "%s:%d: time %g s is not after the previous sample (%g s)", path, line, t,
+                     s.t[s.n - 1]);
+                goto out;
+            }
+            if (fmt == MB_TRACE_FMT_NATIVE && s.n == 0 && t != 0) {
+                fail(err, errlen, "%s:%d: the first segment of a native trace starts at 0", path, line);
+                goto out;
+            }
+            r *= 1e6;
+            break;
+        }
+        case MB_TRACE_FMT_METS: {
+            char *comma = strchr(p, ',');
+            if (!comma) {
+                fail(err, errlen, "%s:%d: expected 'value,unit' (e.g. 3.5,Mbits/sec), got '%.40s'", path, line, p);
+                goto out;
+            }
+            *comma = 0;
+            double mult;
+            char *unit = trim(comma + 1);
+            if (parse_double(trim(p), &r) || r < 0) {
+                fail(err, errlen, "%s:%d: '%s' is not a non-negative number", path, line, p);
+                goto out;
+            }
+            if (mets_unit(unit, &mult)) {
+                fail(err, errlen, "%s:%d: unknown unit '%s' (Mbits/sec, Kbits/sec, bits/sec, Gbits/sec)", path, line,
+                     unit);
+                goto out;
+            }
+            r *= mult;
+            t = (double)s.n; /* one sample a second */
+            break;
+        }
+        default:
+            fail(err, errlen, "%s: unknown trace format", path);
+            goto out;
+        }
+        if (push(&s, t, r)) {
+            fail(err, errlen, "%s:%d: too many samples (at most %d) or out of memory", path, line, MAX_SAMPLES);
+            goto out;
+        }
+    }
+    if (ferror(f)) {
+        fail(err, errlen, "%s: read error", path);
+        goto out;
+    }
+    if (s.n == 0) {
+        fail(err, errlen, "%s: no samples", path);
+        goto out;
+    }
+    if (fmt == MB_TRACE_FMT_NATIVE && !have_end) {
+        fail(err, errlen, "%s:%d: a native trace ends with 'end SECONDS'", path, line);
+        goto out;
+    }
+
+    if (fmt == MB_TRACE_FMT_MAHIMAHI) {
+        double last = s.t[s.n - 1];
+        if (last <= 0) {
+            fail(err, errlen, "%s: the last timestamp must be > 0 (it is the trace's period)", path);
+            goto out;
+        }
+        tr = calloc(1, sizeof *tr);
+        if (!tr)
+            goto oom;
+        tr->kind = MB_TRACE_OPPORTUNITIES;
+        tr->n = s.n;
+        tr->t = s.t;
+        s.t = NULL;
+        tr->period_s = last;
+        tr->opp_bytes = MAHIMAHI_PACKET_BYTES;
+        tr->sample_mean_bps = (double)s.n * MAHIMAHI_PACKET_BYTES * 8 / last;
+    } else {
+        double period;
+        double t0 = s.t[0], first_rate = s.r[0];
+        for (size_t i = 0; i < s.n; i++)
+            s.t[i] -= t0; /* a two-column file may start late: time is relative to its first sample */
+        if (fmt == MB_TRACE_FMT_NATIVE) {
+            period = end_s;
+            if (period <= s.t[s.n - 1]) {
+                fail(err, errlen, "%s: 'end %g' must be after the last segment's start (%g)", path, end_s,
+                     s.t[s.n - 1]);
+                goto out;
+            }
+        } else if (fmt == MB_TRACE_FMT_METS) {
+            period = (double)s.n;
+        } else {
+            /* Pensieve's reading of these files: sample i is the throughput
+             * measured over (t[i-1], t[i]], so it is the rate of that interval
+             * and the span is t[n-1]. A single sample lasts one second. */
+            if (s.n == 1) {
+                period = 1;
+            } else {
+                period = s.t[s.n - 1];
+                for (size_t i = 0; i + 1 < s.n; i++)
+                    s.r[i] = s.r[i + 1];
+                s.r[s.n - 1] = 0; /* not a segment any more; kept for the plain mean below */
+            }
+        }
+        if (fmt == MB_TRACE_FMT_TWOCOL && s.n > 1) {
+            double sum = 0;
+            for (size_t i = 0; i < s.n; i++)
+                sum += i + 1 < s.n ? s.r[i] : 0;
+            /* the plain mean covers every sample, the first one too */
+            tr = mb_trace_new_rates(s.n - 1, s.t, s.r, period);
+            if (!tr)
+                goto oom;
+            tr->sample_mean_bps = (sum + first_rate) / (double)s.n;
+            tr->format = fmt;
+            goto out;
+        }
+        tr = mb_trace_new_rates(s.n, s.t, s.r, period);
+        if (!tr)
+            goto oom;
+    }
+    tr->format = fmt;
+    goto out;
+oom:
+    fail(err, errlen, "%s: out of memory", path);
+out:
+    free(s.t);
+    free(s.r);
+    fclose(f);
+    return tr;
+}
+
+/* ---- writers ---- */
+
+static int write_rates(const mb_trace *tr, FILE *f, mb_trace_format fmt)
+{
+    if (fmt == MB_TRACE_FMT_NATIVE) {
+        fprintf(f, "# mecbed-trace 1\n# start_s rate_mbit (piecewise constant), then the length\n");
+        for (size_t i = 0; i < tr->n; i++)
+            fprintf(f, "%.12g %.12g\n", tr->t[i], tr->rate_bps[i] / 1e6);
+        fprintf(f, "end %.12g\n", tr->period_s);
+    } else if (fmt == MB_TRACE_FMT_TWOCOL) {
+        /* sample i is the rate over (t[i-1], t[i]] (the reader's reading):
+         * write each segment at its end, after a first sample at 0 */
+        fprintf(f, "0\t%.12g\n", tr->n ? tr->rate_bps[0] / 1e6 : 0);
+        for (size_t i = 0; i < tr->n; i++)
+            fprintf(f, "%.12g\t%.12g\n", i + 1 < tr->n ? tr->t[i + 1] : tr->period_s, tr->rate_bps[i] / 1e6);
+    } else { /* METS: one value per second, already binned to 1 s */
+        for (size_t i = 0; i < tr->n; i++)
+            fprintf(f, "%.6g,Mbits/sec\n", tr->rate_bps[i] / 1e6);
+    }
+    return 0;
+}
+
+/* Rates to Mahimahi opportunities: one stamp each time the cumulative
+ * capacity passes another 1500 bytes, at the millisecond it is reached. */
+static int write_mahimahi(const mb_trace *tr, FILE *f, char *err, size_t errlen, const char *path)
+{
+    double total = mb_trace_capacity(tr, 0, tr->period_s, 0);
+    if (total < MAHIMAHI_PACKET_BYTES)
+        return fail(err, errlen, "%s: the trace carries less than one packet; Mahimahi cannot express it", path);
+    long long period_ms = llround(tr->period_s * 1000);
+    if (period_ms <= 0)
+        return fail(err, errlen, "%s: trace shorter than 1 ms", path);
+    double cum = 0, next = MAHIMAHI_PACKET_BYTES;
+    long long last = -1, count = 0;
+    long long total_opps = (long long)floor(total / MAHIMAHI_PACKET_BYTES);
+    for (long long ms = 0; ms < period_ms && count < total_opps; ms++) {
+        cum += mb_trace_capacity(tr, (double)ms / 1000, (double)(ms + 1) / 1000, 0);
+        while (cum + 1e-6 >= next && count < total_opps) {
+            /* the final opportunity is stamped at the period, so the file loops with the right length */
+            long long stamp = count == total_opps - 1 ? period_ms : ms + 1;
+            fprintf(f, "%lld\n", stamp);
+            last = stamp;
+            next += MAHIMAHI_PACKET_BYTES;
+            count++;
+        }
+    }
+    if (last != period_ms) {
+        if (count == total_opps)
+            return 0;
+        fprintf(f, "%lld\n", period_ms);
+    }
+    return 0;
+}
+
+int mb_trace_write(const mb_trace *tr, const char *path, mb_trace_format fmt, double bin_s, char *err,
+                   size_t errlen)
+{
+    if (fmt == MB_TRACE_FMT_AUTO)
+        fmt = MB_TRACE_FMT_NATIVE;
+    mb_trace *tmp = NULL;
+    const mb_trace *src = tr;
+    if (fmt == MB_TRACE_FMT_METS) {
+        tmp = mb_trace_binned(tr, 1.0);
+        src = tmp;
+    } else if (fmt != MB_TRACE_FMT_MAHIMAHI && tr->kind == MB_TRACE_OPPORTUNITIES) {
+        tmp = mb_trace_binned(tr, bin_s > 0 ? bin_s : 0.1);
+        src = tmp;
+    }
+    if (!src)
+        return fail(err, errlen, "%s: out of memory", path);
+    FILE *f = !strcmp(path, "-") ? stdout : fopen(path, "w");
+    if (!f) {
+        mb_trace_free(tmp);
+        return fail(err, errlen, "%s: %s", path, strerror(errno));
+    }
+    int rc = 0;
+    if (fmt == MB_TRACE_FMT_MAHIMAHI) {
+        if (src->kind == MB_TRACE_OPPORTUNITIES) {
+            for (size_t i = 0; i < src->n; i++)
+                fprintf(f, "%lld\n", llround(src->t[i] * 1000));
+        } else {
+            rc = write_mahimahi(src, f, err, errlen, path);
+        }
+    } else {
+        rc = write_rates(src, f, fmt);
+    }
+    if (f != stdout) {
+        if (fclose(f) && !rc)
+            rc = fail(err, errlen, "%s: %s", path, strerror(errno));
+    } else {
+        fflush(f);
+    }
+    mb_trace_free(tmp);
+    return rc;
+}
