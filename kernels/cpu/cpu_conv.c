@@ -19,9 +19,14 @@
 #include "cpu_impl.h"
 #include "cpu_simd.h"
 
-/* Target size of one im2col tile (K x tile floats). Zen 5 has 1 MiB of L2 per
- * core; half of it leaves room for OpenBLAS's packed panels. */
-#define CONV_COL_BYTES (512 * 1024)
+/* Largest im2col tile (K x tile floats). Tiles far smaller than this lose:
+ * every sgemm call repacks the weights, so an L2-sized tile (512 KiB) ran
+ * 10-25 % slower on 3x3 layers with many channels than 4 MiB tiles, measured
+ * on Zen 5 with OpenBLAS's SkylakeX kernels (bench/, CONV_COL_BYTES sweep). */
+#ifndef CONV_COL_BYTES
+#define CONV_COL_BYTES (4 * 1024 * 1024)
+#endif
+#define CONV_MAX_KW 64 /* kernels wider than this take the slow path for valid columns */
 #define CONV_MIN_TILE 64
 
 typedef struct conv_job {
@@ -35,6 +40,8 @@ typedef struct conv_job {
     mb_region r;
     int64_t cols, P;
     int64_t tile;
+    /* per kx tap: region columns [col_lo, col_hi) that read inside the image */
+    int64_t col_lo[CONV_MAX_KW], col_hi[CONV_MAX_KW];
     int n_ptiles, n_mchunks;
     int64_t mchunk;
     int direct;
@@ -57,52 +64,90 @@ static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* Output columns [lo, hi) whose tap kx reads inside the image: 0 <= ox*sw - pl + kx*dw < full_w. */
+/* Output columns [lo, hi) within [ox0, ox1) whose tap kx reads inside the
+ * image: 0 <= ox*sw - pl + kx*dw < full_w. Divisions are done once per tap
+ * (conv_prepare); this runs once per row segment. */
 static void valid_cols(const conv_job *j, int kx, int64_t ox0, int64_t ox1, int64_t *lo, int64_t *hi)
 {
-    int64_t shift = (int64_t)kx * j->dw - j->pl;
-    *lo = clamp64(ceil_div(-shift, j->sw), ox0, ox1);
-    *hi = clamp64(ceil_div(j->full_w - shift, j->sw), *lo, ox1);
+    int64_t a, b;
+    if (kx < CONV_MAX_KW) {
+        a = j->col_lo[kx];
+        b = j->col_hi[kx];
+    } else {
+        int64_t shift = (int64_t)kx * j->dw - j->pl;
+        a = ceil_div(-shift, j->sw);
+        b = ceil_div(j->full_w - shift, j->sw);
+    }
+    *lo = clamp64(a, ox0, ox1);
+    *hi = clamp64(b, *lo, ox1);
+}
+
+static void conv_prepare(conv_job *j)
+{
+    for (int kx = 0; kx < j->kw && kx < CONV_MAX_KW; kx++) {
+        int64_t shift = (int64_t)kx * j->dw - j->pl;
+        j->col_lo[kx] = ceil_div(-shift, j->sw);
+        j->col_hi[kx] = ceil_div(j->full_w - shift, j->sw);
+    }
+}
+
+/* glibc's memcpy/memset beat an inline vector loop for these row-long runs
+ * (measured: 0.32 vs 0.58 ms of im2col for a 3x3 64-channel 56x56 conv). */
+static inline void copy_floats(float *d, const float *s, int64_t n)
+{
+    if (n > 0)
+        memcpy(d, s, sizeof(float) * (size_t)n);
+}
+
+static inline void zero_floats(float *d, int64_t n)
+{
+    if (n > 0)
+        memset(d, 0, sizeof(float) * (size_t)n);
 }
 
 /* Column matrix [K][p1 - p0] for pixels [p0, p1) of the region (row-major
- * over the region), batch n, group g. */
+ * over the region), batch n, group g. Each of the K rows is written
+ * sequentially, one output-row segment at a time. */
+CPU_SIMD_CLONES
 static void im2col_tile(const conv_job *j, int64_t n, int64_t g, int64_t p0, int64_t p1, float *col)
 {
     const int64_t T = p1 - p0, cols = j->cols;
     const mb_view *v = j->v;
-    const int64_t vw = v->t->dims[3];
-    for (int64_t c = 0; c < j->Cg; c++)
+    const int64_t vh = v->t->dims[2], vw = v->t->dims[3];
+    const int sw = j->sw;
+    for (int64_t c = 0; c < j->Cg; c++) {
+        const float *plane = v->t->data + (n * j->C + g * j->Cg + c) * vh * vw;
         for (int ky = 0; ky < j->kh; ky++)
             for (int kx = 0; kx < j->kw; kx++) {
-                float *row = col + ((c * j->kh + ky) * j->kw + kx) * T;
+                float *row = col + ((c * j->kh + ky) * j->kw + kx) * T - p0; /* row[p] */
                 int64_t xshift = (int64_t)kx * j->dw - j->pl - v->w_off;
                 for (int64_t p = p0; p < p1;) {
                     int64_t oy = j->r.h0 + p / cols, oxi = p % cols, ox0 = j->r.w0 + oxi;
                     int64_t run = cols - oxi < p1 - p ? cols - oxi : p1 - p;
-                    float *dst = row + (p - p0) - ox0; /* dst[ox] */
+                    float *dst = row + p - ox0; /* dst[ox] */
                     int64_t iy = oy * j->sh - j->pt + (int64_t)ky * j->dh;
-                    if (iy < 0 || iy >= j->full_h) {
-                        memset(dst + ox0, 0, sizeof(float) * (size_t)run);
-                    } else {
-                        const float *src = v->t->data + ((n * j->C + g * j->Cg + c) * v->t->dims[2] + iy - v->h_off) * vw;
-                        int64_t lo, hi;
-                        valid_cols(j, kx, ox0, ox0 + run, &lo, &hi);
-                        if (lo > ox0)
-                            memset(dst + ox0, 0, sizeof(float) * (size_t)(lo - ox0));
-                        if (j->sw == 1) {
-                            if (hi > lo)
-                                memcpy(dst + lo, src + lo + xshift, sizeof(float) * (size_t)(hi - lo));
-                        } else {
-                            for (int64_t ox = lo; ox < hi; ox++)
-                                dst[ox] = src[ox * j->sw + xshift];
-                        }
-                        if (ox0 + run > hi)
-                            memset(dst + hi, 0, sizeof(float) * (size_t)(ox0 + run - hi));
-                    }
                     p += run;
+                    if (iy < 0 || iy >= j->full_h) {
+                        zero_floats(dst + ox0, run);
+                        continue;
+                    }
+                    const float *src = plane + (iy - v->h_off) * vw;
+                    int64_t lo, hi;
+                    valid_cols(j, kx, ox0, ox0 + run, &lo, &hi);
+                    zero_floats(dst + ox0, lo - ox0);
+                    if (sw == 1) {
+                        copy_floats(dst + lo, src + lo + xshift, hi - lo);
+                    } else if (sw == 2) {
+                        for (int64_t ox = lo; ox < hi; ox++)
+                            dst[ox] = src[2 * ox + xshift];
+                    } else {
+                        for (int64_t ox = lo; ox < hi; ox++)
+                            dst[ox] = src[ox * sw + xshift];
+                    }
+                    zero_floats(dst + hi, ox0 + run - hi);
                 }
             }
+    }
 }
 
 static void conv_gemm_task(void *arg, int t, int thread)
@@ -146,43 +191,140 @@ static void conv_gemm_task(void *arg, int t, int thread)
 }
 
 /* Depthwise-style: one input channel per group. Each output element is
- * bias + sum over (ky, kx) in that order, whatever the region, so tiles match
- * the whole op bit for bit. */
+ * bias + sum over (ky, kx) in that order, skipping taps in the padding, and
+ * which code path computes it depends only on its position in the image, so
+ * tiles match the whole op bit for bit. */
+
+/* 3x3 rows with all three input rows inside the image: one pass per output
+ * row over the columns whose taps are all inside, nine multiply-adds each
+ * (the per-tap row passes of the general path cost more in loop overhead than
+ * in arithmetic for 7..56-wide rows). */
 CPU_SIMD_CLONES
+static void dw3x3_row(float *restrict orow, const float *restrict r0, const float *restrict r1,
+                      const float *restrict r2, const float *restrict w, float b, int64_t lo, int64_t hi, int sw,
+                      int dw, int64_t shift)
+{
+    const float w00 = w[0], w01 = w[1], w02 = w[2], w10 = w[3], w11 = w[4], w12 = w[5], w20 = w[6], w21 = w[7],
+                w22 = w[8];
+    if (sw == 1 && dw == 1) {
+        for (int64_t ox = lo; ox < hi; ox++) {
+            int64_t x = ox + shift;
+            float acc = b;
+            acc += w00 * r0[x];
+            acc += w01 * r0[x + 1];
+            acc += w02 * r0[x + 2];
+            acc += w10 * r1[x];
+            acc += w11 * r1[x + 1];
+            acc += w12 * r1[x + 2];
+            acc += w20 * r2[x];
+            acc += w21 * r2[x + 1];
+            acc += w22 * r2[x + 2];
+            orow[ox] = acc;
+        }
+    } else {
+        for (int64_t ox = lo; ox < hi; ox++) {
+            int64_t x = ox * sw + shift;
+            float acc = b;
+            acc += w00 * r0[x];
+            acc += w01 * r0[x + dw];
+            acc += w02 * r0[x + 2 * dw];
+            acc += w10 * r1[x];
+            acc += w11 * r1[x + dw];
+            acc += w12 * r1[x + 2 * dw];
+            acc += w20 * r2[x];
+            acc += w21 * r2[x + dw];
+            acc += w22 * r2[x + 2 * dw];
+            orow[ox] = acc;
+        }
+    }
+}
+
+/* General rows: bias, then one pass per (ky, kx) tap over the columns where
+ * it reads inside the image. */
+CPU_SIMD_CLONES
+static void dw_row_general(const conv_job *j, const float *plane, const float *wm, float b, int64_t oy,
+                           float *restrict orow, int64_t ox0, int64_t ox1)
+{
+    const mb_view *v = j->v;
+    for (int64_t ox = ox0; ox < ox1; ox++)
+        orow[ox] = b;
+    for (int ky = 0; ky < j->kh; ky++) {
+        int64_t iy = oy * j->sh - j->pt + (int64_t)ky * j->dh;
+        if (iy < 0 || iy >= j->full_h)
+            continue;
+        const float *restrict src = plane + (iy - v->h_off) * v->t->dims[3];
+        for (int kx = 0; kx < j->kw; kx++) {
+            float wv = wm[ky * j->kw + kx];
+            int64_t lo, hi;
+            valid_cols(j, kx, ox0, ox1, &lo, &hi);
+            int64_t shift = (int64_t)kx * j->dw - j->pl - v->w_off;
+            if (j->sw == 1) {
+                for (int64_t ox = lo; ox < hi; ox++)
+                    orow[ox] += wv * src[ox + shift];
+            } else if (j->sw == 2) {
+                for (int64_t ox = lo; ox < hi; ox++)
+                    orow[ox] += wv * src[2 * ox + shift];
+            } else {
+                int sw = j->sw;
+                for (int64_t ox = lo; ox < hi; ox++)
+                    orow[ox] += wv * src[ox * sw + shift];
+            }
+        }
+    }
+}
+
+/* One output element the way dw_row_general computes it (same operations in
+ * the same order), for the few border columns of an interior row. */
+CPU_SIMD_CLONES
+static float dw_point(const conv_job *j, const float *plane, const float *wm, float b, int64_t oy, int64_t ox)
+{
+    const mb_view *v = j->v;
+    float acc = b;
+    for (int ky = 0; ky < j->kh; ky++) {
+        int64_t iy = oy * j->sh - j->pt + (int64_t)ky * j->dh;
+        if (iy < 0 || iy >= j->full_h)
+            continue;
+        const float *src = plane + (iy - v->h_off) * v->t->dims[3] - v->w_off;
+        for (int kx = 0; kx < j->kw; kx++) {
+            int64_t ix = ox * j->sw - j->pl + (int64_t)kx * j->dw;
+            if (ix >= 0 && ix < j->full_w)
+                acc += wm[ky * j->kw + kx] * src[ix];
+        }
+    }
+    return acc;
+}
+
 static void dw_plane(const conv_job *j, int64_t n, int64_t m)
 {
     const mb_view *v = j->v;
     const int64_t cin = m / j->Mg, rows = j->r.h1 - j->r.h0, cols = j->cols;
     const float *wm = j->w + m * j->kh * j->kw;
+    const float *plane = v->t->data + (n * j->C + cin) * v->t->dims[2] * v->t->dims[3];
     float *o = j->out + (n * j->M + m) * j->P;
     float b = j->bias ? j->bias[m] : 0.0f;
-    for (int64_t i = 0; i < j->P; i++)
-        o[i] = b;
+    int is3 = j->kh == 3 && j->kw == 3;
+    /* columns where all three kx taps are inside */
+    int64_t in_lo = 0, in_hi = 0;
+    if (is3) {
+        in_lo = j->col_lo[0] > j->col_lo[2] ? j->col_lo[0] : j->col_lo[2];
+        in_hi = j->col_hi[0] < j->col_hi[2] ? j->col_hi[0] : j->col_hi[2];
+        in_lo = clamp64(in_lo, j->r.w0, j->r.w1);
+        in_hi = clamp64(in_hi, in_lo, j->r.w1);
+    }
     for (int64_t yi = 0; yi < rows; yi++) {
-        float *restrict orow = o + yi * cols - j->r.w0; /* orow[ox] */
+        float *orow = o + yi * cols - j->r.w0; /* orow[ox] */
         int64_t oy = j->r.h0 + yi;
-        for (int ky = 0; ky < j->kh; ky++) {
-            int64_t iy = oy * j->sh - j->pt + (int64_t)ky * j->dh;
-            if (iy < 0 || iy >= j->full_h)
-                continue;
-            const float *restrict src = v->t->data + ((n * j->C + cin) * v->t->dims[2] + iy - v->h_off) * v->t->dims[3];
-            for (int kx = 0; kx < j->kw; kx++) {
-                float wv = wm[ky * j->kw + kx];
-                int64_t lo, hi;
-                valid_cols(j, kx, j->r.w0, j->r.w1, &lo, &hi);
-                int64_t shift = (int64_t)kx * j->dw - j->pl - v->w_off;
-                if (j->sw == 1) {
-                    for (int64_t ox = lo; ox < hi; ox++)
-                        orow[ox] += wv * src[ox + shift];
-                } else if (j->sw == 2) {
-                    for (int64_t ox = lo; ox < hi; ox++)
-                        orow[ox] += wv * src[2 * ox + shift];
-                } else {
-                    int sw = j->sw;
-                    for (int64_t ox = lo; ox < hi; ox++)
-                        orow[ox] += wv * src[ox * sw + shift];
-                }
-            }
+        int64_t iy0 = oy * j->sh - j->pt;
+        if (is3 && in_hi > in_lo && iy0 >= 0 && iy0 + 2 * j->dh < j->full_h) {
+            const float *r0 = plane + (iy0 - v->h_off) * v->t->dims[3];
+            const float *r1 = r0 + j->dh * v->t->dims[3], *r2 = r1 + j->dh * v->t->dims[3];
+            dw3x3_row(orow, r0, r1, r2, wm, b, in_lo, in_hi, j->sw, j->dw, -j->pl - v->w_off);
+            for (int64_t ox = j->r.w0; ox < in_lo; ox++)
+                orow[ox] = dw_point(j, plane, wm, b, oy, ox);
+            for (int64_t ox = in_hi; ox < j->r.w1; ox++)
+                orow[ox] = dw_point(j, plane, wm, b, oy, ox);
+        } else {
+            dw_row_general(j, plane, wm, b, oy, orow, j->r.w0, j->r.w1);
         }
     }
 }
@@ -228,6 +370,7 @@ int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_regi
     j.P = (r.h1 - r.h0) * j.cols;
     if (j.P == 0 || j.n_batch == 0)
         return 0;
+    conv_prepare(&j);
     int nt = c->n_threads;
 
     if (j.Cg == 1) {

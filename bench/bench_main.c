@@ -1,0 +1,337 @@
+/* mecbed-bench: kernel and model throughput of the fast CPU backend against
+ * the sgemm rate measured in the same run.
+ *
+ *   mecbed-bench [--threads N] [--models a,b,..] [--no-models] [--no-convs]
+ *                [--repeats R] [--json]
+ *
+ * 1. sgemm 1024^3 (OpenBLAS, one thread): the anchor every ratio refers to.
+ * 2. Per zoo model (BatchNormalization folded, as deployed): latency (median
+ *    of R whole inferences), GFLOP/s = 2 * dense MACs / time (Conv, Gemm,
+ *    MatMul MACs: the work sgemm could do), and its ratio to the sgemm rate.
+ * 3. Per conv shape of the zoo's hot layers: GFLOP/s and ratio. */
+#include <cblas.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mecbed/backend.h"
+#include "mecbed/exec.h"
+#include "mecbed/model.h"
+#include "mecbed/platform.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Best of several 1024^3 sgemm calls, GFLOP/s. */
+static double sgemm_rate(int n)
+{
+    float *a = malloc(sizeof(float) * (size_t)n * n), *b = malloc(sizeof(float) * (size_t)n * n),
+          *c = malloc(sizeof(float) * (size_t)n * n);
+    if (!a || !b || !c) {
+        free(a);
+        free(b);
+        free(c);
+        return 0;
+    }
+    for (long i = 0; i < (long)n * n; i++) {
+        a[i] = (float)(i % 7) * 0.1f;
+        b[i] = (float)(i % 5) * 0.2f;
+    }
+    double best = 1e30;
+    for (int r = 0; r < 6; r++) {
+        double t0 = mb_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+        double t = mb_now() - t0;
+        if (t < best)
+            best = t;
+    }
+    free(a);
+    free(b);
+    free(c);
+    return 2.0 * n * (double)n * n / best * 1e-9;
+}
+
+static int64_t dense_macs(const mb_graph *g)
+{
+    int64_t s = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        mb_op_type t = g->nodes[i].type;
+        if (t == MB_OP_CONV || t == MB_OP_CONV_TRANSPOSE || t == MB_OP_GEMM || t == MB_OP_MATMUL)
+            s += g->nodes[i].macs;
+    }
+    return s;
+}
+
+typedef struct opts {
+    int threads, repeats, json, models, convs, top_ops;
+    char *model_list;
+} opts;
+
+static int first_row = 1;
+
+static void emit(const opts *o, const char *kind, const char *name, double ms, double gflops, double peak,
+                 const char *extra)
+{
+    if (o->json) {
+        printf("%s{\"kind\":\"%s\",\"name\":\"%s\",\"ms\":%.4f,\"gflops\":%.2f,\"ratio\":%.4f%s%s}", first_row ? "" : ",\n",
+               kind, name, ms, gflops, gflops / peak, extra && *extra ? "," : "", extra ? extra : "");
+        first_row = 0;
+    } else {
+        printf("%-6s %-34s %10.3f ms %8.1f GFLOP/s %6.1f %% of sgemm  %s\n", kind, name, ms, gflops,
+               100.0 * gflops / peak, extra ? extra : "");
+    }
+}
+
+static int bench_model(const opts *o, const char *name, double peak)
+{
+    char err[512];
+    mb_graph *g = mb_zoo_build(name, MB_ZOO_SEED, err, sizeof err);
+    if (!g) {
+        fprintf(stderr, "mecbed-bench: %s\n", err);
+        return -1;
+    }
+    int folded = mb_graph_fold_batchnorm(g);
+    if (mb_graph_infer(g, err, sizeof err)) {
+        fprintf(stderr, "mecbed-bench: %s: %s\n", name, err);
+        mb_graph_free(g);
+        return -1;
+    }
+    mb_backend *be = mb_backend_cpu_new(o->threads);
+    mb_tensor **inputs = mb_exec_make_inputs(g, 1);
+    int n_in = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        n_in += g->nodes[i].type == MB_OP_INPUT;
+    int reps = o->repeats;
+    double *t = calloc((size_t)reps + 1, sizeof(double));
+    mb_op_time *times = calloc((size_t)g->n_nodes, sizeof *times);
+    int rc = 0;
+    for (int r = -1; r < reps && !rc; r++) { /* r = -1: warm-up */
+        mb_tensor **outs = NULL;
+        double t0 = mb_now();
+        mb_exec_opts eo = {0};
+        rc = mb_exec_run(g, be, inputs, &outs, &eo, NULL, err, sizeof err);
+        if (r >= 0)
+            t[r] = (mb_now() - t0) * 1e3;
+        if (!rc) {
+            for (int k = 0; k < g->n_outputs; k++)
+                mb_tensor_free(outs[k]);
+            free(outs);
+        }
+    }
+    if (rc) {
+        fprintf(stderr, "mecbed-bench: %s: %s\n", name, err);
+    } else {
+        double ms = median(t, reps);
+        int64_t dm = dense_macs(g);
+        double gf = 2.0 * (double)dm / (ms * 1e-3) * 1e-9;
+        char extra[256];
+        if (o->json)
+            snprintf(extra, sizeof extra, "\"dense_macs\":%lld,\"macs\":%lld,\"bn_folded\":%d,\"threads\":%d",
+                     (long long)dm, (long long)mb_graph_macs(g), folded, o->threads);
+        else
+            snprintf(extra, sizeof extra, "(%.2f GMACs dense, %d BN folded)", dm * 1e-9, folded);
+        emit(o, "model", name, ms, gf, peak, extra);
+        if (o->top_ops && !o->json) {
+            /* per-op-type breakdown from one timed pass */
+            mb_tensor **outs = NULL;
+            mb_exec_opts eo = {.times = times, .repeats = 3};
+            if (!mb_exec_run(g, be, inputs, &outs, &eo, NULL, err, sizeof err)) {
+                for (int k = 0; k < g->n_outputs; k++)
+                    mb_tensor_free(outs[k]);
+                free(outs);
+                double by_type[MB_OP_COUNT] = {0};
+                int64_t macs_type[MB_OP_COUNT] = {0};
+                double tot = 0;
+                for (int i = 0; i < g->n_nodes; i++) {
+                    by_type[g->nodes[i].type] += times[i].ms;
+                    macs_type[g->nodes[i].type] += g->nodes[i].macs;
+                    tot += times[i].ms;
+                }
+                for (int ty = 0; ty < MB_OP_COUNT; ty++)
+                    if (by_type[ty] > 0.01 * tot)
+                        printf("         %-20s %8.2f ms %5.1f %%  %7.1f GFLOP/s\n", mb_op_name(ty), by_type[ty],
+                               100 * by_type[ty] / tot, 2.0 * macs_type[ty] / (by_type[ty] * 1e-3) * 1e-9);
+            }
+        }
+    }
+    free(t);
+    free(times);
+    for (int i = 0; i < n_in; i++)
+        mb_tensor_free(inputs[i]);
+    free(inputs);
+    mb_backend_free(be);
+    mb_graph_free(g);
+    return rc;
+}
+
+/* One conv layer as a two-node graph. */
+typedef struct conv_shape {
+    const char *name;
+    int c, m, h, w, k, s, p, group;
+} conv_shape;
+
+static const conv_shape conv_shapes[] = {
+    {"vgg16 conv1_2 3x3 64->64 224", 64, 64, 224, 224, 3, 1, 1, 1},
+    {"vgg16 conv3_2 3x3 256->256 56", 256, 256, 56, 56, 3, 1, 1, 1},
+    {"vgg16 conv5_2 3x3 512->512 14", 512, 512, 14, 14, 3, 1, 1, 1},
+    {"resnet conv1 7x7/2 3->64 224", 3, 64, 224, 224, 7, 2, 3, 1},
+    {"resnet 3x3 64->64 56", 64, 64, 56, 56, 3, 1, 1, 1},
+    {"resnet 3x3 128->128 28", 128, 128, 28, 28, 3, 1, 1, 1},
+    {"resnet 3x3 256->256 14", 256, 256, 14, 14, 3, 1, 1, 1},
+    {"resnet 3x3 512->512 7", 512, 512, 7, 7, 3, 1, 1, 1},
+    {"resnet 1x1 256->64 56", 256, 64, 56, 56, 1, 1, 0, 1},
+    {"resnet 1x1 64->256 56", 64, 256, 56, 56, 1, 1, 0, 1},
+    {"resnet 1x1 1024->256 14", 1024, 256, 14, 14, 1, 1, 0, 1},
+    {"resnet 1x1/2 512->1024 28", 512, 1024, 28, 28, 1, 2, 0, 1},
+    {"mobilenetv2 dw 3x3 144 56", 144, 144, 56, 56, 3, 1, 1, 144},
+    {"mobilenetv2 dw 3x3/2 144 56", 144, 144, 56, 56, 3, 2, 1, 144},
+};
+
+static int bench_conv(const opts *o, const conv_shape *cs, double peak)
+{
+    char err[512];
+    mb_graph *g = mb_graph_new(cs->name);
+    mb_node in = {.type = MB_OP_INPUT};
+    snprintf(in.name, sizeof in.name, "x");
+    in.a.shape_ndim = 4;
+    in.a.shape[0] = 1;
+    in.a.shape[1] = cs->c;
+    in.a.shape[2] = cs->h;
+    in.a.shape[3] = cs->w;
+    int x = mb_graph_add(g, &in);
+    mb_node cv = {.type = MB_OP_CONV, .n_inputs = 1, .inputs = {x}, .n_params = 2};
+    snprintf(cv.name, sizeof cv.name, "conv");
+    cv.params[0] = mb_tensor_new4(cs->m, cs->c / cs->group, cs->k, cs->k);
+    int64_t bd = cs->m;
+    cv.params[1] = mb_tensor_new(1, &bd);
+    mb_tensor_fill_uniform(cv.params[0], 1, -0.1f, 0.1f);
+    mb_tensor_fill_uniform(cv.params[1], 2, -0.1f, 0.1f);
+    cv.a.stride[0] = cv.a.stride[1] = cs->s;
+    for (int i = 0; i < 4; i++)
+        cv.a.pads[i] = cs->p;
+    cv.a.group = cs->group;
+    int ci = mb_graph_add(g, &cv);
+    g->outputs[g->n_outputs++] = ci;
+    if (mb_graph_infer(g, err, sizeof err)) {
+        fprintf(stderr, "mecbed-bench: %s: %s\n", cs->name, err);
+        mb_graph_free(g);
+        return -1;
+    }
+    mb_tensor *xt = mb_tensor_new4(1, cs->c, cs->h, cs->w);
+    mb_tensor_fill_uniform(xt, 3, -1, 1);
+    const mb_node *n = &g->nodes[ci];
+    mb_tensor *yt = mb_tensor_new(4, n->out_dims);
+    mb_backend *be = mb_backend_cpu_new(o->threads);
+    mb_view v = mb_view_whole(xt);
+    mb_region r = mb_node_full_region(g, ci);
+    int reps = o->repeats * 3;
+    double *t = calloc((size_t)reps, sizeof(double));
+    int rc = be->compute(be, g, ci, &v, r, yt, err, sizeof err); /* warm-up */
+    for (int i = 0; i < reps && !rc; i++) {
+        double t0 = mb_now();
+        rc = be->compute(be, g, ci, &v, r, yt, err, sizeof err);
+        t[i] = (mb_now() - t0) * 1e3;
+    }
+    if (rc) {
+        fprintf(stderr, "mecbed-bench: %s: %s\n", cs->name, err);
+    } else {
+        double ms = median(t, reps);
+        double gf = 2.0 * (double)n->macs / (ms * 1e-3) * 1e-9;
+        char extra[128];
+        if (o->json)
+            snprintf(extra, sizeof extra, "\"macs\":%lld,\"threads\":%d", (long long)n->macs, o->threads);
+        else
+            snprintf(extra, sizeof extra, "(%.3f GMACs)", n->macs * 1e-9);
+        emit(o, "conv", cs->name, ms, gf, peak, extra);
+    }
+    free(t);
+    mb_backend_free(be);
+    mb_tensor_free(xt);
+    mb_tensor_free(yt);
+    mb_graph_free(g);
+    return rc;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: mecbed-bench [--threads N] [--models a,b,..] [--no-models] [--no-convs] [--repeats R]\n"
+            "                    [--ops] [--json]\n"
+            "Measures the single-thread sgemm rate (1024^3), then per zoo model the latency of the fast CPU\n"
+            "backend, its GFLOP/s (2 x Conv/Gemm/MatMul MACs / time) and the ratio to the sgemm rate, then the\n"
+            "same for the hot conv shapes. --ops adds a per-op-type time breakdown per model.\n");
+}
+
+int main(int argc, char **argv)
+{
+    mb_platform_init(argc, argv);
+    opts o = {.threads = 1, .repeats = 5, .models = 1, .convs = 1};
+    static const struct option lo[] = {
+        {"threads", required_argument, 0, 't'}, {"models", required_argument, 0, 'm'},
+        {"no-models", no_argument, 0, 'M'},     {"no-convs", no_argument, 0, 'C'},
+        {"repeats", required_argument, 0, 'r'}, {"json", no_argument, 0, 'j'},
+        {"ops", no_argument, 0, 'o'},           {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "t:m:r:h", lo, NULL)) != -1) {
+        switch (ch) {
+        case 't': o.threads = atoi(optarg); break;
+        case 'm': o.model_list = optarg; break;
+        case 'M': o.models = 0; break;
+        case 'C': o.convs = 0; break;
+        case 'r': o.repeats = atoi(optarg); break;
+        case 'j': o.json = 1; break;
+        case 'o': o.top_ops = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "mecbed-bench: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (o.threads < 1 || o.threads > 64 || o.repeats < 1 || o.repeats > 1000) {
+        fprintf(stderr, "mecbed-bench: --threads must be 1..64 and --repeats 1..1000\n");
+        return 2;
+    }
+    char cpu[256];
+    mb_platform_cpu_model(cpu, sizeof cpu);
+    double peak = sgemm_rate(1024);
+    if (o.json)
+        printf("{\"cpu\":\"%s\",\"blas_core\":\"%s\",\"threads\":%d,\"sgemm_1024_gflops\":%.2f,\"rows\":[\n", cpu,
+               mb_platform_blas_core(), o.threads, peak);
+    else
+        printf("cpu: %s | OpenBLAS core: %s | threads: %d\nsgemm 1024^3 (1 thread): %.1f GFLOP/s\n", cpu,
+               mb_platform_blas_core(), o.threads, peak);
+    int fails = 0;
+    if (o.models) {
+        const char *const *names = mb_zoo_names();
+        char *list = o.model_list ? strdup(o.model_list) : NULL;
+        if (list) {
+            for (char *sv = NULL, *tok = strtok_r(list, ",", &sv); tok; tok = strtok_r(NULL, ",", &sv))
+                fails += bench_model(&o, tok, peak) != 0;
+        } else {
+            for (int i = 0; names[i]; i++)
+                fails += bench_model(&o, names[i], peak) != 0;
+        }
+        free(list);
+    }
+    if (o.convs)
+        for (size_t i = 0; i < sizeof conv_shapes / sizeof conv_shapes[0]; i++)
+            fails += bench_conv(&o, &conv_shapes[i], peak) != 0;
+    if (o.json)
+        printf("\n]}\n");
+    return fails ? 1 : 0;
+}
