@@ -42,19 +42,81 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Tensors of one pass. Inputs and constants are borrowed, never freed here. */
+/* Tensors of one pass. Inputs and constants are borrowed, never freed here.
+ * Released tensors go to a pool and their buffers are reused by later ops
+ * and later passes: fresh large allocations are lazily mapped, and their
+ * first-touch page faults cost more than the ops themselves on some VMs. */
+typedef struct pooled {
+    mb_tensor *t;
+    size_t cap; /* bytes of t->data */
+} pooled;
+
 typedef struct pass_state {
     int n;
     mb_tensor **val;
     char *borrowed;
+    size_t *cap; /* bytes of val[i]'s buffer */
+    pooled *pool;
+    int n_pool, cap_pool;
 } pass_state;
+
+static void drop(pass_state *ps, int i)
+{
+    mb_tensor *t = ps->val[i];
+    ps->val[i] = NULL;
+    if (!t || ps->borrowed[i])
+        return;
+    if (ps->n_pool == ps->cap_pool) {
+        int c = ps->cap_pool ? 2 * ps->cap_pool : 64;
+        pooled *p = realloc(ps->pool, sizeof *p * (size_t)c);
+        if (!p) {
+            mb_tensor_free(t);
+            return;
+        }
+        ps->pool = p;
+        ps->cap_pool = c;
+    }
+    ps->pool[ps->n_pool++] = (pooled){t, ps->cap[i]};
+}
+
+/* A tensor of the given dims: the smallest pooled buffer that fits without
+ * wasting more than half of it, else a new one. */
+static mb_tensor *obtain(pass_state *ps, int ndim, const int64_t *dims, size_t *cap)
+{
+    int64_t numel = 1;
+    for (int d = 0; d < ndim; d++)
+        numel *= dims[d];
+    size_t need = (size_t)(numel > 0 ? numel : 1) * sizeof(float);
+    int best = -1;
+    for (int k = 0; k < ps->n_pool; k++)
+        if (ps->pool[k].cap >= need && ps->pool[k].cap / 2 <= need &&
+            (best < 0 || ps->pool[k].cap < ps->pool[best].cap))
+            best = k;
+    if (best < 0) {
+        *cap = need;
+        return mb_tensor_new(ndim, dims);
+    }
+    mb_tensor *t = ps->pool[best].t;
+    *cap = ps->pool[best].cap;
+    ps->pool[best] = ps->pool[--ps->n_pool];
+    t->ndim = ndim;
+    memcpy(t->dims, dims, sizeof(int64_t) * (size_t)ndim);
+    return t;
+}
 
 static void pass_release(pass_state *ps)
 {
     for (int i = 0; i < ps->n; i++)
-        if (ps->val[i] && !ps->borrowed[i])
-            mb_tensor_free(ps->val[i]);
-    memset(ps->val, 0, sizeof(*ps->val) * (size_t)ps->n);
+        drop(ps, i);
+}
+
+static void pool_free(pass_state *ps)
+{
+    for (int k = 0; k < ps->n_pool; k++)
+        mb_tensor_free(ps->pool[k].t);
+    free(ps->pool);
+    ps->pool = NULL;
+    ps->n_pool = ps->cap_pool = 0;
 }
 
 /* One pass over the graph. times_row: n entries (ms), or NULL. */
@@ -91,7 +153,8 @@ static int run_pass(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs,
         } else {
             for (int k = 0; k < nd->n_inputs; k++)
                 views[k] = mb_view_whole(ps->val[nd->inputs[k]]);
-            mb_tensor *out = mb_tensor_new(nd->out_ndim, nd->out_dims);
+            size_t cap = 0;
+            mb_tensor *out = obtain(ps, nd->out_ndim, nd->out_dims, &cap);
             if (!out) {
                 char s[128];
                 dims_str(nd->out_ndim, nd->out_dims, s, sizeof s);
@@ -99,6 +162,9 @@ static int run_pass(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs,
                 rc = -1;
                 break;
             }
+            /* Zero (kernels may accumulate) and fault in the pages of a fresh
+             * buffer before the clock starts. */
+            memset(out->data, 0, mb_tensor_bytes(out));
             char berr[256] = "";
             mb_region r = mb_node_full_region(g, i);
             double t0 = mb_now();
@@ -113,6 +179,7 @@ static int run_pass(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs,
             }
             ps->val[i] = out;
             ps->borrowed[i] = 0;
+            ps->cap[i] = cap;
             if (times_row)
                 times_row[i] = (t1 - t0) * 1e3;
         }
@@ -121,17 +188,11 @@ static int run_pass(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs,
         /* Drop tensors nobody will read again. */
         for (int k = 0; k < nd->n_inputs; k++) {
             int p = nd->inputs[k];
-            if (--left[p] == 0 && !is_out[p] && ps->val[p]) {
-                if (!ps->borrowed[p])
-                    mb_tensor_free(ps->val[p]);
-                ps->val[p] = NULL;
-            }
+            if (--left[p] == 0 && !is_out[p])
+                drop(ps, p);
         }
-        if (uses[i] == 0 && !is_out[i] && ps->val[i]) {
-            if (!ps->borrowed[i])
-                mb_tensor_free(ps->val[i]);
-            ps->val[i] = NULL;
-        }
+        if (uses[i] == 0 && !is_out[i])
+            drop(ps, i);
     }
     free(left);
     free(views);
@@ -201,11 +262,11 @@ int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_
     size_t nn = (size_t)(n ? n : 1);
     int *uses = calloc(nn, sizeof(int));
     char *is_out = calloc(nn, 1);
-    pass_state ps = {n, calloc(nn, sizeof(mb_tensor *)), calloc(nn, 1)};
+    pass_state ps = {n, calloc(nn, sizeof(mb_tensor *)), calloc(nn, 1), calloc(nn, sizeof(size_t)), NULL, 0, 0};
     double *samples = opts->times ? calloc(nn * (size_t)repeats, sizeof(double)) : NULL;
     mb_tensor **outs = calloc((size_t)g->n_outputs, sizeof(mb_tensor *));
     int rc = -1;
-    if (!uses || !is_out || !ps.val || !ps.borrowed || (opts->times && !samples) || !outs) {
+    if (!uses || !is_out || !ps.val || !ps.borrowed || !ps.cap || (opts->times && !samples) || !outs) {
         seterr(err, errlen, "out of memory");
         goto done;
     }
@@ -292,8 +353,12 @@ done:
     free(outs);
     free(uses);
     free(is_out);
+    if (ps.val)
+        pass_release(&ps);
+    pool_free(&ps);
     free(ps.val);
     free(ps.borrowed);
+    free(ps.cap);
     free(samples);
     return rc;
 }

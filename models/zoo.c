@@ -4,6 +4,8 @@
 #include <ctype.h>
 #include <stdio.h>
 
+#include "mecbed/zoo.h"
+#include "zoo_build.h"
 #include "zoo_models.h"
 
 typedef struct zoo_entry {
@@ -57,4 +59,12 @@ mb_graph *mb_zoo_build(const char *name, uint64_t seed, char *err, size_t errlen
     if (o < errlen)
         snprintf(err + o, errlen - o, ")");
     return NULL;
+}
+
+mb_graph *mb_zoo_build_structure(const char *name, char *err, size_t errlen)
+{
+    zoo_set_structure_only(1);
+    mb_graph *g = mb_zoo_build(name, MB_ZOO_SEED, err, errlen);
+    zoo_set_structure_only(0);
+    return g;
 }

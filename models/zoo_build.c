@@ -36,12 +36,21 @@ static void fail(zoo_b *b, const char *what, const char *name)
     b->failed = 1;
 }
 
+/* Set while mb_zoo_build_structure runs: weights keep their shape, no values. */
+static __thread int structure_only;
+
+void zoo_set_structure_only(int on)
+{
+    structure_only = on;
+}
+
 /* A tensor of the given dims, uniform in [lo,hi), from its own seeded stream. */
 static mb_tensor *draw(zoo_b *b, int ndim, const int64_t *dims, float lo, float hi)
 {
     mb_tensor *t = mb_tensor_new(ndim, dims);
-    if (t)
-        mb_tensor_fill_uniform(t, b->seed * 0x100000001B3ull + ++b->n_drawn, lo, hi);
+    ++b->n_drawn;
+    if (t && !structure_only)
+        mb_tensor_fill_uniform(t, b->seed * 0x100000001B3ull + b->n_drawn, lo, hi);
     return t;
 }
 

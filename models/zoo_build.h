@@ -27,6 +27,9 @@ typedef struct zoo_b {
 #define ZOO_GAIN_RELU 1.41421356f
 #define ZOO_GAIN_LINEAR 1.0f
 
+/* While on, weights are allocated with their shapes but not filled. */
+void zoo_set_structure_only(int on);
+
 int zoo_begin(zoo_b *b, const char *model, uint64_t seed);
 /* Infers shapes, sets the outputs; returns the graph or NULL with err. Frees the builder. */
 mb_graph *zoo_finish(zoo_b *b, const int *outputs, int n_outputs, char *err, size_t errlen);
