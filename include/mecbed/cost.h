@@ -8,8 +8,8 @@
  *  energy                = see energy.h and mb_plan_evaluate below.
  *
  * The rate and delay of a direction come from its link spec (rate=, delay= or
- * rtt=/2). A spec with only trace= uses the trace's mean rate when plan mode
- * can read the trace; a spec without rate (unlimited) counts as 10 Gbit/s. */
+ * rtt=/2). A spec with only trace= uses the trace's mean rate over one
+ * period; a spec without rate (unlimited) counts as 10 Gbit/s. */
 #ifndef MECBED_COST_H
 #define MECBED_COST_H
 

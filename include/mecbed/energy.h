@@ -19,6 +19,7 @@ typedef struct mb_radio_model {
     double beta_mw;            /* base power while transferring */
     double promo_w, promo_s;   /* idle -> connected promotion */
     double tail_w, tail_s;     /* connected, no data, until the inactivity timers expire */
+    double tail2_w, tail2_s;   /* a second tail stage (3G FACH); 0 when none */
     double idle_w;             /* RRC idle (paging), averaged */
     const char *source;
 } mb_radio_model;

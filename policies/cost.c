@@ -1,0 +1,533 @@
+/* The cost model (cost.h): op times from a profile scaled per node type,
+ * transfers hop by hop, and the schedule simulation that predicts a plan's
+ * latency, energy and bytes. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mecbed/cost.h"
+#include "mecbed/trace.h"
+#include "regionset.h"
+
+struct mb_cost_model {
+    const mb_graph *g;
+    mb_topology topo;
+    double *prof_ms;
+    double ref_gflops;
+    mb_nodetype type[MB_MAX_SITES];
+    double factor[MB_MAX_SITES], scale[MB_MAX_SITES];
+    double rate[MB_MAX_LINKS][2];  /* bit/s; [0] a -> b, [1] b -> a */
+    double delay[MB_MAX_LINKS][2]; /* ms */
+    signed char next[MB_MAX_SITES][MB_MAX_SITES]; /* next hop on the fewest-hop route, -1 none */
+    mb_cost_opts opts;
+    const mb_radio_model *radio;
+};
+
+void mb_cost_opts_default(mb_cost_opts *o)
+{
+    o->msg_overhead_ms = -1;
+    o->frame_interval_s = 0;
+    o->radio = -1;
+}
+
+static int dir_params(const mb_link_dir *d, double *rate, double *delay_ms, const char *what,
+                      char *err, size_t errlen)
+{
+    if (d->rate_bps > 0)
+        *rate = d->rate_bps;
+    else if (d->trace[0]) {
+        /* plan mode plans for the trace's mean rate over one period */
+        char e2[512];
+        mb_trace *tr = mb_trace_read(d->trace, MB_TRACE_FMT_AUTO, e2, sizeof(e2));
+        if (!tr) {
+            snprintf(err, errlen, "%s: %s", what, e2);
+            return -1;
+        }
+        double mean = tr->period_s > 0 ? mb_trace_capacity(tr, 0, tr->period_s, 0) * 8.0 / tr->period_s
+                                       : 0;
+        mb_trace_free(tr);
+        if (!(mean > 0)) {
+            snprintf(err, errlen, "%s: trace %s has no capacity (mean rate 0)", what, d->trace);
+            return -1;
+        }
+        *rate = mean;
+    } else
+        *rate = MB_COST_UNLIMITED_BPS;
+    *delay_ms = d->delay_s * 1e3;
+    return 0;
+}
+
+static void compute_routes(mb_cost_model *c)
+{
+    int n = c->topo.n_sites;
+    memset(c->next, -1, sizeof(c->next));
+    for (int s = 0; s < n; s++) {
+        /* BFS from s; first hop of each reached site. */
+        int queue[MB_MAX_SITES], first[MB_MAX_SITES], seen[MB_MAX_SITES] = {0};
+        int qh = 0, qt = 0;
+        queue[qt++] = s;
+        seen[s] = 1;
+        first[s] = s;
+        while (qh < qt) {
+            int u = queue[qh++];
+            for (int l = 0; l < c->topo.n_links; l++) {
+                int a = c->topo.links[l].a, b = c->topo.links[l].b;
+                int v = a == u ? b : b == u ? a : -1;
+                if (v < 0 || seen[v])
+                    continue;
+                seen[v] = 1;
+                first[v] = u == s ? v : first[u];
+                queue[qt++] = v;
+            }
+        }
+        for (int t = 0; t < n; t++)
+            c->next[s][t] = seen[t] ? (signed char)first[t] : -1;
+    }
+}
+
+mb_cost_model *mb_cost_new(const mb_graph *g, const mb_topology *t, const mb_profile *p,
+                           const mb_nodetype_set *types, const mb_cost_opts *opts, char *err,
+                           size_t errlen)
+{
+    if (p->n_ops != g->n_nodes) {
+        snprintf(err, errlen, "cost: the profile has %d ops, model %s has %d", p->n_ops, g->name,
+                 g->n_nodes);
+        return NULL;
+    }
+    if (t->n_sites < 1 || t->n_sites > MB_MAX_SITES || t->n_links > MB_MAX_LINKS) {
+        snprintf(err, errlen, "cost: topology has %d sites and %d links", t->n_sites, t->n_links);
+        return NULL;
+    }
+    mb_cost_model *c = calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->g = g;
+    c->topo = *t;
+    c->prof_ms = malloc(sizeof(double) * (size_t)(g->n_nodes ? g->n_nodes : 1));
+    if (!c->prof_ms) {
+        free(c);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    memcpy(c->prof_ms, p->ms, sizeof(double) * (size_t)g->n_nodes);
+    c->ref_gflops = p->ref_gflops;
+    if (opts)
+        c->opts = *opts;
+    else
+        mb_cost_opts_default(&c->opts);
+    if (c->opts.msg_overhead_ms < 0)
+        c->opts.msg_overhead_ms = MB_COST_MSG_OVERHEAD_MS;
+    for (int s = 0; s < t->n_sites; s++) {
+        const char *tn = t->sites[s].node_type[0] ? t->sites[s].node_type
+                                                   : mb_nodetype_role_default(t->sites[s].role);
+        const mb_nodetype *nt = mb_nodetypes_find(types, tn);
+        if (!nt) {
+            snprintf(err, errlen, "cost: site %s: unknown node type '%s'", t->sites[s].name, tn);
+            goto fail;
+        }
+        c->type[s] = *nt;
+        if (nt->speed > 0)
+            c->factor[s] = nt->speed;
+        else if (p->ref_gflops > 0)
+            c->factor[s] = p->ref_gflops / nt->gflops;
+        else {
+            snprintf(err, errlen,
+                     "cost: node type %s is given in gflops but the profile has no ref_gflops",
+                     tn);
+            goto fail;
+        }
+        c->scale[s] = 1;
+    }
+    for (int l = 0; l < t->n_links; l++) {
+        char what[128];
+        snprintf(what, sizeof(what), "link %s -> %s", t->sites[t->links[l].a].name,
+                 t->sites[t->links[l].b].name);
+        if (dir_params(&t->links[l].spec.up, &c->rate[l][0], &c->delay[l][0], what, err, errlen))
+            goto fail;
+        snprintf(what, sizeof(what), "link %s -> %s", t->sites[t->links[l].b].name,
+                 t->sites[t->links[l].a].name);
+        if (dir_params(&t->links[l].spec.down, &c->rate[l][1], &c->delay[l][1], what, err, errlen))
+            goto fail;
+    }
+    compute_routes(c);
+    int dev = -1;
+    for (int s = 0; s < t->n_sites && dev < 0; s++)
+        if (t->sites[s].role == MB_ROLE_DEVICE)
+            dev = s;
+    int rk = c->opts.radio;
+    if (rk < 0 && dev >= 0)
+        rk = mb_radio_from_name(c->type[dev].radio);
+    c->radio = rk > 0 ? mb_radio_get((mb_radio_kind)rk) : NULL;
+    return c;
+fail:
+    free(c->prof_ms);
+    free(c);
+    return NULL;
+}
+
+void mb_cost_free(mb_cost_model *c)
+{
+    if (!c)
+        return;
+    free(c->prof_ms);
+    free(c);
+}
+
+const mb_graph *mb_cost_graph(const mb_cost_model *c) { return c->g; }
+const mb_topology *mb_cost_topology(const mb_cost_model *c) { return &c->topo; }
+
+const mb_nodetype *mb_cost_site_type(const mb_cost_model *c, int site)
+{
+    return site >= 0 && site < c->topo.n_sites ? &c->type[site] : NULL;
+}
+
+double mb_cost_site_factor(const mb_cost_model *c, int site)
+{
+    return c->factor[site] * c->scale[site];
+}
+
+void mb_cost_set_site_scale(mb_cost_model *c, int site, double scale)
+{
+    if (site >= 0 && site < c->topo.n_sites && scale > 0)
+        c->scale[site] = scale;
+}
+
+double mb_cost_op_ms(const mb_cost_model *c, int site, int op)
+{
+    return c->prof_ms[op] * c->factor[site] * c->scale[site];
+}
+
+static double region_frac(const mb_graph *g, int op, mb_region r)
+{
+    mb_region f = mb_node_full_region(g, op);
+    double full = (double)mb_region_rows(f) * (double)mb_region_cols(f);
+    double part = (double)mb_region_rows(r) * (double)mb_region_cols(r);
+    return full > 0 ? part / full : 1.0;
+}
+
+double mb_cost_region_ms(const mb_cost_model *c, int site, int op, mb_region r)
+{
+    return mb_cost_op_ms(c, site, op) * region_frac(c->g, op, r);
+}
+
+int mb_cost_route(const mb_cost_model *c, int from, int to, int *sites, int max)
+{
+    if (from < 0 || to < 0 || from >= c->topo.n_sites || to >= c->topo.n_sites)
+        return 0;
+    int n = 0, s = from;
+    while (n < max) {
+        sites[n++] = s;
+        if (s == to)
+            return n;
+        s = c->next[s][to];
+        if (s < 0)
+            return 0;
+    }
+    return 0;
+}
+
+/* The link and direction (0: a->b) carrying a hop u -> v. */
+static int hop_link(const mb_cost_model *c, int u, int v, int *dir)
+{
+    for (int l = 0; l < c->topo.n_links; l++) {
+        if (c->topo.links[l].a == u && c->topo.links[l].b == v) {
+            *dir = 0;
+            return l;
+        }
+        if (c->topo.links[l].b == u && c->topo.links[l].a == v) {
+            *dir = 1;
+            return l;
+        }
+    }
+    return 0; /* unreachable: routes only follow links */
+}
+
+double mb_cost_xfer_ms(const mb_cost_model *c, int from, int to, int64_t bytes)
+{
+    if (from == to)
+        return 0;
+    int route[MB_MAX_SITES];
+    int n = mb_cost_route(c, from, to, route, MB_MAX_SITES);
+    if (n < 2)
+        return INFINITY;
+    double ms = 0;
+    for (int h = 0; h + 1 < n; h++) {
+        int d = 0, l = hop_link(c, route[h], route[h + 1], &d);
+        ms += (double)bytes * 8.0 / c->rate[l][d] * 1e3 + c->delay[l][d] + c->opts.msg_overhead_ms;
+    }
+    return ms;
+}
+
+double mb_cost_rate_bps(const mb_cost_model *c, int from, int to)
+{
+    int route[MB_MAX_SITES];
+    int n = mb_cost_route(c, from, to, route, MB_MAX_SITES);
+    if (n < 2)
+        return n == 1 ? INFINITY : 0;
+    double r = INFINITY;
+    for (int h = 0; h + 1 < n; h++) {
+        int d = 0, l = hop_link(c, route[h], route[h + 1], &d);
+        r = fmin(r, c->rate[l][d]);
+    }
+    return r;
+}
+
+double mb_cost_delay_ms(const mb_cost_model *c, int from, int to)
+{
+    int route[MB_MAX_SITES];
+    int n = mb_cost_route(c, from, to, route, MB_MAX_SITES);
+    if (n < 2)
+        return n == 1 ? 0 : INFINITY;
+    double ms = 0;
+    for (int h = 0; h + 1 < n; h++) {
+        int d = 0, l = hop_link(c, route[h], route[h + 1], &d);
+        ms += c->delay[l][d];
+    }
+    return ms;
+}
+
+int mb_cost_set_link(mb_cost_model *c, int link, const mb_link_spec *spec, char *err, size_t errlen)
+{
+    if (link < 0 || link >= c->topo.n_links) {
+        snprintf(err, errlen, "cost: link %d out of range", link);
+        return -1;
+    }
+    double r0, d0, r1, d1;
+    if (dir_params(&spec->up, &r0, &d0, "link", err, errlen) ||
+        dir_params(&spec->down, &r1, &d1, "link", err, errlen))
+        return -1;
+    c->topo.links[link].spec = *spec;
+    c->rate[link][0] = r0;
+    c->delay[link][0] = d0;
+    c->rate[link][1] = r1;
+    c->delay[link][1] = d1;
+    return 0;
+}
+
+void mb_cost_set_rate(mb_cost_model *c, int link, double up_bps, double down_bps)
+{
+    if (link < 0 || link >= c->topo.n_links)
+        return;
+    if (up_bps > 0)
+        c->rate[link][0] = up_bps;
+    if (down_bps > 0)
+        c->rate[link][1] = down_bps;
+}
+
+/* ---- schedule simulation ---- */
+
+typedef struct piece {
+    mb_region r;
+    double t;
+} piece;
+
+typedef struct avail {
+    int n, cap;
+    piece *p;
+} avail;
+
+static int avail_add(avail *a, mb_region r, double t)
+{
+    if (a->n == a->cap) {
+        int cap = a->cap ? 2 * a->cap : 2;
+        piece *n = realloc(a->p, sizeof(*n) * (size_t)cap);
+        if (!n)
+            return -1;
+        a->p = n;
+        a->cap = cap;
+    }
+    a->p[a->n++] = (piece){r, t};
+    return 0;
+}
+
+/* When region r is on the site: the latest piece it overlaps (the validator
+ * guarantees the pieces cover it). Pieces wholly covering r early win over
+ * later redundant ones, so a received copy does not delay a local one. */
+static double avail_time(const avail *a, mb_region r)
+{
+    if (mb_region_rows(r) <= 0 || mb_region_cols(r) <= 0)
+        return 0;
+    double best_whole = INFINITY, latest = 0;
+    int any = 0;
+    for (int i = 0; i < a->n; i++) {
+        mb_region q = a->p[i].r;
+        if (q.h0 <= r.h0 && q.h1 >= r.h1 && q.w0 <= r.w0 && q.w1 >= r.w1)
+            best_whole = fmin(best_whole, a->p[i].t);
+        mb_region x = mb_region_intersect(q, r);
+        if (mb_region_rows(x) > 0 && mb_region_cols(x) > 0) {
+            latest = fmax(latest, a->p[i].t);
+            any = 1;
+        }
+    }
+    if (best_whole < INFINITY)
+        return best_whole;
+    return any ? latest : INFINITY;
+}
+
+static int64_t region_bytes(const mb_graph *g, int op, mb_region r)
+{
+    return (int64_t)llround((double)g->nodes[op].out_bytes * region_frac(g, op, r));
+}
+
+int mb_plan_evaluate(mb_plan *p, const mb_cost_model *c, char *err, size_t errlen)
+{
+    const mb_graph *g = c->g;
+    int ns = c->topo.n_sites, n = g->n_nodes;
+    avail *av = calloc((size_t)ns * (size_t)n, sizeof(*av));
+    mb_radio_burst *bursts = malloc(sizeof(*bursts) * (size_t)(p->n_steps + 1));
+    double site_free[MB_MAX_SITES] = {0}, busy[MB_MAX_SITES] = {0};
+    double (*link_free)[2] = calloc((size_t)(c->topo.n_links + 1), sizeof(*link_free));
+    char used[MB_MAX_SITES] = {0};
+    int nb = 0, rc = -1;
+    double *elems = calloc((size_t)n, sizeof(double));
+    if (!av || !bursts || !link_free || !elems) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (p->device < 0 || p->device >= ns) {
+        snprintf(err, errlen, "evaluate: device site %d out of range", p->device);
+        goto out;
+    }
+    int dev = p->device;
+    used[dev] = 1;
+    for (int i = 0; i < n; i++) {
+        mb_region full = mb_node_full_region(g, i);
+        if (g->nodes[i].type == MB_OP_INPUT && avail_add(&av[(size_t)dev * n + i], full, 0))
+            goto oom;
+        if (g->nodes[i].type == MB_OP_CONSTANT)
+            for (int s = 0; s < ns; s++)
+                if (avail_add(&av[(size_t)s * n + i], full, 0))
+                    goto oom;
+    }
+    mb_plan_pred *pr = &p->pred;
+    double decision = pr->decision_us, cut = pr->cut_value_ms;
+    memset(pr, 0, sizeof(*pr));
+    pr->decision_us = decision;
+    pr->cut_value_ms = cut;
+    for (int k = 0; k < p->n_steps; k++) {
+        mb_plan_step *st = &p->steps[k];
+        if (st->op < 0 || st->op >= n || st->site < 0 || st->site >= ns ||
+            (st->kind == MB_STEP_SEND && (st->to < 0 || st->to >= ns))) {
+            snprintf(err, errlen, "evaluate: step %d references an unknown op or site", k);
+            goto out;
+        }
+        const mb_node *nd = &g->nodes[st->op];
+        if (st->kind == MB_STEP_COMPUTE) {
+            double ready = 0;
+            for (int j = 0; j < nd->n_inputs; j++) {
+                int u = nd->inputs[j];
+                mb_region need = mb_node_input_region(g, st->op, j, st->region);
+                ready = fmax(ready, avail_time(&av[(size_t)st->site * n + u], need));
+            }
+            if (!isfinite(ready)) {
+                snprintf(err, errlen, "evaluate: step %d (%s): an input never reaches %s", k,
+                         nd->name, c->topo.sites[st->site].name);
+                goto out;
+            }
+            double dur = mb_cost_region_ms(c, st->site, st->op, st->region);
+            st->t_start_ms = fmax(ready, site_free[st->site]);
+            st->t_end_ms = st->t_start_ms + dur;
+            site_free[st->site] = st->t_end_ms;
+            busy[st->site] += dur;
+            used[st->site] = 1;
+            elems[st->op] += region_frac(g, st->op, st->region);
+            if (avail_add(&av[(size_t)st->site * n + st->op], st->region, st->t_end_ms))
+                goto oom;
+        } else {
+            double t = avail_time(&av[(size_t)st->site * n + st->op], st->region);
+            if (!isfinite(t)) {
+                snprintf(err, errlen, "evaluate: step %d sends %s from %s, which never has it", k,
+                         nd->name, c->topo.sites[st->site].name);
+                goto out;
+            }
+            int route[MB_MAX_SITES];
+            int nr = mb_cost_route(c, st->site, st->to, route, MB_MAX_SITES);
+            if (nr < 2) {
+                snprintf(err, errlen, "evaluate: step %d: no route from %s to %s", k,
+                         c->topo.sites[st->site].name, c->topo.sites[st->to].name);
+                goto out;
+            }
+            int64_t bytes = region_bytes(g, st->op, st->region);
+            st->t_start_ms = -1;
+            for (int h = 0; h + 1 < nr; h++) {
+                int d = 0, l = hop_link(c, route[h], route[h + 1], &d);
+                double ser = (double)bytes * 8.0 / c->rate[l][d] * 1e3;
+                double start = fmax(t, link_free[l][d]);
+                if (st->t_start_ms < 0)
+                    st->t_start_ms = start;
+                link_free[l][d] = start + ser + c->opts.msg_overhead_ms;
+                t = start + ser + c->opts.msg_overhead_ms + c->delay[l][d];
+                used[route[h]] = used[route[h + 1]] = 1;
+                double mbps = c->rate[l][d] / 1e6;
+                if (route[h] == dev) {
+                    pr->bytes_up += bytes;
+                    bursts[nb++] = (mb_radio_burst){start / 1e3, (start + ser) / 1e3, mbps, 0};
+                } else if (route[h + 1] == dev) {
+                    pr->bytes_down += bytes;
+                    double a = t - ser - c->opts.msg_overhead_ms;
+                    bursts[nb++] = (mb_radio_burst){a / 1e3, (a + ser) / 1e3, 0, mbps};
+                } else {
+                    pr->bytes_backbone += bytes;
+                }
+            }
+            st->t_end_ms = t;
+            if (avail_add(&av[(size_t)st->to * n + st->op], st->region, t))
+                goto oom;
+        }
+    }
+    double lat = 0;
+    for (int k = 0; k < g->n_outputs; k++) {
+        int o = g->outputs[k];
+        double t = avail_time(&av[(size_t)dev * n + o], mb_node_full_region(g, o));
+        if (!isfinite(t)) {
+            snprintf(err, errlen, "evaluate: output %s never reaches the device", g->nodes[o].name);
+            goto out;
+        }
+        lat = fmax(lat, t);
+    }
+    /* bursts must be sorted for the radio model */
+    for (int i = 1; i < nb; i++)
+        for (int j = i; j > 0 && bursts[j].t0 < bursts[j - 1].t0; j--) {
+            mb_radio_burst x = bursts[j];
+            bursts[j] = bursts[j - 1];
+            bursts[j - 1] = x;
+        }
+    mb_radio_energy re = {0};
+    if (c->radio && nb)
+        mb_radio_frame_energy(c->radio, bursts, nb, lat / 1e3, c->opts.frame_interval_s, &re);
+    lat += re.promo_s * 1e3;
+    pr->latency_ms = lat;
+    pr->device_compute_ms = busy[dev];
+    pr->radio_mj = re.total_mj;
+    /* W x ms = mJ */
+    pr->energy_mj = c->type[dev].compute_w * busy[dev] +
+                    c->type[dev].idle_w * fmax(0, lat - busy[dev]) + re.total_mj;
+    double sys = re.total_mj;
+    for (int s = 0; s < ns; s++)
+        if (used[s])
+            sys += c->type[s].compute_w * busy[s] + c->type[s].idle_w * fmax(0, lat - busy[s]);
+    pr->energy_system_mj = sys;
+    double red = 0;
+    for (int i = 0; i < n; i++)
+        if (elems[i] > 1.0 + 1e-9) {
+            double numel = (double)g->nodes[i].out_bytes / 4.0;
+            red += (elems[i] - 1.0) * numel;
+        }
+    pr->redundant_elems = (int64_t)llround(red);
+    rc = 0;
+    goto out;
+oom:
+    snprintf(err, errlen, "out of memory");
+out:
+    if (av)
+        for (size_t i = 0; i < (size_t)ns * n; i++)
+            free(av[i].p);
+    free(av);
+    free(bursts);
+    free(link_free);
+    free(elems);
+    return rc;
+}
