@@ -258,10 +258,6 @@ static void cpu_free(mb_backend *be)
     free(be);
 }
 
-/* Weak until the reference backend is linked everywhere: a program without
- * it still gets every op but the four delegated ones. */
-mb_backend *mb_backend_ref_new(void) __attribute__((weak));
-
 mb_backend *mb_backend_cpu_new(int n_threads)
 {
     if (n_threads < 1)
@@ -278,14 +274,14 @@ mb_backend *mb_backend_cpu_new(int n_threads)
     pthread_mutex_init(&c->lock, NULL);
     c->n_threads = n_threads;
     c->pool = cpu_pool_new(n_threads);
-    c->ref = mb_backend_ref_new ? mb_backend_ref_new() : NULL;
+    c->ref = mb_backend_ref_new();
     be->name = "cpu";
     be->supports_op = cpu_supports;
     be->compute = cpu_compute;
     be->free = cpu_free;
     be->ctx = c;
     be->n_threads = n_threads;
-    if (!c->pool) {
+    if (!c->pool || !c->ref) {
         cpu_free(be);
         return NULL;
     }
