@@ -56,9 +56,15 @@ typedef struct pass_state {
     mb_tensor **val;
     char *borrowed;
     size_t *cap; /* bytes of val[i]'s buffer */
-    pooled *pool;
-    int n_pool, cap_pool;
+    pooled *pool; /* idle buffers */
+    int n_pool;
 } pass_state;
+
+/* Only large buffers are pooled (malloc recycles small ones well; large ones
+ * are mapped afresh each time), at most POOL_MAX of them: when full, the
+ * smallest goes, so the pool cannot grow into keeping every activation. */
+#define POOL_MAX 16
+#define POOL_MIN_BYTES (256 * 1024)
 
 static void drop(pass_state *ps, int i)
 {
@@ -66,15 +72,21 @@ static void drop(pass_state *ps, int i)
     ps->val[i] = NULL;
     if (!t || ps->borrowed[i])
         return;
-    if (ps->n_pool == ps->cap_pool) {
-        int c = ps->cap_pool ? 2 * ps->cap_pool : 64;
-        pooled *p = realloc(ps->pool, sizeof *p * (size_t)c);
-        if (!p) {
+    if (ps->cap[i] < POOL_MIN_BYTES || (!ps->pool && !(ps->pool = malloc(sizeof *ps->pool * POOL_MAX)))) {
+        mb_tensor_free(t);
+        return;
+    }
+    if (ps->n_pool == POOL_MAX) {
+        int small = 0;
+        for (int k = 1; k < ps->n_pool; k++)
+            if (ps->pool[k].cap < ps->pool[small].cap)
+                small = k;
+        if (ps->pool[small].cap >= ps->cap[i]) {
             mb_tensor_free(t);
             return;
         }
-        ps->pool = p;
-        ps->cap_pool = c;
+        mb_tensor_free(ps->pool[small].t);
+        ps->pool[small] = ps->pool[--ps->n_pool];
     }
     ps->pool[ps->n_pool++] = (pooled){t, ps->cap[i]};
 }
@@ -116,7 +128,7 @@ static void pool_free(pass_state *ps)
         mb_tensor_free(ps->pool[k].t);
     free(ps->pool);
     ps->pool = NULL;
-    ps->n_pool = ps->cap_pool = 0;
+    ps->n_pool = 0;
 }
 
 /* One pass over the graph. times_row: n entries (ms), or NULL. */
@@ -262,7 +274,7 @@ int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_
     size_t nn = (size_t)(n ? n : 1);
     int *uses = calloc(nn, sizeof(int));
     char *is_out = calloc(nn, 1);
-    pass_state ps = {n, calloc(nn, sizeof(mb_tensor *)), calloc(nn, 1), calloc(nn, sizeof(size_t)), NULL, 0, 0};
+    pass_state ps = {n, calloc(nn, sizeof(mb_tensor *)), calloc(nn, 1), calloc(nn, sizeof(size_t)), NULL, 0};
     double *samples = opts->times ? calloc(nn * (size_t)repeats, sizeof(double)) : NULL;
     mb_tensor **outs = calloc((size_t)g->n_outputs, sizeof(mb_tensor *));
     int rc = -1;
