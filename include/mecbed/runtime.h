@@ -1,0 +1,94 @@
+/* mecbed: the distributed runtime (docs/runtime.md). Edge and cloud nodes
+ * serve plans (mb_node_serve, `mecbed node`); the runner on the device side
+ * drives them over the wire protocol (wire.h): HELLO with the model and its
+ * hash, PLAN, then FRAME after FRAME, each site computing its steps as soon
+ * as their inputs are there and sending regions as soon as they are
+ * computed. The timeline of every op and transfer comes back in RESULT. */
+#ifndef MECBED_RUNTIME_H
+#define MECBED_RUNTIME_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mecbed/backend.h"
+#include "mecbed/graph.h"
+#include "mecbed/plan.h"
+#include "mecbed/timeline.h"
+#include "mecbed/topology.h"
+
+/* ---- node ---- */
+
+typedef struct mb_node_opts {
+    const char *listen;     /* "ADDR:PORT" (ignored when listen_fd >= 0) */
+    int listen_fd;          /* an already listening socket, or -1 */
+    int threads;            /* kernel threads (0: 1) */
+    const char *kernels;    /* "cpu" or "ref" (NULL: cpu) */
+    const char *role;       /* "edge" or "cloud" (informational, logged) */
+    const char *node_type;  /* informational, logged */
+    int sessions;           /* serve this many runner sessions then return (0: forever) */
+    int verbose;
+} mb_node_opts;
+
+/* Serve until *stop becomes non-zero (may be NULL), or `sessions` runner
+ * sessions ended. A runner session that fails (bad frame, lost peer) is
+ * reported to the runner with ERROR and ends; the node keeps serving.
+ * Returns 0, or -1 with err when the node could not start (bad address,
+ * port in use). */
+int mb_node_serve(const mb_node_opts *o, volatile sig_atomic_t *stop, char *err, size_t errlen);
+
+/* "host:port" -> a listening TCP socket (SO_REUSEADDR). port 0 picks one;
+ * *port_out (optional) receives it. -1 with err. */
+int mb_listen_addr(const char *addr, int *port_out, char *err, size_t errlen);
+/* Connect to "host:port" within timeout_s. -1 with err. */
+int mb_connect_addr(const char *addr, double timeout_s, char *err, size_t errlen);
+
+/* ---- runner (device side) ---- */
+
+typedef struct mb_runner mb_runner;
+
+typedef struct mb_runner_opts {
+    const char *model;       /* as nodes load it: zoo name or a path they can read */
+    const mb_graph *g;
+    const mb_topology *topo;
+    int device;              /* the device's site */
+    /* Where every site listens: nodes "host:port"; for the device the
+     * address peers send its data to (the runner listens there itself,
+     * unless listen_fd >= 0). */
+    char addrs[MB_MAX_SITES][64];
+    int listen_fd;
+    mb_backend *be;          /* the device's kernels */
+    double timeout_s;        /* per frame and per handshake (0: 10 s) */
+    int verbose;
+} mb_runner_opts;
+
+/* Connect to every other site and exchange HELLO (model hash checked by
+ * the nodes). NULL with err naming the site on failure. */
+mb_runner *mb_runner_new(const mb_runner_opts *o, char *err, size_t errlen);
+/* Send a plan to every node and wait until all are READY. May be called
+ * again between frames (re-planning). -1 with err. */
+int mb_runner_plan(mb_runner *r, const mb_plan *p, char *err, size_t errlen);
+
+typedef struct mb_frame_report {
+    uint32_t frame;
+    int ok;
+    double t_start;      /* input available on the device (runner clock, s) */
+    double t_end;        /* last output on the device */
+    double latency_ms;
+    char error[512];     /* when !ok: what failed, naming the site */
+} mb_frame_report;
+
+/* Run one frame: inputs (one per INPUT node) on the device at the call.
+ * On success *outputs receives g->n_outputs tensors, tl (optional) every
+ * site's events of the frame. On failure (a node died, a link outage longer
+ * than the timeout, a malformed frame) the report says what and the runner
+ * is broken: further frames fail at once (the caller falls back). Returns
+ * 0 or -1. */
+int mb_runner_frame(mb_runner *r, uint32_t frame, mb_tensor *const *inputs, mb_tensor ***outputs,
+                    mb_timeline *tl, mb_frame_report *rep);
+/* 1 when a failure broke the session. */
+int mb_runner_broken(const mb_runner *r);
+/* BYE to every node (when not broken), close, join. */
+void mb_runner_free(mb_runner *r);
+
+#endif

@@ -1,0 +1,509 @@
+/* Distributed runtime on loopback: forked `mecbed node` servers and the
+ * runner execute plans (whole-op splits, row tiles, three sites, several
+ * frames, a re-plan); the outputs equal the unsplit model's. Faults: a node
+ * that dies, one that sends garbage, one that stalls: each frame fails
+ * within the timeout with a message naming the node. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mecbed/exec.h"
+#include "mecbed/model.h"
+#include "mecbed/plan.h"
+#include "mecbed/platform.h"
+#include "mecbed/runtime.h"
+#include "mecbed/wire.h"
+
+static const char net_text[] =
+    "mecbed-model 1\nname rt_net\nseed 11\n"
+    "Input x shape=1,3,40,36\n"
+    "Conv c1 x kernel=3,3 pads=1,1,1,1 W=he(8x3x3x3) B=const(8,0.01)\n"
+    "Relu r1 c1\n"
+    "Conv c2 r1 kernel=3,3 stride=2,2 pads=1,1,1,1 W=he(16x8x3x3)\n"
+    "Relu r2 c2\n"
+    "Conv c3 r2 kernel=3,3 pads=1,1,1,1 W=he(16x16x3x3)\n"
+    "Add s3 c3,r2\n"
+    "MaxPool p3 s3 kernel=3,3 stride=2,2 pads=1,1,1,1\n"
+    "Conv c4 p3 kernel=1,1 W=he(16x16x1x1)\n"
+    "Relu r4 c4\n"
+    "GlobalAveragePool gap r4\n"
+    "Flatten fl gap axis=1\n"
+    "Gemm fc fl trans_b=1 B=he(10x16) C=const(10,0)\n"
+    "output fc\n";
+
+static char model_path[64];
+static mb_graph *g;
+static mb_backend *be;
+static mb_tensor **inputs;
+static mb_tensor **ref_out;
+
+static int setup(void **state)
+{
+    (void)state;
+    char err[512];
+    snprintf(model_path, sizeof model_path, "/tmp/mb-rt-%d.model", (int)getpid());
+    FILE *f = fopen(model_path, "w");
+    if (!f)
+        return -1;
+    fputs(net_text, f);
+    fclose(f);
+    g = mb_model_load(model_path, err, sizeof err);
+    be = mb_backend_new("cpu", 1, err, sizeof err);
+    if (!g || !be) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    inputs = mb_exec_make_inputs(g, 5);
+    if (mb_exec_run(g, be, inputs, &ref_out, NULL, NULL, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    unlink(model_path);
+    return 0;
+}
+
+/* A topology of n sites: device, edge0, cloud (no links needed on loopback). */
+static void make_topo(mb_topology *t, int n)
+{
+    memset(t, 0, sizeof *t);
+    const char *names[] = {"device", "edge0", "cloud"};
+    for (int i = 0; i < n; i++) {
+        snprintf(t->sites[i].name, sizeof t->sites[i].name, "%s", names[i]);
+        t->sites[i].role = i == 0 ? MB_ROLE_DEVICE : i == 1 ? MB_ROLE_EDGE : MB_ROLE_CLOUD;
+    }
+    t->n_sites = n;
+}
+
+typedef struct cluster {
+    int n;
+    pid_t pid[3];
+    char addrs[MB_MAX_SITES][64];
+    int dev_lfd;
+} cluster;
+
+/* Fork one node per non-device site, each serving one session. */
+static void cluster_start(cluster *c, int n)
+{
+    char err[256];
+    memset(c, 0, sizeof *c);
+    c->n = n;
+    int port;
+    c->dev_lfd = mb_listen_addr("127.0.0.1:0", &port, err, sizeof err);
+    assert_true(c->dev_lfd >= 0);
+    snprintf(c->addrs[0], 64, "127.0.0.1:%d", port);
+    for (int i = 1; i < n; i++) {
+        int lfd = mb_listen_addr("127.0.0.1:0", &port, err, sizeof err);
+        assert_true(lfd >= 0);
+        snprintf(c->addrs[i], 64, "127.0.0.1:%d", port);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(c->dev_lfd);
+            mb_node_opts o = {.listen_fd = lfd, .threads = 1, .kernels = "cpu", .sessions = 1,
+                              .role = i == 1 ? "edge" : "cloud"};
+            char e[256];
+            int rc = mb_node_serve(&o, NULL, e, sizeof e);
+            _exit(rc ? 1 : 0);
+        }
+        close(lfd);
+        c->pid[i] = pid;
+    }
+}
+
+/* Wait for the nodes to exit on their own (they serve one session). */
+static void cluster_stop(cluster *c, int expect_clean)
+{
+    for (int i = 1; i < c->n; i++) {
+        int st = 0;
+        double t0 = mb_now();
+        pid_t w = 0;
+        while ((w = waitpid(c->pid[i], &st, WNOHANG)) == 0 && mb_now() - t0 < 5)
+            usleep(10000);
+        if (w == 0) {
+            kill(c->pid[i], SIGKILL);
+            waitpid(c->pid[i], &st, 0);
+            fail_msg("node %d did not end after the session", i);
+        }
+        if (expect_clean)
+            assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    if (c->dev_lfd >= 0)
+        close(c->dev_lfd);
+}
+
+static mb_runner *runner_for(cluster *c, const mb_topology *t, double timeout)
+{
+    mb_runner_opts o = {.model = model_path, .g = g, .topo = t, .device = 0, .listen_fd = c->dev_lfd,
+                        .be = be, .timeout_s = timeout};
+    memcpy(o.addrs, c->addrs, sizeof o.addrs);
+    char err[512];
+    mb_runner *r = mb_runner_new(&o, err, sizeof err);
+    if (!r)
+        fail_msg("runner: %s", err);
+    c->dev_lfd = -1; /* the runner's now */
+    return r;
+}
+
+static void run_and_compare(mb_runner *r, const mb_plan *p, uint32_t frames)
+{
+    char err[512];
+    if (mb_runner_plan(r, p, err, sizeof err))
+        fail_msg("plan: %s", err);
+    for (uint32_t f = 0; f < frames; f++) {
+        mb_tensor **out = NULL;
+        mb_timeline tl;
+        mb_timeline_init(&tl);
+        mb_frame_report rep;
+        if (mb_runner_frame(r, f, inputs, &out, &tl, &rep))
+            fail_msg("frame %u: %s", f, rep.error);
+        assert_true(rep.ok);
+        assert_true(rep.latency_ms > 0);
+        double d = mb_tensor_max_abs_diff(out[0], ref_out[0]);
+        if (d > 1e-4)
+            fail_msg("split output differs from the unsplit one by %g", d);
+        /* every step of the plan shows up: computes once, sends twice */
+        int n_compute = 0, n_send = 0, n_recv = 0;
+        for (int i = 0; i < tl.n; i++) {
+            n_compute += tl.ev[i].kind == MB_EV_COMPUTE;
+            n_send += tl.ev[i].kind == MB_EV_SEND;
+            n_recv += tl.ev[i].kind == MB_EV_RECV;
+            assert_true(tl.ev[i].t1 >= tl.ev[i].t0);
+        }
+        int pc = 0, ps = 0;
+        for (int i = 0; i < p->n_steps; i++) {
+            pc += p->steps[i].kind == MB_STEP_COMPUTE;
+            ps += p->steps[i].kind == MB_STEP_SEND;
+        }
+        assert_int_equal(n_compute, pc);
+        assert_int_equal(n_send, ps);
+        assert_int_equal(n_recv, ps);
+        mb_tensor_free(out[0]);
+        free(out);
+        mb_timeline_free(&tl);
+    }
+}
+
+static mb_plan *assign_plan(const int *site_of_op)
+{
+    char err[256];
+    mb_plan *p = mb_plan_new("test", g, 0);
+    if (mb_plan_assign(p, g, site_of_op, err, sizeof err))
+        fail_msg("%s", err);
+    return p;
+}
+
+static void test_two_sites_layer_split(void **state)
+{
+    (void)state;
+    mb_topology t;
+    make_topo(&t, 2);
+    cluster c;
+    cluster_start(&c, 2);
+    mb_runner *r = runner_for(&c, &t, 10);
+    int site[64] = {0};
+    for (int i = mb_graph_find(g, "c2"); i < g->n_nodes; i++)
+        site[i] = 1;
+    mb_plan *p = assign_plan(site);
+    run_and_compare(r, p, 3);
+    /* re-plan: everything on the edge */
+    for (int i = 0; i < g->n_nodes; i++)
+        site[i] = 1;
+    mb_plan *p2 = assign_plan(site);
+    run_and_compare(r, p2, 2);
+    mb_runner_free(r);
+    cluster_stop(&c, 1);
+    mb_plan_free(p);
+    mb_plan_free(p2);
+}
+
+/* Rows of c1..s3 split between device and edge with halos: regions, not
+ * whole tensors, cross; both sides compute at once. */
+static void test_row_tiles(void **state)
+{
+    (void)state;
+    mb_topology t;
+    make_topo(&t, 2);
+    char err[512];
+    mb_plan *p = mb_plan_new("tiles", g, 0);
+    int x = mb_graph_find(g, "x");
+    const char *chain[] = {"c1", "r1", "c2", "r2", "c3", "s3"};
+    int n = 6;
+    int ops[6];
+    for (int i = 0; i < n; i++)
+        ops[i] = mb_graph_find(g, chain[i]);
+    /* Walk the edge's half (bottom rows of s3) back to the input rows it needs. */
+    mb_region need[6];
+    mb_region full = mb_node_full_region(g, ops[n - 1]);
+    int64_t mid = (full.h1 + full.h0) / 2;
+    mb_region dev_half = full, edge_half = full;
+    dev_half.h1 = mid;
+    edge_half.h0 = mid;
+    /* What the edge needs of each op: s3 reads c3 and r2, so r2's rows
+     * cover both c3's input and s3's second operand. */
+    need[n - 1] = edge_half;
+    need[4] = mb_node_input_region(g, ops[5], 0, need[5]);            /* c3 */
+    mb_region r2_for_s3 = mb_node_input_region(g, ops[5], 1, need[5]);
+    mb_region r2_for_c3 = mb_node_input_region(g, ops[4], 0, need[4]);
+    need[3] = r2_for_c3;
+    if (r2_for_s3.h0 < need[3].h0)
+        need[3].h0 = r2_for_s3.h0;
+    if (r2_for_s3.h1 > need[3].h1)
+        need[3].h1 = r2_for_s3.h1;
+    need[2] = mb_node_input_region(g, ops[3], 0, need[3]);
+    need[1] = mb_node_input_region(g, ops[2], 0, need[2]);
+    need[0] = mb_node_input_region(g, ops[1], 0, need[1]);
+    mb_region in_need = mb_node_input_region(g, ops[0], 0, need[0]);
+    mb_plan_send(p, x, in_need, 0, 1);
+    /* device: everything of its half, computed whole for simplicity on the full range
+     * of each op restricted to rows the device's half of s3 needs */
+    mb_region dneed[6];
+    dneed[5] = dev_half;
+    dneed[4] = mb_node_input_region(g, ops[5], 0, dneed[5]);
+    mb_region a = mb_node_input_region(g, ops[5], 1, dneed[5]);
+    mb_region b2 = mb_node_input_region(g, ops[4], 0, dneed[4]);
+    dneed[3] = b2;
+    if (a.h0 < dneed[3].h0)
+        dneed[3].h0 = a.h0;
+    if (a.h1 > dneed[3].h1)
+        dneed[3].h1 = a.h1;
+    dneed[2] = mb_node_input_region(g, ops[3], 0, dneed[3]);
+    dneed[1] = mb_node_input_region(g, ops[2], 0, dneed[2]);
+    dneed[0] = mb_node_input_region(g, ops[1], 0, dneed[1]);
+    for (int i = 0; i < n; i++) {
+        mb_plan_compute(p, ops[i], 1, need[i]);
+        mb_plan_compute(p, ops[i], 0, dneed[i]);
+    }
+    mb_plan_send(p, ops[n - 1], edge_half, 1, 0);
+    for (int i = mb_graph_find(g, "p3"); i < g->n_nodes; i++)
+        mb_plan_compute(p, i, 0, mb_node_full_region(g, i));
+    if (mb_plan_validate(p, g, &t, err, sizeof err))
+        fail_msg("tile plan invalid: %s", err);
+    cluster c;
+    cluster_start(&c, 2);
+    mb_runner *r = runner_for(&c, &t, 10);
+    run_and_compare(r, p, 2);
+    mb_runner_free(r);
+    cluster_stop(&c, 1);
+    mb_plan_free(p);
+}
+
+static void test_three_sites(void **state)
+{
+    (void)state;
+    mb_topology t;
+    make_topo(&t, 3);
+    cluster c;
+    cluster_start(&c, 3);
+    mb_runner *r = runner_for(&c, &t, 10);
+    int site[64] = {0};
+    for (int i = mb_graph_find(g, "c2"); i < g->n_nodes; i++)
+        site[i] = 1;
+    for (int i = mb_graph_find(g, "c4"); i < g->n_nodes; i++)
+        site[i] = 2;
+    mb_plan *p = assign_plan(site);
+    run_and_compare(r, p, 2);
+    mb_runner_free(r);
+    cluster_stop(&c, 1);
+    mb_plan_free(p);
+}
+
+/* ---- faults: a fake node speaking the protocol, then misbehaving ---- */
+
+enum { FAKE_DIE_AFTER_FRAME, FAKE_GARBAGE, FAKE_STALL };
+
+static void fake_node(int lfd, int mode)
+{
+    char err[512];
+    int ctl = accept(lfd, NULL, NULL);
+    if (ctl < 0)
+        _exit(2);
+    mb_wire_hdr h;
+    uint8_t *p;
+    mb_hello hl;
+    if (mb_wire_recv(ctl, MB_MSG_BIT(MB_MSG_HELLO), 0, mb_now() + 5, &h, &p, err, sizeof err) ||
+        mb_hello_decode(p, h.len, &hl, err, sizeof err))
+        _exit(3);
+    free(p);
+    mb_graph *mg = mb_model_load(hl.model, err, sizeof err);
+    if (!mg)
+        _exit(4);
+    mb_wbuf b;
+    mb_wbuf_init(&b);
+    mb_hello me = {.proto = MB_WIRE_VERSION, .role = MB_WIRE_ROLE_NODE, .site = -1,
+                   .graph_hash = mb_graph_hash(mg), .clock_ns = mb_wire_clock_ns(),
+                   .host_id = mb_wire_host_id()};
+    mb_hello_encode(&me, &b);
+    mb_wire_send(ctl, MB_MSG_HELLO, 0, b.p, b.len, err, sizeof err);
+    mb_wbuf_free(&b);
+    if (mb_wire_recv(ctl, MB_MSG_BIT(MB_MSG_PLAN), 0, mb_now() + 5, &h, &p, err, sizeof err))
+        _exit(5);
+    mb_wire_plan wp;
+    if (mb_wire_plan_decode(p, h.len, mg, &wp, err, sizeof err))
+        _exit(6);
+    free(p);
+    int data = mb_connect_addr(wp.topo.sites[0].address, 5, err, sizeof err);
+    if (data < 0)
+        _exit(7);
+    mb_hello peer = me;
+    peer.role = MB_WIRE_ROLE_PEER;
+    peer.site = wp.your_site;
+    peer.epoch = wp.epoch;
+    mb_wbuf_init(&b);
+    mb_hello_encode(&peer, &b);
+    mb_wire_send(data, MB_MSG_HELLO, 0, b.p, b.len, err, sizeof err);
+    mb_wbuf_free(&b);
+    mb_wire_send(ctl, MB_MSG_READY, 0, NULL, 0, err, sizeof err);
+    if (mb_wire_recv(ctl, MB_MSG_BIT(MB_MSG_FRAME), 0, mb_now() + 5, &h, &p, err, sizeof err))
+        _exit(8);
+    if (mode == FAKE_DIE_AFTER_FRAME)
+        _exit(0); /* as if killed: both connections drop */
+    if (mode == FAKE_GARBAGE) {
+        uint8_t junk[256];
+        for (int i = 0; i < (int)sizeof junk; i++)
+            junk[i] = (uint8_t)(i * 37 + 11);
+        if (write(data, junk, sizeof junk) < 0)
+            _exit(9);
+        /* wait for the device's ERROR, then go */
+        uint8_t tmp[512];
+        while (read(data, tmp, sizeof tmp) > 0)
+            ;
+        _exit(0);
+    }
+    /* FAKE_STALL: hold everything open, say nothing */
+    sleep(30);
+    _exit(0);
+}
+
+static void run_fault(int mode, double timeout, const char *needle)
+{
+    mb_topology t;
+    make_topo(&t, 2);
+    char err[512];
+    cluster c;
+    memset(&c, 0, sizeof c);
+    c.n = 2;
+    int port;
+    c.dev_lfd = mb_listen_addr("127.0.0.1:0", &port, err, sizeof err);
+    snprintf(c.addrs[0], 64, "127.0.0.1:%d", port);
+    int lfd = mb_listen_addr("127.0.0.1:0", &port, err, sizeof err);
+    snprintf(c.addrs[1], 64, "127.0.0.1:%d", port);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(c.dev_lfd);
+        fake_node(lfd, mode);
+    }
+    close(lfd);
+    mb_runner *r = runner_for(&c, &t, timeout);
+    int site[64] = {0};
+    for (int i = mb_graph_find(g, "c2"); i < g->n_nodes; i++)
+        site[i] = 1;
+    mb_plan *p = assign_plan(site);
+    if (mb_runner_plan(r, p, err, sizeof err))
+        fail_msg("plan: %s", err);
+    mb_tensor **out = NULL;
+    mb_frame_report rep;
+    double t0 = mb_now();
+    int rc = mb_runner_frame(r, 0, inputs, &out, NULL, &rep);
+    double took = mb_now() - t0;
+    assert_int_equal(rc, -1);
+    assert_false(rep.ok);
+    assert_null(out);
+    if (!strstr(rep.error, needle))
+        fail_msg("failure report '%s' should mention '%s'", rep.error, needle);
+    /* detected within the timeout (plus scheduling slack) */
+    if (took > timeout + 0.5)
+        fail_msg("failure took %.2f s to detect (timeout %.1f s)", took, timeout);
+    /* and the session stays broken: the next frame fails at once */
+    assert_true(mb_runner_broken(r));
+    assert_int_equal(mb_runner_frame(r, 1, inputs, &out, NULL, &rep), -1);
+    t0 = mb_now();
+    mb_runner_free(r);
+    assert_true(mb_now() - t0 < 2);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    mb_plan_free(p);
+}
+
+static void test_fault_node_dies(void **state)
+{
+    (void)state;
+    run_fault(FAKE_DIE_AFTER_FRAME, 3, "edge0");
+}
+
+static void test_fault_garbage(void **state)
+{
+    (void)state;
+    run_fault(FAKE_GARBAGE, 3, "bad frame from edge0");
+}
+
+static void test_fault_stall(void **state)
+{
+    (void)state;
+    run_fault(FAKE_STALL, 1, "timeout");
+}
+
+/* A node refuses a runner whose model hash differs. */
+static void test_hash_mismatch(void **state)
+{
+    (void)state;
+    mb_topology t;
+    make_topo(&t, 2);
+    cluster c;
+    cluster_start(&c, 2);
+    char err[512];
+    char other_path[80];
+    snprintf(other_path, sizeof other_path, "%s.other", model_path);
+    FILE *f = fopen(other_path, "w");
+    assert_non_null(f);
+    char *text = strdup(net_text);
+    memcpy(strstr(text, "seed 11"), "seed 12", 7);
+    fputs(text, f);
+    fclose(f);
+    free(text);
+    mb_graph *other = mb_model_load(other_path, err, sizeof err);
+    unlink(other_path);
+    assert_non_null(other);
+    mb_runner_opts o = {.model = model_path, .g = other, .topo = &t, .device = 0,
+                        .listen_fd = c.dev_lfd, .be = be, .timeout_s = 5};
+    memcpy(o.addrs, c.addrs, sizeof o.addrs);
+    mb_runner *r = mb_runner_new(&o, err, sizeof err);
+    assert_null(r);
+    if (!strstr(err, "hash"))
+        fail_msg("'%s' should explain the hash mismatch", err);
+    c.dev_lfd = -1;
+    cluster_stop(&c, 1);
+    mb_graph_free(other);
+}
+
+int main(int argc, char **argv)
+{
+    mb_platform_init(argc, argv);
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_sites_layer_split),
+        cmocka_unit_test(test_row_tiles),
+        cmocka_unit_test(test_three_sites),
+        cmocka_unit_test(test_fault_node_dies),
+        cmocka_unit_test(test_fault_garbage),
+        cmocka_unit_test(test_fault_stall),
+        cmocka_unit_test(test_hash_mismatch),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
