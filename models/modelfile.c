@@ -233,7 +233,7 @@ static int parse_attr(reader *r, mb_op_attrs *a, const attr_def *d, char *val)
     return 0;
 }
 
-static int parse_dims(reader *r, const char *s, int *ndim, int64_t *dims)
+static int parse_dims(reader *r, const char *key, const char *s, int *ndim, int64_t *dims)
 {
     *ndim = 0;
     if (!strcmp(s, "scalar"))
@@ -241,17 +241,17 @@ static int parse_dims(reader *r, const char *s, int *ndim, int64_t *dims)
     const char *p = s;
     for (;;) {
         if (*ndim == MB_MAX_DIMS)
-            return rerr(r, "dims '%s': more than %d dimensions", s, MB_MAX_DIMS);
+            return rerr(r, "%s: dims '%s': more than %d dimensions", key, s, MB_MAX_DIMS);
         errno = 0;
         char *end;
         long long v = strtoll(p, &end, 10);
         if (end == p || errno || v < 0 || v > (1LL << 40))
-            return rerr(r, "dims '%s': expected sizes joined by 'x' (e.g. 64x3x7x7) or 'scalar'", s);
+            return rerr(r, "%s: dims '%s': expected sizes joined by 'x' (e.g. 64x3x7x7) or 'scalar'", key, s);
         dims[(*ndim)++] = v;
         if (*end == 0)
             return 0;
         if (*end != 'x')
-            return rerr(r, "dims '%s': expected sizes joined by 'x' (e.g. 64x3x7x7) or 'scalar'", s);
+            return rerr(r, "%s: dims '%s': expected sizes joined by 'x' (e.g. 64x3x7x7) or 'scalar'", key, s);
         p = end + 1;
     }
 }
@@ -326,7 +326,7 @@ static mb_tensor *parse_weight(reader *r, const char *node, const char *key, cha
             *comma = 0;
         int ndim;
         int64_t dims[MB_MAX_DIMS];
-        if (parse_dims(r, open + 1, &ndim, dims))
+        if (parse_dims(r, key, open + 1, &ndim, dims))
             return NULL;
         mb_tensor *t = mb_tensor_new(ndim, dims);
         if (!t) {
@@ -379,7 +379,7 @@ static mb_tensor *parse_weight(reader *r, const char *node, const char *key, cha
         rerr(r, "%s: %s() needs dims", key, kind);
         return NULL;
     }
-    if (parse_dims(r, argv[0], &ndim, dims))
+    if (parse_dims(r, key, argv[0], &ndim, dims))
         return NULL;
     if (!strcmp(kind, "bin")) {
         int64_t off;

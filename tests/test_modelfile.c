@@ -285,7 +285,7 @@ static void test_malformed(void **state)
         {"mecbed-model 1\nInput x shape=1,3,4,4\nConv c x kernel=3,3,3 W=he(1x3x3x3)\n", ":3:",
          "kernel: expected at most 2"},
         {"mecbed-model 1\nInput x shape=1,3,4,4\nConv c x pads=1,1 W=he(1x3x3x3)\n", ":3:", "expected 1 or 4 values"},
-        {"mecbed-model 1\nInput x shape=1,3,4,4\nConv c x W=he(1x3xx3)\n", ":3:", "dims '1x3xx3'"},
+        {"mecbed-model 1\nInput x shape=1,3,4,4\nConv c x W=he(1x3xx3)\n", ":3:", "W: dims '1x3xx3'"},
         {"mecbed-model 1\nInput x shape=1,3,4,4\nConv c x W=gauss(1x3x3x3)\n", ":3:", "unknown weight kind 'gauss'"},
         {"mecbed-model 1\nInput x shape=1,3,4,4\nConv c x W=he\n", ":3:", "expected a weight spec"},
         {"mecbed-model 1\nInput x shape=1,3,4,4\nConv c x W=values(1x3x1x1,1,2)\n", ":3:",
@@ -328,6 +328,40 @@ static void test_malformed(void **state)
     assert_non_null(strstr(err, "No such file"));
 }
 
+/* The example in docs/model-format.md reads as documented. */
+static void test_doc_example(void **state)
+{
+    (void)state;
+    FILE *f = fopen("docs/model-format.md", "r");
+    if (!f) {
+        print_message("skip: docs/model-format.md not found (run from the repository root)\n");
+        skip();
+    }
+    char line[512], text[4096] = "";
+    int in_block = 0, done = 0;
+    while (!done && fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "```", 3)) {
+            done = in_block;
+            in_block = !in_block;
+        } else if (in_block && strlen(text) + strlen(line) < sizeof text) {
+            strcat(text, line);
+        }
+    }
+    fclose(f);
+    assert_non_null(strstr(text, "mecbed-model 1"));
+    char err[512];
+    mb_tensor *w = mb_tensor_new4(16, 16, 3, 3);
+    assert_int_equal(mb_npy_write(w, tmp("conv2_w.npy"), err, sizeof err), 0);
+    mb_tensor_free(w);
+    put(tmp("doc.mbm"), text);
+    mb_graph *g = mb_modelfile_read(tmp("doc.mbm"), err, sizeof err);
+    if (!g)
+        fail_msg("%s", err);
+    assert_string_equal(g->name, "tiny_net");
+    assert_int_equal(g->nodes[g->outputs[0]].out_dims[1], 10);
+    mb_graph_free(g);
+}
+
 static void test_model_load(void **state)
 {
     (void)state;
@@ -368,6 +402,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_round_trip_zoo),
         cmocka_unit_test(test_writer_sanitises_names),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_doc_example),
         cmocka_unit_test(test_model_load),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
