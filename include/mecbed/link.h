@@ -1,0 +1,84 @@
+/* mecbed: a topology brought up as real, emulated networks (docs/link-emulation.md).
+ *
+ *   mb_net *net;
+ *   mb_net_opts o = {.backend = "emu", .log_dir = "out/"};
+ *   if (mb_net_up(&topo, &o, &net, err, sizeof err)) ...
+ *   mb_net_spawn(net, edge, argv, &pid, err, sizeof err);   // runs inside edge's namespace
+ *   ... connect to mb_net_addr(net, edge) from the device's namespace ...
+ *   mb_net_down(net);                                       // everything removed
+ *
+ * Each node (site) without an address= gets a network namespace
+ * "mecbed-<run>-<node>"; each link a point-to-point subnet 10.201.<link>.0/30
+ * (A side .1, B side .2) on interfaces "mb<run>a<link>" / "mb<run>b<link>";
+ * routes let every node reach every other over links only (fewest hops).
+ * How a link shapes traffic is its backend's business:
+ *   emu  our user-space emulator: a TUN device on each side, a thread per
+ *        direction (rate, trace, delay, jitter, loss, queue, AQM; per-packet
+ *        CSV and pcap logs)
+ *   tc   veth pairs with kernel qdiscs (netem where the kernel has it, else
+ *        tbf for rate only)
+ *   ns3  ns-3 simulated links (separate issue; "not built" until then)
+ * Everything is registered for clean-up: mb_net_down, exit, SIGINT/SIGTERM. */
+#ifndef MECBED_LINK_H
+#define MECBED_LINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mecbed/topology.h"
+
+typedef struct mb_net mb_net;
+
+typedef struct mb_net_opts {
+    const char *backend;  /* "emu" (default), "tc", "ns3" */
+    const char *run_id;   /* NULL: a fresh one (6 chars [0-9a-z]) */
+    const char *log_dir;  /* NULL: no per-packet logs; else CSV + pcap per link direction (emu) */
+    uint64_t seed;        /* loss and jitter random streams (0: 1) */
+} mb_net_opts;
+
+/* Names of the link backends compiled in, NULL-terminated. */
+const char *const *mb_net_backends(void);
+/* Can `backend` emulate `spec` on this machine? 0, or -1 with the reason
+ * (e.g. "this kernel has no netem: use --backend emu"). Creates nothing. */
+int mb_net_check(const char *backend, const mb_link_spec *spec, char *err, size_t errlen);
+
+int mb_net_up(const mb_topology *t, const mb_net_opts *o, mb_net **out, char *err, size_t errlen);
+/* Stops emulators, kills spawned processes, removes namespaces, interfaces,
+ * qdiscs and the owner file. Safe on NULL. */
+void mb_net_down(mb_net *net);
+
+const char *mb_net_run_id(const mb_net *net);
+const char *mb_net_backend(const mb_net *net);
+const mb_topology *mb_net_topology(const mb_net *net);
+/* Namespace of a site ("" for a site given by address=). */
+const char *mb_net_netns(const mb_net *net, int site);
+/* The IPv4 address other nodes reach the site at (dotted quad). */
+const char *mb_net_addr(const mb_net *net, int site);
+/* Interface names of a link: side 0 is in site a's namespace, side 1 in b's. */
+const char *mb_net_ifname(const mb_net *net, int link, int side);
+/* Monotonic time (mb_now() clock) at which the links started: trace time 0. */
+double mb_net_epoch(const mb_net *net);
+
+/* Run argv inside the site's namespace (fork, setns, execvp); registered for
+ * clean-up. */
+int mb_net_spawn(mb_net *net, int site, char *const argv[], pid_t *pid, char *err, size_t errlen);
+/* Non-blocking: if a spawned process has exited, return 1 with its pid and
+ * wait status (it is then forgotten); 0 if all are running. */
+int mb_net_child_exited(mb_net *net, pid_t *pid, int *status);
+/* A socket created inside the site's namespace (usable from any thread). */
+int mb_net_socket(const mb_net *net, int site, int domain, int type, int protocol);
+/* Run fn(arg) with the calling thread inside the site's namespace. */
+int mb_net_in_site(const mb_net *net, int site, int (*fn)(void *), void *arg);
+
+/* Per-direction counters of a link (dir 0: a -> b "up", 1: b -> a "down"). */
+typedef struct mb_link_counters {
+    uint64_t in_packets, in_bytes;         /* offered to the link */
+    uint64_t out_packets, out_bytes;       /* delivered */
+    uint64_t drop_loss, drop_queue, drop_aqm, drop_outage;
+    double cpu_s;                          /* CPU time of the emulator thread */
+} mb_link_counters;
+/* 0, or -1 when the backend keeps no counters (tc, ns3). */
+int mb_net_link_counters(const mb_net *net, int link, int dir, mb_link_counters *c);
+
+#endif

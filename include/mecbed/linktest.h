@@ -1,0 +1,36 @@
+/* mecbed: measuring an emulated link against its spec (`mecbed link test`,
+ * `make bench-net`). Our own probes, in threads whose sockets live in the two
+ * nodes' namespaces: UDP echo for RTT (idle and under load), a bulk TCP flow
+ * and a paced UDP flow for throughput, numbered UDP datagrams for loss, and
+ * for trace-driven links the bytes delivered against the trace's capacity. */
+#ifndef MECBED_LINKTEST_H
+#define MECBED_LINKTEST_H
+
+#include "mecbed/link.h"
+
+typedef struct mb_linktest_opts {
+    double duration_s;   /* per throughput phase (default 5) */
+    int no_tcp, no_udp, no_loss;
+} mb_linktest_opts;
+
+/* Throughputs are at the IP layer (what the emu backend shapes; for tc the
+ * shaper also counts the 14-byte Ethernet header, so IP throughput is 1500/1514
+ * of the rate for full-size packets), measured at the receiver over the phase
+ * minus its first second (TCP slow start). Direction: site a -> site b. */
+typedef struct mb_linktest_result {
+    double cfg_rate_mbps;    /* a -> b (0: unlimited or trace) */
+    double cfg_rtt_ms, cfg_delay_ms, cfg_loss;
+    double rtt_ms, rtt_min_ms, rtt_p95_ms; /* idle, small UDP probes */
+    int rtt_probes, rtt_lost;
+    double rtt_load_ms;       /* median during the TCP phase */
+    double tcp_mbps, goodput_mbps, udp_mbps;
+    double loss_rate;         /* a -> b, from numbered datagrams at half the rate */
+    long loss_sent;
+    int has_trace;
+    double trace_delivered_bytes, trace_capacity_bytes, trace_ratio;
+    double emu_cpu_percent;   /* emulator threads of this link during the TCP phase, % of one core (-1: n/a) */
+} mb_linktest_result;
+
+int mb_link_test(mb_net *net, int link, const mb_linktest_opts *o, mb_linktest_result *r, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,156 @@
+/* The emu backend: each side of a link is a TUN device in that node's
+ * namespace; two emulator threads (one per direction, emu_link.c) carry the
+ * packets between the two TUN fds. Nothing else joins the namespaces, so all
+ * traffic between them crosses the emulator. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "emu_link.h"
+#include "mecbed/netns.h"
+
+typedef struct emu_link {
+    int fd[2];
+    emu_dir *dir[2]; /* 0: a -> b (up), 1: b -> a (down) */
+} emu_link;
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static int emu_check(const mb_link_spec *s, char *err, size_t errlen)
+{
+    if (s->ns3[0])
+        return fail(err, errlen, "the emu backend cannot run an ns-3 link model (ns3=%s): use --backend ns3", s->ns3);
+    return 0;
+}
+
+/* A TUN device created inside namespace ns (the device lives in the
+ * namespace of the thread that opens /dev/net/tun). */
+static int tun_open(const char *ns, const char *name, char *err, size_t errlen)
+{
+    int saved;
+    if (mb_netns_enter(ns, &saved))
+        return fail(err, errlen, "cannot enter namespace %s: %s", ns, strerror(errno));
+    int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    int e = errno;
+    if (fd >= 0) {
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof ifr);
+        ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+        snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
+        if (ioctl(fd, TUNSETIFF, &ifr)) {
+            e = errno;
+            close(fd);
+            fd = -1;
+        }
+    }
+    mb_netns_leave(saved);
+    if (fd < 0)
+        return fail(err, errlen, "TUN device %s in %s: %s", name, ns, strerror(e));
+    return fd;
+}
+
+static int emu_link_up(mb_net *net, net_link *l, const mb_net_opts *o, char *err, size_t errlen)
+{
+    emu_link *e = calloc(1, sizeof *e);
+    if (!e)
+        return fail(err, errlen, "out of memory");
+    e->fd[0] = e->fd[1] = -1;
+    l->priv = e;
+    for (int side = 0; side < 2; side++) {
+        e->fd[side] = tun_open(l->ns[side], l->ifname[side], err, errlen);
+        if (e->fd[side] < 0)
+            return -1;
+        /* a deep device queue: if the emulator thread is briefly descheduled,
+         * packets wait instead of being dropped by the kernel */
+        char *argv[] = {"ip", "-n", l->ns[side], "link", "set", "dev", l->ifname[side], "txqueuelen", "10000", NULL};
+        if (mb_cmd_run(argv, NULL, 0, err, errlen))
+            return -1;
+    }
+    const mb_topology *t = mb_net_topology(net);
+    const mb_topo_link *tl = &t->links[l->index];
+    for (int dir = 0; dir < 2; dir++) {
+        char name[96], csv[1024], pcap[1024];
+        const char *dname = dir == 0 ? "up" : "down";
+        snprintf(name, sizeof name, "link %s-%s %s", t->sites[tl->a].name, t->sites[tl->b].name, dname);
+        emu_dir_cfg cfg = {
+            .dir = dir == 0 ? l->spec->up : l->spec->down,
+            .mtu = l->spec->mtu > 0 ? l->spec->mtu : 1500,
+            .seed = (o->seed ? o->seed : 1) * 1000003ULL + (uint64_t)l->index * 2 + (uint64_t)dir,
+            .name = name,
+        };
+        if (o->log_dir) {
+            snprintf(csv, sizeof csv, "%s/link%d-%s-%s.%s.csv", o->log_dir, l->index, t->sites[tl->a].name,
+                     t->sites[tl->b].name, dname);
+            snprintf(pcap, sizeof pcap, "%s/link%d-%s-%s.%s.pcap", o->log_dir, l->index, t->sites[tl->a].name,
+                     t->sites[tl->b].name, dname);
+            cfg.csv_path = csv;
+            cfg.pcap_path = pcap;
+        }
+        e->dir[dir] = emu_dir_new(e->fd[dir], e->fd[1 - dir], &cfg, err, errlen);
+        if (!e->dir[dir])
+            return -1;
+    }
+    return 0;
+}
+
+static int emu_link_start(mb_net *net, net_link *l, char *err, size_t errlen)
+{
+    emu_link *e = l->priv;
+    for (int dir = 0; dir < 2; dir++)
+        if (emu_dir_start(e->dir[dir], net_epoch(net), err, errlen))
+            return -1;
+    return 0;
+}
+
+static void emu_link_down(mb_net *net, net_link *l)
+{
+    (void)net;
+    emu_link *e = l->priv;
+    if (!e)
+        return;
+    for (int dir = 0; dir < 2; dir++)
+        emu_dir_free(e->dir[dir]);
+    /* closing a TUN fd removes the (non-persistent) device */
+    for (int side = 0; side < 2; side++)
+        if (e->fd[side] >= 0)
+            close(e->fd[side]);
+    free(e);
+    l->priv = NULL;
+}
+
+static int emu_counters(const net_link *l, int dir, mb_link_counters *c)
+{
+    const emu_link *e = l->priv;
+    if (!e || dir < 0 || dir > 1 || !e->dir[dir])
+        return -1;
+    emu_dir_counters(e->dir[dir], c);
+    return 0;
+}
+
+const net_backend net_backend_emu = {
+    .name = "emu",
+    .check = emu_check,
+    .link_up = emu_link_up,
+    .link_start = emu_link_start,
+    .link_down = emu_link_down,
+    .counters = emu_counters,
+};

@@ -1,0 +1,190 @@
+/* The tc backend: a veth pair between the two namespaces, shaped on each
+ * side's egress by kernel qdiscs. netem (delay, jitter, loss, rate) where the
+ * kernel has it, detected at run time; otherwise tbf, which can only limit the
+ * rate: asking for more is an error that names the emu backend. */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "mecbed/netns.h"
+#include "tc_probe.h"
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static int netem_cached = -1;
+
+/* Try a netem qdisc on the loopback of a throw-away namespace (a child
+ * process that unshares: nothing to clean up). */
+int tc_has_netem(void)
+{
+    if (netem_cached >= 0)
+        return netem_cached;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", 1);
+        if (devnull >= 0) {
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+        }
+        if (unshare(CLONE_NEWNET))
+            _exit(2);
+        execlp("tc", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms", (char *)NULL);
+        _exit(3);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) < 0)
+        return netem_cached = 0;
+    netem_cached = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    return netem_cached;
+}
+
+static int needs_netem(const mb_link_dir *d)
+{
+    return d->delay_s > 0 || d->jitter_s > 0 || d->loss_model != MB_LOSS_NONE;
+}
+
+static int tc_check(const mb_link_spec *s, char *err, size_t errlen)
+{
+    if (s->ns3[0])
+        return fail(err, errlen, "the tc backend cannot run an ns-3 link model (ns3=%s): use --backend ns3", s->ns3);
+    const mb_link_dir *dirs[2] = {&s->up, &s->down};
+    for (int i = 0; i < 2; i++) {
+        const mb_link_dir *d = dirs[i];
+        if (d->trace[0])
+            return fail(err, errlen, "the tc backend cannot follow a capacity trace (%s): use --backend emu", d->trace);
+        if (d->aqm_target_s > 0)
+            return fail(err, errlen, "the tc backend does not do aqm= here: use --backend emu");
+        if (needs_netem(d) && !tc_has_netem())
+            return fail(err, errlen,
+                        "this kernel has no netem qdisc (sch_netem), so the tc backend can only limit the rate; "
+                        "for delay, jitter or loss use --backend emu");
+    }
+    return 0;
+}
+
+static int run_tc(char *err, size_t errlen, char **argv)
+{
+    return mb_cmd_run(argv, NULL, 0, err, errlen) ? -1 : 0;
+}
+
+#define ARG(...) snprintf(bufs[n], sizeof bufs[n], __VA_ARGS__), argv[n] = bufs[n], n++
+
+/* One direction: the qdisc on the sending side's egress. */
+static int shape(const char *ns, const char *ifname, const mb_link_dir *d, int mtu, char *err, size_t errlen)
+{
+    char bufs[40][64];
+    char *argv[41];
+    int n = 0;
+    ARG("tc");
+    ARG("-n");
+    ARG("%s", ns);
+    ARG("qdisc");
+    ARG("add");
+    ARG("dev");
+    ARG("%s", ifname);
+    ARG("root");
+    long limit_p = d->queue_packets > 0 ? d->queue_packets
+                   : d->queue_bytes > 0 ? (d->queue_bytes + mtu - 1) / mtu : 1000;
+    if (needs_netem(d)) {
+        ARG("netem");
+        ARG("limit");
+        ARG("%ld", limit_p);
+        ARG("delay");
+        ARG("%.0fus", d->delay_s * 1e6);
+        if (d->jitter_s > 0) {
+            ARG("%.0fus", d->jitter_s * 1e6);
+            if (d->jitter_dist == MB_JITTER_NORMAL || d->jitter_dist == MB_JITTER_PARETO) {
+                ARG("distribution");
+                ARG("%s", d->jitter_dist == MB_JITTER_NORMAL ? "normal" : "pareto");
+            }
+        }
+        if (d->loss_model == MB_LOSS_BERNOULLI) {
+            ARG("loss");
+            ARG("random");
+            ARG("%.6f%%", d->loss * 100);
+        } else if (d->loss_model == MB_LOSS_GILBERT_ELLIOTT) {
+            ARG("loss");
+            ARG("gemodel");
+            ARG("%.6f%%", d->ge_p * 100);
+            ARG("%.6f%%", d->ge_r * 100);
+            ARG("%.6f%%", d->ge_loss_bad * 100); /* netem's "1-h": loss probability in the bad state */
+            ARG("%.6f%%", d->ge_loss_good * 100);
+        }
+        if (d->rate_bps > 0) {
+            ARG("rate");
+            ARG("%.0fbit", d->rate_bps);
+        }
+    } else if (d->rate_bps > 0) {
+        /* burst: at least two full frames, or 1 ms at the rate so the
+         * qdisc watchdog's wake-up latency does not eat into the rate */
+        double burst = d->rate_bps / 8 * 1e-3;
+        if (burst < 2.0 * (mtu + 14))
+            burst = 2.0 * (mtu + 14);
+        long limit_b = d->queue_bytes > 0 ? d->queue_bytes : limit_p * (mtu + 14);
+        ARG("tbf");
+        ARG("rate");
+        ARG("%.0fbit", d->rate_bps);
+        ARG("burst");
+        ARG("%.0f", burst);
+        ARG("limit");
+        ARG("%ld", limit_b + (long)burst);
+    } else {
+        return 0; /* unlimited, no delay: a bare veth */
+    }
+    argv[n] = NULL;
+    return run_tc(err, errlen, argv);
+}
+
+static int tc_link_up(mb_net *net, net_link *l, const mb_net_opts *o, char *err, size_t errlen)
+{
+    (void)net, (void)o;
+    char *argv[] = {"ip", "link", "add", l->ifname[0], "netns", l->ns[0], "type", "veth", "peer", "name",
+                    l->ifname[1], "netns", l->ns[1], NULL};
+    if (mb_cmd_run(argv, NULL, 0, err, errlen))
+        return -1;
+    int mtu = l->spec->mtu > 0 ? l->spec->mtu : 1500;
+    for (int side = 0; side < 2; side++) {
+        /* no TSO/GSO/GRO: the shaper must see wire-sized packets, as a real
+         * bottleneck would (ethtool is optional: tbf segments GSO packets) */
+        char *eargv[] = {"ip", "netns", "exec", l->ns[side], "ethtool", "-K", l->ifname[side], "tso", "off", "gso",
+                         "off", "gro", "off", NULL};
+        char e2[256];
+        mb_cmd_run(eargv, NULL, 0, e2, sizeof e2);
+        if (shape(l->ns[side], l->ifname[side], side == 0 ? &l->spec->up : &l->spec->down, mtu, err, errlen))
+            return -1;
+    }
+    return 0;
+}
+
+static void tc_link_down(mb_net *net, net_link *l)
+{
+    (void)net;
+    /* deleting one end of a veth removes both, qdiscs included */
+    char *argv[] = {"ip", "-n", l->ns[0], "link", "del", l->ifname[0], NULL};
+    char e[256];
+    mb_cmd_run(argv, NULL, 0, e, sizeof e);
+}
+
+const net_backend net_backend_tc = {
+    .name = "tc",
+    .check = tc_check,
+    .link_up = tc_link_up,
+    .link_down = tc_link_down,
+};

@@ -1,0 +1,224 @@
+/* mecbed link test: bring up one link between two namespaces through a
+ * backend and measure it against its spec. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "commands.h"
+#include "mecbed/link.h"
+#include "mecbed/linktest.h"
+#include "mecbed/netns.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: mecbed link test (--link SPEC | --topology FILE [--between A B]) [--backend emu|tc|ns3]\n"
+            "                        [--duration S] [--json] [--log-dir DIR] [--seed N]\n"
+            "       mecbed link check --link SPEC [--backend B]   can the backend emulate SPEC here?\n"
+            "\n"
+            "Brings the link up between two network namespaces (needs root) and measures, from\n"
+            "A (the device side) to B: RTT idle and under load (UDP echo), TCP and UDP throughput at\n"
+            "the IP layer, loss rate (numbered datagrams at half the rate) and, for a trace, the bytes\n"
+            "delivered against the trace's capacity. Prints measured beside configured values.\n"
+            "  --backend B    emu (default; user-space emulator), tc (kernel qdiscs), ns3\n"
+            "  --duration S   seconds per throughput phase (default 5)\n"
+            "  --log-dir DIR  emu: per-packet CSV and pcap of each direction into DIR\n"
+            "Link specs: docs/link-spec.md. Backends: docs/link-emulation.md.\n");
+}
+
+static void add_num(cJSON *o, const char *k, double v)
+{
+    if (isnan(v) || isinf(v))
+        cJSON_AddNullToObject(o, k);
+    else
+        cJSON_AddNumberToObject(o, k, v);
+}
+
+static void print_json(const mb_net *net, const char *spec_text, const mb_linktest_result *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "backend", mb_net_backend(net));
+    cJSON_AddStringToObject(o, "link", spec_text);
+    add_num(o, "configured_rate_mbps", r->cfg_rate_mbps);
+    add_num(o, "configured_rtt_ms", r->cfg_rtt_ms);
+    add_num(o, "configured_delay_ms", r->cfg_delay_ms);
+    add_num(o, "configured_loss_rate", r->cfg_loss);
+    add_num(o, "throughput_mbps", r->tcp_mbps);
+    add_num(o, "goodput_mbps", r->goodput_mbps);
+    add_num(o, "udp_throughput_mbps", r->udp_mbps);
+    add_num(o, "rtt_ms", r->rtt_ms);
+    add_num(o, "rtt_min_ms", r->rtt_min_ms);
+    add_num(o, "rtt_p95_ms", r->rtt_p95_ms);
+    add_num(o, "rtt_load_ms", r->rtt_load_ms);
+    cJSON_AddNumberToObject(o, "rtt_probes", r->rtt_probes);
+    cJSON_AddNumberToObject(o, "rtt_probes_lost", r->rtt_lost);
+    add_num(o, "loss_rate", r->loss_rate);
+    cJSON_AddNumberToObject(o, "loss_datagrams", (double)r->loss_sent);
+    if (r->has_trace) {
+        add_num(o, "trace_capacity_bytes", r->trace_capacity_bytes);
+        add_num(o, "trace_delivered_bytes", r->trace_delivered_bytes);
+        add_num(o, "trace_delivery_ratio", r->trace_ratio);
+    }
+    if (r->emu_cpu_percent >= 0)
+        add_num(o, "emulator_cpu_percent", r->emu_cpu_percent);
+    char *s = cJSON_Print(o);
+    puts(s);
+    free(s);
+    cJSON_Delete(o);
+}
+
+static void print_text(const mb_net *net, const char *a, const char *b, const mb_linktest_result *r)
+{
+    printf("link %s -> %s, backend %s (run %s)\n", a, b, mb_net_backend(net), mb_net_run_id(net));
+    printf("  %-22s %-14s %s\n", "", "configured", "measured");
+    char cfg[64];
+    if (r->cfg_rate_mbps > 0)
+        snprintf(cfg, sizeof cfg, "%.3f", r->cfg_rate_mbps);
+    else
+        snprintf(cfg, sizeof cfg, "%s", r->has_trace ? "trace" : "unlimited");
+    printf("  %-22s %-14s TCP %.3f (goodput %.3f), UDP %.3f\n", "throughput (Mbit/s)", cfg, r->tcp_mbps,
+           r->goodput_mbps, r->udp_mbps);
+    printf("  %-22s %-14.3f idle %.3f (min %.3f, p95 %.3f; %d/%d probes lost), under TCP load %.3f\n",
+           "RTT (ms)", r->cfg_rtt_ms, r->rtt_ms, r->rtt_min_ms, r->rtt_p95_ms, r->rtt_lost, r->rtt_probes,
+           r->rtt_load_ms);
+    printf("  %-22s %-14.4f %.4f (%ld datagrams)\n", "loss rate", r->cfg_loss, r->loss_rate, r->loss_sent);
+    if (r->has_trace)
+        printf("  %-22s %-14.0f %.0f bytes delivered (%.2f %%)\n", "trace capacity (bytes)", r->trace_capacity_bytes,
+               r->trace_delivered_bytes, r->trace_ratio * 100);
+    if (r->emu_cpu_percent >= 0)
+        printf("  emulator CPU during the TCP phase: %.1f %% of one core\n", r->emu_cpu_percent);
+}
+
+int cmd_link(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "test") && strcmp(sub, "check")) {
+        fprintf(stderr, "mecbed link: unknown sub-command '%s' (test, check)\n", sub);
+        return 2;
+    }
+    static const struct option opts[] = {
+        {"help", no_argument, 0, 'h'},          {"link", required_argument, 0, 'l'},
+        {"topology", required_argument, 0, 't'}, {"between", required_argument, 0, 'w'},
+        {"backend", required_argument, 0, 'b'}, {"duration", required_argument, 0, 'd'},
+        {"json", no_argument, 0, 'j'},          {"log-dir", required_argument, 0, 'L'},
+        {"seed", required_argument, 0, 's'},    {0, 0, 0, 0}};
+    const char *spec = NULL, *topo_file = NULL, *backend = "emu", *log_dir = NULL, *between_a = NULL,
+               *between_b = NULL;
+    double duration = 5;
+    int json = 0, c;
+    unsigned long long seed = 1;
+    optind = 1;
+    argc--, argv++;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'h': usage(stdout); return 0;
+        case 'l': spec = optarg; break;
+        case 't': topo_file = optarg; break;
+        case 'w':
+            between_a = optarg;
+            if (optind >= argc) {
+                fprintf(stderr, "mecbed link: --between needs two node names\n");
+                return 2;
+            }
+            between_b = argv[optind++];
+            break;
+        case 'b': backend = optarg; break;
+        case 'd':
+            duration = strtod(optarg, &end);
+            if (*end || !(duration >= 0.5 && duration <= 3600)) {
+                fprintf(stderr, "mecbed link: --duration %s: seconds within 0.5..3600\n", optarg);
+                return 2;
+            }
+            break;
+        case 'j': json = 1; break;
+        case 'L': log_dir = optarg; break;
+        case 's':
+            seed = strtoull(optarg, &end, 0);
+            if (*end) {
+                fprintf(stderr, "mecbed link: --seed %s: not an integer\n", optarg);
+                return 2;
+            }
+            break;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "mecbed link: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (!!spec == !!topo_file) {
+        fprintf(stderr, "mecbed link %s: give --link SPEC or --topology FILE\n", sub);
+        return 2;
+    }
+    char err[1024];
+    static mb_topology topo;
+    if (spec ? mb_topology_from_link(spec, &topo, err, sizeof err) : mb_topology_read(topo_file, &topo, err, sizeof err)) {
+        fprintf(stderr, "mecbed link: %s\n", err);
+        return 2;
+    }
+    int link = 0;
+    if (between_a) {
+        int a = mb_topology_find(&topo, between_a), b = mb_topology_find(&topo, between_b);
+        if (a < 0 || b < 0) {
+            fprintf(stderr, "mecbed link: no node named '%s'\n", a < 0 ? between_a : between_b);
+            return 2;
+        }
+        link = mb_topology_link_between(&topo, a, b);
+        if (link < 0) {
+            fprintf(stderr, "mecbed link: no link joins %s and %s\n", between_a, between_b);
+            return 2;
+        }
+    } else if (topo.n_links < 1) {
+        fprintf(stderr, "mecbed link: the topology has no link\n");
+        return 2;
+    }
+    for (int i = 0; i < topo.n_links; i++)
+        if (mb_net_check(backend, &topo.links[i].spec, err, sizeof err)) {
+            fprintf(stderr, "mecbed link: %s\n", err);
+            return 1;
+        }
+    if (!strcmp(sub, "check")) {
+        if (json)
+            printf("{\"backend\": \"%s\", \"ok\": true}\n", backend);
+        else
+            printf("backend %s can emulate this link here\n", backend);
+        return 0;
+    }
+    if (log_dir && mkdir(log_dir, 0755) && errno != EEXIST) {
+        fprintf(stderr, "mecbed link: --log-dir %s: %s\n", log_dir, strerror(errno));
+        return 1;
+    }
+    mb_net *net;
+    mb_net_opts no = {.backend = backend, .log_dir = log_dir, .seed = seed};
+    if (mb_net_up(&topo, &no, &net, err, sizeof err)) {
+        fprintf(stderr, "mecbed link: %s\n", err);
+        return 1;
+    }
+    mb_linktest_opts lo = {.duration_s = duration};
+    mb_linktest_result r;
+    int rc = mb_link_test(net, link, &lo, &r, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "mecbed link: %s\n", err);
+    } else {
+        char text[2048];
+        if (mb_linkspec_format(&topo.links[link].spec, text, sizeof text) < 0)
+            snprintf(text, sizeof text, "%s", spec ? spec : "");
+        if (json)
+            print_json(net, text, &r);
+        else
+            print_text(net, topo.sites[topo.links[link].a].name, topo.sites[topo.links[link].b].name, &r);
+    }
+    mb_net_down(net);
+    return rc ? 1 : 0;
+}

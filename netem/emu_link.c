@@ -1,0 +1,535 @@
+/* One direction of the user-space link emulator (see emu_link.h).
+ *
+ * The pipeline a packet goes through, in the order a real cellular
+ * bottleneck imposes it:
+ *   arrival -> loss model (Bernoulli or Gilbert-Elliott; dropped at entry as
+ *   netem does) -> drop-tail queue limit (packets or bytes, counting the
+ *   packet in service) -> AQM (CoDel control law on the sojourn time, when
+ *   aqm= is set) -> bottleneck service (constant rate: len*8/rate after the
+ *   previous departure; trace: the trace's capacity, see mb_trace_serve) ->
+ *   propagation delay + jitter (never reordering) -> delivery.
+ * Departure and delivery times are computed when a packet arrives, on a
+ * virtual clock, so scheduling latency of this thread never changes the rate
+ * a link delivers, only (by tens of microseconds) when a packet is written.
+ * The thread sleeps in ppoll() with a nanosecond timeout and a 1 ns timer
+ * slack: microsecond timers, unlike Mahimahi's 1 ms tick. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <pcap/pcap.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "emu_link.h"
+
+#define RING_MAX (1u << 20)
+#define READ_BATCH 64
+#define DEFAULT_QUEUE_PACKETS 1000
+#define CODEL_INTERVAL_S 0.100
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+typedef struct pkt {
+    double arr, start, dep, dlv;
+    uint64_t seq;
+    uint32_t len;
+    uint8_t *buf;
+} pkt;
+
+typedef struct codel {
+    double first_above, drop_next;
+    uint32_t count, last_count;
+    int dropping;
+} codel;
+
+struct emu_dir {
+    int in_fd, out_fd, stop_fd;
+    emu_dir_cfg cfg;
+    char *csv_path, *pcap_path, *name;
+    mb_trace *trace;
+    mb_trace_cursor cursor;
+    /* ring of packets: [head, btl) wait in the delay line, [btl, tail) in the bottleneck queue */
+    pkt *ring;
+    uint64_t cap, head, btl, tail;
+    uint64_t q_bytes;
+    size_t bufsz;
+    double last_dep, last_dlv;
+    double epoch, rt_offset; /* realtime = monotonic + rt_offset */
+    uint64_t seq;
+    uint64_t rng[4];
+    int ge_bad;
+    codel cd;
+    FILE *csv;
+    pcap_t *pcap;
+    pcap_dumper_t *dumper;
+    pthread_t thread;
+    int started, stopped;
+    double cpu_final;
+    mb_link_counters ctr;
+};
+
+/* ---- random numbers (xoshiro256**, seeded by splitmix64) ---- */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static double urand(emu_dir *d) /* [0, 1) */
+{
+    uint64_t *s = d->rng;
+    uint64_t out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return (double)(out >> 11) * 0x1.0p-53;
+}
+
+static double jitter_sample(emu_dir *d)
+{
+    const mb_link_dir *l = &d->cfg.dir;
+    double j = l->jitter_s;
+    if (j <= 0)
+        return 0;
+    switch (l->jitter_dist) {
+    case MB_JITTER_NORMAL: {
+        double u1 = urand(d), u2 = urand(d);
+        if (u1 < 1e-300)
+            u1 = 1e-300;
+        return j * sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
+    }
+    case MB_JITTER_PARETO: {
+        /* Pareto with shape 3, shifted to zero mean, scaled to standard
+         * deviation j: mostly small, with a heavy tail of late packets */
+        const double a = 3, sd = 0.8660254037844386; /* std of Pareto(a=3, xm=1) */
+        double u = 1 - urand(d);
+        double x = pow(u, -1 / a); /* Pareto(xm = 1) */
+        return j * (x - a / (a - 1)) / sd;
+    }
+    default:
+        return j * (2 * urand(d) - 1);
+    }
+}
+
+static int lost(emu_dir *d)
+{
+    const mb_link_dir *l = &d->cfg.dir;
+    if (l->loss_model == MB_LOSS_BERNOULLI)
+        return urand(d) < l->loss;
+    if (l->loss_model == MB_LOSS_GILBERT_ELLIOTT) {
+        /* move between states first, then lose with the new state's probability */
+        if (d->ge_bad) {
+            if (urand(d) < l->ge_r)
+                d->ge_bad = 0;
+        } else if (urand(d) < l->ge_p) {
+            d->ge_bad = 1;
+        }
+        return urand(d) < (d->ge_bad ? l->ge_loss_bad : l->ge_loss_good);
+    }
+    return 0;
+}
+
+/* CoDel (RFC 8289) drop decision for a packet leaving the queue at `now`
+ * after waiting `sojourn`. */
+static int codel_drop(emu_dir *d, double now, double sojourn)
+{
+    codel *c = &d->cd;
+    double target = d->cfg.dir.aqm_target_s;
+    int ok = 0;
+    if (sojourn < target || d->q_bytes <= (uint64_t)d->cfg.mtu) {
+        c->first_above = 0;
+    } else if (c->first_above == 0) {
+        c->first_above = now + CODEL_INTERVAL_S;
+    } else if (now >= c->first_above) {
+        ok = 1;
+    }
+    if (c->dropping) {
+        if (!ok) {
+            c->dropping = 0;
+            return 0;
+        }
+        if (now >= c->drop_next) {
+            c->count++;
+            c->drop_next += CODEL_INTERVAL_S / sqrt((double)c->count);
+            return 1;
+        }
+        return 0;
+    }
+    if (ok) {
+        c->dropping = 1;
+        uint32_t delta = c->count - c->last_count;
+        c->count = (delta > 1 && now - c->drop_next < 16 * CODEL_INTERVAL_S) ? delta : 1;
+        c->last_count = c->count;
+        c->drop_next = now + CODEL_INTERVAL_S / sqrt((double)c->count);
+        return 1;
+    }
+    return 0;
+}
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- logs ---- */
+
+static void log_csv(emu_dir *d, const pkt *p, const char *event)
+{
+    if (!d->csv)
+        return;
+    if (!strcmp(event, "delivered"))
+        fprintf(d->csv, "%llu,%.1f,%.1f,%.1f,%u,%.1f,%s\n", (unsigned long long)p->seq, p->arr * 1e6, p->dep * 1e6,
+                p->dlv * 1e6, p->len, (p->start - p->arr) * 1e6, event);
+    else
+        fprintf(d->csv, "%llu,%.1f,,,%u,,%s\n", (unsigned long long)p->seq, p->arr * 1e6, p->len, event);
+}
+
+static void log_pcap(emu_dir *d, const pkt *p)
+{
+    if (!d->dumper)
+        return;
+    double t = d->epoch + p->dlv + d->rt_offset;
+    struct pcap_pkthdr h;
+    h.ts.tv_sec = (time_t)floor(t);
+    h.ts.tv_usec = (suseconds_t)((t - floor(t)) * 1e6);
+    h.caplen = h.len = p->len;
+    pcap_dump((u_char *)d->dumper, &h, p->buf);
+}
+
+/* ---- the ring ---- */
+
+static int ring_grow(emu_dir *d)
+{
+    uint64_t ncap = d->cap ? d->cap * 2 : 1024;
+    if (ncap > RING_MAX)
+        return -1;
+    pkt *n = calloc(ncap, sizeof *n);
+    if (!n)
+        return -1;
+    /* live packets move to their slots in the bigger ring with their
+     * buffers; buffers of free slots are released (re-made on demand) */
+    for (uint64_t a = d->head; a < d->tail; a++) {
+        n[a & (ncap - 1)] = d->ring[a & (d->cap - 1)];
+        d->ring[a & (d->cap - 1)].buf = NULL;
+    }
+    for (uint64_t i = 0; i < d->cap; i++)
+        free(d->ring[i].buf);
+    free(d->ring);
+    d->ring = n;
+    d->cap = ncap;
+    return 0;
+}
+
+static pkt *slot(emu_dir *d, uint64_t a)
+{
+    return &d->ring[a & (d->cap - 1)];
+}
+
+/* ---- the pipeline ---- */
+
+static void drop(emu_dir *d, pkt *p, const char *why, uint64_t *counter)
+{
+    __atomic_add_fetch(counter, 1, __ATOMIC_RELAXED);
+    log_csv(d, p, why);
+}
+
+/* A packet has been read into slot(tail): decide its fate and times. */
+static void enqueue(emu_dir *d, double now)
+{
+    pkt *p = slot(d, d->tail);
+    const mb_link_dir *l = &d->cfg.dir;
+    p->arr = now;
+    p->seq = d->seq++;
+    __atomic_add_fetch(&d->ctr.in_packets, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&d->ctr.in_bytes, p->len, __ATOMIC_RELAXED);
+    /* packets that have left the bottleneck by now no longer count against the queue */
+    while (d->btl < d->tail && slot(d, d->btl)->dep <= now) {
+        d->q_bytes -= slot(d, d->btl)->len;
+        d->btl++;
+    }
+    if (lost(d)) {
+        drop(d, p, "drop-loss", &d->ctr.drop_loss);
+        return;
+    }
+    uint64_t q_pkts = d->tail - d->btl;
+    long limit_p = l->queue_packets > 0 ? l->queue_packets : l->queue_bytes > 0 ? 0 : DEFAULT_QUEUE_PACKETS;
+    if ((limit_p > 0 && q_pkts >= (uint64_t)limit_p) ||
+        (l->queue_bytes > 0 && d->q_bytes + p->len > (uint64_t)l->queue_bytes)) {
+        drop(d, p, "drop-queue", &d->ctr.drop_queue);
+        return;
+    }
+    double start = now > d->last_dep ? now : d->last_dep;
+    if (l->aqm_target_s > 0 && codel_drop(d, start, start - now)) {
+        drop(d, p, "drop-aqm", &d->ctr.drop_aqm);
+        return;
+    }
+    double dep;
+    if (d->trace)
+        dep = mb_trace_serve(&d->cursor, start, p->len);
+    else if (l->rate_bps > 0)
+        dep = start + p->len * 8.0 / l->rate_bps;
+    else
+        dep = start;
+    if (isinf(dep)) {
+        /* the trace will never carry it (played once and over, or no capacity at all) */
+        drop(d, p, "drop-outage", &d->ctr.drop_outage);
+        return;
+    }
+    double dlv = dep + l->delay_s + jitter_sample(d);
+    if (dlv < dep)
+        dlv = dep;
+    if (dlv < d->last_dlv)
+        dlv = d->last_dlv; /* a FIFO link does not reorder */
+    p->start = start;
+    p->dep = dep;
+    p->dlv = dlv;
+    d->last_dep = dep;
+    d->last_dlv = dlv;
+    d->q_bytes += p->len;
+    d->tail++;
+}
+
+static void deliver_due(emu_dir *d, double now)
+{
+    while (d->head < d->tail && slot(d, d->head)->dlv <= now) {
+        pkt *p = slot(d, d->head);
+        if (d->btl == d->head) {
+            d->q_bytes -= p->len;
+            d->btl++;
+        }
+        ssize_t w = write(d->out_fd, p->buf, p->len);
+        (void)w; /* a TUN write fails only if the interface is gone: the run is ending */
+        __atomic_add_fetch(&d->ctr.out_packets, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&d->ctr.out_bytes, p->len, __ATOMIC_RELAXED);
+        log_csv(d, p, "delivered");
+        log_pcap(d, p);
+        d->head++;
+    }
+}
+
+static void *run(void *arg)
+{
+    emu_dir *d = arg;
+    prctl(PR_SET_TIMERSLACK, 1UL); /* wake at the requested nanosecond, not 50 us later */
+    char tname[16];
+    snprintf(tname, sizeof tname, "mb-emu");
+    pthread_setname_np(pthread_self(), tname);
+    struct pollfd fds[2] = {{.fd = d->in_fd, .events = POLLIN}, {.fd = d->stop_fd, .events = POLLIN}};
+    for (;;) {
+        double now = mono_now() - d->epoch;
+        deliver_due(d, now);
+        struct timespec ts, *tsp = NULL;
+        if (d->head < d->tail) {
+            double wait = slot(d, d->head)->dlv - (mono_now() - d->epoch);
+            if (wait < 0)
+                wait = 0;
+            ts.tv_sec = (time_t)wait;
+            ts.tv_nsec = (long)((wait - (double)ts.tv_sec) * 1e9);
+            tsp = &ts;
+        }
+        /* with nothing in flight we sleep until a packet or the stop signal:
+         * an outage stalls traffic without spinning */
+        int n = ppoll(fds, 2, tsp, NULL);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (fds[1].revents)
+            break;
+        if (!(fds[0].revents & POLLIN)) {
+            if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL))
+                break;
+            continue;
+        }
+        for (int k = 0; k < READ_BATCH; k++) {
+            if (d->tail - d->head == d->cap && ring_grow(d)) {
+                /* the delay line is full (over a million packets in flight): drop at entry */
+                uint8_t scratch[65536];
+                ssize_t r = read(d->in_fd, scratch, sizeof scratch);
+                if (r <= 0)
+                    break;
+                __atomic_add_fetch(&d->ctr.in_packets, 1, __ATOMIC_RELAXED);
+                __atomic_add_fetch(&d->ctr.drop_queue, 1, __ATOMIC_RELAXED);
+                continue;
+            }
+            pkt *p = slot(d, d->tail);
+            if (!p->buf && !(p->buf = malloc(d->bufsz)))
+                break;
+            ssize_t r = read(d->in_fd, p->buf, d->bufsz);
+            if (r < 0)
+                break; /* EAGAIN: all read */
+            if (r == 0)
+                break;
+            p->len = (uint32_t)r;
+            enqueue(d, mono_now() - d->epoch);
+        }
+    }
+    struct timespec cpu;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+    d->cpu_final = (double)cpu.tv_sec + (double)cpu.tv_nsec * 1e-9;
+    return NULL;
+}
+
+emu_dir *emu_dir_new(int in_fd, int out_fd, const emu_dir_cfg *cfg, char *err, size_t errlen)
+{
+    emu_dir *d = calloc(1, sizeof *d);
+    if (!d) {
+        fail(err, errlen, "out of memory");
+        return NULL;
+    }
+    d->in_fd = in_fd;
+    d->out_fd = out_fd;
+    d->cfg = *cfg;
+    d->stop_fd = -1;
+    d->name = strdup(cfg->name ? cfg->name : "link");
+    d->cfg.name = d->name;
+    if (d->cfg.mtu <= 0)
+        d->cfg.mtu = 1500;
+    d->bufsz = (size_t)d->cfg.mtu + 256;
+    uint64_t seed = cfg->seed ? cfg->seed : 1;
+    for (int i = 0; i < 4; i++)
+        d->rng[i] = splitmix64(&seed);
+    if (cfg->dir.trace[0]) {
+        d->trace = mb_trace_read(cfg->dir.trace, MB_TRACE_FMT_AUTO, err, errlen);
+        if (!d->trace)
+            goto fail;
+        mb_trace_cursor_init(&d->cursor, d->trace, cfg->dir.trace_loop);
+    }
+    d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (d->stop_fd < 0) {
+        fail(err, errlen, "eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    if (ring_grow(d)) {
+        fail(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (cfg->csv_path) {
+        d->csv = fopen(cfg->csv_path, "w");
+        if (!d->csv) {
+            fail(err, errlen, "%s: %s", cfg->csv_path, strerror(errno));
+            goto fail;
+        }
+        setvbuf(d->csv, NULL, _IOFBF, 1 << 20);
+        fprintf(d->csv, "seq,arrival_us,departure_us,delivery_us,bytes,queue_delay_us,event\n");
+    }
+    if (cfg->pcap_path) {
+        d->pcap = pcap_open_dead(DLT_RAW, 65535);
+        if (d->pcap)
+            d->dumper = pcap_dump_open(d->pcap, cfg->pcap_path);
+        if (!d->dumper) {
+            fail(err, errlen, "%s: %s", cfg->pcap_path, d->pcap ? pcap_geterr(d->pcap) : "pcap_open_dead failed");
+            goto fail;
+        }
+    }
+    d->cfg.csv_path = d->cfg.pcap_path = NULL;
+    return d;
+fail:
+    emu_dir_free(d);
+    return NULL;
+}
+
+int emu_dir_start(emu_dir *d, double epoch, char *err, size_t errlen)
+{
+    struct timespec rt, mo;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_MONOTONIC, &mo);
+    d->rt_offset = ((double)rt.tv_sec + (double)rt.tv_nsec * 1e-9) - ((double)mo.tv_sec + (double)mo.tv_nsec * 1e-9);
+    d->epoch = epoch;
+    int rc = pthread_create(&d->thread, NULL, run, d);
+    if (rc)
+        return fail(err, errlen, "%s: cannot start the emulator thread: %s", d->name, strerror(rc));
+    d->started = 1;
+    return 0;
+}
+
+void emu_dir_stop(emu_dir *d)
+{
+    if (!d || !d->started || d->stopped)
+        return;
+    uint64_t one = 1;
+    if (write(d->stop_fd, &one, sizeof one) < 0)
+        perror("mecbed: emulator stop");
+    pthread_join(d->thread, NULL);
+    d->stopped = 1;
+    d->ctr.cpu_s = d->cpu_final;
+    /* packets still in flight when the link goes: log them as such */
+    if (d->csv) {
+        for (uint64_t a = d->head; a < d->tail; a++)
+            log_csv(d, slot(d, a), "in-flight-at-end");
+        fflush(d->csv);
+    }
+    if (d->dumper)
+        pcap_dump_flush(d->dumper);
+}
+
+void emu_dir_free(emu_dir *d)
+{
+    if (!d)
+        return;
+    emu_dir_stop(d);
+    if (d->csv)
+        fclose(d->csv);
+    if (d->dumper)
+        pcap_dump_close(d->dumper);
+    if (d->pcap)
+        pcap_close(d->pcap);
+    if (d->stop_fd >= 0)
+        close(d->stop_fd);
+    for (uint64_t i = 0; i < d->cap; i++)
+        free(d->ring[i].buf);
+    free(d->ring);
+    mb_trace_free(d->trace);
+    free(d->name);
+    free(d);
+}
+
+void emu_dir_counters(const emu_dir *d, mb_link_counters *c)
+{
+    c->in_packets = __atomic_load_n(&d->ctr.in_packets, __ATOMIC_RELAXED);
+    c->in_bytes = __atomic_load_n(&d->ctr.in_bytes, __ATOMIC_RELAXED);
+    c->out_packets = __atomic_load_n(&d->ctr.out_packets, __ATOMIC_RELAXED);
+    c->out_bytes = __atomic_load_n(&d->ctr.out_bytes, __ATOMIC_RELAXED);
+    c->drop_loss = __atomic_load_n(&d->ctr.drop_loss, __ATOMIC_RELAXED);
+    c->drop_queue = __atomic_load_n(&d->ctr.drop_queue, __ATOMIC_RELAXED);
+    c->drop_aqm = __atomic_load_n(&d->ctr.drop_aqm, __ATOMIC_RELAXED);
+    c->drop_outage = __atomic_load_n(&d->ctr.drop_outage, __ATOMIC_RELAXED);
+    if (d->stopped || !d->started) {
+        c->cpu_s = d->cpu_final;
+    } else {
+        clockid_t cid;
+        struct timespec ts;
+        c->cpu_s = 0;
+        if (pthread_getcpuclockid(d->thread, &cid) == 0 && clock_gettime(cid, &ts) == 0)
+            c->cpu_s = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    }
+}

@@ -1,0 +1,36 @@
+/* One direction of an emulated link (netem/emu_link.c): a thread reads IP
+ * packets from the sender's TUN fd, applies loss, the queue limit and AQM,
+ * serves them at a constant rate or a trace's capacity, adds propagation delay
+ * and jitter, and writes them to the receiver's TUN fd at their delivery time
+ * (microsecond timers). Optional per-packet CSV log and pcap. */
+#ifndef MECBED_NETEM_EMU_LINK_H
+#define MECBED_NETEM_EMU_LINK_H
+
+#include <stdint.h>
+
+#include "mecbed/link.h"
+#include "mecbed/linkspec.h"
+#include "mecbed/trace.h"
+
+typedef struct emu_dir emu_dir;
+
+typedef struct emu_dir_cfg {
+    mb_link_dir dir;       /* copied */
+    int mtu;
+    uint64_t seed;
+    const char *csv_path;  /* NULL: no CSV */
+    const char *pcap_path; /* NULL: no pcap */
+    const char *name;      /* for messages: "link 0 up" */
+} emu_dir_cfg;
+
+/* in_fd and out_fd are TUN fds (non-blocking); the emu_dir does not close
+ * them. Loads the trace (error names the file). */
+emu_dir *emu_dir_new(int in_fd, int out_fd, const emu_dir_cfg *cfg, char *err, size_t errlen);
+/* Start the thread; epoch is the mb_now() time of trace time 0. */
+int emu_dir_start(emu_dir *d, double epoch, char *err, size_t errlen);
+/* Stop and join the thread, flush the logs. Idempotent. */
+void emu_dir_stop(emu_dir *d);
+void emu_dir_free(emu_dir *d);
+void emu_dir_counters(const emu_dir *d, mb_link_counters *c);
+
+#endif

@@ -1,0 +1,578 @@
+/* Link fidelity probes (include/mecbed/linktest.h). All traffic runs between
+ * the two namespaces of one link; sockets are created inside the namespaces
+ * (mb_net_socket) and used from threads of this process. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <linux/if_link.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mecbed/linktest.h"
+#include "mecbed/trace.h"
+
+#define PORT_ECHO 7101
+#define PORT_TCP 7102
+#define PORT_UDP 7103
+#define MAX_RTT_SAMPLES 4096
+#define MAX_LOSS_SEQ (1 << 22)
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void sleep_until(double t)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)t;
+    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+typedef struct ctx {
+    mb_net *net;
+    int link, a, b;
+    struct sockaddr_in addr_b;
+    int mtu;
+    volatile int stop_all;   /* servers */
+    volatile int stop_phase; /* clients of the current phase */
+    /* TCP */
+    int tcp_listen;
+    uint64_t tcp_rx;
+    /* UDP sink */
+    int udp_sink;
+    uint32_t udp_phase;
+    uint64_t udp_rx_pkts, udp_rx_ip_bytes;
+    uint8_t *seen; /* loss phase: received sequence numbers */
+    /* RTT under load */
+    double load_rtt[MAX_RTT_SAMPLES];
+    int n_load_rtt;
+} ctx;
+
+static struct sockaddr_in with_port(const ctx *c, int port)
+{
+    struct sockaddr_in a = c->addr_b;
+    a.sin_port = htons((uint16_t)port);
+    return a;
+}
+
+/* ---- servers in b ---- */
+
+static void *echo_server(void *arg)
+{
+    ctx *c = arg;
+    int fd = mb_net_socket(c->net, c->b, AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0)
+        return NULL;
+    struct sockaddr_in a = with_port(c, PORT_ECHO);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a)) {
+        close(fd);
+        return NULL;
+    }
+    char buf[2048];
+    while (!c->stop_all) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        struct sockaddr_in from;
+        socklen_t fl = sizeof from;
+        ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+        if (n > 0)
+            sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl);
+    }
+    close(fd);
+    return NULL;
+}
+
+static void *tcp_server(void *arg)
+{
+    ctx *c = arg;
+    char *buf = malloc(1 << 18);
+    if (!buf)
+        return NULL;
+    while (!c->stop_all) {
+        struct pollfd p = {.fd = c->tcp_listen, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        int fd = accept4(c->tcp_listen, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+            continue;
+        while (!c->stop_all) {
+            struct pollfd q = {.fd = fd, .events = POLLIN};
+            if (poll(&q, 1, 50) <= 0)
+                continue;
+            ssize_t n = recv(fd, buf, 1 << 18, MSG_DONTWAIT);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+                break;
+            if (n > 0)
+                __atomic_add_fetch(&c->tcp_rx, (uint64_t)n, __ATOMIC_RELAXED);
+        }
+        close(fd);
+    }
+    free(buf);
+    return NULL;
+}
+
+static void *udp_server(void *arg)
+{
+    ctx *c = arg;
+    char buf[65536];
+    while (!c->stop_all) {
+        struct pollfd p = {.fd = c->udp_sink, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        for (int k = 0; k < 256; k++) {
+            ssize_t n = recv(c->udp_sink, buf, sizeof buf, MSG_DONTWAIT);
+            if (n < 8)
+                break;
+            uint32_t phase, seq;
+            memcpy(&phase, buf, 4);
+            memcpy(&seq, buf + 4, 4);
+            if (phase != __atomic_load_n(&c->udp_phase, __ATOMIC_RELAXED))
+                continue;
+            __atomic_add_fetch(&c->udp_rx_pkts, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&c->udp_rx_ip_bytes, (uint64_t)n + 28, __ATOMIC_RELAXED);
+            if (c->seen && seq < MAX_LOSS_SEQ)
+                c->seen[seq] = 1;
+        }
+    }
+    return NULL;
+}
+
+/* ---- RTT ---- */
+
+typedef struct rtt_msg {
+    uint32_t magic, seq;
+    double sent;
+    char pad[48];
+} rtt_msg;
+
+/* n probes every interval; RTT samples (ms) of the replies into out. */
+static int rtt_probes(ctx *c, int n, double interval, double timeout, double *out, int max_out, volatile int *stop)
+{
+    int fd = mb_net_socket(c->net, c->a, AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = with_port(c, PORT_ECHO);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
+        close(fd);
+        return -1;
+    }
+    int got = 0;
+    double t0 = now_s(), last_send = t0;
+    for (int i = 0; (n < 0 || i < n) && !(stop && *stop); i++) {
+        rtt_msg m = {.magic = 0x6d627274, .seq = (uint32_t)i, .sent = now_s()};
+        last_send = m.sent;
+        send(fd, &m, sizeof m, 0);
+        double next = t0 + (i + 1) * interval;
+        /* collect replies until the next send (or the final timeout) */
+        for (;;) {
+            double end = (n >= 0 && i == n - 1) ? last_send + timeout : next;
+            double wait = end - now_s();
+            if (wait <= 0 || (stop && *stop && n < 0))
+                break;
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+            if (poll(&p, 1, (int)ceil(wait * 1000)) <= 0)
+                continue;
+            rtt_msg r;
+            if (recv(fd, &r, sizeof r, MSG_DONTWAIT) == (ssize_t)sizeof r && r.magic == 0x6d627274 && got < max_out)
+                out[got++] = (now_s() - r.sent) * 1e3;
+        }
+    }
+    close(fd);
+    return got;
+}
+
+static void *load_rtt_thread(void *arg)
+{
+    ctx *c = arg;
+    c->n_load_rtt = rtt_probes(c, -1, 0.1, 1.0, c->load_rtt, MAX_RTT_SAMPLES, &c->stop_phase);
+    if (c->n_load_rtt < 0)
+        c->n_load_rtt = 0;
+    return NULL;
+}
+
+static int cmp_d(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+static double pct(double *v, int n, double p)
+{
+    if (n <= 0)
+        return NAN;
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    double pos = p / 100 * (n - 1);
+    int i = (int)floor(pos);
+    if (i + 1 >= n)
+        return v[n - 1];
+    return v[i] + (v[i + 1] - v[i]) * (pos - i);
+}
+
+/* ---- TCP ---- */
+
+static void *tcp_client(void *arg)
+{
+    ctx *c = arg;
+    int fd = mb_net_socket(c->net, c->a, AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return NULL;
+    struct sockaddr_in a = with_port(c, PORT_TCP);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
+        close(fd);
+        return NULL;
+    }
+    char *buf = calloc(1, 1 << 16);
+    while (buf && !c->stop_phase) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        ssize_t n = send(fd, buf, 1 << 16, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN && errno != EINTR)
+            break;
+    }
+    free(buf);
+    /* RST rather than a graceful close: queued data need not drain */
+    struct linger lg = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(fd);
+    return NULL;
+}
+
+/* Receive counters of b's interface on this link (IP bytes; the veth count
+ * includes the Ethernet header, taken off here). */
+typedef struct ifc {
+    const char *name;
+    uint64_t bytes, packets;
+    int found;
+} ifc;
+
+static int read_ifc(void *arg)
+{
+    ifc *x = arg;
+    struct ifaddrs *ifa;
+    x->found = 0;
+    if (getifaddrs(&ifa))
+        return -1;
+    for (struct ifaddrs *i = ifa; i; i = i->ifa_next)
+        /* a TUN device has no link address: its stats entry has no ifa_addr */
+        if ((!i->ifa_addr || i->ifa_addr->sa_family == AF_PACKET) && i->ifa_data && !strcmp(i->ifa_name, x->name)) {
+            const struct rtnl_link_stats *st = i->ifa_data;
+            x->bytes = st->rx_bytes;
+            x->packets = st->rx_packets;
+            x->found = 1;
+        }
+    freeifaddrs(ifa);
+    return 0;
+}
+
+static double ip_rx_bytes(ctx *c)
+{
+    ifc x = {.name = mb_net_ifname(c->net, c->link, mb_net_topology(c->net)->links[c->link].a == c->b ? 0 : 1)};
+    mb_net_in_site(c->net, c->b, read_ifc, &x);
+    if (!x.found)
+        return NAN;
+    double hdr = strcmp(mb_net_backend(c->net), "tc") ? 0 : 14;
+    return (double)x.bytes - hdr * (double)x.packets;
+}
+
+static double link_cpu(ctx *c)
+{
+    mb_link_counters u, d;
+    if (mb_net_link_counters(c->net, c->link, 0, &u) || mb_net_link_counters(c->net, c->link, 1, &d))
+        return -1;
+    return u.cpu_s + d.cpu_s;
+}
+
+/* ---- UDP ---- */
+
+typedef struct udp_send_arg {
+    ctx *c;
+    double rate_bps; /* IP bits per second */
+    uint32_t phase;
+    long sent;
+} udp_send_arg;
+
+static void *udp_client(void *arg)
+{
+    udp_send_arg *u = arg;
+    ctx *c = u->c;
+    prctl(PR_SET_TIMERSLACK, 1UL);
+    int fd = mb_net_socket(c->net, c->a, AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0)
+        return NULL;
+    int sndbuf = 4 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    struct sockaddr_in a = with_port(c, PORT_UDP);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
+        close(fd);
+        return NULL;
+    }
+    size_t payload = (size_t)c->mtu - 28;
+    char *buf = calloc(1, payload);
+    double per_pkt = (double)(payload + 28) * 8 / u->rate_bps;
+    double t0 = now_s();
+    long sent = 0;
+    while (buf && !c->stop_phase) {
+        long due = (long)((now_s() - t0) / per_pkt) + 1;
+        for (; sent < due && !c->stop_phase; sent++) {
+            uint32_t seq = (uint32_t)sent;
+            memcpy(buf, &u->phase, 4);
+            memcpy(buf + 4, &seq, 4);
+            if (send(fd, buf, payload, 0) < 0 && errno != ENOBUFS && errno != EAGAIN)
+                break;
+        }
+        double next = t0 + (double)sent * per_pkt;
+        double cap = now_s() + 0.001;
+        sleep_until(next < cap ? next : cap);
+    }
+    u->sent = sent;
+    free(buf);
+    close(fd);
+    return NULL;
+}
+
+/* ---- the test ---- */
+
+static int setup_servers(ctx *c, char *err, size_t errlen)
+{
+    c->tcp_listen = mb_net_socket(c->net, c->b, AF_INET, SOCK_STREAM, 0);
+    c->udp_sink = mb_net_socket(c->net, c->b, AF_INET, SOCK_DGRAM, 0);
+    if (c->tcp_listen < 0 || c->udp_sink < 0)
+        return fail(err, errlen, "link test: sockets in %s: %s", mb_net_netns(c->net, c->b), strerror(errno));
+    int one = 1;
+    setsockopt(c->tcp_listen, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in t = with_port(c, PORT_TCP), u = with_port(c, PORT_UDP);
+    int rcvbuf = 8 << 20;
+    setsockopt(c->udp_sink, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    if (bind(c->tcp_listen, (struct sockaddr *)&t, sizeof t) || listen(c->tcp_listen, 4) ||
+        bind(c->udp_sink, (struct sockaddr *)&u, sizeof u))
+        return fail(err, errlen, "link test: bind in %s: %s", mb_net_netns(c->net, c->b), strerror(errno));
+    return 0;
+}
+
+static double trace_peak_bps(const char *path)
+{
+    char err[256];
+    mb_trace *tr = mb_trace_read(path, MB_TRACE_FMT_AUTO, err, sizeof err);
+    if (!tr)
+        return 0;
+    mb_trace_stats s;
+    double peak = 0;
+    if (mb_trace_stats_compute(tr, 0.1, &s) == 0)
+        peak = s.max_bps;
+    mb_trace_free(tr);
+    return peak;
+}
+
+int mb_link_test(mb_net *net, int link, const mb_linktest_opts *o, mb_linktest_result *r, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    const mb_topology *t = mb_net_topology(net);
+    if (link < 0 || link >= t->n_links)
+        return fail(err, errlen, "link test: no link %d", link);
+    const mb_link_spec *spec = &t->links[link].spec;
+    const mb_link_dir *up = &spec->up;
+    double dur = o && o->duration_s > 0 ? o->duration_s : 5;
+    double warm = dur > 2 ? 1.0 : dur / 2;
+
+    ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return fail(err, errlen, "out of memory");
+    c->net = net;
+    c->link = link;
+    c->a = t->links[link].a;
+    c->b = t->links[link].b;
+    c->mtu = spec->mtu > 0 ? spec->mtu : 1500;
+    c->tcp_listen = c->udp_sink = -1;
+    c->addr_b.sin_family = AF_INET;
+    inet_pton(AF_INET, mb_net_addr(net, c->b), &c->addr_b.sin_addr);
+
+    r->cfg_rate_mbps = up->rate_bps / 1e6;
+    r->cfg_delay_ms = up->delay_s * 1e3;
+    r->cfg_rtt_ms = mb_linkspec_rtt(spec) * 1e3;
+    r->cfg_loss = up->loss_model == MB_LOSS_BERNOULLI ? up->loss
+                  : up->loss_model == MB_LOSS_GILBERT_ELLIOTT && up->ge_p + up->ge_r > 0
+                      ? (up->ge_p * up->ge_loss_bad + up->ge_r * up->ge_loss_good) / (up->ge_p + up->ge_r)
+                      : 0;
+    r->has_trace = up->trace[0] != 0;
+    r->emu_cpu_percent = -1;
+
+    int rc = -1;
+    pthread_t th_echo, th_tcp, th_udp;
+    int have_echo = 0, have_tcp = 0, have_udp = 0;
+    if (setup_servers(c, err, errlen))
+        goto out;
+    if (!pthread_create(&th_echo, NULL, echo_server, c))
+        have_echo = 1;
+    if (!pthread_create(&th_tcp, NULL, tcp_server, c))
+        have_tcp = 1;
+    if (!pthread_create(&th_udp, NULL, udp_server, c))
+        have_udp = 1;
+    if (!have_echo || !have_tcp || !have_udp) {
+        fail(err, errlen, "link test: cannot start threads");
+        goto out;
+    }
+    usleep(20000);
+
+    /* idle RTT: 20 small probes */
+    double idle[64];
+    double timeout = 1.0 + 3 * r->cfg_rtt_ms / 1e3;
+    int n = rtt_probes(c, 20, 0.025 + r->cfg_rtt_ms / 1e3 / 4, timeout, idle, 64, NULL);
+    if (n < 0) {
+        fail(err, errlen, "link test: RTT probe socket: %s", strerror(errno));
+        goto out;
+    }
+    r->rtt_probes = 20;
+    r->rtt_lost = 20 - n;
+    r->rtt_ms = pct(idle, n, 50);
+    r->rtt_min_ms = n ? idle[0] : NAN;
+    r->rtt_p95_ms = pct(idle, n, 95);
+
+    /* TCP bulk a -> b, with RTT probes alongside */
+    if (!(o && o->no_tcp)) {
+        c->stop_phase = 0;
+        pthread_t th_client, th_rtt;
+        double t0 = now_s();
+        if (pthread_create(&th_client, NULL, tcp_client, c)) {
+            fail(err, errlen, "link test: cannot start the TCP client");
+            goto out;
+        }
+        pthread_create(&th_rtt, NULL, load_rtt_thread, c);
+        sleep_until(t0 + warm);
+        double s0 = now_s(), b0 = ip_rx_bytes(c), cpu0 = link_cpu(c);
+        uint64_t g0 = __atomic_load_n(&c->tcp_rx, __ATOMIC_RELAXED);
+        sleep_until(t0 + warm + dur);
+        double s1 = now_s(), b1 = ip_rx_bytes(c), cpu1 = link_cpu(c);
+        uint64_t g1 = __atomic_load_n(&c->tcp_rx, __ATOMIC_RELAXED);
+        c->stop_phase = 1;
+        pthread_join(th_client, NULL);
+        pthread_join(th_rtt, NULL);
+        r->tcp_mbps = (b1 - b0) * 8 / (s1 - s0) / 1e6;
+        r->goodput_mbps = (double)(g1 - g0) * 8 / (s1 - s0) / 1e6;
+        if (cpu0 >= 0)
+            r->emu_cpu_percent = (cpu1 - cpu0) / (s1 - s0) * 100;
+        /* the load probes include the first (warm-up) second: take the rest */
+        int skip = c->n_load_rtt > 12 ? 10 : 0;
+        r->rtt_load_ms = pct(c->load_rtt + skip, c->n_load_rtt - skip, 50);
+        /* let the queue drain before the next phase */
+        usleep((useconds_t)(200000 + r->cfg_rtt_ms * 1000));
+    }
+
+    /* UDP paced above the capacity a -> b */
+    double peak = up->rate_bps;
+    if (r->has_trace)
+        peak = trace_peak_bps(up->trace);
+    if (!(o && o->no_udp) && peak > 0) {
+        udp_send_arg ua = {.c = c, .rate_bps = 1.25 * peak, .phase = 1};
+        __atomic_store_n(&c->udp_phase, 1, __ATOMIC_RELAXED);
+        c->stop_phase = 0;
+        pthread_t th_client;
+        double t0 = now_s();
+        if (pthread_create(&th_client, NULL, udp_client, &ua)) {
+            fail(err, errlen, "link test: cannot start the UDP client");
+            goto out;
+        }
+        sleep_until(t0 + warm);
+        double s0 = now_s();
+        uint64_t b0 = __atomic_load_n(&c->udp_rx_ip_bytes, __ATOMIC_RELAXED);
+        sleep_until(t0 + warm + dur);
+        double s1 = now_s();
+        uint64_t b1 = __atomic_load_n(&c->udp_rx_ip_bytes, __ATOMIC_RELAXED);
+        c->stop_phase = 1;
+        pthread_join(th_client, NULL);
+        r->udp_mbps = (double)(b1 - b0) * 8 / (s1 - s0) / 1e6;
+        if (r->has_trace) {
+            /* what left the bottleneck in [s0, s1] arrives one delay later */
+            char e2[256];
+            mb_trace *tr = mb_trace_read(up->trace, MB_TRACE_FMT_AUTO, e2, sizeof e2);
+            if (tr) {
+                double ep = mb_net_epoch(net);
+                r->trace_capacity_bytes =
+                    mb_trace_capacity(tr, s0 - ep - up->delay_s, s1 - ep - up->delay_s, up->trace_loop);
+                r->trace_delivered_bytes = (double)(b1 - b0);
+                r->trace_ratio = r->trace_capacity_bytes > 0 ? r->trace_delivered_bytes / r->trace_capacity_bytes : NAN;
+                mb_trace_free(tr);
+            }
+        }
+        usleep((useconds_t)(300000 + r->cfg_rtt_ms * 1000));
+    }
+
+    /* loss: numbered datagrams at half the rate (no queue drops) */
+    if (!(o && o->no_loss)) {
+        double rate = up->rate_bps > 0 ? up->rate_bps / 2 : 10e6;
+        if (r->has_trace)
+            rate = peak > 0 ? peak / 4 : 1e6;
+        c->seen = calloc(MAX_LOSS_SEQ, 1);
+        if (!c->seen) {
+            fail(err, errlen, "out of memory");
+            goto out;
+        }
+        udp_send_arg ua = {.c = c, .rate_bps = rate, .phase = 2};
+        __atomic_store_n(&c->udp_phase, 2, __ATOMIC_RELAXED);
+        c->stop_phase = 0;
+        pthread_t th_client;
+        double t0 = now_s();
+        if (pthread_create(&th_client, NULL, udp_client, &ua)) {
+            fail(err, errlen, "link test: cannot start the UDP client");
+            goto out;
+        }
+        double ldur = dur < 3 ? dur : 3;
+        sleep_until(t0 + ldur);
+        c->stop_phase = 1;
+        pthread_join(th_client, NULL);
+        /* wait for what is still in flight */
+        usleep((useconds_t)(300000 + 2 * r->cfg_rtt_ms * 1000));
+        long got = 0, sent = ua.sent < MAX_LOSS_SEQ ? ua.sent : MAX_LOSS_SEQ;
+        for (long i = 0; i < sent; i++)
+            got += c->seen[i];
+        r->loss_sent = sent;
+        r->loss_rate = sent > 0 ? 1 - (double)got / (double)sent : NAN;
+    }
+    rc = 0;
+out:
+    c->stop_all = 1;
+    c->stop_phase = 1;
+    if (have_echo)
+        pthread_join(th_echo, NULL);
+    if (have_tcp)
+        pthread_join(th_tcp, NULL);
+    if (have_udp)
+        pthread_join(th_udp, NULL);
+    if (c->tcp_listen >= 0)
+        close(c->tcp_listen);
+    if (c->udp_sink >= 0)
+        close(c->udp_sink);
+    free(c->seen);
+    free(c);
+    return rc;
+}
