@@ -35,6 +35,7 @@ static void usage(FILE *f)
             "  -b, --backend NAME     cpu (default, OpenBLAS) or ref (naive reference kernels)\n"
             "  -t, --threads N        threads for the backend (default 1)\n"
             "  -r, --repeats N        time N runs, report each op's median (default 1)\n"
+            "      --warmup N         untimed runs first (default 1: caches, pages, BLAS set-up)\n"
             "  -p, --profile P.csv    write the per-op profile (mecbed profile CSV format)\n"
             "      --compare-ref      also run the reference backend; report max abs difference\n"
             "      --fold-bn          fold BatchNormalization into the preceding conv first\n"
@@ -48,13 +49,13 @@ typedef struct infer_opts {
     const char *model, *backend, *profile;
     const char *inputs[MAX_FILES], *outputs[MAX_FILES];
     int n_inputs, n_outputs;
-    long threads, repeats, seed, top;
+    long threads, repeats, seed, top, warmup;
     int compare_ref, fold_bn, json;
 } infer_opts;
 
 static int parse_args(int argc, char **argv, infer_opts *o)
 {
-    enum { O_COMPARE = 256, O_FOLD, O_SEED, O_TOP, O_JSON };
+    enum { O_COMPARE = 256, O_FOLD, O_SEED, O_TOP, O_JSON, O_WARMUP };
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},     {"input", required_argument, NULL, 'i'},
         {"output", required_argument, NULL, 'o'},    {"backend", required_argument, NULL, 'b'},
@@ -62,6 +63,7 @@ static int parse_args(int argc, char **argv, infer_opts *o)
         {"profile", required_argument, NULL, 'p'},   {"compare-ref", no_argument, NULL, O_COMPARE},
         {"fold-bn", no_argument, NULL, O_FOLD},      {"seed", required_argument, NULL, O_SEED},
         {"top", required_argument, NULL, O_TOP},     {"json", no_argument, NULL, O_JSON},
+        {"warmup", required_argument, NULL, O_WARMUP},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
@@ -69,6 +71,7 @@ static int parse_args(int argc, char **argv, infer_opts *o)
     o->threads = 1;
     o->repeats = 1;
     o->seed = 1;
+    o->warmup = 1;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "m:i:o:b:t:r:p:h", opts, NULL)) != -1) {
@@ -113,6 +116,12 @@ static int parse_args(int argc, char **argv, infer_opts *o)
             }
             break;
         case O_JSON: o->json = 1; break;
+        case O_WARMUP:
+            if (mb_cli_int(optarg, 0, 1000, &o->warmup)) {
+                fprintf(stderr, "mecbed infer: --warmup '%s': expected an integer from 0 to 1000\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -232,6 +241,16 @@ int cmd_infer(int argc, char **argv)
         fprintf(stderr, "mecbed infer: out of memory\n");
         goto done;
     }
+    for (long w = 0; w < o.warmup; w++) {
+        mb_tensor **tmp = NULL;
+        if (mb_exec_run(g, be, inputs, &tmp, NULL, NULL, err, sizeof err)) {
+            fprintf(stderr, "mecbed infer: %s\n", err);
+            goto done;
+        }
+        for (int k = 0; k < g->n_outputs; k++)
+            mb_tensor_free(tmp[k]);
+        free(tmp);
+    }
     mb_exec_opts eo = {.keep_all = 0, .times = times, .repeats = (int)o.repeats};
     double t0 = mb_now();
     if (mb_exec_run(g, be, inputs, &outs, &eo, NULL, err, sizeof err)) {
@@ -282,6 +301,7 @@ int cmd_infer(int argc, char **argv)
         cJSON_AddStringToObject(js, "blas_core", mb_platform_blas_core());
         cJSON_AddStringToObject(js, "cpu", cpu);
         cJSON_AddNumberToObject(js, "repeats", (double)o.repeats);
+        cJSON_AddNumberToObject(js, "warmup", (double)o.warmup);
         cJSON_AddNumberToObject(js, "bn_folded", folded);
         cJSON_AddNumberToObject(js, "ops", g->n_nodes);
         cJSON_AddNumberToObject(js, "params", (double)mb_graph_params(g));
@@ -329,8 +349,9 @@ int cmd_infer(int argc, char **argv)
     mb_cli_dims(inputs[0] ? inputs[0]->ndim : 0, inputs[0] ? inputs[0]->dims : NULL, shape, sizeof shape);
     printf("model %s: %d ops, %.3f M params, %.3f GMACs, input %s%s\n", g->name, g->n_nodes,
            mb_graph_params(g) / 1e6, macs / 1e9, shape, folded ? " (BN folded)" : "");
-    printf("backend %s, %ld thread%s, OpenBLAS core %s, %s, %ld run%s (per-op median)\n\n", be->name, o.threads,
-           o.threads == 1 ? "" : "s", mb_platform_blas_core(), cpu, o.repeats, o.repeats == 1 ? "" : "s");
+    printf("backend %s, %ld thread%s, OpenBLAS core %s, %s, %ld timed run%s (per-op median) after %ld warm-up\n\n",
+           be->name, o.threads, o.threads == 1 ? "" : "s", mb_platform_blas_core(), cpu, o.repeats,
+           o.repeats == 1 ? "" : "s", o.warmup);
     printf("%5s  %-32s %-18s %9s %12s %14s %8s\n", "op", "name", "type", "ms", "bytes out", "MACs", "GFLOP/s");
     for (int s = 0; s < shown; s++) {
         int i = order[s];
