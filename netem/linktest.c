@@ -530,8 +530,17 @@ int mb_link_test(mb_net *net, int link, const mb_linktest_opts *o, mb_linktest_r
     /* loss: numbered datagrams at half the rate (no queue drops) */
     if (!(o && o->no_loss)) {
         double rate = up->rate_bps > 0 ? up->rate_bps / 2 : 10e6;
-        if (r->has_trace)
-            rate = peak > 0 ? peak / 4 : 1e6;
+        if (r->has_trace) {
+            /* below the trace's slowest second, so the queue does not
+             * overflow; a trace with outages still loses in them */
+            char e2[256];
+            mb_trace *tr = mb_trace_read(up->trace, MB_TRACE_FMT_AUTO, e2, sizeof e2);
+            mb_trace_stats st;
+            rate = 1e5;
+            if (tr && mb_trace_stats_compute(tr, 1, &st) == 0 && st.min_bps > 0)
+                rate = st.min_bps / 2;
+            mb_trace_free(tr);
+        }
         c->seen = calloc(MAX_LOSS_SEQ, 1);
         if (!c->seen) {
             fail(err, errlen, "out of memory");
