@@ -136,7 +136,7 @@ static int check_request(const mb_graph *g, int node, const mb_view *in, mb_regi
                 snprintf(err, errlen, "%s: input %d must be the whole tensor", what, k);
                 return -1;
             }
-            char w2[MB_NAME_LEN + 80];
+            char w2[sizeof what + 32];
             snprintf(w2, sizeof w2, "%s input %d", what, k);
             if (cpu_view_covers(&v[k], need, err, errlen, w2))
                 return -1;
