@@ -61,6 +61,21 @@ struct rt_exec {
     rt_sender senders[MB_MAX_SITES];
 };
 
+static void (*thread_hook)(void *);
+static void *thread_hook_arg;
+
+void rt_exec_set_thread_hook(void (*fn)(void *), void *arg)
+{
+    thread_hook = fn;
+    thread_hook_arg = arg;
+}
+
+static void run_thread_hook(void)
+{
+    if (thread_hook)
+        thread_hook(thread_hook_arg);
+}
+
 static int overlap(mb_region a, mb_region b)
 {
     return a.h0 < b.h1 && b.h0 < a.h1 && a.w0 < b.w1 && b.w0 < a.w1;
@@ -358,6 +373,7 @@ static void *compute_main(void *arg)
 {
     rt_exec *x = arg;
     const mb_graph *g = x->g;
+    run_thread_hook();
     pthread_mutex_lock(&x->mu);
     for (;;) {
         rt_frame *f = NULL;
@@ -429,6 +445,7 @@ static void *sender_main(void *arg)
     rt_exec *x = snd->x;
     const mb_graph *g = x->g;
     int fd = x->out_fd[snd->peer];
+    run_thread_hook();
     pthread_mutex_lock(&x->mu);
     for (;;) {
         rt_frame *f = NULL;

@@ -62,6 +62,11 @@ int rt_exec_next_done(rt_exec *x, double deadline, uint32_t *frame);
  * may be NULL). Frees the frame's state. 0 or -1 when not finished. */
 int rt_exec_take(rt_exec *x, uint32_t frame, mb_timeline *tl, mb_tensor ***outputs, char *err,
                  size_t errlen);
+/* Process-wide: fn(arg) runs first in every compute and sender thread an
+ * executor starts from now on (the runner uses it to put the device's
+ * working threads under its CPU cap). NULL clears it. */
+void rt_exec_set_thread_hook(void (*fn)(void *), void *arg);
+
 /* Number of steps this site takes part in. */
 int rt_exec_my_steps(const rt_exec *x);
 

@@ -393,6 +393,7 @@ int mb_runner_plan(mb_runner *r, const mb_plan *p, char *err, size_t errlen)
         }
         fds[s] = r->out_fd[s];
     }
+    rt_exec_set_thread_hook(r->o.thread_hook, r->o.thread_hook_arg);
     pthread_rwlock_wrlock(&r->host.lock);
     rt_exec_free(r->host.x);
     r->host.x = NULL;

@@ -60,6 +60,10 @@ typedef struct mb_runner_opts {
     mb_backend *be;          /* the device's kernels */
     double timeout_s;        /* per frame and per handshake (0: 10 s) */
     int verbose;
+    /* Optional: runs first in each of the device's compute and sender
+     * threads (e.g. to move them under a CPU cap). */
+    void (*thread_hook)(void *arg);
+    void *thread_hook_arg;
 } mb_runner_opts;
 
 /* Connect to every other site and exchange HELLO (model hash checked by
