@@ -160,6 +160,12 @@ static void test_generators(void **state)
     mb_trace_free(a);
     mb_trace_free(b);
     mb_trace_free(c);
+    /* segments by index: exactly duration/dt of them, the last inside the trace */
+    g.duration_s = 120;
+    a = mb_trace_generate(&g, err, sizeof err);
+    assert_int_equal(a->n, 1200);
+    assert_true(a->t[a->n - 1] < 120);
+    mb_trace_free(a);
 
     mb_trace_gen w = {.kind = MB_TRACE_GEN_WALK, .duration_s = 100, .seed = 3, .min_bps = 2e6, .max_bps = 8e6,
                       .sigma_bps = 3e6};

@@ -159,8 +159,9 @@ mb_trace *mb_trace_generate(const mb_trace_gen *g, char *err, size_t errlen)
         /* per-step switch probabilities give geometric dwell times with the given means */
         double p_gb = 1 - exp(-dt / g->good_dwell_s), p_bg = 1 - exp(-dt / g->bad_dwell_s);
         int good = 1;
-        for (double now = 0; now < dur - 1e-12; now += dt) {
-            t[n] = now;
+        size_t steps = (size_t)ceil(dur / dt - 1e-9);
+        for (size_t k = 0; k < steps; k++) {
+            t[n] = (double)k * dt; /* by index: summing dt drifts past the end */
             rate[n] = good ? g->good_bps : g->bad_bps;
             n++;
             if (rng_uniform(&r) < (good ? p_gb : p_bg))
@@ -179,13 +180,14 @@ mb_trace *mb_trace_generate(const mb_trace_gen *g, char *err, size_t errlen)
             fail(err, errlen, "trace gen walk: --rate (start) outside [min, max]");
             goto fail_out;
         }
-        for (double now = 0; now < dur - 1e-12; now += dt) {
-            t[n] = now;
+        size_t steps = (size_t)ceil(dur / dt - 1e-9);
+        for (size_t k = 0; k < steps; k++) {
+            t[n] = (double)k * dt;
             rate[n] = x;
             n++;
             x += g->sigma_bps * rng_normal(&r);
             /* reflect at the bounds */
-            for (int k = 0; k < 4 && (x < g->min_bps || x > g->max_bps); k++)
+            for (int r4 = 0; r4 < 4 && (x < g->min_bps || x > g->max_bps); r4++)
                 x = x < g->min_bps ? 2 * g->min_bps - x : 2 * g->max_bps - x;
             if (x < g->min_bps)
                 x = g->min_bps;

@@ -1,0 +1,46 @@
+#!/bin/sh
+# mecbed link test / check through the command line: JSON keys, configured
+# beside measured, the trace-driven case, tc's rate-only mode and its error
+# naming emu, and no namespace or interface left behind. Needs root.
+B=${BUILD:-build}/mecbed
+fail() { echo "FAIL: $*"; exit 1; }
+if [ "$(id -u)" != 0 ] || [ ! -c /dev/net/tun ] || ! command -v ip > /dev/null; then
+    echo "skip: mecbed link test needs root, /dev/net/tun and iproute2"
+    exit 77
+fi
+T=$(mktemp -d "${TMPDIR:-/tmp}/mb-cli-link.XXXXXX")
+trap 'rm -rf "$T"' EXIT INT TERM
+before=$(ip netns list | grep -c '^mecbed-')
+
+$B link --help | grep -q "mecbed link test" || fail "link --help"
+$B link test --backend emu --link rate=20mbit,delay=10ms,loss=0.5% --duration 1.5 --json > $T/emu.json || fail "emu link test"
+for k in throughput_mbps rtt_ms loss_rate configured_rate_mbps configured_rtt_ms configured_loss_rate udp_throughput_mbps emulator_cpu_percent; do
+    grep -q "\"$k\":" $T/emu.json || fail "key $k missing: $(cat $T/emu.json)"
+done
+grep -q '"configured_rate_mbps":	20,' $T/emu.json || fail "configured rate"
+grep -q '"configured_rtt_ms":	20,' $T/emu.json || fail "configured rtt"
+
+# a trace: delivered bytes against the trace's capacity
+$B link test --backend emu --link trace=traces/steps-wifi-4g-3g.trace,delay=5ms --duration 1.5 --json > $T/tr.json || fail "trace link test"
+grep -q '"trace_delivery_ratio":' $T/tr.json || fail "trace ratio missing"
+
+# tc: rate only works here; delay on a kernel without netem names emu
+$B link test --backend tc --link rate=10mbit --duration 1 > $T/tc.txt || fail "tc rate-only"
+grep -q "backend tc" $T/tc.txt || fail "tc output: $(cat $T/tc.txt)"
+if ! $B link check --backend tc --link rate=10mbit,delay=10ms 2> $T/err; then
+    grep -q -- "--backend emu" $T/err || fail "tc delay error does not name emu: $(cat $T/err)"
+fi
+$B link check --backend tc --link trace=traces/outage-5s.trace 2> $T/err && fail "tc accepted a trace"
+grep -q -- "--backend emu" $T/err || fail "tc trace error"
+$B link check --backend ns3 --link rate=1mbit 2> $T/err && fail "ns3 accepted while not built"
+grep -q "not built" $T/err || fail "ns3 error: $(cat $T/err)"
+
+# bad input
+$B link test --link rate=fast 2> $T/err && fail "bad spec accepted"
+grep -q "rate=fast" $T/err || fail "bad spec error: $(cat $T/err)"
+$B link test --backend emu --link trace=/nonexistent/t.trace 2> $T/err && fail "missing trace accepted"
+grep -q "/nonexistent/t.trace" $T/err || fail "missing trace error: $(cat $T/err)"
+
+after=$(ip netns list | grep -c '^mecbed-')
+[ "$after" -le "$before" ] || fail "namespaces left behind: $(ip netns list | grep '^mecbed-')"
+echo "cli_link: ok"
