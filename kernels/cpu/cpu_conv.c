@@ -179,15 +179,21 @@ static void conv_gemm_task(void *arg, int t, int thread)
         ldb = p1 - p0;
     }
     float *C = j->out + (n * j->M + m0) * j->P + p0;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mlen, (int)(p1 - p0), (int)j->K, 1.0f,
-                j->w + m0 * j->K, (int)j->K, B, (int)ldb, 0.0f, C, (int)j->P);
-    if (j->bias)
+    /* With a bias, start C at the bias and accumulate (beta = 1): OpenBLAS
+     * then skips its own pass that zeroes C for beta = 0, and no pass adds
+     * the bias afterwards. */
+    float beta = 0.0f;
+    if (j->bias) {
         for (int64_t m = 0; m < mlen; m++) {
             float b = j->bias[m0 + m];
             float *row = C + m * j->P;
             for (int64_t p = 0; p < p1 - p0; p++)
-                row[p] += b;
+                row[p] = b;
         }
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mlen, (int)(p1 - p0), (int)j->K, 1.0f,
+                j->w + m0 * j->K, (int)j->K, B, (int)ldb, beta, C, (int)j->P);
 }
 
 /* Depthwise-style: one input channel per group. Each output element is
