@@ -326,6 +326,16 @@ int main(int argc, char **argv)
     }
     char cpu[256];
     mb_platform_cpu_model(cpu, sizeof cpu);
+    double load = 0;
+    FILE *lf = fopen("/proc/loadavg", "r");
+    if (lf) {
+        if (fscanf(lf, "%lf", &load) != 1)
+            load = 0;
+        fclose(lf);
+    }
+    if (load > 0.5 * mb_platform_cores())
+        fprintf(stderr, "mecbed-bench: load average %.1f on %d cores: other work is running, numbers will be low "
+                "and noisy (--best helps)\n", load, mb_platform_cores());
     double peak = sgemm_rate(1024);
     if (o.json)
         printf("{\"cpu\":\"%s\",\"blas_core\":\"%s\",\"threads\":%d,\"sgemm_1024_gflops\":%.2f,\"rows\":[\n", cpu,

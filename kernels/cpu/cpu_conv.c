@@ -4,7 +4,9 @@
  *  - 1x1, stride 1, no padding, input rows contiguous: the input region is
  *    already the GEMM's right operand, so sgemm reads it in place (no im2col).
  *  - one input channel per group (depthwise, channel multiplier allowed): a
- *    direct kernel whose inner loop runs along a row of outputs (vectorised).
+ *    direct kernel whose inner loop runs along a row of outputs (vectorised);
+ *    3x3 copies the plane's input region into a zero-padded buffer first so
+ *    every row is one border-free pass.
  *  - everything else: per group, im2col of one tile of output pixels at a time
  *    into a per-thread buffer sized to stay in L2, then sgemm. Tiling keeps the
  *    column matrix out of DRAM (NOTES.md 1: a whole-image im2col costs a third
@@ -201,10 +203,9 @@ static void conv_gemm_task(void *arg, int t, int thread)
  * which code path computes it depends only on its position in the image, so
  * tiles match the whole op bit for bit. */
 
-/* 3x3 rows with all three input rows inside the image: one pass per output
- * row over the columns whose taps are all inside, nine multiply-adds each
- * (the per-tap row passes of the general path cost more in loop overhead than
- * in arithmetic for 7..56-wide rows). */
+/* One 3x3 output row from three (padded) input rows: nine multiply-adds per
+ * element in one pass (per-tap row passes cost more in loop overhead than in
+ * arithmetic for 7..56-wide rows). */
 CPU_SIMD_CLONES
 static void dw3x3_row(float *restrict orow, const float *restrict r0, const float *restrict r1,
                       const float *restrict r2, const float *restrict w, float b, int64_t lo, int64_t hi, int sw,
@@ -215,6 +216,21 @@ static void dw3x3_row(float *restrict orow, const float *restrict r0, const floa
     if (sw == 1 && dw == 1) {
         for (int64_t ox = lo; ox < hi; ox++) {
             int64_t x = ox + shift;
+            float acc = b;
+            acc += w00 * r0[x];
+            acc += w01 * r0[x + 1];
+            acc += w02 * r0[x + 2];
+            acc += w10 * r1[x];
+            acc += w11 * r1[x + 1];
+            acc += w12 * r1[x + 2];
+            acc += w20 * r2[x];
+            acc += w21 * r2[x + 1];
+            acc += w22 * r2[x + 2];
+            orow[ox] = acc;
+        }
+    } else if (sw == 2 && dw == 1) { /* constant stride: GCC vectorises with permutes */
+        for (int64_t ox = lo; ox < hi; ox++) {
+            int64_t x = 2 * ox + shift;
             float acc = b;
             acc += w00 * r0[x];
             acc += w01 * r0[x + 1];
@@ -279,25 +295,41 @@ static void dw_row_general(const conv_job *j, const float *plane, const float *w
     }
 }
 
-/* One output element the way dw_row_general computes it (same operations in
- * the same order), for the few border columns of an interior row. */
-CPU_SIMD_CLONES
-static float dw_point(const conv_job *j, const float *plane, const float *wm, float b, int64_t oy, int64_t ox)
+/* 3x3: copy the plane's input region into a zero-padded buffer (rows and
+ * columns outside the image become zeros), then every output row is one pass
+ * of nine multiply-adds with no border cases. A tap on padding adds w * 0, so
+ * every element goes through the same operations wherever the tile is. */
+static int dw3x3_plane(conv_job *j, int64_t n, int64_t m, int thread)
 {
     const mb_view *v = j->v;
-    float acc = b;
-    for (int ky = 0; ky < j->kh; ky++) {
-        int64_t iy = oy * j->sh - j->pt + (int64_t)ky * j->dh;
-        if (iy < 0 || iy >= j->full_h)
+    const int64_t rows = j->r.h1 - j->r.h0, cols = j->cols, vw = v->t->dims[3];
+    const int64_t PH = (rows - 1) * j->sh + 2 * (int64_t)j->dh + 1, PW = (cols - 1) * j->sw + 2 * (int64_t)j->dw + 1;
+    const int64_t iy0 = j->r.h0 * j->sh - j->pt, ix0 = j->r.w0 * j->sw - j->pl;
+    float *buf = cpu_scratch(j->c, thread, (size_t)(PH * PW));
+    if (!buf)
+        return -1;
+    const float *plane = v->t->data + (n * j->C + m / j->Mg) * v->t->dims[2] * vw;
+    int64_t xlo = clamp64(-ix0, 0, PW), xhi = clamp64(j->full_w - ix0, xlo, PW);
+    for (int64_t y = 0; y < PH; y++) {
+        float *row = buf + y * PW;
+        int64_t iy = iy0 + y;
+        if (iy < 0 || iy >= j->full_h) {
+            memset(row, 0, sizeof(float) * (size_t)PW);
             continue;
-        const float *src = plane + (iy - v->h_off) * v->t->dims[3] - v->w_off;
-        for (int kx = 0; kx < j->kw; kx++) {
-            int64_t ix = ox * j->sw - j->pl + (int64_t)kx * j->dw;
-            if (ix >= 0 && ix < j->full_w)
-                acc += wm[ky * j->kw + kx] * src[ix];
         }
+        memset(row, 0, sizeof(float) * (size_t)xlo);
+        memcpy(row + xlo, plane + (iy - v->h_off) * vw + (ix0 + xlo - v->w_off), sizeof(float) * (size_t)(xhi - xlo));
+        memset(row + xhi, 0, sizeof(float) * (size_t)(PW - xhi));
     }
-    return acc;
+    const float *wm = j->w + m * 9;
+    float b = j->bias ? j->bias[m] : 0.0f;
+    float *o = j->out + (n * j->M + m) * j->P;
+    for (int64_t yi = 0; yi < rows; yi++) {
+        const float *r0 = buf + yi * j->sh * PW;
+        const float *r1 = r0 + j->dh * PW, *r2 = r1 + j->dh * PW;
+        dw3x3_row(o + yi * cols, r0, r1, r2, wm, b, 0, cols, j->sw, j->dw, 0);
+    }
+    return 0;
 }
 
 static void dw_plane(const conv_job *j, int64_t n, int64_t m)
@@ -308,38 +340,20 @@ static void dw_plane(const conv_job *j, int64_t n, int64_t m)
     const float *plane = v->t->data + (n * j->C + cin) * v->t->dims[2] * v->t->dims[3];
     float *o = j->out + (n * j->M + m) * j->P;
     float b = j->bias ? j->bias[m] : 0.0f;
-    int is3 = j->kh == 3 && j->kw == 3;
-    /* columns where all three kx taps are inside */
-    int64_t in_lo = 0, in_hi = 0;
-    if (is3) {
-        in_lo = j->col_lo[0] > j->col_lo[2] ? j->col_lo[0] : j->col_lo[2];
-        in_hi = j->col_hi[0] < j->col_hi[2] ? j->col_hi[0] : j->col_hi[2];
-        in_lo = clamp64(in_lo, j->r.w0, j->r.w1);
-        in_hi = clamp64(in_hi, in_lo, j->r.w1);
-    }
-    for (int64_t yi = 0; yi < rows; yi++) {
-        float *orow = o + yi * cols - j->r.w0; /* orow[ox] */
-        int64_t oy = j->r.h0 + yi;
-        int64_t iy0 = oy * j->sh - j->pt;
-        if (is3 && in_hi > in_lo && iy0 >= 0 && iy0 + 2 * j->dh < j->full_h) {
-            const float *r0 = plane + (iy0 - v->h_off) * v->t->dims[3];
-            const float *r1 = r0 + j->dh * v->t->dims[3], *r2 = r1 + j->dh * v->t->dims[3];
-            dw3x3_row(orow, r0, r1, r2, wm, b, in_lo, in_hi, j->sw, j->dw, -j->pl - v->w_off);
-            for (int64_t ox = j->r.w0; ox < in_lo; ox++)
-                orow[ox] = dw_point(j, plane, wm, b, oy, ox);
-            for (int64_t ox = in_hi; ox < j->r.w1; ox++)
-                orow[ox] = dw_point(j, plane, wm, b, oy, ox);
-        } else {
-            dw_row_general(j, plane, wm, b, oy, orow, j->r.w0, j->r.w1);
-        }
-    }
+    for (int64_t yi = 0; yi < rows; yi++)
+        dw_row_general(j, plane, wm, b, j->r.h0 + yi, o + yi * cols - j->r.w0, j->r.w0, j->r.w1);
 }
 
 static void conv_dw_task(void *arg, int t, int thread)
 {
-    (void)thread;
     conv_job *j = arg;
-    dw_plane(j, t / j->M, t % j->M);
+    int64_t n = t / j->M, m = t % j->M;
+    if (j->kh == 3 && j->kw == 3) {
+        if (dw3x3_plane(j, n, m, thread))
+            j->failed = 1;
+    } else {
+        dw_plane(j, n, m);
+    }
 }
 
 int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
@@ -381,6 +395,10 @@ int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_regi
 
     if (j.Cg == 1) {
         cpu_pool_run(c->pool, (int)(j.n_batch * j.M), conv_dw_task, &j);
+        if (j.failed) {
+            snprintf(err, errlen, "conv '%s': out of memory for the padded input rows", nd->name);
+            return -1;
+        }
         return 0;
     }
 
