@@ -462,6 +462,16 @@ static void read_packet_logs(run_ctx *c, rs_packets *ps, double epoch)
     }
 }
 
+/* A JSON number, or null where there is none (NaN, infinity). */
+static void jnum(const char *key, double v, const char *fmt)
+{
+    printf(",\"%s\":", key);
+    if (isfinite(v))
+        printf(fmt, v);
+    else
+        printf("null");
+}
+
 static void print_json(run_ctx *c, const mb_plan *p0, double measured, double predicted,
                        double energy, double pred_energy, int all_match, double max_err,
                        double crit, int n_ok, int n_failed, int n_fb, int misses, double fps_meas,
@@ -483,13 +493,17 @@ static void print_json(run_ctx *c, const mb_plan *p0, double measured, double pr
     mb_json_print_string(stdout, c->s.prof_source);
     printf(",\"frames\":%d,\"warmup\":%d,\"ok_frames\":%d,\"failed_frames\":%d,\"fallback_frames\":%d",
            c->frames, c->warmup, n_ok, n_failed, n_fb);
-    printf(",\"measured_ms\":%.4f,\"mean_ms\":%.4f,\"p95_ms\":%.4f,\"predicted_ms\":%.4f", measured,
-           mean_ms, p95, predicted);
-    printf(",\"rel_err\":%.4f", isfinite(measured) && measured > 0 ? fabs(predicted - measured) / measured : NAN);
-    printf(",\"energy_mj\":%.4f,\"predicted_energy_mj\":%.4f", energy, pred_energy);
-    printf(",\"critical_path_ms\":%.4f,\"overhead_ratio\":%.4f", crit,
-           isfinite(crit) && crit > 0 ? measured / crit : NAN);
-    printf(",\"output_match\":%s,\"max_abs_err\":%.9g", all_match ? "true" : "false", max_err);
+    jnum("measured_ms", measured, "%.4f");
+    jnum("mean_ms", mean_ms, "%.4f");
+    jnum("p95_ms", p95, "%.4f");
+    jnum("predicted_ms", predicted, "%.4f");
+    jnum("rel_err", isfinite(measured) && measured > 0 ? fabs(predicted - measured) / measured : NAN, "%.4f");
+    jnum("energy_mj", energy, "%.4f");
+    jnum("predicted_energy_mj", pred_energy, "%.4f");
+    jnum("critical_path_ms", crit, "%.4f");
+    jnum("overhead_ratio", isfinite(crit) && crit > 0 ? measured / crit : NAN, "%.4f");
+    printf(",\"output_match\":%s", all_match ? "true" : "false");
+    jnum("max_abs_err", max_err, "%.9g");
     printf(",\"fps\":%.3f,\"throughput_fps\":%.3f,\"deadline_misses\":%d", c->fps, fps_meas, misses);
     printf(",\"replans\":%d", c->n_plans - 1);
     printf(",\"bytes_up\":%lld,\"bytes_down\":%lld", (long long)p0->pred.bytes_up,
@@ -511,12 +525,18 @@ static void print_json(run_ctx *c, const mb_plan *p0, double measured, double pr
     printf("],\"per_frame\":[");
     for (int i = 0; i < c->n_rec; i++) {
         const frame_rec *f = &c->rec[i];
-        printf("%s{\"frame\":%u,\"ok\":%s,\"fell_back\":%s,\"latency_ms\":%.4f,\"predicted_ms\":%.4f,"
-               "\"energy_mj\":%.4f,\"radio_mj\":%.4f,\"busy_ms\":%.4f,\"critical_path_ms\":%.4f,"
-               "\"max_abs_err\":%.9g,\"output_match\":%s,\"bytes_up\":%lld,\"bytes_down\":%lld,\"plan\":%d",
-               i ? "," : "", f->frame, f->ok ? "true" : "false", f->fell_back ? "true" : "false",
-               f->latency_ms, f->predicted_ms, f->energy_mj, f->radio_mj, f->busy_ms, f->critical_ms,
-               f->max_abs_err, f->output_match ? "true" : "false", (long long)f->bytes_up,
+        printf("%s{\"frame\":%u,\"ok\":%s,\"fell_back\":%s,\"output_match\":%s", i ? "," : "", f->frame,
+               f->ok ? "true" : "false", f->fell_back ? "true" : "false",
+               f->output_match ? "true" : "false");
+        int done = f->ok || f->fell_back;
+        jnum("latency_ms", done ? f->latency_ms : NAN, "%.4f");
+        jnum("predicted_ms", f->predicted_ms, "%.4f");
+        jnum("energy_mj", done ? f->energy_mj : NAN, "%.4f");
+        jnum("radio_mj", done ? f->radio_mj : NAN, "%.4f");
+        jnum("busy_ms", done ? f->busy_ms : NAN, "%.4f");
+        jnum("critical_path_ms", f->critical_ms, "%.4f");
+        jnum("max_abs_err", done ? f->max_abs_err : NAN, "%.9g");
+        printf(",\"bytes_up\":%lld,\"bytes_down\":%lld,\"plan\":%d", (long long)f->bytes_up,
                (long long)f->bytes_down, f->epoch);
         if (f->error[0]) {
             printf(",\"error\":");

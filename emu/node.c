@@ -340,6 +340,7 @@ static void *conn_main(void *arg)
     mb_wire_hdr h;
     uint8_t *payload = NULL;
     mb_hello hl;
+    int lingering = 1; /* every early exit below follows an ERROR */
     if (mb_wire_recv(fd, MB_MSG_BIT(MB_MSG_HELLO), 0, mb_now() + HELLO_TIMEOUT_S, &h, &payload, err,
                      sizeof err) ||
         mb_hello_decode(payload, h.len, &hl, err, sizeof err)) {
@@ -362,6 +363,7 @@ static void *conn_main(void *arg)
         srv->ctl_fd = fd;
         pthread_mutex_unlock(&srv->mu);
         run_session(srv, fd, &hl);
+        lingering = 0;
         pthread_mutex_lock(&srv->mu);
         srv->ctl_fd = -1;
         srv->session_active = 0;
@@ -380,7 +382,7 @@ static void *conn_main(void *arg)
         }
         char name[48];
         snprintf(name, sizeof name, "site %d", hl.site);
-        rt_peer_receive(&srv->host, fd, hl.site, name);
+        lingering = rt_peer_receive(&srv->host, fd, hl.site, name) != 0;
         pthread_mutex_lock(&srv->mu);
         for (int i = 0; i < srv->n_peer_fd; i++)
             if (srv->peer_fd[i] == fd)
@@ -390,7 +392,10 @@ static void *conn_main(void *arg)
         mb_wire_send_error(fd, 0, MB_WERR_PROTOCOL, "HELLO with a role a node does not accept");
     }
 out:
-    close(fd);
+    if (lingering)
+        mb_wire_close_lingering(fd, 1 << 20, 0.5);
+    else
+        close(fd);
     pthread_mutex_lock(&srv->mu);
     srv->n_threads--;
     pthread_cond_broadcast(&srv->cv);

@@ -216,7 +216,7 @@ static void *acceptor_main(void *arg)
                 snprintf(err, sizeof err, "only peer data connections of this model are accepted here");
             mb_wire_send_error(fd, 0, MB_WERR_PROTOCOL, err);
             free(p);
-            close(fd);
+            mb_wire_close_lingering(fd, 1 << 16, 0.1);
             continue;
         }
         free(p);

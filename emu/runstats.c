@@ -26,8 +26,9 @@ int rs_packets_read(rs_packets *ps, const char *path, double epoch, int up, char
         char ev[32];
         int n = sscanf(line, "%llu,%lf,%lf,%lf,%u,%lf,%31s", &seq, &arr, &dep, &dlv, &bytes, &qd, ev);
         if (n != 7) {
-            /* dropped packets leave the time columns empty: not radio time we can place */
-            if (strstr(line, ",drop"))
+            /* Dropped packets leave the time columns empty (no radio time we
+             * can place); a line cut short by a stopped emulator is skipped. */
+            if (strstr(line, ",drop") || !strchr(line, '\n'))
                 continue;
             snprintf(err, errlen, "%s:%d: malformed packet log line", path, lineno);
             fclose(f);

@@ -373,6 +373,27 @@ void mb_wire_send_error(int fd, uint32_t frame, int code, const char *msg)
     mb_wbuf_free(&b);
 }
 
+void mb_wire_close_lingering(int fd, size_t max_bytes, double linger_s)
+{
+    shutdown(fd, SHUT_WR);
+    double deadline = mb_now() + linger_s;
+    size_t got = 0;
+    uint8_t buf[4096];
+    while (got < max_bytes) {
+        double left = deadline - mb_now();
+        if (left <= 0)
+            break;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, (int)ceil(left * 1000)) <= 0)
+            break;
+        ssize_t r = read(fd, buf, sizeof buf);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+}
+
 /* ---- HELLO ---- */
 
 int mb_hello_encode(const mb_hello *h, mb_wbuf *b)

@@ -133,6 +133,11 @@ int mb_wire_recv(int fd, uint32_t allowed, uint64_t max_tensor, double deadline,
 /* Best effort: send ERROR (code, message). Used before closing on a violation. */
 void mb_wire_send_error(int fd, uint32_t frame, int code, const char *msg);
 
+/* Close after an ERROR: stop sending, discard what the peer still sends
+ * (at most max_bytes, at most linger_s), then close. Closing with unread
+ * input would reset the connection and could destroy the ERROR in flight. */
+void mb_wire_close_lingering(int fd, size_t max_bytes, double linger_s);
+
 /* ---- messages ---- */
 
 typedef struct mb_hello {
