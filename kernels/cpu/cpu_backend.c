@@ -4,6 +4,7 @@
  * rarely hot ones (ConvTranspose, Pad, Resize, Softmax) run the reference
  * backend's code, so both backends agree on their edge cases by
  * construction. */
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +273,9 @@ mb_backend *mb_backend_cpu_new(int n_threads)
         return NULL;
     }
     pthread_mutex_init(&c->lock, NULL);
+    /* Our workers call OpenBLAS concurrently: it must not start threads of
+     * its own (mb_platform_init does this too; a program may have skipped it). */
+    openblas_set_num_threads(1);
     c->n_threads = n_threads;
     c->pool = cpu_pool_new(n_threads);
     c->ref = mb_backend_ref_new();
