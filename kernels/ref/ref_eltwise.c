@@ -151,6 +151,10 @@ int ref_binary(const ref_req *q)
     int R = n->out_ndim;
     int64_t lo[MB_MAX_DIMS], hi[MB_MAX_DIMS], o[MB_MAX_DIMS];
     out_range(q, lo, hi);
+    /* an empty tile reads nothing (its operands' views may be empty too) */
+    for (int d = 0; d < R; d++)
+        if (lo[d] >= hi[d])
+            return 0;
     operand ops[2];
     for (int k = 0; k < 2; k++) {
         int64_t voff_h = 0, voff_w = 0;
@@ -174,9 +178,6 @@ int ref_binary(const ref_req *q)
         if (operand_init(q, &ops[k], k, t, frank, fdims, voff_h, voff_w, R, lo, hi))
             return -1;
     }
-    for (int d = 0; d < R; d++)
-        if (lo[d] >= hi[d])
-            return 0;
     for (int d = 0; d < R; d++)
         o[d] = lo[d];
     float *y = q->out->data;

@@ -246,12 +246,9 @@ static int axis_map_build(const mb_node *n, int d, int64_t lo, int64_t hi, int64
     float scale = n->a.scales[d] > 0 ? n->a.scales[d] : 1.0f;
     for (int64_t o = lo; o < hi; o++) {
         int64_t j = o - lo;
-        if (in_len == out_len && scale == 1.0f) {
-            /* an axis that is not resized (N, C, or scale 1) is the identity */
-            m->i0[j] = m->i1[j] = o;
-            m->w1[j] = 0.0;
-            continue;
-        }
+        /* every axis goes through the transform, scale 1 included: ONNX
+         * does, and e.g. tf_half_pixel_for_nn with round_prefer_ceil shifts
+         * an unscaled axis by one */
         double x = mb_resize_coord(n->a.coord_mode, o, scale, in_len, out_len);
         if (n->a.resize_mode == MB_RESIZE_NEAREST) {
             m->i0[j] = m->i1[j] = mb_resize_nearest(n->a.nearest_mode, x, in_len);
