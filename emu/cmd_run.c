@@ -506,6 +506,15 @@ static void print_json(run_ctx *c, const mb_plan *p0, double measured, double pr
     jnum("max_abs_err", max_err, "%.9g");
     printf(",\"fps\":%.3f,\"throughput_fps\":%.3f,\"deadline_misses\":%d", c->fps, fps_meas, misses);
     printf(",\"replans\":%d", c->n_plans - 1);
+    /* A busy machine slows every site: say how busy it was. */
+    double la = NAN;
+    FILE *lf = fopen("/proc/loadavg", "r");
+    if (lf) {
+        if (fscanf(lf, "%lf", &la) != 1)
+            la = NAN;
+        fclose(lf);
+    }
+    jnum("loadavg", la, "%.2f");
     printf(",\"bytes_up\":%lld,\"bytes_down\":%lld", (long long)p0->pred.bytes_up,
            (long long)p0->pred.bytes_down);
     printf(",\"sites\":[");
