@@ -601,8 +601,13 @@ mb_graph *mb_modelfile_read(const char *path, char *err, size_t errlen)
 {
     reader r = {.path = path, .seed = 0, .err = err, .errlen = errlen};
     const char *slash = strrchr(path, '/');
-    if (slash)
-        snprintf(r.dir, sizeof r.dir, "%.*s", (int)(slash - path), path);
+    if (slash) {
+        size_t len = (size_t)(slash - path);
+        if (len >= sizeof r.dir)
+            len = sizeof r.dir - 1;
+        memcpy(r.dir, path, len);
+        r.dir[len] = 0;
+    }
     if (slash == path)
         snprintf(r.dir, sizeof r.dir, "/");
     FILE *f = fopen(path, "r");
@@ -890,7 +895,7 @@ int mb_modelfile_write(const mb_graph *g, const char *path, char *err, size_t er
         const char *const *pn = param_names(nd->type, nd->n_inputs);
         for (int k = 0; k < nd->n_params; k++) {
             const mb_tensor *t = nd->params[k];
-            char key[8];
+            char key[16];
             const char *kname = key;
             if (k < n_names(pn))
                 kname = pn[k];
