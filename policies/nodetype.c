@@ -108,7 +108,9 @@ static int on_kv(void *user, const char *section, const char *key, const char *v
     } else if (!strcmp(key, "summary")) {
         snprintf(t->summary, sizeof(t->summary), "%s", value);
     } else if (!strcmp(key, "source")) {
-        snprintf(t->source, sizeof(t->source), "%s", value);
+        /* inih hands indented continuation lines over as the same key: append */
+        size_t len = strlen(t->source);
+        snprintf(t->source + len, sizeof(t->source) - len, "%s%s", len ? " " : "", value);
     } else {
         snprintf(r->err, sizeof(r->err),
                  "unknown key '%s' (known: summary gflops speed compute_w idle_w radio kernels "

@@ -118,6 +118,7 @@ mb_plan *mb_plan_from_json(const char *text, const mb_graph *g, const mb_topolog
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    p->graph_hash = mb_graph_hash(g);
     if (cJSON_IsString(hash) && strtoull(hash->valuestring, NULL, 16) != p->graph_hash) {
         snprintf(err, errlen, "plan: made for another model (graph_hash %s, %s has %016" PRIx64 ")",
                  hash->valuestring, g->name, p->graph_hash);

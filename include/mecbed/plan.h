@@ -75,7 +75,8 @@ typedef struct mb_plan_metric {
 typedef struct mb_plan {
     char policy[32];
     char model[MB_NAME_LEN];
-    uint64_t graph_hash;   /* mb_graph_hash of the graph it was made for */
+    uint64_t graph_hash;   /* mb_graph_hash of the graph it was made for (0: not recorded;
+                            * mb_policy_session_plan and mb_plan_from_json set it) */
     int device;            /* site where the input is produced and the outputs must end */
     int n_steps, cap_steps;
     mb_plan_step *steps;
@@ -85,6 +86,7 @@ typedef struct mb_plan {
     char note[256];        /* one line from the policy, e.g. "cut after conv3_2" */
 } mb_plan;
 
+/* graph_hash is left 0 (hashing reads every weight); g may be NULL. */
 mb_plan *mb_plan_new(const char *policy, const mb_graph *g, int device);
 void mb_plan_free(mb_plan *p);
 /* Drop every step and metric (header and device kept): for replanning. */

@@ -1,0 +1,25 @@
+# Policy plugins (helper pcore): the example external plugin as shared
+# objects, built with `make` and used by tests/test_policy_api and
+# tests/cli_plan_plugin.sh. The plugin includes only include/mecbed/policy.h
+# and links nothing of mecbed.
+PLUGIN_CFLAGS := -std=gnu11 -O2 -g $(WARN) $(if $(WERROR),-Werror) -Iinclude -fPIC -shared
+
+$(BUILD)/plugins/greedy.so: policies/examples/greedy.c include/mecbed/policy.h include/mecbed/plan.h include/mecbed/graph.h
+	@mkdir -p $(@D)
+	$(CC) $(PLUGIN_CFLAGS) -o $@ $< -lm
+
+# The same plugin claiming ABI version 99: mecbed must refuse it clearly.
+$(BUILD)/plugins/abi99.so: policies/examples/greedy.c include/mecbed/policy.h
+	@mkdir -p $(@D)
+	$(CC) $(PLUGIN_CFLAGS) -DEXAMPLE_ABI_VERSION=99 -o $@ $< -lm
+
+.PHONY: plugins
+plugins: $(BUILD)/plugins/greedy.so $(BUILD)/plugins/abi99.so
+all: plugins
+
+# Tests that need every built-in policy (registered by symbol, so the
+# archive's objects must all be present) link libmb_policies whole.
+POLICY_WHOLE_TESTS := $(BUILD)/tests/test_policy_api $(BUILD)/tests/test_verify
+$(POLICY_WHOLE_TESTS): $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBS) | plugins
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< -Wl,--whole-archive $(BUILD)/lib/libmb_policies.a -Wl,--no-whole-archive -Wl,--start-group $(LIBS) -Wl,--end-group $(LDLIBS) -lcmocka

@@ -1,0 +1,118 @@
+/* Shared set-up of pcore's policy tests: random DAGs, in-memory node types,
+ * synthetic profiles and cost models, so results depend on neither this
+ * machine's speed nor timing noise. Header-only; each test includes it once. */
+#ifndef MECBED_TESTS_POLICY_FIXTURE_H
+#define MECBED_TESTS_POLICY_FIXTURE_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mecbed/cost.h"
+#include "mecbed/graph.h"
+#include "mecbed/nodetype.h"
+#include "mecbed/profile.h"
+#include "mecbed/topology.h"
+
+static uint64_t pf_rng = 0x9e3779b97f4a7c15ull;
+
+static __attribute__((unused)) double pf_uniform(void)
+{
+    return mb_rng_uniform(&pf_rng);
+}
+
+static __attribute__((unused)) int pf_int(int n)
+{
+    int v = (int)(mb_rng_uniform(&pf_rng) * n);
+    return v >= n ? n - 1 : v;
+}
+
+/* A random DAG of n ops (node 0 is the input; structure only, no shapes):
+ * each op takes 1..3 earlier nodes; out_bytes random; the last node and
+ * every node without a consumer are outputs (at most MB_MAX_OUTPUTS). */
+static __attribute__((unused)) mb_graph *pf_random_dag(int n)
+{
+    mb_graph *g = mb_graph_new("random");
+    for (int i = 0; i < n; i++) {
+        mb_node nd;
+        memset(&nd, 0, sizeof(nd));
+        snprintf(nd.name, sizeof(nd.name), "n%d", i);
+        if (i == 0) {
+            nd.type = MB_OP_INPUT;
+        } else {
+            nd.type = MB_OP_CONCAT;
+            int k = 1 + pf_int(i < 3 ? i : 3);
+            for (int j = 0; j < k; j++) {
+                int u = j == 0 ? i - 1 - pf_int(i < 2 ? 1 : 2) : pf_int(i);
+                int dup = 0;
+                for (int q = 0; q < nd.n_inputs; q++)
+                    dup |= nd.inputs[q] == u;
+                if (!dup)
+                    nd.inputs[nd.n_inputs++] = u;
+            }
+        }
+        nd.out_bytes = 1000 + (int64_t)(pf_uniform() * 2e6);
+        mb_graph_add(g, &nd);
+    }
+    char *has = calloc((size_t)n, 1);
+    for (int v = 0; v < n; v++)
+        for (int k = 0; k < g->nodes[v].n_inputs; k++)
+            has[g->nodes[v].inputs[k]] = 1;
+    g->n_outputs = 0;
+    for (int v = n - 1; v >= 1 && g->n_outputs < MB_MAX_OUTPUTS; v--)
+        if (!has[v])
+            g->outputs[g->n_outputs++] = v;
+    free(has);
+    return g;
+}
+
+/* Node types with fixed speed factors (no gflops: independent of the profile's machine). */
+static __attribute__((unused)) void pf_types(mb_nodetype_set *set, double dev_speed, double edge_speed)
+{
+    memset(set, 0, sizeof(*set));
+    const char *names[] = {"phone", "edge-cpu", "cloud-gpu"};
+    double speed[] = {dev_speed, edge_speed, edge_speed / 4};
+    double cw[] = {3.0, 150, 300}, iw[] = {0.6, 60, 40};
+    for (int i = 0; i < 3; i++) {
+        mb_nodetype *t = &set->types[set->n++];
+        snprintf(t->name, sizeof(t->name), "%s", names[i]);
+        t->speed = speed[i];
+        t->compute_w = cw[i];
+        t->idle_w = iw[i];
+        snprintf(t->radio, sizeof(t->radio), "%s", i == 0 ? "lte" : "none");
+        snprintf(t->kernels, sizeof(t->kernels), "cpu");
+    }
+}
+
+/* A profile with random op times in [lo, hi) ms (inputs/constants 0). */
+static __attribute__((unused)) mb_profile *pf_profile(const mb_graph *g, double lo, double hi)
+{
+    mb_profile *p = mb_profile_new(g);
+    p->ref_gflops = 100;
+    for (int i = 0; i < g->n_nodes; i++)
+        p->ms[i] = (g->nodes[i].type == MB_OP_INPUT || g->nodes[i].type == MB_OP_CONSTANT)
+                       ? 0
+                       : lo + (hi - lo) * pf_uniform();
+    return p;
+}
+
+/* Cost model over one device-edge link (spec) with the types above. */
+static __attribute__((unused)) mb_cost_model *pf_cost(const mb_graph *g, const mb_profile *p,
+                                                      const char *spec, mb_topology *topo,
+                                                      double dev_speed, double edge_speed)
+{
+    char err[512];
+    if (mb_topology_from_link(spec, topo, err, sizeof(err))) {
+        fprintf(stderr, "pf_cost: %s\n", err);
+        return NULL;
+    }
+    mb_nodetype_set types;
+    pf_types(&types, dev_speed, edge_speed);
+    mb_cost_model *c = mb_cost_new(g, topo, p, &types, NULL, err, sizeof(err));
+    if (!c)
+        fprintf(stderr, "pf_cost: %s\n", err);
+    return c;
+}
+
+#endif
