@@ -56,6 +56,10 @@ static void print_json(const mb_net *net, const char *spec_text, const mb_linkte
     add_num(o, "rtt_min_ms", r->rtt_min_ms);
     add_num(o, "rtt_p95_ms", r->rtt_p95_ms);
     add_num(o, "rtt_load_ms", r->rtt_load_ms);
+    add_num(o, "one_way_delay_ms", r->owd_up_ms);
+    add_num(o, "one_way_delay_down_ms", r->owd_down_ms);
+    add_num(o, "probe_serialization_ms", r->probe_serialization_ms);
+    add_num(o, "one_way_delay_error_ms", r->owd_up_ms - r->cfg_delay_ms - r->probe_serialization_ms);
     cJSON_AddNumberToObject(o, "rtt_probes", r->rtt_probes);
     cJSON_AddNumberToObject(o, "rtt_probes_lost", r->rtt_lost);
     add_num(o, "loss_rate", r->loss_rate);
@@ -67,6 +71,11 @@ static void print_json(const mb_net *net, const char *spec_text, const mb_linkte
     }
     if (r->emu_cpu_percent >= 0)
         add_num(o, "emulator_cpu_percent", r->emu_cpu_percent);
+    if (r->emu_late_p50_us >= 0) {
+        add_num(o, "emulator_late_p50_us", r->emu_late_p50_us);
+        add_num(o, "emulator_late_p99_us", r->emu_late_p99_us);
+        add_num(o, "emulator_late_max_us", r->emu_late_max_us);
+    }
     char *s = cJSON_Print(o);
     puts(s);
     free(s);
@@ -87,12 +96,18 @@ static void print_text(const mb_net *net, const char *a, const char *b, const mb
     printf("  %-22s %-14.3f idle %.3f (min %.3f, p95 %.3f; %d/%d probes lost), under TCP load %.3f\n",
            "RTT (ms)", r->cfg_rtt_ms, r->rtt_ms, r->rtt_min_ms, r->rtt_p95_ms, r->rtt_lost, r->rtt_probes,
            r->rtt_load_ms);
+    printf("  %-22s %-14.3f %.3f (+%.3f probe transmission: error %+.3f), down %.3f\n", "one-way delay (ms)",
+           r->cfg_delay_ms, r->owd_up_ms, r->probe_serialization_ms,
+           r->owd_up_ms - r->cfg_delay_ms - r->probe_serialization_ms, r->owd_down_ms);
     printf("  %-22s %-14.4f %.4f (%ld datagrams)\n", "loss rate", r->cfg_loss, r->loss_rate, r->loss_sent);
     if (r->has_trace)
         printf("  %-22s %-14.0f %.0f bytes delivered (%.2f %%)\n", "trace capacity (bytes)", r->trace_capacity_bytes,
                r->trace_delivered_bytes, r->trace_ratio * 100);
     if (r->emu_cpu_percent >= 0)
         printf("  emulator CPU during the TCP phase: %.1f %% of one core\n", r->emu_cpu_percent);
+    if (r->emu_late_p50_us >= 0)
+        printf("  emulator timer error (delivery written after its due time): median %.0f us, p99 %.0f us, max %.0f us\n",
+               r->emu_late_p50_us, r->emu_late_p99_us, r->emu_late_max_us);
 }
 
 int cmd_link(int argc, char **argv)

@@ -19,6 +19,7 @@
 #include <pcap/pcap.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,9 @@
 #define READ_BATCH 64
 #define DEFAULT_QUEUE_PACKETS 1000
 #define CODEL_INTERVAL_S 0.100
+#define LATE_BINS 2000 /* 5 us bins up to 10 ms */
+#define LATE_BIN_US 5.0
+#define RT_PRIORITY 20
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -84,6 +88,10 @@ struct emu_dir {
     int started, stopped;
     double cpu_final;
     mb_link_counters ctr;
+    /* delivery lateness histogram (written by the thread, read after stop or racily) */
+    uint64_t late_hist[LATE_BINS + 1];
+    double late_sum, late_max;
+    uint64_t late_n;
 };
 
 /* ---- random numbers (xoshiro256**, seeded by splitmix64) ---- */
@@ -328,6 +336,13 @@ static void deliver_due(emu_dir *d, double now)
             d->q_bytes -= p->len;
             d->btl++;
         }
+        double late = (mono_now() - d->epoch - p->dlv) * 1e6;
+        d->late_sum += late;
+        d->late_n++;
+        if (late > d->late_max)
+            d->late_max = late;
+        size_t bin = (size_t)(late / LATE_BIN_US);
+        d->late_hist[bin < LATE_BINS ? bin : LATE_BINS]++;
         ssize_t w = write(d->out_fd, p->buf, p->len);
         (void)w; /* a TUN write fails only if the interface is gone: the run is ending */
         __atomic_add_fetch(&d->ctr.out_packets, 1, __ATOMIC_RELAXED);
@@ -342,6 +357,14 @@ static void *run(void *arg)
 {
     emu_dir *d = arg;
     prctl(PR_SET_TIMERSLACK, 1UL); /* wake at the requested nanosecond, not 50 us later */
+    /* A real-time priority (root only; MECBED_EMU_RT=0 turns it off) keeps
+     * busy neighbours from delaying deliveries. The thread sleeps between
+     * packets and never spins, and the kernel's RT throttling bounds it. */
+    const char *rt = getenv("MECBED_EMU_RT");
+    if (!rt || strcmp(rt, "0")) {
+        struct sched_param sp = {.sched_priority = RT_PRIORITY};
+        pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+    }
     char tname[16];
     snprintf(tname, sizeof tname, "mb-emu");
     pthread_setname_np(pthread_self(), tname);
@@ -523,6 +546,23 @@ void emu_dir_counters(const emu_dir *d, mb_link_counters *c)
     c->drop_queue = __atomic_load_n(&d->ctr.drop_queue, __ATOMIC_RELAXED);
     c->drop_aqm = __atomic_load_n(&d->ctr.drop_aqm, __ATOMIC_RELAXED);
     c->drop_outage = __atomic_load_n(&d->ctr.drop_outage, __ATOMIC_RELAXED);
+    if (d->late_n) {
+        c->late_mean_us = d->late_sum / (double)d->late_n;
+        c->late_max_us = d->late_max;
+        uint64_t acc = 0, n50 = 0, n99 = 0;
+        double p50 = -1, p99 = -1;
+        n50 = (d->late_n + 1) / 2;
+        n99 = (uint64_t)ceil(0.99 * (double)d->late_n);
+        for (size_t i = 0; i <= LATE_BINS && p99 < 0; i++) {
+            acc += d->late_hist[i];
+            if (p50 < 0 && acc >= n50)
+                p50 = ((double)i + 1) * LATE_BIN_US;
+            if (acc >= n99)
+                p99 = ((double)i + 1) * LATE_BIN_US;
+        }
+        c->late_p50_us = p50;
+        c->late_p99_us = p99;
+    }
     if (d->stopped || !d->started) {
         c->cpu_s = d->cpu_final;
     } else {

@@ -11,6 +11,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,10 @@ typedef struct ctx {
     /* RTT under load */
     double load_rtt[MAX_RTT_SAMPLES];
     int n_load_rtt;
+    /* one-way delays of the idle probes */
+    int record_owd;
+    double owd_up[MAX_RTT_SAMPLES], owd_down[MAX_RTT_SAMPLES];
+    int n_owd_up, n_owd_down;
 } ctx;
 
 static struct sockaddr_in with_port(const ctx *c, int port)
@@ -86,9 +91,25 @@ static struct sockaddr_in with_port(const ctx *c, int port)
 
 /* ---- servers in b ---- */
 
+typedef struct rtt_msg {
+    uint32_t magic, seq;
+    double sent, echoed; /* both namespaces share CLOCK_MONOTONIC: one-way delays are exact */
+    char pad[40];
+} rtt_msg;
+
+
+/* Probe threads that measure time get a real-time priority when allowed, so
+ * a busy machine delays them less (bulk senders stay normal). */
+static void realtime(void)
+{
+    struct sched_param sp = {.sched_priority = 10};
+    pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+}
+
 static void *echo_server(void *arg)
 {
     ctx *c = arg;
+    realtime();
     int fd = mb_net_socket(c->net, c->b, AF_INET, SOCK_DGRAM, 0);
     if (fd < 0)
         return NULL;
@@ -105,6 +126,15 @@ static void *echo_server(void *arg)
         struct sockaddr_in from;
         socklen_t fl = sizeof from;
         ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+        if (n == (ssize_t)sizeof(rtt_msg)) {
+            rtt_msg m;
+            memcpy(&m, buf, sizeof m);
+            m.echoed = now_s();
+            int i = __atomic_fetch_add(&c->n_owd_up, 1, __ATOMIC_RELAXED);
+            if (i < MAX_RTT_SAMPLES)
+                c->owd_up[i] = (m.echoed - m.sent) * 1e3;
+            memcpy(buf, &m, sizeof m);
+        }
         if (n > 0)
             sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, fl);
     }
@@ -169,12 +199,6 @@ static void *udp_server(void *arg)
 
 /* ---- RTT ---- */
 
-typedef struct rtt_msg {
-    uint32_t magic, seq;
-    double sent;
-    char pad[48];
-} rtt_msg;
-
 /* n probes every interval; RTT samples (ms) of the replies into out. */
 static int rtt_probes(ctx *c, int n, double interval, double timeout, double *out, int max_out, volatile int *stop)
 {
@@ -203,8 +227,12 @@ static int rtt_probes(ctx *c, int n, double interval, double timeout, double *ou
             if (poll(&p, 1, (int)ceil(wait * 1000)) <= 0)
                 continue;
             rtt_msg r;
-            if (recv(fd, &r, sizeof r, MSG_DONTWAIT) == (ssize_t)sizeof r && r.magic == 0x6d627274 && got < max_out)
-                out[got++] = (now_s() - r.sent) * 1e3;
+            if (recv(fd, &r, sizeof r, MSG_DONTWAIT) == (ssize_t)sizeof r && r.magic == 0x6d627274 && got < max_out) {
+                double t = now_s();
+                out[got++] = (t - r.sent) * 1e3;
+                if (c->record_owd && c->n_owd_down < MAX_RTT_SAMPLES)
+                    c->owd_down[c->n_owd_down++] = (t - r.echoed) * 1e3;
+            }
         }
     }
     close(fd);
@@ -214,6 +242,7 @@ static int rtt_probes(ctx *c, int n, double interval, double timeout, double *ou
 static void *load_rtt_thread(void *arg)
 {
     ctx *c = arg;
+    realtime();
     c->n_load_rtt = rtt_probes(c, -1, 0.1, 1.0, c->load_rtt, MAX_RTT_SAMPLES, &c->stop_phase);
     if (c->n_load_rtt < 0)
         c->n_load_rtt = 0;
@@ -236,6 +265,20 @@ static double pct(double *v, int n, double p)
     if (i + 1 >= n)
         return v[n - 1];
     return v[i] + (v[i + 1] - v[i]) * (pos - i);
+}
+
+/* Wait until the link's queues have drained: a probe's RTT is back near the
+ * idle RTT (a previous phase can leave seconds of queue at low rates). */
+static void drain(ctx *c, double idle_ms, double limit_s)
+{
+    double t_end = now_s() + limit_s;
+    while (now_s() < t_end) {
+        double rtt[4];
+        int n = rtt_probes(c, 1, 0.05, 1.0, rtt, 4, NULL);
+        if (n > 0 && rtt[0] < 1.5 * idle_ms + 5)
+            return;
+        usleep(100000);
+    }
 }
 
 /* ---- TCP ---- */
@@ -445,13 +488,25 @@ int mb_link_test(mb_net *net, int link, const mb_linktest_opts *o, mb_linktest_r
     usleep(20000);
 
     /* idle RTT: 20 small probes */
+    struct sched_param old_sp;
+    int old_pol;
+    pthread_getschedparam(pthread_self(), &old_pol, &old_sp);
+    realtime();
     double idle[64];
     double timeout = 1.0 + 3 * r->cfg_rtt_ms / 1e3;
+    c->record_owd = 1;
     int n = rtt_probes(c, 20, 0.025 + r->cfg_rtt_ms / 1e3 / 4, timeout, idle, 64, NULL);
+    c->record_owd = 0;
+    int n_up = __atomic_exchange_n(&c->n_owd_up, 0, __ATOMIC_RELAXED);
+    r->owd_up_ms = pct(c->owd_up, n_up < MAX_RTT_SAMPLES ? n_up : MAX_RTT_SAMPLES, 50);
+    r->owd_down_ms = pct(c->owd_down, c->n_owd_down, 50);
+    /* what an ideal link gives the probe: delay plus its serialisation */
+    r->probe_serialization_ms = up->rate_bps > 0 ? (sizeof(rtt_msg) + 28) * 8.0 / up->rate_bps * 1e3 : 0;
     if (n < 0) {
         fail(err, errlen, "link test: RTT probe socket: %s", strerror(errno));
         goto out;
     }
+    pthread_setschedparam(pthread_self(), old_pol, &old_sp);
     r->rtt_probes = 20;
     r->rtt_lost = 20 - n;
     r->rtt_ms = pct(idle, n, 50);
@@ -484,8 +539,7 @@ int mb_link_test(mb_net *net, int link, const mb_linktest_opts *o, mb_linktest_r
         /* the load probes include the first (warm-up) second: take the rest */
         int skip = c->n_load_rtt > 12 ? 10 : 0;
         r->rtt_load_ms = pct(c->load_rtt + skip, c->n_load_rtt - skip, 50);
-        /* let the queue drain before the next phase */
-        usleep((useconds_t)(200000 + r->cfg_rtt_ms * 1000));
+        drain(c, isnan(r->rtt_ms) ? r->cfg_rtt_ms : r->rtt_ms, 30);
     }
 
     /* UDP paced above the capacity a -> b */
@@ -524,7 +578,7 @@ int mb_link_test(mb_net *net, int link, const mb_linktest_opts *o, mb_linktest_r
                 mb_trace_free(tr);
             }
         }
-        usleep((useconds_t)(300000 + r->cfg_rtt_ms * 1000));
+        drain(c, isnan(r->rtt_ms) ? r->cfg_rtt_ms : r->rtt_ms, 30);
     }
 
     /* loss: numbered datagrams at half the rate (no queue drops) */
@@ -566,6 +620,14 @@ int mb_link_test(mb_net *net, int link, const mb_linktest_opts *o, mb_linktest_r
             got += c->seen[i];
         r->loss_sent = sent;
         r->loss_rate = sent > 0 ? 1 - (double)got / (double)sent : NAN;
+    }
+    mb_link_counters lc;
+    r->emu_late_p50_us = r->emu_late_p99_us = r->emu_late_max_us = -1;
+    int dir = t->links[link].a == c->a ? 0 : 1;
+    if (mb_net_link_counters(net, link, dir, &lc) == 0) {
+        r->emu_late_p50_us = lc.late_p50_us;
+        r->emu_late_p99_us = lc.late_p99_us;
+        r->emu_late_max_us = lc.late_max_us;
     }
     rc = 0;
 out:

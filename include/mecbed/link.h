@@ -77,6 +77,9 @@ typedef struct mb_link_counters {
     uint64_t out_packets, out_bytes;       /* delivered */
     uint64_t drop_loss, drop_queue, drop_aqm, drop_outage;
     double cpu_s;                          /* CPU time of the emulator thread */
+    /* timer accuracy: how late packets were written after their computed
+     * delivery time (the emulator's own error, apart from the probes') */
+    double late_mean_us, late_p50_us, late_p99_us, late_max_us;
 } mb_link_counters;
 /* 0, or -1 when the backend keeps no counters (tc, ns3). */
 int mb_net_link_counters(const mb_net *net, int link, int dir, mb_link_counters *c);

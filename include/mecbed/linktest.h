@@ -23,12 +23,19 @@ typedef struct mb_linktest_result {
     double rtt_ms, rtt_min_ms, rtt_p95_ms; /* idle, small UDP probes */
     int rtt_probes, rtt_lost;
     double rtt_load_ms;       /* median during the TCP phase */
+    /* one-way delays of the idle probes (median; both namespaces share the
+     * monotonic clock, so these are exact), and the probe's own transmission
+     * time at the configured a -> b rate, which an ideal link adds */
+    double owd_up_ms, owd_down_ms, probe_serialization_ms;
     double tcp_mbps, goodput_mbps, udp_mbps;
     double loss_rate;         /* a -> b, from numbered datagrams at half the rate */
     long loss_sent;
     int has_trace;
     double trace_delivered_bytes, trace_capacity_bytes, trace_ratio;
     double emu_cpu_percent;   /* emulator threads of this link during the TCP phase, % of one core (-1: n/a) */
+    /* emu: how late the a -> b emulator wrote packets after their computed
+     * delivery time over the whole test (its timer error; -1: n/a) */
+    double emu_late_p50_us, emu_late_p99_us, emu_late_max_us;
 } mb_linktest_result;
 
 int mb_link_test(mb_net *net, int link, const mb_linktest_opts *o, mb_linktest_result *r, char *err, size_t errlen);
