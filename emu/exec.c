@@ -58,13 +58,26 @@ typedef struct pass_state {
     size_t *cap; /* bytes of val[i]'s buffer */
     pooled *pool; /* idle buffers */
     int n_pool;
+    size_t pool_bytes, pool_budget;
 } pass_state;
 
 /* Only large buffers are pooled (malloc recycles small ones well; large ones
- * are mapped afresh each time), at most POOL_MAX of them: when full, the
- * smallest goes, so the pool cannot grow into keeping every activation. */
-#define POOL_MAX 16
+ * are mapped afresh each time). The pool holds at most POOL_MAX buffers and
+ * pool_budget bytes (a few times the graph's largest activation): past that
+ * the smallest go first, so it cannot grow into keeping every activation. */
+#define POOL_MAX 64
 #define POOL_MIN_BYTES (256 * 1024)
+
+static void pool_evict_smallest(pass_state *ps)
+{
+    int small = 0;
+    for (int k = 1; k < ps->n_pool; k++)
+        if (ps->pool[k].cap < ps->pool[small].cap)
+            small = k;
+    ps->pool_bytes -= ps->pool[small].cap;
+    mb_tensor_free(ps->pool[small].t);
+    ps->pool[small] = ps->pool[--ps->n_pool];
+}
 
 static void drop(pass_state *ps, int i)
 {
@@ -72,23 +85,16 @@ static void drop(pass_state *ps, int i)
     ps->val[i] = NULL;
     if (!t || ps->borrowed[i])
         return;
-    if (ps->cap[i] < POOL_MIN_BYTES || (!ps->pool && !(ps->pool = malloc(sizeof *ps->pool * POOL_MAX)))) {
+    size_t cap = ps->cap[i];
+    if (cap < POOL_MIN_BYTES || cap > ps->pool_budget ||
+        (!ps->pool && !(ps->pool = malloc(sizeof *ps->pool * POOL_MAX)))) {
         mb_tensor_free(t);
         return;
     }
-    if (ps->n_pool == POOL_MAX) {
-        int small = 0;
-        for (int k = 1; k < ps->n_pool; k++)
-            if (ps->pool[k].cap < ps->pool[small].cap)
-                small = k;
-        if (ps->pool[small].cap >= ps->cap[i]) {
-            mb_tensor_free(t);
-            return;
-        }
-        mb_tensor_free(ps->pool[small].t);
-        ps->pool[small] = ps->pool[--ps->n_pool];
-    }
-    ps->pool[ps->n_pool++] = (pooled){t, ps->cap[i]};
+    while (ps->n_pool && (ps->n_pool == POOL_MAX || ps->pool_bytes + cap > ps->pool_budget))
+        pool_evict_smallest(ps);
+    ps->pool[ps->n_pool++] = (pooled){t, cap};
+    ps->pool_bytes += cap;
 }
 
 /* A tensor of the given dims: the smallest pooled buffer that fits without
@@ -110,6 +116,7 @@ static mb_tensor *obtain(pass_state *ps, int ndim, const int64_t *dims, size_t *
     }
     mb_tensor *t = ps->pool[best].t;
     *cap = ps->pool[best].cap;
+    ps->pool_bytes -= *cap;
     ps->pool[best] = ps->pool[--ps->n_pool];
     t->ndim = ndim;
     memcpy(t->dims, dims, sizeof(int64_t) * (size_t)ndim);
@@ -129,6 +136,7 @@ static void pool_free(pass_state *ps)
     free(ps->pool);
     ps->pool = NULL;
     ps->n_pool = 0;
+    ps->pool_bytes = 0;
 }
 
 /* One pass over the graph. times_row: n entries (ms), or NULL. */
@@ -274,7 +282,7 @@ int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_
     size_t nn = (size_t)(n ? n : 1);
     int *uses = calloc(nn, sizeof(int));
     char *is_out = calloc(nn, 1);
-    pass_state ps = {n, calloc(nn, sizeof(mb_tensor *)), calloc(nn, 1), calloc(nn, sizeof(size_t)), NULL, 0};
+    pass_state ps = {n, calloc(nn, sizeof(mb_tensor *)), calloc(nn, 1), calloc(nn, sizeof(size_t)), NULL, 0, 0, 0};
     double *samples = opts->times ? calloc(nn * (size_t)repeats, sizeof(double)) : NULL;
     mb_tensor **outs = calloc((size_t)g->n_outputs, sizeof(mb_tensor *));
     int rc = -1;
@@ -282,9 +290,14 @@ int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_
         seterr(err, errlen, "out of memory");
         goto done;
     }
-    for (int i = 0; i < n; i++)
+    size_t largest = 0;
+    for (int i = 0; i < n; i++) {
         for (int k = 0; k < g->nodes[i].n_inputs; k++)
             uses[g->nodes[i].inputs[k]]++;
+        if ((size_t)g->nodes[i].out_bytes > largest)
+            largest = (size_t)g->nodes[i].out_bytes;
+    }
+    ps.pool_budget = 4 * largest > ((size_t)32 << 20) ? 4 * largest : (size_t)32 << 20;
     for (int o = 0; o < g->n_outputs; o++) {
         if (g->outputs[o] < 0 || g->outputs[o] >= n) {
             seterr(err, errlen, "model '%s': output %d names no node", g->name, o);
