@@ -35,6 +35,32 @@ static void win_used(int64_t o0, int64_t o1, int k, int s, int p, int d, int64_t
         *lo = *hi = 0;
 }
 
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+/* Outputs o in [o0,o1) whose tap j reads inside the image [0,len):
+ * 0 <= o*s - p + j*d < len. Returns them as [*lo,*hi) (possibly empty). */
+static void tap_outputs(int64_t o0, int64_t o1, int j, int s, int p, int d, int64_t len, int64_t *lo, int64_t *hi)
+{
+    int64_t off = (int64_t)j * d - p; /* input = o*s + off */
+    int64_t a = -floor_div(off, s);   /* ceil(-off / s) */
+    int64_t b = floor_div(len - 1 - off, s) + 1;
+    *lo = a > o0 ? a : o0;
+    *hi = b < o1 ? b : o1;
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
+/* Conv, one output plane (batch b, output channel m) at a time: the plane's
+ * accumulators start at 0 and receive tap after tap in the order (input
+ * channel, ky, kx), each tap only at the outputs where it reads inside the
+ * image (padding contributes nothing); then + bias. So every output element
+ * sees the same float additions in the same order as the textbook loop
+ *   for c, ky, kx: if in image: acc += x * w
+ * whatever the region, which is what makes tiles bit-exact. */
 int ref_conv(const ref_req *q)
 {
     const mb_node *n = q->n;
@@ -60,32 +86,50 @@ int ref_conv(const ref_req *q)
     if (ref_view_covers(q, 0, h_lo, h_hi, w_lo, w_hi))
         return -1;
 
+    int64_t rows = mb_region_rows(r), cols = mb_region_cols(r);
+    if (rows == 0 || cols == 0)
+        return 0;
+    float *acc = malloc(sizeof(float) * (size_t)(rows * cols));
+    if (!acc)
+        return ref_fail(q, "out of memory (%lld accumulators)", (long long)(rows * cols));
     for (int64_t b = 0; b < N; b++)
         for (int64_t m = 0; m < M; m++) {
             int64_t g0 = (m / Mg) * Cg;
-            for (int64_t oy = r.h0; oy < r.h1; oy++)
-                for (int64_t ox = r.w0; ox < r.w1; ox++) {
-                    float acc = 0.0f;
-                    for (int64_t c = 0; c < Cg; c++)
-                        for (int ky = 0; ky < kh; ky++) {
+            for (int64_t i = 0; i < rows * cols; i++)
+                acc[i] = 0.0f;
+            for (int64_t c = 0; c < Cg; c++)
+                for (int ky = 0; ky < kh; ky++) {
+                    int64_t oy0, oy1;
+                    tap_outputs(r.h0, r.h1, ky, sh, pt, dh, H, &oy0, &oy1);
+                    for (int kx = 0; kx < kw; kx++) {
+                        int64_t ox0, ox1;
+                        tap_outputs(r.w0, r.w1, kx, sw, pl, dw, W, &ox0, &ox1);
+                        float wv = w->data[((m * Cg + c) * kh + ky) * kw + kx];
+                        for (int64_t oy = oy0; oy < oy1; oy++) {
                             int64_t iy = win_src(oy, ky, sh, pt, dh);
-                            if (iy < 0 || iy >= H)
-                                continue;
-                            const float *wrow = w->data + ((m * Cg + c) * kh + ky) * kw;
                             /* the view's row iy, indexed by ix - w_off */
                             const float *xrow = ref_at(v, b, g0 + c, iy, v->w_off);
-                            for (int kx = 0; kx < kw; kx++) {
-                                int64_t ix = win_src(ox, kx, sw, pl, dw);
-                                if (ix < 0 || ix >= W)
-                                    continue;
-                                acc += xrow[ix - v->w_off] * wrow[kx];
+                            float *arow = acc + (oy - r.h0) * cols;
+                            if (sw == 1) { /* the common case, in a form the compiler vectorises */
+                                const float *xs = xrow + win_src(0, kx, 1, pl, dw) - v->w_off;
+                                for (int64_t ox = ox0; ox < ox1; ox++)
+                                    arow[ox - r.w0] += xs[ox] * wv;
+                            } else {
+                                for (int64_t ox = ox0; ox < ox1; ox++)
+                                    arow[ox - r.w0] += xrow[win_src(ox, kx, sw, pl, dw) - v->w_off] * wv;
                             }
                         }
+                    }
+                }
+            for (int64_t oy = r.h0; oy < r.h1; oy++)
+                for (int64_t ox = r.w0; ox < r.w1; ox++) {
+                    float y = acc[(oy - r.h0) * cols + (ox - r.w0)];
                     if (bias)
-                        acc += bias[m];
-                    *ref_out_at(q, b, m, oy, ox) = acc;
+                        y += bias[m];
+                    *ref_out_at(q, b, m, oy, ox) = y;
                 }
         }
+    free(acc);
     return 0;
 }
 
