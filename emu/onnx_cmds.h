@@ -1,0 +1,7 @@
+/* Private: the ONNX commands (conformance, import, export). */
+#ifndef MECBED_ONNX_CMDS_H
+#define MECBED_ONNX_CMDS_H
+
+int cmd_conformance(int argc, char **argv);
+
+#endif
