@@ -22,6 +22,7 @@
 #include "rt_conn.h"
 
 #define MAX_DATA_CONNS (2 * MB_MAX_SITES)
+#define RESULT_RING 64
 
 typedef struct data_conn {
     struct mb_runner *r;
@@ -57,7 +58,12 @@ struct mb_runner {
     int broken;
     char fail_msg[480];
     int ready[MB_MAX_SITES];          /* READY count (one per plan) */
-    int64_t last_result[MB_MAX_SITES]; /* highest frame with a RESULT */
+    int64_t result_ring[MB_MAX_SITES][RESULT_RING]; /* frame ids with a RESULT, by frame % RESULT_RING */
+    struct {
+        int used;
+        uint32_t frame;
+        double t_start;
+    } inflight[RT_MAX_INFLIGHT];
     mb_timeline pending;              /* node events not yet handed out */
 };
 
@@ -153,8 +159,7 @@ static void *reader_main(void *arg)
                 free(p);
                 break;
             }
-            if ((int64_t)h.frame > r->last_result[s])
-                r->last_result[s] = h.frame;
+            r->result_ring[s][h.frame % RESULT_RING] = h.frame;
         }
         pthread_cond_broadcast(&r->cv);
         pthread_mutex_unlock(&r->mu);
@@ -250,7 +255,8 @@ mb_runner *mb_runner_new(const mb_runner_opts *o, char *err, size_t errlen)
     for (int i = 0; i < MB_MAX_SITES; i++) {
         r->ctl[i] = -1;
         r->out_fd[i] = -1;
-        r->last_result[i] = -1;
+        for (int k = 0; k < RESULT_RING; k++)
+            r->result_ring[i][k] = -1;
     }
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
@@ -344,12 +350,15 @@ int mb_runner_plan(mb_runner *r, const mb_plan *p, char *err, size_t errlen)
         seterr(err, errlen, "out of memory");
         return -1;
     }
+    /* Policies leave the hash to the host (hashing reads every weight). */
+    np->graph_hash = r->hash;
     uint32_t epoch = r->epoch + 1;
     int want[MB_MAX_SITES];
     /* Frame numbers may start again under a new plan. */
     pthread_mutex_lock(&r->mu);
     for (int s = 0; s < MB_MAX_SITES; s++)
-        r->last_result[s] = -1;
+        for (int k = 0; k < RESULT_RING; k++)
+            r->result_ring[s][k] = -1;
     pthread_mutex_unlock(&r->mu);
     for (int s = 0; s < t->n_sites; s++) {
         if (s == r->o.device)
@@ -465,11 +474,27 @@ static void frame_fail(mb_runner *r, mb_frame_report *rep, const char *msg)
     rep->ok = 0;
 }
 
-int mb_runner_frame(mb_runner *r, uint32_t frame, mb_tensor *const *inputs, mb_tensor ***outputs,
-                    mb_timeline *tl, mb_frame_report *rep)
+int mb_runner_in_flight(const mb_runner *r)
+{
+    int n = 0;
+    for (int i = 0; i < RT_MAX_INFLIGHT; i++)
+        n += r->inflight[i].used;
+    return n;
+}
+
+static int slot_of(const mb_runner *r, uint32_t frame)
+{
+    for (int i = 0; i < RT_MAX_INFLIGHT; i++)
+        if (r->inflight[i].used && r->inflight[i].frame == frame)
+            return i;
+    return -1;
+}
+
+int mb_runner_submit(mb_runner *r, uint32_t frame, mb_tensor *const *inputs, mb_frame_report *rep)
 {
     memset(rep, 0, sizeof *rep);
     rep->frame = frame;
+    rep->t_start = mb_now();
     char err[600];
     if (!r->plan) {
         snprintf(rep->error, sizeof rep->error, "no plan");
@@ -479,10 +504,16 @@ int mb_runner_frame(mb_runner *r, uint32_t frame, mb_tensor *const *inputs, mb_t
         snprintf(rep->error, sizeof rep->error, "session broken earlier: %s", r->fail_msg);
         return -1;
     }
+    int slot = -1;
+    for (int i = 0; i < RT_MAX_INFLIGHT - 1 && slot < 0; i++)
+        if (!r->inflight[i].used)
+            slot = i;
+    if (slot < 0 || slot_of(r, frame) >= 0) {
+        snprintf(rep->error, sizeof rep->error, "frame %u: %s", frame,
+                 slot < 0 ? "too many frames in flight" : "already submitted");
+        return -1;
+    }
     const mb_topology *t = r->o.topo;
-    double t_start = mb_now();
-    rep->t_start = t_start;
-    double deadline = t_start + r->o.timeout_s;
     for (int s = 0; s < t->n_sites; s++) {
         if (s == r->o.device)
             continue;
@@ -493,14 +524,65 @@ int mb_runner_frame(mb_runner *r, uint32_t frame, mb_tensor *const *inputs, mb_t
             return -1;
         }
     }
-    if (rt_exec_begin(r->host.x, frame, inputs, err, sizeof err) ||
-        rt_exec_wait(r->host.x, frame, deadline, err, sizeof err)) {
+    if (rt_exec_begin(r->host.x, frame, inputs, err, sizeof err)) {
         frame_fail(r, rep, err);
+        return -1;
+    }
+    r->inflight[slot].used = 1;
+    r->inflight[slot].frame = frame;
+    r->inflight[slot].t_start = rep->t_start;
+    return 0;
+}
+
+/* Lock held: move the nodes' events of `frame` to tl (or drop them). */
+static void hand_out_events(mb_runner *r, uint32_t frame, mb_timeline *tl)
+{
+    int k = 0;
+    for (int i = 0; i < r->pending.n; i++) {
+        if (r->pending.ev[i].frame == frame) {
+            if (tl)
+                mb_timeline_add(tl, &r->pending.ev[i]);
+        } else {
+            r->pending.ev[k++] = r->pending.ev[i];
+        }
+    }
+    r->pending.n = k;
+}
+
+int mb_runner_collect(mb_runner *r, uint32_t frame, double until, mb_tensor ***outputs,
+                      mb_timeline *tl, mb_frame_report *rep)
+{
+    memset(rep, 0, sizeof *rep);
+    rep->frame = frame;
+    if (outputs)
+        *outputs = NULL;
+    int slot = slot_of(r, frame);
+    if (slot < 0) {
+        snprintf(rep->error, sizeof rep->error, "frame %u was not submitted", frame);
+        return -1;
+    }
+    char err[600];
+    double t_start = r->inflight[slot].t_start;
+    rep->t_start = t_start;
+    double deadline = t_start + r->o.timeout_s;
+    double wait_until = until > 0 && until < deadline ? until : deadline;
+    if (rt_exec_wait(r->host.x, frame, wait_until, err, sizeof err)) {
+        if (!rt_exec_failed(r->host.x, NULL, 0) && mb_now() < deadline && wait_until < deadline)
+            return 0; /* the caller's wake-up, not a failure */
+        r->inflight[slot].used = 0;
+        if (!rt_exec_failed(r->host.x, NULL, 0))
+            snprintf(err, sizeof err, "frame %u not done within the %.1f s timeout (waiting for the other sites' data)",
+                     frame, r->o.timeout_s);
+        frame_fail(r, rep, err);
+        pthread_mutex_lock(&r->mu);
+        hand_out_events(r, frame, NULL);
+        pthread_mutex_unlock(&r->mu);
         return -1;
     }
     double t_done = mb_now();
     mb_timeline mine;
     mb_timeline_init(&mine);
+    r->inflight[slot].used = 0;
     if (rt_exec_take(r->host.x, frame, &mine, outputs, err, sizeof err)) {
         mb_timeline_free(&mine);
         frame_fail(r, rep, err);
@@ -516,12 +598,13 @@ int mb_runner_frame(mb_runner *r, uint32_t frame, mb_tensor *const *inputs, mb_t
     rep->t_end = t_end;
     rep->latency_ms = (t_end - t_start) * 1e3;
     /* Every node's timeline of the frame. */
+    const mb_topology *t = r->o.topo;
     pthread_mutex_lock(&r->mu);
     int ok = 1;
     for (;;) {
         int missing = -1;
         for (int s = 0; s < t->n_sites && missing < 0; s++)
-            if (s != r->o.device && r->last_result[s] < (int64_t)frame)
+            if (s != r->o.device && r->result_ring[s][frame % RESULT_RING] != (int64_t)frame)
                 missing = s;
         if (missing < 0 || r->broken)
             break;
@@ -543,13 +626,10 @@ int mb_runner_frame(mb_runner *r, uint32_t frame, mb_tensor *const *inputs, mb_t
         ok = 0;
         snprintf(err, sizeof err, "%s", r->fail_msg);
     }
-    if (tl) {
+    if (tl)
         for (int i = 0; i < mine.n; i++)
             mb_timeline_add(tl, &mine.ev[i]);
-        for (int i = 0; i < r->pending.n; i++)
-            mb_timeline_add(tl, &r->pending.ev[i]);
-    }
-    r->pending.n = 0;
+    hand_out_events(r, frame, ok ? tl : NULL);
     pthread_mutex_unlock(&r->mu);
     mb_timeline_free(&mine);
     if (!ok) {
@@ -563,7 +643,17 @@ int mb_runner_frame(mb_runner *r, uint32_t frame, mb_tensor *const *inputs, mb_t
         return -1;
     }
     rep->ok = 1;
-    return 0;
+    return 1;
+}
+
+int mb_runner_frame(mb_runner *r, uint32_t frame, mb_tensor *const *inputs, mb_tensor ***outputs,
+                    mb_timeline *tl, mb_frame_report *rep)
+{
+    if (outputs)
+        *outputs = NULL;
+    if (mb_runner_submit(r, frame, inputs, rep))
+        return -1;
+    return mb_runner_collect(r, frame, 0, outputs, tl, rep) == 1 ? 0 : -1;
 }
 
 void mb_runner_free(mb_runner *r)

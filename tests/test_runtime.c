@@ -323,6 +323,64 @@ static void test_three_sites(void **state)
     mb_plan_free(p);
 }
 
+/* Streams: three frames submitted at once pipeline across the sites (the
+ * device works on frame 1 while the edge still computes frame 0), and each
+ * comes back right. */
+static void test_pipelined_frames(void **state)
+{
+    (void)state;
+    mb_topology t;
+    make_topo(&t, 2);
+    cluster c;
+    cluster_start(&c, 2);
+    mb_runner *r = runner_for(&c, &t, 10);
+    int site[64] = {0};
+    for (int i = mb_graph_find(g, "c3"); i < g->n_nodes; i++)
+        site[i] = 1;
+    mb_plan *p = assign_plan(site);
+    char err[512];
+    if (mb_runner_plan(r, p, err, sizeof err))
+        fail_msg("%s", err);
+    mb_frame_report rep;
+    for (uint32_t f = 10; f < 13; f++)
+        if (mb_runner_submit(r, f, inputs, &rep))
+            fail_msg("submit %u: %s", f, rep.error);
+    assert_int_equal(mb_runner_in_flight(r), 3);
+    /* a fourth would exceed the window */
+    assert_int_equal(mb_runner_submit(r, 13, inputs, &rep), -1);
+    assert_false(mb_runner_broken(r));
+    mb_timeline tl;
+    mb_timeline_init(&tl);
+    for (uint32_t f = 10; f < 13; f++) {
+        mb_tensor **out = NULL;
+        int rc;
+        while ((rc = mb_runner_collect(r, f, mb_now() + 0.05, &out, &tl, &rep)) == 0)
+            ;
+        if (rc != 1)
+            fail_msg("frame %u: %s", f, rep.error);
+        assert_true(mb_tensor_max_abs_diff(out[0], ref_out[0]) <= 1e-4);
+        mb_tensor_free(out[0]);
+        free(out);
+    }
+    assert_int_equal(mb_runner_in_flight(r), 0);
+    /* overlap: some device compute of a later frame runs while the edge
+     * computes an earlier one */
+    int overlaps = 0;
+    for (int i = 0; i < tl.n; i++)
+        for (int k = 0; k < tl.n; k++) {
+            const mb_event *d = &tl.ev[i], *e = &tl.ev[k];
+            if (d->kind == MB_EV_COMPUTE && e->kind == MB_EV_COMPUTE && d->site == 0 &&
+                e->site == 1 && d->frame > e->frame && d->t0 < e->t1 && e->t0 < d->t1)
+                overlaps++;
+        }
+    printf("device/edge compute overlaps across frames: %d\n", overlaps);
+    assert_true(overlaps > 0);
+    mb_timeline_free(&tl);
+    mb_runner_free(r);
+    cluster_stop(&c, 1);
+    mb_plan_free(p);
+}
+
 /* ---- faults: a fake node speaking the protocol, then misbehaving ---- */
 
 enum { FAKE_DIE_AFTER_FRAME, FAKE_GARBAGE, FAKE_STALL };
@@ -500,6 +558,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_two_sites_layer_split),
         cmocka_unit_test(test_row_tiles),
         cmocka_unit_test(test_three_sites),
+        cmocka_unit_test(test_pipelined_frames),
         cmocka_unit_test(test_fault_node_dies),
         cmocka_unit_test(test_fault_garbage),
         cmocka_unit_test(test_fault_stall),

@@ -65,6 +65,7 @@ static mb_plan *split_plan(void)
     int x = mb_graph_find(g, "x"), c1 = mb_graph_find(g, "c1"), r1 = mb_graph_find(g, "r1");
     int gap = mb_graph_find(g, "gap");
     mb_plan *p = mb_plan_new("test", g, 0);
+    p->graph_hash = mb_graph_hash(g);
     mb_region top = {0, 8, 0, 12}, bot = {8, 16, 0, 12};
     mb_region need = mb_node_input_region(g, c1, 0, bot);
     mb_plan_send(p, x, need, 0, 1);
@@ -180,6 +181,7 @@ static void test_plan_roundtrip_and_checks(void **state)
     /* a plan that is structurally fine on the wire but invalid for the model:
      * the edge computes rows it never received the input for */
     mb_plan *bad = mb_plan_new("test", g, 0);
+    bad->graph_hash = mb_graph_hash(g);
     int c1 = mb_graph_find(g, "c1"), gap = mb_graph_find(g, "gap"), r1 = mb_graph_find(g, "r1");
     mb_plan_compute(bad, c1, 1, mb_node_full_region(g, c1));
     mb_plan_send(bad, c1, mb_node_full_region(g, c1), 1, 0);

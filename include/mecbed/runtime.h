@@ -90,6 +90,16 @@ typedef struct mb_frame_report {
  * 0 or -1. */
 int mb_runner_frame(mb_runner *r, uint32_t frame, mb_tensor *const *inputs, mb_tensor ***outputs,
                     mb_timeline *tl, mb_frame_report *rep);
+/* Streams: start a frame without waiting for it (at most 3 in flight; the
+ * sites run lower frames first, so frames pipeline across sites where the
+ * plan allows). 0, or -1 with rep->error. */
+int mb_runner_submit(mb_runner *r, uint32_t frame, mb_tensor *const *inputs, mb_frame_report *rep);
+/* Wait for a submitted frame until it is done (1: outputs, tl, rep as
+ * mb_runner_frame), it failed or its timeout passed (-1), or `until`
+ * (mb_now() seconds; <= 0: no limit) came first (0: still running). */
+int mb_runner_collect(mb_runner *r, uint32_t frame, double until, mb_tensor ***outputs,
+                      mb_timeline *tl, mb_frame_report *rep);
+int mb_runner_in_flight(const mb_runner *r);
 /* 1 when a failure broke the session. */
 int mb_runner_broken(const mb_runner *r);
 /* BYE to every node (when not broken), close, join. */
