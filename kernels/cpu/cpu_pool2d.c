@@ -1,16 +1,24 @@
 /* MaxPool, AveragePool (any output rectangle) and GlobalAveragePool on the
- * fast CPU backend. Windows are walked row by row of outputs so the inner
- * loop runs along contiguous output columns and vectorises; each output's
- * taps are visited in (ky, kx) order whatever the region, so tiles match the
- * whole op bit for bit. */
+ * fast CPU backend.
+ *
+ * Each plane's input region is first copied into a padded buffer (-inf for
+ * max, 0 for average where the window leaves the image), so the window loops
+ * have no border cases: one pass per output row for 3x3 windows, one pass per
+ * tap otherwise, both along contiguous output columns (vectorised). Every
+ * output visits its taps in (ky, kx) order whatever the region (a padding tap
+ * changes nothing: max with -inf, + 0), so tiles match the whole op bit for
+ * bit. Average divisors come from per-row and per-column counts. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cpu_impl.h"
 #include "cpu_simd.h"
 
 typedef struct pool_job {
+    cpu_ctx *c;
     const mb_view *v;
     float *out;
     int is_max, count_pad;
@@ -18,23 +26,10 @@ typedef struct pool_job {
     int kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
     int64_t full_h, full_w;
     mb_region r;
+    int64_t rows, cols, PH, PW, iy0, ix0;
+    const int *cnt_h, *cnt_w; /* average: taps counted per output row / column */
+    volatile int failed;
 } pool_job;
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
-
-static int64_t ceil_div(int64_t a, int64_t b)
-{
-    return -floor_div(-a, b);
-}
-
-static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
-{
-    return v < lo ? lo : v > hi ? hi : v;
-}
 
 /* Taps k in [0, kn) of a window starting at s (step d) that land in [lo, hi). */
 static int taps_in(int64_t s, int kn, int d, int64_t lo, int64_t hi)
@@ -47,81 +42,146 @@ static int taps_in(int64_t s, int kn, int d, int64_t lo, int64_t hi)
     return c;
 }
 
-CPU_SIMD_CLONES
-static void pool_plane(const pool_job *j, int64_t n, int64_t ch)
+static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
 {
-    const mb_view *v = j->v;
-    const int64_t rows = j->r.h1 - j->r.h0, cols = j->r.w1 - j->r.w0;
-    const int64_t vh = v->t->dims[2], vw = v->t->dims[3];
-    float *o = j->out + (n * j->C + ch) * rows * cols;
-    for (int64_t yi = 0; yi < rows; yi++) {
-        float *restrict orow = o + yi * cols - j->r.w0; /* orow[ox] */
-        int64_t oy = j->r.h0 + yi, hs = oy * j->sh - j->pt;
-        float init = j->is_max ? -INFINITY : 0.0f;
-        for (int64_t ox = j->r.w0; ox < j->r.w1; ox++)
-            orow[ox] = init;
-        for (int ky = 0; ky < j->kh; ky++) {
-            int64_t iy = hs + (int64_t)ky * j->dh;
-            if (iy < 0 || iy >= j->full_h)
-                continue;
-            const float *restrict src = v->t->data + ((n * j->C + ch) * vh + iy - v->h_off) * vw;
-            for (int kx = 0; kx < j->kw; kx++) {
-                int64_t shift = (int64_t)kx * j->dw - j->pl;
-                int64_t lo = clamp64(ceil_div(-shift, j->sw), j->r.w0, j->r.w1);
-                int64_t hi = clamp64(ceil_div(j->full_w - shift, j->sw), lo, j->r.w1);
-                shift -= v->w_off;
-                int sw = j->sw;
-                if (j->is_max) {
-                    if (sw == 1)
-                        for (int64_t ox = lo; ox < hi; ox++) {
-                            float x = src[ox + shift];
-                            orow[ox] = x > orow[ox] ? x : orow[ox];
-                        }
-                    else
-                        for (int64_t ox = lo; ox < hi; ox++) {
-                            float x = src[ox * sw + shift];
-                            orow[ox] = x > orow[ox] ? x : orow[ox];
-                        }
-                } else {
-                    if (sw == 1)
-                        for (int64_t ox = lo; ox < hi; ox++)
-                            orow[ox] += src[ox + shift];
-                    else
-                        for (int64_t ox = lo; ox < hi; ox++)
-                            orow[ox] += src[ox * sw + shift];
-                }
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* 3x3 window, one output row. */
+CPU_SIMD_CLONES
+static void pool3x3_row(float *restrict o, const float *restrict r0, const float *restrict r1,
+                        const float *restrict r2, int64_t n, int sw, int dw, int is_max)
+{
+    if (is_max) {
+        if (sw == 1 && dw == 1)
+            for (int64_t x = 0; x < n; x++) {
+                float m = r0[x];
+                m = r0[x + 1] > m ? r0[x + 1] : m;
+                m = r0[x + 2] > m ? r0[x + 2] : m;
+                m = r1[x] > m ? r1[x] : m;
+                m = r1[x + 1] > m ? r1[x + 1] : m;
+                m = r1[x + 2] > m ? r1[x + 2] : m;
+                m = r2[x] > m ? r2[x] : m;
+                m = r2[x + 1] > m ? r2[x + 1] : m;
+                m = r2[x + 2] > m ? r2[x + 2] : m;
+                o[x] = m;
             }
+        else
+            for (int64_t ox = 0; ox < n; ox++) {
+                int64_t x = ox * sw;
+                float m = r0[x];
+                m = r0[x + dw] > m ? r0[x + dw] : m;
+                m = r0[x + 2 * dw] > m ? r0[x + 2 * dw] : m;
+                m = r1[x] > m ? r1[x] : m;
+                m = r1[x + dw] > m ? r1[x + dw] : m;
+                m = r1[x + 2 * dw] > m ? r1[x + 2 * dw] : m;
+                m = r2[x] > m ? r2[x] : m;
+                m = r2[x + dw] > m ? r2[x + dw] : m;
+                m = r2[x + 2 * dw] > m ? r2[x + 2 * dw] : m;
+                o[ox] = m;
+            }
+    } else {
+        for (int64_t ox = 0; ox < n; ox++) {
+            int64_t x = ox * sw;
+            float acc = 0.0f;
+            acc += r0[x];
+            acc += r0[x + dw];
+            acc += r0[x + 2 * dw];
+            acc += r1[x];
+            acc += r1[x + dw];
+            acc += r1[x + 2 * dw];
+            acc += r2[x];
+            acc += r2[x + dw];
+            acc += r2[x + 2 * dw];
+            o[ox] = acc;
         }
-        if (!j->is_max) {
-            /* divisor: taps inside the image, or (count_include_pad) inside
-             * the padded extent; never the ceil_mode overhang beyond it */
-            int64_t hlo = j->count_pad ? -j->pt : 0, hhi = j->count_pad ? j->full_h + j->pb : j->full_h;
-            int64_t wlo = j->count_pad ? -j->pl : 0, whi = j->count_pad ? j->full_w + j->pr : j->full_w;
-            int ch_ = taps_in(hs, j->kh, j->dh, hlo, hhi);
-            for (int64_t ox = j->r.w0; ox < j->r.w1; ox++) {
-                int cw = taps_in(ox * j->sw - j->pl, j->kw, j->dw, wlo, whi);
-                int cnt = ch_ * cw;
-                orow[ox] = cnt > 0 ? orow[ox] / (float)cnt : 0.0f;
+    }
+}
+
+/* Any window, one output row: one pass per tap. */
+CPU_SIMD_CLONES
+static void pool_row_general(const pool_job *j, float *restrict o, const float *buf, int64_t yi)
+{
+    const int64_t n = j->cols;
+    const int sw = j->sw;
+    float init = j->is_max ? -INFINITY : 0.0f;
+    for (int64_t x = 0; x < n; x++)
+        o[x] = init;
+    for (int ky = 0; ky < j->kh; ky++) {
+        const float *restrict src = buf + (yi * j->sh + (int64_t)ky * j->dh) * j->PW;
+        for (int kx = 0; kx < j->kw; kx++) {
+            const float *restrict s = src + (int64_t)kx * j->dw;
+            if (j->is_max) {
+                for (int64_t x = 0; x < n; x++) {
+                    float v = s[x * sw];
+                    o[x] = v > o[x] ? v : o[x];
+                }
+            } else {
+                for (int64_t x = 0; x < n; x++)
+                    o[x] += s[x * sw];
             }
         }
     }
 }
 
+static void pool_plane(pool_job *j, int64_t n, int64_t ch, int thread)
+{
+    const mb_view *v = j->v;
+    const int64_t vw = v->t->dims[3], PW = j->PW;
+    float *buf = cpu_scratch(j->c, thread, (size_t)(j->PH * PW));
+    if (!buf) {
+        j->failed = 1;
+        return;
+    }
+    const float fill = j->is_max ? -INFINITY : 0.0f;
+    const float *plane = v->t->data + (n * j->C + ch) * v->t->dims[2] * vw;
+    int64_t xlo = clamp64(-j->ix0, 0, PW), xhi = clamp64(j->full_w - j->ix0, xlo, PW);
+    for (int64_t y = 0; y < j->PH; y++) {
+        float *row = buf + y * PW;
+        int64_t iy = j->iy0 + y;
+        if (iy < 0 || iy >= j->full_h) {
+            for (int64_t x = 0; x < PW; x++)
+                row[x] = fill;
+            continue;
+        }
+        for (int64_t x = 0; x < xlo; x++)
+            row[x] = fill;
+        memcpy(row + xlo, plane + (iy - v->h_off) * vw + (j->ix0 + xlo - v->w_off),
+               sizeof(float) * (size_t)(xhi - xlo));
+        for (int64_t x = xhi; x < PW; x++)
+            row[x] = fill;
+    }
+    float *o = j->out + (n * j->C + ch) * j->rows * j->cols;
+    int is3 = j->kh == 3 && j->kw == 3;
+    for (int64_t yi = 0; yi < j->rows; yi++) {
+        float *orow = o + yi * j->cols;
+        if (is3) {
+            const float *r0 = buf + yi * j->sh * PW;
+            pool3x3_row(orow, r0, r0 + j->dh * PW, r0 + 2 * j->dh * PW, j->cols, j->sw, j->dw, j->is_max);
+        } else {
+            pool_row_general(j, orow, buf, yi);
+        }
+        if (!j->is_max)
+            for (int64_t x = 0; x < j->cols; x++) {
+                int cnt = j->cnt_h[yi] * j->cnt_w[x];
+                orow[x] = cnt > 0 ? orow[x] / (float)cnt : 0.0f;
+            }
+    }
+}
+
 static void pool_task(void *arg, int t, int thread)
 {
-    (void)thread;
     pool_job *j = arg;
-    pool_plane(j, t / j->C, t % j->C);
+    pool_plane(j, t / j->C, t % j->C, thread);
 }
 
 int cpu_pool2d(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
                size_t errlen)
 {
-    (void)err;
-    (void)errlen;
     const mb_node *nd = &g->nodes[node];
     const mb_op_attrs *a = &nd->a;
     pool_job j = {0};
+    j.c = c;
     j.v = &in[0];
     j.out = out->data;
     j.is_max = nd->type == MB_OP_MAXPOOL;
@@ -142,7 +202,36 @@ int cpu_pool2d(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_re
     j.r = r;
     if (mb_region_empty(r))
         return 0;
+    j.rows = r.h1 - r.h0;
+    j.cols = r.w1 - r.w0;
+    j.PH = (j.rows - 1) * j.sh + (int64_t)(j.kh - 1) * j.dh + 1;
+    j.PW = (j.cols - 1) * j.sw + (int64_t)(j.kw - 1) * j.dw + 1;
+    j.iy0 = r.h0 * j.sh - j.pt;
+    j.ix0 = r.w0 * j.sw - j.pl;
+    int *cnt = NULL;
+    if (!j.is_max) {
+        /* divisor: taps inside the image, or (count_include_pad) inside the
+         * padded extent; never the ceil_mode overhang beyond it */
+        cnt = malloc(sizeof(int) * (size_t)(j.rows + j.cols));
+        if (!cnt) {
+            snprintf(err, errlen, "pool '%s': out of memory", nd->name);
+            return -1;
+        }
+        int64_t hlo = j.count_pad ? -j.pt : 0, hhi = j.count_pad ? j.full_h + j.pb : j.full_h;
+        int64_t wlo = j.count_pad ? -j.pl : 0, whi = j.count_pad ? j.full_w + j.pr : j.full_w;
+        for (int64_t y = 0; y < j.rows; y++)
+            cnt[y] = taps_in((r.h0 + y) * j.sh - j.pt, j.kh, j.dh, hlo, hhi);
+        for (int64_t x = 0; x < j.cols; x++)
+            cnt[j.rows + x] = taps_in((r.w0 + x) * j.sw - j.pl, j.kw, j.dw, wlo, whi);
+        j.cnt_h = cnt;
+        j.cnt_w = cnt + j.rows;
+    }
     cpu_pool_run(c->pool, (int)(in[0].t->dims[0] * j.C), pool_task, &j);
+    free(cnt);
+    if (j.failed) {
+        snprintf(err, errlen, "pool '%s': out of memory for the padded input rows", nd->name);
+        return -1;
+    }
     return 0;
 }
 
