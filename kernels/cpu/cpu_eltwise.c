@@ -11,8 +11,6 @@
 #include "cpu_impl.h"
 #include "cpu_simd.h"
 
-/* Rows of work handed to one task when a tensor is not split by planes. */
-#define ROWS_PER_TASK 64
 
 /* ---- unary -------------------------------------------------------------- */
 
@@ -59,61 +57,73 @@ static void unary_span(mb_op_type op, float alpha, float beta, const float *rest
     }
 }
 
-/* A 4-D region (or a whole tensor of another rank, as one row) walked as
- * rows of `cols` elements: row q is (plane q / rows, row q % rows). */
+/* A 4-D region walked as "units" of contiguous elements: a whole plane's
+ * region when the view's rows are exactly the region's columns (one long
+ * span: short rows cost more in call overhead than in work), else one row. */
 typedef struct rows_job {
     const mb_node *nd;
     const mb_view *v;
     float *out;
     mb_region r;
-    int64_t rows, cols, n_rows;
+    int64_t rows, cols;
+    int64_t unit_len, units_per_plane, n_units, units_per_task;
     const float *scale, *shift; /* batch norm: per channel y = x*scale + shift */
     int64_t channels, inner;    /* batch norm on non-4-D tensors */
 } rows_job;
 
-static const float *region_row(const rows_job *j, int64_t q)
+/* Elements handed to one task. */
+#define TASK_ELEMS 16384
+
+static const float *unit_src(const rows_job *j, int64_t u, int64_t *channel)
 {
     const mb_view *v = j->v;
-    int64_t plane = q / j->rows, y = j->r.h0 + q % j->rows;
+    int64_t plane = u / j->units_per_plane, y = j->r.h0 + u % j->units_per_plane;
+    *channel = plane % v->t->dims[1];
     return v->t->data + (plane * v->t->dims[2] + y - v->h_off) * v->t->dims[3] + (j->r.w0 - v->w_off);
+}
+
+static void setup_units(rows_job *j, const mb_view *v, mb_region r)
+{
+    j->v = v;
+    j->r = r;
+    j->rows = r.h1 - r.h0;
+    j->cols = r.w1 - r.w0;
+    int64_t planes = v->t->dims[0] * v->t->dims[1];
+    if (v->t->dims[3] == j->cols && v->w_off == r.w0) {
+        j->unit_len = j->rows * j->cols;
+        j->units_per_plane = 1;
+    } else {
+        j->unit_len = j->cols;
+        j->units_per_plane = j->rows;
+    }
+    j->n_units = planes * j->units_per_plane;
+    j->units_per_task = j->unit_len >= TASK_ELEMS ? 1 : TASK_ELEMS / (j->unit_len ? j->unit_len : 1);
+}
+
+static int n_unit_tasks(const rows_job *j)
+{
+    return (int)((j->n_units + j->units_per_task - 1) / j->units_per_task);
 }
 
 static void unary_task(void *arg, int t, int thread)
 {
     (void)thread;
     rows_job *j = arg;
-    int64_t q0 = (int64_t)t * ROWS_PER_TASK, q1 = q0 + ROWS_PER_TASK < j->n_rows ? q0 + ROWS_PER_TASK : j->n_rows;
-    for (int64_t q = q0; q < q1; q++)
-        unary_span(j->nd->type, j->nd->a.alpha, j->nd->a.beta, region_row(j, q), j->out + q * j->cols, j->cols);
+    int64_t u0 = (int64_t)t * j->units_per_task, u1 = u0 + j->units_per_task < j->n_units ? u0 + j->units_per_task : j->n_units;
+    for (int64_t u = u0; u < u1; u++) {
+        int64_t ch;
+        const float *src = unit_src(j, u, &ch);
+        unary_span(j->nd->type, j->nd->a.alpha, j->nd->a.beta, src, j->out + u * j->unit_len, j->unit_len);
+    }
 }
-
-/* Split a flat array into ROWS_PER_TASK-row tasks of at most this many
- * elements each when it is not 4-D. */
-#define FLAT_ROW 4096
 
 static void unary_flat_task(void *arg, int t, int thread)
 {
     (void)thread;
     rows_job *j = arg;
     int64_t n = j->cols; /* total elements */
-    int64_t i0 = (int64_t)t * FLAT_ROW * ROWS_PER_TASK, i1 = i0 + FLAT_ROW * ROWS_PER_TASK;
-    if (i1 > n)
-        i1 = n;
+    int64_t i0 = (int64_t)t * TASK_ELEMS, i1 = i0 + TASK_ELEMS < n ? i0 + TASK_ELEMS : n;
     unary_span(j->nd->type, j->nd->a.alpha, j->nd->a.beta, j->v->t->data + i0, j->out + i0, i1 - i0);
-}
-
-static void setup_rows(rows_job *j, const mb_view *v, mb_region r)
-{
-    j->v = v;
-    j->r = r;
-    j->rows = r.h1 - r.h0;
-    j->cols = r.w1 - r.w0;
-    j->n_rows = v->t->dims[0] * v->t->dims[1] * j->rows;
-}
-
-static int n_row_tasks(int64_t n_rows)
-{
-    return (int)((n_rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK);
 }
 
 int cpu_unary(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
@@ -125,13 +135,12 @@ int cpu_unary(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_reg
     j.nd = &g->nodes[node];
     j.out = out->data;
     if (in[0].t->ndim == 4 && out->ndim == 4) {
-        setup_rows(&j, &in[0], r);
-        cpu_pool_run(c->pool, n_row_tasks(j.n_rows), unary_task, &j);
+        setup_units(&j, &in[0], r);
+        cpu_pool_run(c->pool, n_unit_tasks(&j), unary_task, &j);
     } else {
         j.v = &in[0];
         j.cols = mb_tensor_numel(in[0].t);
-        int64_t per = (int64_t)FLAT_ROW * ROWS_PER_TASK;
-        cpu_pool_run(c->pool, (int)((j.cols + per - 1) / per), unary_flat_task, &j);
+        cpu_pool_run(c->pool, (int)((j.cols + TASK_ELEMS - 1) / TASK_ELEMS), unary_flat_task, &j);
     }
     return 0;
 }
@@ -149,11 +158,11 @@ static void bn_task(void *arg, int t, int thread)
 {
     (void)thread;
     rows_job *j = arg;
-    int64_t q0 = (int64_t)t * ROWS_PER_TASK, q1 = q0 + ROWS_PER_TASK < j->n_rows ? q0 + ROWS_PER_TASK : j->n_rows;
-    int64_t C = j->v->t->dims[1];
-    for (int64_t q = q0; q < q1; q++) {
-        int64_t ch = (q / j->rows) % C;
-        affine_span(region_row(j, q), j->out + q * j->cols, j->cols, j->scale[ch], j->shift[ch]);
+    int64_t u0 = (int64_t)t * j->units_per_task, u1 = u0 + j->units_per_task < j->n_units ? u0 + j->units_per_task : j->n_units;
+    for (int64_t u = u0; u < u1; u++) {
+        int64_t ch;
+        const float *src = unit_src(j, u, &ch);
+        affine_span(src, j->out + u * j->unit_len, j->unit_len, j->scale[ch], j->shift[ch]);
     }
 }
 
@@ -188,9 +197,9 @@ int cpu_batchnorm(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb
     j.scale = ss;
     j.shift = ss + C;
     if (in[0].t->ndim == 4 && out->ndim == 4) {
-        setup_rows(&j, &in[0], r);
-        /* scratch 0 holds the coefficients: only the calling thread's buffer is used */
-        cpu_pool_run(c->pool, n_row_tasks(j.n_rows), bn_task, &j);
+        setup_units(&j, &in[0], r);
+        /* scratch 0 holds the coefficients: no task uses scratch */
+        cpu_pool_run(c->pool, n_unit_tasks(&j), bn_task, &j);
     } else {
         j.v = &in[0];
         j.channels = C;
@@ -205,9 +214,8 @@ int cpu_batchnorm(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb
 /* ---- binary with broadcasting ------------------------------------------- */
 
 typedef struct operand {
-    const float *data;
+    const float *data;           /* element at the region's origin */
     int64_t stride[MB_MAX_DIMS]; /* per output dim; 0 where broadcast */
-    int64_t off[MB_MAX_DIMS];    /* subtracted from the output coordinate */
 } operand;
 
 typedef struct binary_job {
@@ -215,8 +223,9 @@ typedef struct binary_job {
     operand o[2];
     float *out;
     int nd;
-    int64_t lo[MB_MAX_DIMS], len[MB_MAX_DIMS]; /* output coordinates covered */
-    int64_t n_rows;                            /* product of len[0..nd-1) */
+    int64_t len[MB_MAX_DIMS]; /* extent of the region per (coalesced) dim */
+    int64_t n_rows;           /* product of len[0..nd-1) */
+    int64_t rows_per_task;
 } binary_job;
 
 CPU_SIMD_CLONES
@@ -261,45 +270,44 @@ static void binary_task(void *arg, int t, int thread)
     binary_job *j = arg;
     int last = j->nd - 1;
     int64_t cols = j->len[last];
-    int64_t q0 = (int64_t)t * ROWS_PER_TASK, q1 = q0 + ROWS_PER_TASK < j->n_rows ? q0 + ROWS_PER_TASK : j->n_rows;
+    int64_t q0 = (int64_t)t * j->rows_per_task, q1 = q0 + j->rows_per_task < j->n_rows ? q0 + j->rows_per_task : j->n_rows;
     for (int64_t q = q0; q < q1; q++) {
-        /* output coordinate of row q */
         int64_t rem = q, idx[2] = {0, 0};
         for (int d = last - 1; d >= 0; d--) {
-            int64_t cd = j->lo[d] + rem % j->len[d];
+            int64_t cd = rem % j->len[d];
             rem /= j->len[d];
-            for (int k = 0; k < 2; k++)
-                idx[k] += (cd - j->o[k].off[d]) * j->o[k].stride[d];
+            idx[0] += cd * j->o[0].stride[d];
+            idx[1] += cd * j->o[1].stride[d];
         }
-        for (int k = 0; k < 2; k++)
-            idx[k] += (j->lo[last] - j->o[k].off[last]) * j->o[k].stride[last];
         binary_span(j->op, j->o[0].data + idx[0], j->o[0].stride[last], j->o[1].data + idx[1],
                     j->o[1].stride[last], j->out + q * cols, cols);
     }
 }
 
 /* Describe operand t (a 4-D view with offsets when v is non-NULL) against an
- * output of rank nd with full dims od. */
-static void make_operand(operand *o, const mb_tensor *t, const mb_view *v, int nd, const int64_t *od)
+ * output of rank nd with full dims od, the region starting at lo. */
+static void make_operand(operand *o, const mb_tensor *t, const mb_view *v, int nd, const int64_t *od,
+                         const int64_t *lo)
 {
-    o->data = t->data;
-    int64_t st = 1;
+    int64_t st = 1, base = 0;
     for (int d = nd - 1; d >= 0; d--) {
         int td = d - (nd - t->ndim);
         o->stride[d] = 0;
-        o->off[d] = 0;
         if (td < 0)
             continue;
-        int64_t full = t->dims[td];
-        if (v && t->ndim == 4 && td >= 2)
+        int64_t full = t->dims[td], off = 0;
+        int spatial_view = v && t->ndim == 4 && td >= 2;
+        if (spatial_view) {
             full = td == 2 ? v->full_h : v->full_w;
+            off = td == 2 ? v->h_off : v->w_off;
+        }
         if (full != 1 || od[d] == 1) {
             o->stride[d] = st;
-            if (v && t->ndim == 4 && td >= 2)
-                o->off[d] = td == 2 ? v->h_off : v->w_off;
+            base += (lo[d] - off) * st;
         }
         st *= t->dims[td];
     }
+    o->data = t->data + base;
 }
 
 int cpu_binary(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
@@ -313,32 +321,52 @@ int cpu_binary(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_re
     j.out = out->data;
     j.nd = nd->out_ndim;
     const int64_t *od = nd->out_dims;
-    make_operand(&j.o[0], in[0].t, &in[0], j.nd, od);
-    if (nd->n_params)
-        make_operand(&j.o[1], nd->params[0], NULL, j.nd, od);
-    else
-        make_operand(&j.o[1], in[1].t, &in[1], j.nd, od);
-    for (int d = 0; d < j.nd; d++) {
-        j.lo[d] = 0;
+    int64_t lo[MB_MAX_DIMS] = {0};
+    for (int d = 0; d < j.nd; d++)
         j.len[d] = od[d];
-    }
     if (j.nd == 4) {
-        j.lo[2] = r.h0;
+        lo[2] = r.h0;
         j.len[2] = r.h1 - r.h0;
-        j.lo[3] = r.w0;
+        lo[3] = r.w0;
         j.len[3] = r.w1 - r.w0;
     }
+    make_operand(&j.o[0], in[0].t, &in[0], j.nd, od, lo);
+    if (nd->n_params)
+        make_operand(&j.o[1], nd->params[0], NULL, j.nd, od, lo);
+    else
+        make_operand(&j.o[1], in[1].t, &in[1], j.nd, od, lo);
     if (j.nd == 0) { /* scalars */
         j.nd = 1;
         j.len[0] = 1;
         j.o[0].stride[0] = j.o[1].stride[0] = 0;
     }
+    for (int d = 0; d < j.nd; d++)
+        if (j.len[d] == 0)
+            return 0;
+    /* Coalesce adjacent dims that both operands walk contiguously (the
+     * output always does): a same-shape Add over whole planes becomes one
+     * long row instead of many short ones. */
+    for (int d = j.nd - 2; d >= 0; d--) {
+        int ok = 1;
+        for (int k = 0; k < 2; k++)
+            if (j.len[d] != 1 && j.o[k].stride[d] != j.o[k].stride[d + 1] * j.len[d + 1])
+                ok = 0;
+        if (!ok)
+            continue;
+        j.len[d + 1] *= j.len[d];
+        for (int e = d; e < j.nd - 1; e++) {
+            j.len[e] = j.len[e + 1];
+            j.o[0].stride[e] = j.o[0].stride[e + 1];
+            j.o[1].stride[e] = j.o[1].stride[e + 1];
+        }
+        j.nd--;
+    }
     j.n_rows = 1;
     for (int d = 0; d < j.nd - 1; d++)
         j.n_rows *= j.len[d];
-    if (j.len[j.nd - 1] == 0 || j.n_rows == 0)
-        return 0;
-    cpu_pool_run(c->pool, n_row_tasks(j.n_rows), binary_task, &j);
+    int64_t row = j.len[j.nd - 1];
+    j.rows_per_task = row >= TASK_ELEMS ? 1 : TASK_ELEMS / row;
+    cpu_pool_run(c->pool, (int)((j.n_rows + j.rows_per_task - 1) / j.rows_per_task), binary_task, &j);
     return 0;
 }
 
@@ -357,13 +385,23 @@ int cpu_concat(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_re
             for (int k = 0; k < nd->n_inputs; k++) {
                 const mb_view *v = &in[k];
                 int64_t Ck = v->t->dims[1], vh = v->t->dims[2], vw = v->t->dims[3];
-                for (int64_t ch = 0; ch < Ck; ch++)
-                    for (int64_t y = r.h0; y < r.h1; y++) {
-                        memcpy(dst, v->t->data + ((n * Ck + ch) * vh + y - v->h_off) * vw + (r.w0 - v->w_off),
-                               sizeof(float) * (size_t)cols);
+                const float *src = v->t->data + (n * Ck * vh + r.h0 - v->h_off) * vw + (r.w0 - v->w_off);
+                if (vw == cols && vh == rows) { /* the view is the region: one block */
+                    memcpy(dst, src, sizeof(float) * (size_t)(Ck * rows * cols));
+                    dst += Ck * rows * cols;
+                    continue;
+                }
+                for (int64_t ch = 0; ch < Ck; ch++, src += vh * vw) {
+                    if (vw == cols) { /* whole rows: one span per channel */
+                        memcpy(dst, src, sizeof(float) * (size_t)(rows * cols));
+                        dst += rows * cols;
+                        continue;
+                    }
+                    for (int64_t y = 0; y < rows; y++) {
+                        memcpy(dst, src + y * vw, sizeof(float) * (size_t)cols);
                         dst += cols;
                     }
-                (void)rows;
+                }
             }
         return 0;
     }
