@@ -216,9 +216,12 @@ static void log_csv(emu_dir *d, const pkt *p, const char *event)
 {
     if (!d->csv)
         return;
-    if (!strcmp(event, "delivered"))
+    if (!strcmp(event, "delivered") || !strcmp(event, "in-flight-at-end"))
         fprintf(d->csv, "%llu,%.1f,%.1f,%.1f,%u,%.1f,%s\n", (unsigned long long)p->seq, p->arr * 1e6, p->dep * 1e6,
                 p->dlv * 1e6, p->len, (p->start - p->arr) * 1e6, event);
+    else if (!strcmp(event, "drop-aqm")) /* dropped as it would have left the queue: its sojourn */
+        fprintf(d->csv, "%llu,%.1f,,,%u,%.1f,%s\n", (unsigned long long)p->seq, p->arr * 1e6, p->len,
+                (p->start - p->arr) * 1e6, event);
     else
         fprintf(d->csv, "%llu,%.1f,,,%u,,%s\n", (unsigned long long)p->seq, p->arr * 1e6, p->len, event);
 }
@@ -298,6 +301,7 @@ static void enqueue(emu_dir *d, double now)
         return;
     }
     double start = now > d->last_dep ? now : d->last_dep;
+    p->start = start;
     if (l->aqm_target_s > 0 && codel_drop(d, start, start - now)) {
         drop(d, p, "drop-aqm", &d->ctr.drop_aqm);
         return;

@@ -1,0 +1,305 @@
+/* The emulator's pipeline without namespaces (no root needed): one direction
+ * (netem/emu_link.c) fed through a datagram socketpair instead of TUN fds,
+ * checked through its own per-packet CSV log: exact serialisation at a
+ * constant rate, exact propagation delay, trace opportunities, Bernoulli and
+ * Gilbert-Elliott loss, the drop-tail limit, CoDel, no reordering under
+ * jitter, and an ended trace. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../netem/emu_link.h"
+
+typedef struct row {
+    unsigned long long seq;
+    double arr, dep, dlv, qd;
+    unsigned bytes;
+    char event[24];
+} row;
+
+typedef struct run {
+    row *rows;
+    int n, delivered, received;
+    int drop_loss, drop_queue, drop_aqm, drop_outage;
+} run;
+
+static int by_seq(const void *a, const void *b)
+{
+    unsigned long long x = ((const row *)a)->seq, y = ((const row *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Push n packets of `bytes` through a direction with spec text, `gap_s`
+ * apart (0: as fast as possible), wait `settle_s`, and read the log. */
+static run push(const char *spec_text, int n, unsigned bytes, double gap_s, double settle_s)
+{
+    mb_link_spec spec;
+    char err[512];
+    if (mb_linkspec_parse(spec_text, &spec, err, sizeof err))
+        fail_msg("%s", err);
+    int in[2], out[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, in), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, out), 0);
+    fcntl(in[1], F_SETFL, O_NONBLOCK);
+    int big = 4 << 20;
+    setsockopt(out[0], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    fcntl(out[0], F_SETFL, O_NONBLOCK);
+    char csv[64];
+    snprintf(csv, sizeof csv, "/tmp/mb-pipe-%d.csv", (int)getpid());
+    emu_dir_cfg cfg = {.dir = spec.up, .mtu = 1500, .seed = 11, .csv_path = csv, .name = "test"};
+    emu_dir *d = emu_dir_new(in[1], out[1], &cfg, err, sizeof err);
+    if (!d)
+        fail_msg("%s", err);
+    assert_int_equal(emu_dir_start(d, mono(), err, sizeof err), 0);
+    char *buf = calloc(1, bytes);
+    run r = {0};
+    char rx[2048];
+    for (int i = 0; i < n; i++) {
+        memcpy(buf, &i, sizeof i);
+        assert_int_equal(write(in[0], buf, bytes), (ssize_t)bytes);
+        if (gap_s > 0)
+            usleep((useconds_t)(gap_s * 1e6));
+        while (read(out[0], rx, sizeof rx) > 0) /* keep the output drained */
+            r.received++;
+    }
+    double end = mono() + settle_s;
+    while (mono() < end) {
+        struct pollfd p = {.fd = out[0], .events = POLLIN};
+        if (poll(&p, 1, 20) == 1)
+            while (read(out[0], rx, sizeof rx) > 0)
+                r.received++;
+    }
+    emu_dir_free(d);
+    free(buf);
+    close(in[0]), close(in[1]), close(out[0]), close(out[1]);
+    FILE *f = fopen(csv, "r");
+    assert_non_null(f);
+    char line[256];
+    assert_non_null(fgets(line, sizeof line, f));
+    r.rows = calloc((size_t)n + 1, sizeof *r.rows);
+    while (fgets(line, sizeof line, f) && r.n < n) {
+        row *w = &r.rows[r.n];
+        if (sscanf(line, "%llu,%lf,%lf,%lf,%u,%lf,%23s", &w->seq, &w->arr, &w->dep, &w->dlv, &w->bytes, &w->qd,
+                   w->event) == 7) {
+            r.delivered += !strcmp(w->event, "delivered"); /* else still in flight when the link stopped */
+        } else if (sscanf(line, "%llu,%lf,,,%u,%lf,%23s", &w->seq, &w->arr, &w->bytes, &w->qd, w->event) == 5 ||
+                   sscanf(line, "%llu,%lf,,,%u,,%23s", &w->seq, &w->arr, &w->bytes, w->event) == 4) {
+            r.drop_loss += !strcmp(w->event, "drop-loss");
+            r.drop_queue += !strcmp(w->event, "drop-queue");
+            r.drop_aqm += !strcmp(w->event, "drop-aqm");
+            r.drop_outage += !strcmp(w->event, "drop-outage");
+        } else {
+            fail_msg("bad log line: %s", line);
+        }
+        r.n++;
+    }
+    fclose(f);
+    unlink(csv);
+    /* the log is written as packets leave (drops as they arrive): put it back in arrival order */
+    qsort(r.rows, (size_t)r.n, sizeof *r.rows, by_seq);
+    return r;
+}
+
+static void test_rate_and_delay_exact(void **state)
+{
+    (void)state;
+    /* 1000-byte packets at 80 Mbit/s: one every 100 us, on the virtual clock */
+    run r = push("rate=80mbit,delay=3ms", 400, 1000, 0, 0.3);
+    assert_int_equal(r.delivered, 400);
+    assert_int_equal(r.received, 400);
+    row *prev = NULL;
+    for (int i = 0; i < r.n; i++) {
+        row *w = &r.rows[i];
+        assert_true(fabs(w->dlv - w->dep - 3000) < 0.2); /* exact propagation delay */
+        assert_true(w->dep >= w->arr + 100 - 0.2);       /* at least one transmission time */
+        if (prev && w->arr < prev->dep) /* it queued: it leaves exactly one transmission after */
+            assert_true(fabs(w->dep - prev->dep - 100) < 0.2);
+        prev = w;
+    }
+    free(r.rows);
+}
+
+static void test_trace_opportunities(void **state)
+{
+    (void)state;
+    /* Mahimahi: one opportunity a millisecond (12 Mbit/s) */
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/mb-pipe-%d.trace", (int)getpid());
+    FILE *f = fopen(path, "w");
+    for (int ms = 1; ms <= 1000; ms++)
+        fprintf(f, "%d\n", ms);
+    fclose(f);
+    char spec[128];
+    snprintf(spec, sizeof spec, "trace=%s", path);
+    run r = push(spec, 150, 1500, 0, 0.3);
+    unlink(path);
+    assert_int_equal(r.delivered, 150);
+    for (int i = 0; i < r.n; i++) {
+        double dep_ms = r.rows[i].dep / 1000;
+        assert_true(fabs(dep_ms - round(dep_ms)) < 1e-3); /* on an opportunity */
+        if (i)
+            assert_true(r.rows[i].dep > r.rows[i - 1].dep); /* one packet each */
+    }
+    free(r.rows);
+}
+
+static void test_bernoulli_loss(void **state)
+{
+    (void)state;
+    run r = push("loss=20%", 4000, 100, 0, 0.1);
+    double p = (double)r.drop_loss / 4000;
+    printf("bernoulli 20%%: %.4f\n", p);
+    assert_true(fabs(p - 0.2) < 4 * sqrt(0.2 * 0.8 / 4000));
+    assert_int_equal(r.delivered + r.drop_loss, 4000);
+    assert_int_equal(r.received, r.delivered);
+    free(r.rows);
+}
+
+static void test_gilbert_elliott(void **state)
+{
+    (void)state;
+    /* p = 5 %, r = 25 %, everything lost in the bad state: mean loss
+     * p/(p+r) = 1/6, mean burst 1/r = 4 packets */
+    run r = push("loss=ge:5%:25%", 20000, 100, 0, 0.1);
+    int bursts = 0, in_burst = 0;
+    for (int i = 0; i < r.n; i++) {
+        int lost = !strcmp(r.rows[i].event, "drop-loss");
+        if (lost && !in_burst)
+            bursts++;
+        in_burst = lost;
+    }
+    double mean = (double)r.drop_loss / 20000, burst = (double)r.drop_loss / bursts;
+    printf("gilbert-elliott: loss %.4f (1/6 = 0.1667), mean burst %.2f (4)\n", mean, burst);
+    assert_true(fabs(mean - 1.0 / 6) < 0.02);
+    assert_true(fabs(burst - 4) < 0.6);
+    free(r.rows);
+}
+
+static void test_queue_limit(void **state)
+{
+    (void)state;
+    /* 200 packets at once into a 50-packet queue at 8 Mbit/s (1 ms each) */
+    run r = push("rate=8mbit,queue=50p", 200, 1000, 0, 0.4);
+    printf("queue 50p: %d delivered, %d dropped\n", r.delivered, r.drop_queue);
+    assert_int_equal(r.delivered + r.drop_queue, 200);
+    assert_true(r.drop_queue >= 100 && r.delivered >= 50);
+    /* never more than 50 waiting: queueing delay at most 50 transmissions */
+    for (int i = 0; i < r.n; i++)
+        if (!strcmp(r.rows[i].event, "delivered"))
+            assert_true(r.rows[i].qd <= 50 * 1000 + 1);
+    free(r.rows);
+    /* a byte limit */
+    r = push("rate=8mbit,queue=10kb", 100, 1000, 0, 0.1);
+    assert_true(r.drop_queue >= 80);
+    free(r.rows);
+}
+
+static void test_codel_bounds_delay(void **state)
+{
+    (void)state;
+    /* twice the link's rate for 0.6 s: drop-tail lets the queue grow to
+     * hundreds of ms. CoDel (5 ms target) starts dropping after one 100 ms
+     * interval above target and drops ever faster (interval/sqrt(count));
+     * against an unresponsive flow it only slows the growth (as in the RFC),
+     * so we check that it acts, not that it wins */
+    run a = push("rate=2mbit,queue=1000p", 500, 1000, 0.001, 0.05);
+    run b = push("rate=2mbit,queue=1000p,aqm=5ms", 500, 1000, 0.001, 0.05);
+    double qa = 0, qb = 0;
+    int na = 0, nb = 0;
+    for (int i = 0; i < a.n; i++)
+        if (a.rows[i].dep > 0 && a.rows[i].arr > 300000) /* accepted (delivered or still in flight) */
+            qa += a.rows[i].qd, na++;
+    for (int i = 0; i < b.n; i++)
+        if (b.rows[i].dep > 0 && b.rows[i].arr > 300000)
+            qb += b.rows[i].qd, nb++;
+    qa /= na > 0 ? na : 1;
+    qb /= nb > 0 ? nb : 1;
+    printf("late queueing delay: drop-tail %.1f ms, codel %.1f ms (%d aqm drops)\n", qa / 1000, qb / 1000, b.drop_aqm);
+    assert_true(b.drop_aqm > 10);
+    assert_int_equal(a.drop_aqm, 0);
+    assert_true(qa > 100000);
+    assert_true(qb < qa);
+    /* CoDel drops only packets that waited above target, and only after the
+     * queue has stayed above target for an interval */
+    for (int i = 0; i < b.n; i++)
+        if (!strcmp(b.rows[i].event, "drop-aqm")) {
+            assert_true(b.rows[i].qd >= 5000);
+            assert_true(b.rows[i].arr + b.rows[i].qd > 100000);
+        }
+    free(a.rows);
+    free(b.rows);
+}
+
+static void test_jitter_never_reorders(void **state)
+{
+    (void)state;
+    run r = push("delay=5ms,jitter=4ms:pareto", 300, 200, 0.0002, 0.2);
+    assert_int_equal(r.delivered, 300);
+    double spread = 0;
+    for (int i = 1; i < r.n; i++) {
+        assert_true(r.rows[i].dlv >= r.rows[i - 1].dlv);
+        assert_true(r.rows[i].dlv >= r.rows[i].dep);
+        spread += fabs(r.rows[i].dlv - r.rows[i].dep - 5000);
+    }
+    assert_true(spread / r.n > 100); /* the jitter is there */
+    free(r.rows);
+}
+
+static void test_trace_once_ends(void **state)
+{
+    (void)state;
+    char path[64], spec[128];
+    snprintf(path, sizeof path, "/tmp/mb-pipe-once-%d.trace", (int)getpid());
+    FILE *f = fopen(path, "w");
+    fputs("# mecbed-trace 1\n0 8\nend 0.05\n", f); /* 50 ms at 8 Mbit/s: 50 kB, then nothing */
+    fclose(f);
+    snprintf(spec, sizeof spec, "trace=%s:once", path);
+    run r = push(spec, 100, 1000, 0.001, 0.1);
+    unlink(path);
+    printf("once: %d delivered, %d after the end\n", r.delivered, r.drop_outage);
+    assert_true(r.delivered >= 40 && r.delivered <= 51);
+    assert_int_equal(r.delivered + r.drop_outage, 100);
+    free(r.rows);
+}
+
+static void test_missing_trace(void **state)
+{
+    (void)state;
+    mb_link_spec spec;
+    char err[512];
+    mb_linkspec_parse("trace=/nonexistent/x.trace", &spec, err, sizeof err);
+    emu_dir_cfg cfg = {.dir = spec.up, .mtu = 1500, .name = "t"};
+    assert_null(emu_dir_new(0, 1, &cfg, err, sizeof err));
+    assert_non_null(strstr(err, "/nonexistent/x.trace"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rate_and_delay_exact), cmocka_unit_test(test_trace_opportunities),
+        cmocka_unit_test(test_bernoulli_loss),       cmocka_unit_test(test_gilbert_elliott),
+        cmocka_unit_test(test_queue_limit),          cmocka_unit_test(test_codel_bounds_delay),
+        cmocka_unit_test(test_jitter_never_reorders), cmocka_unit_test(test_trace_once_ends),
+        cmocka_unit_test(test_missing_trace),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
