@@ -189,7 +189,12 @@ static int gen_op(mb_graph *g, uint64_t *s, int kind, int sub, int src)
         int64_t shapes[6][4] = {{N, C, H, W}, {1, C, 1, 1}, {1, 1, H, 1}, {N, 1, 1, W}, {1, 1, 1, 1}, {1, C, H, W}};
         int pick = rnd(s, 0, 5);
         float lo = n.type == MB_OP_DIV ? 0.5f : -1.0f;
-        if (rnd(s, 0, 1)) {
+        if (sub >= 0 && rnd(s, 0, 3) == 0) {
+            /* neither operand full size: [1,C,1,W] op [N,1,H,1] -> [N,C,H,W] */
+            n.n_inputs = 2;
+            n.inputs[0] = add_input4(g, 1, C, 1, W);
+            n.inputs[1] = add_input4(g, N, 1, H, 1);
+        } else if (rnd(s, 0, 1)) {
             n.n_params = 1;
             if (pick == 1 && rnd(s, 0, 1)) /* lower rank: [C,1,1] */
                 n.params[0] = rand_tensor(s, 3, (int64_t[]){C, 1, 1}, lo, 2.0f);
@@ -576,6 +581,9 @@ static void test_single_ops(void **state)
             if (refused == 0)
                 print_error("kind %d/%d: a short view was never refused\n", fams[f].kind, sub);
             assert_true(refused > 0);
+            if (slack)
+                print_message("  kind %d/%d: %d of %d short views were not needed (region over-approximates)\n",
+                              fams[f].kind, sub, slack, slack + refused);
             all_refused += refused;
             all_slack += slack;
         }

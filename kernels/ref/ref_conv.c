@@ -105,6 +105,16 @@ int ref_conv(const ref_req *q)
                         int64_t ox0, ox1;
                         tap_outputs(r.w0, r.w1, kx, sw, pl, dw, W, &ox0, &ox1);
                         float wv = w->data[((m * Cg + c) * kh + ky) * kw + kx];
+                        if (sh == 1 && sw == 1 && ox0 == r.w0 && ox1 == r.w1 && x->dims[3] == cols && oy0 < oy1) {
+                            /* every row of the tap is whole and rows follow each other in the
+                             * view: one run over the rows [oy0,oy1) (1x1 convs, centre taps) */
+                            const float *xs =
+                                ref_at(v, b, g0 + c, win_src(oy0, ky, 1, pt, dh), win_src(r.w0, kx, 1, pl, dw));
+                            float *as = acc + (oy0 - r.h0) * cols;
+                            for (int64_t i = 0; i < (oy1 - oy0) * cols; i++)
+                                as[i] += xs[i] * wv;
+                            continue;
+                        }
                         for (int64_t oy = oy0; oy < oy1; oy++) {
                             int64_t iy = win_src(oy, ky, sh, pt, dh);
                             /* the view's row iy, indexed by ix - w_off */
