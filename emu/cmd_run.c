@@ -65,6 +65,9 @@ static void usage(FILE *f)
             "  --no-cap             do not cap CPUs to the node types' speeds\n"
             "  --run-id ID          namespace/interface run id (6 chars [0-9a-z]; default random)\n"
             "  --seed N             input seed (default 1)\n"
+            "  --pinned-profile     plan with the pinned/cached profile instead of profiling the\n"
+            "                       model on this machine first (the default, so predictions\n"
+            "                       describe this machine as it is now)\n"
             "  --json               every figure as one JSON object\n");
     mb_plan_setup_help(f);
 }
@@ -86,7 +89,7 @@ typedef struct frame_rec {
 typedef struct run_ctx {
     mb_plan_setup s;
     const char *policy, *backend, *timeline, *fallback, *log_dir, *run_id, *kernels;
-    int frames, warmup, json, adaptive, no_cap;
+    int frames, warmup, json, adaptive, no_cap, pinned;
     double fps, timeout;
     uint64_t seed;
 
@@ -579,6 +582,7 @@ int cmd_run(int argc, char **argv)
         {"log-dir", required_argument, 0, 'L'},    {"kernels", required_argument, 0, 'k'},
         {"no-cap", no_argument, 0, 'C'},           {"run-id", required_argument, 0, 'r'},
         {"seed", required_argument, 0, 's'},       {"warmup", required_argument, 0, 'w'},
+        {"pinned-profile", no_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0},
     };
     static run_ctx ctx;
@@ -608,6 +612,7 @@ int cmd_run(int argc, char **argv)
         case 'a': c->adaptive = 1; break;
         case 'L': c->log_dir = optarg; break;
         case 'C': c->no_cap = 1; break;
+        case 'P': c->pinned = 1; break;
         case 'r': c->run_id = optarg; break;
         case 'k': c->kernels = optarg; break;
         case 'F':
@@ -672,6 +677,32 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "mecbed run: %s\n", err);
         mb_plan_setup_free(&c->s);
         return 1;
+    }
+    /* Predict for this machine as it is now: profile the model here (the
+     * pinned profiles are for reproducible plans, not for comparing with a
+     * measurement on another machine or under another load). */
+    if (!c->s.profile && !c->pinned) {
+        mb_profile *now = mb_profile_measure(c->s.g, c->kernels, 1, 3, err, sizeof err);
+        mb_cost_model *cost = NULL;
+        if (now) {
+            mb_cost_opts o;
+            mb_cost_opts_default(&o);
+            o.radio = c->s.radio;
+            o.frame_interval_s = c->s.frame_interval_s;
+            o.msg_overhead_ms = c->s.msg_overhead_ms;
+            cost = mb_cost_new(c->s.g, &c->s.topo, now, &c->s.types, &o, err, sizeof err);
+        }
+        if (!cost) {
+            fprintf(stderr, "mecbed run: profiling %s here: %s\n", c->s.model, err);
+            mb_profile_free(now);
+            mb_plan_setup_free(&c->s);
+            return 1;
+        }
+        mb_cost_free(c->s.cost);
+        mb_profile_free(c->s.prof);
+        c->s.cost = cost;
+        c->s.prof = now;
+        c->s.prof_source = "measured now";
     }
     const mb_topology *t = &c->s.topo;
     int dev = c->s.device;

@@ -29,6 +29,8 @@ typedef struct rt_frame {
 
 typedef struct rt_sender {
     rt_exec *x;
+    float *scratch;
+    size_t scratch_len;
     int peer;
     pthread_t th;
     int started;
@@ -55,6 +57,14 @@ struct rt_exec {
     int failed;
     char fail_msg[512];
     rt_frame frames[RT_MAX_INFLIGHT];
+
+    /* Full-size tensors of finished frames, reused by later ones: fresh
+     * allocations would pay first-touch page faults inside every op (the
+     * profile, measured with a reusing executor, does not). */
+    mb_tensor **pool;
+    /* Scratch for partial regions (compute thread; senders have their own). */
+    float *scratch;
+    size_t scratch_len;
 
     pthread_t compute_th;
     int compute_started;
@@ -225,8 +235,12 @@ static rt_frame *frame_find(rt_exec *x, uint32_t id)
 static void frame_release(rt_exec *x, rt_frame *f)
 {
     if (f->store)
-        for (int i = 0; i < x->g->n_nodes; i++)
-            mb_tensor_free(f->store[i]);
+        for (int i = 0; i < x->g->n_nodes; i++) {
+            if (f->store[i] && x->pool && !x->pool[i])
+                x->pool[i] = f->store[i];
+            else
+                mb_tensor_free(f->store[i]);
+        }
     free(f->store);
     free(f->pending);
     free(f->state);
@@ -307,6 +321,10 @@ static mb_tensor *store_get(rt_exec *x, rt_frame *f, int op)
         return n->n_params ? n->params[0] : NULL;
     if (n->type == MB_OP_INPUT && x->me == x->p->device)
         return f->inputs ? f->inputs[x->input_idx[op]] : NULL;
+    if (!f->store[op] && x->pool && x->pool[op]) {
+        f->store[op] = x->pool[op];
+        x->pool[op] = NULL;
+    }
     if (!f->store[op])
         f->store[op] = mb_tensor_new(n->out_ndim, n->out_dims);
     return f->store[op];
@@ -398,13 +416,26 @@ static void *compute_main(void *arg)
         int full = region_is_full(g, st->op, st->region);
         mb_tensor *dst = store_get(x, f, st->op);
         mb_tensor *out = NULL;
+        mb_tensor part = {0};
         if (!bad && dst) {
             if (full) {
                 out = dst;
             } else {
-                int64_t dims[MB_MAX_DIMS];
-                int nd = mb_region_dims(g, st->op, st->region, dims);
-                out = mb_tensor_new(nd, dims);
+                part.ndim = mb_region_dims(g, st->op, st->region, part.dims);
+                size_t need = 1;
+                for (int k = 0; k < part.ndim; k++)
+                    need *= (size_t)part.dims[k];
+                if (need > x->scratch_len) {
+                    float *ns = realloc(x->scratch, need * sizeof(float));
+                    if (ns) {
+                        x->scratch = ns;
+                        x->scratch_len = need;
+                    }
+                }
+                if (need <= x->scratch_len) {
+                    part.data = x->scratch;
+                    out = &part;
+                }
             }
         }
         if (bad || !dst || !out) {
@@ -419,8 +450,6 @@ static void *compute_main(void *arg)
         double t1 = mb_now();
         if (!rc && !full)
             rc = mb_tensor_paste_region(dst, st->region, out);
-        if (!full)
-            mb_tensor_free(out);
         pthread_mutex_lock(&x->mu);
         f = frame_find(x, fid);
         if (rc) {
@@ -463,22 +492,24 @@ static void *sender_main(void *arg)
         mb_tensor_hdr h = {.epoch = x->epoch, .step = (uint32_t)s, .op = st->op, .region = st->region,
                            .dtype = MB_DTYPE_F32};
         h.ndim = mb_region_dims(g, st->op, st->region, h.dims);
-        mb_tensor *tmp = NULL;
         const float *data = src ? src->data : NULL;
-        if (src && !region_is_full(g, st->op, st->region)) {
-            tmp = mb_tensor_new(h.ndim, h.dims);
-            mb_view v = mb_view_whole(src);
-            if (!tmp || mb_tensor_copy_region(&v, st->region, tmp)) {
-                mb_tensor_free(tmp);
-                tmp = NULL;
-                data = NULL;
-            } else {
-                data = tmp->data;
-            }
-        }
         size_t numel = 1;
         for (int i = 0; i < h.ndim; i++)
             numel *= (size_t)h.dims[i];
+        if (src && !region_is_full(g, st->op, st->region)) {
+            if (numel > snd->scratch_len) {
+                float *ns = realloc(snd->scratch, numel * sizeof(float));
+                if (ns) {
+                    snd->scratch = ns;
+                    snd->scratch_len = numel;
+                }
+            }
+            mb_tensor tmp = {.ndim = h.ndim, .data = snd->scratch};
+            memcpy(tmp.dims, h.dims, sizeof tmp.dims);
+            mb_view v = mb_view_whole(src);
+            data = numel <= snd->scratch_len && !mb_tensor_copy_region(&v, st->region, &tmp) ? snd->scratch
+                                                                                          : NULL;
+        }
         size_t bytes = numel * sizeof(float);
         char err[256] = "";
         double t0 = mb_now();
@@ -499,7 +530,6 @@ static void *sender_main(void *arg)
             snprintf(err, sizeof err, "region to send is missing or out of memory");
         }
         double t1 = mb_now();
-        mb_tensor_free(tmp);
         pthread_mutex_lock(&x->mu);
         if (rc) {
             char msg[512];
@@ -535,7 +565,10 @@ rt_exec *rt_exec_new(const mb_graph *g, const mb_plan *p, int me, uint32_t epoch
     pthread_cond_init(&x->cv, NULL);
     for (int i = 0; i < MB_MAX_SITES; i++)
         x->out_fd[i] = out_fd ? out_fd[i] : -1;
-    if (analyse(x, err, errlen)) {
+    x->pool = calloc((size_t)g->n_nodes, sizeof(mb_tensor *));
+    if (!x->pool || analyse(x, err, errlen)) {
+        if (!x->pool)
+            snprintf(err, errlen, "out of memory");
         rt_exec_free(x);
         return NULL;
     }
@@ -578,12 +611,19 @@ void rt_exec_free(rt_exec *x)
     pthread_mutex_unlock(&x->mu);
     if (x->compute_started)
         pthread_join(x->compute_th, NULL);
-    for (int i = 0; i < MB_MAX_SITES; i++)
+    for (int i = 0; i < MB_MAX_SITES; i++) {
         if (x->senders[i].started)
             pthread_join(x->senders[i].th, NULL);
+        free(x->senders[i].scratch);
+    }
     for (int i = 0; i < RT_MAX_INFLIGHT; i++)
         if (x->frames[i].used)
             frame_release(x, &x->frames[i]);
+    if (x->pool)
+        for (int i = 0; i < x->g->n_nodes; i++)
+            mb_tensor_free(x->pool[i]);
+    free(x->pool);
+    free(x->scratch);
     free(x->role);
     free(x->ndeps);
     free(x->dep_off);
