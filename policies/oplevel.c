@@ -3,9 +3,9 @@
  * (oplevel_core.c), in the common plan form.
  *
  * The core searches with its own two-timeline evaluator (fast, pruned);
- * the finalists (the best split window and every plain cut) are then scored
- * with the host's mb_plan_evaluate, the model every plan is judged by, and
- * the best kept. Plain cuts are built with plan_assign exactly as the
+ * the finalists (the best split window and the best plain cuts) are then
+ * scored with the host's mb_plan_evaluate, the model every plan is judged
+ * by, and the best kept. Plain cuts are built with plan_assign exactly as the
  * layer-wise policy builds them, so this policy's prediction can never be
  * worse than layer-wise's under the same cost model.
  *
@@ -193,9 +193,25 @@ static int oplevel_plan(const mb_policy_input *in, mb_plan *out, char *err, size
     int P = pos ? mb_split_cut_positions(&lv, pos) : 0;
     if (pos && (P == 0 || pos[P - 1] != n))
         pos[P++] = n;
-    for (int i = -1; i < P; i++) {
+    /* plain cuts by the core's timeline (the test suite checks it equals
+     * the host's evaluation); with the latency objective only those within
+     * 1 % of the best go on to the host, with energy all of them do */
+    double *core_ms = pos ? malloc(sizeof(double) * (size_t)P) : NULL;
+    double best_plain = INFINITY;
+    mb_split_steps sb = {0};
+    for (int i = 0; i < P && core_ms; i++) {
+        mb_oplevel_choice ch = {pos[i], pos[i], MB_OPLEVEL_COLS, 0, 0};
+        sb.n = 0;
+        core_ms[i] = mb_oplevel_steps(&e, &ch, &sb) == 0 ? mb_oplevel_timeline(&e, &sb, INFINITY, NULL) : INFINITY;
+        if (core_ms[i] < best_plain)
+            best_plain = core_ms[i];
+    }
+    mb_split_steps_free(&sb);
+    for (int i = -1; i < P && core_ms; i++) {
         mb_oplevel_choice ch = i < 0 ? res.ch : (mb_oplevel_choice){pos[i], pos[i], MB_OPLEVEL_COLS, 0, 0};
         if (i >= 0 && res.ch.m == res.ch.k && res.ch.k == pos[i])
+            continue;
+        if (i >= 0 && in->objective == MB_OBJ_LATENCY && !(core_ms[i] <= best_plain * 1.01 + 1e-6))
             continue;
         if (build(in, &e, server, &ch, out, err, errlen) < 0)
             continue;
@@ -205,6 +221,7 @@ static int oplevel_plan(const mb_policy_input *in, mb_plan *out, char *err, size
             best = ch;
         }
     }
+    free(core_ms);
     free(pos);
     mb_split_live_free(&lv);
     rc = isfinite(best_v) ? finish(in, &e, server, &best, &res, out, err, errlen) : -1;

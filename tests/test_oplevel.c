@@ -91,6 +91,8 @@ static void test_every_candidate_is_exact(void **state)
                     continue;
                 for (int dim = 0; dim < 2; dim++)
                     for (int ri = 1; ri <= 3; ri++) {
+                        if (mi == 1 && ri != 2) /* the bigger model: one split point per window */
+                            continue;
                         mb_oplevel_choice ch = {k, m, dim, 0, 0};
                         if (m > k) {
                             mb_region f = mb_node_full_region(g, u1);
@@ -134,11 +136,11 @@ static void test_oplevel_not_worse_than_layerwise(void **state)
 {
     (void)state;
     char err[512];
-    const char *models[] = {"fx_tiny", "resnet18", "mobilenetv2", "vgg16"};
+    const char *models[] = {"fx_tiny", "resnet18", "mobilenetv2", "tinyyolov2"};
     const double mbps[] = {1, 5.85, 18.88, 100};
     int strictly_better = 0;
     for (int mi = 0; mi < 4; mi++) {
-        mb_graph *g = mi == 0 ? fx_model_text(fx_tiny_net) : mb_model_load(models[mi], err, sizeof err);
+        mb_graph *g = mi == 0 ? fx_model_text(fx_tiny_net) : fx_zoo(models[mi]);
         assert_non_null(g);
         for (int bi = 0; bi < 4; bi++) {
             mb_topology t;
@@ -158,7 +160,8 @@ static void test_oplevel_not_worse_than_layerwise(void **state)
             mb_plan_free(op);
             mb_cost_free(c);
         }
-        mb_graph_free(g);
+        if (mi == 0)
+            mb_graph_free(g);
     }
     assert_true(strictly_better >= 1);
 }
@@ -230,5 +233,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bucket_table),
         cmocka_unit_test(test_bad_server_option),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    fx_release();
+    return rc;
 }

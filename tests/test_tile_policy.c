@@ -156,13 +156,12 @@ static void test_tiny_three_tier(void **state)
 static void test_more_nodes_help(void **state)
 {
     (void)state;
-    char err[256];
-    mb_graph *g = mb_model_load("vgg16", err, sizeof err);
+    mb_graph *g = fx_zoo("resnet18");
     assert_non_null(g);
     double prev = INFINITY, one = 0, four = 0;
     for (int k = 1; k <= 4; k++) {
         mb_topology t;
-        fx_three_tier_typed(&t, k, EDGE, "rate=100mbit,rtt=10ms", LAN, "rate=10mbit,delay=25ms");
+        fx_three_tier_typed(&t, k, EDGE, FAST_DEV, LAN, "rate=10mbit,delay=25ms");
         mb_cost_model *c = fx_cost(g, &t);
     assert_non_null(c);
         mb_plan *p = run_tile(g, &t, c, "");
@@ -178,7 +177,6 @@ static void test_more_nodes_help(void **state)
         mb_cost_free(c);
     }
     assert_true(four < one);
-    mb_graph_free(g);
 }
 
 /* The tile env the policy builds, from the cost model directly. */
@@ -237,10 +235,10 @@ static void test_adjust_hill_climb(void **state)
 {
     (void)state;
     char err[512];
-    mb_graph *g = mb_model_load("vgg16", err, sizeof err);
+    mb_graph *g = fx_zoo("resnet18");
     assert_non_null(g);
     mb_topology t;
-    fx_three_tier_typed(&t, 3, EDGE, "rate=100mbit,rtt=10ms", LAN, "rate=200mbit,delay=5ms");
+    fx_three_tier_typed(&t, 3, EDGE, FAST_DEV, LAN, "rate=200mbit,delay=5ms");
     mb_cost_model *c = fx_cost(g, &t);
     assert_non_null(c);
     env_buf e;
@@ -288,7 +286,6 @@ static void test_adjust_hill_climb(void **state)
     mb_tile_solver_free(s);
     free(e.t);
     mb_cost_free(c);
-    mb_graph_free(g);
 }
 
 /* Through the policy API: replan after the links change moves each
@@ -298,10 +295,10 @@ static void test_replan_moves_one_step(void **state)
 {
     (void)state;
     char err[512];
-    mb_graph *g = mb_model_load("vgg16", err, sizeof err);
+    mb_graph *g = fx_zoo("resnet18");
     assert_non_null(g);
     mb_topology t;
-    fx_three_tier_typed(&t, 3, EDGE, "rate=100mbit,rtt=10ms", LAN, "rate=10mbit,delay=25ms");
+    fx_three_tier_typed(&t, 3, EDGE, FAST_DEV, LAN, "rate=10mbit,delay=25ms");
     mb_cost_model *c = fx_cost(g, &t);
     assert_non_null(c);
     mb_policy_session *s = mb_policy_session_new(&mb_policy_tile_ops, g, &t, c, 0, MB_OBJ_LATENCY, "", err,
@@ -339,7 +336,6 @@ static void test_replan_moves_one_step(void **state)
     mb_plan_free(p);
     mb_policy_session_free(s);
     mb_cost_free(c);
-    mb_graph_free(g);
 }
 
 /* A zoo model on the fast backend: the tiled plan matches the unsplit run
@@ -347,8 +343,7 @@ static void test_replan_moves_one_step(void **state)
 static void test_resnet18_verify_cpu(void **state)
 {
     (void)state;
-    char err[256];
-    mb_graph *g = mb_model_load("resnet18", err, sizeof err);
+    mb_graph *g = fx_zoo("resnet18");
     assert_non_null(g);
     mb_topology t;
     fx_three_tier_typed(&t, 4, EDGE, FAST_DEV, LAN, BACKBONE);
@@ -362,7 +357,6 @@ static void test_resnet18_verify_cpu(void **state)
     assert_true(d < 1e-3);
     mb_plan_free(p);
     mb_cost_free(c);
-    mb_graph_free(g);
 }
 
 int main(int argc, char **argv)
@@ -377,5 +371,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_replan_moves_one_step),
         cmocka_unit_test(test_resnet18_verify_cpu),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    fx_release();
+    return rc;
 }
