@@ -95,4 +95,11 @@ mb_graph *mb_onnx_import(const mb_onnx_model *m, const mb_onnx_opts *opts, int *
  * *.onnx files. */
 mb_graph *mb_onnx_load(const char *path, char *err, size_t errlen);
 
+/* Write an inferred graph as an ONNX model (opset 14, IR 7, weights inside
+ * as initializers named "<node>.W" etc.; tensors are named after their
+ * nodes). 0, or -1 with "path: what is wrong" in err. */
+int mb_onnx_save(const mb_graph *g, const char *path, char *err, size_t errlen);
+/* Write t as a FLOAT TensorProto .pb file (ONNX's test data format). */
+int mb_onnx_tensor_write(const mb_tensor *t, const char *name, const char *path, char *err, size_t errlen);
+
 #endif
