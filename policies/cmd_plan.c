@@ -103,6 +103,7 @@ int cmd_plan(int argc, char **argv)
             rc = vok ? 0 : 1;
         }
     }
+    p->graph_hash = mb_graph_hash(s.g);
     char *json = mb_plan_to_json(p, s.g, &s.topo, 1);
     if (out_path && json) {
         FILE *f = fopen(out_path, "w");

@@ -75,8 +75,9 @@ typedef struct mb_plan_metric {
 typedef struct mb_plan {
     char policy[32];
     char model[MB_NAME_LEN];
-    uint64_t graph_hash;   /* mb_graph_hash of the graph it was made for (0: not recorded;
-                            * mb_policy_session_plan and mb_plan_from_json set it) */
+    uint64_t graph_hash;   /* mb_graph_hash of the graph it was made for; 0: not recorded
+                            * (hashing reads every weight, so only plan files carry it:
+                            * `mecbed plan` sets it before writing, mb_plan_from_json checks it) */
     int device;            /* site where the input is produced and the outputs must end */
     int n_steps, cap_steps;
     mb_plan_step *steps;

@@ -1,0 +1,128 @@
+/* Energy: Huang et al.'s radio power while transferring, the RRC tail and
+ * promotion, repeated frames, and the device/system energy of evaluated
+ * plans (compute x busy + idle x waiting + radio). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "mecbed/energy.h"
+#include "mecbed/plan.h"
+#include "policy_fixture.h"
+
+static void test_constants(void **state)
+{
+    (void)state;
+    const mb_radio_model *lte = mb_radio_get(MB_RADIO_LTE);
+    assert_non_null(lte);
+    assert_float_equal(lte->a_up_mw_per_mbps, 438.39, 1e-9);
+    assert_float_equal(lte->a_down_mw_per_mbps, 51.97, 1e-9);
+    assert_float_equal(lte->beta_mw, 1288.04, 1e-9);
+    assert_non_null(mb_radio_get(MB_RADIO_WIFI));
+    assert_non_null(mb_radio_get(MB_RADIO_3G));
+    assert_null(mb_radio_get(MB_RADIO_NONE));
+    assert_int_equal(mb_radio_from_name("lte"), MB_RADIO_LTE);
+    assert_int_equal(mb_radio_from_name("5g"), -1);
+}
+
+static void test_single_burst(void **state)
+{
+    (void)state;
+    const mb_radio_model *m = mb_radio_get(MB_RADIO_LTE);
+    mb_radio_burst b = {0.1, 0.3, 10, 0};
+    mb_radio_energy e;
+    /* one frame of 0.5 s, radio connected: active 0.2 s, then tail to the frame's end */
+    mb_radio_frame_energy(m, &b, 1, 0.5, 0, &e);
+    double active = (438.39 * 10 + 1288.04) * 0.2;
+    assert_float_equal(e.active_mj, active, 1e-9);
+    assert_float_equal(e.tail_mj, 1060 * 0.2, 1e-9);
+    assert_float_equal(e.promo_mj, 0, 0);
+    assert_float_equal(e.total_mj, active + 212, 1e-9);
+    /* overlapping up and down bursts: powers add in Huang's linear model */
+    mb_radio_burst two[2] = {{0, 1, 4, 0}, {0.5, 1, 0, 20}};
+    mb_radio_frame_energy(m, two, 2, 1, 0, &e);
+    assert_float_equal(e.active_mj,
+                       (438.39 * 4 + 1288.04) * 0.5 + (438.39 * 4 + 51.97 * 20 + 1288.04) * 0.5,
+                       1e-9);
+}
+
+static void test_tail_and_promotion(void **state)
+{
+    (void)state;
+    const mb_radio_model *m = mb_radio_get(MB_RADIO_LTE);
+    mb_radio_burst b = {0, 0.1, 5, 0};
+    mb_radio_energy e;
+    /* frames every 1 s: the radio never idles (tail 11.6 s): 0.9 s of tail, no promotion */
+    mb_radio_frame_energy(m, &b, 1, 0.2, 1.0, &e);
+    assert_float_equal(e.tail_mj, 1060 * 0.9, 1e-9);
+    assert_float_equal(e.promo_s, 0, 0);
+    /* frames every 60 s: a full tail, idle for the rest, a promotion per frame */
+    mb_radio_frame_energy(m, &b, 1, 0.2, 60, &e);
+    assert_float_equal(e.tail_mj, 1060 * m->tail_s + 1e3 * m->idle_w * (59.9 - m->tail_s), 1e-6);
+    assert_float_equal(e.promo_mj, 1e3 * m->promo_w * m->promo_s, 1e-9);
+    assert_float_equal(e.promo_s, m->promo_s, 1e-12);
+    /* 3G has a second tail stage (FACH) */
+    const mb_radio_model *g3 = mb_radio_get(MB_RADIO_3G);
+    mb_radio_frame_energy(g3, &b, 1, 0.2, 60, &e);
+    assert_float_equal(e.tail_mj,
+                       1e3 * (g3->tail_w * g3->tail_s + g3->tail2_w * g3->tail2_s +
+                              g3->idle_w * (59.9 - g3->tail_s - g3->tail2_s)),
+                       1e-6);
+    /* no bursts: no radio energy */
+    mb_radio_frame_energy(m, NULL, 0, 1, 1, &e);
+    assert_float_equal(e.total_mj, 0, 0);
+}
+
+static void test_plan_energy(void **state)
+{
+    (void)state;
+    mb_graph *g = pf_random_dag(12);
+    for (int i = 0; i < g->n_nodes; i++) { /* whole-tensor ops only */
+        g->nodes[i].out_ndim = 2;
+        g->nodes[i].out_dims[0] = 1;
+        g->nodes[i].out_dims[1] = g->nodes[i].out_bytes / 4;
+        g->nodes[i].out_bytes = 4 * g->nodes[i].out_dims[1];
+    }
+    mb_profile *prof = pf_profile(g, 1, 5);
+    mb_topology t;
+    mb_cost_model *c = pf_cost(g, prof, "rate=20mbit,rtt=10ms", &t, 3.0, 0.2);
+    assert_non_null(c);
+    char err[256];
+    int where[12];
+    /* local: device energy = compute_w x latency exactly (never idle, no radio) */
+    for (int i = 0; i < 12; i++)
+        where[i] = 0;
+    mb_plan *p = mb_plan_new("x", g, 0);
+    assert_int_equal(mb_plan_assign(p, g, where, err, sizeof(err)), 0);
+    assert_int_equal(mb_plan_evaluate(p, c, err, sizeof(err)), 0);
+    assert_float_equal(p->pred.energy_mj, 3.0 * p->pred.latency_ms, 1e-9);
+    assert_float_equal(p->pred.radio_mj, 0, 0);
+    assert_float_equal(p->pred.energy_system_mj, p->pred.energy_mj, 1e-9);
+    mb_plan_free(p);
+    /* offload: device idle while waiting + LTE radio; the system adds the edge */
+    for (int i = 0; i < 12; i++)
+        where[i] = 1;
+    p = mb_plan_new("x", g, 0);
+    assert_int_equal(mb_plan_assign(p, g, where, err, sizeof(err)), 0);
+    assert_int_equal(mb_plan_evaluate(p, c, err, sizeof(err)), 0);
+    assert_float_equal(p->pred.device_compute_ms, 0, 0);
+    assert_true(p->pred.radio_mj > 0);
+    assert_float_equal(p->pred.energy_mj, 0.6 * p->pred.latency_ms + p->pred.radio_mj, 1e-9);
+    assert_true(p->pred.energy_system_mj > p->pred.energy_mj);
+    mb_plan_free(p);
+    mb_cost_free(c);
+    mb_profile_free(prof);
+    mb_graph_free(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_constants),
+        cmocka_unit_test(test_single_burst),
+        cmocka_unit_test(test_tail_and_promotion),
+        cmocka_unit_test(test_plan_energy),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

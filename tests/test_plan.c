@@ -1,0 +1,296 @@
+/* Plans: mb_plan_assign, the validator's rules (each with its error), tile
+ * plans with halos executed in-process bit-exactly against the unsplit
+ * model, JSON round trip, and the schedule simulation's arithmetic. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "mecbed/backend.h"
+#include "mecbed/exec.h"
+#include "mecbed/model.h"
+#include "mecbed/plan.h"
+#include "mecbed/platform.h"
+#include "policy_fixture.h"
+
+static const char small_net[] =
+    "mecbed-model 1\nname small\nseed 11\n"
+    "Input x shape=1,3,20,18\n"
+    "Conv c1 x kernel=3,3 pads=1,1,1,1 W=he(8x3x3x3) B=const(8,0.01)\n"
+    "Relu r1 c1\n"
+    "MaxPool p1 r1 kernel=2,2 stride=2,2\n"
+    "Conv c2 p1 kernel=3,3 pads=1,1,1,1 W=he(8x8x3x3)\n"
+    "Add s2 c2,p1\n"
+    "GlobalAveragePool gap s2\n"
+    "Flatten fl gap axis=1\n"
+    "Gemm fc fl trans_b=1 B=he(5x8) C=const(5,0)\n"
+    "output fc\n";
+
+static mb_graph *load_small(void)
+{
+    char path[] = "/tmp/mecbed-test-plan-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, small_net, sizeof(small_net) - 1), (ssize_t)(sizeof(small_net) - 1));
+    close(fd);
+    char err[512];
+    mb_graph *g = mb_modelfile_read(path, err, sizeof(err));
+    unlink(path);
+    if (!g)
+        fprintf(stderr, "%s\n", err);
+    assert_non_null(g);
+    return g;
+}
+
+static mb_topology two_sites(void)
+{
+    mb_topology t;
+    char err[256];
+    assert_int_equal(mb_topology_from_link("rate=10mbit,rtt=20ms", &t, err, sizeof(err)), 0);
+    return t;
+}
+
+static void expect_invalid(const mb_plan *p, const mb_graph *g, const mb_topology *t,
+                           const char *needle)
+{
+    char err[512];
+    assert_int_equal(mb_plan_validate(p, g, t, err, sizeof(err)), -1);
+    if (!strstr(err, needle))
+        fprintf(stderr, "error '%s' lacks '%s'\n", err, needle);
+    assert_non_null(strstr(err, needle));
+}
+
+static int idx(const mb_graph *g, const char *name)
+{
+    int i = mb_graph_find(g, name);
+    assert_true(i >= 0);
+    return i;
+}
+
+static void test_assign_and_validate(void **state)
+{
+    (void)state;
+    mb_graph *g = load_small();
+    mb_topology t = two_sites();
+    char err[512];
+    int where[16];
+    /* device: x..p1, edge: the rest */
+    for (int i = 0; i < g->n_nodes; i++)
+        where[i] = i <= idx(g, "p1") ? 0 : 1;
+    mb_plan *p = mb_plan_new("test", g, 0);
+    assert_int_equal(mb_plan_assign(p, g, where, err, sizeof(err)), 0);
+    assert_int_equal(mb_plan_validate(p, g, &t, err, sizeof(err)), 0);
+    /* one send of p1 (read by c2 and s2 on the edge: once), one of fc back */
+    int sends = 0;
+    for (int k = 0; k < p->n_steps; k++)
+        sends += p->steps[k].kind == MB_STEP_SEND;
+    assert_int_equal(sends, 2);
+    mb_plan_free(p);
+
+    /* a missing input */
+    p = mb_plan_new("test", g, 0);
+    mb_plan_compute(p, idx(g, "c1"), 1, mb_node_full_region(g, idx(g, "c1")));
+    expect_invalid(p, g, &t, "needs rows");
+    mb_plan_free(p);
+    /* a partial region of a non-local op */
+    p = mb_plan_new("test", g, 0);
+    for (int i = 1; i < g->n_nodes; i++) {
+        mb_region r = mb_node_full_region(g, i);
+        if (i == idx(g, "fc"))
+            r.w1 = 2;
+        mb_plan_compute(p, i, 0, r);
+    }
+    expect_invalid(p, g, &t, "cannot compute a partial region");
+    mb_plan_free(p);
+    /* computing the same elements twice on one site */
+    p = mb_plan_new("test", g, 0);
+    mb_plan_compute(p, idx(g, "c1"), 0, mb_node_full_region(g, idx(g, "c1")));
+    mb_plan_compute(p, idx(g, "c1"), 0, (mb_region){0, 2, 0, 18});
+    expect_invalid(p, g, &t, "twice");
+    mb_plan_free(p);
+    /* output left on the edge */
+    p = mb_plan_new("test", g, 0);
+    for (int i = 0; i < g->n_nodes; i++)
+        where[i] = 1;
+    mb_plan_assign(p, g, where, err, sizeof(err));
+    p->n_steps--; /* drop the send back */
+    expect_invalid(p, g, &t, "does not end on the device");
+    mb_plan_free(p);
+    /* a send of something the sender does not have; a bad site */
+    p = mb_plan_new("test", g, 0);
+    mb_plan_send(p, idx(g, "c1"), mb_node_full_region(g, idx(g, "c1")), 0, 1);
+    expect_invalid(p, g, &t, "does not hold");
+    mb_plan_free(p);
+    p = mb_plan_new("test", g, 0);
+    mb_plan_compute(p, idx(g, "c1"), 7, mb_node_full_region(g, idx(g, "c1")));
+    expect_invalid(p, g, &t, "out of range");
+    mb_plan_free(p);
+    /* an op never computed */
+    p = mb_plan_new("test", g, 0);
+    expect_invalid(p, g, &t, "not computed");
+    mb_plan_free(p);
+    mb_graph_free(g);
+}
+
+/* A tile plan: c1, r1, p1 split in two row bands across device and edge with
+ * halos recomputed; the edge's band comes back for c2. Output must be
+ * bit-exact with the unsplit model on the same backend. */
+static mb_plan *tile_plan(const mb_graph *g)
+{
+    int c1 = idx(g, "c1"), r1 = idx(g, "r1"), p1 = idx(g, "p1"), x = idx(g, "x");
+    mb_plan *p = mb_plan_new("tiles", g, 0);
+    /* p1 is 10x9: device rows [0,5), edge rows [5,10) */
+    mb_region pd = {0, 5, 0, 9}, pe = {5, 10, 0, 9};
+    mb_region rd = mb_node_input_region(g, p1, 0, pd), re = mb_node_input_region(g, p1, 0, pe);
+    mb_region cd = mb_node_input_region(g, r1, 0, rd), ce = mb_node_input_region(g, r1, 0, re);
+    mb_region xe = mb_node_input_region(g, c1, 0, ce);
+    mb_plan_send(p, x, xe, 0, 1);
+    mb_plan_compute(p, c1, 0, cd);
+    mb_plan_compute(p, c1, 1, ce);
+    mb_plan_compute(p, r1, 0, rd);
+    mb_plan_compute(p, r1, 1, re);
+    mb_plan_compute(p, p1, 0, pd);
+    mb_plan_compute(p, p1, 1, pe);
+    mb_plan_send(p, p1, pe, 1, 0);
+    for (int i = p1 + 1; i < g->n_nodes; i++)
+        mb_plan_compute(p, i, 0, mb_node_full_region(g, i));
+    return p;
+}
+
+static void test_tile_plan_executes_bit_exact(void **state)
+{
+    (void)state;
+    mb_graph *g = load_small();
+    mb_topology t = two_sites();
+    char err[512];
+    mb_plan *p = tile_plan(g);
+    if (mb_plan_validate(p, g, &t, err, sizeof(err)))
+        fprintf(stderr, "%s\n", err);
+    assert_int_equal(mb_plan_validate(p, g, &t, err, sizeof(err)), 0);
+    const char *backends[] = {"ref", "cpu"};
+    for (int b = 0; b < 2; b++) {
+        mb_backend *be = mb_backend_new(backends[b], 1, err, sizeof(err));
+        assert_non_null(be);
+        mb_tensor **in = mb_exec_make_inputs(g, 5), **ref = NULL, **got = NULL;
+        assert_int_equal(mb_exec_run(g, be, in, &ref, NULL, NULL, err, sizeof(err)), 0);
+        int rc = mb_plan_execute(p, g, &t, be, in, &got, err, sizeof(err));
+        if (rc)
+            fprintf(stderr, "%s\n", err);
+        assert_int_equal(rc, 0);
+        double d = mb_tensor_max_abs_diff(ref[0], got[0]);
+        printf("%s backend: tile plan max abs diff %g\n", backends[b], d);
+        if (b == 0)
+            assert_true(d == 0); /* the oracle computes each element the same way */
+        else
+            assert_true(d <= 1e-5);
+        mb_tensor_free(in[0]);
+        mb_tensor_free(ref[0]);
+        mb_tensor_free(got[0]);
+        free(in);
+        free(ref);
+        free(got);
+        mb_backend_free(be);
+    }
+    /* 2x2/2 pooling: the bands of c1 and r1 meet without overlap (the halo is
+     * only in the input rows shipped), so nothing is computed twice */
+    mb_nodetype_set types;
+    pf_types(&types, 4, 0.5);
+    mb_profile *prof = pf_profile(g, 0.1, 1);
+    mb_cost_model *c = mb_cost_new(g, &t, prof, &types, NULL, err, sizeof(err));
+    assert_int_equal(mb_plan_evaluate(p, c, err, sizeof(err)), 0);
+    assert_int_equal(p->pred.redundant_elems, 0);
+    assert_true(p->pred.bytes_up > 0 && p->pred.bytes_up < g->nodes[0].out_bytes);
+    mb_cost_free(c);
+    mb_profile_free(prof);
+    mb_plan_free(p);
+    mb_graph_free(g);
+}
+
+static void test_json_round_trip(void **state)
+{
+    (void)state;
+    mb_graph *g = load_small();
+    mb_topology t = two_sites();
+    char err[512];
+    mb_plan *p = tile_plan(g);
+    p->graph_hash = mb_graph_hash(g);
+    char *js = mb_plan_to_json(p, g, &t, 1);
+    assert_non_null(js);
+    mb_plan *q = mb_plan_from_json(js, g, &t, err, sizeof(err));
+    assert_non_null(q);
+    assert_int_equal(q->n_steps, p->n_steps);
+    for (int k = 0; k < p->n_steps; k++) {
+        assert_int_equal(q->steps[k].kind, p->steps[k].kind);
+        assert_int_equal(q->steps[k].op, p->steps[k].op);
+        assert_int_equal(q->steps[k].site, p->steps[k].site);
+        assert_memory_equal(&q->steps[k].region, &p->steps[k].region, sizeof(mb_region));
+    }
+    /* malformed input: errors name the problem */
+    assert_null(mb_plan_from_json("{\"policy\":", g, &t, err, sizeof(err)));
+    assert_non_null(strstr(err, "JSON"));
+    assert_null(mb_plan_from_json("{\"policy\":\"x\",\"device\":\"moon\",\"steps\":[]}", g, &t, err,
+                                  sizeof(err)));
+    assert_non_null(strstr(err, "moon"));
+    assert_null(mb_plan_from_json("{\"policy\":\"x\",\"device\":\"device\",\"steps\":[{\"kind\":"
+                                  "\"compute\",\"op_name\":\"nope\",\"region\":[0,1,0,1],\"site\":"
+                                  "\"device\"}]}",
+                                  g, &t, err, sizeof(err)));
+    assert_non_null(strstr(err, "nope"));
+    free(js);
+    mb_plan_free(q);
+    mb_plan_free(p);
+    mb_graph_free(g);
+}
+
+/* The simulation of a two-site chain split equals the hand sum:
+ * device ops + (bytes/rate + delay + overhead) + edge ops + result back. */
+static void test_evaluate_arithmetic(void **state)
+{
+    (void)state;
+    mb_graph *g = load_small();
+    mb_topology t;
+    char err[512];
+    assert_int_equal(mb_topology_from_link("rate=8mbit,delay=5ms", &t, err, sizeof(err)), 0);
+    mb_nodetype_set types;
+    pf_types(&types, 2.0, 0.5);
+    mb_profile *prof = pf_profile(g, 0.2, 2);
+    mb_cost_opts o;
+    mb_cost_opts_default(&o);
+    o.msg_overhead_ms = 0.25;
+    mb_cost_model *c = mb_cost_new(g, &t, prof, &types, &o, err, sizeof(err));
+    assert_non_null(c);
+    int where[16], p1 = idx(g, "p1");
+    for (int i = 0; i < g->n_nodes; i++)
+        where[i] = i <= p1 ? 0 : 1;
+    mb_plan *p = mb_plan_new("t", g, 0);
+    assert_int_equal(mb_plan_assign(p, g, where, err, sizeof(err)), 0);
+    assert_int_equal(mb_plan_evaluate(p, c, err, sizeof(err)), 0);
+    double want = 0;
+    for (int i = 1; i < g->n_nodes; i++)
+        want += prof->ms[i] * (i <= p1 ? 2.0 : 0.5);
+    int fc = idx(g, "fc");
+    want += g->nodes[p1].out_bytes * 8.0 / 8e6 * 1e3 + 5 + 0.25;
+    want += g->nodes[fc].out_bytes * 8.0 / 8e6 * 1e3 + 5 + 0.25;
+    assert_float_equal(p->pred.latency_ms, want, 1e-9);
+    assert_int_equal(p->pred.bytes_up, g->nodes[p1].out_bytes);
+    assert_int_equal(p->pred.bytes_down, g->nodes[fc].out_bytes);
+    assert_float_equal(mb_cost_xfer_ms(c, 0, 1, 1000000), 1000 + 5.25, 1e-9);
+    mb_plan_free(p);
+    mb_cost_free(c);
+    mb_profile_free(prof);
+    mb_graph_free(g);
+}
+
+int main(int argc, char **argv)
+{
+    mb_platform_init(argc, argv);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_assign_and_validate),
+        cmocka_unit_test(test_tile_plan_executes_bit_exact),
+        cmocka_unit_test(test_json_round_trip),
+        cmocka_unit_test(test_evaluate_arithmetic),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
