@@ -777,7 +777,7 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     mb_goodput gp;
-    mb_goodput_init(&gp, 0.3, 16 * 1024);
+    mb_goodput_init(&gp, 0.3, 0.7, 16 * 1024);
     int a_side;
     int dl = device_link(t, dev, &a_side);
     double plan_bps = dl >= 0 ? mb_cost_rate_bps(c->s.cost, dev, a_side ? t->links[dl].b : t->links[dl].a) : 0;

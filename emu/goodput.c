@@ -3,9 +3,10 @@
 
 #include <math.h>
 
-void mb_goodput_init(mb_goodput *g, double alpha, double min_bytes)
+void mb_goodput_init(mb_goodput *g, double alpha, double alpha_down, double min_bytes)
 {
     g->alpha = alpha > 0 && alpha <= 1 ? alpha : 0.3;
+    g->alpha_down = alpha_down > 0 && alpha_down <= 1 ? alpha_down : g->alpha;
     g->min_bytes = min_bytes >= 0 ? min_bytes : 0;
     g->est_bps = 0;
     g->n = 0;
@@ -21,7 +22,8 @@ int mb_goodput_add(mb_goodput *g, int64_t bytes, double seconds, double base_del
     if (t < seconds * 0.05)
         t = seconds * 0.05;
     double rate = (double)bytes * 8 / t;
-    g->est_bps = g->n ? (1 - g->alpha) * g->est_bps + g->alpha * rate : rate;
+    double a = rate < g->est_bps ? g->alpha_down : g->alpha;
+    g->est_bps = g->n ? (1 - a) * g->est_bps + a * rate : rate;
     g->n++;
     return 1;
 }

@@ -23,7 +23,7 @@ static void test_goodput(void **state)
 {
     (void)state;
     mb_goodput g;
-    mb_goodput_init(&g, 0.5, 1000);
+    mb_goodput_init(&g, 0.5, 0.5, 1000);
     assert_true(mb_goodput_bps(&g) == 0);
     assert_false(mb_goodput_changed(&g, 1e6, 0.25));
     /* small transfers say nothing about the rate */
@@ -36,6 +36,14 @@ static void test_goodput(void **state)
     assert_true(fabs(mb_goodput_bps(&g) - 7.5e6) < 1e3);
     assert_true(mb_goodput_changed(&g, 10e6, 0.2));
     assert_false(mb_goodput_changed(&g, 7.5e6, 0.2));
+    /* asymmetric: a drop counts more than a rise */
+    mb_goodput h;
+    mb_goodput_init(&h, 0.25, 0.75, 0);
+    mb_goodput_add(&h, 1250000, 1.0, 0); /* 10 Mbit/s */
+    mb_goodput_add(&h, 1250000, 5.0, 0); /* 2 Mbit/s: 10 - 0.75 * 8 = 4 */
+    assert_true(fabs(mb_goodput_bps(&h) - 4e6) < 1e3);
+    mb_goodput_add(&h, 1250000, 0.5, 0); /* 20 Mbit/s: 4 + 0.25 * 16 = 8 */
+    assert_true(fabs(mb_goodput_bps(&h) - 8e6) < 1e3);
 }
 
 /* A three-step plan on two sites with hand-made events: the critical path

@@ -9,13 +9,17 @@
 #include <stdint.h>
 
 typedef struct mb_goodput {
-    double alpha;     /* weight of a new sample (0..1] */
+    double alpha;     /* weight of a new sample above the estimate (0..1] */
+    double alpha_down;/* weight of a sample below it: drops are acted on fast */
     double min_bytes; /* samples smaller than this are ignored */
     double est_bps;   /* current estimate, 0 before the first sample */
     int n;            /* samples used */
 } mb_goodput;
 
-void mb_goodput_init(mb_goodput *g, double alpha, double min_bytes);
+/* alpha: weight of samples above the estimate, alpha_down: below it (a
+ * link that got worse must be noticed before the next frame; one that got
+ * better can wait). */
+void mb_goodput_init(mb_goodput *g, double alpha, double alpha_down, double min_bytes);
 /* A transfer of `bytes` took `seconds` end to end on a path whose one-way
  * delay is base_delay_s. Returns 1 when it updated the estimate. */
 int mb_goodput_add(mb_goodput *g, int64_t bytes, double seconds, double base_delay_s);
