@@ -1,0 +1,41 @@
+#!/bin/sh
+# `mecbed compare`: all eight policies, the JSON contract scripts rely on,
+# and the sanity order of the predictions.
+BUILD=${BUILD:-build}
+M="$BUILD/mecbed"
+[ -x "$M" ] || { echo "skip: $M not built"; exit 77; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/mecbed-cli-compare.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$M" compare --help | grep -q -- "--json" || fail "compare --help"
+"$M" compare --model resnet50 --link rate=10mbit,rtt=20ms >"$tmp/out" 2>&1 ||
+    fail "compare exited $?: $(cat "$tmp/out")"
+for p in local offload layerwise mincut cic tile oplevel dds; do
+    grep -q "^$p " "$tmp/out" || fail "compare lacks $p: $(cat "$tmp/out")"
+done
+for bw in 1 5.85 18.88 100; do
+    "$M" compare --model mobilenetv2 --link "rate=${bw}mbit,rtt=20ms" --json >"$tmp/j$bw" ||
+        fail "compare --json at $bw exited $?"
+    python3 - "$tmp/j$bw" <<'PY' || fail "compare --json content at $bw: $(cat "$tmp/j$bw")"
+import json, math, sys
+a = json.load(open(sys.argv[1]))
+r = {o["policy"]: o for o in a}
+assert set(r) >= {"local", "offload", "layerwise", "mincut", "cic", "tile", "oplevel", "dds"}, list(r)
+for o in a:
+    for k in ("policy", "latency_ms", "energy_mj", "decision_us", "bytes_sent", "cut_value_ms"):
+        assert k in o, (k, o)
+    assert o["latency_ms"] > 0 and o["energy_mj"] > 0 and o["decision_us"] >= 0
+assert r["local"]["bytes_sent"] == 0
+for p in ("mincut", "cic"):
+    assert r[p]["cut_value_ms"] is not None
+assert r["local"]["cut_value_ms"] is None
+assert abs(r["mincut"]["cut_value_ms"] - r["cic"]["cut_value_ms"]) <= 1e-6 * r["mincut"]["cut_value_ms"]
+eps = 1e-9
+assert r["mincut"]["latency_ms"] <= r["layerwise"]["latency_ms"] + eps
+assert r["layerwise"]["latency_ms"] <= min(r["local"]["latency_ms"], r["offload"]["latency_ms"]) + eps
+PY
+done
+"$M" compare --model resnet18 --link rate=10mbit --policies mincut,bogus >"$tmp/e" 2>&1 && fail "unknown policy accepted"
+grep -q "bogus" "$tmp/e" || fail "message: $(cat "$tmp/e")"
+echo ok

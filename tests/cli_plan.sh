@@ -1,0 +1,80 @@
+#!/bin/sh
+# `mecbed plan`: human and JSON output, --verify, --objective, errors.
+BUILD=${BUILD:-build}
+M="$BUILD/mecbed"
+[ -x "$M" ] || { echo "skip: $M not built"; exit 77; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/mecbed-cli-plan.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$M" plan --help | grep -q -- "--policy" || fail "plan --help"
+
+"$M" plan --model resnet18 --policy mincut --link rate=18.88mbit,rtt=20ms --verify >"$tmp/out" 2>&1 ||
+    fail "plan mincut exited $?: $(cat "$tmp/out")"
+grep -q "^predicted latency" "$tmp/out" || fail "no predicted latency: $(cat "$tmp/out")"
+grep -q "^decision time" "$tmp/out" || fail "no decision time"
+grep -q "^cut value" "$tmp/out" || fail "mincut prints no cut value"
+grep -q "^verify (cpu backend): bit-exact" "$tmp/out" || fail "verify: $(grep verify "$tmp/out")"
+
+"$M" plan --model mobilenetv2 --policy layerwise --link rate=5.85mbit,rtt=40ms --json --verify \
+    --out "$tmp/plan.json" >"$tmp/json" || fail "plan --json exited $?"
+python3 - "$tmp/json" "$tmp/plan.json" <<'PY' || fail "plan --json content"
+import json, sys
+o = json.load(open(sys.argv[1]))
+for k in ("policy", "model", "device", "sites", "pred", "steps", "verify", "graph_hash"):
+    assert k in o, k
+p = o["pred"]
+for k in ("latency_ms", "energy_mj", "energy_system_mj", "bytes_up", "decision_us"):
+    assert k in p, k
+assert p["latency_ms"] > 0 and p["decision_us"] >= 0
+assert o["verify"]["ok"] is True and o["verify"]["max_abs_err"] == 0
+assert o["steps"] and o["steps"][0]["kind"] in ("compute", "send")
+f = json.load(open(sys.argv[2]))
+assert f["steps"] == o["steps"]
+PY
+
+# the energy objective never gives more device energy than the latency one
+e_lat=$("$M" plan --model resnet50 --policy layerwise --link rate=10mbit,rtt=20ms --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pred"]["energy_mj"])')
+e_en=$("$M" plan --model resnet50 --policy layerwise --link rate=10mbit,rtt=20ms --objective energy --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pred"]["energy_mj"])')
+python3 -c "import sys; sys.exit(0 if $e_en <= $e_lat + 1e-9 else 1)" || fail "energy objective $e_en > latency objective $e_lat"
+
+# a three-tier topology file with node types
+cat >"$tmp/topo.ini" <<'INI'
+[node device]
+role = device
+type = jetson-nano
+[node edge0]
+role = edge
+type = edge-gpu
+[node cloud]
+role = cloud
+[link device edge0]
+spec = rate=20mbit,rtt=10ms
+[link edge0 cloud]
+spec = rate=100mbit,rtt=30ms
+INI
+"$M" plan --model resnet18 --policy offload --topology "$tmp/topo.ini" >"$tmp/topo.out" 2>&1 ||
+    fail "plan with a topology: $(cat "$tmp/topo.out")"
+grep -q "site device   jetson-nano" "$tmp/topo.out" || fail "topology node type not used: $(cat "$tmp/topo.out")"
+# offloading to the cloud crosses the edge: the input counts as uplink and as backbone bytes
+"$M" plan --model resnet18 --policy offload --policy-opt server=cloud --topology "$tmp/topo.ini" \
+    --json >"$tmp/cloud.json" || fail "offload to the cloud"
+python3 - "$tmp/cloud.json" <<'PY' || fail "cloud offload bytes: $(cat "$tmp/cloud.json")"
+import json, sys
+p = json.load(open(sys.argv[1]))["pred"]
+assert p["bytes_up"] == 602112 and p["bytes_backbone"] == 602112 + 4000, p
+PY
+
+# errors: clear, non-zero, naming what is wrong
+"$M" plan --model resnet18 --policy nope --link rate=1mbit >"$tmp/e1" 2>&1 && fail "unknown policy accepted"
+grep -q "unknown policy 'nope'" "$tmp/e1" || fail "unknown policy message: $(cat "$tmp/e1")"
+"$M" plan --model resnet18 --policy mincut --link rate=fast >"$tmp/e2" 2>&1 && fail "bad link spec accepted"
+grep -qi "rate" "$tmp/e2" || fail "bad spec message: $(cat "$tmp/e2")"
+"$M" plan --model nosuchmodel --policy mincut --link rate=1mbit >"$tmp/e3" 2>&1 && fail "unknown model accepted"
+"$M" plan --model resnet18 --link rate=1mbit >"$tmp/e4" 2>&1 && fail "missing --policy accepted"
+grep -q -- "--policy is required" "$tmp/e4" || fail "missing policy message: $(cat "$tmp/e4")"
+printf 'op,name,type,ms\n0,wrong,Input,0\n' >"$tmp/bad.csv"
+"$M" plan --model resnet18 --policy local --link rate=1mbit --profile "$tmp/bad.csv" >"$tmp/e5" 2>&1 && fail "bad profile accepted"
+grep -q "bad.csv" "$tmp/e5" || fail "bad profile message: $(cat "$tmp/e5")"
+"$M" plan --model resnet18 --policy local --link rate=1mbit --objective speed >"$tmp/e6" 2>&1 && fail "bad objective accepted"
+echo "ok"
