@@ -52,7 +52,9 @@ struct rt_exec {
     int *input_idx;  /* per op: index among INPUT nodes, -1 otherwise */
 
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv;         /* frames done, failure: the waiters */
+    pthread_cond_t cv_compute; /* a COMPUTE step became ready */
+    pthread_cond_t cv_send[MB_MAX_SITES]; /* a SEND to that site became ready */
     int stop;
     int failed;
     char fail_msg[512];
@@ -248,6 +250,16 @@ static void frame_release(rt_exec *x, rt_frame *f)
     memset(f, 0, sizeof *f);
 }
 
+/* Separate condition variables: a finished step wakes only the thread that
+ * can run what it made ready, not every thread of the site. */
+static void wake_all(rt_exec *x)
+{
+    pthread_cond_broadcast(&x->cv);
+    pthread_cond_broadcast(&x->cv_compute);
+    for (int i = 0; i < MB_MAX_SITES; i++)
+        pthread_cond_broadcast(&x->cv_send[i]);
+}
+
 static void frame_check_done(rt_exec *x, rt_frame *f)
 {
     if (!f->done && f->n_done == x->n_mine) {
@@ -286,7 +298,7 @@ static rt_frame *frame_create(rt_exec *x, uint32_t id, char *err, size_t errlen)
         if ((x->role[s] == ROLE_COMPUTE || x->role[s] == ROLE_SEND) && f->pending[s] == 0)
             f->state[s] = ST_READY;
     frame_check_done(x, f);
-    pthread_cond_broadcast(&x->cv);
+    wake_all(x);
     return f;
 }
 
@@ -297,11 +309,15 @@ static void step_done(rt_exec *x, rt_frame *f, int s)
     f->n_done++;
     for (int i = x->dep_off[s]; i < x->dep_off[s + 1]; i++) {
         int d = x->dep_list[i];
-        if (--f->pending[d] == 0 && f->state[d] == ST_WAIT)
+        if (--f->pending[d] == 0 && f->state[d] == ST_WAIT) {
             f->state[d] = ST_READY;
+            if (x->role[d] == ROLE_COMPUTE)
+                pthread_cond_signal(&x->cv_compute);
+            else if (x->role[d] == ROLE_SEND)
+                pthread_cond_signal(&x->cv_send[x->p->steps[d].to]);
+        }
     }
     frame_check_done(x, f);
-    pthread_cond_broadcast(&x->cv);
 }
 
 static void add_event(rt_frame *f, int step, int kind, int site, int peer, int op, double t0,
@@ -336,7 +352,7 @@ static void fail_locked(rt_exec *x, const char *msg)
         x->failed = 1;
         snprintf(x->fail_msg, sizeof x->fail_msg, "%s", msg);
     }
-    pthread_cond_broadcast(&x->cv);
+    wake_all(x);
 }
 
 void rt_exec_fail(rt_exec *x, const char *fmt, ...)
@@ -397,7 +413,7 @@ static void *compute_main(void *arg)
         rt_frame *f = NULL;
         int s = -1;
         while (!x->stop && !x->failed && (s = pick(x, ROLE_COMPUTE, -1, &f)) < 0)
-            pthread_cond_wait(&x->cv, &x->mu);
+            pthread_cond_wait(&x->cv_compute, &x->mu);
         if (x->stop || x->failed)
             break;
         const mb_plan_step *st = &x->p->steps[s];
@@ -480,7 +496,7 @@ static void *sender_main(void *arg)
         rt_frame *f = NULL;
         int s = -1;
         while (!x->stop && !x->failed && (s = pick(x, ROLE_SEND, snd->peer, &f)) < 0)
-            pthread_cond_wait(&x->cv, &x->mu);
+            pthread_cond_wait(&x->cv_send[snd->peer], &x->mu);
         if (x->stop || x->failed)
             break;
         const mb_plan_step *st = &x->p->steps[s];
@@ -563,6 +579,9 @@ rt_exec *rt_exec_new(const mb_graph *g, const mb_plan *p, int me, uint32_t epoch
     x->be = be;
     pthread_mutex_init(&x->mu, NULL);
     pthread_cond_init(&x->cv, NULL);
+    pthread_cond_init(&x->cv_compute, NULL);
+    for (int i = 0; i < MB_MAX_SITES; i++)
+        pthread_cond_init(&x->cv_send[i], NULL);
     for (int i = 0; i < MB_MAX_SITES; i++)
         x->out_fd[i] = out_fd ? out_fd[i] : -1;
     x->pool = calloc((size_t)g->n_nodes, sizeof(mb_tensor *));
@@ -607,7 +626,7 @@ void rt_exec_free(rt_exec *x)
         return;
     pthread_mutex_lock(&x->mu);
     x->stop = 1;
-    pthread_cond_broadcast(&x->cv);
+    wake_all(x);
     pthread_mutex_unlock(&x->mu);
     if (x->compute_started)
         pthread_join(x->compute_th, NULL);
@@ -631,6 +650,9 @@ void rt_exec_free(rt_exec *x)
     free(x->input_idx);
     pthread_mutex_destroy(&x->mu);
     pthread_cond_destroy(&x->cv);
+    pthread_cond_destroy(&x->cv_compute);
+    for (int i = 0; i < MB_MAX_SITES; i++)
+        pthread_cond_destroy(&x->cv_send[i]);
     free(x);
 }
 
