@@ -20,6 +20,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: mecbed link test (--link SPEC | --topology FILE [--between A B]) [--backend emu|tc|ns3]\n"
             "                        [--duration S] [--json] [--log-dir DIR] [--seed N]\n"
+            "                        [--no-tcp] [--no-udp] [--no-loss]   (skip a phase)\n"
             "       mecbed link check --link SPEC [--backend B]   can the backend emulate SPEC here?\n"
             "\n"
             "Brings the link up between two network namespaces (needs root) and measures, from\n"
@@ -126,11 +127,13 @@ int cmd_link(int argc, char **argv)
         {"topology", required_argument, 0, 't'}, {"between", required_argument, 0, 'w'},
         {"backend", required_argument, 0, 'b'}, {"duration", required_argument, 0, 'd'},
         {"json", no_argument, 0, 'j'},          {"log-dir", required_argument, 0, 'L'},
-        {"seed", required_argument, 0, 's'},    {0, 0, 0, 0}};
+        {"seed", required_argument, 0, 's'},    {"no-tcp", no_argument, 0, 'T'},
+        {"no-udp", no_argument, 0, 'U'},        {"no-loss", no_argument, 0, 'X'},
+        {0, 0, 0, 0}};
     const char *spec = NULL, *topo_file = NULL, *backend = "emu", *log_dir = NULL, *between_a = NULL,
                *between_b = NULL;
     double duration = 5;
-    int json = 0, c;
+    int json = 0, c, no_tcp = 0, no_udp = 0, no_loss = 0;
     unsigned long long seed = 1;
     optind = 1;
     argc--, argv++;
@@ -157,6 +160,9 @@ int cmd_link(int argc, char **argv)
             }
             break;
         case 'j': json = 1; break;
+        case 'T': no_tcp = 1; break;
+        case 'U': no_udp = 1; break;
+        case 'X': no_loss = 1; break;
         case 'L': log_dir = optarg; break;
         case 's':
             seed = strtoull(optarg, &end, 0);
@@ -220,7 +226,7 @@ int cmd_link(int argc, char **argv)
         fprintf(stderr, "mecbed link: %s\n", err);
         return 1;
     }
-    mb_linktest_opts lo = {.duration_s = duration};
+    mb_linktest_opts lo = {.duration_s = duration, .no_tcp = no_tcp, .no_udp = no_udp, .no_loss = no_loss};
     mb_linktest_result r;
     int rc = mb_link_test(net, link, &lo, &r, err, sizeof err);
     if (rc) {

@@ -219,9 +219,10 @@ static int rtt_probes(ctx *c, int n, double interval, double timeout, double *ou
         double next = t0 + (i + 1) * interval;
         /* collect replies until the next send (or the final timeout) */
         for (;;) {
-            double end = (n >= 0 && i == n - 1) ? last_send + timeout : next;
+            int last = n >= 0 && i == n - 1;
+            double end = last ? last_send + timeout : next;
             double wait = end - now_s();
-            if (wait <= 0 || (stop && *stop && n < 0))
+            if (wait <= 0 || (stop && *stop && n < 0) || (last && got == n))
                 break;
             struct pollfd p = {.fd = fd, .events = POLLIN};
             if (poll(&p, 1, (int)ceil(wait * 1000)) <= 0)
