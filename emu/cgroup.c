@@ -8,7 +8,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <signal.h>
 #include <unistd.h>
+
+#include "mecbed/netns.h"
 
 #define V1_ROOT "/sys/fs/cgroup/cpu"
 #define V2_ROOT "/sys/fs/cgroup"
@@ -216,6 +219,48 @@ int mb_cpu_cap_clean(const char *run_prefix)
             struct stat st;
             if (stat(path, &st) || !S_ISDIR(st.st_mode))
                 continue;
+            if (!drain_and_remove(path, roots[r]))
+                removed++;
+        }
+        closedir(d);
+    }
+    return removed;
+}
+
+/* Is the run that owns this id still alive? */
+static int run_alive(const char *run)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s.pid", MB_RUN_DIR, run);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int pid = 0;
+    int ok = fscanf(f, "%d", &pid) == 1 && pid > 0;
+    fclose(f);
+    return ok && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+int mb_cpu_cap_clean_dead(void)
+{
+    int removed = 0;
+    const char *roots[] = {V1_ROOT, V2_ROOT};
+    size_t plen = strlen(MB_CPU_CAP_PREFIX);
+    for (int r = 0; r < 2; r++) {
+        DIR *d = opendir(roots[r]);
+        if (!d)
+            continue;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (strncmp(e->d_name, MB_CPU_CAP_PREFIX, plen) || strlen(e->d_name) < plen + MB_RUN_ID_LEN + 1)
+                continue;
+            char run[MB_RUN_ID_LEN + 1];
+            memcpy(run, e->d_name + plen, MB_RUN_ID_LEN);
+            run[MB_RUN_ID_LEN] = 0;
+            if (e->d_name[plen + MB_RUN_ID_LEN] != '-' || run_alive(run))
+                continue;
+            char path[300];
+            snprintf(path, sizeof path, "%s/%s", roots[r], e->d_name);
             if (!drain_and_remove(path, roots[r]))
                 removed++;
         }

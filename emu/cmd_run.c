@@ -360,8 +360,11 @@ static int bring_up(run_ctx *c, char *err, size_t errlen)
         return -1;
     }
     self[n] = 0;
-    /* CPU caps first (the device's threads join when they start). */
+    /* CPU caps first (the device's threads join when they start); a killed
+     * run's cgroups go first. */
     int cap_ok = !c->no_cap && !mb_cpu_cap_available(NULL, why, sizeof why);
+    if (cap_ok)
+        mb_cpu_cap_clean_dead();
     if (!c->no_cap && !cap_ok)
         add_warn(c, "node types are not emulated (%s): every site runs at this machine's speed", why);
     double total_cores = 0;

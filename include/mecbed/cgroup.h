@@ -33,5 +33,9 @@ void mb_cpu_cap_free(mb_cpu_cap *c);
 /* Remove empty "mecbed-*" cgroups whose run left them (run_prefix: only
  * those starting with it; NULL: all). Returns how many were removed. */
 int mb_cpu_cap_clean(const char *run_prefix);
+/* Remove the cgroups of runs that are gone: "mecbed-<run>-<site>" whose
+ * owner file /run/mecbed/<run>.pid (netns.h) is missing or names a dead
+ * process. For `mecbed clean` and the start of every run. */
+int mb_cpu_cap_clean_dead(void);
 
 #endif
