@@ -23,10 +23,12 @@
 #include "mecbed/profile.h"
 #include "mecbed/topology.h"
 
-/* Per-message overhead default: framing, syscalls and the receiver's wake-up
- * for one tensor message over a TCP socket between namespaces, measured on
- * the project machine (docs/energy.md, "Transfers"). */
-#define MB_COST_MSG_OVERHEAD_MS 0.1
+/* Per-message overhead default: syscalls and the receiver's wake-up for one
+ * message over TCP, half the median round trip of a 64-byte ping-pong over
+ * loopback measured on the project machine (17.6 us; docs/policies.md,
+ * "Transfers"). Emulated links add their own forwarding cost: calibrate
+ * with --msg-overhead from a measured run. */
+#define MB_COST_MSG_OVERHEAD_MS 0.009
 /* Rate used for a direction whose spec sets none. */
 #define MB_COST_UNLIMITED_BPS 10e9
 
