@@ -90,6 +90,7 @@ typedef struct run_ctx {
     mb_plan_setup s;
     const char *policy, *backend, *timeline, *fallback, *log_dir, *run_id, *kernels;
     int frames, warmup, json, adaptive, no_cap, pinned;
+    int real; /* every server has address=: real network, nothing emulated */
     double fps, timeout;
     uint64_t seed;
 
@@ -327,11 +328,28 @@ static void remove_tmp_dir(run_ctx *c)
 }
 
 /* Bring up, start nodes, connect. 0 or -1 with err. */
+/* Every server already runs somewhere (address=): connect over the real
+ * network, no namespaces, links or caps. The device's address= is where
+ * nodes send it data. */
+static int connect_real(run_ctx *c, char *err, size_t errlen)
+{
+    const mb_topology *t = &c->s.topo;
+    int dev = c->s.device;
+    mb_runner_opts ro = {.model = c->s.model, .g = c->s.g, .topo = t, .device = dev, .listen_fd = -1,
+                         .be = c->be, .timeout_s = c->timeout};
+    for (int s = 0; s < t->n_sites; s++)
+        snprintf(ro.addrs[s], sizeof ro.addrs[s], "%s", t->sites[s].address);
+    c->runner = mb_runner_new(&ro, err, errlen);
+    return c->runner ? 0 : -1;
+}
+
 static int bring_up(run_ctx *c, char *err, size_t errlen)
 {
     const mb_topology *t = &c->s.topo;
     int dev = c->s.device;
     char why[256];
+    if (c->real)
+        return connect_real(c, err, errlen);
     if (mb_netns_available(why, sizeof why)) {
         snprintf(err, errlen, "cannot emulate links here: %s", why);
         return -1;
@@ -457,7 +475,7 @@ static void read_packet_logs(run_ctx *c, rs_packets *ps, double epoch)
     int a_side;
     int l = device_link(t, c->s.device, &a_side);
     const char *dir = c->log_dir ? c->log_dir : c->tmp_dir;
-    if (l < 0 || !dir[0] || strcmp(c->backend, "emu"))
+    if (l < 0 || !dir[0] || strcmp(c->backend, "emu") || c->real)
         return;
     for (int d = 0; d < 2; d++) {
         char path[700], err[800];
@@ -492,7 +510,7 @@ static void print_json(run_ctx *c, const mb_plan *p0, double measured, double pr
     printf(",\"link\":");
     mb_json_print_string(stdout, c->s.link ? c->s.link : c->s.topology);
     printf(",\"backend\":");
-    mb_json_print_string(stdout, c->backend);
+    mb_json_print_string(stdout, c->real ? "real" : c->backend);
     printf(",\"run_id\":");
     mb_json_print_string(stdout, c->run_id ? c->run_id : "");
     printf(",\"blas_core\":");
@@ -709,7 +727,17 @@ int cmd_run(int argc, char **argv)
     }
     const mb_topology *t = &c->s.topo;
     int dev = c->s.device;
-    for (int l = 0; l < t->n_links; l++)
+    c->real = 1;
+    for (int i = 0; i < t->n_sites; i++)
+        if (i != dev && !t->sites[i].address[0])
+            c->real = 0;
+    if (c->real && !t->sites[dev].address[0]) {
+        fprintf(stderr, "mecbed run: every server has address=, so this is a run over the real network: "
+                        "give the device's address= too (host:port where the nodes send it data)\n");
+        mb_plan_setup_free(&c->s);
+        return 1;
+    }
+    for (int l = 0; l < t->n_links && !c->real; l++)
         if (mb_net_check(c->backend, &t->links[l].spec, err, sizeof err)) {
             fprintf(stderr, "mecbed run: link %s-%s: %s\n", t->sites[t->links[l].a].name,
                     t->sites[t->links[l].b].name, err);
@@ -772,7 +800,7 @@ int cmd_run(int argc, char **argv)
         teardown(c);
         goto out;
     }
-    double net_epoch = mb_net_epoch(c->net);
+    double net_epoch = c->net ? mb_net_epoch(c->net) : 0;
     const mb_plan *cur = plan;
     if (mb_runner_plan(c->runner, cur, err, sizeof err)) {
         fprintf(stderr, "mecbed run: %s\n", err);
