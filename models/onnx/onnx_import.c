@@ -22,16 +22,15 @@ static int name_in_initializers(const Onnx__GraphProto *gp, const char *name)
 mb_onnx_model *mb_onnx_open(const char *path, char *err, size_t errlen)
 {
     size_t len = 0;
-    unsigned char *buf = mb_onnx_read_file(path, &len, err, errlen);
+    const unsigned char *buf = mb_onnx_map_file(path, &len, err, errlen);
     if (!buf)
         return NULL;
     if (len == 0) {
-        free(buf);
         snprintf(err, errlen, "%s: empty file, not an ONNX model", path);
         return NULL;
     }
     Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
-    free(buf);
+    mb_onnx_unmap_file(buf, len);
     if (!mp) {
         snprintf(err, errlen, "%s: not a valid ONNX model (truncated or corrupt protobuf, %zu bytes)", path, len);
         return NULL;
@@ -475,6 +474,32 @@ const mb_onnx_tensor *ox_const(ox_imp *im, const Onnx__NodeProto *np, int k, con
     return NULL;
 }
 
+mb_tensor *ox_take_param(ox_imp *im, const Onnx__NodeProto *np, int k, const char *role)
+{
+    const mb_onnx_tensor *t = ox_const(im, np, k, role);
+    if (!t)
+        return NULL;
+    if (!t->f) {
+        ox_unsupported(im, "input %d (%s) has type %s; expected float", k, role, mb_onnx_type_name(t->data_type));
+        return NULL;
+    }
+    ox_val *v = ox_lookup(im, np->input[k]);
+    mb_tensor *p;
+    if (--v->uses <= 0 && v->input_pos < 0 && v->const_node < 0) {
+        /* nothing else reads it: hand over the buffer instead of copying */
+        p = v->c->f;
+        v->c->f = NULL;
+        v->c->numel = 0;
+        mb_onnx_tensor_free(v->c);
+        v->c = NULL;
+    } else {
+        p = mb_tensor_clone(t->f);
+    }
+    if (!p)
+        ox_fail(im, "out of memory");
+    return p;
+}
+
 /* ---- attributes ----------------------------------------------------------- */
 
 const Onnx__AttributeProto *ox_attr(const Onnx__NodeProto *np, const char *name)
@@ -763,6 +788,17 @@ static int import_graph(ox_imp *im)
                 return ox_fail(im, "a value was given for '%s', which is not a graph input", bn ? bn : "(null)");
         }
 
+    for (size_t i = 0; i < gp->n_node; i++)
+        for (size_t k = 0; k < gp->node[i]->n_input; k++) {
+            ox_val *v = ox_lookup(im, gp->node[i]->input[k]);
+            if (v)
+                v->uses++;
+        }
+    for (size_t k = 0; k < gp->n_output; k++) {
+        ox_val *v = ox_lookup(im, gp->output[k]->name);
+        if (v)
+            v->uses++;
+    }
     int *order = malloc(sizeof(int) * (gp->n_node + 1));
     if (!order)
         return ox_fail(im, "out of memory");

@@ -13,6 +13,7 @@ typedef struct ox_val {
     int const_node;      /* MB_OP_CONSTANT node made for c when used as data, or -1 */
     int input_pos;       /* position among the graph inputs that are not initializers, or -1 */
     const Onnx__ValueInfoProto *vi; /* graph input declaration, or NULL */
+    int uses;            /* node inputs and graph outputs naming it */
 } ox_val;
 
 typedef struct ox_imp {
@@ -51,6 +52,10 @@ int ox_bind_const(ox_imp *im, const char *name, mb_onnx_tensor *c);
 int ox_has(const Onnx__NodeProto *np, int k);
 int ox_data(ox_imp *im, const Onnx__NodeProto *np, int k, int *node);
 const mb_onnx_tensor *ox_const(ox_imp *im, const Onnx__NodeProto *np, int k, const char *role);
+/* The fp32 value of constant input k as a new tensor for a node's params:
+ * an initializer's own buffer when this is its last use (no copy). NULL
+ * with error (role names it). */
+mb_tensor *ox_take_param(ox_imp *im, const Onnx__NodeProto *np, int k, const char *role);
 /* 1 if input k is a constant best kept as one (not a bound graph input). */
 int ox_is_const(ox_imp *im, const Onnx__NodeProto *np, int k);
 /* 1 if ox_const would accept input k (bound graph inputs included). */

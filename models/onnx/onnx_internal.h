@@ -31,7 +31,9 @@ int64_t mb_onnx_tensor_geti(const mb_onnx_tensor *t, int64_t k);
  * out of memory. */
 mb_tensor *mb_onnx_tensor_to_mb(const mb_onnx_tensor *t);
 
-/* Read a whole file; NULL with "path: why" in err. */
-unsigned char *mb_onnx_read_file(const char *path, size_t *len, char *err, size_t errlen);
+/* Map a whole file read-only (NULL with "path: why" in err); unmap with
+ * mb_onnx_unmap_file(p, len). */
+const unsigned char *mb_onnx_map_file(const char *path, size_t *len, char *err, size_t errlen);
+void mb_onnx_unmap_file(const unsigned char *p, size_t len);
 
 #endif

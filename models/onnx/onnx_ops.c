@@ -33,15 +33,9 @@ static int data_in(ox_imp *im, const Onnx__NodeProto *np, int k, mb_node *n)
 /* Constant input k as a float param of n. */
 static int param_in(ox_imp *im, const Onnx__NodeProto *np, int k, const char *role, mb_node *n)
 {
-    const mb_onnx_tensor *t = ox_const(im, np, k, role);
-    if (!t)
-        return -1;
-    if (!t->f)
-        return ox_unsupported(im, "input %d (%s) has type %s; expected float", k, role,
-                              mb_onnx_type_name(t->data_type));
-    mb_tensor *p = mb_onnx_tensor_to_mb(t);
+    mb_tensor *p = ox_take_param(im, np, k, role);
     if (!p)
-        return ox_fail(im, "out of memory");
+        return -1;
     n->params[n->n_params++] = p;
     return 0;
 }
@@ -679,7 +673,6 @@ static int cv_resize(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
             return ox_unsupported(im, "keep_aspect_ratio_policy '%s'", buf);
         if (ox_attr(np, "axes"))
             return ox_unsupported(im, "the 'axes' attribute");
-        a->cubic_coeff_a = ox_attr_f(np, "cubic_coeff_a", -0.75f);
         if (ox_has(np, 2)) {
             scales = ox_const(im, np, 2, "scales");
             if (!scales)

@@ -6,6 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "onnx_internal.h"
 
@@ -292,48 +296,49 @@ mb_tensor *mb_onnx_tensor_to_mb(const mb_onnx_tensor *t)
     return m;
 }
 
-unsigned char *mb_onnx_read_file(const char *path, size_t *len, char *err, size_t errlen)
+const unsigned char *mb_onnx_map_file(const char *path, size_t *len, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    /* Mapped, not read: model files run to hundreds of MB, and protobuf-c
+     * copies what it keeps anyway. */
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (n < cap)
-            break;
-        unsigned char *nb = cap < ((size_t)1 << 34) ? realloc(buf, cap * 2) : NULL;
-        if (!nb) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = nb;
-        cap *= 2;
-    }
-    int rerr = ferror(f);
-    fclose(f);
-    if (!buf || rerr) {
-        free(buf);
-        snprintf(err, errlen, "%s: %s", path, rerr ? "read error" : "out of memory (file too large)");
+    struct stat st;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        close(fd);
         return NULL;
     }
-    *len = n;
-    return buf;
+    *len = (size_t)st.st_size;
+    if (*len == 0) {
+        close(fd);
+        return (const unsigned char *)"";
+    }
+    void *p = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    return p;
+}
+
+void mb_onnx_unmap_file(const unsigned char *p, size_t len)
+{
+    if (p && len)
+        munmap((void *)p, len);
 }
 
 mb_onnx_tensor *mb_onnx_tensor_read(const char *path, char *err, size_t errlen)
 {
     size_t len = 0;
-    unsigned char *buf = mb_onnx_read_file(path, &len, err, errlen);
+    const unsigned char *buf = mb_onnx_map_file(path, &len, err, errlen);
     if (!buf)
         return NULL;
     Onnx__TensorProto *tp = onnx__tensor_proto__unpack(NULL, len, buf);
-    free(buf);
+    mb_onnx_unmap_file(buf, len);
     if (!tp) {
         snprintf(err, errlen, "%s: not a valid TensorProto (truncated or corrupt protobuf, %zu bytes)", path,
                  len);
