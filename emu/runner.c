@@ -570,9 +570,19 @@ int mb_runner_collect(mb_runner *r, uint32_t frame, double until, mb_tensor ***o
         if (!rt_exec_failed(r->host.x, NULL, 0) && mb_now() < deadline && wait_until < deadline)
             return 0; /* the caller's wake-up, not a failure */
         r->inflight[slot].used = 0;
-        if (!rt_exec_failed(r->host.x, NULL, 0))
-            snprintf(err, sizeof err, "frame %u not done within the %.1f s timeout (waiting for the other sites' data)",
-                     frame, r->o.timeout_s);
+        if (!rt_exec_failed(r->host.x, NULL, 0)) {
+            /* Name the sites that have not finished their part. */
+            char who[256] = "";
+            pthread_mutex_lock(&r->mu);
+            for (int s = 0; s < r->o.topo->n_sites; s++)
+                if (s != r->o.device && r->result_ring[s][frame % RESULT_RING] != (int64_t)frame &&
+                    strlen(who) + strlen(site_name(r, s)) + 3 < sizeof who)
+                    snprintf(who + strlen(who), sizeof who - strlen(who), "%s%s", who[0] ? ", " : "",
+                             site_name(r, s));
+            pthread_mutex_unlock(&r->mu);
+            snprintf(err, sizeof err, "frame %u not done within the %.1f s timeout (not finished: %s)",
+                     frame, r->o.timeout_s, who[0] ? who : "the device");
+        }
         frame_fail(r, rep, err);
         pthread_mutex_lock(&r->mu);
         hand_out_events(r, frame, NULL);
