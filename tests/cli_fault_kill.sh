@@ -8,7 +8,7 @@ B=${BUILD:-build}/mecbed
 [ -c /dev/net/tun ] || { echo "skip: no /dev/net/tun"; exit 77; }
 command -v python3 >/dev/null || { echo "skip: python3 needed to read the JSON"; exit 77; }
 dir=$(mktemp -d /tmp/mb-clikill.XXXXXX)
-run=clkil1
+run=$(printf 'k%05d' $(($$ % 100000)))
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
 cat > "$dir/net.model" <<'M'

@@ -8,7 +8,7 @@ B=${BUILD:-build}/mecbed
 [ -c /dev/net/tun ] || { echo "skip: no /dev/net/tun"; exit 77; }
 command -v python3 >/dev/null || { echo "skip: python3 needed to read the JSON"; exit 77; }
 dir=$(mktemp -d /tmp/mb-clioutage.XXXXXX)
-run=clout1
+run=$(printf 'o%05d' $(($$ % 100000)))
 trap 'rm -rf "$dir"' EXIT
 cat > "$dir/net.model" <<'M'
 mecbed-model 1

@@ -29,10 +29,12 @@ Flatten fl gap axis=1
 Gemm fc fl trans_b=1 B=he(10x8) C=const(10,0)
 output fc
 M
+# a run id of this test process: tests of several build dirs may run at once
+run=$(printf 'r%05d' $(($$ % 100000)))
 fail=0
 for policy in local offload mincut oplevel tile; do
     if ! $B run --model "$dir/net.model" --policy $policy --link rate=20mbit,rtt=10ms --frames 2 \
-        --json --run-id clrun1 --timeline "$dir/t.json" > "$dir/out.json" 2> "$dir/err.txt"; then
+        --json --run-id $run --timeline "$dir/t.json" > "$dir/out.json" 2> "$dir/err.txt"; then
         echo "run --policy $policy failed:"; cat "$dir/err.txt"; fail=1; continue
     fi
     python3 - "$dir/out.json" "$policy" <<'P' || fail=1
@@ -55,13 +57,13 @@ P
         || { echo "timeline JSON unreadable"; fail=1; }
     head -1 "$dir/t.json.csv" | grep -q "frame,kind,site" || { echo "timeline CSV missing"; fail=1; }
 done
-if ip netns list | grep -q "mecbed-clrun1"; then echo "namespaces left behind"; ip netns list; fail=1; fi
-if ip -o link show | grep -q "mbclrun1"; then echo "interfaces left behind"; fail=1; fi
-if ls /sys/fs/cgroup/cpu 2>/dev/null | grep -q "mecbed-clrun1"; then echo "cgroups left behind"; fail=1; fi
+if ip netns list | grep -q "mecbed-$run"; then echo "namespaces left behind"; ip netns list; fail=1; fi
+if ip -o link show | grep -q "mb$run"; then echo "interfaces left behind"; fail=1; fi
+if ls /sys/fs/cgroup/cpu 2>/dev/null | grep -q "mecbed-$run"; then echo "cgroups left behind"; fail=1; fi
 if pgrep -f "mecbed node --role" | grep -q .; then
     for p in $(pgrep -f "mecbed node --role"); do
         # only ours: a node whose listen address is in a run namespace of this test
-        ip netns identify "$p" 2>/dev/null | grep -q "mecbed-clrun1" && { echo "node process $p left behind"; fail=1; }
+        ip netns identify "$p" 2>/dev/null | grep -q "mecbed-$run" && { echo "node process $p left behind"; fail=1; }
     done
 fi
 exit $fail

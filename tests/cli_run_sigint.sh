@@ -19,7 +19,7 @@ output gap
 M
 fail=0
 for sig in INT TERM; do
-    run=clsig$(echo $sig | cut -c1 | tr 'IT' 'it')
+    run=$(printf '%s%05d' $(echo $sig | cut -c1 | tr 'IT' 'it') $(($$ % 100000)))
     $B run --model "$dir/net.model" --policy offload --link rate=5mbit,rtt=20ms --frames 1000 --fps 5 \
         --run-id $run > "$dir/out.txt" 2> "$dir/err.txt" &
     pid=$!
