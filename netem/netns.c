@@ -277,23 +277,41 @@ static void teardown_raw(void)
         }
 }
 
+/* The process that registered things; a forked child (a node process that
+ * has not exec'd yet, a test's helper) inherits the handlers and the
+ * registry but must never tear down its parent's run. */
+static volatile pid_t reg_owner_pid;
+
 static void on_signal(int sig)
 {
-    teardown_raw();
+    if (getpid() == reg_owner_pid)
+        teardown_raw();
     signal(sig, SIG_DFL);
     raise(sig);
 }
 
 static void at_exit(void)
 {
-    mb_cleanup_all();
+    if (getpid() == reg_owner_pid)
+        mb_cleanup_all();
 }
 
 void mb_cleanup_install(void)
 {
     pthread_mutex_lock(&reg_lock);
+    if (installed && reg_owner_pid != getpid()) {
+        /* a forked child starting a run of its own: what it inherited
+         * belongs to the parent's run */
+        for (int i = 0; i < MAX_NETNS; i++)
+            reg_netns_used[i] = 0, reg_owner_used[i] = 0;
+        for (int i = 0; i < MAX_PIDS; i++)
+            reg_pids[i] = 0;
+        n_hooks = 0;
+        reg_owner_pid = getpid();
+    }
     if (!installed) {
         installed = 1;
+        reg_owner_pid = getpid();
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = on_signal;

@@ -345,6 +345,23 @@ static void test_spawn_and_child_exit(void **state)
         usleep(10000);
     assert_int_equal(who, p2);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* a forked child that exits normally (atexit) or by SIGTERM must not
+     * tear down its parent's run */
+    pid_t kid = fork();
+    if (kid == 0)
+        exit(0);
+    waitpid(kid, NULL, 0);
+    kid = fork();
+    if (kid == 0) {
+        for (;;)
+            pause();
+    }
+    kill(kid, SIGTERM);
+    waitpid(kid, NULL, 0);
+    int n_ns, n_if, n_pr;
+    mb_run_leftovers(run, &n_ns, &n_if, &n_pr);
+    assert_int_equal(n_ns, 2);
+    assert_true(udp_reaches(net, 0, 1, 2));
     mb_net_down(net); /* kills the sleeper */
     assert_clean(run);
     assert_int_equal(kill(p1, 0), -1);
