@@ -703,7 +703,7 @@ int cmd_run(int argc, char **argv)
      * pinned profiles are for reproducible plans, not for comparing with a
      * measurement on another machine or under another load). */
     if (!c->s.profile && !c->pinned) {
-        mb_profile *now = mb_profile_measure(c->s.g, c->kernels, 1, 3, err, sizeof err);
+        mb_profile *now = mb_profile_measure(c->s.g, c->kernels, 1, 5, err, sizeof err);
         mb_cost_model *cost = NULL;
         if (now) {
             mb_cost_opts o;
