@@ -198,7 +198,8 @@ int mb_onnx_decode(const Onnx__TensorProto *tp, const char *what, mb_onnx_tensor
         }
         float *o = t->f->data;
         if (tp->has_raw_data && dt == MB_ONNX_FLOAT) {
-            memcpy(o, tp->raw_data.data, (size_t)n * 4); /* little-endian host (x86, arm64) */
+            if (n > 0)
+                memcpy(o, tp->raw_data.data, (size_t)n * 4); /* little-endian host (x86, arm64) */
         } else if (tp->has_raw_data) {
             for (int64_t k = 0; k < n; k++) {
                 double v = 0;
