@@ -3,6 +3,9 @@
  * kernel has it, detected at run time; otherwise tbf, which can only limit the
  * rate: asking for more is an error that names the emu backend. */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <pcap/pcap.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -154,9 +157,75 @@ static int shape(const char *ns, const char *ifname, const mb_link_dir *d, int m
     return run_tc(err, errlen, argv);
 }
 
+/* What a tc link records (with a log directory): a pcap per direction,
+ * captured as packets arrive on the receiving side (the shaper's output).
+ * Per-packet queueing is inside the kernel's qdisc and not visible here:
+ * the CSV log is an emu-only feature. */
+typedef struct tc_cap {
+    pcap_t *pc;
+    pcap_dumper_t *dump;
+    pthread_t thread;
+    int started;
+    volatile int stop;
+} tc_cap;
+
+typedef struct tc_link {
+    tc_cap cap[2]; /* 0: a -> b, captured on b's side; 1: b -> a on a's side */
+    char path[2][1024];
+} tc_link;
+
+static void *cap_run(void *arg)
+{
+    tc_cap *c = arg;
+    while (!c->stop) {
+        int n = pcap_dispatch(c->pc, -1, pcap_dump, (u_char *)c->dump);
+        if (n == PCAP_ERROR_BREAK || n == PCAP_ERROR)
+            break;
+    }
+    pcap_dump_flush(c->dump);
+    return NULL;
+}
+
+static int cap_open(tc_cap *c, const char *ns, const char *ifname, const char *path, char *err, size_t errlen)
+{
+    char ebuf[PCAP_ERRBUF_SIZE] = "";
+    int saved;
+    if (mb_netns_enter(ns, &saved))
+        return fail(err, errlen, "cannot enter namespace %s: %s", ns, strerror(errno));
+    /* the capture socket belongs to the namespace it is made in */
+    c->pc = pcap_create(ifname, ebuf);
+    int rc = -1;
+    if (c->pc && pcap_set_snaplen(c->pc, 65535) == 0 && pcap_set_immediate_mode(c->pc, 1) == 0 &&
+        pcap_set_timeout(c->pc, 100) == 0 && pcap_activate(c->pc) >= 0)
+        rc = 0;
+    mb_netns_leave(saved);
+    if (rc)
+        return fail(err, errlen, "capture on %s in %s: %s", ifname, ns, c->pc ? pcap_geterr(c->pc) : ebuf);
+    pcap_setdirection(c->pc, PCAP_D_IN);
+    c->dump = pcap_dump_open(c->pc, path);
+    if (!c->dump)
+        return fail(err, errlen, "%s: %s", path, pcap_geterr(c->pc));
+    return 0;
+}
+
+static void cap_close(tc_cap *c)
+{
+    if (c->started) {
+        c->stop = 1;
+        pcap_breakloop(c->pc);
+        pthread_join(c->thread, NULL);
+        c->started = 0;
+    }
+    if (c->dump)
+        pcap_dump_close(c->dump);
+    if (c->pc)
+        pcap_close(c->pc);
+    c->dump = NULL;
+    c->pc = NULL;
+}
+
 static int tc_link_up(mb_net *net, net_link *l, const mb_net_opts *o, char *err, size_t errlen)
 {
-    (void)net, (void)o;
     char *argv[] = {"ip", "link", "add", l->ifname[0], "netns", l->ns[0], "type", "veth", "peer", "name",
                     l->ifname[1], "netns", l->ns[1], NULL};
     if (mb_cmd_run(argv, NULL, 0, err, errlen))
@@ -172,12 +241,49 @@ static int tc_link_up(mb_net *net, net_link *l, const mb_net_opts *o, char *err,
         if (shape(l->ns[side], l->ifname[side], side == 0 ? &l->spec->up : &l->spec->down, mtu, err, errlen))
             return -1;
     }
+    if (o->log_dir) {
+        tc_link *t = calloc(1, sizeof *t);
+        if (!t)
+            return fail(err, errlen, "out of memory");
+        l->priv = t;
+        const mb_topology *topo = mb_net_topology(net);
+        const mb_topo_link *tl = &topo->links[l->index];
+        for (int dir = 0; dir < 2; dir++)
+            snprintf(t->path[dir], sizeof t->path[dir], "%s/link%d-%s-%s.%s.pcap", o->log_dir, l->index,
+                     topo->sites[tl->a].name, topo->sites[tl->b].name, dir == 0 ? "up" : "down");
+    }
+    return 0;
+}
+
+static int tc_link_start(mb_net *net, net_link *l, char *err, size_t errlen)
+{
+    (void)net;
+    tc_link *t = l->priv;
+    if (!t)
+        return 0;
+    for (int dir = 0; dir < 2; dir++) {
+        /* opened here: a capture needs the interface up */
+        int rx_side = dir == 0 ? 1 : 0;
+        if (cap_open(&t->cap[dir], l->ns[rx_side], l->ifname[rx_side], t->path[dir], err, errlen))
+            return -1;
+        int rc = pthread_create(&t->cap[dir].thread, NULL, cap_run, &t->cap[dir]);
+        if (rc)
+            return fail(err, errlen, "cannot start a capture thread: %s", strerror(rc));
+        t->cap[dir].started = 1;
+    }
     return 0;
 }
 
 static void tc_link_down(mb_net *net, net_link *l)
 {
     (void)net;
+    tc_link *t = l->priv;
+    if (t) {
+        for (int dir = 0; dir < 2; dir++)
+            cap_close(&t->cap[dir]);
+        free(t);
+        l->priv = NULL;
+    }
     /* deleting one end of a veth removes both, qdiscs included */
     char *argv[] = {"ip", "-n", l->ns[0], "link", "del", l->ifname[0], NULL};
     char e[256];
@@ -188,5 +294,6 @@ const net_backend net_backend_tc = {
     .name = "tc",
     .check = tc_check,
     .link_up = tc_link_up,
+    .link_start = tc_link_start,
     .link_down = tc_link_down,
 };

@@ -83,8 +83,18 @@ static void print_json(const mb_net *net, const char *spec_text, const mb_linkte
     cJSON_Delete(o);
 }
 
+/* "-" for a figure a skipped phase did not measure */
+static const char *num(char *buf, size_t len, double v, int decimals)
+{
+    if (isnan(v))
+        return "-";
+    snprintf(buf, len, "%.*f", decimals, v);
+    return buf;
+}
+
 static void print_text(const mb_net *net, const char *a, const char *b, const mb_linktest_result *r)
 {
+    char b1[32], b2[32], b3[32], b4[32];
     printf("link %s -> %s, backend %s (run %s)\n", a, b, mb_net_backend(net), mb_net_run_id(net));
     printf("  %-22s %-14s %s\n", "", "configured", "measured");
     char cfg[64];
@@ -92,16 +102,17 @@ static void print_text(const mb_net *net, const char *a, const char *b, const mb
         snprintf(cfg, sizeof cfg, "%.3f", r->cfg_rate_mbps);
     else
         snprintf(cfg, sizeof cfg, "%s", r->has_trace ? "trace" : "unlimited");
-    printf("  %-22s %-14s TCP %.3f (goodput %.3f), UDP %.3f\n", "throughput (Mbit/s)", cfg, r->tcp_mbps,
-           r->goodput_mbps, r->udp_mbps);
-    printf("  %-22s %-14.3f idle %.3f (min %.3f, p95 %.3f; %d/%d probes lost), under TCP load %.3f\n",
+    printf("  %-22s %-14s TCP %s (goodput %s), UDP %s\n", "throughput (Mbit/s)", cfg,
+           num(b1, sizeof b1, r->tcp_mbps, 3), num(b2, sizeof b2, r->goodput_mbps, 3), num(b3, sizeof b3, r->udp_mbps, 3));
+    printf("  %-22s %-14.3f idle %.3f (min %.3f, p95 %.3f; %d/%d probes lost), under TCP load %s\n",
            "RTT (ms)", r->cfg_rtt_ms, r->rtt_ms, r->rtt_min_ms, r->rtt_p95_ms, r->rtt_lost, r->rtt_probes,
-           r->rtt_load_ms);
+           num(b4, sizeof b4, r->rtt_load_ms, 3));
     printf("  %-22s %-14.3f %.3f (+%.3f probe transmission: error %+.3f), down %.3f\n", "one-way delay (ms)",
            r->cfg_delay_ms, r->owd_up_ms, r->probe_serialization_ms,
            r->owd_up_ms - r->cfg_delay_ms - r->probe_serialization_ms, r->owd_down_ms);
-    printf("  %-22s %-14.4f %.4f (%ld datagrams)\n", "loss rate", r->cfg_loss, r->loss_rate, r->loss_sent);
-    if (r->has_trace)
+    printf("  %-22s %-14.4f %s (%ld datagrams)\n", "loss rate", r->cfg_loss, num(b1, sizeof b1, r->loss_rate, 4),
+           r->loss_sent);
+    if (r->has_trace && !isnan(r->trace_ratio))
         printf("  %-22s %-14.0f %.0f bytes delivered (%.2f %%)\n", "trace capacity (bytes)", r->trace_capacity_bytes,
                r->trace_delivered_bytes, r->trace_ratio * 100);
     if (r->emu_cpu_percent >= 0)

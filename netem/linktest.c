@@ -469,6 +469,9 @@ int mb_link_test(mb_net *net, int link, const mb_linktest_opts *o, mb_linktest_r
                       ? (up->ge_p * up->ge_loss_bad + up->ge_r * up->ge_loss_good) / (up->ge_p + up->ge_r)
                       : 0;
     r->has_trace = up->trace[0] != 0;
+    /* phases not run stay NaN (JSON null), not a misleading 0 */
+    r->tcp_mbps = r->goodput_mbps = r->udp_mbps = r->rtt_load_ms = r->loss_rate = NAN;
+    r->trace_delivered_bytes = r->trace_capacity_bytes = r->trace_ratio = NAN;
     r->emu_cpu_percent = -1;
 
     int rc = -1;

@@ -25,8 +25,12 @@ $B link test --backend emu --link trace=traces/steps-wifi-4g-3g.trace,delay=5ms 
 grep -q '"trace_delivery_ratio":' $T/tr.json || fail "trace ratio missing"
 
 # tc: rate only works here; delay on a kernel without netem names emu
-$B link test --backend tc --link rate=10mbit --duration 1 --no-tcp --no-loss > $T/tc.txt || fail "tc rate-only"
+mkdir $T/tclog
+$B link test --backend tc --link rate=10mbit --duration 1 --no-tcp --no-loss --log-dir $T/tclog > $T/tc.txt || fail "tc rate-only"
 grep -q "backend tc" $T/tc.txt || fail "tc output: $(cat $T/tc.txt)"
+# tc records a pcap per direction (captured where the shaped packets arrive)
+sz=$(wc -c < $T/tclog/link0-device-edge0.up.pcap)
+[ "$sz" -gt 100000 ] || fail "tc pcap too small ($sz bytes)"
 if ! $B link check --backend tc --link rate=10mbit,delay=10ms 2> $T/err; then
     grep -q -- "--backend emu" $T/err || fail "tc delay error does not name emu: $(cat $T/err)"
 fi
