@@ -42,6 +42,7 @@ struct mb_runner {
 
     rt_host host;
     mb_plan *plan;
+    int active[MB_MAX_SITES]; /* the site has steps in the plan: FRAME and RESULT only for those */
     uint32_t epoch;
     int out_fd[MB_MAX_SITES];
 
@@ -408,6 +409,14 @@ int mb_runner_plan(mb_runner *r, const mb_plan *p, char *err, size_t errlen)
     r->host.x = NULL;
     mb_plan_free(r->plan);
     r->plan = np;
+    /* A site without steps never hears of frames: a local plan sends
+     * nothing over the device's link, as on a real device. */
+    memset(r->active, 0, sizeof r->active);
+    for (int i = 0; i < np->n_steps; i++) {
+        r->active[np->steps[i].site] = 1;
+        if (np->steps[i].to >= 0)
+            r->active[np->steps[i].to] = 1;
+    }
     r->epoch = epoch;
     r->host.x = rt_exec_new(r->o.g, np, r->o.device, epoch, r->o.be, fds, err, errlen);
     r->host.plan = r->host.x ? np : NULL;
@@ -515,7 +524,7 @@ int mb_runner_submit(mb_runner *r, uint32_t frame, mb_tensor *const *inputs, mb_
     }
     const mb_topology *t = r->o.topo;
     for (int s = 0; s < t->n_sites; s++) {
-        if (s == r->o.device)
+        if (s == r->o.device || !r->active[s])
             continue;
         if (mb_wire_send(r->ctl[s], MB_MSG_FRAME, frame, NULL, 0, err, sizeof err)) {
             char msg[700];
@@ -575,7 +584,7 @@ int mb_runner_collect(mb_runner *r, uint32_t frame, double until, mb_tensor ***o
             char who[256] = "";
             pthread_mutex_lock(&r->mu);
             for (int s = 0; s < r->o.topo->n_sites; s++)
-                if (s != r->o.device && r->result_ring[s][frame % RESULT_RING] != (int64_t)frame &&
+                if (s != r->o.device && r->active[s] && r->result_ring[s][frame % RESULT_RING] != (int64_t)frame &&
                     strlen(who) + strlen(site_name(r, s)) + 3 < sizeof who)
                     snprintf(who + strlen(who), sizeof who - strlen(who), "%s%s", who[0] ? ", " : "",
                              site_name(r, s));
@@ -614,7 +623,7 @@ int mb_runner_collect(mb_runner *r, uint32_t frame, double until, mb_tensor ***o
     for (;;) {
         int missing = -1;
         for (int s = 0; s < t->n_sites && missing < 0; s++)
-            if (s != r->o.device && r->result_ring[s][frame % RESULT_RING] != (int64_t)frame)
+            if (s != r->o.device && r->active[s] && r->result_ring[s][frame % RESULT_RING] != (int64_t)frame)
                 missing = s;
         if (missing < 0 || r->broken)
             break;
