@@ -87,8 +87,8 @@ int cmd_profile(int argc, char **argv)
         mb_json_print_string(stdout, p->blas_core);
         printf(",\"cpu\":");
         mb_json_print_string(stdout, p->cpu);
-        printf(",\"ref_gflops\":%.3f,\"total_ms\":%.6f,\"ops\":[", p->ref_gflops,
-               mb_profile_total_ms(p));
+        printf(",\"ref_gflops\":%.3f,\"total_ms\":%.6f,\"whole_ms\":%.6f,\"ops\":[",
+               p->ref_gflops, mb_profile_total_ms(p), p->whole_ms);
         for (int i = 0; i < g->n_nodes; i++) {
             printf("%s{\"op\":%d,\"name\":", i ? "," : "", i);
             mb_json_print_string(stdout, g->nodes[i].name);
@@ -105,6 +105,9 @@ int cmd_profile(int argc, char **argv)
                    mb_op_name(g->nodes[i].type), p->ms[i], (long long)g->nodes[i].out_bytes,
                    p->ms[i] > 0 ? 2.0 * (double)g->nodes[i].macs / (p->ms[i] * 1e6) : 0.0);
     }
+    if (!json && p->whole_ms > 0)
+        printf("whole run %.3f ms (median, untimed) vs %.3f ms summed over ops: ratio %.2f\n",
+               p->whole_ms, mb_profile_total_ms(p), mb_profile_op_scale(p));
     if (!json)
         printf("%s: %.3f ms total over %d ops (%d thread%s, %s, blas %s, sgemm %.1f GFLOP/s)%s%s\n",
                g->name, mb_profile_total_ms(p), g->n_nodes, p->threads, p->threads == 1 ? "" : "s",

@@ -112,6 +112,9 @@ mb_cost_model *mb_cost_new(const mb_graph *g, const mb_topology *t, const mb_pro
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    /* Op times as profiled. The whole-run ratio (mb_profile_op_scale) is
+     * reported, not applied: on this executor it is dominated by per-run
+     * work outside any op, which a split does not multiply. */
     memcpy(c->prof_ms, p->ms, sizeof(double) * (size_t)g->n_nodes);
     c->ref_gflops = p->ref_gflops;
     if (opts)

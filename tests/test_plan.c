@@ -283,6 +283,52 @@ static void test_evaluate_arithmetic(void **state)
     mb_graph_free(g);
 }
 
+/* Profiles: CSV round trip, and the reader's errors name file and line. */
+static void test_profile_csv(void **state)
+{
+    (void)state;
+    mb_graph *g = load_small();
+    mb_profile *p = pf_profile(g, 0.1, 1);
+    p->whole_ms = 3.5;
+    char path[] = "/tmp/mecbed-prof-XXXXXX", err[512];
+    int fd = mkstemp(path);
+    close(fd);
+    assert_int_equal(mb_profile_write_csv(p, g, path, err, sizeof(err)), 0);
+    mb_profile *q = mb_profile_read_csv(path, g, err, sizeof(err));
+    assert_non_null(q);
+    for (int i = 0; i < g->n_nodes; i++)
+        assert_float_equal(q->ms[i], p->ms[i], 1e-6);
+    assert_float_equal(q->ref_gflops, 100, 1e-9);
+    assert_float_equal(q->whole_ms, 3.5, 1e-9);
+    assert_float_equal(mb_profile_op_scale(q), 3.5 / mb_profile_total_ms(q), 1e-9);
+    mb_profile_free(q);
+    const char *bad[][2] = {
+        {"# ref_gflops=10\nop,name,type,ms\n0,y,Input,0\n", ":3: op 0 is 'y'"},
+        {"# ref_gflops=10\nop,name,type,ms\n0,x,Input,-1\n", ":3: ms '-1'"},
+        {"# ref_gflops=10\nop,name,type,ms\n0,x,Input,0\n0,x,Input,0\n", "twice"},
+        {"# ref_gflops=10\nop,name,type,ms\n0,x,Input,0\n", "ops profiled"},
+        {"hello\n", ":1: expected the header"},
+    };
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        FILE *f = fopen(path, "w");
+        fputs(bad[k][0], f);
+        fclose(f);
+        assert_null(mb_profile_read_csv(path, g, err, sizeof(err)));
+        if (!strstr(err, bad[k][1]))
+            fprintf(stderr, "'%s' lacks '%s'\n", err, bad[k][1]);
+        assert_non_null(strstr(err, bad[k][1]));
+        assert_non_null(strstr(err, path));
+    }
+    /* a complete profile without the sgemm rate node types scale by */
+    p->ref_gflops = 0;
+    assert_int_equal(mb_profile_write_csv(p, g, path, err, sizeof(err)), 0);
+    assert_null(mb_profile_read_csv(path, g, err, sizeof(err)));
+    assert_non_null(strstr(err, "ref_gflops"));
+    unlink(path);
+    mb_profile_free(p);
+    mb_graph_free(g);
+}
+
 int main(int argc, char **argv)
 {
     mb_platform_init(argc, argv);
@@ -291,6 +337,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tile_plan_executes_bit_exact),
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_evaluate_arithmetic),
+        cmocka_unit_test(test_profile_csv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,7 @@
  * A profile is a CSV file (`mecbed profile --model M --threads N --out p.csv`):
  *   # mecbed profile v1
  *   # model=resnet50 hash=0123abcd... threads=1 backend=cpu repeats=5
- *   # blas_core=SkylakeX cpu=AMD EPYC ... ref_gflops=201.3
+ *   # blas_core=SkylakeX ref_gflops=201.3 whole_ms=61.9 cpu=AMD EPYC ...
  *   op,name,type,ms,bytes_out,macs
  *   0,input,Input,0,602112,0
  *   1,conv1,Conv,1.234,3211264,118013952
@@ -29,6 +29,8 @@ typedef struct mb_profile {
     char blas_core[32];
     char cpu[128];
     double ref_gflops;    /* sgemm GFLOP/s measured when profiling (same threads) */
+    double whole_ms;      /* median wall time of whole untimed runs, interleaved with the
+                           * timed ones (0: not measured); compare with the sum of op times */
 } mb_profile;
 
 /* All zeros, n_ops = g->n_nodes, ref_gflops = 0 (set it before use). */
@@ -53,5 +55,10 @@ mb_profile *mb_profile_read_csv(const char *path, const mb_graph *g, char *err, 
  * "cached", "measured"). */
 mb_profile *mb_profile_default(const mb_graph *g, const char **source, char *err, size_t errlen);
 double mb_profile_total_ms(const mb_profile *p);
+/* whole_ms / sum of op times (1 when whole_ms is unknown): a diagnostic of
+ * what per-op timing misses (fusion and cache effects between ops, per-run
+ * work outside any op). `mecbed profile` prints it; the cost model does not
+ * apply it (see docs/policies.md, "Profiles"). */
+double mb_profile_op_scale(const mb_profile *p);
 
 #endif
