@@ -216,6 +216,50 @@ static void test_format_round_trip(void **state)
     assert_int_equal(mb_linkspec_format(&s, tiny, sizeof tiny), -1);
 }
 
+/* Property test (a small, bounded fuzzer): specs assembled at random from
+ * plausible and implausible pieces never crash the parser; whatever it
+ * accepts formats to a canonical text that parses again to the same text. */
+static void test_random_specs(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"rate", "up.rate", "down.rate", "delay", "up.delay", "rtt", "jitter",
+                                       "loss", "down.loss", "queue", "aqm", "trace", "mtu", "ns3", "up.mtu",
+                                       "bogus", "", "up.", "distance"};
+    static const char *const vals[] = {"10mbit", "5.85m", "0", "-1", "1e3k", "20ms", "250us", "1s", "2ms:normal",
+                                       "1ms:pareto", "0.5%", "0.01", "ge:1%:30%", "ge:5%:0", "100p", "64kb", "3000b",
+                                       "x.trace:once", "1500", "p2p", "wifi", "", "nan", "1e400", "12furlongs",
+                                       "ge:", ":loop", "99999999999999999999"};
+    uint64_t x = 12345;
+    int accepted = 0;
+    for (int iter = 0; iter < 20000; iter++) {
+        char text[512] = "";
+        size_t used = 0;
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        int n = 1 + (int)((x >> 33) % 5);
+        for (int i = 0; i < n; i++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            const char *k = keys[(x >> 33) % (sizeof keys / sizeof keys[0])];
+            const char *v = vals[(x >> 17) % (sizeof vals / sizeof vals[0])];
+            int sep = (int)((x >> 50) % 8); /* mostly "=" and ",", sometimes broken */
+            used += (size_t)snprintf(text + used, sizeof text - used, "%s%s%s%s", i ? (sep == 7 ? ",," : ",") : "",
+                                     k, sep == 6 ? "" : "=", v);
+        }
+        mb_link_spec a, b;
+        char err[256], f1[2048], f2[2048];
+        if (mb_linkspec_parse(text, &a, err, sizeof err))
+            continue;
+        accepted++;
+        assert_true(mb_linkspec_format(&a, f1, sizeof f1) >= 0);
+        if (mb_linkspec_parse(f1, &b, err, sizeof err))
+            fail_msg("'%s' -> '%s' does not parse: %s", text, f1, err);
+        assert_true(mb_linkspec_format(&b, f2, sizeof f2) >= 0);
+        if (strcmp(f1, f2))
+            fail_msg("'%s': format is not stable: '%s' then '%s'", text, f1, f2);
+    }
+    printf("random specs: %d of 20000 accepted, all round-trip\n", accepted);
+    assert_true(accepted > 100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_jitter_loss_queue),
         cmocka_unit_test(test_trace_mtu_ns3),
         cmocka_unit_test(test_format_round_trip),
+        cmocka_unit_test(test_random_specs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

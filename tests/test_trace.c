@@ -299,12 +299,53 @@ static void test_reader_errors(void **state)
     mb_trace_free(tr);
 }
 
+/* A small bounded fuzzer: random files built from trace-like pieces never
+ * crash a reader; what is accepted has a positive period and sane stats. */
+static void test_random_files(void **state)
+{
+    (void)state;
+    static const char *const pieces[] = {"0", "1", "17", "-3", "0.5", "1e9", "nan", " ", "\t", ",", "Mbits/sec",
+                                         "Kbits/sec", "\n", "\n", "\n", "# mecbed-trace 1\n", "end ", "#", "x",
+                                         "99999999999999999999", "1.5e-3", "inf"};
+    uint64_t x = 99;
+    int accepted = 0;
+    for (int iter = 0; iter < 1500; iter++) {
+        char text[600] = "";
+        size_t used = 0;
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        int n = 1 + (int)((x >> 33) % 40);
+        for (int i = 0; i < n && used < sizeof text - 64; i++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            used += (size_t)snprintf(text + used, sizeof text - used, "%s", pieces[(x >> 33) % (sizeof pieces / sizeof pieces[0])]);
+        }
+        char err[256];
+        mb_trace *tr = mb_trace_read(tmp_file(text), MB_TRACE_FMT_AUTO, err, sizeof err);
+        unlink(tmp);
+        if (!tr) {
+            assert_true(strncmp(err, tmp, strlen(tmp)) == 0); /* every error names the file */
+            continue;
+        }
+        accepted++;
+        assert_true(tr->period_s > 0);
+        mb_trace_stats st;
+        assert_int_equal(mb_trace_stats_compute(tr, 1, &st), 0);
+        assert_true(st.mean_bps >= 0 && st.p95_bps >= st.p5_bps);
+        mb_trace_cursor c;
+        mb_trace_cursor_init(&c, tr, 1);
+        double t = mb_trace_serve(&c, 0, 1500);
+        assert_true(t >= 0);
+        mb_trace_free(tr);
+    }
+    printf("random trace files: %d of 1500 accepted\n", accepted);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shared_means),     cmocka_unit_test(test_native_round_trip),
         cmocka_unit_test(test_generators),       cmocka_unit_test(test_cursor_rates),
         cmocka_unit_test(test_cursor_opportunities), cmocka_unit_test(test_reader_errors),
+        cmocka_unit_test(test_random_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

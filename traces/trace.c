@@ -45,33 +45,48 @@ static double seg_end(const mb_trace *tr, size_t i)
     return i + 1 < tr->n ? tr->t[i + 1] : tr->period_s;
 }
 
-/* Capacity (bytes) within one period, over [a, b) with 0 <= a <= b <= period. */
+/* First index i with t[i] >= x (t sorted). */
+static size_t lower_bound(const double *t, size_t n, double x)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Capacity (bytes) within one period, over [a, b) with 0 <= a <= b <= period.
+ * O(log n + segments overlapped), so re-binning long traces stays fast. */
 static double capacity_in_period(const mb_trace *tr, double a, double b)
 {
     double bytes = 0;
-    if (b <= a)
+    if (b <= a || tr->n == 0)
         return 0;
     if (tr->kind == MB_TRACE_RATES) {
-        for (size_t i = 0; i < tr->n; i++) {
-            double s = tr->t[i], e = seg_end(tr, i);
-            if (e <= a || s >= b)
+        size_t i = lower_bound(tr->t, tr->n, a);
+        if (i > 0 && (i == tr->n || tr->t[i] > a))
+            i--; /* the segment that contains a */
+        for (; i < tr->n && tr->t[i] < b; i++) {
+            double s0 = tr->t[i], e = seg_end(tr, i);
+            if (e <= a)
                 continue;
-            double lo = s > a ? s : a, hi = e < b ? e : b;
-            bytes += (hi - lo) * tr->rate_bps[i] / 8;
+            double lo = s0 > a ? s0 : a, hi = e < b ? e : b;
+            if (hi > lo)
+                bytes += (hi - lo) * tr->rate_bps[i] / 8;
         }
         return bytes;
     }
-    /* Opportunities at times in [a, b). The opportunity at exactly `period`
-     * is the next repetition's time 0 shifted, so periods are [0, period). A
-     * Mahimahi file whose first stamp is not 0 still has n per period. */
-    size_t cnt = 0;
-    for (size_t i = 0; i < tr->n; i++) {
-        double t = tr->t[i];
-        if (t >= tr->period_s)
-            t -= tr->period_s; /* the last stamp coincides with the next period's start */
-        if (t >= a && t < b)
-            cnt++;
-    }
+    /* Opportunities at times in [a, b). The stamps at exactly `period` (a
+     * Mahimahi file's last ones) are the next repetition's time 0, so a
+     * period is [0, period) with n opportunities. */
+    size_t at_end = tr->n - lower_bound(tr->t, tr->n, tr->period_s);
+    size_t cnt = lower_bound(tr->t, tr->n, b) - lower_bound(tr->t, tr->n, a);
+    if (a <= 0 && b > 0)
+        cnt += at_end;
     return (double)cnt * tr->opp_bytes;
 }
 
@@ -87,10 +102,9 @@ double mb_trace_capacity(const mb_trace *tr, double t0, double t1, int loop)
             return 0;
         if (tr->kind == MB_TRACE_OPPORTUNITIES) {
             /* played once: stamps at their own times, the last one included */
-            size_t cnt = 0;
-            for (size_t i = 0; i < tr->n; i++)
-                if (tr->t[i] >= t0 && tr->t[i] < t1)
-                    cnt++;
+            size_t cnt = lower_bound(tr->t, tr->n, t1) - lower_bound(tr->t, tr->n, t0);
+            if (t1 > tr->period_s) /* the stamps at the period itself are the trace's last */
+                cnt = tr->n - lower_bound(tr->t, tr->n, t0);
             return (double)cnt * tr->opp_bytes;
         }
         return capacity_in_period(tr, t0, t1 < P ? t1 : P);
@@ -296,6 +310,8 @@ int mb_trace_stats_compute(const mb_trace *tr, double window_s, mb_trace_stats *
         return -1;
     if (!(window_s > 0))
         window_s = 1;
+    if (tr->period_s / window_s > 1e6) /* at most a million windows */
+        window_s = tr->period_s / 1e6;
     s->window_s = window_s;
     s->duration_s = tr->period_s;
     s->mean_bps = capacity_in_period(tr, 0, tr->period_s) * 8 / tr->period_s;
