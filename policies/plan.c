@@ -130,16 +130,19 @@ static void mark_needed(const mb_graph *g, char *needed)
 int mb_plan_assign(mb_plan *p, const mb_graph *g, const int *site_of_op, char *err, size_t errlen)
 {
     int n = g->n_nodes;
-    char *needed = malloc((size_t)n);
-    /* sent[i * 8 + j]: tensor i already sent to the j-th distinct site; sites are few. */
-    int *sent_to = malloc(sizeof(int) * (size_t)n * 8);
-    int *n_sent = calloc((size_t)n, sizeof(int));
+    char *needed = malloc((size_t)n + 1);
+    /* sent[u * MB_MAX_SITES + s]: tensor u already sent to site s */
+    char *sent = calloc((size_t)n * MB_MAX_SITES + 1, 1);
     int rc = -1;
-    if (!needed || !sent_to || !n_sent) {
+    if (!needed || !sent) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
     mark_needed(g, needed);
+    if (p->device < 0 || p->device >= MB_MAX_SITES) {
+        snprintf(err, errlen, "plan: device site %d out of range", p->device);
+        goto out;
+    }
     for (int i = 0; i < n; i++) {
         if (!needed[i] || is_free_op(g, i))
             continue;
@@ -159,17 +162,12 @@ int mb_plan_assign(mb_plan *p, const mb_graph *g, const int *site_of_op, char *e
             if (g->nodes[u].type == MB_OP_CONSTANT)
                 continue;
             int from = g->nodes[u].type == MB_OP_INPUT ? p->device : site_of_op[u];
-            if (from == site)
-                continue;
-            int dup = 0;
-            for (int j = 0; j < n_sent[u]; j++)
-                dup |= sent_to[u * 8 + j] == site;
-            if (dup)
+            char *done = &sent[(size_t)u * MB_MAX_SITES + site];
+            if (from == site || *done)
                 continue;
             if (mb_plan_send(p, u, mb_node_full_region(g, u), from, site) < 0)
                 goto oom;
-            if (n_sent[u] < 8)
-                sent_to[u * 8 + n_sent[u]++] = site;
+            *done = 1;
         }
         if (mb_plan_compute(p, i, site, mb_node_full_region(g, i)) < 0)
             goto oom;
@@ -177,17 +175,12 @@ int mb_plan_assign(mb_plan *p, const mb_graph *g, const int *site_of_op, char *e
     for (int k = 0; k < g->n_outputs; k++) {
         int o = g->outputs[k];
         int from = is_free_op(g, o) ? p->device : site_of_op[o];
-        if (from == p->device)
-            continue;
-        int dup = 0;
-        for (int j = 0; j < n_sent[o]; j++)
-            dup |= sent_to[o * 8 + j] == p->device;
-        if (dup)
+        char *done = &sent[(size_t)o * MB_MAX_SITES + p->device];
+        if (from == p->device || *done)
             continue;
         if (mb_plan_send(p, o, mb_node_full_region(g, o), from, p->device) < 0)
             goto oom;
-        if (n_sent[o] < 8)
-            sent_to[o * 8 + n_sent[o]++] = p->device;
+        *done = 1;
     }
     rc = 0;
     goto out;
@@ -195,8 +188,7 @@ oom:
     snprintf(err, errlen, "out of memory");
 out:
     free(needed);
-    free(sent_to);
-    free(n_sent);
+    free(sent);
     return rc;
 }
 
