@@ -20,6 +20,7 @@
 
 #define NODE_MAX_PEERS MB_MAX_SITES
 #define HELLO_TIMEOUT_S 10.0
+#define NODE_MAX_CONNS 256
 
 typedef struct node_srv {
     const mb_node_opts *o;
@@ -441,6 +442,15 @@ int mb_node_serve(const mb_node_opts *o, volatile sig_atomic_t *stop, char *err,
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             continue;
+        pthread_mutex_lock(&srv.mu);
+        int crowded = srv.n_threads >= NODE_MAX_CONNS;
+        pthread_mutex_unlock(&srv.mu);
+        if (crowded) {
+            /* a thread per connection, but not without bound */
+            mb_wire_send_error(fd, 0, MB_WERR_PROTOCOL, "too many connections");
+            close(fd);
+            continue;
+        }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         conn_arg *ca = malloc(sizeof *ca);
