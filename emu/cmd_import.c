@@ -104,7 +104,7 @@ int cmd_import(int argc, char **argv)
         fprintf(stderr, "mecbed import: %s\n", err);
         goto done;
     }
-    mb_onnx_opts o = {shapes, n_shapes};
+    mb_onnx_opts o = {shapes, n_shapes, 0};
     int why = 0;
     mb_graph *g = mb_onnx_import(m, &o, &why, err, sizeof err);
     int64_t opset = mb_onnx_opset(m);

@@ -688,7 +688,7 @@ static void test_bindings_and_dynamic_dims(void **state)
     for (int i = 0; i < 4; i++)
         w.f->data[i] = 1;
     mb_onnx_binding b[1] = {{"W", &w, 0, {0}}};
-    mb_onnx_opts o = {b, 1};
+    mb_onnx_opts o = {b, 1, 0};
     mb_graph *g = import_ok(md, &o);
     assert_int_equal(g->n_nodes, 2);
     assert_int_equal(g->nodes[1].n_params, 1);
@@ -697,7 +697,7 @@ static void test_bindings_and_dynamic_dims(void **state)
 
     /* binding a name that is not an input is an error */
     mb_onnx_binding bad[1] = {{"nope", NULL, 1, {3}}};
-    mb_onnx_opts ob = {bad, 1};
+    mb_onnx_opts ob = {bad, 1, 0};
     char err[512];
     int why;
     assert_null(import(md, &ob, &why, err, sizeof err));
@@ -711,7 +711,7 @@ static void test_bindings_and_dynamic_dims(void **state)
     add_output(md, "y");
     import_fails(md, MB_ONNX_UNSUPPORTED, "dimension 2 is dynamic", "--shape");
     mb_onnx_binding sb[1] = {{"x", NULL, 4, {2, 3, 7, 5}}};
-    mb_onnx_opts os = {sb, 1};
+    mb_onnx_opts os = {sb, 1, 0};
     g = import_ok(md, &os);
     assert_int_equal(g->nodes[0].out_dims[0], 2);
     assert_int_equal(g->nodes[0].out_dims[2], 7);

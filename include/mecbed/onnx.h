@@ -81,6 +81,9 @@ typedef struct mb_onnx_binding {
 typedef struct mb_onnx_opts {
     const mb_onnx_binding *bind;
     int n_bind;
+    /* Treat bound values as constants everywhere, so whatever depends only
+     * on them is computed at import (tests of the import-time folding). */
+    int fold_bound;
 } mb_onnx_opts;
 
 /* Convert to an inferred mb_graph. Graph inputs used as data become

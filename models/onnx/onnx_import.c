@@ -443,7 +443,7 @@ int ox_is_const(ox_imp *im, const Onnx__NodeProto *np, int k)
     /* A bound graph input is not: used as data it stays an input (ox_const
      * still accepts it where only a constant will do). */
     ox_val *v = ox_has(np, k) ? ox_lookup(im, np->input[k]) : NULL;
-    return v && v->c && v->node < 0 && v->input_pos < 0;
+    return v && v->c && v->node < 0 && (v->input_pos < 0 || (im->opts && im->opts->fold_bound));
 }
 
 int ox_const_ok(ox_imp *im, const Onnx__NodeProto *np, int k)
@@ -735,6 +735,40 @@ static int import_outputs(ox_imp *im)
     return 0;
 }
 
+/* ONNX's test data stores FLOAT16/BFLOAT16 inputs as UINT16 bit patterns:
+ * read them as the type the graph declares. */
+static int reinterpret_half(ox_val *v)
+{
+    const Onnx__TypeProto *tp = v->vi ? v->vi->type : NULL;
+    if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !v->c->i ||
+        v->c->data_type != MB_ONNX_UINT16)
+        return 0;
+    int et = tp->tensor_type->elem_type;
+    if (et != MB_ONNX_FLOAT16 && et != MB_ONNX_BFLOAT16)
+        return 0;
+    Onnx__TensorProto t = ONNX__TENSOR_PROTO__INIT;
+    t.has_data_type = 1;
+    t.data_type = et;
+    t.n_dims = (size_t)v->c->ndim;
+    t.dims = v->c->dims;
+    int32_t *bits = malloc(sizeof(int32_t) * (size_t)(v->c->numel + 1));
+    if (!bits)
+        return -1;
+    for (int64_t k = 0; k < v->c->numel; k++)
+        bits[k] = (int32_t)v->c->i[k];
+    t.n_int32_data = (size_t)v->c->numel;
+    t.int32_data = bits;
+    mb_onnx_tensor f;
+    char e[64];
+    int rc = mb_onnx_decode(&t, "input", &f, e, sizeof e);
+    free(bits);
+    if (rc)
+        return -1;
+    mb_onnx_tensor_clear(v->c);
+    *v->c = f;
+    return 0;
+}
+
 static int import_graph(ox_imp *im)
 {
     const Onnx__GraphProto *gp = im->gp;
@@ -778,6 +812,8 @@ static int import_graph(ox_imp *im)
                 v->c = NULL;
                 return ox_fail(im, "out of memory");
             }
+            if (reinterpret_half(v))
+                return ox_fail(im, "out of memory");
         }
     }
     if (im->opts)
@@ -859,6 +895,9 @@ mb_graph *mb_onnx_import(const mb_onnx_model *m, const mb_onnx_opts *opts, int *
     int rc;
     if (!im.g)
         rc = ox_fail(&im, "out of memory");
+    else if (m->opset <= 0 && m->proto->n_opset_import)
+        rc = ox_unsupported(&im, "the model imports only other operator domains (e.g. '%s')",
+                            m->proto->opset_import[0]->domain ? m->proto->opset_import[0]->domain : "");
     else if (m->opset <= 0)
         rc = ox_fail(&im, "the model imports no version of the default ONNX opset");
     else if (m->opset > 18)

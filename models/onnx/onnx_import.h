@@ -77,6 +77,9 @@ int ox_shape(ox_imp *im, int idx, int *ndim, int64_t *dims);
 
 /* Convert one ONNX node: adds graph nodes and binds the node's output. */
 int ox_convert_node(ox_imp *im, const Onnx__NodeProto *np);
+/* Fold node np at import time if it is shape arithmetic on known values
+ * (onnx_fold.c): 1 folded (output bound), 0 not foldable, -1 error. */
+int ox_try_fold(ox_imp *im, const Onnx__NodeProto *np);
 /* 1 if op_type (default domain) is one the importer converts. */
 int ox_op_known(const char *op_type);
 

@@ -859,6 +859,11 @@ int ox_convert_node(ox_imp *im, const Onnx__NodeProto *np)
         return ox_fail(im, "has no op_type");
     if (np->domain && *np->domain && strcmp(np->domain, "ai.onnx"))
         return ox_unsupported(im, "operator domain '%s' is not supported", np->domain);
+    if (np->n_output >= 1 && np->output[0] && *np->output[0]) {
+        int f = ox_try_fold(im, np);
+        if (f)
+            return f < 0 ? -1 : 0;
+    }
     const ox_op *op = find_op(np->op_type);
     if (!op)
         return ox_unsupported(im, "operator %s is not supported", np->op_type);
