@@ -825,6 +825,62 @@ static void test_errors_name_the_node(void **state)
     arena_free();
 }
 
+static void test_shape_arithmetic_folds(void **state)
+{
+    (void)state;
+    /* PyTorch's x.view(x.size(0), -1), with a Cast and a Slice thrown in,
+     * and an Unsqueeze of data: all that remains is Input, Reshape, Reshape. */
+    model *md = model_new(13);
+    add_input(md, "x", 4, (int64_t[]){2, 3, 4, 4});
+    Onnx__TensorProto *zero = tensor_i64("zero", 1, (int64_t[]){0});
+    zero->n_dims = 0; /* a scalar index */
+    add_init(md, zero);
+    add_init(md, tensor_i64("ax0", 1, (int64_t[]){0}));
+    add_init(md, tensor_i64("minus1", 1, (int64_t[]){-1}));
+    add_init(md, tensor_i64("s0", 1, (int64_t[]){0}));
+    add_init(md, tensor_i64("s1", 1, (int64_t[]){2}));
+    add_node(md, "Shape", "x", "shp");
+    add_node(md, "Gather", "shp zero", "n");
+    add_node(md, "Unsqueeze", "n ax0", "n1");
+    attr_i(add_node(md, "Cast", "minus1", "m1"), "to", 7);
+    attr_i(add_node(md, "Concat", "n1 m1", "target"), "axis", 0);
+    add_node(md, "Slice", "target s0 s1", "target2");
+    add_node(md, "Reshape", "x target2", "flat");
+    add_node(md, "Unsqueeze", "flat ax0", "u");
+    add_output(md, "u");
+    mb_graph *g = import_ok(md, NULL);
+    assert_int_equal(g->n_nodes, 3);
+    assert_int_equal(g->nodes[1].type, MB_OP_RESHAPE);
+    assert_int_equal(g->nodes[1].out_ndim, 2);
+    assert_int_equal(g->nodes[1].out_dims[0], 2);
+    assert_int_equal(g->nodes[1].out_dims[1], 48);
+    assert_int_equal(g->nodes[2].type, MB_OP_RESHAPE);
+    assert_int_equal(g->nodes[2].out_ndim, 3);
+    assert_int_equal(g->nodes[2].out_dims[0], 1);
+    mb_graph_free(g);
+    arena_free();
+
+    /* folding errors name the node */
+    md = model_new(13);
+    add_input(md, "x", 2, (int64_t[]){2, 3});
+    add_init(md, tensor_i64("i", 1, (int64_t[]){5}));
+    add_node(md, "Shape", "x", "shp");
+    add_node(md, "Gather", "shp i", "bad");
+    add_node(md, "Reshape", "x bad", "y");
+    add_output(md, "y");
+    import_fails(md, MB_ONNX_ERROR, "node 'bad' (Gather", "out of range");
+    arena_free();
+
+    /* a Gather of run-time data is an operator mecbed does not run */
+    md = model_new(13);
+    add_input(md, "x", 2, (int64_t[]){2, 3});
+    add_init(md, tensor_i64("i", 1, (int64_t[]){1}));
+    add_node(md, "Gather", "x i", "y");
+    add_output(md, "y");
+    import_fails(md, MB_ONNX_UNSUPPORTED, "operator Gather is not supported", NULL);
+    arena_free();
+}
+
 /* A model with weights, serialized; the bytes are returned. */
 static size_t weighty_model(uint8_t **bytes)
 {
@@ -979,6 +1035,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_order_and_outputs),
         cmocka_unit_test(test_bindings_and_dynamic_dims),
         cmocka_unit_test(test_errors_name_the_node),
+        cmocka_unit_test(test_shape_arithmetic_folds),
         cmocka_unit_test(test_truncated_and_corrupt_files),
         cmocka_unit_test(test_model_load_and_testdata),
     };
