@@ -10,9 +10,11 @@
  * worse than layer-wise's under the same cost model.
  *
  * Options: server=NAME (default: the first edge site, else the cloud);
- * table=1 precomputes the best plan per uplink-rate bucket in init (0.1 to
- * 1000 Mbit/s, per_octave=N buckets per octave, default 2) and plan/replan
- * then only look the bucket up and score it. */
+ * window=N (cut positions a split window may span, default 16), grid=N
+ * (device fractions tried per window, default 20); table=1 precomputes
+ * the best plan per uplink-rate bucket in init (0.1 to 1000 Mbit/s,
+ * per_octave=N buckets per octave, default 2) and plan/replan then only
+ * look the bucket up and score it. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -23,8 +23,8 @@ typedef struct mb_oplevel_env {
     const double *t_dev;  /* [n] ms per op on the device */
     const double *t_edge; /* [n] ms per op on the edge */
     mb_split_hop up, down;
-    int max_window;       /* cut positions a window may span (0: 6) */
-    int grid;             /* r values tried per window (0: 14) */
+    int max_window;       /* cut positions a window may span (0: 16) */
+    int grid;             /* r values tried per window (0: 20) */
 } mb_oplevel_env;
 
 typedef struct mb_oplevel_choice {

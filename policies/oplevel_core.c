@@ -252,8 +252,8 @@ int mb_oplevel_search(const mb_oplevel_env *env, mb_oplevel_result *out, char *e
         }
     }
     out->layerwise_ms = best;
-    int maxw = env->max_window > 0 ? env->max_window : 6;
-    int grid = env->grid > 0 ? env->grid : 14;
+    int maxw = env->max_window > 0 ? env->max_window : 16;
+    int grid = env->grid > 0 ? env->grid : 20;
     for (int i = 0; i < P; i++) {
         int k = pos[i];
         if (D[k] >= best) { /* the device alone already takes longer */
