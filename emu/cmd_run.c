@@ -950,7 +950,19 @@ int cmd_run(int argc, char **argv)
     double predicted = n_ok ? median(pred, n_ok) : plan->pred.latency_ms;
     double pred_energy = n_ok ? median(pen, n_ok) : plan->pred.energy_mj;
     double crit_ms = median(crit, n_crit);
-    double fps_meas = t_stream_end > t_stream ? (n_ok + n_fb) / (t_stream_end - t_stream) : 0;
+    /* Throughput: completions per second between the first and the last
+     * completed frame (a stream's steady rate; counting from the first
+     * release would overstate short streams). */
+    double first_end = INFINITY, last_end = -INFINITY;
+    int n_done = 0;
+    for (int i = 0; i < c->n_rec; i++)
+        if (c->rec[i].ok || c->rec[i].fell_back) {
+            n_done++;
+            first_end = fmin(first_end, c->rec[i].t_end);
+            last_end = fmax(last_end, c->rec[i].t_end);
+        }
+    double fps_meas = n_done >= 2 && last_end > first_end ? (n_done - 1) / (last_end - first_end)
+                      : n_done == 1 && t_stream_end > t_stream ? 1 / (t_stream_end - t_stream) : 0;
     if (c->timeline) {
         char path[1100];
         double origin = c->n_rec ? c->rec[0].t_start : 0;
