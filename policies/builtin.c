@@ -1,13 +1,9 @@
 /* Registers the built-in policies through the same call plugins use. The
- * policies of helper padv (tile, oplevel, dds) are referenced weakly until
- * their files are in the tree, so this module links without them. */
+ * references are strong, so any binary that registers the built-ins links
+ * all eight, whole archive or not. */
 #include <stdio.h>
 
 #include "builtin.h"
-
-#pragma weak mb_policy_tile_ops
-#pragma weak mb_policy_oplevel_ops
-#pragma weak mb_policy_dds_ops
 
 void mb_policy_register_builtins(void)
 {
@@ -17,7 +13,7 @@ void mb_policy_register_builtins(void)
                                   &mb_policy_oplevel_ops, &mb_policy_dds_ops};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         char err[256];
-        if (!all[i] || mb_policy_find(all[i]->name))
+        if (mb_policy_find(all[i]->name))
             continue;
         if (mb_policy_register(all[i], err, sizeof(err)))
             fprintf(stderr, "mecbed: built-in %s\n", err); /* a bug in a built-in, not user input */
