@@ -23,12 +23,13 @@ static double ser_ms(const mb_split_hop *h, int64_t bytes)
     return s * 1e3;
 }
 
-double mb_oplevel_timeline(const mb_oplevel_env *env, const mb_split_steps *st, double bound,
-                           mb_oplevel_result *res)
+/* ready: scratch of 2n doubles (NULL: allocated here). */
+static double timeline_impl(const mb_oplevel_env *env, const mb_split_steps *st, double bound,
+                            mb_oplevel_result *res, double *scratch)
 {
     const mb_graph *g = env->g;
     int n = g->n_nodes;
-    double *ready = malloc(sizeof(double) * 2 * (size_t)n);
+    double *ready = scratch ? scratch : malloc(sizeof(double) * 2 * (size_t)n);
     if (!ready)
         return INFINITY;
     for (int i = 0; i < 2 * n; i++)
@@ -50,10 +51,8 @@ double mb_oplevel_timeline(const mb_oplevel_env *env, const mb_split_steps *st, 
                 int u = nd->inputs[k];
                 if (mb_split_is_const(g, u))
                     continue;
-                if (ready[site * n + u] < 0) { /* a plan bug: input never arrives */
-                    free(ready);
-                    return INFINITY;
-                }
+                if (ready[site * n + u] < 0) /* a plan bug: input never arrives */
+                    goto fail;
                 if (ready[site * n + u] > start)
                     start = ready[site * n + u];
             }
@@ -62,18 +61,14 @@ double mb_oplevel_timeline(const mb_oplevel_env *env, const mb_split_steps *st, 
             busy[site] += d;
             if (clock[site] > ready[site * n + s->node])
                 ready[site * n + s->node] = clock[site];
-            if (clock[site] > bound) {
-                free(ready);
-                return INFINITY;
-            }
+            if (clock[site] > bound)
+                goto fail;
         } else {
             int dir = s->site == 0 ? 0 : 1;
             const mb_split_hop *h = dir == 0 ? &env->up : &env->down;
             double r = ready[s->site * n + s->node];
-            if (r < 0) {
-                free(ready);
-                return INFINITY;
-            }
+            if (r < 0)
+                goto fail;
             int64_t b = mb_split_region_bytes(g, s->node, s->r);
             double start = r > link_free[dir] ? r : link_free[dir];
             double ser = ser_ms(h, b);
@@ -84,10 +79,8 @@ double mb_oplevel_timeline(const mb_oplevel_env *env, const mb_split_steps *st, 
             double *rt = &ready[s->to_site * n + s->node];
             if (arrive > *rt)
                 *rt = arrive;
-            if (arrive > bound) {
-                free(ready);
-                return INFINITY;
-            }
+            if (arrive > bound)
+                goto fail;
         }
     }
     for (int o = 0; o < g->n_outputs; o++) {
@@ -99,7 +92,8 @@ double mb_oplevel_timeline(const mb_oplevel_env *env, const mb_split_steps *st, 
         if (r > result)
             result = r;
     }
-    free(ready);
+    if (!scratch)
+        free(ready);
     if (res) {
         res->device_busy_ms = busy[0];
         res->edge_busy_ms = busy[1];
@@ -109,6 +103,16 @@ double mb_oplevel_timeline(const mb_oplevel_env *env, const mb_split_steps *st, 
         res->bytes_down = bytes[1];
     }
     return result;
+fail:
+    if (!scratch)
+        free(ready);
+    return INFINITY;
+}
+
+double mb_oplevel_timeline(const mb_oplevel_env *env, const mb_split_steps *st, double bound,
+                           mb_oplevel_result *res)
+{
+    return timeline_impl(env, st, bound, res, NULL);
 }
 
 static mb_region part_region(mb_region full, int dim, int64_t lo, int64_t hi)
@@ -131,13 +135,13 @@ static int add_full(mb_split_steps *out, const mb_graph *g, int kind, int v, int
 
 /* Scratch regions are allocated per call: steps are built for every
  * candidate, and the O(n) allocation is small next to the backprop. */
-int mb_oplevel_steps(const mb_oplevel_env *env, const mb_oplevel_choice *ch, mb_split_steps *out)
+/* lvp: liveness of g; rscratch: 2n regions (NULL: allocated here). */
+static int steps_impl(const mb_oplevel_env *env, const mb_split_live *lvp, mb_region *rscratch,
+                      const mb_oplevel_choice *ch, mb_split_steps *out)
 {
     const mb_graph *g = env->g;
     int n = g->n_nodes, k = ch->k, m = ch->m, rc = 0;
-    mb_split_live lv;
-    if (mb_split_live_init(&lv, g) < 0)
-        return -1;
+    const mb_split_live lv = *lvp;
     for (int v = 0; v < k && !rc; v++)
         if (!mb_split_is_free(g, v))
             rc = add_full(out, g, MB_SPLIT_COMPUTE, v, 0, 0);
@@ -158,9 +162,10 @@ int mb_oplevel_steps(const mb_oplevel_env *env, const mb_oplevel_choice *ch, mb_
             goto done;
         }
         mb_region parts[2] = {part_region(full, ch->dim, 0, ch->c), part_region(full, ch->dim, ch->c, X)};
-        mb_region *rd = malloc(sizeof(mb_region) * 2 * (size_t)n), *re = rd ? rd + n : NULL;
+        mb_region *rd = rscratch ? rscratch : malloc(sizeof(mb_region) * 2 * (size_t)n), *re = rd ? rd + n : NULL;
         if (!rd || mb_split_backprop(g, k, m, u1, 2, parts, rd) < 0) {
-            free(rd);
+            if (!rscratch)
+                free(rd);
             rc = -1;
             goto done;
         }
@@ -176,7 +181,8 @@ int mb_oplevel_steps(const mb_oplevel_env *env, const mb_oplevel_choice *ch, mb_
             rc = mb_split_steps_add(out, MB_SPLIT_SEND, u1, 0, 1, rd[u1]);
         else if (!rc)
             rc = mb_split_steps_add(out, MB_SPLIT_SEND, u1, 1, 0, re[u1]);
-        free(rd);
+        if (!rscratch)
+            free(rd);
         if (m >= n)
             goto done;
     }
@@ -186,17 +192,33 @@ int mb_oplevel_steps(const mb_oplevel_env *env, const mb_oplevel_choice *ch, mb_
     for (int o = 0; o < g->n_outputs && !rc; o++)
         rc = add_full(out, g, MB_SPLIT_SEND, g->outputs[o], 1, 0);
 done:
+    return rc;
+}
+
+int mb_oplevel_steps(const mb_oplevel_env *env, const mb_oplevel_choice *ch, mb_split_steps *out)
+{
+    mb_split_live lv;
+    if (mb_split_live_init(&lv, env->g) < 0)
+        return -1;
+    int rc = steps_impl(env, &lv, NULL, ch, out);
     mb_split_live_free(&lv);
     return rc;
 }
 
-static double eval_choice(const mb_oplevel_env *env, const mb_oplevel_choice *ch, mb_split_steps *buf,
-                          double bound)
+/* Scratch shared by every candidate of one search. */
+typedef struct search_ctx {
+    const mb_split_live *lv;
+    mb_region *regions; /* 2n */
+    double *ready;      /* 2n */
+    mb_split_steps buf;
+} search_ctx;
+
+static double eval_choice(const mb_oplevel_env *env, const mb_oplevel_choice *ch, search_ctx *sc, double bound)
 {
-    buf->n = 0;
-    if (mb_oplevel_steps(env, ch, buf) < 0)
+    sc->buf.n = 0;
+    if (steps_impl(env, sc->lv, sc->regions, ch, &sc->buf) < 0)
         return INFINITY;
-    return mb_oplevel_timeline(env, buf, bound, NULL);
+    return timeline_impl(env, &sc->buf, bound, NULL, sc->ready);
 }
 
 /* A window [k,m) can be split when every op in it is spatially local and
@@ -222,11 +244,13 @@ int mb_oplevel_search(const mb_oplevel_env *env, mb_oplevel_result *out, char *e
     int *pos = malloc(sizeof(int) * ((size_t)n + 2));
     int *NL = calloc((size_t)n + 1, sizeof(int));
     double *D = calloc((size_t)n + 1, sizeof(double));
-    mb_split_steps buf = {0};
-    if (!pos || !NL || !D) {
+    search_ctx sc = {&lv, malloc(sizeof(mb_region) * 2 * (size_t)n), malloc(sizeof(double) * 2 * (size_t)n), {0}};
+    if (!pos || !NL || !D || !sc.regions || !sc.ready) {
         free(pos);
         free(NL);
         free(D);
+        free(sc.regions);
+        free(sc.ready);
         mb_split_live_free(&lv);
         snprintf(err, errlen, "oplevel: out of memory");
         return -1;
@@ -244,7 +268,7 @@ int mb_oplevel_search(const mb_oplevel_env *env, mb_oplevel_result *out, char *e
     /* plain layer-wise cuts first: they give the bound that prunes windows */
     for (int i = 0; i < P; i++) {
         mb_oplevel_choice ch = {pos[i], pos[i], MB_OPLEVEL_COLS, 0, 0};
-        double t = eval_choice(env, &ch, &buf, INFINITY);
+        double t = eval_choice(env, &ch, &sc, INFINITY);
         out->candidates++;
         if (t < best) {
             best = t;
@@ -282,7 +306,7 @@ int mb_oplevel_search(const mb_oplevel_env *env, mb_oplevel_result *out, char *e
                         continue;
                     last_c = c;
                     mb_oplevel_choice ch = {k, m, dim, (double)c / (double)X, c};
-                    double t = eval_choice(env, &ch, &buf, best);
+                    double t = eval_choice(env, &ch, &sc, best);
                     out->candidates++;
                     if (!isfinite(t)) {
                         out->pruned++;
@@ -297,12 +321,14 @@ int mb_oplevel_search(const mb_oplevel_env *env, mb_oplevel_result *out, char *e
         }
     }
     out->ch = bc;
-    buf.n = 0;
-    if (mb_oplevel_steps(env, &bc, &buf) == 0)
-        out->latency_ms = mb_oplevel_timeline(env, &buf, INFINITY, out);
+    sc.buf.n = 0;
+    if (steps_impl(env, &lv, sc.regions, &bc, &sc.buf) == 0)
+        out->latency_ms = timeline_impl(env, &sc.buf, INFINITY, out, sc.ready);
     else
         out->latency_ms = INFINITY;
-    mb_split_steps_free(&buf);
+    mb_split_steps_free(&sc.buf);
+    free(sc.regions);
+    free(sc.ready);
     free(pos);
     free(NL);
     free(D);
