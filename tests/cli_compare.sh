@@ -1,6 +1,7 @@
 #!/bin/sh
 # `mecbed compare`: all eight policies, the JSON contract scripts rely on,
-# and the sanity order of the predictions.
+# and the sanity order of the predictions (mincut <= layerwise <=
+# min(local, offload), oplevel <= layerwise).
 BUILD=${BUILD:-build}
 M="$BUILD/mecbed"
 [ -x "$M" ] || { echo "skip: $M not built"; exit 77; }
@@ -34,6 +35,7 @@ assert abs(r["mincut"]["cut_value_ms"] - r["cic"]["cut_value_ms"]) <= 1e-6 * r["
 eps = 1e-9
 assert r["mincut"]["latency_ms"] <= r["layerwise"]["latency_ms"] + eps
 assert r["layerwise"]["latency_ms"] <= min(r["local"]["latency_ms"], r["offload"]["latency_ms"]) + eps
+assert r["oplevel"]["latency_ms"] <= r["layerwise"]["latency_ms"] + eps, (r["oplevel"], r["layerwise"])
 PY
 done
 "$M" compare --model resnet18 --link rate=10mbit --policies mincut,bogus >"$tmp/e" 2>&1 && fail "unknown policy accepted"
