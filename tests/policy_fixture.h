@@ -55,7 +55,7 @@ static __attribute__((unused)) mb_graph *pf_random_dag(int n)
         nd.out_bytes = 1000 + (int64_t)(pf_uniform() * 2e6);
         mb_graph_add(g, &nd);
     }
-    char *has = calloc((size_t)n, 1);
+    char *has = calloc((size_t)(n > 0 ? n : 1), 1);
     for (int v = 0; v < n; v++)
         for (int k = 0; k < g->nodes[v].n_inputs; k++)
             has[g->nodes[v].inputs[k]] = 1;

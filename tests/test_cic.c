@@ -89,6 +89,42 @@ static void test_cic_equals_mincut_every_zoo_model(void **state)
         check_model(*n, 30);
 }
 
+/* Random DAGs (chains of every length, shared tensors, several outputs):
+ * both of cic's paths give mincut's value. */
+static void test_cic_equals_mincut_random_dags(void **state)
+{
+    (void)state;
+    char err[512];
+    for (int trial = 0; trial < 150; trial++) {
+        mb_graph *g = pf_random_dag(3 + pf_int(40));
+        mb_profile *prof = pf_profile(g, 0.05, 5.0);
+        mb_topology topo;
+        mb_cost_model *c = pf_cost(g, prof, "rate=10mbit,rtt=20ms", &topo, 1 + 9 * pf_uniform(),
+                                   0.05 + pf_uniform());
+        assert_non_null(c);
+        mb_policy_session *sm = mb_policy_session_new(&mb_policy_mincut_ops, g, &topo, c, 0,
+                                                      MB_OBJ_LATENCY, "", err, sizeof(err));
+        mb_policy_session *sc = mb_policy_session_new(&mb_policy_cic_ops, g, &topo, c, 0,
+                                                      MB_OBJ_LATENCY, "", err, sizeof(err));
+        assert_non_null(sm);
+        assert_non_null(sc);
+        for (int r = 0; r < 6; r++) {
+            double up = 0.05e6 * pow(2e4, pf_uniform());
+            mb_cost_set_rate(c, 0, up, r == 5 ? up / 3 : up);
+            mb_plan *pm = plan_with(sm), *pc = plan_with(sc);
+            assert_true(fabs(pm->pred.cut_value_ms - pc->pred.cut_value_ms) <=
+                        1e-7 * fmax(1, pm->pred.cut_value_ms));
+            mb_plan_free(pm);
+            mb_plan_free(pc);
+        }
+        mb_policy_session_free(sm);
+        mb_policy_session_free(sc);
+        mb_cost_free(c);
+        mb_profile_free(prof);
+        mb_graph_free(g);
+    }
+}
+
 /* A splitting model written by one session is loaded by the next (and gives
  * the same cuts); a stale one (other speeds) is rebuilt, not trusted. */
 static void test_splitting_model_file(void **state)
@@ -193,6 +229,7 @@ int main(int argc, char **argv)
     mb_platform_init(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cic_equals_mincut_every_zoo_model),
+        cmocka_unit_test(test_cic_equals_mincut_random_dags),
         cmocka_unit_test(test_splitting_model_file),
         cmocka_unit_test(test_decision_time_ratio),
     };
