@@ -53,6 +53,7 @@ static void print_json(const mb_net *net, const char *spec_text, const mb_linkte
     add_num(o, "throughput_mbps", r->tcp_mbps);
     add_num(o, "goodput_mbps", r->goodput_mbps);
     add_num(o, "udp_throughput_mbps", r->udp_mbps);
+    add_num(o, "udp_offered_mbps", r->udp_offered_mbps);
     add_num(o, "rtt_ms", r->rtt_ms);
     add_num(o, "rtt_min_ms", r->rtt_min_ms);
     add_num(o, "rtt_p95_ms", r->rtt_p95_ms);
@@ -102,8 +103,9 @@ static void print_text(const mb_net *net, const char *a, const char *b, const mb
         snprintf(cfg, sizeof cfg, "%.3f", r->cfg_rate_mbps);
     else
         snprintf(cfg, sizeof cfg, "%s", r->has_trace ? "trace" : "unlimited");
-    printf("  %-22s %-14s TCP %s (goodput %s), UDP %s\n", "throughput (Mbit/s)", cfg,
-           num(b1, sizeof b1, r->tcp_mbps, 3), num(b2, sizeof b2, r->goodput_mbps, 3), num(b3, sizeof b3, r->udp_mbps, 3));
+    printf("  %-22s %-14s TCP %s (goodput %s), UDP %s (sender offered %s)\n", "throughput (Mbit/s)", cfg,
+           num(b1, sizeof b1, r->tcp_mbps, 3), num(b2, sizeof b2, r->goodput_mbps, 3), num(b3, sizeof b3, r->udp_mbps, 3),
+           num(b4, sizeof b4, r->udp_offered_mbps, 3));
     printf("  %-22s %-14.3f idle %.3f (min %.3f, p95 %.3f; %d/%d probes lost), under TCP load %s\n",
            "RTT (ms)", r->cfg_rtt_ms, r->rtt_ms, r->rtt_min_ms, r->rtt_p95_ms, r->rtt_lost, r->rtt_probes,
            num(b4, sizeof b4, r->rtt_load_ms, 3));

@@ -27,9 +27,12 @@ row() { # backend spec
     rtt=$(val rtt_ms $f); rl=$(val rtt_load_ms $f)
     cl=$(val configured_loss_rate $f); l=$(val loss_rate $f); cpu=$(val emulator_cpu_percent $f)
     tr=$(val trace_delivery_ratio $f); l50=$(val emulator_late_p50_us $f); l99=$(val emulator_late_p99_us $f)
+    off=$(val udp_offered_mbps $f)
+    # the UDP sender could not offer the rate: its figure measures the sender, not the link
+    slim=$(awk -v o="$off" -v c="$cr" 'BEGIN { if (c + 0 > 0 && o != "" && o != "null" && o < c) printf ", sender-limited: offered %.1f", o }')
     trs="-"; [ -n "$tr" ] && trs=$(awk -v x="$tr" 'BEGIN { printf "%.2f %%", x * 100 }')
     late="-"; [ -n "$l50" ] && late="$l50 / $l99"
-    echo "| $1 | \`$2\` | $(f1 $cr) | $(f1 $tcp) ($(err "$tcp" "$cr")) | $(f1 $udp) ($(err "$udp" "$cr")) | $(f1 $cd) | $(f1 $owd) ($(awk -v x="$oerr" 'BEGIN{printf "%+.2f", x}')) | $(f1 $rtt) | $(f1 $rl) | $(awk -v x="$cl" 'BEGIN{printf "%.3f", x}') | $(awk -v x="$l" 'BEGIN{printf "%.3f", x}') | $trs | $(f1 $cpu) | $late |"
+    echo "| $1 | \`$2\` | $(f1 $cr) | $(f1 $tcp) ($(err "$tcp" "$cr")) | $(f1 $udp) ($(err "$udp" "$cr")$slim) | $(f1 $cd) | $(f1 $owd) ($(awk -v x="$oerr" 'BEGIN{printf "%+.2f", x}')) | $(f1 $rtt) | $(f1 $rl) | $(awk -v x="$cl" 'BEGIN{printf "%.3f", x}') | $(awk -v x="$l" 'BEGIN{printf "%.3f", x}') | $trs | $(f1 $cpu) | $late |"
 }
 
 echo "mecbed link fidelity, $(date -u +%Y-%m-%dT%H:%MZ), kernel $(uname -r), $(nproc) cores, ${D} s per phase, load $(cut -d' ' -f1-3 /proc/loadavg)"

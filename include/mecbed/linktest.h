@@ -28,6 +28,7 @@ typedef struct mb_linktest_result {
      * time at the configured a -> b rate, which an ideal link adds */
     double owd_up_ms, owd_down_ms, probe_serialization_ms;
     double tcp_mbps, goodput_mbps, udp_mbps;
+    double udp_offered_mbps;  /* what the UDP sender got into the link (below the rate: sender-limited) */
     double loss_rate;         /* a -> b, from numbered datagrams at half the rate */
     long loss_sent;
     int has_trace;
