@@ -301,6 +301,12 @@ static void test_conv_shapes(void **state)
         {1, 4, 5, 2, 3, 3, 3, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1},      /* pads larger than the image */
         {1, 512, 8, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},  /* K = 4608: several im2col tiles */
         {1, 64, 40, 9, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},    /* 40 channels: split for 2 threads */
+        /* 28 columns and wider: the shifted-GEMM path (narrower tiles fall back to im2col) */
+        {1, 6, 10, 9, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},    /* 3x3 same */
+        {2, 5, 7, 8, 33, 3, 3, 1, 1, 0, 2, 1, 0, 2, 2, 1, 1},     /* dilated, asymmetric pads, batch 2 */
+        {1, 8, 6, 7, 30, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 0},     /* groups 2, no bias */
+        {1, 4, 5, 9, 31, 5, 3, 1, 1, 2, 1, 2, 1, 1, 1, 1, 1},     /* 5x3 */
+        {1, 3, 4, 6, 29, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},     /* no padding */
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         char label[64];
