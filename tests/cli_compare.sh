@@ -38,6 +38,18 @@ assert r["layerwise"]["latency_ms"] <= min(r["local"]["latency_ms"], r["offload"
 assert r["oplevel"]["latency_ms"] <= r["layerwise"]["latency_ms"] + eps, (r["oplevel"], r["layerwise"])
 PY
 done
+# --rates: one object per rate and policy, the same numbers as separate runs
+"$M" compare --model mobilenetv2 --link rate=1mbit,rtt=20ms --rates 5.85,100 --policies mincut,local \
+    --json >"$tmp/rates" || fail "compare --rates"
+python3 - "$tmp/rates" "$tmp/j5.85" "$tmp/j100" <<'PY' || fail "compare --rates content: $(cat "$tmp/rates")"
+import json, sys
+a = json.load(open(sys.argv[1]))
+assert [(o["rate_mbps"], o["policy"]) for o in a] == [(5.85, "local"), (5.85, "mincut"), (100, "local"), (100, "mincut")], a
+for o, f in ((a[1], sys.argv[2]), (a[3], sys.argv[3])):
+    ref = {x["policy"]: x for x in json.load(open(f))}["mincut"]
+    assert abs(o["latency_ms"] - ref["latency_ms"]) <= 1e-9 * ref["latency_ms"], (o, ref)
+PY
+"$M" compare --model resnet18 --link rate=1mbit --rates 1,x >"$tmp/e2" 2>&1 && fail "bad --rates accepted"
 "$M" compare --model resnet18 --link rate=10mbit --policies mincut,bogus >"$tmp/e" 2>&1 && fail "unknown policy accepted"
 grep -q "bogus" "$tmp/e" || fail "message: $(cat "$tmp/e")"
 echo ok
