@@ -29,12 +29,20 @@ pid=$!
 # wait for the edge node, let the transfer start, then kill it
 node=""
 for i in $(seq 1 100); do
-    node=$(ip netns pids mecbed-$run-edge0 2>/dev/null | head -n 1)
+    # the node itself, not a set-up command that ran in the namespace
+    for p in $(ip netns pids mecbed-$run-edge0 2>/dev/null); do
+        tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null | grep -q "node --role" && node=$p
+    done
     [ -n "$node" ] && break
     sleep 0.1
 done
 [ -n "$node" ] || { echo "the edge node never started"; cat "$dir/err.txt"; exit 1; }
-sleep 1.5
+# the runner's control and data connections are up: the frame starts at once
+for i in $(seq 1 100); do
+    [ "$(ip netns exec mecbed-$run-edge0 ss -Htn state established 2>/dev/null | wc -l)" -ge 2 ] && break
+    sleep 0.1
+done
+sleep 0.8
 kill -9 "$node"
 wait "$pid"
 rc=$?
