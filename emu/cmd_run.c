@@ -65,9 +65,10 @@ static void usage(FILE *f)
             "  --no-cap             do not cap CPUs to the node types' speeds\n"
             "  --run-id ID          namespace/interface run id (6 chars [0-9a-z]; default random)\n"
             "  --seed N             input seed (default 1)\n"
-            "  --pinned-profile     plan with the pinned/cached profile instead of profiling the\n"
-            "                       model on this machine first (the default, so predictions\n"
-            "                       describe this machine as it is now)\n"
+            "  --pinned-profile     plan with the pinned/cached profile even when it was measured\n"
+            "                       on another CPU (default: the pinned profile when it is from\n"
+            "                       this CPU model and the run's kernels, else the model is\n"
+            "                       profiled here first, so predictions describe this machine)\n"
             "  --json               every figure as one JSON object\n");
     mb_plan_setup_help(f);
 }
@@ -702,7 +703,15 @@ int cmd_run(int argc, char **argv)
     /* Predict for this machine as it is now: profile the model here (the
      * pinned profiles are for reproducible plans, not for comparing with a
      * measurement on another machine or under another load). */
-    if (!c->s.profile && !c->pinned) {
+    char cpu_here[128] = "";
+    mb_platform_cpu_model(cpu_here, sizeof cpu_here);
+    int pinned_here = c->s.prof_source && !strcmp(c->s.prof_source, "pinned") &&
+                      !strcmp(c->s.prof->cpu, cpu_here) && c->s.prof->threads == 1 &&
+                      !strcmp(c->s.prof->backend, c->kernels);
+    /* A pinned profile measured on this kind of CPU with the run's kernels
+     * is the idle-machine truth, steadier than a measurement on a busy
+     * machine; anything else is measured here and now. */
+    if (!c->s.profile && !c->pinned && !pinned_here) {
         mb_profile *now = mb_profile_measure(c->s.g, c->kernels, 1, 5, err, sizeof err);
         mb_cost_model *cost = NULL;
         if (now) {
