@@ -243,12 +243,14 @@ int mb_oplevel_search(const mb_oplevel_env *env, mb_oplevel_result *out, char *e
     }
     int *pos = malloc(sizeof(int) * ((size_t)n + 2));
     int *NL = calloc((size_t)n + 1, sizeof(int));
-    double *D = calloc((size_t)n + 1, sizeof(double));
+    double *D = calloc((size_t)n + 2, sizeof(double));
+    double *Es = calloc((size_t)n + 1, sizeof(double)); /* edge time of ops [v,n) */
     search_ctx sc = {&lv, malloc(sizeof(mb_region) * 2 * (size_t)n), malloc(sizeof(double) * 2 * (size_t)n), {0}};
-    if (!pos || !NL || !D || !sc.regions || !sc.ready) {
+    if (!pos || !NL || !D || !Es || !sc.regions || !sc.ready) {
         free(pos);
         free(NL);
         free(D);
+        free(Es);
         free(sc.regions);
         free(sc.ready);
         mb_split_live_free(&lv);
@@ -263,6 +265,13 @@ int mb_oplevel_search(const mb_oplevel_env *env, mb_oplevel_result *out, char *e
         NL[v + 1] = NL[v] + (!fr && (!g->nodes[v].local || g->nodes[v].out_ndim != 4));
         D[v + 1] = D[v] + (fr ? 0 : env->t_dev[v]);
     }
+    for (int v = n - 1; v >= 0; v--)
+        Es[v] = Es[v + 1] + (mb_split_is_free(g, v) ? 0 : env->t_edge[v]);
+    int64_t out_bytes = 0;
+    for (int o = 0; o < g->n_outputs; o++)
+        out_bytes += g->nodes[g->outputs[o]].out_bytes;
+    /* the outputs come back after the edge's suffix, which starts after the device's prefix */
+    double back_ms = ser_ms(&env->down, out_bytes) + env->down.delay_s * 1e3;
     double best = INFINITY;
     mb_oplevel_choice bc = {0};
     /* plain layer-wise cuts first: they give the bound that prunes windows */
@@ -288,6 +297,10 @@ int mb_oplevel_search(const mb_oplevel_env *env, mb_oplevel_result *out, char *e
             int m = pos[j];
             if (!window_ok(g, &lv, NL, k, m))
                 break;
+            if (m < n && D[k] + Es[m] + back_ms >= best) { /* a bound no split can beat */
+                out->pruned++;
+                continue;
+            }
             mb_region full = mb_node_full_region(g, lv.single[m]);
             for (int dim = 0; dim < 2; dim++) {
                 int64_t X = dim == MB_OPLEVEL_COLS ? mb_region_cols(full) : mb_region_rows(full);
@@ -332,6 +345,7 @@ int mb_oplevel_search(const mb_oplevel_env *env, mb_oplevel_result *out, char *e
     free(pos);
     free(NL);
     free(D);
+    free(Es);
     mb_split_live_free(&lv);
     if (!isfinite(out->latency_ms)) {
         snprintf(err, errlen, "oplevel: no feasible plan for %s", g->name);
