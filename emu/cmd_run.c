@@ -740,6 +740,16 @@ int cmd_run(int argc, char **argv)
     for (int i = 0; i < t->n_sites; i++)
         if (i != dev && !t->sites[i].address[0])
             c->real = 0;
+    int n_remote = 0;
+    for (int i = 0; i < t->n_sites; i++)
+        n_remote += i != dev && t->sites[i].address[0];
+    if (!c->real && n_remote) {
+        fprintf(stderr, "mecbed run: some servers have address= and some not: mixing emulated and "
+                        "remote servers is not supported (the emulated namespaces have no route out); "
+                        "give every server an address= or none\n");
+        mb_plan_setup_free(&c->s);
+        return 1;
+    }
     if (c->real && !t->sites[dev].address[0]) {
         fprintf(stderr, "mecbed run: every server has address=, so this is a run over the real network: "
                         "give the device's address= too (host:port where the nodes send it data)\n");
