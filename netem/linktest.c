@@ -171,29 +171,55 @@ static void *tcp_server(void *arg)
     return NULL;
 }
 
+/* The UDP sink: batched receives (recvmmsg) at a real-time priority, so at
+ * 200 Mbit/s on a busy machine the probe's receiver is not what limits the
+ * figure. */
+#define RX_BATCH 64
 static void *udp_server(void *arg)
 {
     ctx *c = arg;
-    char buf[65536];
+    realtime();
+    size_t bsz = (size_t)c->mtu;
+    char *bufs = malloc(RX_BATCH * bsz);
+    struct mmsghdr msgs[RX_BATCH];
+    struct iovec iov[RX_BATCH];
+    if (!bufs)
+        return NULL;
+    for (int i = 0; i < RX_BATCH; i++) {
+        iov[i].iov_base = bufs + (size_t)i * bsz;
+        iov[i].iov_len = bsz;
+        memset(&msgs[i], 0, sizeof msgs[i]);
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
     while (!c->stop_all) {
         struct pollfd p = {.fd = c->udp_sink, .events = POLLIN};
         if (poll(&p, 1, 50) <= 0)
             continue;
-        for (int k = 0; k < 256; k++) {
-            ssize_t n = recv(c->udp_sink, buf, sizeof buf, MSG_DONTWAIT);
-            if (n < 8)
+        for (int round = 0; round < 16; round++) {
+            int n = recvmmsg(c->udp_sink, msgs, RX_BATCH, MSG_DONTWAIT, NULL);
+            if (n <= 0)
                 break;
-            uint32_t phase, seq;
-            memcpy(&phase, buf, 4);
-            memcpy(&seq, buf + 4, 4);
-            if (phase != __atomic_load_n(&c->udp_phase, __ATOMIC_RELAXED))
-                continue;
-            __atomic_add_fetch(&c->udp_rx_pkts, 1, __ATOMIC_RELAXED);
-            __atomic_add_fetch(&c->udp_rx_ip_bytes, (uint64_t)n + 28, __ATOMIC_RELAXED);
-            if (c->seen && seq < MAX_LOSS_SEQ)
-                c->seen[seq] = 1;
+            uint32_t cur = __atomic_load_n(&c->udp_phase, __ATOMIC_RELAXED);
+            for (int i = 0; i < n; i++) {
+                const char *buf = iov[i].iov_base;
+                if (msgs[i].msg_len < 8)
+                    continue;
+                uint32_t phase, seq;
+                memcpy(&phase, buf, 4);
+                memcpy(&seq, buf + 4, 4);
+                if (phase != cur)
+                    continue;
+                __atomic_add_fetch(&c->udp_rx_pkts, 1, __ATOMIC_RELAXED);
+                __atomic_add_fetch(&c->udp_rx_ip_bytes, (uint64_t)msgs[i].msg_len + 28, __ATOMIC_RELAXED);
+                if (c->seen && seq < MAX_LOSS_SEQ)
+                    c->seen[seq] = 1;
+            }
+            if (n < RX_BATCH)
+                break;
         }
     }
+    free(bufs);
     return NULL;
 }
 
