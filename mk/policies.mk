@@ -19,3 +19,12 @@ all: plugins
 
 # The plugin tests load $(BUILD)/plugins/*.so: build those first.
 $(BUILD)/tests/test_policy_api: | plugins
+
+# Data plan mode finds beside an installed binary (<prefix>/share/mecbed/...,
+# policies/datadir.c) and the example plugin in the plugin directory.
+.PHONY: install-policies
+install: install-policies
+install-policies: $(BUILD)/plugins/greedy.so
+	install -D -m 644 -t $(DESTDIR)$(PREFIX)/share/mecbed/policies/nodetypes policies/nodetypes/*.ini
+	install -D -m 644 -t $(DESTDIR)$(PREFIX)/share/mecbed/policies/profiles policies/profiles/*.csv
+	install -D -m 755 $(BUILD)/plugins/greedy.so $(DESTDIR)$(PREFIX)/lib/mecbed/plugins/greedy.so
