@@ -57,6 +57,10 @@ typedef struct cic_model {
     int n_lines;
     cic_line *lines;
     int compressed_vertices; /* ops kept in the compressed graph */
+    /* flow-graph vertex ids of the compressed graph: 0 = s, 1 = t, then kept
+     * ops and the auxiliary vertices of their shipped tensors (-1: none) */
+    int *vid, *vup, *vdn;
+    int n_vertices;
 } cic_model;
 
 static int is_free(const mb_graph *g, int i)
@@ -166,6 +170,26 @@ static int build_chains(cic_model *m)
     m->compressed_vertices = 0;
     for (int v = 0; v < n; v++)
         m->compressed_vertices += !is_free(m->g, v) && !m->inner[v];
+    m->vid = malloc(sizeof(int) * (size_t)n);
+    m->vup = malloc(sizeof(int) * (size_t)n);
+    m->vdn = malloc(sizeof(int) * (size_t)n);
+    if (!m->vid || !m->vup || !m->vdn)
+        return -1;
+    int next = 2;
+    for (int v = 0; v < n; v++) {
+        m->vid[v] = m->vup[v] = m->vdn[v] = -1;
+        if (m->g->nodes[v].type == MB_OP_CONSTANT || m->inner[v])
+            continue;
+        m->vid[v] = next++;
+        int shipped = m->is_out[v];
+        for (int k = m->cons_start[v]; k < m->cons_start[v + 1]; k++)
+            shipped |= !m->inner[m->cons[k]];
+        if (shipped) {
+            m->vup[v] = next++;
+            m->vdn[v] = next++;
+        }
+    }
+    m->n_vertices = next;
     return 0;
 }
 
@@ -346,7 +370,7 @@ static double cic_solve(const cic_model *m, double s, int *server)
 {
     const mb_graph *g = m->g;
     int n = m->n;
-    mb_flow *f = mb_flow_new(2 + 3 * n);
+    mb_flow *f = mb_flow_new(m->n_vertices);
     if (!f)
         return -1;
     double konst = 0;
@@ -354,38 +378,32 @@ static double cic_solve(const cic_model *m, double s, int *server)
     enum { S = 0, T = 1 };
     for (int v = 0; v < n; v++) {
         const mb_node *nd = &g->nodes[v];
-        if (nd->type == MB_OP_CONSTANT || m->inner[v])
-            continue;
+        int x = m->vid[v];
+        if (x < 0)
+            continue; /* a constant, or inside a chain table */
         if (nd->type == MB_OP_INPUT)
-            bad |= mb_flow_add_edge(f, S, 2 + v, MB_FLOW_INF);
+            bad |= mb_flow_add_edge(f, S, x, MB_FLOW_INF);
         else {
-            bad |= mb_flow_add_edge(f, S, 2 + v, m->te[v]);
-            bad |= mb_flow_add_edge(f, 2 + v, T, m->td[v]);
+            bad |= mb_flow_add_edge(f, S, x, m->te[v]);
+            bad |= mb_flow_add_edge(f, x, T, m->td[v]);
         }
-        int has = 0;
+        if (m->vup[v] < 0)
+            continue;
+        bad |= mb_flow_add_edge(f, x, m->vup[v], tx_at(m, v, s));
+        bad |= mb_flow_add_edge(f, m->vdn[v], x, rx_at(m, v, s));
         for (int k = m->cons_start[v]; k < m->cons_start[v + 1]; k++) {
             int w = m->cons[k];
             if (m->inner[w])
-                continue; /* inside a chain table */
-            if (!has) {
-                has = 1;
-                bad |= mb_flow_add_edge(f, 2 + v, 2 + n + v, tx_at(m, v, s));
-                bad |= mb_flow_add_edge(f, 2 + 2 * n + v, 2 + v, rx_at(m, v, s));
-            }
-            bad |= mb_flow_add_edge(f, 2 + n + v, 2 + w, MB_FLOW_INF);
-            bad |= mb_flow_add_edge(f, 2 + w, 2 + 2 * n + v, MB_FLOW_INF);
+                continue;
+            bad |= mb_flow_add_edge(f, m->vup[v], m->vid[w], MB_FLOW_INF);
+            bad |= mb_flow_add_edge(f, m->vid[w], m->vdn[v], MB_FLOW_INF);
         }
-        if (m->is_out[v]) {
-            if (!has) {
-                bad |= mb_flow_add_edge(f, 2 + v, 2 + n + v, tx_at(m, v, s));
-                bad |= mb_flow_add_edge(f, 2 + 2 * n + v, 2 + v, rx_at(m, v, s));
-            }
-            bad |= mb_flow_add_edge(f, S, 2 + 2 * n + v, MB_FLOW_INF);
-        }
+        if (m->is_out[v])
+            bad |= mb_flow_add_edge(f, S, m->vdn[v], MB_FLOW_INF);
     }
     for (int c = 0; c < m->n_chains; c++) {
         const int *ops = m->chain_ops + m->chain_start[c];
-        int a = 2 + ops[0], b = 2 + ops[m->chain_len[c] - 1];
+        int a = m->vid[ops[0]], b = m->vid[ops[m->chain_len[c] - 1]];
         double t[2][2];
         chain_table(m, c, s, t);
         /* f(a,b) = f00 + (f10-f00) a + (f11-f10) b + (f01+f10-f00-f11) (1-a) b */
@@ -400,9 +418,7 @@ static double cic_solve(const cic_model *m, double s, int *server)
         value = mb_flow_max(f, S, T) + konst;
         if (server) {
             for (int v = 0; v < n; v++)
-                server[v] = g->nodes[v].type == MB_OP_CONSTANT || m->inner[v]
-                                ? 0
-                                : !mb_flow_source_side(f, 2 + v);
+                server[v] = m->vid[v] < 0 ? 0 : !mb_flow_source_side(f, m->vid[v]);
             for (int c = 0; c < m->n_chains; c++) {
                 const int *ops = m->chain_ops + m->chain_start[c];
                 chain_assign(m, c, s, server[ops[0]], server[ops[m->chain_len[c] - 1]], server);
@@ -723,6 +739,9 @@ static void model_free(cic_model *m)
     free(m->cons);
     free(m->is_out);
     free(m->art);
+    free(m->vid);
+    free(m->vup);
+    free(m->vdn);
     for (int i = 0; i < m->n_lines; i++) {
         free(m->lines[i].server);
         mb_plan_free(m->lines[i].plan);
