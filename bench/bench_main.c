@@ -143,36 +143,32 @@ static int bench_model(const opts *o, const char *name, double peak)
     double *t = calloc((size_t)reps + 1, sizeof(double));
     mb_op_time *times = calloc((size_t)g->n_nodes, sizeof *times);
     int rc = 0;
-    /* Each sample is one mb_exec_run of PASSES passes: the executor reuses
+    /* Each sample is one mb_exec_run of several passes: the executor reuses
      * its activation buffers from the second pass on, as a deployed model
-     * would. Wall clock: the sum of the per-op medians it reports. CPU time:
-     * (CPU time of PASSES passes - CPU time of 1 pass) / (PASSES - 1), so the
-     * first pass's buffer allocation is left out here too. */
-    enum { PASSES = 3 };
+     * would. Wall clock: the sum of the per-op medians it reports (3 passes).
+     * CPU time: the call's CPU time / 5 passes, so the first pass's buffer
+     * allocation adds a fifth of its cost (slightly pessimistic; subtracting
+     * a 1-pass call instead was tried and gave impossible minima, the
+     * difference of two noisy times). */
     for (int r = -1; r < reps && !rc; r++) { /* r = -1: warm-up */
-        double one = 0;
-        for (int variant = use_cputime ? 0 : 1; variant < 2 && !rc; variant++) {
-            int passes = variant ? PASSES : 1;
-            mb_tensor **outs = NULL;
-            double t0 = clock_now();
-            mb_exec_opts eo = {.times = times, .repeats = passes};
-            rc = mb_exec_run(g, be, inputs, &outs, &eo, NULL, err, sizeof err);
-            double ms = (clock_now() - t0) * 1e3;
-            if (!variant)
-                one = ms;
-            else if (r >= 0 && use_cputime)
-                t[r] = (ms - one) / (PASSES - 1);
-            else if (r >= 0) {
-                double sum = 0;
-                for (int i = 0; i < g->n_nodes; i++)
-                    sum += times[i].ms;
-                t[r] = sum;
-            }
-            if (!rc) {
-                for (int k = 0; k < g->n_outputs; k++)
-                    mb_tensor_free(outs[k]);
-                free(outs);
-            }
+        int passes = use_cputime ? 5 : 3;
+        mb_tensor **outs = NULL;
+        double t0 = clock_now();
+        mb_exec_opts eo = {.times = times, .repeats = passes};
+        rc = mb_exec_run(g, be, inputs, &outs, &eo, NULL, err, sizeof err);
+        double ms = (clock_now() - t0) * 1e3;
+        if (r >= 0 && use_cputime) {
+            t[r] = ms / passes;
+        } else if (r >= 0) {
+            double sum = 0;
+            for (int i = 0; i < g->n_nodes; i++)
+                sum += times[i].ms;
+            t[r] = sum;
+        }
+        if (!rc) {
+            for (int k = 0; k < g->n_outputs; k++)
+                mb_tensor_free(outs[k]);
+            free(outs);
         }
     }
     if (rc) {
