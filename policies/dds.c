@@ -12,7 +12,8 @@
  * price=P (ms per unit of capacity bid; default 5% of the mean all-local
  * latency, so a whole server costs a device a twentieth of running alone),
  * eps=E (bid change, as a fraction of F, that ends the iteration; 1e-4),
- * rounds=N (at most; 200), server=NAME.
+ * rounds=N (at most; 200), server=NAME (default: the first edge site, else
+ * the cloud).
  *
  * The host evaluates the returned plan on its cost model with the server at
  * full speed; the latency under the equilibrium share is the metric
@@ -81,12 +82,19 @@ static int pick_server(const mb_policy_input *in, char *err, size_t errlen)
     const mb_topology *t = in->topo;
     char name[64];
     const char *want = in->host->opt_string(in->options, "server", NULL, name, sizeof(name));
-    for (int s = 0; s < t->n_sites; s++) {
-        if (want ? !strcmp(t->sites[s].name, want) : t->sites[s].role == MB_ROLE_EDGE)
-            return s;
+    if (want) {
+        for (int s = 0; s < t->n_sites; s++)
+            if (!strcmp(t->sites[s].name, want) && t->sites[s].role != MB_ROLE_DEVICE)
+                return s;
+        snprintf(err, errlen, "dds: server=%s is not an edge or cloud site of the topology", want);
+        return -1;
     }
-    snprintf(err, errlen, want ? "dds: server=%s is not a site of the topology" : "dds: the topology has no edge site%s",
-             want ? want : "");
+    /* the shared server: the first edge site, else the cloud */
+    for (int role = MB_ROLE_EDGE; role <= MB_ROLE_CLOUD; role++)
+        for (int s = 0; s < t->n_sites; s++)
+            if ((int)t->sites[s].role == role)
+                return s;
+    snprintf(err, errlen, "dds: the topology has no edge or cloud site to share");
     return -1;
 }
 
