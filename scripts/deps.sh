@@ -4,7 +4,7 @@
 # exact command to run.
 set -e
 PKGS="build-essential pkg-config libopenblas-dev libcmocka-dev libpcap-dev libcjson-dev libinih-dev
-libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata gnuplot-nox iperf3 iproute2
+libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata libprotobuf-dev gnuplot-nox iperf3 iproute2
 ethtool tcpdump libns3-dev"
 [ -n "$MECBED_EXTRA_PKGS" ] && PKGS="$PKGS $MECBED_EXTRA_PKGS"
 missing=""
