@@ -187,7 +187,7 @@ static int session_plan(session *ss, const uint8_t *payload, size_t len, char *e
     int fds[MB_MAX_SITES];
     for (int i = 0; i < MB_MAX_SITES; i++)
         fds[i] = need[i] ? ss->out_fd[i] : -1;
-    rt_exec *x = rt_exec_new(srv->g, wp.plan, me, wp.epoch, srv->be, fds, err, errlen);
+    rt_exec *x = rt_exec_new(srv->g, wp.plan, me, wp.epoch, srv->be, fds, &ss->wp.topo, err, errlen);
     if (!x)
         return -1;
     pthread_rwlock_wrlock(&srv->host.lock);

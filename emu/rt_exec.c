@@ -39,6 +39,8 @@ typedef struct rt_sender {
 struct rt_exec {
     const mb_graph *g;
     const mb_plan *p;
+    const mb_topology *names;
+    char name_buf[MB_MAX_SITES][16];
     int me;
     uint32_t epoch;
     mb_backend *be;
@@ -72,6 +74,16 @@ struct rt_exec {
     int compute_started;
     rt_sender senders[MB_MAX_SITES];
 };
+
+static const char *site_name(rt_exec *x, int s)
+{
+    if (x->names && s >= 0 && s < x->names->n_sites)
+        return x->names->sites[s].name;
+    if (s < 0 || s >= MB_MAX_SITES)
+        return "?";
+    snprintf(x->name_buf[s], sizeof x->name_buf[s], "site %d", s);
+    return x->name_buf[s];
+}
 
 static void (*thread_hook)(void *);
 static void *thread_hook_arg;
@@ -192,8 +204,8 @@ static int analyse(rt_exec *x, char *err, size_t errlen)
                 x->dep_off[q + 1]++;
             }
             if (!found) {
-                snprintf(err, errlen, "plan step %d on site %d needs %s, which no earlier step brings there",
-                         s, x->me, g->nodes[src].name);
+                snprintf(err, errlen, "plan step %d on %s needs %s, which no earlier step brings there",
+                         s, site_name(x, x->me), g->nodes[src].name);
                 goto fail;
             }
         }
@@ -470,7 +482,7 @@ static void *compute_main(void *arg)
         f = frame_find(x, fid);
         if (rc) {
             char msg[512];
-            snprintf(msg, sizeof msg, "compute %s on site %d: %s", n->name, x->me,
+            snprintf(msg, sizeof msg, "compute %s on %s: %s", n->name, site_name(x, x->me),
                      err[0] ? err : "failed");
             fail_locked(x, msg);
             break;
@@ -549,8 +561,8 @@ static void *sender_main(void *arg)
         pthread_mutex_lock(&x->mu);
         if (rc) {
             char msg[512];
-            snprintf(msg, sizeof msg, "sending %s from site %d to site %d: %s", g->nodes[st->op].name,
-                     x->me, snd->peer, err);
+            snprintf(msg, sizeof msg, "sending %s from %s to %s: %s", g->nodes[st->op].name,
+                     site_name(x, x->me), site_name(x, snd->peer), err);
             fail_locked(x, msg);
             break;
         }
@@ -565,7 +577,7 @@ static void *sender_main(void *arg)
 }
 
 rt_exec *rt_exec_new(const mb_graph *g, const mb_plan *p, int me, uint32_t epoch, mb_backend *be,
-                     const int *out_fd, char *err, size_t errlen)
+                     const int *out_fd, const mb_topology *names, char *err, size_t errlen)
 {
     rt_exec *x = calloc(1, sizeof *x);
     if (!x) {
@@ -574,6 +586,7 @@ rt_exec *rt_exec_new(const mb_graph *g, const mb_plan *p, int me, uint32_t epoch
     }
     x->g = g;
     x->p = p;
+    x->names = names;
     x->me = me;
     x->epoch = epoch;
     x->be = be;
@@ -593,8 +606,8 @@ rt_exec *rt_exec_new(const mb_graph *g, const mb_plan *p, int me, uint32_t epoch
     }
     for (int s = 0; s < p->n_steps; s++)
         if (x->role[s] == ROLE_SEND && x->out_fd[p->steps[s].to] < 0) {
-            snprintf(err, errlen, "site %d sends to site %d but has no connection to it", me,
-                     p->steps[s].to);
+            snprintf(err, errlen, "%s sends to %s but has no connection to it", site_name(x, me),
+                     site_name(x, p->steps[s].to));
             rt_exec_free(x);
             return NULL;
         }
@@ -777,8 +790,8 @@ int rt_exec_wait(rt_exec *x, uint32_t frame, double deadline, char *err, size_t 
         }
         if (deadline > 0) {
             if (mb_now() >= deadline) {
-                snprintf(err, errlen, "frame %u not finished on site %d within the timeout (%d of %d steps done)",
-                         frame, x->me, f->n_done, x->n_mine);
+                snprintf(err, errlen, "frame %u not finished on %s within the timeout (%d of %d steps done)",
+                         frame, site_name(x, x->me), f->n_done, x->n_mine);
                 break;
             }
             struct timespec ts;

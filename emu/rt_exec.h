@@ -25,9 +25,10 @@ typedef struct rt_exec rt_exec;
 
 /* out_fd[s]: connected data socket to site s for every site this one sends
  * to (-1 elsewhere); the executor writes to them but does not close them.
- * be is used by the compute thread only. */
+ * be is used by the compute thread only. names (optional, must outlive the
+ * executor) names the sites in messages. */
 rt_exec *rt_exec_new(const mb_graph *g, const mb_plan *p, int me, uint32_t epoch, mb_backend *be,
-                     const int *out_fd, char *err, size_t errlen);
+                     const int *out_fd, const mb_topology *names, char *err, size_t errlen);
 /* Stops the threads (shutting the sockets down for writing is the caller's). */
 void rt_exec_free(rt_exec *x);
 

@@ -418,7 +418,7 @@ int mb_runner_plan(mb_runner *r, const mb_plan *p, char *err, size_t errlen)
             r->active[np->steps[i].to] = 1;
     }
     r->epoch = epoch;
-    r->host.x = rt_exec_new(r->o.g, np, r->o.device, epoch, r->o.be, fds, err, errlen);
+    r->host.x = rt_exec_new(r->o.g, np, r->o.device, epoch, r->o.be, fds, r->o.topo, err, errlen);
     r->host.plan = r->host.x ? np : NULL;
     r->host.epoch = epoch;
     pthread_rwlock_unlock(&r->host.lock);
