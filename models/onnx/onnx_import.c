@@ -367,8 +367,8 @@ static int make_input(ox_imp *im, ox_val *v)
             memcpy(n.a.shape, b->dims, sizeof(int64_t) * (size_t)b->ndim);
         } else {
             if (!tt->shape)
-                return ox_unsupported(im, "graph input '%s' declares no shape; give it (--shape %s=1,3,224,224)",
-                                      v->name, v->name);
+                return ox_unsupported(im, "graph input '%s' declares no shape; give it with "
+                                      "`mecbed import --shape %s=1,3,224,224`", v->name, v->name);
             if (tt->shape->n_dim > MB_MAX_DIMS)
                 return ox_unsupported(im, "graph input '%s' has rank %zu (mecbed's limit is %d)", v->name,
                                       tt->shape->n_dim, MB_MAX_DIMS);
@@ -383,7 +383,7 @@ static int make_input(ox_imp *im, ox_val *v)
                     const char *p = dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
                                         ? dim->dim_param : "?";
                     return ox_unsupported(im, "graph input '%s' dimension %zu is dynamic ('%s'); give its shape "
-                                          "(--shape %s=1,3,224,224)", v->name, d, p, v->name);
+                                          "with `mecbed import --shape %s=1,3,224,224`", v->name, d, p, v->name);
                 }
             }
         }
