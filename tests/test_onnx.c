@@ -641,6 +641,54 @@ static void test_legacy_semantics(void **state)
     arena_free();
 }
 
+static void test_one_d_as_two_d(void **state)
+{
+    (void)state;
+    /* Conv1d(k=3, stride 2, pads 1/0, dilation 1) then MaxPool1d(k=2):
+     * Reshape -> Conv -> Reshape -> Reshape -> MaxPool -> Reshape, values
+     * checked against the 1-D arithmetic here */
+    model *md = model_new(13);
+    add_input(md, "x", 3, (int64_t[]){1, 1, 8});
+    add_init(md, tensor_f("W", 3, (int64_t[]){1, 1, 3}, (float[]){1, -1, 0.5f}));
+    Onnx__NodeProto *c = add_node(md, "Conv", "x W", "c");
+    attr_ints(c, "strides", 1, (int64_t[]){2});
+    attr_ints(c, "pads", 2, (int64_t[]){1, 0});
+    Onnx__NodeProto *p = add_node(md, "MaxPool", "c", "p");
+    attr_ints(p, "kernel_shape", 1, (int64_t[]){2});
+    add_output(md, "p");
+    mb_graph *g = import_ok(md, NULL);
+    int ci = mb_graph_find(g, "c/2d");
+    assert_true(ci > 0);
+    assert_int_equal(g->nodes[ci].type, MB_OP_CONV);
+    assert_true(g->nodes[ci].a.stride[0] == 1 && g->nodes[ci].a.stride[1] == 2);
+    assert_true(g->nodes[ci].a.pads[0] == 0 && g->nodes[ci].a.pads[1] == 1 && g->nodes[ci].a.pads[3] == 0);
+    assert_int_equal(g->nodes[ci].params[0]->ndim, 4);
+    const mb_node *o = &g->nodes[g->outputs[0]];
+    assert_int_equal(o->type, MB_OP_RESHAPE);
+    assert_int_equal(o->out_ndim, 3);
+    assert_int_equal(o->out_dims[2], 3); /* conv: (8+1-3)/2+1 = 4; pool (k 2, stride 1): 3 */
+    mb_tensor *x = mb_tensor_new(3, (int64_t[]){1, 1, 8});
+    for (int i = 0; i < 8; i++)
+        x->data[i] = (float)((i * 5) % 7) - 3;
+    mb_tensor *y = run1(g, x);
+    float conv[4];
+    for (int j = 0; j < 4; j++) {
+        double acc = 0;
+        for (int k = 0; k < 3; k++) {
+            int at = j * 2 - 1 + k;
+            if (at >= 0 && at < 8)
+                acc += x->data[at] * (k == 0 ? 1 : k == 1 ? -1 : 0.5);
+        }
+        conv[j] = (float)acc;
+    }
+    for (int j = 0; j < (int)o->out_dims[2]; j++)
+        assert_true(fabsf(y->data[j] - fmaxf(conv[j], conv[j + 1])) < 1e-6f);
+    mb_tensor_free(x);
+    mb_tensor_free(y);
+    mb_graph_free(g);
+    arena_free();
+}
+
 static void test_order_and_outputs(void **state)
 {
     (void)state;
@@ -793,13 +841,13 @@ static void test_errors_name_the_node(void **state)
     import_fails(md, MB_ONNX_ERROR, "'y'", "inner dimensions");
     arena_free();
 
-    /* 1-D conv, int input, non-default domain, opset too new */
+    /* 3-D conv, int input, non-default domain, opset too new */
     md = model_new(13);
-    add_input(md, "x", 3, (int64_t[]){1, 1, 5});
-    add_init(md, tensor_f("W", 3, (int64_t[]){1, 1, 2}, (float[2]){0}));
+    add_input(md, "x", 5, (int64_t[]){1, 1, 3, 3, 3});
+    add_init(md, tensor_f("W", 5, (int64_t[]){1, 1, 2, 2, 2}, (float[8]){0}));
     add_node(md, "Conv", "x W", "y");
     add_output(md, "y");
-    import_fails(md, MB_ONNX_UNSUPPORTED, "only 2-D Conv", NULL);
+    import_fails(md, MB_ONNX_UNSUPPORTED, "only 1-D and 2-D Conv", NULL);
     arena_free();
 
     md = model_new(13);
@@ -1032,6 +1080,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_conv_attributes),
         cmocka_unit_test(test_ops_and_constants),
         cmocka_unit_test(test_legacy_semantics),
+        cmocka_unit_test(test_one_d_as_two_d),
         cmocka_unit_test(test_order_and_outputs),
         cmocka_unit_test(test_bindings_and_dynamic_dims),
         cmocka_unit_test(test_errors_name_the_node),

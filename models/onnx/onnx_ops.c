@@ -102,6 +102,67 @@ static int bind_const_copy(ox_imp *im, const Onnx__NodeProto *np, const mb_onnx_
 
 /* ---- convolution and pooling ---------------------------------------------- */
 
+/* 1-D convolution and pooling run as 2-D ones over an input of height 1:
+ * Reshape [N,C,L] -> [N,C,1,L], the 2-D op (kernel, stride, dilation 1 and
+ * no padding along H), Reshape back to [N,C',L']. */
+static int sp_ints(ox_imp *im, const Onnx__NodeProto *np, const char *name, int one_d, int count2d, int *out,
+                   int lo, int h_fill)
+{
+    if (!one_d)
+        return ints_exact(im, np, name, count2d, out, lo);
+    int v[2] = {0, 0};
+    if (ints_exact(im, np, name, count2d / 2, v, lo))
+        return -1;
+    if (!ox_attr(np, name))
+        return 0;
+    if (count2d == 4) {
+        out[0] = out[2] = 0;
+        out[1] = v[0];
+        out[3] = v[1];
+    } else {
+        out[0] = h_fill;
+        out[1] = v[0];
+    }
+    return 0;
+}
+
+static int reshape_to_2d(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
+{
+    mb_node r;
+    memset(&r, 0, sizeof r);
+    r.type = MB_OP_RESHAPE;
+    r.n_inputs = 1;
+    r.inputs[0] = n->inputs[0];
+    r.a.shape_ndim = 4;
+    r.a.shape[0] = r.a.shape[1] = 0;
+    r.a.shape[2] = 1;
+    r.a.shape[3] = -1;
+    char nm[MB_NAME_LEN + 16];
+    snprintf(nm, sizeof nm, "%.*s/to2d", MB_NAME_LEN - 16, out0(np));
+    int idx = ox_add(im, &r, nm);
+    if (idx < 0)
+        return -1;
+    n->inputs[0] = idx;
+    return 0;
+}
+
+static int reshape_from_2d(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
+{
+    char nm[MB_NAME_LEN + 16];
+    snprintf(nm, sizeof nm, "%.*s/2d", MB_NAME_LEN - 16, out0(np));
+    int idx = ox_add(im, n, nm);
+    if (idx < 0)
+        return -1;
+    memset(n, 0, sizeof *n);
+    n->type = MB_OP_RESHAPE;
+    n->n_inputs = 1;
+    n->inputs[0] = idx;
+    n->a.shape_ndim = 3;
+    n->a.shape[0] = n->a.shape[1] = 0;
+    n->a.shape[2] = -1;
+    return 0;
+}
+
 static int cv_conv(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
 {
     int tr = !strcmp(np->op_type, "ConvTranspose");
@@ -111,11 +172,17 @@ static int cv_conv(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
     const mb_onnx_tensor *w = ox_const(im, np, 1, "weights W");
     if (!w)
         return -1;
-    if (w->ndim != 4)
-        return ox_unsupported(im, "only 2-D %s is supported (weights of rank 4); W has rank %d", np->op_type,
-                              w->ndim);
+    if (w->ndim != 4 && w->ndim != 3)
+        return ox_unsupported(im, "only 1-D and 2-D %s are supported (weights of rank 3 or 4); W has rank %d",
+                              np->op_type, w->ndim);
+    int one_d = w->ndim == 3;
+    if (one_d && reshape_to_2d(im, np, n))
+        return -1;
+    int64_t kdims[4] = {w->dims[0], w->dims[1], one_d ? 1 : w->dims[2], one_d ? w->dims[2] : w->dims[3]};
     if (param_in(im, np, 1, "weights W", n))
         return -1;
+    n->params[0]->ndim = 4; /* 1-D: [M, C/g, k] -> [M, C/g, 1, k], same data */
+    memcpy(n->params[0]->dims, kdims, sizeof kdims);
     if (ox_has(np, 2) && param_in(im, np, 2, "bias B", n))
         return -1;
     mb_op_attrs *a = &n->a;
@@ -123,18 +190,26 @@ static int cv_conv(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
     if (grp < 1 || grp > (1 << 24))
         return ox_fail(im, "group %lld is invalid", (long long)grp);
     a->group = (int)grp;
-    if (ints_exact(im, np, "kernel_shape", 2, a->kernel, 1) || ints_exact(im, np, "strides", 2, a->stride, 1) ||
-        ints_exact(im, np, "dilations", 2, a->dilation, 1) || ints_exact(im, np, "pads", 4, a->pads, 0) ||
+    if (sp_ints(im, np, "kernel_shape", one_d, 2, a->kernel, 1, 1) ||
+        sp_ints(im, np, "strides", one_d, 2, a->stride, 1, 1) ||
+        sp_ints(im, np, "dilations", one_d, 2, a->dilation, 1, 1) || sp_ints(im, np, "pads", one_d, 4, a->pads, 0, 0) ||
         auto_pad_attr(im, np, &a->auto_pad))
         return -1;
     if (!tr)
-        return 0;
-    if (ints_exact(im, np, "output_padding", 2, a->output_padding, 0))
+        return one_d ? reshape_from_2d(im, np, n) : 0;
+    if (sp_ints(im, np, "output_padding", one_d, 2, a->output_padding, 0, 0))
         return -1;
     int64_t os[MB_MAX_DIMS];
     int c = ox_attr_ints(im, np, "output_shape", os, MB_MAX_DIMS);
     if (c == -2)
         return -1;
+    if (c >= 0 && one_d) {
+        if (c != 1 && c != 3)
+            return ox_fail(im, "output_shape has %d values, expected 1", c);
+        os[1] = os[c - 1];
+        os[0] = 1;
+        c = 2;
+    }
     if (c >= 0) {
         /* Pads follow from the requested output size (ONNX's formula; a
          * negative total becomes extra output at the end, as runtimes do). */
@@ -160,7 +235,7 @@ static int cv_conv(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
         }
         a->auto_pad = MB_AUTO_PAD_NOTSET;
     }
-    return 0;
+    return one_d ? reshape_from_2d(im, np, n) : 0;
 }
 
 static int cv_pool(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
@@ -176,16 +251,20 @@ static int cv_pool(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
         return -1;
     if (c < 0)
         return ox_fail(im, "attribute 'kernel_shape' is required");
-    if (c != 2)
-        return ox_unsupported(im, "only 2-D %s is supported; kernel_shape has %d values", np->op_type, c);
-    if (ints_exact(im, np, "kernel_shape", 2, a->kernel, 1) || ints_exact(im, np, "strides", 2, a->stride, 1) ||
-        ints_exact(im, np, "dilations", 2, a->dilation, 1) || ints_exact(im, np, "pads", 4, a->pads, 0) ||
+    if (c != 2 && c != 1)
+        return ox_unsupported(im, "only 1-D and 2-D %s are supported; kernel_shape has %d values", np->op_type, c);
+    int one_d = c == 1;
+    if (one_d && reshape_to_2d(im, np, n))
+        return -1;
+    if (sp_ints(im, np, "kernel_shape", one_d, 2, a->kernel, 1, 1) ||
+        sp_ints(im, np, "strides", one_d, 2, a->stride, 1, 1) ||
+        sp_ints(im, np, "dilations", one_d, 2, a->dilation, 1, 1) || sp_ints(im, np, "pads", one_d, 4, a->pads, 0, 0) ||
         auto_pad_attr(im, np, &a->auto_pad))
         return -1;
     a->ceil_mode = (int)ox_attr_i(np, "ceil_mode", 0) != 0;
     if (!maxp)
         a->count_include_pad = (int)ox_attr_i(np, "count_include_pad", 0) != 0;
-    return 0;
+    return one_d ? reshape_from_2d(im, np, n) : 0;
 }
 
 static int cv_gap(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
