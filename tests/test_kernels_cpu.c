@@ -771,7 +771,11 @@ static int setup(void **state)
     (void)state;
     ref_be = mb_backend_ref_new();
     cpu1 = mb_backend_cpu_new(1);
+    /* every job on both threads, however small (the default runs small
+     * jobs on the calling thread) */
+    setenv("MECBED_CPU_PARALLEL_MIN_NS", "0", 1);
     cpu2 = mb_backend_cpu_new(2);
+    unsetenv("MECBED_CPU_PARALLEL_MIN_NS");
     return ref_be && cpu1 && cpu2 ? 0 : -1;
 }
 

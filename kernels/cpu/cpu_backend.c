@@ -30,6 +30,18 @@ float *cpu_scratch(cpu_ctx *c, int thread, size_t n)
     return c->scratch[thread];
 }
 
+#define CPU_PARALLEL_MIN_NS 30000.0
+
+void cpu_run(cpu_ctx *c, int n_tasks, cpu_task_fn fn, void *arg, double est_ns)
+{
+    if (c->n_threads > 1 && est_ns >= c->parallel_min_ns) {
+        cpu_pool_run(c->pool, n_tasks, fn, arg);
+        return;
+    }
+    for (int t = 0; t < n_tasks; t++)
+        fn(arg, t, 0);
+}
+
 int cpu_view_covers(const mb_view *v, mb_region need, char *err, size_t errlen, const char *what)
 {
     if (mb_region_empty(need))
@@ -277,6 +289,14 @@ mb_backend *mb_backend_cpu_new(int n_threads)
      * its own (mb_platform_init does this too; a program may have skipped it). */
     openblas_set_num_threads(1);
     c->n_threads = n_threads;
+    c->parallel_min_ns = CPU_PARALLEL_MIN_NS;
+    const char *pm = getenv("MECBED_CPU_PARALLEL_MIN_NS");
+    if (pm && *pm) {
+        char *end;
+        double v = strtod(pm, &end);
+        if (*end == 0 && v >= 0)
+            c->parallel_min_ns = v;
+    }
     c->pool = cpu_pool_new(n_threads);
     c->ref = mb_backend_ref_new();
     be->name = "cpu";

@@ -459,7 +459,8 @@ static int conv_shifted(cpu_ctx *c, conv_job *j)
             sj.rows_per_tile = per;
     }
     sj.n_rtiles = (rows + sj.rows_per_tile - 1) / sj.rows_per_tile;
-    cpu_pool_run(c->pool, (int)(j->n_batch * j->G * sj.n_rtiles), conv_shift_task, &sj);
+    cpu_run(c, (int)(j->n_batch * j->G * sj.n_rtiles), conv_shift_task, &sj,
+            (double)j->n_batch * j->M * j->P * j->K / 75.0);
     free(wt);
     return j->failed ? -1 : 0;
 }
@@ -502,7 +503,7 @@ int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_regi
     int nt = c->n_threads;
 
     if (j.Cg == 1) {
-        cpu_pool_run(c->pool, (int)(j.n_batch * j.M), conv_dw_task, &j);
+        cpu_run(c, (int)(j.n_batch * j.M), conv_dw_task, &j, (double)j.n_batch * j.M * j.P * j.K / 16.0);
         if (j.failed) {
             snprintf(err, errlen, "conv '%s': out of memory for the padded input rows", nd->name);
             return -1;
@@ -543,7 +544,7 @@ int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_regi
         j.n_mchunks = (int)((j.Mg + j.mchunk - 1) / j.mchunk);
     }
     int n_tasks = (int)(j.n_batch * j.G * j.n_ptiles * j.n_mchunks);
-    cpu_pool_run(c->pool, n_tasks, conv_gemm_task, &j);
+    cpu_run(c, n_tasks, conv_gemm_task, &j, (double)j.n_batch * j.M * j.P * j.K / 75.0);
     if (j.failed) {
         snprintf(err, errlen, "conv '%s': out of memory for the column buffer", nd->name);
         return -1;

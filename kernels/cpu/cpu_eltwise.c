@@ -136,11 +136,11 @@ int cpu_unary(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_reg
     j.out = out->data;
     if (in[0].t->ndim == 4 && out->ndim == 4) {
         setup_units(&j, &in[0], r);
-        cpu_pool_run(c->pool, n_unit_tasks(&j), unary_task, &j);
+        cpu_run(c, n_unit_tasks(&j), unary_task, &j, (double)j.n_units * j.unit_len / 4.0);
     } else {
         j.v = &in[0];
         j.cols = mb_tensor_numel(in[0].t);
-        cpu_pool_run(c->pool, (int)((j.cols + TASK_ELEMS - 1) / TASK_ELEMS), unary_flat_task, &j);
+        cpu_run(c, (int)((j.cols + TASK_ELEMS - 1) / TASK_ELEMS), unary_flat_task, &j, (double)j.cols / 4.0);
     }
     return 0;
 }
@@ -199,14 +199,14 @@ int cpu_batchnorm(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb
     if (in[0].t->ndim == 4 && out->ndim == 4) {
         setup_units(&j, &in[0], r);
         /* scratch 0 holds the coefficients: no task uses scratch */
-        cpu_pool_run(c->pool, n_unit_tasks(&j), bn_task, &j);
+        cpu_run(c, n_unit_tasks(&j), bn_task, &j, (double)j.n_units * j.unit_len / 4.0);
     } else {
         j.v = &in[0];
         j.channels = C;
         j.inner = 1;
         for (int i = 2; i < in[0].t->ndim; i++)
             j.inner *= in[0].t->dims[i];
-        cpu_pool_run(c->pool, (int)(in[0].t->dims[0] * C), bn_flat_task, &j);
+        cpu_run(c, (int)(in[0].t->dims[0] * C), bn_flat_task, &j, (double)mb_tensor_numel(in[0].t) / 4.0);
     }
     return 0;
 }
@@ -366,7 +366,8 @@ int cpu_binary(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_re
         j.n_rows *= j.len[d];
     int64_t row = j.len[j.nd - 1];
     j.rows_per_task = row >= TASK_ELEMS ? 1 : TASK_ELEMS / row;
-    cpu_pool_run(c->pool, (int)((j.n_rows + j.rows_per_task - 1) / j.rows_per_task), binary_task, &j);
+    cpu_run(c, (int)((j.n_rows + j.rows_per_task - 1) / j.rows_per_task), binary_task, &j,
+            (double)j.n_rows * row / 4.0);
     return 0;
 }
 

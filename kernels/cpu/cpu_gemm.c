@@ -59,7 +59,8 @@ static void run_gemm(cpu_ctx *c, gemm_job *j)
             memset(j->Y, 0, sizeof(float) * (size_t)(j->M * j->N));
         return;
     }
-    cpu_pool_run(c->pool, (int)((j->N + j->chunk - 1) / j->chunk), gemm_task, j);
+    double est = j->M == 1 ? (double)j->N * j->K / 4.0 : (double)j->M * j->N * j->K / 75.0;
+    cpu_run(c, (int)((j->N + j->chunk - 1) / j->chunk), gemm_task, j, est);
 }
 
 int cpu_gemm(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_tensor *out, char *err, size_t errlen)

@@ -32,10 +32,20 @@ typedef struct cpu_ctx {
     cpu_pool *pool;
     int n_threads;
     pthread_mutex_t lock;         /* one compute at a time per backend instance */
+    double parallel_min_ns;       /* smaller jobs run on the calling thread (cpu_run) */
     mb_backend *ref;              /* rarely hot ops are delegated to the reference backend */
     float *scratch[CPU_MAX_THREADS];
     size_t scratch_len[CPU_MAX_THREADS]; /* in floats */
 } cpu_ctx;
+
+/* Run fn over n_tasks on the backend's threads, or on the calling thread
+ * alone when the whole job is estimated to take less than about 30 us:
+ * waking the workers costs tens of microseconds, which made 2 threads slower
+ * than 1 on MobileNetV2's many small ops. est_ns: a rough single-thread time
+ * (MACs / 75 for GEMM work, elements / 4 for memory-bound passes). The
+ * threshold can be set with MECBED_CPU_PARALLEL_MIN_NS (tests use 0 so that
+ * their small shapes still exercise the threads). */
+void cpu_run(cpu_ctx *c, int n_tasks, cpu_task_fn fn, void *arg, double est_ns);
 
 /* Per-thread scratch of at least n floats (grown on demand, kept between calls);
  * NULL when out of memory. */

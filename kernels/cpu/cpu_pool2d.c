@@ -226,7 +226,8 @@ int cpu_pool2d(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_re
         j.cnt_h = cnt;
         j.cnt_w = cnt + j.rows;
     }
-    cpu_pool_run(c->pool, (int)(in[0].t->dims[0] * j.C), pool_task, &j);
+    cpu_run(c, (int)(in[0].t->dims[0] * j.C), pool_task, &j,
+            (double)in[0].t->dims[0] * j.C * j.rows * j.cols * j.kh * j.kw / 16.0);
     free(cnt);
     if (j.failed) {
         snprintf(err, errlen, "pool '%s': out of memory for the padded input rows", nd->name);
@@ -271,6 +272,6 @@ int cpu_global_avgpool(cpu_ctx *c, const mb_graph *g, int node, const mb_view *i
     for (int i = 2; i < x->ndim; i++)
         j.inner *= x->dims[i];
     int64_t planes = x->dims[0] * x->dims[1];
-    cpu_pool_run(c->pool, (int)planes, gap_task, &j);
+    cpu_run(c, (int)planes, gap_task, &j, (double)planes * j.inner / 4.0);
     return 0;
 }
