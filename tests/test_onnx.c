@@ -689,6 +689,50 @@ static void test_one_d_as_two_d(void **state)
     arena_free();
 }
 
+static void test_rewritten_ops(void **state)
+{
+    (void)state;
+    /* ReduceMean over H,W (keepdims 0) -> GlobalAveragePool + Reshape;
+     * PRelu with a per-channel slope; Sum of three; Neg */
+    model *md = model_new(13);
+    add_input(md, "x", 4, (int64_t[]){1, 2, 3, 3});
+    add_init(md, tensor_f("slope", 3, (int64_t[]){2, 1, 1}, (float[]){0.1f, 2}));
+    add_node(md, "PRelu", "x slope", "pr");
+    Onnx__NodeProto *rm = add_node(md, "ReduceMean", "pr", "m");
+    attr_ints(rm, "axes", 2, (int64_t[]){-1, 2});
+    attr_i(rm, "keepdims", 0);
+    add_node(md, "Neg", "m", "ng");
+    add_node(md, "Sum", "m ng m", "s");
+    add_output(md, "s");
+    mb_graph *g = import_ok(md, NULL);
+    assert_int_equal(g->nodes[mb_graph_find(g, "m/gap")].type, MB_OP_GLOBALAVGPOOL);
+    const mb_node *o = &g->nodes[g->outputs[0]];
+    assert_int_equal(o->out_ndim, 2);
+    mb_tensor *x = mb_tensor_new(4, (int64_t[]){1, 2, 3, 3});
+    mb_tensor_fill_uniform(x, 5, -2, 2);
+    mb_tensor *y = run1(g, x);
+    for (int c = 0; c < 2; c++) {
+        double acc = 0;
+        for (int i = 0; i < 9; i++) {
+            float v = x->data[c * 9 + i];
+            acc += v > 0 ? v : v * (c ? 2.0f : 0.1f);
+        }
+        double mean = acc / 9; /* m + (-m) + m = m */
+        assert_true(fabs(y->data[c] - mean) < 1e-5);
+    }
+    mb_tensor_free(x);
+    mb_tensor_free(y);
+    mb_graph_free(g);
+    arena_free();
+
+    md = model_new(13);
+    add_input(md, "x", 4, (int64_t[]){1, 2, 3, 3});
+    attr_ints(add_node(md, "ReduceMean", "x", "m"), "axes", 1, (int64_t[]){1});
+    add_output(md, "m");
+    import_fails(md, MB_ONNX_UNSUPPORTED, "ReduceMean over axes other than all spatial ones", NULL);
+    arena_free();
+}
+
 static void test_order_and_outputs(void **state)
 {
     (void)state;
@@ -1081,6 +1125,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ops_and_constants),
         cmocka_unit_test(test_legacy_semantics),
         cmocka_unit_test(test_one_d_as_two_d),
+        cmocka_unit_test(test_rewritten_ops),
         cmocka_unit_test(test_order_and_outputs),
         cmocka_unit_test(test_bindings_and_dynamic_dims),
         cmocka_unit_test(test_errors_name_the_node),

@@ -854,6 +854,167 @@ static int cv_constant(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
     return ox_bind_const(im, out0(np), t) ? -1 : 1;
 }
 
+/* ---- common operators written with the ones above ------------------------ */
+
+/* Add a helper node named "<output>/<tag>"; its index, or -1. */
+static int helper(ox_imp *im, const Onnx__NodeProto *np, mb_node *h, const char *tag)
+{
+    char nm[MB_NAME_LEN + 16];
+    snprintf(nm, sizeof nm, "%.*s/%s", MB_NAME_LEN - 16, out0(np), tag);
+    return ox_add(im, h, nm);
+}
+
+static mb_tensor *scalar_param(float v)
+{
+    int64_t one = 1;
+    mb_tensor *t = mb_tensor_new(1, &one);
+    if (t)
+        t->data[0] = v;
+    return t;
+}
+
+/* Sum(a, b, c, ...) = ((a + b) + c) ..., ONNX's left-to-right order. */
+static int cv_sum(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
+{
+    if (np->n_input < 1)
+        return ox_fail(im, "has no inputs");
+    if (np->n_input == 1) {
+        n->type = MB_OP_IDENTITY;
+        return data_in(im, np, 0, n);
+    }
+    n->type = MB_OP_ADD;
+    if (data_in(im, np, 0, n) || data_in(im, np, 1, n))
+        return -1;
+    for (size_t k = 2; k < np->n_input; k++) {
+        char tag[24];
+        snprintf(tag, sizeof tag, "sum%zu", k - 1);
+        int prev = helper(im, np, n, tag);
+        if (prev < 0)
+            return -1;
+        memset(n, 0, sizeof *n);
+        n->type = MB_OP_ADD;
+        n->n_inputs = 1;
+        n->inputs[0] = prev;
+        if (data_in(im, np, (int)k, n))
+            return -1;
+    }
+    return 0;
+}
+
+/* Neg(x) = x * -1 (exact). */
+static int cv_neg(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
+{
+    n->type = MB_OP_MUL;
+    if (data_in(im, np, 0, n))
+        return -1;
+    n->params[0] = scalar_param(-1.0f);
+    if (!n->params[0])
+        return ox_fail(im, "out of memory");
+    n->n_params = 1;
+    return 0;
+}
+
+/* PRelu(x, s) = relu(x) + s * (x - relu(x)): exact, since one of the two
+ * terms is zero for every element. */
+static int cv_prelu(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
+{
+    mb_node r, d;
+    memset(&r, 0, sizeof r);
+    memset(&d, 0, sizeof d);
+    r.type = MB_OP_RELU;
+    if (data_in(im, np, 0, &r))
+        return -1;
+    int x = r.inputs[0], ri = helper(im, np, &r, "relu");
+    if (ri < 0)
+        return -1;
+    d.type = MB_OP_SUB;
+    d.n_inputs = 2;
+    d.inputs[0] = x;
+    d.inputs[1] = ri;
+    int di = helper(im, np, &d, "neg");
+    if (di < 0)
+        return -1;
+    mb_node m;
+    memset(&m, 0, sizeof m);
+    m.type = MB_OP_MUL;
+    m.n_inputs = 1;
+    m.inputs[0] = di;
+    if (ox_const_ok(im, np, 1) ? param_in(im, np, 1, "slope", &m) : data_in(im, np, 1, &m)) {
+        for (int k = 0; k < m.n_params; k++)
+            mb_tensor_free(m.params[k]);
+        return -1;
+    }
+    if (im->opset < 7 && m.n_params && m.params[0]->ndim == 1 && m.params[0]->dims[0] > 1) {
+        /* PRelu-6: a 1-D slope is per channel (axis 1): [C] -> [C,1,...] */
+        int nd;
+        int64_t dims[MB_MAX_DIMS];
+        if (ox_shape(im, x, &nd, dims)) {
+            mb_tensor_free(m.params[0]);
+            return -1;
+        }
+        while (m.params[0]->ndim < nd - 1)
+            m.params[0]->dims[m.params[0]->ndim++] = 1;
+    }
+    int mi = helper(im, np, &m, "scaled");
+    if (mi < 0)
+        return -1;
+    n->type = MB_OP_ADD;
+    n->n_inputs = 2;
+    n->inputs[0] = ri;
+    n->inputs[1] = mi;
+    return 0;
+}
+
+/* ReduceMean over every spatial axis (2..rank-1) is GlobalAveragePool. */
+static int cv_reducemean(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
+{
+    n->type = MB_OP_GLOBALAVGPOOL;
+    if (data_in(im, np, 0, n))
+        return -1;
+    int nd;
+    int64_t dims[MB_MAX_DIMS], axes[MB_MAX_DIMS];
+    if (ox_shape(im, n->inputs[0], &nd, dims))
+        return -1;
+    int na;
+    if (ox_has(np, 1)) {
+        const mb_onnx_tensor *t = ox_const(im, np, 1, "axes");
+        if (!t)
+            return -1;
+        if (t->numel > MB_MAX_DIMS)
+            return ox_fail(im, "%lld axes", (long long)t->numel);
+        na = (int)t->numel;
+        for (int i = 0; i < na; i++)
+            axes[i] = mb_onnx_tensor_geti(t, i);
+    } else {
+        na = ox_attr_ints(im, np, "axes", axes, MB_MAX_DIMS);
+        if (na == -2)
+            return -1;
+    }
+    char seen[MB_MAX_DIMS] = {0};
+    for (int i = 0; i < na; i++) {
+        int64_t a = axes[i] < 0 ? axes[i] + nd : axes[i];
+        if (a < 0 || a >= nd)
+            return ox_fail(im, "axis %lld is out of range", (long long)axes[i]);
+        seen[a] = 1;
+    }
+    int spatial = nd >= 3 && na > 0;
+    for (int a = 0; a < nd; a++)
+        spatial &= seen[a] == (a >= 2);
+    if (!spatial)
+        return ox_unsupported(im, "ReduceMean over axes other than all spatial ones (2..%d)", nd - 1);
+    if (ox_attr_i(np, "keepdims", 1))
+        return 0;
+    int gi = helper(im, np, n, "gap");
+    if (gi < 0)
+        return -1;
+    memset(n, 0, sizeof *n);
+    n->type = MB_OP_RESHAPE;
+    n->n_inputs = 1;
+    n->inputs[0] = gi;
+    n->a.shape_ndim = 2;
+    return 0; /* shape 0,0: keep N and C */
+}
+
 /* ---- the table ------------------------------------------------------------ */
 
 typedef struct ox_op {
@@ -892,6 +1053,10 @@ static const ox_op ops[] = {
     {"Upsample", cv_resize, "mode scales"},
     {"Identity", cv_identity, ""},
     {"Dropout", cv_identity, "ratio is_test seed"},
+    {"Sum", cv_sum, "consumed_inputs"},
+    {"Neg", cv_neg, "consumed_inputs"},
+    {"PRelu", cv_prelu, "consumed_inputs"},
+    {"ReduceMean", cv_reducemean, "axes keepdims noop_with_empty_axes"},
     {"Constant", cv_constant, "value value_float value_floats value_int value_ints sparse_value value_string "
                               "value_strings"},
 };
