@@ -32,7 +32,8 @@ for t in node/test_conv_with_strides_padding node/test_maxpool_2d_pads node/test
          node/test_gemm_transposeB node/test_globalaveragepool node/test_batchnorm_epsilon \
          node/test_concat_3d_axis_1 node/test_hardswish node/test_resize_upsample_scales_nearest \
          node/test_convtranspose_pads pytorch-converted/test_Conv2d_depthwise_padded \
-         pytorch-converted/test_Conv2d_groups pytorch-converted/test_Conv2d_dilated; do
+         pytorch-converted/test_Conv2d_groups pytorch-converted/test_Conv2d_dilated \
+         pytorch-converted/test_Conv1d_dilated node/test_maxpool_1d_default node/test_convtranspose_1d; do
     grep -q "^PASS  $t " "$tmp/v" || fail "$t did not pass: $(grep " $t" "$tmp/v")"
 done
 
