@@ -32,8 +32,14 @@ double mb_resize_coord(int coord_mode, int64_t o, float scale, int64_t in_len, i
     switch (coord_mode) {
     case MB_COORD_ASYMMETRIC:
         return o / (double)scale;
-    case MB_COORD_ALIGN_CORNERS:
-        return out_len > 1 ? o * (double)(in_len - 1) / (double)(out_len - 1) : 0.0;
+    case MB_COORD_ALIGN_CORNERS: {
+        /* ONNX defines align_corners on length_resized = in_len * scale, not on
+         * the floored output length: with a fractional scale the two differ
+         * (test_resize_downsample_scales_linear_align_corners). */
+        double len = (double)in_len * (double)scale;
+        (void)out_len;
+        return len > 1 ? o * (double)(in_len - 1) / (len - 1) : 0.0;
+    }
     case MB_COORD_PYTORCH_HALF_PIXEL:
         return out_len > 1 ? (o + 0.5) / scale - 0.5 : 0.0;
     case MB_COORD_TF_HALF_PIXEL_FOR_NN:

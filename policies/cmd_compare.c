@@ -137,8 +137,10 @@ int cmd_compare(int argc, char **argv)
     for (int ri = 0; ri < (n_rates ? n_rates : 1); ri++) {
         if (n_rates)
             for (int l = 0; l < s.topo.n_links; l++)
-                if (s.topo.links[l].a == s.device || s.topo.links[l].b == s.device)
-                    mb_cost_set_rate(s.cost, l, rates[ri] * 1e6, rates[ri] * 1e6);
+                if (s.topo.links[l].a == s.device || s.topo.links[l].b == s.device) {
+                    double bps = mb_cost_goodput_bps(rates[ri] * 1e6, s.topo.links[l].spec.mtu);
+                    mb_cost_set_rate(s.cost, l, bps, bps);
+                }
         if (!s.json) {
             if (n_rates)
                 printf("\nrate %g Mbit/s\n", rates[ri]);

@@ -31,7 +31,22 @@ void mb_cost_opts_default(mb_cost_opts *o)
     o->radio = -1;
 }
 
-static int dir_params(const mb_link_dir *d, double *rate, double *delay_ms, const char *what,
+/* Bytes of TCP/IPv4 headers per packet (20 IP + 20 TCP + 12 timestamp
+ * option). The emulators shape whole IP packets, so a payload of b bytes
+ * occupies b * mtu / (mtu - 52) bytes of the link: 3.6 % more at mtu 1500,
+ * measured as exactly the gap between predicted and measured transfers. */
+#define TCPIP_HEADER_BYTES 52
+
+double mb_cost_goodput_bps(double link_bps, int mtu)
+{
+    if (mtu <= 0)
+        mtu = 1500;
+    if (mtu <= 2 * TCPIP_HEADER_BYTES || !isfinite(link_bps))
+        return link_bps;
+    return link_bps * (double)(mtu - TCPIP_HEADER_BYTES) / (double)mtu;
+}
+
+static int dir_params(const mb_link_dir *d, int mtu, double *rate, double *delay_ms, const char *what,
                       char *err, size_t errlen)
 {
     if (d->rate_bps > 0)
@@ -52,8 +67,12 @@ static int dir_params(const mb_link_dir *d, double *rate, double *delay_ms, cons
             return -1;
         }
         *rate = mean;
-    } else
+    } else {
         *rate = MB_COST_UNLIMITED_BPS;
+        *delay_ms = d->delay_s * 1e3;
+        return 0;
+    }
+    *rate = mb_cost_goodput_bps(*rate, mtu);
     *delay_ms = d->delay_s * 1e3;
     return 0;
 }
@@ -148,11 +167,11 @@ mb_cost_model *mb_cost_new(const mb_graph *g, const mb_topology *t, const mb_pro
         char what[128];
         snprintf(what, sizeof(what), "link %s -> %s", t->sites[t->links[l].a].name,
                  t->sites[t->links[l].b].name);
-        if (dir_params(&t->links[l].spec.up, &c->rate[l][0], &c->delay[l][0], what, err, errlen))
+        if (dir_params(&t->links[l].spec.up, t->links[l].spec.mtu, &c->rate[l][0], &c->delay[l][0], what, err, errlen))
             goto fail;
         snprintf(what, sizeof(what), "link %s -> %s", t->sites[t->links[l].b].name,
                  t->sites[t->links[l].a].name);
-        if (dir_params(&t->links[l].spec.down, &c->rate[l][1], &c->delay[l][1], what, err, errlen))
+        if (dir_params(&t->links[l].spec.down, t->links[l].spec.mtu, &c->rate[l][1], &c->delay[l][1], what, err, errlen))
             goto fail;
     }
     compute_routes(c);
@@ -299,8 +318,8 @@ int mb_cost_set_link(mb_cost_model *c, int link, const mb_link_spec *spec, char 
         return -1;
     }
     double r0, d0, r1, d1;
-    if (dir_params(&spec->up, &r0, &d0, "link", err, errlen) ||
-        dir_params(&spec->down, &r1, &d1, "link", err, errlen))
+    if (dir_params(&spec->up, spec->mtu, &r0, &d0, "link", err, errlen) ||
+        dir_params(&spec->down, spec->mtu, &r1, &d1, "link", err, errlen))
         return -1;
     c->topo.links[link].spec = *spec;
     c->rate[link][0] = r0;

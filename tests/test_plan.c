@@ -245,7 +245,7 @@ static void test_json_round_trip(void **state)
 }
 
 /* The simulation of a two-site chain split equals the hand sum:
- * device ops + (bytes/rate + delay + overhead) + edge ops + result back. */
+ * device ops + (bytes/goodput + delay + overhead) + edge ops + result back. */
 static void test_evaluate_arithmetic(void **state)
 {
     (void)state;
@@ -271,12 +271,14 @@ static void test_evaluate_arithmetic(void **state)
     for (int i = 1; i < g->n_nodes; i++)
         want += prof->ms[i] * (i <= p1 ? 2.0 : 0.5);
     int fc = idx(g, "fc");
-    want += g->nodes[p1].out_bytes * 8.0 / 8e6 * 1e3 + 5 + 0.25;
-    want += g->nodes[fc].out_bytes * 8.0 / 8e6 * 1e3 + 5 + 0.25;
+    double goodput = 8e6 * (1500.0 - 52.0) / 1500.0; /* TCP/IP headers of 1500-byte packets */
+    assert_float_equal(mb_cost_goodput_bps(8e6, 0), goodput, 1e-6);
+    want += g->nodes[p1].out_bytes * 8.0 / goodput * 1e3 + 5 + 0.25;
+    want += g->nodes[fc].out_bytes * 8.0 / goodput * 1e3 + 5 + 0.25;
     assert_float_equal(p->pred.latency_ms, want, 1e-9);
     assert_int_equal(p->pred.bytes_up, g->nodes[p1].out_bytes);
     assert_int_equal(p->pred.bytes_down, g->nodes[fc].out_bytes);
-    assert_float_equal(mb_cost_xfer_ms(c, 0, 1, 1000000), 1000 + 5.25, 1e-9);
+    assert_float_equal(mb_cost_xfer_ms(c, 0, 1, 1000000), 8e9 / goodput + 5.25, 1e-9);
     mb_plan_free(p);
     mb_cost_free(c);
     mb_profile_free(prof);

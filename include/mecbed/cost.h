@@ -2,14 +2,17 @@
  *
  *  op time on a site     = profile_ms(op) * factor(site's node type) * scale(site)
  *                          (a region costs its share of the op's output elements)
- *  transfer of b bytes   = b / rate + one-way delay + per-message overhead, per
+ *  transfer of b bytes   = b / goodput + one-way delay + per-message overhead, per
  *    from -> to            direction, hop by hop along the topology's links
  *                          (store and forward)
  *  energy                = see energy.h and mb_plan_evaluate below.
  *
  * The rate and delay of a direction come from its link spec (rate=, delay= or
  * rtt=/2). A spec with only trace= uses the trace's mean rate over one
- * period; a spec without rate (unlimited) counts as 10 Gbit/s. */
+ * period; a spec without rate (unlimited) counts as 10 Gbit/s. The goodput of
+ * a shaped rate is rate * (mtu - 52) / mtu: the emulators shape IP packets and
+ * every 1500-byte packet carries 52 bytes of TCP/IP headers. A rate set later
+ * with mb_cost_set_rate is a measured goodput and is used as it is. */
 #ifndef MECBED_COST_H
 #define MECBED_COST_H
 
@@ -72,6 +75,9 @@ int mb_cost_route(const mb_cost_model *c, int from, int to, int *sites, int max)
 /* Changed conditions (replanning, sweeps): set a link's spec or just rates. */
 int mb_cost_set_link(mb_cost_model *c, int link, const mb_link_spec *spec, char *err, size_t errlen);
 void mb_cost_set_rate(mb_cost_model *c, int link, double up_bps, double down_bps);
+/* TCP payload rate of a link shaped to link_bps with packets of mtu bytes
+ * (0: 1500); what mb_cost_set_rate wants for a nominal link rate. */
+double mb_cost_goodput_bps(double link_bps, int mtu);
 
 /* Simulate the plan's schedule and fill p->pred (all but decision_us and
  * cut_value_ms) and every step's t_start_ms/t_end_ms:
