@@ -1008,6 +1008,9 @@ int cmd_run(int argc, char **argv)
         printf("critical path   %.3f ms from this run's op and transfer times (runtime overhead x%.3f)\n",
                crit_ms, crit_ms > 0 ? measured / crit_ms : NAN);
         printf("device energy   measured %.3f mJ, predicted %.3f mJ\n", energy, pred_energy);
+        if (c->n_rec > 0) /* the last frame's bytes over the device's link */
+            printf("device traffic  %lld bytes up, %lld down per frame (last frame)\n",
+                   (long long)c->rec[c->n_rec - 1].bytes_up, (long long)c->rec[c->n_rec - 1].bytes_down);
         printf("output          %s (max abs error %.3g vs the unsplit model)\n",
                all_match ? "matches" : "DIFFERS", max_err);
         if (c->fps > 0)

@@ -5,14 +5,15 @@
 # server in their own network namespaces, tensors crossing mecbed's own link
 # emulator), with measured against predicted latency and device energy.
 #
-#   DEMO_MODEL   zoo model or model file (default tinyyolov2: its policies
-#                disagree at LTE rates; resnet18 runs locally under all of them)
-#   DEMO_DEVICE  device node type (default phone; see policies/nodetypes)
+#   DEMO_MODEL   zoo model or model file (default tinyyolov2: on a Raspberry Pi
+#                at LTE rates local, layer-wise and operator-level plans all
+#                differ; resnet18 on a phone runs locally under every policy)
+#   DEMO_DEVICE  device node type (default rpi4; see policies/nodetypes)
 #   DEMO_LINK    link spec (default LTE-like: 10 Mbit/s up, 30 down, 40 ms RTT)
 #   DEMO_FRAMES  frames per policy (default 3)
 B=${BUILD:-build}/mecbed
 MODEL=${DEMO_MODEL:-tinyyolov2}
-DEVICE=${DEMO_DEVICE:-phone}
+DEVICE=${DEMO_DEVICE:-rpi4}
 LINK=${DEMO_LINK:-up.rate=10mbit,down.rate=30mbit,rtt=40ms}
 FRAMES=${DEMO_FRAMES:-3}
 POLICIES="local offload layerwise mincut cic tile oplevel dds"
@@ -53,7 +54,7 @@ for p in $POLICIES; do
                      if ($i == "predicted") pr = $(i + 1); if ($i == "error") e = $(i + 1) } }
         /^device energy/ { for (i = 1; i <= NF; i++) { if ($i == "measured") em = $(i + 1);
                      if ($i == "predicted") ep = $(i + 1) } }
-        /^bytes/ { b = $3 }
+        /^device traffic/ { b = $3 }
         /^output/ { o = ($2 == "matches") ? "matches" : "DIFFERS" }
         END { printf "%-10s %12s %12s %8s %12s %12s %8s  %s\n", p, m, pr, e, em, ep, b == "" ? "-" : b, o }
     ' "$out/$p.txt"
