@@ -112,6 +112,9 @@ typedef struct run_ctx {
     double replan_us[64];
     char warn[8][256];
     int n_warn;
+    /* simulated links (ns3 backend): did they keep up with real time? */
+    int rt_have, rt_valid;
+    double rt_lag_max_ms, ns3_energy_j, ns3_sim_s;
 } run_ctx;
 
 static void add_warn(run_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -533,6 +536,19 @@ static void print_json(run_ctx *c, const mb_plan *p0, double measured, double pr
     jnum("max_abs_err", max_err, "%.9g");
     printf(",\"fps\":%.3f,\"throughput_fps\":%.3f,\"deadline_misses\":%d", c->fps, fps_meas, misses);
     printf(",\"replans\":%d", c->n_plans - 1);
+    if (c->rt_have) {
+        double radio = 0;
+        for (int i = 0; i < c->n_rec; i++)
+            if (isfinite(c->rec[i].radio_mj))
+                radio += c->rec[i].radio_mj;
+        printf(",\"valid\":%s", c->rt_valid ? "true" : "false");
+        jnum("realtime_lag_max_ms", c->rt_lag_max_ms, "%.3f");
+        /* ns-3's Wi-Fi radio energy model (the link's whole life) beside
+         * mecbed's radio model (summed over the frames) */
+        jnum("ns3_radio_energy_mj", c->ns3_energy_j * 1e3, "%.4f");
+        jnum("ns3_radio_simulated_s", isfinite(c->ns3_energy_j) ? c->ns3_sim_s : NAN, "%.3f");
+        jnum("radio_model_mj", radio, "%.4f");
+    }
     /* A busy machine slows every site: say how busy it was. */
     double la = NAN;
     FILE *lf = fopen("/proc/loadavg", "r");
@@ -917,6 +933,24 @@ int cmd_run(int argc, char **argv)
     frame_no = first_frame + (uint32_t)next;
     double t_stream_end = mb_now();
     int interrupted = stop_flag;
+    if (c->net) { /* ns3: a link that fell behind real time invalidates the run */
+        c->ns3_energy_j = NAN;
+        for (int l = 0; l < t->n_links; l++) {
+            mb_link_realtime rt;
+            if (mb_net_link_realtime(c->net, l, &rt))
+                continue;
+            if (!c->rt_have)
+                c->rt_valid = 1;
+            c->rt_have = 1;
+            c->rt_valid &= rt.valid;
+            c->rt_lag_max_ms = fmax(c->rt_lag_max_ms, rt.lag_max_ms);
+            if (isfinite(rt.radio_energy_j) && l == device_link(t, c->s.device, &(int){0}))
+                c->ns3_energy_j = rt.radio_energy_j, c->ns3_sim_s = rt.sim_s;
+            if (!rt.valid)
+                add_warn(c, "link %d's ns-3 simulation fell behind real time (lag %.1f ms > %.1f ms): this run is invalid",
+                         l, rt.lag_max_ms, rt.lag_limit_ms);
+        }
+    }
     teardown(c);
     /* Energy needs the packet logs, complete once the links are down. */
     rs_packets ps = {0};

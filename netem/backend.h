@@ -34,6 +34,8 @@ typedef struct net_backend {
     void (*link_down)(mb_net *net, net_link *l);
     /* Counters per direction; NULL when the backend keeps none. */
     int (*counters)(const net_link *l, int dir, mb_link_counters *c);
+    /* Real-time status of a simulated link (ns3); NULL for the others. */
+    int (*realtime)(const net_link *l, mb_link_realtime *r);
 } net_backend;
 
 extern const net_backend net_backend_emu;

@@ -41,7 +41,7 @@ static void add_num(cJSON *o, const char *k, double v)
         cJSON_AddNumberToObject(o, k, v);
 }
 
-static void print_json(const mb_net *net, const char *spec_text, const mb_linktest_result *r)
+static void print_json(const mb_net *net, int link, const char *spec_text, const mb_linktest_result *r)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "backend", mb_net_backend(net));
@@ -78,6 +78,21 @@ static void print_json(const mb_net *net, const char *spec_text, const mb_linkte
         add_num(o, "emulator_late_p99_us", r->emu_late_p99_us);
         add_num(o, "emulator_late_max_us", r->emu_late_max_us);
     }
+    mb_link_realtime rt;
+    if (mb_net_link_realtime(net, link, &rt) == 0) {
+        /* a simulated link: valid only if the simulator kept up with real time */
+        cJSON_AddBoolToObject(o, "valid", rt.valid);
+        cJSON *j = cJSON_AddObjectToObject(o, "realtime");
+        cJSON_AddBoolToObject(j, "valid", rt.valid);
+        add_num(j, "lag_limit_ms", rt.lag_limit_ms);
+        add_num(j, "lag_max_ms", rt.lag_max_ms);
+        add_num(j, "lag_p50_ms", rt.lag_p50_ms);
+        add_num(j, "lag_p99_ms", rt.lag_p99_ms);
+        cJSON_AddNumberToObject(j, "overruns", (double)rt.overruns);
+        add_num(j, "simulated_s", rt.sim_s);
+        add_num(o, "ns3_radio_energy_j", rt.radio_energy_j);
+        add_num(o, "ns3_distance_m", rt.distance_m);
+    }
     char *s = cJSON_Print(o);
     puts(s);
     free(s);
@@ -93,7 +108,7 @@ static const char *num(char *buf, size_t len, double v, int decimals)
     return buf;
 }
 
-static void print_text(const mb_net *net, const char *a, const char *b, const mb_linktest_result *r)
+static void print_text(const mb_net *net, int link, const char *a, const char *b, const mb_linktest_result *r)
 {
     char b1[32], b2[32], b3[32], b4[32];
     printf("link %s -> %s, backend %s (run %s)\n", a, b, mb_net_backend(net), mb_net_run_id(net));
@@ -122,6 +137,15 @@ static void print_text(const mb_net *net, const char *a, const char *b, const mb
     if (r->emu_late_p50_us >= 0)
         printf("  emulator timer error (delivery written after its due time): median %.0f us, p99 %.0f us, max %.0f us\n",
                r->emu_late_p50_us, r->emu_late_p99_us, r->emu_late_max_us);
+    mb_link_realtime rt;
+    if (mb_net_link_realtime(net, link, &rt) == 0) {
+        printf("  real time: %s (simulator lag max %.3f ms, p99 %.3f ms, limit %.3f ms; %llu overruns)\n",
+               rt.valid ? "kept up" : "FELL BEHIND: this measurement is invalid", rt.lag_max_ms, rt.lag_p99_ms,
+               rt.lag_limit_ms, rt.overruns);
+        if (!isnan(rt.radio_energy_j))
+            printf("  ns-3 Wi-Fi radio energy (device side): %.3f J over %.1f s simulated\n", rt.radio_energy_j,
+                   rt.sim_s);
+    }
 }
 
 int cmd_link(int argc, char **argv)
@@ -249,9 +273,9 @@ int cmd_link(int argc, char **argv)
         if (mb_linkspec_format(&topo.links[link].spec, text, sizeof text) < 0)
             snprintf(text, sizeof text, "%s", spec ? spec : "");
         if (json)
-            print_json(net, text, &r);
+            print_json(net, link, text, &r);
         else
-            print_text(net, topo.sites[topo.links[link].a].name, topo.sites[topo.links[link].b].name, &r);
+            print_text(net, link, topo.sites[topo.links[link].a].name, topo.sites[topo.links[link].b].name, &r);
     }
     mb_net_down(net);
     return rc ? 1 : 0;

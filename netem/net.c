@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -480,4 +481,13 @@ int mb_net_link_counters(const mb_net *net, int link, int dir, mb_link_counters 
     if (link < 0 || link >= net->topo.n_links || !net->links[link].active || !net->be->counters)
         return -1;
     return net->be->counters(&net->links[link], dir, c);
+}
+
+int mb_net_link_realtime(const mb_net *net, int link, mb_link_realtime *r)
+{
+    memset(r, 0, sizeof *r);
+    r->radio_energy_j = r->distance_m = NAN;
+    if (link < 0 || link >= net->topo.n_links || !net->links[link].active || !net->be->realtime)
+        return -1;
+    return net->be->realtime(&net->links[link], r);
 }

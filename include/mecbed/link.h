@@ -17,7 +17,9 @@
  *        CSV and pcap logs)
  *   tc   veth pairs with kernel qdiscs (netem where the kernel has it, else
  *        tbf for rate only)
- *   ns3  ns-3 simulated links (separate issue; "not built" until then)
+ *   ns3  ns-3 simulated links in real time (point-to-point, Wi-Fi) through a
+ *        helper program, mecbed-ns3, built when libns3-dev is installed
+ *        (docs/ns3.md)
  * Everything is registered for clean-up: mb_net_down, exit, SIGINT/SIGTERM. */
 #ifndef MECBED_LINK_H
 #define MECBED_LINK_H
@@ -83,5 +85,19 @@ typedef struct mb_link_counters {
 } mb_link_counters;
 /* 0, or -1 when the backend keeps no counters (tc, ns3). */
 int mb_net_link_counters(const mb_net *net, int link, int dir, mb_link_counters *c);
+
+/* A simulated link (ns3 backend) is only faithful while the simulator keeps
+ * up with the wall clock: its real-time lag (wall clock minus simulation
+ * clock at each frame written out and every 10 ms) since the link started. */
+typedef struct mb_link_realtime {
+    int valid;               /* 0: the lag went past the limit: the run is invalid */
+    double sim_s;            /* simulated seconds so far */
+    double lag_limit_ms, lag_max_ms, lag_p50_ms, lag_p99_ms;
+    unsigned long long overruns; /* 10 ms checks that found the lag past the limit */
+    double radio_energy_j;   /* ns-3's Wi-Fi radio energy model, device (side a) radio; NAN if none */
+    double distance_m;       /* Wi-Fi: current distance between the two ends; NAN if none */
+} mb_link_realtime;
+/* 0, or -1 when the link is not simulated (emu, tc) or has not reported yet. */
+int mb_net_link_realtime(const mb_net *net, int link, mb_link_realtime *r);
 
 #endif

@@ -1,0 +1,903 @@
+// mecbed-ns3: one mecbed link carried through an ns-3 simulated link in real
+// time (docs/ns3.md). Spawned by the ns3 link backend (netem/backend_ns3.c).
+//
+// It enters each side's network namespace (setns), opens a TAP device there
+// itself (/dev/net/tun, IFF_TAP|IFF_NO_PI) and hands the fd to an ns-3
+// FdNetDevice on a node of its own (A for side a, B for side b). A and B are
+// joined by the simulated link (point-to-point or Wi-Fi). Each node relays
+// the IPv4 frames its TAP sends across the simulated link, and the frames the
+// link delivers out of its TAP, addressed to the peer TAP's MAC: the two
+// namespaces see one Ethernet segment whose timing, losses and rate are the
+// simulated link's. ARP does not cross (the backend installs permanent
+// neighbour entries), so only IPv4 travels over the simulated link.
+//
+// RealtimeSimulatorImpl (BestEffort) with ChecksumEnabled=true. Real-time
+// lag (wall clock minus simulation clock, sampled at every frame written to a
+// TAP and every 10 ms) is measured; the run is "invalid" when it exceeds the
+// limit, and says so in every status line.
+//
+// Protocol with the backend (one line each, on stdout; commands on stdin):
+//   -> "ready <mac-a> <mac-b>"        TAPs exist (or "error <message>", exit 1)
+//   <- "start"                        addresses and routes are set: run
+//   -> "running"
+//   -> "status key=value ..."         every 200 ms (non-blocking: dropped if unread)
+//   <- EOF or "stop"                  stop, print a last status line, exit 0
+// With --check it only validates the parameters (exit 0, or 2 with the
+// message on stderr).
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ns3/basic-energy-source-helper.h"
+#include "ns3/boolean.h"
+#include "ns3/constant-position-mobility-model.h"
+#include "ns3/constant-velocity-mobility-model.h"
+#include "ns3/core-module.h"
+#include "ns3/double.h"
+#include "ns3/error-model.h"
+#include "ns3/fd-net-device.h"
+#include "ns3/mobility-helper.h"
+#include "ns3/network-module.h"
+#include "ns3/point-to-point-helper.h"
+#include "ns3/point-to-point-net-device.h"
+#include "ns3/queue.h"
+#include "ns3/realtime-simulator-impl.h"
+#include "ns3/wifi-helper.h"
+#include "ns3/wifi-mac-helper.h"
+#include "ns3/wifi-mac.h"
+#include "ns3/wifi-net-device.h"
+#include "ns3/wifi-radio-energy-model-helper.h"
+#include "ns3/yans-wifi-helper.h"
+
+using namespace ns3;
+
+namespace {
+
+const uint16_t ETH_IPV4 = 0x0800;
+const uint16_t ETH_FILLER = 0x88B5; // IEEE local experimental: competing stations' frames
+
+struct Params {
+    std::string model = "p2p";
+    double rate_bps[2] = {0, 0};   // a->b, b->a; 0 = unlimited
+    double delay_s[2] = {0, 0};
+    double loss[2] = {0, 0};
+    long queue_p[2] = {0, 0};
+    long queue_b[2] = {0, 0};
+    std::string trace[2];          // native-format rate traces (written by the backend)
+    int trace_loop[2] = {1, 1};
+    int mtu = 1500;
+    uint32_t seed = 1;
+    // real time
+    double lag_limit_s = 0.010;
+    // wifi
+    std::string standard = "80211a";
+    std::string manager;           // default per standard
+    std::string mode;              // constant manager's data mode
+    double distance_m = 10;
+    double speed_mps = 0;
+    int stations = 0;
+    double load_bps = 5e6;
+    double txpower_dbm = 16.0206;  // ns-3's default
+    // namespaces and interfaces (run mode)
+    std::string ns[2], ifname[2];
+};
+
+std::string g_err;
+
+bool fail(const std::string &m)
+{
+    if (g_err.empty())
+        g_err = m;
+    return false;
+}
+
+// "20m", "20" -> metres; "1.5m/s" -> m/s (suffix must match or be absent)
+bool parse_unit(const std::string &key, const std::string &v, const char *const *suffixes, double *out,
+                double scale_of_suffix[] = nullptr)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v.c_str(), &end);
+    if (end == v.c_str() || errno || !std::isfinite(x))
+        return fail(key + "=" + v + ": not a number");
+    std::string rest(end);
+    if (rest.empty()) {
+        *out = x;
+        return true;
+    }
+    for (int i = 0; suffixes && suffixes[i]; i++)
+        if (rest == suffixes[i]) {
+            *out = x * (scale_of_suffix ? scale_of_suffix[i] : 1.0);
+            return true;
+        }
+    std::string known;
+    for (int i = 0; suffixes && suffixes[i]; i++)
+        known += std::string(i ? ", " : "") + suffixes[i];
+    return fail(key + "=" + v + ": unknown unit '" + rest + "' (" + (known.empty() ? "none" : known) + ")");
+}
+
+bool parse_rate(const std::string &key, const std::string &v, double *bps)
+{
+    static const char *const suf[] = {"bit", "k", "kbit", "m", "mbit", "g", "gbit", nullptr};
+    double mul[] = {1, 1e3, 1e3, 1e6, 1e6, 1e9, 1e9};
+    std::string s = v;
+    for (auto &c : s)
+        c = (char)tolower((unsigned char)c);
+    if (!parse_unit(key, s, suf, bps, mul))
+        return false;
+    if (!(*bps > 0))
+        return fail(key + "=" + v + ": must be > 0");
+    return true;
+}
+
+bool parse_time(const std::string &key, const std::string &v, double *s)
+{
+    static const char *const suf[] = {"s", "ms", "us", nullptr};
+    double mul[] = {1, 1e-3, 1e-6};
+    if (!parse_unit(key, v, suf, s, mul))
+        return false;
+    if (*s < 0)
+        return fail(key + "=" + v + ": must be >= 0");
+    return true;
+}
+
+bool parse_int(const std::string &key, const std::string &v, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(v.c_str(), &end, 10);
+    if (end == v.c_str() || *end || errno)
+        return fail(key + "=" + v + ": not a whole number");
+    if (x < lo || x > hi)
+        return fail(key + "=" + v + ": must be within " + std::to_string(lo) + ".." + std::to_string(hi));
+    *out = x;
+    return true;
+}
+
+// The extra key=value pairs of the link spec (model parameters).
+bool parse_extra(const std::string &extra, Params &p)
+{
+    std::stringstream ss(extra);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        if (item.empty())
+            continue;
+        size_t eq = item.find('=');
+        if (eq == std::string::npos)
+            return fail("'" + item + "' is not key=value");
+        std::string k = item.substr(0, eq), v = item.substr(eq + 1);
+        if (k == "lag_limit") {
+            if (!parse_time(k, v, &p.lag_limit_s))
+                return false;
+            if (p.lag_limit_s < 100e-6 || p.lag_limit_s > 1)
+                return fail(k + "=" + v + ": must be within 100us..1s");
+            continue;
+        }
+        if (p.model == "wifi") {
+            if (k == "standard") {
+                std::string s = v;
+                if (s.rfind("802.11", 0) == 0)
+                    s = "80211" + s.substr(6);
+                else if (s.rfind("80211", 0) != 0)
+                    s = "80211" + s;
+                if (s != "80211a" && s != "80211n" && s != "80211ac")
+                    return fail("standard=" + v + ": ns3=wifi supports 80211a, 80211n (5 GHz) and 80211ac");
+                p.standard = s;
+            } else if (k == "manager") {
+                if (v != "minstrel" && v != "ideal" && v != "aarf" && v != "constant")
+                    return fail("manager=" + v + ": rate control is minstrel (default), ideal, aarf or constant");
+                p.manager = v;
+            } else if (k == "mode") {
+                p.mode = v;
+            } else if (k == "distance") {
+                static const char *const suf[] = {"m", nullptr};
+                if (!parse_unit(k, v, suf, &p.distance_m))
+                    return false;
+                if (!(p.distance_m >= 0.1 && p.distance_m <= 10000))
+                    return fail("distance=" + v + ": must be within 0.1..10000 m");
+            } else if (k == "speed") {
+                static const char *const suf[] = {"m/s", "mps", nullptr};
+                if (!parse_unit(k, v, suf, &p.speed_mps))
+                    return false;
+                if (!(p.speed_mps >= 0 && p.speed_mps <= 100))
+                    return fail("speed=" + v + ": must be within 0..100 m/s (the device walks away from the edge)");
+            } else if (k == "stations") {
+                long n;
+                if (!parse_int(k, v, 0, 8, &n))
+                    return false;
+                p.stations = (int)n;
+            } else if (k == "load") {
+                if (!parse_rate(k, v, &p.load_bps))
+                    return false;
+            } else if (k == "txpower") {
+                static const char *const suf[] = {"dBm", "dbm", nullptr};
+                if (!parse_unit(k, v, suf, &p.txpower_dbm))
+                    return false;
+                if (p.txpower_dbm < -10 || p.txpower_dbm > 30)
+                    return fail("txpower=" + v + ": must be within -10..30 dBm");
+            } else {
+                return fail("ns3=wifi: unknown parameter '" + k +
+                            "' (standard, manager, mode, distance, speed, stations, load, txpower, lag_limit)");
+            }
+            continue;
+        }
+        if (p.model == "p2p")
+            return fail("ns3=p2p: unknown parameter '" + k +
+                        "' (the link spec's rate, delay, loss, queue, trace and mtu apply; also lag_limit)");
+        return fail("ns3=" + p.model + ": unknown parameter '" + k + "'");
+    }
+    return true;
+}
+
+bool validate(Params &p)
+{
+    if (p.model == "lte")
+        return fail("ns3=lte: the LTE (LENA/EPC) model is not available in this mecbed-ns3 build (see "
+                    "docs/ns3.md: not real-time on 2 cores as built); use ns3=p2p or ns3=wifi");
+    if (p.model != "p2p" && p.model != "wifi")
+        return fail("unknown ns-3 link model '" + p.model + "' (p2p, wifi)");
+    if (p.model == "wifi") {
+        for (int d = 0; d < 2; d++) {
+            if (p.rate_bps[d] > 0)
+                return fail("ns3=wifi: rate= does not apply (the PHY rate comes from rate control: use "
+                            "manager=constant,mode=OfdmRate24Mbps to fix it)");
+            if (p.loss[d] > 0)
+                return fail("ns3=wifi: loss= does not apply (losses come from the channel: use distance=)");
+            if (!p.trace[d].empty())
+                return fail("ns3=wifi: trace= does not apply (use distance= and speed=)");
+            if (p.queue_p[d] || p.queue_b[d])
+                return fail("ns3=wifi: queue= is not supported (the Wi-Fi MAC queue keeps ns-3's default)");
+        }
+        if (p.manager.empty())
+            p.manager = "minstrel";
+        if (p.manager == "constant" && p.mode.empty())
+            p.mode = p.standard == "80211a" ? "OfdmRate24Mbps" : p.standard == "80211n" ? "HtMcs4" : "VhtMcs4";
+        if (p.manager != "constant" && !p.mode.empty())
+            return fail("mode=" + p.mode + " needs manager=constant");
+        if (p.manager == "aarf" && p.standard != "80211a")
+            return fail("manager=aarf: only for 80211a (HT/VHT rates need minstrel, ideal or constant)");
+        if (!p.mode.empty()) {
+            // WifiModeFactory aborts on unknown names: accept only the families we know
+            bool ok = p.mode.rfind("OfdmRate", 0) == 0 || p.mode.rfind("HtMcs", 0) == 0 ||
+                      p.mode.rfind("VhtMcs", 0) == 0;
+            if (!ok)
+                return fail("mode=" + p.mode + ": an ns-3 Wi-Fi mode name (OfdmRate6Mbps..OfdmRate54Mbps, HtMcs0..7, "
+                            "VhtMcs0..9)");
+            bool ofdm = p.mode.rfind("OfdmRate", 0) == 0;
+            if ((p.standard == "80211a") != ofdm)
+                return fail("mode=" + p.mode + " does not belong to standard=" + p.standard);
+        }
+    }
+    if (p.mtu < 576 || p.mtu > 1500)
+        return fail("mtu=" + std::to_string(p.mtu) + ": the ns-3 backend carries Ethernet frames up to mtu=1500");
+    for (int d = 0; d < 2; d++)
+        if (!p.trace[d].empty()) {
+            std::ifstream f(p.trace[d]);
+            if (!f)
+                return fail("trace " + p.trace[d] + ": cannot open");
+        }
+    return true;
+}
+
+// ---- real-time lag ----
+
+struct Lag {
+    Ptr<RealtimeSimulatorImpl> rt;
+    double max_s = 0, sum_s = 0;
+    uint64_t n = 0, over = 0;
+    std::vector<uint32_t> hist = std::vector<uint32_t>(20001, 0); // 10 us buckets up to 200 ms
+    void sample()
+    {
+        if (!rt)
+            return;
+        double lag = (rt->RealtimeNow() - Simulator::Now()).GetSeconds();
+        if (lag < 0)
+            lag = 0;
+        n++;
+        sum_s += lag;
+        if (lag > max_s)
+            max_s = lag;
+        size_t b = (size_t)(lag / 10e-6);
+        hist[std::min(b, hist.size() - 1)]++;
+    }
+    double pct(double q) const
+    {
+        if (!n)
+            return 0;
+        uint64_t want = (uint64_t)std::ceil(q * (double)n), seen = 0;
+        for (size_t i = 0; i < hist.size(); i++) {
+            seen += hist[i];
+            if (seen >= want && want)
+                return (double)(i + 1) * 10e-6;
+        }
+        return max_s;
+    }
+};
+
+Lag g_lag;
+
+// ---- the link ----
+
+struct Side {
+    Ptr<Node> node;
+    Ptr<FdNetDevice> fd;
+    Ptr<NetDevice> link;      // the simulated link's device on this node
+    Mac48Address tap_mac;     // the TAP's own MAC (frames out of this side's TAP go to it)
+    uint64_t in_pk = 0, in_b = 0, out_pk = 0, out_b = 0, drop_other = 0, drop_tx = 0;
+};
+
+Side g_side[2];
+Params g_p;
+double g_extra_delay[2] = {0, 0}; // added on top of the channel's delay, per direction
+Ptr<DeviceEnergyModel> g_energy;
+std::atomic<bool> g_stop{false};
+double g_start_wall = 0;
+uint64_t g_filler_rx = 0;
+
+double mono()
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void deliver(int to, Ptr<Packet> pkt)
+{
+    Side &s = g_side[to];
+    const Side &o = g_side[1 - to];
+    g_lag.sample();
+    uint32_t sz = pkt->GetSize();
+    if (s.fd->SendFrom(pkt, o.tap_mac, s.tap_mac, ETH_IPV4)) {
+        s.out_pk++;
+        s.out_b += sz;
+    }
+}
+
+// A frame out of side i's TAP: across the simulated link.
+bool from_tap(int i, Ptr<NetDevice>, Ptr<const Packet> pkt, uint16_t proto, const Address &, const Address &,
+              NetDevice::PacketType)
+{
+    Side &s = g_side[i];
+    if (proto != ETH_IPV4) {
+        s.drop_other++;
+        return true;
+    }
+    s.in_pk++;
+    s.in_b += pkt->GetSize();
+    if (!s.link->Send(pkt->Copy(), g_side[1 - i].link->GetAddress(), ETH_IPV4))
+        s.drop_tx++;
+    return true;
+}
+
+bool tap_rx_ignore(Ptr<NetDevice>, Ptr<const Packet>, uint16_t, const Address &)
+{
+    return true;
+}
+
+// A frame the simulated link delivered at side i: out of side i's TAP.
+bool from_link(int i, Ptr<NetDevice>, Ptr<const Packet> pkt, uint16_t proto, const Address &)
+{
+    if (proto == ETH_FILLER) {
+        g_filler_rx++;
+        return true;
+    }
+    if (proto != ETH_IPV4)
+        return true;
+    int dir = 1 - i; // direction of travel: side 0 -> 1 is dir 0
+    Ptr<Packet> p = pkt->Copy();
+    if (g_extra_delay[dir] > 0)
+        Simulator::Schedule(Seconds(g_extra_delay[dir]), &deliver, i, p);
+    else
+        deliver(i, p);
+    return true;
+}
+
+void queue_drop(int side, Ptr<const Packet>)
+{
+    g_side[side].drop_tx++;
+}
+
+// ---- rate traces (native format written by the backend: "start_s rate_mbit", "end PERIOD") ----
+
+struct RateTrace {
+    std::vector<double> t, bps;
+    double period = 0;
+};
+
+bool read_native(const std::string &path, RateTrace &tr)
+{
+    std::ifstream f(path);
+    if (!f)
+        return fail("trace " + path + ": cannot open");
+    std::string line;
+    int ln = 0;
+    while (std::getline(f, line)) {
+        ln++;
+        if (line.empty() || line[0] == '#')
+            continue;
+        std::istringstream ls(line);
+        std::string a;
+        ls >> a;
+        if (a == "end") {
+            if (!(ls >> tr.period))
+                return fail(path + ":" + std::to_string(ln) + ": bad end line");
+            continue;
+        }
+        double t = atof(a.c_str()), r;
+        if (!(ls >> r))
+            return fail(path + ":" + std::to_string(ln) + ": expected 'start_s rate_mbit'");
+        tr.t.push_back(t);
+        tr.bps.push_back(r * 1e6);
+    }
+    if (tr.t.empty() || !(tr.period > 0))
+        return fail(path + ": empty trace or no end line");
+    return true;
+}
+
+void set_rate(Ptr<PointToPointNetDevice> dev, double bps)
+{
+    // a zero-capacity segment: a very slow link (ns-3 cannot hold a packet at rate 0)
+    dev->SetDataRate(DataRate((uint64_t)std::max(bps, 1000.0)));
+}
+
+void trace_step(Ptr<PointToPointNetDevice> dev, std::shared_ptr<RateTrace> tr, size_t i, int loop, double base)
+{
+    set_rate(dev, tr->bps[i]);
+    size_t j = i + 1;
+    double next;
+    if (j < tr->t.size()) {
+        next = base + tr->t[j];
+    } else {
+        if (!loop) {
+            set_rate(dev, 0); // the trace ran out: an outage from now on
+            return;
+        }
+        base += tr->period;
+        j = 0;
+        next = base;
+    }
+    Simulator::Schedule(Seconds(next) - Simulator::Now(), &trace_step, dev, tr, j, loop, base);
+}
+
+// ---- status ----
+
+void status_line(const char *tag)
+{
+    char buf[1024];
+    double e = g_energy ? g_energy->GetTotalEnergyConsumption() : NAN;
+    double p50 = g_lag.pct(0.5), p99 = g_lag.pct(0.99);
+    bool valid = g_lag.max_s <= g_p.lag_limit_s;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+                 ru.ru_stime.tv_usec * 1e-6;
+    double dist = NAN;
+    if (g_p.model == "wifi") {
+        Ptr<MobilityModel> ma = g_side[0].node->GetObject<MobilityModel>();
+        Ptr<MobilityModel> mb = g_side[1].node->GetObject<MobilityModel>();
+        dist = ma->GetDistanceFrom(mb);
+    }
+    int n = snprintf(buf, sizeof buf,
+                     "%s sim_s=%.3f valid=%d lag_limit_ms=%.3f lag_max_ms=%.3f lag_p50_ms=%.3f lag_p99_ms=%.3f "
+                     "lag_mean_ms=%.4f lag_samples=%llu lag_over=%llu cpu_s=%.3f "
+                     "a_in_pk=%llu a_in_b=%llu b_out_pk=%llu b_out_b=%llu a_drop=%llu "
+                     "b_in_pk=%llu b_in_b=%llu a_out_pk=%llu a_out_b=%llu b_drop=%llu "
+                     "energy_j=%.6f distance_m=%.2f filler_rx=%llu\n",
+                     tag, Simulator::Now().GetSeconds(), valid ? 1 : 0, g_p.lag_limit_s * 1e3, g_lag.max_s * 1e3,
+                     p50 * 1e3, p99 * 1e3, g_lag.n ? g_lag.sum_s / (double)g_lag.n * 1e3 : 0.0,
+                     (unsigned long long)g_lag.n, (unsigned long long)g_lag.over, cpu,
+                     (unsigned long long)g_side[0].in_pk, (unsigned long long)g_side[0].in_b,
+                     (unsigned long long)g_side[1].out_pk, (unsigned long long)g_side[1].out_b,
+                     (unsigned long long)g_side[0].drop_tx, (unsigned long long)g_side[1].in_pk,
+                     (unsigned long long)g_side[1].in_b, (unsigned long long)g_side[0].out_pk,
+                     (unsigned long long)g_side[0].out_b, (unsigned long long)g_side[1].drop_tx, e, dist,
+                     (unsigned long long)g_filler_rx);
+    if (n > 0) {
+        ssize_t w = write(1, buf, (size_t)std::min(n, (int)sizeof buf - 1));
+        (void)w; // non-blocking: a reader that is not reading loses lines, never stalls the simulator
+    }
+}
+
+void tick()
+{
+    g_lag.sample();
+    double lag = g_lag.rt ? (g_lag.rt->RealtimeNow() - Simulator::Now()).GetSeconds() : 0;
+    if (lag > g_p.lag_limit_s)
+        g_lag.over++;
+    static int k;
+    if (++k % 20 == 0)
+        status_line("status");
+    if (g_stop.load()) {
+        Simulator::Stop();
+        return;
+    }
+    Simulator::Schedule(MilliSeconds(10), &tick);
+}
+
+// Competing stations: saturating-ish frames of 1500 bytes at `load` each towards B.
+void filler(Ptr<NetDevice> dev, Address to, double interval)
+{
+    dev->Send(Create<Packet>(1500), to, ETH_FILLER);
+    Simulator::Schedule(Seconds(interval), &filler, dev, to, interval);
+}
+
+// ---- TAP ----
+
+int tap_open(const std::string &ns, const std::string &name, Mac48Address *mac)
+{
+    int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    std::string path = "/run/netns/" + ns;
+    int nsfd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (self < 0 || nsfd < 0 || setns(nsfd, CLONE_NEWNET)) {
+        fail("cannot enter namespace " + ns + ": " + strerror(errno));
+        if (self >= 0)
+            close(self);
+        if (nsfd >= 0)
+            close(nsfd);
+        return -1;
+    }
+    close(nsfd);
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    int e = errno;
+    if (fd >= 0) {
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof ifr);
+        ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+        snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name.c_str());
+        if (ioctl(fd, TUNSETIFF, &ifr)) {
+            e = errno;
+            close(fd);
+            fd = -1;
+        } else {
+            struct ifreq hw;
+            memset(&hw, 0, sizeof hw);
+            snprintf(hw.ifr_name, IFNAMSIZ, "%s", name.c_str());
+            if (ioctl(fd, SIOCGIFHWADDR, &hw)) {
+                e = errno;
+                close(fd);
+                fd = -1;
+            } else {
+                mac->CopyFrom((const uint8_t *)hw.ifr_hwaddr.sa_data);
+            }
+        }
+    }
+    if (setns(self, CLONE_NEWNET))
+        perror("mecbed-ns3: cannot return to the original namespace");
+    close(self);
+    if (fd < 0)
+        fail("TAP device " + name + " in " + ns + ": " + strerror(e));
+    return fd;
+}
+
+std::string mac_str(const Mac48Address &m)
+{
+    std::ostringstream o;
+    o << m;
+    return o.str();
+}
+
+void stdin_watch()
+{
+    char buf[256];
+    for (;;) {
+        ssize_t n = read(0, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || memmem(buf, (size_t)n, "stop", 4))
+            break;
+    }
+    g_stop.store(true);
+}
+
+void usage()
+{
+    fprintf(stderr,
+            "usage: mecbed-ns3 [--check] --model p2p|wifi [--extra K=V,...] [--rate-up BPS] [--rate-down BPS]\n"
+            "                  [--delay-up S] [--delay-down S] [--loss-up P] [--loss-down P] [--queue-up N]\n"
+            "                  [--queue-down N] [--queue-bytes-up N] [--queue-bytes-down N] [--trace-up FILE]\n"
+            "                  [--trace-down FILE] [--trace-once] [--mtu N] [--seed N]\n"
+            "                  --ns-a NS --ns-b NS --if-a NAME --if-b NAME\n"
+            "Carries one mecbed link through an ns-3 simulated link in real time (spawned by mecbed's\n"
+            "ns3 link backend; docs/ns3.md).\n");
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    bool check = false;
+    std::string extra;
+    Params &p = g_p;
+    for (int i = 1; i < argc; i++) {
+        std::string a = argv[i];
+        auto val = [&](void) -> std::string {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "mecbed-ns3: %s needs a value\n", a.c_str());
+                exit(2);
+            }
+            return argv[++i];
+        };
+        if (a == "--check")
+            check = true;
+        else if (a == "--help" || a == "-h") {
+            usage();
+            return 0;
+        } else if (a == "--model")
+            p.model = val();
+        else if (a == "--extra")
+            extra = val();
+        else if (a == "--rate-up")
+            p.rate_bps[0] = atof(val().c_str());
+        else if (a == "--rate-down")
+            p.rate_bps[1] = atof(val().c_str());
+        else if (a == "--delay-up")
+            p.delay_s[0] = atof(val().c_str());
+        else if (a == "--delay-down")
+            p.delay_s[1] = atof(val().c_str());
+        else if (a == "--loss-up")
+            p.loss[0] = atof(val().c_str());
+        else if (a == "--loss-down")
+            p.loss[1] = atof(val().c_str());
+        else if (a == "--queue-up")
+            p.queue_p[0] = atol(val().c_str());
+        else if (a == "--queue-down")
+            p.queue_p[1] = atol(val().c_str());
+        else if (a == "--queue-bytes-up")
+            p.queue_b[0] = atol(val().c_str());
+        else if (a == "--queue-bytes-down")
+            p.queue_b[1] = atol(val().c_str());
+        else if (a == "--trace-up")
+            p.trace[0] = val();
+        else if (a == "--trace-down")
+            p.trace[1] = val();
+        else if (a == "--trace-once")
+            p.trace_loop[0] = p.trace_loop[1] = 0;
+        else if (a == "--mtu")
+            p.mtu = atoi(val().c_str());
+        else if (a == "--seed")
+            p.seed = (uint32_t)strtoul(val().c_str(), nullptr, 0);
+        else if (a == "--ns-a")
+            p.ns[0] = val();
+        else if (a == "--ns-b")
+            p.ns[1] = val();
+        else if (a == "--if-a")
+            p.ifname[0] = val();
+        else if (a == "--if-b")
+            p.ifname[1] = val();
+        else {
+            fprintf(stderr, "mecbed-ns3: unknown argument '%s'\n", a.c_str());
+            usage();
+            return 2;
+        }
+    }
+    if (!parse_extra(extra, p) || !validate(p)) {
+        if (check) {
+            fprintf(stderr, "%s\n", g_err.c_str());
+            return 2;
+        }
+        printf("error %s\n", g_err.c_str());
+        fflush(stdout);
+        return 1;
+    }
+    if (check)
+        return 0;
+    if (p.ns[0].empty() || p.ns[1].empty() || p.ifname[0].empty() || p.ifname[1].empty()) {
+        usage();
+        return 2;
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // Like the emu backend's threads: a real-time priority (root; MECBED_NS3_RT=0
+    // turns it off) so busy neighbours do not make the simulator fall behind, and
+    // no timer slack. Threads made later (the FdNetDevice readers) inherit it.
+    prctl(PR_SET_TIMERSLACK, 1UL);
+    const char *rtenv = getenv("MECBED_NS3_RT");
+    if (!rtenv || strcmp(rtenv, "0")) {
+        struct sched_param sp;
+        memset(&sp, 0, sizeof sp);
+        sp.sched_priority = 20;
+        sched_setscheduler(0, SCHED_FIFO, &sp);
+    }
+
+    // TAPs first (their fds are what the simulation needs)
+    int tapfd[2];
+    for (int s = 0; s < 2; s++) {
+        tapfd[s] = tap_open(p.ns[s], p.ifname[s], &g_side[s].tap_mac);
+        if (tapfd[s] < 0) {
+            printf("error %s\n", g_err.c_str());
+            fflush(stdout);
+            return 1;
+        }
+    }
+
+    GlobalValue::Bind("SimulatorImplementationType", StringValue("ns3::RealtimeSimulatorImpl"));
+    GlobalValue::Bind("ChecksumEnabled", BooleanValue(true));
+    Config::SetDefault("ns3::RealtimeSimulatorImpl::SynchronizationMode", StringValue("BestEffort"));
+    RngSeedManager::SetSeed(p.seed ? p.seed : 1);
+
+    NodeContainer nodes;
+    nodes.Create(2);
+    for (int s = 0; s < 2; s++) {
+        g_side[s].node = nodes.Get(s);
+        Ptr<FdNetDevice> fd = CreateObject<FdNetDevice>();
+        fd->SetAddress(Mac48Address::Allocate());
+        fd->SetMtu((uint16_t)p.mtu);
+        fd->SetFileDescriptor(tapfd[s]);
+        nodes.Get(s)->AddDevice(fd);
+        fd->SetReceiveCallback(MakeCallback(&tap_rx_ignore));
+        fd->SetPromiscReceiveCallback(MakeBoundCallback(&from_tap, s));
+        g_side[s].fd = fd;
+    }
+
+    if (p.model == "p2p") {
+        // the channel has one delay; the longer direction gets the difference added at delivery
+        double dmin = std::min(p.delay_s[0], p.delay_s[1]);
+        g_extra_delay[0] = p.delay_s[0] - dmin;
+        g_extra_delay[1] = p.delay_s[1] - dmin;
+        PointToPointHelper h;
+        h.SetChannelAttribute("Delay", TimeValue(Seconds(dmin)));
+        h.SetDeviceAttribute("Mtu", UintegerValue((uint16_t)p.mtu));
+        NetDeviceContainer devs = h.Install(nodes.Get(0), nodes.Get(1));
+        for (int s = 0; s < 2; s++) {
+            Ptr<PointToPointNetDevice> d = DynamicCast<PointToPointNetDevice>(devs.Get(s));
+            d->SetDataRate(DataRate((uint64_t)(p.rate_bps[s] > 0 ? p.rate_bps[s] : 100e9)));
+            // queue of the sending side's device (default 100 packets, like mecbed's emu)
+            std::string qs = p.queue_b[s] > 0 ? std::to_string(p.queue_b[s]) + "B"
+                                               : std::to_string(p.queue_p[s] > 0 ? p.queue_p[s] : 100) + "p";
+            Ptr<Queue<Packet>> q = d->GetQueue();
+            q->SetAttribute("MaxSize", QueueSizeValue(QueueSize(qs)));
+            q->TraceConnectWithoutContext("Drop", MakeBoundCallback(&queue_drop, s));
+            if (p.loss[s] > 0) {
+                Ptr<RateErrorModel> em = CreateObject<RateErrorModel>();
+                em->SetAttribute("ErrorUnit", StringValue("ERROR_UNIT_PACKET"));
+                em->SetAttribute("ErrorRate", DoubleValue(p.loss[s]));
+                devs.Get(1 - s)->SetAttribute("ReceiveErrorModel", PointerValue(em));
+            }
+            if (!p.trace[s].empty()) {
+                auto tr = std::make_shared<RateTrace>();
+                if (!read_native(p.trace[s], *tr)) {
+                    printf("error %s\n", g_err.c_str());
+                    fflush(stdout);
+                    return 1;
+                }
+                Simulator::Schedule(Seconds(0), &trace_step, d, tr, (size_t)0, p.trace_loop[s], 0.0);
+            }
+            g_side[s].link = d;
+        }
+    } else { // wifi
+        g_extra_delay[0] = p.delay_s[0];
+        g_extra_delay[1] = p.delay_s[1];
+        int n = 2 + p.stations;
+        NodeContainer all;
+        all.Add(nodes);
+        NodeContainer others;
+        others.Create(p.stations);
+        all.Add(others);
+        WifiHelper wifi;
+        WifiStandard st = p.standard == "80211a"   ? WIFI_STANDARD_80211a
+                          : p.standard == "80211n" ? WIFI_STANDARD_80211n
+                                                   : WIFI_STANDARD_80211ac;
+        wifi.SetStandard(st);
+        bool ht = st != WIFI_STANDARD_80211a;
+        if (p.manager == "minstrel")
+            wifi.SetRemoteStationManager(ht ? "ns3::MinstrelHtWifiManager" : "ns3::MinstrelWifiManager");
+        else if (p.manager == "ideal")
+            wifi.SetRemoteStationManager("ns3::IdealWifiManager");
+        else if (p.manager == "aarf")
+            wifi.SetRemoteStationManager("ns3::AarfWifiManager");
+        else
+            wifi.SetRemoteStationManager("ns3::ConstantRateWifiManager", "DataMode", StringValue(p.mode),
+                                         "ControlMode", StringValue(ht ? (st == WIFI_STANDARD_80211n ? "HtMcs0" : "VhtMcs0")
+                                                                       : "OfdmRate6Mbps"));
+        YansWifiChannelHelper ch = YansWifiChannelHelper::Default();
+        YansWifiPhyHelper phy;
+        phy.SetChannel(ch.Create());
+        phy.Set("TxPowerStart", DoubleValue(p.txpower_dbm));
+        phy.Set("TxPowerEnd", DoubleValue(p.txpower_dbm));
+        if (st == WIFI_STANDARD_80211n)
+            phy.Set("ChannelSettings", StringValue("{0, 20, BAND_5GHZ, 0}"));
+        WifiMacHelper mac;
+        mac.SetType("ns3::AdhocWifiMac");
+        NetDeviceContainer devs = wifi.Install(phy, mac, all);
+        wifi.AssignStreams(devs, (int64_t)p.seed);
+        // mobility: B (edge) at the origin; A (device) at distance, walking away along x;
+        // competing stations on a circle of 10 m around B
+        for (int k = 0; k < n; k++) {
+            Ptr<Node> nd = all.Get(k);
+            if (k == 0) {
+                Ptr<ConstantVelocityMobilityModel> m = CreateObject<ConstantVelocityMobilityModel>();
+                m->SetPosition(Vector(p.distance_m, 0, 0));
+                m->SetVelocity(Vector(p.speed_mps, 0, 0));
+                nd->AggregateObject(m);
+            } else {
+                Ptr<ConstantPositionMobilityModel> m = CreateObject<ConstantPositionMobilityModel>();
+                double ang = k == 1 ? 0 : 2 * M_PI * (k - 2) / std::max(1, p.stations) + 0.5;
+                double r = k == 1 ? 0 : 10;
+                m->SetPosition(Vector(r * std::cos(ang), r * std::sin(ang), 0));
+                nd->AggregateObject(m);
+            }
+        }
+        // the device's radio energy (ns-3's Wi-Fi radio energy model, default currents, 3 V source)
+        BasicEnergySourceHelper src;
+        src.Set("BasicEnergySourceInitialEnergyJ", DoubleValue(1e9));
+        EnergySourceContainer sources = src.Install(nodes.Get(0));
+        WifiRadioEnergyModelHelper rh;
+        DeviceEnergyModelContainer dem = rh.Install(devs.Get(0), sources);
+        g_energy = dem.Get(0);
+        for (int s = 0; s < 2; s++) {
+            g_side[s].link = devs.Get(s);
+            Ptr<WifiNetDevice> wd = DynamicCast<WifiNetDevice>(devs.Get(s));
+            wd->GetMac()->TraceConnectWithoutContext("MacTxDrop", MakeBoundCallback(&queue_drop, s));
+        }
+        for (int k = 0; k < p.stations; k++) {
+            double interval = 1500.0 * 8 / p.load_bps;
+            Simulator::Schedule(Seconds(0.001 * (k + 1)), &filler, devs.Get(2 + k), devs.Get(1)->GetAddress(),
+                                interval);
+        }
+    }
+    for (int s = 0; s < 2; s++) {
+        g_side[s].link->SetReceiveCallback(MakeBoundCallback(&from_link, s));
+        g_side[s].link->SetPromiscReceiveCallback(NetDevice::PromiscReceiveCallback());
+    }
+
+    printf("ready %s %s\n", mac_str(g_side[0].tap_mac).c_str(), mac_str(g_side[1].tap_mac).c_str());
+    fflush(stdout);
+
+    // wait for "start" (addresses and routes are set by then)
+    {
+        std::string line;
+        char c;
+        for (;;) {
+            ssize_t r = read(0, &c, 1);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                return 0; // the backend went away before starting
+            if (c == '\n') {
+                if (line == "start")
+                    break;
+                if (line == "stop")
+                    return 0;
+                line.clear();
+            } else {
+                line += c;
+            }
+        }
+    }
+    // status lines must never block the simulator
+    fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
+    std::thread watcher(stdin_watch);
+    watcher.detach();
+
+    g_lag.rt = DynamicCast<RealtimeSimulatorImpl>(Simulator::GetImplementation());
+    g_start_wall = mono();
+    Simulator::Schedule(MilliSeconds(10), &tick);
+    printf("running\n");
+    fflush(stdout);
+    Simulator::Run();
+    status_line("final");
+    // the TAP fds close with the process (the devices go with them); skip
+    // Simulator::Destroy, which would join the FdNetDevice reader threads
+    fflush(stdout);
+    _exit(0);
+}
