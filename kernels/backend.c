@@ -7,6 +7,7 @@
 #include "mecbed/backend.h"
 
 mb_backend *mb_backend_cuda_new(int n_threads) __attribute__((weak));
+const char *mb_backend_cuda_why(void) __attribute__((weak)); /* kernels/cuda: why no backend */
 
 mb_backend *mb_backend_new(const char *name, int n_threads, char *err, size_t errlen)
 {
@@ -26,7 +27,8 @@ mb_backend *mb_backend_new(const char *name, int n_threads, char *err, size_t er
         }
         be = mb_backend_cuda_new(n_threads);
         if (!be) {
-            snprintf(err, errlen, "backend 'cuda': no usable GPU (no CUDA device, or the driver is missing)");
+            snprintf(err, errlen, "backend 'cuda': no usable GPU: %s",
+                     mb_backend_cuda_why ? mb_backend_cuda_why() : "no CUDA device, or the driver is missing");
             return NULL;
         }
         return be;

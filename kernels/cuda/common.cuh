@@ -1,0 +1,152 @@
+/* Private to the CUDA backend (kernels/cuda): the backend context, one
+ * compute request, device views, the error-check macros and the per-op-family
+ * entry points the dispatcher (cuda_backend.cu) calls.
+ *
+ * Data path of one compute call (the mb_backend interface is host in, host
+ * out): each input view is staged through pinned memory and copied to the
+ * device on the copy stream; weights are uploaded once and cached on the
+ * device; the op runs on the compute stream; the output comes back through
+ * pinned memory. Ops that produce their output in channel slices (Conv,
+ * Gemm-shaped work) record an event per slice so the copy stream brings
+ * slice i home while slice i+1 is computed. Device memory is plain
+ * cudaMalloc (no managed memory), grown on demand and kept per backend. */
+#ifndef MECBED_CUDA_COMMON_CUH
+#define MECBED_CUDA_COMMON_CUH
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+extern "C" {
+#include "mecbed/backend.h"
+#include "mb_cuda.h"
+}
+
+/* A compute request failing: message into q->err, return -1. */
+int mbc_fail(const struct mbc_req *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The one error-check macro for CUDA runtime calls (and its cuBLAS twin):
+ * inside a function that has a request q in scope, a failing call writes
+ * "node ... : <file>:<line> <call>: <CUDA error string>" and returns -1. */
+#define MBC_CHECK(call)                                                                                     \
+    do {                                                                                                    \
+        cudaError_t e_ = (call);                                                                            \
+        if (e_ != cudaSuccess)                                                                              \
+            return mbc_fail(q, "%s:%d %s: %s", __FILE__, __LINE__, #call, cudaGetErrorString(e_));         \
+    } while (0)
+#define MBC_BLAS(call)                                                                                      \
+    do {                                                                                                    \
+        cublasStatus_t s_ = (call);                                                                         \
+        if (s_ != CUBLAS_STATUS_SUCCESS)                                                                    \
+            return mbc_fail(q, "%s:%d %s: %s", __FILE__, __LINE__, #call, cublasGetStatusString(s_));      \
+    } while (0)
+/* After a kernel launch: launch errors (bad configuration) surface here. */
+#define MBC_LAUNCHED() MBC_CHECK(cudaGetLastError())
+
+#define MBC_THREADS 256
+/* Grid for a grid-stride loop over n elements. */
+static inline unsigned mbc_blocks(int64_t n)
+{
+    int64_t b = (n + MBC_THREADS - 1) / MBC_THREADS;
+    if (b < 1)
+        b = 1;
+    if (b > 65535 * 4)
+        b = 65535 * 4;
+    return (unsigned)b;
+}
+
+/* A growable device buffer (plain cudaMalloc). */
+typedef struct mbc_dbuf {
+    void *p;
+    size_t len;
+} mbc_dbuf;
+
+/* One cached weight tensor on the device, keyed by the host tensor. */
+typedef struct mbc_weight {
+    const float *host;
+    size_t bytes;
+    uint64_t fp; /* sampled fingerprint of the host data (detects a reused address) */
+    float *dev;
+} mbc_weight;
+
+#define MBC_SLICES 4 /* output slices for copy/compute overlap */
+
+typedef struct mbc_ctx {
+    int device;
+    char device_name[320];
+    cudaStream_t comp, copy;
+    cudaEvent_t ev_in, ev_slice[MBC_SLICES], ev_copied[MBC_SLICES];
+    cublasHandle_t blas;
+    pthread_mutex_t lock; /* one compute at a time per backend instance */
+    mbc_dbuf io, scratch; /* inputs + output; im2col and the like */
+    void *pin;                 /* pinned host staging */
+    size_t pin_len;
+    mbc_weight *w;
+    int n_w, cap_w;
+    size_t w_bytes;
+    mbc_nvml *nvml; /* NULL when NVML is absent */
+    char nvml_why[256];
+} mbc_ctx;
+
+/* A 4-D input view on the device: dims of the held sub-tensor, where it sits
+ * (h_off, w_off) in the full H x W frame. */
+typedef struct mbc_v4 {
+    const float *p;
+    int64_t n, c, h, w; /* held dims */
+    int64_t h_off, w_off, H, W;
+} mbc_v4;
+
+static __host__ __device__ inline const float *mbc_at(const mbc_v4 &v, int64_t n, int64_t c, int64_t y, int64_t x)
+{
+    return v.p + ((n * v.c + c) * v.h + (y - v.h_off)) * v.w + (x - v.w_off);
+}
+
+/* A validated request; din[k] is input k on the device (same layout as the
+ * host view), dout the output tile on the device (dims of q->out). */
+typedef struct mbc_req {
+    mbc_ctx *c;
+    const mb_graph *g;
+    int node;
+    const mb_node *n;
+    const mb_view *v; /* host views, full_h/full_w filled */
+    mb_region r;      /* output region (the full output for non-4-D) */
+    mb_tensor *out;
+    const float **din;
+    float *dout;
+    int sliced; /* the op downloaded its output itself, slice by slice */
+    char *err;
+    size_t errlen;
+} mbc_req;
+
+mbc_v4 mbc_view4(const mbc_req *q, int k);
+/* A parameter tensor on the device (uploaded once, cached). NULL on failure
+ * (message in q->err). */
+const float *mbc_param(const mbc_req *q, const mb_tensor *t);
+/* Device scratch of at least bytes (grown on demand; valid until the next call). */
+void *mbc_scratch(const mbc_req *q, size_t bytes);
+/* Small per-op table (index maps, pointer arrays) copied to the device. */
+void *mbc_table(const mbc_req *q, const void *host, size_t bytes);
+/* Download output elements [off, off+count) (floats) of the tile after the
+ * compute stream reached the point recorded as slice s; used by ops that
+ * compute their output in slices. The caller sets q->sliced. */
+int mbc_download_slice(const mbc_req *q, int s, int64_t off, int64_t count);
+
+/* Per-op-family kernels (conv.cu, gemm.cu, pool.cu, eltwise.cu, shape.cu). */
+int mbc_conv(const mbc_req *q);
+int mbc_conv_transpose(const mbc_req *q);
+int mbc_gemm(const mbc_req *q);
+int mbc_matmul(const mbc_req *q);
+int mbc_pool(const mbc_req *q);
+int mbc_global_avgpool(const mbc_req *q);
+int mbc_unary(const mbc_req *q);
+int mbc_binary(const mbc_req *q);
+int mbc_batchnorm(const mbc_req *q);
+int mbc_concat(const mbc_req *q);
+int mbc_softmax(const mbc_req *q);
+int mbc_pad(const mbc_req *q);
+int mbc_resize(const mbc_req *q);
+int mbc_copy(const mbc_req *q); /* Flatten, Reshape, Constant: device copy */
+
+#endif
