@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -64,6 +65,26 @@ static double mono(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* write(2) to the helper's stdin without dying of SIGPIPE if it is gone
+ * (mecbed link does not ignore SIGPIPE): block it, write, drop a pending one. */
+static ssize_t pipe_write(int fd, const char *s, size_t n)
+{
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    ssize_t w = write(fd, s, n);
+    int e = errno;
+    if (w < 0 && e == EPIPE) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) > 0)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return w;
 }
 
 /* The helper program, or -1 with why it is missing. */
@@ -269,9 +290,14 @@ static int read_lines(ns3_link *e, const char *want, double timeout_s, char *out
             size_t k = (size_t)(nl - e->buf) + 1;
             memmove(e->buf, e->buf + k, e->used - k);
             e->used -= k;
-            if (!strncmp(line, "status ", 7) || !strncmp(line, "final ", 6))
+            if (!strncmp(line, "status ", 7) || !strncmp(line, "final ", 6) || !strncmp(line, "now ", 4)) {
+                int now = !strncmp(line, "now ", 4);
                 parse_status(&e->st, line);
-            else if (want && (!strncmp(line, want, strlen(want)) || !strncmp(line, "error ", 6))) {
+                if (now && want && !strcmp(want, "now ")) {
+                    snprintf(out, outlen, "%s", "now");
+                    return 1;
+                }
+            } else if (want && (!strncmp(line, want, strlen(want)) || !strncmp(line, "error ", 6))) {
                 snprintf(out, outlen, "%s", line);
                 return 1;
             }
@@ -394,7 +420,7 @@ static int ns3_link_start(mb_net *net, net_link *l, char *err, size_t errlen)
             return -1;
     }
     static const char start[] = "start\n";
-    if (write(e->to_child, start, sizeof start - 1) != (ssize_t)(sizeof start - 1))
+    if (pipe_write(e->to_child, start, sizeof start - 1) != (ssize_t)(sizeof start - 1))
         return fail(err, errlen, "mecbed-ns3 is gone: %s", strerror(errno));
     char line[4096];
     int r = read_lines(e, "running", 10, line, sizeof line);
@@ -413,7 +439,7 @@ static void ns3_link_down(mb_net *net, net_link *l)
         return;
     if (e->to_child >= 0) {
         static const char stop[] = "stop\n";
-        if (write(e->to_child, stop, sizeof stop - 1) < 0) {
+        if (pipe_write(e->to_child, stop, sizeof stop - 1) < 0) {
             /* gone already */
         }
         close(e->to_child);
@@ -445,12 +471,27 @@ static void ns3_link_down(mb_net *net, net_link *l)
     l->priv = NULL;
 }
 
+/* Fresh figures: ask the helper for a status line and wait for it (1 s at
+ * most; then the last periodic one stands). */
+static void refresh(ns3_link *e)
+{
+    static const char req[] = "status\n";
+    char line[64];
+    if (e->to_child >= 0 && pipe_write(e->to_child, req, sizeof req - 1) == (ssize_t)(sizeof req - 1))
+        read_lines(e, "now ", 1, line, sizeof line);
+    else
+        read_lines(e, NULL, 0, NULL, 0);
+}
+
 static int ns3_counters(const net_link *l, int dir, mb_link_counters *c)
 {
     ns3_link *e = l->priv;
     if (!e || dir < 0 || dir > 1 || e->from_child < 0)
         return -1;
-    read_lines(e, NULL, 0, NULL, 0);
+    if (dir == 0 || !e->st.have)
+        refresh(e);
+    else
+        read_lines(e, NULL, 0, NULL, 0);
     if (!e->st.have)
         return -1;
     const ns3_status *s = &e->st;
@@ -474,7 +515,7 @@ static int ns3_realtime(const net_link *l, mb_link_realtime *r)
     ns3_link *e = l->priv;
     if (!e || e->from_child < 0)
         return -1;
-    read_lines(e, NULL, 0, NULL, 0);
+    refresh(e);
     if (!e->st.have)
         return -1;
     const ns3_status *s = &e->st;

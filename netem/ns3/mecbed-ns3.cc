@@ -21,6 +21,7 @@
 //   <- "start"                        addresses and routes are set: run
 //   -> "running"
 //   -> "status key=value ..."         every 200 ms (non-blocking: dropped if unread)
+//   <- "status"                       -> "now key=value ..." (the current figures)
 //   <- EOF or "stop"                  stop, print a last status line, exit 0
 // With --check it only validates the parameters (exit 0, or 2 with the
 // message on stderr).
@@ -597,14 +598,36 @@ std::string mac_str(const Mac48Address &m)
     return o.str();
 }
 
+void status_now()
+{
+    status_line("now");
+}
+
+// Commands after "start": "status" (a status line tagged "now", written from
+// the simulator thread), "stop" or EOF.
 void stdin_watch()
 {
+    std::string line;
     char buf[256];
     for (;;) {
         ssize_t n = read(0, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0 || memmem(buf, (size_t)n, "stop", 4))
+        if (n <= 0)
+            break;
+        bool stop = false;
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] != '\n') {
+                line += buf[i];
+                continue;
+            }
+            if (line == "stop")
+                stop = true;
+            else if (line == "status")
+                Simulator::ScheduleWithContext(0xffffffff, Seconds(0), &status_now);
+            line.clear();
+        }
+        if (stop)
             break;
     }
     g_stop.store(true);
