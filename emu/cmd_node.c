@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rt_exec.h"
 #include "mecbed/nodetype.h"
 #include "mecbed/runtime.h"
 #include "rt_cmds.h"
@@ -33,6 +34,8 @@ static void usage(FILE *f)
             "                        default kernels and threads\n"
             "  --backend-kernels K   cpu (default) or ref\n"
             "  --sessions N          exit after N runner sessions (default: serve forever)\n"
+            "  --slowdown F          emulate a node F times slower than this machine: each op\n"
+            "                        lasts F x the CPU time it took (time dilation; needs 1 thread)\n"
             "  --verbose             log sessions and plans to stderr\n"
             "  --help\n");
 }
@@ -44,10 +47,12 @@ int cmd_node(int argc, char **argv)
         {"threads", required_argument, 0, 't'}, {"node-type", required_argument, 0, 'n'},
         {"backend-kernels", required_argument, 0, 'k'},
         {"sessions", required_argument, 0, 's'}, {"verbose", no_argument, 0, 'v'},
+        {"slowdown", required_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     const char *role = NULL, *listen = NULL, *type = NULL, *kernels = NULL;
     int threads = 0, sessions = 0, verbose = 0, c;
+    double slowdown = 1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         char *end;
@@ -57,6 +62,15 @@ int cmd_node(int argc, char **argv)
         case 'n': type = optarg; break;
         case 'k': kernels = optarg; break;
         case 'v': verbose = 1; break;
+        case 'S': {
+            double f = strtod(optarg, &end);
+            if (*end || !(f >= 1) || f > 1000) {
+                fprintf(stderr, "mecbed node: --slowdown %s: expected a factor from 1 to 1000\n", optarg);
+                return 2;
+            }
+            slowdown = f;
+            break;
+        }
         case 't':
             threads = (int)strtol(optarg, &end, 10);
             if (*end || threads < 1 || threads > 256) {
@@ -115,6 +129,11 @@ int cmd_node(int argc, char **argv)
             mb_backend_free(probe);
         }
     }
+    if (slowdown > 1 && threads > 1) {
+        fprintf(stderr, "mecbed node: --slowdown needs --threads 1 (it dilates the compute thread's CPU time)\n");
+        return 2;
+    }
+    rt_exec_set_slowdown(slowdown);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;

@@ -62,7 +62,11 @@ static void usage(FILE *f)
             "                       FILE with .csv appended gets the same as CSV\n"
             "  --log-dir DIR        keep the links' per-packet CSV logs and pcaps in DIR\n"
             "  --kernels K          cpu (default) or ref, on every site\n"
-            "  --no-cap             do not cap CPUs to the node types' speeds\n"
+            "  --emulate dilate|cap how a site slower than this machine is emulated: dilate\n"
+            "                       (default) stretches each op to the node type's factor x the\n"
+            "                       CPU time it took here; cap limits the site's CPU share with a\n"
+            "                       cgroup (bursty: CFS quota periods, see docs/runtime.md)\n"
+            "  --no-cap             run every site at this machine's speed (no emulation)\n"
             "  --run-id ID          namespace/interface run id (6 chars [0-9a-z]; default random)\n"
             "  --seed N             input seed (default 1)\n"
             "  --pinned-profile     plan with the pinned/cached profile even when it was measured\n"
@@ -91,6 +95,7 @@ typedef struct run_ctx {
     mb_plan_setup s;
     const char *policy, *backend, *timeline, *fallback, *log_dir, *run_id, *kernels;
     int frames, warmup, json, adaptive, no_cap, pinned;
+    int use_cap; /* --emulate cap: cgroup CPU caps instead of time dilation */
     int real; /* every server has address=: real network, nothing emulated */
     double fps, timeout;
     uint64_t seed;
@@ -100,6 +105,7 @@ typedef struct run_ctx {
     mb_cpu_cap *cap[MB_MAX_SITES];
     double factor[MB_MAX_SITES], emu_factor[MB_MAX_SITES], cap_cores[MB_MAX_SITES];
     int saved_ns;
+    double net_epoch; /* mb_net_epoch: trace time 0 (0 without emulated links) */
     mb_runner *runner;
     mb_backend *be;
     mb_tensor **inputs, **ref;
@@ -183,12 +189,13 @@ static void fallback_local(run_ctx *c, frame_rec *fr)
     }
     mb_tensor **out = NULL;
     char err[512];
-    double t0 = mb_now();
+    double t0 = mb_now(), cpu0 = rt_exec_thread_cpu_s();
     if (mb_exec_run(c->s.g, c->be, c->inputs, &out, NULL, NULL, err, sizeof err)) {
         snprintf(fr->error + strlen(fr->error), sizeof fr->error - strlen(fr->error),
                  "; local fallback failed too: %s", err);
         return;
     }
+    rt_exec_dilate(t0, rt_exec_thread_cpu_s() - cpu0); /* the device's speed, when dilated */
     double t1 = mb_now();
     fr->fell_back = 1;
     fr->t_end = t1;
@@ -384,11 +391,14 @@ static int bring_up(run_ctx *c, char *err, size_t errlen)
     self[n] = 0;
     /* CPU caps first (the device's threads join when they start); a killed
      * run's cgroups go first. */
-    int cap_ok = !c->no_cap && !mb_cpu_cap_available(NULL, why, sizeof why);
-    if (cap_ok)
+    int cap_ok = c->use_cap && !c->no_cap && !mb_cpu_cap_available(NULL, why, sizeof why);
+    if (!mb_cpu_cap_available(NULL, why, sizeof why))
         mb_cpu_cap_clean_dead();
-    if (!c->no_cap && !cap_ok)
+    if (c->use_cap && !c->no_cap && !cap_ok)
         add_warn(c, "node types are not emulated (%s): every site runs at this machine's speed", why);
+    int dilate = !c->use_cap && !c->no_cap;
+    if (dilate)
+        rt_exec_set_slowdown(c->emu_factor[dev]);
     double total_cores = 0;
     for (int s = 0; s < t->n_sites; s++) {
         if (t->sites[s].address[0])
@@ -402,7 +412,8 @@ static int bring_up(run_ctx *c, char *err, size_t errlen)
                 return -1;
             cores = 1.0 / c->emu_factor[s];
             c->cap_cores[s] = cores;
-        }
+        } else if (dilate && c->emu_factor[s] > 1.0001)
+            cores = 1.0 / c->emu_factor[s];
         total_cores += cores;
     }
     if (total_cores > mb_platform_cores() + 1e-9)
@@ -413,9 +424,11 @@ static int bring_up(run_ctx *c, char *err, size_t errlen)
             continue;
         char listen[64];
         snprintf(listen, sizeof listen, "%s:%d", mb_net_addr(c->net, s), NODE_PORT);
+        char slow[32];
+        snprintf(slow, sizeof slow, "%.6f", dilate ? c->emu_factor[s] : 1.0);
         char *argv[] = {self, "node", "--role", t->sites[s].role == MB_ROLE_CLOUD ? "cloud" : "edge",
                         "--listen", listen, "--threads", "1", "--backend-kernels", (char *)c->kernels,
-                        "--sessions", "1", NULL};
+                        "--sessions", "1", "--slowdown", slow, NULL};
         pid_t pid;
         if (mb_net_spawn(c->net, s, argv, &pid, err, errlen))
             return -1;
@@ -566,6 +579,7 @@ static void print_json(run_ctx *c, const mb_plan *p0, double measured, double pr
         mb_json_print_string(stdout, c->s.topo.sites[s].name);
         printf(",\"type\":");
         mb_json_print_string(stdout, mb_cost_site_type(c->s.cost, s)->name);
+        printf(",\"emulation\":\"%s\"", c->emu_factor[s] <= 1.0001 ? "none" : c->cap_cores[s] > 0 ? "cap" : "dilate");
         printf(",\"factor\":%.4f,\"emulated_factor\":%.4f,\"cpu_cap\":%.4f}", c->factor[s],
                c->emu_factor[s], c->cap_cores[s]);
     }
@@ -581,6 +595,8 @@ static void print_json(run_ctx *c, const mb_plan *p0, double measured, double pr
                f->ok ? "true" : "false", f->fell_back ? "true" : "false",
                f->output_match ? "true" : "false");
         int done = f->ok || f->fell_back;
+        /* the frame's start on the links' clock: where a trace= link was then */
+        jnum("t_s", c->net_epoch > 0 && f->t_start > 0 ? f->t_start - c->net_epoch : NAN, "%.4f");
         jnum("latency_ms", done ? f->latency_ms : NAN, "%.4f");
         jnum("predicted_ms", f->predicted_ms, "%.4f");
         jnum("energy_mj", done ? f->energy_mj : NAN, "%.4f");
@@ -620,7 +636,7 @@ int cmd_run(int argc, char **argv)
         {"log-dir", required_argument, 0, 'L'},    {"kernels", required_argument, 0, 'k'},
         {"no-cap", no_argument, 0, 'C'},           {"run-id", required_argument, 0, 'r'},
         {"seed", required_argument, 0, 's'},       {"warmup", required_argument, 0, 'w'},
-        {"pinned-profile", no_argument, 0, 'P'},
+        {"pinned-profile", no_argument, 0, 'P'},   {"emulate", required_argument, 0, 'E'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0},
     };
     static run_ctx ctx;
@@ -650,6 +666,13 @@ int cmd_run(int argc, char **argv)
         case 'a': c->adaptive = 1; break;
         case 'L': c->log_dir = optarg; break;
         case 'C': c->no_cap = 1; break;
+        case 'E':
+            if (strcmp(optarg, "dilate") && strcmp(optarg, "cap")) {
+                fprintf(stderr, "mecbed run: --emulate %s: expected dilate or cap\n", optarg);
+                return 2;
+            }
+            c->use_cap = !strcmp(optarg, "cap");
+            break;
         case 'P': c->pinned = 1; break;
         case 'r': c->run_id = optarg; break;
         case 'k': c->kernels = optarg; break;
@@ -836,6 +859,7 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     double net_epoch = c->net ? mb_net_epoch(c->net) : 0;
+    c->net_epoch = net_epoch;
     const mb_plan *cur = plan;
     if (mb_runner_plan(c->runner, cur, err, sizeof err)) {
         fprintf(stderr, "mecbed run: %s\n", err);
@@ -1034,7 +1058,7 @@ int cmd_run(int argc, char **argv)
         for (int s = 0; s < t->n_sites; s++)
             printf("  site %-8s %-11s x%.3f of the profile, emulated x%.3f%s\n", t->sites[s].name,
                    mb_cost_site_type(c->s.cost, s)->name, c->factor[s], c->emu_factor[s],
-                   c->cap_cores[s] > 0 ? " (CPU capped)" : "");
+                   c->emu_factor[s] <= 1.0001 ? "" : c->cap_cores[s] > 0 ? " (CPU capped)" : " (time-dilated)");
         printf("frames          %d ok, %d failed, %d completed locally\n", n_ok, n_failed, n_fb);
         printf("latency         measured %.3f ms (median; mean %.3f, p95 %.3f), predicted %.3f ms, error %+.1f%%\n",
                measured, mean_ms, p95, predicted,

@@ -87,6 +87,47 @@ static const char *site_name(rt_exec *x, int s)
 
 static void (*thread_hook)(void *);
 static void *thread_hook_arg;
+static double slowdown = 1.0;
+
+void rt_exec_set_slowdown(double factor)
+{
+    slowdown = factor > 1.0 ? factor : 1.0;
+}
+
+double rt_exec_slowdown(void)
+{
+    return slowdown;
+}
+
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Time dilation: a site `slowdown` times slower than this machine takes
+ * slowdown x the CPU time this op took here, so wait out the rest. CPU
+ * time, not wall time: preemption by other work on a shared machine does
+ * not count as the op's own work (unless it already overran the target). */
+void rt_exec_dilate(double t0_wall, double cpu_s)
+{
+    if (slowdown <= 1.0)
+        return;
+    double until = t0_wall + cpu_s * slowdown;
+    for (;;) {
+        double left = until - mb_now();
+        if (left <= 0)
+            return;
+        struct timespec ts = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
+}
+
+double rt_exec_thread_cpu_s(void)
+{
+    return thread_cpu_s();
+}
 
 void rt_exec_set_thread_hook(void (*fn)(void *), void *arg)
 {
@@ -473,11 +514,13 @@ static void *compute_main(void *arg)
         uint32_t fid = f->id;
         pthread_mutex_unlock(&x->mu);
         char err[256] = "";
-        double t0 = mb_now();
+        double t0 = mb_now(), c0 = slowdown > 1.0 ? thread_cpu_s() : 0;
         int rc = x->be->compute(x->be, g, st->op, in, st->region, out, err, sizeof err);
-        double t1 = mb_now();
         if (!rc && !full)
             rc = mb_tensor_paste_region(dst, st->region, out);
+        if (!rc && slowdown > 1.0)
+            rt_exec_dilate(t0, thread_cpu_s() - c0);
+        double t1 = mb_now();
         pthread_mutex_lock(&x->mu);
         f = frame_find(x, fid);
         if (rc) {

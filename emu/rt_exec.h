@@ -68,6 +68,18 @@ int rt_exec_take(rt_exec *x, uint32_t frame, mb_timeline *tl, mb_tensor ***outpu
  * working threads under its CPU cap). NULL clears it. */
 void rt_exec_set_thread_hook(void (*fn)(void *), void *arg);
 
+/* Process-wide: emulate a site `factor` times slower than this machine by
+ * time dilation. Every COMPUTE step then lasts factor x the thread CPU time it
+ * took here (the compute thread sleeps out the difference; the busy interval
+ * on the timeline is the dilated one). 1 (default) turns it off. It needs the
+ * compute to run on the calling thread (backends with 1 thread). */
+void rt_exec_set_slowdown(double factor);
+double rt_exec_slowdown(void);
+/* Sleep until t0_wall + cpu_s x slowdown (mb_now() seconds); no-op at 1. */
+void rt_exec_dilate(double t0_wall, double cpu_s);
+/* This thread's CPU time in seconds. */
+double rt_exec_thread_cpu_s(void);
+
 /* Number of steps this site takes part in. */
 int rt_exec_my_steps(const rt_exec *x);
 

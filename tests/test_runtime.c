@@ -23,6 +23,7 @@
 #include "mecbed/platform.h"
 #include "mecbed/runtime.h"
 #include "mecbed/wire.h"
+#include "../emu/rt_exec.h"
 
 static const char net_text[] =
     "mecbed-model 1\nname rt_net\nseed 11\n"
@@ -550,6 +551,26 @@ static void test_hash_mismatch(void **state)
     mb_graph_free(other);
 }
 
+/* Time dilation never ends an op before factor x its CPU time; factors
+ * below 1 mean none. */
+static void test_dilation(void **state)
+{
+    (void)state;
+    rt_exec_set_slowdown(0.5);
+    assert_true(rt_exec_slowdown() == 1.0);
+    rt_exec_set_slowdown(4.0);
+    double t0 = mb_now(), c0 = rt_exec_thread_cpu_s();
+    volatile double x = 0;
+    while (rt_exec_thread_cpu_s() - c0 < 0.01)
+        x += 1.0;
+    double cpu = rt_exec_thread_cpu_s() - c0;
+    rt_exec_dilate(t0, cpu);
+    double wall = mb_now() - t0;
+    rt_exec_set_slowdown(1.0);
+    if (wall < 4.0 * cpu)
+        fail_msg("dilated op took %.3f ms, less than 4 x %.3f ms of CPU", wall * 1e3, cpu * 1e3);
+}
+
 int main(int argc, char **argv)
 {
     mb_platform_init(argc, argv);
@@ -563,6 +584,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fault_garbage),
         cmocka_unit_test(test_fault_stall),
         cmocka_unit_test(test_hash_mismatch),
+        cmocka_unit_test(test_dilation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
