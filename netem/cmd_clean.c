@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "mecbed/cgroup.h"
 #include "mecbed/netns.h"
 
 static void usage(FILE *f)
@@ -12,7 +13,8 @@ static void usage(FILE *f)
                "\n"
                "Removes network namespaces named mecbed-<run>-*, interfaces named mb<run>* in this\n"
                "namespace, and the processes still inside those namespaces, for runs whose owner\n"
-               "process (recorded in %s/<run>.pid) is gone. Live runs are kept unless --all.\n"
+               "process (recorded in %s/<run>.pid) is gone, and the CPU-cap cgroups of dead runs.\n"
+               "Live runs are kept unless --all.\n"
                "  --all      also remove live runs' namespaces\n"
                "  --dry-run  list what would be removed\n",
             MB_RUN_DIR);
@@ -41,6 +43,11 @@ int cmd_clean(int argc, char **argv)
     if (n < 0) {
         fprintf(stderr, "mecbed clean: %s\n", err);
         return 1;
+    }
+    if (!dry) {
+        int g = mb_cpu_cap_clean_dead(); /* cgroups of `mecbed run --emulate cap` */
+        if (g > 0)
+            n += g;
     }
     printf("%s %d item%s\n", dry ? "would remove" : "removed", n, n == 1 ? "" : "s");
     return 0;
