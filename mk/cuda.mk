@@ -50,7 +50,7 @@ LDFLAGS   += -Wl,--undefined=mb_backend_cuda_new
 LDLIBS    += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart -lstdc++ -ldl
 $(BUILD)/mecbed $(TEST_BIN) $(BUILD)/bench/mecbed-bench: $(CUDA_LIB)
 $(BUILD)/lib/libmb_kernels.a: | $(CUDA_LIB)
-ALL_CUDA_DEPS := $(CUDA_OBJ:.o=.d)
+ALL_CUDA_DEPS := $(CUDA_OBJ:.o=.d) $(BUILD)/obj/bench/bench_cuda.cu.d
 -include $(wildcard $(ALL_CUDA_DEPS))
 # headers nvcc -MMD does not see on the first build
 $(CUDA_OBJ): kernels/cuda/common.cuh kernels/cuda/mb_cuda.h
@@ -64,3 +64,25 @@ endif
 cuda-info:
 	@echo "nvcc: $(if $(strip $(NVCC)),$(NVCC) ($(shell $(NVCC) --version | tail -n 1)),none: kernels/cuda is not built)"
 	@echo "archs: $(CUDA_ARCHS) + PTX $(CUDA_PTX); libs: $(CUDA_LIBDIR)"
+
+# `make bench-cuda`: builds and runs bench/bench_cuda.cu on the GPU (per-model
+# latency, per-conv-shape time against cuDNN). Skips (exit 77) without a GPU.
+# BENCH_CUDA_ARGS passes options (e.g. --json, --repeats 9).
+.PHONY: bench-cuda bench-cuda-build
+ifneq ($(strip $(NVCC)),)
+CUDNN_OK := $(wildcard $(CUDA_HOME)/include/cudnn.h)
+BENCH_CUDA := $(BUILD)/bench/mecbed-bench-cuda
+$(BUILD)/obj/bench/bench_cuda.cu.o: bench/bench_cuda.cu kernels/cuda/mb_cuda.h
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCCFLAGS) $(if $(CUDNN_OK),,-DMB_NO_CUDNN) -c $< -o $@
+$(BENCH_CUDA): $(BUILD)/obj/bench/bench_cuda.cu.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBS) -Wl,--end-group $(if $(CUDNN_OK),-lcudnn) $(LDLIBS)
+bench-cuda-build: $(BENCH_CUDA)
+bench-cuda: $(BENCH_CUDA)
+	@$(BENCH_CUDA) $(BENCH_CUDA_ARGS); rc=$$?; [ $$rc -eq 77 ] && echo "bench-cuda: skipped (no GPU)"; [ $$rc -eq 0 ] || [ $$rc -eq 77 ]
+all: bench-cuda-build
+else
+bench-cuda bench-cuda-build:
+	@echo "bench-cuda: skipped: this build has no CUDA backend (nvcc not found)"
+endif
