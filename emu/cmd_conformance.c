@@ -55,7 +55,7 @@ static void usage(FILE *f)
             "tests with the reason, then 'N passed, N failed, N skipped'. Exit status 1\n"
             "if any test failed.\n"
             "\n"
-            "  -b, --backend NAME   ref (default) or cpu\n"
+            "  -b, --backend NAME   ref (default), cpu or cuda\n"
             "  -t, --threads N      backend threads (default 1)\n"
             "  -f, --filter SUBSTR  only tests whose name contains SUBSTR\n"
             "  -d, --data DIR       test data folder (default %s); either the\n"

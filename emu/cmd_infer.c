@@ -32,7 +32,7 @@ static void usage(FILE *f)
             "  -i, --input X.npy      input tensor (float32 .npy); repeat for each graph input,\n"
             "                         in order. Default: seeded uniform values in [-1, 1)\n"
             "  -o, --output Y.npy     write output tensor (repeat for further outputs)\n"
-            "  -b, --backend NAME     cpu (default, OpenBLAS) or ref (naive reference kernels)\n"
+            "  -b, --backend NAME     cpu (default, OpenBLAS), ref (naive reference kernels) or cuda (GPU)\n"
             "  -t, --threads N        threads for the backend (default 1)\n"
             "  -r, --repeats N        time N runs, report each op's median (default 1)\n"
             "      --warmup N         untimed runs first (default 1: caches, pages, BLAS set-up)\n"

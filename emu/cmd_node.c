@@ -32,7 +32,7 @@ static void usage(FILE *f)
             "  --threads N           kernel threads (default: the node type's, else 1)\n"
             "  --node-type T         node type (policies/nodetypes/default.ini); sets the\n"
             "                        default kernels and threads\n"
-            "  --backend-kernels K   cpu (default) or ref\n"
+            "  --backend-kernels K   cpu (default), ref or cuda (a GPU; builds with nvcc)\n"
             "  --sessions N          exit after N runner sessions (default: serve forever)\n"
             "  --slowdown F          emulate a node F times slower than this machine: each op\n"
             "                        lasts F x the CPU time it took (time dilation; needs 1 thread)\n"
@@ -102,7 +102,7 @@ int cmd_node(int argc, char **argv)
         return 2;
     }
     if (kernels && strcmp(kernels, "cpu") && strcmp(kernels, "ref") && strcmp(kernels, "cuda")) {
-        fprintf(stderr, "mecbed node: --backend-kernels %s: expected cpu or ref\n", kernels);
+        fprintf(stderr, "mecbed node: --backend-kernels %s: expected cpu, ref or cuda\n", kernels);
         return 2;
     }
     char err[512];

@@ -264,8 +264,24 @@ static int load_model(node_srv *srv, const mb_hello *hl, char *err, size_t errle
     return 0;
 }
 
+/* GPU energy (kernels/cuda, builds with nvcc): NVML's total energy counter
+ * of the node's GPU. Weak: builds without CUDA have none. */
+int mb_cuda_energy_mj(const mb_backend *be, unsigned long long *mj, char *why, size_t whylen) __attribute__((weak));
+
+static int gpu_energy(const node_srv *srv, unsigned long long *mj, char *why, size_t whylen)
+{
+    if (!mb_cuda_energy_mj || strcmp(srv->be->name, "cuda")) {
+        snprintf(why, whylen, "not on a GPU (%s kernels)", srv->be->name);
+        return -1;
+    }
+    return mb_cuda_energy_mj(srv->be, mj, why, whylen);
+}
+
 static void run_session(node_srv *srv, int fd, const mb_hello *hl)
 {
+    unsigned long long gpu_mj0 = 0;
+    char gpu_why[256];
+    int gpu_ok = gpu_energy(srv, &gpu_mj0, gpu_why, sizeof gpu_why) == 0;
     char err[512];
     session ss;
     memset(&ss, 0, sizeof ss);
@@ -327,6 +343,13 @@ static void run_session(node_srv *srv, int fd, const mb_hello *hl)
     }
 end:
     session_end(&ss, clean);
+    if (!strcmp(srv->be->name, "cuda")) { /* measured, or null with the reason: never a made-up 0 */
+        unsigned long long gpu_mj1 = 0;
+        if (gpu_ok && gpu_energy(srv, &gpu_mj1, gpu_why, sizeof gpu_why) == 0)
+            logf_(srv, "gpu_energy_j=%.3f (NVML, this session)", (double)(gpu_mj1 - gpu_mj0) / 1e3);
+        else
+            logf_(srv, "gpu_energy_j=null (%s)", gpu_why);
+    }
 }
 
 /* ---- connections ---- */
