@@ -7,7 +7,7 @@ set output out('predicted-vs-measured')
 set multiplot layout 1, 2 title 'Cost model vs emulated runs (median of the measured frames)' font ',12'
 set logscale xy
 set style data points
-set key below horizontal
+set key top left inside box opaque
 okrow(p) = strcol('policy') eq p && strcol('ok') eq '1'
 do for [what in 'latency energy'] {
   pc = what eq 'latency' ? 'latency_ms' : 'energy_mj'

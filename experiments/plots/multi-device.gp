@@ -8,7 +8,6 @@ set output out('dds-vs-devices')
 set multiplot layout words(models), 2 title 'N devices sharing one edge server (predicted)' font ',12'
 set xlabel 'devices N'
 set logscale x 2
-set key below horizontal
 t1 = word(node_types, 1)
 do for [m in models] {
   set title m.': mean per-device latency'

@@ -7,7 +7,6 @@ set output out('latency-and-backbone-vs-k')
 set multiplot layout words(models), 2 title 'Three tiers: device, K edge nodes on a LAN, cloud (predicted)' font ',12'
 set xlabel 'edge nodes K'
 set xtics 1
-set key below horizontal
 t1 = word(node_types, 1)
 # edge<->cloud bytes: tile reports them itself (its bytes_backbone also counts the edge LAN)
 bb(p) = strstrt(p, 'tile') == 1 ? column('m_edge_cloud_bytes') : column('bytes_backbone')
