@@ -9,10 +9,12 @@ ifneq ($(strip $(NVCC)),)
 # /usr/local/cuda/bin/nvcc -> /usr/local/cuda
 CUDA_HOME ?= $(patsubst %/bin/,%,$(dir $(realpath $(NVCC))))
 CUDA_LIBDIR ?= $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/targets/x86_64-linux/lib $(CUDA_HOME)/lib))
-# Ampere (A100, A10, Jetson Orin is sm_87: covered by the PTX) and Hopper
-# SASS, plus compute_90 PTX that newer GPUs JIT. Two architectures keep the
-# compile short (CI builds this every run); override with CUDA_ARCHS="75 80 ...".
-CUDA_ARCHS ?= 80 90
+# SASS for Turing (sm_75: T4, the edge-gpu node type), Ampere (sm_80; its
+# SASS also runs on sm_86/87/89: A10, Jetson Orin, L4) and Hopper (sm_90),
+# plus compute_90 PTX that newer GPUs (Blackwell) JIT. Three architectures
+# keep the compile short (CI builds this every run); override with
+# CUDA_ARCHS="80 ..." / CUDA_PTX=. CUDA 13 has no sm_70 (V100) or older.
+CUDA_ARCHS ?= 75 80 90
 CUDA_PTX   ?= 90
 NVCC_GENCODE := $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
                 -gencode arch=compute_$(CUDA_PTX),code=compute_$(CUDA_PTX)

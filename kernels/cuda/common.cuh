@@ -86,6 +86,7 @@ typedef struct mbc_ctx {
     mbc_weight *w;
     int n_w, cap_w;
     size_t w_bytes;
+    int w_full; /* a weight did not fit: the call is retried once with an empty cache */
     mbc_nvml *nvml; /* NULL when NVML is absent */
     char nvml_why[256];
 } mbc_ctx;

@@ -153,8 +153,9 @@ const float *mbc_param(const mbc_req *q, const mb_tensor *t)
     }
     float *dev = NULL;
     cudaError_t e = cudaMalloc(&dev, bytes);
-    if (e != cudaSuccess) { /* full: drop the cache (this op's other params are re-uploaded) */
+    if (e != cudaSuccess) { /* full: the caller empties the cache and retries the op once */
         (void)cudaGetLastError();
+        c->w_full = 1;
         mbc_fail(q, "device memory full with %zu bytes of cached weights (%s)", c->w_bytes, cudaGetErrorString(e));
         return NULL;
     }
@@ -504,11 +505,28 @@ static int cuda_compute(mb_backend *be, const mb_graph *g, int node, const mb_vi
         sl.n = 0;
         t_tmp = &tl;
         t_slices = &sl;
+        c->w_full = 0;
         rc = e == cudaSuccess ? run(&q, din) : mbc_fail(&q, "cudaSetDevice(%d): %s", c->device, cudaGetErrorString(e));
         if (rc) { /* leave the streams idle and the error state clear for the next call */
             cudaStreamSynchronize(c->copy);
             cudaStreamSynchronize(c->comp);
             (void)cudaGetLastError();
+        }
+        if (rc && c->w_full && c->n_w > 0) { /* other models' weights filled the GPU: start the cache afresh */
+            for (int i = 0; i < tl.n; i++)
+                cudaFree(tl.p[i]);
+            tl.n = 0;
+            sl.n = 0;
+            weights_clear(c);
+            q.sliced = 0;
+            if (q.err && q.errlen)
+                q.err[0] = 0;
+            rc = run(&q, din);
+            if (rc) {
+                cudaStreamSynchronize(c->copy);
+                cudaStreamSynchronize(c->comp);
+                (void)cudaGetLastError();
+            }
         }
         for (int i = 0; i < tl.n; i++)
             cudaFree(tl.p[i]);
@@ -640,7 +658,7 @@ extern "C" mb_backend *mb_backend_cuda_new(int n_threads)
     }
     /* fp32 throughout: no TF32 tensor-core rounding (results must match the
      * reference within 1e-5 of scale) */
-    cublasSetMathMode(c->blas, CUBLAS_PEDANTIC_MATH);
+    cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH);
     char bus[32] = "";
     if (cudaDeviceGetPCIBusId(bus, sizeof bus, dev) != cudaSuccess) {
         (void)cudaGetLastError();
