@@ -8,10 +8,13 @@ cols = nm > 2 ? 2 : nm
 rows = int((nm + cols - 1) / cols)
 t1 = word(node_types, 1)
 
+# one figure per device type (the first gets the plain name)
+dev(t) = strstrt(t, '/') > 0 ? t[1:strstrt(t, '/') - 1] : t
+do for [t in node_types] {
 do for [what in 'latency energy'] {
-  set output out(what.'-vs-uplink')
+  set output out(what.'-vs-uplink'.(t eq t1 ? '' : '-'.dev(t)))
   set multiplot layout rows, cols title sprintf('%s vs uplink (device/edge = %s, RTT 20 ms; predicted by the cost model)', \
-      what eq 'latency' ? 'Latency' : 'Device energy', t1) font ',12'
+      what eq 'latency' ? 'Latency' : 'Device energy', t) font ',12'
   set logscale xy
   set xlabel 'uplink rate (Mbit/s)'
   set ylabel what eq 'latency' ? 'latency (ms)' : 'device energy (mJ)'
@@ -19,10 +22,11 @@ do for [what in 'latency energy'] {
   do for [i = 1:nm] {
     m = word(models, i)
     set title m
-    plot for [p in policies] csv using (sel(m, p, t1) ? column('x') : NaN):(column(col)) title p
+    plot for [p in policies] csv using (sel(m, p, t) ? column('x') : NaN):(column(col)) title p
   }
   unset multiplot
   unset logscale
+}
 }
 
 # The DADS check: where tiny YOLOv2's min cut sits (ops before the cut on the
