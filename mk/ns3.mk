@@ -7,7 +7,7 @@ NS3_INC  ?= /usr/include
 CXX      ?= g++
 NS3_LIBS := -lns3-core -lns3-network -lns3-internet -lns3-point-to-point -lns3-fd-net-device \
             -lns3-wifi -lns3-mobility -lns3-energy -lns3-propagation -lns3-spectrum -lns3-antenna \
-            -lns3-traffic-control -lns3-bridge
+            -lns3-traffic-control -lns3-bridge -lns3-lte -lns3-virtual-net-device
 NS3_CXXFLAGS := -std=c++17 -O2 -g -Wall -Wextra -I$(NS3_INC) -pthread -DNS3_LOG_ENABLE=0
 ifneq ($(WERROR),)
 NS3_CXXFLAGS += -Werror

@@ -359,6 +359,8 @@ static int ns3_link_up(mb_net *net, net_link *l, const mb_net_opts *o, char *err
     arg(a, "--ns-b"), arg(a, "%s", l->ns[1]);
     arg(a, "--if-a"), arg(a, "%s", l->ifname[0]);
     arg(a, "--if-b"), arg(a, "%s", l->ifname[1]);
+    arg(a, "--addr-a"), arg(a, "%s", l->addr[0]);
+    arg(a, "--addr-b"), arg(a, "%s", l->addr[1]);
 
     int in[2], out[2];
     if (pipe2(in, O_CLOEXEC)) {

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The ns3 link backend (docs/ns3.md): parameter checks, a point-to-point
 # fidelity check with wide tolerances, a trace-driven p2p link, a Wi-Fi smoke
-# run with ns-3's radio energy, a `mecbed run` over Wi-Fi, and clean-up: no
+# run with ns-3's radio energy, a walking device, LTE, a `mecbed run` over Wi-Fi, and clean-up: no
 # namespace, interface (TAP) or mecbed-ns3 process left, also after SIGINT.
 # Needs root and the helper built from libns3-dev ($BUILD/mecbed-ns3).
 BUILD=${BUILD:-build}
@@ -66,6 +66,20 @@ e=$(j $T/wifi.json ns3_radio_energy_j)
 echo "wifi 802.11a 10 m: tcp $tcp Mbit/s, rtt $(j $T/wifi.json rtt_ms) ms, ns-3 radio energy $e J"
 ok "$tcp > 5" || fail "wifi TCP $tcp Mbit/s"
 ok "$e > 0" || fail "wifi radio energy $e"
+
+# a device walking away (4 m/s from 30 m): the distance grows during the test
+$B link test --backend ns3 --link ns3=wifi,distance=30m,speed=4 --duration 1 --no-udp --no-loss --json \
+    > $T/walk.json || fail "wifi walking link test"
+ok "$(j $T/walk.json ns3_distance_m) > 33" || fail "the device did not move: $(cat $T/walk.json)"
+
+# LTE (LENA + EPC): the UE's traffic crosses the EPC; cells too big for real time are refused
+$B link check --backend ns3 --link ns3=lte,ues=30 2> $T/err && fail "30 UEs accepted"
+grep -q "real time" $T/err || fail "lte refusal: $(cat $T/err)"
+$B link test --backend ns3 --link ns3=lte,distance=100m --duration 1 --no-udp --no-loss --json > $T/lte.json \
+    || fail "lte link test"
+tcp=$(j $T/lte.json throughput_mbps)
+echo "lte 25 RBs 100 m: tcp $tcp Mbit/s, rtt $(j $T/lte.json rtt_ms) ms"
+[ "$(j $T/lte.json valid)" = False ] || ok "$tcp > 2" || fail "lte TCP $tcp Mbit/s"
 
 # mecbed run over Wi-Fi (tiny model), valid flag and both energies in the JSON
 cat > "$T/net.model" <<'M'

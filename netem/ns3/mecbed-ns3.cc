@@ -70,6 +70,15 @@
 #include "ns3/wifi-net-device.h"
 #include "ns3/wifi-radio-energy-model-helper.h"
 #include "ns3/yans-wifi-helper.h"
+#include "ns3/internet-stack-helper.h"
+#include "ns3/ipv4-address-helper.h"
+#include "ns3/ipv4-static-routing-helper.h"
+#include "ns3/ipv4-static-routing.h"
+#include "ns3/lte-helper.h"
+#include "ns3/udp-header.h"
+#include "ns3/ipv4-header.h"
+#include "ns3/lte-ue-net-device.h"
+#include "ns3/point-to-point-epc-helper.h"
 
 using namespace ns3;
 
@@ -77,6 +86,10 @@ namespace {
 
 const uint16_t ETH_IPV4 = 0x0800;
 const uint16_t ETH_FILLER = 0x88B5; // IEEE local experimental: competing stations' frames
+// LTE cells that stayed real-time on this machine kind (2 shared cores; docs/ns3.md):
+// at most 10 other UEs, and at most 20 Mbit/s of their downlink load in all
+const long LTE_MAX_UES = 10;
+const double LTE_MAX_LOAD_BPS = 20e6;
 
 struct Params {
     std::string model = "p2p";
@@ -100,8 +113,11 @@ struct Params {
     int stations = 0;
     double load_bps = 5e6;
     double txpower_dbm = 16.0206;  // ns-3's default
-    // namespaces and interfaces (run mode)
-    std::string ns[2], ifname[2];
+    // lte
+    long lte_rbs = 25;             // resource blocks per direction (25 = 5 MHz)
+    long lte_ues = 0;              // other UEs in the cell, each with a downlink flow of `load`
+    // namespaces, interfaces and their IPv4 addresses (run mode)
+    std::string ns[2], ifname[2], addr[2];
 };
 
 std::string g_err;
@@ -243,6 +259,36 @@ bool parse_extra(const std::string &extra, Params &p)
             }
             continue;
         }
+        if (p.model == "lte") {
+            if (k == "distance") {
+                static const char *const suf[] = {"m", nullptr};
+                if (!parse_unit(k, v, suf, &p.distance_m))
+                    return false;
+                if (!(p.distance_m >= 1 && p.distance_m <= 100000))
+                    return fail("distance=" + v + ": must be within 1..100000 m");
+            } else if (k == "speed") {
+                static const char *const suf[] = {"m/s", "mps", nullptr};
+                if (!parse_unit(k, v, suf, &p.speed_mps))
+                    return false;
+                if (!(p.speed_mps >= 0 && p.speed_mps <= 100))
+                    return fail("speed=" + v + ": must be within 0..100 m/s (the device moves away from the eNB)");
+            } else if (k == "rbs") {
+                if (!parse_int(k, v, 6, 100, &p.lte_rbs))
+                    return false;
+                if (p.lte_rbs != 6 && p.lte_rbs != 15 && p.lte_rbs != 25 && p.lte_rbs != 50 && p.lte_rbs != 75 &&
+                    p.lte_rbs != 100)
+                    return fail("rbs=" + v + ": LTE bandwidths are 6, 15, 25, 50, 75 or 100 resource blocks");
+            } else if (k == "ues") {
+                if (!parse_int(k, v, 0, 64, &p.lte_ues))
+                    return false;
+            } else if (k == "load") {
+                if (!parse_rate(k, v, &p.load_bps))
+                    return false;
+            } else {
+                return fail("ns3=lte: unknown parameter '" + k + "' (distance, speed, rbs, ues, load, lag_limit)");
+            }
+            continue;
+        }
         if (p.model == "p2p")
             return fail("ns3=p2p: unknown parameter '" + k +
                         "' (the link spec's rate, delay, loss, queue, trace and mtu apply; also lag_limit)");
@@ -253,11 +299,30 @@ bool parse_extra(const std::string &extra, Params &p)
 
 bool validate(Params &p)
 {
-    if (p.model == "lte")
-        return fail("ns3=lte: the LTE (LENA/EPC) model is not available in this mecbed-ns3 build (see "
-                    "docs/ns3.md: not real-time on 2 cores as built); use ns3=p2p or ns3=wifi");
-    if (p.model != "p2p" && p.model != "wifi")
-        return fail("unknown ns-3 link model '" + p.model + "' (p2p, wifi)");
+    if (p.model != "p2p" && p.model != "wifi" && p.model != "lte")
+        return fail("unknown ns-3 link model '" + p.model + "' (p2p, wifi, lte)");
+    if (p.model == "lte") {
+        for (int d = 0; d < 2; d++) {
+            if (p.rate_bps[d] > 0)
+                return fail("ns3=lte: rate= does not apply (the rate comes from the LTE scheduler, the channel and "
+                            "rbs=)");
+            if (p.loss[d] > 0 || !p.trace[d].empty() || p.queue_p[d] || p.queue_b[d])
+                return fail("ns3=lte: loss=, trace= and queue= do not apply (use distance=, speed=, rbs=)");
+        }
+        // measured on 2 shared cores (docs/ns3.md); MECBED_NS3_FORCE=1 runs it anyway (the
+        // lag check still marks a run that falls behind)
+        const char *force = getenv("MECBED_NS3_FORCE");
+        bool forced = force && !strcmp(force, "1");
+        if (!forced && p.lte_ues > LTE_MAX_UES)
+            return fail("ns3=lte: ues=" + std::to_string(p.lte_ues) + " cannot run in real time here (at most " +
+                        std::to_string(LTE_MAX_UES) + " other UEs on this machine kind; docs/ns3.md; "
+                        "MECBED_NS3_FORCE=1 tries anyway)");
+        if (!forced && (double)p.lte_ues * p.load_bps > LTE_MAX_LOAD_BPS)
+            return fail("ns3=lte: ues x load = " + std::to_string((int)((double)p.lte_ues * p.load_bps / 1e6)) +
+                        " Mbit/s of other traffic cannot be simulated in real time here (at most " +
+                        std::to_string((int)(LTE_MAX_LOAD_BPS / 1e6)) +
+                        " Mbit/s on this machine kind; docs/ns3.md; MECBED_NS3_FORCE=1 tries anyway)");
+    }
     if (p.model == "wifi") {
         for (int d = 0; d < 2; d++) {
             if (p.rate_bps[d] > 0)
@@ -338,6 +403,73 @@ struct Lag {
 
 Lag g_lag;
 
+// ---- address rewriting (LTE: the EPC knows the UE by the address it gave it) ----
+
+uint16_t csum_fix(uint16_t hc, uint32_t from, uint32_t to) // RFC 1624, host-order values
+{
+    uint32_t sum = (uint16_t)~hc;
+    sum += (uint16_t)~(from >> 16);
+    sum += (uint16_t)~(from & 0xffff);
+    sum += to >> 16;
+    sum += to & 0xffff;
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return (uint16_t)~sum;
+}
+
+uint32_t rd32(const uint8_t *b)
+{
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+void wr32(uint8_t *b, uint32_t v)
+{
+    b[0] = (uint8_t)(v >> 24), b[1] = (uint8_t)(v >> 16), b[2] = (uint8_t)(v >> 8), b[3] = (uint8_t)v;
+}
+
+void fix16(uint8_t *b, uint32_t from, uint32_t to, bool udp)
+{
+    uint16_t c = (uint16_t)(b[0] << 8 | b[1]);
+    if (udp && c == 0)
+        return; // no UDP checksum
+    c = csum_fix(c, from, to);
+    if (udp && c == 0)
+        c = 0xffff;
+    b[0] = (uint8_t)(c >> 8), b[1] = (uint8_t)c;
+}
+
+// Replace address `from` by `to` in the source (off 12) or destination (16)
+// of an IPv4 packet, with the IP and TCP/UDP checksums updated.
+Ptr<Packet> rewrite(Ptr<const Packet> pkt, int off, uint32_t from, uint32_t to)
+{
+    uint32_t n = pkt->GetSize();
+    std::vector<uint8_t> b(n);
+    pkt->CopyData(b.data(), n);
+    if (n < 20 || (b[0] >> 4) != 4)
+        return pkt->Copy();
+    uint32_t ihl = (uint32_t)(b[0] & 15) * 4;
+    if (ihl < 20 || n < ihl || rd32(&b[off]) != from)
+        return pkt->Copy();
+    wr32(&b[off], to);
+    fix16(&b[10], from, to, false);
+    bool first = ((b[6] & 0x1f) << 8 | b[7]) == 0;
+    if (first && b[9] == 6 && n >= ihl + 18)
+        fix16(&b[ihl + 16], from, to, false);
+    else if (first && b[9] == 17 && n >= ihl + 8)
+        fix16(&b[ihl + 6], from, to, true);
+    return Create<Packet>(b.data(), n);
+}
+
+uint32_t ip_of(const std::string &s)
+{
+    return Ipv4Address(s.c_str()).Get();
+}
+
+bool g_nat = false;       // LTE
+uint32_t g_addr_a = 0;    // side a's TAP address
+uint32_t g_ue_addr = 0;   // the address the EPC gave the UE
+Address g_pgw_addr;       // the PGW's end of the link to side b
+
 // ---- the link ----
 
 struct Side {
@@ -386,7 +518,9 @@ bool from_tap(int i, Ptr<NetDevice>, Ptr<const Packet> pkt, uint16_t proto, cons
     }
     s.in_pk++;
     s.in_b += pkt->GetSize();
-    if (!s.link->Send(pkt->Copy(), g_side[1 - i].link->GetAddress(), ETH_IPV4))
+    Ptr<Packet> p = g_nat ? rewrite(pkt, i == 0 ? 12 : 16, g_addr_a, g_ue_addr) : pkt->Copy();
+    Address to = g_nat ? (i == 0 ? Address(Mac48Address::GetBroadcast()) : g_pgw_addr) : g_side[1 - i].link->GetAddress();
+    if (!s.link->Send(p, to, ETH_IPV4))
         s.drop_tx++;
     return true;
 }
@@ -406,7 +540,7 @@ bool from_link(int i, Ptr<NetDevice>, Ptr<const Packet> pkt, uint16_t proto, con
     if (proto != ETH_IPV4)
         return true;
     int dir = 1 - i; // direction of travel: side 0 -> 1 is dir 0
-    Ptr<Packet> p = pkt->Copy();
+    Ptr<Packet> p = g_nat ? rewrite(pkt, i == 0 ? 16 : 12, g_ue_addr, g_addr_a) : pkt->Copy();
     if (g_extra_delay[dir] > 0)
         Simulator::Schedule(Seconds(g_extra_delay[dir]), &deliver, i, p);
     else
@@ -543,6 +677,26 @@ void filler(Ptr<NetDevice> dev, Address to, double interval)
     Simulator::Schedule(Seconds(interval), &filler, dev, to, interval);
 }
 
+// LTE: a downlink flow to another UE, injected at side b's end of the PGW wire.
+void lte_filler(Ptr<NetDevice> wire, Address pgw, Ipv4Address ue, double interval)
+{
+    Ptr<Packet> p = Create<Packet>(1400);
+    UdpHeader udp;
+    udp.SetSourcePort(9);
+    udp.SetDestinationPort(9);
+    p->AddHeader(udp);
+    Ipv4Header ip;
+    ip.SetSource(Ipv4Address("1.0.0.2"));
+    ip.SetDestination(ue);
+    ip.SetProtocol(17);
+    ip.SetTtl(64);
+    ip.SetPayloadSize(p->GetSize());
+    ip.EnableChecksum();
+    p->AddHeader(ip);
+    wire->Send(p, pgw, ETH_IPV4);
+    Simulator::Schedule(Seconds(interval), &lte_filler, wire, pgw, ue, interval);
+}
+
 // ---- TAP ----
 
 int tap_open(const std::string &ns, const std::string &name, Mac48Address *mac)
@@ -640,7 +794,7 @@ void usage()
             "                  [--delay-up S] [--delay-down S] [--loss-up P] [--loss-down P] [--queue-up N]\n"
             "                  [--queue-down N] [--queue-bytes-up N] [--queue-bytes-down N] [--trace-up FILE]\n"
             "                  [--trace-down FILE] [--trace-once] [--mtu N] [--seed N]\n"
-            "                  --ns-a NS --ns-b NS --if-a NAME --if-b NAME\n"
+            "                  --ns-a NS --ns-b NS --if-a NAME --if-b NAME --addr-a IP --addr-b IP\n"
             "Carries one mecbed link through an ns-3 simulated link in real time (spawned by mecbed's\n"
             "ns3 link backend; docs/ns3.md).\n");
 }
@@ -708,6 +862,10 @@ int main(int argc, char **argv)
             p.ifname[0] = val();
         else if (a == "--if-b")
             p.ifname[1] = val();
+        else if (a == "--addr-a")
+            p.addr[0] = val();
+        else if (a == "--addr-b")
+            p.addr[1] = val();
         else {
             fprintf(stderr, "mecbed-ns3: unknown argument '%s'\n", a.c_str());
             usage();
@@ -807,7 +965,7 @@ int main(int argc, char **argv)
             }
             g_side[s].link = d;
         }
-    } else { // wifi
+    } else if (p.model == "wifi") {
         g_extra_delay[0] = p.delay_s[0];
         g_extra_delay[1] = p.delay_s[1];
         int n = 2 + p.stations;
@@ -877,6 +1035,72 @@ int main(int argc, char **argv)
             Simulator::Schedule(Seconds(0.001 * (k + 1)), &filler, devs.Get(2 + k), devs.Get(1)->GetAddress(),
                                 interval);
         }
+    } else { // lte: LENA with the EPC; side a is the UE, side b a host behind the PGW
+        g_extra_delay[0] = p.delay_s[0];
+        g_extra_delay[1] = p.delay_s[1];
+        if (p.addr[0].empty())
+            p.addr[0] = "10.201.0.1";
+        // the helpers must live as long as the simulation (they own the EPC's pieces)
+        static Ptr<LteHelper> lte = CreateObject<LteHelper>();
+        static Ptr<PointToPointEpcHelper> epc = CreateObject<PointToPointEpcHelper>();
+        lte->SetEpcHelper(epc);
+        lte->SetEnbDeviceAttribute("DlBandwidth", UintegerValue((uint16_t)p.lte_rbs));
+        lte->SetEnbDeviceAttribute("UlBandwidth", UintegerValue((uint16_t)p.lte_rbs));
+        Ptr<Node> pgw = epc->GetPgwNode();
+        // PGW <-> side b: a fast wire with no delay of its own (delay= adds one)
+        PointToPointHelper wire;
+        wire.SetDeviceAttribute("DataRate", DataRateValue(DataRate("100Gb/s")));
+        wire.SetDeviceAttribute("Mtu", UintegerValue(1500));
+        wire.SetChannelAttribute("Delay", TimeValue(Seconds(0)));
+        NetDeviceContainer w = wire.Install(pgw, nodes.Get(1));
+        Ipv4AddressHelper ah("1.0.0.0", "255.0.0.0");
+        // only the PGW's end gets an address (side b's node is a relay, with no IP stack)
+        Ptr<Ipv4> pgw_ip = pgw->GetObject<Ipv4>();
+        int32_t wi = pgw_ip->AddInterface(w.Get(0));
+        pgw_ip->AddAddress(wi, Ipv4InterfaceAddress(Ipv4Address("1.0.0.1"), Ipv4Mask("255.0.0.0")));
+        pgw_ip->SetUp(wi);
+        Ipv4StaticRoutingHelper srh;
+        // the b side's subnet is reached over that wire
+        std::string net = p.addr[0].substr(0, p.addr[0].rfind('.')) + ".0";
+        srh.GetStaticRouting(pgw_ip)->AddNetworkRouteTo(Ipv4Address(net.c_str()), Ipv4Mask("255.255.255.0"),
+                                                          (uint32_t)wi);
+        g_pgw_addr = w.Get(0)->GetAddress();
+        NodeContainer enb;
+        enb.Create(1);
+        Ptr<ConstantPositionMobilityModel> em = CreateObject<ConstantPositionMobilityModel>();
+        em->SetPosition(Vector(0, 0, 0));
+        enb.Get(0)->AggregateObject(em);
+        Ptr<ConstantVelocityMobilityModel> um = CreateObject<ConstantVelocityMobilityModel>();
+        um->SetPosition(Vector(p.distance_m, 0, 0));
+        um->SetVelocity(Vector(p.speed_mps, 0, 0));
+        nodes.Get(0)->AggregateObject(um);
+        Ptr<ConstantPositionMobilityModel> bm = CreateObject<ConstantPositionMobilityModel>();
+        nodes.Get(1)->AggregateObject(bm);
+        // other UEs on a circle of `distance` around the eNB
+        NodeContainer others;
+        others.Create((uint32_t)p.lte_ues);
+        for (uint32_t k = 0; k < others.GetN(); k++) {
+            Ptr<ConstantPositionMobilityModel> m = CreateObject<ConstantPositionMobilityModel>();
+            double ang = 2 * M_PI * (k + 1) / (double)(others.GetN() + 1);
+            m->SetPosition(Vector(p.distance_m * std::cos(ang), p.distance_m * std::sin(ang), 0));
+            others.Get(k)->AggregateObject(m);
+        }
+        NodeContainer ues(nodes.Get(0));
+        ues.Add(others);
+        NetDeviceContainer enbd = lte->InstallEnbDevice(enb);
+        NetDeviceContainer ued = lte->InstallUeDevice(ues);
+        InternetStackHelper inet;
+        inet.Install(ues); // the EPC gives each UE an address through its IP stack
+        Ipv4InterfaceContainer uei = epc->AssignUeIpv4Address(ued);
+        g_ue_addr = uei.GetAddress(0).Get();
+        g_addr_a = ip_of(p.addr[0]);
+        g_nat = true;
+        lte->Attach(ued, enbd.Get(0));
+        for (uint32_t k = 1; k < ues.GetN(); k++)
+            Simulator::Schedule(Seconds(0.1 + 0.001 * k), &lte_filler, w.Get(1), w.Get(0)->GetAddress(),
+                                uei.GetAddress(k), 1400.0 * 8 / p.load_bps);
+        g_side[0].link = ued.Get(0);
+        g_side[1].link = w.Get(1);
     }
     for (int s = 0; s < 2; s++) {
         g_side[s].link->SetReceiveCallback(MakeBoundCallback(&from_link, s));
