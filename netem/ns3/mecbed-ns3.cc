@@ -484,6 +484,7 @@ Side g_side[2];
 Params g_p;
 double g_extra_delay[2] = {0, 0}; // added on top of the channel's delay, per direction
 Ptr<DeviceEnergyModel> g_energy;
+Ptr<MobilityModel> g_peer_mobility; // what the device's distance is measured to
 std::atomic<bool> g_stop{false};
 double g_start_wall = 0;
 uint64_t g_filler_rx = 0;
@@ -628,11 +629,8 @@ void status_line(const char *tag)
     double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
                  ru.ru_stime.tv_usec * 1e-6;
     double dist = NAN;
-    if (g_p.model == "wifi") {
-        Ptr<MobilityModel> ma = g_side[0].node->GetObject<MobilityModel>();
-        Ptr<MobilityModel> mb = g_side[1].node->GetObject<MobilityModel>();
-        dist = ma->GetDistanceFrom(mb);
-    }
+    if (g_peer_mobility) // Wi-Fi: device to edge; LTE: UE to eNB
+        dist = g_side[0].node->GetObject<MobilityModel>()->GetDistanceFrom(g_peer_mobility);
     int n = snprintf(buf, sizeof buf,
                      "%s sim_s=%.3f valid=%d lag_limit_ms=%.3f lag_max_ms=%.3f lag_p50_ms=%.3f lag_p99_ms=%.3f "
                      "lag_mean_ms=%.4f lag_samples=%llu lag_over=%llu cpu_s=%.3f "
@@ -1025,6 +1023,7 @@ int main(int argc, char **argv)
         WifiRadioEnergyModelHelper rh;
         DeviceEnergyModelContainer dem = rh.Install(devs.Get(0), sources);
         g_energy = dem.Get(0);
+        g_peer_mobility = nodes.Get(1)->GetObject<MobilityModel>();
         for (int s = 0; s < 2; s++) {
             g_side[s].link = devs.Get(s);
             Ptr<WifiNetDevice> wd = DynamicCast<WifiNetDevice>(devs.Get(s));
@@ -1070,6 +1069,7 @@ int main(int argc, char **argv)
         Ptr<ConstantPositionMobilityModel> em = CreateObject<ConstantPositionMobilityModel>();
         em->SetPosition(Vector(0, 0, 0));
         enb.Get(0)->AggregateObject(em);
+        g_peer_mobility = em;
         Ptr<ConstantVelocityMobilityModel> um = CreateObject<ConstantVelocityMobilityModel>();
         um->SetPosition(Vector(p.distance_m, 0, 0));
         um->SetVelocity(Vector(p.speed_mps, 0, 0));
