@@ -148,7 +148,7 @@ done
 # the bandwidth experiment's figures
 if command -v gnuplot >/dev/null; then
     "$M" sweep experiments/bandwidth.conf --quick --out "$tmp/bw" 2> "$tmp/ebw" || { tail -n 5 "$tmp/ebw"; fail "bandwidth --quick"; }
-    for f in latency-vs-uplink energy-vs-uplink tinyyolo-mincut-position; do
+    for f in latency-vs-uplink energy-vs-uplink latency-vs-uplink-rpi4 energy-vs-uplink-rpi4 tinyyolo-mincut-position; do
         for t in png svg; do [ -s "$tmp/bw/$f.$t" ] || fail "no $f.$t"; done
     done
 else
