@@ -940,9 +940,9 @@ int main(int argc, char **argv)
         for (int s = 0; s < 2; s++) {
             Ptr<PointToPointNetDevice> d = DynamicCast<PointToPointNetDevice>(devs.Get(s));
             d->SetDataRate(DataRate((uint64_t)(p.rate_bps[s] > 0 ? p.rate_bps[s] : 100e9)));
-            // queue of the sending side's device (default 100 packets, like mecbed's emu)
+            // queue of the sending side's device (default 1000 packets, the link grammar's default and emu's)
             std::string qs = p.queue_b[s] > 0 ? std::to_string(p.queue_b[s]) + "B"
-                                               : std::to_string(p.queue_p[s] > 0 ? p.queue_p[s] : 100) + "p";
+                                               : std::to_string(p.queue_p[s] > 0 ? p.queue_p[s] : 1000) + "p";
             Ptr<Queue<Packet>> q = d->GetQueue();
             q->SetAttribute("MaxSize", QueueSizeValue(QueueSize(qs)));
             q->TraceConnectWithoutContext("Drop", MakeBoundCallback(&queue_drop, s));
