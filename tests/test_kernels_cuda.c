@@ -15,10 +15,14 @@
  *    cuBLAS-path convolutions are held to 1e-5 of scale (another N per tile
  *    may select another cuBLAS kernel).
  *
- * Without a GPU (or in a build without nvcc) the GPU part is skipped with
- * exit 77 and the reason; the checks that need no GPU run first: the
- * backend refuses to start and says why, and the NVML loader reports why
- * it has no energy counter instead of inventing one. */
+ * The suite runs twice: first on the host-emulation harness ("cuda-emu",
+ * kernels/cuda: the backend's own request checks, host planning, kernel
+ * functors run in host loops and its cuBLAS argument mapping run by a
+ * column-major reference GEMM), which needs no GPU and so runs everywhere;
+ * then on the GPU. Without a GPU (or in a build without nvcc) the GPU part
+ * is skipped with exit 77 and the reason, after the harness part passed.
+ * Also without a GPU: the backend refuses to start and says why, and the
+ * NVML loader reports why it has no energy counter instead of inventing one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +34,8 @@
 #include <string.h>
 
 #include "mecbed/backend.h"
+#include "mecbed/exec.h"
+#include "mecbed/model.h"
 #include "mecbed/platform.h"
 
 /* kernels/cuda, present only in builds that found nvcc (kernels/cuda/mb_cuda.h) */
@@ -41,6 +47,7 @@ int mb_cuda_energy_mj(const mb_backend *be, unsigned long long *mj, char *why, s
 mbc_nvml *mbc_nvml_open(const char *pci_bus_id, char *why, size_t whylen) __attribute__((weak));
 int mbc_nvml_energy_mj(mbc_nvml *m, unsigned long long *mj, char *why, size_t whylen) __attribute__((weak));
 void mbc_nvml_close(mbc_nvml *m) __attribute__((weak));
+mb_backend *mbc_emu_new(void) __attribute__((weak));
 
 #define TOL 1e-5
 
@@ -809,6 +816,44 @@ static void test_weight_cache(void **state)
     mb_graph_free(g);
 }
 
+/* Whole zoo models through the executor (every op kind in sequence, BN
+ * folded and not): the output within 1e-4 of its scale of ref's. */
+static void test_models(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"mobilenetv2", "resnet18", "googlenet"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char err[512];
+        mb_graph *g = mb_zoo_build(names[i], MB_ZOO_SEED, err, sizeof err);
+        if (!g)
+            fail_msg("%s: %s", names[i], err);
+        if (i == 0)
+            mb_graph_fold_batchnorm(g);
+        if (mb_graph_infer(g, err, sizeof err))
+            fail_msg("%s: %s", names[i], err);
+        mb_tensor **in = mb_exec_make_inputs(g, 1);
+        mb_tensor **want = NULL, **got = NULL;
+        if (mb_exec_run(g, ref_be, in, &want, NULL, NULL, err, sizeof err))
+            fail_msg("%s on ref: %s", names[i], err);
+        if (mb_exec_run(g, cuda, in, &got, NULL, NULL, err, sizeof err))
+            fail_msg("%s on %s: %s", names[i], cuda->name, err);
+        for (int k = 0; k < g->n_outputs; k++) {
+            double d = mb_tensor_max_abs_diff(got[k], want[k]), sc = scale_of(want[k]);
+            print_message("%s: max |%s - ref| = %.3g (scale %.3g)\n", names[i], cuda->name, d, sc);
+            if (!(d <= 1e-4 * sc))
+                fail_msg("%s output %d: max abs diff %g exceeds 1e-4 of scale %g", names[i], k, d, sc);
+            mb_tensor_free(got[k]);
+            mb_tensor_free(want[k]);
+        }
+        free(got);
+        free(want);
+        for (int k = 0; in[k]; k++) /* NULL-terminated */
+            mb_tensor_free(in[k]);
+        free(in);
+        mb_graph_free(g);
+    }
+}
+
 static void test_energy(void **state)
 {
     (void)state;
@@ -826,6 +871,7 @@ static int setup(void **state)
 {
     (void)state;
     ref_be = mb_backend_ref_new();
+    n_ops = n_tilings = n_gemm_tiles = n_gemm_tiles_exact = 0;
     return ref_be && cuda ? 0 : -1;
 }
 
@@ -833,8 +879,8 @@ static int teardown(void **state)
 {
     (void)state;
     mb_backend_free(ref_be);
-    printf("%d ops checked against ref, %d tilings; cuBLAS-path conv tilings bit-exact: %d of %d\n", n_ops,
-           n_tilings, n_gemm_tiles_exact, n_gemm_tiles);
+    printf("%s: %d ops checked against ref, %d tilings; GEMM-path conv tilings bit-exact: %d of %d\n", cuda->name,
+           n_ops, n_tilings, n_gemm_tiles_exact, n_gemm_tiles);
     return 0;
 }
 
@@ -877,12 +923,6 @@ int main(int argc, char **argv)
     }
     if (cpu_side_checks())
         return 1;
-    cuda = mb_backend_cuda_new(1);
-    if (!cuda) {
-        printf("SKIP: no GPU: %s\n", mb_backend_cuda_why());
-        return 77;
-    }
-    printf("GPU: %s\n", mb_cuda_device_name(cuda));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_shapes),     cmocka_unit_test(test_conv_random),
         cmocka_unit_test(test_pooling),         cmocka_unit_test(test_global_avgpool),
@@ -891,9 +931,28 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_gemm),            cmocka_unit_test(test_matmul),
         cmocka_unit_test(test_shape_ops),       cmocka_unit_test(test_softmax_pad_resize_convt),
         cmocka_unit_test(test_pad_resize_modes), cmocka_unit_test(test_bad_requests),
-        cmocka_unit_test(test_weight_cache),    cmocka_unit_test(test_energy),
+        cmocka_unit_test(test_weight_cache),    cmocka_unit_test(test_models),
+        cmocka_unit_test(test_energy),
     };
-    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    /* 1. the harness: the kernels' arithmetic on the CPU */
+    cuda = mbc_emu_new();
+    if (!cuda) {
+        fprintf(stderr, "FAIL: the host-emulation harness did not start\n");
+        return 1;
+    }
+    printf("harness: %s\n", mb_cuda_device_name(cuda));
+    int rc = cmocka_run_group_tests_name("cuda-emu (host emulation of the CUDA kernels)", tests, setup, teardown);
+    mb_backend_free(cuda);
+    if (rc)
+        return 1;
+    /* 2. the GPU */
+    cuda = mb_backend_cuda_new(1);
+    if (!cuda) {
+        printf("SKIP: GPU part: no GPU: %s (the host emulation of the kernels passed)\n", mb_backend_cuda_why());
+        return 77;
+    }
+    printf("GPU: %s\n", mb_cuda_device_name(cuda));
+    rc = cmocka_run_group_tests_name("cuda (GPU)", tests, setup, teardown);
     mb_backend_free(cuda);
     return rc;
 }

@@ -57,6 +57,18 @@ static inline unsigned mbc_blocks(int64_t n)
     return (unsigned)b;
 }
 
+/* Kernels are functors: a struct holding the arguments with a
+ * __host__ __device__ operator()(i) computing output element i. mbc_launch
+ * runs one on the GPU as a grid-stride loop over n elements; in the
+ * host-emulation test harness (mbc_emu_new, tests only) it runs the same
+ * operator() in a plain loop on the CPU, so the kernels' index arithmetic is
+ * tested where no GPU exists. */
+template <class F> __global__ void mbc_grid(F f, int64_t n)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        f(i);
+}
+
 /* A growable device buffer (plain cudaMalloc). */
 typedef struct mbc_dbuf {
     void *p;
@@ -87,6 +99,9 @@ typedef struct mbc_ctx {
     int n_w, cap_w;
     size_t w_bytes;
     int w_full; /* a weight did not fit: the call is retried once with an empty cache */
+    int emu;        /* host-emulation test harness: no CUDA call at all (mbc_emu_new) */
+    float *emu_scratch;
+    size_t emu_scratch_len;
     mbc_nvml *nvml; /* NULL when NVML is absent */
     char nvml_why[256];
 } mbc_ctx;
@@ -133,6 +148,37 @@ void *mbc_table(const mbc_req *q, const void *host, size_t bytes);
  * compute stream reached the point recorded as slice s; used by ops that
  * compute their output in slices. The caller sets q->sliced. */
 int mbc_download_slice(const mbc_req *q, int s, int64_t off, int64_t count);
+
+template <class F> static inline int mbc_launch(const mbc_req *q, const F &f, int64_t n)
+{
+    if (n <= 0)
+        return 0;
+    if (q->c->emu) {
+        for (int64_t i = 0; i < n; i++)
+            f(i);
+        return 0;
+    }
+    mbc_grid<<<mbc_blocks(n), MBC_THREADS, 0, q->c->comp>>>(f, n);
+    MBC_LAUNCHED();
+    return 0;
+}
+
+/* cuBLAS, or in the emulation harness a naive column-major GEMM with
+ * cuBLAS's documented semantics (so the argument mapping is tested too):
+ * C_b = alpha * op(A_b) op(B_b) (beta is 0 everywhere here). */
+int mbc_sgemm_strided(const mbc_req *q, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha,
+                      const float *A, int lda, long long sa, const float *B, int ldb, long long sb, float *C, int ldc,
+                      long long sc, int batch);
+int mbc_sgemm_batched(const mbc_req *q, int m, int n, int k, const float *const *A, int lda, const float *const *B,
+                      int ldb, float *const *C, int ldc, int batch);
+/* Device memset / device-to-device copy on the compute stream. */
+int mbc_memset0(const mbc_req *q, float *p, size_t bytes);
+int mbc_copy_d2d(const mbc_req *q, float *dst, const float *src, size_t bytes);
+
+/* The host-emulation test harness (not a backend: mb_backend_new never
+ * returns it; its name is "cuda-emu"). Runs this backend's request checks,
+ * host planning, kernel functors and GEMM argument mapping on the CPU. */
+extern "C" mb_backend *mbc_emu_new(void);
 
 /* Per-op-family kernels (conv.cu, gemm.cu, pool.cu, eltwise.cu, shape.cu). */
 int mbc_conv(const mbc_req *q);

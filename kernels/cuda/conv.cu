@@ -53,10 +53,14 @@ static void geom(const mbc_req *q, conv_geom *g)
 /* ---- kernels ------------------------------------------------------------ */
 
 /* col[(gi*K + k) * pc + (p - p0)] for p in [p0, p0+pc), k = (c, ky, kx). */
-__global__ static void k_im2col(conv_geom g, mbc_v4 v, int64_t b, int64_t p0, int64_t pc, float *col, int64_t n)
-{
-    int64_t K = g.Cg * g.kh * g.kw;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+typedef struct k_im2col {
+    conv_geom g;
+    mbc_v4 v;
+    int64_t b, p0, pc;
+    float *col;
+    __host__ __device__ void operator()(int64_t i) const
+    {
+        int64_t K = g.Cg * g.kh * g.kw;
         int64_t pp = i % pc, t = i / pc;
         int64_t k = t % K, gi = t / K;
         int64_t kx = k % g.kw, r = k / g.kw;
@@ -69,13 +73,17 @@ __global__ static void k_im2col(conv_geom g, mbc_v4 v, int64_t b, int64_t p0, in
             val = *mbc_at(v, b, gi * g.Cg + c, iy, ix);
         col[i] = val;
     }
-}
+} k_im2col;
 
 /* Depthwise (one input channel per group): taps in (ky, kx) order, padding
  * skipped, then + bias: the reference's order. */
-__global__ static void k_depthwise(conv_geom g, mbc_v4 v, const float *w, const float *bias, float *y, int64_t n)
-{
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+typedef struct k_depthwise {
+    conv_geom g;
+    mbc_v4 v;
+    const float *w, *bias;
+    float *y;
+    __host__ __device__ void operator()(int64_t i) const
+    {
         int64_t ox = i % g.cols + g.w0, t = i / g.cols;
         int64_t oy = t % g.rows + g.h0;
         t /= g.rows;
@@ -98,18 +106,20 @@ __global__ static void k_depthwise(conv_geom g, mbc_v4 v, const float *w, const 
             acc += bias[m];
         y[i] = acc;
     }
-}
+} k_depthwise;
 
 /* y[(b*M + m)*P + p] += bias[m] for m in [m0, m0+mc), all b and p. */
-__global__ static void k_bias(float *y, const float *bias, int64_t N, int64_t M, int64_t m0, int64_t mc, int64_t P,
-                              int64_t n)
-{
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+typedef struct k_bias {
+    float *y;
+    const float *bias;
+    int64_t M, m0, mc, P;
+    __host__ __device__ void operator()(int64_t i) const
+    {
         int64_t p = i % P, t = i / P;
         int64_t m = m0 + t % mc, b = t / mc;
         y[(b * M + m) * P + p] += bias[m];
     }
-}
+} k_bias;
 
 /* ---- host --------------------------------------------------------------- */
 
@@ -128,20 +138,18 @@ static int gemm_rows(const mbc_req *q, const conv_geom *g, const float *w, const
                      int64_t m0, int64_t m1, int64_t pc)
 {
     int64_t K = g->Cg * g->kh * g->kw;
-    float one = 1.0f, zero = 0.0f;
     if (check_int(q, pc, m1 - m0, K) || check_int(q, ldb, ldo, nbatch))
         return -1;
     /* column-major: out^T (pc x Mg) = B^T (pc x K, ld ldb) * W^T (K x Mg, ld K) */
-    if (g->G == 1) {
-        MBC_BLAS(cublasSgemmStridedBatched(q->c->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)pc, (int)(m1 - m0), (int)K,
-                                           &one, B, (int)ldb, bstride_batch, w + m0 * K, (int)K, 0, &zero,
-                                           out + m0 * ldo, (int)ldo, g->M * ldo, (int)nbatch));
-        return 0;
-    }
+    if (g->G == 1)
+        return mbc_sgemm_strided(q, CUBLAS_OP_N, CUBLAS_OP_N, (int)pc, (int)(m1 - m0), (int)K, 1.0f, B, (int)ldb,
+                                 bstride_batch, w + m0 * K, (int)K, 0, out + m0 * ldo, (int)ldo, g->M * ldo,
+                                 (int)nbatch);
     for (int64_t b = 0; b < nbatch; b++)
-        MBC_BLAS(cublasSgemmStridedBatched(q->c->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)pc, (int)g->Mg, (int)K, &one,
-                                           B + b * bstride_batch, (int)ldb, bstride_group, w, (int)K, g->Mg * K,
-                                           &zero, out + b * g->M * ldo, (int)ldo, g->Mg * ldo, (int)g->G));
+        if (mbc_sgemm_strided(q, CUBLAS_OP_N, CUBLAS_OP_N, (int)pc, (int)g->Mg, (int)K, 1.0f, B + b * bstride_batch,
+                              (int)ldb, bstride_group, w, (int)K, g->Mg * K, out + b * g->M * ldo, (int)ldo,
+                              g->Mg * ldo, (int)g->G))
+            return -1;
     return 0;
 }
 
@@ -149,10 +157,8 @@ static int add_bias(const mbc_req *q, const conv_geom *g, const float *bias, int
 {
     if (!bias || m1 <= m0)
         return 0;
-    int64_t n = g->N * (m1 - m0) * g->P;
-    k_bias<<<mbc_blocks(n), MBC_THREADS, 0, q->c->comp>>>(q->dout, bias, g->N, g->M, m0, m1 - m0, g->P, n);
-    MBC_LAUNCHED();
-    return 0;
+    k_bias f = {q->dout, bias, g->M, m0, m1 - m0, g->P};
+    return mbc_launch(q, f, g->N * (m1 - m0) * g->P);
 }
 
 /* Output-channel slices for copy/compute overlap: batch 1, one group, and
@@ -188,9 +194,8 @@ int mbc_conv(const mbc_req *q)
         return 0;
 
     if (g.Cg == 1) { /* depthwise */
-        k_depthwise<<<mbc_blocks(total), MBC_THREADS, 0, q->c->comp>>>(g, v, dw, dbias, q->dout, total);
-        MBC_LAUNCHED();
-        return 0;
+        k_depthwise f = {g, v, dw, dbias, q->dout};
+        return mbc_launch(q, f, total);
     }
 
     int S = n_slices(&g);
@@ -230,8 +235,9 @@ int mbc_conv(const mbc_req *q)
         for (int64_t p0 = 0; p0 < g.P; p0 += pc) {
             int64_t cnt = pc < g.P - p0 ? pc : g.P - p0;
             int64_t nel = g.G * K * cnt;
-            k_im2col<<<mbc_blocks(nel), MBC_THREADS, 0, q->c->comp>>>(g, v, b, p0, cnt, col, nel);
-            MBC_LAUNCHED();
+            k_im2col f = {g, v, b, p0, cnt, col};
+            if (mbc_launch(q, f, nel))
+                return -1;
             float *out_b = q->dout + b * g.M * g.P + p0;
             for (int s = 0; s < S; s++) {
                 int64_t m0 = g.G == 1 ? g.M * s / S : 0, m1 = g.G == 1 ? g.M * (s + 1) / S : g.M;
@@ -251,7 +257,7 @@ int mbc_conv(const mbc_req *q)
 
 /* ---- ConvTranspose ------------------------------------------------------ */
 
-__device__ static inline int tr_src(int64_t o, int j, int s, int p, int d, int64_t len, int64_t *i)
+__host__ __device__ static inline int tr_src(int64_t o, int j, int s, int p, int d, int64_t len, int64_t *i)
 {
     int64_t t = o + p - (int64_t)j * d;
     if (t < 0 || t % s)
@@ -260,9 +266,13 @@ __device__ static inline int tr_src(int64_t o, int j, int s, int p, int d, int64
     return *i < len;
 }
 
-__global__ static void k_conv_transpose(conv_geom g, mbc_v4 v, const float *w, const float *bias, float *y, int64_t n)
-{
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+typedef struct k_conv_transpose {
+    conv_geom g;
+    mbc_v4 v;
+    const float *w, *bias;
+    float *y;
+    __host__ __device__ void operator()(int64_t i) const
+    {
         int64_t ox = i % g.cols + g.w0, t = i / g.cols;
         int64_t oy = t % g.rows + g.h0;
         t /= g.rows;
@@ -286,7 +296,7 @@ __global__ static void k_conv_transpose(conv_geom g, mbc_v4 v, const float *w, c
             acc += bias[m];
         y[i] = acc;
     }
-}
+} k_conv_transpose;
 
 int mbc_conv_transpose(const mbc_req *q)
 {
@@ -307,8 +317,6 @@ int mbc_conv_transpose(const mbc_req *q)
     if (!dw || (n->n_params > 1 && !dbias))
         return -1;
     int64_t total = mb_tensor_numel(q->out);
-    k_conv_transpose<<<mbc_blocks(total), MBC_THREADS, 0, q->c->comp>>>(g, mbc_view4(q, 0), dw, dbias, q->dout,
-                                                                        total);
-    MBC_LAUNCHED();
-    return 0;
+    k_conv_transpose f = {g, mbc_view4(q, 0), dw, dbias, q->dout};
+    return mbc_launch(q, f, total);
 }

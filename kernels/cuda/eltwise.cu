@@ -8,7 +8,7 @@
 
 #include "common.cuh"
 
-__device__ static inline float unary_value(int op, float alpha, float beta, float x)
+__host__ __device__ static inline float unary_value(int op, float alpha, float beta, float x)
 {
     switch (op) {
     case MB_OP_RELU:
@@ -32,40 +32,45 @@ __device__ static inline float unary_value(int op, float alpha, float beta, floa
     }
 }
 
-__global__ static void k_unary_flat(int op, float alpha, float beta, const float *x, float *y, int64_t n)
-{
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+typedef struct k_unary_flat {
+    int op;
+    float alpha, beta;
+    const float *x;
+    float *y;
+    __host__ __device__ void operator()(int64_t i) const
+    {
         y[i] = unary_value(op, alpha, beta, x[i]);
-}
+    }
+} k_unary_flat;
 
 /* Output tile (N, C, rows, cols) at (h0, w0) of the full frame. */
-__global__ static void k_unary4(int op, float alpha, float beta, mbc_v4 v, float *y, int64_t C, int64_t rows,
-                                int64_t cols, int64_t h0, int64_t w0, int64_t n)
-{
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+typedef struct k_unary4 {
+    int op;
+    float alpha, beta;
+    mbc_v4 v;
+    float *y;
+    int64_t C, rows, cols, h0, w0;
+    __host__ __device__ void operator()(int64_t i) const
+    {
         int64_t xx = i % cols, t = i / cols;
         int64_t yy = t % rows;
         t /= rows;
         int64_t c = t % C, b = t / C;
         y[i] = unary_value(op, alpha, beta, *mbc_at(v, b, c, yy + h0, xx + w0));
     }
-}
+} k_unary4;
 
 int mbc_unary(const mbc_req *q)
 {
     const mb_node *n = q->n;
-    cudaStream_t s = q->c->comp;
     int64_t cnt = mb_tensor_numel(q->out);
     if (n->out_ndim != 4) {
-        k_unary_flat<<<mbc_blocks(cnt), MBC_THREADS, 0, s>>>((int)n->type, n->a.alpha, n->a.beta, q->din[0], q->dout,
-                                                             cnt);
-    } else {
-        k_unary4<<<mbc_blocks(cnt), MBC_THREADS, 0, s>>>((int)n->type, n->a.alpha, n->a.beta, mbc_view4(q, 0),
-                                                         q->dout, n->out_dims[1], mb_region_rows(q->r),
-                                                         mb_region_cols(q->r), q->r.h0, q->r.w0, cnt);
+        k_unary_flat f = {(int)n->type, n->a.alpha, n->a.beta, q->din[0], q->dout};
+        return mbc_launch(q, f, cnt);
     }
-    MBC_LAUNCHED();
-    return 0;
+    k_unary4 f = {(int)n->type, n->a.alpha,          n->a.beta,           mbc_view4(q, 0), q->dout,
+                  n->out_dims[1], mb_region_rows(q->r), mb_region_cols(q->r), q->r.h0,       q->r.w0};
+    return mbc_launch(q, f, cnt);
 }
 
 /* ---- binary with broadcasting ------------------------------------------ */
@@ -82,7 +87,7 @@ typedef struct box {
     int64_t lo[MB_MAX_DIMS], ext[MB_MAX_DIMS];
 } box;
 
-__device__ static inline int64_t operand_index(const operand &op, const box &b, int64_t i)
+__host__ __device__ static inline int64_t operand_index(const operand &op, const box &b, int64_t i)
 {
     int64_t at = 0;
     for (int d = b.R - 1; d >= 0; d--) {
@@ -93,7 +98,7 @@ __device__ static inline int64_t operand_index(const operand &op, const box &b, 
     return at;
 }
 
-__device__ static inline float binary_value(int op, float a, float b)
+__host__ __device__ static inline float binary_value(int op, float a, float b)
 {
     switch (op) {
     case MB_OP_ADD:
@@ -107,11 +112,16 @@ __device__ static inline float binary_value(int op, float a, float b)
     }
 }
 
-__global__ static void k_binary(int op, operand a, operand b, box bx, float *y, int64_t n)
-{
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+typedef struct k_binary {
+    int op;
+    operand a, b;
+    box bx;
+    float *y;
+    __host__ __device__ void operator()(int64_t i) const
+    {
         y[i] = binary_value(op, a.data[operand_index(a, bx, i)], b.data[operand_index(b, bx, i)]);
-}
+    }
+} k_binary;
 
 /* Describe operand t (full dims fdims, rank frank; a view at voff_h/voff_w
  * for 4-D inputs) against the output box, checking that every element the
@@ -179,10 +189,8 @@ int mbc_binary(const mbc_req *q)
             return mbc_fail(q, "needs a second operand (input 1 or params[0])");
         }
     }
-    int64_t cnt = mb_tensor_numel(q->out);
-    k_binary<<<mbc_blocks(cnt), MBC_THREADS, 0, q->c->comp>>>((int)n->type, ops[0], ops[1], bx, q->dout, cnt);
-    MBC_LAUNCHED();
-    return 0;
+    k_binary f = {(int)n->type, ops[0], ops[1], bx, q->dout};
+    return mbc_launch(q, f, mb_tensor_numel(q->out));
 }
 
 /* ---- batch normalization ------------------------------------------------ */
@@ -192,28 +200,36 @@ typedef struct bn_params {
     float eps;
 } bn_params;
 
-__device__ static inline float bn_value(const bn_params &p, int64_t c, float x)
+__host__ __device__ static inline float bn_value(const bn_params &p, int64_t c, float x)
 {
     return (x - p.mean[c]) / sqrtf(p.var[c] + p.eps) * p.scale[c] + p.bias[c];
 }
 
-__global__ static void k_bn_flat(bn_params p, const float *x, float *y, int64_t C, int64_t inner, int64_t n)
-{
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+typedef struct k_bn_flat {
+    bn_params p;
+    const float *x;
+    float *y;
+    int64_t C, inner;
+    __host__ __device__ void operator()(int64_t i) const
+    {
         y[i] = bn_value(p, (i / inner) % C, x[i]);
-}
+    }
+} k_bn_flat;
 
-__global__ static void k_bn4(bn_params p, mbc_v4 v, float *y, int64_t C, int64_t rows, int64_t cols, int64_t h0,
-                             int64_t w0, int64_t n)
-{
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+typedef struct k_bn4 {
+    bn_params p;
+    mbc_v4 v;
+    float *y;
+    int64_t C, rows, cols, h0, w0;
+    __host__ __device__ void operator()(int64_t i) const
+    {
         int64_t xx = i % cols, t = i / cols;
         int64_t yy = t % rows;
         t /= rows;
         int64_t c = t % C, b = t / C;
         y[i] = bn_value(p, c, *mbc_at(v, b, c, yy + h0, xx + w0));
     }
-}
+} k_bn4;
 
 int mbc_batchnorm(const mbc_req *q)
 {
@@ -233,11 +249,9 @@ int mbc_batchnorm(const mbc_req *q)
         int64_t inner = 1;
         for (int k = 2; k < n->out_ndim; k++)
             inner *= n->out_dims[k];
-        k_bn_flat<<<mbc_blocks(cnt), MBC_THREADS, 0, q->c->comp>>>(p, q->din[0], q->dout, C, inner, cnt);
-    } else {
-        k_bn4<<<mbc_blocks(cnt), MBC_THREADS, 0, q->c->comp>>>(p, mbc_view4(q, 0), q->dout, C, mb_region_rows(q->r),
-                                                               mb_region_cols(q->r), q->r.h0, q->r.w0, cnt);
+        k_bn_flat f = {p, q->din[0], q->dout, C, inner};
+        return mbc_launch(q, f, cnt);
     }
-    MBC_LAUNCHED();
-    return 0;
+    k_bn4 f = {p, mbc_view4(q, 0), q->dout, C, mb_region_rows(q->r), mb_region_cols(q->r), q->r.h0, q->r.w0};
+    return mbc_launch(q, f, cnt);
 }

@@ -4,17 +4,108 @@
  * below passes B before A with m = N, n = M. MatMul's batch dimensions
  * (numpy broadcasting) become one pointer-array batched call. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "common.cuh"
 
 /* y = y + beta * C[i*cm + j*cn] over an M x N row-major matrix. */
-__global__ static void k_gemm_bias(float *y, const float *cb, float beta, int64_t N, int64_t cm, int64_t cn,
-                                   int64_t n)
-{
-    for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < n; t += (int64_t)gridDim.x * blockDim.x) {
+typedef struct k_gemm_bias {
+    float *y;
+    const float *cb;
+    float beta;
+    int64_t N, cm, cn;
+    __host__ __device__ void operator()(int64_t t) const
+    {
         int64_t i = t / N, j = t % N;
         y[t] += beta * cb[i * cm + j * cn];
     }
+} k_gemm_bias;
+
+/* ---- GEMM calls (cuBLAS; the harness's column-major reference) -------- */
+
+static inline float col_at(const float *X, cublasOperation_t op, int ld, int r, int c)
+{
+    return op == CUBLAS_OP_N ? X[r + (int64_t)c * ld] : X[c + (int64_t)r * ld];
+}
+
+static void emu_gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha, const float *A,
+                     int lda, const float *B, int ldb, float *C, int ldc)
+{
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < m; i++) {
+            float acc = 0.0f;
+            for (int p = 0; p < k; p++)
+                acc += col_at(A, ta, lda, i, p) * col_at(B, tb, ldb, p, j);
+            C[i + (int64_t)j * ldc] = alpha * acc;
+        }
+}
+
+/* cuBLAS's argument checks that matter here (its documented invalid-value cases). */
+static int ld_ok(const mbc_req *q, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, int lda, int ldb,
+                 int ldc)
+{
+    int ra = ta == CUBLAS_OP_N ? m : k, rb = tb == CUBLAS_OP_N ? k : n;
+    if (m < 0 || n < 0 || k < 0 || lda < (ra > 1 ? ra : 1) || ldb < (rb > 1 ? rb : 1) || ldc < (m > 1 ? m : 1))
+        return mbc_fail(q, "GEMM arguments cuBLAS would refuse: m %d n %d k %d lda %d ldb %d ldc %d", m, n, k, lda, ldb,
+                        ldc);
+    return 0;
+}
+
+int mbc_sgemm_strided(const mbc_req *q, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha,
+                      const float *A, int lda, long long sa, const float *B, int ldb, long long sb, float *C, int ldc,
+                      long long sc, int batch)
+{
+    if (ld_ok(q, ta, tb, m, n, k, lda, ldb, ldc))
+        return -1;
+    if (q->c->emu) {
+        for (int b = 0; b < batch; b++)
+            emu_gemm(ta, tb, m, n, k, alpha, A + b * sa, lda, B + b * sb, ldb, C + b * sc, ldc);
+        return 0;
+    }
+    float zero = 0.0f;
+    if (batch == 1) {
+        MBC_BLAS(cublasSgemm(q->c->blas, ta, tb, m, n, k, &alpha, A, lda, B, ldb, &zero, C, ldc));
+        return 0;
+    }
+    MBC_BLAS(cublasSgemmStridedBatched(q->c->blas, ta, tb, m, n, k, &alpha, A, lda, sa, B, ldb, sb, &zero, C, ldc, sc,
+                                       batch));
+    return 0;
+}
+
+int mbc_sgemm_batched(const mbc_req *q, int m, int n, int k, const float *const *A, int lda, const float *const *B,
+                      int ldb, float *const *C, int ldc, int batch)
+{
+    if (ld_ok(q, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, lda, ldb, ldc))
+        return -1;
+    if (q->c->emu) { /* A, B, C are the (host) pointer tables */
+        for (int b = 0; b < batch; b++)
+            emu_gemm(CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, 1.0f, A[b], lda, B[b], ldb, C[b], ldc);
+        return 0;
+    }
+    float one = 1.0f, zero = 0.0f;
+    MBC_BLAS(cublasSgemmBatched(q->c->blas, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one, A, lda, B, ldb, &zero, C, ldc,
+                                batch));
+    return 0;
+}
+
+int mbc_memset0(const mbc_req *q, float *p, size_t bytes)
+{
+    if (q->c->emu) {
+        memset(p, 0, bytes);
+        return 0;
+    }
+    MBC_CHECK(cudaMemsetAsync(p, 0, bytes, q->c->comp));
+    return 0;
+}
+
+int mbc_copy_d2d(const mbc_req *q, float *dst, const float *src, size_t bytes)
+{
+    if (q->c->emu) {
+        memcpy(dst, src, bytes);
+        return 0;
+    }
+    MBC_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, q->c->comp));
+    return 0;
 }
 
 static int int_dims(const mbc_req *q, int64_t a, int64_t b, int64_t c)
@@ -61,18 +152,18 @@ int mbc_gemm(const mbc_req *q)
     /* column-major: Y^T (N x M) = op(B)^T (N x K) * op(A)^T (K x M) */
     cublasOperation_t opB = a->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, opA = a->trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
     int ldb = (int)(a->trans_b ? K : N), lda = (int)(a->trans_a ? M : K);
-    float alpha = a->alpha, zero = 0.0f;
     if (M && N) {
         if (K) {
-            MBC_BLAS(cublasSgemm(q->c->blas, opB, opA, (int)N, (int)M, (int)K, &alpha, dB, ldb, dA, lda, &zero,
-                                 q->dout, (int)N));
-        } else {
-            MBC_CHECK(cudaMemsetAsync(q->dout, 0, sizeof(float) * (size_t)(M * N), q->c->comp));
+            if (mbc_sgemm_strided(q, opB, opA, (int)N, (int)M, (int)K, a->alpha, dB, ldb, 0, dA, lda, 0, q->dout,
+                                  (int)N, 0, 1))
+                return -1;
+        } else if (mbc_memset0(q, q->dout, sizeof(float) * (size_t)(M * N))) {
+            return -1;
         }
     }
     if (Cb && M > 0 && N > 0) {
-        k_gemm_bias<<<mbc_blocks(M * N), MBC_THREADS, 0, q->c->comp>>>(q->dout, dC, a->beta, N, cm, cn, M * N);
-        MBC_LAUNCHED();
+        k_gemm_bias f = {q->dout, dC, a->beta, N, cm, cn};
+        return mbc_launch(q, f, M * N);
     }
     return 0;
 }
@@ -114,16 +205,11 @@ int mbc_matmul(const mbc_req *q)
         return -1;
     if (!nbatch || !M || !N)
         return 0;
-    if (!K) {
-        MBC_CHECK(cudaMemsetAsync(q->dout, 0, sizeof(float) * (size_t)(nbatch * M * N), q->c->comp));
-        return 0;
-    }
-    float one = 1.0f, zero = 0.0f;
-    if (nbatch == 1) {
-        MBC_BLAS(cublasSgemm(q->c->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)N, (int)M, (int)K, &one, dB, (int)N, dA,
-                             (int)K, &zero, q->dout, (int)N));
-        return 0;
-    }
+    if (!K)
+        return mbc_memset0(q, q->dout, sizeof(float) * (size_t)(nbatch * M * N));
+    if (nbatch == 1)
+        return mbc_sgemm_strided(q, CUBLAS_OP_N, CUBLAS_OP_N, (int)N, (int)M, (int)K, 1.0f, dB, (int)N, 0, dA, (int)K,
+                                 0, q->dout, (int)N, 0, 1);
     if (nbatch > 0x7fffffff)
         return mbc_fail(q, "%lld batches exceed cuBLAS's 32-bit count", (long long)nbatch);
     /* pointer arrays: [B_0..B_n-1 | A_0.. | Y_0..] */
@@ -146,8 +232,6 @@ int mbc_matmul(const mbc_req *q)
     free(ptr);
     if (!dptr)
         return -1;
-    MBC_BLAS(cublasSgemmBatched(q->c->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)N, (int)M, (int)K, &one, dptr, (int)N,
-                                dptr + nbatch, (int)K, &zero, (float *const *)(dptr + 2 * nbatch), (int)N,
-                                (int)nbatch));
-    return 0;
+    return mbc_sgemm_batched(q, (int)N, (int)M, (int)K, dptr, (int)N, dptr + nbatch, (int)K,
+                             (float *const *)(dptr + 2 * nbatch), (int)N, (int)nbatch);
 }

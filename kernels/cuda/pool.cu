@@ -14,10 +14,13 @@ typedef struct pool_geom {
     int kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, is_max, count_pad;
 } pool_geom;
 
-__global__ static void k_pool(pool_geom p, mbc_v4 v, float *y, int64_t C, int64_t rows, int64_t cols, int64_t h0,
-                              int64_t w0, int64_t n)
-{
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+typedef struct k_pool {
+    pool_geom p;
+    mbc_v4 v;
+    float *y;
+    int64_t C, rows, cols, h0, w0;
+    __host__ __device__ void operator()(int64_t i) const
+    {
         int64_t ox = i % cols + w0, t = i / cols;
         int64_t oy = t % rows + h0;
         t /= rows;
@@ -48,7 +51,7 @@ __global__ static void k_pool(pool_geom p, mbc_v4 v, float *y, int64_t C, int64_
             acc = count ? acc / (float)count : 0.0f;
         y[i] = acc;
     }
-}
+} k_pool;
 
 int mbc_pool(const mbc_req *q)
 {
@@ -68,12 +71,9 @@ int mbc_pool(const mbc_req *q)
     p.pr = a->pads[3];
     p.is_max = q->n->type == MB_OP_MAXPOOL;
     p.count_pad = a->count_include_pad;
-    int64_t cnt = mb_tensor_numel(q->out);
-    k_pool<<<mbc_blocks(cnt), MBC_THREADS, 0, q->c->comp>>>(p, mbc_view4(q, 0), q->dout, q->n->out_dims[1],
-                                                            mb_region_rows(q->r), mb_region_cols(q->r), q->r.h0,
-                                                            q->r.w0, cnt);
-    MBC_LAUNCHED();
-    return 0;
+    k_pool f = {p, mbc_view4(q, 0), q->dout, q->n->out_dims[1], mb_region_rows(q->r), mb_region_cols(q->r), q->r.h0,
+                q->r.w0};
+    return mbc_launch(q, f, mb_tensor_numel(q->out));
 }
 
 /* One block per (batch, channel) plane. */
@@ -103,6 +103,15 @@ int mbc_global_avgpool(const mbc_req *q)
         size *= x->dims[d];
     if (planes > 0x7fffffff)
         return mbc_fail(q, "%lld planes exceed one grid", (long long)planes);
+    if (q->c->emu) { /* the harness: a plain sum per plane (the GPU reduces as a tree) */
+        for (int64_t p = 0; p < planes; p++) {
+            float acc = 0.0f;
+            for (int64_t i = 0; i < size; i++)
+                acc += q->din[0][p * size + i];
+            q->dout[p] = size ? acc / (float)size : 0.0f;
+        }
+        return 0;
+    }
     k_global_avg<<<(unsigned)planes, MBC_THREADS, 0, q->c->comp>>>(q->din[0], q->dout, size);
     MBC_LAUNCHED();
     return 0;

@@ -12,17 +12,20 @@
 
 #include "common.cuh"
 
-typedef struct box {
+typedef struct copy_box {
     int R;
     int64_t ext[MB_MAX_DIMS];     /* extent per axis */
     int64_t dst_st[MB_MAX_DIMS];  /* output tile strides */
     int64_t src_st[MB_MAX_DIMS];  /* source strides */
     int64_t dst0, src0;           /* element offsets of the box's first element */
-} box;
+} copy_box;
 
-__global__ static void k_copy_box(box b, const float *src, float *dst, int64_t n)
-{
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+typedef struct k_copy_box {
+    copy_box b;
+    const float *src;
+    float *dst;
+    __host__ __device__ void operator()(int64_t i) const
+    {
         int64_t t = i, so = b.src0, dof = b.dst0;
         for (int d = b.R - 1; d >= 0; d--) {
             int64_t o = t % b.ext[d];
@@ -32,7 +35,7 @@ __global__ static void k_copy_box(box b, const float *src, float *dst, int64_t n
         }
         dst[dof] = src[so];
     }
-}
+} k_copy_box;
 
 /* Output index range: the region for 4-D outputs, everything otherwise. */
 static void out_range(const mbc_req *q, int64_t *lo, int64_t *hi)
@@ -86,7 +89,7 @@ int mbc_concat(const mbc_req *q)
         int64_t len = src->out_dims[ax];
         int64_t a0 = lo[ax] > base ? lo[ax] : base, a1 = hi[ax] < base + len ? hi[ax] : base + len;
         if (a0 < a1) {
-            box b;
+            copy_box b;
             memset(&b, 0, sizeof b);
             b.R = R;
             const mb_view *v = &q->v[k];
@@ -107,8 +110,9 @@ int mbc_concat(const mbc_req *q)
                 b.src0 += i0 * sst[d];
                 cnt *= b.ext[d];
             }
-            k_copy_box<<<mbc_blocks(cnt), MBC_THREADS, 0, q->c->comp>>>(b, q->din[k], q->dout, cnt);
-            MBC_LAUNCHED();
+            k_copy_box f = {b, q->din[k], q->dout};
+            if (mbc_launch(q, f, cnt))
+                return -1;
         }
         base += len;
     }
@@ -130,8 +134,7 @@ int mbc_copy(const mbc_req *q)
     const float *d = n->type == MB_OP_CONSTANT ? mbc_param(q, src) : q->din[0];
     if (!d)
         return -1;
-    MBC_CHECK(cudaMemcpyAsync(q->dout, d, mb_tensor_bytes(src), cudaMemcpyDeviceToDevice, q->c->comp));
-    return 0;
+    return mbc_copy_d2d(q, q->dout, d, mb_tensor_bytes(src));
 }
 
 /* ---- Pad ---------------------------------------------------------------- */
@@ -144,9 +147,14 @@ typedef struct gather {
     int64_t at[MB_MAX_DIMS]; /* where axis d's table starts in the table array */
 } gather;
 
-__global__ static void k_pad(gather g, const int64_t *tab, float value, const float *x, float *y, int64_t n)
-{
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+typedef struct k_pad {
+    gather g;
+    const int64_t *tab;
+    float value;
+    const float *x;
+    float *y;
+    __host__ __device__ void operator()(int64_t i) const
+    {
         int64_t t = i, so = 0;
         int inside = 1;
         for (int d = g.R - 1; d >= 0; d--) {
@@ -158,7 +166,7 @@ __global__ static void k_pad(gather g, const int64_t *tab, float value, const fl
         }
         y[i] = inside ? x[so] : value;
     }
-}
+} k_pad;
 
 static int pad_src(int mode, int64_t o, int64_t begin, int64_t len, int64_t *i)
 {
@@ -209,11 +217,23 @@ int mbc_pad(const mbc_req *q)
     int64_t *tab = (int64_t *)malloc(sizeof(int64_t) * (size_t)(total ? total : 1));
     if (!tab)
         return mbc_fail(q, "out of memory");
+    /* An input index along one axis is read only if every other axis has an
+     * index inside the input too; when some axis has none, the tile is all
+     * pad value and reads nothing (its view may then hold anything). */
+    int reads = 1;
+    for (int d = 0; d < R; d++) {
+        int any = 0;
+        for (int64_t o = lo[d]; o < hi[d] && !any; o++) {
+            int64_t i;
+            any = pad_src(n->a.pad_mode, o, n->a.pad_amounts[d], src->out_dims[d], &i);
+        }
+        reads = reads && any;
+    }
     for (int d = 0; d < R; d++)
         for (int64_t o = lo[d]; o < hi[d]; o++) {
             int64_t i;
             int64_t *e = &tab[g.at[d] + o - lo[d]];
-            if (!pad_src(n->a.pad_mode, o, n->a.pad_amounts[d], src->out_dims[d], &i)) {
+            if (!reads || !pad_src(n->a.pad_mode, o, n->a.pad_amounts[d], src->out_dims[d], &i)) {
                 *e = -1;
                 continue;
             }
@@ -229,10 +249,8 @@ int mbc_pad(const mbc_req *q)
     free(tab);
     if (!dtab)
         return -1;
-    int64_t cnt = mb_tensor_numel(q->out);
-    k_pad<<<mbc_blocks(cnt), MBC_THREADS, 0, q->c->comp>>>(g, dtab, n->a.pad_value, q->din[0], q->dout, cnt);
-    MBC_LAUNCHED();
-    return 0;
+    k_pad f = {g, dtab, n->a.pad_value, q->din[0], q->dout};
+    return mbc_launch(q, f, mb_tensor_numel(q->out));
 }
 
 /* ---- Resize ------------------------------------------------------------- */
@@ -244,9 +262,13 @@ typedef struct rz_entry {
     double w1;
 } rz_entry;
 
-__global__ static void k_resize(gather g, const rz_entry *tab, const float *x, float *y, int64_t n)
-{
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+typedef struct k_resize {
+    gather g;
+    const rz_entry *tab;
+    const float *x;
+    float *y;
+    __host__ __device__ void operator()(int64_t i) const
+    {
         const rz_entry *e[MB_MAX_DIMS];
         int active[MB_MAX_DIMS], A = 0;
         int64_t t = i, base = 0;
@@ -275,7 +297,7 @@ __global__ static void k_resize(gather g, const rz_entry *tab, const float *x, f
         }
         y[i] = (float)acc;
     }
-}
+} k_resize;
 
 int mbc_resize(const mbc_req *q)
 {
@@ -332,19 +354,19 @@ int mbc_resize(const mbc_req *q)
     free(tab);
     if (!dtab)
         return -1;
-    int64_t cnt = mb_tensor_numel(q->out);
-    k_resize<<<mbc_blocks(cnt), MBC_THREADS, 0, q->c->comp>>>(g, dtab, q->din[0], q->dout, cnt);
-    MBC_LAUNCHED();
-    return 0;
+    k_resize f = {g, dtab, q->din[0], q->dout};
+    return mbc_launch(q, f, mb_tensor_numel(q->out));
 }
 
 /* ---- Softmax ------------------------------------------------------------ */
 
 /* One thread per (outer, inner) line along the axis: max, exp and sum, divide. */
-__global__ static void k_softmax(const float *x, float *y, int64_t outer, int64_t len, int64_t inner)
-{
-    int64_t lines = outer * inner;
-    for (int64_t l = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; l < lines; l += (int64_t)gridDim.x * blockDim.x) {
+typedef struct k_softmax {
+    const float *x;
+    float *y;
+    int64_t len, inner;
+    __host__ __device__ void operator()(int64_t l) const
+    {
         int64_t a = l / inner, b = l % inner;
         const float *s = x + a * len * inner + b;
         float *o = y + a * len * inner + b;
@@ -359,7 +381,7 @@ __global__ static void k_softmax(const float *x, float *y, int64_t outer, int64_
         for (int64_t i = 0; i < len; i++)
             o[i * inner] /= sum;
     }
-}
+} k_softmax;
 
 int mbc_softmax(const mbc_req *q)
 {
@@ -372,7 +394,6 @@ int mbc_softmax(const mbc_req *q)
         outer *= n->out_dims[d];
     for (int d = ax + 1; d < R; d++)
         inner *= n->out_dims[d];
-    k_softmax<<<mbc_blocks(outer * inner), MBC_THREADS, 0, q->c->comp>>>(q->din[0], q->dout, outer, len, inner);
-    MBC_LAUNCHED();
-    return 0;
+    k_softmax f = {q->din[0], q->dout, len, inner};
+    return mbc_launch(q, f, outer * inner);
 }
