@@ -121,6 +121,7 @@ typedef struct run_ctx {
     /* simulated links (ns3 backend): did they keep up with real time? */
     int rt_have, rt_valid;
     double rt_lag_max_ms, ns3_energy_j, ns3_sim_s;
+    double ns3_e0, ns3_t0; /* ns-3 radio energy and simulated time when the measured frames began */
 } run_ctx;
 
 static void add_warn(run_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -556,8 +557,9 @@ static void print_json(run_ctx *c, const mb_plan *p0, double measured, double pr
                 radio += c->rec[i].radio_mj;
         printf(",\"valid\":%s", c->rt_valid ? "true" : "false");
         jnum("realtime_lag_max_ms", c->rt_lag_max_ms, "%.3f");
-        /* ns-3's Wi-Fi radio energy model (the link's whole life) beside
-         * mecbed's radio model (summed over the frames) */
+        /* ns-3's Wi-Fi radio energy model over the measured frames (from
+         * the first release to the end of the last) beside mecbed's radio
+         * model (summed over the frames) */
         jnum("ns3_radio_energy_mj", c->ns3_energy_j * 1e3, "%.4f");
         jnum("ns3_radio_simulated_s", isfinite(c->ns3_energy_j) ? c->ns3_sim_s : NAN, "%.3f");
         jnum("radio_model_mj", radio, "%.4f");
@@ -880,6 +882,12 @@ int cmd_run(int argc, char **argv)
             break; /* the measured frames report it */
         free_outputs(c->s.g, out);
     }
+    if (c->net && dl >= 0) { /* ns3 Wi-Fi: its radio energy over the measured frames only */
+        mb_link_realtime rt;
+        c->ns3_e0 = c->ns3_t0 = NAN;
+        if (mb_net_link_realtime(c->net, dl, &rt) == 0)
+            c->ns3_e0 = rt.radio_energy_j, c->ns3_t0 = rt.sim_s;
+    }
     double t_stream = mb_now();
     /* Frames are released at their times (back to back without --fps, one
      * at a time then, so each latency is a clean single-frame figure); with
@@ -968,8 +976,8 @@ int cmd_run(int argc, char **argv)
             c->rt_have = 1;
             c->rt_valid &= rt.valid;
             c->rt_lag_max_ms = fmax(c->rt_lag_max_ms, rt.lag_max_ms);
-            if (isfinite(rt.radio_energy_j) && l == device_link(t, c->s.device, &(int){0}))
-                c->ns3_energy_j = rt.radio_energy_j, c->ns3_sim_s = rt.sim_s;
+            if (isfinite(rt.radio_energy_j) && isfinite(c->ns3_e0) && l == device_link(t, c->s.device, &(int){0}))
+                c->ns3_energy_j = rt.radio_energy_j - c->ns3_e0, c->ns3_sim_s = rt.sim_s - c->ns3_t0;
             if (!rt.valid)
                 add_warn(c, "link %d's ns-3 simulation fell behind real time (lag %.1f ms > %.1f ms): this run is invalid",
                          l, rt.lag_max_ms, rt.lag_limit_ms);
