@@ -18,9 +18,12 @@ CUDA_ARCHS ?= 75 80 90
 CUDA_PTX   ?= 90
 NVCC_GENCODE := $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
                 -gencode arch=compute_$(CUDA_PTX),code=compute_$(CUDA_PTX)
+mbc_comma := ,
 NVCCFLAGS ?= -O3 -g
 NVCCFLAGS += -std=c++17 $(NVCC_GENCODE) -Iinclude -Ikernels/cuda -MMD -MP \
-             -Xcompiler -fPIC,-pthread,-Wall,-Wextra $(if $(WERROR),-Werror all-warnings -Xcompiler -Werror)
+             -Xcompiler -fPIC,-pthread,-Wall,-Wextra $(if $(WERROR),-Werror all-warnings -Xcompiler -Werror) \
+             $(foreach s,$(subst $(mbc_comma), ,$(SANITIZE)),-Xcompiler -fsanitize=$(s)) \
+             $(if $(SANITIZE),-Xcompiler -fno-omit-frame-pointer)
 
 CUDA_CU  := $(sort $(wildcard kernels/cuda/*.cu))
 CUDA_C   := $(sort $(wildcard kernels/cuda/*.c))
