@@ -6,9 +6,10 @@
  * out): each input view is staged through pinned memory and copied to the
  * device on the copy stream; weights are uploaded once and cached on the
  * device; the op runs on the compute stream; the output comes back through
- * pinned memory. Ops that produce their output in channel slices (Conv,
- * Gemm-shaped work) record an event per slice so the copy stream brings
- * slice i home while slice i+1 is computed. Device memory is plain
+ * pinned memory. An op that produces its output in channel slices (Conv at
+ * batch 1 with one group and an output of 1 MiB or more) records an event
+ * per slice so the copy stream brings slice i home while slice i+1 is
+ * computed. Device memory is plain
  * cudaMalloc (no managed memory), grown on demand and kept per backend. */
 #ifndef MECBED_CUDA_COMMON_CUH
 #define MECBED_CUDA_COMMON_CUH
