@@ -531,7 +531,8 @@ static void fmt_dur(double s, char *buf, size_t len)
         snprintf(buf, len, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
 }
 
-static int latest_dir(const char *parent, char *out, size_t len)
+/* The newest run under parent of the same size (quick runs end in -quick). */
+static int latest_dir(const char *parent, int quick, char *out, size_t len)
 {
     DIR *d = opendir(parent);
     if (!d)
@@ -539,7 +540,8 @@ static int latest_dir(const char *parent, char *out, size_t len)
     char best[256] = "";
     struct dirent *e;
     while ((e = readdir(d)))
-        if (e->d_name[0] != '.' && strcmp(e->d_name, best) > 0)
+        if (e->d_name[0] != '.' && strcmp(e->d_name, best) > 0 &&
+            !quick == !(strlen(e->d_name) > 6 && !strcmp(e->d_name + strlen(e->d_name) - 6, "-quick")))
             snprintf(best, sizeof best, "%s", e->d_name);
     closedir(d);
     if (!best[0])
@@ -624,8 +626,9 @@ int cmd_sweep(int argc, char **argv)
         char parent[512];
         snprintf(parent, sizeof parent, "results/%s", cfg->name);
         if (resume) {
-            if (latest_dir(parent, dir, sizeof dir)) {
-                fprintf(stderr, "mecbed sweep: --resume: nothing to resume under %s/\n", parent);
+            if (latest_dir(parent, quick, dir, sizeof dir)) {
+                fprintf(stderr, "mecbed sweep: --resume: no %srun to resume under %s/\n",
+                        quick ? "--quick " : "", parent);
                 sw_config_free(cfg);
                 free(cfg);
                 return 1;
@@ -896,11 +899,23 @@ int cmd_sweep(int argc, char **argv)
         } else if (!json)
             printf("regress %s: %d rows match %s (tolerance %.2g)\n", cfg->name, t.n_rows, check, tol);
     }
-    if (json)
-        printf("{\"experiment\":\"%s\",\"dir\":\"%s\",\"points\":%d,\"ok\":%d,\"failed\":%d,"
-               "\"done_before\":%d,\"complete\":%s,\"plots_failed\":%d,\"moved\":%d}\n",
-               cfg->name, dir, n_pts, n_ok, n_fail, n_done_before, complete ? "true" : "false",
-               plot_fail, moved);
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "experiment", cfg->name);
+        cJSON_AddStringToObject(o, "dir", dir);
+        cJSON_AddNumberToObject(o, "points", n_pts);
+        cJSON_AddNumberToObject(o, "ok", n_ok);
+        cJSON_AddNumberToObject(o, "failed", n_fail);
+        cJSON_AddNumberToObject(o, "done_before", n_done_before);
+        cJSON_AddBoolToObject(o, "complete", complete);
+        cJSON_AddNumberToObject(o, "plots_failed", plot_fail);
+        cJSON_AddNumberToObject(o, "moved", moved);
+        char *js = cJSON_PrintUnformatted(o);
+        if (js)
+            printf("%s\n", js);
+        free(js);
+        cJSON_Delete(o);
+    }
 done:
     free(frames_text);
     table_free(&t);

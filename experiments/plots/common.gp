@@ -16,6 +16,8 @@ if (term eq 'png') { set terminal pngcairo size W,H noenhanced font 'DejaVu Sans
 else { set terminal svg size W,H noenhanced font 'DejaVu Sans,10' dynamic }
 out(name) = sprintf('%s/%s.%s', dir, name, term)
 set grid lc rgb '#dddddd'
+# a little room above and below, so points on the extremes stay off the frame
+set offsets 0, 0, graph 0.04, graph 0.04
 set key outside right top box opaque samplen 2
 set style data linespoints
 set pointsize 0.8
