@@ -347,7 +347,7 @@ static int ns3_link_up(mb_net *net, net_link *l, const mb_net_opts *o, char *err
                 arg(a, "--trace-%s", i ? "down" : "up");
                 arg(a, "%s", e->trace_path[i]);
                 if (!d[i]->trace_loop)
-                    arg(a, "--trace-once");
+                    arg(a, "--trace-%s-once", i ? "down" : "up");
             }
         }
     if (rc) {

@@ -58,6 +58,13 @@ $B link test --backend ns3 --link ns3=p2p,trace=traces/steps-wifi-4g-3g.trace,de
 ratio=$(j $T/tr.json trace_delivery_ratio)
 [ "$(j $T/tr.json valid)" = False ] || ok "0.8 <= $ratio <= 1.05" || fail "trace delivery ratio $ratio"
 
+# an outage inside a trace (1 s in every 3) holds packets back and then goes on
+printf '# mecbed-trace 1\n0 10\n1 0\n2 10\nend 3\n' > $T/onoff.trace
+$B link test --backend ns3 --link ns3=p2p,trace=$T/onoff.trace,delay=5ms --duration 3 --no-tcp --no-loss --json \
+    > $T/onoff.json || fail "on-off trace link test"
+ratio=$(j $T/onoff.json trace_delivery_ratio)
+[ "$(j $T/onoff.json valid)" = False ] || ok "0.8 <= $ratio <= 1.05" || fail "on-off trace delivery ratio $ratio"
+
 # Wi-Fi 802.11a at 10 m: some throughput, a sub-10 ms RTT, ns-3's radio energy
 $B link test --backend ns3 --link ns3=wifi,distance=10m --duration 1 --no-udp --no-loss --json > $T/wifi.json \
     || fail "wifi link test"

@@ -32,6 +32,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -508,6 +509,9 @@ void deliver(int to, Ptr<Packet> pkt)
     }
 }
 
+bool gate_push(int s, Ptr<Packet> p, const Address &to);
+bool gate_on(int s);
+
 // A frame out of side i's TAP: across the simulated link.
 bool from_tap(int i, Ptr<NetDevice>, Ptr<const Packet> pkt, uint16_t proto, const Address &, const Address &,
               NetDevice::PacketType)
@@ -521,7 +525,7 @@ bool from_tap(int i, Ptr<NetDevice>, Ptr<const Packet> pkt, uint16_t proto, cons
     s.in_b += pkt->GetSize();
     Ptr<Packet> p = g_nat ? rewrite(pkt, i == 0 ? 12 : 16, g_addr_a, g_ue_addr) : pkt->Copy();
     Address to = g_nat ? (i == 0 ? Address(Mac48Address::GetBroadcast()) : g_pgw_addr) : g_side[1 - i].link->GetAddress();
-    if (!s.link->Send(p, to, ETH_IPV4))
+    if (gate_on(i) ? !gate_push(i, p, to) : !s.link->Send(p, to, ETH_IPV4))
         s.drop_tx++;
     return true;
 }
@@ -552,6 +556,58 @@ bool from_link(int i, Ptr<NetDevice>, Ptr<const Packet> pkt, uint16_t proto, con
 void queue_drop(int side, Ptr<const Packet>)
 {
     g_side[side].drop_tx++;
+}
+
+// A trace-driven p2p direction: its packets wait here, not in the device's
+// queue, and go to the device one at a time when it is idle and the trace's
+// rate is above zero. (A PointToPointNetDevice fixes a packet's transmission
+// time when it starts: one started inside a zero-rate segment would take
+// forever, so zero-rate segments hold packets back instead.)
+struct Gate {
+    bool on = false, busy = false;
+    double bps = 0;
+    std::deque<std::pair<Ptr<Packet>, Address>> q;
+    uint64_t bytes = 0;
+    long max_p = 1000, max_b = 0;
+};
+Gate g_gate[2];
+
+bool gate_on(int s)
+{
+    return g_gate[s].on;
+}
+
+void gate_kick(int s)
+{
+    Gate &g = g_gate[s];
+    while (!g.busy && g.bps > 0 && !g.q.empty()) {
+        auto pr = g.q.front();
+        g.q.pop_front();
+        g.bytes -= pr.first->GetSize();
+        g.busy = true;
+        if (!g_side[s].link->Send(pr.first, pr.second, ETH_IPV4)) {
+            g_side[s].drop_tx++;
+            g.busy = false;
+        }
+    }
+}
+
+void gate_tx_end(int s, Ptr<const Packet>)
+{
+    // after the device has finished its TransmitComplete
+    Simulator::ScheduleNow(&gate_kick, s);
+    g_gate[s].busy = false;
+}
+
+bool gate_push(int s, Ptr<Packet> p, const Address &to)
+{
+    Gate &g = g_gate[s];
+    if (g.max_b > 0 ? g.bytes + p->GetSize() > (uint64_t)g.max_b : (long)g.q.size() >= g.max_p)
+        return false;
+    g.q.emplace_back(p, to);
+    g.bytes += p->GetSize();
+    gate_kick(s);
+    return true;
 }
 
 // ---- rate traces (native format written by the backend: "start_s rate_mbit", "end PERIOD") ----
@@ -591,29 +647,32 @@ bool read_native(const std::string &path, RateTrace &tr)
     return true;
 }
 
-void set_rate(Ptr<PointToPointNetDevice> dev, double bps)
+void set_rate(int s, double bps)
 {
-    // a zero-capacity segment: a very slow link (ns-3 cannot hold a packet at rate 0)
-    dev->SetDataRate(DataRate((uint64_t)std::max(bps, 1000.0)));
+    g_gate[s].bps = bps;
+    if (bps > 0) {
+        DynamicCast<PointToPointNetDevice>(g_side[s].link)->SetDataRate(DataRate((uint64_t)bps));
+        gate_kick(s);
+    }
 }
 
-void trace_step(Ptr<PointToPointNetDevice> dev, std::shared_ptr<RateTrace> tr, size_t i, int loop, double base)
+void trace_step(int s, std::shared_ptr<RateTrace> tr, size_t i, int loop, double base)
 {
-    set_rate(dev, tr->bps[i]);
+    set_rate(s, tr->bps[i]);
     size_t j = i + 1;
     double next;
     if (j < tr->t.size()) {
         next = base + tr->t[j];
     } else {
         if (!loop) {
-            set_rate(dev, 0); // the trace ran out: an outage from now on
+            set_rate(s, 0); // the trace ran out: an outage from now on
             return;
         }
         base += tr->period;
         j = 0;
         next = base;
     }
-    Simulator::Schedule(Seconds(next) - Simulator::Now(), &trace_step, dev, tr, j, loop, base);
+    Simulator::Schedule(Seconds(next) - Simulator::Now(), &trace_step, s, tr, j, loop, base);
 }
 
 // ---- status ----
@@ -791,7 +850,7 @@ void usage()
             "usage: mecbed-ns3 [--check] --model p2p|wifi [--extra K=V,...] [--rate-up BPS] [--rate-down BPS]\n"
             "                  [--delay-up S] [--delay-down S] [--loss-up P] [--loss-down P] [--queue-up N]\n"
             "                  [--queue-down N] [--queue-bytes-up N] [--queue-bytes-down N] [--trace-up FILE]\n"
-            "                  [--trace-down FILE] [--trace-once] [--mtu N] [--seed N]\n"
+            "                  [--trace-down FILE] [--trace-up-once] [--trace-down-once] [--mtu N] [--seed N]\n"
             "                  --ns-a NS --ns-b NS --if-a NAME --if-b NAME --addr-a IP --addr-b IP\n"
             "Carries one mecbed link through an ns-3 simulated link in real time (spawned by mecbed's\n"
             "ns3 link backend; docs/ns3.md).\n");
@@ -846,8 +905,10 @@ int main(int argc, char **argv)
             p.trace[0] = val();
         else if (a == "--trace-down")
             p.trace[1] = val();
-        else if (a == "--trace-once")
-            p.trace_loop[0] = p.trace_loop[1] = 0;
+        else if (a == "--trace-up-once")
+            p.trace_loop[0] = 0;
+        else if (a == "--trace-down-once")
+            p.trace_loop[1] = 0;
         else if (a == "--mtu")
             p.mtu = atoi(val().c_str());
         else if (a == "--seed")
@@ -959,7 +1020,12 @@ int main(int argc, char **argv)
                     fflush(stdout);
                     return 1;
                 }
-                Simulator::Schedule(Seconds(0), &trace_step, d, tr, (size_t)0, p.trace_loop[s], 0.0);
+                Gate &g = g_gate[s];
+                g.on = true;
+                g.max_p = p.queue_p[s] > 0 ? p.queue_p[s] : 1000;
+                g.max_b = p.queue_b[s];
+                d->TraceConnectWithoutContext("PhyTxEnd", MakeBoundCallback(&gate_tx_end, s));
+                Simulator::Schedule(Seconds(0), &trace_step, s, tr, (size_t)0, p.trace_loop[s], 0.0);
             }
             g_side[s].link = d;
         }
