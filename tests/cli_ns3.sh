@@ -124,7 +124,7 @@ for i in $(seq 1 100); do
     sleep 0.1
 done
 [ -n "$up" ] || { kill -9 $pid; fail "the SIGINT run never started: $(cat $T/err.txt)"; }
-pgrep -a -x mecbed-ns3 | grep -q "mecbed-$run-" || { kill -9 $pid; fail "no mecbed-ns3 for run $run"; }
+pgrep -a -x mecbed-ns3 | grep -q "mecbed-$run-" || { kill -9 $pid; fail "no mecbed-ns3 for run $run: $(pgrep -a -x mecbed-ns3; cat $T/err.txt)"; }
 sleep 1
 kill -INT $pid
 for i in $(seq 1 100); do kill -0 $pid 2> /dev/null || break; sleep 0.1; done
