@@ -32,8 +32,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 
 #include "mecbed/backend.h"
+#include "mecbed/onnx.h"
 #include "mecbed/exec.h"
 #include "mecbed/model.h"
 #include "mecbed/platform.h"
@@ -854,6 +857,116 @@ static void test_models(void **state)
     }
 }
 
+/* ONNX's own backend test models (Debian libonnx-testdata), imported as
+ * `mecbed conformance` does, with their test_data_set_0 inputs: the whole
+ * graph on this backend against ref (which conformance holds to ONNX's
+ * expected outputs). Brings in the edge cases of ONNX's operator tests
+ * (auto_pad, ceil_mode, 1-D as 4-D, resize modes, reshapes ...). */
+#define ONNX_MAX_IO 16
+static int onnx_case(const char *dir, int *compared)
+{
+    char p[4096], err[1024];
+    snprintf(p, sizeof p, "%.4000s/model.onnx", dir);
+    mb_onnx_model *m = mb_onnx_open(p, err, sizeof err);
+    if (!m)
+        return 0;
+    mb_onnx_tensor *ins[ONNX_MAX_IO] = {0};
+    int n_in = 0, rc = 0;
+    for (; n_in < ONNX_MAX_IO; n_in++) {
+        struct stat st;
+        snprintf(p, sizeof p, "%.4000s/test_data_set_0/input_%d.pb", dir, n_in);
+        if (stat(p, &st))
+            break;
+        if (!(ins[n_in] = mb_onnx_tensor_read(p, err, sizeof err)))
+            break;
+    }
+    mb_onnx_binding bind[ONNX_MAX_IO];
+    memset(bind, 0, sizeof bind);
+    for (int k = 0; k < n_in && k < mb_onnx_n_inputs(m); k++) {
+        bind[k].name = mb_onnx_input_name(m, k);
+        bind[k].value = ins[k];
+    }
+    mb_onnx_opts o = {bind, n_in < mb_onnx_n_inputs(m) ? n_in : mb_onnx_n_inputs(m), 0};
+    int why = 0;
+    mb_graph *g = mb_onnx_import(m, &o, &why, err, sizeof err);
+    mb_tensor *feeds[ONNX_MAX_IO] = {0};
+    int fed = 0, ok = g != NULL;
+    for (int i = 0; ok && i < g->n_nodes; i++) {
+        const mb_node *nd = &g->nodes[i];
+        if (nd->type != MB_OP_INPUT) {
+            ok = nd->type == MB_OP_CONSTANT || ref_be->supports_op(ref_be, g, nd);
+            continue;
+        }
+        const mb_tensor *v = NULL;
+        for (int k = 0; k < o.n_bind; k++)
+            if (!strncmp(bind[k].name, nd->name, MB_NAME_LEN - 1))
+                v = ins[k]->f;
+        ok = v && fed < ONNX_MAX_IO;
+        if (ok)
+            feeds[fed++] = (mb_tensor *)v;
+    }
+    mb_tensor **want = NULL, **got = NULL;
+    if (ok && !mb_exec_run(g, ref_be, feeds, &want, NULL, NULL, err, sizeof err)) {
+        for (int i = 0; i < g->n_nodes; i++)
+            if (g->nodes[i].type != MB_OP_INPUT && !cuda->supports_op(cuda, g, &g->nodes[i]))
+                fail_msg("%s: %s does not support node '%s' (%s), ref does", dir, cuda->name, g->nodes[i].name,
+                         mb_op_name(g->nodes[i].type));
+        if (mb_exec_run(g, cuda, feeds, &got, NULL, NULL, err, sizeof err))
+            fail_msg("%s on %s: %s", dir, cuda->name, err);
+        for (int k = 0; k < g->n_outputs; k++) {
+            double d = mb_tensor_max_abs_diff(got[k], want[k]), sc = scale_of(want[k]);
+            if (!(d <= TOL * sc)) {
+                print_error("%s output %d: max |%s - ref| %g exceeds %g (scale %g)\n", dir, k, cuda->name, d,
+                            TOL * sc, sc);
+                rc = -1;
+            }
+            mb_tensor_free(got[k]);
+            mb_tensor_free(want[k]);
+        }
+        free(got);
+        free(want);
+        (*compared)++;
+    }
+    mb_graph_free(g);
+    for (int k = 0; k < n_in; k++)
+        mb_onnx_tensor_free(ins[k]);
+    mb_onnx_close(m);
+    return rc;
+}
+
+static void test_onnx_suite(void **state)
+{
+    (void)state;
+    const char *data = getenv("ONNX_TESTDATA");
+    if (!data || !*data)
+        data = "/usr/share/libonnx-testdata/data";
+    static const char *const suites[] = {"node", "pytorch-converted", "pytorch-operator", "simple"};
+    int compared = 0, failed = 0, found = 0;
+    for (size_t si = 0; si < sizeof suites / sizeof suites[0]; si++) {
+        char d[4096];
+        snprintf(d, sizeof d, "%.3000s/%s", data, suites[si]);
+        DIR *dir = opendir(d);
+        if (!dir)
+            continue;
+        found = 1;
+        struct dirent *e;
+        while ((e = readdir(dir)))
+            if (!strncmp(e->d_name, "test_", 5)) {
+                char t[4096];
+                snprintf(t, sizeof t, "%.3000s/%.1000s", d, e->d_name);
+                failed += onnx_case(t, &compared) != 0;
+            }
+        closedir(dir);
+    }
+    if (!found) {
+        print_message("ONNX test data not found in %s (Debian libonnx-testdata): not run\n", data);
+        skip();
+    }
+    print_message("ONNX test models: %d run on %s and ref, %d differ\n", compared, cuda->name, failed);
+    assert_int_equal(failed, 0);
+    assert_true(compared >= 150); /* conformance passes well over 150 in-scope tests */
+}
+
 static void test_energy(void **state)
 {
     (void)state;
@@ -932,6 +1045,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_shape_ops),       cmocka_unit_test(test_softmax_pad_resize_convt),
         cmocka_unit_test(test_pad_resize_modes), cmocka_unit_test(test_bad_requests),
         cmocka_unit_test(test_weight_cache),    cmocka_unit_test(test_models),
+        cmocka_unit_test(test_onnx_suite),
         cmocka_unit_test(test_energy),
     };
     /* 1. the harness: the kernels' arithmetic on the CPU */
