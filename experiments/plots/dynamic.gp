@@ -18,11 +18,14 @@ set y2range [0:*]
 do for [xi = 1:words(xs)] {
   xv = word(xs, xi)
   set title 'trace '.xv
+  # trace.csv has the trace once per point: draw the first point's copy
+  stats tr using (strcol('x') eq xv ? column('point') : NaN) nooutput
+  p0 = STATS_min
   plot for [v in variants] fr using (strcol('x') eq xv && strcol('variant') eq v ? column('t_s') : NaN):'latency_ms' \
          with linespoints pt 7 ps 0.5 title 'measured, '.v, \
        for [v in variants] fr using (strcol('x') eq xv && strcol('variant') eq v ? column('t_s') : NaN):'predicted_ms' \
          with steps dt 2 title 'predicted by the plan in force, '.v, \
-       tr using (strcol('x') eq xv ? column('t_s') : NaN):'rate_mbps' \
+       tr using (strcol('x') eq xv && column('point') == p0 ? column('t_s') : NaN):'rate_mbps' \
          axes x1y2 with steps lc rgb '#888888' lw 2 title 'uplink rate of the trace'
 }
 unset multiplot
