@@ -978,7 +978,9 @@ int cmd_run(int argc, char **argv)
             c->rt_lag_max_ms = fmax(c->rt_lag_max_ms, rt.lag_max_ms);
             if (isfinite(rt.radio_energy_j) && isfinite(c->ns3_e0) && l == device_link(t, c->s.device, &(int){0}))
                 c->ns3_energy_j = rt.radio_energy_j - c->ns3_e0, c->ns3_sim_s = rt.sim_s - c->ns3_t0;
-            if (!rt.valid)
+            if (rt.died)
+                add_warn(c, "link %d's ns-3 simulator process died during the run: this run is invalid", l);
+            else if (!rt.valid)
                 add_warn(c, "link %d's ns-3 simulation fell behind real time (lag %.1f ms > %.1f ms): this run is invalid",
                          l, rt.lag_max_ms, rt.lag_limit_ms);
         }

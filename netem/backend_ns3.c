@@ -45,6 +45,7 @@ typedef struct ns3_link {
     char trace_path[2][64];
     char buf[4096];
     size_t used;
+    int gone;        /* its stdout closed: the helper died (or was stopped) */
     ns3_status st;
 } ns3_link;
 
@@ -315,8 +316,10 @@ static int read_lines(ns3_link *e, const char *want, double timeout_s, char *out
         ssize_t n = read(e->from_child, e->buf + e->used, sizeof e->buf - e->used);
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
-        if (n <= 0)
+        if (n <= 0) {
+            e->gone = 1;
             return -1;
+        }
         e->used += (size_t)n;
     }
 }
@@ -521,7 +524,9 @@ static int ns3_realtime(const net_link *l, mb_link_realtime *r)
     if (!e->st.have)
         return -1;
     const ns3_status *s = &e->st;
-    r->valid = s->valid;
+    /* a helper that died mid-run simulated nothing after that: invalid */
+    r->valid = s->valid && !e->gone;
+    r->died = e->gone;
     r->sim_s = s->sim_s;
     r->lag_limit_ms = s->lag_limit_ms;
     r->lag_max_ms = s->lag_max_ms;

@@ -84,6 +84,7 @@ static void print_json(const mb_net *net, int link, const char *spec_text, const
         cJSON_AddBoolToObject(o, "valid", rt.valid);
         cJSON *j = cJSON_AddObjectToObject(o, "realtime");
         cJSON_AddBoolToObject(j, "valid", rt.valid);
+        cJSON_AddBoolToObject(j, "simulator_died", rt.died);
         add_num(j, "lag_limit_ms", rt.lag_limit_ms);
         add_num(j, "lag_max_ms", rt.lag_max_ms);
         add_num(j, "lag_p50_ms", rt.lag_p50_ms);
@@ -140,7 +141,10 @@ static void print_text(const mb_net *net, int link, const char *a, const char *b
     mb_link_realtime rt;
     if (mb_net_link_realtime(net, link, &rt) == 0) {
         printf("  real time: %s (simulator lag max %.3f ms, p99 %.3f ms, limit %.3f ms; %llu overruns)\n",
-               rt.valid ? "kept up" : "FELL BEHIND: this measurement is invalid", rt.lag_max_ms, rt.lag_p99_ms,
+               rt.valid  ? "kept up"
+               : rt.died ? "the simulator process DIED: this measurement is invalid"
+                         : "FELL BEHIND: this measurement is invalid",
+               rt.lag_max_ms, rt.lag_p99_ms,
                rt.lag_limit_ms, rt.overruns);
         if (!isnan(rt.radio_energy_j))
             printf("  ns-3 Wi-Fi radio energy (device side): %.3f J over %.1f s simulated\n", rt.radio_energy_j,

@@ -90,7 +90,8 @@ int mb_net_link_counters(const mb_net *net, int link, int dir, mb_link_counters 
  * up with the wall clock: its real-time lag (wall clock minus simulation
  * clock at each frame written out and every 10 ms) since the link started. */
 typedef struct mb_link_realtime {
-    int valid;               /* 0: the lag went past the limit: the run is invalid */
+    int valid;               /* 0: the lag went past the limit (or the simulator died): invalid */
+    int died;                /* the simulator process ended before the link was taken down */
     double sim_s;            /* simulated seconds so far */
     double lag_limit_ms, lag_max_ms, lag_p50_ms, lag_p99_ms;
     unsigned long long overruns; /* 10 ms checks that found the lag past the limit */
