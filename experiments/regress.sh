@@ -47,6 +47,8 @@ done
 if [ "$mode" = check ] && [ "${REGRESS_MEASURED:-1}" != 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "regress: measured part skipped (needs root: namespaces, TUN)"
+    elif grep -q __asan_init "$M" 2>/dev/null || grep -q __ubsan_handle "$M" 2>/dev/null; then
+        echo "regress: measured part skipped (sanitizer build: its timings say nothing about mecbed's)"
     elif ! command -v python3 >/dev/null; then
         echo "regress: measured part skipped (python3 reads the CSV)"
     elif ! "$M" sweep experiments/regress-measured.conf --no-plots --out "$tmp/measured" 2>"$tmp/measured.log"; then
