@@ -19,7 +19,11 @@ trap 'rm -rf "$T"' EXIT INT TERM
 j() { python3 -c "import json,sys; d=json.load(open('$1')); v=d.get('$2'); print(v)"; }
 # is the float expression true?
 ok() { python3 -c "import sys; sys.exit(0 if ($1) else 1)"; }
-nproc_ns3() { pgrep -c -x mecbed-ns3 2> /dev/null || true; }
+# live helpers of this build (other builds' tests may run theirs meanwhile; a zombie
+# is already dead, waiting for its parent to reap it)
+HELPER=$(realpath "$BUILD/mecbed-ns3")
+helpers() { ps -eo stat=,args= | awk -v h="$HELPER" '$1 !~ /^Z/ && $2 == h'; }
+nproc_ns3() { helpers | wc -l; }
 procs_before=$(nproc_ns3)
 
 # start-up: the helper answers, parameters are checked before anything is made
@@ -109,7 +113,7 @@ for k in valid realtime_lag_max_ms ns3_radio_energy_mj radio_model_mj; do
 done
 
 # clean-up after normal exits (other runs may come and go meanwhile: count only ours)
-[ "$(nproc_ns3)" = "$procs_before" ] || fail "mecbed-ns3 processes left: $(pgrep -a -x mecbed-ns3)"
+[ "$(nproc_ns3)" = "$procs_before" ] || fail "mecbed-ns3 processes left: $(helpers)"
 ip netns list | grep -q "mecbed-$run0" && fail "namespaces left: $(ip netns list)"
 ip -o link show | grep -q "mb$run0" && fail "interfaces left"
 
@@ -124,14 +128,14 @@ for i in $(seq 1 100); do
     sleep 0.1
 done
 [ -n "$up" ] || { kill -9 $pid; fail "the SIGINT run never started: $(cat $T/err.txt)"; }
-pgrep -a -x mecbed-ns3 | grep -q "mecbed-$run-" || { kill -9 $pid; fail "no mecbed-ns3 for run $run: $(pgrep -a -x mecbed-ns3; cat $T/err.txt)"; }
+helpers | grep -q "mecbed-$run-" || { kill -9 $pid; fail "no mecbed-ns3 for run $run: $(helpers; cat $T/err.txt)"; }
 sleep 1
 kill -INT $pid
 for i in $(seq 1 100); do kill -0 $pid 2> /dev/null || break; sleep 0.1; done
 kill -0 $pid 2> /dev/null && { kill -9 $pid; fail "still running 10 s after SIGINT"; }
 wait $pid
 sleep 0.2
-pgrep -a -x mecbed-ns3 | grep -q "mecbed-$run-" && fail "mecbed-ns3 left after SIGINT"
+helpers | grep -q "mecbed-$run-" && fail "mecbed-ns3 left after SIGINT"
 ip netns list | grep -q "mecbed-$run" && fail "namespaces left after SIGINT"
 ip -o link show | grep -q "mb$run" && fail "interfaces left after SIGINT"
 echo "ok"
