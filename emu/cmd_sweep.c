@@ -458,7 +458,13 @@ static int check_baseline(const table *t, const char *base_path, double tol, FIL
     }
     int moved = 0, shown = 0;
     const int max_shown = 60;
-    fprintf(out, "  %-60s %-16s %14s -> %s\n", "point (key)", "column", "baseline", "now (change)");
+/* the table's header, before its first line */
+#define CHECK_HEADER()                                                                             \
+    do {                                                                                           \
+        if (!shown)                                                                                \
+            fprintf(out, "  %-60s %-16s %14s -> %s\n", "point (key)", "column", "baseline",        \
+                    "now (change)");                                                               \
+    } while (0)
     char cols[SW_MAX_COLS][64];
     int n_cols = 0;
     for (int i = 0; check_num[i]; i++)
@@ -473,6 +479,7 @@ static int check_baseline(const table *t, const char *base_path, double tol, FIL
             if (!strcmp(sw_row_get(&t->rows[k], "key"), key))
                 now = &t->rows[k];
         if (!now) {
+            CHECK_HEADER();
             if (shown++ < max_shown)
                 fprintf(out, "  %-60s %-16s missing from this run\n", key, "");
             moved++;
@@ -483,6 +490,7 @@ static int check_baseline(const table *t, const char *base_path, double tol, FIL
             if (close_enough(x, y, tol))
                 continue;
             moved++;
+            CHECK_HEADER();
             if (shown++ < max_shown) {
                 double bx = strtod(x, NULL), by = strtod(y, NULL);
                 fprintf(out, "  %-60s %-16s %14s -> %-14s", key, cols[k], x[0] ? x : "-", y[0] ? y : "-");
@@ -496,6 +504,7 @@ static int check_baseline(const table *t, const char *base_path, double tol, FIL
             if (!strcmp(x, y))
                 continue;
             moved++;
+            CHECK_HEADER();
             if (shown++ < max_shown)
                 fprintf(out, "  %-60s %-16s %14s -> %s\n", key, check_str[k], x, y);
         }
@@ -507,10 +516,12 @@ static int check_baseline(const table *t, const char *base_path, double tol, FIL
             found = !strcmp(sw_row_get(&b.rows[i], "key"), key);
         if (!found) {
             moved++;
+            CHECK_HEADER();
             if (shown++ < max_shown)
                 fprintf(out, "  %-60s %-16s not in the baseline\n", key, "");
         }
     }
+#undef CHECK_HEADER
     if (shown > max_shown)
         fprintf(out, "  ... and %d more\n", shown - max_shown);
     table_free(&b);
