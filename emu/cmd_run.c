@@ -392,9 +392,10 @@ static int bring_up(run_ctx *c, char *err, size_t errlen)
     self[n] = 0;
     /* CPU caps first (the device's threads join when they start); a killed
      * run's cgroups go first. */
-    int cap_ok = c->use_cap && !c->no_cap && !mb_cpu_cap_available(NULL, why, sizeof why);
-    if (!mb_cpu_cap_available(NULL, why, sizeof why))
-        mb_cpu_cap_clean_dead();
+    int have_caps = !mb_cpu_cap_available(NULL, why, sizeof why);
+    if (have_caps)
+        mb_cpu_cap_clean_dead(); /* a killed run's cgroups */
+    int cap_ok = c->use_cap && !c->no_cap && have_caps;
     if (c->use_cap && !c->no_cap && !cap_ok)
         add_warn(c, "node types are not emulated (%s): every site runs at this machine's speed", why);
     int dilate = !c->use_cap && !c->no_cap;

@@ -99,7 +99,7 @@ double rt_exec_slowdown(void)
     return slowdown;
 }
 
-static double thread_cpu_s(void)
+double rt_exec_thread_cpu_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -122,11 +122,6 @@ void rt_exec_dilate(double t0_wall, double cpu_s)
         struct timespec ts = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
         nanosleep(&ts, NULL);
     }
-}
-
-double rt_exec_thread_cpu_s(void)
-{
-    return thread_cpu_s();
 }
 
 void rt_exec_set_thread_hook(void (*fn)(void *), void *arg)
@@ -514,12 +509,12 @@ static void *compute_main(void *arg)
         uint32_t fid = f->id;
         pthread_mutex_unlock(&x->mu);
         char err[256] = "";
-        double t0 = mb_now(), c0 = slowdown > 1.0 ? thread_cpu_s() : 0;
+        double t0 = mb_now(), c0 = slowdown > 1.0 ? rt_exec_thread_cpu_s() : 0;
         int rc = x->be->compute(x->be, g, st->op, in, st->region, out, err, sizeof err);
         if (!rc && !full)
             rc = mb_tensor_paste_region(dst, st->region, out);
         if (!rc && slowdown > 1.0)
-            rt_exec_dilate(t0, thread_cpu_s() - c0);
+            rt_exec_dilate(t0, rt_exec_thread_cpu_s() - c0);
         double t1 = mb_now();
         pthread_mutex_lock(&x->mu);
         f = frame_find(x, fid);
