@@ -1,6 +1,8 @@
 # mecbed build. Out-of-tree objects under $(BUILD); one static library per
 # module folder; build/mecbed links them all. Add a .c file to a module folder
-# and it is built: no Makefile edit needed.
+# and it is built: no Makefile edit needed. The modules are layers
+# (docs/architecture.md): each may use only the ones below it, so the
+# libraries link in one fixed order; `make check-layers` enforces it.
 #   make                 build build/mecbed
 #   make test            unit tests, conformance, regression (see tests/run.sh)
 #   make bench           kernel and model benchmarks
@@ -14,7 +16,8 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 
 .DEFAULT_GOAL := all
-MODULES := kernels models emu policies netem traces
+# Bottom to top. core is the ground floor; cli holds the commands and main().
+MODULES := core kernels models traces netem policies runtime sweep cli
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?= -O2 -g
@@ -36,7 +39,7 @@ GEN_SRC := $(BUILD)/gen/onnx/onnx.pb-c.c
 GEN_OBJ := $(BUILD)/obj/gen/onnx.pb-c.o
 
 define module_rules
-$(1)_SRC := $$(shell find $(1) -name '*.c' -not -path '*/examples/*' -not -path '*/cuda/*' -not -name 'main.c' 2>/dev/null | sort)
+$(1)_SRC := $$(shell find $(1) -name '*.c' -not -path '*/examples/*' -not -path '*/cuda/*' -not -path 'cli/main.c' 2>/dev/null | sort)
 $(1)_OBJ := $$(patsubst %.c,$(BUILD)/obj/%.o,$$($(1)_SRC))
 $(BUILD)/lib/libmb_$(1).a: $$($(1)_OBJ)
 	@mkdir -p $$(@D)
@@ -46,15 +49,20 @@ ALL_OBJ += $$($(1)_OBJ)
 endef
 $(foreach m,$(MODULES),$(eval $(call module_rules,$(m))))
 
-LIBS := $(foreach m,$(MODULES),$(BUILD)/lib/libmb_$(m).a) $(BUILD)/lib/libmb_gen.a
-# whole-archive: commands and built-in policies register by symbol, and every
-# module's objects must be present even when nothing else references them.
-LINK_LIBS := -Wl,--whole-archive $(LIBS) -Wl,--no-whole-archive
+mb_lib = $(BUILD)/lib/libmb_$(1).a
+# Link order: top to bottom, each library before the ones it uses.
+# KERNEL_LIBS: backends built by mk/*.mk (CUDA) sit between kernels and core.
+LIBS = $(call mb_lib,cli) $(call mb_lib,sweep) $(call mb_lib,runtime) $(call mb_lib,policies) \
+       $(call mb_lib,netem) $(call mb_lib,traces) $(call mb_lib,models) $(BUILD)/lib/libmb_gen.a \
+       $(call mb_lib,kernels) $(KERNEL_LIBS) $(call mb_lib,core)
+# whole-archive: built-in policies register by symbol, and every module's
+# objects must be present even when nothing else references them.
+LINK_LIBS = -Wl,--whole-archive $(LIBS) -Wl,--no-whole-archive
 
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all test bench demo clean install deps regress regress-update bench-net
+.PHONY: all test bench demo clean install deps regress regress-update bench-net check-layers
 all: $(BUILD)/mecbed $(TEST_BIN)
 
 $(BUILD)/gen/onnx/onnx.pb-c.c $(BUILD)/gen/onnx/onnx.pb-c.h: $(ONNX_PROTO)
@@ -71,19 +79,21 @@ $(BUILD)/lib/libmb_gen.a: $(GEN_OBJ)
 	ar rcs $@ $^
 
 # Every object may include the generated ONNX header.
-$(ALL_OBJ) $(BUILD)/obj/emu/main.o $(patsubst tests/%.c,$(BUILD)/obj/tests/%.o,$(TEST_SRC)): | $(BUILD)/gen/onnx/onnx.pb-c.h
+$(ALL_OBJ) $(BUILD)/obj/cli/main.o $(patsubst tests/%.c,$(BUILD)/obj/tests/%.o,$(TEST_SRC)): | $(BUILD)/gen/onnx/onnx.pb-c.h
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/mecbed: $(BUILD)/obj/emu/main.o $(LIBS)
+$(BUILD)/mecbed: $(BUILD)/obj/cli/main.o $(LIBS)
 	$(CC) $(LDFLAGS) -o $@ $< $(LINK_LIBS) $(LDLIBS)
 
-# Tests link the archives normally: a test pulls in only the objects it uses.
+# Tests link the archives normally, in layer order (no --start-group: a
+# reference that goes upward fails to link): a test pulls in only the objects
+# it uses.
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBS) -Wl,--end-group $(LDLIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS) -lcmocka
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 -include mk/*.mk
@@ -91,7 +101,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBS)
 deps:
 	@scripts/deps.sh
 
-test: all
+# Layering: no include goes upward or into another module's private header.
+check-layers:
+	@scripts/check-layers.sh
+
+test: all check-layers
 	@BUILD=$(BUILD) tests/run.sh
 
 bench: all

@@ -7,7 +7,7 @@ bench-build: $(BENCH_BIN)
 
 $(BENCH_BIN): $(BUILD)/obj/bench/bench_main.o $(LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBS) -Wl,--end-group $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
 # The CPU backend's loops are written to vectorise; -O3 lets GCC do so fully
 # (at -O2 it only vectorises loops it deems very cheap).

@@ -43,14 +43,13 @@ $(CUDA_LIB): $(CUDA_OBJ)
 # Linking. The Makefile's link rules were parsed before this file, so their
 # prerequisites cannot see an addition to LIBS: name the library as an extra
 # prerequisite of every binary that links it. Recipes expand late, so:
-#  - tests and benchmarks link $(LIBS) in a group: append the library there;
-#  - build/mecbed links $(LINK_LIBS) whole-archive: append it there too;
+#  - $(LIBS) (tests, benchmarks, and build/mecbed whole-archive) takes it
+#    through KERNEL_LIBS, between the kernels and core libraries;
 #  - kernels/backend.c refers to mb_backend_cuda_new only weakly, and a weak
 #    reference does not pull an archive member: -u makes it a real one.
 # Any other binary that links libmb_kernels.a gets the library built first
 # (order-only), so a parallel build never links a missing archive.
-LIBS      += $(CUDA_LIB)
-LINK_LIBS += -Wl,--whole-archive $(CUDA_LIB) -Wl,--no-whole-archive
+KERNEL_LIBS += $(CUDA_LIB)
 LDFLAGS   += -Wl,--undefined=mb_backend_cuda_new
 LDLIBS    += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart -lstdc++ -ldl
 $(BUILD)/mecbed $(TEST_BIN) $(BUILD)/bench/mecbed-bench: $(CUDA_LIB)
@@ -82,7 +81,7 @@ $(BUILD)/obj/bench/bench_cuda.cu.o: bench/bench_cuda.cu kernels/cuda/mb_cuda.h
 	$(NVCC) $(NVCCFLAGS) $(if $(CUDNN_OK),,-DMB_NO_CUDNN) -c $< -o $@
 $(BENCH_CUDA): $(BUILD)/obj/bench/bench_cuda.cu.o $(LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBS) -Wl,--end-group $(if $(CUDNN_OK),-lcudnn) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(if $(CUDNN_OK),-lcudnn) $(LDLIBS)
 bench-cuda-build: $(BENCH_CUDA)
 bench-cuda: $(BENCH_CUDA)
 	@$(BENCH_CUDA) $(BENCH_CUDA_ARGS); rc=$$?; [ $$rc -eq 77 ] && echo "bench-cuda: skipped (no GPU)"; [ $$rc -eq 0 ] || [ $$rc -eq 77 ]

@@ -17,7 +17,6 @@
 
 #include "backend.h"
 #include "mecbed/netns.h"
-#include "tc_probe.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -35,7 +34,7 @@ static int netem_cached = -1;
 
 /* Try a netem qdisc on the loopback of a throw-away namespace (a child
  * process that unshares: nothing to clean up). */
-int tc_has_netem(void)
+int mb_tc_has_netem(void)
 {
     if (netem_cached >= 0)
         return netem_cached;
@@ -74,7 +73,7 @@ static int tc_check(const mb_link_spec *s, char *err, size_t errlen)
             return fail(err, errlen, "the tc backend cannot follow a capacity trace (%s): use --backend emu", d->trace);
         if (d->aqm_target_s > 0)
             return fail(err, errlen, "the tc backend does not do aqm= here: use --backend emu");
-        if (needs_netem(d) && !tc_has_netem())
+        if (needs_netem(d) && !mb_tc_has_netem())
             return fail(err, errlen,
                         "this kernel has no netem qdisc (sch_netem), so the tc backend can only limit the rate; "
                         "for delay, jitter or loss use --backend emu");

@@ -8,7 +8,7 @@
 
 #include "mecbed/cost.h"
 #include "mecbed/trace.h"
-#include "regionset.h"
+#include "mecbed/regionset.h"
 
 struct mb_cost_model {
     const mb_graph *g;

@@ -14,6 +14,11 @@
 
 int mb_policy_verbose;
 
+void mb_policy_set_verbose(int on)
+{
+    mb_policy_verbose = on;
+}
+
 static void host_log(int level, const char *policy, const char *fmt, ...)
 {
     if (level > MB_LOG_WARN && !mb_policy_verbose)

@@ -23,7 +23,7 @@
 #include "mecbed/platform.h"
 #include "mecbed/runtime.h"
 #include "mecbed/wire.h"
-#include "../emu/rt_exec.h"
+#include "../runtime/rt_exec.h"
 
 static const char net_text[] =
     "mecbed-model 1\nname rt_net\nseed 11\n"
@@ -556,17 +556,17 @@ static void test_hash_mismatch(void **state)
 static void test_dilation(void **state)
 {
     (void)state;
-    rt_exec_set_slowdown(0.5);
-    assert_true(rt_exec_slowdown() == 1.0);
-    rt_exec_set_slowdown(4.0);
-    double t0 = mb_now(), c0 = rt_exec_thread_cpu_s();
+    mb_rt_set_slowdown(0.5);
+    assert_true(mb_rt_slowdown() == 1.0);
+    mb_rt_set_slowdown(4.0);
+    double t0 = mb_now(), c0 = mb_rt_thread_cpu_s();
     volatile double x = 0;
-    while (rt_exec_thread_cpu_s() - c0 < 0.01)
+    while (mb_rt_thread_cpu_s() - c0 < 0.01)
         x += 1.0;
-    double cpu = rt_exec_thread_cpu_s() - c0;
-    rt_exec_dilate(t0, cpu);
+    double cpu = mb_rt_thread_cpu_s() - c0;
+    mb_rt_dilate(t0, cpu);
     double wall = mb_now() - t0;
-    rt_exec_set_slowdown(1.0);
+    mb_rt_set_slowdown(1.0);
     if (wall < 4.0 * cpu)
         fail_msg("dilated op took %.3f ms, less than 4 x %.3f ms of CPU", wall * 1e3, cpu * 1e3);
 }

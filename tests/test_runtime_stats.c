@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../emu/runstats.h"
+#include "mecbed/runstats.h"
 #include "mecbed/cgroup.h"
 #include "mecbed/goodput.h"
 #include "mecbed/model.h"

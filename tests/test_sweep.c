@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "../emu/sweep.h"
+#include "mecbed/sweep.h"
 #include "../policies/builtin.h"
 #include "mecbed/policy.h"
 #include "policy_fixture.h"

@@ -1,10 +1,14 @@
-/* mecbed: the reference executor. Runs a whole graph in one process on one
- * backend, in topological order, optionally timing every op. The per-op
- * profile is what cost models and `mecbed infer --profile` use. */
+/* mecbed: the in-process executors. mb_exec_run runs a whole graph in one
+ * process on one backend, in topological order, optionally timing every op. The per-op
+ * profile is what cost models and `mecbed infer --profile` use.
+ * mb_plan_execute runs a partition plan the same way, every site in this
+ * process: the oracle that a split computes what the unsplit model does. */
 #ifndef MECBED_EXEC_H
 #define MECBED_EXEC_H
 
 #include "mecbed/backend.h"
+#include "mecbed/plan.h"
+#include "mecbed/topology.h"
 
 typedef struct mb_op_time {
     int node;
@@ -26,5 +30,14 @@ int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_
 
 /* Seeded input tensors for every MB_OP_INPUT node (caller frees). */
 mb_tensor **mb_exec_make_inputs(const mb_graph *g, uint64_t seed);
+
+/* Run a plan in one process: every site gets its own tensor store, COMPUTE
+ * calls be->compute on the region from views of that site's store, SEND
+ * copies the region into the receiver's store. inputs: one tensor per INPUT
+ * node (as mb_exec_run). On success *outputs receives g->n_outputs tensors
+ * taken from plan->device's store (caller frees each and the array). The plan
+ * is validated first. Returns 0 or -1 with err. */
+int mb_plan_execute(const mb_plan *p, const mb_graph *g, const mb_topology *t, mb_backend *be,
+                    mb_tensor *const *inputs, mb_tensor ***outputs, char *err, size_t errlen);
 
 #endif

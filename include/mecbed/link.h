@@ -101,4 +101,8 @@ typedef struct mb_link_realtime {
 /* 0, or -1 when the link is not simulated (emu, tc) or has not reported yet. */
 int mb_net_link_realtime(const mb_net *net, int link, mb_link_realtime *r);
 
+/* 1 if this kernel can run a netem qdisc (tried once in a throw-away
+ * namespace; the tc backend needs it for delay, jitter and loss). */
+int mb_tc_has_netem(void);
+
 #endif

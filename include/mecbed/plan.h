@@ -9,7 +9,7 @@
  * channels). The order is a valid sequential schedule: every step only needs
  * what earlier steps made available, so each site can run its own steps in
  * plan order (blocking on receives) and the whole plan can run in one
- * process (mb_plan_execute, `mecbed plan --verify`).
+ * process (mb_plan_execute in exec.h, `mecbed plan --verify`).
  *
  * Free nodes: MB_OP_INPUT tensors exist on plan->device at time 0 and
  * MB_OP_CONSTANT tensors exist on every site; plans contain no steps for them
@@ -31,7 +31,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "mecbed/backend.h"
 #include "mecbed/graph.h"
 #include "mecbed/topology.h"
 
@@ -129,14 +128,5 @@ mb_plan *mb_plan_from_json(const char *text, const mb_graph *g, const mb_topolog
                            size_t errlen);
 /* Human-readable summary: per site the ops it runs, the transfers, the prediction. */
 void mb_plan_print(FILE *f, const mb_plan *p, const mb_graph *g, const mb_topology *t);
-
-/* Run a plan in one process: every site gets its own tensor store, COMPUTE
- * calls be->compute on the region from views of that site's store, SEND
- * copies the region into the receiver's store. inputs: one tensor per INPUT
- * node (as mb_exec_run). On success *outputs receives g->n_outputs tensors
- * taken from plan->device's store (caller frees each and the array). The plan
- * is validated first. Returns 0 or -1 with err. */
-int mb_plan_execute(const mb_plan *p, const mb_graph *g, const mb_topology *t, mb_backend *be,
-                    mb_tensor *const *inputs, mb_tensor ***outputs, char *err, size_t errlen);
 
 #endif

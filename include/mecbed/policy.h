@@ -142,6 +142,9 @@ void mb_policy_register_builtins(void);
  * its ABI and register it. *name_out (optional) receives its name. */
 int mb_policy_load(const char *path_or_name, const char **name_out, char *err, size_t errlen);
 
+/* --verbose: let policies' MB_LOG_INFO/DEBUG messages through. */
+void mb_policy_set_verbose(int on);
+
 /* The host table mecbed hands to policies. */
 const mb_host *mb_policy_host(void);
 

@@ -105,4 +105,23 @@ int mb_runner_broken(const mb_runner *r);
 /* BYE to every node (when not broken), close, join. */
 void mb_runner_free(mb_runner *r);
 
+/* Site speed: how the runtime makes this machine run a site at its node
+ * type's speed. */
+/* Process-wide: fn(arg) runs first in every compute and sender thread an
+ * executor starts from now on (the runner uses it to put the device's
+ * working threads under its CPU cap). NULL clears it. */
+void mb_rt_set_thread_hook(void (*fn)(void *), void *arg);
+
+/* Process-wide: emulate a site `factor` times slower than this machine by
+ * time dilation. Every COMPUTE step then lasts factor x the thread CPU time it
+ * took here (the compute thread sleeps out the difference; the busy interval
+ * on the timeline is the dilated one). 1 (default) turns it off. It needs the
+ * compute to run on the calling thread (backends with 1 thread). */
+void mb_rt_set_slowdown(double factor);
+double mb_rt_slowdown(void);
+/* Sleep until t0_wall + cpu_s x slowdown (mb_now() seconds); no-op at 1. */
+void mb_rt_dilate(double t0_wall, double cpu_s);
+/* This thread's CPU time in seconds. */
+double mb_rt_thread_cpu_s(void);
+
 #endif

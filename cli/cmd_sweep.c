@@ -1,0 +1,936 @@
+/* mecbed sweep: run an experiment file (experiments/NAME.conf) over its
+ * models x policies x links x node types x repetitions, in plan mode (cost
+ * model, in-process) or run mode (`mecbed run` per point), and write
+ * results/NAME/<timestamp>/{results.csv,results.json,meta.json,frames.csv,
+ * plots}. docs/experiments.md documents the file, the outputs and
+ * `make regress`. */
+#define _GNU_SOURCE
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mecbed/link.h"
+#include "mecbed/platform.h"
+#include "mecbed/sweep.h"
+
+int cmd_sweep(int argc, char **argv);
+
+static volatile int stop_flag;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static const char *const base_cols[] = {
+    "experiment", "point", "rep", "mode", "model", "ops", "policy", "variant", "link", "topology",
+    "x", "node_types", "profile", "latency_ms", "energy_mj", "energy_system_mj", "radio_mj",
+    "device_compute_ms", "bytes_up", "bytes_down", "bytes_backbone", "decision_us",
+    "decision_us_min", "cut_value_ms", "device_ops", "server_ops", "split_ops", "cut_index",
+    "cut_after", "plan_sig", "note", "measured_ms", "measured_mean_ms", "measured_p95_ms",
+    "measured_energy_mj", "critical_path_ms", "rel_err", "ok_frames", "failed_frames", "replans",
+    "deadline_misses", "loadavg", "output_match", "ok", "error", "key", NULL};
+
+/* Columns the regression compares (prefix m_ metrics too): predictions and
+ * the chosen plan, never times measured on this machine. */
+static const char *const check_num[] = {"latency_ms", "energy_mj", "energy_system_mj", "radio_mj",
+                                        "bytes_up", "bytes_down", "bytes_backbone", "cut_value_ms",
+                                        NULL};
+static const char *const check_str[] = {"plan_sig", "cut_after", "ok", NULL};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: mecbed sweep EXPERIMENT.conf [options]\n\n"
+            "Run an experiment: every combination of its models, policies, links or topologies,\n"
+            "node types, x values, variants and repetitions, in plan mode (the cost model) or run\n"
+            "mode (`mecbed run` per point: emulated links, measured; needs root). Writes\n"
+            "results/NAME/<UTC timestamp>/: results.csv (one row per point and repetition, rewritten\n"
+            "atomically after each), results.json, meta.json, frames.csv (run mode, per frame) and\n"
+            "the experiment's plots (gnuplot PNG and SVG). docs/experiments.md has the file format.\n\n"
+            "  --quick              the experiment's [quick] size (a few minutes on 2 cores)\n"
+            "  --out DIR            write into DIR instead of results/NAME/<timestamp>\n"
+            "  --resume             continue the latest results/NAME/* (or --out DIR): points whose\n"
+            "                       key is already in results.csv are skipped\n"
+            "  --json               print a JSON summary (output dir, counts) on stdout\n"
+            "  --node-types FILE    extra node types (replace shipped ones of the same name)\n"
+            "                       (also $MECBED_SWEEP_NODE_TYPES)\n"
+            "  --check BASE.csv     compare predictions, bytes and chosen plans with a baseline;\n"
+            "                       exit 1 with a table of what moved beyond --tolerance\n"
+            "  --tolerance R        relative tolerance of --check (default 1e-4)\n"
+            "  --no-plots           skip gnuplot\n"
+            "  --no-times           leave decision times empty (files that must be reproducible,\n"
+            "                       such as the regression baseline)\n"
+            "  --dry-run            list the points and exit\n"
+            "  -h, --help           this text\n");
+}
+
+/* ---------- CSV ---------- */
+
+static void csv_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s == '\n' ? ' ' : *s, f);
+    }
+    fputc('"', f);
+}
+
+/* Split one CSV line into fields (quotes handled); returns the count. */
+static int csv_split(char *line, char **fields, int max)
+{
+    int n = 0;
+    char *p = line;
+    while (n < max) {
+        char *out = p, *start = p;
+        if (*p == '"') {
+            p++;
+            for (;;) {
+                if (*p == '"' && p[1] == '"') {
+                    *out++ = '"';
+                    p += 2;
+                } else if (*p == '"') {
+                    p++;
+                    break;
+                } else if (!*p)
+                    break;
+                else
+                    *out++ = *p++;
+            }
+            while (*p && *p != ',')
+                p++;
+        } else {
+            while (*p && *p != ',' && *p != '\n' && *p != '\r')
+                *out++ = *p++;
+        }
+        char sep = *p;
+        *out = 0;
+        fields[n++] = start;
+        if (sep != ',')
+            break;
+        p++;
+    }
+    return n;
+}
+
+typedef struct table {
+    int n_cols;
+    char *cols[SW_MAX_COLS];
+    int n_rows, cap;
+    sw_row *rows;
+} table;
+
+static void table_free(table *t)
+{
+    for (int i = 0; i < t->n_cols; i++)
+        free(t->cols[i]);
+    for (int i = 0; i < t->n_rows; i++)
+        sw_row_free(&t->rows[i]);
+    free(t->rows);
+    memset(t, 0, sizeof *t);
+}
+
+static int table_add(table *t, sw_row *r)
+{
+    if (t->n_rows == t->cap) {
+        int cap = t->cap ? 2 * t->cap : 64;
+        sw_row *nr = realloc(t->rows, (size_t)cap * sizeof *nr);
+        if (!nr)
+            return -1;
+        t->rows = nr;
+        t->cap = cap;
+    }
+    t->rows[t->n_rows++] = *r;
+    memset(r, 0, sizeof *r);
+    return 0;
+}
+
+/* Read a results.csv. Returns 0 (missing file: empty table), -1 on error. */
+static int table_read(const char *path, table *t, char *err, size_t errlen)
+{
+    memset(t, 0, sizeof *t);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT)
+            return 1;
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    int lineno = 0;
+    char *fields[SW_MAX_COLS];
+    while (getline(&line, &cap, f) > 0) {
+        lineno++;
+        if (line[0] == '\n' || line[0] == '#')
+            continue;
+        int n = csv_split(line, fields, SW_MAX_COLS);
+        if (!t->n_cols) {
+            for (int i = 0; i < n; i++)
+                t->cols[i] = strdup(fields[i]);
+            t->n_cols = n;
+            continue;
+        }
+        if (n != t->n_cols) {
+            snprintf(err, errlen, "%s:%d: %d fields, the header has %d", path, lineno, n, t->n_cols);
+            free(line);
+            fclose(f);
+            table_free(t);
+            return -1;
+        }
+        sw_row r = {0};
+        for (int i = 0; i < n; i++)
+            sw_row_set(&r, t->cols[i], "%s", fields[i]);
+        table_add(t, &r);
+    }
+    free(line);
+    fclose(f);
+    return 0;
+}
+
+static int table_write(const table *t, const char *path, char *err, size_t errlen)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    for (int i = 0; i < t->n_cols; i++) {
+        if (i)
+            fputc(',', f);
+        csv_field(f, t->cols[i]);
+    }
+    fputc('\n', f);
+    for (int r = 0; r < t->n_rows; r++) {
+        for (int i = 0; i < t->n_cols; i++) {
+            if (i)
+                fputc(',', f);
+            csv_field(f, sw_row_get(&t->rows[r], t->cols[i]));
+        }
+        fputc('\n', f);
+    }
+    /* rename() only after the data is on disk: a crash leaves the old or the new file */
+    if (fflush(f) || fsync(fileno(f)) || fclose(f)) {
+        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, path)) {
+        snprintf(err, errlen, "rename %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------- files and facts ---------- */
+
+static int mkdir_p(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0755) && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+static void cmd_out(const char *cmd, char *buf, size_t len)
+{
+    buf[0] = 0;
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return;
+    if (!fgets(buf, (int)len, p))
+        buf[0] = 0;
+    pclose(p);
+    buf[strcspn(buf, "\n")] = 0;
+}
+
+static cJSON *meta_json(const sw_config *c, int quick, int argc, char **argv)
+{
+    cJSON *m = cJSON_CreateObject();
+    char buf[512];
+    cJSON_AddStringToObject(m, "mecbed_version", MB_VERSION);
+    cmd_out("git rev-parse HEAD 2>/dev/null", buf, sizeof buf);
+    cJSON_AddStringToObject(m, "git_commit", buf[0] ? buf : "unknown");
+    cmd_out("git status --porcelain --untracked-files=no 2>/dev/null | head -n 1", buf, sizeof buf);
+    cJSON_AddBoolToObject(m, "git_dirty", buf[0] != 0);
+    mb_platform_cpu_model(buf, sizeof buf);
+    cJSON_AddStringToObject(m, "cpu_model", buf);
+    cJSON_AddNumberToObject(m, "cores", mb_platform_cores());
+    cJSON_AddStringToObject(m, "openblas_core", mb_platform_blas_core());
+    mb_platform_kernel(buf, sizeof buf);
+    cJSON_AddStringToObject(m, "kernel", buf);
+    cJSON_AddStringToObject(m, "kernel_backend", "cpu");
+    cJSON_AddStringToObject(m, "mode", c->run_mode ? "run" : "plan");
+    cJSON_AddStringToObject(m, "link_backend", c->run_mode ? c->backend : "none (plan mode)");
+    cJSON *lb = cJSON_AddArrayToObject(m, "link_backends_built");
+    for (const char *const *b = mb_net_backends(); b && *b; b++)
+        cJSON_AddItemToArray(lb, cJSON_CreateString(*b));
+    /* what the kernel supports: netem is probed in a throw-away namespace (root only) */
+    if (geteuid() == 0)
+        cJSON_AddBoolToObject(m, "kernel_netem", mb_tc_has_netem());
+    else
+        cJSON_AddNullToObject(m, "kernel_netem");
+    struct stat st;
+    cJSON_AddBoolToObject(m, "tun", stat("/dev/net/tun", &st) == 0);
+    cJSON_AddBoolToObject(m, "root", geteuid() == 0);
+    gethostname(buf, sizeof buf);
+    buf[sizeof buf - 1] = 0;
+    cJSON_AddStringToObject(m, "host", buf);
+    double la[3];
+    if (getloadavg(la, 3) == 3)
+        cJSON_AddNumberToObject(m, "loadavg_start", la[0]);
+    cJSON_AddStringToObject(m, "config", c->path);
+    cJSON_AddBoolToObject(m, "quick", quick);
+    buf[0] = 0;
+    for (int i = 0; i < argc; i++)
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? " " : "", argv[i]);
+    cJSON_AddStringToObject(m, "command", buf);
+    time_t now = time(NULL);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    cJSON_AddStringToObject(m, "started_utc", buf);
+    return m;
+}
+
+static int write_text(const char *path, const char *text, char *err, size_t errlen)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fputs(text, f) < 0 || fputc('\n', f) < 0 || fclose(f) || rename(tmp, path)) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static cJSON *value_json(const char *v)
+{
+    if (!*v)
+        return cJSON_CreateNull();
+    char *end;
+    double d = strtod(v, &end);
+    if (!*end && isfinite(d) && !(v[0] == '0' && v[1] && v[1] != '.') )
+        return cJSON_CreateNumber(d);
+    return cJSON_CreateString(v);
+}
+
+static int write_json(const sw_config *c, const table *t, cJSON *meta, const char *dir, int complete,
+                      char *err, size_t errlen)
+{
+    char path[4200];
+    time_t now = time(NULL);
+    char buf[64];
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    cJSON_DeleteItemFromObject(meta, "finished_utc");
+    cJSON_AddStringToObject(meta, "finished_utc", buf);
+    cJSON_DeleteItemFromObject(meta, "complete");
+    cJSON_AddBoolToObject(meta, "complete", complete);
+    char *s = cJSON_Print(meta);
+    snprintf(path, sizeof path, "%s/meta.json", dir);
+    int rc = s ? write_text(path, s, err, errlen) : -1;
+    free(s);
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "experiment", c->name);
+    cJSON_AddStringToObject(r, "question", c->question);
+    cJSON_AddStringToObject(r, "x_name", c->x_name);
+    cJSON_AddBoolToObject(r, "complete", complete);
+    cJSON_AddItemToObject(r, "meta", cJSON_Duplicate(meta, 1));
+    cJSON *rows = cJSON_AddArrayToObject(r, "rows");
+    for (int i = 0; i < t->n_rows; i++) {
+        cJSON *o = cJSON_CreateObject();
+        for (int k = 0; k < t->n_cols; k++) {
+            const char *v = sw_row_get(&t->rows[i], t->cols[k]);
+            int as_str = !strcmp(t->cols[k], "plan_sig") || !strcmp(t->cols[k], "x") ||
+                         !strcmp(t->cols[k], "key") || !strcmp(t->cols[k], "link") ||
+                         !strcmp(t->cols[k], "model") || !strcmp(t->cols[k], "note");
+            cJSON_AddItemToObject(o, t->cols[k], as_str ? cJSON_CreateString(v) : value_json(v));
+        }
+        cJSON_AddItemToArray(rows, o);
+    }
+    s = cJSON_Print(r);
+    cJSON_Delete(r);
+    snprintf(path, sizeof path, "%s/results.json", dir);
+    if (!rc)
+        rc = s ? write_text(path, s, err, errlen) : -1;
+    free(s);
+    return rc;
+}
+
+/* ---------- plots ---------- */
+
+static int run_plots(const sw_config *c, const char *dir, int quick)
+{
+    if (system("command -v gnuplot >/dev/null 2>&1")) {
+        fprintf(stderr, "mecbed sweep: gnuplot is not installed: no plots (apt-get install gnuplot-nox)\n");
+        return 0;
+    }
+    int failed = 0;
+    for (int i = 0; i < c->n_plots; i++)
+        for (int k = 0; k < 2; k++) {
+            const char *term = k ? "svg" : "png";
+            char log[4200];
+            snprintf(log, sizeof log, "%s/plot-%d-%s.log", dir, i, term);
+            pid_t pid = fork();
+            if (pid == 0) {
+                FILE *lf = freopen(log, "w", stderr);
+                (void)lf;
+                char e[16384];
+                int o = snprintf(e, sizeof e, "dir='%s'; term='%s'; quick=%d; xname='%s'", dir, term,
+                                 quick, c->x_name);
+                /* the experiment's axes as word lists, for `for [m in models]` */
+                const sw_list *ls[] = {&c->models, &c->dags, &c->policies, &c->node_types, &c->xs};
+                const char *names[] = {"models", "dags", "policies", "node_types", "xs"};
+                for (int l = 0; l < 5 && o > 0 && (size_t)o < sizeof e; l++) {
+                    o += snprintf(e + o, sizeof e - (size_t)o, "; %s='", names[l]);
+                    for (int q = 0; q < ls[l]->n && (size_t)o < sizeof e; q++)
+                        o += snprintf(e + o, sizeof e - (size_t)o, "%s%s%s", q ? " " : "",
+                                      l == 1 ? "dag" : "", ls[l]->v[q]);
+                    if ((size_t)o < sizeof e)
+                        o += snprintf(e + o, sizeof e - (size_t)o, "'");
+                }
+                o += snprintf(e + o, sizeof e - (size_t)o, "; variants='");
+                for (int q = 0; q < c->n_variants && (size_t)o < sizeof e; q++)
+                    o += snprintf(e + o, sizeof e - (size_t)o, "%s%s", q ? " " : "", c->variants[q].name);
+                if ((size_t)o < sizeof e)
+                    snprintf(e + o, sizeof e - (size_t)o, "'");
+                execlp("gnuplot", "gnuplot", "-e", e, c->plots[i], (char *)NULL);
+                _exit(127);
+            }
+            int st = 0;
+            if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+                fprintf(stderr, "mecbed sweep: plot %s (%s) failed: see %s\n", c->plots[i], term, log);
+                failed++;
+            } else
+                unlink(log);
+        }
+    return failed;
+}
+
+/* ---------- regression check ---------- */
+
+static int close_enough(const char *a, const char *b, double tol)
+{
+    if (!*a || !*b)
+        return !*a == !*b;
+    double x = strtod(a, NULL), y = strtod(b, NULL);
+    if (x == y)
+        return 1;
+    return fabs(x - y) <= tol * fmax(fabs(x), fabs(y)) + 1e-9;
+}
+
+static int check_baseline(const table *t, const char *base_path, double tol, FILE *out)
+{
+    table b;
+    char err[1024];
+    int r = table_read(base_path, &b, err, sizeof err);
+    if (r) {
+        fprintf(out, "mecbed sweep: --check: %s\n", r > 0 ? "baseline not found" : err);
+        if (r > 0)
+            fprintf(out, "  (%s; make regress-update writes it)\n", base_path);
+        return -1;
+    }
+    int moved = 0, shown = 0;
+    const int max_shown = 60;
+/* the table's header, before its first line */
+#define CHECK_HEADER()                                                                             \
+    do {                                                                                           \
+        if (!shown)                                                                                \
+            fprintf(out, "  %-60s %-16s %14s -> %s\n", "point (key)", "column", "baseline",        \
+                    "now (change)");                                                               \
+    } while (0)
+    char cols[SW_MAX_COLS][64];
+    int n_cols = 0;
+    for (int i = 0; check_num[i]; i++)
+        snprintf(cols[n_cols++], 64, "%s", check_num[i]);
+    for (int i = 0; i < b.n_cols && n_cols < SW_MAX_COLS; i++)
+        if (!strncmp(b.cols[i], "m_", 2) && !strstr(b.cols[i], "_us"))
+            snprintf(cols[n_cols++], 64, "%s", b.cols[i]);
+    for (int i = 0; i < b.n_rows; i++) {
+        const char *key = sw_row_get(&b.rows[i], "key");
+        const sw_row *now = NULL;
+        for (int k = 0; k < t->n_rows && !now; k++)
+            if (!strcmp(sw_row_get(&t->rows[k], "key"), key))
+                now = &t->rows[k];
+        if (!now) {
+            CHECK_HEADER();
+            if (shown++ < max_shown)
+                fprintf(out, "  %-60s %-16s missing from this run\n", key, "");
+            moved++;
+            continue;
+        }
+        for (int k = 0; k < n_cols; k++) {
+            const char *x = sw_row_get(&b.rows[i], cols[k]), *y = sw_row_get(now, cols[k]);
+            if (close_enough(x, y, tol))
+                continue;
+            moved++;
+            CHECK_HEADER();
+            if (shown++ < max_shown) {
+                double bx = strtod(x, NULL), by = strtod(y, NULL);
+                fprintf(out, "  %-60s %-16s %14s -> %-14s", key, cols[k], x[0] ? x : "-", y[0] ? y : "-");
+                if (bx != 0 && *x && *y)
+                    fprintf(out, " (%+.3f%%)", (by - bx) / fabs(bx) * 100);
+                fputc('\n', out);
+            }
+        }
+        for (int k = 0; check_str[k]; k++) {
+            const char *x = sw_row_get(&b.rows[i], check_str[k]), *y = sw_row_get(now, check_str[k]);
+            if (!strcmp(x, y))
+                continue;
+            moved++;
+            CHECK_HEADER();
+            if (shown++ < max_shown)
+                fprintf(out, "  %-60s %-16s %14s -> %s\n", key, check_str[k], x, y);
+        }
+    }
+    for (int k = 0; k < t->n_rows; k++) {
+        const char *key = sw_row_get(&t->rows[k], "key");
+        int found = 0;
+        for (int i = 0; i < b.n_rows && !found; i++)
+            found = !strcmp(sw_row_get(&b.rows[i], "key"), key);
+        if (!found) {
+            moved++;
+            CHECK_HEADER();
+            if (shown++ < max_shown)
+                fprintf(out, "  %-60s %-16s not in the baseline\n", key, "");
+        }
+    }
+#undef CHECK_HEADER
+    if (shown > max_shown)
+        fprintf(out, "  ... and %d more\n", shown - max_shown);
+    table_free(&b);
+    return moved;
+}
+
+/* ---------- the command ---------- */
+
+static void fmt_dur(double s, char *buf, size_t len)
+{
+    if (!isfinite(s) || s < 0)
+        snprintf(buf, len, "?");
+    else if (s < 60)
+        snprintf(buf, len, "%.0fs", s);
+    else if (s < 3600)
+        snprintf(buf, len, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else
+        snprintf(buf, len, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
+}
+
+/* The newest run under parent of the same size (quick runs end in -quick). */
+static int latest_dir(const char *parent, int quick, char *out, size_t len)
+{
+    DIR *d = opendir(parent);
+    if (!d)
+        return -1;
+    char best[256] = "";
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && strcmp(e->d_name, best) > 0 &&
+            !quick == !(strlen(e->d_name) > 6 && !strcmp(e->d_name + strlen(e->d_name) - 6, "-quick")))
+            snprintf(best, sizeof best, "%s", e->d_name);
+    closedir(d);
+    if (!best[0])
+        return -1;
+    snprintf(out, len, "%s/%s", parent, best);
+    return 0;
+}
+
+int cmd_sweep(int argc, char **argv)
+{
+    enum { O_QUICK = 256, O_OUT, O_RESUME, O_JSON, O_TYPES, O_CHECK, O_TOL, O_NOPLOTS, O_DRY, O_NOTIMES };
+    static const struct option opts[] = {
+        {"quick", no_argument, 0, O_QUICK},        {"out", required_argument, 0, O_OUT},
+        {"resume", no_argument, 0, O_RESUME},      {"json", no_argument, 0, O_JSON},
+        {"node-types", required_argument, 0, O_TYPES}, {"check", required_argument, 0, O_CHECK},
+        {"tolerance", required_argument, 0, O_TOL}, {"no-plots", no_argument, 0, O_NOPLOTS},
+        {"dry-run", no_argument, 0, O_DRY},        {"no-times", no_argument, 0, O_NOTIMES},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    int quick = 0, resume = 0, json = 0, no_plots = 0, dry = 0, no_times = 0;
+    const char *out_dir = NULL, *check = NULL;
+    const char *extra_types = getenv("MECBED_SWEEP_NODE_TYPES");
+    if (extra_types && !*extra_types)
+        extra_types = NULL;
+    double tol = 1e-4;
+    int c, idx;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
+        switch (c) {
+        case O_QUICK: quick = 1; break;
+        case O_OUT: out_dir = optarg; break;
+        case O_RESUME: resume = 1; break;
+        case O_JSON: json = 1; break;
+        case O_TYPES: extra_types = optarg; break;
+        case O_CHECK: check = optarg; break;
+        case O_NOPLOTS: no_plots = 1; break;
+        case O_DRY: dry = 1; break;
+        case O_NOTIMES: no_times = 1; break;
+        case O_TOL: {
+            char *end;
+            tol = strtod(optarg, &end);
+            if (end == optarg || *end || !(tol >= 0)) {
+                fprintf(stderr, "mecbed sweep: --tolerance %s: expected a number >= 0\n", optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "mecbed sweep: give one experiment file (mecbed sweep --help)\n");
+        return 2;
+    }
+    char err[16384];
+    sw_config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg)
+        return 1;
+    if (sw_config_read(argv[optind], quick, cfg, err, sizeof err)) {
+        fprintf(stderr, "mecbed sweep: %s\n", err);
+        free(cfg);
+        return 1;
+    }
+    if (extra_types && access(extra_types, R_OK)) {
+        fprintf(stderr, "mecbed sweep: node types %s: %s\n", extra_types, strerror(errno));
+        sw_config_free(cfg);
+        free(cfg);
+        return 1;
+    }
+    if (cfg->run_mode && geteuid() != 0 && !dry) {
+        fprintf(stderr, "mecbed sweep: %s is a run-mode experiment: measured runs need root "
+                        "(namespaces, TUN, cgroups)\n", cfg->path);
+        sw_config_free(cfg);
+        free(cfg);
+        return 1;
+    }
+    char dir[4096];
+    if (out_dir)
+        snprintf(dir, sizeof dir, "%s", out_dir);
+    else {
+        char parent[512];
+        snprintf(parent, sizeof parent, "results/%s", cfg->name);
+        if (resume) {
+            if (latest_dir(parent, quick, dir, sizeof dir)) {
+                fprintf(stderr, "mecbed sweep: --resume: no %srun to resume under %s/\n",
+                        quick ? "--quick " : "", parent);
+                sw_config_free(cfg);
+                free(cfg);
+                return 1;
+            }
+        } else {
+            char ts[32];
+            time_t now = time(NULL);
+            strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", gmtime(&now));
+            snprintf(dir, sizeof dir, "%s/%s%s", parent, ts, quick ? "-quick" : "");
+        }
+    }
+    char topo_dir[4200];
+    snprintf(topo_dir, sizeof topo_dir, "%s/topologies", dir);
+    if (!dry && (mkdir_p(dir) || mkdir_p(topo_dir))) {
+        fprintf(stderr, "mecbed sweep: cannot create %s: %s\n", dir, strerror(errno));
+        sw_config_free(cfg);
+        free(cfg);
+        return 1;
+    }
+    sw_point *pts = NULL;
+    int n_pts = 0;
+    if (sw_points(cfg, dry ? "/tmp" : topo_dir, &pts, &n_pts, err, sizeof err)) {
+        fprintf(stderr, "mecbed sweep: %s\n", err);
+        sw_config_free(cfg);
+        free(cfg);
+        return 1;
+    }
+    if (dry) {
+        for (int i = 0; i < n_pts; i++)
+            printf("%s\n", pts[i].key);
+        printf("%d points\n", n_pts);
+        free(pts);
+        sw_config_free(cfg);
+        free(cfg);
+        return 0;
+    }
+    /* columns: the fixed set, then the configured metrics */
+    table t = {0};
+    for (int i = 0; base_cols[i]; i++)
+        t.cols[t.n_cols++] = strdup(base_cols[i]);
+    for (int i = 0; i < cfg->metrics.n && t.n_cols < SW_MAX_COLS; i++) {
+        char col[64];
+        snprintf(col, sizeof col, "m_%s", cfg->metrics.v[i]);
+        t.cols[t.n_cols++] = strdup(col);
+    }
+    char csv[4200], frames_path[4200], logs[4200];
+    snprintf(csv, sizeof csv, "%s/results.csv", dir);
+    snprintf(frames_path, sizeof frames_path, "%s/frames.csv", dir);
+    snprintf(logs, sizeof logs, "%s/logs", dir);
+    int rc = 0, n_done_before = 0;
+    char *frames_text = NULL;
+    size_t frames_len = 0;
+    if (resume) {
+        table old;
+        int r = table_read(csv, &old, err, sizeof err);
+        if (r < 0) {
+            fprintf(stderr, "mecbed sweep: --resume: %s\n", err);
+            rc = 1;
+            goto done;
+        }
+        if (r == 0) {
+            int same = old.n_cols == t.n_cols;
+            for (int i = 0; same && i < t.n_cols; i++)
+                same = !strcmp(old.cols[i], t.cols[i]);
+            if (!same) {
+                fprintf(stderr, "mecbed sweep: --resume: %s has other columns than this experiment "
+                                "(changed metrics=?): start a new run\n", csv);
+                table_free(&old);
+                rc = 1;
+                goto done;
+            }
+            /* keep only finished rows (failed ones are retried) */
+            for (int i = 0; i < old.n_rows; i++)
+                if (!strcmp(sw_row_get(&old.rows[i], "ok"), "1"))
+                    table_add(&t, &old.rows[i]);
+            table_free(&old);
+            n_done_before = t.n_rows;
+        }
+        FILE *ff = fopen(frames_path, "r");
+        if (ff) {
+            char *line = NULL;
+            size_t cap = 0;
+            ssize_t k;
+            size_t fc = 0;
+            while ((k = getline(&line, &cap, ff)) > 0) {
+                if (!strncmp(line, "point,", 6))
+                    continue;
+                if (frames_len + (size_t)k + 1 > fc) {
+                    fc = (frames_len + (size_t)k + 1) * 2;
+                    char *nf = realloc(frames_text, fc);
+                    if (!nf)
+                        break;
+                    frames_text = nf;
+                }
+                memcpy(frames_text + frames_len, line, (size_t)k);
+                frames_len += (size_t)k;
+                frames_text[frames_len] = 0;
+            }
+            free(line);
+            fclose(ff);
+        }
+    }
+    cJSON *meta = meta_json(cfg, quick, argc, argv);
+    if (extra_types)
+        cJSON_AddStringToObject(meta, "extra_node_types", extra_types);
+    cJSON_AddNumberToObject(meta, "points", n_pts);
+    if (cfg->run_mode)
+        mkdir_p(logs);
+    if (table_write(&t, csv, err, sizeof err)) {
+        fprintf(stderr, "mecbed sweep: %s\n", err);
+        cJSON_Delete(meta);
+        rc = 1;
+        goto done;
+    }
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    stop_flag = 0;
+    int tty = isatty(2);
+    int n_todo = 0, n_ok = 0, n_fail = 0, n_run = 0;
+    for (int i = 0; i < n_pts; i++) {
+        int found = 0;
+        for (int k = 0; k < n_done_before && !found; k++)
+            found = !strcmp(sw_row_get(&t.rows[k], "key"), pts[i].key);
+        pts[i].index = found ? -1 - i : i; /* negative: done already */
+        n_todo += !found;
+    }
+    if (n_done_before)
+        fprintf(stderr, "mecbed sweep: resuming %s: %d of %d points done, %d to go\n", dir,
+                n_done_before, n_pts, n_todo);
+    double t_start = mb_now();
+    for (int i = 0; i < n_pts && !stop_flag; i++) {
+        sw_point *p = &pts[i];
+        if (p->index < 0)
+            continue;
+        double t0 = mb_now();
+        if (tty) {
+            char eta[32], el[32];
+            double spent = t0 - t_start;
+            fmt_dur(n_run ? spent / n_run * (n_todo - n_run) : NAN, eta, sizeof eta);
+            fmt_dur(spent, el, sizeof el);
+            fprintf(stderr, "\r\033[K[%d/%d] %3.0f%% %s %s %s x=%s  elapsed %s, ETA %s", n_run + 1, n_todo,
+                    100.0 * n_run / (n_todo ? n_todo : 1), cfg->name, p->dag_ops ? "dag" : p->model,
+                    p->policy, p->x, el, eta);
+        }
+        sw_row row = {0};
+        sw_row_set(&row, "experiment", "%s", cfg->name);
+        sw_row_set(&row, "point", "%d", p->index);
+        sw_row_set(&row, "rep", "%d", p->rep);
+        sw_row_set(&row, "mode", "%s", cfg->run_mode ? "run" : "plan");
+        if (p->dag_ops)
+            sw_row_set(&row, "model", "dag%d", p->dag_ops);
+        else
+            sw_row_set(&row, "model", "%s", p->model);
+        sw_row_set(&row, "policy", "%s", p->policy);
+        sw_row_set(&row, "variant", "%s", p->variant ? p->variant->name : "-");
+        sw_row_set(&row, "link", "%s", p->link);
+        sw_row_set(&row, "topology", "%s", p->topology);
+        sw_row_set(&row, "x", "%s", p->x);
+        sw_row_set(&row, "node_types", "%s", p->node_types);
+        sw_row_set(&row, "key", "%s", p->key);
+        char perr[1024] = "";
+        char *fr = NULL, *trc = NULL;
+        int prc;
+        if (cfg->run_mode) {
+            char logp[4300];
+            snprintf(logp, sizeof logp, "%s/point-%d.log", logs, p->index);
+            prc = sw_run_point(cfg, p, extra_types, logp, &row, cfg->per_frame ? &fr : NULL,
+                               cfg->per_frame ? &trc : NULL, &stop_flag, perr, sizeof perr);
+        } else
+            prc = sw_plan_point(cfg, p, extra_types, &row, perr, sizeof perr);
+        if (stop_flag && cfg->run_mode) { /* the interrupted point is not a result */
+            sw_row_free(&row);
+            free(fr);
+            free(trc);
+            break;
+        }
+        if (no_times) {
+            sw_row_set(&row, "decision_us", "%s", "");
+            sw_row_set(&row, "decision_us_min", "%s", "");
+        }
+        sw_row_set(&row, "ok", "%d", prc ? 0 : 1);
+        sw_row_set(&row, "error", "%s", prc ? perr : "");
+        n_run++;
+        if (prc)
+            n_fail++;
+        else
+            n_ok++;
+        if (fr) {
+            size_t k = strlen(fr);
+            char *nf = realloc(frames_text, frames_len + k + 1);
+            if (nf) {
+                frames_text = nf;
+                memcpy(frames_text + frames_len, fr, k + 1);
+                frames_len += k;
+            }
+            free(fr);
+            FILE *ff = fopen(frames_path, "w");
+            if (ff) {
+                fprintf(ff, "point,variant,x,frame,t_s,latency_ms,predicted_ms,plan,ok\n%s", frames_text ? frames_text : "");
+                fclose(ff);
+            }
+        }
+        if (trc) { /* appended: one block per point */
+            char tp[4300];
+            snprintf(tp, sizeof tp, "%s/trace.csv", dir);
+            struct stat st;
+            int fresh = stat(tp, &st) != 0;
+            FILE *tf = fopen(tp, "a");
+            if (tf) {
+                if (fresh)
+                    fputs("point,x,t_s,rate_mbps\n", tf);
+                fputs(trc, tf);
+                fclose(tf);
+            }
+            free(trc);
+        }
+        double dt = mb_now() - t0;
+        if (!tty || prc) {
+            fprintf(stderr, "%ssweep %s: %d/%d %s %s %s x=%s rep %d: %s (%.2f s)\n", tty ? "\r\033[K" : "",
+                    cfg->name, n_run, n_todo, sw_row_get(&row, "model"), p->policy,
+                    p->link[0] ? p->link : p->topology, p->x, p->rep, prc ? perr : "ok", dt);
+        }
+        table_add(&t, &row);
+        if (table_write(&t, csv, err, sizeof err)) {
+            fprintf(stderr, "mecbed sweep: %s\n", err);
+            rc = 1;
+            break;
+        }
+    }
+    if (tty)
+        fprintf(stderr, "\r\033[K");
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sw_plan_cache_free();
+    int complete = !stop_flag && rc == 0;
+    cJSON_AddNumberToObject(meta, "points_failed", n_fail);
+    if (write_json(cfg, &t, meta, dir, complete, err, sizeof err)) {
+        fprintf(stderr, "mecbed sweep: %s\n", err);
+        rc = 1;
+    }
+    cJSON_Delete(meta);
+    double took = mb_now() - t_start;
+    int plot_fail = 0;
+    if (stop_flag) {
+        fprintf(stderr, "mecbed sweep: interrupted: %d of %d points in %s (consistent; --resume continues)\n",
+                t.n_rows, n_pts, csv);
+        rc = 130;
+    } else {
+        if (!no_plots && cfg->n_plots)
+            plot_fail = run_plots(cfg, dir, quick);
+        fprintf(stderr, "mecbed sweep: %s: %d points (%d ok, %d failed, %d done before) in %.1f s -> %s\n",
+                cfg->name, n_pts, n_ok, n_fail, n_done_before, took, dir);
+        if (n_fail)
+            rc = 1;
+    }
+    int moved = 0;
+    if (check && rc == 0) {
+        moved = check_baseline(&t, check, tol, stdout);
+        if (moved < 0)
+            rc = 1;
+        else if (moved > 0) {
+            printf("regress %s: %d values moved beyond %.2g relative from %s (table above: key, "
+                   "column, baseline -> now)\n", cfg->name, moved, tol, check);
+            rc = 1;
+        } else if (!json)
+            printf("regress %s: %d rows match %s (tolerance %.2g)\n", cfg->name, t.n_rows, check, tol);
+    }
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "experiment", cfg->name);
+        cJSON_AddStringToObject(o, "dir", dir);
+        cJSON_AddNumberToObject(o, "points", n_pts);
+        cJSON_AddNumberToObject(o, "ok", n_ok);
+        cJSON_AddNumberToObject(o, "failed", n_fail);
+        cJSON_AddNumberToObject(o, "done_before", n_done_before);
+        cJSON_AddBoolToObject(o, "complete", complete);
+        cJSON_AddNumberToObject(o, "plots_failed", plot_fail);
+        cJSON_AddNumberToObject(o, "moved", moved);
+        char *js = cJSON_PrintUnformatted(o);
+        if (js)
+            printf("%s\n", js);
+        free(js);
+        cJSON_Delete(o);
+    }
+done:
+    free(frames_text);
+    table_free(&t);
+    free(pts);
+    sw_config_free(cfg);
+    free(cfg);
+    return rc;
+}

@@ -1,0 +1,293 @@
+/* mecbed trace gen|stats|convert: make, inspect and convert link traces. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "commands.h"
+#include "mecbed/linkspec.h"
+#include "mecbed/trace.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: mecbed trace gen KIND [options] -o FILE [--format FMT]\n"
+            "       mecbed trace stats FILE [--format FMT] [--window TIME] [--json]\n"
+            "       mecbed trace convert IN -o OUT --to FMT [--from FMT] [--bin TIME]\n"
+            "\n"
+            "Formats (FMT): native, mahimahi, twocol (seconds Mbit/s), mets (value,unit per second);\n"
+            "reading detects the format unless --format/--from is given. See docs/traces.md.\n"
+            "\n"
+            "gen KIND (rates as in link specs: 10mbit, 500kbit; times: 100ms, 2s):\n"
+            "  constant --rate R\n"
+            "  steps    --rates R1,R2,... --step T        each rate for T, in turn\n"
+            "  onoff    --rate R --on T --off T           outages of length T\n"
+            "  markov   --good R --bad R --good-dwell T --bad-dwell T [--dt T]\n"
+            "  walk     --min R --max R --sigma R [--rate START] [--dt T]   bounded random walk\n"
+            "  common:  --duration T (required) --seed N (default 1) --dt T (segment, default 100ms)\n"
+            "\n"
+            "stats: length, mean (time-weighted) and the plain mean of the samples, percentiles of the\n"
+            "rate in --window windows (default 1s), outage time (zero capacity for >= 100 ms).\n");
+}
+
+/* Rates and times use the link-spec grammar, so the CLI and specs agree. */
+static int get_rate(const char *v, double *out)
+{
+    char text[128], err[256];
+    mb_link_spec s;
+    snprintf(text, sizeof text, "rate=%s", v);
+    if (mb_linkspec_parse(text, &s, err, sizeof err)) {
+        fprintf(stderr, "mecbed trace: %s\n", err);
+        return -1;
+    }
+    *out = s.up.rate_bps;
+    return 0;
+}
+
+/* Like get_rate, but 0 (with any rate unit) is allowed: an outage state. */
+static int get_rate0(const char *v, double *out)
+{
+    char *end;
+    double x = strtod(v, &end);
+    if (end != v && x == 0) {
+        char one[64];
+        snprintf(one, sizeof one, "1%s", end);
+        if (get_rate(one, out))
+            return -1;
+        *out = 0;
+        return 0;
+    }
+    return get_rate(v, out);
+}
+
+static int get_time(const char *v, double *out)
+{
+    char text[128], err[256];
+    mb_link_spec s;
+    snprintf(text, sizeof text, "delay=%s", v);
+    if (mb_linkspec_parse(text, &s, err, sizeof err)) {
+        fprintf(stderr, "mecbed trace: %s\n", err);
+        return -1;
+    }
+    *out = s.up.delay_s;
+    return 0;
+}
+
+static int get_format(const char *v, mb_trace_format *f)
+{
+    int x = mb_trace_format_parse(v);
+    if (x < 0) {
+        fprintf(stderr, "mecbed trace: unknown format '%s' (native, mahimahi, twocol, mets)\n", v);
+        return -1;
+    }
+    *f = (mb_trace_format)x;
+    return 0;
+}
+
+enum {
+    O_FORMAT = 1000, O_WINDOW, O_JSON, O_TO, O_FROM, O_BIN, O_DURATION, O_SEED, O_RATE, O_RATES, O_STEP, O_ON,
+    O_OFF, O_GOOD, O_BAD, O_GOOD_DWELL, O_BAD_DWELL, O_MIN, O_MAX, O_SIGMA, O_DT
+};
+
+static const struct option opts[] = {
+    {"help", no_argument, 0, 'h'},      {"output", required_argument, 0, 'o'},
+    {"format", required_argument, 0, O_FORMAT}, {"window", required_argument, 0, O_WINDOW},
+    {"json", no_argument, 0, O_JSON},   {"to", required_argument, 0, O_TO},
+    {"from", required_argument, 0, O_FROM}, {"bin", required_argument, 0, O_BIN},
+    {"duration", required_argument, 0, O_DURATION}, {"seed", required_argument, 0, O_SEED},
+    {"rate", required_argument, 0, O_RATE}, {"rates", required_argument, 0, O_RATES},
+    {"step", required_argument, 0, O_STEP}, {"on", required_argument, 0, O_ON},
+    {"off", required_argument, 0, O_OFF}, {"good", required_argument, 0, O_GOOD},
+    {"bad", required_argument, 0, O_BAD}, {"good-dwell", required_argument, 0, O_GOOD_DWELL},
+    {"bad-dwell", required_argument, 0, O_BAD_DWELL}, {"min", required_argument, 0, O_MIN},
+    {"max", required_argument, 0, O_MAX}, {"sigma", required_argument, 0, O_SIGMA},
+    {"dt", required_argument, 0, O_DT},  {0, 0, 0, 0},
+};
+
+static void print_stats(const char *path, const mb_trace *tr, const mb_trace_stats *s, int json)
+{
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "file", path);
+        cJSON_AddStringToObject(o, "format", mb_trace_format_name(tr->format));
+        cJSON_AddStringToObject(o, "kind", tr->kind == MB_TRACE_RATES ? "rates" : "opportunities");
+        cJSON_AddNumberToObject(o, "samples", (double)s->n_samples);
+        cJSON_AddNumberToObject(o, "duration_s", s->duration_s);
+        cJSON_AddNumberToObject(o, "mean_mbps", s->mean_bps / 1e6);
+        cJSON_AddNumberToObject(o, "sample_mean_mbps", s->sample_mean_bps / 1e6);
+        cJSON_AddNumberToObject(o, "window_s", s->window_s);
+        cJSON_AddNumberToObject(o, "min_mbps", s->min_bps / 1e6);
+        cJSON_AddNumberToObject(o, "p5_mbps", s->p5_bps / 1e6);
+        cJSON_AddNumberToObject(o, "p25_mbps", s->p25_bps / 1e6);
+        cJSON_AddNumberToObject(o, "p50_mbps", s->p50_bps / 1e6);
+        cJSON_AddNumberToObject(o, "p75_mbps", s->p75_bps / 1e6);
+        cJSON_AddNumberToObject(o, "p95_mbps", s->p95_bps / 1e6);
+        cJSON_AddNumberToObject(o, "max_mbps", s->max_bps / 1e6);
+        cJSON_AddNumberToObject(o, "outage_s", s->outage_s);
+        cJSON_AddNumberToObject(o, "outages", s->n_outages);
+        char *text = cJSON_Print(o);
+        puts(text);
+        free(text);
+        cJSON_Delete(o);
+        return;
+    }
+    printf("%s: %s trace, %zu %s, %.3f s\n", path, mb_trace_format_name(tr->format), s->n_samples,
+           tr->kind == MB_TRACE_RATES ? "samples" : "delivery opportunities", s->duration_s);
+    printf("  mean %.3f Mbit/s (time-weighted), %.3f Mbit/s (plain mean of samples)\n", s->mean_bps / 1e6,
+           s->sample_mean_bps / 1e6);
+    printf("  rate over %g s windows: min %.3f  p5 %.3f  p25 %.3f  p50 %.3f  p75 %.3f  p95 %.3f  max %.3f Mbit/s\n",
+           s->window_s, s->min_bps / 1e6, s->p5_bps / 1e6, s->p25_bps / 1e6, s->p50_bps / 1e6, s->p75_bps / 1e6,
+           s->p95_bps / 1e6, s->max_bps / 1e6);
+    printf("  outages (no capacity for >= 100 ms): %d, %.3f s in all\n", s->n_outages, s->outage_s);
+}
+
+int cmd_trace(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "gen") && strcmp(sub, "stats") && strcmp(sub, "convert")) {
+        fprintf(stderr, "mecbed trace: unknown sub-command '%s' (gen, stats, convert)\n", sub);
+        return 2;
+    }
+    mb_trace_gen g;
+    memset(&g, 0, sizeof g);
+    g.seed = 1;
+    const char *out = NULL;
+    mb_trace_format fmt = MB_TRACE_FMT_AUTO, to = MB_TRACE_FMT_AUTO;
+    double window = 1, bin = 0.1;
+    int json = 0, c, have_to = 0;
+    char err[512];
+    optind = 1;
+    argc--, argv++; /* getopt sees "gen ..." as the program name and its arguments */
+    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        int bad = 0;
+        switch (c) {
+        case 'h': usage(stdout); return 0;
+        case 'o': out = optarg; break;
+        case O_FORMAT:
+        case O_FROM: bad = get_format(optarg, &fmt); break;
+        case O_TO: bad = get_format(optarg, &to), have_to = 1; break;
+        case O_WINDOW: bad = get_time(optarg, &window); break;
+        case O_BIN: bad = get_time(optarg, &bin); break;
+        case O_JSON: json = 1; break;
+        case O_DURATION: bad = get_time(optarg, &g.duration_s); break;
+        case O_SEED: {
+            char *end;
+            g.seed = strtoull(optarg, &end, 0);
+            if (*end || end == optarg) {
+                fprintf(stderr, "mecbed trace: --seed %s: not an integer\n", optarg);
+                bad = 1;
+            }
+            break;
+        }
+        case O_RATE: bad = get_rate(optarg, &g.rate_bps); break;
+        case O_RATES: {
+            char buf[1024];
+            snprintf(buf, sizeof buf, "%s", optarg);
+            g.n_rates = 0;
+            char *save = NULL;
+            for (char *tok = strtok_r(buf, ",", &save); tok && !bad; tok = strtok_r(NULL, ",", &save)) {
+                if (g.n_rates == 32) {
+                    fprintf(stderr, "mecbed trace: --rates: at most 32 values\n");
+                    bad = 1;
+                    break;
+                }
+                bad = get_rate0(tok, &g.rates_bps[g.n_rates++]);
+            }
+            break;
+        }
+        case O_STEP: bad = get_time(optarg, &g.step_s); break;
+        case O_ON: bad = get_time(optarg, &g.on_s); break;
+        case O_OFF: bad = get_time(optarg, &g.off_s); break;
+        case O_GOOD: bad = get_rate0(optarg, &g.good_bps); break;
+        case O_BAD: bad = get_rate0(optarg, &g.bad_bps); break;
+        case O_GOOD_DWELL: bad = get_time(optarg, &g.good_dwell_s); break;
+        case O_BAD_DWELL: bad = get_time(optarg, &g.bad_dwell_s); break;
+        case O_MIN: bad = get_rate0(optarg, &g.min_bps); break;
+        case O_MAX: bad = get_rate(optarg, &g.max_bps); break;
+        case O_SIGMA: bad = get_rate(optarg, &g.sigma_bps); break;
+        case O_DT: bad = get_time(optarg, &g.dt_s); break;
+        default: usage(stderr); return 2;
+        }
+        if (bad)
+            return 2;
+    }
+    int nargs = argc - optind;
+    char **args = argv + optind;
+
+    if (!strcmp(sub, "gen")) {
+        if (nargs != 1) {
+            fprintf(stderr, "mecbed trace gen: give one KIND (constant, steps, onoff, markov, walk)\n");
+            return 2;
+        }
+        int kind = mb_trace_gen_kind_parse(args[0]);
+        if (kind < 0) {
+            fprintf(stderr, "mecbed trace gen: unknown kind '%s' (constant, steps, onoff, markov, walk)\n", args[0]);
+            return 2;
+        }
+        if (!out) {
+            fprintf(stderr, "mecbed trace gen: -o FILE is required ('-' for standard output)\n");
+            return 2;
+        }
+        g.kind = (mb_trace_gen_kind)kind;
+        mb_trace *tr = mb_trace_generate(&g, err, sizeof err);
+        if (!tr) {
+            fprintf(stderr, "mecbed %s\n", err);
+            return 1;
+        }
+        int rc = mb_trace_write(tr, out, fmt, bin, err, sizeof err);
+        mb_trace_free(tr);
+        if (rc) {
+            fprintf(stderr, "mecbed trace gen: %s\n", err);
+            return 1;
+        }
+        return 0;
+    }
+    if (!strcmp(sub, "stats")) {
+        if (nargs < 1) {
+            fprintf(stderr, "mecbed trace stats: give a trace FILE\n");
+            return 2;
+        }
+        int rc = 0;
+        for (int i = 0; i < nargs; i++) {
+            mb_trace *tr = mb_trace_read(args[i], fmt, err, sizeof err);
+            if (!tr) {
+                fprintf(stderr, "mecbed trace stats: %s\n", err);
+                rc = 1;
+                continue;
+            }
+            mb_trace_stats s;
+            if (mb_trace_stats_compute(tr, window, &s)) {
+                fprintf(stderr, "mecbed trace stats: %s: cannot compute statistics\n", args[i]);
+                rc = 1;
+            } else {
+                print_stats(args[i], tr, &s, json);
+            }
+            mb_trace_free(tr);
+        }
+        return rc;
+    }
+    /* convert */
+    if (nargs != 1 || !out || !have_to) {
+        fprintf(stderr, "mecbed trace convert: usage: mecbed trace convert IN -o OUT --to FMT\n");
+        return 2;
+    }
+    mb_trace *tr = mb_trace_read(args[0], fmt, err, sizeof err);
+    if (!tr) {
+        fprintf(stderr, "mecbed trace convert: %s\n", err);
+        return 1;
+    }
+    int rc = mb_trace_write(tr, out, to, bin, err, sizeof err);
+    mb_trace_free(tr);
+    if (rc) {
+        fprintf(stderr, "mecbed trace convert: %s\n", err);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,51 @@
+/* mecbed runtime: figures computed from what a run did (latency statistics,
+ * radio energy from the link's packet log). */
+#ifndef MECBED_RUNSTATS_H
+#define MECBED_RUNSTATS_H
+
+#include <stdint.h>
+
+#include "mecbed/energy.h"
+#include "mecbed/plan.h"
+#include "mecbed/timeline.h"
+
+/* Packets of one direction of the device's link, from the emulator's CSV log
+ * (absolute times on the mb_now() clock). */
+typedef struct rs_packet {
+    double t0, t1; /* radio busy with the packet: up [arrival, departure], down [delivery - serialisation, delivery] */
+    int bytes;
+    int up;
+} rs_packet;
+
+typedef struct rs_packets {
+    int n, cap;
+    rs_packet *p;
+} rs_packets;
+
+/* Append the delivered packets of one emulator CSV log (epoch: the link's
+ * mb_net_epoch). Returns 0, or -1 with err (missing or malformed file). */
+int rs_packets_read(rs_packets *ps, const char *path, double epoch, int up, char *err, size_t errlen);
+void rs_packets_free(rs_packets *ps);
+
+/* Radio bursts of the device in [t_start, t_end] (times relative to
+ * t_start): from packets when ps has any, else from the timeline's transfers
+ * to and from the device. Packets closer than gap_s join one burst. Returns
+ * the count written to out (at most max). */
+int rs_bursts(const rs_packets *ps, const mb_timeline *tl, uint32_t frame, int device,
+              double t_start, double t_end, double gap_s, mb_radio_burst *out, int max);
+
+/* Device compute busy time (ms) of a frame: its COMPUTE events. */
+double rs_device_busy_ms(const mb_timeline *tl, uint32_t frame, int device);
+
+/* The plan's critical path (ms) with the durations this frame measured:
+ * each COMPUTE its own time, each SEND its pure transfer time (receiver's
+ * end minus the later of its start and the previous arrival on that
+ * directed link), scheduled like the cost model does (one compute at a time
+ * per site, one message at a time per link direction, in plan order).
+ * NAN when an event is missing. */
+double rs_critical_path_ms(const mb_plan *p, const mb_graph *g, const mb_timeline *tl, uint32_t frame);
+
+/* Bytes the device sent and received in a frame (SEND/RECV events). */
+void rs_device_bytes(const mb_timeline *tl, uint32_t frame, int device, int64_t *up, int64_t *down);
+
+#endif

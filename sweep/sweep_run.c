@@ -1,0 +1,325 @@
+/* mecbed sweep, run mode: one point is `mecbed run ... --json` in a child
+ * process (this same binary), so a point that fails or crashes cannot take
+ * the sweep down, and every namespace it makes is torn down by `run` itself. */
+#define _GNU_SOURCE
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mecbed/linkspec.h"
+#include "mecbed/platform.h"
+#include "mecbed/trace.h"
+#include "mecbed/sweep.h"
+
+#define MAX_ARGS 96
+
+typedef struct argv_b {
+    char *v[MAX_ARGS + 1];
+    int n;
+} argv_b;
+
+static void push(argv_b *a, const char *s)
+{
+    if (a->n < MAX_ARGS)
+        a->v[a->n++] = strdup(s);
+}
+
+static void pushf(argv_b *a, const char *fmt, double v)
+{
+    char b[64];
+    snprintf(b, sizeof b, fmt, v);
+    push(a, b);
+}
+
+static void push_words(argv_b *a, const char *s)
+{
+    char *d = strdup(s), *save = NULL;
+    for (char *t = strtok_r(d, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
+        push(a, t);
+    free(d);
+}
+
+static void argv_free(argv_b *a)
+{
+    for (int i = 0; i < a->n; i++)
+        free(a->v[i]);
+    a->n = 0;
+}
+
+static double jnum(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static void build_argv(const sw_config *c, const sw_point *p, const char *extra_types, argv_b *a)
+{
+    push(a, "/proc/self/exe");
+    push(a, "run");
+    push(a, "--model");
+    push(a, p->model);
+    char pname[64];
+    const char *opts = strchr(p->policy, ':');
+    snprintf(pname, sizeof pname, "%.*s", (int)(opts ? opts - p->policy : (long)strlen(p->policy)),
+             p->policy);
+    push(a, "--policy");
+    push(a, pname);
+    if (opts && opts[1]) {
+        push(a, "--policy-opt");
+        push(a, opts + 1);
+    }
+    push(a, p->link[0] ? "--link" : "--topology");
+    push(a, p->link[0] ? p->link : p->topology);
+    if (strcmp(p->node_types, "-")) {
+        static const char *const role_opt[] = {"--device-type", "--edge-type", "--cloud-type"};
+        char buf[128], *save = NULL;
+        snprintf(buf, sizeof buf, "%s", p->node_types);
+        int role = 0;
+        for (char *t = strtok_r(buf, "/", &save); t && role < 3; t = strtok_r(NULL, "/", &save), role++)
+            if (strcmp(t, "-")) {
+                push(a, role_opt[role]);
+                push(a, t);
+            }
+    }
+    if (extra_types) {
+        push(a, "--node-types");
+        push(a, extra_types);
+    }
+    push(a, "--frames");
+    pushf(a, "%.0f", (double)c->frames);
+    push(a, "--warmup");
+    pushf(a, "%.0f", (double)c->warmup);
+    if (c->fps > 0) {
+        push(a, "--fps");
+        pushf(a, "%g", c->fps);
+    }
+    push(a, "--backend");
+    push(a, c->backend);
+    pushf(a, "--seed=%.0f", (double)(p->rep + 1));
+    push(a, "--json");
+    push_words(a, c->run_args);
+    if (p->variant)
+        push_words(a, p->variant->args);
+    a->v[a->n] = NULL;
+}
+
+int sw_run_point(const sw_config *c, const sw_point *p, const char *extra_types,
+                 const char *log_path, sw_row *row, char **frames_csv, char **trace_csv,
+                 volatile int *stop, char *err, size_t errlen)
+{
+    argv_b a = {0};
+    build_argv(c, p, extra_types, &a);
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC)) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        argv_free(&a);
+        return -1;
+    }
+    int logfd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (logfd >= 0) {
+        char line[4096] = "#";
+        for (int i = 0; i < a.n; i++)
+            snprintf(line + strlen(line), sizeof line - strlen(line), " %s", a.v[i]);
+        strncat(line, "\n", sizeof line - strlen(line) - 1);
+        if (write(logfd, line, strlen(line)) < 0) {
+            /* the log is a convenience */
+        }
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        close(pfd[0]);
+        close(pfd[1]);
+        if (logfd >= 0)
+            close(logfd);
+        argv_free(&a);
+        return -1;
+    }
+    if (pid == 0) {
+        /* own process group: a Ctrl-C reaches the sweep, which forwards it */
+        setpgid(0, 0);
+        dup2(pfd[1], 1);
+        if (logfd >= 0)
+            dup2(logfd, 2);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, 0);
+        execv("/proc/self/exe", a.v);
+        _exit(127);
+    }
+    close(pfd[1]);
+    if (logfd >= 0)
+        close(logfd);
+    argv_free(&a);
+    size_t len = 0, cap = 65536;
+    char *out = malloc(cap);
+    double t0 = mb_now();
+    int signalled = 0, killed = 0, timed_out = 0;
+    for (;;) {
+        struct pollfd pf = {.fd = pfd[0], .events = POLLIN};
+        int r = poll(&pf, 1, 200);
+        if (r > 0) {
+            if (out && len + 4096 > cap) {
+                char *no = realloc(out, cap * 2);
+                if (!no) {
+                    free(out);
+                    out = NULL;
+                } else {
+                    out = no;
+                    cap *= 2;
+                }
+            }
+            char sink[4096];
+            ssize_t k = out ? read(pfd[0], out + len, cap - len - 1) : read(pfd[0], sink, sizeof sink);
+            if (k > 0 && out)
+                len += (size_t)k;
+            else if (k == 0)
+                break;
+            else if (k < 0 && errno != EINTR)
+                break;
+        }
+        double el = mb_now() - t0;
+        if (*stop && !signalled) {
+            kill(pid, SIGINT); /* `run` tears down and exits 130 */
+            signalled = 1;
+        }
+        if (!timed_out && c->timeout_s > 0 && el > c->timeout_s) {
+            kill(pid, SIGTERM);
+            timed_out = 1;
+            t0 = mb_now() - c->timeout_s; /* 20 s more, then SIGKILL */
+        }
+        if (timed_out && !killed && el > c->timeout_s + 20) {
+            kill(pid, SIGKILL);
+            killed = 1;
+        }
+    }
+    close(pfd[0]);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (!out) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    out[len] = 0;
+    int rc = 0;
+    if (*stop) {
+        snprintf(err, errlen, "interrupted");
+        free(out);
+        return -1;
+    }
+    cJSON *j = cJSON_Parse(out);
+    if (!j || !cJSON_IsObject(j)) {
+        if (timed_out)
+            snprintf(err, errlen, "timed out after %.0f s (log: %s)", c->timeout_s, log_path);
+        else if (WIFEXITED(st))
+            snprintf(err, errlen, "mecbed run exited %d without JSON (log: %s)", WEXITSTATUS(st), log_path);
+        else
+            snprintf(err, errlen, "mecbed run killed by signal %d (log: %s)",
+                     WIFSIGNALED(st) ? WTERMSIG(st) : -1, log_path);
+        cJSON_Delete(j);
+        free(out);
+        return -1;
+    }
+    free(out);
+    /* predictions in the plan-mode columns, measurements beside them */
+    sw_row_num(row, "latency_ms", jnum(j, "predicted_ms"));
+    sw_row_num(row, "energy_mj", jnum(j, "predicted_energy_mj"));
+    sw_row_num(row, "measured_ms", jnum(j, "measured_ms"));
+    sw_row_num(row, "measured_mean_ms", jnum(j, "mean_ms"));
+    sw_row_num(row, "measured_p95_ms", jnum(j, "p95_ms"));
+    sw_row_num(row, "measured_energy_mj", jnum(j, "energy_mj"));
+    sw_row_num(row, "critical_path_ms", jnum(j, "critical_path_ms"));
+    sw_row_num(row, "rel_err", jnum(j, "rel_err"));
+    sw_row_num(row, "bytes_up", jnum(j, "bytes_up"));
+    sw_row_num(row, "bytes_down", jnum(j, "bytes_down"));
+    sw_row_num(row, "ok_frames", jnum(j, "ok_frames"));
+    sw_row_num(row, "failed_frames", jnum(j, "failed_frames"));
+    sw_row_num(row, "replans", jnum(j, "replans"));
+    sw_row_num(row, "deadline_misses", jnum(j, "deadline_misses"));
+    sw_row_num(row, "loadavg", jnum(j, "loadavg"));
+    const cJSON *om = cJSON_GetObjectItemCaseSensitive(j, "output_match");
+    sw_row_set(row, "output_match", "%d", cJSON_IsTrue(om) ? 1 : 0);
+    const cJSON *prof = cJSON_GetObjectItemCaseSensitive(j, "profile");
+    if (cJSON_IsString(prof))
+        sw_row_set(row, "profile", "%s", prof->valuestring);
+    char xs[256]; /* x without commas, for the per-frame CSVs */
+    snprintf(xs, sizeof xs, "%s", p->x);
+    for (char *q = xs; *q; q++)
+        if (*q == ',' || *q == '"')
+            *q = ';';
+    if (frames_csv) {
+        const cJSON *pf = cJSON_GetObjectItemCaseSensitive(j, "per_frame");
+        size_t fl = 0, fc = 4096;
+        char *buf = malloc(fc);
+        const cJSON *f;
+        int i = 0;
+        cJSON_ArrayForEach(f, pf)
+        {
+            if (!buf)
+                break;
+            if (fl + 1024 > fc) {
+                char *nb = realloc(buf, fc * 2);
+                if (!nb)
+                    break;
+                buf = nb;
+                fc *= 2;
+            }
+            double ts = jnum(f, "t_s");
+            if (!isfinite(ts) && c->fps > 0)
+                ts = i / c->fps;
+            char lat[32] = "", pred[32] = "", tsb[32] = "";
+            if (isfinite(jnum(f, "latency_ms")))
+                snprintf(lat, sizeof lat, "%.4f", jnum(f, "latency_ms"));
+            if (isfinite(jnum(f, "predicted_ms")))
+                snprintf(pred, sizeof pred, "%.4f", jnum(f, "predicted_ms"));
+            if (isfinite(ts))
+                snprintf(tsb, sizeof tsb, "%.4f", ts);
+            fl += (size_t)snprintf(buf + fl, fc - fl, "%d,%s,%s,%.0f,%s,%s,%s,%.0f,%d\n", p->index,
+                                   p->variant ? p->variant->name : "-", xs, jnum(f, "frame"), tsb,
+                                   lat, pred, jnum(f, "plan"),
+                                   cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(f, "ok")) ? 1 : 0);
+            i++;
+        }
+        *frames_csv = buf;
+    }
+    /* the uplink trace's rate over the run (0.5 s windows), for plots */
+    mb_link_spec spec;
+    char e2[256];
+    if (trace_csv && p->link[0] && !mb_linkspec_parse(p->link, &spec, e2, sizeof e2) && spec.up.trace[0]) {
+        mb_trace *tr = mb_trace_read(spec.up.trace, (mb_trace_format)mb_trace_format_parse("auto"), e2,
+                                     sizeof e2);
+        double end = 0;
+        const cJSON *f;
+        cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(j, "per_frame"))
+        {
+            double ts = jnum(f, "t_s"), l = jnum(f, "latency_ms");
+            if (isfinite(ts) && ts + (isfinite(l) ? l / 1e3 : 0) > end)
+                end = ts + (isfinite(l) ? l / 1e3 : 0);
+        }
+        end += 1;
+        size_t tcap = (64 + strlen(xs)) * (size_t)(end / 0.5 + 2), o = 0;
+        char *buf = tr ? malloc(tcap) : NULL;
+        for (double t = 0; buf && t < end && o + 64 + strlen(xs) < tcap; t += 0.5)
+            o += (size_t)snprintf(buf + o, tcap - o, "%d,%s,%.2f,%.4f\n", p->index, xs, t,
+                                  mb_trace_capacity(tr, t, t + 0.5, spec.up.trace_loop) * 8 / 0.5 / 1e6);
+        *trace_csv = buf;
+        mb_trace_free(tr);
+    }
+    double okf = jnum(j, "ok_frames");
+    if (!(okf > 0)) {
+        snprintf(err, errlen, "no frame completed (log: %s)", log_path);
+        rc = -1;
+    }
+    cJSON_Delete(j);
+    return rc;
+}
