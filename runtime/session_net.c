@@ -1,0 +1,233 @@
+/* Run session, network: bring the topology up as emulated links (one
+ * namespace per site), start `mecbed node` in each edge/cloud site's
+ * namespace, connect the runner from the device's namespace; or, when every
+ * server has address=, connect over the real network. And the teardown of
+ * all of it, which must work from any state (failed bring-up, Ctrl-C). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mecbed/netns.h"
+#include "mecbed/platform.h"
+#include "session_priv.h"
+
+#define NODE_PORT 7400
+
+int ss_device_link(const mb_topology *t, int device, int *dev_is_a)
+{
+    for (int l = 0; l < t->n_links; l++)
+        if (t->links[l].a == device || t->links[l].b == device) {
+            *dev_is_a = t->links[l].a == device;
+            return l;
+        }
+    return -1;
+}
+
+/* Every server already runs somewhere (address=): connect over the real
+ * network, no namespaces, links or caps. The device's address= is where
+ * nodes send it data. */
+static int connect_real(mb_session *s, char *err, size_t errlen)
+{
+    const mb_topology *t = s->cfg.topo;
+    mb_runner_opts ro = {.model = s->cfg.model, .g = s->cfg.g, .topo = t, .device = s->cfg.device,
+                         .listen_fd = -1, .be = s->be, .timeout_s = s->cfg.timeout_s};
+    for (int i = 0; i < t->n_sites; i++)
+        snprintf(ro.addrs[i], sizeof ro.addrs[i], "%s", t->sites[i].address);
+    s->runner = mb_runner_new(&ro, err, errlen);
+    return s->runner ? 0 : -1;
+}
+
+/* The links' logs: --log-dir, or a temp directory removed at the end. */
+static const char *make_log_dir(mb_session *s, char *err, size_t errlen)
+{
+    const char *log_dir = s->cfg.log_dir;
+    if (!log_dir) {
+        snprintf(s->tmp_dir, sizeof s->tmp_dir, "/tmp/mecbed-run-XXXXXX");
+        if (!mkdtemp(s->tmp_dir)) {
+            snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
+            s->tmp_dir[0] = 0;
+            return NULL;
+        }
+        return s->tmp_dir;
+    }
+    if (mkdir(log_dir, 0755) && errno != EEXIST) {
+        snprintf(err, errlen, "--log-dir %s: %s", log_dir, strerror(errno));
+        return NULL;
+    }
+    return log_dir;
+}
+
+/* One `mecbed node` per edge/cloud site, inside its namespace (and cap). */
+static int spawn_nodes(mb_session *s, const char *exe, char *err, size_t errlen)
+{
+    const mb_topology *t = s->cfg.topo;
+    int dilate = s->cfg.emulate == MB_EMULATE_DILATE;
+    for (int i = 0; i < t->n_sites; i++) {
+        if (i == s->cfg.device || t->sites[i].address[0])
+            continue;
+        char listen[64];
+        snprintf(listen, sizeof listen, "%s:%d", mb_net_addr(s->net, i), NODE_PORT);
+        char slow[32];
+        snprintf(slow, sizeof slow, "%.6f", dilate ? s->emu_factor[i] : 1.0);
+        char *argv[] = {(char *)exe, "node", "--role", t->sites[i].role == MB_ROLE_CLOUD ? "cloud" : "edge",
+                        "--listen", listen, "--threads", "1", "--backend-kernels", (char *)s->cfg.kernels,
+                        "--sessions", "1", "--slowdown", slow, NULL};
+        pid_t pid;
+        if (mb_net_spawn(s->net, i, argv, &pid, err, errlen))
+            return -1;
+        if (s->cap[i] && mb_cpu_cap_add(s->cap[i], pid, err, errlen))
+            return -1;
+    }
+    return 0;
+}
+
+/* From the device's namespace: the runner, connected to every node. */
+static int connect_runner(mb_session *s, char *err, size_t errlen)
+{
+    const mb_topology *t = s->cfg.topo;
+    int dev = s->cfg.device;
+    if (mb_netns_enter(mb_net_netns(s->net, dev), &s->saved_ns)) {
+        snprintf(err, errlen, "cannot enter the device's namespace: %s", strerror(errno));
+        s->saved_ns = -1;
+        return -1;
+    }
+    mb_runner_opts ro = {.model = s->cfg.model, .g = s->cfg.g, .topo = t, .device = dev, .listen_fd = -1,
+                         .be = s->be, .timeout_s = s->cfg.timeout_s,
+                         .thread_hook = s->cap[dev] ? ss_device_thread_hook : NULL,
+                         .thread_hook_arg = s};
+    for (int i = 0; i < t->n_sites; i++) {
+        if (t->sites[i].address[0])
+            snprintf(ro.addrs[i], sizeof ro.addrs[i], "%s", t->sites[i].address);
+        else
+            snprintf(ro.addrs[i], sizeof ro.addrs[i], "%s:%d", mb_net_addr(s->net, i), NODE_PORT);
+    }
+    s->runner = mb_runner_new(&ro, err, errlen);
+    if (!s->runner) {
+        pid_t pid;
+        int st;
+        if (mb_net_child_exited(s->net, &pid, &st) == 1) {
+            size_t l = strlen(err);
+            snprintf(err + l, errlen - l, " (a node process exited with status %d)",
+                     WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* Bring up, start nodes, connect. 0 or -1 with err (the caller tears down). */
+int ss_bring_up(mb_session *s, char *err, size_t errlen)
+{
+    char why[256];
+    if (s->real)
+        return connect_real(s, err, errlen);
+    if (mb_netns_available(why, sizeof why)) {
+        snprintf(err, errlen, "cannot emulate links here: %s", why);
+        return -1;
+    }
+    const char *log_dir = make_log_dir(s, err, errlen);
+    if (!log_dir)
+        return -1;
+    mb_net_opts no = {.backend = s->cfg.backend, .run_id = s->cfg.run_id, .log_dir = log_dir,
+                      .seed = s->cfg.seed};
+    if (mb_net_up(s->cfg.topo, &no, &s->net, err, errlen))
+        return -1;
+    char self[PATH_MAX];
+    const char *exe = s->cfg.node_exe;
+    if (!exe) {
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n <= 0) {
+            snprintf(err, errlen, "cannot find the mecbed binary: %s", strerror(errno));
+            return -1;
+        }
+        self[n] = 0;
+        exe = self;
+    }
+    /* CPU caps first (the device's threads join when they start). */
+    if (ss_sites_apply(s, mb_net_run_id(s->net), err, errlen) || spawn_nodes(s, exe, err, errlen))
+        return -1;
+    return connect_runner(s, err, errlen);
+}
+
+/* ns3 Wi-Fi: its radio energy over the measured frames only. */
+void ss_net_realtime_begin(mb_session *s)
+{
+    int a_side;
+    int dl = ss_device_link(s->cfg.topo, s->cfg.device, &a_side);
+    s->ns3_e0 = s->ns3_t0 = NAN;
+    if (s->net && dl >= 0) {
+        mb_link_realtime rt;
+        if (mb_net_link_realtime(s->net, dl, &rt) == 0)
+            s->ns3_e0 = rt.radio_energy_j, s->ns3_t0 = rt.sim_s;
+    }
+}
+
+/* ns3: a link that fell behind real time invalidates the run. */
+void ss_net_realtime_end(mb_session *s)
+{
+    if (!s->net)
+        return;
+    const mb_topology *t = s->cfg.topo;
+    int a_side;
+    int dl = ss_device_link(t, s->cfg.device, &a_side);
+    s->ns3_energy_j = NAN;
+    for (int l = 0; l < t->n_links; l++) {
+        mb_link_realtime rt;
+        if (mb_net_link_realtime(s->net, l, &rt))
+            continue;
+        if (!s->rt_have)
+            s->rt_valid = 1;
+        s->rt_have = 1;
+        s->rt_valid &= rt.valid;
+        s->rt_lag_max_ms = fmax(s->rt_lag_max_ms, rt.lag_max_ms);
+        if (isfinite(rt.radio_energy_j) && isfinite(s->ns3_e0) && l == dl)
+            s->ns3_energy_j = rt.radio_energy_j - s->ns3_e0, s->ns3_sim_s = rt.sim_s - s->ns3_t0;
+        if (rt.died)
+            ss_warn(s, "link %d's ns-3 simulator process died during the run: this run is invalid", l);
+        else if (!rt.valid)
+            ss_warn(s, "link %d's ns-3 simulation fell behind real time (lag %.1f ms > %.1f ms): this run is invalid",
+                    l, rt.lag_max_ms, rt.lag_limit_ms);
+    }
+}
+
+/* Runner, namespace, links, caps: whatever is up, in that order. The
+ * process-wide runtime settings go back to their defaults. */
+void ss_teardown(mb_session *s)
+{
+    if (s->runner) {
+        mb_runner_free(s->runner);
+        s->runner = NULL;
+    }
+    if (s->saved_ns >= 0) {
+        mb_netns_leave(s->saved_ns);
+        s->saved_ns = -1;
+    }
+    mb_rt_set_thread_hook(NULL, NULL);
+    mb_rt_set_slowdown(1);
+    if (s->net) {
+        mb_net_down(s->net);
+        s->net = NULL;
+    }
+    ss_sites_free(s);
+}
+
+void ss_remove_tmp_dir(mb_session *s)
+{
+    if (!s->tmp_dir[0])
+        return;
+    char cmd[128];
+    /* only our own mkdtemp directory */
+    if (!strncmp(s->tmp_dir, "/tmp/mecbed-run-", 16) && !strchr(s->tmp_dir, '\'')) {
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->tmp_dir);
+        if (system(cmd) != 0)
+            ss_error(s, "could not remove %s", s->tmp_dir);
+    }
+    s->tmp_dir[0] = 0;
+}

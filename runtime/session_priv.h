@@ -1,0 +1,114 @@
+/* The run session's private state, shared by the runtime/session_*.c files
+ * (one responsibility each: set-up, site speed, network bring-up, frame
+ * loop, re-planning, figures, report writers). Not a public header. */
+#ifndef MB_RUNTIME_SESSION_PRIV_H
+#define MB_RUNTIME_SESSION_PRIV_H
+
+#include <stdint.h>
+
+#include "mecbed/cgroup.h"
+#include "mecbed/goodput.h"
+#include "mecbed/link.h"
+#include "mecbed/policy.h"
+#include "mecbed/runstats.h"
+#include "mecbed/runtime.h"
+#include "mecbed/session.h"
+#include "mecbed/timeline.h"
+
+#define SESSION_MAX_PLANS 64
+#define SESSION_MAX_WARN 8
+
+/* One measured frame. */
+typedef struct ss_frame {
+    uint32_t frame;
+    int ok, fell_back;
+    double t_start, t_end, latency_ms, predicted_ms, predicted_energy_mj;
+    double energy_mj, radio_mj, busy_ms, critical_ms;
+    double max_abs_err;
+    int output_match;
+    int64_t bytes_up, bytes_down;
+    char error[512];
+    int epoch;      /* which plan */
+    double release; /* when the frame was due (streams) */
+    int submit_failed;
+} ss_frame;
+
+struct mb_session {
+    mb_session_config cfg;
+    int real; /* every server has address=: real network, nothing emulated */
+
+    /* site speed (session_sites.c) */
+    mb_cpu_cap *cap[MB_MAX_SITES];
+    double factor[MB_MAX_SITES], emu_factor[MB_MAX_SITES], cap_cores[MB_MAX_SITES];
+    int fallback_capped; /* the fallback's thread joined the device's cap */
+
+    /* network and nodes (session_net.c) */
+    mb_net *net;
+    char tmp_dir[64];
+    int saved_ns;
+    double net_epoch; /* mb_net_epoch: trace time 0 (0 without emulated links) */
+    mb_runner *runner;
+
+    /* plans (session.c, session_replan.c) */
+    mb_policy_session *policy;
+    mb_plan *plans[SESSION_MAX_PLANS];
+    int n_plans;
+    double replan_us[SESSION_MAX_PLANS];
+    const mb_plan *cur;
+    mb_goodput gp;
+    double plan_bps;
+
+    /* the device's kernels, inputs and the unsplit reference */
+    mb_backend *be;
+    mb_tensor **inputs, **ref;
+    double ref_scale;
+
+    /* what happened (session_loop.c) */
+    mb_timeline tl;
+    ss_frame *rec;
+    int n_rec;
+    double t_stream, t_stream_end;
+    int ran, interrupted;
+    char warn[SESSION_MAX_WARN][256];
+    int n_warn;
+    mb_radio_burst *bursts; /* scratch for the radio model */
+
+    /* simulated links (ns3 backend): did they keep up with real time? */
+    int rt_have, rt_valid;
+    double rt_lag_max_ms, ns3_energy_j, ns3_sim_s;
+    double ns3_e0, ns3_t0; /* ns-3 radio energy and simulated time when the measured frames began */
+
+    mb_session_report rep; /* filled by ss_compute_report */
+};
+
+/* Say something (cfg.log); a warning also goes into the report's list. */
+void ss_warn(mb_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ss_info(mb_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ss_error(mb_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* session_sites.c: each site's speed factor, and what this machine can emulate. */
+void ss_sites_plan_speed(mb_session *s);
+int ss_sites_apply(mb_session *s, const char *run_id, char *err, size_t errlen);
+void ss_device_thread_hook(void *arg);
+void ss_sites_free(mb_session *s);
+
+/* session_net.c: links, nodes, the runner; and their teardown. */
+int ss_bring_up(mb_session *s, char *err, size_t errlen);
+void ss_teardown(mb_session *s);
+void ss_remove_tmp_dir(mb_session *s);
+int ss_device_link(const mb_topology *t, int device, int *dev_is_a);
+void ss_net_realtime_begin(mb_session *s);
+void ss_net_realtime_end(mb_session *s);
+
+/* session_loop.c */
+int ss_run_frames(mb_session *s);
+void ss_free_outputs(const mb_graph *g, mb_tensor **out);
+
+/* session_replan.c: adaptive re-planning from the uplink's goodput. */
+void ss_replan_init(mb_session *s);
+void ss_replan_after_frame(mb_session *s, uint32_t frame, int idle, uint32_t next_frame);
+
+/* session_stats.c: energy and the summary, after the links are down. */
+void ss_compute_report(mb_session *s);
+
+#endif

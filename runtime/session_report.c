@@ -1,0 +1,195 @@
+/* Run session, the report writers: one JSON object (`mecbed run --json`,
+ * what the sweep and scripts read; its keys are an interface) and the
+ * human-readable summary. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdio.h>
+
+#include "mecbed/platform.h"
+#include "session_priv.h"
+
+/* A JSON string literal (quoted, escaped). */
+static void jstr(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+/* ,"key":number, or null where there is none (NaN, infinity). */
+static void jnum(FILE *f, const char *key, double v, const char *fmt)
+{
+    fprintf(f, ",\"%s\":", key);
+    if (isfinite(v))
+        fprintf(f, fmt, v);
+    else
+        fprintf(f, "null");
+}
+
+static const char *emulation(const mb_session *s, int site)
+{
+    return s->emu_factor[site] <= 1.0001 ? "none" : s->cap_cores[site] > 0 ? "cap" : "dilate";
+}
+
+/* The ns3 backend's real-time check and its radio energy. */
+static void json_realtime(const mb_session *s, FILE *f)
+{
+    double radio = 0;
+    for (int i = 0; i < s->n_rec; i++)
+        if (isfinite(s->rec[i].radio_mj))
+            radio += s->rec[i].radio_mj;
+    fprintf(f, ",\"valid\":%s", s->rt_valid ? "true" : "false");
+    jnum(f, "realtime_lag_max_ms", s->rt_lag_max_ms, "%.3f");
+    /* ns-3's Wi-Fi radio energy model over the measured frames (from the
+     * first release to the end of the last) beside mecbed's radio model
+     * (summed over the frames) */
+    jnum(f, "ns3_radio_energy_mj", s->ns3_energy_j * 1e3, "%.4f");
+    jnum(f, "ns3_radio_simulated_s", isfinite(s->ns3_energy_j) ? s->ns3_sim_s : NAN, "%.3f");
+    jnum(f, "radio_model_mj", radio, "%.4f");
+}
+
+static void json_sites(const mb_session *s, FILE *f)
+{
+    fprintf(f, ",\"sites\":[");
+    for (int i = 0; i < s->cfg.topo->n_sites; i++) {
+        fprintf(f, "%s{\"name\":", i ? "," : "");
+        jstr(f, s->cfg.topo->sites[i].name);
+        fprintf(f, ",\"type\":");
+        jstr(f, mb_cost_site_type(s->cfg.cost, i)->name);
+        fprintf(f, ",\"emulation\":\"%s\"", emulation(s, i));
+        fprintf(f, ",\"factor\":%.4f,\"emulated_factor\":%.4f,\"cpu_cap\":%.4f}", s->factor[i],
+                s->emu_factor[i], s->cap_cores[i]);
+    }
+    fprintf(f, "],\"warnings\":[");
+    for (int i = 0; i < s->n_warn; i++) {
+        fprintf(f, "%s", i ? "," : "");
+        jstr(f, s->warn[i]);
+    }
+    fprintf(f, "]");
+}
+
+static void json_frames(const mb_session *s, FILE *f)
+{
+    fprintf(f, ",\"per_frame\":[");
+    for (int i = 0; i < s->n_rec; i++) {
+        const ss_frame *fr = &s->rec[i];
+        fprintf(f, "%s{\"frame\":%u,\"ok\":%s,\"fell_back\":%s,\"output_match\":%s", i ? "," : "",
+                fr->frame, fr->ok ? "true" : "false", fr->fell_back ? "true" : "false",
+                fr->output_match ? "true" : "false");
+        int done = fr->ok || fr->fell_back;
+        /* the frame's start on the links' clock: where a trace= link was then */
+        jnum(f, "t_s", s->net_epoch > 0 && fr->t_start > 0 ? fr->t_start - s->net_epoch : NAN, "%.4f");
+        jnum(f, "latency_ms", done ? fr->latency_ms : NAN, "%.4f");
+        jnum(f, "predicted_ms", fr->predicted_ms, "%.4f");
+        jnum(f, "energy_mj", done ? fr->energy_mj : NAN, "%.4f");
+        jnum(f, "radio_mj", done ? fr->radio_mj : NAN, "%.4f");
+        jnum(f, "busy_ms", done ? fr->busy_ms : NAN, "%.4f");
+        jnum(f, "critical_path_ms", fr->critical_ms, "%.4f");
+        jnum(f, "max_abs_err", done ? fr->max_abs_err : NAN, "%.9g");
+        fprintf(f, ",\"bytes_up\":%lld,\"bytes_down\":%lld,\"plan\":%d", (long long)fr->bytes_up,
+                (long long)fr->bytes_down, fr->epoch);
+        if (fr->error[0]) {
+            fprintf(f, ",\"error\":");
+            jstr(f, fr->error);
+        }
+        fprintf(f, "}");
+    }
+    fprintf(f, "]");
+}
+
+void mb_session_write_json(const mb_session *s, FILE *f)
+{
+    const mb_session_report *r = &s->rep;
+    fprintf(f, "{\"model\":");
+    jstr(f, s->cfg.g->name);
+    fprintf(f, ",\"policy\":");
+    jstr(f, s->plans[0]->policy);
+    fprintf(f, ",\"link\":");
+    jstr(f, s->cfg.link_label);
+    fprintf(f, ",\"backend\":");
+    jstr(f, s->real ? "real" : s->cfg.backend);
+    fprintf(f, ",\"run_id\":");
+    jstr(f, s->cfg.run_id ? s->cfg.run_id : "");
+    fprintf(f, ",\"blas_core\":");
+    jstr(f, mb_platform_blas_core());
+    fprintf(f, ",\"profile\":");
+    jstr(f, s->cfg.profile_source);
+    fprintf(f, ",\"frames\":%d,\"warmup\":%d,\"ok_frames\":%d,\"failed_frames\":%d,\"fallback_frames\":%d",
+            r->frames, r->warmup, r->ok_frames, r->failed_frames, r->fallback_frames);
+    jnum(f, "measured_ms", r->measured_ms, "%.4f");
+    jnum(f, "mean_ms", r->mean_ms, "%.4f");
+    jnum(f, "p95_ms", r->p95_ms, "%.4f");
+    jnum(f, "predicted_ms", r->predicted_ms, "%.4f");
+    jnum(f, "rel_err", isfinite(r->measured_ms) && r->measured_ms > 0
+                           ? fabs(r->predicted_ms - r->measured_ms) / r->measured_ms : NAN, "%.4f");
+    jnum(f, "energy_mj", r->energy_mj, "%.4f");
+    jnum(f, "predicted_energy_mj", r->predicted_energy_mj, "%.4f");
+    jnum(f, "critical_path_ms", r->critical_path_ms, "%.4f");
+    jnum(f, "overhead_ratio", isfinite(r->critical_path_ms) && r->critical_path_ms > 0
+                                  ? r->measured_ms / r->critical_path_ms : NAN, "%.4f");
+    fprintf(f, ",\"output_match\":%s", r->all_match ? "true" : "false");
+    jnum(f, "max_abs_err", r->max_abs_err, "%.9g");
+    fprintf(f, ",\"fps\":%.3f,\"throughput_fps\":%.3f,\"deadline_misses\":%d", r->fps,
+            r->throughput_fps, r->deadline_misses);
+    fprintf(f, ",\"replans\":%d", r->replans);
+    if (s->rt_have)
+        json_realtime(s, f);
+    /* A busy machine slows every site: say how busy it was. */
+    double la = NAN;
+    FILE *lf = fopen("/proc/loadavg", "r");
+    if (lf) {
+        if (fscanf(lf, "%lf", &la) != 1)
+            la = NAN;
+        fclose(lf);
+    }
+    jnum(f, "loadavg", la, "%.2f");
+    fprintf(f, ",\"bytes_up\":%lld,\"bytes_down\":%lld", (long long)r->bytes_up, (long long)r->bytes_down);
+    json_sites(s, f);
+    json_frames(s, f);
+    fprintf(f, ",\"replan_us\":[");
+    for (int i = 1; i < s->n_plans; i++)
+        fprintf(f, "%s%.1f", i > 1 ? "," : "", s->replan_us[i]);
+    fprintf(f, "]}\n");
+}
+
+void mb_session_write_text(const mb_session *s, FILE *f)
+{
+    const mb_session_report *r = &s->rep;
+    const mb_topology *t = s->cfg.topo;
+    fprintf(f, "model %s, policy %s, %s %s, backend %s\n", s->cfg.g->name, s->plans[0]->policy,
+            s->cfg.label_is_link ? "link" : "topology", s->cfg.link_label, s->cfg.backend);
+    for (int i = 0; i < t->n_sites; i++)
+        fprintf(f, "  site %-8s %-11s x%.3f of the profile, emulated x%.3f%s\n", t->sites[i].name,
+                mb_cost_site_type(s->cfg.cost, i)->name, s->factor[i], s->emu_factor[i],
+                s->emu_factor[i] <= 1.0001 ? "" : s->cap_cores[i] > 0 ? " (CPU capped)" : " (time-dilated)");
+    fprintf(f, "frames          %d ok, %d failed, %d completed locally\n", r->ok_frames,
+            r->failed_frames, r->fallback_frames);
+    fprintf(f, "latency         measured %.3f ms (median; mean %.3f, p95 %.3f), predicted %.3f ms, error %+.1f%%\n",
+            r->measured_ms, r->mean_ms, r->p95_ms, r->predicted_ms,
+            r->ok_frames ? (r->predicted_ms - r->measured_ms) / r->measured_ms * 100 : NAN);
+    fprintf(f, "critical path   %.3f ms from this run's op and transfer times (runtime overhead x%.3f)\n",
+            r->critical_path_ms, r->critical_path_ms > 0 ? r->measured_ms / r->critical_path_ms : NAN);
+    fprintf(f, "device energy   measured %.3f mJ, predicted %.3f mJ\n", r->energy_mj, r->predicted_energy_mj);
+    if (s->n_rec > 0) /* the last frame's bytes over the device's link */
+        fprintf(f, "device traffic  %lld bytes up, %lld down per frame (last frame)\n",
+                (long long)r->last_bytes_up, (long long)r->last_bytes_down);
+    fprintf(f, "output          %s (max abs error %.3g vs the unsplit model)\n",
+            r->all_match ? "matches" : "DIFFERS", r->max_abs_err);
+    if (r->fps > 0)
+        fprintf(f, "stream          %.2f fps offered, %.2f achieved, %d deadline misses\n", r->fps,
+                r->throughput_fps, r->deadline_misses);
+    if (s->n_plans > 1)
+        fprintf(f, "re-plans        %d\n", s->n_plans - 1);
+    for (int i = 0; i < s->n_rec; i++)
+        if (s->rec[i].error[0])
+            fprintf(f, "frame %u: %s%s\n", s->rec[i].frame, s->rec[i].error,
+                    s->rec[i].fell_back ? " (completed locally)" : "");
+}
