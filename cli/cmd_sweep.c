@@ -22,8 +22,7 @@
 #include "mecbed/link.h"
 #include "mecbed/platform.h"
 #include "mecbed/sweep.h"
-
-int cmd_sweep(int argc, char **argv);
+#include "commands.h"
 
 static volatile int stop_flag;
 
@@ -208,10 +207,10 @@ static int table_read(const char *path, table *t, char *err, size_t errlen)
 static int table_write(const table *t, const char *path, char *err, size_t errlen)
 {
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(tmp, sizeof tmp, "%.4190s.tmp", path);
     FILE *f = fopen(tmp, "w");
     if (!f) {
-        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+        snprintf(err, errlen, "%.900s: %s", tmp, strerror(errno));
         return -1;
     }
     for (int i = 0; i < t->n_cols; i++) {
@@ -230,12 +229,12 @@ static int table_write(const table *t, const char *path, char *err, size_t errle
     }
     /* rename() only after the data is on disk: a crash leaves the old or the new file */
     if (fflush(f) || fsync(fileno(f)) || fclose(f)) {
-        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+        snprintf(err, errlen, "%.900s: %s", tmp, strerror(errno));
         unlink(tmp);
         return -1;
     }
     if (rename(tmp, path)) {
-        snprintf(err, errlen, "rename %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "rename %.900s: %s", path, strerror(errno));
         unlink(tmp);
         return -1;
     }
@@ -560,7 +559,30 @@ static int latest_dir(const char *parent, int quick, char *out, size_t len)
     return 0;
 }
 
-int cmd_sweep(int argc, char **argv)
+/* What the command line asked for. */
+typedef struct sweep_opts {
+    int quick, resume, json, no_plots, dry, no_times;
+    const char *out_dir, *check, *extra_types, *conf;
+    double tol;
+} sweep_opts;
+
+/* A sweep in progress: its configuration, points, table and counters. */
+typedef struct sweep_state {
+    sweep_opts o;
+    sw_config *cfg;
+    char dir[4096], topo_dir[4200], csv[4200], frames_path[4200], logs[4200];
+    sw_point *pts;
+    int n_pts;
+    table t;
+    char *frames_text;
+    size_t frames_len;
+    int n_done_before, n_todo, n_ok, n_fail, n_run;
+    double t_start;
+    int rc;
+} sweep_state;
+
+/* getopt over sweep's options. -1 to go on, else the exit status. */
+static int parse_options(sweep_opts *o, int argc, char **argv)
 {
     enum { O_QUICK = 256, O_OUT, O_RESUME, O_JSON, O_TYPES, O_CHECK, O_TOL, O_NOPLOTS, O_DRY, O_NOTIMES };
     static const struct option opts[] = {
@@ -571,29 +593,28 @@ int cmd_sweep(int argc, char **argv)
         {"dry-run", no_argument, 0, O_DRY},        {"no-times", no_argument, 0, O_NOTIMES},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    int quick = 0, resume = 0, json = 0, no_plots = 0, dry = 0, no_times = 0;
-    const char *out_dir = NULL, *check = NULL;
-    const char *extra_types = getenv("MECBED_SWEEP_NODE_TYPES");
-    if (extra_types && !*extra_types)
-        extra_types = NULL;
-    double tol = 1e-4;
+    memset(o, 0, sizeof *o);
+    o->extra_types = getenv("MECBED_SWEEP_NODE_TYPES");
+    if (o->extra_types && !*o->extra_types)
+        o->extra_types = NULL;
+    o->tol = 1e-4;
     int c, idx;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
         switch (c) {
-        case O_QUICK: quick = 1; break;
-        case O_OUT: out_dir = optarg; break;
-        case O_RESUME: resume = 1; break;
-        case O_JSON: json = 1; break;
-        case O_TYPES: extra_types = optarg; break;
-        case O_CHECK: check = optarg; break;
-        case O_NOPLOTS: no_plots = 1; break;
-        case O_DRY: dry = 1; break;
-        case O_NOTIMES: no_times = 1; break;
+        case O_QUICK: o->quick = 1; break;
+        case O_OUT: o->out_dir = optarg; break;
+        case O_RESUME: o->resume = 1; break;
+        case O_JSON: o->json = 1; break;
+        case O_TYPES: o->extra_types = optarg; break;
+        case O_CHECK: o->check = optarg; break;
+        case O_NOPLOTS: o->no_plots = 1; break;
+        case O_DRY: o->dry = 1; break;
+        case O_NOTIMES: o->no_times = 1; break;
         case O_TOL: {
             char *end;
-            tol = strtod(optarg, &end);
-            if (end == optarg || *end || !(tol >= 0)) {
+            o->tol = strtod(optarg, &end);
+            if (end == optarg || *end || !(o->tol >= 0)) {
                 fprintf(stderr, "mecbed sweep: --tolerance %s: expected a number >= 0\n", optarg);
                 return 2;
             }
@@ -607,152 +628,261 @@ int cmd_sweep(int argc, char **argv)
         fprintf(stderr, "mecbed sweep: give one experiment file (mecbed sweep --help)\n");
         return 2;
     }
-    char err[16384];
-    sw_config *cfg = calloc(1, sizeof *cfg);
-    if (!cfg)
-        return 1;
-    if (sw_config_read(argv[optind], quick, cfg, err, sizeof err)) {
-        fprintf(stderr, "mecbed sweep: %s\n", err);
-        free(cfg);
-        return 1;
+    o->conf = argv[optind];
+    return -1;
+}
+
+/* Where the results go: --out, the newest run (--resume) or a new
+ * timestamped directory. 0, or -1 with a message printed. */
+static int pick_dir(sweep_state *st)
+{
+    const sweep_opts *o = &st->o;
+    if (o->out_dir) {
+        snprintf(st->dir, sizeof st->dir, "%s", o->out_dir);
+        return 0;
     }
-    if (extra_types && access(extra_types, R_OK)) {
-        fprintf(stderr, "mecbed sweep: node types %s: %s\n", extra_types, strerror(errno));
-        sw_config_free(cfg);
-        free(cfg);
-        return 1;
-    }
-    if (cfg->run_mode && geteuid() != 0 && !dry) {
-        fprintf(stderr, "mecbed sweep: %s is a run-mode experiment: measured runs need root "
-                        "(namespaces, TUN, cgroups)\n", cfg->path);
-        sw_config_free(cfg);
-        free(cfg);
-        return 1;
-    }
-    char dir[4096];
-    if (out_dir)
-        snprintf(dir, sizeof dir, "%s", out_dir);
-    else {
-        char parent[512];
-        snprintf(parent, sizeof parent, "results/%s", cfg->name);
-        if (resume) {
-            if (latest_dir(parent, quick, dir, sizeof dir)) {
-                fprintf(stderr, "mecbed sweep: --resume: no %srun to resume under %s/\n",
-                        quick ? "--quick " : "", parent);
-                sw_config_free(cfg);
-                free(cfg);
-                return 1;
-            }
-        } else {
-            char ts[32];
-            time_t now = time(NULL);
-            strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", gmtime(&now));
-            snprintf(dir, sizeof dir, "%s/%s%s", parent, ts, quick ? "-quick" : "");
+    char parent[512];
+    snprintf(parent, sizeof parent, "results/%s", st->cfg->name);
+    if (o->resume) {
+        if (latest_dir(parent, o->quick, st->dir, sizeof st->dir)) {
+            fprintf(stderr, "mecbed sweep: --resume: no %srun to resume under %s/\n",
+                    o->quick ? "--quick " : "", parent);
+            return -1;
         }
+        return 0;
     }
-    char topo_dir[4200];
-    snprintf(topo_dir, sizeof topo_dir, "%s/topologies", dir);
-    if (!dry && (mkdir_p(dir) || mkdir_p(topo_dir))) {
-        fprintf(stderr, "mecbed sweep: cannot create %s: %s\n", dir, strerror(errno));
-        sw_config_free(cfg);
-        free(cfg);
+    char ts[32];
+    time_t now = time(NULL);
+    strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", gmtime(&now));
+    snprintf(st->dir, sizeof st->dir, "%s/%s%s", parent, ts, o->quick ? "-quick" : "");
+    return 0;
+}
+
+/* Read the experiment, check it can run here, make the directories and
+ * list the points. -1 to go on, else the exit status (a message printed). */
+static int prepare(sweep_state *st)
+{
+    const sweep_opts *o = &st->o;
+    char err[16384];
+    st->cfg = calloc(1, sizeof *st->cfg);
+    if (!st->cfg)
         return 1;
-    }
-    sw_point *pts = NULL;
-    int n_pts = 0;
-    if (sw_points(cfg, dry ? "/tmp" : topo_dir, &pts, &n_pts, err, sizeof err)) {
+    if (sw_config_read(o->conf, o->quick, st->cfg, err, sizeof err)) {
         fprintf(stderr, "mecbed sweep: %s\n", err);
-        sw_config_free(cfg);
-        free(cfg);
         return 1;
     }
-    if (dry) {
-        for (int i = 0; i < n_pts; i++)
-            printf("%s\n", pts[i].key);
-        printf("%d points\n", n_pts);
-        free(pts);
-        sw_config_free(cfg);
-        free(cfg);
+    if (o->extra_types && access(o->extra_types, R_OK)) {
+        fprintf(stderr, "mecbed sweep: node types %s: %s\n", o->extra_types, strerror(errno));
+        return 1;
+    }
+    if (st->cfg->run_mode && geteuid() != 0 && !o->dry) {
+        fprintf(stderr, "mecbed sweep: %s is a run-mode experiment: measured runs need root "
+                        "(namespaces, TUN, cgroups)\n", st->cfg->path);
+        return 1;
+    }
+    if (pick_dir(st))
+        return 1;
+    snprintf(st->topo_dir, sizeof st->topo_dir, "%s/topologies", st->dir);
+    if (!o->dry && (mkdir_p(st->dir) || mkdir_p(st->topo_dir))) {
+        fprintf(stderr, "mecbed sweep: cannot create %s: %s\n", st->dir, strerror(errno));
+        return 1;
+    }
+    if (sw_points(st->cfg, o->dry ? "/tmp" : st->topo_dir, &st->pts, &st->n_pts, err, sizeof err)) {
+        fprintf(stderr, "mecbed sweep: %s\n", err);
+        return 1;
+    }
+    if (o->dry) {
+        for (int i = 0; i < st->n_pts; i++)
+            printf("%s\n", st->pts[i].key);
+        printf("%d points\n", st->n_pts);
         return 0;
     }
     /* columns: the fixed set, then the configured metrics */
-    table t = {0};
     for (int i = 0; base_cols[i]; i++)
-        t.cols[t.n_cols++] = strdup(base_cols[i]);
-    for (int i = 0; i < cfg->metrics.n && t.n_cols < SW_MAX_COLS; i++) {
+        st->t.cols[st->t.n_cols++] = strdup(base_cols[i]);
+    for (int i = 0; i < st->cfg->metrics.n && st->t.n_cols < SW_MAX_COLS; i++) {
         char col[64];
-        snprintf(col, sizeof col, "m_%s", cfg->metrics.v[i]);
-        t.cols[t.n_cols++] = strdup(col);
+        snprintf(col, sizeof col, "m_%s", st->cfg->metrics.v[i]);
+        st->t.cols[st->t.n_cols++] = strdup(col);
     }
-    char csv[4200], frames_path[4200], logs[4200];
-    snprintf(csv, sizeof csv, "%s/results.csv", dir);
-    snprintf(frames_path, sizeof frames_path, "%s/frames.csv", dir);
-    snprintf(logs, sizeof logs, "%s/logs", dir);
-    int rc = 0, n_done_before = 0;
-    char *frames_text = NULL;
-    size_t frames_len = 0;
-    if (resume) {
-        table old;
-        int r = table_read(csv, &old, err, sizeof err);
-        if (r < 0) {
-            fprintf(stderr, "mecbed sweep: --resume: %s\n", err);
-            rc = 1;
-            goto done;
-        }
-        if (r == 0) {
-            int same = old.n_cols == t.n_cols;
-            for (int i = 0; same && i < t.n_cols; i++)
-                same = !strcmp(old.cols[i], t.cols[i]);
-            if (!same) {
-                fprintf(stderr, "mecbed sweep: --resume: %s has other columns than this experiment "
-                                "(changed metrics=?): start a new run\n", csv);
-                table_free(&old);
-                rc = 1;
-                goto done;
-            }
-            /* keep only finished rows (failed ones are retried) */
-            for (int i = 0; i < old.n_rows; i++)
-                if (!strcmp(sw_row_get(&old.rows[i], "ok"), "1"))
-                    table_add(&t, &old.rows[i]);
+    snprintf(st->csv, sizeof st->csv, "%s/results.csv", st->dir);
+    snprintf(st->frames_path, sizeof st->frames_path, "%s/frames.csv", st->dir);
+    snprintf(st->logs, sizeof st->logs, "%s/logs", st->dir);
+    return -1;
+}
+
+/* --resume: the finished rows of results.csv (failed ones are retried)
+ * and the frames.csv so far. 0, or -1 with a message printed. */
+static int load_previous(sweep_state *st)
+{
+    table old;
+    char err[16384];
+    int r = table_read(st->csv, &old, err, sizeof err);
+    if (r < 0) {
+        fprintf(stderr, "mecbed sweep: --resume: %s\n", err);
+        return -1;
+    }
+    if (r == 0) {
+        int same = old.n_cols == st->t.n_cols;
+        for (int i = 0; same && i < st->t.n_cols; i++)
+            same = !strcmp(old.cols[i], st->t.cols[i]);
+        if (!same) {
+            fprintf(stderr, "mecbed sweep: --resume: %s has other columns than this experiment "
+                            "(changed metrics=?): start a new run\n", st->csv);
             table_free(&old);
-            n_done_before = t.n_rows;
+            return -1;
         }
-        FILE *ff = fopen(frames_path, "r");
+        for (int i = 0; i < old.n_rows; i++)
+            if (!strcmp(sw_row_get(&old.rows[i], "ok"), "1"))
+                table_add(&st->t, &old.rows[i]);
+        table_free(&old);
+        st->n_done_before = st->t.n_rows;
+    }
+    FILE *ff = fopen(st->frames_path, "r");
+    if (!ff)
+        return 0;
+    char *line = NULL;
+    size_t cap = 0, fc = 0;
+    ssize_t k;
+    while ((k = getline(&line, &cap, ff)) > 0) {
+        if (!strncmp(line, "point,", 6))
+            continue;
+        if (st->frames_len + (size_t)k + 1 > fc) {
+            fc = (st->frames_len + (size_t)k + 1) * 2;
+            char *nf = realloc(st->frames_text, fc);
+            if (!nf)
+                break;
+            st->frames_text = nf;
+        }
+        memcpy(st->frames_text + st->frames_len, line, (size_t)k);
+        st->frames_len += (size_t)k;
+        st->frames_text[st->frames_len] = 0;
+    }
+    free(line);
+    fclose(ff);
+    return 0;
+}
+
+/* A run-mode point's per-frame rows (frames.csv, rewritten) and uplink
+ * trace (trace.csv, appended one block per point). Both are freed. */
+static void save_point_extras(sweep_state *st, char *fr, char *trc)
+{
+    if (fr) {
+        size_t k = strlen(fr);
+        char *nf = realloc(st->frames_text, st->frames_len + k + 1);
+        if (nf) {
+            st->frames_text = nf;
+            memcpy(st->frames_text + st->frames_len, fr, k + 1);
+            st->frames_len += k;
+        }
+        free(fr);
+        FILE *ff = fopen(st->frames_path, "w");
         if (ff) {
-            char *line = NULL;
-            size_t cap = 0;
-            ssize_t k;
-            size_t fc = 0;
-            while ((k = getline(&line, &cap, ff)) > 0) {
-                if (!strncmp(line, "point,", 6))
-                    continue;
-                if (frames_len + (size_t)k + 1 > fc) {
-                    fc = (frames_len + (size_t)k + 1) * 2;
-                    char *nf = realloc(frames_text, fc);
-                    if (!nf)
-                        break;
-                    frames_text = nf;
-                }
-                memcpy(frames_text + frames_len, line, (size_t)k);
-                frames_len += (size_t)k;
-                frames_text[frames_len] = 0;
-            }
-            free(line);
+            fprintf(ff, "point,variant,x,frame,t_s,latency_ms,predicted_ms,plan,ok\n%s",
+                    st->frames_text ? st->frames_text : "");
             fclose(ff);
         }
     }
-    cJSON *meta = meta_json(cfg, quick, argc, argv);
-    if (extra_types)
-        cJSON_AddStringToObject(meta, "extra_node_types", extra_types);
-    cJSON_AddNumberToObject(meta, "points", n_pts);
-    if (cfg->run_mode)
-        mkdir_p(logs);
-    if (table_write(&t, csv, err, sizeof err)) {
-        fprintf(stderr, "mecbed sweep: %s\n", err);
-        cJSON_Delete(meta);
-        rc = 1;
-        goto done;
+    if (trc) {
+        char tp[4300];
+        snprintf(tp, sizeof tp, "%s/trace.csv", st->dir);
+        struct stat sb;
+        int fresh = stat(tp, &sb) != 0;
+        FILE *tf = fopen(tp, "a");
+        if (tf) {
+            if (fresh)
+                fputs("point,x,t_s,rate_mbps\n", tf);
+            fputs(trc, tf);
+            fclose(tf);
+        }
+        free(trc);
     }
+}
+
+/* The progress line before a point (terminal only). */
+static void show_progress(const sweep_state *st, const sw_point *p, double t0)
+{
+    char eta[32], el[32];
+    double spent = t0 - st->t_start;
+    fmt_dur(st->n_run ? spent / st->n_run * (st->n_todo - st->n_run) : NAN, eta, sizeof eta);
+    fmt_dur(spent, el, sizeof el);
+    fprintf(stderr, "\r\033[K[%d/%d] %3.0f%% %s %s %s x=%s  elapsed %s, ETA %s", st->n_run + 1, st->n_todo,
+            100.0 * st->n_run / (st->n_todo ? st->n_todo : 1), st->cfg->name, p->dag_ops ? "dag" : p->model,
+            p->policy, p->x, el, eta);
+}
+
+/* One point: its row, evaluated (plan mode) or run (run mode), recorded.
+ * Returns 1 when the sweep should stop (interrupted, results.csv not
+ * written), else 0. */
+static int sweep_point(sweep_state *st, sw_point *p, int tty)
+{
+    const sw_config *cfg = st->cfg;
+    double t0 = mb_now();
+    if (tty)
+        show_progress(st, p, t0);
+    sw_row row = {0};
+    sw_row_set(&row, "experiment", "%s", cfg->name);
+    sw_row_set(&row, "point", "%d", p->index);
+    sw_row_set(&row, "rep", "%d", p->rep);
+    sw_row_set(&row, "mode", "%s", cfg->run_mode ? "run" : "plan");
+    if (p->dag_ops)
+        sw_row_set(&row, "model", "dag%d", p->dag_ops);
+    else
+        sw_row_set(&row, "model", "%s", p->model);
+    sw_row_set(&row, "policy", "%s", p->policy);
+    sw_row_set(&row, "variant", "%s", p->variant ? p->variant->name : "-");
+    sw_row_set(&row, "link", "%s", p->link);
+    sw_row_set(&row, "topology", "%s", p->topology);
+    sw_row_set(&row, "x", "%s", p->x);
+    sw_row_set(&row, "node_types", "%s", p->node_types);
+    sw_row_set(&row, "key", "%s", p->key);
+    char perr[1024] = "";
+    char *fr = NULL, *trc = NULL;
+    int prc;
+    if (cfg->run_mode) {
+        char logp[4300];
+        snprintf(logp, sizeof logp, "%s/point-%d.log", st->logs, p->index);
+        prc = sw_run_point(cfg, p, st->o.extra_types, cmd_run, logp, &row, cfg->per_frame ? &fr : NULL,
+                           cfg->per_frame ? &trc : NULL, &stop_flag, perr, sizeof perr);
+    } else
+        prc = sw_plan_point(cfg, p, st->o.extra_types, &row, perr, sizeof perr);
+    if (stop_flag && cfg->run_mode) { /* the interrupted point is not a result */
+        sw_row_free(&row);
+        free(fr);
+        free(trc);
+        return 1;
+    }
+    if (st->o.no_times) {
+        sw_row_set(&row, "decision_us", "%s", "");
+        sw_row_set(&row, "decision_us_min", "%s", "");
+    }
+    sw_row_set(&row, "ok", "%d", prc ? 0 : 1);
+    sw_row_set(&row, "error", "%s", prc ? perr : "");
+    st->n_run++;
+    if (prc)
+        st->n_fail++;
+    else
+        st->n_ok++;
+    save_point_extras(st, fr, trc);
+    double dt = mb_now() - t0;
+    if (!tty || prc) {
+        fprintf(stderr, "%ssweep %s: %d/%d %s %s %s x=%s rep %d: %s (%.2f s)\n", tty ? "\r\033[K" : "",
+                cfg->name, st->n_run, st->n_todo, sw_row_get(&row, "model"), p->policy,
+                p->link[0] ? p->link : p->topology, p->x, p->rep, prc ? perr : "ok", dt);
+    }
+    table_add(&st->t, &row);
+    char err[1024];
+    if (table_write(&st->t, st->csv, err, sizeof err)) {
+        fprintf(stderr, "mecbed sweep: %s\n", err);
+        st->rc = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Every point not done before, until done or Ctrl-C. */
+static void sweep_points(sweep_state *st)
+{
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;
@@ -760,177 +890,128 @@ int cmd_sweep(int argc, char **argv)
     sigaction(SIGTERM, &sa, &old_term);
     stop_flag = 0;
     int tty = isatty(2);
-    int n_todo = 0, n_ok = 0, n_fail = 0, n_run = 0;
-    for (int i = 0; i < n_pts; i++) {
+    for (int i = 0; i < st->n_pts; i++) {
         int found = 0;
-        for (int k = 0; k < n_done_before && !found; k++)
-            found = !strcmp(sw_row_get(&t.rows[k], "key"), pts[i].key);
-        pts[i].index = found ? -1 - i : i; /* negative: done already */
-        n_todo += !found;
+        for (int k = 0; k < st->n_done_before && !found; k++)
+            found = !strcmp(sw_row_get(&st->t.rows[k], "key"), st->pts[i].key);
+        st->pts[i].index = found ? -1 - i : i; /* negative: done already */
+        st->n_todo += !found;
     }
-    if (n_done_before)
-        fprintf(stderr, "mecbed sweep: resuming %s: %d of %d points done, %d to go\n", dir,
-                n_done_before, n_pts, n_todo);
-    double t_start = mb_now();
-    for (int i = 0; i < n_pts && !stop_flag; i++) {
-        sw_point *p = &pts[i];
-        if (p->index < 0)
-            continue;
-        double t0 = mb_now();
-        if (tty) {
-            char eta[32], el[32];
-            double spent = t0 - t_start;
-            fmt_dur(n_run ? spent / n_run * (n_todo - n_run) : NAN, eta, sizeof eta);
-            fmt_dur(spent, el, sizeof el);
-            fprintf(stderr, "\r\033[K[%d/%d] %3.0f%% %s %s %s x=%s  elapsed %s, ETA %s", n_run + 1, n_todo,
-                    100.0 * n_run / (n_todo ? n_todo : 1), cfg->name, p->dag_ops ? "dag" : p->model,
-                    p->policy, p->x, el, eta);
-        }
-        sw_row row = {0};
-        sw_row_set(&row, "experiment", "%s", cfg->name);
-        sw_row_set(&row, "point", "%d", p->index);
-        sw_row_set(&row, "rep", "%d", p->rep);
-        sw_row_set(&row, "mode", "%s", cfg->run_mode ? "run" : "plan");
-        if (p->dag_ops)
-            sw_row_set(&row, "model", "dag%d", p->dag_ops);
-        else
-            sw_row_set(&row, "model", "%s", p->model);
-        sw_row_set(&row, "policy", "%s", p->policy);
-        sw_row_set(&row, "variant", "%s", p->variant ? p->variant->name : "-");
-        sw_row_set(&row, "link", "%s", p->link);
-        sw_row_set(&row, "topology", "%s", p->topology);
-        sw_row_set(&row, "x", "%s", p->x);
-        sw_row_set(&row, "node_types", "%s", p->node_types);
-        sw_row_set(&row, "key", "%s", p->key);
-        char perr[1024] = "";
-        char *fr = NULL, *trc = NULL;
-        int prc;
-        if (cfg->run_mode) {
-            char logp[4300];
-            snprintf(logp, sizeof logp, "%s/point-%d.log", logs, p->index);
-            prc = sw_run_point(cfg, p, extra_types, logp, &row, cfg->per_frame ? &fr : NULL,
-                               cfg->per_frame ? &trc : NULL, &stop_flag, perr, sizeof perr);
-        } else
-            prc = sw_plan_point(cfg, p, extra_types, &row, perr, sizeof perr);
-        if (stop_flag && cfg->run_mode) { /* the interrupted point is not a result */
-            sw_row_free(&row);
-            free(fr);
-            free(trc);
+    if (st->n_done_before)
+        fprintf(stderr, "mecbed sweep: resuming %s: %d of %d points done, %d to go\n", st->dir,
+                st->n_done_before, st->n_pts, st->n_todo);
+    st->t_start = mb_now();
+    for (int i = 0; i < st->n_pts && !stop_flag; i++)
+        if (st->pts[i].index >= 0 && sweep_point(st, &st->pts[i], tty))
             break;
-        }
-        if (no_times) {
-            sw_row_set(&row, "decision_us", "%s", "");
-            sw_row_set(&row, "decision_us_min", "%s", "");
-        }
-        sw_row_set(&row, "ok", "%d", prc ? 0 : 1);
-        sw_row_set(&row, "error", "%s", prc ? perr : "");
-        n_run++;
-        if (prc)
-            n_fail++;
-        else
-            n_ok++;
-        if (fr) {
-            size_t k = strlen(fr);
-            char *nf = realloc(frames_text, frames_len + k + 1);
-            if (nf) {
-                frames_text = nf;
-                memcpy(frames_text + frames_len, fr, k + 1);
-                frames_len += k;
-            }
-            free(fr);
-            FILE *ff = fopen(frames_path, "w");
-            if (ff) {
-                fprintf(ff, "point,variant,x,frame,t_s,latency_ms,predicted_ms,plan,ok\n%s", frames_text ? frames_text : "");
-                fclose(ff);
-            }
-        }
-        if (trc) { /* appended: one block per point */
-            char tp[4300];
-            snprintf(tp, sizeof tp, "%s/trace.csv", dir);
-            struct stat st;
-            int fresh = stat(tp, &st) != 0;
-            FILE *tf = fopen(tp, "a");
-            if (tf) {
-                if (fresh)
-                    fputs("point,x,t_s,rate_mbps\n", tf);
-                fputs(trc, tf);
-                fclose(tf);
-            }
-            free(trc);
-        }
-        double dt = mb_now() - t0;
-        if (!tty || prc) {
-            fprintf(stderr, "%ssweep %s: %d/%d %s %s %s x=%s rep %d: %s (%.2f s)\n", tty ? "\r\033[K" : "",
-                    cfg->name, n_run, n_todo, sw_row_get(&row, "model"), p->policy,
-                    p->link[0] ? p->link : p->topology, p->x, p->rep, prc ? perr : "ok", dt);
-        }
-        table_add(&t, &row);
-        if (table_write(&t, csv, err, sizeof err)) {
-            fprintf(stderr, "mecbed sweep: %s\n", err);
-            rc = 1;
-            break;
-        }
-    }
     if (tty)
         fprintf(stderr, "\r\033[K");
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sw_plan_cache_free();
-    int complete = !stop_flag && rc == 0;
-    cJSON_AddNumberToObject(meta, "points_failed", n_fail);
-    if (write_json(cfg, &t, meta, dir, complete, err, sizeof err)) {
+}
+
+/* --check against a baseline: the moved values (or -1). */
+static int run_check(sweep_state *st)
+{
+    const sweep_opts *o = &st->o;
+    int moved = check_baseline(&st->t, o->check, o->tol, stdout);
+    if (moved < 0)
+        st->rc = 1;
+    else if (moved > 0) {
+        printf("regress %s: %d values moved beyond %.2g relative from %s (table above: key, "
+               "column, baseline -> now)\n", st->cfg->name, moved, o->tol, o->check);
+        st->rc = 1;
+    } else if (!o->json)
+        printf("regress %s: %d rows match %s (tolerance %.2g)\n", st->cfg->name, st->t.n_rows, o->check, o->tol);
+    return moved;
+}
+
+static void print_summary_json(const sweep_state *st, int complete, int plot_fail, int moved)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "experiment", st->cfg->name);
+    cJSON_AddStringToObject(o, "dir", st->dir);
+    cJSON_AddNumberToObject(o, "points", st->n_pts);
+    cJSON_AddNumberToObject(o, "ok", st->n_ok);
+    cJSON_AddNumberToObject(o, "failed", st->n_fail);
+    cJSON_AddNumberToObject(o, "done_before", st->n_done_before);
+    cJSON_AddBoolToObject(o, "complete", complete);
+    cJSON_AddNumberToObject(o, "plots_failed", plot_fail);
+    cJSON_AddNumberToObject(o, "moved", moved);
+    char *js = cJSON_PrintUnformatted(o);
+    if (js)
+        printf("%s\n", js);
+    free(js);
+    cJSON_Delete(o);
+}
+
+/* results.json, the plots, the summary line, --check and --json. */
+static void finish(sweep_state *st, cJSON *meta)
+{
+    char err[16384];
+    int complete = !stop_flag && st->rc == 0;
+    cJSON_AddNumberToObject(meta, "points_failed", st->n_fail);
+    if (write_json(st->cfg, &st->t, meta, st->dir, complete, err, sizeof err)) {
         fprintf(stderr, "mecbed sweep: %s\n", err);
-        rc = 1;
+        st->rc = 1;
     }
-    cJSON_Delete(meta);
-    double took = mb_now() - t_start;
+    double took = mb_now() - st->t_start;
     int plot_fail = 0;
     if (stop_flag) {
         fprintf(stderr, "mecbed sweep: interrupted: %d of %d points in %s (consistent; --resume continues)\n",
-                t.n_rows, n_pts, csv);
-        rc = 130;
+                st->t.n_rows, st->n_pts, st->csv);
+        st->rc = 130;
     } else {
-        if (!no_plots && cfg->n_plots)
-            plot_fail = run_plots(cfg, dir, quick);
+        if (!st->o.no_plots && st->cfg->n_plots)
+            plot_fail = run_plots(st->cfg, st->dir, st->o.quick);
         fprintf(stderr, "mecbed sweep: %s: %d points (%d ok, %d failed, %d done before) in %.1f s -> %s\n",
-                cfg->name, n_pts, n_ok, n_fail, n_done_before, took, dir);
-        if (n_fail)
-            rc = 1;
+                st->cfg->name, st->n_pts, st->n_ok, st->n_fail, st->n_done_before, took, st->dir);
+        if (st->n_fail)
+            st->rc = 1;
     }
-    int moved = 0;
-    if (check && rc == 0) {
-        moved = check_baseline(&t, check, tol, stdout);
-        if (moved < 0)
-            rc = 1;
-        else if (moved > 0) {
-            printf("regress %s: %d values moved beyond %.2g relative from %s (table above: key, "
-                   "column, baseline -> now)\n", cfg->name, moved, tol, check);
-            rc = 1;
-        } else if (!json)
-            printf("regress %s: %d rows match %s (tolerance %.2g)\n", cfg->name, t.n_rows, check, tol);
+    int moved = st->o.check && st->rc == 0 ? run_check(st) : 0;
+    if (st->o.json)
+        print_summary_json(st, complete, plot_fail, moved);
+}
+
+int cmd_sweep(int argc, char **argv)
+{
+    static sweep_state state;
+    sweep_state *st = &state;
+    memset(st, 0, sizeof *st);
+    int rc = parse_options(&st->o, argc, argv);
+    if (rc < 0)
+        rc = prepare(st);
+    if (rc >= 0)
+        goto done;
+    if (st->o.resume && load_previous(st)) {
+        rc = 1;
+        goto done;
     }
-    if (json) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "experiment", cfg->name);
-        cJSON_AddStringToObject(o, "dir", dir);
-        cJSON_AddNumberToObject(o, "points", n_pts);
-        cJSON_AddNumberToObject(o, "ok", n_ok);
-        cJSON_AddNumberToObject(o, "failed", n_fail);
-        cJSON_AddNumberToObject(o, "done_before", n_done_before);
-        cJSON_AddBoolToObject(o, "complete", complete);
-        cJSON_AddNumberToObject(o, "plots_failed", plot_fail);
-        cJSON_AddNumberToObject(o, "moved", moved);
-        char *js = cJSON_PrintUnformatted(o);
-        if (js)
-            printf("%s\n", js);
-        free(js);
-        cJSON_Delete(o);
+    cJSON *meta = meta_json(st->cfg, st->o.quick, argc, argv);
+    if (st->o.extra_types)
+        cJSON_AddStringToObject(meta, "extra_node_types", st->o.extra_types);
+    cJSON_AddNumberToObject(meta, "points", st->n_pts);
+    if (st->cfg->run_mode)
+        mkdir_p(st->logs);
+    char err[1024];
+    if (table_write(&st->t, st->csv, err, sizeof err)) {
+        fprintf(stderr, "mecbed sweep: %s\n", err);
+        cJSON_Delete(meta);
+        rc = 1;
+        goto done;
     }
+    sweep_points(st);
+    finish(st, meta);
+    cJSON_Delete(meta);
+    rc = st->rc;
 done:
-    free(frames_text);
-    table_free(&t);
-    free(pts);
-    sw_config_free(cfg);
-    free(cfg);
+    free(st->frames_text);
+    table_free(&st->t);
+    free(st->pts);
+    if (st->cfg)
+        sw_config_free(st->cfg);
+    free(st->cfg);
     return rc;
 }

@@ -1,6 +1,15 @@
-/* mecbed sweep, run mode: one point is `mecbed run ... --json` in a child
- * process (this same binary), so a point that fails or crashes cannot take
- * the sweep down, and every namespace it makes is torn down by `run` itself. */
+/* mecbed sweep, run mode: one point is a run session in a forked child of
+ * the sweep, started through `run`'s own entry with `run ... --json`
+ * arguments (no exec: the child is this process, binary and libraries
+ * already loaded). The child process is kept on purpose, for isolation:
+ *  - a session sets process-wide state: the time-dilation factor, the
+ *    device threads' hook, the calling thread's network namespace, CPU
+ *    cgroup membership of its threads, and signal handlers for Ctrl-C;
+ *  - a point that crashes or hangs must cost one row, not the sweep: after
+ *    `timeout` the child gets SIGTERM (the session tears down), 20 s later
+ *    SIGKILL;
+ *  - each point's messages go to its own log (the child's stderr).
+ * The session tears down every namespace it makes itself. */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -62,7 +71,6 @@ static double jnum(const cJSON *o, const char *k)
 
 static void build_argv(const sw_config *c, const sw_point *p, const char *extra_types, argv_b *a)
 {
-    push(a, "/proc/self/exe");
     push(a, "run");
     push(a, "--model");
     push(a, p->model);
@@ -112,8 +120,8 @@ static void build_argv(const sw_config *c, const sw_point *p, const char *extra_
 }
 
 int sw_run_point(const sw_config *c, const sw_point *p, const char *extra_types,
-                 const char *log_path, sw_row *row, char **frames_csv, char **trace_csv,
-                 volatile int *stop, char *err, size_t errlen)
+                 sw_run_main run_main, const char *log_path, sw_row *row, char **frames_csv,
+                 char **trace_csv, volatile int *stop, char *err, size_t errlen)
 {
     argv_b a = {0};
     build_argv(c, p, extra_types, &a);
@@ -125,7 +133,7 @@ int sw_run_point(const sw_config *c, const sw_point *p, const char *extra_types,
     }
     int logfd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (logfd >= 0) {
-        char line[4096] = "#";
+        char line[4096] = "# mecbed";
         for (int i = 0; i < a.n; i++)
             snprintf(line + strlen(line), sizeof line - strlen(line), " %s", a.v[i]);
         strncat(line, "\n", sizeof line - strlen(line) - 1);
@@ -153,8 +161,13 @@ int sw_run_point(const sw_config *c, const sw_point *p, const char *extra_types,
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull >= 0)
             dup2(devnull, 0);
-        execv("/proc/self/exe", a.v);
-        _exit(127);
+        /* the sweep's handlers are not the point's: until run installs its
+         * own, a Ctrl-C ends the child (nothing is up yet) */
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        int prc = run_main(a.n, a.v);
+        fflush(NULL);
+        _exit(prc);
     }
     close(pfd[1]);
     if (logfd >= 0)

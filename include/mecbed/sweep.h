@@ -101,12 +101,18 @@ void sw_row_free(sw_row *r);
 int sw_plan_point(const sw_config *c, const sw_point *p, const char *extra_types, sw_row *row,
                   char *err, size_t errlen);
 void sw_plan_cache_free(void);
-/* Run mode: spawn `mecbed run ... --json` (self), parse its JSON. frames_csv
- * (may be NULL) receives per-frame rows, trace_csv the uplink trace's rate
- * over the run (point,t_s,rate_mbps). stop: set by SIGINT. */
+/* Run mode: a point is `run`'s arguments (its variant args= and run_args
+ * are run options), so it is run by `run`'s entry, which parses them, runs
+ * a session (mecbed/session.h) and prints the report as JSON. The CLI
+ * hands that entry to the sweep (the sweep sits below it). */
+typedef int (*sw_run_main)(int argc, char **argv);
+/* Run mode: one point in a forked child that calls run_main with
+ * `run ... --json` (no exec); parse its JSON. frames_csv (may be NULL)
+ * receives per-frame rows, trace_csv the uplink trace's rate over the run
+ * (point,t_s,rate_mbps). stop: set by SIGINT. */
 int sw_run_point(const sw_config *c, const sw_point *p, const char *extra_types,
-                 const char *log_path, sw_row *row, char **frames_csv, char **trace_csv,
-                 volatile int *stop, char *err, size_t errlen);
+                 sw_run_main run_main, const char *log_path, sw_row *row, char **frames_csv,
+                 char **trace_csv, volatile int *stop, char *err, size_t errlen);
 
 /* A seeded CNN-like random DAG of n ops (structure, out_bytes) and a
  * matching synthetic profile (op times); see sweep_dag.c. */
