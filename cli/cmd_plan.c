@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "cmd_policies.h"
 #include "commands.h"
 
@@ -18,23 +19,17 @@ static void usage(FILE *f)
                "  --json               the plan as JSON (steps included; docs/policies.md)\n"
                "  --verify             run the plan in-process with the real kernels and compare\n"
                "                       with the unsplit model (exit 1 beyond 1e-5 relative)\n"
-               "  --backend B          kernels for --verify: cpu (default) or ref\n"
+               "  --kernels K          kernels for --verify: cpu (default) or ref (--backend: deprecated)\n"
                "  --out FILE           also write the plan JSON to FILE\n");
     mb_plan_setup_help(f);
 }
 
-static const struct option long_opts[] = {
-    {"model", required_argument, 0, 0},        {"link", required_argument, 0, 0},
-    {"topology", required_argument, 0, 0},     {"profile", required_argument, 0, 0},
-    {"node-types", required_argument, 0, 0},   {"device-type", required_argument, 0, 0},
-    {"edge-type", required_argument, 0, 0},    {"cloud-type", required_argument, 0, 0},
-    {"radio", required_argument, 0, 0},        {"frame-interval", required_argument, 0, 0},
-    {"msg-overhead", required_argument, 0, 0}, {"objective", required_argument, 0, 0},
-    {"policy-opt", required_argument, 0, 0},   {"policy-plugin", required_argument, 0, 0},
-    {"verbose", no_argument, 0, 0},            {"policy", required_argument, 0, 'p'},
-    {"json", no_argument, 0, 'j'},             {"verify", no_argument, 0, 'v'},
-    {"backend", required_argument, 0, 'b'},    {"out", required_argument, 0, 'o'},
-    {"help", no_argument, 0, 'h'},             {0, 0, 0, 0},
+/* plan's own options; the shared planning options come from options.c */
+static const struct option own_opts[] = {
+    {"policy", required_argument, 0, 'p'},  {"json", no_argument, 0, 'j'},
+    {"verify", no_argument, 0, 'v'},        {"kernels", required_argument, 0, 'k'},
+    {"backend", required_argument, 0, 'b'}, {"out", required_argument, 0, 'o'},
+    {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
 };
 
 int cmd_plan(int argc, char **argv)
@@ -42,6 +37,11 @@ int cmd_plan(int argc, char **argv)
     mb_plan_setup s;
     mb_plan_setup_init(&s);
     const char *policy = NULL, *out_path = NULL;
+    struct option long_opts[MB_CLI_MAX_OPTIONS];
+    if (mb_plan_options_build(long_opts, MB_CLI_MAX_OPTIONS, own_opts)) {
+        fprintf(stderr, "mecbed plan: too many options\n");
+        return 2;
+    }
     int c, idx;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", long_opts, &idx)) != -1) {
@@ -53,7 +53,11 @@ int cmd_plan(int argc, char **argv)
         case 'p': policy = optarg; break;
         case 'j': s.json = 1; break;
         case 'v': s.verify = 1; break;
-        case 'b': s.verify_backend = optarg; break;
+        case 'k': s.verify_backend = optarg; break;
+        case 'b':
+            mb_cli_deprecated("backend", "kernels");
+            s.verify_backend = optarg;
+            break;
         case 'o': out_path = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
