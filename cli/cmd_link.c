@@ -29,9 +29,9 @@ static void usage(FILE *f)
             "the IP layer, loss rate (numbered datagrams at half the rate) and, for a trace, the bytes\n"
             "delivered against the trace's capacity. Prints measured beside configured values.\n"
             "  --link-backend B  emu (default; user-space emulator), tc (kernel qdiscs), ns3\n"
-            "                 (--backend: deprecated spelling)\n"
-            "  --duration S   seconds per throughput phase (default 5)\n"
-            "  --log-dir DIR  emu: per-packet CSV and pcap of each direction into DIR\n"
+            "                    (--backend: deprecated spelling)\n"
+            "  --duration S      seconds per throughput phase (default 5)\n"
+            "  --log-dir DIR     emu: per-packet CSV and pcap of each direction into DIR\n"
             "Link specs: docs/link-spec.md. Backends: docs/link-emulation.md.\n");
 }
 

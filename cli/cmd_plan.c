@@ -15,7 +15,13 @@ static void usage(FILE *f)
     fprintf(f, "usage: mecbed plan --model M --policy P (--link SPEC | --topology FILE) [options]\n\n"
                "Partition a model with a policy and print the plan with its predicted latency,\n"
                "device energy, bytes sent and decision time.\n\n"
-               "  --policy P           local offload layerwise mincut cic tile oplevel dds, or a plugin's\n"
+               "  --policy P           a registered policy, or a plugin's (--policy-plugin):\n"
+               "                      ");
+    /* the names come from the registry, so a new built-in is listed without an edit here */
+    mb_policy_register_builtins();
+    for (int i = 0; i < mb_policy_count(); i++)
+        fprintf(f, " %s", mb_policy_at(i)->name);
+    fprintf(f, "\n"
                "  --json               the plan as JSON (steps included; docs/policies.md)\n"
                "  --verify             run the plan in-process with the real kernels and compare\n"
                "                       with the unsplit model (exit 1 beyond 1e-5 relative)\n"
