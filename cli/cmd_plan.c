@@ -38,6 +38,50 @@ static const struct option own_opts[] = {
     {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
 };
 
+/* The plan JSON plus profile, link and the verification result as one object. */
+static void print_json(const mb_plan_setup *s, const char *json, double verr, double vscale, int vok)
+{
+    size_t len = strlen(json);
+    printf("%.*s,\"profile\":", (int)(len - 1), json);
+    mb_json_print_string(stdout, s->prof_source);
+    printf(",\"link\":");
+    mb_json_print_string(stdout, s->link ? s->link : s->topology);
+    if (s->verify) {
+        if (isfinite(verr))
+            printf(",\"verify\":{\"ok\":%s,\"output_match\":%s,\"max_abs_err\":%.9g,\"scale\":%.9g}",
+                   vok ? "true" : "false", verr == 0 ? "true" : "false", verr, vscale);
+        else
+            printf(",\"verify\":{\"ok\":false,\"error\":\"could not run\"}");
+    }
+    printf("}\n");
+}
+
+static void print_text(const mb_plan_setup *s, const mb_plan *p, const char *verdict)
+{
+    printf("model %s (%d ops), policy %s, %s %s\n", s->g->name, s->g->n_nodes, p->policy,
+           s->link ? "link" : "topology", s->link ? s->link : s->topology);
+    printf("profile: %s (%d thread%s, %s, sgemm %.1f GFLOP/s)\n", s->prof_source, s->prof->threads,
+           s->prof->threads == 1 ? "" : "s", s->prof->blas_core[0] ? s->prof->blas_core : "?",
+           s->prof->ref_gflops);
+    for (int i = 0; i < s->topo.n_sites; i++)
+        printf("  site %-8s %-11s x%.3f of the profile\n", s->topo.sites[i].name,
+               mb_cost_site_type(s->cost, i)->name, mb_cost_site_factor(s->cost, i));
+    printf("predicted latency   %10.3f ms\n", p->pred.latency_ms);
+    printf("device energy       %10.3f mJ  (radio %.3f mJ, compute %.3f ms busy)\n", p->pred.energy_mj,
+           p->pred.radio_mj, p->pred.device_compute_ms);
+    printf("whole-system energy %10.3f mJ\n", p->pred.energy_system_mj);
+    printf("bytes               up %lld, down %lld, backbone %lld\n", (long long)p->pred.bytes_up,
+           (long long)p->pred.bytes_down, (long long)p->pred.bytes_backbone);
+    printf("decision time       %10.1f us\n", p->pred.decision_us);
+    if (isfinite(p->pred.cut_value_ms))
+        printf("cut value           %10.3f ms\n", p->pred.cut_value_ms);
+    for (int i = 0; i < p->n_metrics; i++)
+        printf("  %-18s %g\n", p->metrics[i].name, p->metrics[i].value);
+    mb_plan_print(stdout, p, s->g, &s->topo);
+    if (s->verify)
+        printf("verify (%s backend): %s\n", s->verify_backend, verdict);
+}
+
 int cmd_plan(int argc, char **argv)
 {
     mb_plan_setup s;
@@ -123,46 +167,10 @@ int cmd_plan(int argc, char **argv)
             rc = 1;
         }
     }
-    if (s.json) {
-        /* plan JSON plus the verification result as one object */
-        size_t len = strlen(json);
-        printf("%.*s,\"profile\":", (int)(len - 1), json);
-        mb_json_print_string(stdout, s.prof_source);
-        printf(",\"link\":");
-        mb_json_print_string(stdout, s.link ? s.link : s.topology);
-        if (s.verify) {
-            if (isfinite(verr))
-                printf(",\"verify\":{\"ok\":%s,\"output_match\":%s,\"max_abs_err\":%.9g,\"scale\":%.9g}",
-                       vok ? "true" : "false", verr == 0 ? "true" : "false", verr, vscale);
-            else
-                printf(",\"verify\":{\"ok\":false,\"error\":\"could not run\"}");
-        }
-        printf("}\n");
-    } else {
-        printf("model %s (%d ops), policy %s, %s %s\n", s.g->name, s.g->n_nodes, p->policy,
-               s.link ? "link" : "topology", s.link ? s.link : s.topology);
-        printf("profile: %s (%d thread%s, %s, sgemm %.1f GFLOP/s)\n", s.prof_source,
-               s.prof->threads, s.prof->threads == 1 ? "" : "s",
-               s.prof->blas_core[0] ? s.prof->blas_core : "?", s.prof->ref_gflops);
-        for (int i = 0; i < s.topo.n_sites; i++)
-            printf("  site %-8s %-11s x%.3f of the profile\n", s.topo.sites[i].name,
-                   mb_cost_site_type(s.cost, i)->name, mb_cost_site_factor(s.cost, i));
-        printf("predicted latency   %10.3f ms\n", p->pred.latency_ms);
-        printf("device energy       %10.3f mJ  (radio %.3f mJ, compute %.3f ms busy)\n",
-               p->pred.energy_mj, p->pred.radio_mj, p->pred.device_compute_ms);
-        printf("whole-system energy %10.3f mJ\n", p->pred.energy_system_mj);
-        printf("bytes               up %lld, down %lld, backbone %lld\n",
-               (long long)p->pred.bytes_up, (long long)p->pred.bytes_down,
-               (long long)p->pred.bytes_backbone);
-        printf("decision time       %10.1f us\n", p->pred.decision_us);
-        if (isfinite(p->pred.cut_value_ms))
-            printf("cut value           %10.3f ms\n", p->pred.cut_value_ms);
-        for (int i = 0; i < p->n_metrics; i++)
-            printf("  %-18s %g\n", p->metrics[i].name, p->metrics[i].value);
-        mb_plan_print(stdout, p, s.g, &s.topo);
-        if (s.verify)
-            printf("verify (%s backend): %s\n", s.verify_backend, verdict);
-    }
+    if (s.json)
+        print_json(&s, json, verr, vscale, vok);
+    else
+        print_text(&s, p, verdict);
     free(json);
     mb_plan_free(p);
     mb_plan_setup_free(&s);
