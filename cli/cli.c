@@ -30,3 +30,8 @@ void mb_cli_dims(int ndim, const int64_t *dims, char *buf, size_t len)
     for (int i = 0; i < ndim && o < len; i++)
         o += (size_t)snprintf(buf + o, len - o, "%s%" PRId64, i ? "x" : "", dims[i]);
 }
+
+void mb_cli_deprecated(const char *old_name, const char *new_name)
+{
+    fprintf(stderr, "mecbed: --%s is deprecated here; use --%s\n", old_name, new_name);
+}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "cmd_policies.h"
 #include "commands.h"
 
@@ -22,22 +23,17 @@ static void usage(FILE *f)
                "  --rates R1,R2,..     repeat for these rates (Mbit/s, both directions of every\n"
                "                       link at the device); adds rate_mbps to the JSON and prints\n"
                "                       a latency table (rates x policies)\n"
-               "  --verify             also run every plan in-process (--backend cpu|ref)\n");
+               "  --verify             also run every plan in-process (--kernels cpu|ref)\n"
+               "  --kernels K          kernels for --verify: cpu (default) or ref (--backend: deprecated)\n");
     mb_plan_setup_help(f);
 }
 
-static const struct option long_opts[] = {
-    {"model", required_argument, 0, 0},        {"link", required_argument, 0, 0},
-    {"topology", required_argument, 0, 0},     {"profile", required_argument, 0, 0},
-    {"node-types", required_argument, 0, 0},   {"device-type", required_argument, 0, 0},
-    {"edge-type", required_argument, 0, 0},    {"cloud-type", required_argument, 0, 0},
-    {"radio", required_argument, 0, 0},        {"frame-interval", required_argument, 0, 0},
-    {"msg-overhead", required_argument, 0, 0}, {"objective", required_argument, 0, 0},
-    {"policy-opt", required_argument, 0, 0},   {"policy-plugin", required_argument, 0, 0},
-    {"verbose", no_argument, 0, 0},            {"json", no_argument, 0, 'j'},
-    {"policies", required_argument, 0, 'P'},   {"verify", no_argument, 0, 'v'},
-    {"backend", required_argument, 0, 'b'},    {"help", no_argument, 0, 'h'},
-    {"rates", required_argument, 0, 'R'},      {0, 0, 0, 0},
+/* compare's own options; the shared planning options come from options.c */
+static const struct option own_opts[] = {
+    {"json", no_argument, 0, 'j'},          {"policies", required_argument, 0, 'P'},
+    {"verify", no_argument, 0, 'v'},        {"kernels", required_argument, 0, 'k'},
+    {"backend", required_argument, 0, 'b'}, {"help", no_argument, 0, 'h'},
+    {"rates", required_argument, 0, 'R'},   {0, 0, 0, 0},
 };
 
 static int selected(const char *list, const char *name)
@@ -63,26 +59,60 @@ static void json_num(const char *key, double v)
         printf(",\"%s\":null", key);
 }
 
-int cmd_compare(int argc, char **argv)
-{
+/* What one compare invocation asked for, and the latency table it fills. */
+typedef struct compare_ctx {
     mb_plan_setup s;
-    mb_plan_setup_init(&s);
-    const char *only = NULL, *rates_arg = NULL;
+    const char *only; /* --policies, NULL: all */
     double rates[64];
-    int n_rates = 0;
-    int c, idx;
+    int n_rates;
+    int n_pol;      /* selected policies */
+    double *table;  /* [rate][policy] predicted latency, for the summary */
+    int failures, first;
+} compare_ctx;
+
+/* --rates R1,R2,..: up to 64 positive Mbit/s values; 0 or -1 (message printed). */
+static int parse_rates(compare_ctx *c, const char *rates_arg)
+{
+    for (const char *r = rates_arg; r && *r;) {
+        char *end;
+        double v = strtod(r, &end);
+        if (end == r || (*end && *end != ',') || !(v > 0) || !isfinite(v) || c->n_rates == 64) {
+            fprintf(stderr, "mecbed compare: --rates %s: expected up to 64 rates in Mbit/s > 0, "
+                            "comma-separated\n", rates_arg);
+            return -1;
+        }
+        c->rates[c->n_rates++] = v;
+        r = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+/* Options into c; returns -1 to go on, else the exit status. */
+static int parse_args(compare_ctx *c, int argc, char **argv)
+{
+    struct option long_opts[MB_CLI_MAX_OPTIONS];
+    if (mb_plan_options_build(long_opts, MB_CLI_MAX_OPTIONS, own_opts)) {
+        fprintf(stderr, "mecbed compare: too many options\n");
+        return 2;
+    }
+    const char *rates_arg = NULL;
+    int opt, idx;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", long_opts, &idx)) != -1) {
-        switch (c) {
+    while ((opt = getopt_long(argc, argv, "h", long_opts, &idx)) != -1) {
+        switch (opt) {
         case 0:
-            if (mb_plan_setup_option(&s, long_opts[idx].name, optarg))
+            if (mb_plan_setup_option(&c->s, long_opts[idx].name, optarg))
                 return 2;
             break;
-        case 'j': s.json = 1; break;
-        case 'P': only = optarg; break;
+        case 'j': c->s.json = 1; break;
+        case 'P': c->only = optarg; break;
         case 'R': rates_arg = optarg; break;
-        case 'v': s.verify = 1; break;
-        case 'b': s.verify_backend = optarg; break;
+        case 'v': c->s.verify = 1; break;
+        case 'k': c->s.verify_backend = optarg; break;
+        case 'b':
+            mb_cli_deprecated("backend", "kernels");
+            c->s.verify_backend = optarg;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -91,145 +121,193 @@ int cmd_compare(int argc, char **argv)
         fprintf(stderr, "mecbed compare: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    for (const char *r = rates_arg; r && *r;) {
-        char *end;
-        double v = strtod(r, &end);
-        if (end == r || (*end && *end != ',') || !(v > 0) || !isfinite(v) || n_rates == 64) {
-            fprintf(stderr, "mecbed compare: --rates %s: expected up to 64 rates in Mbit/s > 0, "
-                            "comma-separated\n", rates_arg);
-            return 2;
-        }
-        rates[n_rates++] = v;
-        r = *end ? end + 1 : end;
-    }
-    char err[1024];
-    if (mb_plan_setup_build(&s, err, sizeof(err))) {
-        fprintf(stderr, "mecbed compare: %s\n", err);
-        mb_plan_setup_free(&s);
-        return 1;
-    }
-    for (const char *p = only; p && *p;) { /* every named policy must exist */
+    return parse_rates(c, rates_arg) ? 2 : -1;
+}
+
+/* Every policy named by --policies must be registered; 0 or -1 (printed). */
+static int check_policy_names(const char *only)
+{
+    for (const char *p = only; p && *p;) {
         const char *e = strchr(p, ',');
         char name[64];
         snprintf(name, sizeof(name), "%.*s", (int)(e ? e - p : (long)strlen(p)), p);
         if (!mb_policy_find(name)) {
             fprintf(stderr, "mecbed compare: --policies: unknown policy '%s'\n", name);
-            mb_plan_setup_free(&s);
-            return 1;
+            return -1;
         }
         p = e ? e + 1 : NULL;
     }
-    int failures = 0, first = 1;
-    int n_pol = 0;
+    return 0;
+}
+
+/* Set every link at the device to `mbps` (goodput after its MTU's headers). */
+static void set_device_rate(compare_ctx *c, double mbps)
+{
+    mb_plan_setup *s = &c->s;
+    for (int l = 0; l < s->topo.n_links; l++)
+        if (s->topo.links[l].a == s->device || s->topo.links[l].b == s->device) {
+            double bps = mb_cost_goodput_bps(mbps * 1e6, s->topo.links[l].spec.mtu);
+            mb_cost_set_rate(s->cost, l, bps, bps);
+        }
+}
+
+static void print_json_row(const compare_ctx *c, const char *policy, const mb_plan *p, double rate,
+                           const char *err, int vok, double verr)
+{
+    printf("%s{\"policy\":", c->first ? "" : ",");
+    mb_json_print_string(stdout, policy);
+    if (c->n_rates)
+        json_num("rate_mbps", rate);
+    if (!p) {
+        printf(",\"error\":");
+        mb_json_print_string(stdout, err);
+        printf("}");
+        return;
+    }
+    int64_t sent = p->pred.bytes_up + p->pred.bytes_down + p->pred.bytes_backbone;
+    json_num("latency_ms", p->pred.latency_ms);
+    json_num("energy_mj", p->pred.energy_mj);
+    json_num("energy_system_mj", p->pred.energy_system_mj);
+    json_num("decision_us", p->pred.decision_us);
+    json_num("bytes_sent", (double)sent);
+    json_num("bytes_up", (double)p->pred.bytes_up);
+    json_num("bytes_down", (double)p->pred.bytes_down);
+    json_num("bytes_backbone", (double)p->pred.bytes_backbone);
+    json_num("cut_value_ms", p->pred.cut_value_ms);
+    printf(",\"note\":");
+    mb_json_print_string(stdout, p->note);
+    if (c->s.verify) {
+        printf(",\"output_match\":%s", vok ? "true" : "false");
+        json_num("max_abs_err", verr);
+    }
+    printf("}");
+}
+
+static void print_text_row(const compare_ctx *c, const char *policy, const mb_plan *p, const char *err,
+                           double verr, const char *verdict)
+{
+    if (!p) {
+        printf("%-10s error: %s\n", policy, err);
+        return;
+    }
+    int64_t sent = p->pred.bytes_up + p->pred.bytes_down + p->pred.bytes_backbone;
+    char cut[32] = "-";
+    if (isfinite(p->pred.cut_value_ms))
+        snprintf(cut, sizeof(cut), "%.3f", p->pred.cut_value_ms);
+    printf("%-10s %12.3f %12.3f %12.3f %12lld %12.1f %12s%s%s\n", policy, p->pred.latency_ms,
+           p->pred.energy_mj, p->pred.energy_system_mj, (long long)sent, p->pred.decision_us, cut,
+           c->s.verify ? "  " : "", c->s.verify ? (verr == 0 ? "bit-exact" : verdict) : "");
+}
+
+/* Plan (and with --verify run) one policy at one rate, print its row;
+ * returns its predicted latency (NaN when it failed). */
+static double compare_one(compare_ctx *c, const mb_policy_ops *ops, int ri)
+{
+    mb_plan_setup *s = &c->s;
+    char err[1024];
+    mb_plan *p = mb_policy_run(ops, s->g, &s->topo, s->cost, s->device, s->objective, s->policy_opts, err,
+                               sizeof(err));
+    double latency = p ? p->pred.latency_ms : NAN;
+    double verr = NAN, vscale = NAN;
+    char verdict[1200] = "";
+    int vok = 1;
+    if (p && s->verify) {
+        char e2[1024];
+        if (mb_plan_verify(s, p, &verr, &vscale, e2, sizeof(e2))) {
+            vok = 0;
+            snprintf(verdict, sizeof(verdict), "error: %s", e2);
+        } else
+            vok = mb_plan_verify_verdict(verr, vscale, verdict, sizeof(verdict));
+        c->failures += !vok;
+    }
+    if (!p)
+        c->failures++;
+    if (s->json) {
+        print_json_row(c, ops->name, p, c->n_rates ? c->rates[ri] : 0, err, vok, verr);
+        c->first = 0;
+    } else {
+        print_text_row(c, ops->name, p, err, verr, verdict);
+    }
+    mb_plan_free(p);
+    return latency;
+}
+
+/* Text mode with --rates: predicted latency, rates x policies. */
+static void print_rate_table(const compare_ctx *c)
+{
+    printf("\npredicted latency (ms), %s\n%-10s", c->s.g->name, "Mbit/s");
     for (int i = 0; i < mb_policy_count(); i++)
-        n_pol += selected(only, mb_policy_at(i)->name);
-    double *table = calloc((size_t)(n_rates ? n_rates : 1) * (size_t)(n_pol ? n_pol : 1), sizeof(double));
-    if (!table) {
-        fprintf(stderr, "mecbed compare: out of memory\n");
-        mb_plan_setup_free(&s);
-        return 1;
+        if (selected(c->only, mb_policy_at(i)->name))
+            printf(" %10s", mb_policy_at(i)->name);
+    printf("\n");
+    for (int ri = 0; ri < c->n_rates; ri++) {
+        printf("%-10g", c->rates[ri]);
+        for (int pi = 0; pi < c->n_pol; pi++)
+            printf(" %10.1f", c->table[(size_t)ri * c->n_pol + pi]);
+        printf("\n");
     }
-    if (s.json)
+}
+
+static void compare_all(compare_ctx *c)
+{
+    mb_plan_setup *s = &c->s;
+    if (s->json)
         printf("[");
-    else {
-        printf("model %s (%d ops), %s %s, profile %s\n", s.g->name, s.g->n_nodes,
-               s.link ? "link" : "topology", s.link ? s.link : s.topology, s.prof_source);
-    }
-    for (int ri = 0; ri < (n_rates ? n_rates : 1); ri++) {
-        if (n_rates)
-            for (int l = 0; l < s.topo.n_links; l++)
-                if (s.topo.links[l].a == s.device || s.topo.links[l].b == s.device) {
-                    double bps = mb_cost_goodput_bps(rates[ri] * 1e6, s.topo.links[l].spec.mtu);
-                    mb_cost_set_rate(s.cost, l, bps, bps);
-                }
-        if (!s.json) {
-            if (n_rates)
-                printf("\nrate %g Mbit/s\n", rates[ri]);
-            printf("%-10s %12s %12s %12s %12s %12s %12s%s\n", "policy", "latency_ms", "energy_mj",
-                   "system_mj", "bytes_sent", "decision_us", "cut_ms", s.verify ? "  verify" : "");
+    else
+        printf("model %s (%d ops), %s %s, profile %s\n", s->g->name, s->g->n_nodes, s->link ? "link" : "topology",
+               s->link ? s->link : s->topology, s->prof_source);
+    for (int ri = 0; ri < (c->n_rates ? c->n_rates : 1); ri++) {
+        if (c->n_rates)
+            set_device_rate(c, c->rates[ri]);
+        if (!s->json) {
+            if (c->n_rates)
+                printf("\nrate %g Mbit/s\n", c->rates[ri]);
+            printf("%-10s %12s %12s %12s %12s %12s %12s%s\n", "policy", "latency_ms", "energy_mj", "system_mj",
+                   "bytes_sent", "decision_us", "cut_ms", s->verify ? "  verify" : "");
         }
         int pi = 0;
         for (int i = 0; i < mb_policy_count(); i++) {
             const mb_policy_ops *ops = mb_policy_at(i);
-            if (!selected(only, ops->name))
-                continue;
-            mb_plan *p = mb_policy_run(ops, s.g, &s.topo, s.cost, s.device, s.objective,
-                                       s.policy_opts, err, sizeof(err));
-            table[(size_t)ri * n_pol + pi++] = p ? p->pred.latency_ms : NAN;
-            double verr = NAN, vscale = NAN;
-            char verdict[1200] = "";
-            int vok = 1;
-            if (p && s.verify) {
-                char e2[1024];
-                if (mb_plan_verify(&s, p, &verr, &vscale, e2, sizeof(e2))) {
-                    vok = 0;
-                    snprintf(verdict, sizeof(verdict), "error: %s", e2);
-                } else
-                    vok = mb_plan_verify_verdict(verr, vscale, verdict, sizeof(verdict));
-                failures += !vok;
-            }
-            if (!p)
-                failures++;
-            if (s.json) {
-                printf("%s{\"policy\":", first ? "" : ",");
-                mb_json_print_string(stdout, ops->name);
-                first = 0;
-                if (n_rates)
-                    json_num("rate_mbps", rates[ri]);
-                if (!p) {
-                    printf(",\"error\":");
-                    mb_json_print_string(stdout, err);
-                    printf("}");
-                    continue;
-                }
-                int64_t sent = p->pred.bytes_up + p->pred.bytes_down + p->pred.bytes_backbone;
-                json_num("latency_ms", p->pred.latency_ms);
-                json_num("energy_mj", p->pred.energy_mj);
-                json_num("energy_system_mj", p->pred.energy_system_mj);
-                json_num("decision_us", p->pred.decision_us);
-                json_num("bytes_sent", (double)sent);
-                json_num("bytes_up", (double)p->pred.bytes_up);
-                json_num("bytes_down", (double)p->pred.bytes_down);
-                json_num("bytes_backbone", (double)p->pred.bytes_backbone);
-                json_num("cut_value_ms", p->pred.cut_value_ms);
-                printf(",\"note\":");
-                mb_json_print_string(stdout, p->note);
-                if (s.verify) {
-                    printf(",\"output_match\":%s", vok ? "true" : "false");
-                    json_num("max_abs_err", verr);
-                }
-                printf("}");
-            } else if (!p) {
-                printf("%-10s error: %s\n", ops->name, err);
-            } else {
-                int64_t sent = p->pred.bytes_up + p->pred.bytes_down + p->pred.bytes_backbone;
-                char cut[32] = "-";
-                if (isfinite(p->pred.cut_value_ms))
-                    snprintf(cut, sizeof(cut), "%.3f", p->pred.cut_value_ms);
-                printf("%-10s %12.3f %12.3f %12.3f %12lld %12.1f %12s%s%s\n", ops->name,
-                       p->pred.latency_ms, p->pred.energy_mj, p->pred.energy_system_mj,
-                       (long long)sent, p->pred.decision_us, cut, s.verify ? "  " : "",
-                       s.verify ? (verr == 0 ? "bit-exact" : verdict) : "");
-            }
-            mb_plan_free(p);
+            if (selected(c->only, ops->name))
+                c->table[(size_t)ri * c->n_pol + pi++] = compare_one(c, ops, ri);
         }
     }
-    if (!s.json && n_rates) {
-        printf("\npredicted latency (ms), %s\n%-10s", s.g->name, "Mbit/s");
-        for (int i = 0; i < mb_policy_count(); i++)
-            if (selected(only, mb_policy_at(i)->name))
-                printf(" %10s", mb_policy_at(i)->name);
-        printf("\n");
-        for (int ri = 0; ri < n_rates; ri++) {
-            printf("%-10g", rates[ri]);
-            for (int pi = 0; pi < n_pol; pi++)
-                printf(" %10.1f", table[(size_t)ri * n_pol + pi]);
-            printf("\n");
-        }
-    }
-    free(table);
-    if (s.json)
+    if (!s->json && c->n_rates)
+        print_rate_table(c);
+    if (s->json)
         printf("]\n");
-    mb_plan_setup_free(&s);
-    return failures ? 1 : 0;
+}
+
+int cmd_compare(int argc, char **argv)
+{
+    static compare_ctx ctx;
+    compare_ctx *c = &ctx;
+    memset(c, 0, sizeof(*c));
+    c->first = 1;
+    mb_plan_setup_init(&c->s);
+    int rc = parse_args(c, argc, argv);
+    if (rc >= 0)
+        return rc;
+    char err[1024];
+    if (mb_plan_setup_build(&c->s, err, sizeof(err))) {
+        fprintf(stderr, "mecbed compare: %s\n", err);
+        mb_plan_setup_free(&c->s);
+        return 1;
+    }
+    if (check_policy_names(c->only)) {
+        mb_plan_setup_free(&c->s);
+        return 1;
+    }
+    for (int i = 0; i < mb_policy_count(); i++)
+        c->n_pol += selected(c->only, mb_policy_at(i)->name);
+    c->table = calloc((size_t)(c->n_rates ? c->n_rates : 1) * (size_t)(c->n_pol ? c->n_pol : 1), sizeof(double));
+    if (!c->table) {
+        fprintf(stderr, "mecbed compare: out of memory\n");
+        mb_plan_setup_free(&c->s);
+        return 1;
+    }
+    compare_all(c);
+    free(c->table);
+    mb_plan_setup_free(&c->s);
+    return c->failures ? 1 : 0;
 }

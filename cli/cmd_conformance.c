@@ -55,7 +55,8 @@ static void usage(FILE *f)
             "tests with the reason, then 'N passed, N failed, N skipped'. Exit status 1\n"
             "if any test failed.\n"
             "\n"
-            "  -b, --backend NAME   ref (default), cpu or cuda\n"
+            "  -k, --kernels NAME   kernel backend: ref (default), cpu or cuda\n"
+            "                       (-b/--backend: deprecated spelling)\n"
             "  -t, --threads N      backend threads (default 1)\n"
             "  -f, --filter SUBSTR  only tests whose name contains SUBSTR\n"
             "  -d, --data DIR       test data folder (default %s); either the\n"
@@ -360,7 +361,8 @@ int cmd_conformance(int argc, char **argv)
 {
     enum { O_JSON = 256, O_ALL };
     static const struct option lopts[] = {
-        {"backend", required_argument, NULL, 'b'}, {"threads", required_argument, NULL, 't'},
+        {"kernels", required_argument, NULL, 'k'}, {"backend", required_argument, NULL, 'b'},
+        {"threads", required_argument, NULL, 't'},
         {"filter", required_argument, NULL, 'f'},  {"data", required_argument, NULL, 'd'},
         {"verbose", no_argument, NULL, 'v'},       {"json", no_argument, NULL, O_JSON},
         {"all", no_argument, NULL, O_ALL},
@@ -371,9 +373,13 @@ int cmd_conformance(int argc, char **argv)
     int verbose = 0, json = 0, c;
     optind = 1;
     all_ops = 0;
-    while ((c = getopt_long(argc, argv, "b:t:f:d:vh", lopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "k:b:t:f:d:vh", lopts, NULL)) != -1) {
         switch (c) {
-        case 'b': backend = optarg; break;
+        case 'k': backend = optarg; break;
+        case 'b': /* the old spelling (and -b), kept for a release */
+            mb_cli_deprecated("backend", "kernels");
+            backend = optarg;
+            break;
         case 't':
             if (mb_cli_int(optarg, 1, 256, &threads)) {
                 fprintf(stderr, "mecbed conformance: --threads wants a number in 1..256, not '%s'\n", optarg);

@@ -30,7 +30,8 @@ static void usage(FILE *f)
             "      --test-data        also write test_data_set_0/input_K.pb and output_K.pb\n"
             "                         beside it: a seeded input and the output this mecbed\n"
             "                         computes (ONNX's backend-test layout)\n"
-            "  -b, --backend NAME     backend for --test-data outputs: cpu (default) or ref\n"
+            "  -k, --kernels NAME     kernels for --test-data outputs: cpu (default) or ref\n"
+            "                         (-b/--backend: deprecated spelling)\n"
             "      --seed N           seed of the --test-data input (default 1)\n"
             "      --fold-bn          fold BatchNormalization into the preceding Conv first\n"
             "  -h, --help             this text\n");
@@ -110,7 +111,8 @@ int cmd_export(int argc, char **argv)
     enum { O_TEST = 256, O_SEED, O_FOLD };
     static const struct option lopts[] = {
         {"model", required_argument, NULL, 'm'}, {"output", required_argument, NULL, 'o'},
-        {"test-data", no_argument, NULL, O_TEST}, {"backend", required_argument, NULL, 'b'},
+        {"test-data", no_argument, NULL, O_TEST}, {"kernels", required_argument, NULL, 'k'},
+        {"backend", required_argument, NULL, 'b'},
         {"seed", required_argument, NULL, O_SEED}, {"fold-bn", no_argument, NULL, O_FOLD},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
@@ -118,11 +120,15 @@ int cmd_export(int argc, char **argv)
     long seed = 1;
     int test_data = 0, fold = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:o:b:h", lopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:o:k:b:h", lopts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'o': out = optarg; break;
-        case 'b': backend = optarg; break;
+        case 'k': backend = optarg; break;
+        case 'b': /* the old spelling (and -b), kept for a release */
+            mb_cli_deprecated("backend", "kernels");
+            backend = optarg;
+            break;
         case O_TEST: test_data = 1; break;
         case O_FOLD: fold = 1; break;
         case O_SEED:

@@ -33,7 +33,8 @@ static void usage(FILE *f)
             "  -i, --input X.npy      input tensor (float32 .npy); repeat for each graph input,\n"
             "                         in order. Default: seeded uniform values in [-1, 1)\n"
             "  -o, --output Y.npy     write output tensor (repeat for further outputs)\n"
-            "  -b, --backend NAME     cpu (default, OpenBLAS), ref (naive reference kernels) or cuda (GPU)\n"
+            "  -k, --kernels NAME     kernel backend: cpu (default, OpenBLAS), ref (naive reference\n"
+            "                         kernels) or cuda (GPU); -b/--backend: deprecated spelling\n"
             "  -t, --threads N        threads for the backend (default 1)\n"
             "  -r, --repeats N        time N runs, report each op's median (default 1)\n"
             "      --warmup N         untimed runs first (default 1: caches, pages, BLAS set-up)\n"
@@ -59,7 +60,8 @@ static int parse_args(int argc, char **argv, infer_opts *o)
     enum { O_COMPARE = 256, O_FOLD, O_SEED, O_TOP, O_JSON, O_WARMUP };
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},     {"input", required_argument, NULL, 'i'},
-        {"output", required_argument, NULL, 'o'},    {"backend", required_argument, NULL, 'b'},
+        {"output", required_argument, NULL, 'o'},    {"kernels", required_argument, NULL, 'k'},
+        {"backend", required_argument, NULL, 'b'},
         {"threads", required_argument, NULL, 't'},   {"repeats", required_argument, NULL, 'r'},
         {"profile", required_argument, NULL, 'p'},   {"compare-ref", no_argument, NULL, O_COMPARE},
         {"fold-bn", no_argument, NULL, O_FOLD},      {"seed", required_argument, NULL, O_SEED},
@@ -75,7 +77,7 @@ static int parse_args(int argc, char **argv, infer_opts *o)
     o->warmup = 1;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "m:i:o:b:t:r:p:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:i:o:k:b:t:r:p:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': o->model = optarg; break;
         case 'i':
@@ -88,7 +90,11 @@ static int parse_args(int argc, char **argv, infer_opts *o)
             (c == 'i' ? o->inputs : o->outputs)[(*n)++] = optarg;
             break;
         }
-        case 'b': o->backend = optarg; break;
+        case 'k': o->backend = optarg; break;
+        case 'b': /* the old spelling (and -b), kept for a release */
+            mb_cli_deprecated("backend", "kernels");
+            o->backend = optarg;
+            break;
         case 't':
             if (mb_cli_int(optarg, 1, 1024, &o->threads)) {
                 fprintf(stderr, "mecbed infer: --threads '%s': expected an integer from 1 to 1024\n", optarg);
@@ -182,186 +188,213 @@ static int write_profile(const char *path, const mb_graph *g, const mb_op_time *
     return rc;
 }
 
-int cmd_infer(int argc, char **argv)
-{
-    infer_opts o;
-    int rc = parse_args(argc, argv, &o);
-    if (rc >= 0)
-        return rc;
-    rc = 1;
-    char err[1024];
-    mb_graph *g = NULL;
-    mb_backend *be = NULL, *ref = NULL;
-    mb_tensor **inputs = NULL, **outs = NULL, **ref_outs = NULL;
-    mb_op_time *times = NULL;
-    int n_in = 0, *order = NULL;
-    cJSON *js = NULL;
+/* One infer invocation's state, from the loaded model to the timings. */
+typedef struct infer_run {
+    mb_graph *g;
+    mb_backend *be, *ref;
+    mb_tensor **inputs, **outs, **ref_outs; /* inputs: NULL-terminated */
+    mb_op_time *times;
+    int *order; /* ops in print order (slowest first with --top) */
+    int shown;  /* how many of order[] to print */
+    int folded;
+    double wall_ms, total_ms, ref_diff, ref_scale;
+    int64_t macs;
+} infer_run;
 
-    if (!(g = mb_model_load(o.model, err, sizeof err))) {
-        fprintf(stderr, "mecbed infer: %s\n", err);
-        goto done;
-    }
-    int folded = o.fold_bn ? mb_graph_fold_batchnorm(g) : 0;
+/* The graph inputs: from --input files, else seeded. 0 or -1 (printed). */
+static int load_inputs(const infer_opts *o, infer_run *r)
+{
+    char err[1024];
+    const mb_graph *g = r->g;
+    int n_in = 0;
     for (int i = 0; i < g->n_nodes; i++)
         n_in += g->nodes[i].type == MB_OP_INPUT;
-    if (o.n_inputs) {
-        if (o.n_inputs != n_in) {
+    if (o->n_inputs) {
+        if (o->n_inputs != n_in) {
             fprintf(stderr, "mecbed infer: model '%s' has %d input%s, %d --input file%s given\n", g->name, n_in,
-                    n_in == 1 ? "" : "s", o.n_inputs, o.n_inputs == 1 ? "" : "s");
-            goto done;
+                    n_in == 1 ? "" : "s", o->n_inputs, o->n_inputs == 1 ? "" : "s");
+            return -1;
         }
-        inputs = calloc((size_t)n_in + 1, sizeof *inputs);
-        for (int k = 0; inputs && k < n_in; k++)
-            if (!(inputs[k] = mb_npy_read(o.inputs[k], err, sizeof err))) {
+        r->inputs = calloc((size_t)n_in + 1, sizeof *r->inputs);
+        for (int k = 0; r->inputs && k < n_in; k++)
+            if (!(r->inputs[k] = mb_npy_read(o->inputs[k], err, sizeof err))) {
                 fprintf(stderr, "mecbed infer: %s\n", err);
-                goto done;
+                return -1;
             }
     } else {
-        inputs = mb_exec_make_inputs(g, (uint64_t)o.seed);
+        r->inputs = mb_exec_make_inputs(g, (uint64_t)o->seed);
     }
-    if (!inputs) {
+    if (!r->inputs) {
         fprintf(stderr, "mecbed infer: out of memory\n");
-        goto done;
+        return -1;
     }
-    if (o.n_outputs > g->n_outputs) {
-        fprintf(stderr, "mecbed infer: model '%s' has %d output%s, %d --output file%s given\n", g->name,
-                g->n_outputs, g->n_outputs == 1 ? "" : "s", o.n_outputs, o.n_outputs == 1 ? "" : "s");
-        goto done;
-    }
-    if (!(be = mb_backend_new(o.backend, (int)o.threads, err, sizeof err))) {
+    return 0;
+}
+
+/* Model, inputs, backends and buffers. 0 or -1 (printed). */
+static int infer_prepare(const infer_opts *o, infer_run *r)
+{
+    char err[1024];
+    if (!(r->g = mb_model_load(o->model, err, sizeof err))) {
         fprintf(stderr, "mecbed infer: %s\n", err);
-        goto done;
+        return -1;
     }
-    if (o.compare_ref && !(ref = mb_backend_new("ref", 1, err, sizeof err))) {
+    const mb_graph *g = r->g;
+    r->folded = o->fold_bn ? mb_graph_fold_batchnorm(r->g) : 0;
+    if (load_inputs(o, r))
+        return -1;
+    if (o->n_outputs > g->n_outputs) {
+        fprintf(stderr, "mecbed infer: model '%s' has %d output%s, %d --output file%s given\n", g->name,
+                g->n_outputs, g->n_outputs == 1 ? "" : "s", o->n_outputs, o->n_outputs == 1 ? "" : "s");
+        return -1;
+    }
+    if (!(r->be = mb_backend_new(o->backend, (int)o->threads, err, sizeof err))) {
+        fprintf(stderr, "mecbed infer: %s\n", err);
+        return -1;
+    }
+    if (o->compare_ref && !(r->ref = mb_backend_new("ref", 1, err, sizeof err))) {
         fprintf(stderr, "mecbed infer: --compare-ref: %s\n", err);
-        goto done;
+        return -1;
     }
-    times = calloc((size_t)g->n_nodes, sizeof *times);
-    order = malloc(sizeof(int) * (size_t)g->n_nodes);
-    if (!times || !order) {
+    r->times = calloc((size_t)g->n_nodes, sizeof *r->times);
+    r->order = malloc(sizeof(int) * (size_t)g->n_nodes);
+    if (!r->times || !r->order) {
         fprintf(stderr, "mecbed infer: out of memory\n");
-        goto done;
+        return -1;
     }
-    for (long w = 0; w < o.warmup; w++) {
+    return 0;
+}
+
+/* Warm-up runs, the timed runs, and the reference run with --compare-ref.
+ * 0 or -1 (printed). */
+static int infer_execute(const infer_opts *o, infer_run *r)
+{
+    char err[1024];
+    const mb_graph *g = r->g;
+    for (long w = 0; w < o->warmup; w++) {
         mb_tensor **tmp = NULL;
-        if (mb_exec_run(g, be, inputs, &tmp, NULL, NULL, err, sizeof err)) {
+        if (mb_exec_run(g, r->be, r->inputs, &tmp, NULL, NULL, err, sizeof err)) {
             fprintf(stderr, "mecbed infer: %s\n", err);
-            goto done;
+            return -1;
         }
         for (int k = 0; k < g->n_outputs; k++)
             mb_tensor_free(tmp[k]);
         free(tmp);
     }
-    mb_exec_opts eo = {.keep_all = 0, .times = times, .repeats = (int)o.repeats};
+    mb_exec_opts eo = {.keep_all = 0, .times = r->times, .repeats = (int)o->repeats};
     double t0 = mb_now();
-    if (mb_exec_run(g, be, inputs, &outs, &eo, NULL, err, sizeof err)) {
+    if (mb_exec_run(g, r->be, r->inputs, &r->outs, &eo, NULL, err, sizeof err)) {
         fprintf(stderr, "mecbed infer: %s\n", err);
-        goto done;
+        return -1;
     }
-    double wall_ms = (mb_now() - t0) * 1e3 / (double)o.repeats;
-    double ref_diff = 0, ref_scale = 0;
-    if (ref) {
-        if (mb_exec_run(g, ref, inputs, &ref_outs, NULL, NULL, err, sizeof err)) {
+    r->wall_ms = (mb_now() - t0) * 1e3 / (double)o->repeats;
+    if (r->ref) {
+        if (mb_exec_run(g, r->ref, r->inputs, &r->ref_outs, NULL, NULL, err, sizeof err)) {
             fprintf(stderr, "mecbed infer: reference run: %s\n", err);
-            goto done;
+            return -1;
         }
         for (int k = 0; k < g->n_outputs; k++) {
-            ref_diff = fmax(ref_diff, mb_tensor_max_abs_diff(outs[k], ref_outs[k]));
-            ref_scale = fmax(ref_scale, max_abs(ref_outs[k]));
+            r->ref_diff = fmax(r->ref_diff, mb_tensor_max_abs_diff(r->outs[k], r->ref_outs[k]));
+            r->ref_scale = fmax(r->ref_scale, max_abs(r->ref_outs[k]));
         }
     }
-    for (int k = 0; k < o.n_outputs; k++)
-        if (mb_npy_write(outs[k], o.outputs[k], err, sizeof err)) {
-            fprintf(stderr, "mecbed infer: %s\n", err);
-            goto done;
-        }
-    if (o.profile && write_profile(o.profile, g, times, &o, err, sizeof err)) {
-        fprintf(stderr, "mecbed infer: %s\n", err);
-        goto done;
-    }
+    return 0;
+}
 
-    double total_ms = 0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        total_ms += times[i].ms;
-        order[i] = i;
+/* --output files and the --profile CSV. 0 or -1 (printed). */
+static int infer_write_files(const infer_opts *o, infer_run *r)
+{
+    char err[1024];
+    for (int k = 0; k < o->n_outputs; k++)
+        if (mb_npy_write(r->outs[k], o->outputs[k], err, sizeof err)) {
+            fprintf(stderr, "mecbed infer: %s\n", err);
+            return -1;
+        }
+    if (o->profile && write_profile(o->profile, r->g, r->times, o, err, sizeof err)) {
+        fprintf(stderr, "mecbed infer: %s\n", err);
+        return -1;
     }
-    int64_t macs = mb_graph_macs(g);
+    return 0;
+}
+
+/* Totals, and which ops to list in what order (--top: the slowest). */
+static void infer_rank_ops(const infer_opts *o, infer_run *r)
+{
+    const mb_graph *g = r->g;
+    r->total_ms = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        r->total_ms += r->times[i].ms;
+        r->order[i] = i;
+    }
+    r->macs = mb_graph_macs(g);
+    r->shown = g->n_nodes;
+    if (o->top && o->top < r->shown) {
+        qsort_r(r->order, (size_t)g->n_nodes, sizeof(int), cmp_ms_desc, r->times);
+        r->shown = (int)o->top;
+    }
+}
+
+static int print_json(const infer_opts *o, const infer_run *r)
+{
+    const mb_graph *g = r->g;
     char cpu[128], shape[64];
     mb_platform_cpu_model(cpu, sizeof cpu);
-    int shown = g->n_nodes;
-    if (o.top && o.top < shown) {
-        qsort_r(order, (size_t)g->n_nodes, sizeof(int), cmp_ms_desc, times);
-        shown = (int)o.top;
+    cJSON *js = cJSON_CreateObject();
+    cJSON_AddStringToObject(js, "model", g->name);
+    cJSON_AddStringToObject(js, "backend", r->be->name);
+    cJSON_AddNumberToObject(js, "threads", (double)o->threads);
+    cJSON_AddStringToObject(js, "blas_core", mb_platform_blas_core());
+    cJSON_AddStringToObject(js, "cpu", cpu);
+    cJSON_AddNumberToObject(js, "repeats", (double)o->repeats);
+    cJSON_AddNumberToObject(js, "warmup", (double)o->warmup);
+    cJSON_AddNumberToObject(js, "bn_folded", r->folded);
+    cJSON_AddNumberToObject(js, "ops", g->n_nodes);
+    cJSON_AddNumberToObject(js, "params", (double)mb_graph_params(g));
+    cJSON_AddNumberToObject(js, "macs", (double)r->macs);
+    cJSON_AddNumberToObject(js, "total_ms", r->total_ms);
+    cJSON_AddNumberToObject(js, "wall_ms", r->wall_ms);
+    cJSON_AddNumberToObject(js, "gflops", gflops(r->macs, r->total_ms));
+    cJSON *jo = cJSON_AddArrayToObject(js, "outputs");
+    for (int k = 0; k < g->n_outputs; k++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "name", g->nodes[g->outputs[k]].name);
+        mb_cli_dims(r->outs[k]->ndim, r->outs[k]->dims, shape, sizeof shape);
+        cJSON_AddStringToObject(e, "shape", shape);
+        cJSON_AddNumberToObject(e, "max_abs", max_abs(r->outs[k]));
+        if (k < o->n_outputs)
+            cJSON_AddStringToObject(e, "file", o->outputs[k]);
+        cJSON_AddItemToArray(jo, e);
     }
-
-    if (o.json) {
-        js = cJSON_CreateObject();
-        cJSON_AddStringToObject(js, "model", g->name);
-        cJSON_AddStringToObject(js, "backend", be->name);
-        cJSON_AddNumberToObject(js, "threads", (double)o.threads);
-        cJSON_AddStringToObject(js, "blas_core", mb_platform_blas_core());
-        cJSON_AddStringToObject(js, "cpu", cpu);
-        cJSON_AddNumberToObject(js, "repeats", (double)o.repeats);
-        cJSON_AddNumberToObject(js, "warmup", (double)o.warmup);
-        cJSON_AddNumberToObject(js, "bn_folded", folded);
-        cJSON_AddNumberToObject(js, "ops", g->n_nodes);
-        cJSON_AddNumberToObject(js, "params", (double)mb_graph_params(g));
-        cJSON_AddNumberToObject(js, "macs", (double)macs);
-        cJSON_AddNumberToObject(js, "total_ms", total_ms);
-        cJSON_AddNumberToObject(js, "wall_ms", wall_ms);
-        cJSON_AddNumberToObject(js, "gflops", gflops(macs, total_ms));
-        cJSON *jo = cJSON_AddArrayToObject(js, "outputs");
-        for (int k = 0; k < g->n_outputs; k++) {
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "name", g->nodes[g->outputs[k]].name);
-            mb_cli_dims(outs[k]->ndim, outs[k]->dims, shape, sizeof shape);
-            cJSON_AddStringToObject(e, "shape", shape);
-            cJSON_AddNumberToObject(e, "max_abs", max_abs(outs[k]));
-            if (k < o.n_outputs)
-                cJSON_AddStringToObject(e, "file", o.outputs[k]);
-            cJSON_AddItemToArray(jo, e);
-        }
-        if (ref) {
-            cJSON *c = cJSON_AddObjectToObject(js, "compare_ref");
-            cJSON_AddNumberToObject(c, "max_abs_diff", ref_diff);
-            cJSON_AddNumberToObject(c, "max_abs_ref", ref_scale);
-        }
-        cJSON *ops = cJSON_AddArrayToObject(js, "profile");
-        for (int s = 0; s < shown; s++) {
-            int i = order[s];
-            const mb_node *n = &g->nodes[i];
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddNumberToObject(e, "op", i);
-            cJSON_AddStringToObject(e, "name", n->name);
-            cJSON_AddStringToObject(e, "type", mb_op_name(n->type));
-            cJSON_AddNumberToObject(e, "ms", times[i].ms);
-            cJSON_AddNumberToObject(e, "bytes_out", (double)n->out_bytes);
-            cJSON_AddNumberToObject(e, "macs", (double)n->macs);
-            cJSON_AddNumberToObject(e, "gflops", gflops(n->macs, times[i].ms));
-            cJSON_AddItemToArray(ops, e);
-        }
-        char *s = cJSON_Print(js);
-        puts(s);
-        free(s);
-        rc = 0;
-        goto done;
+    if (r->ref) {
+        cJSON *c = cJSON_AddObjectToObject(js, "compare_ref");
+        cJSON_AddNumberToObject(c, "max_abs_diff", r->ref_diff);
+        cJSON_AddNumberToObject(c, "max_abs_ref", r->ref_scale);
     }
-
-    mb_cli_dims(inputs[0] ? inputs[0]->ndim : 0, inputs[0] ? inputs[0]->dims : NULL, shape, sizeof shape);
-    printf("model %s: %d ops, %.3f M params, %.3f GMACs, input %s%s\n", g->name, g->n_nodes,
-           mb_graph_params(g) / 1e6, macs / 1e9, shape, folded ? " (BN folded)" : "");
-    printf("backend %s, %ld thread%s, OpenBLAS core %s, %s, %ld timed run%s (per-op median) after %ld warm-up\n\n",
-           be->name, o.threads, o.threads == 1 ? "" : "s", mb_platform_blas_core(), cpu, o.repeats,
-           o.repeats == 1 ? "" : "s", o.warmup);
-    printf("%5s  %-32s %-18s %9s %12s %14s %8s\n", "op", "name", "type", "ms", "bytes out", "MACs", "GFLOP/s");
-    for (int s = 0; s < shown; s++) {
-        int i = order[s];
+    cJSON *ops = cJSON_AddArrayToObject(js, "profile");
+    for (int s = 0; s < r->shown; s++) {
+        int i = r->order[s];
         const mb_node *n = &g->nodes[i];
-        printf("%5d  %-32.32s %-18s %9.3f %12" PRId64 " %14" PRId64 " %8.1f\n", i, n->name, mb_op_name(n->type),
-               times[i].ms, n->out_bytes, n->macs, gflops(n->macs, times[i].ms));
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "op", i);
+        cJSON_AddStringToObject(e, "name", n->name);
+        cJSON_AddStringToObject(e, "type", mb_op_name(n->type));
+        cJSON_AddNumberToObject(e, "ms", r->times[i].ms);
+        cJSON_AddNumberToObject(e, "bytes_out", (double)n->out_bytes);
+        cJSON_AddNumberToObject(e, "macs", (double)n->macs);
+        cJSON_AddNumberToObject(e, "gflops", gflops(n->macs, r->times[i].ms));
+        cJSON_AddItemToArray(ops, e);
     }
-    if (shown < g->n_nodes)
-        printf("  ... %d faster ops not shown (--top)\n", g->n_nodes - shown);
+    char *s = cJSON_Print(js);
+    puts(s);
+    free(s);
+    cJSON_Delete(js);
+    return 0;
+}
+
+/* The text report's per-op-type summary. */
+static void print_by_type(const infer_run *r)
+{
+    const mb_graph *g = r->g;
     printf("\nby type:\n");
     for (int t = 0; t < MB_OP_COUNT; t++) {
         int count = 0;
@@ -370,40 +403,85 @@ int cmd_infer(int argc, char **argv)
         for (int i = 0; i < g->n_nodes; i++)
             if ((int)g->nodes[i].type == t) {
                 count++;
-                ms += times[i].ms;
+                ms += r->times[i].ms;
                 tm += g->nodes[i].macs;
             }
         if (count)
             printf("  %-20s %4d ops %10.3f ms %6.1f %% %8.1f GFLOP/s\n", mb_op_name((mb_op_type)t), count, ms,
-                   total_ms > 0 ? 100 * ms / total_ms : 0, gflops(tm, ms));
+                   r->total_ms > 0 ? 100 * ms / r->total_ms : 0, gflops(tm, ms));
     }
-    printf("\ntotal %.3f ms (sum of per-op times), %.3f ms wall per run, %.1f GFLOP/s\n", total_ms, wall_ms,
-           gflops(macs, total_ms));
+}
+
+static void print_table(const infer_opts *o, const infer_run *r)
+{
+    const mb_graph *g = r->g;
+    char cpu[128], shape[64];
+    mb_platform_cpu_model(cpu, sizeof cpu);
+    const mb_tensor *in0 = r->inputs[0];
+    mb_cli_dims(in0 ? in0->ndim : 0, in0 ? in0->dims : NULL, shape, sizeof shape);
+    printf("model %s: %d ops, %.3f M params, %.3f GMACs, input %s%s\n", g->name, g->n_nodes,
+           mb_graph_params(g) / 1e6, r->macs / 1e9, shape, r->folded ? " (BN folded)" : "");
+    printf("backend %s, %ld thread%s, OpenBLAS core %s, %s, %ld timed run%s (per-op median) after %ld warm-up\n\n",
+           r->be->name, o->threads, o->threads == 1 ? "" : "s", mb_platform_blas_core(), cpu, o->repeats,
+           o->repeats == 1 ? "" : "s", o->warmup);
+    printf("%5s  %-32s %-18s %9s %12s %14s %8s\n", "op", "name", "type", "ms", "bytes out", "MACs", "GFLOP/s");
+    for (int s = 0; s < r->shown; s++) {
+        int i = r->order[s];
+        const mb_node *n = &g->nodes[i];
+        printf("%5d  %-32.32s %-18s %9.3f %12" PRId64 " %14" PRId64 " %8.1f\n", i, n->name, mb_op_name(n->type),
+               r->times[i].ms, n->out_bytes, n->macs, gflops(n->macs, r->times[i].ms));
+    }
+    if (r->shown < g->n_nodes)
+        printf("  ... %d faster ops not shown (--top)\n", g->n_nodes - r->shown);
+    print_by_type(r);
+    printf("\ntotal %.3f ms (sum of per-op times), %.3f ms wall per run, %.1f GFLOP/s\n", r->total_ms, r->wall_ms,
+           gflops(r->macs, r->total_ms));
     for (int k = 0; k < g->n_outputs; k++) {
-        mb_cli_dims(outs[k]->ndim, outs[k]->dims, shape, sizeof shape);
-        printf("output %d '%s': %s, max |y| %.4g%s%s\n", k, g->nodes[g->outputs[k]].name, shape, max_abs(outs[k]),
-               k < o.n_outputs ? " -> " : "", k < o.n_outputs ? o.outputs[k] : "");
+        mb_cli_dims(r->outs[k]->ndim, r->outs[k]->dims, shape, sizeof shape);
+        printf("output %d '%s': %s, max |y| %.4g%s%s\n", k, g->nodes[g->outputs[k]].name, shape,
+               max_abs(r->outs[k]), k < o->n_outputs ? " -> " : "", k < o->n_outputs ? o->outputs[k] : "");
     }
-    if (ref)
-        printf("compare-ref: max |%s - ref| = %.3g (max |ref| %.4g)\n", be->name, ref_diff, ref_scale);
-    if (o.profile)
-        printf("profile written to %s\n", o.profile);
-    rc = 0;
-done:
-    cJSON_Delete(js);
-    for (int k = 0; outs && k < g->n_outputs; k++)
-        mb_tensor_free(outs[k]);
-    for (int k = 0; ref_outs && k < g->n_outputs; k++)
-        mb_tensor_free(ref_outs[k]);
-    free(outs);
-    free(ref_outs);
-    for (int k = 0; inputs && inputs[k]; k++)
-        mb_tensor_free(inputs[k]);
-    free(inputs);
-    free(times);
-    free(order);
-    mb_backend_free(be);
-    mb_backend_free(ref);
-    mb_graph_free(g);
+    if (r->ref)
+        printf("compare-ref: max |%s - ref| = %.3g (max |ref| %.4g)\n", r->be->name, r->ref_diff, r->ref_scale);
+    if (o->profile)
+        printf("profile written to %s\n", o->profile);
+}
+
+static void infer_run_free(infer_run *r)
+{
+    int n_out = r->g ? r->g->n_outputs : 0;
+    for (int k = 0; r->outs && k < n_out; k++)
+        mb_tensor_free(r->outs[k]);
+    for (int k = 0; r->ref_outs && k < n_out; k++)
+        mb_tensor_free(r->ref_outs[k]);
+    free(r->outs);
+    free(r->ref_outs);
+    for (int k = 0; r->inputs && r->inputs[k]; k++)
+        mb_tensor_free(r->inputs[k]);
+    free(r->inputs);
+    free(r->times);
+    free(r->order);
+    mb_backend_free(r->be);
+    mb_backend_free(r->ref);
+    mb_graph_free(r->g);
+}
+
+int cmd_infer(int argc, char **argv)
+{
+    infer_opts o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    infer_run r = {0};
+    rc = 1;
+    if (!infer_prepare(&o, &r) && !infer_execute(&o, &r) && !infer_write_files(&o, &r)) {
+        infer_rank_ops(&o, &r);
+        if (o.json)
+            print_json(&o, &r);
+        else
+            print_table(&o, &r);
+        rc = 0;
+    }
+    infer_run_free(&r);
     return rc;
 }

@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "mecbed/link.h"
 #include "mecbed/linktest.h"
@@ -18,18 +19,19 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: mecbed link test (--link SPEC | --topology FILE [--between A B]) [--backend emu|tc|ns3]\n"
+            "usage: mecbed link test (--link SPEC | --topology FILE [--between A B]) [--link-backend emu|tc|ns3]\n"
             "                        [--duration S] [--json] [--log-dir DIR] [--seed N]\n"
             "                        [--no-tcp] [--no-udp] [--no-loss]   (skip a phase)\n"
-            "       mecbed link check --link SPEC [--backend B]   can the backend emulate SPEC here?\n"
+            "       mecbed link check --link SPEC [--link-backend B]   can the backend emulate SPEC here?\n"
             "\n"
             "Brings the link up between two network namespaces (needs root) and measures, from\n"
             "A (the device side) to B: RTT idle and under load (UDP echo), TCP and UDP throughput at\n"
             "the IP layer, loss rate (numbered datagrams at half the rate) and, for a trace, the bytes\n"
             "delivered against the trace's capacity. Prints measured beside configured values.\n"
-            "  --backend B    emu (default; user-space emulator), tc (kernel qdiscs), ns3\n"
-            "  --duration S   seconds per throughput phase (default 5)\n"
-            "  --log-dir DIR  emu: per-packet CSV and pcap of each direction into DIR\n"
+            "  --link-backend B  emu (default; user-space emulator), tc (kernel qdiscs), ns3\n"
+            "                    (--backend: deprecated spelling)\n"
+            "  --duration S      seconds per throughput phase (default 5)\n"
+            "  --log-dir DIR     emu: per-packet CSV and pcap of each direction into DIR\n"
             "Link specs: docs/link-spec.md. Backends: docs/link-emulation.md.\n");
 }
 
@@ -166,7 +168,8 @@ int cmd_link(int argc, char **argv)
     static const struct option opts[] = {
         {"help", no_argument, 0, 'h'},          {"link", required_argument, 0, 'l'},
         {"topology", required_argument, 0, 't'}, {"between", required_argument, 0, 'w'},
-        {"backend", required_argument, 0, 'b'}, {"duration", required_argument, 0, 'd'},
+        {"link-backend", required_argument, 0, 'B'}, {"backend", required_argument, 0, 'b'},
+        {"duration", required_argument, 0, 'd'},
         {"json", no_argument, 0, 'j'},          {"log-dir", required_argument, 0, 'L'},
         {"seed", required_argument, 0, 's'},    {"no-tcp", no_argument, 0, 'T'},
         {"no-udp", no_argument, 0, 'U'},        {"no-loss", no_argument, 0, 'X'},
@@ -192,7 +195,11 @@ int cmd_link(int argc, char **argv)
             }
             between_b = argv[optind++];
             break;
-        case 'b': backend = optarg; break;
+        case 'B': backend = optarg; break;
+        case 'b': /* the old spelling, kept for a release */
+            mb_cli_deprecated("backend", "link-backend");
+            backend = optarg;
+            break;
         case 'd':
             duration = strtod(optarg, &end);
             if (*end || !(duration >= 0.5 && duration <= 3600)) {

@@ -1,4 +1,4 @@
-/* The policy module's sub-commands and the set-up they share. Private. */
+/* The planning commands (plan, compare, run) and the set-up they share. Private. */
 #ifndef MB_POLICIES_CMD_H
 #define MB_POLICIES_CMD_H
 
@@ -7,6 +7,7 @@
 #include "mecbed/cost.h"
 #include "mecbed/plan.h"
 #include "mecbed/policy.h"
+#include "options.h" /* the options that fill in an mb_plan_setup */
 
 
 /* Everything plan mode needs, built from command-line options. */
@@ -31,12 +32,8 @@ typedef struct mb_plan_setup {
 } mb_plan_setup;
 
 void mb_plan_setup_init(mb_plan_setup *s);
-/* Handles one of the shared long options (getopt_long's index into
- * mb_plan_setup_options); returns 0, or -1 with a message printed. */
-int mb_plan_setup_option(mb_plan_setup *s, const char *name, const char *arg);
 int mb_plan_setup_build(mb_plan_setup *s, char *err, size_t errlen);
 void mb_plan_setup_free(mb_plan_setup *s);
-void mb_plan_setup_help(FILE *f);
 /* Run the plan in-process and compare with the unsplit model on the same
  * backend: fills *max_abs_err and *scale (largest |output|); returns 0
  * (compared), -1 with err (could not run). */

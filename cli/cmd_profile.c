@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "cmd_policies.h"
 #include "commands.h"
 #include "mecbed/model.h"
@@ -12,13 +13,14 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: mecbed profile --model M [--threads N] [--repeats R] [--backend cpu|ref]\n"
+    fprintf(f, "usage: mecbed profile --model M [--threads N] [--repeats R] [--kernels cpu|ref]\n"
                "                      [--out p.csv] [--json]\n\n"
                "Time every op of a model with the reference executor (median of R runs after a\n"
                "warm-up) and the sgemm rate of this machine; write the CSV profile that\n"
                "`mecbed plan --profile` reads (docs/node-types.md explains the scaling).\n\n"
                "  --threads N   kernel threads (default 1)\n"
                "  --repeats R   timed runs per op (default 5)\n"
+               "  --kernels K   kernel backend: cpu (default) or ref (--backend: deprecated)\n"
                "  --out FILE    write the profile CSV (default: print a table)\n"
                "  --json        the profile as JSON\n");
 }
@@ -27,7 +29,8 @@ int cmd_profile(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},  {"threads", required_argument, 0, 't'},
-        {"repeats", required_argument, 0, 'r'}, {"backend", required_argument, 0, 'b'},
+        {"repeats", required_argument, 0, 'r'}, {"kernels", required_argument, 0, 'k'},
+        {"backend", required_argument, 0, 'b'},
         {"out", required_argument, 0, 'o'},    {"json", no_argument, 0, 'j'},
         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
     };
@@ -52,7 +55,11 @@ int cmd_profile(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'b': backend = optarg; break;
+        case 'k': backend = optarg; break;
+        case 'b': /* the old spelling, kept for a release */
+            mb_cli_deprecated("backend", "kernels");
+            backend = optarg;
+            break;
         case 'o': out = optarg; break;
         case 'j': json = 1; break;
         case 'h': usage(stdout); return 0;

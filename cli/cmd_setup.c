@@ -1,5 +1,6 @@
-/* Set-up shared by `mecbed plan` and `mecbed compare`: model, topology,
- * node types, profile, cost model, plugins; and --verify. */
+/* Set-up shared by `mecbed plan`, `mecbed compare` and `mecbed run`: model,
+ * topology, node types, profile, cost model, plugins; and --verify. The
+ * options that fill it in are in options.c. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,92 +17,6 @@ void mb_plan_setup_init(mb_plan_setup *s)
     s->msg_overhead_ms = -1;
     s->verify_backend = "cpu";
     s->policy_opts = "";
-}
-
-void mb_plan_setup_help(FILE *f)
-{
-    fprintf(f,
-            "  --model M            zoo name or model file (required)\n"
-            "  --link SPEC          one device and one edge joined by SPEC, e.g. rate=10mbit,rtt=20ms\n"
-            "                       (docs/link-spec.md; up./down. prefixes per direction)\n"
-            "  --topology FILE      devices, edges, cloud and links (docs/topology.md)\n"
-            "  --profile P.csv      per-op profile (default: policies/profiles/<model>.csv if it\n"
-            "                       matches, else a cached or freshly measured one)\n"
-            "  --node-types FILE    extra node types (INI, docs/node-types.md)\n"
-            "  --device-type T, --edge-type T, --cloud-type T\n"
-            "                       node type of every site of that role (default phone,\n"
-            "                       edge-cpu, cloud-gpu unless the topology names one)\n"
-            "  --radio R            device radio: lte, wifi, 3g, none (default: its node type's)\n"
-            "  --frame-interval S   seconds between frames for the radio tail (default 0: one frame)\n"
-            "  --msg-overhead MS    per-message overhead in ms (default %.2f)\n"
-            "  --objective O        latency (default) or energy\n"
-            "  --policy-opt K=V,..  options for the policy (e.g. server=edge1, mode=heavy,fps=10)\n"
-            "  --policy-plugin P    load a policy plugin (.so path or name in the plugin dir)\n"
-            "  --verbose            policies' informational messages\n",
-            MB_COST_MSG_OVERHEAD_MS);
-}
-
-int mb_plan_setup_option(mb_plan_setup *s, const char *name, const char *arg)
-{
-    if (!strcmp(name, "model"))
-        s->model = arg;
-    else if (!strcmp(name, "link"))
-        s->link = arg;
-    else if (!strcmp(name, "topology"))
-        s->topology = arg;
-    else if (!strcmp(name, "profile"))
-        s->profile = arg;
-    else if (!strcmp(name, "node-types"))
-        s->node_types = arg;
-    else if (!strcmp(name, "device-type"))
-        s->type_override[MB_ROLE_DEVICE] = arg;
-    else if (!strcmp(name, "edge-type"))
-        s->type_override[MB_ROLE_EDGE] = arg;
-    else if (!strcmp(name, "cloud-type"))
-        s->type_override[MB_ROLE_CLOUD] = arg;
-    else if (!strcmp(name, "policy-opt"))
-        s->policy_opts = arg;
-    else if (!strcmp(name, "verbose")) {
-        s->verbose = 1;
-        mb_policy_set_verbose(1);
-    }
-    else if (!strcmp(name, "radio")) {
-        s->radio = mb_radio_from_name(arg);
-        if (s->radio < 0) {
-            fprintf(stderr, "mecbed: --radio %s: expected lte, wifi, 3g or none\n", arg);
-            return -1;
-        }
-    } else if (!strcmp(name, "frame-interval") || !strcmp(name, "msg-overhead")) {
-        char *end;
-        double v = strtod(arg, &end);
-        if (end == arg || *end || !(v >= 0) || !isfinite(v)) {
-            fprintf(stderr, "mecbed: --%s %s: expected a number >= 0\n", name, arg);
-            return -1;
-        }
-        if (name[0] == 'f')
-            s->frame_interval_s = v;
-        else
-            s->msg_overhead_ms = v;
-    } else if (!strcmp(name, "objective")) {
-        if (!strcmp(arg, "latency"))
-            s->objective = MB_OBJ_LATENCY;
-        else if (!strcmp(arg, "energy"))
-            s->objective = MB_OBJ_ENERGY;
-        else {
-            fprintf(stderr, "mecbed: --objective %s: expected latency or energy\n", arg);
-            return -1;
-        }
-    } else if (!strcmp(name, "policy-plugin")) {
-        if (s->n_plugins == 8) {
-            fprintf(stderr, "mecbed: at most 8 --policy-plugin options\n");
-            return -1;
-        }
-        s->plugins[s->n_plugins++] = arg;
-    } else {
-        fprintf(stderr, "mecbed: unknown option --%s\n", name);
-        return -1;
-    }
-    return 0;
 }
 
 int mb_plan_setup_build(mb_plan_setup *s, char *err, size_t errlen)

@@ -195,13 +195,442 @@ static int operand_spatially_aligned(const shape *op, const shape *out)
     return 1;
 }
 
-static int infer_node(mb_graph *g, int idx, char *err, size_t errlen)
-{
-    mb_node *n = &g->nodes[idx];
-    mb_op_attrs *a = &n->a;
-    shape in[MB_MAX_INPUTS];
-    shape out = {0, {0}};
+/* One node's shape inference: the node, its input shapes, and what the per-op
+ * function fills in (output shape and MAC count). */
+typedef struct infer_ctx {
+    mb_node *n;
+    mb_op_attrs *a;
+    int idx;
+    const shape *in;
+    shape out;
+    int64_t macs; /* -1: one per output element */
+    char *err;
+    size_t errlen;
+} infer_ctx;
 
+#define INFER_FAIL(c, ...) fail((c)->err, (c)->errlen, (c)->n, (c)->idx, __VA_ARGS__)
+
+static int infer_input(infer_ctx *c)
+{
+    mb_op_attrs *a = c->a;
+    if (a->shape_ndim < 1 || a->shape_ndim > MB_MAX_DIMS)
+        return INFER_FAIL(c, "input needs a shape");
+    c->out.ndim = a->shape_ndim;
+    for (int i = 0; i < c->out.ndim; i++) {
+        if (a->shape[i] <= 0)
+            return INFER_FAIL(c, "input dimension %d is %lld", i, (long long)a->shape[i]);
+        c->out.d[i] = a->shape[i];
+    }
+    c->macs = 0;
+    return 0;
+}
+
+static int infer_constant(infer_ctx *c)
+{
+    if (c->n->n_params != 1)
+        return INFER_FAIL(c, "constant needs exactly one tensor");
+    c->out = tensor_shape(c->n->params[0]);
+    c->macs = 0;
+    return 0;
+}
+
+/* Conv and ConvTranspose: check W (and B) against the input's channels and the
+ * group; fill in kernel_shape from W and default strides and dilations. Sets
+ * *out_channels (M). */
+static int conv_check_weights(infer_ctx *c, int tr, int64_t *out_channels)
+{
+    mb_node *n = c->n;
+    mb_op_attrs *a = c->a;
+    if (n->n_params < 1 || n->n_params > 2)
+        return INFER_FAIL(c, "needs weights W and optional bias B as params");
+    shape w = tensor_shape(n->params[0]);
+    if (c->in[0].ndim != 4 || w.ndim != 4)
+        return INFER_FAIL(c, "only 2-D convolution (4-D input and weights) is supported");
+    int grp = at_least1(a->group);
+    a->group = grp;
+    int64_t C = c->in[0].d[1];
+    int64_t M = tr ? w.d[1] * grp : w.d[0];
+    if (!tr && (C % grp || w.d[1] * grp != C || M % grp))
+        return INFER_FAIL(c, "channels %lld and weights [%lld,%lld,..] do not match group %d", (long long)C,
+                          (long long)w.d[0], (long long)w.d[1], grp);
+    if (tr && (w.d[0] != C || C % grp))
+        return INFER_FAIL(c, "input channels %lld do not match weights' first dim %lld", (long long)C,
+                          (long long)w.d[0]);
+    if (n->n_params == 2 && mb_tensor_numel(n->params[1]) != M)
+        return INFER_FAIL(c, "bias has %lld elements, expected %lld", (long long)mb_tensor_numel(n->params[1]),
+                          (long long)M);
+    for (int ax = 0; ax < 2; ax++) {
+        if (a->kernel[ax] == 0)
+            a->kernel[ax] = (int)w.d[2 + ax];
+        if (a->kernel[ax] != w.d[2 + ax])
+            return INFER_FAIL(c, "kernel_shape disagrees with the weights");
+        a->stride[ax] = at_least1(a->stride[ax]);
+        a->dilation[ax] = at_least1(a->dilation[ax]);
+    }
+    *out_channels = M;
+    return 0;
+}
+
+/* ConvTranspose's output length on one spatial axis, resolving auto_pad into
+ * explicit pads (SAME splits the excess over the "full" output, as ONNX). */
+static int64_t conv_transpose_axis(mb_op_attrs *a, int ax, int64_t len)
+{
+    int k = a->kernel[ax], s = a->stride[ax], d = a->dilation[ax];
+    int64_t full = s * (len - 1) + a->output_padding[ax] + (int64_t)(k - 1) * d + 1;
+    if (a->auto_pad == MB_AUTO_PAD_SAME_UPPER || a->auto_pad == MB_AUTO_PAD_SAME_LOWER) {
+        int64_t total = full - len * s;
+        if (total < 0)
+            total = 0;
+        int64_t small = total / 2, big = total - small;
+        a->pads[ax] = (int)(a->auto_pad == MB_AUTO_PAD_SAME_UPPER ? small : big);
+        a->pads[2 + ax] = (int)(a->auto_pad == MB_AUTO_PAD_SAME_UPPER ? big : small);
+    } else if (a->auto_pad == MB_AUTO_PAD_VALID) {
+        a->pads[ax] = a->pads[2 + ax] = 0;
+    }
+    return full - a->pads[ax] - a->pads[2 + ax];
+}
+
+static int infer_conv(infer_ctx *c)
+{
+    mb_op_attrs *a = c->a;
+    const shape *in = c->in;
+    int tr = c->n->type == MB_OP_CONV_TRANSPOSE;
+    int64_t M = 0;
+    if (conv_check_weights(c, tr, &M))
+        return -1;
+    int grp = a->group;
+    int64_t C = in[0].d[1];
+    c->out.ndim = 4;
+    c->out.d[0] = in[0].d[0];
+    c->out.d[1] = M;
+    for (int ax = 0; ax < 2; ax++) {
+        int k = a->kernel[ax], s = a->stride[ax], d = a->dilation[ax];
+        int64_t len = in[0].d[2 + ax];
+        if (!tr) {
+            resolve_auto_pad(a->auto_pad, len, k, s, d, &a->pads[ax], &a->pads[2 + ax]);
+            c->out.d[2 + ax] = pool_out(len, k, s, d, a->pads[ax], a->pads[2 + ax], 0);
+        } else {
+            c->out.d[2 + ax] = conv_transpose_axis(a, ax, len);
+        }
+        if (a->pads[ax] < 0 || a->pads[2 + ax] < 0)
+            return INFER_FAIL(c, "negative padding");
+        if (c->out.d[2 + ax] <= 0)
+            return INFER_FAIL(c, "output would be empty (input %lld, kernel %d)", (long long)len, k);
+    }
+    a->auto_pad = MB_AUTO_PAD_NOTSET;
+    if (!tr)
+        c->macs = c->out.d[0] * M * c->out.d[2] * c->out.d[3] * (C / grp) * a->kernel[0] * a->kernel[1];
+    else
+        c->macs = in[0].d[0] * C * in[0].d[2] * in[0].d[3] * (M / grp) * a->kernel[0] * a->kernel[1];
+    c->n->local = 1;
+    return 0;
+}
+
+static int infer_pool(infer_ctx *c)
+{
+    mb_op_attrs *a = c->a;
+    const shape *in = c->in;
+    if (in[0].ndim != 4)
+        return INFER_FAIL(c, "only 2-D pooling (4-D input) is supported");
+    c->out = in[0];
+    for (int ax = 0; ax < 2; ax++) {
+        if (a->kernel[ax] <= 0)
+            return INFER_FAIL(c, "kernel_shape missing");
+        a->stride[ax] = at_least1(a->stride[ax]);
+        a->dilation[ax] = at_least1(a->dilation[ax]);
+        int64_t len = in[0].d[2 + ax];
+        resolve_auto_pad(a->auto_pad, len, a->kernel[ax], a->stride[ax], a->dilation[ax], &a->pads[ax],
+                         &a->pads[2 + ax]);
+        if (a->pads[ax] < 0 || a->pads[2 + ax] < 0)
+            return INFER_FAIL(c, "negative padding");
+        c->out.d[2 + ax] = pool_out(len, a->kernel[ax], a->stride[ax], a->dilation[ax], a->pads[ax],
+                                    a->pads[2 + ax], a->ceil_mode);
+        if (c->out.d[2 + ax] <= 0)
+            return INFER_FAIL(c, "output would be empty");
+    }
+    a->auto_pad = MB_AUTO_PAD_NOTSET;
+    c->macs = numel(&c->out) * a->kernel[0] * a->kernel[1];
+    c->n->local = 1;
+    return 0;
+}
+
+static int infer_global_avgpool(infer_ctx *c)
+{
+    if (c->in[0].ndim < 3)
+        return INFER_FAIL(c, "needs at least a 3-D input");
+    c->out = c->in[0];
+    for (int i = 2; i < c->out.ndim; i++)
+        c->out.d[i] = 1;
+    c->macs = numel(&c->in[0]);
+    return 0;
+}
+
+/* Element-wise unary ops: the output is the input's shape. */
+static int infer_unary(infer_ctx *c)
+{
+    c->out = c->in[0];
+    c->n->local = c->out.ndim == 4;
+    return 0;
+}
+
+static int infer_batchnorm(infer_ctx *c)
+{
+    mb_node *n = c->n;
+    if (n->n_params != 4)
+        return INFER_FAIL(c, "needs scale, bias, mean, var as params");
+    if (c->in[0].ndim < 2)
+        return INFER_FAIL(c, "needs at least a 2-D input");
+    for (int k = 0; k < 4; k++)
+        if (mb_tensor_numel(n->params[k]) != c->in[0].d[1])
+            return INFER_FAIL(c, "parameter %d has %lld elements, channels are %lld", k,
+                              (long long)mb_tensor_numel(n->params[k]), (long long)c->in[0].d[1]);
+    c->out = c->in[0];
+    n->local = c->out.ndim == 4;
+    return 0;
+}
+
+static int infer_binary(infer_ctx *c)
+{
+    mb_node *n = c->n;
+    shape b = n->n_params ? tensor_shape(n->params[0]) : c->in[1];
+    if (n->n_params)
+        n->n_weights = 0; /* a constant operand, not a learned weight */
+    if (broadcast(&c->in[0], &b, &c->out))
+        return INFER_FAIL(c, "operands do not broadcast");
+    n->local = c->out.ndim == 4 && operand_spatially_aligned(&c->in[0], &c->out) &&
+               operand_spatially_aligned(&b, &c->out);
+    return 0;
+}
+
+static int infer_concat(infer_ctx *c)
+{
+    mb_op_attrs *a = c->a;
+    const shape *in = c->in;
+    c->out = in[0];
+    int ax = a->axis < 0 ? a->axis + c->out.ndim : a->axis;
+    if (ax < 0 || ax >= c->out.ndim)
+        return INFER_FAIL(c, "axis %d out of range", a->axis);
+    a->axis = ax;
+    for (int k = 1; k < c->n->n_inputs; k++) {
+        if (in[k].ndim != c->out.ndim)
+            return INFER_FAIL(c, "input %d has rank %d, expected %d", k, in[k].ndim, c->out.ndim);
+        for (int i = 0; i < c->out.ndim; i++)
+            if (i != ax && in[k].d[i] != c->out.d[i])
+                return INFER_FAIL(c, "input %d differs in dimension %d", k, i);
+        c->out.d[ax] += in[k].d[ax];
+    }
+    c->n->local = c->out.ndim == 4 && ax == 1;
+    c->macs = 0;
+    return 0;
+}
+
+static int infer_softmax(infer_ctx *c)
+{
+    c->out = c->in[0];
+    int ax = c->a->axis < 0 ? c->a->axis + c->out.ndim : c->a->axis;
+    if (ax < 0 || ax >= c->out.ndim)
+        return INFER_FAIL(c, "axis %d out of range", c->a->axis);
+    c->a->axis = ax;
+    return 0;
+}
+
+static int infer_flatten(infer_ctx *c)
+{
+    const shape *in = c->in;
+    int ax = c->a->axis < 0 ? c->a->axis + in[0].ndim : c->a->axis;
+    if (ax < 0 || ax > in[0].ndim)
+        return INFER_FAIL(c, "axis %d out of range", c->a->axis);
+    c->a->axis = ax;
+    c->out.ndim = 2;
+    c->out.d[0] = c->out.d[1] = 1;
+    for (int i = 0; i < in[0].ndim; i++)
+        c->out.d[i < ax ? 0 : 1] *= in[0].d[i];
+    c->macs = 0;
+    return 0;
+}
+
+static int infer_reshape(infer_ctx *c)
+{
+    mb_op_attrs *a = c->a;
+    const shape *in = c->in;
+    if (a->shape_ndim < 1 || a->shape_ndim > MB_MAX_DIMS)
+        return INFER_FAIL(c, "needs a target shape");
+    c->out.ndim = a->shape_ndim;
+    int infer_at = -1;
+    int64_t known = 1;
+    for (int i = 0; i < c->out.ndim; i++) {
+        int64_t v = a->shape[i];
+        if (v == 0) {
+            if (i >= in[0].ndim)
+                return INFER_FAIL(c, "0 in target dimension %d has no input dimension to copy", i);
+            v = in[0].d[i];
+        }
+        if (v == -1) {
+            if (infer_at >= 0)
+                return INFER_FAIL(c, "more than one -1 in the target shape");
+            infer_at = i;
+            continue;
+        }
+        if (v < 0)
+            return INFER_FAIL(c, "target dimension %d is %lld", i, (long long)v);
+        c->out.d[i] = v;
+        known *= v;
+    }
+    int64_t total = numel(&in[0]);
+    if (infer_at >= 0) {
+        if (known == 0 || total % known)
+            return INFER_FAIL(c, "cannot infer -1: %lld elements into %lld", (long long)total, (long long)known);
+        c->out.d[infer_at] = total / known;
+    } else if (known != total) {
+        return INFER_FAIL(c, "%lld elements cannot take the target shape (%lld)", (long long)total,
+                          (long long)known);
+    }
+    c->macs = 0;
+    return 0;
+}
+
+static int infer_pad(infer_ctx *c)
+{
+    mb_op_attrs *a = c->a;
+    const shape *in = c->in;
+    c->out = in[0];
+    int nd = c->out.ndim;
+    int spatial_only = nd == 4;
+    for (int i = 0; i < nd; i++) {
+        int64_t b = a->pad_amounts[i], e = a->pad_amounts[nd + i];
+        c->out.d[i] += b + e;
+        if (c->out.d[i] <= 0)
+            return INFER_FAIL(c, "padding leaves dimension %d empty", i);
+        if ((b < 0 || e < 0) || (i < 2 && (b || e)))
+            spatial_only = 0;
+        if (a->pad_mode == MB_PAD_REFLECT && (b >= in[0].d[i] || e >= in[0].d[i]))
+            return INFER_FAIL(c, "reflect padding %lld/%lld exceeds dimension %d (%lld)", (long long)b,
+                              (long long)e, i, (long long)in[0].d[i]);
+    }
+    c->n->local = spatial_only && a->pad_mode == MB_PAD_CONSTANT;
+    c->macs = 0;
+    return 0;
+}
+
+static int infer_resize(infer_ctx *c)
+{
+    const shape *in = c->in;
+    c->out = in[0];
+    for (int i = 0; i < c->out.ndim; i++) {
+        float s = c->a->scales[i] > 0 ? c->a->scales[i] : 1.0f;
+        c->a->scales[i] = s;
+        c->out.d[i] = (int64_t)floor((double)in[0].d[i] * s);
+        if (c->out.d[i] <= 0)
+            return INFER_FAIL(c, "scale %g leaves dimension %d empty", s, i);
+    }
+    c->n->local = c->out.ndim == 4 && c->out.d[0] == in[0].d[0] && c->out.d[1] == in[0].d[1];
+    return 0;
+}
+
+/* The right operand of Gemm and MatMul: data input 1, else params[0]. */
+static shape right_operand(const infer_ctx *c)
+{
+    const mb_node *n = c->n;
+    return n->n_inputs == 2 ? c->in[1] : (n->n_params ? tensor_shape(n->params[0]) : (shape){0, {0}});
+}
+
+static int infer_gemm(infer_ctx *c)
+{
+    mb_op_attrs *a = c->a;
+    shape A = c->in[0];
+    shape B = right_operand(c);
+    if (A.ndim != 2 || B.ndim != 2)
+        return INFER_FAIL(c, "needs 2-D A and B (B as input 1 or params[0])");
+    int64_t M = a->trans_a ? A.d[1] : A.d[0], K = a->trans_a ? A.d[0] : A.d[1];
+    int64_t K2 = a->trans_b ? B.d[1] : B.d[0], N = a->trans_b ? B.d[0] : B.d[1];
+    if (K != K2)
+        return INFER_FAIL(c, "inner dimensions differ: %lld vs %lld", (long long)K, (long long)K2);
+    c->out.ndim = 2;
+    c->out.d[0] = M;
+    c->out.d[1] = N;
+    int cidx = c->n->n_inputs == 2 ? 0 : 1;
+    if (c->n->n_params > cidx) {
+        shape C = tensor_shape(c->n->params[cidx]), tmp;
+        if (broadcast(&C, &c->out, &tmp) || tmp.d[0] != M || tmp.d[1] != N)
+            return INFER_FAIL(c, "bias C does not broadcast to [%lld,%lld]", (long long)M, (long long)N);
+    }
+    if (a->alpha == 0 && a->beta == 0)
+        a->alpha = a->beta = 1; /* unset: ONNX defaults */
+    c->macs = M * N * K;
+    return 0;
+}
+
+static int infer_matmul(infer_ctx *c)
+{
+    shape A = c->in[0];
+    shape B = right_operand(c);
+    if (A.ndim < 1 || B.ndim < 1)
+        return INFER_FAIL(c, "needs two operands");
+    shape a2 = A, b2 = B;
+    if (a2.ndim == 1) { a2.ndim = 2; a2.d[1] = a2.d[0]; a2.d[0] = 1; }
+    if (b2.ndim == 1) { b2.ndim = 2; b2.d[1] = 1; }
+    int64_t M = a2.d[a2.ndim - 2], K = a2.d[a2.ndim - 1], K2 = b2.d[b2.ndim - 2], N = b2.d[b2.ndim - 1];
+    if (K != K2)
+        return INFER_FAIL(c, "inner dimensions differ: %lld vs %lld", (long long)K, (long long)K2);
+    shape ba = a2, bb = b2, bo;
+    ba.ndim -= 2;
+    bb.ndim -= 2;
+    if (broadcast(&ba, &bb, &bo))
+        return INFER_FAIL(c, "batch dimensions do not broadcast");
+    c->out = bo;
+    if (A.ndim > 1)
+        c->out.d[c->out.ndim++] = M;
+    if (B.ndim > 1)
+        c->out.d[c->out.ndim++] = N;
+    c->macs = numel(&bo) * M * N * K;
+    return 0;
+}
+
+/* Per-op shape inference, indexed by op kind: how many data inputs the op
+ * takes, and the function that checks its attributes and computes its output
+ * shape. A new operator is one function and one row here. */
+typedef struct op_infer {
+    int min_in, max_in;
+    int param_operand; /* binary op: a params[0] operand replaces data input 1 */
+    int (*fn)(infer_ctx *c);
+} op_infer;
+
+static const op_infer op_infer_table[] = {
+    [MB_OP_INPUT] = {0, 0, 0, infer_input},
+    [MB_OP_CONSTANT] = {0, 0, 0, infer_constant},
+    [MB_OP_CONV] = {1, 1, 0, infer_conv},
+    [MB_OP_CONV_TRANSPOSE] = {1, 1, 0, infer_conv},
+    [MB_OP_GEMM] = {1, 2, 0, infer_gemm},
+    [MB_OP_MATMUL] = {1, 2, 0, infer_matmul},
+    [MB_OP_MAXPOOL] = {1, 1, 0, infer_pool},
+    [MB_OP_AVGPOOL] = {1, 1, 0, infer_pool},
+    [MB_OP_GLOBALAVGPOOL] = {1, 1, 0, infer_global_avgpool},
+    [MB_OP_RELU] = {1, 1, 0, infer_unary},
+    [MB_OP_CLIP] = {1, 1, 0, infer_unary},
+    [MB_OP_SIGMOID] = {1, 1, 0, infer_unary},
+    [MB_OP_HARDSIGMOID] = {1, 1, 0, infer_unary},
+    [MB_OP_HARDSWISH] = {1, 1, 0, infer_unary},
+    [MB_OP_LEAKYRELU] = {1, 1, 0, infer_unary},
+    [MB_OP_ADD] = {2, 2, 1, infer_binary},
+    [MB_OP_SUB] = {2, 2, 1, infer_binary},
+    [MB_OP_MUL] = {2, 2, 1, infer_binary},
+    [MB_OP_DIV] = {2, 2, 1, infer_binary},
+    [MB_OP_CONCAT] = {1, MB_MAX_INPUTS, 0, infer_concat},
+    [MB_OP_BATCHNORM] = {1, 1, 0, infer_batchnorm},
+    [MB_OP_SOFTMAX] = {1, 1, 0, infer_softmax},
+    [MB_OP_FLATTEN] = {1, 1, 0, infer_flatten},
+    [MB_OP_RESHAPE] = {1, 1, 0, infer_reshape},
+    [MB_OP_PAD] = {1, 1, 0, infer_pad},
+    [MB_OP_RESIZE] = {1, 1, 0, infer_resize},
+    [MB_OP_IDENTITY] = {1, 1, 0, infer_unary},
+};
+_Static_assert(sizeof(op_infer_table) / sizeof(op_infer_table[0]) == MB_OP_COUNT,
+               "every op needs a shape-inference row");
+
+/* Check a node's references to earlier nodes and its parameters; fill in[]. */
+static int check_node_links(const mb_graph *g, int idx, shape *in, char *err, size_t errlen)
+{
+    const mb_node *n = &g->nodes[idx];
     if (n->n_inputs < 0 || n->n_inputs > MB_MAX_INPUTS || n->n_params < 0 || n->n_params > MB_MAX_PARAMS)
         return fail(err, errlen, n, idx, "bad input or parameter count");
     for (int k = 0; k < n->n_inputs; k++) {
@@ -213,19 +642,22 @@ static int infer_node(mb_graph *g, int idx, char *err, size_t errlen)
     for (int k = 0; k < n->n_params; k++)
         if (!n->params[k])
             return fail(err, errlen, n, idx, "parameter %d is missing", k);
+    return 0;
+}
 
-    /* arity: inputs (data) and params (weights) */
-    int min_in = 1, max_in = 1;
-    switch (n->type) {
-    case MB_OP_INPUT: case MB_OP_CONSTANT: min_in = max_in = 0; break;
-    case MB_OP_GEMM: case MB_OP_MATMUL: max_in = 2; break;
-    case MB_OP_ADD: case MB_OP_SUB: case MB_OP_MUL: case MB_OP_DIV:
-        min_in = n->n_params ? 1 : 2;
-        max_in = n->n_params ? 1 : 2;
-        break;
-    case MB_OP_CONCAT: max_in = MB_MAX_INPUTS; break;
-    default: break;
-    }
+static int infer_node(mb_graph *g, int idx, char *err, size_t errlen)
+{
+    mb_node *n = &g->nodes[idx];
+    shape in[MB_MAX_INPUTS];
+    if (check_node_links(g, idx, in, err, errlen))
+        return -1;
+
+    /* an op kind without a row keeps one input, then fails as unknown below */
+    static const op_infer unknown = {1, 1, 0, NULL};
+    const op_infer *row = (n->type >= 0 && n->type < MB_OP_COUNT) ? &op_infer_table[n->type] : &unknown;
+    int min_in = row->min_in, max_in = row->max_in;
+    if (row->param_operand && n->n_params)
+        min_in = max_in = 1;
     if (n->n_inputs < min_in || n->n_inputs > max_in)
         return fail(err, errlen, n, idx, "has %d inputs, expects %d..%d", n->n_inputs, min_in, max_in);
 
@@ -234,315 +666,19 @@ static int infer_node(mb_graph *g, int idx, char *err, size_t errlen)
         if (n->type != MB_OP_CONSTANT)
             n->n_weights += mb_tensor_numel(n->params[k]);
     n->local = 0;
-    int64_t macs = -1; /* -1: one per output element */
 
-    switch (n->type) {
-    case MB_OP_INPUT:
-        if (a->shape_ndim < 1 || a->shape_ndim > MB_MAX_DIMS)
-            return fail(err, errlen, n, idx, "input needs a shape");
-        out.ndim = a->shape_ndim;
-        for (int i = 0; i < out.ndim; i++) {
-            if (a->shape[i] <= 0)
-                return fail(err, errlen, n, idx, "input dimension %d is %lld", i, (long long)a->shape[i]);
-            out.d[i] = a->shape[i];
-        }
-        macs = 0;
-        break;
-    case MB_OP_CONSTANT:
-        if (n->n_params != 1)
-            return fail(err, errlen, n, idx, "constant needs exactly one tensor");
-        out = tensor_shape(n->params[0]);
-        macs = 0;
-        break;
-    case MB_OP_CONV:
-    case MB_OP_CONV_TRANSPOSE: {
-        int tr = n->type == MB_OP_CONV_TRANSPOSE;
-        if (n->n_params < 1 || n->n_params > 2)
-            return fail(err, errlen, n, idx, "needs weights W and optional bias B as params");
-        shape w = tensor_shape(n->params[0]);
-        if (in[0].ndim != 4 || w.ndim != 4)
-            return fail(err, errlen, n, idx, "only 2-D convolution (4-D input and weights) is supported");
-        int grp = at_least1(a->group);
-        a->group = grp;
-        int64_t C = in[0].d[1];
-        int64_t M = tr ? w.d[1] * grp : w.d[0];
-        if (!tr && (C % grp || w.d[1] * grp != C || M % grp))
-            return fail(err, errlen, n, idx, "channels %lld and weights [%lld,%lld,..] do not match group %d",
-                        (long long)C, (long long)w.d[0], (long long)w.d[1], grp);
-        if (tr && (w.d[0] != C || C % grp))
-            return fail(err, errlen, n, idx, "input channels %lld do not match weights' first dim %lld",
-                        (long long)C, (long long)w.d[0]);
-        if (n->n_params == 2 && mb_tensor_numel(n->params[1]) != M)
-            return fail(err, errlen, n, idx, "bias has %lld elements, expected %lld",
-                        (long long)mb_tensor_numel(n->params[1]), (long long)M);
-        for (int ax = 0; ax < 2; ax++) {
-            if (a->kernel[ax] == 0)
-                a->kernel[ax] = (int)w.d[2 + ax];
-            if (a->kernel[ax] != w.d[2 + ax])
-                return fail(err, errlen, n, idx, "kernel_shape disagrees with the weights");
-            a->stride[ax] = at_least1(a->stride[ax]);
-            a->dilation[ax] = at_least1(a->dilation[ax]);
-        }
-        out.ndim = 4;
-        out.d[0] = in[0].d[0];
-        out.d[1] = M;
-        for (int ax = 0; ax < 2; ax++) {
-            int k = a->kernel[ax], s = a->stride[ax], d = a->dilation[ax];
-            int64_t len = in[0].d[2 + ax];
-            if (!tr) {
-                resolve_auto_pad(a->auto_pad, len, k, s, d, &a->pads[ax], &a->pads[2 + ax]);
-                out.d[2 + ax] = pool_out(len, k, s, d, a->pads[ax], a->pads[2 + ax], 0);
-            } else {
-                int64_t full = s * (len - 1) + a->output_padding[ax] + (int64_t)(k - 1) * d + 1;
-                if (a->auto_pad == MB_AUTO_PAD_SAME_UPPER || a->auto_pad == MB_AUTO_PAD_SAME_LOWER) {
-                    int64_t total = full - len * s;
-                    if (total < 0)
-                        total = 0;
-                    int64_t small = total / 2, big = total - small;
-                    a->pads[ax] = (int)(a->auto_pad == MB_AUTO_PAD_SAME_UPPER ? small : big);
-                    a->pads[2 + ax] = (int)(a->auto_pad == MB_AUTO_PAD_SAME_UPPER ? big : small);
-                } else if (a->auto_pad == MB_AUTO_PAD_VALID) {
-                    a->pads[ax] = a->pads[2 + ax] = 0;
-                }
-                out.d[2 + ax] = full - a->pads[ax] - a->pads[2 + ax];
-            }
-            if (a->pads[ax] < 0 || a->pads[2 + ax] < 0)
-                return fail(err, errlen, n, idx, "negative padding");
-            if (out.d[2 + ax] <= 0)
-                return fail(err, errlen, n, idx, "output would be empty (input %lld, kernel %d)",
-                            (long long)len, k);
-        }
-        a->auto_pad = MB_AUTO_PAD_NOTSET;
-        if (!tr)
-            macs = out.d[0] * M * out.d[2] * out.d[3] * (C / grp) * a->kernel[0] * a->kernel[1];
-        else
-            macs = in[0].d[0] * C * in[0].d[2] * in[0].d[3] * (M / grp) * a->kernel[0] * a->kernel[1];
-        n->local = 1;
-        break;
-    }
-    case MB_OP_MAXPOOL:
-    case MB_OP_AVGPOOL:
-        if (in[0].ndim != 4)
-            return fail(err, errlen, n, idx, "only 2-D pooling (4-D input) is supported");
-        out = in[0];
-        for (int ax = 0; ax < 2; ax++) {
-            if (a->kernel[ax] <= 0)
-                return fail(err, errlen, n, idx, "kernel_shape missing");
-            a->stride[ax] = at_least1(a->stride[ax]);
-            a->dilation[ax] = at_least1(a->dilation[ax]);
-            int64_t len = in[0].d[2 + ax];
-            resolve_auto_pad(a->auto_pad, len, a->kernel[ax], a->stride[ax], a->dilation[ax], &a->pads[ax],
-                             &a->pads[2 + ax]);
-            if (a->pads[ax] < 0 || a->pads[2 + ax] < 0)
-                return fail(err, errlen, n, idx, "negative padding");
-            out.d[2 + ax] = pool_out(len, a->kernel[ax], a->stride[ax], a->dilation[ax], a->pads[ax],
-                                     a->pads[2 + ax], a->ceil_mode);
-            if (out.d[2 + ax] <= 0)
-                return fail(err, errlen, n, idx, "output would be empty");
-        }
-        a->auto_pad = MB_AUTO_PAD_NOTSET;
-        macs = numel(&out) * a->kernel[0] * a->kernel[1];
-        n->local = 1;
-        break;
-    case MB_OP_GLOBALAVGPOOL:
-        if (in[0].ndim < 3)
-            return fail(err, errlen, n, idx, "needs at least a 3-D input");
-        out = in[0];
-        for (int i = 2; i < out.ndim; i++)
-            out.d[i] = 1;
-        macs = numel(&in[0]);
-        break;
-    case MB_OP_RELU: case MB_OP_CLIP: case MB_OP_SIGMOID: case MB_OP_HARDSIGMOID:
-    case MB_OP_HARDSWISH: case MB_OP_LEAKYRELU: case MB_OP_IDENTITY:
-        out = in[0];
-        n->local = out.ndim == 4;
-        break;
-    case MB_OP_BATCHNORM:
-        if (n->n_params != 4)
-            return fail(err, errlen, n, idx, "needs scale, bias, mean, var as params");
-        if (in[0].ndim < 2)
-            return fail(err, errlen, n, idx, "needs at least a 2-D input");
-        for (int k = 0; k < 4; k++)
-            if (mb_tensor_numel(n->params[k]) != in[0].d[1])
-                return fail(err, errlen, n, idx, "parameter %d has %lld elements, channels are %lld", k,
-                            (long long)mb_tensor_numel(n->params[k]), (long long)in[0].d[1]);
-        out = in[0];
-        n->local = out.ndim == 4;
-        break;
-    case MB_OP_ADD: case MB_OP_SUB: case MB_OP_MUL: case MB_OP_DIV: {
-        shape b = n->n_params ? tensor_shape(n->params[0]) : in[1];
-        if (n->n_params)
-            n->n_weights = 0; /* a constant operand, not a learned weight */
-        if (broadcast(&in[0], &b, &out))
-            return fail(err, errlen, n, idx, "operands do not broadcast");
-        n->local = out.ndim == 4 && operand_spatially_aligned(&in[0], &out) && operand_spatially_aligned(&b, &out);
-        break;
-    }
-    case MB_OP_CONCAT: {
-        out = in[0];
-        int ax = a->axis < 0 ? a->axis + out.ndim : a->axis;
-        if (ax < 0 || ax >= out.ndim)
-            return fail(err, errlen, n, idx, "axis %d out of range", a->axis);
-        a->axis = ax;
-        for (int k = 1; k < n->n_inputs; k++) {
-            if (in[k].ndim != out.ndim)
-                return fail(err, errlen, n, idx, "input %d has rank %d, expected %d", k, in[k].ndim, out.ndim);
-            for (int i = 0; i < out.ndim; i++)
-                if (i != ax && in[k].d[i] != out.d[i])
-                    return fail(err, errlen, n, idx, "input %d differs in dimension %d", k, i);
-            out.d[ax] += in[k].d[ax];
-        }
-        n->local = out.ndim == 4 && ax == 1;
-        macs = 0;
-        break;
-    }
-    case MB_OP_SOFTMAX: {
-        out = in[0];
-        int ax = a->axis < 0 ? a->axis + out.ndim : a->axis;
-        if (ax < 0 || ax >= out.ndim)
-            return fail(err, errlen, n, idx, "axis %d out of range", a->axis);
-        a->axis = ax;
-        break;
-    }
-    case MB_OP_FLATTEN: {
-        int ax = a->axis < 0 ? a->axis + in[0].ndim : a->axis;
-        if (ax < 0 || ax > in[0].ndim)
-            return fail(err, errlen, n, idx, "axis %d out of range", a->axis);
-        a->axis = ax;
-        out.ndim = 2;
-        out.d[0] = out.d[1] = 1;
-        for (int i = 0; i < in[0].ndim; i++)
-            out.d[i < ax ? 0 : 1] *= in[0].d[i];
-        macs = 0;
-        break;
-    }
-    case MB_OP_RESHAPE: {
-        if (a->shape_ndim < 1 || a->shape_ndim > MB_MAX_DIMS)
-            return fail(err, errlen, n, idx, "needs a target shape");
-        out.ndim = a->shape_ndim;
-        int infer_at = -1;
-        int64_t known = 1;
-        for (int i = 0; i < out.ndim; i++) {
-            int64_t v = a->shape[i];
-            if (v == 0) {
-                if (i >= in[0].ndim)
-                    return fail(err, errlen, n, idx, "0 in target dimension %d has no input dimension to copy", i);
-                v = in[0].d[i];
-            }
-            if (v == -1) {
-                if (infer_at >= 0)
-                    return fail(err, errlen, n, idx, "more than one -1 in the target shape");
-                infer_at = i;
-                continue;
-            }
-            if (v < 0)
-                return fail(err, errlen, n, idx, "target dimension %d is %lld", i, (long long)v);
-            out.d[i] = v;
-            known *= v;
-        }
-        int64_t total = numel(&in[0]);
-        if (infer_at >= 0) {
-            if (known == 0 || total % known)
-                return fail(err, errlen, n, idx, "cannot infer -1: %lld elements into %lld", (long long)total,
-                            (long long)known);
-            out.d[infer_at] = total / known;
-        } else if (known != total) {
-            return fail(err, errlen, n, idx, "%lld elements cannot take the target shape (%lld)",
-                        (long long)total, (long long)known);
-        }
-        macs = 0;
-        break;
-    }
-    case MB_OP_PAD: {
-        out = in[0];
-        int nd = out.ndim;
-        int spatial_only = nd == 4;
-        for (int i = 0; i < nd; i++) {
-            int64_t b = a->pad_amounts[i], e = a->pad_amounts[nd + i];
-            out.d[i] += b + e;
-            if (out.d[i] <= 0)
-                return fail(err, errlen, n, idx, "padding leaves dimension %d empty", i);
-            if ((b < 0 || e < 0) || (i < 2 && (b || e)))
-                spatial_only = 0;
-            if (a->pad_mode == MB_PAD_REFLECT && (b >= in[0].d[i] || e >= in[0].d[i]))
-                return fail(err, errlen, n, idx, "reflect padding %lld/%lld exceeds dimension %d (%lld)",
-                            (long long)b, (long long)e, i, (long long)in[0].d[i]);
-        }
-        n->local = spatial_only && a->pad_mode == MB_PAD_CONSTANT;
-        macs = 0;
-        break;
-    }
-    case MB_OP_RESIZE: {
-        out = in[0];
-        for (int i = 0; i < out.ndim; i++) {
-            float s = a->scales[i] > 0 ? a->scales[i] : 1.0f;
-            a->scales[i] = s;
-            out.d[i] = (int64_t)floor((double)in[0].d[i] * s);
-            if (out.d[i] <= 0)
-                return fail(err, errlen, n, idx, "scale %g leaves dimension %d empty", s, i);
-        }
-        n->local = out.ndim == 4 && out.d[0] == in[0].d[0] && out.d[1] == in[0].d[1];
-        break;
-    }
-    case MB_OP_GEMM: {
-        shape A = in[0];
-        shape B = n->n_inputs == 2 ? in[1] : (n->n_params ? tensor_shape(n->params[0]) : (shape){0, {0}});
-        if (A.ndim != 2 || B.ndim != 2)
-            return fail(err, errlen, n, idx, "needs 2-D A and B (B as input 1 or params[0])");
-        int64_t M = a->trans_a ? A.d[1] : A.d[0], K = a->trans_a ? A.d[0] : A.d[1];
-        int64_t K2 = a->trans_b ? B.d[1] : B.d[0], N = a->trans_b ? B.d[0] : B.d[1];
-        if (K != K2)
-            return fail(err, errlen, n, idx, "inner dimensions differ: %lld vs %lld", (long long)K, (long long)K2);
-        out.ndim = 2;
-        out.d[0] = M;
-        out.d[1] = N;
-        int cidx = n->n_inputs == 2 ? 0 : 1;
-        if (n->n_params > cidx) {
-            shape C = tensor_shape(n->params[cidx]), tmp;
-            if (broadcast(&C, &out, &tmp) || tmp.d[0] != M || tmp.d[1] != N)
-                return fail(err, errlen, n, idx, "bias C does not broadcast to [%lld,%lld]", (long long)M,
-                            (long long)N);
-        }
-        if (a->alpha == 0 && a->beta == 0)
-            a->alpha = a->beta = 1; /* unset: ONNX defaults */
-        macs = M * N * K;
-        break;
-    }
-    case MB_OP_MATMUL: {
-        shape A = in[0];
-        shape B = n->n_inputs == 2 ? in[1] : (n->n_params ? tensor_shape(n->params[0]) : (shape){0, {0}});
-        if (A.ndim < 1 || B.ndim < 1)
-            return fail(err, errlen, n, idx, "needs two operands");
-        shape a2 = A, b2 = B;
-        if (a2.ndim == 1) { a2.ndim = 2; a2.d[1] = a2.d[0]; a2.d[0] = 1; }
-        if (b2.ndim == 1) { b2.ndim = 2; b2.d[1] = 1; }
-        int64_t M = a2.d[a2.ndim - 2], K = a2.d[a2.ndim - 1], K2 = b2.d[b2.ndim - 2], N = b2.d[b2.ndim - 1];
-        if (K != K2)
-            return fail(err, errlen, n, idx, "inner dimensions differ: %lld vs %lld", (long long)K, (long long)K2);
-        shape ba = a2, bb = b2, bo;
-        ba.ndim -= 2;
-        bb.ndim -= 2;
-        if (broadcast(&ba, &bb, &bo))
-            return fail(err, errlen, n, idx, "batch dimensions do not broadcast");
-        out = bo;
-        if (A.ndim > 1)
-            out.d[out.ndim++] = M;
-        if (B.ndim > 1)
-            out.d[out.ndim++] = N;
-        macs = numel(&bo) * M * N * K;
-        break;
-    }
-    case MB_OP_COUNT:
-    default:
+    infer_ctx c = {n, &n->a, idx, in, {0, {0}}, -1, err, errlen};
+    if (!row->fn)
         return fail(err, errlen, n, idx, "unknown op type %d", (int)n->type);
-    }
+    if (row->fn(&c))
+        return -1;
 
-    if (out.ndim > MB_MAX_DIMS)
-        return fail(err, errlen, n, idx, "rank %d exceeds %d", out.ndim, MB_MAX_DIMS);
-    n->out_ndim = out.ndim;
-    memcpy(n->out_dims, out.d, sizeof(int64_t) * (size_t)out.ndim);
-    n->out_bytes = numel(&out) * (int64_t)sizeof(float);
-    n->macs = macs < 0 ? numel(&out) : macs;
+    if (c.out.ndim > MB_MAX_DIMS)
+        return fail(err, errlen, n, idx, "rank %d exceeds %d", c.out.ndim, MB_MAX_DIMS);
+    n->out_ndim = c.out.ndim;
+    memcpy(n->out_dims, c.out.d, sizeof(int64_t) * (size_t)c.out.ndim);
+    n->out_bytes = numel(&c.out) * (int64_t)sizeof(float);
+    n->macs = c.macs < 0 ? numel(&c.out) : c.macs;
     return 0;
 }
 

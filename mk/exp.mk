@@ -1,4 +1,4 @@
-# Experiments (helper exp): `make regress` re-runs the plan-mode experiments'
+# Experiments: `make regress` re-runs the plan-mode experiments'
 # quick sizes with the pinned profiles and compares predicted latency,
 # energy, bytes and chosen plans with results/baseline/ (docs/experiments.md);
 # as root it also runs a short measured regression (ratios between two

@@ -470,29 +470,11 @@ static double trace_peak_bps(const char *path)
     return peak;
 }
 
-int mb_link_test(mb_net *net, int link, const mb_linktest_opts *o, mb_linktest_result *r, char *err, size_t errlen)
+/* The configured figures of the link's a -> b direction; everything measured
+ * starts as NaN (JSON null) so a phase not run does not read as 0. */
+static void init_result(mb_linktest_result *r, const mb_link_spec *spec)
 {
-    memset(r, 0, sizeof *r);
-    const mb_topology *t = mb_net_topology(net);
-    if (link < 0 || link >= t->n_links)
-        return fail(err, errlen, "link test: no link %d", link);
-    const mb_link_spec *spec = &t->links[link].spec;
     const mb_link_dir *up = &spec->up;
-    double dur = o && o->duration_s > 0 ? o->duration_s : 5;
-    double warm = dur > 2 ? 1.0 : dur / 2;
-
-    ctx *c = calloc(1, sizeof *c);
-    if (!c)
-        return fail(err, errlen, "out of memory");
-    c->net = net;
-    c->link = link;
-    c->a = t->links[link].a;
-    c->b = t->links[link].b;
-    c->mtu = spec->mtu > 0 ? spec->mtu : 1500;
-    c->tcp_listen = c->udp_sink = -1;
-    c->addr_b.sin_family = AF_INET;
-    inet_pton(AF_INET, mb_net_addr(net, c->b), &c->addr_b.sin_addr);
-
     r->cfg_rate_mbps = up->rate_bps / 1e6;
     r->cfg_delay_ms = up->delay_s * 1e3;
     r->cfg_rtt_ms = mb_linkspec_rtt(spec) * 1e3;
@@ -501,29 +483,52 @@ int mb_link_test(mb_net *net, int link, const mb_linktest_opts *o, mb_linktest_r
                       ? (up->ge_p * up->ge_loss_bad + up->ge_r * up->ge_loss_good) / (up->ge_p + up->ge_r)
                       : 0;
     r->has_trace = up->trace[0] != 0;
-    /* phases not run stay NaN (JSON null), not a misleading 0 */
     r->tcp_mbps = r->goodput_mbps = r->udp_mbps = r->udp_offered_mbps = r->rtt_load_ms = r->loss_rate = NAN;
     r->trace_delivered_bytes = r->trace_capacity_bytes = r->trace_ratio = NAN;
     r->emu_cpu_percent = -1;
+}
 
-    int rc = -1;
-    pthread_t th_echo, th_tcp, th_udp;
-    int have_echo = 0, have_tcp = 0, have_udp = 0;
+/* The server threads in b (echo, TCP sink, UDP sink). */
+typedef struct servers {
+    pthread_t echo, tcp, udp;
+    int have_echo, have_tcp, have_udp;
+} servers;
+
+static int start_servers(ctx *c, servers *s, char *err, size_t errlen)
+{
     if (setup_servers(c, err, errlen))
-        goto out;
-    if (!pthread_create(&th_echo, NULL, echo_server, c))
-        have_echo = 1;
-    if (!pthread_create(&th_tcp, NULL, tcp_server, c))
-        have_tcp = 1;
-    if (!pthread_create(&th_udp, NULL, udp_server, c))
-        have_udp = 1;
-    if (!have_echo || !have_tcp || !have_udp) {
-        fail(err, errlen, "link test: cannot start threads");
-        goto out;
-    }
+        return -1;
+    if (!pthread_create(&s->echo, NULL, echo_server, c))
+        s->have_echo = 1;
+    if (!pthread_create(&s->tcp, NULL, tcp_server, c))
+        s->have_tcp = 1;
+    if (!pthread_create(&s->udp, NULL, udp_server, c))
+        s->have_udp = 1;
+    if (!s->have_echo || !s->have_tcp || !s->have_udp)
+        return fail(err, errlen, "link test: cannot start threads");
     usleep(20000);
+    return 0;
+}
 
-    /* idle RTT: 20 small probes */
+static void stop_servers(ctx *c, servers *s)
+{
+    c->stop_all = 1;
+    c->stop_phase = 1;
+    if (s->have_echo)
+        pthread_join(s->echo, NULL);
+    if (s->have_tcp)
+        pthread_join(s->tcp, NULL);
+    if (s->have_udp)
+        pthread_join(s->udp, NULL);
+    if (c->tcp_listen >= 0)
+        close(c->tcp_listen);
+    if (c->udp_sink >= 0)
+        close(c->udp_sink);
+}
+
+/* Idle RTT: 20 small probes, with their one-way delays. */
+static int phase_idle_rtt(ctx *c, const mb_link_dir *up, mb_linktest_result *r, char *err, size_t errlen)
+{
     struct sched_param old_sp;
     int old_pol;
     pthread_getschedparam(pthread_self(), &old_pol, &old_sp);
@@ -538,152 +543,200 @@ int mb_link_test(mb_net *net, int link, const mb_linktest_opts *o, mb_linktest_r
     r->owd_down_ms = pct(c->owd_down, c->n_owd_down, 50);
     /* what an ideal link gives the probe: delay plus its serialisation */
     r->probe_serialization_ms = up->rate_bps > 0 ? (sizeof(rtt_msg) + 28) * 8.0 / up->rate_bps * 1e3 : 0;
-    if (n < 0) {
-        fail(err, errlen, "link test: RTT probe socket: %s", strerror(errno));
-        goto out;
-    }
+    if (n < 0)
+        return fail(err, errlen, "link test: RTT probe socket: %s", strerror(errno));
     pthread_setschedparam(pthread_self(), old_pol, &old_sp);
     r->rtt_probes = 20;
     r->rtt_lost = 20 - n;
     r->rtt_ms = pct(idle, n, 50);
     r->rtt_min_ms = n ? idle[0] : NAN;
     r->rtt_p95_ms = pct(idle, n, 95);
+    return 0;
+}
 
-    /* TCP bulk a -> b, with RTT probes alongside */
-    if (!(o && o->no_tcp)) {
-        c->stop_phase = 0;
-        pthread_t th_client, th_rtt;
-        double t0 = now_s();
-        if (pthread_create(&th_client, NULL, tcp_client, c)) {
-            fail(err, errlen, "link test: cannot start the TCP client");
-            goto out;
-        }
-        pthread_create(&th_rtt, NULL, load_rtt_thread, c);
-        sleep_until(t0 + warm);
-        double s0 = now_s(), b0 = ip_rx_bytes(c), cpu0 = link_cpu(c);
-        uint64_t g0 = __atomic_load_n(&c->tcp_rx, __ATOMIC_RELAXED);
-        sleep_until(t0 + warm + dur);
-        double s1 = now_s(), b1 = ip_rx_bytes(c), cpu1 = link_cpu(c);
-        uint64_t g1 = __atomic_load_n(&c->tcp_rx, __ATOMIC_RELAXED);
-        c->stop_phase = 1;
-        pthread_join(th_client, NULL);
-        pthread_join(th_rtt, NULL);
-        r->tcp_mbps = (b1 - b0) * 8 / (s1 - s0) / 1e6;
-        r->goodput_mbps = (double)(g1 - g0) * 8 / (s1 - s0) / 1e6;
-        if (cpu0 >= 0)
-            r->emu_cpu_percent = (cpu1 - cpu0) / (s1 - s0) * 100;
-        /* the load probes include the first (warm-up) second: take the rest */
-        int skip = c->n_load_rtt > 12 ? 10 : 0;
-        r->rtt_load_ms = pct(c->load_rtt + skip, c->n_load_rtt - skip, 50);
-        drain(c, isnan(r->rtt_ms) ? r->cfg_rtt_ms : r->rtt_ms, 30);
-    }
+/* TCP bulk a -> b for dur seconds after warm, with RTT probes alongside. */
+static int phase_tcp(ctx *c, mb_linktest_result *r, double warm, double dur, char *err, size_t errlen)
+{
+    c->stop_phase = 0;
+    pthread_t th_client, th_rtt;
+    double t0 = now_s();
+    if (pthread_create(&th_client, NULL, tcp_client, c))
+        return fail(err, errlen, "link test: cannot start the TCP client");
+    pthread_create(&th_rtt, NULL, load_rtt_thread, c);
+    sleep_until(t0 + warm);
+    double s0 = now_s(), b0 = ip_rx_bytes(c), cpu0 = link_cpu(c);
+    uint64_t g0 = __atomic_load_n(&c->tcp_rx, __ATOMIC_RELAXED);
+    sleep_until(t0 + warm + dur);
+    double s1 = now_s(), b1 = ip_rx_bytes(c), cpu1 = link_cpu(c);
+    uint64_t g1 = __atomic_load_n(&c->tcp_rx, __ATOMIC_RELAXED);
+    c->stop_phase = 1;
+    pthread_join(th_client, NULL);
+    pthread_join(th_rtt, NULL);
+    r->tcp_mbps = (b1 - b0) * 8 / (s1 - s0) / 1e6;
+    r->goodput_mbps = (double)(g1 - g0) * 8 / (s1 - s0) / 1e6;
+    if (cpu0 >= 0)
+        r->emu_cpu_percent = (cpu1 - cpu0) / (s1 - s0) * 100;
+    /* the load probes include the first (warm-up) second: take the rest */
+    int skip = c->n_load_rtt > 12 ? 10 : 0;
+    r->rtt_load_ms = pct(c->load_rtt + skip, c->n_load_rtt - skip, 50);
+    drain(c, isnan(r->rtt_ms) ? r->cfg_rtt_ms : r->rtt_ms, 30);
+    return 0;
+}
 
-    /* UDP paced above the capacity a -> b */
-    double peak = up->rate_bps;
+/* A trace link: the bytes delivered in [s0, s1] against what the trace let
+ * through; what left the bottleneck then arrives one delay later. */
+static void trace_delivery(ctx *c, const mb_link_dir *up, mb_linktest_result *r, double s0, double s1,
+                           uint64_t bytes)
+{
+    char e2[256];
+    mb_trace *tr = mb_trace_read(up->trace, MB_TRACE_FMT_AUTO, e2, sizeof e2);
+    if (!tr)
+        return;
+    double ep = mb_net_epoch(c->net);
+    r->trace_capacity_bytes = mb_trace_capacity(tr, s0 - ep - up->delay_s, s1 - ep - up->delay_s, up->trace_loop);
+    r->trace_delivered_bytes = (double)bytes;
+    r->trace_ratio = r->trace_capacity_bytes > 0 ? r->trace_delivered_bytes / r->trace_capacity_bytes : NAN;
+    mb_trace_free(tr);
+}
+
+/* UDP a -> b paced at 1.25 x the peak capacity. */
+static int phase_udp(ctx *c, const mb_link_dir *up, mb_linktest_result *r, double peak, double warm, double dur,
+                     char *err, size_t errlen)
+{
+    udp_send_arg ua = {.c = c, .rate_bps = 1.25 * peak, .phase = 1};
+    __atomic_store_n(&c->udp_phase, 1, __ATOMIC_RELAXED);
+    c->stop_phase = 0;
+    pthread_t th_client;
+    double t0 = now_s();
+    if (pthread_create(&th_client, NULL, udp_client, &ua))
+        return fail(err, errlen, "link test: cannot start the UDP client");
+    sleep_until(t0 + warm);
+    double s0 = now_s();
+    uint64_t b0 = __atomic_load_n(&c->udp_rx_ip_bytes, __ATOMIC_RELAXED);
+    uint64_t o0 = __atomic_load_n(&ua.ok, __ATOMIC_RELAXED);
+    sleep_until(t0 + warm + dur);
+    double s1 = now_s();
+    uint64_t b1 = __atomic_load_n(&c->udp_rx_ip_bytes, __ATOMIC_RELAXED);
+    uint64_t o1 = __atomic_load_n(&ua.ok, __ATOMIC_RELAXED);
+    c->stop_phase = 1;
+    pthread_join(th_client, NULL);
+    r->udp_mbps = (double)(b1 - b0) * 8 / (s1 - s0) / 1e6;
+    /* what the sender managed to offer: below the rate, the figure above
+     * measures the sender (a busy machine), not the link */
+    r->udp_offered_mbps = (double)(o1 - o0) * (double)c->mtu * 8 / (s1 - s0) / 1e6;
     if (r->has_trace)
-        peak = trace_peak_bps(up->trace);
-    if (!(o && o->no_udp) && peak > 0) {
-        udp_send_arg ua = {.c = c, .rate_bps = 1.25 * peak, .phase = 1};
-        __atomic_store_n(&c->udp_phase, 1, __ATOMIC_RELAXED);
-        c->stop_phase = 0;
-        pthread_t th_client;
-        double t0 = now_s();
-        if (pthread_create(&th_client, NULL, udp_client, &ua)) {
-            fail(err, errlen, "link test: cannot start the UDP client");
-            goto out;
-        }
-        sleep_until(t0 + warm);
-        double s0 = now_s();
-        uint64_t b0 = __atomic_load_n(&c->udp_rx_ip_bytes, __ATOMIC_RELAXED);
-        uint64_t o0 = __atomic_load_n(&ua.ok, __ATOMIC_RELAXED);
-        sleep_until(t0 + warm + dur);
-        double s1 = now_s();
-        uint64_t b1 = __atomic_load_n(&c->udp_rx_ip_bytes, __ATOMIC_RELAXED);
-        uint64_t o1 = __atomic_load_n(&ua.ok, __ATOMIC_RELAXED);
-        c->stop_phase = 1;
-        pthread_join(th_client, NULL);
-        r->udp_mbps = (double)(b1 - b0) * 8 / (s1 - s0) / 1e6;
-        /* what the sender managed to offer: below the rate, the figure above
-         * measures the sender (a busy machine), not the link */
-        r->udp_offered_mbps = (double)(o1 - o0) * (double)c->mtu * 8 / (s1 - s0) / 1e6;
-        if (r->has_trace) {
-            /* what left the bottleneck in [s0, s1] arrives one delay later */
-            char e2[256];
-            mb_trace *tr = mb_trace_read(up->trace, MB_TRACE_FMT_AUTO, e2, sizeof e2);
-            if (tr) {
-                double ep = mb_net_epoch(net);
-                r->trace_capacity_bytes =
-                    mb_trace_capacity(tr, s0 - ep - up->delay_s, s1 - ep - up->delay_s, up->trace_loop);
-                r->trace_delivered_bytes = (double)(b1 - b0);
-                r->trace_ratio = r->trace_capacity_bytes > 0 ? r->trace_delivered_bytes / r->trace_capacity_bytes : NAN;
-                mb_trace_free(tr);
-            }
-        }
-        drain(c, isnan(r->rtt_ms) ? r->cfg_rtt_ms : r->rtt_ms, 30);
-    }
+        trace_delivery(c, up, r, s0, s1, b1 - b0);
+    drain(c, isnan(r->rtt_ms) ? r->cfg_rtt_ms : r->rtt_ms, 30);
+    return 0;
+}
 
-    /* loss: numbered datagrams at half the rate (no queue drops) */
-    if (!(o && o->no_loss)) {
-        double rate = up->rate_bps > 0 ? up->rate_bps / 2 : 10e6;
-        if (r->has_trace) {
-            /* below the trace's slowest second, so the queue does not
-             * overflow; a trace with outages still loses in them */
-            char e2[256];
-            mb_trace *tr = mb_trace_read(up->trace, MB_TRACE_FMT_AUTO, e2, sizeof e2);
-            mb_trace_stats st;
-            rate = 1e5;
-            if (tr && mb_trace_stats_compute(tr, 1, &st) == 0 && st.min_bps > 0)
-                rate = st.min_bps / 2;
-            mb_trace_free(tr);
-        }
-        c->seen = calloc(MAX_LOSS_SEQ, 1);
-        if (!c->seen) {
-            fail(err, errlen, "out of memory");
-            goto out;
-        }
-        udp_send_arg ua = {.c = c, .rate_bps = rate, .phase = 2};
-        __atomic_store_n(&c->udp_phase, 2, __ATOMIC_RELAXED);
-        c->stop_phase = 0;
-        pthread_t th_client;
-        double t0 = now_s();
-        if (pthread_create(&th_client, NULL, udp_client, &ua)) {
-            fail(err, errlen, "link test: cannot start the UDP client");
-            goto out;
-        }
-        double ldur = dur < 3 ? dur : 3;
-        sleep_until(t0 + ldur);
-        c->stop_phase = 1;
-        pthread_join(th_client, NULL);
-        /* wait for what is still in flight */
-        usleep((useconds_t)(300000 + 2 * r->cfg_rtt_ms * 1000));
-        long got = 0, sent = ua.sent < MAX_LOSS_SEQ ? ua.sent : MAX_LOSS_SEQ;
-        for (long i = 0; i < sent; i++)
-            got += c->seen[i];
-        r->loss_sent = sent;
-        r->loss_rate = sent > 0 ? 1 - (double)got / (double)sent : NAN;
+/* The loss phase's rate: half the link's, so queues do not drop; for a trace
+ * half its slowest second (a trace with outages still loses in them). */
+static double loss_rate_bps(const mb_link_dir *up, int has_trace)
+{
+    double rate = up->rate_bps > 0 ? up->rate_bps / 2 : 10e6;
+    if (has_trace) {
+        char e2[256];
+        mb_trace *tr = mb_trace_read(up->trace, MB_TRACE_FMT_AUTO, e2, sizeof e2);
+        mb_trace_stats st;
+        rate = 1e5;
+        if (tr && mb_trace_stats_compute(tr, 1, &st) == 0 && st.min_bps > 0)
+            rate = st.min_bps / 2;
+        mb_trace_free(tr);
     }
+    return rate;
+}
+
+/* Loss: numbered datagrams, counted at b. */
+static int phase_loss(ctx *c, const mb_link_dir *up, mb_linktest_result *r, double dur, char *err, size_t errlen)
+{
+    double rate = loss_rate_bps(up, r->has_trace);
+    c->seen = calloc(MAX_LOSS_SEQ, 1);
+    if (!c->seen)
+        return fail(err, errlen, "out of memory");
+    udp_send_arg ua = {.c = c, .rate_bps = rate, .phase = 2};
+    __atomic_store_n(&c->udp_phase, 2, __ATOMIC_RELAXED);
+    c->stop_phase = 0;
+    pthread_t th_client;
+    double t0 = now_s();
+    if (pthread_create(&th_client, NULL, udp_client, &ua))
+        return fail(err, errlen, "link test: cannot start the UDP client");
+    double ldur = dur < 3 ? dur : 3;
+    sleep_until(t0 + ldur);
+    c->stop_phase = 1;
+    pthread_join(th_client, NULL);
+    /* wait for what is still in flight */
+    usleep((useconds_t)(300000 + 2 * r->cfg_rtt_ms * 1000));
+    long got = 0, sent = ua.sent < MAX_LOSS_SEQ ? ua.sent : MAX_LOSS_SEQ;
+    for (long i = 0; i < sent; i++)
+        got += c->seen[i];
+    r->loss_sent = sent;
+    r->loss_rate = sent > 0 ? 1 - (double)got / (double)sent : NAN;
+    return 0;
+}
+
+/* How late the emulator released packets (a -> b), when it counts that. */
+static void read_lateness(ctx *c, const mb_topology *t, mb_linktest_result *r)
+{
     mb_link_counters lc;
     r->emu_late_p50_us = r->emu_late_p99_us = r->emu_late_max_us = -1;
-    int dir = t->links[link].a == c->a ? 0 : 1;
-    if (mb_net_link_counters(net, link, dir, &lc) == 0) {
+    int dir = t->links[c->link].a == c->a ? 0 : 1;
+    if (mb_net_link_counters(c->net, c->link, dir, &lc) == 0) {
         r->emu_late_p50_us = lc.late_p50_us;
         r->emu_late_p99_us = lc.late_p99_us;
         r->emu_late_max_us = lc.late_max_us;
     }
-    rc = 0;
-out:
-    c->stop_all = 1;
-    c->stop_phase = 1;
-    if (have_echo)
-        pthread_join(th_echo, NULL);
-    if (have_tcp)
-        pthread_join(th_tcp, NULL);
-    if (have_udp)
-        pthread_join(th_udp, NULL);
-    if (c->tcp_listen >= 0)
-        close(c->tcp_listen);
-    if (c->udp_sink >= 0)
-        close(c->udp_sink);
+}
+
+/* The phases in order: idle RTT, TCP, UDP, loss (each but the first may be
+ * skipped by the options). */
+static int run_phases(ctx *c, const mb_linktest_opts *o, const mb_link_dir *up, mb_linktest_result *r,
+                      char *err, size_t errlen)
+{
+    double dur = o && o->duration_s > 0 ? o->duration_s : 5;
+    double warm = dur > 2 ? 1.0 : dur / 2;
+    if (phase_idle_rtt(c, up, r, err, errlen))
+        return -1;
+    if (!(o && o->no_tcp) && phase_tcp(c, r, warm, dur, err, errlen))
+        return -1;
+    double peak = up->rate_bps;
+    if (r->has_trace)
+        peak = trace_peak_bps(up->trace);
+    if (!(o && o->no_udp) && peak > 0 && phase_udp(c, up, r, peak, warm, dur, err, errlen))
+        return -1;
+    if (!(o && o->no_loss) && phase_loss(c, up, r, dur, err, errlen))
+        return -1;
+    return 0;
+}
+
+int mb_link_test(mb_net *net, int link, const mb_linktest_opts *o, mb_linktest_result *r, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    const mb_topology *t = mb_net_topology(net);
+    if (link < 0 || link >= t->n_links)
+        return fail(err, errlen, "link test: no link %d", link);
+    const mb_link_spec *spec = &t->links[link].spec;
+
+    ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return fail(err, errlen, "out of memory");
+    c->net = net;
+    c->link = link;
+    c->a = t->links[link].a;
+    c->b = t->links[link].b;
+    c->mtu = spec->mtu > 0 ? spec->mtu : 1500;
+    c->tcp_listen = c->udp_sink = -1;
+    c->addr_b.sin_family = AF_INET;
+    inet_pton(AF_INET, mb_net_addr(net, c->b), &c->addr_b.sin_addr);
+    init_result(r, spec);
+
+    servers s = {0};
+    int rc = -1;
+    if (!start_servers(c, &s, err, errlen) && !run_phases(c, o, &spec->up, r, err, errlen)) {
+        read_lateness(c, t, r);
+        rc = 0;
+    }
+    stop_servers(c, &s);
     free(c->seen);
     free(c);
     return rc;

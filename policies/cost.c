@@ -394,162 +394,241 @@ static int64_t region_bytes(const mb_graph *g, int op, mb_region r)
     return (int64_t)llround((double)g->nodes[op].out_bytes * region_frac(g, op, r));
 }
 
+/* Simulating one plan's steps in order: where each op's regions are and when,
+ * when each site and link direction is next free, and what the device's
+ * radio sends and receives. */
+typedef struct eval_state {
+    const mb_cost_model *c;
+    const mb_graph *g;
+    int ns, n, dev;
+    avail *av; /* [site * n + op] */
+    mb_radio_burst *bursts;
+    int nb;
+    double site_free[MB_MAX_SITES], busy[MB_MAX_SITES];
+    double (*link_free)[2];
+    char used[MB_MAX_SITES];
+    double *elems; /* per op: output fractions computed (> 1: redundant) */
+    mb_plan_pred *pr;
+} eval_state;
+
+static int oom(char *err, size_t errlen)
+{
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+/* Inputs start on the device at 0; constants everywhere at 0. */
+static int eval_seed(eval_state *e, char *err, size_t errlen)
+{
+    const mb_graph *g = e->g;
+    for (int i = 0; i < e->n; i++) {
+        mb_region full = mb_node_full_region(g, i);
+        if (g->nodes[i].type == MB_OP_INPUT && avail_add(&e->av[(size_t)e->dev * e->n + i], full, 0))
+            return oom(err, errlen);
+        if (g->nodes[i].type == MB_OP_CONSTANT)
+            for (int s = 0; s < e->ns; s++)
+                if (avail_add(&e->av[(size_t)s * e->n + i], full, 0))
+                    return oom(err, errlen);
+    }
+    return 0;
+}
+
+static int eval_compute(eval_state *e, int k, mb_plan_step *st, char *err, size_t errlen)
+{
+    const mb_graph *g = e->g;
+    const mb_node *nd = &g->nodes[st->op];
+    double ready = 0;
+    for (int j = 0; j < nd->n_inputs; j++) {
+        int u = nd->inputs[j];
+        mb_region need = mb_node_input_region(g, st->op, j, st->region);
+        ready = fmax(ready, avail_time(&e->av[(size_t)st->site * e->n + u], need));
+    }
+    if (!isfinite(ready)) {
+        snprintf(err, errlen, "evaluate: step %d (%s): an input never reaches %s", k, nd->name,
+                 e->c->topo.sites[st->site].name);
+        return -1;
+    }
+    double dur = mb_cost_region_ms(e->c, st->site, st->op, st->region);
+    st->t_start_ms = fmax(ready, e->site_free[st->site]);
+    st->t_end_ms = st->t_start_ms + dur;
+    e->site_free[st->site] = st->t_end_ms;
+    e->busy[st->site] += dur;
+    e->used[st->site] = 1;
+    e->elems[st->op] += region_frac(g, st->op, st->region);
+    if (avail_add(&e->av[(size_t)st->site * e->n + st->op], st->region, st->t_end_ms))
+        return oom(err, errlen);
+    return 0;
+}
+
+/* One hop of a send that leaves its link's queue at `t`: books the link and
+ * counts bytes and radio bursts; returns when the data arrives. */
+static double eval_hop(eval_state *e, int from, int to, int64_t bytes, double t, mb_plan_step *st)
+{
+    const mb_cost_model *c = e->c;
+    int d = 0, l = hop_link(c, from, to, &d);
+    double ser = (double)bytes * 8.0 / c->rate[l][d] * 1e3;
+    double start = fmax(t, e->link_free[l][d]);
+    if (st->t_start_ms < 0)
+        st->t_start_ms = start;
+    e->link_free[l][d] = start + ser + c->opts.msg_overhead_ms;
+    t = start + ser + c->opts.msg_overhead_ms + c->delay[l][d];
+    e->used[from] = e->used[to] = 1;
+    double mbps = c->rate[l][d] / 1e6;
+    if (from == e->dev) {
+        e->pr->bytes_up += bytes;
+        e->bursts[e->nb++] = (mb_radio_burst){start / 1e3, (start + ser) / 1e3, mbps, 0};
+    } else if (to == e->dev) {
+        e->pr->bytes_down += bytes;
+        double a = t - ser - c->opts.msg_overhead_ms;
+        e->bursts[e->nb++] = (mb_radio_burst){a / 1e3, (a + ser) / 1e3, 0, mbps};
+    } else {
+        e->pr->bytes_backbone += bytes;
+    }
+    return t;
+}
+
+static int eval_send(eval_state *e, int k, mb_plan_step *st, char *err, size_t errlen)
+{
+    const mb_cost_model *c = e->c;
+    const mb_node *nd = &e->g->nodes[st->op];
+    double t = avail_time(&e->av[(size_t)st->site * e->n + st->op], st->region);
+    if (!isfinite(t)) {
+        snprintf(err, errlen, "evaluate: step %d sends %s from %s, which never has it", k, nd->name,
+                 c->topo.sites[st->site].name);
+        return -1;
+    }
+    int route[MB_MAX_SITES];
+    int nr = mb_cost_route(c, st->site, st->to, route, MB_MAX_SITES);
+    if (nr < 2) {
+        snprintf(err, errlen, "evaluate: step %d: no route from %s to %s", k, c->topo.sites[st->site].name,
+                 c->topo.sites[st->to].name);
+        return -1;
+    }
+    int64_t bytes = region_bytes(e->g, st->op, st->region);
+    st->t_start_ms = -1;
+    for (int h = 0; h + 1 < nr; h++)
+        t = eval_hop(e, route[h], route[h + 1], bytes, t, st);
+    st->t_end_ms = t;
+    if (avail_add(&e->av[(size_t)st->to * e->n + st->op], st->region, t))
+        return oom(err, errlen);
+    return 0;
+}
+
+static int eval_steps(eval_state *e, mb_plan *p, char *err, size_t errlen)
+{
+    for (int k = 0; k < p->n_steps; k++) {
+        mb_plan_step *st = &p->steps[k];
+        if (st->op < 0 || st->op >= e->n || st->site < 0 || st->site >= e->ns ||
+            (st->kind == MB_STEP_SEND && (st->to < 0 || st->to >= e->ns))) {
+            snprintf(err, errlen, "evaluate: step %d references an unknown op or site", k);
+            return -1;
+        }
+        if (st->kind == MB_STEP_COMPUTE ? eval_compute(e, k, st, err, errlen) : eval_send(e, k, st, err, errlen))
+            return -1;
+    }
+    return 0;
+}
+
+/* When the last output is whole on the device; -1 (err) if one never is. */
+static double eval_output_time(const eval_state *e, char *err, size_t errlen)
+{
+    const mb_graph *g = e->g;
+    double lat = 0;
+    for (int k = 0; k < g->n_outputs; k++) {
+        int o = g->outputs[k];
+        double t = avail_time(&e->av[(size_t)e->dev * e->n + o], mb_node_full_region(g, o));
+        if (!isfinite(t)) {
+            snprintf(err, errlen, "evaluate: output %s never reaches the device", g->nodes[o].name);
+            return -1;
+        }
+        lat = fmax(lat, t);
+    }
+    return lat;
+}
+
+/* Latency with the radio's promotion delay, device and system energy, and
+ * the elements computed more than once. */
+static void eval_totals(eval_state *e, double lat)
+{
+    const mb_cost_model *c = e->c;
+    mb_plan_pred *pr = e->pr;
+    int dev = e->dev;
+    /* bursts must be sorted for the radio model */
+    for (int i = 1; i < e->nb; i++)
+        for (int j = i; j > 0 && e->bursts[j].t0 < e->bursts[j - 1].t0; j--) {
+            mb_radio_burst x = e->bursts[j];
+            e->bursts[j] = e->bursts[j - 1];
+            e->bursts[j - 1] = x;
+        }
+    mb_radio_energy re = {0};
+    if (c->radio && e->nb)
+        mb_radio_frame_energy(c->radio, e->bursts, e->nb, lat / 1e3, c->opts.frame_interval_s, &re);
+    lat += re.promo_s * 1e3;
+    pr->latency_ms = lat;
+    pr->device_compute_ms = e->busy[dev];
+    pr->radio_mj = re.total_mj;
+    /* W x ms = mJ */
+    pr->energy_mj = c->type[dev].compute_w * e->busy[dev] + c->type[dev].idle_w * fmax(0, lat - e->busy[dev]) +
+                    re.total_mj;
+    double sys = re.total_mj;
+    for (int s = 0; s < e->ns; s++)
+        if (e->used[s])
+            sys += c->type[s].compute_w * e->busy[s] + c->type[s].idle_w * fmax(0, lat - e->busy[s]);
+    pr->energy_system_mj = sys;
+    double red = 0;
+    for (int i = 0; i < e->n; i++)
+        if (e->elems[i] > 1.0 + 1e-9) {
+            double numel = (double)e->g->nodes[i].out_bytes / 4.0;
+            red += (e->elems[i] - 1.0) * numel;
+        }
+    pr->redundant_elems = (int64_t)llround(red);
+}
+
 int mb_plan_evaluate(mb_plan *p, const mb_cost_model *c, char *err, size_t errlen)
 {
-    const mb_graph *g = c->g;
-    int ns = c->topo.n_sites, n = g->n_nodes;
-    avail *av = calloc((size_t)ns * (size_t)n, sizeof(*av));
-    mb_radio_burst *bursts = malloc(sizeof(*bursts) * (size_t)(p->n_steps + 1));
-    double site_free[MB_MAX_SITES] = {0}, busy[MB_MAX_SITES] = {0};
-    double (*link_free)[2] = calloc((size_t)(c->topo.n_links + 1), sizeof(*link_free));
-    char used[MB_MAX_SITES] = {0};
-    int nb = 0, rc = -1;
-    double *elems = calloc((size_t)n, sizeof(double));
-    if (!av || !bursts || !link_free || !elems) {
-        snprintf(err, errlen, "out of memory");
+    eval_state es = {0}, *e = &es;
+    e->c = c;
+    e->g = c->g;
+    e->ns = c->topo.n_sites;
+    e->n = c->g->n_nodes;
+    e->av = calloc((size_t)e->ns * (size_t)e->n, sizeof(*e->av));
+    e->bursts = malloc(sizeof(*e->bursts) * (size_t)(p->n_steps + 1));
+    e->link_free = calloc((size_t)(c->topo.n_links + 1), sizeof(*e->link_free));
+    e->elems = calloc((size_t)e->n, sizeof(double));
+    int rc = -1;
+    if (!e->av || !e->bursts || !e->link_free || !e->elems) {
+        oom(err, errlen);
         goto out;
     }
-    if (p->device < 0 || p->device >= ns) {
+    if (p->device < 0 || p->device >= e->ns) {
         snprintf(err, errlen, "evaluate: device site %d out of range", p->device);
         goto out;
     }
-    int dev = p->device;
-    used[dev] = 1;
-    for (int i = 0; i < n; i++) {
-        mb_region full = mb_node_full_region(g, i);
-        if (g->nodes[i].type == MB_OP_INPUT && avail_add(&av[(size_t)dev * n + i], full, 0))
-            goto oom;
-        if (g->nodes[i].type == MB_OP_CONSTANT)
-            for (int s = 0; s < ns; s++)
-                if (avail_add(&av[(size_t)s * n + i], full, 0))
-                    goto oom;
-    }
+    e->dev = p->device;
+    e->used[e->dev] = 1;
+    if (eval_seed(e, err, errlen))
+        goto out;
+    /* the policy's own figures survive re-evaluation */
     mb_plan_pred *pr = &p->pred;
     double decision = pr->decision_us, cut = pr->cut_value_ms;
     memset(pr, 0, sizeof(*pr));
     pr->decision_us = decision;
     pr->cut_value_ms = cut;
-    for (int k = 0; k < p->n_steps; k++) {
-        mb_plan_step *st = &p->steps[k];
-        if (st->op < 0 || st->op >= n || st->site < 0 || st->site >= ns ||
-            (st->kind == MB_STEP_SEND && (st->to < 0 || st->to >= ns))) {
-            snprintf(err, errlen, "evaluate: step %d references an unknown op or site", k);
-            goto out;
-        }
-        const mb_node *nd = &g->nodes[st->op];
-        if (st->kind == MB_STEP_COMPUTE) {
-            double ready = 0;
-            for (int j = 0; j < nd->n_inputs; j++) {
-                int u = nd->inputs[j];
-                mb_region need = mb_node_input_region(g, st->op, j, st->region);
-                ready = fmax(ready, avail_time(&av[(size_t)st->site * n + u], need));
-            }
-            if (!isfinite(ready)) {
-                snprintf(err, errlen, "evaluate: step %d (%s): an input never reaches %s", k,
-                         nd->name, c->topo.sites[st->site].name);
-                goto out;
-            }
-            double dur = mb_cost_region_ms(c, st->site, st->op, st->region);
-            st->t_start_ms = fmax(ready, site_free[st->site]);
-            st->t_end_ms = st->t_start_ms + dur;
-            site_free[st->site] = st->t_end_ms;
-            busy[st->site] += dur;
-            used[st->site] = 1;
-            elems[st->op] += region_frac(g, st->op, st->region);
-            if (avail_add(&av[(size_t)st->site * n + st->op], st->region, st->t_end_ms))
-                goto oom;
-        } else {
-            double t = avail_time(&av[(size_t)st->site * n + st->op], st->region);
-            if (!isfinite(t)) {
-                snprintf(err, errlen, "evaluate: step %d sends %s from %s, which never has it", k,
-                         nd->name, c->topo.sites[st->site].name);
-                goto out;
-            }
-            int route[MB_MAX_SITES];
-            int nr = mb_cost_route(c, st->site, st->to, route, MB_MAX_SITES);
-            if (nr < 2) {
-                snprintf(err, errlen, "evaluate: step %d: no route from %s to %s", k,
-                         c->topo.sites[st->site].name, c->topo.sites[st->to].name);
-                goto out;
-            }
-            int64_t bytes = region_bytes(g, st->op, st->region);
-            st->t_start_ms = -1;
-            for (int h = 0; h + 1 < nr; h++) {
-                int d = 0, l = hop_link(c, route[h], route[h + 1], &d);
-                double ser = (double)bytes * 8.0 / c->rate[l][d] * 1e3;
-                double start = fmax(t, link_free[l][d]);
-                if (st->t_start_ms < 0)
-                    st->t_start_ms = start;
-                link_free[l][d] = start + ser + c->opts.msg_overhead_ms;
-                t = start + ser + c->opts.msg_overhead_ms + c->delay[l][d];
-                used[route[h]] = used[route[h + 1]] = 1;
-                double mbps = c->rate[l][d] / 1e6;
-                if (route[h] == dev) {
-                    pr->bytes_up += bytes;
-                    bursts[nb++] = (mb_radio_burst){start / 1e3, (start + ser) / 1e3, mbps, 0};
-                } else if (route[h + 1] == dev) {
-                    pr->bytes_down += bytes;
-                    double a = t - ser - c->opts.msg_overhead_ms;
-                    bursts[nb++] = (mb_radio_burst){a / 1e3, (a + ser) / 1e3, 0, mbps};
-                } else {
-                    pr->bytes_backbone += bytes;
-                }
-            }
-            st->t_end_ms = t;
-            if (avail_add(&av[(size_t)st->to * n + st->op], st->region, t))
-                goto oom;
-        }
-    }
-    double lat = 0;
-    for (int k = 0; k < g->n_outputs; k++) {
-        int o = g->outputs[k];
-        double t = avail_time(&av[(size_t)dev * n + o], mb_node_full_region(g, o));
-        if (!isfinite(t)) {
-            snprintf(err, errlen, "evaluate: output %s never reaches the device", g->nodes[o].name);
-            goto out;
-        }
-        lat = fmax(lat, t);
-    }
-    /* bursts must be sorted for the radio model */
-    for (int i = 1; i < nb; i++)
-        for (int j = i; j > 0 && bursts[j].t0 < bursts[j - 1].t0; j--) {
-            mb_radio_burst x = bursts[j];
-            bursts[j] = bursts[j - 1];
-            bursts[j - 1] = x;
-        }
-    mb_radio_energy re = {0};
-    if (c->radio && nb)
-        mb_radio_frame_energy(c->radio, bursts, nb, lat / 1e3, c->opts.frame_interval_s, &re);
-    lat += re.promo_s * 1e3;
-    pr->latency_ms = lat;
-    pr->device_compute_ms = busy[dev];
-    pr->radio_mj = re.total_mj;
-    /* W x ms = mJ */
-    pr->energy_mj = c->type[dev].compute_w * busy[dev] +
-                    c->type[dev].idle_w * fmax(0, lat - busy[dev]) + re.total_mj;
-    double sys = re.total_mj;
-    for (int s = 0; s < ns; s++)
-        if (used[s])
-            sys += c->type[s].compute_w * busy[s] + c->type[s].idle_w * fmax(0, lat - busy[s]);
-    pr->energy_system_mj = sys;
-    double red = 0;
-    for (int i = 0; i < n; i++)
-        if (elems[i] > 1.0 + 1e-9) {
-            double numel = (double)g->nodes[i].out_bytes / 4.0;
-            red += (elems[i] - 1.0) * numel;
-        }
-    pr->redundant_elems = (int64_t)llround(red);
+    e->pr = pr;
+    if (eval_steps(e, p, err, errlen))
+        goto out;
+    double lat = eval_output_time(e, err, errlen);
+    if (lat < 0)
+        goto out;
+    eval_totals(e, lat);
     rc = 0;
-    goto out;
-oom:
-    snprintf(err, errlen, "out of memory");
 out:
-    if (av)
-        for (size_t i = 0; i < (size_t)ns * n; i++)
-            free(av[i].p);
-    free(av);
-    free(bursts);
-    free(link_free);
-    free(elems);
+    if (e->av)
+        for (size_t i = 0; i < (size_t)e->ns * e->n; i++)
+            free(e->av[i].p);
+    free(e->av);
+    free(e->bursts);
+    free(e->link_free);
+    free(e->elems);
     return rc;
 }

@@ -60,7 +60,7 @@ for p in $POLICIES; do
     ' "$out/$p.txt"
 done
 echo
-echo "measured: median frame latency on this machine (device CPU-capped to the node type's speed);"
+echo "measured: median frame latency on this machine (device slowed to the node type's speed by time dilation);"
 echo "predicted: the policy's cost model; energy: the device's compute and LTE radio, modelled."
 echo "More: mecbed run --help, mecbed compare --help, docs/runtime.md, experiments/README.md"
 exit $status

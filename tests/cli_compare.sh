@@ -52,4 +52,12 @@ PY
 "$M" compare --model resnet18 --link rate=1mbit --rates 1,x >"$tmp/e2" 2>&1 && fail "bad --rates accepted"
 "$M" compare --model resnet18 --link rate=10mbit --policies mincut,bogus >"$tmp/e" 2>&1 && fail "unknown policy accepted"
 grep -q "bogus" "$tmp/e" || fail "message: $(cat "$tmp/e")"
+# --kernels chooses --verify's kernels; --backend is its deprecated spelling
+"$M" compare --model resnet18 --link rate=10mbit --policies local --verify --kernels gpu9 >"$tmp/k" 2>&1 &&
+    fail "--kernels gpu9 accepted"
+grep -q "unknown backend 'gpu9'" "$tmp/k" || fail "--kernels not used by --verify: $(cat "$tmp/k")"
+"$M" compare --model resnet18 --link rate=10mbit --policies local --verify --backend gpu9 >"$tmp/b" 2>&1 &&
+    fail "--backend gpu9 accepted"
+grep -q "unknown backend 'gpu9'" "$tmp/b" || fail "--backend alias not used by --verify: $(cat "$tmp/b")"
+grep -q "^mecbed: --backend is deprecated here; use --kernels$" "$tmp/b" || fail "no notice: $(cat "$tmp/b")"
 echo ok

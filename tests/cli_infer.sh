@@ -84,8 +84,20 @@ fi
 "$M" infer --model resnet18 --threads 0 >/dev/null 2>&1; [ $? -eq 2 ] || fail "--threads 0 should exit 2"
 "$M" infer --model nosuchnet >"$tmp/e" 2>&1; [ $? -eq 1 ] || fail "unknown model should exit 1"
 grep -q "unknown model 'nosuchnet'" "$tmp/e" || fail "unknown model message: $(cat "$tmp/e")"
-"$M" infer --model resnet18 --backend gpu9 >"$tmp/e" 2>&1; [ $? -eq 1 ] || fail "bad backend should exit 1"
-grep -q "unknown backend 'gpu9'" "$tmp/e" || fail "bad backend message: $(cat "$tmp/e")"
+"$M" infer --model resnet18 --kernels gpu9 >"$tmp/e" 2>&1; [ $? -eq 1 ] || fail "bad kernels should exit 1"
+grep -q "unknown backend 'gpu9'" "$tmp/e" || fail "bad kernels message: $(cat "$tmp/e")"
+grep -q "deprecated" "$tmp/e" && fail "--kernels printed a deprecation notice"
+# --kernels picks the kernels; the old spelling --backend (and -b) still works, with one notice
+"$M" infer --model "$tmp/net.mbm" --kernels ref --json >"$tmp/k.json" 2>"$tmp/k.err" || fail "--kernels ref"
+grep -q '"backend":[[:space:]]*"ref"' "$tmp/k.json" || fail "--kernels ref ran $(grep backend "$tmp/k.json")"
+[ -s "$tmp/k.err" ] && fail "--kernels wrote to stderr: $(cat "$tmp/k.err")"
+for old in --backend -b; do
+    "$M" infer --model "$tmp/net.mbm" $old ref --json >"$tmp/b.json" 2>"$tmp/b.err" || fail "$old ref"
+    grep -q '"backend":[[:space:]]*"ref"' "$tmp/b.json" || fail "$old ref ran $(grep backend "$tmp/b.json")"
+    [ "$(cat "$tmp/b.err")" = "mecbed: --backend is deprecated here; use --kernels" ] ||
+        fail "$old notice: $(cat "$tmp/b.err")"
+done
+"$M" infer --help | grep -q -- "--kernels NAME" || fail "--help lacks --kernels"
 "$M" infer --model resnet18 --input "$tmp/x.npy" >"$tmp/e" 2>&1; [ $? -eq 1 ] || fail "wrong input shape should exit 1"
 grep -q "has shape 1x2x2x3, the model expects 1x3x224x224" "$tmp/e" || fail "shape message: $(cat "$tmp/e")"
 printf 'not an array' >"$tmp/bad.npy"

@@ -36,6 +36,10 @@ if ! $B link check --backend tc --link rate=10mbit,delay=10ms 2> $T/err; then
 fi
 $B link check --backend tc --link trace=traces/outage-5s.trace 2> $T/err && fail "tc accepted a trace"
 grep -q -- "--backend emu" $T/err || fail "tc trace error"
+grep -q "^mecbed: --backend is deprecated here; use --link-backend$" $T/err || fail "no notice: $(cat $T/err)"
+# --link-backend is the spelling that names the link emulator
+$B link check --link-backend tc --link trace=traces/outage-5s.trace 2> $T/err && fail "--link-backend tc accepted a trace"
+grep -q "deprecated" $T/err && fail "--link-backend printed a notice: $(cat $T/err)"
 if [ -x "$BUILD/mecbed-ns3" ]; then   # built with libns3-dev: tests/cli_ns3.sh covers it
     $B link check --backend ns3 --link ns3=p2p,rate=1mbit > /dev/null || fail "ns3 p2p refused"
 else

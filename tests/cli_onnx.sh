@@ -17,7 +17,7 @@ mkdir -p "$tmp/suite/test_resnet18"
 [ -s "$tmp/suite/test_resnet18/test_data_set_0/input_0.pb" ] || fail "no input_0.pb"
 [ -s "$tmp/suite/test_resnet18/test_data_set_0/output_0.pb" ] || fail "no output_0.pb"
 # the reference backend must agree with what the cpu backend wrote
-"$M" conformance --backend ref --data "$tmp/suite" --verbose >"$tmp/out" 2>&1 ||
+"$M" conformance --kernels ref --data "$tmp/suite" --verbose >"$tmp/out" 2>&1 ||
     fail "conformance on the export: $(cat "$tmp/out")"
 grep -q "^PASS  suite/test_resnet18" "$tmp/out" || fail "export not passed: $(cat "$tmp/out")"
 tail -n 1 "$tmp/out" | grep -q "^1 passed, 0 failed, 0 skipped$" || fail "$(tail -n 1 "$tmp/out")"

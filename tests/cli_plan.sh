@@ -99,4 +99,13 @@ printf 'op,name,type,ms\n0,wrong,Input,0\n' >"$tmp/bad.csv"
 "$M" plan --model resnet18 --policy local --link rate=1mbit --profile "$tmp/bad.csv" >"$tmp/e5" 2>&1 && fail "bad profile accepted"
 grep -q "bad.csv" "$tmp/e5" || fail "bad profile message: $(cat "$tmp/e5")"
 "$M" plan --model resnet18 --policy local --link rate=1mbit --objective speed >"$tmp/e6" 2>&1 && fail "bad objective accepted"
+# --kernels chooses --verify's kernels; --backend is its deprecated spelling
+"$M" plan --model resnet18 --policy local --link rate=1mbit --verify --kernels gpu9 >"$tmp/e7" 2>&1 &&
+    fail "--kernels gpu9 accepted"
+grep -q "unknown backend 'gpu9'" "$tmp/e7" || fail "--kernels not used by --verify: $(cat "$tmp/e7")"
+grep -q "deprecated" "$tmp/e7" && fail "--kernels printed a deprecation notice"
+"$M" plan --model resnet18 --policy local --link rate=1mbit --verify --backend gpu9 >"$tmp/e8" 2>&1 &&
+    fail "--backend gpu9 accepted"
+grep -q "unknown backend 'gpu9'" "$tmp/e8" || fail "--backend alias not used by --verify: $(cat "$tmp/e8")"
+grep -q "^mecbed: --backend is deprecated here; use --kernels$" "$tmp/e8" || fail "no notice: $(cat "$tmp/e8")"
 echo "ok"

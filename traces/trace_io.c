@@ -125,6 +125,214 @@ static int mets_unit(const char *u, double *mult)
     return -1;
 }
 
+/* A trace file being read: where, in which format, and the samples so far. */
+typedef struct reader {
+    const char *path;
+    int line;
+    mb_trace_format fmt;
+    samples s;
+    int have_end, header_seen;
+    double end_s; /* native: the 'end' line's length */
+    char *err;
+    size_t errlen;
+} reader;
+
+/* Mahimahi: one delivery opportunity per line, a millisecond timestamp. */
+static int parse_mahimahi_line(reader *rd, const char *p, double *t)
+{
+    char *end;
+    errno = 0;
+    long long ms = strtoll(p, &end, 10);
+    if (end == p || *end || errno || ms < 0)
+        return fail(rd->err, rd->errlen, "%s:%d: expected a millisecond timestamp (non-negative integer), got '%.40s'",
+                    rd->path, rd->line, p);
+    *t = (double)ms / 1000;
+    if (rd->s.n && *t < rd->s.t[rd->s.n - 1])
+        return fail(rd->err, rd->errlen, "%s:%d: timestamp %lld goes back in time (previous %.0f)", rd->path,
+                    rd->line, ms, rd->s.t[rd->s.n - 1] * 1000);
+    return 0;
+}
+
+/* Two-column and native: "seconds Mbit/s"; native also "end SECONDS".
+ * Returns 0 (a sample), 1 (the end line) or -1. */
+static int parse_rate_line(reader *rd, const char *p, double *t, double *r)
+{
+    char a[MAX_LINE], b[MAX_LINE], c[8];
+    int n = sscanf(p, "%255s %255s %7s", a, b, c);
+    if (rd->fmt == MB_TRACE_FMT_NATIVE && n == 2 && !strcmp(a, "end")) {
+        if (parse_double(b, &rd->end_s) || rd->end_s <= 0)
+            return fail(rd->err, rd->errlen, "%s:%d: 'end' needs the trace's length in seconds (> 0)", rd->path,
+                        rd->line);
+        rd->have_end = 1;
+        return 1;
+    }
+    if (n != 2 || parse_double(a, t) || parse_double(b, r))
+        return fail(rd->err, rd->errlen, "%s:%d: expected 'seconds Mbit/s', got '%.40s'", rd->path, rd->line, p);
+    if (*t < 0 || *r < 0)
+        return fail(rd->err, rd->errlen, "%s:%d: negative %s", rd->path, rd->line, *t < 0 ? "time" : "rate");
+    if (rd->s.n && *t <= rd->s.t[rd->s.n - 1])
+        return fail(rd->err, rd->errlen, "%s:%d: time %g s is not after the previous sample (%g s)", rd->path,
+                    rd->line, *t, rd->s.t[rd->s.n - 1]);
+    if (rd->fmt == MB_TRACE_FMT_NATIVE && rd->s.n == 0 && *t != 0)
+        return fail(rd->err, rd->errlen, "%s:%d: the first segment of a native trace starts at 0", rd->path,
+                    rd->line);
+    *r *= 1e6;
+    return 0;
+}
+
+/* NYU-METS: "value,unit", one sample a second. */
+static int parse_mets_line(reader *rd, char *p, double *t, double *r)
+{
+    char *comma = strchr(p, ',');
+    if (!comma)
+        return fail(rd->err, rd->errlen, "%s:%d: expected 'value,unit' (e.g. 3.5,Mbits/sec), got '%.40s'", rd->path,
+                    rd->line, p);
+    *comma = 0;
+    double mult;
+    char *unit = trim(comma + 1);
+    if (parse_double(trim(p), r) || *r < 0)
+        return fail(rd->err, rd->errlen, "%s:%d: '%s' is not a non-negative number", rd->path, rd->line, p);
+    if (mets_unit(unit, &mult))
+        return fail(rd->err, rd->errlen, "%s:%d: unknown unit '%s' (Mbits/sec, Kbits/sec, bits/sec, Gbits/sec)",
+                    rd->path, rd->line, unit);
+    *r *= mult;
+    *t = (double)rd->s.n;
+    return 0;
+}
+
+/* One trimmed line: format detection, the native header, comments, then a
+ * sample in the trace's format. 0 or -1. */
+static int read_line(reader *rd, char *p)
+{
+    if (rd->fmt == MB_TRACE_FMT_AUTO && *p) {
+        rd->fmt = detect(p);
+        if (rd->fmt == MB_TRACE_FMT_AUTO)
+            return fail(rd->err, rd->errlen, "%s:%d: cannot tell the trace format from '%.40s' (give --format)",
+                        rd->path, rd->line, p);
+    }
+    if (rd->fmt == MB_TRACE_FMT_NATIVE && !rd->header_seen && *p) {
+        int version = 0;
+        if (sscanf(p, "# mecbed-trace %d", &version) != 1 || version != 1)
+            return fail(rd->err, rd->errlen, "%s:%d: a native trace starts with '# mecbed-trace 1'", rd->path,
+                        rd->line);
+        rd->header_seen = 1;
+        return 0;
+    }
+    if (!*p || (*p == '#' && rd->fmt != MB_TRACE_FMT_MAHIMAHI))
+        return 0;
+    if (rd->have_end)
+        return fail(rd->err, rd->errlen, "%s:%d: nothing may follow the 'end' line", rd->path, rd->line);
+    double t = 0, r = 0;
+    int rc;
+    switch (rd->fmt) {
+    case MB_TRACE_FMT_MAHIMAHI: rc = parse_mahimahi_line(rd, p, &t); break;
+    case MB_TRACE_FMT_TWOCOL:
+    case MB_TRACE_FMT_NATIVE: rc = parse_rate_line(rd, p, &t, &r); break;
+    case MB_TRACE_FMT_METS: rc = parse_mets_line(rd, p, &t, &r); break;
+    default: return fail(rd->err, rd->errlen, "%s: unknown trace format", rd->path);
+    }
+    if (rc)
+        return rc < 0 ? -1 : 0;
+    if (push(&rd->s, t, r))
+        return fail(rd->err, rd->errlen, "%s:%d: too many samples (at most %d) or out of memory", rd->path, rd->line,
+                    MAX_SAMPLES);
+    return 0;
+}
+
+/* Mahimahi: delivery opportunities repeating with the last timestamp. */
+static mb_trace *build_opportunities(reader *rd)
+{
+    samples *s = &rd->s;
+    double last = s->t[s->n - 1];
+    if (last <= 0) {
+        fail(rd->err, rd->errlen, "%s: the last timestamp must be > 0 (it is the trace's period)", rd->path);
+        return NULL;
+    }
+    mb_trace *tr = calloc(1, sizeof *tr);
+    if (!tr) {
+        fail(rd->err, rd->errlen, "%s: out of memory", rd->path);
+        return NULL;
+    }
+    tr->kind = MB_TRACE_OPPORTUNITIES;
+    tr->n = s->n;
+    tr->t = s->t;
+    s->t = NULL;
+    tr->period_s = last;
+    tr->opp_bytes = MAHIMAHI_PACKET_BYTES;
+    tr->sample_mean_bps = (double)s->n * MAHIMAHI_PACKET_BYTES * 8 / last;
+    tr->format = rd->fmt;
+    return tr;
+}
+
+/* Rate formats: piecewise-constant segments over a period. */
+static mb_trace *build_rates(reader *rd)
+{
+    samples *s = &rd->s;
+    mb_trace_format fmt = rd->fmt;
+    double period;
+    double t0 = s->t[0], first_rate = s->r[0];
+    for (size_t i = 0; i < s->n; i++)
+        s->t[i] -= t0; /* a two-column file may start late: time is relative to its first sample */
+    if (fmt == MB_TRACE_FMT_NATIVE) {
+        period = rd->end_s;
+        if (period <= s->t[s->n - 1]) {
+            fail(rd->err, rd->errlen, "%s: 'end %g' must be after the last segment's start (%g)", rd->path,
+                 rd->end_s, s->t[s->n - 1]);
+            return NULL;
+        }
+    } else if (fmt == MB_TRACE_FMT_METS) {
+        period = (double)s->n;
+    } else if (s->n == 1) {
+        period = 1; /* a single sample lasts one second */
+    } else {
+        /* Pensieve's reading of these files: sample i is the throughput
+         * measured over (t[i-1], t[i]], so it is the rate of that interval
+         * and the span is t[n-1]. */
+        period = s->t[s->n - 1];
+        for (size_t i = 0; i + 1 < s->n; i++)
+            s->r[i] = s->r[i + 1];
+        s->r[s->n - 1] = 0; /* not a segment any more; kept for the plain mean below */
+    }
+    mb_trace *tr;
+    if (fmt == MB_TRACE_FMT_TWOCOL && s->n > 1) {
+        double sum = 0;
+        for (size_t i = 0; i < s->n; i++)
+            sum += i + 1 < s->n ? s->r[i] : 0;
+        tr = mb_trace_new_rates(s->n - 1, s->t, s->r, period);
+        if (tr) /* the plain mean covers every sample, the first one too */
+            tr->sample_mean_bps = (sum + first_rate) / (double)s->n;
+    } else {
+        tr = mb_trace_new_rates(s->n, s->t, s->r, period);
+    }
+    if (!tr) {
+        fail(rd->err, rd->errlen, "%s: out of memory", rd->path);
+        return NULL;
+    }
+    tr->format = fmt;
+    return tr;
+}
+
+/* Read every line of f; 0 or -1. */
+static int read_lines(reader *rd, FILE *f)
+{
+    char buf[MAX_LINE + 2];
+    while (fgets(buf, sizeof buf, f)) {
+        rd->line++;
+        size_t len = strlen(buf);
+        if (len == sizeof buf - 1 && buf[len - 1] != '\n' && !feof(f))
+            return fail(rd->err, rd->errlen, "%s:%d: line longer than %d characters", rd->path, rd->line, MAX_LINE);
+        if (read_line(rd, trim(buf)))
+            return -1;
+    }
+    if (ferror(f))
+        return fail(rd->err, rd->errlen, "%s: read error", rd->path);
+    if (rd->s.n == 0)
+        return fail(rd->err, rd->errlen, "%s: no samples", rd->path);
+    if (rd->fmt == MB_TRACE_FMT_NATIVE && !rd->have_end)
+        return fail(rd->err, rd->errlen, "%s:%d: a native trace ends with 'end SECONDS'", rd->path, rd->line);
+    return 0;
+}
+
 mb_trace *mb_trace_read(const char *path, mb_trace_format fmt, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
@@ -132,202 +340,12 @@ mb_trace *mb_trace_read(const char *path, mb_trace_format fmt, char *err, size_t
         fail(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
-    samples s = {0};
+    reader rd = {.path = path, .fmt = fmt, .err = err, .errlen = errlen};
     mb_trace *tr = NULL;
-    char buf[MAX_LINE + 2];
-    int line = 0, have_end = 0, header_seen = 0;
-    double end_s = 0;
-    while (fgets(buf, sizeof buf, f)) {
-        line++;
-        size_t len = strlen(buf);
-        if (len == sizeof buf - 1 && buf[len - 1] != '\n' && !feof(f)) {
-            fail(err, errlen, "%s:%d: line longer than %d characters", path, line, MAX_LINE);
-            goto out;
-        }
-        char *p = trim(buf);
-        if (fmt == MB_TRACE_FMT_AUTO && *p) {
-            fmt = detect(p);
-            if (fmt == MB_TRACE_FMT_AUTO) {
-                fail(err, errlen, "%s:%d: cannot tell the trace format from '%.40s' (give --format)", path, line, p);
-                goto out;
-            }
-        }
-        if (fmt == MB_TRACE_FMT_NATIVE && !header_seen && *p) {
-            int version = 0;
-            if (sscanf(p, "# mecbed-trace %d", &version) != 1 || version != 1) {
-                fail(err, errlen, "%s:%d: a native trace starts with '# mecbed-trace 1'", path, line);
-                goto out;
-            }
-            header_seen = 1;
-            continue;
-        }
-        if (!*p || (*p == '#' && fmt != MB_TRACE_FMT_MAHIMAHI))
-            continue;
-        if (have_end) {
-            fail(err, errlen, "%s:%d: nothing may follow the 'end' line", path, line);
-            goto out;
-        }
-        double t = 0, r = 0;
-        switch (fmt) {
-        case MB_TRACE_FMT_MAHIMAHI: {
-            char *end;
-            errno = 0;
-            long long ms = strtoll(p, &end, 10);
-            if (end == p || *end || errno || ms < 0) {
-                fail(err, errlen, "%s:%d: expected a millisecond timestamp (non-negative integer), got '%.40s'", path,
-                     line, p);
-                goto out;
-            }
-            t = (double)ms / 1000;
-            if (s.n && t < s.t[s.n - 1]) {
-                fail(err, errlen, "%s:%d: timestamp %lld goes back in time (previous %.0f)", path, line, ms,
-                     s.t[s.n - 1] * 1000);
-                goto out;
-            }
-            break;
-        }
-        case MB_TRACE_FMT_TWOCOL:
-        case MB_TRACE_FMT_NATIVE: {
-            char a[MAX_LINE], b[MAX_LINE], c[8];
-            int n = sscanf(p, "%255s %255s %7s", a, b, c);
-            if (fmt == MB_TRACE_FMT_NATIVE && n == 2 && !strcmp(a, "end")) {
-                if (parse_double(b, &end_s) || end_s <= 0) {
-                    fail(err, errlen, "%s:%d: 'end' needs the trace's length in seconds (> 0)", path, line);
-                    goto out;
-                }
-                have_end = 1;
-                continue;
-            }
-            if (n != 2 || parse_double(a, &t) || parse_double(b, &r)) {
-                fail(err, errlen, "%s:%d: expected 'seconds Mbit/s', got '%.40s'", path, line, p);
-                goto out;
-            }
-            if (t < 0 || r < 0) {
-                fail(err, errlen, "%s:%d: negative %s", path, line, t < 0 ? "time" : "rate");
-                goto out;
-            }
-            if (s.n && t <= s.t[s.n - 1]) {
-                fail(err, errlen, "%s:%d: time %g s is not after the previous sample (%g s)", path, line, t,
-                     s.t[s.n - 1]);
-                goto out;
-            }
-            if (fmt == MB_TRACE_FMT_NATIVE && s.n == 0 && t != 0) {
-                fail(err, errlen, "%s:%d: the first segment of a native trace starts at 0", path, line);
-                goto out;
-            }
-            r *= 1e6;
-            break;
-        }
-        case MB_TRACE_FMT_METS: {
-            char *comma = strchr(p, ',');
-            if (!comma) {
-                fail(err, errlen, "%s:%d: expected 'value,unit' (e.g. 3.5,Mbits/sec), got '%.40s'", path, line, p);
-                goto out;
-            }
-            *comma = 0;
-            double mult;
-            char *unit = trim(comma + 1);
-            if (parse_double(trim(p), &r) || r < 0) {
-                fail(err, errlen, "%s:%d: '%s' is not a non-negative number", path, line, p);
-                goto out;
-            }
-            if (mets_unit(unit, &mult)) {
-                fail(err, errlen, "%s:%d: unknown unit '%s' (Mbits/sec, Kbits/sec, bits/sec, Gbits/sec)", path, line,
-                     unit);
-                goto out;
-            }
-            r *= mult;
-            t = (double)s.n; /* one sample a second */
-            break;
-        }
-        default:
-            fail(err, errlen, "%s: unknown trace format", path);
-            goto out;
-        }
-        if (push(&s, t, r)) {
-            fail(err, errlen, "%s:%d: too many samples (at most %d) or out of memory", path, line, MAX_SAMPLES);
-            goto out;
-        }
-    }
-    if (ferror(f)) {
-        fail(err, errlen, "%s: read error", path);
-        goto out;
-    }
-    if (s.n == 0) {
-        fail(err, errlen, "%s: no samples", path);
-        goto out;
-    }
-    if (fmt == MB_TRACE_FMT_NATIVE && !have_end) {
-        fail(err, errlen, "%s:%d: a native trace ends with 'end SECONDS'", path, line);
-        goto out;
-    }
-
-    if (fmt == MB_TRACE_FMT_MAHIMAHI) {
-        double last = s.t[s.n - 1];
-        if (last <= 0) {
-            fail(err, errlen, "%s: the last timestamp must be > 0 (it is the trace's period)", path);
-            goto out;
-        }
-        tr = calloc(1, sizeof *tr);
-        if (!tr)
-            goto oom;
-        tr->kind = MB_TRACE_OPPORTUNITIES;
-        tr->n = s.n;
-        tr->t = s.t;
-        s.t = NULL;
-        tr->period_s = last;
-        tr->opp_bytes = MAHIMAHI_PACKET_BYTES;
-        tr->sample_mean_bps = (double)s.n * MAHIMAHI_PACKET_BYTES * 8 / last;
-    } else {
-        double period;
-        double t0 = s.t[0], first_rate = s.r[0];
-        for (size_t i = 0; i < s.n; i++)
-            s.t[i] -= t0; /* a two-column file may start late: time is relative to its first sample */
-        if (fmt == MB_TRACE_FMT_NATIVE) {
-            period = end_s;
-            if (period <= s.t[s.n - 1]) {
-                fail(err, errlen, "%s: 'end %g' must be after the last segment's start (%g)", path, end_s,
-                     s.t[s.n - 1]);
-                goto out;
-            }
-        } else if (fmt == MB_TRACE_FMT_METS) {
-            period = (double)s.n;
-        } else {
-            /* Pensieve's reading of these files: sample i is the throughput
-             * measured over (t[i-1], t[i]], so it is the rate of that interval
-             * and the span is t[n-1]. A single sample lasts one second. */
-            if (s.n == 1) {
-                period = 1;
-            } else {
-                period = s.t[s.n - 1];
-                for (size_t i = 0; i + 1 < s.n; i++)
-                    s.r[i] = s.r[i + 1];
-                s.r[s.n - 1] = 0; /* not a segment any more; kept for the plain mean below */
-            }
-        }
-        if (fmt == MB_TRACE_FMT_TWOCOL && s.n > 1) {
-            double sum = 0;
-            for (size_t i = 0; i < s.n; i++)
-                sum += i + 1 < s.n ? s.r[i] : 0;
-            /* the plain mean covers every sample, the first one too */
-            tr = mb_trace_new_rates(s.n - 1, s.t, s.r, period);
-            if (!tr)
-                goto oom;
-            tr->sample_mean_bps = (sum + first_rate) / (double)s.n;
-            tr->format = fmt;
-            goto out;
-        }
-        tr = mb_trace_new_rates(s.n, s.t, s.r, period);
-        if (!tr)
-            goto oom;
-    }
-    tr->format = fmt;
-    goto out;
-oom:
-    fail(err, errlen, "%s: out of memory", path);
-out:
-    free(s.t);
-    free(s.r);
+    if (!read_lines(&rd, f))
+        tr = rd.fmt == MB_TRACE_FMT_MAHIMAHI ? build_opportunities(&rd) : build_rates(&rd);
+    free(rd.s.t);
+    free(rd.s.r);
     fclose(f);
     return tr;
 }

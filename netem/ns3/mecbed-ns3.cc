@@ -856,12 +856,10 @@ void usage()
             "ns3 link backend; docs/ns3.md).\n");
 }
 
-} // namespace
-
-int main(int argc, char **argv)
+// The command line into g_p. Returns -1 to go on, else the exit status;
+// *check: --check (validate only).
+int parse_args(int argc, char **argv, bool *check, std::string *extra)
 {
-    bool check = false;
-    std::string extra;
     Params &p = g_p;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
@@ -873,14 +871,14 @@ int main(int argc, char **argv)
             return argv[++i];
         };
         if (a == "--check")
-            check = true;
+            *check = true;
         else if (a == "--help" || a == "-h") {
             usage();
             return 0;
         } else if (a == "--model")
             p.model = val();
         else if (a == "--extra")
-            extra = val();
+            *extra = val();
         else if (a == "--rate-up")
             p.rate_bps[0] = atof(val().c_str());
         else if (a == "--rate-down")
@@ -931,25 +929,22 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!parse_extra(extra, p) || !validate(p)) {
-        if (check) {
-            fprintf(stderr, "%s\n", g_err.c_str());
-            return 2;
-        }
-        printf("error %s\n", g_err.c_str());
-        fflush(stdout);
-        return 1;
-    }
-    if (check)
-        return 0;
-    if (p.ns[0].empty() || p.ns[1].empty() || p.ifname[0].empty() || p.ifname[1].empty()) {
-        usage();
-        return 2;
-    }
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    // Like the emu backend's threads: a real-time priority (root; MECBED_NS3_RT=0
-    // turns it off) so busy neighbours do not make the simulator fall behind, and
-    // no timer slack. Threads made later (the FdNetDevice readers) inherit it.
+    return -1;
+}
+
+// The protocol's error line; the backend reads it instead of "ready".
+int report_error()
+{
+    printf("error %s\n", g_err.c_str());
+    fflush(stdout);
+    return 1;
+}
+
+// Like the emu backend's threads: a real-time priority (root; MECBED_NS3_RT=0
+// turns it off) so busy neighbours do not make the simulator fall behind, and
+// no timer slack. Threads made later (the FdNetDevice readers) inherit it.
+void set_realtime()
+{
     prctl(PR_SET_TIMERSLACK, 1UL);
     const char *rtenv = getenv("MECBED_NS3_RT");
     if (!rtenv || strcmp(rtenv, "0")) {
@@ -958,245 +953,266 @@ int main(int argc, char **argv)
         sp.sched_priority = 20;
         sched_setscheduler(0, SCHED_FIFO, &sp);
     }
+}
 
-    // TAPs first (their fds are what the simulation needs)
-    int tapfd[2];
-    for (int s = 0; s < 2; s++) {
-        tapfd[s] = tap_open(p.ns[s], p.ifname[s], &g_side[s].tap_mac);
-        if (tapfd[s] < 0) {
-            printf("error %s\n", g_err.c_str());
-            fflush(stdout);
-            return 1;
-        }
-    }
-
-    GlobalValue::Bind("SimulatorImplementationType", StringValue("ns3::RealtimeSimulatorImpl"));
-    GlobalValue::Bind("ChecksumEnabled", BooleanValue(true));
-    Config::SetDefault("ns3::RealtimeSimulatorImpl::SynchronizationMode", StringValue("BestEffort"));
-    RngSeedManager::SetSeed(p.seed ? p.seed : 1);
-
-    NodeContainer nodes;
+// A and B, each with an FdNetDevice on its side's TAP.
+void create_tap_nodes(NodeContainer &nodes, const int tapfd[2])
+{
     nodes.Create(2);
     for (int s = 0; s < 2; s++) {
         g_side[s].node = nodes.Get(s);
         Ptr<FdNetDevice> fd = CreateObject<FdNetDevice>();
         fd->SetAddress(Mac48Address::Allocate());
-        fd->SetMtu((uint16_t)p.mtu);
+        fd->SetMtu((uint16_t)g_p.mtu);
         fd->SetFileDescriptor(tapfd[s]);
         nodes.Get(s)->AddDevice(fd);
         fd->SetReceiveCallback(MakeCallback(&tap_rx_ignore));
         fd->SetPromiscReceiveCallback(MakeBoundCallback(&from_tap, s));
         g_side[s].fd = fd;
     }
+}
 
-    if (p.model == "p2p") {
-        // the channel has one delay; the longer direction gets the difference added at delivery
-        double dmin = std::min(p.delay_s[0], p.delay_s[1]);
-        g_extra_delay[0] = p.delay_s[0] - dmin;
-        g_extra_delay[1] = p.delay_s[1] - dmin;
-        PointToPointHelper h;
-        h.SetChannelAttribute("Delay", TimeValue(Seconds(dmin)));
-        h.SetDeviceAttribute("Mtu", UintegerValue((uint16_t)p.mtu));
-        NetDeviceContainer devs = h.Install(nodes.Get(0), nodes.Get(1));
-        for (int s = 0; s < 2; s++) {
-            Ptr<PointToPointNetDevice> d = DynamicCast<PointToPointNetDevice>(devs.Get(s));
-            d->SetDataRate(DataRate((uint64_t)(p.rate_bps[s] > 0 ? p.rate_bps[s] : 100e9)));
-            // queue of the sending side's device (default 1000 packets, the link grammar's default and emu's)
-            std::string qs = p.queue_b[s] > 0 ? std::to_string(p.queue_b[s]) + "B"
-                                               : std::to_string(p.queue_p[s] > 0 ? p.queue_p[s] : 1000) + "p";
-            Ptr<Queue<Packet>> q = d->GetQueue();
-            q->SetAttribute("MaxSize", QueueSizeValue(QueueSize(qs)));
-            q->TraceConnectWithoutContext("Drop", MakeBoundCallback(&queue_drop, s));
-            if (p.loss[s] > 0) {
-                Ptr<RateErrorModel> em = CreateObject<RateErrorModel>();
-                em->SetAttribute("ErrorUnit", StringValue("ERROR_UNIT_PACKET"));
-                em->SetAttribute("ErrorRate", DoubleValue(p.loss[s]));
-                devs.Get(1 - s)->SetAttribute("ReceiveErrorModel", PointerValue(em));
-            }
-            if (!p.trace[s].empty()) {
-                auto tr = std::make_shared<RateTrace>();
-                if (!read_native(p.trace[s], *tr)) {
-                    printf("error %s\n", g_err.c_str());
-                    fflush(stdout);
-                    return 1;
-                }
-                Gate &g = g_gate[s];
-                g.on = true;
-                g.max_p = p.queue_p[s] > 0 ? p.queue_p[s] : 1000;
-                g.max_b = p.queue_b[s];
-                d->TraceConnectWithoutContext("PhyTxEnd", MakeBoundCallback(&gate_tx_end, s));
-                Simulator::Schedule(Seconds(0), &trace_step, s, tr, (size_t)0, p.trace_loop[s], 0.0);
-            }
-            g_side[s].link = d;
-        }
-    } else if (p.model == "wifi") {
-        g_extra_delay[0] = p.delay_s[0];
-        g_extra_delay[1] = p.delay_s[1];
-        int n = 2 + p.stations;
-        NodeContainer all;
-        all.Add(nodes);
-        NodeContainer others;
-        others.Create(p.stations);
-        all.Add(others);
-        WifiHelper wifi;
-        WifiStandard st = p.standard == "80211a"   ? WIFI_STANDARD_80211a
-                          : p.standard == "80211n" ? WIFI_STANDARD_80211n
-                                                   : WIFI_STANDARD_80211ac;
-        wifi.SetStandard(st);
-        bool ht = st != WIFI_STANDARD_80211a;
-        if (p.manager == "minstrel")
-            wifi.SetRemoteStationManager(ht ? "ns3::MinstrelHtWifiManager" : "ns3::MinstrelWifiManager");
-        else if (p.manager == "ideal")
-            wifi.SetRemoteStationManager("ns3::IdealWifiManager");
-        else if (p.manager == "aarf")
-            wifi.SetRemoteStationManager("ns3::AarfWifiManager");
-        else
-            wifi.SetRemoteStationManager("ns3::ConstantRateWifiManager", "DataMode", StringValue(p.mode),
-                                         "ControlMode", StringValue(ht ? (st == WIFI_STANDARD_80211n ? "HtMcs0" : "VhtMcs0")
-                                                                       : "OfdmRate6Mbps"));
-        YansWifiChannelHelper ch = YansWifiChannelHelper::Default();
-        YansWifiPhyHelper phy;
-        phy.SetChannel(ch.Create());
-        phy.Set("TxPowerStart", DoubleValue(p.txpower_dbm));
-        phy.Set("TxPowerEnd", DoubleValue(p.txpower_dbm));
-        if (st == WIFI_STANDARD_80211n)
-            phy.Set("ChannelSettings", StringValue("{0, 20, BAND_5GHZ, 0}"));
-        WifiMacHelper mac;
-        mac.SetType("ns3::AdhocWifiMac");
-        NetDeviceContainer devs = wifi.Install(phy, mac, all);
-        wifi.AssignStreams(devs, (int64_t)p.seed);
-        // mobility: B (edge) at the origin; A (device) at distance, walking away along x;
-        // competing stations on a circle of 10 m around B
-        for (int k = 0; k < n; k++) {
-            Ptr<Node> nd = all.Get(k);
-            if (k == 0) {
-                Ptr<ConstantVelocityMobilityModel> m = CreateObject<ConstantVelocityMobilityModel>();
-                m->SetPosition(Vector(p.distance_m, 0, 0));
-                m->SetVelocity(Vector(p.speed_mps, 0, 0));
-                nd->AggregateObject(m);
-            } else {
-                Ptr<ConstantPositionMobilityModel> m = CreateObject<ConstantPositionMobilityModel>();
-                double ang = k == 1 ? 0 : 2 * M_PI * (k - 2) / std::max(1, p.stations) + 0.5;
-                double r = k == 1 ? 0 : 10;
-                m->SetPosition(Vector(r * std::cos(ang), r * std::sin(ang), 0));
-                nd->AggregateObject(m);
-            }
-        }
-        // the device's radio energy (ns-3's Wi-Fi radio energy model, default currents, 3 V source)
-        BasicEnergySourceHelper src;
-        src.Set("BasicEnergySourceInitialEnergyJ", DoubleValue(1e9));
-        EnergySourceContainer sources = src.Install(nodes.Get(0));
-        WifiRadioEnergyModelHelper rh;
-        DeviceEnergyModelContainer dem = rh.Install(devs.Get(0), sources);
-        g_energy = dem.Get(0);
-        g_peer_mobility = nodes.Get(1)->GetObject<MobilityModel>();
-        for (int s = 0; s < 2; s++) {
-            g_side[s].link = devs.Get(s);
-            Ptr<WifiNetDevice> wd = DynamicCast<WifiNetDevice>(devs.Get(s));
-            wd->GetMac()->TraceConnectWithoutContext("MacTxDrop", MakeBoundCallback(&queue_drop, s));
-        }
-        for (int k = 0; k < p.stations; k++) {
-            double interval = 1500.0 * 8 / p.load_bps;
-            Simulator::Schedule(Seconds(0.001 * (k + 1)), &filler, devs.Get(2 + k), devs.Get(1)->GetAddress(),
-                                interval);
-        }
-    } else { // lte: LENA with the EPC; side a is the UE, side b a host behind the PGW
-        g_extra_delay[0] = p.delay_s[0];
-        g_extra_delay[1] = p.delay_s[1];
-        if (p.addr[0].empty())
-            p.addr[0] = "10.201.0.1";
-        // the helpers must live as long as the simulation (they own the EPC's pieces)
-        static Ptr<LteHelper> lte = CreateObject<LteHelper>();
-        static Ptr<PointToPointEpcHelper> epc = CreateObject<PointToPointEpcHelper>();
-        lte->SetEpcHelper(epc);
-        lte->SetEnbDeviceAttribute("DlBandwidth", UintegerValue((uint16_t)p.lte_rbs));
-        lte->SetEnbDeviceAttribute("UlBandwidth", UintegerValue((uint16_t)p.lte_rbs));
-        Ptr<Node> pgw = epc->GetPgwNode();
-        // PGW <-> side b: a fast wire with no delay of its own (delay= adds one)
-        PointToPointHelper wire;
-        wire.SetDeviceAttribute("DataRate", DataRateValue(DataRate("100Gb/s")));
-        wire.SetDeviceAttribute("Mtu", UintegerValue(1500));
-        wire.SetChannelAttribute("Delay", TimeValue(Seconds(0)));
-        NetDeviceContainer w = wire.Install(pgw, nodes.Get(1));
-        Ipv4AddressHelper ah("1.0.0.0", "255.0.0.0");
-        // only the PGW's end gets an address (side b's node is a relay, with no IP stack)
-        Ptr<Ipv4> pgw_ip = pgw->GetObject<Ipv4>();
-        int32_t wi = pgw_ip->AddInterface(w.Get(0));
-        pgw_ip->AddAddress(wi, Ipv4InterfaceAddress(Ipv4Address("1.0.0.1"), Ipv4Mask("255.0.0.0")));
-        pgw_ip->SetUp(wi);
-        Ipv4StaticRoutingHelper srh;
-        // the b side's subnet is reached over that wire
-        std::string net = p.addr[0].substr(0, p.addr[0].rfind('.')) + ".0";
-        srh.GetStaticRouting(pgw_ip)->AddNetworkRouteTo(Ipv4Address(net.c_str()), Ipv4Mask("255.255.255.0"),
-                                                          (uint32_t)wi);
-        g_pgw_addr = w.Get(0)->GetAddress();
-        NodeContainer enb;
-        enb.Create(1);
-        Ptr<ConstantPositionMobilityModel> em = CreateObject<ConstantPositionMobilityModel>();
-        em->SetPosition(Vector(0, 0, 0));
-        enb.Get(0)->AggregateObject(em);
-        g_peer_mobility = em;
-        Ptr<ConstantVelocityMobilityModel> um = CreateObject<ConstantVelocityMobilityModel>();
-        um->SetPosition(Vector(p.distance_m, 0, 0));
-        um->SetVelocity(Vector(p.speed_mps, 0, 0));
-        nodes.Get(0)->AggregateObject(um);
-        Ptr<ConstantPositionMobilityModel> bm = CreateObject<ConstantPositionMobilityModel>();
-        nodes.Get(1)->AggregateObject(bm);
-        // other UEs on a circle of `distance` around the eNB
-        NodeContainer others;
-        others.Create((uint32_t)p.lte_ues);
-        for (uint32_t k = 0; k < others.GetN(); k++) {
-            Ptr<ConstantPositionMobilityModel> m = CreateObject<ConstantPositionMobilityModel>();
-            double ang = 2 * M_PI * (k + 1) / (double)(others.GetN() + 1);
-            m->SetPosition(Vector(p.distance_m * std::cos(ang), p.distance_m * std::sin(ang), 0));
-            others.Get(k)->AggregateObject(m);
-        }
-        NodeContainer ues(nodes.Get(0));
-        ues.Add(others);
-        NetDeviceContainer enbd = lte->InstallEnbDevice(enb);
-        NetDeviceContainer ued = lte->InstallUeDevice(ues);
-        InternetStackHelper inet;
-        inet.Install(ues); // the EPC gives each UE an address through its IP stack
-        Ipv4InterfaceContainer uei = epc->AssignUeIpv4Address(ued);
-        g_ue_addr = uei.GetAddress(0).Get();
-        g_addr_a = ip_of(p.addr[0]);
-        g_nat = true;
-        lte->Attach(ued, enbd.Get(0));
-        for (uint32_t k = 1; k < ues.GetN(); k++)
-            Simulator::Schedule(Seconds(0.1 + 0.001 * k), &lte_filler, w.Get(1), w.Get(0)->GetAddress(),
-                                uei.GetAddress(k), 1400.0 * 8 / p.load_bps);
-        g_side[0].link = ued.Get(0);
-        g_side[1].link = w.Get(1);
-    }
+// Point-to-point: per-direction rate, queue, loss and an optional rate trace.
+bool build_p2p(NodeContainer &nodes)
+{
+    Params &p = g_p;
+    // the channel has one delay; the longer direction gets the difference added at delivery
+    double dmin = std::min(p.delay_s[0], p.delay_s[1]);
+    g_extra_delay[0] = p.delay_s[0] - dmin;
+    g_extra_delay[1] = p.delay_s[1] - dmin;
+    PointToPointHelper h;
+    h.SetChannelAttribute("Delay", TimeValue(Seconds(dmin)));
+    h.SetDeviceAttribute("Mtu", UintegerValue((uint16_t)p.mtu));
+    NetDeviceContainer devs = h.Install(nodes.Get(0), nodes.Get(1));
     for (int s = 0; s < 2; s++) {
-        g_side[s].link->SetReceiveCallback(MakeBoundCallback(&from_link, s));
-        g_side[s].link->SetPromiscReceiveCallback(NetDevice::PromiscReceiveCallback());
+        Ptr<PointToPointNetDevice> d = DynamicCast<PointToPointNetDevice>(devs.Get(s));
+        d->SetDataRate(DataRate((uint64_t)(p.rate_bps[s] > 0 ? p.rate_bps[s] : 100e9)));
+        // queue of the sending side's device (default 1000 packets, the link grammar's default and emu's)
+        std::string qs = p.queue_b[s] > 0 ? std::to_string(p.queue_b[s]) + "B"
+                                           : std::to_string(p.queue_p[s] > 0 ? p.queue_p[s] : 1000) + "p";
+        Ptr<Queue<Packet>> q = d->GetQueue();
+        q->SetAttribute("MaxSize", QueueSizeValue(QueueSize(qs)));
+        q->TraceConnectWithoutContext("Drop", MakeBoundCallback(&queue_drop, s));
+        if (p.loss[s] > 0) {
+            Ptr<RateErrorModel> em = CreateObject<RateErrorModel>();
+            em->SetAttribute("ErrorUnit", StringValue("ERROR_UNIT_PACKET"));
+            em->SetAttribute("ErrorRate", DoubleValue(p.loss[s]));
+            devs.Get(1 - s)->SetAttribute("ReceiveErrorModel", PointerValue(em));
+        }
+        if (!p.trace[s].empty()) {
+            auto tr = std::make_shared<RateTrace>();
+            if (!read_native(p.trace[s], *tr))
+                return false;
+            Gate &g = g_gate[s];
+            g.on = true;
+            g.max_p = p.queue_p[s] > 0 ? p.queue_p[s] : 1000;
+            g.max_b = p.queue_b[s];
+            d->TraceConnectWithoutContext("PhyTxEnd", MakeBoundCallback(&gate_tx_end, s));
+            Simulator::Schedule(Seconds(0), &trace_step, s, tr, (size_t)0, p.trace_loop[s], 0.0);
+        }
+        g_side[s].link = d;
     }
+    return true;
+}
 
-    printf("ready %s %s\n", mac_str(g_side[0].tap_mac).c_str(), mac_str(g_side[1].tap_mac).c_str());
-    fflush(stdout);
+// Wi-Fi's rate control as the extra= options chose it.
+void wifi_set_manager(WifiHelper &wifi, WifiStandard st)
+{
+    const Params &p = g_p;
+    bool ht = st != WIFI_STANDARD_80211a;
+    if (p.manager == "minstrel")
+        wifi.SetRemoteStationManager(ht ? "ns3::MinstrelHtWifiManager" : "ns3::MinstrelWifiManager");
+    else if (p.manager == "ideal")
+        wifi.SetRemoteStationManager("ns3::IdealWifiManager");
+    else if (p.manager == "aarf")
+        wifi.SetRemoteStationManager("ns3::AarfWifiManager");
+    else
+        wifi.SetRemoteStationManager("ns3::ConstantRateWifiManager", "DataMode", StringValue(p.mode),
+                                     "ControlMode", StringValue(ht ? (st == WIFI_STANDARD_80211n ? "HtMcs0" : "VhtMcs0")
+                                                                   : "OfdmRate6Mbps"));
+}
 
-    // wait for "start" (addresses and routes are set by then)
-    {
-        std::string line;
-        char c;
-        for (;;) {
-            ssize_t r = read(0, &c, 1);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0)
-                return 0; // the backend went away before starting
-            if (c == '\n') {
-                if (line == "start")
-                    break;
-                if (line == "stop")
-                    return 0;
-                line.clear();
-            } else {
-                line += c;
-            }
+// Mobility: B (edge) at the origin; A (device) at distance, walking away along x;
+// competing stations on a circle of 10 m around B.
+void wifi_place(NodeContainer &all, int n)
+{
+    const Params &p = g_p;
+    for (int k = 0; k < n; k++) {
+        Ptr<Node> nd = all.Get(k);
+        if (k == 0) {
+            Ptr<ConstantVelocityMobilityModel> m = CreateObject<ConstantVelocityMobilityModel>();
+            m->SetPosition(Vector(p.distance_m, 0, 0));
+            m->SetVelocity(Vector(p.speed_mps, 0, 0));
+            nd->AggregateObject(m);
+        } else {
+            Ptr<ConstantPositionMobilityModel> m = CreateObject<ConstantPositionMobilityModel>();
+            double ang = k == 1 ? 0 : 2 * M_PI * (k - 2) / std::max(1, p.stations) + 0.5;
+            double r = k == 1 ? 0 : 10;
+            m->SetPosition(Vector(r * std::cos(ang), r * std::sin(ang), 0));
+            nd->AggregateObject(m);
         }
     }
+}
+
+// Ad hoc Wi-Fi between A and B, with competing stations and A's radio energy.
+void build_wifi(NodeContainer &nodes)
+{
+    Params &p = g_p;
+    g_extra_delay[0] = p.delay_s[0];
+    g_extra_delay[1] = p.delay_s[1];
+    int n = 2 + p.stations;
+    NodeContainer all;
+    all.Add(nodes);
+    NodeContainer others;
+    others.Create(p.stations);
+    all.Add(others);
+    WifiHelper wifi;
+    WifiStandard st = p.standard == "80211a"   ? WIFI_STANDARD_80211a
+                      : p.standard == "80211n" ? WIFI_STANDARD_80211n
+                                               : WIFI_STANDARD_80211ac;
+    wifi.SetStandard(st);
+    wifi_set_manager(wifi, st);
+    YansWifiChannelHelper ch = YansWifiChannelHelper::Default();
+    YansWifiPhyHelper phy;
+    phy.SetChannel(ch.Create());
+    phy.Set("TxPowerStart", DoubleValue(p.txpower_dbm));
+    phy.Set("TxPowerEnd", DoubleValue(p.txpower_dbm));
+    if (st == WIFI_STANDARD_80211n)
+        phy.Set("ChannelSettings", StringValue("{0, 20, BAND_5GHZ, 0}"));
+    WifiMacHelper mac;
+    mac.SetType("ns3::AdhocWifiMac");
+    NetDeviceContainer devs = wifi.Install(phy, mac, all);
+    wifi.AssignStreams(devs, (int64_t)p.seed);
+    wifi_place(all, n);
+    // the device's radio energy (ns-3's Wi-Fi radio energy model, default currents, 3 V source)
+    BasicEnergySourceHelper src;
+    src.Set("BasicEnergySourceInitialEnergyJ", DoubleValue(1e9));
+    EnergySourceContainer sources = src.Install(nodes.Get(0));
+    WifiRadioEnergyModelHelper rh;
+    DeviceEnergyModelContainer dem = rh.Install(devs.Get(0), sources);
+    g_energy = dem.Get(0);
+    g_peer_mobility = nodes.Get(1)->GetObject<MobilityModel>();
+    for (int s = 0; s < 2; s++) {
+        g_side[s].link = devs.Get(s);
+        Ptr<WifiNetDevice> wd = DynamicCast<WifiNetDevice>(devs.Get(s));
+        wd->GetMac()->TraceConnectWithoutContext("MacTxDrop", MakeBoundCallback(&queue_drop, s));
+    }
+    for (int k = 0; k < p.stations; k++) {
+        double interval = 1500.0 * 8 / p.load_bps;
+        Simulator::Schedule(Seconds(0.001 * (k + 1)), &filler, devs.Get(2 + k), devs.Get(1)->GetAddress(), interval);
+    }
+}
+
+// LTE: the PGW joined to side b by a fast wire with no delay of its own
+// (delay= adds one); returns the wire's devices (PGW end, b end).
+NetDeviceContainer lte_pgw_wire(Ptr<Node> pgw, Ptr<Node> b)
+{
+    PointToPointHelper wire;
+    wire.SetDeviceAttribute("DataRate", DataRateValue(DataRate("100Gb/s")));
+    wire.SetDeviceAttribute("Mtu", UintegerValue(1500));
+    wire.SetChannelAttribute("Delay", TimeValue(Seconds(0)));
+    NetDeviceContainer w = wire.Install(pgw, b);
+    // only the PGW's end gets an address (side b's node is a relay, with no IP stack)
+    Ptr<Ipv4> pgw_ip = pgw->GetObject<Ipv4>();
+    int32_t wi = pgw_ip->AddInterface(w.Get(0));
+    pgw_ip->AddAddress(wi, Ipv4InterfaceAddress(Ipv4Address("1.0.0.1"), Ipv4Mask("255.0.0.0")));
+    pgw_ip->SetUp(wi);
+    Ipv4StaticRoutingHelper srh;
+    // the b side's subnet is reached over that wire
+    std::string net = g_p.addr[0].substr(0, g_p.addr[0].rfind('.')) + ".0";
+    srh.GetStaticRouting(pgw_ip)->AddNetworkRouteTo(Ipv4Address(net.c_str()), Ipv4Mask("255.255.255.0"),
+                                                      (uint32_t)wi);
+    g_pgw_addr = w.Get(0)->GetAddress();
+    return w;
+}
+
+// LTE positions: the eNB at the origin, the device's UE at distance walking
+// away along x, other UEs on a circle of `distance` around the eNB.
+void lte_place(NodeContainer &nodes, NodeContainer &enb, NodeContainer &others)
+{
+    const Params &p = g_p;
+    Ptr<ConstantPositionMobilityModel> em = CreateObject<ConstantPositionMobilityModel>();
+    em->SetPosition(Vector(0, 0, 0));
+    enb.Get(0)->AggregateObject(em);
+    g_peer_mobility = em;
+    Ptr<ConstantVelocityMobilityModel> um = CreateObject<ConstantVelocityMobilityModel>();
+    um->SetPosition(Vector(p.distance_m, 0, 0));
+    um->SetVelocity(Vector(p.speed_mps, 0, 0));
+    nodes.Get(0)->AggregateObject(um);
+    Ptr<ConstantPositionMobilityModel> bm = CreateObject<ConstantPositionMobilityModel>();
+    nodes.Get(1)->AggregateObject(bm);
+    for (uint32_t k = 0; k < others.GetN(); k++) {
+        Ptr<ConstantPositionMobilityModel> m = CreateObject<ConstantPositionMobilityModel>();
+        double ang = 2 * M_PI * (k + 1) / (double)(others.GetN() + 1);
+        m->SetPosition(Vector(p.distance_m * std::cos(ang), p.distance_m * std::sin(ang), 0));
+        others.Get(k)->AggregateObject(m);
+    }
+}
+
+// LTE: LENA with the EPC; side a is the UE, side b a host behind the PGW.
+void build_lte(NodeContainer &nodes)
+{
+    Params &p = g_p;
+    g_extra_delay[0] = p.delay_s[0];
+    g_extra_delay[1] = p.delay_s[1];
+    if (p.addr[0].empty())
+        p.addr[0] = "10.201.0.1";
+    // the helpers must live as long as the simulation (they own the EPC's pieces)
+    static Ptr<LteHelper> lte = CreateObject<LteHelper>();
+    static Ptr<PointToPointEpcHelper> epc = CreateObject<PointToPointEpcHelper>();
+    lte->SetEpcHelper(epc);
+    lte->SetEnbDeviceAttribute("DlBandwidth", UintegerValue((uint16_t)p.lte_rbs));
+    lte->SetEnbDeviceAttribute("UlBandwidth", UintegerValue((uint16_t)p.lte_rbs));
+    NetDeviceContainer w = lte_pgw_wire(epc->GetPgwNode(), nodes.Get(1));
+    NodeContainer enb;
+    enb.Create(1);
+    NodeContainer others;
+    others.Create((uint32_t)p.lte_ues);
+    lte_place(nodes, enb, others);
+    NodeContainer ues(nodes.Get(0));
+    ues.Add(others);
+    NetDeviceContainer enbd = lte->InstallEnbDevice(enb);
+    NetDeviceContainer ued = lte->InstallUeDevice(ues);
+    InternetStackHelper inet;
+    inet.Install(ues); // the EPC gives each UE an address through its IP stack
+    Ipv4InterfaceContainer uei = epc->AssignUeIpv4Address(ued);
+    g_ue_addr = uei.GetAddress(0).Get();
+    g_addr_a = ip_of(p.addr[0]);
+    g_nat = true;
+    lte->Attach(ued, enbd.Get(0));
+    for (uint32_t k = 1; k < ues.GetN(); k++)
+        Simulator::Schedule(Seconds(0.1 + 0.001 * k), &lte_filler, w.Get(1), w.Get(0)->GetAddress(),
+                            uei.GetAddress(k), 1400.0 * 8 / p.load_bps);
+    g_side[0].link = ued.Get(0);
+    g_side[1].link = w.Get(1);
+}
+
+// Wait on stdin for "start" (addresses and routes are set by then); false
+// when the backend said "stop" or went away first.
+bool wait_for_start()
+{
+    std::string line;
+    char c;
+    for (;;) {
+        ssize_t r = read(0, &c, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        if (c == '\n') {
+            if (line == "start")
+                return true;
+            if (line == "stop")
+                return false;
+            line.clear();
+        } else {
+            line += c;
+        }
+    }
+}
+
+[[noreturn]] void run_simulation()
+{
     // status lines must never block the simulator
     fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
     std::thread watcher(stdin_watch);
@@ -1213,4 +1229,65 @@ int main(int argc, char **argv)
     // Simulator::Destroy, which would join the FdNetDevice reader threads
     fflush(stdout);
     _exit(0);
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    bool check = false;
+    std::string extra;
+    Params &p = g_p;
+    int rc = parse_args(argc, argv, &check, &extra);
+    if (rc >= 0)
+        return rc;
+    if (!parse_extra(extra, p) || !validate(p)) {
+        if (check) {
+            fprintf(stderr, "%s\n", g_err.c_str());
+            return 2;
+        }
+        return report_error();
+    }
+    if (check)
+        return 0;
+    if (p.ns[0].empty() || p.ns[1].empty() || p.ifname[0].empty() || p.ifname[1].empty()) {
+        usage();
+        return 2;
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    set_realtime();
+
+    // TAPs first (their fds are what the simulation needs)
+    int tapfd[2];
+    for (int s = 0; s < 2; s++) {
+        tapfd[s] = tap_open(p.ns[s], p.ifname[s], &g_side[s].tap_mac);
+        if (tapfd[s] < 0)
+            return report_error();
+    }
+
+    GlobalValue::Bind("SimulatorImplementationType", StringValue("ns3::RealtimeSimulatorImpl"));
+    GlobalValue::Bind("ChecksumEnabled", BooleanValue(true));
+    Config::SetDefault("ns3::RealtimeSimulatorImpl::SynchronizationMode", StringValue("BestEffort"));
+    RngSeedManager::SetSeed(p.seed ? p.seed : 1);
+
+    NodeContainer nodes;
+    create_tap_nodes(nodes, tapfd);
+    if (p.model == "p2p") {
+        if (!build_p2p(nodes))
+            return report_error();
+    } else if (p.model == "wifi") {
+        build_wifi(nodes);
+    } else {
+        build_lte(nodes);
+    }
+    for (int s = 0; s < 2; s++) {
+        g_side[s].link->SetReceiveCallback(MakeBoundCallback(&from_link, s));
+        g_side[s].link->SetPromiscReceiveCallback(NetDevice::PromiscReceiveCallback());
+    }
+
+    printf("ready %s %s\n", mac_str(g_side[0].tap_mac).c_str(), mac_str(g_side[1].tap_mac).c_str());
+    fflush(stdout);
+    if (!wait_for_start())
+        return 0; // the backend stopped or went away before starting
+    run_simulation();
 }
