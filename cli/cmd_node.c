@@ -7,6 +7,7 @@
 
 #include "mecbed/nodetype.h"
 #include "mecbed/runtime.h"
+#include "cli.h"
 #include "commands.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -31,7 +32,8 @@ static void usage(FILE *f)
             "  --threads N           kernel threads (default: the node type's, else 1)\n"
             "  --node-type T         node type (policies/nodetypes/default.ini); sets the\n"
             "                        default kernels and threads\n"
-            "  --backend-kernels K   cpu (default), ref or cuda (a GPU; builds with nvcc)\n"
+            "  --kernels K           cpu (default), ref or cuda (a GPU; builds with nvcc)\n"
+            "                        (--backend-kernels K: the old spelling, deprecated)\n"
             "  --sessions N          exit after N runner sessions (default: serve forever)\n"
             "  --slowdown F          emulate a node F times slower than this machine: each op\n"
             "                        lasts F x the CPU time it took (time dilation; needs 1 thread)\n"
@@ -44,7 +46,7 @@ int cmd_node(int argc, char **argv)
     static const struct option opts[] = {
         {"role", required_argument, 0, 'r'},    {"listen", required_argument, 0, 'l'},
         {"threads", required_argument, 0, 't'}, {"node-type", required_argument, 0, 'n'},
-        {"backend-kernels", required_argument, 0, 'k'},
+        {"kernels", required_argument, 0, 'k'}, {"backend-kernels", required_argument, 0, 'K'},
         {"sessions", required_argument, 0, 's'}, {"verbose", no_argument, 0, 'v'},
         {"slowdown", required_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
@@ -59,6 +61,7 @@ int cmd_node(int argc, char **argv)
         case 'r': role = optarg; break;
         case 'l': listen = optarg; break;
         case 'n': type = optarg; break;
+        case 'K': mb_cli_deprecated("backend-kernels", "kernels"); /* fall through */
         case 'k': kernels = optarg; break;
         case 'v': verbose = 1; break;
         case 'S': {
@@ -101,7 +104,7 @@ int cmd_node(int argc, char **argv)
         return 2;
     }
     if (kernels && strcmp(kernels, "cpu") && strcmp(kernels, "ref") && strcmp(kernels, "cuda")) {
-        fprintf(stderr, "mecbed node: --backend-kernels %s: expected cpu, ref or cuda\n", kernels);
+        fprintf(stderr, "mecbed node: --kernels %s: expected cpu, ref or cuda\n", kernels);
         return 2;
     }
     char err[512];

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "cmd_policies.h"
+#include "options.h"
 #include "commands.h"
 #include "mecbed/platform.h"
 #include "mecbed/session.h"
@@ -32,7 +34,8 @@ static void usage(FILE *f)
             "measured vs predicted latency and device energy, and checks the output against the\n"
             "unsplit model. Needs root (namespaces, TUN, cgroups).\n\n"
             "  --policy P           local offload layerwise mincut cic tile oplevel dds, or a plugin\n"
-            "  --backend B          link emulation: emu (default, user-space) or tc\n"
+            "  --link-backend B     link emulation: emu (default, user-space), tc or ns3\n"
+            "                       (--backend B: the old spelling, deprecated)\n"
             "  --frames N           frames to run (default 1), after --warmup frames (default 1)\n"
             "  --fps F              release a frame every 1/F s (default: back to back); frames\n"
             "                       later than 1/F count as deadline misses\n"
@@ -72,16 +75,10 @@ typedef struct run_args {
 static int parse_options(run_args *a, int argc, char **argv)
 {
     mb_session_config *c = &a->cfg;
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 0},        {"link", required_argument, 0, 0},
-        {"topology", required_argument, 0, 0},     {"profile", required_argument, 0, 0},
-        {"node-types", required_argument, 0, 0},   {"device-type", required_argument, 0, 0},
-        {"edge-type", required_argument, 0, 0},    {"cloud-type", required_argument, 0, 0},
-        {"radio", required_argument, 0, 0},        {"frame-interval", required_argument, 0, 0},
-        {"msg-overhead", required_argument, 0, 0}, {"objective", required_argument, 0, 0},
-        {"policy-opt", required_argument, 0, 0},   {"policy-plugin", required_argument, 0, 0},
-        {"verbose", no_argument, 0, 0},            {"policy", required_argument, 0, 'p'},
-        {"backend", required_argument, 0, 'b'},    {"frames", required_argument, 0, 'n'},
+    /* run's own options; the planning options come from cli/options.c. */
+    static const struct option own[] = {
+        {"policy", required_argument, 0, 'p'},     {"link-backend", required_argument, 0, 'b'},
+        {"backend", required_argument, 0, 'B'},    {"frames", required_argument, 0, 'n'},
         {"fps", required_argument, 0, 'f'},        {"json", no_argument, 0, 'j'},
         {"timeline", required_argument, 0, 't'},   {"fallback", required_argument, 0, 'F'},
         {"timeout", required_argument, 0, 'T'},    {"adaptive", no_argument, 0, 'a'},
@@ -91,6 +88,11 @@ static int parse_options(run_args *a, int argc, char **argv)
         {"pinned-profile", no_argument, 0, 'P'},   {"emulate", required_argument, 0, 'E'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0},
     };
+    struct option opts[MB_CLI_MAX_OPTIONS];
+    if (mb_plan_options_build(opts, MB_CLI_MAX_OPTIONS, own)) {
+        fprintf(stderr, "mecbed run: too many options\n");
+        return 2;
+    }
     int opt, idx;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
@@ -101,6 +103,7 @@ static int parse_options(run_args *a, int argc, char **argv)
                 return 2;
             break;
         case 'p': c->policy = optarg; break;
+        case 'B': mb_cli_deprecated("backend", "link-backend"); /* fall through */
         case 'b': c->backend = optarg; break;
         case 'j': a->json = 1; break;
         case 't': c->timeline = optarg; break;

@@ -77,7 +77,7 @@ static int spawn_nodes(mb_session *s, const char *exe, char *err, size_t errlen)
         char slow[32];
         snprintf(slow, sizeof slow, "%.6f", dilate ? s->emu_factor[i] : 1.0);
         char *argv[] = {(char *)exe, "node", "--role", t->sites[i].role == MB_ROLE_CLOUD ? "cloud" : "edge",
-                        "--listen", listen, "--threads", "1", "--backend-kernels", (char *)s->cfg.kernels,
+                        "--listen", listen, "--threads", "1", "--kernels", (char *)s->cfg.kernels,
                         "--sessions", "1", "--slowdown", slow, NULL};
         pid_t pid;
         if (mb_net_spawn(s->net, i, argv, &pid, err, errlen))

@@ -109,7 +109,7 @@ static void build_argv(const sw_config *c, const sw_point *p, const char *extra_
         push(a, "--fps");
         pushf(a, "%g", c->fps);
     }
-    push(a, "--backend");
+    push(a, "--link-backend");
     push(a, c->backend);
     pushf(a, "--seed=%.0f", (double)(p->rep + 1));
     push(a, "--json");

@@ -104,7 +104,7 @@ GlobalAveragePool gap r1
 output gap
 M
 run0=$(printf 'n4%04d' $(($$ % 10000)))
-$B run --model "$T/net.model" --policy offload --backend ns3 --link ns3=wifi,distance=20m --frames 2 --json \
+$B run --model "$T/net.model" --policy offload --link-backend ns3 --link ns3=wifi,distance=20m --frames 2 --json \
     --run-id $run0 > $T/run.json 2> $T/run.err || fail "run over ns3 wifi: $(cat $T/run.err)"
 tail -1 $T/run.json > $T/run1.json
 [ "$(j $T/run1.json output_match)" = True ] || fail "run output: $(cat $T/run1.json)"
@@ -119,7 +119,7 @@ ip -o link show | grep -q "mb$run0" && fail "interfaces left"
 
 # SIGINT in the middle of a stream
 run=$(printf 'n3%04d' $(($$ % 10000)))
-$B run --model "$T/net.model" --policy offload --backend ns3 --link ns3=p2p,rate=10mbit,delay=5ms --frames 1000 \
+$B run --model "$T/net.model" --policy offload --link-backend ns3 --link ns3=p2p,rate=10mbit,delay=5ms --frames 1000 \
     --fps 5 --run-id $run > $T/out.txt 2> $T/err.txt &
 pid=$!
 up=""
