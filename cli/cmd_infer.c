@@ -297,7 +297,7 @@ int cmd_infer(int argc, char **argv)
     if (o.json) {
         js = cJSON_CreateObject();
         cJSON_AddStringToObject(js, "model", g->name);
-        cJSON_AddStringToObject(js, "backend", be->name);
+        cJSON_AddStringToObject(js, "backend", mb_backend_name(be));
         cJSON_AddNumberToObject(js, "threads", (double)o.threads);
         cJSON_AddStringToObject(js, "blas_core", mb_platform_blas_core());
         cJSON_AddStringToObject(js, "cpu", cpu);
@@ -351,7 +351,7 @@ int cmd_infer(int argc, char **argv)
     printf("model %s: %d ops, %.3f M params, %.3f GMACs, input %s%s\n", g->name, g->n_nodes,
            mb_graph_params(g) / 1e6, macs / 1e9, shape, folded ? " (BN folded)" : "");
     printf("backend %s, %ld thread%s, OpenBLAS core %s, %s, %ld timed run%s (per-op median) after %ld warm-up\n\n",
-           be->name, o.threads, o.threads == 1 ? "" : "s", mb_platform_blas_core(), cpu, o.repeats,
+           mb_backend_name(be), o.threads, o.threads == 1 ? "" : "s", mb_platform_blas_core(), cpu, o.repeats,
            o.repeats == 1 ? "" : "s", o.warmup);
     printf("%5s  %-32s %-18s %9s %12s %14s %8s\n", "op", "name", "type", "ms", "bytes out", "MACs", "GFLOP/s");
     for (int s = 0; s < shown; s++) {
@@ -385,7 +385,7 @@ int cmd_infer(int argc, char **argv)
                k < o.n_outputs ? " -> " : "", k < o.n_outputs ? o.outputs[k] : "");
     }
     if (ref)
-        printf("compare-ref: max |%s - ref| = %.3g (max |ref| %.4g)\n", be->name, ref_diff, ref_scale);
+        printf("compare-ref: max |%s - ref| = %.3g (max |ref| %.4g)\n", mb_backend_name(be), ref_diff, ref_scale);
     if (o.profile)
         printf("profile written to %s\n", o.profile);
     rc = 0;
