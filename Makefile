@@ -1,5 +1,7 @@
 # mecbed build. Out-of-tree objects under $(BUILD); one static library per
-# module folder; build/mecbed links them all. Add a .c file to a module folder
+# module folder; build/mecbed links them all. Where nvcc exists the CUDA
+# backend becomes $(BUILD)/lib/libmecbed-cuda.so, which build/mecbed opens
+# only when asked for it (mk/cuda.mk). Add a .c file to a module folder
 # and it is built: no Makefile edit needed. The modules are layers
 # (docs/architecture.md): each may use only the ones below it, so the
 # libraries link in one fixed order; `make check-layers` enforces it.

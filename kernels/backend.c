@@ -89,6 +89,7 @@ static int cuda_open(char *why, size_t whylen)
                 if (access(p, F_OK) == 0)
                     return cuda_try(p, why, whylen);
             }
+            snprintf(why, whylen, "not in %.400s/lib/ or %.400s/../lib/", exe, exe);
         }
     }
     return cuda_try(CUDA_LIB_NAME, why, whylen);
