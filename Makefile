@@ -1,5 +1,7 @@
 # mecbed build. Out-of-tree objects under $(BUILD); one static library per
-# module folder; build/mecbed links them all. Add a .c file to a module folder
+# module folder; build/mecbed links them all. Where nvcc exists the CUDA
+# backend becomes $(BUILD)/lib/libmecbed-cuda.so, which build/mecbed opens
+# only when asked for it (mk/cuda.mk). Add a .c file to a module folder
 # and it is built: no Makefile edit needed. The modules are layers
 # (docs/architecture.md): each may use only the ones below it, so the
 # libraries link in one fixed order; `make check-layers` enforces it.
@@ -50,11 +52,12 @@ endef
 $(foreach m,$(MODULES),$(eval $(call module_rules,$(m))))
 
 mb_lib = $(BUILD)/lib/libmb_$(1).a
-# Link order: top to bottom, each library before the ones it uses.
-# KERNEL_LIBS: backends built by mk/*.mk (CUDA) sit between kernels and core.
+# Link order: top to bottom, each library before the ones it uses. The CUDA
+# backend is not among them: it is a shared object opened on demand
+# (mk/cuda.mk), so nothing here links the CUDA libraries.
 LIBS = $(call mb_lib,cli) $(call mb_lib,sweep) $(call mb_lib,runtime) $(call mb_lib,policies) \
        $(call mb_lib,netem) $(call mb_lib,traces) $(call mb_lib,models) $(BUILD)/lib/libmb_gen.a \
-       $(call mb_lib,kernels) $(KERNEL_LIBS) $(call mb_lib,core)
+       $(call mb_lib,kernels) $(call mb_lib,core)
 # whole-archive: built-in policies register by symbol, and every module's
 # objects must be present even when nothing else references them.
 LINK_LIBS = -Wl,--whole-archive $(LIBS) -Wl,--no-whole-archive

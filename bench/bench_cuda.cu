@@ -347,10 +347,10 @@ static int bench_conv(const opts *o, mb_backend *be, const conv_shape *cs)
     mb_region r = mb_node_full_region(g, ci);
     int reps = o->repeats * 3;
     double *t = (double *)calloc((size_t)reps, sizeof(double));
-    int rc = be->compute(be, g, ci, &v, r, yt, err, sizeof err); /* warm-up: weights to the GPU */
+    int rc = mb_backend_compute(be, g, ci, &v, r, yt, err, sizeof err); /* warm-up: weights to the GPU */
     for (int i = 0; i < reps && !rc; i++) {
         double t0 = now_s();
-        rc = be->compute(be, g, ci, &v, r, yt, err, sizeof err);
+        rc = mb_backend_compute(be, g, ci, &v, r, yt, err, sizeof err);
         t[i] = (now_s() - t0) * 1e3;
     }
     if (rc) {

@@ -134,7 +134,7 @@ static int bench_model(const opts *o, const char *name, double peak)
         mb_graph_free(g);
         return -1;
     }
-    mb_backend *be = mb_backend_cpu_new(o->threads);
+    mb_backend *be = mb_backend_new("cpu", o->threads, NULL, 0);
     mb_tensor **inputs = mb_exec_make_inputs(g, 1);
     int n_in = 0;
     for (int i = 0; i < g->n_nodes; i++)
@@ -284,15 +284,15 @@ static int bench_conv(const opts *o, const conv_shape *cs, double peak)
     mb_tensor_fill_uniform(xt, 3, -1, 1);
     const mb_node *n = &g->nodes[ci];
     mb_tensor *yt = mb_tensor_new(4, n->out_dims);
-    mb_backend *be = mb_backend_cpu_new(o->threads);
+    mb_backend *be = mb_backend_new("cpu", o->threads, NULL, 0);
     mb_view v = mb_view_whole(xt);
     mb_region r = mb_node_full_region(g, ci);
     int reps = o->repeats * 3;
     double *t = calloc((size_t)reps, sizeof(double));
-    int rc = be->compute(be, g, ci, &v, r, yt, err, sizeof err); /* warm-up */
+    int rc = mb_backend_compute(be, g, ci, &v, r, yt, err, sizeof err); /* warm-up */
     for (int i = 0; i < reps && !rc; i++) {
         double t0 = clock_now();
-        rc = be->compute(be, g, ci, &v, r, yt, err, sizeof err);
+        rc = mb_backend_compute(be, g, ci, &v, r, yt, err, sizeof err);
         t[i] = (clock_now() - t0) * 1e3;
     }
     if (rc) {

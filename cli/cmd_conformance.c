@@ -218,9 +218,10 @@ static int run_dataset(const mb_onnx_model *m, const char *ds, mb_backend *be, r
         if (nd->type == MB_OP_CONSTANT)
             continue;
         if (nd->type != MB_OP_INPUT) {
-            if (be->supports_op && !be->supports_op(be, g, nd)) {
+            if (!mb_backend_supports(be, g, i)) {
                 status = ST_SKIP;
-                snprintf(r->reason, sizeof r->reason, "backend %s cannot run node '%s' (%s)", be->name, nd->name,
+                snprintf(r->reason, sizeof r->reason, "backend %s cannot run node '%s' (%s)", mb_backend_name(be),
+                         nd->name,
                          mb_op_name(nd->type));
                 goto done;
             }
@@ -479,7 +480,7 @@ int cmd_conformance(int argc, char **argv)
     }
     if (json) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "backend", be->name);
+        cJSON_AddStringToObject(o, "backend", mb_backend_name(be));
         cJSON_AddNumberToObject(o, "passed", passed);
         cJSON_AddNumberToObject(o, "failed", failed);
         cJSON_AddNumberToObject(o, "skipped", skipped);
@@ -494,7 +495,7 @@ int cmd_conformance(int argc, char **argv)
         cJSON_Delete(o);
     } else {
         printf("backend %s: %d tests out of scope (operators outside the foundation list) not counted\n",
-               be->name, scope);
+               mb_backend_name(be), scope);
         printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     }
     mb_backend_free(be);

@@ -89,7 +89,7 @@ static int write_test_data(const mb_graph *g, const char *onnx_path, const char 
         }
     }
     printf("wrote %s/ (%d input%s, %d output%s, computed on the %s backend)\n", dir, n_in, n_in == 1 ? "" : "s",
-           g->n_outputs, g->n_outputs == 1 ? "" : "s", be->name);
+           g->n_outputs, g->n_outputs == 1 ? "" : "s", mb_backend_name(be));
     rc = 0;
 done:
     if (ins) {

@@ -341,7 +341,7 @@ static int print_json(const infer_opts *o, const infer_run *r)
     mb_platform_cpu_model(cpu, sizeof cpu);
     cJSON *js = cJSON_CreateObject();
     cJSON_AddStringToObject(js, "model", g->name);
-    cJSON_AddStringToObject(js, "backend", r->be->name);
+    cJSON_AddStringToObject(js, "backend", mb_backend_name(r->be));
     cJSON_AddNumberToObject(js, "threads", (double)o->threads);
     cJSON_AddStringToObject(js, "blas_core", mb_platform_blas_core());
     cJSON_AddStringToObject(js, "cpu", cpu);
@@ -422,7 +422,7 @@ static void print_table(const infer_opts *o, const infer_run *r)
     printf("model %s: %d ops, %.3f M params, %.3f GMACs, input %s%s\n", g->name, g->n_nodes,
            mb_graph_params(g) / 1e6, r->macs / 1e9, shape, r->folded ? " (BN folded)" : "");
     printf("backend %s, %ld thread%s, OpenBLAS core %s, %s, %ld timed run%s (per-op median) after %ld warm-up\n\n",
-           r->be->name, o->threads, o->threads == 1 ? "" : "s", mb_platform_blas_core(), cpu, o->repeats,
+           mb_backend_name(r->be), o->threads, o->threads == 1 ? "" : "s", mb_platform_blas_core(), cpu, o->repeats,
            o->repeats == 1 ? "" : "s", o->warmup);
     printf("%5s  %-32s %-18s %9s %12s %14s %8s\n", "op", "name", "type", "ms", "bytes out", "MACs", "GFLOP/s");
     for (int s = 0; s < r->shown; s++) {
@@ -442,7 +442,7 @@ static void print_table(const infer_opts *o, const infer_run *r)
                max_abs(r->outs[k]), k < o->n_outputs ? " -> " : "", k < o->n_outputs ? o->outputs[k] : "");
     }
     if (r->ref)
-        printf("compare-ref: max |%s - ref| = %.3g (max |ref| %.4g)\n", r->be->name, r->ref_diff, r->ref_scale);
+        printf("compare-ref: max |%s - ref| = %.3g (max |ref| %.4g)\n", mb_backend_name(r->be), r->ref_diff, r->ref_scale);
     if (o->profile)
         printf("profile written to %s\n", o->profile);
 }

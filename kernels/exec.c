@@ -188,11 +188,12 @@ static int run_pass(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs,
             char berr[256] = "";
             mb_region r = mb_node_full_region(g, i);
             double t0 = mb_now();
-            int brc = be->compute(be, g, i, views, r, out, berr, sizeof berr);
+            int brc = mb_backend_compute(be, g, i, views, r, out, berr, sizeof berr);
             double t1 = mb_now();
             if (brc) {
                 mb_tensor_free(out);
-                seterr(err, errlen, "node '%s' (%s) on backend %s: %s", nd->name, mb_op_name(nd->type), be->name,
+                seterr(err, errlen, "node '%s' (%s) on backend %s: %s", nd->name, mb_op_name(nd->type),
+                       mb_backend_name(be),
                        berr[0] ? berr : "compute failed");
                 rc = -1;
                 break;
@@ -247,8 +248,9 @@ static int check_inputs(const mb_graph *g, mb_backend *be, mb_tensor *const *inp
                 return -1;
             }
             k++;
-        } else if (nd->type != MB_OP_CONSTANT && be->supports_op && !be->supports_op(be, g, nd)) {
-            seterr(err, errlen, "backend %s cannot run node '%s' (%s)", be->name, nd->name, mb_op_name(nd->type));
+        } else if (nd->type != MB_OP_CONSTANT && !mb_backend_supports(be, g, i)) {
+            seterr(err, errlen, "backend %s cannot run node '%s' (%s)", mb_backend_name(be), nd->name,
+                   mb_op_name(nd->type));
             return -1;
         }
     }
@@ -265,7 +267,7 @@ int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_
         *outputs = NULL;
     if (all)
         *all = NULL;
-    if (!g || !be || !be->compute || !outputs) {
+    if (!g || !be || !outputs) {
         seterr(err, errlen, "mb_exec_run: missing graph, backend or outputs");
         return -1;
     }

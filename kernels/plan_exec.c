@@ -124,7 +124,7 @@ int mb_plan_execute(const mb_plan *p, const mb_graph *g, const mb_topology *t, m
                 goto out;
             }
             char e2[256] = "";
-            if (be->compute(be, g, st->op, in, st->region, res, e2, sizeof(e2))) {
+            if (mb_backend_compute(be, g, st->op, in, st->region, res, e2, sizeof(e2))) {
                 mb_tensor_free(res);
                 snprintf(err, errlen, "execute step %d (%s on site %d): %s", k, nd->name, st->site,
                          e2);

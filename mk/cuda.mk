@@ -1,8 +1,12 @@
 # CUDA backend (kernels/cuda): built whenever nvcc is found, so CI always
-# compiles it; `make NVCC=` builds without it. Adds $(BUILD)/lib/libmb_cuda.a
-# and the CUDA runtime + cuBLAS to the link of build/mecbed, the tests and
-# the benchmarks. GPU tests skip (exit 77, with the reason) where no GPU is
-# present. docs/cuda.md.
+# compiles it; `make NVCC=` builds without it. It becomes a shared object,
+# $(BUILD)/lib/libmecbed-cuda.so (installed into $(PREFIX)/lib), that
+# kernels/backend.c opens with dlopen only when the "cuda" backend is asked
+# for: build/mecbed and the tests do not link the CUDA runtime or cuBLAS, so
+# commands that never use a GPU start without loading them. Only the CUDA
+# kernel test and the CUDA benchmark link the objects directly (through
+# $(BUILD)/lib/libmb_cuda.a). GPU tests skip (exit 77, with the reason)
+# where no GPU is present. docs/cuda.md.
 NVCC ?= $(firstword $(wildcard /usr/local/cuda/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
 
 ifneq ($(strip $(NVCC)),)
@@ -40,24 +44,38 @@ $(CUDA_LIB): $(CUDA_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-# Linking. The Makefile's link rules were parsed before this file, so their
-# prerequisites cannot see an addition to LIBS: name the library as an extra
-# prerequisite of every binary that links it. Recipes expand late, so:
-#  - $(LIBS) (tests, benchmarks, and build/mecbed whole-archive) takes it
-#    through KERNEL_LIBS, between the kernels and core libraries;
-#  - kernels/backend.c refers to mb_backend_cuda_new only weakly, and a weak
-#    reference does not pull an archive member: -u makes it a real one.
-# Any other binary that links libmb_kernels.a gets the library built first
-# (order-only), so a parallel build never links a missing archive.
-KERNEL_LIBS += $(CUDA_LIB)
-LDFLAGS   += -Wl,--undefined=mb_backend_cuda_new
-LDLIBS    += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart -lstdc++ -ldl
-$(BUILD)/mecbed $(TEST_BIN) $(BUILD)/bench/mecbed-bench: $(CUDA_LIB)
-$(BUILD)/lib/libmb_kernels.a: | $(CUDA_LIB)
+CUDA_SO := $(BUILD)/lib/libmecbed-cuda.so
+CUDA_LDLIBS := -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart -lstdc++ -ldl
+
+# The shared object carries its own copy of what it uses from core (graph
+# and tensor helpers), so it needs nothing from the program that opens it;
+# --exclude-libs keeps those copies private, -Bsymbolic binds the library's
+# calls to its own functions, and --no-undefined makes a missing one a link
+# error here rather than a dlopen error on a GPU machine.
+$(CUDA_SO): $(CUDA_OBJ) $(call mb_lib,core)
+	@mkdir -p $(@D)
+	$(CC) -shared $(LDFLAGS) -o $@ $(CUDA_OBJ) $(call mb_lib,core) -Wl,--exclude-libs,ALL -Wl,-Bsymbolic \
+		-Wl,--no-undefined $(CUDA_LDLIBS) -lm
+all: $(CUDA_SO)
+
+# The kernel test runs the host-emulation harness (mbc_emu_new), which is
+# not reachable through the backend interface: it links the objects itself,
+# and reaches the GPU through the shared object like every other program.
+# (An explicit rule: it takes precedence over the Makefile's test pattern.)
+$(BUILD)/tests/test_kernels_cuda: $(BUILD)/obj/tests/test_kernels_cuda.o $(CUDA_LIB) $(LIBS) | $(CUDA_SO)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< -Wl,--whole-archive $(CUDA_LIB) -Wl,--no-whole-archive $(LIBS) $(LDLIBS) \
+		$(CUDA_LDLIBS) -lcmocka
+
+.PHONY: install-cuda
+install: install-cuda
+install-cuda: $(CUDA_SO)
+	install -D -m 755 $(CUDA_SO) $(DESTDIR)$(PREFIX)/lib/libmecbed-cuda.so
+
 ALL_CUDA_DEPS := $(CUDA_OBJ:.o=.d) $(BUILD)/obj/bench/bench_cuda.cu.d
 -include $(wildcard $(ALL_CUDA_DEPS))
 # headers nvcc -MMD does not see on the first build
-$(CUDA_OBJ): kernels/cuda/common.cuh kernels/cuda/mb_cuda.h
+$(CUDA_OBJ): kernels/cuda/common.cuh kernels/cuda/mb_cuda.h kernels/backend_impl.h
 
 CUDA_BUILT := yes
 else
@@ -67,7 +85,7 @@ endif
 .PHONY: cuda-info
 cuda-info:
 	@echo "nvcc: $(if $(strip $(NVCC)),$(NVCC) ($(shell $(NVCC) --version | tail -n 1)),none: kernels/cuda is not built)"
-	@echo "archs: $(CUDA_ARCHS) + PTX $(CUDA_PTX); libs: $(CUDA_LIBDIR)"
+	@echo "archs: $(CUDA_ARCHS) + PTX $(CUDA_PTX); libs: $(CUDA_LIBDIR); backend library: $(CUDA_SO)"
 
 # `make bench-cuda`: builds and runs bench/bench_cuda.cu on the GPU (per-model
 # latency, per-conv-shape time against cuDNN). Skips (exit 77) without a GPU.
@@ -76,12 +94,13 @@ cuda-info:
 ifneq ($(strip $(NVCC)),)
 CUDNN_OK := $(wildcard $(CUDA_HOME)/include/cudnn.h)
 BENCH_CUDA := $(BUILD)/bench/mecbed-bench-cuda
-$(BUILD)/obj/bench/bench_cuda.cu.o: bench/bench_cuda.cu kernels/cuda/mb_cuda.h
+$(BUILD)/obj/bench/bench_cuda.cu.o: bench/bench_cuda.cu kernels/cuda/mb_cuda.h kernels/backend_impl.h
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCCFLAGS) $(if $(CUDNN_OK),,-DMB_NO_CUDNN) -c $< -o $@
-$(BENCH_CUDA): $(BUILD)/obj/bench/bench_cuda.cu.o $(LIBS)
+$(BENCH_CUDA): $(BUILD)/obj/bench/bench_cuda.cu.o $(CUDA_LIB) $(LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(if $(CUDNN_OK),-lcudnn) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< -Wl,--whole-archive $(CUDA_LIB) -Wl,--no-whole-archive $(LIBS) \
+		$(if $(CUDNN_OK),-lcudnn) $(LDLIBS) $(CUDA_LDLIBS)
 bench-cuda-build: $(BENCH_CUDA)
 bench-cuda: $(BENCH_CUDA)
 	@$(BENCH_CUDA) $(BENCH_CUDA_ARGS); rc=$$?; [ $$rc -eq 77 ] && echo "bench-cuda: skipped (no GPU)"; [ $$rc -eq 0 ] || [ $$rc -eq 77 ]

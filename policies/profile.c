@@ -147,7 +147,7 @@ mb_profile *mb_profile_measure(const mb_graph *g, const char *backend, int threa
         }
         p->threads = threads;
         p->repeats = repeats;
-        snprintf(p->backend, sizeof(p->backend), "%s", be->name);
+        snprintf(p->backend, sizeof(p->backend), "%s", mb_backend_name(be));
         snprintf(p->blas_core, sizeof(p->blas_core), "%s", mb_platform_blas_core());
         mb_platform_cpu_model(p->cpu, sizeof(p->cpu));
         p->ref_gflops = mb_profile_sgemm_gflops(threads);

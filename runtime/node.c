@@ -264,17 +264,11 @@ static int load_model(node_srv *srv, const mb_hello *hl, char *err, size_t errle
     return 0;
 }
 
-/* GPU energy (kernels/cuda, builds with nvcc): NVML's total energy counter
- * of the node's GPU. Weak: builds without CUDA have none. */
-int mb_cuda_energy_mj(const mb_backend *be, unsigned long long *mj, char *why, size_t whylen) __attribute__((weak));
-
+/* GPU energy: NVML's total energy counter of the node's GPU (the cuda
+ * backend); other backends say why they have none. */
 static int gpu_energy(const node_srv *srv, unsigned long long *mj, char *why, size_t whylen)
 {
-    if (!mb_cuda_energy_mj || strcmp(srv->be->name, "cuda")) {
-        snprintf(why, whylen, "not on a GPU (%s kernels)", srv->be->name);
-        return -1;
-    }
-    return mb_cuda_energy_mj(srv->be, mj, why, whylen);
+    return mb_backend_energy_mj(srv->be, mj, why, whylen);
 }
 
 static void run_session(node_srv *srv, int fd, const mb_hello *hl)
@@ -343,7 +337,7 @@ static void run_session(node_srv *srv, int fd, const mb_hello *hl)
     }
 end:
     session_end(&ss, clean);
-    if (!strcmp(srv->be->name, "cuda")) { /* measured, or null with the reason: never a made-up 0 */
+    if (!strcmp(mb_backend_name(srv->be), "cuda")) { /* measured, or null with the reason: never a made-up 0 */
         unsigned long long gpu_mj1 = 0;
         if (gpu_ok && gpu_energy(srv, &gpu_mj1, gpu_why, sizeof gpu_why) == 0)
             logf_(srv, "gpu_energy_j=%.3f (NVML, this session)", (double)(gpu_mj1 - gpu_mj0) / 1e3);
@@ -448,7 +442,7 @@ int mb_node_serve(const mb_node_opts *o, volatile sig_atomic_t *stop, char *err,
     srv.be = mb_backend_new(o->kernels ? o->kernels : "cpu", o->threads > 0 ? o->threads : 1, err, errlen);
     if (!srv.be)
         goto fail;
-    logf_(&srv, "listening (%s kernels, %d threads, type %s)", srv.be->name,
+    logf_(&srv, "listening (%s kernels, %d threads, type %s)", mb_backend_name(srv.be),
           o->threads > 0 ? o->threads : 1, o->node_type ? o->node_type : "-");
     for (;;) {
         if (stop && *stop)

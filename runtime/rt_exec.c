@@ -510,7 +510,7 @@ static void *compute_main(void *arg)
         pthread_mutex_unlock(&x->mu);
         char err[256] = "";
         double t0 = mb_now(), c0 = slowdown > 1.0 ? mb_rt_thread_cpu_s() : 0;
-        int rc = x->be->compute(x->be, g, st->op, in, st->region, out, err, sizeof err);
+        int rc = mb_backend_compute(x->be, g, st->op, in, st->region, out, err, sizeof err);
         if (!rc && !full)
             rc = mb_tensor_paste_region(dst, st->region, out);
         if (!rc && slowdown > 1.0)

@@ -16,7 +16,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 mkdir "$tmp/empty"
 "$M" conformance --backend cuda --data "$tmp/empty" >"$tmp/probe" 2>&1
 if grep -q "backend 'cuda'" "$tmp/probe"; then
-    grep -q "not built\|no usable GPU" "$tmp/probe" || fail "cuda backend refused without a reason: $(cat "$tmp/probe")"
+    grep -q "cannot load libmecbed-cuda.so\|no usable GPU" "$tmp/probe" ||
+        fail "cuda backend refused without a reason: $(cat "$tmp/probe")"
     echo "skip: $(grep "backend 'cuda'" "$tmp/probe" | sed 's/^mecbed conformance: //')"
     exit 77
 fi

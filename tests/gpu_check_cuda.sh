@@ -24,7 +24,10 @@ step() { # name, command...
     echo "$name: exit $r"
     [ $r -eq 0 ] || { tail -n 25 "$DEST/$name.log"; rc=1; }
 }
+# build/mecbed must not load the CUDA libraries: only libmecbed-cuda.so does
+step mecbed_links_no_cuda sh -c "! ldd '$BUILD/mecbed' | grep -E 'libcudart|libcublas'"
 step test_kernels_cuda "$BUILD/tests/test_kernels_cuda"
+step test_kernels_support "$BUILD/tests/test_kernels_support"
 grep -E "ops checked|max \|" "$DEST/test_kernels_cuda.log"
 step cli_cuda sh tests/cli_cuda.sh
 tail -n 8 "$DEST/cli_cuda.log"

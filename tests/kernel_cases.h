@@ -85,9 +85,9 @@ static mb_tensor *run_whole(mb_backend *be, const mb_graph *g, int node, mb_tens
         v[k] = mb_view_whole(in[k]);
     mb_tensor *out = mb_tensor_new(n->out_ndim, n->out_dims);
     char err[512] = "";
-    int rc = be->compute(be, g, node, v, mb_node_full_region(g, node), out, err, sizeof err);
+    int rc = mb_backend_compute(be, g, node, v, mb_node_full_region(g, node), out, err, sizeof err);
     if (rc)
-        fail_msg("%s backend failed on %s: %s", be->name, mb_op_name(n->type), err);
+        fail_msg("%s backend failed on %s: %s", mb_backend_name(be), mb_op_name(n->type), err);
     return out;
 }
 
@@ -166,9 +166,9 @@ static mb_tensor *run_tiled(mb_backend *be, const mb_graph *g, int node, mb_tens
             }
             mb_tensor *tile = mb_tensor_new4(n->out_dims[0], n->out_dims[1], mb_region_rows(r), mb_region_cols(r));
             char err[512] = "";
-            int rc = be->compute(be, g, node, v, r, tile, err, sizeof err);
+            int rc = mb_backend_compute(be, g, node, v, r, tile, err, sizeof err);
             if (rc)
-                fail_msg("%s tile [%lld,%lld)x[%lld,%lld) of %s failed: %s", be->name, (long long)r.h0,
+                fail_msg("%s tile [%lld,%lld)x[%lld,%lld) of %s failed: %s", mb_backend_name(be), (long long)r.h0,
                          (long long)r.h1, (long long)r.w0, (long long)r.w1, mb_op_name(n->type), err);
             assert_int_equal(mb_tensor_paste_region(out, r, tile), 0);
             mb_tensor_free(tile);

@@ -240,7 +240,7 @@ static inline double fx_verify(const mb_plan *p, const mb_graph *g, const mb_top
 {
     char err[512];
     /* by constructor, not by name: tests link only the objects they use */
-    mb_backend *be = !strcmp(be_name, "ref") ? mb_backend_ref_new() : mb_backend_cpu_new(1);
+    mb_backend *be = !strcmp(be_name, "ref") ? mb_backend_new("ref", 1, NULL, 0) : mb_backend_new("cpu", 1, NULL, 0);
     snprintf(err, sizeof err, "could not create it");
     if (!be) {
         fprintf(stderr, "backend %s: %s\n", be_name, err);

@@ -16,6 +16,8 @@
 #include "mecbed/backend.h"
 #include "mecbed/exec.h"
 #include "mecbed/platform.h"
+/* white-box: the wrapper below fills a backend table of its own */
+#include "../kernels/backend_impl.h"
 
 static int64_t d1(int64_t n)
 {

@@ -49,7 +49,7 @@ static void check_op(mb_graph *g, const char *label)
         const mb_node *src = &g->nodes[n->inputs[k]];
         in[k] = rand_tensor(src->out_ndim, src->out_dims, 100 + (uint64_t)k * 7 + (uint64_t)node, -2, 2);
     }
-    assert_true(cpu1->supports_op(cpu1, g, n));
+    assert_true(mb_backend_supports(cpu1, g, node));
     mb_tensor *want = run_whole(ref_be, g, node, in);
     mb_tensor *got = run_whole(cpu1, g, node, in);
     expect_close("cpu vs ref", label, got, want);
@@ -146,20 +146,20 @@ static void test_bad_requests(void **state)
     mb_view v = {sub, 2, 0, 10, 10};
     mb_tensor *out = mb_tensor_new4(1, 5, 4, 10);
     err[0] = 0;
-    assert_int_equal(cpu1->compute(cpu1, g, node, &v, r, out, err, sizeof err), -1);
+    assert_int_equal(mb_backend_compute(cpu1, g, node, &v, r, out, err, sizeof err), -1);
     assert_non_null(strstr(err, "needed"));
     /* wrong output dims */
     mb_tensor *bad = mb_tensor_new4(1, 5, 3, 10);
     v = mb_view_whole(x);
-    assert_int_equal(cpu1->compute(cpu1, g, node, &v, r, bad, err, sizeof err), -1);
+    assert_int_equal(mb_backend_compute(cpu1, g, node, &v, r, bad, err, sizeof err), -1);
     assert_non_null(strstr(err, "dimension"));
     /* region outside the output */
     mb_region outside = {8, 12, 0, 10};
-    assert_int_equal(cpu1->compute(cpu1, g, node, &v, outside, out, err, sizeof err), -1);
+    assert_int_equal(mb_backend_compute(cpu1, g, node, &v, outside, out, err, sizeof err), -1);
     assert_non_null(strstr(err, "outside"));
     /* an input node cannot be computed */
-    assert_int_equal(cpu1->compute(cpu1, g, 0, NULL, r, out, err, sizeof err), -1);
-    assert_false(cpu1->supports_op(cpu1, g, &g->nodes[0]));
+    assert_int_equal(mb_backend_compute(cpu1, g, 0, NULL, r, out, err, sizeof err), -1);
+    assert_false(mb_backend_supports(cpu1, g, 0));
     mb_tensor_free(sub);
     mb_tensor_free(out);
     mb_tensor_free(bad);
@@ -171,10 +171,10 @@ static void test_bad_requests(void **state)
     finish(g, &gap);
     mb_tensor *o2 = mb_tensor_new4(1, 4, 1, 1);
     mb_region part = {0, 1, 0, 1};
-    assert_int_equal(cpu1->compute(cpu1, g, 1, &v, part, o2, err, sizeof err), 0); /* 1x1 is its whole output */
+    assert_int_equal(mb_backend_compute(cpu1, g, 1, &v, part, o2, err, sizeof err), 0); /* 1x1 is its whole output */
     mb_tensor *x2 = mb_tensor_new4(1, 4, 5, 10);
     mb_view v2 = {x2, 0, 0, 10, 10};
-    assert_int_equal(cpu1->compute(cpu1, g, 1, &v2, part, o2, err, sizeof err), -1);
+    assert_int_equal(mb_backend_compute(cpu1, g, 1, &v2, part, o2, err, sizeof err), -1);
     assert_non_null(strstr(err, "whole"));
     mb_tensor_free(o2);
     mb_tensor_free(x2);
@@ -188,12 +188,12 @@ static void test_backend_by_name(void **state)
     char err[256];
     mb_backend *be = mb_backend_new("cpu", 2, err, sizeof err);
     assert_non_null(be);
-    assert_string_equal(be->name, "cpu");
-    assert_int_equal(be->n_threads, 2);
+    assert_string_equal(mb_backend_name(be), "cpu");
+    assert_int_equal(mb_backend_threads(be), 2);
     mb_backend_free(be);
     be = mb_backend_new("ref", 1, err, sizeof err);
     assert_non_null(be);
-    assert_string_equal(be->name, "ref");
+    assert_string_equal(mb_backend_name(be), "ref");
     mb_backend_free(be);
     err[0] = 0;
     be = mb_backend_new("cuda", 1, err, sizeof err);
@@ -233,12 +233,12 @@ static void test_blas_core(void **state)
 static int setup(void **state)
 {
     (void)state;
-    ref_be = mb_backend_ref_new();
-    cpu1 = mb_backend_cpu_new(1);
+    ref_be = mb_backend_new("ref", 1, NULL, 0);
+    cpu1 = mb_backend_new("cpu", 1, NULL, 0);
     /* every job on both threads, however small (the default runs small
      * jobs on the calling thread) */
     setenv("MECBED_CPU_PARALLEL_MIN_NS", "0", 1);
-    cpu2 = mb_backend_cpu_new(2);
+    cpu2 = mb_backend_new("cpu", 2, NULL, 0);
     unsetenv("MECBED_CPU_PARALLEL_MIN_NS");
     return ref_be && cpu1 && cpu2 ? 0 : -1;
 }

@@ -300,7 +300,7 @@ static mb_tensor **eval_whole(mb_backend *be, const mb_graph *g, uint64_t seed)
         val[i] = mb_tensor_new(n->out_ndim, n->out_dims);
         assert_non_null(val[i]);
         char err[512] = "";
-        int rc = be->compute(be, g, i, v, mb_node_full_region(g, i), val[i], err, sizeof err);
+        int rc = mb_backend_compute(be, g, i, v, mb_node_full_region(g, i), val[i], err, sizeof err);
         if (rc)
             print_error("whole %s: %s\n", n->name, err);
         assert_int_equal(rc, 0);
@@ -401,7 +401,7 @@ static mb_tensor *compute_tile(mb_backend *be, const mb_graph *g, mb_tensor **wh
                 v[k] = views[n->inputs[k]];
             tile[i] = mb_tensor_new4(full->out_dims[0], full->out_dims[1], mb_region_rows(ri), mb_region_cols(ri));
             assert_non_null(tile[i]);
-            if (be->compute(be, g, i, v, ri, tile[i], err, errlen))
+            if (mb_backend_compute(be, g, i, v, ri, tile[i], err, errlen))
                 goto done;
         }
         views[i] = (mb_view){tile[i], ri.h0, ri.w0, full->out_dims[2], full->out_dims[3]};
@@ -545,7 +545,7 @@ static void check_shrunk(mb_backend *be, const mb_graph *g, int id, uint64_t *s,
                 v[k] = (mb_view){sub[k], q.h0, q.w0, src->out_dims[2], src->out_dims[3]};
             }
             char err[512] = "";
-            int rc = skip ? 0 : be->compute(be, g, id, v, r, side < 0 ? good : try, err, sizeof err);
+            int rc = skip ? 0 : mb_backend_compute(be, g, id, v, r, side < 0 ? good : try, err, sizeof err);
             if (skip) {
                 /* nothing tried */
             } else if (side < 0) {

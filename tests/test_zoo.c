@@ -138,7 +138,7 @@ static mb_tensor *run_model(const mb_graph *g, mb_backend *be)
         mb_tensor_free(in[i]);
     free(in);
     if (rc)
-        fail_msg("%s on %s: %s", g->name, be->name, err);
+        fail_msg("%s on %s: %s", g->name, mb_backend_name(be), err);
     mb_tensor *y = out[0];
     free(out);
     return y;

@@ -32,7 +32,7 @@ int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_
 mb_tensor **mb_exec_make_inputs(const mb_graph *g, uint64_t seed);
 
 /* Run a plan in one process: every site gets its own tensor store, COMPUTE
- * calls be->compute on the region from views of that site's store, SEND
+ * calls mb_backend_compute on the region from views of that site's store, SEND
  * copies the region into the receiver's store. inputs: one tensor per INPUT
  * node (as mb_exec_run). On success *outputs receives g->n_outputs tensors
  * taken from plan->device's store (caller frees each and the array). The plan

@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <stddef.h>
 
-#include "mecbed/backend.h"
+#include "../backend_impl.h"
 
 #define CPU_MAX_THREADS 64
 
@@ -58,10 +58,6 @@ static inline const float *cpu_view_row(const mb_view *v, int64_t n, int64_t ch,
     const mb_tensor *t = v->t;
     return t->data + ((n * t->dims[1] + ch) * t->dims[2] + (y - v->h_off)) * t->dims[3] - v->w_off;
 }
-
-/* Check that view v covers region need of a full tensor of height/width
- * full_h/full_w (4-D views only). */
-int cpu_view_covers(const mb_view *v, mb_region need, char *err, size_t errlen, const char *what);
 
 int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
              size_t errlen);

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 extern "C" {
-#include "mecbed/backend.h"
+#include "../backend_impl.h"
 #include "mb_cuda.h"
 }
 
@@ -175,11 +175,6 @@ int mbc_sgemm_batched(const mbc_req *q, int m, int n, int k, const float *const 
 /* Device memset / device-to-device copy on the compute stream. */
 int mbc_memset0(const mbc_req *q, float *p, size_t bytes);
 int mbc_copy_d2d(const mbc_req *q, float *dst, const float *src, size_t bytes);
-
-/* The host-emulation test harness (not a backend: mb_backend_new never
- * returns it; its name is "cuda-emu"). Runs this backend's request checks,
- * host planning, kernel functors and GEMM argument mapping on the CPU. */
-extern "C" mb_backend *mbc_emu_new(void);
 
 /* Per-op-family kernels (conv.cu, gemm.cu, pool.cu, eltwise.cu, shape.cu). */
 int mbc_conv(const mbc_req *q);

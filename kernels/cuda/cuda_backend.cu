@@ -1,5 +1,6 @@
-/* The CUDA backend ("cuda"): checks a compute request against the graph
- * (the same contract as kernels/ref and kernels/cpu), stages the input views
+/* The CUDA backend ("cuda"): takes a compute request checked against the
+ * graph by mb_backend_compute (the same contract as kernels/ref and
+ * kernels/cpu), stages the input views
  * to the device, dispatches to the op family's kernels (one switch) and
  * brings the output tile back. Every op of mb_op_type runs on the GPU: there
  * is no CPU fallback inside this backend. Flatten, Reshape and Constant are
@@ -19,6 +20,13 @@ static char g_why[512] = "mb_backend_cuda_new has not been called";
 extern "C" const char *mb_backend_cuda_why(void)
 {
     return g_why;
+}
+
+/* The loader (kernels/backend.c) refuses a library built against another
+ * layout of the backend table. */
+extern "C" int mb_backend_cuda_impl_version(void)
+{
+    return MB_BACKEND_IMPL_VERSION;
 }
 
 int mbc_fail(const mbc_req *q, const char *fmt, ...)
@@ -280,16 +288,17 @@ int mbc_download_slice(const mbc_req *q, int s, int64_t off, int64_t count)
     return 0;
 }
 
-/* ---- request checks ----------------------------------------------------- */
+/* ---- what this backend implements -------------------------------------- */
 
+/* Op by op and attribute by attribute (an op kind added to the IR is
+ * refused until it has a kernel here). Requests reach cuda_compute only
+ * after mb_backend_compute (kernels/backend_compute.c) checked them. */
 static int supports(const mb_backend *be, const mb_graph *g, const mb_node *n)
 {
     (void)be;
     (void)g;
     const mb_op_attrs *a = &n->a;
     switch (n->type) {
-    case MB_OP_INPUT:
-        return 0;
     case MB_OP_CONV:
     case MB_OP_CONV_TRANSPOSE:
     case MB_OP_MAXPOOL:
@@ -301,90 +310,32 @@ static int supports(const mb_backend *be, const mb_graph *g, const mb_node *n)
         return (a->resize_mode == MB_RESIZE_NEAREST || a->resize_mode == MB_RESIZE_LINEAR) &&
                a->coord_mode >= MB_COORD_HALF_PIXEL && a->coord_mode <= MB_COORD_TF_HALF_PIXEL_FOR_NN &&
                a->nearest_mode >= MB_NEAREST_ROUND_PREFER_FLOOR && a->nearest_mode <= MB_NEAREST_CEIL;
+    case MB_OP_CONSTANT:
+    case MB_OP_GEMM:
+    case MB_OP_MATMUL:
+    case MB_OP_GLOBALAVGPOOL:
+    case MB_OP_RELU:
+    case MB_OP_CLIP:
+    case MB_OP_SIGMOID:
+    case MB_OP_HARDSIGMOID:
+    case MB_OP_HARDSWISH:
+    case MB_OP_LEAKYRELU:
+    case MB_OP_ADD:
+    case MB_OP_SUB:
+    case MB_OP_MUL:
+    case MB_OP_DIV:
+    case MB_OP_CONCAT:
+    case MB_OP_BATCHNORM:
+    case MB_OP_SOFTMAX:
+    case MB_OP_FLATTEN:
+    case MB_OP_RESHAPE:
+    case MB_OP_IDENTITY:
+        return 1;
+    case MB_OP_INPUT:
+    case MB_OP_COUNT:
     default:
-        return n->type >= 0 && n->type < MB_OP_COUNT;
-    }
-}
-
-static int view_covers(const mbc_req *q, int k, mb_region need)
-{
-    if (mb_region_empty(need))
         return 0;
-    const mb_view *v = &q->v[k];
-    const mb_tensor *t = v->t;
-    if (need.h0 < v->h_off || need.w0 < v->w_off || need.h1 > v->h_off + t->dims[2] ||
-        need.w1 > v->w_off + t->dims[3])
-        return mbc_fail(q,
-                        "input %d: rows [%lld,%lld) and columns [%lld,%lld) are needed but the view holds rows "
-                        "[%lld,%lld) and columns [%lld,%lld)",
-                        k, (long long)need.h0, (long long)need.h1, (long long)need.w0, (long long)need.w1,
-                        (long long)v->h_off, (long long)(v->h_off + t->dims[2]), (long long)v->w_off,
-                        (long long)(v->w_off + t->dims[3]));
-    return 0;
-}
-
-static int check_request(mbc_req *q, const mb_view *in, mb_view *v)
-{
-    const mb_graph *g = q->g;
-    const mb_node *n = q->n;
-    mb_region full = mb_node_full_region(g, q->node);
-    int four = n->out_ndim == 4;
-    if (four) {
-        mb_region r = q->r;
-        if (r.h0 < 0 || r.w0 < 0 || r.h1 > full.h1 || r.w1 > full.w1 || r.h0 > r.h1 || r.w0 > r.w1)
-            return mbc_fail(q, "region rows [%lld,%lld) columns [%lld,%lld) is outside the %lldx%lld output",
-                            (long long)r.h0, (long long)r.h1, (long long)r.w0, (long long)r.w1,
-                            (long long)full.h1, (long long)full.w1);
-        if (!n->local && (r.h0 || r.w0 || r.h1 != full.h1 || r.w1 != full.w1))
-            return mbc_fail(q, "not a spatially local op, only its whole output can be computed");
-    } else {
-        q->r = full;
     }
-    const mb_tensor *out = q->out;
-    if (!out || out->ndim != n->out_ndim)
-        return mbc_fail(q, "output tensor has rank %d, expected %d", out ? out->ndim : -1, n->out_ndim);
-    for (int d = 0; d < n->out_ndim; d++) {
-        int64_t want = n->out_dims[d];
-        if (four && d == 2)
-            want = mb_region_rows(q->r);
-        if (four && d == 3)
-            want = mb_region_cols(q->r);
-        if (out->dims[d] != want)
-            return mbc_fail(q, "output dimension %d is %lld, expected %lld", d, (long long)out->dims[d],
-                            (long long)want);
-    }
-    if (mb_tensor_numel(out) > 0 && !out->data)
-        return mbc_fail(q, "output tensor has no data");
-    q->v = v;
-    for (int k = 0; k < n->n_inputs; k++) {
-        const mb_node *src = &g->nodes[n->inputs[k]];
-        const mb_tensor *t = in ? in[k].t : NULL;
-        if (!t || (!t->data && mb_tensor_numel(t) > 0))
-            return mbc_fail(q, "input %d is missing", k);
-        v[k] = in[k];
-        int ok = t->ndim == src->out_ndim;
-        if (ok && t->ndim == 4) {
-            ok = t->dims[0] == src->out_dims[0] && t->dims[1] == src->out_dims[1] && v[k].h_off >= 0 &&
-                 v[k].w_off >= 0 && v[k].h_off + t->dims[2] <= src->out_dims[2] &&
-                 v[k].w_off + t->dims[3] <= src->out_dims[3] &&
-                 (!v[k].full_h || v[k].full_h == src->out_dims[2]) &&
-                 (!v[k].full_w || v[k].full_w == src->out_dims[3]);
-            v[k].full_h = src->out_dims[2];
-            v[k].full_w = src->out_dims[3];
-            if (ok && !n->local &&
-                (v[k].h_off || v[k].w_off || t->dims[2] != src->out_dims[2] || t->dims[3] != src->out_dims[3]))
-                return mbc_fail(q, "input %d must be the whole tensor (not a spatially local op)", k);
-        } else if (ok) {
-            for (int d = 0; d < t->ndim; d++)
-                ok = ok && t->dims[d] == src->out_dims[d];
-            v[k].h_off = v[k].w_off = 0;
-        }
-        if (!ok)
-            return mbc_fail(q, "input %d does not match the shape of '%s'", k, src->name);
-        if (t->ndim == 4 && view_covers(q, k, mb_node_input_region(g, q->node, k, four ? q->r : full)))
-            return -1;
-    }
-    return 0;
 }
 
 static int dispatch(const mbc_req *q)
@@ -526,37 +477,23 @@ static int cuda_compute(mb_backend *be, const mb_graph *g, int node, const mb_vi
                         mb_tensor *out, char *err, size_t errlen)
 {
     mbc_ctx *c = (mbc_ctx *)be->ctx;
-    if (err && errlen)
-        err[0] = 0;
-    if (!g || node < 0 || node >= g->n_nodes) {
-        if (err && errlen)
-            snprintf(err, errlen, "cuda backend: node %d does not exist", node);
-        return -1;
-    }
     mbc_req q;
     memset(&q, 0, sizeof q);
     q.c = c;
     q.g = g;
     q.node = node;
     q.n = &g->nodes[node];
+    q.v = in;
     q.r = r;
     q.out = out;
     q.err = err;
     q.errlen = errlen;
-    if (!supports(be, g, q.n))
-        return mbc_fail(&q, q.n->type == MB_OP_INPUT ? "a graph input is given, not computed"
-                                                    : "not supported by the cuda backend (an unresolved auto_pad "
-                                                      "or an unknown mode)");
     int ni = q.n->n_inputs;
-    mb_view *v = (mb_view *)calloc((size_t)(ni ? ni : 1), sizeof *v);
     const float **din = (const float **)calloc((size_t)(ni ? ni : 1), sizeof *din);
-    if (!v || !din) {
-        free(v);
-        free(din);
+    if (!din)
         return mbc_fail(&q, "out of memory");
-    }
-    int rc = check_request(&q, in, v);
-    if (rc == 0 && mb_tensor_numel(out) > 0) {
+    int rc = 0;
+    if (mb_tensor_numel(out) > 0) {
         pthread_mutex_lock(&c->lock);
         cudaError_t e = c->emu ? cudaSuccess : cudaSetDevice(c->device);
         tmp_list tl;
@@ -598,7 +535,6 @@ static int cuda_compute(mb_backend *be, const mb_graph *g, int node, const mb_vi
         t_slices = NULL;
         pthread_mutex_unlock(&c->lock);
     }
-    free(v);
     free(din);
     return rc;
 }
@@ -692,6 +628,7 @@ extern "C" mb_backend *mb_backend_cuda_new(int n_threads)
     be->name = "cuda";
     be->supports_op = supports;
     be->compute = cuda_compute;
+    be->energy_mj = mb_cuda_energy_mj;
     be->free = cuda_free;
     be->ctx = c;
     be->n_threads = n_threads > 0 ? n_threads : 1;

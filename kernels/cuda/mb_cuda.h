@@ -1,9 +1,11 @@
-/* mecbed: the CUDA backend's own C interface (kernels/cuda). The backend
- * itself is reached through mb_backend_new("cuda", ...) (include/mecbed/
- * backend.h); this header adds what only a GPU backend has: why it could not
- * start, the device it runs on, and the GPU's energy counter (NVML). It is
- * only linked into builds that found nvcc: callers outside kernels/cuda
- * declare what they use as weak symbols. */
+/* mecbed: the CUDA backend's own C interface (kernels/cuda). These objects
+ * are built (where nvcc exists) into libmecbed-cuda.so, which
+ * kernels/backend.c opens with dlopen when mb_backend_new("cuda", ...) is
+ * called: that is how programs reach the backend, and the only way the
+ * CUDA runtime gets loaded. Its kernel test (tests/test_kernels_cuda.c) and
+ * benchmark (bench/bench_cuda.cu) link the objects directly and use this
+ * header: why the backend could not start, the device it runs on, the GPU's
+ * energy counter (NVML) and the host-emulation harness. */
 #ifndef MECBED_MB_CUDA_H
 #define MECBED_MB_CUDA_H
 
@@ -11,11 +13,20 @@
 
 #include "mecbed/backend.h"
 
+/* MB_BACKEND_IMPL_VERSION of the build (kernels/backend_impl.h): the loader
+ * refuses a library whose backend table has another layout. */
+int mb_backend_cuda_impl_version(void);
+
 /* NULL when no usable GPU; mb_backend_cuda_why() then says why (no device,
  * no driver, out of memory...). n_threads is recorded, not used (the GPU
  * does the work). */
 mb_backend *mb_backend_cuda_new(int n_threads);
 const char *mb_backend_cuda_why(void);
+
+/* The host-emulation test harness ("cuda-emu"): this backend's host
+ * planning, kernel functors (run in host loops) and GEMM argument mapping
+ * on the CPU. Not a backend: mb_backend_new never returns it. */
+mb_backend *mbc_emu_new(void);
 
 /* The backend's device: "NVIDIA H100 80GB HBM3 (sm_90, device 0)". */
 const char *mb_cuda_device_name(const mb_backend *be);

@@ -1,7 +1,7 @@
 /* The reference backend ("ref"): the oracle every other backend, every split
- * and the ONNX conformance runner are checked against. This file validates a
- * compute request against the graph (region inside the output, views of the
- * right shape, non-local ops whole) and dispatches to the op's kernel. The
+ * and the ONNX conformance runner are checked against. This file says which
+ * ops and attributes it implements and dispatches a request, already checked
+ * against the graph by mb_backend_compute(), to the op's kernel. The
  * kernels themselves check that every in-image input element they read lies
  * inside the view they were given, so a wrong input-region computation shows
  * up as an error, never as silently wrong numbers. */
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mecbed/backend.h"
+#include "../backend_impl.h"
 #include "ref_impl.h"
 
 int ref_fail(const ref_req *q, const char *fmt, ...)
@@ -42,16 +42,15 @@ int ref_view_covers(const ref_req *q, int k, int64_t h0, int64_t h1, int64_t w0,
     return 0;
 }
 
-/* What this backend implements, attribute by attribute. Shapes were already
- * validated by mb_graph_infer. */
+/* What this backend implements, op by op and attribute by attribute (an op
+ * kind added to the IR is refused until it has a kernel here). Shapes were
+ * already validated by mb_graph_infer. */
 static int ref_supports(const mb_backend *be, const mb_graph *g, const mb_node *n)
 {
     (void)be;
     (void)g;
     const mb_op_attrs *a = &n->a;
     switch (n->type) {
-    case MB_OP_INPUT:
-        return 0; /* produced on the device, never computed */
     case MB_OP_CONV:
     case MB_OP_CONV_TRANSPOSE:
     case MB_OP_MAXPOOL:
@@ -63,73 +62,32 @@ static int ref_supports(const mb_backend *be, const mb_graph *g, const mb_node *
         return (a->resize_mode == MB_RESIZE_NEAREST || a->resize_mode == MB_RESIZE_LINEAR) &&
                a->coord_mode >= MB_COORD_HALF_PIXEL && a->coord_mode <= MB_COORD_TF_HALF_PIXEL_FOR_NN &&
                a->nearest_mode >= MB_NEAREST_ROUND_PREFER_FLOOR && a->nearest_mode <= MB_NEAREST_CEIL;
+    case MB_OP_CONSTANT:
+    case MB_OP_GEMM:
+    case MB_OP_MATMUL:
+    case MB_OP_GLOBALAVGPOOL:
+    case MB_OP_RELU:
+    case MB_OP_CLIP:
+    case MB_OP_SIGMOID:
+    case MB_OP_HARDSIGMOID:
+    case MB_OP_HARDSWISH:
+    case MB_OP_LEAKYRELU:
+    case MB_OP_ADD:
+    case MB_OP_SUB:
+    case MB_OP_MUL:
+    case MB_OP_DIV:
+    case MB_OP_CONCAT:
+    case MB_OP_BATCHNORM:
+    case MB_OP_SOFTMAX:
+    case MB_OP_FLATTEN:
+    case MB_OP_RESHAPE:
+    case MB_OP_IDENTITY:
+        return 1;
+    case MB_OP_INPUT: /* produced on the device, never computed */
+    case MB_OP_COUNT:
     default:
-        return n->type >= 0 && n->type < MB_OP_COUNT;
+        return 0;
     }
-}
-
-/* Check the request and build the views the kernels use (full extent filled
- * from the producer: callers may leave full_h/full_w zero for whole tensors). */
-static int check_request(ref_req *q, const mb_view *in, mb_view *v)
-{
-    const mb_graph *g = q->g;
-    const mb_node *n = q->n;
-    mb_region full = mb_node_full_region(g, q->node);
-    int four = n->out_ndim == 4;
-    if (four) {
-        mb_region r = q->r;
-        if (r.h0 < 0 || r.w0 < 0 || r.h1 > full.h1 || r.w1 > full.w1 || r.h0 > r.h1 || r.w0 > r.w1)
-            return ref_fail(q, "region rows [%lld,%lld) columns [%lld,%lld) is not inside the %lldx%lld output",
-                            (long long)r.h0, (long long)r.h1, (long long)r.w0, (long long)r.w1,
-                            (long long)full.h1, (long long)full.w1);
-        if (!n->local && (r.h0 || r.w0 || r.h1 != full.h1 || r.w1 != full.w1))
-            return ref_fail(q, "not a spatially local op: only its whole output can be computed");
-    } else {
-        q->r = full;
-    }
-    const mb_tensor *out = q->out;
-    if (!out || out->ndim != n->out_ndim)
-        return ref_fail(q, "output tensor has rank %d, expected %d", out ? out->ndim : -1, n->out_ndim);
-    for (int d = 0; d < n->out_ndim; d++) {
-        int64_t want = n->out_dims[d];
-        if (four && d == 2)
-            want = mb_region_rows(q->r);
-        if (four && d == 3)
-            want = mb_region_cols(q->r);
-        if (out->dims[d] != want)
-            return ref_fail(q, "output dimension %d is %lld, expected %lld", d, (long long)out->dims[d],
-                            (long long)want);
-    }
-    if (mb_tensor_numel(out) > 0 && !out->data)
-        return ref_fail(q, "output tensor has no data");
-    for (int k = 0; k < n->n_inputs; k++) {
-        const mb_node *src = &g->nodes[n->inputs[k]];
-        const mb_tensor *t = in ? in[k].t : NULL;
-        if (!t || (!t->data && mb_tensor_numel(t) > 0))
-            return ref_fail(q, "input %d is missing", k);
-        v[k] = in[k];
-        int ok = t->ndim == src->out_ndim;
-        if (ok && t->ndim == 4) {
-            ok = t->dims[0] == src->out_dims[0] && t->dims[1] == src->out_dims[1] && v[k].h_off >= 0 &&
-                 v[k].w_off >= 0 && v[k].h_off + t->dims[2] <= src->out_dims[2] &&
-                 v[k].w_off + t->dims[3] <= src->out_dims[3] &&
-                 (!v[k].full_h || v[k].full_h == src->out_dims[2]) &&
-                 (!v[k].full_w || v[k].full_w == src->out_dims[3]);
-            v[k].full_h = src->out_dims[2];
-            v[k].full_w = src->out_dims[3];
-            if (ok && !n->local &&
-                (v[k].h_off || v[k].w_off || t->dims[2] != src->out_dims[2] || t->dims[3] != src->out_dims[3]))
-                return ref_fail(q, "input %d must be the whole tensor (not a spatially local op)", k);
-        } else if (ok) {
-            for (int d = 0; d < t->ndim; d++)
-                ok = ok && t->dims[d] == src->out_dims[d];
-            v[k].h_off = v[k].w_off = 0;
-        }
-        if (!ok)
-            return ref_fail(q, "input %d (a view of rank %d) does not fit the output of '%s'", k, t->ndim,
-                            src->name);
-    }
-    return 0;
 }
 
 static int dispatch(const ref_req *q)
@@ -183,35 +141,15 @@ static int dispatch(const ref_req *q)
     }
 }
 
+/* The request was checked by mb_backend_compute (kernels/backend_compute.c):
+ * the views have the producers' shapes and cover what r needs. The kernels
+ * still check every in-image element they read (ref_view_covers). */
 static int ref_compute(mb_backend *be, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out,
                        char *err, size_t errlen)
 {
-    if (err && errlen)
-        err[0] = 0;
-    if (!g || node < 0 || node >= g->n_nodes) {
-        if (err && errlen)
-            snprintf(err, errlen, "ref backend: node %d does not exist", node);
-        return -1;
-    }
-    ref_req q = {g, node, &g->nodes[node], NULL, r, out, err, errlen};
-    if (!ref_supports(be, g, q.n)) {
-        if (q.n->type == MB_OP_INPUT)
-            return ref_fail(&q, "a graph input is given, not computed");
-        return ref_fail(&q, "not supported by the reference backend (an unresolved auto_pad or an unknown mode)");
-    }
-    mb_view *v = NULL;
-    if (q.n->n_inputs > 0) {
-        v = calloc((size_t)q.n->n_inputs, sizeof *v);
-        if (!v)
-            return ref_fail(&q, "out of memory");
-    }
-    int rc = check_request(&q, in, v);
-    if (rc == 0) {
-        q.v = v;
-        rc = dispatch(&q);
-    }
-    free(v);
-    return rc;
+    (void)be;
+    ref_req q = {g, node, &g->nodes[node], in, r, out, err, errlen};
+    return dispatch(&q);
 }
 
 static void ref_free(mb_backend *be)

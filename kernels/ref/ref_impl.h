@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mecbed/backend.h"
+#include "../backend_impl.h"
 
 /* A validated compute request. v[k] views input k with full_h/full_w filled
  * from the producing node; r is the output region (the full output for

@@ -1,0 +1,144 @@
+/* mb_backend_compute(): the one entry point to every backend's compute,
+ * and the only place a request is checked. The ref, cpu and cuda backends
+ * used to carry their own copies of these checks, which had started to
+ * drift (one missed the input-coverage check, another the output's data);
+ * now a backend sees only requests that fit the graph, with each view's
+ * full extent filled in from its producer. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend_impl.h"
+
+/* "node I 'name' (Op): <message>"; returns -1. */
+static int req_fail(char *err, size_t errlen, const mb_graph *g, int node, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int req_fail(char *err, size_t errlen, const mb_graph *g, int node, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return -1;
+    const mb_node *n = &g->nodes[node];
+    int k = snprintf(err, errlen, "node %d '%s' (%s): ", node, n->name, mb_op_name(n->type));
+    if (k >= 0 && (size_t)k < errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* The region (4-D outputs; *r becomes the full output for other ranks) and
+ * the output tensor. */
+static int check_output(const mb_graph *g, int node, mb_region *r, const mb_tensor *out, char *err, size_t errlen)
+{
+    const mb_node *n = &g->nodes[node];
+    mb_region full = mb_node_full_region(g, node);
+    int four = n->out_ndim == 4;
+    if (four) {
+        if (r->h0 < 0 || r->w0 < 0 || r->h1 > full.h1 || r->w1 > full.w1 || r->h0 > r->h1 || r->w0 > r->w1)
+            return req_fail(err, errlen, g, node,
+                            "region rows [%lld,%lld) columns [%lld,%lld) is outside the %lldx%lld output",
+                            (long long)r->h0, (long long)r->h1, (long long)r->w0, (long long)r->w1,
+                            (long long)full.h1, (long long)full.w1);
+        if (!n->local && (r->h0 || r->w0 || r->h1 != full.h1 || r->w1 != full.w1))
+            return req_fail(err, errlen, g, node, "not a spatially local op: only its whole output can be computed");
+    } else {
+        *r = full;
+    }
+    if (!out || out->ndim != n->out_ndim)
+        return req_fail(err, errlen, g, node, "output tensor has rank %d, expected %d", out ? out->ndim : -1,
+                        n->out_ndim);
+    for (int d = 0; d < n->out_ndim; d++) {
+        int64_t want = n->out_dims[d];
+        if (four && d == 2)
+            want = mb_region_rows(*r);
+        if (four && d == 3)
+            want = mb_region_cols(*r);
+        if (out->dims[d] != want)
+            return req_fail(err, errlen, g, node, "output dimension %d is %lld, expected %lld", d,
+                            (long long)out->dims[d], (long long)want);
+    }
+    if (mb_tensor_numel(out) > 0 && !out->data)
+        return req_fail(err, errlen, g, node, "output tensor has no data");
+    return 0;
+}
+
+/* Input k: present, the producer's shape, whole for ops that are not local,
+ * and covering what region r needs. Fills v[k]. */
+static int check_input(const mb_graph *g, int node, int k, const mb_view *in, mb_region r, mb_view *v, char *err,
+                       size_t errlen)
+{
+    const mb_node *n = &g->nodes[node];
+    const mb_node *src = &g->nodes[n->inputs[k]];
+    const mb_tensor *t = in ? in[k].t : NULL;
+    if (!t || (!t->data && mb_tensor_numel(t) > 0))
+        return req_fail(err, errlen, g, node, "input %d is missing", k);
+    v[k] = in[k];
+    int ok = t->ndim == src->out_ndim;
+    if (ok && t->ndim == 4) {
+        ok = t->dims[0] == src->out_dims[0] && t->dims[1] == src->out_dims[1] && v[k].h_off >= 0 &&
+             v[k].w_off >= 0 && v[k].h_off + t->dims[2] <= src->out_dims[2] &&
+             v[k].w_off + t->dims[3] <= src->out_dims[3] && (!v[k].full_h || v[k].full_h == src->out_dims[2]) &&
+             (!v[k].full_w || v[k].full_w == src->out_dims[3]);
+        v[k].full_h = src->out_dims[2];
+        v[k].full_w = src->out_dims[3];
+    } else if (ok) {
+        for (int d = 0; d < t->ndim; d++)
+            ok = ok && t->dims[d] == src->out_dims[d];
+        v[k].h_off = v[k].w_off = 0;
+    }
+    if (!ok)
+        return req_fail(err, errlen, g, node, "input %d (a view of rank %d) does not match the output of '%s'", k,
+                        t->ndim, src->name);
+    if (t->ndim != 4)
+        return 0;
+    if (!n->local && (v[k].h_off || v[k].w_off || t->dims[2] != src->out_dims[2] || t->dims[3] != src->out_dims[3]))
+        return req_fail(err, errlen, g, node, "input %d must be the whole tensor (not a spatially local op)", k);
+    mb_region need = mb_node_input_region(g, node, k, r);
+    if (mb_region_empty(need))
+        return 0;
+    if (need.h0 < v[k].h_off || need.w0 < v[k].w_off || need.h1 > v[k].h_off + t->dims[2] ||
+        need.w1 > v[k].w_off + t->dims[3])
+        return req_fail(err, errlen, g, node,
+                        "input %d: rows [%lld,%lld) and columns [%lld,%lld) are needed but the view holds rows "
+                        "[%lld,%lld) and columns [%lld,%lld)",
+                        k, (long long)need.h0, (long long)need.h1, (long long)need.w0, (long long)need.w1,
+                        (long long)v[k].h_off, (long long)(v[k].h_off + t->dims[2]), (long long)v[k].w_off,
+                        (long long)(v[k].w_off + t->dims[3]));
+    return 0;
+}
+
+int mb_backend_compute(mb_backend *be, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out,
+                       char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = 0;
+    if (!be || !be->compute) {
+        if (err && errlen)
+            snprintf(err, errlen, "no backend");
+        return -1;
+    }
+    if (!g || node < 0 || node >= g->n_nodes) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s backend: node %d does not exist", be->name, node);
+        return -1;
+    }
+    const mb_node *n = &g->nodes[node];
+    if (n->type == MB_OP_INPUT)
+        return req_fail(err, errlen, g, node, "a graph input is given, not computed");
+    if (!be->supports_op || !be->supports_op(be, g, n))
+        return req_fail(err, errlen, g, node,
+                        "not supported by the %s backend (mb_backend_supports says no: the op, or one of its "
+                        "attributes such as an unresolved auto_pad or an unknown mode, has no kernel here)",
+                        be->name);
+    if (n->n_inputs < 0 || n->n_inputs > MB_MAX_INPUTS)
+        return req_fail(err, errlen, g, node, "%d inputs", n->n_inputs);
+    if (check_output(g, node, &r, out, err, errlen))
+        return -1;
+    mb_view v[MB_MAX_INPUTS];
+    for (int k = 0; k < n->n_inputs; k++)
+        if (check_input(g, node, k, in, r, v, err, errlen))
+            return -1;
+    return be->compute(be, g, node, v, r, out, err, errlen);
+}

@@ -1,0 +1,53 @@
+/* Private to kernels/: the function table behind the opaque mb_backend
+ * (include/mecbed/backend.h), as ggml-backend-impl.h is to ggml-backend.h.
+ * Each backend fills one and keeps only what is its own: which ops it
+ * implements and how it computes them. Request checking is not here: it
+ * happens once, in mb_backend_compute() (kernels/backend.c), before any
+ * compute slot is called.
+ *
+ * kernels/cuda is built into a separate shared object (libmecbed-cuda.so)
+ * that fills this table too, so its layout is an interface between two
+ * binaries of the same build: MB_BACKEND_IMPL_VERSION changes whenever the
+ * struct does, and the loader refuses a library built against another one. */
+#ifndef MECBED_BACKEND_IMPL_H
+#define MECBED_BACKEND_IMPL_H
+
+#include <stddef.h>
+
+#include "mecbed/backend.h"
+
+#define MB_BACKEND_IMPL_VERSION 2
+
+struct mb_backend {
+    const char *name;
+    /* 1 if this backend implements node n of g, attributes included. */
+    int (*supports_op)(const mb_backend *be, const mb_graph *g, const mb_node *n);
+    /* Compute a request mb_backend_compute() has already checked: the node
+     * exists and is supported, out has the right dims, r is the full output
+     * for ranks other than 4, and in[k] has the producer's shape, covers
+     * what region r needs, h_off/w_off 0 for tensors that are not 4-D and
+     * full_h/full_w filled from the producer. */
+    int (*compute)(mb_backend *be, const mb_graph *g, int node, const mb_view *in, mb_region r,
+                   mb_tensor *out, char *err, size_t errlen);
+    /* Optional (NULL: no counter): the device's energy counter. */
+    int (*energy_mj)(const mb_backend *be, unsigned long long *mj, char *why, size_t whylen);
+    void (*free)(mb_backend *be);
+    void *ctx;
+    int n_threads;
+};
+
+/* The built-in backends (kernels/ref, kernels/cpu). NULL when out of memory
+ * or when the cpu backend's threads could not be started. */
+mb_backend *mb_backend_ref_new(void);
+mb_backend *mb_backend_cpu_new(int n_threads);
+
+/* What libmecbed-cuda.so exports (kernels/cuda/cuda_backend.cu), looked up
+ * with dlsym by kernels/backend.c. */
+#define MB_CUDA_SYM_VERSION "mb_backend_cuda_impl_version"
+#define MB_CUDA_SYM_NEW "mb_backend_cuda_new"
+#define MB_CUDA_SYM_WHY "mb_backend_cuda_why"
+typedef int (*mb_cuda_version_fn)(void);
+typedef mb_backend *(*mb_cuda_new_fn)(int n_threads);
+typedef const char *(*mb_cuda_why_fn)(void);
+
+#endif
