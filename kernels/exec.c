@@ -1,10 +1,11 @@
 /* The reference executor: one graph, one backend, one process. Each node is
  * computed whole (its full output region) in the stored topological order;
- * an intermediate tensor is freed as soon as its last consumer has run, so
- * peak memory is what a real runtime would need, not the sum of all
+ * an intermediate tensor's buffer is reused as soon as its last consumer has
+ * run, so peak memory is what a real runtime would need, not the sum of all
  * activations. Timing repeats the whole pass (caches then see what they see
  * in a real inference, not one op re-run in a hot loop) and reports each
- * op's median. */
+ * op's median; the buffers are planned and faulted in once per call, so a
+ * pass's wall time is the sum of its op times. */
 #include "mecbed/exec.h"
 
 #include <inttypes.h>
@@ -42,182 +43,158 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Tensors of one pass. Inputs and constants are borrowed, never freed here.
- * Released tensors go to a pool and their buffers are reused by later ops
- * and later passes: fresh large allocations are lazily mapped, and their
- * first-touch page faults cost more than the ops themselves on some VMs. */
-typedef struct pooled {
-    mb_tensor *t;
-    size_t cap; /* bytes of t->data */
-} pooled;
+/* Memory plan of a call: every computed node's output lives in a slot, a
+ * buffer allocated and faulted in once before the first pass and reused by
+ * every pass. Slots are assigned by liveness (a slot is free again once the
+ * last consumer of its tensor has run), so the footprint stays near what a
+ * real runtime needs, not the sum of all activations. The timed path then
+ * does no allocation, no pool search and no page faults: what a pass costs
+ * is what its ops cost. Inputs and constants are borrowed, never owned. */
+typedef struct mem_plan {
+    int n;            /* nodes */
+    int *slot_of;     /* per node: its slot, -1 when borrowed (Input, Constant) */
+    int n_slots;
+    size_t *slot_cap; /* bytes */
+    mb_tensor **slot; /* the buffers (1-D tensors reshaped per use) */
+} mem_plan;
 
-typedef struct pass_state {
-    int n;
-    mb_tensor **val;
-    char *borrowed;
-    size_t *cap; /* bytes of val[i]'s buffer */
-    pooled *pool; /* idle buffers */
-    int n_pool;
-    size_t pool_bytes, pool_budget;
-} pass_state;
-
-/* Only large buffers are pooled (malloc recycles small ones well; large ones
- * are mapped afresh each time). The pool holds at most POOL_MAX buffers and
- * pool_budget bytes (a few times the graph's largest activation): past that
- * the smallest go first, so it cannot grow into keeping every activation. */
-#define POOL_MAX 64
-#define POOL_MIN_BYTES (256 * 1024)
-
-static void pool_evict_smallest(pass_state *ps)
-{
-    int small = 0;
-    for (int k = 1; k < ps->n_pool; k++)
-        if (ps->pool[k].cap < ps->pool[small].cap)
-            small = k;
-    ps->pool_bytes -= ps->pool[small].cap;
-    mb_tensor_free(ps->pool[small].t);
-    ps->pool[small] = ps->pool[--ps->n_pool];
-}
-
-static void drop(pass_state *ps, int i)
-{
-    mb_tensor *t = ps->val[i];
-    ps->val[i] = NULL;
-    if (!t || ps->borrowed[i])
-        return;
-    size_t cap = ps->cap[i];
-    if (cap < POOL_MIN_BYTES || cap > ps->pool_budget ||
-        (!ps->pool && !(ps->pool = malloc(sizeof *ps->pool * POOL_MAX)))) {
-        mb_tensor_free(t);
-        return;
-    }
-    while (ps->n_pool && (ps->n_pool == POOL_MAX || ps->pool_bytes + cap > ps->pool_budget))
-        pool_evict_smallest(ps);
-    ps->pool[ps->n_pool++] = (pooled){t, cap};
-    ps->pool_bytes += cap;
-}
-
-/* A tensor of the given dims: the smallest pooled buffer that fits without
- * wasting more than half of it, else a new one. */
-static mb_tensor *obtain(pass_state *ps, int ndim, const int64_t *dims, size_t *cap)
+static size_t node_bytes(const mb_node *nd)
 {
     int64_t numel = 1;
-    for (int d = 0; d < ndim; d++)
-        numel *= dims[d];
-    size_t need = (size_t)(numel > 0 ? numel : 1) * sizeof(float);
-    int best = -1;
-    for (int k = 0; k < ps->n_pool; k++)
-        if (ps->pool[k].cap >= need && ps->pool[k].cap / 2 <= need &&
-            (best < 0 || ps->pool[k].cap < ps->pool[best].cap))
-            best = k;
-    if (best < 0) {
-        *cap = need;
-        return mb_tensor_new(ndim, dims);
+    for (int d = 0; d < nd->out_ndim; d++)
+        numel *= nd->out_dims[d];
+    return (size_t)(numel > 0 ? numel : 1) * sizeof(float);
+}
+
+/* Pick a free slot for `need` bytes: the smallest free one that fits, else
+ * the largest free one grown to fit, else a new one. Returns the slot. */
+static int plan_take(mem_plan *mp, char *is_free, size_t need)
+{
+    int fit = -1, big = -1;
+    for (int s = 0; s < mp->n_slots; s++) {
+        if (!is_free[s])
+            continue;
+        if (mp->slot_cap[s] >= need && (fit < 0 || mp->slot_cap[s] < mp->slot_cap[fit]))
+            fit = s;
+        if (big < 0 || mp->slot_cap[s] > mp->slot_cap[big])
+            big = s;
     }
-    mb_tensor *t = ps->pool[best].t;
-    *cap = ps->pool[best].cap;
-    ps->pool_bytes -= *cap;
-    ps->pool[best] = ps->pool[--ps->n_pool];
-    t->ndim = ndim;
-    memcpy(t->dims, dims, sizeof(int64_t) * (size_t)ndim);
-    return t;
+    int s = fit >= 0 ? fit : big;
+    if (s < 0) {
+        s = mp->n_slots++;
+        mp->slot_cap[s] = 0;
+    }
+    if (mp->slot_cap[s] < need)
+        mp->slot_cap[s] = need;
+    is_free[s] = 0;
+    return s;
 }
 
-static void pass_release(pass_state *ps)
+/* Assign slots by walking the graph once the way a pass does; then allocate
+ * and fault in every slot. keep_all: nothing is released (every computed
+ * node keeps its own slot). Returns 0 or -1 (out of memory). */
+static int plan_build(mem_plan *mp, const mb_graph *g, const int *uses, const char *is_out, int keep_all)
 {
-    for (int i = 0; i < ps->n; i++)
-        drop(ps, i);
+    int n = g->n_nodes;
+    size_t nn = (size_t)(n ? n : 1);
+    mp->n = n;
+    mp->slot_of = malloc(sizeof(int) * nn);
+    mp->slot_cap = calloc(nn, sizeof(size_t));
+    mp->slot = calloc(nn, sizeof(mb_tensor *));
+    int *left = malloc(sizeof(int) * nn);
+    char *is_free = calloc(nn, 1);
+    int rc = -1;
+    if (!mp->slot_of || !mp->slot_cap || !mp->slot || !left || !is_free)
+        goto out;
+    memcpy(left, uses, sizeof(int) * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        const mb_node *nd = &g->nodes[i];
+        if (nd->type == MB_OP_INPUT || nd->type == MB_OP_CONSTANT) {
+            mp->slot_of[i] = -1;
+        } else {
+            mp->slot_of[i] = plan_take(mp, is_free, node_bytes(nd));
+        }
+        if (keep_all)
+            continue;
+        for (int k = 0; k < nd->n_inputs; k++) {
+            int p = nd->inputs[k];
+            if (--left[p] == 0 && !is_out[p] && mp->slot_of[p] >= 0)
+                is_free[mp->slot_of[p]] = 1;
+        }
+        if (uses[i] == 0 && !is_out[i] && mp->slot_of[i] >= 0)
+            is_free[mp->slot_of[i]] = 1;
+    }
+    for (int s = 0; s < mp->n_slots; s++) {
+        int64_t numel = (int64_t)(mp->slot_cap[s] / sizeof(float));
+        if (!(mp->slot[s] = mb_tensor_new(1, &numel)))
+            goto out;
+        /* calloc hands out untouched pages for large buffers: fault them in
+         * now, outside any pass. */
+        memset(mp->slot[s]->data, 0, mp->slot_cap[s]);
+    }
+    rc = 0;
+out:
+    free(left);
+    free(is_free);
+    return rc;
 }
 
-static void pool_free(pass_state *ps)
+static void plan_free(mem_plan *mp)
 {
-    for (int k = 0; k < ps->n_pool; k++)
-        mb_tensor_free(ps->pool[k].t);
-    free(ps->pool);
-    ps->pool = NULL;
-    ps->n_pool = 0;
-    ps->pool_bytes = 0;
+    for (int s = 0; mp->slot && s < mp->n_slots; s++)
+        mb_tensor_free(mp->slot[s]);
+    free(mp->slot);
+    free(mp->slot_of);
+    free(mp->slot_cap);
+    memset(mp, 0, sizeof *mp);
 }
 
-/* One pass over the graph. times_row: n entries (ms), or NULL. */
-static int run_pass(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, const int *uses,
-                    const char *is_out, int keep_all, pass_state *ps, double *times_row, char *err,
-                    size_t errlen)
+/* One pass over the graph: val[i] receives node i's tensor (a slot or a
+ * borrowed one). times_row: n entries (ms), or NULL. Outputs are not zeroed
+ * first: a backend writes every element of the region it computes (the
+ * runtime hands kernels reused scratch buffers too), so a slot's previous
+ * contents never show through, and an op's time is its kernel's alone. */
+static int run_pass(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, const mem_plan *mp,
+                    mb_tensor **val, double *times_row, char *err, size_t errlen)
 {
     int n = g->n_nodes, next_input = 0;
-    int *left = malloc(sizeof(int) * (size_t)(n ? n : 1));
-    mb_view *views = malloc(sizeof(mb_view) * MB_MAX_INPUTS);
-    if (!left || !views) {
-        free(left);
-        free(views);
-        seterr(err, errlen, "out of memory");
-        return -1;
-    }
-    memcpy(left, uses, sizeof(int) * (size_t)n);
-    int rc = 0;
-    for (int i = 0; i < n && !rc; i++) {
+    mb_view views[MB_MAX_INPUTS];
+    for (int i = 0; i < n; i++) {
         const mb_node *nd = &g->nodes[i];
         if (times_row)
             times_row[i] = 0;
         if (nd->type == MB_OP_INPUT) {
-            ps->val[i] = inputs[next_input++];
-            ps->borrowed[i] = 1;
-        } else if (nd->type == MB_OP_CONSTANT) {
-            ps->val[i] = nd->n_params > 0 ? nd->params[0] : NULL;
-            ps->borrowed[i] = 1;
-            if (!ps->val[i]) {
-                seterr(err, errlen, "node '%s' (Constant) has no value", nd->name);
-                rc = -1;
-                break;
-            }
-        } else {
-            for (int k = 0; k < nd->n_inputs; k++)
-                views[k] = mb_view_whole(ps->val[nd->inputs[k]]);
-            size_t cap = 0;
-            mb_tensor *out = obtain(ps, nd->out_ndim, nd->out_dims, &cap);
-            if (!out) {
-                char s[128];
-                dims_str(nd->out_ndim, nd->out_dims, s, sizeof s);
-                seterr(err, errlen, "node '%s': cannot allocate its %s output", nd->name, s);
-                rc = -1;
-                break;
-            }
-            /* Zero (kernels may accumulate) and fault in the pages of a fresh
-             * buffer before the clock starts. */
-            memset(out->data, 0, mb_tensor_bytes(out));
-            char berr[256] = "";
-            mb_region r = mb_node_full_region(g, i);
-            double t0 = mb_now();
-            int brc = mb_backend_compute(be, g, i, views, r, out, berr, sizeof berr);
-            double t1 = mb_now();
-            if (brc) {
-                mb_tensor_free(out);
-                seterr(err, errlen, "node '%s' (%s) on backend %s: %s", nd->name, mb_op_name(nd->type),
-                       mb_backend_name(be),
-                       berr[0] ? berr : "compute failed");
-                rc = -1;
-                break;
-            }
-            ps->val[i] = out;
-            ps->borrowed[i] = 0;
-            ps->cap[i] = cap;
-            if (times_row)
-                times_row[i] = (t1 - t0) * 1e3;
-        }
-        if (keep_all)
+            val[i] = inputs[next_input++];
             continue;
-        /* Drop tensors nobody will read again. */
-        for (int k = 0; k < nd->n_inputs; k++) {
-            int p = nd->inputs[k];
-            if (--left[p] == 0 && !is_out[p])
-                drop(ps, p);
         }
-        if (uses[i] == 0 && !is_out[i])
-            drop(ps, i);
+        if (nd->type == MB_OP_CONSTANT) {
+            val[i] = nd->n_params > 0 ? nd->params[0] : NULL;
+            if (!val[i]) {
+                seterr(err, errlen, "node '%s' (Constant) has no value", nd->name);
+                return -1;
+            }
+            continue;
+        }
+        for (int k = 0; k < nd->n_inputs; k++)
+            views[k] = mb_view_whole(val[nd->inputs[k]]);
+        mb_tensor *out = mp->slot[mp->slot_of[i]];
+        out->ndim = nd->out_ndim;
+        memcpy(out->dims, nd->out_dims, sizeof(int64_t) * (size_t)nd->out_ndim);
+        char berr[256] = "";
+        mb_region r = mb_node_full_region(g, i);
+        double t0 = mb_now();
+        int brc = mb_backend_compute(be, g, i, views, r, out, berr, sizeof berr);
+        double t1 = mb_now();
+        if (brc) {
+            seterr(err, errlen, "node '%s' (%s) on backend %s: %s", nd->name, mb_op_name(nd->type), mb_backend_name(be),
+                   berr[0] ? berr : "compute failed");
+            return -1;
+        }
+        val[i] = out;
+        if (times_row)
+            times_row[i] = (t1 - t0) * 1e3;
     }
-    free(left);
-    free(views);
-    return rc;
+    return 0;
 }
 
 static int check_inputs(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, char *err, size_t errlen)
@@ -249,8 +226,7 @@ static int check_inputs(const mb_graph *g, mb_backend *be, mb_tensor *const *inp
             }
             k++;
         } else if (nd->type != MB_OP_CONSTANT && !mb_backend_supports(be, g, i)) {
-            seterr(err, errlen, "backend %s cannot run node '%s' (%s)", mb_backend_name(be), nd->name,
-                   mb_op_name(nd->type));
+            seterr(err, errlen, "backend %s cannot run node '%s' (%s)", mb_backend_name(be), nd->name, mb_op_name(nd->type));
             return -1;
         }
     }
@@ -284,22 +260,18 @@ int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_
     size_t nn = (size_t)(n ? n : 1);
     int *uses = calloc(nn, sizeof(int));
     char *is_out = calloc(nn, 1);
-    pass_state ps = {n, calloc(nn, sizeof(mb_tensor *)), calloc(nn, 1), calloc(nn, sizeof(size_t)), NULL, 0, 0, 0};
+    mb_tensor **val = calloc(nn, sizeof(mb_tensor *));
+    mem_plan mp = {0};
     double *samples = opts->times ? calloc(nn * (size_t)repeats, sizeof(double)) : NULL;
     mb_tensor **outs = calloc((size_t)g->n_outputs, sizeof(mb_tensor *));
     int rc = -1;
-    if (!uses || !is_out || !ps.val || !ps.borrowed || !ps.cap || (opts->times && !samples) || !outs) {
+    if (!uses || !is_out || !val || (opts->times && !samples) || !outs) {
         seterr(err, errlen, "out of memory");
         goto done;
     }
-    size_t largest = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         for (int k = 0; k < g->nodes[i].n_inputs; k++)
             uses[g->nodes[i].inputs[k]]++;
-        if ((size_t)g->nodes[i].out_bytes > largest)
-            largest = (size_t)g->nodes[i].out_bytes;
-    }
-    ps.pool_budget = 4 * largest > ((size_t)32 << 20) ? 4 * largest : (size_t)32 << 20;
     for (int o = 0; o < g->n_outputs; o++) {
         if (g->outputs[o] < 0 || g->outputs[o] >= n) {
             seterr(err, errlen, "model '%s': output %d names no node", g->name, o);
@@ -307,57 +279,54 @@ int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_
         }
         is_out[g->outputs[o]] = 1;
     }
-
-    for (int pass = 0; pass < repeats; pass++) {
-        int last = pass == repeats - 1;
-        if (run_pass(g, be, inputs, uses, is_out, last && keep_all, &ps, samples ? samples + (size_t)pass * nn : NULL,
-                     err, errlen)) {
-            pass_release(&ps);
-            goto done;
-        }
-        if (!last)
-            pass_release(&ps);
+    if (plan_build(&mp, g, uses, is_out, keep_all)) {
+        seterr(err, errlen, "out of memory for the activations of model '%s'", g->name);
+        goto done;
     }
 
-    /* Hand over outputs: move owned tensors, clone borrowed or shared ones. */
+    for (int pass = 0; pass < repeats; pass++)
+        if (run_pass(g, be, inputs, &mp, val, samples ? samples + (size_t)pass * nn : NULL, err, errlen))
+            goto done;
+
+    /* Hand over outputs: move a slot out of the plan, clone borrowed or
+     * shared tensors. */
     for (int o = 0; o < g->n_outputs; o++) {
-        int id = g->outputs[o];
-        int shared = keep_all || ps.borrowed[id];
+        int id = g->outputs[o], s = mp.slot_of[id];
+        int shared = keep_all || s < 0;
         for (int q = 0; q < g->n_outputs; q++)
             shared |= q != o && g->outputs[q] == id; /* one node in two output slots */
-        outs[o] = shared ? mb_tensor_clone(ps.val[id]) : ps.val[id];
+        outs[o] = shared ? mb_tensor_clone(val[id]) : val[id];
         if (!outs[o]) {
             seterr(err, errlen, "out of memory copying output '%s'", g->nodes[id].name);
             for (int q = 0; q < o; q++)
                 mb_tensor_free(outs[q]);
-            pass_release(&ps);
             goto done;
         }
         if (!shared)
-            ps.val[id] = NULL;
+            mp.slot[s] = NULL;
     }
     if (keep_all) {
+        /* Every computed node has its own slot: move them all. */
         mb_tensor **everything = calloc(nn, sizeof(mb_tensor *));
         if (!everything) {
             seterr(err, errlen, "out of memory");
             for (int o = 0; o < g->n_outputs; o++)
                 mb_tensor_free(outs[o]);
-            pass_release(&ps);
             goto done;
         }
         for (int i = 0; i < n; i++) {
+            int s = mp.slot_of[i];
             if (g->nodes[i].type == MB_OP_CONSTANT)
                 everything[i] = NULL; /* free node: its value is the node's own param */
-            else if (ps.borrowed[i])
-                everything[i] = ps.val[i] ? mb_tensor_clone(ps.val[i]) : NULL;
+            else if (s < 0)
+                everything[i] = val[i] ? mb_tensor_clone(val[i]) : NULL;
             else {
-                everything[i] = ps.val[i];
-                ps.val[i] = NULL;
+                everything[i] = mp.slot[s];
+                mp.slot[s] = NULL;
             }
         }
         *all = everything;
     }
-    pass_release(&ps);
 
     if (opts->times) {
         double *col = malloc(sizeof(double) * (size_t)repeats);
@@ -380,12 +349,8 @@ done:
     free(outs);
     free(uses);
     free(is_out);
-    if (ps.val)
-        pass_release(&ps);
-    pool_free(&ps);
-    free(ps.val);
-    free(ps.borrowed);
-    free(ps.cap);
+    free(val);
+    plan_free(&mp);
     free(samples);
     return rc;
 }

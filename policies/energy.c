@@ -137,3 +137,34 @@ void mb_radio_frame_energy(const mb_radio_model *m, const mb_radio_burst *b, int
     }
     out->total_mj = out->active_mj + out->tail_mj + out->promo_mj;
 }
+
+void mb_radio_bursts_to_emulated(mb_radio_burst *b, int n, double k)
+{
+    if (!(k > 1.0) || !isfinite(k))
+        return;
+    for (int i = 0; i < n; i++) {
+        b[i].t0 /= k;
+        b[i].t1 /= k;
+        b[i].up_mbps *= k;
+        b[i].down_mbps *= k;
+    }
+}
+
+void mb_radio_frame_energy_dilated(const mb_radio_model *m, const mb_radio_burst *b, int n, double frame_s,
+                                   double interval_s, double k, mb_radio_energy *out)
+{
+    if (!(k > 1.0) || !isfinite(k)) {
+        mb_radio_frame_energy(m, b, n, frame_s, interval_s, out);
+        return;
+    }
+    mb_radio_burst *e = n > 0 ? malloc(sizeof(*e) * (size_t)n) : NULL;
+    if (n > 0 && !e) {
+        memset(out, 0, sizeof(*out));
+        return;
+    }
+    if (n > 0)
+        memcpy(e, b, sizeof(*e) * (size_t)n);
+    mb_radio_bursts_to_emulated(e, n, k);
+    mb_radio_frame_energy(m, e, n, frame_s / k, interval_s / k, out);
+    free(e);
+}

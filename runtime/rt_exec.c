@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -106,6 +107,16 @@ double mb_rt_thread_cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Sleep until `until` (mb_now() seconds, CLOCK_MONOTONIC). An absolute
+ * deadline: a wake-up interrupted by a signal resumes towards the same
+ * instant, and nothing is lost converting a relative interval. */
+static void sleep_until(double until)
+{
+    struct timespec ts = {(time_t)until, (long)((until - (double)(time_t)until) * 1e9)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
 /* Time dilation: a site `slowdown` times slower than this machine takes
  * slowdown x the CPU time this op took here, so wait out the rest. CPU
  * time, not wall time: preemption by other work on a shared machine does
@@ -115,13 +126,37 @@ void mb_rt_dilate(double t0_wall, double cpu_s)
     if (slowdown <= 1.0)
         return;
     double until = t0_wall + cpu_s * slowdown;
-    for (;;) {
-        double left = until - mb_now();
-        if (left <= 0)
-            return;
-        struct timespec ts = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
-        nanosleep(&ts, NULL);
-    }
+    if (until > mb_now())
+        sleep_until(until);
+}
+
+void mb_rt_precise_timers(void)
+{
+    /* The default slack (50 us) lets the kernel wake a sleeper that much
+     * late to batch wake-ups; 1 us makes a dilated step end on time. */
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+}
+
+/* A step that follows its predecessor without waiting for inputs starts,
+ * in the emulated site's time, where the predecessor's target ended: the
+ * late wake-up of the previous sleep (timer slack, scheduling) is not
+ * carried into this step, so overshoots do not add up over many small ops.
+ * A step that had to wait starts when it was picked. */
+double mb_rt_vclock_begin(mb_rt_vclock *vc, double now, int waited)
+{
+    if (!vc->primed || waited || vc->target > now)
+        return now;
+    return vc->target;
+}
+
+double mb_rt_vclock_end(mb_rt_vclock *vc, double start, double cpu_s)
+{
+    double k = slowdown > 1.0 ? slowdown : 1.0;
+    vc->target = start + cpu_s * k;
+    vc->primed = 1;
+    if (k > 1.0 && vc->target > mb_now())
+        sleep_until(vc->target);
+    return vc->target;
 }
 
 void mb_rt_set_thread_hook(void (*fn)(void *), void *arg)
@@ -456,12 +491,19 @@ static void *compute_main(void *arg)
     rt_exec *x = arg;
     const mb_graph *g = x->g;
     run_thread_hook();
+    /* Dilation keeps a virtual clock (mb_rt_vclock_begin) and sleeps to
+     * absolute deadlines with a tight timer slack. */
+    mb_rt_vclock vc = {0};
+    if (slowdown > 1.0)
+        mb_rt_precise_timers();
     pthread_mutex_lock(&x->mu);
     for (;;) {
         rt_frame *f = NULL;
-        int s = -1;
-        while (!x->stop && !x->failed && (s = pick(x, ROLE_COMPUTE, -1, &f)) < 0)
+        int s = -1, waited = 0;
+        while (!x->stop && !x->failed && (s = pick(x, ROLE_COMPUTE, -1, &f)) < 0) {
+            waited = 1;
             pthread_cond_wait(&x->cv_compute, &x->mu);
+        }
         if (x->stop || x->failed)
             break;
         const mb_plan_step *st = &x->p->steps[s];
@@ -514,7 +556,7 @@ static void *compute_main(void *arg)
         if (!rc && !full)
             rc = mb_tensor_paste_region(dst, st->region, out);
         if (!rc && slowdown > 1.0)
-            mb_rt_dilate(t0, mb_rt_thread_cpu_s() - c0);
+            mb_rt_vclock_end(&vc, mb_rt_vclock_begin(&vc, t0, waited), mb_rt_thread_cpu_s() - c0);
         double t1 = mb_now();
         pthread_mutex_lock(&x->mu);
         f = frame_find(x, fid);

@@ -272,3 +272,14 @@ out:
     free(end);
     return result;
 }
+
+int rs_bursts_emulated(const rs_packets *ps, const mb_timeline *tl, uint32_t frame, int device,
+                       double t_start, double t_end, double gap_s, double k, mb_radio_burst *out, int max)
+{
+    if (!(k > 1.0) || !isfinite(k))
+        k = 1.0;
+    /* Packets closer than gap_s of emulated time are k x gap_s apart in wall time. */
+    int n = rs_bursts(ps, tl, frame, device, t_start, t_end, gap_s * k, out, max);
+    mb_radio_bursts_to_emulated(out, n, k);
+    return n;
+}

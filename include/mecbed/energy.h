@@ -54,4 +54,17 @@ typedef struct mb_radio_energy {
 void mb_radio_frame_energy(const mb_radio_model *m, const mb_radio_burst *b, int n, double frame_s,
                            double interval_s, mb_radio_energy *out);
 
+/* Under time dilation (timescale.h) a run's clock is k times slower than
+ * the emulated world: a packet log or timeline gives wall times and wall
+ * rates. The state machine must see emulated time, or its timers (a tail
+ * of 11.6 s) would cover k times fewer emulated seconds. Converts bursts in
+ * place: times / k, rates x k (the same bytes in 1/k of the time). k < 1
+ * counts as 1. */
+void mb_radio_bursts_to_emulated(mb_radio_burst *b, int n, double k);
+/* mb_radio_frame_energy of bursts, frame_s and interval_s measured in wall
+ * time on a run dilated by k: the energy in emulated time. b is not
+ * modified. */
+void mb_radio_frame_energy_dilated(const mb_radio_model *m, const mb_radio_burst *b, int n, double frame_s,
+                                   double interval_s, double k, mb_radio_energy *out);
+
 #endif

@@ -31,6 +31,8 @@ typedef struct mb_link_dir {
     double aqm_target_s;  /* delay-based AQM target (0: drop-tail only) */
     char trace[MB_PATH_LEN]; /* "" when none */
     int trace_loop;       /* 1 loop (default), 0 once */
+    double time_scale;    /* time dilation of the trace (mb_linkspec_dilate, timescale.h):
+                           * loaders stretch it by this factor; 0 or 1: as written */
 } mb_link_dir;
 
 typedef struct mb_link_spec {

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "mecbed/graph.h"
+#include "mecbed/nodetype.h"
 
 typedef struct mb_profile {
     char model[MB_NAME_LEN];
@@ -60,5 +61,50 @@ double mb_profile_total_ms(const mb_profile *p);
  * work outside any op). `mecbed profile` prints it; the cost model does not
  * apply it (see docs/policies.md, "Profiles"). */
 double mb_profile_op_scale(const mb_profile *p);
+
+/* Calibration: this machine's speed now, on the kernels of the model a run
+ * uses. A run calibrates at its start and derives both the dilation of each
+ * site (mb_calibration_site_factor) and the prediction from the same
+ * record, so that a host that drifted since the profile was measured (other
+ * load, frequency, a different BLAS core) moves neither; the record goes
+ * into the run's results. */
+typedef struct mb_calibration {
+    char model[MB_NAME_LEN];
+    char cpu[128];
+    char blas_core[32];
+    char backend[16];
+    int threads;
+    int repeats;
+    int n_ops;
+    double *ms_now;       /* per node: median ms now */
+    double total_ms_now;  /* sum of ms_now */
+    double gflops_now;    /* sgemm GFLOP/s now, same threads */
+    double ref_total_ms;  /* sum of the reference profile's op times (0: none given) */
+    double ref_gflops;    /* the reference profile's ref_gflops (0: none) */
+    double host_scale;    /* total_ms_now / ref_total_ms: > 1 when this machine is
+                           * slower now than the profiled one; 1 without a reference */
+    double when;          /* Unix time (s) the calibration started */
+    double took_s;        /* how long it took */
+} mb_calibration;
+
+/* Measure g now: one call of mb_exec_run with `repeats` passes (>= 3; the
+ * first, cold, pass is outvoted by the median) on backend with threads, and
+ * the sgemm rate. ref (optional): the profile predictions use (pinned or
+ * cached); it must describe g. NULL with err on failure. */
+mb_calibration *mb_calibrate(const mb_graph *g, const mb_profile *ref, const char *backend, int threads,
+                             int repeats, char *err, size_t errlen);
+void mb_calibration_free(mb_calibration *c);
+/* A node type's op time over this machine's op time now, for the model the
+ * calibration measured: the node type's factor against the reference
+ * profile (speed, or ref_gflops / gflops), divided by host_scale. Without a
+ * reference: speed, or gflops_now / gflops. > 1: the site is slower than
+ * this machine (dilate its compute by the factor); < 1: faster (needs a
+ * time dilation factor >= 1 / factor, mb_tdf_auto). NAN when the type gives
+ * neither speed nor gflops. */
+double mb_calibration_site_factor(const mb_calibration *c, const mb_nodetype *t);
+/* The calibration as "key=value" pairs separated by spaces (a CSV meta
+ * line) or as a JSON object. Return the length written (snprintf's). */
+int mb_calibration_format(const mb_calibration *c, char *buf, size_t len);
+int mb_calibration_json(const mb_calibration *c, char *buf, size_t len);
 
 #endif

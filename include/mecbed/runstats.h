@@ -34,6 +34,12 @@ void rs_packets_free(rs_packets *ps);
 int rs_bursts(const rs_packets *ps, const mb_timeline *tl, uint32_t frame, int device,
               double t_start, double t_end, double gap_s, mb_radio_burst *out, int max);
 
+/* rs_bursts on a run dilated by TDF k (timescale.h): gap_s is emulated
+ * time, and the bursts come back in emulated time (times / k, rates x k),
+ * ready for mb_radio_frame_energy. t_start, t_end: wall (mb_now()). */
+int rs_bursts_emulated(const rs_packets *ps, const mb_timeline *tl, uint32_t frame, int device,
+                       double t_start, double t_end, double gap_s, double k, mb_radio_burst *out, int max);
+
 /* Device compute busy time (ms) of a frame: its COMPUTE events. */
 double rs_device_busy_ms(const mb_timeline *tl, uint32_t frame, int device);
 

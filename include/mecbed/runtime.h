@@ -121,6 +121,28 @@ void mb_rt_set_slowdown(double factor);
 double mb_rt_slowdown(void);
 /* Sleep until t0_wall + cpu_s x slowdown (mb_now() seconds); no-op at 1. */
 void mb_rt_dilate(double t0_wall, double cpu_s);
+/* The virtual clock of a dilated compute thread. Sleeping per step to
+ * t0 + cpu x slowdown overshoots each deadline by the timer slack and the
+ * wake-up latency, and over a model of many small ops the overshoots add up
+ * (tens of us per op). Instead a step that starts right after the previous
+ * one (no wait for inputs in between) is placed at the previous step's
+ * target, so each target is the previous target + cpu x slowdown and only
+ * the last wake-up's overshoot remains. Zero-initialise one per thread. */
+typedef struct mb_rt_vclock {
+    double target; /* mb_now() seconds at which the last step ends */
+    int primed;    /* a step has ended */
+} mb_rt_vclock;
+/* Where a step picked at `now` starts on the emulated timeline: the previous
+ * target when it followed directly (waited = 0) and the thread is late,
+ * else now. */
+double mb_rt_vclock_begin(mb_rt_vclock *vc, double now, int waited);
+/* End a step that started at `start` and took cpu_s of CPU time here: sleep
+ * (absolute deadline, CLOCK_MONOTONIC) until start + cpu_s x slowdown and
+ * return that target. */
+double mb_rt_vclock_end(mb_rt_vclock *vc, double start, double cpu_s);
+/* Timer slack of the calling thread to 1 us (prctl PR_SET_TIMERSLACK), so
+ * that deadlines are met within microseconds, not the 50 us default. */
+void mb_rt_precise_timers(void);
 /* This thread's CPU time in seconds. */
 double mb_rt_thread_cpu_s(void);
 

@@ -108,6 +108,18 @@ typedef struct mb_trace_cursor {
     double period_bytes;  /* capacity of one period */
 } mb_trace_cursor;
 
+/* Time dilation (timescale.h): stretch the trace by k in time and divide
+ * its rates by k, so that under a run's TDF k it carries the same bytes per
+ * emulated second. Opportunity traces keep their bytes per opportunity
+ * (their instants spread out). 0, or -1 with err when k is not >= 1 and
+ * finite. */
+int mb_trace_dilate(mb_trace *tr, double k, char *err, size_t errlen);
+/* The trace of one direction of a link spec, read (format auto-detected) and
+ * dilated by the direction's time_scale: how every link backend loads a
+ * trace. NULL with err when d has no trace or it cannot be read. */
+struct mb_link_dir;
+mb_trace *mb_trace_read_dir(const struct mb_link_dir *d, char *err, size_t errlen);
+
 void mb_trace_cursor_init(mb_trace_cursor *c, const mb_trace *tr, int loop);
 double mb_trace_serve(mb_trace_cursor *c, double start, double bytes);
 
