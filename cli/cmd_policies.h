@@ -6,7 +6,7 @@
 
 #include "mecbed/cost.h"
 #include "mecbed/plan.h"
-#include "mecbed/policy.h"
+#include "mecbed/policy_host.h"
 
 
 /* Everything plan mode needs, built from command-line options. */

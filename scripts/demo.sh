@@ -16,9 +16,11 @@ MODEL=${DEMO_MODEL:-tinyyolov2}
 DEVICE=${DEMO_DEVICE:-rpi4}
 LINK=${DEMO_LINK:-up.rate=10mbit,down.rate=30mbit,rtt=40ms}
 FRAMES=${DEMO_FRAMES:-3}
-POLICIES="local offload layerwise mincut cic tile oplevel dds"
 
 [ -x "$B" ] || { echo "demo: $B is not built (run make)" >&2; exit 1; }
+# Every registered policy, as `plan --help` lists them from the registry.
+POLICIES=$("$B" plan --help | sed -n "s/^  --policy P  *\(.*\), or a plugin's\$/\1/p")
+[ -n "$POLICIES" ] || { echo "demo: no policy list in '$B plan --help'" >&2; exit 1; }
 
 echo "== mecbed demo: $MODEL on a $DEVICE, link $LINK"
 echo
