@@ -153,8 +153,11 @@ int cmd_compare(int argc, char **argv)
             const mb_policy_ops *ops = mb_policy_at(i);
             if (!selected(only, ops->name))
                 continue;
-            mb_plan *p = mb_policy_run(ops, s.g, &s.topo, s.cost, s.device, s.objective,
-                                       s.policy_opts, err, sizeof(err));
+            /* one --policy-opt for all: each policy gets the keys it declares */
+            char opts[512];
+            mb_policy_options_for(ops, s.policy_opts, opts, sizeof(opts));
+            mb_plan *p = mb_policy_run(ops, s.g, &s.topo, s.cost, s.device, s.objective, opts, err,
+                                       sizeof(err));
             table[(size_t)ri * n_pol + pi++] = p ? p->pred.latency_ms : NAN;
             double verr = NAN, vscale = NAN;
             char verdict[1200] = "";

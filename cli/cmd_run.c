@@ -48,6 +48,13 @@ static const char *policy_names(void)
     return mb_policy_names(buf, sizeof(buf), " ");
 }
 
+/* The registered link backends, for --help. */
+static const char *link_backend_names(void)
+{
+    static char buf[128];
+    return mb_net_backend_list(buf, sizeof(buf), ", ");
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -57,7 +64,7 @@ static void usage(FILE *f)
             "measured vs predicted latency and device energy, and checks the output against the\n"
             "unsplit model. Needs root (namespaces, TUN, cgroups).\n\n"
             "  --policy P           %s, or a plugin\n"
-            "  --backend B          link emulation: emu (default, user-space) or tc\n"
+            "  --backend B          link emulation: %s (the first is the default)\n"
             "  --frames N           frames to run (default 1), after --warmup frames (default 1)\n"
             "  --fps F              release a frame every 1/F s (default: back to back); frames\n"
             "                       later than 1/F count as deadline misses\n"
@@ -81,7 +88,7 @@ static void usage(FILE *f)
             "                       this CPU model and the run's kernels, else the model is\n"
             "                       profiled here first, so predictions describe this machine)\n"
             "  --json               every figure as one JSON object\n",
-            policy_names());
+            policy_names(), link_backend_names());
     mb_plan_setup_help(f);
 }
 

@@ -149,6 +149,23 @@ int mb_policy_check_options(const mb_policy_ops *ops, const char *options, char 
     return 0;
 }
 
+const char *mb_policy_options_for(const mb_policy_ops *ops, const char *options, char *buf,
+                                  size_t len)
+{
+    size_t at = 0;
+    if (len)
+        buf[0] = 0;
+    for (const char *s = options; s && *s && at < len;) {
+        const char *end = strchr(s, ',');
+        size_t n = end ? (size_t)(end - s) : strlen(s);
+        const char *eq = memchr(s, '=', n);
+        if (eq && key_declared(ops, s, (size_t)(eq - s)))
+            at += (size_t)snprintf(buf + at, len - at, "%s%.*s", at ? "," : "", (int)n, s);
+        s = end ? end + 1 : NULL;
+    }
+    return buf;
+}
+
 /* A policy's own message may start with its name; the host adds
  * "policy NAME: " itself, so drop the policy's copy rather than say it twice. */
 static const char *unprefixed(const char *name, const char *msg)

@@ -108,7 +108,11 @@ static void test_option_keys(void **state)
     assert_non_null(strstr(err, "alpha, beta"));
     assert_int_equal(mb_policy_check_options(&ops, "alpha", err, sizeof(err)), -1);
     assert_non_null(strstr(err, "'alpha' is not key=value"));
+    char kept[64];
+    assert_string_equal(mb_policy_options_for(&ops, "gamma=3,beta=2,alpha=1", kept, sizeof(kept)),
+                        "beta=2,alpha=1");
     ops.option_keys = NULL;
+    assert_string_equal(mb_policy_options_for(&ops, "alpha=1", kept, sizeof(kept)), "");
     assert_int_equal(mb_policy_check_options(&ops, "alpha=1", err, sizeof(err)), -1);
     assert_non_null(strstr(err, "takes no options"));
     /* a built-in: its own keys pass, others are named */

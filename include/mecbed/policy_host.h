@@ -35,6 +35,11 @@ int mb_policy_load(const char *path_or_name, const char **name_out, char *err, s
 int mb_policy_check_options(const mb_policy_ops *ops, const char *options, char *err,
                             size_t errlen);
 
+/* The items of options whose keys ops declares, into buf (for commands that
+ * hand one option string to several policies); returns buf. */
+const char *mb_policy_options_for(const mb_policy_ops *ops, const char *options, char *buf,
+                                  size_t len);
+
 /* --verbose: let policies' MB_LOG_INFO/DEBUG messages through. */
 void mb_policy_set_verbose(int on);
 
