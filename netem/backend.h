@@ -53,7 +53,8 @@ typedef struct net_backend {
 #define NET_BACKENDS(X)                                                                            \
     X(emu) /* backend_emu.c: user-space TUN emulator */                                           \
     X(tc)  /* backend_tc.c: kernel qdiscs on veth pairs */                                         \
-    X(ns3) /* backend_ns3.c: ns-3 simulated links through mecbed-ns3 */
+    X(ns3) /* backend_ns3.c: ns-3 simulated links through mecbed-ns3 */                          \
+    /* one line per backend, above this one */
 
 #define NET_BACKEND_DECLARE(n) extern const net_backend net_backend_##n;
 NET_BACKENDS(NET_BACKEND_DECLARE)

@@ -17,7 +17,8 @@
     X(cic)       /* cic.c */                                                                       \
     X(tile)      /* tile.c (D3) */                                                                 \
     X(oplevel)   /* oplevel.c (Intra-DP) */                                                        \
-    X(dds)       /* dds.c (DDS) */
+    X(dds)       /* dds.c (DDS) */                                                                 \
+    /* one line per built-in, above this one */
 
 #define MB_BUILTIN_DECLARE(n) extern const mb_policy_ops mb_policy_##n##_ops;
 MB_BUILTIN_POLICIES(MB_BUILTIN_DECLARE)
