@@ -76,8 +76,7 @@ static void test_builtins(void **state)
     int i = 0;
 #define CHECK_BUILTIN(n)                                                                           \
     assert_ptr_equal(mb_policy_at(i), &mb_policy_##n##_ops);                                       \
-    assert_string_equal(mb_policy_at(i)->name, #n);                                                \
-    assert_ptr_equal(mb_policy_find(#n), &mb_policy_##n##_ops);                                    \
+    assert_ptr_equal(mb_policy_find(mb_policy_at(i)->name), &mb_policy_##n##_ops);                 \
     assert_non_null(mb_policy_at(i)->summary);                                                     \
     assert_non_null(mb_policy_at(i)->option_keys);                                                 \
     i++;
