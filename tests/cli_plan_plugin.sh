@@ -30,6 +30,20 @@ grep -q "policy greedy: unknown option 'depth'" "$tmp/e2" || fail "option messag
     >"$tmp/e3" 2>&1 && fail "local accepted server="
 grep -q "unknown option 'server'" "$tmp/e3" || fail "local's option message: $(cat "$tmp/e3")"
 
+# The ABI guard: policies/abi.c compiles against the headers as they are, and
+# fails once a field is added to mb_host or mb_policy_ops without a version bump.
+if command -v "${CC:-cc}" >/dev/null; then
+    ${CC:-cc} -std=gnu11 -Iinclude -c policies/abi.c -o "$tmp/abi.o" || fail "abi.c does not compile"
+    for anchor in 'double (\*now)(void);' 'const char \*const \*option_keys;'; do
+        rm -rf "$tmp/hdr" && mkdir -p "$tmp/hdr" && cp -r include/mecbed "$tmp/hdr/"
+        sed -i "s|$anchor|&\n    int added_without_bump;|" "$tmp/hdr/mecbed/policy.h"
+        grep -q added_without_bump "$tmp/hdr/mecbed/policy.h" || fail "could not edit policy.h at $anchor"
+        ${CC:-cc} -std=gnu11 -I"$tmp/hdr" -c policies/abi.c -o "$tmp/abi2.o" 2>"$tmp/abi.err" &&
+            fail "a layout change after '$anchor' compiled without an ABI bump"
+        grep -q "bump MB_POLICY_ABI_VERSION" "$tmp/abi.err" || fail "ABI guard message: $(cat "$tmp/abi.err")"
+    done
+fi
+
 # Installed headers only: nothing of the source tree on the include path.
 command -v "${CC:-cc}" >/dev/null || { echo "ok (skip: no C compiler for the installed-header part)"; exit 0; }
 make -s install DESTDIR="$tmp/inst" PREFIX=/usr BUILD="$BUILD" >"$tmp/install.log" 2>&1 ||
