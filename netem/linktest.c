@@ -470,127 +470,6 @@ static double trace_peak_bps(const char *path)
     return peak;
 }
 
-/* TCP bulk a -> b, with RTT probes alongside. */
-static int phase_tcp(ctx *c, mb_linktest_result *r, double warm, double dur, char *err, size_t errlen)
-{
-    c->stop_phase = 0;
-    pthread_t th_client, th_rtt;
-    double t0 = now_s();
-    if (pthread_create(&th_client, NULL, tcp_client, c)) {
-        fail(err, errlen, "link test: cannot start the TCP client");
-        return -1;
-    }
-    pthread_create(&th_rtt, NULL, load_rtt_thread, c);
-    sleep_until(t0 + warm);
-    double s0 = now_s(), b0 = ip_rx_bytes(c), cpu0 = link_cpu(c);
-    uint64_t g0 = __atomic_load_n(&c->tcp_rx, __ATOMIC_RELAXED);
-    sleep_until(t0 + warm + dur);
-    double s1 = now_s(), b1 = ip_rx_bytes(c), cpu1 = link_cpu(c);
-    uint64_t g1 = __atomic_load_n(&c->tcp_rx, __ATOMIC_RELAXED);
-    c->stop_phase = 1;
-    pthread_join(th_client, NULL);
-    pthread_join(th_rtt, NULL);
-    r->tcp_mbps = (b1 - b0) * 8 / (s1 - s0) / 1e6;
-    r->goodput_mbps = (double)(g1 - g0) * 8 / (s1 - s0) / 1e6;
-    if (cpu0 >= 0)
-        r->emu_cpu_percent = (cpu1 - cpu0) / (s1 - s0) * 100;
-    /* the load probes include the first (warm-up) second: take the rest */
-    int skip = c->n_load_rtt > 12 ? 10 : 0;
-    r->rtt_load_ms = pct(c->load_rtt + skip, c->n_load_rtt - skip, 50);
-    drain(c, isnan(r->rtt_ms) ? r->cfg_rtt_ms : r->rtt_ms, 30);
-    return 0;
-}
-
-/* UDP paced above the capacity a -> b (and, on a trace, delivered bytes
- * against the trace's capacity). */
-static int phase_udp(ctx *c, mb_linktest_result *r, const mb_link_dir *up, double peak, double warm,
-                     double dur, char *err, size_t errlen)
-{
-    mb_net *net = c->net;
-    udp_send_arg ua = {.c = c, .rate_bps = 1.25 * peak, .phase = 1};
-    __atomic_store_n(&c->udp_phase, 1, __ATOMIC_RELAXED);
-    c->stop_phase = 0;
-    pthread_t th_client;
-    double t0 = now_s();
-    if (pthread_create(&th_client, NULL, udp_client, &ua)) {
-        fail(err, errlen, "link test: cannot start the UDP client");
-        return -1;
-    }
-    sleep_until(t0 + warm);
-    double s0 = now_s();
-    uint64_t b0 = __atomic_load_n(&c->udp_rx_ip_bytes, __ATOMIC_RELAXED);
-    uint64_t o0 = __atomic_load_n(&ua.ok, __ATOMIC_RELAXED);
-    sleep_until(t0 + warm + dur);
-    double s1 = now_s();
-    uint64_t b1 = __atomic_load_n(&c->udp_rx_ip_bytes, __ATOMIC_RELAXED);
-    uint64_t o1 = __atomic_load_n(&ua.ok, __ATOMIC_RELAXED);
-    c->stop_phase = 1;
-    pthread_join(th_client, NULL);
-    r->udp_mbps = (double)(b1 - b0) * 8 / (s1 - s0) / 1e6;
-    /* what the sender managed to offer: below the rate, the figure above
-     * measures the sender (a busy machine), not the link */
-    r->udp_offered_mbps = (double)(o1 - o0) * (double)c->mtu * 8 / (s1 - s0) / 1e6;
-    if (r->has_trace) {
-        /* what left the bottleneck in [s0, s1] arrives one delay later */
-        char e2[256];
-        mb_trace *tr = mb_trace_read(up->trace, MB_TRACE_FMT_AUTO, e2, sizeof e2);
-        if (tr) {
-            double ep = mb_net_epoch(net);
-            r->trace_capacity_bytes =
-                mb_trace_capacity(tr, s0 - ep - up->delay_s, s1 - ep - up->delay_s, up->trace_loop);
-            r->trace_delivered_bytes = (double)(b1 - b0);
-            r->trace_ratio = r->trace_capacity_bytes > 0 ? r->trace_delivered_bytes / r->trace_capacity_bytes : NAN;
-            mb_trace_free(tr);
-        }
-    }
-    drain(c, isnan(r->rtt_ms) ? r->cfg_rtt_ms : r->rtt_ms, 30);
-    return 0;
-}
-
-/* Loss: numbered datagrams at half the rate (no queue drops). */
-static int phase_loss(ctx *c, mb_linktest_result *r, const mb_link_dir *up, double dur, char *err,
-                      size_t errlen)
-{
-    double rate = up->rate_bps > 0 ? up->rate_bps / 2 : 10e6;
-    if (r->has_trace) {
-        /* below the trace's slowest second, so the queue does not
-         * overflow; a trace with outages still loses in them */
-        char e2[256];
-        mb_trace *tr = mb_trace_read(up->trace, MB_TRACE_FMT_AUTO, e2, sizeof e2);
-        mb_trace_stats st;
-        rate = 1e5;
-        if (tr && mb_trace_stats_compute(tr, 1, &st) == 0 && st.min_bps > 0)
-            rate = st.min_bps / 2;
-        mb_trace_free(tr);
-    }
-    c->seen = calloc(MAX_LOSS_SEQ, 1);
-    if (!c->seen) {
-        fail(err, errlen, "out of memory");
-        return -1;
-    }
-    udp_send_arg ua = {.c = c, .rate_bps = rate, .phase = 2};
-    __atomic_store_n(&c->udp_phase, 2, __ATOMIC_RELAXED);
-    c->stop_phase = 0;
-    pthread_t th_client;
-    double t0 = now_s();
-    if (pthread_create(&th_client, NULL, udp_client, &ua)) {
-        fail(err, errlen, "link test: cannot start the UDP client");
-        return -1;
-    }
-    double ldur = dur < 3 ? dur : 3;
-    sleep_until(t0 + ldur);
-    c->stop_phase = 1;
-    pthread_join(th_client, NULL);
-    /* wait for what is still in flight */
-    usleep((useconds_t)(300000 + 2 * r->cfg_rtt_ms * 1000));
-    long got = 0, sent = ua.sent < MAX_LOSS_SEQ ? ua.sent : MAX_LOSS_SEQ;
-    for (long i = 0; i < sent; i++)
-        got += c->seen[i];
-    r->loss_sent = sent;
-    r->loss_rate = sent > 0 ? 1 - (double)got / (double)sent : NAN;
-    return 0;
-}
-
 int mb_link_test(mb_net *net, int link, const mb_linktest_opts *o, mb_linktest_result *r, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
@@ -670,15 +549,119 @@ int mb_link_test(mb_net *net, int link, const mb_linktest_opts *o, mb_linktest_r
     r->rtt_min_ms = n ? idle[0] : NAN;
     r->rtt_p95_ms = pct(idle, n, 95);
 
-    if (!(o && o->no_tcp) && phase_tcp(c, r, warm, dur, err, errlen))
-        goto out;
+    /* TCP bulk a -> b, with RTT probes alongside */
+    if (!(o && o->no_tcp)) {
+        c->stop_phase = 0;
+        pthread_t th_client, th_rtt;
+        double t0 = now_s();
+        if (pthread_create(&th_client, NULL, tcp_client, c)) {
+            fail(err, errlen, "link test: cannot start the TCP client");
+            goto out;
+        }
+        pthread_create(&th_rtt, NULL, load_rtt_thread, c);
+        sleep_until(t0 + warm);
+        double s0 = now_s(), b0 = ip_rx_bytes(c), cpu0 = link_cpu(c);
+        uint64_t g0 = __atomic_load_n(&c->tcp_rx, __ATOMIC_RELAXED);
+        sleep_until(t0 + warm + dur);
+        double s1 = now_s(), b1 = ip_rx_bytes(c), cpu1 = link_cpu(c);
+        uint64_t g1 = __atomic_load_n(&c->tcp_rx, __ATOMIC_RELAXED);
+        c->stop_phase = 1;
+        pthread_join(th_client, NULL);
+        pthread_join(th_rtt, NULL);
+        r->tcp_mbps = (b1 - b0) * 8 / (s1 - s0) / 1e6;
+        r->goodput_mbps = (double)(g1 - g0) * 8 / (s1 - s0) / 1e6;
+        if (cpu0 >= 0)
+            r->emu_cpu_percent = (cpu1 - cpu0) / (s1 - s0) * 100;
+        /* the load probes include the first (warm-up) second: take the rest */
+        int skip = c->n_load_rtt > 12 ? 10 : 0;
+        r->rtt_load_ms = pct(c->load_rtt + skip, c->n_load_rtt - skip, 50);
+        drain(c, isnan(r->rtt_ms) ? r->cfg_rtt_ms : r->rtt_ms, 30);
+    }
+
+    /* UDP paced above the capacity a -> b */
     double peak = up->rate_bps;
     if (r->has_trace)
         peak = trace_peak_bps(up->trace);
-    if (!(o && o->no_udp) && peak > 0 && phase_udp(c, r, up, peak, warm, dur, err, errlen))
-        goto out;
-    if (!(o && o->no_loss) && phase_loss(c, r, up, dur, err, errlen))
-        goto out;
+    if (!(o && o->no_udp) && peak > 0) {
+        udp_send_arg ua = {.c = c, .rate_bps = 1.25 * peak, .phase = 1};
+        __atomic_store_n(&c->udp_phase, 1, __ATOMIC_RELAXED);
+        c->stop_phase = 0;
+        pthread_t th_client;
+        double t0 = now_s();
+        if (pthread_create(&th_client, NULL, udp_client, &ua)) {
+            fail(err, errlen, "link test: cannot start the UDP client");
+            goto out;
+        }
+        sleep_until(t0 + warm);
+        double s0 = now_s();
+        uint64_t b0 = __atomic_load_n(&c->udp_rx_ip_bytes, __ATOMIC_RELAXED);
+        uint64_t o0 = __atomic_load_n(&ua.ok, __ATOMIC_RELAXED);
+        sleep_until(t0 + warm + dur);
+        double s1 = now_s();
+        uint64_t b1 = __atomic_load_n(&c->udp_rx_ip_bytes, __ATOMIC_RELAXED);
+        uint64_t o1 = __atomic_load_n(&ua.ok, __ATOMIC_RELAXED);
+        c->stop_phase = 1;
+        pthread_join(th_client, NULL);
+        r->udp_mbps = (double)(b1 - b0) * 8 / (s1 - s0) / 1e6;
+        /* what the sender managed to offer: below the rate, the figure above
+         * measures the sender (a busy machine), not the link */
+        r->udp_offered_mbps = (double)(o1 - o0) * (double)c->mtu * 8 / (s1 - s0) / 1e6;
+        if (r->has_trace) {
+            /* what left the bottleneck in [s0, s1] arrives one delay later */
+            char e2[256];
+            mb_trace *tr = mb_trace_read(up->trace, MB_TRACE_FMT_AUTO, e2, sizeof e2);
+            if (tr) {
+                double ep = mb_net_epoch(net);
+                r->trace_capacity_bytes =
+                    mb_trace_capacity(tr, s0 - ep - up->delay_s, s1 - ep - up->delay_s, up->trace_loop);
+                r->trace_delivered_bytes = (double)(b1 - b0);
+                r->trace_ratio = r->trace_capacity_bytes > 0 ? r->trace_delivered_bytes / r->trace_capacity_bytes : NAN;
+                mb_trace_free(tr);
+            }
+        }
+        drain(c, isnan(r->rtt_ms) ? r->cfg_rtt_ms : r->rtt_ms, 30);
+    }
+
+    /* loss: numbered datagrams at half the rate (no queue drops) */
+    if (!(o && o->no_loss)) {
+        double rate = up->rate_bps > 0 ? up->rate_bps / 2 : 10e6;
+        if (r->has_trace) {
+            /* below the trace's slowest second, so the queue does not
+             * overflow; a trace with outages still loses in them */
+            char e2[256];
+            mb_trace *tr = mb_trace_read(up->trace, MB_TRACE_FMT_AUTO, e2, sizeof e2);
+            mb_trace_stats st;
+            rate = 1e5;
+            if (tr && mb_trace_stats_compute(tr, 1, &st) == 0 && st.min_bps > 0)
+                rate = st.min_bps / 2;
+            mb_trace_free(tr);
+        }
+        c->seen = calloc(MAX_LOSS_SEQ, 1);
+        if (!c->seen) {
+            fail(err, errlen, "out of memory");
+            goto out;
+        }
+        udp_send_arg ua = {.c = c, .rate_bps = rate, .phase = 2};
+        __atomic_store_n(&c->udp_phase, 2, __ATOMIC_RELAXED);
+        c->stop_phase = 0;
+        pthread_t th_client;
+        double t0 = now_s();
+        if (pthread_create(&th_client, NULL, udp_client, &ua)) {
+            fail(err, errlen, "link test: cannot start the UDP client");
+            goto out;
+        }
+        double ldur = dur < 3 ? dur : 3;
+        sleep_until(t0 + ldur);
+        c->stop_phase = 1;
+        pthread_join(th_client, NULL);
+        /* wait for what is still in flight */
+        usleep((useconds_t)(300000 + 2 * r->cfg_rtt_ms * 1000));
+        long got = 0, sent = ua.sent < MAX_LOSS_SEQ ? ua.sent : MAX_LOSS_SEQ;
+        for (long i = 0; i < sent; i++)
+            got += c->seen[i];
+        r->loss_sent = sent;
+        r->loss_rate = sent > 0 ? 1 - (double)got / (double)sent : NAN;
+    }
     mb_link_counters lc;
     r->emu_late_p50_us = r->emu_late_p99_us = r->emu_late_max_us = -1;
     int dir = t->links[link].a == c->a ? 0 : 1;

@@ -394,46 +394,6 @@ static int64_t region_bytes(const mb_graph *g, int op, mb_region r)
     return (int64_t)llround((double)g->nodes[op].out_bytes * region_frac(g, op, r));
 }
 
-/* The frame's figures once every step is timed: the radio's energy and tail
- * (promotion delay) from the device's bursts, device and system energy, and
- * elements computed more than once. */
-static void finish_pred(const mb_cost_model *c, mb_plan_pred *pr, int dev, double lat,
-                        const double *busy, const char *used, const double *elems,
-                        mb_radio_burst *bursts, int nb)
-{
-    const mb_graph *g = c->g;
-    int ns = c->topo.n_sites, n = g->n_nodes;
-    /* bursts must be sorted for the radio model */
-    for (int i = 1; i < nb; i++)
-        for (int j = i; j > 0 && bursts[j].t0 < bursts[j - 1].t0; j--) {
-            mb_radio_burst x = bursts[j];
-            bursts[j] = bursts[j - 1];
-            bursts[j - 1] = x;
-        }
-    mb_radio_energy re = {0};
-    if (c->radio && nb)
-        mb_radio_frame_energy(c->radio, bursts, nb, lat / 1e3, c->opts.frame_interval_s, &re);
-    lat += re.promo_s * 1e3;
-    pr->latency_ms = lat;
-    pr->device_compute_ms = busy[dev];
-    pr->radio_mj = re.total_mj;
-    /* W x ms = mJ */
-    pr->energy_mj = c->type[dev].compute_w * busy[dev] +
-                    c->type[dev].idle_w * fmax(0, lat - busy[dev]) + re.total_mj;
-    double sys = re.total_mj;
-    for (int s = 0; s < ns; s++)
-        if (used[s])
-            sys += c->type[s].compute_w * busy[s] + c->type[s].idle_w * fmax(0, lat - busy[s]);
-    pr->energy_system_mj = sys;
-    double red = 0;
-    for (int i = 0; i < n; i++)
-        if (elems[i] > 1.0 + 1e-9) {
-            double numel = (double)g->nodes[i].out_bytes / 4.0;
-            red += (elems[i] - 1.0) * numel;
-        }
-    pr->redundant_elems = (int64_t)llround(red);
-}
-
 int mb_plan_evaluate(mb_plan *p, const mb_cost_model *c, char *err, size_t errlen)
 {
     const mb_graph *g = c->g;
@@ -550,7 +510,35 @@ int mb_plan_evaluate(mb_plan *p, const mb_cost_model *c, char *err, size_t errle
         }
         lat = fmax(lat, t);
     }
-    finish_pred(c, pr, dev, lat, busy, used, elems, bursts, nb);
+    /* bursts must be sorted for the radio model */
+    for (int i = 1; i < nb; i++)
+        for (int j = i; j > 0 && bursts[j].t0 < bursts[j - 1].t0; j--) {
+            mb_radio_burst x = bursts[j];
+            bursts[j] = bursts[j - 1];
+            bursts[j - 1] = x;
+        }
+    mb_radio_energy re = {0};
+    if (c->radio && nb)
+        mb_radio_frame_energy(c->radio, bursts, nb, lat / 1e3, c->opts.frame_interval_s, &re);
+    lat += re.promo_s * 1e3;
+    pr->latency_ms = lat;
+    pr->device_compute_ms = busy[dev];
+    pr->radio_mj = re.total_mj;
+    /* W x ms = mJ */
+    pr->energy_mj = c->type[dev].compute_w * busy[dev] +
+                    c->type[dev].idle_w * fmax(0, lat - busy[dev]) + re.total_mj;
+    double sys = re.total_mj;
+    for (int s = 0; s < ns; s++)
+        if (used[s])
+            sys += c->type[s].compute_w * busy[s] + c->type[s].idle_w * fmax(0, lat - busy[s]);
+    pr->energy_system_mj = sys;
+    double red = 0;
+    for (int i = 0; i < n; i++)
+        if (elems[i] > 1.0 + 1e-9) {
+            double numel = (double)g->nodes[i].out_bytes / 4.0;
+            red += (elems[i] - 1.0) * numel;
+        }
+    pr->redundant_elems = (int64_t)llround(red);
     rc = 0;
     goto out;
 oom:
