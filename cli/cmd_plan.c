@@ -9,26 +9,17 @@
 #include "cmd_policies.h"
 #include "commands.h"
 
-/* The registered policies (built-ins from the registry), for --help. */
-static const char *policy_names(void)
-{
-    static char buf[512];
-    mb_policy_register_builtins();
-    return mb_policy_names(buf, sizeof(buf), " ");
-}
-
 static void usage(FILE *f)
 {
     fprintf(f, "usage: mecbed plan --model M --policy P (--link SPEC | --topology FILE) [options]\n\n"
                "Partition a model with a policy and print the plan with its predicted latency,\n"
                "device energy, bytes sent and decision time.\n\n"
-               "  --policy P           %s, or a plugin's\n"
+               "  --policy P           local offload layerwise mincut cic tile oplevel dds, or a plugin's\n"
                "  --json               the plan as JSON (steps included; docs/policies.md)\n"
                "  --verify             run the plan in-process with the real kernels and compare\n"
                "                       with the unsplit model (exit 1 beyond 1e-5 relative)\n"
                "  --backend B          kernels for --verify: cpu (default) or ref\n"
-               "  --out FILE           also write the plan JSON to FILE\n",
-            policy_names());
+               "  --out FILE           also write the plan JSON to FILE\n");
     mb_plan_setup_help(f);
 }
 

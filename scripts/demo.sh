@@ -18,9 +18,10 @@ LINK=${DEMO_LINK:-up.rate=10mbit,down.rate=30mbit,rtt=40ms}
 FRAMES=${DEMO_FRAMES:-3}
 
 [ -x "$B" ] || { echo "demo: $B is not built (run make)" >&2; exit 1; }
-# Every registered policy, as `plan --help` lists them from the registry.
-POLICIES=$("$B" plan --help | sed -n "s/^  --policy P  *\(.*\), or a plugin's\$/\1/p")
-[ -n "$POLICIES" ] || { echo "demo: no policy list in '$B plan --help'" >&2; exit 1; }
+# Every registered policy, as the registry lists them when asked for an unknown one.
+POLICIES=$("$B" plan --model "$MODEL" --link "$LINK" --policy '?' 2>&1 |
+    sed -n 's/.*(registered: \(.*\); plugins load.*/\1/p')
+[ -n "$POLICIES" ] || { echo "demo: '$B plan' lists no registered policies" >&2; exit 1; }
 
 echo "== mecbed demo: $MODEL on a $DEVICE, link $LINK"
 echo
