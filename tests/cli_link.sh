@@ -16,7 +16,7 @@ ip netns list | awk '/^mecbed-/ {print $1}' | sort > "$T/before" 2>/dev/null || 
 $B link --help | grep -q "mecbed link test" || fail "link --help"
 # the registry drives help and errors: every backend `run --help` lists has a
 # summary line in `link --help`, and an unknown backend's error lists them
-list=$($B run --help | sed -n 's/^  --backend B  *link emulation: \(.*\) (the first is the default)$/\1/p')
+list=$($B run --help | sed -n 's/^  --[a-z-]*backend B  *link emulation: \(.*\) (the first is the default)$/\1/p')
 [ -n "$list" ] || fail "run --help lists no link backends"
 for b in $(echo "$list" | tr -d ','); do
     $B link --help | grep -q "^  *$b  *[a-zA-Z]" || fail "link --help lacks backend $b"
