@@ -205,7 +205,10 @@ static double compare_one(compare_ctx *c, const mb_policy_ops *ops, int ri)
 {
     mb_plan_setup *s = &c->s;
     char err[1024];
-    mb_plan *p = mb_policy_run(ops, s->g, &s->topo, s->cost, s->device, s->objective, s->policy_opts, err,
+    /* one --policy-opt for all: each policy gets the keys it declares */
+    char opts[512];
+    mb_policy_options_for(ops, s->policy_opts, opts, sizeof(opts));
+    mb_plan *p = mb_policy_run(ops, s->g, &s->topo, s->cost, s->device, s->objective, opts, err,
                                sizeof(err));
     double latency = p ? p->pred.latency_ms : NAN;
     double verr = NAN, vscale = NAN;

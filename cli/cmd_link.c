@@ -19,7 +19,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: mecbed link test (--link SPEC | --topology FILE [--between A B]) [--link-backend emu|tc|ns3]\n"
+            "usage: mecbed link test (--link SPEC | --topology FILE [--between A B]) [--link-backend B]\n"
             "                        [--duration S] [--json] [--log-dir DIR] [--seed N]\n"
             "                        [--no-tcp] [--no-udp] [--no-loss]   (skip a phase)\n"
             "       mecbed link check --link SPEC [--link-backend B]   can the backend emulate SPEC here?\n"
@@ -28,11 +28,14 @@ static void usage(FILE *f)
             "A (the device side) to B: RTT idle and under load (UDP echo), TCP and UDP throughput at\n"
             "the IP layer, loss rate (numbered datagrams at half the rate) and, for a trace, the bytes\n"
             "delivered against the trace's capacity. Prints measured beside configured values.\n"
-            "  --link-backend B  emu (default; user-space emulator), tc (kernel qdiscs), ns3\n"
-            "                    (--backend: deprecated spelling)\n"
-            "  --duration S      seconds per throughput phase (default 5)\n"
-            "  --log-dir DIR     emu: per-packet CSV and pcap of each direction into DIR\n"
-            "Link specs: docs/link-spec.md. Backends: docs/link-emulation.md.\n");
+            "  --link-backend B  the link backend (default %s; --backend: deprecated spelling):\n",
+            mb_net_backend_name(0));
+    /* every registered backend with its one-line summary */
+    for (int i = 0; i < mb_net_backend_count(); i++)
+        fprintf(f, "                    %-4s %s\n", mb_net_backend_name(i), mb_net_backend_summary(i));
+    fprintf(f, "  --duration S      seconds per throughput phase (default 5)\n"
+               "  --log-dir DIR     emu: per-packet CSV and pcap of each direction into DIR\n"
+               "Link specs: docs/link-spec.md. Backends: docs/link-emulation.md.\n");
 }
 
 static void add_num(cJSON *o, const char *k, double v)

@@ -6,7 +6,7 @@
 
 #include "mecbed/cost.h"
 #include "mecbed/plan.h"
-#include "mecbed/policy.h"
+#include "mecbed/policy_host.h"
 #include "options.h" /* the options that fill in an mb_plan_setup */
 
 

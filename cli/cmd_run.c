@@ -14,6 +14,7 @@
 #include "cmd_policies.h"
 #include "options.h"
 #include "commands.h"
+#include "mecbed/link.h"
 #include "mecbed/platform.h"
 #include "mecbed/session.h"
 
@@ -25,6 +26,21 @@ static void on_stop(int sig)
     stop_flag = 1;
 }
 
+/* The registered policies (built-ins from the registry), for --help. */
+static const char *policy_names(void)
+{
+    static char buf[512];
+    mb_policy_register_builtins();
+    return mb_policy_names(buf, sizeof(buf), " ");
+}
+
+/* The registered link backends, for --help. */
+static const char *link_backend_names(void)
+{
+    static char buf[128];
+    return mb_net_backend_list(buf, sizeof(buf), ", ");
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -33,8 +49,8 @@ static void usage(FILE *f)
             "network namespace, the device side runs here, tensors cross emulated links. Prints\n"
             "measured vs predicted latency and device energy, and checks the output against the\n"
             "unsplit model. Needs root (namespaces, TUN, cgroups).\n\n"
-            "  --policy P           local offload layerwise mincut cic tile oplevel dds, or a plugin\n"
-            "  --link-backend B     link emulation: emu (default, user-space), tc or ns3\n"
+            "  --policy P           %s, or a plugin\n"
+            "  --link-backend B     link emulation: %s (the first is the default)\n"
             "                       (--backend B: the old spelling, deprecated)\n"
             "  --frames N           frames to run (default 1), after --warmup frames (default 1)\n"
             "  --fps F              release a frame every 1/F s (default: back to back); frames\n"
@@ -58,7 +74,8 @@ static void usage(FILE *f)
             "                       on another CPU (default: the pinned profile when it is from\n"
             "                       this CPU model and the run's kernels, else the model is\n"
             "                       profiled here first, so predictions describe this machine)\n"
-            "  --json               every figure as one JSON object\n");
+            "  --json               every figure as one JSON object\n",
+            policy_names(), link_backend_names());
     mb_plan_setup_help(f);
 }
 

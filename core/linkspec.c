@@ -3,8 +3,10 @@
  * A spec is a comma-separated list of key=value items. An unprefixed key sets
  * both directions; "up." / "down." set one direction and override the
  * unprefixed value whatever the order. Setting the same key twice at the same
- * scope is an error, as is any key we do not know (unless ns3= is present:
- * then unknown keys are ns-3 model parameters, kept verbatim in `extra`). */
+ * scope is an error. Keys outside this grammar belong to link backends: they
+ * are kept verbatim in `extra` and judged by the check netem installs
+ * (mb_linkspec_set_extra_check: the backend that declares the key validates
+ * it); without one they are unknown keys. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -294,14 +296,148 @@ typedef struct item {
     char *key, *val;
 } item;
 
-static void add_extra(mb_link_spec *s, const char *key, const char *val, int *overflow)
+/* Keys beyond the grammar: the link backends' (netem installs the check). */
+static mb_linkspec_extra_check_fn extra_check;
+
+void mb_linkspec_set_extra_check(mb_linkspec_extra_check_fn fn)
 {
+    extra_check = fn;
+}
+
+#define GENERIC_KEYS "rate, delay, rtt, jitter, loss, queue, aqm, trace, mtu; up./down. prefixes"
+
+const char *mb_linkspec_generic_keys(void)
+{
+    return GENERIC_KEYS;
+}
+
+static int add_extra(mb_link_spec *s, const char *key, const char *val, char *err, size_t errlen)
+{
+    char buf[8];
+    if (mb_linkspec_extra_get(s, key, buf, sizeof buf))
+        return fail(err, errlen, "link spec: %s given twice", key);
     size_t used = strlen(s->extra);
     int n = snprintf(s->extra + used, sizeof s->extra - used, "%s%s=%s", used ? "," : "", key, val);
     if (n < 0 || (size_t)n >= sizeof s->extra - used) {
         s->extra[used] = 0;
-        *overflow = 1;
+        return fail(err, errlen, "link spec: backend keys longer than %zu characters", sizeof s->extra - 1);
     }
+    return 0;
+}
+
+const char *mb_linkspec_extra_get(const mb_link_spec *s, const char *key, char *buf, size_t len)
+{
+    size_t kl = strlen(key);
+    for (const char *p = s->extra; *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n > kl && !strncmp(p, key, kl) && p[kl] == '=') {
+            snprintf(buf, len, "%.*s", (int)(n - kl - 1), p + kl + 1);
+            return buf;
+        }
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return NULL;
+}
+
+/* Split text (copied into buf) into key=value items. */
+static int tokenise(const char *text, char *buf, item *items, int *n_items, char *err, size_t errlen)
+{
+    char *p = buf;
+    *n_items = 0;
+    /* key=value separated by commas; whitespace around items is allowed */
+    while (*p) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = 0;
+        while (isspace((unsigned char)*p))
+            p++;
+        char *e = p + strlen(p);
+        while (e > p && isspace((unsigned char)e[-1]))
+            *--e = 0;
+        if (!*p)
+            return fail(err, errlen, "link spec '%s': empty item (stray comma?)", text);
+        char *eq = strchr(p, '=');
+        if (!eq || eq == p)
+            return fail(err, errlen, "link spec: '%s' is not key=value", p);
+        *eq = 0;
+        if (*n_items == MAX_ITEMS)
+            return fail(err, errlen, "link spec: more than %d items", MAX_ITEMS);
+        items[*n_items].key = p;
+        items[*n_items].val = eq + 1;
+        (*n_items)++;
+        if (!comma)
+            break;
+        p = comma + 1;
+        if (!*p)
+            return fail(err, errlen, "link spec '%s': trailing comma", text);
+    }
+    return 0;
+}
+
+/* What one parse has seen so far. */
+typedef struct parse_state {
+    mb_link_spec s;
+    unsigned seen_both, seen_up, seen_down;
+    int seen_mtu, seen_rtt;
+    double rtt;
+} parse_state;
+
+static int parse_mtu(parse_state *st, const char *val, char *err, size_t errlen)
+{
+    char *end;
+    errno = 0;
+    long m = strtol(val, &end, 10);
+    if (st->seen_mtu++)
+        return fail(err, errlen, "link spec: mtu given twice");
+    if (end == val || *end || errno)
+        return fail(err, errlen, "mtu=%s: not a whole number of bytes", val);
+    if (m < 576 || m > 65535)
+        return fail(err, errlen, "mtu=%s: must be within 576..65535 bytes", val);
+    st->s.mtu = (int)m;
+    return 0;
+}
+
+/* One item of the given pass (0: unprefixed keys, 1: up./down. overrides). */
+static int apply_item(parse_state *st, const item *it, int pass, char *err, size_t errlen)
+{
+    const char *key = it->key, *val = it->val, *name = key;
+    mb_link_dir *dir = NULL;
+    unsigned *seen = &st->seen_both;
+    int prefixed = 0;
+    if (!strncmp(key, "up.", 3))
+        name = key + 3, dir = &st->s.up, seen = &st->seen_up, prefixed = 1;
+    else if (!strncmp(key, "down.", 5))
+        name = key + 5, dir = &st->s.down, seen = &st->seen_down, prefixed = 1;
+    if (prefixed != pass)
+        return 0;
+    int k = find_dir_key(name);
+    if (k >= 0) {
+        if (*seen & (1u << k))
+            return fail(err, errlen, "link spec: %s given twice", key);
+        *seen |= 1u << k;
+        if (dir)
+            return set_dir_key(k, val, dir, err, errlen, key);
+        if (set_dir_key(k, val, &st->s.up, err, errlen, key))
+            return -1;
+        return set_dir_key(k, val, &st->s.down, err, errlen, key);
+    }
+    if (!strcmp(name, "rtt") || !strcmp(name, "mtu")) {
+        if (prefixed)
+            return fail(err, errlen, "link spec: %s: %s applies to the whole link; use %s.delay for one direction",
+                        key, name, dir == &st->s.up ? "up" : "down");
+        if (!strcmp(name, "mtu"))
+            return parse_mtu(st, val, err, errlen);
+        if (st->seen_rtt++)
+            return fail(err, errlen, "link spec: rtt given twice");
+        return parse_time(val, &st->rtt, err, errlen, key, 1);
+    }
+    if (prefixed) /* backend keys describe the whole link */
+        return fail(err, errlen, "link spec: unknown key '%s' (known: " GENERIC_KEYS ")", key);
+    /* Not the grammar's: a link backend's key, kept for it to validate. */
+    return add_extra(&st->s, key, val, err, errlen);
 }
 
 int mb_linkspec_parse(const char *text, mb_link_spec *out, char *err, size_t errlen)
@@ -312,168 +448,47 @@ int mb_linkspec_parse(const char *text, mb_link_spec *out, char *err, size_t err
         err[0] = 0;
     size_t len = strlen(text);
     char *buf = malloc(len + 1);
-    if (!buf)
-        return fail(err, errlen, "link spec: out of memory");
-    memcpy(buf, text, len + 1);
-
+    parse_state *st = calloc(1, sizeof *st);
     item items[MAX_ITEMS];
     int n_items = 0, rc = -1;
-    char *p = buf;
-    /* tokenise: key=value separated by commas; whitespace around items is allowed */
-    while (*p) {
-        char *comma = strchr(p, ',');
-        if (comma)
-            *comma = 0;
-        while (isspace((unsigned char)*p))
-            p++;
-        char *e = p + strlen(p);
-        while (e > p && isspace((unsigned char)e[-1]))
-            *--e = 0;
-        if (!*p) {
-            fail(err, errlen, "link spec '%s': empty item (stray comma?)", text);
-            goto out;
-        }
-        char *eq = strchr(p, '=');
-        if (!eq || eq == p) {
-            fail(err, errlen, "link spec: '%s' is not key=value", p);
-            goto out;
-        }
-        *eq = 0;
-        if (n_items == MAX_ITEMS) {
-            fail(err, errlen, "link spec: more than %d items", MAX_ITEMS);
-            goto out;
-        }
-        items[n_items].key = p;
-        items[n_items].val = eq + 1;
-        n_items++;
-        if (!comma)
-            break;
-        p = comma + 1;
-        if (!*p) {
-            fail(err, errlen, "link spec '%s': trailing comma", text);
-            goto out;
-        }
+    if (!buf || !st) {
+        fail(err, errlen, "link spec: out of memory");
+        goto out;
     }
-
-    mb_link_spec s;
-    memset(&s, 0, sizeof s);
-    s.up.trace_loop = s.down.trace_loop = 1;
-    for (int i = 0; i < n_items; i++)
-        if (!strcmp(items[i].key, "ns3")) {
-            const char *m = items[i].val;
-            if (strcmp(m, "p2p") && strcmp(m, "wifi") && strcmp(m, "lte")) {
-                fail(err, errlen, "ns3=%s: unknown ns-3 link model (p2p, wifi or lte)", m);
+    memcpy(buf, text, len + 1);
+    if (tokenise(text, buf, items, &n_items, err, errlen))
+        goto out;
+    st->s.up.trace_loop = st->s.down.trace_loop = 1;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < n_items; i++)
+            if (apply_item(st, &items[i], pass, err, errlen))
                 goto out;
-            }
-            if (s.ns3[0]) {
-                fail(err, errlen, "link spec: ns3 given twice");
-                goto out;
-            }
-            snprintf(s.ns3, sizeof s.ns3, "%s", m);
-        }
-
-    /* Pass 1: unprefixed keys (both directions); pass 2: prefixed overrides. */
-    unsigned seen_both = 0, seen_up = 0, seen_down = 0;
-    int seen_mtu = 0, seen_rtt = 0, overflow = 0;
-    double rtt = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        for (int i = 0; i < n_items; i++) {
-            const char *key = items[i].key, *val = items[i].val;
-            const char *name = key;
-            mb_link_dir *dir = NULL;
-            unsigned *seen = &seen_both;
-            int prefixed = 0;
-            if (!strncmp(key, "up.", 3)) {
-                name = key + 3, dir = &s.up, seen = &seen_up, prefixed = 1;
-            } else if (!strncmp(key, "down.", 5)) {
-                name = key + 5, dir = &s.down, seen = &seen_down, prefixed = 1;
-            }
-            if (prefixed != pass)
-                continue;
-            int k = find_dir_key(name);
-            if (k >= 0) {
-                if (*seen & (1u << k)) {
-                    fail(err, errlen, "link spec: %s given twice", key);
-                    goto out;
-                }
-                *seen |= 1u << k;
-                if (dir) {
-                    if (set_dir_key(k, val, dir, err, errlen, key))
-                        goto out;
-                } else {
-                    if (set_dir_key(k, val, &s.up, err, errlen, key))
-                        goto out;
-                    set_dir_key(k, val, &s.down, err, errlen, key);
-                }
-                continue;
-            }
-            if (!strcmp(name, "ns3")) {
-                if (prefixed) {
-                    fail(err, errlen, "link spec: %s: the ns-3 model applies to the whole link, not one direction", key);
-                    goto out;
-                }
-                continue;
-            }
-            if (!strcmp(name, "rtt") || !strcmp(name, "mtu")) {
-                if (prefixed) {
-                    fail(err, errlen, "link spec: %s: %s applies to the whole link; use %s.delay for one direction",
-                         key, name, dir == &s.up ? "up" : "down");
-                    goto out;
-                }
-                if (!strcmp(name, "rtt")) {
-                    if (seen_rtt++) {
-                        fail(err, errlen, "link spec: rtt given twice");
-                        goto out;
-                    }
-                    if (parse_time(val, &rtt, err, errlen, key, 1))
-                        goto out;
-                } else {
-                    char *end;
-                    errno = 0;
-                    long m = strtol(val, &end, 10);
-                    if (seen_mtu++) {
-                        fail(err, errlen, "link spec: mtu given twice");
-                        goto out;
-                    }
-                    if (end == val || *end || errno)
-                        fail(err, errlen, "mtu=%s: not a whole number of bytes", val);
-                    else if (m < 576 || m > 65535)
-                        fail(err, errlen, "mtu=%s: must be within 576..65535 bytes", val);
-                    else {
-                        s.mtu = (int)m;
-                        continue;
-                    }
-                    goto out;
-                }
-                continue;
-            }
-            if (s.ns3[0]) {
-                /* an ns-3 model parameter: the ns-3 backend validates it */
-                add_extra(&s, key, val, &overflow);
-                if (overflow) {
-                    fail(err, errlen, "link spec: ns-3 parameters longer than %zu characters", sizeof s.extra - 1);
-                    goto out;
-                }
-                continue;
-            }
-            fail(err, errlen, "link spec: unknown key '%s' (known: rate, delay, rtt, jitter, loss, queue, aqm, trace, "
-                              "mtu, ns3; up./down. prefixes)", key);
-            goto out;
-        }
-    }
-    if (seen_rtt) {
-        if ((seen_both | seen_up | seen_down) & (1u << K_DELAY)) {
+    if (st->seen_rtt) {
+        if ((st->seen_both | st->seen_up | st->seen_down) & (1u << K_DELAY)) {
             fail(err, errlen, "link spec: give either rtt or delay, not both");
             goto out;
         }
-        s.up.delay_s = s.down.delay_s = rtt / 2;
+        st->s.up.delay_s = st->s.down.delay_s = st->rtt / 2;
+    }
+    /* Backend keys: with no backend to judge them (a binary without the link
+     * emulators), a key outside the grammar is simply unknown. */
+    if (st->s.extra[0]) {
+        if (!extra_check) {
+            char *eq = strchr(st->s.extra, '=');
+            fail(err, errlen, "link spec: unknown key '%.*s' (known: " GENERIC_KEYS ")",
+                 (int)(eq - st->s.extra), st->s.extra);
+            goto out;
+        }
+        if (extra_check(&st->s, err, errlen))
+            goto out;
     }
     /* jitter larger than the delay would reorder most packets: allowed
      * (netem allows it), but a negative delay never happens: the emulator
      * clamps each sample at 0. */
-    *out = s;
+    *out = st->s;
     rc = 0;
 out:
+    free(st);
     free(buf);
     return rc;
 }
@@ -624,10 +639,8 @@ int mb_linkspec_format(const mb_link_spec *s, char *buf, size_t len)
     }
     if (s->mtu > 0)
         sb_add(&b, "%smtu=%d", b.used ? "," : "", s->mtu);
-    if (s->ns3[0])
-        sb_add(&b, "%sns3=%s", b.used ? "," : "", s->ns3);
-    if (s->ns3[0] && s->extra[0])
-        sb_add(&b, ",%s", s->extra);
+    if (s->extra[0])
+        sb_add(&b, "%s%s", b.used ? "," : "", s->extra);
     if (b.overflow)
         return -1;
     return (int)b.used;

@@ -1,10 +1,10 @@
-# Policy plugins (helper pcore): the example external plugin as shared
-# objects, built with `make` and used by tests/test_policy_api and
-# tests/cli_plan_plugin.sh. The plugin includes only include/mecbed/policy.h
-# and links nothing of mecbed.
+# Policy plugins: the example external plugin as shared objects, built with
+# `make` and used by tests/test_policy_api and tests/cli_plan_plugin.sh. The
+# plugin includes only include/mecbed/policy.h (opaque handles, the host
+# table) and links nothing of mecbed.
 PLUGIN_CFLAGS := -std=gnu11 -O2 -g $(WARN) $(if $(WERROR),-Werror) -Iinclude -fPIC -shared
 
-$(BUILD)/plugins/greedy.so: policies/examples/greedy.c include/mecbed/policy.h include/mecbed/plan.h include/mecbed/graph.h
+$(BUILD)/plugins/greedy.so: policies/examples/greedy.c include/mecbed/policy.h
 	@mkdir -p $(@D)
 	$(CC) $(PLUGIN_CFLAGS) -o $@ $< -lm
 

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "mecbed/linkspec.h"
 #include "mecbed/netns.h"
 #include "mecbed/trace.h"
 
@@ -140,14 +141,94 @@ static void arg(argv_buf *a, const char *fmt, ...)
     a->argv[a->n] = NULL;
 }
 
+/* The link-spec keys this backend reads: ns3= picks the model, the others
+ * are its parameters (the helper validates their values: docs/ns3.md). */
+static const char *const ns3_keys[] = {"ns3",   "lag_limit", "standard", "manager", "mode", "distance",
+                                       "speed", "stations",  "load",     "txpower", "rbs",  "ues",
+                                       NULL};
+
+/* Parameters each model takes (besides ns3= itself). */
+static const struct {
+    const char *model;
+    const char *params; /* comma-separated, as the helper lists them */
+} ns3_models[] = {
+    {"p2p", "lag_limit"},
+    {"wifi", "standard, manager, mode, distance, speed, stations, load, txpower, lag_limit"},
+    {"lte", "distance, speed, rbs, ues, load, lag_limit"},
+};
+
+static const char *ns3_model(const mb_link_spec *s, char *buf, size_t len)
+{
+    const char *m = mb_linkspec_extra_get(s, "ns3", buf, len);
+    return m ? m : "p2p";
+}
+
+static int param_listed(const char *list, const char *key, size_t kl)
+{
+    for (const char *p = list; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == kl && !strncmp(p, key, kl))
+            return 1;
+        p = end ? end + 2 : NULL; /* ", " */
+    }
+    return 0;
+}
+
+/* The spec's ns-3 keys: a known model, and only that model's parameters
+ * (their values are the helper's to judge, at check time). */
+static int ns3_validate(const mb_link_spec *s, char *err, size_t errlen)
+{
+    char m[32];
+    const char *model = mb_linkspec_extra_get(s, "ns3", m, sizeof m);
+    size_t mi = 0, n_models = sizeof ns3_models / sizeof ns3_models[0];
+    while (model && mi < n_models && strcmp(ns3_models[mi].model, model))
+        mi++;
+    if (model && mi == n_models)
+        return fail(err, errlen, "ns3=%s: unknown ns-3 link model (p2p, wifi or lte)", model);
+    for (const char *p = s->extra; *p;) {
+        const char *eq = strchr(p, '='), *end = strchr(p, ',');
+        size_t kl = eq ? (size_t)(eq - p) : strlen(p);
+        if (kl != 3 || strncmp(p, "ns3", 3)) {
+            if (!model)
+                return fail(err, errlen, "link spec: unknown key '%.*s' without ns3= (an ns-3 model "
+                            "parameter: add ns3=p2p, wifi or lte)", (int)kl, p);
+            if (!param_listed(ns3_models[mi].params, p, kl))
+                return fail(err, errlen, "ns3=%s: unknown parameter '%.*s' (%s)", model, (int)kl, p,
+                            ns3_models[mi].params);
+        }
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return 0;
+}
+
+/* The helper's --extra: the spec's ns-3 keys less ns3= (given as --model). */
+static void helper_extra(const mb_link_spec *s, char *out, size_t len)
+{
+    size_t at = 0;
+    out[0] = 0;
+    for (const char *p = s->extra; *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (strncmp(p, "ns3=", 4) && at < len)
+            at += (size_t)snprintf(out + at, len - at, "%s%.*s", at ? "," : "", (int)n, p);
+        if (!end)
+            break;
+        p = end + 1;
+    }
+}
+
 static int spec_args(const mb_link_spec *s, argv_buf *a, char *err, size_t errlen)
 {
-    const char *model = s->ns3[0] ? s->ns3 : "p2p";
+    char m[32], extra[sizeof s->extra];
     arg(a, "--model");
-    arg(a, "%s", model);
-    if (s->extra[0]) {
+    arg(a, "%s", ns3_model(s, m, sizeof m));
+    helper_extra(s, extra, sizeof extra);
+    if (extra[0]) {
         arg(a, "--extra");
-        arg(a, "%s", s->extra);
+        arg(a, "%s", extra);
     }
     const mb_link_dir *d[2] = {&s->up, &s->down};
     static const char *const name[2] = {"up", "down"};
@@ -189,8 +270,9 @@ static int ns3_check(const mb_link_spec *s, char *err, size_t errlen)
     const mb_link_dir *d[2] = {&s->up, &s->down};
     for (int i = 0; i < 2; i++)
         if (d[i]->trace[0]) {
-            if (s->ns3[0] && strcmp(s->ns3, "p2p"))
-                return fail(err, errlen, "ns3=%s: trace= applies to ns3=p2p only", s->ns3);
+            char m[32];
+            if (strcmp(ns3_model(s, m, sizeof m), "p2p"))
+                return fail(err, errlen, "ns3=%s: trace= applies to ns3=p2p only", m);
             char e[512];
             mb_trace *tr = mb_trace_read(d[i]->trace, MB_TRACE_FMT_AUTO, e, sizeof e);
             if (!tr)
@@ -540,6 +622,9 @@ static int ns3_realtime(const net_link *l, mb_link_realtime *r)
 
 const net_backend net_backend_ns3 = {
     .name = "ns3",
+    .summary = "ns-3 simulated links (ns3=p2p, wifi, lte) in real time, mecbed-ns3 helper",
+    .keys = ns3_keys,
+    .validate = ns3_validate,
     .check = ns3_check,
     .link_up = ns3_link_up,
     .link_start = ns3_link_start,

@@ -64,8 +64,6 @@ static int needs_netem(const mb_link_dir *d)
 
 static int tc_check(const mb_link_spec *s, char *err, size_t errlen)
 {
-    if (s->ns3[0])
-        return fail(err, errlen, "the tc backend cannot run an ns-3 link model (ns3=%s): use --backend ns3", s->ns3);
     const mb_link_dir *dirs[2] = {&s->up, &s->down};
     for (int i = 0; i < 2; i++) {
         const mb_link_dir *d = dirs[i];
@@ -291,6 +289,7 @@ static void tc_link_down(mb_net *net, net_link *l)
 
 const net_backend net_backend_tc = {
     .name = "tc",
+    .summary = "kernel qdiscs on veth pairs: tbf rate; netem delay, jitter, loss if present",
     .check = tc_check,
     .link_up = tc_link_up,
     .link_start = tc_link_start,

@@ -57,32 +57,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static const net_backend *const backends[] = {&net_backend_emu, &net_backend_tc, &net_backend_ns3};
-static const char *const backend_names[] = {"emu", "tc", "ns3", NULL};
-
-const char *const *mb_net_backends(void)
-{
-    return backend_names;
-}
-
-static const net_backend *find_backend(const char *name)
-{
-    if (!name || !*name)
-        name = "emu";
-    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
-        if (!strcmp(backends[i]->name, name))
-            return backends[i];
-    return NULL;
-}
-
-int mb_net_check(const char *backend, const mb_link_spec *spec, char *err, size_t errlen)
-{
-    const net_backend *be = find_backend(backend);
-    if (!be)
-        return fail(err, errlen, "unknown link backend '%s' (emu, tc, ns3)", backend);
-    return be->check(spec, err, errlen);
-}
-
 double net_epoch(const mb_net *net)
 {
     return net->epoch;
@@ -177,12 +151,10 @@ int mb_net_up(const mb_topology *t, const mb_net_opts *o, mb_net **out, char *er
     mb_net_opts opts = {0};
     if (o)
         opts = *o;
-    const net_backend *be = find_backend(opts.backend);
-    if (!be)
-        return fail(err, errlen, "unknown link backend '%s' (emu, tc, ns3)", opts.backend);
     for (int i = 0; i < t->n_links; i++)
-        if (be->check(&t->links[i].spec, err, errlen))
+        if (mb_net_check(opts.backend, &t->links[i].spec, err, errlen))
             return -1;
+    const net_backend *be = net_backend_find(opts.backend);
     char why[256];
     if (mb_netns_available(why, sizeof why))
         return fail(err, errlen, "cannot emulate links: %s", why);

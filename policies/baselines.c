@@ -58,18 +58,24 @@ static int offload_plan(const mb_policy_input *in, mb_plan *out, char *err, size
     return assign_all(in, out, s, err, errlen);
 }
 
+static const char *const local_option_keys[] = {NULL};
+
 const mb_policy_ops mb_policy_local_ops = {
     .abi_version = MB_POLICY_ABI_VERSION,
     .struct_size = sizeof(mb_policy_ops),
     .name = "local",
     .summary = "every op on the device (baseline)",
+    .option_keys = local_option_keys,
     .plan = local_plan,
 };
+
+static const char *const offload_option_keys[] = {"server", NULL};
 
 const mb_policy_ops mb_policy_offload_ops = {
     .abi_version = MB_POLICY_ABI_VERSION,
     .struct_size = sizeof(mb_policy_ops),
     .name = "offload",
     .summary = "every op on the edge server: input up, result down (baseline)",
+    .option_keys = offload_option_keys,
     .plan = offload_plan,
 };

@@ -1,16 +1,15 @@
-/* Registers the built-in policies through the same call plugins use. The
- * references are strong, so any binary that registers the built-ins links
- * all eight, whole archive or not. */
+/* Registers the built-in policies (builtin.h's table) through the same call
+ * plugins use. The references are strong, so any binary that registers the
+ * built-ins links all of them, whole archive or not. */
 #include <stdio.h>
 
 #include "builtin.h"
 
 void mb_policy_register_builtins(void)
 {
-    const mb_policy_ops *all[] = {&mb_policy_local_ops,   &mb_policy_offload_ops,
-                                  &mb_policy_layerwise_ops, &mb_policy_mincut_ops,
-                                  &mb_policy_cic_ops,     &mb_policy_tile_ops,
-                                  &mb_policy_oplevel_ops, &mb_policy_dds_ops};
+#define MB_BUILTIN_REF(n) &mb_policy_##n##_ops,
+    static const mb_policy_ops *const all[] = {MB_BUILTIN_POLICIES(MB_BUILTIN_REF)};
+#undef MB_BUILTIN_REF
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         char err[256];
         if (mb_policy_find(all[i]->name))

@@ -1,19 +1,28 @@
-/* Built-in policies: each file defines one `const mb_policy_ops` under the
- * name below; builtin.c registers them through mb_policy_register, the call
- * external plugins use. Private to policies/. */
+/* Built-in policies: the one table that lists them. Each policy's file
+ * defines `const mb_policy_ops mb_policy_<name>_ops`; builtin.c registers
+ * every entry through mb_policy_register, the call external plugins use.
+ * Adding a built-in is its own file plus one line here. Private to policies/
+ * (and the tests that call a policy directly). */
 #ifndef MB_POLICIES_BUILTIN_H
 #define MB_POLICIES_BUILTIN_H
 
-#include "mecbed/policy.h"
+#include "mecbed/policy_host.h"
 
-extern const mb_policy_ops mb_policy_local_ops;     /* baselines.c */
-extern const mb_policy_ops mb_policy_offload_ops;   /* baselines.c */
-extern const mb_policy_ops mb_policy_layerwise_ops; /* layerwise.c (Neurosurgeon) */
-extern const mb_policy_ops mb_policy_mincut_ops;    /* mincut_policy.c (DADS) */
-extern const mb_policy_ops mb_policy_cic_ops;       /* cic.c */
-extern const mb_policy_ops mb_policy_tile_ops;      /* tile.c (D3), helper padv */
-extern const mb_policy_ops mb_policy_oplevel_ops;   /* oplevel.c (Intra-DP), helper padv */
-extern const mb_policy_ops mb_policy_dds_ops;       /* dds.c (DDS), helper padv */
+/* In the order the registry (and so help text and `compare`) lists them. */
+#define MB_BUILTIN_POLICIES(X)                                                                     \
+    X(local)     /* baselines.c */                                                                 \
+    X(offload)   /* baselines.c */                                                                 \
+    X(layerwise) /* layerwise.c (Neurosurgeon) */                                                  \
+    X(mincut)    /* mincut_policy.c (DADS) */                                                      \
+    X(cic)       /* cic.c */                                                                       \
+    X(tile)      /* tile.c (D3) */                                                                 \
+    X(oplevel)   /* oplevel.c (Intra-DP) */                                                        \
+    X(dds)       /* dds.c (DDS) */                                                                 \
+    /* one line per built-in, above this one */
+
+#define MB_BUILTIN_DECLARE(n) extern const mb_policy_ops mb_policy_##n##_ops;
+MB_BUILTIN_POLICIES(MB_BUILTIN_DECLARE)
+#undef MB_BUILTIN_DECLARE
 
 /* The host table as a C symbol for built-ins that want it directly. */
 extern const mb_host mb_policy_host_table;

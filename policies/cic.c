@@ -937,11 +937,14 @@ out:
     return rc;
 }
 
+static const char *const cic_option_keys[] = {"model", "server", NULL};
+
 const mb_policy_ops mb_policy_cic_ops = {
     .abi_version = MB_POLICY_ABI_VERSION,
     .struct_size = sizeof(mb_policy_ops),
     .name = "cic",
     .summary = "CIC: compressed DAG (chains, articulation points) + precomputed cut envelope",
+    .option_keys = cic_option_keys,
     .init = cic_init,
     .fini = cic_fini,
     .plan = cic_plan,

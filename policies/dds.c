@@ -262,10 +262,13 @@ out:
     return rc;
 }
 
+static const char *const dds_option_keys[] = {"server", "capacity", "price", "eps", "rounds", NULL};
+
 const mb_policy_ops mb_policy_dds_ops = {
     .abi_version = MB_POLICY_ABI_VERSION,
     .struct_size = sizeof(mb_policy_ops),
     .name = "dds",
     .summary = "DDS: devices bid for shares of one server; best response to a Nash equilibrium",
+    .option_keys = dds_option_keys,
     .plan = dds_plan,
 };

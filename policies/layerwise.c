@@ -140,10 +140,13 @@ out:
     return rc;
 }
 
+static const char *const layerwise_option_keys[] = {"cuts", "server", NULL};
+
 const mb_policy_ops mb_policy_layerwise_ops = {
     .abi_version = MB_POLICY_ABI_VERSION,
     .struct_size = sizeof(mb_policy_ops),
     .name = "layerwise",
     .summary = "Neurosurgeon: best single split point (objective latency or energy)",
+    .option_keys = layerwise_option_keys,
     .plan = layerwise_plan,
 };

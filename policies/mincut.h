@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #include "mecbed/cost.h"
-#include "mecbed/policy.h"
+#include "mecbed/policy_host.h"
 
 #define MB_FLOW_INF 1e30
 

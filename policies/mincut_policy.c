@@ -153,10 +153,13 @@ out:
     return rc;
 }
 
+static const char *const mincut_option_keys[] = {"mode", "fps", "server", NULL};
+
 const mb_policy_ops mb_policy_mincut_ops = {
     .abi_version = MB_POLICY_ABI_VERSION,
     .struct_size = sizeof(mb_policy_ops),
     .name = "mincut",
     .summary = "DADS: s-t min cut of the DAG, shared outputs paid once (mode=heavy,fps=F for DSH)",
+    .option_keys = mincut_option_keys,
     .plan = mincut_plan,
 };

@@ -277,11 +277,14 @@ static int oplevel_replan(const mb_policy_input *in, const mb_plan *prev, mb_pla
     return oplevel_plan(in, out, err, errlen);
 }
 
+static const char *const oplevel_option_keys[] = {"server", "window", "grid", "table", "per_octave", NULL};
+
 const mb_policy_ops mb_policy_oplevel_ops = {
     .abi_version = MB_POLICY_ABI_VERSION,
     .struct_size = sizeof(mb_policy_ops),
     .name = "oplevel",
     .summary = "Intra-DP: local operators split by columns/rows between device and server, overlapped",
+    .option_keys = oplevel_option_keys,
     .init = oplevel_init,
     .fini = oplevel_fini,
     .plan = oplevel_plan,

@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 #include "mecbed/cost.h"
-#include "mecbed/policy.h"
+#include "mecbed/policy_host.h"
 
 /* --verbose: show MB_LOG_INFO/DEBUG messages of policies. */
 extern int mb_policy_verbose;

@@ -13,15 +13,18 @@
 #include "datadir.h"
 #include "mecbed/cost.h"
 #include "mecbed/platform.h"
-#include "mecbed/policy.h"
+#include "mecbed/policy_host.h"
 
 #define MAX_POLICIES 64
 
 static const mb_policy_ops *registry[MAX_POLICIES];
 static int n_registered;
 
-/* The fields of version 1; a struct smaller than this lacks `plan`. */
-#define OPS_V1_SIZE (offsetof(mb_policy_ops, replan) + sizeof(((mb_policy_ops *)0)->replan))
+/* Version 2 is the oldest ABI spoken: version 1 plugins read the graph and
+ * plan layouts directly, which are no longer part of the ABI. */
+#define MIN_ABI_VERSION 2
+/* The fields of version 2; a struct smaller than this lacks `replan`. */
+#define OPS_V2_SIZE (offsetof(mb_policy_ops, replan) + sizeof(((mb_policy_ops *)0)->replan))
 
 int mb_policy_register(const mb_policy_ops *ops, char *err, size_t errlen)
 {
@@ -30,16 +33,16 @@ int mb_policy_register(const mb_policy_ops *ops, char *err, size_t errlen)
         return -1;
     }
     const char *name = ops->name ? ops->name : "";
-    if (ops->abi_version < 1 || ops->abi_version > MB_POLICY_ABI_VERSION) {
+    if (ops->abi_version < MIN_ABI_VERSION || ops->abi_version > MB_POLICY_ABI_VERSION) {
         snprintf(err, errlen,
-                 "policy '%s': built for plugin ABI version %d, this mecbed speaks versions 1..%d "
+                 "policy '%s': built for plugin ABI version %d, this mecbed speaks versions %d..%d "
                  "(rebuild the plugin against this mecbed's policy.h)",
-                 name, ops->abi_version, MB_POLICY_ABI_VERSION);
+                 name, ops->abi_version, MIN_ABI_VERSION, MB_POLICY_ABI_VERSION);
         return -1;
     }
-    if (ops->struct_size < OPS_V1_SIZE) {
-        snprintf(err, errlen, "policy '%s': ops struct is %zu bytes, ABI version 1 needs %zu", name,
-                 ops->struct_size, (size_t)OPS_V1_SIZE);
+    if (ops->struct_size < OPS_V2_SIZE) {
+        snprintf(err, errlen, "policy '%s': ops struct is %zu bytes, ABI version 2 needs %zu", name,
+                 ops->struct_size, (size_t)OPS_V2_SIZE);
         return -1;
     }
     if (!*name) {
@@ -95,6 +98,80 @@ int mb_policy_count(void) { return n_registered; }
 const mb_policy_ops *mb_policy_at(int i)
 {
     return i >= 0 && i < n_registered ? registry[i] : NULL;
+}
+
+const char *mb_policy_names(char *buf, size_t len, const char *sep)
+{
+    size_t at = 0;
+    if (len)
+        buf[0] = 0;
+    for (int i = 0; i < n_registered && at < len; i++) {
+        int w = snprintf(buf + at, len - at, "%s%s", i ? sep : "", registry[i]->name);
+        if (w < 0)
+            break;
+        at += (size_t)w;
+    }
+    return buf;
+}
+
+static int key_declared(const mb_policy_ops *ops, const char *key, size_t kl)
+{
+    for (const char *const *k = ops->option_keys; k && *k; k++)
+        if (strlen(*k) == kl && !strncmp(*k, key, kl))
+            return 1;
+    return 0;
+}
+
+int mb_policy_check_options(const mb_policy_ops *ops, const char *options, char *err,
+                            size_t errlen)
+{
+    for (const char *s = options; s && *s;) {
+        const char *end = strchr(s, ',');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        const char *eq = memchr(s, '=', len);
+        if (len && (!eq || eq == s)) {
+            snprintf(err, errlen, "policy %s: option '%.*s' is not key=value", ops->name,
+                     (int)len, s);
+            return -1;
+        }
+        if (len && !key_declared(ops, s, (size_t)(eq - s))) {
+            char known[256] = "";
+            size_t at = 0;
+            for (const char *const *k = ops->option_keys; k && *k && at < sizeof(known); k++)
+                at += (size_t)snprintf(known + at, sizeof(known) - at, "%s%s", at ? ", " : "", *k);
+            snprintf(err, errlen, "policy %s: unknown option '%.*s' (%s%s)", ops->name,
+                     (int)(eq - s), s, known[0] ? "it takes: " : "it takes no options",
+                     known);
+            return -1;
+        }
+        s = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+const char *mb_policy_options_for(const mb_policy_ops *ops, const char *options, char *buf,
+                                  size_t len)
+{
+    size_t at = 0;
+    if (len)
+        buf[0] = 0;
+    for (const char *s = options; s && *s && at < len;) {
+        const char *end = strchr(s, ',');
+        size_t n = end ? (size_t)(end - s) : strlen(s);
+        const char *eq = memchr(s, '=', n);
+        if (eq && key_declared(ops, s, (size_t)(eq - s)))
+            at += (size_t)snprintf(buf + at, len - at, "%s%.*s", at ? "," : "", (int)n, s);
+        s = end ? end + 1 : NULL;
+    }
+    return buf;
+}
+
+/* A policy's own message may start with its name; the host adds
+ * "policy NAME: " itself, so drop the policy's copy rather than say it twice. */
+static const char *unprefixed(const char *name, const char *msg)
+{
+    size_t n = strlen(name);
+    return !strncmp(msg, name, n) && msg[n] == ':' && msg[n + 1] == ' ' ? msg + n + 2 : msg;
 }
 
 int mb_policy_load(const char *path_or_name, const char **name_out, char *err, size_t errlen)
@@ -179,6 +256,8 @@ mb_policy_session *mb_policy_session_new(const mb_policy_ops *ops, const mb_grap
         snprintf(err, errlen, "policy %s: device site %d out of range", ops->name, device);
         return NULL;
     }
+    if (mb_policy_check_options(ops, options, err, errlen))
+        return NULL;
     mb_policy_session *s = calloc(1, sizeof(*s));
     if (!s || !(s->options = strdup(options ? options : ""))) {
         free(s);
@@ -192,7 +271,8 @@ mb_policy_session *mb_policy_session_new(const mb_policy_ops *ops, const mb_grap
         void *state = NULL;
         char e2[512] = "";
         if (ops->init(&s->in, &state, e2, sizeof(e2))) {
-            snprintf(err, errlen, "policy %s: init: %s", ops->name, e2[0] ? e2 : "failed");
+            snprintf(err, errlen, "policy %s: init: %s", ops->name,
+                     e2[0] ? unprefixed(ops->name, e2) : "failed");
             free(s->options);
             free(s);
             return NULL;
@@ -216,7 +296,8 @@ mb_plan *mb_policy_session_plan(mb_policy_session *s, const mb_plan *prev, char 
                                  : ops->plan(&s->in, p, e2, sizeof(e2));
     double us = (mb_now() - t0) * 1e6;
     if (rc) {
-        snprintf(err, errlen, "policy %s: %s", ops->name, e2[0] ? e2 : "plan failed");
+        snprintf(err, errlen, "policy %s: %s", ops->name,
+                 e2[0] ? unprefixed(ops->name, e2) : "plan failed");
         mb_plan_free(p);
         return NULL;
     }
@@ -230,7 +311,7 @@ mb_plan *mb_policy_session_plan(mb_policy_session *s, const mb_plan *prev, char 
         return NULL;
     }
     if (mb_plan_evaluate(p, s->in.cost, e2, sizeof(e2))) {
-        snprintf(err, errlen, "policy %s: %s", ops->name, e2);
+        snprintf(err, errlen, "policy %s: %s", ops->name, unprefixed(ops->name, e2));
         mb_plan_free(p);
         return NULL;
     }

@@ -176,11 +176,14 @@ static int tile_replan(const mb_policy_input *in, const mb_plan *prev, mb_plan *
     return rc;
 }
 
+static const char *const tile_option_keys[] = {"k", "max_tiles", NULL};
+
 const mb_policy_ops mb_policy_tile_ops = {
     .abi_version = MB_POLICY_ABI_VERSION,
     .struct_size = sizeof(mb_policy_ops),
     .name = "tile",
     .summary = "D3: device/edge/cloud boundaries, edge layers tiled across edge nodes with halos",
+    .option_keys = tile_option_keys,
     .plan = tile_plan,
     .replan = tile_replan,
 };

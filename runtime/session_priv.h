@@ -9,7 +9,7 @@
 #include "mecbed/cgroup.h"
 #include "mecbed/goodput.h"
 #include "mecbed/link.h"
-#include "mecbed/policy.h"
+#include "mecbed/policy_host.h"
 #include "mecbed/runstats.h"
 #include "mecbed/runtime.h"
 #include "mecbed/session.h"

@@ -16,9 +16,12 @@ MODEL=${DEMO_MODEL:-tinyyolov2}
 DEVICE=${DEMO_DEVICE:-rpi4}
 LINK=${DEMO_LINK:-up.rate=10mbit,down.rate=30mbit,rtt=40ms}
 FRAMES=${DEMO_FRAMES:-3}
-POLICIES="local offload layerwise mincut cic tile oplevel dds"
 
 [ -x "$B" ] || { echo "demo: $B is not built (run make)" >&2; exit 1; }
+# Every registered policy, as the registry lists them when asked for an unknown one.
+POLICIES=$("$B" plan --model "$MODEL" --link "$LINK" --policy '?' 2>&1 |
+    sed -n 's/.*(registered: \(.*\); plugins load.*/\1/p')
+[ -n "$POLICIES" ] || { echo "demo: '$B plan' lists no registered policies" >&2; exit 1; }
 
 echo "== mecbed demo: $MODEL on a $DEVICE, link $LINK"
 echo

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "mecbed/link.h"
 #include "mecbed/linkspec.h"
 #include "mecbed/sweep.h"
 
@@ -46,6 +47,15 @@ static int is_text_key(const char *k) /* continuation lines join with a space */
 {
     return !strcmp(k, "question") || !strcmp(k, "run_args") || !strcmp(k, "args") ||
            !strcmp(k, "star_links");
+}
+
+/* A link backend of the registry (link.h)? */
+static int link_backend_known(const char *name)
+{
+    for (const char *const *b = mb_net_backends(); *b; b++)
+        if (!strcmp(*b, name))
+            return 1;
+    return 0;
 }
 
 static int parse_int(const char *v, long lo, long hi, long *out)
@@ -89,8 +99,11 @@ static int check_value(conf_reader *r, const char *key, const char *v)
         snprintf(r->err, sizeof r->err, "dag_seed: '%s' is not a whole number >= 0", v);
     else if ((!strcmp(key, "fps") || !strcmp(key, "timeout")) && (parse_num(v, &d) || d < 0))
         snprintf(r->err, sizeof r->err, "%s: '%s' is not a number >= 0", key, v);
-    else if (!strcmp(key, "backend") && strcmp(v, "emu") && strcmp(v, "tc") && strcmp(v, "ns3"))
-        snprintf(r->err, sizeof r->err, "backend: '%s' is not emu, tc or ns3", v);
+    else if (!strcmp(key, "backend") && !link_backend_known(v)) {
+        char names[128];
+        snprintf(r->err, sizeof r->err, "backend: '%s' is not %s", v,
+                 mb_net_backend_list(names, sizeof names, ", "));
+    }
     else if (!strcmp(key, "dags")) {
         char *s = strdup(v), *save = NULL;
         for (char *t = strtok_r(s, " \t,", &save); t; t = strtok_r(NULL, " \t,", &save))

@@ -12,7 +12,7 @@
 #include "mecbed/model.h"
 #include "mecbed/nodetype.h"
 #include "mecbed/plan.h"
-#include "mecbed/policy.h"
+#include "mecbed/policy_host.h"
 #include "mecbed/profile.h"
 #include "mecbed/topology.h"
 #include "mecbed/sweep.h"

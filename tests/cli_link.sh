@@ -1,7 +1,8 @@
 #!/bin/sh
 # mecbed link test / check through the command line: JSON keys, configured
 # beside measured, the trace-driven case, tc's rate-only mode and its error
-# naming emu, and no namespace or interface left behind. Needs root.
+# naming emu, backends and their errors from the registry, and no namespace
+# or interface left behind. Needs root.
 B=${BUILD:-build}/mecbed
 fail() { echo "FAIL: $*"; exit 1; }
 if [ "$(id -u)" != 0 ] || [ ! -c /dev/net/tun ] || ! command -v ip > /dev/null; then
@@ -13,6 +14,20 @@ trap 'rm -rf "$T"' EXIT INT TERM
 ip netns list | awk '/^mecbed-/ {print $1}' | sort > "$T/before" 2>/dev/null || true
 
 $B link --help | grep -q "mecbed link test" || fail "link --help"
+# the registry drives help and errors: every backend `run --help` lists has a
+# summary line in `link --help`, and an unknown backend's error lists them
+list=$($B run --help | sed -n 's/^  --[a-z-]*backend B  *link emulation: \(.*\) (the first is the default)$/\1/p')
+[ -n "$list" ] || fail "run --help lists no link backends"
+for b in $(echo "$list" | tr -d ','); do
+    $B link --help | grep -q "^  *$b  *[a-zA-Z]" || fail "link --help lacks backend $b"
+done
+$B link check --backend carrier-pigeon --link rate=1mbit 2> $T/err && fail "unknown backend accepted"
+grep -q "unknown link backend 'carrier-pigeon' ($list)" $T/err || fail "unknown backend error: $(cat $T/err)"
+# another backend's key names the key and the backend that reads it
+$B link check --backend emu --link ns3=wifi,rate=1mbit 2> $T/err && fail "emu accepted ns3="
+grep -q "ns3=wifi: use --backend ns3" $T/err || fail "foreign key error: $(cat $T/err)"
+$B link check --link rate=1mbit,colour=blue 2> $T/err && fail "unknown key accepted"
+grep -q "unknown key 'colour'" $T/err || fail "unknown key error: $(cat $T/err)"
 $B link test --backend emu --link rate=20mbit,delay=10ms,loss=0.5% --duration 1 --json > $T/emu.json || fail "emu link test"
 for k in throughput_mbps rtt_ms loss_rate configured_rate_mbps configured_rtt_ms configured_loss_rate udp_throughput_mbps emulator_cpu_percent; do
     grep -q "\"$k\":" $T/emu.json || fail "key $k missing: $(cat $T/emu.json)"

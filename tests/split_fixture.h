@@ -17,7 +17,7 @@
 #include "mecbed/exec.h"
 #include "mecbed/model.h"
 #include "mecbed/plan.h"
-#include "mecbed/policy.h"
+#include "mecbed/policy_host.h"
 #include "mecbed/profile.h"
 #include "mecbed/topology.h"
 

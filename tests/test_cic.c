@@ -13,7 +13,7 @@
 #include "../policies/builtin.h"
 #include "mecbed/model.h"
 #include "mecbed/platform.h"
-#include "mecbed/policy.h"
+#include "mecbed/policy_host.h"
 #include "policy_fixture.h"
 
 static mb_plan *plan_with(mb_policy_session *s)

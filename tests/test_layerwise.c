@@ -13,7 +13,7 @@
 #include "../policies/builtin.h"
 #include "mecbed/model.h"
 #include "mecbed/platform.h"
-#include "mecbed/policy.h"
+#include "mecbed/policy_host.h"
 #include "policy_fixture.h"
 
 /* A chain of n ops over a 4-D tensor whose sizes change (conv/pool-like). */

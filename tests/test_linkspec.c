@@ -1,4 +1,6 @@
-/* Link spec grammar: units, prefixes, loss models, strictness, round trip. */
+/* Link spec grammar: units, prefixes, loss models, strictness, round trip;
+ * backend keys kept for the link backends and judged by their registry
+ * (netem), and refused as unknown when no backend check is installed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mecbed/link.h"
 #include "mecbed/linkspec.h"
 
 static mb_link_spec parse_ok(const char *text)
@@ -152,15 +155,26 @@ static void test_trace_mtu_ns3(void **state)
     parse_bad("mtu=1500.5", "whole number");
     parse_bad("up.mtu=1400", "whole link");
 
+    /* backend keys are kept verbatim, in order, for the backend */
     s = parse_ok("ns3=wifi,distance=20m,standard=80211a,rate=20mbit");
-    assert_string_equal(s.ns3, "wifi");
-    assert_string_equal(s.extra, "distance=20m,standard=80211a");
+    assert_string_equal(s.extra, "ns3=wifi,distance=20m,standard=80211a");
+    char v[32];
+    assert_string_equal(mb_linkspec_extra_get(&s, "ns3", v, sizeof v), "wifi");
+    assert_string_equal(mb_linkspec_extra_get(&s, "standard", v, sizeof v), "80211a");
+    assert_null(mb_linkspec_extra_get(&s, "speed", v, sizeof v));
     assert_true(s.up.rate_bps == 20e6);
-    /* ns3= may come last: the extra keys are still kept */
-    s = parse_ok("distance=5m,ns3=p2p");
-    assert_string_equal(s.extra, "distance=5m");
-    parse_bad("distance=20m", "unknown key 'distance'");
+    /* ns3= may come last */
+    s = parse_ok("distance=5m,ns3=lte");
+    assert_string_equal(s.extra, "distance=5m,ns3=lte");
+    /* the ns3 backend's own validation, named keys */
+    parse_bad("distance=20m", "unknown key 'distance' without ns3=");
     parse_bad("ns3=satellite", "unknown ns-3 link model");
+    parse_bad("ns3=p2p,distance=5m", "ns3=p2p: unknown parameter 'distance'");
+    parse_bad("ns3=lte,standard=80211a", "ns3=lte: unknown parameter 'standard'");
+    parse_bad("ns3=wifi,ns3=lte", "ns3 given twice");
+    parse_bad("up.ns3=wifi", "unknown key 'up.ns3'");
+    /* keys no backend declares */
+    parse_bad("ns3=wifi,colour=blue", "unknown key 'colour'");
     /* malformed known keys are still errors under ns3= */
     parse_bad("ns3=lte,rate=fast", "not a number");
 }
@@ -205,7 +219,6 @@ static void test_format_round_trip(void **state)
         assert_same_dir(&a.up, &b.up);
         assert_same_dir(&a.down, &b.down);
         assert_int_equal(a.mtu, b.mtu);
-        assert_string_equal(a.ns3, b.ns3);
         assert_string_equal(a.extra, b.extra);
     }
     mb_link_spec s = parse_ok("rate=20mbit,rtt=40ms");
@@ -260,6 +273,48 @@ static void test_random_specs(void **state)
     assert_true(accepted > 100);
 }
 
+/* The registry is the only list: every backend has a name and summary, the
+ * default comes first, and each declared key is accepted by the parser. */
+static void test_backend_registry(void **state)
+{
+    (void)state;
+    int n = mb_net_backend_count();
+    assert_true(n >= 1);
+    assert_string_equal(mb_net_backend_name(0), "emu");
+    const char *const *names = mb_net_backends();
+    for (int i = 0; i < n; i++) {
+        assert_non_null(mb_net_backend_name(i));
+        assert_string_equal(names[i], mb_net_backend_name(i));
+        assert_non_null(mb_net_backend_summary(i));
+    }
+    assert_null(names[n]);
+    assert_null(mb_net_backend_name(n));
+    char list[128];
+    mb_net_backend_list(list, sizeof list, ", ");
+    assert_non_null(strstr(list, "emu, "));
+    mb_link_spec s = parse_ok("rate=1mbit");
+    char err[512];
+    assert_int_equal(mb_net_check("carrier-pigeon", &s, err, sizeof err), -1);
+    assert_non_null(strstr(err, list)); /* the message lists the registry */
+    /* another backend's key: the error names the key and the backend */
+    s = parse_ok("ns3=wifi,rate=1mbit");
+    assert_int_equal(mb_net_check("emu", &s, err, sizeof err), -1);
+    assert_non_null(strstr(err, "ns3=wifi"));
+    assert_non_null(strstr(err, "--backend ns3"));
+}
+
+/* Core's parser alone (no backend check installed) knows only its grammar. */
+static void test_no_backend_check(void **state)
+{
+    (void)state;
+    mb_linkspec_set_extra_check(NULL);
+    parse_bad("ns3=wifi", "unknown key 'ns3'");
+    parse_bad("rate=1mbit,distance=20m", "unknown key 'distance'");
+    parse_ok("rate=1mbit,delay=2ms");
+    mb_linkspec_set_extra_check(mb_net_check_spec_keys);
+    parse_ok("ns3=wifi,distance=20m");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +325,8 @@ int main(void)
         cmocka_unit_test(test_trace_mtu_ns3),
         cmocka_unit_test(test_format_round_trip),
         cmocka_unit_test(test_random_specs),
+        cmocka_unit_test(test_backend_registry),
+        cmocka_unit_test(test_no_backend_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,9 @@
 /* The plugin ABI: registration rules (missing plan, duplicate name, foreign
- * ABI version, short struct, bad name), built-ins registered through the
- * same call, and the example plugin loaded with dlopen by path and by name
- * (built by mk/policies.mk into $BUILD/plugins/), planning a real model
- * through the host table only. */
+ * or retired ABI version, short struct, bad name), built-ins registered
+ * through the same call in builtin.h's order, declared option keys, error
+ * prefixes, the host table's accessors, and the example plugin loaded with
+ * dlopen by path and by name (built by mk/policies.mk into $BUILD/plugins/),
+ * planning a real model through the host table only. */
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,12 +14,13 @@
 
 #include "mecbed/model.h"
 #include "mecbed/platform.h"
-#include "mecbed/policy.h"
+#include "mecbed/policy_host.h"
 #include "policy_fixture.h"
+#include "../policies/builtin.h"
 
 static int dummy_plan(const mb_policy_input *in, mb_plan *out, char *err, size_t errlen)
 {
-    int *where = calloc((size_t)in->g->n_nodes + 1, sizeof(int));
+    int *where = calloc((size_t)in->host->graph_n_nodes(in->g) + 1, sizeof(int));
     int rc = in->host->plan_assign(out, in->g, where, err, errlen);
     free(where);
     return rc;
@@ -37,8 +39,11 @@ static void test_registration_rules(void **state)
 {
     (void)state;
     char err[512];
-    mb_policy_ops ok = {MB_POLICY_ABI_VERSION, sizeof(mb_policy_ops), "dummy", "test", NULL, NULL,
-                        dummy_plan, NULL};
+    mb_policy_ops ok = {.abi_version = MB_POLICY_ABI_VERSION,
+                        .struct_size = sizeof(mb_policy_ops),
+                        .name = "dummy",
+                        .summary = "test",
+                        .plan = dummy_plan};
     mb_policy_ops no_plan = ok, bad_abi = ok, old_abi = ok, short_struct = ok, bad_name = ok,
                   no_name = ok;
     no_plan.name = "noplan";
@@ -46,8 +51,8 @@ static void test_registration_rules(void **state)
     expect_reject(&no_plan, "'plan' is missing");
     bad_abi.abi_version = 99;
     expect_reject(&bad_abi, "ABI version 99");
-    old_abi.abi_version = 0;
-    expect_reject(&old_abi, "ABI version 0");
+    old_abi.abi_version = 1; /* read the layouts directly: retired */
+    expect_reject(&old_abi, "ABI version 1");
     short_struct.struct_size = 8;
     expect_reject(&short_struct, "needs");
     bad_name.name = "Bad Name";
@@ -66,12 +71,152 @@ static void test_builtins(void **state)
     (void)state;
     mb_policy_register_builtins();
     mb_policy_register_builtins(); /* idempotent */
-    const char *names[] = {"local", "offload", "layerwise", "mincut", "cic", "tile", "oplevel", "dds"};
-    for (int i = 0; i < 8; i++) {
-        if (!mb_policy_find(names[i]))
-            fprintf(stderr, "built-in policy %s is not registered\n", names[i]);
-        assert_non_null(mb_policy_find(names[i]));
+    /* builtin.h's table is the only list: each entry is registered, at its
+     * position, through the public call, with a summary and option table */
+    int i = 0;
+#define CHECK_BUILTIN(n)                                                                           \
+    assert_ptr_equal(mb_policy_at(i), &mb_policy_##n##_ops);                                       \
+    assert_ptr_equal(mb_policy_find(mb_policy_at(i)->name), &mb_policy_##n##_ops);                 \
+    assert_non_null(mb_policy_at(i)->summary);                                                     \
+    assert_non_null(mb_policy_at(i)->option_keys);                                                 \
+    i++;
+    MB_BUILTIN_POLICIES(CHECK_BUILTIN)
+#undef CHECK_BUILTIN
+    assert_true(mb_policy_count() >= i);
+    char names[512];
+    mb_policy_names(names, sizeof(names), " ");
+    assert_non_null(strstr(names, "local offload"));
+    assert_non_null(strstr(names, "dds"));
+}
+
+static const char *const two_keys[] = {"alpha", "beta", NULL};
+
+static void test_option_keys(void **state)
+{
+    (void)state;
+    char err[512];
+    mb_policy_ops ops = {.abi_version = MB_POLICY_ABI_VERSION,
+                         .struct_size = sizeof(mb_policy_ops),
+                         .name = "keyed",
+                         .option_keys = two_keys,
+                         .plan = dummy_plan};
+    assert_int_equal(mb_policy_check_options(&ops, "", err, sizeof(err)), 0);
+    assert_int_equal(mb_policy_check_options(&ops, "alpha=1,beta=x", err, sizeof(err)), 0);
+    assert_int_equal(mb_policy_check_options(&ops, "alpha=1,alphabet=2", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "unknown option 'alphabet'"));
+    assert_non_null(strstr(err, "alpha, beta"));
+    assert_int_equal(mb_policy_check_options(&ops, "alpha", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "'alpha' is not key=value"));
+    char kept[64];
+    assert_string_equal(mb_policy_options_for(&ops, "gamma=3,beta=2,alpha=1", kept, sizeof(kept)),
+                        "beta=2,alpha=1");
+    ops.option_keys = NULL;
+    assert_string_equal(mb_policy_options_for(&ops, "alpha=1", kept, sizeof(kept)), "");
+    assert_int_equal(mb_policy_check_options(&ops, "alpha=1", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "takes no options"));
+    /* a built-in: its own keys pass, others are named */
+    mb_policy_register_builtins();
+    assert_int_equal(mb_policy_check_options(mb_policy_find("mincut"), "mode=heavy,fps=10", err,
+                                             sizeof(err)),
+                     0);
+    assert_int_equal(mb_policy_check_options(mb_policy_find("local"), "server=edge0", err,
+                                             sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "policy local: unknown option 'server'"));
+}
+
+static int failing_plan(const mb_policy_input *in, mb_plan *out, char *err, size_t errlen)
+{
+    (void)in;
+    (void)out;
+    snprintf(err, errlen, "failing: no luck");
+    return -1;
+}
+
+/* Sessions refuse undeclared keys before init, and say the policy's name once. */
+static void test_session_errors(void **state)
+{
+    (void)state;
+    char err[512];
+    mb_graph *g = mb_zoo_build("alexnet", MB_ZOO_SEED, err, sizeof(err));
+    assert_non_null(g);
+    mb_profile *prof = pf_profile(g, 0.1, 2);
+    mb_topology t;
+    mb_cost_model *c = pf_cost(g, prof, "rate=50mbit,rtt=10ms", &t, 5, 0.2);
+    mb_policy_ops ops = {.abi_version = MB_POLICY_ABI_VERSION,
+                         .struct_size = sizeof(mb_policy_ops),
+                         .name = "failing",
+                         .plan = failing_plan};
+    assert_null(mb_policy_run(&ops, g, &t, c, 0, MB_OBJ_LATENCY, "x=1", err, sizeof(err)));
+    assert_non_null(strstr(err, "unknown option 'x'"));
+    assert_null(mb_policy_run(&ops, g, &t, c, 0, MB_OBJ_LATENCY, "", err, sizeof(err)));
+    assert_string_equal(err, "policy failing: no luck");
+    mb_cost_free(c);
+    mb_profile_free(prof);
+    mb_graph_free(g);
+}
+
+/* The host table's accessors agree with the structures they hide. */
+static void test_host_accessors(void **state)
+{
+    (void)state;
+    char err[512];
+    const mb_host *h = mb_policy_host();
+    assert_int_equal(h->abi_version, MB_POLICY_ABI_VERSION);
+    assert_int_equal(h->struct_size, sizeof(mb_host));
+    mb_graph *g = mb_zoo_build("resnet18", MB_ZOO_SEED, err, sizeof(err));
+    assert_non_null(g);
+    assert_int_equal(h->graph_n_nodes(g), g->n_nodes);
+    assert_int_equal(h->graph_n_outputs(g), g->n_outputs);
+    assert_int_equal(h->graph_output(g, 0), g->outputs[0]);
+    assert_int_equal(h->graph_output(g, g->n_outputs), -1);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const mb_node *n = &g->nodes[i];
+        assert_string_equal(h->node_name(g, i), n->name);
+        assert_string_equal(h->node_op(g, i), mb_op_name(n->type));
+        int kind = n->type == MB_OP_INPUT ? MB_NODE_INPUT
+                   : n->type == MB_OP_CONSTANT ? MB_NODE_CONSTANT
+                                               : MB_NODE_OP;
+        assert_int_equal(h->node_kind(g, i), kind);
+        assert_int_equal(h->node_n_inputs(g, i), n->n_inputs);
+        for (int k = 0; k < n->n_inputs; k++)
+            assert_int_equal(h->node_input(g, i, k), n->inputs[k]);
+        int64_t dims[8];
+        assert_int_equal(h->node_out_dims(g, i, dims, 8), n->out_ndim);
+        for (int d = 0; d < n->out_ndim; d++)
+            assert_int_equal(dims[d], n->out_dims[d]);
+        assert_int_equal(h->node_out_bytes(g, i), n->out_bytes);
+        assert_int_equal(h->node_macs(g, i), n->macs);
+        assert_int_equal(h->node_local(g, i), n->local);
     }
+    assert_null(h->node_name(g, g->n_nodes));
+    assert_int_equal(h->node_kind(g, -1), -1);
+    mb_profile *prof = pf_profile(g, 0.1, 2);
+    mb_topology t;
+    mb_cost_model *c = pf_cost(g, prof, "rate=50mbit,rtt=10ms", &t, 5, 0.2);
+    assert_int_equal(h->topo_n_sites(&t), t.n_sites);
+    assert_int_equal(h->site_role(&t, 0), MB_SITE_DEVICE);
+    assert_string_equal(h->site_name(&t, 1), t.sites[1].name);
+    /* a candidate plan made, evaluated and read through the table */
+    mb_plan *p = h->plan_new("probe", g, 0);
+    assert_non_null(p);
+    int *where = calloc((size_t)g->n_nodes, sizeof(int));
+    assert_int_equal(h->plan_assign(p, g, where, err, sizeof(err)), 0);
+    free(where);
+    assert_true(h->plan_n_steps(p) > 0);
+    h->plan_set_note(p, "all local");
+    assert_string_equal(p->note, "all local");
+    h->plan_set_cut_value(p, 1.5);
+    assert_int_equal(h->plan_evaluate(p, c, err, sizeof(err)), 0);
+    assert_true(h->plan_pred(p, "latency_ms") > 0);
+    assert_true(h->plan_pred(p, "latency_ms") == p->pred.latency_ms);
+    assert_true(h->plan_pred(p, "bytes_up") == (double)p->pred.bytes_up);
+    assert_true(h->plan_pred(p, "cut_value_ms") == 1.5);
+    assert_true(isnan(h->plan_pred(p, "no_such_field")));
+    h->plan_free(p);
+    mb_cost_free(c);
+    mb_profile_free(prof);
+    mb_graph_free(g);
 }
 
 static void plugin_dir(char *out, size_t len)
@@ -116,6 +261,7 @@ static void test_plugin_load_and_plan(void **state)
     assert_non_null(p);
     assert_true(p->pred.latency_ms > 0);
     assert_false(isnan(mb_plan_metric_get(p, "server_ops")));
+    assert_non_null(strstr(p->note, "ops on edge0"));
     mb_plan_free(p);
     mb_cost_free(c);
     mb_profile_free(prof);
@@ -146,6 +292,9 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registration_rules),
         cmocka_unit_test(test_builtins),
+        cmocka_unit_test(test_option_keys),
+        cmocka_unit_test(test_session_errors),
+        cmocka_unit_test(test_host_accessors),
         cmocka_unit_test(test_plugin_load_and_plan),
         cmocka_unit_test(test_plugin_errors),
     };

@@ -21,7 +21,7 @@
 #include "mecbed/model.h"
 #include "mecbed/netns.h"
 #include "mecbed/nodetype.h"
-#include "mecbed/policy.h"
+#include "mecbed/policy_host.h"
 #include "mecbed/profile.h"
 #include "mecbed/session.h"
 

@@ -15,7 +15,7 @@
 
 #include "mecbed/sweep.h"
 #include "../policies/builtin.h"
-#include "mecbed/policy.h"
+#include "mecbed/policy_host.h"
 #include "policy_fixture.h"
 
 static void test_dag_shape(void **state)

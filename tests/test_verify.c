@@ -13,7 +13,7 @@
 #include "mecbed/exec.h"
 #include "mecbed/model.h"
 #include "mecbed/platform.h"
-#include "mecbed/policy.h"
+#include "mecbed/policy_host.h"
 #include "policy_fixture.h"
 
 static void free_all(mb_tensor **t, int n)

@@ -39,10 +39,26 @@ typedef struct mb_net_opts {
     uint64_t seed;        /* loss and jitter random streams (0: 1) */
 } mb_net_opts;
 
+/* The link-backend registry (netem/backend.h's table), the default first.
+ * Help text and validation enumerate it instead of naming backends. */
+int mb_net_backend_count(void);
+const char *mb_net_backend_name(int i);
+const char *mb_net_backend_summary(int i);
+/* The link-spec keys beyond the generic grammar backend i reads,
+ * NULL-terminated (NULL: none). */
+const char *const *mb_net_backend_keys(int i);
 /* Names of the link backends compiled in, NULL-terminated. */
 const char *const *mb_net_backends(void);
+/* The names joined by sep into buf ("emu, tc, ns3"); returns buf. */
+const char *mb_net_backend_list(char *buf, size_t len, const char *sep);
+/* The backends' judgement of spec->extra (core's parser calls it: netem
+ * installs it with mb_linkspec_set_extra_check when linked in): every key
+ * must be declared by a backend, all by the same one, whose validate() then
+ * checks them. 0, or -1 with a message naming the key. */
+int mb_net_check_spec_keys(const mb_link_spec *spec, char *err, size_t errlen);
 /* Can `backend` emulate `spec` on this machine? 0, or -1 with the reason
- * (e.g. "this kernel has no netem: use --backend emu"). Creates nothing. */
+ * (e.g. "this kernel has no netem: use --backend emu"; another backend's
+ * spec keys name that backend). Creates nothing. */
 int mb_net_check(const char *backend, const mb_link_spec *spec, char *err, size_t errlen);
 
 int mb_net_up(const mb_topology *t, const mb_net_opts *o, mb_net **out, char *err, size_t errlen);

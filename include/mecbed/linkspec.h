@@ -5,7 +5,10 @@
  *   trace=path/to/file:loop
  * Keys without a prefix apply to both directions; "up." (device -> server)
  * and "down." (server -> device) apply to one. docs/link-spec.md documents
- * every key. Unknown keys and impossible values are errors. */
+ * every key. Keys outside this grammar belong to a link backend (netem's
+ * registry, link.h): the parser keeps them in `extra` and hands them to the
+ * check the backends install, which refuses keys no backend declares and
+ * lets the declaring backend validate them. Impossible values are errors. */
 #ifndef MECBED_LINKSPEC_H
 #define MECBED_LINKSPEC_H
 
@@ -38,9 +41,19 @@ typedef struct mb_link_dir {
 typedef struct mb_link_spec {
     mb_link_dir up, down;
     int mtu;              /* 0: 1500 */
-    char ns3[32];         /* ns-3 link model ("p2p", "wifi", "lte"); "" when not ns-3 */
-    char extra[1024];     /* backend-specific key=value pairs kept verbatim (ns-3's parameters) */
+    char extra[1024];     /* link backends' key=value pairs, verbatim and in the given order
+                           * (e.g. "ns3=wifi,distance=20m"); "" when none */
 } mb_link_spec;
+
+/* Judges the keys in s->extra: 0, or -1 with a message naming the key. */
+typedef int (*mb_linkspec_extra_check_fn)(const mb_link_spec *s, char *err, size_t errlen);
+/* Installed by whoever knows the backends' keys (netem's registry, at load
+ * time). Without one, every key outside the grammar is an unknown key. */
+void mb_linkspec_set_extra_check(mb_linkspec_extra_check_fn fn);
+/* The grammar's own keys, for error messages ("rate, delay, ..."). */
+const char *mb_linkspec_generic_keys(void);
+/* The value of a backend key into buf; NULL when absent. */
+const char *mb_linkspec_extra_get(const mb_link_spec *s, const char *key, char *buf, size_t len);
 
 /* Parse a spec. Returns 0, or -1 with a message naming the offending key in err. */
 int mb_linkspec_parse(const char *text, mb_link_spec *out, char *err, size_t errlen);

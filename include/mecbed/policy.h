@@ -1,22 +1,28 @@
-/* mecbed: partition policies as plugins. The one header a policy author needs
- * (docs/plugins.md walks through policies/examples/).
+/* mecbed: partition policies as plugins. The one header a policy author
+ * needs, and the whole of what a plugin may see (docs/plugins.md walks
+ * through policies/examples/). Host-side functions (registry, loader,
+ * sessions) are in policy_host.h.
  *
  * Modelled on Linux's tcp_congestion_ops and SQLite's sqlite3_vfs: a policy
  * is a struct of callbacks with a name. `plan` is required; `init`, `fini`
- * and `replan` are optional (NULL). mb_policy_register() rejects a struct
- * without `plan`, without a name, with a duplicate name, or built for an ABI
- * this host does not speak. Built-in policies register through the same call.
+ * and `replan` are optional (NULL). The host rejects a struct without
+ * `plan`, without a name, with a duplicate name, or built for an ABI it does
+ * not speak. Built-in policies register through the same call as plugins.
  *
- * ABI rules: mb_policy_ops and mb_host carry their version and size and only
- * ever grow at their end; a field added in version N is read only when the
- * other side's version is >= N. Plugins never link against mecbed: every
- * mecbed function they need is in the mb_host table handed to them. They may
- * read the public structs (mb_graph, mb_node, mb_topology, mb_plan) directly.
+ * ABI rules: the graph, node, topology, plan and cost model are opaque
+ * handles; a plugin reads and builds them only through the functions of the
+ * mb_host table handed to it, so their layouts can change freely. The
+ * structs below are the whole ABI: mb_policy_ops and mb_host carry their
+ * version and size and only ever grow at their end (a field added in version
+ * N is read only when the other side's version is >= N). policies/abi.c
+ * ties MB_POLICY_ABI_VERSION to the size and offset of every field here, so
+ * a layout change that does not bump the version fails to compile. Plugins
+ * never link against mecbed.
  *
  * An external plugin is a shared object exporting
  *     const mb_policy_ops *mb_policy_plugin(const mb_host *host);
- * (MB_POLICY_PLUGIN_SYMBOL). mb_policy_load() dlopens it by path, or by name
- * from the plugin directory ($MECBED_PLUGIN_DIR, then <binary's dir>/plugins,
+ * (MB_POLICY_PLUGIN_SYMBOL). The host dlopens it by path, or by name from
+ * the plugin directory ($MECBED_PLUGIN_DIR, then <binary's dir>/plugins,
  * then PREFIX/lib/mecbed/plugins), as <dir>/<name>.so. */
 #ifndef MECBED_POLICY_H
 #define MECBED_POLICY_H
@@ -24,17 +30,35 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mecbed/graph.h"
-#include "mecbed/plan.h"
-#include "mecbed/topology.h"
-
-#define MB_POLICY_ABI_VERSION 1
+/* 2: opaque handles and accessors instead of the graph/plan/topology
+ * layouts; plan new/free, declared option keys. Version 1 plugins read
+ * layouts that are no longer part of the ABI and are refused. */
+#define MB_POLICY_ABI_VERSION 2
 #define MB_POLICY_PLUGIN_SYMBOL "mb_policy_plugin"
 
-typedef struct mb_cost_model mb_cost_model; /* cost.h; plugins reach it through mb_host */
+/* Opaque to plugins: reached only through mb_host. */
+typedef struct mb_graph mb_graph;
+typedef struct mb_topology mb_topology;
+typedef struct mb_plan mb_plan;
+typedef struct mb_cost_model mb_cost_model;
+
+/* A rectangle of a 4-D NCHW output: rows [h0,h1), columns [w0,w1), all
+ * batches and channels, in the full tensor's frame (tensor.h holds the same
+ * definition for the host). */
+#ifndef MB_REGION_DEFINED
+#define MB_REGION_DEFINED
+typedef struct mb_region {
+    int64_t h0, h1, w0, w1;
+} mb_region;
+#endif
 
 typedef enum mb_objective { MB_OBJ_LATENCY = 0, MB_OBJ_ENERGY = 1 } mb_objective;
 enum { MB_LOG_ERROR = 0, MB_LOG_WARN, MB_LOG_INFO, MB_LOG_DEBUG };
+/* host->node_kind: graph inputs (on the device at time 0), constants (free on
+ * every site, never planned) and operators. */
+enum { MB_NODE_INPUT = 0, MB_NODE_CONSTANT = 1, MB_NODE_OP = 2 };
+/* host->site_role; the same values as topology.h's mb_role. */
+enum { MB_SITE_DEVICE = 0, MB_SITE_EDGE = 1, MB_SITE_CLOUD = 2 };
 
 /* Two-site min-cut result (mb_host.mincut). */
 typedef struct mb_cut {
@@ -42,7 +66,8 @@ typedef struct mb_cut {
     int n_server_ops;  /* ops on the server side */
 } mb_cut;
 
-/* Functions the host lends to policies. Version 1. */
+/* Functions the host lends to policies. Version 2. Node indices are in
+ * topological order: a node's inputs have smaller indices. */
 typedef struct mb_host {
     int abi_version;    /* MB_POLICY_ABI_VERSION of the host */
     size_t struct_size; /* sizeof(mb_host) in the host */
@@ -52,13 +77,33 @@ typedef struct mb_host {
     void (*log)(int level, const char *policy, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
-    /* Graph accessors (graph.h). */
+    /* The graph. */
+    int (*graph_n_nodes)(const mb_graph *g);
+    int (*graph_n_outputs)(const mb_graph *g);
+    int (*graph_output)(const mb_graph *g, int k); /* node index of output k */
+    const char *(*node_name)(const mb_graph *g, int node);
+    const char *(*node_op)(const mb_graph *g, int node); /* ONNX op type: "Conv", ... */
+    int (*node_kind)(const mb_graph *g, int node);        /* MB_NODE_* */
+    int (*node_n_inputs)(const mb_graph *g, int node);
+    int (*node_input)(const mb_graph *g, int node, int k); /* producer of input k */
+    /* Output rank; the first max dims go to dims (may be NULL). */
+    int (*node_out_dims)(const mb_graph *g, int node, int64_t *dims, int max);
+    int64_t (*node_out_bytes)(const mb_graph *g, int node);
+    int64_t (*node_macs)(const mb_graph *g, int node);
+    /* 1: any output rectangle is computable from an input rectangle. */
+    int (*node_local)(const mb_graph *g, int node);
+    /* Consumers of node (up to max into out); returns how many there are. */
     int (*graph_consumers)(const mb_graph *g, int node, int *out, int max);
     mb_region (*node_input_region)(const mb_graph *g, int node, int k, mb_region r);
     mb_region (*node_full_region)(const mb_graph *g, int node);
 
+    /* The topology. */
+    int (*topo_n_sites)(const mb_topology *t);
+    int (*site_role)(const mb_topology *t, int site); /* MB_SITE_* */
+    const char *(*site_name)(const mb_topology *t, int site);
+
     /* Profile and cost queries (cost.h). */
-    double (*profile_ms)(const mb_cost_model *c, int op);  /* on the profiled machine */
+    double (*profile_ms)(const mb_cost_model *c, int op); /* on the profiled machine */
     double (*op_ms)(const mb_cost_model *c, int site, int op);
     double (*region_ms)(const mb_cost_model *c, int site, int op, mb_region r);
     double (*xfer_ms)(const mb_cost_model *c, int from, int to, int64_t bytes);
@@ -66,25 +111,39 @@ typedef struct mb_host {
     double (*delay_ms)(const mb_cost_model *c, int from, int to);
     double (*compute_w)(const mb_cost_model *c, int site);
     double (*idle_w)(const mb_cost_model *c, int site);
-    /* Evaluate a candidate plan under the cost model: fills p->pred (latency,
-     * energy, bytes) exactly as the host will judge the final plan. */
-    int (*plan_evaluate)(mb_plan *p, const mb_cost_model *c, char *err, size_t errlen);
 
-    /* Building the plan (plan.h). */
+    /* Plans. The host creates the plan a policy fills (plan's out); a policy
+     * makes its own only for candidates (free them with plan_free). */
+    mb_plan *(*plan_new)(const char *policy, const mb_graph *g, int device);
+    void (*plan_free)(mb_plan *p);
+    void (*plan_clear)(mb_plan *p); /* drop steps and metrics: for replanning */
+    /* Append a step; return its index or -1 (out of memory). */
     int (*plan_compute)(mb_plan *p, int op, int site, mb_region r);
     int (*plan_send)(mb_plan *p, int op, mb_region r, int from, int to);
+    /* Whole-op placement: site_of_op[i] for every node (plan.h's mb_plan_assign). */
     int (*plan_assign)(mb_plan *p, const mb_graph *g, const int *site_of_op, char *err,
                        size_t errlen);
     int (*plan_metric_set)(mb_plan *p, const char *name, double value);
-    void (*plan_clear)(mb_plan *p);
+    void (*plan_set_note)(mb_plan *p, const char *note);
+    void (*plan_set_cut_value)(mb_plan *p, double cut_value_ms);
+    /* Evaluate a candidate plan under the cost model exactly as the host will
+     * judge the final one; then read the prediction with plan_pred. */
+    int (*plan_evaluate)(mb_plan *p, const mb_cost_model *c, char *err, size_t errlen);
+    /* A predicted figure by name: "latency_ms", "energy_mj",
+     * "energy_system_mj", "device_compute_ms", "radio_mj", "bytes_up",
+     * "bytes_down", "bytes_backbone", "redundant_elems", "cut_value_ms".
+     * NAN for an unknown name. */
+    double (*plan_pred)(const mb_plan *p, const char *field);
+    int (*plan_n_steps)(const mb_plan *p);
 
     /* Two-site DAG min cut (DADS): device vs server, input pinned to device,
-     * outputs returned to device. site_of_op (g->n_nodes) receives device or
-     * server per op. Returns 0 or -1 with err. */
+     * outputs returned to device. site_of_op (one per node) receives device
+     * or server per op. Returns 0 or -1 with err. */
     int (*mincut)(const mb_cost_model *c, int device, int server, int *site_of_op, mb_cut *cut,
                   char *err, size_t errlen);
 
-    /* Policy options ("key=value,key=value" from --policy-opt). */
+    /* Policy options ("key=value,key=value" from --policy-opt; the host has
+     * already refused keys the policy did not declare). */
     double (*opt_double)(const char *opts, const char *key, double dflt);
     /* Copies the value into buf; returns buf, or dflt when the key is absent. */
     const char *(*opt_string)(const char *opts, const char *key, const char *dflt, char *buf,
@@ -110,6 +169,9 @@ typedef struct mb_policy_ops {
     size_t struct_size; /* sizeof(mb_policy_ops) the policy was built with */
     const char *name;   /* [a-z0-9_-]+, unique */
     const char *summary;
+    /* The --policy-opt keys the policy reads, NULL-terminated (NULL: none).
+     * The host refuses any other key with an error naming it. */
+    const char *const *option_keys;
 
     /* Optional. Once per (model, topology) before any plan: offline work
      * that is not part of the decision time (CIC builds its splitting model
@@ -118,53 +180,15 @@ typedef struct mb_policy_ops {
     /* Optional. Frees what init made. */
     void (*fini)(void *state);
     /* Required. Append the plan's steps to out (created by the host with
-     * policy, model and device set). May set out->pred.cut_value_ms,
-     * metrics and note. The host times this call (decision_us), then
-     * validates and evaluates the plan. Returns 0 or -1 with err. */
+     * policy, model and device set). May set the cut value, metrics and
+     * note. The host times this call (decision_us), then validates and
+     * evaluates the plan. Returns 0 or -1 with err (the host prefixes the
+     * policy's name). */
     int (*plan)(const mb_policy_input *in, mb_plan *out, char *err, size_t errlen);
     /* Optional. Conditions changed (in->cost updated): adjust prev into out
      * (out is empty). NULL: the host calls plan. */
     int (*replan)(const mb_policy_input *in, const mb_plan *prev, mb_plan *out, char *err,
                   size_t errlen);
 } mb_policy_ops;
-
-/* Registry. ops must stay valid while registered (static storage, or a
- * loaded plugin's). Returns 0 or -1 with err. */
-int mb_policy_register(const mb_policy_ops *ops, char *err, size_t errlen);
-int mb_policy_unregister(const char *name);
-const mb_policy_ops *mb_policy_find(const char *name);
-int mb_policy_count(void);
-const mb_policy_ops *mb_policy_at(int i);
-/* Register the built-ins (local, offload, layerwise, mincut, cic, tile,
- * oplevel, dds). Idempotent. */
-void mb_policy_register_builtins(void);
-/* dlopen a plugin by path (contains '/' or ends in .so) or by name, check
- * its ABI and register it. *name_out (optional) receives its name. */
-int mb_policy_load(const char *path_or_name, const char **name_out, char *err, size_t errlen);
-
-/* --verbose: let policies' MB_LOG_INFO/DEBUG messages through. */
-void mb_policy_set_verbose(int on);
-
-/* The host table mecbed hands to policies. */
-const mb_host *mb_policy_host(void);
-
-/* A policy bound to one model, topology and cost model: init once (offline
- * work), then plan or replan as conditions change, fini at the end. */
-typedef struct mb_policy_session mb_policy_session;
-mb_policy_session *mb_policy_session_new(const mb_policy_ops *ops, const mb_graph *g,
-                                         const mb_topology *t, const mb_cost_model *c, int device,
-                                         mb_objective obj, const char *options, char *err,
-                                         size_t errlen);
-/* prev NULL: plan(); else replan() (or plan() when the policy has none).
- * The plan is timed into decision_us, validated and evaluated. NULL + err. */
-mb_plan *mb_policy_session_plan(mb_policy_session *s, const mb_plan *prev, char *err,
-                                size_t errlen);
-void mb_policy_session_free(mb_policy_session *s);
-
-/* One-shot: session_new, session_plan, session_free. Run a policy: init (when given), plan timed into decision_us, validate,
- * evaluate. Returns a new plan or NULL with err. */
-mb_plan *mb_policy_run(const mb_policy_ops *ops, const mb_graph *g, const mb_topology *t,
-                       const mb_cost_model *c, int device, mb_objective obj, const char *options,
-                       char *err, size_t errlen);
 
 #endif

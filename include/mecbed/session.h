@@ -57,7 +57,7 @@ typedef struct mb_session_config {
     const char *profile_source; /* reported ("pinned", "measured now", ...) */
     const char *link_label;   /* the --link spec or the topology path, reported */
     int label_is_link;        /* link_label is a link spec (else a topology file) */
-    /* The policy: a name registered with the policy registry (policy.h:
+    /* The policy: a name registered with the policy registry (policy_host.h:
      * the built-ins once registered, or a loaded plugin), its options, the
      * objective. */
     const char *policy;

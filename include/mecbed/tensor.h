@@ -19,9 +19,12 @@ typedef struct mb_tensor {
  * batches and channels. Coordinates are in the full tensor's frame. Tensors of
  * other ranks only have their full region (h = dims[ndim-2], w = dims[ndim-1]
  * for ndim >= 2; see mb_region_full). */
+#ifndef MB_REGION_DEFINED /* policy.h gives plugins the same definition */
+#define MB_REGION_DEFINED
 typedef struct mb_region {
     int64_t h0, h1, w0, w1;
 } mb_region;
+#endif
 
 /* A sub-tensor together with where it sits in the full tensor: t holds rows
  * [h_off, h_off + t->dims[2]) and columns [w_off, w_off + t->dims[3]) of a
