@@ -1,7 +1,7 @@
 /* Radio energy after Huang et al., "A Close Examination of Performance and
  * Power Characteristics of 4G LTE Networks", MobiSys 2012 (Table 3 and the
  * LTE RRC/DRX parameters of its section 3), and the 3G/Wi-Fi columns of the
- * same table. Values also in ../shared/NOTES.md section 4 and docs/energy.md.
+ * same table. Values also in docs/energy.md.
  *
  * Model: while data moves, P = a_u * up_Mbps + a_d * down_Mbps + beta. With
  * no data the radio stays connected at tail power until the inactivity

@@ -48,8 +48,10 @@ for l in 0.5% 2% 10%; do row emu "rate=20mbit,delay=10ms,loss=$l"; done
 row emu "rate=20mbit,delay=10ms,loss=ge:2%:20%:50%"
 row emu "trace=traces/lte-markov.trace,delay=20ms"
 row emu "trace=traces/steps-wifi-4g-3g.trace,delay=20ms"
-S=../shared/traces/mahimahi/Verizon-LTE-short.up
-[ -f $S ] && row emu "trace=$S,delay=20ms"
+# A real cellular trace of your own (e.g. Mahimahi's traces/Verizon-LTE-short.up from
+# github.com/ravinet/mahimahi): MECBED_BENCH_TRACE=path make bench-net
+S=${MECBED_BENCH_TRACE:-}
+[ -n "$S" ] && [ -f "$S" ] && row emu "trace=$S,delay=20ms"
 echo
 echo "one-way: median of idle probes a -> b (both namespaces share the monotonic clock); err = measured - delay - the probe's transmission time at the rate."
 echo "emu timer: how late the emulator wrote packets after their computed delivery time (median / p99, microseconds)."

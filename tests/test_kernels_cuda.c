@@ -15,7 +15,7 @@
  *    cuBLAS-path convolutions are held to 1e-5 of scale (another N per tile
  *    may select another cuBLAS kernel).
  *
- * The suite runs twice: first on the host-emulation harness ("cuda-emu",
+ * The suite runs twice: first on the host-simulation harness ("cuda-hostsim",
  * kernels/cuda: the backend's own request checks, host planning, kernel
  * functors run in host loops and its cuBLAS argument mapping run by a
  * column-major reference GEMM), which needs no GPU and so runs everywhere;
@@ -42,7 +42,7 @@
 #include "mecbed/platform.h"
 
 /* kernels/cuda (kernels/cuda/mb_cuda.h). In builds that found nvcc this test
- * links those objects itself (mk/cuda.mk) for the host-emulation harness;
+ * links those objects itself (mk/cuda.mk) for the host-simulation harness;
  * without nvcc they are absent (weak), and the test skips. The GPU is
  * reached like every program reaches it: mb_backend_new("cuda"), which opens
  * libmecbed-cuda.so. */
@@ -51,7 +51,7 @@ const char *mb_cuda_device_name(const mb_backend *be) __attribute__((weak));
 mbc_nvml *mbc_nvml_open(const char *pci_bus_id, char *why, size_t whylen) __attribute__((weak));
 int mbc_nvml_energy_mj(mbc_nvml *m, unsigned long long *mj, char *why, size_t whylen) __attribute__((weak));
 void mbc_nvml_close(mbc_nvml *m) __attribute__((weak));
-mb_backend *mbc_emu_new(void) __attribute__((weak));
+mb_backend *mbc_hostsim_new(void) __attribute__((weak));
 
 static mb_backend *ref_be, *cuda;
 static int n_ops, n_tilings, n_gemm_tiles, n_gemm_tiles_exact;
@@ -501,7 +501,7 @@ static int cpu_side_checks(void)
 int main(int argc, char **argv)
 {
     mb_platform_init(argc, argv);
-    if (!mbc_emu_new) {
+    if (!mbc_hostsim_new) {
         printf("SKIP: this build has no CUDA backend (nvcc was not found when it was built)\n");
         return 77;
     }
@@ -520,13 +520,13 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_energy),
     };
     /* 1. the harness: the kernels' arithmetic on the CPU */
-    cuda = mbc_emu_new();
+    cuda = mbc_hostsim_new();
     if (!cuda) {
-        fprintf(stderr, "FAIL: the host-emulation harness did not start\n");
+        fprintf(stderr, "FAIL: the host-simulation harness did not start\n");
         return 1;
     }
     printf("harness: %s\n", mb_cuda_device_name(cuda));
-    int rc = cmocka_run_group_tests_name("cuda-emu (host emulation of the CUDA kernels)", tests, setup, teardown);
+    int rc = cmocka_run_group_tests_name("cuda-hostsim (host simulation of the CUDA kernels)", tests, setup, teardown);
     mb_backend_free(cuda);
     if (rc)
         return 1;
@@ -534,7 +534,7 @@ int main(int argc, char **argv)
     char err[1024] = "";
     cuda = mb_backend_new("cuda", 1, err, sizeof err);
     if (!cuda) {
-        printf("SKIP: GPU part: %s (the host emulation of the kernels passed)\n", err);
+        printf("SKIP: GPU part: %s (the host simulation of the kernels passed)\n", err);
         return 77;
     }
     printf("GPU: %s\n", mb_cuda_device_name(cuda));

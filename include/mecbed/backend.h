@@ -23,7 +23,7 @@ typedef struct mb_backend mb_backend;
 mb_backend *mb_backend_new(const char *name, int n_threads, char *err, size_t errlen);
 void mb_backend_free(mb_backend *be);
 
-/* "ref", "cpu", "cuda" (the test harness of kernels/cuda says "cuda-emu"). */
+/* "ref", "cpu", "cuda" (the test harness of kernels/cuda says "cuda-hostsim"). */
 const char *mb_backend_name(const mb_backend *be);
 int mb_backend_threads(const mb_backend *be);
 

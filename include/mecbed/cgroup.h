@@ -3,7 +3,7 @@
  * cpu controller (cpu.cfs_quota_us / cpu.cfs_period_us) or cgroup v2's
  * cpu.max, whichever this machine has. The period is short (4 ms): with the
  * default 100 ms, work shorter than a period either runs uncapped or waits
- * out the rest of the window, so per-op times would be bursty (NOTES.md 1). */
+ * out the rest of the window, so per-op times would be bursty (docs/runtime.md). */
 #ifndef MECBED_CGROUP_H
 #define MECBED_CGROUP_H
 

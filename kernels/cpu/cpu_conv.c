@@ -12,7 +12,7 @@
  *    small-K sgemm per tap reading it in place.
  *  - everything else: per group, im2col of one tile of output pixels at a time
  *    into a per-thread buffer sized to stay in L2, then sgemm. Tiling keeps the
- *    column matrix out of DRAM (NOTES.md 1: a whole-image im2col costs a third
+ *    column matrix out of DRAM (measured here: a whole-image im2col costs a third
  *    to half of a 3x3 conv's time).
  * Work is split into tasks over (batch, group, pixel tile, output-channel
  * chunk) on the backend's own threads; OpenBLAS stays single-threaded. */

@@ -61,7 +61,7 @@ static inline unsigned mbc_blocks(int64_t n)
 /* Kernels are functors: a struct holding the arguments with a
  * __host__ __device__ operator()(i) computing output element i. mbc_launch
  * runs one on the GPU as a grid-stride loop over n elements; in the
- * host-emulation test harness (mbc_emu_new, tests only) it runs the same
+ * host-simulation test harness (mbc_hostsim_new, tests only) it runs the same
  * operator() in a plain loop on the CPU, so the kernels' index arithmetic is
  * tested where no GPU exists. */
 template <class F> __global__ void mbc_grid(F f, int64_t n)
@@ -100,7 +100,7 @@ typedef struct mbc_ctx {
     int n_w, cap_w;
     size_t w_bytes;
     int w_full; /* a weight did not fit: the call is retried once with an empty cache */
-    int emu;        /* host-emulation test harness: no CUDA call at all (mbc_emu_new) */
+    int emu;        /* host-simulation test harness: no CUDA call at all (mbc_hostsim_new) */
     float *emu_scratch;
     size_t emu_scratch_len;
     mbc_nvml *nvml; /* NULL when NVML is absent */

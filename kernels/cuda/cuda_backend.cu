@@ -676,11 +676,11 @@ extern "C" mb_backend *mb_backend_cuda_new(int n_threads)
     return be;
 }
 
-/* The host-emulation test harness: this backend's code path with every
+/* The host-simulation test harness: this backend's code path with every
  * kernel functor run in a host loop and GEMMs by a column-major reference
  * (common.cuh). For tests on machines without a GPU; never returned by
- * mb_backend_new, and named "cuda-emu" so that it cannot pass for the GPU. */
-extern "C" mb_backend *mbc_emu_new(void)
+ * mb_backend_new, and named "cuda-hostsim" so that it cannot pass for the GPU. */
+extern "C" mb_backend *mbc_hostsim_new(void)
 {
     mb_backend *be = (mb_backend *)calloc(1, sizeof *be);
     mbc_ctx *c = (mbc_ctx *)calloc(1, sizeof *c);
@@ -691,9 +691,9 @@ extern "C" mb_backend *mbc_emu_new(void)
     }
     pthread_mutex_init(&c->lock, NULL);
     c->emu = 1;
-    snprintf(c->device_name, sizeof c->device_name, "host emulation of the CUDA kernels (test harness, no GPU)");
-    snprintf(c->nvml_why, sizeof c->nvml_why, "host emulation: no GPU");
-    be->name = "cuda-emu";
+    snprintf(c->device_name, sizeof c->device_name, "host simulation of the CUDA kernels (test harness, no GPU)");
+    snprintf(c->nvml_why, sizeof c->nvml_why, "host simulation: no GPU");
+    be->name = "cuda-hostsim";
     be->supports_op = supports;
     be->compute = cuda_compute;
     be->free = cuda_free;

@@ -5,7 +5,7 @@
  * CUDA runtime gets loaded. Its kernel test (tests/test_kernels_cuda.c) and
  * benchmark (bench/bench_cuda.cu) link the objects directly and use this
  * header: why the backend could not start, the device it runs on, the GPU's
- * energy counter (NVML) and the host-emulation harness. */
+ * energy counter (NVML) and the host-simulation harness. */
 #ifndef MECBED_MB_CUDA_H
 #define MECBED_MB_CUDA_H
 
@@ -23,10 +23,10 @@ int mb_backend_cuda_impl_version(void);
 mb_backend *mb_backend_cuda_new(int n_threads);
 const char *mb_backend_cuda_why(void);
 
-/* The host-emulation test harness ("cuda-emu"): this backend's host
+/* The host-simulation test harness ("cuda-hostsim"): this backend's host
  * planning, kernel functors (run in host loops) and GEMM argument mapping
  * on the CPU. Not a backend: mb_backend_new never returns it. */
-mb_backend *mbc_emu_new(void);
+mb_backend *mbc_hostsim_new(void);
 
 /* The backend's device: "NVIDIA H100 80GB HBM3 (sm_90, device 0)". */
 const char *mb_cuda_device_name(const mb_backend *be);
