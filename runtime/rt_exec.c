@@ -12,10 +12,14 @@
 
 #include "mecbed/platform.h"
 #include "mecbed/wire.h"
+#include "rt_mem.h"
 
-enum { ROLE_NONE = 0, ROLE_COMPUTE, ROLE_SEND, ROLE_RECV };
+enum { ROLE_NONE = RT_ROLE_NONE, ROLE_COMPUTE = RT_ROLE_COMPUTE, ROLE_SEND = RT_ROLE_SEND, ROLE_RECV = RT_ROLE_RECV };
 enum { ST_WAIT = 0, ST_READY, ST_RUNNING, ST_DONE };
 
+/* One in-flight frame slot. Its arrays, arena and event list are allocated
+ * by the first frame that uses the slot and kept for the later ones: after
+ * the first frames, running a frame allocates nothing. */
 typedef struct rt_frame {
     int used;
     uint32_t id;
@@ -23,7 +27,8 @@ typedef struct rt_frame {
     int n_done;
     int *pending;           /* per step: producers not yet done */
     uint8_t *state;         /* per step: ST_* */
-    mb_tensor **store;      /* per op: full-size tensor on this site (NULL until written) */
+    float *arena;           /* the frame's tensors, laid out by x->mem */
+    mb_tensor *view;        /* per op: its tensor in the arena (not owning) */
     mb_tensor *const *inputs;
     mb_timeline events;
 } rt_frame;
@@ -63,10 +68,8 @@ struct rt_exec {
     char fail_msg[512];
     rt_frame frames[RT_MAX_INFLIGHT];
 
-    /* Full-size tensors of finished frames, reused by later ones: fresh
-     * allocations would pay first-touch page faults inside every op (the
-     * profile, measured with a reusing executor, does not). */
-    mb_tensor **pool;
+    /* Where each tensor of a frame lives (slots by liveness, rt_mem.h). */
+    rt_mem_plan mem;
     /* Scratch for partial regions (compute thread; senders have their own). */
     float *scratch;
     size_t scratch_len;
@@ -317,20 +320,56 @@ static rt_frame *frame_find(rt_exec *x, uint32_t id)
     return NULL;
 }
 
+/* The frame is over: its slot keeps its buffers for the next frame. */
 static void frame_release(rt_exec *x, rt_frame *f)
 {
-    if (f->store)
-        for (int i = 0; i < x->g->n_nodes; i++) {
-            if (f->store[i] && x->pool && !x->pool[i])
-                x->pool[i] = f->store[i];
-            else
-                mb_tensor_free(f->store[i]);
-        }
-    free(f->store);
+    (void)x;
+    f->used = 0;
+    f->id = 0;
+    f->done = 0;
+    f->n_done = 0;
+    f->inputs = NULL;
+    f->events.n = 0;
+}
+
+static void frame_destroy(rt_frame *f)
+{
     free(f->pending);
     free(f->state);
+    free(f->arena);
+    free(f->view);
     mb_timeline_free(&f->events);
     memset(f, 0, sizeof *f);
+}
+
+/* First use of a frame slot: its arrays, and the arena faulted in now (a
+ * first touch inside an op would be charged to that op, which the profile
+ * never pays). Every op's view points into the arena at its slot. */
+static int frame_setup(rt_exec *x, rt_frame *f)
+{
+    const mb_graph *g = x->g;
+    int ns = x->p->n_steps, nn = g->n_nodes;
+    f->pending = malloc(sizeof(int) * ((size_t)ns + 1));
+    f->state = calloc((size_t)ns + 1, 1);
+    f->view = calloc((size_t)nn + 1, sizeof(mb_tensor));
+    f->arena = malloc(x->mem.arena_len * sizeof(float));
+    if (!f->pending || !f->state || !f->view || !f->arena) {
+        frame_destroy(f);
+        return -1;
+    }
+    memset(f->arena, 0, x->mem.arena_len * sizeof(float));
+    mb_timeline_init(&f->events);
+    for (int op = 0; op < nn; op++) {
+        const mb_node *n = &g->nodes[op];
+        int sl = x->mem.slot_of[op];
+        if (sl < 0)
+            continue;
+        f->view[op].ndim = n->out_ndim;
+        memcpy(f->view[op].dims, n->out_dims, sizeof(int64_t) * (size_t)n->out_ndim);
+        f->view[op].data = f->arena + x->mem.slot_off[sl];
+        f->view[op].owns_data = 0;
+    }
+    return 0;
 }
 
 /* Separate condition variables: a finished step wakes only the thread that
@@ -365,17 +404,13 @@ static rt_frame *frame_create(rt_exec *x, uint32_t id, char *err, size_t errlen)
         return NULL;
     }
     int ns = x->p->n_steps;
-    f->pending = malloc(sizeof(int) * ((size_t)ns + 1));
-    f->state = calloc((size_t)ns + 1, 1);
-    f->store = calloc((size_t)x->g->n_nodes, sizeof(mb_tensor *));
-    if (!f->pending || !f->state || !f->store) {
-        frame_release(x, f);
+    if (!f->arena && frame_setup(x, f)) {
         snprintf(err, errlen, "out of memory for frame %u", id);
         return NULL;
     }
+    memset(f->state, 0, (size_t)ns + 1);
     f->used = 1;
     f->id = id;
-    mb_timeline_init(&f->events);
     memcpy(f->pending, x->ndeps, sizeof(int) * (size_t)ns);
     for (int s = 0; s < ns; s++)
         if ((x->role[s] == ROLE_COMPUTE || x->role[s] == ROLE_SEND) && f->pending[s] == 0)
@@ -411,8 +446,8 @@ static void add_event(rt_frame *f, int step, int kind, int site, int peer, int o
     mb_timeline_add(&f->events, &e);
 }
 
-/* Lock held: the tensor of op on this site for frame f, allocated on demand
- * at the op's full size (bounded by the graph). */
+/* Lock held: the tensor of op on this site for frame f (NULL when op has
+ * no place here: no step of this site writes it). */
 static mb_tensor *store_get(rt_exec *x, rt_frame *f, int op)
 {
     const mb_node *n = &x->g->nodes[op];
@@ -420,13 +455,7 @@ static mb_tensor *store_get(rt_exec *x, rt_frame *f, int op)
         return n->n_params ? n->params[0] : NULL;
     if (n->type == MB_OP_INPUT && x->me == x->p->device)
         return f->inputs ? f->inputs[x->input_idx[op]] : NULL;
-    if (!f->store[op] && x->pool && x->pool[op]) {
-        f->store[op] = x->pool[op];
-        x->pool[op] = NULL;
-    }
-    if (!f->store[op])
-        f->store[op] = mb_tensor_new(n->out_ndim, n->out_dims);
-    return f->store[op];
+    return x->mem.slot_of[op] >= 0 ? &f->view[op] : NULL;
 }
 
 static void fail_locked(rt_exec *x, const char *msg)
@@ -677,10 +706,8 @@ rt_exec *rt_exec_new(const mb_graph *g, const mb_plan *p, int me, uint32_t epoch
         pthread_cond_init(&x->cv_send[i], NULL);
     for (int i = 0; i < MB_MAX_SITES; i++)
         x->out_fd[i] = out_fd ? out_fd[i] : -1;
-    x->pool = calloc((size_t)g->n_nodes, sizeof(mb_tensor *));
-    if (!x->pool || analyse(x, err, errlen)) {
-        if (!x->pool)
-            snprintf(err, errlen, "out of memory");
+    if (analyse(x, err, errlen) ||
+        rt_mem_plan_build(&x->mem, g, p, me, x->role, x->dep_off, x->dep_list, err, errlen)) {
         rt_exec_free(x);
         return NULL;
     }
@@ -729,12 +756,8 @@ void rt_exec_free(rt_exec *x)
         free(x->senders[i].scratch);
     }
     for (int i = 0; i < RT_MAX_INFLIGHT; i++)
-        if (x->frames[i].used)
-            frame_release(x, &x->frames[i]);
-    if (x->pool)
-        for (int i = 0; i < x->g->n_nodes; i++)
-            mb_tensor_free(x->pool[i]);
-    free(x->pool);
+        frame_destroy(&x->frames[i]);
+    rt_mem_plan_free(&x->mem);
     free(x->scratch);
     free(x->role);
     free(x->ndeps);
@@ -801,10 +824,16 @@ float *rt_exec_recv_buffer(rt_exec *x, uint32_t frame, const mb_tensor_hdr *h, c
         mb_tensor *t = store_get(x, f, h->op);
         buf = t ? t->data : NULL;
     } else {
+        /* A partial region lands in its own place in the arena and is
+         * pasted into the tensor when complete (rt_exec_received). */
         size_t n = 1;
         for (int i = 0; i < h->ndim; i++)
             n *= (size_t)h->dims[i];
-        buf = malloc(n * sizeof(float));
+        if (n > x->mem.recv_len[s]) {
+            snprintf(err, errlen, "frame %u step %d: region larger than the plan's", frame, s);
+            goto out;
+        }
+        buf = f->arena + x->mem.recv_off[s];
     }
     if (!buf)
         snprintf(err, errlen, "out of memory receiving %s", x->g->nodes[h->op].name);
@@ -826,8 +855,6 @@ void rt_exec_received(rt_exec *x, uint32_t frame, const mb_tensor_hdr *h, int fr
         if (!dst || mb_tensor_paste_region(dst, h->region, &tmp))
             fail_locked(x, "cannot place a received region");
     }
-    if (!full)
-        free(buf);
     if (f && !x->failed) {
         size_t n = 1;
         for (int i = 0; i < h->ndim; i++)
@@ -956,4 +983,9 @@ out:
 int rt_exec_my_steps(const rt_exec *x)
 {
     return x->n_mine;
+}
+
+const rt_mem_plan *rt_exec_mem(const rt_exec *x)
+{
+    return &x->mem;
 }

@@ -66,5 +66,8 @@ int rt_exec_take(rt_exec *x, uint32_t frame, mb_timeline *tl, mb_tensor ***outpu
                  size_t errlen);
 /* Number of steps this site takes part in. */
 int rt_exec_my_steps(const rt_exec *x);
+/* Where this site keeps a frame's tensors (rt_mem.h), for tests. */
+struct rt_mem_plan;
+const struct rt_mem_plan *rt_exec_mem(const rt_exec *x);
 
 #endif
