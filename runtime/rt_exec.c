@@ -2,6 +2,7 @@
 #include "rt_exec.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,8 @@ typedef struct rt_sender {
 } rt_sender;
 
 struct rt_exec {
+    int overruns;     /* modelled steps this machine finished late */
+    double overrun_s; /* how late, in total (wall seconds) */
     const mb_graph *g;
     const mb_plan *p;
     const mb_topology *names;
@@ -92,6 +95,22 @@ static const char *site_name(rt_exec *x, int s)
 static void (*thread_hook)(void *);
 static void *thread_hook_arg;
 static double slowdown = 1.0;
+/* Modelled step timing: a COMPUTE step lasts its predicted duration x tdf. */
+static int step_model;
+static double step_tdf = 1.0;
+
+void mb_rt_set_step_timing(int modelled, double tdf)
+{
+    step_model = modelled != 0;
+    step_tdf = tdf >= 1.0 && isfinite(tdf) ? tdf : 1.0;
+}
+
+int mb_rt_step_timing(double *tdf)
+{
+    if (tdf)
+        *tdf = step_tdf;
+    return step_model;
+}
 
 void mb_rt_set_slowdown(double factor)
 {
@@ -160,6 +179,18 @@ double mb_rt_vclock_end(mb_rt_vclock *vc, double start, double cpu_s)
     if (k > 1.0 && vc->target > mb_now())
         sleep_until(vc->target);
     return vc->target;
+}
+
+double mb_rt_vclock_until(mb_rt_vclock *vc, double target)
+{
+    vc->target = target;
+    vc->primed = 1;
+    double now = mb_now();
+    if (target > now) {
+        sleep_until(target);
+        return 0;
+    }
+    return now - target;
 }
 
 void mb_rt_set_thread_hook(void (*fn)(void *), void *arg)
@@ -523,7 +554,7 @@ static void *compute_main(void *arg)
     /* Dilation keeps a virtual clock (mb_rt_vclock_begin) and sleeps to
      * absolute deadlines with a tight timer slack. */
     mb_rt_vclock vc = {0};
-    if (slowdown > 1.0)
+    if (slowdown > 1.0 || step_model)
         mb_rt_precise_timers();
     pthread_mutex_lock(&x->mu);
     for (;;) {
@@ -584,7 +615,19 @@ static void *compute_main(void *arg)
         int rc = mb_backend_compute(x->be, g, st->op, in, st->region, out, err, sizeof err);
         if (!rc && !full)
             rc = mb_tensor_paste_region(dst, st->region, out);
-        if (!rc && slowdown > 1.0)
+        double pred_s = (st->t_end_ms - st->t_start_ms) * 1e-3;
+        if (!rc && step_model && isfinite(pred_s) && pred_s >= 0) {
+            /* The node type's modelled time for this step (the plan's
+             * prediction, in emulated time) stretched by the TDF; an op
+             * this machine cannot finish in time is late, and counted. */
+            double late = mb_rt_vclock_until(&vc, mb_rt_vclock_begin(&vc, t0, waited) + pred_s * step_tdf);
+            if (late > 1e-4) {
+                pthread_mutex_lock(&x->mu);
+                x->overruns++;
+                x->overrun_s += late;
+                pthread_mutex_unlock(&x->mu);
+            }
+        } else if (!rc && slowdown > 1.0)
             mb_rt_vclock_end(&vc, mb_rt_vclock_begin(&vc, t0, waited), mb_rt_thread_cpu_s() - c0);
         double t1 = mb_now();
         pthread_mutex_lock(&x->mu);
@@ -983,6 +1026,14 @@ out:
 int rt_exec_my_steps(const rt_exec *x)
 {
     return x->n_mine;
+}
+
+void rt_exec_overruns(rt_exec *x, int *n, double *late_s)
+{
+    pthread_mutex_lock(&x->mu);
+    *n = x->overruns;
+    *late_s = x->overrun_s;
+    pthread_mutex_unlock(&x->mu);
 }
 
 const rt_mem_plan *rt_exec_mem(const rt_exec *x)

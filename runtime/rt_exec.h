@@ -69,5 +69,9 @@ int rt_exec_my_steps(const rt_exec *x);
 /* Where this site keeps a frame's tensors (rt_mem.h), for tests. */
 struct rt_mem_plan;
 const struct rt_mem_plan *rt_exec_mem(const rt_exec *x);
+/* Under modelled step timing (mb_rt_set_step_timing): how many COMPUTE
+ * steps this machine finished after their modelled end, and by how much in
+ * total (wall seconds). */
+void rt_exec_overruns(rt_exec *x, int *n, double *late_s);
 
 #endif

@@ -117,6 +117,14 @@ void mb_rt_set_thread_hook(void (*fn)(void *), void *arg);
  * took here (the compute thread sleeps out the difference; the busy interval
  * on the timeline is the dilated one). 1 (default) turns it off. It needs the
  * compute to run on the calling thread (backends with 1 thread). */
+/* Process-wide: modelled step timing. When on, each COMPUTE step lasts the
+ * duration the plan predicts for it (t_end_ms - t_start_ms: the node type's
+ * modelled op time, in emulated time) x tdf of wall time, however fast this
+ * machine computed it; a step this machine cannot finish in time runs late
+ * and is counted (rt_exec_overruns). The kernels still compute every value.
+ * Takes precedence over mb_rt_set_slowdown. */
+void mb_rt_set_step_timing(int modelled, double tdf);
+int mb_rt_step_timing(double *tdf);
 void mb_rt_set_slowdown(double factor);
 double mb_rt_slowdown(void);
 /* Sleep until t0_wall + cpu_s x slowdown (mb_now() seconds); no-op at 1. */
@@ -140,6 +148,9 @@ double mb_rt_vclock_begin(mb_rt_vclock *vc, double now, int waited);
  * (absolute deadline, CLOCK_MONOTONIC) until start + cpu_s x slowdown and
  * return that target. */
 double mb_rt_vclock_end(mb_rt_vclock *vc, double start, double cpu_s);
+/* Sleep until target (mb_now() seconds) and make it the clock's target.
+ * Returns how late the caller already was (0 when it slept). */
+double mb_rt_vclock_until(mb_rt_vclock *vc, double target);
 /* Timer slack of the calling thread to 1 us (prctl PR_SET_TIMERSLACK), so
  * that deadlines are met within microseconds, not the 50 us default. */
 void mb_rt_precise_timers(void);
