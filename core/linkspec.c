@@ -19,9 +19,10 @@
 
 /* Keys with a direction; bit index into a "seen" mask per scope. */
 enum {
-    K_RATE, K_DELAY, K_JITTER, K_LOSS, K_QUEUE, K_AQM, K_TRACE, K_COUNT
+    K_RATE, K_DELAY, K_JITTER, K_LOSS, K_QUEUE, K_AQM, K_TRACE, K_TIMESCALE, K_COUNT
 };
-static const char *const dir_keys[K_COUNT] = {"rate", "delay", "jitter", "loss", "queue", "aqm", "trace"};
+static const char *const dir_keys[K_COUNT] = {"rate", "delay", "jitter", "loss", "queue", "aqm", "trace",
+                                              "timescale"};
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -268,6 +269,19 @@ static int parse_trace(const char *v, mb_link_dir *d, char *err, size_t errlen, 
     return 0;
 }
 
+/* timescale=K: the trace's time dilation (mb_linkspec_dilate), written by
+ * mb_linkspec_format so that a dilated spec handed to another process as
+ * text (a link helper, ns-3) keeps its stretched trace. */
+static int parse_timescale(const char *val, mb_link_dir *d, char *err, size_t errlen, const char *key)
+{
+    double v;
+    const char *unit;
+    if (split_number(val, &v, &unit) || *unit || !(v >= 1) || v > 1e6)
+        return fail(err, errlen, "%s=%s: expected a time dilation factor >= 1", key, val);
+    d->time_scale = v;
+    return 0;
+}
+
 static int set_dir_key(int k, const char *val, mb_link_dir *d, char *err, size_t errlen, const char *key)
 {
     switch (k) {
@@ -278,6 +292,7 @@ static int set_dir_key(int k, const char *val, mb_link_dir *d, char *err, size_t
     case K_QUEUE: return parse_queue(val, d, err, errlen, key);
     case K_AQM: return parse_time(val, &d->aqm_target_s, err, errlen, key, 0);
     case K_TRACE: return parse_trace(val, d, err, errlen, key);
+    case K_TIMESCALE: return parse_timescale(val, d, err, errlen, key);
     }
     return -1;
 }
@@ -456,7 +471,7 @@ int mb_linkspec_parse(const char *text, mb_link_spec *out, char *err, size_t err
                 }
                 continue;
             }
-            fail(err, errlen, "link spec: unknown key '%s' (known: rate, delay, rtt, jitter, loss, queue, aqm, trace, "
+            fail(err, errlen, "link spec: unknown key '%s' (known: rate, delay, rtt, jitter, loss, queue, aqm, trace, timescale, "
                               "mtu, ns3; up./down. prefixes)", key);
             goto out;
         }
@@ -595,6 +610,10 @@ static void dir_value(const mb_link_dir *d, int k, char *o, size_t n)
     case K_TRACE:
         if (d->trace[0])
             snprintf(o, n, "%s:%s", d->trace, d->trace_loop ? "loop" : "once");
+        break;
+    case K_TIMESCALE:
+        if (d->time_scale > 0 && d->time_scale != 1)
+            fmt_prob(o, n, d->time_scale); /* shortest text that reads back exactly */
         break;
     }
 }
