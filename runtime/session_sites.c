@@ -1,32 +1,102 @@
 /* Run session, site speed: each site's node type is some factor slower or
- * faster than this machine. A slower site is emulated by time dilation
- * (default) or a cgroup CPU cap; a faster one cannot be, so it runs at this
- * machine's speed and the plan is made for that (docs/runtime.md). */
+ * faster than this machine. The session calibrates this machine now
+ * against the planning profile (mb_calibrate), so that the dilation of
+ * each site and the prediction rest on the same record: a host that
+ * drifted since the profile was measured moves neither. A slower site is
+ * emulated by time dilation (default) or a cgroup CPU cap; a faster one by
+ * the time dilation factor k, which slows the whole run k times
+ * (timescale.h, docs/runtime.md). */
 #define _GNU_SOURCE
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "mecbed/platform.h"
+#include "mecbed/timescale.h"
 #include "session_priv.h"
 
-/* Before planning: what each site can be emulated as, and the cost model
- * told so (a site that stays at this machine's speed is planned at it). */
-void ss_sites_plan_speed(mb_session *s)
+double ss_emulated(const mb_session *s, double wall_s)
+{
+    return mb_tdf_to_emulated(s->k, wall_s);
+}
+
+/* No emulation (--no-cap): every site runs at this machine's speed, and
+ * the plan is made for that (each site's profile scale undoes its type's
+ * factor), as on real devices. */
+static void plan_at_host_speed(mb_session *s)
 {
     const mb_topology *t = s->cfg.topo;
-    int no_emulation = s->cfg.emulate == MB_EMULATE_NONE;
-    for (int i = 0; i < t->n_sites; i++) {
-        s->factor[i] = mb_cost_site_factor(s->cfg.cost, i);
-        s->emu_factor[i] = s->factor[i];
-        if (!t->sites[i].address[0] && (s->factor[i] < 1 || no_emulation)) {
+    for (int i = 0; i < t->n_sites; i++)
+        if (!t->sites[i].address[0]) {
             mb_cost_set_site_scale(s->cfg.cost, i, 1.0 / s->factor[i]);
             s->emu_factor[i] = 1;
         }
+}
+
+/* The calibration, each emulated site's factor against this machine now,
+ * and the time dilation factor. */
+static int calibrate(mb_session *s, char *err, size_t errlen)
+{
+    const mb_topology *t = s->cfg.topo;
+    char why[768] = "";
+    int repeats = s->cfg.calib_repeats > 0 ? s->cfg.calib_repeats : 5;
+    double w0 = mb_now(), c0 = mb_rt_thread_cpu_s();
+    s->cal = mb_calibrate(s->cfg.g, s->cfg.profile, s->cfg.kernels, 1, repeats, why, sizeof why);
+    double wall = mb_now() - w0, cpu = mb_rt_thread_cpu_s() - c0;
+    if (!s->cal) {
+        snprintf(err, errlen, "calibrating this machine: %s", why);
+        return -1;
     }
-    for (int i = 0; i < t->n_sites; i++)
-        if (s->factor[i] < 1 && !t->sites[i].address[0])
-            ss_warn(s, "%s (%s) is %.2fx faster than this machine: emulated at this machine's speed, and planned for it",
-                    t->sites[i].name, mb_cost_site_type(s->cfg.cost, i)->name, 1 / s->factor[i]);
+    /* The calibration times ops on the wall clock, but dilation stretches
+     * the CPU time an op took (the virtual clock, rt_exec.c): on a busy
+     * machine the wall time also counts the time this thread waited for a
+     * core, which dilation does not see. The share of the calibration's
+     * wall time this thread ran turns the host's wall-time speed into its
+     * CPU-time speed, so that a co-running process moves neither the
+     * emulated op times nor the prediction. */
+    s->cpu_share = wall > 0 && cpu > 0 && cpu < wall ? cpu / wall : 1;
+    s->host_scale = s->cal->host_scale * s->cpu_share;
+    for (int i = 0; i < t->n_sites; i++) {
+        double f = mb_calibration_site_factor(s->cal, mb_cost_site_type(s->cfg.cost, i));
+        /* a type the calibration cannot place (the cost model's own factor
+         * then), moved by the host's drift like the others */
+        s->emu_factor[i] = (isfinite(f) && f > 0 ? f : s->factor[i] / s->cal->host_scale) / s->cpu_share;
+    }
+    s->k = s->cfg.tdf >= 1 ? s->cfg.tdf : mb_tdf_auto(s->emu_factor, t->n_sites);
+    double k_auto = mb_tdf_auto(s->emu_factor, t->n_sites);
+    for (int i = 0; i < t->n_sites; i++) {
+        s->slowdown[i] = mb_tdf_site_slowdown(s->k, s->emu_factor[i]);
+        if (s->slowdown[i] >= 1 - 1e-9)
+            continue;
+        ss_warn(s, "%s (%s) is %.2fx faster than this machine now, more than --tdf %.2f can emulate: it runs at "
+                   "this machine's speed, slower than its node type, so it measures slower than predicted "
+                   "(--tdf auto would use %.2f)",
+                t->sites[i].name, mb_cost_site_type(s->cfg.cost, i)->name, 1 / s->emu_factor[i], s->k, k_auto);
+        s->slowdown[i] = 1;
+    }
+    return 0;
+}
+
+/* Before planning: the calibration and what each site is emulated as
+ * (real servers: nothing; --no-cap: this machine's speed, planned for).
+ * 0, or -1 with err (the calibration failed). */
+int ss_sites_plan_speed(mb_session *s, char *err, size_t errlen)
+{
+    const mb_topology *t = s->cfg.topo;
+    s->k = 1;
+    s->cpu_share = s->host_scale = 1;
+    for (int i = 0; i < t->n_sites; i++) {
+        s->factor[i] = mb_cost_site_factor(s->cfg.cost, i);
+        s->emu_factor[i] = s->factor[i];
+        s->slowdown[i] = 1;
+    }
+    if (s->real)
+        return 0;
+    if (s->cfg.emulate == MB_EMULATE_NONE) {
+        plan_at_host_speed(s);
+        return 0;
+    }
+    return calibrate(s, err, errlen);
 }
 
 /* Runs first in each of the device's compute and sender threads: they
@@ -57,26 +127,29 @@ int ss_sites_apply(mb_session *s, const char *run_id, char *err, size_t errlen)
     if (have_caps)
         mb_cpu_cap_clean_dead(); /* a killed run's cgroups */
     int cap_ok = use_cap && have_caps;
-    if (use_cap && !cap_ok)
+    if (use_cap && !cap_ok) {
         ss_warn(s, "node types are not emulated (%s): every site runs at this machine's speed", why);
+        for (int i = 0; i < t->n_sites; i++)
+            s->slowdown[i] = 1;
+    }
     int dilate = !use_cap && !no_emulation;
     if (dilate)
-        mb_rt_set_slowdown(s->emu_factor[dev]);
+        mb_rt_set_slowdown(s->slowdown[dev]);
     double total_cores = 0;
     for (int i = 0; i < t->n_sites; i++) {
         if (t->sites[i].address[0])
             continue;
         double cores = 1.0;
-        if (cap_ok && s->emu_factor[i] > 1.0001) {
+        if (cap_ok && s->slowdown[i] > 1.0001) {
             char name[64];
             snprintf(name, sizeof name, "%s%s-%s", MB_CPU_CAP_PREFIX, run_id, t->sites[i].name);
-            s->cap[i] = mb_cpu_cap_new(name, 1.0 / s->emu_factor[i], err, errlen);
+            s->cap[i] = mb_cpu_cap_new(name, 1.0 / s->slowdown[i], err, errlen);
             if (!s->cap[i])
                 return -1;
-            cores = 1.0 / s->emu_factor[i];
+            cores = 1.0 / s->slowdown[i];
             s->cap_cores[i] = cores;
-        } else if (dilate && s->emu_factor[i] > 1.0001)
-            cores = 1.0 / s->emu_factor[i];
+        } else if (dilate && s->slowdown[i] > 1.0001)
+            cores = 1.0 / s->slowdown[i];
         total_cores += cores;
     }
     if (total_cores > mb_platform_cores() + 1e-9)
@@ -87,6 +160,7 @@ int ss_sites_apply(mb_session *s, const char *run_id, char *err, size_t errlen)
 
 void ss_sites_free(mb_session *s)
 {
+    /* the calibration stays: the report carries it */
     for (int i = 0; i < MB_MAX_SITES; i++)
         if (s->cap[i]) {
             mb_cpu_cap_free(s->cap[i]);
