@@ -178,6 +178,8 @@ mb_session *mb_session_new(const mb_session_config *cfg, char *err, size_t errle
         s->cfg.timeout_s = 10;
     s->saved_ns = -1;
     s->k = 1;
+    for (int l = 0; l < MB_MAX_LINKS; l++)
+        s->probed_bps[l] = NAN;
     mb_timeline_init(&s->tl);
     s->rec = calloc((size_t)s->cfg.frames, sizeof *s->rec);
     if (!s->rec) {
@@ -186,11 +188,12 @@ mb_session *mb_session_new(const mb_session_config *cfg, char *err, size_t errle
     }
     if (check_topology(s, err, errlen))
         goto fail;
-    if (ss_sites_plan_speed(s, err, errlen) || ss_net_prepare(s, err, errlen) || first_plan(s, err, errlen))
+    /* The links come up before the first plan: a link without a rate in
+     * its spec is probed then, and planned with what it offers. */
+    if (ss_sites_plan_speed(s, err, errlen) || ss_net_prepare(s, err, errlen) || reference_run(s, err, errlen) ||
+        ss_bring_up(s, err, errlen) || first_plan(s, err, errlen))
         goto fail;
     warn_long_run(s);
-    if (reference_run(s, err, errlen) || ss_bring_up(s, err, errlen))
-        goto fail;
     s->net_epoch = s->net ? mb_net_epoch(s->net) : 0;
     if (mb_runner_plan(s->runner, s->cur, err, errlen))
         goto fail;

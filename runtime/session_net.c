@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "mecbed/linktest.h"
 #include "mecbed/netns.h"
 #include "mecbed/platform.h"
 #include "mecbed/timescale.h"
@@ -163,6 +164,39 @@ static int connect_runner(mb_session *s, char *err, size_t errlen)
     return 0;
 }
 
+/* Links whose spec carries no rate (ns-3's Wi-Fi and LTE models: the
+ * simulated radio decides) would be planned as unlimited. Probe each with a
+ * short bulk TCP flow through the simulated link, device side to server
+ * side, and give the cost model that goodput for both directions (the
+ * models' rates are near symmetric at one distance; a cost-model rate set
+ * this way is a measured goodput, used as it is). Before planning. */
+static void probe_rates(mb_session *s)
+{
+    const mb_topology *t = s->net_topo;
+    for (int l = 0; l < t->n_links; l++) {
+        const mb_link_spec *sp = &t->links[l].spec;
+        s->probed_bps[l] = NAN;
+        if (!sp->ns3[0] || sp->up.rate_bps > 0 || sp->down.rate_bps > 0 || sp->up.trace[0] || sp->down.trace[0])
+            continue;
+        mb_linktest_opts o = {.duration_s = 2.5, .no_udp = 1, .no_loss = 1};
+        mb_linktest_result r;
+        char why[512];
+        double bps = NAN;
+        snprintf(why, sizeof why, "no throughput measured");
+        if (mb_link_test(s->net, l, &o, &r, why, sizeof why) == 0)
+            bps = (isfinite(r.goodput_mbps) && r.goodput_mbps > 0 ? r.goodput_mbps : r.tcp_mbps) * 1e6;
+        if (!(bps > 0)) {
+            ss_warn(s, "link %s-%s has no rate in its spec and probing it failed (%s): planned as unlimited",
+                    t->sites[t->links[l].a].name, t->sites[t->links[l].b].name, why);
+            continue;
+        }
+        s->probed_bps[l] = bps;
+        mb_cost_set_rate(s->cfg.cost, l, bps, bps);
+        ss_info(s, "link %s-%s: probed %.2f Mbit/s through the simulated link; planning with it",
+                t->sites[t->links[l].a].name, t->sites[t->links[l].b].name, bps / 1e6);
+    }
+}
+
 /* Bring up, start nodes, connect. 0 or -1 with err (the caller tears down). */
 int ss_bring_up(mb_session *s, char *err, size_t errlen)
 {
@@ -180,6 +214,7 @@ int ss_bring_up(mb_session *s, char *err, size_t errlen)
                       .seed = s->cfg.seed};
     if (mb_net_up(s->net_topo, &no, &s->net, err, errlen))
         return -1;
+    probe_rates(s);
     char self[PATH_MAX];
     const char *exe = s->cfg.node_exe;
     if (!exe) {

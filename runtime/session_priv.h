@@ -50,6 +50,7 @@ struct mb_session {
                           * now over the profile's op times (1: not calibrated) */
     double k;            /* time dilation factor, >= 1 */
     mb_topology *net_topo; /* the topology as the link backends emulate it: links dilated by k */
+    double probed_bps[MB_MAX_LINKS]; /* rate-less links: the probed goodput planned with (NAN: none) */
     int fallback_capped; /* the fallback's thread joined the device's cap */
 
     /* network and nodes (session_net.c) */

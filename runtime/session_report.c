@@ -160,6 +160,9 @@ void mb_session_write_json(const mb_session *s, FILE *f)
     else
         fputs("null", f);
     jnum(f, "calibration_cpu_share", s->cpu_share, "%.4f");
+    int a_side, dl = ss_device_link(s->cfg.topo, s->cfg.device, &a_side);
+    /* the device link's rate when its spec had none (ns-3 Wi-Fi, LTE) */
+    jnum(f, "probed_rate_mbps", dl >= 0 ? s->probed_bps[dl] / 1e6 : NAN, "%.3f");
     jnum(f, "host_scale", s->host_scale, "%.4f");
     if (s->rt_have)
         json_realtime(s, f);
@@ -199,6 +202,10 @@ void mb_session_write_text(const mb_session *s, FILE *f)
     else
         fprintf(f, "calibration     none (%s); time dilation factor %.2f\n",
                 s->real ? "real servers" : "no emulation: every site at this machine's speed", s->k);
+    int a_side, dl = ss_device_link(t, s->cfg.device, &a_side);
+    if (dl >= 0 && isfinite(s->probed_bps[dl]))
+        fprintf(f, "link rate       probed %.2f Mbit/s through the simulated link (its spec has none); planned with it\n",
+                s->probed_bps[dl] / 1e6);
     fprintf(f, "frames          %d ok, %d failed, %d completed locally\n", r->ok_frames,
             r->failed_frames, r->fallback_frames);
     /* times are emulated time (wall / tdf); the error is mb_rel_error's */
