@@ -188,10 +188,14 @@ mb_session *mb_session_new(const mb_session_config *cfg, char *err, size_t errle
     }
     if (check_topology(s, err, errlen))
         goto fail;
-    /* The links come up before the first plan: a link without a rate in
-     * its spec is probed then, and planned with what it offers. */
-    if (ss_sites_plan_speed(s, err, errlen) || ss_net_prepare(s, err, errlen) || reference_run(s, err, errlen) ||
-        ss_bring_up(s, err, errlen) || first_plan(s, err, errlen))
+    /* Emulated links come up before the first plan: a link without a rate
+     * in its spec is probed then, and planned with what it offers. Real
+     * servers are connected to last, as late as possible after a previous
+     * runner's session there ended. */
+    if (ss_sites_plan_speed(s, err, errlen) || ss_net_prepare(s, err, errlen) || reference_run(s, err, errlen))
+        goto fail;
+    if (s->real ? first_plan(s, err, errlen) || ss_bring_up(s, err, errlen)
+                : ss_bring_up(s, err, errlen) || first_plan(s, err, errlen))
         goto fail;
     warn_long_run(s);
     s->net_epoch = s->net ? mb_net_epoch(s->net) : 0;

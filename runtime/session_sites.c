@@ -39,7 +39,15 @@ static int calibrate(mb_session *s, char *err, size_t errlen)
 {
     const mb_topology *t = s->cfg.topo;
     char why[768] = "";
-    int repeats = s->cfg.calib_repeats > 0 ? s->cfg.calib_repeats : 5;
+    /* Enough passes for about 0.3 s of the profile's op time (5 to 40): a
+     * model of a few ms calibrated in 5 passes on a busy machine moves by
+     * tens of percent from run to run, and every emulated op with it. */
+    int repeats = s->cfg.calib_repeats;
+    if (repeats <= 0) {
+        double ref_ms = s->cfg.profile ? mb_profile_total_ms(s->cfg.profile) : 0;
+        repeats = ref_ms > 0 ? (int)ceil(300.0 / ref_ms) : 5;
+        repeats = repeats < 5 ? 5 : repeats > 40 ? 40 : repeats;
+    }
     double w0 = mb_now(), c0 = mb_rt_thread_cpu_s();
     s->cal = mb_calibrate(s->cfg.g, s->cfg.profile, s->cfg.kernels, 1, repeats, why, sizeof why);
     double wall = mb_now() - w0, cpu = mb_rt_thread_cpu_s() - c0;

@@ -59,8 +59,9 @@ double mb_rel_error(double measured, double predicted);
 typedef struct mb_session_config {
     /* What to run, built by the caller (e.g. cli's plan set-up). The
      * session borrows them until mb_session_free; it adjusts cost (site
-     * scales for sites it cannot emulate, the uplink's rate when it
-     * re-plans). */
+     * scales under MB_EMULATE_NONE, the probed rate of a link whose spec
+     * has none, the uplink's rate when it re-plans). Otherwise it plans
+     * with cost as given, so its prediction is compare's and plan's. */
     const char *model;        /* as the nodes load it: zoo name or a readable path */
     mb_graph *g;
     const mb_topology *topo;
@@ -83,7 +84,8 @@ typedef struct mb_session_config {
     mb_session_emulate emulate;
     double tdf;               /* time dilation factor: 0 = auto (the smallest that emulates the
                                * fastest site, mb_tdf_auto), else fixed (>= 1) */
-    int calib_repeats;        /* passes of the start-up calibration; 0: 5 */
+    int calib_repeats;        /* passes of the start-up calibration; 0: about 0.3 s of the
+                               * profile's op time, 5 to 40 */
     const char *run_id;       /* namespace/interface id; NULL: random */
     const char *log_dir;      /* keep the links' logs here; NULL: a temp dir, removed */
     const char *node_exe;     /* binary started as `node` in each site; NULL: /proc/self/exe */
