@@ -45,9 +45,10 @@ struct mb_session {
     double factor[MB_MAX_SITES], emu_factor[MB_MAX_SITES], cap_cores[MB_MAX_SITES];
     double slowdown[MB_MAX_SITES];
     mb_calibration *cal; /* NULL: not calibrated (no emulation, real servers) */
-    double cpu_share;    /* CPU time / wall time of this thread during the calibration */
-    double host_scale;   /* the calibration's host_scale x cpu_share: this machine's CPU time
-                          * now over the profile's op times (1: not calibrated) */
+    double cpu_share;    /* CPU time / wall time of this thread during the calibration (a
+                          * diagnostic of how busy the machine was) */
+    double host_scale;   /* this machine's CPU time per pass now over the profile's op times,
+                          * what the sites' factors are divided by (1: not calibrated) */
     double k;            /* time dilation factor, >= 1 */
     mb_topology *net_topo; /* the topology as the link backends emulate it: links dilated by k */
     double probed_bps[MB_MAX_LINKS]; /* rate-less links: the probed goodput planned with (NAN: none) */

@@ -195,8 +195,8 @@ void mb_session_write_text(const mb_session *s, FILE *f)
                 mb_cost_site_type(s->cfg.cost, i)->name, s->factor[i], s->slowdown[i],
                 s->slowdown[i] <= 1.0001 ? "" : s->cap_cores[i] > 0 ? " (CPU capped)" : " (time-dilated)");
     if (s->cal)
-        fprintf(f, "calibration     this machine now x%.3f of the profile's op times (%.3f vs %.3f ms wall, "
-                   "%.0f %% of it on a core; sgemm %.0f GFLOP/s, %s); time dilation factor %.2f\n",
+        fprintf(f, "calibration     this machine now x%.3f of the profile's op times in CPU time (wall: %.3f vs "
+                   "%.3f ms, on a core %.0f %% of it; sgemm %.0f GFLOP/s, %s); time dilation factor %.2f\n",
                 s->host_scale, s->cal->total_ms_now, s->cal->ref_total_ms, s->cpu_share * 100,
                 s->cal->gflops_now, s->cal->blas_core, s->k);
     else

@@ -9,8 +9,10 @@
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "mecbed/exec.h"
 #include "mecbed/platform.h"
 #include "mecbed/timescale.h"
 #include "session_priv.h"
@@ -31,6 +33,36 @@ static void plan_at_host_speed(mb_session *s)
             mb_cost_set_site_scale(s->cfg.cost, i, 1.0 / s->factor[i]);
             s->emu_factor[i] = 1;
         }
+}
+
+/* The thread CPU time (ms) of one pass of the model on the device's
+ * kernels: one executor call of `passes` passes (its buffers planned once,
+ * as in the calibration), divided by the passes. 0 when it fails. */
+static double cpu_ms_per_pass(mb_session *s, int passes)
+{
+    char why[256];
+    mb_backend *be = mb_backend_new(s->cfg.kernels, 1, why, sizeof why);
+    mb_tensor **in = mb_exec_make_inputs(s->cfg.g, s->cfg.seed ? s->cfg.seed : 1);
+    mb_op_time *times = calloc((size_t)s->cfg.g->n_nodes + 1, sizeof *times);
+    mb_tensor **out = NULL;
+    double ms = 0;
+    if (be && in && times) {
+        mb_exec_opts o = {.times = times, .repeats = passes};
+        double c0 = mb_rt_thread_cpu_s();
+        if (!mb_exec_run(s->cfg.g, be, in, &out, &o, NULL, why, sizeof why))
+            ms = (mb_rt_thread_cpu_s() - c0) * 1e3 / passes;
+    }
+    ss_free_outputs(s->cfg.g, out);
+    if (in) {
+        int k = 0;
+        for (int i = 0; i < s->cfg.g->n_nodes; i++)
+            if (s->cfg.g->nodes[i].type == MB_OP_INPUT)
+                mb_tensor_free(in[k++]);
+        free(in);
+    }
+    free(times);
+    mb_backend_free(be);
+    return ms;
 }
 
 /* The calibration, each emulated site's factor against this machine now,
@@ -55,20 +87,22 @@ static int calibrate(mb_session *s, char *err, size_t errlen)
         snprintf(err, errlen, "calibrating this machine: %s", why);
         return -1;
     }
-    /* The calibration times ops on the wall clock, but dilation stretches
-     * the CPU time an op took (the virtual clock, rt_exec.c): on a busy
-     * machine the wall time also counts the time this thread waited for a
-     * core, which dilation does not see. The share of the calibration's
-     * wall time this thread ran turns the host's wall-time speed into its
-     * CPU-time speed, so that a co-running process moves neither the
-     * emulated op times nor the prediction. */
     s->cpu_share = wall > 0 && cpu > 0 && cpu < wall ? cpu / wall : 1;
-    s->host_scale = s->cal->host_scale * s->cpu_share;
+    /* The calibration times ops on the wall clock; dilation stretches the
+     * CPU time an op took. On a busy machine the two part: with a
+     * CPU-bound process on the same core the calibration's wall times
+     * doubled while the ops' CPU time did not, and the sites came out
+     * half as dilated as they should. So this machine's speed is taken
+     * from the CPU time of the same passes (cache and memory contention
+     * included, waiting for a core not), and the calibration's wall-clock
+     * record is kept for the report. */
+    double cpu_ms = cpu_ms_per_pass(s, repeats);
+    s->host_scale = s->cal->ref_total_ms > 0 && cpu_ms > 0 ? cpu_ms / s->cal->ref_total_ms : s->cal->host_scale;
     for (int i = 0; i < t->n_sites; i++) {
         double f = mb_calibration_site_factor(s->cal, mb_cost_site_type(s->cfg.cost, i));
-        /* a type the calibration cannot place (the cost model's own factor
-         * then), moved by the host's drift like the others */
-        s->emu_factor[i] = (isfinite(f) && f > 0 ? f : s->factor[i] / s->cal->host_scale) / s->cpu_share;
+        /* a type the calibration cannot place: the cost model's own factor */
+        f = isfinite(f) && f > 0 ? f * s->cal->host_scale : s->factor[i];
+        s->emu_factor[i] = f / s->host_scale;
     }
     s->k = s->cfg.tdf >= 1 ? s->cfg.tdf : mb_tdf_auto(s->emu_factor, t->n_sites);
     double k_auto = mb_tdf_auto(s->emu_factor, t->n_sites);
