@@ -37,6 +37,8 @@ static void usage(FILE *f)
             "  --sessions N          exit after N runner sessions (default: serve forever)\n"
             "  --slowdown F          emulate a node F times slower than this machine: each op\n"
             "                        lasts F x the CPU time it took (time dilation; needs 1 thread)\n"
+            "  --tdf K               the run's time dilation factor (`mecbed run --tdf`): the\n"
+            "                        node's own timeouts are K times longer (default 1)\n"
             "  --verbose             log sessions and plans to stderr\n"
             "  --help\n");
 }
@@ -48,12 +50,12 @@ int cmd_node(int argc, char **argv)
         {"threads", required_argument, 0, 't'}, {"node-type", required_argument, 0, 'n'},
         {"kernels", required_argument, 0, 'k'}, {"backend-kernels", required_argument, 0, 'K'},
         {"sessions", required_argument, 0, 's'}, {"verbose", no_argument, 0, 'v'},
-        {"slowdown", required_argument, 0, 'S'},
+        {"slowdown", required_argument, 0, 'S'}, {"tdf", required_argument, 0, 'D'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     const char *role = NULL, *listen = NULL, *type = NULL, *kernels = NULL;
     int threads = 0, sessions = 0, verbose = 0, c;
-    double slowdown = 1;
+    double slowdown = 1, tdf = 1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         char *end;
@@ -73,6 +75,13 @@ int cmd_node(int argc, char **argv)
             slowdown = f;
             break;
         }
+        case 'D':
+            tdf = strtod(optarg, &end);
+            if (*end || !(tdf >= 1) || tdf > 1000) {
+                fprintf(stderr, "mecbed node: --tdf %s: expected a factor from 1 to 1000\n", optarg);
+                return 2;
+            }
+            break;
         case 't':
             threads = (int)strtol(optarg, &end, 10);
             if (*end || threads < 1 || threads > 256) {
@@ -144,7 +153,7 @@ int cmd_node(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     mb_node_opts o = {.listen = listen, .listen_fd = -1, .threads = threads ? threads : 1,
                       .kernels = kernels ? kernels : "cpu", .role = role, .node_type = type,
-                      .sessions = sessions, .verbose = verbose};
+                      .sessions = sessions, .verbose = verbose, .tdf = tdf};
     if (mb_node_serve(&o, &stop_flag, err, sizeof err)) {
         fprintf(stderr, "mecbed node: %s\n", err);
         return 1;

@@ -66,14 +66,21 @@ static void usage(FILE *f)
             "  --emulate dilate|cap how a site slower than this machine is emulated: dilate\n"
             "                       (default) stretches each op to the node type's factor x the\n"
             "                       CPU time it took here; cap limits the site's CPU share with a\n"
-            "                       cgroup (bursty: CFS quota periods, see docs/runtime.md)\n"
-            "  --no-cap             run every site at this machine's speed (no emulation)\n"
+            "                       cgroup (bursty: CFS quota periods, see docs/runtime.md). The\n"
+            "                       factors come from a calibration of this machine at the start\n"
+            "                       against the planning profile, so predictions and emulation\n"
+            "                       agree however fast or busy this machine is now\n"
+            "  --tdf auto|K         time dilation factor: the whole run (compute, links, traces,\n"
+            "                       --fps, timeouts, radio) advances K times slower than wall time,\n"
+            "                       so sites up to K times faster than this machine are emulated\n"
+            "                       exactly; figures are in emulated time. auto (default): the\n"
+            "                       smallest K that emulates the fastest site (1 when none is faster)\n"
+            "  --no-cap             no emulation: every site at this machine's speed and the plan\n"
+            "                       made for that (for real devices running `mecbed node`)\n"
             "  --run-id ID          namespace/interface run id (6 chars [0-9a-z]; default random)\n"
             "  --seed N             input seed (default 1)\n"
-            "  --pinned-profile     plan with the pinned/cached profile even when it was measured\n"
-            "                       on another CPU (default: the pinned profile when it is from\n"
-            "                       this CPU model and the run's kernels, else the model is\n"
-            "                       profiled here first, so predictions describe this machine)\n"
+            "  --pinned-profile     accepted for compatibility: run always plans with the profile\n"
+            "                       compare and plan use (pinned, cached or --profile)\n"
             "  --json               every figure as one JSON object\n",
             policy_names(), link_backend_names());
     mb_plan_setup_help(f);
@@ -103,6 +110,7 @@ static int parse_options(run_args *a, int argc, char **argv)
         {"no-cap", no_argument, 0, 'C'},           {"run-id", required_argument, 0, 'r'},
         {"seed", required_argument, 0, 's'},       {"warmup", required_argument, 0, 'w'},
         {"pinned-profile", no_argument, 0, 'P'},   {"emulate", required_argument, 0, 'E'},
+        {"tdf", required_argument, 0, 'D'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0},
     };
     struct option opts[MB_CLI_MAX_OPTIONS];
@@ -135,6 +143,17 @@ static int parse_options(run_args *a, int argc, char **argv)
             a->use_cap = !strcmp(optarg, "cap");
             break;
         case 'P': a->pinned = 1; break;
+        case 'D':
+            if (!strcmp(optarg, "auto")) {
+                c->tdf = 0;
+                break;
+            }
+            c->tdf = strtod(optarg, &end);
+            if (*end || !(c->tdf >= 1) || c->tdf > 1000) {
+                fprintf(stderr, "mecbed run: --tdf %s: expected auto or a factor from 1 to 1000\n", optarg);
+                return 2;
+            }
+            break;
         case 'r': c->run_id = optarg; break;
         case 'k': c->kernels = optarg; break;
         case 'F':
@@ -192,46 +211,6 @@ static int parse_options(run_args *a, int argc, char **argv)
         return 2;
     }
     return -1;
-}
-
-/* Predict for this machine as it is now: profile the model here (the
- * pinned profiles are for reproducible plans, not for comparing with a
- * measurement on another machine or under another load). A pinned profile
- * measured on this kind of CPU with the run's kernels is the idle-machine
- * truth, steadier than a measurement on a busy machine; anything else is
- * measured here and now. 0, or -1 with err. */
-static int profile_here(run_args *a, char *err, size_t errlen)
-{
-    mb_plan_setup *s = &a->s;
-    char cpu_here[128] = "";
-    mb_platform_cpu_model(cpu_here, sizeof cpu_here);
-    int pinned_here = s->prof_source && !strcmp(s->prof_source, "pinned") &&
-                      !strcmp(s->prof->cpu, cpu_here) && s->prof->threads == 1 &&
-                      !strcmp(s->prof->backend, a->cfg.kernels);
-    if (s->profile || a->pinned || pinned_here)
-        return 0;
-    char why[768] = "";
-    mb_profile *now = mb_profile_measure(s->g, a->cfg.kernels, 1, 5, why, sizeof why);
-    mb_cost_model *cost = NULL;
-    if (now) {
-        mb_cost_opts o;
-        mb_cost_opts_default(&o);
-        o.radio = s->radio;
-        o.frame_interval_s = s->frame_interval_s;
-        o.msg_overhead_ms = s->msg_overhead_ms;
-        cost = mb_cost_new(s->g, &s->topo, now, &s->types, &o, why, sizeof why);
-    }
-    if (!cost) {
-        snprintf(err, errlen, "profiling %s here: %s", s->model, why);
-        mb_profile_free(now);
-        return -1;
-    }
-    mb_cost_free(s->cost);
-    mb_profile_free(s->prof);
-    s->cost = cost;
-    s->prof = now;
-    s->prof_source = "measured now";
-    return 0;
 }
 
 /* The session's messages, as run has always printed them: warnings and
@@ -297,7 +276,9 @@ int cmd_run(int argc, char **argv)
     if (c->fps > 0 && a->s.frame_interval_s == 0)
         a->s.frame_interval_s = 1.0 / c->fps;
     char err[1024];
-    if (mb_plan_setup_build(&a->s, err, sizeof err) || profile_here(a, err, sizeof err)) {
+    /* The same profile compare and plan use: one prediction per
+     * configuration. The session calibrates this machine against it. */
+    if (mb_plan_setup_build(&a->s, err, sizeof err)) {
         fprintf(stderr, "mecbed run: %s\n", err);
         mb_plan_setup_free(&a->s);
         return 1;
@@ -309,6 +290,7 @@ int cmd_run(int argc, char **argv)
     c->cost = a->s.cost;
     c->device = a->s.device;
     c->profile_source = a->s.prof_source;
+    c->profile = a->s.prof;
     c->link_label = a->s.link ? a->s.link : a->s.topology;
     c->label_is_link = a->s.link != NULL;
     c->policy_opts = a->s.policy_opts;

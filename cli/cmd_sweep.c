@@ -38,7 +38,8 @@ static const char *const base_cols[] = {
     "device_compute_ms", "bytes_up", "bytes_down", "bytes_backbone", "decision_us",
     "decision_us_min", "cut_value_ms", "device_ops", "server_ops", "split_ops", "cut_index",
     "cut_after", "plan_sig", "note", "measured_ms", "measured_mean_ms", "measured_p95_ms",
-    "measured_energy_mj", "critical_path_ms", "rel_err", "ok_frames", "failed_frames", "replans",
+    "measured_energy_mj", "critical_path_ms", "rel_err", "energy_rel_err", "tdf", "host_scale",
+    "calib_cpu_share", "calib_gflops_now", "calib_total_ms_now", "ok_frames", "failed_frames", "replans",
     "deadline_misses", "loadavg", "output_match", "ok", "error", "key", NULL};
 
 /* Columns the regression compares (prefix m_ metrics too): predictions and

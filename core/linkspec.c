@@ -21,9 +21,10 @@
 
 /* Keys with a direction; bit index into a "seen" mask per scope. */
 enum {
-    K_RATE, K_DELAY, K_JITTER, K_LOSS, K_QUEUE, K_AQM, K_TRACE, K_COUNT
+    K_RATE, K_DELAY, K_JITTER, K_LOSS, K_QUEUE, K_AQM, K_TRACE, K_TIMESCALE, K_COUNT
 };
-static const char *const dir_keys[K_COUNT] = {"rate", "delay", "jitter", "loss", "queue", "aqm", "trace"};
+static const char *const dir_keys[K_COUNT] = {"rate", "delay", "jitter", "loss", "queue", "aqm", "trace",
+                                              "timescale"};
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -270,6 +271,19 @@ static int parse_trace(const char *v, mb_link_dir *d, char *err, size_t errlen, 
     return 0;
 }
 
+/* timescale=K: the trace's time dilation (mb_linkspec_dilate), written by
+ * mb_linkspec_format so that a dilated spec handed to another process as
+ * text (a link helper, ns-3) keeps its stretched trace. */
+static int parse_timescale(const char *val, mb_link_dir *d, char *err, size_t errlen, const char *key)
+{
+    double v;
+    const char *unit;
+    if (split_number(val, &v, &unit) || *unit || !(v >= 1) || v > 1e6)
+        return fail(err, errlen, "%s=%s: expected a time dilation factor >= 1", key, val);
+    d->time_scale = v;
+    return 0;
+}
+
 static int set_dir_key(int k, const char *val, mb_link_dir *d, char *err, size_t errlen, const char *key)
 {
     switch (k) {
@@ -280,6 +294,7 @@ static int set_dir_key(int k, const char *val, mb_link_dir *d, char *err, size_t
     case K_QUEUE: return parse_queue(val, d, err, errlen, key);
     case K_AQM: return parse_time(val, &d->aqm_target_s, err, errlen, key, 0);
     case K_TRACE: return parse_trace(val, d, err, errlen, key);
+    case K_TIMESCALE: return parse_timescale(val, d, err, errlen, key);
     }
     return -1;
 }
@@ -304,7 +319,7 @@ void mb_linkspec_set_extra_check(mb_linkspec_extra_check_fn fn)
     extra_check = fn;
 }
 
-#define GENERIC_KEYS "rate, delay, rtt, jitter, loss, queue, aqm, trace, mtu; up./down. prefixes"
+#define GENERIC_KEYS "rate, delay, rtt, jitter, loss, queue, aqm, trace, timescale, mtu; up./down. prefixes"
 
 const char *mb_linkspec_generic_keys(void)
 {
@@ -611,6 +626,10 @@ static void dir_value(const mb_link_dir *d, int k, char *o, size_t n)
         if (d->trace[0])
             snprintf(o, n, "%s:%s", d->trace, d->trace_loop ? "loop" : "once");
         break;
+    case K_TIMESCALE:
+        if (d->time_scale > 0 && d->time_scale != 1)
+            fmt_prob(o, n, d->time_scale); /* shortest text that reads back exactly */
+        break;
     }
 }
 
@@ -649,4 +668,27 @@ int mb_linkspec_format(const mb_link_spec *s, char *buf, size_t len)
 double mb_linkspec_rtt(const mb_link_spec *s)
 {
     return s->up.delay_s + s->down.delay_s;
+}
+
+const char *mb_linkspec_extra(const mb_link_spec *s, const char *key, char *buf, size_t len)
+{
+    size_t kl = strlen(key);
+    for (const char *p = s->extra; *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n > kl && p[kl] == '=' && !strncmp(p, key, kl)) {
+            size_t vl = n - kl - 1;
+            if (vl >= len)
+                vl = len ? len - 1 : 0;
+            if (len) {
+                memcpy(buf, p + kl + 1, vl);
+                buf[vl] = 0;
+            }
+            return buf;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return NULL;
 }

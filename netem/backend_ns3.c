@@ -274,7 +274,7 @@ static int ns3_check(const mb_link_spec *s, char *err, size_t errlen)
             if (strcmp(ns3_model(s, m, sizeof m), "p2p"))
                 return fail(err, errlen, "ns3=%s: trace= applies to ns3=p2p only", m);
             char e[512];
-            mb_trace *tr = mb_trace_read(d[i]->trace, MB_TRACE_FMT_AUTO, e, sizeof e);
+            mb_trace *tr = mb_trace_read_dir(d[i], e, sizeof e);
             if (!tr)
                 return fail(err, errlen, "%s", e);
             mb_trace_free(tr);
@@ -290,9 +290,12 @@ static int ns3_check(const mb_link_spec *s, char *err, size_t errlen)
 
 /* A rate trace for the helper (native format; opportunity traces as rates
  * over 10 ms bins, which is as fine as the serialisation of a few packets). */
-static int write_trace(const char *src, char *path, size_t len, char *err, size_t errlen)
+static int write_trace(const mb_link_dir *dir, char *path, size_t len, char *err, size_t errlen)
 {
-    mb_trace *tr = mb_trace_read(src, MB_TRACE_FMT_AUTO, err, errlen);
+    const char *src = dir->trace;
+    /* stretched by the direction's time_scale under time dilation: the
+     * helper gets the trace as this run must emulate it */
+    mb_trace *tr = mb_trace_read_dir(dir, err, errlen);
     if (!tr)
         return -1;
     mb_trace *use = tr;
@@ -427,7 +430,7 @@ static int ns3_link_up(mb_net *net, net_link *l, const mb_net_opts *o, char *err
     const mb_link_dir *d[2] = {&l->spec->up, &l->spec->down};
     for (int i = 0; i < 2 && !rc; i++)
         if (d[i]->trace[0]) {
-            rc = write_trace(d[i]->trace, e->trace_path[i], sizeof e->trace_path[i], err, errlen);
+            rc = write_trace(d[i], e->trace_path[i], sizeof e->trace_path[i], err, errlen);
             if (!rc) {
                 arg(a, "--trace-%s", i ? "down" : "up");
                 arg(a, "%s", e->trace_path[i]);

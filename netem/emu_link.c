@@ -458,7 +458,8 @@ emu_dir *emu_dir_new(int in_fd, int out_fd, const emu_dir_cfg *cfg, char *err, s
     for (int i = 0; i < 4; i++)
         d->rng[i] = splitmix64(&seed);
     if (cfg->dir.trace[0]) {
-        d->trace = mb_trace_read(cfg->dir.trace, MB_TRACE_FMT_AUTO, err, errlen);
+        /* stretched by the direction's time_scale under time dilation */
+        d->trace = mb_trace_read_dir(&cfg->dir, err, errlen);
         if (!d->trace)
             goto fail;
         mb_trace_cursor_init(&d->cursor, d->trace, cfg->dir.trace_loop);

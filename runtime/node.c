@@ -16,6 +16,7 @@
 #include "mecbed/model.h"
 #include "mecbed/platform.h"
 #include "mecbed/runtime.h"
+#include "mecbed/timescale.h"
 #include "rt_conn.h"
 
 #define NODE_MAX_PEERS MB_MAX_SITES
@@ -348,6 +349,14 @@ end:
 
 /* ---- connections ---- */
 
+/* The HELLO timeout in wall seconds: emulated time, stretched by the run's
+ * time dilation factor like every other clock (the plan's timeout comes
+ * already stretched from the runner). */
+static double node_hello_timeout_s(const mb_node_opts *o)
+{
+    return mb_tdf_to_wall(o->tdf, HELLO_TIMEOUT_S);
+}
+
 static void *conn_main(void *arg)
 {
     conn_arg *ca = arg;
@@ -359,7 +368,7 @@ static void *conn_main(void *arg)
     uint8_t *payload = NULL;
     mb_hello hl;
     int lingering = 1; /* every early exit below follows an ERROR */
-    if (mb_wire_recv(fd, MB_MSG_BIT(MB_MSG_HELLO), 0, mb_now() + HELLO_TIMEOUT_S, &h, &payload, err,
+    if (mb_wire_recv(fd, MB_MSG_BIT(MB_MSG_HELLO), 0, mb_now() + node_hello_timeout_s(srv->o), &h, &payload, err,
                      sizeof err) ||
         mb_hello_decode(payload, h.len, &hl, err, sizeof err)) {
         logf_(srv, "refused a connection: %s", err);

@@ -12,11 +12,12 @@
 
 #include "mecbed/exec.h"
 #include "mecbed/link.h"
+#include "mecbed/timescale.h"
 #include "session_priv.h"
 
 static void say(mb_session *s, mb_session_level level, int keep, const char *fmt, va_list ap)
 {
-    char msg[256];
+    char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     if (keep && s->n_warn < SESSION_MAX_WARN)
         snprintf(s->warn[s->n_warn++], sizeof s->warn[0], "%s", msg);
@@ -63,7 +64,8 @@ void mb_session_config_init(mb_session_config *cfg)
     cfg->objective = MB_OBJ_LATENCY;
 }
 
-/* Emulated or real servers, and link specs the backend can emulate. */
+/* Emulated or real servers (the links are checked as dilated, once the
+ * time dilation factor is known: ss_net_prepare). */
 static int check_topology(mb_session *s, char *err, size_t errlen)
 {
     const mb_topology *t = s->cfg.topo;
@@ -86,15 +88,19 @@ static int check_topology(mb_session *s, char *err, size_t errlen)
                               "give the device's address= too (host:port where the nodes send it data)");
         return -1;
     }
-    for (int l = 0; l < t->n_links && !s->real; l++) {
-        char why[768];
-        if (mb_net_check(s->cfg.backend, &t->links[l].spec, why, sizeof why)) {
-            snprintf(err, errlen, "link %s-%s: %s", t->sites[t->links[l].a].name,
-                     t->sites[t->links[l].b].name, why);
-            return -1;
-        }
-    }
     return 0;
+}
+
+/* A long run deserves a warning in the report, with its expected wall
+ * duration: frames x the plan's prediction (or the frame interval) x k. */
+static void warn_long_run(mb_session *s)
+{
+    double per_frame = s->cur->pred.latency_ms / 1e3;
+    if (s->cfg.fps > 0 && 1 / s->cfg.fps > per_frame)
+        per_frame = 1 / s->cfg.fps;
+    char msg[256];
+    if (mb_tdf_warning(s->k, (s->cfg.frames + s->cfg.warmup) * per_frame, msg, sizeof msg))
+        ss_warn(s, "%s", msg);
 }
 
 /* The policy's first plan. */
@@ -171,6 +177,9 @@ mb_session *mb_session_new(const mb_session_config *cfg, char *err, size_t errle
     if (!(s->cfg.timeout_s > 0))
         s->cfg.timeout_s = 10;
     s->saved_ns = -1;
+    s->k = 1;
+    for (int l = 0; l < MB_MAX_LINKS; l++)
+        s->probed_bps[l] = NAN;
     mb_timeline_init(&s->tl);
     s->rec = calloc((size_t)s->cfg.frames, sizeof *s->rec);
     if (!s->rec) {
@@ -179,9 +188,16 @@ mb_session *mb_session_new(const mb_session_config *cfg, char *err, size_t errle
     }
     if (check_topology(s, err, errlen))
         goto fail;
-    ss_sites_plan_speed(s);
-    if (first_plan(s, err, errlen) || reference_run(s, err, errlen) || ss_bring_up(s, err, errlen))
+    /* Emulated links come up before the first plan: a link without a rate
+     * in its spec is probed then, and planned with what it offers. Real
+     * servers are connected to last, as late as possible after a previous
+     * runner's session there ended. */
+    if (ss_sites_plan_speed(s, err, errlen) || ss_net_prepare(s, err, errlen) || reference_run(s, err, errlen))
         goto fail;
+    if (s->real ? first_plan(s, err, errlen) || ss_bring_up(s, err, errlen)
+                : ss_bring_up(s, err, errlen) || first_plan(s, err, errlen))
+        goto fail;
+    warn_long_run(s);
     s->net_epoch = s->net ? mb_net_epoch(s->net) : 0;
     if (mb_runner_plan(s->runner, s->cur, err, errlen))
         goto fail;
@@ -219,6 +235,16 @@ const char *mb_session_warning(const mb_session *s, int i)
     return i >= 0 && i < s->n_warn ? s->warn[i] : NULL;
 }
 
+const mb_calibration *mb_session_calibration(const mb_session *s)
+{
+    return s->cal;
+}
+
+double mb_session_tdf(const mb_session *s)
+{
+    return s->k;
+}
+
 void mb_session_free(mb_session *s)
 {
     if (!s)
@@ -238,6 +264,8 @@ void mb_session_free(mb_session *s)
         free(s->inputs);
     }
     mb_backend_free(s->be);
+    mb_calibration_free(s->cal);
+    free(s->net_topo);
     mb_timeline_free(&s->tl);
     free(s->rec);
     free(s->bursts);

@@ -129,7 +129,8 @@ int ss_run_frames(mb_session *s)
 {
     uint32_t first_frame = warm_up(s);
     ss_net_realtime_begin(s);
-    double fps = s->cfg.fps;
+    /* frames are released at the emulated rate: every k / fps wall seconds */
+    double fps = s->cfg.fps / s->k;
     int frames = s->cfg.frames;
     s->t_stream = mb_now();
     /* Frames are released at their times (back to back without fps, one at

@@ -14,8 +14,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "mecbed/linktest.h"
 #include "mecbed/netns.h"
 #include "mecbed/platform.h"
+#include "mecbed/timescale.h"
 #include "session_priv.h"
 
 #define NODE_PORT 7400
@@ -28,6 +30,45 @@ int ss_device_link(const mb_topology *t, int device, int *dev_is_a)
             return l;
         }
     return -1;
+}
+
+/* The topology as the link backends must emulate it: every link dilated
+ * by the session's k (rates / k, delays, jitter and traces x k), each
+ * checked by the backend. ns-3's Wi-Fi and LTE models take no rate or
+ * delay from the spec, so they cannot be dilated: refused when k > 1.
+ * 0, or -1 with err. */
+int ss_net_prepare(mb_session *s, char *err, size_t errlen)
+{
+    const mb_topology *t = s->cfg.topo;
+    if (s->real)
+        return 0;
+    s->net_topo = malloc(sizeof *s->net_topo);
+    if (!s->net_topo) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    *s->net_topo = *t;
+    for (int l = 0; l < t->n_links; l++) {
+        char why[768];
+        mb_link_spec *sp = &s->net_topo->links[l].spec;
+        const char *a = t->sites[t->links[l].a].name, *b = t->sites[t->links[l].b].name;
+        char model[32] = "";
+        mb_linkspec_extra(sp, "ns3", model, sizeof model);
+        if (s->k > 1 && (!strcmp(model, "wifi") || !strcmp(model, "lte"))) {
+            snprintf(err, errlen, "link %s-%s: ns-3's %s radio model cannot be time-dilated (its rates and "
+                                  "timers are its own), and this run needs a time dilation factor of %.2f. Use "
+                                  "--tdf 1 (sites faster than this machine then run at its speed, slower than "
+                                  "their node types), or another link backend (emu, tc, ns3=p2p)",
+                     a, b, model, s->k);
+            return -1;
+        }
+        if (mb_linkspec_dilate(sp, s->k, sp, why, sizeof why) ||
+            mb_net_check(s->cfg.backend, sp, why, sizeof why)) {
+            snprintf(err, errlen, "link %s-%s: %s", a, b, why);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* Every server already runs somewhere (address=): connect over the real
@@ -74,11 +115,12 @@ static int spawn_nodes(mb_session *s, const char *exe, char *err, size_t errlen)
             continue;
         char listen[64];
         snprintf(listen, sizeof listen, "%s:%d", mb_net_addr(s->net, i), NODE_PORT);
-        char slow[32];
-        snprintf(slow, sizeof slow, "%.6f", dilate ? s->emu_factor[i] : 1.0);
+        char slow[32], tdf[32];
+        snprintf(slow, sizeof slow, "%.6f", dilate ? s->slowdown[i] : 1.0);
+        snprintf(tdf, sizeof tdf, "%.6f", s->k);
         char *argv[] = {(char *)exe, "node", "--role", t->sites[i].role == MB_ROLE_CLOUD ? "cloud" : "edge",
                         "--listen", listen, "--threads", "1", "--kernels", (char *)s->cfg.kernels,
-                        "--sessions", "1", "--slowdown", slow, NULL};
+                        "--sessions", "1", "--slowdown", slow, "--tdf", tdf, NULL};
         pid_t pid;
         if (mb_net_spawn(s->net, i, argv, &pid, err, errlen))
             return -1;
@@ -98,8 +140,10 @@ static int connect_runner(mb_session *s, char *err, size_t errlen)
         s->saved_ns = -1;
         return -1;
     }
+    /* the timeout is emulated time: k times longer on the wall (the
+     * nodes get it with the plan) */
     mb_runner_opts ro = {.model = s->cfg.model, .g = s->cfg.g, .topo = t, .device = dev, .listen_fd = -1,
-                         .be = s->be, .timeout_s = s->cfg.timeout_s,
+                         .be = s->be, .timeout_s = mb_tdf_to_wall(s->k, s->cfg.timeout_s),
                          .thread_hook = s->cap[dev] ? ss_device_thread_hook : NULL,
                          .thread_hook_arg = s};
     for (int i = 0; i < t->n_sites; i++) {
@@ -122,6 +166,40 @@ static int connect_runner(mb_session *s, char *err, size_t errlen)
     return 0;
 }
 
+/* Links whose spec carries no rate (ns-3's Wi-Fi and LTE models: the
+ * simulated radio decides) would be planned as unlimited. Probe each with a
+ * short bulk TCP flow through the simulated link, device side to server
+ * side, and give the cost model that goodput for both directions (the
+ * models' rates are near symmetric at one distance; a cost-model rate set
+ * this way is a measured goodput, used as it is). Before planning. */
+static void probe_rates(mb_session *s)
+{
+    const mb_topology *t = s->net_topo;
+    for (int l = 0; l < t->n_links; l++) {
+        const mb_link_spec *sp = &t->links[l].spec;
+        s->probed_bps[l] = NAN;
+        char model[32];
+        if (!mb_linkspec_extra(sp, "ns3", model, sizeof model) || sp->up.rate_bps > 0 || sp->down.rate_bps > 0 || sp->up.trace[0] || sp->down.trace[0])
+            continue;
+        mb_linktest_opts o = {.duration_s = 2.5, .no_udp = 1, .no_loss = 1};
+        mb_linktest_result r;
+        char why[512];
+        double bps = NAN;
+        snprintf(why, sizeof why, "no throughput measured");
+        if (mb_link_test(s->net, l, &o, &r, why, sizeof why) == 0)
+            bps = (isfinite(r.goodput_mbps) && r.goodput_mbps > 0 ? r.goodput_mbps : r.tcp_mbps) * 1e6;
+        if (!(bps > 0)) {
+            ss_warn(s, "link %s-%s has no rate in its spec and probing it failed (%s): planned as unlimited",
+                    t->sites[t->links[l].a].name, t->sites[t->links[l].b].name, why);
+            continue;
+        }
+        s->probed_bps[l] = bps;
+        mb_cost_set_rate(s->cfg.cost, l, bps, bps);
+        ss_info(s, "link %s-%s: probed %.2f Mbit/s through the simulated link; planning with it",
+                t->sites[t->links[l].a].name, t->sites[t->links[l].b].name, bps / 1e6);
+    }
+}
+
 /* Bring up, start nodes, connect. 0 or -1 with err (the caller tears down). */
 int ss_bring_up(mb_session *s, char *err, size_t errlen)
 {
@@ -137,8 +215,9 @@ int ss_bring_up(mb_session *s, char *err, size_t errlen)
         return -1;
     mb_net_opts no = {.backend = s->cfg.backend, .run_id = s->cfg.run_id, .log_dir = log_dir,
                       .seed = s->cfg.seed};
-    if (mb_net_up(s->cfg.topo, &no, &s->net, err, errlen))
+    if (mb_net_up(s->net_topo, &no, &s->net, err, errlen))
         return -1;
+    probe_rates(s);
     char self[PATH_MAX];
     const char *exe = s->cfg.node_exe;
     if (!exe) {

@@ -37,9 +37,21 @@ struct mb_session {
     mb_session_config cfg;
     int real; /* every server has address=: real network, nothing emulated */
 
-    /* site speed (session_sites.c) */
+    /* site speed (session_sites.c): factor against the profile (what the
+     * plan assumes), emu_factor against this machine now (the
+     * calibration's), slowdown = emu_factor x k as emulated (1: at this
+     * machine's speed) */
     mb_cpu_cap *cap[MB_MAX_SITES];
     double factor[MB_MAX_SITES], emu_factor[MB_MAX_SITES], cap_cores[MB_MAX_SITES];
+    double slowdown[MB_MAX_SITES];
+    mb_calibration *cal; /* NULL: not calibrated (no emulation, real servers) */
+    double cpu_share;    /* CPU time / wall time of this thread during the calibration (a
+                          * diagnostic of how busy the machine was) */
+    double host_scale;   /* this machine's CPU time per pass now over the profile's op times,
+                          * what the sites' factors are divided by (1: not calibrated) */
+    double k;            /* time dilation factor, >= 1 */
+    mb_topology *net_topo; /* the topology as the link backends emulate it: links dilated by k */
+    double probed_bps[MB_MAX_LINKS]; /* rate-less links: the probed goodput planned with (NAN: none) */
     int fallback_capped; /* the fallback's thread joined the device's cap */
 
     /* network and nodes (session_net.c) */
@@ -69,7 +81,7 @@ struct mb_session {
     int n_rec;
     double t_stream, t_stream_end;
     int ran, interrupted;
-    char warn[SESSION_MAX_WARN][256];
+    char warn[SESSION_MAX_WARN][512];
     int n_warn;
     mb_radio_burst *bursts; /* scratch for the radio model */
 
@@ -86,13 +98,17 @@ void ss_warn(mb_session *s, const char *fmt, ...) __attribute__((format(printf, 
 void ss_info(mb_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ss_error(mb_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* session_sites.c: each site's speed factor, and what this machine can emulate. */
-void ss_sites_plan_speed(mb_session *s);
+/* session_sites.c: calibration, each site's speed factor, the time
+ * dilation factor, and what this machine can emulate. */
+int ss_sites_plan_speed(mb_session *s, char *err, size_t errlen);
+/* Wall seconds <-> emulated seconds under the session's k. */
+double ss_emulated(const mb_session *s, double wall_s);
 int ss_sites_apply(mb_session *s, const char *run_id, char *err, size_t errlen);
 void ss_device_thread_hook(void *arg);
 void ss_sites_free(mb_session *s);
 
 /* session_net.c: links, nodes, the runner; and their teardown. */
+int ss_net_prepare(mb_session *s, char *err, size_t errlen);
 int ss_bring_up(mb_session *s, char *err, size_t errlen);
 void ss_teardown(mb_session *s);
 void ss_remove_tmp_dir(mb_session *s);

@@ -33,7 +33,10 @@ static void feed_goodput(mb_session *s, uint32_t frame)
         for (int k = 0; k < s->tl.n; k++) {
             const mb_event *r = &s->tl.ev[k];
             if (r->frame == frame && r->kind == MB_EV_RECV && r->step == e->step) {
-                mb_goodput_add(&s->gp, e->bytes, r->t1 - e->t0, d->delay_s);
+                /* the transfer's wall time back to emulated time: the
+                 * estimate is then the emulated link's goodput, the rate the
+                 * plan assumed (d is the undilated spec) */
+                mb_goodput_add(&s->gp, e->bytes, ss_emulated(s, r->t1 - e->t0), d->delay_s);
                 break;
             }
         }

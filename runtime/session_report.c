@@ -6,7 +6,15 @@
 #include <stdio.h>
 
 #include "mecbed/platform.h"
+#include "mecbed/timescale.h"
 #include "session_priv.h"
+
+double mb_rel_error(double measured, double predicted)
+{
+    if (!isfinite(measured) || !isfinite(predicted) || !(predicted > 0))
+        return NAN;
+    return (measured - predicted) / predicted;
+}
 
 /* A JSON string literal (quoted, escaped). */
 static void jstr(FILE *f, const char *s)
@@ -36,7 +44,7 @@ static void jnum(FILE *f, const char *key, double v, const char *fmt)
 
 static const char *emulation(const mb_session *s, int site)
 {
-    return s->emu_factor[site] <= 1.0001 ? "none" : s->cap_cores[site] > 0 ? "cap" : "dilate";
+    return s->slowdown[site] <= 1.0001 ? "none" : s->cap_cores[site] > 0 ? "cap" : "dilate";
 }
 
 /* The ns3 backend's real-time check and its radio energy. */
@@ -65,8 +73,11 @@ static void json_sites(const mb_session *s, FILE *f)
         fprintf(f, ",\"type\":");
         jstr(f, mb_cost_site_type(s->cfg.cost, i)->name);
         fprintf(f, ",\"emulation\":\"%s\"", emulation(s, i));
-        fprintf(f, ",\"factor\":%.4f,\"emulated_factor\":%.4f,\"cpu_cap\":%.4f}", s->factor[i],
-                s->emu_factor[i], s->cap_cores[i]);
+        /* factor: against the profile (the plan's); emulated_factor:
+         * against this machine now (the calibration's); slowdown: as run,
+         * emulated_factor x tdf (1: at this machine's speed) */
+        fprintf(f, ",\"factor\":%.4f,\"emulated_factor\":%.4f,\"slowdown\":%.4f,\"cpu_cap\":%.4f}",
+                s->factor[i], s->emu_factor[i], s->slowdown[i], s->cap_cores[i]);
     }
     fprintf(f, "],\"warnings\":[");
     for (int i = 0; i < s->n_warn; i++) {
@@ -86,7 +97,8 @@ static void json_frames(const mb_session *s, FILE *f)
                 fr->output_match ? "true" : "false");
         int done = fr->ok || fr->fell_back;
         /* the frame's start on the links' clock: where a trace= link was then */
-        jnum(f, "t_s", s->net_epoch > 0 && fr->t_start > 0 ? fr->t_start - s->net_epoch : NAN, "%.4f");
+        jnum(f, "t_s", s->net_epoch > 0 && fr->t_start > 0 ? ss_emulated(s, fr->t_start - s->net_epoch) : NAN,
+             "%.4f");
         jnum(f, "latency_ms", done ? fr->latency_ms : NAN, "%.4f");
         jnum(f, "predicted_ms", fr->predicted_ms, "%.4f");
         jnum(f, "energy_mj", done ? fr->energy_mj : NAN, "%.4f");
@@ -128,10 +140,10 @@ void mb_session_write_json(const mb_session *s, FILE *f)
     jnum(f, "mean_ms", r->mean_ms, "%.4f");
     jnum(f, "p95_ms", r->p95_ms, "%.4f");
     jnum(f, "predicted_ms", r->predicted_ms, "%.4f");
-    jnum(f, "rel_err", isfinite(r->measured_ms) && r->measured_ms > 0
-                           ? fabs(r->predicted_ms - r->measured_ms) / r->measured_ms : NAN, "%.4f");
+    jnum(f, "rel_err", r->rel_err, "%.4f"); /* mb_rel_error: signed, of the prediction */
     jnum(f, "energy_mj", r->energy_mj, "%.4f");
     jnum(f, "predicted_energy_mj", r->predicted_energy_mj, "%.4f");
+    jnum(f, "energy_rel_err", r->energy_rel_err, "%.4f");
     jnum(f, "critical_path_ms", r->critical_path_ms, "%.4f");
     jnum(f, "overhead_ratio", isfinite(r->critical_path_ms) && r->critical_path_ms > 0
                                   ? r->measured_ms / r->critical_path_ms : NAN, "%.4f");
@@ -140,6 +152,18 @@ void mb_session_write_json(const mb_session *s, FILE *f)
     fprintf(f, ",\"fps\":%.3f,\"throughput_fps\":%.3f,\"deadline_misses\":%d", r->fps,
             r->throughput_fps, r->deadline_misses);
     fprintf(f, ",\"replans\":%d", r->replans);
+    jnum(f, "tdf", r->tdf, "%.4f");
+    fprintf(f, ",\"calibration\":");
+    char cal[2048];
+    if (s->cal && mb_calibration_json(s->cal, cal, sizeof cal) < (int)sizeof cal)
+        fputs(cal, f);
+    else
+        fputs("null", f);
+    jnum(f, "calibration_cpu_share", s->cpu_share, "%.4f");
+    int a_side, dl = ss_device_link(s->cfg.topo, s->cfg.device, &a_side);
+    /* the device link's rate when its spec had none (ns-3 Wi-Fi, LTE) */
+    jnum(f, "probed_rate_mbps", dl >= 0 ? s->probed_bps[dl] / 1e6 : NAN, "%.3f");
+    jnum(f, "host_scale", s->host_scale, "%.4f");
     if (s->rt_have)
         json_realtime(s, f);
     /* A busy machine slows every site: say how busy it was. */
@@ -168,16 +192,29 @@ void mb_session_write_text(const mb_session *s, FILE *f)
             s->cfg.label_is_link ? "link" : "topology", s->cfg.link_label, s->cfg.backend);
     for (int i = 0; i < t->n_sites; i++)
         fprintf(f, "  site %-8s %-11s x%.3f of the profile, emulated x%.3f%s\n", t->sites[i].name,
-                mb_cost_site_type(s->cfg.cost, i)->name, s->factor[i], s->emu_factor[i],
-                s->emu_factor[i] <= 1.0001 ? "" : s->cap_cores[i] > 0 ? " (CPU capped)" : " (time-dilated)");
+                mb_cost_site_type(s->cfg.cost, i)->name, s->factor[i], s->slowdown[i],
+                s->slowdown[i] <= 1.0001 ? "" : s->cap_cores[i] > 0 ? " (CPU capped)" : " (time-dilated)");
+    if (s->cal)
+        fprintf(f, "calibration     this machine now x%.3f of the profile's op times in CPU time (wall: %.3f vs "
+                   "%.3f ms, on a core %.0f %% of it; sgemm %.0f GFLOP/s, %s); time dilation factor %.2f\n",
+                s->host_scale, s->cal->total_ms_now, s->cal->ref_total_ms, s->cpu_share * 100,
+                s->cal->gflops_now, s->cal->blas_core, s->k);
+    else
+        fprintf(f, "calibration     none (%s); time dilation factor %.2f\n",
+                s->real ? "real servers" : "no emulation: every site at this machine's speed", s->k);
+    int a_side, dl = ss_device_link(t, s->cfg.device, &a_side);
+    if (dl >= 0 && isfinite(s->probed_bps[dl]))
+        fprintf(f, "link rate       probed %.2f Mbit/s through the simulated link (its spec has none); planned with it\n",
+                s->probed_bps[dl] / 1e6);
     fprintf(f, "frames          %d ok, %d failed, %d completed locally\n", r->ok_frames,
             r->failed_frames, r->fallback_frames);
+    /* times are emulated time (wall / tdf); the error is mb_rel_error's */
     fprintf(f, "latency         measured %.3f ms (median; mean %.3f, p95 %.3f), predicted %.3f ms, error %+.1f%%\n",
-            r->measured_ms, r->mean_ms, r->p95_ms, r->predicted_ms,
-            r->ok_frames ? (r->predicted_ms - r->measured_ms) / r->measured_ms * 100 : NAN);
+            r->measured_ms, r->mean_ms, r->p95_ms, r->predicted_ms, r->rel_err * 100);
     fprintf(f, "critical path   %.3f ms from this run's op and transfer times (runtime overhead x%.3f)\n",
             r->critical_path_ms, r->critical_path_ms > 0 ? r->measured_ms / r->critical_path_ms : NAN);
-    fprintf(f, "device energy   measured %.3f mJ, predicted %.3f mJ\n", r->energy_mj, r->predicted_energy_mj);
+    fprintf(f, "device energy   measured %.3f mJ, predicted %.3f mJ, error %+.1f%%\n", r->energy_mj,
+            r->predicted_energy_mj, r->energy_rel_err * 100);
     if (s->n_rec > 0) /* the last frame's bytes over the device's link */
         fprintf(f, "device traffic  %lld bytes up, %lld down per frame (last frame)\n",
                 (long long)r->last_bytes_up, (long long)r->last_bytes_down);
@@ -188,6 +225,9 @@ void mb_session_write_text(const mb_session *s, FILE *f)
                 r->throughput_fps, r->deadline_misses);
     if (s->n_plans > 1)
         fprintf(f, "re-plans        %d\n", s->n_plans - 1);
+    /* what made the run deviate from the configuration it predicts */
+    for (int i = 0; i < s->n_warn; i++)
+        fprintf(f, "warning         %s\n", s->warn[i]);
     for (int i = 0; i < s->n_rec; i++)
         if (s->rec[i].error[0])
             fprintf(f, "frame %u: %s%s\n", s->rec[i].frame, s->rec[i].error,

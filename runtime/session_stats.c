@@ -2,7 +2,9 @@
  * power over its busy and waiting time, the radio driven by the device
  * link's packets), then the summary over the measured frames (medians,
  * p95, throughput, deadline misses) and the timeline files. Runs after the
- * links are down: the packet logs are complete only then. */
+ * links are down: the packet logs are complete only then. Every figure is
+ * in emulated time: the run's clocks are wall time, k times slower under a
+ * time dilation factor k (timescale.h), so durations are divided by k. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
@@ -18,8 +20,6 @@ static void frame_energy(mb_session *s, ss_frame *fr, const rs_packets *ps, doub
 {
     int dev = s->cfg.device;
     const mb_nodetype *nt = mb_cost_site_type(s->cfg.cost, dev);
-    if (!fr->fell_back)
-        fr->busy_ms = rs_device_busy_ms(&s->tl, fr->frame, dev);
     double lat_s = fr->latency_ms / 1e3, busy_s = fr->busy_ms / 1e3;
     double e = nt->compute_w * busy_s + nt->idle_w * (lat_s > busy_s ? lat_s - busy_s : 0);
     fr->radio_mj = 0;
@@ -27,7 +27,10 @@ static void frame_energy(mb_session *s, ss_frame *fr, const rs_packets *ps, doub
     if (!s->bursts)
         s->bursts = malloc(MAX_BURSTS * sizeof *s->bursts);
     if (rm && !fr->fell_back && s->bursts) {
-        int nb = rs_bursts(ps, &s->tl, fr->frame, dev, fr->t_start, fr->t_end, 0.002, s->bursts, MAX_BURSTS);
+        /* the radio's state machine sees emulated time (its tails are
+         * emulated seconds); t_start and t_end are wall times */
+        int nb = rs_bursts_emulated(ps, &s->tl, fr->frame, dev, fr->t_start, fr->t_end, 0.002, s->k, s->bursts,
+                                    MAX_BURSTS);
         mb_radio_energy re;
         mb_radio_frame_energy(rm, s->bursts, nb, lat_s, interval_s, &re);
         fr->radio_mj = re.total_mj;
@@ -90,8 +93,8 @@ static double throughput(const mb_session *s)
             first_end = fmin(first_end, s->rec[i].t_end);
             last_end = fmax(last_end, s->rec[i].t_end);
         }
-    return n_done >= 2 && last_end > first_end ? (n_done - 1) / (last_end - first_end)
-           : n_done == 1 && s->t_stream_end > s->t_stream ? 1 / (s->t_stream_end - s->t_stream) : 0;
+    return n_done >= 2 && last_end > first_end ? (n_done - 1) / ss_emulated(s, last_end - first_end)
+           : n_done == 1 && s->t_stream_end > s->t_stream ? 1 / ss_emulated(s, s->t_stream_end - s->t_stream) : 0;
 }
 
 /* Medians and counts over the measured frames into s->rep. */
@@ -118,7 +121,8 @@ static void summarize(mb_session *s)
             r->all_match = 0;
         }
         /* a deadline counts from the frame's release, queueing included */
-        if (s->cfg.fps > 0 && (!(fr->ok || fr->fell_back) || (fr->t_end - fr->release) * 1e3 > 1000 / s->cfg.fps))
+        if (s->cfg.fps > 0 &&
+            (!(fr->ok || fr->fell_back) || ss_emulated(s, fr->t_end - fr->release) * 1e3 > 1000 / s->cfg.fps))
             r->deadline_misses++;
         if (!fr->ok)
             continue;
@@ -147,10 +151,40 @@ static void summarize(mb_session *s)
     free(pen);
 }
 
+/* Each frame's durations in emulated time (its device busy time from the
+ * timeline first, while that is in wall time). */
+static void frames_to_emulated(mb_session *s)
+{
+    for (int i = 0; i < s->n_rec; i++) {
+        ss_frame *fr = &s->rec[i];
+        if (!(fr->ok || fr->fell_back))
+            continue;
+        if (!fr->fell_back)
+            fr->busy_ms = rs_device_busy_ms(&s->tl, fr->frame, s->cfg.device);
+        fr->latency_ms = ss_emulated(s, fr->latency_ms);
+        fr->busy_ms = ss_emulated(s, fr->busy_ms);
+        if (isfinite(fr->critical_ms))
+            fr->critical_ms = ss_emulated(s, fr->critical_ms);
+    }
+}
+
+/* The timeline's events in emulated time, from origin on. */
+static void timeline_to_emulated(mb_session *s, double origin)
+{
+    if (s->k <= 1)
+        return;
+    for (int i = 0; i < s->tl.n; i++) {
+        mb_event *e = &s->tl.ev[i];
+        e->t0 = origin + ss_emulated(s, e->t0 - origin);
+        e->t1 = origin + ss_emulated(s, e->t1 - origin);
+    }
+}
+
 static void write_timeline(mb_session *s)
 {
     char path[1100], err[1024];
     double origin = s->n_rec ? s->rec[0].t_start : 0;
+    timeline_to_emulated(s, origin);
     if (mb_timeline_write_chrome(&s->tl, s->cfg.g, s->cfg.topo, origin, s->cfg.timeline, err, sizeof err))
         ss_error(s, "%s", err);
     snprintf(path, sizeof path, "%s.csv", s->cfg.timeline);
@@ -162,7 +196,8 @@ void ss_compute_report(mb_session *s)
 {
     rs_packets ps = {0};
     read_packet_logs(s, &ps, s->net_epoch);
-    double interval_s = s->cfg.fps > 0 ? 1.0 / s->cfg.fps : 0;
+    double interval_s = s->cfg.fps > 0 ? 1.0 / s->cfg.fps : 0; /* emulated */
+    frames_to_emulated(s);
     for (int i = 0; i < s->n_rec; i++)
         if (s->rec[i].ok || s->rec[i].fell_back)
             frame_energy(s, &s->rec[i], &ps, interval_s);
@@ -176,6 +211,10 @@ void ss_compute_report(mb_session *s)
     r->fps = s->cfg.fps;
     r->throughput_fps = throughput(s);
     r->replans = s->n_plans - 1;
+    r->rel_err = mb_rel_error(r->measured_ms, r->predicted_ms);
+    r->energy_rel_err = mb_rel_error(r->energy_mj, r->predicted_energy_mj);
+    r->tdf = s->k;
+    r->host_scale = s->host_scale;
     r->bytes_up = s->plans[0]->pred.bytes_up;
     r->bytes_down = s->plans[0]->pred.bytes_down;
     if (s->n_rec > 0) {

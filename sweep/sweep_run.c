@@ -252,7 +252,17 @@ int sw_run_point(const sw_config *c, const sw_point *p, const char *extra_types,
     sw_row_num(row, "measured_p95_ms", jnum(j, "p95_ms"));
     sw_row_num(row, "measured_energy_mj", jnum(j, "energy_mj"));
     sw_row_num(row, "critical_path_ms", jnum(j, "critical_path_ms"));
+    /* signed (measured - predicted) / predicted: mb_rel_error, as run reports it */
     sw_row_num(row, "rel_err", jnum(j, "rel_err"));
+    sw_row_num(row, "energy_rel_err", jnum(j, "energy_rel_err"));
+    /* how the point was emulated: its time dilation factor and this
+     * machine's speed then (the calibration) */
+    sw_row_num(row, "tdf", jnum(j, "tdf"));
+    sw_row_num(row, "host_scale", jnum(j, "host_scale"));
+    sw_row_num(row, "calib_cpu_share", jnum(j, "calibration_cpu_share"));
+    const cJSON *cal = cJSON_GetObjectItemCaseSensitive(j, "calibration");
+    sw_row_num(row, "calib_gflops_now", cal ? jnum(cal, "gflops_now") : NAN);
+    sw_row_num(row, "calib_total_ms_now", cal ? jnum(cal, "total_ms_now") : NAN);
     sw_row_num(row, "bytes_up", jnum(j, "bytes_up"));
     sw_row_num(row, "bytes_down", jnum(j, "bytes_down"));
     sw_row_num(row, "ok_frames", jnum(j, "ok_frames"));

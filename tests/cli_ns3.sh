@@ -104,13 +104,20 @@ GlobalAveragePool gap r1
 output gap
 M
 run0=$(printf 'n4%04d' $(($$ % 10000)))
+# --tdf 1: ns-3's Wi-Fi cannot be time-dilated, and the default edge is faster than this machine
 $B run --model "$T/net.model" --policy offload --link-backend ns3 --link ns3=wifi,distance=20m --frames 2 --json \
-    --run-id $run0 > $T/run.json 2> $T/run.err || fail "run over ns3 wifi: $(cat $T/run.err)"
+    --tdf 1 --run-id $run0 > $T/run.json 2> $T/run.err || fail "run over ns3 wifi: $(cat $T/run.err)"
 tail -1 $T/run.json > $T/run1.json
 [ "$(j $T/run1.json output_match)" = True ] || fail "run output: $(cat $T/run1.json)"
 for k in valid realtime_lag_max_ms ns3_radio_energy_mj radio_model_mj; do
     grep -q "\"$k\":" $T/run1.json || fail "run JSON lacks $k"
 done
+# the Wi-Fi link has no rate in its spec: probed before planning, and reported
+grep -q '"probed_rate_mbps":[0-9]' $T/run1.json || fail "no probed rate for the Wi-Fi link: $(cat $T/run1.json)"
+# and a time-dilated run over it is refused, saying why
+$B run --model "$T/net.model" --policy offload --link-backend ns3 --link ns3=wifi,distance=20m --frames 1 \
+    --tdf 2 > /dev/null 2> $T/run.err && fail "a dilated run over ns-3 Wi-Fi was accepted"
+grep -q "cannot be time-dilated" $T/run.err || fail "dilated Wi-Fi refusal: $(cat $T/run.err)"
 
 # clean-up after normal exits (other runs may come and go meanwhile: count only ours)
 [ "$(nproc_ns3)" = "$procs_before" ] || fail "mecbed-ns3 processes left: $(helpers)"

@@ -12,6 +12,7 @@
 
 #include "mecbed/link.h"
 #include "mecbed/linkspec.h"
+#include "mecbed/timescale.h"
 
 static mb_link_spec parse_ok(const char *text)
 {
@@ -229,6 +230,33 @@ static void test_format_round_trip(void **state)
     assert_int_equal(mb_linkspec_format(&s, tiny, sizeof tiny), -1);
 }
 
+/* timescale=K: a dilated spec written as text and read back keeps its
+ * trace stretch (and its dilated rates and delays); nonsense is refused. */
+static void test_timescale_key(void **state)
+{
+    (void)state;
+    mb_link_spec a = parse_ok("trace=traces/x.trace:loop,rate=20mbit,delay=10ms"), d, b;
+    char text[1024], err[256];
+    assert_int_equal(mb_linkspec_dilate(&a, 2.43, &d, err, sizeof err), 0);
+    assert_true(mb_linkspec_format(&d, text, sizeof text) > 0);
+    assert_non_null(strstr(text, "timescale=2.43"));
+    if (mb_linkspec_parse(text, &b, err, sizeof err))
+        fail_msg("'%s' does not parse: %s", text, err);
+    assert_float_equal(b.up.time_scale, 2.43, 0);
+    assert_float_equal(b.down.time_scale, 2.43, 0);
+    assert_float_equal(b.up.rate_bps, 20e6 / 2.43, 1e-6);
+    assert_float_equal(b.down.delay_s, 0.010 * 2.43, 1e-12);
+    /* undilated: no key written */
+    assert_true(mb_linkspec_format(&a, text, sizeof text) > 0);
+    assert_null(strstr(text, "timescale"));
+    b = parse_ok("up.timescale=3,trace=t:once");
+    assert_float_equal(b.up.time_scale, 3, 0);
+    assert_float_equal(b.down.time_scale, 0, 0);
+    assert_int_equal(mb_linkspec_parse("timescale=0.5", &b, err, sizeof err), -1);
+    assert_non_null(strstr(err, "timescale"));
+    assert_int_equal(mb_linkspec_parse("timescale=2x", &b, err, sizeof err), -1);
+}
+
 /* Property test (a small, bounded fuzzer): specs assembled at random from
  * plausible and implausible pieces never crash the parser; whatever it
  * accepts formats to a canonical text that parses again to the same text. */
@@ -324,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_jitter_loss_queue),
         cmocka_unit_test(test_trace_mtu_ns3),
         cmocka_unit_test(test_format_round_trip),
+        cmocka_unit_test(test_timescale_key),
         cmocka_unit_test(test_random_specs),
         cmocka_unit_test(test_backend_registry),
         cmocka_unit_test(test_no_backend_check),

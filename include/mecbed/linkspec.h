@@ -45,6 +45,10 @@ typedef struct mb_link_spec {
                            * (e.g. "ns3=wifi,distance=20m"); "" when none */
 } mb_link_spec;
 
+/* The value of a link backend's key in s->extra ("ns3" -> "wifi"), copied
+ * into buf; NULL when the spec does not have it. */
+const char *mb_linkspec_extra(const mb_link_spec *s, const char *key, char *buf, size_t len);
+
 /* Judges the keys in s->extra: 0, or -1 with a message naming the key. */
 typedef int (*mb_linkspec_extra_check_fn)(const mb_link_spec *s, char *err, size_t errlen);
 /* Installed by whoever knows the backends' keys (netem's registry, at load

@@ -28,6 +28,8 @@ typedef struct mb_node_opts {
     const char *node_type;  /* informational, logged */
     int sessions;           /* serve this many runner sessions then return (0: forever) */
     int verbose;
+    double tdf;             /* time dilation factor of the run (timescale.h): the node's own
+                             * timeouts are emulated time, k times longer on the wall (0: 1) */
 } mb_node_opts;
 
 /* Serve until *stop becomes non-zero (may be NULL), or `sessions` runner

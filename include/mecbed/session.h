@@ -27,6 +27,7 @@
 #include "mecbed/graph.h"
 #include "mecbed/plan.h"
 #include "mecbed/policy.h"
+#include "mecbed/profile.h"
 #include "mecbed/topology.h"
 
 typedef struct mb_session mb_session;
@@ -37,24 +38,38 @@ typedef enum mb_session_level {
     MB_SESSION_ERROR     /* something the session could not do (a file it could not write) */
 } mb_session_level;
 
-/* How a site slower than this machine runs at its node type's speed. */
+/* How a site runs at its node type's speed. Its factor comes from the
+ * calibration made at the session's start (this machine now against the
+ * planning profile, profile.h); a site faster than this machine is
+ * emulated by the time dilation factor (timescale.h) in either mode. */
 typedef enum mb_session_emulate {
-    MB_EMULATE_DILATE = 0, /* stretch each op to factor x its CPU time here */
-    MB_EMULATE_CAP,        /* a cgroup CPU share of 1/factor (bursty) */
-    MB_EMULATE_NONE        /* every site at this machine's speed (--no-cap) */
+    MB_EMULATE_DILATE = 0, /* stretch each op to factor x k x its CPU time here */
+    MB_EMULATE_CAP,        /* a cgroup CPU share of 1/(factor x k) (bursty) */
+    MB_EMULATE_NONE        /* no emulation (--no-cap): every site at this machine's speed,
+                            * the plan made for that; no calibration, k = 1. For real
+                            * devices running `mecbed node` */
 } mb_session_emulate;
+
+/* The one definition of a prediction's error, used by every report (text,
+ * JSON, the sweep's CSV): signed (measured - predicted) / predicted, so
+ * +0.10 means the run took 10 % longer than predicted. NAN when either is
+ * not finite or predicted is not > 0. */
+double mb_rel_error(double measured, double predicted);
 
 typedef struct mb_session_config {
     /* What to run, built by the caller (e.g. cli's plan set-up). The
      * session borrows them until mb_session_free; it adjusts cost (site
-     * scales for sites it cannot emulate, the uplink's rate when it
-     * re-plans). */
+     * scales under MB_EMULATE_NONE, the probed rate of a link whose spec
+     * has none, the uplink's rate when it re-plans). Otherwise it plans
+     * with cost as given, so its prediction is compare's and plan's. */
     const char *model;        /* as the nodes load it: zoo name or a readable path */
     mb_graph *g;
     const mb_topology *topo;
     mb_cost_model *cost;
     int device;               /* the device's site */
-    const char *profile_source; /* reported ("pinned", "measured now", ...) */
+    const char *profile_source; /* reported ("pinned", "cached", "given", ...) */
+    const mb_profile *profile; /* the profile cost was made from: the calibration's reference
+                                * (NULL: calibrate without one, factors from gflops) */
     const char *link_label;   /* the --link spec or the topology path, reported */
     int label_is_link;        /* link_label is a link spec (else a topology file) */
     /* The policy: a name registered with the policy registry (policy_host.h:
@@ -67,6 +82,10 @@ typedef struct mb_session_config {
     const char *backend;      /* link emulation (mb_net_backends()); NULL: emu */
     const char *kernels;      /* "cpu" or "ref" on every site; NULL: cpu */
     mb_session_emulate emulate;
+    double tdf;               /* time dilation factor: 0 = auto (the smallest that emulates the
+                               * fastest site, mb_tdf_auto), else fixed (>= 1) */
+    int calib_repeats;        /* passes of the start-up calibration; 0: about 0.3 s of the
+                               * profile's op time, 5 to 40 */
     const char *run_id;       /* namespace/interface id; NULL: random */
     const char *log_dir;      /* keep the links' logs here; NULL: a temp dir, removed */
     const char *node_exe;     /* binary started as `node` in each site; NULL: /proc/self/exe */
@@ -117,10 +136,14 @@ typedef struct mb_session_report {
     int ok_frames, failed_frames, fallback_frames;
     int all_match;            /* every completed frame's output matched the unsplit model */
     double max_abs_err;
-    double measured_ms;       /* median over ok frames */
+    double measured_ms;       /* median over ok frames; every time in emulated time (wall / tdf) */
     double mean_ms, p95_ms;
     double predicted_ms;      /* median of the plans' predictions over ok frames */
+    double rel_err;           /* mb_rel_error(measured_ms, predicted_ms) */
     double energy_mj, predicted_energy_mj;
+    double energy_rel_err;    /* mb_rel_error(energy_mj, predicted_energy_mj) */
+    double tdf;               /* the time dilation factor the run used */
+    double host_scale;        /* the calibration's host_scale (1 when not calibrated) */
     double critical_path_ms;
     double fps, throughput_fps;
     int deadline_misses;
@@ -139,6 +162,11 @@ typedef struct mb_session_report {
 int mb_session_get_report(const mb_session *s, mb_session_report *out);
 /* A warning (0 <= i < n_warnings). */
 const char *mb_session_warning(const mb_session *s, int i);
+/* The calibration made at the start (NULL with MB_EMULATE_NONE or real
+ * servers), and the time dilation factor chosen; both known after
+ * mb_session_new. */
+const mb_calibration *mb_session_calibration(const mb_session *s);
+double mb_session_tdf(const mb_session *s);
 
 /* The report as one JSON object (`mecbed run --json`), and as text. */
 void mb_session_write_json(const mb_session *s, FILE *f);
