@@ -37,6 +37,8 @@ static void usage(FILE *f)
             "  --sessions N          exit after N runner sessions (default: serve forever)\n"
             "  --slowdown F          emulate a node F times slower than this machine: each op\n"
             "                        lasts F x the CPU time it took (time dilation; needs 1 thread)\n"
+            "  --modelled            each op lasts the plan's predicted time for it x --tdf\n"
+            "                        (`mecbed run --emulate model`, the default there)\n"
             "  --tdf K               the run's time dilation factor (`mecbed run --tdf`): the\n"
             "                        node's own timeouts are K times longer (default 1)\n"
             "  --verbose             log sessions and plans to stderr\n"
@@ -51,11 +53,13 @@ int cmd_node(int argc, char **argv)
         {"kernels", required_argument, 0, 'k'}, {"backend-kernels", required_argument, 0, 'K'},
         {"sessions", required_argument, 0, 's'}, {"verbose", no_argument, 0, 'v'},
         {"slowdown", required_argument, 0, 'S'}, {"tdf", required_argument, 0, 'D'},
+        {"modelled", no_argument, 0, 'M'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     const char *role = NULL, *listen = NULL, *type = NULL, *kernels = NULL;
     int threads = 0, sessions = 0, verbose = 0, c;
     double slowdown = 1, tdf = 1;
+    int modelled = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         char *end;
@@ -66,6 +70,7 @@ int cmd_node(int argc, char **argv)
         case 'K': mb_cli_deprecated("backend-kernels", "kernels"); /* fall through */
         case 'k': kernels = optarg; break;
         case 'v': verbose = 1; break;
+        case 'M': modelled = 1; break;
         case 'S': {
             double f = strtod(optarg, &end);
             if (*end || !(f >= 1) || f > 1000) {
@@ -145,6 +150,8 @@ int cmd_node(int argc, char **argv)
         return 2;
     }
     mb_rt_set_slowdown(slowdown);
+    if (modelled)
+        mb_rt_set_step_timing(1, tdf);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;

@@ -63,13 +63,15 @@ static void usage(FILE *f)
             "                       FILE with .csv appended gets the same as CSV\n"
             "  --log-dir DIR        keep the links' per-packet CSV logs and pcaps in DIR\n"
             "  --kernels K          cpu (default) or ref, on every site\n"
-            "  --emulate dilate|cap how a site slower than this machine is emulated: dilate\n"
-            "                       (default) stretches each op to the node type's factor x the\n"
-            "                       CPU time it took here; cap limits the site's CPU share with a\n"
-            "                       cgroup (bursty: CFS quota periods, see docs/runtime.md). The\n"
-            "                       factors come from a calibration of this machine at the start\n"
-            "                       against the planning profile, so predictions and emulation\n"
-            "                       agree however fast or busy this machine is now\n"
+            "  --emulate MODE       how each site runs at its node type's speed (docs/runtime.md):\n"
+            "                       model (default): each op lasts the node type's modelled time\n"
+            "                       for it (the plan's step prediction) x the TDF, whatever this\n"
+            "                       machine's speed or load; kernels still compute every value and\n"
+            "                       transfers, queueing, overlap and overheads are measured. dilate:\n"
+            "                       each op lasts factor x the CPU time it took here (host cache\n"
+            "                       effects included). cap: a cgroup CPU share (bursty). Factors\n"
+            "                       and --tdf auto come from a calibration of this machine at the\n"
+            "                       start against the planning profile\n"
             "  --tdf auto|K         time dilation factor: the whole run (compute, links, traces,\n"
             "                       --fps, timeouts, radio) advances K times slower than wall time,\n"
             "                       so sites up to K times faster than this machine are emulated\n"
@@ -91,7 +93,8 @@ typedef struct run_args {
     mb_plan_setup s;
     mb_session_config cfg;
     int json, no_cap, pinned;
-    int use_cap; /* --emulate cap: cgroup CPU caps instead of time dilation */
+    int use_cap;    /* --emulate cap: cgroup CPU caps */
+    int use_dilate; /* --emulate dilate: measured CPU time x factor */
 } run_args;
 
 /* getopt over run's options into a. Returns -1 when parsing succeeded and
@@ -136,11 +139,12 @@ static int parse_options(run_args *a, int argc, char **argv)
         case 'L': c->log_dir = optarg; break;
         case 'C': a->no_cap = 1; break;
         case 'E':
-            if (strcmp(optarg, "dilate") && strcmp(optarg, "cap")) {
-                fprintf(stderr, "mecbed run: --emulate %s: expected dilate or cap\n", optarg);
+            if (strcmp(optarg, "model") && strcmp(optarg, "dilate") && strcmp(optarg, "cap")) {
+                fprintf(stderr, "mecbed run: --emulate %s: expected model, dilate or cap\n", optarg);
                 return 2;
             }
             a->use_cap = !strcmp(optarg, "cap");
+            a->use_dilate = !strcmp(optarg, "dilate");
             break;
         case 'P': a->pinned = 1; break;
         case 'D':
@@ -283,7 +287,10 @@ int cmd_run(int argc, char **argv)
         mb_plan_setup_free(&a->s);
         return 1;
     }
-    c->emulate = a->no_cap ? MB_EMULATE_NONE : a->use_cap ? MB_EMULATE_CAP : MB_EMULATE_DILATE;
+    c->emulate = a->no_cap       ? MB_EMULATE_NONE
+                 : a->use_cap    ? MB_EMULATE_CAP
+                 : a->use_dilate ? MB_EMULATE_DILATE
+                                 : MB_EMULATE_MODEL;
     c->model = a->s.model;
     c->g = a->s.g;
     c->topo = &a->s.topo;

@@ -56,7 +56,7 @@ void mb_session_config_init(mb_session_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->backend = "emu";
     cfg->kernels = "cpu";
-    cfg->emulate = MB_EMULATE_DILATE;
+    cfg->emulate = MB_EMULATE_MODEL;
     cfg->frames = 1;
     cfg->warmup = 1;
     cfg->timeout_s = 10;

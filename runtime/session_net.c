@@ -120,7 +120,8 @@ static int spawn_nodes(mb_session *s, const char *exe, char *err, size_t errlen)
         snprintf(tdf, sizeof tdf, "%.6f", s->k);
         char *argv[] = {(char *)exe, "node", "--role", t->sites[i].role == MB_ROLE_CLOUD ? "cloud" : "edge",
                         "--listen", listen, "--threads", "1", "--kernels", (char *)s->cfg.kernels,
-                        "--sessions", "1", "--slowdown", slow, "--tdf", tdf, NULL};
+                        "--sessions", "1", "--slowdown", slow, "--tdf", tdf,
+                        s->cfg.emulate == MB_EMULATE_MODEL ? "--modelled" : NULL, NULL};
         pid_t pid;
         if (mb_net_spawn(s->net, i, argv, &pid, err, errlen))
             return -1;
@@ -290,6 +291,7 @@ void ss_teardown(mb_session *s)
     }
     mb_rt_set_thread_hook(NULL, NULL);
     mb_rt_set_slowdown(1);
+    mb_rt_set_step_timing(0, 1);
     if (s->net) {
         mb_net_down(s->net);
         s->net = NULL;

@@ -44,6 +44,8 @@ static void jnum(FILE *f, const char *key, double v, const char *fmt)
 
 static const char *emulation(const mb_session *s, int site)
 {
+    if (s->cfg.emulate == MB_EMULATE_MODEL && !s->real)
+        return "model";
     return s->slowdown[site] <= 1.0001 ? "none" : s->cap_cores[site] > 0 ? "cap" : "dilate";
 }
 
@@ -193,7 +195,10 @@ void mb_session_write_text(const mb_session *s, FILE *f)
     for (int i = 0; i < t->n_sites; i++)
         fprintf(f, "  site %-8s %-11s x%.3f of the profile, emulated x%.3f%s\n", t->sites[i].name,
                 mb_cost_site_type(s->cfg.cost, i)->name, s->factor[i], s->slowdown[i],
-                s->slowdown[i] <= 1.0001 ? "" : s->cap_cores[i] > 0 ? " (CPU capped)" : " (time-dilated)");
+                s->cfg.emulate == MB_EMULATE_MODEL ? " (modelled op times)"
+                : s->slowdown[i] <= 1.0001         ? ""
+                : s->cap_cores[i] > 0              ? " (CPU capped)"
+                                                   : " (time-dilated)");
     if (s->cal)
         fprintf(f, "calibration     this machine now x%.3f of the profile's op times in CPU time (wall: %.3f vs "
                    "%.3f ms, on a core %.0f %% of it; sgemm %.0f GFLOP/s, %s); time dilation factor %.2f\n",

@@ -104,8 +104,16 @@ static int calibrate(mb_session *s, char *err, size_t errlen)
         f = isfinite(f) && f > 0 ? f * s->cal->host_scale : s->factor[i];
         s->emu_factor[i] = f / s->host_scale;
     }
-    s->k = s->cfg.tdf >= 1 ? s->cfg.tdf : mb_tdf_auto(s->emu_factor, t->n_sites);
     double k_auto = mb_tdf_auto(s->emu_factor, t->n_sites);
+    if (s->cfg.emulate == MB_EMULATE_MODEL) {
+        /* modelled op times: this machine must finish each op within its
+         * dilated time, with room for variation and sharing the cores */
+        double room[MB_MAX_SITES];
+        for (int i = 0; i < t->n_sites; i++)
+            room[i] = s->emu_factor[i] / MB_MODEL_HEADROOM;
+        k_auto = mb_tdf_auto(room, t->n_sites);
+    }
+    s->k = s->cfg.tdf >= 1 ? s->cfg.tdf : k_auto;
     for (int i = 0; i < t->n_sites; i++) {
         s->slowdown[i] = mb_tdf_site_slowdown(s->k, s->emu_factor[i]);
         if (s->slowdown[i] >= 1 - 1e-9)
@@ -174,9 +182,12 @@ int ss_sites_apply(mb_session *s, const char *run_id, char *err, size_t errlen)
         for (int i = 0; i < t->n_sites; i++)
             s->slowdown[i] = 1;
     }
-    int dilate = !use_cap && !no_emulation;
+    int model = s->cfg.emulate == MB_EMULATE_MODEL;
+    int dilate = !use_cap && !no_emulation && !model;
     if (dilate)
         mb_rt_set_slowdown(s->slowdown[dev]);
+    if (model)
+        mb_rt_set_step_timing(1, s->k);
     double total_cores = 0;
     for (int i = 0; i < t->n_sites; i++) {
         if (t->sites[i].address[0])

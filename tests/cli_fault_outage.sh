@@ -29,7 +29,7 @@ end 60
 T
 start=$(date +%s)
 timeout 60 $B run --model "$dir/net.model" --policy offload --link "trace=$dir/outage.trace,rtt=10ms" \
-    --warmup 0 --frames 14 --fps 2 --timeout 1.5 --fallback local --json --run-id $run \
+    --warmup 0 --frames 14 --fps 2 --timeout 1.5 --fallback local --tdf 1 --json --run-id $run \
     > "$dir/out.json" 2> "$dir/err.txt"
 rc=$?
 took=$(( $(date +%s) - start ))

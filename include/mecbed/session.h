@@ -45,10 +45,20 @@ typedef enum mb_session_level {
 typedef enum mb_session_emulate {
     MB_EMULATE_DILATE = 0, /* stretch each op to factor x k x its CPU time here */
     MB_EMULATE_CAP,        /* a cgroup CPU share of 1/(factor x k) (bursty) */
-    MB_EMULATE_NONE        /* no emulation (--no-cap): every site at this machine's speed,
+    MB_EMULATE_NONE,       /* no emulation (--no-cap): every site at this machine's speed,
                             * the plan made for that; no calibration, k = 1. For real
                             * devices running `mecbed node` */
+    MB_EMULATE_MODEL       /* (default) each op lasts its node type's modelled time, the
+                            * plan's predicted step duration, x k; the kernels still compute
+                            * every value, and a step this machine cannot finish in time is
+                            * late (k leaves headroom: MB_MODEL_HEADROOM) */
 } mb_session_emulate;
+
+/* Under MB_EMULATE_MODEL, --tdf auto leaves each site this much headroom:
+ * this machine must compute an op in 1 / MB_MODEL_HEADROOM of its dilated
+ * modelled time, so that per-op variation and sites computing at once on
+ * a shared machine do not make steps late. */
+#define MB_MODEL_HEADROOM 1.5
 
 /* The one definition of a prediction's error, used by every report (text,
  * JSON, the sweep's CSV): signed (measured - predicted) / predicted, so
