@@ -104,9 +104,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBS)
 deps:
 	@scripts/deps.sh
 
-# Layering: no include goes upward or into another module's private header.
+# Layering: no include goes upward or into another module's private header;
+# no function over 150 lines.
 check-layers:
 	@scripts/check-layers.sh
+	@scripts/check-funclen.sh
 
 test: all check-layers
 	@BUILD=$(BUILD) tests/run.sh

@@ -119,37 +119,14 @@ static void build_argv(const sw_config *c, const sw_point *p, const char *extra_
     a->v[a->n] = NULL;
 }
 
-int sw_run_point(const sw_config *c, const sw_point *p, const char *extra_types,
-                 sw_run_main run_main, const char *log_path, sw_row *row, char **frames_csv,
-                 char **trace_csv, volatile int *stop, char *err, size_t errlen)
+/* Fork the point's child: it runs run_main(argv) with stdout into pfd[1]
+ * and stderr into logfd. Returns the pid, or -1 with err. */
+static pid_t spawn_point(sw_run_main run_main, argv_b *a, int pfd[2], int logfd, char *err, size_t errlen)
 {
-    argv_b a = {0};
-    build_argv(c, p, extra_types, &a);
-    int pfd[2];
-    if (pipe2(pfd, O_CLOEXEC)) {
-        snprintf(err, errlen, "pipe: %s", strerror(errno));
-        argv_free(&a);
-        return -1;
-    }
-    int logfd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (logfd >= 0) {
-        char line[4096] = "# mecbed";
-        for (int i = 0; i < a.n; i++)
-            snprintf(line + strlen(line), sizeof line - strlen(line), " %s", a.v[i]);
-        strncat(line, "\n", sizeof line - strlen(line) - 1);
-        if (write(logfd, line, strlen(line)) < 0) {
-            /* the log is a convenience */
-        }
-    }
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
         snprintf(err, errlen, "fork: %s", strerror(errno));
-        close(pfd[0]);
-        close(pfd[1]);
-        if (logfd >= 0)
-            close(logfd);
-        argv_free(&a);
         return -1;
     }
     if (pid == 0) {
@@ -165,20 +142,25 @@ int sw_run_point(const sw_config *c, const sw_point *p, const char *extra_types,
          * own, a Ctrl-C ends the child (nothing is up yet) */
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
-        int prc = run_main(a.n, a.v);
+        int prc = run_main(a->n, a->v);
         fflush(NULL);
         _exit(prc);
     }
-    close(pfd[1]);
-    if (logfd >= 0)
-        close(logfd);
-    argv_free(&a);
+    return pid;
+}
+
+/* Read the child's stdout until it closes, forwarding Ctrl-C and enforcing
+ * the point's (wall-clock) timeout: SIGTERM, then SIGKILL 20 s later.
+ * Returns the output (NULL when out of memory); *timed_out says whether the
+ * timeout fired. */
+static char *collect_output(const sw_config *c, pid_t pid, int fd, volatile int *stop, int *timed_out_out)
+{
     size_t len = 0, cap = 65536;
     char *out = malloc(cap);
     double t0 = mb_now();
     int signalled = 0, killed = 0, timed_out = 0;
     for (;;) {
-        struct pollfd pf = {.fd = pfd[0], .events = POLLIN};
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
         int r = poll(&pf, 1, 200);
         if (r > 0) {
             if (out && len + 4096 > cap) {
@@ -192,7 +174,7 @@ int sw_run_point(const sw_config *c, const sw_point *p, const char *extra_types,
                 }
             }
             char sink[4096];
-            ssize_t k = out ? read(pfd[0], out + len, cap - len - 1) : read(pfd[0], sink, sizeof sink);
+            ssize_t k = out ? read(fd, out + len, cap - len - 1) : read(fd, sink, sizeof sink);
             if (k > 0 && out)
                 len += (size_t)k;
             else if (k == 0)
@@ -215,35 +197,15 @@ int sw_run_point(const sw_config *c, const sw_point *p, const char *extra_types,
             killed = 1;
         }
     }
-    close(pfd[0]);
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (!out) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    out[len] = 0;
-    int rc = 0;
-    if (*stop) {
-        snprintf(err, errlen, "interrupted");
-        free(out);
-        return -1;
-    }
-    cJSON *j = cJSON_Parse(out);
-    if (!j || !cJSON_IsObject(j)) {
-        if (timed_out)
-            snprintf(err, errlen, "timed out after %.0f s (log: %s)", c->timeout_s, log_path);
-        else if (WIFEXITED(st))
-            snprintf(err, errlen, "mecbed run exited %d without JSON (log: %s)", WEXITSTATUS(st), log_path);
-        else
-            snprintf(err, errlen, "mecbed run killed by signal %d (log: %s)",
-                     WIFSIGNALED(st) ? WTERMSIG(st) : -1, log_path);
-        cJSON_Delete(j);
-        free(out);
-        return -1;
-    }
-    free(out);
+    if (out)
+        out[len] = 0;
+    *timed_out_out = timed_out;
+    return out;
+}
+
+/* The row's columns from run's JSON. */
+static void row_from_json(const cJSON *j, sw_row *row)
+{
     /* predictions in the plan-mode columns, measurements beside them */
     sw_row_num(row, "latency_ms", jnum(j, "predicted_ms"));
     sw_row_num(row, "energy_mj", jnum(j, "predicted_energy_mj"));
@@ -275,69 +237,145 @@ int sw_run_point(const sw_config *c, const sw_point *p, const char *extra_types,
     const cJSON *prof = cJSON_GetObjectItemCaseSensitive(j, "profile");
     if (cJSON_IsString(prof))
         sw_row_set(row, "profile", "%s", prof->valuestring);
+}
+
+/* The per-frame CSV lines of the point (x without commas). */
+static char *frames_from_json(const sw_config *c, const sw_point *p, const cJSON *j, const char *xs)
+{
+    const cJSON *pf = cJSON_GetObjectItemCaseSensitive(j, "per_frame");
+    size_t fl = 0, fc = 4096;
+    char *buf = malloc(fc);
+    const cJSON *f;
+    int i = 0;
+    cJSON_ArrayForEach(f, pf)
+    {
+        if (!buf)
+            break;
+        if (fl + 1024 > fc) {
+            char *nb = realloc(buf, fc * 2);
+            if (!nb)
+                break;
+            buf = nb;
+            fc *= 2;
+        }
+        double ts = jnum(f, "t_s");
+        if (!isfinite(ts) && c->fps > 0)
+            ts = i / c->fps;
+        char lat[32] = "", pred[32] = "", tsb[32] = "";
+        if (isfinite(jnum(f, "latency_ms")))
+            snprintf(lat, sizeof lat, "%.4f", jnum(f, "latency_ms"));
+        if (isfinite(jnum(f, "predicted_ms")))
+            snprintf(pred, sizeof pred, "%.4f", jnum(f, "predicted_ms"));
+        if (isfinite(ts))
+            snprintf(tsb, sizeof tsb, "%.4f", ts);
+        fl += (size_t)snprintf(buf + fl, fc - fl, "%d,%s,%s,%.0f,%s,%s,%s,%.0f,%d\n", p->index,
+                               p->variant ? p->variant->name : "-", xs, jnum(f, "frame"), tsb,
+                               lat, pred, jnum(f, "plan"),
+                               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(f, "ok")) ? 1 : 0);
+        i++;
+    }
+    return buf;
+}
+
+/* The uplink trace's rate over the run (0.5 s windows), for plots; NULL
+ * when the point's link has no trace. */
+static char *trace_from_json(const sw_point *p, const cJSON *j, const char *xs)
+{
+    mb_link_spec spec;
+    char e2[256];
+    if (!p->link[0] || mb_linkspec_parse(p->link, &spec, e2, sizeof e2) || !spec.up.trace[0])
+        return NULL;
+    mb_trace *tr = mb_trace_read(spec.up.trace, (mb_trace_format)mb_trace_format_parse("auto"), e2,
+                                 sizeof e2);
+    double end = 0;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(j, "per_frame"))
+    {
+        double ts = jnum(f, "t_s"), l = jnum(f, "latency_ms");
+        if (isfinite(ts) && ts + (isfinite(l) ? l / 1e3 : 0) > end)
+            end = ts + (isfinite(l) ? l / 1e3 : 0);
+    }
+    end += 1;
+    size_t tcap = (64 + strlen(xs)) * (size_t)(end / 0.5 + 2), o = 0;
+    char *buf = tr ? malloc(tcap) : NULL;
+    for (double t = 0; buf && t < end && o + 64 + strlen(xs) < tcap; t += 0.5)
+        o += (size_t)snprintf(buf + o, tcap - o, "%d,%s,%.2f,%.4f\n", p->index, xs, t,
+                              mb_trace_capacity(tr, t, t + 0.5, spec.up.trace_loop) * 8 / 0.5 / 1e6);
+    mb_trace_free(tr);
+    return buf;
+}
+
+int sw_run_point(const sw_config *c, const sw_point *p, const char *extra_types,
+                 sw_run_main run_main, const char *log_path, sw_row *row, char **frames_csv,
+                 char **trace_csv, volatile int *stop, char *err, size_t errlen)
+{
+    argv_b a = {0};
+    build_argv(c, p, extra_types, &a);
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC)) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        argv_free(&a);
+        return -1;
+    }
+    int logfd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (logfd >= 0) {
+        char line[4096] = "# mecbed";
+        for (int i = 0; i < a.n; i++)
+            snprintf(line + strlen(line), sizeof line - strlen(line), " %s", a.v[i]);
+        strncat(line, "\n", sizeof line - strlen(line) - 1);
+        if (write(logfd, line, strlen(line)) < 0) {
+            /* the log is a convenience */
+        }
+    }
+    pid_t pid = spawn_point(run_main, &a, pfd, logfd, err, errlen);
+    close(pfd[1]);
+    if (logfd >= 0)
+        close(logfd);
+    argv_free(&a);
+    if (pid < 0) {
+        close(pfd[0]);
+        return -1;
+    }
+    int timed_out = 0;
+    char *out = collect_output(c, pid, pfd[0], stop, &timed_out);
+    close(pfd[0]);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (!out) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = 0;
+    if (*stop) {
+        snprintf(err, errlen, "interrupted");
+        free(out);
+        return -1;
+    }
+    cJSON *j = cJSON_Parse(out);
+    if (!j || !cJSON_IsObject(j)) {
+        if (timed_out)
+            snprintf(err, errlen, "timed out after %.0f s (log: %s)", c->timeout_s, log_path);
+        else if (WIFEXITED(st))
+            snprintf(err, errlen, "mecbed run exited %d without JSON (log: %s)", WEXITSTATUS(st), log_path);
+        else
+            snprintf(err, errlen, "mecbed run killed by signal %d (log: %s)",
+                     WIFSIGNALED(st) ? WTERMSIG(st) : -1, log_path);
+        cJSON_Delete(j);
+        free(out);
+        return -1;
+    }
+    free(out);
+    row_from_json(j, row);
     char xs[256]; /* x without commas, for the per-frame CSVs */
     snprintf(xs, sizeof xs, "%s", p->x);
     for (char *q = xs; *q; q++)
         if (*q == ',' || *q == '"')
             *q = ';';
-    if (frames_csv) {
-        const cJSON *pf = cJSON_GetObjectItemCaseSensitive(j, "per_frame");
-        size_t fl = 0, fc = 4096;
-        char *buf = malloc(fc);
-        const cJSON *f;
-        int i = 0;
-        cJSON_ArrayForEach(f, pf)
-        {
-            if (!buf)
-                break;
-            if (fl + 1024 > fc) {
-                char *nb = realloc(buf, fc * 2);
-                if (!nb)
-                    break;
-                buf = nb;
-                fc *= 2;
-            }
-            double ts = jnum(f, "t_s");
-            if (!isfinite(ts) && c->fps > 0)
-                ts = i / c->fps;
-            char lat[32] = "", pred[32] = "", tsb[32] = "";
-            if (isfinite(jnum(f, "latency_ms")))
-                snprintf(lat, sizeof lat, "%.4f", jnum(f, "latency_ms"));
-            if (isfinite(jnum(f, "predicted_ms")))
-                snprintf(pred, sizeof pred, "%.4f", jnum(f, "predicted_ms"));
-            if (isfinite(ts))
-                snprintf(tsb, sizeof tsb, "%.4f", ts);
-            fl += (size_t)snprintf(buf + fl, fc - fl, "%d,%s,%s,%.0f,%s,%s,%s,%.0f,%d\n", p->index,
-                                   p->variant ? p->variant->name : "-", xs, jnum(f, "frame"), tsb,
-                                   lat, pred, jnum(f, "plan"),
-                                   cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(f, "ok")) ? 1 : 0);
-            i++;
-        }
-        *frames_csv = buf;
-    }
-    /* the uplink trace's rate over the run (0.5 s windows), for plots */
-    mb_link_spec spec;
-    char e2[256];
-    if (trace_csv && p->link[0] && !mb_linkspec_parse(p->link, &spec, e2, sizeof e2) && spec.up.trace[0]) {
-        mb_trace *tr = mb_trace_read(spec.up.trace, (mb_trace_format)mb_trace_format_parse("auto"), e2,
-                                     sizeof e2);
-        double end = 0;
-        const cJSON *f;
-        cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(j, "per_frame"))
-        {
-            double ts = jnum(f, "t_s"), l = jnum(f, "latency_ms");
-            if (isfinite(ts) && ts + (isfinite(l) ? l / 1e3 : 0) > end)
-                end = ts + (isfinite(l) ? l / 1e3 : 0);
-        }
-        end += 1;
-        size_t tcap = (64 + strlen(xs)) * (size_t)(end / 0.5 + 2), o = 0;
-        char *buf = tr ? malloc(tcap) : NULL;
-        for (double t = 0; buf && t < end && o + 64 + strlen(xs) < tcap; t += 0.5)
-            o += (size_t)snprintf(buf + o, tcap - o, "%d,%s,%.2f,%.4f\n", p->index, xs, t,
-                                  mb_trace_capacity(tr, t, t + 0.5, spec.up.trace_loop) * 8 / 0.5 / 1e6);
-        *trace_csv = buf;
-        mb_trace_free(tr);
-    }
+    if (frames_csv)
+        *frames_csv = frames_from_json(c, p, j, xs);
+    if (trace_csv)
+        *trace_csv = trace_from_json(p, j, xs);
     double okf = jnum(j, "ok_frames");
     if (!(okf > 0)) {
         snprintf(err, errlen, "no frame completed (log: %s)", log_path);
