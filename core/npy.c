@@ -4,10 +4,12 @@
  * literal {'descr': '<f4', 'fortran_order': False, 'shape': (1, 3), } padded
  * with spaces to a multiple of 64 bytes and ending in '\n', then the data. */
 #include "mecbed/npy.h"
+#include "mecbed/readfile.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -201,13 +203,25 @@ truncated_header:
     return NULL;
 }
 
+/* Inputs and weights read from files must be finite: a NaN or Inf would
+ * flow silently through every kernel and make each comparison meaningless. */
+static int check_finite(const mb_tensor *t, const char *path, char *err, size_t errlen)
+{
+    int64_t n = mb_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(t->data[i])) {
+            seterr(err, errlen, "%s: element %" PRId64 " of %" PRId64 " is %s (values must be finite)", path, i, n,
+                   isnan(t->data[i]) ? "NaN" : t->data[i] > 0 ? "Inf" : "-Inf");
+            return -1;
+        }
+    return 0;
+}
+
 mb_tensor *mb_npy_read(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        seterr(err, errlen, "%s: %s", path, strerror(errno));
+    FILE *f = mb_fopen_regular(path, MB_READ_LIMIT_DATA, err, errlen);
+    if (!f)
         return NULL;
-    }
     mb_tensor *t = mb_npy_read_stream(f, path, err, errlen);
     if (t) {
         long here = ftell(f);
@@ -221,6 +235,10 @@ mb_tensor *mb_npy_read(const char *path, char *err, size_t errlen)
         }
     }
     fclose(f);
+    if (t && check_finite(t, path, err, errlen)) {
+        mb_tensor_free(t);
+        t = NULL;
+    }
     return t;
 }
 

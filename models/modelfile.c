@@ -6,6 +6,7 @@
  * model reads back identical (weights go to a sidecar "<file>.bin"). */
 #define _GNU_SOURCE
 #include "mecbed/model.h"
+#include "mecbed/readfile.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -284,10 +285,11 @@ static mb_tensor *read_bin(reader *r, int ndim, const int64_t *dims, const char 
         rerr(r, "bin(%s): tensor too large", rel);
         return NULL;
     }
-    FILE *f = fopen(path, "rb");
+    char why[sizeof path + 128];
+    FILE *f = mb_fopen_regular(path, MB_READ_LIMIT_DATA, why, sizeof why);
     if (!f) {
         mb_tensor_free(t);
-        rerr(r, "bin: cannot open %s: %s", path, strerror(errno));
+        rerr(r, "bin: cannot open %s", why);
         return NULL;
     }
     int64_t n = mb_tensor_numel(t);
@@ -610,11 +612,9 @@ mb_graph *mb_modelfile_read(const char *path, char *err, size_t errlen)
     }
     if (slash == path)
         snprintf(r.dir, sizeof r.dir, "/");
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    FILE *f = mb_fopen_regular(path, MB_READ_LIMIT_TEXT, err, errlen);
+    if (!f)
         return NULL;
-    }
     const char *base = slash ? slash + 1 : path;
     char gname[MB_NAME_LEN];
     snprintf(gname, sizeof gname, "%.*s", (int)strcspn(base, "."), base);
