@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define NPY_MAX_HEADER (1 << 20) /* numpy itself refuses headers over 10 kB by default */
 
@@ -175,6 +176,23 @@ mb_tensor *mb_npy_read_stream(FILE *f, const char *name, char *err, size_t errle
         }
         dims[ndim++] = v;
         p = end;
+    }
+    /* The header's shape is checked against the bytes the file really has
+     * before anything is allocated: a 50-byte file must not ask for 4 GB. */
+    int64_t want = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] && want > INT64_MAX / 4 / dims[i]) {
+            seterr(err, errlen, "%s: array too large", name);
+            goto out;
+        }
+        want *= dims[i];
+    }
+    struct stat st;
+    off_t here = ftello(f);
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && here >= 0 && want * 4 > (int64_t)st.st_size - here) {
+        seterr(err, errlen, "%s: truncated: the header's shape needs %" PRId64 " bytes of data, the file has %lld",
+               name, want * 4, (long long)(st.st_size - here));
+        goto out;
     }
     t = mb_tensor_new(ndim, dims);
     if (!t) {

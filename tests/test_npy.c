@@ -164,6 +164,10 @@ static void test_finite_and_regular_only(void **state)
     expect_error(tmp("nan.npy"), "element 1 of 3 is NaN");
     write_raw(tmp("inf.npy"), 1, dict, inf3, sizeof inf3);
     expect_error(tmp("inf.npy"), "element 2 of 3 is -Inf");
+    /* a huge shape in a small file is refused before allocating (fuzz_npy
+     * found a 50-byte file asking for 4 GB) */
+    write_raw(tmp("huge.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000,), }", nan3, 8);
+    expect_error(tmp("huge.npy"), "the header's shape needs 4000000000 bytes of data, the file has 8");
     alarm(10);
     unlink(tmp("fifo.npy"));
     assert_int_equal(mkfifo(tmp("fifo.npy"), 0600), 0);
