@@ -66,6 +66,8 @@ int main(int argc, char **argv)
     for (int i = g->n_nodes - 2; i < g->n_nodes; i++) /* a late split: a small tensor crosses */
         site[i] = edge;
     mb_plan *p = mb_plan_new("seed", g, mb_topology_find(&t, "device"));
+    if (p)
+        p->graph_hash = mb_graph_hash(g); /* the node checks it */
     char addrs[MB_MAX_SITES][64] = {{0}};
     for (int s = 0; s < t.n_sites; s++)
         snprintf(addrs[s], sizeof addrs[s], "127.0.0.1:%d", 7000 + s);

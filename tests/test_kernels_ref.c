@@ -729,9 +729,8 @@ static void test_resize(void **state)
  * expected [1, 3.142857]. ONNX's reference (which made the test data) uses
  * length_resized = scale * length_original = 2.4 in the align_corners
  * formula, not the integer output length 2 (which gives x = 3, value 4).
- * mb_resize_coord (emu/graph_region.c, shared with the region mapping) is
- * where that is decided; until it follows the test data this case is
- * reported as skipped, any other value fails. */
+ * mb_resize_coord (core/graph_region.c, shared with the region mapping)
+ * follows the test data; the old value 4 is a failure, not a skip. */
 static void test_resize_align_corners_fractional_length(void **state)
 {
     (void)state;
@@ -750,12 +749,7 @@ static void test_resize_align_corners_fractional_length(void **state)
     mb_tensor_free(xt);
     mb_graph_free(g);
     mb_backend_free(be);
-    assert_float_equal(got == 4.0f ? 3.142857f : got, 3.142857f, 1e-5);
-    if (got == 4.0f) {
-        print_message("skip: mb_resize_coord uses the integer output length for align_corners "
-                      "(ONNX test data expects scale * input length); known issue\n");
-        skip();
-    }
+    assert_float_equal(got, 3.142857f, 1e-5);
 }
 
 static void test_gemm(void **state)
