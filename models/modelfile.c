@@ -234,6 +234,8 @@ static int parse_attr(reader *r, mb_op_attrs *a, const attr_def *d, char *val)
     return 0;
 }
 
+#define MAX_PARAM_ELEMS ((int64_t)1 << 27)
+
 static int parse_dims(reader *r, const char *key, const char *s, int *ndim, int64_t *dims)
 {
     *ndim = 0;
@@ -250,11 +252,21 @@ static int parse_dims(reader *r, const char *key, const char *s, int *ndim, int6
             return rerr(r, "%s: dims '%s': expected sizes joined by 'x' (e.g. 64x3x7x7) or 'scalar'", key, s);
         dims[(*ndim)++] = v;
         if (*end == 0)
-            return 0;
+            break;
         if (*end != 'x')
             return rerr(r, "%s: dims '%s': expected sizes joined by 'x' (e.g. 64x3x7x7) or 'scalar'", key, s);
         p = end + 1;
     }
+    /* One parameter tensor holds at most MAX_PARAM_ELEMS values: VGG-16's
+     * largest (25088x4096, 103 M) fits with room; he(2000000000x3x3x3)
+     * would ask for 216 GB (found by fuzz_modelfile). */
+    int64_t n = 1;
+    for (int i = 0; i < *ndim; i++) {
+        if (dims[i] && n > MAX_PARAM_ELEMS / dims[i])
+            return rerr(r, "%s: dims '%s': more than %lld values in one tensor", key, s, (long long)MAX_PARAM_ELEMS);
+        n *= dims[i];
+    }
+    return 0;
 }
 
 static uint64_t name_seed(uint64_t seed, const char *node, const char *param)

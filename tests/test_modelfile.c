@@ -298,6 +298,8 @@ static void test_malformed(void **state)
         {"mecbed-model 1\nInput x shape=1,3,4,4\nConv c x B=const(1,0)\n", ":3:", "parameter 0 ('W') is missing"},
         {"mecbed-model 1\nInput x shape=1,3,4,4\nMaxPool p x kernel=2 auto_pad=SOMETIMES\n", ":3:",
          "expected one of NOTSET"},
+        {"mecbed-model 1\nInput d shape=1,3,8,8\nConv c d W=he(2000000000x3x3x3)\n", ":3:",
+         "more than 134217728 values in one tensor"},
         /* attribute ranges, checked by shape inference (same rules for ONNX and exports) */
         {"mecbed-model 1\nInput d shape=1,3,8,8\nConv c d W=he(16x3x0x0)\n", ":3:", "weights dimension 2 is 0"},
         {"mecbed-model 1\nInput d shape=1,3,8,8\nConv c d W=he(0x3x3x3)\n", ":3:", "weights dimension 0 is 0"},
