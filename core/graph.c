@@ -153,10 +153,11 @@ static int check_positive(const char *what, int ax, int *v, char *msg, size_t ms
 }
 
 /* Kernel, stride, dilation and explicit pads of one spatial axis of a conv or
- * pool: every range checked before any arithmetic divides by them. Pads must
- * be smaller than the kernel's extent ((k-1)*d+1): more would make windows
- * that see only padding. */
-static int check_window_axis(mb_op_attrs *a, int ax, char *msg, size_t msglen)
+ * pool: every range checked before any arithmetic divides by them. Pads of a
+ * Conv or pool must be smaller than the kernel's extent ((k-1)*d+1): more
+ * would make windows that see only padding. crop_pads: ConvTranspose, whose
+ * pads only need to be >= 0. */
+static int check_window_axis(mb_op_attrs *a, int ax, int crop_pads, char *msg, size_t msglen)
 {
     if (a->kernel[ax] < 1) {
         snprintf(msg, msglen, "kernel[%d] is %d, must be >= 1", ax, a->kernel[ax]);
@@ -170,7 +171,9 @@ static int check_window_axis(mb_op_attrs *a, int ax, char *msg, size_t msglen)
         return 0; /* pads are computed, not given */
     for (int side = 0; side < 2; side++) {
         int p = a->pads[ax + 2 * side];
-        if (p < 0 || p >= extent) {
+        /* ConvTranspose's pads crop its output: any amount that leaves
+         * an output is meaningful (checked by the caller) */
+        if (p < 0 || (!crop_pads && p >= extent)) {
             snprintf(msg, msglen, "pads[%d] is %d, must be in 0..%lld (kernel extent %lld)", ax + 2 * side, p,
                      (long long)extent - 1, (long long)extent);
             return -1;
@@ -310,7 +313,7 @@ static int conv_check_weights(infer_ctx *c, int tr, int64_t *out_channels)
             a->kernel[ax] = (int)w.d[2 + ax];
         if (a->kernel[ax] != w.d[2 + ax])
             return INFER_FAIL(c, "kernel_shape disagrees with the weights");
-        if (check_window_axis(a, ax, msg, sizeof msg))
+        if (check_window_axis(a, ax, tr, msg, sizeof msg))
             return INFER_FAIL(c, "%s", msg);
         /* PyTorch's rule (ONNX leaves it open): the extra output rows must be
          * fewer than the stride or the dilation, or they would be all bias. */
@@ -389,7 +392,7 @@ static int infer_pool(infer_ctx *c)
     for (int ax = 0; ax < 2; ax++) {
         if (a->kernel[ax] == 0)
             return INFER_FAIL(c, "kernel_shape missing");
-        if (check_window_axis(a, ax, msg, sizeof msg))
+        if (check_window_axis(a, ax, 0, msg, sizeof msg))
             return INFER_FAIL(c, "%s", msg);
         int64_t len = in[0].d[2 + ax];
         resolve_auto_pad(a->auto_pad, len, a->kernel[ax], a->stride[ax], a->dilation[ax], &a->pads[ax],
