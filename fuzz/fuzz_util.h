@@ -23,12 +23,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* The path (same for the whole process; suffix keeps extension-sensitive
  * loaders happy), rewritten with data. NULL when it cannot be written, in
  * which case the input is skipped. */
+static char fuzz_path[256];
+
+static inline void fuzz_remove_file(void)
+{
+    if (fuzz_path[0])
+        unlink(fuzz_path);
+}
+
 static inline const char *fuzz_file(const uint8_t *data, size_t size, const char *suffix)
 {
-    static char path[256];
+    char *path = fuzz_path;
     if (!path[0]) {
         const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-        snprintf(path, sizeof path, "%s/mecbed-fuzz-%d%s", dir, (int)getpid(), suffix);
+        snprintf(fuzz_path, sizeof fuzz_path, "%s/mecbed-fuzz-%d%s", dir, (int)getpid(), suffix);
+        atexit(fuzz_remove_file); /* a normal end leaves no file behind */
     }
     FILE *f = fopen(path, "wb");
     if (!f)
