@@ -139,6 +139,49 @@ static int64_t numel(const shape *s)
 
 static int at_least1(int v) { return v > 0 ? v : 1; }
 
+/* Stride, dilation and group: 0 means "not set" (the default 1); a negative
+ * value is an error, not silently the default, so a model file, an ONNX import
+ * and an export all obey one rule. */
+static int check_positive(const char *what, int ax, int *v, char *msg, size_t msglen)
+{
+    if (*v < 0) {
+        snprintf(msg, msglen, "%s[%d] is %d, must be >= 1", what, ax, *v);
+        return -1;
+    }
+    *v = at_least1(*v);
+    return 0;
+}
+
+/* Kernel, stride, dilation and explicit pads of one spatial axis of a conv or
+ * pool: every range checked before any arithmetic divides by them. Pads of a
+ * Conv or pool must be smaller than the kernel's extent ((k-1)*d+1): more
+ * would make windows that see only padding. crop_pads: ConvTranspose, whose
+ * pads only need to be >= 0. */
+static int check_window_axis(mb_op_attrs *a, int ax, int crop_pads, char *msg, size_t msglen)
+{
+    if (a->kernel[ax] < 1) {
+        snprintf(msg, msglen, "kernel[%d] is %d, must be >= 1", ax, a->kernel[ax]);
+        return -1;
+    }
+    if (check_positive("stride", ax, &a->stride[ax], msg, msglen) ||
+        check_positive("dilation", ax, &a->dilation[ax], msg, msglen))
+        return -1;
+    int64_t extent = (int64_t)(a->kernel[ax] - 1) * a->dilation[ax] + 1;
+    if (a->auto_pad != MB_AUTO_PAD_NOTSET)
+        return 0; /* pads are computed, not given */
+    for (int side = 0; side < 2; side++) {
+        int p = a->pads[ax + 2 * side];
+        /* ConvTranspose's pads crop its output: any amount that leaves
+         * an output is meaningful (checked by the caller) */
+        if (p < 0 || (!crop_pads && p >= extent)) {
+            snprintf(msg, msglen, "pads[%d] is %d, must be in 0..%lld (kernel extent %lld)", ax + 2 * side, p,
+                     (long long)extent - 1, (long long)extent);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Resolve auto_pad into explicit pads for one spatial axis of a conv or pool. */
 static void resolve_auto_pad(int auto_pad, int64_t in, int k, int s, int d, int *pb, int *pe)
 {
@@ -246,8 +289,13 @@ static int conv_check_weights(infer_ctx *c, int tr, int64_t *out_channels)
     shape w = tensor_shape(n->params[0]);
     if (c->in[0].ndim != 4 || w.ndim != 4)
         return INFER_FAIL(c, "only 2-D convolution (4-D input and weights) is supported");
+    if (a->group < 0)
+        return INFER_FAIL(c, "group is %d, must be >= 1", a->group);
     int grp = at_least1(a->group);
     a->group = grp;
+    for (int i = 0; i < 4; i++)
+        if (w.d[i] < 1)
+            return INFER_FAIL(c, "weights dimension %d is %lld, must be >= 1", i, (long long)w.d[i]);
     int64_t C = c->in[0].d[1];
     int64_t M = tr ? w.d[1] * grp : w.d[0];
     if (!tr && (C % grp || w.d[1] * grp != C || M % grp))
@@ -259,13 +307,20 @@ static int conv_check_weights(infer_ctx *c, int tr, int64_t *out_channels)
     if (n->n_params == 2 && mb_tensor_numel(n->params[1]) != M)
         return INFER_FAIL(c, "bias has %lld elements, expected %lld", (long long)mb_tensor_numel(n->params[1]),
                           (long long)M);
+    char msg[160];
     for (int ax = 0; ax < 2; ax++) {
         if (a->kernel[ax] == 0)
             a->kernel[ax] = (int)w.d[2 + ax];
         if (a->kernel[ax] != w.d[2 + ax])
             return INFER_FAIL(c, "kernel_shape disagrees with the weights");
-        a->stride[ax] = at_least1(a->stride[ax]);
-        a->dilation[ax] = at_least1(a->dilation[ax]);
+        if (check_window_axis(a, ax, tr, msg, sizeof msg))
+            return INFER_FAIL(c, "%s", msg);
+        /* PyTorch's rule (ONNX leaves it open): the extra output rows must be
+         * fewer than the stride or the dilation, or they would be all bias. */
+        int op = a->output_padding[ax];
+        if (op < 0 || (op > 0 && !tr) || (tr && op >= a->stride[ax] && op >= a->dilation[ax]))
+            return INFER_FAIL(c, "output_padding[%d] is %d, must be >= 0 and below the stride (%d) or dilation (%d)",
+                              ax, op, a->stride[ax], a->dilation[ax]);
     }
     *out_channels = M;
     return 0;
@@ -333,11 +388,12 @@ static int infer_pool(infer_ctx *c)
     if (in[0].ndim != 4)
         return INFER_FAIL(c, "only 2-D pooling (4-D input) is supported");
     c->out = in[0];
+    char msg[160];
     for (int ax = 0; ax < 2; ax++) {
-        if (a->kernel[ax] <= 0)
+        if (a->kernel[ax] == 0)
             return INFER_FAIL(c, "kernel_shape missing");
-        a->stride[ax] = at_least1(a->stride[ax]);
-        a->dilation[ax] = at_least1(a->dilation[ax]);
+        if (check_window_axis(a, ax, 0, msg, sizeof msg))
+            return INFER_FAIL(c, "%s", msg);
         int64_t len = in[0].d[2 + ax];
         resolve_auto_pad(a->auto_pad, len, a->kernel[ax], a->stride[ax], a->dilation[ax], &a->pads[ax],
                          &a->pads[2 + ax]);
@@ -517,7 +573,11 @@ static int infer_resize(infer_ctx *c)
     const shape *in = c->in;
     c->out = in[0];
     for (int i = 0; i < c->out.ndim; i++) {
-        float s = c->a->scales[i] > 0 ? c->a->scales[i] : 1.0f;
+        float s = c->a->scales[i];
+        if (s == 0.0f)
+            s = 1.0f; /* not set */
+        else if (!isfinite(s) || s < 0.0f)
+            return INFER_FAIL(c, "scales[%d] is %g, must be finite and > 0", i, (double)s);
         c->a->scales[i] = s;
         c->out.d[i] = (int64_t)floor((double)in[0].d[i] * s);
         if (c->out.d[i] <= 0)

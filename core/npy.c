@@ -4,14 +4,17 @@
  * literal {'descr': '<f4', 'fortran_order': False, 'shape': (1, 3), } padded
  * with spaces to a multiple of 64 bytes and ending in '\n', then the data. */
 #include "mecbed/npy.h"
+#include "mecbed/readfile.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define NPY_MAX_HEADER (1 << 20) /* numpy itself refuses headers over 10 kB by default */
 
@@ -174,6 +177,23 @@ mb_tensor *mb_npy_read_stream(FILE *f, const char *name, char *err, size_t errle
         dims[ndim++] = v;
         p = end;
     }
+    /* The header's shape is checked against the bytes the file really has
+     * before anything is allocated: a 50-byte file must not ask for 4 GB. */
+    int64_t want = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] && want > INT64_MAX / 4 / dims[i]) {
+            seterr(err, errlen, "%s: array too large", name);
+            goto out;
+        }
+        want *= dims[i];
+    }
+    struct stat st;
+    off_t here = ftello(f);
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && here >= 0 && want * 4 > (int64_t)st.st_size - here) {
+        seterr(err, errlen, "%s: truncated: the header's shape needs %" PRId64 " bytes of data, the file has %lld",
+               name, want * 4, (long long)(st.st_size - here));
+        goto out;
+    }
     t = mb_tensor_new(ndim, dims);
     if (!t) {
         seterr(err, errlen, "%s: array too large", name);
@@ -201,13 +221,25 @@ truncated_header:
     return NULL;
 }
 
+/* Inputs and weights read from files must be finite: a NaN or Inf would
+ * flow silently through every kernel and make each comparison meaningless. */
+static int check_finite(const mb_tensor *t, const char *path, char *err, size_t errlen)
+{
+    int64_t n = mb_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(t->data[i])) {
+            seterr(err, errlen, "%s: element %" PRId64 " of %" PRId64 " is %s (values must be finite)", path, i, n,
+                   isnan(t->data[i]) ? "NaN" : t->data[i] > 0 ? "Inf" : "-Inf");
+            return -1;
+        }
+    return 0;
+}
+
 mb_tensor *mb_npy_read(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        seterr(err, errlen, "%s: %s", path, strerror(errno));
+    FILE *f = mb_fopen_regular(path, MB_READ_LIMIT_DATA, err, errlen);
+    if (!f)
         return NULL;
-    }
     mb_tensor *t = mb_npy_read_stream(f, path, err, errlen);
     if (t) {
         long here = ftell(f);
@@ -221,6 +253,10 @@ mb_tensor *mb_npy_read(const char *path, char *err, size_t errlen)
         }
     }
     fclose(f);
+    if (t && check_finite(t, path, err, errlen)) {
+        mb_tensor_free(t);
+        t = NULL;
+    }
     return t;
 }
 

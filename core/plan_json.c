@@ -146,8 +146,10 @@ mb_plan *mb_plan_from_json(const char *text, const mb_graph *g, const mb_topolog
         int64_t r[4];
         for (int i = 0; i < 4; i++) {
             const cJSON *x = cJSON_GetArrayItem(reg, i);
-            if (!cJSON_IsNumber(x)) {
-                snprintf(err, errlen, "plan step %d: region entries must be numbers", k);
+            /* whole numbers within any tensor's size: a cast of 1e92 or NaN
+             * to an integer is undefined behaviour */
+            if (!cJSON_IsNumber(x) || !(fabs(x->valuedouble) <= 4e18) || x->valuedouble != floor(x->valuedouble)) {
+                snprintf(err, errlen, "plan step %d: region entries must be integers", k);
                 goto fail;
             }
             r[i] = (int64_t)x->valuedouble;

@@ -17,6 +17,7 @@
 #include <ini.h>
 
 #include "mecbed/topology.h"
+#include "mecbed/readfile.h"
 
 #define TEXT_LEN 1024
 
@@ -332,11 +333,9 @@ int mb_topology_read(const char *path, mb_topology *t, char *err, size_t errlen)
     r->t = t;
     r->cur_site = r->cur_link = -1;
     memset(t, 0, sizeof *t);
-    r->f = fopen(path, "r");
-    if (!r->f) {
-        fail(err, errlen, "%s: %s", path, strerror(errno));
+    r->f = mb_fopen_regular(path, MB_READ_LIMIT_TEXT, err, errlen);
+    if (!r->f)
         goto out;
-    }
     int ret = ini_parse_stream(reader_gets, r, handler, r);
     if (r->err[0]) {
         fail(err, errlen, "%s", r->err);

@@ -6,6 +6,7 @@
  * model reads back identical (weights go to a sidecar "<file>.bin"). */
 #define _GNU_SOURCE
 #include "mecbed/model.h"
+#include "mecbed/readfile.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -233,6 +234,8 @@ static int parse_attr(reader *r, mb_op_attrs *a, const attr_def *d, char *val)
     return 0;
 }
 
+#define MAX_PARAM_ELEMS ((int64_t)1 << 27)
+
 static int parse_dims(reader *r, const char *key, const char *s, int *ndim, int64_t *dims)
 {
     *ndim = 0;
@@ -249,11 +252,21 @@ static int parse_dims(reader *r, const char *key, const char *s, int *ndim, int6
             return rerr(r, "%s: dims '%s': expected sizes joined by 'x' (e.g. 64x3x7x7) or 'scalar'", key, s);
         dims[(*ndim)++] = v;
         if (*end == 0)
-            return 0;
+            break;
         if (*end != 'x')
             return rerr(r, "%s: dims '%s': expected sizes joined by 'x' (e.g. 64x3x7x7) or 'scalar'", key, s);
         p = end + 1;
     }
+    /* One parameter tensor holds at most MAX_PARAM_ELEMS values: VGG-16's
+     * largest (25088x4096, 103 M) fits with room; he(2000000000x3x3x3)
+     * would ask for 216 GB (found by fuzz_modelfile). */
+    int64_t n = 1;
+    for (int i = 0; i < *ndim; i++) {
+        if (dims[i] && n > MAX_PARAM_ELEMS / dims[i])
+            return rerr(r, "%s: dims '%s': more than %lld values in one tensor", key, s, (long long)MAX_PARAM_ELEMS);
+        n *= dims[i];
+    }
+    return 0;
 }
 
 static uint64_t name_seed(uint64_t seed, const char *node, const char *param)
@@ -284,10 +297,11 @@ static mb_tensor *read_bin(reader *r, int ndim, const int64_t *dims, const char 
         rerr(r, "bin(%s): tensor too large", rel);
         return NULL;
     }
-    FILE *f = fopen(path, "rb");
+    char why[sizeof path + 128];
+    FILE *f = mb_fopen_regular(path, MB_READ_LIMIT_DATA, why, sizeof why);
     if (!f) {
         mb_tensor_free(t);
-        rerr(r, "bin: cannot open %s: %s", path, strerror(errno));
+        rerr(r, "bin: cannot open %s", why);
         return NULL;
     }
     int64_t n = mb_tensor_numel(t);
@@ -610,11 +624,9 @@ mb_graph *mb_modelfile_read(const char *path, char *err, size_t errlen)
     }
     if (slash == path)
         snprintf(r.dir, sizeof r.dir, "/");
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    FILE *f = mb_fopen_regular(path, MB_READ_LIMIT_TEXT, err, errlen);
+    if (!f)
         return NULL;
-    }
     const char *base = slash ? slash + 1 : path;
     char gname[MB_NAME_LEN];
     snprintf(gname, sizeof gname, "%.*s", (int)strcspn(base, "."), base);

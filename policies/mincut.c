@@ -8,7 +8,11 @@
 
 #include "mincut.h"
 
-#define EPS 1e-12
+/* Tolerances are relative: a residual below EPS_REL of the largest finite
+ * capacity is rounding noise (doubles carry ~16 digits), whatever the unit. An
+ * absolute epsilon fails both ways: below the rounding error of large
+ * capacities, and above real small ones. */
+#define EPS_REL 1e-12
 
 typedef struct fedge {
     int to, next;
@@ -17,6 +21,8 @@ typedef struct fedge {
 
 struct mb_flow {
     int n, ne, cap_e;
+    double max_cap; /* largest finite capacity added (after clamping) */
+    double eps;     /* set by mb_flow_max: EPS_REL * max(1, max_cap) */
     int *head, *level, *iter, *queue;
     fedge *e;
     char *side;
@@ -75,6 +81,15 @@ int mb_flow_add_edge(mb_flow *f, int u, int v, double cap)
 {
     if (u < 0 || v < 0 || u >= f->n || v >= f->n || !(cap >= 0))
         return -1;
+    /* Finite capacities stay far below the infinity, so that no sum of them
+     * (one per edge) can reach it or saturate an infinite edge; larger ones
+     * (1e40 ms from a profile) are as impossible as MB_FLOW_CAP_MAX. */
+    if (cap == MB_FLOW_INF || isinf(cap))
+        cap = MB_FLOW_INF;
+    else if (cap > MB_FLOW_CAP_MAX)
+        cap = MB_FLOW_CAP_MAX;
+    if (cap < MB_FLOW_INF && cap > f->max_cap)
+        f->max_cap = cap;
     /* edge 2k forward, 2k+1 its residual twin */
     if (push_edge(f, u, v, cap, cap) || push_edge(f, v, u, 0, 0))
         return -1;
@@ -91,7 +106,7 @@ static int bfs(mb_flow *f, int s, int t)
     while (qh < qt) {
         int u = f->queue[qh++];
         for (int k = f->head[u]; k >= 0; k = f->e[k].next)
-            if (f->e[k].cap > EPS && f->level[f->e[k].to] < 0) {
+            if (f->e[k].cap > f->eps && f->level[f->e[k].to] < 0) {
                 f->level[f->e[k].to] = f->level[u] + 1;
                 f->queue[qt++] = f->e[k].to;
             }
@@ -108,7 +123,10 @@ static double dfs(mb_flow *f, int s, int t)
     int depth = 0, u = s;
     for (;;) {
         if (u == t) {
-            double a = MB_FLOW_INF;
+            /* start above every capacity: starting at MB_FLOW_INF would
+             * push at most that much per path, and a path of larger
+             * capacities would take forever */
+            double a = HUGE_VAL;
             for (int i = 0; i < depth; i++)
                 a = fmin(a, f->e[stack_e[i]].cap);
             for (int i = 0; i < depth; i++) {
@@ -120,7 +138,7 @@ static double dfs(mb_flow *f, int s, int t)
         int k;
         for (k = f->iter[u]; k >= 0; k = f->e[k].next) {
             int v = f->e[k].to;
-            if (f->e[k].cap > EPS && f->level[v] == f->level[u] + 1)
+            if (f->e[k].cap > f->eps && f->level[v] == f->level[u] + 1)
                 break;
         }
         f->iter[u] = k;
@@ -142,11 +160,12 @@ static double dfs(mb_flow *f, int s, int t)
 double mb_flow_max(mb_flow *f, int s, int t)
 {
     double flow = 0;
+    f->eps = EPS_REL * fmax(1.0, f->max_cap);
     while (bfs(f, s, t)) {
         for (int i = 0; i < f->n; i++)
             f->iter[i] = f->head[i];
         double a;
-        while ((a = dfs(f, s, t)) > EPS)
+        while ((a = dfs(f, s, t)) > f->eps)
             flow += a;
     }
     /* residual reachability from s: the source side of a minimum cut */
@@ -157,7 +176,7 @@ double mb_flow_max(mb_flow *f, int s, int t)
     while (qh < qt) {
         int u = f->queue[qh++];
         for (int k = f->head[u]; k >= 0; k = f->e[k].next)
-            if (f->e[k].cap > EPS && !f->side[f->e[k].to]) {
+            if (f->e[k].cap > f->eps && !f->side[f->e[k].to]) {
                 f->side[f->e[k].to] = 1;
                 f->queue[qt++] = f->e[k].to;
             }

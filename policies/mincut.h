@@ -10,12 +10,16 @@
 #include "mecbed/policy_host.h"
 
 #define MB_FLOW_INF 1e30
+/* Finite capacities are clamped to this (ms: ~31,700 years), so that even
+ * 1e6 edges of it sum far below MB_FLOW_INF. */
+#define MB_FLOW_CAP_MAX 1e15
 
 typedef struct mb_flow mb_flow;
 
 mb_flow *mb_flow_new(int n_vertices);
 void mb_flow_free(mb_flow *f);
-/* Edge u -> v with capacity cap (>= 0; MB_FLOW_INF for infinite). Returns 0 or -1 (no memory). */
+/* Edge u -> v with capacity cap (>= 0; MB_FLOW_INF or +inf for infinite; finite ones are clamped
+ * to MB_FLOW_CAP_MAX). Returns 0 or -1 (bad vertex, NaN or negative capacity, no memory). */
 int mb_flow_add_edge(mb_flow *f, int u, int v, double cap);
 /* Maximum s-t flow (Dinic). */
 double mb_flow_max(mb_flow *f, int s, int t);

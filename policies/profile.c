@@ -12,6 +12,7 @@
 
 #include "datadir.h"
 #include "mecbed/exec.h"
+#include "mecbed/readfile.h"
 #include "mecbed/platform.h"
 #include "mecbed/profile.h"
 
@@ -245,9 +246,11 @@ static void header_kv(mb_profile *p, char *line)
 
 mb_profile *mb_profile_read_csv(const char *path, const mb_graph *g, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
+    char why[512];
+    FILE *f = mb_fopen_regular(path, MB_READ_LIMIT_TEXT, why, sizeof why);
     if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        /* why starts with the path already */
+        snprintf(err, errlen, "cannot open %s", why);
         return NULL;
     }
     mb_profile *p = mb_profile_new(g);

@@ -277,10 +277,11 @@ static void test_conv_random(void **state)
         s.sw = (int)rnd(1, 3);
         s.dh = (int)rnd(1, 2);
         s.dw = (int)rnd(1, 2);
-        s.pt = (int)rnd(0, s.kh);
-        s.pl = (int)rnd(0, s.kw);
-        s.pb = (int)rnd(0, s.kh);
-        s.pr = (int)rnd(0, s.kw);
+        /* pads stay below the kernel's extent (shape inference refuses more) */
+        s.pt = (int)rnd(0, (s.kh - 1) * s.dh);
+        s.pl = (int)rnd(0, (s.kw - 1) * s.dw);
+        s.pb = (int)rnd(0, (s.kh - 1) * s.dh);
+        s.pr = (int)rnd(0, (s.kw - 1) * s.dw);
         s.h = (int)rnd((s.kh - 1) * s.dh + 1, 17);
         s.w = (int)rnd((s.kw - 1) * s.dw + 1, 17);
         s.bias = (int)rnd(0, 1);

@@ -169,13 +169,14 @@ static void test_conv_dilation_asym_pads(void **state)
     const float want_d[1] = {1 + 3 + 7 + 9};
     check_op4(&d, 1, 1, 3, 3, iota9, 4, (int64_t[]){1, 1, 1, 1}, want_d, 0);
 
-    /* 1x1 kernel, pads top 1, left 0, bottom 0, right 2 */
-    mb_node p = conv_node(1, 1, 1, 1, NULL, NULL);
+    /* 2x2 kernel of ones, pads top 1, left 0, bottom 0, right 1 (pads must
+     * stay below the kernel's extent): padded input 0 0 0 / 1 2 0 / 3 4 0 */
+    mb_node p = conv_node(1, 1, 2, 2, NULL, NULL);
     p.a.pads[0] = 1;
-    p.a.pads[3] = 2;
+    p.a.pads[3] = 1;
     const float x[4] = {1, 2, 3, 4};
-    const float want_p[12] = {0, 0, 0, 0, 1, 2, 0, 0, 3, 4, 0, 0};
-    check_op4(&p, 1, 1, 2, 2, x, 4, (int64_t[]){1, 1, 3, 4}, want_p, 0);
+    const float want_p[4] = {3, 2, 10, 6};
+    check_op4(&p, 1, 1, 2, 2, x, 4, (int64_t[]){1, 1, 2, 2}, want_p, 0);
 
     /* ONNX conv_with_strides_and_asymmetric_padding: 7x5 input 0..34, 3x3
      * ones, strides 2, pads [1,0,1,0] -> 4x2 */
@@ -728,9 +729,8 @@ static void test_resize(void **state)
  * expected [1, 3.142857]. ONNX's reference (which made the test data) uses
  * length_resized = scale * length_original = 2.4 in the align_corners
  * formula, not the integer output length 2 (which gives x = 3, value 4).
- * mb_resize_coord (emu/graph_region.c, shared with the region mapping) is
- * where that is decided; until it follows the test data this case is
- * reported as skipped, any other value fails. */
+ * mb_resize_coord (core/graph_region.c, shared with the region mapping)
+ * follows the test data; the old value 4 is a failure, not a skip. */
 static void test_resize_align_corners_fractional_length(void **state)
 {
     (void)state;
@@ -749,12 +749,7 @@ static void test_resize_align_corners_fractional_length(void **state)
     mb_tensor_free(xt);
     mb_graph_free(g);
     mb_backend_free(be);
-    assert_float_equal(got == 4.0f ? 3.142857f : got, 3.142857f, 1e-5);
-    if (got == 4.0f) {
-        print_message("skip: mb_resize_coord uses the integer output length for align_corners "
-                      "(ONNX test data expects scale * input length); known issue\n");
-        skip();
-    }
+    assert_float_equal(got, 3.142857f, 1e-5);
 }
 
 static void test_gemm(void **state)

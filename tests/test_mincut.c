@@ -4,6 +4,8 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <math.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -139,12 +141,64 @@ static void test_shared_output_paid_once(void **state)
     mb_graph_free(g);
 }
 
+/* Capacities above the flow's infinity (an op time of 1e40 ms in a profile)
+ * once made every augmenting path push only MB_FLOW_INF, so max flow looped
+ * ~1e10 times. Now they are clamped and the flow ends at once with the right
+ * cut. alarm() turns a regression into a failure instead of a hang. */
+static void test_huge_capacities_terminate(void **state)
+{
+    (void)state;
+    alarm(10);
+    mb_flow *f = mb_flow_new(4);
+    assert_int_equal(mb_flow_add_edge(f, 0, 2, 1e40), 0);
+    assert_int_equal(mb_flow_add_edge(f, 2, 1, 1e40), 0);
+    assert_int_equal(mb_flow_add_edge(f, 0, 3, 5), 0);
+    assert_int_equal(mb_flow_add_edge(f, 3, 1, 3), 0);
+    double flow = mb_flow_max(f, 0, 1);
+    /* the huge path is clamped, not infinite: finite flow, and the small
+     * path still counts (3) next to it */
+    assert_true(flow < MB_FLOW_INF / 1e6);
+    assert_float_equal(flow, MB_FLOW_CAP_MAX + 3, 1.0);
+    assert_int_equal(mb_flow_add_edge(f, 0, 1, NAN), -1);
+    assert_int_equal(mb_flow_add_edge(f, 0, 1, -1), -1);
+    mb_flow_free(f);
+
+    /* a DAG: one op costs 1e40 ms on either side, the others are small; the
+     * cut ends, finite */
+    mb_graph *g = pf_random_dag(12);
+    int n = g->n_nodes;
+    double td[16], te[16], tx[16], rx[16];
+    for (int i = 0; i < n; i++) {
+        td[i] = 1 + i;
+        te[i] = 0.5 + i;
+        tx[i] = 2;
+        rx[i] = 2;
+    }
+    td[n / 2] = te[n / 2] = 1e40;
+    mb_cut_costs cc = {n, td, te, tx, rx};
+    int srv[16];
+    double v = mb_dag_mincut(g, &cc, srv);
+    /* the huge op is paid once (clamped), the rest adds less than 1000 */
+    assert_true(v >= MB_FLOW_CAP_MAX && v < MB_FLOW_CAP_MAX + 1000);
+    mb_graph_free(g);
+
+    /* small capacities next to huge ones are not lost to an absolute epsilon
+     * either: 1e-9 ms still flows when nothing large is present */
+    f = mb_flow_new(3);
+    assert_int_equal(mb_flow_add_edge(f, 0, 2, 1e-9), 0);
+    assert_int_equal(mb_flow_add_edge(f, 2, 1, 1e-9), 0);
+    assert_float_equal(mb_flow_max(f, 0, 1), 1e-9, 1e-15);
+    mb_flow_free(f);
+    alarm(0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flow_equals_brute_cut),
         cmocka_unit_test(test_dag_cut_equals_brute_force),
         cmocka_unit_test(test_shared_output_paid_once),
+        cmocka_unit_test(test_huge_capacities_terminate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

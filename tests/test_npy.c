@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mecbed/npy.h"
@@ -150,6 +152,34 @@ static void test_errors(void **state)
 
 /* Random byte edits and truncations of a valid file: either a tensor or an
  * error naming the file, never a crash (run under SANITIZE for memory bugs). */
+/* Non-finite values are refused, and only regular files are read: a FIFO
+ * once blocked forever and /dev/zero grew without bound. alarm() turns a
+ * regression into a failure rather than a hang. */
+static void test_finite_and_regular_only(void **state)
+{
+    (void)state;
+    const char *dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }";
+    float nan3[3] = {1, NAN, 2}, inf3[3] = {1, 2, -INFINITY};
+    write_raw(tmp("nan.npy"), 1, dict, nan3, sizeof nan3);
+    expect_error(tmp("nan.npy"), "element 1 of 3 is NaN");
+    write_raw(tmp("inf.npy"), 1, dict, inf3, sizeof inf3);
+    expect_error(tmp("inf.npy"), "element 2 of 3 is -Inf");
+    /* a huge shape in a small file is refused before allocating (fuzz_npy
+     * found a 50-byte file asking for 4 GB) */
+    write_raw(tmp("huge.npy"), 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000,), }", nan3, 8);
+    expect_error(tmp("huge.npy"), "the header's shape needs 4000000000 bytes of data, the file has 8");
+    alarm(10);
+    unlink(tmp("fifo.npy"));
+    assert_int_equal(mkfifo(tmp("fifo.npy"), 0600), 0);
+    expect_error(tmp("fifo.npy"), "is a FIFO, not a regular file");
+    char err[256];
+    assert_null(mb_npy_read("/dev/zero", err, sizeof err));
+    assert_non_null(strstr(err, "/dev/zero: is a character device"));
+    assert_null(mb_npy_read(dir, err, sizeof err));
+    assert_non_null(strstr(err, "is a directory"));
+    alarm(0);
+}
+
 static void test_mutations(void **state)
 {
     (void)state;
@@ -207,6 +237,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_round_trip_shapes),
         cmocka_unit_test(test_reads_numpy_layout),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_finite_and_regular_only),
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_write_error),
     };

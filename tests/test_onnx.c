@@ -22,6 +22,10 @@
 #include "mecbed/platform.h"
 #include "onnx/onnx.pb-c.h"
 
+/* Parts not run (missing test data): the binary then exits 77, so that
+ * tests/run.sh shows SKIP instead of a PASS that did not check them. */
+static int skipped_parts;
+
 static char dir[256];
 
 static const char *tmp(const char *name)
@@ -1095,6 +1099,7 @@ static void test_model_load_and_testdata(void **state)
     const char *real = "/usr/share/libonnx-testdata/data/pytorch-converted/test_Conv2d_groups/model.onnx";
     if (access(real, R_OK)) {
         print_message("skip: libonnx-testdata not installed, real-model part not run\n");
+        skipped_parts++;
         return;
     }
     mb_onnx_model *m = mb_onnx_open(real, err, sizeof err);
@@ -1139,5 +1144,5 @@ int main(int argc, char **argv)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd))
         fprintf(stderr, "could not remove %s\n", dir);
-    return rc;
+    return rc == 0 && skipped_parts ? 77 : rc;
 }

@@ -238,6 +238,15 @@ static void test_json_round_trip(void **state)
                                   "\"device\"}]}",
                                   g, &t, err, sizeof(err)));
     assert_non_null(strstr(err, "nope"));
+    /* a region entry beyond int64 (fuzz_plan_json: 1e92 was cast, undefined
+     * behaviour) or a fraction is refused */
+    char bad[512];
+    snprintf(bad, sizeof bad,
+             "{\"policy\":\"x\",\"device\":\"device\",\"steps\":[{\"kind\":\"compute\",\"op_name\":\"%s\","
+             "\"region\":[0,1e92,0,1],\"site\":\"device\"}]}",
+             g->nodes[1].name);
+    assert_null(mb_plan_from_json(bad, g, &t, err, sizeof(err)));
+    assert_non_null(strstr(err, "region entries must be integers"));
     free(js);
     mb_plan_free(q);
     mb_plan_free(p);

@@ -291,6 +291,25 @@ static void test_reader_errors(void **state)
     read_bad("# mecbed-trace 7\n0 5\nend 3\n", MB_TRACE_FMT_AUTO, ":1: a native trace starts");
     read_bad("hello world\n", MB_TRACE_FMT_AUTO, ":1: expected 'seconds Mbit/s'");
     read_bad("hello\n", MB_TRACE_FMT_AUTO, ":1: cannot tell the trace format");
+    /* values whose sums overflow (a mean of inf) are refused */
+    read_bad("0 1.5\n1 1e308\n", MB_TRACE_FMT_AUTO, ":2: rate 1e+308 Mbit/s exceeds the limit");
+    read_bad("1e300,Mbits/sec\n", MB_TRACE_FMT_AUTO, ":1: rate 1e+300 Mbits/sec exceeds");
+    read_bad("# mecbed-trace 1\n0 5\nend 1e300\n", MB_TRACE_FMT_AUTO, ":3: time 1e+300 s exceeds");
+    read_bad("1\n9000000000000000\n", MB_TRACE_FMT_AUTO, ":2: time 9e+12 s exceeds");
+    /* only regular files: /dev/zero and a FIFO once never finished */
+    alarm(10);
+    assert_null(mb_trace_read("/dev/zero", MB_TRACE_FMT_AUTO, err, sizeof err));
+    assert_non_null(strstr(err, "/dev/zero: is a character device, not a regular file"));
+    char fifo[] = "/tmp/mecbed-trace-fifo-XXXXXX";
+    assert_non_null(mkdtemp(fifo));
+    char fpath[64];
+    snprintf(fpath, sizeof fpath, "%s/t", fifo);
+    assert_int_equal(mkfifo(fpath, 0600), 0);
+    assert_null(mb_trace_read(fpath, MB_TRACE_FMT_AUTO, err, sizeof err));
+    assert_non_null(strstr(err, "is a FIFO"));
+    unlink(fpath);
+    rmdir(fifo);
+    alarm(0);
     /* an outage-only native trace reads, and has zero capacity */
     mb_trace *tr = mb_trace_read(tmp_file("# mecbed-trace 1\n0 0\nend 5\n"), MB_TRACE_FMT_AUTO, err, sizeof err);
     unlink(tmp);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "mecbed/trace.h"
+#include "mecbed/readfile.h"
 
 #define MAHIMAHI_PACKET_BYTES 1500.0
 #define MAX_LINE 256
@@ -137,6 +138,25 @@ typedef struct reader {
     size_t errlen;
 } reader;
 
+/* Bounds on what a trace may say: 10 Tbit/s and ~31 years. Beyond them a
+ * value is a typo or an attack, and sums over a trace (its mean, the bits
+ * sent by a time) would overflow to inf. */
+#define MAX_RATE_BPS 1e13
+#define MAX_SECONDS 1e9
+
+/* t in seconds; r in the file's unit, mult bit/s per unit (checked before
+ * the multiplication, which could itself overflow). */
+static int check_bounds(reader *rd, double t, double r, double mult, const char *unit)
+{
+    if (t > MAX_SECONDS)
+        return fail(rd->err, rd->errlen, "%s:%d: time %g s exceeds the limit of %g s", rd->path, rd->line, t,
+                    MAX_SECONDS);
+    if (r > MAX_RATE_BPS / mult)
+        return fail(rd->err, rd->errlen, "%s:%d: rate %g %s exceeds the limit of %g Mbit/s", rd->path, rd->line, r,
+                    unit, MAX_RATE_BPS / 1e6);
+    return 0;
+}
+
 /* Mahimahi: one delivery opportunity per line, a millisecond timestamp. */
 static int parse_mahimahi_line(reader *rd, const char *p, double *t)
 {
@@ -147,6 +167,8 @@ static int parse_mahimahi_line(reader *rd, const char *p, double *t)
         return fail(rd->err, rd->errlen, "%s:%d: expected a millisecond timestamp (non-negative integer), got '%.40s'",
                     rd->path, rd->line, p);
     *t = (double)ms / 1000;
+    if (check_bounds(rd, *t, 0, 1, ""))
+        return -1;
     if (rd->s.n && *t < rd->s.t[rd->s.n - 1])
         return fail(rd->err, rd->errlen, "%s:%d: timestamp %lld goes back in time (previous %.0f)", rd->path,
                     rd->line, ms, rd->s.t[rd->s.n - 1] * 1000);
@@ -163,6 +185,8 @@ static int parse_rate_line(reader *rd, const char *p, double *t, double *r)
         if (parse_double(b, &rd->end_s) || rd->end_s <= 0)
             return fail(rd->err, rd->errlen, "%s:%d: 'end' needs the trace's length in seconds (> 0)", rd->path,
                         rd->line);
+        if (check_bounds(rd, rd->end_s, 0, 1, ""))
+            return -1;
         rd->have_end = 1;
         return 1;
     }
@@ -176,6 +200,8 @@ static int parse_rate_line(reader *rd, const char *p, double *t, double *r)
     if (rd->fmt == MB_TRACE_FMT_NATIVE && rd->s.n == 0 && *t != 0)
         return fail(rd->err, rd->errlen, "%s:%d: the first segment of a native trace starts at 0", rd->path,
                     rd->line);
+    if (check_bounds(rd, *t, *r, 1e6, "Mbit/s"))
+        return -1;
     *r *= 1e6;
     return 0;
 }
@@ -195,8 +221,10 @@ static int parse_mets_line(reader *rd, char *p, double *t, double *r)
     if (mets_unit(unit, &mult))
         return fail(rd->err, rd->errlen, "%s:%d: unknown unit '%s' (Mbits/sec, Kbits/sec, bits/sec, Gbits/sec)",
                     rd->path, rd->line, unit);
-    *r *= mult;
     *t = (double)rd->s.n;
+    if (check_bounds(rd, *t, *r, mult, unit))
+        return -1;
+    *r *= mult;
     return 0;
 }
 
@@ -335,11 +363,9 @@ static int read_lines(reader *rd, FILE *f)
 
 mb_trace *mb_trace_read(const char *path, mb_trace_format fmt, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fail(err, errlen, "%s: %s", path, strerror(errno));
+    FILE *f = mb_fopen_regular(path, MB_READ_LIMIT_TEXT, err, errlen);
+    if (!f)
         return NULL;
-    }
     reader rd = {.path = path, .fmt = fmt, .err = err, .errlen = errlen};
     mb_trace *tr = NULL;
     if (!read_lines(&rd, f))

@@ -11,8 +11,9 @@
 #include "mecbed/tensor.h"
 
 /* Read a float32 ('<f4' or '>f4'), C-order array. NULL with "path: what is
- * wrong" in err on any problem (bad magic, dtype, fortran order, truncation,
- * trailing bytes, more than MB_MAX_DIMS dimensions). */
+ * wrong" in err on any problem (not a regular file, over MB_READ_LIMIT_DATA,
+ * bad magic, dtype, fortran order, truncation, trailing bytes, more than
+ * MB_MAX_DIMS dimensions, a NaN or Inf value). */
 mb_tensor *mb_npy_read(const char *path, char *err, size_t errlen);
 /* The same from an open stream positioned at the magic; name labels errors.
  * Stops after the array (trailing bytes are the caller's business). */

@@ -90,6 +90,8 @@ static int int_list(ox_imp *im, const Onnx__NodeProto *np, int k, const char *at
 /* A data node's or a constant's dims. */
 static int dims_of(ox_imp *im, const Onnx__NodeProto *np, int k, int *nd, int64_t *dims)
 {
+    if (k < 0 || (size_t)k >= np->n_input)
+        return ox_fail(im, "needs input %d, has %zu inputs", k, np->n_input); /* found by fuzz_onnx */
     ox_val *v = ox_lookup(im, np->input[k]);
     if (!v)
         return ox_fail(im, "input %d ('%s') is produced by no node, initializer or graph input", k, np->input[k]);

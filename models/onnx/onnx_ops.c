@@ -1077,6 +1077,8 @@ int ox_op_known(const char *op_type)
 static int word_in(const char *list, const char *w)
 {
     size_t n = strlen(w);
+    if (n == 0)
+        return 0; /* strstr finds "" everywhere without advancing: an endless loop */
     for (const char *p = list; (p = strstr(p, w)); p += n)
         if ((p == list || p[-1] == ' ') && (p[n] == ' ' || !p[n]))
             return 1;

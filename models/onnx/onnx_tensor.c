@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "onnx_internal.h"
+#include "mecbed/readfile.h"
 
 const char *mb_onnx_type_name(int dt)
 {
@@ -301,18 +302,11 @@ const unsigned char *mb_onnx_map_file(const char *path, size_t *len, char *err, 
 {
     /* Mapped, not read: model files run to hundreds of MB, and protobuf-c
      * copies what it keeps anyway. */
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    int64_t size = 0;
+    int fd = mb_open_regular(path, MB_READ_LIMIT_DATA, &size, err, errlen);
+    if (fd < 0)
         return NULL;
-    }
-    struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
-        close(fd);
-        return NULL;
-    }
-    *len = (size_t)st.st_size;
+    *len = (size_t)size;
     if (*len == 0) {
         close(fd);
         return (const unsigned char *)"";
