@@ -11,7 +11,7 @@
 #include "mecbed/graph.h"
 #include "mecbed/nodetype.h"
 #include "mecbed/plan.h"
-#include "mecbed/policy.h"
+#include "mecbed/policy_host.h"
 #include "mecbed/profile.h"
 #include "mecbed/topology.h"
 #include "mecbed/model.h"

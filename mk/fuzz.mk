@@ -10,7 +10,7 @@ FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_SMOKE_S ?= 5
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -O1 -g -std=gnu11 -Iinclude -I$(BUILD)/gen -pthread -fPIC -MMD -MP $(FUZZ_SAN) \
-                -fsanitize=fuzzer-no-link
+                -fsanitize=fuzzer-no-link -Werror=implicit-function-declaration -Werror=int-conversion $(if $(WERROR),-Werror)
 # Layers below the CLI, bottom last (the link order of the Makefile's LIBS).
 FUZZ_MODULES := sweep runtime policies netem traces models kernels core
 FUZZ_NAMES   := modelfile onnx npy trace topology sweepconf plan_json linkspec profile wire
