@@ -63,7 +63,7 @@ for p in $POLICIES; do
     ' "$out/$p.txt"
 done
 echo
-echo "measured: median frame latency on this machine (device slowed to the node type's speed by time dilation);"
+echo "measured: median frame latency in emulated time (sites at their node types' speed; transfers, overlap and overheads real);"
 echo "predicted: the policy's cost model; energy: the device's compute and LTE radio, modelled."
 echo "More: mecbed run --help, mecbed compare --help, docs/runtime.md, experiments/README.md"
 exit $status
