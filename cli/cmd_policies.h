@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "mecbed/cost.h"
+#include "mecbed/jsontext.h"
 #include "mecbed/plan.h"
 #include "mecbed/policy_host.h"
 #include "options.h" /* the options that fill in an mb_plan_setup */
@@ -43,7 +44,5 @@ int mb_plan_verify(const mb_plan_setup *s, const mb_plan *p, double *max_abs_err
  * (bit-exact, or max abs error <= 1e-5 x the output's scale). */
 int mb_plan_verify_verdict(double max_abs_err, double scale, char *buf, size_t len);
 
-/* A JSON string literal (quoted, escaped) of s. */
-void mb_json_print_string(FILE *f, const char *s);
 
 #endif

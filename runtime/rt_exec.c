@@ -105,13 +105,6 @@ void mb_rt_set_step_timing(int modelled, double tdf)
     step_tdf = tdf >= 1.0 && isfinite(tdf) ? tdf : 1.0;
 }
 
-int mb_rt_step_timing(double *tdf)
-{
-    if (tdf)
-        *tdf = step_tdf;
-    return step_model;
-}
-
 void mb_rt_set_slowdown(double factor)
 {
     slowdown = factor > 1.0 ? factor : 1.0;

@@ -7,6 +7,7 @@
 
 #include "mecbed/platform.h"
 #include "mecbed/timescale.h"
+#include "mecbed/jsontext.h"
 #include "session_priv.h"
 
 double mb_rel_error(double measured, double predicted)
@@ -16,21 +17,6 @@ double mb_rel_error(double measured, double predicted)
     return (measured - predicted) / predicted;
 }
 
-/* A JSON string literal (quoted, escaped). */
-static void jstr(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
 
 /* ,"key":number, or null where there is none (NaN, infinity). */
 static void jnum(FILE *f, const char *key, double v, const char *fmt)
@@ -71,9 +57,9 @@ static void json_sites(const mb_session *s, FILE *f)
     fprintf(f, ",\"sites\":[");
     for (int i = 0; i < s->cfg.topo->n_sites; i++) {
         fprintf(f, "%s{\"name\":", i ? "," : "");
-        jstr(f, s->cfg.topo->sites[i].name);
+        mb_json_print_string(f, s->cfg.topo->sites[i].name);
         fprintf(f, ",\"type\":");
-        jstr(f, mb_cost_site_type(s->cfg.cost, i)->name);
+        mb_json_print_string(f, mb_cost_site_type(s->cfg.cost, i)->name);
         fprintf(f, ",\"emulation\":\"%s\"", emulation(s, i));
         /* factor: against the profile (the plan's); emulated_factor:
          * against this machine now (the calibration's); slowdown: as run,
@@ -84,7 +70,7 @@ static void json_sites(const mb_session *s, FILE *f)
     fprintf(f, "],\"warnings\":[");
     for (int i = 0; i < s->n_warn; i++) {
         fprintf(f, "%s", i ? "," : "");
-        jstr(f, s->warn[i]);
+        mb_json_print_string(f, s->warn[i]);
     }
     fprintf(f, "]");
 }
@@ -112,7 +98,7 @@ static void json_frames(const mb_session *s, FILE *f)
                 (long long)fr->bytes_down, fr->epoch);
         if (fr->error[0]) {
             fprintf(f, ",\"error\":");
-            jstr(f, fr->error);
+            mb_json_print_string(f, fr->error);
         }
         fprintf(f, "}");
     }
@@ -123,19 +109,19 @@ void mb_session_write_json(const mb_session *s, FILE *f)
 {
     const mb_session_report *r = &s->rep;
     fprintf(f, "{\"model\":");
-    jstr(f, s->cfg.g->name);
+    mb_json_print_string(f, s->cfg.g->name);
     fprintf(f, ",\"policy\":");
-    jstr(f, s->plans[0]->policy);
+    mb_json_print_string(f, s->plans[0]->policy);
     fprintf(f, ",\"link\":");
-    jstr(f, s->cfg.link_label);
+    mb_json_print_string(f, s->cfg.link_label);
     fprintf(f, ",\"backend\":");
-    jstr(f, s->real ? "real" : s->cfg.backend);
+    mb_json_print_string(f, s->real ? "real" : s->cfg.backend);
     fprintf(f, ",\"run_id\":");
-    jstr(f, s->cfg.run_id ? s->cfg.run_id : "");
+    mb_json_print_string(f, s->cfg.run_id ? s->cfg.run_id : "");
     fprintf(f, ",\"blas_core\":");
-    jstr(f, mb_platform_blas_core());
+    mb_json_print_string(f, mb_platform_blas_core());
     fprintf(f, ",\"profile\":");
-    jstr(f, s->cfg.profile_source);
+    mb_json_print_string(f, s->cfg.profile_source);
     fprintf(f, ",\"frames\":%d,\"warmup\":%d,\"ok_frames\":%d,\"failed_frames\":%d,\"fallback_frames\":%d",
             r->frames, r->warmup, r->ok_frames, r->failed_frames, r->fallback_frames);
     jnum(f, "measured_ms", r->measured_ms, "%.4f");

@@ -22,38 +22,10 @@
 
 #include "mecbed/backend.h"
 #include "mecbed/platform.h"
+#include "graph_build.h"
 
-#define TOL 1e-5
 
 static mb_backend *ref_be;
-
-static int add_input(mb_graph *g, int ndim, const int64_t *dims)
-{
-    mb_node in = {.type = MB_OP_INPUT};
-    snprintf(in.name, sizeof in.name, "in%d", g->n_nodes);
-    in.a.shape_ndim = ndim;
-    for (int i = 0; i < ndim; i++)
-        in.a.shape[i] = dims[i];
-    return mb_graph_add(g, &in);
-}
-
-static int add_input4(mb_graph *g, int64_t n, int64_t c, int64_t h, int64_t w)
-{
-    int64_t d[4] = {n, c, h, w};
-    return add_input(g, 4, d);
-}
-
-static mb_tensor *rnd_tensor(int ndim, const int64_t *dims, uint64_t seed, float lo, float hi)
-{
-    mb_tensor *t = mb_tensor_new(ndim, dims);
-    mb_tensor_fill_uniform(t, seed, lo, hi);
-    return t;
-}
-
-static mb_tensor *rnd1(int64_t n, uint64_t seed, float lo, float hi)
-{
-    return rnd_tensor(1, &n, seed, lo, hi);
-}
 
 /* Unary ops and the attributes that give them their usual meaning. */
 static void unary_attrs(mb_node *op)
@@ -101,30 +73,30 @@ static mb_graph *case_for(mb_op_type t)
     case MB_OP_CONSTANT:
         op.n_inputs = 0;
         op.n_params = 1;
-        op.params[0] = rnd_tensor(2, d2, 3, -1, 1);
+        op.params[0] = rand_tensor(2, d2, 3, -1, 1);
         break;
     case MB_OP_CONV:
         op.n_params = 2;
-        op.params[0] = rnd_tensor(4, (int64_t[]){5, 4, 3, 3}, 4, -1, 1);
-        op.params[1] = rnd1(5, 5, -1, 1);
+        op.params[0] = rand_tensor(4, (int64_t[]){5, 4, 3, 3}, 4, -1, 1);
+        op.params[1] = rand1(5, 5, -1, 1);
         window(&op, 3, 1, 1);
         break;
     case MB_OP_CONV_TRANSPOSE:
         op.n_params = 2;
-        op.params[0] = rnd_tensor(4, (int64_t[]){4, 3, 3, 3}, 6, -1, 1);
-        op.params[1] = rnd1(3, 7, -1, 1);
+        op.params[0] = rand_tensor(4, (int64_t[]){4, 3, 3, 3}, 6, -1, 1);
+        op.params[1] = rand1(3, 7, -1, 1);
         window(&op, 3, 2, 1);
         break;
     case MB_OP_GEMM:
         op.inputs[0] = add_input(g, 2, d2);
         op.n_params = 2;
-        op.params[0] = rnd_tensor(2, (int64_t[]){5, 4}, 8, -1, 1);
-        op.params[1] = rnd1(4, 9, -1, 1);
+        op.params[0] = rand_tensor(2, (int64_t[]){5, 4}, 8, -1, 1);
+        op.params[1] = rand1(4, 9, -1, 1);
         break;
     case MB_OP_MATMUL:
         op.inputs[0] = add_input(g, 3, d3);
         op.n_params = 1;
-        op.params[0] = rnd_tensor(2, (int64_t[]){5, 2}, 10, -1, 1);
+        op.params[0] = rand_tensor(2, (int64_t[]){5, 2}, 10, -1, 1);
         break;
     case MB_OP_MAXPOOL:
     case MB_OP_AVGPOOL:
@@ -155,10 +127,10 @@ static mb_graph *case_for(mb_op_type t)
         break;
     case MB_OP_BATCHNORM:
         op.n_params = 4;
-        op.params[0] = rnd1(4, 11, 0.5f, 1.5f);
-        op.params[1] = rnd1(4, 12, -1, 1);
-        op.params[2] = rnd1(4, 13, -1, 1);
-        op.params[3] = rnd1(4, 14, 0.1f, 2);
+        op.params[0] = rand1(4, 11, 0.5f, 1.5f);
+        op.params[1] = rand1(4, 12, -1, 1);
+        op.params[2] = rand1(4, 13, -1, 1);
+        op.params[3] = rand1(4, 14, 0.1f, 2);
         op.a.epsilon = 1e-5f;
         break;
     case MB_OP_SOFTMAX:
@@ -205,17 +177,9 @@ static void make_inputs(const mb_graph *g, mb_tensor **in, mb_view *v)
     const mb_node *n = &g->nodes[g->n_nodes - 1];
     for (int k = 0; k < n->n_inputs; k++) {
         const mb_node *src = &g->nodes[n->inputs[k]];
-        in[k] = rnd_tensor(src->out_ndim, src->out_dims, 100 + (uint64_t)k, 0.5f, 2);
+        in[k] = rand_tensor(src->out_ndim, src->out_dims, 100 + (uint64_t)k, 0.5f, 2);
         v[k] = mb_view_whole(in[k]);
     }
-}
-
-static double scale_of(const mb_tensor *t)
-{
-    double s = 0;
-    for (int64_t i = 0; i < mb_tensor_numel(t); i++)
-        s = fabs(t->data[i]) > s ? fabs(t->data[i]) : s;
-    return s > 1e-30 ? s : 1.0;
 }
 
 /* The refusal path: mb_backend_compute returns -1 with a message that names

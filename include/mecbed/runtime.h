@@ -126,7 +126,6 @@ void mb_rt_set_thread_hook(void (*fn)(void *), void *arg);
  * and is counted (rt_exec_overruns). The kernels still compute every value.
  * Takes precedence over mb_rt_set_slowdown. */
 void mb_rt_set_step_timing(int modelled, double tdf);
-int mb_rt_step_timing(double *tdf);
 void mb_rt_set_slowdown(double factor);
 double mb_rt_slowdown(void);
 /* Sleep until t0_wall + cpu_s x slowdown (mb_now() seconds); no-op at 1. */
