@@ -129,13 +129,24 @@ static shape tensor_shape(const mb_tensor *t)
     return s;
 }
 
-static int64_t numel(const shape *s)
+/* Element and MAC counts are products of dimensions read from a model file;
+ * a crafted file can make them overflow int64. Anything above this bound (far
+ * beyond any real model: 2^48 elements is a petabyte of floats) is refused. */
+#define MAX_COUNT ((int64_t)1 << 48)
+
+/* The product of n non-negative factors, or -1 when it exceeds MAX_COUNT. */
+static int64_t checked_product(const int64_t *f, int n)
 {
-    int64_t n = 1;
-    for (int i = 0; i < s->ndim; i++)
-        n *= s->d[i];
-    return n;
+    int64_t p = 1;
+    for (int i = 0; i < n; i++) {
+        if (f[i] < 0 || __builtin_mul_overflow(p, f[i], &p) || p > MAX_COUNT)
+            return -1;
+    }
+    return p;
 }
+
+/* Element count of a shape; -1 when too large (see MAX_COUNT). */
+static int64_t numel(const shape *s) { return checked_product(s->d, s->ndim); }
 
 static int at_least1(int v) { return v > 0 ? v : 1; }
 
@@ -373,10 +384,10 @@ static int infer_conv(infer_ctx *c)
             return INFER_FAIL(c, "output would be empty (input %lld, kernel %d)", (long long)len, k);
     }
     a->auto_pad = MB_AUTO_PAD_NOTSET;
-    if (!tr)
-        c->macs = c->out.d[0] * M * c->out.d[2] * c->out.d[3] * (C / grp) * a->kernel[0] * a->kernel[1];
-    else
-        c->macs = in[0].d[0] * C * in[0].d[2] * in[0].d[3] * (M / grp) * a->kernel[0] * a->kernel[1];
+    const shape *big = tr ? &in[0] : &c->out;
+    int64_t f[] = {big->d[0], tr ? C : M, big->d[2], big->d[3], (tr ? M : C) / grp, a->kernel[0], a->kernel[1]};
+    if ((c->macs = checked_product(f, 7)) < 0)
+        return INFER_FAIL(c, "multiply-accumulate count is too large");
     c->n->local = 1;
     return 0;
 }
@@ -405,7 +416,9 @@ static int infer_pool(infer_ctx *c)
             return INFER_FAIL(c, "output would be empty");
     }
     a->auto_pad = MB_AUTO_PAD_NOTSET;
-    c->macs = numel(&c->out) * a->kernel[0] * a->kernel[1];
+    int64_t f[] = {numel(&c->out), a->kernel[0], a->kernel[1]};
+    if ((c->macs = checked_product(f, 3)) < 0)
+        return INFER_FAIL(c, "output or window is too large");
     c->n->local = 1;
     return 0;
 }
@@ -616,7 +629,9 @@ static int infer_gemm(infer_ctx *c)
     }
     if (a->alpha == 0 && a->beta == 0)
         a->alpha = a->beta = 1; /* unset: ONNX defaults */
-    c->macs = M * N * K;
+    int64_t f[] = {M, N, K};
+    if ((c->macs = checked_product(f, 3)) < 0)
+        return INFER_FAIL(c, "multiply-accumulate count is too large");
     return 0;
 }
 
@@ -642,7 +657,9 @@ static int infer_matmul(infer_ctx *c)
         c->out.d[c->out.ndim++] = M;
     if (B.ndim > 1)
         c->out.d[c->out.ndim++] = N;
-    c->macs = numel(&bo) * M * N * K;
+    int64_t f[] = {numel(&bo), M, N, K};
+    if ((c->macs = checked_product(f, 4)) < 0)
+        return INFER_FAIL(c, "multiply-accumulate count is too large");
     return 0;
 }
 
@@ -735,6 +752,8 @@ static int infer_node(mb_graph *g, int idx, char *err, size_t errlen)
 
     if (c.out.ndim > MB_MAX_DIMS)
         return fail(err, errlen, n, idx, "rank %d exceeds %d", c.out.ndim, MB_MAX_DIMS);
+    if (numel(&c.out) < 0)
+        return fail(err, errlen, n, idx, "output has more than 2^48 elements");
     n->out_ndim = c.out.ndim;
     memcpy(n->out_dims, c.out.d, sizeof(int64_t) * (size_t)c.out.ndim);
     n->out_bytes = numel(&c.out) * (int64_t)sizeof(float);
@@ -774,9 +793,10 @@ int64_t mb_graph_params(const mb_graph *g)
 
 int64_t mb_graph_macs(const mb_graph *g)
 {
-    int64_t s = 0;
+    int64_t s = 0; /* saturates: each term is at most MAX_COUNT */
     for (int i = 0; i < g->n_nodes; i++)
-        s += g->nodes[i].macs;
+        if (__builtin_add_overflow(s, g->nodes[i].macs, &s))
+            return INT64_MAX;
     return s;
 }
 

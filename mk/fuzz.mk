@@ -1,13 +1,18 @@
 # libFuzzer harnesses for every parser (fuzz/, docs/fuzzing.md).
 #   make fuzz         build $(BUILD)/fuzz/fuzz_<parser> and seed corpora
-#   make fuzz-smoke   run each harness FUZZ_SMOKE_S seconds (5) on its corpus
+#   make fuzz-smoke   run each harness FUZZ_SMOKE_RUNS inputs (20000) from its
+#                     seed corpus with a fixed seed: deterministic, so make test
+#                     fails or passes the same way on every machine
+#                     (docs/fuzzing.md: running a harness for longer)
 # The library is compiled a second time with clang-14 and
 # -fsanitize=fuzzer-no-link,address,undefined into $(BUILD)/fuzz, so the
 # ordinary build is untouched. Needs clang-14 and libclang-rt-14-dev
 # (libFuzzer); tests/cli_fuzz_smoke.sh skips when they are missing.
 FUZZ_CC      ?= clang-14
 FUZZ_DIR     := $(BUILD)/fuzz
-FUZZ_SMOKE_S ?= 5
+FUZZ_SMOKE_RUNS ?= 20000
+FUZZ_SMOKE_SEED ?= 1
+FUZZ_SMOKE_S    ?= 120
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -O1 -g -std=gnu11 -Iinclude -I$(BUILD)/gen -pthread -fPIC -MMD -MP $(FUZZ_SAN) \
                 -fsanitize=fuzzer-no-link -Werror=implicit-function-declaration -Werror=int-conversion $(if $(WERROR),-Werror)
@@ -64,14 +69,18 @@ $(FUZZ_DIR)/corpus/.done: fuzz/make-corpus.sh $(BUILD)/mecbed $(FUZZ_DIR)/wire_s
 fuzz: $(FUZZ_BINS) $(FUZZ_DIR)/corpus/.done
 
 # Each harness runs from the repository root (the profile harness reads the
-# default node types); new inputs go to $(FUZZ_DIR)/work/<name>, the seeds
-# stay as they are. A crash, leak or timeout fails the target.
+# default node types); new inputs go to a fresh $(FUZZ_DIR)/work/<name>, the
+# seeds stay as they are. A fixed seed and run count keep the smoke the same
+# on every machine (a time budget would not: CI once found a new input that a
+# faster machine did not reach); FUZZ_SMOKE_S only stops a runaway harness.
+# A crash, leak or timeout fails the target.
 fuzz-smoke: fuzz
 	@set -e; for n in $(FUZZ_NAMES); do \
-	    mkdir -p $(FUZZ_DIR)/work/$$n; \
+	    rm -rf $(FUZZ_DIR)/work/$$n; mkdir -p $(FUZZ_DIR)/work/$$n; \
 	    dict=; [ -f fuzz/$$n.dict ] && dict=-dict=fuzz/$$n.dict; \
-	    echo "fuzz-smoke: fuzz_$$n ($(FUZZ_SMOKE_S) s)"; \
-	    $(FUZZ_DIR)/fuzz_$$n -max_total_time=$(FUZZ_SMOKE_S) -timeout=20 -rss_limit_mb=2048 \
+	    echo "fuzz-smoke: fuzz_$$n ($(FUZZ_SMOKE_RUNS) runs, seed $(FUZZ_SMOKE_SEED))"; \
+	    $(FUZZ_DIR)/fuzz_$$n -seed=$(FUZZ_SMOKE_SEED) -runs=$(FUZZ_SMOKE_RUNS) \
+	        -max_total_time=$(FUZZ_SMOKE_S) -timeout=20 -rss_limit_mb=2048 \
 	        -print_final_stats=1 $$dict -artifact_prefix=$(FUZZ_DIR)/fuzz_$$n- \
 	        $(FUZZ_DIR)/work/$$n $(FUZZ_DIR)/corpus/$$n > $(FUZZ_DIR)/smoke_$$n.log 2>&1 || \
 	        { tail -n 40 $(FUZZ_DIR)/smoke_$$n.log; echo "fuzz-smoke: fuzz_$$n failed"; exit 1; }; \
