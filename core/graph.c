@@ -567,6 +567,8 @@ static int infer_pad(infer_ctx *c)
     int spatial_only = nd == 4;
     for (int i = 0; i < nd; i++) {
         int64_t b = a->pad_amounts[i], e = a->pad_amounts[nd + i];
+        if (b > MAX_COUNT || b < -MAX_COUNT || e > MAX_COUNT || e < -MAX_COUNT)
+            return INFER_FAIL(c, "pad amount on dimension %d is out of range", i);
         c->out.d[i] += b + e;
         if (c->out.d[i] <= 0)
             return INFER_FAIL(c, "padding leaves dimension %d empty", i);
@@ -592,7 +594,10 @@ static int infer_resize(infer_ctx *c)
         else if (!isfinite(s) || s < 0.0f)
             return INFER_FAIL(c, "scales[%d] is %g, must be finite and > 0", i, (double)s);
         c->a->scales[i] = s;
-        c->out.d[i] = (int64_t)floor((double)in[0].d[i] * s);
+        double len = floor((double)in[0].d[i] * s);
+        if (len > (double)MAX_COUNT)
+            return INFER_FAIL(c, "scale %g makes dimension %d too large", s, i);
+        c->out.d[i] = (int64_t)len;
         if (c->out.d[i] <= 0)
             return INFER_FAIL(c, "scale %g leaves dimension %d empty", s, i);
     }
