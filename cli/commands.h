@@ -26,6 +26,7 @@ int cmd_trace(int argc, char **argv);
 int cmd_clean(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_node(int argc, char **argv);
+int cmd_shell(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_sweep_merge(int argc, char **argv); /* `sweep merge`, dispatched by cmd_sweep */
 

@@ -15,6 +15,7 @@ static const mb_command commands[] = {
     {"plan", cmd_plan, "partition a model with a policy; predicted latency and energy"},
     {"compare", cmd_compare, "all policies side by side for one model and link"},
     {"link", cmd_link, "emulated links: 'link test' measures a link against its spec"},
+    {"shell", cmd_shell, "run any program behind an emulated link (like Mahimahi's shells)"},
     {"trace", cmd_trace, "bandwidth traces: gen, stats, convert"},
     {"clean", cmd_clean, "remove namespaces, interfaces and processes a killed run left"},
     {"run", cmd_run, "execute a plan for real on device/edge/cloud over emulated links"},
