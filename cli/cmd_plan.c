@@ -15,7 +15,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: mecbed plan --model M --policy P (--link SPEC | --topology FILE) [options]\n\n"
                "Partition a model with a policy and print the plan with its predicted latency,\n"
                "device energy, bytes sent and decision time.\n\n"
-               "  --policy P           a registered policy, or a plugin's (--policy-plugin):\n"
+               "  --policy P           a registered policy, or a plugin's (--policy-plugin, or\n"
+               "                       P.so on the plugin path: mecbed policies); built in:\n"
                "                      ");
     /* the names come from the registry, so a new built-in is listed without an edit here */
     mb_policy_register_builtins();
@@ -127,12 +128,9 @@ int cmd_plan(int argc, char **argv)
         mb_plan_setup_free(&s);
         return 1;
     }
-    const mb_policy_ops *ops = mb_policy_find(policy);
+    const mb_policy_ops *ops = mb_policy_find_or_load(policy, err, sizeof(err));
     if (!ops) {
-        fprintf(stderr, "mecbed plan: unknown policy '%s' (registered:", policy);
-        for (int i = 0; i < mb_policy_count(); i++)
-            fprintf(stderr, " %s", mb_policy_at(i)->name);
-        fprintf(stderr, "; plugins load with --policy-plugin)\n");
+        fprintf(stderr, "mecbed plan: %s\n", err);
         mb_plan_setup_free(&s);
         return 1;
     }

@@ -27,5 +27,6 @@ int cmd_clean(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_node(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_policies(int argc, char **argv);
 
 #endif

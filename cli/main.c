@@ -14,6 +14,7 @@ static const mb_command commands[] = {
     {"profile", cmd_profile, "measure per-op latency of a model on this machine"},
     {"plan", cmd_plan, "partition a model with a policy; predicted latency and energy"},
     {"compare", cmd_compare, "all policies side by side for one model and link"},
+    {"policies", cmd_policies, "list the policies, built-in and plugins, with their options"},
     {"link", cmd_link, "emulated links: 'link test' measures a link against its spec"},
     {"trace", cmd_trace, "bandwidth traces: gen, stats, convert"},
     {"clean", cmd_clean, "remove namespaces, interfaces and processes a killed run left"},

@@ -937,14 +937,18 @@ out:
     return rc;
 }
 
-static const char *const cic_option_keys[] = {"model", "server", NULL};
+static const mb_policy_option cic_options[] = {
+    {"model", MB_OPT_STRING, "", "splitting-model file to read (written when absent); default: build in memory"},
+    {"server", MB_OPT_STRING, "", "the server site by name (default: the first non-device site)"},
+    {NULL, 0, NULL, NULL},
+};
 
 const mb_policy_ops mb_policy_cic_ops = {
     .abi_version = MB_POLICY_ABI_VERSION,
     .struct_size = sizeof(mb_policy_ops),
     .name = "cic",
     .summary = "CIC: compressed DAG (chains, articulation points) + precomputed cut envelope",
-    .option_keys = cic_option_keys,
+    .options = cic_options,
     .init = cic_init,
     .fini = cic_fini,
     .plan = cic_plan,
