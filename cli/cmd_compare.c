@@ -302,7 +302,7 @@ static void compare_all(compare_ctx *c)
     if (s->json)
         printf("[");
     else
-        printf("model %s (%d ops), %s %s, profile %s\n", s->g->name, s->g->n_nodes, s->link ? "link" : "topology",
+        printf("model %s (%d ops), %s %s, profile %s\n", s->g->name, mb_graph_n_ops(s->g), s->link ? "link" : "topology",
                s->link ? s->link : s->topology, s->prof_source);
     for (int ri = 0; ri < (c->n_rates ? c->n_rates : 1); ri++) {
         if (c->n_rates)

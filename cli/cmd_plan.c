@@ -59,7 +59,7 @@ static void print_json(const mb_plan_setup *s, const char *json, double verr, do
 
 static void print_text(const mb_plan_setup *s, const mb_plan *p, const char *verdict)
 {
-    printf("model %s (%d ops), policy %s, %s %s\n", s->g->name, s->g->n_nodes, p->policy,
+    printf("model %s (%d ops), policy %s, %s %s\n", s->g->name, mb_graph_n_ops(s->g), p->policy,
            s->link ? "link" : "topology", s->link ? s->link : s->topology);
     printf("profile: %s (%d thread%s, %s, sgemm %.1f GFLOP/s)\n", s->prof_source, s->prof->threads,
            s->prof->threads == 1 ? "" : "s", s->prof->blas_core[0] ? s->prof->blas_core : "?",

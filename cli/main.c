@@ -42,11 +42,14 @@ int main(int argc, char **argv)
     mb_platform_init(argc, argv);
 
     /* `mecbed help CMD` is `mecbed CMD --help`. */
-    if (argc == 3 && !strcmp(argv[1], "help")) {
+    if (argc >= 3 && !strcmp(argv[1], "help")) {
         char *help_argv[] = {argv[2], "--help", NULL};
         for (size_t i = 0; i < N_COMMANDS; i++)
             if (!strcmp(argv[2], commands[i].name))
                 return commands[i].fn(2, help_argv);
+        fprintf(stderr, "mecbed help: unknown command '%s'\n\n", argv[2]);
+        usage(stderr);
+        return 2;
     }
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);

@@ -891,7 +891,7 @@ static int cic_plan(const mb_policy_input *in, mb_plan *out, char *err, size_t e
         out->pred.cut_value_ms = l->c + s * l->w;
         h->plan_metric_set(out, "envelope_line", lo);
         snprintf(out->note, sizeof(out->note),
-                 "splitting model: envelope line %d of %d (%d of %d ops in the compressed graph)",
+                 "splitting model: envelope line %d of %d (%d vertices for %d nodes in the compressed graph)",
                  lo, m->n_lines, m->compressed_vertices, m->n);
         return 0;
     }
@@ -926,7 +926,7 @@ static int cic_plan(const mb_policy_input *in, mb_plan *out, char *err, size_t e
     out->pred.cut_value_ms = value;
     h->plan_metric_set(out, "envelope_line", -1);
     snprintf(out->note, sizeof(out->note),
-             "conditions outside the splitting model: min cut on the compressed graph (%d of %d ops)",
+             "conditions outside the splitting model: min cut on the compressed graph (%d vertices for %d nodes)",
              m->compressed_vertices, m->n);
     rc = 0;
 out:

@@ -143,7 +143,7 @@ static int mincut_plan(const mb_policy_input *in, mb_plan *out, char *err, size_
     if (h->plan_assign(out, g, where, err, errlen))
         goto out;
     snprintf(out->note, sizeof(out->note), "min cut: %d of %d ops on %s, cut value %.3f ms",
-             on_server, n, in->topo->sites[server].name, out->pred.cut_value_ms);
+             on_server, mb_graph_n_ops(g), in->topo->sites[server].name, out->pred.cut_value_ms);
     h->plan_metric_set(out, "server_ops", on_server);
     rc = 0;
 out:

@@ -140,7 +140,10 @@ static int finish(const mb_policy_input *in, const mb_oplevel_env *e, int server
     h->plan_metric_set(out, "cut", ch->k);
     h->plan_metric_set(out, "window_end", ch->m);
     h->plan_metric_set(out, "split_dim", ch->m > ch->k ? ch->dim : -1);
-    h->plan_metric_set(out, "device_fraction", ch->m > ch->k ? ch->r : NAN);
+    /* the device's share of the split window; a plain cut has no window, so
+     * no fraction (not NaN: the metric is absent, an empty sweep column) */
+    if (ch->m > ch->k)
+        h->plan_metric_set(out, "device_fraction", ch->r);
     if (res) {
         h->plan_metric_set(out, "model_ms", res->latency_ms);
         h->plan_metric_set(out, "candidates", (double)res->candidates);

@@ -201,7 +201,7 @@ int sw_plan_point(const sw_config *c, const sw_point *p, const char *extra_types
     if (!ge)
         return -1;
     const mb_graph *g = ge->g;
-    sw_row_set(row, "ops", "%d", g->n_nodes);
+    sw_row_set(row, "ops", "%d", mb_graph_n_ops(g));
     sw_row_set(row, "profile", "%s", ge->source);
     mb_topology topo;
     char e2[1024];
