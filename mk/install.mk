@@ -28,7 +28,8 @@ install-extra: $(BUILD)/mecbed
 	install -m 644 -t $(DESTDIR)$(PYTHON_DIR)/mecbed python/mecbed/*.py
 
 uninstall:
-	rm -f $(INST)/bin/mecbed $(INST)/lib/pkgconfig/mecbed.pc
+	rm -f $(INST)/bin/mecbed $(INST)/lib/pkgconfig/mecbed.pc $(INST)/lib/libmecbed-cuda.so
+	rm -rf $(INST)/libexec/mecbed
 	rm -f $(INST)/share/man/man1/mecbed.1 $(INST)/share/man/man1/mecbed-*.1
 	rm -f $(INST)/share/bash-completion/completions/mecbed
 	rm -rf $(INST)/include/mecbed $(INST)/lib/mecbed $(INST)/share/mecbed $(INST)/share/doc/mecbed
