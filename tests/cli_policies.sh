@@ -126,6 +126,32 @@ grep -q "policies: policy half: unknown option 'fracc' (it takes: frac, server)"
     fail "sweep option message: $(cat "$tmp/out")"
 [ -e "$tmp/res3/results.csv" ] && fail "sweep with a bad option wrote results"
 
+# run mode (root, TUN): a plugin by name in a run-mode sweep; the forked
+# point finds the policy its parent loaded from policy_plugins
+if [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ]; then
+    cat >"$tmp/exp/r.conf" <<'CONF'
+[sweep]
+name = plugins-run
+mode = run
+models = alexnet
+policies = half:frac=0.5
+policy_plugins = plug/half.so
+links = rate=50mbit,rtt=10ms
+frames = 1
+warmup = 0
+timeout = 120
+CONF
+    "$M" sweep "$tmp/exp/r.conf" --out "$tmp/rres" --no-plots >"$tmp/out" 2>&1 || fail "run-mode sweep: $(cat "$tmp/out")"
+    python3 - "$tmp/rres/results.csv" <<'PY' || fail "run-mode rows: $(cat "$tmp/rres/results.csv")"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 1 and rows[0]["ok"] == "1" and rows[0]["error"] == "", rows
+assert float(rows[0]["measured_ms"]) > 0 and rows[0]["output_match"] == "1", rows
+PY
+else
+    echo "(run-mode sweep with a plugin skipped: needs root and /dev/net/tun)"
+fi
+
 # one count of ops: plan's header, its steps for an all-local plan, models,
 # import and infer of the same file
 "$M" plan --model resnet50 --policy local --link rate=20mbit >"$tmp/o" || fail "plan resnet50"
