@@ -21,9 +21,11 @@
  *
  * An external plugin is a shared object exporting
  *     const mb_policy_ops *mb_policy_plugin(const mb_host *host);
- * (MB_POLICY_PLUGIN_SYMBOL). The host dlopens it by path, or by name from
- * the plugin directory ($MECBED_PLUGIN_DIR, then <binary's dir>/plugins,
- * then PREFIX/lib/mecbed/plugins), as <dir>/<name>.so. */
+ * (MB_POLICY_PLUGIN_SYMBOL). The host dlopens it by path, or by name as
+ * <dir>/<name>.so along the plugin path ($MECBED_PLUGIN_PATH, the current
+ * folder, <binary's dir>/plugins, the install prefix: docs/plugins.md);
+ * a policy name that is not registered is looked up there too. Build one
+ * against an installed mecbed with `pkg-config --cflags mecbed`. */
 #ifndef MECBED_POLICY_H
 #define MECBED_POLICY_H
 
