@@ -317,6 +317,11 @@ int cmd_run(int argc, char **argv)
         mb_plan_setup_free(&a->s);
         return 1;
     }
+    if (!mb_policy_find_or_load(c->policy, err, sizeof err)) {
+        fprintf(stderr, "mecbed run: %s\n", err);
+        mb_plan_setup_free(&a->s);
+        return 1;
+    }
     c->emulate = a->no_cap       ? MB_EMULATE_NONE
                  : a->use_cap    ? MB_EMULATE_CAP
                  : a->use_dilate ? MB_EMULATE_DILATE

@@ -21,6 +21,7 @@
 
 #include "mecbed/link.h"
 #include "mecbed/platform.h"
+#include "mecbed/policy_host.h"
 #include "mecbed/sweep.h"
 #include "commands.h"
 #include "sweep_files.h"
@@ -75,6 +76,10 @@ static void usage(FILE *f)
             "  --no-plots           skip gnuplot\n"
             "  --no-times           leave decision times empty (files that must be reproducible,\n"
             "                       such as the regression baseline)\n"
+            "  --policy-plugin P    load a policy plugin (.so path, or a name on the plugin path)\n"
+            "                       before the experiment's policy_plugins; a policy the\n"
+            "                       experiment names that is not registered is loaded from\n"
+            "                       NAME.so on the plugin path (mecbed policies)\n"
             "  --dry-run            list the points and exit\n"
             "  --shard I/N          run only shard I of N (every N-th point, from the I-th): for\n"
             "                       several machines; `mecbed sweep merge --out DIR SHARD_DIR...`\n"
@@ -219,6 +224,8 @@ typedef struct sweep_opts {
     double tol;
     int shard_i, shard_n; /* --shard I/N: 1 <= I <= N; 0/0 when not sharded */
     int slurm_n, submit;  /* --slurm N [--submit] */
+    const char *plugins[SW_MAX_ITEMS]; /* --policy-plugin */
+    int n_plugins;
 } sweep_opts;
 
 /* A sweep in progress: its configuration, points, table and counters. */
@@ -237,11 +244,55 @@ typedef struct sweep_state {
     int rc;
 } sweep_state;
 
+/* A policy_plugins item: a name on the plugin path, a path from the current
+ * folder, or one relative to the experiment file's folder. */
+static void plugin_item_path(const sw_config *cfg, const char *item, char *out, size_t len)
+{
+    snprintf(out, len, "%s", item);
+    if (!strchr(item, '/') || item[0] == '/' || access(item, R_OK) == 0)
+        return;
+    const char *slash = strrchr(cfg->path, '/');
+    if (slash)
+        snprintf(out, len, "%.*s/%s", (int)(slash - cfg->path), cfg->path, item);
+}
+
+/* Load --policy-plugin and policy_plugins, then resolve every policy the
+ * experiment names (auto-loading NAME.so from the plugin path), so a typo
+ * fails here rather than as one failed row per point. 0, or -1 (printed). */
+static int load_policies(const sw_config *cfg, const sweep_opts *o)
+{
+    char err[2048], path[1024];
+    mb_policy_register_builtins();
+    for (int i = 0; i < o->n_plugins + cfg->policy_plugins.n; i++) {
+        const char *item = i < o->n_plugins ? o->plugins[i] : cfg->policy_plugins.v[i - o->n_plugins];
+        plugin_item_path(cfg, item, path, sizeof path);
+        if (mb_policy_load(path, NULL, err, sizeof err)) {
+            fprintf(stderr, "mecbed sweep: %s%s\n", i < o->n_plugins ? "--policy-plugin: " : "policy_plugins: ",
+                    err);
+            return -1;
+        }
+    }
+    for (int i = 0; i < cfg->policies.n; i++) {
+        const char *p = cfg->policies.v[i];
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(p, ":"), p);
+        if (strchr(name, '{'))
+            continue; /* the name itself varies with x: resolved per point */
+        const mb_policy_ops *ops = mb_policy_find_or_load(name, err, sizeof err);
+        const char *opts = strchr(p, ':');
+        if (!ops || (opts && !strchr(opts, '{') && mb_policy_check_options(ops, opts + 1, err, sizeof err))) {
+            fprintf(stderr, "mecbed sweep: %s: policies: %s\n", cfg->path, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* getopt over sweep's options. -1 to go on, else the exit status. */
 static int parse_options(sweep_opts *o, int argc, char **argv)
 {
     enum { O_QUICK = 256, O_OUT, O_RESUME, O_JSON, O_TYPES, O_CHECK, O_TOL, O_NOPLOTS, O_DRY, O_NOTIMES,
-           O_SHARD, O_SLURM, O_SUBMIT };
+           O_SHARD, O_SLURM, O_SUBMIT, O_PLUGIN };
     static const struct option opts[] = {
         {"quick", no_argument, 0, O_QUICK},        {"out", required_argument, 0, O_OUT},
         {"resume", no_argument, 0, O_RESUME},      {"json", no_argument, 0, O_JSON},
@@ -249,7 +300,8 @@ static int parse_options(sweep_opts *o, int argc, char **argv)
         {"tolerance", required_argument, 0, O_TOL}, {"no-plots", no_argument, 0, O_NOPLOTS},
         {"dry-run", no_argument, 0, O_DRY},        {"no-times", no_argument, 0, O_NOTIMES},
         {"shard", required_argument, 0, O_SHARD},  {"slurm", required_argument, 0, O_SLURM},
-        {"submit", no_argument, 0, O_SUBMIT},      {"help", no_argument, 0, 'h'},
+        {"submit", no_argument, 0, O_SUBMIT},      {"policy-plugin", required_argument, 0, O_PLUGIN},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->extra_types = getenv("MECBED_SWEEP_NODE_TYPES");
@@ -289,6 +341,13 @@ static int parse_options(sweep_opts *o, int argc, char **argv)
             o->slurm_n = (int)n;
             break;
         }
+        case O_PLUGIN:
+            if (o->n_plugins == SW_MAX_ITEMS) {
+                fprintf(stderr, "mecbed sweep: at most %d --policy-plugin options\n", SW_MAX_ITEMS);
+                return 2;
+            }
+            o->plugins[o->n_plugins++] = optarg;
+            break;
         case O_TOL: {
             char *end;
             o->tol = strtod(optarg, &end);
@@ -365,6 +424,8 @@ static int prepare(sweep_state *st)
         fprintf(stderr, "mecbed sweep: %s\n", err);
         return 1;
     }
+    if (load_policies(st->cfg, o))
+        return 1;
     if (o->extra_types && access(o->extra_types, R_OK)) {
         fprintf(stderr, "mecbed sweep: node types %s: %s\n", o->extra_types, strerror(errno));
         return 1;
@@ -660,7 +721,7 @@ static int slurm_jobs(const sweep_state *st)
         return 2;
     }
     sweep_slurm_job j = {st->cfg->name, o->conf, o->quick, o->no_plots, o->no_times, o->extra_types,
-                         st->dir, o->slurm_n, st->cfg->run_mode};
+                         o->plugins, o->n_plugins, st->dir, o->slurm_n, st->cfg->run_mode};
     char array_id[64] = "", merge_id[64] = "", err[4096];
     if (sweep_slurm_write(&j, o->submit, array_id, merge_id, sizeof array_id, err, sizeof err)) {
         fprintf(stderr, "mecbed sweep: --slurm: %s\n", err);

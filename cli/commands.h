@@ -29,5 +29,6 @@ int cmd_node(int argc, char **argv);
 int cmd_shell(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_sweep_merge(int argc, char **argv); /* `sweep merge`, dispatched by cmd_sweep */
+int cmd_policies(int argc, char **argv);
 
 #endif

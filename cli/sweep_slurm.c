@@ -98,6 +98,11 @@ static int write_shards(const sweep_slurm_job *j, const paths *p, char *err, siz
         fputs(" --node-types ", f);
         sh_quote(f, p->types);
     }
+    for (int i = 0; i < j->n_plugins; i++) {
+        char abs[PATH_MAX];
+        fputs(" --policy-plugin ", f);
+        sh_quote(f, strchr(j->plugins[i], '/') && realpath(j->plugins[i], abs) ? abs : j->plugins[i]);
+    }
     fprintf(f, " --resume --shard \"$SLURM_ARRAY_TASK_ID/%d\" --out ", j->shards);
     sh_quote(f, p->dir);
     fputs("/shard-\"$SLURM_ARRAY_TASK_ID\"\n", f);

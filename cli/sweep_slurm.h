@@ -10,6 +10,8 @@ typedef struct sweep_slurm_job {
     const char *conf;        /* the experiment file */
     int quick, no_plots, no_times;
     const char *extra_types; /* --node-types, or NULL */
+    const char *const *plugins; /* --policy-plugin values (files made absolute) */
+    int n_plugins;
     const char *dir;         /* shards go to DIR/shard-I, the merged results to DIR */
     int shards;
     int exclusive;           /* run mode: measured runs get a whole node each */

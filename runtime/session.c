@@ -116,7 +116,7 @@ static int first_plan(mb_session *s, char *err, size_t errlen)
                                       s->cfg.objective, s->cfg.policy_opts, why, sizeof why);
     mb_plan *plan = s->policy ? mb_policy_session_plan(s->policy, NULL, why, sizeof why) : NULL;
     if (!plan) {
-        snprintf(err, errlen, "policy %s: %s", s->cfg.policy, why);
+        snprintf(err, errlen, "%s", why); /* already "policy NAME: ..." */
         return -1;
     }
     s->plans[s->n_plans++] = plan;
