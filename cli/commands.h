@@ -26,6 +26,7 @@ int cmd_trace(int argc, char **argv);
 int cmd_clean(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_node(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 
 #endif
