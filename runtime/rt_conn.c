@@ -160,7 +160,11 @@ int rt_client_hello(int fd, const mb_auth *auth, int role, int site, uint32_t ep
     char e[600];
     int code = 0;
     if (mb_auth_client(fd, auth, &hl, mb_now() + (timeout_s > 0 ? timeout_s : 10), &code, e, sizeof e)) {
-        snprintf(err, errlen, "%s%s", code == MB_WERR_AUTH ? "authentication: " : "", e);
+        if (code == MB_WERR_AUTH && !strcmp(e, "authentication failed"))
+            snprintf(err, errlen, "authentication failed: it holds another key (give this side the key file "
+                                  "it was started with)");
+        else
+            snprintf(err, errlen, "%s%s", code == MB_WERR_AUTH ? "authentication: " : "", e);
         return -1;
     }
     return 0;
