@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,12 +146,22 @@ int mb_key_read(const char *path, uint8_t key[MB_KEY_LEN], char *err, size_t err
     return 0;
 }
 
+/* The HMAC implementation, fetched once (a provider lookup costs more than
+ * the MAC itself); kept for the process's life. */
+static EVP_MAC *hmac_impl;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void hmac_fetch(void)
+{
+    hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
 /* HMAC-SHA256(key, label || a || b). 0 or -1. */
 static int hmac3(const uint8_t key[MB_KEY_LEN], const char *label, const uint8_t *a, size_t alen,
                  const uint8_t *b, size_t blen, uint8_t out[MB_WIRE_MAC])
 {
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    pthread_once(&hmac_once, hmac_fetch);
+    EVP_MAC_CTX *ctx = hmac_impl ? EVP_MAC_CTX_new(hmac_impl) : NULL;
     char digest[] = "SHA256";
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
                            OSSL_PARAM_construct_end()};
@@ -160,7 +171,6 @@ static int hmac3(const uint8_t key[MB_KEY_LEN], const char *label, const uint8_t
              EVP_MAC_update(ctx, a, alen) && (!blen || EVP_MAC_update(ctx, b, blen)) &&
              EVP_MAC_final(ctx, out, &outl, MB_WIRE_MAC) && outl == MB_WIRE_MAC;
     EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
     return ok ? 0 : -1;
 }
 
