@@ -59,6 +59,60 @@ static void usage(FILE *f)
             "  --help\n");
 }
 
+/* --node-type: its threads and kernels where not given (cuda only where a
+ * GPU backend loads). 0 or -1 (said). */
+static int apply_node_type(const char *type, int *threads, const char **kernels)
+{
+    char err[512];
+    static mb_nodetype_set set;
+    if (mb_nodetypes_load_default(&set, err, sizeof err)) {
+        fprintf(stderr, "mecbed node: %s\n", err);
+        return -1;
+    }
+    const mb_nodetype *nt = mb_nodetypes_find(&set, type);
+    if (!nt) {
+        fprintf(stderr, "mecbed node: unknown node type '%s'\n", type);
+        return -1;
+    }
+    if (!*threads)
+        *threads = nt->threads > 0 ? nt->threads : 1;
+    if (!*kernels) {
+        /* A type's GPU kernels only where that backend exists. */
+        mb_backend *probe = mb_backend_new(nt->kernels, 1, err, sizeof err);
+        *kernels = probe ? nt->kernels : "cpu";
+        if (!probe)
+            fprintf(stderr, "mecbed node: node type %s asks for %s kernels (%s); using cpu\n",
+                    type, nt->kernels, err);
+        mb_backend_free(probe);
+    }
+    return 0;
+}
+
+/* The node's key: exactly one of --key-file, --new-key, --insecure-no-auth.
+ * 0, or the exit status. */
+static int node_key(const char *key_file, const char *new_key, int insecure, const char *laddr,
+                    uint8_t key[MB_KEY_LEN])
+{
+    char err[512];
+    if (!!key_file + !!new_key + insecure != 1) {
+        fprintf(stderr, "mecbed node: give exactly one of --key-file F (the run's key; mecbed keygen -o F makes "
+                        "one), --new-key F, or --insecure-no-auth\n");
+        return 2;
+    }
+    if (new_key && (mb_key_generate(key, err, sizeof err) || mb_key_write(new_key, key, err, sizeof err))) {
+        fprintf(stderr, "mecbed node: --new-key %s\n", err);
+        return 1;
+    }
+    if (key_file && mb_key_read(key_file, key, err, sizeof err)) {
+        fprintf(stderr, "mecbed node: %s\n", err);
+        return 1;
+    }
+    if (insecure)
+        fprintf(stderr, "mecbed node: WARNING: --insecure-no-auth: anyone who reaches %s can make this node "
+                        "compute and send data\n", laddr);
+    return 0;
+}
+
 int cmd_node(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -157,50 +211,16 @@ int cmd_node(int argc, char **argv)
         fprintf(stderr, "mecbed node: --listen %s\n", err);
         return 2;
     }
-    if (!!key_file + !!new_key + insecure != 1) {
-        fprintf(stderr, "mecbed node: give exactly one of --key-file F (the run's key; mecbed keygen -o F makes "
-                        "one), --new-key F, or --insecure-no-auth\n");
-        return 2;
-    }
     uint8_t key[MB_KEY_LEN];
-    if (new_key && (mb_key_generate(key, err, sizeof err) || mb_key_write(new_key, key, err, sizeof err))) {
-        fprintf(stderr, "mecbed node: --new-key %s\n", err);
-        return 1;
-    }
-    if (key_file && mb_key_read(key_file, key, err, sizeof err)) {
-        fprintf(stderr, "mecbed node: %s\n", err);
-        return 1;
-    }
-    if (insecure)
-        fprintf(stderr, "mecbed node: WARNING: --insecure-no-auth: anyone who reaches %s can make this node "
-                        "compute and send data\n", laddr);
+    int krc = node_key(key_file, new_key, insecure, laddr, key);
+    if (krc)
+        return krc;
     if (kernels && strcmp(kernels, "cpu") && strcmp(kernels, "ref") && strcmp(kernels, "cuda")) {
         fprintf(stderr, "mecbed node: --kernels %s: expected cpu, ref or cuda\n", kernels);
         return 2;
     }
-    if (type) {
-        static mb_nodetype_set set;
-        if (mb_nodetypes_load_default(&set, err, sizeof err)) {
-            fprintf(stderr, "mecbed node: %s\n", err);
-            return 1;
-        }
-        const mb_nodetype *nt = mb_nodetypes_find(&set, type);
-        if (!nt) {
-            fprintf(stderr, "mecbed node: unknown node type '%s'\n", type);
-            return 1;
-        }
-        if (!threads)
-            threads = nt->threads > 0 ? nt->threads : 1;
-        if (!kernels) {
-            /* A type's GPU kernels only where that backend exists. */
-            mb_backend *probe = mb_backend_new(nt->kernels, 1, err, sizeof err);
-            kernels = probe ? nt->kernels : "cpu";
-            if (!probe)
-                fprintf(stderr, "mecbed node: node type %s asks for %s kernels (%s); using cpu\n",
-                        type, nt->kernels, err);
-            mb_backend_free(probe);
-        }
-    }
+    if (type && apply_node_type(type, &threads, &kernels))
+        return 1;
     if (slowdown > 1 && threads > 1) {
         fprintf(stderr, "mecbed node: --slowdown needs --threads 1 (it dilates the compute thread's CPU time)\n");
         return 2;
