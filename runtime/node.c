@@ -650,8 +650,10 @@ static void *conn_main(void *arg)
      * within a short deadline. */
     if (mb_auth_server(fd, &srv->auth, mb_now() + srv->hs_s, &hl, err, sizeof err)) {
         logf_(srv, "refused a connection: %s", err);
-        mb_wire_close_lingering(fd, 1 << 16, 0.2);
+        /* the slot first: once fd is closed its number may be reused, and
+         * a slot's fd may be shut down by preauth_take */
         preauth_release(srv, slot);
+        mb_wire_close_lingering(fd, 1 << 16, 0.2);
         goto done;
     }
     preauth_release(srv, slot);

@@ -62,7 +62,9 @@ $B keygen -o "$dir/run.key" || { echo "keygen failed"; exit 1; }
 for p in $2 $3; do
     $B node --role edge --listen 127.0.0.1:$p --key-file "$dir/run.key" --model "$dir/net.model" & pids="$pids $!"
 done
-$B node --role cloud --listen 127.0.0.1:$4 --key-file "$dir/run.key" --model "$dir/net.model" & pids="$pids $!"
+# the cloud finds it in a model directory instead (other files there are skipped)
+mkdir "$dir/models" && cp "$dir/net.model" "$dir/models/remote.mbm" && echo junk > "$dir/models/junk.model"
+$B node --role cloud --listen 127.0.0.1:$4 --key-file "$dir/run.key" --models "$dir/models" & pids="$pids $!"
 fail=0
 for policy in offload tile mincut; do
     if ! $B run --model "$dir/net.model" --policy $policy --topology "$dir/topo.ini" --frames 3 --json \
