@@ -21,7 +21,9 @@
 #include "mecbed/runtime.h"
 #include "rt_conn.h"
 
-#define MAX_DATA_CONNS (2 * MB_MAX_SITES)
+#define MAX_PEER_CONNS (2 * MB_MAX_SITES) /* authenticated data connections */
+#define MAX_PREAUTH 8                      /* data connections still in their handshake */
+#define MAX_DATA_CONNS (MAX_PEER_CONNS + MAX_PREAUTH)
 #define RESULT_RING 64
 
 typedef struct data_conn {
@@ -30,6 +32,9 @@ typedef struct data_conn {
     int site;
     pthread_t th;
     int started;
+    int authed;  /* the handshake passed (under r->mu) */
+    int done;    /* refused: the acceptor joins and frees it */
+    double t0;   /* accepted at; 1e300 once cut */
 } data_conn;
 
 struct mb_runner {
@@ -220,10 +225,39 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+/* A data connection to the device: the handshake (only the run's nodes, holders
+ * of its key, send the device data), then its TENSOR frames. */
 static void *data_main(void *arg)
 {
     data_conn *c = arg;
     mb_runner *r = c->r;
+    char err[512];
+    mb_hello hl;
+    double hs = r->o.timeout_s < 3 ? r->o.timeout_s : 3;
+    int ok = !mb_auth_server(c->fd, &r->auth, mb_now() + hs, &hl, err, sizeof err);
+    if (ok && (hl.role != MB_WIRE_ROLE_PEER || hl.site < 0 || hl.site >= r->o.topo->n_sites ||
+               hl.site == r->o.device || hl.graph_hash != r->hash)) {
+        mb_wire_send_error(c->fd, 0, MB_WERR_PROTOCOL, "only peer data connections of this model are accepted here");
+        ok = 0;
+    }
+    pthread_mutex_lock(&r->mu);
+    int peers = 0;
+    for (int i = 0; i < r->n_conns; i++)
+        peers += r->conns[i]->authed;
+    if (ok && peers >= MAX_PEER_CONNS) {
+        mb_wire_send_error(c->fd, 0, MB_WERR_PROTOCOL, "too many data connections");
+        ok = 0;
+    }
+    c->authed = ok;
+    c->site = ok ? hl.site : -1;
+    pthread_mutex_unlock(&r->mu);
+    if (!ok) {
+        shutdown(c->fd, SHUT_RDWR);
+        pthread_mutex_lock(&r->mu);
+        c->done = 1;
+        pthread_mutex_unlock(&r->mu);
+        return NULL;
+    }
     char name[64];
     snprintf(name, sizeof name, "%s", site_name(r, c->site));
     if (rt_peer_receive(&r->host, c->fd, c->site, name)) {
@@ -243,6 +277,36 @@ static void *data_main(void *arg)
     return NULL;
 }
 
+/* Lock r->mu held: free the refused connections; cut the oldest one still
+ * in its handshake when MAX_PREAUTH are (so hanging sockets cannot keep
+ * the run's nodes out). Returns with the lock held. */
+static void conns_reap(mb_runner *r)
+{
+    int k = 0, pre = 0, oldest = -1;
+    for (int i = 0; i < r->n_conns; i++) {
+        data_conn *c = r->conns[i];
+        if (c->done) {
+            /* its thread takes r->mu no more after setting done: joined under the lock */
+            if (c->started)
+                pthread_join(c->th, NULL);
+            close(c->fd);
+            free(c);
+            continue;
+        }
+        if (!c->authed && c->t0 < 1e300) {
+            pre++;
+            if (oldest < 0 || c->t0 < r->conns[oldest]->t0)
+                oldest = k;
+        }
+        r->conns[k++] = c;
+    }
+    r->n_conns = k;
+    if (pre >= MAX_PREAUTH && oldest >= 0) {
+        shutdown(r->conns[oldest]->fd, SHUT_RDWR);
+        r->conns[oldest]->t0 = 1e300;
+    }
+}
+
 static void *acceptor_main(void *arg)
 {
     mb_runner *r = arg;
@@ -260,28 +324,17 @@ static void *acceptor_main(void *arg)
             continue;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        char err[512];
-        mb_hello hl;
-        /* Only the run's nodes (holders of its key) send the device data. */
-        double hs = r->o.timeout_s < 3 ? r->o.timeout_s : 3;
-        if (mb_auth_server(fd, &r->auth, mb_now() + hs, &hl, err, sizeof err)) {
-            mb_wire_close_lingering(fd, 1 << 16, 0.1);
-            continue;
-        }
-        if (hl.role != MB_WIRE_ROLE_PEER || hl.site < 0 || hl.site >= r->o.topo->n_sites ||
-            hl.site == r->o.device || hl.graph_hash != r->hash) {
-            mb_wire_send_error(fd, 0, MB_WERR_PROTOCOL, "only peer data connections of this model are accepted here");
-            mb_wire_close_lingering(fd, 1 << 16, 0.1);
-            continue;
-        }
         pthread_mutex_lock(&r->mu);
+        conns_reap(r);
         data_conn *c = r->n_conns < MAX_DATA_CONNS && !r->closing ? calloc(1, sizeof *c) : NULL;
         if (c) {
             c->r = r;
             c->fd = fd;
-            c->site = hl.site;
+            c->site = -1;
+            c->t0 = mb_now();
             r->conns[r->n_conns++] = c;
             c->started = !pthread_create(&c->th, NULL, data_main, c);
+            c->done = !c->started;
         }
         pthread_mutex_unlock(&r->mu);
         if (!c)

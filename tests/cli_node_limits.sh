@@ -47,10 +47,11 @@ $B node --role edge --listen 127.0.0.1:$2 --key-file "$dir/k" --model "$dir/net.
     --verbose 2> "$dir/node.log" &
 pid=$!
 run="$B run --model $dir/net.model --policy offload --topology $dir/topo.ini --key-file $dir/k --frames 5 --no-cap"
-PYTHONPATH=tests python3 - $2 "$dir/k" "$dir/node.log" $pid "$run" <<'P' || { tail -20 "$dir/node.log"; exit 1; }
+PYTHONPATH=tests python3 - $2 "$dir/k" "$dir/node.log" $pid "$run" $1 <<'P' || { tail -20 "$dir/node.log"; exit 1; }
 import re, socket, subprocess, sys, threading, time
 from mbwire import *
 port, key, log, pid, run = int(sys.argv[1]), read_key(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
+dev_port = int(sys.argv[6])
 connect(port).close()
 def rss_kb():
     return int(re.search(r"VmRSS:\s+(\d+)", open("/proc/%d/status" % pid).read()).group(1))
@@ -87,7 +88,20 @@ def slowloris():
                 time.sleep(0.2)
         except OSError:
             time.sleep(0.05)
-loris = [threading.Thread(target=slowloris) for _ in range(4)]
+# and the device's data port, while the run listens there: up to 30 silent
+# sockets, reopened as soon as the runner cuts them
+dev_hang = []
+def squat():
+    while not stop:
+        dev_hang[:] = [c for c in dev_hang if c.fileno() >= 0]
+        if len(dev_hang) < 30:
+            try:
+                dev_hang.append(socket.create_connection(("127.0.0.1", dev_port), timeout=0.2))
+            except OSError:
+                time.sleep(0.005)
+        else:
+            time.sleep(0.01)
+loris = [threading.Thread(target=slowloris) for _ in range(4)] + [threading.Thread(target=squat)]
 for t in loris:
     t.start()
 hang = []
@@ -103,8 +117,9 @@ rss1 = rss_kb()
 stop = True
 for t in loris:
     t.join()
-for s in hang:
+for s in hang + dev_hang:
     s.close()
+assert dev_hang, "no hanging connection to the device's port was made"
 assert rss1 - rss0 < 64 * 1024, "node RSS grew by %d kB under the hanging connections" % (rss1 - rss0)
 
 # model hash of the node's file, from its log (a runner would compute it)
@@ -135,8 +150,8 @@ assert half_took < 4, "half-sent PLAN held the session %.2f s" % half_took
 # and the next runner gets through at once (no "node busy")
 after = timed_run("right after the dropped sessions")
 print("handshake %.2f ms (Python client, mean of 100); run of 5 frames: %.2f s alone, %.2f s with %d "
-      "hanging connections + 4 slowloris senders (node RSS %+d kB), %.2f s right after two dropped sessions"
-      % (hs_ms, base, loaded, len(hang), rss1 - rss0, after))
+      "hanging connections + 4 slowloris senders (node RSS %+d kB) + %d on the device's port, %.2f s right after two dropped sessions"
+      % (hs_ms, base, loaded, len(hang), rss1 - rss0, len(dev_hang), after))
 print("idle session dropped after %.2f s, half-sent PLAN after %.2f s (idle timeout 2 s)" % (idle_took, half_took))
 P
 kill -0 $pid 2>/dev/null || { echo "the node died"; exit 1; }
