@@ -431,7 +431,8 @@ static int node_hello_reply(node_srv *srv, int fd, char *err, size_t errlen)
 {
     mb_hello me = {.proto = MB_WIRE_VERSION, .role = MB_WIRE_ROLE_NODE, .site = -1,
                    .graph_hash = srv->g_hash, .clock_ns = mb_wire_clock_ns(),
-                   .host_id = mb_wire_host_id(), .idle_ms = (uint32_t)(srv->idle_s * 1e3)};
+                   .host_id = mb_wire_host_id(),
+                   .idle_ms = srv->idle_s * 1e3 < 4e9 ? (uint32_t)(srv->idle_s * 1e3) : 4000000000u};
     mb_wbuf b;
     mb_wbuf_init(&b);
     int rc = mb_hello_encode(&me, &b);
