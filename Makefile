@@ -113,6 +113,11 @@ check-layers:
 test: all check-layers
 	@BUILD=$(BUILD) tests/run.sh
 
+# A real single-node Slurm cluster (started and stopped by the script; root)
+# runs a sweep as a job array and merges it: scripts/slurm-test.sh.
+test-slurm: all
+	@BUILD=$(BUILD) scripts/slurm-test.sh
+
 bench: all
 	@BUILD=$(BUILD) scripts/bench.sh
 

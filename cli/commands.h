@@ -28,5 +28,6 @@ int cmd_run(int argc, char **argv);
 int cmd_node(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_sweep_merge(int argc, char **argv); /* `sweep merge`, dispatched by cmd_sweep */
 
 #endif
