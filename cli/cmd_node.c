@@ -41,6 +41,8 @@ static void usage(FILE *f)
             "                        refuses to start unless told this)\n"
             "  --model FILE          a model file this node serves (repeatable)\n"
             "  --models DIR          serve every *.mbm, *.model, *.onnx file in DIR\n"
+            "  --topology FILE       the run's topology: a PLAN may then name only its sites,\n"
+            "                        and those with address= only at that address\n"
             "  --idle-timeout S      drop a session that sends nothing for S seconds, or stops\n"
             "                        in the middle of a frame (default 10; emulated time)\n"
             "  --threads N           kernel threads (default: the node type's, else 1)\n"
@@ -124,11 +126,11 @@ int cmd_node(int argc, char **argv)
         {"modelled", no_argument, 0, 'M'},      {"key-file", required_argument, 0, 'f'},
         {"new-key", required_argument, 0, 'N'}, {"insecure-no-auth", no_argument, 0, 'I'},
         {"model", required_argument, 0, 'm'},   {"models", required_argument, 0, 'd'},
-        {"idle-timeout", required_argument, 0, 'i'},
+        {"idle-timeout", required_argument, 0, 'i'}, {"topology", required_argument, 0, 'T'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     const char *role = NULL, *listen = "127.0.0.1:7400", *type = NULL, *kernels = NULL;
-    const char *key_file = NULL, *new_key = NULL, *models_dir = NULL;
+    const char *key_file = NULL, *new_key = NULL, *models_dir = NULL, *topo_path = NULL;
     const char *model_files[64];
     int n_models = 0, insecure = 0;
     double idle = 0;
@@ -150,6 +152,7 @@ int cmd_node(int argc, char **argv)
         case 'N': new_key = optarg; break;
         case 'I': insecure = 1; break;
         case 'd': models_dir = optarg; break;
+        case 'T': topo_path = optarg; break;
         case 'm':
             if (n_models >= 64) {
                 fprintf(stderr, "mecbed node: at most 64 --model files (use --models DIR)\n");
@@ -211,6 +214,11 @@ int cmd_node(int argc, char **argv)
         fprintf(stderr, "mecbed node: --listen %s\n", err);
         return 2;
     }
+    static mb_topology topo;
+    if (topo_path && mb_topology_read(topo_path, &topo, err, sizeof err)) {
+        fprintf(stderr, "mecbed node: %s\n", err);
+        return 1;
+    }
     uint8_t key[MB_KEY_LEN];
     int krc = node_key(key_file, new_key, insecure, laddr, key);
     if (krc)
@@ -236,7 +244,7 @@ int cmd_node(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     mb_node_opts o = {.listen = laddr, .listen_fd = -1, .key = insecure ? NULL : key,
                       .insecure_no_auth = insecure, .model_files = model_files, .n_model_files = n_models,
-                      .models_dir = models_dir, .idle_timeout_s = idle, .threads = threads ? threads : 1,
+                      .models_dir = models_dir, .idle_timeout_s = idle, .topo = topo_path ? &topo : NULL, .threads = threads ? threads : 1,
                       .kernels = kernels ? kernels : "cpu", .role = role, .node_type = type,
                       .sessions = sessions, .verbose = verbose, .tdf = tdf};
     int rc = mb_node_serve(&o, &stop_flag, err, sizeof err);

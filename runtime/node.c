@@ -179,6 +179,16 @@ static int plan_sites_check(session *ss, const mb_wire_plan *wp, char *err, size
                  me->address);
         return -1;
     }
+    const mb_topology *known = ss->srv->o->topo;
+    for (int i = 0; known && i < wp->topo.n_sites; i++) {
+        const mb_site *s = &wp->topo.sites[i];
+        int k = mb_topology_find(known, s->name);
+        if (k < 0 || (known->sites[k].address[0] && strcmp(known->sites[k].address, s->address))) {
+            snprintf(err, errlen, "PLAN names site %s%s%s, which this node's topology %s", s->name,
+                     k < 0 ? "" : " at ", k < 0 ? "" : s->address, k < 0 ? "lacks" : "places elsewhere");
+            return -1;
+        }
+    }
     if (!ss->sites.n_sites) {
         ss->sites = wp->topo;
         return 0;

@@ -10,7 +10,7 @@ pids=""
 trap 'for p in $pids; do kill $p 2>/dev/null; done; rm -rf "$dir"' EXIT
 ports=$(python3 -c '
 import socket
-ss=[socket.socket() for _ in range(4)]
+ss=[socket.socket() for _ in range(5)]
 for s in ss: s.bind(("127.0.0.1",0))
 print(" ".join(str(s.getsockname()[1]) for s in ss))')
 set -- $ports
@@ -60,7 +60,8 @@ M
 $B keygen -o "$dir/run.key" || { echo "keygen failed"; exit 1; }
 [ "$(stat -c %a "$dir/run.key")" = 600 ] || { echo "key file is not mode 600"; exit 1; }
 for p in $2 $3; do
-    $B node --role edge --listen 127.0.0.1:$p --key-file "$dir/run.key" --model "$dir/net.model" & pids="$pids $!"
+    $B node --role edge --listen 127.0.0.1:$p --key-file "$dir/run.key" --model "$dir/net.model" \
+        --topology "$dir/topo.ini" & pids="$pids $!"
 done
 # the cloud finds it in a model directory instead (other files there are skipped)
 mkdir "$dir/models" && cp "$dir/net.model" "$dir/models/remote.mbm" && echo junk > "$dir/models/junk.model"
@@ -103,6 +104,25 @@ for p in $pids; do kill -0 $p 2>/dev/null || { echo "node $p died after refusals
 # the nodes still serve the legitimate runner right after the refusals
 $B run --model "$dir/net.model" --policy offload --topology "$dir/topo.ini" --frames 1 --key-file "$dir/run.key" \
     > /dev/null 2> "$dir/err.txt" || { echo "legitimate run after refusals failed:"; cat "$dir/err.txt"; fail=1; }
+# a node whose topology puts the device elsewhere refuses the PLAN (its data would go there)
+cat > "$dir/two.ini" <<T
+[node device]
+role = device
+type = this
+address = 127.0.0.1:$1
+[node edgex]
+role = edge
+type = this
+address = 127.0.0.1:$5
+[link device edgex]
+spec = rate=100mbit,rtt=1ms
+T
+sed "s/127.0.0.1:$1\$/127.0.0.1:1/" "$dir/two.ini" > "$dir/two-other.ini"
+$B node --role edge --listen 127.0.0.1:$5 --key-file "$dir/run.key" --model "$dir/net.model" \
+    --topology "$dir/two-other.ini" & pids="$pids $!"
+$B run --model "$dir/net.model" --policy offload --topology "$dir/two.ini" --key-file "$dir/run.key" \
+    > /dev/null 2> "$dir/err.txt" && { echo "a PLAN outside the node's topology was accepted"; fail=1; }
+grep -q "places elsewhere" "$dir/err.txt" || { echo "PLAN outside the topology not explained:"; cat "$dir/err.txt"; fail=1; }
 # a node without a key does not start
 $B node --role edge --listen 127.0.0.1:0 2> "$dir/err.txt" && { echo "a node without a key started"; fail=1; }
 grep -q "insecure-no-auth" "$dir/err.txt" || { echo "keyless node refusal not explained"; fail=1; }

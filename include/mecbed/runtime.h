@@ -44,6 +44,10 @@ typedef struct mb_node_opts {
     double idle_timeout_s;      /* a session with nothing from its runner this long (emulated
                                  * s) is dropped, and so is a frame sent halfway (0: 10) */
     double handshake_timeout_s; /* a connection must authenticate within this (0: 3) */
+    /* Optional: the run's topology as the node's operator knows it. Then a
+     * PLAN may name only its sites, and those with address= only at that
+     * address (a PLAN cannot send this node's data elsewhere). */
+    const mb_topology *topo;
 } mb_node_opts;
 
 /* Most connections a node keeps before they authenticate; a new one beyond
