@@ -25,7 +25,7 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -Iinclude -I$(BUILD)/gen -MMD -MP -pthread -fPIC
 LDFLAGS += -pthread
-LDLIBS  += -lopenblas -lprotobuf-c -lcjson -linih -lpcap -ldl -lm
+LDLIBS  += -lopenblas -lprotobuf-c -lcjson -linih -lpcap -lcrypto -ldl -lm
 
 ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer

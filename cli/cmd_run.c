@@ -82,6 +82,11 @@ static void usage(FILE *f)
             "                       made for that (for real devices running `mecbed node`)\n"
             "  --run-id ID          namespace/interface run id (6 chars [0-9a-z]; default random)\n"
             "  --seed N             input seed (default 1)\n"
+            "  --key-file F         the key the nodes were started with (mecbed keygen -o F;\n"
+            "                       mode 0600): needed for sites with address=, which run\n"
+            "                       elsewhere. Without it, the nodes this run starts get a fresh\n"
+            "                       per-run key (docs/protocol.md)\n"
+            "  --insecure-no-auth   talk to nodes without a key (started with --insecure-no-auth)\n"
             "  --pinned-profile     accepted for compatibility: run always plans with the profile\n"
             "                       compare and plan use (pinned, cached or --profile)\n"
             "  --json               every figure as one JSON object\n"
@@ -117,6 +122,7 @@ static int parse_options(run_args *a, int argc, char **argv)
         {"seed", required_argument, 0, 's'},       {"warmup", required_argument, 0, 'w'},
         {"pinned-profile", no_argument, 0, 'P'},   {"emulate", required_argument, 0, 'E'},
         {"tdf", required_argument, 0, 'D'},        {"quiet", no_argument, 0, 'Q'},
+        {"key-file", required_argument, 0, 'K'},   {"insecure-no-auth", no_argument, 0, 'I'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0},
     };
     struct option opts[MB_CLI_MAX_OPTIONS];
@@ -142,6 +148,8 @@ static int parse_options(run_args *a, int argc, char **argv)
         case 'a': c->adaptive = 1; break;
         case 'L': c->log_dir = optarg; break;
         case 'C': a->no_cap = 1; break;
+        case 'K': c->key_file = optarg; break;
+        case 'I': c->insecure_no_auth = 1; break;
         case 'E':
             if (strcmp(optarg, "model") && strcmp(optarg, "dilate") && strcmp(optarg, "cap")) {
                 fprintf(stderr, "mecbed run: --emulate %s: expected model, dilate or cap\n", optarg);
@@ -210,8 +218,9 @@ static int parse_options(run_args *a, int argc, char **argv)
         fprintf(stderr, "mecbed run: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (!c->policy) {
-        fprintf(stderr, "mecbed run: --policy is required (mecbed run --help)\n");
+    if (!c->policy || (c->key_file && c->insecure_no_auth)) {
+        fprintf(stderr, "mecbed run: %s (mecbed run --help)\n",
+                c->policy ? "--key-file and --insecure-no-auth exclude each other" : "--policy is required");
         return 2;
     }
     if (strcmp(c->kernels, "cpu") && strcmp(c->kernels, "ref")) {

@@ -337,6 +337,7 @@ static cJSON *summarize_links(const mb_net *net, const mb_topology *t, const she
     cJSON_AddNumberToObject(js, "exit_status", status);
     cJSON_AddNumberToObject(js, "duration_s", t1 - t0);
     cJSON_AddStringToObject(js, "backend", mb_net_backend(net));
+    cJSON_AddStringToObject(js, "run_id", mb_net_run_id(net));
     cJSON *links = cJSON_AddArrayToObject(js, "links");
     if (!o->quiet)
         fprintf(stderr, "mecbed shell: %.1f s, exit status %d\n", t1 - t0, status);

@@ -21,6 +21,7 @@ static const mb_command commands[] = {
     {"clean", cmd_clean, "remove namespaces, interfaces and processes a killed run left"},
     {"run", cmd_run, "execute a plan for real on device/edge/cloud over emulated links"},
     {"node", cmd_node, "run one edge or cloud node"},
+    {"keygen", cmd_keygen, "make a secret key file for runs with nodes on other hosts"},
     {"sweep", cmd_sweep, "run an experiment: models x policies x links, results and plots"},
     {"import", cmd_import, "convert an ONNX model to mecbed's model format"},
     {"export", cmd_export, "write a zoo model as an ONNX file"},

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mecbed/auth.h"
 #include "mecbed/exec.h"
 #include "mecbed/link.h"
 #include "mecbed/timescale.h"
@@ -251,6 +252,7 @@ void mb_session_free(mb_session *s)
         return;
     ss_teardown(s);
     ss_remove_tmp_dir(s);
+    mb_key_wipe(s->key, sizeof s->key);
     for (int i = 0; i < s->n_plans; i++)
         mb_plan_free(s->plans[i]);
     mb_policy_session_free(s->policy);

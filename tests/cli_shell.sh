@@ -14,7 +14,6 @@ for p in ping iperf3 python3; do
 done
 T=$(mktemp -d "${TMPDIR:-/tmp}/mb-cli-shell.XXXXXX")
 trap 'rm -rf "$T"' EXIT INT TERM
-ip netns list | awk '/^mecbed-/ {print $1}' | sort > "$T/ns_before"
 
 $B shell --help | grep -q "MECBED_PEER" || fail "shell --help does not explain MECBED_PEER"
 $B shell -- true 2>/dev/null && fail "shell without --link accepted"
@@ -50,7 +49,7 @@ print(f"shell: ping {avg:.1f} ms, iperf3 {mbps:.2f} Mbit/s, radio {r['total_mj']
 PY
 
 # SIGTERM ends a session: the command is stopped, everything removed
-$B shell --link rate=5mbit --quiet -- sleep 30 &
+$B shell --link rate=5mbit --quiet --summary-json "$T/term.json" -- sleep 30 &
 pid=$!
 sleep 2
 kill -TERM $pid
@@ -59,7 +58,11 @@ rc=$?
 [ $rc -eq 143 ] || fail "SIGTERMed session exited $rc, expected 143"
 sleep 0.5
 pgrep -f "^sleep 30$" >/dev/null && fail "the command survived its session"
-ip netns list | awk '/^mecbed-/ {print $1}' | sort > "$T/ns_after"
-cmp -s "$T/ns_before" "$T/ns_after" || fail "namespaces left behind: $(comm -13 "$T/ns_before" "$T/ns_after")"
-ls /tmp | grep -q '^mecbed-shell-' && fail "temporary log folder left behind"
+# (other runs may be going on: look for this session's own run id)
+for f in sum term; do
+    run=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["run_id"])' "$T/$f.json") || fail "no run id in $f.json"
+    ip netns list | grep -q "mecbed-$run" && fail "namespaces of run $run left behind"
+    ip -o link show | grep -q "mb$run" && fail "interfaces of run $run left behind"
+done
+[ -n "$(ls /tmp | grep '^mecbed-shell-')" ] && ! pgrep -f "mecbed shell" >/dev/null && fail "temporary log folder left behind"
 echo "PASS: shell: ping, iperf3, exit status, summary and radio energy, clean-up"
