@@ -15,11 +15,24 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: mecbed trace gen KIND [options] -o FILE [--format FMT]\n"
-            "       mecbed trace stats FILE [--format FMT] [--window TIME] [--json]\n"
-            "       mecbed trace convert IN -o OUT --to FMT [--from FMT] [--bin TIME]\n"
+            "       mecbed trace stats FILE... [IMPORT OPTIONS] [--window TIME] [--json]\n"
+            "       mecbed trace convert IN -o OUT --to FMT [IMPORT OPTIONS] [--bin TIME]\n"
             "\n"
-            "Formats (FMT): native, mahimahi, twocol (seconds Mbit/s), mets (value,unit per second);\n"
-            "reading detects the format unless --format/--from is given. See docs/traces.md.\n"
+            "Formats (FMT): native, mahimahi, twocol (seconds Mbit/s), mets (value,unit per second),\n"
+            "csv (per-second throughput log with a header row; read only). See docs/traces.md.\n"
+            "Import options (also link-spec keys: trace=F,format=csv,column=DL_bitrate,unit=kbit/s):\n"
+            "  --format FMT (--from)   auto (default: detected from the content, and said so), or a format\n"
+            "  --column NAME           csv: the rate column (name or 1-based number; default: the second\n"
+            "                          of two columns)\n"
+            "  --unit U                csv: its unit: bit/s, kbit/s, Mbit/s, Gbit/s, kbps, Mbps, B/s, kB/s,\n"
+            "                          MB/s (default: from the column name, e.g. 'rate (Mbit/s)')\n"
+            "  --time-column NAME      csv: the timestamp column (default: the first)\n"
+            "  --time-unit s|ms|us|ns  csv: unit of numeric timestamps (default s; date-times such as\n"
+            "                          2019.12.16_11.34.13 or 2019-12-16T11:34:13Z are read as such)\n"
+            "  --duplicates mean|last|first|error   csv rows in one second, twocol samples at one time\n"
+            "                          (default mean)\n"
+            "  --gaps hold|next|zero|error   csv seconds without a row: the previous second's rate\n"
+            "                          (default), the next row's, no capacity, or refuse the file\n"
             "\n"
             "gen KIND (rates as in link specs: 10mbit, 500kbit; times: 100ms, 2s):\n"
             "  constant --rate R\n"
@@ -80,16 +93,28 @@ static int get_format(const char *v, mb_trace_format *f)
 {
     int x = mb_trace_format_parse(v);
     if (x < 0) {
-        fprintf(stderr, "mecbed trace: unknown format '%s' (native, mahimahi, twocol, mets)\n", v);
+        fprintf(stderr, "mecbed trace: unknown format '%s' (%s)\n", v, mb_trace_format_list());
         return -1;
     }
     *f = (mb_trace_format)x;
     return 0;
 }
 
+/* An import option into src, under its link-spec key. */
+static int get_src(mb_trace_src *src, const char *key, const char *v)
+{
+    char err[300];
+    if (mb_trace_src_set(src, key, v, err, sizeof err)) {
+        fprintf(stderr, "mecbed trace: --%s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
 enum {
     O_FORMAT = 1000, O_WINDOW, O_JSON, O_TO, O_FROM, O_BIN, O_DURATION, O_SEED, O_RATE, O_RATES, O_STEP, O_ON,
-    O_OFF, O_GOOD, O_BAD, O_GOOD_DWELL, O_BAD_DWELL, O_MIN, O_MAX, O_SIGMA, O_DT
+    O_OFF, O_GOOD, O_BAD, O_GOOD_DWELL, O_BAD_DWELL, O_MIN, O_MAX, O_SIGMA, O_DT, O_COLUMN, O_UNIT, O_TIME_COLUMN,
+    O_TIME_UNIT, O_DUPLICATES, O_GAPS
 };
 
 static const struct option opts[] = {
@@ -104,7 +129,10 @@ static const struct option opts[] = {
     {"bad", required_argument, 0, O_BAD}, {"good-dwell", required_argument, 0, O_GOOD_DWELL},
     {"bad-dwell", required_argument, 0, O_BAD_DWELL}, {"min", required_argument, 0, O_MIN},
     {"max", required_argument, 0, O_MAX}, {"sigma", required_argument, 0, O_SIGMA},
-    {"dt", required_argument, 0, O_DT},  {0, 0, 0, 0},
+    {"dt", required_argument, 0, O_DT},  {"column", required_argument, 0, O_COLUMN},
+    {"unit", required_argument, 0, O_UNIT}, {"time-column", required_argument, 0, O_TIME_COLUMN},
+    {"time-unit", required_argument, 0, O_TIME_UNIT}, {"duplicates", required_argument, 0, O_DUPLICATES},
+    {"gaps", required_argument, 0, O_GAPS}, {0, 0, 0, 0},
 };
 
 static void print_stats(const char *path, const mb_trace *tr, const mb_trace_stats *s, int json)
@@ -113,6 +141,7 @@ static void print_stats(const char *path, const mb_trace *tr, const mb_trace_sta
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "file", path);
         cJSON_AddStringToObject(o, "format", mb_trace_format_name(tr->format));
+        cJSON_AddBoolToObject(o, "format_auto_detected", tr->auto_detected);
         cJSON_AddStringToObject(o, "kind", tr->kind == MB_TRACE_RATES ? "rates" : "opportunities");
         cJSON_AddNumberToObject(o, "samples", (double)s->n_samples);
         cJSON_AddNumberToObject(o, "duration_s", s->duration_s);
@@ -128,14 +157,25 @@ static void print_stats(const char *path, const mb_trace *tr, const mb_trace_sta
         cJSON_AddNumberToObject(o, "max_mbps", s->max_bps / 1e6);
         cJSON_AddNumberToObject(o, "outage_s", s->outage_s);
         cJSON_AddNumberToObject(o, "outages", s->n_outages);
+        if (tr->format == MB_TRACE_FMT_CSV || tr->format == MB_TRACE_FMT_TWOCOL) {
+            cJSON_AddNumberToObject(o, "rows", (double)tr->n_rows);
+            cJSON_AddNumberToObject(o, "duplicate_rows", (double)tr->n_duplicates);
+            cJSON_AddNumberToObject(o, "gap_seconds", (double)tr->n_gap_seconds);
+            cJSON_AddNumberToObject(o, "missing_values", (double)tr->n_missing);
+        }
         char *text = cJSON_Print(o);
         puts(text);
         free(text);
         cJSON_Delete(o);
         return;
     }
-    printf("%s: %s trace, %zu %s, %.3f s\n", path, mb_trace_format_name(tr->format), s->n_samples,
+    printf("%s: %s trace%s, %zu %s, %.3f s\n", path, mb_trace_format_name(tr->format),
+           tr->auto_detected ? " (auto-detected)" : "", s->n_samples,
            tr->kind == MB_TRACE_RATES ? "samples" : "delivery opportunities", s->duration_s);
+    if (tr->format == MB_TRACE_FMT_CSV || tr->format == MB_TRACE_FMT_TWOCOL)
+        printf("  %ld rows: %ld merged into a second/time already taken, %ld seconds without a row, %ld without a "
+               "value\n",
+               tr->n_rows, tr->n_duplicates, tr->n_gap_seconds, tr->n_missing);
     printf("  mean %.3f Mbit/s (time-weighted), %.3f Mbit/s (plain mean of samples)\n", s->mean_bps / 1e6,
            s->sample_mean_bps / 1e6);
     printf("  rate over %g s windows: min %.3f  p5 %.3f  p25 %.3f  p50 %.3f  p75 %.3f  p95 %.3f  max %.3f Mbit/s\n",
@@ -160,6 +200,7 @@ int cmd_trace(int argc, char **argv)
     g.seed = 1;
     const char *out = NULL;
     mb_trace_format fmt = MB_TRACE_FMT_AUTO, to = MB_TRACE_FMT_AUTO;
+    mb_trace_src src = {0};
     double window = 1, bin = 0.1;
     int json = 0, c, have_to = 0;
     char err[512];
@@ -171,7 +212,13 @@ int cmd_trace(int argc, char **argv)
         case 'h': usage(stdout); return 0;
         case 'o': out = optarg; break;
         case O_FORMAT:
-        case O_FROM: bad = get_format(optarg, &fmt); break;
+        case O_FROM: bad = get_format(optarg, &fmt) || get_src(&src, "format", optarg); break;
+        case O_COLUMN: bad = get_src(&src, "column", optarg); break;
+        case O_UNIT: bad = get_src(&src, "unit", optarg); break;
+        case O_TIME_COLUMN: bad = get_src(&src, "time_column", optarg); break;
+        case O_TIME_UNIT: bad = get_src(&src, "time_unit", optarg); break;
+        case O_DUPLICATES: bad = get_src(&src, "duplicates", optarg); break;
+        case O_GAPS: bad = get_src(&src, "gaps", optarg); break;
         case O_TO: bad = get_format(optarg, &to), have_to = 1; break;
         case O_WINDOW: bad = get_time(optarg, &window); break;
         case O_BIN: bad = get_time(optarg, &bin); break;
@@ -256,7 +303,7 @@ int cmd_trace(int argc, char **argv)
         }
         int rc = 0;
         for (int i = 0; i < nargs; i++) {
-            mb_trace *tr = mb_trace_read(args[i], fmt, err, sizeof err);
+            mb_trace *tr = mb_trace_read_src(args[i], &src, err, sizeof err);
             if (!tr) {
                 fprintf(stderr, "mecbed trace stats: %s\n", err);
                 rc = 1;
@@ -278,7 +325,7 @@ int cmd_trace(int argc, char **argv)
         fprintf(stderr, "mecbed trace convert: usage: mecbed trace convert IN -o OUT --to FMT\n");
         return 2;
     }
-    mb_trace *tr = mb_trace_read(args[0], fmt, err, sizeof err);
+    mb_trace *tr = mb_trace_read_src(args[0], &src, err, sizeof err);
     if (!tr) {
         fprintf(stderr, "mecbed trace convert: %s\n", err);
         return 1;

@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size > (1 << 16))
         return 0;
-    mb_trace_format fmt = (mb_trace_format)(data[0] % 5);
+    mb_trace_format fmt = (mb_trace_format)(data[0] % MB_TRACE_FMT_COUNT);
     const char *path = fuzz_file(data + 1, size - 1, ".trace");
     if (!path)
         return 0;

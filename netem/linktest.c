@@ -456,10 +456,10 @@ static int setup_servers(ctx *c, char *err, size_t errlen)
     return 0;
 }
 
-static double trace_peak_bps(const char *path)
+static double trace_peak_bps(const mb_link_dir *up)
 {
     char err[256];
-    mb_trace *tr = mb_trace_read(path, MB_TRACE_FMT_AUTO, err, sizeof err);
+    mb_trace *tr = mb_trace_read_dir(up, err, sizeof err);
     if (!tr)
         return 0;
     mb_trace_stats s;
@@ -589,7 +589,7 @@ static void trace_delivery(ctx *c, const mb_link_dir *up, mb_linktest_result *r,
                            uint64_t bytes)
 {
     char e2[256];
-    mb_trace *tr = mb_trace_read(up->trace, MB_TRACE_FMT_AUTO, e2, sizeof e2);
+    mb_trace *tr = mb_trace_read_dir(up, e2, sizeof e2);
     if (!tr)
         return;
     double ep = mb_net_epoch(c->net);
@@ -637,7 +637,7 @@ static double loss_rate_bps(const mb_link_dir *up, int has_trace)
     double rate = up->rate_bps > 0 ? up->rate_bps / 2 : 10e6;
     if (has_trace) {
         char e2[256];
-        mb_trace *tr = mb_trace_read(up->trace, MB_TRACE_FMT_AUTO, e2, sizeof e2);
+        mb_trace *tr = mb_trace_read_dir(up, e2, sizeof e2);
         mb_trace_stats st;
         rate = 1e5;
         if (tr && mb_trace_stats_compute(tr, 1, &st) == 0 && st.min_bps > 0)
@@ -701,7 +701,7 @@ static int run_phases(ctx *c, const mb_linktest_opts *o, const mb_link_dir *up, 
         return -1;
     double peak = up->rate_bps;
     if (r->has_trace)
-        peak = trace_peak_bps(up->trace);
+        peak = trace_peak_bps(up);
     if (!(o && o->no_udp) && peak > 0 && phase_udp(c, up, r, peak, warm, dur, err, errlen))
         return -1;
     if (!(o && o->no_loss) && phase_loss(c, up, r, dur, err, errlen))

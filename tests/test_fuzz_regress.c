@@ -81,7 +81,7 @@ static int feed(const char *name, const char *path)
     int bad = 0;
     if (!strcmp(name, "trace") && len > 0) {
         const char *tmp = fuzz_file((const uint8_t *)data + 1, len - 1, ".trace");
-        mb_trace *tr = tmp ? mb_trace_read(tmp, (mb_trace_format)((unsigned char)data[0] % 5), err, sizeof err) : NULL;
+        mb_trace *tr = tmp ? mb_trace_read(tmp, (mb_trace_format)((unsigned char)data[0] % MB_TRACE_FMT_COUNT), err, sizeof err) : NULL;
         bad = !tr && !err[0];
         mb_trace_free(tr);
     } else if (!strcmp(name, "plan_json")) {

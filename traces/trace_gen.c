@@ -200,7 +200,7 @@ mb_trace *mb_trace_generate(const mb_trace_gen *g, char *err, size_t errlen)
         fail(err, errlen, "trace gen: unknown kind");
         return NULL;
     }
-    mb_trace *tr = mb_trace_new_rates(n, t, rate, dur);
+    mb_trace *tr = mb_trace_new_rates_s(n, t, rate, dur);
     free(t);
     free(rate);
     if (!tr)
