@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mecbed/linkspec.h"
 #include "mecbed/trace.h"
 
 static const char *shared_dir(void)
@@ -366,13 +367,108 @@ static void test_random_files(void **state)
     printf("random trace files: %d of 1500 accepted\n", accepted);
 }
 
+/* Decimal seconds become ns exactly; exactly-100 ms outages and
+ * opportunities on bin edges are integers, so they count every time. */
+static void test_exact_times(void **state)
+{
+    (void)state;
+    char err[256];
+    mb_trace *tr = mb_trace_read(tmp_file("0.549999952316 1\n1.1 2\n1.3 1e-3\n"), MB_TRACE_FMT_AUTO, err, sizeof err);
+    unlink(tmp);
+    if (!tr)
+        fail_msg("%s", err);
+    /* first sample kept: it covers an interval as long as the second's */
+    assert_true(tr->period_ns == 1300000000LL - 549999952LL + 550000048LL);
+    assert_true(tr->t_ns[1] == 550000048LL && tr->t_ns[2] == 1100000096LL);
+    mb_trace_free(tr);
+    /* the outage example: 69469 ms and exactly 100 ms */
+    tr = mb_trace_read(tmp_file("50\n69519\n69619\n69620\n"), MB_TRACE_FMT_AUTO, err, sizeof err);
+    unlink(tmp);
+    assert_non_null(tr);
+    mb_trace_stats st;
+    assert_int_equal(mb_trace_stats_compute(tr, 1, &st), 0);
+    assert_int_equal(st.n_outages, 2);
+    assert_true(st.outage_s == 69.569);
+    mb_trace_free(tr);
+    /* rate outages of exactly 100 ms at times that are not exact in binary */
+    double t[] = {0, 0.3, 0.4, 0.7, 0.8}, r[] = {1e6, 0, 1e6, 0, 1e6};
+    tr = mb_trace_new_rates_s(5, t, r, 1.1);
+    assert_int_equal(mb_trace_stats_compute(tr, 0.1, &st), 0);
+    assert_int_equal(st.n_outages, 2);
+    mb_trace_free(tr);
+    /* binning at 100 ms keeps the opportunity at 600 ms (mean 0.036, not 0.024) */
+    tr = mb_trace_read(tmp_file("0\n600\n1000\n"), MB_TRACE_FMT_AUTO, err, sizeof err);
+    unlink(tmp);
+    assert_non_null(tr);
+    mb_trace *b = mb_trace_binned(tr, 0.1);
+    assert_non_null(b);
+    assert_true(mb_trace_capacity(b, 0, 1, 0) == 3 * 1500);
+    assert_true(fabs(b->rate_bps[6] - 120000) < 1e-6);
+    mb_trace_free(b);
+    mb_trace_free(tr);
+}
+
+/* Import options as link-spec keys, per direction: one 5G log gives the
+ * uplink its UL column and the downlink its DL column. */
+static void test_linkspec_trace_keys(void **state)
+{
+    (void)state;
+    char err[512], text[1024];
+    mb_link_spec s, s2;
+    const char *spec = "trace=tests/fixtures/5g-drive.csv,format=csv,up.column=UL_bitrate,down.column=DL_bitrate,"
+                       "unit=kbit/s,gaps=zero";
+    if (mb_linkspec_parse(spec, &s, err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(s.up.trace_src.format, MB_TRACE_FMT_CSV);
+    assert_string_equal(s.up.trace_src.column, "UL_bitrate");
+    assert_string_equal(s.down.trace_src.column, "DL_bitrate");
+    assert_int_equal(s.down.trace_src.gap, MB_TRACE_GAP_ZERO);
+    /* canonical text round-trips */
+    assert_true(mb_linkspec_format(&s, text, sizeof text) > 0);
+    assert_non_null(strstr(text, "up.column=UL_bitrate"));
+    assert_int_equal(mb_linkspec_parse(text, &s2, err, sizeof err), 0);
+    assert_memory_equal(&s.up.trace_src, &s2.up.trace_src, sizeof s.up.trace_src);
+    assert_memory_equal(&s.down.trace_src, &s2.down.trace_src, sizeof s.down.trace_src);
+    mb_trace *up = mb_trace_read_dir(&s.up, err, sizeof err);
+    if (!up)
+        fail_msg("%s", err);
+    mb_trace *down = mb_trace_read_dir(&s.down, err, sizeof err);
+    assert_non_null(down);
+    mb_trace_stats su, sd;
+    assert_int_equal(mb_trace_stats_compute(up, 1, &su), 0);
+    assert_int_equal(mb_trace_stats_compute(down, 1, &sd), 0);
+    assert_true(su.max_bps < 25e6 && sd.max_bps > 400e6); /* UL in the tens of Mbit/s, DL 5G peaks */
+    assert_int_equal(sd.n_outages, 2);                    /* gaps=zero: 10-11 and 17 */
+    mb_trace_free(up);
+    mb_trace_free(down);
+    /* errors name the key */
+    static const struct { const char *spec, *needle; } bad[] = {
+        {"rate=1mbit,column=DL", "column= says how to read a trace file, but the up direction has no trace="},
+        {"trace=x,format=mahimahi,column=DL", "column applies to format csv only (format is mahimahi)"},
+        {"trace=x,unit=parsec/s", "unit=parsec/s: unknown or ambiguous throughput unit"},
+        {"trace=x,format=klingon", "format=klingon: unknown trace format (auto, native"},
+        {"trace=x,gaps=maybe", "gaps=maybe: unknown value (hold, next, zero, error)"},
+        {"trace=x,duplicates=sum", "duplicates=sum: unknown value (mean, last, first, error)"},
+        {"trace=x,column=a,column=b", "column given twice"},
+        {"trace=x,time_unit=h", "time_unit=h: unknown unit"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        if (!mb_linkspec_parse(bad[i].spec, &s, err, sizeof err))
+            fail_msg("accepted: %s", bad[i].spec);
+        if (!strstr(err, bad[i].needle))
+            fail_msg("%s: error '%s' lacks '%s'", bad[i].spec, err, bad[i].needle);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shared_means),     cmocka_unit_test(test_native_round_trip),
         cmocka_unit_test(test_generators),       cmocka_unit_test(test_cursor_rates),
         cmocka_unit_test(test_cursor_opportunities), cmocka_unit_test(test_reader_errors),
-        cmocka_unit_test(test_random_files),
+        cmocka_unit_test(test_random_files),     cmocka_unit_test(test_exact_times),
+        cmocka_unit_test(test_linkspec_trace_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
