@@ -40,6 +40,10 @@ static void usage(FILE *f)
             "  onoff    --rate R --on T --off T           outages of length T\n"
             "  markov   --good R --bad R --good-dwell T --bad-dwell T [--dt T]\n"
             "  walk     --min R --max R --sigma R [--rate START] [--dt T]   bounded random walk\n"
+            "  5g       [--min R --max R --sigma R --bad R --good-dwell T --bad-dwell T --off T]\n"
+            "           5G NR (a walk within min..max, default 50..900 Mbit/s, sigma (max-min)/15 per dt)\n"
+            "           with LTE fallback (--bad, default 30 Mbit/s +-50 %%), mean dwell times on NR and LTE\n"
+            "           (default 10 s, 2 s), --off without capacity at each switch (default 0)\n"
             "  common:  --duration T (required) --seed N (default 1) --dt T (segment, default 100ms)\n"
             "\n"
             "stats: length, mean (time-weighted) and the plain mean of the samples, percentiles of the\n"
@@ -184,6 +188,161 @@ static void print_stats(const char *path, const mb_trace *tr, const mb_trace_sta
     printf("  outages (no capacity for >= 100 ms): %d, %.3f s in all\n", s->n_outages, s->outage_s);
 }
 
+/* What the command line said. */
+typedef struct trace_args {
+    mb_trace_gen g;
+    mb_trace_src src;
+    const char *out;
+    mb_trace_format fmt, to;
+    double window, bin;
+    int json, have_to;
+} trace_args;
+
+/* Rates for --rates: up to 32, 0 allowed. */
+static int get_rates(const char *v, mb_trace_gen *g)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", v);
+    g->n_rates = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (g->n_rates == 32) {
+            fprintf(stderr, "mecbed trace: --rates: at most 32 values\n");
+            return -1;
+        }
+        if (get_rate0(tok, &g->rates_bps[g->n_rates++]))
+            return -1;
+    }
+    return 0;
+}
+
+/* One option; 0, 1 (--help printed) or -1. */
+static int set_opt(trace_args *a, int c)
+{
+    mb_trace_gen *g = &a->g;
+    switch (c) {
+    case 'h': usage(stdout); return 1;
+    case 'o': a->out = optarg; return 0;
+    case O_FORMAT:
+    case O_FROM: return get_format(optarg, &a->fmt) || get_src(&a->src, "format", optarg) ? -1 : 0;
+    case O_COLUMN: return get_src(&a->src, "column", optarg);
+    case O_UNIT: return get_src(&a->src, "unit", optarg);
+    case O_TIME_COLUMN: return get_src(&a->src, "time_column", optarg);
+    case O_TIME_UNIT: return get_src(&a->src, "time_unit", optarg);
+    case O_DUPLICATES: return get_src(&a->src, "duplicates", optarg);
+    case O_GAPS: return get_src(&a->src, "gaps", optarg);
+    case O_TO: a->have_to = 1; return get_format(optarg, &a->to);
+    case O_WINDOW: return get_time(optarg, &a->window);
+    case O_BIN: return get_time(optarg, &a->bin);
+    case O_JSON: a->json = 1; return 0;
+    case O_DURATION: return get_time(optarg, &g->duration_s);
+    case O_SEED: {
+        char *end;
+        g->seed = strtoull(optarg, &end, 0);
+        if (*end || end == optarg) {
+            fprintf(stderr, "mecbed trace: --seed %s: not an integer\n", optarg);
+            return -1;
+        }
+        return 0;
+    }
+    case O_RATE: return get_rate(optarg, &g->rate_bps);
+    case O_RATES: return get_rates(optarg, g);
+    case O_STEP: return get_time(optarg, &g->step_s);
+    case O_ON: return get_time(optarg, &g->on_s);
+    case O_OFF: return get_time(optarg, &g->off_s);
+    case O_GOOD: return get_rate0(optarg, &g->good_bps);
+    case O_BAD: return get_rate0(optarg, &g->bad_bps);
+    case O_GOOD_DWELL: return get_time(optarg, &g->good_dwell_s);
+    case O_BAD_DWELL: return get_time(optarg, &g->bad_dwell_s);
+    case O_MIN: return get_rate0(optarg, &g->min_bps);
+    case O_MAX: return get_rate(optarg, &g->max_bps);
+    case O_SIGMA: return get_rate(optarg, &g->sigma_bps);
+    case O_DT: return get_time(optarg, &g->dt_s);
+    default: usage(stderr); return -1;
+    }
+}
+
+#define GEN_KINDS "constant, steps, onoff, markov, walk, 5g"
+
+static int do_gen(trace_args *a, int nargs, char **args)
+{
+    char err[512];
+    if (nargs != 1) {
+        fprintf(stderr, "mecbed trace gen: give one KIND (" GEN_KINDS ")\n");
+        return 2;
+    }
+    int kind = mb_trace_gen_kind_parse(args[0]);
+    if (kind < 0) {
+        fprintf(stderr, "mecbed trace gen: unknown kind '%s' (" GEN_KINDS ")\n", args[0]);
+        return 2;
+    }
+    if (!a->out) {
+        fprintf(stderr, "mecbed trace gen: -o FILE is required ('-' for standard output)\n");
+        return 2;
+    }
+    a->g.kind = (mb_trace_gen_kind)kind;
+    mb_trace *tr = mb_trace_generate(&a->g, err, sizeof err);
+    if (!tr) {
+        fprintf(stderr, "mecbed %s\n", err);
+        return 1;
+    }
+    int rc = mb_trace_write(tr, a->out, a->fmt, a->bin, err, sizeof err);
+    mb_trace_free(tr);
+    if (rc) {
+        fprintf(stderr, "mecbed trace gen: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+static int do_stats(trace_args *a, int nargs, char **args)
+{
+    char err[512];
+    if (nargs < 1) {
+        fprintf(stderr, "mecbed trace stats: give a trace FILE\n");
+        return 2;
+    }
+    int rc = 0;
+    for (int i = 0; i < nargs; i++) {
+        mb_trace *tr = mb_trace_read_src(args[i], &a->src, err, sizeof err);
+        if (!tr) {
+            fprintf(stderr, "mecbed trace stats: %s\n", err);
+            rc = 1;
+            continue;
+        }
+        mb_trace_stats s;
+        if (mb_trace_stats_compute(tr, a->window, &s)) {
+            fprintf(stderr, "mecbed trace stats: %s: cannot compute statistics\n", args[i]);
+            rc = 1;
+        } else {
+            print_stats(args[i], tr, &s, a->json);
+        }
+        mb_trace_free(tr);
+    }
+    return rc;
+}
+
+static int do_convert(trace_args *a, int nargs, char **args)
+{
+    char err[512];
+    if (nargs != 1 || !a->out || !a->have_to) {
+        fprintf(stderr, "mecbed trace convert: usage: mecbed trace convert IN -o OUT --to FMT\n");
+        return 2;
+    }
+    mb_trace *tr = mb_trace_read_src(args[0], &a->src, err, sizeof err);
+    if (!tr) {
+        fprintf(stderr, "mecbed trace convert: %s\n", err);
+        return 1;
+    }
+    int rc = mb_trace_write(tr, a->out, a->to, a->bin, err, sizeof err);
+    mb_trace_free(tr);
+    if (rc) {
+        fprintf(stderr, "mecbed trace convert: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
 int cmd_trace(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -195,146 +354,24 @@ int cmd_trace(int argc, char **argv)
         fprintf(stderr, "mecbed trace: unknown sub-command '%s' (gen, stats, convert)\n", sub);
         return 2;
     }
-    mb_trace_gen g;
-    memset(&g, 0, sizeof g);
-    g.seed = 1;
-    const char *out = NULL;
-    mb_trace_format fmt = MB_TRACE_FMT_AUTO, to = MB_TRACE_FMT_AUTO;
-    mb_trace_src src = {0};
-    double window = 1, bin = 0.1;
-    int json = 0, c, have_to = 0;
-    char err[512];
+    trace_args a;
+    memset(&a, 0, sizeof a);
+    a.g.seed = 1;
+    a.window = 1;
+    a.bin = 0.1;
+    int c;
     optind = 1;
     argc--, argv++; /* getopt sees "gen ..." as the program name and its arguments */
     while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
-        int bad = 0;
-        switch (c) {
-        case 'h': usage(stdout); return 0;
-        case 'o': out = optarg; break;
-        case O_FORMAT:
-        case O_FROM: bad = get_format(optarg, &fmt) || get_src(&src, "format", optarg); break;
-        case O_COLUMN: bad = get_src(&src, "column", optarg); break;
-        case O_UNIT: bad = get_src(&src, "unit", optarg); break;
-        case O_TIME_COLUMN: bad = get_src(&src, "time_column", optarg); break;
-        case O_TIME_UNIT: bad = get_src(&src, "time_unit", optarg); break;
-        case O_DUPLICATES: bad = get_src(&src, "duplicates", optarg); break;
-        case O_GAPS: bad = get_src(&src, "gaps", optarg); break;
-        case O_TO: bad = get_format(optarg, &to), have_to = 1; break;
-        case O_WINDOW: bad = get_time(optarg, &window); break;
-        case O_BIN: bad = get_time(optarg, &bin); break;
-        case O_JSON: json = 1; break;
-        case O_DURATION: bad = get_time(optarg, &g.duration_s); break;
-        case O_SEED: {
-            char *end;
-            g.seed = strtoull(optarg, &end, 0);
-            if (*end || end == optarg) {
-                fprintf(stderr, "mecbed trace: --seed %s: not an integer\n", optarg);
-                bad = 1;
-            }
-            break;
-        }
-        case O_RATE: bad = get_rate(optarg, &g.rate_bps); break;
-        case O_RATES: {
-            char buf[1024];
-            snprintf(buf, sizeof buf, "%s", optarg);
-            g.n_rates = 0;
-            char *save = NULL;
-            for (char *tok = strtok_r(buf, ",", &save); tok && !bad; tok = strtok_r(NULL, ",", &save)) {
-                if (g.n_rates == 32) {
-                    fprintf(stderr, "mecbed trace: --rates: at most 32 values\n");
-                    bad = 1;
-                    break;
-                }
-                bad = get_rate0(tok, &g.rates_bps[g.n_rates++]);
-            }
-            break;
-        }
-        case O_STEP: bad = get_time(optarg, &g.step_s); break;
-        case O_ON: bad = get_time(optarg, &g.on_s); break;
-        case O_OFF: bad = get_time(optarg, &g.off_s); break;
-        case O_GOOD: bad = get_rate0(optarg, &g.good_bps); break;
-        case O_BAD: bad = get_rate0(optarg, &g.bad_bps); break;
-        case O_GOOD_DWELL: bad = get_time(optarg, &g.good_dwell_s); break;
-        case O_BAD_DWELL: bad = get_time(optarg, &g.bad_dwell_s); break;
-        case O_MIN: bad = get_rate0(optarg, &g.min_bps); break;
-        case O_MAX: bad = get_rate(optarg, &g.max_bps); break;
-        case O_SIGMA: bad = get_rate(optarg, &g.sigma_bps); break;
-        case O_DT: bad = get_time(optarg, &g.dt_s); break;
-        default: usage(stderr); return 2;
-        }
-        if (bad)
-            return 2;
+        int rc = set_opt(&a, c);
+        if (rc)
+            return rc > 0 ? 0 : 2;
     }
     int nargs = argc - optind;
     char **args = argv + optind;
-
-    if (!strcmp(sub, "gen")) {
-        if (nargs != 1) {
-            fprintf(stderr, "mecbed trace gen: give one KIND (constant, steps, onoff, markov, walk)\n");
-            return 2;
-        }
-        int kind = mb_trace_gen_kind_parse(args[0]);
-        if (kind < 0) {
-            fprintf(stderr, "mecbed trace gen: unknown kind '%s' (constant, steps, onoff, markov, walk)\n", args[0]);
-            return 2;
-        }
-        if (!out) {
-            fprintf(stderr, "mecbed trace gen: -o FILE is required ('-' for standard output)\n");
-            return 2;
-        }
-        g.kind = (mb_trace_gen_kind)kind;
-        mb_trace *tr = mb_trace_generate(&g, err, sizeof err);
-        if (!tr) {
-            fprintf(stderr, "mecbed %s\n", err);
-            return 1;
-        }
-        int rc = mb_trace_write(tr, out, fmt, bin, err, sizeof err);
-        mb_trace_free(tr);
-        if (rc) {
-            fprintf(stderr, "mecbed trace gen: %s\n", err);
-            return 1;
-        }
-        return 0;
-    }
-    if (!strcmp(sub, "stats")) {
-        if (nargs < 1) {
-            fprintf(stderr, "mecbed trace stats: give a trace FILE\n");
-            return 2;
-        }
-        int rc = 0;
-        for (int i = 0; i < nargs; i++) {
-            mb_trace *tr = mb_trace_read_src(args[i], &src, err, sizeof err);
-            if (!tr) {
-                fprintf(stderr, "mecbed trace stats: %s\n", err);
-                rc = 1;
-                continue;
-            }
-            mb_trace_stats s;
-            if (mb_trace_stats_compute(tr, window, &s)) {
-                fprintf(stderr, "mecbed trace stats: %s: cannot compute statistics\n", args[i]);
-                rc = 1;
-            } else {
-                print_stats(args[i], tr, &s, json);
-            }
-            mb_trace_free(tr);
-        }
-        return rc;
-    }
-    /* convert */
-    if (nargs != 1 || !out || !have_to) {
-        fprintf(stderr, "mecbed trace convert: usage: mecbed trace convert IN -o OUT --to FMT\n");
-        return 2;
-    }
-    mb_trace *tr = mb_trace_read_src(args[0], &src, err, sizeof err);
-    if (!tr) {
-        fprintf(stderr, "mecbed trace convert: %s\n", err);
-        return 1;
-    }
-    int rc = mb_trace_write(tr, out, to, bin, err, sizeof err);
-    mb_trace_free(tr);
-    if (rc) {
-        fprintf(stderr, "mecbed trace convert: %s\n", err);
-        return 1;
-    }
-    return 0;
+    if (!strcmp(sub, "gen"))
+        return do_gen(&a, nargs, args);
+    if (!strcmp(sub, "stats"))
+        return do_stats(&a, nargs, args);
+    return do_convert(&a, nargs, args);
 }

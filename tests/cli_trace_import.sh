@@ -181,6 +181,25 @@ grep -q "unknown format 'klingon' (auto, native, mahimahi, twocol, mets, csv)" $
 $B trace convert $F -o $T/x --to csv --column DL_bitrate --unit kbit/s 2> $T/err && fail "csv written"
 grep -q "csv is an import format" $T/err || fail "csv write error: $(cat $T/err)"
 
+# ---- a generated 5G trace: seeded, peaks above 400 Mbit/s, handover outages ----
+$B trace gen 5g --duration 60s --seed 3 -o $T/g1 || fail "gen 5g"
+$B trace gen 5g --duration 60s --seed 3 -o $T/g2 || fail "gen 5g"
+cmp -s $T/g1 $T/g2 || fail "5g: same seed, different traces"
+$B trace stats --json $T/g1 > $T/j || fail "5g stats"
+awk -v m="$(jnum $T/j max_mbps)" -v p="$(jnum $T/j p5_mbps)" 'BEGIN { exit !(m > 400 && m <= 900 && p < 100) }' ||
+    fail "5g: max $(jnum $T/j max_mbps), p5 $(jnum $T/j p5_mbps) Mbit/s"
+check $T/j mean_mbps "$(awk_native $T/g1)" "5g mean"
+$B trace gen 5g --duration 60s --seed 3 --off 300ms -o $T/g3 || fail "gen 5g --off"
+$B trace stats --json --window 100ms $T/g3 > $T/j || fail "5g --off stats"
+awk -v n="$(jnum $T/j outages)" -v s="$(jnum $T/j outage_s)" 'BEGIN { exit !(n >= 1 && s >= 0.3 * n - 1e-9) }' ||
+    fail "5g handovers: $(jnum $T/j outages) outages, $(jnum $T/j outage_s) s"
+$B trace gen 5g --duration 10s --min 500mbit --max 100mbit -o $T/x 2> $T/err && fail "5g min > max accepted"
+grep -q "needs --min < --max" $T/err || fail "5g error: $(cat $T/err)"
+for f in traces/5g-*.trace; do
+    $B trace stats --json "$f" > $T/j || fail "shipped $f"
+    awk -v m="$(jnum $T/j max_mbps)" 'BEGIN { exit !(m > 400) }' || fail "$f: peak $(jnum $T/j max_mbps)"
+done
+
 # ---- the same options in link specs (read by plan's cost model) ----
 $B trace convert --column DL_bitrate --unit kbit/s $F -o $T/5g.native --to native || fail "csv -> native"
 $B trace stats --json $T/5g.native > $T/j2 || fail "converted 5G stats"

@@ -88,6 +88,10 @@ typedef enum mb_trace_gen_kind {
     MB_TRACE_GEN_ONOFF,        /* rate for on_s, 0 for off_s, repeated */
     MB_TRACE_GEN_MARKOV,       /* good/bad states, mean dwell times, rates per state */
     MB_TRACE_GEN_WALK,         /* random walk within [min, max], sigma per step */
+    MB_TRACE_GEN_5G,           /* 5G NR with LTE fallback: a walk within [min, max] (defaults 50..900
+                                * Mbit/s) while on NR, bad_bps (default 30 Mbit/s) +-50 % on LTE,
+                                * good/bad dwell means (default 10 s / 2 s), off_s without capacity at
+                                * each switch (a handover; default 0) */
 } mb_trace_gen_kind;
 
 typedef struct mb_trace_gen {
