@@ -161,6 +161,22 @@ check $T/j mean_mbps 18.75 "ms csv mean (10, 30, 30 held, 5 over 4 s)"
 $B trace stats $T/ms.csv 2> $T/err && fail "ms read as seconds"
 grep -q "are the timestamps milliseconds? (give --time-unit ms" $T/err || fail "ms hint: $(cat $T/err)"
 
+# Unix timestamps (seconds, fractions) and ISO date-times with zones
+printf 'epoch,tput_mbps\n1575552000.2,8\n1575552001.7,4\n1575552001.9,6\n1575552003.0,2\n' > $T/ep.csv
+$B trace stats --json --unit Mbit/s $T/ep.csv > $T/j || fail "epoch csv: $($B trace stats --unit Mbit/s $T/ep.csv 2>&1)"
+check $T/j duration_s 4 "epoch csv span"
+check $T/j mean_mbps 5 "epoch csv mean (8, 5, 5 held, 2)"
+printf 'when,rate\n2024-03-01T10:00:59.5+01:00,1\n2024-03-01T09:01:00Z,3\n2024-03-01 09:01:01,5\n' > $T/iso.csv
+$B trace stats --json --unit Mbit/s $T/iso.csv > $T/j || fail "iso csv: $($B trace stats --unit Mbit/s $T/iso.csv 2>&1)"
+check $T/j duration_s 3 "iso csv span (09:00:59 .. 09:01:01 UTC)"
+check $T/j mean_mbps 3 "iso csv mean"
+printf 'when,rate\n2024-03-01T10:00:59,1\n2024-03-01T10:00:58,3\n' > $T/back.csv
+$B trace stats --unit Mbit/s $T/back.csv 2> $T/err && fail "csv going back accepted"
+grep -q "$T/back.csv:3: timestamp '2024-03-01T10:00:58' is before the previous row's" $T/err || fail "back error: $(cat $T/err)"
+printf 'when,rate\n2024-03-01T10:00:59,1\nyesterday,3\n' > $T/bad.csv
+$B trace stats --unit Mbit/s $T/bad.csv 2> $T/err && fail "bad timestamp accepted"
+grep -q "$T/bad.csv:3: timestamp 'yesterday' is not a date-time like the rows above" $T/err || fail "ts error: $(cat $T/err)"
+
 # ---- errors say what the content was taken for ----
 $B trace stats $F 2> $T/err && fail "csv without --column"
 grep -q "which column holds the rate? give --column.*columns: Timestamp, Longitude.*(parsed as csv, auto-detected; use --format)" $T/err || fail "csv column error: $(cat $T/err)"

@@ -225,6 +225,14 @@ static void test_cursor_rates(void **state)
     assert_true(fabs(mb_trace_serve(&c, 0.2, 1000) - 0.201) < 1e-12);
     assert_true(isinf(mb_trace_serve(&c, 0.9995, 1000)));
     mb_trace_free(tr);
+    /* a trace so slow that a packet needs more cycles than int64 ns can
+     * count: never (fuzz_trace found the overflow) */
+    double tiny[] = {1e-4}, t0[] = {0};
+    mb_trace *slow = mb_trace_new_rates_s(1, t0, tiny, 7501);
+    mb_trace_cursor_init(&c, slow, 1);
+    assert_true(isinf(mb_trace_serve(&c, 0, 1e6)));
+    assert_true(mb_trace_serve_ns(&c, 0, 1e6) == INT64_MAX);
+    mb_trace_free(slow);
     /* a trace with no capacity at all never serves, and does not spin */
     double z[] = {0};
     tr = mb_trace_new_rates_s(1, t, z, 1);

@@ -155,6 +155,14 @@ double mb_trace_capacity(const mb_trace *tr, double t0, double t1, int loop)
 /* ---- the emulator's cursor ---- */
 
 #define NEVER INT64_MAX
+/* Beyond ~127 years a departure is "never": times stay far from int64's end. */
+#define HORIZON_NS 4000000000000000000LL
+
+/* Would cycle c of period P start beyond the horizon? */
+static int past_horizon(long long cycle, int64_t P)
+{
+    return (double)cycle * (double)P > (double)HORIZON_NS;
+}
 
 void mb_trace_cursor_init(mb_trace_cursor *c, const mb_trace *tr, int loop)
 {
@@ -210,6 +218,8 @@ static int64_t serve_opportunities(mb_trace_cursor *c, int64_t start, double byt
         /* jump whole cycles when far behind */
         if (c->loop && c->i == 0 && start - t > tr->period_ns) {
             c->cycle += (start - t) / tr->period_ns;
+            if (past_horizon(c->cycle + 1, tr->period_ns))
+                return NEVER;
             continue;
         }
         c->i++;
@@ -217,12 +227,15 @@ static int64_t serve_opportunities(mb_trace_cursor *c, int64_t start, double byt
     /* take opportunities until the packet fits */
     double need = bytes - have;
     if (c->loop && c->period_bytes > 0 && need > 2 * c->period_bytes) {
-        long long k = (long long)floor(need / c->period_bytes) - 1;
+        double kd = floor(need / c->period_bytes) - 1;
+        if (past_horizon((long long)fmin(kd, 1e18) + c->cycle + 1, tr->period_ns))
+            return NEVER;
+        long long k = (long long)kd;
         c->cycle += k;
         need -= (double)k * c->period_bytes;
     }
     for (;;) {
-        if (!opp_wrap(c))
+        if (!opp_wrap(c) || past_horizon(c->cycle + 1, tr->period_ns))
             return NEVER;
         int64_t t = opp_time(c, c->i);
         c->i++;
@@ -257,7 +270,10 @@ static int64_t serve_rates(mb_trace_cursor *c, int64_t start, double bytes)
     double bits = bytes * 8;
     int64_t now = start;
     if (c->loop && c->period_bytes > 0 && bytes > 2 * c->period_bytes) {
-        long long k = (long long)floor(bytes / c->period_bytes) - 1;
+        double kd = floor(bytes / c->period_bytes) - 1;
+        if (past_horizon((long long)fmin(kd, 1e18) + c->cycle + 1, P))
+            return NEVER;
+        long long k = (long long)kd;
         c->cycle += k;
         base += (int64_t)k * P;
         now += (int64_t)k * P;
@@ -269,7 +285,7 @@ static int64_t serve_rates(mb_trace_cursor *c, int64_t start, double bytes)
         if (r > 0 && end > now) {
             double need_ns = bits * 1e9 / r;
             if (need_ns <= (double)(end - now))
-                return now + llround(need_ns);
+                return (double)now + need_ns > (double)HORIZON_NS ? NEVER : now + llround(need_ns);
             bits -= (double)(end - now) * r / 1e9;
         }
         if (end > now)
@@ -282,6 +298,8 @@ static int64_t serve_rates(mb_trace_cursor *c, int64_t start, double bytes)
             return NEVER;
         c->cycle++;
         c->i = 0;
+        if (past_horizon(c->cycle + 1, P))
+            return NEVER;
         base = (int64_t)c->cycle * P;
         if (now < base)
             now = base;
@@ -290,6 +308,8 @@ static int64_t serve_rates(mb_trace_cursor *c, int64_t start, double bytes)
 
 int64_t mb_trace_serve_ns(mb_trace_cursor *c, int64_t start_ns, double bytes)
 {
+    if (start_ns > HORIZON_NS || !(bytes >= 0) || bytes > 1e18)
+        return NEVER;
     if (c->tr->kind == MB_TRACE_OPPORTUNITIES)
         return serve_opportunities(c, start_ns, bytes);
     return serve_rates(c, start_ns, bytes);

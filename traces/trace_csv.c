@@ -30,7 +30,7 @@ static int split_fields(char *line, char sep, char **out, int max)
     for (;;) {
         if (n == max)
             return n;
-        while (*p == ' ' || *p == '\t' ? *p != sep : 0)
+        while ((*p == ' ' || *p == '\t') && *p != sep) /* leading blanks (unless they separate) */
             p++;
         char *w = p;
         out[n++] = w;
@@ -143,7 +143,8 @@ static int parse_datetime(const char *s, int64_t *ns)
         if (digits(&p, lo[i], hi[i], &v[i]))
             return -1;
     }
-    if (v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 || v[5] > 60)
+    if (v[0] < 1970 || v[0] > 2099 || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 ||
+        v[5] > 60)
         return -1;
     int64_t frac = 0;
     if ((*p == '.' || *p == ',') && isdigit((unsigned char)p[1])) {
@@ -170,6 +171,8 @@ static int parse_datetime(const char *s, int64_t *ns)
     if (*p)
         return -1;
     int64_t sec = days_from_civil(v[0], v[1], v[2]) * 86400 + v[3] * 3600 + v[4] * 60 + v[5] - off;
+    if (sec < 0)
+        return -1;
     *ns = sec * 1000000000LL + frac;
     return 0;
 }
@@ -262,7 +265,7 @@ static int row_time(trace_reader *rd, const char *v, int64_t *t)
 {
     trace_csv *c = &rd->csv;
     int64_t unit = rd->src.time_unit_ns > 0 ? rd->src.time_unit_ns : 1000000000LL;
-    if (c->numeric_time != 0 && !trace_parse_ns(v, unit, t)) {
+    if (c->numeric_time != 0 && !trace_parse_ns_max(v, unit, TRACE_MAX_ABS_NS, t)) {
         c->numeric_time = 1;
         return 0;
     }

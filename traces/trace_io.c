@@ -77,7 +77,11 @@ static int parse_double(const char *s, double *out)
 
 int trace_parse_ns(const char *s, int64_t unit_ns, int64_t *out)
 {
-    const int64_t max_ns = TRACE_MAX_SECONDS * 1000000000LL;
+    return trace_parse_ns_max(s, unit_ns, TRACE_MAX_SECONDS * 1000000000LL, out);
+}
+
+int trace_parse_ns_max(const char *s, int64_t unit_ns, int64_t max_ns, int64_t *out)
+{
     const char *p = s;
     if (*p == '+')
         p++;

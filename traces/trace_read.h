@@ -30,7 +30,7 @@ typedef struct trace_csv {
     char sep;
     int numeric_time; /* 1: numbers in time_unit, 0: date-times; -1 not known yet */
     double unit_bps;
-    char rate_name[TRACE_MAX_LINE < 256 ? TRACE_MAX_LINE : 256];
+    char rate_name[256];
 } trace_csv;
 
 typedef struct trace_reader {
@@ -55,6 +55,9 @@ int trace_push(trace_samples *s, int64_t t, double r, int line);
  * the ns), through a double for exponents. -1 if not a number, negative or
  * beyond TRACE_MAX_SECONDS. */
 int trace_parse_ns(const char *s, int64_t unit_ns, int64_t *out);
+/* The same with another bound (CSV logs: absolute Unix timestamps, up to 4e9 s). */
+int trace_parse_ns_max(const char *s, int64_t unit_ns, int64_t max_ns, int64_t *out);
+#define TRACE_MAX_ABS_NS 4000000000000000000LL
 /* Write ns as exact decimal seconds ("12", "0.55", "1.000000001"). */
 void trace_fmt_seconds(char *buf, size_t len, int64_t ns);
 char *trace_trim(char *s);
