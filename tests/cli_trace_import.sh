@@ -220,4 +220,8 @@ done
 $B trace convert --column DL_bitrate --unit kbit/s $F -o $T/5g.native --to native || fail "csv -> native"
 $B trace stats --json $T/5g.native > $T/j2 || fail "converted 5G stats"
 check $T/j2 mean_mbps "$(awk_csv $F | cut -d' ' -f1)" "csv -> native"
+$B plan --model resnet18 --policy layerwise --link "trace=$F,format=csv,column=DL_bitrate,unit=kbit/s,rtt=20ms" \
+    > /dev/null || fail "plan with a CSV trace"
+$B plan --model resnet18 --policy layerwise --link "trace=$F,rtt=20ms" 2> $T/err && fail "plan: CSV without column"
+grep -q "link device -> edge0: $F:1: which column holds the rate?" $T/err || fail "plan error: $(cat $T/err)"
 echo "cli_trace_import: ok"
