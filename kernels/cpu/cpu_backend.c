@@ -1,8 +1,9 @@
 /* The fast CPU backend ("cpu"): says which ops it implements and hands a
  * request (checked against the graph by mb_backend_compute) to the kernel
  * for the op's family. Hot ops (Conv, Gemm,
- * MatMul, pooling, elementwise, BatchNormalization, Concat) have kernels here;
- * rarely hot ones (ConvTranspose, Pad, Resize, Softmax) run the reference
+ * MatMul, pooling, elementwise, BatchNormalization, Concat, ConvTranspose,
+ * Resize) have kernels here; rarely hot ones (Pad, Softmax, Resize on other
+ * axes than H and W) run the reference
  * backend's code, so both backends agree on their edge cases by
  * construction. */
 #include <cblas.h>
@@ -137,8 +138,13 @@ static int dispatch(cpu_ctx *c, const mb_graph *g, int node, const mb_view *v, m
     case MB_OP_CONSTANT:
         return copy_whole(n->params[0], out, n->name, err, errlen);
     case MB_OP_CONV_TRANSPOSE:
-    case MB_OP_PAD:
+        return cpu_conv_transpose(c, g, node, v, r, out, err, errlen);
     case MB_OP_RESIZE:
+        if (cpu_resize_fast(g, node))
+            return cpu_resize(c, g, node, v, r, out, err, errlen);
+        /* other ranks and axes run the reference kernel */
+        __attribute__((fallthrough));
+    case MB_OP_PAD:
     case MB_OP_SOFTMAX:
         if (!c->ref) {
             snprintf(err, errlen, "node '%s' (%s): the cpu backend runs this op with the reference kernels, which "

@@ -61,6 +61,12 @@ static inline const float *cpu_view_row(const mb_view *v, int64_t n, int64_t ch,
 
 int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
              size_t errlen);
+int cpu_conv_transpose(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out,
+                       char *err, size_t errlen);
+/* 1 when cpu_resize handles node (4-D, N and C unchanged); else the reference kernel runs it. */
+int cpu_resize_fast(const mb_graph *g, int node);
+int cpu_resize(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
+               size_t errlen);
 int cpu_gemm(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_tensor *out, char *err, size_t errlen);
 int cpu_matmul(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_tensor *out, char *err,
                size_t errlen);
