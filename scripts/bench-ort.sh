@@ -3,7 +3,9 @@
 # onnxruntime-node, a benchmark-only dependency installed into a cache folder
 # outside the repository) on the same ONNX files with the same input.
 #
-#   scripts/bench-ort.sh [MODEL.onnx ...]   every zoo model, then these files
+#   scripts/bench-ort.sh [MODEL.onnx|MODEL.mbm ...]
+#                         every zoo model and tests/models/*.mbm (exported to
+#                         ONNX first), then these files
 #   make bench-ort BENCH_ORT_ARGS="extra.onnx"
 #
 # Per model and thread count: ORT median ms (BENCH_ORT_RUNS timed runs after 2
@@ -12,7 +14,8 @@
 # 1 warm-up), wall / ORT, wall / op sum, and the max abs difference of the
 # outputs relative to ORT's largest |y|. Then the geometric mean of wall / ORT.
 # Environment:
-#   BENCH_ORT_MODELS   zoo models (default: all of `mecbed models`; "none": only files)
+#   BENCH_ORT_MODELS   zoo models and .mbm files (default: all of `mecbed models`
+#                      and tests/models/*.mbm; "none": only the files given)
 #   BENCH_ORT_THREADS  thread counts (default "1 2")
 #   BENCH_ORT_RUNS     ORT timed runs (default 15)
 #   BENCH_ORT_REPEATS  mecbed timed runs (default 10)
@@ -33,6 +36,7 @@ INFER_ARGS=${BENCH_ORT_INFER---fold-bn}
 TOL=${BENCH_ORT_TOL:-1e-3}
 here=$(cd "$(dirname "$0")" && pwd)
 
+[ "${1:-}" != --help ] && [ "${1:-}" != -h ] || { sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0; }
 die() { echo "bench-ort: $*" >&2; exit 1; }
 # jget JSON EXPR: a field of a JSON text (EXPR in JavaScript, the object is j).
 jget() { node -e 'const j = JSON.parse(process.argv[1]); console.log(eval(process.argv[2]))' "$1" "$2"; }
@@ -56,7 +60,7 @@ export NODE_PATH="$ORT_DIR/node_modules"
 work=$(mktemp -d "${TMPDIR:-/tmp}/mecbed-bench-ort.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 
-models=${BENCH_ORT_MODELS:-$(jget "$("$MECBED" models --json)" "j.map((m) => m.name).join(' ')")}
+models=${BENCH_ORT_MODELS:-$(jget "$("$MECBED" models --json)" "j.map((m) => m.name).join(' ')") $(ls tests/models/*.mbm 2>/dev/null)}
 [ "$models" = none ] && models=
 
 # bench NAME FILE.onnx: one table row per thread count; appends ratios to $work/ratio_T.
@@ -97,12 +101,14 @@ bench() {
 echo "mecbed vs ONNX Runtime $ORT_VERSION, same ONNX file and input; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "mecbed: $MECBED infer --repeats $REPEATS $INFER_ARGS; ORT: median of $RUNS runs"
 printf "%-16s %3s %9s %9s %9s %7s %7s %9s\n" model thr "ORT ms" "mb wall" "mb ops" "wall/ORT" "wall/ops" "rel diff"
-for m in $models; do
-    "$MECBED" export --model "$m" -o "$work/$m.onnx" >/dev/null || die "$m: export failed"
-    bench "$m" "$work/$m.onnx"
-done
-for f in "$@"; do
-    bench "$(basename "$f" .onnx)" "$f"
+for m in $models "$@"; do
+    name=$(basename "$m" .onnx)
+    name=$(basename "$name" .mbm)
+    case $m in
+    *.onnx) bench "$name" "$m" ;;
+    *) "$MECBED" export --model "$m" -o "$work/$name.onnx" >/dev/null || die "$m: export failed"
+       bench "$name" "$work/$name.onnx" ;;
+    esac
 done
 for t in $THREADS; do
     [ -f "$work/ratio_$t" ] || continue
