@@ -106,6 +106,27 @@ static void test_delegated_ops(void **state)
     pad.a.pad_amounts[7] = 0;
     pad.a.pad_value = 0.5f;
     check_op(finish(g, &pad), "pad");
+    /* Pad: each mode, asymmetric, as wide as ONNX allows (reflect pads <
+     * the dimension), batch > 1; pads on C and negative pads (reference kernel) */
+    static const struct {
+        int mode;
+        int64_t amounts[8];
+    } pad_cases[] = {
+        {MB_PAD_REFLECT, {0, 0, 2, 1, 0, 0, 1, 3}}, {MB_PAD_EDGE, {0, 0, 3, 0, 0, 0, 0, 2}},
+        {MB_PAD_REFLECT, {0, 0, 4, 5, 0, 0, 4, 5}}, {MB_PAD_CONSTANT, {0, 0, 0, 4, 0, 0, 5, 0}},
+        {MB_PAD_CONSTANT, {0, 1, 1, 1, 0, 2, 1, 1}}, {MB_PAD_CONSTANT, {0, 0, -1, 2, 0, 0, 1, -2}},
+    };
+    for (size_t i = 0; i < sizeof pad_cases / sizeof pad_cases[0]; i++) {
+        g = mb_graph_new("pad");
+        x = add_input4(g, 2, 3, 5, 6);
+        mb_node pd = {.type = MB_OP_PAD, .n_inputs = 1, .inputs = {x}};
+        memcpy(pd.a.pad_amounts, pad_cases[i].amounts, sizeof pad_cases[i].amounts);
+        pd.a.pad_mode = pad_cases[i].mode;
+        pd.a.pad_value = -0.75f;
+        char label[64];
+        snprintf(label, sizeof label, "pad case %zu", i);
+        check_op(finish(g, &pd), label);
+    }
     /* Resize: nearest and linear, each coordinate mode, up and down,
      * integer and fractional scales, batch > 1; a scale on C (reference
      * kernel) */

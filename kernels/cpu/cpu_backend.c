@@ -2,8 +2,8 @@
  * request (checked against the graph by mb_backend_compute) to the kernel
  * for the op's family. Hot ops (Conv, Gemm,
  * MatMul, pooling, elementwise, BatchNormalization, Concat, ConvTranspose,
- * Resize) have kernels here; rarely hot ones (Pad, Softmax, Resize on other
- * axes than H and W) run the reference
+ * Resize, Pad) have kernels here; rarely hot ones (Softmax; Resize and Pad
+ * on other axes than H and W) run the reference
  * backend's code, so both backends agree on their edge cases by
  * construction. */
 #include <cblas.h>
@@ -145,6 +145,9 @@ static int dispatch(cpu_ctx *c, const mb_graph *g, int node, const mb_view *v, m
         /* other ranks and axes run the reference kernel */
         __attribute__((fallthrough));
     case MB_OP_PAD:
+        if (n->type == MB_OP_PAD && cpu_pad_fast(g, node))
+            return cpu_pad(c, g, node, v, r, out, err, errlen);
+        __attribute__((fallthrough));
     case MB_OP_SOFTMAX:
         if (!c->ref) {
             snprintf(err, errlen, "node '%s' (%s): the cpu backend runs this op with the reference kernels, which "

@@ -67,6 +67,10 @@ int cpu_conv_transpose(cpu_ctx *c, const mb_graph *g, int node, const mb_view *i
 int cpu_resize_fast(const mb_graph *g, int node);
 int cpu_resize(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
                size_t errlen);
+/* 1 when cpu_pad handles node (4-D, non-negative pads on H and W only). */
+int cpu_pad_fast(const mb_graph *g, int node);
+int cpu_pad(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
+            size_t errlen);
 int cpu_gemm(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_tensor *out, char *err, size_t errlen);
 int cpu_matmul(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_tensor *out, char *err,
                size_t errlen);
