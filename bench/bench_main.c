@@ -5,7 +5,8 @@
  *                [--repeats R] [--json]
  *
  * 1. sgemm 1024^3 (OpenBLAS, one thread): the anchor every ratio refers to.
- * 2. Per zoo model (BatchNormalization folded, as deployed): latency (median
+ * 2. Per zoo model (BatchNormalization folded, activations fused into their
+ *    convs: as deployed): latency (median
  *    of R whole inferences), GFLOP/s = 2 * dense MACs / time (Conv, Gemm,
  *    MatMul MACs: the work sgemm could do), and its ratio to the sgemm rate.
  * 3. Per conv shape of the zoo's hot layers: GFLOP/s and ratio.
@@ -160,7 +161,7 @@ static int bench_model(const opts *o, const char *name, double peak)
         int passes = use_cputime ? 5 : 3;
         mb_tensor **outs = NULL;
         double t0 = clock_now();
-        mb_exec_opts eo = {.times = times, .repeats = passes};
+        mb_exec_opts eo = {.times = times, .repeats = passes, .fuse = 1};
         rc = mb_exec_run(g, be, inputs, &outs, &eo, NULL, err, sizeof err);
         double ms = (clock_now() - t0) * 1e3;
         if (r >= 0 && use_cputime) {
@@ -193,7 +194,7 @@ static int bench_model(const opts *o, const char *name, double peak)
         if (o->top_ops && !o->json) {
             /* per-op-type breakdown from one timed pass */
             mb_tensor **outs = NULL;
-            mb_exec_opts eo = {.times = times, .repeats = 3};
+            mb_exec_opts eo = {.times = times, .repeats = 3, .fuse = 1};
             if (!mb_exec_run(g, be, inputs, &outs, &eo, NULL, err, sizeof err)) {
                 for (int k = 0; k < g->n_outputs; k++)
                     mb_tensor_free(outs[k]);

@@ -16,6 +16,8 @@
 
 #include "mecbed/platform.h"
 
+#include "backend_impl.h"
+
 static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -93,7 +95,8 @@ static int plan_take(mem_plan *mp, char *is_free, size_t need)
 /* Assign slots by walking the graph once the way a pass does; then allocate
  * and fault in every slot. keep_all: nothing is released (every computed
  * node keeps its own slot). Returns 0 or -1 (out of memory). */
-static int plan_build(mem_plan *mp, const mb_graph *g, const int *uses, const char *is_out, int keep_all)
+static int plan_build(mem_plan *mp, const mb_graph *g, const int *uses, const char *is_out, int keep_all,
+                      const int *fuse_with)
 {
     int n = g->n_nodes;
     size_t nn = (size_t)(n ? n : 1);
@@ -109,16 +112,22 @@ static int plan_build(mem_plan *mp, const mb_graph *g, const int *uses, const ch
     memcpy(left, uses, sizeof(int) * (size_t)n);
     for (int i = 0; i < n; i++) {
         const mb_node *nd = &g->nodes[i];
+        int fused_into = i > 0 && fuse_with && fuse_with[i - 1] == i; /* this activation runs inside i-1 */
         if (nd->type == MB_OP_INPUT || nd->type == MB_OP_CONSTANT) {
             mp->slot_of[i] = -1;
+        } else if (fused_into) {
+            mp->slot_of[i] = mp->slot_of[i - 1]; /* taken with the conv, before its inputs were released */
         } else {
-            mp->slot_of[i] = plan_take(mp, is_free, node_bytes(nd));
+            size_t need = node_bytes(nd);
+            if (fuse_with && fuse_with[i] >= 0 && node_bytes(&g->nodes[fuse_with[i]]) > need)
+                need = node_bytes(&g->nodes[fuse_with[i]]);
+            mp->slot_of[i] = plan_take(mp, is_free, need);
         }
         if (keep_all)
             continue;
         for (int k = 0; k < nd->n_inputs; k++) {
             int p = nd->inputs[k];
-            if (--left[p] == 0 && !is_out[p] && mp->slot_of[p] >= 0)
+            if (--left[p] == 0 && !is_out[p] && mp->slot_of[p] >= 0 && !fused_into)
                 is_free[mp->slot_of[p]] = 1;
         }
         if (uses[i] == 0 && !is_out[i] && mp->slot_of[i] >= 0)
@@ -154,8 +163,33 @@ static void plan_free(mem_plan *mp)
  * first: a backend writes every element of the region it computes (the
  * runtime hands kernels reused scratch buffers too), so a slot's previous
  * contents never show through, and an op's time is its kernel's alone. */
+/* With fusion: the activation node that may run inside node i (its only
+ * consumer, next in order, not a graph output), else -1. The memory plan
+ * gives both one slot, taken when the conv runs; if the backend then
+ * declines the pair, the activation runs on its own, in place. */
+static int fusable_act(const mb_graph *g, int i, const int *uses, const char *is_out)
+{
+    const mb_node *nd = &g->nodes[i];
+    if (nd->type != MB_OP_CONV || i + 1 >= g->n_nodes || uses[i] != 1 || is_out[i])
+        return -1;
+    const mb_node *a = &g->nodes[i + 1];
+    if (a->n_inputs != 1 || a->inputs[0] != i || a->out_ndim != nd->out_ndim)
+        return -1;
+    switch (a->type) {
+    case MB_OP_RELU:
+    case MB_OP_CLIP:
+    case MB_OP_LEAKYRELU:
+    case MB_OP_HARDSIGMOID:
+    case MB_OP_HARDSWISH:
+    case MB_OP_SIGMOID:
+        return i + 1;
+    default:
+        return -1;
+    }
+}
+
 static int run_pass(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, const mem_plan *mp,
-                    mb_tensor **val, double *times_row, char *err, size_t errlen)
+                    const int *fuse_with, mb_tensor **val, double *times_row, char *err, size_t errlen)
 {
     int n = g->n_nodes, next_input = 0;
     mb_view views[MB_MAX_INPUTS];
@@ -177,13 +211,26 @@ static int run_pass(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs,
         }
         for (int k = 0; k < nd->n_inputs; k++)
             views[k] = mb_view_whole(val[nd->inputs[k]]);
-        mb_tensor *out = mp->slot[mp->slot_of[i]];
+        int act = fuse_with ? fuse_with[i] : -1;
+        mb_tensor *out = mp->slot[mp->slot_of[i]]; /* with act: the slot they share */
         out->ndim = nd->out_ndim;
         memcpy(out->dims, nd->out_dims, sizeof(int64_t) * (size_t)nd->out_ndim);
         char berr[256] = "";
         mb_region r = mb_node_full_region(g, i);
         double t0 = mb_now();
-        int brc = mb_backend_compute(be, g, i, views, r, out, berr, sizeof berr);
+        int brc = act >= 0 ? mb_backend_compute_fused(be, g, i, act, views, r, out, berr, sizeof berr) : 0;
+        if (brc == 1) {
+            double t1 = mb_now();
+            val[i] = val[act] = out;
+            if (times_row) {
+                times_row[i] = (t1 - t0) * 1e3;
+                times_row[act] = 0;
+            }
+            i = act; /* done with the activation too */
+            continue;
+        }
+        if (brc == 0)
+            brc = mb_backend_compute(be, g, i, views, r, out, berr, sizeof berr);
         double t1 = mb_now();
         if (brc) {
             seterr(err, errlen, "node '%s' (%s) on backend %s: %s", nd->name, mb_op_name(nd->type), mb_backend_name(be),
@@ -236,7 +283,7 @@ static int check_inputs(const mb_graph *g, mb_backend *be, mb_tensor *const *inp
 int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_tensor ***outputs,
                 const mb_exec_opts *opts, mb_tensor ***all, char *err, size_t errlen)
 {
-    static const mb_exec_opts defaults = {0, NULL, 1};
+    static const mb_exec_opts defaults = {0, NULL, 1, 0};
     if (!opts)
         opts = &defaults;
     if (outputs)
@@ -264,6 +311,7 @@ int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_
     mem_plan mp = {0};
     double *samples = opts->times ? calloc(nn * (size_t)repeats, sizeof(double)) : NULL;
     mb_tensor **outs = calloc((size_t)g->n_outputs, sizeof(mb_tensor *));
+    int *fuse_with = NULL;
     int rc = -1;
     if (!uses || !is_out || !val || (opts->times && !samples) || !outs) {
         seterr(err, errlen, "out of memory");
@@ -279,13 +327,21 @@ int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_
         }
         is_out[g->outputs[o]] = 1;
     }
-    if (plan_build(&mp, g, uses, is_out, keep_all)) {
+    if (opts->fuse && !keep_all && be->compute_fused) {
+        if (!(fuse_with = malloc(sizeof(int) * nn))) {
+            seterr(err, errlen, "out of memory");
+            goto done;
+        }
+        for (int i = 0; i < n; i++)
+            fuse_with[i] = fusable_act(g, i, uses, is_out);
+    }
+    if (plan_build(&mp, g, uses, is_out, keep_all, fuse_with)) {
         seterr(err, errlen, "out of memory for the activations of model '%s'", g->name);
         goto done;
     }
 
     for (int pass = 0; pass < repeats; pass++)
-        if (run_pass(g, be, inputs, &mp, val, samples ? samples + (size_t)pass * nn : NULL, err, errlen))
+        if (run_pass(g, be, inputs, &mp, fuse_with, val, samples ? samples + (size_t)pass * nn : NULL, err, errlen))
             goto done;
 
     /* Hand over outputs: move a slot out of the plan, clone borrowed or
@@ -346,6 +402,7 @@ int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_
     outs = NULL;
     rc = 0;
 done:
+    free(fuse_with);
     free(outs);
     free(uses);
     free(is_out);

@@ -19,8 +19,9 @@
 #   BENCH_ORT_THREADS  thread counts (default "1 2")
 #   BENCH_ORT_RUNS     ORT timed runs (default 15)
 #   BENCH_ORT_REPEATS  mecbed timed runs (default 10)
-#   BENCH_ORT_INFER    extra `mecbed infer` options (default "--fold-bn": the
-#                      load-time BatchNorm folding ORT also does)
+#   BENCH_ORT_INFER    extra `mecbed infer` options (default "--fold-bn --fuse":
+#                      the load-time BatchNorm folding and conv + activation
+#                      fusion ORT also does)
 #   ORT_DIR            where onnxruntime-node is installed
 #                      (default ${XDG_CACHE_HOME:-~/.cache}/mecbed/ort)
 #   BENCH_ORT_TOL      fail when a relative output difference exceeds this (1e-3)
@@ -32,7 +33,7 @@ ORT_DIR=${ORT_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mecbed/ort}
 THREADS=${BENCH_ORT_THREADS:-1 2}
 RUNS=${BENCH_ORT_RUNS:-15}
 REPEATS=${BENCH_ORT_REPEATS:-10}
-INFER_ARGS=${BENCH_ORT_INFER---fold-bn}
+INFER_ARGS=${BENCH_ORT_INFER---fold-bn --fuse}
 TOL=${BENCH_ORT_TOL:-1e-3}
 here=$(cd "$(dirname "$0")" && pwd)
 

@@ -105,7 +105,7 @@ static int dispatch(cpu_ctx *c, const mb_graph *g, int node, const mb_view *v, m
     const mb_node *n = &g->nodes[node];
     switch (n->type) {
     case MB_OP_CONV:
-        return cpu_conv(c, g, node, v, r, out, err, errlen);
+        return cpu_conv(c, g, node, NULL, v, r, out, err, errlen);
     case MB_OP_GEMM:
         return cpu_gemm(c, g, node, v, out, err, errlen);
     case MB_OP_MATMUL:
@@ -173,6 +173,31 @@ static int cpu_compute(mb_backend *be, const mb_graph *g, int node, const mb_vie
     return rc;
 }
 
+/* Conv + activation in one pass (exec.c asks, mb_exec_opts.fuse). */
+static int cpu_compute_fused(mb_backend *be, const mb_graph *g, int node, int act, const mb_view *in, mb_region r,
+                             mb_tensor *out, char *err, size_t errlen)
+{
+    const mb_node *a = &g->nodes[act];
+    if (g->nodes[node].type != MB_OP_CONV)
+        return 0;
+    switch (a->type) {
+    case MB_OP_RELU:
+    case MB_OP_CLIP:
+    case MB_OP_LEAKYRELU:
+    case MB_OP_HARDSIGMOID:
+    case MB_OP_HARDSWISH:
+    case MB_OP_SIGMOID:
+        break;
+    default:
+        return 0;
+    }
+    cpu_ctx *c = be->ctx;
+    pthread_mutex_lock(&c->lock);
+    int rc = cpu_conv(c, g, node, a, in, r, out, err, errlen);
+    pthread_mutex_unlock(&c->lock);
+    return rc ? -1 : 1;
+}
+
 static void cpu_free(mb_backend *be)
 {
     if (!be)
@@ -221,6 +246,7 @@ mb_backend *mb_backend_cpu_new(int n_threads)
     be->name = "cpu";
     be->supports_op = cpu_supports;
     be->compute = cpu_compute;
+    be->compute_fused = cpu_compute_fused;
     be->free = cpu_free;
     be->ctx = c;
     be->n_threads = n_threads;

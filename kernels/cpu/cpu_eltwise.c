@@ -42,8 +42,9 @@ static inline float exp_poly(float x)
     return x != x ? x : y;
 }
 
+/* x and y may be the same array (in place: a conv's fused activation). */
 CPU_SIMD_CLONES
-static void unary_span(mb_op_type op, float alpha, float beta, const float *restrict x, float *restrict y, int64_t n)
+void cpu_unary_span(mb_op_type op, float alpha, float beta, const float *x, float *y, int64_t n)
 {
     switch (op) {
     case MB_OP_RELU:
@@ -141,7 +142,7 @@ static void unary_task(void *arg, int t, int thread)
     for (int64_t u = u0; u < u1; u++) {
         int64_t ch;
         const float *src = unit_src(j, u, &ch);
-        unary_span(j->nd->type, j->nd->a.alpha, j->nd->a.beta, src, j->out + u * j->unit_len, j->unit_len);
+        cpu_unary_span(j->nd->type, j->nd->a.alpha, j->nd->a.beta, src, j->out + u * j->unit_len, j->unit_len);
     }
 }
 
@@ -151,7 +152,7 @@ static void unary_flat_task(void *arg, int t, int thread)
     rows_job *j = arg;
     int64_t n = j->cols; /* total elements */
     int64_t i0 = (int64_t)t * TASK_ELEMS, i1 = i0 + TASK_ELEMS < n ? i0 + TASK_ELEMS : n;
-    unary_span(j->nd->type, j->nd->a.alpha, j->nd->a.beta, j->v->t->data + i0, j->out + i0, i1 - i0);
+    cpu_unary_span(j->nd->type, j->nd->a.alpha, j->nd->a.beta, j->v->t->data + i0, j->out + i0, i1 - i0);
 }
 
 int cpu_unary(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
