@@ -333,7 +333,7 @@ typedef struct op_case {
 
 static const op_case op_cases[] = {
     {"Conv 3x3 64->64 56 (GEMM)", "Input x shape=1,64,56,56\nConv y x kernel=3 pads=1 W=he(64x64x3x3) B=const(64,0)\n"},
-    {"Conv 1x1 16->96 112 (small K)", "Input x shape=1,16,112,112\nConv y x kernel=1 W=he(96x16x1x1)\n"},
+    {"Conv 1x1 16->96 112 (small K)", "Input x shape=1,16,112,112\nConv y x kernel=1 W=he(96x16x1x1) B=const(96,0.1)\n"},
     {"Conv depthwise 3x3 144 56", "Input x shape=1,144,56,56\nConv y x kernel=3 pads=1 group=144 W=he(144x1x3x3)\n"},
     {"Conv depthwise 3x3/2 96 112", "Input x shape=1,96,112,112\nConv y x kernel=3 stride=2 pads=1 group=96 "
      "W=he(96x1x3x3)\n"},
