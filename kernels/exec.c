@@ -9,6 +9,7 @@
 #include "mecbed/exec.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,57 @@ static size_t node_bytes(const mb_node *nd)
     for (int d = 0; d < nd->out_ndim; d++)
         numel *= nd->out_dims[d];
     return (size_t)(numel > 0 ? numel : 1) * sizeof(float);
+}
+
+/* Slot buffers outlive a call: a finished call hands its buffers to this
+ * process-wide arena and the next call (the next frame, the next timed
+ * run) takes them back, already faulted in, instead of allocating, zeroing
+ * and unmapping the model's activations every time (measured: 4-5 ms of
+ * CPU per call for MobileNetV2 and ResNet-18, a third of MobileNetV2's
+ * compute). A buffer is reused for a need between half its size and its
+ * size; the arena keeps at most ARENA_MAX buffers and ARENA_BYTES bytes and
+ * frees what does not fit. */
+#define ARENA_MAX 64
+#define ARENA_BYTES ((size_t)512 << 20)
+static pthread_mutex_t arena_mu = PTHREAD_MUTEX_INITIALIZER;
+static mb_tensor *arena_buf[ARENA_MAX];
+static size_t arena_cap[ARENA_MAX], arena_bytes;
+static int arena_n;
+
+/* A buffer of at least `need` bytes from the arena (best fit), or NULL. */
+static mb_tensor *arena_take(size_t need, size_t *cap)
+{
+    pthread_mutex_lock(&arena_mu);
+    int best = -1;
+    for (int k = 0; k < arena_n; k++)
+        if (arena_cap[k] >= need && arena_cap[k] / 2 <= need && (best < 0 || arena_cap[k] < arena_cap[best]))
+            best = k;
+    mb_tensor *t = NULL;
+    if (best >= 0) {
+        t = arena_buf[best];
+        *cap = arena_cap[best];
+        arena_bytes -= arena_cap[best];
+        arena_buf[best] = arena_buf[--arena_n];
+        arena_cap[best] = arena_cap[arena_n];
+    }
+    pthread_mutex_unlock(&arena_mu);
+    return t;
+}
+
+static void arena_give(mb_tensor *t, size_t cap)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&arena_mu);
+    int kept = arena_n < ARENA_MAX && arena_bytes + cap <= ARENA_BYTES;
+    if (kept) {
+        arena_buf[arena_n] = t;
+        arena_cap[arena_n++] = cap;
+        arena_bytes += cap;
+    }
+    pthread_mutex_unlock(&arena_mu);
+    if (!kept)
+        mb_tensor_free(t);
 }
 
 /* Pick a free slot for `need` bytes: the smallest free one that fits, else
@@ -134,6 +186,11 @@ static int plan_build(mem_plan *mp, const mb_graph *g, const int *uses, const ch
             is_free[mp->slot_of[i]] = 1;
     }
     for (int s = 0; s < mp->n_slots; s++) {
+        size_t cap;
+        if ((mp->slot[s] = arena_take(mp->slot_cap[s], &cap))) {
+            mp->slot_cap[s] = cap;
+            continue;
+        }
         int64_t numel = (int64_t)(mp->slot_cap[s] / sizeof(float));
         if (!(mp->slot[s] = mb_tensor_new(1, &numel)))
             goto out;
@@ -151,7 +208,7 @@ out:
 static void plan_free(mem_plan *mp)
 {
     for (int s = 0; mp->slot && s < mp->n_slots; s++)
-        mb_tensor_free(mp->slot[s]);
+        arena_give(mp->slot[s], mp->slot_cap[s]);
     free(mp->slot);
     free(mp->slot_of);
     free(mp->slot_cap);
