@@ -174,6 +174,9 @@ static void test_delegated_ops(void **state)
         {1, 6, 4, 6, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2, 2, 1},
         {1, 6, 6, 5, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 6, 1},
         {1, 3, 2, 4, 4, 1, 1, 3, 3, 0, 0, 0, 0, 2, 2, 1, 1, 1, 1},
+        /* kernel = stride (taps disjoint): pads crop, output_padding adds rows no tap reaches */
+        {1, 4, 4, 5, 6, 2, 2, 2, 2, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1},
+        {2, 6, 4, 4, 5, 3, 3, 3, 3, 2, 0, 1, 2, 2, 1, 1, 1, 2, 1},
     };
     for (size_t i = 0; i < sizeof ct_cases / sizeof ct_cases[0]; i++) {
         g = mb_graph_new("convt");

@@ -31,6 +31,7 @@ typedef struct convt_job {
     int kh, kw, sh, sw, dh, dw, pt, pl;
     mb_region r;
     int64_t rows, cols, rows_per_tile, n_rtiles;
+    int disjoint; /* kernel = stride, no dilation: each output gets at most one tap */
     volatile int failed;
 } convt_job;
 
@@ -65,8 +66,8 @@ static void tap_range(int64_t o0, int64_t o1, int j, int s, int p, int d, int64_
 /* Add tap plane `src` ([ni][nj], input rows ia.., columns ja..) into the
  * output plane `o` (the region's rows, row-major, cols wide) for tap (ky, kx),
  * output rows [oy0, oy1). */
-static void col2im_tap(const convt_job *j, const float *src, float *o, int ky, int kx, int64_t oy0, int64_t oy1,
-                       int64_t ia, int64_t ib, int64_t ja, int64_t jb)
+static void col2im_tap(const convt_job *j, const float *src, float *o, float b, int ky, int kx, int64_t oy0,
+                       int64_t oy1, int64_t ia, int64_t ib, int64_t ja, int64_t jb)
 {
     int64_t nj = jb - ja, ylo, yhi, xlo, xhi;
     tap_range(oy0, oy1, ky, j->sh, j->pt, j->dh, ia, ib, &ylo, &yhi);
@@ -76,7 +77,13 @@ static void col2im_tap(const convt_job *j, const float *src, float *o, int ky, i
         int64_t oy = iy * j->sh - j->pt + (int64_t)ky * j->dh;
         float *orow = o + (oy - j->r.h0) * j->cols + xoff; /* orow[ix * sw] */
         const float *s = src + (iy - ia) * nj - ja;      /* s[ix] */
-        if (j->sw == 1) {
+        if (j->disjoint && j->sw == 2) { /* the only term: bias + it, as bias then += it */
+            for (int64_t ix = xlo; ix < xhi; ix++)
+                orow[2 * ix] = b + s[ix];
+        } else if (j->disjoint) {
+            for (int64_t ix = xlo; ix < xhi; ix++)
+                orow[ix * j->sw] = b + s[ix];
+        } else if (j->sw == 1) {
             for (int64_t ix = xlo; ix < xhi; ix++)
                 orow[ix] += s[ix];
         } else if (j->sw == 2) {
@@ -86,6 +93,27 @@ static void col2im_tap(const convt_job *j, const float *src, float *o, int ky, i
             for (int64_t ix = xlo; ix < xhi; ix++)
                 orow[ix * j->sw] += s[ix];
         }
+    }
+}
+
+/* Output rows [oy0, oy1) of plane o start at the bias. With disjoint taps
+ * only the outputs no tap reaches are written here (col2im writes the
+ * others once: bias + term), which saves a pass over the output. */
+static void bias_fill(const convt_job *j, float *o, float b, int64_t oy0, int64_t oy1)
+{
+    int64_t c0 = 0, c1 = j->cols;
+    if (j->disjoint) { /* columns reached: 0 <= ox + pl < W*sw */
+        c0 = clamp64(-(int64_t)j->pl - j->r.w0, 0, j->cols);
+        c1 = clamp64(j->W * j->sw - j->pl - j->r.w0, c0, j->cols);
+    }
+    for (int64_t oy = oy0; oy < oy1; oy++) {
+        float *row = o + (oy - j->r.h0) * j->cols;
+        int reached = j->disjoint && oy + j->pt >= 0 && oy + j->pt < j->H * j->sh;
+        int64_t a = reached ? c0 : j->cols, e = reached ? c1 : j->cols;
+        for (int64_t x = 0; x < a; x++)
+            row[x] = b;
+        for (int64_t x = e; x < j->cols; x++)
+            row[x] = b;
     }
 }
 
@@ -102,12 +130,9 @@ static void convt_task(void *arg, int t, int thread)
     in_range(j->r.w0, j->r.w1, j->kw, j->sw, j->pl, j->dw, j->W, &ja, &jb);
     int64_t ni = ib - ia, nj = jb - ja, P = ni * nj;
 
-    for (int64_t m = 0; m < j->Mg; m++) {
-        float b = j->bias ? j->bias[g * j->Mg + m] : 0.0f;
-        float *o = j->out + ((n * j->M + g * j->Mg + m) * j->rows + (oy0 - j->r.h0)) * j->cols;
-        for (int64_t q = 0; q < (oy1 - oy0) * j->cols; q++)
-            o[q] = b;
-    }
+    for (int64_t m = 0; m < j->Mg; m++)
+        bias_fill(j, j->out + (n * j->M + g * j->Mg + m) * j->rows * j->cols, j->bias ? j->bias[g * j->Mg + m] : 0.0f,
+                  oy0, oy1);
     if (P == 0)
         return;
     float *x = cpu_scratch(j->c, thread, (size_t)(P * (j->Cg + j->KK)));
@@ -128,9 +153,10 @@ static void convt_task(void *arg, int t, int thread)
                 j->w + g * j->Cg * j->KK, (int)j->KK, x, (int)P, 0.0f, col, (int)P);
     for (int64_t m = 0; m < j->Mg; m++) {
         float *o = j->out + (n * j->M + g * j->Mg + m) * j->rows * j->cols;
+        float b = j->bias ? j->bias[g * j->Mg + m] : 0.0f;
         for (int ky = 0; ky < j->kh; ky++)
             for (int kx = 0; kx < j->kw; kx++)
-                col2im_tap(j, col + ((m * j->kh + ky) * j->kw + kx) * P, o, ky, kx, oy0, oy1, ia, ib, ja, jb);
+                col2im_tap(j, col + ((m * j->kh + ky) * j->kw + kx) * P, o, b, ky, kx, oy0, oy1, ia, ib, ja, jb);
     }
 }
 
@@ -166,6 +192,7 @@ int cpu_conv_transpose(cpu_ctx *c, const mb_graph *g, int node, const mb_view *i
     j.r = r;
     j.rows = r.h1 - r.h0;
     j.cols = r.w1 - r.w0;
+    j.disjoint = j.kh == j.sh && j.kw == j.sw && j.dh == 1 && j.dw == 1;
     if (w->ndim != 4 || w->dims[0] != j.C || w->dims[1] != j.Mg || w->dims[2] != j.kh || w->dims[3] != j.kw) {
         snprintf(err, errlen, "ConvTranspose '%s': weights do not have the shape [%lld,%lld,%d,%d]", nd->name,
                  (long long)j.C, (long long)j.Mg, j.kh, j.kw);
