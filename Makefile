@@ -26,7 +26,7 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -Iinclude -I$(BUILD)/gen -MMD -MP -pthread -fPIC
 LDFLAGS += -pthread
-LDLIBS  += -lopenblas -lprotobuf-c -lcjson -linih -lpcap -ldl -lm
+LDLIBS  += -lopenblas -lprotobuf-c -lcjson -linih -lpcap -lcrypto -ldl -lm
 
 ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
@@ -113,6 +113,11 @@ check-layers:
 
 test: all check-layers
 	@BUILD=$(BUILD) tests/run.sh
+
+# A real single-node Slurm cluster (started and stopped by the script; root)
+# runs a sweep as a job array and merges it: scripts/slurm-test.sh.
+test-slurm: all
+	@BUILD=$(BUILD) scripts/slurm-test.sh
 
 bench: all
 	@BUILD=$(BUILD) scripts/bench.sh

@@ -354,7 +354,7 @@ static int print_json(const infer_opts *o, const infer_run *r)
     cJSON_AddNumberToObject(js, "warmup", (double)o->warmup);
     cJSON_AddNumberToObject(js, "bn_folded", r->folded);
     cJSON_AddBoolToObject(js, "fused", o->fuse);
-    cJSON_AddNumberToObject(js, "ops", g->n_nodes);
+    cJSON_AddNumberToObject(js, "ops", mb_graph_n_ops(g));
     cJSON_AddNumberToObject(js, "params", (double)mb_graph_params(g));
     cJSON_AddNumberToObject(js, "macs", (double)r->macs);
     cJSON_AddNumberToObject(js, "total_ms", r->total_ms);
@@ -425,7 +425,7 @@ static void print_table(const infer_opts *o, const infer_run *r)
     mb_platform_cpu_model(cpu, sizeof cpu);
     const mb_tensor *in0 = r->inputs[0];
     mb_cli_dims(in0 ? in0->ndim : 0, in0 ? in0->dims : NULL, shape, sizeof shape);
-    printf("model %s: %d ops, %.3f M params, %.3f GMACs, input %s%s\n", g->name, g->n_nodes,
+    printf("model %s: %d ops, %.3f M params, %.3f GMACs, input %s%s\n", g->name, mb_graph_n_ops(g),
            mb_graph_params(g) / 1e6, r->macs / 1e9, shape, r->folded ? " (BN folded)" : "");
     printf("backend %s, %ld thread%s, OpenBLAS core %s, %s, %ld timed run%s (per-op median) after %ld warm-up\n\n",
            mb_backend_name(r->be), o->threads, o->threads == 1 ? "" : "s", mb_platform_blas_core(), cpu, o->repeats,
