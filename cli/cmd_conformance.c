@@ -235,9 +235,10 @@ static int run_dataset(const mb_onnx_model *m, const char *ds, mb_backend *be, r
             snprintf(r->reason, sizeof r->reason, "%.800s: no input file for graph input '%s'", ds, nd->name);
             goto done;
         }
-        if (!v->f) {
+        if (!v->f && mb_onnx_tensor_floatify((mb_onnx_tensor *)v)) {
             status = ST_SKIP;
-            snprintf(r->reason, sizeof r->reason, "input '%s' has type %s", nd->name, mb_onnx_type_name(v->data_type));
+            snprintf(r->reason, sizeof r->reason, "input '%s' has type %s (values beyond 2^24 or a type mecbed lacks)",
+                     nd->name, mb_onnx_type_name(v->data_type));
             goto done;
         }
         feeds[fed] = v->f;
@@ -252,7 +253,7 @@ static int run_dataset(const mb_onnx_model *m, const char *ds, mb_backend *be, r
         goto done;
     }
     for (int k = 0; k < n_out; k++)
-        if (!outs[k]->f) {
+        if (!outs[k]->f && mb_onnx_tensor_floatify(outs[k])) {
             status = ST_SKIP;
             snprintf(r->reason, sizeof r->reason, "output %d has type %s", k, mb_onnx_type_name(outs[k]->data_type));
             goto done;

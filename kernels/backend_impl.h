@@ -16,7 +16,7 @@
 
 #include "mecbed/backend.h"
 
-#define MB_BACKEND_IMPL_VERSION 2
+#define MB_BACKEND_IMPL_VERSION 3
 
 struct mb_backend {
     const char *name;
