@@ -287,18 +287,8 @@ static int fold_cast(ox_imp *im, const Onnx__NodeProto *np)
                  to == MB_ONNX_BOOL;
     if (!to_float && !to_int)
         return ox_unsupported(im, "Cast to %s", mb_onnx_type_name((int)to));
-    if (!ox_is_const(im, np, 0)) {
-        if (to != MB_ONNX_FLOAT)
-            return 0; /* a Cast node (onnx_ops_tf.c) */
-        mb_node n; /* float to float: nothing to do */
-        memset(&n, 0, sizeof n);
-        n.type = MB_OP_IDENTITY;
-        if (ox_data(im, np, 0, &n.inputs[0]))
-            return -1;
-        n.n_inputs = 1;
-        int idx = ox_add(im, &n, np->output[0]);
-        return idx < 0 || ox_bind_node(im, np->output[0], idx) ? -1 : 1;
-    }
+    if (!ox_is_const(im, np, 0))
+        return 0; /* run-time data: a Cast node (onnx_ops_tf.c) */
     const mb_onnx_tensor *c = cval(im, np, 0);
     mb_onnx_tensor *t = new_const(im, to_float, c->ndim, c->dims);
     if (!t)
