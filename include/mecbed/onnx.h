@@ -109,5 +109,9 @@ mb_graph *mb_onnx_load(const char *path, char *err, size_t errlen);
 int mb_onnx_save(const mb_graph *g, const char *path, char *err, size_t errlen);
 /* Write t as a FLOAT TensorProto .pb file (ONNX's test data format). */
 int mb_onnx_tensor_write(const mb_tensor *t, const char *name, const char *path, char *err, size_t errlen);
+/* The same for a tensor of element type dtype (mb_dtype): integer and bool
+ * tensors are written as ONNX's type with their (exact) integer values. */
+int mb_onnx_tensor_write_as(const mb_tensor *t, int dtype, const char *name, const char *path, char *err,
+                            size_t errlen);
 
 #endif

@@ -679,3 +679,45 @@ int mb_onnx_tensor_write(const mb_tensor *t, const char *name, const char *path,
     tp.raw_data.data = (uint8_t *)t->data;
     return write_message(&tp.base, path, err, errlen);
 }
+
+int mb_onnx_tensor_write_as(const mb_tensor *t, int dtype, const char *name, const char *path, char *err,
+                            size_t errlen)
+{
+    if (dtype == MB_DT_FLOAT || dtype < 0 || dtype >= MB_DT_COUNT)
+        return mb_onnx_tensor_write(t, name, path, err, errlen);
+    int64_t n = mb_tensor_numel(t);
+    int64_t *v = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+    if (!v) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    for (int64_t i = 0; i < n; i++)
+        v[i] = (int64_t)t->data[i];
+    Onnx__TensorProto tp;
+    onnx__tensor_proto__init(&tp);
+    tp.name = (char *)(name ? name : "");
+    tp.has_data_type = 1;
+    tp.data_type = onnx_type_of(dtype);
+    tp.n_dims = (size_t)t->ndim;
+    tp.dims = (int64_t *)t->dims;
+    int32_t *w = NULL;
+    if (dtype == MB_DT_INT64) {
+        tp.n_int64_data = (size_t)n;
+        tp.int64_data = v;
+    } else { /* int32, bool, int8, uint8 are stored in int32_data */
+        w = malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
+        if (!w) {
+            free(v);
+            snprintf(err, errlen, "%s: out of memory", path);
+            return -1;
+        }
+        for (int64_t i = 0; i < n; i++)
+            w[i] = (int32_t)v[i];
+        tp.n_int32_data = (size_t)n;
+        tp.int32_data = w;
+    }
+    int rc = write_message(&tp.base, path, err, errlen);
+    free(v);
+    free(w);
+    return rc;
+}
