@@ -87,6 +87,16 @@ static const char *const op_names[] = {
     [MB_OP_TILE] = "Tile",
     [MB_OP_CAST] = "Cast",
     [MB_OP_INSTANCENORM] = "InstanceNormalization",
+    [MB_OP_ARGMAX] = "ArgMax",
+    [MB_OP_ARGMIN] = "ArgMin",
+    [MB_OP_TRILU] = "Trilu",
+    [MB_OP_GATHER_ELEMENTS] = "GatherElements",
+    [MB_OP_MOD] = "Mod",
+    [MB_OP_CUMSUM] = "CumSum",
+    [MB_OP_HARDMAX] = "Hardmax",
+    [MB_OP_THRESHOLDED_RELU] = "ThresholdedRelu",
+    [MB_OP_ISINF] = "IsInf",
+    [MB_OP_TAN] = "Tan",
 };
 _Static_assert(sizeof(op_names) / sizeof(op_names[0]) == MB_OP_COUNT, "every op needs a name");
 
@@ -789,6 +799,16 @@ static const op_infer op_infer_table[] = {
     [MB_OP_TILE] = {1, 1, 0, mb__infer_tile},
     [MB_OP_CAST] = {1, 1, 0, mb__infer_eltwise1},
     [MB_OP_INSTANCENORM] = {1, 1, 0, mb__infer_instancenorm},
+    [MB_OP_ARGMAX] = {1, 1, 0, mb__infer_argmax},
+    [MB_OP_ARGMIN] = {1, 1, 0, mb__infer_argmax},
+    [MB_OP_TRILU] = {1, 1, 0, mb__infer_trilu},
+    [MB_OP_GATHER_ELEMENTS] = {1, 2, 0, mb__infer_gather_elements},
+    [MB_OP_MOD] = {2, 2, 1, mb__infer_binary2},
+    [MB_OP_CUMSUM] = {1, 1, 0, mb__infer_axis_softmax},
+    [MB_OP_HARDMAX] = {1, 1, 0, mb__infer_axis_softmax},
+    [MB_OP_THRESHOLDED_RELU] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_ISINF] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_TAN] = {1, 1, 0, mb__infer_eltwise1},
 };
 _Static_assert(sizeof(op_infer_table) / sizeof(op_infer_table[0]) == MB_OP_COUNT,
                "every op needs a shape-inference row");

@@ -48,7 +48,10 @@ int mb__infer_gather(infer_ctx *c);
 int mb__infer_expand(infer_ctx *c);
 int mb__infer_tile(infer_ctx *c);
 int mb__infer_instancenorm(infer_ctx *c);
-int mb__infer_axis_softmax(infer_ctx *c); /* LogSoftmax */
+int mb__infer_axis_softmax(infer_ctx *c); /* LogSoftmax, CumSum, Hardmax: shape kept, one axis */
+int mb__infer_argmax(infer_ctx *c);
+int mb__infer_trilu(infer_ctx *c);
+int mb__infer_gather_elements(infer_ctx *c);
 /* Output element type of node idx from its inputs' types (after inference). */
 int mb__infer_dtype(const mb_graph *g, int idx);
 

@@ -269,6 +269,59 @@ int mb__infer_instancenorm(infer_ctx *c)
     return 0;
 }
 
+int mb__infer_argmax(infer_ctx *c)
+{
+    const shape *in = &c->in[0];
+    int ax = norm_axis(c->a->axis, in->ndim);
+    if (ax < 0 || ax >= in->ndim)
+        return INFER_FAIL(c, "axis %d out of range for rank %d", c->a->axis, in->ndim);
+    c->a->axis = ax;
+    c->out.ndim = 0;
+    for (int i = 0; i < in->ndim; i++)
+        if (i != ax)
+            c->out.d[c->out.ndim++] = in->d[i];
+        else if (c->a->keepdims)
+            c->out.d[c->out.ndim++] = 1;
+    if (c->out.ndim == 0) {
+        c->out.ndim = 1;
+        c->out.d[0] = 1;
+    }
+    c->macs = mb__numel(in);
+    return 0;
+}
+
+int mb__infer_trilu(infer_ctx *c)
+{
+    if (c->in[0].ndim < 2)
+        return INFER_FAIL(c, "needs at least a 2-D input");
+    c->out = c->in[0];
+    c->macs = 0;
+    return 0;
+}
+
+int mb__infer_gather_elements(infer_ctx *c)
+{
+    shape data = c->in[0];
+    shape idx = c->n->n_inputs == 2 ? c->in[1] : (c->n->n_params ? mb__tensor_shape(c->n->params[0]) : data);
+    if (c->n->n_inputs == 1 && c->n->n_params != 1)
+        return INFER_FAIL(c, "needs indices (input 1 or params[0])");
+    if (c->n->n_params)
+        c->n->n_weights = 0;
+    if (idx.ndim != data.ndim)
+        return INFER_FAIL(c, "indices have rank %d, data %d", idx.ndim, data.ndim);
+    int ax = norm_axis(c->a->axis, data.ndim);
+    if (ax < 0 || ax >= data.ndim)
+        return INFER_FAIL(c, "axis %d out of range", c->a->axis);
+    c->a->axis = ax;
+    for (int i = 0; i < data.ndim; i++)
+        if (i != ax && idx.d[i] > data.d[i])
+            return INFER_FAIL(c, "indices dimension %d (%lld) exceeds the data's (%lld)", i, (long long)idx.d[i],
+                              (long long)data.d[i]);
+    c->out = idx;
+    c->macs = 0;
+    return 0;
+}
+
 int mb__infer_dtype(const mb_graph *g, int idx)
 {
     const mb_node *n = &g->nodes[idx];
@@ -278,6 +331,12 @@ int mb__infer_dtype(const mb_graph *g, int idx)
         return n->a.dtype >= 0 && n->a.dtype < MB_DT_COUNT ? n->a.dtype : MB_DT_FLOAT;
     case MB_OP_CONSTANT:
         return n->a.dtype >= 0 && n->a.dtype < MB_DT_COUNT ? n->a.dtype : MB_DT_FLOAT;
+    case MB_OP_ARGMAX: case MB_OP_ARGMIN:
+        return MB_DT_INT64;
+    case MB_OP_ISINF:
+        return MB_DT_BOOL;
+    case MB_OP_TRILU: case MB_OP_GATHER_ELEMENTS: case MB_OP_MOD: case MB_OP_CUMSUM:
+        return g->nodes[n->inputs[0]].out_dtype;
     case MB_OP_EQUAL: case MB_OP_LESS: case MB_OP_GREATER: case MB_OP_LESS_EQUAL:
     case MB_OP_GREATER_EQUAL: case MB_OP_AND: case MB_OP_OR: case MB_OP_XOR: case MB_OP_NOT:
         return MB_DT_BOOL;
@@ -287,7 +346,7 @@ int mb__infer_dtype(const mb_graph *g, int idx)
         return g->nodes[n->inputs[1]].out_dtype;
     case MB_OP_TRANSPOSE: case MB_OP_SLICE: case MB_OP_EXPAND: case MB_OP_TILE: case MB_OP_RESHAPE:
     case MB_OP_FLATTEN: case MB_OP_IDENTITY: case MB_OP_CONCAT: case MB_OP_NEG: case MB_OP_ABS:
-    case MB_OP_MIN: case MB_OP_MAX: case MB_OP_ADD: case MB_OP_SUB: case MB_OP_MUL:
+    case MB_OP_MIN: case MB_OP_MAX: case MB_OP_ADD: case MB_OP_SUB: case MB_OP_MUL: case MB_OP_DIV:
     case MB_OP_REDUCESUM: case MB_OP_REDUCEMAX: case MB_OP_REDUCEMIN: case MB_OP_REDUCEPROD:
     case MB_OP_SIGN: case MB_OP_RELU:
         return n->n_inputs ? g->nodes[n->inputs[0]].out_dtype : MB_DT_FLOAT;

@@ -92,6 +92,16 @@ typedef enum mb_op_type {
     MB_OP_TILE,        /* repeats in a.shape */
     MB_OP_CAST,        /* to a.dtype (mb_dtype) */
     MB_OP_INSTANCENORM, /* params: scale [C], bias [C]; epsilon */
+    MB_OP_ARGMAX,      /* axis, keepdims, a.select_last; int64 output */
+    MB_OP_ARGMIN,
+    MB_OP_TRILU,       /* a.upper, diagonal offset a.diag_k; over the last two axes */
+    MB_OP_GATHER_ELEMENTS, /* axis; data input 0, indices input 1 or params[0] */
+    MB_OP_MOD,         /* binary; a.fmod: C fmod, else the divisor's sign (Python %) */
+    MB_OP_CUMSUM,      /* axis, a.exclusive, a.reverse */
+    MB_OP_HARDMAX,     /* axis */
+    MB_OP_THRESHOLDED_RELU, /* alpha */
+    MB_OP_ISINF,       /* alpha: detect +inf, beta: detect -inf (0/1) */
+    MB_OP_TAN,
     MB_OP_COUNT
 } mb_op_type;
 
@@ -134,6 +144,11 @@ typedef struct mb_op_attrs {
     int64_t starts[MB_MAX_DIMS], ends[MB_MAX_DIMS], steps[MB_MAX_DIMS]; /* Slice */
     int dtype;               /* Cast target; Input element type (mb_dtype) */
     int gelu_tanh;           /* Gelu: tanh approximation */
+    int select_last;         /* ArgMax/ArgMin: the last index of ties */
+    int upper;               /* Trilu: 1 keeps the upper triangle */
+    int64_t diag_k;          /* Trilu: diagonal offset */
+    int fmod;                /* Mod: C's fmod */
+    int exclusive, reverse;  /* CumSum */
     int gather_table;        /* Gather with one input: 1 params[0] is the data (an embedding table) and
                                 input 0 the indices; 0 input 0 is the data and params[0] the indices */
 } mb_op_attrs;

@@ -96,7 +96,11 @@ static int ref_supports(const mb_backend *be, const mb_graph *g, const mb_node *
     case MB_OP_REDUCELOGSUM: case MB_OP_REDUCELOGSUMEXP:
     case MB_OP_SLICE: case MB_OP_GATHER: case MB_OP_EXPAND: case MB_OP_TILE: case MB_OP_CAST:
     case MB_OP_INSTANCENORM:
+    case MB_OP_ARGMAX: case MB_OP_ARGMIN: case MB_OP_TRILU: case MB_OP_GATHER_ELEMENTS: case MB_OP_CUMSUM:
+    case MB_OP_HARDMAX: case MB_OP_THRESHOLDED_RELU: case MB_OP_ISINF: case MB_OP_TAN:
         return 1;
+    case MB_OP_MOD:
+        return !n->a.fmod; /* the importer refuses fmod = 1 (C's fmod of floats) */
     case MB_OP_INPUT: /* produced on the device, never computed */
     case MB_OP_COUNT:
     default:
@@ -125,6 +129,13 @@ static int dispatch_tensor_ops(const ref_req *q)
     case MB_OP_TILE: return ref_tile(q);
     case MB_OP_CAST: return ref_cast(q);
     case MB_OP_INSTANCENORM: return ref_instancenorm(q);
+    case MB_OP_ARGMAX: case MB_OP_ARGMIN: return ref_argmax(q);
+    case MB_OP_HARDMAX: return ref_hardmax(q);
+    case MB_OP_CUMSUM: return ref_cumsum(q);
+    case MB_OP_TRILU: return ref_trilu(q);
+    case MB_OP_GATHER_ELEMENTS: return ref_gather_elements(q);
+    case MB_OP_MOD: return ref_binary(q);
+    case MB_OP_THRESHOLDED_RELU: case MB_OP_ISINF: case MB_OP_TAN: return ref_unary(q);
     default: return ref_fail(q, "unknown op type %d", (int)t);
     }
 }

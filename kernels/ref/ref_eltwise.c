@@ -64,6 +64,12 @@ float ref_unary_value(mb_op_type op, float alpha, float beta, float x)
         return cosf(x);
     case MB_OP_SIGN:
         return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x;
+    case MB_OP_THRESHOLDED_RELU:
+        return x > alpha ? x : 0.0f;
+    case MB_OP_ISINF:
+        return (isinf(x) && ((x > 0 && alpha != 0.0f) || (x < 0 && beta != 0.0f))) ? 1.0f : 0.0f;
+    case MB_OP_TAN:
+        return tanf(x);
     case MB_OP_IDENTITY:
     default:
         return x;
@@ -124,6 +130,11 @@ float ref_binary_value(mb_op_type op, float a, float b)
         return a != 0.0f || b != 0.0f;
     case MB_OP_XOR:
         return (a != 0.0f) != (b != 0.0f);
+    case MB_OP_MOD: { /* integer Mod (fmod = 0): the divisor's sign, as Python's %; MB_OP_MOD with
+                         fmod = 1 is handled by the caller (ref_mod_value) */
+        float r = fmodf(a, b);
+        return (r != 0.0f && ((r < 0.0f) != (b < 0.0f))) ? r + b : r;
+    }
     case MB_OP_DIV:
     default:
         return a / b;

@@ -80,6 +80,11 @@ int ref_slice(const ref_req *q);
 int ref_gather(const ref_req *q);
 int ref_reduce(const ref_req *q);
 int ref_cast(const ref_req *q);
+int ref_argmax(const ref_req *q); /* ArgMax, ArgMin */
+int ref_hardmax(const ref_req *q);
+int ref_cumsum(const ref_req *q);
+int ref_trilu(const ref_req *q);
+int ref_gather_elements(const ref_req *q);
 
 /* Scalar definitions shared with tests (ONNX semantics). */
 float ref_unary_value(mb_op_type op, float alpha, float beta, float x);

@@ -380,3 +380,117 @@ int ref_cast(const ref_req *q)
     }
     return 0;
 }
+
+/* outer x len x inner split of a tensor around axis ax. */
+static void split_axis(int nd, const int64_t *d, int ax, int64_t *outer, int64_t *len, int64_t *inner)
+{
+    *outer = *inner = 1;
+    for (int i = 0; i < ax; i++)
+        *outer *= d[i];
+    for (int i = ax + 1; i < nd; i++)
+        *inner *= d[i];
+    *len = d[ax];
+}
+
+int ref_argmax(const ref_req *q)
+{
+    const mb_node *n = q->n;
+    const mb_tensor *x = in_t(q, 0);
+    int64_t outer, len, inner;
+    split_axis(x->ndim, x->dims, n->a.axis, &outer, &len, &inner);
+    int mx = n->type == MB_OP_ARGMAX;
+    for (int64_t a = 0; a < outer; a++)
+        for (int64_t b = 0; b < inner; b++) {
+            const float *s = x->data + a * len * inner + b;
+            int64_t best = 0;
+            for (int64_t i = 1; i < len; i++) {
+                float v = s[i * inner], w = s[best * inner];
+                int better = mx ? v > w : v < w;
+                if (better || (n->a.select_last && v == w))
+                    best = i;
+            }
+            q->out->data[a * inner + b] = (float)best;
+        }
+    return 0;
+}
+
+int ref_hardmax(const ref_req *q)
+{
+    const mb_node *n = q->n;
+    const mb_tensor *x = in_t(q, 0);
+    int64_t outer, len, inner;
+    split_axis(x->ndim, x->dims, n->a.axis, &outer, &len, &inner);
+    memset(q->out->data, 0, mb_tensor_bytes(q->out));
+    for (int64_t a = 0; a < outer; a++)
+        for (int64_t b = 0; b < inner; b++) {
+            const float *s = x->data + a * len * inner + b;
+            int64_t best = 0;
+            for (int64_t i = 1; i < len; i++)
+                if (s[i * inner] > s[best * inner])
+                    best = i;
+            q->out->data[a * len * inner + best * inner + b] = 1.0f;
+        }
+    return 0;
+}
+
+int ref_cumsum(const ref_req *q)
+{
+    const mb_node *n = q->n;
+    const mb_tensor *x = in_t(q, 0);
+    int64_t outer, len, inner;
+    split_axis(x->ndim, x->dims, n->a.axis, &outer, &len, &inner);
+    for (int64_t a = 0; a < outer; a++)
+        for (int64_t b = 0; b < inner; b++) {
+            const float *s = x->data + a * len * inner + b;
+            float *y = q->out->data + a * len * inner + b;
+            double acc = 0;
+            for (int64_t k = 0; k < len; k++) {
+                int64_t i = n->a.reverse ? len - 1 - k : k;
+                if (n->a.exclusive) {
+                    y[i * inner] = (float)acc;
+                    acc += s[i * inner];
+                } else {
+                    acc += s[i * inner];
+                    y[i * inner] = (float)acc;
+                }
+            }
+        }
+    return 0;
+}
+
+int ref_trilu(const ref_req *q)
+{
+    const mb_node *n = q->n;
+    const mb_tensor *x = in_t(q, 0);
+    int R = x->ndim;
+    int64_t rows = x->dims[R - 2], cols = x->dims[R - 1], mats = mb_tensor_numel(x) / (rows * cols > 0 ? rows * cols : 1);
+    for (int64_t m = 0; m < mats; m++)
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < cols; j++) {
+                int64_t o = (m * rows + i) * cols + j;
+                int keep = n->a.upper ? j - i >= n->a.diag_k : j - i <= n->a.diag_k;
+                q->out->data[o] = keep ? x->data[o] : 0.0f;
+            }
+    return 0;
+}
+
+int ref_gather_elements(const ref_req *q)
+{
+    const mb_node *n = q->n;
+    const mb_tensor *x = in_t(q, 0), *ix = n->n_inputs == 2 ? in_t(q, 1) : n->params[0];
+    int R = x->ndim, ax = n->a.axis;
+    int64_t st[MB_MAX_DIMS], o[MB_MAX_DIMS] = {0}, len = x->dims[ax];
+    strides_of(R, x->dims, st);
+    int64_t k = 0;
+    do {
+        float f = ix->data[k];
+        if (f != floorf(f) || f < -(float)len || f >= (float)len)
+            return ref_fail(q, "index %g at %lld is not an integer in [%lld, %lld)", (double)f, (long long)k,
+                            (long long)-len, (long long)len);
+        int64_t j = (int64_t)f < 0 ? (int64_t)f + len : (int64_t)f, off = 0;
+        for (int i = 0; i < R; i++)
+            off += (i == ax ? j : o[i]) * st[i];
+        q->out->data[k++] = x->data[off];
+    } while (next_idx(R, o, ix->dims));
+    return 0;
+}

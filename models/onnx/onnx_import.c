@@ -394,6 +394,9 @@ static int make_input(ox_imp *im, ox_val *v)
     }
     if (n.a.shape_ndim < 1)
         return ox_unsupported(im, "graph input '%s' is a scalar; mecbed inputs have rank >= 1", v->name);
+    for (int d = 0; d < n.a.shape_ndim; d++)
+        if (n.a.shape[d] == 0)
+            return ox_unsupported(im, "graph input '%s' dimension %d is 0 (empty tensors)", v->name, d);
     const Onnx__NodeProto *cur = im->cur;
     im->cur = NULL;
     int idx = ox_add(im, &n, v->name);
@@ -829,9 +832,11 @@ static int import_graph(ox_imp *im)
                 return ox_fail(im, "a value was given for '%s', which is not a graph input", bn ? bn : "(null)");
         }
 
+    /* every value consumed, produced by a node (a Constant too) or not yet:
+     * ox_take_param hands over a buffer only at its last use */
     for (size_t i = 0; i < gp->n_node; i++)
         for (size_t k = 0; k < gp->node[i]->n_input; k++) {
-            ox_val *v = ox_lookup(im, gp->node[i]->input[k]);
+            ox_val *v = ox_has(gp->node[i], (int)k) ? val_get(im, gp->node[i]->input[k]) : NULL;
             if (v)
                 v->uses++;
         }

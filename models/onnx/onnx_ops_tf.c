@@ -121,7 +121,9 @@ static const struct { const char *name; mb_op_type t; } unary_ops[] = {
     {"ReduceMean", MB_OP_REDUCEMEAN}, {"ReduceSum", MB_OP_REDUCESUM}, {"ReduceMax", MB_OP_REDUCEMAX},
     {"ReduceMin", MB_OP_REDUCEMIN}, {"ReduceProd", MB_OP_REDUCEPROD}, {"ReduceSumSquare", MB_OP_REDUCESUMSQUARE},
     {"ReduceL1", MB_OP_REDUCEL1}, {"ReduceL2", MB_OP_REDUCEL2}, {"ReduceLogSum", MB_OP_REDUCELOGSUM},
-    {"ReduceLogSumExp", MB_OP_REDUCELOGSUMEXP},
+    {"ReduceLogSumExp", MB_OP_REDUCELOGSUMEXP}, {"ThresholdedRelu", MB_OP_THRESHOLDED_RELU},
+    {"IsInf", MB_OP_ISINF}, {"Tan", MB_OP_TAN}, {"Mod", MB_OP_MOD}, {"ArgMax", MB_OP_ARGMAX},
+    {"ArgMin", MB_OP_ARGMIN}, {"Hardmax", MB_OP_HARDMAX},
 };
 
 static mb_op_type op_of(const char *name)
@@ -140,6 +142,11 @@ static int cv_unary2(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
     } else if (n->type == MB_OP_SELU) {
         n->a.alpha = ox_attr_f(np, "alpha", 1.67326319217681884765625f);
         n->a.beta = ox_attr_f(np, "gamma", 1.05070102214813232421875f);
+    } else if (n->type == MB_OP_THRESHOLDED_RELU) {
+        n->a.alpha = ox_attr_f(np, "alpha", 1.0f);
+    } else if (n->type == MB_OP_ISINF) {
+        n->a.alpha = (float)(ox_attr_i(np, "detect_positive", 1) != 0);
+        n->a.beta = (float)(ox_attr_i(np, "detect_negative", 1) != 0);
     } else if (n->type == MB_OP_GELU) {
         char buf[16];
         const char *s = ox_attr_s(np, "approximate", "none", buf, sizeof buf);
@@ -153,6 +160,8 @@ static int cv_unary2(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
 static int cv_binary2(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
 {
     n->type = op_of(np->op_type);
+    if (n->type == MB_OP_MOD && ox_attr_i(np, "fmod", 0))
+        return ox_unsupported(im, "Mod with fmod = 1");
     if (din(im, np, 0, n))
         return -1;
     if (ox_is_const(im, np, 1)) {
@@ -529,6 +538,191 @@ static int cv_cast(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
     return din(im, np, 0, n);
 }
 
+static int cv_argmax(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
+{
+    n->type = op_of(np->op_type);
+    n->a.axis = (int)ox_attr_i(np, "axis", 0);
+    n->a.keepdims = ox_attr_i(np, "keepdims", 1) != 0;
+    n->a.select_last = ox_attr_i(np, "select_last_index", 0) != 0;
+    return din(im, np, 0, n);
+}
+
+static int cv_hardmax(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
+{
+    n->type = MB_OP_HARDMAX;
+    if (din(im, np, 0, n))
+        return -1;
+    int64_t axis = ox_attr_i(np, "axis", im->opset >= 13 ? -1 : 1);
+    int nd;
+    int64_t dims[MB_MAX_DIMS];
+    if (ox_shape(im, n->inputs[0], &nd, dims))
+        return -1;
+    if (axis < 0)
+        axis += nd;
+    if (im->opset < 13 && axis != nd - 1)
+        return ox_unsupported(im, "Hardmax before opset 13 over axes %lld..%d (flattened)", (long long)axis, nd - 1);
+    n->a.axis = (int)axis;
+    return 0;
+}
+
+static int cv_cumsum(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
+{
+    n->type = MB_OP_CUMSUM;
+    n->a.exclusive = ox_attr_i(np, "exclusive", 0) != 0;
+    n->a.reverse = ox_attr_i(np, "reverse", 0) != 0;
+    const mb_onnx_tensor *ax = ox_const(im, np, 1, "axis");
+    if (!ax)
+        return -1;
+    if (ax->numel != 1)
+        return ox_fail(im, "axis must be a scalar");
+    n->a.axis = (int)mb_onnx_tensor_geti(ax, 0);
+    return din(im, np, 0, n);
+}
+
+static int cv_trilu(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
+{
+    n->type = MB_OP_TRILU;
+    n->a.upper = ox_attr_i(np, "upper", 1) != 0;
+    if (ox_has(np, 1)) {
+        const mb_onnx_tensor *k = ox_const(im, np, 1, "k");
+        if (!k)
+            return -1;
+        if (k->numel != 1)
+            return ox_fail(im, "k must be a scalar");
+        n->a.diag_k = mb_onnx_tensor_geti(k, 0);
+    }
+    return din(im, np, 0, n);
+}
+
+static int cv_gather_elements(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
+{
+    n->type = MB_OP_GATHER_ELEMENTS;
+    n->a.axis = (int)ox_attr_i(np, "axis", 0);
+    return din(im, np, 0, n) || din(im, np, 1, n) ? -1 : 0;
+}
+
+/* Mean(a, b, ...) = (a + b + ...) * (1/n). */
+static int cv_mean(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
+{
+    if (np->n_input < 1)
+        return ox_fail(im, "has no inputs");
+    mb_node s;
+    memset(&s, 0, sizeof s);
+    s.type = MB_OP_IDENTITY;
+    if (din(im, np, 0, &s))
+        return -1;
+    int acc = -1;
+    for (size_t k = 1; k < np->n_input; k++) {
+        char nm[MB_NAME_LEN + 16];
+        snprintf(nm, sizeof nm, "%.*s/sum%zu", MB_NAME_LEN - 16, out0(np), k);
+        mb_node a;
+        memset(&a, 0, sizeof a);
+        a.type = MB_OP_ADD;
+        a.n_inputs = 1;
+        a.inputs[0] = acc < 0 ? s.inputs[0] : acc;
+        if (din(im, np, (int)k, &a) || (acc = ox_add(im, &a, nm)) < 0)
+            return -1;
+    }
+    n->type = MB_OP_MUL;
+    n->n_inputs = 1;
+    n->inputs[0] = acc < 0 ? s.inputs[0] : acc;
+    int64_t one = 1;
+    n->params[0] = mb_tensor_new(1, &one);
+    if (!n->params[0])
+        return ox_fail(im, "out of memory");
+    n->params[0]->data[0] = 1.0f / (float)np->n_input;
+    n->n_params = 1;
+    return 0;
+}
+
+/* CastLike: Cast to input 1's element type. */
+static int cv_castlike(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
+{
+    n->type = MB_OP_CAST;
+    ox_val *v = ox_has(np, 1) ? ox_lookup(im, np->input[1]) : NULL;
+    if (!v)
+        return ox_fail(im, "input 1 (target_type) is missing");
+    int t = -1;
+    if (v->c)
+        t = v->c->data_type;
+    else if (v->vi && v->vi->type && v->vi->type->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
+        t = v->vi->type->tensor_type->elem_type;
+    int dt = ox_dtype_of(t);
+    if (dt < 0)
+        return ox_unsupported(im, "CastLike to %s", t < 0 ? "an unknown type" : mb_onnx_type_name(t));
+    n->a.dtype = dt;
+    return din(im, np, 0, n);
+}
+
+/* DepthToSpace / SpaceToDepth: Reshape, Transpose, Reshape (ONNX's own
+ * definition of both, DCR and CRD modes). */
+static int cv_space_depth(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
+{
+    int x;
+    if (ox_data(im, np, 0, &x))
+        return -1;
+    int nd;
+    int64_t d[MB_MAX_DIMS];
+    if (ox_shape(im, x, &nd, d))
+        return -1;
+    int64_t bs = ox_attr_i(np, "blocksize", 0);
+    if (nd != 4 || bs < 1)
+        return ox_fail(im, "needs a 4-D input and blocksize >= 1");
+    int d2s = np->op_type[0] == 'D';
+    char mbuf[8];
+    int crd = d2s && !strcmp(ox_attr_s(np, "mode", "DCR", mbuf, sizeof mbuf), "CRD");
+    int64_t N = d[0], C = d[1], H = d[2], W = d[3];
+    mb_node r;
+    memset(&r, 0, sizeof r);
+    r.type = MB_OP_RESHAPE;
+    r.n_inputs = 1;
+    r.inputs[0] = x;
+    int perm[6];
+    int64_t fin[4];
+    if (d2s) {
+        if (C % (bs * bs))
+            return ox_fail(im, "channels %lld not divisible by blocksize^2", (long long)C);
+        int64_t c2 = C / (bs * bs);
+        int64_t a[6] = {N, bs, bs, c2, H, W}, b[6] = {N, c2, bs, bs, H, W};
+        memcpy(r.a.shape, crd ? b : a, sizeof a);
+        int pa[6] = {0, 3, 4, 1, 5, 2}, pb[6] = {0, 1, 4, 2, 5, 3};
+        memcpy(perm, crd ? pb : pa, sizeof perm);
+        int64_t f[4] = {N, c2, H * bs, W * bs};
+        memcpy(fin, f, sizeof f);
+    } else {
+        if (H % bs || W % bs)
+            return ox_fail(im, "height and width must be divisible by blocksize");
+        int64_t a[6] = {N, C, H / bs, bs, W / bs, bs};
+        memcpy(r.a.shape, a, sizeof a);
+        int pa[6] = {0, 3, 5, 1, 2, 4};
+        memcpy(perm, pa, sizeof perm);
+        int64_t f[4] = {N, C * bs * bs, H / bs, W / bs};
+        memcpy(fin, f, sizeof f);
+    }
+    r.a.shape_ndim = 6;
+    char nm[MB_NAME_LEN + 16];
+    snprintf(nm, sizeof nm, "%.*s/split", MB_NAME_LEN - 16, out0(np));
+    int ri = ox_add(im, &r, nm);
+    if (ri < 0)
+        return -1;
+    mb_node t;
+    memset(&t, 0, sizeof t);
+    t.type = MB_OP_TRANSPOSE;
+    t.n_inputs = 1;
+    t.inputs[0] = ri;
+    memcpy(t.a.perm, perm, sizeof perm);
+    snprintf(nm, sizeof nm, "%.*s/permute", MB_NAME_LEN - 16, out0(np));
+    int ti = ox_add(im, &t, nm);
+    if (ti < 0)
+        return -1;
+    n->type = MB_OP_RESHAPE;
+    n->n_inputs = 1;
+    n->inputs[0] = ti;
+    n->a.shape_ndim = 4;
+    memcpy(n->a.shape, fin, sizeof fin);
+    return 0;
+}
+
 typedef struct tf_op {
     const char *name;
     int (*fn)(ox_imp *, const Onnx__NodeProto *, mb_node *);
@@ -565,6 +759,18 @@ static const tf_op tf_ops[] = {
     {"Expand", cv_expand, ""},
     {"Tile", cv_tile, ""},
     {"Cast", cv_cast, "to saturate"},
+    {"ThresholdedRelu", cv_unary2, "alpha"}, {"IsInf", cv_unary2, "detect_positive detect_negative"},
+    {"Tan", cv_unary2, ""}, {"Mod", cv_binary2, "fmod"},
+    {"ArgMax", cv_argmax, "axis keepdims select_last_index"},
+    {"ArgMin", cv_argmax, "axis keepdims select_last_index"},
+    {"Hardmax", cv_hardmax, "axis"},
+    {"CumSum", cv_cumsum, "exclusive reverse"},
+    {"Trilu", cv_trilu, "upper"},
+    {"GatherElements", cv_gather_elements, "axis"},
+    {"Mean", cv_mean, ""},
+    {"CastLike", cv_castlike, "saturate"},
+    {"DepthToSpace", cv_space_depth, "blocksize mode"},
+    {"SpaceToDepth", cv_space_depth, "blocksize"},
 };
 
 int ox_tf_find(const char *name, int (**fn)(ox_imp *, const Onnx__NodeProto *, mb_node *), const char **attrs)
