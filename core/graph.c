@@ -97,6 +97,8 @@ static const char *const op_names[] = {
     [MB_OP_THRESHOLDED_RELU] = "ThresholdedRelu",
     [MB_OP_ISINF] = "IsInf",
     [MB_OP_TAN] = "Tan",
+    [MB_OP_ROUND] = "Round",
+    [MB_OP_NLLLOSS] = "NegativeLogLikelihoodLoss",
 };
 _Static_assert(sizeof(op_names) / sizeof(op_names[0]) == MB_OP_COUNT, "every op needs a name");
 
@@ -809,6 +811,8 @@ static const op_infer op_infer_table[] = {
     [MB_OP_THRESHOLDED_RELU] = {1, 1, 0, mb__infer_eltwise1},
     [MB_OP_ISINF] = {1, 1, 0, mb__infer_eltwise1},
     [MB_OP_TAN] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_ROUND] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_NLLLOSS] = {2, 3, 0, mb__infer_nllloss},
 };
 _Static_assert(sizeof(op_infer_table) / sizeof(op_infer_table[0]) == MB_OP_COUNT,
                "every op needs a shape-inference row");

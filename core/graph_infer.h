@@ -52,6 +52,7 @@ int mb__infer_axis_softmax(infer_ctx *c); /* LogSoftmax, CumSum, Hardmax: shape 
 int mb__infer_argmax(infer_ctx *c);
 int mb__infer_trilu(infer_ctx *c);
 int mb__infer_gather_elements(infer_ctx *c);
+int mb__infer_nllloss(infer_ctx *c);
 /* Output element type of node idx from its inputs' types (after inference). */
 int mb__infer_dtype(const mb_graph *g, int idx);
 

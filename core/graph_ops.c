@@ -322,6 +322,28 @@ int mb__infer_gather_elements(infer_ctx *c)
     return 0;
 }
 
+int mb__infer_nllloss(infer_ctx *c)
+{
+    const shape *x = &c->in[0], *t = &c->in[1];
+    if (x->ndim < 2 || t->ndim != x->ndim - 1)
+        return INFER_FAIL(c, "needs input [N, C, ...] and target [N, ...]");
+    for (int i = 0; i < t->ndim; i++)
+        if (t->d[i] != x->d[i ? i + 1 : 0])
+            return INFER_FAIL(c, "target dimension %d (%lld) does not match the input", i, (long long)t->d[i]);
+    if (c->n->n_inputs == 3 && (c->in[2].ndim != 1 || c->in[2].d[0] != x->d[1]))
+        return INFER_FAIL(c, "weights must be [C]");
+    if (c->a->reduction < 0 || c->a->reduction > 2)
+        return INFER_FAIL(c, "reduction %d", c->a->reduction);
+    if (c->a->reduction == 0) {
+        c->out = *t;
+    } else {
+        c->out.ndim = 1;
+        c->out.d[0] = 1;
+    }
+    c->macs = mb__numel(t);
+    return 0;
+}
+
 int mb__infer_dtype(const mb_graph *g, int idx)
 {
     const mb_node *n = &g->nodes[idx];

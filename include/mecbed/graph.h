@@ -102,6 +102,9 @@ typedef enum mb_op_type {
     MB_OP_THRESHOLDED_RELU, /* alpha */
     MB_OP_ISINF,       /* alpha: detect +inf, beta: detect -inf (0/1) */
     MB_OP_TAN,
+    MB_OP_ROUND,       /* half to even */
+    MB_OP_NLLLOSS,     /* inputs: log-probabilities [N, C, ...], targets [N, ...], optional weights [C];
+                          a.reduction, a.ignore_index when a.has_ignore */
     MB_OP_COUNT
 } mb_op_type;
 
@@ -149,6 +152,9 @@ typedef struct mb_op_attrs {
     int64_t diag_k;          /* Trilu: diagonal offset */
     int fmod;                /* Mod: C's fmod */
     int exclusive, reverse;  /* CumSum */
+    int reduction;           /* NegativeLogLikelihoodLoss: 0 none, 1 mean, 2 sum */
+    int has_ignore;
+    int64_t ignore_index;
     int gather_table;        /* Gather with one input: 1 params[0] is the data (an embedding table) and
                                 input 0 the indices; 0 input 0 is the data and params[0] the indices */
 } mb_op_attrs;

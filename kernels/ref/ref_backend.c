@@ -98,6 +98,7 @@ static int ref_supports(const mb_backend *be, const mb_graph *g, const mb_node *
     case MB_OP_INSTANCENORM:
     case MB_OP_ARGMAX: case MB_OP_ARGMIN: case MB_OP_TRILU: case MB_OP_GATHER_ELEMENTS: case MB_OP_CUMSUM:
     case MB_OP_HARDMAX: case MB_OP_THRESHOLDED_RELU: case MB_OP_ISINF: case MB_OP_TAN:
+    case MB_OP_ROUND: case MB_OP_NLLLOSS:
         return 1;
     case MB_OP_MOD:
         return !n->a.fmod; /* the importer refuses fmod = 1 (C's fmod of floats) */
@@ -135,7 +136,8 @@ static int dispatch_tensor_ops(const ref_req *q)
     case MB_OP_TRILU: return ref_trilu(q);
     case MB_OP_GATHER_ELEMENTS: return ref_gather_elements(q);
     case MB_OP_MOD: return ref_binary(q);
-    case MB_OP_THRESHOLDED_RELU: case MB_OP_ISINF: case MB_OP_TAN: return ref_unary(q);
+    case MB_OP_THRESHOLDED_RELU: case MB_OP_ISINF: case MB_OP_TAN: case MB_OP_ROUND: return ref_unary(q);
+    case MB_OP_NLLLOSS: return ref_nllloss(q);
     default: return ref_fail(q, "unknown op type %d", (int)t);
     }
 }

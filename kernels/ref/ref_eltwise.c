@@ -70,6 +70,8 @@ float ref_unary_value(mb_op_type op, float alpha, float beta, float x)
         return (isinf(x) && ((x > 0 && alpha != 0.0f) || (x < 0 && beta != 0.0f))) ? 1.0f : 0.0f;
     case MB_OP_TAN:
         return tanf(x);
+    case MB_OP_ROUND:
+        return nearbyintf(x); /* the default rounding mode: half to even */
     case MB_OP_IDENTITY:
     default:
         return x;

@@ -85,6 +85,7 @@ int ref_hardmax(const ref_req *q);
 int ref_cumsum(const ref_req *q);
 int ref_trilu(const ref_req *q);
 int ref_gather_elements(const ref_req *q);
+int ref_nllloss(const ref_req *q);
 
 /* Scalar definitions shared with tests (ONNX semantics). */
 float ref_unary_value(mb_op_type op, float alpha, float beta, float x);

@@ -494,3 +494,35 @@ int ref_gather_elements(const ref_req *q)
     } while (next_idx(R, o, ix->dims));
     return 0;
 }
+
+/* NegativeLogLikelihoodLoss: loss = -x[n, t, ...] * w[t] (0 for ignored
+ * targets); mean divides the sum by the sum of the weights used. */
+int ref_nllloss(const ref_req *q)
+{
+    const mb_node *n = q->n;
+    const mb_tensor *x = in_t(q, 0), *t = in_t(q, 1), *w = n->n_inputs == 3 ? in_t(q, 2) : NULL;
+    int64_t N = x->dims[0], C = x->dims[1], D = mb_tensor_numel(x) / (N * C > 0 ? N * C : 1);
+    double sum = 0, wsum = 0;
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t d = 0; d < D; d++) {
+            float tf = t->data[i * D + d];
+            int64_t c = (int64_t)tf;
+            float loss = 0.0f;
+            if (!(n->a.has_ignore && c == n->a.ignore_index)) {
+                if (tf != floorf(tf) || c < 0 || c >= C)
+                    return ref_fail(q, "target %g at %lld is not a class in [0, %lld)", (double)tf,
+                                    (long long)(i * D + d), (long long)C);
+                float wc = w ? w->data[c] : 1.0f;
+                loss = -x->data[(i * C + c) * D + d] * wc;
+                wsum += wc;
+            }
+            sum += loss;
+            if (n->a.reduction == 0)
+                q->out->data[i * D + d] = loss;
+        }
+    if (n->a.reduction == 2)
+        q->out->data[0] = (float)sum;
+    else if (n->a.reduction == 1)
+        q->out->data[0] = (float)(sum / wsum);
+    return 0;
+}

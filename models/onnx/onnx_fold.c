@@ -476,7 +476,7 @@ static const char *const fold_attrs[][2] = {
     {"Squeeze", "axes"},        {"Concat", "axis"},          {"Cast", "to"},
     {"Slice", "starts ends axes"}, {"Add", "broadcast axis"}, {"Sub", "broadcast axis"},
     {"Mul", "broadcast axis"},  {"Div", "broadcast axis"},   {"ConstantOfShape", "value"},
-    {"Reshape", "allowzero"},
+    {"Reshape", "allowzero"}, {"Size", ""},
 };
 
 static int attrs_known(ox_imp *im, const Onnx__NodeProto *np)
@@ -510,6 +510,19 @@ int ox_try_fold(ox_imp *im, const Onnx__NodeProto *np)
             all_const = 0;
     if (!strcmp(op, "Shape"))
         return fold_shape(im, np);
+    if (!strcmp(op, "Size")) { /* the element count: known from the input's shape */
+        int nd;
+        int64_t dims[MB_MAX_DIMS], cnt = 1;
+        if (dims_of(im, np, 0, &nd, dims))
+            return -1;
+        for (int i = 0; i < nd; i++)
+            cnt *= dims[i];
+        mb_onnx_tensor *t = new_const(im, 0, 0, dims);
+        if (!t)
+            return -1;
+        t->i[0] = cnt;
+        return bind_out(im, np, t);
+    }
     if (!strcmp(op, "Unsqueeze") || !strcmp(op, "Squeeze")) {
         for (size_t k = 1; k < np->n_input; k++)
             if (ox_has(np, (int)k) && !ox_const_ok(im, np, (int)k))

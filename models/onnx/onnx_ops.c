@@ -1125,7 +1125,10 @@ int ox_convert_node(ox_imp *im, const Onnx__NodeProto *np)
     }
     if (np->n_output < 1 || !np->output[0] || !*np->output[0])
         return ox_fail(im, "has no output");
-    for (size_t o = 1; o < np->n_output && strcmp(np->op_type, "Split"); o++)
+    /* converters that bind their further outputs themselves */
+    int multi = !strcmp(np->op_type, "Split") || !strcmp(np->op_type, "LayerNormalization") ||
+                !strcmp(np->op_type, "SoftmaxCrossEntropyLoss");
+    for (size_t o = 1; o < np->n_output && !multi; o++)
         if (np->output[o] && *np->output[o] && name_used(im, np->output[o]))
             return ox_unsupported(im, "output %zu ('%s') is used; mecbed supports only the first output of %s", o,
                                   np->output[o], np->op_type);

@@ -89,6 +89,8 @@ static int cv_transpose(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
     return 0;
 }
 
+static int ln_extra_outputs(ox_imp *im, const Onnx__NodeProto *np, const mb_node *ln);
+
 static int cv_layernorm(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
 {
     n->type = MB_OP_LAYERNORM;
@@ -100,7 +102,7 @@ static int cv_layernorm(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
         return -1;
     if (ox_has(np, 2) && pin(im, np, 2, "B", n))
         return -1;
-    return 0;
+    return ln_extra_outputs(im, np, n);
 }
 
 static int cv_instancenorm(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
@@ -123,7 +125,7 @@ static const struct { const char *name; mb_op_type t; } unary_ops[] = {
     {"ReduceL1", MB_OP_REDUCEL1}, {"ReduceL2", MB_OP_REDUCEL2}, {"ReduceLogSum", MB_OP_REDUCELOGSUM},
     {"ReduceLogSumExp", MB_OP_REDUCELOGSUMEXP}, {"ThresholdedRelu", MB_OP_THRESHOLDED_RELU},
     {"IsInf", MB_OP_ISINF}, {"Tan", MB_OP_TAN}, {"Mod", MB_OP_MOD}, {"ArgMax", MB_OP_ARGMAX},
-    {"ArgMin", MB_OP_ARGMIN}, {"Hardmax", MB_OP_HARDMAX},
+    {"ArgMin", MB_OP_ARGMIN}, {"Hardmax", MB_OP_HARDMAX}, {"Round", MB_OP_ROUND},
 };
 
 static mb_op_type op_of(const char *name)
@@ -723,6 +725,107 @@ static int cv_space_depth(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
     return 0;
 }
 
+static int reduction_attr(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
+{
+    char buf[16];
+    const char *r = ox_attr_s(np, "reduction", "mean", buf, sizeof buf);
+    n->a.reduction = !strcmp(r, "none") ? 0 : !strcmp(r, "mean") ? 1 : !strcmp(r, "sum") ? 2 : -1;
+    if (n->a.reduction < 0)
+        return ox_fail(im, "reduction '%s' (none, mean or sum)", r);
+    n->a.has_ignore = ox_attr(np, "ignore_index") != NULL;
+    n->a.ignore_index = ox_attr_i(np, "ignore_index", 0);
+    return 0;
+}
+
+static int cv_nllloss(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
+{
+    n->type = MB_OP_NLLLOSS;
+    if (reduction_attr(im, np, n) || din(im, np, 0, n) || din(im, np, 1, n))
+        return -1;
+    return ox_has(np, 2) ? din(im, np, 2, n) : 0;
+}
+
+/* SoftmaxCrossEntropyLoss = NegativeLogLikelihoodLoss(LogSoftmax(scores, axis 1));
+ * output 1 (log_prob), when used, is the LogSoftmax. */
+static int cv_sce(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
+{
+    mb_node ls;
+    memset(&ls, 0, sizeof ls);
+    ls.type = MB_OP_LOGSOFTMAX;
+    ls.a.axis = 1;
+    if (din(im, np, 0, &ls))
+        return -1;
+    char nm[MB_NAME_LEN + 16];
+    int has_lp = np->n_output > 1 && np->output[1] && *np->output[1];
+    snprintf(nm, sizeof nm, "%.*s", MB_NAME_LEN - 16, has_lp ? np->output[1] : out0(np));
+    if (!has_lp)
+        snprintf(nm + strlen(nm), sizeof nm - strlen(nm), "/log_prob");
+    int li = ox_add(im, &ls, nm);
+    if (li < 0 || (has_lp && ox_bind_node(im, np->output[1], li)))
+        return -1;
+    n->type = MB_OP_NLLLOSS;
+    n->n_inputs = 1;
+    n->inputs[0] = li;
+    if (reduction_attr(im, np, n) || din(im, np, 1, n))
+        return -1;
+    return ox_has(np, 2) ? din(im, np, 2, n) : 0;
+}
+
+/* LayerNormalization's optional outputs Mean and InvStdDev, as the nodes
+ * that compute them (ReduceMean; 1 / sqrt(mean((x - mean)^2) + eps)). */
+static int ln_extra_outputs(ox_imp *im, const Onnx__NodeProto *np, const mb_node *ln)
+{
+    int want_mean = np->n_output > 1 && np->output[1] && *np->output[1];
+    int want_inv = np->n_output > 2 && np->output[2] && *np->output[2];
+    if (!want_mean && !want_inv)
+        return 0;
+    int nd;
+    int64_t dims[MB_MAX_DIMS];
+    if (ox_shape(im, ln->inputs[0], &nd, dims))
+        return -1;
+    int ax = ln->a.axis < 0 ? ln->a.axis + nd : ln->a.axis;
+    if (ax < 0 || ax >= nd)
+        return ox_fail(im, "axis %d out of range", ln->a.axis);
+    char nm[MB_NAME_LEN + 16];
+    mb_node m;
+    memset(&m, 0, sizeof m);
+    m.type = MB_OP_REDUCEMEAN;
+    m.a.keepdims = 1;
+    m.a.axes_mask = ((1 << nd) - 1) & ~((1 << ax) - 1);
+    m.n_inputs = 1;
+    m.inputs[0] = ln->inputs[0];
+    snprintf(nm, sizeof nm, "%.*s", MB_NAME_LEN - 16, want_mean ? np->output[1] : "ln_mean");
+    int mi = ox_add(im, &m, nm);
+    if (mi < 0 || (want_mean && ox_bind_node(im, np->output[1], mi)))
+        return -1;
+    if (!want_inv)
+        return 0;
+    mb_node d = {.type = MB_OP_SUB, .n_inputs = 2, .inputs = {ln->inputs[0], mi}};
+    snprintf(nm, sizeof nm, "%.*s/dev", MB_NAME_LEN - 16, np->output[2]);
+    int di = ox_add(im, &d, nm);
+    mb_node sq = {.type = MB_OP_MUL, .n_inputs = 2, .inputs = {di, di}};
+    snprintf(nm, sizeof nm, "%.*s/sq", MB_NAME_LEN - 16, np->output[2]);
+    int si = di < 0 ? -1 : ox_add(im, &sq, nm);
+    mb_node v = m;
+    v.inputs[0] = si;
+    snprintf(nm, sizeof nm, "%.*s/var", MB_NAME_LEN - 16, np->output[2]);
+    int vi = si < 0 ? -1 : ox_add(im, &v, nm);
+    mb_node e = {.type = MB_OP_ADD, .n_inputs = 1, .inputs = {vi}, .n_params = 1};
+    int64_t one = 1;
+    e.params[0] = mb_tensor_new(1, &one);
+    if (!e.params[0] || vi < 0)
+        return e.params[0] ? -1 : ox_fail(im, "out of memory");
+    e.params[0]->data[0] = ln->a.epsilon;
+    snprintf(nm, sizeof nm, "%.*s/eps", MB_NAME_LEN - 16, np->output[2]);
+    int ei = ox_add(im, &e, nm);
+    mb_node r = {.type = MB_OP_SQRT, .n_inputs = 1, .inputs = {ei}};
+    snprintf(nm, sizeof nm, "%.*s/std", MB_NAME_LEN - 16, np->output[2]);
+    int ri = ei < 0 ? -1 : ox_add(im, &r, nm);
+    mb_node inv = {.type = MB_OP_RECIPROCAL, .n_inputs = 1, .inputs = {ri}};
+    int ii = ri < 0 ? -1 : ox_add(im, &inv, np->output[2]);
+    return ii < 0 || ox_bind_node(im, np->output[2], ii) ? -1 : 0;
+}
+
 typedef struct tf_op {
     const char *name;
     int (*fn)(ox_imp *, const Onnx__NodeProto *, mb_node *);
@@ -771,6 +874,9 @@ static const tf_op tf_ops[] = {
     {"CastLike", cv_castlike, "saturate"},
     {"DepthToSpace", cv_space_depth, "blocksize mode"},
     {"SpaceToDepth", cv_space_depth, "blocksize"},
+    {"Round", cv_unary2, ""},
+    {"NegativeLogLikelihoodLoss", cv_nllloss, "reduction ignore_index"},
+    {"SoftmaxCrossEntropyLoss", cv_sce, "reduction ignore_index"},
 };
 
 int ox_tf_find(const char *name, int (**fn)(ox_imp *, const Onnx__NodeProto *, mb_node *), const char **attrs)
