@@ -18,7 +18,7 @@
  * [-4, 4] (the coefficients of Eigen's fast erf; |error| < 5e-7 over the
  * float range, measured against erf()); exp: Cephes' expf (range reduction
  * by ln 2 in two parts, degree-6 polynomial, 2^n from the exponent bits),
- * relative error about 2e-7. Both stay within the reference kernels'
+ * relative error about 2e-7 (0 below e^-60). Both stay within the reference kernels'
  * agreement tolerance; tests/test_kernels_cpu.c checks them. */
 static inline float fast_erf(float x)
 {
@@ -58,7 +58,10 @@ static inline float fast_exp(float x)
     int32_t bits = ((int32_t)n + 127) * (1 << 23);
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return y * scale;
+    /* e^-60 (9e-27) and below become 0: a normalised softmax row would carry
+     * them as subnormals (masked attention: x - max = -10000 in BERT), and
+     * subnormal operands make the next GEMM over 20x slower */
+    return x < -60.0f ? 0.0f : y * scale;
 }
 
 float cpu_fast_erf(float x) { return fast_erf(x); }
