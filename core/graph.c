@@ -4,6 +4,7 @@
 #include "graph_infer.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -947,7 +948,17 @@ uint64_t mb_graph_hash(const mb_graph *g)
         const mb_node *n = &g->nodes[i];
         int t = n->type;
         h = fnv(h, &t, sizeof t);
-        h = fnv(h, &n->a, sizeof n->a);
+        /* the attributes up to the transformer operators' fields, then those
+         * only when set: hashes of models without them (pinned profiles,
+         * baselines) stay what they were */
+        size_t head = (offsetof(mb_op_attrs, perm) + 7) & ~(size_t)7; /* the old struct's size, padding included */
+        h = fnv(h, &n->a, head);
+        const unsigned char *tail = (const unsigned char *)&n->a + head;
+        size_t tail_len = sizeof n->a - head, nz = 0;
+        for (size_t b = 0; b < tail_len; b++)
+            nz |= tail[b];
+        if (nz)
+            h = fnv(h, tail, tail_len);
         h = fnv(h, n->inputs, sizeof(int) * (size_t)n->n_inputs);
         for (int k = 0; k < n->n_params; k++) {
             const mb_tensor *p = n->params[k];
