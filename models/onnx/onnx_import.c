@@ -443,7 +443,13 @@ int ox_data(ox_imp *im, const Onnx__NodeProto *np, int k, int *node)
         *node = v->const_node;
         return 0;
     }
-    return ox_fail(im, "input %d ('%s') is used before it is produced", k, np->input[k]);
+    /* values consumed are all known by name (import_graph counts their uses):
+     * say whether any node produces this one at all */
+    for (size_t i = 0; i < im->gp->n_node; i++)
+        for (size_t o = 0; o < im->gp->node[i]->n_output; o++)
+            if (im->gp->node[i]->output[o] && !strcmp(im->gp->node[i]->output[o], np->input[k]))
+                return ox_fail(im, "input %d ('%s') is used before it is produced", k, np->input[k]);
+    return ox_fail(im, "input %d ('%s') is produced by no node, initializer or graph input", k, np->input[k]);
 }
 
 int ox_is_const(ox_imp *im, const Onnx__NodeProto *np, int k)
