@@ -837,15 +837,73 @@ static void test_bindings_and_dynamic_dims(void **state)
     arena_free();
 }
 
+/* Einsum as exporters write attention, and a one-operand transpose-and-sum. */
+static void test_einsum(void **state)
+{
+    (void)state;
+    float wv[40];
+    for (int i = 0; i < 40; i++)
+        wv[i] = (float)(i % 7) - 3;
+    model *md = model_new(13);
+    add_input(md, "x", 4, (int64_t[]){1, 2, 3, 4});
+    add_init(md, tensor_f("w", 4, (int64_t[]){1, 2, 5, 4}, wv));
+    attr_s(add_node(md, "Einsum", "x w", "y"), "equation", "bhid,bhjd->bhij");
+    add_output(md, "y");
+    mb_graph *g = import_ok(md, NULL);
+    const mb_node *o = &g->nodes[g->outputs[0]];
+    assert_true(o->out_ndim == 4 && o->out_dims[1] == 2 && o->out_dims[2] == 3 && o->out_dims[3] == 5);
+    mb_tensor *x = mb_tensor_new(4, (int64_t[]){1, 2, 3, 4});
+    mb_tensor_fill_uniform(x, 8, -1, 1);
+    mb_tensor *y = run1(g, x);
+    for (int h = 0; h < 2; h++)
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 5; j++) {
+                double acc = 0;
+                for (int d = 0; d < 4; d++)
+                    acc += x->data[(h * 3 + i) * 4 + d] * wv[(h * 5 + j) * 4 + d];
+                assert_true(fabs(y->data[(h * 3 + i) * 5 + j] - acc) < 1e-5);
+            }
+    mb_tensor_free(y);
+    mb_graph_free(g);
+    arena_free();
+
+    md = model_new(13);
+    add_input(md, "x", 4, (int64_t[]){1, 2, 3, 4});
+    attr_s(add_node(md, "Einsum", "x", "y"), "equation", "bhid->dh");
+    add_output(md, "y");
+    g = import_ok(md, NULL);
+    y = run1(g, x);
+    assert_true(y->ndim == 2 && y->dims[0] == 4 && y->dims[1] == 2);
+    for (int d = 0; d < 4; d++)
+        for (int h = 0; h < 2; h++) {
+            double acc = 0;
+            for (int i = 0; i < 3; i++)
+                acc += x->data[(h * 3 + i) * 4 + d];
+            assert_true(fabs(y->data[d * 2 + h] - acc) < 1e-5);
+        }
+    mb_tensor_free(x);
+    mb_tensor_free(y);
+    mb_graph_free(g);
+    arena_free();
+
+    md = model_new(13);
+    add_input(md, "x", 2, (int64_t[]){3, 3});
+    attr_s(add_node(md, "Einsum", "x", "y"), "equation", "ii->i");
+    add_output(md, "y");
+    import_fails(md, MB_ONNX_UNSUPPORTED, "diagonal", NULL);
+    arena_free();
+}
+
 static void test_errors_name_the_node(void **state)
 {
     (void)state;
     model *md = model_new(13);
     add_input(md, "x", 2, (int64_t[]){1, 4});
-    Onnx__NodeProto *n = add_node(md, "Einsum", "x", "y");
-    n->name = S("my_einsum");
+    Onnx__NodeProto *n = add_node(md, "Trilu", "x", "y");
+    n->name = S("my_trilu");
+    n->domain = S("com.example");
     add_output(md, "y");
-    import_fails(md, MB_ONNX_UNSUPPORTED, "node 'my_einsum' (Einsum, opset 13, #0)", "not supported");
+    import_fails(md, MB_ONNX_UNSUPPORTED, "node 'my_trilu' (Trilu, opset 13, #0)", "not supported");
     arena_free();
 
     md = model_new(13);
@@ -1150,6 +1208,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_rewritten_ops),
         cmocka_unit_test(test_order_and_outputs),
         cmocka_unit_test(test_bindings_and_dynamic_dims),
+        cmocka_unit_test(test_einsum),
         cmocka_unit_test(test_errors_name_the_node),
         cmocka_unit_test(test_shape_arithmetic_folds),
         cmocka_unit_test(test_truncated_and_corrupt_files),

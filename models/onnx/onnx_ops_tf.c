@@ -826,6 +826,8 @@ static int ln_extra_outputs(ox_imp *im, const Onnx__NodeProto *np, const mb_node
     return ii < 0 || ox_bind_node(im, np->output[2], ii) ? -1 : 0;
 }
 
+static int cv_einsum(ox_imp *im, const Onnx__NodeProto *np, mb_node *n); /* below */
+
 typedef struct tf_op {
     const char *name;
     int (*fn)(ox_imp *, const Onnx__NodeProto *, mb_node *);
@@ -877,6 +879,7 @@ static const tf_op tf_ops[] = {
     {"Round", cv_unary2, ""},
     {"NegativeLogLikelihoodLoss", cv_nllloss, "reduction ignore_index"},
     {"SoftmaxCrossEntropyLoss", cv_sce, "reduction ignore_index"},
+    {"Einsum", cv_einsum, "equation"},
 };
 
 int ox_tf_find(const char *name, int (**fn)(ox_imp *, const Onnx__NodeProto *, mb_node *), const char **attrs)
@@ -887,5 +890,213 @@ int ox_tf_find(const char *name, int (**fn)(ox_imp *, const Onnx__NodeProto *, m
             *attrs = tf_ops[i].attrs;
             return 1;
         }
+    return 0;
+}
+
+/* ---- Einsum --------------------------------------------------------------- */
+
+/* One operand's labels after parsing: letters, at most MB_MAX_DIMS. */
+typedef struct es_term {
+    int n;
+    char l[MB_MAX_DIMS];
+} es_term;
+
+static int es_parse(ox_imp *im, const char *eq, es_term *in, int *n_in, es_term *out)
+{
+    *n_in = 0;
+    memset(in, 0, sizeof(es_term) * 2);
+    memset(out, 0, sizeof *out);
+    const char *arrow = strstr(eq, "->");
+    if (!arrow)
+        return ox_unsupported(im, "an Einsum equation without '->' (implicit output)");
+    es_term *t = &in[0];
+    for (const char *p = eq; p < arrow; p++) {
+        if (*p == ' ')
+            continue;
+        if (*p == ',') {
+            if (++*n_in >= 2)
+                return ox_unsupported(im, "Einsum with more than two operands");
+            t = &in[*n_in];
+            continue;
+        }
+        if (*p == '.' || !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) || t->n >= MB_MAX_DIMS)
+            return ox_unsupported(im, "Einsum equation '%s' (ellipsis or more than %d labels)", eq, MB_MAX_DIMS);
+        for (int i = 0; i < t->n; i++)
+            if (t->l[i] == *p)
+                return ox_unsupported(im, "Einsum with a repeated label in one operand (a diagonal)");
+        t->l[t->n++] = *p;
+    }
+    (*n_in)++;
+    for (const char *p = arrow + 2; *p; p++) {
+        if (*p == ' ')
+            continue;
+        if (out->n >= MB_MAX_DIMS || !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+            return ox_unsupported(im, "Einsum output '%s'", arrow + 2);
+        out->l[out->n++] = *p;
+    }
+    return 0;
+}
+
+static int es_find(const es_term *t, char c)
+{
+    for (int i = 0; i < t->n; i++)
+        if (t->l[i] == c)
+            return i;
+    return -1;
+}
+
+/* Sum out of operand x (labels t, updated) every label in neither `keep1` nor `keep2`. */
+static int es_reduce(ox_imp *im, const char *base, int x, es_term *t, const es_term *keep1, const es_term *keep2)
+{
+    mb_node r;
+    memset(&r, 0, sizeof r);
+    r.type = MB_OP_REDUCESUM;
+    r.n_inputs = 1;
+    r.inputs[0] = x;
+    es_term kept = {0, {0}};
+    for (int i = 0; i < t->n; i++) {
+        if (es_find(keep1, t->l[i]) < 0 && (!keep2 || es_find(keep2, t->l[i]) < 0))
+            r.a.axes_mask |= 1 << i;
+        else
+            kept.l[kept.n++] = t->l[i];
+    }
+    if (!r.a.axes_mask)
+        return x;
+    if (kept.n == 0)
+        return ox_unsupported(im, "an Einsum that sums an operand to a scalar"), -1;
+    char nm[MB_NAME_LEN + 16];
+    snprintf(nm, sizeof nm, "%.*s/sum", MB_NAME_LEN - 16, base);
+    *t = kept;
+    return ox_add(im, &r, nm);
+}
+
+/* Transpose x (labels t) into the label order `to` (a permutation of t). */
+static int es_permute(ox_imp *im, const char *name, int x, const es_term *t, const es_term *to)
+{
+    mb_node n;
+    memset(&n, 0, sizeof n);
+    n.type = MB_OP_TRANSPOSE;
+    n.n_inputs = 1;
+    n.inputs[0] = x;
+    int same = 1;
+    for (int i = 0; i < to->n; i++) {
+        n.a.perm[i] = es_find(t, to->l[i]);
+        same &= n.a.perm[i] == i;
+    }
+    return same ? x : ox_add(im, &n, name);
+}
+
+static int es_reshape(ox_imp *im, const char *name, int x, int nd, const int64_t *shape)
+{
+    mb_node n;
+    memset(&n, 0, sizeof n);
+    n.type = MB_OP_RESHAPE;
+    n.n_inputs = 1;
+    n.inputs[0] = x;
+    n.a.shape_ndim = nd;
+    memcpy(n.a.shape, shape, sizeof(int64_t) * (size_t)nd);
+    return ox_add(im, &n, name);
+}
+
+/* Einsum with one or two operands, explicit output, no ellipsis or
+ * diagonals, as exporters write attention ("bhid,bhjd->bhij"): operands
+ * summed over labels used nowhere else, transposed to [batch, free,
+ * contracted] and [batch, contracted, free], one batched MatMul, the
+ * result reshaped and transposed to the output's order. */
+static int cv_einsum(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
+{
+    char eq[128];
+    ox_attr_s(np, "equation", "", eq, sizeof eq);
+    es_term t[2], o;
+    int n_in, x[2], nd;
+    int64_t dims[2][MB_MAX_DIMS], size_of[128] = {0};
+    if (es_parse(im, eq, t, &n_in, &o))
+        return -1;
+    if ((int)np->n_input != n_in)
+        return ox_fail(im, "equation '%s' has %d operands, the node %zu inputs", eq, n_in, np->n_input);
+    for (int k = 0; k < n_in; k++) {
+        if (ox_data(im, np, k, &x[k]) || ox_shape(im, x[k], &nd, dims[k]))
+            return -1;
+        if (nd != t[k].n)
+            return ox_fail(im, "operand %d has rank %d, the equation %d labels", k, nd, t[k].n);
+        for (int i = 0; i < nd; i++) {
+            int64_t *s = &size_of[(unsigned char)t[k].l[i]];
+            if (*s && *s != dims[k][i])
+                return ox_unsupported(im, "Einsum label '%c' with sizes %lld and %lld (broadcasting)", t[k].l[i],
+                                      (long long)*s, (long long)dims[k][i]);
+            *s = dims[k][i];
+        }
+    }
+    for (int i = 0; i < o.n; i++)
+        if (!size_of[(unsigned char)o.l[i]])
+            return ox_fail(im, "output label '%c' is in no operand", o.l[i]);
+    char nm[MB_NAME_LEN + 16];
+    for (int k = 0; k < n_in; k++)
+        if ((x[k] = es_reduce(im, out0(np), x[k], &t[k], &o, n_in == 2 ? &t[1 - k] : NULL)) < 0)
+            return -1;
+    if (n_in == 1) {
+        snprintf(nm, sizeof nm, "%.*s/permute", MB_NAME_LEN - 16, out0(np));
+        int y = es_permute(im, nm, x[0], &t[0], &o);
+        if (y < 0)
+            return -1;
+        n->type = MB_OP_IDENTITY;
+        n->n_inputs = 1;
+        n->inputs[0] = y;
+        return 0;
+    }
+    es_term bat = {0, {0}}, fa = {0, {0}}, fb = {0, {0}}, con = {0, {0}}, ta, tb, mid;
+    int64_t B = 1, M = 1, N = 1, K = 1;
+    for (int i = 0; i < t[0].n; i++) {
+        char c = t[0].l[i];
+        int64_t s = size_of[(unsigned char)c];
+        if (es_find(&t[1], c) >= 0 && es_find(&o, c) >= 0)
+            bat.l[bat.n++] = c, B *= s;
+        else if (es_find(&t[1], c) >= 0)
+            con.l[con.n++] = c, K *= s;
+        else
+            fa.l[fa.n++] = c, M *= s;
+    }
+    for (int i = 0; i < t[1].n; i++)
+        if (es_find(&t[0], t[1].l[i]) < 0)
+            fb.l[fb.n++] = t[1].l[i], N *= size_of[(unsigned char)t[1].l[i]];
+    ta = bat, tb = bat, mid = bat;
+    for (int i = 0; i < fa.n; i++)
+        ta.l[ta.n++] = fa.l[i], mid.l[mid.n++] = fa.l[i];
+    for (int i = 0; i < con.n; i++)
+        ta.l[ta.n++] = con.l[i], tb.l[tb.n++] = con.l[i];
+    for (int i = 0; i < fb.n; i++)
+        tb.l[tb.n++] = fb.l[i], mid.l[mid.n++] = fb.l[i];
+    if (mid.n != o.n)
+        return ox_fail(im, "equation '%s': output labels do not match the operands", eq);
+    int64_t sa[3] = {B, M, K}, sb[3] = {B, K, N}, smid[MB_MAX_DIMS];
+    for (int i = 0; i < mid.n; i++)
+        smid[i] = size_of[(unsigned char)mid.l[i]];
+    snprintf(nm, sizeof nm, "%.*s/a", MB_NAME_LEN - 16, out0(np));
+    int a = es_permute(im, nm, x[0], &t[0], &ta);
+    snprintf(nm, sizeof nm, "%.*s/a3", MB_NAME_LEN - 16, out0(np));
+    a = a < 0 ? -1 : es_reshape(im, nm, a, 3, sa);
+    snprintf(nm, sizeof nm, "%.*s/b", MB_NAME_LEN - 16, out0(np));
+    int b = a < 0 ? -1 : es_permute(im, nm, x[1], &t[1], &tb);
+    snprintf(nm, sizeof nm, "%.*s/b3", MB_NAME_LEN - 16, out0(np));
+    b = b < 0 ? -1 : es_reshape(im, nm, b, 3, sb);
+    if (b < 0)
+        return -1;
+    mb_node mm;
+    memset(&mm, 0, sizeof mm);
+    mm.type = MB_OP_MATMUL;
+    mm.n_inputs = 2;
+    mm.inputs[0] = a;
+    mm.inputs[1] = b;
+    snprintf(nm, sizeof nm, "%.*s/matmul", MB_NAME_LEN - 16, out0(np));
+    int y = ox_add(im, &mm, nm);
+    snprintf(nm, sizeof nm, "%.*s/unflatten", MB_NAME_LEN - 16, out0(np));
+    y = y < 0 ? -1 : es_reshape(im, nm, y, mid.n ? mid.n : 1, mid.n ? smid : (int64_t[]){1});
+    snprintf(nm, sizeof nm, "%.*s/permute", MB_NAME_LEN - 16, out0(np));
+    y = y < 0 ? -1 : es_permute(im, nm, y, &mid, &o);
+    if (y < 0)
+        return -1;
+    n->type = MB_OP_IDENTITY;
+    n->n_inputs = 1;
+    n->inputs[0] = y;
     return 0;
 }
