@@ -915,6 +915,14 @@ int64_t mb_graph_macs(const mb_graph *g)
     return s;
 }
 
+int mb_graph_n_ops(const mb_graph *g)
+{
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        n += g->nodes[i].type != MB_OP_INPUT && g->nodes[i].type != MB_OP_CONSTANT;
+    return n;
+}
+
 int mb_graph_consumers(const mb_graph *g, int i, int *out, int max)
 {
     int c = 0;

@@ -146,13 +146,17 @@ out:
     return rc;
 }
 
-static const char *const layerwise_option_keys[] = {"cuts", "server", NULL};
+static const mb_policy_option layerwise_options[] = {
+    {"cuts", MB_OPT_STRING, "single", "single (only where one tensor crosses) or any"},
+    {"server", MB_OPT_STRING, "", "the server site by name (default: the first non-device site)"},
+    {NULL, 0, NULL, NULL},
+};
 
 const mb_policy_ops mb_policy_layerwise_ops = {
     .abi_version = MB_POLICY_ABI_VERSION,
     .struct_size = sizeof(mb_policy_ops),
     .name = "layerwise",
     .summary = "Neurosurgeon: best single split point (objective latency or energy)",
-    .option_keys = layerwise_option_keys,
+    .options = layerwise_options,
     .plan = layerwise_plan,
 };

@@ -57,6 +57,9 @@ struct mb_session {
     /* network and nodes (session_net.c) */
     mb_net *net;
     char tmp_dir[64];
+    uint8_t key[32];      /* the run's key (MB_KEY_LEN) */
+    int have_key;
+    char key_path[128];   /* the file the spawned nodes read it from */
     int saved_ns;
     double net_epoch; /* mb_net_epoch: trace time 0 (0 without emulated links) */
     mb_runner *runner;
@@ -112,6 +115,8 @@ int ss_net_prepare(mb_session *s, char *err, size_t errlen);
 int ss_bring_up(mb_session *s, char *err, size_t errlen);
 void ss_teardown(mb_session *s);
 void ss_remove_tmp_dir(mb_session *s);
+int ss_key_setup(mb_session *s, char *err, size_t errlen);
+const char *ss_model_name(const mb_session *s);
 int ss_device_link(const mb_topology *t, int device, int *dev_is_a);
 void ss_net_realtime_begin(mb_session *s);
 void ss_net_realtime_end(mb_session *s);

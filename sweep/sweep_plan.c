@@ -201,7 +201,7 @@ int sw_plan_point(const sw_config *c, const sw_point *p, const char *extra_types
     if (!ge)
         return -1;
     const mb_graph *g = ge->g;
-    sw_row_set(row, "ops", "%d", g->n_nodes);
+    sw_row_set(row, "ops", "%d", mb_graph_n_ops(g));
     sw_row_set(row, "profile", "%s", ge->source);
     mb_topology topo;
     char e2[1024];
@@ -241,12 +241,10 @@ int sw_plan_point(const sw_config *c, const sw_point *p, const char *extra_types
     snprintf(pname, sizeof pname, "%.*s", (int)(opts ? opts - p->policy : (long)strlen(p->policy)),
              p->policy);
     opts = opts ? opts + 1 : "";
-    const mb_policy_ops *ops = mb_policy_find(pname);
+    const mb_policy_ops *ops = mb_policy_find_or_load(pname, err, errlen);
     int rc = -1;
-    if (!ops) {
-        snprintf(err, errlen, "unknown policy '%s'", pname);
+    if (!ops)
         goto out;
-    }
     if (c->measure == SW_MEASURE_PLAN) {
         mb_plan *pl = mb_policy_run(ops, g, &topo, cost, device, MB_OBJ_LATENCY, opts, err, errlen);
         if (!pl)

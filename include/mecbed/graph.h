@@ -220,6 +220,9 @@ int mb_graph_infer(mb_graph *g, char *err, size_t errlen);
 
 int64_t mb_graph_params(const mb_graph *g);
 int64_t mb_graph_macs(const mb_graph *g);
+/* Operators: nodes that compute (not graph inputs, not constants). The one
+ * definition of a model's "ops" that every command prints. */
+int mb_graph_n_ops(const mb_graph *g);
 /* Number of consumers of node i. */
 int mb_graph_consumers(const mb_graph *g, int i, int *out, int max);
 /* A stable 64-bit hash of structure and weights (nodes verify they hold the same model). */
