@@ -469,6 +469,31 @@ done:
     return rc;
 }
 
+/* An integer or bool input (token ids, token types, masks): whole numbers
+ * in [0, bound), bound the smallest table a Gather looks up with it (the
+ * vocabulary), else 2. in holds uniform values in [-1, 1) to map. */
+static void int_input_values(const mb_graph *g, int node, mb_tensor *t)
+{
+    int64_t bound = 0;
+    for (int j = node + 1; j < g->n_nodes; j++) {
+        const mb_node *c = &g->nodes[j];
+        if (c->type == MB_OP_GATHER && c->n_inputs == 1 && c->a.gather_table && c->inputs[0] == node) {
+            int64_t rows = c->params[0]->dims[c->a.axis];
+            if (!bound || rows < bound)
+                bound = rows;
+        }
+    }
+    if (!bound)
+        bound = 2;
+    if (g->nodes[node].out_dtype == MB_DT_BOOL)
+        bound = 2;
+    int64_t n = mb_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = (int64_t)((t->data[i] + 1.0f) * 0.5f * (float)bound);
+        t->data[i] = (float)(v < 0 ? 0 : v >= bound ? bound - 1 : v);
+    }
+}
+
 mb_tensor **mb_exec_make_inputs(const mb_graph *g, uint64_t seed)
 {
     int n_in = 0;
@@ -494,6 +519,8 @@ mb_tensor **mb_exec_make_inputs(const mb_graph *g, uint64_t seed)
         }
         /* Roughly the range of a normalised image. */
         mb_tensor_fill_uniform(in[k], seed * 1000003u + (uint64_t)k, -1.0f, 1.0f);
+        if (nd->out_dtype != MB_DT_FLOAT)
+            int_input_values(g, i, in[k]);
         k++;
     }
     return in;

@@ -80,10 +80,15 @@ static int cpu_supports(const mb_backend *be, const mb_graph *g, const mb_node *
     case MB_OP_RESIZE:
     case MB_OP_SOFTMAX:
         return c->ref && c->ref->supports_op(c->ref, g, n);
+    case MB_OP_LAYERNORM:
+    case MB_OP_GELU:
+    case MB_OP_TRANSPOSE:
+        return c->ref != NULL; /* fast kernels, falling back to the reference for rare layouts */
     case MB_OP_INPUT:
     case MB_OP_COUNT:
-    default:
         return 0;
+    default: /* the other transformer operators run the reference kernels */
+        return n->type > MB_OP_IDENTITY && c->ref && c->ref->supports_op(c->ref, g, n);
     }
 }
 
@@ -127,6 +132,8 @@ static int dispatch(cpu_ctx *c, const mb_graph *g, int node, const mb_view *v, m
     case MB_OP_SUB:
     case MB_OP_MUL:
     case MB_OP_DIV:
+        if (n->type == MB_OP_DIV && n->out_dtype != MB_DT_FLOAT) /* integer division: the reference's */
+            return c->ref->compute(c->ref, g, node, v, r, out, err, errlen);
         return cpu_binary(c, g, node, v, r, out, err, errlen);
     case MB_OP_BATCHNORM:
         return cpu_batchnorm(c, g, node, v, r, out, err, errlen);
@@ -137,6 +144,14 @@ static int dispatch(cpu_ctx *c, const mb_graph *g, int node, const mb_view *v, m
         return copy_whole(v[0].t, out, n->name, err, errlen);
     case MB_OP_CONSTANT:
         return copy_whole(n->params[0], out, n->name, err, errlen);
+    case MB_OP_LAYERNORM:
+        return cpu_layernorm(c, g, node, v, out, err, errlen);
+    case MB_OP_SOFTMAX:
+        return cpu_softmax(c, g, node, v, out, err, errlen);
+    case MB_OP_GELU:
+        return cpu_gelu(c, g, node, v, r, out, err, errlen);
+    case MB_OP_TRANSPOSE:
+        return cpu_transpose(c, g, node, v, out, err, errlen);
     case MB_OP_CONV_TRANSPOSE:
         return cpu_conv_transpose(c, g, node, v, r, out, err, errlen);
     case MB_OP_RESIZE:
@@ -148,17 +163,17 @@ static int dispatch(cpu_ctx *c, const mb_graph *g, int node, const mb_view *v, m
         if (n->type == MB_OP_PAD && cpu_pad_fast(g, node))
             return cpu_pad(c, g, node, v, r, out, err, errlen);
         __attribute__((fallthrough));
-    case MB_OP_SOFTMAX:
+    default: /* the rarely hot ops, and the transformer operators without a kernel here */
+        if (n->type == MB_OP_INPUT || n->type >= MB_OP_COUNT) {
+            snprintf(err, errlen, "node '%s': the cpu backend cannot compute a %s node", n->name, mb_op_name(n->type));
+            return -1;
+        }
         if (!c->ref) {
             snprintf(err, errlen, "node '%s' (%s): the cpu backend runs this op with the reference kernels, which "
                      "are not linked in", n->name, mb_op_name(n->type));
             return -1;
         }
         return c->ref->compute(c->ref, g, node, v, r, out, err, errlen);
-    case MB_OP_INPUT:
-    default:
-        snprintf(err, errlen, "node '%s': the cpu backend cannot compute a %s node", n->name, mb_op_name(n->type));
-        return -1;
     }
 }
 

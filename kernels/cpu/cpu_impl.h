@@ -90,5 +90,17 @@ int cpu_batchnorm(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb
                   char *err, size_t errlen);
 int cpu_concat(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
                size_t errlen);
+/* Transformer operators (cpu_transformer.c). */
+int cpu_layernorm(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_tensor *out, char *err,
+                  size_t errlen);
+int cpu_softmax(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_tensor *out, char *err,
+                size_t errlen);
+int cpu_gelu(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
+             size_t errlen);
+/* The vectorisable erf and exp of cpu_transformer.c (exposed for tests). */
+float cpu_fast_erf(float x);
+float cpu_fast_exp(float x);
+int cpu_transpose(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_tensor *out, char *err,
+                  size_t errlen);
 
 #endif
