@@ -351,10 +351,15 @@ static int check_spacing(trace_reader *rd)
     return 0;
 }
 
-/* One value per second from first to last (gaps filled by the rule). */
+/* The log as constant-rate segments from its first second to its last:
+ * one value per second (gaps filled by the rule), consecutive seconds of
+ * equal value joined, so memory follows the rows, not the span (a 47-byte
+ * log spanning 40 million seconds once took 640 MB). */
 typedef struct per_second {
+    int64_t *t; /* segment starts, ns from the first second */
     double *r;
-    size_t n;
+    size_t n, cap;
+    int64_t span_s;
     long dups, gaps;
 } per_second;
 
@@ -370,20 +375,37 @@ static double merge(const trace_samples *s, size_t i, size_t j, int rule)
     return sum / (double)(j - i);
 }
 
+/* Seconds [from, ...) have rate v: a new segment unless the last one has v. */
+static int put(per_second *ps, int64_t from_s, double v)
+{
+    if (ps->n && ps->r[ps->n - 1] == v)
+        return 0;
+    if (ps->n == ps->cap) {
+        size_t cap = ps->cap ? 2 * ps->cap : 256;
+        int64_t *t = realloc(ps->t, cap * sizeof *t);
+        if (t)
+            ps->t = t;
+        double *r = realloc(ps->r, cap * sizeof *r);
+        if (r)
+            ps->r = r;
+        if (!t || !r)
+            return -1;
+        ps->cap = cap;
+    }
+    ps->t[ps->n] = from_s * 1000000000LL;
+    ps->r[ps->n++] = v;
+    return 0;
+}
+
 static int fill_seconds(trace_reader *rd, per_second *ps)
 {
     trace_samples *s = &rd->s;
     int64_t first = s->t[0] / 1000000000LL, last = s->t[s->n - 1] / 1000000000LL;
     if (last - first >= TRACE_MAX_SECONDS)
         return fail(rd->err, rd->errlen, "%s: the log spans more than %lld s", rd->path, (long long)TRACE_MAX_SECONDS);
-    ps->n = (size_t)(last - first + 1);
-    if (ps->n > (size_t)TRACE_MAX_SAMPLES)
-        return fail(rd->err, rd->errlen, "%s: the log spans %zu s: more than %d one-second segments", rd->path, ps->n,
-                    TRACE_MAX_SAMPLES);
-    ps->r = malloc(ps->n * sizeof *ps->r);
-    if (!ps->r)
-        return fail(rd->err, rd->errlen, "%s: out of memory", rd->path);
+    ps->span_s = last - first + 1;
     int64_t prev_sec = first - 1;
+    double prev_v = 0;
     for (size_t i = 0; i < s->n;) {
         int64_t sec = s->t[i] / 1000000000LL;
         size_t j = i;
@@ -395,13 +417,16 @@ static int fill_seconds(trace_reader *rd, per_second *ps)
         if (gap > 0 && rd->src.gap == MB_TRACE_GAP_ERROR)
             return fail(rd->err, rd->errlen, "%s:%d: %lld second%s without a row before this one, and gaps=error",
                         rd->path, s->line[i], (long long)gap, gap > 1 ? "s" : "");
-        for (int64_t k = prev_sec + 1; k < sec; k++)
-            ps->r[k - first] = rd->src.gap == MB_TRACE_GAP_ZERO   ? 0
-                               : rd->src.gap == MB_TRACE_GAP_NEXT ? v
-                                                                  : ps->r[prev_sec - first];
+        if (gap > 0 && put(ps, prev_sec + 1 - first,
+                           rd->src.gap == MB_TRACE_GAP_ZERO ? 0 : rd->src.gap == MB_TRACE_GAP_NEXT ? v : prev_v))
+            return fail(rd->err, rd->errlen, "%s: out of memory", rd->path);
         ps->gaps += gap > 0 ? (long)gap : 0;
-        ps->r[sec - first] = v;
+        if (put(ps, sec - first, v))
+            return fail(rd->err, rd->errlen, "%s: out of memory", rd->path);
+        if (ps->n > (size_t)TRACE_MAX_SAMPLES)
+            return fail(rd->err, rd->errlen, "%s: more than %d segments", rd->path, TRACE_MAX_SAMPLES);
         prev_sec = sec;
+        prev_v = v;
         i = j;
     }
     return 0;
@@ -412,17 +437,12 @@ mb_trace *trace_csv_build(trace_reader *rd)
     trace_samples *s = &rd->s;
     per_second ps = {0};
     if (check_spacing(rd) || fill_seconds(rd, &ps)) {
+        free(ps.t);
         free(ps.r);
         return NULL;
     }
-    int64_t *t = malloc(ps.n * sizeof *t);
-    mb_trace *tr = NULL;
-    if (t) {
-        for (size_t i = 0; i < ps.n; i++)
-            t[i] = (int64_t)i * 1000000000LL;
-        tr = mb_trace_new_rates(ps.n, t, ps.r, (int64_t)ps.n * 1000000000LL);
-    }
-    free(t);
+    mb_trace *tr = mb_trace_new_rates(ps.n, ps.t, ps.r, ps.span_s * 1000000000LL);
+    free(ps.t);
     free(ps.r);
     if (!tr) {
         fail(rd->err, rd->errlen, "%s: out of memory", rd->path);

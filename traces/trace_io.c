@@ -481,7 +481,7 @@ mb_trace *mb_trace_read_src(const char *path, const mb_trace_src *src, char *err
         tr->format = rd.fmt;
         tr->auto_detected = rd.auto_detected;
         tr->n_missing = rd.n_missing;
-    } else if (rd.auto_detected && err && errlen) {
+    } else if (rd.auto_detected && rd.fmt != MB_TRACE_FMT_AUTO && err && errlen) {
         /* say what the content was taken for, so a wrong guess is obvious */
         size_t used = strlen(err);
         snprintf(err + used, errlen - used, " (parsed as %s, auto-detected; use --format)",
