@@ -1,0 +1,18 @@
+# Tick marks of a log y axis from Ylo to Yhi: 10^{k} labels where the axis
+# spans more than three decades, 1-2-5 steps with plain numbers where it spans
+# under two (so a short axis still has labels), gnuplot's own in between.
+set ytics autofreq
+set format y '%g'
+if (Ylo > 0 && Yhi / Ylo > 1000) {
+  set format y '10^{%L}'
+} else {
+  if (Ylo > 0 && Yhi / Ylo < 100) {
+    set ytics ()
+    do for [e = floor(log10(Ylo)):ceil(log10(Yhi))] {
+      do for [f in '1 2 5'] {
+        v = real(f) * 10.0**e
+        if (v >= Ylo / 1.2 && v <= Yhi * 1.2) { set ytics add (sprintf('%g', v) v) }
+      }
+    }
+  }
+}

@@ -1,0 +1,34 @@
+# Which policies draw the same series in one panel. Set before `load`:
+#   gm, gt   the panel's model and node types
+#   gcol     the column drawn (e.g. 'latency_ms')
+# Sets, for i = 1..words(policies):
+#   LEAD[i]  the first policy whose series equals policy i's at every x (to 4
+#            significant digits, what a reader can see); i where none does
+#   SAME     a line for the panel, e.g. 'mincut = layerwise, cic, tile'
+#            ('' where no two series coincide)
+#   Ylo, Yhi the smallest positive and the largest value of the panel's series
+# Only the first policy of a group is drawn; SAME names the others.
+np = words(policies)
+array SIG[np]
+array LEAD[np]
+Ylo = 1e300
+Yhi = -1e300
+do for [i = 1:np] {
+  s = ''
+  stats csv using (sel(gm, word(policies, i), gt) ? (s = s.sprintf('%.4g;', column(gcol)), \
+                   Ylo = (column(gcol) > 0 && column(gcol) < Ylo) ? column(gcol) : Ylo, \
+                   Yhi = (column(gcol) > Yhi) ? column(gcol) : Yhi, 1) : 1) nooutput
+  SIG[i] = s
+  LEAD[i] = i
+  do for [j = 1:i - 1] {
+    if (LEAD[i] == i && LEAD[j] == j && s ne '' && SIG[j] eq s) { LEAD[i] = j }
+  }
+}
+SAME = ''
+do for [i = 1:np] {
+  g = ''
+  do for [j = i + 1:np] {
+    if (LEAD[j] == i) { g = g.(g eq '' ? '' : ', ').ptitle(word(policies, j)) }
+  }
+  if (g ne '') { SAME = SAME.(SAME eq '' ? '' : '; ').ptitle(word(policies, i)).' = '.g }
+}
