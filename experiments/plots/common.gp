@@ -78,6 +78,9 @@ tname(t) = strstrt(t, '/') > 0 ? nname(t[1:strstrt(t, '/') - 1]).' device, '.nna
 basename(s) = strstrt(s, '/') > 0 ? basename(s[strstrt(s, '/') + 1:]) : s
 stem(s) = strstrt(basename(s), '.') > 1 ? basename(s)[1:strstrt(basename(s), '.') - 1] : basename(s)
 
+# the value same.gp compares (a script may redefine it)
+gval(p) = column(gcol)
+
 # rows of one model, policy and node types
 sel(m, p, t) = strcol('model') eq m && strcol('policy') eq p && strcol('node_types') eq t && strcol('ok') eq '1'
 
@@ -102,5 +105,5 @@ grid(r, c) = sprintf('set lmargin at screen %g; set rmargin at screen %g; set tm
     GT - (r - 1) * (ph(GR) + GY), GT - (r - 1) * (ph(GR) + GY) - ph(GR))
 keystrip = 'set lmargin at screen 0.01; set rmargin at screen 0.99; set bmargin at screen 0.0; set tmargin at screen 0.04;' . \
     'unset border; unset tics; unset grid; unset xlabel; unset ylabel; unset y2label; unset title; unset logscale; unset label;' . \
-    'set xrange [0:1]; set yrange [0:1]; set y2range [0:1]; set key at screen 0.5, 0.005 center bottom horizontal maxrows 1 samplen 4 width 1 noenhanced'
+    'set xrange [0:1]; set yrange [0:1]; set y2range [0:1]; set key at screen 0.5, 0.005 center bottom horizontal maxrows 1 samplen 3 width -2 noenhanced'
 unkeystrip = 'set border; set tics; set grid; unset key; set autoscale; set key noenhanced'

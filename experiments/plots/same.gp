@@ -1,6 +1,7 @@
 # Which policies draw the same series in one panel. Set before `load`:
 #   gm, gt   the panel's model and node types
-#   gcol     the column drawn (e.g. 'latency_ms')
+#   gcol     the column drawn (e.g. 'latency_ms'); or define gval(p), the
+#            value drawn for policy p on the current row (default column(gcol))
 # Sets, for i = 1..words(policies):
 #   LEAD[i]  the first policy whose series equals policy i's at every x (to 4
 #            significant digits, what a reader can see); i where none does
@@ -15,9 +16,9 @@ Ylo = 1e300
 Yhi = -1e300
 do for [i = 1:np] {
   s = ''
-  stats csv using (sel(gm, word(policies, i), gt) ? (s = s.sprintf('%.4g;', column(gcol)), \
-                   Ylo = (column(gcol) > 0 && column(gcol) < Ylo) ? column(gcol) : Ylo, \
-                   Yhi = (column(gcol) > Yhi) ? column(gcol) : Yhi, 1) : 1) nooutput
+  stats csv using (sel(gm, word(policies, i), gt) ? (s = s.sprintf('%.4g;', gval(word(policies, i))), \
+                   Ylo = (gval(word(policies, i)) > 0 && gval(word(policies, i)) < Ylo) ? gval(word(policies, i)) : Ylo, \
+                   Yhi = (gval(word(policies, i)) > Yhi) ? gval(word(policies, i)) : Yhi, 1) : 1) nooutput
   SIG[i] = s
   LEAD[i] = i
   do for [j = 1:i - 1] {
