@@ -20,6 +20,7 @@ do for [k = 1:words(xs)] {
 xlo0 = 10.0**floor(log10(xlo))
 # a y axis this many times the local latency (energy) shows every crossing;
 # offload's seconds at 0.13 Mbit/s would otherwise take three more decades
+# (higher where a series would otherwise not be seen at all)
 capx = 10
 
 # one figure per device type (the first gets the plain name)
@@ -29,7 +30,7 @@ eval setterm(T)
 do for [t in node_types] {
 do for [what in 'latency energy'] {
   set output out(what.'-vs-uplink'.(t eq t1 ? '' : '-'.dev(t)))
-  set multiplot title sprintf("%s vs uplink, predicted by the cost model\n%s, RTT 20 ms; axis cut at %dx local, series above it leave the top", \
+  set multiplot title sprintf("%s vs uplink, predicted by the cost model\n%s, RTT 20 ms; axis cut at %dx local or above, series above it leave the top", \
       what eq 'latency' ? 'Latency' : 'Device energy', tname(t), capx) font ',12'
   GR = rows
   GC = cols
@@ -50,7 +51,9 @@ do for [what in 'latency energy'] {
     load 'experiments/plots/same.gp'
     lmax = -1
     stats csv using (sel(m, 'local', t) ? (lmax = column(col) > lmax ? column(col) : lmax, 1) : 1) nooutput
-    Yhi = (lmax > 0 && Yhi > capx * lmax) ? capx * lmax : Yhi
+    # cut at capx x local, or just above the lowest point of the highest series
+    cut = capx * lmax > 1.5 * Ymm ? capx * lmax : 1.5 * Ymm
+    Yhi = (lmax > 0 && Yhi > cut) ? cut : Yhi
     set yrange [Ylo / 1.15 : Yhi * 1.15]
     load 'experiments/plots/logy.gp'
     set title mname(m).(SAME eq '' ? '' : "\n(same values: ".SAME.')') noenhanced

@@ -105,5 +105,5 @@ grid(r, c) = sprintf('set lmargin at screen %g; set rmargin at screen %g; set tm
     GT - (r - 1) * (ph(GR) + GY), GT - (r - 1) * (ph(GR) + GY) - ph(GR))
 keystrip = 'set lmargin at screen 0.01; set rmargin at screen 0.99; set bmargin at screen 0.0; set tmargin at screen 0.04;' . \
     'unset border; unset tics; unset grid; unset xlabel; unset ylabel; unset y2label; unset title; unset logscale; unset label;' . \
-    'set xrange [0:1]; set yrange [0:1]; set y2range [0:1]; set key at screen 0.5, 0.005 center bottom horizontal maxrows 1 samplen 3 width -2 noenhanced'
+    'set xrange [0:1]; set yrange [0:1]; set y2range [0:1]; set key at screen 0.5, 0.005 center bottom horizontal maxrows 1 samplen 3 width 0 noenhanced'
 unkeystrip = 'set border; set tics; set grid; unset key; set autoscale; set key noenhanced'

@@ -8,18 +8,24 @@
 #   SAME     a line for the panel, e.g. 'mincut = layerwise, cic, tile'
 #            ('' where no two series coincide)
 #   Ylo, Yhi the smallest positive and the largest value of the panel's series
+#   Ymm      the largest of the series' smallest values (the lowest an axis may
+#            be cut and still show a part of every series)
 # Only the first policy of a group is drawn; SAME names the others.
 np = words(policies)
 array SIG[np]
 array LEAD[np]
 Ylo = 1e300
 Yhi = -1e300
+Ymm = -1e300
 do for [i = 1:np] {
   s = ''
+  smin = 1e300
   stats csv using (sel(gm, word(policies, i), gt) ? (s = s.sprintf('%.4g;', gval(word(policies, i))), \
+                   smin = (gval(word(policies, i)) < smin) ? gval(word(policies, i)) : smin, \
                    Ylo = (gval(word(policies, i)) > 0 && gval(word(policies, i)) < Ylo) ? gval(word(policies, i)) : Ylo, \
                    Yhi = (gval(word(policies, i)) > Yhi) ? gval(word(policies, i)) : Yhi, 1) : 1) nooutput
   SIG[i] = s
+  Ymm = (smin < 1e300 && smin > Ymm) ? smin : Ymm
   LEAD[i] = i
   do for [j = 1:i - 1] {
     if (LEAD[i] == i && LEAD[j] == j && s ne '' && SIG[j] eq s) { LEAD[i] = j }
