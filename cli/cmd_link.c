@@ -26,7 +26,8 @@ static void usage(FILE *f)
             "\n"
             "Brings the link up between two network namespaces (needs root) and measures, from\n"
             "A (the device side) to B: RTT idle and under load (UDP echo), TCP and UDP throughput at\n"
-            "the IP layer, loss rate (numbered datagrams at half the rate) and, for a trace, the bytes\n"
+            "the IP layer, loss rate (at least 500 numbered datagrams, counted once the link could have\n"
+            "delivered them: an outage delays, it does not lose) and, for a trace, the bytes\n"
             "delivered against the trace's capacity. Prints measured beside configured values.\n"
             "  --link-backend B  the link backend (default %s; --backend: deprecated spelling):\n",
             mb_net_backend_name(0));
@@ -66,11 +67,22 @@ static void print_json(const mb_net *net, int link, const char *spec_text, const
     add_num(o, "one_way_delay_ms", r->owd_up_ms);
     add_num(o, "one_way_delay_down_ms", r->owd_down_ms);
     add_num(o, "probe_serialization_ms", r->probe_serialization_ms);
-    add_num(o, "one_way_delay_error_ms", r->owd_up_ms - r->cfg_delay_ms - r->probe_serialization_ms);
+    /* measured - ideal per probe (ideal: the wait the rate or the trace's capacity imposes, plus the delay) */
+    add_num(o, "one_way_delay_error_ms", r->owd_error_ms);
+    add_num(o, "one_way_delay_ideal_ms", r->owd_ideal_ms);
+    add_num(o, "one_way_delay_capacity_wait_ms", r->owd_capacity_wait_ms);
     cJSON_AddNumberToObject(o, "rtt_probes", r->rtt_probes);
     cJSON_AddNumberToObject(o, "rtt_probes_lost", r->rtt_lost);
     add_num(o, "loss_rate", r->loss_rate);
     cJSON_AddNumberToObject(o, "loss_datagrams", (double)r->loss_sent);
+    cJSON_AddNumberToObject(o, "loss_datagrams_received", (double)r->loss_received);
+    cJSON_AddNumberToObject(o, "loss_datagrams_held", (double)r->loss_held);
+    add_num(o, "loss_wait_s", r->loss_wait_s);
+    if (r->loss_drop_random >= 0) {
+        cJSON_AddNumberToObject(o, "loss_emulator_random_drops", (double)r->loss_drop_random);
+        cJSON_AddNumberToObject(o, "loss_emulator_queue_drops", (double)r->loss_drop_queue);
+        cJSON_AddNumberToObject(o, "loss_emulator_outage_drops", (double)r->loss_drop_outage);
+    }
     if (r->has_trace) {
         add_num(o, "trace_capacity_bytes", r->trace_capacity_bytes);
         add_num(o, "trace_delivered_bytes", r->trace_delivered_bytes);
@@ -130,11 +142,14 @@ static void print_text(const mb_net *net, int link, const char *a, const char *b
     printf("  %-22s %-14.3f idle %.3f (min %.3f, p95 %.3f; %d/%d probes lost), under TCP load %s\n",
            "RTT (ms)", r->cfg_rtt_ms, r->rtt_ms, r->rtt_min_ms, r->rtt_p95_ms, r->rtt_lost, r->rtt_probes,
            num(b4, sizeof b4, r->rtt_load_ms, 3));
-    printf("  %-22s %-14.3f %.3f (+%.3f probe transmission: error %+.3f), down %.3f\n", "one-way delay (ms)",
-           r->cfg_delay_ms, r->owd_up_ms, r->probe_serialization_ms,
-           r->owd_up_ms - r->cfg_delay_ms - r->probe_serialization_ms, r->owd_down_ms);
-    printf("  %-22s %-14.4f %s (%ld datagrams)\n", "loss rate", r->cfg_loss, num(b1, sizeof b1, r->loss_rate, 4),
-           r->loss_sent);
+    printf("  %-22s %-14.3f %.3f (ideal %.3f: +%.3f waiting for %s; error %+.3f), down %.3f\n",
+           "one-way delay (ms)", r->cfg_delay_ms, r->owd_up_ms, r->owd_ideal_ms, r->owd_capacity_wait_ms,
+           r->has_trace ? "the trace's capacity" : "the probe's transmission", r->owd_error_ms, r->owd_down_ms);
+    printf("  %-22s %-14.4f %s (%ld datagrams, %ld received, %ld still held when the wait ended)\n", "loss rate",
+           r->cfg_loss, num(b1, sizeof b1, r->loss_rate, 4), r->loss_sent, r->loss_received, r->loss_held);
+    if (r->loss_drop_random >= 0)
+        printf("  %-22s %-14s random %ld, queue %ld, outage %ld (drops by the emulator in the loss phase)\n", "", "",
+               r->loss_drop_random, r->loss_drop_queue, r->loss_drop_outage);
     if (r->has_trace && !isnan(r->trace_ratio))
         printf("  %-22s %-14.0f %.0f bytes delivered (%.2f %%)\n", "trace capacity (bytes)", r->trace_capacity_bytes,
                r->trace_delivered_bytes, r->trace_ratio * 100);

@@ -285,8 +285,7 @@ static char *trace_from_json(const sw_point *p, const cJSON *j, const char *xs)
     char e2[256];
     if (!p->link[0] || mb_linkspec_parse(p->link, &spec, e2, sizeof e2) || !spec.up.trace[0])
         return NULL;
-    mb_trace *tr = mb_trace_read(spec.up.trace, (mb_trace_format)mb_trace_format_parse("auto"), e2,
-                                 sizeof e2);
+    mb_trace *tr = mb_trace_read_src(spec.up.trace, &spec.up.trace_src, e2, sizeof e2);
     double end = 0;
     const cJSON *f;
     cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(j, "per_frame"))

@@ -3,6 +3,7 @@
  *   rate=20mbit,delay=10ms,jitter=2ms:normal,loss=0.5%,queue=100p,mtu=1500
  *   up.rate=5.85mbit,down.rate=20mbit,rtt=40ms
  *   trace=path/to/file:loop
+ *   trace=5g.csv,format=csv,up.column=UL_bitrate,down.column=DL_bitrate,unit=kbit/s
  * Keys without a prefix apply to both directions; "up." (device -> server)
  * and "down." (server -> device) apply to one. docs/link-spec.md documents
  * every key. Keys outside this grammar belong to a link backend (netem's
@@ -13,6 +14,8 @@
 #define MECBED_LINKSPEC_H
 
 #include <stddef.h>
+
+#include "mecbed/tracesrc.h"
 
 enum { MB_JITTER_NONE = 0, MB_JITTER_UNIFORM, MB_JITTER_NORMAL, MB_JITTER_PARETO };
 enum { MB_LOSS_NONE = 0, MB_LOSS_BERNOULLI, MB_LOSS_GILBERT_ELLIOTT };
@@ -34,6 +37,7 @@ typedef struct mb_link_dir {
     double aqm_target_s;  /* delay-based AQM target (0: drop-tail only) */
     char trace[MB_PATH_LEN]; /* "" when none */
     int trace_loop;       /* 1 loop (default), 0 once */
+    mb_trace_src trace_src; /* how to read the trace (format=, column=, unit=, ...; tracesrc.h) */
     double time_scale;    /* time dilation of the trace (mb_linkspec_dilate, timescale.h):
                            * loaders stretch it by this factor; 0 or 1: as written */
 } mb_link_dir;

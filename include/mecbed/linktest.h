@@ -27,10 +27,25 @@ typedef struct mb_linktest_result {
      * monotonic clock, so these are exact), and the probe's own transmission
      * time at the configured a -> b rate, which an ideal link adds */
     double owd_up_ms, owd_down_ms, probe_serialization_ms;
+    /* what an ideal link gives each idle probe a -> b: its wait for capacity
+     * (a trace's: replayed on the trace from the probe's send time; a rate's:
+     * its serialisation) plus the delay. owd_error_ms is the median of
+     * measured - ideal per probe, so waiting for a trace's capacity is not an
+     * error; owd_capacity_wait_ms is the median wait (the queueing the link
+     * itself imposes) */
+    double owd_ideal_ms, owd_error_ms, owd_capacity_wait_ms;
     double tcp_mbps, goodput_mbps, udp_mbps;
     double udp_offered_mbps;  /* what the UDP sender got into the link (below the rate: sender-limited) */
-    double loss_rate;         /* a -> b, from numbered datagrams at half the rate */
-    long loss_sent;
+    /* a -> b, from numbered datagrams (at least 500, over the phase's
+     * duration) of 200 bytes at up to half the rate; counted after the link
+     * could have delivered them all, so datagrams a trace's outage holds are
+     * late, not lost; those still due when the wait ends (60 s at most) are
+     * loss_held and left out */
+    double loss_rate;
+    long loss_sent, loss_received, loss_held;
+    double loss_wait_s;
+    /* emu: the link's own drops during the loss phase, by cause (-1: n/a) */
+    long loss_drop_random, loss_drop_queue, loss_drop_outage;
     int has_trace;
     double trace_delivered_bytes, trace_capacity_bytes, trace_ratio;
     double emu_cpu_percent;   /* emulator threads of this link during the TCP phase, % of one core (-1: n/a) */
