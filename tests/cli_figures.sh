@@ -51,6 +51,24 @@ grep -q '>after pool5, [0-9]* kB up<' "$B/tinyyolo-mincut-position.svg" || fail 
 # one legend per figure: each policy's name once
 n=$(grep -c '<text>mincut</text>' "$B/latency-vs-uplink.svg")
 [ "$n" = 1 ] || fail "bandwidth: 'mincut' in $n legends (want one shared legend)"
+# a model whose points all failed: its panels are empty and say so, the rest is drawn
+if command -v python3 >/dev/null; then
+    F="$tmp/bwfail"
+    mkdir -p "$F"
+    python3 - "$B/results.csv" "$F/results.csv" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))
+m, ok = rows[0].index('model'), rows[0].index('ok')
+for r in rows[1:]:
+    if r[m] == 'mobilenetv2':
+        r[ok] = '0'
+csv.writer(open(sys.argv[2], 'w', newline='')).writerows(rows)
+PY
+    gnuplot -e "dir='$F'; term='svg'; quick=1; xname='x'; models='mobilenetv2 tiny_yolov2'; dags=''; policies='local offload mincut'; node_types='phone/edge-cpu'; xs='1 10 100'; variants=''" \
+        experiments/plots/bandwidth.gp 2> "$tmp/fail.err" || fail "bandwidth.gp with failed points: $(grep -v warning "$tmp/fail.err" | head -3)"
+    for f in latency-vs-uplink energy-vs-uplink tinyyolo-mincut-position; do [ -s "$F/$f.svg" ] || fail "failed points: no $f.svg"; done
+    grep -q 'no successful point' "$F/latency-vs-uplink.svg" || fail "failed points: the empty panel does not say so"
+fi
 drawn "$tmp/multi-edge" latency-and-backbone-vs-k
 grep -q 'offload to the cloud' "$tmp/multi-edge/latency-and-backbone-vs-k.svg" || fail "multi-edge: policy options not in words"
 drawn "$tmp/multi-device" dds-vs-devices

@@ -56,7 +56,7 @@ do for [what in 'latency energy'] {
     Yhi = (lmax > 0 && Yhi > cut) ? cut : Yhi
     set yrange [Ylo / 1.15 : Yhi * 1.15]
     load 'experiments/plots/logy.gp'
-    set title mname(m).(SAME eq '' ? '' : "\n(same values: ".SAME.')') noenhanced
+    set title mname(m).NOTE noenhanced
     eval grid(int((mi - 1) / cols) + 1, (mi - 1) % cols + 1)
     plot for [i = 1:np] csv using (LEAD[i] == i && sel(m, word(policies, i), t) ? column('x') : NaN):(column(col)) \
            lt pstyle(word(policies, i)) notitle

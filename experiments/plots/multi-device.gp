@@ -28,15 +28,19 @@ do for [T in terms] {
   GRM = 0.93
   set xlabel 'devices N'
   set logscale x 2
-  set xrange [0.85 : *]
+  xmax = 1
+  do for [k = 1:words(xs)] { xmax = real(word(xs, k)) > xmax ? real(word(xs, k)) : xmax }
+  set xrange [0.85 : xmax * 1.15]
   do for [mi = 1:nm] {
     m = word(models, mi)
-    set title mname(m).', mean latency per device' noenhanced
+    nok = 0
+    stats csv using (sel(m, 'dds', t1) ? (nok = nok + 1, 1) : 1) nooutput
+    set title mname(m).', mean latency per device'.(nok ? '' : "\n(no successful point: see results.csv)") noenhanced
     set ylabel 'latency (ms)'
     unset y2tics
     unset y2label
     set ytics mirror autofreq
-    set yrange [*:*]
+    if (nok) { set yrange [*:*] } else { set yrange [0 : 1] }
     eval grid(mi, 1)
     plot for [k = 1:3] csv using (sel(m, 'dds', t1) ? column('x') : NaN):(column(MC[k])) lt 30 + k notitle
     set title mname(m).', best-response rounds and server utilisation' noenhanced

@@ -29,7 +29,7 @@ do for [T in terms] {
     gcol = 'latency_ms'
     gval(p) = column(gcol)
     load 'experiments/plots/same.gp'
-    set title mname(m).', latency'.(SAME eq '' ? '' : "\n(same values: ".SAME.')') noenhanced
+    set title mname(m).', latency'.NOTE noenhanced
     set ylabel 'latency (ms)'
     set logscale y
     set yrange [Ylo / 1.15 : Yhi * 1.15]
@@ -39,12 +39,12 @@ do for [T in terms] {
            lt pstyle(word(policies, i)) notitle
     gval(p) = bb(p) / 1000
     load 'experiments/plots/same.gp'
-    set title mname(m).', edge-cloud traffic per frame'.(SAME eq '' ? '' : "\n(same values: ".SAME.')') noenhanced
+    set title mname(m).', edge-cloud traffic per frame'.NOTE noenhanced
     set ylabel 'edge <-> cloud bytes (kB)'
     unset logscale y
     set ytics autofreq
     set format y '%g'
-    set yrange [0 : *]
+    if (EMPTY) { set yrange [0 : 1] } else { set yrange [0 : *] }
     eval grid(mi, 2)
     plot for [i = 1:np] csv using (LEAD[i] == i && sel(m, word(policies, i), t1) ? column('x') : NaN):(bb(word(policies, i)) / 1000) \
            lt pstyle(word(policies, i)) notitle

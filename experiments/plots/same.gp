@@ -7,6 +7,8 @@
 #            significant digits, what a reader can see); i where none does
 #   SAME     a line for the panel, e.g. 'mincut = layerwise, cic, tile'
 #            ('' where no two series coincide)
+#   NOTE     SAME as a second title line, or a note that no point succeeded
+#   EMPTY    1 where no point of the panel succeeded
 #   Ylo, Yhi the smallest positive and the largest value of the panel's series
 #   Ymm      the largest of the series' smallest values (the lowest an axis may
 #            be cut and still show a part of every series)
@@ -39,3 +41,8 @@ do for [i = 1:np] {
   }
   if (g ne '') { SAME = SAME.(SAME eq '' ? '' : '; ').ptitle(word(policies, i)).' = '.g }
 }
+# NOTE: the panel title's second line (SAME, or that nothing succeeded)
+NOTE = SAME eq '' ? '' : "\n(same values: ".SAME.')'
+# a panel without a valid row (its points failed) still gets a usable range
+EMPTY = Yhi < Ylo
+if (EMPTY) { Ylo = 1; Yhi = 10; Ymm = 1; NOTE = "\n(no successful point: see results.csv)" }
