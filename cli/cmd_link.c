@@ -15,14 +15,13 @@
 #include "mecbed/link.h"
 #include "mecbed/linktest.h"
 #include "mecbed/netns.h"
-#include "mecbed/platform.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: mecbed link test (--link SPEC | --topology FILE [--between A B]) [--link-backend B]\n"
             "                        [--duration S] [--json] [--log-dir DIR] [--seed N]\n"
-            "                        [--no-tcp] [--no-udp] [--no-loss]   (skip a phase) [--quiet]\n"
+            "                        [--no-tcp] [--no-udp] [--no-loss]   (skip a phase)\n"
             "       mecbed link check --link SPEC [--link-backend B]   can the backend emulate SPEC here?\n"
             "\n"
             "Brings the link up between two network namespaces (needs root) and measures, from\n"
@@ -37,22 +36,7 @@ static void usage(FILE *f)
         fprintf(f, "                    %-4s %s\n", mb_net_backend_name(i), mb_net_backend_summary(i));
     fprintf(f, "  --duration S      seconds per throughput phase (default 5)\n"
                "  --log-dir DIR     emu: per-packet CSV and pcap of each direction into DIR\n"
-               "  --quiet           no progress on stderr (by default a line as the link comes up\n"
-               "                    and as each phase starts; never on stdout, where --json goes)\n"
                "Link specs: docs/link-spec.md. Backends: docs/link-emulation.md.\n");
-}
-
-/* Progress on stderr, one line per step: a test takes ~4 x --duration
- * seconds and prints its result only at the end. */
-static double g_t0;
-
-static void progress(void *arg, const char *phase, double expect_s)
-{
-    (void)arg;
-    if (expect_s > 0)
-        fprintf(stderr, "mecbed link test: [%5.1f s] %s (~%.0f s)\n", mb_now() - g_t0, phase, expect_s < 1 ? 1 : expect_s);
-    else
-        fprintf(stderr, "mecbed link test: [%5.1f s] %s\n", mb_now() - g_t0, phase);
 }
 
 static void add_num(cJSON *o, const char *k, double v)
@@ -207,12 +191,11 @@ int cmd_link(int argc, char **argv)
         {"json", no_argument, 0, 'j'},          {"log-dir", required_argument, 0, 'L'},
         {"seed", required_argument, 0, 's'},    {"no-tcp", no_argument, 0, 'T'},
         {"no-udp", no_argument, 0, 'U'},        {"no-loss", no_argument, 0, 'X'},
-        {"quiet", no_argument, 0, 'q'},
         {0, 0, 0, 0}};
     const char *spec = NULL, *topo_file = NULL, *backend = "emu", *log_dir = NULL, *between_a = NULL,
                *between_b = NULL;
     double duration = 5;
-    int json = 0, c, no_tcp = 0, no_udp = 0, no_loss = 0, quiet = 0;
+    int json = 0, c, no_tcp = 0, no_udp = 0, no_loss = 0;
     unsigned long long seed = 1;
     optind = 1;
     argc--, argv++;
@@ -246,7 +229,6 @@ int cmd_link(int argc, char **argv)
         case 'T': no_tcp = 1; break;
         case 'U': no_udp = 1; break;
         case 'X': no_loss = 1; break;
-        case 'q': quiet = 1; break;
         case 'L': log_dir = optarg; break;
         case 's':
             seed = strtoull(optarg, &end, 0);
@@ -304,17 +286,13 @@ int cmd_link(int argc, char **argv)
         fprintf(stderr, "mecbed link: --log-dir %s: %s\n", log_dir, strerror(errno));
         return 1;
     }
-    g_t0 = mb_now();
-    if (!quiet)
-        progress(NULL, "bringing the link up", 0);
     mb_net *net;
     mb_net_opts no = {.backend = backend, .log_dir = log_dir, .seed = seed};
     if (mb_net_up(&topo, &no, &net, err, sizeof err)) {
         fprintf(stderr, "mecbed link: %s\n", err);
         return 1;
     }
-    mb_linktest_opts lo = {.duration_s = duration, .no_tcp = no_tcp, .no_udp = no_udp, .no_loss = no_loss,
-                           .progress = quiet ? NULL : progress};
+    mb_linktest_opts lo = {.duration_s = duration, .no_tcp = no_tcp, .no_udp = no_udp, .no_loss = no_loss};
     mb_linktest_result r;
     int rc = mb_link_test(net, link, &lo, &r, err, sizeof err);
     if (rc) {

@@ -845,49 +845,24 @@ static void read_lateness(ctx *c, const mb_topology *t, mb_linktest_result *r)
     }
 }
 
-static void say(const mb_linktest_opts *o, double expect_s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(const mb_linktest_opts *o, double expect_s, const char *fmt, ...)
-{
-    if (!o || !o->progress)
-        return;
-    char what[160];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    o->progress(o->progress_arg, what, expect_s);
-}
-
 /* The phases in order: idle RTT, TCP, UDP, loss (each but the first may be
- * skipped by the options), each announced to o->progress. */
+ * skipped by the options). */
 static int run_phases(ctx *c, const mb_linktest_opts *o, const mb_link_dir *up, mb_linktest_result *r,
                       char *err, size_t errlen)
 {
     double dur = o && o->duration_s > 0 ? o->duration_s : 5;
     double warm = dur > 2 ? 1.0 : dur / 2;
-    say(o, 20 * (0.025 + r->cfg_rtt_ms / 1e3 / 4), "idle RTT, 20 probes");
     if (phase_idle_rtt(c, up, r, err, errlen))
         return -1;
-    if (!(o && o->no_tcp)) {
-        say(o, warm + dur, "TCP throughput and RTT under load");
-        if (phase_tcp(c, r, warm, dur, err, errlen))
-            return -1;
-    }
+    if (!(o && o->no_tcp) && phase_tcp(c, r, warm, dur, err, errlen))
+        return -1;
     double peak = up->rate_bps;
     if (r->has_trace)
         peak = trace_peak_bps(up);
-    if (!(o && o->no_udp) && peak > 0) {
-        say(o, warm + dur, "UDP throughput, paced at %.3g Mbit/s", peak / 1e6);
-        if (phase_udp(c, up, r, peak, warm, dur, err, errlen))
-            return -1;
-    }
-    if (!(o && o->no_loss)) {
-        double pps = loss_pps(up);
-        say(o, dur > LOSS_MIN_DGRAMS / pps ? dur : LOSS_MIN_DGRAMS / pps, "loss, %d-byte datagrams%s",
-            LOSS_DGRAM_BYTES, r->has_trace ? " (then a wait for those an outage holds)" : "");
-        if (phase_loss(c, up, r, dur, err, errlen))
-            return -1;
-    }
+    if (!(o && o->no_udp) && peak > 0 && phase_udp(c, up, r, peak, warm, dur, err, errlen))
+        return -1;
+    if (!(o && o->no_loss) && phase_loss(c, up, r, dur, err, errlen))
+        return -1;
     return 0;
 }
 

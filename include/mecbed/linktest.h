@@ -8,16 +8,9 @@
 
 #include "mecbed/link.h"
 
-/* Called (from the calling thread) as each phase starts: what it measures
- * and about how long it will take, in seconds (a lower bound for the loss
- * phase, which waits for datagrams a trace's outage holds). */
-typedef void (*mb_linktest_progress)(void *arg, const char *phase, double expect_s);
-
 typedef struct mb_linktest_opts {
     double duration_s;   /* per throughput phase (default 5) */
     int no_tcp, no_udp, no_loss;
-    mb_linktest_progress progress; /* optional */
-    void *progress_arg;
 } mb_linktest_opts;
 
 /* Throughputs are at the IP layer (what the emu backend shapes; for tc the
