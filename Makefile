@@ -8,6 +8,7 @@
 #   make                 build build/mecbed
 #   make test            unit tests, conformance, regression (see tests/run.sh)
 #   make bench           kernel and model benchmarks
+#   make bench-ort       mecbed vs ONNX Runtime on the zoo (npm onnxruntime-node, cached outside the repo)
 #   make demo            install deps (root), build, run the default experiment
 #   make SANITIZE=address,undefined   sanitizer build
 #   make WERROR=1        warnings are errors (CI)
@@ -65,7 +66,7 @@ LINK_LIBS = -Wl,--whole-archive $(LIBS) -Wl,--no-whole-archive
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all test bench demo clean install deps regress regress-update bench-net check-layers
+.PHONY: all test bench demo clean install deps regress regress-update bench-net bench-ort check-layers
 all: $(BUILD)/mecbed $(TEST_BIN)
 
 $(BUILD)/gen/onnx/onnx.pb-c.c $(BUILD)/gen/onnx/onnx.pb-c.h: $(ONNX_PROTO)
@@ -120,6 +121,10 @@ test-slurm: all
 
 bench: all
 	@BUILD=$(BUILD) scripts/bench.sh
+
+# mecbed vs ONNX Runtime (npm onnxruntime-node, installed outside the repo)
+bench-ort: all
+	@BUILD=$(BUILD) scripts/bench-ort.sh $(BENCH_ORT_ARGS)
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -22,6 +22,7 @@ static void usage(FILE *f)
             "usage: mecbed link test (--link SPEC | --topology FILE [--between A B]) [--link-backend B]\n"
             "                        [--duration S] [--json] [--log-dir DIR] [--seed N]\n"
             "                        [--no-tcp] [--no-udp] [--no-loss]   (skip a phase)\n"
+            "                        [-i S] [-R] [--quiet]\n"
             "       mecbed link check --link SPEC [--link-backend B]   can the backend emulate SPEC here?\n"
             "\n"
             "Brings the link up between two network namespaces (needs root) and measures, from\n"
@@ -35,6 +36,10 @@ static void usage(FILE *f)
     for (int i = 0; i < mb_net_backend_count(); i++)
         fprintf(f, "                    %-4s %s\n", mb_net_backend_name(i), mb_net_backend_summary(i));
     fprintf(f, "  --duration S      seconds per throughput phase (default 5)\n"
+               "  -i, --interval S  TCP throughput every S seconds of its phase, slow start included\n"
+               "                    (as iperf3 -i; JSON: intervals)\n"
+               "  -R, --reverse     measure the other direction, B -> A (the downlink; iperf3 -R)\n"
+               "  --quiet           no phase progress on stderr\n"
                "  --log-dir DIR     emu: per-packet CSV and pcap of each direction into DIR\n"
                "Link specs: docs/link-spec.md. Backends: docs/link-emulation.md.\n");
 }
@@ -52,6 +57,16 @@ static void print_json(const mb_net *net, int link, const char *spec_text, const
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "backend", mb_net_backend(net));
     cJSON_AddStringToObject(o, "link", spec_text);
+    cJSON_AddStringToObject(o, "direction", r->reverse ? "down" : "up");
+    if (r->n_intervals) {
+        cJSON *iv = cJSON_AddArrayToObject(o, "intervals");
+        for (int i = 0; i < r->n_intervals; i++) {
+            cJSON *x = cJSON_CreateObject();
+            add_num(x, "end_s", r->interval_end_s[i]);
+            add_num(x, "throughput_mbps", r->interval_mbps[i]);
+            cJSON_AddItemToArray(iv, x);
+        }
+    }
     add_num(o, "configured_rate_mbps", r->cfg_rate_mbps);
     add_num(o, "configured_rtt_ms", r->cfg_rtt_ms);
     add_num(o, "configured_delay_ms", r->cfg_delay_ms);
@@ -129,7 +144,11 @@ static const char *num(char *buf, size_t len, double v, int decimals)
 static void print_text(const mb_net *net, int link, const char *a, const char *b, const mb_linktest_result *r)
 {
     char b1[32], b2[32], b3[32], b4[32];
-    printf("link %s -> %s, backend %s (run %s)\n", a, b, mb_net_backend(net), mb_net_run_id(net));
+    printf("link %s -> %s%s, backend %s (run %s)\n", r->reverse ? b : a, r->reverse ? a : b,
+           r->reverse ? " (reverse: the downlink)" : "", mb_net_backend(net), mb_net_run_id(net));
+    for (int i = 0; i < r->n_intervals; i++)
+        printf("  [%6.2f-%6.2f s] TCP %9.3f Mbit/s\n", i ? r->interval_end_s[i - 1] : 0.0, r->interval_end_s[i],
+               r->interval_mbps[i]);
     printf("  %-22s %-14s %s\n", "", "configured", "measured");
     char cfg[64];
     if (r->cfg_rate_mbps > 0)
@@ -172,6 +191,13 @@ static void print_text(const mb_net *net, int link, const char *a, const char *b
     }
 }
 
+/* Each phase on stderr as it starts: a test takes tens of seconds. */
+static void on_phase(void *arg, const char *phase, double seconds)
+{
+    (void)arg;
+    fprintf(stderr, "mecbed link test: %s (%.0f s)\n", phase, seconds);
+}
+
 int cmd_link(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -191,15 +217,18 @@ int cmd_link(int argc, char **argv)
         {"json", no_argument, 0, 'j'},          {"log-dir", required_argument, 0, 'L'},
         {"seed", required_argument, 0, 's'},    {"no-tcp", no_argument, 0, 'T'},
         {"no-udp", no_argument, 0, 'U'},        {"no-loss", no_argument, 0, 'X'},
+        {"interval", required_argument, 0, 'i'}, {"reverse", no_argument, 0, 'R'},
+        {"quiet", no_argument, 0, 'q'},
         {0, 0, 0, 0}};
     const char *spec = NULL, *topo_file = NULL, *backend = "emu", *log_dir = NULL, *between_a = NULL,
                *between_b = NULL;
     double duration = 5;
-    int json = 0, c, no_tcp = 0, no_udp = 0, no_loss = 0;
+    int json = 0, c, no_tcp = 0, no_udp = 0, no_loss = 0, quiet = 0;
+    mb_linktest_opts lo = {0};
     unsigned long long seed = 1;
     optind = 1;
     argc--, argv++;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hi:Rq", opts, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'h': usage(stdout); return 0;
@@ -227,6 +256,15 @@ int cmd_link(int argc, char **argv)
             break;
         case 'j': json = 1; break;
         case 'T': no_tcp = 1; break;
+        case 'R': lo.reverse = 1; break;
+        case 'q': quiet = 1; break;
+        case 'i':
+            lo.interval_s = strtod(optarg, &end);
+            if (*end || !(lo.interval_s >= 0.1 && lo.interval_s <= 60)) {
+                fprintf(stderr, "mecbed link: --interval %s: seconds within 0.1..60\n", optarg);
+                return 2;
+            }
+            break;
         case 'U': no_udp = 1; break;
         case 'X': no_loss = 1; break;
         case 'L': log_dir = optarg; break;
@@ -292,7 +330,9 @@ int cmd_link(int argc, char **argv)
         fprintf(stderr, "mecbed link: %s\n", err);
         return 1;
     }
-    mb_linktest_opts lo = {.duration_s = duration, .no_tcp = no_tcp, .no_udp = no_udp, .no_loss = no_loss};
+    lo.duration_s = duration, lo.no_tcp = no_tcp, lo.no_udp = no_udp, lo.no_loss = no_loss;
+    if (!quiet)
+        lo.progress = on_phase;
     mb_linktest_result r;
     int rc = mb_link_test(net, link, &lo, &r, err, sizeof err);
     if (rc) {

@@ -567,9 +567,12 @@ static void show_progress(const sweep_state *st, const sw_point *p, double t0)
     double spent = t0 - st->t_start;
     fmt_dur(st->n_run ? spent / st->n_run * (st->n_todo - st->n_run) : NAN, eta, sizeof eta);
     fmt_dur(spent, el, sizeof el);
-    fprintf(stderr, "\r\033[K[%d/%d] %3.0f%% %s %s %s x=%s  elapsed %s, ETA %s", st->n_run + 1, st->n_todo,
-            100.0 * st->n_run / (st->n_todo ? st->n_todo : 1), st->cfg->name, p->dag_ops ? "dag" : p->model,
-            p->policy, p->x, el, eta);
+    /* everything that tells one point from another: node types and variant too */
+    fprintf(stderr, "\r\033[K[%d/%d] %3.0f%% %s %s %s x=%s%s%s%s%s rep %d  elapsed %s, ETA %s", st->n_run + 1,
+            st->n_todo, 100.0 * st->n_run / (st->n_todo ? st->n_todo : 1), st->cfg->name,
+            p->dag_ops ? "dag" : p->model, p->policy, p->x, strcmp(p->node_types, "-") ? " types=" : "",
+            strcmp(p->node_types, "-") ? p->node_types : "", p->variant ? " variant=" : "",
+            p->variant ? p->variant->name : "", p->rep, el, eta);
 }
 
 /* One point: its row, evaluated (plan mode) or run (run mode), recorded.
@@ -627,9 +630,11 @@ static int sweep_point(sweep_state *st, sw_point *p, int tty)
     save_point_extras(st, fr, trc);
     double dt = mb_now() - t0;
     if (!tty || prc) {
-        fprintf(stderr, "%ssweep %s: %d/%d %s %s %s x=%s rep %d: %s (%.2f s)\n", tty ? "\r\033[K" : "",
+        fprintf(stderr, "%ssweep %s: %d/%d %s %s %s x=%s%s%s%s%s rep %d: %s (%.2f s)\n", tty ? "\r\033[K" : "",
                 cfg->name, st->n_run, st->n_todo, sw_row_get(&row, "model"), p->policy,
-                p->link[0] ? p->link : p->topology, p->x, p->rep, prc ? perr : "ok", dt);
+                p->link[0] ? p->link : p->topology, p->x, strcmp(p->node_types, "-") ? " types=" : "",
+                strcmp(p->node_types, "-") ? p->node_types : "", p->variant ? " variant=" : "",
+                p->variant ? p->variant->name : "", p->rep, prc ? perr : "ok", dt);
     }
     sweep_table_add(&st->t, &row);
     char err[1024];

@@ -21,10 +21,10 @@
 
 /* Keys with a direction; bit index into a "seen" mask per scope. */
 enum {
-    K_RATE, K_DELAY, K_JITTER, K_LOSS, K_QUEUE, K_AQM, K_TRACE, K_TIMESCALE, K_COUNT
+    K_RATE, K_DELAY, K_JITTER, K_LOSS, K_QUEUE, K_AQM, K_TRACE, K_TIMESCALE, K_DUPLICATE, K_CORRUPT, K_COUNT
 };
 static const char *const dir_keys[K_COUNT] = {"rate", "delay", "jitter", "loss", "queue", "aqm", "trace",
-                                              "timescale"};
+                                              "timescale", "duplicate", "corrupt"};
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -295,6 +295,8 @@ static int set_dir_key(int k, const char *val, mb_link_dir *d, char *err, size_t
     case K_AQM: return parse_time(val, &d->aqm_target_s, err, errlen, key, 0);
     case K_TRACE: return parse_trace(val, d, err, errlen, key);
     case K_TIMESCALE: return parse_timescale(val, d, err, errlen, key);
+    case K_DUPLICATE: return parse_prob(val, &d->duplicate, err, errlen, key);
+    case K_CORRUPT: return parse_prob(val, &d->corrupt, err, errlen, key);
     }
     return -1;
 }
@@ -474,6 +476,14 @@ int mb_linkspec_parse(const char *text, mb_link_spec *out, char *err, size_t err
 {
     if (!text || !out)
         return fail(err, errlen, "link spec: missing");
+    if (mb_linkspec_is_netem(text)) { /* tc-netem's words: the same link in key=value form */
+        char kv[2048], e2[512];
+        if (mb_linkspec_from_netem(text, kv, sizeof kv, err, errlen))
+            return -1;
+        if (mb_linkspec_parse(kv, out, e2, sizeof e2))
+            return fail(err, errlen, "%s (netem words read as '%s')", e2, kv);
+        return 0;
+    }
     if (err && errlen)
         err[0] = 0;
     size_t len = strlen(text);
@@ -661,6 +671,14 @@ static void dir_value(const mb_link_dir *d, int k, char *o, size_t n)
     case K_TIMESCALE:
         if (d->time_scale > 0 && d->time_scale != 1)
             fmt_prob(o, n, d->time_scale); /* shortest text that reads back exactly */
+        break;
+    case K_DUPLICATE:
+        if (d->duplicate > 0)
+            fmt_prob(o, n, d->duplicate);
+        break;
+    case K_CORRUPT:
+        if (d->corrupt > 0)
+            fmt_prob(o, n, d->corrupt);
         break;
     }
 }

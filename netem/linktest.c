@@ -82,6 +82,8 @@ typedef struct ctx {
     double owd_up[MAX_RTT_SAMPLES], owd_down[MAX_RTT_SAMPLES];
     double owd_sent[MAX_RTT_SAMPLES]; /* when the probe of owd_up[i] was sent */
     int n_owd_up, n_owd_down;
+    /* per-interval samples: b's received IP bytes and the time at the last one */
+    double iv_bytes, iv_t;
 } ctx;
 
 static struct sockaddr_in with_port(const ctx *c, int port)
@@ -479,9 +481,8 @@ static double trace_peak_bps(const mb_link_dir *up)
 
 /* The configured figures of the link's a -> b direction; everything measured
  * starts as NaN (JSON null) so a phase not run does not read as 0. */
-static void init_result(mb_linktest_result *r, const mb_link_spec *spec)
+static void init_result(mb_linktest_result *r, const mb_link_spec *spec, const mb_link_dir *up)
 {
-    const mb_link_dir *up = &spec->up;
     r->cfg_rate_mbps = up->rate_bps / 1e6;
     r->cfg_delay_ms = up->delay_s * 1e3;
     r->cfg_rtt_ms = mb_linkspec_rtt(spec) * 1e3;
@@ -634,8 +635,36 @@ static int phase_idle_rtt(ctx *c, const mb_link_dir *up, mb_linktest_result *r, 
     return 0;
 }
 
+/* Sleep until t_end, sampling b's received IP bytes every interval (when
+ * asked) into r's interval arrays, times from t_start (the phase's start;
+ * the first call of a phase finds r->n_intervals at 0). */
+static void sample_until(ctx *c, mb_linktest_result *r, double interval, double t_start, double t_end)
+{
+    if (!(interval > 0)) {
+        sleep_until(t_end);
+        return;
+    }
+    if (!r->n_intervals) {
+        c->iv_bytes = ip_rx_bytes(c);
+        c->iv_t = now_s();
+    }
+    for (;;) {
+        double next = t_start + (r->n_intervals + 1) * interval;
+        if (next > t_end + 1e-9 || r->n_intervals >= MB_LINKTEST_MAX_INTERVALS)
+            break;
+        sleep_until(next);
+        double now = now_s(), b = ip_rx_bytes(c);
+        r->interval_end_s[r->n_intervals] = now - t_start;
+        r->interval_mbps[r->n_intervals] = (b - c->iv_bytes) * 8 / (now - c->iv_t) / 1e6;
+        r->n_intervals++;
+        c->iv_bytes = b, c->iv_t = now;
+    }
+    sleep_until(t_end);
+}
+
 /* TCP bulk a -> b for dur seconds after warm, with RTT probes alongside. */
-static int phase_tcp(ctx *c, mb_linktest_result *r, double warm, double dur, char *err, size_t errlen)
+static int phase_tcp(ctx *c, mb_linktest_result *r, double warm, double dur, double interval, char *err,
+                     size_t errlen)
 {
     c->stop_phase = 0;
     pthread_t th_client, th_rtt;
@@ -643,10 +672,11 @@ static int phase_tcp(ctx *c, mb_linktest_result *r, double warm, double dur, cha
     if (pthread_create(&th_client, NULL, tcp_client, c))
         return fail(err, errlen, "link test: cannot start the TCP client");
     pthread_create(&th_rtt, NULL, load_rtt_thread, c);
-    sleep_until(t0 + warm);
+    r->n_intervals = 0;
+    sample_until(c, r, interval, t0, t0 + warm);
     double s0 = now_s(), b0 = ip_rx_bytes(c), cpu0 = link_cpu(c);
     uint64_t g0 = __atomic_load_n(&c->tcp_rx, __ATOMIC_RELAXED);
-    sleep_until(t0 + warm + dur);
+    sample_until(c, r, interval, t0, t0 + warm + dur);
     double s1 = now_s(), b1 = ip_rx_bytes(c), cpu1 = link_cpu(c);
     uint64_t g1 = __atomic_load_n(&c->tcp_rx, __ATOMIC_RELAXED);
     c->stop_phase = 1;
@@ -852,17 +882,30 @@ static int run_phases(ctx *c, const mb_linktest_opts *o, const mb_link_dir *up, 
 {
     double dur = o && o->duration_s > 0 ? o->duration_s : 5;
     double warm = dur > 2 ? 1.0 : dur / 2;
+#define PHASE(name, secs) \
+    do { if (o && o->progress) o->progress(o->progress_arg, name, secs); } while (0)
+    PHASE("idle RTT", 1);
     if (phase_idle_rtt(c, up, r, err, errlen))
         return -1;
-    if (!(o && o->no_tcp) && phase_tcp(c, r, warm, dur, err, errlen))
-        return -1;
+    if (!(o && o->no_tcp)) {
+        PHASE("TCP throughput", warm + dur);
+        if (phase_tcp(c, r, warm, dur, o ? o->interval_s : 0, err, errlen))
+            return -1;
+    }
     double peak = up->rate_bps;
     if (r->has_trace)
         peak = trace_peak_bps(up);
-    if (!(o && o->no_udp) && peak > 0 && phase_udp(c, up, r, peak, warm, dur, err, errlen))
-        return -1;
-    if (!(o && o->no_loss) && phase_loss(c, up, r, dur, err, errlen))
-        return -1;
+    if (!(o && o->no_udp) && peak > 0) {
+        PHASE("UDP throughput", warm + dur);
+        if (phase_udp(c, up, r, peak, warm, dur, err, errlen))
+            return -1;
+    }
+    if (!(o && o->no_loss)) {
+        PHASE("loss", dur);
+        if (phase_loss(c, up, r, dur, err, errlen))
+            return -1;
+    }
+#undef PHASE
     return 0;
 }
 
@@ -879,17 +922,21 @@ int mb_link_test(mb_net *net, int link, const mb_linktest_opts *o, mb_linktest_r
         return fail(err, errlen, "out of memory");
     c->net = net;
     c->link = link;
-    c->a = t->links[link].a;
-    c->b = t->links[link].b;
+    /* reverse: the same probes from b to a, against the down direction */
+    int rev = o && o->reverse;
+    c->a = rev ? t->links[link].b : t->links[link].a;
+    c->b = rev ? t->links[link].a : t->links[link].b;
+    const mb_link_dir *dir = rev ? &spec->down : &spec->up;
     c->mtu = spec->mtu > 0 ? spec->mtu : 1500;
     c->tcp_listen = c->udp_sink = -1;
     c->addr_b.sin_family = AF_INET;
     inet_pton(AF_INET, mb_net_addr(net, c->b), &c->addr_b.sin_addr);
-    init_result(r, spec);
+    init_result(r, spec, dir);
+    r->reverse = rev;
 
     servers s = {0};
     int rc = -1;
-    if (!start_servers(c, &s, err, errlen) && !run_phases(c, o, &spec->up, r, err, errlen)) {
+    if (!start_servers(c, &s, err, errlen) && !run_phases(c, o, dir, r, err, errlen)) {
         read_lateness(c, t, r);
         rc = 0;
     }

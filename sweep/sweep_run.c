@@ -237,6 +237,17 @@ static void row_from_json(const cJSON *j, sw_row *row)
     const cJSON *prof = cJSON_GetObjectItemCaseSensitive(j, "profile");
     if (cJSON_IsString(prof))
         sw_row_set(row, "profile", "%s", prof->valuestring);
+    /* where the plan put the model: the columns plan mode fills (mb_plan_shape_of) */
+    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(j, "plan_shape");
+    static const char *const ints[] = {"device_ops", "server_ops", "split_ops", "cut_index"};
+    for (int k = 0; sh && k < 4; k++)
+        sw_row_num(row, ints[k], jnum(sh, ints[k]));
+    const cJSON *ca = cJSON_GetObjectItemCaseSensitive(sh, "cut_after");
+    const cJSON *sig = cJSON_GetObjectItemCaseSensitive(sh, "plan_sig");
+    if (cJSON_IsString(ca))
+        sw_row_set(row, "cut_after", "%s", ca->valuestring);
+    if (cJSON_IsString(sig))
+        sw_row_set(row, "plan_sig", "%s", sig->valuestring);
 }
 
 /* The per-frame CSV lines of the point (x without commas). */

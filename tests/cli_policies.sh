@@ -147,6 +147,10 @@ import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 assert len(rows) == 1 and rows[0]["ok"] == "1" and rows[0]["error"] == "", rows
 assert float(rows[0]["measured_ms"]) > 0 and rows[0]["output_match"] == "1", rows
+# where the plan put the model: filled as in plan mode (half: half the ops on each side)
+r = rows[0]
+assert len(r["plan_sig"]) == 16 and r["cut_after"] not in ("", "(all on device)"), r
+assert int(float(r["device_ops"])) > 0 and int(float(r["server_ops"])) > 0, r
 PY
 else
     echo "(run-mode sweep with a plugin skipped: needs root and /dev/net/tun)"

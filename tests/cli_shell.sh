@@ -48,6 +48,18 @@ assert r["model"] == "lte" and 3000 < r["active_mj"] < 40000 and r["total_mj"] >
 print(f"shell: ping {avg:.1f} ms, iperf3 {mbps:.2f} Mbit/s, radio {r['total_mj']:.0f} mJ")
 PY
 
+# netem's words, duplicate and corrupt in the emulator: with every packet
+# duplicated each way ping sees a duplicate per echo; with every packet
+# corrupted nothing gets through (checksums)
+$B shell --quiet --link "delay 5ms duplicate 100%" --summary-json "$T/dup.json" -- ping -c 5 -i 0.1 -q "10.201.0.2" > "$T/dup" 2>&1
+grep -q "5 received, +1[0-9] duplicates" "$T/dup" || { cat "$T/dup"; fail "duplicate 100%: expected 15 duplicates"; }
+python3 -c 'import json,sys; l=json.load(open(sys.argv[1]))["links"]; assert all(x["duplicated"] >= 5 for x in l), l' "$T/dup.json" ||
+    fail "duplicated packets not counted"
+$B shell --quiet --link "corrupt 100%" -- ping -c 3 -i 0.1 -W 1 -q "10.201.0.2" > "$T/cor" 2>&1
+grep -q "3 packets transmitted, 0 received" "$T/cor" || { cat "$T/cor"; fail "corrupt 100%: packets got through"; }
+$B shell --quiet --link "reorder 25%" -- true 2>"$T/reo" && fail "reorder accepted"
+grep -q "reorder is not emulated" "$T/reo" || fail "reorder refused without a reason"
+
 # SIGTERM ends a session: the command is stopped, everything removed
 $B shell --link rate=5mbit --quiet --summary-json "$T/term.json" -- sleep 30 &
 pid=$!

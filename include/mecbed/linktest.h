@@ -11,13 +11,21 @@
 typedef struct mb_linktest_opts {
     double duration_s;   /* per throughput phase (default 5) */
     int no_tcp, no_udp, no_loss;
+    int reverse;         /* measure b -> a (the downlink; iperf3 -R) instead of a -> b */
+    double interval_s;   /* > 0: TCP throughput samples every interval (iperf3 -i) */
+    /* Called as each phase starts (its name, its expected length in s); may be NULL. */
+    void (*progress)(void *arg, const char *phase, double seconds);
+    void *progress_arg;
 } mb_linktest_opts;
+
+#define MB_LINKTEST_MAX_INTERVALS 1200
 
 /* Throughputs are at the IP layer (what the emu backend shapes; for tc the
  * shaper also counts the 14-byte Ethernet header, so IP throughput is 1500/1514
  * of the rate for full-size packets), measured at the receiver over the phase
  * minus its first second (TCP slow start). Direction: site a -> site b. */
 typedef struct mb_linktest_result {
+    int reverse;             /* 1: "a -> b" below is the link's b -> a (the downlink) */
     double cfg_rate_mbps;    /* a -> b (0: unlimited or trace) */
     double cfg_rtt_ms, cfg_delay_ms, cfg_loss;
     double rtt_ms, rtt_min_ms, rtt_p95_ms; /* idle, small UDP probes */
@@ -52,6 +60,10 @@ typedef struct mb_linktest_result {
     /* emu: how late the a -> b emulator wrote packets after their computed
      * delivery time over the whole test (its timer error; -1: n/a) */
     double emu_late_p50_us, emu_late_p99_us, emu_late_max_us;
+    /* opts.interval_s: the TCP phase's throughput at the IP layer in each
+     * interval from the phase's start (slow start included) */
+    int n_intervals;
+    double interval_end_s[MB_LINKTEST_MAX_INTERVALS], interval_mbps[MB_LINKTEST_MAX_INTERVALS];
 } mb_linktest_result;
 
 int mb_link_test(mb_net *net, int link, const mb_linktest_opts *o, mb_linktest_result *r, char *err, size_t errlen);
