@@ -17,27 +17,61 @@ def connect():
         except OSError:
             time.sleep(0.05)
     raise SystemExit("node never listened")
-def reply(s):
+def recv_exact(s, n):
     data = b""
-    while len(data) < 16:
-        chunk = s.recv(4096)
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
         if not chunk:
             break
         data += chunk
     return data
+def reply(s):
+    """One whole frame: the 16-byte header, then its payload length."""
+    hdr = recv_exact(s, 16)
+    if len(hdr) < 16:
+        return hdr
+    (n,) = struct.unpack("<I", hdr[8:12])
+    assert n < 65536, ("ERROR frame with a payload of", n)
+    body = recv_exact(s, n)
+    assert len(body) == n, ("ERROR frame cut short", hdr, body)
+    return hdr + body
+def closed(s, what):
+    """After its ERROR frame the node closes the connection: the next read
+    sees end of file (or a reset), not more data and not a silence."""
+    s.settimeout(5)
+    try:
+        rest = s.recv(4096)
+    except ConnectionResetError:
+        return
+    except socket.timeout:
+        raise SystemExit("%s: the node kept the connection open after its ERROR frame" % what)
+    assert rest == b"", ("%s: data after the ERROR frame" % what, rest[:32])
 # 1) random bytes
 s = connect(); s.sendall(bytes((i * 37 + 11) & 255 for i in range(64)))
 r = reply(s)
 assert r[:4] == b"MBWP" and r[5] == 7, ("expected an ERROR frame", r[:16])
-assert s.recv(4096) == b"" or True
+closed(s, "random bytes")
 s.close()
 # 2) a valid header announcing a 4 GiB HELLO: refused without reading it
 s = connect(); s.sendall(b"MBWP" + bytes([1, 1, 0, 0]) + struct.pack("<II", 0xffffffff, 0))
 r = reply(s)
 assert r[:4] == b"MBWP" and r[5] == 7 and b"exceeds" in r, r
+closed(s, "4 GiB HELLO")
 s.close()
 # 3) a truncated HELLO, then silence: the node must not wait forever on it
+# (it drops the connection at its 10 s HELLO deadline, docs/protocol.md)
 s = connect(); s.sendall(b"MBWP" + bytes([1, 1, 0, 0]) + struct.pack("<II", 40, 0) + b"\x01\x00")
+t0 = time.monotonic()
+s.settimeout(20)
+try:
+    while s.recv(4096):
+        pass
+except ConnectionResetError:
+    pass
+except socket.timeout:
+    raise SystemExit("a half-sent HELLO held the connection for 20 s")
+held = time.monotonic() - t0
+assert 5 <= held <= 15, ("half-sent HELLO dropped after %.1f s, expected at the 10 s deadline" % held)
 s.close()
 print("garbage refused with ERROR frames")
 P

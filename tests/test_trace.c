@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "mb_skip.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,8 +54,7 @@ static void test_shared_means(void **state)
     (void)state;
     struct stat st;
     if (stat(shared_dir(), &st)) {
-        printf("skip: %s is absent (the public sample traces); importer means not checked\n", shared_dir());
-        skip();
+        MB_SKIP("%s is absent (the public sample traces); importer means not checked", shared_dir());
     }
     for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
         char path[512], err[512];
@@ -366,5 +366,5 @@ int main(void)
         cmocka_unit_test(test_cursor_opportunities), cmocka_unit_test(test_reader_errors),
         cmocka_unit_test(test_random_files),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return MB_TESTS_EXIT(cmocka_run_group_tests(tests, NULL, NULL));
 }
