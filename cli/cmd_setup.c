@@ -46,8 +46,10 @@ int mb_plan_setup_build(mb_plan_setup *s, char *err, size_t errlen)
     }
     for (int i = 0; i < s->topo.n_sites; i++) {
         const char *o = s->type_override[s->topo.sites[i].role];
-        if (o)
+        if (o) {
             snprintf(s->topo.sites[i].node_type, sizeof(s->topo.sites[i].node_type), "%s", o);
+            s->topo.sites[i].line = 0;
+        }
     }
     s->device = -1;
     for (int i = 0; i < s->topo.n_sites && s->device < 0; i++)
@@ -60,6 +62,10 @@ int mb_plan_setup_build(mb_plan_setup *s, char *err, size_t errlen)
     if (mb_nodetypes_load_default(&s->types, err, errlen))
         return -1;
     if (s->node_types && mb_nodetypes_read(&s->types, s->node_types, err, errlen))
+        return -1;
+    /* a type named in the topology file is reported at its line, one set by
+     * --device-type and the like (line 0) by the site's name */
+    if (mb_nodetypes_check_sites(&s->types, &s->topo, s->topology, err, errlen))
         return -1;
     if (s->profile) {
         s->prof = mb_profile_read_csv(s->profile, s->g, err, errlen);

@@ -35,6 +35,7 @@ typedef struct topo_reader {
     int line_too_long;
     mb_topology *t;
     int site_line[MB_MAX_SITES];
+    int key_line[MB_MAX_SITES][3]; /* where role=, type=, address= were given (0: not yet) */
     pending_link *links;
     int n_links;
     int cur_site, cur_link;  /* section being read (-1: none) */
@@ -157,7 +158,9 @@ static int start_section(topo_reader *r, const char *section)
         memset(s, 0, sizeof *s);
         s->role = (mb_role)-1;
         strcpy(s->name, a);
+        s->line = r->line;
         r->site_line[r->t->n_sites] = r->line;
+        memset(r->key_line[r->t->n_sites], 0, sizeof r->key_line[0]);
         r->cur_site = r->t->n_sites++;
         return 1;
     }
@@ -198,6 +201,14 @@ static int handler(void *user, const char *section, const char *name, const char
         return rfail(r, "section [%s] not understood", section);
     if (r->cur_site >= 0) {
         mb_site *s = &r->t->sites[r->cur_site];
+        static const char *const keys[3] = {"role", "type", "address"};
+        for (int k = 0; k < 3; k++)
+            if (!strcmp(name, keys[k])) {
+                int *seen = &r->key_line[r->cur_site][k];
+                if (*seen)
+                    return rfail(r, "%s given twice for node '%s' (first at line %d)", name, s->name, *seen);
+                *seen = r->line;
+            }
         if (!strcmp(name, "role")) {
             if (parse_role(value, &s->role))
                 return rfail(r, "role=%s: expected device, edge or cloud", value);
@@ -205,6 +216,7 @@ static int handler(void *user, const char *section, const char *name, const char
             if (strlen(value) >= sizeof s->node_type || !value[0])
                 return rfail(r, "type=%s: empty or longer than %zu characters", value, sizeof s->node_type - 1);
             strcpy(s->node_type, value);
+            s->line = r->line;
         } else if (!strcmp(name, "address")) {
             const char *colon = strrchr(value, ':');
             if (!colon || colon == value || !colon[1] || strlen(value) >= sizeof s->address)
