@@ -1,6 +1,7 @@
 /* Set-up shared by `mecbed plan`, `mecbed compare` and `mecbed run`: model,
  * topology, node types, profile, cost model, plugins; and --verify. The
  * options that fill it in are in options.c. */
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,13 @@ int mb_plan_setup_build(mb_plan_setup *s, char *err, size_t errlen)
     if (s->profile) {
         s->prof = mb_profile_read_csv(s->profile, s->g, err, errlen);
         s->prof_source = s->profile;
+        if (s->prof && s->prof->file_hash && s->prof->file_hash != s->prof->graph_hash)
+            fprintf(stderr,
+                    "mecbed: warning: profile %s was measured on model '%s' with hash %016" PRIx64
+                    ", but %s is model '%s' with hash %016" PRIx64
+                    ": the same ops, types and output sizes with other weights or attributes; its times may not "
+                    "apply\n",
+                    s->profile, s->prof->model, s->prof->file_hash, s->model, s->g->name, s->prof->graph_hash);
     } else {
         s->prof = mb_profile_default(s->g, &s->prof_source, err, errlen);
     }
@@ -117,7 +125,7 @@ int mb_plan_verify(const mb_plan_setup *s, const mb_plan *p, double *max_abs_err
     mb_tensor **ref = NULL, **got = NULL;
     int rc = -1;
     if (!in) {
-        snprintf(err, errlen, "out of memory");
+        mb_exec_memory_error(g, "inputs", err, errlen);
         goto out;
     }
     if (mb_exec_run(g, be, in, &ref, NULL, NULL, err, errlen))

@@ -640,8 +640,14 @@ mb_graph *mb_modelfile_read(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: out of memory", path);
         rc = -1;
     }
-    while (!rc && getline(&line, &cap, f) > 0) {
+    ssize_t got;
+    while (!rc && (got = getline(&line, &cap, f)) > 0) {
         r.line++;
+        const char *nul = memchr(line, 0, (size_t)got);
+        if (nul) { /* the line would end there: what follows would be ignored */
+            rc = rerr(&r, "a NUL byte at column %d (not a text file?)", (int)(nul - line) + 1);
+            break;
+        }
         int ntok = tokenize(line, tok);
         if (ntok < 0) {
             rc = rerr(&r, "more than %d tokens on one line", MAX_TOKENS);

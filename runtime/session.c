@@ -140,6 +140,8 @@ static int reference_run(mb_session *s, char *err, size_t errlen)
     char why[768] = "";
     s->be = mb_backend_new(s->cfg.kernels, 1, why, sizeof why);
     s->inputs = mb_exec_make_inputs(s->cfg.g, s->cfg.seed);
+    if (s->be && !s->inputs)
+        mb_exec_memory_error(s->cfg.g, "inputs", why, sizeof why);
     if (!s->be || !s->inputs ||
         mb_exec_run(s->cfg.g, s->be, s->inputs, &s->ref, NULL, NULL, why, sizeof why)) {
         snprintf(err, errlen, "the unsplit reference run failed: %s", why);

@@ -290,7 +290,7 @@ static void test_reader_errors(void **state)
     read_bad("# mecbed-trace 1\n0 5\nend 3\n4 4\n", MB_TRACE_FMT_AUTO, ":4: nothing may follow");
     read_bad("# mecbed-trace 7\n0 5\nend 3\n", MB_TRACE_FMT_AUTO, ":1: a native trace starts");
     read_bad("hello world\n", MB_TRACE_FMT_AUTO, ":1: expected 'seconds Mbit/s'");
-    read_bad("hello\n", MB_TRACE_FMT_AUTO, ":1: cannot tell the trace format");
+    read_bad("hello\n", MB_TRACE_FMT_AUTO, ":1: not a bandwidth trace");
     /* values whose sums overflow (a mean of inf) are refused */
     read_bad("0 1.5\n1 1e308\n", MB_TRACE_FMT_AUTO, ":2: rate 1e+308 Mbit/s exceeds the limit");
     read_bad("1e300,Mbits/sec\n", MB_TRACE_FMT_AUTO, ":1: rate 1e+300 Mbits/sec exceeds");
