@@ -31,6 +31,8 @@ typedef struct pending_link {
 typedef struct topo_reader {
     const char *path;
     FILE *f;
+    char *buf; /* the line being read (getline) */
+    size_t cap;
     int line;
     int line_too_long;
     mb_topology *t;
@@ -90,15 +92,21 @@ static char *reader_gets(char *str, int num, void *stream)
     topo_reader *r = stream;
     if (r->line_too_long)
         return NULL;
-    if (!fgets(str, num, r->f))
+    ssize_t got = getline(&r->buf, &r->cap, r->f);
+    if (got <= 0)
         return NULL;
     r->line++;
-    size_t n = strlen(str);
-    if (n == (size_t)num - 1 && str[n - 1] != '\n' && !feof(r->f)) {
+    if (memchr(r->buf, 0, (size_t)got)) { /* the line would end there */
+        r->line_too_long = 1;
+        rfail(r, "a NUL byte (not a text file?)");
+        return NULL;
+    }
+    if (got > num - 1) {
         r->line_too_long = 1;
         rfail(r, "line longer than %d characters", num - 2);
         return NULL;
     }
+    memcpy(str, r->buf, (size_t)got + 1);
     /* A section header: open it here, since Debian's inih does not call the
      * handler for a section without keys. */
     const char *p = str;
@@ -369,6 +377,7 @@ int mb_topology_read(const char *path, mb_topology *t, char *err, size_t errlen)
 out:
     if (r->f)
         fclose(r->f);
+    free(r->buf);
     free(r->links);
     free(r);
     if (rc)
