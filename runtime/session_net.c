@@ -85,12 +85,14 @@ static int connect_real(mb_session *s, char *err, size_t errlen)
     return s->runner ? 0 : -1;
 }
 
-/* The links' logs: --log-dir, or a temp directory removed at the end. */
+/* The links' logs: --log-dir, or a temp directory removed at the end. Its
+ * name carries the run id (MB_RUN_TMP_PREFIX), so that `mecbed clean` can
+ * tell the directory of a killed run from a live one's. */
 static const char *make_log_dir(mb_session *s, char *err, size_t errlen)
 {
     const char *log_dir = s->cfg.log_dir;
     if (!log_dir) {
-        snprintf(s->tmp_dir, sizeof s->tmp_dir, "/tmp/mecbed-run-XXXXXX");
+        snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s%s-XXXXXX", MB_RUN_TMP_PREFIX, s->run_id);
         if (!mkdtemp(s->tmp_dir)) {
             snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
             s->tmp_dir[0] = 0;
@@ -211,11 +213,14 @@ int ss_bring_up(mb_session *s, char *err, size_t errlen)
         snprintf(err, errlen, "cannot emulate links here: %s", why);
         return -1;
     }
+    if (s->cfg.run_id)
+        snprintf(s->run_id, sizeof s->run_id, "%s", s->cfg.run_id);
+    else
+        mb_run_id_new(s->run_id);
     const char *log_dir = make_log_dir(s, err, errlen);
     if (!log_dir)
         return -1;
-    mb_net_opts no = {.backend = s->cfg.backend, .run_id = s->cfg.run_id, .log_dir = log_dir,
-                      .seed = s->cfg.seed};
+    mb_net_opts no = {.backend = s->cfg.backend, .run_id = s->run_id, .log_dir = log_dir, .seed = s->cfg.seed};
     if (mb_net_up(s->net_topo, &no, &s->net, err, errlen))
         return -1;
     probe_rates(s);
@@ -305,7 +310,7 @@ void ss_remove_tmp_dir(mb_session *s)
         return;
     char cmd[128];
     /* only our own mkdtemp directory */
-    if (!strncmp(s->tmp_dir, "/tmp/mecbed-run-", 16) && !strchr(s->tmp_dir, '\'')) {
+    if (!strncmp(s->tmp_dir, MB_RUN_TMP_PREFIX, strlen(MB_RUN_TMP_PREFIX)) && !strchr(s->tmp_dir, '\'')) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->tmp_dir);
         if (system(cmd) != 0)
             ss_error(s, "could not remove %s", s->tmp_dir);

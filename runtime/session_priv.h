@@ -9,6 +9,7 @@
 #include "mecbed/cgroup.h"
 #include "mecbed/goodput.h"
 #include "mecbed/link.h"
+#include "mecbed/netns.h"
 #include "mecbed/policy_host.h"
 #include "mecbed/runstats.h"
 #include "mecbed/runtime.h"
@@ -57,6 +58,7 @@ struct mb_session {
     /* network and nodes (session_net.c) */
     mb_net *net;
     char tmp_dir[64];
+    char run_id[MB_RUN_ID_LEN + 1]; /* cfg.run_id, or one drawn at bring-up */
     int saved_ns;
     double net_epoch; /* mb_net_epoch: trace time 0 (0 without emulated links) */
     mb_runner *runner;
