@@ -137,8 +137,8 @@ void mb_session_write_json(const mb_session *s, FILE *f)
                                   ? r->measured_ms / r->critical_path_ms : NAN, "%.4f");
     fprintf(f, ",\"output_match\":%s", r->all_match ? "true" : "false");
     jnum(f, "max_abs_err", r->max_abs_err, "%.9g");
-    fprintf(f, ",\"fps\":%.3f,\"throughput_fps\":%.3f,\"deadline_misses\":%d", r->fps,
-            r->throughput_fps, r->deadline_misses);
+    fprintf(f, ",\"fps\":%.3f,\"throughput_fps\":%.3f,\"deadline_misses\":%d,\"deadline_misses_own\":%d", r->fps,
+            r->throughput_fps, r->deadline_misses, r->deadline_misses_own);
     fprintf(f, ",\"replans\":%d", r->replans);
     jnum(f, "tdf", r->tdf, "%.4f");
     fprintf(f, ",\"calibration\":");
@@ -211,9 +211,14 @@ void mb_session_write_text(const mb_session *s, FILE *f)
                 (long long)r->last_bytes_up, (long long)r->last_bytes_down);
     fprintf(f, "output          %s (max abs error %.3g vs the unsplit model)\n",
             r->all_match ? "matches" : "DIFFERS", r->max_abs_err);
-    if (r->fps > 0)
-        fprintf(f, "stream          %.2f fps offered, %.2f achieved, %d deadline misses\n", r->fps,
-                r->throughput_fps, r->deadline_misses);
+    if (r->fps > 0) {
+        fprintf(f, "stream          %.2f fps offered, %.2f achieved, %d deadline misses", r->fps, r->throughput_fps,
+                r->deadline_misses);
+        if (r->deadline_misses > r->deadline_misses_own)
+            fprintf(f, " (%d late on their own, %d queued behind late frames)", r->deadline_misses_own,
+                    r->deadline_misses - r->deadline_misses_own);
+        fputc('\n', f);
+    }
     if (s->n_plans > 1)
         fprintf(f, "re-plans        %d\n", s->n_plans - 1);
     /* what made the run deviate from the configuration it predicts */

@@ -120,10 +120,6 @@ static void summarize(mb_session *s)
         } else {
             r->all_match = 0;
         }
-        /* a deadline counts from the frame's release, queueing included */
-        if (s->cfg.fps > 0 &&
-            (!(fr->ok || fr->fell_back) || ss_emulated(s, fr->t_end - fr->release) * 1e3 > 1000 / s->cfg.fps))
-            r->deadline_misses++;
         if (!fr->ok)
             continue;
         lat[n_ok] = fr->latency_ms;
@@ -134,6 +130,17 @@ static void summarize(mb_session *s)
         n_ok++;
         if (isfinite(fr->critical_ms))
             crit[n_crit++] = fr->critical_ms;
+    }
+    /* a deadline counts from the frame's release, queueing included */
+    rs_frame_times *ft = s->cfg.fps > 0 ? calloc(n, sizeof *ft) : NULL;
+    if (ft) {
+        for (int i = 0; i < s->n_rec; i++) {
+            const ss_frame *fr = &s->rec[i];
+            ft[i] = (rs_frame_times){.release = fr->release, .start = fr->t_start, .end = fr->t_end,
+                                     .done = fr->ok || fr->fell_back};
+        }
+        r->deadline_misses = rs_deadline_misses(ft, s->n_rec, 1000 / s->cfg.fps, s->k, &r->deadline_misses_own);
+        free(ft);
     }
     const mb_plan *p0 = s->plans[0];
     r->ok_frames = n_ok;

@@ -30,7 +30,16 @@ if [ "$(id -u)" != 0 ] || [ ! -c /dev/net/tun ] || ! command -v ip > /dev/null; 
     exit 77
 fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/mb-soak.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+pid=""
+# stopped half way: stop the current run too
+trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$T"' EXIT
+trap 'exit 130' INT TERM
+# a copy of the binary: a rebuild during the soak neither changes the runs
+# nor hides their processes (/proc/PID/exe of a replaced file reads "(deleted)")
+cp "$B" "$T/mecbed" || fail "copy $B"
+B=$T/mecbed
+MECBED_DATA=${MECBED_DATA:-$(pwd)}
+export MECBED_DATA
 start=$(date +%s)
 # run ids: "s" + 2 hex digits of this shell's pid + a 3-digit counter
 P=$(printf 's%02x' $(($$ % 256)))

@@ -142,6 +142,52 @@ static void test_packet_log(void **state)
     unlink(path);
 }
 
+/* Deadline misses with known latencies: 8 fps (125 ms). Frames run one
+ * after another, each starting at the later of its release and the end of
+ * the one before. */
+static void stream(rs_frame_times *f, int n, const double *lat_ms, double k)
+{
+    double free_at = 0;
+    for (int i = 0; i < n; i++) {
+        f[i].release = 100 + i * 0.125 * k;
+        f[i].start = fmax(f[i].release, free_at);
+        f[i].end = f[i].start + lat_ms[i] / 1e3 * k;
+        f[i].done = 1;
+        free_at = f[i].end;
+    }
+}
+
+static void test_deadline_misses(void **state)
+{
+    (void)state;
+    rs_frame_times f[8];
+    int own = -1;
+    /* two frames over 125 ms, each on its own; the frame after each starts
+     * 5 or 15 ms late but still ends within 125 ms of its release */
+    stream(f, 6, (const double[]){100, 130, 100, 100, 140, 90}, 1);
+    assert_int_equal(rs_deadline_misses(f, 6, 125, 1, &own), 2);
+    assert_int_equal(own, 2);
+    /* a slow first frame delays the next three: 150 ms, then 120 ms each
+     * from a start 25, 20, 15 ms after their releases: 4 misses, 1 of them on
+     * its own: how a stream reports more misses than slow frames */
+    stream(f, 4, (const double[]){150, 120, 120, 120}, 1);
+    assert_int_equal(rs_deadline_misses(f, 4, 125, 1, &own), 4);
+    assert_int_equal(own, 1);
+    /* ... and the queue drains: a 100 ms frame after them is in time */
+    stream(f, 6, (const double[]){150, 120, 120, 120, 60, 100}, 1);
+    assert_int_equal(rs_deadline_misses(f, 6, 125, 1, &own), 4);
+    /* exactly the deadline is in time; a failed frame is a miss */
+    stream(f, 3, (const double[]){125, 50, 50}, 1);
+    f[2].done = 0;
+    assert_int_equal(rs_deadline_misses(f, 3, 125, 1, &own), 1);
+    assert_int_equal(own, 1);
+    /* time dilation 4: the same stream in wall time 4x longer, the same count */
+    stream(f, 6, (const double[]){100, 130, 100, 100, 140, 90}, 4);
+    assert_int_equal(rs_deadline_misses(f, 6, 125, 4, &own), 2);
+    /* ... but judged without the dilation every frame would miss */
+    assert_int_equal(rs_deadline_misses(f, 6, 125, 1, NULL), 6);
+}
+
 /* One "key value" line of a cgroup file (cpu.stat); -1 when absent. */
 static long long cgroup_stat(const char *dir, const char *file, const char *want)
 {
@@ -243,6 +289,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_goodput),
         cmocka_unit_test(test_critical_path),
         cmocka_unit_test(test_packet_log),
+        cmocka_unit_test(test_deadline_misses),
         cmocka_unit_test(test_cpu_cap),
     };
     return MB_TESTS_EXIT(cmocka_run_group_tests(tests, NULL, NULL));
