@@ -269,6 +269,8 @@ void mb_session_free(mb_session *s)
     mb_calibration_free(s->cal);
     free(s->net_topo);
     mb_timeline_free(&s->tl);
+    for (int i = 0; s->rec && i < s->cfg.frames; i++)
+        free(s->rec[i].error);
     free(s->rec);
     free(s->bursts);
     free(s);

@@ -28,11 +28,17 @@ typedef struct ss_frame {
     double max_abs_err;
     int output_match;
     int64_t bytes_up, bytes_down;
-    char error[512];
+    char *error;    /* why it failed (ss_frame_error); NULL when it did not */
     int epoch;      /* which plan */
     double release; /* when the frame was due (streams) */
     int submit_failed;
+    int busy_known; /* busy_ms taken from the timeline when the frame ended (wall ms) */
 } ss_frame;
+
+/* Per-frame records stay small (a long stream keeps one per frame): the
+ * error text of a failed frame is allocated when it fails. Appends to an
+ * error already there ("; ..."). */
+void ss_frame_error(ss_frame *fr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 struct mb_session {
     mb_session_config cfg;
@@ -57,6 +63,7 @@ struct mb_session {
 
     /* network and nodes (session_net.c) */
     mb_net *net;
+    int keep_events; /* keep every frame's timeline events to the end (--timeline, or radio bursts from them) */
     char tmp_dir[64];
     char run_id[MB_RUN_ID_LEN + 1]; /* cfg.run_id, or one drawn at bring-up */
     int saved_ns;
@@ -114,6 +121,9 @@ int ss_net_prepare(mb_session *s, char *err, size_t errlen);
 int ss_bring_up(mb_session *s, char *err, size_t errlen);
 void ss_teardown(mb_session *s);
 void ss_remove_tmp_dir(mb_session *s);
+/* The emulator's packet logs of the device's link will be there at the end
+ * (radio energy from them rather than from the timeline). */
+int ss_packet_logs_expected(const mb_session *s);
 int ss_device_link(const mb_topology *t, int device, int *dev_is_a);
 void ss_net_realtime_begin(mb_session *s);
 void ss_net_realtime_end(mb_session *s);

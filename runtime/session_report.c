@@ -96,7 +96,7 @@ static void json_frames(const mb_session *s, FILE *f)
         jnum(f, "max_abs_err", done ? fr->max_abs_err : NAN, "%.9g");
         fprintf(f, ",\"bytes_up\":%lld,\"bytes_down\":%lld,\"plan\":%d", (long long)fr->bytes_up,
                 (long long)fr->bytes_down, fr->epoch);
-        if (fr->error[0]) {
+        if (fr->error) {
             fprintf(f, ",\"error\":");
             mb_json_print_string(f, fr->error);
         }
@@ -225,7 +225,7 @@ void mb_session_write_text(const mb_session *s, FILE *f)
     for (int i = 0; i < s->n_warn; i++)
         fprintf(f, "warning         %s\n", s->warn[i]);
     for (int i = 0; i < s->n_rec; i++)
-        if (s->rec[i].error[0])
+        if (s->rec[i].error)
             fprintf(f, "frame %u: %s%s\n", s->rec[i].frame, s->rec[i].error,
                     s->rec[i].fell_back ? " (completed locally)" : "");
 }

@@ -38,14 +38,22 @@ static void frame_energy(mb_session *s, ss_frame *fr, const rs_packets *ps, doub
     fr->energy_mj = e * 1e3 + fr->radio_mj;
 }
 
+int ss_packet_logs_expected(const mb_session *s)
+{
+    int a_side;
+    const char *dir = s->cfg.log_dir ? s->cfg.log_dir : s->tmp_dir;
+    return ss_device_link(s->cfg.topo, s->cfg.device, &a_side) >= 0 && dir[0] && !strcmp(s->cfg.backend, "emu") &&
+           !s->real;
+}
+
 static void read_packet_logs(mb_session *s, rs_packets *ps, double epoch)
 {
     const mb_topology *t = s->cfg.topo;
     int a_side;
     int l = ss_device_link(t, s->cfg.device, &a_side);
-    const char *dir = s->cfg.log_dir ? s->cfg.log_dir : s->tmp_dir;
-    if (l < 0 || !dir[0] || strcmp(s->cfg.backend, "emu") || s->real)
+    if (!ss_packet_logs_expected(s))
         return;
+    const char *dir = s->cfg.log_dir ? s->cfg.log_dir : s->tmp_dir;
     for (int d = 0; d < 2; d++) {
         char path[700], err[800];
         snprintf(path, sizeof path, "%s/link%d-%s-%s.%s.csv", dir, l, t->sites[t->links[l].a].name,
@@ -53,7 +61,10 @@ static void read_packet_logs(mb_session *s, rs_packets *ps, double epoch)
         /* "up" is a -> b: the device's uplink when the device is a */
         int up = (d == 0) == (a_side != 0);
         if (rs_packets_read(ps, path, epoch, up, err, sizeof err))
-            ss_warn(s, "radio energy from the timeline instead of the packet log: %s", err);
+            ss_warn(s, "%s: %s",
+                    s->keep_events ? "radio energy from the timeline instead of the packet log"
+                                   : "no radio energy (the frames' transfers were not kept)",
+                    err);
     }
 }
 
@@ -166,7 +177,7 @@ static void frames_to_emulated(mb_session *s)
         ss_frame *fr = &s->rec[i];
         if (!(fr->ok || fr->fell_back))
             continue;
-        if (!fr->fell_back)
+        if (!fr->fell_back && !fr->busy_known)
             fr->busy_ms = rs_device_busy_ms(&s->tl, fr->frame, s->cfg.device);
         fr->latency_ms = ss_emulated(s, fr->latency_ms);
         fr->busy_ms = ss_emulated(s, fr->busy_ms);
