@@ -10,7 +10,11 @@
 #  3. `mecbed clean`, then nothing of these runs may remain: network
 #     namespace, interface (veth or TUN, with its qdiscs), cgroup, process,
 #     owner file (/run/mecbed/<run>.pid) or temporary directory
-#     (/tmp/mecbed-run-<run>-*).
+#     (/tmp/mecbed-run-<run>-*);
+#  4. one run of SOAK_FRAMES (default 10000) frames back to back: the
+#     runner's resident memory, sampled every second, may grow by at most
+#     SOAK_RSS_MAX_B bytes per frame (default 512: its per-frame record is
+#     about 170 bytes) between 10 % and 90 % of the frames.
 # Prints how many runs were killed in which phase, what was left before and
 # after `mecbed clean`, and the time taken. Exit 0 when nothing is left, 1
 # otherwise, 77 when it cannot run here (not root, no TUN or iproute2).
@@ -160,7 +164,37 @@ echo "soak: $NSIG runs each of SIGINT and SIGTERM (phases: $(sort "$T/sigphases"
 echo "soak: left by the killed runs before clean: $(awk '{ printf "%s %s, ", $1, $2 }' "$T/before")"
 echo "soak: mecbed clean removed $(grep -c '^removing' "$T/clean.log") items in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s"
 echo "soak: left after clean: $(awk '{ printf "%s %s, ", $1, $2 }' "$T/after")"
-echo "soak: $(($(date +%s) - start)) s in all"
 [ "$(total < "$T/after")" -eq 0 ] || fail "mecbed clean left something (above)"
 [ "$sig_fail" -eq 0 ] || fail "$sig_fail SIGINT/SIGTERM runs did not clean up by themselves"
+
+# 4. memory over a long stream
+FR=${SOAK_FRAMES:-10000}
+id=$(printf '%s%03d' "$P" 999)
+t0=$(date +%s)
+"$B" run --model "$T/soak.mbm" --policy offload --link rate=100mbit,delay=1ms --frames "$FR" --tdf 1 --json \
+    --run-id "$id" > "$T/long.json" 2> "$T/long.err" &
+pid=$!
+: > "$T/rss"
+while kill -0 $pid 2>/dev/null; do
+    echo "$(date +%s.%N) $(awk '/^VmRSS/ { print $2 }' /proc/$pid/status 2>/dev/null)" >> "$T/rss"
+    sleep 1
+done
+wait $pid
+rc=$?
+pid=""
+[ $rc -eq 0 ] || fail "the $FR-frame run exited $rc: $(tail -3 "$T/long.err")"
+ok=$(tail -1 "$T/long.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ok_frames"])')
+[ "$ok" = "$FR" ] || fail "$ok of $FR frames ok: $(tail -3 "$T/long.err")"
+# frames are back to back: time stands in for the frame count; growth
+# between 10 % and 90 % of the frame loop's samples (the set-up before and
+# the report after allocate once)
+rss=$(awk -v fr="$FR" 'BEGIN { n = 0 } NF == 2 && $2 > 0 { t[n] = $1; r[n] = $2; n++ }
+    END { if (n < 12) { print "too-short"; exit } a = int(n * 0.1); b = int(n * 0.8);
+          per_s = fr / (t[n - 1] - t[0]);
+          printf "%d %d %.0f", r[a], r[b], (r[b] - r[a]) * 1024 / ((t[b] - t[a]) * per_s) }' "$T/rss")
+[ "$rss" != too-short ] || fail "the $FR-frame run was too short to sample ($(wc -l < "$T/rss") samples)"
+set -- $rss
+echo "soak: $FR frames in $(($(date +%s) - t0)) s: runner RSS $1 KB -> $2 KB over the middle 70 %, $3 bytes per frame"
+[ "$3" -le "${SOAK_RSS_MAX_B:-512}" ] || fail "runner memory grows by $3 bytes per frame"
+echo "soak: $(($(date +%s) - start)) s in all"
 echo "soak: ok"
