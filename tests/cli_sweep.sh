@@ -135,7 +135,7 @@ printf '[sweep]\nname = b\nmodels = resnet18\npolicies = nosuch\nlinks = rate=1m
 "$M" sweep "$tmp/bad5.conf" --no-plots --out "$tmp/x5" 2> "$tmp/e5" && fail "unknown policy: sweep exited 0"
 grep -q "unknown policy 'nosuch'" "$tmp/x5/results.csv" || fail "a failed point is not recorded with its error"
 "$M" sweep "$tmp/nonexistent.conf" 2> "$tmp/e6" && fail "missing file accepted"
-grep -q "nonexistent.conf: cannot open" "$tmp/e6" || fail "missing file error: $(cat "$tmp/e6")"
+grep -q "nonexistent.conf: No such file or directory" "$tmp/e6" || fail "missing file error: $(cat "$tmp/e6")"
 
 # every shipped experiment parses, full and quick
 for c in experiments/*.conf; do

@@ -21,16 +21,22 @@ run_one() {
     esac
 }
 filter=${TESTS:-}
+# TESTS_ONLY: a space-separated list of test names (test_x cli_y) to run
+# instead of all of them (make test-sanitize)
+only=${TESTS_ONLY:-}
+selected() { [ -z "$only" ] || case " $only " in *" $1 "*) return 0;; *) return 1;; esac; }
 for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
     n=$(basename "$t")
     [ -n "$filter" ] && ! echo "$n" | grep -q "$filter" && continue
+    selected "$n" || continue
     run_one "$n" "$t"
 done
 for t in tests/cli_*.sh; do
     [ -f "$t" ] || continue
     n=$(basename "$t" .sh)
     [ -n "$filter" ] && ! echo "$n" | grep -q "$filter" && continue
+    selected "$n" || continue
     run_one "$n" sh "$t"
 done
 echo
