@@ -16,7 +16,11 @@ run_one() {
     secs=$(( $(date +%s) - start ))
     case $rc in
     0) pass=$((pass+1)); echo "PASS  $name (${secs}s)";;
-    77) skip=$((skip+1)); echo "SKIP  $name: $(grep -i skip "$log/out" | tail -n 1)";;
+    77) skip=$((skip+1))
+        # the test's own reason ("skip: ..."), else any line saying skip
+        why=$(grep -i '^skip:' "$log/out" | tail -n 1)
+        [ -n "$why" ] || why=$(grep -i skip "$log/out" | tail -n 1)
+        echo "SKIP  $name: $why";;
     *) fail=$((fail+1)); failed="$failed $name"; echo "FAIL  $name (exit $rc)"; tail -n 40 "$log/out" | sed 's/^/      /';;
     esac
 }
