@@ -160,17 +160,24 @@ static int section_line(mb_inirdr *r, const char *start)
     return 0;
 }
 
-/* Classifies the line just read; 0, or -1 with r->err. */
-static int check_line(mb_inirdr *r, size_t len)
+/* Classifies the line just read (*len bytes; a CR LF or CR ending becomes
+ * LF, so that a 198-character line fits inih's buffer either way); 0, or
+ * -1 with r->err. */
+static int check_line(mb_inirdr *r, size_t *len)
 {
     char *s = r->buf;
-    if (memchr(s, 0, len)) {
-        rfail(r, "a NUL byte at column %d (not a text file?)", (int)((char *)memchr(s, 0, len) - s) + 1);
+    if (memchr(s, 0, *len)) {
+        rfail(r, "a NUL byte at column %d (not a text file?)", (int)((char *)memchr(s, 0, *len) - s) + 1);
         return -1;
     }
-    size_t content = len;
+    size_t content = *len;
     while (content && (s[content - 1] == '\n' || s[content - 1] == '\r'))
         content--;
+    if (content < *len) {
+        s[content] = '\n';
+        s[content + 1] = 0;
+        *len = content + 1;
+    }
     if (content > MB_INI_MAX_LINE) {
         rfail(r, "line of %zu characters: at most %d fit (continue a long value on indented lines)", content,
               MB_INI_MAX_LINE);
@@ -214,15 +221,18 @@ static char *reader_gets(char *str, int num, void *stream)
     mb_inirdr *r = stream;
     if (r->err[0])
         return NULL;
-    ssize_t len = getline(&r->buf, &r->cap, r->f);
-    if (len < 0)
+    ssize_t got = getline(&r->buf, &r->cap, r->f);
+    if (got < 0)
         return NULL;
     r->line++;
-    if (check_line(r, (size_t)len))
+    size_t len = (size_t)got;
+    if (check_line(r, &len))
         return NULL;
-    if (len > num - 1) /* cannot happen after check_line; never overflow inih's buffer */
+    if (len + 1 > (size_t)num) { /* cannot happen after check_line: never overflow inih's buffer */
+        rfail(r, "line too long");
         return NULL;
-    memcpy(str, r->buf, (size_t)len + 1);
+    }
+    memcpy(str, r->buf, len + 1);
     return str;
 }
 
