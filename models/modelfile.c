@@ -546,6 +546,22 @@ static int tokenize(char *line, char **tok)
     return n;
 }
 
+/* One line read (len bytes) into tokens: their count, or -1 with the error
+ * (a NUL byte, which would end the line early; an unclosed quote; too many
+ * tokens). */
+static int split_line(reader *r, char *line, size_t len, char **tok)
+{
+    const char *nul = memchr(line, 0, len);
+    if (nul)
+        return rerr(r, "a NUL byte at column %d (not a text file?)", (int)(nul - line) + 1);
+    int ntok = tokenize(line, tok);
+    if (ntok == -2)
+        return rerr(r, "a quoted file name without its closing '\"'");
+    if (ntok < 0)
+        return rerr(r, "more than %d tokens on one line", MAX_TOKENS);
+    return ntok;
+}
+
 static int parse_node(reader *r, mb_graph *g, char **tok, int ntok)
 {
     int type = mb_op_from_name(tok[0]);
@@ -693,18 +709,9 @@ mb_graph *mb_modelfile_read(const char *path, char *err, size_t errlen)
     ssize_t got;
     while (!rc && (got = getline(&line, &cap, f)) > 0) {
         r.line++;
-        const char *nul = memchr(line, 0, (size_t)got);
-        if (nul) { /* the line would end there: what follows would be ignored */
-            rc = rerr(&r, "a NUL byte at column %d (not a text file?)", (int)(nul - line) + 1);
-            break;
-        }
-        int ntok = tokenize(line, tok);
-        if (ntok == -2) {
-            rc = rerr(&r, "a quoted file name without its closing '\"'");
-            break;
-        }
+        int ntok = split_line(&r, line, (size_t)got, tok);
         if (ntok < 0) {
-            rc = rerr(&r, "more than %d tokens on one line", MAX_TOKENS);
+            rc = -1;
             break;
         }
         if (ntok == 0)
