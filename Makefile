@@ -8,6 +8,7 @@
 #   make                 build build/mecbed
 #   make test            unit tests, conformance, regression (see tests/run.sh)
 #   make bench           kernel and model benchmarks
+#   make bench-ort       mecbed vs ONNX Runtime on the zoo (npm onnxruntime-node, cached outside the repo)
 #   make demo            install deps (root), build, run the default experiment
 #   make SANITIZE=address,undefined   sanitizer build
 #   make test-sanitize   unit tests and timing-free command tests on an ASan+UBSan
@@ -29,7 +30,7 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -Iinclude -I$(BUILD)/gen -MMD -MP -pthread -fPIC
 LDFLAGS += -pthread
-LDLIBS  += -lopenblas -lprotobuf-c -lcjson -linih -lpcap -ldl -lm
+LDLIBS  += -lopenblas -lprotobuf-c -lcjson -linih -lpcap -lcrypto -ldl -lm
 
 ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
@@ -69,7 +70,7 @@ LINK_LIBS = -Wl,--whole-archive $(LIBS) -Wl,--no-whole-archive
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all test bench demo clean install deps regress regress-update bench-net check-layers
+.PHONY: all test bench demo clean install deps regress regress-update bench-net bench-ort check-layers
 all: $(BUILD)/mecbed $(TEST_BIN)
 
 $(BUILD)/gen/onnx/onnx.pb-c.c $(BUILD)/gen/onnx/onnx.pb-c.h: $(ONNX_PROTO)
@@ -117,8 +118,17 @@ check-layers:
 test: all check-layers
 	@BUILD=$(BUILD) tests/run.sh
 
+# A real single-node Slurm cluster (started and stopped by the script; root)
+# runs a sweep as a job array and merges it: scripts/slurm-test.sh.
+test-slurm: all
+	@BUILD=$(BUILD) scripts/slurm-test.sh
+
 bench: all
 	@BUILD=$(BUILD) scripts/bench.sh
+
+# mecbed vs ONNX Runtime (npm onnxruntime-node, installed outside the repo)
+bench-ort: all
+	@BUILD=$(BUILD) scripts/bench-ort.sh $(BENCH_ORT_ARGS)
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -5,10 +5,16 @@
  *                [--repeats R] [--json]
  *
  * 1. sgemm 1024^3 (OpenBLAS, one thread): the anchor every ratio refers to.
- * 2. Per zoo model (BatchNormalization folded, as deployed): latency (median
+ * 2. Per zoo model (BatchNormalization folded, activations fused into their
+ *    convs: as deployed): latency (median
  *    of R whole inferences), GFLOP/s = 2 * dense MACs / time (Conv, Gemm,
  *    MatMul MACs: the work sgemm could do), and its ratio to the sgemm rate.
- * 3. Per conv shape of the zoo's hot layers: GFLOP/s and ratio. */
+ * 3. Per conv shape of the zoo's hot layers: GFLOP/s and ratio.
+ * 4. Per op type (--no-optypes skips it), one representative shape each:
+ *    time against the op's limit in this run, the larger of its compute
+ *    time at the sgemm rate and its memory time (a memcpy moving the same
+ *    bytes, read + written, timed here at that size, so caches count as
+ *    they do for the op). "x limit" is time / limit: 1 is the bound. */
 #include <cblas.h>
 #include <getopt.h>
 #include <math.h>
@@ -16,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mecbed/backend.h"
 #include "mecbed/exec.h"
@@ -101,7 +108,7 @@ static int64_t dense_macs(const mb_graph *g)
 }
 
 typedef struct opts {
-    int threads, repeats, json, models, convs, top_ops;
+    int threads, repeats, json, models, convs, optypes, top_ops;
     char *model_list;
 } opts;
 
@@ -154,7 +161,7 @@ static int bench_model(const opts *o, const char *name, double peak)
         int passes = use_cputime ? 5 : 3;
         mb_tensor **outs = NULL;
         double t0 = clock_now();
-        mb_exec_opts eo = {.times = times, .repeats = passes};
+        mb_exec_opts eo = {.times = times, .repeats = passes, .fuse = 1};
         rc = mb_exec_run(g, be, inputs, &outs, &eo, NULL, err, sizeof err);
         double ms = (clock_now() - t0) * 1e3;
         if (r >= 0 && use_cputime) {
@@ -187,7 +194,7 @@ static int bench_model(const opts *o, const char *name, double peak)
         if (o->top_ops && !o->json) {
             /* per-op-type breakdown from one timed pass */
             mb_tensor **outs = NULL;
-            mb_exec_opts eo = {.times = times, .repeats = 3};
+            mb_exec_opts eo = {.times = times, .repeats = 3, .fuse = 1};
             if (!mb_exec_run(g, be, inputs, &outs, &eo, NULL, err, sizeof err)) {
                 for (int k = 0; k < g->n_outputs; k++)
                     mb_tensor_free(outs[k]);
@@ -315,29 +322,181 @@ static int bench_conv(const opts *o, const conv_shape *cs, double peak)
     return rc;
 }
 
+/* ---- per op type ---------------------------------------------------- */
+
+/* One op on one shape: a model file whose last node is timed, its inputs
+ * being the graph's Input nodes (seeded uniform values). */
+typedef struct op_case {
+    const char *label;
+    const char *body; /* model file lines after the magic */
+} op_case;
+
+static const op_case op_cases[] = {
+    {"Conv 3x3 64->64 56 (GEMM)", "Input x shape=1,64,56,56\nConv y x kernel=3 pads=1 W=he(64x64x3x3) B=const(64,0)\n"},
+    {"Conv 1x1 16->96 112 (small K)", "Input x shape=1,16,112,112\nConv y x kernel=1 W=he(96x16x1x1) B=const(96,0.1)\n"},
+    {"Conv depthwise 3x3 144 56", "Input x shape=1,144,56,56\nConv y x kernel=3 pads=1 group=144 W=he(144x1x3x3)\n"},
+    {"Conv depthwise 3x3/2 96 112", "Input x shape=1,96,112,112\nConv y x kernel=3 stride=2 pads=1 group=96 "
+     "W=he(96x1x3x3)\n"},
+    {"Conv grouped 3x3 g32 256 28", "Input x shape=1,256,28,28\nConv y x kernel=3 pads=1 group=32 W=he(256x8x3x3)\n"},
+    {"ConvTranspose 2x2/2 16->16 160", "Input x shape=1,16,160,160\nConvTranspose y x stride=2 W=he(16x16x2x2)\n"},
+    {"ConvTranspose 4x4/2 64->32 40", "Input x shape=1,64,40,40\nConvTranspose y x stride=2 pads=1 W=he(64x32x4x4)\n"},
+    {"Gemm 2048->1000 (FC)", "Input x shape=1,2048\nGemm y x trans_b=1 B=he(1000x2048) C=const(1000,0)\n"},
+    {"MaxPool 3x3/2 64 112", "Input x shape=1,64,112,112\nMaxPool y x kernel=3 stride=2 pads=1\n"},
+    {"AveragePool 3x3/1 256 28", "Input x shape=1,256,28,28\nAveragePool y x kernel=3 stride=1 pads=1\n"},
+    {"GlobalAveragePool 2048 7", "Input x shape=1,2048,7,7\nGlobalAveragePool y x\n"},
+    {"Relu 64x112x112", "Input x shape=1,64,112,112\nRelu y x\n"},
+    {"Clip 96x112x112", "Input x shape=1,96,112,112\nClip y x alpha=0 beta=6\n"},
+    {"Sigmoid 64x112x112", "Input x shape=1,64,112,112\nSigmoid y x\n"},
+    {"HardSwish 64x112x112", "Input x shape=1,64,112,112\nHardSwish y x\n"},
+    {"Add 256x56x56", "Input a shape=1,256,56,56\nInput b shape=1,256,56,56\nAdd y a,b\n"},
+    {"Mul 256x56x56 by channel", "Input a shape=1,256,56,56\nMul y a B=uniform(1x256x1x1,0.5,1.5)\n"},
+    {"BatchNormalization 64x112x112", "Input x shape=1,64,112,112\nBatchNormalization y x epsilon=1e-5 "
+     "scale=uniform(64,0.8,1.2) bias=const(64,0) mean=const(64,0) var=const(64,1)\n"},
+    {"Concat 2x128x56x56", "Input a shape=1,128,56,56\nInput b shape=1,128,56,56\nConcat y a,b axis=1\n"},
+    {"Pad 64x112x112 by 1", "Input x shape=1,64,112,112\nPad y x pad_amounts=0,0,1,1,0,0,1,1\n"},
+    {"Resize nearest 2x 64 80->160", "Input x shape=1,64,80,80\nResize y x scales=1,1,2,2 resize_mode=nearest "
+     "coord_mode=asymmetric nearest_mode=floor\n"},
+    {"Resize linear 2x 64 80->160", "Input x shape=1,64,80,80\nResize y x scales=1,1,2,2 resize_mode=linear "
+     "coord_mode=half_pixel\n"},
+    {"Softmax 12x197x197 last axis", "Input x shape=12,197,197\nSoftmax y x axis=-1\n"},
+};
+
+/* Milliseconds for a memcpy of n bytes (best of 10, warm). */
+static double copy_ms(size_t n)
+{
+    char *a = malloc(n ? n : 1), *b = malloc(n ? n : 1);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return 0;
+    }
+    memset(a, 1, n);
+    memset(b, 2, n);
+    double best = 1e30;
+    for (int r = 0; r < 10; r++) {
+        double t0 = clock_now();
+        memcpy(b, a, n);
+        double t = clock_now() - t0;
+        best = t < best ? t : best;
+        a[r] = b[n - 1 - (size_t)r % n]; /* keep the copy alive */
+    }
+    free(a);
+    free(b);
+    return best * 1e3;
+}
+
+static mb_graph *op_graph(const op_case *oc, char *err, size_t errlen)
+{
+    char path[] = "/tmp/mecbed-bench-op.XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create a temporary model file");
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        close(fd);
+        unlink(path);
+        snprintf(err, errlen, "cannot write a temporary model file");
+        return NULL;
+    }
+    fprintf(f, "mecbed-model 1\nname optype\n%soutput y\n", oc->body);
+    fclose(f);
+    mb_graph *g = mb_modelfile_read(path, err, errlen);
+    unlink(path);
+    return g;
+}
+
+static int bench_optype(const opts *o, const op_case *oc, double peak)
+{
+    char err[512];
+    mb_graph *g = op_graph(oc, err, sizeof err);
+    if (!g) {
+        fprintf(stderr, "mecbed-bench: %s: %s\n", oc->label, err);
+        return -1;
+    }
+    int node = g->n_nodes - 1;
+    const mb_node *n = &g->nodes[node];
+    mb_tensor **inputs = mb_exec_make_inputs(g, 1);
+    mb_view v[MB_MAX_INPUTS];
+    size_t bytes = 0;
+    for (int k = 0; k < n->n_inputs; k++) {
+        int in = 0;
+        for (int i = 0; i < n->inputs[k]; i++)
+            in += g->nodes[i].type == MB_OP_INPUT;
+        v[k] = mb_view_whole(inputs[in]);
+        bytes += mb_tensor_bytes(inputs[in]);
+    }
+    for (int p = 0; p < n->n_params; p++)
+        bytes += mb_tensor_bytes(n->params[p]);
+    mb_tensor *y = mb_tensor_new(n->out_ndim, n->out_dims);
+    bytes += mb_tensor_bytes(y);
+    mb_backend *be = mb_backend_new("cpu", o->threads, NULL, 0);
+    mb_region r = mb_node_full_region(g, node);
+    int reps = o->repeats * 4;
+    double *t = calloc((size_t)reps, sizeof(double));
+    int rc = !y || !be || !t ? -1 : mb_backend_compute(be, g, node, v, r, y, err, sizeof err);
+    for (int i = 0; i < reps && !rc; i++) {
+        double t0 = clock_now();
+        rc = mb_backend_compute(be, g, node, v, r, y, err, sizeof err);
+        t[i] = (clock_now() - t0) * 1e3;
+    }
+    if (rc) {
+        fprintf(stderr, "mecbed-bench: %s: %s\n", oc->label, err[0] ? err : "out of memory");
+    } else {
+        double ms = median(t, reps);
+        double mem_ms = copy_ms(bytes / 2) / o->threads; /* memcpy of n bytes moves 2n */
+        double flop_ms = 2.0 * (double)n->macs / (peak * o->threads) * 1e-6;
+        double limit = mem_ms > flop_ms ? mem_ms : flop_ms;
+        double gf = 2.0 * (double)n->macs / (ms * 1e-3) * 1e-9, gbs = (double)bytes / (ms * 1e-3) * 1e-9;
+        if (o->json) {
+            printf("%s{\"kind\":\"optype\",\"name\":\"%s\",\"op\":\"%s\",\"ms\":%.4f,\"gflops\":%.2f,\"gbs\":%.2f,"
+                   "\"limit_ms\":%.4f,\"bound\":\"%s\",\"x_limit\":%.3f,\"threads\":%d}",
+                   first_row ? "" : ",\n", oc->label, mb_op_name(n->type), ms, gf, gbs, limit,
+                   mem_ms > flop_ms ? "memory" : "compute", ms / limit, o->threads);
+            first_row = 0;
+        } else {
+            printf("op     %-34s %10.3f ms %8.1f GFLOP/s %6.1f GB/s  limit %8.3f ms (%s) %6.2fx limit\n",
+                   oc->label, ms, gf, gbs, limit, mem_ms > flop_ms ? "memory " : "compute", ms / limit);
+        }
+    }
+    free(t);
+    mb_backend_free(be);
+    mb_tensor_free(y);
+    for (int i = 0; inputs && inputs[i]; i++)
+        mb_tensor_free(inputs[i]);
+    free(inputs);
+    mb_graph_free(g);
+    return rc ? -1 : 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: mecbed-bench [--threads N] [--models a,b,..] [--no-models] [--no-convs] [--repeats R]\n"
+            "usage: mecbed-bench [--threads N] [--models a,b,..] [--no-models] [--no-convs] [--no-optypes]\n"
+            "                    [--repeats R]\n"
             "                    [--ops] [--best] [--cputime] [--json]\n"
             "Measures the single-thread sgemm rate (1024^3), then per zoo model the latency of the fast CPU\n"
             "backend, its GFLOP/s (2 x Conv/Gemm/MatMul MACs / time) and the ratio to the sgemm rate, then the\n"
             "same for the hot conv shapes. Times are medians of wall time (--best: the fastest run;\n"
             "--cputime: the thread's CPU time, so time preempted by other processes does not count; both for\n"
             "a busy machine).\n"
-            "--ops adds a per-op-type time breakdown per model; twice, every conv too.\n");
+            "--ops adds a per-op-type time breakdown per model; twice, every conv too.\n"
+            "Last, one representative shape per op type against its limit in this run: the larger of its\n"
+            "compute time at the sgemm rate and a memcpy of the bytes it must read and write.\n");
 }
 
 int main(int argc, char **argv)
 {
     mb_platform_init(argc, argv);
-    opts o = {.threads = 1, .repeats = 5, .models = 1, .convs = 1};
+    opts o = {.threads = 1, .repeats = 5, .models = 1, .convs = 1, .optypes = 1};
     static const struct option lo[] = {
         {"threads", required_argument, 0, 't'}, {"models", required_argument, 0, 'm'},
         {"no-models", no_argument, 0, 'M'},     {"no-convs", no_argument, 0, 'C'},
         {"repeats", required_argument, 0, 'r'}, {"json", no_argument, 0, 'j'},
         {"ops", no_argument, 0, 'o'},           {"help", no_argument, 0, 'h'},
         {"best", no_argument, 0, 'b'},          {"cputime", no_argument, 0, 'c'},
+        {"no-optypes", no_argument, 0, 'T'},
         {0, 0, 0, 0},
     };
     int ch;
@@ -347,6 +506,7 @@ int main(int argc, char **argv)
         case 'm': o.model_list = optarg; break;
         case 'M': o.models = 0; break;
         case 'C': o.convs = 0; break;
+        case 'T': o.optypes = 0; break;
         case 'r': o.repeats = atoi(optarg); break;
         case 'j': o.json = 1; break;
         case 'o': o.top_ops++; break;
@@ -407,6 +567,9 @@ int main(int argc, char **argv)
     if (o.convs)
         for (size_t i = 0; i < sizeof conv_shapes / sizeof conv_shapes[0]; i++)
             fails += bench_conv(&o, &conv_shapes[i], peak) != 0;
+    if (o.optypes)
+        for (size_t i = 0; i < sizeof op_cases / sizeof op_cases[0]; i++)
+            fails += bench_optype(&o, &op_cases[i], peak) != 0;
     /* the anchor again: on a shared machine, load may have changed under us */
     double peak2 = sgemm_rate(1024);
     if (o.json)

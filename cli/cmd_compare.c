@@ -131,8 +131,53 @@ static int check_policy_names(const char *only)
         const char *e = strchr(p, ',');
         char name[64];
         snprintf(name, sizeof(name), "%.*s", (int)(e ? e - p : (long)strlen(p)), p);
-        if (!mb_policy_find(name)) {
-            fprintf(stderr, "mecbed compare: --policies: unknown policy '%s'\n", name);
+        char err[1536];
+        if (!mb_policy_find_or_load(name, err, sizeof(err))) {
+            fprintf(stderr, "mecbed compare: --policies: %s\n", err);
+            return -1;
+        }
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Is name an item of the ", "-separated list? */
+static int in_list(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)); p += n)
+        if ((p == list || p[-1] == ' ') && (p[n] == ',' || !p[n]))
+            return 1;
+    return 0;
+}
+
+/* One --policy-opt for all the policies compared: every key must be one
+ * that at least one of them declares (each gets only its own keys). */
+static int check_option_keys(const compare_ctx *c)
+{
+    for (const char *p = c->s.policy_opts; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        size_t kl = eq ? (size_t)(eq - p) : len;
+        int known = 0;
+        char keys[512] = "";
+        size_t at = 0;
+        for (int i = 0; i < mb_policy_count(); i++) {
+            const mb_policy_ops *ops = mb_policy_at(i);
+            if (!selected(c->only, ops->name))
+                continue;
+            for (int k = 0; k < mb_policy_option_count(ops); k++) {
+                const char *name = mb_policy_option_at(ops, k).name;
+                known |= strlen(name) == kl && !strncmp(name, p, kl);
+                if (at < sizeof(keys) && !in_list(keys, name))
+                    at += (size_t)snprintf(keys + at, sizeof(keys) - at, "%s%s", at ? ", " : "", name);
+            }
+        }
+        if (len && (!eq || !known)) {
+            fprintf(stderr, "mecbed compare: --policy-opt '%.*s': %s (the policies compared take: %s)\n",
+                    (int)len, p, eq ? "no policy compared takes this key" : "not key=value",
+                    keys[0] ? keys : "no options");
             return -1;
         }
         p = e ? e + 1 : NULL;
@@ -257,7 +302,7 @@ static void compare_all(compare_ctx *c)
     if (s->json)
         printf("[");
     else
-        printf("model %s (%d ops), %s %s, profile %s\n", s->g->name, s->g->n_nodes, s->link ? "link" : "topology",
+        printf("model %s (%d ops), %s %s, profile %s\n", s->g->name, mb_graph_n_ops(s->g), s->link ? "link" : "topology",
                s->link ? s->link : s->topology, s->prof_source);
     for (int ri = 0; ri < (c->n_rates ? c->n_rates : 1); ri++) {
         if (c->n_rates)
@@ -298,6 +343,10 @@ int cmd_compare(int argc, char **argv)
         return 1;
     }
     if (check_policy_names(c->only)) {
+        mb_plan_setup_free(&c->s);
+        return 1;
+    }
+    if (check_option_keys(c)) {
         mb_plan_setup_free(&c->s);
         return 1;
     }

@@ -76,7 +76,7 @@ static int write_test_data(const mb_graph *g, const char *onnx_path, const char 
         if (g->nodes[i].type != MB_OP_INPUT)
             continue;
         snprintf(p, sizeof p, "%s/input_%d.pb", dir, k);
-        if (mb_onnx_tensor_write(ins[k], g->nodes[i].name, p, err, sizeof err)) {
+        if (mb_onnx_tensor_write_as(ins[k], g->nodes[i].out_dtype, g->nodes[i].name, p, err, sizeof err)) {
             fprintf(stderr, "mecbed export: %s\n", err);
             goto done;
         }
@@ -84,7 +84,8 @@ static int write_test_data(const mb_graph *g, const char *onnx_path, const char 
     }
     for (int k = 0; k < g->n_outputs; k++) {
         snprintf(p, sizeof p, "%s/output_%d.pb", dir, k);
-        if (mb_onnx_tensor_write(outs[k], g->nodes[g->outputs[k]].name, p, err, sizeof err)) {
+        if (mb_onnx_tensor_write_as(outs[k], g->nodes[g->outputs[k]].out_dtype, g->nodes[g->outputs[k]].name, p, err,
+                                    sizeof err)) {
             fprintf(stderr, "mecbed export: %s\n", err);
             goto done;
         }

@@ -124,9 +124,7 @@ int cmd_import(int argc, char **argv)
         mb_graph_free(g);
         goto done;
     }
-    int n_ops = 0;
-    for (int i = 0; i < g->n_nodes; i++)
-        n_ops += g->nodes[i].type != MB_OP_INPUT && g->nodes[i].type != MB_OP_CONSTANT;
+    int n_ops = mb_graph_n_ops(g);
     if (json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "model", path);

@@ -41,6 +41,8 @@ static void usage(FILE *f)
             "  -p, --profile P.csv    write the per-op profile (mecbed profile CSV format)\n"
             "      --compare-ref      also run the reference backend; report max abs difference\n"
             "      --fold-bn          fold BatchNormalization into the preceding conv first\n"
+            "      --fuse             run a conv and the activation after it (Relu, Clip, ...) in one\n"
+            "                         pass where the backend can (cpu); the activation then shows 0 ms\n"
             "      --seed N           seed of the generated input (default 1)\n"
             "      --top N            list only the N slowest ops (default: all)\n"
             "      --json             print one JSON object instead of the table\n"
@@ -52,18 +54,19 @@ typedef struct infer_opts {
     const char *inputs[MAX_FILES], *outputs[MAX_FILES];
     int n_inputs, n_outputs;
     long threads, repeats, seed, top, warmup;
-    int compare_ref, fold_bn, json;
+    int compare_ref, fold_bn, fuse, json;
 } infer_opts;
 
 static int parse_args(int argc, char **argv, infer_opts *o)
 {
-    enum { O_COMPARE = 256, O_FOLD, O_SEED, O_TOP, O_JSON, O_WARMUP };
+    enum { O_COMPARE = 256, O_FOLD, O_SEED, O_TOP, O_JSON, O_WARMUP, O_FUSE };
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},     {"input", required_argument, NULL, 'i'},
         {"output", required_argument, NULL, 'o'},    {"kernels", required_argument, NULL, 'k'},
         {"backend", required_argument, NULL, 'b'},
         {"threads", required_argument, NULL, 't'},   {"repeats", required_argument, NULL, 'r'},
         {"profile", required_argument, NULL, 'p'},   {"compare-ref", no_argument, NULL, O_COMPARE},
+        {"fuse", no_argument, NULL, O_FUSE},
         {"fold-bn", no_argument, NULL, O_FOLD},      {"seed", required_argument, NULL, O_SEED},
         {"top", required_argument, NULL, O_TOP},     {"json", no_argument, NULL, O_JSON},
         {"warmup", required_argument, NULL, O_WARMUP},
@@ -110,6 +113,7 @@ static int parse_args(int argc, char **argv, infer_opts *o)
         case 'p': o->profile = optarg; break;
         case O_COMPARE: o->compare_ref = 1; break;
         case O_FOLD: o->fold_bn = 1; break;
+        case O_FUSE: o->fuse = 1; break;
         case O_SEED:
             if (mb_cli_int(optarg, 0, 2147483647L, &o->seed)) {
                 fprintf(stderr, "mecbed infer: --seed '%s': expected a non-negative integer\n", optarg);
@@ -274,7 +278,8 @@ static int infer_execute(const infer_opts *o, infer_run *r)
     const mb_graph *g = r->g;
     for (long w = 0; w < o->warmup; w++) {
         mb_tensor **tmp = NULL;
-        if (mb_exec_run(g, r->be, r->inputs, &tmp, NULL, NULL, err, sizeof err)) {
+        mb_exec_opts wo = {.repeats = 1, .fuse = o->fuse};
+        if (mb_exec_run(g, r->be, r->inputs, &tmp, &wo, NULL, err, sizeof err)) {
             fprintf(stderr, "mecbed infer: %s\n", err);
             return -1;
         }
@@ -282,7 +287,7 @@ static int infer_execute(const infer_opts *o, infer_run *r)
             mb_tensor_free(tmp[k]);
         free(tmp);
     }
-    mb_exec_opts eo = {.keep_all = 0, .times = r->times, .repeats = (int)o->repeats};
+    mb_exec_opts eo = {.keep_all = 0, .times = r->times, .repeats = (int)o->repeats, .fuse = o->fuse};
     double t0 = mb_now();
     if (mb_exec_run(g, r->be, r->inputs, &r->outs, &eo, NULL, err, sizeof err)) {
         fprintf(stderr, "mecbed infer: %s\n", err);
@@ -349,7 +354,8 @@ static int print_json(const infer_opts *o, const infer_run *r)
     cJSON_AddNumberToObject(js, "repeats", (double)o->repeats);
     cJSON_AddNumberToObject(js, "warmup", (double)o->warmup);
     cJSON_AddNumberToObject(js, "bn_folded", r->folded);
-    cJSON_AddNumberToObject(js, "ops", g->n_nodes);
+    cJSON_AddBoolToObject(js, "fused", o->fuse);
+    cJSON_AddNumberToObject(js, "ops", mb_graph_n_ops(g));
     cJSON_AddNumberToObject(js, "params", (double)mb_graph_params(g));
     cJSON_AddNumberToObject(js, "macs", (double)r->macs);
     cJSON_AddNumberToObject(js, "total_ms", r->total_ms);
@@ -420,7 +426,7 @@ static void print_table(const infer_opts *o, const infer_run *r)
     mb_platform_cpu_model(cpu, sizeof cpu);
     const mb_tensor *in0 = r->inputs[0];
     mb_cli_dims(in0 ? in0->ndim : 0, in0 ? in0->dims : NULL, shape, sizeof shape);
-    printf("model %s: %d ops, %.3f M params, %.3f GMACs, input %s%s\n", g->name, g->n_nodes,
+    printf("model %s: %d ops, %.3f M params, %.3f GMACs, input %s%s\n", g->name, mb_graph_n_ops(g),
            mb_graph_params(g) / 1e6, r->macs / 1e9, shape, r->folded ? " (BN folded)" : "");
     printf("backend %s, %ld thread%s, OpenBLAS core %s, %s, %ld timed run%s (per-op median) after %ld warm-up\n\n",
            mb_backend_name(r->be), o->threads, o->threads == 1 ? "" : "s", mb_platform_blas_core(), cpu, o->repeats,

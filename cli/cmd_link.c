@@ -22,11 +22,13 @@ static void usage(FILE *f)
             "usage: mecbed link test (--link SPEC | --topology FILE [--between A B]) [--link-backend B]\n"
             "                        [--duration S] [--json] [--log-dir DIR] [--seed N]\n"
             "                        [--no-tcp] [--no-udp] [--no-loss]   (skip a phase)\n"
+            "                        [-i S] [-R] [--quiet]\n"
             "       mecbed link check --link SPEC [--link-backend B]   can the backend emulate SPEC here?\n"
             "\n"
             "Brings the link up between two network namespaces (needs root) and measures, from\n"
             "A (the device side) to B: RTT idle and under load (UDP echo), TCP and UDP throughput at\n"
-            "the IP layer, loss rate (numbered datagrams at half the rate) and, for a trace, the bytes\n"
+            "the IP layer, loss rate (at least 500 numbered datagrams, counted once the link could have\n"
+            "delivered them: an outage delays, it does not lose) and, for a trace, the bytes\n"
             "delivered against the trace's capacity. Prints measured beside configured values.\n"
             "  --link-backend B  the link backend (default %s; --backend: deprecated spelling):\n",
             mb_net_backend_name(0));
@@ -34,6 +36,10 @@ static void usage(FILE *f)
     for (int i = 0; i < mb_net_backend_count(); i++)
         fprintf(f, "                    %-4s %s\n", mb_net_backend_name(i), mb_net_backend_summary(i));
     fprintf(f, "  --duration S      seconds per throughput phase (default 5)\n"
+               "  -i, --interval S  TCP throughput every S seconds of its phase, slow start included\n"
+               "                    (as iperf3 -i; JSON: intervals)\n"
+               "  -R, --reverse     measure the other direction, B -> A (the downlink; iperf3 -R)\n"
+               "  --quiet           no phase progress on stderr\n"
                "  --log-dir DIR     emu: per-packet CSV and pcap of each direction into DIR\n"
                "Link specs: docs/link-spec.md. Backends: docs/link-emulation.md.\n");
 }
@@ -51,6 +57,16 @@ static void print_json(const mb_net *net, int link, const char *spec_text, const
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "backend", mb_net_backend(net));
     cJSON_AddStringToObject(o, "link", spec_text);
+    cJSON_AddStringToObject(o, "direction", r->reverse ? "down" : "up");
+    if (r->n_intervals) {
+        cJSON *iv = cJSON_AddArrayToObject(o, "intervals");
+        for (int i = 0; i < r->n_intervals; i++) {
+            cJSON *x = cJSON_CreateObject();
+            add_num(x, "end_s", r->interval_end_s[i]);
+            add_num(x, "throughput_mbps", r->interval_mbps[i]);
+            cJSON_AddItemToArray(iv, x);
+        }
+    }
     add_num(o, "configured_rate_mbps", r->cfg_rate_mbps);
     add_num(o, "configured_rtt_ms", r->cfg_rtt_ms);
     add_num(o, "configured_delay_ms", r->cfg_delay_ms);
@@ -66,11 +82,22 @@ static void print_json(const mb_net *net, int link, const char *spec_text, const
     add_num(o, "one_way_delay_ms", r->owd_up_ms);
     add_num(o, "one_way_delay_down_ms", r->owd_down_ms);
     add_num(o, "probe_serialization_ms", r->probe_serialization_ms);
-    add_num(o, "one_way_delay_error_ms", r->owd_up_ms - r->cfg_delay_ms - r->probe_serialization_ms);
+    /* measured - ideal per probe (ideal: the wait the rate or the trace's capacity imposes, plus the delay) */
+    add_num(o, "one_way_delay_error_ms", r->owd_error_ms);
+    add_num(o, "one_way_delay_ideal_ms", r->owd_ideal_ms);
+    add_num(o, "one_way_delay_capacity_wait_ms", r->owd_capacity_wait_ms);
     cJSON_AddNumberToObject(o, "rtt_probes", r->rtt_probes);
     cJSON_AddNumberToObject(o, "rtt_probes_lost", r->rtt_lost);
     add_num(o, "loss_rate", r->loss_rate);
     cJSON_AddNumberToObject(o, "loss_datagrams", (double)r->loss_sent);
+    cJSON_AddNumberToObject(o, "loss_datagrams_received", (double)r->loss_received);
+    cJSON_AddNumberToObject(o, "loss_datagrams_held", (double)r->loss_held);
+    add_num(o, "loss_wait_s", r->loss_wait_s);
+    if (r->loss_drop_random >= 0) {
+        cJSON_AddNumberToObject(o, "loss_emulator_random_drops", (double)r->loss_drop_random);
+        cJSON_AddNumberToObject(o, "loss_emulator_queue_drops", (double)r->loss_drop_queue);
+        cJSON_AddNumberToObject(o, "loss_emulator_outage_drops", (double)r->loss_drop_outage);
+    }
     if (r->has_trace) {
         add_num(o, "trace_capacity_bytes", r->trace_capacity_bytes);
         add_num(o, "trace_delivered_bytes", r->trace_delivered_bytes);
@@ -117,7 +144,11 @@ static const char *num(char *buf, size_t len, double v, int decimals)
 static void print_text(const mb_net *net, int link, const char *a, const char *b, const mb_linktest_result *r)
 {
     char b1[32], b2[32], b3[32], b4[32];
-    printf("link %s -> %s, backend %s (run %s)\n", a, b, mb_net_backend(net), mb_net_run_id(net));
+    printf("link %s -> %s%s, backend %s (run %s)\n", r->reverse ? b : a, r->reverse ? a : b,
+           r->reverse ? " (reverse: the downlink)" : "", mb_net_backend(net), mb_net_run_id(net));
+    for (int i = 0; i < r->n_intervals; i++)
+        printf("  [%6.2f-%6.2f s] TCP %9.3f Mbit/s\n", i ? r->interval_end_s[i - 1] : 0.0, r->interval_end_s[i],
+               r->interval_mbps[i]);
     printf("  %-22s %-14s %s\n", "", "configured", "measured");
     char cfg[64];
     if (r->cfg_rate_mbps > 0)
@@ -130,11 +161,14 @@ static void print_text(const mb_net *net, int link, const char *a, const char *b
     printf("  %-22s %-14.3f idle %.3f (min %.3f, p95 %.3f; %d/%d probes lost), under TCP load %s\n",
            "RTT (ms)", r->cfg_rtt_ms, r->rtt_ms, r->rtt_min_ms, r->rtt_p95_ms, r->rtt_lost, r->rtt_probes,
            num(b4, sizeof b4, r->rtt_load_ms, 3));
-    printf("  %-22s %-14.3f %.3f (+%.3f probe transmission: error %+.3f), down %.3f\n", "one-way delay (ms)",
-           r->cfg_delay_ms, r->owd_up_ms, r->probe_serialization_ms,
-           r->owd_up_ms - r->cfg_delay_ms - r->probe_serialization_ms, r->owd_down_ms);
-    printf("  %-22s %-14.4f %s (%ld datagrams)\n", "loss rate", r->cfg_loss, num(b1, sizeof b1, r->loss_rate, 4),
-           r->loss_sent);
+    printf("  %-22s %-14.3f %.3f (ideal %.3f: +%.3f waiting for %s; error %+.3f), down %.3f\n",
+           "one-way delay (ms)", r->cfg_delay_ms, r->owd_up_ms, r->owd_ideal_ms, r->owd_capacity_wait_ms,
+           r->has_trace ? "the trace's capacity" : "the probe's transmission", r->owd_error_ms, r->owd_down_ms);
+    printf("  %-22s %-14.4f %s (%ld datagrams, %ld received, %ld still held when the wait ended)\n", "loss rate",
+           r->cfg_loss, num(b1, sizeof b1, r->loss_rate, 4), r->loss_sent, r->loss_received, r->loss_held);
+    if (r->loss_drop_random >= 0)
+        printf("  %-22s %-14s random %ld, queue %ld, outage %ld (drops by the emulator in the loss phase)\n", "", "",
+               r->loss_drop_random, r->loss_drop_queue, r->loss_drop_outage);
     if (r->has_trace && !isnan(r->trace_ratio))
         printf("  %-22s %-14.0f %.0f bytes delivered (%.2f %%)\n", "trace capacity (bytes)", r->trace_capacity_bytes,
                r->trace_delivered_bytes, r->trace_ratio * 100);
@@ -157,6 +191,13 @@ static void print_text(const mb_net *net, int link, const char *a, const char *b
     }
 }
 
+/* Each phase on stderr as it starts: a test takes tens of seconds. */
+static void on_phase(void *arg, const char *phase, double seconds)
+{
+    (void)arg;
+    fprintf(stderr, "mecbed link test: %s (%.0f s)\n", phase, seconds);
+}
+
 int cmd_link(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -176,15 +217,18 @@ int cmd_link(int argc, char **argv)
         {"json", no_argument, 0, 'j'},          {"log-dir", required_argument, 0, 'L'},
         {"seed", required_argument, 0, 's'},    {"no-tcp", no_argument, 0, 'T'},
         {"no-udp", no_argument, 0, 'U'},        {"no-loss", no_argument, 0, 'X'},
+        {"interval", required_argument, 0, 'i'}, {"reverse", no_argument, 0, 'R'},
+        {"quiet", no_argument, 0, 'q'},
         {0, 0, 0, 0}};
     const char *spec = NULL, *topo_file = NULL, *backend = "emu", *log_dir = NULL, *between_a = NULL,
                *between_b = NULL;
     double duration = 5;
-    int json = 0, c, no_tcp = 0, no_udp = 0, no_loss = 0;
+    int json = 0, c, no_tcp = 0, no_udp = 0, no_loss = 0, quiet = 0;
+    mb_linktest_opts lo = {0};
     unsigned long long seed = 1;
     optind = 1;
     argc--, argv++;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hi:Rq", opts, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'h': usage(stdout); return 0;
@@ -212,6 +256,15 @@ int cmd_link(int argc, char **argv)
             break;
         case 'j': json = 1; break;
         case 'T': no_tcp = 1; break;
+        case 'R': lo.reverse = 1; break;
+        case 'q': quiet = 1; break;
+        case 'i':
+            lo.interval_s = strtod(optarg, &end);
+            if (*end || !(lo.interval_s >= 0.1 && lo.interval_s <= 60)) {
+                fprintf(stderr, "mecbed link: --interval %s: seconds within 0.1..60\n", optarg);
+                return 2;
+            }
+            break;
         case 'U': no_udp = 1; break;
         case 'X': no_loss = 1; break;
         case 'L': log_dir = optarg; break;
@@ -277,7 +330,9 @@ int cmd_link(int argc, char **argv)
         fprintf(stderr, "mecbed link: %s\n", err);
         return 1;
     }
-    mb_linktest_opts lo = {.duration_s = duration, .no_tcp = no_tcp, .no_udp = no_udp, .no_loss = no_loss};
+    lo.duration_s = duration, lo.no_tcp = no_tcp, lo.no_udp = no_udp, lo.no_loss = no_loss;
+    if (!quiet)
+        lo.progress = on_phase;
     mb_linktest_result r;
     int rc = mb_link_test(net, link, &lo, &r, err, sizeof err);
     if (rc) {

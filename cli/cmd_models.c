@@ -41,7 +41,7 @@ static int describe(const char *name, int zoo, model_row *r, char *err, size_t e
         return -1;
     memset(r, 0, sizeof *r);
     snprintf(r->name, sizeof r->name, "%s", zoo ? name : g->name);
-    r->ops = g->n_nodes;
+    r->ops = mb_graph_n_ops(g);
     r->params = mb_graph_params(g);
     r->macs = mb_graph_macs(g);
     snprintf(r->input, sizeof r->input, "-");

@@ -15,7 +15,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: mecbed plan --model M --policy P (--link SPEC | --topology FILE) [options]\n\n"
                "Partition a model with a policy and print the plan with its predicted latency,\n"
                "device energy, bytes sent and decision time.\n\n"
-               "  --policy P           a registered policy, or a plugin's (--policy-plugin):\n"
+               "  --policy P           a registered policy, or a plugin's (--policy-plugin, or\n"
+               "                       P.so on the plugin path: mecbed policies); built in:\n"
                "                      ");
     /* the names come from the registry, so a new built-in is listed without an edit here */
     mb_policy_register_builtins();
@@ -58,7 +59,7 @@ static void print_json(const mb_plan_setup *s, const char *json, double verr, do
 
 static void print_text(const mb_plan_setup *s, const mb_plan *p, const char *verdict)
 {
-    printf("model %s (%d ops), policy %s, %s %s\n", s->g->name, s->g->n_nodes, p->policy,
+    printf("model %s (%d ops), policy %s, %s %s\n", s->g->name, mb_graph_n_ops(s->g), p->policy,
            s->link ? "link" : "topology", s->link ? s->link : s->topology);
     printf("profile: %s (%d thread%s, %s, sgemm %.1f GFLOP/s)\n", s->prof_source, s->prof->threads,
            s->prof->threads == 1 ? "" : "s", s->prof->blas_core[0] ? s->prof->blas_core : "?",
@@ -127,12 +128,9 @@ int cmd_plan(int argc, char **argv)
         mb_plan_setup_free(&s);
         return 1;
     }
-    const mb_policy_ops *ops = mb_policy_find(policy);
+    const mb_policy_ops *ops = mb_policy_find_or_load(policy, err, sizeof(err));
     if (!ops) {
-        fprintf(stderr, "mecbed plan: unknown policy '%s' (registered:", policy);
-        for (int i = 0; i < mb_policy_count(); i++)
-            fprintf(stderr, " %s", mb_policy_at(i)->name);
-        fprintf(stderr, "; plugins load with --policy-plugin)\n");
+        fprintf(stderr, "mecbed plan: %s\n", err);
         mb_plan_setup_free(&s);
         return 1;
     }

@@ -118,7 +118,7 @@ int cmd_profile(int argc, char **argv)
                p->whole_ms, mb_profile_total_ms(p), mb_profile_op_scale(p));
     if (!json)
         printf("%s: %.3f ms total over %d ops (%d thread%s, %s, blas %s, sgemm %.1f GFLOP/s)%s%s\n",
-               g->name, mb_profile_total_ms(p), g->n_nodes, p->threads, p->threads == 1 ? "" : "s",
+               g->name, mb_profile_total_ms(p), mb_graph_n_ops(g), p->threads, p->threads == 1 ? "" : "s",
                p->backend, p->blas_core, p->ref_gflops, out ? ", written to " : "", out ? out : "");
     mb_profile_free(p);
     mb_graph_free(g);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cmd_policies.h"
@@ -81,9 +82,16 @@ static void usage(FILE *f)
             "                       made for that (for real devices running `mecbed node`)\n"
             "  --run-id ID          namespace/interface run id (6 chars [0-9a-z]; default random)\n"
             "  --seed N             input seed (default 1)\n"
+            "  --key-file F         the key the nodes were started with (mecbed keygen -o F;\n"
+            "                       mode 0600): needed for sites with address=, which run\n"
+            "                       elsewhere. Without it, the nodes this run starts get a fresh\n"
+            "                       per-run key (docs/protocol.md)\n"
+            "  --insecure-no-auth   talk to nodes without a key (started with --insecure-no-auth)\n"
             "  --pinned-profile     accepted for compatibility: run always plans with the profile\n"
             "                       compare and plan use (pinned, cached or --profile)\n"
-            "  --json               every figure as one JSON object\n",
+            "  --json               every figure as one JSON object\n"
+            "  --quiet              no per-frame progress on stderr (on a terminal: one line\n"
+            "                       rewritten per frame; otherwise a line every 5 s)\n",
             policy_names(), link_backend_names());
     mb_plan_setup_help(f);
 }
@@ -92,7 +100,7 @@ static void usage(FILE *f)
 typedef struct run_args {
     mb_plan_setup s;
     mb_session_config cfg;
-    int json, no_cap, pinned;
+    int json, no_cap, pinned, quiet;
     int use_cap;    /* --emulate cap: cgroup CPU caps */
     int use_dilate; /* --emulate dilate: measured CPU time x factor */
 } run_args;
@@ -113,7 +121,8 @@ static int parse_options(run_args *a, int argc, char **argv)
         {"no-cap", no_argument, 0, 'C'},           {"run-id", required_argument, 0, 'r'},
         {"seed", required_argument, 0, 's'},       {"warmup", required_argument, 0, 'w'},
         {"pinned-profile", no_argument, 0, 'P'},   {"emulate", required_argument, 0, 'E'},
-        {"tdf", required_argument, 0, 'D'},
+        {"tdf", required_argument, 0, 'D'},        {"quiet", no_argument, 0, 'Q'},
+        {"key-file", required_argument, 0, 'K'},   {"insecure-no-auth", no_argument, 0, 'I'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0},
     };
     struct option opts[MB_CLI_MAX_OPTIONS];
@@ -134,10 +143,13 @@ static int parse_options(run_args *a, int argc, char **argv)
         case 'B': mb_cli_deprecated("backend", "link-backend"); /* fall through */
         case 'b': c->backend = optarg; break;
         case 'j': a->json = 1; break;
+        case 'Q': a->quiet = 1; break;
         case 't': c->timeline = optarg; break;
         case 'a': c->adaptive = 1; break;
         case 'L': c->log_dir = optarg; break;
         case 'C': a->no_cap = 1; break;
+        case 'K': c->key_file = optarg; break;
+        case 'I': c->insecure_no_auth = 1; break;
         case 'E':
             if (strcmp(optarg, "model") && strcmp(optarg, "dilate") && strcmp(optarg, "cap")) {
                 fprintf(stderr, "mecbed run: --emulate %s: expected model, dilate or cap\n", optarg);
@@ -206,8 +218,9 @@ static int parse_options(run_args *a, int argc, char **argv)
         fprintf(stderr, "mecbed run: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (!c->policy) {
-        fprintf(stderr, "mecbed run: --policy is required (mecbed run --help)\n");
+    if (!c->policy || (c->key_file && c->insecure_no_auth)) {
+        fprintf(stderr, "mecbed run: %s (mecbed run --help)\n",
+                c->policy ? "--key-file and --insecure-no-auth exclude each other" : "--policy is required");
         return 2;
     }
     if (strcmp(c->kernels, "cpu") && strcmp(c->kernels, "ref")) {
@@ -228,6 +241,26 @@ static void on_log(void *arg, mb_session_level level, const char *msg)
         fprintf(stderr, "mecbed run: %s\n", msg);
 }
 
+/* Per-frame progress on stderr: never on stdout, where --json goes. */
+typedef struct progress {
+    int total, failed, tty;
+    double t0, last;
+} progress;
+
+static void on_frame(void *arg, int index, int ok)
+{
+    progress *p = arg;
+    double now = mb_now();
+    p->failed += !ok;
+    int done = index + 1;
+    if (!p->tty && now - p->last < 5 && done < p->total)
+        return;
+    p->last = now;
+    double per = (now - p->t0) / done;
+    fprintf(stderr, "%smecbed run: frame %d/%d (%d failed), %.1f s, ETA %.0f s%s", p->tty ? "\r\033[K" : "", done,
+            p->total, p->failed, now - p->t0, per * (p->total - done), p->tty && done < p->total ? "" : "\n");
+}
+
 /* Run the session and print its report. The exit status: 130 when
  * interrupted, 1 when a frame failed (and was not completed locally) or an
  * output differed, else 0. */
@@ -243,11 +276,17 @@ static int run_session(run_args *a)
     signal(SIGPIPE, SIG_IGN);
     stop_flag = 0;
     a->cfg.stop = &stop_flag;
+    progress prog = {a->cfg.frames, 0, isatty(2), 0, 0};
+    if (!a->quiet) {
+        a->cfg.on_frame = on_frame;
+        a->cfg.on_frame_arg = &prog;
+    }
     mb_session *sess = mb_session_new(&a->cfg, err, sizeof err);
     if (!sess) {
         fprintf(stderr, "mecbed run: %s\n", err);
         return 1;
     }
+    prog.t0 = prog.last = mb_now();
     if (mb_session_run(sess, err, sizeof err)) {
         fprintf(stderr, "mecbed run: %s\n", err);
         mb_session_free(sess);
@@ -283,6 +322,11 @@ int cmd_run(int argc, char **argv)
     /* The same profile compare and plan use: one prediction per
      * configuration. The session calibrates this machine against it. */
     if (mb_plan_setup_build(&a->s, err, sizeof err)) {
+        fprintf(stderr, "mecbed run: %s\n", err);
+        mb_plan_setup_free(&a->s);
+        return 1;
+    }
+    if (!mb_policy_find_or_load(c->policy, err, sizeof err)) {
         fprintf(stderr, "mecbed run: %s\n", err);
         mb_plan_setup_free(&a->s);
         return 1;

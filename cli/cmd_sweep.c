@@ -21,8 +21,11 @@
 
 #include "mecbed/link.h"
 #include "mecbed/platform.h"
+#include "mecbed/policy_host.h"
 #include "mecbed/sweep.h"
 #include "commands.h"
+#include "sweep_files.h"
+#include "sweep_slurm.h"
 
 static volatile int stop_flag;
 
@@ -52,7 +55,8 @@ static const char *const check_str[] = {"plan_sig", "cut_after", "ok", NULL};
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: mecbed sweep EXPERIMENT.conf [options]\n\n"
+            "usage: mecbed sweep EXPERIMENT.conf [options]\n"
+            "       mecbed sweep merge --out DIR SHARD_DIR...   (see mecbed sweep merge --help)\n\n"
             "Run an experiment: every combination of its models, policies, links or topologies,\n"
             "node types, x values, variants and repetitions, in plan mode (the cost model) or run\n"
             "mode (`mecbed run` per point: emulated links, measured; needs root). Writes\n"
@@ -72,364 +76,17 @@ static void usage(FILE *f)
             "  --no-plots           skip gnuplot\n"
             "  --no-times           leave decision times empty (files that must be reproducible,\n"
             "                       such as the regression baseline)\n"
+            "  --policy-plugin P    load a policy plugin (.so path, or a name on the plugin path)\n"
+            "                       before the experiment's policy_plugins; a policy the\n"
+            "                       experiment names that is not registered is loaded from\n"
+            "                       NAME.so on the plugin path (mecbed policies)\n"
             "  --dry-run            list the points and exit\n"
+            "  --shard I/N          run only shard I of N (every N-th point, from the I-th): for\n"
+            "                       several machines; `mecbed sweep merge --out DIR SHARD_DIR...`\n"
+            "                       puts the shards' folders together (mecbed sweep merge --help)\n"
+            "  --slurm N            write a Slurm job array (N shards, one task each) and a merge job\n"
+            "                       into the output folder's slurm/; --submit submits them with sbatch\n"
             "  -h, --help           this text\n");
-}
-
-/* ---------- CSV ---------- */
-
-static void csv_field(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s == '\n' ? ' ' : *s, f);
-    }
-    fputc('"', f);
-}
-
-/* Split one CSV line into fields (quotes handled); returns the count. */
-static int csv_split(char *line, char **fields, int max)
-{
-    int n = 0;
-    char *p = line;
-    while (n < max) {
-        char *out = p, *start = p;
-        if (*p == '"') {
-            p++;
-            for (;;) {
-                if (*p == '"' && p[1] == '"') {
-                    *out++ = '"';
-                    p += 2;
-                } else if (*p == '"') {
-                    p++;
-                    break;
-                } else if (!*p)
-                    break;
-                else
-                    *out++ = *p++;
-            }
-            while (*p && *p != ',')
-                p++;
-        } else {
-            while (*p && *p != ',' && *p != '\n' && *p != '\r')
-                *out++ = *p++;
-        }
-        char sep = *p;
-        *out = 0;
-        fields[n++] = start;
-        if (sep != ',')
-            break;
-        p++;
-    }
-    return n;
-}
-
-typedef struct table {
-    int n_cols;
-    char *cols[SW_MAX_COLS];
-    int n_rows, cap;
-    sw_row *rows;
-} table;
-
-static void table_free(table *t)
-{
-    for (int i = 0; i < t->n_cols; i++)
-        free(t->cols[i]);
-    for (int i = 0; i < t->n_rows; i++)
-        sw_row_free(&t->rows[i]);
-    free(t->rows);
-    memset(t, 0, sizeof *t);
-}
-
-static int table_add(table *t, sw_row *r)
-{
-    if (t->n_rows == t->cap) {
-        int cap = t->cap ? 2 * t->cap : 64;
-        sw_row *nr = realloc(t->rows, (size_t)cap * sizeof *nr);
-        if (!nr)
-            return -1;
-        t->rows = nr;
-        t->cap = cap;
-    }
-    t->rows[t->n_rows++] = *r;
-    memset(r, 0, sizeof *r);
-    return 0;
-}
-
-/* Read a results.csv. Returns 0 (missing file: empty table), -1 on error. */
-static int table_read(const char *path, table *t, char *err, size_t errlen)
-{
-    memset(t, 0, sizeof *t);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        if (errno == ENOENT)
-            return 1;
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    int lineno = 0;
-    char *fields[SW_MAX_COLS];
-    while (getline(&line, &cap, f) > 0) {
-        lineno++;
-        if (line[0] == '\n' || line[0] == '#')
-            continue;
-        int n = csv_split(line, fields, SW_MAX_COLS);
-        if (!t->n_cols) {
-            for (int i = 0; i < n; i++)
-                t->cols[i] = strdup(fields[i]);
-            t->n_cols = n;
-            continue;
-        }
-        if (n != t->n_cols) {
-            snprintf(err, errlen, "%s:%d: %d fields, the header has %d", path, lineno, n, t->n_cols);
-            free(line);
-            fclose(f);
-            table_free(t);
-            return -1;
-        }
-        sw_row r = {0};
-        for (int i = 0; i < n; i++)
-            sw_row_set(&r, t->cols[i], "%s", fields[i]);
-        table_add(t, &r);
-    }
-    free(line);
-    fclose(f);
-    return 0;
-}
-
-static int table_write(const table *t, const char *path, char *err, size_t errlen)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%.4190s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        snprintf(err, errlen, "%.900s: %s", tmp, strerror(errno));
-        return -1;
-    }
-    for (int i = 0; i < t->n_cols; i++) {
-        if (i)
-            fputc(',', f);
-        csv_field(f, t->cols[i]);
-    }
-    fputc('\n', f);
-    for (int r = 0; r < t->n_rows; r++) {
-        for (int i = 0; i < t->n_cols; i++) {
-            if (i)
-                fputc(',', f);
-            csv_field(f, sw_row_get(&t->rows[r], t->cols[i]));
-        }
-        fputc('\n', f);
-    }
-    /* rename() only after the data is on disk: a crash leaves the old or the new file */
-    if (fflush(f) || fsync(fileno(f)) || fclose(f)) {
-        snprintf(err, errlen, "%.900s: %s", tmp, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    if (rename(tmp, path)) {
-        snprintf(err, errlen, "rename %.900s: %s", path, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-/* ---------- files and facts ---------- */
-
-static int mkdir_p(const char *path)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(buf, 0755) && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
-}
-
-static void cmd_out(const char *cmd, char *buf, size_t len)
-{
-    buf[0] = 0;
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return;
-    if (!fgets(buf, (int)len, p))
-        buf[0] = 0;
-    pclose(p);
-    buf[strcspn(buf, "\n")] = 0;
-}
-
-static cJSON *meta_json(const sw_config *c, int quick, int argc, char **argv)
-{
-    cJSON *m = cJSON_CreateObject();
-    char buf[512];
-    cJSON_AddStringToObject(m, "mecbed_version", MB_VERSION);
-    cmd_out("git rev-parse HEAD 2>/dev/null", buf, sizeof buf);
-    cJSON_AddStringToObject(m, "git_commit", buf[0] ? buf : "unknown");
-    cmd_out("git status --porcelain --untracked-files=no 2>/dev/null | head -n 1", buf, sizeof buf);
-    cJSON_AddBoolToObject(m, "git_dirty", buf[0] != 0);
-    mb_platform_cpu_model(buf, sizeof buf);
-    cJSON_AddStringToObject(m, "cpu_model", buf);
-    cJSON_AddNumberToObject(m, "cores", mb_platform_cores());
-    cJSON_AddStringToObject(m, "openblas_core", mb_platform_blas_core());
-    mb_platform_kernel(buf, sizeof buf);
-    cJSON_AddStringToObject(m, "kernel", buf);
-    cJSON_AddStringToObject(m, "kernel_backend", "cpu");
-    cJSON_AddStringToObject(m, "mode", c->run_mode ? "run" : "plan");
-    cJSON_AddStringToObject(m, "link_backend", c->run_mode ? c->backend : "none (plan mode)");
-    cJSON *lb = cJSON_AddArrayToObject(m, "link_backends_built");
-    for (const char *const *b = mb_net_backends(); b && *b; b++)
-        cJSON_AddItemToArray(lb, cJSON_CreateString(*b));
-    /* what the kernel supports: netem is probed in a throw-away namespace (root only) */
-    if (geteuid() == 0)
-        cJSON_AddBoolToObject(m, "kernel_netem", mb_tc_has_netem());
-    else
-        cJSON_AddNullToObject(m, "kernel_netem");
-    struct stat st;
-    cJSON_AddBoolToObject(m, "tun", stat("/dev/net/tun", &st) == 0);
-    cJSON_AddBoolToObject(m, "root", geteuid() == 0);
-    gethostname(buf, sizeof buf);
-    buf[sizeof buf - 1] = 0;
-    cJSON_AddStringToObject(m, "host", buf);
-    double la[3];
-    if (getloadavg(la, 3) == 3)
-        cJSON_AddNumberToObject(m, "loadavg_start", la[0]);
-    cJSON_AddStringToObject(m, "config", c->path);
-    cJSON_AddBoolToObject(m, "quick", quick);
-    buf[0] = 0;
-    for (int i = 0; i < argc; i++)
-        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i ? " " : "", argv[i]);
-    cJSON_AddStringToObject(m, "command", buf);
-    time_t now = time(NULL);
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    cJSON_AddStringToObject(m, "started_utc", buf);
-    return m;
-}
-
-static int write_text(const char *path, const char *text, char *err, size_t errlen)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f || fputs(text, f) < 0 || fputc('\n', f) < 0 || fclose(f) || rename(tmp, path)) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-static cJSON *value_json(const char *v)
-{
-    if (!*v)
-        return cJSON_CreateNull();
-    char *end;
-    double d = strtod(v, &end);
-    if (!*end && isfinite(d) && !(v[0] == '0' && v[1] && v[1] != '.') )
-        return cJSON_CreateNumber(d);
-    return cJSON_CreateString(v);
-}
-
-static int write_json(const sw_config *c, const table *t, cJSON *meta, const char *dir, int complete,
-                      char *err, size_t errlen)
-{
-    char path[4200];
-    time_t now = time(NULL);
-    char buf[64];
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    cJSON_DeleteItemFromObject(meta, "finished_utc");
-    cJSON_AddStringToObject(meta, "finished_utc", buf);
-    cJSON_DeleteItemFromObject(meta, "complete");
-    cJSON_AddBoolToObject(meta, "complete", complete);
-    char *s = cJSON_Print(meta);
-    snprintf(path, sizeof path, "%s/meta.json", dir);
-    int rc = s ? write_text(path, s, err, errlen) : -1;
-    free(s);
-    cJSON *r = cJSON_CreateObject();
-    cJSON_AddStringToObject(r, "experiment", c->name);
-    cJSON_AddStringToObject(r, "question", c->question);
-    cJSON_AddStringToObject(r, "x_name", c->x_name);
-    cJSON_AddBoolToObject(r, "complete", complete);
-    cJSON_AddItemToObject(r, "meta", cJSON_Duplicate(meta, 1));
-    cJSON *rows = cJSON_AddArrayToObject(r, "rows");
-    for (int i = 0; i < t->n_rows; i++) {
-        cJSON *o = cJSON_CreateObject();
-        for (int k = 0; k < t->n_cols; k++) {
-            const char *v = sw_row_get(&t->rows[i], t->cols[k]);
-            int as_str = !strcmp(t->cols[k], "plan_sig") || !strcmp(t->cols[k], "x") ||
-                         !strcmp(t->cols[k], "key") || !strcmp(t->cols[k], "link") ||
-                         !strcmp(t->cols[k], "model") || !strcmp(t->cols[k], "note");
-            cJSON_AddItemToObject(o, t->cols[k], as_str ? cJSON_CreateString(v) : value_json(v));
-        }
-        cJSON_AddItemToArray(rows, o);
-    }
-    s = cJSON_Print(r);
-    cJSON_Delete(r);
-    snprintf(path, sizeof path, "%s/results.json", dir);
-    if (!rc)
-        rc = s ? write_text(path, s, err, errlen) : -1;
-    free(s);
-    return rc;
-}
-
-/* ---------- plots ---------- */
-
-static int run_plots(const sw_config *c, const char *dir, int quick)
-{
-    if (system("command -v gnuplot >/dev/null 2>&1")) {
-        fprintf(stderr, "mecbed sweep: gnuplot is not installed: no plots (apt-get install gnuplot-nox)\n");
-        return 0;
-    }
-    int failed = 0;
-    for (int i = 0; i < c->n_plots; i++)
-        for (int k = 0; k < 2; k++) {
-            const char *term = k ? "svg" : "png";
-            char log[4200];
-            snprintf(log, sizeof log, "%s/plot-%d-%s.log", dir, i, term);
-            pid_t pid = fork();
-            if (pid == 0) {
-                FILE *lf = freopen(log, "w", stderr);
-                (void)lf;
-                char e[16384];
-                int o = snprintf(e, sizeof e, "dir='%s'; term='%s'; quick=%d; xname='%s'", dir, term,
-                                 quick, c->x_name);
-                /* the experiment's axes as word lists, for `for [m in models]` */
-                const sw_list *ls[] = {&c->models, &c->dags, &c->policies, &c->node_types, &c->xs};
-                const char *names[] = {"models", "dags", "policies", "node_types", "xs"};
-                for (int l = 0; l < 5 && o > 0 && (size_t)o < sizeof e; l++) {
-                    o += snprintf(e + o, sizeof e - (size_t)o, "; %s='", names[l]);
-                    for (int q = 0; q < ls[l]->n && (size_t)o < sizeof e; q++)
-                        o += snprintf(e + o, sizeof e - (size_t)o, "%s%s%s", q ? " " : "",
-                                      l == 1 ? "dag" : "", ls[l]->v[q]);
-                    if ((size_t)o < sizeof e)
-                        o += snprintf(e + o, sizeof e - (size_t)o, "'");
-                }
-                o += snprintf(e + o, sizeof e - (size_t)o, "; variants='");
-                for (int q = 0; q < c->n_variants && (size_t)o < sizeof e; q++)
-                    o += snprintf(e + o, sizeof e - (size_t)o, "%s%s", q ? " " : "", c->variants[q].name);
-                if ((size_t)o < sizeof e)
-                    snprintf(e + o, sizeof e - (size_t)o, "'");
-                execlp("gnuplot", "gnuplot", "-e", e, c->plots[i], (char *)NULL);
-                _exit(127);
-            }
-            int st = 0;
-            if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
-                fprintf(stderr, "mecbed sweep: plot %s (%s) failed: see %s\n", c->plots[i], term, log);
-                failed++;
-            } else
-                unlink(log);
-        }
-    return failed;
 }
 
 /* ---------- regression check ---------- */
@@ -444,11 +101,11 @@ static int close_enough(const char *a, const char *b, double tol)
     return fabs(x - y) <= tol * fmax(fabs(x), fabs(y)) + 1e-9;
 }
 
-static int check_baseline(const table *t, const char *base_path, double tol, FILE *out)
+static int check_baseline(const sweep_table *t, const char *base_path, double tol, FILE *out)
 {
-    table b;
+    sweep_table b;
     char err[1024];
-    int r = table_read(base_path, &b, err, sizeof err);
+    int r = sweep_table_read(base_path, &b, err, sizeof err);
     if (r) {
         fprintf(out, "mecbed sweep: --check: %s\n", r > 0 ? "baseline not found" : err);
         if (r > 0)
@@ -523,7 +180,7 @@ static int check_baseline(const table *t, const char *base_path, double tol, FIL
 #undef CHECK_HEADER
     if (shown > max_shown)
         fprintf(out, "  ... and %d more\n", shown - max_shown);
-    table_free(&b);
+    sweep_table_free(&b);
     return moved;
 }
 
@@ -565,6 +222,10 @@ typedef struct sweep_opts {
     int quick, resume, json, no_plots, dry, no_times;
     const char *out_dir, *check, *extra_types, *conf;
     double tol;
+    int shard_i, shard_n; /* --shard I/N: 1 <= I <= N; 0/0 when not sharded */
+    int slurm_n, submit;  /* --slurm N [--submit] */
+    const char *plugins[SW_MAX_ITEMS]; /* --policy-plugin */
+    int n_plugins;
 } sweep_opts;
 
 /* A sweep in progress: its configuration, points, table and counters. */
@@ -574,24 +235,72 @@ typedef struct sweep_state {
     char dir[4096], topo_dir[4200], csv[4200], frames_path[4200], logs[4200];
     sw_point *pts;
     int n_pts;
-    table t;
+    sweep_table t;
     char *frames_text;
     size_t frames_len;
     int n_done_before, n_todo, n_ok, n_fail, n_run;
+    int n_shard_pts; /* points of this shard (all points when not sharded) */
     double t_start;
     int rc;
 } sweep_state;
 
+/* A policy_plugins item: a name on the plugin path, a path from the current
+ * folder, or one relative to the experiment file's folder. */
+static void plugin_item_path(const sw_config *cfg, const char *item, char *out, size_t len)
+{
+    snprintf(out, len, "%s", item);
+    if (!strchr(item, '/') || item[0] == '/' || access(item, R_OK) == 0)
+        return;
+    const char *slash = strrchr(cfg->path, '/');
+    if (slash)
+        snprintf(out, len, "%.*s/%s", (int)(slash - cfg->path), cfg->path, item);
+}
+
+/* Load --policy-plugin and policy_plugins, then resolve every policy the
+ * experiment names (auto-loading NAME.so from the plugin path), so a typo
+ * fails here rather than as one failed row per point. 0, or -1 (printed). */
+static int load_policies(const sw_config *cfg, const sweep_opts *o)
+{
+    char err[2048], path[1024];
+    mb_policy_register_builtins();
+    for (int i = 0; i < o->n_plugins + cfg->policy_plugins.n; i++) {
+        const char *item = i < o->n_plugins ? o->plugins[i] : cfg->policy_plugins.v[i - o->n_plugins];
+        plugin_item_path(cfg, item, path, sizeof path);
+        if (mb_policy_load(path, NULL, err, sizeof err)) {
+            fprintf(stderr, "mecbed sweep: %s%s\n", i < o->n_plugins ? "--policy-plugin: " : "policy_plugins: ",
+                    err);
+            return -1;
+        }
+    }
+    for (int i = 0; i < cfg->policies.n; i++) {
+        const char *p = cfg->policies.v[i];
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(p, ":"), p);
+        if (strchr(name, '{'))
+            continue; /* the name itself varies with x: resolved per point */
+        const mb_policy_ops *ops = mb_policy_find_or_load(name, err, sizeof err);
+        const char *opts = strchr(p, ':');
+        if (!ops || (opts && !strchr(opts, '{') && mb_policy_check_options(ops, opts + 1, err, sizeof err))) {
+            fprintf(stderr, "mecbed sweep: %s: policies: %s\n", cfg->path, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* getopt over sweep's options. -1 to go on, else the exit status. */
 static int parse_options(sweep_opts *o, int argc, char **argv)
 {
-    enum { O_QUICK = 256, O_OUT, O_RESUME, O_JSON, O_TYPES, O_CHECK, O_TOL, O_NOPLOTS, O_DRY, O_NOTIMES };
+    enum { O_QUICK = 256, O_OUT, O_RESUME, O_JSON, O_TYPES, O_CHECK, O_TOL, O_NOPLOTS, O_DRY, O_NOTIMES,
+           O_SHARD, O_SLURM, O_SUBMIT, O_PLUGIN };
     static const struct option opts[] = {
         {"quick", no_argument, 0, O_QUICK},        {"out", required_argument, 0, O_OUT},
         {"resume", no_argument, 0, O_RESUME},      {"json", no_argument, 0, O_JSON},
         {"node-types", required_argument, 0, O_TYPES}, {"check", required_argument, 0, O_CHECK},
         {"tolerance", required_argument, 0, O_TOL}, {"no-plots", no_argument, 0, O_NOPLOTS},
         {"dry-run", no_argument, 0, O_DRY},        {"no-times", no_argument, 0, O_NOTIMES},
+        {"shard", required_argument, 0, O_SHARD},  {"slurm", required_argument, 0, O_SLURM},
+        {"submit", no_argument, 0, O_SUBMIT},      {"policy-plugin", required_argument, 0, O_PLUGIN},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -612,6 +321,33 @@ static int parse_options(sweep_opts *o, int argc, char **argv)
         case O_NOPLOTS: o->no_plots = 1; break;
         case O_DRY: o->dry = 1; break;
         case O_NOTIMES: o->no_times = 1; break;
+        case O_SUBMIT: o->submit = 1; break;
+        case O_SHARD: {
+            char tail;
+            if (sscanf(optarg, "%d/%d%c", &o->shard_i, &o->shard_n, &tail) != 2 || o->shard_n < 1 ||
+                o->shard_i < 1 || o->shard_i > o->shard_n) {
+                fprintf(stderr, "mecbed sweep: --shard %s: expected I/N with 1 <= I <= N (e.g. 2/4)\n", optarg);
+                return 2;
+            }
+            break;
+        }
+        case O_SLURM: {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (end == optarg || *end || n < 1 || n > 10000) {
+                fprintf(stderr, "mecbed sweep: --slurm %s: expected a number of shards, 1..10000\n", optarg);
+                return 2;
+            }
+            o->slurm_n = (int)n;
+            break;
+        }
+        case O_PLUGIN:
+            if (o->n_plugins == SW_MAX_ITEMS) {
+                fprintf(stderr, "mecbed sweep: at most %d --policy-plugin options\n", SW_MAX_ITEMS);
+                return 2;
+            }
+            o->plugins[o->n_plugins++] = optarg;
+            break;
         case O_TOL: {
             char *end;
             o->tol = strtod(optarg, &end);
@@ -629,8 +365,24 @@ static int parse_options(sweep_opts *o, int argc, char **argv)
         fprintf(stderr, "mecbed sweep: give one experiment file (mecbed sweep --help)\n");
         return 2;
     }
+    if (o->slurm_n && (o->shard_n || o->resume || o->check || o->dry)) {
+        fprintf(stderr, "mecbed sweep: --slurm writes the job scripts; it does not combine with --shard, "
+                        "--resume, --check or --dry-run (the array tasks use --shard and --resume)\n");
+        return 2;
+    }
+    if (o->submit && !o->slurm_n) {
+        fprintf(stderr, "mecbed sweep: --submit goes with --slurm N\n");
+        return 2;
+    }
     o->conf = argv[optind];
     return -1;
+}
+
+/* Is point i (in sweep order) this run's? Shards take every N-th point, so
+ * each gets a share of every model, policy and x value. */
+static int in_shard(const sweep_opts *o, int i)
+{
+    return !o->shard_n || i % o->shard_n == o->shard_i - 1;
 }
 
 /* Where the results go: --out, the newest run (--resume) or a new
@@ -672,11 +424,13 @@ static int prepare(sweep_state *st)
         fprintf(stderr, "mecbed sweep: %s\n", err);
         return 1;
     }
+    if (load_policies(st->cfg, o))
+        return 1;
     if (o->extra_types && access(o->extra_types, R_OK)) {
         fprintf(stderr, "mecbed sweep: node types %s: %s\n", o->extra_types, strerror(errno));
         return 1;
     }
-    if (st->cfg->run_mode && geteuid() != 0 && !o->dry) {
+    if (st->cfg->run_mode && geteuid() != 0 && !o->dry && !o->slurm_n) {
         fprintf(stderr, "mecbed sweep: %s is a run-mode experiment: measured runs need root "
                         "(namespaces, TUN, cgroups)\n", st->cfg->path);
         return 1;
@@ -684,7 +438,7 @@ static int prepare(sweep_state *st)
     if (pick_dir(st))
         return 1;
     snprintf(st->topo_dir, sizeof st->topo_dir, "%s/topologies", st->dir);
-    if (!o->dry && (mkdir_p(st->dir) || mkdir_p(st->topo_dir))) {
+    if (!o->dry && (sweep_mkdir_p(st->dir) || sweep_mkdir_p(st->topo_dir))) {
         fprintf(stderr, "mecbed sweep: cannot create %s: %s\n", st->dir, strerror(errno));
         return 1;
     }
@@ -692,10 +446,16 @@ static int prepare(sweep_state *st)
         fprintf(stderr, "mecbed sweep: %s\n", err);
         return 1;
     }
+    for (int i = 0; i < st->n_pts; i++)
+        st->n_shard_pts += in_shard(o, i);
     if (o->dry) {
         for (int i = 0; i < st->n_pts; i++)
-            printf("%s\n", st->pts[i].key);
-        printf("%d points\n", st->n_pts);
+            if (in_shard(o, i))
+                printf("%s\n", st->pts[i].key);
+        if (o->shard_n)
+            printf("%d of %d points (shard %d/%d)\n", st->n_shard_pts, st->n_pts, o->shard_i, o->shard_n);
+        else
+            printf("%d points\n", st->n_pts);
         return 0;
     }
     /* columns: the fixed set, then the configured metrics */
@@ -716,9 +476,9 @@ static int prepare(sweep_state *st)
  * and the frames.csv so far. 0, or -1 with a message printed. */
 static int load_previous(sweep_state *st)
 {
-    table old;
+    sweep_table old;
     char err[16384];
-    int r = table_read(st->csv, &old, err, sizeof err);
+    int r = sweep_table_read(st->csv, &old, err, sizeof err);
     if (r < 0) {
         fprintf(stderr, "mecbed sweep: --resume: %s\n", err);
         return -1;
@@ -730,13 +490,13 @@ static int load_previous(sweep_state *st)
         if (!same) {
             fprintf(stderr, "mecbed sweep: --resume: %s has other columns than this experiment "
                             "(changed metrics=?): start a new run\n", st->csv);
-            table_free(&old);
+            sweep_table_free(&old);
             return -1;
         }
         for (int i = 0; i < old.n_rows; i++)
             if (!strcmp(sw_row_get(&old.rows[i], "ok"), "1"))
-                table_add(&st->t, &old.rows[i]);
-        table_free(&old);
+                sweep_table_add(&st->t, &old.rows[i]);
+        sweep_table_free(&old);
         st->n_done_before = st->t.n_rows;
     }
     FILE *ff = fopen(st->frames_path, "r");
@@ -807,9 +567,12 @@ static void show_progress(const sweep_state *st, const sw_point *p, double t0)
     double spent = t0 - st->t_start;
     fmt_dur(st->n_run ? spent / st->n_run * (st->n_todo - st->n_run) : NAN, eta, sizeof eta);
     fmt_dur(spent, el, sizeof el);
-    fprintf(stderr, "\r\033[K[%d/%d] %3.0f%% %s %s %s x=%s  elapsed %s, ETA %s", st->n_run + 1, st->n_todo,
-            100.0 * st->n_run / (st->n_todo ? st->n_todo : 1), st->cfg->name, p->dag_ops ? "dag" : p->model,
-            p->policy, p->x, el, eta);
+    /* everything that tells one point from another: node types and variant too */
+    fprintf(stderr, "\r\033[K[%d/%d] %3.0f%% %s %s %s x=%s%s%s%s%s rep %d  elapsed %s, ETA %s", st->n_run + 1,
+            st->n_todo, 100.0 * st->n_run / (st->n_todo ? st->n_todo : 1), st->cfg->name,
+            p->dag_ops ? "dag" : p->model, p->policy, p->x, strcmp(p->node_types, "-") ? " types=" : "",
+            strcmp(p->node_types, "-") ? p->node_types : "", p->variant ? " variant=" : "",
+            p->variant ? p->variant->name : "", p->rep, el, eta);
 }
 
 /* One point: its row, evaluated (plan mode) or run (run mode), recorded.
@@ -867,13 +630,15 @@ static int sweep_point(sweep_state *st, sw_point *p, int tty)
     save_point_extras(st, fr, trc);
     double dt = mb_now() - t0;
     if (!tty || prc) {
-        fprintf(stderr, "%ssweep %s: %d/%d %s %s %s x=%s rep %d: %s (%.2f s)\n", tty ? "\r\033[K" : "",
+        fprintf(stderr, "%ssweep %s: %d/%d %s %s %s x=%s%s%s%s%s rep %d: %s (%.2f s)\n", tty ? "\r\033[K" : "",
                 cfg->name, st->n_run, st->n_todo, sw_row_get(&row, "model"), p->policy,
-                p->link[0] ? p->link : p->topology, p->x, p->rep, prc ? perr : "ok", dt);
+                p->link[0] ? p->link : p->topology, p->x, strcmp(p->node_types, "-") ? " types=" : "",
+                strcmp(p->node_types, "-") ? p->node_types : "", p->variant ? " variant=" : "",
+                p->variant ? p->variant->name : "", p->rep, prc ? perr : "ok", dt);
     }
-    table_add(&st->t, &row);
+    sweep_table_add(&st->t, &row);
     char err[1024];
-    if (table_write(&st->t, st->csv, err, sizeof err)) {
+    if (sweep_table_write(&st->t, st->csv, err, sizeof err)) {
         fprintf(stderr, "mecbed sweep: %s\n", err);
         st->rc = 1;
         return 1;
@@ -892,6 +657,10 @@ static void sweep_points(sweep_state *st)
     stop_flag = 0;
     int tty = isatty(2);
     for (int i = 0; i < st->n_pts; i++) {
+        if (!in_shard(&st->o, i)) {
+            st->pts[i].index = -1 - i; /* another shard's point */
+            continue;
+        }
         int found = 0;
         for (int k = 0; k < st->n_done_before && !found; k++)
             found = !strcmp(sw_row_get(&st->t.rows[k], "key"), st->pts[i].key);
@@ -900,7 +669,7 @@ static void sweep_points(sweep_state *st)
     }
     if (st->n_done_before)
         fprintf(stderr, "mecbed sweep: resuming %s: %d of %d points done, %d to go\n", st->dir,
-                st->n_done_before, st->n_pts, st->n_todo);
+                st->n_done_before, st->n_shard_pts, st->n_todo);
     st->t_start = mb_now();
     for (int i = 0; i < st->n_pts && !stop_flag; i++)
         if (st->pts[i].index >= 0 && sweep_point(st, &st->pts[i], tty))
@@ -933,7 +702,7 @@ static void print_summary_json(const sweep_state *st, int complete, int plot_fai
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "experiment", st->cfg->name);
     cJSON_AddStringToObject(o, "dir", st->dir);
-    cJSON_AddNumberToObject(o, "points", st->n_pts);
+    cJSON_AddNumberToObject(o, "points", st->n_shard_pts);
     cJSON_AddNumberToObject(o, "ok", st->n_ok);
     cJSON_AddNumberToObject(o, "failed", st->n_fail);
     cJSON_AddNumberToObject(o, "done_before", st->n_done_before);
@@ -947,13 +716,52 @@ static void print_summary_json(const sweep_state *st, int complete, int plot_fai
     cJSON_Delete(o);
 }
 
+/* --slurm N: the job array's scripts in the output folder, submitted with
+ * --submit. The exit status. */
+static int slurm_jobs(const sweep_state *st)
+{
+    const sweep_opts *o = &st->o;
+    if (o->slurm_n > st->n_pts) {
+        fprintf(stderr, "mecbed sweep: --slurm %d: the experiment has only %d points\n", o->slurm_n, st->n_pts);
+        return 2;
+    }
+    sweep_slurm_job j = {st->cfg->name, o->conf, o->quick, o->no_plots, o->no_times, o->extra_types,
+                         o->plugins, o->n_plugins, st->dir, o->slurm_n, st->cfg->run_mode};
+    char array_id[64] = "", merge_id[64] = "", err[4096];
+    if (sweep_slurm_write(&j, o->submit, array_id, merge_id, sizeof array_id, err, sizeof err)) {
+        fprintf(stderr, "mecbed sweep: --slurm: %s\n", err);
+        return 1;
+    }
+    if (o->submit)
+        fprintf(stderr, "mecbed sweep: submitted %s as array job %s (%d shards of %d points) and merge job %s "
+                        "-> %s\n", st->cfg->name, array_id, o->slurm_n, st->n_pts, merge_id, st->dir);
+    else
+        fprintf(stderr, "mecbed sweep: wrote %s/slurm/shards.sbatch (%d shards of %d points) and merge.sbatch; "
+                        "submit with --submit or sbatch\n", st->dir, o->slurm_n, st->n_pts);
+    if (o->json) {
+        cJSON *js = cJSON_CreateObject();
+        cJSON_AddStringToObject(js, "experiment", st->cfg->name);
+        cJSON_AddStringToObject(js, "dir", st->dir);
+        cJSON_AddNumberToObject(js, "shards", o->slurm_n);
+        cJSON_AddNumberToObject(js, "points", st->n_pts);
+        cJSON_AddStringToObject(js, "array_job", array_id);
+        cJSON_AddStringToObject(js, "merge_job", merge_id);
+        char *text = cJSON_PrintUnformatted(js);
+        if (text)
+            printf("%s\n", text);
+        free(text);
+        cJSON_Delete(js);
+    }
+    return 0;
+}
+
 /* results.json, the plots, the summary line, --check and --json. */
 static void finish(sweep_state *st, cJSON *meta)
 {
     char err[16384];
     int complete = !stop_flag && st->rc == 0;
     cJSON_AddNumberToObject(meta, "points_failed", st->n_fail);
-    if (write_json(st->cfg, &st->t, meta, st->dir, complete, err, sizeof err)) {
+    if (sweep_write_json(st->cfg, &st->t, meta, st->dir, complete, err, sizeof err)) {
         fprintf(stderr, "mecbed sweep: %s\n", err);
         st->rc = 1;
     }
@@ -961,13 +769,13 @@ static void finish(sweep_state *st, cJSON *meta)
     int plot_fail = 0;
     if (stop_flag) {
         fprintf(stderr, "mecbed sweep: interrupted: %d of %d points in %s (consistent; --resume continues)\n",
-                st->t.n_rows, st->n_pts, st->csv);
+                st->t.n_rows, st->n_shard_pts, st->csv);
         st->rc = 130;
     } else {
         if (!st->o.no_plots && st->cfg->n_plots)
-            plot_fail = run_plots(st->cfg, st->dir, st->o.quick);
+            plot_fail = sweep_run_plots(st->cfg, st->dir, st->o.quick);
         fprintf(stderr, "mecbed sweep: %s: %d points (%d ok, %d failed, %d done before) in %.1f s -> %s\n",
-                st->cfg->name, st->n_pts, st->n_ok, st->n_fail, st->n_done_before, took, st->dir);
+                st->cfg->name, st->n_shard_pts, st->n_ok, st->n_fail, st->n_done_before, took, st->dir);
         if (st->n_fail)
             st->rc = 1;
     }
@@ -981,23 +789,33 @@ int cmd_sweep(int argc, char **argv)
     static sweep_state state;
     sweep_state *st = &state;
     memset(st, 0, sizeof *st);
+    if (argc >= 2 && !strcmp(argv[1], "merge"))
+        return cmd_sweep_merge(argc - 1, argv + 1);
     int rc = parse_options(&st->o, argc, argv);
     if (rc < 0)
         rc = prepare(st);
+    if (rc < 0 && st->o.slurm_n)
+        rc = slurm_jobs(st);
     if (rc >= 0)
         goto done;
     if (st->o.resume && load_previous(st)) {
         rc = 1;
         goto done;
     }
-    cJSON *meta = meta_json(st->cfg, st->o.quick, argc, argv);
+    cJSON *meta = sweep_meta_json(st->cfg, st->o.quick, argc, argv);
     if (st->o.extra_types)
         cJSON_AddStringToObject(meta, "extra_node_types", st->o.extra_types);
     cJSON_AddNumberToObject(meta, "points", st->n_pts);
+    if (st->o.shard_n) {
+        cJSON *sh = cJSON_AddObjectToObject(meta, "shard");
+        cJSON_AddNumberToObject(sh, "index", st->o.shard_i);
+        cJSON_AddNumberToObject(sh, "count", st->o.shard_n);
+        cJSON_AddNumberToObject(sh, "points", st->n_shard_pts);
+    }
     if (st->cfg->run_mode)
-        mkdir_p(st->logs);
+        sweep_mkdir_p(st->logs);
     char err[1024];
-    if (table_write(&st->t, st->csv, err, sizeof err)) {
+    if (sweep_table_write(&st->t, st->csv, err, sizeof err)) {
         fprintf(stderr, "mecbed sweep: %s\n", err);
         cJSON_Delete(meta);
         rc = 1;
@@ -1009,7 +827,7 @@ int cmd_sweep(int argc, char **argv)
     rc = st->rc;
 done:
     free(st->frames_text);
-    table_free(&st->t);
+    sweep_table_free(&st->t);
     free(st->pts);
     if (st->cfg)
         sw_config_free(st->cfg);

@@ -26,6 +26,10 @@ int cmd_trace(int argc, char **argv);
 int cmd_clean(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_node(int argc, char **argv);
+int cmd_shell(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_sweep_merge(int argc, char **argv); /* `sweep merge`, dispatched by cmd_sweep */
+int cmd_policies(int argc, char **argv);
 
 #endif

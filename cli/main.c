@@ -14,11 +14,14 @@ static const mb_command commands[] = {
     {"profile", cmd_profile, "measure per-op latency of a model on this machine"},
     {"plan", cmd_plan, "partition a model with a policy; predicted latency and energy"},
     {"compare", cmd_compare, "all policies side by side for one model and link"},
+    {"policies", cmd_policies, "list the policies, built-in and plugins, with their options"},
     {"link", cmd_link, "emulated links: 'link test' measures a link against its spec"},
+    {"shell", cmd_shell, "run any program behind an emulated link (like Mahimahi's shells)"},
     {"trace", cmd_trace, "bandwidth traces: gen, stats, convert"},
     {"clean", cmd_clean, "remove namespaces, interfaces and processes a killed run left"},
     {"run", cmd_run, "execute a plan for real on device/edge/cloud over emulated links"},
     {"node", cmd_node, "run one edge or cloud node"},
+    {"keygen", cmd_keygen, "make a secret key file for runs with nodes on other hosts"},
     {"sweep", cmd_sweep, "run an experiment: models x policies x links, results and plots"},
     {"import", cmd_import, "convert an ONNX model to mecbed's model format"},
     {"export", cmd_export, "write a zoo model as an ONNX file"},
@@ -41,11 +44,14 @@ int main(int argc, char **argv)
     mb_platform_init(argc, argv);
 
     /* `mecbed help CMD` is `mecbed CMD --help`. */
-    if (argc == 3 && !strcmp(argv[1], "help")) {
+    if (argc >= 3 && !strcmp(argv[1], "help")) {
         char *help_argv[] = {argv[2], "--help", NULL};
         for (size_t i = 0; i < N_COMMANDS; i++)
             if (!strcmp(argv[2], commands[i].name))
                 return commands[i].fn(2, help_argv);
+        fprintf(stderr, "mecbed help: unknown command '%s'\n\n", argv[2]);
+        usage(stderr);
+        return 2;
     }
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);

@@ -1,7 +1,10 @@
 /* The DAG IR: construction, validation and shape inference. */
 #include "mecbed/graph.h"
 
+#include "graph_infer.h"
+
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +38,68 @@ static const char *const op_names[] = {
     [MB_OP_PAD] = "Pad",
     [MB_OP_RESIZE] = "Resize",
     [MB_OP_IDENTITY] = "Identity",
+    [MB_OP_TRANSPOSE] = "Transpose",
+    [MB_OP_LAYERNORM] = "LayerNormalization",
+    [MB_OP_GELU] = "Gelu",
+    [MB_OP_ERF] = "Erf",
+    [MB_OP_TANH] = "Tanh",
+    [MB_OP_EXP] = "Exp",
+    [MB_OP_LOG] = "Log",
+    [MB_OP_SQRT] = "Sqrt",
+    [MB_OP_RECIPROCAL] = "Reciprocal",
+    [MB_OP_ABS] = "Abs",
+    [MB_OP_NEG] = "Neg",
+    [MB_OP_FLOOR] = "Floor",
+    [MB_OP_CEIL] = "Ceil",
+    [MB_OP_NOT] = "Not",
+    [MB_OP_ELU] = "Elu",
+    [MB_OP_SELU] = "Selu",
+    [MB_OP_SOFTPLUS] = "Softplus",
+    [MB_OP_SOFTSIGN] = "Softsign",
+    [MB_OP_SIN] = "Sin",
+    [MB_OP_COS] = "Cos",
+    [MB_OP_SIGN] = "Sign",
+    [MB_OP_POW] = "Pow",
+    [MB_OP_MIN] = "Min",
+    [MB_OP_MAX] = "Max",
+    [MB_OP_EQUAL] = "Equal",
+    [MB_OP_LESS] = "Less",
+    [MB_OP_GREATER] = "Greater",
+    [MB_OP_LESS_EQUAL] = "LessOrEqual",
+    [MB_OP_GREATER_EQUAL] = "GreaterOrEqual",
+    [MB_OP_AND] = "And",
+    [MB_OP_OR] = "Or",
+    [MB_OP_XOR] = "Xor",
+    [MB_OP_WHERE] = "Where",
+    [MB_OP_LOGSOFTMAX] = "LogSoftmax",
+    [MB_OP_REDUCEMEAN] = "ReduceMean",
+    [MB_OP_REDUCESUM] = "ReduceSum",
+    [MB_OP_REDUCEMAX] = "ReduceMax",
+    [MB_OP_REDUCEMIN] = "ReduceMin",
+    [MB_OP_REDUCEPROD] = "ReduceProd",
+    [MB_OP_REDUCESUMSQUARE] = "ReduceSumSquare",
+    [MB_OP_REDUCEL1] = "ReduceL1",
+    [MB_OP_REDUCEL2] = "ReduceL2",
+    [MB_OP_REDUCELOGSUM] = "ReduceLogSum",
+    [MB_OP_REDUCELOGSUMEXP] = "ReduceLogSumExp",
+    [MB_OP_SLICE] = "Slice",
+    [MB_OP_GATHER] = "Gather",
+    [MB_OP_EXPAND] = "Expand",
+    [MB_OP_TILE] = "Tile",
+    [MB_OP_CAST] = "Cast",
+    [MB_OP_INSTANCENORM] = "InstanceNormalization",
+    [MB_OP_ARGMAX] = "ArgMax",
+    [MB_OP_ARGMIN] = "ArgMin",
+    [MB_OP_TRILU] = "Trilu",
+    [MB_OP_GATHER_ELEMENTS] = "GatherElements",
+    [MB_OP_MOD] = "Mod",
+    [MB_OP_CUMSUM] = "CumSum",
+    [MB_OP_HARDMAX] = "Hardmax",
+    [MB_OP_THRESHOLDED_RELU] = "ThresholdedRelu",
+    [MB_OP_ISINF] = "IsInf",
+    [MB_OP_TAN] = "Tan",
+    [MB_OP_ROUND] = "Round",
+    [MB_OP_NLLLOSS] = "NegativeLogLikelihoodLoss",
 };
 _Static_assert(sizeof(op_names) / sizeof(op_names[0]) == MB_OP_COUNT, "every op needs a name");
 
@@ -95,14 +160,8 @@ int mb_graph_find(const mb_graph *g, const char *name)
 
 /* ---- shape inference ---------------------------------------------------- */
 
-typedef struct shape {
-    int ndim;
-    int64_t d[MB_MAX_DIMS];
-} shape;
-
-static int fail(char *err, size_t errlen, const mb_node *n, int idx, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int fail(char *err, size_t errlen, const mb_node *n, int idx, const char *fmt, ...)
+#define fail mb__infer_fail
+int mb__infer_fail(char *err, size_t errlen, const mb_node *n, int idx, const char *fmt, ...)
 {
     if (err && errlen) {
         int k = snprintf(err, errlen, "node %d '%s' (%s): ", idx, n->name, mb_op_name(n->type));
@@ -122,7 +181,7 @@ static shape node_shape(const mb_node *n)
     return s;
 }
 
-static shape tensor_shape(const mb_tensor *t)
+shape mb__tensor_shape(const mb_tensor *t)
 {
     shape s = {t->ndim, {0}};
     memcpy(s.d, t->dims, sizeof(int64_t) * (size_t)t->ndim);
@@ -146,7 +205,9 @@ static int64_t checked_product(const int64_t *f, int n)
 }
 
 /* Element count of a shape; -1 when too large (see MAX_COUNT). */
-static int64_t numel(const shape *s) { return checked_product(s->d, s->ndim); }
+int64_t mb__numel(const shape *s) { return checked_product(s->d, s->ndim); }
+#define numel mb__numel
+#define tensor_shape mb__tensor_shape
 
 static int at_least1(int v) { return v > 0 ? v : 1; }
 
@@ -221,7 +282,7 @@ static int64_t pool_out(int64_t in, int k, int s, int d, int pb, int pe, int cei
     return out;
 }
 
-static int broadcast(const shape *a, const shape *b, shape *out)
+int mb__broadcast(const shape *a, const shape *b, shape *out)
 {
     int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
     out->ndim = nd;
@@ -249,20 +310,6 @@ static int operand_spatially_aligned(const shape *op, const shape *out)
     return 1;
 }
 
-/* One node's shape inference: the node, its input shapes, and what the per-op
- * function fills in (output shape and MAC count). */
-typedef struct infer_ctx {
-    mb_node *n;
-    mb_op_attrs *a;
-    int idx;
-    const shape *in;
-    shape out;
-    int64_t macs; /* -1: one per output element */
-    char *err;
-    size_t errlen;
-} infer_ctx;
-
-#define INFER_FAIL(c, ...) fail((c)->err, (c)->errlen, (c)->n, (c)->idx, __VA_ARGS__)
 
 static int infer_input(infer_ctx *c)
 {
@@ -464,7 +511,7 @@ static int infer_binary(infer_ctx *c)
     shape b = n->n_params ? tensor_shape(n->params[0]) : c->in[1];
     if (n->n_params)
         n->n_weights = 0; /* a constant operand, not a learned weight */
-    if (broadcast(&c->in[0], &b, &c->out))
+    if (mb__broadcast(&c->in[0], &b, &c->out))
         return INFER_FAIL(c, "operands do not broadcast");
     n->local = c->out.ndim == 4 && operand_spatially_aligned(&c->in[0], &c->out) &&
                operand_spatially_aligned(&b, &c->out);
@@ -629,7 +676,7 @@ static int infer_gemm(infer_ctx *c)
     int cidx = c->n->n_inputs == 2 ? 0 : 1;
     if (c->n->n_params > cidx) {
         shape C = tensor_shape(c->n->params[cidx]), tmp;
-        if (broadcast(&C, &c->out, &tmp) || tmp.d[0] != M || tmp.d[1] != N)
+        if (mb__broadcast(&C, &c->out, &tmp) || tmp.d[0] != M || tmp.d[1] != N)
             return INFER_FAIL(c, "bias C does not broadcast to [%lld,%lld]", (long long)M, (long long)N);
     }
     if (a->alpha == 0 && a->beta == 0)
@@ -655,7 +702,7 @@ static int infer_matmul(infer_ctx *c)
     shape ba = a2, bb = b2, bo;
     ba.ndim -= 2;
     bb.ndim -= 2;
-    if (broadcast(&ba, &bb, &bo))
+    if (mb__broadcast(&ba, &bb, &bo))
         return INFER_FAIL(c, "batch dimensions do not broadcast");
     c->out = bo;
     if (A.ndim > 1)
@@ -705,6 +752,68 @@ static const op_infer op_infer_table[] = {
     [MB_OP_PAD] = {1, 1, 0, infer_pad},
     [MB_OP_RESIZE] = {1, 1, 0, infer_resize},
     [MB_OP_IDENTITY] = {1, 1, 0, infer_unary},
+    [MB_OP_TRANSPOSE] = {1, 1, 0, mb__infer_transpose},
+    [MB_OP_LAYERNORM] = {1, 1, 0, mb__infer_layernorm},
+    [MB_OP_GELU] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_ERF] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_TANH] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_EXP] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_LOG] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_SQRT] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_RECIPROCAL] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_ABS] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_NEG] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_FLOOR] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_CEIL] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_NOT] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_ELU] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_SELU] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_SOFTPLUS] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_SOFTSIGN] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_SIN] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_COS] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_SIGN] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_POW] = {2, 2, 1, mb__infer_binary2},
+    [MB_OP_MIN] = {2, 2, 1, mb__infer_binary2},
+    [MB_OP_MAX] = {2, 2, 1, mb__infer_binary2},
+    [MB_OP_EQUAL] = {2, 2, 1, mb__infer_binary2},
+    [MB_OP_LESS] = {2, 2, 1, mb__infer_binary2},
+    [MB_OP_GREATER] = {2, 2, 1, mb__infer_binary2},
+    [MB_OP_LESS_EQUAL] = {2, 2, 1, mb__infer_binary2},
+    [MB_OP_GREATER_EQUAL] = {2, 2, 1, mb__infer_binary2},
+    [MB_OP_AND] = {2, 2, 1, mb__infer_binary2},
+    [MB_OP_OR] = {2, 2, 1, mb__infer_binary2},
+    [MB_OP_XOR] = {2, 2, 1, mb__infer_binary2},
+    [MB_OP_WHERE] = {3, 3, 0, mb__infer_where},
+    [MB_OP_LOGSOFTMAX] = {1, 1, 0, mb__infer_axis_softmax},
+    [MB_OP_REDUCEMEAN] = {1, 1, 0, mb__infer_reduce},
+    [MB_OP_REDUCESUM] = {1, 1, 0, mb__infer_reduce},
+    [MB_OP_REDUCEMAX] = {1, 1, 0, mb__infer_reduce},
+    [MB_OP_REDUCEMIN] = {1, 1, 0, mb__infer_reduce},
+    [MB_OP_REDUCEPROD] = {1, 1, 0, mb__infer_reduce},
+    [MB_OP_REDUCESUMSQUARE] = {1, 1, 0, mb__infer_reduce},
+    [MB_OP_REDUCEL1] = {1, 1, 0, mb__infer_reduce},
+    [MB_OP_REDUCEL2] = {1, 1, 0, mb__infer_reduce},
+    [MB_OP_REDUCELOGSUM] = {1, 1, 0, mb__infer_reduce},
+    [MB_OP_REDUCELOGSUMEXP] = {1, 1, 0, mb__infer_reduce},
+    [MB_OP_SLICE] = {1, 1, 0, mb__infer_slice},
+    [MB_OP_GATHER] = {1, 2, 0, mb__infer_gather},
+    [MB_OP_EXPAND] = {1, 1, 0, mb__infer_expand},
+    [MB_OP_TILE] = {1, 1, 0, mb__infer_tile},
+    [MB_OP_CAST] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_INSTANCENORM] = {1, 1, 0, mb__infer_instancenorm},
+    [MB_OP_ARGMAX] = {1, 1, 0, mb__infer_argmax},
+    [MB_OP_ARGMIN] = {1, 1, 0, mb__infer_argmax},
+    [MB_OP_TRILU] = {1, 1, 0, mb__infer_trilu},
+    [MB_OP_GATHER_ELEMENTS] = {1, 2, 0, mb__infer_gather_elements},
+    [MB_OP_MOD] = {2, 2, 1, mb__infer_binary2},
+    [MB_OP_CUMSUM] = {1, 1, 0, mb__infer_axis_softmax},
+    [MB_OP_HARDMAX] = {1, 1, 0, mb__infer_axis_softmax},
+    [MB_OP_THRESHOLDED_RELU] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_ISINF] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_TAN] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_ROUND] = {1, 1, 0, mb__infer_eltwise1},
+    [MB_OP_NLLLOSS] = {2, 3, 0, mb__infer_nllloss},
 };
 _Static_assert(sizeof(op_infer_table) / sizeof(op_infer_table[0]) == MB_OP_COUNT,
                "every op needs a shape-inference row");
@@ -763,6 +872,7 @@ static int infer_node(mb_graph *g, int idx, char *err, size_t errlen)
     memcpy(n->out_dims, c.out.d, sizeof(int64_t) * (size_t)c.out.ndim);
     n->out_bytes = numel(&c.out) * (int64_t)sizeof(float);
     n->macs = c.macs < 0 ? numel(&c.out) : c.macs;
+    n->out_dtype = mb__infer_dtype(g, idx);
     return 0;
 }
 
@@ -805,6 +915,14 @@ int64_t mb_graph_macs(const mb_graph *g)
     return s;
 }
 
+int mb_graph_n_ops(const mb_graph *g)
+{
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        n += g->nodes[i].type != MB_OP_INPUT && g->nodes[i].type != MB_OP_CONSTANT;
+    return n;
+}
+
 int mb_graph_consumers(const mb_graph *g, int i, int *out, int max)
 {
     int c = 0;
@@ -838,7 +956,17 @@ uint64_t mb_graph_hash(const mb_graph *g)
         const mb_node *n = &g->nodes[i];
         int t = n->type;
         h = fnv(h, &t, sizeof t);
-        h = fnv(h, &n->a, sizeof n->a);
+        /* the attributes up to the transformer operators' fields, then those
+         * only when set: hashes of models without them (pinned profiles,
+         * baselines) stay what they were */
+        size_t head = (offsetof(mb_op_attrs, perm) + 7) & ~(size_t)7; /* the old struct's size, padding included */
+        h = fnv(h, &n->a, head);
+        const unsigned char *tail = (const unsigned char *)&n->a + head;
+        size_t tail_len = sizeof n->a - head, nz = 0;
+        for (size_t b = 0; b < tail_len; b++)
+            nz |= tail[b];
+        if (nz)
+            h = fnv(h, tail, tail_len);
         h = fnv(h, n->inputs, sizeof(int) * (size_t)n->n_inputs);
         for (int k = 0; k < n->n_params; k++) {
             const mb_tensor *p = n->params[k];

@@ -21,10 +21,10 @@
 
 /* Keys with a direction; bit index into a "seen" mask per scope. */
 enum {
-    K_RATE, K_DELAY, K_JITTER, K_LOSS, K_QUEUE, K_AQM, K_TRACE, K_TIMESCALE, K_COUNT
+    K_RATE, K_DELAY, K_JITTER, K_LOSS, K_QUEUE, K_AQM, K_TRACE, K_TIMESCALE, K_DUPLICATE, K_CORRUPT, K_COUNT
 };
 static const char *const dir_keys[K_COUNT] = {"rate", "delay", "jitter", "loss", "queue", "aqm", "trace",
-                                              "timescale"};
+                                              "timescale", "duplicate", "corrupt"};
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -295,6 +295,8 @@ static int set_dir_key(int k, const char *val, mb_link_dir *d, char *err, size_t
     case K_AQM: return parse_time(val, &d->aqm_target_s, err, errlen, key, 0);
     case K_TRACE: return parse_trace(val, d, err, errlen, key);
     case K_TIMESCALE: return parse_timescale(val, d, err, errlen, key);
+    case K_DUPLICATE: return parse_prob(val, &d->duplicate, err, errlen, key);
+    case K_CORRUPT: return parse_prob(val, &d->corrupt, err, errlen, key);
     }
     return -1;
 }
@@ -319,7 +321,9 @@ void mb_linkspec_set_extra_check(mb_linkspec_extra_check_fn fn)
     extra_check = fn;
 }
 
-#define GENERIC_KEYS "rate, delay, rtt, jitter, loss, queue, aqm, trace, timescale, mtu; up./down. prefixes"
+#define GENERIC_KEYS                                                                                               \
+    "rate, delay, rtt, jitter, loss, queue, aqm, trace (with format, column, unit, time_column, time_unit, "            \
+    "duplicates, gaps), timescale, mtu; up./down. prefixes"
 
 const char *mb_linkspec_generic_keys(void)
 {
@@ -429,6 +433,19 @@ static int apply_item(parse_state *st, const item *it, int pass, char *err, size
     if (prefixed != pass)
         return 0;
     int k = find_dir_key(name);
+    int src_key = k < 0 ? mb_trace_src_find(name) : -1;
+    if (src_key >= 0) { /* how to read the trace: format=, column=, unit=, ... */
+        unsigned bit = 1u << (K_COUNT + src_key);
+        if (*seen & bit)
+            return fail(err, errlen, "link spec: %s given twice", key);
+        *seen |= bit;
+        char e[300];
+        mb_link_dir *dirs[2] = {dir ? dir : &st->s.up, dir ? NULL : &st->s.down};
+        for (int i = 0; i < 2; i++)
+            if (dirs[i] && mb_trace_src_set(&dirs[i]->trace_src, name, val, e, sizeof e))
+                return fail(err, errlen, "link spec: %s%s", prefixed ? (dir == &st->s.up ? "up." : "down.") : "", e);
+        return 0;
+    }
     if (k >= 0) {
         if (*seen & (1u << k))
             return fail(err, errlen, "link spec: %s given twice", key);
@@ -459,6 +476,14 @@ int mb_linkspec_parse(const char *text, mb_link_spec *out, char *err, size_t err
 {
     if (!text || !out)
         return fail(err, errlen, "link spec: missing");
+    if (mb_linkspec_is_netem(text)) { /* tc-netem's words: the same link in key=value form */
+        char kv[2048], e2[512];
+        if (mb_linkspec_from_netem(text, kv, sizeof kv, err, errlen))
+            return -1;
+        if (mb_linkspec_parse(kv, out, e2, sizeof e2))
+            return fail(err, errlen, "%s (netem words read as '%s')", e2, kv);
+        return 0;
+    }
     if (err && errlen)
         err[0] = 0;
     size_t len = strlen(text);
@@ -484,6 +509,23 @@ int mb_linkspec_parse(const char *text, mb_link_spec *out, char *err, size_t err
             goto out;
         }
         st->s.up.delay_s = st->s.down.delay_s = st->rtt / 2;
+    }
+    /* importer options describe a trace: one must be there to read */
+    for (int i = 0; i < 2; i++) {
+        mb_link_dir *d = i ? &st->s.down : &st->s.up;
+        char e[300];
+        if (d->trace_src.given && !d->trace[0]) {
+            int k = 0;
+            while (!(d->trace_src.given & (1u << k)))
+                k++;
+            fail(err, errlen, "link spec: %s= says how to read a trace file, but the %s direction has no trace=",
+                 mb_trace_src_key(k), i ? "down" : "up");
+            goto out;
+        }
+        if (mb_trace_src_check(&d->trace_src, e, sizeof e)) {
+            fail(err, errlen, "link spec: %s%s", i ? "down." : "up.", e);
+            goto out;
+        }
     }
     /* Backend keys: with no backend to judge them (a binary without the link
      * emulators), a key outside the grammar is simply unknown. */
@@ -630,6 +672,14 @@ static void dir_value(const mb_link_dir *d, int k, char *o, size_t n)
         if (d->time_scale > 0 && d->time_scale != 1)
             fmt_prob(o, n, d->time_scale); /* shortest text that reads back exactly */
         break;
+    case K_DUPLICATE:
+        if (d->duplicate > 0)
+            fmt_prob(o, n, d->duplicate);
+        break;
+    case K_CORRUPT:
+        if (d->corrupt > 0)
+            fmt_prob(o, n, d->corrupt);
+        break;
     }
 }
 
@@ -655,6 +705,19 @@ int mb_linkspec_format(const mb_link_spec *s, char *buf, size_t len)
             sb_add(&b, "%sdown.%s=%s", b.used ? "," : "", dir_keys[k], d);
         else if (k == K_DELAY)
             sb_add(&b, "%sdown.delay=0ms", b.used ? "," : "");
+    }
+    for (int k = 0; k < MB_TRACE_SRC_NKEYS; k++) {
+        mb_trace_src_value(&s->up.trace_src, k, u, sizeof u);
+        mb_trace_src_value(&s->down.trace_src, k, d, sizeof d);
+        if (!strcmp(u, d)) {
+            if (u[0])
+                sb_add(&b, "%s%s=%s", b.used ? "," : "", mb_trace_src_key(k), u);
+            continue;
+        }
+        if (u[0])
+            sb_add(&b, "%sup.%s=%s", b.used ? "," : "", mb_trace_src_key(k), u);
+        if (d[0])
+            sb_add(&b, "%sdown.%s=%s", b.used ? "," : "", mb_trace_src_key(k), d);
     }
     if (s->mtu > 0)
         sb_add(&b, "%smtu=%d", b.used ? "," : "", s->mtu);

@@ -406,3 +406,45 @@ void mb_plan_print(FILE *f, const mb_plan *p, const mb_graph *g, const mb_topolo
                 st->t_end_ms);
     }
 }
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+void mb_plan_shape_of(const mb_plan *p, const mb_graph *g, mb_plan_shape *out)
+{
+    memset(out, 0, sizeof *out);
+    int n = g->n_nodes;
+    unsigned char *where = calloc((size_t)n + 1, 1); /* bit 0: device, bit 1: elsewhere */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < p->n_steps; i++) {
+        const mb_plan_step *s = &p->steps[i];
+        int v[8] = {(int)s->kind, s->op, (int)s->region.h0, (int)s->region.h1, (int)s->region.w0,
+                    (int)s->region.w1, s->site, s->to};
+        h = fnv(h, v, sizeof v);
+        if (s->kind == MB_STEP_COMPUTE && where && s->op >= 0 && s->op < n)
+            where[s->op] |= s->site == p->device ? 1 : 2;
+    }
+    int in_prefix = 1;
+    const char *after = "input";
+    for (int i = 0; where && i < n; i++) {
+        if (g->nodes[i].type == MB_OP_INPUT || g->nodes[i].type == MB_OP_CONSTANT || !where[i])
+            continue; /* not an op, or not needed */
+        out->device_ops += where[i] == 1;
+        out->server_ops += where[i] == 2;
+        out->split_ops += where[i] == 3;
+        if (in_prefix && where[i] == 1) {
+            out->cut_index++;
+            after = g->nodes[i].name;
+        } else
+            in_prefix = 0;
+    }
+    snprintf(out->cut_after, sizeof out->cut_after, "%s",
+             !out->server_ops && !out->split_ops ? "(all on device)" : after);
+    free(where);
+    out->signature = h;
+}

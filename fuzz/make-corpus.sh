@@ -9,12 +9,12 @@ out=$1
 B=${BUILD:-build}
 [ -n "$out" ] || { echo "usage: make-corpus.sh DIR" >&2; exit 2; }
 rm -rf "$out"
-for n in modelfile onnx npy trace topology sweepconf plan_json linkspec profile wire; do
+for n in modelfile onnx npy trace topology sweepconf plan_json linkspec profile wire auth; do
     mkdir -p "$out/$n"
     [ -d "fuzz/corpus/$n" ] && cp fuzz/corpus/$n/* "$out/$n/" 2>/dev/null || true
 done
 # harnesses that take a leading selector byte (trace: the format, 0 = auto;
-# sweepconf: bit 0 = apply [quick])
+# sweepconf: bit 0 = apply [quick]; auth: bit 0 = the node has no key)
 prefixed() { # BYTE SRC DST
     { printf "\\$(printf '%03o' "$1")"; cat "$2"; } > "$3"
 }
@@ -33,6 +33,11 @@ for p in local offload layerwise mincut oplevel tile; do
         --link rate=10mbit,rtt=20ms --json > "$out/plan_json/$p.json" 2>/dev/null || rm -f "$out/plan_json/$p.json"
 done
 "$B/fuzz/wire_seeds" "$out/wire"
+# the handshake harness: a runner's HELLO to a node with a key (0) and without (1)
+for f in "$out"/wire/*; do
+    prefixed 0 "$f" "$out/auth/key-$(basename "$f")"
+    prefixed 1 "$f" "$out/auth/nokey-$(basename "$f")"
+done
 td=/usr/share/libonnx-testdata/data/node
 if [ -d $td ]; then
     for t in test_conv_with_strides_padding test_convtranspose_pads test_maxpool_2d_pads test_averagepool_2d_same_upper \

@@ -109,8 +109,9 @@ static int check_input(const mb_graph *g, int node, int k, const mb_view *in, mb
     return 0;
 }
 
-int mb_backend_compute(mb_backend *be, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out,
-                       char *err, size_t errlen)
+/* Every check of a compute request; v receives the checked views. */
+static int check_request(mb_backend *be, const mb_graph *g, int node, const mb_view *in, mb_region *r,
+                         const mb_tensor *out, mb_view *v, char *err, size_t errlen)
 {
     if (err && errlen)
         err[0] = 0;
@@ -134,11 +135,34 @@ int mb_backend_compute(mb_backend *be, const mb_graph *g, int node, const mb_vie
                         be->name);
     if (n->n_inputs < 0 || n->n_inputs > MB_MAX_INPUTS)
         return req_fail(err, errlen, g, node, "%d inputs", n->n_inputs);
-    if (check_output(g, node, &r, out, err, errlen))
+    if (check_output(g, node, r, out, err, errlen))
         return -1;
-    mb_view v[MB_MAX_INPUTS];
     for (int k = 0; k < n->n_inputs; k++)
-        if (check_input(g, node, k, in, r, v, err, errlen))
+        if (check_input(g, node, k, in, *r, v, err, errlen))
             return -1;
+    return 0;
+}
+
+int mb_backend_compute(mb_backend *be, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out,
+                       char *err, size_t errlen)
+{
+    mb_view v[MB_MAX_INPUTS];
+    if (check_request(be, g, node, in, &r, out, v, err, errlen))
+        return -1;
     return be->compute(be, g, node, v, r, out, err, errlen);
+}
+
+int mb_backend_compute_fused(mb_backend *be, const mb_graph *g, int node, int act, const mb_view *in, mb_region r,
+                             mb_tensor *out, char *err, size_t errlen)
+{
+    if (!be || !be->compute_fused || !g || act < 0 || act >= g->n_nodes)
+        return 0;
+    const mb_node *a = &g->nodes[act];
+    if (a->n_inputs != 1 || a->inputs[0] != node || a->out_ndim != g->nodes[node].out_ndim ||
+        !be->supports_op || !be->supports_op(be, g, a))
+        return 0;
+    mb_view v[MB_MAX_INPUTS];
+    if (check_request(be, g, node, in, &r, out, v, err, errlen))
+        return -1;
+    return be->compute_fused(be, g, node, act, v, r, out, err, errlen);
 }

@@ -16,7 +16,7 @@
 
 #include "mecbed/backend.h"
 
-#define MB_BACKEND_IMPL_VERSION 2
+#define MB_BACKEND_IMPL_VERSION 3
 
 struct mb_backend {
     const char *name;
@@ -34,7 +34,20 @@ struct mb_backend {
     void (*free)(mb_backend *be);
     void *ctx;
     int n_threads;
+    /* Optional (NULL: no fusion): compute node (a Conv) with the
+     * elementwise activation node `act` (its only consumer) applied to each
+     * part of the output while it is still in cache, into out. Returns 1
+     * when done, 0 when this backend does not fuse the pair (out untouched),
+     * -1 on error. The request is checked as for compute. */
+    int (*compute_fused)(mb_backend *be, const mb_graph *g, int node, int act, const mb_view *in, mb_region r,
+                         mb_tensor *out, char *err, size_t errlen);
 };
+
+/* mb_backend_compute for node with activation node act fused into it
+ * (kernels/backend_compute.c): 1 done, 0 not fused (nothing written: run
+ * the two nodes separately), -1 error. */
+int mb_backend_compute_fused(mb_backend *be, const mb_graph *g, int node, int act, const mb_view *in, mb_region r,
+                             mb_tensor *out, char *err, size_t errlen);
 
 /* The built-in backends (kernels/ref, kernels/cpu). NULL when out of memory
  * or when the cpu backend's threads could not be started. */

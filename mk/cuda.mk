@@ -52,9 +52,12 @@ CUDA_LDLIBS := -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublas -lcudart -lst
 # --exclude-libs keeps those copies private, -Bsymbolic binds the library's
 # calls to its own functions, and --no-undefined makes a missing one a link
 # error here rather than a dlopen error on a GPU machine.
-$(CUDA_SO): $(CUDA_OBJ) $(call mb_lib,core)
+# The transformer operators run on the host's reference kernels (kernels/ref),
+# which the shared object carries too.
+CUDA_REF_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard kernels/ref/*.c)))
+$(CUDA_SO): $(CUDA_OBJ) $(CUDA_REF_OBJ) $(call mb_lib,core)
 	@mkdir -p $(@D)
-	$(CC) -shared $(LDFLAGS) -o $@ $(CUDA_OBJ) $(call mb_lib,core) -Wl,--exclude-libs,ALL -Wl,-Bsymbolic \
+	$(CC) -shared $(LDFLAGS) -o $@ $(CUDA_OBJ) $(CUDA_REF_OBJ) $(call mb_lib,core) -Wl,--exclude-libs,ALL -Wl,-Bsymbolic \
 		-Wl,--no-undefined $(CUDA_LDLIBS) -lm
 all: $(CUDA_SO)
 

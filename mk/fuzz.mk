@@ -18,7 +18,7 @@ FUZZ_CFLAGS  := -O1 -g -std=gnu11 -Iinclude -I$(BUILD)/gen -pthread -fPIC -MMD -
                 -fsanitize=fuzzer-no-link -Werror=implicit-function-declaration -Werror=int-conversion $(if $(WERROR),-Werror)
 # Layers below the CLI, bottom last (the link order of the Makefile's LIBS).
 FUZZ_MODULES := sweep runtime policies netem traces models kernels core
-FUZZ_NAMES   := modelfile onnx npy trace topology sweepconf plan_json linkspec profile wire
+FUZZ_NAMES   := modelfile onnx npy trace topology sweepconf plan_json linkspec profile wire auth
 FUZZ_BINS    := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_NAMES))
 
 fuzz_lib = $(FUZZ_DIR)/lib/libmb_$(1).a

@@ -8,13 +8,26 @@ $(BUILD)/plugins/greedy.so: policies/examples/greedy.c include/mecbed/policy.h
 	@mkdir -p $(@D)
 	$(CC) $(PLUGIN_CFLAGS) -o $@ $< -lm
 
+# The example with declared (typed) options: the first fraction of the ops
+# on the device, the rest on a server.
+$(BUILD)/plugins/half.so: policies/examples/half.c include/mecbed/policy.h
+	@mkdir -p $(@D)
+	$(CC) $(PLUGIN_CFLAGS) -o $@ $<
+
 # The same plugin claiming ABI version 99: mecbed must refuse it clearly.
-$(BUILD)/plugins/abi99.so: policies/examples/greedy.c include/mecbed/policy.h
+# Outside build/plugins, which mecbed scans for plugins.
+$(BUILD)/plugins-test/abi99.so: policies/examples/greedy.c include/mecbed/policy.h
 	@mkdir -p $(@D)
 	$(CC) $(PLUGIN_CFLAGS) -DEXAMPLE_ABI_VERSION=99 -o $@ $< -lm
 
+# ... and claiming version 2 (no declared options): still loads.
+$(BUILD)/plugins-test/greedy_v2.so: policies/examples/greedy.c include/mecbed/policy.h
+	@mkdir -p $(@D)
+	$(CC) $(PLUGIN_CFLAGS) -DEXAMPLE_ABI_VERSION=2 -o $@ $< -lm
+
 .PHONY: plugins
-plugins: $(BUILD)/plugins/greedy.so $(BUILD)/plugins/abi99.so
+plugins: $(BUILD)/plugins/greedy.so $(BUILD)/plugins/half.so $(BUILD)/plugins-test/abi99.so \
+         $(BUILD)/plugins-test/greedy_v2.so
 all: plugins
 
 # The plugin tests load $(BUILD)/plugins/*.so: build those first.
@@ -24,7 +37,8 @@ $(BUILD)/tests/test_policy_api: | plugins
 # policies/datadir.c) and the example plugin in the plugin directory.
 .PHONY: install-policies
 install: install-policies
-install-policies: $(BUILD)/plugins/greedy.so
+install-policies: $(BUILD)/plugins/greedy.so $(BUILD)/plugins/half.so
 	install -D -m 644 -t $(DESTDIR)$(PREFIX)/share/mecbed/policies/nodetypes policies/nodetypes/*.ini
 	install -D -m 644 -t $(DESTDIR)$(PREFIX)/share/mecbed/policies/profiles policies/profiles/*.csv
 	install -D -m 755 $(BUILD)/plugins/greedy.so $(DESTDIR)$(PREFIX)/lib/mecbed/plugins/greedy.so
+	install -D -m 755 $(BUILD)/plugins/half.so $(DESTDIR)$(PREFIX)/lib/mecbed/plugins/half.so

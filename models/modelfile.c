@@ -44,6 +44,8 @@ static const char *const resize_mode_names[] = {"nearest", "linear", NULL};
 static const char *const coord_names[] = {"half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel",
                                           "tf_half_pixel_for_nn", NULL};
 static const char *const nearest_names[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil", NULL};
+static const char *const dtype_names[] = {"float", "int64", "int32", "bool", "int8", "uint8", NULL};
+_Static_assert(sizeof dtype_names / sizeof dtype_names[0] == MB_DT_COUNT + 1, "one name per mb_dtype");
 
 #define OFF(f) offsetof(mb_op_attrs, f)
 static const attr_def attr_defs[] = {
@@ -72,6 +74,25 @@ static const attr_def attr_defs[] = {
     {"nearest_mode", A_ENUM, OFF(nearest_mode), 1, 0, nearest_names},
     {"cubic_coeff_a", A_FLOAT, OFF(cubic_coeff_a), 1, 0, NULL},
     {"bn_folded", A_INT, OFF(bn_folded), 1, 0, NULL},
+    /* the transformer operators' (graph.h) */
+    {"perm", A_INT, OFF(perm), MB_MAX_DIMS, 0, NULL},
+    {"axes_mask", A_INT, OFF(axes_mask), 1, 0, NULL},
+    {"keepdims", A_INT, OFF(keepdims), 1, 0, NULL},
+    {"starts", A_I64LIST, OFF(starts), MB_MAX_DIMS, 0, NULL},
+    {"ends", A_I64LIST, OFF(ends), MB_MAX_DIMS, 0, NULL},
+    {"steps", A_I64LIST, OFF(steps), MB_MAX_DIMS, 0, NULL},
+    {"dtype", A_ENUM, OFF(dtype), 1, 0, dtype_names},
+    {"gelu_tanh", A_INT, OFF(gelu_tanh), 1, 0, NULL},
+    {"select_last", A_INT, OFF(select_last), 1, 0, NULL},
+    {"upper", A_INT, OFF(upper), 1, 0, NULL},
+    {"diag_k", A_I64LIST, OFF(diag_k), 1, 0, NULL},
+    {"fmod", A_INT, OFF(fmod), 1, 0, NULL},
+    {"exclusive", A_INT, OFF(exclusive), 1, 0, NULL},
+    {"reverse", A_INT, OFF(reverse), 1, 0, NULL},
+    {"reduction", A_INT, OFF(reduction), 1, 0, NULL},
+    {"has_ignore", A_INT, OFF(has_ignore), 1, 0, NULL},
+    {"ignore_index", A_I64LIST, OFF(ignore_index), 1, 0, NULL},
+    {"gather_table", A_INT, OFF(gather_table), 1, 0, NULL},
 };
 #define N_ATTR (sizeof attr_defs / sizeof attr_defs[0])
 

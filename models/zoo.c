@@ -17,12 +17,13 @@ static const zoo_entry zoo[] = {
     {"alexnet", zoo_alexnet},         {"vgg16", zoo_vgg16},         {"resnet18", zoo_resnet18},
     {"resnet50", zoo_resnet50},       {"resnet152", zoo_resnet152}, {"mobilenetv2", zoo_mobilenetv2},
     {"googlenet", zoo_googlenet},     {"densenet121", zoo_densenet121}, {"tiny_yolov2", zoo_tiny_yolov2},
+    {"deit_tiny", zoo_deit_tiny},     {"vit_b16", zoo_vit_b16},     {"bert_base", zoo_bert_base},
 };
 #define N_ZOO (sizeof zoo / sizeof zoo[0])
 
 static const char *const zoo_name_list[N_ZOO + 1] = {
     "alexnet", "vgg16", "resnet18", "resnet50", "resnet152", "mobilenetv2", "googlenet", "densenet121",
-    "tiny_yolov2", NULL,
+    "tiny_yolov2", "deit_tiny", "vit_b16", "bert_base", NULL,
 };
 _Static_assert(sizeof zoo_name_list / sizeof zoo_name_list[0] == N_ZOO + 1, "one name per zoo entry");
 

@@ -44,6 +44,11 @@ void zoo_set_structure_only(int on)
     structure_only = on;
 }
 
+int zoo_structure_only(void)
+{
+    return structure_only;
+}
+
 /* A tensor of the given dims, uniform in [lo,hi), from its own seeded stream. */
 static mb_tensor *draw(zoo_b *b, int ndim, const int64_t *dims, float lo, float hi)
 {

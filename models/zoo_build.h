@@ -29,6 +29,7 @@ typedef struct zoo_b {
 
 /* While on, weights are allocated with their shapes but not filled. */
 void zoo_set_structure_only(int on);
+int zoo_structure_only(void);
 
 int zoo_begin(zoo_b *b, const char *model, uint64_t seed);
 /* Infers shapes, sets the outputs; returns the graph or NULL with err. Frees the builder. */

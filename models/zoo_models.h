@@ -16,5 +16,8 @@ mb_graph *zoo_mobilenetv2(uint64_t seed, char *err, size_t errlen);
 mb_graph *zoo_googlenet(uint64_t seed, char *err, size_t errlen);
 mb_graph *zoo_densenet121(uint64_t seed, char *err, size_t errlen);
 mb_graph *zoo_tiny_yolov2(uint64_t seed, char *err, size_t errlen);
+mb_graph *zoo_deit_tiny(uint64_t seed, char *err, size_t errlen);
+mb_graph *zoo_vit_b16(uint64_t seed, char *err, size_t errlen);
+mb_graph *zoo_bert_base(uint64_t seed, char *err, size_t errlen);
 
 #endif

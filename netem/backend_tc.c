@@ -59,7 +59,7 @@ int mb_tc_has_netem(void)
 
 static int needs_netem(const mb_link_dir *d)
 {
-    return d->delay_s > 0 || d->jitter_s > 0 || d->loss_model != MB_LOSS_NONE;
+    return d->delay_s > 0 || d->jitter_s > 0 || d->loss_model != MB_LOSS_NONE || d->duplicate > 0 || d->corrupt > 0;
 }
 
 static int tc_check(const mb_link_spec *s, char *err, size_t errlen)
@@ -74,7 +74,7 @@ static int tc_check(const mb_link_spec *s, char *err, size_t errlen)
         if (needs_netem(d) && !mb_tc_has_netem())
             return fail(err, errlen,
                         "this kernel has no netem qdisc (sch_netem), so the tc backend can only limit the rate; "
-                        "for delay, jitter or loss use --backend emu");
+                        "for delay, jitter, loss, duplicate or corrupt use --backend emu");
     }
     return 0;
 }
@@ -126,6 +126,14 @@ static int shape(const char *ns, const char *ifname, const mb_link_dir *d, int m
             ARG("%.6f%%", d->ge_r * 100);
             ARG("%.6f%%", d->ge_loss_bad * 100); /* netem's "1-h": loss probability in the bad state */
             ARG("%.6f%%", d->ge_loss_good * 100);
+        }
+        if (d->duplicate > 0) {
+            ARG("duplicate");
+            ARG("%.6f%%", d->duplicate * 100);
+        }
+        if (d->corrupt > 0) {
+            ARG("corrupt");
+            ARG("%.6f%%", d->corrupt * 100);
         }
         if (d->rate_bps > 0) {
             ARG("rate");

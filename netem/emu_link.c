@@ -348,10 +348,22 @@ static void deliver_due(emu_dir *d, double now)
             d->late_max = late;
         size_t bin = (size_t)(late / LATE_BIN_US);
         d->late_hist[bin < LATE_BINS ? bin : LATE_BINS]++;
-        ssize_t w = write(d->out_fd, p->buf, p->len);
-        (void)w; /* a TUN write fails only if the interface is gone: the run is ending */
-        __atomic_add_fetch(&d->ctr.out_packets, 1, __ATOMIC_RELAXED);
-        __atomic_add_fetch(&d->ctr.out_bytes, p->len, __ATOMIC_RELAXED);
+        const mb_link_dir *l = &d->cfg.dir;
+        if (l->corrupt > 0 && p->len && urand(d) < l->corrupt) {
+            /* netem's corrupt: one random bit anywhere in the packet */
+            size_t bit = (size_t)(urand(d) * (double)p->len * 8);
+            p->buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+            __atomic_add_fetch(&d->ctr.corrupted, 1, __ATOMIC_RELAXED);
+        }
+        int copies = 1 + (l->duplicate > 0 && urand(d) < l->duplicate);
+        for (int c = 0; c < copies; c++) {
+            ssize_t w = write(d->out_fd, p->buf, p->len);
+            (void)w; /* a TUN write fails only if the interface is gone: the run is ending */
+            __atomic_add_fetch(&d->ctr.out_packets, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&d->ctr.out_bytes, p->len, __ATOMIC_RELAXED);
+        }
+        if (copies > 1)
+            __atomic_add_fetch(&d->ctr.duplicated, 1, __ATOMIC_RELAXED);
         log_csv(d, p, "delivered");
         log_pcap(d, p);
         d->head++;
@@ -563,6 +575,8 @@ void emu_dir_counters(const emu_dir *d, mb_link_counters *c)
     c->drop_queue = __atomic_load_n(&d->ctr.drop_queue, __ATOMIC_RELAXED);
     c->drop_aqm = __atomic_load_n(&d->ctr.drop_aqm, __ATOMIC_RELAXED);
     c->drop_outage = __atomic_load_n(&d->ctr.drop_outage, __ATOMIC_RELAXED);
+    c->duplicated = __atomic_load_n(&d->ctr.duplicated, __ATOMIC_RELAXED);
+    c->corrupted = __atomic_load_n(&d->ctr.corrupted, __ATOMIC_RELAXED);
     if (d->late_n) {
         c->late_mean_us = d->late_sum / (double)d->late_n;
         c->late_max_us = d->late_max;

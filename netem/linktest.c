@@ -7,6 +7,7 @@
 #include <ifaddrs.h>
 #include <linux/if_link.h>
 #include <math.h>
+#include <stdint.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -79,7 +80,10 @@ typedef struct ctx {
     /* one-way delays of the idle probes */
     int record_owd;
     double owd_up[MAX_RTT_SAMPLES], owd_down[MAX_RTT_SAMPLES];
+    double owd_sent[MAX_RTT_SAMPLES]; /* when the probe of owd_up[i] was sent */
     int n_owd_up, n_owd_down;
+    /* per-interval samples: b's received IP bytes and the time at the last one */
+    double iv_bytes, iv_t;
 } ctx;
 
 static struct sockaddr_in with_port(const ctx *c, int port)
@@ -131,8 +135,10 @@ static void *echo_server(void *arg)
             memcpy(&m, buf, sizeof m);
             m.echoed = now_s();
             int i = __atomic_fetch_add(&c->n_owd_up, 1, __ATOMIC_RELAXED);
-            if (i < MAX_RTT_SAMPLES)
+            if (i < MAX_RTT_SAMPLES) {
                 c->owd_up[i] = (m.echoed - m.sent) * 1e3;
+                c->owd_sent[i] = m.sent;
+            }
             memcpy(buf, &m, sizeof m);
         }
         if (n > 0)
@@ -388,6 +394,8 @@ static double link_cpu(ctx *c)
 typedef struct udp_send_arg {
     ctx *c;
     double rate_bps; /* IP bits per second */
+    size_t ip_bytes; /* datagram size at the IP layer (0: the MTU) */
+    double t0;       /* when the first datagram was due (datagram k: t0 + k x its time at rate_bps) */
     uint32_t phase;
     long sent;
     uint64_t ok; /* datagrams the kernel accepted */
@@ -408,10 +416,11 @@ static void *udp_client(void *arg)
         close(fd);
         return NULL;
     }
-    size_t payload = (size_t)c->mtu - 28;
+    size_t payload = (u->ip_bytes ? u->ip_bytes : (size_t)c->mtu) - 28;
     char *buf = calloc(1, payload);
     double per_pkt = (double)(payload + 28) * 8 / u->rate_bps;
     double t0 = now_s();
+    u->t0 = t0;
     long sent = 0;
     while (buf && !c->stop_phase) {
         long due = (long)((now_s() - t0) / per_pkt) + 1;
@@ -456,10 +465,10 @@ static int setup_servers(ctx *c, char *err, size_t errlen)
     return 0;
 }
 
-static double trace_peak_bps(const char *path)
+static double trace_peak_bps(const mb_link_dir *up)
 {
     char err[256];
-    mb_trace *tr = mb_trace_read(path, MB_TRACE_FMT_AUTO, err, sizeof err);
+    mb_trace *tr = mb_trace_read_dir(up, err, sizeof err);
     if (!tr)
         return 0;
     mb_trace_stats s;
@@ -472,9 +481,8 @@ static double trace_peak_bps(const char *path)
 
 /* The configured figures of the link's a -> b direction; everything measured
  * starts as NaN (JSON null) so a phase not run does not read as 0. */
-static void init_result(mb_linktest_result *r, const mb_link_spec *spec)
+static void init_result(mb_linktest_result *r, const mb_link_spec *spec, const mb_link_dir *up)
 {
-    const mb_link_dir *up = &spec->up;
     r->cfg_rate_mbps = up->rate_bps / 1e6;
     r->cfg_delay_ms = up->delay_s * 1e3;
     r->cfg_rtt_ms = mb_linkspec_rtt(spec) * 1e3;
@@ -486,6 +494,8 @@ static void init_result(mb_linktest_result *r, const mb_link_spec *spec)
     r->tcp_mbps = r->goodput_mbps = r->udp_mbps = r->udp_offered_mbps = r->rtt_load_ms = r->loss_rate = NAN;
     r->trace_delivered_bytes = r->trace_capacity_bytes = r->trace_ratio = NAN;
     r->emu_cpu_percent = -1;
+    r->owd_ideal_ms = r->owd_error_ms = r->owd_capacity_wait_ms = r->loss_wait_s = NAN;
+    r->loss_drop_random = r->loss_drop_queue = r->loss_drop_outage = -1;
 }
 
 /* The server threads in b (echo, TCP sink, UDP sink). */
@@ -526,6 +536,74 @@ static void stop_servers(ctx *c, servers *s)
         close(c->udp_sink);
 }
 
+/* An ideal a -> b bottleneck replayed beside the real one: when a packet
+ * arriving at a time leaves, given the configured rate or the trace (read
+ * exactly as the emulator reads it, from the same epoch). */
+typedef struct replay {
+    mb_trace *tr;
+    mb_trace_cursor cur;
+    double rate_bps, epoch;
+    int64_t last_ns;
+} replay;
+
+static void replay_init(replay *rp, ctx *c, const mb_link_dir *up)
+{
+    char e[256];
+    memset(rp, 0, sizeof *rp);
+    rp->tr = up->trace[0] ? mb_trace_read_dir(up, e, sizeof e) : NULL;
+    if (rp->tr)
+        mb_trace_cursor_init(&rp->cur, rp->tr, up->trace_loop);
+    rp->rate_bps = up->rate_bps;
+    rp->epoch = mb_net_epoch(c->net);
+    rp->last_ns = INT64_MIN;
+}
+
+/* Departure (monotonic seconds) of `bytes` arriving at `arr`; INFINITY when
+ * the trace never carries them. */
+static double replay_dep(replay *rp, double arr, double bytes)
+{
+    int64_t a = mb_trace_ns(arr - rp->epoch), start = a > rp->last_ns ? a : rp->last_ns, dep = start;
+    if (rp->tr) {
+        dep = mb_trace_serve_ns(&rp->cur, start, bytes);
+        if (dep == INT64_MAX)
+            return INFINITY;
+    } else if (rp->rate_bps > 0) {
+        dep = start + llround(bytes * 8e9 / rp->rate_bps);
+    }
+    rp->last_ns = dep;
+    return rp->epoch + (double)dep / 1e9;
+}
+
+/* Each idle probe's one-way delay against the ideal link's: its wait for
+ * capacity (or serialisation) plus the delay. */
+static void owd_against_ideal(ctx *c, const mb_link_dir *up, mb_linktest_result *r, int n)
+{
+    replay rp;
+    replay_init(&rp, c, up);
+    double ideal[MAX_RTT_SAMPLES], wait[MAX_RTT_SAMPLES], errs[MAX_RTT_SAMPLES];
+    /* probes in the order they were sent (the echo thread records them as they arrive) */
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && c->owd_sent[j] < c->owd_sent[j - 1]; j--) {
+            double ts = c->owd_sent[j], to = c->owd_up[j];
+            c->owd_sent[j] = c->owd_sent[j - 1], c->owd_up[j] = c->owd_up[j - 1];
+            c->owd_sent[j - 1] = ts, c->owd_up[j - 1] = to;
+        }
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        double dep = replay_dep(&rp, c->owd_sent[i], sizeof(rtt_msg) + 28);
+        if (!isfinite(dep))
+            continue;
+        wait[m] = (dep - c->owd_sent[i]) * 1e3;
+        ideal[m] = wait[m] + up->delay_s * 1e3;
+        errs[m] = c->owd_up[i] - ideal[m];
+        m++;
+    }
+    r->owd_ideal_ms = pct(ideal, m, 50);
+    r->owd_capacity_wait_ms = pct(wait, m, 50);
+    r->owd_error_ms = pct(errs, m, 50);
+    mb_trace_free(rp.tr);
+}
+
 /* Idle RTT: 20 small probes, with their one-way delays. */
 static int phase_idle_rtt(ctx *c, const mb_link_dir *up, mb_linktest_result *r, char *err, size_t errlen)
 {
@@ -539,7 +617,10 @@ static int phase_idle_rtt(ctx *c, const mb_link_dir *up, mb_linktest_result *r, 
     int n = rtt_probes(c, 20, 0.025 + r->cfg_rtt_ms / 1e3 / 4, timeout, idle, 64, NULL);
     c->record_owd = 0;
     int n_up = __atomic_exchange_n(&c->n_owd_up, 0, __ATOMIC_RELAXED);
-    r->owd_up_ms = pct(c->owd_up, n_up < MAX_RTT_SAMPLES ? n_up : MAX_RTT_SAMPLES, 50);
+    if (n_up > MAX_RTT_SAMPLES)
+        n_up = MAX_RTT_SAMPLES;
+    owd_against_ideal(c, up, r, n_up); /* before pct() sorts owd_up */
+    r->owd_up_ms = pct(c->owd_up, n_up, 50);
     r->owd_down_ms = pct(c->owd_down, c->n_owd_down, 50);
     /* what an ideal link gives the probe: delay plus its serialisation */
     r->probe_serialization_ms = up->rate_bps > 0 ? (sizeof(rtt_msg) + 28) * 8.0 / up->rate_bps * 1e3 : 0;
@@ -554,8 +635,36 @@ static int phase_idle_rtt(ctx *c, const mb_link_dir *up, mb_linktest_result *r, 
     return 0;
 }
 
+/* Sleep until t_end, sampling b's received IP bytes every interval (when
+ * asked) into r's interval arrays, times from t_start (the phase's start;
+ * the first call of a phase finds r->n_intervals at 0). */
+static void sample_until(ctx *c, mb_linktest_result *r, double interval, double t_start, double t_end)
+{
+    if (!(interval > 0)) {
+        sleep_until(t_end);
+        return;
+    }
+    if (!r->n_intervals) {
+        c->iv_bytes = ip_rx_bytes(c);
+        c->iv_t = now_s();
+    }
+    for (;;) {
+        double next = t_start + (r->n_intervals + 1) * interval;
+        if (next > t_end + 1e-9 || r->n_intervals >= MB_LINKTEST_MAX_INTERVALS)
+            break;
+        sleep_until(next);
+        double now = now_s(), b = ip_rx_bytes(c);
+        r->interval_end_s[r->n_intervals] = now - t_start;
+        r->interval_mbps[r->n_intervals] = (b - c->iv_bytes) * 8 / (now - c->iv_t) / 1e6;
+        r->n_intervals++;
+        c->iv_bytes = b, c->iv_t = now;
+    }
+    sleep_until(t_end);
+}
+
 /* TCP bulk a -> b for dur seconds after warm, with RTT probes alongside. */
-static int phase_tcp(ctx *c, mb_linktest_result *r, double warm, double dur, char *err, size_t errlen)
+static int phase_tcp(ctx *c, mb_linktest_result *r, double warm, double dur, double interval, char *err,
+                     size_t errlen)
 {
     c->stop_phase = 0;
     pthread_t th_client, th_rtt;
@@ -563,10 +672,11 @@ static int phase_tcp(ctx *c, mb_linktest_result *r, double warm, double dur, cha
     if (pthread_create(&th_client, NULL, tcp_client, c))
         return fail(err, errlen, "link test: cannot start the TCP client");
     pthread_create(&th_rtt, NULL, load_rtt_thread, c);
-    sleep_until(t0 + warm);
+    r->n_intervals = 0;
+    sample_until(c, r, interval, t0, t0 + warm);
     double s0 = now_s(), b0 = ip_rx_bytes(c), cpu0 = link_cpu(c);
     uint64_t g0 = __atomic_load_n(&c->tcp_rx, __ATOMIC_RELAXED);
-    sleep_until(t0 + warm + dur);
+    sample_until(c, r, interval, t0, t0 + warm + dur);
     double s1 = now_s(), b1 = ip_rx_bytes(c), cpu1 = link_cpu(c);
     uint64_t g1 = __atomic_load_n(&c->tcp_rx, __ATOMIC_RELAXED);
     c->stop_phase = 1;
@@ -589,7 +699,7 @@ static void trace_delivery(ctx *c, const mb_link_dir *up, mb_linktest_result *r,
                            uint64_t bytes)
 {
     char e2[256];
-    mb_trace *tr = mb_trace_read(up->trace, MB_TRACE_FMT_AUTO, e2, sizeof e2);
+    mb_trace *tr = mb_trace_read_dir(up, e2, sizeof e2);
     if (!tr)
         return;
     double ep = mb_net_epoch(c->net);
@@ -630,48 +740,125 @@ static int phase_udp(ctx *c, const mb_link_dir *up, mb_linktest_result *r, doubl
     return 0;
 }
 
-/* The loss phase's rate: half the link's, so queues do not drop; for a trace
- * half its slowest second (a trace with outages still loses in them). */
-static double loss_rate_bps(const mb_link_dir *up, int has_trace)
+#define LOSS_DGRAM_BYTES 200 /* IP bytes: small, so hundreds fit even a slow link */
+#define LOSS_MIN_DGRAMS 500
+#define LOSS_MAX_PPS 5000.0
+#define LOSS_MAX_WAIT_S 60.0
+
+/* The longest stretch without capacity of a trace (10 ms resolution). */
+static double longest_outage_s(const mb_trace *tr)
 {
-    double rate = up->rate_bps > 0 ? up->rate_bps / 2 : 10e6;
-    if (has_trace) {
-        char e2[256];
-        mb_trace *tr = mb_trace_read(up->trace, MB_TRACE_FMT_AUTO, e2, sizeof e2);
-        mb_trace_stats st;
-        rate = 1e5;
-        if (tr && mb_trace_stats_compute(tr, 1, &st) == 0 && st.min_bps > 0)
-            rate = st.min_bps / 2;
-        mb_trace_free(tr);
+    mb_trace *b = mb_trace_binned(tr, 0.01);
+    double best = 0, run = 0;
+    for (size_t i = 0; b && i < b->n; i++) {
+        run = b->rate_bps[i] > 0 ? 0 : run + 0.01;
+        if (run > best)
+            best = run;
     }
-    return rate;
+    mb_trace_free(b);
+    return best;
 }
 
-/* Loss: numbered datagrams, counted at b. */
+/* The loss phase's datagram rate: half the link's rate (for a trace half its
+ * mean) in 200-byte datagrams, 100..5000 a second, and no more than half
+ * the queue can hold through the trace's longest outage, so that the queue
+ * does not drop what an outage holds. */
+static double loss_pps(const mb_link_dir *up)
+{
+    double rate = up->rate_bps > 0 ? up->rate_bps : 20e6, outage = 0;
+    if (up->trace[0]) {
+        char e[256];
+        mb_trace *tr = mb_trace_read_dir(up, e, sizeof e);
+        mb_trace_stats st;
+        if (tr && mb_trace_stats_compute(tr, 1, &st) == 0 && st.mean_bps > 0)
+            rate = st.mean_bps;
+        if (tr)
+            outage = longest_outage_s(tr);
+        mb_trace_free(tr);
+    }
+    double pps = rate / 2 / (LOSS_DGRAM_BYTES * 8);
+    long qlimit = up->queue_packets > 0 ? up->queue_packets : up->queue_bytes > 0 ? up->queue_bytes / LOSS_DGRAM_BYTES
+                                                                                   : 1000;
+    if (outage > 0 && pps > qlimit / 2.0 / outage)
+        pps = qlimit / 2.0 / outage;
+    return pps < 100 ? 100 : pps > LOSS_MAX_PPS ? LOSS_MAX_PPS : pps;
+}
+
+static void emu_drops(ctx *c, long out[3])
+{
+    mb_link_counters lc;
+    const mb_topology *t = mb_net_topology(c->net);
+    int dir = t->links[c->link].a == c->a ? 0 : 1;
+    if (mb_net_link_counters(c->net, c->link, dir, &lc)) {
+        out[0] = out[1] = out[2] = -1;
+        return;
+    }
+    out[0] = (long)lc.drop_loss, out[1] = (long)(lc.drop_queue + lc.drop_aqm), out[2] = (long)lc.drop_outage;
+}
+
+/* When every datagram of the phase is due at b on an ideal link: replayed
+ * from their paced send times; due[k] for datagram k. */
+static double loss_deadline(ctx *c, const mb_link_dir *up, const udp_send_arg *ua, long sent, double *due)
+{
+    replay rp;
+    replay_init(&rp, c, up);
+    double per = (double)ua->ip_bytes * 8 / ua->rate_bps, last = 0;
+    double extra = up->delay_s + 4 * up->jitter_s;
+    for (long k = 0; k < sent; k++) {
+        double dep = replay_dep(&rp, ua->t0 + (double)k * per, (double)ua->ip_bytes);
+        due[k] = dep + extra;
+        if (isfinite(due[k]) && due[k] > last)
+            last = due[k];
+    }
+    mb_trace_free(rp.tr);
+    return last;
+}
+
+/* Loss: numbered datagrams, counted at b once the link could have delivered
+ * them all. */
 static int phase_loss(ctx *c, const mb_link_dir *up, mb_linktest_result *r, double dur, char *err, size_t errlen)
 {
-    double rate = loss_rate_bps(up, r->has_trace);
+    double pps = loss_pps(up);
+    double ldur = dur > LOSS_MIN_DGRAMS / pps ? dur : LOSS_MIN_DGRAMS / pps;
     c->seen = calloc(MAX_LOSS_SEQ, 1);
     if (!c->seen)
         return fail(err, errlen, "out of memory");
-    udp_send_arg ua = {.c = c, .rate_bps = rate, .phase = 2};
+    udp_send_arg ua = {.c = c, .rate_bps = pps * LOSS_DGRAM_BYTES * 8, .ip_bytes = LOSS_DGRAM_BYTES, .phase = 2};
+    long d0[3], d1[3];
+    emu_drops(c, d0);
     __atomic_store_n(&c->udp_phase, 2, __ATOMIC_RELAXED);
     c->stop_phase = 0;
     pthread_t th_client;
     double t0 = now_s();
     if (pthread_create(&th_client, NULL, udp_client, &ua))
         return fail(err, errlen, "link test: cannot start the UDP client");
-    double ldur = dur < 3 ? dur : 3;
     sleep_until(t0 + ldur);
     c->stop_phase = 1;
     pthread_join(th_client, NULL);
-    /* wait for what is still in flight */
-    usleep((useconds_t)(300000 + 2 * r->cfg_rtt_ms * 1000));
-    long got = 0, sent = ua.sent < MAX_LOSS_SEQ ? ua.sent : MAX_LOSS_SEQ;
-    for (long i = 0; i < sent; i++)
+    long sent = ua.sent < MAX_LOSS_SEQ ? ua.sent : MAX_LOSS_SEQ;
+    double *due = malloc((size_t)(sent ? sent : 1) * sizeof *due);
+    if (!due)
+        return fail(err, errlen, "out of memory");
+    /* wait until the last datagram is due (an outage holds them), 60 s at most */
+    double end = loss_deadline(c, up, &ua, sent, due) + 0.3 + 2 * r->cfg_rtt_ms / 1e3;
+    double cap = now_s() + LOSS_MAX_WAIT_S, w0 = now_s();
+    sleep_until(end < cap ? end : cap);
+    r->loss_wait_s = now_s() - w0;
+    double t_end = now_s();
+    long got = 0, held = 0;
+    for (long i = 0; i < sent; i++) {
         got += c->seen[i];
+        held += !c->seen[i] && !(due[i] <= t_end) && isfinite(due[i]); /* still due: not lost */
+    }
+    free(due);
+    emu_drops(c, d1);
     r->loss_sent = sent;
-    r->loss_rate = sent > 0 ? 1 - (double)got / (double)sent : NAN;
+    r->loss_received = got;
+    r->loss_held = held;
+    r->loss_rate = sent - held > 0 ? (double)(sent - held - got) / (double)(sent - held) : NAN;
+    r->loss_drop_random = d0[0] >= 0 ? d1[0] - d0[0] : -1;
+    r->loss_drop_queue = d0[1] >= 0 ? d1[1] - d0[1] : -1;
+    r->loss_drop_outage = d0[2] >= 0 ? d1[2] - d0[2] : -1;
     return 0;
 }
 
@@ -695,17 +882,30 @@ static int run_phases(ctx *c, const mb_linktest_opts *o, const mb_link_dir *up, 
 {
     double dur = o && o->duration_s > 0 ? o->duration_s : 5;
     double warm = dur > 2 ? 1.0 : dur / 2;
+#define PHASE(name, secs) \
+    do { if (o && o->progress) o->progress(o->progress_arg, name, secs); } while (0)
+    PHASE("idle RTT", 1);
     if (phase_idle_rtt(c, up, r, err, errlen))
         return -1;
-    if (!(o && o->no_tcp) && phase_tcp(c, r, warm, dur, err, errlen))
-        return -1;
+    if (!(o && o->no_tcp)) {
+        PHASE("TCP throughput", warm + dur);
+        if (phase_tcp(c, r, warm, dur, o ? o->interval_s : 0, err, errlen))
+            return -1;
+    }
     double peak = up->rate_bps;
     if (r->has_trace)
-        peak = trace_peak_bps(up->trace);
-    if (!(o && o->no_udp) && peak > 0 && phase_udp(c, up, r, peak, warm, dur, err, errlen))
-        return -1;
-    if (!(o && o->no_loss) && phase_loss(c, up, r, dur, err, errlen))
-        return -1;
+        peak = trace_peak_bps(up);
+    if (!(o && o->no_udp) && peak > 0) {
+        PHASE("UDP throughput", warm + dur);
+        if (phase_udp(c, up, r, peak, warm, dur, err, errlen))
+            return -1;
+    }
+    if (!(o && o->no_loss)) {
+        PHASE("loss", dur);
+        if (phase_loss(c, up, r, dur, err, errlen))
+            return -1;
+    }
+#undef PHASE
     return 0;
 }
 
@@ -722,17 +922,21 @@ int mb_link_test(mb_net *net, int link, const mb_linktest_opts *o, mb_linktest_r
         return fail(err, errlen, "out of memory");
     c->net = net;
     c->link = link;
-    c->a = t->links[link].a;
-    c->b = t->links[link].b;
+    /* reverse: the same probes from b to a, against the down direction */
+    int rev = o && o->reverse;
+    c->a = rev ? t->links[link].b : t->links[link].a;
+    c->b = rev ? t->links[link].a : t->links[link].b;
+    const mb_link_dir *dir = rev ? &spec->down : &spec->up;
     c->mtu = spec->mtu > 0 ? spec->mtu : 1500;
     c->tcp_listen = c->udp_sink = -1;
     c->addr_b.sin_family = AF_INET;
     inet_pton(AF_INET, mb_net_addr(net, c->b), &c->addr_b.sin_addr);
-    init_result(r, spec);
+    init_result(r, spec, dir);
+    r->reverse = rev;
 
     servers s = {0};
     int rc = -1;
-    if (!start_servers(c, &s, err, errlen) && !run_phases(c, o, &spec->up, r, err, errlen)) {
+    if (!start_servers(c, &s, err, errlen) && !run_phases(c, o, dir, r, err, errlen)) {
         read_lateness(c, t, r);
         rc = 0;
     }

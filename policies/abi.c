@@ -10,7 +10,7 @@
 #include "mecbed/policy.h"
 #include "mecbed/topology.h"
 
-#if MB_POLICY_ABI_VERSION != 2
+#if MB_POLICY_ABI_VERSION != 3
 #error "MB_POLICY_ABI_VERSION changed: write that version's layout below (and keep the rules in policy.h)"
 #endif
 
@@ -53,7 +53,7 @@ HOST_FNS(HOST_AT)
 ABI_ASSERT(sizeof(mb_host) == HOST_BASE + HOST_N_FNS * PTR, "mb_host's size changed");
 
 /* mb_policy_ops: version and size, then pointers in this order. */
-#define OPS_PTRS(X) X(name) X(summary) X(option_keys) X(init) X(fini) X(plan) X(replan)
+#define OPS_PTRS(X) X(name) X(summary) X(option_keys) X(init) X(fini) X(plan) X(replan) X(options)
 #define OPS_IDX(f) OPS_IDX_##f,
 enum { OPS_PTRS(OPS_IDX) OPS_N_PTRS };
 #define OPS_BASE (offsetof(mb_policy_ops, struct_size) + sizeof(size_t))
@@ -63,6 +63,14 @@ ABI_ASSERT(offsetof(mb_policy_ops, abi_version) == 0 &&
 #define OPS_AT(f) ABI_ASSERT(offsetof(mb_policy_ops, f) == OPS_BASE + OPS_IDX_##f * PTR, "mb_policy_ops." #f " moved");
 OPS_PTRS(OPS_AT)
 ABI_ASSERT(sizeof(mb_policy_ops) == OPS_BASE + OPS_N_PTRS * PTR, "mb_policy_ops's size changed");
+
+/* mb_policy_option (version 3): name, type, default, help. */
+ABI_ASSERT(offsetof(mb_policy_option, name) == 0 && offsetof(mb_policy_option, type) == PTR &&
+               offsetof(mb_policy_option, dflt) == 2 * PTR &&
+               offsetof(mb_policy_option, help) == 3 * PTR && sizeof(mb_policy_option) == 4 * PTR,
+           "mb_policy_option changed");
+ABI_ASSERT(MB_OPT_STRING == 0 && MB_OPT_NUMBER == 1 && MB_OPT_INT == 2 && MB_OPT_BOOL == 3,
+           "mb_option_type changed");
 
 /* mb_policy_input: four handles, device and objective, options and state. */
 ABI_ASSERT(offsetof(mb_policy_input, host) == 0 && offsetof(mb_policy_input, g) == PTR &&

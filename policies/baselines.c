@@ -58,24 +58,29 @@ static int offload_plan(const mb_policy_input *in, mb_plan *out, char *err, size
     return assign_all(in, out, s, err, errlen);
 }
 
-static const char *const local_option_keys[] = {NULL};
+static const mb_policy_option local_options[] = {
+    {NULL, 0, NULL, NULL},
+};
 
 const mb_policy_ops mb_policy_local_ops = {
     .abi_version = MB_POLICY_ABI_VERSION,
     .struct_size = sizeof(mb_policy_ops),
     .name = "local",
     .summary = "every op on the device (baseline)",
-    .option_keys = local_option_keys,
+    .options = local_options,
     .plan = local_plan,
 };
 
-static const char *const offload_option_keys[] = {"server", NULL};
+static const mb_policy_option offload_options[] = {
+    {"server", MB_OPT_STRING, "", "the server site by name (default: the first non-device site)"},
+    {NULL, 0, NULL, NULL},
+};
 
 const mb_policy_ops mb_policy_offload_ops = {
     .abi_version = MB_POLICY_ABI_VERSION,
     .struct_size = sizeof(mb_policy_ops),
     .name = "offload",
     .summary = "every op on the edge server: input up, result down (baseline)",
-    .option_keys = offload_option_keys,
+    .options = offload_options,
     .plan = offload_plan,
 };

@@ -891,7 +891,7 @@ static int cic_plan(const mb_policy_input *in, mb_plan *out, char *err, size_t e
         out->pred.cut_value_ms = l->c + s * l->w;
         h->plan_metric_set(out, "envelope_line", lo);
         snprintf(out->note, sizeof(out->note),
-                 "splitting model: envelope line %d of %d (%d of %d ops in the compressed graph)",
+                 "splitting model: envelope line %d of %d (%d vertices for %d nodes in the compressed graph)",
                  lo, m->n_lines, m->compressed_vertices, m->n);
         return 0;
     }
@@ -926,7 +926,7 @@ static int cic_plan(const mb_policy_input *in, mb_plan *out, char *err, size_t e
     out->pred.cut_value_ms = value;
     h->plan_metric_set(out, "envelope_line", -1);
     snprintf(out->note, sizeof(out->note),
-             "conditions outside the splitting model: min cut on the compressed graph (%d of %d ops)",
+             "conditions outside the splitting model: min cut on the compressed graph (%d vertices for %d nodes)",
              m->compressed_vertices, m->n);
     rc = 0;
 out:
@@ -937,14 +937,18 @@ out:
     return rc;
 }
 
-static const char *const cic_option_keys[] = {"model", "server", NULL};
+static const mb_policy_option cic_options[] = {
+    {"model", MB_OPT_STRING, "", "splitting-model file to read (written when absent); default: build in memory"},
+    {"server", MB_OPT_STRING, "", "the server site by name (default: the first non-device site)"},
+    {NULL, 0, NULL, NULL},
+};
 
 const mb_policy_ops mb_policy_cic_ops = {
     .abi_version = MB_POLICY_ABI_VERSION,
     .struct_size = sizeof(mb_policy_ops),
     .name = "cic",
     .summary = "CIC: compressed DAG (chains, articulation points) + precomputed cut envelope",
-    .option_keys = cic_option_keys,
+    .options = cic_options,
     .init = cic_init,
     .fini = cic_fini,
     .plan = cic_plan,

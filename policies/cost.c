@@ -54,13 +54,13 @@ static int dir_params(const mb_link_dir *d, int mtu, double *rate, double *delay
     else if (d->trace[0]) {
         /* plan mode plans for the trace's mean rate over one period */
         char e2[512];
-        mb_trace *tr = mb_trace_read(d->trace, MB_TRACE_FMT_AUTO, e2, sizeof(e2));
+        mb_trace *tr = mb_trace_read_src(d->trace, &d->trace_src, e2, sizeof(e2));
         if (!tr) {
             snprintf(err, errlen, "%s: %s", what, e2);
             return -1;
         }
-        double mean = tr->period_s > 0 ? mb_trace_capacity(tr, 0, tr->period_s, 0) * 8.0 / tr->period_s
-                                       : 0;
+        double mean = tr->period_ns > 0 ? mb_trace_capacity_ns(tr, 0, tr->period_ns, 0) * 8e9 / (double)tr->period_ns
+                                        : 0;
         mb_trace_free(tr);
         if (!(mean > 0)) {
             snprintf(err, errlen, "%s: trace %s has no capacity (mean rate 0)", what, d->trace);

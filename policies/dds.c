@@ -262,13 +262,20 @@ out:
     return rc;
 }
 
-static const char *const dds_option_keys[] = {"server", "capacity", "price", "eps", "rounds", NULL};
+static const mb_policy_option dds_options[] = {
+    {"server", MB_OPT_STRING, "", "the shared server by name (default: the first edge)"},
+    {"capacity", MB_OPT_NUMBER, "1", "server capacity F in units of its node type (> 0)"},
+    {"price", MB_OPT_NUMBER, "", "unit price p of a bid (default: 0.05 x the mean local latency)"},
+    {"eps", MB_OPT_NUMBER, "1e-4", "convergence: no bid moves by more than eps"},
+    {"rounds", MB_OPT_INT, "200", "at most this many best-response rounds"},
+    {NULL, 0, NULL, NULL},
+};
 
 const mb_policy_ops mb_policy_dds_ops = {
     .abi_version = MB_POLICY_ABI_VERSION,
     .struct_size = sizeof(mb_policy_ops),
     .name = "dds",
     .summary = "DDS: devices bid for shares of one server; best response to a Nash equilibrium",
-    .option_keys = dds_option_keys,
+    .options = dds_options,
     .plan = dds_plan,
 };

@@ -111,6 +111,11 @@ double mb_policy_opt_double(const char *opts, const char *key, double dflt)
         return dflt;
     char buf[64];
     snprintf(buf, sizeof(buf), "%.*s", (int)(n < 63 ? n : 63), v);
+    /* bool options (MB_OPT_BOOL) read as 1 or 0 */
+    if (!strcmp(buf, "true") || !strcmp(buf, "yes"))
+        return 1;
+    if (!strcmp(buf, "false") || !strcmp(buf, "no"))
+        return 0;
     char *end;
     double d = strtod(buf, &end);
     return end == buf || *end ? dflt : d;

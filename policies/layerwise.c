@@ -84,12 +84,18 @@ static int layerwise_plan(const mb_policy_input *in, mb_plan *out, char *err, si
     }
     double pre_td = 0, run_x = 0, best = INFINITY, best_e = INFINITY;
     int run_c = 0, best_k = n - 1;
+    /* the cut right after the leading graph inputs (and constants) is always
+     * a candidate, whatever the number of inputs: it is Neurosurgeon's "all
+     * on the server" option (BERT sends ids, token types and mask) */
+    int lead = 0;
+    while (lead < n && (g->nodes[lead].type == MB_OP_INPUT || g->nodes[lead].type == MB_OP_CONSTANT))
+        lead++;
     for (int k = 0; k < n; k++) {
         int free_op = g->nodes[k].type == MB_OP_INPUT || g->nodes[k].type == MB_OP_CONSTANT;
         pre_td += free_op ? 0 : h->op_ms(in->cost, in->device, k);
         run_x += cross[k];
         run_c += cnt[k];
-        if (!any && run_c > 1)
+        if (!any && run_c > 1 && k != lead - 1)
             continue;
         if (free_op && k != n - 1 && g->nodes[k].type == MB_OP_CONSTANT)
             continue;
@@ -140,13 +146,17 @@ out:
     return rc;
 }
 
-static const char *const layerwise_option_keys[] = {"cuts", "server", NULL};
+static const mb_policy_option layerwise_options[] = {
+    {"cuts", MB_OPT_STRING, "single", "single (only where one tensor crosses) or any"},
+    {"server", MB_OPT_STRING, "", "the server site by name (default: the first non-device site)"},
+    {NULL, 0, NULL, NULL},
+};
 
 const mb_policy_ops mb_policy_layerwise_ops = {
     .abi_version = MB_POLICY_ABI_VERSION,
     .struct_size = sizeof(mb_policy_ops),
     .name = "layerwise",
     .summary = "Neurosurgeon: best single split point (objective latency or energy)",
-    .option_keys = layerwise_option_keys,
+    .options = layerwise_options,
     .plan = layerwise_plan,
 };

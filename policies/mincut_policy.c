@@ -143,7 +143,7 @@ static int mincut_plan(const mb_policy_input *in, mb_plan *out, char *err, size_
     if (h->plan_assign(out, g, where, err, errlen))
         goto out;
     snprintf(out->note, sizeof(out->note), "min cut: %d of %d ops on %s, cut value %.3f ms",
-             on_server, n, in->topo->sites[server].name, out->pred.cut_value_ms);
+             on_server, mb_graph_n_ops(g), in->topo->sites[server].name, out->pred.cut_value_ms);
     h->plan_metric_set(out, "server_ops", on_server);
     rc = 0;
 out:
@@ -153,13 +153,18 @@ out:
     return rc;
 }
 
-static const char *const mincut_option_keys[] = {"mode", "fps", "server", NULL};
+static const mb_policy_option mincut_options[] = {
+    {"mode", MB_OPT_STRING, "light", "light (min latency) or heavy (DSH: throughput, needs fps)"},
+    {"fps", MB_OPT_NUMBER, "", "target frames per second for mode=heavy"},
+    {"server", MB_OPT_STRING, "", "the server site by name (default: the first non-device site)"},
+    {NULL, 0, NULL, NULL},
+};
 
 const mb_policy_ops mb_policy_mincut_ops = {
     .abi_version = MB_POLICY_ABI_VERSION,
     .struct_size = sizeof(mb_policy_ops),
     .name = "mincut",
     .summary = "DADS: s-t min cut of the DAG, shared outputs paid once (mode=heavy,fps=F for DSH)",
-    .option_keys = mincut_option_keys,
+    .options = mincut_options,
     .plan = mincut_plan,
 };

@@ -140,7 +140,10 @@ static int finish(const mb_policy_input *in, const mb_oplevel_env *e, int server
     h->plan_metric_set(out, "cut", ch->k);
     h->plan_metric_set(out, "window_end", ch->m);
     h->plan_metric_set(out, "split_dim", ch->m > ch->k ? ch->dim : -1);
-    h->plan_metric_set(out, "device_fraction", ch->m > ch->k ? ch->r : NAN);
+    /* the device's share of the split window; a plain cut has no window, so
+     * no fraction (not NaN: the metric is absent, an empty sweep column) */
+    if (ch->m > ch->k)
+        h->plan_metric_set(out, "device_fraction", ch->r);
     if (res) {
         h->plan_metric_set(out, "model_ms", res->latency_ms);
         h->plan_metric_set(out, "candidates", (double)res->candidates);
@@ -277,14 +280,21 @@ static int oplevel_replan(const mb_policy_input *in, const mb_plan *prev, mb_pla
     return oplevel_plan(in, out, err, errlen);
 }
 
-static const char *const oplevel_option_keys[] = {"server", "window", "grid", "table", "per_octave", NULL};
+static const mb_policy_option oplevel_options[] = {
+    {"server", MB_OPT_STRING, "", "the server site by name (default: the first non-device site)"},
+    {"window", MB_OPT_INT, "16", "at most this many consecutive ops split together"},
+    {"grid", MB_OPT_INT, "20", "device-fraction grid points searched per candidate"},
+    {"table", MB_OPT_BOOL, "0", "precompute plans per bandwidth bucket at init"},
+    {"per_octave", MB_OPT_INT, "2", "table buckets per octave of bandwidth"},
+    {NULL, 0, NULL, NULL},
+};
 
 const mb_policy_ops mb_policy_oplevel_ops = {
     .abi_version = MB_POLICY_ABI_VERSION,
     .struct_size = sizeof(mb_policy_ops),
     .name = "oplevel",
     .summary = "Intra-DP: local operators split by columns/rows between device and server, overlapped",
-    .option_keys = oplevel_option_keys,
+    .options = oplevel_options,
     .init = oplevel_init,
     .fini = oplevel_fini,
     .plan = oplevel_plan,

@@ -3,14 +3,16 @@
  * tcp_register_congestion_control. */
 #include <ctype.h>
 #include <dlfcn.h>
+#include <errno.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "builtin.h"
-#include "datadir.h"
 #include "mecbed/cost.h"
 #include "mecbed/platform.h"
 #include "mecbed/policy_host.h"
@@ -18,13 +20,61 @@
 #define MAX_POLICIES 64
 
 static const mb_policy_ops *registry[MAX_POLICIES];
+static char *origin[MAX_POLICIES]; /* the plugin's path; NULL for built-ins */
 static int n_registered;
 
 /* Version 2 is the oldest ABI spoken: version 1 plugins read the graph and
  * plan layouts directly, which are no longer part of the ABI. */
 #define MIN_ABI_VERSION 2
+#define FIELD_END(f) (offsetof(mb_policy_ops, f) + sizeof(((mb_policy_ops *)0)->f))
 /* The fields of version 2; a struct smaller than this lacks `replan`. */
-#define OPS_V2_SIZE (offsetof(mb_policy_ops, replan) + sizeof(((mb_policy_ops *)0)->replan))
+#define OPS_V2_SIZE FIELD_END(replan)
+/* Version 3 added `options`. */
+#define OPS_V3_SIZE FIELD_END(options)
+
+/* The declared options of a version 3 policy (NULL for version 2, which
+ * has only option_keys). */
+static const mb_policy_option *typed_options(const mb_policy_ops *ops)
+{
+    return ops->abi_version >= 3 && ops->struct_size >= OPS_V3_SIZE ? ops->options : NULL;
+}
+
+int mb_policy_option_count(const mb_policy_ops *ops)
+{
+    int n = 0;
+    const mb_policy_option *o = typed_options(ops);
+    if (o) {
+        while (o[n].name)
+            n++;
+        return n;
+    }
+    for (const char *const *k = ops->option_keys; k && *k; k++)
+        n++;
+    return n;
+}
+
+mb_policy_option mb_policy_option_at(const mb_policy_ops *ops, int i)
+{
+    mb_policy_option r = {NULL, -1, NULL, NULL};
+    if (i < 0 || i >= mb_policy_option_count(ops))
+        return r;
+    const mb_policy_option *o = typed_options(ops);
+    if (o)
+        return o[i];
+    r.name = ops->option_keys[i]; /* version 2: a key without type, default or help */
+    return r;
+}
+
+const char *mb_policy_option_type_name(int type)
+{
+    switch (type) {
+    case MB_OPT_STRING: return "string";
+    case MB_OPT_NUMBER: return "number";
+    case MB_OPT_INT: return "int";
+    case MB_OPT_BOOL: return "bool";
+    default: return "any";
+    }
+}
 
 int mb_policy_register(const mb_policy_ops *ops, char *err, size_t errlen)
 {
@@ -40,9 +90,10 @@ int mb_policy_register(const mb_policy_ops *ops, char *err, size_t errlen)
                  name, ops->abi_version, MIN_ABI_VERSION, MB_POLICY_ABI_VERSION);
         return -1;
     }
-    if (ops->struct_size < OPS_V2_SIZE) {
-        snprintf(err, errlen, "policy '%s': ops struct is %zu bytes, ABI version 2 needs %zu", name,
-                 ops->struct_size, (size_t)OPS_V2_SIZE);
+    size_t need = ops->abi_version >= 3 ? OPS_V3_SIZE : OPS_V2_SIZE;
+    if (ops->struct_size < need) {
+        snprintf(err, errlen, "policy '%s': ops struct is %zu bytes, ABI version %d needs %zu", name,
+                 ops->struct_size, ops->abi_version, need);
         return -1;
     }
     if (!*name) {
@@ -62,6 +113,15 @@ int mb_policy_register(const mb_policy_ops *ops, char *err, size_t errlen)
         snprintf(err, errlen, "policy '%s': the required callback 'plan' is missing", name);
         return -1;
     }
+    for (int i = 0; i < mb_policy_option_count(ops); i++) {
+        mb_policy_option o = mb_policy_option_at(ops, i);
+        if (!o.name[0] || strchr(o.name, ',') || strchr(o.name, '=') ||
+            (typed_options(ops) && (o.type < MB_OPT_STRING || o.type > MB_OPT_BOOL))) {
+            snprintf(err, errlen, "policy '%s': option %d ('%s') has an empty or malformed name or an "
+                     "unknown type %d", name, i + 1, o.name, o.type);
+            return -1;
+        }
+    }
     if (mb_policy_find(name)) {
         snprintf(err, errlen, "policy '%s': a policy of that name is already registered", name);
         return -1;
@@ -70,15 +130,35 @@ int mb_policy_register(const mb_policy_ops *ops, char *err, size_t errlen)
         snprintf(err, errlen, "policy '%s': registry full (%d policies)", name, MAX_POLICIES);
         return -1;
     }
+    origin[n_registered] = NULL;
     registry[n_registered++] = ops;
     return 0;
+}
+
+void mb_policy_set_origin(const char *name, const char *path)
+{
+    for (int i = 0; i < n_registered; i++)
+        if (!strcmp(registry[i]->name, name)) {
+            free(origin[i]);
+            origin[i] = path ? strdup(path) : NULL;
+        }
+}
+
+const char *mb_policy_origin(const mb_policy_ops *ops)
+{
+    for (int i = 0; i < n_registered; i++)
+        if (registry[i] == ops)
+            return origin[i];
+    return NULL;
 }
 
 int mb_policy_unregister(const char *name)
 {
     for (int i = 0; i < n_registered; i++)
         if (!strcmp(registry[i]->name, name)) {
+            free(origin[i]);
             memmove(&registry[i], &registry[i + 1], sizeof(registry[0]) * (size_t)(n_registered - i - 1));
+            memmove(&origin[i], &origin[i + 1], sizeof(origin[0]) * (size_t)(n_registered - i - 1));
             n_registered--;
             return 0;
         }
@@ -114,12 +194,60 @@ const char *mb_policy_names(char *buf, size_t len, const char *sep)
     return buf;
 }
 
+/* The index of the declared option named key[0..kl), or -1. */
+static int key_index(const mb_policy_ops *ops, const char *key, size_t kl)
+{
+    for (int i = 0; i < mb_policy_option_count(ops); i++) {
+        const char *k = mb_policy_option_at(ops, i).name;
+        if (strlen(k) == kl && !strncmp(k, key, kl))
+            return i;
+    }
+    return -1;
+}
+
 static int key_declared(const mb_policy_ops *ops, const char *key, size_t kl)
 {
-    for (const char *const *k = ops->option_keys; k && *k; k++)
-        if (strlen(*k) == kl && !strncmp(*k, key, kl))
+    return key_index(ops, key, kl) >= 0;
+}
+
+/* Does v[0..n) parse as the type? */
+static int value_ok(int type, const char *v, size_t n)
+{
+    char buf[128], *end;
+    if (type == MB_OPT_STRING || type < 0)
+        return 1;
+    if (n == 0 || n >= sizeof(buf))
+        return 0;
+    memcpy(buf, v, n);
+    buf[n] = 0;
+    if (type == MB_OPT_NUMBER) {
+        double d = strtod(buf, &end);
+        return !*end && isfinite(d);
+    }
+    if (type == MB_OPT_INT) {
+        errno = 0;
+        long long x = strtoll(buf, &end, 10);
+        return !*end && !errno && x >= INT32_MIN && x <= INT32_MAX;
+    }
+    static const char *const words[] = {"0", "1", "true", "false", "yes", "no", NULL};
+    for (int i = 0; words[i]; i++)
+        if (!strcmp(buf, words[i]))
             return 1;
     return 0;
+}
+
+const char *mb_policy_option_names(const mb_policy_ops *ops, char *buf, size_t len)
+{
+    size_t at = 0;
+    if (len)
+        buf[0] = 0;
+    for (int i = 0; i < mb_policy_option_count(ops) && at < len; i++) {
+        int w = snprintf(buf + at, len - at, "%s%s", i ? ", " : "", mb_policy_option_at(ops, i).name);
+        if (w < 0)
+            break;
+        at += (size_t)w;
+    }
+    return buf;
 }
 
 int mb_policy_check_options(const mb_policy_ops *ops, const char *options, char *err,
@@ -134,15 +262,26 @@ int mb_policy_check_options(const mb_policy_ops *ops, const char *options, char 
                      (int)len, s);
             return -1;
         }
-        if (len && !key_declared(ops, s, (size_t)(eq - s))) {
-            char known[256] = "";
-            size_t at = 0;
-            for (const char *const *k = ops->option_keys; k && *k && at < sizeof(known); k++)
-                at += (size_t)snprintf(known + at, sizeof(known) - at, "%s%s", at ? ", " : "", *k);
+        int k = len ? key_index(ops, s, (size_t)(eq - s)) : -1;
+        if (len && k < 0) {
+            char known[256];
+            mb_policy_option_names(ops, known, sizeof(known));
             snprintf(err, errlen, "policy %s: unknown option '%.*s' (%s%s)", ops->name,
                      (int)(eq - s), s, known[0] ? "it takes: " : "it takes no options",
                      known);
             return -1;
+        }
+        if (len) {
+            mb_policy_option o = mb_policy_option_at(ops, k);
+            size_t vl = len - (size_t)(eq + 1 - s);
+            if (!value_ok(o.type, eq + 1, vl)) {
+                snprintf(err, errlen, "policy %s: option %s=%.*s: expected %s", ops->name, o.name,
+                         (int)vl, eq + 1,
+                         o.type == MB_OPT_NUMBER ? "a number"
+                         : o.type == MB_OPT_INT  ? "a whole number"
+                                                 : "0, 1, true, false, yes or no");
+                return -1;
+            }
         }
         s = end ? end + 1 : NULL;
     }
@@ -180,31 +319,11 @@ int mb_policy_load(const char *path_or_name, const char **name_out, char *err, s
     size_t len = strlen(path_or_name);
     if (strchr(path_or_name, '/') || (len > 3 && !strcmp(path_or_name + len - 3, ".so"))) {
         snprintf(path, sizeof(path), "%s", path_or_name);
-    } else {
-        const char *dir = getenv("MECBED_PLUGIN_DIR");
-        char exe[2048];
-        int found = 0;
-        if (dir && *dir) {
-            snprintf(path, sizeof(path), "%s/%s.so", dir, path_or_name);
-            found = access(path, R_OK) == 0;
-        }
-        if (!found) {
-            mb_datadir_exe_dir(exe, sizeof(exe));
-            snprintf(path, sizeof(path), "%s/plugins/%s.so", exe, path_or_name);
-            found = access(path, R_OK) == 0;
-        }
-        if (!found) {
-            char rel[512];
-            snprintf(rel, sizeof(rel), "lib/mecbed/plugins/%s.so", path_or_name);
-            found = mb_datadir_find(rel, path, sizeof(path)) == 0;
-        }
-        if (!found) {
-            snprintf(err, errlen,
-                     "policy plugin '%s' not found (looked in $MECBED_PLUGIN_DIR, %s/plugins and "
-                     "the install prefix for %s.so)",
-                     path_or_name, exe, path_or_name);
-            return -1;
-        }
+    } else if (mb_policy_plugin_find(path_or_name, path, sizeof(path))) {
+        char dirs[1024];
+        snprintf(err, errlen, "policy plugin '%s' not found: no %s.so in the plugin path (%s)",
+                 path_or_name, path_or_name, mb_policy_plugin_path(dirs, sizeof(dirs)));
+        return -1;
     }
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
@@ -227,16 +346,71 @@ int mb_policy_load(const char *path_or_name, const char **name_out, char *err, s
         dlclose(h);
         return -1;
     }
+    /* The same file loaded again (by path and by name, or a sweep's point
+     * that names the plugin its parent loaded): already registered. */
+    if (ops->name && mb_policy_find(ops->name) == ops) {
+        dlclose(h); /* drops the extra reference only */
+        if (name_out)
+            *name_out = ops->name;
+        return 0;
+    }
     char e2[512];
     if (mb_policy_register(ops, e2, sizeof(e2))) {
-        snprintf(err, errlen, "policy plugin %s: %s", path, e2);
+        const mb_policy_ops *other = ops->name ? mb_policy_find(ops->name) : NULL;
+        if (other && strstr(e2, "already registered"))
+            snprintf(err, errlen, "policy plugin %s: a policy named '%s' is already registered (%s)",
+                     path, ops->name, mb_policy_origin(other) ? mb_policy_origin(other) : "built-in");
+        else
+            snprintf(err, errlen, "policy plugin %s: %s", path, e2);
         dlclose(h);
         return -1;
     }
+    char real[4096];
+    mb_policy_set_origin(ops->name, realpath(path, real) ? real : path);
     /* The handle stays open while the policy is registered: for the process's life. */
     if (name_out)
         *name_out = ops->name;
     return 0;
+}
+
+/* A valid policy name could be a plugin's file name (no path, no suffix). */
+static int plugin_name_ok(const char *name)
+{
+    if (!*name || strlen(name) > 31)
+        return 0;
+    for (const char *c = name; *c; c++)
+        if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '_' || *c == '-'))
+            return 0;
+    return 1;
+}
+
+const mb_policy_ops *mb_policy_find_or_load(const char *name, char *err, size_t errlen)
+{
+    mb_policy_register_builtins();
+    const mb_policy_ops *ops = mb_policy_find(name);
+    if (ops)
+        return ops;
+    char path[4096], names[512], dirs[1024];
+    if (plugin_name_ok(name) && !mb_policy_plugin_find(name, path, sizeof(path))) {
+        const char *got = NULL;
+        char e2[1024];
+        if (mb_policy_load(path, &got, e2, sizeof(e2))) {
+            snprintf(err, errlen, "%s", e2);
+            return NULL;
+        }
+        if (strcmp(got, name)) {
+            snprintf(err, errlen, "policy %s: %s registers a policy named '%s', not '%s'", name, path,
+                     got, name);
+            return NULL;
+        }
+        return mb_policy_find(name);
+    }
+    snprintf(err, errlen,
+             "unknown policy '%s' (registered: %s; plugins load with --policy-plugin, or by name "
+             "from %s.so in the plugin path: %s)",
+             name, mb_policy_names(names, sizeof(names), " "), name,
+             mb_policy_plugin_path(dirs, sizeof(dirs)));
+    return NULL;
 }
 
 /* ---- sessions ---- */

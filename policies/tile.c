@@ -176,14 +176,18 @@ static int tile_replan(const mb_policy_input *in, const mb_plan *prev, mb_plan *
     return rc;
 }
 
-static const char *const tile_option_keys[] = {"k", "max_tiles", NULL};
+static const mb_policy_option tile_options[] = {
+    {"k", MB_OPT_INT, "16", "at most this many edge nodes share the tiles (up to 16)"},
+    {"max_tiles", MB_OPT_INT, "0", "at most this many tiles (0: no limit)"},
+    {NULL, 0, NULL, NULL},
+};
 
 const mb_policy_ops mb_policy_tile_ops = {
     .abi_version = MB_POLICY_ABI_VERSION,
     .struct_size = sizeof(mb_policy_ops),
     .name = "tile",
     .summary = "D3: device/edge/cloud boundaries, edge layers tiled across edge nodes with halos",
-    .option_keys = tile_option_keys,
+    .options = tile_options,
     .plan = tile_plan,
     .replan = tile_replan,
 };

@@ -8,20 +8,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mecbed/model.h"
 #include "mecbed/platform.h"
 #include "mecbed/runtime.h"
 #include "mecbed/timescale.h"
+#include "mecbed/auth.h"
 #include "rt_conn.h"
 
 #define NODE_MAX_PEERS MB_MAX_SITES
-#define HELLO_TIMEOUT_S 10.0
+#define IDLE_TIMEOUT_S 10.0
+#define HANDSHAKE_TIMEOUT_S 3.0
 #define NODE_MAX_CONNS 256
+#define NODE_MAX_MODELS 256
+
+typedef struct node_model {
+    char *path;
+    uint64_t hash;
+} node_model;
 
 typedef struct node_srv {
     const mb_node_opts *o;
@@ -33,8 +45,19 @@ typedef struct node_srv {
     int sessions_done;
 
     mb_graph *g;          /* the model of the last session (kept for the next) */
+    uint64_t g_hash;
     char model[MB_WIRE_MAX_STR + 1];
     mb_backend *be;
+    mb_auth auth;
+    node_model cat[NODE_MAX_MODELS]; /* the model files it serves, by graph hash */
+    int n_cat;
+    double idle_s, hs_s;  /* wall seconds */
+    int listen_port;
+    struct {
+        int fd;
+        double t0;
+        int used;
+    } pre[MB_NODE_MAX_PREAUTH]; /* connections not yet authenticated */
 
     rt_host host;
     int peer_fd[NODE_MAX_PEERS]; /* accepted data connections of this session */
@@ -45,6 +68,7 @@ typedef struct node_srv {
 typedef struct conn_arg {
     node_srv *srv;
     int fd;
+    int slot; /* in srv->pre */
 } conn_arg;
 
 static void logf_(const node_srv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -68,6 +92,7 @@ typedef struct session {
     pthread_mutex_t wmu;  /* control writes come from two threads */
     mb_wire_plan wp;
     int have_plan;
+    mb_topology sites;    /* the first plan's site table: later plans must keep it */
     int out_fd[MB_MAX_SITES];
     char out_addr[MB_MAX_SITES][64];
     pthread_t reporter;
@@ -140,6 +165,46 @@ static void stop_reporter(session *ss)
     }
 }
 
+/* Where a plan may send this node's data: the sites of the session's
+ * first plan, which must place this node at the port it listens on; a
+ * later plan (re-planning) may not change the table. Every data
+ * connection is authenticated as well, so tensors only go to holders of
+ * the key. */
+static int plan_sites_check(session *ss, const mb_wire_plan *wp, char *err, size_t errlen)
+{
+    const mb_site *me = &wp->topo.sites[wp->your_site];
+    const char *colon = strrchr(me->address, ':');
+    if (ss->srv->listen_port > 0 && (!colon || atoi(colon + 1) != ss->srv->listen_port)) {
+        snprintf(err, errlen, "PLAN places this node (%s) at %s, not at the port it listens on", me->name,
+                 me->address);
+        return -1;
+    }
+    const mb_topology *known = ss->srv->o->topo;
+    for (int i = 0; known && i < wp->topo.n_sites; i++) {
+        const mb_site *s = &wp->topo.sites[i];
+        int k = mb_topology_find(known, s->name);
+        if (k < 0 || (known->sites[k].address[0] && strcmp(known->sites[k].address, s->address))) {
+            snprintf(err, errlen, "PLAN names site %s%s%s, which this node's topology %s", s->name,
+                     k < 0 ? "" : " at ", k < 0 ? "" : s->address, k < 0 ? "lacks" : "places elsewhere");
+            return -1;
+        }
+    }
+    if (!ss->sites.n_sites) {
+        ss->sites = wp->topo;
+        return 0;
+    }
+    int same = ss->sites.n_sites == wp->topo.n_sites;
+    for (int i = 0; same && i < wp->topo.n_sites; i++)
+        same = !strcmp(ss->sites.sites[i].name, wp->topo.sites[i].name) &&
+               !strcmp(ss->sites.sites[i].address, wp->topo.sites[i].address) &&
+               ss->sites.sites[i].role == wp->topo.sites[i].role;
+    if (!same) {
+        snprintf(err, errlen, "PLAN changes the session's sites or their addresses");
+        return -1;
+    }
+    return 0;
+}
+
 /* Install a new plan: stop the old executor, open the data connections the
  * plan needs (reusing those to the same address), start a new executor. */
 static int session_plan(session *ss, const uint8_t *payload, size_t len, char *err, size_t errlen)
@@ -150,6 +215,10 @@ static int session_plan(session *ss, const uint8_t *payload, size_t len, char *e
         return -1;
     if (wp.topo.sites[wp.your_site].role == MB_ROLE_DEVICE) {
         snprintf(err, errlen, "PLAN makes this node the device");
+        mb_wire_plan_free(&wp);
+        return -1;
+    }
+    if (plan_sites_check(ss, &wp, err, errlen)) {
         mb_wire_plan_free(&wp);
         return -1;
     }
@@ -181,9 +250,13 @@ static int session_plan(session *ss, const uint8_t *payload, size_t len, char *e
         if (ss->out_fd[peer] < 0)
             return -1;
         snprintf(ss->out_addr[peer], sizeof ss->out_addr[peer], "%s", addr);
-        if (rt_send_hello(ss->out_fd[peer], MB_WIRE_ROLE_PEER, me, wp.epoch, mb_graph_hash(srv->g),
-                          srv->model, err, errlen))
+        /* mutual: a peer that cannot prove the key gets no tensor */
+        char e[400];
+        if (rt_client_hello(ss->out_fd[peer], &srv->auth, MB_WIRE_ROLE_PEER, me, wp.epoch, srv->g_hash,
+                            srv->model, wp.timeout_s, e, sizeof e)) {
+            snprintf(err, errlen, "data connection to %.40s: %s", wp.topo.sites[peer].name, e);
             return -1;
+        }
     }
     int fds[MB_MAX_SITES];
     for (int i = 0; i < MB_MAX_SITES; i++)
@@ -239,30 +312,121 @@ static void session_end(session *ss, int clean)
     pthread_mutex_destroy(&ss->wmu);
 }
 
+static int is_zoo_name(const char *name)
+{
+    for (const char *const *z = mb_zoo_names(); *z; z++)
+        if (!strcasecmp(*z, name))
+            return 1;
+    return 0;
+}
+
+/* The model the runner names by graph hash: one of the node's model files,
+ * or a zoo model when the runner names one. Never a path from the peer, and
+ * a failure says nothing about the node's files or hashes. */
 static int load_model(node_srv *srv, const mb_hello *hl, char *err, size_t errlen)
 {
-    if (srv->g && !strcmp(srv->model, hl->model) && mb_graph_hash(srv->g) == hl->graph_hash)
+    if (srv->g && srv->g_hash == hl->graph_hash)
         return 0;
     mb_graph_free(srv->g);
     srv->g = NULL;
     char lerr[512];
     double t0 = mb_now();
-    mb_graph *g = mb_model_load(hl->model, lerr, sizeof lerr);
-    if (!g) {
-        snprintf(err, errlen, "cannot load model '%.200s': %.280s", hl->model, lerr);
-        return -1;
+    mb_graph *g = NULL;
+    const char *from = NULL;
+    for (int i = 0; i < srv->n_cat && !g; i++)
+        if (srv->cat[i].hash == hl->graph_hash) {
+            g = mb_model_load(srv->cat[i].path, lerr, sizeof lerr);
+            from = srv->cat[i].path;
+        }
+    if (!g && is_zoo_name(hl->model)) {
+        g = mb_zoo_build(hl->model, MB_ZOO_SEED, lerr, sizeof lerr);
+        from = hl->model;
     }
-    uint64_t h = mb_graph_hash(g);
-    if (h != hl->graph_hash) {
-        snprintf(err, errlen, "model '%.200s' here has hash %016llx, the runner's has %016llx (different model file or version)",
-                 hl->model, (unsigned long long)h, (unsigned long long)hl->graph_hash);
+    uint64_t h = g ? mb_graph_hash(g) : 0;
+    if (!g || h != hl->graph_hash) {
+        if (g || from)
+            logf_(srv, "model %016llx: %s", (unsigned long long)hl->graph_hash,
+                  g ? "changed since the node started" : lerr);
         mb_graph_free(g);
+        snprintf(err, errlen, "model not available on this node (it serves the zoo's models and the model "
+                              "files it was started with: mecbed node --model FILE, --models DIR)");
         return -1;
     }
     srv->g = g;
+    srv->g_hash = h;
     snprintf(srv->model, sizeof srv->model, "%s", hl->model);
-    logf_(srv, "loaded %s (%d ops) in %.0f ms", hl->model, g->n_nodes, (mb_now() - t0) * 1e3);
+    logf_(srv, "loaded %s (%d ops) in %.0f ms", from, g->n_nodes, (mb_now() - t0) * 1e3);
     return 0;
+}
+
+static int is_model_file(const char *name)
+{
+    size_t n = strlen(name);
+    const char *ext[] = {".mbm", ".model", ".onnx"};
+    for (int i = 0; i < 3; i++) {
+        size_t k = strlen(ext[i]);
+        if (n > k && !strcasecmp(name + n - k, ext[i]))
+            return 1;
+    }
+    return 0;
+}
+
+static int catalogue_add(node_srv *srv, const char *path, int must, char *err, size_t errlen)
+{
+    char lerr[512];
+    if (srv->n_cat >= NODE_MAX_MODELS) {
+        snprintf(err, errlen, "more than %d model files", NODE_MAX_MODELS);
+        return -1;
+    }
+    mb_graph *g = mb_model_load(path, lerr, sizeof lerr);
+    if (!g) {
+        if (must) {
+            snprintf(err, errlen, "--model %s: %s", path, lerr);
+            return -1;
+        }
+        logf_(srv, "skipping %s: %s", path, lerr);
+        return 0;
+    }
+    srv->cat[srv->n_cat].hash = mb_graph_hash(g);
+    srv->cat[srv->n_cat].path = strdup(path);
+    mb_graph_free(g);
+    if (!srv->cat[srv->n_cat].path) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    logf_(srv, "serves %s (graph hash %016llx)", path, (unsigned long long)srv->cat[srv->n_cat].hash);
+    srv->n_cat++;
+    return 0;
+}
+
+/* The node's own models: --model files, then *.mbm, *.model, *.onnx in --models. */
+static int catalogue_load(node_srv *srv, char *err, size_t errlen)
+{
+    const mb_node_opts *o = srv->o;
+    for (int i = 0; i < o->n_model_files; i++)
+        if (catalogue_add(srv, o->model_files[i], 1, err, errlen))
+            return -1;
+    if (!o->models_dir)
+        return 0;
+    DIR *d = opendir(o->models_dir);
+    if (!d) {
+        snprintf(err, errlen, "--models %s: %s", o->models_dir, strerror(errno));
+        return -1;
+    }
+    struct dirent *de;
+    int rc = 0;
+    while (!rc && (de = readdir(d))) {
+        char path[4096];
+        struct stat st;
+        if (de->d_name[0] == '.' || !is_model_file(de->d_name))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", o->models_dir, de->d_name);
+        if (stat(path, &st) || !S_ISREG(st.st_mode))
+            continue;
+        rc = catalogue_add(srv, path, 0, err, errlen);
+    }
+    closedir(d);
+    return rc;
 }
 
 /* GPU energy: NVML's total energy counter of the node's GPU (the cuda
@@ -270,6 +434,22 @@ static int load_model(node_srv *srv, const mb_hello *hl, char *err, size_t errle
 static int gpu_energy(const node_srv *srv, unsigned long long *mj, char *why, size_t whylen)
 {
     return mb_backend_energy_mj(srv->be, mj, why, whylen);
+}
+
+/* The node's HELLO after the handshake: its hash, clock and idle timeout. */
+static int node_hello_reply(node_srv *srv, int fd, char *err, size_t errlen)
+{
+    mb_hello me = {.proto = MB_WIRE_VERSION, .role = MB_WIRE_ROLE_NODE, .site = -1,
+                   .graph_hash = srv->g_hash, .clock_ns = mb_wire_clock_ns(),
+                   .host_id = mb_wire_host_id(),
+                   .idle_ms = srv->idle_s * 1e3 < 4e9 ? (uint32_t)(srv->idle_s * 1e3) : 4000000000u};
+    mb_wbuf b;
+    mb_wbuf_init(&b);
+    int rc = mb_hello_encode(&me, &b);
+    if (!rc)
+        rc = mb_wire_send(fd, MB_MSG_HELLO, 0, b.p, b.len, err, errlen);
+    mb_wbuf_free(&b);
+    return rc;
 }
 
 static void run_session(node_srv *srv, int fd, const mb_hello *hl)
@@ -296,19 +476,28 @@ static void run_session(node_srv *srv, int fd, const mb_hello *hl)
         logf_(srv, "%s", err);
         goto end;
     }
-    if (rt_send_hello(fd, MB_WIRE_ROLE_NODE, -1, 0, mb_graph_hash(srv->g), srv->model, err, sizeof err))
+    if (node_hello_reply(srv, fd, err, sizeof err))
         goto end;
     for (;;) {
         mb_wire_hdr h;
         uint8_t *payload = NULL;
-        uint32_t allowed = MB_MSG_BIT(MB_MSG_PLAN) | MB_MSG_BIT(MB_MSG_BYE) |
+        uint32_t allowed = MB_MSG_BIT(MB_MSG_PLAN) | MB_MSG_BIT(MB_MSG_BYE) | MB_MSG_BIT(MB_MSG_PING) |
                            (ss.have_plan ? MB_MSG_BIT(MB_MSG_FRAME) : 0);
-        if (mb_wire_recv(fd, allowed, 0, 0, &h, &payload, err, sizeof err)) {
-            if (strcmp(err, "connection closed"))
+        /* Every read has a deadline: an idle runner, or one that stops in
+         * the middle of a frame, loses the session (it sends PING meanwhile). */
+        if (mb_wire_recv(fd, allowed, 0, mb_now() + srv->idle_s, &h, &payload, err, sizeof err)) {
+            if (!strncmp(err, "timed out", 9)) {
+                char m[600];
+                snprintf(m, sizeof m, "session dropped: nothing from the runner for %.1f s (%s)", srv->idle_s, err);
+                ctl_error(&ss, 0, MB_WERR_TIMEOUT, m);
+            } else if (strcmp(err, "connection closed")) {
                 ctl_error(&ss, 0, MB_WERR_PROTOCOL, err);
+            }
             logf_(srv, "runner connection: %s", err);
             break;
         }
+        if (h.type == MB_MSG_PING)
+            continue;
         if (h.type == MB_MSG_BYE) {
             clean = 1;
             free(payload);
@@ -349,85 +538,215 @@ end:
 
 /* ---- connections ---- */
 
-/* The HELLO timeout in wall seconds: emulated time, stretched by the run's
- * time dilation factor like every other clock (the plan's timeout comes
- * already stretched from the runner). */
-static double node_hello_timeout_s(const mb_node_opts *o)
+/* Pre-auth slots (srv->mu held). */
+static void preauth_release(node_srv *srv, int slot)
 {
-    return mb_tdf_to_wall(o->tdf, HELLO_TIMEOUT_S);
+    pthread_mutex_lock(&srv->mu);
+    srv->pre[slot].used = 0;
+    pthread_cond_broadcast(&srv->cv);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+/* A free slot for a new connection; when all are taken, the oldest
+ * unauthenticated connection is cut (it has had the longest to prove
+ * itself) and its slot awaited. -1 when none frees within a second. */
+static int preauth_take(node_srv *srv, int fd)
+{
+    pthread_mutex_lock(&srv->mu);
+    double until = mb_now() + 1;
+    int slot = -1;
+    for (;;) {
+        double oldest = 1e300;
+        int o = -1, cutting = 0;
+        for (int i = 0; i < MB_NODE_MAX_PREAUTH && slot < 0; i++) {
+            if (!srv->pre[i].used)
+                slot = i;
+            else if (srv->pre[i].t0 >= 1e300)
+                cutting = 1;
+            else if (srv->pre[i].t0 < oldest)
+                oldest = srv->pre[i].t0, o = i;
+        }
+        if (slot >= 0 || mb_now() >= until)
+            break;
+        if (!cutting && o >= 0) {
+            shutdown(srv->pre[o].fd, SHUT_RDWR);
+            srv->pre[o].t0 = 1e300; /* being cut: its thread frees the slot */
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000;
+        if (ts.tv_nsec >= 1000000000)
+            ts.tv_sec++, ts.tv_nsec -= 1000000000;
+        pthread_cond_timedwait(&srv->cv, &srv->mu, &ts);
+    }
+    if (slot >= 0) {
+        srv->pre[slot].used = 1;
+        srv->pre[slot].fd = fd;
+        srv->pre[slot].t0 = mb_now();
+    }
+    pthread_mutex_unlock(&srv->mu);
+    return slot;
+}
+
+/* An authenticated runner waits (a little) for the previous session to
+ * finish its teardown instead of being told the node is busy. */
+static int claim_session(node_srv *srv)
+{
+    pthread_mutex_lock(&srv->mu);
+    double until = mb_now() + srv->hs_s;
+    while (srv->session_active && mb_now() < until && !(srv->stop && *srv->stop)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000;
+        if (ts.tv_nsec >= 1000000000)
+            ts.tv_sec++, ts.tv_nsec -= 1000000000;
+        pthread_cond_timedwait(&srv->cv, &srv->mu, &ts);
+    }
+    int busy = srv->session_active;
+    srv->session_active = 1;
+    pthread_mutex_unlock(&srv->mu);
+    return busy ? -1 : 0;
+}
+
+static void conn_runner(node_srv *srv, int fd, const mb_hello *hl, int *lingering)
+{
+    if (claim_session(srv)) {
+        mb_wire_send_error(fd, 0, MB_WERR_PROTOCOL, "node busy with another runner");
+        return;
+    }
+    pthread_mutex_lock(&srv->mu);
+    srv->ctl_fd = fd;
+    pthread_mutex_unlock(&srv->mu);
+    run_session(srv, fd, hl);
+    *lingering = 0;
+    pthread_mutex_lock(&srv->mu);
+    srv->ctl_fd = -1;
+    srv->session_active = 0;
+    srv->sessions_done++;
+    pthread_cond_broadcast(&srv->cv);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+static void conn_peer(node_srv *srv, int fd, const mb_hello *hl, int *lingering)
+{
+    pthread_mutex_lock(&srv->mu);
+    int ok = srv->session_active && srv->n_peer_fd < NODE_MAX_PEERS;
+    if (ok)
+        srv->peer_fd[srv->n_peer_fd++] = fd;
+    pthread_mutex_unlock(&srv->mu);
+    if (!ok) {
+        mb_wire_send_error(fd, 0, MB_WERR_PROTOCOL, "no session for a peer connection");
+        return;
+    }
+    char name[48];
+    snprintf(name, sizeof name, "site %d", hl->site);
+    *lingering = rt_peer_receive(&srv->host, fd, hl->site, name) != 0;
+    pthread_mutex_lock(&srv->mu);
+    for (int i = 0; i < srv->n_peer_fd; i++)
+        if (srv->peer_fd[i] == fd)
+            srv->peer_fd[i] = srv->peer_fd[--srv->n_peer_fd];
+    pthread_mutex_unlock(&srv->mu);
 }
 
 static void *conn_main(void *arg)
 {
     conn_arg *ca = arg;
     node_srv *srv = ca->srv;
-    int fd = ca->fd;
+    int fd = ca->fd, slot = ca->slot;
     free(ca);
     char err[512];
-    mb_wire_hdr h;
-    uint8_t *payload = NULL;
     mb_hello hl;
     int lingering = 1; /* every early exit below follows an ERROR */
-    if (mb_wire_recv(fd, MB_MSG_BIT(MB_MSG_HELLO), 0, mb_now() + node_hello_timeout_s(srv->o), &h, &payload, err,
-                     sizeof err) ||
-        mb_hello_decode(payload, h.len, &hl, err, sizeof err)) {
+    /* Nothing but the handshake before the peer proves the key, and that
+     * within a short deadline. */
+    if (mb_auth_server(fd, &srv->auth, mb_now() + srv->hs_s, &hl, err, sizeof err)) {
         logf_(srv, "refused a connection: %s", err);
-        mb_wire_send_error(fd, 0, MB_WERR_PROTOCOL, err);
-        free(payload);
-        goto out;
+        /* the slot first: once fd is closed its number may be reused, and
+         * a slot's fd may be shut down by preauth_take */
+        preauth_release(srv, slot);
+        mb_wire_close_lingering(fd, 1 << 16, 0.2);
+        goto done;
     }
-    free(payload);
-    if (hl.role == MB_WIRE_ROLE_RUNNER) {
-        pthread_mutex_lock(&srv->mu);
-        int busy = srv->session_active;
-        srv->session_active = 1;
-        pthread_mutex_unlock(&srv->mu);
-        if (busy) {
-            mb_wire_send_error(fd, 0, MB_WERR_PROTOCOL, "node busy with another runner");
-            goto out;
-        }
-        pthread_mutex_lock(&srv->mu);
-        srv->ctl_fd = fd;
-        pthread_mutex_unlock(&srv->mu);
-        run_session(srv, fd, &hl);
-        lingering = 0;
-        pthread_mutex_lock(&srv->mu);
-        srv->ctl_fd = -1;
-        srv->session_active = 0;
-        srv->sessions_done++;
-        pthread_cond_broadcast(&srv->cv);
-        pthread_mutex_unlock(&srv->mu);
-    } else if (hl.role == MB_WIRE_ROLE_PEER && hl.site >= 0) {
-        pthread_mutex_lock(&srv->mu);
-        int ok = srv->session_active && srv->n_peer_fd < NODE_MAX_PEERS;
-        if (ok)
-            srv->peer_fd[srv->n_peer_fd++] = fd;
-        pthread_mutex_unlock(&srv->mu);
-        if (!ok) {
-            mb_wire_send_error(fd, 0, MB_WERR_PROTOCOL, "no session for a peer connection");
-            goto out;
-        }
-        char name[48];
-        snprintf(name, sizeof name, "site %d", hl.site);
-        lingering = rt_peer_receive(&srv->host, fd, hl.site, name) != 0;
-        pthread_mutex_lock(&srv->mu);
-        for (int i = 0; i < srv->n_peer_fd; i++)
-            if (srv->peer_fd[i] == fd)
-                srv->peer_fd[i] = srv->peer_fd[--srv->n_peer_fd];
-        pthread_mutex_unlock(&srv->mu);
-    } else {
+    preauth_release(srv, slot);
+    if (hl.role == MB_WIRE_ROLE_RUNNER)
+        conn_runner(srv, fd, &hl, &lingering);
+    else if (hl.role == MB_WIRE_ROLE_PEER && hl.site >= 0)
+        conn_peer(srv, fd, &hl, &lingering);
+    else
         mb_wire_send_error(fd, 0, MB_WERR_PROTOCOL, "HELLO with a role a node does not accept");
-    }
-out:
     if (lingering)
         mb_wire_close_lingering(fd, 1 << 20, 0.5);
     else
         close(fd);
+done:
     pthread_mutex_lock(&srv->mu);
     srv->n_threads--;
     pthread_cond_broadcast(&srv->cv);
     pthread_mutex_unlock(&srv->mu);
     return NULL;
+}
+
+/* One accepted connection: a pre-auth slot and a thread. */
+static void node_accept(node_srv *srv, int fd)
+{
+    pthread_mutex_lock(&srv->mu);
+    int crowded = srv->n_threads >= NODE_MAX_CONNS;
+    pthread_mutex_unlock(&srv->mu);
+    int slot = crowded ? -1 : preauth_take(srv, fd);
+    if (slot < 0) {
+        /* a thread per connection, but not without bound */
+        mb_wire_send_error(fd, 0, MB_WERR_PROTOCOL, "too many connections");
+        close(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    conn_arg *ca = malloc(sizeof *ca);
+    pthread_t th;
+    if (ca) {
+        ca->srv = srv;
+        ca->fd = fd;
+        ca->slot = slot;
+        pthread_mutex_lock(&srv->mu);
+        srv->n_threads++;
+        pthread_mutex_unlock(&srv->mu);
+        if (!pthread_create(&th, NULL, conn_main, ca)) {
+            pthread_detach(th);
+            return;
+        }
+        free(ca);
+        pthread_mutex_lock(&srv->mu);
+        srv->n_threads--;
+        pthread_mutex_unlock(&srv->mu);
+    }
+    preauth_release(srv, slot);
+    close(fd);
+}
+
+static int node_setup(node_srv *srv, const mb_node_opts *o, char *err, size_t errlen)
+{
+    if (o->key) {
+        srv->auth.on = 1;
+        memcpy(srv->auth.key, o->key, MB_KEY_LEN);
+    } else if (!o->insecure_no_auth) {
+        snprintf(err, errlen, "no key: give the node the run's key (--key-file FILE; mecbed keygen -o FILE "
+                              "makes one), or run it without authentication with --insecure-no-auth");
+        return -1;
+    }
+    /* timeouts are emulated time: k times longer on the wall */
+    srv->idle_s = mb_tdf_to_wall(o->tdf, o->idle_timeout_s > 0 ? o->idle_timeout_s : IDLE_TIMEOUT_S);
+    srv->hs_s = mb_tdf_to_wall(o->tdf, o->handshake_timeout_s > 0 ? o->handshake_timeout_s : HANDSHAKE_TIMEOUT_S);
+    return catalogue_load(srv, err, errlen);
+}
+
+static void node_cleanup(node_srv *srv)
+{
+    mb_key_wipe(&srv->auth, sizeof srv->auth);
+    for (int i = 0; i < srv->n_cat; i++)
+        free(srv->cat[i].path);
+    mb_backend_free(srv->be);
+    mb_graph_free(srv->g);
+    rt_host_destroy(&srv->host);
 }
 
 int mb_node_serve(const mb_node_opts *o, volatile sig_atomic_t *stop, char *err, size_t errlen)
@@ -442,17 +761,25 @@ int mb_node_serve(const mb_node_opts *o, volatile sig_atomic_t *stop, char *err,
     srv.ctl_fd = -1;
     int lfd = o->listen_fd;
     int own_lfd = 0;
+    if (node_setup(&srv, o, err, errlen))
+        goto fail;
     if (lfd < 0) {
-        lfd = mb_listen_addr(o->listen, NULL, err, errlen);
+        lfd = mb_listen_addr(o->listen, &srv.listen_port, err, errlen);
         if (lfd < 0)
             goto fail;
         own_lfd = 1;
+    } else {
+        struct sockaddr_in sin;
+        socklen_t sl = sizeof sin;
+        if (!getsockname(lfd, (struct sockaddr *)&sin, &sl) && sin.sin_family == AF_INET)
+            srv.listen_port = ntohs(sin.sin_port);
     }
     srv.be = mb_backend_new(o->kernels ? o->kernels : "cpu", o->threads > 0 ? o->threads : 1, err, errlen);
     if (!srv.be)
         goto fail;
-    logf_(&srv, "listening (%s kernels, %d threads, type %s)", mb_backend_name(srv.be),
-          o->threads > 0 ? o->threads : 1, o->node_type ? o->node_type : "-");
+    logf_(&srv, "listening (%s kernels, %d threads, type %s, %s)", mb_backend_name(srv.be),
+          o->threads > 0 ? o->threads : 1, o->node_type ? o->node_type : "-",
+          srv.auth.on ? "authenticated" : "NO AUTHENTICATION");
     for (;;) {
         if (stop && *stop)
             break;
@@ -466,39 +793,8 @@ int mb_node_serve(const mb_node_opts *o, volatile sig_atomic_t *stop, char *err,
         if (rc <= 0)
             continue;
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-            continue;
-        pthread_mutex_lock(&srv.mu);
-        int crowded = srv.n_threads >= NODE_MAX_CONNS;
-        pthread_mutex_unlock(&srv.mu);
-        if (crowded) {
-            /* a thread per connection, but not without bound */
-            mb_wire_send_error(fd, 0, MB_WERR_PROTOCOL, "too many connections");
-            close(fd);
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        conn_arg *ca = malloc(sizeof *ca);
-        pthread_t th;
-        if (!ca) {
-            close(fd);
-            continue;
-        }
-        ca->srv = &srv;
-        ca->fd = fd;
-        pthread_mutex_lock(&srv.mu);
-        srv.n_threads++;
-        pthread_mutex_unlock(&srv.mu);
-        if (pthread_create(&th, NULL, conn_main, ca)) {
-            free(ca);
-            close(fd);
-            pthread_mutex_lock(&srv.mu);
-            srv.n_threads--;
-            pthread_mutex_unlock(&srv.mu);
-            continue;
-        }
-        pthread_detach(th);
+        if (fd >= 0)
+            node_accept(&srv, fd);
     }
     /* Wake whatever still runs, and wait for it. */
     pthread_mutex_lock(&srv.mu);
@@ -507,18 +803,19 @@ int mb_node_serve(const mb_node_opts *o, volatile sig_atomic_t *stop, char *err,
         shutdown(srv.peer_fd[i], SHUT_RDWR);
     if (srv.ctl_fd >= 0)
         shutdown(srv.ctl_fd, SHUT_RDWR);
+    for (int i = 0; i < MB_NODE_MAX_PREAUTH; i++)
+        if (srv.pre[i].used)
+            shutdown(srv.pre[i].fd, SHUT_RDWR);
     while (srv.n_threads > 0)
         pthread_cond_wait(&srv.cv, &srv.mu);
     pthread_mutex_unlock(&srv.mu);
     if (own_lfd)
         close(lfd);
-    mb_backend_free(srv.be);
-    mb_graph_free(srv.g);
-    rt_host_destroy(&srv.host);
+    node_cleanup(&srv);
     return 0;
 fail:
     if (own_lfd && lfd >= 0)
         close(lfd);
-    rt_host_destroy(&srv.host);
+    node_cleanup(&srv);
     return -1;
 }

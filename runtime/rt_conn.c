@@ -151,21 +151,57 @@ void rt_host_destroy(rt_host *h)
     pthread_cond_destroy(&h->cv);
 }
 
-int rt_send_hello(int fd, int role, int site, uint32_t epoch, uint64_t hash, const char *model,
-                  char *err, size_t errlen)
+int rt_client_hello(int fd, const mb_auth *auth, int role, int site, uint32_t epoch, uint64_t hash,
+                    const char *model, double timeout_s, char *err, size_t errlen)
 {
     mb_hello hl = {.proto = MB_WIRE_VERSION, .role = (uint8_t)role, .site = site, .epoch = epoch,
                    .graph_hash = hash, .clock_ns = mb_wire_clock_ns(), .host_id = mb_wire_host_id()};
     snprintf(hl.model, sizeof hl.model, "%s", model ? model : "");
-    mb_wbuf b;
-    mb_wbuf_init(&b);
-    int rc = mb_hello_encode(&hl, &b);
-    if (!rc)
-        rc = mb_wire_send(fd, MB_MSG_HELLO, 0, b.p, b.len, err, errlen);
-    else
-        snprintf(err, errlen, "out of memory");
-    mb_wbuf_free(&b);
+    char e[600];
+    int code = 0;
+    if (mb_auth_client(fd, auth, &hl, mb_now() + (timeout_s > 0 ? timeout_s : 10), &code, e, sizeof e)) {
+        if (code == MB_WERR_AUTH && !strcmp(e, "authentication failed"))
+            snprintf(err, errlen, "authentication failed: it holds another key (give this side the key file "
+                                  "it was started with)");
+        else
+            snprintf(err, errlen, "%s%s", code == MB_WERR_AUTH ? "authentication: " : "", e);
+        return -1;
+    }
+    return 0;
+}
+
+int rt_addr_host(const char *addr, char *ip, size_t iplen)
+{
+    char host[128], port[16], e[160];
+    if (split_addr(addr, host, sizeof host, port, sizeof port, e, sizeof e))
+        return -1;
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(host, port, &hints, &ai))
+        return -1;
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)ai->ai_addr;
+    int rc = inet_ntop(AF_INET, &sin->sin_addr, ip, (socklen_t)iplen) ? 0 : -1;
+    freeaddrinfo(ai);
     return rc;
+}
+
+int mb_listen_spec(const char *spec, char *out, size_t outlen, char *err, size_t errlen)
+{
+    char host[128], port[16];
+    if (spec && *spec && !strchr(spec, ':')) {
+        char *end;
+        long p = strtol(spec, &end, 10);
+        if (*end || p < 0 || p > 65535) {
+            snprintf(err, errlen, "'%s' is not [ADDR:]PORT", spec);
+            return -1;
+        }
+        snprintf(out, outlen, "127.0.0.1:%ld", p);
+        return 0;
+    }
+    if (split_addr(spec, host, sizeof host, port, sizeof port, err, errlen))
+        return -1;
+    snprintf(out, outlen, "%s:%s", host, port);
+    return 0;
 }
 
 int rt_peer_receive(rt_host *h, int fd, int from, const char *from_name)

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 
+#include "mecbed/auth.h"
 #include "mecbed/wire.h"
 #include "rt_exec.h"
 
@@ -32,8 +33,14 @@ void rt_host_destroy(rt_host *h);
  * BYE/EOF between frames, -1 on error. Does not close fd. */
 int rt_peer_receive(rt_host *h, int fd, int from, const char *from_name);
 
-/* Peer HELLO (role PEER) for the data connection from `site`. */
-int rt_send_hello(int fd, int role, int site, uint32_t epoch, uint64_t hash, const char *model,
-                  char *err, size_t errlen);
+/* Open a connection as a client: HELLO (role, site, epoch, hash, model
+ * name) and the challenge-response with auth (auth.h), all within
+ * timeout_s. 0, or -1 with err. */
+int rt_client_hello(int fd, const mb_auth *auth, int role, int site, uint32_t epoch, uint64_t hash,
+                    const char *model, double timeout_s, char *err, size_t errlen);
+
+/* The host part of "host:port" (or of a socket's peer) as a numeric IPv4
+ * address; -1 when it does not resolve. */
+int rt_addr_host(const char *addr, char *ip, size_t iplen);
 
 #endif

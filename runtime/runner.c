@@ -21,7 +21,9 @@
 #include "mecbed/runtime.h"
 #include "rt_conn.h"
 
-#define MAX_DATA_CONNS (2 * MB_MAX_SITES)
+#define MAX_PEER_CONNS (2 * MB_MAX_SITES) /* authenticated data connections */
+#define MAX_PREAUTH 8                      /* data connections still in their handshake */
+#define MAX_DATA_CONNS (MAX_PEER_CONNS + MAX_PREAUTH)
 #define RESULT_RING 64
 
 typedef struct data_conn {
@@ -30,12 +32,21 @@ typedef struct data_conn {
     int site;
     pthread_t th;
     int started;
+    int authed;  /* the handshake passed (under r->mu) */
+    int done;    /* refused: the acceptor joins and frees it */
+    double t0;   /* accepted at; 1e300 once cut */
 } data_conn;
 
 struct mb_runner {
     mb_runner_opts o;
     uint64_t hash;
+    mb_auth auth;
     int ctl[MB_MAX_SITES];
+    pthread_mutex_t wmu[MB_MAX_SITES]; /* control writes come from several threads */
+    double last_send[MB_MAX_SITES];    /* under wmu */
+    double ping_s[MB_MAX_SITES];       /* PING a node idle this long (a third of its idle timeout) */
+    pthread_t keepalive;
+    int keepalive_on;
     double offset[MB_MAX_SITES]; /* add to a node's clock to get ours */
     pthread_t reader[MB_MAX_SITES];
     int reader_on[MB_MAX_SITES];
@@ -80,6 +91,51 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 static const char *site_name(const mb_runner *r, int s)
 {
     return r->o.topo->sites[s].name;
+}
+
+/* Every write on a control connection: one at a time, and noted for the
+ * keep-alive. */
+static int ctl_send(mb_runner *r, int s, int type, uint32_t frame, const void *p, size_t n, char *err,
+                    size_t errlen)
+{
+    pthread_mutex_lock(&r->wmu[s]);
+    int rc = mb_wire_send(r->ctl[s], type, frame, p, n, err, errlen);
+    r->last_send[s] = mb_now();
+    pthread_mutex_unlock(&r->wmu[s]);
+    return rc;
+}
+
+static void ctl_error(mb_runner *r, int s, int code, const char *msg)
+{
+    pthread_mutex_lock(&r->wmu[s]);
+    mb_wire_send_error(r->ctl[s], 0, code, msg);
+    pthread_mutex_unlock(&r->wmu[s]);
+}
+
+/* Nodes drop a session that says nothing for their idle timeout: PING each
+ * one that has heard nothing for a third of it. */
+static void *keepalive_main(void *arg)
+{
+    mb_runner *r = arg;
+    for (;;) {
+        pthread_mutex_lock(&r->mu);
+        int closing = r->closing || r->broken;
+        pthread_mutex_unlock(&r->mu);
+        if (closing)
+            break;
+        for (int s = 0; s < r->o.topo->n_sites; s++) {
+            if (r->ctl[s] < 0 || !(r->ping_s[s] > 0))
+                continue;
+            pthread_mutex_lock(&r->wmu[s]);
+            if (mb_now() - r->last_send[s] >= r->ping_s[s]) {
+                mb_wire_send(r->ctl[s], MB_MSG_PING, 0, NULL, 0, NULL, 0);
+                r->last_send[s] = mb_now();
+            }
+            pthread_mutex_unlock(&r->wmu[s]);
+        }
+        usleep(50000);
+    }
+    return NULL;
 }
 
 /* Lock r->mu held. The first failure wins; the device executor wakes. */
@@ -130,7 +186,7 @@ static void *reader_main(void *arg)
                      rc ? (strcmp(err, "connection closed") ? err : "control connection closed (node died?)")
                         : "node said BYE in the middle of the session");
             if (rc && strcmp(err, "connection closed"))
-                mb_wire_send_error(fd, 0, MB_WERR_PROTOCOL, err);
+                ctl_error(r, s, rc == MB_WIRE_EVERSION ? MB_WERR_VERSION : MB_WERR_PROTOCOL, err);
             break_locked(r, msg);
             pthread_mutex_unlock(&r->mu);
             free(p);
@@ -154,7 +210,7 @@ static void *reader_main(void *arg)
                                  &r->pending, &status, m, sizeof m, err, sizeof err)) {
                 char msg[700];
                 snprintf(msg, sizeof msg, "%s: %s", site_name(r, s), err);
-                mb_wire_send_error(fd, 0, MB_WERR_PROTOCOL, err);
+                ctl_error(r, s, MB_WERR_PROTOCOL, err);
                 break_locked(r, msg);
                 pthread_mutex_unlock(&r->mu);
                 free(p);
@@ -169,10 +225,39 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+/* A data connection to the device: the handshake (only the run's nodes, holders
+ * of its key, send the device data), then its TENSOR frames. */
 static void *data_main(void *arg)
 {
     data_conn *c = arg;
     mb_runner *r = c->r;
+    char err[512];
+    mb_hello hl;
+    double hs = r->o.timeout_s < 3 ? r->o.timeout_s : 3;
+    int ok = !mb_auth_server(c->fd, &r->auth, mb_now() + hs, &hl, err, sizeof err);
+    if (ok && (hl.role != MB_WIRE_ROLE_PEER || hl.site < 0 || hl.site >= r->o.topo->n_sites ||
+               hl.site == r->o.device || hl.graph_hash != r->hash)) {
+        mb_wire_send_error(c->fd, 0, MB_WERR_PROTOCOL, "only peer data connections of this model are accepted here");
+        ok = 0;
+    }
+    pthread_mutex_lock(&r->mu);
+    int peers = 0;
+    for (int i = 0; i < r->n_conns; i++)
+        peers += r->conns[i]->authed;
+    if (ok && peers >= MAX_PEER_CONNS) {
+        mb_wire_send_error(c->fd, 0, MB_WERR_PROTOCOL, "too many data connections");
+        ok = 0;
+    }
+    c->authed = ok;
+    c->site = ok ? hl.site : -1;
+    pthread_mutex_unlock(&r->mu);
+    if (!ok) {
+        shutdown(c->fd, SHUT_RDWR);
+        pthread_mutex_lock(&r->mu);
+        c->done = 1;
+        pthread_mutex_unlock(&r->mu);
+        return NULL;
+    }
     char name[64];
     snprintf(name, sizeof name, "%s", site_name(r, c->site));
     if (rt_peer_receive(&r->host, c->fd, c->site, name)) {
@@ -192,6 +277,36 @@ static void *data_main(void *arg)
     return NULL;
 }
 
+/* Lock r->mu held: free the refused connections; cut the oldest one still
+ * in its handshake when MAX_PREAUTH are (so hanging sockets cannot keep
+ * the run's nodes out). Returns with the lock held. */
+static void conns_reap(mb_runner *r)
+{
+    int k = 0, pre = 0, oldest = -1;
+    for (int i = 0; i < r->n_conns; i++) {
+        data_conn *c = r->conns[i];
+        if (c->done) {
+            /* its thread takes r->mu no more after setting done: joined under the lock */
+            if (c->started)
+                pthread_join(c->th, NULL);
+            close(c->fd);
+            free(c);
+            continue;
+        }
+        if (!c->authed && c->t0 < 1e300) {
+            pre++;
+            if (oldest < 0 || c->t0 < r->conns[oldest]->t0)
+                oldest = k;
+        }
+        r->conns[k++] = c;
+    }
+    r->n_conns = k;
+    if (pre >= MAX_PREAUTH && oldest >= 0) {
+        shutdown(r->conns[oldest]->fd, SHUT_RDWR);
+        r->conns[oldest]->t0 = 1e300;
+    }
+}
+
 static void *acceptor_main(void *arg)
 {
     mb_runner *r = arg;
@@ -209,31 +324,17 @@ static void *acceptor_main(void *arg)
             continue;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        char err[512];
-        mb_wire_hdr h;
-        uint8_t *p = NULL;
-        mb_hello hl;
-        if (mb_wire_recv(fd, MB_MSG_BIT(MB_MSG_HELLO), 0, mb_now() + r->o.timeout_s, &h, &p, err,
-                         sizeof err) ||
-            mb_hello_decode(p, h.len, &hl, err, sizeof err) || hl.role != MB_WIRE_ROLE_PEER ||
-            hl.site < 0 || hl.site >= r->o.topo->n_sites || hl.site == r->o.device ||
-            hl.graph_hash != r->hash) {
-            if (!err[0] || hl.role != MB_WIRE_ROLE_PEER)
-                snprintf(err, sizeof err, "only peer data connections of this model are accepted here");
-            mb_wire_send_error(fd, 0, MB_WERR_PROTOCOL, err);
-            free(p);
-            mb_wire_close_lingering(fd, 1 << 16, 0.1);
-            continue;
-        }
-        free(p);
         pthread_mutex_lock(&r->mu);
+        conns_reap(r);
         data_conn *c = r->n_conns < MAX_DATA_CONNS && !r->closing ? calloc(1, sizeof *c) : NULL;
         if (c) {
             c->r = r;
             c->fd = fd;
-            c->site = hl.site;
+            c->site = -1;
+            c->t0 = mb_now();
             r->conns[r->n_conns++] = c;
             c->started = !pthread_create(&c->th, NULL, data_main, c);
+            c->done = !c->started;
         }
         pthread_mutex_unlock(&r->mu);
         if (!c)
@@ -259,9 +360,19 @@ mb_runner *mb_runner_new(const mb_runner_opts *o, char *err, size_t errlen)
         for (int k = 0; k < RESULT_RING; k++)
             r->result_ring[i][k] = -1;
     }
+    for (int i = 0; i < MB_MAX_SITES; i++)
+        pthread_mutex_init(&r->wmu[i], NULL);
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     rt_host_init(&r->host);
+    if (o->key) {
+        r->auth.on = 1;
+        memcpy(r->auth.key, o->key, MB_KEY_LEN);
+    } else if (!o->insecure_no_auth) {
+        seterr(err, errlen, "no key for the nodes (--key-file FILE), and authentication not turned off "
+                            "(--insecure-no-auth)");
+        goto fail;
+    }
     r->host.g = o->g;
     r->host.me = o->device;
     r->host.timeout_s = r->o.timeout_s;
@@ -289,16 +400,20 @@ mb_runner *mb_runner_new(const mb_runner_opts *o, char *err, size_t errlen)
         }
         r->ctl[s] = fd;
         double t_send = mb_now();
-        if (rt_send_hello(fd, MB_WIRE_ROLE_RUNNER, -1, 0, r->hash, o->model, cerr, sizeof cerr)) {
-            seterr(err, errlen, "%s: %s", site_name(r, s), cerr);
+        if (rt_client_hello(fd, &r->auth, MB_WIRE_ROLE_RUNNER, -1, 0, r->hash, o->model, r->o.timeout_s,
+                            cerr, sizeof cerr)) {
+            seterr(err, errlen, "%s refused: %s", site_name(r, s), cerr);
             goto fail;
         }
         /* The node may load (build) the model first: allow for it. */
         mb_wire_hdr h;
         uint8_t *p = NULL;
         mb_hello hl;
-        if (mb_wire_recv(fd, MB_MSG_BIT(MB_MSG_HELLO) | MB_MSG_BIT(MB_MSG_ERROR), 0,
-                         mb_now() + r->o.timeout_s + 60, &h, &p, cerr, sizeof cerr)) {
+        int vr = mb_wire_recv(fd, MB_MSG_BIT(MB_MSG_HELLO) | MB_MSG_BIT(MB_MSG_ERROR), 0,
+                              mb_now() + r->o.timeout_s + 60, &h, &p, cerr, sizeof cerr);
+        if (vr) {
+            if (vr == MB_WIRE_EVERSION)
+                mb_wire_send_error(fd, 0, MB_WERR_VERSION, cerr);
             seterr(err, errlen, "%s: %s", site_name(r, s), cerr);
             goto fail;
         }
@@ -317,6 +432,8 @@ mb_runner *mb_runner_new(const mb_runner_opts *o, char *err, size_t errlen)
             seterr(err, errlen, "%s: %s", site_name(r, s), bad ? cerr : "unexpected HELLO reply");
             goto fail;
         }
+        r->ping_s[s] = hl.idle_ms / 3e3;
+        r->last_send[s] = mb_now();
         /* Same boot: one monotonic clock. Else the NTP-style midpoint. */
         if (hl.host_id && hl.host_id == mb_wire_host_id())
             r->offset[s] = 0;
@@ -330,6 +447,11 @@ mb_runner *mb_runner_new(const mb_runner_opts *o, char *err, size_t errlen)
         }
         /* reader_main claims the slot (marks it 2). */
     }
+    if (pthread_create(&r->keepalive, NULL, keepalive_main, r)) {
+        seterr(err, errlen, "cannot start a thread");
+        goto fail;
+    }
+    r->keepalive_on = 1;
     return r;
 fail:
     mb_runner_free(r);
@@ -372,7 +494,7 @@ int mb_runner_plan(mb_runner *r, const mb_plan *p, char *err, size_t errlen)
         want[s] = r->ready[s] + 1;
         pthread_mutex_unlock(&r->mu);
         if (!rc)
-            rc = mb_wire_send(r->ctl[s], MB_MSG_PLAN, 0, b.p, b.len, cerr, sizeof cerr);
+            rc = ctl_send(r, s, MB_MSG_PLAN, 0, b.p, b.len, cerr, sizeof cerr);
         mb_wbuf_free(&b);
         if (rc) {
             seterr(err, errlen, "%s: sending the plan: %s", site_name(r, s), cerr);
@@ -394,8 +516,8 @@ int mb_runner_plan(mb_runner *r, const mb_plan *p, char *err, size_t errlen)
             char cerr[512];
             r->out_fd[s] = mb_connect_addr(r->o.addrs[s], r->o.timeout_s, cerr, sizeof cerr);
             if (r->out_fd[s] < 0 ||
-                rt_send_hello(r->out_fd[s], MB_WIRE_ROLE_PEER, r->o.device, epoch, r->hash, r->o.model,
-                              cerr, sizeof cerr)) {
+                rt_client_hello(r->out_fd[s], &r->auth, MB_WIRE_ROLE_PEER, r->o.device, epoch, r->hash,
+                                r->o.model, r->o.timeout_s, cerr, sizeof cerr)) {
                 seterr(err, errlen, "data connection to %s: %s", site_name(r, s), cerr);
                 mb_plan_free(np);
                 return -1;
@@ -526,7 +648,7 @@ int mb_runner_submit(mb_runner *r, uint32_t frame, mb_tensor *const *inputs, mb_
     for (int s = 0; s < t->n_sites; s++) {
         if (s == r->o.device || !r->active[s])
             continue;
-        if (mb_wire_send(r->ctl[s], MB_MSG_FRAME, frame, NULL, 0, err, sizeof err)) {
+        if (ctl_send(r, s, MB_MSG_FRAME, frame, NULL, 0, err, sizeof err)) {
             char msg[700];
             snprintf(msg, sizeof msg, "%s: %s", site_name(r, s), err);
             frame_fail(r, rep, msg);
@@ -694,10 +816,12 @@ void mb_runner_free(mb_runner *r)
         }
         if (r->ctl[s] >= 0) {
             if (clean)
-                mb_wire_send(r->ctl[s], MB_MSG_BYE, 0, NULL, 0, NULL, 0);
+                ctl_send(r, s, MB_MSG_BYE, 0, NULL, 0, NULL, 0);
             shutdown(r->ctl[s], SHUT_RDWR);
         }
     }
+    if (r->keepalive_on)
+        pthread_join(r->keepalive, NULL);
     pthread_mutex_lock(&r->mu);
     for (int i = 0; i < r->n_conns; i++)
         shutdown(r->conns[i]->fd, SHUT_RDWR);
@@ -730,5 +854,8 @@ void mb_runner_free(mb_runner *r)
     rt_host_destroy(&r->host);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
+    for (int i = 0; i < MB_MAX_SITES; i++)
+        pthread_mutex_destroy(&r->wmu[i]);
+    mb_key_wipe(&r->auth, sizeof r->auth);
     free(r);
 }

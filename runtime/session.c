@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mecbed/auth.h"
 #include "mecbed/exec.h"
 #include "mecbed/link.h"
 #include "mecbed/timescale.h"
@@ -116,7 +117,7 @@ static int first_plan(mb_session *s, char *err, size_t errlen)
                                       s->cfg.objective, s->cfg.policy_opts, why, sizeof why);
     mb_plan *plan = s->policy ? mb_policy_session_plan(s->policy, NULL, why, sizeof why) : NULL;
     if (!plan) {
-        snprintf(err, errlen, "policy %s: %s", s->cfg.policy, why);
+        snprintf(err, errlen, "%s", why); /* already "policy NAME: ..." */
         return -1;
     }
     s->plans[s->n_plans++] = plan;
@@ -253,6 +254,7 @@ void mb_session_free(mb_session *s)
         return;
     ss_teardown(s);
     ss_remove_tmp_dir(s);
+    mb_key_wipe(s->key, sizeof s->key);
     for (int i = 0; i < s->n_plans; i++)
         mb_plan_free(s->plans[i]);
     mb_policy_session_free(s->policy);

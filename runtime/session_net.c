@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "mecbed/auth.h"
 #include "mecbed/linktest.h"
 #include "mecbed/netns.h"
 #include "mecbed/platform.h"
@@ -77,27 +78,98 @@ int ss_net_prepare(mb_session *s, char *err, size_t errlen)
 static int connect_real(mb_session *s, char *err, size_t errlen)
 {
     const mb_topology *t = s->cfg.topo;
-    mb_runner_opts ro = {.model = s->cfg.model, .g = s->cfg.g, .topo = t, .device = s->cfg.device,
-                         .listen_fd = -1, .be = s->be, .timeout_s = s->cfg.timeout_s};
+    if (ss_key_setup(s, err, errlen))
+        return -1;
+    mb_runner_opts ro = {.model = ss_model_name(s), .g = s->cfg.g, .topo = t, .device = s->cfg.device,
+                         .listen_fd = -1, .be = s->be, .timeout_s = s->cfg.timeout_s,
+                         .key = s->have_key ? s->key : NULL, .insecure_no_auth = s->cfg.insecure_no_auth};
     for (int i = 0; i < t->n_sites; i++)
         snprintf(ro.addrs[i], sizeof ro.addrs[i], "%s", t->sites[i].address);
     s->runner = mb_runner_new(&ro, err, errlen);
     return s->runner ? 0 : -1;
 }
 
-/* The links' logs: --log-dir, or a temp directory removed at the end. Its
- * name carries the run id (MB_RUN_TMP_PREFIX), so that `mecbed clean` can
- * tell the directory of a killed run from a live one's. */
+/* The run id: --run-id's, else one drawn once (namespaces, interfaces,
+ * cgroups, the owner file and the temp directory all carry it). */
+static void ensure_run_id(mb_session *s)
+{
+    if (s->run_id[0])
+        return;
+    if (s->cfg.run_id)
+        snprintf(s->run_id, sizeof s->run_id, "%s", s->cfg.run_id);
+    else
+        mb_run_id_new(s->run_id);
+}
+
+/* The run's private temp directory (mode 0700), removed at the end. Its
+ * name carries the run id (MB_RUN_TMP_PREFIX<run>-XXXXXX) and the owner
+ * file /run/mecbed/<run>.pid is written first, so that `mecbed clean`
+ * removes the directory of a killed run and never a live one's. */
+static int make_tmp_dir(mb_session *s, char *err, size_t errlen)
+{
+    if (s->tmp_dir[0])
+        return 0;
+    ensure_run_id(s);
+    mb_cleanup_install();
+    if (!s->owner_written && mb_cleanup_owner_write(s->run_id) == 0)
+        s->owner_written = 1;
+    snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s%s-XXXXXX", MB_RUN_TMP_PREFIX, s->run_id);
+    if (!mkdtemp(s->tmp_dir)) {
+        snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
+        s->tmp_dir[0] = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* What the runner calls the model in its HELLO: a zoo name as it is, a file
+ * by its base name (for the nodes' logs; nodes find it by graph hash). */
+const char *ss_model_name(const mb_session *s)
+{
+    const char *m = s->cfg.model ? s->cfg.model : "";
+    const char *slash = strrchr(m, '/');
+    return slash ? slash + 1 : m;
+}
+
+/* The run's key: --key-file's, or (for the nodes this run starts) a new
+ * one in a 0600 file in the private temp directory. Sites that run
+ * elsewhere (address=) cannot know a new key: they need key_file. */
+int ss_key_setup(mb_session *s, char *err, size_t errlen)
+{
+    const mb_topology *t = s->cfg.topo;
+    if (s->cfg.insecure_no_auth)
+        return 0;
+    if (s->cfg.key_file) {
+        if (mb_key_read(s->cfg.key_file, s->key, err, errlen))
+            return -1;
+        s->have_key = 1;
+        snprintf(s->key_path, sizeof s->key_path, "%s", s->cfg.key_file);
+        return 0;
+    }
+    for (int i = 0; i < t->n_sites; i++)
+        if (i != s->cfg.device && t->sites[i].address[0]) {
+            snprintf(err, errlen, "site %s runs elsewhere (address=): give the runner its key with --key-file "
+                                  "FILE (the file its node was started with: mecbed node --key-file FILE), or "
+                                  "--insecure-no-auth for nodes without one",
+                     t->sites[i].name);
+            return -1;
+        }
+    if (make_tmp_dir(s, err, errlen) || mb_key_generate(s->key, err, errlen))
+        return -1;
+    snprintf(s->key_path, sizeof s->key_path, "%s/run.key", s->tmp_dir);
+    if (mb_key_write(s->key_path, s->key, err, errlen))
+        return -1;
+    s->have_key = 1;
+    return 0;
+}
+
+/* The links' logs: --log-dir, or the run's temp directory. */
 static const char *make_log_dir(mb_session *s, char *err, size_t errlen)
 {
     const char *log_dir = s->cfg.log_dir;
     if (!log_dir) {
-        snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s%s-XXXXXX", MB_RUN_TMP_PREFIX, s->run_id);
-        if (!mkdtemp(s->tmp_dir)) {
-            snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
-            s->tmp_dir[0] = 0;
+        if (make_tmp_dir(s, err, errlen))
             return NULL;
-        }
         return s->tmp_dir;
     }
     if (mkdir(log_dir, 0755) && errno != EEXIST) {
@@ -120,10 +192,23 @@ static int spawn_nodes(mb_session *s, const char *exe, char *err, size_t errlen)
         char slow[32], tdf[32];
         snprintf(slow, sizeof slow, "%.6f", dilate ? s->slowdown[i] : 1.0);
         snprintf(tdf, sizeof tdf, "%.6f", s->k);
-        char *argv[] = {(char *)exe, "node", "--role", t->sites[i].role == MB_ROLE_CLOUD ? "cloud" : "edge",
-                        "--listen", listen, "--threads", "1", "--kernels", (char *)s->cfg.kernels,
-                        "--sessions", "1", "--slowdown", slow, "--tdf", tdf,
-                        s->cfg.emulate == MB_EMULATE_MODEL ? "--modelled" : NULL, NULL};
+        char *argv[24] = {(char *)exe, "node", "--role", t->sites[i].role == MB_ROLE_CLOUD ? "cloud" : "edge",
+                          "--listen", listen, "--threads", "1", "--kernels", (char *)s->cfg.kernels,
+                          "--sessions", "1", "--slowdown", slow, "--tdf", tdf};
+        int n = 16;
+        if (s->cfg.emulate == MB_EMULATE_MODEL)
+            argv[n++] = "--modelled";
+        /* the key by file (0600, in the run's private directory): never in argv or env */
+        argv[n++] = s->have_key ? "--key-file" : "--insecure-no-auth";
+        if (s->have_key)
+            argv[n++] = s->key_path;
+        /* the run's model file is one the node may serve (the zoo's it knows) */
+        struct stat st;
+        if (s->cfg.model && !stat(s->cfg.model, &st) && S_ISREG(st.st_mode)) {
+            argv[n++] = "--model";
+            argv[n++] = (char *)s->cfg.model;
+        }
+        argv[n] = NULL;
         pid_t pid;
         if (mb_net_spawn(s->net, i, argv, &pid, err, errlen))
             return -1;
@@ -145,8 +230,9 @@ static int connect_runner(mb_session *s, char *err, size_t errlen)
     }
     /* the timeout is emulated time: k times longer on the wall (the
      * nodes get it with the plan) */
-    mb_runner_opts ro = {.model = s->cfg.model, .g = s->cfg.g, .topo = t, .device = dev, .listen_fd = -1,
+    mb_runner_opts ro = {.model = ss_model_name(s), .g = s->cfg.g, .topo = t, .device = dev, .listen_fd = -1,
                          .be = s->be, .timeout_s = mb_tdf_to_wall(s->k, s->cfg.timeout_s),
+                         .key = s->have_key ? s->key : NULL, .insecure_no_auth = s->cfg.insecure_no_auth,
                          .thread_hook = s->cap[dev] ? ss_device_thread_hook : NULL,
                          .thread_hook_arg = s};
     for (int i = 0; i < t->n_sites; i++) {
@@ -213,10 +299,7 @@ int ss_bring_up(mb_session *s, char *err, size_t errlen)
         snprintf(err, errlen, "cannot emulate links here: %s", why);
         return -1;
     }
-    if (s->cfg.run_id)
-        snprintf(s->run_id, sizeof s->run_id, "%s", s->cfg.run_id);
-    else
-        mb_run_id_new(s->run_id);
+    ensure_run_id(s);
     const char *log_dir = make_log_dir(s, err, errlen);
     if (!log_dir)
         return -1;
@@ -235,10 +318,17 @@ int ss_bring_up(mb_session *s, char *err, size_t errlen)
         self[n] = 0;
         exe = self;
     }
+    if (ss_key_setup(s, err, errlen))
+        return -1;
     /* CPU caps first (the device's threads join when they start). */
     if (ss_sites_apply(s, mb_net_run_id(s->net), err, errlen) || spawn_nodes(s, exe, err, errlen))
         return -1;
-    return connect_runner(s, err, errlen);
+    if (connect_runner(s, err, errlen))
+        return -1;
+    /* every node has read the per-run key: it need not stay on disk */
+    if (!s->cfg.key_file && s->key_path[0])
+        unlink(s->key_path);
+    return 0;
 }
 
 /* ns3 Wi-Fi: its radio energy over the measured frames only. */
@@ -316,4 +406,8 @@ void ss_remove_tmp_dir(mb_session *s)
             ss_error(s, "could not remove %s", s->tmp_dir);
     }
     s->tmp_dir[0] = 0;
+    if (s->owner_written) { /* after the directory: until then the run is alive for `mecbed clean` */
+        mb_cleanup_owner_remove(s->run_id);
+        s->owner_written = 0;
+    }
 }

@@ -65,7 +65,11 @@ struct mb_session {
     mb_net *net;
     int keep_events; /* keep every frame's timeline events to the end (--timeline, or radio bursts from them) */
     char tmp_dir[64];
-    char run_id[MB_RUN_ID_LEN + 1]; /* cfg.run_id, or one drawn at bring-up */
+    char run_id[MB_RUN_ID_LEN + 1]; /* cfg.run_id, or one drawn for the run (ensure_run_id) */
+    int owner_written;              /* this session wrote /run/mecbed/<run_id>.pid */
+    uint8_t key[32];      /* the run's key (MB_KEY_LEN) */
+    int have_key;
+    char key_path[128];   /* the file the spawned nodes read it from */
     int saved_ns;
     double net_epoch; /* mb_net_epoch: trace time 0 (0 without emulated links) */
     mb_runner *runner;
@@ -124,6 +128,8 @@ void ss_remove_tmp_dir(mb_session *s);
 /* The emulator's packet logs of the device's link will be there at the end
  * (radio energy from them rather than from the timeline). */
 int ss_packet_logs_expected(const mb_session *s);
+int ss_key_setup(mb_session *s, char *err, size_t errlen);
+const char *ss_model_name(const mb_session *s);
 int ss_device_link(const mb_topology *t, int device, int *dev_is_a);
 void ss_net_realtime_begin(mb_session *s);
 void ss_net_realtime_end(mb_session *s);

@@ -112,6 +112,13 @@ void mb_session_write_json(const mb_session *s, FILE *f)
     mb_json_print_string(f, s->cfg.g->name);
     fprintf(f, ",\"policy\":");
     mb_json_print_string(f, s->plans[0]->policy);
+    /* where the (first) plan puts the model: the same columns plan mode has */
+    mb_plan_shape sh;
+    mb_plan_shape_of(s->plans[0], s->cfg.g, &sh);
+    fprintf(f, ",\"plan_shape\":{\"device_ops\":%d,\"server_ops\":%d,\"split_ops\":%d,\"cut_index\":%d,"
+               "\"cut_after\":", sh.device_ops, sh.server_ops, sh.split_ops, sh.cut_index);
+    mb_json_print_string(f, sh.cut_after);
+    fprintf(f, ",\"plan_sig\":\"%016llx\"}", (unsigned long long)sh.signature);
     fprintf(f, ",\"link\":");
     mb_json_print_string(f, s->cfg.link_label);
     fprintf(f, ",\"backend\":");

@@ -133,8 +133,155 @@ int mb_timeline_write_csv(const mb_timeline *tl, const mb_graph *g, const mb_top
     return 0;
 }
 
+/* Sorting keys: a transfer is known by (frame, step, sender, receiver). */
+static int64_t transfer_key(uint32_t frame, int step, int from, int to)
+{
+    return ((int64_t)frame << 32) | ((int64_t)(step + 1) << 12) | ((int64_t)(from & 63) << 6) | (to & 63);
+}
+
+typedef struct keyed {
+    int64_t key;
+    int idx;
+} keyed;
+
+static int cmp_keyed(const void *a, const void *b)
+{
+    const keyed *x = a, *y = b;
+    return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* For each event, the index of the RECV that completes it when it is a
+ * SEND (same frame and step, at its peer, from its site), else -1. */
+static int *match_transfers(const mb_timeline *tl)
+{
+    int *match = malloc(sizeof(int) * (size_t)(tl->n ? tl->n : 1));
+    keyed *recv = malloc(sizeof(keyed) * (size_t)(tl->n ? tl->n : 1));
+    if (!match || !recv) {
+        free(match);
+        free(recv);
+        return NULL;
+    }
+    int nr = 0;
+    for (int i = 0; i < tl->n; i++) {
+        const mb_event *e = &tl->ev[i];
+        if (e->kind == MB_EV_RECV)
+            recv[nr++] = (keyed){transfer_key(e->frame, e->step, e->peer, e->site), i};
+    }
+    qsort(recv, (size_t)nr, sizeof *recv, cmp_keyed);
+    for (int i = 0; i < tl->n; i++) {
+        const mb_event *e = &tl->ev[i];
+        match[i] = -1;
+        if (e->kind != MB_EV_SEND)
+            continue;
+        keyed k = {transfer_key(e->frame, e->step, e->site, e->peer), 0};
+        keyed *hit = bsearch(&k, recv, (size_t)nr, sizeof *recv, cmp_keyed);
+        if (hit)
+            match[i] = hit->idx;
+    }
+    free(recv);
+    return match;
+}
+
+static cJSON *trace_event(cJSON *arr, const char *ph, const char *name, double ts_us, int pid, int tid)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", name);
+    cJSON_AddStringToObject(o, "ph", ph);
+    cJSON_AddNumberToObject(o, "ts", ts_us);
+    cJSON_AddNumberToObject(o, "pid", pid);
+    cJSON_AddNumberToObject(o, "tid", tid);
+    cJSON_AddItemToArray(arr, o);
+    return o;
+}
+
+/* A change of a directed link's bytes in flight. */
+typedef struct flight_step {
+    double t;
+    int from, to;
+    double kb; /* + sent, - received */
+} flight_step;
+
+static int cmp_flight(const void *a, const void *b)
+{
+    const flight_step *x = a, *y = b;
+    if (x->from != y->from || x->to != y->to)
+        return x->from != y->from ? x->from - y->from : x->to - y->to;
+    return x->t < y->t ? -1 : x->t > y->t;
+}
+
+/* An arrow from each send slice to its receive slice (flow events "s"/"f",
+ * bound to the enclosing slices: ts in the middle of each), and per
+ * directed link a counter track of the bytes sent but not yet received. */
+static void add_transfers(cJSON *arr, const mb_timeline *tl, const mb_topology *t, double t_origin)
+{
+    int *match = match_transfers(tl);
+    flight_step *fs = malloc(sizeof *fs * (size_t)(2 * tl->n + 1));
+    if (!match || !fs) {
+        free(match);
+        free(fs);
+        return;
+    }
+    int nf = 0;
+    for (int i = 0; i < tl->n; i++) {
+        if (match[i] < 0)
+            continue;
+        const mb_event *e = &tl->ev[i], *r = &tl->ev[match[i]];
+        double id = (double)e->frame * 1e6 + (double)(e->step + 1);
+        cJSON *s = trace_event(arr, "s", "tensor", ((e->t0 + e->t1) / 2 - t_origin) * 1e6, e->site, MB_EV_SEND);
+        cJSON_AddStringToObject(s, "cat", "transfer");
+        cJSON_AddNumberToObject(s, "id", id);
+        cJSON *f = trace_event(arr, "f", "tensor", ((r->t0 + r->t1) / 2 - t_origin) * 1e6, r->site, MB_EV_RECV);
+        cJSON_AddStringToObject(f, "cat", "transfer");
+        cJSON_AddStringToObject(f, "bp", "e");
+        cJSON_AddNumberToObject(f, "id", id);
+        fs[nf++] = (flight_step){e->t0, e->site, e->peer, (double)e->bytes / 1024};
+        fs[nf++] = (flight_step){r->t1, e->site, e->peer, -(double)e->bytes / 1024};
+    }
+    qsort(fs, (size_t)nf, sizeof *fs, cmp_flight);
+    double level = 0;
+    for (int k = 0; k < nf; k++) {
+        if (k == 0 || fs[k].from != fs[k - 1].from || fs[k].to != fs[k - 1].to)
+            level = 0;
+        level += fs[k].kb;
+        if (level < 1e-9)
+            level = 0; /* rounding after the last receive */
+        char name[96];
+        snprintf(name, sizeof name, "in flight to %s (KB)", site_name(t, fs[k].to));
+        cJSON *c = trace_event(arr, "C", name, (fs[k].t - t_origin) * 1e6, fs[k].from, 0);
+        cJSON_AddNumberToObject(cJSON_AddObjectToObject(c, "args"), "KB", level);
+    }
+    free(fs);
+    free(match);
+}
+
+/* A global instant marker where each frame's first event starts. */
+static void add_frame_markers(cJSON *arr, const mb_timeline *tl, double t_origin)
+{
+    keyed *first = malloc(sizeof *first * (size_t)(tl->n ? tl->n : 1));
+    if (!first)
+        return;
+    for (int i = 0; i < tl->n; i++)
+        first[i] = (keyed){(int64_t)tl->ev[i].frame, i};
+    qsort(first, (size_t)tl->n, sizeof *first, cmp_keyed);
+    for (int i = 0; i < tl->n;) {
+        double t0 = tl->ev[first[i].idx].t0;
+        int64_t frame = first[i].key;
+        for (; i < tl->n && first[i].key == frame; i++)
+            if (tl->ev[first[i].idx].t0 < t0)
+                t0 = tl->ev[first[i].idx].t0;
+        char name[32];
+        snprintf(name, sizeof name, "frame %lld", (long long)frame);
+        cJSON *o = trace_event(arr, "i", name, (t0 - t_origin) * 1e6, 0, 0);
+        cJSON_AddStringToObject(o, "s", "g");
+    }
+    free(first);
+}
+
 /* Chrome trace-event format: one process per site, threads for compute,
- * send and receive, "X" (complete) events with microsecond times. */
+ * send and receive, "X" (complete) events with microsecond times; arrows
+ * from each send to its receive, bytes in flight per directed link as
+ * counter tracks, and a marker at each frame's start (add_transfers,
+ * add_frame_markers). */
 int mb_timeline_write_chrome(const mb_timeline *tl, const mb_graph *g, const mb_topology *t,
                              double t_origin, const char *path, char *err, size_t errlen)
 {
@@ -185,6 +332,8 @@ int mb_timeline_write_chrome(const mb_timeline *tl, const mb_graph *g, const mb_
         cJSON_AddNumberToObject(a, "bytes", (double)e->bytes);
         cJSON_AddItemToArray(arr, o);
     }
+    add_transfers(arr, tl, t, t_origin);
+    add_frame_markers(arr, tl, t_origin);
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     if (!text) {

@@ -31,7 +31,8 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 static const char *const msg_names[MB_MSG_COUNT] = {
     [0] = "?", [MB_MSG_HELLO] = "HELLO", [MB_MSG_PLAN] = "PLAN", [MB_MSG_READY] = "READY",
     [MB_MSG_FRAME] = "FRAME", [MB_MSG_TENSOR] = "TENSOR", [MB_MSG_RESULT] = "RESULT",
-    [MB_MSG_ERROR] = "ERROR", [MB_MSG_BYE] = "BYE",
+    [MB_MSG_ERROR] = "ERROR", [MB_MSG_BYE] = "BYE", [MB_MSG_CHALLENGE] = "CHALLENGE",
+    [MB_MSG_AUTH] = "AUTH", [MB_MSG_PING] = "PING",
 };
 _Static_assert(sizeof msg_names / sizeof msg_names[0] == MB_MSG_COUNT, "name every message");
 
@@ -197,6 +198,9 @@ static uint64_t type_limit(int type, uint64_t max_tensor)
     case MB_MSG_RESULT: return MB_WIRE_MAX_RESULT;
     case MB_MSG_ERROR: return MB_WIRE_MAX_ERROR;
     case MB_MSG_BYE: return 0;
+    case MB_MSG_CHALLENGE: return 1 + MB_WIRE_NONCE;
+    case MB_MSG_AUTH: return MB_WIRE_MAC;
+    case MB_MSG_PING: return 0;
     }
     return 0;
 }
@@ -215,9 +219,13 @@ int mb_wire_hdr_decode(const uint8_t in[MB_WIRE_HDR_LEN], uint32_t allowed, uint
     h->type = in[5];
     h->len = (uint32_t)in[8] | (uint32_t)in[9] << 8 | (uint32_t)in[10] << 16 | (uint32_t)in[11] << 24;
     h->frame = (uint32_t)in[12] | (uint32_t)in[13] << 8 | (uint32_t)in[14] << 16 | (uint32_t)in[15] << 24;
-    if (h->version != MB_WIRE_VERSION) {
-        seterr(err, errlen, "protocol version %u, this mecbed speaks %d", h->version, MB_WIRE_VERSION);
-        return -1;
+    /* An ERROR reads the same in every version: let it through so that a
+     * peer's answer (often "wrong version") is seen. */
+    int error_any_version = h->type == MB_MSG_ERROR && (allowed & MB_MSG_BIT(MB_MSG_ERROR));
+    if (h->version != MB_WIRE_VERSION && !error_any_version) {
+        seterr(err, errlen, "peer speaks protocol version %u, this mecbed speaks %d", h->version,
+               MB_WIRE_VERSION);
+        return MB_WIRE_EVERSION;
     }
     if (in[6] || in[7]) {
         seterr(err, errlen, "bad frame: reserved header bytes are not zero");
@@ -346,8 +354,9 @@ int mb_wire_recv(int fd, uint32_t allowed, uint64_t max_tensor, double deadline,
     *payload = NULL;
     if (mb_wire_read_full(fd, raw, sizeof raw, deadline, NULL, err, errlen))
         return -1;
-    if (mb_wire_hdr_decode(raw, allowed, max_tensor, h, err, errlen))
-        return -1;
+    int rc = mb_wire_hdr_decode(raw, allowed, max_tensor, h, err, errlen);
+    if (rc)
+        return rc;
     if (h->type == MB_MSG_TENSOR || h->len == 0)
         return 0;
     uint8_t *p = malloc(h->len); /* bounded by the type's limit above */
@@ -405,6 +414,8 @@ int mb_hello_encode(const mb_hello *h, mb_wbuf *b)
     mb_wbuf_u64(b, h->graph_hash);
     mb_wbuf_i64(b, h->clock_ns);
     mb_wbuf_u64(b, h->host_id);
+    mb_wbuf_u32(b, h->idle_ms);
+    mb_wbuf_bytes(b, h->nonce, MB_WIRE_NONCE);
     mb_wbuf_str(b, h->model);
     return b->oom ? -1 : 0;
 }
@@ -422,6 +433,13 @@ int mb_hello_decode(const uint8_t *p, size_t len, mb_hello *h, char *err, size_t
     h->graph_hash = mb_rbuf_u64(&r);
     h->clock_ns = mb_rbuf_i64(&r);
     h->host_id = mb_rbuf_u64(&r);
+    h->idle_ms = mb_rbuf_u32(&r);
+    if (!r.bad && r.len - r.pos >= MB_WIRE_NONCE) {
+        memcpy(h->nonce, r.p + r.pos, MB_WIRE_NONCE);
+        r.pos += MB_WIRE_NONCE;
+    } else {
+        r.bad = 1;
+    }
     mb_rbuf_str(&r, h->model, sizeof h->model);
     if (!mb_rbuf_done(&r)) {
         seterr(err, errlen, "malformed HELLO (%zu bytes)", len);

@@ -2,10 +2,11 @@
 # Install the Debian packages mecbed needs. Used by `make demo`, `make deps`
 # and .ci/run. As root it installs what is missing; otherwise it prints the
 # exact command to run. (python3: command tests read --json output with it;
+# iperf3 and iputils-ping: programs run behind emulated links in the tests;
 # clang-14 and libclang-rt-14-dev: the libFuzzer harnesses, make fuzz.)
 set -e
 PKGS="build-essential pkg-config libopenblas-dev libcmocka-dev libpcap-dev libcjson-dev libinih-dev
-libprotobuf-c-dev protobuf-c-compiler libonnx-dev libonnx-testdata libprotobuf-dev gnuplot-nox iperf3 iproute2
+libprotobuf-c-dev protobuf-c-compiler libssl-dev libonnx-dev libonnx-testdata libprotobuf-dev gnuplot-nox iperf3 iputils-ping iproute2
 ethtool tcpdump libns3-dev python3 clang-14 libclang-rt-14-dev"
 [ -n "$MECBED_EXTRA_PKGS" ] && PKGS="$PKGS $MECBED_EXTRA_PKGS"
 missing=""

@@ -29,7 +29,8 @@ typedef struct conf_reader {
 
 static const char *const list_keys[] = {"models", "dags", "policies", "links", "topologies",
                                         "x", "node_types", "metrics", "decision_rates", "plot",
-                                        "star_links", "run_args", "question", "args", NULL};
+                                        "star_links", "run_args", "question", "args",
+                                        "policy_plugins", NULL};
 static const char *const scalar_keys[] = {"name", "mode", "measure", "dag_seed", "x_name",
                                           "repetitions", "profile", "decision_repeats", "frames",
                                           "warmup", "fps", "timeout", "backend", "per_frame",
@@ -141,6 +142,7 @@ static int conf_kv(conf_reader *r, const char *section, const char *key, const c
         else
             snprintf(r->err, sizeof r->err,
                      "unknown key '%s' (known: name question mode measure models dags dag_seed policies "
+                     "policy_plugins "
                      "links topologies star_links star_edge x_name x node_types repetitions profile "
                      "metrics decision_repeats decision_rates frames warmup fps timeout backend "
                      "run_args per_frame variants plot)",
@@ -244,6 +246,8 @@ static int apply(sw_config *c, const kv *e, char *err, size_t errlen)
         c->dag_seed = strtoull(v, NULL, 10);
     else if (!strcmp(k, "policies"))
         return list_set(&c->policies, v, 1, k, err, errlen);
+    else if (!strcmp(k, "policy_plugins"))
+        return list_set(&c->policy_plugins, v, 0, k, err, errlen);
     else if (!strcmp(k, "links"))
         return list_set(&c->links, v, 1, k, err, errlen);
     else if (!strcmp(k, "topologies"))
@@ -389,6 +393,7 @@ void sw_config_free(sw_config *c)
     list_free(&c->models);
     list_free(&c->dags);
     list_free(&c->policies);
+    list_free(&c->policy_plugins);
     list_free(&c->links);
     list_free(&c->topologies);
     list_free(&c->xs);

@@ -53,7 +53,8 @@ mb_graph *sw_dag_generate(int n, uint64_t seed)
 {
     char name[32];
     snprintf(name, sizeof name, "dag%d", n);
-    dag_gen d = {.g = mb_graph_new(name), .rng = seed * 0x9e3779b97f4a7c15ull + 12345, .n_target = n};
+    /* n ops (mb_graph_n_ops) and the input: n + 1 nodes */
+    dag_gen d = {.g = mb_graph_new(name), .rng = seed * 0x9e3779b97f4a7c15ull + 12345, .n_target = n + 1};
     if (!d.g)
         return NULL;
     mb_node in;

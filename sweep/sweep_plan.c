@@ -120,52 +120,17 @@ static int apply_types(mb_topology *t, const char *spec, char *err, size_t errle
     return 0;
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
-}
-
-/* Where the plan puts the model: ops per side, the longest prefix (in
- * topological order) computed on the device alone, a hash of the steps. */
+/* Where the plan puts the model (mb_plan_shape_of): the row's columns. */
 static void plan_shape(const mb_plan *p, const mb_graph *g, sw_row *row)
 {
-    int n = g->n_nodes;
-    unsigned char *where = calloc((size_t)n + 1, 1); /* bit 0: device, bit 1: elsewhere */
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (int i = 0; i < p->n_steps; i++) {
-        const mb_plan_step *s = &p->steps[i];
-        int v[8] = {(int)s->kind, s->op, (int)s->region.h0, (int)s->region.h1, (int)s->region.w0,
-                    (int)s->region.w1, s->site, s->to};
-        h = fnv(h, v, sizeof v);
-        if (s->kind == MB_STEP_COMPUTE && where && s->op >= 0 && s->op < n)
-            where[s->op] |= s->site == p->device ? 1 : 2;
-    }
-    int dev = 0, srv = 0, split = 0, prefix = 0, in_prefix = 1;
-    const char *after = "input";
-    for (int i = 0; where && i < n; i++) {
-        if (g->nodes[i].type == MB_OP_INPUT || g->nodes[i].type == MB_OP_CONSTANT)
-            continue;
-        if (!where[i])
-            continue; /* not needed */
-        dev += where[i] == 1;
-        srv += where[i] == 2;
-        split += where[i] == 3;
-        if (in_prefix && where[i] == 1) {
-            prefix++;
-            after = g->nodes[i].name;
-        } else
-            in_prefix = 0;
-    }
-    free(where);
-    sw_row_set(row, "device_ops", "%d", dev);
-    sw_row_set(row, "server_ops", "%d", srv);
-    sw_row_set(row, "split_ops", "%d", split);
-    sw_row_set(row, "cut_index", "%d", prefix);
-    sw_row_set(row, "cut_after", "%s", !srv && !split ? "(all on device)" : after);
-    sw_row_set(row, "plan_sig", "%016llx", (unsigned long long)h);
+    mb_plan_shape sh;
+    mb_plan_shape_of(p, g, &sh);
+    sw_row_set(row, "device_ops", "%d", sh.device_ops);
+    sw_row_set(row, "server_ops", "%d", sh.server_ops);
+    sw_row_set(row, "split_ops", "%d", sh.split_ops);
+    sw_row_set(row, "cut_index", "%d", sh.cut_index);
+    sw_row_set(row, "cut_after", "%s", sh.cut_after);
+    sw_row_set(row, "plan_sig", "%016llx", (unsigned long long)sh.signature);
 }
 
 static void pred_cols(sw_row *row, const mb_plan *p, const sw_config *c, const mb_graph *g)
@@ -203,7 +168,7 @@ int sw_plan_point(const sw_config *c, const sw_point *p, const char *extra_types
     if (!ge)
         return -1;
     const mb_graph *g = ge->g;
-    sw_row_set(row, "ops", "%d", g->n_nodes);
+    sw_row_set(row, "ops", "%d", mb_graph_n_ops(g));
     sw_row_set(row, "profile", "%s", ge->source);
     mb_topology topo;
     char e2[1024];
@@ -244,12 +209,10 @@ int sw_plan_point(const sw_config *c, const sw_point *p, const char *extra_types
     snprintf(pname, sizeof pname, "%.*s", (int)(opts ? opts - p->policy : (long)strlen(p->policy)),
              p->policy);
     opts = opts ? opts + 1 : "";
-    const mb_policy_ops *ops = mb_policy_find(pname);
+    const mb_policy_ops *ops = mb_policy_find_or_load(pname, err, errlen);
     int rc = -1;
-    if (!ops) {
-        snprintf(err, errlen, "unknown policy '%s'", pname);
+    if (!ops)
         goto out;
-    }
     if (c->measure == SW_MEASURE_PLAN) {
         mb_plan *pl = mb_policy_run(ops, g, &topo, cost, device, MB_OBJ_LATENCY, opts, err, errlen);
         if (!pl)

@@ -237,6 +237,17 @@ static void row_from_json(const cJSON *j, sw_row *row)
     const cJSON *prof = cJSON_GetObjectItemCaseSensitive(j, "profile");
     if (cJSON_IsString(prof))
         sw_row_set(row, "profile", "%s", prof->valuestring);
+    /* where the plan put the model: the columns plan mode fills (mb_plan_shape_of) */
+    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(j, "plan_shape");
+    static const char *const ints[] = {"device_ops", "server_ops", "split_ops", "cut_index"};
+    for (int k = 0; sh && k < 4; k++)
+        sw_row_num(row, ints[k], jnum(sh, ints[k]));
+    const cJSON *ca = cJSON_GetObjectItemCaseSensitive(sh, "cut_after");
+    const cJSON *sig = cJSON_GetObjectItemCaseSensitive(sh, "plan_sig");
+    if (cJSON_IsString(ca))
+        sw_row_set(row, "cut_after", "%s", ca->valuestring);
+    if (cJSON_IsString(sig))
+        sw_row_set(row, "plan_sig", "%s", sig->valuestring);
 }
 
 /* The per-frame CSV lines of the point (x without commas). */
@@ -285,8 +296,7 @@ static char *trace_from_json(const sw_point *p, const cJSON *j, const char *xs)
     char e2[256];
     if (!p->link[0] || mb_linkspec_parse(p->link, &spec, e2, sizeof e2) || !spec.up.trace[0])
         return NULL;
-    mb_trace *tr = mb_trace_read(spec.up.trace, (mb_trace_format)mb_trace_format_parse("auto"), e2,
-                                 sizeof e2);
+    mb_trace *tr = mb_trace_read_src(spec.up.trace, &spec.up.trace_src, e2, sizeof e2);
     double end = 0;
     const cJSON *f;
     cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(j, "per_frame"))

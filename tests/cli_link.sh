@@ -85,6 +85,27 @@ else
     grep -q "not built" $T/err || fail "ns3 error: $(cat $T/err)"
 fi
 
+# -R measures the downlink of an asymmetric link, -i samples the TCP phase,
+# and phases are announced on stderr (never in the JSON on stdout)
+$B link test --link up.rate=4mbit,down.rate=16mbit,rtt=10ms -R -i 0.5 --duration 2 --no-udp --no-loss --json \
+    > $T/rev.json 2> $T/rev.err || fail "link test -R"
+grep -q "TCP throughput" $T/rev.err || fail "no phase progress on stderr"
+python3 - $T/rev.json <<'P' || fail "reverse / interval figures"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["direction"] == "down" and abs(r["configured_rate_mbps"] - 16) < 1e-9, r
+assert 15.0 < r["throughput_mbps"] < 16.2, r["throughput_mbps"]
+iv = r["intervals"]
+assert len(iv) == 6 and abs(iv[-1]["end_s"] - 3.0) < 0.2, iv   # 1 s warm-up + 2 s, every 0.5 s
+assert all(0 <= x["throughput_mbps"] < 16.5 for x in iv) and iv[-1]["throughput_mbps"] > 15, iv
+P
+$B link test --link up.rate=4mbit,down.rate=16mbit,rtt=10ms --duration 2 --no-udp --no-loss --json --quiet \
+    > $T/fwd.json 2> $T/fwd.err || fail "link test forward"
+[ -s $T/fwd.err ] && fail "--quiet still printed: $(cat $T/fwd.err)"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["direction"] == "up" and 3.7 < r["throughput_mbps"] < 4.05 and "intervals" not in r, r' $T/fwd.json ||
+    fail "forward direction figures"
+$B link test --link rate=1mbit -i 0 2>/dev/null && fail "--interval 0 accepted"
+
 # bad input
 $B link test --link rate=fast 2> $T/err && fail "bad spec accepted"
 grep -q "rate=fast" $T/err || fail "bad spec error: $(cat $T/err)"

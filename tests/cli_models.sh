@@ -8,7 +8,8 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 fail() { echo "FAIL: $*"; exit 1; }
 
 "$M" models >"$tmp/out" 2>&1 || fail "models exited $?: $(cat "$tmp/out")"
-for m in alexnet vgg16 resnet18 resnet50 resnet152 mobilenetv2 googlenet densenet121 tiny_yolov2; do
+for m in alexnet vgg16 resnet18 resnet50 resnet152 mobilenetv2 googlenet densenet121 tiny_yolov2 deit_tiny vit_b16 \
+         bert_base; do
     grep -q "^$m " "$tmp/out" || fail "models does not list $m"
 done
 grep -q "^resnet50 .* 25\.610 .* 4\.117" "$tmp/out" || fail "resnet50 row: $(grep resnet50 "$tmp/out")"
@@ -17,7 +18,7 @@ grep -q "^resnet50 .* 25\.610 .* 4\.117" "$tmp/out" || fail "resnet50 row: $(gre
 python3 - "$tmp/json" <<'EOF' || fail "models --json content"
 import json, sys
 a = json.load(open(sys.argv[1]))
-assert isinstance(a, list) and len(a) == 9, a
+assert isinstance(a, list) and len(a) == 12, a
 for o in a:
     for k in ("name", "ops", "params", "macs", "largest_activation_bytes"):
         assert k in o, (k, o)
@@ -25,6 +26,11 @@ r = {o["name"]: o for o in a}
 assert abs(r["vgg16"]["params"] - 138.36e6) < 0.02 * 138.36e6
 assert abs(r["mobilenetv2"]["macs"] - 0.30e9) < 0.05 * 0.30e9
 assert r["tiny_yolov2"]["output_shape"] == "1x125x13x13"
+# the transformers: published sizes (class token and position embeddings are not counted, docs/onnx.md)
+assert abs(r["deit_tiny"]["params"] - 5.717e6) < 0.02 * 5.717e6
+assert abs(r["vit_b16"]["params"] - 86.567e6) < 0.02 * 86.567e6
+assert abs(r["bert_base"]["params"] - 110e6) < 0.02 * 110e6
+assert r["bert_base"]["input_shape"] == "128" and r["vit_b16"]["output_shape"] == "1x1000"
 EOF
 
 cat >"$tmp/net.mbm" <<'EOF'

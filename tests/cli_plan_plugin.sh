@@ -20,7 +20,7 @@ grep -q "bit-exact" "$tmp/out" || fail "greedy plan not verified: $(cat "$tmp/ou
 MECBED_PLUGIN_DIR="$BUILD/plugins" "$M" compare --model alexnet --policy-plugin greedy \
     --link rate=10mbit --policies greedy,mincut --json >"$tmp/cmp" || fail "compare with plugin by name"
 grep -q '"policy":"greedy"' "$tmp/cmp" || fail "compare lacks greedy: $(cat "$tmp/cmp")"
-"$M" plan --model resnet18 --policy greedy --policy-plugin "$BUILD/plugins/abi99.so" \
+"$M" plan --model resnet18 --policy greedy --policy-plugin "$BUILD/plugins-test/abi99.so" \
     --link rate=50mbit >"$tmp/e" 2>&1 && fail "ABI 99 plugin accepted"
 grep -q "ABI version 99" "$tmp/e" || fail "ABI message: $(cat "$tmp/e")"
 "$M" plan --model resnet18 --policy greedy --policy-plugin "$P" --link rate=50mbit \

@@ -53,8 +53,30 @@ if p == "offload":
 print("%-8s measured %8.2f ms  predicted %8.2f ms  energy %8.2f / %8.2f mJ  overhead x%.2f" % (
     p, r["measured_ms"], r["predicted_ms"], r["energy_mj"], r["predicted_energy_mj"], r["overhead_ratio"]))
 P
-    python3 -c "import json,sys; t=json.load(open(sys.argv[1])); assert len(t['traceEvents'])>10" "$dir/t.json" \
-        || { echo "timeline JSON unreadable"; fail=1; }
+    python3 - "$dir/t.json" "$policy" <<'P' || { echo "timeline JSON ($policy) wrong"; fail=1; }
+import json, sys
+ev = json.load(open(sys.argv[1]))["traceEvents"]
+p = sys.argv[2]
+assert len(ev) > 10
+# one arrow per transfer: each flow start has one finish with its id, later
+starts = {e["id"]: e for e in ev if e["ph"] == "s"}
+ends = {e["id"]: e for e in ev if e["ph"] == "f"}
+assert starts.keys() == ends.keys(), (p, "unpaired flow events")
+assert all(ends[i]["ts"] >= starts[i]["ts"] for i in starts), (p, "arrow points back in time")
+sends = [e for e in ev if e["ph"] == "X" and e["cat"] == "send"]
+assert len(starts) == len(sends), (p, len(starts), len(sends))
+if p == "offload":  # the other policies keep this small net on the device
+    assert starts, (p, "no transfer arrows")
+# bytes in flight per link: never negative, back to 0 at the end
+tracks = {}
+for e in sorted((e for e in ev if e["ph"] == "C"), key=lambda e: e["ts"]):
+    tracks.setdefault((e["pid"], e["name"]), []).append(e["args"]["KB"])
+for k, v in tracks.items():
+    assert min(v) >= 0 and v[-1] == 0, (p, k, v)
+# one marker per frame
+marks = [e["name"] for e in ev if e["ph"] == "i"]
+assert marks == ["frame 0", "frame 1"] or marks == ["frame 1", "frame 2"], (p, marks)
+P
     head -1 "$dir/t.json.csv" | grep -q "frame,kind,site" || { echo "timeline CSV missing"; fail=1; }
 done
 if ip netns list | grep -q "mecbed-$run"; then echo "namespaces left behind"; ip netns list; fail=1; fi

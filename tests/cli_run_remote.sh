@@ -10,7 +10,7 @@ pids=""
 trap 'for p in $pids; do kill $p 2>/dev/null; done; rm -rf "$dir"' EXIT
 ports=$(python3 -c '
 import socket
-ss=[socket.socket() for _ in range(4)]
+ss=[socket.socket() for _ in range(5)]
 for s in ss: s.bind(("127.0.0.1",0))
 print(" ".join(str(s.getsockname()[1]) for s in ss))')
 set -- $ports
@@ -56,11 +56,20 @@ Flatten fl gap axis=1
 Gemm fc fl trans_b=1 B=he(10x32) C=const(10,0)
 output fc
 M
-for p in $2 $3; do $B node --role edge --listen 127.0.0.1:$p & pids="$pids $!"; done
-$B node --role cloud --listen 127.0.0.1:$4 & pids="$pids $!"
+# one key for the nodes and the runner; each node serves the model file it is given
+$B keygen -o "$dir/run.key" || { echo "keygen failed"; exit 1; }
+[ "$(stat -c %a "$dir/run.key")" = 600 ] || { echo "key file is not mode 600"; exit 1; }
+for p in $2 $3; do
+    $B node --role edge --listen 127.0.0.1:$p --key-file "$dir/run.key" --model "$dir/net.model" \
+        --topology "$dir/topo.ini" & pids="$pids $!"
+done
+# the cloud finds it in a model directory instead (other files there are skipped)
+mkdir "$dir/models" && cp "$dir/net.model" "$dir/models/remote.mbm" && echo junk > "$dir/models/junk.model"
+$B node --role cloud --listen 127.0.0.1:$4 --key-file "$dir/run.key" --models "$dir/models" & pids="$pids $!"
 fail=0
 for policy in offload tile mincut; do
     if ! $B run --model "$dir/net.model" --policy $policy --topology "$dir/topo.ini" --frames 3 --json \
+        --key-file "$dir/run.key" \
         > "$dir/out.json" 2> "$dir/err.txt"; then
         echo "$policy failed:"; cat "$dir/err.txt"; fail=1; continue
     fi
@@ -74,8 +83,56 @@ P
 done
 # nodes keep serving after each session
 for p in $pids; do kill -0 $p 2>/dev/null || { echo "node $p died"; fail=1; }; done
+# without the key, or with another one, the nodes refuse the runner (and keep serving)
+$B run --model "$dir/net.model" --policy offload --topology "$dir/topo.ini" > /dev/null 2> "$dir/err.txt" \
+    && { echo "a run without --key-file against remote nodes succeeded"; fail=1; }
+grep -q -- "--key-file" "$dir/err.txt" || { echo "missing key not explained:"; cat "$dir/err.txt"; fail=1; }
+$B keygen -o "$dir/other.key"
+$B run --model "$dir/net.model" --policy offload --topology "$dir/topo.ini" --key-file "$dir/other.key" \
+    > /dev/null 2> "$dir/err.txt" && { echo "a run with the wrong key succeeded"; fail=1; }
+grep -q "authentication" "$dir/err.txt" || { echo "wrong key not reported as such:"; cat "$dir/err.txt"; fail=1; }
+$B run --model "$dir/net.model" --policy offload --topology "$dir/topo.ini" --insecure-no-auth \
+    > /dev/null 2> "$dir/err.txt" && { echo "an unauthenticated run succeeded"; fail=1; }
+grep -q "authentication" "$dir/err.txt" || { echo "no key not reported as such:"; cat "$dir/err.txt"; fail=1; }
+# a model the nodes were not given is refused without naming their files or hashes
+sed 's/seed 9/seed 10/' "$dir/net.model" > "$dir/other.model"
+$B run --model "$dir/other.model" --policy offload --topology "$dir/topo.ini" --key-file "$dir/run.key" \
+    > /dev/null 2> "$dir/err.txt" && { echo "a model the nodes do not serve ran"; fail=1; }
+grep -q "not available on this node" "$dir/err.txt" || { echo "unknown model not explained:"; cat "$dir/err.txt"; fail=1; }
+grep -q "net.model\|$dir" "$dir/err.txt" && { echo "the refusal names a node file:"; cat "$dir/err.txt"; fail=1; }
+for p in $pids; do kill -0 $p 2>/dev/null || { echo "node $p died after refusals"; fail=1; }; done
+# the nodes still serve the legitimate runner right after the refusals
+$B run --model "$dir/net.model" --policy offload --topology "$dir/topo.ini" --frames 1 --key-file "$dir/run.key" \
+    > /dev/null 2> "$dir/err.txt" || { echo "legitimate run after refusals failed:"; cat "$dir/err.txt"; fail=1; }
+# a node whose topology puts the device elsewhere refuses the PLAN (its data would go there)
+cat > "$dir/two.ini" <<T
+[node device]
+role = device
+type = this
+address = 127.0.0.1:$1
+[node edgex]
+role = edge
+type = this
+address = 127.0.0.1:$5
+[link device edgex]
+spec = rate=100mbit,rtt=1ms
+T
+sed "s/127.0.0.1:$1\$/127.0.0.1:1/" "$dir/two.ini" > "$dir/two-other.ini"
+$B node --role edge --listen 127.0.0.1:$5 --key-file "$dir/run.key" --model "$dir/net.model" \
+    --topology "$dir/two-other.ini" & pids="$pids $!"
+$B run --model "$dir/net.model" --policy offload --topology "$dir/two.ini" --key-file "$dir/run.key" \
+    > /dev/null 2> "$dir/err.txt" && { echo "a PLAN outside the node's topology was accepted"; fail=1; }
+grep -q "places elsewhere" "$dir/err.txt" || { echo "PLAN outside the topology not explained:"; cat "$dir/err.txt"; fail=1; }
+# a node without a key does not start
+$B node --role edge --listen 127.0.0.1:0 2> "$dir/err.txt" && { echo "a node without a key started"; fail=1; }
+grep -q "insecure-no-auth" "$dir/err.txt" || { echo "keyless node refusal not explained"; fail=1; }
+# a key file others can read is refused
+cp "$dir/run.key" "$dir/open.key"; chmod 644 "$dir/open.key"
+$B node --role edge --listen 127.0.0.1:0 --key-file "$dir/open.key" 2> "$dir/err.txt" \
+    && { echo "a world-readable key was accepted"; fail=1; }
+grep -q "chmod 600" "$dir/err.txt" || { echo "open key file not explained"; cat "$dir/err.txt"; fail=1; }
 # a device without address= is refused with a clear message
 sed 's/^address = 127.0.0.1:'$1'$//' "$dir/topo.ini" > "$dir/bad.ini"
-$B run --model "$dir/net.model" --policy offload --topology "$dir/bad.ini" 2>&1 | grep -q "device's address" \
+$B run --model "$dir/net.model" --policy offload --topology "$dir/bad.ini" --key-file "$dir/run.key" 2>&1 | grep -q "device's address" \
     || { echo "missing device address not explained"; fail=1; }
 exit $fail

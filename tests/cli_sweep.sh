@@ -133,7 +133,9 @@ printf '[sweep]\nname = b\nmodels = resnet18\n' > "$tmp/bad4.conf"
 grep -q "bad4.conf: \[sweep\] needs policies" "$tmp/e4" || fail "missing key error: $(cat "$tmp/e4")"
 printf '[sweep]\nname = b\nmodels = resnet18\npolicies = nosuch\nlinks = rate=1mbit\n' > "$tmp/bad5.conf"
 "$M" sweep "$tmp/bad5.conf" --no-plots --out "$tmp/x5" 2> "$tmp/e5" && fail "unknown policy: sweep exited 0"
-grep -q "unknown policy 'nosuch'" "$tmp/x5/results.csv" || fail "a failed point is not recorded with its error"
+# refused before the first point (not one failed row per point), naming the file
+grep -q "bad5.conf: policies: unknown policy 'nosuch'" "$tmp/e5" || fail "unknown policy error: $(cat "$tmp/e5")"
+[ -e "$tmp/x5/results.csv" ] && fail "an experiment with an unknown policy ran"
 "$M" sweep "$tmp/nonexistent.conf" 2> "$tmp/e6" && fail "missing file accepted"
 grep -q "nonexistent.conf: No such file or directory" "$tmp/e6" || fail "missing file error: $(cat "$tmp/e6")"
 

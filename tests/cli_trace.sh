@@ -24,7 +24,7 @@ grep -q '"mean_mbps":	6' $T/o.json || fail "onoff mean"
 # native -> mahimahi -> native keeps the mean (to a packet)
 $B trace gen constant --rate 12mbit --duration 10s -o $T/k || fail constant
 $B trace convert $T/k -o $T/k.mm --to mahimahi || fail "convert to mahimahi"
-$B trace stats $T/k.mm | grep -q "mahimahi trace, 10000 delivery opportunities, 10.000 s" || fail "mahimahi stats: $($B trace stats $T/k.mm)"
+$B trace stats $T/k.mm | grep -q "mahimahi trace (auto-detected), 10000 delivery opportunities, 10.000 s" || fail "mahimahi stats: $($B trace stats $T/k.mm)"
 $B trace stats $T/k.mm | grep -q "mean 12.000 Mbit/s" || fail "mahimahi mean"
 $B trace convert $T/k.mm -o $T/k.mets --to mets || fail "convert to mets"
 [ "$(wc -l < $T/k.mets)" -eq 10 ] || fail "mets: one line a second"

@@ -15,7 +15,9 @@
 
 #include "mecbed/backend.h"
 #include "mecbed/exec.h"
+#include "mecbed/model.h"
 #include "mecbed/platform.h"
+#include "mecbed/zoo.h"
 /* white-box: the wrapper below fills a backend table of its own */
 #include "../kernels/backend_impl.h"
 
@@ -270,6 +272,80 @@ static void test_backend_faults(void **state)
     mb_graph_free(g);
 }
 
+/* A backend that declines every fused pair: the executor must then run the
+ * conv and the activation separately, the activation in place in the slot
+ * the plan gave the pair. */
+static int decline_fused(mb_backend *be, const mb_graph *g, int node, int act, const mb_view *in, mb_region r,
+                         mb_tensor *out, char *err, size_t errlen)
+{
+    (void)be, (void)g, (void)node, (void)act, (void)in, (void)r, (void)out, (void)err, (void)errlen;
+    return 0;
+}
+
+static mb_tensor **run_opts(const mb_graph *g, mb_backend *be, mb_tensor **in, int fuse, mb_op_time *times)
+{
+    char err[512];
+    mb_tensor **out = NULL;
+    mb_exec_opts o = {.times = times, .repeats = 2, .fuse = fuse};
+    if (mb_exec_run(g, be, in, &out, &o, NULL, err, sizeof err))
+        fail_msg("%s", err);
+    return out;
+}
+
+/* --fuse: a conv and the activation after it in one pass. Outputs are the
+ * unfused run's bit for bit (the same activation code runs on the same
+ * values), every activation that directly follows its only producer, a
+ * conv, reports 0 ms, and a backend that declines gives the same result. */
+static void test_fused_activations(void **state)
+{
+    (void)state;
+    const char *models[] = {"mobilenetv2", "tiny_yolov2", "resnet18"};
+    mb_backend *cpu = mb_backend_new("cpu", 2, NULL, 0);
+    assert_non_null(cpu);
+    mb_backend decliner = *cpu;
+    decliner.compute_fused = decline_fused;
+    for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
+        char err[256];
+        mb_graph *g = mb_zoo_build(models[m], MB_ZOO_SEED, err, sizeof err);
+        assert_non_null(g);
+        mb_graph_fold_batchnorm(g);
+        assert_int_equal(mb_graph_infer(g, err, sizeof err), 0);
+        mb_tensor **in = mb_exec_make_inputs(g, 3);
+        mb_op_time *times = calloc((size_t)g->n_nodes, sizeof *times);
+        mb_tensor **plain = run_opts(g, cpu, in, 0, NULL);
+        mb_tensor **fused = run_opts(g, cpu, in, 1, times);
+        mb_tensor **declined = run_opts(g, &decliner, in, 1, NULL);
+        for (int k = 0; k < g->n_outputs; k++) {
+            assert_memory_equal(plain[k]->data, fused[k]->data, mb_tensor_bytes(plain[k]));
+            assert_memory_equal(plain[k]->data, declined[k]->data, mb_tensor_bytes(plain[k]));
+            mb_tensor_free(plain[k]);
+            mb_tensor_free(fused[k]);
+            mb_tensor_free(declined[k]);
+        }
+        int n_fused = 0, n_act = 0;
+        for (int i = 1; i < g->n_nodes; i++) {
+            const mb_node *a = &g->nodes[i];
+            if (a->type != MB_OP_RELU && a->type != MB_OP_CLIP && a->type != MB_OP_LEAKYRELU)
+                continue;
+            n_act++;
+            n_fused += times[i].ms == 0.0;
+            if (times[i].ms == 0.0)
+                assert_int_equal(g->nodes[a->inputs[0]].type, MB_OP_CONV);
+        }
+        print_message("%s: %d of %d activations ran inside their conv\n", models[m], n_fused, n_act);
+        assert_true(n_fused > 0);
+        free(plain);
+        free(fused);
+        free(declined);
+        free(times);
+        for (int k = 0; in[k]; k++)
+            mb_tensor_free(in[k]);
+        free(in);
+        mb_graph_free(g);
+    }
+    mb_backend_free(cpu);
+}
+
 int main(int argc, char **argv)
 {
     mb_platform_init(argc, argv);
@@ -279,6 +355,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_make_inputs),
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_backend_faults),
+        cmocka_unit_test(test_fused_activations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,8 +82,16 @@ static int feed(const char *name, const char *path)
     int bad = 0;
     if (!strcmp(name, "trace") && len > 0) {
         const char *tmp = fuzz_file((const uint8_t *)data + 1, len - 1, ".trace");
-        mb_trace *tr = tmp ? mb_trace_read(tmp, (mb_trace_format)((unsigned char)data[0] % 5), err, sizeof err) : NULL;
+        mb_trace *tr = tmp ? mb_trace_read(tmp, (mb_trace_format)((unsigned char)data[0] % MB_TRACE_FMT_COUNT), err, sizeof err) : NULL;
         bad = !tr && !err[0];
+        if (tr) { /* what the harness does with an accepted trace */
+            mb_trace_stats st;
+            mb_trace_cursor c;
+            bad |= mb_trace_stats_compute(tr, 1.0, &st) == 0 && !isfinite(st.mean_bps);
+            mb_trace_cursor_init(&c, tr, 1);
+            double t = mb_trace_serve(&c, 0, 1e6);
+            bad |= !(t >= 0);
+        }
         mb_trace_free(tr);
     } else if (!strcmp(name, "plan_json")) {
         mb_graph *g = mb_modelfile_read(FUZZ_MODEL, err, sizeof err);

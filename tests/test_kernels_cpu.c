@@ -54,7 +54,9 @@ static void check_op(mb_graph *g, const char *label)
     mb_tensor *got = run_whole(cpu1, g, node, in);
     expect_close("cpu vs ref", label, got, want);
     mb_tensor *got2 = run_whole(cpu2, g, node, in);
-    if (gemm_path(n))
+    /* ConvTranspose is GEMM + col2im here: its sgemm sees another N per tile */
+    int tol = gemm_path(n) || n->type == MB_OP_CONV_TRANSPOSE;
+    if (tol)
         expect_close("2 threads vs 1", label, got2, got);
     else if (!bit_equal(got2, got))
         fail_msg("%s: 2 threads differ from 1 (expected bit-exact)", label);
@@ -64,7 +66,7 @@ static void check_op(mb_graph *g, const char *label)
             if (rep == 0)
                 gh = gw = 2;
             mb_tensor *st = run_tiled(rep & 1 ? cpu2 : cpu1, g, node, in, gh, gw);
-            if (gemm_path(n)) {
+            if (tol) {
                 expect_close("tiles vs whole", label, st, got);
                 n_gemm_tiles++;
                 n_gemm_tiles_exact += bit_equal(st, got);
@@ -104,28 +106,103 @@ static void test_delegated_ops(void **state)
     pad.a.pad_amounts[7] = 0;
     pad.a.pad_value = 0.5f;
     check_op(finish(g, &pad), "pad");
-    /* Resize nearest and linear */
-    for (int mode = 0; mode < 2; mode++) {
-        g = mb_graph_new("resize");
-        x = add_input4(g, 1, 2, 5, 6);
-        mb_node rz = {.type = MB_OP_RESIZE, .n_inputs = 1, .inputs = {x}};
-        rz.a.scales[0] = rz.a.scales[1] = 1;
-        rz.a.scales[2] = 2;
-        rz.a.scales[3] = 1.5f;
-        rz.a.resize_mode = mode;
-        rz.a.coord_mode = mode ? MB_COORD_HALF_PIXEL : MB_COORD_ASYMMETRIC;
-        rz.a.nearest_mode = MB_NEAREST_FLOOR;
-        check_op(finish(g, &rz), mode ? "resize linear" : "resize nearest");
+    /* Pad: each mode, asymmetric, as wide as ONNX allows (reflect pads <
+     * the dimension), batch > 1; pads on C and negative pads (reference kernel) */
+    static const struct {
+        int mode;
+        int64_t amounts[8];
+    } pad_cases[] = {
+        {MB_PAD_REFLECT, {0, 0, 2, 1, 0, 0, 1, 3}}, {MB_PAD_EDGE, {0, 0, 3, 0, 0, 0, 0, 2}},
+        {MB_PAD_REFLECT, {0, 0, 4, 5, 0, 0, 4, 5}}, {MB_PAD_CONSTANT, {0, 0, 0, 4, 0, 0, 5, 0}},
+        {MB_PAD_CONSTANT, {0, 1, 1, 1, 0, 2, 1, 1}}, {MB_PAD_CONSTANT, {0, 0, -1, 2, 0, 0, 1, -2}},
+    };
+    for (size_t i = 0; i < sizeof pad_cases / sizeof pad_cases[0]; i++) {
+        g = mb_graph_new("pad");
+        x = add_input4(g, 2, 3, 5, 6);
+        mb_node pd = {.type = MB_OP_PAD, .n_inputs = 1, .inputs = {x}};
+        memcpy(pd.a.pad_amounts, pad_cases[i].amounts, sizeof pad_cases[i].amounts);
+        pd.a.pad_mode = pad_cases[i].mode;
+        pd.a.pad_value = -0.75f;
+        char label[64];
+        snprintf(label, sizeof label, "pad case %zu", i);
+        check_op(finish(g, &pd), label);
     }
-    /* ConvTranspose */
-    g = mb_graph_new("convt");
-    x = add_input4(g, 1, 4, 5, 6);
-    mb_node ct = {.type = MB_OP_CONV_TRANSPOSE, .n_inputs = 1, .inputs = {x}, .n_params = 2};
-    ct.params[0] = rand4(4, 3, 3, 3, 11);
-    ct.params[1] = rand1(3, 12, -1, 1);
-    ct.a.stride[0] = ct.a.stride[1] = 2;
-    ct.a.pads[0] = ct.a.pads[1] = ct.a.pads[2] = ct.a.pads[3] = 1;
-    check_op(finish(g, &ct), "convtranspose");
+    /* Resize: nearest and linear, each coordinate mode, up and down,
+     * integer and fractional scales, batch > 1; a scale on C (reference
+     * kernel) */
+    static const struct {
+        int n, c, h, w;
+        float sc, sh, sw;
+        int mode, coord, nearest;
+    } rz_cases[] = {
+        {1, 2, 5, 6, 1, 2, 1.5f, MB_RESIZE_NEAREST, MB_COORD_ASYMMETRIC, MB_NEAREST_FLOOR},
+        {1, 2, 5, 6, 1, 2, 1.5f, MB_RESIZE_LINEAR, MB_COORD_HALF_PIXEL, MB_NEAREST_FLOOR},
+        {2, 3, 7, 9, 1, 2, 2, MB_RESIZE_NEAREST, MB_COORD_ASYMMETRIC, MB_NEAREST_FLOOR},
+        {1, 4, 8, 8, 1, 4, 4, MB_RESIZE_NEAREST, MB_COORD_HALF_PIXEL, MB_NEAREST_ROUND_PREFER_FLOOR},
+        {1, 3, 9, 7, 1, 0.5f, 0.6f, MB_RESIZE_NEAREST, MB_COORD_TF_HALF_PIXEL_FOR_NN, MB_NEAREST_CEIL},
+        {1, 3, 6, 5, 1, 3, 2, MB_RESIZE_NEAREST, MB_COORD_ALIGN_CORNERS, MB_NEAREST_ROUND_PREFER_CEIL},
+        {2, 3, 7, 9, 1, 2, 2, MB_RESIZE_LINEAR, MB_COORD_PYTORCH_HALF_PIXEL, MB_NEAREST_FLOOR},
+        {1, 2, 6, 8, 1, 2.5f, 1.7f, MB_RESIZE_LINEAR, MB_COORD_ALIGN_CORNERS, MB_NEAREST_FLOOR},
+        {1, 2, 9, 11, 1, 0.5f, 0.75f, MB_RESIZE_LINEAR, MB_COORD_ASYMMETRIC, MB_NEAREST_FLOOR},
+        {1, 2, 4, 4, 2, 2, 2, MB_RESIZE_NEAREST, MB_COORD_ASYMMETRIC, MB_NEAREST_FLOOR},
+    };
+    for (size_t i = 0; i < sizeof rz_cases / sizeof rz_cases[0]; i++) {
+        g = mb_graph_new("resize");
+        x = add_input4(g, rz_cases[i].n, rz_cases[i].c, rz_cases[i].h, rz_cases[i].w);
+        mb_node rz = {.type = MB_OP_RESIZE, .n_inputs = 1, .inputs = {x}};
+        rz.a.scales[0] = 1;
+        rz.a.scales[1] = rz_cases[i].sc;
+        rz.a.scales[2] = rz_cases[i].sh;
+        rz.a.scales[3] = rz_cases[i].sw;
+        rz.a.resize_mode = rz_cases[i].mode;
+        rz.a.coord_mode = rz_cases[i].coord;
+        rz.a.nearest_mode = rz_cases[i].nearest;
+        char label[64];
+        snprintf(label, sizeof label, "resize case %zu", i);
+        check_op(finish(g, &rz), label);
+    }
+    /* ConvTranspose: stride, kernel < / = / > stride, pads incl. asymmetric,
+     * output_padding, dilation, groups, batch > 1, with and without bias */
+    static const struct {
+        int n, c, m, h, w, kh, kw, sh, sw, pt, pl, pb, pr, oph, opw, dh, dw, group, bias;
+    } ct_cases[] = {
+        {1, 4, 3, 5, 6, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1},
+        {1, 8, 6, 7, 9, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1},
+        {2, 6, 4, 5, 5, 4, 4, 2, 2, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0},
+        {1, 5, 7, 6, 8, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1},
+        {1, 4, 4, 5, 7, 3, 2, 3, 2, 2, 0, 1, 1, 1, 1, 1, 1, 1, 1},
+        {1, 6, 4, 6, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2, 2, 1},
+        {1, 6, 6, 5, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 6, 1},
+        {1, 3, 2, 4, 4, 1, 1, 3, 3, 0, 0, 0, 0, 2, 2, 1, 1, 1, 1},
+        /* kernel = stride (taps disjoint): pads crop, output_padding adds rows no tap reaches */
+        {1, 4, 4, 5, 6, 2, 2, 2, 2, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1},
+        {2, 6, 4, 4, 5, 3, 3, 3, 3, 2, 0, 1, 2, 2, 1, 1, 1, 2, 1},
+    };
+    for (size_t i = 0; i < sizeof ct_cases / sizeof ct_cases[0]; i++) {
+        g = mb_graph_new("convt");
+        x = add_input4(g, ct_cases[i].n, ct_cases[i].c, ct_cases[i].h, ct_cases[i].w);
+        int mg = ct_cases[i].m / ct_cases[i].group;
+        mb_node ct = {.type = MB_OP_CONV_TRANSPOSE, .n_inputs = 1, .inputs = {x}, .n_params = ct_cases[i].bias ? 2 : 1};
+        ct.params[0] = rand4(ct_cases[i].c, mg, ct_cases[i].kh, ct_cases[i].kw, 11 + i);
+        if (ct_cases[i].bias)
+            ct.params[1] = rand1(ct_cases[i].m, 12 + i, -1, 1);
+        ct.a.kernel[0] = ct_cases[i].kh;
+        ct.a.kernel[1] = ct_cases[i].kw;
+        ct.a.stride[0] = ct_cases[i].sh;
+        ct.a.stride[1] = ct_cases[i].sw;
+        ct.a.pads[0] = ct_cases[i].pt;
+        ct.a.pads[1] = ct_cases[i].pl;
+        ct.a.pads[2] = ct_cases[i].pb;
+        ct.a.pads[3] = ct_cases[i].pr;
+        ct.a.output_padding[0] = ct_cases[i].oph;
+        ct.a.output_padding[1] = ct_cases[i].opw;
+        ct.a.dilation[0] = ct_cases[i].dh;
+        ct.a.dilation[1] = ct_cases[i].dw;
+        ct.a.group = ct_cases[i].group;
+        char label[64];
+        snprintf(label, sizeof label, "convtranspose case %zu", i);
+        check_op(finish(g, &ct), label);
+    }
 }
 
 /* ---- contract errors ---------------------------------------------------- */

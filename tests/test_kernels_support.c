@@ -159,6 +159,94 @@ static mb_graph *case_for(mb_op_type t)
         op.a.resize_mode = MB_RESIZE_LINEAR;
         op.a.coord_mode = MB_COORD_HALF_PIXEL;
         break;
+    case MB_OP_GELU: case MB_OP_ERF: case MB_OP_TANH: case MB_OP_EXP: case MB_OP_LOG: case MB_OP_SQRT:
+    case MB_OP_RECIPROCAL: case MB_OP_ABS: case MB_OP_NEG: case MB_OP_FLOOR: case MB_OP_CEIL: case MB_OP_NOT:
+    case MB_OP_SOFTPLUS: case MB_OP_SOFTSIGN: case MB_OP_SIN: case MB_OP_COS: case MB_OP_SIGN: case MB_OP_ISINF:
+    case MB_OP_TAN: case MB_OP_ROUND:
+        op.a.alpha = op.a.beta = 1;
+        break;
+    case MB_OP_ELU: case MB_OP_SELU: case MB_OP_THRESHOLDED_RELU:
+        op.a.alpha = 1.2f;
+        op.a.beta = 1.05f;
+        break;
+    case MB_OP_POW: case MB_OP_MIN: case MB_OP_MAX: case MB_OP_EQUAL: case MB_OP_LESS: case MB_OP_GREATER:
+    case MB_OP_LESS_EQUAL: case MB_OP_GREATER_EQUAL: case MB_OP_AND: case MB_OP_OR: case MB_OP_XOR: case MB_OP_MOD:
+        op.n_inputs = 2;
+        op.inputs[1] = add_input4(g, 1, 4, 1, 7);
+        break;
+    case MB_OP_WHERE:
+        op.n_inputs = 3;
+        op.inputs[1] = add_input4(g, 1, 4, 6, 7);
+        op.inputs[2] = add_input4(g, 1, 1, 6, 1);
+        break;
+    case MB_OP_TRANSPOSE:
+        memcpy(op.a.perm, (int[]){0, 2, 3, 1}, 4 * sizeof(int));
+        break;
+    case MB_OP_LAYERNORM:
+        op.a.axis = -1;
+        op.a.epsilon = 1e-5f;
+        op.n_params = 2;
+        op.params[0] = rand1(7, 15, 0.5f, 1.5f);
+        op.params[1] = rand1(7, 16, -1, 1);
+        break;
+    case MB_OP_INSTANCENORM:
+        op.a.epsilon = 1e-5f;
+        op.n_params = 2;
+        op.params[0] = rand1(4, 17, 0.5f, 1.5f);
+        op.params[1] = rand1(4, 18, -1, 1);
+        break;
+    case MB_OP_LOGSOFTMAX: case MB_OP_HARDMAX: case MB_OP_CUMSUM:
+        op.a.axis = 1;
+        op.a.reverse = 1;
+        break;
+    case MB_OP_REDUCEMEAN: case MB_OP_REDUCESUM: case MB_OP_REDUCEMAX: case MB_OP_REDUCEMIN: case MB_OP_REDUCEPROD:
+    case MB_OP_REDUCESUMSQUARE: case MB_OP_REDUCEL1: case MB_OP_REDUCEL2: case MB_OP_REDUCELOGSUM:
+    case MB_OP_REDUCELOGSUMEXP:
+        op.a.axes_mask = (1 << 2) | (1 << 3);
+        op.a.keepdims = 1;
+        break;
+    case MB_OP_ARGMAX: case MB_OP_ARGMIN:
+        op.a.axis = 3;
+        op.a.keepdims = 1;
+        break;
+    case MB_OP_SLICE:
+        op.a.starts[2] = 1, op.a.ends[2] = 5, op.a.steps[2] = 2;
+        op.a.starts[3] = 6, op.a.ends[3] = -1, op.a.steps[3] = -1;
+        break;
+    case MB_OP_GATHER:
+        op.a.axis = 1;
+        op.n_params = 1;
+        op.params[0] = rand1(2, 19, 0, 0);
+        op.params[0]->data[0] = 3;
+        break;
+    case MB_OP_GATHER_ELEMENTS:
+        op.a.axis = 2;
+        op.n_params = 1;
+        op.params[0] = rand_tensor(4, (int64_t[]){1, 4, 2, 7}, 20, 0, 0);
+        for (int q = 0; q < 56; q++)
+            op.params[0]->data[q] = (float)(q % 6);
+        break;
+    case MB_OP_EXPAND:
+        op.a.shape_ndim = 4;
+        memcpy(op.a.shape, (int64_t[]){2, 4, 6, 7}, 4 * sizeof(int64_t));
+        break;
+    case MB_OP_TILE:
+        op.a.shape_ndim = 4;
+        memcpy(op.a.shape, (int64_t[]){1, 1, 2, 1}, 4 * sizeof(int64_t));
+        break;
+    case MB_OP_CAST:
+        op.a.dtype = MB_DT_INT32;
+        break;
+    case MB_OP_TRILU:
+        op.a.upper = 1;
+        op.a.diag_k = 1;
+        break;
+    case MB_OP_NLLLOSS: /* targets: input 1, made whole classes by make_inputs */
+        op.inputs[0] = add_input(g, 2, d2);
+        op.inputs[1] = add_input(g, 1, d2);
+        op.n_inputs = 2;
+        op.a.reduction = 1;
+        break;
     case MB_OP_COUNT:
         mb_graph_free(g);
         return NULL;
@@ -179,6 +267,9 @@ static void make_inputs(const mb_graph *g, mb_tensor **in, mb_view *v)
     for (int k = 0; k < n->n_inputs; k++) {
         const mb_node *src = &g->nodes[n->inputs[k]];
         in[k] = rand_tensor(src->out_ndim, src->out_dims, 100 + (uint64_t)k, 0.5f, 2);
+        if (n->type == MB_OP_NLLLOSS && k == 1) /* class indices */
+            for (int64_t q = 0; q < mb_tensor_numel(in[k]); q++)
+                in[k]->data[q] = (float)(q % 5);
         v[k] = mb_view_whole(in[k]);
     }
 }

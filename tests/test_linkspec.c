@@ -93,7 +93,8 @@ static void test_prefixes_override(void **state)
     parse_bad("bandwidth=10mbit", "unknown key 'bandwidth'");
     parse_bad("rate=10mbit,", "trailing comma");
     parse_bad("rate=10mbit,,delay=1ms", "empty item");
-    parse_bad("rate", "not key=value");
+    parse_bad("rate", "rate needs a rate"); /* netem's words, missing their value */
+    parse_bad("bandwidth", "not key=value");
     parse_bad("=5", "not key=value");
 }
 
@@ -195,6 +196,48 @@ static void assert_same_dir(const mb_link_dir *a, const mb_link_dir *b)
     assert_true(a->aqm_target_s == b->aqm_target_s);
     assert_string_equal(a->trace, b->trace);
     assert_int_equal(a->trace_loop, b->trace_loop);
+    assert_true(a->duplicate == b->duplicate && a->corrupt == b->corrupt);
+}
+
+/* tc-netem's words mean the same link as the key=value form; what netem can
+ * say but mecbed does not emulate is refused by name. */
+static void test_netem_words(void **state)
+{
+    (void)state;
+    static const char *const pairs[][2] = {
+        {"delay 20ms 5ms distribution normal loss 1% rate 10mbit limit 100",
+         "delay=20ms,jitter=5ms:normal,loss=1%,rate=10mbit,queue=100p"},
+        {"delay 10ms", "delay=10ms"},
+        {"  delay 10ms 2ms", "delay=10ms,jitter=2ms:uniform"},
+        {"loss random 0.5%", "loss=0.5%"},
+        {"loss gemodel 1% 30% 90% 0.1%", "loss=ge:1%:30%:90%:0.1%"},
+        {"loss gemodel 2%", "loss=ge:2%:0.98"},
+        {"rate 10mbit duplicate 1% corrupt 0.1%", "rate=10mbit,duplicate=1%,corrupt=0.1%"},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        assert_true(mb_linkspec_is_netem(pairs[i][0]));
+        assert_false(mb_linkspec_is_netem(pairs[i][1]));
+        mb_link_spec a = parse_ok(pairs[i][0]), b = parse_ok(pairs[i][1]);
+        assert_same_dir(&a.up, &b.up);
+        assert_same_dir(&a.down, &b.down);
+    }
+    mb_link_spec d = parse_ok("duplicate 2% corrupt 0.5%");
+    assert_true(fabs(d.up.duplicate - 0.02) < 1e-12 && fabs(d.down.corrupt - 0.005) < 1e-12);
+    parse_bad("delay 10ms 2ms 25%", "delay correlation");
+    parse_bad("loss 1% 25%", "loss correlation");
+    parse_bad("reorder 25% 50%", "reorder is not emulated");
+    parse_bad("delay 10ms reorder 25%", "reorder is not emulated");
+    parse_bad("loss state 1%", "4-state");
+    parse_bad("slot 800us", "slot is not emulated");
+    parse_bad("delay 10ms distribution paretonormal", "not emulated");
+    parse_bad("delay 10ms distribution normal", "needs a jitter");
+    parse_bad("delay", "delay needs a time");
+    parse_bad("rate 10mbit 20", "overheads");
+    parse_bad("limit lots", "packet count");
+    parse_bad("delay 10ms bogus", "'bogus' is not a netem keyword");
+    parse_bad("delay 10ms loss 200%", "netem words read as");
+    parse_bad("duplicate=2", "fraction must be within 0..1");
+    parse_bad("corrupt=-1%", "corrupt");
 }
 
 static void test_format_round_trip(void **state)
@@ -210,6 +253,7 @@ static void test_format_round_trip(void **state)
         "rate=123456789,delay=0.123456789s",
         "ns3=wifi,distance=20m,rate=54mbit",
         "rate=0.13mbit,rtt=100ms,up.queue=10p",
+        "rate=10mbit,duplicate=1%,up.corrupt=0.001",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         mb_link_spec a = parse_ok(specs[i]), b;
@@ -352,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_jitter_loss_queue),
         cmocka_unit_test(test_trace_mtu_ns3),
         cmocka_unit_test(test_format_round_trip),
+        cmocka_unit_test(test_netem_words),
         cmocka_unit_test(test_timescale_key),
         cmocka_unit_test(test_random_specs),
         cmocka_unit_test(test_backend_registry),

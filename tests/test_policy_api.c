@@ -78,7 +78,7 @@ static void test_builtins(void **state)
     assert_ptr_equal(mb_policy_at(i), &mb_policy_##n##_ops);                                       \
     assert_ptr_equal(mb_policy_find(mb_policy_at(i)->name), &mb_policy_##n##_ops);                 \
     assert_non_null(mb_policy_at(i)->summary);                                                     \
-    assert_non_null(mb_policy_at(i)->option_keys);                                                 \
+    assert_non_null(mb_policy_at(i)->options);                                                     \
     i++;
     MB_BUILTIN_POLICIES(CHECK_BUILTIN)
 #undef CHECK_BUILTIN
@@ -114,6 +114,33 @@ static void test_option_keys(void **state)
     assert_string_equal(mb_policy_options_for(&ops, "alpha=1", kept, sizeof(kept)), "");
     assert_int_equal(mb_policy_check_options(&ops, "alpha=1", err, sizeof(err)), -1);
     assert_non_null(strstr(err, "takes no options"));
+    /* version 3: typed options; values are checked against the type */
+    static const mb_policy_option typed[] = {
+        {"frac", MB_OPT_NUMBER, "0.5", "a fraction"}, {"n", MB_OPT_INT, "3", "a count"},
+        {"on", MB_OPT_BOOL, "0", "a switch"},         {"who", MB_OPT_STRING, "", "a name"},
+        {NULL, 0, NULL, NULL},
+    };
+    mb_policy_ops t3 = {.abi_version = 3, .struct_size = sizeof(mb_policy_ops), .name = "typed",
+                        .option_keys = two_keys, .options = typed, .plan = dummy_plan};
+    assert_int_equal(mb_policy_option_count(&t3), 4);
+    assert_string_equal(mb_policy_option_at(&t3, 1).name, "n");
+    assert_int_equal(mb_policy_check_options(&t3, "frac=0.25,n=7,on=yes,who=edge0", err, sizeof(err)), 0);
+    assert_int_equal(mb_policy_check_options(&t3, "alpha=1", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "it takes: frac, n, on, who"));
+    assert_int_equal(mb_policy_check_options(&t3, "frac=abc", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "frac=abc: expected a number"));
+    assert_int_equal(mb_policy_check_options(&t3, "n=2.5", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "expected a whole number"));
+    assert_int_equal(mb_policy_check_options(&t3, "on=maybe", err, sizeof(err)), -1);
+    assert_int_equal(mb_policy_check_options(&t3, "frac=", err, sizeof(err)), -1);
+    /* the same struct claiming version 2: options is not read, option_keys is */
+    t3.abi_version = 2;
+    assert_int_equal(mb_policy_option_count(&t3), 2);
+    assert_int_equal(mb_policy_option_at(&t3, 0).type, -1);
+    assert_int_equal(mb_policy_check_options(&t3, "alpha=anything", err, sizeof(err)), 0);
+    /* host reads bools as numbers */
+    assert_true(mb_policy_host()->opt_double("on=true", "on", 0) == 1);
+    assert_true(mb_policy_host()->opt_double("on=no", "on", 1) == 0);
     /* a built-in: its own keys pass, others are named */
     mb_policy_register_builtins();
     assert_int_equal(mb_policy_check_options(mb_policy_find("mincut"), "mode=heavy,fps=10", err,
@@ -241,9 +268,22 @@ static void test_plugin_load_and_plan(void **state)
         fprintf(stderr, "%s\n", err);
     assert_int_equal(rc, 0);
     assert_string_equal(name, "greedy");
-    /* loading it again: the duplicate name is refused */
-    assert_int_equal(mb_policy_load(path, NULL, err, sizeof(err)), -1);
+    /* loading the same file again is a no-op; another file with the same
+     * policy name is refused, naming the file registered first */
+    const mb_policy_ops *first = mb_policy_find("greedy");
+    assert_int_equal(mb_policy_load(path, NULL, err, sizeof(err)), 0);
+    assert_ptr_equal(mb_policy_find("greedy"), first);
+    assert_non_null(mb_policy_origin(first));
+    assert_non_null(strstr(mb_policy_origin(first), "greedy.so"));
+    char copy[64];
+    snprintf(copy, sizeof(copy), "/tmp/mecbed-test-greedy-%d.so", (int)getpid());
+    char cmd[PATH_MAX + 160];
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", path, copy);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(mb_policy_load(copy, NULL, err, sizeof(err)), -1);
+    unlink(copy);
     assert_non_null(strstr(err, "already registered"));
+    assert_non_null(strstr(err, "greedy.so"));
     /* by name from the plugin directory */
     assert_int_equal(mb_policy_unregister("greedy"), 0);
     setenv("MECBED_PLUGIN_DIR", dir, 1);
@@ -273,7 +313,7 @@ static void test_plugin_errors(void **state)
     (void)state;
     char dir[PATH_MAX], path[PATH_MAX + 32], err[512];
     plugin_dir(dir, sizeof(dir));
-    snprintf(path, sizeof(path), "%s/abi99.so", dir);
+    snprintf(path, sizeof(path), "%s/../plugins-test/abi99.so", dir);
     assert_int_equal(mb_policy_load(path, NULL, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "ABI version 99"));
     assert_int_equal(mb_policy_load("/nonexistent/x.so", NULL, err, sizeof(err)), -1);

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "mecbed/auth.h"
 #include "mecbed/exec.h"
 #include "mecbed/model.h"
 #include "mecbed/plan.h"
@@ -43,6 +44,7 @@ static const char net_text[] =
     "output fc\n";
 
 static char model_path[64];
+static uint8_t test_key[MB_KEY_LEN]; /* the run's key: nodes and runner share it */
 static mb_graph *g;
 static mb_backend *be;
 static mb_tensor **inputs;
@@ -53,6 +55,8 @@ static int setup(void **state)
     (void)state;
     char err[512];
     snprintf(model_path, sizeof model_path, "/tmp/mb-rt-%d.model", (int)getpid());
+    if (mb_key_generate(test_key, err, sizeof err))
+        return -1;
     FILE *f = fopen(model_path, "w");
     if (!f)
         return -1;
@@ -116,8 +120,10 @@ static void cluster_start(cluster *c, int n)
         assert_true(pid >= 0);
         if (pid == 0) {
             close(c->dev_lfd);
+            const char *files[] = {model_path};
             mb_node_opts o = {.listen_fd = lfd, .threads = 1, .kernels = "cpu", .sessions = 1,
-                              .role = i == 1 ? "edge" : "cloud"};
+                              .role = i == 1 ? "edge" : "cloud", .key = test_key, .model_files = files,
+                              .n_model_files = 1};
             char e[256];
             int rc = mb_node_serve(&o, NULL, e, sizeof e);
             _exit(rc ? 1 : 0);
@@ -150,8 +156,8 @@ static void cluster_stop(cluster *c, int expect_clean)
 
 static mb_runner *runner_for(cluster *c, const mb_topology *t, double timeout)
 {
-    mb_runner_opts o = {.model = model_path, .g = g, .topo = t, .device = 0, .listen_fd = c->dev_lfd,
-                        .be = be, .timeout_s = timeout};
+    mb_runner_opts o = {.model = "net", .g = g, .topo = t, .device = 0, .listen_fd = c->dev_lfd,
+                        .be = be, .timeout_s = timeout, .key = test_key};
     memcpy(o.addrs, c->addrs, sizeof o.addrs);
     char err[512];
     mb_runner *r = mb_runner_new(&o, err, sizeof err);
@@ -395,11 +401,11 @@ static void fake_node(int lfd, int mode)
     mb_wire_hdr h;
     uint8_t *p;
     mb_hello hl;
-    if (mb_wire_recv(ctl, MB_MSG_BIT(MB_MSG_HELLO), 0, mb_now() + 5, &h, &p, err, sizeof err) ||
-        mb_hello_decode(p, h.len, &hl, err, sizeof err))
+    mb_auth au = {.on = 1};
+    memcpy(au.key, test_key, MB_KEY_LEN);
+    if (mb_auth_server(ctl, &au, mb_now() + 5, &hl, err, sizeof err))
         _exit(3);
-    free(p);
-    mb_graph *mg = mb_model_load(hl.model, err, sizeof err);
+    mb_graph *mg = mb_model_load(model_path, err, sizeof err);
     if (!mg)
         _exit(4);
     mb_wbuf b;
@@ -423,10 +429,13 @@ static void fake_node(int lfd, int mode)
     peer.role = MB_WIRE_ROLE_PEER;
     peer.site = wp.your_site;
     peer.epoch = wp.epoch;
-    mb_wbuf_init(&b);
-    mb_hello_encode(&peer, &b);
-    mb_wire_send(data, MB_MSG_HELLO, 0, b.p, b.len, err, sizeof err);
-    mb_wbuf_free(&b);
+    if (mb_auth_client(data, &au, &peer, mb_now() + 5, NULL, err, sizeof err))
+        _exit(10);
+    /* the runner's own data connection to this site: prove the key to it */
+    int din = accept(lfd, NULL, NULL);
+    mb_hello dh;
+    if (din < 0 || mb_auth_server(din, &au, mb_now() + 5, &dh, err, sizeof err))
+        _exit(11);
     mb_wire_send(ctl, MB_MSG_READY, 0, NULL, 0, err, sizeof err);
     if (mb_wire_recv(ctl, MB_MSG_BIT(MB_MSG_FRAME), 0, mb_now() + 5, &h, &p, err, sizeof err))
         _exit(8);
@@ -539,13 +548,14 @@ static void test_hash_mismatch(void **state)
     mb_graph *other = mb_model_load(other_path, err, sizeof err);
     unlink(other_path);
     assert_non_null(other);
-    mb_runner_opts o = {.model = model_path, .g = other, .topo = &t, .device = 0,
-                        .listen_fd = c.dev_lfd, .be = be, .timeout_s = 5};
+    mb_runner_opts o = {.model = "net", .g = other, .topo = &t, .device = 0,
+                        .listen_fd = c.dev_lfd, .be = be, .timeout_s = 5, .key = test_key};
     memcpy(o.addrs, c.addrs, sizeof o.addrs);
     mb_runner *r = mb_runner_new(&o, err, sizeof err);
     assert_null(r);
-    if (!strstr(err, "hash"))
-        fail_msg("'%s' should explain the hash mismatch", err);
+    /* the node says it lacks the model, and nothing about its own files or hashes */
+    if (!strstr(err, "not available on this node") || strstr(err, "/tmp") || strstr(err, model_path))
+        fail_msg("'%s' should say the node lacks the model, naming none of its files", err);
     c.dev_lfd = -1;
     cluster_stop(&c, 1);
     mb_graph_free(other);

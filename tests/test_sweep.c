@@ -23,9 +23,10 @@ static void test_dag_shape(void **state)
     (void)state;
     const int sizes[] = {2, 5, 50, 333, 2000};
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
-        int n = sizes[k];
-        mb_graph *g = sw_dag_generate(n, 7);
+        int ops = sizes[k], n = ops + 1; /* n ops and the input */
+        mb_graph *g = sw_dag_generate(ops, 7);
         assert_non_null(g);
+        assert_int_equal(mb_graph_n_ops(g), ops);
         assert_int_equal(g->n_nodes, n);
         assert_int_equal(g->n_outputs, 1);
         assert_int_equal(g->outputs[0], n - 1);

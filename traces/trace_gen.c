@@ -72,11 +72,73 @@ static double rng_normal(rng *r)
 
 int mb_trace_gen_kind_parse(const char *name)
 {
-    static const char *const names[] = {"constant", "steps", "onoff", "markov", "walk"};
-    for (int i = 0; i < 5; i++)
+    static const char *const names[] = {"constant", "steps", "onoff", "markov", "walk", "5g"};
+    for (int i = 0; i < 6; i++)
         if (!strcmp(name, names[i]))
             return i;
     return -1;
+}
+
+/* Reflect x into [lo, hi]. */
+static double reflect(double x, double lo, double hi)
+{
+    for (int k = 0; k < 4 && (x < lo || x > hi); k++)
+        x = x < lo ? 2 * lo - x : 2 * hi - x;
+    return x < lo ? lo : x > hi ? hi : x;
+}
+
+/* 5G NR with LTE fallback (see trace.h): per dt step, a reflected walk on
+ * NR, a noisy LTE rate, Markov switches with geometric dwell times, and an
+ * optional zero-capacity handover stretch at each switch. */
+static mb_trace *gen_5g(const mb_trace_gen *g, double dur, double dt, rng *r, char *err, size_t errlen)
+{
+    double lo = g->min_bps > 0 ? g->min_bps : 50e6, hi = g->max_bps > 0 ? g->max_bps : 900e6;
+    double sigma = g->sigma_bps > 0 ? g->sigma_bps : (hi - lo) / 15, lte = g->bad_bps > 0 ? g->bad_bps : 30e6;
+    double nr_dwell = g->good_dwell_s > 0 ? g->good_dwell_s : 10, lte_dwell = g->bad_dwell_s > 0 ? g->bad_dwell_s : 2;
+    if (!(hi > lo) || !(g->off_s >= 0) || g->off_s > 60) {
+        fail(err, errlen, "trace gen 5g: needs --min < --max and --off within 0..60 s");
+        return NULL;
+    }
+    size_t steps = (size_t)ceil(dur / dt - 1e-9), cap = 2 * steps + 4;
+    if (steps > 20000000) {
+        fail(err, errlen, "trace gen: more than 2e7 segments (raise dt or shorten the trace)");
+        return NULL;
+    }
+    double *t = malloc(cap * sizeof *t), *rate = malloc(cap * sizeof *rate);
+    mb_trace *tr = NULL;
+    if (!t || !rate)
+        goto out;
+    double x = g->rate_bps > 0 ? reflect(g->rate_bps, lo, hi) : (lo + hi) / 2;
+    double p_nl = 1 - exp(-dt / nr_dwell), p_ln = 1 - exp(-dt / lte_dwell), off_until = -1;
+    int nr = 1;
+    size_t n = 0;
+    for (size_t k = 0; k < steps; k++) {
+        double now = (double)k * dt;
+        t[n] = now;
+        rate[n++] = nr ? x : lte * (0.5 + rng_uniform(r));
+        /* compared in ns, as the trace will hold them */
+        if (mb_trace_ns(off_until) > mb_trace_ns(now)) { /* the handover's outage covers this step's start */
+            rate[n - 1] = 0;
+            if (mb_trace_ns(off_until) < mb_trace_ns((double)(k + 1) * dt)) { /* and ends inside it */
+                t[n] = off_until;
+                rate[n] = nr ? x : lte * (0.5 + rng_uniform(r));
+                n++;
+            }
+        }
+        x = reflect(x + sigma * rng_normal(r), lo, hi);
+        if (rng_uniform(r) < (nr ? p_nl : p_ln)) {
+            nr = !nr;
+            if (g->off_s > 0)
+                off_until = (double)(k + 1) * dt + g->off_s;
+        }
+    }
+    tr = mb_trace_new_rates_s(n, t, rate, dur);
+out:
+    if (!tr)
+        fail(err, errlen, "trace gen: out of memory");
+    free(t);
+    free(rate);
+    return tr;
 }
 
 mb_trace *mb_trace_generate(const mb_trace_gen *g, char *err, size_t errlen)
@@ -91,6 +153,8 @@ mb_trace *mb_trace_generate(const mb_trace_gen *g, char *err, size_t errlen)
         cap = 0;
     rng r;
     rng_seed(&r, g->seed);
+    if (g->kind == MB_TRACE_GEN_5G)
+        return gen_5g(g, dur, dt, &r, err, errlen);
     double *t = NULL, *rate = NULL;
     size_t n = 0;
 #define ALLOC(count)                                                                                                   \
@@ -200,7 +264,7 @@ mb_trace *mb_trace_generate(const mb_trace_gen *g, char *err, size_t errlen)
         fail(err, errlen, "trace gen: unknown kind");
         return NULL;
     }
-    mb_trace *tr = mb_trace_new_rates(n, t, rate, dur);
+    mb_trace *tr = mb_trace_new_rates_s(n, t, rate, dur);
     free(t);
     free(rate);
     if (!tr)

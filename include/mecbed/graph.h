@@ -41,6 +41,70 @@ typedef enum mb_op_type {
     MB_OP_PAD,         /* a.pad_amounts (begin..., end...), a.pad_mode, a.pad_value */
     MB_OP_RESIZE,      /* a.scales, a.resize_mode, a.coord_mode, a.nearest_mode */
     MB_OP_IDENTITY,    /* also Dropout at inference */
+    /* ---- transformer operators (core/graph_ops.c infers their shapes) ---- */
+    MB_OP_TRANSPOSE,   /* a.perm[0..rank) */
+    MB_OP_LAYERNORM,   /* over axes a.axis..rank-1; params: scale, optional bias; epsilon */
+    MB_OP_GELU,        /* a.gelu_tanh: 0 erf form, 1 tanh approximation */
+    MB_OP_ERF,         /* unary elementwise ops from here to MB_OP_SIGN */
+    MB_OP_TANH,
+    MB_OP_EXP,
+    MB_OP_LOG,
+    MB_OP_SQRT,
+    MB_OP_RECIPROCAL,
+    MB_OP_ABS,
+    MB_OP_NEG,
+    MB_OP_FLOOR,
+    MB_OP_CEIL,
+    MB_OP_NOT,         /* bool: x == 0 */
+    MB_OP_ELU,         /* alpha */
+    MB_OP_SELU,        /* alpha, gamma in beta */
+    MB_OP_SOFTPLUS,
+    MB_OP_SOFTSIGN,
+    MB_OP_SIN,
+    MB_OP_COS,
+    MB_OP_SIGN,
+    MB_OP_POW,         /* binary ops from here to MB_OP_XOR, broadcasting like Add */
+    MB_OP_MIN,
+    MB_OP_MAX,
+    MB_OP_EQUAL,       /* comparisons and logic produce bool (0/1) */
+    MB_OP_LESS,
+    MB_OP_GREATER,
+    MB_OP_LESS_EQUAL,
+    MB_OP_GREATER_EQUAL,
+    MB_OP_AND,
+    MB_OP_OR,
+    MB_OP_XOR,
+    MB_OP_WHERE,       /* inputs: condition, x, y (broadcasting) */
+    MB_OP_LOGSOFTMAX,  /* axis */
+    MB_OP_REDUCEMEAN,  /* reductions over a.axes_mask (bit i: axis i), a.keepdims */
+    MB_OP_REDUCESUM,
+    MB_OP_REDUCEMAX,
+    MB_OP_REDUCEMIN,
+    MB_OP_REDUCEPROD,
+    MB_OP_REDUCESUMSQUARE,
+    MB_OP_REDUCEL1,
+    MB_OP_REDUCEL2,
+    MB_OP_REDUCELOGSUM,
+    MB_OP_REDUCELOGSUMEXP,
+    MB_OP_SLICE,       /* per input axis: a.starts, a.ends, a.steps (resolved, steps 0 = whole axis) */
+    MB_OP_GATHER,      /* axis; data, indices: inputs 0, 1, or one of them params[0] (a.gather_table) */
+    MB_OP_EXPAND,      /* target a.shape (numpy broadcast) */
+    MB_OP_TILE,        /* repeats in a.shape */
+    MB_OP_CAST,        /* to a.dtype (mb_dtype) */
+    MB_OP_INSTANCENORM, /* params: scale [C], bias [C]; epsilon */
+    MB_OP_ARGMAX,      /* axis, keepdims, a.select_last; int64 output */
+    MB_OP_ARGMIN,
+    MB_OP_TRILU,       /* a.upper, diagonal offset a.diag_k; over the last two axes */
+    MB_OP_GATHER_ELEMENTS, /* axis; data input 0, indices input 1 or params[0] */
+    MB_OP_MOD,         /* binary; a.fmod: C fmod, else the divisor's sign (Python %) */
+    MB_OP_CUMSUM,      /* axis, a.exclusive, a.reverse */
+    MB_OP_HARDMAX,     /* axis */
+    MB_OP_THRESHOLDED_RELU, /* alpha */
+    MB_OP_ISINF,       /* alpha: detect +inf, beta: detect -inf (0/1) */
+    MB_OP_TAN,
+    MB_OP_ROUND,       /* half to even */
+    MB_OP_NLLLOSS,     /* inputs: log-probabilities [N, C, ...], targets [N, ...], optional weights [C];
+                          a.reduction, a.ignore_index when a.has_ignore */
     MB_OP_COUNT
 } mb_op_type;
 
@@ -77,7 +141,41 @@ typedef struct mb_op_attrs {
     int resize_mode, coord_mode, nearest_mode;
     float cubic_coeff_a;
     int bn_folded; /* set when a BatchNormalization was folded into this conv */
+    int perm[MB_MAX_DIMS];   /* Transpose */
+    int axes_mask;           /* reductions: bit i reduces axis i */
+    int keepdims;            /* reductions: 1 keeps reduced axes as size 1 */
+    int64_t starts[MB_MAX_DIMS], ends[MB_MAX_DIMS], steps[MB_MAX_DIMS]; /* Slice */
+    int dtype;               /* Cast target; Input element type (mb_dtype) */
+    int gelu_tanh;           /* Gelu: tanh approximation */
+    int select_last;         /* ArgMax/ArgMin: the last index of ties */
+    int upper;               /* Trilu: 1 keeps the upper triangle */
+    int64_t diag_k;          /* Trilu: diagonal offset */
+    int fmod;                /* Mod: C's fmod */
+    int exclusive, reverse;  /* CumSum */
+    int reduction;           /* NegativeLogLikelihoodLoss: 0 none, 1 mean, 2 sum */
+    int has_ignore;
+    int64_t ignore_index;
+    int gather_table;        /* Gather with one input: 1 params[0] is the data (an embedding table) and
+                                input 0 the indices; 0 input 0 is the data and params[0] the indices */
 } mb_op_attrs;
+
+/* Element types of run-time tensors. Every tensor is stored as fp32; integer
+ * and bool tensors hold exact integer values (|v| <= 2^24, checked where
+ * they enter: import, Cast, Gather), so kernels, tiles and the wire protocol
+ * carry them unchanged. The type decides what an importer and exporter
+ * write, how Cast rounds, and which ops accept a tensor as indices. */
+typedef enum mb_dtype {
+    MB_DT_FLOAT = 0,
+    MB_DT_INT64,
+    MB_DT_INT32,
+    MB_DT_BOOL,
+    MB_DT_INT8,
+    MB_DT_UINT8,
+    MB_DT_COUNT
+} mb_dtype;
+const char *mb_dtype_name(int dt); /* "float", "int64", ... */
+/* Largest integer magnitude an integer-typed fp32 tensor holds exactly. */
+#define MB_DT_EXACT_INT 16777216.0
 
 typedef struct mb_node {
     char name[MB_NAME_LEN];
@@ -95,6 +193,7 @@ typedef struct mb_node {
     int64_t macs;       /* multiply-accumulates (elementwise ops: one per output element) */
     int64_t n_weights;  /* parameter count */
     int local;          /* 1: spatially local, any output rectangle is computable from an input rectangle */
+    int out_dtype;      /* mb_dtype of the output (values stored as fp32, see mb_dtype) */
 } mb_node;
 
 typedef struct mb_graph {
@@ -121,6 +220,9 @@ int mb_graph_infer(mb_graph *g, char *err, size_t errlen);
 
 int64_t mb_graph_params(const mb_graph *g);
 int64_t mb_graph_macs(const mb_graph *g);
+/* Operators: nodes that compute (not graph inputs, not constants). The one
+ * definition of a model's "ops" that every command prints. */
+int mb_graph_n_ops(const mb_graph *g);
 /* Number of consumers of node i. */
 int mb_graph_consumers(const mb_graph *g, int i, int *out, int max);
 /* A stable 64-bit hash of structure and weights (nodes verify they hold the same model). */

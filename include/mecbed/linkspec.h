@@ -3,6 +3,7 @@
  *   rate=20mbit,delay=10ms,jitter=2ms:normal,loss=0.5%,queue=100p,mtu=1500
  *   up.rate=5.85mbit,down.rate=20mbit,rtt=40ms
  *   trace=path/to/file:loop
+ *   trace=5g.csv,format=csv,up.column=UL_bitrate,down.column=DL_bitrate,unit=kbit/s
  * Keys without a prefix apply to both directions; "up." (device -> server)
  * and "down." (server -> device) apply to one. docs/link-spec.md documents
  * every key. Keys outside this grammar belong to a link backend (netem's
@@ -13,6 +14,8 @@
 #define MECBED_LINKSPEC_H
 
 #include <stddef.h>
+
+#include "mecbed/tracesrc.h"
 
 enum { MB_JITTER_NONE = 0, MB_JITTER_UNIFORM, MB_JITTER_NORMAL, MB_JITTER_PARETO };
 enum { MB_LOSS_NONE = 0, MB_LOSS_BERNOULLI, MB_LOSS_GILBERT_ELLIOTT };
@@ -32,8 +35,11 @@ typedef struct mb_link_dir {
     long queue_packets;   /* 0: default */
     long queue_bytes;     /* 0: not byte-limited */
     double aqm_target_s;  /* delay-based AQM target (0: drop-tail only) */
+    double duplicate;     /* probability that a delivered packet is delivered twice (netem's duplicate) */
+    double corrupt;       /* probability that one random bit of a packet is flipped (netem's corrupt) */
     char trace[MB_PATH_LEN]; /* "" when none */
     int trace_loop;       /* 1 loop (default), 0 once */
+    mb_trace_src trace_src; /* how to read the trace (format=, column=, unit=, ...; tracesrc.h) */
     double time_scale;    /* time dilation of the trace (mb_linkspec_dilate, timescale.h):
                            * loaders stretch it by this factor; 0 or 1: as written */
 } mb_link_dir;
@@ -58,6 +64,16 @@ void mb_linkspec_set_extra_check(mb_linkspec_extra_check_fn fn);
 const char *mb_linkspec_generic_keys(void);
 /* The value of a backend key into buf; NULL when absent. */
 const char *mb_linkspec_extra_get(const mb_link_spec *s, const char *key, char *buf, size_t len);
+
+/* A spec may also be written in tc-netem's words, as tc users do:
+ * "delay 20ms 5ms distribution normal loss 1% rate 10mbit limit 100"
+ * (also duplicate P, corrupt P, loss gemodel p r 1-h 1-k).
+ * mb_linkspec_parse reads both; these two do the translation: is text in
+ * netem's words (it starts with a netem keyword and has no '=')? And its
+ * key=value form into out; what netem says but mecbed does not emulate
+ * (correlations, reorder, slot, ecn, 4-state loss) is an error naming it. */
+int mb_linkspec_is_netem(const char *text);
+int mb_linkspec_from_netem(const char *text, char *out, size_t outlen, char *err, size_t errlen);
 
 /* Parse a spec. Returns 0, or -1 with a message naming the offending key in err. */
 int mb_linkspec_parse(const char *text, mb_link_spec *out, char *err, size_t errlen);

@@ -40,6 +40,11 @@ typedef struct mb_onnx_tensor {
  * "path: what is wrong" in err. */
 mb_onnx_tensor *mb_onnx_tensor_read(const char *path, char *err, size_t errlen);
 void mb_onnx_tensor_free(mb_onnx_tensor *t);
+/* Give an integer or bool tensor its fp32 form in f (mecbed's run-time
+ * representation of integer tensors, see mb_dtype in graph.h): 0, or -1
+ * when a value is beyond +-2^24 (not exact in fp32) or the type has no
+ * mb_dtype. Float tensors are left as they are. */
+int mb_onnx_tensor_floatify(mb_onnx_tensor *t);
 /* "FLOAT", "INT64", ... ("type N" for others). */
 const char *mb_onnx_type_name(int data_type);
 
@@ -104,5 +109,9 @@ mb_graph *mb_onnx_load(const char *path, char *err, size_t errlen);
 int mb_onnx_save(const mb_graph *g, const char *path, char *err, size_t errlen);
 /* Write t as a FLOAT TensorProto .pb file (ONNX's test data format). */
 int mb_onnx_tensor_write(const mb_tensor *t, const char *name, const char *path, char *err, size_t errlen);
+/* The same for a tensor of element type dtype (mb_dtype): integer and bool
+ * tensors are written as ONNX's type with their (exact) integer values. */
+int mb_onnx_tensor_write_as(const mb_tensor *t, int dtype, const char *name, const char *path, char *err,
+                            size_t errlen);
 
 #endif

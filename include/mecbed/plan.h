@@ -129,4 +129,17 @@ mb_plan *mb_plan_from_json(const char *text, const mb_graph *g, const mb_topolog
 /* Human-readable summary: per site the ops it runs, the transfers, the prediction. */
 void mb_plan_print(FILE *f, const mb_plan *p, const mb_graph *g, const mb_topology *t);
 
+/* Where a plan puts the model, one definition for plan-mode and run-mode
+ * results: ops computed on the device only, elsewhere only, or split
+ * between them (inputs and constants not counted); the longest prefix in
+ * topological order on the device alone and its last op ("input" when
+ * empty, "(all on device)" when nothing leaves it); a hash of the steps
+ * (equal plans, equal signature). */
+typedef struct mb_plan_shape {
+    int device_ops, server_ops, split_ops, cut_index;
+    char cut_after[64];
+    uint64_t signature;
+} mb_plan_shape;
+void mb_plan_shape_of(const mb_plan *p, const mb_graph *g, mb_plan_shape *out);
+
 #endif

@@ -21,9 +21,11 @@
  *
  * An external plugin is a shared object exporting
  *     const mb_policy_ops *mb_policy_plugin(const mb_host *host);
- * (MB_POLICY_PLUGIN_SYMBOL). The host dlopens it by path, or by name from
- * the plugin directory ($MECBED_PLUGIN_DIR, then <binary's dir>/plugins,
- * then PREFIX/lib/mecbed/plugins), as <dir>/<name>.so. */
+ * (MB_POLICY_PLUGIN_SYMBOL). The host dlopens it by path, or by name as
+ * <dir>/<name>.so along the plugin path ($MECBED_PLUGIN_PATH, the current
+ * folder, <binary's dir>/plugins, the install prefix: docs/plugins.md);
+ * a policy name that is not registered is looked up there too. Build one
+ * against an installed mecbed with `pkg-config --cflags mecbed`. */
 #ifndef MECBED_POLICY_H
 #define MECBED_POLICY_H
 
@@ -32,8 +34,11 @@
 
 /* 2: opaque handles and accessors instead of the graph/plan/topology
  * layouts; plan new/free, declared option keys. Version 1 plugins read
- * layouts that are no longer part of the ABI and are refused. */
-#define MB_POLICY_ABI_VERSION 2
+ * layouts that are no longer part of the ABI and are refused.
+ * 3: mb_policy_ops.options: declared options with a type, a default and a
+ * help line (`mecbed policies` lists them; the host checks values against
+ * the type). Version 2 plugins still load: their option_keys are used. */
+#define MB_POLICY_ABI_VERSION 3
 #define MB_POLICY_PLUGIN_SYMBOL "mb_policy_plugin"
 
 /* Opaque to plugins: reached only through mb_host. */
@@ -65,6 +70,23 @@ typedef struct mb_cut {
     double value_ms;   /* the cut's capacity: device compute + transfers + server compute */
     int n_server_ops;  /* ops on the server side */
 } mb_cut;
+
+/* A declared --policy-opt option (ABI version 3). The host refuses keys a
+ * policy does not declare and values that do not parse as the type, before
+ * init; the policy reads values with opt_double/opt_string as before. */
+typedef enum mb_option_type {
+    MB_OPT_STRING = 0, /* any text */
+    MB_OPT_NUMBER = 1, /* a finite number (strtod) */
+    MB_OPT_INT = 2,    /* a whole number */
+    MB_OPT_BOOL = 3    /* 0, 1, true, false, yes, no */
+} mb_option_type;
+
+typedef struct mb_policy_option {
+    const char *name; /* the key; NULL ends the array */
+    int type;         /* mb_option_type */
+    const char *dflt; /* the default as text, for help and listings ("": decided by the policy) */
+    const char *help; /* one line */
+} mb_policy_option;
 
 /* Functions the host lends to policies. Version 2. Node indices are in
  * topological order: a node's inputs have smaller indices. */
@@ -143,7 +165,8 @@ typedef struct mb_host {
                   char *err, size_t errlen);
 
     /* Policy options ("key=value,key=value" from --policy-opt; the host has
-     * already refused keys the policy did not declare). */
+     * already refused keys the policy did not declare). opt_double: the
+     * value as a number (true/yes read 1, false/no 0), dflt when absent. */
     double (*opt_double)(const char *opts, const char *key, double dflt);
     /* Copies the value into buf; returns buf, or dflt when the key is absent. */
     const char *(*opt_string)(const char *opts, const char *key, const char *dflt, char *buf,
@@ -170,7 +193,8 @@ typedef struct mb_policy_ops {
     const char *name;   /* [a-z0-9_-]+, unique */
     const char *summary;
     /* The --policy-opt keys the policy reads, NULL-terminated (NULL: none).
-     * The host refuses any other key with an error naming it. */
+     * The host refuses any other key with an error naming it. Ignored when
+     * `options` (version 3) is set. */
     const char *const *option_keys;
 
     /* Optional. Once per (model, topology) before any plan: offline work
@@ -189,6 +213,10 @@ typedef struct mb_policy_ops {
      * (out is empty). NULL: the host calls plan. */
     int (*replan)(const mb_policy_input *in, const mb_plan *prev, mb_plan *out, char *err,
                   size_t errlen);
+
+    /* Version 3. The options the policy reads, with type, default and help,
+     * ended by an entry whose name is NULL (NULL: use option_keys). */
+    const mb_policy_option *options;
 } mb_policy_ops;
 
 #endif

@@ -26,12 +26,50 @@ const mb_policy_ops *mb_policy_at(int i);
 const char *mb_policy_names(char *buf, size_t len, const char *sep);
 /* Register the built-ins (policies/builtin.c's table). Idempotent. */
 void mb_policy_register_builtins(void);
-/* dlopen a plugin by path (contains '/' or ends in .so) or by name, check
- * its ABI and register it. *name_out (optional) receives its name. */
+/* dlopen a plugin by path (contains '/' or ends in .so) or by name (found
+ * as <dir>/<name>.so along the plugin path), check its ABI and register it.
+ * Loading a file whose policy is already registered succeeds (nothing
+ * changes). *name_out (optional) receives its name. */
 int mb_policy_load(const char *path_or_name, const char **name_out, char *err, size_t errlen);
 
-/* Check "key=value,..." against the keys ops declares: -1 with an error
- * naming the first unknown or malformed key. */
+/* The registered policy called name; when there is none, the plugin
+ * <name>.so from the plugin path is loaded (auto-load). NULL with an error
+ * listing the registered policies and the path when neither exists. The
+ * built-ins are registered first. */
+const mb_policy_ops *mb_policy_find_or_load(const char *name, char *err, size_t errlen);
+
+/* The plugin path, in lookup order: each folder of $MECBED_PLUGIN_PATH
+ * (':'-separated), $MECBED_PLUGIN_DIR, the current folder, <binary's
+ * dir>/plugins (build/plugins beside build/mecbed), <binary's
+ * dir>/../lib/mecbed/plugins (an installed binary), PREFIX/lib/mecbed/plugins.
+ * Duplicates are dropped. Returns how many folders went into dirs. */
+#define MB_PLUGIN_MAX_DIRS 16
+int mb_policy_plugin_dirs(char dirs[][4096], int max);
+/* The same joined by ':' into buf; returns buf. */
+const char *mb_policy_plugin_path(char *buf, size_t len);
+/* The first <dir>/<name>.so along the path into out: 0, or -1 when none. */
+int mb_policy_plugin_find(const char *name, char *out, size_t len);
+/* Load every *.so on the plugin path (the built-ins first); cb (may be
+ * NULL) hears of each file: its policy's name, or NULL and the error.
+ * Returns how many files failed. */
+typedef void (*mb_policy_load_cb)(const char *path, const char *name, const char *err, void *user);
+int mb_policy_load_path(mb_policy_load_cb cb, void *user);
+/* The file a plugin policy was loaded from (real path); NULL for built-ins. */
+const char *mb_policy_origin(const mb_policy_ops *ops);
+void mb_policy_set_origin(const char *name, const char *path);
+
+/* Declared options, uniformly for ABI versions 2 (option_keys: type -1,
+ * no default or help) and 3 (options). */
+int mb_policy_option_count(const mb_policy_ops *ops);
+mb_policy_option mb_policy_option_at(const mb_policy_ops *ops, int i);
+/* "string", "number", "int", "bool", or "any" (a version 2 key). */
+const char *mb_policy_option_type_name(int type);
+/* The declared option names joined by ", " into buf; returns buf. */
+const char *mb_policy_option_names(const mb_policy_ops *ops, char *buf, size_t len);
+
+/* Check "key=value,..." against the options ops declares: -1 with an error
+ * naming the first unknown or malformed key (and the keys it takes), or a
+ * value that does not parse as its declared type. */
 int mb_policy_check_options(const mb_policy_ops *ops, const char *options, char *err,
                             size_t errlen);
 

@@ -30,7 +30,29 @@ typedef struct mb_node_opts {
     int verbose;
     double tdf;             /* time dilation factor of the run (timescale.h): the node's own
                              * timeouts are emulated time, k times longer on the wall (0: 1) */
+    /* Authentication (auth.h): every runner and peer must prove this key
+     * (MB_KEY_LEN bytes, copied). NULL is refused unless insecure_no_auth. */
+    const uint8_t *key;
+    int insecure_no_auth;
+    /* The models this node serves, besides the zoo's built-ins: these files
+     * and the model files (*.mbm, *.model, *.onnx) in models_dir. A runner
+     * names a model by its graph hash only; the node never opens a path a
+     * peer names. */
+    const char *const *model_files;
+    int n_model_files;
+    const char *models_dir;
+    double idle_timeout_s;      /* a session with nothing from its runner this long (emulated
+                                 * s) is dropped, and so is a frame sent halfway (0: 10) */
+    double handshake_timeout_s; /* a connection must authenticate within this (0: 3) */
+    /* Optional: the run's topology as the node's operator knows it. Then a
+     * PLAN may name only its sites, and those with address= only at that
+     * address (a PLAN cannot send this node's data elsewhere). */
+    const mb_topology *topo;
 } mb_node_opts;
+
+/* Most connections a node keeps before they authenticate; a new one beyond
+ * this closes the oldest (so hanging sockets cannot lock a runner out). */
+#define MB_NODE_MAX_PREAUTH 32
 
 /* Serve until *stop becomes non-zero (may be NULL), or `sessions` runner
  * sessions ended. A runner session that fails (bad frame, lost peer) is
@@ -45,12 +67,16 @@ int mb_listen_addr(const char *addr, int *port_out, char *err, size_t errlen);
 /* Connect to "host:port" within timeout_s. -1 with err. */
 int mb_connect_addr(const char *addr, double timeout_s, char *err, size_t errlen);
 
+/* "[ADDR:]PORT" -> "ADDR:PORT" in out; a bare port means 127.0.0.1. -1 with err. */
+int mb_listen_spec(const char *spec, char *out, size_t outlen, char *err, size_t errlen);
+
 /* ---- runner (device side) ---- */
 
 typedef struct mb_runner mb_runner;
 
 typedef struct mb_runner_opts {
-    const char *model;       /* as nodes load it: zoo name or a path they can read */
+    const char *model;       /* a name for the nodes' logs, or a zoo name; the model is named
+                              * to nodes by the graph hash of g (they serve it from their own files) */
     const mb_graph *g;
     const mb_topology *topo;
     int device;              /* the device's site */
@@ -61,6 +87,8 @@ typedef struct mb_runner_opts {
     int listen_fd;
     mb_backend *be;          /* the device's kernels */
     double timeout_s;        /* per frame and per handshake (0: 10 s) */
+    const uint8_t *key;      /* the run's key (MB_KEY_LEN bytes, copied); NULL: insecure_no_auth */
+    int insecure_no_auth;
     int verbose;
     /* Optional: runs first in each of the device's compute and sender
      * threads (e.g. to move them under a CPU cap). */

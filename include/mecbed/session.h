@@ -99,6 +99,13 @@ typedef struct mb_session_config {
     const char *run_id;       /* namespace/interface id; NULL: random */
     const char *log_dir;      /* keep the links' logs here; NULL: a temp dir, removed */
     const char *node_exe;     /* binary started as `node` in each site; NULL: /proc/self/exe */
+    /* Authentication (auth.h, docs/protocol.md): the nodes the session
+     * starts get a fresh per-run key (a 0600 file in the run's private temp
+     * directory, removed at the end); key_file instead gives every node and
+     * the runner that key (needed for sites with address=, which run
+     * elsewhere). insecure_no_auth: no key anywhere (nodes that have none). */
+    const char *key_file;
+    int insecure_no_auth;
     /* Frames. */
     int frames;               /* measured frames (>= 1) */
     int warmup;               /* frames run first and not reported */

@@ -35,6 +35,7 @@ typedef struct sw_config {
     sw_list dags;        /* sizes of generated DAGs (models "dag<N>") */
     uint64_t dag_seed;
     sw_list policies;    /* NAME or NAME:key=value,... */
+    sw_list policy_plugins; /* plugins to load first: .so paths or names on the plugin path */
     sw_list links;       /* link spec templates ({x} replaced) */
     sw_list topologies;  /* topology file templates ({x} replaced) */
     char star_links[SW_STR]; /* generated star: device links cycled (space separated) */

@@ -23,7 +23,12 @@
 #include "mecbed/topology.h"
 
 #define MB_WIRE_MAGIC 0x5057424du /* "MBWP" as bytes on the wire */
-#define MB_WIRE_VERSION 1
+#define MB_WIRE_VERSION 2
+#define MB_WIRE_NONCE 32   /* handshake nonces */
+#define MB_WIRE_MAC 32     /* HMAC-SHA256 */
+/* mb_wire_hdr_decode's (and mb_wire_recv's) return value for a frame of
+ * another protocol version: the caller answers ERROR MB_WERR_VERSION. */
+#define MB_WIRE_EVERSION (-2)
 #define MB_WIRE_HDR_LEN 16
 
 /* Limits, checked before allocation. */
@@ -45,6 +50,9 @@ typedef enum mb_msg_type {
     MB_MSG_RESULT = 6, /* node -> runner: the node's part of a frame is done; its timeline */
     MB_MSG_ERROR = 7,  /* either side: code + message; the connection closes after it */
     MB_MSG_BYE = 8,    /* either side: orderly end */
+    MB_MSG_CHALLENGE = 9, /* server -> client: auth mode, the server's nonce (handshake) */
+    MB_MSG_AUTH = 10,  /* both: HMAC-SHA256 over the handshake transcript */
+    MB_MSG_PING = 11,  /* runner -> node: keep an idle session alive */
     MB_MSG_COUNT
 } mb_msg_type;
 
@@ -60,8 +68,10 @@ enum {
     MB_WERR_PLAN = 4,     /* plan invalid for this model */
     MB_WERR_COMPUTE = 5,
     MB_WERR_PEER = 6,     /* a peer connection failed */
-    MB_WERR_TIMEOUT = 7
+    MB_WERR_TIMEOUT = 7,
+    MB_WERR_AUTH = 8      /* authentication failed or required */
 };
+enum { MB_AUTH_NONE = 0, MB_AUTH_HMAC_SHA256 = 1 }; /* CHALLENGE mode */
 
 const char *mb_msg_name(int type);
 
@@ -112,7 +122,10 @@ int mb_rbuf_done(const mb_rbuf *r);
 
 void mb_wire_hdr_encode(uint8_t out[MB_WIRE_HDR_LEN], int type, uint32_t len, uint32_t frame);
 /* Checks magic, version, type in `allowed`, and len against the type's limit
- * (the TENSOR limit is max_tensor). 0, or -1 with err. */
+ * (the TENSOR limit is max_tensor). 0, or -1 with err; MB_WIRE_EVERSION for
+ * a frame of another protocol version. An ERROR frame (when allowed) is
+ * accepted whatever its version: its layout is the same in every version,
+ * so a peer's "wrong version" answer can be read. */
 int mb_wire_hdr_decode(const uint8_t in[MB_WIRE_HDR_LEN], uint32_t allowed, uint64_t max_tensor,
                        mb_wire_hdr *h, char *err, size_t errlen);
 
@@ -148,7 +161,12 @@ typedef struct mb_hello {
     uint64_t graph_hash;  /* 0 when the sender has not loaded a model (a node's first reply) */
     int64_t clock_ns;     /* sender's CLOCK_MONOTONIC (clock offset estimate) */
     uint64_t host_id;     /* hash of the sender's boot id: equal ids share one monotonic clock */
-    char model[MB_WIRE_MAX_STR + 1]; /* zoo name or model file path */
+    uint32_t idle_ms;     /* node reply: the session is dropped after this long without a
+                           * frame from the runner (the runner sends PING well before) */
+    uint8_t nonce[MB_WIRE_NONCE]; /* the client's handshake nonce (auth.h) */
+    /* A name for logs, or a zoo name: never a path. The model is identified
+     * by graph_hash and looked up among the node's own models. */
+    char model[MB_WIRE_MAX_STR + 1];
 } mb_hello;
 
 int mb_hello_encode(const mb_hello *h, mb_wbuf *b);

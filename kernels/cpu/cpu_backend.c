@@ -1,8 +1,9 @@
 /* The fast CPU backend ("cpu"): says which ops it implements and hands a
  * request (checked against the graph by mb_backend_compute) to the kernel
  * for the op's family. Hot ops (Conv, Gemm,
- * MatMul, pooling, elementwise, BatchNormalization, Concat) have kernels here;
- * rarely hot ones (ConvTranspose, Pad, Resize, Softmax) run the reference
+ * MatMul, pooling, elementwise, BatchNormalization, Concat, ConvTranspose,
+ * Resize, Pad) have kernels here; rarely hot ones (Softmax; Resize and Pad
+ * on other axes than H and W) run the reference
  * backend's code, so both backends agree on their edge cases by
  * construction. */
 #include <cblas.h>
@@ -79,10 +80,15 @@ static int cpu_supports(const mb_backend *be, const mb_graph *g, const mb_node *
     case MB_OP_RESIZE:
     case MB_OP_SOFTMAX:
         return c->ref && c->ref->supports_op(c->ref, g, n);
+    case MB_OP_LAYERNORM:
+    case MB_OP_GELU:
+    case MB_OP_TRANSPOSE:
+        return c->ref != NULL; /* fast kernels, falling back to the reference for rare layouts */
     case MB_OP_INPUT:
     case MB_OP_COUNT:
-    default:
         return 0;
+    default: /* the other transformer operators run the reference kernels */
+        return n->type > MB_OP_IDENTITY && c->ref && c->ref->supports_op(c->ref, g, n);
     }
 }
 
@@ -104,7 +110,7 @@ static int dispatch(cpu_ctx *c, const mb_graph *g, int node, const mb_view *v, m
     const mb_node *n = &g->nodes[node];
     switch (n->type) {
     case MB_OP_CONV:
-        return cpu_conv(c, g, node, v, r, out, err, errlen);
+        return cpu_conv(c, g, node, NULL, v, r, out, err, errlen);
     case MB_OP_GEMM:
         return cpu_gemm(c, g, node, v, out, err, errlen);
     case MB_OP_MATMUL:
@@ -126,6 +132,8 @@ static int dispatch(cpu_ctx *c, const mb_graph *g, int node, const mb_view *v, m
     case MB_OP_SUB:
     case MB_OP_MUL:
     case MB_OP_DIV:
+        if (n->type == MB_OP_DIV && n->out_dtype != MB_DT_FLOAT) /* integer division: the reference's */
+            return c->ref->compute(c->ref, g, node, v, r, out, err, errlen);
         return cpu_binary(c, g, node, v, r, out, err, errlen);
     case MB_OP_BATCHNORM:
         return cpu_batchnorm(c, g, node, v, r, out, err, errlen);
@@ -136,20 +144,36 @@ static int dispatch(cpu_ctx *c, const mb_graph *g, int node, const mb_view *v, m
         return copy_whole(v[0].t, out, n->name, err, errlen);
     case MB_OP_CONSTANT:
         return copy_whole(n->params[0], out, n->name, err, errlen);
-    case MB_OP_CONV_TRANSPOSE:
-    case MB_OP_PAD:
-    case MB_OP_RESIZE:
+    case MB_OP_LAYERNORM:
+        return cpu_layernorm(c, g, node, v, out, err, errlen);
     case MB_OP_SOFTMAX:
+        return cpu_softmax(c, g, node, v, out, err, errlen);
+    case MB_OP_GELU:
+        return cpu_gelu(c, g, node, v, r, out, err, errlen);
+    case MB_OP_TRANSPOSE:
+        return cpu_transpose(c, g, node, v, out, err, errlen);
+    case MB_OP_CONV_TRANSPOSE:
+        return cpu_conv_transpose(c, g, node, v, r, out, err, errlen);
+    case MB_OP_RESIZE:
+        if (cpu_resize_fast(g, node))
+            return cpu_resize(c, g, node, v, r, out, err, errlen);
+        /* other ranks and axes run the reference kernel */
+        __attribute__((fallthrough));
+    case MB_OP_PAD:
+        if (n->type == MB_OP_PAD && cpu_pad_fast(g, node))
+            return cpu_pad(c, g, node, v, r, out, err, errlen);
+        __attribute__((fallthrough));
+    default: /* the rarely hot ops, and the transformer operators without a kernel here */
+        if (n->type == MB_OP_INPUT || n->type >= MB_OP_COUNT) {
+            snprintf(err, errlen, "node '%s': the cpu backend cannot compute a %s node", n->name, mb_op_name(n->type));
+            return -1;
+        }
         if (!c->ref) {
             snprintf(err, errlen, "node '%s' (%s): the cpu backend runs this op with the reference kernels, which "
                      "are not linked in", n->name, mb_op_name(n->type));
             return -1;
         }
         return c->ref->compute(c->ref, g, node, v, r, out, err, errlen);
-    case MB_OP_INPUT:
-    default:
-        snprintf(err, errlen, "node '%s': the cpu backend cannot compute a %s node", n->name, mb_op_name(n->type));
-        return -1;
     }
 }
 
@@ -162,6 +186,31 @@ static int cpu_compute(mb_backend *be, const mb_graph *g, int node, const mb_vie
     int rc = dispatch(c, g, node, in, r, out, err, errlen);
     pthread_mutex_unlock(&c->lock);
     return rc;
+}
+
+/* Conv + activation in one pass (exec.c asks, mb_exec_opts.fuse). */
+static int cpu_compute_fused(mb_backend *be, const mb_graph *g, int node, int act, const mb_view *in, mb_region r,
+                             mb_tensor *out, char *err, size_t errlen)
+{
+    const mb_node *a = &g->nodes[act];
+    if (g->nodes[node].type != MB_OP_CONV)
+        return 0;
+    switch (a->type) {
+    case MB_OP_RELU:
+    case MB_OP_CLIP:
+    case MB_OP_LEAKYRELU:
+    case MB_OP_HARDSIGMOID:
+    case MB_OP_HARDSWISH:
+    case MB_OP_SIGMOID:
+        break;
+    default:
+        return 0;
+    }
+    cpu_ctx *c = be->ctx;
+    pthread_mutex_lock(&c->lock);
+    int rc = cpu_conv(c, g, node, a, in, r, out, err, errlen);
+    pthread_mutex_unlock(&c->lock);
+    return rc ? -1 : 1;
 }
 
 static void cpu_free(mb_backend *be)
@@ -212,6 +261,7 @@ mb_backend *mb_backend_cpu_new(int n_threads)
     be->name = "cpu";
     be->supports_op = cpu_supports;
     be->compute = cpu_compute;
+    be->compute_fused = cpu_compute_fused;
     be->free = cpu_free;
     be->ctx = c;
     be->n_threads = n_threads;

@@ -57,8 +57,16 @@ typedef struct conv_job {
     int n_ptiles, n_mchunks;
     int64_t mchunk;
     int direct;
+    const mb_node *act; /* fused activation or NULL */
     volatile int failed;
 } conv_job;
+
+/* The fused activation on n outputs just written (still in cache). */
+static inline void conv_epilogue(const conv_job *j, float *y, int64_t n)
+{
+    if (j->act)
+        cpu_unary_span(j->act->type, j->act->a.alpha, j->act->a.beta, y, y, n);
+}
 
 static int64_t floor_div(int64_t a, int64_t b)
 {
@@ -206,6 +214,8 @@ static void conv_gemm_task(void *arg, int t, int thread)
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mlen, (int)(p1 - p0), (int)j->K, 1.0f,
                 j->w + m0 * j->K, (int)j->K, B, (int)ldb, beta, C, (int)j->P);
+    for (int64_t m = 0; j->act && m < mlen; m++)
+        conv_epilogue(j, C + m * j->P, p1 - p0);
 }
 
 /* Depthwise-style: one input channel per group. Each output element is
@@ -364,6 +374,7 @@ static void conv_dw_task(void *arg, int t, int thread)
     } else {
         dw_plane(j, n, m);
     }
+    conv_epilogue(j, j->out + (n * j->M + m) * j->P, j->P);
 }
 
 /* Shifted-GEMM for stride-1 convolutions: no im2col. The input region is
@@ -432,6 +443,7 @@ static void conv_shift_task(void *arg, int t, int thread)
         float *o = j->out + (n * j->M + g * j->Mg + m) * j->P + y0 * cols;
         for (int64_t y = 0; y < y1 - y0; y++)
             memcpy(o + y * cols, ct + m * Tn + y * PW, sizeof(float) * (size_t)cols);
+        conv_epilogue(j, o, (y1 - y0) * cols);
     }
 }
 
@@ -465,8 +477,8 @@ static int conv_shifted(cpu_ctx *c, conv_job *j)
     return j->failed ? -1 : 0;
 }
 
-int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
-             size_t errlen)
+int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const mb_node *act, const mb_view *in, mb_region r,
+             mb_tensor *out, char *err, size_t errlen)
 {
     const mb_node *nd = &g->nodes[node];
     const mb_op_attrs *a = &nd->a;
@@ -477,6 +489,7 @@ int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_regi
     j.w = w->data;
     j.bias = nd->n_params > 1 ? nd->params[1]->data : NULL;
     j.out = out->data;
+    j.act = act;
     j.n_batch = in[0].t->dims[0];
     j.C = in[0].t->dims[1];
     j.M = nd->out_dims[1];

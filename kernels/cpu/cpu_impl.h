@@ -59,8 +59,22 @@ static inline const float *cpu_view_row(const mb_view *v, int64_t n, int64_t ch,
     return t->data + ((n * t->dims[1] + ch) * t->dims[2] + (y - v->h_off)) * t->dims[3] - v->w_off;
 }
 
-int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
-             size_t errlen);
+/* act: NULL, or an activation node (Relu, Clip, LeakyRelu, HardSigmoid,
+ * HardSwish, Sigmoid) applied to each part of the output as it is made. */
+int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const mb_node *act, const mb_view *in, mb_region r,
+             mb_tensor *out, char *err, size_t errlen);
+/* y[i] = op(x[i]) for an activation op (Relu ... Sigmoid, Identity); x may be y. */
+void cpu_unary_span(mb_op_type op, float alpha, float beta, const float *x, float *y, int64_t n);
+int cpu_conv_transpose(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out,
+                       char *err, size_t errlen);
+/* 1 when cpu_resize handles node (4-D, N and C unchanged); else the reference kernel runs it. */
+int cpu_resize_fast(const mb_graph *g, int node);
+int cpu_resize(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
+               size_t errlen);
+/* 1 when cpu_pad handles node (4-D, non-negative pads on H and W only). */
+int cpu_pad_fast(const mb_graph *g, int node);
+int cpu_pad(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
+            size_t errlen);
 int cpu_gemm(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_tensor *out, char *err, size_t errlen);
 int cpu_matmul(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_tensor *out, char *err,
                size_t errlen);
@@ -76,5 +90,17 @@ int cpu_batchnorm(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb
                   char *err, size_t errlen);
 int cpu_concat(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
                size_t errlen);
+/* Transformer operators (cpu_transformer.c). */
+int cpu_layernorm(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_tensor *out, char *err,
+                  size_t errlen);
+int cpu_softmax(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_tensor *out, char *err,
+                size_t errlen);
+int cpu_gelu(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
+             size_t errlen);
+/* The vectorisable erf and exp of cpu_transformer.c (exposed for tests). */
+float cpu_fast_erf(float x);
+float cpu_fast_exp(float x);
+int cpu_transpose(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_tensor *out, char *err,
+                  size_t errlen);
 
 #endif

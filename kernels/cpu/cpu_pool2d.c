@@ -53,7 +53,21 @@ static void pool3x3_row(float *restrict o, const float *restrict r0, const float
                         const float *restrict r2, int64_t n, int sw, int dw, int is_max)
 {
     if (is_max) {
-        if (sw == 1 && dw == 1)
+        if (sw == 2 && dw == 1) /* constant stride: vectorised with permutes */
+            for (int64_t ox = 0; ox < n; ox++) {
+                int64_t x = 2 * ox;
+                float m = r0[x];
+                m = r0[x + 1] > m ? r0[x + 1] : m;
+                m = r0[x + 2] > m ? r0[x + 2] : m;
+                m = r1[x] > m ? r1[x] : m;
+                m = r1[x + 1] > m ? r1[x + 1] : m;
+                m = r1[x + 2] > m ? r1[x + 2] : m;
+                m = r2[x] > m ? r2[x] : m;
+                m = r2[x + 1] > m ? r2[x + 1] : m;
+                m = r2[x + 2] > m ? r2[x + 2] : m;
+                o[ox] = m;
+            }
+        else if (sw == 1 && dw == 1)
             for (int64_t x = 0; x < n; x++) {
                 float m = r0[x];
                 m = r0[x + 1] > m ? r0[x + 1] : m;
@@ -80,6 +94,20 @@ static void pool3x3_row(float *restrict o, const float *restrict r0, const float
                 m = r2[x + 2 * dw] > m ? r2[x + 2 * dw] : m;
                 o[ox] = m;
             }
+    } else if (sw == 1 && dw == 1) { /* same sums in the same order as below */
+        for (int64_t x = 0; x < n; x++) {
+            float acc = 0.0f;
+            acc += r0[x];
+            acc += r0[x + 1];
+            acc += r0[x + 2];
+            acc += r1[x];
+            acc += r1[x + 1];
+            acc += r1[x + 2];
+            acc += r2[x];
+            acc += r2[x + 1];
+            acc += r2[x + 2];
+            o[x] = acc;
+        }
     } else {
         for (int64_t ox = 0; ox < n; ox++) {
             int64_t x = ox * sw;

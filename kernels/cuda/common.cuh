@@ -105,6 +105,7 @@ typedef struct mbc_ctx {
     size_t emu_scratch_len;
     mbc_nvml *nvml; /* NULL when NVML is absent */
     char nvml_why[256];
+    mb_backend *host_ref; /* the transformer operators run on the host's reference kernels (no GPU kernels yet) */
 } mbc_ctx;
 
 /* A 4-D input view on the device: dims of the held sub-tensor, where it sits

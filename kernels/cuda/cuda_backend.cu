@@ -295,9 +295,10 @@ int mbc_download_slice(const mbc_req *q, int s, int64_t off, int64_t count)
  * after mb_backend_compute (kernels/backend_compute.c) checked them. */
 static int supports(const mb_backend *be, const mb_graph *g, const mb_node *n)
 {
-    (void)be;
-    (void)g;
     const mb_op_attrs *a = &n->a;
+    const mbc_ctx *hc = (const mbc_ctx *)be->ctx;
+    if (n->type > MB_OP_IDENTITY && n->type < MB_OP_COUNT) /* the transformer operators: host reference kernels */
+        return hc && hc->host_ref && hc->host_ref->supports_op(hc->host_ref, g, n);
     switch (n->type) {
     case MB_OP_CONV:
     case MB_OP_CONV_TRANSPOSE:
@@ -477,6 +478,8 @@ static int cuda_compute(mb_backend *be, const mb_graph *g, int node, const mb_vi
                         mb_tensor *out, char *err, size_t errlen)
 {
     mbc_ctx *c = (mbc_ctx *)be->ctx;
+    if (g->nodes[node].type > MB_OP_IDENTITY) /* see supports(): computed on the host */
+        return c->host_ref->compute(c->host_ref, g, node, in, r, out, err, errlen);
     mbc_req q;
     memset(&q, 0, sizeof q);
     q.c = c;
@@ -546,6 +549,10 @@ static void cuda_free(mb_backend *be)
     if (!be)
         return;
     mbc_ctx *c = (mbc_ctx *)be->ctx;
+    if (c && c->host_ref) {
+        c->host_ref->free(c->host_ref);
+        c->host_ref = NULL;
+    }
     if (c && c->emu) {
         free(c->emu_scratch);
         pthread_mutex_destroy(&c->lock);
@@ -625,6 +632,7 @@ extern "C" mb_backend *mb_backend_cuda_new(int n_threads)
     }
     pthread_mutex_init(&c->lock, NULL);
     c->device = dev;
+    c->host_ref = mb_backend_ref_new();
     be->name = "cuda";
     be->supports_op = supports;
     be->compute = cuda_compute;
@@ -691,6 +699,7 @@ extern "C" mb_backend *mbc_hostsim_new(void)
     }
     pthread_mutex_init(&c->lock, NULL);
     c->emu = 1;
+    c->host_ref = mb_backend_ref_new();
     snprintf(c->device_name, sizeof c->device_name, "host simulation of the CUDA kernels (test harness, no GPU)");
     snprintf(c->nvml_why, sizeof c->nvml_why, "host simulation: no GPU");
     be->name = "cuda-hostsim";

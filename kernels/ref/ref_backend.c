@@ -5,6 +5,7 @@
  * kernels themselves check that every in-image input element they read lies
  * inside the view they were given, so a wrong input-region computation shows
  * up as an error, never as silently wrong numbers. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,10 +84,61 @@ static int ref_supports(const mb_backend *be, const mb_graph *g, const mb_node *
     case MB_OP_RESHAPE:
     case MB_OP_IDENTITY:
         return 1;
+    case MB_OP_GELU: case MB_OP_ERF: case MB_OP_TANH: case MB_OP_EXP: case MB_OP_LOG: case MB_OP_SQRT:
+    case MB_OP_RECIPROCAL: case MB_OP_ABS: case MB_OP_NEG: case MB_OP_FLOOR: case MB_OP_CEIL: case MB_OP_NOT:
+    case MB_OP_ELU: case MB_OP_SELU: case MB_OP_SOFTPLUS: case MB_OP_SOFTSIGN: case MB_OP_SIN: case MB_OP_COS:
+    case MB_OP_SIGN:
+    case MB_OP_POW: case MB_OP_MIN: case MB_OP_MAX: case MB_OP_EQUAL: case MB_OP_LESS: case MB_OP_GREATER:
+    case MB_OP_LESS_EQUAL: case MB_OP_GREATER_EQUAL: case MB_OP_AND: case MB_OP_OR: case MB_OP_XOR:
+    case MB_OP_TRANSPOSE: case MB_OP_LAYERNORM: case MB_OP_WHERE: case MB_OP_LOGSOFTMAX:
+    case MB_OP_REDUCEMEAN: case MB_OP_REDUCESUM: case MB_OP_REDUCEMAX: case MB_OP_REDUCEMIN:
+    case MB_OP_REDUCEPROD: case MB_OP_REDUCESUMSQUARE: case MB_OP_REDUCEL1: case MB_OP_REDUCEL2:
+    case MB_OP_REDUCELOGSUM: case MB_OP_REDUCELOGSUMEXP:
+    case MB_OP_SLICE: case MB_OP_GATHER: case MB_OP_EXPAND: case MB_OP_TILE: case MB_OP_CAST:
+    case MB_OP_INSTANCENORM:
+    case MB_OP_ARGMAX: case MB_OP_ARGMIN: case MB_OP_TRILU: case MB_OP_GATHER_ELEMENTS: case MB_OP_CUMSUM:
+    case MB_OP_HARDMAX: case MB_OP_THRESHOLDED_RELU: case MB_OP_ISINF: case MB_OP_TAN:
+    case MB_OP_ROUND: case MB_OP_NLLLOSS:
+        return 1;
+    case MB_OP_MOD:
+        return !n->a.fmod; /* the importer refuses fmod = 1 (C's fmod of floats) */
     case MB_OP_INPUT: /* produced on the device, never computed */
     case MB_OP_COUNT:
     default:
         return 0;
+    }
+}
+
+/* The transformer operators (ref_tensor.c, and the elementwise families). */
+static int dispatch_tensor_ops(const ref_req *q)
+{
+    mb_op_type t = q->n->type;
+    if (t >= MB_OP_GELU && t <= MB_OP_SIGN)
+        return ref_unary(q);
+    if (t >= MB_OP_POW && t <= MB_OP_XOR)
+        return ref_binary(q);
+    if (t >= MB_OP_REDUCEMEAN && t <= MB_OP_REDUCELOGSUMEXP)
+        return ref_reduce(q);
+    switch (t) {
+    case MB_OP_TRANSPOSE: return ref_transpose(q);
+    case MB_OP_LAYERNORM: return ref_layernorm(q);
+    case MB_OP_WHERE: return ref_where(q);
+    case MB_OP_LOGSOFTMAX: return ref_logsoftmax(q);
+    case MB_OP_SLICE: return ref_slice(q);
+    case MB_OP_GATHER: return ref_gather(q);
+    case MB_OP_EXPAND: return ref_expand(q);
+    case MB_OP_TILE: return ref_tile(q);
+    case MB_OP_CAST: return ref_cast(q);
+    case MB_OP_INSTANCENORM: return ref_instancenorm(q);
+    case MB_OP_ARGMAX: case MB_OP_ARGMIN: return ref_argmax(q);
+    case MB_OP_HARDMAX: return ref_hardmax(q);
+    case MB_OP_CUMSUM: return ref_cumsum(q);
+    case MB_OP_TRILU: return ref_trilu(q);
+    case MB_OP_GATHER_ELEMENTS: return ref_gather_elements(q);
+    case MB_OP_MOD: return ref_binary(q);
+    case MB_OP_THRESHOLDED_RELU: case MB_OP_ISINF: case MB_OP_TAN: case MB_OP_ROUND: return ref_unary(q);
+    case MB_OP_NLLLOSS: return ref_nllloss(q);
+    default: return ref_fail(q, "unknown op type %d", (int)t);
     }
 }
 
@@ -118,7 +170,15 @@ static int dispatch(const ref_req *q)
     case MB_OP_SUB:
     case MB_OP_MUL:
     case MB_OP_DIV:
-        return ref_binary(q);
+        if (ref_binary(q))
+            return -1;
+        if (q->n->type == MB_OP_DIV && q->n->out_dtype != MB_DT_FLOAT) {
+            /* integer division truncates; exact for |a|, |b| <= 2^24 (mb_dtype) */
+            int64_t cnt = mb_tensor_numel(q->out);
+            for (int64_t i = 0; i < cnt; i++)
+                q->out->data[i] = truncf(q->out->data[i]);
+        }
+        return 0;
     case MB_OP_CONCAT:
         return ref_concat(q);
     case MB_OP_BATCHNORM:
@@ -133,10 +193,11 @@ static int dispatch(const ref_req *q)
         return ref_pad(q);
     case MB_OP_RESIZE:
         return ref_resize(q);
+    default:
+        return dispatch_tensor_ops(q);
     case MB_OP_INPUT:
         return ref_fail(q, "a graph input is given, not computed");
     case MB_OP_COUNT:
-    default:
         return ref_fail(q, "unknown op type %d", (int)q->n->type);
     }
 }

@@ -23,6 +23,55 @@ float ref_unary_value(mb_op_type op, float alpha, float beta, float x)
         return x * fmaxf(0.0f, fminf(1.0f, x * (1.0f / 6.0f) + 0.5f));
     case MB_OP_LEAKYRELU:
         return x < 0.0f ? alpha * x : x;
+    case MB_OP_GELU:
+        if (beta != 0.0f) /* tanh form; beta carries gelu_tanh for this function */
+            return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+        /* PyTorch's exported form, op for op: ((x * (erf(x / sqrt 2) + 1)) * 0.5) */
+        return (x * (erff(x / 1.41421354f) + 1.0f)) * 0.5f;
+    case MB_OP_ERF:
+        return erff(x);
+    case MB_OP_TANH:
+        return tanhf(x);
+    case MB_OP_EXP:
+        return expf(x);
+    case MB_OP_LOG:
+        return logf(x);
+    case MB_OP_SQRT:
+        return sqrtf(x);
+    case MB_OP_RECIPROCAL:
+        return 1.0f / x;
+    case MB_OP_ABS:
+        return fabsf(x);
+    case MB_OP_NEG:
+        return -x;
+    case MB_OP_FLOOR:
+        return floorf(x);
+    case MB_OP_CEIL:
+        return ceilf(x);
+    case MB_OP_NOT:
+        return x == 0.0f ? 1.0f : 0.0f;
+    case MB_OP_ELU:
+        return x < 0.0f ? alpha * (expf(x) - 1.0f) : x;
+    case MB_OP_SELU:
+        return x <= 0.0f ? beta * (alpha * expf(x) - alpha) : beta * x;
+    case MB_OP_SOFTPLUS:
+        return logf(expf(x) + 1.0f);
+    case MB_OP_SOFTSIGN:
+        return x / (1.0f + fabsf(x));
+    case MB_OP_SIN:
+        return sinf(x);
+    case MB_OP_COS:
+        return cosf(x);
+    case MB_OP_SIGN:
+        return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x;
+    case MB_OP_THRESHOLDED_RELU:
+        return x > alpha ? x : 0.0f;
+    case MB_OP_ISINF:
+        return (isinf(x) && ((x > 0 && alpha != 0.0f) || (x < 0 && beta != 0.0f))) ? 1.0f : 0.0f;
+    case MB_OP_TAN:
+        return tanf(x);
+    case MB_OP_ROUND:
+        return nearbyintf(x); /* the default rounding mode: half to even */
     case MB_OP_IDENTITY:
     default:
         return x;
@@ -33,7 +82,7 @@ int ref_unary(const ref_req *q)
 {
     const mb_node *n = q->n;
     const mb_view *v = &q->v[0];
-    float alpha = n->a.alpha, beta = n->a.beta;
+    float alpha = n->a.alpha, beta = n->type == MB_OP_GELU ? (float)n->a.gelu_tanh : n->a.beta;
     if (n->out_ndim != 4) {
         int64_t cnt = mb_tensor_numel(q->out);
         for (int64_t i = 0; i < cnt; i++)
@@ -61,6 +110,33 @@ float ref_binary_value(mb_op_type op, float a, float b)
         return a - b;
     case MB_OP_MUL:
         return a * b;
+    case MB_OP_POW:
+        return powf(a, b);
+    case MB_OP_MIN:
+        return isnan(a) || isnan(b) ? NAN : fminf(a, b);
+    case MB_OP_MAX:
+        return isnan(a) || isnan(b) ? NAN : fmaxf(a, b);
+    case MB_OP_EQUAL:
+        return a == b;
+    case MB_OP_LESS:
+        return a < b;
+    case MB_OP_GREATER:
+        return a > b;
+    case MB_OP_LESS_EQUAL:
+        return a <= b;
+    case MB_OP_GREATER_EQUAL:
+        return a >= b;
+    case MB_OP_AND:
+        return a != 0.0f && b != 0.0f;
+    case MB_OP_OR:
+        return a != 0.0f || b != 0.0f;
+    case MB_OP_XOR:
+        return (a != 0.0f) != (b != 0.0f);
+    case MB_OP_MOD: { /* integer Mod (fmod = 0): the divisor's sign, as Python's %; MB_OP_MOD with
+                         fmod = 1 is handled by the caller (ref_mod_value) */
+        float r = fmodf(a, b);
+        return (r != 0.0f && ((r < 0.0f) != (b < 0.0f))) ? r + b : r;
+    }
     case MB_OP_DIV:
     default:
         return a / b;

@@ -68,6 +68,25 @@ int ref_resize(const ref_req *q);
 int ref_gemm(const ref_req *q);
 int ref_matmul(const ref_req *q);
 
+/* Transformer operators (ref_tensor.c), whole tensors. */
+int ref_transpose(const ref_req *q);
+int ref_layernorm(const ref_req *q);
+int ref_instancenorm(const ref_req *q);
+int ref_logsoftmax(const ref_req *q);
+int ref_where(const ref_req *q);
+int ref_expand(const ref_req *q);
+int ref_tile(const ref_req *q);
+int ref_slice(const ref_req *q);
+int ref_gather(const ref_req *q);
+int ref_reduce(const ref_req *q);
+int ref_cast(const ref_req *q);
+int ref_argmax(const ref_req *q); /* ArgMax, ArgMin */
+int ref_hardmax(const ref_req *q);
+int ref_cumsum(const ref_req *q);
+int ref_trilu(const ref_req *q);
+int ref_gather_elements(const ref_req *q);
+int ref_nllloss(const ref_req *q);
+
 /* Scalar definitions shared with tests (ONNX semantics). */
 float ref_unary_value(mb_op_type op, float alpha, float beta, float x);
 float ref_binary_value(mb_op_type op, float a, float b);

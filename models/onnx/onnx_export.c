@@ -216,7 +216,14 @@ static int attr_ints(ex *e, Onnx__NodeProto *n, const char *name, int cnt, const
     return 0;
 }
 
-static Onnx__ValueInfoProto *value_info(ex *e, const char *name, int ndim, const int64_t *dims)
+static int onnx_type_of(int dtype)
+{
+    static const int map[MB_DT_COUNT] = {MB_ONNX_FLOAT, MB_ONNX_INT64, MB_ONNX_INT32, MB_ONNX_BOOL, MB_ONNX_INT8,
+                                         MB_ONNX_UINT8};
+    return dtype >= 0 && dtype < MB_DT_COUNT ? map[dtype] : MB_ONNX_FLOAT;
+}
+
+static Onnx__ValueInfoProto *value_info(ex *e, const char *name, int ndim, const int64_t *dims, int dtype)
 {
     Onnx__ValueInfoProto *v = ex_alloc(e, sizeof *v);
     Onnx__TypeProto *t = ex_alloc(e, sizeof *t);
@@ -241,7 +248,7 @@ static Onnx__ValueInfoProto *value_info(ex *e, const char *name, int ndim, const
     sh->n_dim = (size_t)ndim;
     sh->dim = dv;
     tt->has_elem_type = 1;
-    tt->elem_type = MB_ONNX_FLOAT;
+    tt->elem_type = onnx_type_of(dtype);
     tt->shape = sh;
     t->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
     t->tensor_type = tt;
@@ -275,6 +282,160 @@ static int spatial_attrs(ex *e, Onnx__NodeProto *n, const mb_op_attrs *a, int di
            attr_ints(e, n, "pads", 4, a->pads) || (dil && attr_ints(e, n, "dilations", 2, d));
 }
 
+/* Opset 14 unless the graph has an operator that needs a newer one
+ * (LayerNormalization: 17). */
+static int export_opset(const mb_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].type == MB_OP_LAYERNORM)
+            return 17;
+    return EXPORT_OPSET;
+}
+
+/* An int64 list initializer "<node>.<role>" fed as the next input. */
+static int ints_input(ex *e, Onnx__NodeProto *n, const mb_node *nd, const char *role, int cnt, const int64_t *v)
+{
+    char nm[MB_NAME_LEN + 16];
+    snprintf(nm, sizeof nm, "%s.%s", nd->name, role);
+    return add_init_i64(e, nm, cnt, v) || in_name(e, n, nm);
+}
+
+/* A float param as an int64 initializer (indices). */
+static int param_ints(ex *e, Onnx__NodeProto *n, const mb_node *nd, int k, const char *role)
+{
+    const mb_tensor *t = nd->params[k];
+    int64_t cnt = mb_tensor_numel(t);
+    int64_t *v = ex_alloc(e, sizeof(int64_t) * (size_t)(cnt + 1));
+    Onnx__TensorProto *tp = ex_alloc(e, sizeof *tp);
+    int64_t *d = ex_alloc(e, sizeof(int64_t) * (size_t)(t->ndim + 1));
+    char nm[MB_NAME_LEN + 16];
+    snprintf(nm, sizeof nm, "%s.%s", nd->name, role);
+    if (!v || !tp || !d || grow(e, (void ***)&e->gp->initializer, e->gp->n_initializer, &e->cap_inits))
+        return -1;
+    for (int64_t i = 0; i < cnt; i++)
+        v[i] = (int64_t)t->data[i];
+    onnx__tensor_proto__init(tp);
+    tp->name = ex_str(e, nm);
+    tp->has_data_type = 1;
+    tp->data_type = MB_ONNX_INT64;
+    tp->n_dims = (size_t)t->ndim;
+    memcpy(d, t->dims, sizeof(int64_t) * (size_t)t->ndim);
+    tp->dims = d;
+    tp->n_int64_data = (size_t)cnt;
+    tp->int64_data = v;
+    e->gp->initializer[e->gp->n_initializer++] = tp;
+    return tp->name ? in_name(e, n, nm) : -1;
+}
+
+/* Gelu (erf form) as PyTorch exports it before opset 20: x / sqrt 2 -> Erf
+ * -> + 1 -> x * . -> * 0.5; the importer fuses it back into one node that
+ * computes these operations in this order (bit-identical round trip). */
+static int export_gelu(ex *e, const mb_node *nd, const char *x)
+{
+    if (nd->a.gelu_tanh)
+        return efail(e, nd, "Gelu's tanh form (ONNX Gelu is opset 20; mecbed exports opset <= 17)");
+    static const char *const ops[5] = {"Div", "Erf", "Add", "Mul", "Mul"};
+    static const char *const tags[5] = {"/div", "/erf", "/add", "/mul", ""};
+    static const float cst[5] = {1.41421354f, 0, 1.0f, 0, 0.5f};
+    char prev[MB_NAME_LEN + 16], nm[MB_NAME_LEN + 16], cn[MB_NAME_LEN + 24];
+    snprintf(prev, sizeof prev, "%s", x);
+    for (int k = 0; k < 5; k++) {
+        snprintf(nm, sizeof nm, "%s%s", nd->name, tags[k]);
+        Onnx__NodeProto *n = add_node(e, ops[k], nm);
+        if (!n || (k == 3 && in_name(e, n, x)) || in_name(e, n, prev))
+            return -1;
+        if (cst[k] != 0) {
+            snprintf(cn, sizeof cn, "%s.c", nm);
+            if (add_scalar_f(e, cn, cst[k]) || in_name(e, n, cn))
+                return -1;
+        }
+        snprintf(prev, sizeof prev, "%s", nm);
+    }
+    return 0;
+}
+
+static int reduce_attrs(ex *e, Onnx__NodeProto *n, const mb_node *nd, int rank)
+{
+    int64_t axes[MB_MAX_DIMS];
+    int na = 0;
+    for (int i = 0; i < rank; i++)
+        if (nd->a.axes_mask & (1 << i))
+            axes[na++] = i;
+    if (nd->type == MB_OP_REDUCESUM) { /* axes is an input since opset 13 */
+        if (ints_input(e, n, nd, "axes", na, axes))
+            return -1;
+    } else {
+        int ax[MB_MAX_DIMS];
+        for (int i = 0; i < na; i++)
+            ax[i] = (int)axes[i];
+        if (attr_ints(e, n, "axes", na, ax))
+            return -1;
+    }
+    return attr_i(e, n, "keepdims", nd->a.keepdims);
+}
+
+static int export_slice(ex *e, Onnx__NodeProto *n, const mb_node *nd, int rank, const int64_t *in_dims)
+{
+    int64_t st[MB_MAX_DIMS], en[MB_MAX_DIMS], ax[MB_MAX_DIMS], sp[MB_MAX_DIMS];
+    int c = 0;
+    for (int i = 0; i < rank; i++) {
+        if (!nd->a.steps[i])
+            continue;
+        st[c] = nd->a.starts[i];
+        /* a reverse slice down to index 0 ends "before 0": -len-1 (ONNX adds len, clamps to -1) */
+        en[c] = nd->a.ends[i] == -1 ? -in_dims[i] - 1 : nd->a.ends[i];
+        ax[c] = i;
+        sp[c++] = nd->a.steps[i];
+    }
+    return ints_input(e, n, nd, "starts", c, st) || ints_input(e, n, nd, "ends", c, en) ||
+           ints_input(e, n, nd, "axes", c, ax) || ints_input(e, n, nd, "steps", c, sp);
+}
+
+/* The transformer operators. */
+static int export_tf_node(ex *e, Onnx__NodeProto *n, const mb_node *nd)
+{
+    const mb_graph *g = e->g;
+    const mb_op_attrs *a = &nd->a;
+    int in_rank = nd->n_inputs ? g->nodes[nd->inputs[0]].out_ndim : 0;
+    const int64_t *in_dims = nd->n_inputs ? g->nodes[nd->inputs[0]].out_dims : NULL;
+    if (nd->type >= MB_OP_REDUCEMEAN && nd->type <= MB_OP_REDUCELOGSUMEXP)
+        return reduce_attrs(e, n, nd, in_rank);
+    if (nd->type >= MB_OP_POW && nd->type <= MB_OP_XOR)
+        return nd->n_params ? param_input(e, n, nd, 0, "B") : 0;
+    switch (nd->type) {
+    case MB_OP_TRANSPOSE:
+        return attr_ints(e, n, "perm", in_rank, a->perm);
+    case MB_OP_LAYERNORM:
+        return param_input(e, n, nd, 0, "scale") || (nd->n_params > 1 && param_input(e, n, nd, 1, "bias")) ||
+               attr_i(e, n, "axis", a->axis) || attr_f(e, n, "epsilon", a->epsilon);
+    case MB_OP_INSTANCENORM:
+        return param_input(e, n, nd, 0, "scale") || param_input(e, n, nd, 1, "B") ||
+               attr_f(e, n, "epsilon", a->epsilon);
+    case MB_OP_ELU:
+        return attr_f(e, n, "alpha", a->alpha);
+    case MB_OP_SELU:
+        return attr_f(e, n, "alpha", a->alpha) || attr_f(e, n, "gamma", a->beta);
+    case MB_OP_LOGSOFTMAX:
+        return attr_i(e, n, "axis", a->axis);
+    case MB_OP_SLICE:
+        return export_slice(e, n, nd, in_rank, in_dims);
+    case MB_OP_GATHER:
+        if (nd->n_inputs == 1 && !a->gather_table && param_ints(e, n, nd, 0, "indices"))
+            return -1;
+        return attr_i(e, n, "axis", a->axis);
+    case MB_OP_EXPAND:
+        return ints_input(e, n, nd, "shape", a->shape_ndim, a->shape);
+    case MB_OP_TILE:
+        return ints_input(e, n, nd, "repeats", a->shape_ndim, a->shape);
+    case MB_OP_CAST:
+        return attr_i(e, n, "to", onnx_type_of(a->dtype));
+    default:
+        if (nd->type >= MB_OP_ERF && nd->type <= MB_OP_SIGN)
+            return 0;
+        return efail(e, nd, "this operator");
+    }
+}
+
 static const char *const coord_names[] = {"half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel",
                                           "tf_half_pixel_for_nn"};
 static const char *const nearest_names[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
@@ -288,9 +449,14 @@ static int export_node(ex *e, int idx)
         const mb_tensor *t = nd->params[0];
         return add_init_f(e, nd->name, t->ndim, t->dims, t->data);
     }
+    if (nd->type == MB_OP_GELU)
+        return export_gelu(e, nd, g->nodes[nd->inputs[0]].name);
     const char *op = mb_op_name(nd->type);
     Onnx__NodeProto *n = add_node(e, op, nd->name);
     if (!n)
+        return -1;
+    if (nd->type == MB_OP_GATHER && nd->n_inputs == 1 && nd->a.gather_table &&
+        param_input(e, n, nd, 0, "table")) /* the table is Gather's data, input 0 */
         return -1;
     for (int k = 0; k < nd->n_inputs; k++)
         if (in_name(e, n, g->nodes[nd->inputs[k]].name))
@@ -385,7 +551,7 @@ static int export_node(ex *e, int idx)
     case MB_OP_GLOBALAVGPOOL: case MB_OP_RELU: case MB_OP_SIGMOID: case MB_OP_HARDSWISH: case MB_OP_IDENTITY:
         return 0;
     default:
-        return efail(e, nd, "this operator");
+        return export_tf_node(e, n, nd);
     }
 }
 
@@ -445,7 +611,7 @@ int mb_onnx_save(const mb_graph *g, const char *path, char *err, size_t errlen)
     e.gp = gp;
     os->domain = ex_str(&e, "");
     os->has_version = 1;
-    os->version = EXPORT_OPSET;
+    os->version = export_opset(g);
     osp[0] = os;
     mp->n_opset_import = 1;
     mp->opset_import = osp;
@@ -468,7 +634,8 @@ int mb_onnx_save(const mb_graph *g, const char *path, char *err, size_t errlen)
         }
         /* inputs were sized for every node: no growth needed */
         if (g->nodes[i].type == MB_OP_INPUT) {
-            Onnx__ValueInfoProto *v = value_info(&e, g->nodes[i].name, g->nodes[i].out_ndim, g->nodes[i].out_dims);
+            Onnx__ValueInfoProto *v = value_info(&e, g->nodes[i].name, g->nodes[i].out_ndim, g->nodes[i].out_dims,
+                                                 g->nodes[i].out_dtype);
             if (!v)
                 rc = -1;
             else
@@ -479,7 +646,7 @@ int mb_onnx_save(const mb_graph *g, const char *path, char *err, size_t errlen)
     }
     for (int k = 0; k < g->n_outputs && !rc; k++) {
         const mb_node *o = &g->nodes[g->outputs[k]];
-        outs[k] = value_info(&e, o->name, o->out_ndim, o->out_dims);
+        outs[k] = value_info(&e, o->name, o->out_ndim, o->out_dims, o->out_dtype);
         if (!outs[k])
             rc = -1;
     }
@@ -511,4 +678,46 @@ int mb_onnx_tensor_write(const mb_tensor *t, const char *name, const char *path,
     tp.raw_data.len = mb_tensor_bytes(t);
     tp.raw_data.data = (uint8_t *)t->data;
     return write_message(&tp.base, path, err, errlen);
+}
+
+int mb_onnx_tensor_write_as(const mb_tensor *t, int dtype, const char *name, const char *path, char *err,
+                            size_t errlen)
+{
+    if (dtype == MB_DT_FLOAT || dtype < 0 || dtype >= MB_DT_COUNT)
+        return mb_onnx_tensor_write(t, name, path, err, errlen);
+    int64_t n = mb_tensor_numel(t);
+    int64_t *v = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+    if (!v) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    for (int64_t i = 0; i < n; i++)
+        v[i] = (int64_t)t->data[i];
+    Onnx__TensorProto tp;
+    onnx__tensor_proto__init(&tp);
+    tp.name = (char *)(name ? name : "");
+    tp.has_data_type = 1;
+    tp.data_type = onnx_type_of(dtype);
+    tp.n_dims = (size_t)t->ndim;
+    tp.dims = (int64_t *)t->dims;
+    int32_t *w = NULL;
+    if (dtype == MB_DT_INT64) {
+        tp.n_int64_data = (size_t)n;
+        tp.int64_data = v;
+    } else { /* int32, bool, int8, uint8 are stored in int32_data */
+        w = malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
+        if (!w) {
+            free(v);
+            snprintf(err, errlen, "%s: out of memory", path);
+            return -1;
+        }
+        for (int64_t i = 0; i < n; i++)
+            w[i] = (int32_t)v[i];
+        tp.n_int32_data = (size_t)n;
+        tp.int32_data = w;
+    }
+    int rc = write_message(&tp.base, path, err, errlen);
+    free(v);
+    free(w);
+    return rc;
 }

@@ -287,19 +287,8 @@ static int fold_cast(ox_imp *im, const Onnx__NodeProto *np)
                  to == MB_ONNX_BOOL;
     if (!to_float && !to_int)
         return ox_unsupported(im, "Cast to %s", mb_onnx_type_name((int)to));
-    if (!ox_is_const(im, np, 0)) {
-        if (to != MB_ONNX_FLOAT)
-            return ox_unsupported(im, "Cast of run-time data to %s (mecbed computes in float)",
-                                  mb_onnx_type_name((int)to));
-        mb_node n; /* float to float: nothing to do */
-        memset(&n, 0, sizeof n);
-        n.type = MB_OP_IDENTITY;
-        if (ox_data(im, np, 0, &n.inputs[0]))
-            return -1;
-        n.n_inputs = 1;
-        int idx = ox_add(im, &n, np->output[0]);
-        return idx < 0 || ox_bind_node(im, np->output[0], idx) ? -1 : 1;
-    }
+    if (!ox_is_const(im, np, 0))
+        return 0; /* run-time data: a Cast node (onnx_ops_tf.c) */
     const mb_onnx_tensor *c = cval(im, np, 0);
     mb_onnx_tensor *t = new_const(im, to_float, c->ndim, c->dims);
     if (!t)
@@ -487,7 +476,7 @@ static const char *const fold_attrs[][2] = {
     {"Squeeze", "axes"},        {"Concat", "axis"},          {"Cast", "to"},
     {"Slice", "starts ends axes"}, {"Add", "broadcast axis"}, {"Sub", "broadcast axis"},
     {"Mul", "broadcast axis"},  {"Div", "broadcast axis"},   {"ConstantOfShape", "value"},
-    {"Reshape", "allowzero"},
+    {"Reshape", "allowzero"}, {"Size", ""},
 };
 
 static int attrs_known(ox_imp *im, const Onnx__NodeProto *np)
@@ -521,6 +510,19 @@ int ox_try_fold(ox_imp *im, const Onnx__NodeProto *np)
             all_const = 0;
     if (!strcmp(op, "Shape"))
         return fold_shape(im, np);
+    if (!strcmp(op, "Size")) { /* the element count: known from the input's shape */
+        int nd;
+        int64_t dims[MB_MAX_DIMS], cnt = 1;
+        if (dims_of(im, np, 0, &nd, dims))
+            return -1;
+        for (int i = 0; i < nd; i++)
+            cnt *= dims[i];
+        mb_onnx_tensor *t = new_const(im, 0, 0, dims);
+        if (!t)
+            return -1;
+        t->i[0] = cnt;
+        return bind_out(im, np, t);
+    }
     if (!strcmp(op, "Unsqueeze") || !strcmp(op, "Squeeze")) {
         for (size_t k = 1; k < np->n_input; k++)
             if (ox_has(np, (int)k) && !ox_const_ok(im, np, (int)k))

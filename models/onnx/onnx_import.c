@@ -351,17 +351,19 @@ static int make_input(ox_imp *im, ox_val *v)
     const Onnx__TypeProto__Tensor *tt =
         tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ? tp->tensor_type : NULL;
     if (v->c) {
-        if (!v->c->f)
+        if (!v->c->f && ox_dtype_of(v->c->data_type) < 0)
             return ox_unsupported(im, "graph input '%s' has type %s; mecbed computes in float", v->name,
                                   mb_onnx_type_name(v->c->data_type));
+        n.a.dtype = v->c->f ? MB_DT_FLOAT : ox_dtype_of(v->c->data_type);
         n.a.shape_ndim = v->c->ndim;
         memcpy(n.a.shape, v->c->dims, sizeof(int64_t) * (size_t)v->c->ndim);
     } else {
         if (!tt)
             return ox_unsupported(im, "graph input '%s' is not a tensor", v->name);
-        if (tt->has_elem_type && tt->elem_type != MB_ONNX_FLOAT)
+        if (tt->has_elem_type && ox_dtype_of(tt->elem_type) < 0)
             return ox_unsupported(im, "graph input '%s' has type %s; mecbed computes in float", v->name,
                                   mb_onnx_type_name(tt->elem_type));
+        n.a.dtype = tt->has_elem_type ? ox_dtype_of(tt->elem_type) : MB_DT_FLOAT;
         if (b && b->ndim > 0) {
             n.a.shape_ndim = b->ndim;
             memcpy(n.a.shape, b->dims, sizeof(int64_t) * (size_t)b->ndim);
@@ -375,6 +377,8 @@ static int make_input(ox_imp *im, ox_val *v)
             n.a.shape_ndim = (int)tt->shape->n_dim;
             for (size_t d = 0; d < tt->shape->n_dim; d++) {
                 const Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[d];
+                if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && dim->dim_value == 0)
+                    return ox_unsupported(im, "graph input '%s' dimension %zu is 0 (empty tensors)", v->name, d);
                 if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && dim->dim_value > 0) {
                     n.a.shape[d] = dim->dim_value;
                 } else if (d == 0 && tt->shape->n_dim > 1) {
@@ -390,6 +394,9 @@ static int make_input(ox_imp *im, ox_val *v)
     }
     if (n.a.shape_ndim < 1)
         return ox_unsupported(im, "graph input '%s' is a scalar; mecbed inputs have rank >= 1", v->name);
+    for (int d = 0; d < n.a.shape_ndim; d++)
+        if (n.a.shape[d] == 0)
+            return ox_unsupported(im, "graph input '%s' dimension %d is 0 (empty tensors)", v->name, d);
     const Onnx__NodeProto *cur = im->cur;
     im->cur = NULL;
     int idx = ox_add(im, &n, v->name);
@@ -424,6 +431,7 @@ int ox_data(ox_imp *im, const Onnx__NodeProto *np, int k, int *node)
             memset(&n, 0, sizeof n);
             n.type = MB_OP_CONSTANT;
             n.n_params = 1;
+            n.a.dtype = v->c->f || ox_dtype_of(v->c->data_type) < 0 ? MB_DT_FLOAT : ox_dtype_of(v->c->data_type);
             n.params[0] = mb_onnx_tensor_to_mb(v->c);
             if (!n.params[0])
                 return ox_fail(im, "out of memory");
@@ -435,7 +443,13 @@ int ox_data(ox_imp *im, const Onnx__NodeProto *np, int k, int *node)
         *node = v->const_node;
         return 0;
     }
-    return ox_fail(im, "input %d ('%s') is used before it is produced", k, np->input[k]);
+    /* values consumed are all known by name (import_graph counts their uses):
+     * say whether any node produces this one at all */
+    for (size_t i = 0; i < im->gp->n_node; i++)
+        for (size_t o = 0; o < im->gp->node[i]->n_output; o++)
+            if (im->gp->node[i]->output[o] && !strcmp(im->gp->node[i]->output[o], np->input[k]))
+                return ox_fail(im, "input %d ('%s') is used before it is produced", k, np->input[k]);
+    return ox_fail(im, "input %d ('%s') is produced by no node, initializer or graph input", k, np->input[k]);
 }
 
 int ox_is_const(ox_imp *im, const Onnx__NodeProto *np, int k)
@@ -704,7 +718,7 @@ static int import_outputs(ox_imp *im)
             return ox_fail(im, "graph output '%s' is produced by no node", nm);
         const Onnx__TypeProto *tp = gp->output[k]->type;
         if (tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && tp->tensor_type->has_elem_type &&
-            tp->tensor_type->elem_type != MB_ONNX_FLOAT)
+            ox_dtype_of(tp->tensor_type->elem_type) < 0)
             return ox_unsupported(im, "graph output '%s' has type %s; mecbed computes in float", nm,
                                   mb_onnx_type_name(tp->tensor_type->elem_type));
         Onnx__NodeProto fake = ONNX__NODE_PROTO__INIT;
@@ -824,9 +838,11 @@ static int import_graph(ox_imp *im)
                 return ox_fail(im, "a value was given for '%s', which is not a graph input", bn ? bn : "(null)");
         }
 
+    /* every value consumed, produced by a node (a Constant too) or not yet:
+     * ox_take_param hands over a buffer only at its last use */
     for (size_t i = 0; i < gp->n_node; i++)
         for (size_t k = 0; k < gp->node[i]->n_input; k++) {
-            ox_val *v = ox_lookup(im, gp->node[i]->input[k]);
+            ox_val *v = ox_has(gp->node[i], (int)k) ? val_get(im, gp->node[i]->input[k]) : NULL;
             if (v)
                 v->uses++;
         }
@@ -852,7 +868,7 @@ static int import_graph(ox_imp *im)
     }
     im->cur = NULL;
     free(order);
-    if (import_outputs(im) || finalize(im))
+    if (import_outputs(im) || ox_fuse_patterns(im) || finalize(im))
         return -1;
     char e[768];
     if (mb_graph_infer(im->g, e, sizeof e))

@@ -80,6 +80,17 @@ int ox_convert_node(ox_imp *im, const Onnx__NodeProto *np);
 /* Fold node np at import time if it is shape arithmetic on known values
  * (onnx_fold.c): 1 folded (output bound), 0 not foldable, -1 error. */
 int ox_try_fold(ox_imp *im, const Onnx__NodeProto *np);
+/* The transformer operators' converters (onnx_ops_tf.c): 1 and the
+ * converter and its attribute list when op_type is one of them. */
+int ox_tf_find(const char *name, int (**fn)(ox_imp *, const Onnx__NodeProto *, mb_node *), const char **attrs);
+/* Any ReduceX over any axes (onnx_ops_tf.c); resets n first. */
+int ox_cv_reduce(ox_imp *im, const Onnx__NodeProto *np, mb_node *n);
+/* mb_dtype of an ONNX element type, -1 when mecbed has none. */
+int ox_dtype_of(int onnx_type);
+/* Fuse the decomposed LayerNormalization and Gelu patterns older exporters
+ * write into single nodes (onnx_fuse.c); before dead-node removal. */
+int ox_fuse_patterns(ox_imp *im);
+
 /* 1 if op_type (default domain) is one the importer converts. */
 int ox_op_known(const char *op_type);
 

@@ -1000,8 +1000,8 @@ static int cv_reducemean(ox_imp *im, const Onnx__NodeProto *np, mb_node *n)
     int spatial = nd >= 3 && na > 0;
     for (int a = 0; a < nd; a++)
         spatial &= seen[a] == (a >= 2);
-    if (!spatial)
-        return ox_unsupported(im, "ReduceMean over axes other than all spatial ones (2..%d)", nd - 1);
+    if (!spatial || nd != 4) /* other axes: the general reduction */
+        return ox_cv_reduce(im, np, n);
     if (ox_attr_i(np, "keepdims", 1))
         return 0;
     int gi = helper(im, np, n, "gap");
@@ -1066,6 +1066,11 @@ static const ox_op *find_op(const char *name)
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (!strcmp(ops[i].name, name))
             return &ops[i];
+    static __thread ox_op tf; /* the transformer operators' table (onnx_ops_tf.c) */
+    if (ox_tf_find(name, &tf.fn, &tf.attrs)) {
+        tf.name = name;
+        return &tf;
+    }
     return NULL;
 }
 
@@ -1120,7 +1125,10 @@ int ox_convert_node(ox_imp *im, const Onnx__NodeProto *np)
     }
     if (np->n_output < 1 || !np->output[0] || !*np->output[0])
         return ox_fail(im, "has no output");
-    for (size_t o = 1; o < np->n_output; o++)
+    /* converters that bind their further outputs themselves */
+    int multi = !strcmp(np->op_type, "Split") || !strcmp(np->op_type, "LayerNormalization") ||
+                !strcmp(np->op_type, "SoftmaxCrossEntropyLoss");
+    for (size_t o = 1; o < np->n_output && !multi; o++)
         if (np->output[o] && *np->output[o] && name_used(im, np->output[o]))
             return ox_unsupported(im, "output %zu ('%s') is used; mecbed supports only the first output of %s", o,
                                   np->output[o], np->op_type);

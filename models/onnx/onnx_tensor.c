@@ -287,6 +287,21 @@ int64_t mb_onnx_tensor_geti(const mb_onnx_tensor *t, int64_t k)
     return t->i ? t->i[k] : (int64_t)t->f->data[k];
 }
 
+int mb_onnx_tensor_floatify(mb_onnx_tensor *t)
+{
+    if (t->f)
+        return 0;
+    int dt = t->data_type;
+    if (!t->i || !(dt == MB_ONNX_INT64 || dt == MB_ONNX_INT32 || dt == MB_ONNX_BOOL || dt == MB_ONNX_INT8 ||
+                   dt == MB_ONNX_UINT8))
+        return -1;
+    for (int64_t k = 0; k < t->numel; k++)
+        if (t->i[k] > (int64_t)MB_DT_EXACT_INT || t->i[k] < -(int64_t)MB_DT_EXACT_INT)
+            return -1;
+    t->f = mb_onnx_tensor_to_mb(t);
+    return t->f ? 0 : -1;
+}
+
 mb_tensor *mb_onnx_tensor_to_mb(const mb_onnx_tensor *t)
 {
     if (t->f)

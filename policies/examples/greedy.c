@@ -71,12 +71,14 @@ static int greedy_plan(const mb_policy_input *in, mb_plan *out, char *err, size_
     }
     int rc = host->plan_assign(out, g, site, err, errlen);
     if (!rc) {
-        int on = 0;
-        for (int i = 0; i < n; i++)
+        int on = 0, n_ops = 0;
+        for (int i = 0; i < n; i++) {
             on += site[i] == srv;
+            n_ops += host->node_kind(g, i) == MB_NODE_OP;
+        }
         host->plan_metric_set(out, "server_ops", on);
         char note[96];
-        snprintf(note, sizeof(note), "%d of %d ops on %s", on, n, host->site_name(in->topo, srv));
+        snprintf(note, sizeof(note), "%d of %d ops on %s", on, n_ops, host->site_name(in->topo, srv));
         host->plan_set_note(out, note);
         host->log(MB_LOG_INFO, "greedy", "%s", note);
     }
