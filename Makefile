@@ -11,6 +11,10 @@
 #   make bench-ort       mecbed vs ONNX Runtime on the zoo (npm onnxruntime-node, cached outside the repo)
 #   make demo            install deps (root), build, run the default experiment
 #   make SANITIZE=address,undefined   sanitizer build
+#   make test-sanitize   unit tests and timing-free command tests on an ASan+UBSan
+#                        build in build-san/ (mk/sanitize.mk; CI runs it)
+#   make soak            clean-up soak: 100 runs killed at random, then mecbed clean
+#                        must leave nothing; a 10,000-frame stream's memory (root)
 #   make WERROR=1        warnings are errors (CI)
 
 BUILD   ?= build

@@ -64,7 +64,8 @@ static int write_test_data(const mb_graph *g, const char *onnx_path, const char 
     for (int i = 0; i < g->n_nodes; i++)
         n_in += g->nodes[i].type == MB_OP_INPUT;
     if (!ins) {
-        fprintf(stderr, "mecbed export: out of memory\n");
+        mb_exec_memory_error(g, "inputs", err, sizeof err);
+        fprintf(stderr, "mecbed export: %s\n", err);
         goto done;
     }
     if (mb_exec_run(g, be, ins, &outs, NULL, NULL, err, sizeof err)) {

@@ -229,7 +229,8 @@ static int load_inputs(const infer_opts *o, infer_run *r)
         r->inputs = mb_exec_make_inputs(g, (uint64_t)o->seed);
     }
     if (!r->inputs) {
-        fprintf(stderr, "mecbed infer: out of memory\n");
+        mb_exec_memory_error(g, "inputs", err, sizeof err);
+        fprintf(stderr, "mecbed infer: %s: %s\n", o->model, err);
         return -1;
     }
     return 0;

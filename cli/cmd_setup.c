@@ -1,6 +1,7 @@
 /* Set-up shared by `mecbed plan`, `mecbed compare` and `mecbed run`: model,
  * topology, node types, profile, cost model, plugins; and --verify. The
  * options that fill it in are in options.c. */
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,8 +47,10 @@ int mb_plan_setup_build(mb_plan_setup *s, char *err, size_t errlen)
     }
     for (int i = 0; i < s->topo.n_sites; i++) {
         const char *o = s->type_override[s->topo.sites[i].role];
-        if (o)
+        if (o) {
             snprintf(s->topo.sites[i].node_type, sizeof(s->topo.sites[i].node_type), "%s", o);
+            s->topo.sites[i].line = 0;
+        }
     }
     s->device = -1;
     for (int i = 0; i < s->topo.n_sites && s->device < 0; i++)
@@ -61,9 +64,20 @@ int mb_plan_setup_build(mb_plan_setup *s, char *err, size_t errlen)
         return -1;
     if (s->node_types && mb_nodetypes_read(&s->types, s->node_types, err, errlen))
         return -1;
+    /* a type named in the topology file is reported at its line, one set by
+     * --device-type and the like (line 0) by the site's name */
+    if (mb_nodetypes_check_sites(&s->types, &s->topo, s->topology, err, errlen))
+        return -1;
     if (s->profile) {
         s->prof = mb_profile_read_csv(s->profile, s->g, err, errlen);
         s->prof_source = s->profile;
+        if (s->prof && s->prof->file_hash && s->prof->file_hash != s->prof->graph_hash)
+            fprintf(stderr,
+                    "mecbed: warning: profile %s was measured on model '%s' with hash %016" PRIx64
+                    ", but %s is model '%s' with hash %016" PRIx64
+                    ": the same ops, types and output sizes with other weights or attributes; its times may not "
+                    "apply\n",
+                    s->profile, s->prof->model, s->prof->file_hash, s->model, s->g->name, s->prof->graph_hash);
     } else {
         s->prof = mb_profile_default(s->g, &s->prof_source, err, errlen);
     }
@@ -111,7 +125,7 @@ int mb_plan_verify(const mb_plan_setup *s, const mb_plan *p, double *max_abs_err
     mb_tensor **ref = NULL, **got = NULL;
     int rc = -1;
     if (!in) {
-        snprintf(err, errlen, "out of memory");
+        mb_exec_memory_error(g, "inputs", err, errlen);
         goto out;
     }
     if (mb_exec_run(g, be, in, &ref, NULL, NULL, err, errlen))

@@ -31,10 +31,13 @@ typedef struct pending_link {
 typedef struct topo_reader {
     const char *path;
     FILE *f;
+    char *buf; /* the line being read (getline) */
+    size_t cap;
     int line;
     int line_too_long;
     mb_topology *t;
     int site_line[MB_MAX_SITES];
+    int key_line[MB_MAX_SITES][3]; /* where role=, type=, address= were given (0: not yet) */
     pending_link *links;
     int n_links;
     int cur_site, cur_link;  /* section being read (-1: none) */
@@ -89,15 +92,21 @@ static char *reader_gets(char *str, int num, void *stream)
     topo_reader *r = stream;
     if (r->line_too_long)
         return NULL;
-    if (!fgets(str, num, r->f))
+    ssize_t got = getline(&r->buf, &r->cap, r->f);
+    if (got <= 0)
         return NULL;
     r->line++;
-    size_t n = strlen(str);
-    if (n == (size_t)num - 1 && str[n - 1] != '\n' && !feof(r->f)) {
+    if (memchr(r->buf, 0, (size_t)got)) { /* the line would end there */
+        r->line_too_long = 1;
+        rfail(r, "a NUL byte (not a text file?)");
+        return NULL;
+    }
+    if (got > num - 1) {
         r->line_too_long = 1;
         rfail(r, "line longer than %d characters", num - 2);
         return NULL;
     }
+    memcpy(str, r->buf, (size_t)got + 1);
     /* A section header: open it here, since Debian's inih does not call the
      * handler for a section without keys. */
     const char *p = str;
@@ -139,6 +148,21 @@ static int parse_role(const char *v, mb_role *role)
     return 0;
 }
 
+/* strcmp(x, y) == 0, written out: GCC 12 with -fsanitize=address reports a
+ * false -Wstringop-overread ("region of size 0") for strcmp on these fields. */
+static int same(const char *x, const char *y)
+{
+    while (*x && *x == *y)
+        x++, y++;
+    return *x == *y;
+}
+
+/* Does pending link l join a and b (either way)? */
+static int joins(const pending_link *l, const char *a, const char *b)
+{
+    return (same(l->a, a) && same(l->b, b)) || (same(l->a, b) && same(l->b, a));
+}
+
 static int start_section(topo_reader *r, const char *section)
 {
     char kind[16], a[64], b[64], extra[8];
@@ -157,7 +181,9 @@ static int start_section(topo_reader *r, const char *section)
         memset(s, 0, sizeof *s);
         s->role = (mb_role)-1;
         strcpy(s->name, a);
+        s->line = r->line;
         r->site_line[r->t->n_sites] = r->line;
+        memset(r->key_line[r->t->n_sites], 0, sizeof r->key_line[0]);
         r->cur_site = r->t->n_sites++;
         return 1;
     }
@@ -170,7 +196,7 @@ static int start_section(topo_reader *r, const char *section)
             return rfail(r, "[%s]: a link joins two different nodes", section);
         for (int i = 0; i < r->n_links; i++) {
             pending_link *l = &r->links[i];
-            if ((!strcmp(l->a, a) && !strcmp(l->b, b)) || (!strcmp(l->a, b) && !strcmp(l->b, a)))
+            if (joins(l, a, b))
                 return rfail(r, "link %s-%s defined twice (first at line %d)", a, b, l->line);
         }
         if (r->n_links == MB_MAX_LINKS)
@@ -198,6 +224,14 @@ static int handler(void *user, const char *section, const char *name, const char
         return rfail(r, "section [%s] not understood", section);
     if (r->cur_site >= 0) {
         mb_site *s = &r->t->sites[r->cur_site];
+        static const char *const keys[3] = {"role", "type", "address"};
+        for (int k = 0; k < 3; k++)
+            if (!strcmp(name, keys[k])) {
+                int *seen = &r->key_line[r->cur_site][k];
+                if (*seen)
+                    return rfail(r, "%s given twice for node '%s' (first at line %d)", name, s->name, *seen);
+                *seen = r->line;
+            }
         if (!strcmp(name, "role")) {
             if (parse_role(value, &s->role))
                 return rfail(r, "role=%s: expected device, edge or cloud", value);
@@ -205,6 +239,7 @@ static int handler(void *user, const char *section, const char *name, const char
             if (strlen(value) >= sizeof s->node_type || !value[0])
                 return rfail(r, "type=%s: empty or longer than %zu characters", value, sizeof s->node_type - 1);
             strcpy(s->node_type, value);
+            s->line = r->line;
         } else if (!strcmp(name, "address")) {
             const char *colon = strrchr(value, ':');
             if (!colon || colon == value || !colon[1] || strlen(value) >= sizeof s->address)
@@ -357,6 +392,7 @@ int mb_topology_read(const char *path, mb_topology *t, char *err, size_t errlen)
 out:
     if (r->f)
         fclose(r->f);
+    free(r->buf);
     free(r->links);
     free(r);
     if (rc)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mecbed/platform.h"
 
@@ -355,7 +356,7 @@ int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_
         seterr(err, errlen, "model '%s' has no outputs", g->name);
         return -1;
     }
-    if (check_inputs(g, be, inputs, err, errlen))
+    if (mb_exec_check_memory(g, err, errlen) || check_inputs(g, be, inputs, err, errlen))
         return -1;
 
     int n = g->n_nodes;
@@ -393,7 +394,7 @@ int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_
             fuse_with[i] = fusable_act(g, i, uses, is_out);
     }
     if (plan_build(&mp, g, uses, is_out, keep_all, fuse_with)) {
-        seterr(err, errlen, "out of memory for the activations of model '%s'", g->name);
+        mb_exec_memory_error(g, "activations", err, errlen);
         goto done;
     }
 
@@ -469,6 +470,35 @@ done:
     return rc;
 }
 
+int mb_exec_check_memory(const mb_graph *g, char *err, size_t errlen)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0)
+        return 0;
+    double mem = (double)pages * (double)page;
+    int worst = -1;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (worst < 0 || g->nodes[i].out_bytes > g->nodes[worst].out_bytes)
+            worst = i;
+    if (worst < 0 || (double)g->nodes[worst].out_bytes <= mem)
+        return 0;
+    const mb_node *nd = &g->nodes[worst];
+    char dims[256];
+    dims_str(nd->out_ndim, nd->out_dims, dims, sizeof dims);
+    seterr(err, errlen,
+           "model '%s': %s '%s' (%s) is %s float32, %.1f GB: more than this machine's %.1f GB of memory "
+           "(it can be planned, not run here)",
+           g->name, nd->type == MB_OP_INPUT ? "input" : "the output of op", nd->name, mb_op_name(nd->type), dims,
+           (double)nd->out_bytes / 1e9, mem / 1e9);
+    return -1;
+}
+
+void mb_exec_memory_error(const mb_graph *g, const char *what, char *err, size_t errlen)
+{
+    if (!mb_exec_check_memory(g, err, errlen))
+        seterr(err, errlen, "model '%s': out of memory for its %s", g->name, what);
+}
+
 /* An integer or bool input (token ids, token types, masks): whole numbers
  * in [0, bound), bound the smallest table a Gather looks up with it (the
  * vocabulary), else 2. in holds uniform values in [-1, 1) to map. */
@@ -499,6 +529,9 @@ mb_tensor **mb_exec_make_inputs(const mb_graph *g, uint64_t seed)
     int n_in = 0;
     for (int i = 0; i < g->n_nodes; i++)
         n_in += g->nodes[i].type == MB_OP_INPUT;
+    /* a tensor larger than the machine would be faulted in while filled */
+    if (mb_exec_check_memory(g, NULL, 0))
+        return NULL;
     /* NULL-terminated as a convenience; the count is the graph's Input nodes. */
     mb_tensor **in = calloc((size_t)n_in + 1, sizeof(mb_tensor *));
     if (!in)

@@ -193,6 +193,20 @@ static int parse_float(const char *s, float *v)
 }
 
 /* Split s at commas into at most max items (s is modified). Returns count or -1 if more. */
+/* The end of a quoted string starting at s (s[0] == '"'): the closing
+ * quote, or NULL when there is none. A backslash escapes the next byte. */
+static char *quote_end(char *s)
+{
+    for (char *p = s + 1; *p; p++) {
+        if (*p == '\\' && p[1])
+            p++;
+        else if (*p == '"')
+            return p;
+    }
+    return NULL;
+}
+
+/* Commas inside a "quoted" file name do not separate. */
 static int split_commas(char *s, char **items, int max)
 {
     int n = 0;
@@ -202,13 +216,37 @@ static int split_commas(char *s, char **items, int max)
         if (n == max)
             return -1;
         items[n++] = p;
-        char *c = strchr(p, ',');
-        if (!c)
+        char *c = p;
+        while (*c && *c != ',') {
+            char *q = *c == '"' ? quote_end(c) : NULL;
+            c = q ? q + 1 : c + 1;
+        }
+        if (!*c)
             break;
         *c = 0;
         p = c + 1;
     }
     return n;
+}
+
+/* A file name argument: as written, or "quoted" with \" and \\ escapes
+ * (how the writer spells names holding a space, comma, quote, '#', '(',
+ * ')', '=' or a backslash). Unquotes in place; 0, or -1 when malformed. */
+static int unquote_file(char *s)
+{
+    if (s[0] != '"')
+        return strchr(s, '"') ? -1 : 0;
+    char *end = quote_end(s);
+    if (!end || end[1] || end == s + 1)
+        return -1;
+    char *o = s;
+    for (char *p = s + 1; p < end; p++) {
+        if (*p == '\\')
+            p++;
+        *o++ = *p;
+    }
+    *o = 0;
+    return 0;
 }
 
 static int parse_attr(reader *r, mb_op_attrs *a, const attr_def *d, char *val)
@@ -397,8 +435,8 @@ static mb_tensor *parse_weight(reader *r, const char *node, const char *key, cha
         return NULL;
     }
     if (!strcmp(kind, "npy")) {
-        if (argc != 1) {
-            rerr(r, "%s: npy() takes one file name", key);
+        if (argc != 1 || unquote_file(argv[0])) {
+            rerr(r, "%s: npy() takes one file name (\"quoted\" when it holds a space, ',' or '\"')", key);
             return NULL;
         }
         char path[8192], e[512];
@@ -418,8 +456,10 @@ static mb_tensor *parse_weight(reader *r, const char *node, const char *key, cha
         return NULL;
     if (!strcmp(kind, "bin")) {
         int64_t off;
-        if (argc != 3 || parse_i64(argv[2], &off) || off < 0) {
-            rerr(r, "%s: bin() takes DIMS, a file name and a byte offset", key);
+        if (argc != 3 || parse_i64(argv[2], &off) || off < 0 || unquote_file(argv[1])) {
+            rerr(r, "%s: bin() takes DIMS, a file name (\"quoted\" when it holds a space, ',' or '\"') and a "
+                    "byte offset",
+                 key);
             return NULL;
         }
         return read_bin(r, ndim, dims, argv[1], off);
@@ -495,26 +535,52 @@ static int valid_name(const char *s)
 
 #define MAX_TOKENS 4096
 
+/* Splits a line into tokens at spaces and ends it at '#', except inside a
+ * "quoted" file name. -1: too many tokens; -2: a quote is not closed. */
 static int tokenize(char *line, char **tok)
 {
     int n = 0;
-    char *hash = strchr(line, '#');
-    if (hash)
-        *hash = 0;
     for (char *p = line; *p;) {
         while (*p && isspace((unsigned char)*p))
             p++;
-        if (!*p)
+        if (!*p || *p == '#')
             break;
         if (n == MAX_TOKENS)
             return -1;
         tok[n++] = p;
-        while (*p && !isspace((unsigned char)*p))
+        while (*p && !isspace((unsigned char)*p) && *p != '#') {
+            if (*p == '"') {
+                char *q = quote_end(p);
+                if (!q)
+                    return -2;
+                p = q;
+            }
             p++;
+        }
+        if (*p == '#') {
+            *p = 0;
+            break;
+        }
         if (*p)
             *p++ = 0;
     }
     return n;
+}
+
+/* One line read (len bytes) into tokens: their count, or -1 with the error
+ * (a NUL byte, which would end the line early; an unclosed quote; too many
+ * tokens). */
+static int split_line(reader *r, char *line, size_t len, char **tok)
+{
+    const char *nul = memchr(line, 0, len);
+    if (nul)
+        return rerr(r, "a NUL byte at column %d (not a text file?)", (int)(nul - line) + 1);
+    int ntok = tokenize(line, tok);
+    if (ntok == -2)
+        return rerr(r, "a quoted file name without its closing '\"'");
+    if (ntok < 0)
+        return rerr(r, "more than %d tokens on one line", MAX_TOKENS);
+    return ntok;
 }
 
 static int parse_node(reader *r, mb_graph *g, char **tok, int ntok)
@@ -661,11 +727,12 @@ mb_graph *mb_modelfile_read(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: out of memory", path);
         rc = -1;
     }
-    while (!rc && getline(&line, &cap, f) > 0) {
+    ssize_t got;
+    while (!rc && (got = getline(&line, &cap, f)) > 0) {
         r.line++;
-        int ntok = tokenize(line, tok);
+        int ntok = split_line(&r, line, (size_t)got, tok);
         if (ntok < 0) {
-            rc = rerr(&r, "more than %d tokens on one line", MAX_TOKENS);
+            rc = -1;
             break;
         }
         if (ntok == 0)
@@ -858,8 +925,32 @@ static void clean_name(const char *in, char *out)
     out[i] = 0;
 }
 
+/* A file name as bin()/npy() read it: as it is when it holds none of the
+ * characters that separate (space, ',', '#', '=', parentheses) or quote,
+ * else "quoted" with '"' and '\\' escaped. */
+static void write_file_name(FILE *f, const char *name)
+{
+    if (!name[strcspn(name, " \t,#=()\"\\")]) {
+        fputs(name, f);
+        return;
+    }
+    fputc('"', f);
+    for (const char *p = name; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fputc('\\', f);
+        fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
 int mb_modelfile_write(const mb_graph *g, const char *path, char *err, size_t errlen)
 {
+    for (const char *p = path; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            /* a line break in the weights' file name would end the line */
+            snprintf(err, errlen, "%s: a control character in the file name", path);
+            return -1;
+        }
     int n = g->n_nodes;
     char(*names)[MB_NAME_LEN] = calloc((size_t)(n ? n : 1), MB_NAME_LEN);
     if (!names) {
@@ -958,7 +1049,9 @@ int mb_modelfile_write(const mb_graph *g, const char *path, char *err, size_t er
             }
             fputs("bin(", f);
             write_dims(f, t);
-            fprintf(f, ",%s,%" PRId64 ")", binbase, bin_off);
+            fputc(',', f);
+            write_file_name(f, binbase);
+            fprintf(f, ",%" PRId64 ")", bin_off);
             bin_off += numel * (int64_t)sizeof(float);
         }
         fputc('\n', f);

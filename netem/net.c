@@ -207,10 +207,16 @@ int mb_net_up(const mb_topology *t, const mb_net_opts *o, mb_net **out, char *er
         l->active = 1;
         snprintf(l->ns[0], sizeof l->ns[0], "%s", net->ns[tl->a]);
         snprintf(l->ns[1], sizeof l->ns[1], "%s", net->ns[tl->b]);
-        snprintf(l->ifname[0], sizeof l->ifname[0], "%s%sa%d", MB_IF_PREFIX, net->run, i);
-        snprintf(l->ifname[1], sizeof l->ifname[1], "%s%sb%d", MB_IF_PREFIX, net->run, i);
-        snprintf(l->addr[0], sizeof l->addr[0], "10.201.%d.1", i);
-        snprintf(l->addr[1], sizeof l->addr[1], "10.201.%d.2", i);
+        /* (i < MB_MAX_LINKS: they fit; checked, as the compiler cannot know) */
+        int w0 = snprintf(l->ifname[0], sizeof l->ifname[0], "%s%sa%d", MB_IF_PREFIX, net->run, i);
+        int w1 = snprintf(l->ifname[1], sizeof l->ifname[1], "%s%sb%d", MB_IF_PREFIX, net->run, i);
+        int w2 = snprintf(l->addr[0], sizeof l->addr[0], "10.201.%d.1", i);
+        int w3 = snprintf(l->addr[1], sizeof l->addr[1], "10.201.%d.2", i);
+        if (w0 >= (int)sizeof l->ifname[0] || w1 >= (int)sizeof l->ifname[1] || w2 >= (int)sizeof l->addr[0] ||
+            w3 >= (int)sizeof l->addr[1]) {
+            snprintf(err, errlen, "link %d: interface name or address too long", i);
+            goto fail;
+        }
         if (be->link_up(net, l, &opts, err, errlen)) {
             be->link_down(net, l); /* whatever it made before failing */
             goto fail;

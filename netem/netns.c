@@ -10,6 +10,7 @@
  * (umount2 + unlink) and kill(2). */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
@@ -513,6 +514,52 @@ static int kill_procs_in(const char *nspath, int dry_run, FILE *log, const char 
     return n;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* Temporary directories MB_RUN_TMP_PREFIX<run>-XXXXXX of dead runs (all
+ * runs with all): only real directories (not links) owned by this user,
+ * removed without following links. Returns how many. */
+static int clean_tmp_dirs(int all, int dry_run, FILE *log)
+{
+    const char *prefix = MB_RUN_TMP_PREFIX;
+    const char *slash = strrchr(prefix, '/');
+    char dir[64];
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - prefix), prefix);
+    const char *base = slash + 1;
+    size_t bl = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, bl) || strlen(n) != bl + MB_RUN_ID_LEN + 7 || n[bl + MB_RUN_ID_LEN] != '-')
+            continue;
+        char run[MB_RUN_ID_LEN + 1], path[256];
+        memcpy(run, n + bl, MB_RUN_ID_LEN);
+        run[MB_RUN_ID_LEN] = 0;
+        snprintf(path, sizeof path, "%s/%s", dir, n);
+        struct stat st;
+        if (lstat(path, &st) || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+            continue;
+        if (!all && run_alive(run))
+            continue;
+        if (log)
+            fprintf(log, "%s temporary directory %s\n", dry_run ? "would remove" : "removing", path);
+        if (!dry_run && nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS) && log)
+            fprintf(log, "  %s: %s\n", path, strerror(errno));
+        removed++;
+    }
+    closedir(d);
+    return removed;
+}
+
 int mb_clean_leftovers(int all, int dry_run, FILE *log, char *err, size_t errlen)
 {
     int removed = 0;
@@ -590,6 +637,7 @@ int mb_clean_leftovers(int all, int dry_run, FILE *log, char *err, size_t errlen
         }
         closedir(d);
     }
+    removed += clean_tmp_dirs(all, dry_run, log);
     (void)err;
     (void)errlen;
     return removed;

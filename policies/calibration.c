@@ -43,7 +43,9 @@ static int measure_ops(const mb_graph *g, const char *backend, int threads, int 
     mb_op_time *times = calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof(*times));
     mb_tensor **outs = NULL;
     int rc = -1;
-    if (!in || !times) {
+    if (!in) {
+        mb_exec_memory_error(g, "inputs", err, errlen);
+    } else if (!times) {
         snprintf(err, errlen, "calibration: out of memory");
     } else {
         mb_exec_opts o = {.times = times, .repeats = repeats};

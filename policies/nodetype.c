@@ -1,12 +1,12 @@
 /* Node types from INI files (inih). */
 #include <errno.h>
-#include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "datadir.h"
 #include "mecbed/energy.h"
+#include "mecbed/inifile.h"
 #include "mecbed/nodetype.h"
 #include "mecbed/topology.h"
 
@@ -53,9 +53,29 @@ named:
     return r->cur;
 }
 
-static int on_kv(void *user, const char *section, const char *key, const char *value)
+static int type_kv(reader *r, const char *section, const char *key, const char *value);
+
+/* The reader (inifile.h) names the file and line and has already refused a
+ * section or key given twice in the file (a type of another file, such as
+ * the defaults, may be redefined: the later file's section replaces it). */
+static int on_kv(void *user, const char *section, const char *key, const char *value, const mb_ini_pos *pos,
+                 char *err, size_t errlen)
 {
     reader *r = user;
+    r->err[0] = 0;
+    if (pos->continuation && strcmp(key, "source") && strcmp(key, "summary")) {
+        snprintf(err, errlen, "%s takes one value: this indented line would continue it", key);
+        return -1;
+    }
+    if (!type_kv(r, section, key, value)) {
+        snprintf(err, errlen, "%s", r->err);
+        return -1;
+    }
+    return 0;
+}
+
+static int type_kv(reader *r, const char *section, const char *key, const char *value)
+{
     if (!section || !*section) {
         snprintf(r->err, sizeof(r->err), "key '%s' outside a [type] section", key);
         return 0;
@@ -106,9 +126,10 @@ static int on_kv(void *user, const char *section, const char *key, const char *v
         }
         snprintf(t->kernels, sizeof(t->kernels), "%s", value);
     } else if (!strcmp(key, "summary")) {
-        snprintf(t->summary, sizeof(t->summary), "%s", value);
+        /* continuation lines (the same key again, inifile.h) append */
+        size_t len = strlen(t->summary);
+        snprintf(t->summary + len, sizeof(t->summary) - len, "%s%s", len ? " " : "", value);
     } else if (!strcmp(key, "source")) {
-        /* inih hands indented continuation lines over as the same key: append */
         size_t len = strlen(t->source);
         snprintf(t->source + len, sizeof(t->source) - len, "%s%s", len ? " " : "", value);
     } else {
@@ -125,17 +146,9 @@ int mb_nodetypes_read(mb_nodetype_set *set, const char *path, char *err, size_t 
 {
     reader r = {.set = set};
     int before = set->n;
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    mb_ini_opts io = {.on_kv = on_kv, .user = &r};
+    if (mb_ini_read(path, &io, err, errlen))
         return -1;
-    }
-    int line = ini_parse_file(f, on_kv, &r);
-    fclose(f);
-    if (line != 0) {
-        snprintf(err, errlen, "%s:%d: %s", path, line, r.err[0] ? r.err : "syntax error");
-        return -1;
-    }
     (void)before;
     for (int i = 0; i < set->n; i++) {
         mb_nodetype *t = &set->types[i];
@@ -166,6 +179,30 @@ const mb_nodetype *mb_nodetypes_find(const mb_nodetype_set *set, const char *nam
         if (!strcmp(set->types[i].name, name))
             return &set->types[i];
     return NULL;
+}
+
+int mb_nodetypes_check_sites(const mb_nodetype_set *set, const mb_topology *t, const char *topo_path, char *err,
+                             size_t errlen)
+{
+    for (int i = 0; i < t->n_sites; i++) {
+        const mb_site *s = &t->sites[i];
+        const char *tn = s->node_type[0] ? s->node_type : mb_nodetype_role_default(s->role);
+        if (mb_nodetypes_find(set, tn))
+            continue;
+        char known[1024] = "";
+        size_t used = 0;
+        for (int k = 0; k < set->n && used + 1 < sizeof known; k++) {
+            int n = snprintf(known + used, sizeof known - used, "%s%s", k ? ", " : "", set->types[k].name);
+            used += n > 0 ? (size_t)n : 0;
+        }
+        if (topo_path && s->line > 0)
+            snprintf(err, errlen, "%s:%d: node '%s': unknown node type '%s' (known: %s)", topo_path, s->line, s->name,
+                     tn, known);
+        else
+            snprintf(err, errlen, "site '%s': unknown node type '%s' (known: %s)", s->name, tn, known);
+        return -1;
+    }
+    return 0;
 }
 
 const char *mb_nodetype_role_default(int role)

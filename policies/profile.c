@@ -109,7 +109,9 @@ mb_profile *mb_profile_measure(const mb_graph *g, const char *backend, int threa
     mb_tensor **in = mb_exec_make_inputs(g, 1);
     double *all = calloc((size_t)g->n_nodes * (size_t)repeats, sizeof(double));
     int ok = p && times && in && all;
-    if (!ok)
+    if (!in)
+        mb_exec_memory_error(g, "inputs", err, errlen);
+    else if (!ok)
         snprintf(err, errlen, "profile: out of memory");
     /* One warm-up run (page faults, caches), then `repeats` rounds of a timed
      * run and an untimed whole run, interleaved so both see the same load on
@@ -198,9 +200,23 @@ int mb_profile_write_csv(const mb_profile *p, const mb_graph *g, const char *pat
     return 0;
 }
 
+/* A header value that must be a finite number >= lo (> lo when strict). */
+static int header_num(const char *key, const char *val, double lo, int strict, double *out, char *why, size_t len)
+{
+    char *end;
+    double d = strtod(val, &end);
+    if (end == val || *end || !isfinite(d) || d < lo || (strict && d == lo)) {
+        snprintf(why, len, "%s=%s: not a number %s %g%s", key, val, strict ? ">" : ">=", lo,
+                 !strcmp(key, "ref_gflops") ? " (the sgemm rate node types scale by)" : "");
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
 /* "key=value" tokens of a header comment line; value ends at a space,
- * except cpu= which runs to the end of the line. */
-static void header_kv(mb_profile *p, char *line)
+ * except cpu= which runs to the end of the line. 0, or -1 with why. */
+static int header_kv(mb_profile *p, char *line, char *why, size_t len)
 {
     char *s = line;
     while (*s) {
@@ -208,7 +224,7 @@ static void header_kv(mb_profile *p, char *line)
             s++;
         char *eq = strchr(s, '=');
         if (!eq)
-            return;
+            return 0;
         *eq = 0;
         char *key = s, *val = eq + 1;
         char *end;
@@ -223,8 +239,14 @@ static void header_kv(mb_profile *p, char *line)
         *end = 0;
         if (!strcmp(key, "model"))
             snprintf(p->model, sizeof(p->model), "%s", val);
-        else if (!strcmp(key, "hash"))
-            p->graph_hash = strtoull(val, NULL, 16);
+        else if (!strcmp(key, "hash")) {
+            size_t n = strlen(val);
+            if (n == 0 || n > 16 || strspn(val, "0123456789abcdefABCDEF") != n) {
+                snprintf(why, len, "hash=%.40s: not a model hash (up to 16 hex digits)", val);
+                return -1;
+            }
+            p->file_hash = strtoull(val, NULL, 16);
+        }
         else if (!strcmp(key, "threads"))
             p->threads = atoi(val);
         else if (!strcmp(key, "backend"))
@@ -233,15 +255,19 @@ static void header_kv(mb_profile *p, char *line)
             p->repeats = atoi(val);
         else if (!strcmp(key, "blas_core"))
             snprintf(p->blas_core, sizeof(p->blas_core), "%s", val);
-        else if (!strcmp(key, "ref_gflops"))
-            p->ref_gflops = strtod(val, NULL);
-        else if (!strcmp(key, "whole_ms"))
-            p->whole_ms = strtod(val, NULL);
+        else if (!strcmp(key, "ref_gflops")) {
+            if (header_num(key, val, 0, 1, &p->ref_gflops, why, len))
+                return -1;
+        } else if (!strcmp(key, "whole_ms")) {
+            if (header_num(key, val, 0, 0, &p->whole_ms, why, len))
+                return -1;
+        }
         else if (!strcmp(key, "cpu"))
             snprintf(p->cpu, sizeof(p->cpu), "%s", val);
         *end = save;
         s = end;
     }
+    return 0;
 }
 
 mb_profile *mb_profile_read_csv(const char *path, const mb_graph *g, char *err, size_t errlen)
@@ -257,14 +283,15 @@ mb_profile *mb_profile_read_csv(const char *path, const mb_graph *g, char *err, 
     char *seen = calloc((size_t)g->n_nodes + 1, 1);
     char line[1024];
     int ln = 0, header = 0, rows = 0, ok = p && seen;
-    uint64_t want = p ? p->graph_hash : 0; /* hashed once by mb_profile_new */
-    if (p)
-        p->graph_hash = 0;
     while (ok && fgets(line, sizeof(line), f)) {
         ln++;
         line[strcspn(line, "\r\n")] = 0;
         if (line[0] == '#') {
-            header_kv(p, line);
+            char bad[256];
+            if (header_kv(p, line, bad, sizeof bad)) {
+                snprintf(err, errlen, "%s:%d: %s", path, ln, bad);
+                ok = 0;
+            }
             continue;
         }
         if (!line[0])
@@ -296,6 +323,18 @@ mb_profile *mb_profile_read_csv(const char *path, const mb_graph *g, char *err, 
             ok = 0;
             break;
         }
+        if (strcmp(fld[2], mb_op_name(g->nodes[op].type))) {
+            snprintf(err, errlen, "%s:%d: op %ld '%s' is a %s in the profile but a %s in model %s", path, ln, op,
+                     fld[1], fld[2], mb_op_name(g->nodes[op].type), g->name);
+            ok = 0;
+            break;
+        }
+        if (nf >= 5 && (strtoll(fld[4], &end, 10) != g->nodes[op].out_bytes || *end)) {
+            snprintf(err, errlen, "%s:%d: op %ld '%s' outputs %s bytes in the profile but %" PRId64 " in model %s",
+                     path, ln, op, fld[1], fld[4], g->nodes[op].out_bytes, g->name);
+            ok = 0;
+            break;
+        }
         double ms = strtod(fld[3], &end);
         if (*end || !(ms >= 0) || !isfinite(ms)) {
             snprintf(err, errlen, "%s:%d: ms '%s' is not a number >= 0", path, ln, fld[3]);
@@ -321,13 +360,6 @@ mb_profile *mb_profile_read_csv(const char *path, const mb_graph *g, char *err, 
                  g->n_nodes);
         ok = 0;
     }
-    if (ok && p->graph_hash && p->graph_hash != want) {
-        snprintf(err, errlen,
-                 "%s: profiled a different version of %s (hash %016" PRIx64 ", model has %016" PRIx64
-                 ")",
-                 path, g->name, p->graph_hash, want);
-        ok = 0;
-    }
     if (ok && !(p->ref_gflops > 0)) {
         snprintf(err, errlen, "%s: header lacks ref_gflops= (the sgemm rate node types scale by)",
                  path);
@@ -338,7 +370,6 @@ mb_profile *mb_profile_read_csv(const char *path, const mb_graph *g, char *err, 
         mb_profile_free(p);
         return NULL;
     }
-    p->graph_hash = want;
     return p;
 }
 
@@ -370,19 +401,21 @@ mb_profile *mb_profile_default(const mb_graph *g, const char **source, char *err
     snprintf(rel, sizeof(rel), "policies/profiles/%s.csv", g->name);
     if (!mb_datadir_find(rel, path, sizeof(path))) {
         mb_profile *p = mb_profile_read_csv(path, g, e2, sizeof(e2));
-        if (p) {
+        if (p && (!p->file_hash || p->file_hash == p->graph_hash)) { /* else stale: another version */
             if (source)
                 *source = "pinned";
             return p;
         }
+        mb_profile_free(p);
     }
     cache_path(g, path, sizeof(path), 0);
     mb_profile *p = mb_profile_read_csv(path, g, e2, sizeof(e2));
-    if (p) {
+    if (p && (!p->file_hash || p->file_hash == p->graph_hash)) {
         if (source)
             *source = "cached";
         return p;
     }
+    mb_profile_free(p);
     p = mb_profile_measure(g, "cpu", 1, 3, err, errlen);
     if (!p)
         return NULL;

@@ -70,6 +70,12 @@ struct rt_exec {
     int failed;
     char fail_msg[512];
     rt_frame frames[RT_MAX_INFLIGHT];
+    /* Ids of the frames taken last (a ring): a node's FRAME message can
+     * arrive after the frame's data already ran it to the end (control and
+     * data travel on different connections); starting it again would hold a
+     * slot forever, and after RT_MAX_INFLIGHT such frames every frame fails. */
+    uint32_t recent[RT_RECENT];
+    int n_recent, recent_pos;
 
     /* Where each tensor of a frame lives (slots by liveness, rt_mem.h). */
     rt_mem_plan mem;
@@ -336,6 +342,15 @@ fail:
     return -1;
 }
 
+/* Lock held: was frame id taken lately? */
+static int recently_taken(const rt_exec *x, uint32_t id)
+{
+    for (int i = 0; i < x->n_recent; i++)
+        if (x->recent[i] == id)
+            return 1;
+    return 0;
+}
+
 static rt_frame *frame_find(rt_exec *x, uint32_t id)
 {
     for (int i = 0; i < RT_MAX_INFLIGHT; i++)
@@ -347,7 +362,10 @@ static rt_frame *frame_find(rt_exec *x, uint32_t id)
 /* The frame is over: its slot keeps its buffers for the next frame. */
 static void frame_release(rt_exec *x, rt_frame *f)
 {
-    (void)x;
+    x->recent[x->recent_pos] = f->id;
+    x->recent_pos = (x->recent_pos + 1) % RT_RECENT;
+    if (x->n_recent < RT_RECENT)
+        x->n_recent++;
     f->used = 0;
     f->id = 0;
     f->done = 0;
@@ -816,6 +834,8 @@ int rt_exec_begin(rt_exec *x, uint32_t frame, mb_tensor *const *inputs, char *er
     if (f && inputs) {
         snprintf(err, errlen, "frame %u already started", frame);
         rc = -1;
+    } else if (!f && !inputs && recently_taken(x, frame)) {
+        /* its data came first and it is over: nothing to start */
     } else if (!f) {
         /* Inputs must be in place before any step can run. */
         if (x->me == x->p->device && !inputs) {
@@ -846,6 +866,10 @@ float *rt_exec_recv_buffer(rt_exec *x, uint32_t frame, const mb_tensor_hdr *h, c
     if (!f && x->me == x->p->device) {
         /* The device starts every frame itself; data for another is bogus. */
         snprintf(err, errlen, "TENSOR for frame %u, which the device is not running", frame);
+        goto out;
+    }
+    if (!f && recently_taken(x, frame)) {
+        snprintf(err, errlen, "TENSOR for frame %u, which is over", frame);
         goto out;
     }
     if (!f && !(f = frame_create(x, frame, err, errlen)))

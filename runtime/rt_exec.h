@@ -21,6 +21,7 @@
 #include "mecbed/topology.h"
 
 #define RT_MAX_INFLIGHT 4
+#define RT_RECENT 64 /* frame ids remembered after they are taken (rt_exec.c) */
 
 typedef struct rt_exec rt_exec;
 

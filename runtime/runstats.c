@@ -283,3 +283,25 @@ int rs_bursts_emulated(const rs_packets *ps, const mb_timeline *tl, uint32_t fra
     mb_radio_bursts_to_emulated(out, n, k);
     return n;
 }
+
+int rs_deadline_misses(const rs_frame_times *f, int n, double deadline_ms, double k, int *own)
+{
+    if (k < 1)
+        k = 1;
+    double wall = deadline_ms * k / 1e3 + 1e-6; /* a result at the deadline (within a us) is in time */
+    int misses = 0, alone = 0;
+    for (int i = 0; i < n; i++) {
+        if (!f[i].done) {
+            misses++;
+            alone++; /* it failed on its own */
+            continue;
+        }
+        if (f[i].end - f[i].release > wall) {
+            misses++;
+            alone += f[i].end - f[i].start > wall;
+        }
+    }
+    if (own)
+        *own = alone;
+    return misses;
+}

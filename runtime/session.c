@@ -141,6 +141,8 @@ static int reference_run(mb_session *s, char *err, size_t errlen)
     char why[768] = "";
     s->be = mb_backend_new(s->cfg.kernels, 1, why, sizeof why);
     s->inputs = mb_exec_make_inputs(s->cfg.g, s->cfg.seed);
+    if (s->be && !s->inputs)
+        mb_exec_memory_error(s->cfg.g, "inputs", why, sizeof why);
     if (!s->be || !s->inputs ||
         mb_exec_run(s->cfg.g, s->be, s->inputs, &s->ref, NULL, NULL, why, sizeof why)) {
         snprintf(err, errlen, "the unsplit reference run failed: %s", why);
@@ -269,6 +271,8 @@ void mb_session_free(mb_session *s)
     mb_calibration_free(s->cal);
     free(s->net_topo);
     mb_timeline_free(&s->tl);
+    for (int i = 0; s->rec && i < s->cfg.frames; i++)
+        free(s->rec[i].error);
     free(s->rec);
     free(s->bursts);
     free(s);

@@ -5,6 +5,7 @@
  * re-planning between frames. */
 #define _GNU_SOURCE
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,21 @@
 #include "mecbed/exec.h"
 #include "mecbed/platform.h"
 #include "session_priv.h"
+
+void ss_frame_error(ss_frame *fr, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    size_t old = fr->error ? strlen(fr->error) : 0;
+    char *e = realloc(fr->error, old + strlen(msg) + 3);
+    if (!e)
+        return;
+    snprintf(e + old, strlen(msg) + 3, "%s%s", old ? "; " : "", msg);
+    fr->error = e;
+}
 
 void ss_free_outputs(const mb_graph *g, mb_tensor **out)
 {
@@ -50,8 +66,7 @@ static void fallback_local(mb_session *s, ss_frame *fr)
     char err[512];
     double t0 = mb_now(), cpu0 = mb_rt_thread_cpu_s();
     if (mb_exec_run(s->cfg.g, s->be, s->inputs, &out, NULL, NULL, err, sizeof err)) {
-        snprintf(fr->error + strlen(fr->error), sizeof fr->error - strlen(fr->error),
-                 "; local fallback failed too: %s", err);
+        ss_frame_error(fr, "local fallback failed too: %s", err);
         return;
     }
     mb_rt_dilate(t0, mb_rt_thread_cpu_s() - cpu0); /* the device's speed, when dilated */
@@ -91,7 +106,7 @@ static void submit(mb_session *s, int next, uint32_t first_frame, double release
     mb_frame_report rep;
     if (mb_runner_submit(s->runner, fr->frame, s->inputs, &rep)) {
         fr->submit_failed = 1;
-        snprintf(fr->error, sizeof fr->error, "%s", rep.error);
+        ss_frame_error(fr, "%s", rep.error);
         fr->t_start = rep.t_start;
     }
 }
@@ -114,7 +129,7 @@ static void finish(mb_session *s, ss_frame *fr, int frc, mb_tensor **out, const 
     if (!fr->t_start)
         fr->t_start = mb_now();
     fr->critical_ms = NAN;
-    ss_info(s, "frame %u failed: %s", fr->frame, fr->error);
+    ss_info(s, "frame %u failed: %s", fr->frame, fr->error ? fr->error : "?");
     if (s->cfg.fallback_local) {
         fallback_local(s, fr);
         mb_event e = {.frame = fr->frame, .step = -1, .kind = MB_EV_FALLBACK, .site = dev,
@@ -124,9 +139,25 @@ static void finish(mb_session *s, ss_frame *fr, int frc, mb_tensor **out, const 
     }
 }
 
+/* What the end of the run needs of a finished frame's timeline events is
+ * taken now (its device busy time; its critical path and bytes were taken
+ * in finish); then, unless the run keeps them (--timeline, or radio energy
+ * from the timeline's transfers), they go: a long stream's memory stays
+ * flat and finish() does not rescan every earlier frame's events. */
+static void forget_events(mb_session *s, ss_frame *fr, int mark)
+{
+    if (fr->ok && !fr->busy_known) {
+        fr->busy_ms = rs_device_busy_ms(&s->tl, fr->frame, s->cfg.device);
+        fr->busy_known = 1;
+    }
+    if (!s->keep_events && mark <= s->tl.n)
+        s->tl.n = mark;
+}
+
 /* Warm-up, then every measured frame until done or stopped. Returns 0. */
 int ss_run_frames(mb_session *s)
 {
+    s->keep_events = s->cfg.timeline || !ss_packet_logs_expected(s);
     uint32_t first_frame = warm_up(s);
     ss_net_realtime_begin(s);
     /* frames are released at the emulated rate: every k / fps wall seconds */
@@ -153,6 +184,7 @@ int ss_run_frames(mb_session *s)
         mb_tensor **out = NULL;
         mb_frame_report rep;
         int frc = -1;
+        int tl_mark = s->tl.n; /* this frame's events are appended from here */
         if (!fr->submit_failed) {
             double until = next < frames && next - head < max_inflight ? release : now + 0.2;
             frc = mb_runner_collect(s->runner, fr->frame, until, &out, &s->tl, &rep);
@@ -160,7 +192,7 @@ int ss_run_frames(mb_session *s)
                 continue;
             fr->t_start = rep.t_start;
             if (frc < 0)
-                snprintf(fr->error, sizeof fr->error, "%s", rep.error);
+                ss_frame_error(fr, "%s", rep.error);
         }
         head++;
         s->n_rec = head;
@@ -170,6 +202,7 @@ int ss_run_frames(mb_session *s)
         /* Re-plan only between frames: with nothing else in flight. */
         if (fr->ok && s->cfg.adaptive)
             ss_replan_after_frame(s, fr->frame, head == next, first_frame + (uint32_t)next);
+        forget_events(s, fr, tl_mark);
     }
     s->t_stream_end = mb_now();
     s->interrupted = s->cfg.stop && *s->cfg.stop;

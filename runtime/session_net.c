@@ -89,12 +89,31 @@ static int connect_real(mb_session *s, char *err, size_t errlen)
     return s->runner ? 0 : -1;
 }
 
-/* The run's private temp directory (mode 0700), removed at the end. */
+/* The run id: --run-id's, else one drawn once (namespaces, interfaces,
+ * cgroups, the owner file and the temp directory all carry it). */
+static void ensure_run_id(mb_session *s)
+{
+    if (s->run_id[0])
+        return;
+    if (s->cfg.run_id)
+        snprintf(s->run_id, sizeof s->run_id, "%s", s->cfg.run_id);
+    else
+        mb_run_id_new(s->run_id);
+}
+
+/* The run's private temp directory (mode 0700), removed at the end. Its
+ * name carries the run id (MB_RUN_TMP_PREFIX<run>-XXXXXX) and the owner
+ * file /run/mecbed/<run>.pid is written first, so that `mecbed clean`
+ * removes the directory of a killed run and never a live one's. */
 static int make_tmp_dir(mb_session *s, char *err, size_t errlen)
 {
     if (s->tmp_dir[0])
         return 0;
-    snprintf(s->tmp_dir, sizeof s->tmp_dir, "/tmp/mecbed-run-XXXXXX");
+    ensure_run_id(s);
+    mb_cleanup_install();
+    if (!s->owner_written && mb_cleanup_owner_write(s->run_id) == 0)
+        s->owner_written = 1;
+    snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s%s-XXXXXX", MB_RUN_TMP_PREFIX, s->run_id);
     if (!mkdtemp(s->tmp_dir)) {
         snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
         s->tmp_dir[0] = 0;
@@ -280,11 +299,11 @@ int ss_bring_up(mb_session *s, char *err, size_t errlen)
         snprintf(err, errlen, "cannot emulate links here: %s", why);
         return -1;
     }
+    ensure_run_id(s);
     const char *log_dir = make_log_dir(s, err, errlen);
     if (!log_dir)
         return -1;
-    mb_net_opts no = {.backend = s->cfg.backend, .run_id = s->cfg.run_id, .log_dir = log_dir,
-                      .seed = s->cfg.seed};
+    mb_net_opts no = {.backend = s->cfg.backend, .run_id = s->run_id, .log_dir = log_dir, .seed = s->cfg.seed};
     if (mb_net_up(s->net_topo, &no, &s->net, err, errlen))
         return -1;
     probe_rates(s);
@@ -381,10 +400,14 @@ void ss_remove_tmp_dir(mb_session *s)
         return;
     char cmd[128];
     /* only our own mkdtemp directory */
-    if (!strncmp(s->tmp_dir, "/tmp/mecbed-run-", 16) && !strchr(s->tmp_dir, '\'')) {
+    if (!strncmp(s->tmp_dir, MB_RUN_TMP_PREFIX, strlen(MB_RUN_TMP_PREFIX)) && !strchr(s->tmp_dir, '\'')) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->tmp_dir);
         if (system(cmd) != 0)
             ss_error(s, "could not remove %s", s->tmp_dir);
     }
     s->tmp_dir[0] = 0;
+    if (s->owner_written) { /* after the directory: until then the run is alive for `mecbed clean` */
+        mb_cleanup_owner_remove(s->run_id);
+        s->owner_written = 0;
+    }
 }

@@ -9,6 +9,7 @@
 #include "mecbed/cgroup.h"
 #include "mecbed/goodput.h"
 #include "mecbed/link.h"
+#include "mecbed/netns.h"
 #include "mecbed/policy_host.h"
 #include "mecbed/runstats.h"
 #include "mecbed/runtime.h"
@@ -27,11 +28,17 @@ typedef struct ss_frame {
     double max_abs_err;
     int output_match;
     int64_t bytes_up, bytes_down;
-    char error[512];
+    char *error;    /* why it failed (ss_frame_error); NULL when it did not */
     int epoch;      /* which plan */
     double release; /* when the frame was due (streams) */
     int submit_failed;
+    int busy_known; /* busy_ms taken from the timeline when the frame ended (wall ms) */
 } ss_frame;
+
+/* Per-frame records stay small (a long stream keeps one per frame): the
+ * error text of a failed frame is allocated when it fails. Appends to an
+ * error already there ("; ..."). */
+void ss_frame_error(ss_frame *fr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 struct mb_session {
     mb_session_config cfg;
@@ -56,7 +63,10 @@ struct mb_session {
 
     /* network and nodes (session_net.c) */
     mb_net *net;
+    int keep_events; /* keep every frame's timeline events to the end (--timeline, or radio bursts from them) */
     char tmp_dir[64];
+    char run_id[MB_RUN_ID_LEN + 1]; /* cfg.run_id, or one drawn for the run (ensure_run_id) */
+    int owner_written;              /* this session wrote /run/mecbed/<run_id>.pid */
     uint8_t key[32];      /* the run's key (MB_KEY_LEN) */
     int have_key;
     char key_path[128];   /* the file the spawned nodes read it from */
@@ -115,6 +125,9 @@ int ss_net_prepare(mb_session *s, char *err, size_t errlen);
 int ss_bring_up(mb_session *s, char *err, size_t errlen);
 void ss_teardown(mb_session *s);
 void ss_remove_tmp_dir(mb_session *s);
+/* The emulator's packet logs of the device's link will be there at the end
+ * (radio energy from them rather than from the timeline). */
+int ss_packet_logs_expected(const mb_session *s);
 int ss_key_setup(mb_session *s, char *err, size_t errlen);
 const char *ss_model_name(const mb_session *s);
 int ss_device_link(const mb_topology *t, int device, int *dev_is_a);

@@ -96,7 +96,7 @@ static void json_frames(const mb_session *s, FILE *f)
         jnum(f, "max_abs_err", done ? fr->max_abs_err : NAN, "%.9g");
         fprintf(f, ",\"bytes_up\":%lld,\"bytes_down\":%lld,\"plan\":%d", (long long)fr->bytes_up,
                 (long long)fr->bytes_down, fr->epoch);
-        if (fr->error[0]) {
+        if (fr->error) {
             fprintf(f, ",\"error\":");
             mb_json_print_string(f, fr->error);
         }
@@ -144,8 +144,8 @@ void mb_session_write_json(const mb_session *s, FILE *f)
                                   ? r->measured_ms / r->critical_path_ms : NAN, "%.4f");
     fprintf(f, ",\"output_match\":%s", r->all_match ? "true" : "false");
     jnum(f, "max_abs_err", r->max_abs_err, "%.9g");
-    fprintf(f, ",\"fps\":%.3f,\"throughput_fps\":%.3f,\"deadline_misses\":%d", r->fps,
-            r->throughput_fps, r->deadline_misses);
+    fprintf(f, ",\"fps\":%.3f,\"throughput_fps\":%.3f,\"deadline_misses\":%d,\"deadline_misses_own\":%d", r->fps,
+            r->throughput_fps, r->deadline_misses, r->deadline_misses_own);
     fprintf(f, ",\"replans\":%d", r->replans);
     jnum(f, "tdf", r->tdf, "%.4f");
     fprintf(f, ",\"calibration\":");
@@ -218,16 +218,21 @@ void mb_session_write_text(const mb_session *s, FILE *f)
                 (long long)r->last_bytes_up, (long long)r->last_bytes_down);
     fprintf(f, "output          %s (max abs error %.3g vs the unsplit model)\n",
             r->all_match ? "matches" : "DIFFERS", r->max_abs_err);
-    if (r->fps > 0)
-        fprintf(f, "stream          %.2f fps offered, %.2f achieved, %d deadline misses\n", r->fps,
-                r->throughput_fps, r->deadline_misses);
+    if (r->fps > 0) {
+        fprintf(f, "stream          %.2f fps offered, %.2f achieved, %d deadline misses", r->fps, r->throughput_fps,
+                r->deadline_misses);
+        if (r->deadline_misses > r->deadline_misses_own)
+            fprintf(f, " (%d late on their own, %d queued behind late frames)", r->deadline_misses_own,
+                    r->deadline_misses - r->deadline_misses_own);
+        fputc('\n', f);
+    }
     if (s->n_plans > 1)
         fprintf(f, "re-plans        %d\n", s->n_plans - 1);
     /* what made the run deviate from the configuration it predicts */
     for (int i = 0; i < s->n_warn; i++)
         fprintf(f, "warning         %s\n", s->warn[i]);
     for (int i = 0; i < s->n_rec; i++)
-        if (s->rec[i].error[0])
+        if (s->rec[i].error)
             fprintf(f, "frame %u: %s%s\n", s->rec[i].frame, s->rec[i].error,
                     s->rec[i].fell_back ? " (completed locally)" : "");
 }

@@ -38,14 +38,22 @@ static void frame_energy(mb_session *s, ss_frame *fr, const rs_packets *ps, doub
     fr->energy_mj = e * 1e3 + fr->radio_mj;
 }
 
+int ss_packet_logs_expected(const mb_session *s)
+{
+    int a_side;
+    const char *dir = s->cfg.log_dir ? s->cfg.log_dir : s->tmp_dir;
+    return ss_device_link(s->cfg.topo, s->cfg.device, &a_side) >= 0 && dir[0] && !strcmp(s->cfg.backend, "emu") &&
+           !s->real;
+}
+
 static void read_packet_logs(mb_session *s, rs_packets *ps, double epoch)
 {
     const mb_topology *t = s->cfg.topo;
     int a_side;
     int l = ss_device_link(t, s->cfg.device, &a_side);
-    const char *dir = s->cfg.log_dir ? s->cfg.log_dir : s->tmp_dir;
-    if (l < 0 || !dir[0] || strcmp(s->cfg.backend, "emu") || s->real)
+    if (!ss_packet_logs_expected(s))
         return;
+    const char *dir = s->cfg.log_dir ? s->cfg.log_dir : s->tmp_dir;
     for (int d = 0; d < 2; d++) {
         char path[700], err[800];
         snprintf(path, sizeof path, "%s/link%d-%s-%s.%s.csv", dir, l, t->sites[t->links[l].a].name,
@@ -53,7 +61,10 @@ static void read_packet_logs(mb_session *s, rs_packets *ps, double epoch)
         /* "up" is a -> b: the device's uplink when the device is a */
         int up = (d == 0) == (a_side != 0);
         if (rs_packets_read(ps, path, epoch, up, err, sizeof err))
-            ss_warn(s, "radio energy from the timeline instead of the packet log: %s", err);
+            ss_warn(s, "%s: %s",
+                    s->keep_events ? "radio energy from the timeline instead of the packet log"
+                                   : "no radio energy (the frames' transfers were not kept)",
+                    err);
     }
 }
 
@@ -120,10 +131,6 @@ static void summarize(mb_session *s)
         } else {
             r->all_match = 0;
         }
-        /* a deadline counts from the frame's release, queueing included */
-        if (s->cfg.fps > 0 &&
-            (!(fr->ok || fr->fell_back) || ss_emulated(s, fr->t_end - fr->release) * 1e3 > 1000 / s->cfg.fps))
-            r->deadline_misses++;
         if (!fr->ok)
             continue;
         lat[n_ok] = fr->latency_ms;
@@ -134,6 +141,17 @@ static void summarize(mb_session *s)
         n_ok++;
         if (isfinite(fr->critical_ms))
             crit[n_crit++] = fr->critical_ms;
+    }
+    /* a deadline counts from the frame's release, queueing included */
+    rs_frame_times *ft = s->cfg.fps > 0 ? calloc(n, sizeof *ft) : NULL;
+    if (ft) {
+        for (int i = 0; i < s->n_rec; i++) {
+            const ss_frame *fr = &s->rec[i];
+            ft[i] = (rs_frame_times){.release = fr->release, .start = fr->t_start, .end = fr->t_end,
+                                     .done = fr->ok || fr->fell_back};
+        }
+        r->deadline_misses = rs_deadline_misses(ft, s->n_rec, 1000 / s->cfg.fps, s->k, &r->deadline_misses_own);
+        free(ft);
     }
     const mb_plan *p0 = s->plans[0];
     r->ok_frames = n_ok;
@@ -159,7 +177,7 @@ static void frames_to_emulated(mb_session *s)
         ss_frame *fr = &s->rec[i];
         if (!(fr->ok || fr->fell_back))
             continue;
-        if (!fr->fell_back)
+        if (!fr->fell_back && !fr->busy_known)
             fr->busy_ms = rs_device_busy_ms(&s->tl, fr->frame, s->cfg.device);
         fr->latency_ms = ss_emulated(s, fr->latency_ms);
         fr->busy_ms = ss_emulated(s, fr->busy_ms);

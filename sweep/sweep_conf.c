@@ -2,13 +2,13 @@
  * points it expands to. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <ini.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "mecbed/inifile.h"
 #include "mecbed/link.h"
 #include "mecbed/linkspec.h"
 #include "mecbed/sweep.h"
@@ -18,13 +18,13 @@ typedef struct kv {
     char section[64];
     char key[64];
     char *value;
+    int line;
 } kv;
 
 typedef struct conf_reader {
     kv *e;
     int n, cap;
     char err[512];
-    char last_section[64], last_key[64];
 } conf_reader;
 
 static const char *const list_keys[] = {"models", "dags", "policies", "links", "topologies",
@@ -42,12 +42,6 @@ static int in(const char *const *set, const char *k)
         if (!strcmp(set[i], k))
             return 1;
     return 0;
-}
-
-static int is_text_key(const char *k) /* continuation lines join with a space */
-{
-    return !strcmp(k, "question") || !strcmp(k, "run_args") || !strcmp(k, "args") ||
-           !strcmp(k, "star_links");
 }
 
 /* A link backend of the registry (link.h)? */
@@ -125,9 +119,11 @@ static int check_value(conf_reader *r, const char *key, const char *v)
     return r->err[0] ? -1 : 0;
 }
 
-static int on_kv(void *user, const char *section, const char *key, const char *value)
+/* One key, or an indented line continuing a list key's value (appended with
+ * a space). 0, or -1 with r->err (empty: out of memory). */
+static int conf_kv(conf_reader *r, const char *section, const char *key, const char *value, int continuation,
+                   int line)
 {
-    conf_reader *r = user;
     int quick;
     if (!strcmp(section, "sweep"))
         quick = 0;
@@ -138,7 +134,7 @@ static int on_kv(void *user, const char *section, const char *key, const char *v
     else {
         snprintf(r->err, sizeof r->err, "unknown section [%s] (known: [sweep], [quick], [variant NAME])",
                  section);
-        return 0;
+        return -1;
     }
     if (quick == 2 ? strcmp(key, "args") : !in(list_keys, key) && !in(scalar_keys, key)) {
         if (quick == 2)
@@ -151,39 +147,57 @@ static int on_kv(void *user, const char *section, const char *key, const char *v
                      "metrics decision_repeats decision_rates frames warmup fps timeout backend "
                      "run_args per_frame variants plot)",
                      key);
-        return 0;
+        return -1;
     }
     if (check_value(r, key, value))
-        return 0;
-    /* a continuation line (or the same list key again) appends */
-    if (r->n && !strcmp(r->last_section, section) && !strcmp(r->last_key, key) && in(list_keys, key)) {
-        kv *e = &r->e[r->n - 1];
+        return -1;
+    if (continuation) {
+        if (!in(list_keys, key)) {
+            snprintf(r->err, sizeof r->err, "%s takes one value: this indented line would continue it", key);
+            return -1;
+        }
+        kv *e = &r->e[r->n - 1]; /* the key it continues was the last one stored */
         size_t a = strlen(e->value), b = strlen(value);
         char *nv = realloc(e->value, a + b + 2);
         if (!nv)
-            return 0;
+            return -1;
         nv[a] = ' ';
         memcpy(nv + a + 1, value, b + 1);
         e->value = nv;
-        return 1;
+        return 0;
     }
     if (r->n == r->cap) {
         int cap = r->cap ? 2 * r->cap : 32;
         kv *ne = realloc(r->e, (size_t)cap * sizeof *ne);
         if (!ne)
-            return 0;
+            return -1;
         r->e = ne;
         r->cap = cap;
     }
-    kv *e = &r->e[r->n++];
+    kv *e = &r->e[r->n];
     e->quick = quick;
     snprintf(e->section, sizeof e->section, "%s", section);
     snprintf(e->key, sizeof e->key, "%s", key);
     e->value = strdup(value);
-    snprintf(r->last_section, sizeof r->last_section, "%s", section);
-    snprintf(r->last_key, sizeof r->last_key, "%s", key);
-    (void)is_text_key;
-    return e->value != NULL;
+    if (!e->value)
+        return -1;
+    e->line = line;
+    r->n++;
+    return 0;
+}
+
+/* The reader (inifile.h) adds the file and line to an error and has
+ * already refused a section or a key given twice. */
+static int on_kv(void *user, const char *section, const char *key, const char *value, const mb_ini_pos *pos,
+                 char *err, size_t errlen)
+{
+    conf_reader *r = user;
+    r->err[0] = 0;
+    if (conf_kv(r, section, key, value, pos->continuation, pos->line)) {
+        snprintf(err, errlen, "%s", r->err[0] ? r->err : "out of memory");
+        return -1;
+    }
+    return 0;
 }
 
 static void list_free(sw_list *l)
@@ -312,23 +326,17 @@ int sw_config_read(const char *path, int quick, sw_config *c, char *err, size_t 
     snprintf(c->backend, sizeof c->backend, "emu");
     snprintf(c->x_name, sizeof c->x_name, "x");
     snprintf(c->star_edge, sizeof c->star_edge, "edge-cpu");
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
     conf_reader r = {0};
-    int line = ini_parse_file(f, on_kv, &r);
-    fclose(f);
-    int rc = 0;
-    if (line) {
-        snprintf(err, errlen, "%s:%d: %s", path, line, r.err[0] ? r.err : "syntax error");
-        rc = -1;
-    }
+    mb_ini_opts io = {.on_kv = on_kv, .user = &r};
+    int rc = mb_ini_read(path, &io, err, errlen);
     for (int pass = 0; pass < 2 && !rc; pass++)
-        for (int i = 0; i < r.n && !rc; i++)
-            if (r.e[i].quick == pass && (pass == 0 || quick) && apply(c, &r.e[i], err, errlen))
+        for (int i = 0; i < r.n && !rc; i++) {
+            char e2[512] = "";
+            if (r.e[i].quick == pass && (pass == 0 || quick) && apply(c, &r.e[i], e2, sizeof e2)) {
+                snprintf(err, errlen, "%s:%d: %s", path, r.e[i].line, e2[0] ? e2 : "out of memory");
                 rc = -1;
+            }
+        }
     /* variant sections */
     for (int i = 0; i < r.n && !rc; i++) {
         if (r.e[i].quick != 2)

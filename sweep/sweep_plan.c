@@ -112,8 +112,10 @@ static int apply_types(mb_topology *t, const char *spec, char *err, size_t errle
         if (!strcmp(tok, "-"))
             continue;
         for (int i = 0; i < t->n_sites; i++)
-            if ((int)t->sites[i].role == role)
+            if ((int)t->sites[i].role == role) {
                 snprintf(t->sites[i].node_type, sizeof t->sites[i].node_type, "%s", tok);
+                t->sites[i].line = 0; /* not the topology file's type= any more */
+            }
     }
     return 0;
 }
@@ -191,7 +193,8 @@ int sw_plan_point(const sw_config *c, const sw_point *p, const char *extra_types
         return -1;
     }
     if (mb_nodetypes_load_default(types, err, errlen) ||
-        (extra_types && mb_nodetypes_read(types, extra_types, err, errlen))) {
+        (extra_types && mb_nodetypes_read(types, extra_types, err, errlen)) ||
+        mb_nodetypes_check_sites(types, &topo, p->link[0] ? NULL : p->topology, err, errlen)) {
         free(types);
         return -1;
     }

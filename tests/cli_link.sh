@@ -3,7 +3,8 @@
 # beside measured, the trace-driven case, tc's rate-only mode and its error
 # naming emu, backends and their errors from the registry, and no namespace
 # or interface left behind. Needs root.
-B=${BUILD:-build}/mecbed
+BUILD=${BUILD:-build}
+B=$BUILD/mecbed
 fail() { echo "FAIL: $*"; exit 1; }
 if [ "$(id -u)" != 0 ] || [ ! -c /dev/net/tun ] || ! command -v ip > /dev/null; then
     echo "skip: mecbed link test needs root, /dev/net/tun and iproute2"
@@ -34,10 +35,32 @@ for k in throughput_mbps rtt_ms loss_rate configured_rate_mbps configured_rtt_ms
 done
 grep -q '"configured_rate_mbps":	20,' $T/emu.json || fail "configured rate"
 grep -q '"configured_rtt_ms":	20,' $T/emu.json || fail "configured rtt"
+# the measured values against the spec (measured at the receiving end): a
+# link that ignored the rate, the delay or the loss fails here. Tolerances
+# allow a busy machine: it can only add delay and take rate away.
+inrange() { # FILE KEY LO HI
+    python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]
+lo,hi=float(sys.argv[3]),float(sys.argv[4])
+sys.exit(0 if v is not None and lo <= v <= hi else "%s = %s, expected %g..%g" % (sys.argv[2], v, lo, hi))' "$@" \
+        || fail "$(cat "$1")"
+}
+command -v python3 > /dev/null || { echo "skip: python3 needed to read the JSON"; exit 77; }
+inrange $T/emu.json throughput_mbps 12 21
+inrange $T/emu.json udp_throughput_mbps 12 21
+inrange $T/emu.json rtt_min_ms 19.9 40
+inrange $T/emu.json rtt_ms 19.9 60
+inrange $T/emu.json one_way_delay_ms 9.9 30
+inrange $T/emu.json loss_rate 0 0.03
+# a loss rate large enough to measure in one second: 10 % of ~800 datagrams
+# (binomial sd ~1 %)
+$B link test --link-backend emu --link rate=20mbit,delay=5ms,loss=10% --duration 1 --no-tcp --json > $T/loss.json \
+    || fail "lossy link test"
+inrange $T/loss.json loss_rate 0.05 0.16
 
 # a trace: delivered bytes against the trace's capacity
 $B link test --backend emu --link trace=traces/steps-wifi-4g-3g.trace,delay=5ms --duration 1 --no-tcp --no-loss --json > $T/tr.json || fail "trace link test"
 grep -q '"trace_delivery_ratio":' $T/tr.json || fail "trace ratio missing"
+inrange $T/tr.json trace_delivery_ratio 0.8 1.05
 
 # tc: rate only works here; delay on a kernel without netem names emu
 mkdir $T/tclog

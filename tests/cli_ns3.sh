@@ -19,6 +19,25 @@ trap 'rm -rf "$T"' EXIT INT TERM
 j() { python3 -c "import json,sys; d=json.load(open('$1')); v=d.get('$2'); print(v)"; }
 # is the float expression true?
 ok() { python3 -c "import sys; sys.exit(0 if ($1) else 1)"; }
+# Figures are checked only when ns-3 kept up with real time (the JSON's
+# "valid"); a measurement that fell behind is taken again once, and one that
+# fell behind twice is listed here: the test then ends with SKIP (exit 77)
+# naming it, never with a PASS that checked nothing.
+unchecked=""
+# ltest FILE ARGS...: `link test ARGS --json` into FILE, again when not valid
+ltest() {
+    out=$1; shift
+    $B link test "$@" --json > "$out" || return 1
+    [ "$(j "$out" valid)" = False ] || return 0
+    echo "ns-3 fell behind real time ($*): measuring again"
+    $B link test "$@" --json > "$out"
+}
+checked() { # NAME FILE: 0 when FILE's figures can be checked
+    [ "$(j "$2" valid)" = False ] || return 0
+    echo "warning: ns-3 fell behind real time twice on this (busy) machine; $1 figures not checked"
+    unchecked="$unchecked $1"
+    return 1
+}
 # live helpers of this build (other builds' tests may run theirs meanwhile; a zombie
 # is already dead, waiting for its parent to reap it)
 HELPER=$(realpath "$BUILD/mecbed-ns3")
@@ -41,41 +60,39 @@ $B link check --backend emu --link ns3=p2p,rate=10mbit 2> $T/err && fail "emu to
 
 # p2p 10 Mbit/s + 20 ms: RTT 40 ms and TCP near the rate (wide tolerances: a
 # shared machine); the measurement says whether ns-3 kept up with real time
-$B link test --backend ns3 --link ns3=p2p,rate=10mbit,delay=20ms --duration 2 --no-udp --no-loss --json \
-    > $T/p2p.json || fail "p2p link test"
+ltest $T/p2p.json --backend ns3 --link ns3=p2p,rate=10mbit,delay=20ms --duration 2 --no-udp --no-loss \
+    || fail "p2p link test"
 valid=$(j $T/p2p.json valid)
 rtt=$(j $T/p2p.json rtt_ms)
 tcp=$(j $T/p2p.json throughput_mbps)
 echo "p2p 10mbit/20ms: rtt $rtt ms, tcp $tcp Mbit/s, real time kept: $valid"
 [ "$valid" = True ] || [ "$valid" = False ] || fail "no 'valid' in link test JSON: $(cat $T/p2p.json)"
 python3 -c "import json; d=json.load(open('$T/p2p.json')); assert 'lag_max_ms' in d['realtime']" || fail "realtime object"
-if [ "$valid" = True ]; then
+if checked p2p $T/p2p.json; then
     ok "36 <= $rtt <= 48" || fail "p2p RTT $rtt ms, expected about 40"
     ok "$tcp >= 8" || fail "p2p TCP $tcp Mbit/s, expected about 10"
-else
-    echo "warning: ns-3 fell behind real time on this (busy) machine; figures not checked"
 fi
 
 # a trace-driven p2p rate: bytes delivered against the trace's capacity
-$B link test --backend ns3 --link ns3=p2p,trace=traces/steps-wifi-4g-3g.trace,delay=5ms --duration 1 \
-    --no-tcp --no-loss --json > $T/tr.json || fail "trace link test"
+ltest $T/tr.json --backend ns3 --link ns3=p2p,trace=traces/steps-wifi-4g-3g.trace,delay=5ms --duration 1 \
+    --no-tcp --no-loss || fail "trace link test"
 ratio=$(j $T/tr.json trace_delivery_ratio)
-[ "$(j $T/tr.json valid)" = False ] || ok "0.8 <= $ratio <= 1.05" || fail "trace delivery ratio $ratio"
+! checked trace $T/tr.json || ok "0.8 <= $ratio <= 1.05" || fail "trace delivery ratio $ratio"
 
 # an outage inside a trace (1 s in every 3) holds packets back and then goes on
 printf '# mecbed-trace 1\n0 10\n1 0\n2 10\nend 3\n' > $T/onoff.trace
-$B link test --backend ns3 --link ns3=p2p,trace=$T/onoff.trace,delay=5ms --duration 3 --no-tcp --no-loss --json \
-    > $T/onoff.json || fail "on-off trace link test"
+ltest $T/onoff.json --backend ns3 --link ns3=p2p,trace=$T/onoff.trace,delay=5ms --duration 3 --no-tcp --no-loss \
+    || fail "on-off trace link test"
 ratio=$(j $T/onoff.json trace_delivery_ratio)
-[ "$(j $T/onoff.json valid)" = False ] || ok "0.8 <= $ratio <= 1.05" || fail "on-off trace delivery ratio $ratio"
+! checked on-off $T/onoff.json || ok "0.8 <= $ratio <= 1.05" || fail "on-off trace delivery ratio $ratio"
 
 # Wi-Fi 802.11a at 10 m: some throughput, a sub-10 ms RTT, ns-3's radio energy
-$B link test --backend ns3 --link ns3=wifi,distance=10m --duration 1 --no-udp --no-loss --json > $T/wifi.json \
+ltest $T/wifi.json --backend ns3 --link ns3=wifi,distance=10m --duration 1 --no-udp --no-loss \
     || fail "wifi link test"
 tcp=$(j $T/wifi.json throughput_mbps)
 e=$(j $T/wifi.json ns3_radio_energy_j)
 echo "wifi 802.11a 10 m: tcp $tcp Mbit/s, rtt $(j $T/wifi.json rtt_ms) ms, ns-3 radio energy $e J"
-[ "$(j $T/wifi.json valid)" = False ] || ok "$tcp > 5" || fail "wifi TCP $tcp Mbit/s"
+! checked wifi $T/wifi.json || ok "$tcp > 5" || fail "wifi TCP $tcp Mbit/s"
 ok "$e > 0" || fail "wifi radio energy $e"
 
 # a device walking away (4 m/s from 30 m): the distance grows during the test
@@ -86,11 +103,11 @@ ok "$(j $T/walk.json ns3_distance_m) > 33" || fail "the device did not move: $(c
 # LTE (LENA + EPC): the UE's traffic crosses the EPC; cells too big for real time are refused
 $B link check --backend ns3 --link ns3=lte,ues=30 2> $T/err && fail "30 UEs accepted"
 grep -q "real time" $T/err || fail "lte refusal: $(cat $T/err)"
-$B link test --backend ns3 --link ns3=lte,distance=100m --duration 1 --no-udp --no-loss --json > $T/lte.json \
+ltest $T/lte.json --backend ns3 --link ns3=lte,distance=100m --duration 1 --no-udp --no-loss \
     || fail "lte link test"
 tcp=$(j $T/lte.json throughput_mbps)
 echo "lte 25 RBs 100 m: tcp $tcp Mbit/s, rtt $(j $T/lte.json rtt_ms) ms"
-[ "$(j $T/lte.json valid)" = False ] || ok "$tcp > 2" || fail "lte TCP $tcp Mbit/s"
+! checked lte $T/lte.json || ok "$tcp > 2" || fail "lte TCP $tcp Mbit/s"
 
 # mecbed run over Wi-Fi (tiny model), valid flag and both energies in the JSON
 cat > "$T/net.model" <<'M'
@@ -145,5 +162,9 @@ sleep 0.2
 helpers | grep -q "mecbed-$run-" && fail "mecbed-ns3 left after SIGINT"
 ip netns list | grep -q "mecbed-$run" && fail "namespaces left after SIGINT"
 ip -o link show | grep -q "mb$run" && fail "interfaces left after SIGINT"
+if [ -n "$unchecked" ]; then
+    echo "skip: everything else passed, but ns-3 fell behind real time twice, so these figures were not checked:$unchecked"
+    exit 77
+fi
 echo "ok"
 exit 0

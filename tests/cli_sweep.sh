@@ -137,7 +137,7 @@ printf '[sweep]\nname = b\nmodels = resnet18\npolicies = nosuch\nlinks = rate=1m
 grep -q "bad5.conf: policies: unknown policy 'nosuch'" "$tmp/e5" || fail "unknown policy error: $(cat "$tmp/e5")"
 [ -e "$tmp/x5/results.csv" ] && fail "an experiment with an unknown policy ran"
 "$M" sweep "$tmp/nonexistent.conf" 2> "$tmp/e6" && fail "missing file accepted"
-grep -q "nonexistent.conf: cannot open" "$tmp/e6" || fail "missing file error: $(cat "$tmp/e6")"
+grep -q "nonexistent.conf: No such file or directory" "$tmp/e6" || fail "missing file error: $(cat "$tmp/e6")"
 
 # every shipped experiment parses, full and quick
 for c in experiments/*.conf; do

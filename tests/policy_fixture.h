@@ -67,6 +67,26 @@ static __attribute__((unused)) mb_graph *pf_random_dag(int n)
     return g;
 }
 
+/* A whole-tensor op for hand-computed cost cases: 2-D output of `bytes`
+ * (float32), inputs in0 and in1 (-1: none; both -1: an Input). Whole
+ * tensors only: every region is the full one. Returns its index. */
+static __attribute__((unused)) int pf_op(mb_graph *g, const char *name, int64_t bytes, int in0, int in1)
+{
+    mb_node nd;
+    memset(&nd, 0, sizeof(nd));
+    snprintf(nd.name, sizeof(nd.name), "%s", name);
+    nd.type = in0 < 0 ? MB_OP_INPUT : MB_OP_CONCAT;
+    if (in0 >= 0)
+        nd.inputs[nd.n_inputs++] = in0;
+    if (in1 >= 0)
+        nd.inputs[nd.n_inputs++] = in1;
+    nd.out_ndim = 2;
+    nd.out_dims[0] = 1;
+    nd.out_dims[1] = bytes / 4;
+    nd.out_bytes = bytes;
+    return mb_graph_add(g, &nd);
+}
+
 /* Node types with fixed speed factors (no gflops: independent of the profile's machine). */
 static __attribute__((unused)) void pf_types(mb_nodetype_set *set, double dev_speed, double edge_speed)
 {

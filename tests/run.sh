@@ -16,21 +16,31 @@ run_one() {
     secs=$(( $(date +%s) - start ))
     case $rc in
     0) pass=$((pass+1)); echo "PASS  $name (${secs}s)";;
-    77) skip=$((skip+1)); echo "SKIP  $name: $(grep -i skip "$log/out" | tail -n 1)";;
+    77) skip=$((skip+1))
+        # the test's own reason ("skip: ..."), else any line saying skip
+        why=$(grep -i '^skip:' "$log/out" | tail -n 1)
+        [ -n "$why" ] || why=$(grep -i skip "$log/out" | tail -n 1)
+        echo "SKIP  $name: $why";;
     *) fail=$((fail+1)); failed="$failed $name"; echo "FAIL  $name (exit $rc)"; tail -n 40 "$log/out" | sed 's/^/      /';;
     esac
 }
 filter=${TESTS:-}
+# TESTS_ONLY: a space-separated list of test names (test_x cli_y) to run
+# instead of all of them (make test-sanitize)
+only=${TESTS_ONLY:-}
+selected() { [ -z "$only" ] || case " $only " in *" $1 "*) return 0;; *) return 1;; esac; }
 for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
     n=$(basename "$t")
     [ -n "$filter" ] && ! echo "$n" | grep -q "$filter" && continue
+    selected "$n" || continue
     run_one "$n" "$t"
 done
 for t in tests/cli_*.sh; do
     [ -f "$t" ] || continue
     n=$(basename "$t" .sh)
     [ -n "$filter" ] && ! echo "$n" | grep -q "$filter" && continue
+    selected "$n" || continue
     run_one "$n" sh "$t"
 done
 echo

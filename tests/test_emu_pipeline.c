@@ -3,7 +3,9 @@
  * checked through its own per-packet CSV log: exact serialisation at a
  * constant rate, exact propagation delay, trace opportunities, Bernoulli and
  * Gilbert-Elliott loss, the drop-tail limit, CoDel, no reordering under
- * jitter, and an ended trace. */
+ * jitter, and an ended trace; and, independently of that log, against the
+ * test's own clock at the sending and the receiving end (rate and delay as
+ * the receiver sees them, and the log's delivery times). */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +33,10 @@ typedef struct row {
 
 typedef struct run {
     row *rows;
+    /* by packet number (its first 4 bytes): when the test wrote it and when
+     * the receiving end read it, in us since the emulator's start on the
+     * test's own CLOCK_MONOTONIC; got_us is -1 for a packet never read */
+    double *sent_us, *got_us;
     int n, delivered, received;
     int drop_loss, drop_queue, drop_aqm, drop_outage;
 } run;
@@ -46,6 +52,30 @@ static double mono(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void run_free(run *r)
+{
+    free(r->rows);
+    free(r->sent_us);
+    free(r->got_us);
+}
+
+/* Read every datagram waiting at the receiving end, stamping each. */
+static void drain(int fd, run *r, int n, double t0)
+{
+    char rx[2048];
+    ssize_t k;
+    while ((k = read(fd, rx, sizeof rx)) > 0) {
+        double now = (mono() - t0) * 1e6;
+        int id;
+        r->received++;
+        if (k < (ssize_t)sizeof id)
+            continue;
+        memcpy(&id, rx, sizeof id);
+        if (id >= 0 && id < n && r->got_us[id] < 0)
+            r->got_us[id] = now;
+    }
 }
 
 /* Push n packets of `bytes` through a direction with spec text, `gap_s`
@@ -69,24 +99,28 @@ static run push(const char *spec_text, int n, unsigned bytes, double gap_s, doub
     emu_dir *d = emu_dir_new(in[1], out[1], &cfg, err, sizeof err);
     if (!d)
         fail_msg("%s", err);
-    assert_int_equal(emu_dir_start(d, mono(), err, sizeof err), 0);
+    double t0 = mono();
+    assert_int_equal(emu_dir_start(d, t0, err, sizeof err), 0);
     char *buf = calloc(1, bytes);
     run r = {0};
-    char rx[2048];
+    r.sent_us = calloc((size_t)n, sizeof *r.sent_us);
+    r.got_us = malloc((size_t)n * sizeof *r.got_us);
+    assert_true(r.sent_us && r.got_us);
+    for (int i = 0; i < n; i++)
+        r.got_us[i] = -1;
     for (int i = 0; i < n; i++) {
         memcpy(buf, &i, sizeof i);
+        r.sent_us[i] = (mono() - t0) * 1e6;
         assert_int_equal(write(in[0], buf, bytes), (ssize_t)bytes);
         if (gap_s > 0)
             usleep((useconds_t)(gap_s * 1e6));
-        while (read(out[0], rx, sizeof rx) > 0) /* keep the output drained */
-            r.received++;
+        drain(out[0], &r, n, t0); /* keep the output drained */
     }
     double end = mono() + settle_s;
     while (mono() < end) {
         struct pollfd p = {.fd = out[0], .events = POLLIN};
         if (poll(&p, 1, 20) == 1)
-            while (read(out[0], rx, sizeof rx) > 0)
-                r.received++;
+            drain(out[0], &r, n, t0);
     }
     emu_dir_free(d);
     free(buf);
@@ -135,7 +169,55 @@ static void test_rate_and_delay_exact(void **state)
             assert_true(fabs(w->dep - prev->dep - 100) < 0.2);
         prev = w;
     }
-    free(r.rows);
+    run_free(&r);
+}
+
+/* The same link seen from outside the emulator: the test's own clock at the
+ * sending and at the receiving end, not the emulator's log. 100 packets of
+ * 1000 bytes written at once into 8 Mbit/s (1 ms each) and 20 ms: none
+ * reaches the receiver before 20 ms + its transmission after it was sent,
+ * the receiver sees them 1 ms apart (the rate), and each is read no earlier
+ * than the log says it was delivered (and not much later). A busy machine
+ * can only make packets late, so the lower bounds are tight and the upper
+ * ones loose. */
+static void test_receiver_clock(void **state)
+{
+    (void)state;
+    const int n = 100;
+    run r = push("rate=8mbit,delay=20ms", n, 1000, 0, 0.35);
+    assert_int_equal(r.delivered, n);
+    assert_int_equal(r.received, n);
+    double owd_min = 1e30, owd_max = 0, lag_max = 0;
+    for (int i = 0; i < n; i++) {
+        assert_true(r.got_us[i] >= 0);
+        double owd = r.got_us[i] - r.sent_us[i];
+        if (owd < 20000 + 1000 - 50)
+            fail_msg("packet %d reached the receiver %.0f us after it was sent: less than 20 ms + 1 ms", i, owd);
+        owd_min = fmin(owd_min, owd);
+        owd_max = fmax(owd_max, owd);
+        /* the n-th packet cannot arrive before n transmissions */
+        if (r.got_us[i] - r.sent_us[0] < 20000 + 1000.0 * (i + 1) - 50)
+            fail_msg("packet %d arrived %.0f us after the first was sent: faster than 8 Mbit/s", i,
+                     r.got_us[i] - r.sent_us[0]);
+        /* log and receiver agree: the log's seq is the packet's number here */
+        assert_int_equal(r.rows[i].seq, i);
+        double lag = r.got_us[i] - r.rows[i].dlv;
+        if (lag < -50)
+            fail_msg("packet %d read %.0f us before the log's delivery time", i, -lag);
+        lag_max = fmax(lag_max, lag);
+    }
+    double span = r.got_us[n - 1] - r.got_us[0];
+    double mbps = (n - 1) * 1000 * 8 / span;
+    print_message("receiver: one-way %.2f..%.2f ms, %.3f Mbit/s between first and last, read up to %.2f ms after "
+                  "the log's delivery\n",
+                  owd_min / 1e3, owd_max / 1e3, mbps, lag_max / 1e3);
+    /* (faster than the rate is caught per packet above; a late first read
+     * could shorten the span a little) */
+    assert_true(mbps <= 8.0 * 1.1);
+    assert_true(mbps >= 8.0 * 0.7);
+    assert_true(owd_min <= 21000 + 30000); /* the first packet is not held back */
+    assert_true(lag_max < 50000);
+    run_free(&r);
 }
 
 static void test_trace_opportunities(void **state)
@@ -159,7 +241,7 @@ static void test_trace_opportunities(void **state)
         if (i)
             assert_true(r.rows[i].dep > r.rows[i - 1].dep); /* one packet each */
     }
-    free(r.rows);
+    run_free(&r);
 }
 
 static void test_bernoulli_loss(void **state)
@@ -171,7 +253,7 @@ static void test_bernoulli_loss(void **state)
     assert_true(fabs(p - 0.2) < 4 * sqrt(0.2 * 0.8 / 4000));
     assert_int_equal(r.delivered + r.drop_loss, 4000);
     assert_int_equal(r.received, r.delivered);
-    free(r.rows);
+    run_free(&r);
 }
 
 static void test_gilbert_elliott(void **state)
@@ -191,7 +273,7 @@ static void test_gilbert_elliott(void **state)
     printf("gilbert-elliott: loss %.4f (1/6 = 0.1667), mean burst %.2f (4)\n", mean, burst);
     assert_true(fabs(mean - 1.0 / 6) < 0.02);
     assert_true(fabs(burst - 4) < 0.6);
-    free(r.rows);
+    run_free(&r);
 }
 
 static void test_queue_limit(void **state)
@@ -206,11 +288,11 @@ static void test_queue_limit(void **state)
     for (int i = 0; i < r.n; i++)
         if (!strcmp(r.rows[i].event, "delivered"))
             assert_true(r.rows[i].qd <= 50 * 1000 + 1);
-    free(r.rows);
+    run_free(&r);
     /* a byte limit */
     r = push("rate=8mbit,queue=10kb", 100, 1000, 0, 0.1);
     assert_true(r.drop_queue >= 80);
-    free(r.rows);
+    run_free(&r);
 }
 
 static void test_codel_bounds_delay(void **state)
@@ -245,8 +327,8 @@ static void test_codel_bounds_delay(void **state)
             assert_true(b.rows[i].qd >= 5000);
             assert_true(b.rows[i].arr + b.rows[i].qd > 100000);
         }
-    free(a.rows);
-    free(b.rows);
+    run_free(&a);
+    run_free(&b);
 }
 
 static void test_jitter_never_reorders(void **state)
@@ -261,7 +343,7 @@ static void test_jitter_never_reorders(void **state)
         spread += fabs(r.rows[i].dlv - r.rows[i].dep - 5000);
     }
     assert_true(spread / r.n > 100); /* the jitter is there */
-    free(r.rows);
+    run_free(&r);
 }
 
 static void test_trace_once_ends(void **state)
@@ -285,7 +367,7 @@ static void test_trace_once_ends(void **state)
     for (int i = 0; i < r.n; i++)
         if (!strcmp(r.rows[i].event, "delivered"))
             assert_true(r.rows[i].dep <= 50000 + 0.2);
-    free(r.rows);
+    run_free(&r);
 }
 
 static void test_missing_trace(void **state)
@@ -302,7 +384,8 @@ static void test_missing_trace(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rate_and_delay_exact), cmocka_unit_test(test_trace_opportunities),
+        cmocka_unit_test(test_rate_and_delay_exact), cmocka_unit_test(test_receiver_clock),
+        cmocka_unit_test(test_trace_opportunities),
         cmocka_unit_test(test_bernoulli_loss),       cmocka_unit_test(test_gilbert_elliott),
         cmocka_unit_test(test_queue_limit),          cmocka_unit_test(test_codel_bounds_delay),
         cmocka_unit_test(test_jitter_never_reorders), cmocka_unit_test(test_trace_once_ends),

@@ -116,6 +116,69 @@ static void test_plan_energy(void **state)
     mb_graph_free(g);
 }
 
+/* Plan energy summed by hand (not from the code under test): the device
+ * computes a1 (4 ms) and a2 (6 ms) at 3.0 W, sends both over one LTE uplink
+ * (8 Mbit/s shaped: 7.7227 Mbit/s of goodput, 5 ms, 0.25 ms per message),
+ * the edge computes c and sends 4000 bytes back. One frame, radio already
+ * connected (no promotion). Device: 3.0 W x 10 ms busy + 0.6 W idle for the
+ * rest of the latency; radio (Huang et al., LTE): (438.39 mW/Mbit/s x R +
+ * 1288.04 mW) while sending, (51.97 x R + 1288.04) while receiving, and the
+ * 1060 mW tail in every gap between transfers and after the last one until
+ * the result is in (0.25 + 10.75 + 0.25 ms). The edge (150 W busy, 60 W idle)
+ * adds to the system energy. */
+static void test_plan_energy_by_hand(void **state)
+{
+    (void)state;
+    mb_graph *g = mb_graph_new("fork");
+    int x = pf_op(g, "x", 4000, -1, -1);
+    int a1 = pf_op(g, "a1", 100000, x, -1);
+    int a2 = pf_op(g, "a2", 50000, x, -1);
+    int c = pf_op(g, "c", 4000, a1, a2);
+    g->n_outputs = 1;
+    g->outputs[0] = c;
+    mb_profile *prof = mb_profile_new(g);
+    prof->ref_gflops = 100;
+    prof->ms[a1] = 2, prof->ms[a2] = 3, prof->ms[c] = 1;
+    mb_topology t;
+    char err[512];
+    assert_int_equal(mb_topology_from_link("rate=8mbit,delay=5ms", &t, err, sizeof(err)), 0);
+    mb_nodetype_set types;
+    pf_types(&types, 2.0, 0.5);
+    mb_cost_opts o;
+    mb_cost_opts_default(&o);
+    o.msg_overhead_ms = 0.25;
+    mb_cost_model *cm = mb_cost_new(g, &t, prof, &types, &o, err, sizeof(err));
+    assert_non_null(cm);
+    mb_plan *p = mb_plan_new("t", g, 0);
+    mb_plan_compute(p, a1, 0, mb_node_full_region(g, a1));
+    mb_plan_compute(p, a2, 0, mb_node_full_region(g, a2));
+    mb_plan_send(p, a1, mb_node_full_region(g, a1), 0, 1);
+    mb_plan_send(p, a2, mb_node_full_region(g, a2), 0, 1);
+    mb_plan_compute(p, c, 1, mb_node_full_region(g, c));
+    mb_plan_send(p, c, mb_node_full_region(g, c), 1, 0);
+    assert_int_equal(mb_plan_evaluate(p, cm, err, sizeof(err)), 0);
+    /* in ms: transfers of 103.5912, 51.7956 and 4.1436; latency 174.7804 */
+    double R = 8.0 * 1448 / 1500; /* Mbit/s */
+    double s1 = 0.8 / R * 1e3, s2 = 0.4 / R * 1e3, s3 = 0.032 / R * 1e3;
+    double lat = 10 + (s1 - 6) + 0.25 + s2 + 0.25 + 5 + 0.5 + s3 + 0.25 + 5;
+    assert_float_equal(p->pred.latency_ms, lat, 1e-9);
+    double up_mj = (438.39 * R + 1288.04) * (s1 + s2) / 1e3;
+    double down_mj = (51.97 * R + 1288.04) * s3 / 1e3;
+    double tail_mj = 1060 * (0.25 + (0.25 + 5 + 0.5 + 5) + 0.25) / 1e3;
+    double radio = up_mj + down_mj + tail_mj;
+    assert_float_equal(radio, 745.1376, 1e-3);
+    assert_float_equal(p->pred.radio_mj, radio, 1e-9);
+    double device = 3.0 * 10 + 0.6 * (lat - 10) + radio; /* W x ms = mJ */
+    assert_float_equal(p->pred.energy_mj, device, 1e-9);
+    assert_float_equal(device, 874.0058, 1e-3);
+    double edge = 150 * 0.5 + 60 * (lat - 0.5);
+    assert_float_equal(p->pred.energy_system_mj, device + edge, 1e-6);
+    mb_plan_free(p);
+    mb_cost_free(cm);
+    mb_profile_free(prof);
+    mb_graph_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -123,6 +186,7 @@ int main(void)
         cmocka_unit_test(test_single_burst),
         cmocka_unit_test(test_tail_and_promotion),
         cmocka_unit_test(test_plan_energy),
+        cmocka_unit_test(test_plan_energy_by_hand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

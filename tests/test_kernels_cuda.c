@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "mb_skip.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -443,8 +444,7 @@ static void test_onnx_suite(void **state)
         closedir(dir);
     }
     if (!found) {
-        print_message("ONNX test data not found in %s (Debian libonnx-testdata): not run\n", data);
-        skip();
+        MB_SKIP("ONNX test data not found in %s (Debian libonnx-testdata): not run", data);
     }
     print_message("ONNX test models: %d run on %s and ref, %d differ\n", compared, mb_backend_name(cuda), failed);
     assert_int_equal(failed, 0);
@@ -557,5 +557,5 @@ int main(int argc, char **argv)
     printf("GPU: %s\n", mb_cuda_device_name(cuda));
     rc = cmocka_run_group_tests_name("cuda (GPU)", tests, setup, teardown);
     mb_backend_free(cuda);
-    return rc;
+    return MB_TESTS_EXIT(rc);
 }

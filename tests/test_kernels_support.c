@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "mb_skip.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -365,8 +366,7 @@ static void test_every_kind_cuda(void **state)
     mb_backend *cuda = mb_backend_new("cuda", 1, err, sizeof err);
     if (!cuda) {
         assert_non_null(strstr(err, "backend 'cuda': ")); /* says why */
-        print_message("cuda: not run: %s\n", err);
-        skip();
+        MB_SKIP("cuda: not run: %s", err);
     }
     every_kind_on(cuda);
     mb_backend_free(cuda);
@@ -457,5 +457,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_every_kind_cuda),         cmocka_unit_test(test_unimplemented_attributes),
         cmocka_unit_test(test_bad_arguments),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return MB_TESTS_EXIT(cmocka_run_group_tests(tests, setup, teardown));
 }

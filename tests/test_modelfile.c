@@ -229,6 +229,71 @@ static void test_round_trip_zoo(void **state)
     unlink(tmp("zoo.mbm.bin"));
 }
 
+/* Model files with any file name: the weights' sidecar is named after the
+ * model file, so a name holding a comma (`import m.onnx -o m-1,3,48,192.mbm`
+ * once wrote a file infer refused), a space, quotes, '#', parentheses, '='
+ * or a backslash is written quoted and read back bit-identically; npy() takes
+ * a quoted name too. Malformed quoting is an error at its line. */
+static void test_any_file_name(void **state)
+{
+    (void)state;
+    char err[512];
+    mb_graph *g = mb_zoo_build("mobilenetv2", MB_ZOO_SEED, err, sizeof err);
+    assert_non_null(g);
+    const char *names[] = {"m-1,3,48,192.mbm", "a b.mbm", "q\"uote.mbm", "x#y(1)=.mbm", "back\\slash.mbm",
+                           "it's.mbm"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        char path[600], bin[640];
+        snprintf(path, sizeof path, "%s", tmp(names[k]));
+        snprintf(bin, sizeof bin, "%s.bin", path);
+        assert_int_equal(mb_modelfile_write(g, path, err, sizeof err), 0);
+        assert_int_equal(access(bin, F_OK), 0); /* the sidecar has the model's name */
+        mb_graph *h = mb_modelfile_read(path, err, sizeof err);
+        if (!h)
+            fail_msg("%s: %s", names[k], err);
+        assert_true(mb_graph_hash(g) == mb_graph_hash(h));
+        mb_graph_free(h);
+        unlink(path);
+        unlink(bin);
+    }
+    /* the reader's side by hand: a quoted npy() and bin() name */
+    mb_tensor *w = mb_tensor_new4(3, 2, 3, 3);
+    mb_tensor_fill_uniform(w, 5, -1, 1);
+    assert_int_equal(mb_npy_write(w, tmp("w, \"1\".npy"), err, sizeof err), 0);
+    FILE *f = fopen(tmp("w #2.bin"), "wb");
+    assert_non_null(f);
+    fwrite(w->data, sizeof(float), 54, f);
+    fclose(f);
+    put(tmp("q.mbm"), "mecbed-model 1\nInput x shape=1,2,5,5\n"
+                      "Conv a x W=npy(\"w, \\\"1\\\".npy\")  # a comment\n"
+                      "Conv b x W=bin(3x2x3x3,\"w #2.bin\",0)\noutput a b\n");
+    mb_graph *q = mb_modelfile_read(tmp("q.mbm"), err, sizeof err);
+    if (!q)
+        fail_msg("%s", err);
+    assert_memory_equal(q->nodes[1].params[0]->data, w->data, mb_tensor_bytes(w));
+    assert_memory_equal(q->nodes[2].params[0]->data, w->data, mb_tensor_bytes(w));
+    mb_graph_free(q);
+    const char *bad[][2] = {
+        {"Conv b x W=bin(3x2x3x3,\"w #2.bin,0)\n", "q.mbm:3: a quoted file name without its closing '\"'"},
+        {"Conv b x W=bin(3x2x3x3,\"w #2\".bin,0)\n", "q.mbm:3: W: bin() takes DIMS, a file name"},
+        {"Conv b x W=bin(3x2x3x3,w\"2.bin,0)\n", "q.mbm:3: a quoted file name without its closing"},
+        {"Conv b x W=bin(3x2x3x3,w\"2\".bin,0)\n", "q.mbm:3: W: bin() takes DIMS, a file name"},
+        {"Conv b x W=npy(\"\")\n", "q.mbm:3: W: npy() takes one file name"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        char text[256];
+        snprintf(text, sizeof text, "mecbed-model 1\nInput x shape=1,2,5,5\n%soutput b\n", bad[k][0]);
+        put(tmp("q.mbm"), text);
+        assert_null(mb_modelfile_read(tmp("q.mbm"), err, sizeof err));
+        if (!strstr(err, bad[k][1]))
+            fail_msg("'%s' lacks '%s'", err, bad[k][1]);
+    }
+    assert_int_equal(mb_modelfile_write(g, tmp("new\nline.mbm"), err, sizeof err), -1);
+    assert_non_null(strstr(err, "a control character in the file name"));
+    mb_tensor_free(w);
+    mb_graph_free(g);
+}
+
 static void test_writer_sanitises_names(void **state)
 {
     (void)state;
@@ -464,6 +529,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_npy_and_bin_weights),
         cmocka_unit_test(test_round_trip_all_attrs),
         cmocka_unit_test(test_round_trip_zoo),
+        cmocka_unit_test(test_any_file_name),
         cmocka_unit_test(test_writer_sanitises_names),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_mutations),

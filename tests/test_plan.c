@@ -294,6 +294,155 @@ static void test_evaluate_arithmetic(void **state)
     mb_graph_free(g);
 }
 
+/* A fork whose two branches cross the same link: the device computes a1
+ * (2 ms x 2) and a2 (3 ms x 2) and sends both to the edge over one 8 Mbit/s,
+ * 5 ms direction. The link carries one message at a time: a2, ready at 10 ms,
+ * waits until a1 has been serialised (and its message overhead paid), not
+ * until a1 has arrived. Then c (1 ms x 0.5) on the edge and its result back.
+ * Every time below is summed by hand from the cost model's definition
+ * (cost.h), not taken from the code under test. */
+static void test_evaluate_shared_link_fork(void **state)
+{
+    (void)state;
+    mb_graph *g = mb_graph_new("fork");
+    int x = pf_op(g, "x", 4000, -1, -1);
+    int a1 = pf_op(g, "a1", 100000, x, -1);
+    int a2 = pf_op(g, "a2", 50000, x, -1);
+    int c = pf_op(g, "c", 4000, a1, a2);
+    g->n_outputs = 1;
+    g->outputs[0] = c;
+    mb_profile *prof = mb_profile_new(g);
+    prof->ref_gflops = 100;
+    prof->ms[a1] = 2, prof->ms[a2] = 3, prof->ms[c] = 1;
+    mb_topology t;
+    char err[512];
+    assert_int_equal(mb_topology_from_link("rate=8mbit,delay=5ms", &t, err, sizeof(err)), 0);
+    mb_nodetype_set types;
+    pf_types(&types, 2.0, 0.5);
+    mb_cost_opts o;
+    mb_cost_opts_default(&o);
+    o.msg_overhead_ms = 0.25;
+    mb_cost_model *cm = mb_cost_new(g, &t, prof, &types, &o, err, sizeof(err));
+    assert_non_null(cm);
+    mb_plan *p = mb_plan_new("t", g, 0);
+    mb_plan_compute(p, a1, 0, mb_node_full_region(g, a1));
+    mb_plan_compute(p, a2, 0, mb_node_full_region(g, a2));
+    mb_plan_send(p, a1, mb_node_full_region(g, a1), 0, 1);
+    mb_plan_send(p, a2, mb_node_full_region(g, a2), 0, 1);
+    mb_plan_compute(p, c, 1, mb_node_full_region(g, c));
+    mb_plan_send(p, c, mb_node_full_region(g, c), 1, 0);
+    assert_int_equal(mb_plan_evaluate(p, cm, err, sizeof(err)), 0);
+    /* goodput 8 Mbit/s x 1448/1500 = 7722666.67 bit/s: 100000 B -> 103.5912 ms,
+     * 50000 B -> 51.7956 ms, 4000 B -> 4.1436 ms */
+    double gp = 8e6 * 1448.0 / 1500.0;
+    double s1 = 800000 / gp * 1e3, s2 = 400000 / gp * 1e3, s3 = 32000 / gp * 1e3;
+    assert_float_equal(s1, 103.5912, 1e-4);
+    /* a1 on the device 0..4, a2 4..10 */
+    assert_float_equal(p->steps[0].t_end_ms, 4, 1e-12);
+    assert_float_equal(p->steps[1].t_end_ms, 10, 1e-12);
+    /* a1 leaves at 4 and arrives at 4 + 103.5912 + 0.25 + 5 = 112.8412 */
+    assert_float_equal(p->steps[2].t_start_ms, 4, 1e-9);
+    assert_float_equal(p->steps[2].t_end_ms, 4 + s1 + 0.25 + 5, 1e-9);
+    /* a2 leaves when the link is free (107.8412), not at 10 and not at
+     * a1's arrival; it arrives 51.7956 + 0.25 + 5 later: 164.8868 */
+    assert_float_equal(p->steps[3].t_start_ms, 4 + s1 + 0.25, 1e-9);
+    double a2_in = 4 + s1 + 0.25 + s2 + 0.25 + 5;
+    assert_float_equal(p->steps[3].t_end_ms, a2_in, 1e-9);
+    assert_float_equal(a2_in, 164.8868, 1e-3);
+    /* c on the edge: 0.5 ms after both inputs; back over the down direction */
+    assert_float_equal(p->steps[4].t_start_ms, a2_in, 1e-9);
+    double lat = a2_in + 0.5 + s3 + 0.25 + 5;
+    assert_float_equal(p->pred.latency_ms, lat, 1e-9);
+    assert_float_equal(lat, 174.7804, 1e-3);
+    assert_int_equal(p->pred.bytes_up, 150000);
+    assert_int_equal(p->pred.bytes_down, 4000);
+    assert_float_equal(p->pred.device_compute_ms, 10, 1e-12);
+    mb_plan_free(p);
+    mb_cost_free(cm);
+    mb_profile_free(prof);
+    mb_graph_free(g);
+}
+
+/* A device-edge-cloud path, hand-summed: x -> b (device) -> d (cloud) -> e
+ * (edge) -> the device. b crosses two links store-and-forward (device ->
+ * edge0 at 8 Mbit/s + 5 ms, edge0 -> cloud at 100 Mbit/s + 20 ms), d comes
+ * back one hop on the cloud link's down direction (50 Mbit/s + 15 ms), and
+ * e the last hop on the access link's down direction (20 Mbit/s + 10 ms).
+ * Node types: phone x2, edge-cpu x0.5, cloud-gpu x0.125. */
+static void test_evaluate_device_edge_cloud(void **state)
+{
+    (void)state;
+    mb_graph *g = mb_graph_new("path");
+    int x = pf_op(g, "x", 40000, -1, -1);
+    int b = pf_op(g, "b", 20000, x, -1);
+    int d = pf_op(g, "d", 8000, b, -1);
+    int e = pf_op(g, "e", 400, d, -1);
+    g->n_outputs = 1;
+    g->outputs[0] = e;
+    mb_profile *prof = mb_profile_new(g);
+    prof->ref_gflops = 100;
+    prof->ms[b] = 1.5, prof->ms[d] = 40, prof->ms[e] = 6;
+    char err[512];
+    mb_topology t;
+    memset(&t, 0, sizeof(t));
+    t.n_sites = 3;
+    const char *names[] = {"device", "edge0", "cloud"}, *ty[] = {"phone", "edge-cpu", "cloud-gpu"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(t.sites[i].name, sizeof(t.sites[i].name), "%s", names[i]);
+        snprintf(t.sites[i].node_type, sizeof(t.sites[i].node_type), "%s", ty[i]);
+        t.sites[i].role = (mb_role)i;
+    }
+    t.n_links = 2;
+    t.links[0].a = 0, t.links[0].b = 1;
+    t.links[1].a = 1, t.links[1].b = 2;
+    assert_int_equal(mb_linkspec_parse("up.rate=8mbit,down.rate=20mbit,up.delay=5ms,down.delay=10ms",
+                                       &t.links[0].spec, err, sizeof(err)),
+                     0);
+    assert_int_equal(mb_linkspec_parse("up.rate=100mbit,down.rate=50mbit,up.delay=20ms,down.delay=15ms",
+                                       &t.links[1].spec, err, sizeof(err)),
+                     0);
+    mb_nodetype_set types;
+    pf_types(&types, 2.0, 0.5);
+    mb_cost_opts o;
+    mb_cost_opts_default(&o);
+    o.msg_overhead_ms = 0.1;
+    mb_cost_model *cm = mb_cost_new(g, &t, prof, &types, &o, err, sizeof(err));
+    if (!cm)
+        fail_msg("%s", err);
+    int route[4];
+    assert_int_equal(mb_cost_route(cm, 0, 2, route, 4), 3);
+    assert_int_equal(route[1], 1);
+    mb_plan *p = mb_plan_new("t", g, 0);
+    mb_plan_compute(p, b, 0, mb_node_full_region(g, b));
+    mb_plan_send(p, b, mb_node_full_region(g, b), 0, 2);
+    mb_plan_compute(p, d, 2, mb_node_full_region(g, d));
+    mb_plan_send(p, d, mb_node_full_region(g, d), 2, 1);
+    mb_plan_compute(p, e, 1, mb_node_full_region(g, e));
+    mb_plan_send(p, e, mb_node_full_region(g, e), 1, 0);
+    assert_int_equal(mb_plan_evaluate(p, cm, err, sizeof(err)), 0);
+    double k = 1448.0 / 1500.0; /* goodput of a shaped rate */
+    double t_b = 1.5 * 2;                                                  /* 3 */
+    double hop1 = 20000 * 8 / (8e6 * k) * 1e3 + 0.1 + 5;                   /* 25.8182 */
+    double hop2 = 20000 * 8 / (100e6 * k) * 1e3 + 0.1 + 20;                /* 21.7575 */
+    double t_d = 40 * 0.125;                                               /* 5 */
+    double back1 = 8000 * 8 / (50e6 * k) * 1e3 + 0.1 + 15;                 /* 16.4260 */
+    double t_e = 6 * 0.5;                                                  /* 3 */
+    double back2 = 400 * 8 / (20e6 * k) * 1e3 + 0.1 + 10;                  /* 10.2657 */
+    assert_float_equal(p->steps[1].t_end_ms, t_b + hop1 + hop2, 1e-9);
+    assert_float_equal(p->steps[2].t_end_ms, t_b + hop1 + hop2 + t_d, 1e-9);
+    double lat = t_b + hop1 + hop2 + t_d + back1 + t_e + back2;
+    assert_float_equal(p->pred.latency_ms, lat, 1e-9);
+    assert_float_equal(lat, 85.2674, 1e-3);
+    /* the device's radio sees b go up and e come down; d crosses the backbone */
+    assert_int_equal(p->pred.bytes_up, 20000);
+    assert_int_equal(p->pred.bytes_down, 400);
+    assert_int_equal(p->pred.bytes_backbone, 20000 + 8000);
+    mb_plan_free(p);
+    mb_cost_free(cm);
+    mb_profile_free(prof);
+    mb_graph_free(g);
+}
+
 /* Profiles: CSV round trip, and the reader's errors name file and line. */
 static void test_profile_csv(void **state)
 {
@@ -348,6 +497,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tile_plan_executes_bit_exact),
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_evaluate_arithmetic),
+        cmocka_unit_test(test_evaluate_shared_link_fork),
+        cmocka_unit_test(test_evaluate_device_edge_cloud),
         cmocka_unit_test(test_profile_csv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,6 +20,7 @@
 #include "mecbed/model.h"
 #include "mecbed/plan.h"
 #include "mecbed/platform.h"
+#include "mecbed/wire.h"
 #include "../runtime/rt_exec.h"
 #include "../runtime/rt_mem.h"
 
@@ -321,8 +322,14 @@ static void test_frames_reuse_and_rss(void **state)
     }
     long rss200 = vm_rss_kb();
     assert_true(rss20 > 0);
+#ifdef __SANITIZE_ADDRESS__
+    /* ASan holds freed blocks in quarantine: the resident set grows
+     * whatever the code does; its leak checker judges leaks instead */
+    print_message("VmRSS %ld -> %ld KiB over 180 frames (not judged under ASan)\n", rss20, rss200);
+#else
     if (rss200 - rss20 > 1024)
         fail_msg("VmRSS grew from %ld to %ld KiB over 180 frames", rss20, rss200);
+#endif
     rt_exec_free(x);
     mb_plan_free(p);
     for (int k = 0; k < g->n_outputs; k++)
@@ -333,11 +340,73 @@ static void test_frames_reuse_and_rss(void **state)
     mb_backend_free(be);
 }
 
+/* A node whose FRAME message arrives after the frame's data already ran the
+ * frame to its end (control and data travel on different connections): the
+ * late FRAME starts nothing. It used to start the frame again, holding a
+ * slot forever; after RT_MAX_INFLIGHT such frames every later frame failed
+ * with "frames already in flight" (seen at frame 2699 of a 10,000-frame
+ * run). Here three times that many frames go through an edge executor. */
+static void test_late_frame_message(void **state)
+{
+    (void)state;
+    char err[256];
+    mb_backend *be = mb_backend_new("cpu", 1, err, sizeof err);
+    assert_non_null(be);
+    mb_plan *p = mb_plan_new("test", g, 0);
+    int x = mb_graph_find(g, "x"), out = g->outputs[0];
+    mb_region full_x = mb_node_full_region(g, x);
+    int recv_step = mb_plan_send(p, x, full_x, 0, 1);
+    assert_true(recv_step >= 0);
+    for (int op = 0; op < g->n_nodes; op++)
+        if (op != x)
+            assert_true(mb_plan_compute(p, op, 1, mb_node_full_region(g, op)) >= 0);
+    assert_true(mb_plan_send(p, out, mb_node_full_region(g, out), 1, 0) >= 0);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    int fds[MB_MAX_SITES];
+    for (int i = 0; i < MB_MAX_SITES; i++)
+        fds[i] = -1;
+    fds[0] = sv[1];
+    rt_exec *xe = rt_exec_new(g, p, 1, 1, be, fds, NULL, err, sizeof err);
+    if (!xe)
+        fail_msg("%s", err);
+    mb_tensor **in = mb_exec_make_inputs(g, 3);
+    assert_non_null(in);
+    mb_tensor_hdr h = {.epoch = 1, .step = (uint32_t)recv_step, .op = x, .region = full_x, .ndim = in[0]->ndim};
+    memcpy(h.dims, in[0]->dims, sizeof h.dims);
+    for (uint32_t f = 1; f <= 3 * RT_MAX_INFLIGHT; f++) {
+        float *buf = rt_exec_recv_buffer(xe, f, &h, err, sizeof err);
+        if (!buf)
+            fail_msg("frame %u: %s", f, err);
+        memcpy(buf, in[0]->data, mb_tensor_bytes(in[0]));
+        rt_exec_received(xe, f, &h, 0, buf, mb_now(), mb_now());
+        if (rt_exec_wait(xe, f, mb_now() + 10, err, sizeof err) || rt_exec_take(xe, f, NULL, NULL, err, sizeof err))
+            fail_msg("frame %u: %s", f, err);
+        /* the frame's FRAME message, late: nothing to start */
+        if (rt_exec_begin(xe, f, NULL, err, sizeof err))
+            fail_msg("late FRAME %u: %s", f, err);
+        /* and data for a frame that is over is an error, not a new frame */
+        assert_null(rt_exec_recv_buffer(xe, f, &h, err, sizeof err));
+        assert_non_null(strstr(err, "which is over"));
+        char drain[4096]; /* what the edge sent the device */
+        while (recv(sv[0], drain, sizeof drain, MSG_DONTWAIT) > 0)
+            ;
+    }
+    rt_exec_free(xe);
+    close(sv[0]);
+    close(sv[1]);
+    mb_tensor_free(in[0]);
+    free(in);
+    mb_plan_free(p);
+    mb_backend_free(be);
+}
+
 int main(int argc, char **argv)
 {
     mb_platform_init(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_all_on_device),
+        cmocka_unit_test(test_late_frame_message),
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_partial_regions_land_in_arena),
         cmocka_unit_test(test_frames_reuse_and_rss),

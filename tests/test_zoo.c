@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "mb_skip.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,8 +311,7 @@ static void test_ref_matches_cpu(void **state)
     char err[512];
     mb_backend *ref = mb_backend_new("ref", 1, err, sizeof err);
     if (!ref) {
-        print_message("skip: reference backend not available: %s\n", err);
-        skip();
+        MB_SKIP("reference backend not available: %s", err);
     }
     mb_backend *cpu = mb_backend_new("cpu", 1, err, sizeof err);
     assert_non_null(cpu);
@@ -351,5 +351,5 @@ int main(int argc, char **argv)
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     for (size_t m = 0; m < N_ZOO; m++)
         mb_graph_free(zoo_graphs[m]);
-    return rc;
+    return MB_TESTS_EXIT(rc);
 }

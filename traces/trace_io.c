@@ -287,9 +287,11 @@ static int read_line(trace_reader *rd, char *p)
         rd->fmt = detect(p);
         rd->auto_detected = 1;
         if (rd->fmt == MB_TRACE_FMT_AUTO)
+            /* not echoed: the file may be anything (a peer or a typo can name
+             * /etc/shadow), and its first line is no one's business */
             return fail(rd->err, rd->errlen,
-                        "%s:%d: cannot tell the trace format from '%.40s' (give --format: %s)", rd->path, rd->line,
-                        p, mb_trace_format_list());
+                        "%s:%d: not a bandwidth trace: the first line matches no known format (give --format: %s)",
+                        rd->path, rd->line, mb_trace_format_list());
         /* options only another format takes (column= for a file that is not a CSV log) */
         rd->src.format = rd->fmt;
         char e[256];
@@ -432,16 +434,25 @@ static mb_trace *build_rates(trace_reader *rd)
 /* Read every line of f; 0 or -1. */
 static int read_lines(trace_reader *rd, FILE *f)
 {
-    char buf[TRACE_MAX_LINE + 2];
-    while (fgets(buf, sizeof buf, f)) {
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int rc = 0;
+    while (!rc && (len = getline(&buf, &cap, f)) > 0) {
         rd->line++;
-        size_t len = strlen(buf);
-        if (len == sizeof buf - 1 && buf[len - 1] != '\n' && !feof(f))
-            return fail(rd->err, rd->errlen, "%s:%d: line longer than %d characters", rd->path, rd->line,
-                        TRACE_MAX_LINE);
-        if (read_line(rd, trace_trim(buf)))
-            return -1;
+        size_t n = (size_t)len;
+        while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+            n--;
+        if (n > TRACE_MAX_LINE)
+            rc = fail(rd->err, rd->errlen, "%s:%d: line longer than %d characters", rd->path, rd->line, TRACE_MAX_LINE);
+        else if (memchr(buf, 0, (size_t)len))
+            rc = fail(rd->err, rd->errlen, "%s:%d: a NUL byte (not a text file?)", rd->path, rd->line);
+        else
+            rc = read_line(rd, trace_trim(buf));
     }
+    free(buf);
+    if (rc)
+        return -1;
     if (ferror(f))
         return fail(rd->err, rd->errlen, "%s: read error", rd->path);
     if (rd->s.n == 0)

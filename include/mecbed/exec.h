@@ -32,8 +32,19 @@ typedef struct mb_exec_opts {
 int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_tensor ***outputs,
                 const mb_exec_opts *opts, mb_tensor ***all, char *err, size_t errlen);
 
-/* Seeded input tensors for every MB_OP_INPUT node (caller frees). */
+/* Seeded input tensors for every MB_OP_INPUT node (caller frees); NULL when
+ * out of memory (mb_exec_memory_error says why). */
 mb_tensor **mb_exec_make_inputs(const mb_graph *g, uint64_t seed);
+
+/* -1 with err naming the op, its shape and size when one tensor of g (an
+ * input or an op's output) is larger than this machine's memory: such a
+ * model can be planned but not run here. 0 otherwise. mb_exec_run checks it
+ * first. */
+int mb_exec_check_memory(const mb_graph *g, char *err, size_t errlen);
+/* The message for a failed allocation of g's tensors (`what`: "inputs",
+ * "activations"): mb_exec_check_memory's when it applies, else a plain
+ * out-of-memory message naming the model. */
+void mb_exec_memory_error(const mb_graph *g, const char *what, char *err, size_t errlen);
 
 /* Run a plan in one process: every site gets its own tensor store, COMPUTE
  * calls mb_backend_compute on the region from views of that site's store, SEND

@@ -18,6 +18,8 @@
 #define MB_NETNS_PREFIX "mecbed-"
 #define MB_IF_PREFIX "mb"
 #define MB_RUN_DIR "/run/mecbed"
+/* A run's temporary directory (its links' logs): MB_RUN_TMP_PREFIX<run>-XXXXXX */
+#define MB_RUN_TMP_PREFIX "/tmp/mecbed-run-"
 
 /* Can this process create namespaces, veths and TUN devices? 0 yes; -1 with
  * the reason in why (not root, no /dev/net/tun, no `ip`, ...). */
@@ -56,8 +58,9 @@ void mb_cleanup_remove_hook(void (*fn)(void *), void *arg);
 void mb_cleanup_all(void);
 
 /* What `mecbed clean` does: remove namespaces "mecbed-*", interfaces "mb*"
- * in the root namespace, and processes inside those namespaces, of runs whose
- * owner process is gone (all runs with all != 0). Prints what it removes to
+ * in the root namespace, processes inside those namespaces, owner files and
+ * temporary directories (MB_RUN_TMP_PREFIX) of runs whose owner process is
+ * gone (all runs with all != 0). Prints what it removes to
  * log (may be NULL). Returns the number of things removed, -1 on error. */
 int mb_clean_leftovers(int all, int dry_run, FILE *log, char *err, size_t errlen);
 

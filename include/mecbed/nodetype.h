@@ -20,6 +20,8 @@
 
 #include <stddef.h>
 
+#include "mecbed/topology.h"
+
 #define MB_NODETYPE_MAX 64
 
 typedef struct mb_nodetype {
@@ -48,6 +50,11 @@ int mb_nodetypes_read(mb_nodetype_set *set, const char *path, char *err, size_t 
  * under $MECBED_DATA, or in the install prefix). Returns 0 or -1 with err. */
 int mb_nodetypes_load_default(mb_nodetype_set *set, char *err, size_t errlen);
 const mb_nodetype *mb_nodetypes_find(const mb_nodetype_set *set, const char *name);
+/* Every site of t has a type in set (its type= or its role's default): 0, or
+ * -1 with err naming the site, the type and the known ones, as
+ * "TOPO_PATH:LINE: ..." when topo_path is given and the site came from it. */
+int mb_nodetypes_check_sites(const mb_nodetype_set *set, const mb_topology *t, const char *topo_path, char *err,
+                             size_t errlen);
 /* The type a site of this role gets when the topology names none:
  * device "phone", edge "edge-cpu", cloud "cloud-gpu". */
 const char *mb_nodetype_role_default(int role);

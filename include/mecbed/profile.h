@@ -32,6 +32,9 @@ typedef struct mb_profile {
     double ref_gflops;    /* sgemm GFLOP/s measured when profiling (same threads) */
     double whole_ms;      /* median wall time of whole untimed runs, interleaved with the
                            * timed ones (0: not measured); compare with the sum of op times */
+    uint64_t file_hash;   /* read from a file: the hash= it recorded (0: none). It differs from
+                           * graph_hash when another version of the model (same ops, types and
+                           * output sizes, other weights or attributes) was profiled */
 } mb_profile;
 
 /* All zeros, n_ops = g->n_nodes, ref_gflops = 0 (set it before use). */
@@ -46,8 +49,11 @@ mb_profile *mb_profile_measure(const mb_graph *g, const char *backend, int threa
 double mb_profile_sgemm_gflops(int threads);
 int mb_profile_write_csv(const mb_profile *p, const mb_graph *g, const char *path, char *err,
                          size_t errlen);
-/* Read a profile for g: row count and op names must match g ("file:line:
- * what is wrong" otherwise). */
+/* Read a profile for g: row count, op names, op types and (when the file
+ * has them) output sizes must match g, and header values be well formed
+ * ("file:line: what is wrong" otherwise). A hash= of another version of g is
+ * not an error: it is kept in file_hash for the caller to warn about (or,
+ * as mb_profile_default does, to refuse). */
 mb_profile *mb_profile_read_csv(const char *path, const mb_graph *g, char *err, size_t errlen);
 /* The profile to plan with when none is given: the pinned one under
  * policies/profiles/<model>.csv if it matches g, else the cached one

@@ -51,6 +51,22 @@ double rs_device_busy_ms(const mb_timeline *tl, uint32_t frame, int device);
  * NAN when an event is missing. */
 double rs_critical_path_ms(const mb_plan *p, const mb_graph *g, const mb_timeline *tl, uint32_t frame);
 
+/* One frame of a stream, wall times (mb_now()): when it was due (released),
+ * when its work started and ended; done = 0 when it never completed. */
+typedef struct rs_frame_times {
+    double release, start, end;
+    int done;
+} rs_frame_times;
+
+/* Deadline misses of a stream whose frames are due every deadline_ms
+ * (1000 / fps, emulated ms) on a run dilated by k (wall = emulated x k):
+ * a frame misses when it never completed or its result came later than
+ * its release + the deadline, queueing behind earlier frames included (a
+ * camera frame answered late is late, whatever delayed it). *own (may be
+ * NULL) receives how many of the misses took longer than the deadline
+ * from their own start: the rest were late only because they queued. */
+int rs_deadline_misses(const rs_frame_times *f, int n, double deadline_ms, double k, int *own);
+
 /* Bytes the device sent and received in a frame (SEND/RECV events). */
 void rs_device_bytes(const mb_timeline *tl, uint32_t frame, int device, int64_t *up, int64_t *down);
 

@@ -163,7 +163,8 @@ typedef struct mb_session_report {
     double host_scale;        /* the calibration's host_scale (1 when not calibrated) */
     double critical_path_ms;
     double fps, throughput_fps;
-    int deadline_misses;
+    int deadline_misses;      /* rs_deadline_misses: late from release (queueing included) or failed */
+    int deadline_misses_own;  /* of them: over the deadline from their own start (or failed) */
     int replans;
     int64_t bytes_up, bytes_down;                 /* the first plan's prediction per frame */
     int64_t last_bytes_up, last_bytes_down;       /* measured on the device's link, last frame */

@@ -19,6 +19,7 @@ typedef struct mb_site {
     mb_role role;
     char node_type[32];  /* "phone", "jetson-nano", "edge-cpu", ... ("" = role's default) */
     char address[64];    /* "host:port" of a node already running elsewhere; "" = started by mecbed */
+    int line;            /* topology file: the line of its type= (else of its [node] header); 0: no file */
 } mb_site;
 
 /* A link joins sites a and b; spec.up is the direction a -> b, spec.down b -> a
