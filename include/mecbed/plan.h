@@ -137,7 +137,7 @@ void mb_plan_print(FILE *f, const mb_plan *p, const mb_graph *g, const mb_topolo
  * (equal plans, equal signature). */
 typedef struct mb_plan_shape {
     int device_ops, server_ops, split_ops, cut_index;
-    char cut_after[64];
+    char cut_after[128];
     uint64_t signature;
 } mb_plan_shape;
 void mb_plan_shape_of(const mb_plan *p, const mb_graph *g, mb_plan_shape *out);
