@@ -312,14 +312,6 @@ static void session_end(session *ss, int clean)
     pthread_mutex_destroy(&ss->wmu);
 }
 
-static int is_zoo_name(const char *name)
-{
-    for (const char *const *z = mb_zoo_names(); *z; z++)
-        if (!strcasecmp(*z, name))
-            return 1;
-    return 0;
-}
-
 /* The model the runner names by graph hash: one of the node's model files,
  * or a zoo model when the runner names one. Never a path from the peer, and
  * a failure says nothing about the node's files or hashes. */
@@ -338,9 +330,11 @@ static int load_model(node_srv *srv, const mb_hello *hl, char *err, size_t errle
             g = mb_model_load(srv->cat[i].path, lerr, sizeof lerr);
             from = srv->cat[i].path;
         }
-    if (!g && is_zoo_name(hl->model)) {
+    if (!g) {
+        /* a zoo model, in any spelling the zoo accepts (the demo's "tinyyolov2"
+         * for tiny_yolov2); mb_zoo_build knows only its own names, never a path */
         g = mb_zoo_build(hl->model, MB_ZOO_SEED, lerr, sizeof lerr);
-        from = hl->model;
+        from = g ? hl->model : NULL;
     }
     uint64_t h = g ? mb_graph_hash(g) : 0;
     if (!g || h != hl->graph_hash) {

@@ -79,6 +79,13 @@ assert marks == ["frame 0", "frame 1"] or marks == ["frame 1", "frame 2"], (p, m
 P
     head -1 "$dir/t.json.csv" | grep -q "frame,kind,site" || { echo "timeline CSV missing"; fail=1; }
 done
+# a zoo model named in another spelling the zoo accepts ("alex-net" for
+# alexnet, as the demo's "tinyyolov2"): the node serves it too
+if ! $B run --model alex-net --policy offload --link rate=50mbit,rtt=10ms --frames 1 --quiet --json \
+    --run-id $run > "$dir/alias.json" 2> "$dir/alias.err" ||
+   ! python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["output_match"] is True' "$dir/alias.json"; then
+    echo "a zoo alias is refused by the node:"; cat "$dir/alias.err"; fail=1
+fi
 if ip netns list | grep -q "mecbed-$run"; then echo "namespaces left behind"; ip netns list; fail=1; fi
 if ip -o link show | grep -q "mb$run"; then echo "interfaces left behind"; fail=1; fi
 if ls /sys/fs/cgroup/cpu 2>/dev/null | grep -q "mecbed-$run"; then echo "cgroups left behind"; fail=1; fi
