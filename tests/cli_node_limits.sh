@@ -101,22 +101,27 @@ def squat():
                 time.sleep(0.005)
         else:
             time.sleep(0.01)
-loris = [threading.Thread(target=slowloris) for _ in range(4)] + [threading.Thread(target=squat)]
+# daemon threads: a failed assertion below must end the test, not leave
+# these senders keeping Python alive (a CI run once hung here for an hour)
+loris = [threading.Thread(target=slowloris, daemon=True) for _ in range(4)] + [
+    threading.Thread(target=squat, daemon=True)]
 for t in loris:
     t.start()
 hang = []
-for _ in range(200):
-    try:
-        hang.append(socket.create_connection(("127.0.0.1", port), timeout=2))
-    except OSError:
-        pass
-assert len(hang) >= 150, "only %d hanging connections opened" % len(hang)
-time.sleep(0.5)
-loaded = timed_run("200 hanging connections + slowloris")
-rss1 = rss_kb()
-stop = True
-for t in loris:
-    t.join()
+try:
+    for _ in range(200):
+        try:
+            hang.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+        except OSError:
+            pass
+    assert len(hang) >= 150, "only %d hanging connections opened" % len(hang)
+    time.sleep(0.5)
+    loaded = timed_run("200 hanging connections + slowloris")
+    rss1 = rss_kb()
+finally:
+    stop = True
+    for t in loris:
+        t.join(timeout=5)
 for s in hang + dev_hang:
     s.close()
 assert dev_hang, "no hanging connection to the device's port was made"

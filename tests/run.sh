@@ -6,14 +6,34 @@
 BUILD=${BUILD:-build}
 export BUILD
 pass=0; fail=0; skip=0; failed=""
+# TEST_TIMEOUT: seconds one test may take before it is stopped and failed
+# (with everything it started: timeout(1) signals the test's process group),
+# so one hung test fails alone instead of eating a CI run's time
+limit=${TEST_TIMEOUT:-900}
 log=$(mktemp -d "${TMPDIR:-/tmp}/mecbed-tests.XXXXXX")
-trap 'rm -rf "$log"' EXIT INT TERM
+child=""
+# Ctrl-C or a TERM stops the running test (timeout passes the signal on to
+# its group) and ends the whole run; it does not go on to the next test
+stop_all() {
+    [ -n "$child" ] && kill -TERM "$child" 2>/dev/null && wait "$child" 2>/dev/null
+    rm -rf "$log"
+    exit "$1"
+}
+trap 'rm -rf "$log"' EXIT
+trap 'stop_all 130' INT
+trap 'stop_all 143' TERM
 run_one() {
     name=$1; shift
     start=$(date +%s)
-    "$@" >"$log/out" 2>&1
+    # in the background and waited for, so a signal to this script is
+    # handled at once rather than after the test ends
+    timeout -k 15 "$limit" "$@" >"$log/out" 2>&1 &
+    child=$!
+    wait "$child"
     rc=$?
+    child=""
     secs=$(( $(date +%s) - start ))
+    [ $rc -eq 124 ] && echo "timed out after ${limit} s (TEST_TIMEOUT)" >>"$log/out"
     case $rc in
     0) pass=$((pass+1)); echo "PASS  $name (${secs}s)";;
     77) skip=$((skip+1))
