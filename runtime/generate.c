@@ -88,6 +88,7 @@ static void summarize(mb_gen_result *r)
     int k = (int)ceil(0.95 * n) - 1; /* nearest rank */
     r->tpot_p95_ms = s[k < 0 ? 0 : k];
     r->tpot_mean_ms = sum / n;
+    r->tpot_min_ms = s[0];
     r->tokens_per_s = r->tpot_mean_ms > 0 ? 1000.0 / r->tpot_mean_ms : 0;
     free(s);
 }

@@ -29,7 +29,7 @@ typedef struct mb_gen_result {
     int64_t *tokens;        /* n_tokens ids (caller frees with mb_gen_result_free) */
     double ttft_ms;         /* prefill: prompt in, first token out */
     double *step_ms;        /* n_tokens - 1 decode steps */
-    double tpot_median_ms, tpot_p95_ms, tpot_mean_ms;
+    double tpot_median_ms, tpot_p95_ms, tpot_mean_ms, tpot_min_ms;
     double tokens_per_s;    /* decode: 1000 / mean TPOT */
     int64_t weight_bytes;   /* weights one decode step reads */
     int64_t kv_bytes;       /* the whole KV cache (all layers, keys and values) */
