@@ -580,3 +580,41 @@ int64_t mb_decoder_weight_bytes_per_step(const mb_graph *g)
     }
     return bytes;
 }
+
+/* The layer in a node's name, or -1. */
+static int named_layer(const char *nm)
+{
+    int l, k = 0;
+    if ((sscanf(nm, "layers.%d.%n", &l, &k) == 1 && k > 0) || (sscanf(nm, "past.%d.%n", &l, &k) == 1 && k > 0))
+        return l >= 0 ? l : -1;
+    return -1;
+}
+
+static int last_layer_node(const mb_graph *g)
+{
+    int last = -1;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!strncmp(g->nodes[i].name, "layers.", 7))
+            last = i;
+    return last;
+}
+
+int mb_decoder_layer_of(const mb_graph *g, int node)
+{
+    int l = named_layer(g->nodes[node].name);
+    return l >= 0 ? l : node < last_layer_node(g) ? MB_DEC_PRE : MB_DEC_POST;
+}
+
+int mb_decoder_assign(const mb_graph *g, int n_layers, const int *layer_site, int device, int *site_of_op)
+{
+    int max_layer = -1, last = last_layer_node(g);
+    for (int i = 0; i < g->n_nodes; i++) {
+        int l = named_layer(g->nodes[i].name);
+        if (l >= n_layers)
+            return -1;
+        if (l > max_layer)
+            max_layer = l;
+        site_of_op[i] = l >= 0 ? layer_site[l] : i < last ? device : layer_site[n_layers - 1];
+    }
+    return max_layer + 1 == n_layers ? n_layers : -1;
+}

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mecbed/exec.h"
+#include "mecbed/plan.h"
 #include "mecbed/platform.h"
 
 mb_gen_model *mb_gen_model_new(const mb_decoder_cfg *cfg, int64_t capacity, uint64_t seed, char *err, size_t errlen)
@@ -116,10 +117,41 @@ static int check_args(const mb_gen_model *m, const int64_t *prompt, int P, int N
     return 0;
 }
 
-/* The prefill: the first token and the cache (outs[1..]). */
-static int prefill(const mb_gen_model *m, mb_backend *be, const int64_t *prompt, int P, mb_tensor ***outs,
-                   double *ms, char *err, size_t errlen)
+/* The plan of a layer-range split of g, or NULL with err. */
+static mb_plan *split_plan(const mb_gen_model *m, const mb_graph *g, const mb_gen_split *sp, char *err, size_t errlen)
 {
+    int *site = malloc(sizeof(int) * (size_t)g->n_nodes);
+    mb_plan *p = site ? mb_plan_new("edgeshard", g, sp->device) : NULL;
+    if (!p) {
+        free(site);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    int ok = mb_decoder_assign(g, (int)m->cfg->layers, sp->layer_site, sp->device, site) == (int)m->cfg->layers;
+    if (!ok)
+        snprintf(err, errlen, "%s: the split does not cover layers 0..%lld", g->name, (long long)m->cfg->layers - 1);
+    if (!ok || mb_plan_assign(p, g, site, err, errlen) || mb_plan_validate(p, g, sp->t, err, errlen)) {
+        mb_plan_free(p);
+        p = NULL;
+    }
+    free(site);
+    return p;
+}
+
+/* One step: the whole graph here, or the plan across sites. */
+static int run_step(const mb_graph *g, const mb_plan *plan, const mb_gen_split *sp, mb_backend *be, mb_tensor **in,
+                    mb_tensor ***outs, char *err, size_t errlen)
+{
+    if (plan)
+        return mb_plan_execute(plan, g, sp->t, be, in, outs, err, errlen);
+    return mb_exec_run(g, be, in, outs, NULL, NULL, err, errlen);
+}
+
+/* The prefill: the first token and the cache (outs[1..]). */
+static int prefill(const mb_gen_model *m, mb_backend *be, const mb_gen_split *sp, const int64_t *prompt, int P,
+                   mb_tensor ***outs, double *ms, char *err, size_t errlen)
+{
+    mb_plan *plan = NULL;
     mb_graph *pg = mb_decoder_build(m->cfg, P, m->capacity, 0, 0, 1, err, errlen);
     if (!pg)
         return -1;
@@ -135,10 +167,13 @@ static int prefill(const mb_gen_model *m, mb_backend *be, const int64_t *prompt,
     }
     if (mb_decoder_share_weights(pg, m->decode, err, errlen) < 0)
         goto out;
+    if (sp && !(plan = split_plan(m, pg, sp, err, errlen)))
+        goto out;
     double t0 = mb_now();
-    rc = mb_exec_run(pg, be, in, outs, NULL, NULL, err, errlen);
+    rc = run_step(pg, plan, sp, be, in, outs, err, errlen);
     *ms = (mb_now() - t0) * 1e3;
 out:
+    mb_plan_free(plan);
     mb_tensor_free(in[0]);
     mb_tensor_free(in[1]);
     free(pos);
@@ -146,12 +181,13 @@ out:
     return rc;
 }
 
-int mb_generate(const mb_gen_model *m, mb_backend *be, const int64_t *prompt, int P, int N, mb_gen_result *r,
-                char *err, size_t errlen)
+static int generate(const mb_gen_model *m, mb_backend *be, const mb_gen_split *sp, const int64_t *prompt, int P,
+                    int N, mb_gen_result *r, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
     if (check_args(m, prompt, P, N, err, errlen))
         return -1;
+    mb_plan *plan = NULL;
     const mb_graph *dg = m->decode;
     int n_out = dg->n_outputs, n_in = 2 + (n_out - 1);
     r->tokens = calloc((size_t)N, sizeof(int64_t));
@@ -164,7 +200,9 @@ int mb_generate(const mb_gen_model *m, mb_backend *be, const int64_t *prompt, in
     r->weight_bytes = mb_decoder_weight_bytes_per_step(dg);
     for (int k = 1; k < n_out; k++)
         r->kv_bytes += dg->nodes[dg->outputs[k]].out_bytes;
-    if (prefill(m, be, prompt, P, &outs, &r->ttft_ms, err, errlen))
+    if (sp && !(plan = split_plan(m, dg, sp, err, errlen)))
+        goto fail;
+    if (prefill(m, be, sp, prompt, P, &outs, &r->ttft_ms, err, errlen))
         goto fail;
     r->tokens[0] = (int64_t)outs[0]->data[0];
     r->n_tokens = 1;
@@ -181,7 +219,7 @@ int mb_generate(const mb_gen_model *m, mb_backend *be, const int64_t *prompt, in
             goto fail;
         }
         double t0 = mb_now();
-        int rc = mb_exec_run(dg, be, in, &outs, NULL, NULL, err, errlen);
+        int rc = run_step(dg, plan, sp, be, in, &outs, err, errlen);
         r->step_ms[step - 1] = (mb_now() - t0) * 1e3;
         for (int k = 0; k < n_in; k++) {
             mb_exec_release(in[k]);
@@ -194,15 +232,29 @@ int mb_generate(const mb_gen_model *m, mb_backend *be, const int64_t *prompt, in
     }
     free_outs(outs, n_out);
     free(in);
+    mb_plan_free(plan);
     summarize(r);
     return 0;
 fail:
+    mb_plan_free(plan);
     free_outs(outs, n_out);
     for (int k = 0; in && k < n_in; k++)
         mb_tensor_free(in[k]);
     free(in);
     mb_gen_result_free(r);
     return -1;
+}
+
+int mb_generate(const mb_gen_model *m, mb_backend *be, const int64_t *prompt, int P, int N, mb_gen_result *r,
+                char *err, size_t errlen)
+{
+    return generate(m, be, NULL, prompt, P, N, r, err, errlen);
+}
+
+int mb_generate_split(const mb_gen_model *m, mb_backend *be, const mb_gen_split *split, const int64_t *prompt, int P,
+                      int N, mb_gen_result *r, char *err, size_t errlen)
+{
+    return generate(m, be, split, prompt, P, N, r, err, errlen);
 }
 
 /* Four independent vector accumulators: the compiler's SIMD loads, so the

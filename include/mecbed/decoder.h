@@ -60,6 +60,18 @@ int mb_decoder_share_weights(mb_graph *dst, const mb_graph *src, char *err, size
  * operand, but only the gathered rows of an embedding or table. */
 int64_t mb_decoder_weight_bytes_per_step(const mb_graph *g);
 
+/* Which layer node i of a decoder graph belongs to: 0..layers-1 (its
+ * "layers.L." ops and its past.L.* cache inputs), MB_DEC_PRE (inputs,
+ * masks, embeddings, rotary tables: before the first layer) or MB_DEC_POST
+ * (final norm, LM head, argmax). */
+enum { MB_DEC_PRE = -1, MB_DEC_POST = -2 };
+int mb_decoder_layer_of(const mb_graph *g, int node);
+/* A layer-range split: site_of_op[i] for every node, the layers at
+ * layer_site[L], what precedes them on device, what follows them on the
+ * site of the last layer (so only the token comes back). Returns the number
+ * of layers found, -1 if g's layers are not 0..n_layers-1. */
+int mb_decoder_assign(const mb_graph *g, int n_layers, const int *layer_site, int device, int *site_of_op);
+
 #define MB_DECODER_ZOO_CAPACITY 256 /* cache capacity of the zoo's decode graphs (`--model gpt2`) */
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "mecbed/backend.h"
 #include "mecbed/decoder.h"
+#include "mecbed/topology.h"
 
 /* A decoder with weights, its decode graph built for one cache capacity. */
 typedef struct mb_gen_model {
@@ -40,6 +41,18 @@ typedef struct mb_gen_result {
 int mb_generate(const mb_gen_model *m, mb_backend *be, const int64_t *prompt, int P, int N, mb_gen_result *r,
                 char *err, size_t errlen);
 void mb_gen_result_free(mb_gen_result *r);
+
+/* The same generation with every step run as a plan across sites, in this
+ * process (mb_plan_execute): layers at layer_site[] (mb_decoder_assign's
+ * layer-range split) on the sites of t. What `generate --verify` compares
+ * with the unsplit run. Step times are those of the in-process execution. */
+typedef struct mb_gen_split {
+    const mb_topology *t;
+    const int *layer_site; /* one site per layer */
+    int device;            /* the site that holds the tokens */
+} mb_gen_split;
+int mb_generate_split(const mb_gen_model *m, mb_backend *be, const mb_gen_split *split, const int64_t *prompt, int P,
+                      int N, mb_gen_result *r, char *err, size_t errlen);
 
 /* A seeded prompt of P token ids in [0, vocab). Caller frees. */
 int64_t *mb_gen_prompt(int64_t vocab, int P, uint64_t seed);
