@@ -56,6 +56,34 @@ grep -q -- "--prompt-tokens '0'" "$tmp/out" || fail "message for -p 0: $(cat "$t
 "$M" generate -p 4 >"$tmp/out" 2>&1 && fail "no --model was accepted"
 grep -q -- "--model is required" "$tmp/out" || fail "message without --model: $(cat "$tmp/out")"
 
+# planning a split: every cut predicted, EdgeShard's the least total, the split run's tokens the unsplit model's
+export XDG_CACHE_HOME="$tmp/cache" # measured profiles are cached here
+"$M" generate --model gpt2 -p 4 -n 3 --link rate=50mbit,rtt=40ms --verify --json >"$tmp/plan.json" 2>"$tmp/err" ||
+    fail "plan mode exited $?: $(cat "$tmp/err")"
+"$M" generate --model gpt2 -p 4 -n 3 --link rate=50mbit,rtt=40ms --split 6 --verify --json >"$tmp/plan6.json" \
+    2>"$tmp/err" || fail "--split 6 exited $?: $(cat "$tmp/err")"
+python3 - "$tmp" <<'EOF2' || fail "plan mode content"
+import json, sys
+d = sys.argv[1]
+a = json.load(open(f"{d}/plan.json"))
+s = a["splits"]
+assert a["layers"] == 12 and len(s) == 13, a
+best = min(range(13), key=lambda k: s[k]["predicted_total_ms"])
+assert a["edgeshard_split_after"] == a["split_after"] == best, (a["split_after"], best)
+assert a["output_match"] is True and len(a["tokens"]) == 3
+assert s[12]["up_bytes_per_token"] == 0 and s[0]["up_bytes_per_token"] > 768 * 4
+for e in s:
+    assert abs(e["predicted_total_ms"] - (e["predicted_ttft_ms"] + 2 * e["predicted_tpot_ms"])) < 1e-6 * e["predicted_total_ms"]
+    assert e["predicted_tpot_ms"] > 0
+b = json.load(open(f"{d}/plan6.json"))
+assert b["split_after"] == 6 and b["output_match"] is True and b["tokens"] == a["tokens"]
+assert b["predicted_tpot_ms"] == b["splits"][6]["predicted_tpot_ms"]
+EOF2
+"$M" generate --model gpt2 -p 4 -n 3 --verify >"$tmp/out" 2>&1 && fail "--verify without --link was accepted"
+grep -q "need --link" "$tmp/out" || fail "message for --verify alone: $(cat "$tmp/out")"
+"$M" generate --model gpt2 -p 4 -n 3 --link rtt=40ms --split 13 >"$tmp/out" 2>&1 && fail "--split 13 was accepted"
+grep -q "from 0 to 12" "$tmp/out" || fail "message for --split 13: $(cat "$tmp/out")"
+
 "$M" models --json gpt2 smollm_135m tinyllama_1b >"$tmp/models.json" || fail "models DECODERS exited $?"
 python3 - "$tmp/models.json" <<'EOF2' || fail "models content for the decoders"
 import json, sys

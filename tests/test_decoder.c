@@ -17,8 +17,13 @@
 
 #include "mecbed/backend.h"
 #include "mecbed/decoder.h"
+#include "mecbed/cost.h"
 #include "mecbed/exec.h"
 #include "mecbed/generate.h"
+#include "mecbed/genplan.h"
+#include "mecbed/nodetype.h"
+#include "mecbed/profile.h"
+#include "mecbed/topology.h"
 #include "mecbed/model.h"
 #include "mecbed/onnx.h"
 #include "mecbed/zoo.h"
@@ -277,6 +282,114 @@ static void test_bad_arguments(void **state)
     mb_backend_free(be);
 }
 
+/* A split run (every step a plan across device and edge) generates the
+ * tokens of the unsplit run, for every cut. */
+static void test_split_generation(void **state)
+{
+    (void)state;
+    char err[512];
+    const mb_decoder_cfg *c = &tiny_llama;
+    mb_topology t;
+    assert_int_equal(mb_topology_from_link("rate=50mbit,rtt=20ms", &t, err, sizeof err), 0);
+    mb_backend *be = mb_backend_new("cpu", 1, err, sizeof err);
+    mb_gen_model *m = mb_gen_model_new(c, 10, 9, err, sizeof err);
+    assert_non_null(m);
+    int64_t *prompt = mb_gen_prompt(c->vocab, 5, 4);
+    mb_gen_result ref, got;
+    assert_int_equal(mb_generate(m, be, prompt, 5, 6, &ref, err, sizeof err), 0);
+    int dev = mb_topology_find(&t, "device"), edge = mb_topology_find(&t, "edge0");
+    for (int k = 0; k <= c->layers; k++) {
+        int ls[8];
+        for (int l = 0; l < c->layers; l++)
+            ls[l] = l < k ? dev : edge;
+        mb_gen_split sp = {&t, ls, dev};
+        if (mb_generate_split(m, be, &sp, prompt, 5, 6, &got, err, sizeof err))
+            fail_msg("split after %d: %s", k, err);
+        assert_int_equal(got.n_tokens, ref.n_tokens);
+        assert_memory_equal(got.tokens, ref.tokens, sizeof(int64_t) * (size_t)ref.n_tokens);
+        mb_gen_result_free(&got);
+    }
+    int bad[3] = {dev, dev, 7}; /* no such site */
+    mb_gen_split sp = {&t, bad, dev};
+    assert_int_equal(mb_generate_split(m, be, &sp, prompt, 5, 6, &got, err, sizeof err), -1);
+    mb_gen_result_free(&ref);
+    free(prompt);
+    mb_gen_model_free(m);
+    mb_backend_free(be);
+}
+
+typedef struct pipe_fixture {
+    mb_gen_model *m;
+    mb_graph *pg;
+    mb_profile *pp, *dp;
+    mb_nodetype_set types;
+} pipe_fixture;
+
+static void pipe_preds(pipe_fixture *f, const char *link, double mem, mb_gen_split_pred *out, int *best)
+{
+    char err[512];
+    mb_topology t;
+    assert_int_equal(mb_topology_from_link(link, &t, err, sizeof err), 0);
+    mb_cost_model *pc = mb_cost_new(f->pg, &t, f->pp, &f->types, NULL, err, sizeof err);
+    mb_cost_model *dc = mb_cost_new(f->m->decode, &t, f->dp, &f->types, NULL, err, sizeof err);
+    assert_non_null(pc);
+    assert_non_null(dc);
+    int L = (int)f->m->cfg->layers, dev = mb_topology_find(&t, "device"), edge = mb_topology_find(&t, "edge0");
+    *best = mb_gen_pipeline_plan(f->pg, pc, f->m->decode, dc, L, dev, edge, 8, mem, out, err, sizeof err);
+    if (*best >= 0) {
+        /* a step's time is its compute plus one transfer each way */
+        for (int k = 0; k <= L; k++) {
+            const mb_gen_step_pred *s = &out[k].decode;
+            double x = (s->up_bytes ? mb_cost_xfer_ms(dc, dev, edge, s->up_bytes) : 0) +
+                       (s->down_bytes ? mb_cost_xfer_ms(dc, edge, dev, s->down_bytes) : 0);
+            assert_float_equal(s->ms, s->compute_ms + x, 1e-9 * s->ms);
+            assert_true((k == L) == (s->up_bytes == 0 && s->down_bytes == 0));
+            assert_float_equal(out[k].total_ms, out[k].prefill.ms + 7 * s->ms, 1e-9 * out[k].total_ms);
+            if (k < L) /* the token (4 bytes) comes back */
+                assert_int_equal(s->down_bytes, 4);
+        }
+    }
+    mb_cost_free(pc);
+    mb_cost_free(dc);
+}
+
+/* EdgeShard's cut: the least total time; all on the device when the round
+ * trip is long; kept within the device's memory. */
+static void test_pipeline_plan(void **state)
+{
+    (void)state;
+    char err[512];
+    pipe_fixture f;
+    memset(&f, 0, sizeof f);
+    assert_int_equal(mb_nodetypes_load_default(&f.types, err, sizeof err), 0);
+    f.m = mb_gen_model_new(&tiny_llama, 12, 2, err, sizeof err);
+    assert_non_null(f.m);
+    f.pg = mb_decoder_build(&tiny_llama, 5, 12, 0, 0, 1, err, sizeof err);
+    assert_true(mb_decoder_share_weights(f.pg, f.m->decode, err, sizeof err) > 0);
+    f.pp = mb_profile_measure(f.pg, "cpu", 1, 1, err, sizeof err);
+    f.dp = mb_profile_measure(f.m->decode, "cpu", 1, 1, err, sizeof err);
+    assert_non_null(f.pp);
+    assert_non_null(f.dp);
+    int L = (int)tiny_llama.layers, best;
+    mb_gen_split_pred out[8];
+    pipe_preds(&f, "rate=100mbit,rtt=10ms", 0, out, &best);
+    assert_true(best >= 0 && best <= L);
+    for (int k = 0; k <= L; k++)
+        assert_true(out[best].total_ms <= out[k].total_ms);
+    pipe_preds(&f, "rate=1mbit,rtt=5000ms", 0, out, &best);
+    assert_int_equal(best, L); /* a 5 s round trip per token: stay on the device */
+    double all = out[L].device_weight_bytes;
+    pipe_preds(&f, "rate=1mbit,rtt=5000ms", all - 1, out, &best);
+    assert_true(best < L); /* the device cannot hold every layer */
+    assert_true(out[best].device_weight_bytes <= all - 1);
+    pipe_preds(&f, "rate=1mbit,rtt=5000ms", 1000, out, &best); /* not even the embedding */
+    assert_int_equal(best, -1);
+    mb_profile_free(f.pp);
+    mb_profile_free(f.dp);
+    mb_graph_free(f.pg);
+    mb_gen_model_free(f.m);
+}
+
 static void test_bandwidth(void **state)
 {
     (void)state;
@@ -291,6 +404,7 @@ int main(void)
         cmocka_unit_test(test_published_sizes), cmocka_unit_test(test_cache_gpt2),
         cmocka_unit_test(test_cache_llama),     cmocka_unit_test(test_decode_step_cache),
         cmocka_unit_test(test_onnx_roundtrip),  cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_split_generation), cmocka_unit_test(test_pipeline_plan),
         cmocka_unit_test(test_bandwidth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
