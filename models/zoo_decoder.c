@@ -127,9 +127,7 @@ static mb_node node(const char *name, mb_op_type t, int x)
     snprintf(n.name, sizeof n.name, "%s", name);
     n.type = t;
     n.n_inputs = x >= 0 ? 1 : 0;
-    n.inputs[0] = x;
-    if (x < -1) /* a failed producer: keep the -1 so add() refuses */
-        n.n_inputs = 1;
+    n.inputs[0] = x; /* callers with an input set n_inputs: a failed producer (-1) then stops add() */
     return n;
 }
 
