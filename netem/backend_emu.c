@@ -35,6 +35,39 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
+/* coalesce=T (us, ms or s; default 0): the write window. Segments of one
+ * TCP burst due within T of the first are written together, as a NIC's
+ * interrupt coalescing hands them to the stack; -1 when malformed. */
+static double coalesce_parse(const char *v)
+{
+    char *end;
+    double x = strtod(v, &end);
+    double u = !strcmp(end, "us") ? 1e-6 : !strcmp(end, "ms") ? 1e-3 : !strcmp(end, "s") ? 1 : -1;
+    if (end == v || u < 0 || !(x >= 0) || x * u > 0.1)
+        return -1;
+    return x * u;
+}
+
+static double coalesce_s(const mb_link_spec *s)
+{
+    char buf[64];
+    const char *v = mb_linkspec_extra_get(s, "coalesce", buf, sizeof buf);
+    double c = v ? coalesce_parse(v) : 0;
+    return c > 0 ? c : 0;
+}
+
+static const char *const emu_keys[] = {"coalesce", NULL};
+
+static int emu_validate(const mb_link_spec *s, char *err, size_t errlen)
+{
+    char buf[64];
+    const char *v = mb_linkspec_extra_get(s, "coalesce", buf, sizeof buf);
+    if (v && coalesce_parse(v) < 0)
+        return fail(err, errlen, "link spec: coalesce='%s': a time from 0 to 100ms with its unit (us, ms, s), "
+                    "e.g. coalesce=250us", v);
+    return 0;
+}
+
 /* Everything in the generic grammar is emulated; other backends' keys are
  * refused before this (mb_net_check). */
 static int emu_check(const mb_link_spec *s, char *err, size_t errlen)
@@ -121,7 +154,7 @@ static int emu_link_up(mb_net *net, net_link *l, const mb_net_opts *o, char *err
             .dir = dir == 0 ? l->spec->up : l->spec->down,
             .mtu = l->spec->mtu > 0 ? l->spec->mtu : 1500,
             .vnet = vnet,
-            .batch_s = getenv("MECBED_EMU_BATCH_US") ? atof(getenv("MECBED_EMU_BATCH_US")) * 1e-6 : 0,
+            .batch_s = coalesce_s(l->spec),
             .seed = (o->seed ? o->seed : 1) * 1000003ULL + (uint64_t)l->index * 2 + (uint64_t)dir,
             .name = name,
         };
@@ -178,6 +211,8 @@ const net_backend net_backend_emu = {
     .name = "emu",
     .summary = "user-space TUN emulator: rate, trace, delay, jitter, loss, queue, AQM",
     .check = emu_check,
+    .keys = emu_keys,
+    .validate = emu_validate,
     .link_up = emu_link_up,
     .link_start = emu_link_start,
     .link_down = emu_link_down,

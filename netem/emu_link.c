@@ -560,18 +560,23 @@ static void read_batch(emu_dir *d)
 }
 
 /* When the next write is due: the head's delivery time or, with a write
- * window W (cfg.batch_s), the delivery time of the last packet due within W
- * of the head, so that they go out together, none more than W late. */
+ * window W (cfg.batch_s), that of the last segment due within W of the head
+ * that one write can carry with it (emu_gso.h), so that they go out
+ * together, none more than W late. Other packets are never held. */
 static double write_due(emu_dir *d)
 {
-    double due = slot(d, d->head)->dlv;
-    if (d->cfg.batch_s > 0) {
+    const pkt *h = slot(d, d->head);
+    double due = h->dlv;
+    if (d->cfg.batch_s > 0 && h->gid && !(d->cfg.dir.corrupt > 0) && !(d->cfg.dir.duplicate > 0)) {
         double lim = due + d->cfg.batch_s;
+        size_t total = h->len;
         for (uint64_t a = d->head + 1; a < d->tail && a < d->head + MERGE_MAX; a++) {
-            double t = slot(d, a)->dlv;
-            if (t > lim)
+            const pkt *q = slot(d, a);
+            if (q->dlv > lim || q->gid != h->gid || q->sidx != h->sidx + (a - d->head) ||
+                total + q->len - q->hlen > 65535)
                 break;
-            due = t;
+            total += q->len - q->hlen;
+            due = q->dlv;
         }
     }
     return due;
