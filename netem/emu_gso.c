@@ -68,13 +68,19 @@ static void ip4_csum(uint8_t *ip)
     wr16(ip + 10, (uint16_t)~fold(sum16(ip, ihl, 0)));
 }
 
-/* the partial checksum the kernel leaves in a TCP header (CHECKSUM_PARTIAL):
- * the pseudo-header sum over a TCP length of l4len, not complemented */
-static void tcp_partial(uint8_t *pkt, int v6, size_t l4off, size_t l4len)
+/* the partial checksum the kernel leaves in a TCP or UDP header
+ * (CHECKSUM_PARTIAL): the pseudo-header sum over a transport length of
+ * l4len, not complemented, at the header's checksum field */
+static void l4_partial(uint8_t *pkt, int v6, size_t l4off, size_t l4len, int proto, size_t field)
 {
     uint32_t s = v6 ? sum16(pkt + 8, 32, 0) : sum16(pkt + 12, 8, 0);
-    s += 6 + (uint32_t)(l4len >> 16) + (uint32_t)(l4len & 0xffff);
-    wr16(pkt + l4off + 16, fold(s));
+    s += (uint32_t)proto + (uint32_t)(l4len >> 16) + (uint32_t)(l4len & 0xffff);
+    wr16(pkt + l4off + field, fold(s));
+}
+
+static void tcp_partial(uint8_t *pkt, int v6, size_t l4off, size_t l4len)
+{
+    l4_partial(pkt, v6, l4off, l4len, 6, 16);
 }
 
 static void set_ip_len(uint8_t *pkt, int v6, size_t total)
@@ -166,4 +172,32 @@ void emu_csum_finish(uint8_t *pkt, size_t len, size_t csum_start, size_t csum_of
         return;
     uint16_t c = (uint16_t)~fold(sum16(pkt + csum_start, len - csum_start, 0));
     wr16(pkt + csum_start + csum_offset, c ? c : 0xffff);
+}
+
+int emu_udp_mergeable(const emu_vnet *v, const uint8_t *pkt, size_t len)
+{
+    return v->gso_type == VIRTIO_NET_HDR_GSO_NONE && (v->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+           v->csum_start == 20 && v->csum_offset == 6 && len > 28 && pkt[0] == 0x45 && pkt[9] == 17 &&
+           !(pkt[6] & 0x3f) && !pkt[7] && (size_t)rd16(pkt + 2) == len && (size_t)rd16(pkt + 24) == len - 20;
+}
+
+int emu_udp_same_flow(const uint8_t *a, const uint8_t *b)
+{
+    return a[1] == b[1] && a[8] == b[8] && !memcmp(a + 12, b + 12, 8) && !memcmp(a + 20, b + 20, 4);
+}
+
+void emu_udp_merge(uint8_t *first, size_t total, size_t seg_payload, size_t n, emu_vnet *v)
+{
+    set_ip_len(first, 0, total);
+    wr16(first + 24, (uint32_t)(total - 20));
+    l4_partial(first, 0, 20, total - 20, 17, 6);
+    memset(v, 0, sizeof *v);
+    v->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    v->csum_start = 20;
+    v->csum_offset = 6;
+    v->hdr_len = 28;
+    if (n > 1) {
+        v->gso_type = EMU_GSO_UDP_L4;
+        v->gso_size = (uint16_t)seg_payload;
+    }
 }

@@ -53,6 +53,16 @@ size_t emu_gso_segment(const emu_gso *g, const uint8_t *pkt, size_t k, uint8_t *
  * partial TCP checksum. Fills v for the write (a GSO header when n > 1). */
 void emu_gso_merge(uint8_t *first, int v6, size_t l4off, size_t hlen, size_t mss, size_t total, size_t n,
                    uint8_t last_flags, emu_vnet *v);
+/* UDP datagrams (IPv4 without options, unfragmented, partial checksum)
+ * that arrive one by one can leave together as a UDP GSO packet (the
+ * receiver's stack cuts it into the same datagrams again): consecutive
+ * datagrams of one flow, all of the first's size but the last. */
+#define EMU_GSO_UDP_L4 5 /* VIRTIO_NET_HDR_GSO_UDP_L4 (newer headers) */
+int emu_udp_mergeable(const emu_vnet *v, const uint8_t *pkt, size_t len);
+int emu_udp_same_flow(const uint8_t *a, const uint8_t *b);
+/* Turn the first of n datagrams into the header of their merged packet of
+ * total bytes (seg_payload bytes of data per datagram); fills v. */
+void emu_udp_merge(uint8_t *first, size_t total, size_t seg_payload, size_t n, emu_vnet *v);
 /* Complete a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM) in place. */
 void emu_csum_finish(uint8_t *pkt, size_t len, size_t csum_start, size_t csum_offset);
 

@@ -69,7 +69,7 @@ typedef struct pkt {
     uint64_t gid;
     uint32_t sidx;
     uint16_t hlen, mss;
-    uint8_t v6;
+    uint8_t v6, udp; /* udp: a datagram that can merge (emu_udp_mergeable) */
 } pkt;
 
 typedef struct codel {
@@ -92,7 +92,7 @@ struct emu_dir {
     double last_dep, last_dlv;
     double epoch, rt_offset; /* realtime = monotonic + rt_offset */
     uint64_t seq, gid;
-    uint64_t n_reads, n_writes, n_wakes; /* MECBED_EMU_DEBUG: printed at the end */
+    uint64_t n_reads, n_writes, n_wakes, n_wfail; /* MECBED_EMU_DEBUG: printed at the end */
     uint8_t *rbuf; /* READ_MAX bytes: what one read() returns */
     uint8_t *pbuf; /* a packet's copy with its checksum completed, for pcap */
     uint64_t rng[4];
@@ -387,7 +387,7 @@ static void write_one(emu_dir *d, const pkt *p)
     } else {
         w = write(d->out_fd, p->buf, p->len);
     }
-    (void)w; /* a TUN write fails only if the interface is gone: the run is ending */
+    d->n_wfail += w < 0; /* a TUN write fails only if the interface is gone: the run is ending */
     __atomic_add_fetch(&d->ctr.out_packets, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&d->ctr.out_bytes, p->len, __ATOMIC_RELAXED);
 }
@@ -397,12 +397,15 @@ static void write_one(emu_dir *d, const pkt *p)
 static size_t merge_run(emu_dir *d, double now)
 {
     const pkt *p = slot(d, d->head);
-    if (!p->gid || d->cfg.dir.corrupt > 0 || d->cfg.dir.duplicate > 0)
+    if ((!p->gid && !p->udp) || d->cfg.dir.corrupt > 0 || d->cfg.dir.duplicate > 0)
         return 1;
     size_t n = 1, total = p->len;
     while (n < MERGE_MAX && d->head + n < d->tail) {
-        const pkt *q = slot(d, d->head + n);
-        if (q->dlv > now || q->gid != p->gid || q->sidx != p->sidx + n || total + q->len - q->hlen > 65535)
+        const pkt *q = slot(d, d->head + n), *prev = slot(d, d->head + n - 1);
+        if (q->dlv > now || total + q->len - q->hlen > 65535)
+            break;
+        if (p->gid ? q->gid != p->gid || q->sidx != p->sidx + n
+                   : !q->udp || prev->len != p->len || q->len > p->len || !emu_udp_same_flow(p->buf, q->buf))
             break;
         total += q->len - q->hlen;
         n++;
@@ -430,12 +433,15 @@ static void write_merged(emu_dir *d, uint64_t h, size_t n)
         bytes += slot(d, h + i)->len;
     const pkt *last = slot(d, h + n - 1);
     emu_vnet v;
-    emu_gso_merge(f->buf, f->v6, f->vh.csum_start, f->hlen, f->mss, total, n, last->buf[last->vh.csum_start + 13],
-                  &v);
+    if (f->udp)
+        emu_udp_merge(f->buf, total, f->len - f->hlen, n, &v);
+    else
+        emu_gso_merge(f->buf, f->v6, f->vh.csum_start, f->hlen, f->mss, total, n,
+                      last->buf[last->vh.csum_start + 13], &v);
     emu_vnet_put(&v, vh);
     d->n_writes++;
     ssize_t w = writev(d->out_fd, iov, (int)n + 1);
-    (void)w;
+    d->n_wfail += w < 0;
     __atomic_add_fetch(&d->ctr.out_packets, n, __ATOMIC_RELAXED);
     __atomic_add_fetch(&d->ctr.out_bytes, bytes, __ATOMIC_RELAXED);
 }
@@ -492,6 +498,7 @@ static pkt *next_slot(emu_dir *d, size_t len)
     }
     p->gid = 0;
     p->sidx = 0;
+    p->udp = 0;
     memset(&p->vh, 0, sizeof p->vh);
     return p;
 }
@@ -545,6 +552,8 @@ static void admit(emu_dir *d, const uint8_t *b, size_t len, double now)
     memcpy(p->buf, b, len);
     p->len = (uint32_t)len;
     p->vh = vh;
+    if (d->cfg.vnet && emu_udp_mergeable(&vh, b, len))
+        p->udp = 1, p->hlen = 28;
     enqueue(d, now);
 }
 
@@ -730,9 +739,9 @@ void emu_dir_stop(emu_dir *d)
     d->stopped = 1;
     d->ctr.cpu_s = d->cpu_final;
     if (getenv("MECBED_EMU_DEBUG"))
-        fprintf(stderr, "%s: %llu packets in %llu reads, %llu out in %llu writes, %llu wake-ups, %.3f s CPU\n",
+        fprintf(stderr, "%s: %llu packets in %llu reads, %llu out in %llu writes (%llu failed), %llu wake-ups, %.3f s CPU\n",
                 d->name, (unsigned long long)d->ctr.in_packets, (unsigned long long)d->n_reads,
-                (unsigned long long)d->ctr.out_packets, (unsigned long long)d->n_writes,
+                (unsigned long long)d->ctr.out_packets, (unsigned long long)d->n_writes, (unsigned long long)d->n_wfail,
                 (unsigned long long)d->n_wakes, d->cpu_final);
     /* packets still in flight when the link goes: log them as such */
     if (d->csv) {

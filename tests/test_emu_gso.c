@@ -5,7 +5,8 @@
  * super-packet again, and one direction of the emulator (emu_link.c, fed
  * through datagram socketpairs with virtio headers, no root needed) passes
  * each segment through the queue limit and loss on its own, logs and counts
- * segments' wire bytes, and writes segments due together as one GSO packet. */
+ * segments' wire bytes, and writes segments due together as one GSO packet
+ * (UDP datagrams of one flow due together as one UDP GSO packet). */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -391,6 +392,91 @@ static void test_loss_per_segment(void **state)
     got_free(&o);
 }
 
+/* UDP datagrams of one flow due at the same instant (a Mahimahi trace's
+ * opportunities at one millisecond) leave in one UDP GSO write; the
+ * receiver's stack cuts it into the same datagrams again. */
+static void test_udp_merge(void **state)
+{
+    (void)state;
+    char trace[64], err[512];
+    snprintf(trace, sizeof trace, "/tmp/mb-gso-%d.trace", (int)getpid());
+    FILE *tf = fopen(trace, "w");
+    assert_non_null(tf);
+    for (int i = 0; i < 12; i++)
+        fprintf(tf, "20\n");
+    fprintf(tf, "1000\n");
+    fclose(tf);
+    char spec_text[128];
+    snprintf(spec_text, sizeof spec_text, "trace=%s", trace);
+    mb_link_spec spec;
+    if (mb_linkspec_parse(spec_text, &spec, err, sizeof err))
+        fail_msg("%s", err);
+    int in[2], out[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, in), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, out), 0);
+    fcntl(in[1], F_SETFL, O_NONBLOCK);
+    fcntl(out[0], F_SETFL, O_NONBLOCK);
+    emu_dir_cfg cfg = {.dir = spec.up, .mtu = 1500, .vnet = 1, .seed = 5, .name = "udp"};
+    emu_dir *d = emu_dir_new(in[1], out[1], &cfg, err, sizeof err);
+    if (!d)
+        fail_msg("%s", err);
+    assert_int_equal(emu_dir_start(d, mono(), err, sizeof err), 0);
+    const size_t pl = 1000;
+    uint8_t pkt[28 + 1000], vh[EMU_VNET_HDR_LEN];
+    emu_vnet v = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .csum_start = 20, .csum_offset = 6};
+    emu_vnet_put(&v, vh);
+    for (int k = 0; k < 10; k++) {
+        size_t len = 28 + (k < 9 ? pl : 300);
+        memset(pkt, 0, 28);
+        pkt[0] = 0x45, pkt[2] = (uint8_t)(len >> 8), pkt[3] = (uint8_t)len, pkt[5] = (uint8_t)k;
+        pkt[6] = 0x40, pkt[8] = 64, pkt[9] = 17;
+        pkt[12] = 10, pkt[15] = 1, pkt[16] = 10, pkt[19] = 2;
+        pkt[20] = 0x30, pkt[21] = 0x39, pkt[22] = 0x14, pkt[23] = 0x52;
+        pkt[24] = (uint8_t)((len - 20) >> 8), pkt[25] = (uint8_t)(len - 20);
+        for (size_t j = 0; j < len - 28; j++)
+            pkt[28 + j] = (uint8_t)(k * 31 + j);
+        struct iovec iov[2] = {{vh, sizeof vh}, {pkt, len}};
+        assert_int_equal(writev(in[0], iov, 2), (ssize_t)(sizeof vh + len));
+    }
+    static uint8_t rx[70000];
+    ssize_t rlen[4];
+    int n = 0;
+    double end = mono() + 0.2;
+    while (mono() < end && n < 4) {
+        struct pollfd p = {.fd = out[0], .events = POLLIN};
+        if (poll(&p, 1, 20) == 1 && (rlen[n] = read(out[0], rx, sizeof rx)) > 0)
+            n++;
+    }
+    mb_link_counters c;
+    emu_dir_stop(d);
+    emu_dir_counters(d, &c);
+    emu_dir_free(d);
+    unlink(trace);
+    close(in[0]), close(in[1]), close(out[0]), close(out[1]);
+    assert_int_equal(n, 1); /* all ten in one write */
+    emu_vnet o;
+    emu_vnet_get(&o, rx);
+    uint8_t *m = rx + EMU_VNET_HDR_LEN;
+    size_t total = (size_t)rlen[0] - EMU_VNET_HDR_LEN;
+    assert_int_equal(total, 28 + 9 * pl + 300);
+    assert_int_equal(o.gso_type, EMU_GSO_UDP_L4);
+    assert_int_equal(o.gso_size, pl);
+    assert_int_equal(o.csum_start, 20);
+    assert_int_equal(m[2] << 8 | m[3], total);
+    assert_int_equal(m[24] << 8 | m[25], total - 20);
+    assert_int_equal(ones(m, 20, 0), 0);
+    for (int k = 0; k < 10; k++)
+        for (size_t j = 0; j < (k < 9 ? pl : 300); j++)
+            if (m[28 + (size_t)k * pl + j] != (uint8_t)(k * 31 + j))
+                fail_msg("datagram %d byte %zu not the original's", k, j);
+    /* the checksum completes over the merged packet (pseudo-header, UDP) */
+    emu_csum_finish(m, total, 20, 6);
+    uint8_t ph[12] = {10, 0, 0, 1, 10, 0, 0, 2, 0, 17, (uint8_t)((total - 20) >> 8), (uint8_t)(total - 20)};
+    assert_int_equal(ones(m + 20, total - 20, (uint16_t)~ones(ph, 12, 0)), 0);
+    assert_int_equal(c.out_packets, 10);
+    assert_int_equal(c.out_bytes, 9 * (28 + pl) + 328);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -400,6 +486,7 @@ int main(void)
         cmocka_unit_test(test_queue_limit_per_segment),
         cmocka_unit_test(test_merge_when_due_together),
         cmocka_unit_test(test_loss_per_segment),
+        cmocka_unit_test(test_udp_merge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
