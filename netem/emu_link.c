@@ -12,9 +12,16 @@
  * virtual clock, so scheduling latency of this thread never changes the rate
  * a link delivers, only (by tens of microseconds) when a packet is written.
  * The thread sleeps in ppoll() with a nanosecond timeout and a 1 ns timer
- * slack: microsecond timers, unlike Mahimahi's 1 ms tick. */
+ * slack: microsecond timers, unlike Mahimahi's 1 ms tick.
+ * With virtio headers on the TUN fds (cfg.vnet), a TCP super-packet is cut
+ * into its wire packets on arrival and each goes through the pipeline on its
+ * own; packets due at once that one write can carry (segments of one
+ * super-packet, datagrams of one UDP flow) leave as one GSO packet, and
+ * cfg.batch_s lets segments wait that long for the rest of their run
+ * (emu_gso.h). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/virtio_net.h>
 #include <math.h>
 #include <pcap/pcap.h>
 #include <poll.h>
@@ -25,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <linux/virtio_net.h>
 #include <sys/prctl.h>
 #include <sys/uio.h>
 #include <time.h>
