@@ -225,9 +225,10 @@ int mb__token_local(const mb_graph *g, int i)
     int q = n->out_ndim;
     if (q != 2 && q != 3)
         return 0;
-    for (int k = 0; k < n->n_inputs; k++)
-        if (g->nodes[n->inputs[k]].out_ndim > q)
-            return 0;
+    if (n->type != MB_OP_RESHAPE)
+        for (int k = 0; k < n->n_inputs; k++)
+            if (g->nodes[n->inputs[k]].out_ndim > q)
+                return 0;
     if (is_eltwise1(n->type))
         return n->n_inputs == 1 && g->nodes[n->inputs[0]].out_ndim == q;
     if (is_broadcast_binary(n->type))
