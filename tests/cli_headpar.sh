@@ -4,7 +4,7 @@
 # in-process (--verify) and compared with the unsplit model (within the
 # verifier's tolerance on cpu, bit-exact on ref; bit-exact on cpu here too); the split really splits (heads on every edge node,
 # bytes exchanged between the edges), both MLP modes, the ref backend,
-# `compare` listing it, and clear errors.
+# `compare` listing it, clear errors and (as root) a measured run.
 BUILD=${BUILD:-build}
 M="$BUILD/mecbed"
 [ -x "$M" ] || { echo "skip: $M not built"; exit 77; }
@@ -88,4 +88,17 @@ grep -q "no multi-head attention" "$tmp/out" || fail "CNN error: $(cat "$tmp/out
 "$M" plan --model deit_tiny --policy headpar --policy-opt mlp=rows --topology "$tmp/lan3.ini" >"$tmp/out" 2>&1 &&
     fail "mlp=rows accepted"
 grep -q "mlp is 'rows'" "$tmp/out" || fail "bad mlp error: $(cat "$tmp/out")"
+
+# measured: the split plan executed by the runtime (device and three edge
+# nodes in their own namespaces, regions of 2-D/3-D tensors on the wire)
+[ "$(id -u)" = 0 ] || { echo "skip: the measured run needs root (namespaces, TUN, cgroups)"; exit 77; }
+[ -c /dev/net/tun ] || { echo "skip: no /dev/net/tun"; exit 77; }
+"$M" run --model deit_tiny --policy headpar --policy-opt exact_k=1 --topology "$tmp/lan3.ini" --frames 2 --json \
+    >"$tmp/run.json" 2>"$tmp/err" || fail "run headpar exited $?: $(cat "$tmp/err")"
+python3 - "$tmp/run.json" <<'PY' || fail "run headpar: $(cat "$tmp/run.json")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["output_match"] is True, o
+assert o["ok_frames"] == 2 and o["failed_frames"] == 0, o
+PY
 echo ok
