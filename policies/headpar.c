@@ -32,8 +32,12 @@
  *
  * Head groups, token rows and hidden columns are apportioned by worker
  * speed. The policy builds a plan for every k = 1..K workers (and each MLP
- * mode unless mlp= fixes it), scores each with the host's schedule
- * simulation and energy model, and keeps the best under the objective.
+ * mode unless mlp= fixes it) and the device alone (k = 0), scores each with
+ * the host's schedule simulation and energy model, and keeps the best under
+ * the objective. A model without multi-head attention (a CNN) has nothing
+ * to split by heads: the best of the device alone and the model whole on
+ * the first edge node, said so in the note (so `compare` and sweeps over
+ * every policy plan every model).
  * Options: k=N (at most N edge nodes), exact_k=1 (exactly that many),
  * mlp=auto|tokens|hidden. */
 #include <math.h>
@@ -135,6 +139,7 @@ static void model_free(hp_model *m)
     free(m->hidden);
 }
 
+/* 0: attention found; 1: none (m->H == 0, every op CLS_WHOLE); -1: error. */
 static int model_make(const mb_graph *g, hp_model *m, char *err, size_t errlen)
 {
     int n = g->n_nodes;
@@ -152,23 +157,21 @@ static int model_make(const mb_graph *g, hp_model *m, char *err, size_t errlen)
         if (weights_linear(x) && x->out_dims[0] == m->T && x->out_dims[1] % m->H == 0)
             m->D = x->out_dims[1];
     }
-    if (!m->H || !m->D) {
-        snprintf(err, errlen,
-                 "headpar: model '%s' has no multi-head attention (a Softmax over a [heads, tokens, tokens] "
-                 "tensor fed by [tokens, width] linear layers); use tile or oplevel",
-                 g->name);
-        return -1;
-    }
-    m->dh = m->D / m->H;
-    m->cls = calloc((size_t)n, 1);
-    m->hidden = calloc((size_t)n, sizeof(int));
-    int *stack = malloc(sizeof(int) * (size_t)n * MB_MAX_INPUTS);
-    if (!m->cls || !m->hidden || !stack) {
+    size_t nn = n > 0 ? (size_t)n : 1;
+    m->cls = calloc(nn, 1);
+    m->hidden = calloc(nn, sizeof(int));
+    int *stack = m->H && m->D ? malloc(sizeof(int) * nn * MB_MAX_INPUTS) : NULL;
+    if (!m->cls || !m->hidden || (m->H && m->D && !stack)) {
         free(stack);
         model_free(m);
         snprintf(err, errlen, "headpar: out of memory");
         return -1;
     }
+    if (!m->H || !m->D) {
+        m->H = m->T = m->D = 0; /* nothing to split by heads: every op whole */
+        return 1;
+    }
+    m->dh = m->D / m->H;
     for (int v = 0; v < n; v++) {
         const mb_node *s = &g->nodes[v];
         if (s->type == MB_OP_SOFTMAX && s->out_ndim == 3 && s->out_dims[0] == m->H && s->out_dims[1] == m->T &&
@@ -336,7 +339,8 @@ static int candidate(const mb_policy_input *in, const hp_model *m, const int *wo
     int rc = -1;
     h->plan_clear(out);
     if (b.held && b.made && b.made_site) {
-        apportion(&b);
+        if (kk > 1)
+            apportion(&b);
         if (build_steps(&b, out))
             snprintf(err, errlen, "headpar: out of memory building the plan");
         else
@@ -373,7 +377,7 @@ static void report(const mb_policy_input *in, const hp_model *m, const hp_build 
     for (int v = 0; v < g->n_nodes; v++) {
         if (mb_split_is_free(g, v))
             continue;
-        double ms = h->op_ms(in->cost, b->workers[0], v);
+        double ms = h->op_ms(in->cost, b->kk ? b->workers[0] : in->device, v);
         all += ms;
         const mb_node *x = &g->nodes[v];
         int tt = x->out_ndim == 3 && x->out_dims[1] == m->T && x->out_dims[2] == m->T;
@@ -396,51 +400,95 @@ static void report(const mb_policy_input *in, const hp_model *m, const hp_build 
     h->plan_metric_set(out, "sync_bytes", (double)b->sync_bytes);
     h->plan_metric_set(out, "sync_bytes_per_block", m->n_attn ? (double)b->sync_bytes / m->n_attn : 0);
     char note[256];
-    snprintf(note, sizeof note, "%d edge node%s: %lld heads and %lld tokens split%s, %d attention blocks, %.2f MB "
-             "exchanged between edges",
-             b->kk, b->kk == 1 ? " (no split)" : "s", (long long)m->H, (long long)m->T,
-             b->mlp_hidden ? ", MLP by hidden units" : ", MLP by tokens", m->n_attn, b->sync_bytes / 1e6);
+    if (!m->H)
+        snprintf(note, sizeof note, "no multi-head attention in %s: nothing to split by heads; %s", g->name,
+                 b->kk ? "the model whole on the first edge node" : "the model on the device");
+    else if (!b->kk)
+        snprintf(note, sizeof note, "the device alone beats %lld heads over the edge nodes", (long long)m->H);
+    else
+        snprintf(note, sizeof note, "%d edge node%s: %lld heads and %lld tokens split%s, %d attention blocks, "
+                 "%.2f MB exchanged between edges",
+                 b->kk, b->kk == 1 ? " (no split)" : "s", (long long)m->H, (long long)m->T,
+                 b->mlp_hidden ? ", MLP by hidden units" : ", MLP by tokens", m->n_attn, b->sync_bytes / 1e6);
     h->plan_set_note(out, note);
+}
+
+/* The device alone (k = 0): the baseline every k is compared with. */
+static int local_candidate(const mb_policy_input *in, mb_plan *p, char *err, size_t errlen)
+{
+    const mb_host *h = in->host;
+    int n = in->g->n_nodes;
+    int *site = malloc(sizeof(int) * (size_t)n);
+    if (!site) {
+        snprintf(err, errlen, "headpar: out of memory");
+        return -1;
+    }
+    for (int v = 0; v < n; v++)
+        site[v] = in->device;
+    h->plan_clear(p);
+    int rc = h->plan_assign(p, in->g, site, err, errlen);
+    free(site);
+    return rc ? -1 : h->plan_evaluate(p, in->cost, err, errlen);
+}
+
+static int parse_opts(const mb_policy_input *in, int *k_max, int *exact, int *modes, int *n_modes, char *err,
+                      size_t errlen)
+{
+    const mb_host *h = in->host;
+    *k_max = (int)h->opt_double(in->options, "k", HP_MAX_W);
+    *exact = h->opt_double(in->options, "exact_k", 0) != 0;
+    char mbuf[16];
+    const char *mlp = h->opt_string(in->options, "mlp", "auto", mbuf, sizeof mbuf);
+    modes[0] = 0;
+    modes[1] = 1;
+    *n_modes = 2;
+    if (!strcmp(mlp, "tokens"))
+        *n_modes = 1;
+    else if (!strcmp(mlp, "hidden"))
+        modes[0] = 1, *n_modes = 1;
+    else if (strcmp(mlp, "auto")) {
+        snprintf(err, errlen, "headpar: option mlp is '%s', expected auto, tokens or hidden", mlp);
+        return -1;
+    }
+    if (*k_max < 1) {
+        snprintf(err, errlen, "headpar: option k must be >= 1");
+        return -1;
+    }
+    return 0;
 }
 
 static int headpar_plan(const mb_policy_input *in, mb_plan *out, char *err, size_t errlen)
 {
     const mb_host *h = in->host;
-    int k_max = (int)h->opt_double(in->options, "k", HP_MAX_W);
-    int exact = h->opt_double(in->options, "exact_k", 0) != 0;
-    char mbuf[16];
-    const char *mlp = h->opt_string(in->options, "mlp", "auto", mbuf, sizeof mbuf);
-    int modes[2] = {0, 1}, n_modes = 2;
-    if (!strcmp(mlp, "tokens"))
-        n_modes = 1;
-    else if (!strcmp(mlp, "hidden"))
-        modes[0] = 1, n_modes = 1;
-    else if (strcmp(mlp, "auto")) {
-        snprintf(err, errlen, "headpar: option mlp is '%s', expected auto, tokens or hidden", mlp);
+    int k_max, exact, modes[2], n_modes, workers[HP_MAX_W], K = 0;
+    if (parse_opts(in, &k_max, &exact, modes, &n_modes, err, errlen))
         return -1;
-    }
-    if (k_max < 1) {
-        snprintf(err, errlen, "headpar: option k must be >= 1");
-        return -1;
-    }
-    int workers[HP_MAX_W], K = 0;
     for (int s = 0; s < h->topo_n_sites(in->topo) && K < k_max && K < HP_MAX_W; s++)
         if (h->site_role(in->topo, s) == MB_SITE_EDGE)
             workers[K++] = s;
-    if (!K) {
-        snprintf(err, errlen, "headpar: the topology has no edge node to run the heads on");
+    hp_model m;
+    int found = model_make(in->g, &m, err, errlen);
+    if (found < 0)
+        return -1;
+    /* k edge nodes: 1..min(K, heads, tokens) with attention, 1 without (the model whole on the first) */
+    int kmax = found ? (K ? 1 : 0) : (K < m.H ? K : (int)m.H);
+    if (exact && (found || !K)) {
+        model_free(&m);
+        snprintf(err, errlen, "headpar: exact_k: %s", found ? "the model has no multi-head attention to split"
+                                                            : "the topology has no edge node");
         return -1;
     }
-    hp_model m;
-    if (model_make(in->g, &m, err, errlen))
-        return -1;
     mb_plan *trial = h->plan_new("headpar", in->g, in->device);
     double best = INFINITY;
-    hp_build bb = {0}, tb;
+    hp_build bb = {.kk = 0}, tb;
     int rc = trial ? 0 : -1;
-    for (int kk = 1; kk <= K && kk <= m.H && kk <= m.T && !rc; kk++)
+    if (!rc && !exact) { /* k = 0: the device alone */
+        rc = local_candidate(in, out, err, errlen);
+        best = rc ? INFINITY : score(in, out);
+    }
+    for (int kk = exact ? kmax : 1; kk <= kmax && !rc; kk++)
         for (int i = 0; i < n_modes && !rc; i++) {
-            if ((kk == 1 && i > 0) || (exact && kk < (K < m.H ? K : (int)m.H)))
+            if (kk == 1 && i > 0)
                 break;
             rc = candidate(in, &m, workers, kk, modes[i], trial, &tb, err, errlen);
             if (!rc && score(in, trial) < best) {

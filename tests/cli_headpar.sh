@@ -17,7 +17,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 {
     printf '[node device]\nrole = device\ntype = phone\n'
     for i in 0 1 2; do printf '[node edge%d]\nrole = edge\ntype = jetson-nano\n' $i; done
-    printf '[link device edge0]\nspec = rate=50mbit,rtt=10ms\n'
+    printf '[link device edge0]\nspec = rate=400mbit,rtt=2ms\n'
     printf '[link edge0 edge1]\nspec = rate=10gbit,delay=0.05ms\n'
     printf '[link edge0 edge2]\nspec = rate=10gbit,delay=0.05ms\n'
 } >"$tmp/lan3.ini"
@@ -60,7 +60,7 @@ PY
 
 plan deit_tiny "" auto
 check auto 3 -
-plan deit_tiny "k=1" k1
+plan deit_tiny "k=1,exact_k=1" k1
 check k1 1 -
 python3 - "$tmp/auto.json" "$tmp/k1.json" <<'PY' || fail "three edge nodes are not faster than one on a 10 Gbit/s LAN"
 import json, sys
@@ -82,9 +82,15 @@ check vit 2 0
 grep -q '"policy": *"headpar"' "$tmp/cmp.json" || fail "compare does not list headpar: $(cat "$tmp/cmp.json")"
 
 # clear errors
-"$M" plan --model resnet18 --policy headpar --topology "$tmp/lan3.ini" >"$tmp/out" 2>&1 &&
-    fail "headpar planned a CNN"
-grep -q "no multi-head attention" "$tmp/out" || fail "CNN error: $(cat "$tmp/out")"
+# a CNN: nothing to split by heads, planned whole (compare and sweeps plan every model), said so;
+# exact_k asks for a split and is refused
+"$M" plan --model resnet18 --policy headpar --topology "$tmp/lan3.ini" --verify >"$tmp/out" 2>&1 ||
+    fail "headpar on a CNN: $(cat "$tmp/out")"
+grep -q "no multi-head attention in resnet18" "$tmp/out" || fail "CNN note: $(cat "$tmp/out")"
+grep -q "bit-exact" "$tmp/out" || fail "CNN verify: $(cat "$tmp/out")"
+"$M" plan --model resnet18 --policy headpar --policy-opt exact_k=1 --topology "$tmp/lan3.ini" >"$tmp/out" 2>&1 &&
+    fail "exact_k split a CNN"
+grep -q "no multi-head attention to split" "$tmp/out" || fail "CNN exact_k error: $(cat "$tmp/out")"
 "$M" plan --model deit_tiny --policy headpar --policy-opt mlp=rows --topology "$tmp/lan3.ini" >"$tmp/out" 2>&1 &&
     fail "mlp=rows accepted"
 grep -q "mlp is 'rows'" "$tmp/out" || fail "bad mlp error: $(cat "$tmp/out")"
