@@ -342,7 +342,8 @@ static int candidate(const mb_policy_input *in, const hp_model *m, const int *wo
         if (kk > 1)
             apportion(&b);
         if (build_steps(&b, out))
-            snprintf(err, errlen, "headpar: out of memory building the plan");
+            snprintf(err, errlen, "headpar: cannot build the plan for %d edge nodes (out of memory, or a region "
+                     "no site computed)", kk);
         else
             rc = h->plan_evaluate(out, in->cost, err, errlen);
     } else {
