@@ -9,7 +9,7 @@
 
 #define MB_MAX_INPUTS 128
 #define MB_MAX_PARAMS 6
-#define MB_MAX_OUTPUTS 16
+#define MB_MAX_OUTPUTS 128
 #define MB_NAME_LEN 96
 
 typedef enum mb_op_type {
