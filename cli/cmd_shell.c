@@ -361,6 +361,7 @@ static cJSON *summarize_links(const mb_net *net, const mb_topology *t, const she
             cJSON_AddNumberToObject(d, "drop_outage", (double)c.drop_outage);
             cJSON_AddNumberToObject(d, "duplicated", (double)c.duplicated);
             cJSON_AddNumberToObject(d, "corrupted", (double)c.corrupted);
+            cJSON_AddNumberToObject(d, "reordered", (double)c.reordered);
             cJSON_AddItemToArray(links, d);
             if (!o->quiet)
                 fprintf(stderr, "  %s -> %s: %llu of %llu packets delivered (%.3f MB); dropped: loss %llu, "

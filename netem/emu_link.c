@@ -8,6 +8,11 @@
  *   aqm= is set) -> bottleneck service (constant rate: len*8/rate after the
  *   previous departure; trace: the trace's capacity, see mb_trace_serve) ->
  *   propagation delay + jitter (never reordering) -> delivery.
+ * With reorder=P (netem's reorder) a fraction P of the packets skip the
+ * propagation delay and jitter: delivered as they leave the bottleneck, they
+ * overtake packets still in the delay line. They keep their own FIFO (the
+ * express queue: ring positions, in departure order); the rest stay in
+ * order.
  * Departure and delivery times are computed when a packet arrives, on a
  * virtual clock, so scheduling latency of this thread never changes the rate
  * a link delivers, only (by tens of microseconds) when a packet is written.
@@ -56,6 +61,8 @@ typedef struct pkt {
     double arr, start, dep, dlv;
     uint64_t seq;
     uint32_t len;
+    uint8_t express; /* skipped the delay (reorder=) */
+    uint8_t sent;    /* an express packet already written, still holding its ring slot */
     uint8_t *buf;
 } pkt;
 
@@ -75,6 +82,10 @@ struct emu_dir {
     pkt *ring;
     uint64_t cap, head, btl, tail;
     uint64_t q_bytes;
+    /* express queue (reorder=): ring positions of packets that skip the delay */
+    uint64_t *xq;
+    uint64_t xcap, xhead, xtail;
+    long reorder_count; /* delayed packets since the last reordered one (netem's gap counter) */
     size_t bufsz;
     double last_dep, last_dlv;
     double epoch, rt_offset; /* realtime = monotonic + rt_offset */
@@ -268,6 +279,39 @@ static pkt *slot(emu_dir *d, uint64_t a)
     return &d->ring[a & (d->cap - 1)];
 }
 
+static int xq_push(emu_dir *d, uint64_t a)
+{
+    if (d->xtail - d->xhead == d->xcap) {
+        uint64_t ncap = d->xcap ? d->xcap * 2 : 256;
+        uint64_t *n = malloc(ncap * sizeof *n);
+        if (!n)
+            return -1;
+        for (uint64_t i = d->xhead; i < d->xtail; i++)
+            n[i & (ncap - 1)] = d->xq[i & (d->xcap - 1)];
+        free(d->xq);
+        d->xq = n;
+        d->xcap = ncap;
+    }
+    d->xq[d->xtail++ & (d->xcap - 1)] = a;
+    return 0;
+}
+
+/* netem's reorder decision: after gap-1 delayed packets, the next one skips
+ * the delay with probability P (gap 1: any packet). */
+static int skips_delay(emu_dir *d)
+{
+    const mb_link_dir *l = &d->cfg.dir;
+    if (!(l->reorder > 0))
+        return 0;
+    long gap = l->reorder_gap > 1 ? l->reorder_gap : 1;
+    if (d->reorder_count >= gap - 1 && urand(d) < l->reorder) {
+        d->reorder_count = 0;
+        return 1;
+    }
+    d->reorder_count++;
+    return 0;
+}
+
 /* ---- the pipeline ---- */
 
 static void drop(emu_dir *d, pkt *p, const char *why, uint64_t *counter)
@@ -319,55 +363,94 @@ static void enqueue(emu_dir *d, double now)
         drop(d, p, "drop-outage", &d->ctr.drop_outage);
         return;
     }
-    double dlv = dep + l->delay_s + jitter_sample(d);
-    if (dlv < dep)
-        dlv = dep;
-    if (dlv < d->last_dlv)
-        dlv = d->last_dlv; /* a FIFO link does not reorder */
     p->start = start;
     p->dep = dep;
-    p->dlv = dlv;
+    p->sent = 0;
+    p->express = (uint8_t)(skips_delay(d) && !xq_push(d, d->tail));
+    if (p->express) {
+        p->dlv = dep; /* overtakes the delay line; the FIFO's order is kept for the rest */
+        __atomic_add_fetch(&d->ctr.reordered, 1, __ATOMIC_RELAXED);
+    } else {
+        double dlv = dep + l->delay_s + jitter_sample(d);
+        if (dlv < dep)
+            dlv = dep;
+        if (dlv < d->last_dlv)
+            dlv = d->last_dlv; /* a FIFO link does not reorder */
+        p->dlv = dlv;
+        d->last_dlv = dlv;
+    }
     d->last_dep = dep;
-    d->last_dlv = dlv;
     d->q_bytes += p->len;
     d->tail++;
 }
 
+/* Write one packet out at its delivery time (corrupt, duplicate, logs). */
+static void send_pkt(emu_dir *d, pkt *p)
+{
+    double late = (mono_now() - d->epoch - p->dlv) * 1e6;
+    d->late_sum += late;
+    d->late_n++;
+    if (late > d->late_max)
+        d->late_max = late;
+    size_t bin = (size_t)(late / LATE_BIN_US);
+    d->late_hist[bin < LATE_BINS ? bin : LATE_BINS]++;
+    const mb_link_dir *l = &d->cfg.dir;
+    if (l->corrupt > 0 && p->len && urand(d) < l->corrupt) {
+        /* netem's corrupt: one random bit anywhere in the packet */
+        size_t bit = (size_t)(urand(d) * (double)p->len * 8);
+        p->buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        __atomic_add_fetch(&d->ctr.corrupted, 1, __ATOMIC_RELAXED);
+    }
+    int copies = 1 + (l->duplicate > 0 && urand(d) < l->duplicate);
+    for (int c = 0; c < copies; c++) {
+        ssize_t w = write(d->out_fd, p->buf, p->len);
+        (void)w; /* a TUN write fails only if the interface is gone: the run is ending */
+        __atomic_add_fetch(&d->ctr.out_packets, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&d->ctr.out_bytes, p->len, __ATOMIC_RELAXED);
+    }
+    if (copies > 1)
+        __atomic_add_fetch(&d->ctr.duplicated, 1, __ATOMIC_RELAXED);
+    log_csv(d, p, "delivered");
+    log_pcap(d, p);
+}
+
 static void deliver_due(emu_dir *d, double now)
 {
-    while (d->head < d->tail && slot(d, d->head)->dlv <= now) {
+    /* packets that skip the delay first: their own FIFO, in departure order */
+    while (d->xhead < d->xtail) {
+        pkt *p = slot(d, d->xq[d->xhead & (d->xcap - 1)]);
+        if (p->dlv > now)
+            break;
+        send_pkt(d, p);
+        p->sent = 1;
+        d->xhead++;
+    }
+    /* the delay line; an express packet not yet due waits for the loop above */
+    while (d->head < d->tail) {
         pkt *p = slot(d, d->head);
+        if (!p->sent && (p->express || p->dlv > now))
+            break;
         if (d->btl == d->head) {
             d->q_bytes -= p->len;
             d->btl++;
         }
-        double late = (mono_now() - d->epoch - p->dlv) * 1e6;
-        d->late_sum += late;
-        d->late_n++;
-        if (late > d->late_max)
-            d->late_max = late;
-        size_t bin = (size_t)(late / LATE_BIN_US);
-        d->late_hist[bin < LATE_BINS ? bin : LATE_BINS]++;
-        const mb_link_dir *l = &d->cfg.dir;
-        if (l->corrupt > 0 && p->len && urand(d) < l->corrupt) {
-            /* netem's corrupt: one random bit anywhere in the packet */
-            size_t bit = (size_t)(urand(d) * (double)p->len * 8);
-            p->buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-            __atomic_add_fetch(&d->ctr.corrupted, 1, __ATOMIC_RELAXED);
-        }
-        int copies = 1 + (l->duplicate > 0 && urand(d) < l->duplicate);
-        for (int c = 0; c < copies; c++) {
-            ssize_t w = write(d->out_fd, p->buf, p->len);
-            (void)w; /* a TUN write fails only if the interface is gone: the run is ending */
-            __atomic_add_fetch(&d->ctr.out_packets, 1, __ATOMIC_RELAXED);
-            __atomic_add_fetch(&d->ctr.out_bytes, p->len, __ATOMIC_RELAXED);
-        }
-        if (copies > 1)
-            __atomic_add_fetch(&d->ctr.duplicated, 1, __ATOMIC_RELAXED);
-        log_csv(d, p, "delivered");
-        log_pcap(d, p);
+        if (!p->sent)
+            send_pkt(d, p);
+        p->sent = p->express = 0;
         d->head++;
     }
+}
+
+/* When the next packet is due (head of the delay line or of the express queue). */
+static double next_due(emu_dir *d)
+{
+    double due = slot(d, d->head)->dlv;
+    if (d->xhead < d->xtail) {
+        double x = slot(d, d->xq[d->xhead & (d->xcap - 1)])->dlv;
+        if (x < due)
+            due = x;
+    }
+    return due;
 }
 
 static void *run(void *arg)
@@ -391,7 +474,7 @@ static void *run(void *arg)
         deliver_due(d, now);
         struct timespec ts, *tsp = NULL;
         if (d->head < d->tail) {
-            double due = slot(d, d->head)->dlv, wait = due - (mono_now() - d->epoch);
+            double due = next_due(d), wait = due - (mono_now() - d->epoch);
             /* A lone packet in flight (an idle link: an RTT probe, a request)
              * is where delivery time matters most and costs least: wake a
              * little early and spin to its due time, instead of paying the
@@ -537,7 +620,8 @@ void emu_dir_stop(emu_dir *d)
     /* packets still in flight when the link goes: log them as such */
     if (d->csv) {
         for (uint64_t a = d->head; a < d->tail; a++)
-            log_csv(d, slot(d, a), "in-flight-at-end");
+            if (!slot(d, a)->sent)
+                log_csv(d, slot(d, a), "in-flight-at-end");
         fflush(d->csv);
     }
     if (d->dumper)
@@ -560,6 +644,7 @@ void emu_dir_free(emu_dir *d)
     for (uint64_t i = 0; i < d->cap; i++)
         free(d->ring[i].buf);
     free(d->ring);
+    free(d->xq);
     mb_trace_free(d->trace);
     free(d->name);
     free(d);
@@ -577,6 +662,7 @@ void emu_dir_counters(const emu_dir *d, mb_link_counters *c)
     c->drop_outage = __atomic_load_n(&d->ctr.drop_outage, __ATOMIC_RELAXED);
     c->duplicated = __atomic_load_n(&d->ctr.duplicated, __ATOMIC_RELAXED);
     c->corrupted = __atomic_load_n(&d->ctr.corrupted, __ATOMIC_RELAXED);
+    c->reordered = __atomic_load_n(&d->ctr.reordered, __ATOMIC_RELAXED);
     if (d->late_n) {
         c->late_mean_us = d->late_sum / (double)d->late_n;
         c->late_max_us = d->late_max;

@@ -57,8 +57,19 @@ python3 -c 'import json,sys; l=json.load(open(sys.argv[1]))["links"]; assert all
     fail "duplicated packets not counted"
 $B shell --quiet --link "corrupt 100%" -- ping -c 3 -i 0.1 -W 1 -q "10.201.0.2" > "$T/cor" 2>&1
 grep -q "3 packets transmitted, 0 received" "$T/cor" || { cat "$T/cor"; fail "corrupt 100%: packets got through"; }
-$B shell --quiet --link "reorder 25%" -- true 2>"$T/reo" && fail "reorder accepted"
-grep -q "reorder is not emulated" "$T/reo" || fail "reorder refused without a reason"
+# reorder needs a delay to overtake (netem's rule); with reorder 100% every
+# packet skips the 20 ms delay: ping's RTT is far below 40 ms, and the
+# summary counts the packets that skipped it
+$B shell --quiet --link "reorder 25%" -- true 2>"$T/reo" && fail "reorder without a delay accepted"
+grep -q "reorder needs a delay" "$T/reo" || fail "reorder refused without a reason: $(cat "$T/reo")"
+$B shell --quiet --link "delay 20ms reorder 100%" --summary-json "$T/reo.json" -- ping -c 5 -i 0.1 -q "10.201.0.2" > "$T/reo" 2>&1
+python3 - "$T/reo" "$T/reo.json" <<'PY' || { cat "$T/reo"; fail "reorder 100%: packets did not skip the delay"; }
+import json, re, sys
+m = re.search(r"rtt min/avg/max/mdev = ([\d.]+)/([\d.]+)/", open(sys.argv[1]).read())
+assert m and float(m.group(2)) < 20, m and m.group(0)
+l = json.load(open(sys.argv[2]))["links"]
+assert all(x["reordered"] >= 5 for x in l), l
+PY
 
 # SIGTERM ends a session: the command is stopped, everything removed
 $B shell --link rate=5mbit --quiet --summary-json "$T/term.json" -- sleep 30 &

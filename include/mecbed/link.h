@@ -95,6 +95,7 @@ typedef struct mb_link_counters {
     uint64_t out_packets, out_bytes;       /* delivered */
     uint64_t drop_loss, drop_queue, drop_aqm, drop_outage;
     uint64_t duplicated, corrupted;        /* extra copies delivered; packets with a bit flipped */
+    uint64_t reordered;                    /* packets that skipped the delay (reorder=) */
     double cpu_s;                          /* CPU time of the emulator thread */
     /* timer accuracy: how late packets were written after their computed
      * delivery time (the emulator's own error, apart from the probes') */
