@@ -37,6 +37,14 @@ typedef struct mb_net_opts {
     const char *run_id;   /* NULL: a fresh one (6 chars [0-9a-z]) */
     const char *log_dir;  /* NULL: no per-packet logs; else CSV + pcap per link direction (emu) */
     uint64_t seed;        /* loss and jitter random streams (0: 1) */
+    /* Nesting (a `mecbed shell` inside another's COMMAND): when host_netns
+     * is set, site host_site is that existing namespace (neither created,
+     * configured nor removed), and the links' subnets are
+     * 10.<addr_octet>.<link>.0/30 (addr_octet 0: 201) so they do not clash
+     * with the outer run's. */
+    const char *host_netns;
+    int host_site;
+    int addr_octet;
 } mb_net_opts;
 
 /* The link-backend registry (netem/backend.h's table), the default first.
@@ -75,6 +83,10 @@ const char *mb_net_netns(const mb_net *net, int site);
 const char *mb_net_addr(const mb_net *net, int site);
 /* Interface names of a link: side 0 is in site a's namespace, side 1 in b's. */
 const char *mb_net_ifname(const mb_net *net, int link, int side);
+/* The address, as site `from` sees it, of its neighbour on the fewest-hops
+ * path towards site `to` (the gateway to add for a route); NULL when there
+ * is none (same site, unreachable, or a site without namespace). */
+const char *mb_net_next_hop(const mb_net *net, int from, int to);
 /* Monotonic time (mb_now() clock) at which the links started: trace time 0. */
 double mb_net_epoch(const mb_net *net);
 
