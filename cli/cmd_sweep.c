@@ -37,7 +37,7 @@ static void on_stop(int sig)
 
 static const char *const base_cols[] = {
     "experiment", "point", "rep", "mode", "model", "ops", "policy", "variant", "link", "topology",
-    "x", "node_types", "profile", "latency_ms", "energy_mj", "energy_system_mj", "radio_mj",
+    "x", "x_unit", "node_types", "profile", "latency_ms", "energy_mj", "energy_system_mj", "radio_mj",
     "device_compute_ms", "bytes_up", "bytes_down", "bytes_backbone", "decision_us",
     "decision_us_min", "cut_value_ms", "device_ops", "server_ops", "split_ops", "cut_index",
     "cut_after", "plan_sig", "note", "measured_ms", "measured_mean_ms", "measured_p95_ms",
@@ -602,6 +602,7 @@ static int sweep_point(sweep_state *st, sw_point *p, int tty)
     sw_row_set(&row, "link", "%s", p->link);
     sw_row_set(&row, "topology", "%s", p->topology);
     sw_row_set(&row, "x", "%s", p->x);
+    sw_row_set(&row, "x_unit", "%s", cfg->x_unit);
     sw_row_set(&row, "node_types", "%s", p->node_types);
     sw_row_set(&row, "key", "%s", p->key);
     char perr[1024] = "";

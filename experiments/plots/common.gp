@@ -3,7 +3,8 @@
 #   dir       the results directory (results.csv, frames.csv; figures go here)
 #   term      png or svg
 #   quick     1 for a --quick run
-#   xname     the experiment's x_name
+#   xname     the experiment's x_name (what its variable x is)
+#   xunit     x's unit (x_unit; '' for a count or a name): xlabel_text joins them
 #   models, dags, policies, node_types, xs, variants: the axes, as word lists
 # Rows are selected with string comparisons on named columns; NaN marks a row
 # that is not in a series (set datafile missing NaN keeps lines joined).
@@ -20,6 +21,9 @@ set datafile separator comma
 set datafile columnheaders
 set datafile missing NaN
 csv = dir.'/results.csv'
+if (!exists('xname')) xname = 'x'
+if (!exists('xunit')) xunit = ''
+xlabel_text = xunit eq '' ? xname : sprintf('%s (%s)', xname, xunit)
 fr = dir.'/frames.csv'
 havepdf = strstrt(GPVAL_TERMINALS, ' pdfcairo ') > 0
 terms = (term eq 'svg' && havepdf) ? 'svg pdf' : term
