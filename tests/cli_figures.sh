@@ -23,6 +23,9 @@ drawn() {
     for t in png svg; do [ -s "$1/$2.$t" ] || fail "$1: no $2.$t"; done
     if [ $pdf = 1 ]; then
         head -c 5 "$1/$2.pdf" | grep -q '%PDF-' || fail "$1: no $2.pdf (gnuplot has pdfcairo)"
+        # a page for a paper: 504 pt (7 in) wide at most, not one point per PNG pixel
+        w=$(grep -a -o 'MediaBox \[ *0 0 [0-9.]*' "$1/$2.pdf" | head -n 1 | awk '{print $NF}')
+        [ -n "$w" ] && awk "BEGIN { exit !($w <= 504.5) }" || fail "$1/$2.pdf: page $w pt wide (want <= 504)"
     fi
     if command -v python3 >/dev/null; then
         python3 -c "import sys, xml.dom.minidom as m; m.parse(sys.argv[1])" "$1/$2.svg" 2>/dev/null ||
