@@ -9,6 +9,7 @@
  *
  * Each node (site) without an address= gets a network namespace
  * "mecbed-<run>-<node>"; each link a point-to-point subnet 10.201.<link>.0/30
+ * (10.<addr_octet>.<link>.0/30 for a run nested in another: mb_net_opts)
  * (A side .1, B side .2) on interfaces "mb<run>a<link>" / "mb<run>b<link>";
  * routes let every node reach every other over links only (fewest hops).
  * How a link shapes traffic is its backend's business:
