@@ -168,7 +168,8 @@ int cmd_export(int argc, char **argv)
         fprintf(stderr, "mecbed export: %s\n", err);
         rc = 1;
     } else {
-        printf("wrote %s: model %s, %d nodes, %.3f M params\n", out, g->name, g->n_nodes,
+        /* ops as every command counts them (mb_graph_n_ops: no inputs or constants) */
+        printf("wrote %s: model %s, %d ops, %.3f M params\n", out, g->name, mb_graph_n_ops(g),
                (double)mb_graph_params(g) / 1e6);
         if (test_data && write_test_data(g, out, backend, seed))
             rc = 1;

@@ -71,6 +71,7 @@ static void print_json(const mb_net *net, int link, const char *spec_text, const
     add_num(o, "configured_rtt_ms", r->cfg_rtt_ms);
     add_num(o, "configured_delay_ms", r->cfg_delay_ms);
     add_num(o, "configured_loss_rate", r->cfg_loss);
+    add_num(o, "configured_reorder", r->cfg_reorder);
     add_num(o, "throughput_mbps", r->tcp_mbps);
     add_num(o, "goodput_mbps", r->goodput_mbps);
     add_num(o, "udp_throughput_mbps", r->udp_mbps);
@@ -92,6 +93,7 @@ static void print_json(const mb_net *net, int link, const char *spec_text, const
     cJSON_AddNumberToObject(o, "loss_datagrams", (double)r->loss_sent);
     cJSON_AddNumberToObject(o, "loss_datagrams_received", (double)r->loss_received);
     cJSON_AddNumberToObject(o, "loss_datagrams_held", (double)r->loss_held);
+    cJSON_AddNumberToObject(o, "loss_datagrams_out_of_order", (double)r->loss_out_of_order);
     add_num(o, "loss_wait_s", r->loss_wait_s);
     if (r->loss_drop_random >= 0) {
         cJSON_AddNumberToObject(o, "loss_emulator_random_drops", (double)r->loss_drop_random);
@@ -169,6 +171,9 @@ static void print_text(const mb_net *net, int link, const char *a, const char *b
     if (r->loss_drop_random >= 0)
         printf("  %-22s %-14s random %ld, queue %ld, outage %ld (drops by the emulator in the loss phase)\n", "", "",
                r->loss_drop_random, r->loss_drop_queue, r->loss_drop_outage);
+    if (r->loss_sent > 0)
+        printf("  %-22s %-14.4f %ld datagrams arrived after a higher-numbered one\n", "out of order",
+               r->cfg_reorder, r->loss_out_of_order);
     if (r->has_trace && !isnan(r->trace_ratio))
         printf("  %-22s %-14.0f %.0f bytes delivered (%.2f %%)\n", "trace capacity (bytes)", r->trace_capacity_bytes,
                r->trace_delivered_bytes, r->trace_ratio * 100);

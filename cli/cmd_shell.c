@@ -25,6 +25,7 @@
 #include "mecbed/platform.h"
 #include "mecbed/runstats.h"
 #include "mecbed/timeline.h"
+#include "shell_nest.h"
 
 static void usage(FILE *f)
 {
@@ -56,7 +57,10 @@ static void usage(FILE *f)
             "  --quiet            no summary on stderr\n"
             "Environment of COMMAND: MECBED_PEER (peer address), MECBED_SELF (this site's address),\n"
             "MECBED_ADDR_<SITE> for every site, MECBED_RUN_ID, MECBED_LOG_DIR (when logging).\n"
-            "Ctrl-C goes to COMMAND (as in any shell); SIGTERM ends the session.\n");
+            "Ctrl-C goes to COMMAND (as in any shell); SIGTERM ends the session.\n"
+            "Shells nest: `mecbed shell --link A -- mecbed shell --link B -- CMD` runs CMD behind B and\n"
+            "then A (B's far end is A's namespace), with $MECBED_PEER still A's peer (unless the inner\n"
+            "shell has its own --peer, which runs at B's far end); an inner shell takes --link only.\n");
 }
 
 typedef struct shell_opts {
@@ -361,6 +365,7 @@ static cJSON *summarize_links(const mb_net *net, const mb_topology *t, const she
             cJSON_AddNumberToObject(d, "drop_outage", (double)c.drop_outage);
             cJSON_AddNumberToObject(d, "duplicated", (double)c.duplicated);
             cJSON_AddNumberToObject(d, "corrupted", (double)c.corrupted);
+            cJSON_AddNumberToObject(d, "reordered", (double)c.reordered);
             cJSON_AddItemToArray(links, d);
             if (!o->quiet)
                 fprintf(stderr, "  %s -> %s: %llu of %llu packets delivered (%.3f MB); dropped: loss %llu, "
@@ -415,6 +420,9 @@ int cmd_shell(int argc, char **argv)
     int rc = parse_opts(&o, argc, argv);
     if (rc >= 0)
         return rc;
+    shell_nest nest;
+    if (shell_nest_detect(&nest, o.topo_file != NULL, o.at || o.peer_at))
+        return 2;
     char err[1024];
     static mb_topology topo;
     if (o.spec ? mb_topology_from_link(o.spec, &topo, err, sizeof err)
@@ -425,6 +433,7 @@ int cmd_shell(int argc, char **argv)
     int at, peer;
     if (pick_sites(&o, &topo, &at, &peer))
         return 2;
+
     for (int i = 0; i < topo.n_links; i++)
         if (mb_net_check(o.backend, &topo.links[i].spec, err, sizeof err)) {
             fprintf(stderr, "mecbed shell: %s\n", err);
@@ -449,15 +458,22 @@ int cmd_shell(int argc, char **argv)
         log_dir = tmp_logs;
     }
     install_handlers();
-    mb_net *net;
+    mb_net *net = NULL;
     mb_net_opts no = {.backend = o.backend, .log_dir = log_dir, .seed = o.seed};
-    if (mb_net_up(&topo, &no, &net, err, sizeof err)) {
+    if (nest.nested) /* the far end is the outer shell's namespace */
+        no.host_netns = nest.host_ns, no.host_site = peer, no.addr_octet = nest.octet;
+    if (mb_net_up(&topo, &no, &net, err, sizeof err) ||
+        (nest.nested && shell_nest_connect(&nest, net, at, peer, err, sizeof err))) {
         fprintf(stderr, "mecbed shell: %s\n", err);
+        shell_nest_disconnect(&nest);
+        if (net)
+            mb_net_down(net);
         if (tmp_logs[0])
             remove_logs(tmp_logs);
         return 1;
     }
     export_env(net, &topo, at, peer, log_dir);
+    shell_nest_export(&nest, net, &topo, at, o.peer_cmd != NULL);
     pid_t peer_pid;
     int status = 1;
     double t0 = mb_now(), t1 = t0;
@@ -472,6 +488,7 @@ int cmd_shell(int argc, char **argv)
     double epoch = mb_net_epoch(net);
     char backend[32];
     snprintf(backend, sizeof backend, "%s", mb_net_backend(net));
+    shell_nest_disconnect(&nest);
     mb_net_down(net);
     summarize_radio(js, backend, epoch, &topo, &o, at, t0, t1, log_dir);
     if (tmp_logs[0])

@@ -37,7 +37,7 @@ static void on_stop(int sig)
 
 static const char *const base_cols[] = {
     "experiment", "point", "rep", "mode", "model", "ops", "policy", "variant", "link", "topology",
-    "x", "node_types", "profile", "latency_ms", "energy_mj", "energy_system_mj", "radio_mj",
+    "x", "x_unit", "node_types", "profile", "latency_ms", "energy_mj", "energy_system_mj", "radio_mj",
     "device_compute_ms", "bytes_up", "bytes_down", "bytes_backbone", "decision_us",
     "decision_us_min", "cut_value_ms", "device_ops", "server_ops", "split_ops", "cut_index",
     "cut_after", "plan_sig", "note", "measured_ms", "measured_mean_ms", "measured_p95_ms",
@@ -572,9 +572,10 @@ static void show_progress(const sweep_state *st, const sw_point *p, double t0)
     fmt_dur(st->n_run ? spent / st->n_run * (st->n_todo - st->n_run) : NAN, eta, sizeof eta);
     fmt_dur(spent, el, sizeof el);
     /* everything that tells one point from another: node types and variant too */
-    fprintf(stderr, "\r\033[K[%d/%d] %3.0f%% %s %s %s x=%s%s%s%s%s rep %d  elapsed %s, ETA %s", st->n_run + 1,
+    fprintf(stderr, "\r\033[K[%d/%d] %3.0f%% %s %s %s x=%s%s%s%s%s%s%s rep %d  elapsed %s, ETA %s", st->n_run + 1,
             st->n_todo, 100.0 * st->n_run / (st->n_todo ? st->n_todo : 1), st->cfg->name,
-            p->dag_ops ? "dag" : p->model, p->policy, p->x, strcmp(p->node_types, "-") ? " types=" : "",
+            p->dag_ops ? "dag" : p->model, p->policy, p->x, st->cfg->x_unit[0] ? " " : "", st->cfg->x_unit,
+            strcmp(p->node_types, "-") ? " types=" : "",
             strcmp(p->node_types, "-") ? p->node_types : "", p->variant ? " variant=" : "",
             p->variant ? p->variant->name : "", p->rep, el, eta);
 }
@@ -602,6 +603,7 @@ static int sweep_point(sweep_state *st, sw_point *p, int tty)
     sw_row_set(&row, "link", "%s", p->link);
     sw_row_set(&row, "topology", "%s", p->topology);
     sw_row_set(&row, "x", "%s", p->x);
+    sw_row_set(&row, "x_unit", "%s", cfg->x_unit);
     sw_row_set(&row, "node_types", "%s", p->node_types);
     sw_row_set(&row, "key", "%s", p->key);
     char perr[1024] = "";
@@ -634,9 +636,10 @@ static int sweep_point(sweep_state *st, sw_point *p, int tty)
     save_point_extras(st, fr, trc);
     double dt = mb_now() - t0;
     if (!tty || prc) {
-        fprintf(stderr, "%ssweep %s: %d/%d %s %s %s x=%s%s%s%s%s rep %d: %s (%.2f s)\n", tty ? "\r\033[K" : "",
+        fprintf(stderr, "%ssweep %s: %d/%d %s %s %s x=%s%s%s%s%s%s%s rep %d: %s (%.2f s)\n", tty ? "\r\033[K" : "",
                 cfg->name, st->n_run, st->n_todo, sw_row_get(&row, "model"), p->policy,
-                p->link[0] ? p->link : p->topology, p->x, strcmp(p->node_types, "-") ? " types=" : "",
+                p->link[0] ? p->link : p->topology, p->x, cfg->x_unit[0] ? " " : "", cfg->x_unit,
+                strcmp(p->node_types, "-") ? " types=" : "",
                 strcmp(p->node_types, "-") ? p->node_types : "", p->variant ? " variant=" : "",
                 p->variant ? p->variant->name : "", p->rep, prc ? perr : "ok", dt);
     }

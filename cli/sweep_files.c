@@ -238,6 +238,8 @@ cJSON *sweep_meta_json(const sw_config *c, int quick, int argc, char **argv)
     if (getloadavg(la, 3) == 3)
         cJSON_AddNumberToObject(m, "loadavg_start", la[0]);
     cJSON_AddStringToObject(m, "config", c->path);
+    cJSON_AddStringToObject(m, "x_name", c->x_name);
+    cJSON_AddStringToObject(m, "x_unit", c->x_unit);
     cJSON_AddBoolToObject(m, "quick", quick);
     buf[0] = 0;
     for (int i = 0; i < argc; i++)
@@ -291,6 +293,7 @@ int sweep_write_json(const sw_config *c, const sweep_table *t, cJSON *meta, cons
     cJSON_AddStringToObject(r, "experiment", c->name);
     cJSON_AddStringToObject(r, "question", c->question);
     cJSON_AddStringToObject(r, "x_name", c->x_name);
+    cJSON_AddStringToObject(r, "x_unit", c->x_unit);
     cJSON_AddBoolToObject(r, "complete", complete);
     cJSON_AddItemToObject(r, "meta", cJSON_Duplicate(meta, 1));
     cJSON *rows = cJSON_AddArrayToObject(r, "rows");
@@ -298,7 +301,7 @@ int sweep_write_json(const sw_config *c, const sweep_table *t, cJSON *meta, cons
         cJSON *o = cJSON_CreateObject();
         for (int k = 0; k < t->n_cols; k++) {
             const char *v = sw_row_get(&t->rows[i], t->cols[k]);
-            int as_str = !strcmp(t->cols[k], "plan_sig") || !strcmp(t->cols[k], "x") ||
+            int as_str = !strcmp(t->cols[k], "plan_sig") || !strcmp(t->cols[k], "x") || !strcmp(t->cols[k], "x_unit") ||
                          !strcmp(t->cols[k], "key") || !strcmp(t->cols[k], "link") ||
                          !strcmp(t->cols[k], "model") || !strcmp(t->cols[k], "note");
             cJSON_AddItemToObject(o, t->cols[k], as_str ? cJSON_CreateString(v) : value_json(v));
@@ -333,8 +336,8 @@ int sweep_run_plots(const sw_config *c, const char *dir, int quick)
                 FILE *lf = freopen(log, "w", stderr);
                 (void)lf;
                 char e[16384];
-                int o = snprintf(e, sizeof e, "dir='%s'; term='%s'; quick=%d; xname='%s'", dir, term,
-                                 quick, c->x_name);
+                int o = snprintf(e, sizeof e, "dir='%s'; term='%s'; quick=%d; xname='%s'; xunit='%s'", dir,
+                                 term, quick, c->x_name, c->x_unit);
                 /* the experiment's axes as word lists, for `for [m in models]` */
                 const sw_list *ls[] = {&c->models, &c->dags, &c->policies, &c->node_types, &c->xs};
                 const char *names[] = {"models", "dags", "policies", "node_types", "xs"};

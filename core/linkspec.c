@@ -21,10 +21,10 @@
 
 /* Keys with a direction; bit index into a "seen" mask per scope. */
 enum {
-    K_RATE, K_DELAY, K_JITTER, K_LOSS, K_QUEUE, K_AQM, K_TRACE, K_TIMESCALE, K_DUPLICATE, K_CORRUPT, K_COUNT
+    K_RATE, K_DELAY, K_JITTER, K_LOSS, K_QUEUE, K_AQM, K_TRACE, K_TIMESCALE, K_DUPLICATE, K_CORRUPT, K_REORDER, K_COUNT
 };
 static const char *const dir_keys[K_COUNT] = {"rate", "delay", "jitter", "loss", "queue", "aqm", "trace",
-                                              "timescale", "duplicate", "corrupt"};
+                                              "timescale", "duplicate", "corrupt", "reorder"};
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -284,6 +284,28 @@ static int parse_timescale(const char *val, mb_link_dir *d, char *err, size_t er
     return 0;
 }
 
+/* reorder=P[:GAP]: netem's reorder P gap GAP (GAP a whole number >= 1) */
+static int parse_reorder(const char *val, mb_link_dir *d, char *err, size_t errlen, const char *key)
+{
+    char buf[64];
+    if (strlen(val) >= sizeof buf)
+        return fail(err, errlen, "%s=%s: too long", key, val);
+    strcpy(buf, val);
+    char *colon = strchr(buf, ':');
+    d->reorder_gap = 0;
+    if (colon) {
+        *colon = 0;
+        char *end;
+        errno = 0;
+        long g = strtol(colon + 1, &end, 10);
+        if (end == colon + 1 || *end || errno || g < 1 || g > 1000000)
+            return fail(err, errlen, "%s=%s: the gap after ':' must be a whole number of packets within 1..1000000",
+                        key, val);
+        d->reorder_gap = g;
+    }
+    return parse_prob(buf, &d->reorder, err, errlen, key);
+}
+
 static int set_dir_key(int k, const char *val, mb_link_dir *d, char *err, size_t errlen, const char *key)
 {
     switch (k) {
@@ -297,6 +319,7 @@ static int set_dir_key(int k, const char *val, mb_link_dir *d, char *err, size_t
     case K_TIMESCALE: return parse_timescale(val, d, err, errlen, key);
     case K_DUPLICATE: return parse_prob(val, &d->duplicate, err, errlen, key);
     case K_CORRUPT: return parse_prob(val, &d->corrupt, err, errlen, key);
+    case K_REORDER: return parse_reorder(val, d, err, errlen, key);
     }
     return -1;
 }
@@ -323,7 +346,7 @@ void mb_linkspec_set_extra_check(mb_linkspec_extra_check_fn fn)
 
 #define GENERIC_KEYS                                                                                               \
     "rate, delay, rtt, jitter, loss, queue, aqm, trace (with format, column, unit, time_column, time_unit, "            \
-    "duplicates, gaps), timescale, mtu; up./down. prefixes"
+    "duplicates, gaps), timescale, duplicate, corrupt, reorder, mtu; up./down. prefixes"
 
 const char *mb_linkspec_generic_keys(void)
 {
@@ -527,6 +550,15 @@ int mb_linkspec_parse(const char *text, mb_link_spec *out, char *err, size_t err
             goto out;
         }
     }
+    /* netem's rule: a packet can only overtake delayed ones */
+    for (int i = 0; i < 2; i++) {
+        const mb_link_dir *d = i ? &st->s.down : &st->s.up;
+        if (d->reorder > 0 && !(d->delay_s > 0)) {
+            fail(err, errlen, "link spec: %sreorder needs a delay in that direction (a reordered packet skips the "
+                 "delay: with none there is nothing to overtake)", i ? "down." : "up.");
+            goto out;
+        }
+    }
     /* Backend keys: with no backend to judge them (a binary without the link
      * emulators), a key outside the grammar is simply unknown. */
     if (st->s.extra[0]) {
@@ -679,6 +711,15 @@ static void dir_value(const mb_link_dir *d, int k, char *o, size_t n)
     case K_CORRUPT:
         if (d->corrupt > 0)
             fmt_prob(o, n, d->corrupt);
+        break;
+    case K_REORDER:
+        if (d->reorder > 0) {
+            fmt_prob(a, sizeof a, d->reorder);
+            if (d->reorder_gap > 1)
+                snprintf(o, n, "%s:%ld", a, d->reorder_gap);
+            else
+                snprintf(o, n, "%s", a);
+        }
         break;
     }
 }

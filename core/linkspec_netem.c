@@ -2,7 +2,7 @@
  * loss 1% rate 10mbit limit 100`), translated into the key=value grammar
  * (linkspec.c) so both spellings mean the same link. What netem can say but
  * mecbed does not emulate (correlations, the 4-state loss model, slotting,
- * reordering, packet overhead) is refused by name, never ignored. */
+ * packet overhead) is refused by name, never ignored. */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -150,6 +150,25 @@ static int words_prob(const char *key, char **w, int n, int *i, out_buf *o, char
     return 0;
 }
 
+/* reorder P [gap N] (no correlation) */
+static int words_reorder(char **w, int n, int *i, out_buf *o, char *err, size_t errlen)
+{
+    if (*i >= n || !is_value(w[*i]))
+        return fail(err, errlen, "netem words: reorder needs a probability (e.g. delay 10ms reorder 25%%)");
+    const char *p = w[(*i)++];
+    if (*i < n && is_value(w[*i]))
+        return fail(err, errlen, "netem words: reorder correlation (%s) is not emulated", w[*i]);
+    if (*i < n && !strcmp(w[*i], "gap")) {
+        ++*i;
+        if (*i >= n || !is_value(w[*i]))
+            return fail(err, errlen, "netem words: gap needs a packet count (e.g. reorder 25%% gap 5)");
+        emit(o, "reorder=%s:%s", p, w[(*i)++]);
+        return 0;
+    }
+    emit(o, "reorder=%s", p);
+    return 0;
+}
+
 /* One keyword and its arguments. */
 static int translate_one(char **w, int n, int *i, out_buf *o, char *err, size_t errlen)
 {
@@ -174,16 +193,17 @@ static int translate_one(char **w, int n, int *i, out_buf *o, char *err, size_t 
         emit(o, "queue=%sp", w[(*i)++]);
         return 0;
     }
-    if (!strcmp(kw, "reorder") || !strcmp(kw, "gap"))
-        return fail(err, errlen, "netem words: %s is not emulated (mecbed's links deliver in order, as a "
-                                 "bottleneck FIFO does)", kw);
+    if (!strcmp(kw, "reorder"))
+        return words_reorder(w, n, i, o, err, errlen);
+    if (!strcmp(kw, "gap"))
+        return fail(err, errlen, "netem words: gap belongs after reorder P (delay 10ms reorder 25%% gap 5)");
     if (!strcmp(kw, "slot"))
         return fail(err, errlen, "netem words: slot is not emulated: use a trace (trace=FILE) for bursty delivery");
     if (!strcmp(kw, "ecn"))
         return fail(err, errlen, "netem words: ecn marking is not emulated");
     if (!strcmp(kw, "distribution"))
         return fail(err, errlen, "netem words: distribution belongs after delay TIME JITTER");
-    return fail(err, errlen, "netem words: unknown word '%s' (delay, loss, rate, limit, duplicate, corrupt)", kw);
+    return fail(err, errlen, "netem words: unknown word '%s' (delay, loss, rate, limit, duplicate, corrupt, reorder)", kw);
 }
 
 int mb_linkspec_from_netem(const char *text, char *out, size_t outlen, char *err, size_t errlen)

@@ -241,8 +241,9 @@ static int spec_args(const mb_link_spec *s, argv_buf *a, char *err, size_t errle
         if (d[i]->loss_model == MB_LOSS_GILBERT_ELLIOTT)
             return fail(err, errlen, "the ns3 backend does Bernoulli loss only: use --backend emu for "
                                      "Gilbert-Elliott loss");
-        if (d[i]->duplicate > 0 || d[i]->corrupt > 0)
-            return fail(err, errlen, "the ns3 backend does not duplicate or corrupt packets: use --backend emu");
+        if (d[i]->duplicate > 0 || d[i]->corrupt > 0 || d[i]->reorder > 0)
+            return fail(err, errlen, "the ns3 backend does not duplicate, corrupt or reorder packets: use "
+                                     "--backend emu");
         if (d[i]->rate_bps > 0)
             arg(a, "--rate-%s", name[i]), arg(a, "%.0f", d[i]->rate_bps);
         if (d[i]->delay_s > 0)

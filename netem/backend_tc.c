@@ -59,7 +59,8 @@ int mb_tc_has_netem(void)
 
 static int needs_netem(const mb_link_dir *d)
 {
-    return d->delay_s > 0 || d->jitter_s > 0 || d->loss_model != MB_LOSS_NONE || d->duplicate > 0 || d->corrupt > 0;
+    return d->delay_s > 0 || d->jitter_s > 0 || d->loss_model != MB_LOSS_NONE || d->duplicate > 0 || d->corrupt > 0 ||
+           d->reorder > 0;
 }
 
 static int tc_check(const mb_link_spec *s, char *err, size_t errlen)
@@ -74,7 +75,7 @@ static int tc_check(const mb_link_spec *s, char *err, size_t errlen)
         if (needs_netem(d) && !mb_tc_has_netem())
             return fail(err, errlen,
                         "this kernel has no netem qdisc (sch_netem), so the tc backend can only limit the rate; "
-                        "for delay, jitter, loss, duplicate or corrupt use --backend emu");
+                        "for delay, jitter, loss, duplicate, corrupt or reorder use --backend emu");
     }
     return 0;
 }
@@ -134,6 +135,12 @@ static int shape(const char *ns, const char *ifname, const mb_link_dir *d, int m
         if (d->corrupt > 0) {
             ARG("corrupt");
             ARG("%.6f%%", d->corrupt * 100);
+        }
+        if (d->reorder > 0) { /* netem's own reorder: P, and the gap (tc's default 1 when left out) */
+            ARG("reorder");
+            ARG("%.6f%%", d->reorder * 100);
+            ARG("gap");
+            ARG("%ld", d->reorder_gap > 1 ? d->reorder_gap : 1);
         }
         if (d->rate_bps > 0) {
             ARG("rate");

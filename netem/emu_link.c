@@ -8,6 +8,11 @@
  *   aqm= is set) -> bottleneck service (constant rate: len*8/rate after the
  *   previous departure; trace: the trace's capacity, see mb_trace_serve) ->
  *   propagation delay + jitter (never reordering) -> delivery.
+ * With reorder=P (netem's reorder) a fraction P of the packets skip the
+ * propagation delay and jitter: delivered as they leave the bottleneck, they
+ * overtake packets still in the delay line. They keep their own FIFO (the
+ * express queue: ring positions, in departure order); the rest stay in
+ * order.
  * Departure and delivery times are computed when a packet arrives, on a
  * virtual clock, so scheduling latency of this thread never changes the rate
  * a link delivers, only (by tens of microseconds) when a packet is written.
@@ -76,6 +81,8 @@ typedef struct pkt {
     uint32_t sidx;
     uint16_t hlen, mss;
     uint8_t v6, udp; /* udp: a datagram that can merge (emu_udp_mergeable) */
+    uint8_t express; /* skipped the delay (reorder=) */
+    uint8_t sent;    /* an express packet already written, still holding its ring slot */
 } pkt;
 
 typedef struct codel {
@@ -94,6 +101,10 @@ struct emu_dir {
     pkt *ring;
     uint64_t cap, head, btl, tail;
     uint64_t q_bytes;
+    /* express queue (reorder=): ring positions of packets that skip the delay */
+    uint64_t *xq;
+    uint64_t xcap, xhead, xtail;
+    long reorder_count; /* delayed packets since the last reordered one (netem's gap counter) */
     size_t bufsz;
     double last_dep, last_dlv;
     double epoch, rt_offset; /* realtime = monotonic + rt_offset */
@@ -297,6 +308,39 @@ static pkt *slot(emu_dir *d, uint64_t a)
     return &d->ring[a & (d->cap - 1)];
 }
 
+static int xq_push(emu_dir *d, uint64_t a)
+{
+    if (d->xtail - d->xhead == d->xcap) {
+        uint64_t ncap = d->xcap ? d->xcap * 2 : 256;
+        uint64_t *n = malloc(ncap * sizeof *n);
+        if (!n)
+            return -1;
+        for (uint64_t i = d->xhead; i < d->xtail; i++)
+            n[i & (ncap - 1)] = d->xq[i & (d->xcap - 1)];
+        free(d->xq);
+        d->xq = n;
+        d->xcap = ncap;
+    }
+    d->xq[d->xtail++ & (d->xcap - 1)] = a;
+    return 0;
+}
+
+/* netem's reorder decision: after gap-1 delayed packets, the next one skips
+ * the delay with probability P (gap 1: any packet). */
+static int skips_delay(emu_dir *d)
+{
+    const mb_link_dir *l = &d->cfg.dir;
+    if (!(l->reorder > 0))
+        return 0;
+    long gap = l->reorder_gap > 1 ? l->reorder_gap : 1;
+    if (d->reorder_count >= gap - 1 && urand(d) < l->reorder) {
+        d->reorder_count = 0;
+        return 1;
+    }
+    d->reorder_count++;
+    return 0;
+}
+
 /* ---- the pipeline ---- */
 
 static void drop(emu_dir *d, pkt *p, const char *why, uint64_t *counter)
@@ -348,27 +392,42 @@ static void enqueue(emu_dir *d, double now)
         drop(d, p, "drop-outage", &d->ctr.drop_outage);
         return;
     }
-    double dlv = dep + l->delay_s + jitter_sample(d);
-    if (dlv < dep)
-        dlv = dep;
-    if (dlv < d->last_dlv)
-        dlv = d->last_dlv; /* a FIFO link does not reorder */
     p->start = start;
     p->dep = dep;
-    p->dlv = dlv;
+    p->sent = 0;
+    p->express = (uint8_t)(skips_delay(d) && !xq_push(d, d->tail));
+    if (p->express) {
+        p->dlv = dep; /* overtakes the delay line; the FIFO's order is kept for the rest */
+        __atomic_add_fetch(&d->ctr.reordered, 1, __ATOMIC_RELAXED);
+    } else {
+        double dlv = dep + l->delay_s + jitter_sample(d);
+        if (dlv < dep)
+            dlv = dep;
+        if (dlv < d->last_dlv)
+            dlv = d->last_dlv; /* a FIFO link does not reorder */
+        p->dlv = dlv;
+        d->last_dlv = dlv;
+    }
     d->last_dep = dep;
-    d->last_dlv = dlv;
     d->q_bytes += p->len;
     d->tail++;
 }
 
-/* Bookkeeping of one packet leaving the delay line at `t` (ours). */
-static void delivered(emu_dir *d, pkt *p, double t)
+/* The head of the ring leaves it (delivered, or written earlier through the
+ * express queue). */
+static void ring_pop(emu_dir *d, pkt *p)
 {
     if (d->btl == d->head) {
         d->q_bytes -= p->len;
         d->btl++;
     }
+    p->sent = p->express = 0;
+    d->head++;
+}
+
+/* Lateness and logs of one packet written at `t` (ours). */
+static void written(emu_dir *d, pkt *p, double t)
+{
     double late = (t - p->dlv) * 1e6;
     d->late_sum += late;
     d->late_n++;
@@ -378,7 +437,6 @@ static void delivered(emu_dir *d, pkt *p, double t)
     d->late_hist[bin < LATE_BINS ? bin : LATE_BINS]++;
     log_csv(d, p, "delivered");
     log_pcap(d, p);
-    d->head++;
 }
 
 static void write_one(emu_dir *d, const pkt *p)
@@ -408,7 +466,7 @@ static size_t merge_run(emu_dir *d, double now)
     size_t n = 1, total = p->len;
     while (n < MERGE_MAX && d->head + n < d->tail) {
         const pkt *q = slot(d, d->head + n), *prev = slot(d, d->head + n - 1);
-        if (q->dlv > now || total + q->len - q->hlen > 65535)
+        if (q->express || q->dlv > now || total + q->len - q->hlen > 65535)
             break;
         if (p->gid ? q->gid != p->gid || q->sidx != p->sidx + n
                    : !q->udp || prev->len != p->len || q->len > p->len || !emu_udp_same_flow(p->buf, q->buf))
@@ -452,38 +510,64 @@ static void write_merged(emu_dir *d, uint64_t h, size_t n)
     __atomic_add_fetch(&d->ctr.out_bytes, bytes, __ATOMIC_RELAXED);
 }
 
-static void deliver_due(emu_dir *d, double now)
+/* One packet out on its own at `t`: corrupt and duplicate apply (netem's
+ * words), then its lateness and logs. */
+static void write_single(emu_dir *d, pkt *p, double t)
 {
     const mb_link_dir *l = &d->cfg.dir;
-    while (d->head < d->tail && slot(d, d->head)->dlv <= now) {
+    if (l->corrupt > 0 && p->len && urand(d) < l->corrupt) {
+        /* netem's corrupt: one random bit anywhere in the packet, under
+         * a checksum the receiver checks */
+        if (p->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
+            emu_csum_finish(p->buf, p->len, p->vh.csum_start, p->vh.csum_offset);
+        p->vh.flags &= (uint8_t) ~(VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID);
+        size_t bit = (size_t)(urand(d) * (double)p->len * 8);
+        p->buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        __atomic_add_fetch(&d->ctr.corrupted, 1, __ATOMIC_RELAXED);
+    }
+    int copies = 1 + (l->duplicate > 0 && urand(d) < l->duplicate);
+    for (int c = 0; c < copies; c++)
+        write_one(d, p);
+    if (copies > 1)
+        __atomic_add_fetch(&d->ctr.duplicated, 1, __ATOMIC_RELAXED);
+    written(d, p, t);
+}
+
+static void deliver_due(emu_dir *d, double now)
+{
+    /* packets that skip the delay first: their own FIFO, in departure order */
+    while (d->xhead < d->xtail) {
+        pkt *p = slot(d, d->xq[d->xhead & (d->xcap - 1)]);
+        if (p->dlv > now)
+            break;
+        write_single(d, p, mono_now() - d->epoch);
+        p->sent = 1;
+        d->xhead++;
+    }
+    /* the delay line; an express packet not yet due waits for the loop above */
+    while (d->head < d->tail) {
+        pkt *p = slot(d, d->head);
+        if (p->sent) {
+            ring_pop(d, p);
+            continue;
+        }
+        if (p->express || p->dlv > now)
+            break;
         double t = mono_now() - d->epoch; /* one timestamp per write */
         size_t n = merge_run(d, now);
         if (n > 1) {
             /* logged first: the write turns the first segment's headers
              * into the super-packet's (the ring keeps the slots meanwhile) */
             uint64_t h = d->head;
-            for (size_t i = 0; i < n; i++)
-                delivered(d, slot(d, d->head), t);
+            for (size_t i = 0; i < n; i++) {
+                written(d, slot(d, d->head), t);
+                ring_pop(d, slot(d, d->head));
+            }
             write_merged(d, h, n);
             continue;
         }
-        pkt *p = slot(d, d->head);
-        if (l->corrupt > 0 && p->len && urand(d) < l->corrupt) {
-            /* netem's corrupt: one random bit anywhere in the packet, under
-             * a checksum the receiver checks */
-            if (p->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
-                emu_csum_finish(p->buf, p->len, p->vh.csum_start, p->vh.csum_offset);
-            p->vh.flags &= (uint8_t) ~(VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID);
-            size_t bit = (size_t)(urand(d) * (double)p->len * 8);
-            p->buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-            __atomic_add_fetch(&d->ctr.corrupted, 1, __ATOMIC_RELAXED);
-        }
-        int copies = 1 + (l->duplicate > 0 && urand(d) < l->duplicate);
-        for (int c = 0; c < copies; c++)
-            write_one(d, p);
-        if (copies > 1)
-            __atomic_add_fetch(&d->ctr.duplicated, 1, __ATOMIC_RELAXED);
-        delivered(d, p, t);
+        write_single(d, p, t);
+        ring_pop(d, p);
     }
 }
 
@@ -587,12 +671,25 @@ static double write_due(emu_dir *d)
         size_t total = h->len;
         for (uint64_t a = d->head + 1; a < d->tail && a < d->head + MERGE_MAX; a++) {
             const pkt *q = slot(d, a);
-            if (q->dlv > lim || q->gid != h->gid || q->sidx != h->sidx + (a - d->head) ||
+            if (q->express || q->dlv > lim || q->gid != h->gid || q->sidx != h->sidx + (a - d->head) ||
                 total + q->len - q->hlen > 65535)
                 break;
             total += q->len - q->hlen;
             due = q->dlv;
         }
+    }
+    return due;
+}
+
+/* When the next write is due: the delay line's (write_due) or the express
+ * queue's head, whichever is first. */
+static double next_due(emu_dir *d)
+{
+    double due = write_due(d);
+    if (d->xhead < d->xtail) {
+        double x = slot(d, d->xq[d->xhead & (d->xcap - 1)])->dlv;
+        if (x < due)
+            due = x;
     }
     return due;
 }
@@ -615,11 +712,11 @@ static void *run(void *arg)
     struct pollfd fds[2] = {{.fd = d->in_fd, .events = POLLIN}, {.fd = d->stop_fd, .events = POLLIN}};
     for (;;) {
         double now = mono_now() - d->epoch;
-        if (d->head < d->tail && now >= write_due(d))
+        if (d->head < d->tail && now >= next_due(d))
             deliver_due(d, now);
         struct timespec ts, *tsp = NULL;
         if (d->head < d->tail) {
-            double due = write_due(d), wait = due - (mono_now() - d->epoch);
+            double due = next_due(d), wait = due - (mono_now() - d->epoch);
             /* A lone packet in flight (an idle link: an RTT probe, a request)
              * is where delivery time matters most and costs least: wake a
              * little early and spin to its due time, instead of paying the
@@ -752,7 +849,8 @@ void emu_dir_stop(emu_dir *d)
     /* packets still in flight when the link goes: log them as such */
     if (d->csv) {
         for (uint64_t a = d->head; a < d->tail; a++)
-            log_csv(d, slot(d, a), "in-flight-at-end");
+            if (!slot(d, a)->sent)
+                log_csv(d, slot(d, a), "in-flight-at-end");
         fflush(d->csv);
     }
     if (d->dumper)
@@ -775,6 +873,7 @@ void emu_dir_free(emu_dir *d)
     for (uint64_t i = 0; i < d->cap; i++)
         free(d->ring[i].buf);
     free(d->ring);
+    free(d->xq);
     free(d->rbuf);
     free(d->pbuf);
     mb_trace_free(d->trace);
@@ -792,6 +891,7 @@ void emu_dir_counters(const emu_dir *d, mb_link_counters *c)
     c->drop_queue = __atomic_load_n(&d->ctr.drop_queue, __ATOMIC_RELAXED);
     c->drop_aqm = __atomic_load_n(&d->ctr.drop_aqm, __ATOMIC_RELAXED);
     c->drop_outage = __atomic_load_n(&d->ctr.drop_outage, __ATOMIC_RELAXED);
+    c->reordered = __atomic_load_n(&d->ctr.reordered, __ATOMIC_RELAXED);
     c->duplicated = __atomic_load_n(&d->ctr.duplicated, __ATOMIC_RELAXED);
     c->corrupted = __atomic_load_n(&d->ctr.corrupted, __ATOMIC_RELAXED);
     if (d->late_n) {

@@ -74,6 +74,8 @@ typedef struct ctx {
     uint32_t udp_phase;
     uint64_t udp_rx_pkts, udp_rx_ip_bytes;
     uint8_t *seen; /* loss phase: received sequence numbers */
+    uint32_t seq_max;   /* loss phase: the highest sequence number received so far */
+    uint64_t out_of_order; /* loss phase: datagrams arriving after a higher-numbered one (as iperf3 counts) */
     /* RTT under load */
     double load_rtt[MAX_RTT_SAMPLES];
     int n_load_rtt;
@@ -218,8 +220,15 @@ static void *udp_server(void *arg)
                     continue;
                 __atomic_add_fetch(&c->udp_rx_pkts, 1, __ATOMIC_RELAXED);
                 __atomic_add_fetch(&c->udp_rx_ip_bytes, (uint64_t)msgs[i].msg_len + 28, __ATOMIC_RELAXED);
-                if (c->seen && seq < MAX_LOSS_SEQ)
+                if (c->seen && seq < MAX_LOSS_SEQ) {
+                    if (c->seen[seq])
+                        continue; /* a duplicate (duplicate=) is neither new nor out of order */
                     c->seen[seq] = 1;
+                    if (seq < c->seq_max)
+                        c->out_of_order++;
+                    else
+                        c->seq_max = seq;
+                }
             }
             if (n < RX_BATCH)
                 break;
@@ -500,6 +509,7 @@ static void init_result(mb_linktest_result *r, const mb_link_spec *spec, const m
                   : up->loss_model == MB_LOSS_GILBERT_ELLIOTT && up->ge_p + up->ge_r > 0
                       ? (up->ge_p * up->ge_loss_bad + up->ge_r * up->ge_loss_good) / (up->ge_p + up->ge_r)
                       : 0;
+    r->cfg_reorder = up->reorder;
     r->has_trace = up->trace[0] != 0;
     r->tcp_mbps = r->goodput_mbps = r->udp_mbps = r->udp_offered_mbps = r->rtt_load_ms = r->loss_rate = NAN;
     r->trace_delivered_bytes = r->trace_capacity_bytes = r->trace_ratio = NAN;
@@ -864,6 +874,7 @@ static int phase_loss(ctx *c, const mb_link_dir *up, mb_linktest_result *r, doub
     emu_drops(c, d1);
     r->loss_sent = sent;
     r->loss_received = got;
+    r->loss_out_of_order = (long)__atomic_load_n(&c->out_of_order, __ATOMIC_RELAXED);
     r->loss_held = held;
     r->loss_rate = sent - held > 0 ? (double)(sent - held - got) / (double)(sent - held) : NAN;
     r->loss_drop_random = d0[0] >= 0 ? d1[0] - d0[0] : -1;

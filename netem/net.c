@@ -29,6 +29,8 @@ struct mb_net {
     char run[MB_RUN_ID_LEN + 1];
     char ns[MB_MAX_SITES][64];
     int ns_made[MB_MAX_SITES];
+    int ns_host[MB_MAX_SITES]; /* an existing namespace (opts.host_netns): left alone */
+    int octet;                 /* links' subnets: 10.<octet>.<link>.0/30 */
     char addr[MB_MAX_SITES][16];
     net_link links[MB_MAX_LINKS];
     int links_up[MB_MAX_LINKS];
@@ -164,6 +166,14 @@ int mb_net_up(const mb_topology *t, const mb_net_opts *o, mb_net **out, char *er
         return fail(err, errlen, "out of memory");
     net->topo = *t;
     net->be = be;
+    net->octet = opts.addr_octet ? opts.addr_octet : 201;
+    if (net->octet < 1 || net->octet > 254 ||
+        (opts.host_netns && (opts.host_site < 0 || opts.host_site >= t->n_sites ||
+                             strlen(opts.host_netns) >= sizeof net->ns[0] || t->sites[opts.host_site].address[0]))) {
+        int octet = net->octet;
+        free(net);
+        return fail(err, errlen, "bad nesting options (address octet %d, host site %d)", octet, opts.host_site);
+    }
     if (opts.run_id) {
         if (strlen(opts.run_id) != MB_RUN_ID_LEN || strspn(opts.run_id, "0123456789abcdefghijklmnopqrstuvwxyz") !=
                                                         MB_RUN_ID_LEN) {
@@ -183,6 +193,11 @@ int mb_net_up(const mb_topology *t, const mb_net_opts *o, mb_net **out, char *er
     for (int s = 0; s < t->n_sites; s++) {
         if (t->sites[s].address[0])
             continue;
+        if (opts.host_netns && s == opts.host_site) { /* an outer run's namespace: used as it is */
+            snprintf(net->ns[s], sizeof net->ns[s], "%s", opts.host_netns);
+            net->ns_host[s] = 1;
+            continue;
+        }
         snprintf(net->ns[s], sizeof net->ns[s], "%s%s-%s", MB_NETNS_PREFIX, net->run, t->sites[s].name);
         mb_cleanup_add_netns(net->ns[s]); /* before creating: a signal in between still removes it */
         if (mb_netns_create(net->ns[s], err, errlen))
@@ -210,8 +225,8 @@ int mb_net_up(const mb_topology *t, const mb_net_opts *o, mb_net **out, char *er
         /* (i < MB_MAX_LINKS: they fit; checked, as the compiler cannot know) */
         int w0 = snprintf(l->ifname[0], sizeof l->ifname[0], "%s%sa%d", MB_IF_PREFIX, net->run, i);
         int w1 = snprintf(l->ifname[1], sizeof l->ifname[1], "%s%sb%d", MB_IF_PREFIX, net->run, i);
-        int w2 = snprintf(l->addr[0], sizeof l->addr[0], "10.201.%d.1", i);
-        int w3 = snprintf(l->addr[1], sizeof l->addr[1], "10.201.%d.2", i);
+        int w2 = snprintf(l->addr[0], sizeof l->addr[0], "10.%d.%d.1", net->octet, i);
+        int w3 = snprintf(l->addr[1], sizeof l->addr[1], "10.%d.%d.2", net->octet, i);
         if (w0 >= (int)sizeof l->ifname[0] || w1 >= (int)sizeof l->ifname[1] || w2 >= (int)sizeof l->addr[0] ||
             w3 >= (int)sizeof l->addr[1]) {
             snprintf(err, errlen, "link %d: interface name or address too long", i);
@@ -255,8 +270,8 @@ int mb_net_up(const mb_topology *t, const mb_net_opts *o, mb_net **out, char *er
                 continue; /* unreachable: a disconnected topology; nothing to route */
             const net_link *hl = &net->links[hop];
             int my_side = t->links[hop].a == s ? 0 : 1;
-            if (ip(err, errlen, "-n %s route add 10.201.%d.0/30 via %s dev %s", net->ns[s], j, hl->addr[1 - my_side],
-                   hl->ifname[my_side]))
+            if (ip(err, errlen, "-n %s route add 10.%d.%d.0/30 via %s dev %s", net->ns[s], net->octet, j,
+                   hl->addr[1 - my_side], hl->ifname[my_side]))
                 goto fail;
         }
     }
@@ -294,7 +309,7 @@ void mb_net_down(mb_net *net)
             net->links_up[i] = 0;
         }
     for (int s = 0; s < net->topo.n_sites; s++)
-        if (net->ns[s][0]) {
+        if (net->ns[s][0] && !net->ns_host[s]) {
             mb_netns_delete(net->ns[s]);
             mb_cleanup_remove_netns(net->ns[s]);
         }
@@ -333,6 +348,16 @@ const char *mb_net_ifname(const mb_net *net, int link, int side)
     if (link < 0 || link >= net->topo.n_links || side < 0 || side > 1)
         return "";
     return net->links[link].ifname[side];
+}
+
+const char *mb_net_next_hop(const mb_net *net, int from, int to)
+{
+    if (from < 0 || to < 0 || from >= net->topo.n_sites || to >= net->topo.n_sites || !net->ns[from][0])
+        return NULL;
+    int hop = first_hop(net, from, to);
+    if (hop < 0)
+        return NULL;
+    return net->links[hop].addr[net->topo.links[hop].a == from ? 1 : 0];
 }
 
 double mb_net_epoch(const mb_net *net)

@@ -31,7 +31,7 @@ static const char *const list_keys[] = {"models", "dags", "policies", "links", "
                                         "x", "node_types", "metrics", "decision_rates", "plot",
                                         "star_links", "run_args", "question", "args",
                                         "policy_plugins", NULL};
-static const char *const scalar_keys[] = {"name", "mode", "measure", "dag_seed", "x_name",
+static const char *const scalar_keys[] = {"name", "mode", "measure", "dag_seed", "x_name", "x_unit",
                                           "repetitions", "profile", "decision_repeats", "frames",
                                           "warmup", "fps", "timeout", "backend", "per_frame",
                                           "variants", "star_edge", NULL};
@@ -143,7 +143,7 @@ static int conf_kv(conf_reader *r, const char *section, const char *key, const c
             snprintf(r->err, sizeof r->err,
                      "unknown key '%s' (known: name question mode measure models dags dag_seed policies "
                      "policy_plugins "
-                     "links topologies star_links star_edge x_name x node_types repetitions profile "
+                     "links topologies star_links star_edge x_name x_unit x node_types repetitions profile "
                      "metrics decision_repeats decision_rates frames warmup fps timeout backend "
                      "run_args per_frame variants plot)",
                      key);
@@ -256,8 +256,15 @@ static int apply(sw_config *c, const kv *e, char *err, size_t errlen)
         snprintf(c->star_links, sizeof c->star_links, "%s", v);
     else if (!strcmp(k, "star_edge"))
         snprintf(c->star_edge, sizeof c->star_edge, "%s", v);
-    else if (!strcmp(k, "x_name"))
-        snprintf(c->x_name, sizeof c->x_name, "%s", v);
+    else if (!strcmp(k, "x_name") || !strcmp(k, "x_unit")) {
+        char *dst = k[2] == 'n' ? c->x_name : c->x_unit;
+        if (strlen(v) >= sizeof c->x_name || strpbrk(v, "'\"\\")) {
+            snprintf(err, errlen, "%s = %s: at most %zu characters, no quotes or backslashes (an axis label)", k, v,
+                     sizeof c->x_name - 1);
+            return -1;
+        }
+        snprintf(dst, sizeof c->x_name, "%s", v);
+    }
     else if (!strcmp(k, "x"))
         return list_set(&c->xs, v, 0, k, err, errlen);
     else if (!strcmp(k, "node_types"))
@@ -356,6 +363,13 @@ int sw_config_read(const char *path, int quick, sw_config *c, char *err, size_t 
     if (rc) {
         sw_config_free(c);
         return -1;
+    }
+    /* "uplink (Mbit/s)": the unit in brackets is x_unit, unless given */
+    size_t xl = strlen(c->x_name);
+    char *open = strrchr(c->x_name, '(');
+    if (!c->x_unit[0] && xl > 2 && c->x_name[xl - 1] == ')' && open && open > c->x_name && open[-1] == ' ') {
+        snprintf(c->x_unit, sizeof c->x_unit, "%.*s", (int)(c->x_name + xl - 1 - open - 1), open + 1);
+        open[-1] = 0;
     }
     const char *missing = !c->name[0] ? "name" : !c->policies.n ? "policies"
                           : !c->models.n && !c->dags.n ? "models (or dags)"

@@ -5,12 +5,12 @@
 # side (tests/mbwire.py) implements the handshake independently.
 B=${BUILD:-build}/mecbed
 command -v python3 >/dev/null || { echo "skip: python3 needed for the raw socket client"; exit 77; }
-dir=$(mktemp -d /tmp/mb-garbage.XXXXXX)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-$B keygen -o "$dir/k" || exit 1
-$B node --role edge --listen 127.0.0.1:$port --key-file "$dir/k" --verbose 2> "$dir/node.log" &
-pid=$!
-trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
+B=$B . "$(dirname "$0")/lib_node.sh"
+node_setup mb-garbage
+port=$(free_ports 1)
+node_key "$dir/k"
+start_node "$dir/node.log" --role edge --listen 127.0.0.1:$port --key-file "$dir/k" --verbose
+pid=$node_pid
 PYTHONPATH=tests python3 - $port "$dir/k" <<'P' || { cat "$dir/node.log"; exit 1; }
 import socket, struct, sys
 from mbwire import *
@@ -88,24 +88,8 @@ grep -q "shadow" "$dir/node.log" && { echo "the node used a peer's path:"; cat "
 # The runner against a node of another protocol version (a Python stand-in
 # answering in version 3): the run fails naming the versions, and the
 # stand-in gets ERROR code 2 (version) from the runner.
-ports=$(python3 -c '
-import socket
-ss=[socket.socket() for _ in range(2)]
-for s in ss: s.bind(("127.0.0.1",0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
-set -- $ports
-cat > "$dir/topo.ini" <<T
-[node device]
-role = device
-type = this
-address = 127.0.0.1:$1
-[node edge]
-role = edge
-type = this
-address = 127.0.0.1:$2
-[link device edge]
-spec = rate=100mbit,rtt=1ms
-T
+set -- $(free_ports 2)
+loopback_topo "$dir/topo.ini" "rate=100mbit,rtt=1ms" $1 $2
 PYTHONPATH=tests python3 - $2 > "$dir/fake.txt" 2>&1 <<'P' &
 import socket, sys
 from mbwire import *

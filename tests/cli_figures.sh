@@ -3,10 +3,11 @@
 # experiment's --quick sweep draws its figures as PNG, SVG and (where gnuplot
 # has pdfcairo) PDF without a plot error; titles name models in words, not zoo
 # identifiers; coinciding series are named ("same values: ..."); log axes carry
-# no 1e+06-style labels; the DADS figure labels the cut it moved to. The two
-# run-mode figures (dynamic, accuracy) are drawn from small hand-written result
-# files, as `mecbed sweep` would call gnuplot: the deadline line and the error
-# panels are there.
+# no 1e+06-style labels; the DADS figure labels the cut it moved to. The
+# run-mode figures (dynamic, accuracy, intra-dp, regress-measured) are drawn
+# from small hand-written result files, as `mecbed sweep` would call gnuplot:
+# the deadline line, the error panels and the ratios are there; every shipped
+# experiment has a figure script.
 BUILD=${BUILD:-build}
 M="$BUILD/mecbed"
 [ -x "$M" ] || { echo "skip: $M not built"; exit 77; }
@@ -23,6 +24,9 @@ drawn() {
     for t in png svg; do [ -s "$1/$2.$t" ] || fail "$1: no $2.$t"; done
     if [ $pdf = 1 ]; then
         head -c 5 "$1/$2.pdf" | grep -q '%PDF-' || fail "$1: no $2.pdf (gnuplot has pdfcairo)"
+        # a page for a paper: 504 pt (7 in) wide at most, not one point per PNG pixel
+        w=$(grep -a -o 'MediaBox \[ *0 0 [0-9.]*' "$1/$2.pdf" | head -n 1 | awk '{print $NF}')
+        [ -n "$w" ] && awk "BEGIN { exit !($w <= 504.5) }" || fail "$1/$2.pdf: page $w pt wide (want <= 504)"
     fi
     if command -v python3 >/dev/null; then
         python3 -c "import sys, xml.dom.minidom as m; m.parse(sys.argv[1])" "$1/$2.svg" 2>/dev/null ||
@@ -119,5 +123,42 @@ done
 drawn "$A" predicted-vs-measured
 grep -q 'signed error' "$A/predicted-vs-measured.svg" || fail "accuracy: no error panel"
 
-echo "figures: plan-mode experiments, dynamic and accuracy drawn as PNG, SVG$([ $pdf = 1 ] && echo ', PDF'); names, legends, deadline ok"
+# intra-dp (run mode): measured and predicted latency and energy per model
+I="$tmp/idp"
+mkdir -p "$I"
+{
+    echo "model,policy,node_types,x,ok,latency_ms,energy_mj,measured_ms,measured_energy_mj"
+    for x in 5 10 20 50; do
+        echo "tiny_yolov2,local,jetson-nano/edge-gpu,$x,1,111,830,114.9,850"
+        echo "tiny_yolov2,layerwise,jetson-nano/edge-gpu,$x,1,111,830,$((115 - x / 5)).5,$((850 - x))"
+        echo "tiny_yolov2,oplevel,jetson-nano/edge-gpu,$x,1,$((110 - x / 2)),820,$((112 - x / 2)).2,$((840 + x))"
+    done
+} > "$I/results.csv"
+for t in png svg; do
+    gnuplot -e "dir='$I'; term='$t'; quick=1; xname='uplink rate'; xunit='Mbit/s'; models='tiny_yolov2'; dags=''; policies='local layerwise oplevel'; node_types='jetson-nano/edge-gpu'; xs='5 10 20 50'; variants=''" \
+        experiments/plots/intra-dp.gp 2> "$tmp/idp.$t.err" || fail "intra-dp.gp ($t): $(grep -v warning "$tmp/idp.$t.err" | head -5)"
+done
+drawn "$I" intra-dp-vs-uplink
+grep -q '>Tiny YOLOv2, device energy<' "$I/intra-dp-vs-uplink.svg" || fail "intra-dp: no energy panel"
+grep -q 'uplink rate (Mbit/s)' "$I/intra-dp-vs-uplink.svg" || fail "intra-dp: x label without its unit"
+grep -q 'oplevel, measured' "$I/intra-dp-vs-uplink.svg" || fail "intra-dp: no legend"
+
+# regress-measured (run mode): predicted and measured bars, the ratio in the title
+R="$tmp/rm"
+mkdir -p "$R"
+printf 'model,policy,ok,latency_ms,measured_ms\nresnet18,local,1,240.1,251.3\nresnet18,offload,1,410.5,436.9\n' > "$R/results.csv"
+for t in png svg; do
+    gnuplot -e "dir='$R'; term='$t'; quick=1; xname='uplink rate'; xunit='Mbit/s'; models='resnet18'; dags=''; policies='local offload'; node_types=''; xs='18.88'; variants=''" \
+        experiments/plots/regress-measured.gp 2> "$tmp/rm.$t.err" || fail "regress-measured.gp ($t): $(grep -v warning "$tmp/rm.$t.err" | head -5)"
+done
+drawn "$R" predicted-vs-measured-latency
+grep -q 'predicted 1.71, measured 1.74' "$R/predicted-vs-measured-latency.svg" || fail "regress-measured: no ratios in the title"
+# every shipped experiment names a figure script that exists
+for c in experiments/*.conf; do
+    p=$(sed -n 's/^plot *= *//p' "$c")
+    [ -n "$p" ] || fail "$c: no plot = (every experiment has a figure)"
+    [ -f "$p" ] || fail "$c: plot $p does not exist"
+done
+
+echo "figures: plan-mode experiments, dynamic, accuracy, intra-dp and regress-measured drawn as PNG, SVG$([ $pdf = 1 ] && echo ', PDF'); names, legends, deadline ok"
 exit 0

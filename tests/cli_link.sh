@@ -66,6 +66,23 @@ inrange $T/emu.json loss_rate 0 0.03
 $B link test --link-backend emu --link rate=20mbit,delay=5ms,loss=10% --duration 1 --no-tcp --json > $T/loss.json \
     || fail "lossy link test"
 inrange $T/loss.json loss_rate 0.05 0.16
+# reordering (netem's words): a quarter of the datagrams skip the 10 ms
+# delay and overtake those before them; the loss phase counts arrivals after
+# a higher-numbered datagram (iperf3's count). A link that ignored reorder
+# delivers in order: 0 here (and 0 on the plain links above).
+$B link test --link "delay 10ms reorder 25%" --duration 1 --no-tcp --no-udp --json --quiet > $T/ro.json \
+    || fail "reorder link test"
+inrange $T/ro.json configured_reorder 0.25 0.25
+inrange $T/ro.json loss_datagrams_out_of_order 50 1000000
+inrange $T/ro.json loss_rate 0 0
+inrange $T/emu.json loss_datagrams_out_of_order 0 0
+inrange $T/loss.json loss_datagrams_out_of_order 0 0
+# tc passes reorder to netem; on a kernel without netem it says so
+if $B link check --link-backend tc --link "delay 10ms reorder 25%" 2> $T/err; then
+    $B link check --link-backend tc --link delay=10ms > /dev/null 2>&1 || fail "tc: reorder accepted, delay refused"
+else
+    grep -q "no netem qdisc.*reorder" $T/err || fail "tc reorder error: $(cat $T/err)"
+fi
 
 # a trace: delivered bytes against the trace's capacity
 $B link test --backend emu --link trace=traces/steps-wifi-4g-3g.trace,delay=5ms --duration 1 --no-tcp --no-loss --json > $T/tr.json || fail "trace link test"

@@ -9,27 +9,10 @@
 B=${BUILD:-build}/mecbed
 command -v python3 >/dev/null || { echo "skip: python3 needed for the raw socket clients"; exit 77; }
 [ "$(ulimit -n)" -ge 1024 ] 2>/dev/null || ulimit -n 1024 2>/dev/null || { echo "skip: needs 1024 open files"; exit 77; }
-dir=$(mktemp -d /tmp/mb-limits.XXXXXX)
-pid=""
-trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
-ports=$(python3 -c '
-import socket
-ss=[socket.socket() for _ in range(2)]
-for s in ss: s.bind(("127.0.0.1",0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
-set -- $ports
-cat > "$dir/topo.ini" <<T
-[node device]
-role = device
-type = this
-address = 127.0.0.1:$1
-[node edge]
-role = edge
-type = this
-address = 127.0.0.1:$2
-[link device edge]
-spec = rate=1gbit,rtt=1ms
-T
+B=$B . "$(dirname "$0")/lib_node.sh"
+node_setup mb-limits
+set -- $(free_ports 2)
+loopback_topo "$dir/topo.ini" "rate=1gbit,rtt=1ms" $1 $2
 cat > "$dir/net.model" <<'M'
 mecbed-model 1
 name limits_net
@@ -42,10 +25,10 @@ Flatten fl gap axis=1
 Gemm fc fl trans_b=1 B=he(10x8) C=const(10,0)
 output fc
 M
-$B keygen -o "$dir/k" || exit 1
-$B node --role edge --listen 127.0.0.1:$2 --key-file "$dir/k" --model "$dir/net.model" --idle-timeout 2 \
-    --verbose 2> "$dir/node.log" &
-pid=$!
+node_key "$dir/k"
+start_node "$dir/node.log" --role edge --listen 127.0.0.1:$2 --key-file "$dir/k" --model "$dir/net.model" \
+    --idle-timeout 2 --verbose
+pid=$node_pid
 run="$B run --model $dir/net.model --policy offload --topology $dir/topo.ini --key-file $dir/k --frames 5 --no-cap"
 PYTHONPATH=tests python3 - $2 "$dir/k" "$dir/node.log" $pid "$run" $1 <<'P' || { tail -20 "$dir/node.log"; exit 1; }
 import re, socket, subprocess, sys, threading, time

@@ -14,6 +14,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 mkdir -p "$tmp/suite/test_resnet18"
 "$M" export --model resnet18 -o "$tmp/suite/test_resnet18/model.onnx" --test-data >"$tmp/out" 2>&1 ||
     fail "export exited $?: $(cat "$tmp/out")"
+# one op count everywhere: export, import, infer and plan say 69 ops for resnet18
+grep -q "model resnet18, 69 ops," "$tmp/out" || fail "export summary: $(cat "$tmp/out")"
 [ -s "$tmp/suite/test_resnet18/test_data_set_0/input_0.pb" ] || fail "no input_0.pb"
 [ -s "$tmp/suite/test_resnet18/test_data_set_0/output_0.pb" ] || fail "no output_0.pb"
 # the reference backend must agree with what the cpu backend wrote
@@ -28,6 +30,8 @@ grep -q "69 ops, 11.699 M params" "$tmp/out" || fail "import summary: $(cat "$tm
 "$M" infer --model "$tmp/suite/test_resnet18/model.onnx" --output "$tmp/a.npy" >/dev/null 2>&1 || fail "infer .onnx"
 "$M" infer --model "$tmp/r18.mbm" --output "$tmp/b.npy" >/dev/null 2>&1 || fail "infer .mbm"
 cmp -s "$tmp/a.npy" "$tmp/b.npy" || fail "the .onnx and the imported .mbm give different outputs"
+"$M" infer --model "$tmp/r18.mbm" 2>/dev/null | head -n 1 | grep -q ": 69 ops," || fail "infer's op count"
+"$M" plan --model "$tmp/r18.mbm" --policy local --link rate=10mbit 2>/dev/null | grep -q "(69 ops)" || fail "plan's op count"
 "$M" import "$tmp/suite/test_resnet18/model.onnx" --json >"$tmp/j" || fail "import --json"
 python3 -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["ops"]==69 and o["inputs"][0]["shape"]==[1,3,224,224], o' \
     "$tmp/j" || fail "import --json output"

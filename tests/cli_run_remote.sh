@@ -5,15 +5,9 @@
 # run over real TCP and match the unsplit model.
 B=${BUILD:-build}/mecbed
 command -v python3 >/dev/null || { echo "skip: python3 needed to read the JSON"; exit 77; }
-dir=$(mktemp -d /tmp/mb-cliremote.XXXXXX)
-pids=""
-trap 'for p in $pids; do kill $p 2>/dev/null; done; rm -rf "$dir"' EXIT
-ports=$(python3 -c '
-import socket
-ss=[socket.socket() for _ in range(5)]
-for s in ss: s.bind(("127.0.0.1",0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
-set -- $ports
+B=$B . "$(dirname "$0")/lib_node.sh"
+node_setup mb-cliremote
+set -- $(free_ports 5)
 cat > "$dir/topo.ini" <<T
 [node device]
 role = device
@@ -57,15 +51,15 @@ Gemm fc fl trans_b=1 B=he(10x32) C=const(10,0)
 output fc
 M
 # one key for the nodes and the runner; each node serves the model file it is given
-$B keygen -o "$dir/run.key" || { echo "keygen failed"; exit 1; }
+node_key "$dir/run.key"
 [ "$(stat -c %a "$dir/run.key")" = 600 ] || { echo "key file is not mode 600"; exit 1; }
 for p in $2 $3; do
-    $B node --role edge --listen 127.0.0.1:$p --key-file "$dir/run.key" --model "$dir/net.model" \
-        --topology "$dir/topo.ini" & pids="$pids $!"
+    start_node - --role edge --listen 127.0.0.1:$p --key-file "$dir/run.key" --model "$dir/net.model" \
+        --topology "$dir/topo.ini"
 done
 # the cloud finds it in a model directory instead (other files there are skipped)
 mkdir "$dir/models" && cp "$dir/net.model" "$dir/models/remote.mbm" && echo junk > "$dir/models/junk.model"
-$B node --role cloud --listen 127.0.0.1:$4 --key-file "$dir/run.key" --models "$dir/models" & pids="$pids $!"
+start_node - --role cloud --listen 127.0.0.1:$4 --key-file "$dir/run.key" --models "$dir/models"
 fail=0
 for policy in offload tile mincut; do
     if ! $B run --model "$dir/net.model" --policy $policy --topology "$dir/topo.ini" --frames 3 --json \
@@ -82,7 +76,7 @@ print("%-8s measured %.2f ms predicted %.2f ms over loopback" % (sys.argv[2], r[
 P
 done
 # nodes keep serving after each session
-for p in $pids; do kill -0 $p 2>/dev/null || { echo "node $p died"; fail=1; }; done
+for p in $node_pids; do kill -0 $p 2>/dev/null || { echo "node $p died"; fail=1; }; done
 # without the key, or with another one, the nodes refuse the runner (and keep serving)
 $B run --model "$dir/net.model" --policy offload --topology "$dir/topo.ini" > /dev/null 2> "$dir/err.txt" \
     && { echo "a run without --key-file against remote nodes succeeded"; fail=1; }
@@ -100,7 +94,7 @@ $B run --model "$dir/other.model" --policy offload --topology "$dir/topo.ini" --
     > /dev/null 2> "$dir/err.txt" && { echo "a model the nodes do not serve ran"; fail=1; }
 grep -q "not available on this node" "$dir/err.txt" || { echo "unknown model not explained:"; cat "$dir/err.txt"; fail=1; }
 grep -q "net.model\|$dir" "$dir/err.txt" && { echo "the refusal names a node file:"; cat "$dir/err.txt"; fail=1; }
-for p in $pids; do kill -0 $p 2>/dev/null || { echo "node $p died after refusals"; fail=1; }; done
+for p in $node_pids; do kill -0 $p 2>/dev/null || { echo "node $p died after refusals"; fail=1; }; done
 # the nodes still serve the legitimate runner right after the refusals
 $B run --model "$dir/net.model" --policy offload --topology "$dir/topo.ini" --frames 1 --key-file "$dir/run.key" \
     > /dev/null 2> "$dir/err.txt" || { echo "legitimate run after refusals failed:"; cat "$dir/err.txt"; fail=1; }
@@ -118,8 +112,8 @@ address = 127.0.0.1:$5
 spec = rate=100mbit,rtt=1ms
 T
 sed "s/127.0.0.1:$1\$/127.0.0.1:1/" "$dir/two.ini" > "$dir/two-other.ini"
-$B node --role edge --listen 127.0.0.1:$5 --key-file "$dir/run.key" --model "$dir/net.model" \
-    --topology "$dir/two-other.ini" & pids="$pids $!"
+start_node - --role edge --listen 127.0.0.1:$5 --key-file "$dir/run.key" --model "$dir/net.model" \
+    --topology "$dir/two-other.ini"
 $B run --model "$dir/net.model" --policy offload --topology "$dir/two.ini" --key-file "$dir/run.key" \
     > /dev/null 2> "$dir/err.txt" && { echo "a PLAN outside the node's topology was accepted"; fail=1; }
 grep -q "places elsewhere" "$dir/err.txt" || { echo "PLAN outside the topology not explained:"; cat "$dir/err.txt"; fail=1; }

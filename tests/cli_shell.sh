@@ -2,7 +2,7 @@
 # mecbed shell: ping and iperf3 run behind an emulated link (rate 10 Mbit/s,
 # RTT 40 ms) see what the spec says; COMMAND's exit status is the shell's;
 # the summary counts what crossed the link, with the radio energy from the
-# packet logs; a SIGTERMed session and an ordinary one leave no namespace,
+# packet logs; nested shells compose; a SIGTERMed session and an ordinary one leave no namespace,
 # interface or process behind. Needs root, /dev/net/tun, ping and iperf3.
 B=${BUILD:-build}/mecbed
 fail() { echo "FAIL: $*"; exit 1; }
@@ -57,8 +57,44 @@ python3 -c 'import json,sys; l=json.load(open(sys.argv[1]))["links"]; assert all
     fail "duplicated packets not counted"
 $B shell --quiet --link "corrupt 100%" -- ping -c 3 -i 0.1 -W 1 -q "10.201.0.2" > "$T/cor" 2>&1
 grep -q "3 packets transmitted, 0 received" "$T/cor" || { cat "$T/cor"; fail "corrupt 100%: packets got through"; }
-$B shell --quiet --link "reorder 25%" -- true 2>"$T/reo" && fail "reorder accepted"
-grep -q "reorder is not emulated" "$T/reo" || fail "reorder refused without a reason"
+# reorder needs a delay to overtake (netem's rule); with reorder 100% every
+# packet skips the 20 ms delay: ping's RTT is far below 40 ms, and the
+# summary counts the packets that skipped it
+$B shell --quiet --link "reorder 25%" -- true 2>"$T/reo" && fail "reorder without a delay accepted"
+grep -q "reorder needs a delay" "$T/reo" || fail "reorder refused without a reason: $(cat "$T/reo")"
+$B shell --quiet --link "delay 20ms reorder 100%" --summary-json "$T/reo.json" -- ping -c 5 -i 0.1 -q "10.201.0.2" > "$T/reo" 2>&1
+python3 - "$T/reo" "$T/reo.json" <<'PY' || { cat "$T/reo"; fail "reorder 100%: packets did not skip the delay"; }
+import json, re, sys
+m = re.search(r"rtt min/avg/max/mdev = ([\d.]+)/([\d.]+)/", open(sys.argv[1]).read())
+assert m and float(m.group(2)) < 20, m and m.group(0)
+l = json.load(open(sys.argv[2]))["links"]
+assert all(x["reordered"] >= 5 for x in l), l
+PY
+
+# shells nest (Mahimahi's mm-delay inside mm-link): the inner link runs from
+# a new namespace to the outer shell's, so the command crosses both: RTT
+# 40 + 10 ms to the outer shell's peer, iperf3 at the inner 5 Mbit/s; the
+# inner shell's routes leave the outer namespaces when it ends
+$B shell --quiet --link rate=50mbit,delay=20ms --peer 'iperf3 -s' --peer-port 5201 -- sh -c '
+    '"$B"' shell --quiet --link "delay 5ms rate 5mbit" -- sh -c "ping -c 5 -i 0.2 -q \$MECBED_PEER; iperf3 -c \$MECBED_PEER -t 2 -J > '"$T"'/nest-iperf.json" || exit 9
+    peer_ns=${MECBED_UPSTREAM%%=*}
+    ip -n "$peer_ns" route | grep "^10\.202\." && exit 8
+    '"$B"' shell --quiet --topology x.conf -- true 2> '"$T"'/nest-topo; [ $? -eq 2 ] || exit 7
+    exit 0' > "$T/nest" 2>&1
+rc=$?
+[ $rc -eq 0 ] || { cat "$T/nest"; fail "nested shells: status $rc"; }
+python3 - "$T/nest" "$T/nest-iperf.json" <<'PY' || { cat "$T/nest"; fail "nested shells do not compose"; }
+import json, re, sys
+m = re.search(r"rtt min/avg/max/mdev = ([\d.]+)/([\d.]+)/", open(sys.argv[1]).read())
+assert m and 49.5 <= float(m.group(2)) <= 57, m and m.group(0)
+mbps = json.load(open(sys.argv[2]))["end"]["sum_received"]["bits_per_second"] / 1e6
+assert 4.0 <= mbps <= 5.1, mbps
+print(f"nested shells: ping {m.group(2)} ms, iperf3 {mbps:.2f} Mbit/s")
+PY
+grep -q "takes --link only" "$T/nest-topo" || fail "nested --topology: $(cat "$T/nest-topo")"
+# a shell started by the outer shell's peer (not in its COMMAND) says why it cannot nest
+$B shell --quiet --link delay=1ms --peer "$B shell --link delay=1ms -- true 2> $T/peer-err; echo \$? > $T/peer-rc" -- sleep 1
+[ "$(cat "$T/peer-rc")" = 2 ] && grep -q "is not in that namespace" "$T/peer-err" || fail "shell in the peer: $(cat "$T/peer-err")"
 
 # SIGTERM ends a session: the command is stopped, everything removed
 $B shell --link rate=5mbit --quiet --summary-json "$T/term.json" -- sleep 30 &
@@ -77,4 +113,4 @@ for f in sum term; do
     ip -o link show | grep -q "mb$run" && fail "interfaces of run $run left behind"
 done
 [ -n "$(ls /tmp | grep '^mecbed-shell-')" ] && ! pgrep -f "mecbed shell" >/dev/null && fail "temporary log folder left behind"
-echo "PASS: shell: ping, iperf3, exit status, summary and radio energy, clean-up"
+echo "PASS: shell: ping, iperf3, exit status, summary and radio energy, netem words, nesting, clean-up"

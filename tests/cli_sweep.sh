@@ -63,12 +63,24 @@ assert by[("tiny_yolov2", "18.88", "phone/edge-cpu", "local")]["profile"] == "pi
 j = json.load(open(d + "/r1/results.json"))
 assert j["experiment"] == "t" and len(j["rows"]) == 72 and j["complete"]
 assert isinstance(j["rows"][0]["latency_ms"], float)
+# the variable's unit: from "uplink (Mbit/s)", in every row, results.json and meta.json
+assert j["x_name"] == "uplink" and j["x_unit"] == "Mbit/s", (j["x_name"], j["x_unit"])
+assert all(r["x_unit"] == "Mbit/s" for r in rows) and j["rows"][0]["x_unit"] == "Mbit/s"
 m = json.load(open(d + "/r1/meta.json"))
 for k in ("git_commit", "cpu_model", "cores", "openblas_core", "kernel", "mecbed_version",
           "link_backend", "kernel_netem", "link_backends_built", "started_utc", "finished_utc"):
     assert k in m, k
 assert m["cores"] >= 1 and m["openblas_core"] and m["complete"] is True
+assert m["x_name"] == "uplink" and m["x_unit"] == "Mbit/s"
 PY
+# x_unit given on its own; an axis label with a quote is refused with file and line
+sed 's/^x_name .*/x_name = uplink rate\nx_unit = kbit\/s/' "$tmp/t.conf" > "$tmp/u.conf"
+"$M" sweep "$tmp/u.conf" --quick --no-plots --out "$tmp/ru" 2>/dev/null || fail "x_unit sweep"
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert (j["x_name"], j["x_unit"]) == ("uplink rate", "kbit/s"), j["x_unit"]' "$tmp/ru/results.json" ||
+    fail "x_unit= not in results.json"
+sed "s/^x_name .*/x_name = it's/" "$tmp/t.conf" > "$tmp/q.conf"
+"$M" sweep "$tmp/q.conf" --quick --no-plots --out "$tmp/rq" 2> "$tmp/qerr" && fail "quote in x_name accepted"
+grep -q "q.conf:9: x_name = it's: .*no quotes" "$tmp/qerr" || fail "x_name quote error: $(cat "$tmp/qerr")"
 
 # --resume: keep the header and 10 rows, the rest are computed again
 mkdir -p "$tmp/r2"

@@ -12,6 +12,7 @@
 #include "mecbed/cost.h"
 #include "mecbed/graph.h"
 #include "mecbed/nodetype.h"
+#include "mecbed/plan.h"
 #include "mecbed/profile.h"
 #include "mecbed/topology.h"
 
@@ -133,6 +134,71 @@ static __attribute__((unused)) mb_cost_model *pf_cost(const mb_graph *g, const m
     if (!c)
         fprintf(stderr, "pf_cost: %s\n", err);
     return c;
+}
+
+/* The hand-summed fork of test_plan (shared link) and test_energy (plan
+ * energy): x -> a1 (100000 B), a2 (50000 B) -> c (4000 B); profile a1 2 ms,
+ * a2 3 ms, c 1 ms; device 2x, edge 0.5x those times (pf_types); one link
+ * rate=8mbit,delay=5ms with 0.25 ms per message. The plan: a1 and a2 on the
+ * device, both sent up, c on the edge, c sent back; evaluated. */
+typedef struct pf_fork {
+    mb_graph *g;
+    mb_profile *prof;
+    mb_topology topo;
+    mb_cost_model *cm;
+    mb_plan *p;
+    int x, a1, a2, c;
+} pf_fork;
+
+static __attribute__((unused)) void pf_fork_free(pf_fork *f)
+{
+    mb_plan_free(f->p);
+    mb_cost_free(f->cm);
+    mb_profile_free(f->prof);
+    mb_graph_free(f->g);
+    memset(f, 0, sizeof(*f));
+}
+
+/* 0, or -1 with the reason in err (everything freed). */
+static __attribute__((unused)) int pf_fork_new(pf_fork *f, char *err, size_t errlen)
+{
+    memset(f, 0, sizeof(*f));
+    mb_graph *g = f->g = mb_graph_new("fork");
+    f->x = pf_op(g, "x", 4000, -1, -1);
+    f->a1 = pf_op(g, "a1", 100000, f->x, -1);
+    f->a2 = pf_op(g, "a2", 50000, f->x, -1);
+    f->c = pf_op(g, "c", 4000, f->a1, f->a2);
+    g->n_outputs = 1;
+    g->outputs[0] = f->c;
+    f->prof = mb_profile_new(g);
+    f->prof->ref_gflops = 100;
+    f->prof->ms[f->a1] = 2, f->prof->ms[f->a2] = 3, f->prof->ms[f->c] = 1;
+    if (mb_topology_from_link("rate=8mbit,delay=5ms", &f->topo, err, errlen)) {
+        pf_fork_free(f);
+        return -1;
+    }
+    mb_nodetype_set types;
+    pf_types(&types, 2.0, 0.5);
+    mb_cost_opts o;
+    mb_cost_opts_default(&o);
+    o.msg_overhead_ms = 0.25;
+    f->cm = mb_cost_new(g, &f->topo, f->prof, &types, &o, err, errlen);
+    if (!f->cm) {
+        pf_fork_free(f);
+        return -1;
+    }
+    mb_plan *p = f->p = mb_plan_new("t", g, 0);
+    mb_plan_compute(p, f->a1, 0, mb_node_full_region(g, f->a1));
+    mb_plan_compute(p, f->a2, 0, mb_node_full_region(g, f->a2));
+    mb_plan_send(p, f->a1, mb_node_full_region(g, f->a1), 0, 1);
+    mb_plan_send(p, f->a2, mb_node_full_region(g, f->a2), 0, 1);
+    mb_plan_compute(p, f->c, 1, mb_node_full_region(g, f->c));
+    mb_plan_send(p, f->c, mb_node_full_region(g, f->c), 1, 0);
+    if (mb_plan_evaluate(p, f->cm, err, errlen)) {
+        pf_fork_free(f);
+        return -1;
+    }
+    return 0;
 }
 
 #endif

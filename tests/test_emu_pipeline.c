@@ -3,7 +3,7 @@
  * checked through its own per-packet CSV log: exact serialisation at a
  * constant rate, exact propagation delay, trace opportunities, Bernoulli and
  * Gilbert-Elliott loss, the drop-tail limit, CoDel, no reordering under
- * jitter, and an ended trace; and, independently of that log, against the
+ * jitter, reordering with reorder= (netem's, gap included), and an ended trace; and, independently of that log, against the
  * test's own clock at the sending and the receiving end (rate and delay as
  * the receiver sees them, and the log's delivery times). */
 #define _GNU_SOURCE
@@ -346,6 +346,66 @@ static void test_jitter_never_reorders(void **state)
     run_free(&r);
 }
 
+/* Packets that arrived at the receiving end after a higher-numbered one
+ * (iperf3's out-of-order count), from the receiver's own clock. */
+static int out_of_order(const run *r, int n)
+{
+    int *ids = malloc((size_t)n * sizeof *ids), m = 0, ooo = 0, hi = -1;
+    assert_non_null(ids);
+    for (int i = 0; i < n; i++)
+        if (r->got_us[i] >= 0)
+            ids[m++] = i;
+    for (int a = 1; a < m; a++) /* insertion sort by arrival time (n is small) */
+        for (int b = a; b > 0 && r->got_us[ids[b]] < r->got_us[ids[b - 1]]; b--) {
+            int t = ids[b];
+            ids[b] = ids[b - 1], ids[b - 1] = t;
+        }
+    for (int k = 0; k < m; k++) {
+        if (ids[k] < hi)
+            ooo++;
+        else
+            hi = ids[k];
+    }
+    free(ids);
+    return ooo;
+}
+
+static void test_reorder(void **state)
+{
+    (void)state;
+    /* 25 %: about a quarter skip the 5 ms delay (delivered as they leave the
+     * bottleneck) and overtake the ~25 packets sent in the 5 ms before them;
+     * the rest keep their order */
+    run r = push("delay=5ms,reorder=25%", 400, 200, 0.0002, 0.2);
+    assert_int_equal(r.delivered, 400);
+    int skipped = 0;
+    double last = -1;
+    for (int i = 0; i < r.n; i++) {
+        if (r.rows[i].dlv == r.rows[i].dep) {
+            skipped++;
+            continue;
+        }
+        assert_true(fabs(r.rows[i].dlv - r.rows[i].dep - 5000) < 1);
+        assert_true(r.rows[i].dlv >= last); /* the delayed ones stay in order */
+        last = r.rows[i].dlv;
+    }
+    assert_in_range(skipped, 60, 140);
+    int ooo = out_of_order(&r, 400);
+    assert_true(ooo > 100); /* each skip overtakes many: most delayed packets arrive after a later one */
+    run_free(&r);
+    /* netem's gap: with reorder 100% gap 5 exactly every fifth packet skips */
+    r = push("delay 5ms reorder 100% gap 5", 100, 200, 0.0002, 0.2);
+    assert_int_equal(r.delivered, 100);
+    for (int i = 0; i < r.n; i++)
+        assert_int_equal(r.rows[i].dlv == r.rows[i].dep, r.rows[i].seq % 5 == 4);
+    assert_true(out_of_order(&r, 100) > 0);
+    run_free(&r);
+    /* no reorder=: nothing arrives out of order */
+    r = push("delay=5ms", 200, 200, 0.0002, 0.2);
+    assert_int_equal(out_of_order(&r, 200), 0);
+    run_free(&r);
+}
+
 static void test_trace_once_ends(void **state)
 {
     (void)state;
@@ -389,6 +449,7 @@ int main(void)
         cmocka_unit_test(test_bernoulli_loss),       cmocka_unit_test(test_gilbert_elliott),
         cmocka_unit_test(test_queue_limit),          cmocka_unit_test(test_codel_bounds_delay),
         cmocka_unit_test(test_jitter_never_reorders), cmocka_unit_test(test_trace_once_ends),
+        cmocka_unit_test(test_reorder),
         cmocka_unit_test(test_missing_trace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

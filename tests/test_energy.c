@@ -129,34 +129,11 @@ static void test_plan_energy(void **state)
 static void test_plan_energy_by_hand(void **state)
 {
     (void)state;
-    mb_graph *g = mb_graph_new("fork");
-    int x = pf_op(g, "x", 4000, -1, -1);
-    int a1 = pf_op(g, "a1", 100000, x, -1);
-    int a2 = pf_op(g, "a2", 50000, x, -1);
-    int c = pf_op(g, "c", 4000, a1, a2);
-    g->n_outputs = 1;
-    g->outputs[0] = c;
-    mb_profile *prof = mb_profile_new(g);
-    prof->ref_gflops = 100;
-    prof->ms[a1] = 2, prof->ms[a2] = 3, prof->ms[c] = 1;
-    mb_topology t;
+    pf_fork f;
     char err[512];
-    assert_int_equal(mb_topology_from_link("rate=8mbit,delay=5ms", &t, err, sizeof(err)), 0);
-    mb_nodetype_set types;
-    pf_types(&types, 2.0, 0.5);
-    mb_cost_opts o;
-    mb_cost_opts_default(&o);
-    o.msg_overhead_ms = 0.25;
-    mb_cost_model *cm = mb_cost_new(g, &t, prof, &types, &o, err, sizeof(err));
-    assert_non_null(cm);
-    mb_plan *p = mb_plan_new("t", g, 0);
-    mb_plan_compute(p, a1, 0, mb_node_full_region(g, a1));
-    mb_plan_compute(p, a2, 0, mb_node_full_region(g, a2));
-    mb_plan_send(p, a1, mb_node_full_region(g, a1), 0, 1);
-    mb_plan_send(p, a2, mb_node_full_region(g, a2), 0, 1);
-    mb_plan_compute(p, c, 1, mb_node_full_region(g, c));
-    mb_plan_send(p, c, mb_node_full_region(g, c), 1, 0);
-    assert_int_equal(mb_plan_evaluate(p, cm, err, sizeof(err)), 0);
+    if (pf_fork_new(&f, err, sizeof(err)))
+        fail_msg("%s", err);
+    mb_plan *p = f.p;
     /* in ms: transfers of 103.5912, 51.7956 and 4.1436; latency 174.7804 */
     double R = 8.0 * 1448 / 1500; /* Mbit/s */
     double s1 = 0.8 / R * 1e3, s2 = 0.4 / R * 1e3, s3 = 0.032 / R * 1e3;
@@ -173,10 +150,7 @@ static void test_plan_energy_by_hand(void **state)
     assert_float_equal(device, 874.0058, 1e-3);
     double edge = 150 * 0.5 + 60 * (lat - 0.5);
     assert_float_equal(p->pred.energy_system_mj, device + edge, 1e-6);
-    mb_plan_free(p);
-    mb_cost_free(cm);
-    mb_profile_free(prof);
-    mb_graph_free(g);
+    pf_fork_free(&f);
 }
 
 int main(void)

@@ -197,6 +197,8 @@ static void assert_same_dir(const mb_link_dir *a, const mb_link_dir *b)
     assert_string_equal(a->trace, b->trace);
     assert_int_equal(a->trace_loop, b->trace_loop);
     assert_true(a->duplicate == b->duplicate && a->corrupt == b->corrupt);
+    assert_true(a->reorder == b->reorder);
+    assert_int_equal(a->reorder_gap, b->reorder_gap);
 }
 
 /* tc-netem's words mean the same link as the key=value form; what netem can
@@ -213,6 +215,8 @@ static void test_netem_words(void **state)
         {"loss gemodel 1% 30% 90% 0.1%", "loss=ge:1%:30%:90%:0.1%"},
         {"loss gemodel 2%", "loss=ge:2%:0.98"},
         {"rate 10mbit duplicate 1% corrupt 0.1%", "rate=10mbit,duplicate=1%,corrupt=0.1%"},
+        {"delay 10ms reorder 25%", "delay=10ms,reorder=25%"},
+        {"delay 10ms reorder 100% gap 5", "delay=10ms,reorder=100%:5"},
     };
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         assert_true(mb_linkspec_is_netem(pairs[i][0]));
@@ -225,8 +229,17 @@ static void test_netem_words(void **state)
     assert_true(fabs(d.up.duplicate - 0.02) < 1e-12 && fabs(d.down.corrupt - 0.005) < 1e-12);
     parse_bad("delay 10ms 2ms 25%", "delay correlation");
     parse_bad("loss 1% 25%", "loss correlation");
-    parse_bad("reorder 25% 50%", "reorder is not emulated");
-    parse_bad("delay 10ms reorder 25%", "reorder is not emulated");
+    mb_link_spec r = parse_ok("delay 10ms reorder 25% gap 3");
+    assert_true(fabs(r.up.reorder - 0.25) < 1e-12 && r.down.reorder_gap == 3);
+    parse_bad("delay 10ms reorder 25% 50%", "reorder correlation");
+    parse_bad("reorder 25%", "reorder needs a delay");
+    parse_bad("delay 10ms reorder", "reorder needs a probability");
+    parse_bad("delay 10ms reorder 25% gap", "gap needs a packet count");
+    parse_bad("delay 10ms gap 5", "gap belongs after reorder");
+    parse_bad("up.delay=10ms,reorder=5%", "down.reorder needs a delay");
+    parse_bad("delay=10ms,reorder=150%", "within 0..100%");
+    parse_bad("delay=10ms,reorder=10%:0", "whole number of packets");
+    parse_bad("delay=10ms,reorder=10%:x", "whole number of packets");
     parse_bad("loss state 1%", "4-state");
     parse_bad("slot 800us", "slot is not emulated");
     parse_bad("delay 10ms distribution paretonormal", "not emulated");
@@ -254,6 +267,8 @@ static void test_format_round_trip(void **state)
         "ns3=wifi,distance=20m,rate=54mbit",
         "rate=0.13mbit,rtt=100ms,up.queue=10p",
         "rate=10mbit,duplicate=1%,up.corrupt=0.001",
+        "rtt=20ms,reorder=25%",
+        "delay=5ms,up.reorder=0.5:7",
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         mb_link_spec a = parse_ok(specs[i]), b;

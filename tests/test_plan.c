@@ -304,34 +304,11 @@ static void test_evaluate_arithmetic(void **state)
 static void test_evaluate_shared_link_fork(void **state)
 {
     (void)state;
-    mb_graph *g = mb_graph_new("fork");
-    int x = pf_op(g, "x", 4000, -1, -1);
-    int a1 = pf_op(g, "a1", 100000, x, -1);
-    int a2 = pf_op(g, "a2", 50000, x, -1);
-    int c = pf_op(g, "c", 4000, a1, a2);
-    g->n_outputs = 1;
-    g->outputs[0] = c;
-    mb_profile *prof = mb_profile_new(g);
-    prof->ref_gflops = 100;
-    prof->ms[a1] = 2, prof->ms[a2] = 3, prof->ms[c] = 1;
-    mb_topology t;
+    pf_fork f;
     char err[512];
-    assert_int_equal(mb_topology_from_link("rate=8mbit,delay=5ms", &t, err, sizeof(err)), 0);
-    mb_nodetype_set types;
-    pf_types(&types, 2.0, 0.5);
-    mb_cost_opts o;
-    mb_cost_opts_default(&o);
-    o.msg_overhead_ms = 0.25;
-    mb_cost_model *cm = mb_cost_new(g, &t, prof, &types, &o, err, sizeof(err));
-    assert_non_null(cm);
-    mb_plan *p = mb_plan_new("t", g, 0);
-    mb_plan_compute(p, a1, 0, mb_node_full_region(g, a1));
-    mb_plan_compute(p, a2, 0, mb_node_full_region(g, a2));
-    mb_plan_send(p, a1, mb_node_full_region(g, a1), 0, 1);
-    mb_plan_send(p, a2, mb_node_full_region(g, a2), 0, 1);
-    mb_plan_compute(p, c, 1, mb_node_full_region(g, c));
-    mb_plan_send(p, c, mb_node_full_region(g, c), 1, 0);
-    assert_int_equal(mb_plan_evaluate(p, cm, err, sizeof(err)), 0);
+    if (pf_fork_new(&f, err, sizeof(err)))
+        fail_msg("%s", err);
+    mb_plan *p = f.p;
     /* goodput 8 Mbit/s x 1448/1500 = 7722666.67 bit/s: 100000 B -> 103.5912 ms,
      * 50000 B -> 51.7956 ms, 4000 B -> 4.1436 ms */
     double gp = 8e6 * 1448.0 / 1500.0;
@@ -357,10 +334,7 @@ static void test_evaluate_shared_link_fork(void **state)
     assert_int_equal(p->pred.bytes_up, 150000);
     assert_int_equal(p->pred.bytes_down, 4000);
     assert_float_equal(p->pred.device_compute_ms, 10, 1e-12);
-    mb_plan_free(p);
-    mb_cost_free(cm);
-    mb_profile_free(prof);
-    mb_graph_free(g);
+    pf_fork_free(&f);
 }
 
 /* A device-edge-cloud path, hand-summed: x -> b (device) -> d (cloud) -> e

@@ -39,7 +39,7 @@ do for [what in 'latency energy'] {
   GY = 115.0 / H
   set logscale xy
   set xrange [xlo0 : xhi * 1.25]
-  set xlabel 'uplink rate (Mbit/s)'
+  set xlabel xlabel_text noenhanced
   set ylabel what eq 'latency' ? 'latency (ms)' : 'device energy (mJ)'
   col = what eq 'latency' ? 'latency_ms' : 'energy_mj'
   unset key
@@ -91,7 +91,7 @@ if (strstrt(models, 'tiny_yolov2') > 0) {
   unset title
   set logscale x
   set xrange [xlo0 : xhi * 1.25]
-  set xlabel 'uplink rate (Mbit/s)'
+  set xlabel xlabel_text noenhanced
   set ylabel 'ops on the device, before the cut'
   set yrange [-2 : nops + 3]
   set ytics 5, 5, nops - 3

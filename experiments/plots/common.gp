@@ -3,7 +3,8 @@
 #   dir       the results directory (results.csv, frames.csv; figures go here)
 #   term      png or svg
 #   quick     1 for a --quick run
-#   xname     the experiment's x_name
+#   xname     the experiment's x_name (what its variable x is)
+#   xunit     x's unit (x_unit; '' for a count or a name): xlabel_text joins them
 #   models, dags, policies, node_types, xs, variants: the axes, as word lists
 # Rows are selected with string comparisons on named columns; NaN marks a row
 # that is not in a series (set datafile missing NaN keeps lines joined).
@@ -20,13 +21,23 @@ set datafile separator comma
 set datafile columnheaders
 set datafile missing NaN
 csv = dir.'/results.csv'
+if (!exists('xname')) xname = 'x'
+if (!exists('xunit')) xunit = ''
+xlabel_text = xunit eq '' ? xname : sprintf('%s (%s)', xname, xunit)
 fr = dir.'/frames.csv'
 havepdf = strstrt(GPVAL_TERMINALS, ' pdfcairo ') > 0
 terms = (term eq 'svg' && havepdf) ? 'svg pdf' : term
-# a PNG pixel is a PDF point (pngcairo draws at 72 dpi), so the three agree
-setterm(T) = T eq 'png' ? sprintf("set terminal pngcairo size %d,%d enhanced font 'DejaVu Sans,10'", W, H) : \
+# The PDF is the PNG scaled to a paper's text width: PDFW points wide (504 pt,
+# 7 in, two-column full width; a PNG pixel was one point, a 17-22 in page),
+# fonts, lines and points scaled with it, so the three show the same figure.
+if (!exists('PDFW')) PDFW = 504.0
+pk = PDFW / W < 1 ? PDFW / W : 1
+# (each terminal pass starts from the default panel margins: a figure's GL
+# must not leak into the next pass's first figure)
+setterm(T) = gridreset.'; '.(T eq 'png' ? sprintf("set terminal pngcairo size %d,%d enhanced font 'DejaVu Sans,10'", W, H) : \
              T eq 'svg' ? sprintf("set terminal svg size %d,%d enhanced font 'DejaVu Sans,10' dynamic background '#ffffff'", W, H) : \
-             sprintf("set terminal pdfcairo size %.2fin,%.2fin enhanced font 'DejaVu Sans,10'", W / 72.0, H / 72.0)
+             sprintf("set terminal pdfcairo size %.3fin,%.3fin enhanced font 'DejaVu Sans,10' fontscale %.4f linewidth %.4f pointscale %.4f", \
+                     W * pk / 72.0, H * pk / 72.0, pk, 2 * pk, 1.2 * pk))
 out(name) = sprintf('%s/%s.%s', dir, name, T)
 
 set grid lc rgb '#e4e4e4' lw 1
@@ -92,12 +103,8 @@ sel(m, p, t) = strcol('model') eq m && strcol('policy') eq p && strcol('node_typ
 #                     draws every series' style once, across the whole width
 #   eval unkeystrip   before the next figure
 # GL..GY are screen fractions; set them (or keep these) before the figure.
-GL = 0.08
-GRM = 0.98
-GB = 0.12
-GT = 0.88
-GX = 0.08
-GY = 0.12
+gridreset = 'GL = 0.08; GRM = 0.98; GB = 0.12; GT = 0.88; GX = 0.08; GY = 0.12'
+eval gridreset
 pw(c) = (GRM - GL - (c - 1) * GX) / c
 ph(r) = (GT - GB - (r - 1) * GY) / r
 grid(r, c) = sprintf('set lmargin at screen %g; set rmargin at screen %g; set tmargin at screen %g; set bmargin at screen %g', \

@@ -27,7 +27,7 @@ do for [T in terms] {
   eval grid(1, 1)
   unset title
   set logscale xy
-  set xlabel 'graph size (ops)'
+  set xlabel xlabel_text noenhanced
   set ylabel 'decision time (µs)'
   set xrange [Xlo / 1.4 : Xhi * 1.4]
   set yrange [Ylo / 1.3 : Yhi * 1.3]

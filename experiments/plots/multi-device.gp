@@ -26,7 +26,7 @@ do for [T in terms] {
   GY = 100.0 / H
   GX = 0.12
   GRM = 0.93
-  set xlabel 'devices N'
+  set xlabel xlabel_text noenhanced
   set logscale x 2
   xmax = 1
   do for [k = 1:words(xs)] { xmax = real(word(xs, k)) > xmax ? real(word(xs, k)) : xmax }

@@ -19,7 +19,7 @@ do for [T in terms] {
   GB = 95.0 / H
   GT = 1 - 95.0 / H
   GY = 110.0 / H
-  set xlabel 'edge nodes K'
+  set xlabel xlabel_text noenhanced
   set xtics 1
   set xrange [0.85 : words(xs) + 0.15]
   do for [mi = 1:nm] {

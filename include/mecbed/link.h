@@ -9,6 +9,7 @@
  *
  * Each node (site) without an address= gets a network namespace
  * "mecbed-<run>-<node>"; each link a point-to-point subnet 10.201.<link>.0/30
+ * (10.<addr_octet>.<link>.0/30 for a run nested in another: mb_net_opts)
  * (A side .1, B side .2) on interfaces "mb<run>a<link>" / "mb<run>b<link>";
  * routes let every node reach every other over links only (fewest hops).
  * How a link shapes traffic is its backend's business:
@@ -37,6 +38,14 @@ typedef struct mb_net_opts {
     const char *run_id;   /* NULL: a fresh one (6 chars [0-9a-z]) */
     const char *log_dir;  /* NULL: no per-packet logs; else CSV + pcap per link direction (emu) */
     uint64_t seed;        /* loss and jitter random streams (0: 1) */
+    /* Nesting (a `mecbed shell` inside another's COMMAND): when host_netns
+     * is set, site host_site is that existing namespace (neither created,
+     * configured nor removed), and the links' subnets are
+     * 10.<addr_octet>.<link>.0/30 (addr_octet 0: 201) so they do not clash
+     * with the outer run's. */
+    const char *host_netns;
+    int host_site;
+    int addr_octet;
 } mb_net_opts;
 
 /* The link-backend registry (netem/backend.h's table), the default first.
@@ -75,6 +84,10 @@ const char *mb_net_netns(const mb_net *net, int site);
 const char *mb_net_addr(const mb_net *net, int site);
 /* Interface names of a link: side 0 is in site a's namespace, side 1 in b's. */
 const char *mb_net_ifname(const mb_net *net, int link, int side);
+/* The address, as site `from` sees it, of its neighbour on the fewest-hops
+ * path towards site `to` (the gateway to add for a route); NULL when there
+ * is none (same site, unreachable, or a site without namespace). */
+const char *mb_net_next_hop(const mb_net *net, int from, int to);
 /* Monotonic time (mb_now() clock) at which the links started: trace time 0. */
 double mb_net_epoch(const mb_net *net);
 
@@ -95,6 +108,7 @@ typedef struct mb_link_counters {
     uint64_t out_packets, out_bytes;       /* delivered */
     uint64_t drop_loss, drop_queue, drop_aqm, drop_outage;
     uint64_t duplicated, corrupted;        /* extra copies delivered; packets with a bit flipped */
+    uint64_t reordered;                    /* packets that skipped the delay (reorder=) */
     double cpu_s;                          /* CPU time of the emulator thread */
     /* timer accuracy: how late packets were written after their computed
      * delivery time (the emulator's own error, apart from the probes') */

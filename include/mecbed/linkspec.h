@@ -37,6 +37,10 @@ typedef struct mb_link_dir {
     double aqm_target_s;  /* delay-based AQM target (0: drop-tail only) */
     double duplicate;     /* probability that a delivered packet is delivered twice (netem's duplicate) */
     double corrupt;       /* probability that one random bit of a packet is flipped (netem's corrupt) */
+    double reorder;       /* probability that a packet skips the delay and jitter, overtaking those
+                           * before it (netem's reorder; needs a delay) */
+    long reorder_gap;     /* netem's gap N: only a packet that follows N-1 delayed ones may skip
+                           * (0 or 1: any packet) */
     char trace[MB_PATH_LEN]; /* "" when none */
     int trace_loop;       /* 1 loop (default), 0 once */
     mb_trace_src trace_src; /* how to read the trace (format=, column=, unit=, ...; tracesrc.h) */
@@ -67,11 +71,11 @@ const char *mb_linkspec_extra_get(const mb_link_spec *s, const char *key, char *
 
 /* A spec may also be written in tc-netem's words, as tc users do:
  * "delay 20ms 5ms distribution normal loss 1% rate 10mbit limit 100"
- * (also duplicate P, corrupt P, loss gemodel p r 1-h 1-k).
+ * (also duplicate P, corrupt P, reorder P [gap N], loss gemodel p r 1-h 1-k).
  * mb_linkspec_parse reads both; these two do the translation: is text in
  * netem's words (it starts with a netem keyword and has no '=')? And its
  * key=value form into out; what netem says but mecbed does not emulate
- * (correlations, reorder, slot, ecn, 4-state loss) is an error naming it. */
+ * (correlations, slot, ecn, 4-state loss) is an error naming it. */
 int mb_linkspec_is_netem(const char *text);
 int mb_linkspec_from_netem(const char *text, char *out, size_t outlen, char *err, size_t errlen);
 

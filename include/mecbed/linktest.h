@@ -28,6 +28,7 @@ typedef struct mb_linktest_result {
     int reverse;             /* 1: "a -> b" below is the link's b -> a (the downlink) */
     double cfg_rate_mbps;    /* a -> b (0: unlimited or trace) */
     double cfg_rtt_ms, cfg_delay_ms, cfg_loss;
+    double cfg_reorder;      /* a -> b: the fraction that skips the delay (reorder=) */
     double rtt_ms, rtt_min_ms, rtt_p95_ms; /* idle, small UDP probes */
     int rtt_probes, rtt_lost;
     double rtt_load_ms;       /* median during the TCP phase */
@@ -51,6 +52,7 @@ typedef struct mb_linktest_result {
      * loss_held and left out */
     double loss_rate;
     long loss_sent, loss_received, loss_held;
+    long loss_out_of_order;   /* datagrams that arrived after a higher-numbered one (reorder=; iperf3's count) */
     double loss_wait_s;
     /* emu: the link's own drops during the loss phase, by cause (-1: n/a) */
     long loss_drop_random, loss_drop_queue, loss_drop_outage;

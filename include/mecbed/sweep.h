@@ -40,7 +40,9 @@ typedef struct sw_config {
     sw_list topologies;  /* topology file templates ({x} replaced) */
     char star_links[SW_STR]; /* generated star: device links cycled (space separated) */
     char star_edge[32];      /* node type of the star's edge */
-    char x_name[32];     /* what {x} is (axis label), e.g. rate_mbps */
+    char x_name[32];     /* what {x} is (axis label), e.g. "uplink rate" */
+    char x_unit[32];     /* its unit ("Mbit/s"; "" for a count or a name): x_unit= or the
+                          * "(unit)" ending an x_name */
     sw_list xs;          /* values of {x} ("-" when none) */
     sw_list node_types;  /* "device/edge[/cloud]" or "-" */
     sw_list metrics;     /* plan metrics to add as columns m_<name> */

@@ -31,7 +31,7 @@ def _resolve(path):
     return path
 
 
-def load_results(path, keep_text=("key", "plan_sig", "x", "link", "node_types", "variant", "policy",
+def load_results(path, keep_text=("key", "plan_sig", "x", "x_unit", "link", "node_types", "variant", "policy",
                                   "cut_after", "note", "topology", "model", "experiment")):
     """Records from a sweep's output folder, its results.csv or results.json,
     or any mecbed CSV. Numbers become int/float and empty fields None, except
