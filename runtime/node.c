@@ -246,17 +246,16 @@ static int session_plan(session *ss, const uint8_t *payload, size_t len, char *e
             continue;
         if (ss->out_fd[peer] >= 0)
             close(ss->out_fd[peer]);
-        ss->out_fd[peer] = mb_connect_addr(addr, wp.timeout_s, err, errlen);
-        if (ss->out_fd[peer] < 0)
-            return -1;
-        snprintf(ss->out_addr[peer], sizeof ss->out_addr[peer], "%s", addr);
         /* mutual: a peer that cannot prove the key gets no tensor */
         char e[400];
-        if (rt_client_hello(ss->out_fd[peer], &srv->auth, MB_WIRE_ROLE_PEER, me, wp.epoch, srv->g_hash,
-                            srv->model, wp.timeout_s, e, sizeof e)) {
+        int refused;
+        ss->out_fd[peer] = rt_connect_hello(addr, &srv->auth, MB_WIRE_ROLE_PEER, me, wp.epoch, srv->g_hash,
+                                            srv->model, wp.timeout_s, NULL, &refused, e, sizeof e);
+        if (ss->out_fd[peer] < 0) {
             snprintf(err, errlen, "data connection to %.40s: %s", wp.topo.sites[peer].name, e);
             return -1;
         }
+        snprintf(ss->out_addr[peer], sizeof ss->out_addr[peer], "%s", addr);
     }
     int fds[MB_MAX_SITES];
     for (int i = 0; i < MB_MAX_SITES; i++)

@@ -155,23 +155,63 @@ void rt_host_destroy(rt_host *h)
     pthread_cond_destroy(&h->cv);
 }
 
-int rt_client_hello(int fd, const mb_auth *auth, int role, int site, uint32_t epoch, uint64_t hash,
-                    const char *model, double timeout_s, char *err, size_t errlen)
+/* The handshake; *code is the node's ERROR code (0: none came). */
+static int client_hello(int fd, const mb_auth *auth, int role, int site, uint32_t epoch, uint64_t hash,
+                        const char *model, double timeout_s, int *code, char *err, size_t errlen)
 {
     mb_hello hl = {.proto = MB_WIRE_VERSION, .role = (uint8_t)role, .site = site, .epoch = epoch,
                    .graph_hash = hash, .clock_ns = mb_wire_clock_ns(), .host_id = mb_wire_host_id()};
     snprintf(hl.model, sizeof hl.model, "%s", model ? model : "");
     char e[600];
-    int code = 0;
-    if (mb_auth_client(fd, auth, &hl, mb_now() + (timeout_s > 0 ? timeout_s : 10), &code, e, sizeof e)) {
-        if (code == MB_WERR_AUTH && !strcmp(e, "authentication failed"))
+    *code = 0;
+    if (mb_auth_client(fd, auth, &hl, mb_now() + (timeout_s > 0 ? timeout_s : 10), code, e, sizeof e)) {
+        if (*code == MB_WERR_AUTH && !strcmp(e, "authentication failed"))
             snprintf(err, errlen, "authentication failed: it holds another key (give this side the key file "
                                   "it was started with)");
         else
-            snprintf(err, errlen, "%s%s", code == MB_WERR_AUTH ? "authentication: " : "", e);
+            snprintf(err, errlen, "%s%s", *code == MB_WERR_AUTH ? "authentication: " : "", e);
         return -1;
     }
     return 0;
+}
+
+/* Was the handshake cut by the other side before any verdict? A node (or a
+ * device's data port) that is crowded with unauthenticated connections cuts
+ * the oldest, or refuses with "too many connections": a legitimate peer
+ * caught in such a crowd tries again, not gives up. A refusal with a reason
+ * (key, model, version) is final. */
+static int cut_before_verdict(int code, const char *e)
+{
+    if (code == MB_WERR_PROTOCOL)
+        return strstr(e, "too many connections") != NULL;
+    return !code && (!strncmp(e, "connection closed", 17) || strstr(e, "Connection reset") ||
+                     strstr(e, "Broken pipe"));
+}
+
+int rt_connect_hello(const char *addr, const mb_auth *auth, int role, int site, uint32_t epoch, uint64_t hash,
+                     const char *model, double timeout_s, double *t_hello, int *refused, char *err, size_t errlen)
+{
+    double limit = timeout_s > 0 ? timeout_s : 10, deadline = mb_now() + limit;
+    *refused = 0;
+    for (int attempt = 0;; attempt++) {
+        double left = deadline - mb_now();
+        int fd = mb_connect_addr(addr, left > 0.1 ? left : 0.1, err, errlen);
+        if (fd < 0)
+            return -1;
+        if (t_hello)
+            *t_hello = mb_now();
+        int code;
+        left = deadline - mb_now();
+        if (!client_hello(fd, auth, role, site, epoch, hash, model, left > 0.1 ? left : 0.1, &code, err, errlen))
+            return fd;
+        close(fd);
+        if (!cut_before_verdict(code, err) || mb_now() + 0.05 >= deadline) {
+            *refused = 1;
+            return -1;
+        }
+        /* a short, growing pause: the crowd's turnover frees a slot */
+        usleep((useconds_t)(10000 * (attempt < 10 ? attempt + 1 : 10)));
+    }
 }
 
 int rt_addr_host(const char *addr, char *ip, size_t iplen)

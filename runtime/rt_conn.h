@@ -33,11 +33,15 @@ void rt_host_destroy(rt_host *h);
  * BYE/EOF between frames, -1 on error. Does not close fd. */
 int rt_peer_receive(rt_host *h, int fd, int from, const char *from_name);
 
-/* Open a connection as a client: HELLO (role, site, epoch, hash, model
- * name) and the challenge-response with auth (auth.h), all within
- * timeout_s. 0, or -1 with err. */
-int rt_client_hello(int fd, const mb_auth *auth, int role, int site, uint32_t epoch, uint64_t hash,
-                    const char *model, double timeout_s, char *err, size_t errlen);
+/* Connect to addr as a client: HELLO (role, site, epoch, hash, model
+ * name) and the challenge-response with auth (auth.h), within timeout_s in
+ * all; a handshake cut before any verdict (the other side crowded with
+ * unauthenticated connections) is tried again. Returns the fd, or -1 with
+ * err and *refused = 1 when the handshake (not the connect) failed.
+ * *t_hello (may be NULL): when the successful attempt's HELLO went out. */
+int rt_connect_hello(const char *addr, const mb_auth *auth, int role, int site, uint32_t epoch, uint64_t hash,
+                     const char *model, double timeout_s, double *t_hello, int *refused, char *err,
+                     size_t errlen);
 
 /* The host part of "host:port" (or of a socket's peer) as a numeric IPv4
  * address; -1 when it does not resolve. */

@@ -393,18 +393,15 @@ mb_runner *mb_runner_new(const mb_runner_opts *o, char *err, size_t errlen)
         if (s == o->device)
             continue;
         char cerr[512];
-        int fd = mb_connect_addr(o->addrs[s], r->o.timeout_s, cerr, sizeof cerr);
+        double t_send = 0;
+        int refused;
+        int fd = rt_connect_hello(o->addrs[s], &r->auth, MB_WIRE_ROLE_RUNNER, -1, 0, r->hash, o->model,
+                                  r->o.timeout_s, &t_send, &refused, cerr, sizeof cerr);
         if (fd < 0) {
-            seterr(err, errlen, "%s: %s", site_name(r, s), cerr);
+            seterr(err, errlen, "%s%s: %s", site_name(r, s), refused ? " refused" : "", cerr);
             goto fail;
         }
         r->ctl[s] = fd;
-        double t_send = mb_now();
-        if (rt_client_hello(fd, &r->auth, MB_WIRE_ROLE_RUNNER, -1, 0, r->hash, o->model, r->o.timeout_s,
-                            cerr, sizeof cerr)) {
-            seterr(err, errlen, "%s refused: %s", site_name(r, s), cerr);
-            goto fail;
-        }
         /* The node may load (build) the model first: allow for it. */
         mb_wire_hdr h;
         uint8_t *p = NULL;
@@ -514,10 +511,11 @@ int mb_runner_plan(mb_runner *r, const mb_plan *p, char *err, size_t errlen)
             continue;
         if (r->out_fd[s] < 0) {
             char cerr[512];
-            r->out_fd[s] = mb_connect_addr(r->o.addrs[s], r->o.timeout_s, cerr, sizeof cerr);
-            if (r->out_fd[s] < 0 ||
-                rt_client_hello(r->out_fd[s], &r->auth, MB_WIRE_ROLE_PEER, r->o.device, epoch, r->hash,
-                                r->o.model, r->o.timeout_s, cerr, sizeof cerr)) {
+            int refused;
+            r->out_fd[s] = rt_connect_hello(r->o.addrs[s], &r->auth, MB_WIRE_ROLE_PEER, r->o.device, epoch,
+                                            r->hash, r->o.model, r->o.timeout_s, NULL, &refused, cerr,
+                                            sizeof cerr);
+            if (r->out_fd[s] < 0) {
                 seterr(err, errlen, "data connection to %s: %s", site_name(r, s), cerr);
                 mb_plan_free(np);
                 return -1;
