@@ -105,6 +105,42 @@ static double slowdown = 1.0;
 static int step_model;
 static double step_tdf = 1.0;
 
+/* The shared compute of a node serving several sessions: one compute at a
+ * time, granted first come, first served (a ticket lock). Each session's
+ * compute thread takes a ticket when a step is ready and holds the gate for
+ * the step's whole (emulated) duration; the wait becomes a QUEUE event. */
+static int gate_on;
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static uint64_t gate_next, gate_serving;
+
+void mb_rt_set_shared_compute(int on)
+{
+    gate_on = on != 0;
+}
+
+static int gate_enter(void)
+{
+    if (!gate_on)
+        return 0;
+    pthread_mutex_lock(&gate_mu);
+    uint64_t me = gate_next++;
+    while (gate_serving != me)
+        pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
+    return 1;
+}
+
+static void gate_leave(int held)
+{
+    if (!held)
+        return;
+    pthread_mutex_lock(&gate_mu);
+    gate_serving++;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+}
+
 void mb_rt_set_step_timing(int modelled, double tdf)
 {
     step_model = modelled != 0;
@@ -622,7 +658,11 @@ static void *compute_main(void *arg)
         uint32_t fid = f->id;
         pthread_mutex_unlock(&x->mu);
         char err[256] = "";
+        double tq = mb_now();
+        int held = gate_enter();
         double t0 = mb_now(), c0 = slowdown > 1.0 ? mb_rt_thread_cpu_s() : 0;
+        /* a step that queued for the shared compute starts when granted */
+        waited |= t0 - tq > 50e-6;
         int rc = mb_backend_compute(x->be, g, st->op, in, st->region, out, err, sizeof err);
         if (!rc && !full)
             rc = mb_tensor_paste_region(dst, st->region, out);
@@ -641,6 +681,7 @@ static void *compute_main(void *arg)
         } else if (!rc && slowdown > 1.0)
             mb_rt_vclock_end(&vc, mb_rt_vclock_begin(&vc, t0, waited), mb_rt_thread_cpu_s() - c0);
         double t1 = mb_now();
+        gate_leave(held);
         pthread_mutex_lock(&x->mu);
         f = frame_find(x, fid);
         if (rc) {
@@ -652,6 +693,8 @@ static void *compute_main(void *arg)
         }
         if (!f)
             continue;
+        if (held && t0 - tq > 1e-6)
+            add_event(f, s, MB_EV_QUEUE, x->me, -1, st->op, tq, t0, 0);
         add_event(f, s, MB_EV_COMPUTE, x->me, -1, st->op, t0, t1, n->out_bytes);
         step_done(x, f, s);
     }

@@ -475,7 +475,8 @@ int mb_runner_plan(mb_runner *r, const mb_plan *p, char *err, size_t errlen)
     }
     /* Policies leave the hash to the host (hashing reads every weight). */
     np->graph_hash = r->hash;
-    uint32_t epoch = r->epoch + 1;
+    /* the tag in the high 16 bits (shared nodes route peers by it) */
+    uint32_t epoch = ((uint32_t)r->o.epoch_tag << 16) | ((r->epoch + 1) & 0xffffu);
     int want[MB_MAX_SITES];
     /* Frame numbers may start again under a new plan. */
     pthread_mutex_lock(&r->mu);
