@@ -185,8 +185,8 @@ static int spawn_nodes(mb_session *s, const char *exe, char *err, size_t errlen)
     const mb_topology *t = s->cfg.topo;
     int dilate = s->cfg.emulate == MB_EMULATE_DILATE;
     for (int i = 0; i < t->n_sites; i++) {
-        if (i == s->cfg.device || t->sites[i].address[0])
-            continue;
+        if (t->sites[i].role == MB_ROLE_DEVICE || t->sites[i].address[0])
+            continue; /* the device (and other devices, with runners of their own) */
         char listen[64];
         snprintf(listen, sizeof listen, "%s:%d", mb_net_addr(s->net, i), NODE_PORT);
         char slow[32], tdf[32];
