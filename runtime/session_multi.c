@@ -10,15 +10,17 @@
  *
  * The prediction for a device sharing the servers (docs/runtime.md,
  * "Several devices"): L_i, the plan's own latency (as if alone), and S_i,n,
- * its planned compute on server n per frame. Back to back (each device
- * releases its next frame when the previous one ends, a closed loop) a
- * server serves one frame of every device per round, FCFS and deterministic,
- * so a device's frame takes max(L_i, B) with B = max_n sum_j S_j,n: the
- * frames interleave without waiting while the busiest server has spare
- * time, and the server's round sets the pace once it has none. With --fps F
- * the streams' phases are unrelated: a frame meets another device's work on
- * server n with probability S_j,n F and then waits half of it on average,
- * so L_i + sum_n sum_{j != i} S_j,n^2 F / 2 (valid while sum_j S_j,n F < 1). */
+ * its planned compute on server n per frame. A node grants its compute one
+ * step at a time in the order the steps became ready, so while several
+ * devices' frames are on a server their steps alternate and the server is
+ * shared about equally between them (processor sharing at step
+ * granularity). The devices start together and run the same kind of stream,
+ * so their frames reach the server together: device i's work there ends
+ * after its own S_i,n plus, from each other device j, as much as it has
+ * left, min(S_j,n, S_i,n). Hence P_i = L_i + sum_n sum_{j != i}
+ * min(S_j,n, S_i,n): an upper figure when the streams drift apart (then
+ * frames meet less) and exact when they stay in step, as identical devices
+ * on identical links do. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <pthread.h>
@@ -152,17 +154,12 @@ static void predict(struct mb_multi *m)
     m->bottleneck_ms = 0;
     for (int n = 0; n < t->n_sites; n++)
         m->bottleneck_ms = fmax(m->bottleneck_ms, load[n]);
-    double fps = m->cfg.fps;
     for (int k = 0; k < m->n; k++) {
         mm_dev *d = &m->d[k];
-        if (!(fps > 0)) {
-            d->pred_ms = fmax(d->pred_alone_ms, m->bottleneck_ms);
-            continue;
-        }
         double wait = 0;
         for (int j = 0; j < m->n; j++)
             for (int n = 0; j != k && n < t->n_sites; n++)
-                wait += m->d[j].server_ms[n] * m->d[j].server_ms[n] * fps / 1e3 / 2;
+                wait += fmin(m->d[j].server_ms[n], d->server_ms[n]);
         d->pred_ms = d->pred_alone_ms + wait;
     }
 }
@@ -316,8 +313,7 @@ void mb_multi_write_json(const mb_multi *m, FILE *f)
     fprintf(f, ",\"frames\":%d", m->cfg.frames);
     jnum(f, "fps", m->cfg.fps, "%.4f");
     jnum(f, "tdf", s0->k, "%.4f");
-    fprintf(f, ",\"sharing\":\"fcfs\",\"prediction_model\":\"%s\"",
-            m->cfg.fps > 0 ? "L_i + sum_n sum_{j!=i} S_jn^2 * fps / 2" : "max(L_i, max_n sum_j S_jn)");
+    fprintf(f, ",\"sharing\":\"fcfs-steps\",\"prediction_model\":\"L_i + sum_n sum_{j!=i} min(S_jn, S_in)\"");
     jnum(f, "server_round_ms", m->bottleneck_ms, "%.3f");
     jnum(f, "mean_measured_ms", m->mean_ms, "%.3f");
     jnum(f, "mean_predicted_ms", m->mean_pred_ms, "%.3f");
@@ -357,10 +353,9 @@ void mb_multi_write_text(const mb_multi *m, FILE *f)
                 m->cfg.topo->sites[d->site].name, d->measured_ms, d->pred_ms, d->pred_alone_ms, d->rel_err * 100,
                 d->queue_ms, d->energy_mj, d->output_match ? "match" : "DIFFERS");
     }
-    fprintf(f, "mean %.2f ms measured, %.2f ms predicted (model: %s; server round %.2f ms); median |error| %.1f%%\n",
-            m->mean_ms, m->mean_pred_ms,
-            m->cfg.fps > 0 ? "L_i + sum_{j!=i} S_j^2 fps / 2" : "max(L_i, sum_j S_j) on the busiest server",
-            m->bottleneck_ms, m->med_abs_err * 100);
+    fprintf(f, "mean %.2f ms measured, %.2f ms predicted (model: L_i + sum_{j!=i} min(S_j, S_i) per server; "
+               "busiest server's work per round %.2f ms); median |error| %.1f%%\n",
+            m->mean_ms, m->mean_pred_ms, m->bottleneck_ms, m->med_abs_err * 100);
     fprintf(f, "server utilisation %.1f%%, device energy %.2f mJ in all\n", m->util * 100, m->energy_total_mj);
     for (int k = 0; k < m->n; k++)
         for (int w = 0; m->d[k].s && w < m->d[k].s->n_warn; w++)
