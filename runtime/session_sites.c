@@ -212,8 +212,12 @@ int ss_sites_apply(mb_session *s, const char *run_id, char *err, size_t errlen)
                 return -1;
             cores = 1.0 / s->slowdown[i];
             s->cap_cores[i] = cores;
-        } else if (dilate && s->slowdown[i] > 1.0001)
-            cores = 1.0 / s->slowdown[i];
+        } else if ((dilate || model) && s->slowdown[i] > 1.0001) {
+            /* dilated, or modelled: the op computes at this machine's speed
+             * and its site waits out the rest (modelled: with headroom) */
+            cores = (model ? MB_MODEL_HEADROOM : 1.0) / s->slowdown[i];
+            cores = cores < 1 ? cores : 1;
+        }
         total_cores += cores;
     }
     if (total_cores > mb_platform_cores() + 1e-9)
