@@ -56,7 +56,8 @@ static void usage(FILE *f)
             "                       first come, first served. With --link: a star, each device on\n"
             "                       its own link of that spec; with --topology: its first N device\n"
             "                       sites. Reports each device's latency, energy and output check\n"
-            "                       and predicted latency under sharing (docs/runtime.md)\n"
+            "                       and predicted latency under sharing (docs/runtime.md);\n"
+            "                       --timeline F.json writes F-dev0.json, F-dev1.json, ...\n"
             "  --link-backend B     link emulation: %s (the first is the default)\n"
             "                       (--backend B: the old spelling, deprecated)\n"
             "  --frames N           frames to run (default 1), after --warmup frames (default 1)\n"
@@ -335,9 +336,9 @@ static int run_devices(run_args *a)
         fprintf(stderr, "mecbed run: --devices %d: %s has %d device sites\n", a->s.devices, a->s.topology, n);
         return 1;
     }
-    if (a->cfg.adaptive || a->use_cap || a->cfg.timeline) {
+    if (a->cfg.adaptive || a->use_cap) {
         fprintf(stderr, "mecbed run: --devices: %s is not supported with several devices yet\n",
-                a->cfg.adaptive ? "--adaptive" : a->use_cap ? "--emulate cap" : "--timeline");
+                a->cfg.adaptive ? "--adaptive" : "--emulate cap");
         return 2;
     }
     struct sigaction sa;

@@ -40,6 +40,7 @@ typedef struct mm_dev {
     int th_on;
     double pred_alone_ms, pred_ms, server_ms[MB_MAX_SITES];
     double measured_ms, queue_ms, srv_busy_ms, energy_mj, rel_err, policy_shared_ms;
+    char timeline[4200]; /* cfg.timeline with "-<device>" before its .json ("" when none) */
     int output_match, ok_frames;
 } mm_dev;
 
@@ -100,7 +101,7 @@ static void *dev_main(void *arg)
         c.n_sessions = m->n;
         c.epoch_tag = (uint16_t)(d->i + 1);
         c.attach = d->i ? m->d[0].s : NULL;
-        c.timeline = NULL;
+        c.timeline = d->timeline[0] ? d->timeline : NULL;
         c.on_frame = d->i ? NULL : m->cfg.on_frame;
         char err[1024];
         pthread_mutex_unlock(&m->mu);
@@ -240,6 +241,13 @@ int mb_multi_run(const mb_session_config *cfg, const int *devices, int n, mb_mul
         d[k].m = m;
         d[k].i = k;
         d[k].site = devices[k];
+        const char *tl = cfg->timeline;
+        if (tl) { /* one trace per device: FILE.json -> FILE-devK.json */
+            size_t len = strlen(tl);
+            int js = len > 5 && !strcmp(tl + len - 5, ".json");
+            snprintf(d[k].timeline, sizeof d[k].timeline, "%.*s-%s%s", (int)(js ? len - 5 : len), tl,
+                     cfg->topo->sites[devices[k]].name, js ? ".json" : "");
+        }
     }
     for (int k = 0; k < n; k++) {
         if (!pthread_create(&d[k].th, NULL, dev_main, &d[k])) {

@@ -432,6 +432,13 @@ int sw_run_point(const sw_config *c, const sw_point *p, const char *extra_types,
     if (trace_csv)
         *trace_csv = trace_from_json(p, j, xs);
     double okf = jnum(j, "ok_frames");
+    const cJSON *devs = cJSON_GetObjectItemCaseSensitive(j, "devices");
+    if (cJSON_IsArray(devs)) { /* several devices: each must have completed a frame */
+        const cJSON *d;
+        okf = INFINITY;
+        cJSON_ArrayForEach(d, devs)
+            okf = fmin(okf, jnum(d, "ok_frames"));
+    }
     if (!(okf > 0)) {
         snprintf(err, errlen, "no frame completed (log: %s)", log_path);
         rc = -1;
