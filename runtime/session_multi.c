@@ -14,13 +14,15 @@
  * step at a time in the order the steps became ready, so while several
  * devices' frames are on a server their steps alternate and the server is
  * shared about equally between them (processor sharing at step
- * granularity). The devices start together and run the same kind of stream,
- * so their frames reach the server together: device i's work there ends
- * after its own S_i,n plus, from each other device j, as much as it has
- * left, min(S_j,n, S_i,n). Hence P_i = L_i + sum_n sum_{j != i}
- * min(S_j,n, S_i,n): an upper figure when the streams drift apart (then
- * frames meet less) and exact when they stay in step, as identical devices
- * on identical links do. */
+ * granularity): device i's work there is delayed by as much of device j's
+ * as overlaps it, at most min(S_j,n, S_i,n). How often it overlaps depends
+ * on the streams' phases. Devices whose streams have the same period (the
+ * same L, back to back; or one --fps) start together and stay in step, so
+ * their frames always meet: weight 1. Otherwise the phases drift, and j's
+ * work is on the server a fraction u_j = S_j / T_j of the time (T_j, j's
+ * frame period: its latency back to back): weight u_j. Hence
+ *   P_i = L_i + sum_n sum_{j != i} w_ij min(S_j,n, S_i,n).
+ */
 #define _GNU_SOURCE
 #include <math.h>
 #include <pthread.h>
@@ -158,9 +160,19 @@ static void predict(struct mb_multi *m)
     for (int k = 0; k < m->n; k++) {
         mm_dev *d = &m->d[k];
         double wait = 0;
-        for (int j = 0; j < m->n; j++)
-            for (int n = 0; j != k && n < t->n_sites; n++)
-                wait += fmin(m->d[j].server_ms[n], d->server_ms[n]);
+        for (int j = 0; j < m->n; j++) {
+            if (j == k)
+                continue;
+            const mm_dev *o = &m->d[j];
+            double s_j = 0;
+            for (int n = 0; n < t->n_sites; n++)
+                s_j += o->server_ms[n];
+            double period = m->cfg.fps > 0 ? 1e3 / m->cfg.fps : o->pred_alone_ms;
+            int in_step = m->cfg.fps > 0 || fabs(o->pred_alone_ms - d->pred_alone_ms) <= 0.02 * d->pred_alone_ms;
+            double w = in_step ? 1 : period > 0 ? fmin(1, s_j / period) : 1;
+            for (int n = 0; n < t->n_sites; n++)
+                wait += w * fmin(o->server_ms[n], d->server_ms[n]);
+        }
         d->pred_ms = d->pred_alone_ms + wait;
     }
 }
@@ -321,7 +333,7 @@ void mb_multi_write_json(const mb_multi *m, FILE *f)
     fprintf(f, ",\"frames\":%d", m->cfg.frames);
     jnum(f, "fps", m->cfg.fps, "%.4f");
     jnum(f, "tdf", s0->k, "%.4f");
-    fprintf(f, ",\"sharing\":\"fcfs-steps\",\"prediction_model\":\"L_i + sum_n sum_{j!=i} min(S_jn, S_in)\"");
+    fprintf(f, ",\"sharing\":\"fcfs-steps\",\"prediction_model\":\"L_i + sum_n sum_{j!=i} w_ij min(S_jn, S_in); w_ij = 1 in step, else S_j / T_j\"");
     jnum(f, "server_round_ms", m->bottleneck_ms, "%.3f");
     jnum(f, "mean_measured_ms", m->mean_ms, "%.3f");
     jnum(f, "mean_predicted_ms", m->mean_pred_ms, "%.3f");
@@ -361,7 +373,7 @@ void mb_multi_write_text(const mb_multi *m, FILE *f)
                 m->cfg.topo->sites[d->site].name, d->measured_ms, d->pred_ms, d->pred_alone_ms, d->rel_err * 100,
                 d->queue_ms, d->energy_mj, d->output_match ? "match" : "DIFFERS");
     }
-    fprintf(f, "mean %.2f ms measured, %.2f ms predicted (model: L_i + sum_{j!=i} min(S_j, S_i) per server; "
+    fprintf(f, "mean %.2f ms measured, %.2f ms predicted (model: L_i + sum_{j!=i} w_ij min(S_j, S_i) per server; "
                "busiest server's work per round %.2f ms); median |error| %.1f%%\n",
             m->mean_ms, m->mean_pred_ms, m->bottleneck_ms, m->med_abs_err * 100);
     fprintf(f, "server utilisation %.1f%%, device energy %.2f mJ in all\n", m->util * 100, m->energy_total_mj);
