@@ -340,6 +340,8 @@ void mb_multi_write_json(const mb_multi *m, FILE *f)
     jnum(f, "median_abs_rel_err", m->med_abs_err, "%.4f");
     jnum(f, "energy_mj_total", m->energy_total_mj, "%.3f");
     jnum(f, "server_util", m->util, "%.4f");
+    double load[1];
+    jnum(f, "loadavg", getloadavg(load, 1) == 1 ? load[0] : NAN, "%.2f");
     fprintf(f, ",\"all_match\":%s,\"devices\":[", mb_multi_ok(m) ? "true" : "false");
     for (int k = 0; k < m->n; k++) {
         const mm_dev *d = &m->d[k];

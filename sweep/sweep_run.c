@@ -236,6 +236,7 @@ static void row_from_multi_json(const cJSON *j, const cJSON *devs, sw_row *row)
     sw_row_num(row, "m_server_util_measured", jnum(j, "server_util"));
     sw_row_num(row, "m_n_devices", n);
     sw_row_num(row, "tdf", jnum(j, "tdf"));
+    sw_row_num(row, "loadavg", jnum(j, "loadavg"));
     sw_row_num(row, "bytes_up", bytes);
     sw_row_num(row, "ok_frames", ok);
     sw_row_num(row, "failed_frames", failed);
