@@ -168,6 +168,8 @@ int ss_run_frames(mb_session *s)
 {
     s->keep_events = s->cfg.timeline || !ss_packet_logs_expected(s);
     uint32_t first_frame = warm_up(s);
+    if (s->after_warmup)
+        s->after_warmup(s->after_warmup_arg);
     ss_net_realtime_begin(s);
     /* frames are released at the emulated rate: every k / fps wall seconds */
     double fps = s->cfg.fps / s->k;

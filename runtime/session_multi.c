@@ -87,6 +87,11 @@ static void bar_wait(struct mb_multi *m)
     pthread_mutex_unlock(&m->mu);
 }
 
+static void bar_wait_cb(void *arg)
+{
+    bar_wait(arg);
+}
+
 /* Each device's thread: its session made in turn (device 0 first: it
  * brings everything up), then the frames of all devices at once, then the
  * attached runners' teardown before the host session's. */
@@ -125,6 +130,9 @@ static void *dev_main(void *arg)
     pthread_mutex_unlock(&m->mu);
     if (go) {
         d->s->ran = 1;
+        /* every device's measured frames start together, after all warm-ups */
+        d->s->after_warmup = bar_wait_cb;
+        d->s->after_warmup_arg = m;
         ss_run_frames(d->s);
     }
     bar_wait(m);

@@ -107,6 +107,11 @@ struct mb_session {
     double ns3_e0, ns3_t0; /* ns-3 radio energy and simulated time when the measured frames began */
 
     mb_session_report rep; /* filled by ss_compute_report */
+
+    /* several devices (session_multi.c): called between the warm-up and the
+     * measured frames, so that every device's stream starts together */
+    void (*after_warmup)(void *arg);
+    void *after_warmup_arg;
 };
 
 /* Say something (cfg.log); a warning also goes into the report's list. */
