@@ -17,8 +17,9 @@
  * granularity): device i's work there is delayed by as much of device j's
  * as overlaps it, at most min(S_j,n, S_i,n). How often it overlaps depends
  * on the streams' phases. Devices whose streams have the same period (the
- * same L, back to back; or one --fps) start together and stay in step, so
- * their frames always meet: weight 1. Otherwise the phases drift, and j's
+ * same L, back to back; or one --fps) start together (a barrier after the
+ * warm-ups), so their frames meet: weight 1 (an upper figure once they
+ * drift apart: their phases are neutral, nothing pulls them back). Otherwise the phases drift, and j's
  * work is on the server a fraction u_j = S_j / T_j of the time (T_j, j's
  * frame period: its latency back to back): weight u_j. Hence
  *   P_i = L_i + sum_n sum_{j != i} w_ij min(S_j,n, S_i,n).
