@@ -51,6 +51,8 @@ static void usage(FILE *f)
             "  --kernels K           cpu (default), ref or cuda (a GPU; builds with nvcc)\n"
             "                        (--backend-kernels K: the old spelling, deprecated)\n"
             "  --sessions N          exit after N runner sessions (default: serve forever)\n"
+            "  --max-sessions M      serve up to M runners at once (one per device), sharing\n"
+            "                        the compute first come, first served (default 1)\n"
             "  --slowdown F          emulate a node F times slower than this machine: each op\n"
             "                        lasts F x the CPU time it took (time dilation; needs 1 thread)\n"
             "  --modelled            each op lasts the plan's predicted time for it x --tdf\n"
@@ -122,6 +124,7 @@ int cmd_node(int argc, char **argv)
         {"threads", required_argument, 0, 't'}, {"node-type", required_argument, 0, 'n'},
         {"kernels", required_argument, 0, 'k'}, {"backend-kernels", required_argument, 0, 'K'},
         {"sessions", required_argument, 0, 's'}, {"verbose", no_argument, 0, 'v'},
+        {"max-sessions", required_argument, 0, 'x'},
         {"slowdown", required_argument, 0, 'S'}, {"tdf", required_argument, 0, 'D'},
         {"modelled", no_argument, 0, 'M'},      {"key-file", required_argument, 0, 'f'},
         {"new-key", required_argument, 0, 'N'}, {"insecure-no-auth", no_argument, 0, 'I'},
@@ -134,7 +137,7 @@ int cmd_node(int argc, char **argv)
     const char *model_files[64];
     int n_models = 0, insecure = 0;
     double idle = 0;
-    int threads = 0, sessions = 0, verbose = 0, c;
+    int threads = 0, sessions = 0, max_sessions = 1, verbose = 0, c;
     double slowdown = 1, tdf = 1;
     int modelled = 0;
     optind = 1;
@@ -187,6 +190,13 @@ int cmd_node(int argc, char **argv)
             threads = (int)strtol(optarg, &end, 10);
             if (*end || threads < 1 || threads > 256) {
                 fprintf(stderr, "mecbed node: --threads %s: expected 1..256\n", optarg);
+                return 2;
+            }
+            break;
+        case 'x':
+            max_sessions = (int)strtol(optarg, &end, 10);
+            if (*end || max_sessions < 1 || max_sessions > 64) {
+                fprintf(stderr, "mecbed node: --max-sessions %s: expected 1..64\n", optarg);
                 return 2;
             }
             break;
@@ -246,7 +256,7 @@ int cmd_node(int argc, char **argv)
                       .insecure_no_auth = insecure, .model_files = model_files, .n_model_files = n_models,
                       .models_dir = models_dir, .idle_timeout_s = idle, .topo = topo_path ? &topo : NULL, .threads = threads ? threads : 1,
                       .kernels = kernels ? kernels : "cpu", .role = role, .node_type = type,
-                      .sessions = sessions, .verbose = verbose, .tdf = tdf};
+                      .sessions = sessions, .max_sessions = max_sessions, .verbose = verbose, .tdf = tdf};
     int rc = mb_node_serve(&o, &stop_flag, err, sizeof err);
     mb_key_wipe(key, sizeof key);
     if (rc) {

@@ -22,6 +22,7 @@ typedef struct mb_plan_setup {
     double msg_overhead_ms;
     mb_objective objective;
     int json, verify, verbose;
+    int devices;                  /* run --devices N: with --link, a star of N devices (0: one) */
     /* built by mb_plan_setup_build */
     mb_graph *g;
     mb_topology topo;

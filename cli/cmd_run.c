@@ -51,6 +51,13 @@ static void usage(FILE *f)
             "measured vs predicted latency and device energy, and checks the output against the\n"
             "unsplit model. Needs root (namespaces, TUN, cgroups).\n\n"
             "  --policy P           %s, or a plugin\n"
+            "  --devices N          N devices, each with its own runner, plan and frame stream,\n"
+            "                       sharing the edge (and cloud) nodes, whose compute they share\n"
+            "                       first come, first served. With --link: a star, each device on\n"
+            "                       its own link of that spec; with --topology: its first N device\n"
+            "                       sites. Reports each device's latency, energy and output check\n"
+            "                       and predicted latency under sharing (docs/runtime.md);\n"
+            "                       --timeline F.json writes F-dev0.json, F-dev1.json, ...\n"
             "  --link-backend B     link emulation: %s (the first is the default)\n"
             "                       (--backend B: the old spelling, deprecated)\n"
             "  --frames N           frames to run (default 1), after --warmup frames (default 1)\n"
@@ -123,7 +130,8 @@ static int parse_options(run_args *a, int argc, char **argv)
         {"pinned-profile", no_argument, 0, 'P'},   {"emulate", required_argument, 0, 'E'},
         {"tdf", required_argument, 0, 'D'},        {"quiet", no_argument, 0, 'Q'},
         {"key-file", required_argument, 0, 'K'},   {"insecure-no-auth", no_argument, 0, 'I'},
-        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0},
+        {"devices", required_argument, 0, 'N'},    {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     struct option opts[MB_CLI_MAX_OPTIONS];
     if (mb_plan_options_build(opts, MB_CLI_MAX_OPTIONS, own)) {
@@ -179,6 +187,15 @@ static int parse_options(run_args *a, int argc, char **argv)
             }
             c->fallback_local = !strcmp(optarg, "local");
             break;
+        case 'N': {
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 64) {
+                fprintf(stderr, "mecbed run: --devices %s: expected 1 to 64\n", optarg);
+                return 2;
+            }
+            a->s.devices = (int)v;
+            break;
+        }
         case 'n':
         case 'w':
         case 's': {
@@ -305,6 +322,54 @@ static int run_session(run_args *a)
     return rc;
 }
 
+/* --devices N: the first N device sites, each its own session on the
+ * shared nodes (runtime/session_multi.c). */
+static int run_devices(run_args *a)
+{
+    char err[1400];
+    const mb_topology *t = &a->s.topo;
+    int dev[MB_MAX_SITES], n = 0;
+    for (int i = 0; i < t->n_sites && n < a->s.devices; i++)
+        if (t->sites[i].role == MB_ROLE_DEVICE)
+            dev[n++] = i;
+    if (n < a->s.devices) {
+        fprintf(stderr, "mecbed run: --devices %d: %s has %d device sites\n", a->s.devices, a->s.topology, n);
+        return 1;
+    }
+    if (a->cfg.adaptive || a->use_cap) {
+        fprintf(stderr, "mecbed run: --devices: %s is not supported with several devices yet\n",
+                a->cfg.adaptive ? "--adaptive" : "--emulate cap");
+        return 2;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    stop_flag = 0;
+    a->cfg.stop = &stop_flag;
+    progress prog = {a->cfg.frames, 0, isatty(2), mb_now(), mb_now()};
+    if (!a->quiet) {
+        a->cfg.on_frame = on_frame;
+        a->cfg.on_frame_arg = &prog;
+    }
+    mb_multi *m = NULL;
+    if (mb_multi_run(&a->cfg, dev, n, &m, err, sizeof err)) {
+        fprintf(stderr, "mecbed run: %s\n", err);
+        mb_multi_free(m);
+        return 1;
+    }
+    if (a->json)
+        mb_multi_write_json(m, stdout);
+    else
+        mb_multi_write_text(m, stdout);
+    int rc = mb_multi_interrupted(m) ? 130 : mb_multi_ok(m) ? 0 : 1;
+    mb_multi_free(m);
+    return rc;
+}
+
 int cmd_run(int argc, char **argv)
 {
     static run_args args;
@@ -348,7 +413,7 @@ int cmd_run(int argc, char **argv)
     c->objective = a->s.objective;
     c->log = on_log;
     c->log_arg = &a->json;
-    rc = run_session(a);
+    rc = a->s.devices > 1 ? run_devices(a) : run_session(a);
     mb_plan_setup_free(&a->s);
     return rc;
 }

@@ -40,7 +40,7 @@ int mb_plan_setup_build(mb_plan_setup *s, char *err, size_t errlen)
         snprintf(err, errlen, "%s", e2);
         return -1;
     }
-    if (s->link ? mb_topology_from_link(s->link, &s->topo, e2, sizeof(e2))
+    if (s->link ? mb_topology_star(s->link, s->devices > 1 ? s->devices : 1, &s->topo, e2, sizeof(e2))
                 : mb_topology_read(s->topology, &s->topo, e2, sizeof(e2))) {
         snprintf(err, errlen, "%s%s%s", s->link ? "--link: " : "", e2, "");
         return -1;

@@ -416,6 +416,32 @@ int mb_topology_from_link(const char *spec, mb_topology *t, char *err, size_t er
     return 0;
 }
 
+int mb_topology_star(const char *spec, int n, mb_topology *t, char *err, size_t errlen)
+{
+    if (n == 1)
+        return mb_topology_from_link(spec, t, err, errlen);
+    if (n < 1 || n >= MB_MAX_SITES) {
+        snprintf(err, errlen, "a star of %d devices: 1 to %d", n, MB_MAX_SITES - 1);
+        return -1;
+    }
+    memset(t, 0, sizeof *t);
+    mb_link_spec sp;
+    if (mb_linkspec_parse(spec, &sp, err, errlen))
+        return -1;
+    for (int i = 0; i < n; i++) {
+        snprintf(t->sites[i].name, sizeof t->sites[i].name, "dev%d", i);
+        t->sites[i].role = MB_ROLE_DEVICE;
+        t->links[i].spec = sp;
+        t->links[i].a = i;
+        t->links[i].b = n;
+    }
+    strcpy(t->sites[n].name, "edge0");
+    t->sites[n].role = MB_ROLE_EDGE;
+    t->n_sites = n + 1;
+    t->n_links = n;
+    return 0;
+}
+
 int mb_topology_find(const mb_topology *t, const char *name)
 {
     for (int i = 0; i < t->n_sites; i++)

@@ -1,7 +1,12 @@
 #define _GNU_SOURCE
-/* mecbed node server: an edge or cloud site. Accepts one runner session at a
- * time (HELLO, PLAN, FRAME..., BYE) and any number of peer data connections;
- * runs the session's plan with rt_exec. */
+/* mecbed node server: an edge or cloud site. Accepts runner sessions
+ * (HELLO, PLAN, FRAME..., BYE), up to --max-sessions at once (one per device
+ * sharing the node), and any number of peer data connections, each routed to
+ * its session by the epoch tag of its HELLO (the high 16 bits of the plan
+ * epoch, distinct per runner sharing the node); runs each session's plan with
+ * its own rt_exec. Sessions share the node's compute first come, first served
+ * (mb_rt_set_shared_compute): one step at a time, the wait a QUEUE event on
+ * the session's timeline. */
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -29,11 +34,14 @@
 #define HANDSHAKE_TIMEOUT_S 3.0
 #define NODE_MAX_CONNS 256
 #define NODE_MAX_MODELS 256
+#define NODE_MAX_SESSIONS 64
 
 typedef struct node_model {
     char *path;
     uint64_t hash;
 } node_model;
+
+struct session;
 
 typedef struct node_srv {
     const mb_node_opts *o;
@@ -41,8 +49,11 @@ typedef struct node_srv {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int n_threads;        /* connection threads alive */
-    int session_active;
+    int n_active;         /* runner sessions claimed (at most max_sessions) */
+    int max_sessions;
     int sessions_done;
+    struct session *sess[NODE_MAX_SESSIONS]; /* the runner sessions alive (mu) */
+    int n_sess;
 
     mb_graph *g;          /* the model of the last session (kept for the next) */
     uint64_t g_hash;
@@ -58,11 +69,6 @@ typedef struct node_srv {
         double t0;
         int used;
     } pre[MB_NODE_MAX_PREAUTH]; /* connections not yet authenticated */
-
-    rt_host host;
-    int peer_fd[NODE_MAX_PEERS]; /* accepted data connections of this session */
-    int n_peer_fd;
-    int ctl_fd;           /* the runner's connection, -1 when none */
 } node_srv;
 
 typedef struct conn_arg {
@@ -88,6 +94,17 @@ static void logf_(const node_srv *s, const char *fmt, ...)
 
 typedef struct session {
     node_srv *srv;
+    int refs;             /* the runner's thread and each attached peer thread (srv->mu) */
+    int tag_known;        /* the first PLAN named the session's epoch tag (srv->mu) */
+    uint32_t tag;         /* epoch >> 16: peers' HELLOs carry it */
+    int ending;           /* being torn down: no new peers (srv->mu) */
+    rt_host host;         /* the current plan and executor */
+    int peer_fd[NODE_MAX_PEERS]; /* accepted data connections of this session (srv->mu) */
+    int n_peer_fd;
+    mb_graph *g;          /* the session's model: srv->g, or its own when another session holds srv->g */
+    int own_g;
+    uint64_t g_hash;
+    char model[MB_WIRE_MAX_STR + 1];
     int ctl;
     pthread_mutex_t wmu;  /* control writes come from two threads */
     mb_wire_plan wp;
@@ -120,7 +137,7 @@ static void ctl_error(session *ss, uint32_t frame, int code, const char *msg)
 static void *reporter_main(void *arg)
 {
     session *ss = arg;
-    rt_exec *x = ss->srv->host.x;
+    rt_exec *x = ss->host.x;
     while (!ss->reporter_stop) {
         uint32_t frame;
         int rc = rt_exec_next_done(x, mb_now() + 0.2, &frame);
@@ -211,8 +228,30 @@ static int session_plan(session *ss, const uint8_t *payload, size_t len, char *e
 {
     node_srv *srv = ss->srv;
     mb_wire_plan wp;
-    if (mb_wire_plan_decode(payload, len, srv->g, &wp, err, errlen))
+    if (mb_wire_plan_decode(payload, len, ss->g, &wp, err, errlen))
         return -1;
+    /* The session's epoch tag: its peers' HELLOs carry it. Runners that
+     * share this node must use distinct tags (mb_runner_opts.epoch_tag). */
+    uint32_t tag = wp.epoch >> 16;
+    pthread_mutex_lock(&srv->mu);
+    int clash = 0;
+    for (int i = 0; i < srv->n_sess; i++)
+        clash |= srv->sess[i] != ss && srv->sess[i]->tag_known && srv->sess[i]->tag == tag;
+    if (!clash && (!ss->tag_known || ss->tag == tag)) {
+        ss->tag = tag;
+        ss->tag_known = 1;
+        pthread_cond_broadcast(&srv->cv);
+    }
+    int bad_tag = clash || ss->tag != tag;
+    pthread_mutex_unlock(&srv->mu);
+    if (bad_tag) {
+        snprintf(err, errlen, clash ? "PLAN's epoch tag %u is used by another runner session on this node (runners "
+                                      "sharing a node need distinct epoch tags)"
+                                    : "PLAN changes the session's epoch tag (%u)",
+                 (unsigned)tag);
+        mb_wire_plan_free(&wp);
+        return -1;
+    }
     if (wp.topo.sites[wp.your_site].role == MB_ROLE_DEVICE) {
         snprintf(err, errlen, "PLAN makes this node the device");
         mb_wire_plan_free(&wp);
@@ -223,11 +262,11 @@ static int session_plan(session *ss, const uint8_t *payload, size_t len, char *e
         return -1;
     }
     stop_reporter(ss);
-    pthread_rwlock_wrlock(&srv->host.lock);
-    rt_exec_free(srv->host.x);
-    srv->host.x = NULL;
-    srv->host.plan = NULL;
-    pthread_rwlock_unlock(&srv->host.lock);
+    pthread_rwlock_wrlock(&ss->host.lock);
+    rt_exec_free(ss->host.x);
+    ss->host.x = NULL;
+    ss->host.plan = NULL;
+    pthread_rwlock_unlock(&ss->host.lock);
     if (ss->have_plan)
         mb_wire_plan_free(&ss->wp);
     ss->wp = wp;
@@ -249,8 +288,8 @@ static int session_plan(session *ss, const uint8_t *payload, size_t len, char *e
         /* mutual: a peer that cannot prove the key gets no tensor */
         char e[400];
         int refused;
-        ss->out_fd[peer] = rt_connect_hello(addr, &srv->auth, MB_WIRE_ROLE_PEER, me, wp.epoch, srv->g_hash,
-                                            srv->model, wp.timeout_s, NULL, &refused, e, sizeof e);
+        ss->out_fd[peer] = rt_connect_hello(addr, &srv->auth, MB_WIRE_ROLE_PEER, me, wp.epoch, ss->g_hash,
+                                            ss->model, wp.timeout_s, NULL, &refused, e, sizeof e);
         if (ss->out_fd[peer] < 0) {
             snprintf(err, errlen, "data connection to %.40s: %s", wp.topo.sites[peer].name, e);
             return -1;
@@ -260,17 +299,17 @@ static int session_plan(session *ss, const uint8_t *payload, size_t len, char *e
     int fds[MB_MAX_SITES];
     for (int i = 0; i < MB_MAX_SITES; i++)
         fds[i] = need[i] ? ss->out_fd[i] : -1;
-    rt_exec *x = rt_exec_new(srv->g, wp.plan, me, wp.epoch, srv->be, fds, &ss->wp.topo, err, errlen);
+    rt_exec *x = rt_exec_new(ss->g, wp.plan, me, wp.epoch, srv->be, fds, &ss->wp.topo, err, errlen);
     if (!x)
         return -1;
-    pthread_rwlock_wrlock(&srv->host.lock);
-    srv->host.g = srv->g;
-    srv->host.plan = wp.plan;
-    srv->host.x = x;
-    srv->host.me = me;
-    srv->host.epoch = wp.epoch;
-    srv->host.timeout_s = wp.timeout_s;
-    pthread_rwlock_unlock(&srv->host.lock);
+    pthread_rwlock_wrlock(&ss->host.lock);
+    ss->host.g = ss->g;
+    ss->host.plan = wp.plan;
+    ss->host.x = x;
+    ss->host.me = me;
+    ss->host.epoch = wp.epoch;
+    ss->host.timeout_s = wp.timeout_s;
+    pthread_rwlock_unlock(&ss->host.lock);
     if (pthread_create(&ss->reporter, NULL, reporter_main, ss)) {
         snprintf(err, errlen, "cannot start the reporter thread");
         return -1;
@@ -287,9 +326,10 @@ static void session_end(session *ss, int clean)
     stop_reporter(ss);
     /* Wake and drain the receivers, then drop the executor. */
     pthread_mutex_lock(&srv->mu);
-    srv->host.closing = 1;
-    for (int i = 0; i < srv->n_peer_fd; i++)
-        shutdown(srv->peer_fd[i], SHUT_RDWR);
+    ss->ending = 1;
+    ss->host.closing = 1;
+    for (int i = 0; i < ss->n_peer_fd; i++)
+        shutdown(ss->peer_fd[i], SHUT_RDWR);
     pthread_mutex_unlock(&srv->mu);
     for (int i = 0; i < MB_MAX_SITES; i++) {
         if (ss->out_fd[i] < 0)
@@ -298,28 +338,48 @@ static void session_end(session *ss, int clean)
             mb_wire_send(ss->out_fd[i], MB_MSG_BYE, 0, NULL, 0, NULL, 0);
         shutdown(ss->out_fd[i], SHUT_RDWR);
     }
-    pthread_rwlock_wrlock(&srv->host.lock);
-    rt_exec_free(srv->host.x);
-    srv->host.x = NULL;
-    srv->host.plan = NULL;
-    pthread_rwlock_unlock(&srv->host.lock);
+    pthread_rwlock_wrlock(&ss->host.lock);
+    rt_exec_free(ss->host.x);
+    ss->host.x = NULL;
+    ss->host.plan = NULL;
+    pthread_rwlock_unlock(&ss->host.lock);
     for (int i = 0; i < MB_MAX_SITES; i++)
         if (ss->out_fd[i] >= 0)
             close(ss->out_fd[i]);
     if (ss->have_plan)
         mb_wire_plan_free(&ss->wp);
+    ss->have_plan = 0;
+}
+
+/* Drop a reference (srv->mu held); the last one frees the session (its
+ * graph when it had its own). Returns 1 when freed. */
+static int session_unref_locked(session *ss)
+{
+    if (--ss->refs > 0)
+        return 0;
+    if (ss->own_g)
+        mb_graph_free(ss->g);
+    rt_host_destroy(&ss->host);
     pthread_mutex_destroy(&ss->wmu);
+    free(ss);
+    return 1;
 }
 
 /* The model the runner names by graph hash: one of the node's model files,
  * or a zoo model when the runner names one. Never a path from the peer, and
  * a failure says nothing about the node's files or hashes. */
-static int load_model(node_srv *srv, const mb_hello *hl, char *err, size_t errlen)
+static int load_model(node_srv *srv, session *ss, const mb_hello *hl, char *err, size_t errlen)
 {
-    if (srv->g && srv->g_hash == hl->graph_hash)
+    pthread_mutex_lock(&srv->mu);
+    int cached = srv->g && srv->g_hash == hl->graph_hash;
+    if (cached) {
+        ss->g = srv->g;
+        ss->g_hash = srv->g_hash;
+        snprintf(ss->model, sizeof ss->model, "%s", srv->model);
+    }
+    pthread_mutex_unlock(&srv->mu);
+    if (cached)
         return 0;
-    mb_graph_free(srv->g);
-    srv->g = NULL;
     char lerr[512];
     double t0 = mb_now();
     mb_graph *g = NULL;
@@ -345,9 +405,24 @@ static int load_model(node_srv *srv, const mb_hello *hl, char *err, size_t errle
                               "files it was started with: mecbed node --model FILE, --models DIR)");
         return -1;
     }
-    srv->g = g;
-    srv->g_hash = h;
-    snprintf(srv->model, sizeof srv->model, "%s", hl->model);
+    /* it becomes the node's cached model unless another session computes
+     * with the cached one; then this session keeps its own */
+    pthread_mutex_lock(&srv->mu);
+    int in_use = 0;
+    for (int i = 0; i < srv->n_sess; i++)
+        in_use |= srv->sess[i] != ss && srv->sess[i]->g == srv->g && srv->g;
+    if (in_use) {
+        ss->own_g = 1;
+    } else {
+        mb_graph_free(srv->g);
+        srv->g = g;
+        srv->g_hash = h;
+        snprintf(srv->model, sizeof srv->model, "%s", hl->model);
+    }
+    ss->g = g;
+    ss->g_hash = h;
+    snprintf(ss->model, sizeof ss->model, "%s", hl->model);
+    pthread_mutex_unlock(&srv->mu);
     logf_(srv, "loaded %s (%d ops) in %.0f ms", from, g->n_nodes, (mb_now() - t0) * 1e3);
     return 0;
 }
@@ -430,10 +505,10 @@ static int gpu_energy(const node_srv *srv, unsigned long long *mj, char *why, si
 }
 
 /* The node's HELLO after the handshake: its hash, clock and idle timeout. */
-static int node_hello_reply(node_srv *srv, int fd, char *err, size_t errlen)
+static int node_hello_reply(node_srv *srv, const session *ss, int fd, char *err, size_t errlen)
 {
     mb_hello me = {.proto = MB_WIRE_VERSION, .role = MB_WIRE_ROLE_NODE, .site = -1,
-                   .graph_hash = srv->g_hash, .clock_ns = mb_wire_clock_ns(),
+                   .graph_hash = ss->g_hash, .clock_ns = mb_wire_clock_ns(),
                    .host_id = mb_wire_host_id(),
                    .idle_ms = srv->idle_s * 1e3 < 4e9 ? (uint32_t)(srv->idle_s * 1e3) : 4000000000u};
     mb_wbuf b;
@@ -445,46 +520,36 @@ static int node_hello_reply(node_srv *srv, int fd, char *err, size_t errlen)
     return rc;
 }
 
-static void run_session(node_srv *srv, int fd, const mb_hello *hl)
+static void run_session(node_srv *srv, session *sp, const mb_hello *hl)
 {
     unsigned long long gpu_mj0 = 0;
     char gpu_why[256];
     int gpu_ok = gpu_energy(srv, &gpu_mj0, gpu_why, sizeof gpu_why) == 0;
     char err[512];
-    session ss;
-    memset(&ss, 0, sizeof ss);
-    ss.srv = srv;
-    ss.ctl = fd;
-    pthread_mutex_init(&ss.wmu, NULL);
-    for (int i = 0; i < MB_MAX_SITES; i++)
-        ss.out_fd[i] = -1;
-    pthread_mutex_lock(&srv->mu);
-    srv->host.closing = 0;
-    srv->n_peer_fd = 0;
-    pthread_mutex_unlock(&srv->mu);
-
+    session *ss = sp;
+    int fd = ss->ctl;
     int clean = 0;
-    if (load_model(srv, hl, err, sizeof err)) {
-        ctl_error(&ss, 0, MB_WERR_MODEL, err);
+    if (load_model(srv, sp, hl, err, sizeof err)) {
+        ctl_error(ss, 0, MB_WERR_MODEL, err);
         logf_(srv, "%s", err);
         goto end;
     }
-    if (node_hello_reply(srv, fd, err, sizeof err))
+    if (node_hello_reply(srv, sp, fd, err, sizeof err))
         goto end;
     for (;;) {
         mb_wire_hdr h;
         uint8_t *payload = NULL;
         uint32_t allowed = MB_MSG_BIT(MB_MSG_PLAN) | MB_MSG_BIT(MB_MSG_BYE) | MB_MSG_BIT(MB_MSG_PING) |
-                           (ss.have_plan ? MB_MSG_BIT(MB_MSG_FRAME) : 0);
+                           (ss->have_plan ? MB_MSG_BIT(MB_MSG_FRAME) : 0);
         /* Every read has a deadline: an idle runner, or one that stops in
          * the middle of a frame, loses the session (it sends PING meanwhile). */
         if (mb_wire_recv(fd, allowed, 0, mb_now() + srv->idle_s, &h, &payload, err, sizeof err)) {
             if (!strncmp(err, "timed out", 9)) {
                 char m[600];
                 snprintf(m, sizeof m, "session dropped: nothing from the runner for %.1f s (%s)", srv->idle_s, err);
-                ctl_error(&ss, 0, MB_WERR_TIMEOUT, m);
+                ctl_error(ss, 0, MB_WERR_TIMEOUT, m);
             } else if (strcmp(err, "connection closed")) {
-                ctl_error(&ss, 0, MB_WERR_PROTOCOL, err);
+                ctl_error(ss, 0, MB_WERR_PROTOCOL, err);
             }
             logf_(srv, "runner connection: %s", err);
             break;
@@ -497,29 +562,29 @@ static void run_session(node_srv *srv, int fd, const mb_hello *hl)
             break;
         }
         if (h.type == MB_MSG_PLAN) {
-            int rc = session_plan(&ss, payload, h.len, err, sizeof err);
+            int rc = session_plan(ss, payload, h.len, err, sizeof err);
             free(payload);
             if (rc) {
-                ctl_error(&ss, 0, MB_WERR_PLAN, err);
+                ctl_error(ss, 0, MB_WERR_PLAN, err);
                 logf_(srv, "%s", err);
                 break;
             }
-            if (ctl_send(&ss, MB_MSG_READY, 0, NULL, 0))
+            if (ctl_send(ss, MB_MSG_READY, 0, NULL, 0))
                 break;
             continue;
         }
         free(payload);
         /* FRAME: data may already have started it; that is fine. */
-        pthread_rwlock_rdlock(&srv->host.lock);
-        int rc = rt_exec_begin(srv->host.x, h.frame, NULL, err, sizeof err);
-        pthread_rwlock_unlock(&srv->host.lock);
+        pthread_rwlock_rdlock(&ss->host.lock);
+        int rc = rt_exec_begin(ss->host.x, h.frame, NULL, err, sizeof err);
+        pthread_rwlock_unlock(&ss->host.lock);
         if (rc) {
-            ctl_error(&ss, h.frame, MB_WERR_PROTOCOL, err);
+            ctl_error(ss, h.frame, MB_WERR_PROTOCOL, err);
             break;
         }
     }
 end:
-    session_end(&ss, clean);
+    session_end(ss, clean);
     if (!strcmp(mb_backend_name(srv->be), "cuda")) { /* measured, or null with the reason: never a made-up 0 */
         unsigned long long gpu_mj1 = 0;
         if (gpu_ok && gpu_energy(srv, &gpu_mj1, gpu_why, sizeof gpu_why) == 0)
@@ -581,13 +646,13 @@ static int preauth_take(node_srv *srv, int fd)
     return slot;
 }
 
-/* An authenticated runner waits (a little) for the previous session to
- * finish its teardown instead of being told the node is busy. */
+/* An authenticated runner waits (a little) for a session slot (the previous
+ * session's teardown) instead of being told the node is busy. */
 static int claim_session(node_srv *srv)
 {
     pthread_mutex_lock(&srv->mu);
     double until = mb_now() + srv->hs_s;
-    while (srv->session_active && mb_now() < until && !(srv->stop && *srv->stop)) {
+    while (srv->n_active >= srv->max_sessions && mb_now() < until && !(srv->stop && *srv->stop)) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 20 * 1000000;
@@ -595,8 +660,9 @@ static int claim_session(node_srv *srv)
             ts.tv_sec++, ts.tv_nsec -= 1000000000;
         pthread_cond_timedwait(&srv->cv, &srv->mu, &ts);
     }
-    int busy = srv->session_active;
-    srv->session_active = 1;
+    int busy = srv->n_active >= srv->max_sessions;
+    if (!busy)
+        srv->n_active++;
     pthread_mutex_unlock(&srv->mu);
     return busy ? -1 : 0;
 }
@@ -604,28 +670,77 @@ static int claim_session(node_srv *srv)
 static void conn_runner(node_srv *srv, int fd, const mb_hello *hl, int *lingering)
 {
     if (claim_session(srv)) {
-        mb_wire_send_error(fd, 0, MB_WERR_PROTOCOL, "node busy with another runner");
+        mb_wire_send_error(fd, 0, MB_WERR_PROTOCOL,
+                           srv->max_sessions > 1 ? "node busy: it serves as many runners as it may (--max-sessions)"
+                                                 : "node busy with another runner");
         return;
     }
+    session *ss = calloc(1, sizeof *ss);
     pthread_mutex_lock(&srv->mu);
-    srv->ctl_fd = fd;
+    if (ss && srv->n_sess < NODE_MAX_SESSIONS) {
+        ss->srv = srv;
+        ss->ctl = fd;
+        ss->refs = 1;
+        pthread_mutex_init(&ss->wmu, NULL);
+        rt_host_init(&ss->host);
+        for (int i = 0; i < MB_MAX_SITES; i++)
+            ss->out_fd[i] = -1;
+        srv->sess[srv->n_sess++] = ss;
+    } else {
+        free(ss);
+        ss = NULL;
+        srv->n_active--;
+    }
     pthread_mutex_unlock(&srv->mu);
-    run_session(srv, fd, hl);
+    if (!ss) {
+        mb_wire_send_error(fd, 0, MB_WERR_PROTOCOL, "node out of memory or sessions");
+        return;
+    }
+    run_session(srv, ss, hl);
     *lingering = 0;
     pthread_mutex_lock(&srv->mu);
-    srv->ctl_fd = -1;
-    srv->session_active = 0;
+    for (int i = 0; i < srv->n_sess; i++)
+        if (srv->sess[i] == ss)
+            srv->sess[i] = srv->sess[--srv->n_sess];
+    session_unref_locked(ss);
+    srv->n_active--;
     srv->sessions_done++;
     pthread_cond_broadcast(&srv->cv);
     pthread_mutex_unlock(&srv->mu);
 }
 
+/* srv->mu held: the live session whose epoch tag the peer's HELLO names,
+ * waiting up to the handshake timeout for its PLAN (peers may connect
+ * before the plan reached this node). NULL when none. */
+static session *find_peer_session(node_srv *srv, uint32_t epoch)
+{
+    double until = mb_now() + srv->hs_s;
+    for (;;) {
+        for (int i = 0; i < srv->n_sess; i++) {
+            session *ss = srv->sess[i];
+            if (ss->tag_known && ss->tag == epoch >> 16 && !ss->ending)
+                return ss;
+        }
+        if (mb_now() >= until || (srv->stop && *srv->stop) || !srv->n_sess)
+            return NULL;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000;
+        if (ts.tv_nsec >= 1000000000)
+            ts.tv_sec++, ts.tv_nsec -= 1000000000;
+        pthread_cond_timedwait(&srv->cv, &srv->mu, &ts);
+    }
+}
+
 static void conn_peer(node_srv *srv, int fd, const mb_hello *hl, int *lingering)
 {
     pthread_mutex_lock(&srv->mu);
-    int ok = srv->session_active && srv->n_peer_fd < NODE_MAX_PEERS;
-    if (ok)
-        srv->peer_fd[srv->n_peer_fd++] = fd;
+    session *ss = find_peer_session(srv, hl->epoch);
+    int ok = ss && ss->n_peer_fd < NODE_MAX_PEERS;
+    if (ok) {
+        ss->peer_fd[ss->n_peer_fd++] = fd;
+        ss->refs++;
+    }
     pthread_mutex_unlock(&srv->mu);
     if (!ok) {
         mb_wire_send_error(fd, 0, MB_WERR_PROTOCOL, "no session for a peer connection");
@@ -633,11 +748,12 @@ static void conn_peer(node_srv *srv, int fd, const mb_hello *hl, int *lingering)
     }
     char name[48];
     snprintf(name, sizeof name, "site %d", hl->site);
-    *lingering = rt_peer_receive(&srv->host, fd, hl->site, name) != 0;
+    *lingering = rt_peer_receive(&ss->host, fd, hl->site, name) != 0;
     pthread_mutex_lock(&srv->mu);
-    for (int i = 0; i < srv->n_peer_fd; i++)
-        if (srv->peer_fd[i] == fd)
-            srv->peer_fd[i] = srv->peer_fd[--srv->n_peer_fd];
+    for (int i = 0; i < ss->n_peer_fd; i++)
+        if (ss->peer_fd[i] == fd)
+            ss->peer_fd[i] = ss->peer_fd[--ss->n_peer_fd];
+    session_unref_locked(ss);
     pthread_mutex_unlock(&srv->mu);
 }
 
@@ -739,7 +855,6 @@ static void node_cleanup(node_srv *srv)
         free(srv->cat[i].path);
     mb_backend_free(srv->be);
     mb_graph_free(srv->g);
-    rt_host_destroy(&srv->host);
 }
 
 int mb_node_serve(const mb_node_opts *o, volatile sig_atomic_t *stop, char *err, size_t errlen)
@@ -750,8 +865,11 @@ int mb_node_serve(const mb_node_opts *o, volatile sig_atomic_t *stop, char *err,
     srv.stop = stop;
     pthread_mutex_init(&srv.mu, NULL);
     pthread_cond_init(&srv.cv, NULL);
-    rt_host_init(&srv.host);
-    srv.ctl_fd = -1;
+    srv.max_sessions = o->max_sessions > 0 ? o->max_sessions : 1;
+    if (srv.max_sessions > NODE_MAX_SESSIONS)
+        srv.max_sessions = NODE_MAX_SESSIONS;
+    /* the sessions share this node's compute, first come first served */
+    mb_rt_set_shared_compute(1);
     int lfd = o->listen_fd;
     int own_lfd = 0;
     if (node_setup(&srv, o, err, errlen))
@@ -791,11 +909,13 @@ int mb_node_serve(const mb_node_opts *o, volatile sig_atomic_t *stop, char *err,
     }
     /* Wake whatever still runs, and wait for it. */
     pthread_mutex_lock(&srv.mu);
-    srv.host.closing = 1;
-    for (int i = 0; i < srv.n_peer_fd; i++)
-        shutdown(srv.peer_fd[i], SHUT_RDWR);
-    if (srv.ctl_fd >= 0)
-        shutdown(srv.ctl_fd, SHUT_RDWR);
+    for (int k = 0; k < srv.n_sess; k++) {
+        session *ss = srv.sess[k];
+        ss->host.closing = 1;
+        for (int i = 0; i < ss->n_peer_fd; i++)
+            shutdown(ss->peer_fd[i], SHUT_RDWR);
+        shutdown(ss->ctl, SHUT_RDWR);
+    }
     for (int i = 0; i < MB_NODE_MAX_PREAUTH; i++)
         if (srv.pre[i].used)
             shutdown(srv.pre[i].fd, SHUT_RDWR);

@@ -105,6 +105,46 @@ static double slowdown = 1.0;
 static int step_model;
 static double step_tdf = 1.0;
 
+/* The shared compute of a node serving several sessions: one compute at a
+ * time, granted first come, first served (a ticket lock). Each session's
+ * compute thread takes a ticket when a step is ready and holds the gate for
+ * the step's whole (emulated) duration; the wait becomes a QUEUE event. */
+static int gate_on;
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static uint64_t gate_next, gate_serving;
+static double gate_vfree; /* where the last holder's step ended, on its virtual clock */
+
+void mb_rt_set_shared_compute(int on)
+{
+    gate_on = on != 0;
+}
+
+static int gate_enter(double *vfree)
+{
+    *vfree = 0;
+    if (!gate_on)
+        return 0;
+    pthread_mutex_lock(&gate_mu);
+    uint64_t me = gate_next++;
+    while (gate_serving != me)
+        pthread_cond_wait(&gate_cv, &gate_mu);
+    *vfree = gate_vfree;
+    pthread_mutex_unlock(&gate_mu);
+    return 1;
+}
+
+static void gate_leave(int held, double vend)
+{
+    if (!held)
+        return;
+    pthread_mutex_lock(&gate_mu);
+    gate_vfree = vend;
+    gate_serving++;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+}
+
 void mb_rt_set_step_timing(int modelled, double tdf)
 {
     step_model = modelled != 0;
@@ -557,6 +597,49 @@ static int pick(rt_exec *x, int role, int peer, rt_frame **out)
     return -1;
 }
 
+/* One compute step at its site's speed: through the shared compute's gate
+ * when on (tq: ready, t0: granted), computed, then stretched to its
+ * modelled or dilated duration (t1: the end). A step granted after a queue
+ * starts, on the virtual clock, where the previous holder's step ended, so
+ * the hand-over's wake-up latency is not added to every queued step. */
+static int timed_compute(rt_exec *x, mb_rt_vclock *vc, int waited, const mb_plan_step *st, mb_view *in, int full,
+                         mb_tensor *dst, mb_tensor *out, double *tq, double *t0, double *t1, int *held, char *err,
+                         size_t errlen)
+{
+    double vfree;
+    *tq = mb_now();
+    *held = gate_enter(&vfree);
+    *t0 = mb_now();
+    double c0 = slowdown > 1.0 ? mb_rt_thread_cpu_s() : 0;
+    int queued = *held && *t0 - *tq > 50e-6;
+    double start = queued ? fmax(*tq, fmin(vfree, *t0)) : mb_rt_vclock_begin(vc, *t0, waited);
+    if (queued)
+        *t0 = start;
+    int rc = mb_backend_compute(x->be, x->g, st->op, in, st->region, out, err, errlen);
+    if (!rc && !full)
+        rc = mb_tensor_paste_region(dst, st->region, out);
+    double pred_s = (st->t_end_ms - st->t_start_ms) * 1e-3;
+    double vend = 0;
+    if (!rc && step_model && isfinite(pred_s) && pred_s >= 0) {
+        /* The node type's modelled time for this step (the plan's
+         * prediction, in emulated time) stretched by the TDF; an op
+         * this machine cannot finish in time is late, and counted. */
+        double late = mb_rt_vclock_until(vc, start + pred_s * step_tdf);
+        vend = vc->target;
+        if (late > 1e-4) {
+            pthread_mutex_lock(&x->mu);
+            x->overruns++;
+            x->overrun_s += late;
+            pthread_mutex_unlock(&x->mu);
+        }
+    } else if (!rc && slowdown > 1.0) {
+        vend = mb_rt_vclock_end(vc, start, mb_rt_thread_cpu_s() - c0);
+    }
+    *t1 = mb_now();
+    gate_leave(*held, vend > 0 ? fmin(vend, *t1) : *t1);
+    return rc;
+}
+
 static void *compute_main(void *arg)
 {
     rt_exec *x = arg;
@@ -622,25 +705,9 @@ static void *compute_main(void *arg)
         uint32_t fid = f->id;
         pthread_mutex_unlock(&x->mu);
         char err[256] = "";
-        double t0 = mb_now(), c0 = slowdown > 1.0 ? mb_rt_thread_cpu_s() : 0;
-        int rc = mb_backend_compute(x->be, g, st->op, in, st->region, out, err, sizeof err);
-        if (!rc && !full)
-            rc = mb_tensor_paste_region(dst, st->region, out);
-        double pred_s = (st->t_end_ms - st->t_start_ms) * 1e-3;
-        if (!rc && step_model && isfinite(pred_s) && pred_s >= 0) {
-            /* The node type's modelled time for this step (the plan's
-             * prediction, in emulated time) stretched by the TDF; an op
-             * this machine cannot finish in time is late, and counted. */
-            double late = mb_rt_vclock_until(&vc, mb_rt_vclock_begin(&vc, t0, waited) + pred_s * step_tdf);
-            if (late > 1e-4) {
-                pthread_mutex_lock(&x->mu);
-                x->overruns++;
-                x->overrun_s += late;
-                pthread_mutex_unlock(&x->mu);
-            }
-        } else if (!rc && slowdown > 1.0)
-            mb_rt_vclock_end(&vc, mb_rt_vclock_begin(&vc, t0, waited), mb_rt_thread_cpu_s() - c0);
-        double t1 = mb_now();
+        double tq, t0, t1;
+        int held;
+        int rc = timed_compute(x, &vc, waited, st, in, full, dst, out, &tq, &t0, &t1, &held, err, sizeof err);
         pthread_mutex_lock(&x->mu);
         f = frame_find(x, fid);
         if (rc) {
@@ -652,6 +719,8 @@ static void *compute_main(void *arg)
         }
         if (!f)
             continue;
+        if (held && t0 - tq > 1e-6)
+            add_event(f, s, MB_EV_QUEUE, x->me, -1, st->op, tq, t0, 0);
         add_event(f, s, MB_EV_COMPUTE, x->me, -1, st->op, t0, t1, n->out_bytes);
         step_done(x, f, s);
     }

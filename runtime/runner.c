@@ -343,6 +343,13 @@ static void *acceptor_main(void *arg)
     return NULL;
 }
 
+/* A site the runner talks to: every edge and cloud site. Other devices of
+ * the topology (several devices sharing the nodes) have runners of their own. */
+static int is_node(const mb_runner *r, int s)
+{
+    return s != r->o.device && r->o.topo->sites[s].role != MB_ROLE_DEVICE;
+}
+
 mb_runner *mb_runner_new(const mb_runner_opts *o, char *err, size_t errlen)
 {
     mb_runner *r = calloc(1, sizeof *r);
@@ -390,7 +397,7 @@ mb_runner *mb_runner_new(const mb_runner_opts *o, char *err, size_t errlen)
     }
     r->acceptor_on = 1;
     for (int s = 0; s < o->topo->n_sites; s++) {
-        if (s == o->device)
+        if (!is_node(r, s))
             continue;
         char cerr[512];
         double t_send = 0;
@@ -472,7 +479,8 @@ int mb_runner_plan(mb_runner *r, const mb_plan *p, char *err, size_t errlen)
     }
     /* Policies leave the hash to the host (hashing reads every weight). */
     np->graph_hash = r->hash;
-    uint32_t epoch = r->epoch + 1;
+    /* the tag in the high 16 bits (shared nodes route peers by it) */
+    uint32_t epoch = ((uint32_t)r->o.epoch_tag << 16) | ((r->epoch + 1) & 0xffffu);
     int want[MB_MAX_SITES];
     /* Frame numbers may start again under a new plan. */
     pthread_mutex_lock(&r->mu);
@@ -481,7 +489,7 @@ int mb_runner_plan(mb_runner *r, const mb_plan *p, char *err, size_t errlen)
             r->result_ring[s][k] = -1;
     pthread_mutex_unlock(&r->mu);
     for (int s = 0; s < t->n_sites; s++) {
-        if (s == r->o.device)
+        if (!is_node(r, s))
             continue;
         mb_wbuf b;
         mb_wbuf_init(&b);
@@ -551,7 +559,7 @@ int mb_runner_plan(mb_runner *r, const mb_plan *p, char *err, size_t errlen)
     for (;;) {
         int missing = -1;
         for (int s = 0; s < t->n_sites && missing < 0; s++)
-            if (s != r->o.device && r->ready[s] < want[s])
+            if (is_node(r, s) && r->ready[s] < want[s])
                 missing = s;
         if (r->broken) {
             seterr(err, errlen, "%s", r->fail_msg);

@@ -155,6 +155,42 @@ static int reference_run(mb_session *s, char *err, size_t errlen)
     return 0;
 }
 
+/* Another device of a run whose links and nodes cfg.attach brought up: its
+ * site speeds and time dilation are the host session's, its plan and
+ * reference its own. */
+static mb_session *attached_new(mb_session *s, char *err, size_t errlen)
+{
+    const mb_session *h = s->cfg.attach;
+    s->attached = 1;
+    if (s->real || h->real || !h->net_topo || s->cfg.emulate == MB_EMULATE_CAP || s->cfg.adaptive) {
+        snprintf(err, errlen, "session: only emulated runs without CPU caps or re-planning can share nodes between devices");
+        goto fail;
+    }
+    s->k = h->k;
+    s->host_scale = h->host_scale;
+    s->cpu_share = h->cpu_share;
+    memcpy(s->factor, h->factor, sizeof s->factor);
+    memcpy(s->emu_factor, h->emu_factor, sizeof s->emu_factor);
+    memcpy(s->slowdown, h->slowdown, sizeof s->slowdown);
+    memcpy(s->probed_bps, h->probed_bps, sizeof s->probed_bps);
+    s->net_topo = malloc(sizeof *s->net_topo);
+    if (!s->net_topo) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    *s->net_topo = *h->net_topo;
+    if (reference_run(s, err, errlen) || ss_bring_up(s, err, errlen) || first_plan(s, err, errlen))
+        goto fail;
+    s->net_epoch = h->net_epoch;
+    if (mb_runner_plan(s->runner, s->cur, err, errlen))
+        goto fail;
+    ss_replan_init(s);
+    return s;
+fail:
+    mb_session_free(s);
+    return NULL;
+}
+
 mb_session *mb_session_new(const mb_session_config *cfg, char *err, size_t errlen)
 {
     if (!cfg->g || !cfg->topo || !cfg->cost || !cfg->policy || !cfg->model) {
@@ -191,6 +227,8 @@ mb_session *mb_session_new(const mb_session_config *cfg, char *err, size_t errle
     }
     if (check_topology(s, err, errlen))
         goto fail;
+    if (s->cfg.attach)
+        return attached_new(s, err, errlen);
     /* Emulated links come up before the first plan: a link without a rate
      * in its spec is probed then, and planned with what it offers. Real
      * servers are connected to last, as late as possible after a previous

@@ -123,6 +123,15 @@ static void finish(mb_session *s, ss_frame *fr, int frc, mb_tensor **out, const 
         compare_outputs(s, out, fr);
         ss_free_outputs(s->cfg.g, out);
         fr->critical_ms = rs_critical_path_ms(s->cur, s->cfg.g, &s->tl, fr->frame);
+        for (int i = 0; i < s->tl.n; i++) {
+            const mb_event *e = &s->tl.ev[i];
+            if (e->frame != fr->frame)
+                continue;
+            if (e->kind == MB_EV_QUEUE)
+                fr->queue_ms += (e->t1 - e->t0) * 1e3;
+            else if (e->kind == MB_EV_COMPUTE && e->site != dev)
+                fr->server_ms += (e->t1 - e->t0) * 1e3;
+        }
         rs_device_bytes(&s->tl, fr->frame, dev, &fr->bytes_up, &fr->bytes_down);
         return;
     }
@@ -159,6 +168,8 @@ int ss_run_frames(mb_session *s)
 {
     s->keep_events = s->cfg.timeline || !ss_packet_logs_expected(s);
     uint32_t first_frame = warm_up(s);
+    if (s->after_warmup)
+        s->after_warmup(s->after_warmup_arg);
     ss_net_realtime_begin(s);
     /* frames are released at the emulated rate: every k / fps wall seconds */
     double fps = s->cfg.fps / s->k;

@@ -185,17 +185,19 @@ static int spawn_nodes(mb_session *s, const char *exe, char *err, size_t errlen)
     const mb_topology *t = s->cfg.topo;
     int dilate = s->cfg.emulate == MB_EMULATE_DILATE;
     for (int i = 0; i < t->n_sites; i++) {
-        if (i == s->cfg.device || t->sites[i].address[0])
-            continue;
+        if (t->sites[i].role == MB_ROLE_DEVICE || t->sites[i].address[0])
+            continue; /* the device (and other devices, with runners of their own) */
         char listen[64];
         snprintf(listen, sizeof listen, "%s:%d", mb_net_addr(s->net, i), NODE_PORT);
         char slow[32], tdf[32];
         snprintf(slow, sizeof slow, "%.6f", dilate ? s->slowdown[i] : 1.0);
         snprintf(tdf, sizeof tdf, "%.6f", s->k);
-        char *argv[24] = {(char *)exe, "node", "--role", t->sites[i].role == MB_ROLE_CLOUD ? "cloud" : "edge",
+        char nsess[16];
+        snprintf(nsess, sizeof nsess, "%d", s->cfg.n_sessions > 1 ? s->cfg.n_sessions : 1);
+        char *argv[26] = {(char *)exe, "node", "--role", t->sites[i].role == MB_ROLE_CLOUD ? "cloud" : "edge",
                           "--listen", listen, "--threads", "1", "--kernels", (char *)s->cfg.kernels,
-                          "--sessions", "1", "--slowdown", slow, "--tdf", tdf};
-        int n = 16;
+                          "--sessions", nsess, "--max-sessions", nsess, "--slowdown", slow, "--tdf", tdf};
+        int n = 18;
         if (s->cfg.emulate == MB_EMULATE_MODEL)
             argv[n++] = "--modelled";
         /* the key by file (0600, in the run's private directory): never in argv or env */
@@ -234,7 +236,7 @@ static int connect_runner(mb_session *s, char *err, size_t errlen)
                          .be = s->be, .timeout_s = mb_tdf_to_wall(s->k, s->cfg.timeout_s),
                          .key = s->have_key ? s->key : NULL, .insecure_no_auth = s->cfg.insecure_no_auth,
                          .thread_hook = s->cap[dev] ? ss_device_thread_hook : NULL,
-                         .thread_hook_arg = s};
+                         .thread_hook_arg = s, .epoch_tag = s->cfg.epoch_tag};
     for (int i = 0; i < t->n_sites; i++) {
         if (t->sites[i].address[0])
             snprintf(ro.addrs[i], sizeof ro.addrs[i], "%s", t->sites[i].address);
@@ -289,12 +291,32 @@ static void probe_rates(mb_session *s)
     }
 }
 
+/* A session attached to another's links and nodes (another device of the
+ * same run): its key, run id and temp directory (the links' logs), and its
+ * own runner from its device's namespace. */
+static int attach_runner(mb_session *s, char *err, size_t errlen)
+{
+    const mb_session *h = s->cfg.attach;
+    if (!h->net) {
+        snprintf(err, errlen, "session: the session to attach to is not up");
+        return -1;
+    }
+    s->net = h->net;
+    memcpy(s->key, h->key, sizeof s->key);
+    s->have_key = h->have_key;
+    snprintf(s->run_id, sizeof s->run_id, "%s", h->run_id);
+    snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s", h->tmp_dir);
+    return connect_runner(s, err, errlen);
+}
+
 /* Bring up, start nodes, connect. 0 or -1 with err (the caller tears down). */
 int ss_bring_up(mb_session *s, char *err, size_t errlen)
 {
     char why[256];
     if (s->real)
         return connect_real(s, err, errlen);
+    if (s->attached)
+        return attach_runner(s, err, errlen);
     if (mb_netns_available(why, sizeof why)) {
         snprintf(err, errlen, "cannot emulate links here: %s", why);
         return -1;
@@ -384,6 +406,10 @@ void ss_teardown(mb_session *s)
         mb_netns_leave(s->saved_ns);
         s->saved_ns = -1;
     }
+    if (s->attached) { /* the links, nodes and process-wide settings are the host session's */
+        s->net = NULL;
+        return;
+    }
     mb_rt_set_thread_hook(NULL, NULL);
     mb_rt_set_slowdown(1);
     mb_rt_set_step_timing(0, 1);
@@ -396,6 +422,8 @@ void ss_teardown(mb_session *s)
 
 void ss_remove_tmp_dir(mb_session *s)
 {
+    if (s->attached)
+        s->tmp_dir[0] = 0; /* borrowed */
     if (!s->tmp_dir[0])
         return;
     char cmd[128];

@@ -33,6 +33,8 @@ typedef struct ss_frame {
     double release; /* when the frame was due (streams) */
     int submit_failed;
     int busy_known; /* busy_ms taken from the timeline when the frame ended (wall ms) */
+    double queue_ms;  /* waiting for a shared node's compute (QUEUE events, wall ms) */
+    double server_ms; /* computing on the servers (COMPUTE events off the device, wall ms) */
 } ss_frame;
 
 /* Per-frame records stay small (a long stream keeps one per frame): the
@@ -43,6 +45,7 @@ void ss_frame_error(ss_frame *fr, const char *fmt, ...) __attribute__((format(pr
 struct mb_session {
     mb_session_config cfg;
     int real; /* every server has address=: real network, nothing emulated */
+    int attached; /* cfg.attach: links, nodes, key, temp directory borrowed (never torn down here) */
 
     /* site speed (session_sites.c): factor against the profile (what the
      * plan assumes), emu_factor against this machine now (the
@@ -104,6 +107,11 @@ struct mb_session {
     double ns3_e0, ns3_t0; /* ns-3 radio energy and simulated time when the measured frames began */
 
     mb_session_report rep; /* filled by ss_compute_report */
+
+    /* several devices (session_multi.c): called between the warm-up and the
+     * measured frames, so that every device's stream starts together */
+    void (*after_warmup)(void *arg);
+    void *after_warmup_arg;
 };
 
 /* Say something (cfg.log); a warning also goes into the report's list. */

@@ -113,6 +113,17 @@ static int calibrate(mb_session *s, char *err, size_t errlen)
             room[i] = s->emu_factor[i] / MB_MODEL_HEADROOM;
         k_auto = mb_tdf_auto(room, t->n_sites);
     }
+    if (s->cfg.n_sessions > 1) {
+        /* several devices: their runners and the nodes compute at once on
+         * this machine's cores; each gets cores / (devices + servers) of it,
+         * with the same headroom */
+        int c = s->cfg.n_sessions;
+        for (int i = 0; i < t->n_sites; i++)
+            c += t->sites[i].role != MB_ROLE_DEVICE;
+        double need = c * MB_MODEL_HEADROOM / mb_platform_cores();
+        if (need > k_auto)
+            k_auto = need;
+    }
     s->k = s->cfg.tdf >= 1 ? s->cfg.tdf : k_auto;
     for (int i = 0; i < t->n_sites; i++) {
         s->slowdown[i] = mb_tdf_site_slowdown(s->k, s->emu_factor[i]);
@@ -201,8 +212,12 @@ int ss_sites_apply(mb_session *s, const char *run_id, char *err, size_t errlen)
                 return -1;
             cores = 1.0 / s->slowdown[i];
             s->cap_cores[i] = cores;
-        } else if (dilate && s->slowdown[i] > 1.0001)
-            cores = 1.0 / s->slowdown[i];
+        } else if ((dilate || model) && s->slowdown[i] > 1.0001) {
+            /* dilated, or modelled: the op computes at this machine's speed
+             * and its site waits out the rest (modelled: with headroom) */
+            cores = (model ? MB_MODEL_HEADROOM : 1.0) / s->slowdown[i];
+            cores = cores < 1 ? cores : 1;
+        }
         total_cores += cores;
     }
     if (total_cores > mb_platform_cores() + 1e-9)

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const kind_names[] = {"compute", "send", "recv", "replan", "fallback"};
+static const char *const kind_names[] = {"compute", "send", "recv", "replan", "fallback", "queue"};
 #define N_KINDS ((int)(sizeof kind_names / sizeof kind_names[0]))
 
 void mb_timeline_init(mb_timeline *tl)
@@ -296,14 +296,15 @@ int mb_timeline_write_chrome(const mb_timeline *tl, const mb_graph *g, const mb_
         cJSON *a = cJSON_AddObjectToObject(m, "args");
         cJSON_AddStringToObject(a, "name", t->sites[s].name);
         cJSON_AddItemToArray(arr, m);
-        for (int k = 0; k < 3; k++) {
+        static const char *const lanes[] = {"compute", "send", "recv", "queue"};
+        for (int k = 0; k < 4; k++) {
             cJSON *th = cJSON_CreateObject();
             cJSON_AddStringToObject(th, "name", "thread_name");
             cJSON_AddStringToObject(th, "ph", "M");
             cJSON_AddNumberToObject(th, "pid", s);
             cJSON_AddNumberToObject(th, "tid", k);
             cJSON *ta = cJSON_AddObjectToObject(th, "args");
-            cJSON_AddStringToObject(ta, "name", kind_names[k]);
+            cJSON_AddStringToObject(ta, "name", lanes[k]);
             cJSON_AddItemToArray(arr, th);
         }
     }
@@ -317,6 +318,8 @@ int mb_timeline_write_chrome(const mb_timeline *tl, const mb_graph *g, const mb_
             snprintf(name, sizeof name, "%s -> %s", op_name(g, e->op), site_name(t, e->peer));
         else if (e->kind == MB_EV_RECV)
             snprintf(name, sizeof name, "%s <- %s", op_name(g, e->op), site_name(t, e->peer));
+        else if (e->kind == MB_EV_QUEUE)
+            snprintf(name, sizeof name, "queue: %s", op_name(g, e->op));
         else
             snprintf(name, sizeof name, "%s", e->kind < N_KINDS ? kind_names[e->kind] : "?");
         cJSON_AddStringToObject(o, "name", name);
@@ -325,7 +328,7 @@ int mb_timeline_write_chrome(const mb_timeline *tl, const mb_graph *g, const mb_
         cJSON_AddNumberToObject(o, "ts", (e->t0 - t_origin) * 1e6);
         cJSON_AddNumberToObject(o, "dur", (e->t1 - e->t0) * 1e6);
         cJSON_AddNumberToObject(o, "pid", e->site);
-        cJSON_AddNumberToObject(o, "tid", e->kind <= MB_EV_RECV ? e->kind : 0);
+        cJSON_AddNumberToObject(o, "tid", e->kind <= MB_EV_RECV ? e->kind : e->kind == MB_EV_QUEUE ? 3 : 0);
         cJSON *a = cJSON_AddObjectToObject(o, "args");
         cJSON_AddNumberToObject(a, "frame", e->frame);
         cJSON_AddNumberToObject(a, "step", e->step);

@@ -508,6 +508,7 @@ int sw_points(const sw_config *c, const char *topo_dir, sw_point **out, int *n, 
                                              c->topologies.v[ni - c->links.n], p->x);
                                 else {
                                     int nd = atoi(p->x);
+                                    p->star_devices = nd;
                                     snprintf(p->topology, sizeof p->topology, "%s/star-%d.ini", topo_dir, nd);
                                     struct stat st;
                                     if (stat(p->topology, &st) &&

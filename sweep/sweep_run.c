@@ -86,6 +86,10 @@ static void build_argv(const sw_config *c, const sw_point *p, const char *extra_
     }
     push(a, p->link[0] ? "--link" : "--topology");
     push(a, p->link[0] ? p->link : p->topology);
+    if (p->star_devices > 1) { /* every device of the star, sharing its edge */
+        push(a, "--devices");
+        pushf(a, "%.0f", (double)p->star_devices);
+    }
     if (strcmp(p->node_types, "-")) {
         static const char *const role_opt[] = {"--device-type", "--edge-type", "--cloud-type"};
         char buf[128], *save = NULL;
@@ -203,9 +207,51 @@ static char *collect_output(const sw_config *c, pid_t pid, int fd, volatile int 
     return out;
 }
 
+/* Several devices (run --devices): the mean over the devices in the
+ * single-device columns; the slowest device, the sharing and the devices'
+ * median |error| in metric columns (the experiment lists them in metrics:
+ * n_devices queue_ms measured_max_ms median_abs_rel_err server_util_measured). */
+static void row_from_multi_json(const cJSON *j, const cJSON *devs, sw_row *row)
+{
+    int n = cJSON_GetArraySize(devs);
+    double q = 0, mx = 0, e = 0, ok = 0, failed = 0, bytes = 0;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, devs) {
+        q += jnum(d, "queue_ms") / n;
+        mx = fmax(mx, jnum(d, "measured_ms"));
+        e += jnum(d, "energy_mj") / n;
+        ok += jnum(d, "ok_frames");
+        failed += jnum(d, "failed_frames");
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(d, "session");
+        bytes += s ? jnum(s, "bytes_up") / n : NAN;
+    }
+    double pred = jnum(j, "mean_predicted_ms"), meas = jnum(j, "mean_measured_ms");
+    sw_row_num(row, "latency_ms", pred);
+    sw_row_num(row, "measured_ms", meas);
+    sw_row_num(row, "m_measured_max_ms", mx);
+    sw_row_num(row, "rel_err", isfinite(meas) && pred > 0 ? (meas - pred) / pred : NAN);
+    sw_row_num(row, "m_median_abs_rel_err", jnum(j, "median_abs_rel_err"));
+    sw_row_num(row, "measured_energy_mj", e);
+    sw_row_num(row, "m_queue_ms", q);
+    sw_row_num(row, "m_server_util_measured", jnum(j, "server_util"));
+    sw_row_num(row, "m_n_devices", n);
+    sw_row_num(row, "tdf", jnum(j, "tdf"));
+    sw_row_num(row, "loadavg", jnum(j, "loadavg"));
+    sw_row_num(row, "bytes_up", bytes);
+    sw_row_num(row, "ok_frames", ok);
+    sw_row_num(row, "failed_frames", failed);
+    const cJSON *om = cJSON_GetObjectItemCaseSensitive(j, "all_match");
+    sw_row_set(row, "output_match", "%d", cJSON_IsTrue(om) ? 1 : 0);
+}
+
 /* The row's columns from run's JSON. */
 static void row_from_json(const cJSON *j, sw_row *row)
 {
+    const cJSON *devs = cJSON_GetObjectItemCaseSensitive(j, "devices");
+    if (cJSON_IsArray(devs)) {
+        row_from_multi_json(j, devs, row);
+        return;
+    }
     /* predictions in the plan-mode columns, measurements beside them */
     sw_row_num(row, "latency_ms", jnum(j, "predicted_ms"));
     sw_row_num(row, "energy_mj", jnum(j, "predicted_energy_mj"));
@@ -387,6 +433,13 @@ int sw_run_point(const sw_config *c, const sw_point *p, const char *extra_types,
     if (trace_csv)
         *trace_csv = trace_from_json(p, j, xs);
     double okf = jnum(j, "ok_frames");
+    const cJSON *devs = cJSON_GetObjectItemCaseSensitive(j, "devices");
+    if (cJSON_IsArray(devs)) { /* several devices: each must have completed a frame */
+        const cJSON *d;
+        okf = INFINITY;
+        cJSON_ArrayForEach(d, devs)
+            okf = fmin(okf, jnum(d, "ok_frames"));
+    }
     if (!(okf > 0)) {
         snprintf(err, errlen, "no frame completed (log: %s)", log_path);
         rc = -1;

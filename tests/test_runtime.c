@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -627,6 +628,139 @@ static void test_modelled_steps(void **state)
     mb_plan_free(p);
 }
 
+/* Two runners (two devices) on one node serving two sessions at once: each
+ * device's frame is computed right, the node's compute is shared (first come,
+ * first served, one step at a time), so frames released together take about
+ * twice as long as one alone, and the waits are QUEUE events. */
+typedef struct shared_dev {
+    mb_runner *r;
+    mb_plan *p;
+    pthread_barrier_t *bar;
+    double latency_ms;
+    int n_queue, ok;
+    double err;
+} shared_dev;
+
+static void *shared_dev_main(void *arg)
+{
+    shared_dev *d = arg;
+    char err[512];
+    if (mb_runner_plan(d->r, d->p, err, sizeof err)) {
+        fprintf(stderr, "plan: %s\n", err);
+        pthread_barrier_wait(d->bar);
+        return NULL;
+    }
+    pthread_barrier_wait(d->bar);
+    mb_tensor **out = NULL;
+    mb_timeline tl;
+    mb_timeline_init(&tl);
+    mb_frame_report rep;
+    if (mb_runner_frame(d->r, 0, inputs, &out, &tl, &rep) == 0) {
+        d->ok = 1;
+        d->latency_ms = rep.latency_ms;
+        d->err = mb_tensor_max_abs_diff(out[0], ref_out[0]);
+        for (int i = 0; i < tl.n; i++)
+            d->n_queue += tl.ev[i].kind == MB_EV_QUEUE;
+        mb_tensor_free(out[0]);
+        free(out);
+    } else {
+        fprintf(stderr, "frame: %s\n", rep.error);
+    }
+    mb_timeline_free(&tl);
+    return NULL;
+}
+
+static void test_shared_node(void **state)
+{
+    (void)state;
+    mb_topology t;
+    make_topo(&t, 3);
+    snprintf(t.sites[2].name, sizeof t.sites[2].name, "dev1");
+    t.sites[2].role = MB_ROLE_DEVICE;
+    double step_ms = 10.0, alone = 0; /* long enough that a busy machine cannot keep the frames apart */
+    mb_plan *p[2];
+    for (int k = 0; k < 2; k++) {
+        int dev = k ? 2 : 0, site[64];
+        for (int i = 0; i < g->n_nodes; i++)
+            site[i] = g->nodes[i].type == MB_OP_INPUT ? dev : 1;
+        site[g->n_nodes - 1] = dev; /* the result on the device */
+        char err[256];
+        p[k] = mb_plan_new("test", g, dev);
+        if (mb_plan_assign(p[k], g, site, err, sizeof err))
+            fail_msg("%s", err);
+        alone = 0;
+        for (int i = 0; i < p[k]->n_steps; i++)
+            if (p[k]->steps[i].kind == MB_STEP_COMPUTE) {
+                p[k]->steps[i].t_start_ms = 0;
+                p[k]->steps[i].t_end_ms = step_ms;
+                alone += p[k]->steps[i].site == 1 ? step_ms : 0;
+            }
+    }
+    mb_rt_set_step_timing(1, 1.0); /* before the fork: the node inherits it */
+    char err[256], addrs[3][64];
+    int port, lfd[3];
+    for (int i = 0; i < 3; i++) {
+        lfd[i] = mb_listen_addr("127.0.0.1:0", &port, err, sizeof err);
+        assert_true(lfd[i] >= 0);
+        snprintf(addrs[i], 64, "127.0.0.1:%d", port);
+    }
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        const char *files[] = {model_path};
+        mb_node_opts o = {.listen_fd = lfd[1], .threads = 1, .kernels = "cpu", .sessions = 2, .max_sessions = 2,
+                          .role = "edge", .key = test_key, .model_files = files, .n_model_files = 1};
+        _exit(mb_node_serve(&o, NULL, err, sizeof err) ? 1 : 0);
+    }
+    close(lfd[1]);
+    shared_dev d[2];
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, 2);
+    pthread_t th[2];
+    for (int k = 0; k < 2; k++) {
+        int dev = k ? 2 : 0;
+        mb_runner_opts o = {.model = "net", .g = g, .topo = &t, .device = dev, .listen_fd = lfd[dev],
+                            .be = be, .timeout_s = 10, .key = test_key, .epoch_tag = (uint16_t)(k + 1)};
+        memcpy(o.addrs, addrs, sizeof addrs);
+        memset(&d[k], 0, sizeof d[k]);
+        d[k].r = mb_runner_new(&o, err, sizeof err);
+        if (!d[k].r)
+            fail_msg("runner %d: %s", k, err);
+        d[k].p = p[k];
+        d[k].bar = &bar;
+    }
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(pthread_create(&th[k], NULL, shared_dev_main, &d[k]), 0);
+    for (int k = 0; k < 2; k++)
+        pthread_join(th[k], NULL);
+    mb_rt_set_step_timing(0, 1);
+    for (int k = 0; k < 2; k++) {
+        mb_runner_free(d[k].r);
+        mb_plan_free(p[k]);
+        assert_true(d[k].ok);
+        assert_true(d[k].err <= 1e-4);
+    }
+    pthread_barrier_destroy(&bar);
+    /* shared: the later of the two frames took about both devices' edge work */
+    double slow = fmax(d[0].latency_ms, d[1].latency_ms);
+    if (slow < 1.6 * alone)
+        fail_msg("frames released together took %.1f and %.1f ms; one device's edge work is %.1f ms: "
+                 "the node did not share its compute",
+                 d[0].latency_ms, d[1].latency_ms, alone);
+    assert_true(d[0].n_queue + d[1].n_queue > 0);
+    int st = 0;
+    double t0 = mb_now();
+    pid_t w = 0;
+    while ((w = waitpid(pid, &st, WNOHANG)) == 0 && mb_now() - t0 < 5)
+        usleep(10000);
+    if (w == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        fail_msg("the node did not end after its two sessions");
+    }
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 int main(int argc, char **argv)
 {
     mb_platform_init(argc, argv);
@@ -642,6 +776,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_hash_mismatch),
         cmocka_unit_test(test_dilation),
         cmocka_unit_test(test_modelled_steps),
+        cmocka_unit_test(test_shared_node),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

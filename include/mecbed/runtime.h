@@ -27,6 +27,8 @@ typedef struct mb_node_opts {
     const char *role;       /* "edge" or "cloud" (informational, logged) */
     const char *node_type;  /* informational, logged */
     int sessions;           /* serve this many runner sessions then return (0: forever) */
+    int max_sessions;       /* runner sessions served at once, sharing the node's compute first
+                             * come first served (0: 1; more are told the node is busy) */
     int verbose;
     double tdf;             /* time dilation factor of the run (timescale.h): the node's own
                              * timeouts are emulated time, k times longer on the wall (0: 1) */
@@ -94,6 +96,10 @@ typedef struct mb_runner_opts {
      * threads (e.g. to move them under a CPU cap). */
     void (*thread_hook)(void *arg);
     void *thread_hook_arg;
+    /* The high 16 bits of every plan epoch it sends: runners sharing a node
+     * (mecbed node --max-sessions) need distinct tags; the node routes each
+     * peer data connection to its session by it. 0 (default) for one. */
+    uint16_t epoch_tag;
 } mb_runner_opts;
 
 /* Connect to every other site and exchange HELLO (model hash checked by
@@ -154,6 +160,11 @@ void mb_rt_set_thread_hook(void (*fn)(void *), void *arg);
  * and is counted (rt_exec_overruns). The kernels still compute every value.
  * Takes precedence over mb_rt_set_slowdown. */
 void mb_rt_set_step_timing(int modelled, double tdf);
+/* Process-wide: the executors of this process share one compute (a node
+ * serving several runner sessions): one COMPUTE step at a time, first come
+ * first served, each held for its whole (modelled or dilated) duration; a
+ * step that waited gets an MB_EV_QUEUE event before its COMPUTE. */
+void mb_rt_set_shared_compute(int on);
 void mb_rt_set_slowdown(double factor);
 double mb_rt_slowdown(void);
 /* Sleep until t0_wall + cpu_s x slowdown (mb_now() seconds); no-op at 1. */

@@ -123,6 +123,15 @@ typedef struct mb_session_config {
     /* After each measured frame: its index among them (0-based) and whether it completed. */
     void (*on_frame)(void *arg, int index, int ok);
     void *on_frame_arg;
+    /* Several devices sharing the nodes (mb_multi_run sets these): the
+     * nodes a session starts serve n_sessions runners at once (0: 1); the
+     * runner's plan epochs carry epoch_tag (runtime.h); a session with
+     * attach set brings nothing up: it borrows attach's links, nodes, key,
+     * calibration and time dilation, and connects its own runner from its
+     * device's namespace. */
+    int n_sessions;
+    uint16_t epoch_tag;
+    struct mb_session *attach;
 } mb_session_config;
 
 /* Defaults: emu links, cpu kernels, 1 frame after 1 warm-up, 10 s timeout,
@@ -192,5 +201,26 @@ void mb_session_write_text(const mb_session *s, FILE *f);
 
 /* Tear down whatever is still up and free. NULL is fine. */
 void mb_session_free(mb_session *s);
+
+/* Several devices in one measured run (docs/runtime.md, "Several devices"):
+ * one session per device site in devices[0..n), each with its own runner,
+ * link, plan and frame stream, all sharing the topology's edge and cloud
+ * nodes (started to serve n runners at once, their compute shared first
+ * come, first served). cfg is as for one session (cfg->device ignored).
+ * Brings everything up, runs every device's frames at once, tears down and
+ * computes the figures; *out (free with mb_multi_free) is set even when it
+ * fails. 0, or -1 with err. */
+typedef struct mb_multi mb_multi;
+int mb_multi_run(const mb_session_config *cfg, const int *devices, int n, mb_multi **out, char *err,
+                 size_t errlen);
+/* Every device's frames completed and matched the unsplit model. */
+int mb_multi_ok(const mb_multi *m);
+int mb_multi_interrupted(const mb_multi *m);
+/* The report: per device (measured and predicted latency under sharing,
+ * queueing, energy, output check, its whole session report) and the
+ * aggregate (`mecbed run --devices N --json`), or as text. */
+void mb_multi_write_json(const mb_multi *m, FILE *f);
+void mb_multi_write_text(const mb_multi *m, FILE *f);
+void mb_multi_free(mb_multi *m);
 
 #endif

@@ -77,6 +77,8 @@ typedef struct sw_point {
     char topology[SW_STR];
     const char *x;
     const char *node_types;
+    int star_devices;    /* > 0: topology is a generated star of that many devices (run mode
+                          * runs them all: `mecbed run --devices N`) */
     char key[2048];      /* identifies the point (resume, baseline) */
 } sw_point;
 

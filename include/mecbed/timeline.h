@@ -17,7 +17,9 @@ typedef enum mb_event_kind {
     MB_EV_SEND = 1,    /* site wrote the region to peer's socket: [t0 start, t1 all written] */
     MB_EV_RECV = 2,    /* site received from peer: [t0 header arrived, t1 last byte] */
     MB_EV_REPLAN = 3,  /* the runner re-planned before frame: t1 - t0 = decision time */
-    MB_EV_FALLBACK = 4 /* the frame was completed locally after a failure */
+    MB_EV_FALLBACK = 4, /* the frame was completed locally after a failure */
+    MB_EV_QUEUE = 5     /* site's step waited for the node's shared compute (other
+                         * sessions' steps): [t0 ready, t1 granted] */
 } mb_event_kind;
 
 typedef struct mb_event {

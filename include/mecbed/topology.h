@@ -38,6 +38,10 @@ typedef struct mb_topology {
 
 /* One device ("device") and one edge ("edge0") joined by one link. */
 int mb_topology_from_link(const char *spec, mb_topology *t, char *err, size_t errlen);
+/* n devices ("dev0".."devN-1"), each joined to one edge ("edge0") by its
+ * own link of that spec (`mecbed run --devices N --link SPEC`). n = 1 is
+ * mb_topology_from_link. */
+int mb_topology_star(const char *spec, int n, mb_topology *t, char *err, size_t errlen);
 /* Read a topology file; errors read "file:line: what is wrong". */
 int mb_topology_read(const char *path, mb_topology *t, char *err, size_t errlen);
 int mb_topology_find(const mb_topology *t, const char *name); /* -1 if absent */
