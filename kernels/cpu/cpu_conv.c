@@ -524,6 +524,15 @@ int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const mb_node *act, const 
         return 0;
     }
 
+    if (j.Cg > 1 && j.dh == 1 && j.dw == 1 && j.kh * j.kw <= 4096 && cpu_conv_direct_available()) {
+        cpu_dconv d = {&in[0], j.w, j.bias, j.out, j.n_batch, j.C, j.M, j.G, j.kh, j.kw, j.sh, j.sw, j.pt, j.pl,
+                       j.full_h, j.full_w, r, act};
+        if (cpu_conv_direct(c, &d)) {
+            snprintf(err, errlen, "conv '%s': out of memory for the padded input", nd->name);
+            return -1;
+        }
+        return 0;
+    }
     if (j.sh == 1 && j.sw == 1 && j.kh * j.kw > 1 && j.cols >= SHIFT_MIN_COLS) {
         if (conv_shifted(c, &j)) {
             snprintf(err, errlen, "conv '%s': out of memory for the padded input", nd->name);
