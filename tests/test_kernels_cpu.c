@@ -115,7 +115,8 @@ static void check_op(mb_graph *g, const char *label)
  * with margins (tiles), and the 7x7/2 stem. check_op holds them to the
  * reference (1e-5 of scale) and, on an AVX-512 CPU, tiles and 2 threads to
  * bit-exact. Then each fused activation against the unfused run, bit for
- * bit (Relu is applied in registers, the others after each block). */
+ * bit (Relu, Clip and LeakyRelu are applied in registers, HardSwish after
+ * each block). */
 static void test_conv_direct(void **state)
 {
     (void)state;
@@ -141,7 +142,7 @@ static void test_conv_direct(void **state)
         snprintf(label, sizeof label, "direct conv case %zu", i);
         check_op(conv_graph(&specs[i], 500 + i), label);
     }
-    static const mb_op_type acts[] = {MB_OP_RELU, MB_OP_LEAKYRELU, MB_OP_CLIP};
+    static const mb_op_type acts[] = {MB_OP_RELU, MB_OP_LEAKYRELU, MB_OP_CLIP, MB_OP_HARDSWISH};
     for (size_t s = 0; s < 4; s++)
         for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
             mb_graph *g = conv_graph(&specs[s * 3], 600 + s);

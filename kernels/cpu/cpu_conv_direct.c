@@ -70,7 +70,8 @@ typedef struct dc_job {
     int64_t row0;                        /* frame row of output row 0 (in-place: view row offset) */
     int taps;
     int64_t toff[DC_MAX_TAPS];
-    int relu; /* Relu in registers; act otherwise applied after each block */
+    int act;     /* DC_ACT_*: applied in registers; other activations after each task */
+    float alpha, beta;
     int64_t rows_per_task, n_rtasks, mchunk, n_mtasks;
 } dc_job;
 
@@ -110,12 +111,31 @@ static void dc_segments(const dc_job *j, int64_t q, int64_t qend, dc_seg *s)
 /* The micro-kernel: MR output channels (weights rows w + i*K), NV vectors
  * of frame pixels from x (channel 0 of the group, pixel q already added),
  * lm masking the last vector's loads. Accumulators start at the bias (may be
- * NULL); Relu when mode & DC_RELU. Stores through seg into out (channel
+ * NULL); the activation in registers (dc_act). Stores through seg into out (channel
  * stride P). */
-#define DC_RELU 1
+/* Activations applied in registers, each with the same comparisons and
+ * operand order as cpu_unary_span, so fused and unfused runs agree bit for
+ * bit (NaN included). */
+enum { DC_ACT_NONE, DC_ACT_RELU, DC_ACT_CLIP, DC_ACT_LEAKY };
+
+DC_TARGET static inline __attribute__((always_inline)) __m512 dc_act(const dc_job *j, __m512 x)
+{
+    switch (j->act) {
+    case DC_ACT_RELU: /* x > 0 ? x : 0 */
+        return _mm512_max_ps(x, _mm512_setzero_ps());
+    case DC_ACT_CLIP: /* v = x < lo ? lo : x; v > hi ? hi : v */
+        return _mm512_min_ps(_mm512_set1_ps(j->beta), _mm512_max_ps(_mm512_set1_ps(j->alpha), x));
+    case DC_ACT_LEAKY: { /* x >= 0 ? x : alpha * x */
+        __mmask16 neg = ~_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ);
+        return _mm512_mask_mul_ps(x, neg, _mm512_set1_ps(j->alpha), x);
+    }
+    default:
+        return x;
+    }
+}
 DC_TARGET static inline __attribute__((always_inline)) void dc_kernel(const dc_job *j, int MR, int NV, const float *x,
-                                                                      const float *w, const float *bias, int mode,
-                                                                      __mmask16 lm, const dc_seg *seg, float *out)
+                                                                      const float *w, const float *bias, __mmask16 lm,
+                                                                      const dc_seg *seg, float *out)
 {
     __m512 acc[DC_MR][DC_NV];
     const int64_t K = j->K, cs = j->cstride, nc = j->taps == 1 ? K : j->Cg;
@@ -163,12 +183,11 @@ DC_TARGET static inline __attribute__((always_inline)) void dc_kernel(const dc_j
             }
         }
     }
-    const __m512 zero = _mm512_setzero_ps();
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++) {
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++) {
-            __m512 y = (mode & DC_RELU) ? _mm512_max_ps(acc[i][v], zero) : acc[i][v];
+            __m512 y = dc_act(j, acc[i][v]);
             const dc_seg *s = &seg[v];
             for (int e = 0; e < s->n; e++)
                 _mm512_mask_storeu_ps(out + i * j->P + s->off[e], s->mask[e], y);
@@ -178,9 +197,9 @@ DC_TARGET static inline __attribute__((always_inline)) void dc_kernel(const dc_j
 
 #define DC_KERNEL(MR, NV)                                                                                          \
     DC_TARGET static void dc_k##MR##_##NV(const dc_job *j, const float *x, const float *w, const float *bias,     \
-                                          int mode, __mmask16 lm, const dc_seg *seg, float *out)                  \
+                                          __mmask16 lm, const dc_seg *seg, float *out)                            \
     {                                                                                                              \
-        dc_kernel(j, MR, NV, x, w, bias, mode, lm, seg, out);                                                      \
+        dc_kernel(j, MR, NV, x, w, bias, lm, seg, out);                                                            \
     }
 DC_KERNEL(8, 3)
 DC_KERNEL(8, 2)
@@ -195,8 +214,7 @@ DC_KERNEL(1, 3)
 DC_KERNEL(1, 2)
 DC_KERNEL(1, 1)
 
-typedef void (*dc_kfn)(const dc_job *, const float *, const float *, const float *, int, __mmask16, const dc_seg *,
-                       float *);
+typedef void (*dc_kfn)(const dc_job *, const float *, const float *, const float *, __mmask16, const dc_seg *, float *);
 static const dc_kfn dc_kernels[4][3] = {
     {dc_k8_1, dc_k8_2, dc_k8_3}, {dc_k4_1, dc_k4_2, dc_k4_3},
     {dc_k2_1, dc_k2_2, dc_k2_3}, {dc_k1_1, dc_k1_2, dc_k1_3},
@@ -267,7 +285,6 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
     int64_t mg0 = g * j->Mg;
     float *obase = d->out + (n * d->M + mg0) * j->P;
     const int step = 16 * DC_NV;
-    const int mode = j->relu ? DC_RELU : 0;
     /* pixel blocks outer: a block's input is read from L2 once per
      * output-channel block, the weights rows stream through (splitting the
      * input channels into L1-sized chunks, with the partial sums stored and
@@ -286,11 +303,11 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
             int mi = mr == 8 ? 0 : mr == 4 ? 1 : mr == 2 ? 2 : 3;
             const float *w = d->w + (mg0 + m) * j->K;
             const float *bias = d->bias ? d->bias + mg0 + m : NULL;
-            dc_kernels[mi][nv - 1](j, x + q, w, bias, mode, lm, seg, obase + m * j->P);
+            dc_kernels[mi][nv - 1](j, x + q, w, bias, lm, seg, obase + m * j->P);
             m += mr;
         }
     }
-    if (d->act && !j->relu)
+    if (d->act && j->act == DC_ACT_NONE)
         for (int64_t m = m0; m < m1; m++) {
             float *o = obase + m * j->P + y0 * j->OW;
             cpu_unary_span(d->act->type, d->act->a.alpha, d->act->a.beta, o, o, (y1 - y0) * j->OW);
@@ -343,7 +360,14 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
     j->OH = d->r.h1 - d->r.h0;
     j->OW = d->r.w1 - d->r.w0;
     j->P = j->OH * j->OW;
-    j->relu = d->act && d->act->type == MB_OP_RELU;
+    if (d->act) {
+        j->act = d->act->type == MB_OP_RELU        ? DC_ACT_RELU
+                 : d->act->type == MB_OP_CLIP      ? DC_ACT_CLIP
+                 : d->act->type == MB_OP_LEAKYRELU ? DC_ACT_LEAKY
+                                                   : DC_ACT_NONE;
+        j->alpha = d->act->a.alpha;
+        j->beta = d->act->a.beta;
+    }
     const int64_t vh = v->t->dims[2], vw = v->t->dims[3];
     int inplace = d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->pt == 0 && d->pl == 0;
     if (inplace) {
