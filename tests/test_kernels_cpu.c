@@ -108,8 +108,8 @@ static void check_op(mb_graph *g, const char *label)
 }
 
 /* The direct conv kernels on shapes that hit their edges: output channels
- * not a multiple of the 8-channel block (8 + 4 + 2 + 1 tails), frames not a
- * multiple of the 48-pixel block, rows wider than a block and a 1-wide
+ * not a multiple of the 14-channel block (14, 8, 4, 2, 1 tails), frames not a
+ * multiple of the 32-pixel block, rows wider than a block and a 1-wide
  * image (one store segment per lane), stride 2 (phase planes), asymmetric
  * and oversized padding, groups, batch 2, the in-place 1x1 path on views
  * with margins (tiles), and the 7x7/2 stem. check_op holds them to the
