@@ -46,6 +46,12 @@
 #define DC_MR_NAME 14 /* DC_MR spelled out for token pasting */
 #define DC_NV 2
 #define DC_L2_BYTES (1024 * 1024) /* a task's share of Xp */
+#ifndef DC_W_BYTES
+#define DC_W_BYTES (256 * 1024) /* weights of one group of output channels */
+#endif
+#ifndef DC_PACK_MIN_PX
+#define DC_PACK_MIN_PX 1024 /* frame pixels per task from which weights are packed */
+#endif
 #define DC_MAX_TAPS 4096
 
 int cpu_conv_direct_available(void)
@@ -67,6 +73,7 @@ int cpu_conv_direct_available(void)
 
 typedef struct dc_job {
     const cpu_dconv *d;
+    cpu_ctx *c;
     int64_t Cg, Mg, K, OH, OW, P;
     int64_t PW, PHr, pstride, cstride; /* frame width, rows per phase plane, floats per plane/channel */
     int64_t c0;                          /* frame column of output column 0 */
@@ -79,6 +86,7 @@ typedef struct dc_job {
     int act;     /* DC_ACT_*: applied in registers; other activations after each task */
     float alpha, beta;
     int64_t rows_per_task, n_rtasks, mchunk, n_mtasks;
+    volatile int failed; /* a task found no scratch memory */
 } dc_job;
 
 /* Store the masks and plane offsets for the lanes of vector [q, q+16) that
@@ -139,12 +147,14 @@ DC_TARGET static inline __attribute__((always_inline)) __m512 dc_act(const dc_jo
         return x;
     }
 }
-DC_TARGET static inline __attribute__((always_inline)) void dc_kernel(const dc_job *j, int MR, int NV, const float *x,
+DC_TARGET static inline __attribute__((always_inline)) void dc_kernel(const dc_job *j, int MR, int NV, int PK,
+                                                                      const float *x,
                                                                       const float *w, const float *bias, __mmask16 lm,
                                                                       const dc_seg *seg, float *out)
 {
     __m512 acc[DC_MR][DC_NV];
     const int64_t K = j->K, cs = j->cstride, nc = j->taps == 1 ? K : j->Cg;
+    (void)K;
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++) {
         __m512 b = bias ? _mm512_set1_ps(bias[i]) : _mm512_setzero_ps();
@@ -162,7 +172,7 @@ DC_TARGET static inline __attribute__((always_inline)) void dc_kernel(const dc_j
             b[NV - 1] = _mm512_maskz_loadu_ps(lm, xp + 16 * (NV - 1));
 #pragma GCC unroll 16
             for (int i = 0; i < MR; i++) {
-                __m512 a = _mm512_set1_ps(w[i * K + k]);
+                __m512 a = _mm512_set1_ps(PK ? w[k * MR + i] : w[i * K + k]);
 #pragma GCC unroll 4
                 for (int v = 0; v < NV; v++)
                     acc[i][v] = _mm512_fmadd_ps(a, b[v], acc[i][v]);
@@ -172,7 +182,7 @@ DC_TARGET static inline __attribute__((always_inline)) void dc_kernel(const dc_j
         const int taps = j->taps;
         const float *wk = w;
         for (int64_t c = 0; c < nc; c++, x += cs) {
-            for (int t = 0; t < taps; t++, wk++) {
+            for (int t = 0; t < taps; t++, wk += PK ? MR : 1) {
                 const float *xp = x + j->toff[t];
                 __m512 b[DC_NV];
 #pragma GCC unroll 4
@@ -181,7 +191,7 @@ DC_TARGET static inline __attribute__((always_inline)) void dc_kernel(const dc_j
                 b[NV - 1] = _mm512_maskz_loadu_ps(lm, xp + 16 * (NV - 1));
 #pragma GCC unroll 16
                 for (int i = 0; i < MR; i++) {
-                    __m512 a = _mm512_set1_ps(wk[i * K]);
+                    __m512 a = _mm512_set1_ps(PK ? wk[i] : wk[i * K]);
 #pragma GCC unroll 4
                     for (int v = 0; v < NV; v++)
                         acc[i][v] = _mm512_fmadd_ps(a, b[v], acc[i][v]);
@@ -201,20 +211,18 @@ DC_TARGET static inline __attribute__((always_inline)) void dc_kernel(const dc_j
     }
 }
 
-#define DC_KERNEL(MR, NV)                                                                                          \
-    DC_TARGET static void dc_k##MR##_##NV(const dc_job *j, const float *x, const float *w, const float *bias,     \
-                                          __mmask16 lm, const dc_seg *seg, float *out)                            \
+#define DC_KERNEL(MR, NV, PK)                                                                                      \
+    DC_TARGET static void dc_k##MR##_##NV##_##PK(const dc_job *j, const float *x, const float *w,                  \
+                                                  const float *bias, __mmask16 lm, const dc_seg *seg, float *out) \
     {                                                                                                              \
-        dc_kernel(j, MR, NV, x, w, bias, lm, seg, out);                                                            \
+        dc_kernel(j, MR, NV, PK, x, w, bias, lm, seg, out);                                                        \
     }
-#if DC_NV == 3
-#define DC_KERNELS_MR(MR) DC_KERNEL(MR, 1) DC_KERNEL(MR, 2) DC_KERNEL(MR, 3)
-#define DC_ROW_(MR) {dc_k##MR##_1, dc_k##MR##_2, dc_k##MR##_3}
-#else
-#define DC_KERNELS_MR(MR) DC_KERNEL(MR, 1) DC_KERNEL(MR, 2)
-#define DC_ROW_(MR) {dc_k##MR##_1, dc_k##MR##_2}
+#if DC_NV != 2
+#error "the kernel tables below are written out for DC_NV == 2"
 #endif
-#define DC_ROW(MR) DC_ROW_(MR)
+#define DC_KERNELS_MR(MR) DC_KERNEL(MR, 1, 0) DC_KERNEL(MR, 2, 0) DC_KERNEL(MR, 1, 1) DC_KERNEL(MR, 2, 1)
+#define DC_ROW_(MR, PK) {dc_k##MR##_1_##PK, dc_k##MR##_2_##PK}
+#define DC_ROW(MR, PK) DC_ROW_(MR, PK)
 DC_KERNELS_MR(DC_MR_NAME)
 DC_KERNELS_MR(8)
 DC_KERNELS_MR(4)
@@ -222,8 +230,11 @@ DC_KERNELS_MR(2)
 DC_KERNELS_MR(1)
 
 typedef void (*dc_kfn)(const dc_job *, const float *, const float *, const float *, __mmask16, const dc_seg *, float *);
-/* by output channels DC_MR, 8, 4, 2, 1, then vectors 1..DC_NV */
-static const dc_kfn dc_kernels[5][DC_NV] = {DC_ROW(DC_MR_NAME), DC_ROW(8), DC_ROW(4), DC_ROW(2), DC_ROW(1)};
+/* [weights packed][output channels DC_MR, 8, 4, 2, 1][vectors 1..DC_NV] */
+static const dc_kfn dc_kernels[2][5][DC_NV] = {
+    {DC_ROW(DC_MR_NAME, 0), DC_ROW(8, 0), DC_ROW(4, 0), DC_ROW(2, 0), DC_ROW(1, 0)},
+    {DC_ROW(DC_MR_NAME, 1), DC_ROW(8, 1), DC_ROW(4, 1), DC_ROW(2, 1), DC_ROW(1, 1)},
+};
 
 /* Copy the input region of (batch n, input channel ch) into its phase
  * planes, zeros where the taps read padding. */
@@ -272,9 +283,40 @@ static void dc_fill_task(void *arg, int t, int thread)
         }
 }
 
+/* Output channels per micro-kernel call for `left` channels still to do. */
+static inline int dc_block_rows(int64_t left)
+{
+    return left >= DC_MR ? DC_MR : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+}
+
+static inline int dc_block_index(int mr)
+{
+    return mr == DC_MR ? 0 : mr == 8 ? 1 : mr == 4 ? 2 : mr == 2 ? 3 : 4;
+}
+
+/* Weights of n output channels (OIHW rows from w) into micro-kernel panels:
+ * per block of mr channels (dc_block_rows), [K][mr], so the kernel
+ * broadcasts from one sequential stream. Panels follow each other, the block
+ * starting at channel i at offset i*K. Packed by each task for its group of
+ * channels into its own scratch: cheap next to the FMAs (K*mr loads and
+ * stores per 2*K*mr*pixels flops) and nothing to keep per model. */
+static void dc_pack(const dc_job *j, const float *w, int64_t n, float *packed)
+{
+    const int64_t K = j->K;
+    for (int64_t m = 0; m < n;) {
+        int mr = dc_block_rows(n - m);
+        float *p = packed + m * K;
+        for (int i = 0; i < mr; i++) {
+            const float *row = w + (m + i) * K;
+            for (int64_t k = 0; k < K; k++)
+                p[k * mr + i] = row[k];
+        }
+        m += mr;
+    }
+}
+
 DC_TARGET static void dc_task(void *arg, int t, int thread)
 {
-    (void)thread;
     const dc_job *j = arg;
     const cpu_dconv *d = j->d;
     int rt = (int)(t % j->n_rtasks);
@@ -290,26 +332,50 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
     int64_t mg0 = g * j->Mg;
     float *obase = d->out + (n * d->M + mg0) * j->P;
     const int step = 16 * DC_NV;
-    /* pixel blocks outer: a block's input is read from L2 once per
-     * output-channel block, the weights rows stream through (splitting the
-     * input channels into L1-sized chunks, with the partial sums stored and
-     * reloaded, measured slower on every shape of the bench) */
-    for (int64_t q = q0; q < qend; q += step) {
-        int64_t npx = qend - q < step ? qend - q : step;
-        int nv = (int)((npx + 15) / 16);
-        int64_t last = npx - 16 * (nv - 1);
-        __mmask16 lm = (__mmask16)(last >= 16 ? 0xffffu : ((1u << last) - 1u));
-        dc_seg seg[DC_NV];
-        for (int v = 0; v < nv; v++)
-            dc_segments(j, q + 16 * v, qend, &seg[v]);
-        for (int64_t m = m0; m < m1;) {
-            int64_t left = m1 - m;
-            int mr = left >= DC_MR ? DC_MR : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-            int mi = mr == DC_MR ? 0 : mr == 8 ? 1 : mr == 4 ? 2 : mr == 2 ? 3 : 4;
-            const float *w = d->w + (mg0 + m) * j->K;
-            const float *bias = d->bias ? d->bias + mg0 + m : NULL;
-            dc_kernels[mi][nv - 1](j, x + q, w, bias, lm, seg, obase + m * j->P);
-            m += mr;
+    /* Output channels in groups whose weights stay in L2 (DC_W_BYTES);
+     * within a group, pixel blocks outer: a block's input is read from L1/L2
+     * once per output-channel block while the group's weight rows stream
+     * from L2. (Splitting the input channels into L1-sized chunks instead,
+     * partial sums stored and reloaded, measured slower on every bench shape.) */
+    int64_t mgrp = DC_W_BYTES / (j->K * (int64_t)sizeof(float)) / DC_MR * DC_MR;
+    if (mgrp < DC_MR)
+        mgrp = DC_MR;
+    int64_t ngrp = (m1 - m0 + mgrp - 1) / mgrp; /* even groups, in whole blocks */
+    mgrp = ((m1 - m0 + ngrp - 1) / ngrp + DC_MR - 1) / DC_MR * DC_MR;
+    /* Packing costs about a cycle per weight; it pays where the task has
+     * many pixel blocks to run each panel over (not on 7x7 and 14x14 maps,
+     * where packing a 512x4608 layer's weights took as long as half its
+     * FMAs). Unpacked, the kernel broadcasts from the mr OIHW rows, which
+     * costs most where rows are long (K >= 2048: VGG's 256-channel 3x3 at
+     * 56x56 ran 15 % slower unpacked), hence the lower bar there. */
+    int pk = qend - q0 >= DC_PACK_MIN_PX || (j->K >= 2048 && qend - q0 >= DC_PACK_MIN_PX / 2);
+    float *packed = pk ? cpu_scratch(j->c, thread, (size_t)(mgrp * j->K)) : (float *)d->w;
+    if (!packed) {
+        ((dc_job *)j)->failed = 1;
+        return;
+    }
+    for (int64_t ma = m0; ma < m1; ma += mgrp) {
+        int64_t mb = ma + mgrp < m1 ? ma + mgrp : m1;
+        const float *wg = d->w + (mg0 + ma) * j->K;
+        if (pk)
+            dc_pack(j, wg, mb - ma, packed);
+        else
+            packed = (float *)wg;
+        for (int64_t q = q0; q < qend; q += step) {
+            int64_t npx = qend - q < step ? qend - q : step;
+            int nv = (int)((npx + 15) / 16);
+            int64_t last = npx - 16 * (nv - 1);
+            __mmask16 lm = (__mmask16)(last >= 16 ? 0xffffu : ((1u << last) - 1u));
+            dc_seg seg[DC_NV];
+            for (int v = 0; v < nv; v++)
+                dc_segments(j, q + 16 * v, qend, &seg[v]);
+            for (int64_t m = ma; m < mb;) {
+                int mr = dc_block_rows(mb - m);
+                const float *bias = d->bias ? d->bias + mg0 + m : NULL;
+                dc_kernels[pk][dc_block_index(mr)][nv - 1](j, x + q, packed + (m - ma) * j->K, bias, lm, seg,
+                                                       obase + m * j->P);
+                m += mr;
+            }
         }
     }
     if (d->act && j->act == DC_ACT_NONE)
@@ -358,6 +424,7 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
         return -1;
     const mb_view *v = d->v;
     j->d = d;
+    j->c = c;
     j->Cg = d->C / d->G;
     j->Mg = d->M / d->G;
     j->taps = d->kh * d->kw;
@@ -413,8 +480,9 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
     dc_split(c, j);
     int n_tasks = (int)(d->n_batch * d->G * j->n_mtasks * j->n_rtasks);
     cpu_run(c, n_tasks, dc_task, j, (double)d->n_batch * d->M * j->P * j->K / 100.0);
+    int rc = j->failed ? -1 : 0;
     free(j);
-    return 0;
+    return rc;
 }
 
 #else
