@@ -57,7 +57,11 @@ static int direct_path(const mb_node *n)
 #else
     return 0;
 #endif
-    return (n->a.dilation[0] <= 1 && n->a.dilation[1] <= 1);
+    const mb_tensor *w = n->params[0];
+    int s1 = n->a.stride[0] <= 1 && n->a.stride[1] <= 1;
+    if (w->dims[2] == 1 && w->dims[3] == 1 && s1 && w->dims[1] >= 1024)
+        return 0; /* large-K 1x1 layers may stay on sgemm (cpu_conv) */
+    return n->a.dilation[0] <= 1 && n->a.dilation[1] <= 1;
 }
 
 /* The whole check for the last node of g: cpu (1 and 2 threads) vs ref, and
