@@ -59,7 +59,7 @@ static int direct_path(const mb_node *n)
 #endif
     const mb_tensor *w = n->params[0];
     int s1 = n->a.stride[0] <= 1 && n->a.stride[1] <= 1;
-    if (w->dims[2] == 1 && w->dims[3] == 1 && s1 && w->dims[1] >= 1024)
+    if (w->dims[2] == 1 && w->dims[3] == 1 && s1 && w->dims[1] >= 512)
         return 0; /* large-K 1x1 layers may stay on sgemm (cpu_conv) */
     return n->a.dilation[0] <= 1 && n->a.dilation[1] <= 1;
 }
