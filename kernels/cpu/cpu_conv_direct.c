@@ -50,6 +50,9 @@
 #ifndef DC_W_BYTES
 #define DC_W_BYTES (256 * 1024) /* weights of one group of output channels */
 #endif
+#ifndef DC_PACK_MIN_PX_BIGK
+#define DC_PACK_MIN_PX_BIGK 512 /* the same for K >= 2048 */
+#endif
 #ifndef DC_PACK_MIN_PX
 #define DC_PACK_MIN_PX 1024 /* frame pixels per task from which weights are packed */
 #endif
@@ -353,7 +356,7 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
      * FMAs). Unpacked, the kernel broadcasts from the mr OIHW rows, which
      * costs most where rows are long (K >= 2048: VGG's 256-channel 3x3 at
      * 56x56 ran 15 % slower unpacked), hence the lower bar there. */
-    int pk = qend - q0 >= DC_PACK_MIN_PX || (j->K >= 2048 && qend - q0 >= DC_PACK_MIN_PX / 2);
+    int pk = qend - q0 >= DC_PACK_MIN_PX || (j->K >= 2048 && qend - q0 >= DC_PACK_MIN_PX_BIGK);
     float *packed = pk ? cpu_scratch(j->c, thread, (size_t)(mgrp * j->K)) : (float *)d->w;
     if (!packed) {
         ((dc_job *)j)->failed = 1;
