@@ -61,13 +61,16 @@
 int cpu_conv_direct_available(void)
 {
 #if DC_X86
+    /* computed once; backends on other threads may race to store the same value */
     static int avail = -1;
-    if (avail < 0) {
+    int a = __atomic_load_n(&avail, __ATOMIC_RELAXED);
+    if (a < 0) {
         const char *e = getenv("MECBED_CPU_CONV");
         __builtin_cpu_init();
-        avail = __builtin_cpu_supports("avx512f") && !(e && strcmp(e, "gemm") == 0);
+        a = __builtin_cpu_supports("avx512f") && !(e && strcmp(e, "gemm") == 0);
+        __atomic_store_n(&avail, a, __ATOMIC_RELAXED);
     }
-    return avail;
+    return a;
 #else
     return 0;
 #endif
