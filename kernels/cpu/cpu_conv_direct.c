@@ -13,16 +13,19 @@
  *
  * Micro-kernel: MR output channels x NV vectors of 16 frame pixels (14 x 2 =
  * 28 zmm accumulators), loop over k = (c, ky, kx): NV loads of the input,
- * MR broadcasts of the weights straight from the OIHW tensor (row m at
- * w + m*K, read sequentially in k: MR streams the prefetcher follows, so no
- * packed copy is needed and nothing has to be cached per model), MR*NV FMAs.
- * Accumulators start at the bias; Relu is applied in registers; other fused
- * activations run over each finished block of rows while it is in cache.
+ * MR weight broadcasts, MR*NV FMAs. Weights: where a task has enough pixels
+ * to run over, its output channels' weights are packed into [K][mr] panels
+ * in its scratch (one sequential stream); else broadcast straight from the
+ * mr OIHW rows. Nothing is cached per model. Accumulators start at the
+ * bias; Relu, Clip and LeakyRelu are applied in registers; other fused
+ * activations run over each task's rows afterwards.
  * Each element is bias + sum over k in order, in float with FMA: independent
- * of region, tiling and threads (tiles and thread counts are bit-exact).
+ * of region, tiling, packing and threads (tiles and thread counts are
+ * bit-exact).
  *
  * Tasks: (batch, group, output-channel chunk, chunk of output rows), rows
- * sized so a chunk's Xp stays within L2. */
+ * sized so a chunk's Xp stays within L2; within a task, output channels in
+ * groups whose weights fit L2, pixel blocks outer. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
