@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "mecbed/decoder.h"
 #include "mecbed/model.h"
 #include "mecbed/zoo.h"
 
@@ -20,7 +21,8 @@ static void usage(FILE *f)
                "mecbed's text format, docs/model-format.md, or .onnx): operators, parameters,\n"
                "multiply-accumulates (conv/gemm: one per kernel tap; elementwise ops: one per\n"
                "output element; pooling: one per window element) and the largest single\n"
-               "activation tensor.\n"
+               "activation tensor. The decoders of generation (gpt2, smollm_135m,\n"
+               "tinyllama_1b; docs/generation.md) are listed when named: their decode-step graph.\n"
                "\n"
                "  --json      a JSON array of objects: name, ops, params, macs,\n"
                "              largest_activation_bytes, input_shape, output_shape\n"
@@ -92,6 +94,7 @@ int cmd_models(int argc, char **argv)
         int is_zoo = 0;
         for (int z = 0; z < n_zoo && !is_zoo; z++)
             is_zoo = !strcmp(name, zoo[z]);
+        is_zoo |= !strchr(name, '/') && !strchr(name, '.') && mb_decoder_find(name); /* gpt2, ... */
         if (describe(name, is_zoo, &rows[i], err, sizeof err)) {
             fprintf(stderr, "mecbed models: %s\n", err);
             free(rows);

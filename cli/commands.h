@@ -31,5 +31,6 @@ int cmd_keygen(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_sweep_merge(int argc, char **argv); /* `sweep merge`, dispatched by cmd_sweep */
 int cmd_policies(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@
 static const mb_command commands[] = {
     {"models", cmd_models, "list the built-in model zoo (params, MACs, largest activation)"},
     {"infer", cmd_infer, "run a model through a kernel backend, with a per-op profile"},
+    {"generate", cmd_generate, "generate tokens with a decoder (KV cache): TTFT, TPOT, bandwidth bound"},
     {"conformance", cmd_conformance, "run ONNX's backend tests against a kernel backend"},
     {"profile", cmd_profile, "measure per-op latency of a model on this machine"},
     {"plan", cmd_plan, "partition a model with a policy; predicted latency and energy"},

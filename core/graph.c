@@ -873,6 +873,8 @@ static int infer_node(mb_graph *g, int idx, char *err, size_t errlen)
     n->out_bytes = numel(&c.out) * (int64_t)sizeof(float);
     n->macs = c.macs < 0 ? numel(&c.out) : c.macs;
     n->out_dtype = mb__infer_dtype(g, idx);
+    if (n->out_ndim == 2 || n->out_ndim == 3)
+        n->local = mb__token_local(g, idx);
     return 0;
 }
 

@@ -53,6 +53,8 @@ int mb__infer_argmax(infer_ctx *c);
 int mb__infer_trilu(infer_ctx *c);
 int mb__infer_gather_elements(infer_ctx *c);
 int mb__infer_nllloss(infer_ctx *c);
+/* core/graph_region.c: locality of an op with a 2-D/3-D output (shapes inferred). */
+int mb__token_local(const mb_graph *g, int i);
 /* Output element type of node idx from its inputs' types (after inference). */
 int mb__infer_dtype(const mb_graph *g, int idx);
 

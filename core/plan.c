@@ -267,11 +267,11 @@ int mb_plan_validate(const mb_plan *p, const mb_graph *g, const mb_topology *t, 
                          mb_op_name(nd->type));
                 goto out;
             }
-            int partial_ok = nd->local && nd->out_ndim == 4;
+            int partial_ok = nd->local && nd->out_ndim >= 2 && nd->out_ndim <= 4;
             if (!partial_ok && !region_eq(st->region, full)) {
                 snprintf(err, errlen,
                          "plan step %d (%s): %s cannot compute a partial region (only spatially "
-                         "local ops with 4-D outputs can)",
+                         "local ops with 2-D to 4-D outputs can)",
                          k, nd->name, mb_op_name(nd->type));
                 goto out;
             }

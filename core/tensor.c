@@ -116,16 +116,73 @@ int64_t mb_region_rows(mb_region r) { return r.h1 - r.h0; }
 int64_t mb_region_cols(mb_region r) { return r.w1 - r.w0; }
 int mb_region_empty(mb_region r) { return r.h1 <= r.h0 || r.w1 <= r.w0; }
 
+void mb_region_axes(int ndim, int *ah, int *aw)
+{
+    if (ndim == 4) {
+        *ah = 2;
+        *aw = 3;
+    } else if (ndim == 2 || ndim == 3) {
+        *ah = 0;
+        *aw = 1;
+    } else if (ndim >= 5) {
+        *ah = ndim - 2;
+        *aw = ndim - 1;
+    } else {
+        *ah = -1;
+        *aw = ndim - 1; /* rank 1: columns only; rank 0: neither */
+    }
+}
+
 mb_region mb_region_full_dims(int ndim, const int64_t *dims)
 {
     mb_region r = {0, 1, 0, 1};
-    if (ndim >= 2) {
-        r.h1 = dims[ndim - 2];
-        r.w1 = dims[ndim - 1];
-    } else if (ndim == 1) {
-        r.w1 = dims[0];
-    }
+    int ah, aw;
+    mb_region_axes(ndim, &ah, &aw);
+    if (ah >= 0)
+        r.h1 = dims[ah];
+    if (aw >= 0)
+        r.w1 = dims[aw];
     return r;
+}
+
+int mb_region_box_dims(int ndim, const int64_t *full, mb_region r, int64_t *out)
+{
+    int ah, aw;
+    mb_region_axes(ndim, &ah, &aw);
+    for (int d = 0; d < ndim; d++)
+        out[d] = full[d];
+    if (ah >= 0)
+        out[ah] = mb_region_rows(r);
+    if (aw >= 0)
+        out[aw] = mb_region_cols(r);
+    return ndim;
+}
+
+/* A tensor as [outer, rows, cols, inner] around its region axes. */
+static void region_frame(const mb_tensor *t, int64_t *outer, int64_t *rows, int64_t *cols, int64_t *inner)
+{
+    int ah, aw;
+    mb_region_axes(t->ndim, &ah, &aw);
+    *outer = *inner = 1;
+    *rows = ah >= 0 ? t->dims[ah] : 1;
+    *cols = aw >= 0 ? t->dims[aw] : 1;
+    for (int d = 0; d < (ah >= 0 ? ah : aw); d++)
+        *outer *= t->dims[d];
+    for (int d = aw + 1; d < t->ndim; d++)
+        *inner *= t->dims[d];
+}
+
+/* dims equal except along the region axes */
+static int same_but_region(const mb_tensor *a, const mb_tensor *b)
+{
+    int ah, aw;
+    if (a->ndim != b->ndim)
+        return 0;
+    mb_region_axes(a->ndim, &ah, &aw);
+    for (int d = 0; d < a->ndim; d++)
+        if (d != ah && d != aw && a->dims[d] != b->dims[d])
+            return 0;
+    return 1;
 }
 
 mb_view mb_view_whole(const mb_tensor *t)
@@ -140,36 +197,37 @@ mb_view mb_view_whole(const mb_tensor *t)
 int mb_tensor_copy_region(const mb_view *src, mb_region r, mb_tensor *dst)
 {
     const mb_tensor *s = src->t;
-    if (s->ndim != 4 || dst->ndim != 4)
+    if (!same_but_region(s, dst))
         return -1;
-    int64_t sh = s->dims[2], sw = s->dims[3];
+    int64_t outer, sh, sw, inner, o2, dr, dc, i2;
+    region_frame(s, &outer, &sh, &sw, &inner);
+    region_frame(dst, &o2, &dr, &dc, &i2);
     if (r.h0 < src->h_off || r.w0 < src->w_off || r.h1 > src->h_off + sh || r.w1 > src->w_off + sw)
         return -1;
     int64_t rows = mb_region_rows(r), cols = mb_region_cols(r);
-    if (dst->dims[0] != s->dims[0] || dst->dims[1] != s->dims[1] || dst->dims[2] != rows || dst->dims[3] != cols)
+    if (dr != rows || dc != cols)
         return -1;
-    int64_t planes = s->dims[0] * s->dims[1];
-    for (int64_t p = 0; p < planes; p++)
+    for (int64_t p = 0; p < outer; p++)
         for (int64_t y = 0; y < rows; y++)
-            memcpy(dst->data + (p * rows + y) * cols,
-                   s->data + (p * sh + (r.h0 - src->h_off + y)) * sw + (r.w0 - src->w_off),
-                   (size_t)cols * sizeof(float));
+            memcpy(dst->data + ((p * rows + y) * cols) * inner,
+                   s->data + ((p * sh + (r.h0 - src->h_off + y)) * sw + (r.w0 - src->w_off)) * inner,
+                   (size_t)(cols * inner) * sizeof(float));
     return 0;
 }
 
 int mb_tensor_paste_region(mb_tensor *dst, mb_region r, const mb_tensor *src)
 {
-    if (dst->ndim != 4 || src->ndim != 4)
+    if (!same_but_region(dst, src))
         return -1;
-    int64_t dh = dst->dims[2], dw = dst->dims[3];
+    int64_t outer, dh, dw, inner, o2, sr, sc, i2;
+    region_frame(dst, &outer, &dh, &dw, &inner);
+    region_frame(src, &o2, &sr, &sc, &i2);
     int64_t rows = mb_region_rows(r), cols = mb_region_cols(r);
-    if (r.h0 < 0 || r.w0 < 0 || r.h1 > dh || r.w1 > dw || src->dims[2] != rows || src->dims[3] != cols ||
-        src->dims[0] != dst->dims[0] || src->dims[1] != dst->dims[1])
+    if (r.h0 < 0 || r.w0 < 0 || r.h1 > dh || r.w1 > dw || sr != rows || sc != cols)
         return -1;
-    int64_t planes = dst->dims[0] * dst->dims[1];
-    for (int64_t p = 0; p < planes; p++)
+    for (int64_t p = 0; p < outer; p++)
         for (int64_t y = 0; y < rows; y++)
-            memcpy(dst->data + (p * dh + r.h0 + y) * dw + r.w0, src->data + (p * rows + y) * cols,
-                   (size_t)cols * sizeof(float));
+            memcpy(dst->data + ((p * dh + r.h0 + y) * dw + r.w0) * inner, src->data + ((p * rows + y) * cols) * inner,
+                   (size_t)(cols * inner) * sizeof(float));
     return 0;
 }

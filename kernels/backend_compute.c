@@ -28,44 +28,42 @@ static int req_fail(char *err, size_t errlen, const mb_graph *g, int node, const
     return -1;
 }
 
-/* The region (4-D outputs; *r becomes the full output for other ranks) and
- * the output tensor. */
+/* The region (outputs of rank 2 to 4: rows and columns along the region
+ * axes, mb_region_axes; *r becomes the full output for other ranks) and the
+ * output tensor. */
 static int check_output(const mb_graph *g, int node, mb_region *r, const mb_tensor *out, char *err, size_t errlen)
 {
     const mb_node *n = &g->nodes[node];
     mb_region full = mb_node_full_region(g, node);
-    int four = n->out_ndim == 4;
-    if (four) {
+    int boxed = n->out_ndim >= 2 && n->out_ndim <= 4;
+    if (boxed) {
         if (r->h0 < 0 || r->w0 < 0 || r->h1 > full.h1 || r->w1 > full.w1 || r->h0 > r->h1 || r->w0 > r->w1)
             return req_fail(err, errlen, g, node,
                             "region rows [%lld,%lld) columns [%lld,%lld) is outside the %lldx%lld output",
                             (long long)r->h0, (long long)r->h1, (long long)r->w0, (long long)r->w1,
                             (long long)full.h1, (long long)full.w1);
         if (!n->local && (r->h0 || r->w0 || r->h1 != full.h1 || r->w1 != full.w1))
-            return req_fail(err, errlen, g, node, "not a spatially local op: only its whole output can be computed");
+            return req_fail(err, errlen, g, node, "not a local op: only its whole output can be computed");
     } else {
         *r = full;
     }
     if (!out || out->ndim != n->out_ndim)
         return req_fail(err, errlen, g, node, "output tensor has rank %d, expected %d", out ? out->ndim : -1,
                         n->out_ndim);
-    for (int d = 0; d < n->out_ndim; d++) {
-        int64_t want = n->out_dims[d];
-        if (four && d == 2)
-            want = mb_region_rows(*r);
-        if (four && d == 3)
-            want = mb_region_cols(*r);
-        if (out->dims[d] != want)
+    int64_t want[MB_MAX_DIMS];
+    mb_region_box_dims(n->out_ndim, n->out_dims, boxed ? *r : full, want);
+    for (int d = 0; d < n->out_ndim; d++)
+        if (out->dims[d] != want[d])
             return req_fail(err, errlen, g, node, "output dimension %d is %lld, expected %lld", d,
-                            (long long)out->dims[d], (long long)want);
-    }
+                            (long long)out->dims[d], (long long)want[d]);
     if (mb_tensor_numel(out) > 0 && !out->data)
         return req_fail(err, errlen, g, node, "output tensor has no data");
     return 0;
 }
 
-/* Input k: present, the producer's shape, whole for ops that are not local,
- * and covering what region r needs. Fills v[k]. */
+/* Input k: present, the producer's shape (a view along the region axes for
+ * ranks 2 to 4), whole for ops that are not local, and covering what region
+ * r needs. Fills v[k]. */
 static int check_input(const mb_graph *g, int node, int k, const mb_view *in, mb_region r, mb_view *v, char *err,
                        size_t errlen)
 {
@@ -75,14 +73,18 @@ static int check_input(const mb_graph *g, int node, int k, const mb_view *in, mb
     if (!t || (!t->data && mb_tensor_numel(t) > 0))
         return req_fail(err, errlen, g, node, "input %d is missing", k);
     v[k] = in[k];
-    int ok = t->ndim == src->out_ndim;
-    if (ok && t->ndim == 4) {
-        ok = t->dims[0] == src->out_dims[0] && t->dims[1] == src->out_dims[1] && v[k].h_off >= 0 &&
-             v[k].w_off >= 0 && v[k].h_off + t->dims[2] <= src->out_dims[2] &&
-             v[k].w_off + t->dims[3] <= src->out_dims[3] && (!v[k].full_h || v[k].full_h == src->out_dims[2]) &&
-             (!v[k].full_w || v[k].full_w == src->out_dims[3]);
-        v[k].full_h = src->out_dims[2];
-        v[k].full_w = src->out_dims[3];
+    int ok = t->ndim == src->out_ndim, boxed = t->ndim >= 2 && t->ndim <= 4;
+    int ah = -1, aw = -1;
+    mb_region sfull = mb_region_full_dims(src->out_ndim, src->out_dims);
+    if (ok && boxed) {
+        mb_region_axes(t->ndim, &ah, &aw);
+        for (int d = 0; d < t->ndim; d++)
+            ok = ok && (d == ah || d == aw || t->dims[d] == src->out_dims[d]);
+        ok = ok && v[k].h_off >= 0 && v[k].w_off >= 0 && v[k].h_off + t->dims[ah] <= sfull.h1 &&
+             v[k].w_off + t->dims[aw] <= sfull.w1 && (!v[k].full_h || v[k].full_h == sfull.h1) &&
+             (!v[k].full_w || v[k].full_w == sfull.w1);
+        v[k].full_h = sfull.h1;
+        v[k].full_w = sfull.w1;
     } else if (ok) {
         for (int d = 0; d < t->ndim; d++)
             ok = ok && t->dims[d] == src->out_dims[d];
@@ -91,21 +93,22 @@ static int check_input(const mb_graph *g, int node, int k, const mb_view *in, mb
     if (!ok)
         return req_fail(err, errlen, g, node, "input %d (a view of rank %d) does not match the output of '%s'", k,
                         t->ndim, src->name);
-    if (t->ndim != 4)
+    if (!boxed)
         return 0;
-    if (!n->local && (v[k].h_off || v[k].w_off || t->dims[2] != src->out_dims[2] || t->dims[3] != src->out_dims[3]))
-        return req_fail(err, errlen, g, node, "input %d must be the whole tensor (not a spatially local op)", k);
+    int whole = !v[k].h_off && !v[k].w_off && t->dims[ah] == sfull.h1 && t->dims[aw] == sfull.w1;
+    if (!n->local && !whole)
+        return req_fail(err, errlen, g, node, "input %d must be the whole tensor (not a local op)", k);
     mb_region need = mb_node_input_region(g, node, k, r);
     if (mb_region_empty(need))
         return 0;
-    if (need.h0 < v[k].h_off || need.w0 < v[k].w_off || need.h1 > v[k].h_off + t->dims[2] ||
-        need.w1 > v[k].w_off + t->dims[3])
+    if (need.h0 < v[k].h_off || need.w0 < v[k].w_off || need.h1 > v[k].h_off + t->dims[ah] ||
+        need.w1 > v[k].w_off + t->dims[aw])
         return req_fail(err, errlen, g, node,
                         "input %d: rows [%lld,%lld) and columns [%lld,%lld) are needed but the view holds rows "
                         "[%lld,%lld) and columns [%lld,%lld)",
                         k, (long long)need.h0, (long long)need.h1, (long long)need.w0, (long long)need.w1,
-                        (long long)v[k].h_off, (long long)(v[k].h_off + t->dims[2]), (long long)v[k].w_off,
-                        (long long)(v[k].w_off + t->dims[3]));
+                        (long long)v[k].h_off, (long long)(v[k].h_off + t->dims[ah]), (long long)v[k].w_off,
+                        (long long)(v[k].w_off + t->dims[aw]));
     return 0;
 }
 
@@ -149,6 +152,22 @@ int mb_backend_compute(mb_backend *be, const mb_graph *g, int node, const mb_vie
     mb_view v[MB_MAX_INPUTS];
     if (check_request(be, g, node, in, &r, out, v, err, errlen))
         return -1;
+    const mb_node *n = &g->nodes[node];
+    if (n->out_ndim == 2 || n->out_ndim == 3) {
+        mb_region full = mb_node_full_region(g, node);
+        int whole = r.h0 == 0 && r.w0 == 0 && r.h1 == full.h1 && r.w1 == full.w1;
+        int views = 1; /* backends read rank-2/3 inputs whole */
+        for (int k = 0; k < n->n_inputs; k++) {
+            const mb_tensor *t = v[k].t;
+            int ah, aw;
+            mb_region_axes(t->ndim, &ah, &aw);
+            if (t->ndim >= 2 && t->ndim <= 4 &&
+                (v[k].h_off || v[k].w_off || t->dims[ah] != v[k].full_h || t->dims[aw] != v[k].full_w))
+                views = 0;
+        }
+        if (!whole || !views)
+            return mb__compute_subregion(be, g, node, v, r, out, err, errlen);
+    }
     return be->compute(be, g, node, v, r, out, err, errlen);
 }
 

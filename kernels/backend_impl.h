@@ -49,6 +49,12 @@ struct mb_backend {
 int mb_backend_compute_fused(mb_backend *be, const mb_graph *g, int node, int act, const mb_view *in, mb_region r,
                              mb_tensor *out, char *err, size_t errlen);
 
+/* A region of an op with a 2-D/3-D output, or a whole one from partial
+ * input views (kernels/region_sub.c): the op on its operands' slices, a
+ * whole-op request to the same backend. The request is already checked. */
+int mb__compute_subregion(mb_backend *be, const mb_graph *g, int node, const mb_view *in, mb_region r,
+                          mb_tensor *out, char *err, size_t errlen);
+
 /* The built-in backends (kernels/ref, kernels/cpu). NULL when out of memory
  * or when the cpu backend's threads could not be started. */
 mb_backend *mb_backend_ref_new(void);

@@ -121,6 +121,17 @@ static void arena_give(mb_tensor *t, size_t cap)
         mb_tensor_free(t);
 }
 
+void mb_exec_release(mb_tensor *t)
+{
+    if (!t)
+        return;
+    if (!t->owns_data) {
+        mb_tensor_free(t);
+        return;
+    }
+    arena_give(t, mb_tensor_bytes(t));
+}
+
 /* Pick a free slot for `need` bytes: the smallest free one that fits, else
  * the largest free one grown to fit, else a new one. Returns the slot. */
 static int plan_take(mem_plan *mp, char *is_free, size_t need)

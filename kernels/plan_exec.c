@@ -41,7 +41,9 @@ static int copy_region(const mb_tensor *src, mb_tensor *dst, mb_region r, int fo
         memcpy(dst->data, src->data, mb_tensor_bytes(src));
         return 0;
     }
-    mb_tensor *tmp = mb_tensor_new4(src->dims[0], src->dims[1], mb_region_rows(r), mb_region_cols(r));
+    int64_t dims[MB_MAX_DIMS];
+    mb_region_box_dims(src->ndim, src->dims, r, dims);
+    mb_tensor *tmp = mb_tensor_new(src->ndim, dims);
     if (!tmp)
         return -1;
     mb_view v = mb_view_whole(src);
@@ -101,7 +103,7 @@ int mb_plan_execute(const mb_plan *p, const mb_graph *g, const mb_topology *t, m
     for (int k = 0; k < p->n_steps; k++) {
         const mb_plan_step *st = &p->steps[k];
         const mb_node *nd = &g->nodes[st->op];
-        int four_d = nd->out_ndim == 4;
+        int four_d = nd->out_ndim >= 2 && nd->out_ndim <= 4; /* regions (mb_region_axes) */
         if (st->kind == MB_STEP_COMPUTE) {
             mb_view in[MB_MAX_INPUTS];
             for (int j = 0; j < nd->n_inputs; j++) {
@@ -113,10 +115,10 @@ int mb_plan_execute(const mb_plan *p, const mb_graph *g, const mb_topology *t, m
                 }
                 in[j] = mb_view_whole(x);
             }
-            mb_tensor *res = four_d ? mb_tensor_new4(nd->out_dims[0], nd->out_dims[1],
-                                                     mb_region_rows(st->region),
-                                                     mb_region_cols(st->region))
-                                    : mb_tensor_new(nd->out_ndim, nd->out_dims);
+            int64_t rdims[MB_MAX_DIMS];
+            if (four_d)
+                mb_region_box_dims(nd->out_ndim, nd->out_dims, st->region, rdims);
+            mb_tensor *res = mb_tensor_new(nd->out_ndim, four_d ? rdims : nd->out_dims);
             mb_tensor *dst = get_or_alloc(&s, g, st->site, st->op);
             if (!res || !dst) {
                 mb_tensor_free(res);

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <stdio.h>
 
+#include "mecbed/decoder.h"
 #include "mecbed/zoo.h"
 #include "zoo_build.h"
 #include "zoo_models.h"
@@ -54,9 +55,15 @@ mb_graph *mb_zoo_build(const char *name, uint64_t seed, char *err, size_t errlen
     for (size_t i = 0; i < N_ZOO; i++)
         if (same_model_name(name, zoo[i].name))
             return zoo[i].build(seed, err, errlen);
+    /* the decoders of generation (docs/generation.md): their decode-step graph */
+    const mb_decoder_cfg *dc = mb_decoder_find(name);
+    if (dc)
+        return mb_decoder_build(dc, 1, MB_DECODER_ZOO_CAPACITY, 1, seed, zoo_structure_only(), err, errlen);
     size_t o = (size_t)snprintf(err, errlen, "unknown model '%s' (built-in:", name);
     for (size_t i = 0; i < N_ZOO && o < errlen; i++)
         o += (size_t)snprintf(err + o, errlen - o, " %s", zoo[i].name);
+    for (const char *const *d = mb_decoder_names(); *d && o < errlen; d++)
+        o += (size_t)snprintf(err + o, errlen - o, " %s", *d);
     if (o < errlen)
         snprintf(err + o, errlen - o, ")");
     return NULL;

@@ -35,6 +35,39 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
+/* coalesce=T (us, ms or s; default 0): the write window. Segments of one
+ * TCP burst due within T of the first are written together, as a NIC's
+ * interrupt coalescing hands them to the stack; -1 when malformed. */
+static double coalesce_parse(const char *v)
+{
+    char *end;
+    double x = strtod(v, &end);
+    double u = !strcmp(end, "us") ? 1e-6 : !strcmp(end, "ms") ? 1e-3 : !strcmp(end, "s") ? 1 : -1;
+    if (end == v || u < 0 || !(x >= 0) || x * u > 0.1)
+        return -1;
+    return x * u;
+}
+
+static double coalesce_s(const mb_link_spec *s)
+{
+    char buf[64];
+    const char *v = mb_linkspec_extra_get(s, "coalesce", buf, sizeof buf);
+    double c = v ? coalesce_parse(v) : 0;
+    return c > 0 ? c : 0;
+}
+
+static const char *const emu_keys[] = {"coalesce", NULL};
+
+static int emu_validate(const mb_link_spec *s, char *err, size_t errlen)
+{
+    char buf[64];
+    const char *v = mb_linkspec_extra_get(s, "coalesce", buf, sizeof buf);
+    if (v && coalesce_parse(v) < 0)
+        return fail(err, errlen, "link spec: coalesce='%s': a time from 0 to 100ms with its unit (us, ms, s), "
+                    "e.g. coalesce=250us", v);
+    return 0;
+}
+
 /* Everything in the generic grammar is emulated; other backends' keys are
  * refused before this (mb_net_check). */
 static int emu_check(const mb_link_spec *s, char *err, size_t errlen)
@@ -46,8 +79,11 @@ static int emu_check(const mb_link_spec *s, char *err, size_t errlen)
 }
 
 /* A TUN device created inside namespace ns (the device lives in the
- * namespace of the thread that opens /dev/net/tun). */
-static int tun_open(const char *ns, const char *name, char *err, size_t errlen)
+ * namespace of the thread that opens /dev/net/tun). With *vnet set, it
+ * carries virtio headers and takes TCP segmentation offload (TSO): the
+ * sender's stack hands the emulator 64 KB super-packets instead of 1500-byte
+ * packets (emu_gso.h); *vnet is cleared where the kernel refuses that. */
+static int tun_open(const char *ns, const char *name, int *vnet, char *err, size_t errlen)
 {
     int saved;
     if (mb_netns_enter(ns, &saved))
@@ -57,18 +93,35 @@ static int tun_open(const char *ns, const char *name, char *err, size_t errlen)
     if (fd >= 0) {
         struct ifreq ifr;
         memset(&ifr, 0, sizeof ifr);
-        ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+        ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (*vnet ? IFF_VNET_HDR : 0);
         snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
         if (ioctl(fd, TUNSETIFF, &ifr)) {
             e = errno;
             close(fd);
             fd = -1;
+        } else if (*vnet && ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN))) {
+            /* virtio headers without offloads: plain packets, nothing gained */
+            close(fd);
+            mb_netns_leave(saved);
+            *vnet = 0;
+            return tun_open(ns, name, vnet, err, errlen);
         }
     }
     mb_netns_leave(saved);
     if (fd < 0)
         return fail(err, errlen, "TUN device %s in %s: %s", name, ns, strerror(e));
     return fd;
+}
+
+static int tun_side(net_link *l, emu_link *e, int side, int *vnet, char *err, size_t errlen)
+{
+    e->fd[side] = tun_open(l->ns[side], l->ifname[side], vnet, err, errlen);
+    if (e->fd[side] < 0)
+        return -1;
+    /* a deep device queue: if the emulator thread is briefly descheduled,
+     * packets wait instead of being dropped by the kernel */
+    char *argv[] = {"ip", "-n", l->ns[side], "link", "set", "dev", l->ifname[side], "txqueuelen", "10000", NULL};
+    return mb_cmd_run(argv, NULL, 0, err, errlen);
 }
 
 static int emu_link_up(mb_net *net, net_link *l, const mb_net_opts *o, char *err, size_t errlen)
@@ -78,14 +131,17 @@ static int emu_link_up(mb_net *net, net_link *l, const mb_net_opts *o, char *err
         return fail(err, errlen, "out of memory");
     e->fd[0] = e->fd[1] = -1;
     l->priv = e;
-    for (int side = 0; side < 2; side++) {
-        e->fd[side] = tun_open(l->ns[side], l->ifname[side], err, errlen);
-        if (e->fd[side] < 0)
+    /* MECBED_EMU_GSO=0: plain packets on the TUN devices (for comparison) */
+    const char *gso = getenv("MECBED_EMU_GSO");
+    int vnet = !(gso && !strcmp(gso, "0"));
+    for (int side = 0; side < 2; side++)
+        if (tun_side(l, e, side, &vnet, err, errlen))
             return -1;
-        /* a deep device queue: if the emulator thread is briefly descheduled,
-         * packets wait instead of being dropped by the kernel */
-        char *argv[] = {"ip", "-n", l->ns[side], "link", "set", "dev", l->ifname[side], "txqueuelen", "10000", NULL};
-        if (mb_cmd_run(argv, NULL, 0, err, errlen))
+    if (!vnet && !(gso && !strcmp(gso, "0"))) {
+        /* side 1 refused virtio headers: side 0 again without them */
+        close(e->fd[0]);
+        e->fd[0] = -1;
+        if (tun_side(l, e, 0, &vnet, err, errlen))
             return -1;
     }
     const mb_topology *t = mb_net_topology(net);
@@ -97,6 +153,8 @@ static int emu_link_up(mb_net *net, net_link *l, const mb_net_opts *o, char *err
         emu_dir_cfg cfg = {
             .dir = dir == 0 ? l->spec->up : l->spec->down,
             .mtu = l->spec->mtu > 0 ? l->spec->mtu : 1500,
+            .vnet = vnet,
+            .batch_s = coalesce_s(l->spec),
             .seed = (o->seed ? o->seed : 1) * 1000003ULL + (uint64_t)l->index * 2 + (uint64_t)dir,
             .name = name,
         };
@@ -153,6 +211,8 @@ const net_backend net_backend_emu = {
     .name = "emu",
     .summary = "user-space TUN emulator: rate, trace, delay, jitter, loss, queue, AQM",
     .check = emu_check,
+    .keys = emu_keys,
+    .validate = emu_validate,
     .link_up = emu_link_up,
     .link_start = emu_link_start,
     .link_down = emu_link_down,

@@ -12,9 +12,16 @@
  * virtual clock, so scheduling latency of this thread never changes the rate
  * a link delivers, only (by tens of microseconds) when a packet is written.
  * The thread sleeps in ppoll() with a nanosecond timeout and a 1 ns timer
- * slack: microsecond timers, unlike Mahimahi's 1 ms tick. */
+ * slack: microsecond timers, unlike Mahimahi's 1 ms tick.
+ * With virtio headers on the TUN fds (cfg.vnet), a TCP super-packet is cut
+ * into its wire packets on arrival and each goes through the pipeline on its
+ * own; packets due at once that one write can carry (segments of one
+ * super-packet, datagrams of one UDP flow) leave as one GSO packet, and
+ * cfg.batch_s lets segments wait that long for the rest of their run
+ * (emu_gso.h). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/virtio_net.h>
 #include <math.h>
 #include <pcap/pcap.h>
 #include <poll.h>
@@ -26,9 +33,11 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "emu_gso.h"
 #include "emu_link.h"
 
 #define RING_MAX (1u << 20)
@@ -39,6 +48,8 @@
 #define LATE_BIN_US 5.0
 #define RT_PRIORITY 20
 #define SPIN_S 50e-6 /* early wake-up for a lone packet */
+#define READ_MAX (65536 + 256) /* a GSO super-packet and its virtio header */
+#define MERGE_MAX 64           /* segments in one write */
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -55,8 +66,16 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 typedef struct pkt {
     double arr, start, dep, dlv;
     uint64_t seq;
-    uint32_t len;
+    uint32_t len, bcap;
     uint8_t *buf;
+    /* with virtio headers (cfg.vnet): the header to write with the packet,
+     * and for a segment cut from a TCP super-packet, which one (gid, 0:
+     * none) and where in it (sidx), for merging on delivery */
+    emu_vnet vh;
+    uint64_t gid;
+    uint32_t sidx;
+    uint16_t hlen, mss;
+    uint8_t v6, udp; /* udp: a datagram that can merge (emu_udp_mergeable) */
 } pkt;
 
 typedef struct codel {
@@ -78,7 +97,10 @@ struct emu_dir {
     size_t bufsz;
     double last_dep, last_dlv;
     double epoch, rt_offset; /* realtime = monotonic + rt_offset */
-    uint64_t seq;
+    uint64_t seq, gid;
+    uint64_t n_reads, n_writes, n_wakes, n_wfail; /* MECBED_EMU_DEBUG: printed at the end */
+    uint8_t *rbuf; /* READ_MAX bytes: what one read() returns */
+    uint8_t *pbuf; /* a packet's copy with its checksum completed, for pcap */
     uint64_t rng[4];
     int ge_bad;
     codel cd;
@@ -236,7 +258,14 @@ static void log_pcap(emu_dir *d, const pkt *p)
     h.ts.tv_sec = (time_t)floor(t);
     h.ts.tv_usec = (suseconds_t)((t - floor(t)) * 1e6);
     h.caplen = h.len = p->len;
-    pcap_dump((u_char *)d->dumper, &h, p->buf);
+    const uint8_t *b = p->buf;
+    if (p->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+        /* the log shows the packet as on a wire: with its checksum */
+        memcpy(d->pbuf, p->buf, p->len);
+        emu_csum_finish(d->pbuf, p->len, p->vh.csum_start, p->vh.csum_offset);
+        b = d->pbuf;
+    }
+    pcap_dump((u_char *)d->dumper, &h, b);
 }
 
 /* ---- the ring ---- */
@@ -333,41 +362,239 @@ static void enqueue(emu_dir *d, double now)
     d->tail++;
 }
 
+/* Bookkeeping of one packet leaving the delay line at `t` (ours). */
+static void delivered(emu_dir *d, pkt *p, double t)
+{
+    if (d->btl == d->head) {
+        d->q_bytes -= p->len;
+        d->btl++;
+    }
+    double late = (t - p->dlv) * 1e6;
+    d->late_sum += late;
+    d->late_n++;
+    if (late > d->late_max)
+        d->late_max = late;
+    size_t bin = (size_t)(late / LATE_BIN_US);
+    d->late_hist[bin < LATE_BINS ? bin : LATE_BINS]++;
+    log_csv(d, p, "delivered");
+    log_pcap(d, p);
+    d->head++;
+}
+
+static void write_one(emu_dir *d, const pkt *p)
+{
+    ssize_t w;
+    d->n_writes++;
+    if (d->cfg.vnet) {
+        uint8_t vh[EMU_VNET_HDR_LEN];
+        emu_vnet_put(&p->vh, vh);
+        struct iovec iov[2] = {{vh, sizeof vh}, {p->buf, p->len}};
+        w = writev(d->out_fd, iov, 2);
+    } else {
+        w = write(d->out_fd, p->buf, p->len);
+    }
+    d->n_wfail += w < 0; /* a TUN write fails only if the interface is gone: the run is ending */
+    __atomic_add_fetch(&d->ctr.out_packets, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&d->ctr.out_bytes, p->len, __ATOMIC_RELAXED);
+}
+
+/* How many packets from the head, all due at `now`, go out in one write:
+ * consecutive segments of one TCP super-packet (see emu_gso.h). */
+static size_t merge_run(emu_dir *d, double now)
+{
+    const pkt *p = slot(d, d->head);
+    if ((!p->gid && !p->udp) || d->cfg.dir.corrupt > 0 || d->cfg.dir.duplicate > 0)
+        return 1;
+    size_t n = 1, total = p->len;
+    while (n < MERGE_MAX && d->head + n < d->tail) {
+        const pkt *q = slot(d, d->head + n), *prev = slot(d, d->head + n - 1);
+        if (q->dlv > now || total + q->len - q->hlen > 65535)
+            break;
+        if (p->gid ? q->gid != p->gid || q->sidx != p->sidx + n
+                   : !q->udp || prev->len != p->len || q->len > p->len || !emu_udp_same_flow(p->buf, q->buf))
+            break;
+        total += q->len - q->hlen;
+        n++;
+    }
+    return n;
+}
+
+/* Write the n > 1 segments from ring position h as one super-packet; its
+ * first segment's headers become the super-packet's. */
+static void write_merged(emu_dir *d, uint64_t h, size_t n)
+{
+    struct iovec iov[MERGE_MAX + 2];
+    uint8_t vh[EMU_VNET_HDR_LEN];
+    pkt *f = slot(d, h);
+    size_t total = f->len, bytes = 0;
+    iov[0].iov_base = vh, iov[0].iov_len = sizeof vh;
+    iov[1].iov_base = f->buf, iov[1].iov_len = f->len;
+    for (size_t i = 1; i < n; i++) {
+        pkt *q = slot(d, h + i);
+        iov[i + 1].iov_base = q->buf + q->hlen;
+        iov[i + 1].iov_len = q->len - q->hlen;
+        total += q->len - q->hlen;
+    }
+    for (size_t i = 0; i < n; i++)
+        bytes += slot(d, h + i)->len;
+    const pkt *last = slot(d, h + n - 1);
+    emu_vnet v;
+    if (f->udp)
+        emu_udp_merge(f->buf, total, f->len - f->hlen, n, &v);
+    else
+        emu_gso_merge(f->buf, f->v6, f->vh.csum_start, f->hlen, f->mss, total, n,
+                      last->buf[last->vh.csum_start + 13], &v);
+    emu_vnet_put(&v, vh);
+    d->n_writes++;
+    ssize_t w = writev(d->out_fd, iov, (int)n + 1);
+    d->n_wfail += w < 0;
+    __atomic_add_fetch(&d->ctr.out_packets, n, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&d->ctr.out_bytes, bytes, __ATOMIC_RELAXED);
+}
+
 static void deliver_due(emu_dir *d, double now)
 {
+    const mb_link_dir *l = &d->cfg.dir;
     while (d->head < d->tail && slot(d, d->head)->dlv <= now) {
-        pkt *p = slot(d, d->head);
-        if (d->btl == d->head) {
-            d->q_bytes -= p->len;
-            d->btl++;
+        double t = mono_now() - d->epoch; /* one timestamp per write */
+        size_t n = merge_run(d, now);
+        if (n > 1) {
+            /* logged first: the write turns the first segment's headers
+             * into the super-packet's (the ring keeps the slots meanwhile) */
+            uint64_t h = d->head;
+            for (size_t i = 0; i < n; i++)
+                delivered(d, slot(d, d->head), t);
+            write_merged(d, h, n);
+            continue;
         }
-        double late = (mono_now() - d->epoch - p->dlv) * 1e6;
-        d->late_sum += late;
-        d->late_n++;
-        if (late > d->late_max)
-            d->late_max = late;
-        size_t bin = (size_t)(late / LATE_BIN_US);
-        d->late_hist[bin < LATE_BINS ? bin : LATE_BINS]++;
-        const mb_link_dir *l = &d->cfg.dir;
+        pkt *p = slot(d, d->head);
         if (l->corrupt > 0 && p->len && urand(d) < l->corrupt) {
-            /* netem's corrupt: one random bit anywhere in the packet */
+            /* netem's corrupt: one random bit anywhere in the packet, under
+             * a checksum the receiver checks */
+            if (p->vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
+                emu_csum_finish(p->buf, p->len, p->vh.csum_start, p->vh.csum_offset);
+            p->vh.flags &= (uint8_t) ~(VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID);
             size_t bit = (size_t)(urand(d) * (double)p->len * 8);
             p->buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
             __atomic_add_fetch(&d->ctr.corrupted, 1, __ATOMIC_RELAXED);
         }
         int copies = 1 + (l->duplicate > 0 && urand(d) < l->duplicate);
-        for (int c = 0; c < copies; c++) {
-            ssize_t w = write(d->out_fd, p->buf, p->len);
-            (void)w; /* a TUN write fails only if the interface is gone: the run is ending */
-            __atomic_add_fetch(&d->ctr.out_packets, 1, __ATOMIC_RELAXED);
-            __atomic_add_fetch(&d->ctr.out_bytes, p->len, __ATOMIC_RELAXED);
-        }
+        for (int c = 0; c < copies; c++)
+            write_one(d, p);
         if (copies > 1)
             __atomic_add_fetch(&d->ctr.duplicated, 1, __ATOMIC_RELAXED);
-        log_csv(d, p, "delivered");
-        log_pcap(d, p);
-        d->head++;
+        delivered(d, p, t);
     }
+}
+
+/* The ring slot for the next packet, with room for len bytes; NULL when
+ * the delay line is full (over a million packets in flight) or memory is
+ * out: the packet is dropped at entry. */
+static pkt *next_slot(emu_dir *d, size_t len)
+{
+    if (d->tail - d->head == d->cap && ring_grow(d))
+        return NULL;
+    pkt *p = slot(d, d->tail);
+    if (!p->buf || p->bcap < len) {
+        size_t n = len > d->bufsz ? len : d->bufsz;
+        uint8_t *b = realloc(p->buf, n);
+        if (!b)
+            return NULL;
+        p->buf = b, p->bcap = (uint32_t)n;
+    }
+    p->gid = 0;
+    p->sidx = 0;
+    p->udp = 0;
+    memset(&p->vh, 0, sizeof p->vh);
+    return p;
+}
+
+static void drop_at_entry(emu_dir *d, size_t len)
+{
+    __atomic_add_fetch(&d->ctr.in_packets, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&d->ctr.in_bytes, len, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&d->ctr.drop_queue, 1, __ATOMIC_RELAXED);
+}
+
+/* One packet read (with its virtio header when cfg.vnet) enters the link:
+ * a TCP super-packet as the wire packets it stands for, all arriving now. */
+static void admit(emu_dir *d, const uint8_t *b, size_t len, double now)
+{
+    emu_vnet vh = {0};
+    emu_gso g;
+    if (d->cfg.vnet) {
+        if (len < EMU_VNET_HDR_LEN)
+            return;
+        emu_vnet_get(&vh, b);
+        b += EMU_VNET_HDR_LEN, len -= EMU_VNET_HDR_LEN;
+        if (emu_gso_parse(&vh, b, len, &g) == 1) {
+            uint64_t gid = ++d->gid;
+            for (size_t k = 0; k < g.nseg; k++) {
+                pkt *p = next_slot(d, g.hlen + g.mss);
+                if (!p) {
+                    drop_at_entry(d, g.hlen + (k + 1 < g.nseg ? g.mss : g.payload - k * g.mss));
+                    continue;
+                }
+                p->len = (uint32_t)emu_gso_segment(&g, b, k, p->buf);
+                p->vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+                p->vh.csum_start = (uint16_t)g.l4off;
+                p->vh.csum_offset = 16;
+                p->gid = gid;
+                p->sidx = (uint32_t)k;
+                p->hlen = (uint16_t)g.hlen;
+                p->mss = (uint16_t)g.mss;
+                p->v6 = (uint8_t)g.v6;
+                enqueue(d, now);
+            }
+            return;
+        }
+        /* not a super-packet (or one not cut here): it goes as it came */
+    }
+    pkt *p = next_slot(d, len);
+    if (!p) {
+        drop_at_entry(d, len);
+        return;
+    }
+    memcpy(p->buf, b, len);
+    p->len = (uint32_t)len;
+    p->vh = vh;
+    if (d->cfg.vnet && emu_udp_mergeable(&vh, b, len))
+        p->udp = 1, p->hlen = 28;
+    enqueue(d, now);
+}
+
+static void read_batch(emu_dir *d)
+{
+    for (int k = 0; k < READ_BATCH; k++) {
+        ssize_t r = read(d->in_fd, d->rbuf, READ_MAX);
+        if (r <= 0)
+            break; /* EAGAIN: all read */
+        d->n_reads++;
+        admit(d, d->rbuf, (size_t)r, mono_now() - d->epoch);
+    }
+}
+
+/* When the next write is due: the head's delivery time or, with a write
+ * window W (cfg.batch_s), that of the last segment due within W of the head
+ * that one write can carry with it (emu_gso.h), so that they go out
+ * together, none more than W late. Other packets are never held. */
+static double write_due(emu_dir *d)
+{
+    const pkt *h = slot(d, d->head);
+    double due = h->dlv;
+    if (d->cfg.batch_s > 0 && h->gid && !(d->cfg.dir.corrupt > 0) && !(d->cfg.dir.duplicate > 0)) {
+        double lim = due + d->cfg.batch_s;
+        size_t total = h->len;
+        for (uint64_t a = d->head + 1; a < d->tail && a < d->head + MERGE_MAX; a++) {
+            const pkt *q = slot(d, a);
+            if (q->dlv > lim || q->gid != h->gid || q->sidx != h->sidx + (a - d->head) ||
+                total + q->len - q->hlen > 65535)
+                break;
+            total += q->len - q->hlen;
+            due = q->dlv;
+        }
+    }
+    return due;
 }
 
 static void *run(void *arg)
@@ -388,10 +615,11 @@ static void *run(void *arg)
     struct pollfd fds[2] = {{.fd = d->in_fd, .events = POLLIN}, {.fd = d->stop_fd, .events = POLLIN}};
     for (;;) {
         double now = mono_now() - d->epoch;
-        deliver_due(d, now);
+        if (d->head < d->tail && now >= write_due(d))
+            deliver_due(d, now);
         struct timespec ts, *tsp = NULL;
         if (d->head < d->tail) {
-            double due = slot(d, d->head)->dlv, wait = due - (mono_now() - d->epoch);
+            double due = write_due(d), wait = due - (mono_now() - d->epoch);
             /* A lone packet in flight (an idle link: an RTT probe, a request)
              * is where delivery time matters most and costs least: wake a
              * little early and spin to its due time, instead of paying the
@@ -412,6 +640,7 @@ static void *run(void *arg)
         /* with nothing in flight we sleep until a packet or the stop signal:
          * an outage stalls traffic without spinning */
         int n = ppoll(fds, 2, tsp, NULL);
+        d->n_wakes++;
         if (n < 0 && errno != EINTR)
             break;
         if (fds[1].revents)
@@ -421,28 +650,7 @@ static void *run(void *arg)
                 break;
             continue;
         }
-        for (int k = 0; k < READ_BATCH; k++) {
-            if (d->tail - d->head == d->cap && ring_grow(d)) {
-                /* the delay line is full (over a million packets in flight): drop at entry */
-                uint8_t scratch[65536];
-                ssize_t r = read(d->in_fd, scratch, sizeof scratch);
-                if (r <= 0)
-                    break;
-                __atomic_add_fetch(&d->ctr.in_packets, 1, __ATOMIC_RELAXED);
-                __atomic_add_fetch(&d->ctr.drop_queue, 1, __ATOMIC_RELAXED);
-                continue;
-            }
-            pkt *p = slot(d, d->tail);
-            if (!p->buf && !(p->buf = malloc(d->bufsz)))
-                break;
-            ssize_t r = read(d->in_fd, p->buf, d->bufsz);
-            if (r < 0)
-                break; /* EAGAIN: all read */
-            if (r == 0)
-                break;
-            p->len = (uint32_t)r;
-            enqueue(d, mono_now() - d->epoch);
-        }
+        read_batch(d);
     }
     struct timespec cpu;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
@@ -481,7 +689,9 @@ emu_dir *emu_dir_new(int in_fd, int out_fd, const emu_dir_cfg *cfg, char *err, s
         fail(err, errlen, "eventfd: %s", strerror(errno));
         goto fail;
     }
-    if (ring_grow(d)) {
+    d->rbuf = malloc(READ_MAX);
+    d->pbuf = malloc(READ_MAX);
+    if (!d->rbuf || !d->pbuf || ring_grow(d)) {
         fail(err, errlen, "out of memory");
         goto fail;
     }
@@ -534,6 +744,11 @@ void emu_dir_stop(emu_dir *d)
     pthread_join(d->thread, NULL);
     d->stopped = 1;
     d->ctr.cpu_s = d->cpu_final;
+    if (getenv("MECBED_EMU_DEBUG"))
+        fprintf(stderr, "%s: %llu packets in %llu reads, %llu out in %llu writes (%llu failed), %llu wake-ups, %.3f s CPU\n",
+                d->name, (unsigned long long)d->ctr.in_packets, (unsigned long long)d->n_reads,
+                (unsigned long long)d->ctr.out_packets, (unsigned long long)d->n_writes, (unsigned long long)d->n_wfail,
+                (unsigned long long)d->n_wakes, d->cpu_final);
     /* packets still in flight when the link goes: log them as such */
     if (d->csv) {
         for (uint64_t a = d->head; a < d->tail; a++)
@@ -560,6 +775,8 @@ void emu_dir_free(emu_dir *d)
     for (uint64_t i = 0; i < d->cap; i++)
         free(d->ring[i].buf);
     free(d->ring);
+    free(d->rbuf);
+    free(d->pbuf);
     mb_trace_free(d->trace);
     free(d->name);
     free(d);

@@ -2,7 +2,9 @@
  * packets from the sender's TUN fd, applies loss, the queue limit and AQM,
  * serves them at a constant rate or a trace's capacity, adds propagation delay
  * and jitter, and writes them to the receiver's TUN fd at their delivery time
- * (microsecond timers). Optional per-packet CSV log and pcap. */
+ * (microsecond timers). Optional per-packet CSV log and pcap. With virtio
+ * headers on the fds (cfg.vnet), TCP super-packets are handled as the wire
+ * packets they stand for (emu_gso.h). */
 #ifndef MECBED_NETEM_EMU_LINK_H
 #define MECBED_NETEM_EMU_LINK_H
 
@@ -17,7 +19,13 @@ typedef struct emu_dir emu_dir;
 typedef struct emu_dir_cfg {
     mb_link_dir dir;       /* copied */
     int mtu;
+    int vnet;              /* the fds carry virtio_net_hdr (IFF_VNET_HDR): GSO
+                            * super-packets are cut into their wire packets on
+                            * entry and due segments merged on delivery */
     uint64_t seed;
+    double batch_s;        /* write window: packets due within it of the first
+                            * go out together, at most this late (0: each at
+                            * its own time) */
     const char *csv_path;  /* NULL: no CSV */
     const char *pcap_path; /* NULL: no pcap */
     const char *name;      /* for messages: "link 0 up" */

@@ -18,6 +18,7 @@
     X(tile)      /* tile.c (D3) */                                                                 \
     X(oplevel)   /* oplevel.c (Intra-DP) */                                                        \
     X(dds)       /* dds.c (DDS) */                                                                 \
+    X(headpar)   /* headpar.c (Galaxy: transformer heads across edge nodes) */                     \
     /* one line per built-in, above this one */
 
 #define MB_BUILTIN_DECLARE(n) extern const mb_policy_ops mb_policy_##n##_ops;

@@ -232,7 +232,8 @@ static double region_frac(const mb_graph *g, int op, mb_region r)
 
 double mb_cost_region_ms(const mb_cost_model *c, int site, int op, mb_region r)
 {
-    return mb_cost_op_ms(c, site, op) * region_frac(c->g, op, r);
+    /* what the kernel computes: whole normalised axes (mb_node_compute_region) */
+    return mb_cost_op_ms(c, site, op) * region_frac(c->g, op, mb_node_compute_region(c->g, op, r));
 }
 
 int mb_cost_route(const mb_cost_model *c, int from, int to, int *sites, int max)

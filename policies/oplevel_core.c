@@ -221,14 +221,15 @@ static double eval_choice(const mb_oplevel_env *env, const mb_oplevel_choice *ch
     return timeline_impl(env, &sc->buf, bound, NULL, sc->ready);
 }
 
-/* A window [k,m) can be split when every op in it is spatially local and
- * 4-D, and one tensor enters and one leaves. */
+/* A window [k,m) can be split when every op in it is local (4-D:
+ * spatially; 2-D/3-D: along tokens, features or heads, mb_region_axes) and
+ * one tensor enters and one leaves. */
 static int window_ok(const mb_graph *g, const mb_split_live *lv, const int *NL, int k, int m)
 {
     if (NL[m] - NL[k] != 0)
         return 0;
     int u0 = lv->single[k], u1 = lv->single[m];
-    return u0 >= 0 && u1 >= k && u1 < m && g->nodes[u0].out_ndim == 4 && g->nodes[u1].out_ndim == 4;
+    return u0 >= 0 && u1 >= k && u1 < m && mb_split_region_rank(g, u0) && mb_split_region_rank(g, u1);
 }
 
 int mb_oplevel_search(const mb_oplevel_env *env, mb_oplevel_result *out, char *err, size_t errlen)
@@ -262,7 +263,7 @@ int mb_oplevel_search(const mb_oplevel_env *env, mb_oplevel_result *out, char *e
         pos[P++] = n;
     for (int v = 0; v < n; v++) {
         int fr = mb_split_is_free(g, v);
-        NL[v + 1] = NL[v] + (!fr && (!g->nodes[v].local || g->nodes[v].out_ndim != 4));
+        NL[v + 1] = NL[v] + (!fr && (!g->nodes[v].local || !mb_split_region_rank(g, v)));
         D[v + 1] = D[v] + (fr ? 0 : env->t_dev[v]);
     }
     for (int v = n - 1; v >= 0; v--)

@@ -200,7 +200,7 @@ int mb_split_backprop(const mb_graph *g, int q, int p, int exit, int nt, const m
         }
         if (!any)
             continue;
-        if (g->nodes[v].out_ndim != 4)
+        if (!mb_split_region_rank(g, v))
             return -1;
         if (nt > 1)
             close_gaps(nt, col, mb_node_full_region(g, v));
@@ -219,6 +219,11 @@ int mb_split_backprop(const mb_graph *g, int q, int p, int exit, int nt, const m
         }
     }
     return 0;
+}
+
+int mb_split_region_rank(const mb_graph *g, int i)
+{
+    return g->nodes[i].out_ndim >= 2 && g->nodes[i].out_ndim <= 4;
 }
 
 double mb_split_area_frac(const mb_graph *g, int i, mb_region r)

@@ -49,6 +49,8 @@ int mb_split_backprop(const mb_graph *g, int q, int p, int exit, int nt, const m
                       mb_region *reg);
 mb_region mb_split_hull(mb_region a, mb_region b);
 /* Fraction of op i's full output that region r covers (0 for empty). */
+/* 1 when node i's output can be split in regions (ranks 2 to 4). */
+int mb_split_region_rank(const mb_graph *g, int i);
 double mb_split_area_frac(const mb_graph *g, int i, mb_region r);
 /* Bytes of region r of op i's output (all batches and channels). */
 int64_t mb_split_region_bytes(const mb_graph *g, int i, mb_region r);

@@ -185,7 +185,7 @@ static int seg_tileable(const mb_tile_solver *s, int q, int p)
     int u0 = s->lv.single[q], u1 = s->lv.single[p];
     if (u0 < 0 || u1 < 0 || u1 < q || u1 >= p)
         return 0;
-    return g->nodes[u0].out_ndim == 4 && g->nodes[u1].out_ndim == 4;
+    return mb_split_region_rank(g, u0) && mb_split_region_rank(g, u1);
 }
 
 /* Best way to run [q,p) on the edge: whole on the leader, or tiled. */
@@ -319,7 +319,7 @@ mb_tile_solver *mb_tile_solver_new(const mb_tile_env *env, char *err, size_t err
         s->D[v + 1] = s->D[v] + (fr ? 0 : env->t_dev[v]);
         s->L[v + 1] = s->L[v] + (fr || !s->leader ? 0 : env->t_edge[s->leader - 1][v]);
         s->C[v + 1] = s->C[v] + (fr || !env->has_cloud ? 0 : env->t_cloud[v]);
-        int bad = !fr && (!g->nodes[v].local || g->nodes[v].out_ndim != 4);
+        int bad = !fr && (!g->nodes[v].local || !mb_split_region_rank(g, v));
         s->NL[v + 1] = s->NL[v] + bad;
     }
     size_t PP = (size_t)s->P * (size_t)s->P;

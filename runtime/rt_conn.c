@@ -59,8 +59,12 @@ int mb_listen_addr(const char *addr, int *port_out, char *err, size_t errlen)
     }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
+    /* A deep backlog: a burst of connections (a crowd of silent clients, a
+     * slowloris) is queued by the kernel while the accept loop cuts the
+     * oldest unauthenticated ones, rather than having SYNs dropped and the
+     * legitimate runner among them retrying a second later. */
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
-        bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 64)) {
+        bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 1024)) {
         snprintf(err, errlen, "listen on %s: %s", addr, strerror(errno));
         if (fd >= 0)
             close(fd);

@@ -640,12 +640,10 @@ fail:
 int mb_region_dims(const mb_graph *g, int op, mb_region r, int64_t *dims)
 {
     const mb_node *n = &g->nodes[op];
+    if (n->out_ndim >= 2 && n->out_ndim <= 4)
+        return mb_region_box_dims(n->out_ndim, n->out_dims, r, dims);
     for (int i = 0; i < n->out_ndim; i++)
         dims[i] = n->out_dims[i];
-    if (n->out_ndim == 4) {
-        dims[2] = mb_region_rows(r);
-        dims[3] = mb_region_cols(r);
-    }
     return n->out_ndim;
 }
 

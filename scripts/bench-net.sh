@@ -40,7 +40,9 @@ echo "Throughput at the IP layer (tc's tbf also counts the 14-byte Ethernet head
 echo
 echo "| backend | link | rate Mbit/s | TCP Mbit/s (err) | UDP Mbit/s (err) | delay ms | one-way ms (err) | RTT idle ms | RTT load ms | loss cfg | loss | trace delivered/capacity | emu CPU % | emu timer p50/p99 us |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-for r in 1 10 50 100 200; do row emu "rate=${r}mbit,delay=10ms"; done
+for r in 1 10 50 100 200 500 1000; do row emu "rate=${r}mbit,delay=10ms"; done
+# the emu backend's write window (coalesce=, docs/link-emulation.md): less CPU, writes up to 250 us late
+for r in 100 1000; do row emu "rate=${r}mbit,delay=10ms,coalesce=250us"; done
 for r in 1 10 50 100 200; do row tc "rate=${r}mbit"; done
 for d in 1ms 5ms 25ms 50ms; do row emu "rate=50mbit,delay=$d"; done
 row emu "rate=20mbit,delay=10ms,jitter=2ms:normal"
@@ -48,6 +50,7 @@ for l in 0.5% 2% 10%; do row emu "rate=20mbit,delay=10ms,loss=$l"; done
 row emu "rate=20mbit,delay=10ms,loss=ge:2%:20%:50%"
 row emu "trace=traces/lte-markov.trace,delay=20ms"
 row emu "trace=traces/steps-wifi-4g-3g.trace,delay=20ms"
+row emu "trace=traces/5g-nr-lte.trace,delay=20ms"
 # A real cellular trace of your own (e.g. Mahimahi's traces/Verizon-LTE-short.up from
 # github.com/ravinet/mahimahi): MECBED_BENCH_TRACE=path make bench-net
 S=${MECBED_BENCH_TRACE:-}

@@ -29,6 +29,16 @@ $B link check --backend emu --link ns3=wifi,rate=1mbit 2> $T/err && fail "emu ac
 grep -q "ns3=wifi: use --backend ns3" $T/err || fail "foreign key error: $(cat $T/err)"
 $B link check --link rate=1mbit,colour=blue 2> $T/err && fail "unknown key accepted"
 grep -q "unknown key 'colour'" $T/err || fail "unknown key error: $(cat $T/err)"
+# the emu backend's write window (coalesce=): a time, and emu's alone
+$B link check --link rate=1mbit,coalesce=250us > /dev/null || fail "coalesce=250us refused"
+$B link check --link rate=1mbit,coalesce=fast 2> $T/err && fail "coalesce=fast accepted"
+grep -q "coalesce='fast'" $T/err || fail "coalesce error: $(cat $T/err)"
+$B link check --backend tc --link rate=1mbit,coalesce=250us 2> $T/err && fail "tc accepted coalesce="
+# TCP through GSO super-packets and merged writes: the rate still holds, in wire bytes
+$B link test --backend emu --link rate=20mbit,delay=5ms,coalesce=1ms --duration 2 --no-udp --no-loss --json \
+    > $T/co.json || fail "emu link test with coalesce="
+tput=$(sed -n 's/^[[:space:]]*"throughput_mbps":[[:space:]]*\([-0-9.e+]*\),*$/\1/p' $T/co.json)
+awk -v x="$tput" 'BEGIN { exit !(x >= 19 && x <= 20.2) }' || fail "TCP at 20 Mbit/s with coalesce=1ms: $tput"
 $B link test --backend emu --link rate=20mbit,delay=10ms,loss=0.5% --duration 1 --json > $T/emu.json || fail "emu link test"
 for k in throughput_mbps rtt_ms loss_rate configured_rate_mbps configured_rtt_ms configured_loss_rate udp_throughput_mbps emulator_cpu_percent; do
     grep -q "\"$k\":" $T/emu.json || fail "key $k missing: $(cat $T/emu.json)"

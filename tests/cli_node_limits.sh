@@ -111,7 +111,7 @@ hang = []
 try:
     for _ in range(200):
         try:
-            hang.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+            hang.append(socket.create_connection(("127.0.0.1", port), timeout=5))
         except OSError:
             pass
     assert len(hang) >= 150, "only %d hanging connections opened" % len(hang)

@@ -98,7 +98,7 @@ static void test_assign_and_validate(void **state)
     p = mb_plan_new("test", g, 0);
     for (int i = 1; i < g->n_nodes; i++) {
         mb_region r = mb_node_full_region(g, i);
-        if (i == idx(g, "fc"))
+        if (i == idx(g, "fl")) /* Flatten (Gemm on 2-D tensors is local along rows and columns) */
             r.w1 = 2;
         mb_plan_compute(p, i, 0, r);
     }

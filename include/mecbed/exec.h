@@ -32,6 +32,12 @@ typedef struct mb_exec_opts {
 int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_tensor ***outputs,
                 const mb_exec_opts *opts, mb_tensor ***all, char *err, size_t errlen);
 
+/* Hand a tensor (one mb_exec_run returned, or any owning its data) back
+ * to the executor's buffer arena, so the next call reuses its memory
+ * instead of allocating and faulting in a new buffer: a generation loop
+ * passes each step's KV cache back this way. NULL is ignored. */
+void mb_exec_release(mb_tensor *t);
+
 /* Seeded input tensors for every MB_OP_INPUT node (caller frees); NULL when
  * out of memory (mb_exec_memory_error says why). */
 mb_tensor **mb_exec_make_inputs(const mb_graph *g, uint64_t seed);

@@ -9,7 +9,7 @@
 
 #define MB_MAX_INPUTS 128
 #define MB_MAX_PARAMS 6
-#define MB_MAX_OUTPUTS 16
+#define MB_MAX_OUTPUTS 128
 #define MB_NAME_LEN 96
 
 typedef enum mb_op_type {
@@ -192,7 +192,8 @@ typedef struct mb_node {
     int64_t out_bytes;  /* fp32 bytes of the output tensor */
     int64_t macs;       /* multiply-accumulates (elementwise ops: one per output element) */
     int64_t n_weights;  /* parameter count */
-    int local;          /* 1: spatially local, any output rectangle is computable from an input rectangle */
+    int local;          /* 1: any output region is computable from input regions (4-D: spatially local;
+                           2-D/3-D: along tokens, features or heads, see mb_node_compute_region) */
     int out_dtype;      /* mb_dtype of the output (values stored as fp32, see mb_dtype) */
 } mb_node;
 
@@ -234,6 +235,26 @@ uint64_t mb_graph_hash(const mb_graph *g);
 mb_region mb_node_input_region(const mb_graph *g, int i, int k, mb_region r);
 /* The whole output region of node i. */
 mb_region mb_node_full_region(const mb_graph *g, int i);
+/* What computing region r of node i actually computes: r itself, except for
+ * ops with 2-D/3-D outputs that need whole axes (LayerNormalization and
+ * Softmax over the column axis: whole columns; a Reshape merging heads:
+ * whole heads). Input regions are those of this region. */
+mb_region mb_node_compute_region(const mb_graph *g, int i, mb_region r);
+/* Boxes (per-axis [lo, hi)) for ops with 2-D/3-D outputs: the box of input
+ * k needed for the output box lo/hi (already a compute region's box);
+ * returns the input's rank. Whole input for ops that are not local. */
+int mb_node_input_box(const mb_graph *g, int i, int k, const int64_t *lo, const int64_t *hi, int64_t *in_lo,
+                      int64_t *in_hi);
+/* The same for parameter j (Gemm's B and C, MatMul's right operand, a
+ * broadcast operand); other parameters are whole. */
+int mb_node_param_box(const mb_graph *g, int i, int j, const int64_t *lo, const int64_t *hi, int64_t *plo,
+                      int64_t *phi);
+/* The box of region r of a rank-q tensor of dims, and the region covering a box. */
+void mb_region_to_box(int q, const int64_t *dims, mb_region r, int64_t *lo, int64_t *hi);
+mb_region mb_box_to_region(int p, const int64_t *lo, const int64_t *hi);
+/* The box of a rank-p broadcast operand (dims) for an output box of rank q. */
+void mb_broadcast_box(int q, const int64_t *lo, const int64_t *hi, int p, const int64_t *dims, int64_t *blo,
+                      int64_t *bhi);
 
 /* Resize: the source coordinate of output index o along one axis (ONNX's
  * coordinate_transformation_mode). Kernels and region mapping share it. */

@@ -15,10 +15,14 @@ typedef struct mb_tensor {
     int owns_data; /* mb_tensor_free() frees data too */
 } mb_tensor;
 
-/* A rectangle of a 4-D NCHW tensor: rows [h0,h1) and columns [w0,w1), all
- * batches and channels. Coordinates are in the full tensor's frame. Tensors of
- * other ranks only have their full region (h = dims[ndim-2], w = dims[ndim-1]
- * for ndim >= 2; see mb_region_full). */
+/* A rectangle of a tensor along its two region axes (mb_region_axes): rows
+ * [h0,h1) and columns [w0,w1), every other axis whole. Coordinates are in the
+ * full tensor's frame. 4-D NCHW: rows = H, columns = W (all batches and
+ * channels). 2-D and 3-D (transformer activations): rows = axis 0, columns =
+ * axis 1, axis 2 whole: [tokens, features] splits by tokens or features,
+ * [heads, tokens, d] by heads or tokens, [tokens, heads, d] by tokens or
+ * heads. Rank 1: columns = axis 0; ranks 0 and >= 5 only have their full
+ * region in practice (rows and columns = the last two axes). */
 #ifndef MB_REGION_DEFINED /* policy.h gives plugins the same definition */
 #define MB_REGION_DEFINED
 typedef struct mb_region {
@@ -27,9 +31,9 @@ typedef struct mb_region {
 #endif
 
 /* A sub-tensor together with where it sits in the full tensor: t holds rows
- * [h_off, h_off + t->dims[2]) and columns [w_off, w_off + t->dims[3]) of a
- * full tensor whose height and width are full_h, full_w (4-D only; for other
- * ranks offsets are 0 and t is the whole tensor). */
+ * [h_off, h_off + rows) and columns [w_off, w_off + cols) along the region
+ * axes (4-D: dims[2], dims[3]) of a full tensor whose extents there are
+ * full_h, full_w. */
 typedef struct mb_view {
     const mb_tensor *t;
     int64_t h_off, w_off;
@@ -53,10 +57,17 @@ int64_t mb_region_rows(mb_region r);
 int64_t mb_region_cols(mb_region r);
 int mb_region_empty(mb_region r);
 mb_region mb_region_full_dims(int ndim, const int64_t *dims);
-/* Copy region r of the 4-D tensor src (described as a view) into dst, whose
- * dims are (N, C, rows(r), cols(r)). Returns 0, or -1 if r is not inside the view. */
+/* The axes rows and columns index for a tensor of rank ndim (-1: none). */
+void mb_region_axes(int ndim, int *ah, int *aw);
+/* The dims of region r of a tensor of dims full (the full dims with the two
+ * region axes replaced by rows(r) and cols(r)) into out; returns ndim. */
+int mb_region_box_dims(int ndim, const int64_t *full, mb_region r, int64_t *out);
+/* Copy region r of the tensor src (described as a view: h_off/w_off along
+ * the region axes) into dst, whose dims are src's with the region axes
+ * replaced by rows(r), cols(r) (4-D: N, C, rows, cols). Returns 0, or -1 if r
+ * is not inside the view. */
 int mb_tensor_copy_region(const mb_view *src, mb_region r, mb_tensor *dst);
-/* Write the 4-D tile src (dims N, C, rows(r), cols(r)) into region r of dst. */
+/* Write the tile src (dst's dims with rows(r), cols(r) on the region axes) into region r of dst. */
 int mb_tensor_paste_region(mb_tensor *dst, mb_region r, const mb_tensor *src);
 mb_view mb_view_whole(const mb_tensor *t);
 

@@ -167,6 +167,10 @@ static int dispatch(cpu_ctx *c, const mb_graph *g, int node, const mb_view *v, m
         return cpu_gelu(c, g, node, v, r, out, err, errlen);
     case MB_OP_TRANSPOSE:
         return cpu_transpose(c, g, node, v, out, err, errlen);
+    case MB_OP_WHERE: /* the KV-cache update of generation; regions of 4-D outputs: the reference */
+        if (n->out_ndim != 4)
+            return cpu_where(c, g, node, v, out, err, errlen);
+        return c->ref->compute(c->ref, g, node, v, r, out, err, errlen);
     case MB_OP_CONV_TRANSPOSE:
         return cpu_conv_transpose(c, g, node, v, r, out, err, errlen);
     case MB_OP_RESIZE:

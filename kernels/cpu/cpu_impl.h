@@ -126,6 +126,7 @@ int cpu_gelu(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_regi
 /* The vectorisable erf and exp of cpu_transformer.c (exposed for tests). */
 float cpu_fast_erf(float x);
 float cpu_fast_exp(float x);
+int cpu_where(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_tensor *out, char *err, size_t errlen);
 int cpu_transpose(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_tensor *out, char *err,
                   size_t errlen);
 

@@ -286,10 +286,12 @@ static int spatial_attrs(ex *e, Onnx__NodeProto *n, const mb_op_attrs *a, int di
  * (LayerNormalization: 17). */
 static int export_opset(const mb_graph *g)
 {
-    for (int i = 0; i < g->n_nodes; i++)
+    int v = EXPORT_OPSET;
+    for (int i = 0; i < g->n_nodes; i++) {
         if (g->nodes[i].type == MB_OP_LAYERNORM)
-            return 17;
-    return EXPORT_OPSET;
+            v = 17;
+    }
+    return v;
 }
 
 /* An int64 list initializer "<node>.<role>" fed as the next input. */
@@ -327,13 +329,41 @@ static int param_ints(ex *e, Onnx__NodeProto *n, const mb_node *nd, int k, const
     return tp->name ? in_name(e, n, nm) : -1;
 }
 
+/* Gelu's tanh form (GPT-2's gelu_new) decomposed as PyTorch writes it
+ * before opset 20: 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))).
+ * It imports as these elementwise ops (equal to mecbed's Gelu to rounding). */
+static int export_gelu_tanh(ex *e, const mb_node *nd, const char *x)
+{
+    static const char *const ops[9] = {"Mul", "Mul", "Mul", "Add", "Mul", "Tanh", "Add", "Mul", "Mul"};
+    static const int with_x[9] = {1, 1, 0, 1, 0, 0, 0, 1, 0};
+    static const float cst[9] = {0, 0, 0.044715f, 0, 0.7978845608f, 0, 1.0f, 0, 0.5f};
+    char prev[MB_NAME_LEN + 16], nm[MB_NAME_LEN + 16], cn[MB_NAME_LEN + 24];
+    snprintf(prev, sizeof prev, "%s", x);
+    for (int k = 0; k < 9; k++) {
+        if (k < 8)
+            snprintf(nm, sizeof nm, "%s/gelu%d", nd->name, k);
+        else
+            snprintf(nm, sizeof nm, "%s", nd->name);
+        Onnx__NodeProto *n = add_node(e, ops[k], nm);
+        if (!n || in_name(e, n, prev) || (with_x[k] && in_name(e, n, x)))
+            return -1;
+        if (cst[k] != 0) {
+            snprintf(cn, sizeof cn, "%s.c", nm);
+            if (add_scalar_f(e, cn, cst[k]) || in_name(e, n, cn))
+                return -1;
+        }
+        snprintf(prev, sizeof prev, "%s", nm);
+    }
+    return 0;
+}
+
 /* Gelu (erf form) as PyTorch exports it before opset 20: x / sqrt 2 -> Erf
  * -> + 1 -> x * . -> * 0.5; the importer fuses it back into one node that
  * computes these operations in this order (bit-identical round trip). */
 static int export_gelu(ex *e, const mb_node *nd, const char *x)
 {
     if (nd->a.gelu_tanh)
-        return efail(e, nd, "Gelu's tanh form (ONNX Gelu is opset 20; mecbed exports opset <= 17)");
+        return export_gelu_tanh(e, nd, x);
     static const char *const ops[5] = {"Div", "Erf", "Add", "Mul", "Mul"};
     static const char *const tags[5] = {"/div", "/erf", "/add", "/mul", ""};
     static const float cst[5] = {1.41421354f, 0, 1.0f, 0, 0.5f};
@@ -429,6 +459,12 @@ static int export_tf_node(ex *e, Onnx__NodeProto *n, const mb_node *nd)
         return ints_input(e, n, nd, "repeats", a->shape_ndim, a->shape);
     case MB_OP_CAST:
         return attr_i(e, n, "to", onnx_type_of(a->dtype));
+    case MB_OP_WHERE:
+        return 0;
+    case MB_OP_ARGMAX:
+    case MB_OP_ARGMIN:
+        return attr_i(e, n, "axis", a->axis) || attr_i(e, n, "keepdims", a->keepdims) ||
+               (a->select_last && attr_i(e, n, "select_last_index", 1));
     default:
         if (nd->type >= MB_OP_ERF && nd->type <= MB_OP_SIGN)
             return 0;
@@ -447,6 +483,12 @@ static int export_node(ex *e, int idx)
     const mb_op_attrs *a = &nd->a;
     if (nd->type == MB_OP_CONSTANT) {
         const mb_tensor *t = nd->params[0];
+        if (nd->out_dtype == MB_DT_INT64 && t->ndim == 1) { /* integer constants stay integers (indices, slots) */
+            int64_t *v = ex_alloc(e, sizeof(int64_t) * (size_t)(t->dims[0] + 1));
+            for (int64_t i = 0; v && i < t->dims[0]; i++)
+                v[i] = (int64_t)t->data[i];
+            return v ? add_init_i64(e, nd->name, (int)t->dims[0], v) : -1;
+        }
         return add_init_f(e, nd->name, t->ndim, t->dims, t->data);
     }
     if (nd->type == MB_OP_GELU)

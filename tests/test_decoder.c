@@ -1,0 +1,411 @@
+/* Decoders and generation (docs/generation.md): the zoo's decoders against
+ * their published sizes; KV-cache decoding against recomputing the whole
+ * sequence without a cache (tokens and the cache itself), for GPT-2's and
+ * Llama's architecture (grouped-query attention, rotary embeddings); the
+ * cpu backend against the reference; the ONNX round trip of a decode graph
+ * with its explicit KV cache; bad arguments. Tiny configurations keep it fast. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mecbed/backend.h"
+#include "mecbed/decoder.h"
+#include "mecbed/cost.h"
+#include "mecbed/exec.h"
+#include "mecbed/generate.h"
+#include "mecbed/genplan.h"
+#include "mecbed/nodetype.h"
+#include "mecbed/profile.h"
+#include "mecbed/topology.h"
+#include "mecbed/model.h"
+#include "mecbed/onnx.h"
+#include "mecbed/zoo.h"
+
+static const mb_decoder_cfg tiny_gpt2 = {"tiny_gpt2", MB_DEC_GPT2, 97, 32, 2, 4, 4, 64, 64, 1e-5f, 0, 1, 0};
+static const mb_decoder_cfg tiny_llama = {"tiny_llama", MB_DEC_LLAMA, 101, 48, 3, 6, 2, 80, 64, 1e-5f, 10000.0f, 0, 0};
+
+static void free_tensors(mb_tensor **t, int n)
+{
+    for (int i = 0; t && i < n; i++)
+        mb_tensor_free(t[i]);
+    free(t);
+}
+
+static void test_published_sizes(void **state)
+{
+    (void)state;
+    const char *const *names = mb_decoder_names();
+    int n = 0;
+    for (; names[n]; n++) {
+        char err[512];
+        mb_graph *g = mb_zoo_build_structure(names[n], err, sizeof err);
+        if (!g)
+            fail_msg("%s: %s", names[n], err);
+        const mb_decoder_cfg *c = mb_decoder_find(names[n]);
+        assert_non_null(c);
+        double p = (double)mb_graph_params(g);
+        print_message("%-14s %8.3f M params (published %8.3f M), %d nodes\n", names[n], p / 1e6,
+                      c->published_params / 1e6, g->n_nodes);
+        if (fabs(p - c->published_params) > 0.02 * c->published_params)
+            fail_msg("%s: %.0f params, published %.0f", names[n], p, c->published_params);
+        /* names are unique (weights are shared by name) */
+        for (int i = 0; i < g->n_nodes; i++)
+            assert_int_equal(mb_graph_find(g, g->nodes[i].name), i);
+        assert_int_equal(g->n_outputs, 1 + 2 * c->layers);
+        mb_graph_free(g);
+    }
+    assert_int_equal(n, 3);
+    assert_ptr_equal(mb_decoder_find("GPT-2"), mb_decoder_find("gpt2"));
+    assert_null(mb_decoder_find("gpt5"));
+}
+
+/* Run a prefill graph (no cache) on seq[0..T): the greedy next token and, in
+ * cache (if non-NULL), its present tensors. */
+static int64_t full_recompute(const mb_decoder_cfg *c, const mb_graph *weights, mb_backend *be, const int64_t *seq,
+                              int T, int64_t C, mb_tensor ***cache)
+{
+    char err[512];
+    mb_graph *g = mb_decoder_build(c, T, C, 0, 0, 1, err, sizeof err);
+    if (!g)
+        fail_msg("%s", err);
+    assert_true(mb_decoder_share_weights(g, weights, err, sizeof err) > 0);
+    int64_t d = T;
+    mb_tensor *in[2] = {mb_tensor_new(1, &d), mb_tensor_new(1, &d)};
+    for (int i = 0; i < T; i++) {
+        in[0]->data[i] = (float)seq[i];
+        in[1]->data[i] = (float)i;
+    }
+    mb_tensor **o = NULL;
+    if (mb_exec_run(g, be, in, &o, NULL, NULL, err, sizeof err))
+        fail_msg("%s", err);
+    int64_t tok = (int64_t)o[0]->data[0];
+    if (cache)
+        *cache = o;
+    else
+        free_tensors(o, g->n_outputs);
+    mb_tensor_free(in[0]);
+    mb_tensor_free(in[1]);
+    mb_graph_free(g);
+    return tok;
+}
+
+/* Generation with the cache equals recomputing the whole sequence at every step. */
+static void check_cache_equals_recompute(const mb_decoder_cfg *c)
+{
+    char err[512];
+    mb_backend *be = mb_backend_new("cpu", 1, err, sizeof err);
+    assert_non_null(be);
+    const int P = 5, N = 7;
+    mb_gen_model *m = mb_gen_model_new(c, P + N - 1, 7, err, sizeof err);
+    if (!m)
+        fail_msg("%s", err);
+    int64_t *prompt = mb_gen_prompt(c->vocab, P, 3);
+    mb_gen_result r;
+    if (mb_generate(m, be, prompt, P, N, &r, err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(r.n_tokens, N);
+    int64_t seq[64];
+    memcpy(seq, prompt, sizeof(int64_t) * (size_t)P);
+    int distinct = 0;
+    for (int i = 0; i < N; i++) {
+        int64_t want = full_recompute(c, m->decode, be, seq, P + i, m->capacity, NULL);
+        if (want != r.tokens[i])
+            fail_msg("%s: token %d is %lld with the cache, %lld recomputed", c->name, i, (long long)r.tokens[i],
+                     (long long)want);
+        distinct += i == 0 || r.tokens[i] != r.tokens[i - 1];
+        seq[P + i] = r.tokens[i];
+    }
+    print_message("%s: %d tokens identical with and without the cache (%d changes of token)\n", c->name, N, distinct);
+    assert_true(r.tpot_median_ms > 0 && r.ttft_ms > 0 && r.weight_bytes > 0 && r.kv_bytes > 0);
+    mb_gen_result_free(&r);
+    free(prompt);
+    mb_gen_model_free(m);
+    mb_backend_free(be);
+}
+
+static void test_cache_gpt2(void **state)
+{
+    (void)state;
+    check_cache_equals_recompute(&tiny_gpt2);
+}
+
+static void test_cache_llama(void **state)
+{
+    (void)state;
+    check_cache_equals_recompute(&tiny_llama);
+}
+
+/* One decode step after a prefill writes the same keys and values, at the
+ * same slots, as a prefill over the longer sequence; the cpu backend
+ * computes what the reference does. */
+static void check_decode_step(const mb_decoder_cfg *c)
+{
+    char err[512];
+    const int P = 4;
+    const int64_t C = 8;
+    mb_backend *ref = mb_backend_new("ref", 1, err, sizeof err), *cpu = mb_backend_new("cpu", 1, err, sizeof err);
+    assert_non_null(ref);
+    assert_non_null(cpu);
+    mb_graph *dg = mb_decoder_build(c, 1, C, 1, 11, 0, err, sizeof err);
+    if (!dg)
+        fail_msg("%s", err);
+    int64_t seq[8] = {3, 17, 42, 91, 0};
+    mb_tensor **pre = NULL, **longer = NULL;
+    seq[P] = full_recompute(c, dg, cpu, seq, P, C, &pre);
+    full_recompute(c, dg, cpu, seq, P + 1, C, &longer);
+    int n_in = 2 + 2 * (int)c->layers;
+    mb_tensor **in = calloc((size_t)n_in, sizeof *in);
+    int64_t one = 1;
+    in[0] = mb_tensor_new(1, &one);
+    in[1] = mb_tensor_new(1, &one);
+    in[0]->data[0] = (float)seq[P];
+    in[1]->data[0] = (float)P;
+    for (int k = 2; k < n_in; k++)
+        in[k] = pre[k - 1];
+    mb_tensor **o_cpu = NULL, **o_ref = NULL;
+    assert_int_equal(mb_exec_run(dg, cpu, in, &o_cpu, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(mb_exec_run(dg, ref, in, &o_ref, NULL, NULL, err, sizeof err), 0);
+    for (int k = 1; k < dg->n_outputs; k++) {
+        assert_true(mb_tensor_max_abs_diff(o_cpu[k], o_ref[k]) < 1e-5);
+        /* slots 0..P hold positions 0..P in both; the rest stay zero */
+        const mb_tensor *a = o_cpu[k], *b = longer[k];
+        int key = k % 2 == 1; /* keys [Hkv, dh, C], values [Hkv, C, dh] */
+        double worst = 0;
+        for (int64_t i = 0; i < mb_tensor_numel(a); i++) {
+            int64_t slot = key ? i % C : (i / a->dims[2]) % C;
+            double want = slot <= P ? b->data[i] : 0.0;
+            worst = fmax(worst, fabs(a->data[i] - want));
+        }
+        if (worst > 1e-4)
+            fail_msg("present output %d differs from the longer prefill's by %g", k, worst);
+    }
+    assert_float_equal(o_cpu[0]->data[0], o_ref[0]->data[0], 0);
+    free_tensors(o_cpu, dg->n_outputs);
+    free_tensors(o_ref, dg->n_outputs);
+    mb_tensor_free(in[0]);
+    mb_tensor_free(in[1]);
+    free(in);
+    free_tensors(pre, dg->n_outputs);
+    free_tensors(longer, dg->n_outputs);
+    mb_graph_free(dg);
+    mb_backend_free(ref);
+    mb_backend_free(cpu);
+}
+
+static void test_decode_step_cache(void **state)
+{
+    (void)state;
+    check_decode_step(&tiny_gpt2);
+    check_decode_step(&tiny_llama);
+}
+
+/* The decode graph with its explicit KV cache survives ONNX export and import. */
+static void test_onnx_roundtrip(void **state)
+{
+    (void)state;
+    char err[1024], path[] = "/tmp/mecbed-test-decoder-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    mb_backend *be = mb_backend_new("cpu", 1, err, sizeof err);
+    for (int a = 0; a < 2; a++) {
+        const mb_decoder_cfg *c = a ? &tiny_llama : &tiny_gpt2;
+        mb_graph *g = mb_decoder_build(c, 1, 8, 1, 5, 0, err, sizeof err);
+        assert_non_null(g);
+        if (mb_onnx_save(g, path, err, sizeof err))
+            fail_msg("export %s: %s", c->name, err);
+        mb_graph *h = mb_onnx_load(path, err, sizeof err);
+        if (!h)
+            fail_msg("import %s: %s", c->name, err);
+        assert_int_equal(h->n_outputs, g->n_outputs);
+        mb_tensor **in = mb_exec_make_inputs(g, 3);
+        int n_in = 0;
+        for (int i = 0; i < g->n_nodes; i++)
+            n_in += g->nodes[i].type == MB_OP_INPUT;
+        in[0]->data[0] = 5; /* a token id and a position inside the cache */
+        in[1]->data[0] = 2;
+        mb_tensor **o1 = NULL, **o2 = NULL;
+        if (mb_exec_run(g, be, in, &o1, NULL, NULL, err, sizeof err) ||
+            mb_exec_run(h, be, in, &o2, NULL, NULL, err, sizeof err))
+            fail_msg("run %s: %s", c->name, err);
+        for (int k = 0; k < g->n_outputs; k++)
+            if (mb_tensor_max_abs_diff(o1[k], o2[k]) > 1e-6)
+                fail_msg("%s output %d differs after the ONNX round trip", c->name, k);
+        free_tensors(o1, g->n_outputs);
+        free_tensors(o2, g->n_outputs);
+        free_tensors(in, n_in);
+        mb_graph_free(g);
+        mb_graph_free(h);
+    }
+    unlink(path);
+    mb_backend_free(be);
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    char err[512];
+    assert_null(mb_decoder_build(&tiny_gpt2, 2, 8, 1, 1, 1, err, sizeof err));
+    assert_non_null(strstr(err, "one token"));
+    assert_null(mb_decoder_build(&tiny_gpt2, 1, 65, 1, 1, 1, err, sizeof err));
+    assert_non_null(strstr(err, "exceeds the positions"));
+    mb_decoder_cfg bad = tiny_llama;
+    bad.kv_heads = 4; /* does not divide 6 heads */
+    assert_null(mb_decoder_build(&bad, 1, 8, 1, 1, 1, err, sizeof err));
+    assert_non_null(strstr(err, "bad configuration"));
+
+    mb_backend *be = mb_backend_new("cpu", 1, err, sizeof err);
+    mb_gen_model *m = mb_gen_model_new(&tiny_gpt2, 6, 1, err, sizeof err);
+    assert_non_null(m);
+    int64_t prompt[4] = {1, 2, 3, 4};
+    mb_gen_result r;
+    assert_int_equal(mb_generate(m, be, prompt, 4, 4, &r, err, sizeof err), -1);
+    assert_non_null(strstr(err, "capacity"));
+    prompt[2] = 97;
+    assert_int_equal(mb_generate(m, be, prompt, 4, 2, &r, err, sizeof err), -1);
+    assert_non_null(strstr(err, "outside the vocabulary"));
+    /* weights of another model cannot be shared */
+    mb_graph *other = mb_decoder_build(&tiny_llama, 1, 6, 1, 1, 1, err, sizeof err);
+    mb_graph *pg = mb_decoder_build(&tiny_gpt2, 2, 6, 0, 1, 1, err, sizeof err);
+    assert_int_equal(mb_decoder_share_weights(pg, other, err, sizeof err), -1);
+    assert_non_null(strstr(err, "no weights of the same shape"));
+    mb_graph_free(other);
+    mb_graph_free(pg);
+    mb_gen_model_free(m);
+    mb_backend_free(be);
+}
+
+/* A split run (every step a plan across device and edge) generates the
+ * tokens of the unsplit run, for every cut. */
+static void test_split_generation(void **state)
+{
+    (void)state;
+    char err[512];
+    const mb_decoder_cfg *c = &tiny_llama;
+    mb_topology t;
+    assert_int_equal(mb_topology_from_link("rate=50mbit,rtt=20ms", &t, err, sizeof err), 0);
+    mb_backend *be = mb_backend_new("cpu", 1, err, sizeof err);
+    mb_gen_model *m = mb_gen_model_new(c, 10, 9, err, sizeof err);
+    assert_non_null(m);
+    int64_t *prompt = mb_gen_prompt(c->vocab, 5, 4);
+    mb_gen_result ref, got;
+    assert_int_equal(mb_generate(m, be, prompt, 5, 6, &ref, err, sizeof err), 0);
+    int dev = mb_topology_find(&t, "device"), edge = mb_topology_find(&t, "edge0");
+    for (int k = 0; k <= c->layers; k++) {
+        int ls[8];
+        for (int l = 0; l < c->layers; l++)
+            ls[l] = l < k ? dev : edge;
+        mb_gen_split sp = {&t, ls, dev};
+        if (mb_generate_split(m, be, &sp, prompt, 5, 6, &got, err, sizeof err))
+            fail_msg("split after %d: %s", k, err);
+        assert_int_equal(got.n_tokens, ref.n_tokens);
+        assert_memory_equal(got.tokens, ref.tokens, sizeof(int64_t) * (size_t)ref.n_tokens);
+        mb_gen_result_free(&got);
+    }
+    int bad[3] = {dev, dev, 7}; /* no such site */
+    mb_gen_split sp = {&t, bad, dev};
+    assert_int_equal(mb_generate_split(m, be, &sp, prompt, 5, 6, &got, err, sizeof err), -1);
+    mb_gen_result_free(&ref);
+    free(prompt);
+    mb_gen_model_free(m);
+    mb_backend_free(be);
+}
+
+typedef struct pipe_fixture {
+    mb_gen_model *m;
+    mb_graph *pg;
+    mb_profile *pp, *dp;
+    mb_nodetype_set types;
+} pipe_fixture;
+
+static void pipe_preds(pipe_fixture *f, const char *link, double mem, mb_gen_split_pred *out, int *best)
+{
+    char err[512];
+    mb_topology t;
+    assert_int_equal(mb_topology_from_link(link, &t, err, sizeof err), 0);
+    mb_cost_model *pc = mb_cost_new(f->pg, &t, f->pp, &f->types, NULL, err, sizeof err);
+    mb_cost_model *dc = mb_cost_new(f->m->decode, &t, f->dp, &f->types, NULL, err, sizeof err);
+    assert_non_null(pc);
+    assert_non_null(dc);
+    int L = (int)f->m->cfg->layers, dev = mb_topology_find(&t, "device"), edge = mb_topology_find(&t, "edge0");
+    *best = mb_gen_pipeline_plan(f->pg, pc, f->m->decode, dc, L, dev, edge, 8, mem, out, err, sizeof err);
+    if (*best >= 0) {
+        /* a step's time is its compute plus one transfer each way */
+        for (int k = 0; k <= L; k++) {
+            const mb_gen_step_pred *s = &out[k].decode;
+            double x = (s->up_bytes ? mb_cost_xfer_ms(dc, dev, edge, s->up_bytes) : 0) +
+                       (s->down_bytes ? mb_cost_xfer_ms(dc, edge, dev, s->down_bytes) : 0);
+            assert_float_equal(s->ms, s->compute_ms + x, 1e-9 * s->ms);
+            assert_true((k == L) == (s->up_bytes == 0 && s->down_bytes == 0));
+            assert_float_equal(out[k].total_ms, out[k].prefill.ms + 7 * s->ms, 1e-9 * out[k].total_ms);
+            if (k < L) /* the token (4 bytes) comes back */
+                assert_int_equal(s->down_bytes, 4);
+        }
+    }
+    mb_cost_free(pc);
+    mb_cost_free(dc);
+}
+
+/* EdgeShard's cut: the least total time; all on the device when the round
+ * trip is long; kept within the device's memory. */
+static void test_pipeline_plan(void **state)
+{
+    (void)state;
+    char err[512];
+    pipe_fixture f;
+    memset(&f, 0, sizeof f);
+    assert_int_equal(mb_nodetypes_load_default(&f.types, err, sizeof err), 0);
+    f.m = mb_gen_model_new(&tiny_llama, 12, 2, err, sizeof err);
+    assert_non_null(f.m);
+    f.pg = mb_decoder_build(&tiny_llama, 5, 12, 0, 0, 1, err, sizeof err);
+    assert_true(mb_decoder_share_weights(f.pg, f.m->decode, err, sizeof err) > 0);
+    f.pp = mb_profile_measure(f.pg, "cpu", 1, 1, err, sizeof err);
+    f.dp = mb_profile_measure(f.m->decode, "cpu", 1, 1, err, sizeof err);
+    assert_non_null(f.pp);
+    assert_non_null(f.dp);
+    int L = (int)tiny_llama.layers, best;
+    mb_gen_split_pred out[8];
+    pipe_preds(&f, "rate=100mbit,rtt=10ms", 0, out, &best);
+    assert_true(best >= 0 && best <= L);
+    for (int k = 0; k <= L; k++)
+        assert_true(out[best].total_ms <= out[k].total_ms);
+    pipe_preds(&f, "rate=1mbit,rtt=5000ms", 0, out, &best);
+    assert_int_equal(best, L); /* a 5 s round trip per token: stay on the device */
+    double all = out[L].device_weight_bytes;
+    pipe_preds(&f, "rate=1mbit,rtt=5000ms", all - 1, out, &best);
+    assert_true(best < L); /* the device cannot hold every layer */
+    assert_true(out[best].device_weight_bytes <= all - 1);
+    pipe_preds(&f, "rate=1mbit,rtt=5000ms", 1000, out, &best); /* not even the embedding */
+    assert_int_equal(best, -1);
+    mb_profile_free(f.pp);
+    mb_profile_free(f.dp);
+    mb_graph_free(f.pg);
+    mb_gen_model_free(f.m);
+}
+
+static void test_bandwidth(void **state)
+{
+    (void)state;
+    double gbs = mb_mem_read_bandwidth(64u << 20, 2);
+    print_message("streaming read: %.2f GB/s\n", gbs);
+    assert_true(gbs > 0.1 && gbs < 10000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_published_sizes), cmocka_unit_test(test_cache_gpt2),
+        cmocka_unit_test(test_cache_llama),     cmocka_unit_test(test_decode_step_cache),
+        cmocka_unit_test(test_onnx_roundtrip),  cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_split_generation), cmocka_unit_test(test_pipeline_plan),
+        cmocka_unit_test(test_bandwidth),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
