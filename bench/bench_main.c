@@ -253,6 +253,15 @@ static const conv_shape conv_shapes[] = {
     {"resnet 1x1 64->256 56", 64, 256, 56, 56, 1, 1, 0, 1},
     {"resnet 1x1 1024->256 14", 1024, 256, 14, 14, 1, 1, 0, 1},
     {"resnet 1x1/2 512->1024 28", 512, 1024, 28, 28, 1, 2, 0, 1},
+    /* stride 2, 7x7 maps, small K, 13x13 maps: the direct kernels' hard cases */
+    {"resnet 3x3/2 128->128 56", 128, 128, 56, 56, 3, 2, 1, 1},
+    {"resnet 1x1/2 256->512 56", 256, 512, 56, 56, 1, 2, 0, 1},
+    {"resnet 1x1 512->2048 7", 512, 2048, 7, 7, 1, 1, 0, 1},
+    {"resnet 1x1 512->128 28", 512, 128, 28, 28, 1, 1, 0, 1},
+    {"mobilenetv2 1x1 16->96 112", 16, 96, 112, 112, 1, 1, 0, 1},
+    {"mobilenetv2 1x1 320->1280 7", 320, 1280, 7, 7, 1, 1, 0, 1},
+    {"tiny_yolov2 3x3 512->1024 13", 512, 1024, 13, 13, 3, 1, 1, 1},
+    {"tiny_yolov2 3x3 3->16 416", 3, 16, 416, 416, 3, 1, 1, 1},
     {"mobilenetv2 dw 3x3 144 56", 144, 144, 56, 56, 3, 1, 1, 144},
     {"mobilenetv2 dw 3x3/2 144 56", 144, 144, 56, 56, 3, 2, 1, 144},
 };
@@ -332,8 +341,10 @@ typedef struct op_case {
 } op_case;
 
 static const op_case op_cases[] = {
-    {"Conv 3x3 64->64 56 (GEMM)", "Input x shape=1,64,56,56\nConv y x kernel=3 pads=1 W=he(64x64x3x3) B=const(64,0)\n"},
+    {"Conv 3x3 64->64 56 (direct)", "Input x shape=1,64,56,56\nConv y x kernel=3 pads=1 W=he(64x64x3x3) B=const(64,0)\n"},
     {"Conv 1x1 16->96 112 (small K)", "Input x shape=1,16,112,112\nConv y x kernel=1 W=he(96x16x1x1) B=const(96,0.1)\n"},
+    {"Conv 3x3/2 128->128 56 (direct)", "Input x shape=1,128,56,56\nConv y x kernel=3 stride=2 pads=1 W=he(128x128x3x3) "
+     "B=const(128,0)\n"},
     {"Conv depthwise 3x3 144 56", "Input x shape=1,144,56,56\nConv y x kernel=3 pads=1 group=144 W=he(144x1x3x3)\n"},
     {"Conv depthwise 3x3/2 96 112", "Input x shape=1,96,112,112\nConv y x kernel=3 stride=2 pads=1 group=96 "
      "W=he(96x1x3x3)\n"},

@@ -31,6 +31,21 @@ float *cpu_scratch(cpu_ctx *c, int thread, size_t n)
     return c->scratch[thread];
 }
 
+float *cpu_shared(cpu_ctx *c, size_t n)
+{
+    if (c->shared_len < n) {
+        free(c->shared);
+        size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+        if (posix_memalign((void **)&c->shared, 64, bytes)) {
+            c->shared = NULL;
+            c->shared_len = 0;
+            return NULL;
+        }
+        c->shared_len = n;
+    }
+    return c->shared;
+}
+
 #define CPU_PARALLEL_MIN_NS 30000.0
 
 void cpu_run(cpu_ctx *c, int n_tasks, cpu_task_fn fn, void *arg, double est_ns)
@@ -228,6 +243,7 @@ static void cpu_free(mb_backend *be)
             c->ref->free(c->ref);
         for (int i = 0; i < CPU_MAX_THREADS; i++)
             free(c->scratch[i]);
+        free(c->shared);
         pthread_mutex_destroy(&c->lock);
         free(c);
     }

@@ -36,6 +36,8 @@ typedef struct cpu_ctx {
     mb_backend *ref;              /* rarely hot ops are delegated to the reference backend */
     float *scratch[CPU_MAX_THREADS];
     size_t scratch_len[CPU_MAX_THREADS]; /* in floats */
+    float *shared;                       /* one buffer all threads of one op read (cpu_shared) */
+    size_t shared_len;                   /* in floats */
 } cpu_ctx;
 
 /* Run fn over n_tasks on the backend's threads, or on the calling thread
@@ -50,6 +52,10 @@ void cpu_run(cpu_ctx *c, int n_tasks, cpu_task_fn fn, void *arg, double est_ns);
 /* Per-thread scratch of at least n floats (grown on demand, kept between calls);
  * NULL when out of memory. */
 float *cpu_scratch(cpu_ctx *c, int thread, size_t n);
+/* One buffer of at least n floats for the op being computed (64-byte
+ * aligned, grown on demand, kept between calls; computes on one backend are
+ * serialised by its lock); NULL when out of memory. */
+float *cpu_shared(cpu_ctx *c, size_t n);
 
 /* Locate element (n, ch, y, x) of a 4-D view, (y, x) in the full tensor's
  * frame, known to lie inside the view. */
@@ -63,6 +69,26 @@ static inline const float *cpu_view_row(const mb_view *v, int64_t n, int64_t ch,
  * HardSwish, Sigmoid) applied to each part of the output as it is made. */
 int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const mb_node *act, const mb_view *in, mb_region r,
              mb_tensor *out, char *err, size_t errlen);
+/* Direct convolution with AVX-512 micro-kernels (cpu_conv_direct.c), for
+ * dense or grouped convs with more than one input channel per group and
+ * dilation 1. Every output element is bias + the sum over (c, ky, kx) in that
+ * order, one float FMA each, so the result does not depend on the region,
+ * the tiling or the thread count. */
+typedef struct cpu_dconv {
+    const mb_view *v;      /* input view (4-D NCHW) */
+    const float *w, *bias; /* OIHW weights, bias or NULL */
+    float *out;            /* region r of the output, all batches and channels */
+    int64_t n_batch, C, M, G;
+    int kh, kw, sh, sw, pt, pl;
+    int64_t full_h, full_w;
+    mb_region r;
+    const mb_node *act; /* fused activation or NULL */
+} cpu_dconv;
+/* 1 when this CPU runs the direct kernels (AVX-512F) and they are not
+ * switched off (MECBED_CPU_CONV=gemm). */
+int cpu_conv_direct_available(void);
+/* 0 done, -1 out of memory. */
+int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d);
 /* y[i] = op(x[i]) for an activation op (Relu ... Sigmoid, Identity); x may be y. */
 void cpu_unary_span(mb_op_type op, float alpha, float beta, const float *x, float *y, int64_t n);
 int cpu_conv_transpose(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out,

@@ -1,0 +1,511 @@
+/* Direct convolution on AVX-512: no im2col, no sgemm.
+ *
+ * The input region a conv needs is copied once into a zero-padded buffer
+ * split by stride phase ("Xp": per input channel, one plane per (y mod sh,
+ * x mod sw) phase a tap reads, each PHr x PW). In that frame tap (ky, kx) of
+ * output pixel q = oy*PW + ox reads Xp[c][phase(ky, kx)][q + (ky/sh)*PW +
+ * kx/sw]: for every tap a contiguous run of pixels, whatever the stride, so
+ * the micro-kernel loads 16 pixels with one unaligned vector load. PW is the
+ * output width plus (kw-1)/sw, so (kw-1)/sw columns per frame row are
+ * computed and thrown away (3.4 % at 56 wide, 22 % at 7 wide); their lanes
+ * are masked off when stored. A 1x1 stride-1 conv without padding reads the
+ * input view in place (frame = the view's rows).
+ *
+ * Micro-kernel: MR output channels x NV vectors of 16 frame pixels (14 x 2 =
+ * 28 zmm accumulators), loop over k = (c, ky, kx): NV loads of the input,
+ * MR weight broadcasts, MR*NV FMAs. Weights: where a task has enough pixels
+ * to run over, its output channels' weights are packed into [K][mr] panels
+ * in its scratch (one sequential stream); else broadcast straight from the
+ * mr OIHW rows. Nothing is cached per model. Accumulators start at the
+ * bias; Relu, Clip and LeakyRelu are applied in registers; other fused
+ * activations run over each task's rows afterwards.
+ * Each element is bias + sum over k in order, in float with FMA: independent
+ * of region, tiling, packing and threads (tiles and thread counts are
+ * bit-exact).
+ *
+ * Tasks: (batch, group, output-channel chunk, chunk of output rows), rows
+ * sized so a chunk's Xp stays within L2; within a task, output channels in
+ * groups whose weights fit L2, pixel blocks outer. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_impl.h"
+#include "cpu_simd.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define DC_X86 1
+#define DC_TARGET __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma,bmi2")))
+#else
+#define DC_X86 0
+#endif
+
+/* Register tile: DC_MR output channels x DC_NV vectors of 16 pixels (28
+ * accumulators of 32 zmm). Each input vector loaded serves DC_MR FMAs, which
+ * is what bounds the 1x1 and stride-2 layers (their input streams from L2):
+ * measured on the bench's conv rows (Xeon, AVX-512), 14 x 2 beat 12 x 2 and
+ * 8 x 3 on 10 of 12 shapes, by up to 25 % on 7x7 and stride-2 maps. */
+#define DC_MR 14
+#define DC_MR_NAME 14 /* DC_MR spelled out for token pasting */
+#define DC_NV 2
+#define DC_L2_BYTES (1024 * 1024) /* a task's share of Xp */
+#ifndef DC_W_BYTES
+#define DC_W_BYTES (256 * 1024) /* weights of one group of output channels */
+#endif
+#ifndef DC_PACK_MIN_PX_BIGK
+#define DC_PACK_MIN_PX_BIGK 512 /* the same for K >= 2048 */
+#endif
+#ifndef DC_PACK_MIN_PX
+#define DC_PACK_MIN_PX 1024 /* frame pixels per task from which weights are packed */
+#endif
+#define DC_MAX_TAPS 4096
+
+int cpu_conv_direct_available(void)
+{
+#if DC_X86
+    /* computed once; backends on other threads may race to store the same value */
+    static int avail = -1;
+    int a = __atomic_load_n(&avail, __ATOMIC_RELAXED);
+    if (a < 0) {
+        const char *e = getenv("MECBED_CPU_CONV");
+        __builtin_cpu_init();
+        a = __builtin_cpu_supports("avx512f") && !(e && strcmp(e, "gemm") == 0);
+        __atomic_store_n(&avail, a, __ATOMIC_RELAXED);
+    }
+    return a;
+#else
+    return 0;
+#endif
+}
+
+#if DC_X86
+
+typedef struct dc_job {
+    const cpu_dconv *d;
+    cpu_ctx *c;
+    int64_t Cg, Mg, K, OH, OW, P;
+    int64_t PW, PHr, pstride, cstride; /* frame width, rows per phase plane, floats per plane/channel */
+    int64_t c0;                          /* frame column of output column 0 */
+    int phy, phx;                        /* phases along y and x in Xp */
+    const float *xbase;                  /* Xp, or the input view (in-place 1x1) */
+    int64_t nstride;                     /* floats between batches in xbase (channels: cstride) */
+    int64_t row0;                        /* frame row of output row 0 (in-place: view row offset) */
+    int taps;
+    int64_t toff[DC_MAX_TAPS];
+    int act;     /* DC_ACT_*: applied in registers; other activations after each task */
+    float alpha, beta;
+    int64_t rows_per_task, n_rtasks, mchunk, n_mtasks;
+    volatile int failed; /* a task found no scratch memory */
+} dc_job;
+
+/* Store the masks and plane offsets for the lanes of vector [q, q+16) that
+ * fall on valid output pixels: one (mask, offset) per frame row it touches.
+ * Lane l goes to out + off + l. */
+typedef struct dc_seg {
+    int n;
+    __mmask16 mask[17];
+    int64_t off[17];
+} dc_seg;
+
+static void dc_segments(const dc_job *j, int64_t q, int64_t qend, dc_seg *s)
+{
+    s->n = 0;
+    int64_t lane = 0;
+    while (lane < 16 && q + lane < qend) {
+        int64_t fq = q + lane, fr = fq / j->PW, fc = fq - fr * j->PW;
+        int64_t run = j->PW - fc; /* lanes left in this frame row */
+        if (run > 16 - lane)
+            run = 16 - lane;
+        if (run > qend - fq)
+            run = qend - fq;
+        int64_t lo = j->c0 - fc > 0 ? j->c0 - fc : 0;           /* first valid lane in run */
+        int64_t hi = j->c0 + j->OW - fc < run ? j->c0 + j->OW - fc : run; /* end of valid lanes */
+        if (hi > lo) {
+            unsigned m = ((1u << (hi - lo)) - 1u) << (lane + lo);
+            s->mask[s->n] = (__mmask16)m;
+            /* output pixel of lane L: (fr - row0) * OW + (fc + L - lane) - c0 */
+            s->off[s->n] = (fr - j->row0) * j->OW + fc - lane - j->c0;
+            s->n++;
+        }
+        lane += run;
+    }
+}
+
+/* The micro-kernel: MR output channels (weights rows w + i*K), NV vectors
+ * of frame pixels from x (channel 0 of the group, pixel q already added),
+ * lm masking the last vector's loads. Accumulators start at the bias (may be
+ * NULL); the activation in registers (dc_act). Stores through seg into out (channel
+ * stride P). */
+/* Activations applied in registers, each with the same comparisons and
+ * operand order as cpu_unary_span, so fused and unfused runs agree bit for
+ * bit (NaN included). */
+enum { DC_ACT_NONE, DC_ACT_RELU, DC_ACT_CLIP, DC_ACT_LEAKY };
+
+DC_TARGET static inline __attribute__((always_inline)) __m512 dc_act(const dc_job *j, __m512 x)
+{
+    switch (j->act) {
+    case DC_ACT_RELU: /* x > 0 ? x : 0 */
+        return _mm512_max_ps(x, _mm512_setzero_ps());
+    case DC_ACT_CLIP: /* v = x < lo ? lo : x; v > hi ? hi : v */
+        return _mm512_min_ps(_mm512_set1_ps(j->beta), _mm512_max_ps(_mm512_set1_ps(j->alpha), x));
+    case DC_ACT_LEAKY: { /* x >= 0 ? x : alpha * x */
+        __mmask16 neg = ~_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ);
+        return _mm512_mask_mul_ps(x, neg, _mm512_set1_ps(j->alpha), x);
+    }
+    default:
+        return x;
+    }
+}
+DC_TARGET static inline __attribute__((always_inline)) void dc_kernel(const dc_job *j, int MR, int NV, int PK,
+                                                                      const float *x,
+                                                                      const float *w, const float *bias, __mmask16 lm,
+                                                                      const dc_seg *seg, float *out)
+{
+    __m512 acc[DC_MR][DC_NV];
+    const int64_t K = j->K, cs = j->cstride, nc = j->taps == 1 ? K : j->Cg;
+    (void)K;
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+        __m512 b = bias ? _mm512_set1_ps(bias[i]) : _mm512_setzero_ps();
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            acc[i][v] = b;
+    }
+    if (j->taps == 1) {
+        const float *xp = x + j->toff[0];
+        for (int64_t k = 0; k < nc; k++, xp += cs) {
+            __m512 b[DC_NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV - 1; v++)
+                b[v] = _mm512_loadu_ps(xp + 16 * v);
+            b[NV - 1] = _mm512_maskz_loadu_ps(lm, xp + 16 * (NV - 1));
+#pragma GCC unroll 16
+            for (int i = 0; i < MR; i++) {
+                __m512 a = _mm512_set1_ps(PK ? w[k * MR + i] : w[i * K + k]);
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; v++)
+                    acc[i][v] = _mm512_fmadd_ps(a, b[v], acc[i][v]);
+            }
+        }
+    } else {
+        const int taps = j->taps;
+        const float *wk = w;
+        for (int64_t c = 0; c < nc; c++, x += cs) {
+            for (int t = 0; t < taps; t++, wk += PK ? MR : 1) {
+                const float *xp = x + j->toff[t];
+                __m512 b[DC_NV];
+#pragma GCC unroll 4
+                for (int v = 0; v < NV - 1; v++)
+                    b[v] = _mm512_loadu_ps(xp + 16 * v);
+                b[NV - 1] = _mm512_maskz_loadu_ps(lm, xp + 16 * (NV - 1));
+#pragma GCC unroll 16
+                for (int i = 0; i < MR; i++) {
+                    __m512 a = _mm512_set1_ps(PK ? wk[i] : wk[i * K]);
+#pragma GCC unroll 4
+                    for (int v = 0; v < NV; v++)
+                        acc[i][v] = _mm512_fmadd_ps(a, b[v], acc[i][v]);
+                }
+            }
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            __m512 y = dc_act(j, acc[i][v]);
+            const dc_seg *s = &seg[v];
+            for (int e = 0; e < s->n; e++)
+                _mm512_mask_storeu_ps(out + i * j->P + s->off[e], s->mask[e], y);
+        }
+    }
+}
+
+#define DC_KERNEL(MR, NV, PK)                                                                                      \
+    DC_TARGET static void dc_k##MR##_##NV##_##PK(const dc_job *j, const float *x, const float *w,                  \
+                                                  const float *bias, __mmask16 lm, const dc_seg *seg, float *out) \
+    {                                                                                                              \
+        dc_kernel(j, MR, NV, PK, x, w, bias, lm, seg, out);                                                        \
+    }
+#if DC_NV != 2
+#error "the kernel tables below are written out for DC_NV == 2"
+#endif
+#define DC_KERNELS_MR(MR) DC_KERNEL(MR, 1, 0) DC_KERNEL(MR, 2, 0) DC_KERNEL(MR, 1, 1) DC_KERNEL(MR, 2, 1)
+#define DC_ROW_(MR, PK) {dc_k##MR##_1_##PK, dc_k##MR##_2_##PK}
+#define DC_ROW(MR, PK) DC_ROW_(MR, PK)
+DC_KERNELS_MR(DC_MR_NAME)
+DC_KERNELS_MR(8)
+DC_KERNELS_MR(4)
+DC_KERNELS_MR(2)
+DC_KERNELS_MR(1)
+
+typedef void (*dc_kfn)(const dc_job *, const float *, const float *, const float *, __mmask16, const dc_seg *, float *);
+/* [weights packed][output channels DC_MR, 8, 4, 2, 1][vectors 1..DC_NV] */
+static const dc_kfn dc_kernels[2][5][DC_NV] = {
+    {DC_ROW(DC_MR_NAME, 0), DC_ROW(8, 0), DC_ROW(4, 0), DC_ROW(2, 0), DC_ROW(1, 0)},
+    {DC_ROW(DC_MR_NAME, 1), DC_ROW(8, 1), DC_ROW(4, 1), DC_ROW(2, 1), DC_ROW(1, 1)},
+};
+
+/* Copy the input region of (batch n, input channel ch) into its phase
+ * planes, zeros where the taps read padding. */
+CPU_SIMD_CLONES /* the stride-2 gathers vectorise (permutes) on AVX-512 */
+static void dc_fill_task(void *arg, int t, int thread)
+{
+    (void)thread;
+    const dc_job *j = arg;
+    const cpu_dconv *d = j->d;
+    const mb_view *v = d->v;
+    int64_t n = t / d->C, ch = t % d->C;
+    float *dst0 = (float *)j->xbase + n * j->nstride + ch * j->cstride;
+    const int64_t vw = v->t->dims[3];
+    const float *plane = v->t->data + (n * d->C + ch) * v->t->dims[2] * vw;
+    for (int py = 0; py < j->phy; py++)
+        for (int px = 0; px < j->phx; px++) {
+            float *dst = dst0 + (py * j->phx + px) * j->pstride;
+            int64_t ix0 = d->r.w0 * d->sw - d->pl + px; /* input column of frame column 0 */
+            /* frame columns [xlo, xhi) read inside the image */
+            int64_t xlo = ix0 >= 0 ? 0 : (-ix0 + d->sw - 1) / d->sw;
+            int64_t xhi = d->full_w - ix0 <= 0 ? 0 : (d->full_w - ix0 + d->sw - 1) / d->sw;
+            /* columns and rows of this phase that a valid output reads (the
+             * view need not cover more); the rest of the frame is zeros */
+            int64_t xneed = j->OW + (d->kw - 1 - px) / d->sw, yneed = j->OH + (d->kh - 1 - py) / d->sh;
+            if (xhi > xneed)
+                xhi = xneed;
+            if (xlo > xhi)
+                xlo = xhi;
+            for (int64_t ry = 0; ry < j->PHr; ry++) {
+                float *row = dst + ry * j->PW;
+                int64_t iy = (d->r.h0 + ry) * d->sh - d->pt + py;
+                if (iy < 0 || iy >= d->full_h || ry >= yneed) {
+                    memset(row, 0, sizeof(float) * (size_t)j->PW);
+                    continue;
+                }
+                const float *src = plane + (iy - v->h_off) * vw + (ix0 - v->w_off);
+                memset(row, 0, sizeof(float) * (size_t)xlo);
+                if (d->sw == 1) {
+                    memcpy(row + xlo, src + xlo, sizeof(float) * (size_t)(xhi - xlo));
+                } else if (d->sw == 2) { /* constant stride: vectorised */
+                    for (int64_t x = xlo; x < xhi; x++)
+                        row[x] = src[2 * x];
+                } else {
+                    for (int64_t x = xlo; x < xhi; x++)
+                        row[x] = src[x * d->sw];
+                }
+                memset(row + xhi, 0, sizeof(float) * (size_t)(j->PW - xhi));
+            }
+            memset(dst + j->PHr * j->PW, 0, sizeof(float) * (size_t)(j->pstride - j->PHr * j->PW));
+        }
+}
+
+/* Output channels per micro-kernel call for `left` channels still to do. */
+static inline int dc_block_rows(int64_t left)
+{
+    return left >= DC_MR ? DC_MR : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+}
+
+static inline int dc_block_index(int mr)
+{
+    return mr == DC_MR ? 0 : mr == 8 ? 1 : mr == 4 ? 2 : mr == 2 ? 3 : 4;
+}
+
+/* Weights of n output channels (OIHW rows from w) into micro-kernel panels:
+ * per block of mr channels (dc_block_rows), [K][mr], so the kernel
+ * broadcasts from one sequential stream. Panels follow each other, the block
+ * starting at channel i at offset i*K. Packed by each task for its group of
+ * channels into its own scratch: cheap next to the FMAs (K*mr loads and
+ * stores per 2*K*mr*pixels flops) and nothing to keep per model. */
+static void dc_pack(const dc_job *j, const float *w, int64_t n, float *packed)
+{
+    const int64_t K = j->K;
+    for (int64_t m = 0; m < n;) {
+        int mr = dc_block_rows(n - m);
+        float *p = packed + m * K;
+        for (int i = 0; i < mr; i++) {
+            const float *row = w + (m + i) * K;
+            for (int64_t k = 0; k < K; k++)
+                p[k * mr + i] = row[k];
+        }
+        m += mr;
+    }
+}
+
+DC_TARGET static void dc_task(void *arg, int t, int thread)
+{
+    const dc_job *j = arg;
+    const cpu_dconv *d = j->d;
+    int rt = (int)(t % j->n_rtasks);
+    t /= (int)j->n_rtasks;
+    int mt = (int)(t % j->n_mtasks);
+    t /= (int)j->n_mtasks;
+    int64_t g = t % d->G, n = t / d->G;
+    int64_t y0 = rt * j->rows_per_task, y1 = y0 + j->rows_per_task < j->OH ? y0 + j->rows_per_task : j->OH;
+    int64_t m0 = mt * j->mchunk, m1 = m0 + j->mchunk < j->Mg ? m0 + j->mchunk : j->Mg;
+    /* frame pixels of output rows [y0, y1): whole frame rows */
+    int64_t q0 = (j->row0 + y0) * j->PW, qend = (j->row0 + y1) * j->PW;
+    const float *x = j->xbase + n * j->nstride + g * j->Cg * j->cstride;
+    int64_t mg0 = g * j->Mg;
+    float *obase = d->out + (n * d->M + mg0) * j->P;
+    const int step = 16 * DC_NV;
+    /* Output channels in groups whose weights stay in L2 (DC_W_BYTES);
+     * within a group, pixel blocks outer: a block's input is read from L1/L2
+     * once per output-channel block while the group's weight rows stream
+     * from L2. (Splitting the input channels into L1-sized chunks instead,
+     * partial sums stored and reloaded, measured slower on every bench shape.) */
+    int64_t mgrp = DC_W_BYTES / (j->K * (int64_t)sizeof(float)) / DC_MR * DC_MR;
+    if (mgrp < DC_MR)
+        mgrp = DC_MR;
+    int64_t ngrp = (m1 - m0 + mgrp - 1) / mgrp; /* even groups, in whole blocks */
+    mgrp = ((m1 - m0 + ngrp - 1) / ngrp + DC_MR - 1) / DC_MR * DC_MR;
+    /* Packing costs about a cycle per weight; it pays where the task has
+     * many pixel blocks to run each panel over (not on 7x7 and 14x14 maps,
+     * where packing a 512x4608 layer's weights took as long as half its
+     * FMAs). Unpacked, the kernel broadcasts from the mr OIHW rows, which
+     * costs most where rows are long (K >= 2048: VGG's 256-channel 3x3 at
+     * 56x56 ran 15 % slower unpacked), hence the lower bar there. */
+    int pk = qend - q0 >= DC_PACK_MIN_PX || (j->K >= 2048 && qend - q0 >= DC_PACK_MIN_PX_BIGK);
+    float *packed = pk ? cpu_scratch(j->c, thread, (size_t)(mgrp * j->K)) : (float *)d->w;
+    if (!packed) {
+        ((dc_job *)j)->failed = 1;
+        return;
+    }
+    for (int64_t ma = m0; ma < m1; ma += mgrp) {
+        int64_t mb = ma + mgrp < m1 ? ma + mgrp : m1;
+        const float *wg = d->w + (mg0 + ma) * j->K;
+        if (pk)
+            dc_pack(j, wg, mb - ma, packed);
+        else
+            packed = (float *)wg;
+        for (int64_t q = q0; q < qend; q += step) {
+            int64_t npx = qend - q < step ? qend - q : step;
+            int nv = (int)((npx + 15) / 16);
+            int64_t last = npx - 16 * (nv - 1);
+            __mmask16 lm = (__mmask16)(last >= 16 ? 0xffffu : ((1u << last) - 1u));
+            dc_seg seg[DC_NV];
+            for (int v = 0; v < nv; v++)
+                dc_segments(j, q + 16 * v, qend, &seg[v]);
+            for (int64_t m = ma; m < mb;) {
+                int mr = dc_block_rows(mb - m);
+                const float *bias = d->bias ? d->bias + mg0 + m : NULL;
+                dc_kernels[pk][dc_block_index(mr)][nv - 1](j, x + q, packed + (m - ma) * j->K, bias, lm, seg,
+                                                       obase + m * j->P);
+                m += mr;
+            }
+        }
+    }
+    if (d->act && j->act == DC_ACT_NONE)
+        for (int64_t m = m0; m < m1; m++) {
+            float *o = obase + m * j->P + y0 * j->OW;
+            cpu_unary_span(d->act->type, d->act->a.alpha, d->act->a.beta, o, o, (y1 - y0) * j->OW);
+        }
+}
+
+/* Split into tasks: rows so that one task's share of Xp fits DC_L2_BYTES,
+ * and at least two tasks per thread when threads > 1 (rows, then output
+ * channels in multiples of 8). */
+static void dc_split(const cpu_ctx *c, dc_job *j)
+{
+    int64_t per_row = j->Cg * j->phy * j->phx * j->PW * (int64_t)sizeof(float);
+    int64_t rows = per_row > 0 ? DC_L2_BYTES / per_row : j->OH;
+    if (rows < 1)
+        rows = 1;
+    if (rows > j->OH)
+        rows = j->OH;
+    j->mchunk = j->Mg;
+    int64_t base = j->d->n_batch * j->d->G;
+    int nt = c->n_threads;
+    if (nt > 1) {
+        int64_t want = 2 * nt;
+        int64_t have = base * ((j->OH + rows - 1) / rows);
+        if (have < want) {
+            int64_t per = (j->OH * base + want - 1) / want;
+            rows = per < rows ? (per > 0 ? per : 1) : rows;
+        }
+        while (base * ((j->OH + rows - 1) / rows) * ((j->Mg + j->mchunk - 1) / j->mchunk) < want && j->mchunk >= 16)
+            j->mchunk = (j->mchunk / 2 + 7) / 8 * 8;
+    }
+    j->rows_per_task = rows;
+    j->n_rtasks = (j->OH + rows - 1) / rows;
+    /* even row chunks */
+    j->rows_per_task = (j->OH + j->n_rtasks - 1) / j->n_rtasks;
+    j->n_rtasks = (j->OH + j->rows_per_task - 1) / j->rows_per_task;
+    j->n_mtasks = (j->Mg + j->mchunk - 1) / j->mchunk;
+}
+
+int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
+{
+    dc_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return -1;
+    const mb_view *v = d->v;
+    j->d = d;
+    j->c = c;
+    j->Cg = d->C / d->G;
+    j->Mg = d->M / d->G;
+    j->taps = d->kh * d->kw;
+    j->K = j->Cg * j->taps;
+    j->OH = d->r.h1 - d->r.h0;
+    j->OW = d->r.w1 - d->r.w0;
+    j->P = j->OH * j->OW;
+    if (d->act) {
+        j->act = d->act->type == MB_OP_RELU        ? DC_ACT_RELU
+                 : d->act->type == MB_OP_CLIP      ? DC_ACT_CLIP
+                 : d->act->type == MB_OP_LEAKYRELU ? DC_ACT_LEAKY
+                                                   : DC_ACT_NONE;
+        j->alpha = d->act->a.alpha;
+        j->beta = d->act->a.beta;
+    }
+    const int64_t vh = v->t->dims[2], vw = v->t->dims[3];
+    int inplace = d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->pt == 0 && d->pl == 0;
+    if (inplace) {
+        /* the frame is the view itself: rows vw wide, planes vh x vw */
+        j->PW = vw;
+        j->phy = j->phx = 1;
+        j->cstride = j->pstride = vh * vw;
+        j->nstride = d->C * j->cstride;
+        j->c0 = d->r.w0 - v->w_off;
+        j->row0 = d->r.h0 - v->h_off;
+        j->xbase = v->t->data;
+        j->toff[0] = 0;
+    } else {
+        j->phy = d->sh < d->kh ? d->sh : d->kh;
+        j->phx = d->sw < d->kw ? d->sw : d->kw;
+        j->PW = j->OW + (d->kw - 1) / d->sw;
+        j->PHr = j->OH + (d->kh - 1) / d->sh;
+        j->pstride = (j->PHr * j->PW + 15) / 16 * 16;
+        j->cstride = j->pstride * j->phy * j->phx;
+        j->nstride = d->C * j->cstride;
+        j->c0 = 0;
+        j->row0 = 0;
+        /* + slack: the last plane's throw-away columns read up to (kw-1)/sw past it */
+        size_t len = (size_t)(d->n_batch * j->nstride), slack = (size_t)(d->kw / d->sw + 16);
+        float *xp = cpu_shared(c, len + slack);
+        if (!xp) {
+            free(j);
+            return -1;
+        }
+        memset(xp + len, 0, sizeof(float) * slack);
+        j->xbase = xp;
+        for (int ky = 0; ky < d->kh; ky++)
+            for (int kx = 0; kx < d->kw; kx++)
+                j->toff[ky * d->kw + kx] =
+                    ((ky % d->sh) * j->phx + kx % d->sw) * j->pstride + (ky / d->sh) * j->PW + kx / d->sw;
+        cpu_run(c, (int)(d->n_batch * d->C), dc_fill_task, j, (double)d->n_batch * d->C * j->pstride / 4.0);
+    }
+    dc_split(c, j);
+    int n_tasks = (int)(d->n_batch * d->G * j->n_mtasks * j->n_rtasks);
+    cpu_run(c, n_tasks, dc_task, j, (double)d->n_batch * d->M * j->P * j->K / 100.0);
+    int rc = j->failed ? -1 : 0;
+    free(j);
+    return rc;
+}
+
+#else
+
+int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
+{
+    (void)c;
+    (void)d;
+    return -1;
+}
+
+#endif
