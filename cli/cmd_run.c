@@ -278,12 +278,10 @@ static void on_frame(void *arg, int index, int ok)
             p->total, p->failed, now - p->t0, per * (p->total - done), p->tty && done < p->total ? "" : "\n");
 }
 
-/* Run the session and print its report. The exit status: 130 when
- * interrupted, 1 when a frame failed (and was not completed locally) or an
- * output differed, else 0. */
-static int run_session(run_args *a)
+/* Ctrl-C, TERM and HUP end the run cleanly (the session sees stop_flag and
+ * tears everything down); a peer gone mid-write is an error, not a signal. */
+static void catch_stop(run_args *a)
 {
-    char err[1024];
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;
@@ -293,6 +291,15 @@ static int run_session(run_args *a)
     signal(SIGPIPE, SIG_IGN);
     stop_flag = 0;
     a->cfg.stop = &stop_flag;
+}
+
+/* Run the session and print its report. The exit status: 130 when
+ * interrupted, 1 when a frame failed (and was not completed locally) or an
+ * output differed, else 0. */
+static int run_session(run_args *a)
+{
+    char err[1024];
+    catch_stop(a);
     progress prog = {a->cfg.frames, 0, isatty(2), 0, 0};
     if (!a->quiet) {
         a->cfg.on_frame = on_frame;
@@ -341,15 +348,7 @@ static int run_devices(run_args *a)
                 a->cfg.adaptive ? "--adaptive" : "--emulate cap");
         return 2;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    stop_flag = 0;
-    a->cfg.stop = &stop_flag;
+    catch_stop(a);
     progress prog = {a->cfg.frames, 0, isatty(2), mb_now(), mb_now()};
     if (!a->quiet) {
         a->cfg.on_frame = on_frame;

@@ -326,3 +326,51 @@ mb_graph *zoo_finish(zoo_b *b, const int *outputs, int n_outputs, char *err, siz
     }
     return g;
 }
+
+/* ---- token models' builder (zoo_tb) ---- */
+
+mb_tensor *zoo_tb_draw(zoo_tb *b, int ndim, const int64_t *dims, float lo, float hi)
+{
+    mb_tensor *t = mb_tensor_new(ndim, dims);
+    ++b->n_drawn;
+    if (t && !b->structure_only)
+        mb_tensor_fill_uniform(t, b->seed * 0x100000001B3ull + b->salt + b->n_drawn, lo, hi);
+    return t;
+}
+
+mb_tensor *zoo_filled(int ndim, const int64_t *dims, float v)
+{
+    mb_tensor *t = mb_tensor_new(ndim, dims);
+    for (int64_t i = 0; t && i < mb_tensor_numel(t); i++)
+        t->data[i] = v;
+    return t;
+}
+
+int zoo_tb_add(zoo_tb *b, mb_node *n)
+{
+    int ok = !b->failed;
+    for (int i = 0; i < n->n_params; i++)
+        ok &= n->params[i] != NULL;
+    for (int i = 0; i < n->n_inputs; i++)
+        ok &= n->inputs[i] >= 0;
+    int id = ok ? mb_graph_add(b->g, n) : -1;
+    if (id < 0) {
+        for (int i = 0; i < n->n_params; i++)
+            mb_tensor_free(n->params[i]);
+        if (!b->failed)
+            snprintf(b->err, sizeof b->err, "%s: cannot add node '%s' (out of memory)", b->g->name, n->name);
+        b->failed = 1;
+    }
+    return id;
+}
+
+mb_node zoo_node(const char *name, mb_op_type t, int x)
+{
+    mb_node n;
+    memset(&n, 0, sizeof n);
+    snprintf(n.name, sizeof n.name, "%s", name);
+    n.type = t;
+    n.n_inputs = x >= 0 ? 1 : 0;
+    n.inputs[0] = x; /* callers with an input set n_inputs: a failed producer (-1) then stops zoo_tb_add() */
+    return n;
+}

@@ -56,4 +56,26 @@ int zoo_fc(zoo_b *b, const char *name, int x, int in_f, int out_f, float gain);
 int zoo_add(zoo_b *b, const char *name, int x, int y);
 int zoo_concat(zoo_b *b, const char *name, const int *xs, int n);
 
+/* A builder for token models (transformers, decoders: zoo_transformer.c,
+ * zoo_decoder.c), whose layers are written node by node: the first failure
+ * is remembered (a later node with a failed input or operand is not added,
+ * its operands freed), so model code chains calls and checks once. */
+typedef struct zoo_tb {
+    mb_graph *g;
+    uint64_t seed, n_drawn;
+    uint64_t salt;      /* per model family: its weights' streams differ */
+    int structure_only; /* weights allocated, not filled */
+    int failed;
+    char err[400];
+} zoo_tb;
+
+/* A tensor of uniform [lo, hi) weights, from the next seeded stream. */
+mb_tensor *zoo_tb_draw(zoo_tb *b, int ndim, const int64_t *dims, float lo, float hi);
+/* A tensor of value v (NULL when out of memory). */
+mb_tensor *zoo_filled(int ndim, const int64_t *dims, float v);
+/* Adds n (its id), or frees its operands and returns -1 once anything failed. */
+int zoo_tb_add(zoo_tb *b, mb_node *n);
+/* A node named name of type t with input x (none when x < 0). */
+mb_node zoo_node(const char *name, mb_op_type t, int x);
+
 #endif

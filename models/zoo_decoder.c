@@ -26,12 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "zoo_build.h"
+
 typedef struct db {
-    mb_graph *g;
-    uint64_t seed, n_drawn;
-    int structure_only;
-    int failed;
-    char err[400];
+    zoo_tb t; /* graph, seeded weights, first failure (zoo_build.h) */
     char nm[MB_NAME_LEN];
     const mb_decoder_cfg *c;
     int64_t T, C;   /* tokens per step, cache capacity */
@@ -85,125 +83,79 @@ static const char *nm(db *b, const char *pfx, const char *what)
     return b->nm;
 }
 
-static mb_tensor *draw(db *b, int ndim, const int64_t *dims, float lo, float hi)
-{
-    mb_tensor *t = mb_tensor_new(ndim, dims);
-    ++b->n_drawn;
-    if (t && !b->structure_only)
-        mb_tensor_fill_uniform(t, b->seed * 0x100000001B3ull + 0x3d00000000ull + b->n_drawn, lo, hi);
-    return t;
-}
-
-static mb_tensor *filled(int ndim, const int64_t *dims, float v)
-{
-    mb_tensor *t = mb_tensor_new(ndim, dims);
-    for (int64_t i = 0; t && i < mb_tensor_numel(t); i++)
-        t->data[i] = v;
-    return t;
-}
-
-static int add(db *b, mb_node *n)
-{
-    int ok = !b->failed;
-    for (int i = 0; i < n->n_params; i++)
-        ok &= n->params[i] != NULL;
-    for (int i = 0; i < n->n_inputs; i++)
-        ok &= n->inputs[i] >= 0;
-    int id = ok ? mb_graph_add(b->g, n) : -1;
-    if (id < 0) {
-        for (int i = 0; i < n->n_params; i++)
-            mb_tensor_free(n->params[i]);
-        if (!b->failed)
-            snprintf(b->err, sizeof b->err, "%s: cannot add node '%s' (out of memory)", b->g->name, n->name);
-        b->failed = 1;
-    }
-    return id;
-}
-
-static mb_node node(const char *name, mb_op_type t, int x)
-{
-    mb_node n;
-    memset(&n, 0, sizeof n);
-    snprintf(n.name, sizeof n.name, "%s", name);
-    n.type = t;
-    n.n_inputs = x >= 0 ? 1 : 0;
-    n.inputs[0] = x; /* callers with an input set n_inputs: a failed producer (-1) then stops add() */
-    return n;
-}
-
 static int binary(db *b, const char *name, mb_op_type t, int x, int y)
 {
-    mb_node n = node(name, t, x);
+    mb_node n = zoo_node(name, t, x);
     n.inputs[1] = y;
     n.n_inputs = 2;
-    return add(b, &n);
+    return zoo_tb_add(&b->t, &n);
 }
 
 static int unary(db *b, const char *name, mb_op_type t, int x)
 {
-    mb_node n = node(name, t, x);
+    mb_node n = zoo_node(name, t, x);
     n.n_inputs = 1;
-    return add(b, &n);
+    return zoo_tb_add(&b->t, &n);
 }
 
 static int with_scalar(db *b, const char *name, mb_op_type t, int x, float v)
 {
-    mb_node n = node(name, t, x);
+    mb_node n = zoo_node(name, t, x);
     n.n_inputs = 1;
-    n.params[0] = filled(1, (int64_t[]){1}, v);
+    n.params[0] = zoo_filled(1, (int64_t[]){1}, v);
     n.n_params = 1;
-    return add(b, &n);
+    return zoo_tb_add(&b->t, &n);
 }
 
 static int reshape(db *b, const char *name, int x, int nd, const int64_t *shape)
 {
-    mb_node n = node(name, MB_OP_RESHAPE, x);
+    mb_node n = zoo_node(name, MB_OP_RESHAPE, x);
     n.n_inputs = 1;
     n.a.shape_ndim = nd;
     memcpy(n.a.shape, shape, sizeof(int64_t) * (size_t)nd);
-    return add(b, &n);
+    return zoo_tb_add(&b->t, &n);
 }
 
 static int transpose(db *b, const char *name, int x, int nd, const int *perm)
 {
-    mb_node n = node(name, MB_OP_TRANSPOSE, x);
+    mb_node n = zoo_node(name, MB_OP_TRANSPOSE, x);
     n.n_inputs = 1;
     memcpy(n.a.perm, perm, sizeof(int) * (size_t)nd);
-    return add(b, &n);
+    return zoo_tb_add(&b->t, &n);
 }
 
 /* Slice [s, e) of axis ax (the others whole). */
 static int slice(db *b, const char *name, int x, int ax, int64_t s, int64_t e)
 {
-    mb_node n = node(name, MB_OP_SLICE, x);
+    mb_node n = zoo_node(name, MB_OP_SLICE, x);
     n.n_inputs = 1;
     n.a.starts[ax] = s;
     n.a.ends[ax] = e;
     n.a.steps[ax] = 1;
-    return add(b, &n);
+    return zoo_tb_add(&b->t, &n);
 }
 
 /* y = x W^T (+ bias): W [out, in] uniform in +-sqrt(3/in) (unit gain). */
 static int linear(db *b, const char *name, int x, int64_t in_f, int64_t out_f, int bias)
 {
-    mb_node n = node(name, MB_OP_GEMM, x);
+    mb_node n = zoo_node(name, MB_OP_GEMM, x);
     n.n_inputs = 1;
     float s = sqrtf(3.0f / (float)in_f);
     n.a.trans_b = 1;
     n.a.alpha = n.a.beta = 1.0f;
-    n.params[n.n_params++] = draw(b, 2, (int64_t[]){out_f, in_f}, -s, s);
+    n.params[n.n_params++] = zoo_tb_draw(&b->t, 2, (int64_t[]){out_f, in_f}, -s, s);
     if (bias)
-        n.params[n.n_params++] = draw(b, 1, (int64_t[]){out_f}, -0.02f, 0.02f);
-    return add(b, &n);
+        n.params[n.n_params++] = zoo_tb_draw(&b->t, 1, (int64_t[]){out_f}, -0.02f, 0.02f);
+    return zoo_tb_add(&b->t, &n);
 }
 
 static int constant(db *b, const char *name, mb_tensor *t, int dtype)
 {
-    mb_node n = node(name, MB_OP_CONSTANT, -1);
+    mb_node n = zoo_node(name, MB_OP_CONSTANT, -1);
     n.params[0] = t;
     n.n_params = 1;
     n.a.dtype = dtype;
-    return add(b, &n);
+    return zoo_tb_add(&b->t, &n);
 }
 
 static int norm(db *b, const char *name_in, int x)
@@ -212,31 +164,31 @@ static int norm(db *b, const char *name_in, int x)
     char name[MB_NAME_LEN]; /* name_in may be b->nm, which nm() below reuses */
     snprintf(name, sizeof name, "%s", name_in);
     if (b->c->arch == MB_DEC_GPT2) {
-        mb_node n = node(name, MB_OP_LAYERNORM, x);
+        mb_node n = zoo_node(name, MB_OP_LAYERNORM, x);
         n.n_inputs = 1;
         n.a.axis = -1;
         n.a.epsilon = b->c->eps;
-        n.params[0] = draw(b, 1, (int64_t[]){D}, 0.8f, 1.2f);
-        n.params[1] = draw(b, 1, (int64_t[]){D}, -0.1f, 0.1f);
+        n.params[0] = zoo_tb_draw(&b->t, 1, (int64_t[]){D}, 0.8f, 1.2f);
+        n.params[1] = zoo_tb_draw(&b->t, 1, (int64_t[]){D}, -0.1f, 0.1f);
         n.n_params = 2;
-        return add(b, &n);
+        return zoo_tb_add(&b->t, &n);
     }
     char p[MB_NAME_LEN + 1];
     snprintf(p, sizeof p, "%s.", name);
     int sq = binary(b, nm(b, p, "square"), MB_OP_MUL, x, x);
-    mb_node m = node(nm(b, p, "mean"), MB_OP_REDUCEMEAN, sq);
+    mb_node m = zoo_node(nm(b, p, "mean"), MB_OP_REDUCEMEAN, sq);
     m.n_inputs = 1;
     m.a.axes_mask = 1 << 1;
     m.a.keepdims = 1;
-    int ms = add(b, &m);
+    int ms = zoo_tb_add(&b->t, &m);
     ms = with_scalar(b, nm(b, p, "eps"), MB_OP_ADD, ms, b->c->eps);
     int r = unary(b, nm(b, p, "rms"), MB_OP_SQRT, ms);
     int y = binary(b, nm(b, p, "normalized"), MB_OP_DIV, x, r);
-    mb_node w = node(name, MB_OP_MUL, y);
+    mb_node w = zoo_node(name, MB_OP_MUL, y);
     w.n_inputs = 1;
-    w.params[0] = draw(b, 1, (int64_t[]){D}, 0.8f, 1.2f);
+    w.params[0] = zoo_tb_draw(&b->t, 1, (int64_t[]){D}, 0.8f, 1.2f);
     w.n_params = 1;
-    return add(b, &w);
+    return zoo_tb_add(&b->t, &w);
 }
 
 /* Rotary embedding of x [T, nh, dh] (HuggingFace's rotate_half form):
@@ -245,11 +197,11 @@ static int rope(db *b, const char *p, int x, int64_t dh)
 {
     int x1 = slice(b, nm(b, p, "rope.lo"), x, 2, 0, dh / 2);
     int x2 = slice(b, nm(b, p, "rope.hi"), x, 2, dh / 2, dh);
-    mb_node cat = node(nm(b, p, "rope.rotate"), MB_OP_CONCAT, x2);
+    mb_node cat = zoo_node(nm(b, p, "rope.rotate"), MB_OP_CONCAT, x2);
     cat.inputs[1] = x1;
     cat.n_inputs = 2;
     cat.a.axis = 2;
-    int rot = add(b, &cat);
+    int rot = zoo_tb_add(&b->t, &cat);
     int a = binary(b, nm(b, p, "rope.cos"), MB_OP_MUL, x, b->cos);
     int s = binary(b, nm(b, p, "rope.sin"), MB_OP_MUL, rot, b->sin);
     return binary(b, nm(b, p, "rope"), MB_OP_ADD, a, s);
@@ -263,36 +215,36 @@ static void cache_update(db *b, const char *p, int layer, int *k_t, int *v, int 
     const mb_decoder_cfg *c = b->c;
     int64_t dh = c->width / c->heads, Hkv = c->kv_heads, C = b->C;
     if (!b->past) {
-        mb_node pk = node(nm(b, p, "present.key"), MB_OP_PAD, *k_t);
+        mb_node pk = zoo_node(nm(b, p, "present.key"), MB_OP_PAD, *k_t);
         pk.n_inputs = 1;
         pk.a.pad_amounts[3 + 2] = C - b->T; /* end of axis 2 (rank 3: begin 0..2, end 3..5) */
-        *present_k = add(b, &pk);
-        mb_node pv = node(nm(b, p, "present.value"), MB_OP_PAD, *v);
+        *present_k = zoo_tb_add(&b->t, &pk);
+        mb_node pv = zoo_node(nm(b, p, "present.value"), MB_OP_PAD, *v);
         pv.n_inputs = 1;
         pv.a.pad_amounts[3 + 1] = C - b->T;
-        *present_v = add(b, &pv);
+        *present_v = zoo_tb_add(&b->t, &pv);
         return; /* prefill attends over the new keys alone */
     }
-    mb_node pk = node("", MB_OP_INPUT, -1);
+    mb_node pk = zoo_node("", MB_OP_INPUT, -1);
     snprintf(pk.name, sizeof pk.name, "past.%d.key", layer);
     pk.a.shape_ndim = 3;
     memcpy(pk.a.shape, (int64_t[]){Hkv, dh, C}, 3 * sizeof(int64_t));
-    int past_k = add(b, &pk);
-    mb_node pv = node("", MB_OP_INPUT, -1);
+    int past_k = zoo_tb_add(&b->t, &pk);
+    mb_node pv = zoo_node("", MB_OP_INPUT, -1);
     snprintf(pv.name, sizeof pv.name, "past.%d.value", layer);
     pv.a.shape_ndim = 3;
     memcpy(pv.a.shape, (int64_t[]){Hkv, C, dh}, 3 * sizeof(int64_t));
-    int past_v = add(b, &pv);
-    mb_node wk = node(nm(b, p, "present.key"), MB_OP_WHERE, b->wrow);
+    int past_v = zoo_tb_add(&b->t, &pv);
+    mb_node wk = zoo_node(nm(b, p, "present.key"), MB_OP_WHERE, b->wrow);
     wk.inputs[1] = *k_t;
     wk.inputs[2] = past_k;
     wk.n_inputs = 3;
-    *present_k = *k_t = add(b, &wk);
-    mb_node wv = node(nm(b, p, "present.value"), MB_OP_WHERE, b->wcol);
+    *present_k = *k_t = zoo_tb_add(&b->t, &wk);
+    mb_node wv = zoo_node(nm(b, p, "present.value"), MB_OP_WHERE, b->wcol);
     wv.inputs[1] = *v;
     wv.inputs[2] = past_v;
     wv.n_inputs = 3;
-    *present_v = *v = add(b, &wv);
+    *present_v = *v = zoo_tb_add(&b->t, &wv);
 }
 
 /* Self-attention on x [T, D] with grouped-query heads; appends this layer's
@@ -327,10 +279,10 @@ static int attention(db *b, const char *p, int layer, int x, int *present_k, int
     if (g > 1)
         s = reshape(b, nm(b, p, "attn.scores_groups"), s, 4, (int64_t[]){Hkv, g, T, L});
     s = binary(b, nm(b, p, "attn.masked"), MB_OP_ADD, s, b->mask);
-    mb_node sm = node(nm(b, p, "attn.softmax"), MB_OP_SOFTMAX, s);
+    mb_node sm = zoo_node(nm(b, p, "attn.softmax"), MB_OP_SOFTMAX, s);
     sm.n_inputs = 1;
     sm.a.axis = -1;
-    s = add(b, &sm);
+    s = zoo_tb_add(&b->t, &sm);
     if (g > 1)
         s = reshape(b, nm(b, p, "attn.probs"), s, 3, (int64_t[]){Hkv, g * T, L});
     int o = binary(b, nm(b, p, "attn.context"), MB_OP_MATMUL, s, v); /* [Hkv, g*T, dh] */
@@ -347,10 +299,10 @@ static int mlp(db *b, const char *p, int x)
     int64_t D = c->width, F = c->ffn;
     if (c->arch == MB_DEC_GPT2) {
         int h = linear(b, nm(b, p, "mlp.fc"), x, D, F, 1);
-        mb_node ge = node(nm(b, p, "mlp.gelu"), MB_OP_GELU, h);
+        mb_node ge = zoo_node(nm(b, p, "mlp.gelu"), MB_OP_GELU, h);
         ge.n_inputs = 1;
         ge.a.gelu_tanh = 1; /* GPT-2's gelu_new */
-        h = add(b, &ge);
+        h = zoo_tb_add(&b->t, &ge);
         return linear(b, nm(b, p, "mlp.proj"), h, F, D, 1);
     }
     int gate = linear(b, nm(b, p, "mlp.gate_proj"), x, D, F, 0);
@@ -363,11 +315,11 @@ static int mlp(db *b, const char *p, int x)
 
 static int int_input(db *b, const char *name, int64_t T)
 {
-    mb_node n = node(name, MB_OP_INPUT, -1);
+    mb_node n = zoo_node(name, MB_OP_INPUT, -1);
     n.a.shape_ndim = 1;
     n.a.shape[0] = T;
     n.a.dtype = MB_DT_INT64;
-    return add(b, &n);
+    return zoo_tb_add(&b->t, &n);
 }
 
 /* Positions of the keys attended to: the step's own (prefill) or the C
@@ -387,10 +339,10 @@ static void masks(db *b)
     int krow = reshape(b, "mask.key_positions", keys, 2, (int64_t[]){1, L});
     int qcol = reshape(b, "mask.query_positions", b->pos, 2, (int64_t[]){T, 1});
     int fut = binary(b, "mask.future", MB_OP_GREATER, krow, qcol);
-    mb_node cast = node("mask.float", MB_OP_CAST, fut);
+    mb_node cast = zoo_node("mask.float", MB_OP_CAST, fut);
     cast.n_inputs = 1;
     cast.a.dtype = MB_DT_FLOAT;
-    int m = add(b, &cast);
+    int m = zoo_tb_add(&b->t, &cast);
     b->mask = with_scalar(b, "mask.additive", MB_OP_MUL, m, -1e9f);
     if (b->past) {
         b->wrow = binary(b, "cache.write_slot", MB_OP_EQUAL, krow, qcol); /* [1, C] (T = 1) */
@@ -418,12 +370,12 @@ static void rope_tables(db *b)
 
 static int embed(db *b, const char *name, int ids, int64_t rows, int64_t D)
 {
-    mb_node n = node(name, MB_OP_GATHER, ids);
+    mb_node n = zoo_node(name, MB_OP_GATHER, ids);
     n.n_inputs = 1;
     n.a.gather_table = 1;
-    n.params[0] = draw(b, 2, (int64_t[]){rows, D}, -0.05f, 0.05f);
+    n.params[0] = zoo_tb_draw(&b->t, 2, (int64_t[]){rows, D}, -0.05f, 0.05f);
     n.n_params = 1;
-    return add(b, &n);
+    return zoo_tb_add(&b->t, &n);
 }
 
 static int lm_head(db *b, int x, int tok_embed)
@@ -431,14 +383,14 @@ static int lm_head(db *b, int x, int tok_embed)
     const mb_decoder_cfg *c = b->c;
     if (!c->tied)
         return linear(b, "lm_head", x, c->width, c->vocab, 0);
-    const mb_tensor *w = tok_embed >= 0 ? b->g->nodes[tok_embed].params[0] : NULL;
+    const mb_tensor *w = tok_embed >= 0 ? b->t.g->nodes[tok_embed].params[0] : NULL;
     int wc = constant(b, "lm_head.weight", w ? mb_tensor_clone(w) : NULL, MB_DT_FLOAT);
-    mb_node n = node("lm_head", MB_OP_GEMM, x);
+    mb_node n = zoo_node("lm_head", MB_OP_GEMM, x);
     n.inputs[1] = wc;
     n.n_inputs = 2;
     n.a.trans_b = 1;
     n.a.alpha = n.a.beta = 1.0f;
-    return add(b, &n);
+    return zoo_tb_add(&b->t, &n);
 }
 
 static int check_args(const mb_decoder_cfg *c, int64_t T, int64_t C, int with_past, char *err, size_t errlen)
@@ -467,13 +419,14 @@ mb_graph *mb_decoder_build(const mb_decoder_cfg *c, int64_t T, int64_t C, int wi
     if (check_args(c, T, C, with_past, err, errlen))
         return NULL;
     db b = {0};
-    b.g = mb_graph_new(c->name);
-    if (!b.g) {
+    b.t.g = mb_graph_new(c->name);
+    if (!b.t.g) {
         snprintf(err, errlen, "%s: out of memory", c->name);
         return NULL;
     }
-    b.seed = seed;
-    b.structure_only = structure_only;
+    b.t.seed = seed;
+    b.t.salt = 0x3d00000000ull; /* the decoders' weight streams */
+    b.t.structure_only = structure_only;
     b.c = c;
     b.T = T;
     b.C = C;
@@ -498,25 +451,25 @@ mb_graph *mb_decoder_build(const mb_decoder_cfg *c, int64_t T, int64_t C, int wi
     if (T > 1)
         x = slice(&b, "last_token", x, 0, T - 1, T);
     x = lm_head(&b, norm(&b, "norm", x), tok);
-    mb_node am = node("next_token", MB_OP_ARGMAX, x);
+    mb_node am = zoo_node("next_token", MB_OP_ARGMAX, x);
     am.n_inputs = 1;
     am.a.axis = -1;
-    outs[0] = add(&b, &am);
-    if (!b.failed) {
-        b.g->n_outputs = (int)(1 + 2 * c->layers);
-        memcpy(b.g->outputs, outs, sizeof(int) * (size_t)b.g->n_outputs);
+    outs[0] = zoo_tb_add(&b.t, &am);
+    if (!b.t.failed) {
+        b.t.g->n_outputs = (int)(1 + 2 * c->layers);
+        memcpy(b.t.g->outputs, outs, sizeof(int) * (size_t)b.t.g->n_outputs);
         char e[300];
-        if (mb_graph_infer(b.g, e, sizeof e)) {
-            snprintf(b.err, sizeof b.err, "%s: %s", c->name, e);
-            b.failed = 1;
+        if (mb_graph_infer(b.t.g, e, sizeof e)) {
+            snprintf(b.t.err, sizeof b.t.err, "%s: %s", c->name, e);
+            b.t.failed = 1;
         }
     }
-    if (b.failed) {
-        snprintf(err, errlen, "%s", b.err);
-        mb_graph_free(b.g);
+    if (b.t.failed) {
+        snprintf(err, errlen, "%s", b.t.err);
+        mb_graph_free(b.t.g);
         return NULL;
     }
-    return b.g;
+    return b.t.g;
 }
 
 static void borrow(mb_tensor *dst, const mb_tensor *src)

@@ -20,59 +20,8 @@
 #include "zoo_build.h"
 #include "zoo_models.h"
 
-typedef struct tb {
-    mb_graph *g;
-    uint64_t seed, n_drawn;
-    int failed;
-    char err[400];
-} tb;
-
-static mb_tensor *draw(tb *b, int ndim, const int64_t *dims, float lo, float hi)
-{
-    mb_tensor *t = mb_tensor_new(ndim, dims);
-    ++b->n_drawn;
-    if (t && !zoo_structure_only())
-        mb_tensor_fill_uniform(t, b->seed * 0x100000001B3ull + 0x7f00000000ull + b->n_drawn, lo, hi);
-    return t;
-}
-
-static mb_tensor *filled(int ndim, const int64_t *dims, float v)
-{
-    mb_tensor *t = mb_tensor_new(ndim, dims);
-    if (t)
-        for (int64_t i = 0; i < mb_tensor_numel(t); i++)
-            t->data[i] = v;
-    return t;
-}
-
-static int add(tb *b, mb_node *n)
-{
-    int ok = !b->failed;
-    for (int i = 0; i < n->n_params; i++)
-        ok &= n->params[i] != NULL;
-    for (int i = 0; i < n->n_inputs; i++)
-        ok &= n->inputs[i] >= 0;
-    int id = ok ? mb_graph_add(b->g, n) : -1;
-    if (id < 0) {
-        for (int i = 0; i < n->n_params; i++)
-            mb_tensor_free(n->params[i]);
-        if (!b->failed)
-            snprintf(b->err, sizeof b->err, "%s: cannot add node '%s' (out of memory)", b->g->name, n->name);
-        b->failed = 1;
-    }
-    return id;
-}
-
-static mb_node node(const char *name, mb_op_type t, int x)
-{
-    mb_node n;
-    memset(&n, 0, sizeof n);
-    snprintf(n.name, sizeof n.name, "%s", name);
-    n.type = t;
-    n.n_inputs = x >= 0 ? 1 : 0;
-    n.inputs[0] = x;
-    return n;
-}
+typedef zoo_tb tb;
+#define TF_SALT 0x7f00000000ull /* the transformers' weight streams */
 
 static char nmbuf[MB_NAME_LEN];
 static const char *nm(const char *pfx, const char *what)
@@ -84,56 +33,56 @@ static const char *nm(const char *pfx, const char *what)
 /* y = x W^T + b, W [out, in] uniform in +-sqrt(3/in) (unit gain), b small. */
 static int linear(tb *b, const char *name, int x, int64_t in_f, int64_t out_f)
 {
-    mb_node n = node(name, MB_OP_GEMM, x);
+    mb_node n = zoo_node(name, MB_OP_GEMM, x);
     float s = sqrtf(3.0f / (float)in_f);
     n.a.trans_b = 1;
     n.a.alpha = n.a.beta = 1.0f;
-    n.params[0] = draw(b, 2, (int64_t[]){out_f, in_f}, -s, s);
-    n.params[1] = draw(b, 1, (int64_t[]){out_f}, -0.02f, 0.02f);
+    n.params[0] = zoo_tb_draw(b, 2, (int64_t[]){out_f, in_f}, -s, s);
+    n.params[1] = zoo_tb_draw(b, 1, (int64_t[]){out_f}, -0.02f, 0.02f);
     n.n_params = 2;
-    return add(b, &n);
+    return zoo_tb_add(b, &n);
 }
 
 static int layernorm(tb *b, const char *name, int x, int64_t d, float eps)
 {
-    mb_node n = node(name, MB_OP_LAYERNORM, x);
+    mb_node n = zoo_node(name, MB_OP_LAYERNORM, x);
     n.a.axis = -1;
     n.a.epsilon = eps;
-    n.params[0] = draw(b, 1, (int64_t[]){d}, 0.8f, 1.2f);
-    n.params[1] = draw(b, 1, (int64_t[]){d}, -0.1f, 0.1f);
+    n.params[0] = zoo_tb_draw(b, 1, (int64_t[]){d}, 0.8f, 1.2f);
+    n.params[1] = zoo_tb_draw(b, 1, (int64_t[]){d}, -0.1f, 0.1f);
     n.n_params = 2;
-    return add(b, &n);
+    return zoo_tb_add(b, &n);
 }
 
 static int reshape(tb *b, const char *name, int x, int nd, const int64_t *shape)
 {
-    mb_node n = node(name, MB_OP_RESHAPE, x);
+    mb_node n = zoo_node(name, MB_OP_RESHAPE, x);
     n.a.shape_ndim = nd;
     memcpy(n.a.shape, shape, sizeof(int64_t) * (size_t)nd);
-    return add(b, &n);
+    return zoo_tb_add(b, &n);
 }
 
 static int transpose(tb *b, const char *name, int x, int nd, const int *perm)
 {
-    mb_node n = node(name, MB_OP_TRANSPOSE, x);
+    mb_node n = zoo_node(name, MB_OP_TRANSPOSE, x);
     memcpy(n.a.perm, perm, sizeof(int) * (size_t)nd);
-    return add(b, &n);
+    return zoo_tb_add(b, &n);
 }
 
 static int binary(tb *b, const char *name, mb_op_type t, int x, int y)
 {
-    mb_node n = node(name, t, x);
+    mb_node n = zoo_node(name, t, x);
     n.inputs[1] = y;
     n.n_inputs = 2;
-    return add(b, &n);
+    return zoo_tb_add(b, &n);
 }
 
 static int scale_by(tb *b, const char *name, mb_op_type t, int x, float v)
 {
-    mb_node n = node(name, t, x);
-    n.params[0] = filled(1, (int64_t[]){1}, v);
+    mb_node n = zoo_node(name, t, x);
+    n.params[0] = zoo_filled(1, (int64_t[]){1}, v);
     n.n_params = 1;
-    return add(b, &n);
+    return zoo_tb_add(b, &n);
 }
 
 typedef struct tf_cfg {
@@ -158,9 +107,9 @@ static int attention(tb *b, const char *p, int x, const tf_cfg *c, int mask)
     s = scale_by(b, nm(p, "attn.scale"), MB_OP_MUL, s, 1.0f / sqrtf((float)dh));
     if (mask >= 0)
         s = binary(b, nm(p, "attn.masked"), MB_OP_ADD, s, mask);
-    mb_node sm = node(nm(p, "attn.softmax"), MB_OP_SOFTMAX, s);
+    mb_node sm = zoo_node(nm(p, "attn.softmax"), MB_OP_SOFTMAX, s);
     sm.a.axis = -1;
-    s = add(b, &sm);
+    s = zoo_tb_add(b, &sm);
     int o = binary(b, nm(p, "attn.context"), MB_OP_MATMUL, s, v); /* [H, T, dh] */
     o = transpose(b, nm(p, "attn.merge"), o, 3, (int[]){1, 0, 2});
     o = reshape(b, nm(p, "attn.concat"), o, 2, (int64_t[]){T, D});
@@ -169,8 +118,8 @@ static int attention(tb *b, const char *p, int x, const tf_cfg *c, int mask)
 
 static int gelu(tb *b, const char *name, int x)
 {
-    mb_node n = node(name, MB_OP_GELU, x);
-    return add(b, &n);
+    mb_node n = zoo_node(name, MB_OP_GELU, x);
+    return zoo_tb_add(b, &n);
 }
 
 static int block(tb *b, int i, int x, const tf_cfg *c, int mask)
@@ -196,18 +145,18 @@ static int block(tb *b, int i, int x, const tf_cfg *c, int mask)
 /* x + P with P a constant operand (as the ONNX importer represents it). */
 static int add_const(tb *b, const char *name, int x, int ndim, const int64_t *dims, float lo, float hi)
 {
-    mb_node n = node(name, MB_OP_ADD, x);
-    n.params[0] = draw(b, ndim, dims, lo, hi);
+    mb_node n = zoo_node(name, MB_OP_ADD, x);
+    n.params[0] = zoo_tb_draw(b, ndim, dims, lo, hi);
     n.n_params = 1;
-    return add(b, &n);
+    return zoo_tb_add(b, &n);
 }
 
 static int constant(tb *b, const char *name, int ndim, const int64_t *dims, float lo, float hi)
 {
-    mb_node n = node(name, MB_OP_CONSTANT, -1);
-    n.params[0] = draw(b, ndim, dims, lo, hi);
+    mb_node n = zoo_node(name, MB_OP_CONSTANT, -1);
+    n.params[0] = zoo_tb_draw(b, ndim, dims, lo, hi);
     n.n_params = 1;
-    return add(b, &n);
+    return zoo_tb_add(b, &n);
 }
 
 static mb_graph *finish(tb *b, int out, char *err, size_t errlen)
@@ -229,42 +178,42 @@ static mb_graph *finish(tb *b, int out, char *err, size_t errlen)
 /* ViT: 16x16 patches of a 224x224 image, class token, depth blocks, head. */
 static mb_graph *vit(const char *name, uint64_t seed, int64_t D, int depth, int64_t heads, char *err, size_t errlen)
 {
-    tb b = {mb_graph_new(name), seed, 0, 0, ""};
+    tb b = {mb_graph_new(name), seed, 0, TF_SALT, zoo_structure_only(), 0, ""};
     if (!b.g) {
         snprintf(err, errlen, "%s: out of memory", name);
         return NULL;
     }
     const int64_t P = 16, side = 224 / P, T = side * side + 1;
     tf_cfg c = {T, D, heads, 4 * D, 1e-6f, 1};
-    mb_node in = node("image", MB_OP_INPUT, -1);
+    mb_node in = zoo_node("image", MB_OP_INPUT, -1);
     in.a.shape_ndim = 4;
     memcpy(in.a.shape, (int64_t[]){1, 3, 224, 224}, 4 * sizeof(int64_t));
-    int x = add(&b, &in);
-    mb_node pe = node("patch_embed.proj", MB_OP_CONV, x);
+    int x = zoo_tb_add(&b, &in);
+    mb_node pe = zoo_node("patch_embed.proj", MB_OP_CONV, x);
     float s = sqrtf(3.0f / (float)(3 * P * P));
     pe.a.kernel[0] = pe.a.kernel[1] = (int)P;
     pe.a.stride[0] = pe.a.stride[1] = (int)P;
-    pe.params[0] = draw(&b, 4, (int64_t[]){D, 3, P, P}, -s, s);
-    pe.params[1] = draw(&b, 1, (int64_t[]){D}, -0.02f, 0.02f);
+    pe.params[0] = zoo_tb_draw(&b, 4, (int64_t[]){D, 3, P, P}, -s, s);
+    pe.params[1] = zoo_tb_draw(&b, 1, (int64_t[]){D}, -0.02f, 0.02f);
     pe.n_params = 2;
-    x = add(&b, &pe);
+    x = zoo_tb_add(&b, &pe);
     x = reshape(&b, "patch_embed.flatten", x, 2, (int64_t[]){D, T - 1});
     x = transpose(&b, "patch_embed.tokens", x, 2, (int[]){1, 0});
     int cls = constant(&b, "cls_token", 2, (int64_t[]){1, D}, -0.02f, 0.02f);
-    mb_node cat = node("cat_cls", MB_OP_CONCAT, cls);
+    mb_node cat = zoo_node("cat_cls", MB_OP_CONCAT, cls);
     cat.inputs[1] = x;
     cat.n_inputs = 2;
     cat.a.axis = 0;
-    x = add(&b, &cat);
+    x = zoo_tb_add(&b, &cat);
     x = add_const(&b, "add_pos_embed", x, 2, (int64_t[]){T, D}, -0.02f, 0.02f);
     for (int i = 0; i < depth; i++)
         x = block(&b, i, x, &c, -1);
     x = layernorm(&b, "norm", x, D, c.eps);
-    mb_node sl = node("cls_select", MB_OP_SLICE, x);
+    mb_node sl = zoo_node("cls_select", MB_OP_SLICE, x);
     sl.a.starts[0] = 0;
     sl.a.ends[0] = 1;
     sl.a.steps[0] = 1;
-    x = add(&b, &sl);
+    x = zoo_tb_add(&b, &sl);
     x = linear(&b, "head", x, D, 1000);
     return finish(&b, x, err, errlen);
 }
@@ -281,20 +230,20 @@ mb_graph *zoo_vit_b16(uint64_t seed, char *err, size_t errlen)
 
 static int int_input(tb *b, const char *name, int64_t T)
 {
-    mb_node n = node(name, MB_OP_INPUT, -1);
+    mb_node n = zoo_node(name, MB_OP_INPUT, -1);
     n.a.shape_ndim = 1;
     n.a.shape[0] = T;
     n.a.dtype = MB_DT_INT64;
-    return add(b, &n);
+    return zoo_tb_add(b, &n);
 }
 
 static int embedding(tb *b, const char *name, int ids, int64_t rows, int64_t D)
 {
-    mb_node n = node(name, MB_OP_GATHER, ids);
+    mb_node n = zoo_node(name, MB_OP_GATHER, ids);
     n.a.gather_table = 1;
-    n.params[0] = draw(b, 2, (int64_t[]){rows, D}, -0.05f, 0.05f);
+    n.params[0] = zoo_tb_draw(b, 2, (int64_t[]){rows, D}, -0.05f, 0.05f);
     n.n_params = 1;
-    return add(b, &n);
+    return zoo_tb_add(b, &n);
 }
 
 /* BERT-base, uncased vocabulary, sequence length 128: inputs input_ids,
@@ -302,7 +251,7 @@ static int embedding(tb *b, const char *name, int ids, int64_t rows, int64_t D)
  * [1, 768] (tanh of a linear layer on the first token). */
 mb_graph *zoo_bert_base(uint64_t seed, char *err, size_t errlen)
 {
-    tb b = {mb_graph_new("bert_base"), seed, 0, 0, ""};
+    tb b = {mb_graph_new("bert_base"), seed, 0, TF_SALT, zoo_structure_only(), 0, ""};
     if (!b.g) {
         snprintf(err, errlen, "bert_base: out of memory");
         return NULL;
@@ -317,21 +266,21 @@ mb_graph *zoo_bert_base(uint64_t seed, char *err, size_t errlen)
     x = add_const(&b, "embeddings.add_position", x, 2, (int64_t[]){T, D}, -0.05f, 0.05f);
     x = layernorm(&b, "embeddings.norm", x, D, c.eps);
     /* additive mask: 0 where attended, -10000 where masked, [1, 1, T] */
-    mb_node cast = node("mask.float", MB_OP_CAST, maskin);
+    mb_node cast = zoo_node("mask.float", MB_OP_CAST, maskin);
     cast.a.dtype = MB_DT_FLOAT;
-    int m = add(&b, &cast);
+    int m = zoo_tb_add(&b, &cast);
     m = reshape(&b, "mask.shape", m, 3, (int64_t[]){1, 1, T});
     m = scale_by(&b, "mask.scale", MB_OP_MUL, m, 10000.0f);
     m = scale_by(&b, "mask.additive", MB_OP_SUB, m, 10000.0f);
     for (int i = 0; i < 12; i++)
         x = block(&b, i, x, &c, m);
-    mb_node sl = node("pooler.first_token", MB_OP_SLICE, x);
+    mb_node sl = zoo_node("pooler.first_token", MB_OP_SLICE, x);
     sl.a.starts[0] = 0;
     sl.a.ends[0] = 1;
     sl.a.steps[0] = 1;
-    x = add(&b, &sl);
+    x = zoo_tb_add(&b, &sl);
     x = linear(&b, "pooler.dense", x, D, D);
-    mb_node th = node("pooler.tanh", MB_OP_TANH, x);
-    x = add(&b, &th);
+    mb_node th = zoo_node("pooler.tanh", MB_OP_TANH, x);
+    x = zoo_tb_add(&b, &th);
     return finish(&b, x, err, errlen);
 }
