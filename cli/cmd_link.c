@@ -76,6 +76,9 @@ static void print_json(const mb_net *net, int link, const char *spec_text, const
     add_num(o, "goodput_mbps", r->goodput_mbps);
     add_num(o, "udp_throughput_mbps", r->udp_mbps);
     add_num(o, "udp_offered_mbps", r->udp_offered_mbps);
+    add_num(o, "udp_sender_max_lag_ms", r->udp_sender_lag_ms);
+    if (!isnan(r->udp_sender_lag_ms))
+        cJSON_AddBoolToObject(o, "udp_sender_gso", r->udp_sender_gso);
     add_num(o, "rtt_ms", r->rtt_ms);
     add_num(o, "rtt_min_ms", r->rtt_min_ms);
     add_num(o, "rtt_p95_ms", r->rtt_p95_ms);
@@ -104,9 +107,19 @@ static void print_json(const mb_net *net, int link, const char *spec_text, const
         add_num(o, "trace_capacity_bytes", r->trace_capacity_bytes);
         add_num(o, "trace_delivered_bytes", r->trace_delivered_bytes);
         add_num(o, "trace_delivery_ratio", r->trace_ratio);
+        /* emu: capacity unused while nothing was queued, and delivery against the rest */
+        add_num(o, "trace_idle_capacity_bytes", r->trace_idle_capacity_bytes);
+        add_num(o, "trace_delivery_ratio_busy", r->trace_ratio_busy);
     }
-    if (r->emu_cpu_percent >= 0)
+    if (r->emu_cpu_percent >= 0) {
         add_num(o, "emulator_cpu_percent", r->emu_cpu_percent);
+        /* per direction (fwd: the data, rev: the ACKs), and of each the part inside its TUN
+         * writes, where the receiving host's stack runs */
+        add_num(o, "emulator_cpu_fwd_percent", r->emu_cpu_fwd_percent);
+        add_num(o, "emulator_cpu_fwd_write_percent", r->emu_cpu_fwd_write_percent);
+        add_num(o, "emulator_cpu_rev_percent", r->emu_cpu_rev_percent);
+        add_num(o, "emulator_cpu_rev_write_percent", r->emu_cpu_rev_write_percent);
+    }
     if (r->emu_late_p50_us >= 0) {
         add_num(o, "emulator_late_p50_us", r->emu_late_p50_us);
         add_num(o, "emulator_late_p99_us", r->emu_late_p99_us);
@@ -177,8 +190,14 @@ static void print_text(const mb_net *net, int link, const char *a, const char *b
     if (r->has_trace && !isnan(r->trace_ratio))
         printf("  %-22s %-14.0f %.0f bytes delivered (%.2f %%)\n", "trace capacity (bytes)", r->trace_capacity_bytes,
                r->trace_delivered_bytes, r->trace_ratio * 100);
+    if (r->has_trace && !isnan(r->trace_ratio_busy))
+        printf("  %-22s %-14s %.2f %% of the capacity while the sender kept the link busy (%.0f bytes passed "
+               "with nothing queued)\n", "", "", r->trace_ratio_busy * 100, r->trace_idle_capacity_bytes);
     if (r->emu_cpu_percent >= 0)
-        printf("  emulator CPU during the TCP phase: %.1f %% of one core\n", r->emu_cpu_percent);
+        printf("  emulator CPU during the TCP phase: %.1f %% of one core (data direction %.1f %%, of which %.1f %% "
+               "in TUN writes, i.e. the receiver's stack; ACK direction %.1f %%, %.1f %% in writes)\n",
+               r->emu_cpu_percent, r->emu_cpu_fwd_percent, r->emu_cpu_fwd_write_percent, r->emu_cpu_rev_percent,
+               r->emu_cpu_rev_write_percent);
     if (r->emu_late_p50_us >= 0)
         printf("  emulator timer error (delivery written after its due time): median %.0f us, p99 %.0f us, max %.0f us\n",
                r->emu_late_p50_us, r->emu_late_p99_us, r->emu_late_max_us);

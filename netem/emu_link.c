@@ -110,6 +110,8 @@ struct emu_dir {
     double epoch, rt_offset; /* realtime = monotonic + rt_offset */
     uint64_t seq, gid;
     uint64_t n_reads, n_writes, n_wakes, n_wfail; /* MECBED_EMU_DEBUG: printed at the end */
+    double idle_cap;  /* bytes the bottleneck could have sent while it had none (ctr.idle_capacity_bytes) */
+    uint64_t n_empty; /* packets that found the bottleneck idle (debug) */
     uint8_t *rbuf; /* READ_MAX bytes: what one read() returns */
     uint8_t *pbuf; /* a packet's copy with its checksum completed, for pcap */
     uint64_t rng[4];
@@ -121,6 +123,7 @@ struct emu_dir {
     pthread_t thread;
     int started, stopped;
     double cpu_final;
+    double cpu_write; /* thread CPU inside writes to out_fd (ctr.cpu_write_s) */
     mb_link_counters ctr;
     /* delivery lateness histogram (written by the thread, read after stop or racily) */
     uint64_t late_hist[LATE_BINS + 1];
@@ -349,6 +352,21 @@ static void drop(emu_dir *d, pkt *p, const char *why, uint64_t *counter)
     log_csv(d, p, why);
 }
 
+/* A packet admitted at `now` finds the bottleneck idle since the last
+ * departure: the capacity of [last_dep, now] went unused because nothing was
+ * queued (not the link's doing: the sender had nothing to send), counted so
+ * that delivery can be set against the capacity of the busy time. */
+static void idle_until(emu_dir *d, double now)
+{
+    const mb_link_dir *l = &d->cfg.dir;
+    double cap = d->trace ? mb_trace_capacity(d->trace, d->last_dep, now, l->trace_loop)
+                 : l->rate_bps > 0 ? (now - d->last_dep) * l->rate_bps / 8
+                                   : 0;
+    d->n_empty++;
+    d->idle_cap += cap;
+    __atomic_store(&d->ctr.idle_capacity_bytes, &d->idle_cap, __ATOMIC_RELAXED);
+}
+
 /* A packet has been read into slot(tail): decide its fate and times. */
 static void enqueue(emu_dir *d, double now)
 {
@@ -375,6 +393,8 @@ static void enqueue(emu_dir *d, double now)
         return;
     }
     double start = now > d->last_dep ? now : d->last_dep;
+    if (now > d->last_dep)
+        idle_until(d, now);
     p->start = start;
     if (l->aqm_target_s > 0 && codel_drop(d, start, start - now)) {
         drop(d, p, "drop-aqm", &d->ctr.drop_aqm);
@@ -439,10 +459,18 @@ static void written(emu_dir *d, pkt *p, double t)
     log_pcap(d, p);
 }
 
+static double thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static void write_one(emu_dir *d, const pkt *p)
 {
     ssize_t w;
     d->n_writes++;
+    double c0 = thread_cpu();
     if (d->cfg.vnet) {
         uint8_t vh[EMU_VNET_HDR_LEN];
         emu_vnet_put(&p->vh, vh);
@@ -451,6 +479,8 @@ static void write_one(emu_dir *d, const pkt *p)
     } else {
         w = write(d->out_fd, p->buf, p->len);
     }
+    d->cpu_write += thread_cpu() - c0;
+    __atomic_store(&d->ctr.cpu_write_s, &d->cpu_write, __ATOMIC_RELAXED);
     d->n_wfail += w < 0; /* a TUN write fails only if the interface is gone: the run is ending */
     __atomic_add_fetch(&d->ctr.out_packets, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&d->ctr.out_bytes, p->len, __ATOMIC_RELAXED);
@@ -504,7 +534,10 @@ static void write_merged(emu_dir *d, uint64_t h, size_t n)
                       last->buf[last->vh.csum_start + 13], &v);
     emu_vnet_put(&v, vh);
     d->n_writes++;
+    double c0 = thread_cpu();
     ssize_t w = writev(d->out_fd, iov, (int)n + 1);
+    d->cpu_write += thread_cpu() - c0;
+    __atomic_store(&d->ctr.cpu_write_s, &d->cpu_write, __ATOMIC_RELAXED);
     d->n_wfail += w < 0;
     __atomic_add_fetch(&d->ctr.out_packets, n, __ATOMIC_RELAXED);
     __atomic_add_fetch(&d->ctr.out_bytes, bytes, __ATOMIC_RELAXED);
@@ -842,10 +875,10 @@ void emu_dir_stop(emu_dir *d)
     d->stopped = 1;
     d->ctr.cpu_s = d->cpu_final;
     if (getenv("MECBED_EMU_DEBUG"))
-        fprintf(stderr, "%s: %llu packets in %llu reads, %llu out in %llu writes (%llu failed), %llu wake-ups, %.3f s CPU\n",
+        fprintf(stderr, "%s: %llu packets in %llu reads, %llu out in %llu writes (%llu failed), %llu wake-ups, %.3f s CPU (%.3f in writes), %llu packets found it idle\n",
                 d->name, (unsigned long long)d->ctr.in_packets, (unsigned long long)d->n_reads,
                 (unsigned long long)d->ctr.out_packets, (unsigned long long)d->n_writes, (unsigned long long)d->n_wfail,
-                (unsigned long long)d->n_wakes, d->cpu_final);
+                (unsigned long long)d->n_wakes, d->cpu_final, d->cpu_write, (unsigned long long)d->n_empty);
     /* packets still in flight when the link goes: log them as such */
     if (d->csv) {
         for (uint64_t a = d->head; a < d->tail; a++)
@@ -894,6 +927,8 @@ void emu_dir_counters(const emu_dir *d, mb_link_counters *c)
     c->reordered = __atomic_load_n(&d->ctr.reordered, __ATOMIC_RELAXED);
     c->duplicated = __atomic_load_n(&d->ctr.duplicated, __ATOMIC_RELAXED);
     c->corrupted = __atomic_load_n(&d->ctr.corrupted, __ATOMIC_RELAXED);
+    __atomic_load(&d->ctr.idle_capacity_bytes, &c->idle_capacity_bytes, __ATOMIC_RELAXED);
+    __atomic_load(&d->ctr.cpu_write_s, &c->cpu_write_s, __ATOMIC_RELAXED);
     if (d->late_n) {
         c->late_mean_us = d->late_sum / (double)d->late_n;
         c->late_max_us = d->late_max;

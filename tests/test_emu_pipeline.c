@@ -79,8 +79,9 @@ static void drain(int fd, run *r, int n, double t0)
 }
 
 /* Push n packets of `bytes` through a direction with spec text, `gap_s`
- * apart (0: as fast as possible), wait `settle_s`, and read the log. */
-static run push(const char *spec_text, int n, unsigned bytes, double gap_s, double settle_s)
+ * apart (0: as fast as possible), wait `settle_s`, and read the log; the
+ * direction's counters into *ctr when given. */
+static run push_c(const char *spec_text, int n, unsigned bytes, double gap_s, double settle_s, mb_link_counters *ctr)
 {
     mb_link_spec spec;
     char err[512];
@@ -122,6 +123,9 @@ static run push(const char *spec_text, int n, unsigned bytes, double gap_s, doub
         if (poll(&p, 1, 20) == 1)
             drain(out[0], &r, n, t0);
     }
+    emu_dir_stop(d);
+    if (ctr)
+        emu_dir_counters(d, ctr);
     emu_dir_free(d);
     free(buf);
     close(in[0]), close(in[1]), close(out[0]), close(out[1]);
@@ -151,6 +155,41 @@ static run push(const char *spec_text, int n, unsigned bytes, double gap_s, doub
     /* the log is written as packets leave (drops as they arrive): put it back in arrival order */
     qsort(r.rows, (size_t)r.n, sizeof *r.rows, by_seq);
     return r;
+}
+
+static run push(const char *spec_text, int n, unsigned bytes, double gap_s, double settle_s)
+{
+    return push_c(spec_text, n, bytes, gap_s, settle_s, NULL);
+}
+
+/* The capacity that passed while the bottleneck had nothing to send
+ * (idle_capacity_bytes: what link test sets delivery against) equals the
+ * sum of the idle gaps in the emulator's own log times the rate: packets of
+ * 1000 bytes at 8 Mbit/s (1 ms each) sent 3 ms apart leave the link idle
+ * about 2 ms in 3. The thread's CPU inside its writes is part of its CPU. */
+static void test_idle_capacity(void **state)
+{
+    (void)state;
+    mb_link_counters c;
+    run r = push_c("rate=8mbit", 40, 1000, 0.003, 0.1, &c);
+    assert_int_equal(r.delivered, 40);
+    double idle_us = 0, last_dep = 0;
+    for (int i = 0; i < r.n; i++) {
+        if (r.rows[i].arr > last_dep)
+            idle_us += r.rows[i].arr - last_dep;
+        last_dep = r.rows[i].dep;
+    }
+    double expect = idle_us * 1e-6 * 8e6 / 8;
+    print_message("idle capacity %.1f bytes, from the log %.1f; CPU %.4f s, %.4f s in writes\n",
+                  c.idle_capacity_bytes, expect, c.cpu_s, c.cpu_write_s);
+    assert_true(fabs(c.idle_capacity_bytes - expect) < 0.01 * r.n + 1); /* the log rounds to 0.1 us */
+    assert_true(c.idle_capacity_bytes > 39 * 1000 * 1.5); /* at least 1.5 ms idle between packets */
+    assert_true(c.cpu_write_s > 0 && c.cpu_write_s <= c.cpu_s);
+    run_free(&r);
+    /* back to back: only the wait before the first packet */
+    r = push_c("rate=8mbit", 40, 1000, 0, 0.1, &c);
+    assert_true(c.idle_capacity_bytes <= r.rows[0].arr * 1e-6 * 1e6 + 2000);
+    run_free(&r);
 }
 
 static void test_rate_and_delay_exact(void **state)
@@ -450,7 +489,7 @@ int main(void)
         cmocka_unit_test(test_queue_limit),          cmocka_unit_test(test_codel_bounds_delay),
         cmocka_unit_test(test_jitter_never_reorders), cmocka_unit_test(test_trace_once_ends),
         cmocka_unit_test(test_reorder),
-        cmocka_unit_test(test_missing_trace),
+        cmocka_unit_test(test_missing_trace),         cmocka_unit_test(test_idle_capacity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

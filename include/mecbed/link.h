@@ -110,6 +110,11 @@ typedef struct mb_link_counters {
     uint64_t duplicated, corrupted;        /* extra copies delivered; packets with a bit flipped */
     uint64_t reordered;                    /* packets that skipped the delay (reorder=) */
     double cpu_s;                          /* CPU time of the emulator thread */
+    double cpu_write_s;                    /* of which inside its writes to the receiving TUN device,
+                                            * where the receiver's network stack runs (what a NIC's
+                                            * receive path costs the receiving host) */
+    double idle_capacity_bytes;            /* capacity (rate or trace) that passed while the
+                                            * bottleneck had nothing queued: the sender's gaps */
     /* timer accuracy: how late packets were written after their computed
      * delivery time (the emulator's own error, apart from the probes') */
     double late_mean_us, late_p50_us, late_p99_us, late_max_us;

@@ -58,7 +58,17 @@ typedef struct mb_linktest_result {
     long loss_drop_random, loss_drop_queue, loss_drop_outage;
     int has_trace;
     double trace_delivered_bytes, trace_capacity_bytes, trace_ratio;
+    /* emu: the capacity that passed while the bottleneck had nothing queued
+     * (the sender's gaps) in the same window, and delivery against the
+     * capacity of the rest (the time the sender kept the link busy) */
+    double trace_idle_capacity_bytes, trace_ratio_busy;
+    double udp_sender_lag_ms; /* the most the UDP sender fell behind its schedule */
+    int udp_sender_gso;       /* it sent with UDP GSO (UDP_SEGMENT) */
     double emu_cpu_percent;   /* emulator threads of this link during the TCP phase, % of one core (-1: n/a) */
+    /* per direction: fwd carries the data (a -> b), rev the ACKs; of each,
+     * the part spent inside its writes to the receiving TUN device, where the
+     * receiving host's network stack runs (-1: n/a) */
+    double emu_cpu_fwd_percent, emu_cpu_fwd_write_percent, emu_cpu_rev_percent, emu_cpu_rev_write_percent;
     /* emu: how late the a -> b emulator wrote packets after their computed
      * delivery time over the whole test (its timer error; -1: n/a) */
     double emu_late_p50_us, emu_late_p99_us, emu_late_max_us;
