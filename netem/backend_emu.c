@@ -15,6 +15,14 @@
 #include <unistd.h>
 
 #include "backend.h"
+
+/* UDP segmentation offload on a TUN (Linux 6.2; older headers lack the flags) */
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
 #include "emu_link.h"
 #include "mecbed/netns.h"
 
@@ -82,7 +90,10 @@ static int emu_check(const mb_link_spec *s, char *err, size_t errlen)
  * namespace of the thread that opens /dev/net/tun). With *vnet set, it
  * carries virtio headers and takes TCP segmentation offload (TSO): the
  * sender's stack hands the emulator 64 KB super-packets instead of 1500-byte
- * packets (emu_gso.h); *vnet is cleared where the kernel refuses that. */
+ * packets (emu_gso.h), and, where the kernel has it (6.2+), UDP segmentation
+ * offload (USO: a UDP_SEGMENT socket's send arrives whole); *vnet is cleared
+ * where the kernel refuses TSO. */
+#define TSO_FLAGS (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN)
 static int tun_open(const char *ns, const char *name, int *vnet, char *err, size_t errlen)
 {
     int saved;
@@ -99,7 +110,8 @@ static int tun_open(const char *ns, const char *name, int *vnet, char *err, size
             e = errno;
             close(fd);
             fd = -1;
-        } else if (*vnet && ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN))) {
+        } else if (*vnet && ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TSO_FLAGS | TUN_F_USO4 | TUN_F_USO6)) &&
+                   ioctl(fd, TUNSETOFFLOAD, (unsigned long)TSO_FLAGS)) {
             /* virtio headers without offloads: plain packets, nothing gained */
             close(fd);
             mb_netns_leave(saved);

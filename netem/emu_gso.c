@@ -1,6 +1,7 @@
 /* GSO super-packets on the emulator's TUN devices (see emu_gso.h). What the
  * kernel's TCP segmentation does (net/ipv4/tcp_offload.c, inet_gso_segment)
- * is done here in user space, so that every wire packet passes the link's
+ * is done here in user space (and its UDP segmentation, udp_offload.c: each
+ * datagram its own IP length and id, UDP length and partial checksum), so that every wire packet passes the link's
  * pipeline on its own: each segment has the super-packet's headers with its
  * own IP length, IPv4 id (incremented per segment) and checksum, TCP
  * sequence number, FIN/PSH on the last segment only and CWR on the first
@@ -98,27 +99,31 @@ int emu_gso_parse(const emu_vnet *v, const uint8_t *pkt, size_t len, emu_gso *g)
     int type = v->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
     if (type == VIRTIO_NET_HDR_GSO_NONE)
         return 0;
-    if (type != VIRTIO_NET_HDR_GSO_TCPV4 && type != VIRTIO_NET_HDR_GSO_TCPV6)
+    if (type != VIRTIO_NET_HDR_GSO_TCPV4 && type != VIRTIO_NET_HDR_GSO_TCPV6 && type != EMU_GSO_UDP_L4)
         return -1;
     memset(g, 0, sizeof *g);
-    g->v6 = type == VIRTIO_NET_HDR_GSO_TCPV6;
-    if (len < 40 || (pkt[0] >> 4) != (g->v6 ? 6 : 4))
+    g->udp = type == EMU_GSO_UDP_L4;
+    int proto = g->udp ? 17 : 6;
+    if (len < 40)
+        return -1;
+    g->v6 = g->udp ? (pkt[0] >> 4) == 6 : type == VIRTIO_NET_HDR_GSO_TCPV6;
+    if ((pkt[0] >> 4) != (g->v6 ? 6 : 4))
         return -1;
     if (g->v6) {
-        if (pkt[6] != 6) /* extension headers: not cut here */
+        if (pkt[6] != proto) /* extension headers: not cut here */
             return -1;
         g->l4off = 40;
     } else {
         g->l4off = (size_t)(pkt[0] & 15) * 4;
-        if (g->l4off < 20 || pkt[9] != 6)
+        if (g->l4off < 20 || pkt[9] != proto)
             return -1;
     }
-    if (len < g->l4off + 20)
+    if (len < g->l4off + (g->udp ? 8 : 20))
         return -1;
-    size_t doff = (size_t)(pkt[g->l4off + 12] >> 4) * 4;
-    g->hlen = g->l4off + doff;
+    size_t l4h = g->udp ? 8 : (size_t)(pkt[g->l4off + 12] >> 4) * 4;
+    g->hlen = g->l4off + l4h;
     g->mss = v->gso_size;
-    if (doff < 20 || g->hlen > len || g->mss == 0)
+    if (l4h < 8 || g->hlen > len || g->mss == 0)
         return -1;
     g->payload = len - g->hlen;
     g->nseg = g->payload ? (g->payload + g->mss - 1) / g->mss : 1;
@@ -134,6 +139,11 @@ size_t emu_gso_segment(const emu_gso *g, const uint8_t *pkt, size_t k, uint8_t *
     if (!g->v6)
         wr16(out + 4, rd16(pkt + 4) + (uint32_t)k); /* the IPv4 id, one per segment */
     set_ip_len(out, g->v6, total);
+    if (g->udp) { /* a datagram: its own UDP length and partial checksum */
+        wr16(out + g->l4off + 4, (uint32_t)(total - g->l4off));
+        l4_partial(out, g->v6, g->l4off, total - g->l4off, 17, 6);
+        return total;
+    }
     uint8_t *th = out + g->l4off;
     uint32_t seq = (uint32_t)th[4] << 24 | (uint32_t)th[5] << 16 | (uint32_t)th[6] << 8 | th[7];
     seq += (uint32_t)off;

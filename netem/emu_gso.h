@@ -30,9 +30,11 @@ typedef struct emu_vnet {
 void emu_vnet_get(emu_vnet *v, const uint8_t *b);
 void emu_vnet_put(const emu_vnet *v, uint8_t *b);
 
-/* A parsed TCP super-packet (or plain packet when nseg == 1). */
+/* A parsed TCP super-packet, or UDP GSO packet (udp: datagrams of mss
+ * bytes of data each, the last possibly shorter), or a plain packet when
+ * nseg == 1. */
 typedef struct emu_gso {
-    int v6;
+    int v6, udp;
     size_t l4off;  /* offset of the TCP header */
     size_t hlen;   /* IP + TCP header bytes */
     size_t mss;    /* payload bytes per segment (the last may be shorter) */
@@ -40,12 +42,13 @@ typedef struct emu_gso {
     size_t nseg;
 } emu_gso;
 
-/* Parse packet pkt[0..len) with header v. 1: a TCP GSO packet that
- * emu_gso_segment can cut (g filled); 0: not a GSO packet (pass it as it is);
- * -1: a GSO packet the emulator cannot cut (malformed or not TCP). */
+/* Parse packet pkt[0..len) with header v. 1: a TCP or UDP (USO,
+ * EMU_GSO_UDP_L4) GSO packet that emu_gso_segment can cut (g filled); 0: not
+ * a GSO packet (pass it as it is); -1: a GSO packet the emulator cannot cut
+ * (malformed, IPv6 extension headers, or another GSO type). */
 int emu_gso_parse(const emu_vnet *v, const uint8_t *pkt, size_t len, emu_gso *g);
 /* Segment k of g into out (room for g->hlen + g->mss bytes): its length.
- * Partial checksum (as the kernel's TSO leaves it). */
+ * Partial checksum (as the kernel's TSO and USO leave it). */
 size_t emu_gso_segment(const emu_gso *g, const uint8_t *pkt, size_t k, uint8_t *out);
 /* Turn the first of n consecutive segments (headers in first, hlen bytes,
  * the last segment's TCP flags in last_flags) into the header of the

@@ -18,8 +18,8 @@
  * a link delivers, only (by tens of microseconds) when a packet is written.
  * The thread sleeps in ppoll() with a nanosecond timeout and a 1 ns timer
  * slack: microsecond timers, unlike Mahimahi's 1 ms tick.
- * With virtio headers on the TUN fds (cfg.vnet), a TCP super-packet is cut
- * into its wire packets on arrival and each goes through the pipeline on its
+ * With virtio headers on the TUN fds (cfg.vnet), a TCP super-packet (or a
+ * UDP GSO packet) is cut into its wire packets on arrival and each goes through the pipeline on its
  * own; packets due at once that one write can carry (segments of one
  * super-packet, datagrams of one UDP flow) leave as one GSO packet, and
  * cfg.batch_s lets segments wait that long for the rest of their run
@@ -645,7 +645,7 @@ static void admit(emu_dir *d, const uint8_t *b, size_t len, double now)
         emu_vnet_get(&vh, b);
         b += EMU_VNET_HDR_LEN, len -= EMU_VNET_HDR_LEN;
         if (emu_gso_parse(&vh, b, len, &g) == 1) {
-            uint64_t gid = ++d->gid;
+            uint64_t gid = g.udp ? 0 : ++d->gid;
             for (size_t k = 0; k < g.nseg; k++) {
                 pkt *p = next_slot(d, g.hlen + g.mss);
                 if (!p) {
@@ -655,12 +655,14 @@ static void admit(emu_dir *d, const uint8_t *b, size_t len, double now)
                 p->len = (uint32_t)emu_gso_segment(&g, b, k, p->buf);
                 p->vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
                 p->vh.csum_start = (uint16_t)g.l4off;
-                p->vh.csum_offset = 16;
+                p->vh.csum_offset = g.udp ? 6 : 16;
                 p->gid = gid;
                 p->sidx = (uint32_t)k;
                 p->hlen = (uint16_t)g.hlen;
                 p->mss = (uint16_t)g.mss;
                 p->v6 = (uint8_t)g.v6;
+                /* a datagram of a UDP GSO packet: it may leave merged with its neighbours again */
+                p->udp = (uint8_t)(g.udp && emu_udp_mergeable(&p->vh, p->buf, p->len));
                 enqueue(d, now);
             }
             return;

@@ -27,19 +27,24 @@ row() { # backend spec
     rtt=$(val rtt_ms $f); rl=$(val rtt_load_ms $f)
     cl=$(val configured_loss_rate $f); l=$(val loss_rate $f); cpu=$(val emulator_cpu_percent $f)
     tr=$(val trace_delivery_ratio $f); l50=$(val emulator_late_p50_us $f); l99=$(val emulator_late_p99_us $f)
+    trb=$(val trace_delivery_ratio_busy $f)
+    cf=$(val emulator_cpu_fwd_percent $f); cfw=$(val emulator_cpu_fwd_write_percent $f)
+    cr2=$(val emulator_cpu_rev_percent $f); crw=$(val emulator_cpu_rev_write_percent $f)
     off=$(val udp_offered_mbps $f)
     # the UDP sender could not offer the rate: its figure measures the sender, not the link
     slim=$(awk -v o="$off" -v c="$cr" 'BEGIN { if (c + 0 > 0 && o != "" && o != "null" && o < c) printf ", sender-limited: offered %.1f", o }')
-    trs="-"; [ -n "$tr" ] && trs=$(awk -v x="$tr" 'BEGIN { printf "%.2f %%", x * 100 }')
+    trs="-"; [ -n "$tr" ] && trs=$(awk -v x="$tr" -v b="$trb" 'BEGIN { printf "%.2f %%", x * 100; if (b != "" && b != "null") printf " (busy %.2f %%)", b * 100 }')
+    # per direction: total (in TUN writes, i.e. the receiver's stack)
+    cpud="-"; [ -n "$cf" ] && cpud=$(awk -v a="$cf" -v b="$cfw" -v c="$cr2" -v d="$crw" 'BEGIN { printf "%.1f (%.1f) / %.1f (%.1f)", a, b, c, d }')
     late="-"; [ -n "$l50" ] && late="$l50 / $l99"
-    echo "| $1 | \`$2\` | $(f1 $cr) | $(f1 $tcp) ($(err "$tcp" "$cr")) | $(f1 $udp) ($(err "$udp" "$cr")$slim) | $(f1 $cd) | $(f1 $owd) ($(awk -v x="$oerr" 'BEGIN{printf "%+.2f", x}')) | $(f1 $rtt) | $(f1 $rl) | $(awk -v x="$cl" 'BEGIN{printf "%.3f", x}') | $(awk -v x="$l" 'BEGIN{printf "%.3f", x}') | $trs | $(f1 $cpu) | $late |"
+    echo "| $1 | \`$2\` | $(f1 $cr) | $(f1 $tcp) ($(err "$tcp" "$cr")) | $(f1 $udp) ($(err "$udp" "$cr")$slim) | $(f1 $cd) | $(f1 $owd) ($(awk -v x="$oerr" 'BEGIN{printf "%+.2f", x}')) | $(f1 $rtt) | $(f1 $rl) | $(awk -v x="$cl" 'BEGIN{printf "%.3f", x}') | $(awk -v x="$l" 'BEGIN{printf "%.3f", x}') | $trs | $(f1 $cpu) | $cpud | $late | $(cut -d' ' -f1 /proc/loadavg) |"
 }
 
 echo "mecbed link fidelity, $(date -u +%Y-%m-%dT%H:%MZ), kernel $(uname -r), $(nproc) cores, ${D} s per phase, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "Throughput at the IP layer (tc's tbf also counts the 14-byte Ethernet header: expect -0.9 %)."
 echo
-echo "| backend | link | rate Mbit/s | TCP Mbit/s (err) | UDP Mbit/s (err) | delay ms | one-way ms (err) | RTT idle ms | RTT load ms | loss cfg | loss | trace delivered/capacity | emu CPU % | emu timer p50/p99 us |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| backend | link | rate Mbit/s | TCP Mbit/s (err) | UDP Mbit/s (err) | delay ms | one-way ms (err) | RTT idle ms | RTT load ms | loss cfg | loss | trace delivered/capacity | emu CPU % | emu CPU % data / ACK direction (in writes) | emu timer p50/p99 us | load |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for r in 1 10 50 100 200 500 1000; do row emu "rate=${r}mbit,delay=10ms"; done
 # the emu backend's write window (coalesce=, docs/link-emulation.md): less CPU, writes up to 250 us late
 for r in 100 1000; do row emu "rate=${r}mbit,delay=10ms,coalesce=250us"; done
@@ -51,11 +56,18 @@ row emu "rate=20mbit,delay=10ms,loss=ge:2%:20%:50%"
 row emu "trace=traces/lte-markov.trace,delay=20ms"
 row emu "trace=traces/steps-wifi-4g-3g.trace,delay=20ms"
 row emu "trace=traces/5g-nr-lte.trace,delay=20ms"
+# a 5G trace whose first 15 s hold NR peaks of 420-484 Mbit/s and an LTE fallback (the UDP phase
+# runs from about 2 s to 2 s + BENCH_NET_DURATION): mecbed trace gen, written to the temp dir
+$B trace gen 5g --min 100mbit --max 500mbit --duration 60s --seed 6 -o "$OUT/5g-peaks.trace" > /dev/null &&
+    row emu "trace=$OUT/5g-peaks.trace,delay=20ms"
 # A real cellular trace of your own (e.g. Mahimahi's traces/Verizon-LTE-short.up from
 # github.com/ravinet/mahimahi): MECBED_BENCH_TRACE=path make bench-net
 S=${MECBED_BENCH_TRACE:-}
 [ -n "$S" ] && [ -f "$S" ] && row emu "trace=$S,delay=20ms"
 echo
 echo "one-way: median of idle probes a -> b (both namespaces share the monotonic clock); err = measured - delay - the probe's transmission time at the rate."
+echo "5g-peaks.trace: mecbed trace gen 5g --min 100mbit --max 500mbit --duration 60s --seed 6 (1-s rates 23-484 Mbit/s, p50 435 in its first 15 s)."
+echo "trace delivered/capacity: bytes delivered in the UDP phase against the trace's capacity over the same window (shifted by the delay); busy: against the capacity of the time the sender kept the bottleneck queue non-empty."
+echo "emu CPU: both emulator threads in the TCP phase, % of one core; per direction the data (a -> b) and the ACK thread, and in parentheses the part inside their TUN writes, where the receiving namespace's network stack runs (a NIC's receive path on a real host)."
 echo "emu timer: how late the emulator wrote packets after their computed delivery time (median / p99, microseconds)."
 echo "loss cfg for Gilbert-Elliott is the stationary mean p/(p+r)*loss_bad; RTT load: median during the TCP phase (queue of 1000 packets: bufferbloat, as on real LTE)."

@@ -203,6 +203,52 @@ static void test_parse_refuses(void **state)
     assert_int_equal(emu_gso_parse(&v, sup, len, &g), -1); /* not TCP */
 }
 
+/* A UDP GSO packet (USO: one send of a UDP_SEGMENT socket) is cut into the
+ * datagrams the kernel's udp_offload would send: the same addresses and
+ * ports, each its own IP length, IPv4 id (one more per datagram), UDP length
+ * and a partial checksum that completes to a valid one over that datagram;
+ * the data in order, the last datagram shorter. */
+static void test_segment_udp(void **state)
+{
+    (void)state;
+    static uint8_t sup[8192], seg[2048];
+    const size_t pl = 1200, payload = 4 * pl + 500;
+    size_t len = 28 + payload;
+    memset(sup, 0, 28);
+    sup[0] = 0x45, sup[2] = (uint8_t)(len >> 8), sup[3] = (uint8_t)len, sup[4] = 0x12, sup[5] = 0x34;
+    sup[6] = 0x40, sup[8] = 64, sup[9] = 17;
+    sup[12] = 10, sup[15] = 1, sup[16] = 10, sup[19] = 2;
+    sup[20] = 0x30, sup[21] = 0x39, sup[22] = 0x14, sup[23] = 0x52;
+    sup[24] = (uint8_t)((len - 20) >> 8), sup[25] = (uint8_t)(len - 20);
+    for (size_t j = 0; j < payload; j++)
+        sup[28 + j] = (uint8_t)(j * 7 + j / 251);
+    emu_vnet v = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .gso_type = EMU_GSO_UDP_L4, .hdr_len = 28,
+                  .gso_size = (uint16_t)pl, .csum_start = 20, .csum_offset = 6};
+    emu_gso g;
+    assert_int_equal(emu_gso_parse(&v, sup, len, &g), 1);
+    assert_true(g.udp);
+    assert_int_equal(g.hlen, 28);
+    assert_int_equal(g.nseg, 5);
+    for (size_t k = 0; k < g.nseg; k++) {
+        size_t sl = k < 4 ? pl : 500, n = emu_gso_segment(&g, sup, k, seg);
+        assert_int_equal(n, 28 + sl);
+        assert_int_equal(seg[2] << 8 | seg[3], n);
+        assert_int_equal(seg[4] << 8 | seg[5], 0x1234 + k);
+        assert_int_equal(ones(seg, 20, 0), 0); /* the IPv4 header checksum */
+        assert_int_equal(seg[24] << 8 | seg[25], n - 20);
+        assert_memory_equal(seg + 12, sup + 12, 12); /* addresses and ports */
+        assert_memory_equal(seg + 28, sup + 28 + k * pl, sl);
+        assert_true(emu_udp_mergeable(&(emu_vnet){.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .csum_start = 20,
+                                                  .csum_offset = 6},
+                                      seg, n));
+        emu_csum_finish(seg, n, 20, 6);
+        uint8_t ph[12] = {10, 0, 0, 1, 10, 0, 0, 2, 0, 17, (uint8_t)((n - 20) >> 8), (uint8_t)(n - 20)};
+        assert_int_equal(ones(seg + 20, n - 20, (uint16_t)~ones(ph, 12, 0)), 0);
+    }
+    sup[9] = 6; /* a USO header on a TCP packet */
+    assert_int_equal(emu_gso_parse(&v, sup, len, &g), -1);
+}
+
 /* ---- one direction of the emulator with virtio headers ---- */
 
 typedef struct got {
@@ -487,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_merge_when_due_together),
         cmocka_unit_test(test_loss_per_segment),
         cmocka_unit_test(test_udp_merge),
+        cmocka_unit_test(test_segment_udp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
