@@ -47,6 +47,12 @@ $B link test --link-backend emu --duration 2 --no-tcp --no-loss --json \
     --link "trace=tests/fixtures/5g-drive.csv,format=csv,up.column=UL_bitrate,down.column=DL_bitrate,unit=kbit/s,delay=5ms" \
     > $T/c.json || fail "csv trace link test"
 within "$(jnum $T/c.json trace_delivery_ratio)" 0.97 1.01 || fail "csv trace delivery: $(cat $T/c.json)"
+# delivery against the capacity of the time the sender kept the link busy: the
+# unused capacity is counted (never negative) and the ratio is at least the plain one
+within "$(jnum $T/c.json trace_idle_capacity_bytes)" 0 1e12 || fail "idle capacity: $(cat $T/c.json)"
+awk -v b="$(jnum $T/c.json trace_delivery_ratio_busy)" -v r="$(jnum $T/c.json trace_delivery_ratio)" \
+    'BEGIN { exit !(b >= r - 1e-9 && b <= 1.01) }' || fail "busy delivery ratio: $(cat $T/c.json)"
+grep -q '"udp_sender_gso":[[:space:]]*true' $T/c.json || fail "UDP sender without GSO: $(cat $T/c.json)"
 $B link check --link "rate=1mbit,column=DL_bitrate" 2> $T/err && fail "column without trace accepted"
 grep -q "column= says how to read a trace file" $T/err || fail "error: $(cat $T/err)"
 echo "cli_link_trace: ok"
