@@ -22,7 +22,7 @@ static void usage(FILE *f)
             "usage: mecbed link test (--link SPEC | --topology FILE [--between A B]) [--link-backend B]\n"
             "                        [--duration S] [--json] [--log-dir DIR] [--seed N]\n"
             "                        [--no-tcp] [--no-udp] [--no-loss]   (skip a phase)\n"
-            "                        [-i S] [-R] [--quiet]\n"
+            "                        [-i S] [-R] [--quiet] [-C NAME]\n"
             "       mecbed link check --link SPEC [--link-backend B]   can the backend emulate SPEC here?\n"
             "\n"
             "Brings the link up between two network namespaces (needs root) and measures, from\n"
@@ -40,6 +40,8 @@ static void usage(FILE *f)
                "                    (as iperf3 -i; JSON: intervals)\n"
                "  -R, --reverse     measure the other direction, B -> A (the downlink; iperf3 -R)\n"
                "  --quiet           no phase progress on stderr\n"
+               "  -C, --congestion NAME  TCP congestion control of the TCP phase (as iperf3 -C; default:\n"
+               "                    the system's; JSON: tcp_congestion)\n"
                "  --log-dir DIR     emu: per-packet CSV and pcap of each direction into DIR\n"
                "Link specs: docs/link-spec.md. Backends: docs/link-emulation.md.\n");
 }
@@ -74,6 +76,10 @@ static void print_json(const mb_net *net, int link, const char *spec_text, const
     add_num(o, "configured_reorder", r->cfg_reorder);
     add_num(o, "throughput_mbps", r->tcp_mbps);
     add_num(o, "goodput_mbps", r->goodput_mbps);
+    if (r->tcp_congestion[0])
+        cJSON_AddStringToObject(o, "tcp_congestion", r->tcp_congestion);
+    else
+        cJSON_AddNullToObject(o, "tcp_congestion");
     add_num(o, "udp_throughput_mbps", r->udp_mbps);
     add_num(o, "udp_offered_mbps", r->udp_offered_mbps);
     add_num(o, "udp_sender_max_lag_ms", r->udp_sender_lag_ms);
@@ -222,6 +228,26 @@ static void on_phase(void *arg, const char *phase, double seconds)
     fprintf(stderr, "mecbed link test: %s (%.0f s)\n", phase, seconds);
 }
 
+/* The link to measure: the one joining --between's two nodes, else the
+ * first; -1 (said on stderr) when there is none. */
+static int pick_link(const mb_topology *topo, const char *between_a, const char *between_b)
+{
+    if (!between_a) {
+        if (topo->n_links < 1)
+            fprintf(stderr, "mecbed link: the topology has no link\n");
+        return topo->n_links < 1 ? -1 : 0;
+    }
+    int a = mb_topology_find(topo, between_a), b = mb_topology_find(topo, between_b);
+    if (a < 0 || b < 0) {
+        fprintf(stderr, "mecbed link: no node named '%s'\n", a < 0 ? between_a : between_b);
+        return -1;
+    }
+    int link = mb_topology_link_between(topo, a, b);
+    if (link < 0)
+        fprintf(stderr, "mecbed link: no link joins %s and %s\n", between_a, between_b);
+    return link;
+}
+
 int cmd_link(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -242,7 +268,7 @@ int cmd_link(int argc, char **argv)
         {"seed", required_argument, 0, 's'},    {"no-tcp", no_argument, 0, 'T'},
         {"no-udp", no_argument, 0, 'U'},        {"no-loss", no_argument, 0, 'X'},
         {"interval", required_argument, 0, 'i'}, {"reverse", no_argument, 0, 'R'},
-        {"quiet", no_argument, 0, 'q'},
+        {"quiet", no_argument, 0, 'q'},         {"congestion", required_argument, 0, 'C'},
         {0, 0, 0, 0}};
     const char *spec = NULL, *topo_file = NULL, *backend = "emu", *log_dir = NULL, *between_a = NULL,
                *between_b = NULL;
@@ -252,7 +278,7 @@ int cmd_link(int argc, char **argv)
     unsigned long long seed = 1;
     optind = 1;
     argc--, argv++;
-    while ((c = getopt_long(argc, argv, "hi:Rq", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hi:RqC:", opts, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'h': usage(stdout); return 0;
@@ -282,6 +308,13 @@ int cmd_link(int argc, char **argv)
         case 'T': no_tcp = 1; break;
         case 'R': lo.reverse = 1; break;
         case 'q': quiet = 1; break;
+        case 'C':
+            if (strlen(optarg) == 0 || strlen(optarg) >= 16) {
+                fprintf(stderr, "mecbed link: --congestion '%s': a TCP congestion control name, e.g. cubic\n", optarg);
+                return 2;
+            }
+            lo.congestion = optarg;
+            break;
         case 'i':
             lo.interval_s = strtod(optarg, &end);
             if (*end || !(lo.interval_s >= 0.1 && lo.interval_s <= 60)) {
@@ -316,22 +349,9 @@ int cmd_link(int argc, char **argv)
         fprintf(stderr, "mecbed link: %s\n", err);
         return 2;
     }
-    int link = 0;
-    if (between_a) {
-        int a = mb_topology_find(&topo, between_a), b = mb_topology_find(&topo, between_b);
-        if (a < 0 || b < 0) {
-            fprintf(stderr, "mecbed link: no node named '%s'\n", a < 0 ? between_a : between_b);
-            return 2;
-        }
-        link = mb_topology_link_between(&topo, a, b);
-        if (link < 0) {
-            fprintf(stderr, "mecbed link: no link joins %s and %s\n", between_a, between_b);
-            return 2;
-        }
-    } else if (topo.n_links < 1) {
-        fprintf(stderr, "mecbed link: the topology has no link\n");
+    int link = pick_link(&topo, between_a, between_b);
+    if (link < 0)
         return 2;
-    }
     for (int i = 0; i < topo.n_links; i++)
         if (mb_net_check(backend, &topo.links[i].spec, err, sizeof err)) {
             fprintf(stderr, "mecbed link: %s\n", err);

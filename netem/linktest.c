@@ -67,6 +67,9 @@ typedef struct ctx {
     int mtu;
     volatile int stop_all;   /* servers */
     volatile int stop_phase; /* clients of the current phase */
+    const char *cc;          /* TCP congestion control asked for (NULL: the default) */
+    char cc_used[16];        /* the one the TCP client's socket had */
+    int cc_err;              /* errno of setting cc */
     /* TCP */
     int tcp_listen;
     uint64_t tcp_rx;
@@ -154,6 +157,7 @@ static void *echo_server(void *arg)
 static void *tcp_server(void *arg)
 {
     ctx *c = arg;
+    realtime(); /* the link, not the machine's other work, must limit the flow */
     char *buf = malloc(1 << 18);
     if (!buf)
         return NULL;
@@ -329,10 +333,18 @@ static void drain(ctx *c, double idle_ms, double limit_s)
 static void *tcp_client(void *arg)
 {
     ctx *c = arg;
+    realtime();
     int fd = mb_net_socket(c->net, c->a, AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
         return NULL;
     struct sockaddr_in a = with_port(c, PORT_TCP);
+    if (c->cc && setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, c->cc, (socklen_t)strlen(c->cc))) {
+        c->cc_err = errno;
+        close(fd);
+        return NULL;
+    }
+    socklen_t cl = sizeof c->cc_used - 1;
+    getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, c->cc_used, &cl);
     if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
         close(fd);
         return NULL;
@@ -758,6 +770,10 @@ static int phase_tcp(ctx *c, mb_linktest_result *r, double warm, double dur, dou
     c->stop_phase = 1;
     pthread_join(th_client, NULL);
     pthread_join(th_rtt, NULL);
+    if (c->cc_err)
+        return fail(err, errlen, "link test: TCP congestion control '%s': %s (this kernel offers: see "
+                    "/proc/sys/net/ipv4/tcp_available_congestion_control)", c->cc, strerror(c->cc_err));
+    snprintf(r->tcp_congestion, sizeof r->tcp_congestion, "%s", c->cc_used);
     r->tcp_mbps = (b1 - b0) * 8 / (s1 - s0) / 1e6;
     r->goodput_mbps = (double)(g1 - g0) * 8 / (s1 - s0) / 1e6;
     if (have_cpu) {
@@ -1023,6 +1039,7 @@ int mb_link_test(mb_net *net, int link, const mb_linktest_opts *o, mb_linktest_r
     c->b = rev ? t->links[link].a : t->links[link].b;
     const mb_link_dir *dir = rev ? &spec->down : &spec->up;
     c->mtu = spec->mtu > 0 ? spec->mtu : 1500;
+    c->cc = o && o->congestion && o->congestion[0] ? o->congestion : NULL;
     c->tcp_listen = c->udp_sink = -1;
     c->addr_b.sin_family = AF_INET;
     inet_pton(AF_INET, mb_net_addr(net, c->b), &c->addr_b.sin_addr);

@@ -4,6 +4,9 @@
 # beside measured ones. Needs root. BENCH_NET_DURATION=S per phase (default 3).
 B=${BUILD:-build}/mecbed
 D=${BENCH_NET_DURATION:-3}
+# TCP congestion control of the TCP column (BENCH_NET_CC): cubic, Linux's default; a machine
+# whose default is bbr gets about 422 Mbit/s of a 500 Mbit/s, 20 ms link from it (docs/link-emulation.md)
+CC=${BENCH_NET_CC:-cubic}
 if [ "$(id -u)" != 0 ]; then
     echo "bench-net: needs root (network namespaces); run: sudo make bench-net" >&2
     exit 1
@@ -18,7 +21,7 @@ err() { awk -v m="$1" -v c="$2" 'BEGIN { if (m == "" || m == "null" || c + 0 == 
 
 row() { # backend spec
     f=$OUT/r.json
-    if ! nice -n 5 $B link test --backend "$1" --link "$2" --duration "$D" --json > $f 2> $OUT/err; then
+    if ! nice -n 5 $B link test --link-backend "$1" --link "$2" --duration "$D" -C "$CC" --json > $f 2> $OUT/err; then
         echo "| $1 | \`$2\` | failed: $(head -c 120 $OUT/err) |"
         return
     fi
@@ -40,7 +43,7 @@ row() { # backend spec
     echo "| $1 | \`$2\` | $(f1 $cr) | $(f1 $tcp) ($(err "$tcp" "$cr")) | $(f1 $udp) ($(err "$udp" "$cr")$slim) | $(f1 $cd) | $(f1 $owd) ($(awk -v x="$oerr" 'BEGIN{printf "%+.2f", x}')) | $(f1 $rtt) | $(f1 $rl) | $(awk -v x="$cl" 'BEGIN{printf "%.3f", x}') | $(awk -v x="$l" 'BEGIN{printf "%.3f", x}') | $trs | $(f1 $cpu) | $cpud | $late | $(cut -d' ' -f1 /proc/loadavg) |"
 }
 
-echo "mecbed link fidelity, $(date -u +%Y-%m-%dT%H:%MZ), kernel $(uname -r), $(nproc) cores, ${D} s per phase, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "mecbed link fidelity, $(date -u +%Y-%m-%dT%H:%MZ), kernel $(uname -r), $(nproc) cores, ${D} s per phase, TCP $CC, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "Throughput at the IP layer (tc's tbf also counts the 14-byte Ethernet header: expect -0.9 %)."
 echo
 echo "| backend | link | rate Mbit/s | TCP Mbit/s (err) | UDP Mbit/s (err) | delay ms | one-way ms (err) | RTT idle ms | RTT load ms | loss cfg | loss | trace delivered/capacity | emu CPU % | emu CPU % data / ACK direction (in writes) | emu timer p50/p99 us | load |"

@@ -133,6 +133,13 @@ python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["direction
     fail "forward direction figures"
 $B link test --link rate=1mbit -i 0 2>/dev/null && fail "--interval 0 accepted"
 
+# the TCP phase's congestion control: asked for and reported (iperf3 -C), an unknown one refused
+$B link test --link rate=10mbit --duration 0.5 --no-udp --no-loss -C reno --json > $T/cc.json 2>/dev/null ||
+    fail "-C reno"
+grep -q '"tcp_congestion":[[:space:]]*"reno"' $T/cc.json || fail "congestion not reported: $(cat $T/cc.json)"
+$B link test --link rate=10mbit --duration 0.5 --no-udp --no-loss -C nosuch 2> $T/err && fail "-C nosuch accepted"
+grep -q "congestion control 'nosuch'" $T/err || fail "-C nosuch error: $(cat $T/err)"
+
 # bad input
 $B link test --link rate=fast 2> $T/err && fail "bad spec accepted"
 grep -q "rate=fast" $T/err || fail "bad spec error: $(cat $T/err)"

@@ -13,6 +13,7 @@ typedef struct mb_linktest_opts {
     int no_tcp, no_udp, no_loss;
     int reverse;         /* measure b -> a (the downlink; iperf3 -R) instead of a -> b */
     double interval_s;   /* > 0: TCP throughput samples every interval (iperf3 -i) */
+    const char *congestion; /* TCP congestion control of the TCP phase (iperf3 -C); NULL: the system's */
     /* Called as each phase starts (its name, its expected length in s); may be NULL. */
     void (*progress)(void *arg, const char *phase, double seconds);
     void *progress_arg;
@@ -44,6 +45,7 @@ typedef struct mb_linktest_result {
      * itself imposes) */
     double owd_ideal_ms, owd_error_ms, owd_capacity_wait_ms;
     double tcp_mbps, goodput_mbps, udp_mbps;
+    char tcp_congestion[16];  /* the TCP phase's congestion control ("" when it did not run) */
     double udp_offered_mbps;  /* what the UDP sender got into the link (below the rate: sender-limited) */
     /* a -> b, from numbered datagrams (at least 500, over the phase's
      * duration) of 200 bytes at up to half the rate; counted after the link
