@@ -98,7 +98,8 @@ typedef struct session {
     int refs;             /* the runner's thread and each attached peer thread (srv->mu) */
     int tag_known;        /* the first PLAN named the session's epoch tag (srv->mu) */
     uint32_t tag;         /* epoch >> 16: peers' HELLOs carry it */
-    int share_mode;       /* its plan gives this node a share (1), none (0), no plan yet (-1) (srv->mu) */
+    int share_mode;       /* its plan computes here with a share (1), without (0); -1: no plan yet, or
+                           * nothing to compute here (srv->mu) */
     int ending;           /* being torn down: no new peers (srv->mu) */
     rt_host host;         /* the current plan and executor */
     int peer_fd[NODE_MAX_PEERS]; /* accepted data connections of this session (srv->mu) */
@@ -238,12 +239,16 @@ static int session_plan(session *ss, const uint8_t *payload, size_t len, char *e
     /* Sessions on one node hold shares of it (dds) or are served first
      * come first served, not both: a reservation beside an unreserved
      * stream would give the node more compute than it has. */
-    int shared = wp.plan->share[wp.your_site] > 0, mixed = 0;
+    int shared = wp.plan->share[wp.your_site] > 0, mixed = 0, computes = 0;
+    for (int i = 0; i < wp.plan->n_steps; i++)
+        computes += wp.plan->steps[i].kind == MB_STEP_COMPUTE && wp.plan->steps[i].site == wp.your_site;
+    /* a plan that computes nothing here (a device that stays local) takes no part */
+    int mode = computes ? shared : -1;
     pthread_mutex_lock(&srv->mu);
-    for (int i = 0; i < srv->n_sess; i++)
-        mixed |= srv->sess[i] != ss && srv->sess[i]->share_mode >= 0 && srv->sess[i]->share_mode != shared;
+    for (int i = 0; mode >= 0 && i < srv->n_sess; i++)
+        mixed |= srv->sess[i] != ss && srv->sess[i]->share_mode >= 0 && srv->sess[i]->share_mode != mode;
     if (!mixed)
-        ss->share_mode = shared;
+        ss->share_mode = mode;
     pthread_mutex_unlock(&srv->mu);
     if (mixed) {
         snprintf(err, errlen, "PLAN %s a share of this node's compute, and another session on it %s (runs "
