@@ -193,6 +193,23 @@ static void predict(struct mb_multi *m)
     }
 }
 
+/* Whether the devices' plans hold shares of the servers (dds, dds:shares=equal). */
+static int any_shared(const mb_multi *m)
+{
+    int any = 0;
+    for (int k = 0; k < m->n; k++)
+        any |= m->d[k].shared;
+    return any;
+}
+
+static double dev_share(const mm_dev *d)
+{
+    double sh = 0;
+    for (int n = 0; n < MB_MAX_SITES; n++)
+        sh = fmax(sh, d->s->cur->share[n]);
+    return sh;
+}
+
 /* Per-device figures and the aggregate, after every session's report. */
 static void summarise(struct mb_multi *m)
 {
@@ -205,9 +222,12 @@ static void summarise(struct mb_multi *m)
         mb_session *s = d->s;
         double *q = calloc((size_t)s->n_rec + 1, sizeof *q), *b = calloc((size_t)s->n_rec + 1, sizeof *b);
         int nq = 0;
+        /* a device holding a share s occupies s of the server while its
+         * (stretched) steps run; first come, first served, all of it */
+        double held = d->shared ? dev_share(d) : 1;
         for (int f = 0; f < s->n_rec; f++) {
             const ss_frame *fr = &s->rec[f];
-            busy_wall += fr->server_ms / 1e3;
+            busy_wall += fr->server_ms / 1e3 * held;
             if (!fr->ok || !q || !b)
                 continue;
             q[nq] = fr->queue_ms / s->k;
@@ -326,23 +346,6 @@ int mb_multi_interrupted(const mb_multi *m)
         if (m->d[k].s && m->d[k].s->rep.interrupted)
             return 1;
     return 0;
-}
-
-/* Whether the devices' plans hold shares of the servers (dds, dds:shares=equal). */
-static int any_shared(const mb_multi *m)
-{
-    int any = 0;
-    for (int k = 0; k < m->n; k++)
-        any |= m->d[k].shared;
-    return any;
-}
-
-static double dev_share(const mm_dev *d)
-{
-    double sh = 0;
-    for (int n = 0; n < MB_MAX_SITES; n++)
-        sh = fmax(sh, d->s->cur->share[n]);
-    return sh;
 }
 
 static void jnum(FILE *f, const char *key, double v, const char *fmt)

@@ -117,7 +117,7 @@ do for [T in terms] {
     set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead lc rgb '#999999' dt (2, 2)
     plot for [i = 1:np] $RAT index (i - 1) using 1:3 with lines lt pstyle(word(policies, i)) lw 1 dt (5, 4) notitle, \
          for [i = 1:np] $RAT index (i - 1) using 1:2 with linespoints lt pstyle(word(policies, i)) notitle, \
-         for [i = 1:np] $RAT index (i - 1) using 1:2:(sprintf('%.2fx', $2)) with labels offset 0, 1 font ',9' \
+         for [i = 1:np] $RAT index (i - 1) using 1:2:(sprintf('%.2fx', $2)) with labels offset 0, (i % 2 ? -1.3 : 1) font ',9' \
            tc rgb '#333333' notitle
     unset arrow 1
   }
