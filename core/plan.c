@@ -34,6 +34,7 @@ void mb_plan_clear(mb_plan *p)
     p->n_steps = 0;
     p->n_metrics = 0;
     p->note[0] = 0;
+    memset(p->share, 0, sizeof(p->share));
     memset(&p->pred, 0, sizeof(p->pred));
     p->pred.cut_value_ms = NAN;
 }
@@ -105,6 +106,14 @@ double mb_plan_metric_get(const mb_plan *p, const char *name)
         if (!strcmp(p->metrics[i].name, name))
             return p->metrics[i].value;
     return NAN;
+}
+
+int mb_plan_has_shares(const mb_plan *p)
+{
+    for (int i = 0; i < MB_MAX_SITES; i++)
+        if (p->share[i] > 0)
+            return 1;
+    return 0;
 }
 
 static int is_free_op(const mb_graph *g, int i)

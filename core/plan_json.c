@@ -47,6 +47,15 @@ char *mb_plan_to_json(const mb_plan *p, const mb_graph *g, const mb_topology *t,
     for (int i = 0; i < p->n_metrics; i++)
         add_num(m, p->metrics[i].name, p->metrics[i].value);
     cJSON_AddStringToObject(o, "note", p->note);
+    if (mb_plan_has_shares(p)) {
+        cJSON *sh = cJSON_AddObjectToObject(o, "shares");
+        for (int s = 0; s < MB_MAX_SITES; s++)
+            if (p->share[s] > 0) {
+                char nm[32];
+                snprintf(nm, sizeof nm, "site%d", s);
+                add_num(sh, t && s < t->n_sites ? t->sites[s].name : nm, p->share[s]);
+            }
+    }
     if (with_steps) {
         cJSON *steps = cJSON_AddArrayToObject(o, "steps");
         for (int k = 0; k < p->n_steps; k++) {
@@ -86,6 +95,33 @@ static int site_of(const cJSON *o, const char *key, const mb_topology *t, int *o
     if (*out < 0) {
         snprintf(err, errlen, "plan step %d: site \"%s\" is not in the topology", k, v->valuestring);
         return -1;
+    }
+    return 0;
+}
+
+/* "shares": {site name: fraction in (0, 1]} of a server other than the device. */
+static int shares_from_json(const cJSON *sh, const mb_topology *t, mb_plan *p, char *err, size_t errlen)
+{
+    if (!sh)
+        return 0;
+    if (!cJSON_IsObject(sh)) {
+        snprintf(err, errlen, "plan: \"shares\" must be an object {site: share}");
+        return -1;
+    }
+    const cJSON *v;
+    cJSON_ArrayForEach(v, sh)
+    {
+        int s = mb_topology_find(t, v->string);
+        if (s < 0 || s == p->device) {
+            snprintf(err, errlen, "plan: shares: \"%s\" is %s", v->string,
+                     s < 0 ? "not in the topology" : "the device (only servers are shared)");
+            return -1;
+        }
+        if (!cJSON_IsNumber(v) || !(v->valuedouble > 0 && v->valuedouble <= 1)) {
+            snprintf(err, errlen, "plan: shares: %s's share must be a number in (0, 1]", v->string);
+            return -1;
+        }
+        p->share[s] = v->valuedouble;
     }
     return 0;
 }
@@ -172,6 +208,8 @@ mb_plan *mb_plan_from_json(const char *text, const mb_graph *g, const mb_topolog
         }
         k++;
     }
+    if (shares_from_json(cJSON_GetObjectItemCaseSensitive(o, "shares"), t, p, err, errlen))
+        goto fail;
     cJSON_Delete(o);
     return p;
 fail:

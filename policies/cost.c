@@ -410,6 +410,7 @@ typedef struct eval_state {
     char used[MB_MAX_SITES];
     double *elems; /* per op: output fractions computed (> 1: redundant) */
     mb_plan_pred *pr;
+    double scale[MB_MAX_SITES]; /* op time multiplier per site: 1, or 1 / share (mb_plan_evaluate_shared) */
 } eval_state;
 
 static int oom(char *err, size_t errlen)
@@ -449,7 +450,7 @@ static int eval_compute(eval_state *e, int k, mb_plan_step *st, char *err, size_
                  e->c->topo.sites[st->site].name);
         return -1;
     }
-    double dur = mb_cost_region_ms(e->c, st->site, st->op, st->region);
+    double dur = mb_cost_region_ms(e->c, st->site, st->op, st->region) * e->scale[st->site];
     st->t_start_ms = fmax(ready, e->site_free[st->site]);
     st->t_end_ms = st->t_start_ms + dur;
     e->site_free[st->site] = st->t_end_ms;
@@ -585,9 +586,11 @@ static void eval_totals(eval_state *e, double lat)
     pr->redundant_elems = (int64_t)llround(red);
 }
 
-int mb_plan_evaluate(mb_plan *p, const mb_cost_model *c, char *err, size_t errlen)
+static int evaluate(mb_plan *p, const mb_cost_model *c, int shared, char *err, size_t errlen)
 {
     eval_state es = {0}, *e = &es;
+    for (int i = 0; i < MB_MAX_SITES; i++)
+        e->scale[i] = shared && p->share[i] > 0 ? 1.0 / p->share[i] : 1.0;
     e->c = c;
     e->g = c->g;
     e->ns = c->topo.n_sites;
@@ -632,4 +635,14 @@ out:
     free(e->link_free);
     free(e->elems);
     return rc;
+}
+
+int mb_plan_evaluate(mb_plan *p, const mb_cost_model *c, char *err, size_t errlen)
+{
+    return evaluate(p, c, 0, err, errlen);
+}
+
+int mb_plan_evaluate_shared(mb_plan *p, const mb_cost_model *c, char *err, size_t errlen)
+{
+    return evaluate(p, c, 1, err, errlen);
 }

@@ -13,7 +13,14 @@
  * latency, so a whole server costs a device a twentieth of running alone),
  * eps=E (bid change, as a fraction of F, that ends the iteration; 1e-4),
  * rounds=N (at most; 200), server=NAME (default: the first edge site, else
- * the cloud).
+ * the cloud), shares=game|equal (equal: the equal-shares baseline, every
+ * device's cut planned for F/N of the server instead of its equilibrium
+ * share).
+ *
+ * The plan carries the device's share of the server (mb_plan.share) when
+ * its cut uses it: a node serving several devices runs each at its share
+ * (runtime/rt_exec.c), and the run predicts the plan under it
+ * (mb_plan_evaluate_shared), the game's own model.
  *
  * The host evaluates the returned plan on its cost model with the server at
  * full speed; the latency under the equilibrium share is the metric
@@ -208,12 +215,19 @@ static int dds_plan(const mb_policy_input *in, mb_plan *out, char *err, size_t e
         snprintf(err, errlen, "dds: price must be >= 0 and eps > 0");
         goto out;
     }
+    char mbuf[16];
+    const char *mode = h->opt_string(in->options, "shares", "game", mbuf, sizeof mbuf);
+    int equal = !strcmp(mode, "equal");
+    if (!equal && strcmp(mode, "game")) {
+        snprintf(err, errlen, "dds: shares=%s: game (the equilibrium) or equal (F/N each)", mode);
+        goto out;
+    }
     if (mb_dds_solve(&game, &res) < 0) {
         snprintf(err, errlen, "dds: out of memory");
         goto out;
     }
-    /* my cut under my equilibrium share */
-    double share = res.share[me];
+    /* my cut under my equilibrium share, or under F/N (the equal-shares baseline) */
+    double share = equal ? F / w.n_dev : res.share[me];
     mb_dds_line mine = mb_dds_curve_best(curves[me], share);
     int n = in->g->n_nodes;
     if (share > 0 && mine.w > 0) {
@@ -230,6 +244,11 @@ static int dds_plan(const mb_policy_input *in, mb_plan *out, char *err, size_t e
     }
     if (h->plan_assign(out, in->g, site_of, err, errlen) < 0)
         goto out;
+    /* The share the node gives this device when it serves several
+     * (mb_plan.share: a fraction of the node, whose speed is the profiled
+     * server's, i.e. capacity 1); only when the cut uses the server. */
+    if (share > 0 && mine.w > 0)
+        out->share[server] = fmin(1.0, share);
     int cuts = 0;
     for (int c = 0; c < w.n_class; c++)
         cuts += w.curve[c].cuts;
@@ -241,18 +260,24 @@ static int dds_plan(const mb_policy_input *in, mb_plan *out, char *err, size_t e
     h->plan_metric_set(out, "price", game.price);
     h->plan_metric_set(out, "bid", res.f[me]);
     h->plan_metric_set(out, "share", share);
-    h->plan_metric_set(out, "latency_shared_ms", res.latency[me]);
+    h->plan_metric_set(out, "latency_shared_ms", equal ? mb_dds_curve_eval(curves[me], share) : res.latency[me]);
     h->plan_metric_set(out, "server_util", res.util);
-    h->plan_metric_set(out, "mean_ms", res.mean_ms);
-    h->plan_metric_set(out, "max_ms", res.max_ms);
+    h->plan_metric_set(out, "mean_ms", equal ? res.equal_mean_ms : res.mean_ms);
+    h->plan_metric_set(out, "max_ms", equal ? res.equal_max_ms : res.max_ms);
     h->plan_metric_set(out, "equal_mean_ms", res.equal_mean_ms);
     h->plan_metric_set(out, "fixed_mean_ms", res.fixed_mean_ms);
     h->plan_metric_set(out, "gain_vs_equal", res.equal_mean_ms / res.mean_ms);
     h->plan_metric_set(out, "gain_vs_fixed", res.fixed_mean_ms / res.mean_ms);
-    snprintf(out->note, sizeof(out->note),
-             "%d devices, %s after %d rounds; this device holds %.3f of the server; mean %.2f ms (equal %.2f, fixed %.2f)",
-             w.n_dev, res.converged ? "equilibrium" : "NOT converged", res.rounds, share, res.mean_ms,
-             res.equal_mean_ms, res.fixed_mean_ms);
+    if (equal)
+        snprintf(out->note, sizeof(out->note),
+                 "%d devices, equal shares: this device holds %.3f of the server; mean %.2f ms (equilibrium %.2f)",
+                 w.n_dev, share, res.equal_mean_ms, res.mean_ms);
+    else
+        snprintf(out->note, sizeof(out->note),
+                 "%d devices, %s after %d rounds; this device holds %.3f of the server; mean %.2f ms (equal %.2f, "
+                 "fixed %.2f)",
+                 w.n_dev, res.converged ? "equilibrium" : "NOT converged", res.rounds, share, res.mean_ms,
+                 res.equal_mean_ms, res.fixed_mean_ms);
     rc = 0;
 out:
     mb_dds_result_free(&res);
@@ -268,6 +293,7 @@ static const mb_policy_option dds_options[] = {
     {"price", MB_OPT_NUMBER, "", "unit price p of a bid (default: 0.05 x the mean local latency)"},
     {"eps", MB_OPT_NUMBER, "1e-4", "convergence: no bid moves by more than eps"},
     {"rounds", MB_OPT_INT, "200", "at most this many best-response rounds"},
+    {"shares", MB_OPT_STRING, "game", "game: the equilibrium's shares; equal: F/N each, every cut re-planned for it (the baseline)"},
     {NULL, 0, NULL, NULL},
 };
 

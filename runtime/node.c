@@ -6,7 +6,8 @@
  * epoch, distinct per runner sharing the node); runs each session's plan with
  * its own rt_exec. Sessions share the node's compute first come, first served
  * (mb_rt_set_shared_compute): one step at a time, the wait a QUEUE event on
- * the session's timeline. */
+ * the session's timeline; or, when their plans give them shares of it
+ * (mb_plan.share, dds), each at its share, side by side (rt_exec.c). */
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -97,6 +98,8 @@ typedef struct session {
     int refs;             /* the runner's thread and each attached peer thread (srv->mu) */
     int tag_known;        /* the first PLAN named the session's epoch tag (srv->mu) */
     uint32_t tag;         /* epoch >> 16: peers' HELLOs carry it */
+    int share_mode;       /* its plan computes here with a share (1), without (0); -1: no plan yet, or
+                           * nothing to compute here (srv->mu) */
     int ending;           /* being torn down: no new peers (srv->mu) */
     rt_host host;         /* the current plan and executor */
     int peer_fd[NODE_MAX_PEERS]; /* accepted data connections of this session (srv->mu) */
@@ -233,6 +236,27 @@ static int session_plan(session *ss, const uint8_t *payload, size_t len, char *e
     /* The session's epoch tag: its peers' HELLOs carry it. Runners that
      * share this node must use distinct tags (mb_runner_opts.epoch_tag). */
     uint32_t tag = wp.epoch >> 16;
+    /* Sessions on one node hold shares of it (dds) or are served first
+     * come first served, not both: a reservation beside an unreserved
+     * stream would give the node more compute than it has. */
+    int shared = wp.plan->share[wp.your_site] > 0, mixed = 0, computes = 0;
+    for (int i = 0; i < wp.plan->n_steps; i++)
+        computes += wp.plan->steps[i].kind == MB_STEP_COMPUTE && wp.plan->steps[i].site == wp.your_site;
+    /* a plan that computes nothing here (a device that stays local) takes no part */
+    int mode = computes ? shared : -1;
+    pthread_mutex_lock(&srv->mu);
+    for (int i = 0; mode >= 0 && i < srv->n_sess; i++)
+        mixed |= srv->sess[i] != ss && srv->sess[i]->share_mode >= 0 && srv->sess[i]->share_mode != mode;
+    if (!mixed)
+        ss->share_mode = mode;
+    pthread_mutex_unlock(&srv->mu);
+    if (mixed) {
+        snprintf(err, errlen, "PLAN %s a share of this node's compute, and another session on it %s (runs "
+                              "sharing a node use shares, or none)",
+                 shared ? "asks for" : "asks for no", shared ? "is served first come, first served" : "holds one");
+        mb_wire_plan_free(&wp);
+        return -1;
+    }
     pthread_mutex_lock(&srv->mu);
     int clash = 0;
     for (int i = 0; i < srv->n_sess; i++)
@@ -315,8 +339,11 @@ static int session_plan(session *ss, const uint8_t *payload, size_t len, char *e
         return -1;
     }
     ss->reporter_on = 1;
-    logf_(srv, "plan epoch %u: %d steps, %d of them here (site %s)", wp.epoch, wp.plan->n_steps,
-          rt_exec_my_steps(x), wp.topo.sites[me].name);
+    logf_(srv, "plan epoch %u: %d steps, %d of them here (site %s), %s", wp.epoch, wp.plan->n_steps,
+          rt_exec_my_steps(x), wp.topo.sites[me].name, shared ? "holding a share" : "first come, first served");
+    if (shared)
+        logf_(srv, "share %.4f of this node's compute (the sessions alive hold %.4f)", wp.plan->share[me],
+              mb_rt_share_total());
     return 0;
 }
 
@@ -681,6 +708,7 @@ static void conn_runner(node_srv *srv, int fd, const mb_hello *hl, int *lingerin
         ss->srv = srv;
         ss->ctl = fd;
         ss->refs = 1;
+        ss->share_mode = -1;
         pthread_mutex_init(&ss->wmu, NULL);
         rt_host_init(&ss->host);
         for (int i = 0; i < MB_MAX_SITES; i++)

@@ -44,6 +44,7 @@ typedef struct rt_sender {
 } rt_sender;
 
 struct rt_exec {
+    double share;     /* this site's share of the node's compute (plan->share[me]); 0: first come first served */
     int overruns;     /* modelled steps this machine finished late */
     double overrun_s; /* how late, in total (wall seconds) */
     const mb_graph *g;
@@ -118,6 +119,56 @@ static double gate_vfree; /* where the last holder's step ended, on its virtual 
 void mb_rt_set_shared_compute(int on)
 {
     gate_on = on != 0;
+}
+
+/* Shares (mb_plan.share): an executor whose plan gives its site a share s
+ * of the node does not take the gate; its steps run beside the others',
+ * each stretched to 1 / s of its duration at the node's full speed
+ * (processor sharing with reserved rates: DDS's model, where a device's
+ * server time scales with 1 / share). When the executors alive in this
+ * process hold more than the whole node between them, each gets
+ * s / (sum of shares), the game's own rule. */
+static double share_sum;
+static int share_n;
+
+static void share_register(rt_exec *x, double s)
+{
+    if (!(s > 0))
+        return;
+    pthread_mutex_lock(&gate_mu);
+    x->share = s;
+    share_sum += s;
+    share_n++;
+    pthread_mutex_unlock(&gate_mu);
+}
+
+static void share_unregister(rt_exec *x)
+{
+    if (!(x->share > 0))
+        return;
+    pthread_mutex_lock(&gate_mu);
+    share_sum = --share_n > 0 ? share_sum - x->share : 0;
+    pthread_mutex_unlock(&gate_mu);
+    x->share = 0;
+}
+
+/* The share a step gets now: 0 when the executor has none. */
+static double share_now(const rt_exec *x)
+{
+    if (!(x->share > 0))
+        return 0;
+    pthread_mutex_lock(&gate_mu);
+    double s = x->share / fmax(1.0, share_sum);
+    pthread_mutex_unlock(&gate_mu);
+    return s;
+}
+
+double mb_rt_share_total(void)
+{
+    pthread_mutex_lock(&gate_mu);
+    double s = share_sum;
+    pthread_mutex_unlock(&gate_mu);
+    return s;
 }
 
 static int gate_enter(double *vfree)
@@ -606,9 +657,10 @@ static int timed_compute(rt_exec *x, mb_rt_vclock *vc, int waited, const mb_plan
                          mb_tensor *dst, mb_tensor *out, double *tq, double *t0, double *t1, int *held, char *err,
                          size_t errlen)
 {
-    double vfree;
+    double vfree = 0;
     *tq = mb_now();
-    *held = gate_enter(&vfree);
+    double share = share_now(x), stretch = share > 0 ? 1.0 / share : 1.0;
+    *held = share > 0 ? 0 : gate_enter(&vfree);
     *t0 = mb_now();
     double c0 = slowdown > 1.0 ? mb_rt_thread_cpu_s() : 0;
     int queued = *held && *t0 - *tq > 50e-6;
@@ -624,7 +676,7 @@ static int timed_compute(rt_exec *x, mb_rt_vclock *vc, int waited, const mb_plan
         /* The node type's modelled time for this step (the plan's
          * prediction, in emulated time) stretched by the TDF; an op
          * this machine cannot finish in time is late, and counted. */
-        double late = mb_rt_vclock_until(vc, start + pred_s * step_tdf);
+        double late = mb_rt_vclock_until(vc, start + pred_s * step_tdf * stretch);
         vend = vc->target;
         if (late > 1e-4) {
             pthread_mutex_lock(&x->mu);
@@ -633,7 +685,10 @@ static int timed_compute(rt_exec *x, mb_rt_vclock *vc, int waited, const mb_plan
             pthread_mutex_unlock(&x->mu);
         }
     } else if (!rc && slowdown > 1.0) {
-        vend = mb_rt_vclock_end(vc, start, mb_rt_thread_cpu_s() - c0);
+        vend = mb_rt_vclock_end(vc, start, (mb_rt_thread_cpu_s() - c0) * stretch);
+    } else if (!rc && share > 0) { /* not emulated (or capped): this machine's time, stretched */
+        mb_rt_vclock_until(vc, *t0 + (mb_now() - *t0) * stretch);
+        vend = vc->target;
     }
     *t1 = mb_now();
     gate_leave(*held, vend > 0 ? fmin(vend, *t1) : *t1);
@@ -834,6 +889,7 @@ rt_exec *rt_exec_new(const mb_graph *g, const mb_plan *p, int me, uint32_t epoch
         rt_exec_free(x);
         return NULL;
     }
+    share_register(x, me >= 0 && me < MB_MAX_SITES ? p->share[me] : 0);
     for (int s = 0; s < p->n_steps; s++)
         if (x->role[s] == ROLE_SEND && x->out_fd[p->steps[s].to] < 0) {
             snprintf(err, errlen, "%s sends to %s but has no connection to it", site_name(x, me),
@@ -873,6 +929,7 @@ void rt_exec_free(rt_exec *x)
     pthread_mutex_unlock(&x->mu);
     if (x->compute_started)
         pthread_join(x->compute_th, NULL);
+    share_unregister(x);
     for (int i = 0; i < MB_MAX_SITES; i++) {
         if (x->senders[i].started)
             pthread_join(x->senders[i].th, NULL);

@@ -45,6 +45,7 @@ typedef struct mm_dev {
     double measured_ms, queue_ms, srv_busy_ms, energy_mj, rel_err, policy_shared_ms;
     char timeline[4200]; /* cfg.timeline with "-<device>" before its .json ("" when none) */
     int output_match, ok_frames;
+    int shared; /* its plan holds shares of the servers (mb_plan.share) */
 } mm_dev;
 
 struct mb_multi {
@@ -155,7 +156,9 @@ static void predict(struct mb_multi *m)
     for (int k = 0; k < m->n; k++) {
         mm_dev *d = &m->d[k];
         const mb_plan *p = d->s->cur;
-        d->pred_alone_ms = p->pred.latency_ms;
+        d->shared = mb_plan_has_shares(p);
+        /* a plan with shares is predicted under them (ss_shared_prediction) */
+        d->pred_alone_ms = d->shared ? mb_plan_metric_get(p, "latency_alone_ms") : p->pred.latency_ms;
         for (int st = 0; st < p->n_steps; st++)
             if (p->steps[st].kind == MB_STEP_COMPUTE && p->steps[st].site != d->site)
                 d->server_ms[p->steps[st].site] += p->steps[st].t_end_ms - p->steps[st].t_start_ms;
@@ -169,6 +172,10 @@ static void predict(struct mb_multi *m)
     for (int k = 0; k < m->n; k++) {
         mm_dev *d = &m->d[k];
         double wait = 0;
+        if (d->shared) { /* its reserved share: the others do not delay it */
+            d->pred_ms = d->s->cur->pred.latency_ms;
+            continue;
+        }
         for (int j = 0; j < m->n; j++) {
             if (j == k)
                 continue;
@@ -186,6 +193,23 @@ static void predict(struct mb_multi *m)
     }
 }
 
+/* Whether the devices' plans hold shares of the servers (dds, dds:shares=equal). */
+static int any_shared(const mb_multi *m)
+{
+    int any = 0;
+    for (int k = 0; k < m->n; k++)
+        any |= m->d[k].shared;
+    return any;
+}
+
+static double dev_share(const mm_dev *d)
+{
+    double sh = 0;
+    for (int n = 0; n < MB_MAX_SITES; n++)
+        sh = fmax(sh, d->s->cur->share[n]);
+    return sh;
+}
+
 /* Per-device figures and the aggregate, after every session's report. */
 static void summarise(struct mb_multi *m)
 {
@@ -198,9 +222,12 @@ static void summarise(struct mb_multi *m)
         mb_session *s = d->s;
         double *q = calloc((size_t)s->n_rec + 1, sizeof *q), *b = calloc((size_t)s->n_rec + 1, sizeof *b);
         int nq = 0;
+        /* a device holding a share s occupies s of the server while its
+         * (stretched) steps run; first come, first served, all of it */
+        double held = d->shared ? dev_share(d) : 1;
         for (int f = 0; f < s->n_rec; f++) {
             const ss_frame *fr = &s->rec[f];
-            busy_wall += fr->server_ms / 1e3;
+            busy_wall += fr->server_ms / 1e3 * held;
             if (!fr->ok || !q || !b)
                 continue;
             q[nq] = fr->queue_ms / s->k;
@@ -342,7 +369,10 @@ void mb_multi_write_json(const mb_multi *m, FILE *f)
     fprintf(f, ",\"frames\":%d", m->cfg.frames);
     jnum(f, "fps", m->cfg.fps, "%.4f");
     jnum(f, "tdf", s0->k, "%.4f");
-    fprintf(f, ",\"sharing\":\"fcfs-steps\",\"prediction_model\":\"L_i + sum_n sum_{j!=i} w_ij min(S_jn, S_in); w_ij = 1 in step, else S_j / T_j\"");
+    int shares = any_shared(m);
+    fprintf(f, ",\"sharing\":\"%s\",\"prediction_model\":\"%s\"", shares ? "shares" : "fcfs-steps",
+            shares ? "L_i(s_i): the plan with its compute on server n at 1/s_in of the speed (DDS's model)"
+                   : "L_i + sum_n sum_{j!=i} w_ij min(S_jn, S_in); w_ij = 1 in step, else S_j / T_j");
     jnum(f, "server_round_ms", m->bottleneck_ms, "%.3f");
     jnum(f, "mean_measured_ms", m->mean_ms, "%.3f");
     jnum(f, "mean_predicted_ms", m->mean_pred_ms, "%.3f");
@@ -363,6 +393,7 @@ void mb_multi_write_json(const mb_multi *m, FILE *f)
         jnum(f, "queue_ms", d->queue_ms, "%.3f");
         jnum(f, "server_ms", d->srv_busy_ms, "%.3f");
         jnum(f, "policy_shared_ms", d->policy_shared_ms, "%.3f");
+        jnum(f, "share", d->shared ? dev_share(d) : NAN, "%.4f");
         jnum(f, "energy_mj", d->energy_mj, "%.3f");
         fprintf(f, ",\"output_match\":%s,\"ok_frames\":%d,\"failed_frames\":%d,\"session\":",
                 d->output_match ? "true" : "false", d->ok_frames, d->s->rep.failed_frames);
@@ -376,17 +407,23 @@ void mb_multi_write_text(const mb_multi *m, FILE *f)
 {
     fprintf(f, "%d devices sharing the servers (%s, %s), %d frames each, tdf %.2f\n", m->n, m->cfg.model,
             m->cfg.policy, m->cfg.frames, m->d[0].s->k);
-    fprintf(f, "%-8s %10s %10s %10s %8s %9s %10s %7s\n", "device", "measured", "predicted", "alone", "error",
-            "queue", "energy", "output");
+    fprintf(f, "%-8s %10s %10s %10s %8s %9s %10s %7s %6s\n", "device", "measured", "predicted", "alone", "error",
+            "queue", "energy", "output", "share");
     for (int k = 0; k < m->n; k++) {
         const mm_dev *d = &m->d[k];
-        fprintf(f, "%-8s %8.2fms %8.2fms %8.2fms %+7.1f%% %7.2fms %8.2fmJ %7s\n",
+        char share[16] = "-";
+        if (d->shared)
+            snprintf(share, sizeof share, "%.3f", dev_share(d));
+        fprintf(f, "%-8s %8.2fms %8.2fms %8.2fms %+7.1f%% %7.2fms %8.2fmJ %7s %6s\n",
                 m->cfg.topo->sites[d->site].name, d->measured_ms, d->pred_ms, d->pred_alone_ms, d->rel_err * 100,
-                d->queue_ms, d->energy_mj, d->output_match ? "match" : "DIFFERS");
+                d->queue_ms, d->energy_mj, d->output_match ? "match" : "DIFFERS", share);
     }
-    fprintf(f, "mean %.2f ms measured, %.2f ms predicted (model: L_i + sum_{j!=i} w_ij min(S_j, S_i) per server; "
+    fprintf(f, "mean %.2f ms measured, %.2f ms predicted (model: %s; "
                "busiest server's work per round %.2f ms); median |error| %.1f%%\n",
-            m->mean_ms, m->mean_pred_ms, m->bottleneck_ms, m->med_abs_err * 100);
+            m->mean_ms, m->mean_pred_ms,
+            any_shared(m) ? "each device at its share of the server, L_i(s_i)"
+                           : "L_i + sum_{j!=i} w_ij min(S_j, S_i) per server",
+            m->bottleneck_ms, m->med_abs_err * 100);
     fprintf(f, "server utilisation %.1f%%, device energy %.2f mJ in all\n", m->util * 100, m->energy_total_mj);
     for (int k = 0; k < m->n; k++)
         for (int w = 0; m->d[k].s && w < m->d[k].s->n_warn; w++)

@@ -493,6 +493,19 @@ int mb_wire_plan_encode(const mb_plan *p, const mb_topology *t, const char (*add
         mb_wbuf_f64(b, s->t_start_ms);
         mb_wbuf_f64(b, s->t_end_ms);
     }
+    /* Shares (docs/protocol.md): an optional trailer, only when the plan
+     * has any, so a plan without shares is what earlier nodes read. */
+    int n_sh = 0;
+    for (int i = 0; i < t->n_sites; i++)
+        n_sh += p->share[i] > 0;
+    if (n_sh) {
+        mb_wbuf_u8(b, (uint8_t)n_sh);
+        for (int i = 0; i < t->n_sites; i++)
+            if (p->share[i] > 0) {
+                mb_wbuf_u16(b, (uint16_t)i);
+                mb_wbuf_f64(b, p->share[i]);
+            }
+    }
     return b->oom ? -1 : 0;
 }
 
@@ -508,6 +521,28 @@ static int region_inside(mb_region r, mb_region full)
 {
     return r.h0 >= full.h0 && r.h1 <= full.h1 && r.w0 >= full.w0 && r.w1 <= full.w1 && r.h0 < r.h1 &&
            r.w0 < r.w1;
+}
+
+/* PLAN's shares trailer: u8 n, then n x (u16 site, f64 share): servers
+ * only, each once, 0 < share <= 1. */
+static int plan_shares_decode(mb_rbuf *r, mb_plan *plan, const mb_topology *t, char *err, size_t errlen)
+{
+    int n = mb_rbuf_u8(r);
+    if (r->bad || n < 1 || n > t->n_sites || (size_t)n * 10 != r->len - r->pos) {
+        seterr(err, errlen, "malformed PLAN: shares trailer (%d shares)", n);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        int site = mb_rbuf_u16(r);
+        double sh = mb_rbuf_f64(r);
+        if (r->bad || site >= t->n_sites || t->sites[site].role == MB_ROLE_DEVICE || plan->share[site] > 0 ||
+            !(sh > 0 && sh <= 1)) {
+            seterr(err, errlen, "PLAN share %d: site %d, share %g (a server's, once, in (0, 1])", i, site, sh);
+            return -1;
+        }
+        plan->share[site] = sh;
+    }
+    return 0;
 }
 
 int mb_wire_plan_decode(const uint8_t *p, size_t len, const mb_graph *g, mb_wire_plan *out,
@@ -564,8 +599,10 @@ int mb_wire_plan_decode(const uint8_t *p, size_t len, const mb_graph *g, mb_wire
         return -1;
     }
     /* Each step takes 57 bytes: refuse a count the payload cannot hold
-     * before allocating for it. */
-    if ((size_t)n_steps * 57 != r.len - r.pos) {
+     * before allocating for it. The shares' trailer (1 + 10 per share)
+     * may follow. */
+    size_t rest = r.len - r.pos, trailer = rest - (size_t)n_steps * 57;
+    if ((size_t)n_steps * 57 > rest || (trailer && (trailer - 1) % 10)) {
         seterr(err, errlen, "PLAN: %u steps do not match the %zu bytes that follow", n_steps,
                r.len - r.pos);
         return -1;
@@ -619,6 +656,8 @@ int mb_wire_plan_decode(const uint8_t *p, size_t len, const mb_graph *g, mb_wire
         plan->steps[idx].t_start_ms = ts;
         plan->steps[idx].t_end_ms = te;
     }
+    if (trailer && plan_shares_decode(&r, plan, &out->topo, err, errlen))
+        goto fail;
     if (!mb_rbuf_done(&r)) {
         seterr(err, errlen, "malformed PLAN: trailing bytes");
         goto fail;

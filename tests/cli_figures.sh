@@ -153,22 +153,27 @@ for t in png svg; do
 done
 drawn "$R" predicted-vs-measured-latency
 grep -q 'predicted 1.71, measured 1.74' "$R/predicted-vs-measured-latency.svg" || fail "regress-measured: no ratios in the title"
-# multi-device-run (run mode): measured and predicted mean latency vs N
+# multi-device-run (run mode): measured and predicted mean latency vs N, and
+# the DDS advantage (each policy's mean over dds's)
 D="$tmp/mdr"
 mkdir -p "$D"
 {
     echo "model,policy,node_types,x,ok,latency_ms,measured_ms,m_measured_max_ms"
     for x in 1 2 4; do
         echo "tiny_yolov2,dds,rpi4/edge-cpu,$x,1,$((150 + x * 10)),$((151 + x * 10)),$((160 + x * 12))"
+        echo "tiny_yolov2,dds:shares=equal,rpi4/edge-cpu,$x,1,$((150 + x * 14)),$((151 + x * 15)),$((160 + x * 16))"
         echo "tiny_yolov2,mincut,rpi4/edge-cpu,$x,1,$((140 + x * 10)),$((141 + x * 9)),$((150 + x * 11))"
     done
 } > "$D/results.csv"
 for t in png svg; do
-    gnuplot -e "dir='$D'; term='$t'; quick=1; xname='devices'; xunit='N'; models='tiny_yolov2'; dags=''; policies='dds mincut'; node_types='rpi4/edge-cpu'; xs='1 2 4'; variants=''" \
+    gnuplot -e "dir='$D'; term='$t'; quick=1; xname='devices'; xunit='N'; models='tiny_yolov2'; dags=''; policies='dds dds:shares=equal mincut'; node_types='rpi4/edge-cpu'; xs='1 2 4'; variants=''" \
         experiments/plots/multi-device-run.gp 2> "$tmp/mdr.$t.err" || fail "multi-device-run.gp ($t): $(grep -v warning "$tmp/mdr.$t.err" | head -5)"
 done
 drawn "$D" multi-device-measured
 grep -q 'mincut, measured' "$D/multi-device-measured.svg" || fail "multi-device-run: no legend"
+grep -q 'equal shares (dds:shares=equal), measured' "$D/multi-device-measured.svg" || fail "multi-device-run: equal shares not in words"
+# equal shares at N = 4: (151 + 60) / (151 + 40) = 1.10x over dds, written on its point
+grep -q '>1.10x<' "$D/multi-device-measured.svg" || fail "multi-device-run: the DDS advantage is not drawn"
 grep -q 'devices (N)' "$D/multi-device-measured.svg" || fail "multi-device-run: x label without its unit"
 # every shipped experiment names a figure script that exists
 for c in experiments/*.conf; do

@@ -3,7 +3,8 @@
 # frame stream, sharing one edge node. Every device's output matches the
 # unsplit model; the node served the three sessions at once (their frames
 # overlap in time, and steps queued for the node's shared compute); the
-# prediction accounts for the sharing; nothing is left behind.
+# prediction accounts for the sharing; under dds each device holds its share of
+# the edge and does not queue; nothing is left behind.
 B=${BUILD:-build}/mecbed
 $B run --help | grep -q -- "--devices" || { echo "mecbed run --help lacks --devices"; exit 1; }
 $B node --help | grep -q -- "--max-sessions" || { echo "mecbed node --help lacks --max-sessions"; exit 1; }
@@ -30,6 +31,22 @@ Conv c4 s3 kernel=1,1 W=he(8x32x1x1)
 GlobalAveragePool gap c4
 Flatten fl gap axis=1
 Gemm fc fl trans_b=1 B=he(10x8) C=const(10,0)
+output fc
+M
+# heavier convolutions for a phone: dds offloads them to the edge
+cat > "$dir/heavy.model" <<'M'
+mecbed-model 1
+name devices_heavy
+seed 3
+Input x shape=1,3,64,64
+Conv c1 x kernel=3,3 pads=1,1,1,1 W=he(32x3x3x3)
+Relu r1 c1
+Conv c2 r1 kernel=3,3 pads=1,1,1,1 W=he(64x32x3x3)
+Relu r2 c2
+Conv c3 r2 kernel=3,3 pads=1,1,1,1 W=he(64x64x3x3)
+GlobalAveragePool gap c3
+Flatten fl gap axis=1
+Gemm fc fl trans_b=1 B=he(10x64) C=const(10,0)
 output fc
 M
 run=$(printf 'd%05d' $(($$ % 100000)))
@@ -74,6 +91,29 @@ assert abs(r["median_abs_rel_err"]) < 0.5, r["median_abs_rel_err"]
 print("3 devices: measured %s ms, predicted %s ms (alone %.2f), queue %s ms, server util %.2f" % (
     [round(x["measured_ms"], 2) for x in d], [round(x["predicted_ms"], 2) for x in d],
     d[0]["predicted_alone_ms"], [round(v, 2) for v in q], r["server_util"]))
+P
+fi
+# dds: each device holds its equilibrium share of the edge, and the node runs
+# them side by side at those shares (no queue), as the prediction says
+if ! $B run --model "$dir/heavy.model" --policy dds --link rate=200mbit,rtt=2ms --device-type phone \
+    --edge-type edge-cpu --devices 2 --frames 3 --json --quiet --run-id $run > "$dir/dds.json" 2> "$dir/err.txt"; then
+    echo "run --policy dds --devices 2 failed:"; cat "$dir/err.txt"; fail=1
+else
+    python3 - "$dir/dds.json" <<'P' || fail=1
+import json, sys
+r = json.load(open(sys.argv[1]))
+d = r["devices"]
+assert r["sharing"] == "shares", r["sharing"]
+sh = [x["share"] for x in d]
+assert all(s is not None and 0 < s <= 1 for s in sh) and sum(sh) <= 1 + 1e-9, sh
+for x in d:
+    assert x["output_match"] is True and x["failed_frames"] == 0, x["device"]
+    assert x["queue_ms"] == 0, ("a device holding a share queued", x["queue_ms"])
+    # its server work at its share: slower than alone, as predicted
+    assert x["predicted_ms"] > x["predicted_alone_ms"], (x["predicted_ms"], x["predicted_alone_ms"])
+assert r["median_abs_rel_err"] < 0.25, r["median_abs_rel_err"]
+print("dds, 2 devices: shares %s, measured %s ms, predicted %s ms (alone %.2f)" % (
+    sh, [round(x["measured_ms"], 2) for x in d], [round(x["predicted_ms"], 2) for x in d], d[0]["predicted_alone_ms"]))
 P
 fi
 if ip netns list | grep -q "mecbed-$run"; then echo "namespaces left behind"; ip netns list; fail=1; fi

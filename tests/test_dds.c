@@ -217,6 +217,77 @@ static void test_policy(void **state)
     mb_graph_free(g);
 }
 
+/* The plan carries the device's share of the server when its cut uses it
+ * (mb_plan.share): the equilibrium's (the shares fit in the server) or,
+ * with shares=equal, 1/N; the plan evaluated under it is slower than at
+ * full speed by the server work's stretch; a bad mode is refused. */
+static void test_policy_shares(void **state)
+{
+    (void)state;
+    char err[512];
+    /* convolutions heavy for a phone, a small input and output: offloading
+     * pays on a fast link, and five devices compete for the server */
+    mb_graph *g = fx_model_text("mecbed-model 1\nname fx_heavy\nseed 3\n"
+                                "Input x shape=1,3,64,64\n"
+                                "Conv c1 x kernel=3,3 pads=1,1,1,1 W=he(64x3x3x3)\n"
+                                "Relu r1 c1\n"
+                                "Conv c2 r1 kernel=3,3 pads=1,1,1,1 W=he(64x64x3x3)\n"
+                                "Relu r2 c2\n"
+                                "Conv c3 r2 kernel=3,3 pads=1,1,1,1 W=he(64x64x3x3)\n"
+                                "GlobalAveragePool gap c3\n"
+                                "Flatten fl gap axis=1\n"
+                                "Gemm fc fl trans_b=1 B=he(10x64) C=const(10,0)\n"
+                                "output fc\n");
+    assert_non_null(g);
+    mb_topology t;
+    memset(&t, 0, sizeof t);
+    fx_add_site(&t, "edge0", MB_ROLE_EDGE, "edge-cpu");
+    for (int i = 0; i < 5; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "dev%d", i);
+        fx_add_link(&t, fx_add_site(&t, name, MB_ROLE_DEVICE, i % 2 ? "jetson-nano" : "phone"), 0,
+                    i % 2 ? "rate=1gbit,rtt=1ms" : "rate=200mbit,rtt=2ms");
+    }
+    mb_cost_model *c = fx_cost(g, &t);
+    assert_non_null(c);
+    for (int eq = 0; eq < 2; eq++) {
+        double sum = 0;
+        int users = 0;
+        for (int dev = 1; dev <= 5; dev++) {
+            mb_plan *p = mb_policy_run(&mb_policy_dds_ops, g, &t, c, dev, MB_OBJ_LATENCY, eq ? "shares=equal" : "",
+                                       err, sizeof err);
+            if (!p)
+                fail_msg("dds: %s", err);
+            double server_ms = 0;
+            for (int i = 0; i < p->n_steps; i++)
+                if (p->steps[i].kind == MB_STEP_COMPUTE && p->steps[i].site == 0)
+                    server_ms += p->steps[i].t_end_ms - p->steps[i].t_start_ms;
+            for (int s = 1; s < t.n_sites; s++)
+                assert_true(p->share[s] == 0); /* devices hold no shares */
+            if (server_ms > 0) {
+                users++;
+                assert_true(p->share[0] > 0 && p->share[0] <= 1);
+                assert_true(fabs(p->share[0] - (eq ? 0.2 : fx_metric(p, "share"))) < 1e-12);
+                mb_plan *v = mb_plan_clone(p);
+                assert_int_equal(mb_plan_evaluate_shared(v, c, err, sizeof err), 0);
+                assert_true(v->pred.latency_ms >= p->pred.latency_ms + server_ms * (1 / p->share[0] - 1) - 1e-6);
+                mb_plan_free(v);
+            } else {
+                assert_false(mb_plan_has_shares(p));
+            }
+            sum += p->share[0];
+            mb_plan_free(p);
+        }
+        assert_true(users > 0);
+        assert_true(sum <= 1 + 1e-9);
+    }
+    mb_plan *bad = mb_policy_run(&mb_policy_dds_ops, g, &t, c, 1, MB_OBJ_LATENCY, "shares=some", err, sizeof err);
+    assert_null(bad);
+    assert_non_null(strstr(err, "shares=some"));
+    mb_cost_free(c);
+    mb_graph_free(g);
+}
+
 int main(int argc, char **argv)
 {
     mb_platform_init(argc, argv);
@@ -225,6 +296,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_equilibrium_small),
         cmocka_unit_test(test_equilibrium_many),
         cmocka_unit_test(test_policy),
+        cmocka_unit_test(test_policy_shares),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     fx_release();

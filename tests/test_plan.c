@@ -249,6 +249,30 @@ static void test_json_round_trip(void **state)
     assert_non_null(strstr(err, "region entries must be integers"));
     free(js);
     mb_plan_free(q);
+    /* shares (mb_plan.share) round-trip; a share for the device or out of
+     * (0, 1] is refused */
+    assert_false(mb_plan_has_shares(p));
+    p->share[1] = 0.25;
+    js = mb_plan_to_json(p, g, &t, 1);
+    assert_non_null(strstr(js, "\"shares\""));
+    q = mb_plan_from_json(js, g, &t, err, sizeof(err));
+    assert_non_null(q);
+    assert_true(q->share[1] == 0.25 && q->share[0] == 0);
+    mb_plan_free(q);
+    const char *bad_share[] = {"\"shares\":{\"device\":0.5}", "\"shares\":{\"%s\":1.5}", "\"shares\":[0.5]"};
+    for (int k = 0; k < 3; k++) {
+        char key[64], text[8192];
+        snprintf(key, sizeof key, bad_share[k], t.sites[1].name);
+        size_t n = strlen(js);
+        assert_true(n + strlen(key) + 2 < sizeof text);
+        snprintf(text, sizeof text, "%.*s,%s}", (int)(n - 1), js, key);
+        char *sh = strstr(text, "\"shares\":{\"");
+        assert_non_null(sh);
+        memcpy(sh, "\"sharex\"", 8); /* the plan's own shares out of the way */
+        assert_null(mb_plan_from_json(text, g, &t, err, sizeof(err)));
+        assert_non_null(strstr(err, "shares"));
+    }
+    free(js);
     mb_plan_free(p);
     mb_graph_free(g);
 }

@@ -639,6 +639,8 @@ typedef struct shared_dev {
     double latency_ms;
     int n_queue, ok;
     double err;
+    double node_ms[64]; /* durations of its COMPUTE steps on the node (ms, wall = virtual clock at tdf 1) */
+    int n_node;
 } shared_dev;
 
 static void *shared_dev_main(void *arg)
@@ -659,8 +661,11 @@ static void *shared_dev_main(void *arg)
         d->ok = 1;
         d->latency_ms = rep.latency_ms;
         d->err = mb_tensor_max_abs_diff(out[0], ref_out[0]);
-        for (int i = 0; i < tl.n; i++)
+        for (int i = 0; i < tl.n; i++) {
             d->n_queue += tl.ev[i].kind == MB_EV_QUEUE;
+            if (tl.ev[i].kind == MB_EV_COMPUTE && tl.ev[i].site == 1 && d->n_node < 64)
+                d->node_ms[d->n_node++] = (tl.ev[i].t1 - tl.ev[i].t0) * 1e3;
+        }
         mb_tensor_free(out[0]);
         free(out);
     } else {
@@ -670,14 +675,17 @@ static void *shared_dev_main(void *arg)
     return NULL;
 }
 
-static void test_shared_node(void **state)
+/* Devices dev0 (site 0) and dev1 (site 2) run their whole model on the
+ * edge (site 1), a forked node serving both at once; every compute step is
+ * modelled at step_ms; share[k] > 0 gives device k that share of the node
+ * (mb_plan.share), 0 leaves it first come, first served. *alone: one
+ * device's edge work. */
+static void shared_pair_run(const double share[2], double step_ms, shared_dev d[2], double *alone)
 {
-    (void)state;
     mb_topology t;
     make_topo(&t, 3);
     snprintf(t.sites[2].name, sizeof t.sites[2].name, "dev1");
     t.sites[2].role = MB_ROLE_DEVICE;
-    double step_ms = 10.0, alone = 0; /* long enough that a busy machine cannot keep the frames apart */
     mb_plan *p[2];
     for (int k = 0; k < 2; k++) {
         int dev = k ? 2 : 0, site[64];
@@ -688,12 +696,13 @@ static void test_shared_node(void **state)
         p[k] = mb_plan_new("test", g, dev);
         if (mb_plan_assign(p[k], g, site, err, sizeof err))
             fail_msg("%s", err);
-        alone = 0;
+        p[k]->share[1] = share[k];
+        *alone = 0;
         for (int i = 0; i < p[k]->n_steps; i++)
             if (p[k]->steps[i].kind == MB_STEP_COMPUTE) {
                 p[k]->steps[i].t_start_ms = 0;
                 p[k]->steps[i].t_end_ms = step_ms;
-                alone += p[k]->steps[i].site == 1 ? step_ms : 0;
+                *alone += p[k]->steps[i].site == 1 ? step_ms : 0;
             }
     }
     mb_rt_set_step_timing(1, 1.0); /* before the fork: the node inherits it */
@@ -713,7 +722,6 @@ static void test_shared_node(void **state)
         _exit(mb_node_serve(&o, NULL, err, sizeof err) ? 1 : 0);
     }
     close(lfd[1]);
-    shared_dev d[2];
     pthread_barrier_t bar;
     pthread_barrier_init(&bar, NULL, 2);
     pthread_t th[2];
@@ -741,13 +749,6 @@ static void test_shared_node(void **state)
         assert_true(d[k].err <= 1e-4);
     }
     pthread_barrier_destroy(&bar);
-    /* shared: the later of the two frames took about both devices' edge work */
-    double slow = fmax(d[0].latency_ms, d[1].latency_ms);
-    if (slow < 1.6 * alone)
-        fail_msg("frames released together took %.1f and %.1f ms; one device's edge work is %.1f ms: "
-                 "the node did not share its compute",
-                 d[0].latency_ms, d[1].latency_ms, alone);
-    assert_true(d[0].n_queue + d[1].n_queue > 0);
     int st = 0;
     double t0 = mb_now();
     pid_t w = 0;
@@ -759,6 +760,59 @@ static void test_shared_node(void **state)
         fail_msg("the node did not end after its two sessions");
     }
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static void test_shared_node(void **state)
+{
+    (void)state;
+    shared_dev d[2];
+    double alone, none[2] = {0, 0};
+    shared_pair_run(none, 10.0, d, &alone); /* long steps: a busy machine cannot keep the frames apart */
+    /* shared: the later of the two frames took about both devices' edge work */
+    double slow = fmax(d[0].latency_ms, d[1].latency_ms);
+    if (slow < 1.6 * alone)
+        fail_msg("frames released together took %.1f and %.1f ms; one device's edge work is %.1f ms: "
+                 "the node did not share its compute",
+                 d[0].latency_ms, d[1].latency_ms, alone);
+    assert_true(d[0].n_queue + d[1].n_queue > 0);
+}
+
+static int cmp_ms(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Weighted shares (dds): devices holding 0.75 and 0.25 of the node run side
+ * by side, never queueing, each step stretched to step / share on the
+ * node's virtual clock: op times in the ratio 1 : 3, each at least its
+ * share's duration (a late step only lengthens it, so the check allows a
+ * busy machine some slack above, none below). */
+static void test_shared_node_weighted(void **state)
+{
+    (void)state;
+    shared_dev d[2];
+    double alone, step = 8.0, share[2] = {0.75, 0.25};
+    shared_pair_run(share, step, d, &alone);
+    double med[2];
+    for (int k = 0; k < 2; k++) {
+        assert_true(d[k].n_node > 0);
+        assert_int_equal(d[k].n_queue, 0);
+        qsort(d[k].node_ms, (size_t)d[k].n_node, sizeof(double), cmp_ms);
+        med[k] = d[k].node_ms[d[k].n_node / 2];
+        if (med[k] < 0.98 * step / share[k] || med[k] > 1.25 * step / share[k] + 2)
+            fail_msg("device %d (share %.2f): node steps of %.2f ms (median), expected %.2f", k, share[k], med[k],
+                     step / share[k]);
+    }
+    double ratio = med[1] / med[0];
+    if (ratio < 2.5 || ratio > 3.3)
+        fail_msg("shares 0.75 / 0.25 gave node op times %.2f / %.2f ms: ratio %.2f, expected 3", med[0], med[1],
+                 ratio);
+    /* side by side, not one after the other: the slower device's frame is
+     * its own work at its share, not that plus the other's */
+    if (d[1].latency_ms > alone / share[1] + 0.6 * alone / share[0] + 20)
+        fail_msg("the 0.25 device took %.1f ms for %.1f ms of work at its share: it queued behind the other",
+                 d[1].latency_ms, alone / share[1]);
 }
 
 int main(int argc, char **argv)
@@ -777,6 +831,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_dilation),
         cmocka_unit_test(test_modelled_steps),
         cmocka_unit_test(test_shared_node),
+        cmocka_unit_test(test_shared_node_weighted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -2,6 +2,7 @@
  * and oversized input refused before allocation, and a bounded fuzz loop of
  * random mutations through every decoder. */
 #include <setjmp.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -218,6 +219,60 @@ static void test_plan_roundtrip_and_checks(void **state)
     assert_int_equal(mb_wire_plan_decode(b.p, b.len, g, &wp, err, sizeof err), -1);
     assert_non_null(strstr(err, "hash"));
     mb_wbuf_free(&b);
+    mb_plan_free(p);
+}
+
+/* Shares (mb_plan.share) travel in PLAN's optional trailer: a plan without
+ * them encodes as before; one with them round-trips; a share for the
+ * device, out of (0, 1], twice for a site, or a trailer of the wrong length
+ * is refused. */
+static void test_plan_shares(void **state)
+{
+    (void)state;
+    char err[512];
+    char addrs[MB_MAX_SITES][64] = {"10.0.0.1:7000", "10.0.0.2:7001"};
+    mb_plan *p = split_plan();
+    mb_wbuf plain, b;
+    mb_wbuf_init(&plain);
+    mb_wire_plan_encode(p, &topo, (const char(*)[64])addrs, 1, 3, 2.5, &plain);
+    p->share[1] = 0.375;
+    mb_wbuf_init(&b);
+    assert_int_equal(mb_wire_plan_encode(p, &topo, (const char(*)[64])addrs, 1, 3, 2.5, &b), 0);
+    assert_int_equal(b.len, plain.len + 1 + 10);
+    assert_memory_equal(b.p, plain.p, plain.len);
+    mb_wire_plan wp;
+    assert_int_equal(mb_wire_plan_decode(b.p, b.len, g, &wp, err, sizeof err), 0);
+    assert_true(wp.plan->share[1] == 0.375 && wp.plan->share[0] == 0);
+    mb_wire_plan_free(&wp);
+    assert_int_equal(mb_wire_plan_decode(plain.p, plain.len, g, &wp, err, sizeof err), 0);
+    assert_false(mb_plan_has_shares(wp.plan));
+    mb_wire_plan_free(&wp);
+    /* truncated trailer, and one byte too many */
+    for (size_t n = plain.len + 1; n < b.len; n++)
+        assert_int_equal(mb_wire_plan_decode(b.p, n, g, &wp, err, sizeof err), -1);
+    mb_wbuf_u8(&b, 0);
+    assert_int_equal(mb_wire_plan_decode(b.p, b.len, g, &wp, err, sizeof err), -1);
+    mb_wbuf_free(&b);
+    /* the device's share, a share above 1, NaN */
+    const double bad_share[3][2] = {{0.5, 0}, {0, 1.5}, {0, NAN}};
+    for (int k = 0; k < 3; k++) {
+        p->share[0] = bad_share[k][0];
+        p->share[1] = bad_share[k][1];
+        if (isnan(p->share[1])) { /* encode skips NaN (not > 0): write it by hand */
+            p->share[1] = 0.5;
+            mb_wbuf_init(&b);
+            mb_wire_plan_encode(p, &topo, (const char(*)[64])addrs, 1, 3, 2.5, &b);
+            double nan = NAN;
+            memcpy(b.p + b.len - 8, &nan, 8);
+        } else {
+            mb_wbuf_init(&b);
+            mb_wire_plan_encode(p, &topo, (const char(*)[64])addrs, 1, 3, 2.5, &b);
+        }
+        assert_int_equal(mb_wire_plan_decode(b.p, b.len, g, &wp, err, sizeof err), -1);
+        assert_non_null(strstr(err, "share"));
+        mb_wbuf_free(&b);
+    }
+    mb_wbuf_free(&plain);
     mb_plan_free(p);
 }
 
@@ -465,6 +520,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_header),
         cmocka_unit_test(test_hello),
         cmocka_unit_test(test_plan_roundtrip_and_checks),
+        cmocka_unit_test(test_plan_shares),
         cmocka_unit_test(test_tensor_header_checked_against_plan),
         cmocka_unit_test(test_result_and_error),
         cmocka_unit_test(test_socket_reads),

@@ -94,5 +94,10 @@ double mb_cost_goodput_bps(double link_bps, int mtu);
  *    device's radio.
  * Returns 0, or -1 with err if a step references an unknown site or op. */
 int mb_plan_evaluate(mb_plan *p, const mb_cost_model *c, char *err, size_t errlen);
+/* The same, with the plan's shares (mb_plan.share): a site's compute steps
+ * last 1 / share times as long, as a node serving several devices runs a
+ * device holding that share of it (DDS's model: server times scale with
+ * 1 / share). Equal to mb_plan_evaluate for a plan without shares. */
+int mb_plan_evaluate_shared(mb_plan *p, const mb_cost_model *c, char *err, size_t errlen);
 
 #endif

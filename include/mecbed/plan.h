@@ -84,6 +84,12 @@ typedef struct mb_plan {
     int n_metrics;
     mb_plan_metric metrics[MB_PLAN_MAX_METRICS];
     char note[256];        /* one line from the policy, e.g. "cut after conv3_2" */
+    /* The fraction of each server's compute the plan's device holds when
+     * several devices share it (0 < share <= 1; 0: none, the node serves
+     * first come first served). Set by resource-sharing policies (dds); a
+     * node runs this device's steps at share x its speed (docs/runtime.md,
+     * "Several devices"); mb_plan_evaluate_shared predicts it. */
+    double share[MB_MAX_SITES];
 } mb_plan;
 
 /* graph_hash is left 0 (hashing reads every weight); g may be NULL. */
@@ -100,6 +106,8 @@ int mb_plan_send(mb_plan *p, int op, mb_region r, int from, int to);
 int mb_plan_metric_set(mb_plan *p, const char *name, double value);
 /* NAN when absent. */
 double mb_plan_metric_get(const mb_plan *p, const char *name);
+/* Whether any site has a share (mb_plan.share). */
+int mb_plan_has_shares(const mb_plan *p);
 
 /* The common case for whole-op policies: site_of_op[i] says where node i
  * runs (entries for INPUT/CONSTANT nodes are ignored). Appends, in
@@ -119,7 +127,7 @@ int mb_plan_validate(const mb_plan *p, const mb_graph *g, const mb_topology *t, 
 /* JSON: {"policy","model","graph_hash","device","sites":[names],
  * "pred":{...},"metrics":{...},"note", "steps":[{"kind":"compute"|"send",
  * "op","op_name","region":[h0,h1,w0,w1],"site"|"from","to","t_start_ms",
- * "t_end_ms"}]}. with_steps = 0 leaves "steps" out. Returns a malloc'd
+ * "t_end_ms"}], and "shares":{site name: share} when the plan has shares}. with_steps = 0 leaves "steps" out. Returns a malloc'd
  * string (caller frees) or NULL. */
 char *mb_plan_to_json(const mb_plan *p, const mb_graph *g, const mb_topology *t, int with_steps);
 /* Read what mb_plan_to_json wrote (sites by name in t, ops by name in g).

@@ -165,6 +165,11 @@ void mb_rt_set_step_timing(int modelled, double tdf);
  * first served, each held for its whole (modelled or dilated) duration; a
  * step that waited gets an MB_EV_QUEUE event before its COMPUTE. */
 void mb_rt_set_shared_compute(int on);
+/* An executor whose plan gives its site a share (mb_plan.share) takes no
+ * part in that: its steps run beside the others', each lasting 1 / share
+ * times its (modelled or dilated) duration; when the executors alive hold
+ * more than 1 between them, each gets share / total. This is the total. */
+double mb_rt_share_total(void);
 void mb_rt_set_slowdown(double factor);
 double mb_rt_slowdown(void);
 /* Sleep until t0_wall + cpu_s x slowdown (mb_now() seconds); no-op at 1. */
