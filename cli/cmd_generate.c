@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "gen_policy.h"
 #include "mecbed/cost.h"
 #include "mecbed/generate.h"
 #include "mecbed/genplan.h"
@@ -62,13 +63,33 @@ static void usage(FILE *f)
             "      --verify           run the split in this process, step by step across the\n"
             "                         sites, and check its tokens equal the unsplit model's\n"
             "                         (JSON: output_match)\n"
+            "\n"
+            "Other generation policies (docs/generation.md, \"Policies\"), with --link:\n"
+            "      --gen-policy NAME[:key=value,...]  predict TTFT, TPOT and device energy per\n"
+            "                         token of one policy (--verify: run it here, compare tokens):\n"
+            "                           pipeline[:split=K,memory=MB]  EdgeShard's cut (the default\n"
+            "                             without --gen-policy prints every cut)\n"
+            "                           device, edge        every layer on the device / on edge0\n"
+            "                           galaxy[:edges=K]    tensor parallel across the edge nodes:\n"
+            "                             heads and MLP columns split, two all-reduces per layer\n"
+            "                           pd-device           prefill on edge0, the KV cache to the\n"
+            "                             device, decode there\n"
+            "                           speculative[:k=K,a=A]  a draft on the device proposes K\n"
+            "                             tokens (default 4), the target on edge0 verifies them in\n"
+            "                             one step; A: acceptance rate (default 0.8)\n"
+            "                         or all: a table of every policy (no --verify)\n"
+            "      --edges K          edge nodes: edge0 behind --link, edge1.. on a LAN (default 1)\n"
+            "      --lan SPEC         the LAN between edge0 and the others (default %s)\n"
+            "      --draft NAME       the draft of speculative decoding (default: the smallest\n"
+            "                         decoder with the model's vocabulary: gpt2_draft for gpt2)\n"
             "  -h, --help             this text\n",
-            MB_ZOO_SEED);
+            MB_ZOO_SEED, MB_GEN_LAN_DEFAULT);
 }
 
 typedef struct gen_opts {
     const char *model, *kernels, *link, *split;
-    long P, N, capacity, threads, seed, bw_mb;
+    const char *gen_policy, *lan, *draft;
+    long P, N, capacity, threads, seed, bw_mb, edges;
     double device_mem_mb;
     int json, verify;
 } gen_opts;
@@ -83,6 +104,8 @@ static int parse(int argc, char **argv, gen_opts *o)
         {"json", no_argument, NULL, 'j'},          {"help", no_argument, NULL, 'h'},
         {"link", required_argument, NULL, 'L'},    {"split", required_argument, NULL, 'S'},
         {"verify", no_argument, NULL, 'V'},        {"device-memory", required_argument, NULL, 'D'},
+        {"gen-policy", required_argument, NULL, 'G'}, {"edges", required_argument, NULL, 'E'},
+        {"lan", required_argument, NULL, 'A'},     {"draft", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
@@ -92,6 +115,7 @@ static int parse(int argc, char **argv, gen_opts *o)
     o->seed = MB_ZOO_SEED;
     o->bw_mb = 512;
     o->kernels = "cpu";
+    o->edges = 1;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:p:n:k:t:s:h", opts, NULL)) != -1) {
@@ -104,6 +128,10 @@ static int parse(int argc, char **argv, gen_opts *o)
         case 'L': o->link = optarg; break;
         case 'S': o->split = optarg; break;
         case 'V': o->verify = 1; break;
+        case 'G': o->gen_policy = optarg; break;
+        case 'A': o->lan = optarg; break;
+        case 'R': o->draft = optarg; break;
+        case 'E': v = &o->edges, lo = 1, hi = MB_GEN_MAX_WORKERS, what = "--edges"; break;
         case 'D': {
             char *end;
             o->device_mem_mb = strtod(optarg, &end);
@@ -137,8 +165,18 @@ static int parse(int argc, char **argv, gen_opts *o)
     }
     if (!o->capacity)
         o->capacity = o->P + o->N - 1;
-    if ((o->split || o->verify || o->device_mem_mb > 0) && !o->link) {
-        fprintf(stderr, "mecbed generate: --split, --verify and --device-memory plan a split: they need --link\n");
+    if ((o->split || o->verify || o->device_mem_mb > 0 || o->gen_policy || o->edges > 1 || o->lan || o->draft) &&
+        !o->link) {
+        fprintf(stderr, "mecbed generate: --split, --verify, --device-memory, --gen-policy, --edges, --lan and "
+                "--draft plan a split: they need --link\n");
+        return 2;
+    }
+    if (!o->gen_policy && (o->edges > 1 || o->lan || o->draft)) {
+        fprintf(stderr, "mecbed generate: --edges, --lan and --draft are for --gen-policy (galaxy, speculative, all)\n");
+        return 2;
+    }
+    if (o->gen_policy && (o->split || o->device_mem_mb > 0)) {
+        fprintf(stderr, "mecbed generate: with --gen-policy, give the cut as pipeline:split=K,memory=MB\n");
         return 2;
     }
     return 0;
@@ -430,6 +468,13 @@ int cmd_generate(int argc, char **argv)
     if (!be) {
         fprintf(stderr, "mecbed generate: %s\n", err);
         return 1;
+    }
+    if (o.link && o.gen_policy) {
+        gen_policy_args ga = {o.gen_policy, o.link, o.lan, o.draft, (int)o.edges, (int)o.P, (int)o.N, o.json,
+                              o.verify, o.capacity, o.seed};
+        int prc3 = mb_cli_gen_policy(&ga, cfg, be, o.kernels, (int)o.threads);
+        mb_backend_free(be);
+        return prc3;
     }
     if (o.link) {
         int prc2 = plan_mode(&o, cfg, be);

@@ -174,6 +174,30 @@ typedef struct pol_opts {
     double a, memory_mb;
 } pol_opts;
 
+static int parse_spec(const char *spec, pol_opts *o, char *err, size_t errlen);
+
+int mb_gen_policy_parse(const char *spec, mb_gen_policy_spec *out, char *err, size_t errlen)
+{
+    pol_opts o;
+    if (parse_spec(spec, &o, err, errlen))
+        return -1;
+    const char *const *n = mb_gen_policy_names();
+    for (; *n && strcmp(*n, o.name); n++)
+        ;
+    if (!*n) {
+        snprintf(err, errlen, "unknown generation policy '%s' (pipeline, device, edge, galaxy, pd-device, "
+                 "speculative)", o.name);
+        return -1;
+    }
+    snprintf(out->name, sizeof out->name, "%s", o.name);
+    out->split = (int)o.split;
+    out->k = (int)o.k;
+    out->edges = (int)o.edges;
+    out->a = o.a;
+    out->memory_mb = o.memory_mb;
+    return 0;
+}
+
 static int parse_spec(const char *spec, pol_opts *o, char *err, size_t errlen)
 {
     memset(o, 0, sizeof *o);
@@ -283,28 +307,47 @@ static int predict_pipeline(mb_gen_ctx *x, const pol_opts *o, const mb_topology 
     return 0;
 }
 
-static int predict_galaxy(mb_gen_ctx *x, const pol_opts *o, const mb_topology *t, costs *cs,
-                          const mb_nodetype_set *types, int device, mb_gen_policy_pred *out, char *err, size_t errlen)
+/* The workers: every edge site (or the first `edges`), apportioned by speed. */
+static int galaxy_tp(const mb_cost_model *dc, const mb_topology *t, const mb_decoder_cfg *cfg, int edges,
+                     mb_gen_tp *tp, char *err, size_t errlen)
 {
     int sites[MB_GEN_MAX_WORKERS], k = 0;
     double speed[MB_GEN_MAX_WORKERS];
+    for (int i = 0; i < t->n_sites && k < MB_GEN_MAX_WORKERS; i++)
+        if (t->sites[i].role == MB_ROLE_EDGE && (!edges || k < edges)) {
+            sites[k] = i;
+            speed[k++] = 1.0 / mb_cost_site_factor(dc, i);
+        }
+    if (k < 1 || (edges && k < edges)) {
+        snprintf(err, errlen, "galaxy: edges=%d, the topology has %d edge node%s", edges, k, k == 1 ? "" : "s");
+        return -1;
+    }
+    return mb_gen_tp_partition(cfg, k, sites, speed, tp, err, errlen);
+}
+
+int mb_gen_ctx_galaxy_tp(mb_gen_ctx *x, const mb_topology *t, const mb_nodetype_set *types, int edges,
+                         mb_gen_tp *tp, char *err, size_t errlen)
+{
+    mb_cost_model *dc = mb_cost_new(x->decode.g, t, x->decode.prof, types, NULL, err, errlen);
+    int rc = dc ? galaxy_tp(dc, t, x->cfg, edges, tp, err, errlen) : -1;
+    mb_cost_free(dc);
+    return rc;
+}
+
+static int predict_galaxy(mb_gen_ctx *x, const pol_opts *o, const mb_topology *t, costs *cs,
+                          const mb_nodetype_set *types, int device, mb_gen_policy_pred *out, char *err, size_t errlen)
+{
     mb_cost_model *pc = cost_of(cs, 0, &x->prefill, t, types, err, errlen);
     mb_cost_model *dc = pc ? cost_of(cs, 1, &x->decode, t, types, err, errlen) : NULL;
     if (!dc)
         return -1;
-    for (int i = 0; i < t->n_sites && k < MB_GEN_MAX_WORKERS; i++)
-        if (t->sites[i].role == MB_ROLE_EDGE && (!o->edges || k < o->edges)) {
-            sites[k] = i;
-            speed[k++] = 1.0 / mb_cost_site_factor(dc, i);
-        }
-    if (k < 1 || (o->edges && k < o->edges)) {
-        snprintf(err, errlen, "galaxy: edges=%ld, the topology has %d edge node%s", o->edges, k, k == 1 ? "" : "s");
-        return -1;
-    }
     mb_gen_tp tp;
     mb_gen_step_pred pf, dd;
-    int L = (int)x->cfg->layers;
-    if (mb_gen_tp_partition(x->cfg, k, sites, speed, &tp, err, errlen) ||
+    int L = (int)x->cfg->layers, k;
+    if (galaxy_tp(dc, t, x->cfg, (int)o->edges, &tp, err, errlen))
+        return -1;
+    k = tp.k;
+    if (
         mb_gen_galaxy_predict_step(x->prefill.g, pc, &tp, device, L, &pf, err, errlen) ||
         mb_gen_galaxy_predict_step(x->decode.g, dc, &tp, device, L, &dd, err, errlen))
         return -1;
@@ -319,7 +362,7 @@ static int predict_galaxy(mb_gen_ctx *x, const pol_opts *o, const mb_topology *t
     out->down_bytes_per_token = (double)dd.down_bytes;
     out->backbone_bytes_per_token = (double)dd.backbone_bytes;
     out->sync_ms = dd.sync_ms;
-    mb_gen_pred_energy(out, pc, &pf, dc, &dd, 1, device, sites[0], x->N);
+    mb_gen_pred_energy(out, pc, &pf, dc, &dd, 1, device, tp.sites[0], x->N);
     return 0;
 }
 

@@ -175,5 +175,16 @@ const char *mb_gen_ctx_profile_source(const mb_gen_ctx *x); /* the decode graph'
  * 0, or -1 with err. */
 int mb_gen_ctx_predict(mb_gen_ctx *x, const char *spec, const mb_topology *t, const mb_nodetype_set *types,
                        mb_gen_policy_pred *out, char *err, size_t errlen);
+/* A policy spec's name and options (defaults: split -1, k 4, a 0.8, edges 0
+ * = all, memory 0 = no limit). 0, or -1 with err naming the bad part. */
+typedef struct mb_gen_policy_spec {
+    char name[32];
+    int split, k, edges;
+    double a, memory_mb;
+} mb_gen_policy_spec;
+int mb_gen_policy_parse(const char *spec, mb_gen_policy_spec *out, char *err, size_t errlen);
+/* The workers galaxy[:edges=K] uses on t (what its verification runs). */
+int mb_gen_ctx_galaxy_tp(mb_gen_ctx *x, const mb_topology *t, const mb_nodetype_set *types, int edges,
+                         mb_gen_tp *tp, char *err, size_t errlen);
 
 #endif
