@@ -340,6 +340,16 @@ static int plan_verify(const gen_opts *o, const mb_gen_model *m, mb_backend *be,
            !memcmp(ref->tokens, got->tokens, sizeof(int64_t) * (size_t)ref->n_tokens);
 }
 
+/* Device energy per decode token of cut k (docs/energy.md; genplan.h). */
+static double split_energy(const plan_ctx *x, int k, const gen_opts *o)
+{
+    mb_gen_policy_pred e;
+    memset(&e, 0, sizeof e);
+    mb_gen_pred_energy(&e, x->pc, &x->preds[k].prefill, x->dc, &x->preds[k].decode, 1, x->device, x->server,
+                       (int)o->N);
+    return e.energy_per_token_mj;
+}
+
 static void plan_json(const gen_opts *o, const mb_gen_model *m, const plan_ctx *x, int match,
                       const mb_gen_result *got)
 {
@@ -356,6 +366,7 @@ static void plan_json(const gen_opts *o, const mb_gen_model *m, const plan_ctx *
     cJSON_AddNumberToObject(js, "predicted_ttft_ms", c->prefill.ms);
     cJSON_AddNumberToObject(js, "predicted_tpot_ms", c->decode.ms);
     cJSON_AddNumberToObject(js, "predicted_total_ms", c->total_ms);
+    cJSON_AddNumberToObject(js, "energy_per_token_mj", split_energy(x, x->chosen, o));
     cJSON_AddNumberToObject(js, "up_bytes_per_token", (double)c->decode.up_bytes);
     cJSON_AddNumberToObject(js, "down_bytes_per_token", (double)c->decode.down_bytes);
     cJSON_AddStringToObject(js, "profile_prefill", x->psrc);
@@ -368,6 +379,7 @@ static void plan_json(const gen_opts *o, const mb_gen_model *m, const plan_ctx *
         cJSON_AddNumberToObject(e, "predicted_ttft_ms", p->prefill.ms);
         cJSON_AddNumberToObject(e, "predicted_tpot_ms", p->decode.ms);
         cJSON_AddNumberToObject(e, "predicted_total_ms", p->total_ms);
+        cJSON_AddNumberToObject(e, "energy_per_token_mj", split_energy(x, k, o));
         cJSON_AddNumberToObject(e, "up_bytes_per_token", (double)p->decode.up_bytes);
         cJSON_AddNumberToObject(e, "down_bytes_per_token", (double)p->decode.down_bytes);
         cJSON_AddNumberToObject(e, "device_weight_bytes", p->device_weight_bytes);
@@ -393,14 +405,14 @@ static void plan_text(const gen_opts *o, const mb_gen_model *m, const plan_ctx *
            "decode %s\n",
            m->cfg->name, o->link, o->P, o->N, mb_cost_site_type(x->dc, x->device)->name,
            mb_cost_site_type(x->dc, x->server)->name, x->psrc, x->dsrc);
-    printf("  %-14s %10s %10s %12s %12s %14s\n", "layers on dev", "TTFT ms", "TPOT ms", "total ms", "up B/token",
-           "dev weights MB");
+    printf("  %-14s %10s %10s %12s %12s %14s %10s\n", "layers on dev", "TTFT ms", "TPOT ms", "total ms", "up B/token",
+           "dev weights MB", "mJ/token");
     for (int k = 0; k <= L; k++) {
         const mb_gen_split_pred *p = &x->preds[k];
         char tag[32];
         snprintf(tag, sizeof tag, "%d%s", k, k == 0 ? " (edge)" : k == L ? " (device)" : "");
-        printf("  %-14s %10.2f %10.2f %12.1f %12lld %14.1f%s\n", tag, p->prefill.ms, p->decode.ms, p->total_ms,
-               (long long)p->decode.up_bytes, p->device_weight_bytes / 1e6,
+        printf("  %-14s %10.2f %10.2f %12.1f %12lld %14.1f %10.1f%s\n", tag, p->prefill.ms, p->decode.ms,
+               p->total_ms, (long long)p->decode.up_bytes, p->device_weight_bytes / 1e6, split_energy(x, k, o),
                k == x->edgeshard ? "  <- edgeshard" : k == x->chosen ? "  <- --split" : "");
     }
     const mb_gen_split_pred *c = &x->preds[x->chosen];
