@@ -28,14 +28,7 @@ static const mb_decoder_cfg *draft_for(const mb_decoder_cfg *cfg, const char *na
         }
         return d;
     }
-    const mb_decoder_cfg *best = NULL;
-    for (const char *const *n = mb_decoder_names(); *n; n++) {
-        const mb_decoder_cfg *d = mb_decoder_find(*n);
-        if (d != cfg && d->vocab == cfg->vocab && d->width * d->layers < cfg->width * cfg->layers &&
-            (!best || d->width * d->layers < best->width * best->layers))
-            best = d;
-    }
-    return best;
+    return mb_gen_default_draft(cfg);
 }
 
 typedef struct verify_out {

@@ -243,6 +243,18 @@ static int parse_spec(const char *spec, pol_opts *o, char *err, size_t errlen)
     return 0;
 }
 
+const mb_decoder_cfg *mb_gen_default_draft(const mb_decoder_cfg *cfg)
+{
+    const mb_decoder_cfg *best = NULL;
+    for (const char *const *n = mb_decoder_names(); *n; n++) {
+        const mb_decoder_cfg *d = mb_decoder_find(*n);
+        if (d != cfg && d->vocab == cfg->vocab && d->width * d->layers < cfg->width * cfg->layers &&
+            (!best || d->width * d->layers < best->width * best->layers))
+            best = d;
+    }
+    return best;
+}
+
 const char *const *mb_gen_policy_names(void)
 {
     static const char *const names[] = {"pipeline", "device", "edge", "galaxy", "pd-device", "speculative", NULL};

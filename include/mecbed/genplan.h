@@ -151,6 +151,10 @@ int64_t mb_gen_kv_bytes(const mb_decoder_cfg *cfg, int positions);
 #define MB_GEN_LAN_DEFAULT "rate=1gbit,delay=0.1ms"
 int mb_gen_topology(const char *link, int edges, const char *lan, mb_topology *t, char *err, size_t errlen);
 
+/* The smallest other decoder of the zoo with cfg's vocabulary (gpt2:
+ * gpt2_draft), NULL if none: speculative decoding's default draft. */
+const mb_decoder_cfg *mb_gen_default_draft(const mb_decoder_cfg *cfg);
+
 /* "pipeline", "device", "edge", "galaxy", "pd-device", "speculative", NULL. */
 const char *const *mb_gen_policy_names(void);
 
