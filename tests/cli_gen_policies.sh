@@ -68,6 +68,53 @@ if sys.argv[2].startswith("galaxy"):
 EOF2
 done
 
+# the sweep's generation mode and the experiment's figure, on gpt2_draft
+cat >"$tmp/gen.conf" <<EOF2
+[sweep]
+name = gentest
+mode = plan
+measure = generation
+models = gpt2_draft
+prompt_tokens = 6
+gen_tokens = 5
+policies = device edge pipeline galaxy:edges=2 pd-device
+x_name = round-trip time
+x_unit = ms
+x = 10 100
+links = rate=50mbit,rtt={x}ms
+metrics = ttft_ms tpot_ms energy_per_token_mj sync_ms split_after
+plot = $PWD/experiments/plots/generation.gp
+EOF2
+command -v gnuplot >/dev/null || sed -i '/^plot/d' "$tmp/gen.conf"
+"$M" sweep "$tmp/gen.conf" --json --out "$tmp/gen" >"$tmp/gen.json" 2>"$tmp/err" || fail "generation sweep exited $?: $(tail -3 "$tmp/err")"
+grep -q '"ok":10,"failed":0' "$tmp/gen.json" || fail "generation sweep: $(cat "$tmp/gen.json")"
+python3 - "$tmp/gen/results.csv" <<'EOF2' || fail "generation sweep rows"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+by = {(r["policy"], r["x"]): r for r in rows}
+assert len(rows) == 10, len(rows)
+for r in rows:
+    assert abs(float(r["latency_ms"]) - float(r["m_ttft_ms"]) - 4 * float(r["m_tpot_ms"])) < 1e-6 * float(r["latency_ms"]), r
+    assert float(r["m_energy_per_token_mj"]) > 0
+# a 90 ms longer round trip costs edge-only 90 ms per token; the device does not care
+d = float(by[("edge", "100")]["m_tpot_ms"]) - float(by[("edge", "10")]["m_tpot_ms"])
+assert abs(d - 90) < 0.5, d
+assert by[("device", "100")]["m_tpot_ms"] == by[("device", "10")]["m_tpot_ms"]
+assert by[("galaxy:edges=2", "10")]["m_sync_ms"] != "" and by[("device", "10")]["m_sync_ms"] == ""
+assert by[("device", "10")]["m_split_after"] == "4" and by[("edge", "10")]["m_split_after"] == "0"
+EOF2
+if command -v gnuplot >/dev/null; then
+    grep -q '"plots_failed":0' "$tmp/gen.json" || fail "generation figure failed: $(cat "$tmp/gen"/plot-*.log 2>/dev/null | head -5)"
+    [ -s "$tmp/gen/generation-vs-rtt.png" ] && [ -s "$tmp/gen/generation-vs-rtt.svg" ] || fail "no generation figure"
+    grep -q 'Galaxy, 2 edge nodes' "$tmp/gen/generation-vs-rtt.svg" || fail "figure legend lacks Galaxy"
+fi
+sed 's/^links.*/topologies = experiments\/topologies\/tier1.ini/' "$tmp/gen.conf" >"$tmp/gen2.conf"
+"$M" sweep "$tmp/gen2.conf" --out "$tmp/gen2" >"$tmp/out" 2>&1 && fail "generation over a topology file was accepted"
+grep -q "measure = generation is plan mode over links" "$tmp/out" || fail "message: $(cat "$tmp/out")"
+sed 's/^policies.*/policies = device warp/' "$tmp/gen.conf" >"$tmp/gen3.conf"
+"$M" sweep "$tmp/gen3.conf" --out "$tmp/gen3" >"$tmp/out" 2>&1 && fail "an unknown generation policy was accepted"
+grep -q "unknown generation policy 'warp'" "$tmp/out" || fail "message: $(cat "$tmp/out")"
+
 # bad input
 bad() { # expected message, then arguments
     msg=$1
