@@ -229,8 +229,12 @@ int mb_cli_gen_policy(const gen_policy_args *a, const mb_decoder_cfg *cfg, mb_ba
         const char *list[] = {"device", "edge", "pipeline", gal, "pd-device", "speculative:a=0.6",
                               "speculative:a=0.8"};
         for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
-            if (!strncmp(list[i], "speculative", 11) && !draft)
+            if (!strncmp(list[i], "speculative", 11) && !draft) {
+                if (i + 1 == sizeof list / sizeof list[0])
+                    fprintf(stderr, "mecbed generate: no speculative decoding: no decoder of the zoo shares %s's "
+                            "vocabulary (--draft NAME)\n", cfg->name);
                 continue;
+            }
             if (mb_gen_ctx_predict(ctx, list[i], &t, types, &preds[n++], err, sizeof err))
                 goto fail;
         }

@@ -304,8 +304,13 @@ static int predict_pipeline(mb_gen_ctx *x, const pol_opts *o, const mb_topology 
     }
     const mb_gen_split_pred *p = &preds[k];
     snprintf(out->policy, sizeof out->policy, "%s", o->name);
-    snprintf(out->detail, sizeof out->detail, "layers [0,%d) on the device, [%d,%d) on edge0%s", k, k, L,
-             k == best && !strcmp(o->name, "pipeline") ? " (edgeshard's cut)" : "");
+    const char *tag = k == best && !strcmp(o->name, "pipeline") ? " (edgeshard's cut)" : "";
+    if (k == L)
+        snprintf(out->detail, sizeof out->detail, "every layer on the device%s", tag);
+    else if (k == 0)
+        snprintf(out->detail, sizeof out->detail, "every layer on edge0, the embedding on the device%s", tag);
+    else
+        snprintf(out->detail, sizeof out->detail, "layers [0,%d) on the device, [%d,%d) on edge0%s", k, k, L, tag);
     out->split_after = k;
     out->ttft_ms = p->prefill.ms;
     out->tpot_ms = p->decode.ms;
