@@ -619,6 +619,23 @@ static void test_policy_predictions(void **state)
     assert_int_equal(mb_gen_galaxy_predict_step(f.m->decode, dc, &one, 0, 2, &g0, err, sizeof err), 0);
     assert_float_equal(g0.sync_ms, 0, 0);
     assert_true(g1.compute_ms < g0.compute_ms); /* the work is shared */
+    /* a step's device energy: compute, idle, and the radio only when bytes move */
+    const mb_nodetype *ph = mb_cost_site_type(dc, 0);
+    mb_gen_step_pred st = {0};
+    st.ms = 100;
+    st.device_ms = st.compute_ms = 20;
+    mb_gen_energy e0, e1, e2;
+    mb_gen_step_energy(dc, 0, 1, &st, 0, &e0);
+    assert_float_equal(e0.compute_mj, ph->compute_w * 20, 1e-9);
+    assert_float_equal(e0.idle_mj, ph->idle_w * 80, 1e-9);
+    assert_float_equal(e0.radio_mj, 0, 0);
+    st.up_bytes = 100000; /* 0.1 MB at 8 Mbit/s: about 104 ms on the air, past the step's end */
+    st.down_bytes = 4;
+    mb_gen_step_energy(dc, 0, 1, &st, 0, &e1);
+    assert_true(e1.radio_mj > 1288.04 * 0.1); /* LTE's base power alone over 100 ms */
+    assert_float_equal(e1.total_mj, e1.compute_mj + e1.idle_mj + e1.radio_mj, 1e-9);
+    mb_gen_step_energy(dc, 0, 1, &st, 1000, &e2); /* steps a second apart: a second of tail */
+    assert_true(e2.radio_mj > e1.radio_mj + 0.8 * 1060);
     mb_cost_free(pc);
     mb_cost_free(dc);
     mb_profile_free(f.pp);
