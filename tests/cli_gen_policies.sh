@@ -127,7 +127,7 @@ bad "unknown generation policy 'warp'" --model gpt2_draft -p 4 -n 4 $L --gen-pol
 bad "option a=2" --model gpt2_draft -p 4 -n 4 $L --gen-policy speculative:a=2
 bad "not key=number" --model gpt2_draft -p 4 -n 4 $L --gen-policy galaxy:edges
 bad "edges=3, the topology has 2" --model gpt2_draft -p 4 -n 4 $L --edges 2 --gen-policy galaxy:edges=3
-bad "needs a draft model" --model smollm_135m -p 4 -n 4 $L --gen-policy speculative
+bad "needs a draft model" --model gpt2_draft -p 4 -n 4 $L --gen-policy speculative
 bad "vocabulary" --model gpt2 -p 4 -n 4 $L --gen-policy speculative --draft smollm_135m
 bad "is not a decoder" --model gpt2 -p 4 -n 4 $L --gen-policy speculative --draft gpt5
 bad "--edges '0'" --model gpt2_draft -p 4 -n 4 $L --edges 0 --gen-policy galaxy

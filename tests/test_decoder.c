@@ -62,9 +62,10 @@ static void test_published_sizes(void **state)
         assert_int_equal(g->n_outputs, 1 + 2 * c->layers);
         mb_graph_free(g);
     }
-    assert_int_equal(n, 4);
+    assert_int_equal(n, 5);
     assert_ptr_equal(mb_decoder_find("GPT-2"), mb_decoder_find("gpt2"));
     assert_int_equal(mb_decoder_find("gpt2_draft")->vocab, mb_decoder_find("gpt2")->vocab); /* a draft for gpt2 */
+    assert_int_equal(mb_decoder_find("smollm_draft")->vocab, mb_decoder_find("smollm_135m")->vocab);
     assert_null(mb_decoder_find("gpt5"));
 }
 
