@@ -18,8 +18,8 @@ grep -q -- "--gen-policy" "$tmp/help" && grep -q -- "--edges" "$tmp/help" || fai
 
 "$M" generate --model gpt2 -p 8 -n 16 --link rate=50mbit,rtt=40ms --gen-policy all --edges 2 --json \
     >"$tmp/all.json" 2>"$tmp/err" || fail "--gen-policy all exited $?: $(cat "$tmp/err")"
-"$M" generate --model gpt2 -p 8 -n 16 --link rate=50mbit,rtt=40ms --gen-policy all --edges 2 >"$tmp/all.txt" \
-    2>"$tmp/err" || fail "--gen-policy all (text) exited $?: $(cat "$tmp/err")"
+"$M" generate --model gpt2_draft --draft gpt2_draft -p 8 -n 16 --link rate=50mbit,rtt=40ms --gen-policy all \
+    --edges 2 >"$tmp/all.txt" 2>"$tmp/err" || fail "--gen-policy all (text) exited $?: $(cat "$tmp/err")"
 for p in device edge pipeline galaxy pd-device speculative mJ/token; do
     grep -q "$p" "$tmp/all.txt" || fail "text table lacks $p: $(cat "$tmp/all.txt")"
 done
