@@ -16,8 +16,8 @@ export XDG_CACHE_HOME="$tmp/cache" # measured profiles are cached here
 "$M" generate --help >"$tmp/help" || fail "--help exited $?"
 grep -q -- "--gen-policy" "$tmp/help" && grep -q -- "--edges" "$tmp/help" || fail "--help lacks --gen-policy/--edges"
 
-"$M" generate --model gpt2 -p 8 -n 16 --link rate=50mbit,rtt=40ms --gen-policy all --edges 2 --json \
-    >"$tmp/all.json" 2>"$tmp/err" || fail "--gen-policy all exited $?: $(cat "$tmp/err")"
+"$M" generate --model gpt2_draft --draft gpt2_draft -p 8 -n 16 --link rate=50mbit,rtt=40ms --gen-policy all \
+    --edges 2 --json >"$tmp/all.json" 2>"$tmp/err" || fail "--gen-policy all exited $?: $(cat "$tmp/err")"
 "$M" generate --model gpt2_draft --draft gpt2_draft -p 8 -n 16 --link rate=50mbit,rtt=40ms --gen-policy all \
     --edges 2 >"$tmp/all.txt" 2>"$tmp/err" || fail "--gen-policy all (text) exited $?: $(cat "$tmp/err")"
 for p in device edge pipeline galaxy pd-device speculative mJ/token; do
@@ -36,15 +36,15 @@ for e in p:
     assert e["predicted_tpot_ms"] > 0 and e["predicted_ttft_ms"] > 0 and e["energy_per_token_mj"] > 0, e
     assert abs(e["predicted_total_ms"] - (e["predicted_ttft_ms"] + 15 * e["predicted_tpot_ms"])) < 1e-6 * e["predicted_total_ms"], e
     assert abs(e["predicted_tokens_per_s"] * e["predicted_tpot_ms"] - 1000) < 1e-6, e
-assert dev["split_after"] == 12 and edge["split_after"] == 0 and dev["up_bytes_per_token"] == 0
+assert dev["split_after"] == 4 and edge["split_after"] == 0 and dev["up_bytes_per_token"] == 0
 assert pipe["predicted_total_ms"] <= min(dev["predicted_total_ms"], edge["predicted_total_ms"]) + 1e-9
 # one round trip per token at least, for every policy that leaves the device
 for e in (edge, gal):
     assert e["predicted_tpot_ms"] > 40, e
 assert gal["edges"] == 2 and gal["sync_ms_per_token"] > 0 and gal["backbone_bytes_per_token"] > 0
-# P/D: decode on the device, the prompt's KV cache (12 layers, K and V, 12 heads x 64, 8 positions) in TTFT
+# P/D: decode on the device, the prompt's KV cache (4 layers, K and V, 4 heads x 64, 8 positions) in TTFT
 assert pd["predicted_tpot_ms"] == dev["predicted_tpot_ms"] and pd["energy_per_token_mj"] == dev["energy_per_token_mj"]
-assert pd["kv_transfer_bytes"] == 2 * 12 * 12 * 64 * 8 * 4, pd
+assert pd["kv_transfer_bytes"] == 2 * 4 * 4 * 64 * 8 * 4, pd
 # speculative: expected tokens per round (1 - a^(k+1)) / (1 - a), k = 4
 for s, a_ in ((s6, 0.6), (s8, 0.8)):
     assert s["draft_tokens"] == 4 and abs(s["tokens_per_round"] - (1 - a_ ** 5) / (1 - a_)) < 1e-9, s
