@@ -21,6 +21,10 @@ do for [T in terms] {
       word(models, 1) eq "gpt2" ? "GPT-2 small" : word(models, 1)) font ",12"
   set xlabel xlabel_text noenhanced
   set logscale x
+  # a tick at every round trip computed
+  set xtics ()
+  do for [k = 1:words(xs)] { set xtics add (word(xs, k) real(word(xs, k))) }
+  set xrange [real(word(xs, 1)) / 1.15 : real(word(xs, words(xs))) * 1.15]
   set key top left font ',9' noenhanced
   do for [what in 'tpot energy'] {
     col = what eq 'tpot' ? 'm_tpot_ms' : 'm_energy_per_token_mj'
@@ -33,4 +37,6 @@ do for [T in terms] {
   }
   unset multiplot
   unset logscale
+  set xtics autofreq
+  set autoscale x
 }
