@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "gen_policy.h"
 #include "mecbed/cost.h"
 #include "mecbed/generate.h"
 #include "mecbed/genplan.h"
@@ -34,7 +35,8 @@ static void usage(FILE *f)
             "bandwidth, measured by a streaming read in the same run (before and after\n"
             "the generation, the best of both).\n"
             "\n"
-            "  -m, --model NAME       decoder: gpt2, smollm_135m, tinyllama_1b\n"
+            "  -m, --model NAME       decoder: gpt2, smollm_135m, tinyllama_1b (drafts for\n"
+            "                         speculative decoding: gpt2_draft, smollm_draft)\n"
             "  -p, --prompt-tokens P  prompt length (default 32)\n"
             "  -n, --gen-tokens N     tokens to generate (default 32)\n"
             "      --capacity C       KV-cache capacity (default P+N-1, the least that fits)\n"
@@ -62,13 +64,33 @@ static void usage(FILE *f)
             "      --verify           run the split in this process, step by step across the\n"
             "                         sites, and check its tokens equal the unsplit model's\n"
             "                         (JSON: output_match)\n"
+            "\n"
+            "Other generation policies (docs/generation.md, \"Policies\"), with --link:\n"
+            "      --gen-policy NAME[:key=value,...]  predict TTFT, TPOT and device energy per\n"
+            "                         token of one policy (--verify: run it here, compare tokens):\n"
+            "                           pipeline[:split=K,memory=MB]  EdgeShard's cut (the default\n"
+            "                             without --gen-policy prints every cut)\n"
+            "                           device, edge        every layer on the device / on edge0\n"
+            "                           galaxy[:edges=K]    tensor parallel across the edge nodes:\n"
+            "                             heads and MLP columns split, two all-reduces per layer\n"
+            "                           pd-device           prefill on edge0, the KV cache to the\n"
+            "                             device, decode there\n"
+            "                           speculative[:k=K,a=A]  a draft on the device proposes K\n"
+            "                             tokens (default 4), the target on edge0 verifies them in\n"
+            "                             one step; A: acceptance rate (default 0.8)\n"
+            "                         or all: a table of every policy (no --verify)\n"
+            "      --edges K          edge nodes: edge0 behind --link, edge1.. on a LAN (default 1)\n"
+            "      --lan SPEC         the LAN between edge0 and the others (default %s)\n"
+            "      --draft NAME       the draft of speculative decoding (default: the smallest\n"
+            "                         decoder with the model's vocabulary: gpt2_draft for gpt2)\n"
             "  -h, --help             this text\n",
-            MB_ZOO_SEED);
+            MB_ZOO_SEED, MB_GEN_LAN_DEFAULT);
 }
 
 typedef struct gen_opts {
     const char *model, *kernels, *link, *split;
-    long P, N, capacity, threads, seed, bw_mb;
+    const char *gen_policy, *lan, *draft;
+    long P, N, capacity, threads, seed, bw_mb, edges;
     double device_mem_mb;
     int json, verify;
 } gen_opts;
@@ -83,6 +105,8 @@ static int parse(int argc, char **argv, gen_opts *o)
         {"json", no_argument, NULL, 'j'},          {"help", no_argument, NULL, 'h'},
         {"link", required_argument, NULL, 'L'},    {"split", required_argument, NULL, 'S'},
         {"verify", no_argument, NULL, 'V'},        {"device-memory", required_argument, NULL, 'D'},
+        {"gen-policy", required_argument, NULL, 'G'}, {"edges", required_argument, NULL, 'E'},
+        {"lan", required_argument, NULL, 'A'},     {"draft", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
@@ -92,6 +116,7 @@ static int parse(int argc, char **argv, gen_opts *o)
     o->seed = MB_ZOO_SEED;
     o->bw_mb = 512;
     o->kernels = "cpu";
+    o->edges = 1;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:p:n:k:t:s:h", opts, NULL)) != -1) {
@@ -104,6 +129,10 @@ static int parse(int argc, char **argv, gen_opts *o)
         case 'L': o->link = optarg; break;
         case 'S': o->split = optarg; break;
         case 'V': o->verify = 1; break;
+        case 'G': o->gen_policy = optarg; break;
+        case 'A': o->lan = optarg; break;
+        case 'R': o->draft = optarg; break;
+        case 'E': v = &o->edges, lo = 1, hi = MB_GEN_MAX_WORKERS, what = "--edges"; break;
         case 'D': {
             char *end;
             o->device_mem_mb = strtod(optarg, &end);
@@ -137,8 +166,18 @@ static int parse(int argc, char **argv, gen_opts *o)
     }
     if (!o->capacity)
         o->capacity = o->P + o->N - 1;
-    if ((o->split || o->verify || o->device_mem_mb > 0) && !o->link) {
-        fprintf(stderr, "mecbed generate: --split, --verify and --device-memory plan a split: they need --link\n");
+    if ((o->split || o->verify || o->device_mem_mb > 0 || o->gen_policy || o->edges > 1 || o->lan || o->draft) &&
+        !o->link) {
+        fprintf(stderr, "mecbed generate: --split, --verify, --device-memory, --gen-policy, --edges, --lan and "
+                "--draft plan a split: they need --link\n");
+        return 2;
+    }
+    if (!o->gen_policy && (o->edges > 1 || o->lan || o->draft)) {
+        fprintf(stderr, "mecbed generate: --edges, --lan and --draft are for --gen-policy (galaxy, speculative, all)\n");
+        return 2;
+    }
+    if (o->gen_policy && (o->split || o->device_mem_mb > 0)) {
+        fprintf(stderr, "mecbed generate: with --gen-policy, give the cut as pipeline:split=K,memory=MB\n");
         return 2;
     }
     return 0;
@@ -302,6 +341,16 @@ static int plan_verify(const gen_opts *o, const mb_gen_model *m, mb_backend *be,
            !memcmp(ref->tokens, got->tokens, sizeof(int64_t) * (size_t)ref->n_tokens);
 }
 
+/* Device energy per decode token of cut k (docs/energy.md; genplan.h). */
+static double split_energy(const plan_ctx *x, int k, const gen_opts *o)
+{
+    mb_gen_policy_pred e;
+    memset(&e, 0, sizeof e);
+    mb_gen_pred_energy(&e, x->pc, &x->preds[k].prefill, x->dc, &x->preds[k].decode, 1, x->device, x->server,
+                       (int)o->N);
+    return e.energy_per_token_mj;
+}
+
 static void plan_json(const gen_opts *o, const mb_gen_model *m, const plan_ctx *x, int match,
                       const mb_gen_result *got)
 {
@@ -318,6 +367,7 @@ static void plan_json(const gen_opts *o, const mb_gen_model *m, const plan_ctx *
     cJSON_AddNumberToObject(js, "predicted_ttft_ms", c->prefill.ms);
     cJSON_AddNumberToObject(js, "predicted_tpot_ms", c->decode.ms);
     cJSON_AddNumberToObject(js, "predicted_total_ms", c->total_ms);
+    cJSON_AddNumberToObject(js, "energy_per_token_mj", split_energy(x, x->chosen, o));
     cJSON_AddNumberToObject(js, "up_bytes_per_token", (double)c->decode.up_bytes);
     cJSON_AddNumberToObject(js, "down_bytes_per_token", (double)c->decode.down_bytes);
     cJSON_AddStringToObject(js, "profile_prefill", x->psrc);
@@ -330,6 +380,7 @@ static void plan_json(const gen_opts *o, const mb_gen_model *m, const plan_ctx *
         cJSON_AddNumberToObject(e, "predicted_ttft_ms", p->prefill.ms);
         cJSON_AddNumberToObject(e, "predicted_tpot_ms", p->decode.ms);
         cJSON_AddNumberToObject(e, "predicted_total_ms", p->total_ms);
+        cJSON_AddNumberToObject(e, "energy_per_token_mj", split_energy(x, k, o));
         cJSON_AddNumberToObject(e, "up_bytes_per_token", (double)p->decode.up_bytes);
         cJSON_AddNumberToObject(e, "down_bytes_per_token", (double)p->decode.down_bytes);
         cJSON_AddNumberToObject(e, "device_weight_bytes", p->device_weight_bytes);
@@ -355,14 +406,14 @@ static void plan_text(const gen_opts *o, const mb_gen_model *m, const plan_ctx *
            "decode %s\n",
            m->cfg->name, o->link, o->P, o->N, mb_cost_site_type(x->dc, x->device)->name,
            mb_cost_site_type(x->dc, x->server)->name, x->psrc, x->dsrc);
-    printf("  %-14s %10s %10s %12s %12s %14s\n", "layers on dev", "TTFT ms", "TPOT ms", "total ms", "up B/token",
-           "dev weights MB");
+    printf("  %-14s %10s %10s %12s %12s %14s %10s\n", "layers on dev", "TTFT ms", "TPOT ms", "total ms", "up B/token",
+           "dev weights MB", "mJ/token");
     for (int k = 0; k <= L; k++) {
         const mb_gen_split_pred *p = &x->preds[k];
         char tag[32];
         snprintf(tag, sizeof tag, "%d%s", k, k == 0 ? " (edge)" : k == L ? " (device)" : "");
-        printf("  %-14s %10.2f %10.2f %12.1f %12lld %14.1f%s\n", tag, p->prefill.ms, p->decode.ms, p->total_ms,
-               (long long)p->decode.up_bytes, p->device_weight_bytes / 1e6,
+        printf("  %-14s %10.2f %10.2f %12.1f %12lld %14.1f %10.1f%s\n", tag, p->prefill.ms, p->decode.ms,
+               p->total_ms, (long long)p->decode.up_bytes, p->device_weight_bytes / 1e6, split_energy(x, k, o),
                k == x->edgeshard ? "  <- edgeshard" : k == x->chosen ? "  <- --split" : "");
     }
     const mb_gen_split_pred *c = &x->preds[x->chosen];
@@ -430,6 +481,13 @@ int cmd_generate(int argc, char **argv)
     if (!be) {
         fprintf(stderr, "mecbed generate: %s\n", err);
         return 1;
+    }
+    if (o.link && o.gen_policy) {
+        gen_policy_args ga = {o.gen_policy, o.link, o.lan, o.draft, (int)o.edges, (int)o.P, (int)o.N, o.json,
+                              o.verify, o.capacity, o.seed};
+        int prc3 = mb_cli_gen_policy(&ga, cfg, be, o.kernels, (int)o.threads);
+        mb_backend_free(be);
+        return prc3;
     }
     if (o.link) {
         int prc2 = plan_mode(&o, cfg, be);

@@ -22,6 +22,7 @@
 #include "mecbed/link.h"
 #include "mecbed/platform.h"
 #include "mecbed/policy_host.h"
+#include "mecbed/genplan.h"
 #include "mecbed/sweep.h"
 #include "commands.h"
 #include "sweep_files.h"
@@ -282,6 +283,14 @@ static int load_policies(const sw_config *cfg, const sweep_opts *o)
         name[len] = 0;
         if (strchr(name, '{'))
             continue; /* the name itself varies with x: resolved per point */
+        if (cfg->measure == SW_MEASURE_GENERATION) { /* generation policies (genplan.h) */
+            mb_gen_policy_spec gs;
+            if (!strchr(p, '{') && mb_gen_policy_parse(p, &gs, err, sizeof err)) {
+                fprintf(stderr, "mecbed sweep: %s: policies: %s\n", cfg->path, err);
+                return -1;
+            }
+            continue;
+        }
         const mb_policy_ops *ops = mb_policy_find_or_load(name, err, sizeof err);
         const char *opts = strchr(p, ':');
         if (!ops || (opts && !strchr(opts, '{') && mb_policy_check_options(ops, opts + 1, err, sizeof err))) {

@@ -43,9 +43,15 @@ static const mb_decoder_cfg configs[] = {
     {"gpt2", MB_DEC_GPT2, 50257, 768, 12, 12, 12, 3072, 1024, 1e-5f, 0.0f, 1, 124439808.0},
     {"smollm_135m", MB_DEC_LLAMA, 49152, 576, 30, 9, 3, 1536, 2048, 1e-5f, 10000.0f, 1, 134515008.0},
     {"tinyllama_1b", MB_DEC_LLAMA, 32000, 2048, 22, 32, 4, 5632, 2048, 1e-5f, 10000.0f, 0, 1100048384.0},
+    /* a draft for speculative decoding with gpt2 (its vocabulary and layout,
+     * 4 layers of width 256; not a published model: 16.3 M parameters) */
+    {"gpt2_draft", MB_DEC_GPT2, 50257, 256, 4, 4, 4, 1024, 1024, 1e-5f, 0.0f, 1, 0},
+    /* the same for smollm_135m: its vocabulary and Llama layout, 4 layers of
+     * width 192, 3 query heads and 1 KV head (11.0 M parameters) */
+    {"smollm_draft", MB_DEC_LLAMA, 49152, 192, 4, 3, 1, 512, 2048, 1e-5f, 10000.0f, 1, 0},
 };
 #define N_CFG (sizeof configs / sizeof configs[0])
-static const char *const cfg_names[N_CFG + 1] = {"gpt2", "smollm_135m", "tinyllama_1b", NULL};
+static const char *const cfg_names[N_CFG + 1] = {"gpt2", "smollm_135m", "tinyllama_1b", "gpt2_draft", "smollm_draft", NULL};
 
 const char *const *mb_decoder_names(void)
 {

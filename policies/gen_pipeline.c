@@ -42,7 +42,10 @@ int mb_gen_predict_step(const mb_graph *g, const mb_cost_model *c, int n_layers,
         const mb_node *nd = &g->nodes[v];
         if (nd->type == MB_OP_INPUT || nd->type == MB_OP_CONSTANT)
             continue;
-        out->compute_ms += mb_cost_op_ms(c, site[v], v);
+        double ms = mb_cost_op_ms(c, site[v], v);
+        out->compute_ms += ms;
+        if (site[v] == device)
+            out->device_ms += ms;
         for (int k = 0; k < nd->n_inputs; k++) {
             int u = nd->inputs[k];
             if (g->nodes[u].type == MB_OP_CONSTANT || site[u] == site[v] || sent[(size_t)u * S + site[v]])
@@ -66,6 +69,12 @@ int mb_gen_predict_step(const mb_graph *g, const mb_cost_model *c, int n_layers,
                 goto out;
             }
             out->ms += x;
+            if (a == device)
+                out->up_ms += x;
+            else if (b == device)
+                out->down_ms += x;
+            else
+                out->backbone_bytes += bytes;
             if (a == device || (b != device && a < b))
                 out->up_bytes += bytes;
             else

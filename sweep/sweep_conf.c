@@ -34,7 +34,7 @@ static const char *const list_keys[] = {"models", "dags", "policies", "links", "
 static const char *const scalar_keys[] = {"name", "mode", "measure", "dag_seed", "x_name", "x_unit",
                                           "repetitions", "profile", "decision_repeats", "frames",
                                           "warmup", "fps", "timeout", "backend", "per_frame",
-                                          "variants", "star_edge", NULL};
+                                          "variants", "star_edge", "prompt_tokens", "gen_tokens", NULL};
 
 static int in(const char *const *set, const char *k)
 {
@@ -81,8 +81,10 @@ static int check_value(conf_reader *r, const char *key, const char *v)
     double d;
     if (!strcmp(key, "mode") && strcmp(v, "plan") && strcmp(v, "run"))
         snprintf(r->err, sizeof r->err, "mode: '%s' is not plan or run", v);
-    else if (!strcmp(key, "measure") && strcmp(v, "plan") && strcmp(v, "decision"))
-        snprintf(r->err, sizeof r->err, "measure: '%s' is not plan or decision", v);
+    else if (!strcmp(key, "measure") && strcmp(v, "plan") && strcmp(v, "decision") && strcmp(v, "generation"))
+        snprintf(r->err, sizeof r->err, "measure: '%s' is not plan, decision or generation", v);
+    else if ((!strcmp(key, "prompt_tokens") || !strcmp(key, "gen_tokens")) && parse_int(v, 1, 100000, &l))
+        snprintf(r->err, sizeof r->err, "%s: '%s' is not a whole number from 1 to 100000", key, v);
     else if (!strcmp(key, "profile") && strcmp(v, "pinned") && strcmp(v, "default"))
         snprintf(r->err, sizeof r->err, "profile: '%s' is not pinned or default", v);
     else if ((!strcmp(key, "repetitions") || !strcmp(key, "frames") ||
@@ -145,7 +147,7 @@ static int conf_kv(conf_reader *r, const char *section, const char *key, const c
                      "policy_plugins "
                      "links topologies star_links star_edge x_name x_unit x node_types repetitions profile "
                      "metrics decision_repeats decision_rates frames warmup fps timeout backend "
-                     "run_args per_frame variants plot)",
+                     "run_args per_frame variants plot prompt_tokens gen_tokens)",
                      key);
         return -1;
     }
@@ -237,7 +239,12 @@ static int apply(sw_config *c, const kv *e, char *err, size_t errlen)
     else if (!strcmp(k, "mode"))
         c->run_mode = !strcmp(v, "run");
     else if (!strcmp(k, "measure"))
-        c->measure = !strcmp(v, "decision") ? SW_MEASURE_DECISION : SW_MEASURE_PLAN;
+        c->measure = !strcmp(v, "decision") ? SW_MEASURE_DECISION
+                     : !strcmp(v, "generation") ? SW_MEASURE_GENERATION : SW_MEASURE_PLAN;
+    else if (!strcmp(k, "prompt_tokens"))
+        c->prompt_tokens = atoi(v);
+    else if (!strcmp(k, "gen_tokens"))
+        c->gen_tokens = atoi(v);
     else if (!strcmp(k, "models"))
         return list_set(&c->models, v, 0, k, err, errlen);
     else if (!strcmp(k, "dags"))
@@ -330,6 +337,8 @@ int sw_config_read(const char *path, int quick, sw_config *c, char *err, size_t 
     c->timeout_s = 300;
     c->decision_repeats = 1;
     c->dag_seed = 1;
+    c->prompt_tokens = 32;
+    c->gen_tokens = 64;
     snprintf(c->backend, sizeof c->backend, "emu");
     snprintf(c->x_name, sizeof c->x_name, "x");
     snprintf(c->star_edge, sizeof c->star_edge, "edge-cpu");
@@ -386,6 +395,12 @@ int sw_config_read(const char *path, int quick, sw_config *c, char *err, size_t 
             sw_config_free(c);
             return -1;
         }
+    if (c->measure == SW_MEASURE_GENERATION && (c->run_mode || c->dags.n || c->topologies.n || c->star_links[0])) {
+        snprintf(err, errlen, "%s: measure = generation is plan mode over links (a device and edge0; "
+                 "galaxy:edges=K adds edge nodes): no run mode, dags, topologies or star_links", path);
+        sw_config_free(c);
+        return -1;
+    }
     if (c->run_mode && c->dags.n) {
         snprintf(err, errlen, "%s: dags are plan mode only (generated DAGs have no weights to run)", path);
         sw_config_free(c);

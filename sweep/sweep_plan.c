@@ -31,6 +31,7 @@ static int n_cache;
 
 void sw_plan_cache_free(void)
 {
+    sw_gen_cache_free();
     for (int i = 0; i < n_cache; i++) {
         mb_graph_free(cache[i].g);
         mb_profile_free(cache[i].prof);
@@ -97,7 +98,7 @@ static graph_entry *graph_get(const sw_config *c, const sw_point *p, char *err, 
 }
 
 /* "dev/edge/cloud" node types onto the topology's sites (by role). */
-static int apply_types(mb_topology *t, const char *spec, char *err, size_t errlen)
+int sw_apply_node_types(mb_topology *t, const char *spec, char *err, size_t errlen)
 {
     if (!strcmp(spec, "-"))
         return 0;
@@ -163,6 +164,17 @@ static int cmp_d(const void *a, const void *b)
 int sw_plan_point(const sw_config *c, const sw_point *p, const char *extra_types, sw_row *row,
                   char *err, size_t errlen)
 {
+    if (c->measure == SW_MEASURE_GENERATION) {
+        mb_nodetype_set *gt = calloc(1, sizeof *gt);
+        int grc = -1;
+        if (!gt)
+            snprintf(err, errlen, "out of memory");
+        else if (!mb_nodetypes_load_default(gt, err, errlen) &&
+                 !(extra_types && mb_nodetypes_read(gt, extra_types, err, errlen)))
+            grc = sw_gen_point(c, p, gt, row, err, errlen);
+        free(gt);
+        return grc;
+    }
     mb_policy_register_builtins();
     graph_entry *ge = graph_get(c, p, err, errlen);
     if (!ge)
@@ -177,7 +189,7 @@ int sw_plan_point(const sw_config *c, const sw_point *p, const char *extra_types
         snprintf(err, errlen, "%s%s", p->link[0] ? "link: " : "", e2);
         return -1;
     }
-    if (apply_types(&topo, p->node_types, err, errlen))
+    if (sw_apply_node_types(&topo, p->node_types, err, errlen))
         return -1;
     int device = -1;
     for (int i = 0; i < topo.n_sites && device < 0; i++)

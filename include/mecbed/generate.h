@@ -12,6 +12,8 @@
 
 #include "mecbed/backend.h"
 #include "mecbed/decoder.h"
+#include "mecbed/genplan.h"
+#include "mecbed/plan.h"
 #include "mecbed/topology.h"
 
 /* A decoder with weights, its decode graph built for one cache capacity. */
@@ -53,6 +55,49 @@ typedef struct mb_gen_split {
 } mb_gen_split;
 int mb_generate_split(const mb_gen_model *m, mb_backend *be, const mb_gen_split *split, const int64_t *prompt, int P,
                       int N, mb_gen_result *r, char *err, size_t errlen);
+
+/* ---- the other generation policies, verified in this process
+ * (runtime/gen_policies.c, docs/generation.md "Policies") ---- */
+
+/* Galaxy: every step a plan of head and column regions across tp's workers
+ * (mb_gen_galaxy_plan) on the sites of t. */
+int mb_generate_galaxy(const mb_gen_model *m, mb_backend *be, const mb_topology *t, const mb_gen_tp *tp, int device,
+                       const int64_t *prompt, int P, int N, mb_gen_result *r, char *err, size_t errlen);
+
+/* P/D-Device: prefill on be_server (its own executor), then the first
+ * send_positions positions of every layer's cache (P: all of the prompt's;
+ * fewer is a broken transfer, which verification must catch) copied into
+ * the device's cache buffers, decode on be_device. */
+int mb_generate_pd(const mb_gen_model *m, mb_backend *be_server, mb_backend *be_device, const int64_t *prompt, int P,
+                   int N, int send_positions, mb_gen_result *r, char *err, size_t errlen);
+
+/* Speculative decoding with a real draft (on be_device) and target (on
+ * be_server), greedy verification: per round the draft proposes k tokens
+ * (k decode steps), the target runs the k+1 positions (one decode step per
+ * position, the same tokens and cache slots a (k+1)-position step would
+ * use), the proposals are accepted while they equal the target's tokens,
+ * then the target's own token follows; rejected slots of both caches are
+ * overwritten by the next round. Seeded random draft and target disagree,
+ * so the fixed acceptance pattern makes the draft propose the target's
+ * reference tokens (ref, from an unsplit run) for the first j_r of round
+ * r's proposals, j_r = floor((r+1) m) - floor(r m) with m the expected
+ * accepted proposals per round at rate a, a(1-a^k)/(1-a); its later
+ * proposals are its own. Acceptance is still the target's check, so the
+ * output is the target's greedy sequence exactly when the machinery is
+ * right. unverified = 1 breaks it on purpose: the draft's own proposals,
+ * the first j_r accepted without the target's check. */
+typedef struct mb_gen_spec_opts {
+    int k;
+    double a;
+    const int64_t *ref; /* the target's N tokens */
+    int unverified;
+} mb_gen_spec_opts;
+typedef struct mb_gen_spec_stats {
+    int rounds, proposed, accepted, forced; /* forced: proposals the pattern set */
+} mb_gen_spec_stats;
+int mb_generate_speculative(const mb_gen_model *target, const mb_gen_model *draft, mb_backend *be_server,
+                            mb_backend *be_device, const int64_t *prompt, int P, int N, const mb_gen_spec_opts *o,
+                            mb_gen_result *r, mb_gen_spec_stats *st, char *err, size_t errlen);
 
 /* A seeded prompt of P token ids in [0, vocab). Caller frees. */
 int64_t *mb_gen_prompt(int64_t vocab, int P, uint64_t seed);

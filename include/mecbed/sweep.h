@@ -22,7 +22,9 @@ typedef struct sw_variant {
     char args[SW_STR]; /* extra `mecbed run` arguments (run mode) */
 } sw_variant;
 
-typedef enum sw_measure { SW_MEASURE_PLAN = 0, SW_MEASURE_DECISION } sw_measure;
+/* plan mode: plan (a policy's plan), decision (its decision time) or
+ * generation (a decoder's generation policies: genplan.h, sweep_gen.c) */
+typedef enum sw_measure { SW_MEASURE_PLAN = 0, SW_MEASURE_DECISION, SW_MEASURE_GENERATION } sw_measure;
 
 /* One experiment, after [quick] overrides are applied. */
 typedef struct sw_config {
@@ -59,6 +61,7 @@ typedef struct sw_config {
     sw_variant variants[SW_MAX_VARIANTS];
     int n_plots;
     char plots[SW_MAX_PLOTS][SW_STR];
+    int prompt_tokens, gen_tokens; /* measure = generation (defaults 32, 64) */
 } sw_config;
 
 /* Read path; quick applies the [quick] section. Errors "file:line: what". */
@@ -106,6 +109,22 @@ void sw_row_free(sw_row *r);
 int sw_plan_point(const sw_config *c, const sw_point *p, const char *extra_types, sw_row *row,
                   char *err, size_t errlen);
 void sw_plan_cache_free(void);
+/* Plan mode, measure = generation: predict one generation policy (spec as
+ * `generate --gen-policy`) for a decoder over the point's link (a device and
+ * edge0; galaxy:edges=K adds edge1.. on a LAN). Row: latency_ms = TTFT +
+ * (N-1) TPOT, energy_mj = the whole generation's device energy, bytes_up /
+ * bytes_down per token, note; metrics by name (ttft_ms, tpot_ms,
+ * tokens_per_s, energy_per_token_mj, radio_per_token_mj, ttft_energy_mj,
+ * tokens_per_round, sync_ms, kv_transfer_bytes, backbone_bytes_per_token,
+ * split_after, edges). types: the node types (with the point's applied). */
+struct mb_topology;
+struct mb_nodetype_set;
+int sw_gen_point(const sw_config *c, const sw_point *p, const struct mb_nodetype_set *types, sw_row *row,
+                 char *err, size_t errlen);
+void sw_gen_cache_free(void);
+/* "dev/edge/cloud" node types onto the topology's sites by role ("-": none). */
+int sw_apply_node_types(struct mb_topology *t, const char *spec, char *err, size_t errlen);
+
 /* Run mode: a point is `run`'s arguments (its variant args= and run_args
  * are run options), so it is run by `run`'s entry, which parses them, runs
  * a session (mecbed/session.h) and prints the report as JSON. The CLI
