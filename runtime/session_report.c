@@ -171,6 +171,7 @@ void mb_session_write_json(const mb_session *s, FILE *f)
     }
     jnum(f, "loadavg", la, "%.2f");
     fprintf(f, ",\"bytes_up\":%lld,\"bytes_down\":%lld", (long long)r->bytes_up, (long long)r->bytes_down);
+    ss_json_links(s, f);
     json_sites(s, f);
     json_frames(s, f);
     fprintf(f, ",\"replan_us\":[");
@@ -216,6 +217,7 @@ void mb_session_write_text(const mb_session *s, FILE *f)
     if (s->n_rec > 0) /* the last frame's bytes over the device's link */
         fprintf(f, "device traffic  %lld bytes up, %lld down per frame (last frame)\n",
                 (long long)r->last_bytes_up, (long long)r->last_bytes_down);
+    ss_text_links(s, f);
     fprintf(f, "output          %s (max abs error %.3g vs the unsplit model)\n",
             r->all_match ? "matches" : "DIFFERS", r->max_abs_err);
     if (r->fps > 0) {

@@ -220,6 +220,7 @@ void ss_compute_report(mb_session *s)
         if (s->rec[i].ok || s->rec[i].fell_back)
             frame_energy(s, &s->rec[i], &ps, interval_s);
     rs_packets_free(&ps);
+    ss_link_bytes(s);
 
     mb_session_report *r = &s->rep;
     memset(r, 0, sizeof *r);
