@@ -155,3 +155,22 @@ void ss_text_links(const mb_session *s, FILE *f)
                 s->link_meas[l], cls);
     }
 }
+
+void ss_clock_capture(mb_session *s)
+{
+    for (int i = 0; i < s->cfg.topo->n_sites; i++)
+        s->clock_known[i] = mb_runner_clock(s->runner, i, &s->clock_off[i], &s->clock_rtt[i]) == 0;
+}
+
+/* A node's clock offset (ms; its timeline events were shifted by it) and
+ * the HELLO round trip bounding its error (null: same clock as the runner). */
+void ss_json_clock(const mb_session *s, int site, FILE *f)
+{
+    if (!s->clock_known[site])
+        return;
+    fprintf(f, ",\"clock_offset_ms\":%.3f", s->clock_off[site] * 1e3);
+    if (isfinite(s->clock_rtt[site]))
+        fprintf(f, ",\"clock_rtt_ms\":%.3f", s->clock_rtt[site] * 1e3);
+    else
+        fprintf(f, ",\"clock_rtt_ms\":null");
+}

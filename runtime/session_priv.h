@@ -111,6 +111,9 @@ struct mb_session {
     /* bytes per topology link per frame (session_links.c): the first plan's
      * payload, and the median wire bytes the emulator carried (NAN: none) */
     int links_known;
+    /* each node's clock offset and HELLO round trip (ss_clock_capture) */
+    int clock_known[MB_MAX_SITES];
+    double clock_off[MB_MAX_SITES], clock_rtt[MB_MAX_SITES];
     int64_t link_pred[MB_MAX_LINKS];
     double link_meas[MB_MAX_LINKS];
 
@@ -147,6 +150,9 @@ int ss_key_setup(mb_session *s, char *err, size_t errlen);
 /* session_links.c: bytes per link, predicted and measured (after teardown),
  * and their JSON (with the plan's metrics) and text lines. */
 void ss_link_bytes(mb_session *s);
+/* Keep the runner's clock offsets (mb_runner_clock) for the report. */
+void ss_clock_capture(mb_session *s);
+void ss_json_clock(const mb_session *s, int site, FILE *f);
 void ss_json_links(const mb_session *s, FILE *f);
 void ss_text_links(const mb_session *s, FILE *f);
 const char *ss_model_name(const mb_session *s);
