@@ -5,7 +5,9 @@
  * runtime's control messages). The edge-to-cloud ("backbone", D3's traffic
  * figure) and the edge-to-edge links (tiles' scatter and halos) are summed
  * apart. Measured only with the emu backend's packet logs, complete after
- * teardown. */
+ * teardown. And each node's clock offset as the runner estimated it at
+ * HELLO, with the round trip that bounds its error (docs/runtime.md, "Real
+ * hosts"). */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
