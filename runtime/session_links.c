@@ -160,8 +160,94 @@ void ss_text_links(const mb_session *s, FILE *f)
 
 void ss_clock_capture(mb_session *s)
 {
-    for (int i = 0; i < s->cfg.topo->n_sites; i++)
+    for (int i = 0; i < s->cfg.topo->n_sites; i++) {
         s->clock_known[i] = mb_runner_clock(s->runner, i, &s->clock_off[i], &s->clock_rtt[i]) == 0;
+        s->clock_bound[i] = s->clock_rtt[i] / 2;
+    }
+}
+
+static int cmp_send(const void *a, const void *b, void *arg)
+{
+    const mb_event *ev = arg;
+    const mb_event *x = &ev[*(const int *)a], *y = &ev[*(const int *)b];
+    if (x->frame != y->frame)
+        return x->frame < y->frame ? -1 : 1;
+    return (x->step > y->step) - (x->step < y->step);
+}
+
+/* The SEND event of (frame, step), by binary search in idx (sorted). */
+static const mb_event *find_send(const mb_event *ev, const int *idx, int n, uint32_t frame, int step)
+{
+    int lo = 0, hi = n - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        const mb_event *e = &ev[idx[mid]];
+        int c = e->frame != frame ? (e->frame < frame ? -1 : 1) : (e->step > step) - (e->step < step);
+        if (!c)
+            return e;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return NULL;
+}
+
+/* Tighten a node's HELLO offset with causality: a transfer is received
+ * (its header arrives) after it began to be sent. Device -> node transfers
+ * bound the correction d of the node's (already shifted) times from below,
+ * d >= send.t0 - recv.t0; node -> device ones from above, d <= recv.t0 -
+ * send.t0; the HELLO's [-rtt/2, rtt/2] holds too. The node's events move by
+ * the middle of what is left, and its error bound becomes half that width.
+ * Only nodes that exchange tensors with the device directly, and only with
+ * the frames' events kept (--timeline, or real servers); an empty interval
+ * (clock drift, or a bug) is warned about and changes nothing. */
+void ss_clock_refine(mb_session *s)
+{
+    int dev = s->cfg.device, n = s->tl.n, ns = 0;
+    mb_event *ev = s->tl.ev;
+    int *idx = n ? malloc((size_t)n * sizeof *idx) : NULL;
+    if (!idx)
+        return;
+    for (int i = 0; i < n; i++)
+        if (ev[i].kind == MB_EV_SEND)
+            idx[ns++] = i;
+    qsort_r(idx, (size_t)ns, sizeof *idx, cmp_send, ev);
+    for (int site = 0; site < s->cfg.topo->n_sites; site++) {
+        if (!s->clock_known[site] || !isfinite(s->clock_rtt[site]))
+            continue;
+        double lo = -s->clock_rtt[site] / 2, hi = s->clock_rtt[site] / 2;
+        int pairs = 0;
+        for (int i = 0; i < n; i++) {
+            const mb_event *r = &ev[i];
+            if (r->kind != MB_EV_RECV || !((r->site == site && r->peer == dev) || (r->site == dev && r->peer == site)))
+                continue;
+            const mb_event *snd = find_send(ev, idx, ns, r->frame, r->step);
+            if (!snd || snd->site != r->peer)
+                continue;
+            pairs++;
+            if (r->site == site)
+                lo = fmax(lo, snd->t0 - r->t0);
+            else
+                hi = fmin(hi, r->t0 - snd->t0);
+        }
+        if (!pairs)
+            continue;
+        if (lo > hi) {
+            ss_warn(s, "clock of %s: its transfers with the device bound the HELLO offset to an empty interval "
+                       "(%.3f > %.3f ms); kept the HELLO estimate", s->cfg.topo->sites[site].name, lo * 1e3, hi * 1e3);
+            continue;
+        }
+        double d = (lo + hi) / 2;
+        for (int i = 0; i < n; i++)
+            if (ev[i].site == site) {
+                ev[i].t0 += d;
+                ev[i].t1 += d;
+            }
+        s->clock_off[site] += d;
+        s->clock_bound[site] = (hi - lo) / 2;
+    }
+    free(idx);
 }
 
 /* A node's clock offset (ms; its timeline events were shifted by it) and
@@ -172,7 +258,8 @@ void ss_json_clock(const mb_session *s, int site, FILE *f)
         return;
     fprintf(f, ",\"clock_offset_ms\":%.3f", s->clock_off[site] * 1e3);
     if (isfinite(s->clock_rtt[site]))
-        fprintf(f, ",\"clock_rtt_ms\":%.3f", s->clock_rtt[site] * 1e3);
+        fprintf(f, ",\"clock_rtt_ms\":%.3f,\"clock_error_bound_ms\":%.3f", s->clock_rtt[site] * 1e3,
+                s->clock_bound[site] * 1e3);
     else
-        fprintf(f, ",\"clock_rtt_ms\":null");
+        fprintf(f, ",\"clock_rtt_ms\":null,\"clock_error_bound_ms\":null");
 }

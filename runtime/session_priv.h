@@ -114,6 +114,7 @@ struct mb_session {
     /* each node's clock offset and HELLO round trip (ss_clock_capture) */
     int clock_known[MB_MAX_SITES];
     double clock_off[MB_MAX_SITES], clock_rtt[MB_MAX_SITES];
+    double clock_bound[MB_MAX_SITES]; /* the offset's error bound: rtt / 2, or tighter (ss_clock_refine) */
     int64_t link_pred[MB_MAX_LINKS];
     double link_meas[MB_MAX_LINKS];
 
@@ -153,6 +154,9 @@ void ss_link_bytes(mb_session *s);
 /* Keep the runner's clock offsets (mb_runner_clock) for the report. */
 void ss_clock_capture(mb_session *s);
 void ss_json_clock(const mb_session *s, int site, FILE *f);
+/* After the frames: tighten each node's offset by its transfers with the
+ * device (causality) and shift its timeline events by the change. */
+void ss_clock_refine(mb_session *s);
 void ss_json_links(const mb_session *s, FILE *f);
 void ss_text_links(const mb_session *s, FILE *f);
 const char *ss_model_name(const mb_session *s);

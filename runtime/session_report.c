@@ -197,8 +197,8 @@ void mb_session_write_text(const mb_session *s, FILE *f)
                                                    : " (time-dilated)");
     for (int i = 0; i < t->n_sites; i++)
         if (s->clock_known[i] && isfinite(s->clock_rtt[i]))
-            fprintf(f, "  clock %-7s %+.3f ms to the runner's (HELLO round trip %.3f ms: error at most half)\n",
-                    t->sites[i].name, s->clock_off[i] * 1e3, s->clock_rtt[i] * 1e3);
+            fprintf(f, "  clock %-7s %+.3f ms to the runner's, error at most %.3f ms (HELLO round trip %.3f ms)\n",
+                    t->sites[i].name, s->clock_off[i] * 1e3, s->clock_bound[i] * 1e3, s->clock_rtt[i] * 1e3);
     if (s->cal)
         fprintf(f, "calibration     this machine now x%.3f of the profile's op times in CPU time (wall: %.3f vs "
                    "%.3f ms, on a core %.0f %% of it; sgemm %.0f GFLOP/s, %s); time dilation factor %.2f\n",

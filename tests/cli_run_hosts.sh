@@ -4,7 +4,8 @@
 # namespace (unshare --time), its CLOCK_MONOTONIC an hour ahead of the
 # runner's; the runner runs in host A against the node's address= (docs/
 # runtime.md "Real hosts"). The run must report the offset it estimated at
-# HELLO within half the HELLO round trip of the injected hour, and its
+# HELLO (tightened by the transfers' causality) within its reported error
+# bound, at most half the HELLO round trip, of the injected hour, and its
 # timeline, with the node's events shifted by that estimate, must be
 # consistent: every event ends after it starts, every transfer is received
 # after it is sent, the node's work lies inside the frame. A run whose
@@ -88,13 +89,15 @@ off_s, policy = float(sys.argv[3]), sys.argv[4]
 assert r["backend"] == "real", r["backend"]
 assert r["ok_frames"] == 3 and r["output_match"] is True, (r["ok_frames"], r["output_match"])
 edge = [s for s in r["sites"] if s["name"] == "edge"][0]
-est, rtt = edge["clock_offset_ms"], edge["clock_rtt_ms"]
+est, rtt, bound = edge["clock_offset_ms"], edge["clock_rtt_ms"], edge["clock_error_bound_ms"]
 assert rtt is not None and rtt > 0, "the node was taken for the runner's own clock: %r" % edge
 # the node's clock is off_s ahead: add -off_s to it to get the runner's
 err = est - (-off_s * 1e3)
-print("%-7s offset %.3f ms estimated (injected %.0f ms), error %.3f ms, HELLO round trip %.3f ms"
-      % (policy, est, -off_s * 1e3, err, rtt))
-assert abs(err) <= rtt / 2 + 0.01, "offset error %.3f ms above half the round trip %.3f ms" % (err, rtt)
+print("%-7s offset %.3f ms estimated (injected %.0f ms), error %.3f ms, bound %.3f ms, HELLO round trip %.3f ms"
+      % (policy, est, -off_s * 1e3, err, bound, rtt))
+# the bound is half the HELLO round trip, or tighter after the transfers' causality
+assert 0 <= bound <= rtt / 2 + 0.001, (bound, rtt)
+assert abs(err) <= bound + 0.01, "offset error %.3f ms above its bound %.3f ms" % (err, bound)
 ev = list(csv.DictReader(open(sys.argv[2])))
 assert ev, "empty timeline"
 node_ev = [e for e in ev if e["site"] == "edge"]
@@ -122,8 +125,8 @@ pairs = 0
 for k, s in sends.items():
     if k in recvs:
         pairs += 1
-        assert float(recvs[k]["end_ms"]) >= float(s["start_ms"]) - rtt / 2, \
-            "transfer %s received (%s ms) before it was sent (%s ms)" % (k, recvs[k]["end_ms"], s["start_ms"])
+        assert float(recvs[k]["start_ms"]) >= float(s["start_ms"]) - bound - 0.001, \
+            "transfer %s received (%s ms) before it was sent (%s ms)" % (k, recvs[k]["start_ms"], s["start_ms"])
 assert pairs > 0, "no transfer in the timeline"
 print("%-7s timeline consistent: %d events, %d transfers, node events inside their frames" % (policy, len(ev), pairs))
 P
