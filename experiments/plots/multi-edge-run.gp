@@ -31,8 +31,9 @@ do for [T in terms] {
     gcol = 'measured_ms'
     gval(p) = column(gcol)
     load 'experiments/plots/same.gp'
-    stats csv using (strcol('model') eq m && strcol('ok') eq '1' && column('latency_ms') > 0 ? column('latency_ms') : NaN) nooutput
-    if (STATS_records > 0 && !EMPTY) {
+    # the predictions share the axis
+    if (!EMPTY) {
+      stats csv using (strcol('model') eq m && strcol('ok') eq '1' && column('latency_ms') > 0 ? column('latency_ms') : NaN) nooutput
       Ylo = STATS_min < Ylo ? STATS_min : Ylo
       Yhi = STATS_max > Yhi ? STATS_max : Yhi
     }
