@@ -646,3 +646,36 @@ int mb_plan_evaluate_shared(mb_plan *p, const mb_cost_model *c, char *err, size_
 {
     return evaluate(p, c, 1, err, errlen);
 }
+
+static int link_of(const mb_topology *t, int a, int b)
+{
+    for (int l = 0; l < t->n_links; l++)
+        if ((t->links[l].a == a && t->links[l].b == b) || (t->links[l].a == b && t->links[l].b == a))
+            return l;
+    return -1;
+}
+
+int mb_plan_link_bytes(const mb_plan *p, const mb_cost_model *c, int64_t *per_link, char *err, size_t errlen)
+{
+    const mb_topology *t = &c->topo;
+    for (int l = 0; l < t->n_links; l++)
+        per_link[l] = 0;
+    for (int k = 0; k < p->n_steps; k++) {
+        const mb_plan_step *st = &p->steps[k];
+        if (st->kind != MB_STEP_SEND)
+            continue;
+        int route[MB_MAX_SITES];
+        int nr = mb_cost_route(c, st->site, st->to, route, MB_MAX_SITES);
+        if (nr < 2) {
+            snprintf(err, errlen, "step %d: no route from site %d to %d", k, st->site, st->to);
+            return -1;
+        }
+        int64_t bytes = region_bytes(c->g, st->op, st->region);
+        for (int h = 0; h + 1 < nr; h++) {
+            int l = link_of(t, route[h], route[h + 1]);
+            if (l >= 0)
+                per_link[l] += bytes;
+        }
+    }
+    return 0;
+}

@@ -48,6 +48,7 @@ struct mb_runner {
     pthread_t keepalive;
     int keepalive_on;
     double offset[MB_MAX_SITES]; /* add to a node's clock to get ours */
+    double hello_rtt[MB_MAX_SITES]; /* runner's HELLO sent -> node's HELLO back (s); NAN: same clock */
     pthread_t reader[MB_MAX_SITES];
     int reader_on[MB_MAX_SITES];
 
@@ -439,10 +440,15 @@ mb_runner *mb_runner_new(const mb_runner_opts *o, char *err, size_t errlen)
         r->ping_s[s] = hl.idle_ms / 3e3;
         r->last_send[s] = mb_now();
         /* Same boot: one monotonic clock. Else the NTP-style midpoint. */
-        if (hl.host_id && hl.host_id == mb_wire_host_id())
+        if (hl.host_id && hl.host_id == mb_wire_host_id()) {
             r->offset[s] = 0;
-        else
+            r->hello_rtt[s] = NAN;
+        } else {
+            /* the node read its clock between t_send and t_recv: the
+             * midpoint is off by at most half that interval */
             r->offset[s] = (t_send + t_recv) / 2 - (double)hl.clock_ns * 1e-9;
+            r->hello_rtt[s] = t_recv - t_send;
+        }
         r->reader_on[s] = 1;
         if (pthread_create(&r->reader[s], NULL, reader_main, r)) {
             r->reader_on[s] = 0;
@@ -585,6 +591,15 @@ int mb_runner_plan(mb_runner *r, const mb_plan *p, char *err, size_t errlen)
     }
     pthread_mutex_unlock(&r->mu);
     return rc;
+}
+
+int mb_runner_clock(const mb_runner *r, int site, double *offset_s, double *rtt_s)
+{
+    if (!r || site < 0 || site >= r->o.topo->n_sites || !is_node(r, site))
+        return -1;
+    *offset_s = r->offset[site];
+    *rtt_s = r->hello_rtt[site];
+    return 0;
 }
 
 int mb_runner_broken(const mb_runner *r)

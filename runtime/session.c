@@ -202,6 +202,7 @@ static mb_session *attached_new(mb_session *s, char *err, size_t errlen)
     if (reference_run(s, err, errlen) || ss_bring_up(s, err, errlen) || first_plan(s, err, errlen))
         goto fail;
     s->net_epoch = h->net_epoch;
+    ss_clock_capture(s);
     if (mb_runner_plan(s->runner, s->cur, err, errlen))
         goto fail;
     ss_replan_init(s);
@@ -260,6 +261,7 @@ mb_session *mb_session_new(const mb_session_config *cfg, char *err, size_t errle
         goto fail;
     warn_long_run(s);
     s->net_epoch = s->net ? mb_net_epoch(s->net) : 0;
+    ss_clock_capture(s);
     if (mb_runner_plan(s->runner, s->cur, err, errlen))
         goto fail;
     ss_replan_init(s);

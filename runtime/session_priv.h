@@ -5,6 +5,7 @@
 #define MB_RUNTIME_SESSION_PRIV_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "mecbed/cgroup.h"
 #include "mecbed/goodput.h"
@@ -107,6 +108,15 @@ struct mb_session {
     double ns3_e0, ns3_t0; /* ns-3 radio energy and simulated time when the measured frames began */
 
     mb_session_report rep; /* filled by ss_compute_report */
+    /* bytes per topology link per frame (session_links.c): the first plan's
+     * payload, and the median wire bytes the emulator carried (NAN: none) */
+    int links_known;
+    /* each node's clock offset and HELLO round trip (ss_clock_capture) */
+    int clock_known[MB_MAX_SITES];
+    double clock_off[MB_MAX_SITES], clock_rtt[MB_MAX_SITES];
+    double clock_bound[MB_MAX_SITES]; /* the offset's error bound: rtt / 2, or tighter (ss_clock_refine) */
+    int64_t link_pred[MB_MAX_LINKS];
+    double link_meas[MB_MAX_LINKS];
 
     /* several devices (session_multi.c): called between the warm-up and the
      * measured frames, so that every device's stream starts together */
@@ -137,6 +147,18 @@ void ss_remove_tmp_dir(mb_session *s);
  * (radio energy from them rather than from the timeline). */
 int ss_packet_logs_expected(const mb_session *s);
 int ss_key_setup(mb_session *s, char *err, size_t errlen);
+
+/* session_links.c: bytes per link, predicted and measured (after teardown),
+ * and their JSON (with the plan's metrics) and text lines. */
+void ss_link_bytes(mb_session *s);
+/* Keep the runner's clock offsets (mb_runner_clock) for the report. */
+void ss_clock_capture(mb_session *s);
+void ss_json_clock(const mb_session *s, int site, FILE *f);
+/* After the frames: tighten each node's offset by its transfers with the
+ * device (causality) and shift its timeline events by the change. */
+void ss_clock_refine(mb_session *s);
+void ss_json_links(const mb_session *s, FILE *f);
+void ss_text_links(const mb_session *s, FILE *f);
 const char *ss_model_name(const mb_session *s);
 int ss_device_link(const mb_topology *t, int device, int *dev_is_a);
 void ss_net_realtime_begin(mb_session *s);

@@ -64,8 +64,10 @@ static void json_sites(const mb_session *s, FILE *f)
         /* factor: against the profile (the plan's); emulated_factor:
          * against this machine now (the calibration's); slowdown: as run,
          * emulated_factor x tdf (1: at this machine's speed) */
-        fprintf(f, ",\"factor\":%.4f,\"emulated_factor\":%.4f,\"slowdown\":%.4f,\"cpu_cap\":%.4f}",
+        fprintf(f, ",\"factor\":%.4f,\"emulated_factor\":%.4f,\"slowdown\":%.4f,\"cpu_cap\":%.4f",
                 s->factor[i], s->emu_factor[i], s->slowdown[i], s->cap_cores[i]);
+        ss_json_clock(s, i, f);
+        fprintf(f, "}");
     }
     fprintf(f, "],\"warnings\":[");
     for (int i = 0; i < s->n_warn; i++) {
@@ -171,6 +173,7 @@ void mb_session_write_json(const mb_session *s, FILE *f)
     }
     jnum(f, "loadavg", la, "%.2f");
     fprintf(f, ",\"bytes_up\":%lld,\"bytes_down\":%lld", (long long)r->bytes_up, (long long)r->bytes_down);
+    ss_json_links(s, f);
     json_sites(s, f);
     json_frames(s, f);
     fprintf(f, ",\"replan_us\":[");
@@ -192,6 +195,10 @@ void mb_session_write_text(const mb_session *s, FILE *f)
                 : s->slowdown[i] <= 1.0001         ? ""
                 : s->cap_cores[i] > 0              ? " (CPU capped)"
                                                    : " (time-dilated)");
+    for (int i = 0; i < t->n_sites; i++)
+        if (s->clock_known[i] && isfinite(s->clock_rtt[i]))
+            fprintf(f, "  clock %-7s %+.3f ms to the runner's, error at most %.3f ms (HELLO round trip %.3f ms)\n",
+                    t->sites[i].name, s->clock_off[i] * 1e3, s->clock_bound[i] * 1e3, s->clock_rtt[i] * 1e3);
     if (s->cal)
         fprintf(f, "calibration     this machine now x%.3f of the profile's op times in CPU time (wall: %.3f vs "
                    "%.3f ms, on a core %.0f %% of it; sgemm %.0f GFLOP/s, %s); time dilation factor %.2f\n",
@@ -216,6 +223,7 @@ void mb_session_write_text(const mb_session *s, FILE *f)
     if (s->n_rec > 0) /* the last frame's bytes over the device's link */
         fprintf(f, "device traffic  %lld bytes up, %lld down per frame (last frame)\n",
                 (long long)r->last_bytes_up, (long long)r->last_bytes_down);
+    ss_text_links(s, f);
     fprintf(f, "output          %s (max abs error %.3g vs the unsplit model)\n",
             r->all_match ? "matches" : "DIFFERS", r->max_abs_err);
     if (r->fps > 0) {

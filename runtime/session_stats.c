@@ -213,6 +213,7 @@ static void write_timeline(mb_session *s)
 void ss_compute_report(mb_session *s)
 {
     rs_packets ps = {0};
+    ss_clock_refine(s);
     read_packet_logs(s, &ps, s->net_epoch);
     double interval_s = s->cfg.fps > 0 ? 1.0 / s->cfg.fps : 0; /* emulated */
     frames_to_emulated(s);
@@ -220,6 +221,7 @@ void ss_compute_report(mb_session *s)
         if (s->rec[i].ok || s->rec[i].fell_back)
             frame_energy(s, &s->rec[i], &ps, interval_s);
     rs_packets_free(&ps);
+    ss_link_bytes(s);
 
     mb_session_report *r = &s->rep;
     memset(r, 0, sizeof *r);

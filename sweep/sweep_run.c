@@ -280,6 +280,23 @@ static void row_from_json(const cJSON *j, sw_row *row)
     sw_row_num(row, "loadavg", jnum(j, "loadavg"));
     const cJSON *om = cJSON_GetObjectItemCaseSensitive(j, "output_match");
     sw_row_set(row, "output_match", "%d", cJSON_IsTrue(om) ? 1 : 0);
+    /* the plan's own metrics and the bytes per link class, as metric
+     * columns (those the experiment lists in metrics appear) */
+    const cJSON *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(j, "metrics"))
+    {
+        char col[64];
+        snprintf(col, sizeof col, "m_%s", m->string);
+        sw_row_num(row, col, cJSON_IsNumber(m) ? m->valuedouble : NAN);
+    }
+    static const char *const link_sums[] = {"edge_cloud_bytes", "edge_cloud_bytes_measured", "edge_edge_bytes",
+                                            "edge_edge_bytes_measured"};
+    for (int k = 0; k < 4; k++)
+        if (cJSON_GetObjectItemCaseSensitive(j, link_sums[k])) {
+            char col[64];
+            snprintf(col, sizeof col, "m_%s", link_sums[k]);
+            sw_row_num(row, col, jnum(j, link_sums[k]));
+        }
     const cJSON *prof = cJSON_GetObjectItemCaseSensitive(j, "profile");
     if (cJSON_IsString(prof))
         sw_row_set(row, "profile", "%s", prof->valuestring);

@@ -175,6 +175,23 @@ grep -q 'equal shares (dds:shares=equal), measured' "$D/multi-device-measured.sv
 # equal shares at N = 4: (151 + 60) / (151 + 40) = 1.10x over dds, written on its point
 grep -q '>1.10x<' "$D/multi-device-measured.svg" || fail "multi-device-run: the DDS advantage is not drawn"
 grep -q 'devices (N)' "$D/multi-device-measured.svg" || fail "multi-device-run: x label without its unit"
+# multi-edge-run (run mode): measured and predicted latency and edge-cloud bytes vs K
+D="$tmp/mer"
+mkdir -p "$D"
+{
+    echo "model,policy,node_types,x,ok,latency_ms,measured_ms,m_edge_cloud_bytes,m_edge_cloud_bytes_measured"
+    for x in 1 2 3 4; do
+        echo "tiny_yolov2,tile,-,$x,1,$((200 - x * 12)),$((204 - x * 12)),0,0"
+        echo "tiny_yolov2,offload:server=cloud,-,$x,1,1306,1365,2161172,2281304"
+    done
+} > "$D/results.csv"
+for t in png svg; do
+    gnuplot -e "dir='$D'; term='$t'; quick=1; xname='edge nodes'; xunit='K'; models='tiny_yolov2'; dags=''; policies='tile offload:server=cloud'; node_types='-'; xs='1 2 3 4'; variants=''" \
+        experiments/plots/multi-edge-run.gp 2> "$tmp/mer.$t.err" || fail "multi-edge-run.gp ($t): $(grep -v warning "$tmp/mer.$t.err" | head -5)"
+done
+drawn "$D" multi-edge-measured
+grep -q 'tile (D3, all K edges), measured' "$D/multi-edge-measured.svg" || fail "multi-edge-run: no legend"
+grep -q 'edge nodes (K)' "$D/multi-edge-measured.svg" || fail "multi-edge-run: x label without its unit"
 # every shipped experiment names a figure script that exists
 for c in experiments/*.conf; do
     p=$(sed -n 's/^plot *= *//p' "$c")

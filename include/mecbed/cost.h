@@ -100,4 +100,10 @@ int mb_plan_evaluate(mb_plan *p, const mb_cost_model *c, char *err, size_t errle
  * 1 / share). Equal to mb_plan_evaluate for a plan without shares. */
 int mb_plan_evaluate_shared(mb_plan *p, const mb_cost_model *c, char *err, size_t errlen);
 
+/* Payload bytes the plan's SEND steps put on each topology link per frame,
+ * both directions together, hop by hop along mb_cost_route (what
+ * mb_plan_evaluate charges each link): per_link[0..topology's n_links).
+ * 0, or -1 with err when a send has no route. */
+int mb_plan_link_bytes(const mb_plan *p, const mb_cost_model *c, int64_t *per_link, char *err, size_t errlen);
+
 #endif

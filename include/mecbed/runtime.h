@@ -138,6 +138,12 @@ int mb_runner_collect(mb_runner *r, uint32_t frame, double until, mb_tensor ***o
 int mb_runner_in_flight(const mb_runner *r);
 /* 1 when a failure broke the session. */
 int mb_runner_broken(const mb_runner *r);
+/* The clock offset estimated at HELLO for a node site (add it to the node's
+ * CLOCK_MONOTONIC to get the runner's; the timeline is corrected by it) and
+ * the HELLO exchange's round trip, which bounds the estimate's error by half
+ * (NAN with offset 0: same boot and time namespace, one clock). 0, or -1
+ * for a site that is no node of this runner. */
+int mb_runner_clock(const mb_runner *r, int site, double *offset_s, double *rtt_s);
 /* BYE to every node (when not broken), close, join. */
 void mb_runner_free(mb_runner *r);
 

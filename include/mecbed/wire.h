@@ -223,7 +223,8 @@ uint64_t mb_wire_plan_max_tensor(const mb_plan *p, const mb_graph *g);
 /* The dims a region of op's output has on the wire. */
 int mb_region_dims(const mb_graph *g, int op, mb_region r, int64_t *dims);
 
-/* Hash of /proc/sys/kernel/random/boot_id (0 when unreadable). */
+/* Hash of /proc/sys/kernel/random/boot_id and this process's time namespace
+ * (0 when the boot id is unreadable): equal ids share one CLOCK_MONOTONIC. */
 uint64_t mb_wire_host_id(void);
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t mb_wire_clock_ns(void);
