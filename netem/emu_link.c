@@ -393,8 +393,6 @@ static void enqueue(emu_dir *d, double now)
         return;
     }
     double start = now > d->last_dep ? now : d->last_dep;
-    if (now > d->last_dep)
-        idle_until(d, now);
     p->start = start;
     if (l->aqm_target_s > 0 && codel_drop(d, start, start - now)) {
         drop(d, p, "drop-aqm", &d->ctr.drop_aqm);
@@ -412,6 +410,8 @@ static void enqueue(emu_dir *d, double now)
         drop(d, p, "drop-outage", &d->ctr.drop_outage);
         return;
     }
+    if (now > d->last_dep) /* served: the idle stretch before it ends here (once) */
+        idle_until(d, now);
     p->start = start;
     p->dep = dep;
     p->sent = 0;
