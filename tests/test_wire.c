@@ -205,7 +205,7 @@ static void test_plan_roundtrip_and_checks(void **state)
     /* a step count larger than the payload: refused before allocating */
     mb_wbuf_init(&b);
     mb_wire_plan_encode(p, &topo, (const char(*)[64])addrs, 1, 1, 1, &b);
-    size_t at = b.len - (size_t)p->n_steps * 57 - 4;
+    size_t at = b.len - (size_t)p->n_steps * 57 - 4 - 2; /* the steps, then the state bindings' count */
     b.p[at] = 0xff;
     b.p[at + 1] = 0xff;
     b.p[at + 2] = 0x0f;

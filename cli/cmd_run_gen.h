@@ -1,0 +1,14 @@
+/* mecbed run --prompt-tokens P --gen-tokens N: a measured split generation
+ * (runtime/gen_session.c, docs/generation.md "Measured split runs"). */
+#ifndef MB_CLI_CMD_RUN_GEN_H
+#define MB_CLI_CMD_RUN_GEN_H
+
+#include "cmd_policies.h"
+#include "mecbed/session.h"
+
+/* s built (its model a decoder's decode graph), cfg filled as for a run
+ * session. split: layers on the device, -1 for EdgeShard's cut. Prints the
+ * report; returns the exit status (1 when the tokens differ or it failed). */
+int mb_run_generate(mb_plan_setup *s, const mb_session_config *cfg, long P, long N, int split, int json);
+
+#endif
