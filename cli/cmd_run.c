@@ -120,6 +120,21 @@ typedef struct run_args {
     long prompt_tokens, gen_tokens, split; /* generation; 0, 0, -1 when not */
 } run_args;
 
+/* --prompt-tokens, --gen-tokens, --split. 0, or -1 (said why). */
+static int parse_gen(run_args *a, int opt, const char *arg)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (*end || !*arg || v < (opt == 'S' ? 0 : 1) || v > 100000) {
+        fprintf(stderr, "mecbed run: --%s %s: expected %s\n",
+                opt == 'G' ? "prompt-tokens" : opt == 'g' ? "gen-tokens" : "split", arg,
+                opt == 'S' ? "a layer count >= 0" : "a count >= 1");
+        return -1;
+    }
+    *(opt == 'G' ? &a->prompt_tokens : opt == 'g' ? &a->gen_tokens : &a->split) = v;
+    return 0;
+}
+
 /* getopt over run's options into a. Returns -1 when parsing succeeded and
  * the run should go on, else the exit status (0 after --help, 2). */
 static int parse_options(run_args *a, int argc, char **argv)
@@ -239,17 +254,10 @@ static int parse_options(run_args *a, int argc, char **argv)
         }
         case 'G':
         case 'g':
-        case 'S': {
-            long v = strtol(optarg, &end, 10);
-            if (*end || !*optarg || v < (opt == 'S' ? 0 : 1) || v > 100000) {
-                fprintf(stderr, "mecbed run: --%s %s: expected %s\n",
-                        opt == 'G' ? "prompt-tokens" : opt == 'g' ? "gen-tokens" : "split", optarg,
-                        opt == 'S' ? "a layer count >= 0" : "a count >= 1");
+        case 'S':
+            if (parse_gen(a, opt, optarg))
                 return 2;
-            }
-            *(opt == 'G' ? &a->prompt_tokens : opt == 'g' ? &a->gen_tokens : &a->split) = v;
             break;
-        }
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -414,6 +422,8 @@ int cmd_run(int argc, char **argv)
     if (c->fps > 0 && a->s.frame_interval_s == 0)
         a->s.frame_interval_s = 1.0 / c->fps;
     char err[1024];
+    if (a->prompt_tokens && (rc = mb_run_generate_check(a->s.model, a->prompt_tokens, a->gen_tokens, a->split)))
+        return rc;
     /* The same profile compare and plan use: one prediction per
      * configuration. The session calibrates this machine against it. */
     if (mb_plan_setup_build(&a->s, err, sizeof err)) {

@@ -10,6 +10,26 @@
 #include "mecbed/model.h"
 #include "mecbed/profile.h"
 
+int mb_run_generate_check(const char *model, long P, long N, long split)
+{
+    const mb_decoder_cfg *dec = model ? mb_decoder_find(model) : NULL;
+    if (!dec) {
+        fprintf(stderr, "mecbed run: --prompt-tokens: %s is not a decoder (gpt2, smollm_135m, tinyllama_1b)\n",
+                model ? model : "(no --model)");
+        return 2;
+    }
+    if (P + N - 1 > MB_DECODER_ZOO_CAPACITY) {
+        fprintf(stderr, "mecbed run: a prompt of %ld tokens and %ld generated need %ld cache positions; the "
+                "decode graph holds %d\n", P, N, P + N - 1, MB_DECODER_ZOO_CAPACITY);
+        return 2;
+    }
+    if (split > dec->layers) {
+        fprintf(stderr, "mecbed run: --split %ld: %s has %lld layers\n", split, dec->name, (long long)dec->layers);
+        return 2;
+    }
+    return 0;
+}
+
 int mb_run_generate(mb_plan_setup *s, const mb_session_config *cfg, long P, long N, int split, int json)
 {
     char err[1024], name[160];
@@ -17,11 +37,6 @@ int mb_run_generate(mb_plan_setup *s, const mb_session_config *cfg, long P, long
     if (!dec || s->g->n_outputs < 3 || mb_decoder_layer_of(s->g, s->g->outputs[1]) != 0) {
         fprintf(stderr, "mecbed run: --prompt-tokens: %s is not a decoder (gpt2, smollm_135m, tinyllama_1b)\n",
                 s->model);
-        return 2;
-    }
-    if (P + N - 1 > MB_DECODER_ZOO_CAPACITY) {
-        fprintf(stderr, "mecbed run: a prompt of %ld tokens and %ld generated need %ld cache positions; the "
-                "decode graph holds %d\n", P, N, P + N - 1, MB_DECODER_ZOO_CAPACITY);
         return 2;
     }
     int server = -1;

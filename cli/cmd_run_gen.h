@@ -9,6 +9,9 @@
 /* s built (its model a decoder's decode graph), cfg filled as for a run
  * session. split: layers on the device, -1 for EdgeShard's cut. Prints the
  * report; returns the exit status (1 when the tokens differ or it failed). */
+/* Before building anything: model, lengths and split make sense. 0, or
+ * the exit status (said why). */
+int mb_run_generate_check(const char *model, long P, long N, long split);
 int mb_run_generate(mb_plan_setup *s, const mb_session_config *cfg, long P, long N, int split, int json);
 
 #endif
