@@ -140,7 +140,7 @@ static double step_energy(mb_session *s, const mb_timeline *tl, uint32_t frame, 
     rs_packets none = {0};
     int nb = rs_bursts_emulated(&none, tl, frame, dev, fr->t_start, fr->t_end, 0.002, s->k, b, 512);
     mb_radio_energy re;
-    mb_radio_frame_energy(rm, b, nb, lat_s, lat_s, &re);
+    mb_radio_frame_energy(rm, b, nb, lat_s, 0, &re); /* back to back, as the cost model and run sessions */
     return e * 1e3 + re.total_mj;
 }
 
