@@ -9,6 +9,7 @@
 #include "mecbed/gensession.h"
 #include "mecbed/model.h"
 #include "mecbed/profile.h"
+#include "mecbed/zoo.h"
 
 int mb_run_generate_check(const char *model, long P, long N, long split)
 {
@@ -50,7 +51,13 @@ int mb_run_generate(mb_plan_setup *s, const mb_session_config *cfg, long P, long
     }
     snprintf(name, sizeof name, "%s:prefill=%ld", dec->name, P);
     const char *psrc = NULL;
-    mb_graph *pg = mb_zoo_build(name, MB_ZOO_SEED, err, sizeof err);
+    /* the prefill graph borrows the decode graph's weights (drawn once):
+     * the same values the node draws for it, so the same graph hash */
+    mb_graph *pg = mb_zoo_build_structure(name, err, sizeof err);
+    if (pg && mb_decoder_share_weights(pg, s->g, err, sizeof err) < 0) {
+        mb_graph_free(pg);
+        pg = NULL;
+    }
     mb_profile *pp = pg ? mb_profile_default(pg, &psrc, err, sizeof err) : NULL;
     mb_cost_model *pc = pp ? mb_cost_new(pg, &s->topo, pp, &s->types, NULL, err, sizeof err) : NULL;
     int rc = 1;

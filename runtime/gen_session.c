@@ -15,6 +15,7 @@
 #include "mecbed/generate.h"
 #include "mecbed/genplan.h"
 #include "mecbed/jsontext.h"
+#include "mecbed/platform.h"
 #include "mecbed/timescale.h"
 #include "session_priv.h"
 
@@ -266,9 +267,11 @@ static int generate(mb_session *s, const mb_gen_run_config *c, const mb_plan *pp
     r->n_tokens = 1;
     s->cfg.g = c->decode;
     s->cfg.cost = c->c_decode;
+    double t0 = mb_now();
     if (c->N > 1 && (mb_runner_set_graph(s->runner, c->decode, c->decode_name) ||
                      mb_runner_plan(s->runner, dp, err, errlen)))
         goto out;
+    ss_info(s, "generation: the decode plan accepted in %.1f s (the nodes build its graph)", mb_now() - t0);
     for (int t = 1; t < c->N; t++) {
         mb_tensor_free(in[0]);
         mb_tensor_free(in[1]);
@@ -407,10 +410,18 @@ int mb_gen_run(const mb_gen_run_config *c, mb_gen_run_report *r, char *err, size
     }
     snprintf(r->device_type, sizeof r->device_type, "%s", mb_cost_site_type(c->c_decode, c->s.device)->name);
     snprintf(r->server_type, sizeof r->server_type, "%s", mb_cost_site_type(c->c_decode, c->server)->name);
-    if (prepare(c, prompt, r, &pp, &dp, err, errlen) || !(s = gen_bring_up(c, err, errlen)))
+    double t0 = mb_now();
+    if (prepare(c, prompt, r, &pp, &dp, err, errlen))
+        goto out;
+    double t1 = mb_now();
+    if (!(s = gen_bring_up(c, err, errlen)))
         goto out;
     r->tdf = s->k;
+    ss_info(s, "generation: prediction, reference run and plans %.1f s, bring-up %.1f s (tdf %.2f)", t1 - t0,
+            mb_now() - t1, s->k);
+    t1 = mb_now();
     rc = generate(s, c, pp, dp, prompt, r, err, errlen);
+    ss_info(s, "generation: %d steps in %.1f s", r->n_tokens, mb_now() - t1);
     ss_teardown(s);
     if (!rc) {
         summarize(r);
