@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "cmd_policies.h"
+#include "cmd_run_gen.h"
 #include "options.h"
 #include "commands.h"
 #include "mecbed/link.h"
@@ -98,6 +99,12 @@ static void usage(FILE *f)
             "  --insecure-no-auth   talk to nodes without a key (started with --insecure-no-auth)\n"
             "  --pinned-profile     accepted for compatibility: run always plans with the profile\n"
             "                       compare and plan use (pinned, cached or --profile)\n"
+            "  --prompt-tokens P    generation (a decoder: gpt2, smollm_135m): prefill P prompt\n"
+            "  --gen-tokens N       tokens, then N-1 decode steps, layers [0, K) on the device and\n"
+            "  --split K            the rest on the server, each layer's KV cache kept where it\n"
+            "                       runs; K defaults to EdgeShard's cut. Reports measured and\n"
+            "                       predicted TTFT, TPOT, tokens/s, bytes and device energy per\n"
+            "                       token, output_match (docs/generation.md); no --policy\n"
             "  --json               every figure as one JSON object\n"
             "  --quiet              no per-frame progress on stderr (on a terminal: one line\n"
             "                       rewritten per frame; otherwise a line every 5 s)\n",
@@ -112,7 +119,23 @@ typedef struct run_args {
     int json, no_cap, pinned, quiet;
     int use_cap;    /* --emulate cap: cgroup CPU caps */
     int use_dilate; /* --emulate dilate: measured CPU time x factor */
+    long prompt_tokens, gen_tokens, split; /* generation; 0, 0, -1 when not */
 } run_args;
+
+/* --prompt-tokens, --gen-tokens, --split. 0, or -1 (said why). */
+static int parse_gen(run_args *a, int opt, const char *arg)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (*end || !*arg || v < (opt == 'S' ? 0 : 1) || v > 100000) {
+        fprintf(stderr, "mecbed run: --%s %s: expected %s\n",
+                opt == 'G' ? "prompt-tokens" : opt == 'g' ? "gen-tokens" : "split", arg,
+                opt == 'S' ? "a layer count >= 0" : "a count >= 1");
+        return -1;
+    }
+    *(opt == 'G' ? &a->prompt_tokens : opt == 'g' ? &a->gen_tokens : &a->split) = v;
+    return 0;
+}
 
 /* getopt over run's options into a. Returns -1 when parsing succeeded and
  * the run should go on, else the exit status (0 after --help, 2). */
@@ -133,6 +156,8 @@ static int parse_options(run_args *a, int argc, char **argv)
         {"tdf", required_argument, 0, 'D'},        {"quiet", no_argument, 0, 'Q'},
         {"key-file", required_argument, 0, 'K'},   {"insecure-no-auth", no_argument, 0, 'I'},
         {"devices", required_argument, 0, 'N'},    {"help", no_argument, 0, 'h'},
+        {"prompt-tokens", required_argument, 0, 'G'}, {"gen-tokens", required_argument, 0, 'g'},
+        {"split", required_argument, 0, 'S'},
         {0, 0, 0, 0},
     };
     struct option opts[MB_CLI_MAX_OPTIONS];
@@ -229,6 +254,12 @@ static int parse_options(run_args *a, int argc, char **argv)
                 c->timeout_s = v;
             break;
         }
+        case 'G':
+        case 'g':
+        case 'S':
+            if (parse_gen(a, opt, optarg))
+                return 2;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -237,6 +268,13 @@ static int parse_options(run_args *a, int argc, char **argv)
         fprintf(stderr, "mecbed run: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    if (!a->prompt_tokens != !a->gen_tokens || (a->split >= 0 && !a->prompt_tokens)) {
+        fprintf(stderr, "mecbed run: --prompt-tokens and --gen-tokens go together%s\n",
+                a->split >= 0 ? " (and --split needs them)" : "");
+        return 2;
+    }
+    if (a->prompt_tokens && !c->policy)
+        c->policy = "edgeshard";
     if (!c->policy || (c->key_file && c->insecure_no_auth)) {
         fprintf(stderr, "mecbed run: %s (mecbed run --help)\n",
                 c->policy ? "--key-file and --insecure-no-auth exclude each other" : "--policy is required");
@@ -376,6 +414,7 @@ int cmd_run(int argc, char **argv)
     static run_args args;
     run_args *a = &args;
     memset(a, 0, sizeof *a);
+    a->split = -1;
     mb_plan_setup_init(&a->s);
     mb_session_config_init(&a->cfg);
     int rc = parse_options(a, argc, argv);
@@ -385,6 +424,8 @@ int cmd_run(int argc, char **argv)
     if (c->fps > 0 && a->s.frame_interval_s == 0)
         a->s.frame_interval_s = 1.0 / c->fps;
     char err[1024];
+    if (a->prompt_tokens && (rc = mb_run_generate_check(a->s.model, a->prompt_tokens, a->gen_tokens, a->split)))
+        return rc;
     /* The same profile compare and plan use: one prediction per
      * configuration. The session calibrates this machine against it. */
     if (mb_plan_setup_build(&a->s, err, sizeof err)) {
@@ -392,7 +433,7 @@ int cmd_run(int argc, char **argv)
         mb_plan_setup_free(&a->s);
         return 1;
     }
-    if (!mb_policy_find_or_load(c->policy, err, sizeof err)) {
+    if (!a->prompt_tokens && !mb_policy_find_or_load(c->policy, err, sizeof err)) {
         fprintf(stderr, "mecbed run: %s\n", err);
         mb_plan_setup_free(&a->s);
         return 1;
@@ -414,7 +455,12 @@ int cmd_run(int argc, char **argv)
     c->objective = a->s.objective;
     c->log = on_log;
     c->log_arg = &a->json;
-    rc = a->s.devices > 1 ? run_devices(a) : run_session(a);
+    if (a->prompt_tokens) {
+        catch_stop(a);
+        rc = mb_run_generate(&a->s, c, a->prompt_tokens, a->gen_tokens, (int)a->split, a->json);
+    } else {
+        rc = a->s.devices > 1 ? run_devices(a) : run_session(a);
+    }
     mb_plan_setup_free(&a->s);
     return rc;
 }

@@ -33,6 +33,7 @@ void mb_plan_clear(mb_plan *p)
 {
     p->n_steps = 0;
     p->n_metrics = 0;
+    p->n_state = 0;
     p->note[0] = 0;
     memset(p->share, 0, sizeof(p->share));
     memset(&p->pred, 0, sizeof(p->pred));
@@ -219,6 +220,44 @@ static const char *site_name(const mb_topology *t, int s)
     return t && s >= 0 && s < t->n_sites ? t->sites[s].name : "?";
 }
 
+/* The site a state binding puts op at (an input: is_in, else an output),
+ * or dflt when none binds it. */
+static int state_site(const mb_plan *p, int op, int is_in, int dflt)
+{
+    for (int i = 0; i < p->n_state; i++)
+        if ((is_in ? p->state[i].in_op : p->state[i].out_op) == op)
+            return p->state[i].site;
+    return dflt;
+}
+
+static int state_check(const mb_plan *p, const mb_graph *g, int ns, char *err, size_t errlen)
+{
+    if (p->n_state < 0 || p->n_state > MB_PLAN_MAX_STATE) {
+        snprintf(err, errlen, "plan: %d state bindings (at most %d)", p->n_state, MB_PLAN_MAX_STATE);
+        return -1;
+    }
+    for (int i = 0; i < p->n_state; i++) {
+        const mb_plan_state *b = &p->state[i];
+        int in_ok = b->in_op == -1 || (b->in_op >= 0 && b->in_op < g->n_nodes && g->nodes[b->in_op].type == MB_OP_INPUT);
+        int out_ok = b->out_op == -1;
+        for (int k = 0; k < g->n_outputs && !out_ok; k++)
+            out_ok = g->outputs[k] == b->out_op;
+        if (b->site < 0 || b->site >= ns || !in_ok || !out_ok || (b->in_op < 0 && b->out_op < 0)) {
+            snprintf(err, errlen, "plan state binding %d (key %u): site %d, input op %d, output op %d: the site "
+                     "must be in range, the input a graph input, the output a graph output", i, (unsigned)b->key,
+                     b->site, b->in_op, b->out_op);
+            return -1;
+        }
+        for (int j = 0; j < i; j++)
+            if ((b->in_op >= 0 && p->state[j].in_op == b->in_op) || (b->out_op >= 0 && p->state[j].out_op == b->out_op) ||
+                (p->state[j].key == b->key && p->state[j].site == b->site)) {
+                snprintf(err, errlen, "plan state binding %d (key %u) binds an op or a key twice", i, (unsigned)b->key);
+                return -1;
+            }
+    }
+    return 0;
+}
+
 int mb_plan_validate(const mb_plan *p, const mb_graph *g, const mb_topology *t, char *err,
                      size_t errlen)
 {
@@ -240,9 +279,11 @@ int mb_plan_validate(const mb_plan *p, const mb_graph *g, const mb_topology *t, 
         goto out;
     }
     mark_needed(g, needed);
+    if (state_check(p, g, ns, err, errlen))
+        goto out;
     for (int i = 0; i < n; i++) {
         if (g->nodes[i].type == MB_OP_INPUT)
-            mb_regionset_add(&have[(size_t)p->device * n + i], mb_node_full_region(g, i));
+            mb_regionset_add(&have[(size_t)state_site(p, i, 1, p->device) * n + i], mb_node_full_region(g, i));
         if (g->nodes[i].type == MB_OP_CONSTANT)
             for (int s = 0; s < ns; s++)
                 mb_regionset_add(&have[(size_t)s * n + i], mb_node_full_region(g, i));
@@ -343,9 +384,10 @@ int mb_plan_validate(const mb_plan *p, const mb_graph *g, const mb_topology *t, 
     }
     for (int k = 0; k < g->n_outputs; k++) {
         int o = g->outputs[k];
-        if (!mb_regionset_covers(&have[(size_t)p->device * n + o], mb_node_full_region(g, o))) {
-            snprintf(err, errlen, "plan: output %s does not end on the device (%s)",
-                     g->nodes[o].name, site_name(t, p->device));
+        int at = state_site(p, o, 0, p->device);
+        if (!mb_regionset_covers(&have[(size_t)at * n + o], mb_node_full_region(g, o))) {
+            snprintf(err, errlen, "plan: output %s does not end on %s (%s)", g->nodes[o].name,
+                     at == p->device ? "the device" : "its state's site", site_name(t, at));
             goto out;
         }
     }

@@ -3,6 +3,8 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "mecbed/decoder.h"
 #include "mecbed/zoo.h"
@@ -50,8 +52,49 @@ static int same_model_name(const char *a, const char *b)
     }
 }
 
+/* "gpt2:prefill=P[,capacity=C]" or "gpt2:capacity=C": a decoder's prefill
+ * graph for a prompt of P tokens, or its decode graph, with a cache of C
+ * positions (default MB_DECODER_ZOO_CAPACITY): the graphs of a measured
+ * generation (docs/generation.md), which nodes build by these names. */
+static mb_graph *decoder_variant(const char *name, uint64_t seed, char *err, size_t errlen)
+{
+    const char *colon = strchr(name, ':');
+    char base[64];
+    size_t bl = (size_t)(colon - name);
+    if (bl >= sizeof base) {
+        snprintf(err, errlen, "unknown model '%s'", name);
+        return NULL;
+    }
+    memcpy(base, name, bl);
+    base[bl] = 0;
+    const mb_decoder_cfg *dc = mb_decoder_find(base);
+    long prefill = 0, cap = MB_DECODER_ZOO_CAPACITY;
+    const char *q = colon + 1;
+    int ok = dc != NULL;
+    while (ok && *q) {
+        char *end;
+        if (!strncmp(q, "prefill=", 8))
+            prefill = strtol(q + 8, &end, 10);
+        else if (!strncmp(q, "capacity=", 9))
+            cap = strtol(q + 9, &end, 10);
+        else
+            break;
+        ok = end != q && (*end == ',' || !*end);
+        q = *end ? end + 1 : end;
+    }
+    if (!ok || *q || prefill < 0 || cap < 1) {
+        snprintf(err, errlen, "unknown model '%s' (a decoder variant is NAME:prefill=P[,capacity=C] or "
+                 "NAME:capacity=C)", name);
+        return NULL;
+    }
+    return prefill ? mb_decoder_build(dc, prefill, cap, 0, seed, zoo_structure_only(), err, errlen)
+                   : mb_decoder_build(dc, 1, cap, 1, seed, zoo_structure_only(), err, errlen);
+}
+
 mb_graph *mb_zoo_build(const char *name, uint64_t seed, char *err, size_t errlen)
 {
+    if (strchr(name, ':'))
+        return decoder_variant(name, seed, err, errlen);
     for (size_t i = 0; i < N_ZOO; i++)
         if (same_model_name(name, zoo[i].name))
             return zoo[i].build(seed, err, errlen);

@@ -411,7 +411,18 @@ typedef struct eval_state {
     double *elems; /* per op: output fractions computed (> 1: redundant) */
     mb_plan_pred *pr;
     double scale[MB_MAX_SITES]; /* op time multiplier per site: 1, or 1 / share (mb_plan_evaluate_shared) */
+    const mb_plan *p;
 } eval_state;
+
+/* The site a plan's state binding puts op at (an input: is_in, else an
+ * output: plan.h, mb_plan_state), or dflt. */
+static int eval_state_site(const mb_plan *p, int op, int is_in, int dflt)
+{
+    for (int i = 0; p && i < p->n_state; i++)
+        if ((is_in ? p->state[i].in_op : p->state[i].out_op) == op)
+            return p->state[i].site;
+    return dflt;
+}
 
 static int oom(char *err, size_t errlen)
 {
@@ -419,13 +430,15 @@ static int oom(char *err, size_t errlen)
     return -1;
 }
 
-/* Inputs start on the device at 0; constants everywhere at 0. */
+/* Inputs start on the device at 0 (a state input on its site); constants
+ * everywhere at 0. */
 static int eval_seed(eval_state *e, char *err, size_t errlen)
 {
     const mb_graph *g = e->g;
     for (int i = 0; i < e->n; i++) {
         mb_region full = mb_node_full_region(g, i);
-        if (g->nodes[i].type == MB_OP_INPUT && avail_add(&e->av[(size_t)e->dev * e->n + i], full, 0))
+        int at = eval_state_site(e->p, i, 1, e->dev);
+        if (g->nodes[i].type == MB_OP_INPUT && avail_add(&e->av[(size_t)at * e->n + i], full, 0))
             return oom(err, errlen);
         if (g->nodes[i].type == MB_OP_CONSTANT)
             for (int s = 0; s < e->ns; s++)
@@ -538,9 +551,11 @@ static double eval_output_time(const eval_state *e, char *err, size_t errlen)
     double lat = 0;
     for (int k = 0; k < g->n_outputs; k++) {
         int o = g->outputs[k];
-        double t = avail_time(&e->av[(size_t)e->dev * e->n + o], mb_node_full_region(g, o));
+        int at = eval_state_site(e->p, o, 0, e->dev); /* a state output ends on its own site */
+        double t = avail_time(&e->av[(size_t)at * e->n + o], mb_node_full_region(g, o));
         if (!isfinite(t)) {
-            snprintf(err, errlen, "evaluate: output %s never reaches the device", g->nodes[o].name);
+            snprintf(err, errlen, "evaluate: output %s never reaches %s", g->nodes[o].name,
+                     at == e->dev ? "the device" : "its state's site");
             return -1;
         }
         lat = fmax(lat, t);
@@ -609,6 +624,7 @@ static int evaluate(mb_plan *p, const mb_cost_model *c, int shared, char *err, s
         goto out;
     }
     e->dev = p->device;
+    e->p = p;
     e->used[e->dev] = 1;
     if (eval_seed(e, err, errlen))
         goto out;

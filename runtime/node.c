@@ -118,6 +118,7 @@ typedef struct session {
     pthread_t reporter;
     int reporter_on;
     volatile int reporter_stop;
+    rt_state *state;      /* kept across frames and plans (plan state bindings), freed with the session */
 } session;
 
 static int ctl_send(session *ss, int type, uint32_t frame, const void *p, size_t n)
@@ -225,13 +226,47 @@ static int plan_sites_check(session *ss, const mb_wire_plan *wp, char *err, size
     return 0;
 }
 
+static int load_model(node_srv *srv, session *ss, const mb_hello *hl, char *err, size_t errlen);
+
+/* A PLAN naming another of the node's models than the session's (by graph
+ * hash, like HELLO): generation's prefill graph, then its decode graph,
+ * in one session whose state (the KV cache) outlives the switch. */
+static int session_switch_model(session *ss, const uint8_t *payload, size_t len, char *err, size_t errlen)
+{
+    mb_hello hl;
+    memset(&hl, 0, sizeof hl);
+    if (mb_wire_plan_peek(payload, len, &hl.graph_hash, hl.model, sizeof hl.model, err, errlen))
+        return -1;
+    if (hl.graph_hash == ss->g_hash)
+        return 0;
+    stop_reporter(ss);
+    pthread_rwlock_wrlock(&ss->host.lock);
+    rt_exec_free(ss->host.x);
+    ss->host.x = NULL;
+    ss->host.plan = NULL;
+    pthread_rwlock_unlock(&ss->host.lock);
+    mb_graph *old = ss->g;
+    int old_own = ss->own_g;
+    uint64_t old_hash = ss->g_hash;
+    ss->own_g = 0;
+    if (load_model(ss->srv, ss, &hl, err, errlen)) {
+        ss->g = old;
+        ss->own_g = old_own;
+        ss->g_hash = old_hash;
+        return -1;
+    }
+    if (old_own)
+        mb_graph_free(old);
+    return 0;
+}
+
 /* Install a new plan: stop the old executor, open the data connections the
  * plan needs (reusing those to the same address), start a new executor. */
 static int session_plan(session *ss, const uint8_t *payload, size_t len, char *err, size_t errlen)
 {
     node_srv *srv = ss->srv;
     mb_wire_plan wp;
-    if (mb_wire_plan_decode(payload, len, ss->g, &wp, err, errlen))
+    if (session_switch_model(ss, payload, len, err, errlen) || mb_wire_plan_decode(payload, len, ss->g, &wp, err, errlen))
         return -1;
     /* The session's epoch tag: its peers' HELLOs carry it. Runners that
      * share this node must use distinct tags (mb_runner_opts.epoch_tag). */
@@ -323,9 +358,14 @@ static int session_plan(session *ss, const uint8_t *payload, size_t len, char *e
     int fds[MB_MAX_SITES];
     for (int i = 0; i < MB_MAX_SITES; i++)
         fds[i] = need[i] ? ss->out_fd[i] : -1;
+    if (wp.plan->n_state && !ss->state && !(ss->state = rt_state_new())) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     rt_exec *x = rt_exec_new(ss->g, wp.plan, me, wp.epoch, srv->be, fds, &ss->wp.topo, err, errlen);
     if (!x)
         return -1;
+    rt_exec_set_state(x, ss->state);
     pthread_rwlock_wrlock(&ss->host.lock);
     ss->host.g = ss->g;
     ss->host.plan = wp.plan;
@@ -386,6 +426,7 @@ static int session_unref_locked(session *ss)
         return 0;
     if (ss->own_g)
         mb_graph_free(ss->g);
+    rt_state_free(ss->state);
     rt_host_destroy(&ss->host);
     pthread_mutex_destroy(&ss->wmu);
     free(ss);

@@ -62,6 +62,9 @@ struct rt_exec {
     int *dep_list;
     int *ndeps;      /* per step: producers it waits for */
     int *input_idx;  /* per op: index among INPUT nodes, -1 otherwise */
+    int *st_in;      /* per op: its state binding on this site when a bound input, -1 otherwise */
+    int n_st_here;   /* state bindings on this site */
+    rt_state *st;
 
     pthread_mutex_t mu;
     pthread_cond_t cv;         /* frames done, failure: the waiters */
@@ -311,7 +314,94 @@ static int region_is_full(const mb_graph *g, int op, mb_region r)
 static int is_free_here(const rt_exec *x, int op)
 {
     mb_op_type t = x->g->nodes[op].type;
-    return t == MB_OP_CONSTANT || (t == MB_OP_INPUT && x->me == x->p->device);
+    return t == MB_OP_CONSTANT || (t == MB_OP_INPUT && (x->me == x->p->device || x->st_in[op] >= 0));
+}
+
+/* ---- state across frames (rt_exec.h) ---- */
+
+struct rt_state {
+    int n, cap;
+    uint32_t *key;
+    mb_tensor **t;
+};
+
+rt_state *rt_state_new(void)
+{
+    return calloc(1, sizeof(rt_state));
+}
+
+void rt_state_free(rt_state *st)
+{
+    if (!st)
+        return;
+    for (int i = 0; i < st->n; i++)
+        mb_tensor_free(st->t[i]);
+    free(st->key);
+    free(st->t);
+    free(st);
+}
+
+int64_t rt_state_bytes(const rt_state *st, int *n)
+{
+    int64_t b = 0;
+    for (int i = 0; st && i < st->n; i++)
+        b += mb_tensor_numel(st->t[i]) * (int64_t)sizeof(float);
+    if (n)
+        *n = st ? st->n : 0;
+    return b;
+}
+
+static mb_tensor *state_find(const rt_state *st, uint32_t key)
+{
+    for (int i = 0; st && i < st->n; i++)
+        if (st->key[i] == key)
+            return st->t[i];
+    return NULL;
+}
+
+/* Keep src under key: into the tensor already there when its size is the
+ * same, else a new one. 0, or -1 out of memory. */
+static int state_put(rt_state *st, uint32_t key, const mb_tensor *src)
+{
+    mb_tensor *t = state_find(st, key);
+    if (t && mb_tensor_numel(t) == mb_tensor_numel(src)) {
+        t->ndim = src->ndim;
+        memcpy(t->dims, src->dims, sizeof t->dims);
+        memcpy(t->data, src->data, sizeof(float) * (size_t)mb_tensor_numel(src));
+        return 0;
+    }
+    mb_tensor *c = mb_tensor_clone(src);
+    if (!c)
+        return -1;
+    for (int i = 0; i < st->n; i++)
+        if (st->key[i] == key) {
+            mb_tensor_free(st->t[i]);
+            st->t[i] = c;
+            return 0;
+        }
+    if (st->n == st->cap) {
+        int nc = st->cap ? 2 * st->cap : 16;
+        uint32_t *nk = realloc(st->key, sizeof(uint32_t) * (size_t)nc);
+        if (nk)
+            st->key = nk;
+        mb_tensor **nt = nk ? realloc(st->t, sizeof(mb_tensor *) * (size_t)nc) : NULL;
+        if (!nt) {
+            mb_tensor_free(c);
+            return -1;
+        }
+        st->t = nt;
+        st->cap = nc;
+    }
+    st->key[st->n] = key;
+    st->t[st->n++] = c;
+    return 0;
+}
+
+void rt_exec_set_state(rt_exec *x, rt_state *st)
+{
+    pthread_mutex_lock(&x->mu);
+    x->st = st;
+    pthread_mutex_unlock(&x->mu);
 }
 
 /* Build, for every step of this site, the earlier steps here that produce
@@ -515,9 +605,20 @@ static void wake_all(rt_exec *x)
         pthread_cond_broadcast(&x->cv_send[i]);
 }
 
+static void fail_locked(rt_exec *x, const char *msg);
+
+/* Lock held: a frame that ends keeps this site's state outputs, before it
+ * counts as done (the next frame's state inputs read them). */
 static void frame_check_done(rt_exec *x, rt_frame *f)
 {
     if (!f->done && f->n_done == x->n_mine) {
+        for (int i = 0; i < x->p->n_state && !x->failed; i++) {
+            const mb_plan_state *b = &x->p->state[i];
+            if (b->site != x->me || b->out_op < 0)
+                continue;
+            if (!x->st || x->mem.slot_of[b->out_op] < 0 || state_put(x->st, b->key, &f->view[b->out_op]))
+                fail_locked(x, x->st ? "out of memory keeping the state" : "a state output, but no state here");
+        }
         f->done = 1;
         pthread_cond_broadcast(&x->cv);
     }
@@ -586,6 +687,8 @@ static mb_tensor *store_get(rt_exec *x, rt_frame *f, int op)
     const mb_node *n = &x->g->nodes[op];
     if (n->type == MB_OP_CONSTANT)
         return n->n_params ? n->params[0] : NULL;
+    if (n->type == MB_OP_INPUT && x->st_in[op] >= 0)
+        return state_find(x->st, x->p->state[x->st_in[op]].key);
     if (n->type == MB_OP_INPUT && x->me == x->p->device)
         return f->inputs ? f->inputs[x->input_idx[op]] : NULL;
     return x->mem.slot_of[op] >= 0 ? &f->view[op] : NULL;
@@ -626,6 +729,18 @@ int rt_exec_failed(rt_exec *x, char *msg, size_t len)
 static int pick(rt_exec *x, int role, int peer, rt_frame **out)
 {
     rt_frame *best = NULL;
+    if (role == ROLE_COMPUTE && x->n_st_here) {
+        /* state: frame t+1 reads what frame t keeps when it ends */
+        for (int i = 0; i < RT_MAX_INFLIGHT; i++)
+            if (x->frames[i].used && !x->frames[i].done && (!best || x->frames[i].id < best->id))
+                best = &x->frames[i];
+        for (int s = 0; best && s < x->p->n_steps; s++)
+            if (best->state[s] == ST_READY && x->role[s] == role) {
+                *out = best;
+                return s;
+            }
+        return -1;
+    }
     for (int i = 0; i < RT_MAX_INFLIGHT; i++) {
         rt_frame *f = &x->frames[i];
         if (!f->used || f->done || (best && f->id > best->id))
@@ -723,7 +838,7 @@ static void *compute_main(void *arg)
         for (int k = 0; k < n->n_inputs; k++) {
             mb_tensor *t = store_get(x, f, n->inputs[k]);
             if (!t) {
-                bad = 1;
+                bad = 1 + n->inputs[k];
                 break;
             }
             in[k] = mb_view_whole(t);
@@ -754,7 +869,11 @@ static void *compute_main(void *arg)
             }
         }
         if (bad || !dst || !out) {
-            fail_locked(x, bad ? "an input of a compute step is missing" : "out of memory");
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s on %s: input %s is missing%s", n->name, site_name(x, x->me),
+                     bad ? g->nodes[bad - 1].name : "?",
+                     bad && x->st_in[bad - 1] >= 0 ? " (no state kept under its key on this site)" : "");
+            fail_locked(x, bad ? msg : "out of memory");
             break;
         }
         uint32_t fid = f->id;
@@ -884,6 +1003,20 @@ rt_exec *rt_exec_new(const mb_graph *g, const mb_plan *p, int me, uint32_t epoch
         pthread_cond_init(&x->cv_send[i], NULL);
     for (int i = 0; i < MB_MAX_SITES; i++)
         x->out_fd[i] = out_fd ? out_fd[i] : -1;
+    x->st_in = malloc(sizeof(int) * ((size_t)g->n_nodes + 1));
+    if (!x->st_in) {
+        snprintf(err, errlen, "out of memory");
+        rt_exec_free(x);
+        return NULL;
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        x->st_in[i] = -1;
+    for (int i = 0; i < p->n_state; i++)
+        if (p->state[i].site == me) {
+            x->n_st_here++;
+            if (p->state[i].in_op >= 0)
+                x->st_in[p->state[i].in_op] = i;
+        }
     if (analyse(x, err, errlen) ||
         rt_mem_plan_build(&x->mem, g, p, me, x->role, x->dep_off, x->dep_list, err, errlen)) {
         rt_exec_free(x);
@@ -944,6 +1077,7 @@ void rt_exec_free(rt_exec *x)
     free(x->dep_off);
     free(x->dep_list);
     free(x->input_idx);
+    free(x->st_in);
     pthread_mutex_destroy(&x->mu);
     pthread_cond_destroy(&x->cv);
     pthread_cond_destroy(&x->cv_compute);
@@ -1143,6 +1277,11 @@ int rt_exec_take(rt_exec *x, uint32_t frame, mb_timeline *tl, mb_tensor ***outpu
         const mb_graph *g = x->g;
         mb_tensor **o = calloc((size_t)g->n_outputs, sizeof *o);
         for (int i = 0; o && i < g->n_outputs; i++) {
+            int kept = 0; /* a state output stays where it was computed: NULL here */
+            for (int k = 0; k < x->p->n_state; k++)
+                kept |= x->p->state[k].out_op == g->outputs[i];
+            if (kept)
+                continue;
             mb_tensor *t = store_get(x, f, g->outputs[i]);
             o[i] = t ? mb_tensor_clone(t) : NULL;
             if (!o[i]) {

@@ -31,6 +31,20 @@ typedef struct rt_exec rt_exec;
  * executor) names the sites in messages. */
 rt_exec *rt_exec_new(const mb_graph *g, const mb_plan *p, int me, uint32_t epoch, mb_backend *be,
                      const int *out_fd, const mb_topology *names, char *err, size_t errlen);
+/* A site's state across frames and plans (mb_plan_state: generation's KV
+ * cache): tensors by key, owned here, kept as long as the run session on
+ * this site. An executor reads its state inputs from it and writes its
+ * state outputs into it when a frame ends (under the executor's lock; one
+ * executor uses a state at a time). */
+typedef struct rt_state rt_state;
+rt_state *rt_state_new(void);
+void rt_state_free(rt_state *st);
+/* Bytes held, and the number of tensors. */
+int64_t rt_state_bytes(const rt_state *st, int *n);
+/* Before the first frame: the state the plan's bindings on this site use
+ * (NULL: none; a frame needing it then fails). */
+void rt_exec_set_state(rt_exec *x, rt_state *st);
+
 /* Stops the threads (shutting the sockets down for writing is the caller's). */
 void rt_exec_free(rt_exec *x);
 

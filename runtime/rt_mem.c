@@ -26,10 +26,15 @@ static size_t op_numel(const mb_node *n)
     return (size_t)(numel > 0 ? numel : 1);
 }
 
-/* A tensor present without any step: constants, the device's inputs. */
+/* A tensor present without any step: constants, the device's inputs, the
+ * site's state (a state binding's input, read from the site's state). */
 static int is_borrowed(const mb_graph *g, const mb_plan *p, int me, int op)
 {
     mb_op_type t = g->nodes[op].type;
+    if (t == MB_OP_INPUT)
+        for (int i = 0; i < p->n_state; i++)
+            if (p->state[i].in_op == op && p->state[i].site == me)
+                return 1;
     return t == MB_OP_CONSTANT || (t == MB_OP_INPUT && me == p->device);
 }
 
@@ -247,6 +252,10 @@ int rt_mem_plan_build(rt_mem_plan *mp, const mb_graph *g, const mb_plan *p, int 
     if (me == p->device)
         for (int i = 0; i < g->n_outputs; i++)
             keep[g->outputs[i]] = 1;
+    /* and a site keeps its state outputs when the frame ends */
+    for (int i = 0; i < p->n_state; i++)
+        if (p->state[i].site == me && p->state[i].out_op >= 0)
+            keep[p->state[i].out_op] = 1;
     assign_slots(mp, &b, g, p, me, cap, occupant, keep);
     lay_out(mp, g, p, role, cap);
     rc = 0;

@@ -40,6 +40,7 @@ typedef struct data_conn {
 struct mb_runner {
     mb_runner_opts o;
     uint64_t hash;
+    rt_state *state; /* the device's state across frames and plans (plan state bindings) */
     mb_auth auth;
     int ctl[MB_MAX_SITES];
     pthread_mutex_t wmu[MB_MAX_SITES]; /* control writes come from several threads */
@@ -552,7 +553,13 @@ int mb_runner_plan(mb_runner *r, const mb_plan *p, char *err, size_t errlen)
             r->active[np->steps[i].to] = 1;
     }
     r->epoch = epoch;
-    r->host.x = rt_exec_new(r->o.g, np, r->o.device, epoch, r->o.be, fds, r->o.topo, err, errlen);
+    r->host.g = r->o.g;
+    if (np->n_state && !r->state && !(r->state = rt_state_new()))
+        seterr(err, errlen, "out of memory");
+    r->host.x = np->n_state && !r->state ? NULL
+                                         : rt_exec_new(r->o.g, np, r->o.device, epoch, r->o.be, fds, r->o.topo, err, errlen);
+    if (r->host.x)
+        rt_exec_set_state(r->host.x, r->state);
     r->host.plan = r->host.x ? np : NULL;
     r->host.epoch = epoch;
     pthread_rwlock_unlock(&r->host.lock);
@@ -600,6 +607,24 @@ int mb_runner_clock(const mb_runner *r, int site, double *offset_s, double *rtt_
     *offset_s = r->offset[site];
     *rtt_s = r->hello_rtt[site];
     return 0;
+}
+
+int mb_runner_set_graph(mb_runner *r, const mb_graph *g, const char *model)
+{
+    if (mb_runner_in_flight(r))
+        return -1;
+    uint64_t h = mb_graph_hash(g);
+    pthread_mutex_lock(&r->mu);
+    r->o.g = g;
+    r->o.model = model;
+    r->hash = h;
+    pthread_mutex_unlock(&r->mu);
+    return 0;
+}
+
+int64_t mb_runner_state_bytes(const mb_runner *r)
+{
+    return rt_state_bytes(r->state, NULL);
 }
 
 int mb_runner_broken(const mb_runner *r)
@@ -862,6 +887,7 @@ void mb_runner_free(mb_runner *r)
     rt_exec_free(r->host.x);
     r->host.x = NULL;
     pthread_rwlock_unlock(&r->host.lock);
+    rt_state_free(r->state);
     for (int s = 0; s < MB_MAX_SITES; s++) {
         if (r->out_fd[s] >= 0)
             close(r->out_fd[s]);

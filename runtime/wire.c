@@ -493,8 +493,17 @@ int mb_wire_plan_encode(const mb_plan *p, const mb_topology *t, const char (*add
         mb_wbuf_f64(b, s->t_start_ms);
         mb_wbuf_f64(b, s->t_end_ms);
     }
-    /* Shares (docs/protocol.md): an optional trailer, only when the plan
-     * has any, so a plan without shares is what earlier nodes read. */
+    /* version 3: the state bindings (generation's KV cache kept per site) */
+    mb_wbuf_u16(b, (uint16_t)p->n_state);
+    for (int i = 0; i < p->n_state; i++) {
+        const mb_plan_state *st = &p->state[i];
+        mb_wbuf_u16(b, (uint16_t)st->site);
+        mb_wbuf_u32(b, st->key);
+        mb_wbuf_u32(b, st->in_op < 0 ? 0xffffffffu : (uint32_t)st->in_op);
+        mb_wbuf_u32(b, st->out_op < 0 ? 0xffffffffu : (uint32_t)st->out_op);
+    }
+    /* Shares (docs/protocol.md): an optional trailer after the bindings,
+     * only when the plan has any. */
     int n_sh = 0;
     for (int i = 0; i < t->n_sites; i++)
         n_sh += p->share[i] > 0;
@@ -507,6 +516,25 @@ int mb_wire_plan_encode(const mb_plan *p, const mb_topology *t, const char (*add
             }
     }
     return b->oom ? -1 : 0;
+}
+
+int mb_wire_plan_peek(const uint8_t *p, size_t len, uint64_t *hash, char *model, size_t modellen, char *err,
+                      size_t errlen)
+{
+    mb_rbuf r;
+    mb_rbuf_init(&r, p, len);
+    mb_rbuf_u32(&r);
+    mb_rbuf_u16(&r);
+    mb_rbuf_f64(&r);
+    char policy[64];
+    mb_rbuf_str(&r, policy, sizeof policy);
+    mb_rbuf_str(&r, model, modellen);
+    *hash = mb_rbuf_u64(&r);
+    if (r.bad) {
+        seterr(err, errlen, "malformed PLAN: truncated header");
+        return -1;
+    }
+    return 0;
 }
 
 void mb_wire_plan_free(mb_wire_plan *wp)
@@ -598,11 +626,10 @@ int mb_wire_plan_decode(const uint8_t *p, size_t len, const mb_graph *g, mb_wire
         seterr(err, errlen, "PLAN: %u steps (at most %d)", n_steps, MB_WIRE_MAX_STEPS);
         return -1;
     }
-    /* Each step takes 57 bytes: refuse a count the payload cannot hold
-     * before allocating for it. The shares' trailer (1 + 10 per share)
-     * may follow. */
-    size_t rest = r.len - r.pos, trailer = rest - (size_t)n_steps * 57;
-    if ((size_t)n_steps * 57 > rest || (trailer && (trailer - 1) % 10)) {
+    /* Each step takes 57 bytes, and the state bindings' count 2 more:
+     * refuse a count the payload cannot hold before allocating for it.
+     * The bindings, then the shares' trailer (1 + 10 per share), follow. */
+    if ((size_t)n_steps * 57 + 2 > r.len - r.pos) {
         seterr(err, errlen, "PLAN: %u steps do not match the %zu bytes that follow", n_steps,
                r.len - r.pos);
         return -1;
@@ -656,7 +683,26 @@ int mb_wire_plan_decode(const uint8_t *p, size_t len, const mb_graph *g, mb_wire
         plan->steps[idx].t_start_ms = ts;
         plan->steps[idx].t_end_ms = te;
     }
-    if (trailer && plan_shares_decode(&r, plan, &out->topo, err, errlen))
+    int n_state = mb_rbuf_u16(&r);
+    if (n_state > MB_PLAN_MAX_STATE || (size_t)n_state * 14 > r.len - r.pos) {
+        seterr(err, errlen, "PLAN: %d state bindings (at most %d) do not match the %zu bytes that follow", n_state,
+               MB_PLAN_MAX_STATE, r.len - r.pos);
+        goto fail;
+    }
+    for (int i = 0; i < n_state; i++) {
+        mb_plan_state *st = &plan->state[i];
+        st->site = mb_rbuf_u16(&r);
+        st->key = mb_rbuf_u32(&r);
+        uint32_t in = mb_rbuf_u32(&r), o = mb_rbuf_u32(&r);
+        st->in_op = in == 0xffffffffu ? -1 : in < (uint32_t)g->n_nodes ? (int)in : -2;
+        st->out_op = o == 0xffffffffu ? -1 : o < (uint32_t)g->n_nodes ? (int)o : -2;
+        if (st->in_op == -2 || st->out_op == -2) {
+            seterr(err, errlen, "PLAN state binding %d: op out of range (%d ops)", i, g->n_nodes);
+            goto fail;
+        }
+    }
+    plan->n_state = n_state;
+    if (r.len > r.pos && plan_shares_decode(&r, plan, &out->topo, err, errlen))
         goto fail;
     if (!mb_rbuf_done(&r)) {
         seterr(err, errlen, "malformed PLAN: trailing bytes");

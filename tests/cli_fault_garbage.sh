@@ -40,7 +40,7 @@ s.close()
 # 4) another protocol version: ERROR code 2 (version), naming both
 s = connect(port); s.sendall(frame(HELLO, b"x" * 10, version=1))
 msg = expect_error(s, 2)
-assert "version 1" in msg and "2" in msg, msg
+assert "version 1" in msg and "3" in msg, msg
 s.close()
 # 5) a PLAN instead of the handshake: refused as unexpected, never parsed
 s = connect(port); s.sendall(frame(PLAN, b"\x00" * 64))
@@ -86,7 +86,7 @@ kill -0 $pid 2>/dev/null || { echo "the node died on garbage"; exit 1; }
 grep -Eq "plan epoch|malformed PLAN|PLAN invalid|PLAN:|PLAN step" "$dir/node.log" && { echo "the node looked at a PLAN:"; cat "$dir/node.log"; exit 1; }
 grep -q "shadow" "$dir/node.log" && { echo "the node used a peer's path:"; cat "$dir/node.log"; exit 1; }
 # The runner against a node of another protocol version (a Python stand-in
-# answering in version 3): the run fails naming the versions, and the
+# answering in version 4): the run fails naming the versions, and the
 # stand-in gets ERROR code 2 (version) from the runner.
 set -- $(free_ports 2)
 loopback_topo "$dir/topo.ini" "rate=100mbit,rtt=1ms" $1 $2
@@ -97,13 +97,13 @@ l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(("127.0.0.1", int(sys.argv[1]))); l.listen(4); l.settimeout(20)
 c, _ = l.accept(); c.settimeout(10)
 recv_frame(c)                                   # the runner's HELLO
-c.sendall(frame(CHALLENGE, bytes(33), version=3))
+c.sendall(frame(CHALLENGE, bytes(33), version=4))
 print("got", WERR[expect_error(c, 2) and 2])
 P
 fake=$!
 $B run --model tiny_yolov2 --policy offload --topology "$dir/topo.ini" --key-file "$dir/k" --frames 1 \
-    > /dev/null 2> "$dir/run.txt" && { echo "a run against a version-3 node succeeded"; exit 1; }
-wait $fake || { echo "the version-3 stand-in did not get a version ERROR:"; cat "$dir/fake.txt" "$dir/run.txt"; exit 1; }
-grep -q "version 3, this mecbed speaks 2" "$dir/run.txt" || { echo "version mismatch not reported:"; cat "$dir/run.txt"; exit 1; }
-echo "runner vs a version-3 node: $(grep -o 'version 3.*' "$dir/run.txt")"
+    > /dev/null 2> "$dir/run.txt" && { echo "a run against a version-4 node succeeded"; exit 1; }
+wait $fake || { echo "the version-4 stand-in did not get a version ERROR:"; cat "$dir/fake.txt" "$dir/run.txt"; exit 1; }
+grep -q "version 4, this mecbed speaks 3" "$dir/run.txt" || { echo "version mismatch not reported:"; cat "$dir/run.txt"; exit 1; }
+echo "runner vs a version-4 node: $(grep -o 'version 4.*' "$dir/run.txt")"
 exit 0

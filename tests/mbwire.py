@@ -9,7 +9,7 @@ import struct
 import time
 
 MAGIC = b"MBWP"
-VERSION = 2
+VERSION = 3
 HELLO, PLAN, READY, FRAME, TENSOR, RESULT, ERROR, BYE, CHALLENGE, AUTH, PING = range(1, 12)
 ROLE_RUNNER, ROLE_NODE, ROLE_PEER = 0, 1, 2
 WERR = {1: "protocol", 2: "version", 3: "model", 4: "plan", 5: "compute", 6: "peer", 7: "timeout", 8: "auth"}

@@ -160,6 +160,61 @@ static void test_hello(void **state)
     mb_wbuf_free(&b);
 }
 
+/* State bindings (plan.h, mb_plan_state) cross the wire: a plan run
+ * wholly on the edge whose input and output are the edge's own state
+ * (nothing on the device) is valid, and so is its round trip; a binding of
+ * a non-input, or a truncated binding section, is refused. */
+static void test_plan_state_bindings(void **state)
+{
+    (void)state;
+    char err[512];
+    int in = -1;
+    for (int i = 0; i < g->n_nodes && in < 0; i++)
+        if (g->nodes[i].type == MB_OP_INPUT)
+            in = i;
+    int *site = malloc(sizeof(int) * (size_t)g->n_nodes);
+    for (int i = 0; i < g->n_nodes; i++)
+        site[i] = 1;
+    mb_plan *full = mb_plan_new("test", g, 0), *p = mb_plan_new("test", g, 0);
+    assert_int_equal(mb_plan_assign(full, g, site, err, sizeof err), 0);
+    free(site);
+    p->graph_hash = mb_graph_hash(g);
+    p->state[0] = (mb_plan_state){.site = 1, .in_op = in, .out_op = g->outputs[0], .key = 7};
+    p->n_state = 1;
+    /* the plan validates only once the sends of the bound tensors are gone */
+    for (int i = 0; i < full->n_steps; i++)
+        if (full->steps[i].kind == MB_STEP_COMPUTE)
+            mb_plan_compute(p, full->steps[i].op, 1, full->steps[i].region);
+    mb_plan_free(full);
+    assert_int_equal(mb_plan_validate(p, g, &topo, err, sizeof err), 0);
+    char addrs[MB_MAX_SITES][64] = {"10.0.0.1:7000", "10.0.0.2:7001"};
+    mb_wbuf b;
+    mb_wbuf_init(&b);
+    assert_int_equal(mb_wire_plan_encode(p, &topo, (const char(*)[64])addrs, 1, 3, 2.5, &b), 0);
+    mb_wire_plan wp;
+    assert_int_equal(mb_wire_plan_decode(b.p, b.len, g, &wp, err, sizeof err), 0);
+    assert_int_equal(wp.plan->n_state, 1);
+    assert_memory_equal(&wp.plan->state[0], &p->state[0], sizeof(mb_plan_state));
+    mb_wire_plan_free(&wp);
+    uint64_t h = 0;
+    char model[64];
+    assert_int_equal(mb_wire_plan_peek(b.p, b.len, &h, model, sizeof model, err, sizeof err), 0);
+    assert_true(h == p->graph_hash);
+    /* the binding section cut short */
+    assert_int_equal(mb_wire_plan_decode(b.p, b.len - 3, g, &wp, err, sizeof err), -1);
+    assert_non_null(strstr(err, "state bindings"));
+    mb_wbuf_free(&b);
+    /* without the binding the edge has no input, and the device no output */
+    p->n_state = 0;
+    assert_int_equal(mb_plan_validate(p, g, &topo, err, sizeof err), -1);
+    /* a binding of an op that is not a graph input */
+    p->state[0].in_op = g->outputs[0];
+    p->n_state = 1;
+    assert_int_equal(mb_plan_validate(p, g, &topo, err, sizeof err), -1);
+    assert_non_null(strstr(err, "state binding"));
+    mb_plan_free(p);
+}
+
 static void test_plan_roundtrip_and_checks(void **state)
 {
     (void)state;
@@ -206,7 +261,7 @@ static void test_plan_roundtrip_and_checks(void **state)
     /* a step count larger than the payload: refused before allocating */
     mb_wbuf_init(&b);
     mb_wire_plan_encode(p, &topo, (const char(*)[64])addrs, 1, 1, 1, &b);
-    size_t at = b.len - (size_t)p->n_steps * 57 - 4;
+    size_t at = b.len - (size_t)p->n_steps * 57 - 4 - 2; /* the steps, then the state bindings' count */
     b.p[at] = 0xff;
     b.p[at + 1] = 0xff;
     b.p[at + 2] = 0x0f;
@@ -521,6 +576,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_hello),
         cmocka_unit_test(test_plan_roundtrip_and_checks),
         cmocka_unit_test(test_plan_shares),
+        cmocka_unit_test(test_plan_state_bindings),
         cmocka_unit_test(test_tensor_header_checked_against_plan),
         cmocka_unit_test(test_result_and_error),
         cmocka_unit_test(test_socket_reads),

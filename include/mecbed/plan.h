@@ -24,7 +24,10 @@
  *  - no site computes the same element of an op twice (different sites may
  *    overlap: halos recomputed by tile plans; the overlap is reported);
  *  - every op the outputs depend on is computed in full, and every graph
- *    output is on plan->device at the end. */
+ *    output is on plan->device at the end.
+ * With state bindings (mb_plan_state), a bound input exists at time 0 on its
+ * binding's site (not on the device), and a bound output must end on its
+ * binding's site instead of the device. */
 #ifndef MECBED_PLAN_H
 #define MECBED_PLAN_H
 
@@ -65,6 +68,23 @@ typedef struct mb_plan_pred {
 
 #define MB_PLAN_MAX_METRICS 24
 
+/* State kept on a site across frames (generation's KV cache,
+ * docs/generation.md): on `site`, graph INPUT in_op (-1: none) is read from
+ * the site's state slot `key` instead of arriving from the device, and
+ * graph output out_op (-1: none), computed on `site`, is kept in that slot
+ * when the frame ends instead of returning to the device. So a layer's
+ * present K/V of step t becomes its past K/V of step t+1 where the layer
+ * runs, never crossing a link. The slot lives as long as the run session on
+ * that site (a later plan, even for another graph, reads what an earlier
+ * one kept under the same key). */
+typedef struct mb_plan_state {
+    int site;
+    int in_op, out_op;
+    uint32_t key;
+} mb_plan_state;
+
+#define MB_PLAN_MAX_STATE 128
+
 /* Policy-specific figures (e.g. "rounds", "server_util", "k_edges"). */
 typedef struct mb_plan_metric {
     char name[32];
@@ -90,6 +110,8 @@ typedef struct mb_plan {
      * node runs this device's steps at share x its speed (docs/runtime.md,
      * "Several devices"); mb_plan_evaluate_shared predicts it. */
     double share[MB_MAX_SITES];
+    int n_state;           /* state bindings (generation); 0 for every policy's plan */
+    mb_plan_state state[MB_PLAN_MAX_STATE];
 } mb_plan;
 
 /* graph_hash is left 0 (hashing reads every weight); g may be NULL. */

@@ -136,6 +136,14 @@ int mb_runner_submit(mb_runner *r, uint32_t frame, mb_tensor *const *inputs, mb_
 int mb_runner_collect(mb_runner *r, uint32_t frame, double until, mb_tensor ***outputs,
                       mb_timeline *tl, mb_frame_report *rep);
 int mb_runner_in_flight(const mb_runner *r);
+/* Between frames: the graph the next mb_runner_plan is for (another of the
+ * nodes' models, named by model and the graph's hash: generation's prefill
+ * graph, then its decode graph). The state of plans with state bindings
+ * (mb_plan_state) outlives the switch on every site. g must outlive its
+ * use. 0, or -1 with frames in flight. */
+int mb_runner_set_graph(mb_runner *r, const mb_graph *g, const char *model);
+/* Bytes of state the device keeps (plan state bindings on the device). */
+int64_t mb_runner_state_bytes(const mb_runner *r);
 /* 1 when a failure broke the session. */
 int mb_runner_broken(const mb_runner *r);
 /* The clock offset estimated at HELLO for a node site (add it to the node's

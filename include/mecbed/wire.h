@@ -23,7 +23,7 @@
 #include "mecbed/topology.h"
 
 #define MB_WIRE_MAGIC 0x5057424du /* "MBWP" as bytes on the wire */
-#define MB_WIRE_VERSION 2
+#define MB_WIRE_VERSION 3
 #define MB_WIRE_NONCE 32   /* handshake nonces */
 #define MB_WIRE_MAC 32     /* HMAC-SHA256 */
 /* mb_wire_hdr_decode's (and mb_wire_recv's) return value for a frame of
@@ -190,6 +190,11 @@ int mb_wire_plan_encode(const mb_plan *p, const mb_topology *t, const char (*add
 int mb_wire_plan_decode(const uint8_t *p, size_t len, const mb_graph *g, mb_wire_plan *out,
                         char *err, size_t errlen);
 void mb_wire_plan_free(mb_wire_plan *wp);
+/* The graph hash and model name a PLAN names, read before decoding it
+ * against a graph (a later PLAN of a session may name another of the
+ * node's models: generation's prefill graph, then its decode graph). */
+int mb_wire_plan_peek(const uint8_t *p, size_t len, uint64_t *hash, char *model, size_t modellen, char *err,
+                      size_t errlen);
 
 /* TENSOR: fixed part, then numel * 4 bytes of data (NCHW region, row-major). */
 typedef struct mb_tensor_hdr {

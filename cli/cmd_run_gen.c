@@ -1,0 +1,100 @@
+/* mecbed run --prompt-tokens P --gen-tokens N (cli/cmd_run_gen.h). */
+#include "cmd_run_gen.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mecbed/decoder.h"
+#include "mecbed/gensession.h"
+#include "mecbed/model.h"
+#include "mecbed/profile.h"
+#include "mecbed/zoo.h"
+
+int mb_run_generate_check(const char *model, long P, long N, long split)
+{
+    const mb_decoder_cfg *dec = model ? mb_decoder_find(model) : NULL;
+    if (!dec) {
+        fprintf(stderr, "mecbed run: --prompt-tokens: %s is not a decoder (gpt2, smollm_135m, tinyllama_1b)\n",
+                model ? model : "(no --model)");
+        return 2;
+    }
+    if (P + N - 1 > MB_DECODER_ZOO_CAPACITY) {
+        fprintf(stderr, "mecbed run: a prompt of %ld tokens and %ld generated need %ld cache positions; the "
+                "decode graph holds %d\n", P, N, P + N - 1, MB_DECODER_ZOO_CAPACITY);
+        return 2;
+    }
+    if (split > dec->layers) {
+        fprintf(stderr, "mecbed run: --split %ld: %s has %lld layers\n", split, dec->name, (long long)dec->layers);
+        return 2;
+    }
+    return 0;
+}
+
+int mb_run_generate(mb_plan_setup *s, const mb_session_config *cfg, long P, long N, int split, int json)
+{
+    char err[1024], name[160];
+    const mb_decoder_cfg *dec = mb_decoder_find(s->model);
+    if (!dec || s->g->n_outputs < 3 || mb_decoder_layer_of(s->g, s->g->outputs[1]) != 0) {
+        fprintf(stderr, "mecbed run: --prompt-tokens: %s is not a decoder (gpt2, smollm_135m, tinyllama_1b)\n",
+                s->model);
+        return 2;
+    }
+    int server = -1;
+    for (int i = 0; i < s->topo.n_sites; i++)
+        if (i != s->device && s->topo.sites[i].role != MB_ROLE_DEVICE && server < 0)
+            server = i;
+    if (server < 0 || s->topo.n_sites != 2) {
+        fprintf(stderr, "mecbed run: --prompt-tokens: the layer-range split runs between the device and one "
+                "server (--link SPEC, or a topology of two sites)\n");
+        return 2;
+    }
+    snprintf(name, sizeof name, "%s:prefill=%ld", dec->name, P);
+    const char *psrc = NULL;
+    /* the prefill graph borrows the decode graph's weights (drawn once):
+     * the same values the node draws for it, so the same graph hash */
+    mb_graph *pg = mb_zoo_build_structure(name, err, sizeof err);
+    if (pg && mb_decoder_share_weights(pg, s->g, err, sizeof err) < 0) {
+        mb_graph_free(pg);
+        pg = NULL;
+    }
+    mb_profile *pp = pg ? mb_profile_default(pg, &psrc, err, sizeof err) : NULL;
+    mb_cost_model *pc = pp ? mb_cost_new(pg, &s->topo, pp, &s->types, NULL, err, sizeof err) : NULL;
+    int rc = 1;
+    if (!pc) {
+        fprintf(stderr, "mecbed run: the prefill graph: %s\n", err);
+        goto out;
+    }
+    mb_gen_run_config gc;
+    memset(&gc, 0, sizeof gc);
+    gc.s = *cfg;
+    gc.dec = dec;
+    gc.prefill = pg;
+    gc.decode = s->g;
+    gc.prefill_name = name;
+    gc.decode_name = dec->name;
+    gc.c_prefill = pc;
+    gc.c_decode = s->cost;
+    gc.p_prefill = pp;
+    gc.server = server;
+    gc.P = (int)P;
+    gc.N = (int)N;
+    gc.split = split;
+    gc.seed = cfg->seed;
+    mb_gen_run_report r;
+    if (mb_gen_run(&gc, &r, err, sizeof err)) {
+        fprintf(stderr, "mecbed run: %s\n", err);
+        goto out;
+    }
+    if (json)
+        mb_gen_run_write_json(&r, stdout);
+    else
+        mb_gen_run_write_text(&r, stdout);
+    rc = r.output_match ? 0 : 1;
+    mb_gen_run_report_free(&r);
+out:
+    mb_cost_free(pc);
+    mb_profile_free(pp);
+    mb_graph_free(pg);
+    return rc;
+}

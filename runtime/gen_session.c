@@ -1,0 +1,524 @@
+/* A measured split generation (include/mecbed/gensession.h,
+ * docs/generation.md "Measured split runs"): a run session's bring-up
+ * (site speeds, time dilation, links, nodes, the runner), then the prefill
+ * plan and the decode plan of a layer-range split, both with state
+ * bindings that keep each layer's KV cache where the layer runs. */
+#define _GNU_SOURCE
+#include "mecbed/gensession.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mecbed/exec.h"
+#include "mecbed/generate.h"
+#include "mecbed/genplan.h"
+#include "mecbed/jsontext.h"
+#include "mecbed/platform.h"
+#include "mecbed/timescale.h"
+#include "session_priv.h"
+
+/* The state key of a KV tensor: 2 L (+1 for values), from "layers.L.present.key"
+ * (an output) or "past.L.value" (an input); -1 for anything else. */
+static int kv_key(const char *name)
+{
+    int l, n = 0;
+    const char *rest = NULL;
+    if (sscanf(name, "layers.%d.present.%n", &l, &n) == 1 && n > 0)
+        rest = name + n;
+    else if (sscanf(name, "past.%d.%n", &l, &n) == 1 && n > 0)
+        rest = name + n;
+    if (!rest || l < 0)
+        return -1;
+    return !strcmp(rest, "key") ? 2 * l : !strcmp(rest, "value") ? 2 * l + 1 : -1;
+}
+
+/* A graph output or input op by its state key; -1 when none. */
+static int kv_op(const mb_graph *g, int key, int input)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        if ((g->nodes[i].type == MB_OP_INPUT) == input && kv_key(g->nodes[i].name) == key) {
+            if (input)
+                return i;
+            for (int k = 0; k < g->n_outputs; k++)
+                if (g->outputs[k] == i)
+                    return i;
+        }
+    return -1;
+}
+
+/* The plan of a layer-range split (k layers on the device) of g with its
+ * KV cache bound as state where each layer runs: mb_plan_assign's plan
+ * without the sends of bound inputs and outputs; validated, and its steps'
+ * times evaluated (the modelled step timing runs them). NULL with err. */
+static mb_plan *gen_plan(const mb_graph *g, const mb_cost_model *c, const mb_topology *t, int L, int k, int device,
+                         int server, const char *model, char *err, size_t errlen)
+{
+    int *ls = malloc(sizeof(int) * (size_t)L), *site = malloc(sizeof(int) * (size_t)g->n_nodes);
+    mb_plan *full = mb_plan_new("edgeshard", g, device), *p = mb_plan_new("edgeshard", g, device);
+    if (!ls || !site || !full || !p) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (int l = 0; l < L; l++)
+        ls[l] = l < k ? device : server;
+    if (mb_decoder_assign(g, L, ls, device, site) != L || mb_plan_assign(full, g, site, err, errlen))
+        goto fail;
+    for (int key = 0; key < 2 * L; key++) {
+        int out = kv_op(g, key, 0), in = kv_op(g, key, 1);
+        if (out < 0) {
+            snprintf(err, errlen, "%s: no present K/V output for layer %d", g->name, key / 2);
+            goto fail;
+        }
+        mb_plan_state *b = &p->state[p->n_state++];
+        *b = (mb_plan_state){.site = ls[key / 2], .in_op = in, .out_op = out, .key = (uint32_t)key};
+    }
+    for (int i = 0; i < full->n_steps; i++) {
+        const mb_plan_step *st = &full->steps[i];
+        int bound = 0;
+        for (int j = 0; j < p->n_state && st->kind == MB_STEP_SEND; j++)
+            bound |= st->op == p->state[j].in_op || st->op == p->state[j].out_op;
+        if (bound)
+            continue;
+        if ((st->kind == MB_STEP_COMPUTE ? mb_plan_compute(p, st->op, st->site, st->region)
+                                         : mb_plan_send(p, st->op, st->region, st->site, st->to)) < 0) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+    }
+    snprintf(p->model, sizeof p->model, "%s", model);
+    snprintf(p->note, sizeof p->note, "layers [0, %d) on the device, [%d, %d) on the server", k, k, L);
+    if (mb_plan_validate(p, g, t, err, errlen) || mb_plan_evaluate(p, c, err, errlen))
+        goto fail;
+    free(ls);
+    free(site);
+    mb_plan_free(full);
+    return p;
+fail:
+    free(ls);
+    free(site);
+    mb_plan_free(full);
+    mb_plan_free(p);
+    return NULL;
+}
+
+static mb_tensor *ids(int64_t v0, int n)
+{
+    int64_t d = n;
+    mb_tensor *t = mb_tensor_new(1, &d);
+    for (int i = 0; t && i < n; i++)
+        t->data[i] = (float)(v0 + i);
+    return t;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Device energy of one step (the runtime's model: compute and idle power
+ * over the device's busy and waiting time, the radio from the step's
+ * transfers on the timeline), in emulated time. */
+static double step_energy(mb_session *s, const mb_timeline *tl, uint32_t frame, const mb_frame_report *fr)
+{
+    int dev = s->cfg.device;
+    const mb_nodetype *nt = mb_cost_site_type(s->cfg.cost, dev);
+    double lat_s = ss_emulated(s, fr->t_end - fr->t_start), busy_s = rs_device_busy_ms(tl, frame, dev) / 1e3;
+    busy_s = ss_emulated(s, busy_s);
+    double e = nt->compute_w * busy_s + nt->idle_w * (lat_s > busy_s ? lat_s - busy_s : 0);
+    const mb_radio_model *rm = mb_radio_get((mb_radio_kind)mb_radio_from_name(nt->radio));
+    if (!rm)
+        return e * 1e3;
+    mb_radio_burst b[512];
+    rs_packets none = {0};
+    int nb = rs_bursts_emulated(&none, tl, frame, dev, fr->t_start, fr->t_end, 0.002, s->k, b, 512);
+    mb_radio_energy re;
+    mb_radio_frame_energy(rm, b, nb, lat_s, 0, &re); /* back to back, as the cost model and run sessions */
+    return e * 1e3 + re.total_mj;
+}
+
+/* Bring the sites up as a run session does, without a policy: the runner
+ * starts on the prefill graph. */
+static mb_session *gen_bring_up(const mb_gen_run_config *c, char *err, size_t errlen)
+{
+    mb_session *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->cfg = c->s;
+    s->cfg.model = c->prefill_name;
+    s->cfg.g = c->prefill;
+    s->cfg.cost = c->c_prefill;
+    s->cfg.profile = c->p_prefill;
+    s->cfg.policy = "edgeshard";
+    s->cfg.frames = 1;
+    if (!s->cfg.backend)
+        s->cfg.backend = "emu";
+    if (!s->cfg.kernels)
+        s->cfg.kernels = "cpu";
+    if (!(s->cfg.timeout_s > 0))
+        s->cfg.timeout_s = 60;
+    s->saved_ns = -1;
+    s->k = 1;
+    for (int l = 0; l < MB_MAX_LINKS; l++)
+        s->probed_bps[l] = NAN;
+    mb_timeline_init(&s->tl);
+    s->rec = calloc(1, sizeof *s->rec);
+    char why[512] = "";
+    for (int i = 0; i < c->s.topo->n_sites; i++)
+        if (i != c->s.device && c->s.topo->sites[i].address[0]) {
+            snprintf(err, errlen, "a measured generation runs on emulated links only (site %s has address=)",
+                     c->s.topo->sites[i].name);
+            goto fail;
+        }
+    if (!s->rec || ss_sites_plan_speed(s, err, errlen) || ss_net_prepare(s, err, errlen))
+        goto fail;
+    if (!(s->be = mb_backend_new(s->cfg.kernels, 1, why, sizeof why))) {
+        snprintf(err, errlen, "kernels: %s", why);
+        goto fail;
+    }
+    if (ss_bring_up(s, err, errlen))
+        goto fail;
+    s->net_epoch = s->net ? mb_net_epoch(s->net) : 0;
+    return s;
+fail:
+    mb_session_free(s);
+    return NULL;
+}
+
+/* One step through the runner: its token, emulated time, device bytes and energy. */
+static int run_step(mb_session *s, uint32_t frame, mb_tensor *const *in, int64_t *tok, double *ms, int64_t *up,
+                    int64_t *down, double *mj, char *err, size_t errlen)
+{
+    mb_tensor **out = NULL;
+    mb_frame_report fr;
+    mb_timeline tl;
+    mb_timeline_init(&tl);
+    int rc = mb_runner_frame(s->runner, frame, in, &out, &tl, &fr);
+    if (rc || !out || !out[0]) {
+        snprintf(err, errlen, "step %u: %s", frame, rc ? fr.error : "no token on the device");
+        rc = -1;
+    } else {
+        *tok = (int64_t)out[0]->data[0];
+        *ms = ss_emulated(s, fr.t_end - fr.t_start) * 1e3;
+        rs_device_bytes(&tl, frame, s->cfg.device, up, down);
+        *mj = step_energy(s, &tl, frame, &fr);
+    }
+    if (out)
+        for (int i = 0; i < s->cfg.g->n_outputs; i++)
+            mb_tensor_free(out[i]);
+    free(out);
+    mb_timeline_free(&tl);
+    return rc;
+}
+
+static void summarize(mb_gen_run_report *r)
+{
+    int n = r->n_tokens - 1;
+    r->tpot_median_ms = r->tpot_p95_ms = r->tpot_mean_ms = NAN;
+    r->tokens_per_s = NAN;
+    if (n < 1)
+        return;
+    double *v = malloc(sizeof(double) * (size_t)n), sum = 0;
+    if (!v)
+        return;
+    memcpy(v, r->step_ms, sizeof(double) * (size_t)n);
+    qsort(v, (size_t)n, sizeof(double), cmp_d);
+    for (int i = 0; i < n; i++)
+        sum += v[i];
+    r->tpot_median_ms = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    int k = (int)ceil(0.95 * n) - 1;
+    r->tpot_p95_ms = v[k < 0 ? 0 : k];
+    r->tpot_mean_ms = sum / n;
+    r->tokens_per_s = 1000.0 / r->tpot_mean_ms;
+    free(v);
+}
+
+/* Prefill, then the decode steps, through the runner. */
+static int generate(mb_session *s, const mb_gen_run_config *c, const mb_plan *pp, const mb_plan *dp,
+                    const int64_t *prompt, mb_gen_run_report *r, char *err, size_t errlen)
+{
+    int n_in = 0;
+    for (int i = 0; i < c->decode->n_nodes; i++)
+        n_in += c->decode->nodes[i].type == MB_OP_INPUT;
+    mb_tensor **in = calloc((size_t)n_in + 2, sizeof *in);
+    int64_t *up = calloc((size_t)c->N + 1, sizeof(int64_t)), *down = calloc((size_t)c->N + 1, sizeof(int64_t));
+    double *mj = calloc((size_t)c->N + 1, sizeof(double));
+    int rc = -1;
+    if (!in || !up || !down || !mj || !(in[0] = ids(0, c->P)) || !(in[1] = ids(0, c->P))) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < c->P; i++)
+        in[0]->data[i] = (float)prompt[i];
+    if (mb_runner_plan(s->runner, pp, err, errlen) ||
+        run_step(s, 1, in, &r->tokens[0], &r->ttft_ms, &r->prefill_up_bytes, &r->prefill_down_bytes,
+                 &r->ttft_energy_mj, err, errlen))
+        goto out;
+    r->n_tokens = 1;
+    s->cfg.g = c->decode;
+    s->cfg.cost = c->c_decode;
+    double t0 = mb_now();
+    if (c->N > 1 && (mb_runner_set_graph(s->runner, c->decode, c->decode_name) ||
+                     mb_runner_plan(s->runner, dp, err, errlen)))
+        goto out;
+    ss_info(s, "generation: the decode plan accepted in %.1f s (the nodes build its graph)", mb_now() - t0);
+    for (int t = 1; t < c->N; t++) {
+        mb_tensor_free(in[0]);
+        mb_tensor_free(in[1]);
+        in[0] = ids(r->tokens[t - 1], 1);
+        in[1] = ids(c->P + t - 1, 1);
+        if (!in[0] || !in[1]) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
+        if (run_step(s, (uint32_t)t + 1, in, &r->tokens[t], &r->step_ms[t - 1], &up[t - 1], &down[t - 1],
+                     &mj[t - 1], err, errlen))
+            goto out;
+        r->n_tokens = t + 1;
+        if (s->cfg.stop && *s->cfg.stop) {
+            snprintf(err, errlen, "interrupted");
+            goto out;
+        }
+    }
+    r->cache_bytes_device_held = mb_runner_state_bytes(s->runner);
+    int n = c->N - 1;
+    if (n > 0) {
+        double e = 0;
+        for (int i = 0; i < n; i++)
+            e += mj[i];
+        r->energy_mj_token = e / n;
+        qsort(up, (size_t)n, sizeof(int64_t), cmp_i64);
+        qsort(down, (size_t)n, sizeof(int64_t), cmp_i64);
+        r->up_bytes_token = up[n / 2];
+        r->down_bytes_token = down[n / 2];
+    }
+    rc = 0;
+out:
+    for (int i = 0; in && i < 2; i++)
+        mb_tensor_free(in[i]);
+    free(in);
+    free(up);
+    free(down);
+    free(mj);
+    return rc;
+}
+
+/* What each site keeps: the KV tensors its bindings hold. */
+static void cache_bytes(const mb_graph *g, const mb_plan *p, int device, mb_gen_run_report *r)
+{
+    for (int i = 0; i < p->n_state; i++) {
+        int64_t b = g->nodes[p->state[i].out_op].out_bytes;
+        if (p->state[i].site == device)
+            r->cache_bytes_device += b;
+        else
+            r->cache_bytes_server += b;
+    }
+}
+
+/* The prediction (genplan.h) for every cut, the chosen cut, the unsplit
+ * local reference and the two plans. */
+static int prepare(const mb_gen_run_config *c, const int64_t *prompt, mb_gen_run_report *r, mb_plan **pp,
+                   mb_plan **dp, char *err, size_t errlen)
+{
+    int L = (int)c->dec->layers;
+    mb_gen_split_pred *pred = calloc((size_t)L + 1, sizeof *pred);
+    if (!pred) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    r->edgeshard_split = mb_gen_pipeline_plan(c->prefill, c->c_prefill, c->decode, c->c_decode, L, c->s.device,
+                                              c->server, c->N, 0, pred, err, errlen);
+    int rc = -1;
+    if (r->edgeshard_split < 0)
+        goto out;
+    r->split = c->split >= 0 ? c->split : r->edgeshard_split;
+    if (r->split > L) {
+        snprintf(err, errlen, "--split %d: the model has %d layers", r->split, L);
+        goto out;
+    }
+    const mb_gen_split_pred *ps = &pred[r->split];
+    r->predicted_ttft_ms = ps->prefill.ms;
+    r->predicted_tpot_ms = ps->decode.ms;
+    r->predicted_tokens_per_s = 1000.0 / ps->decode.ms;
+    r->predicted_up_bytes = ps->decode.up_bytes;
+    r->predicted_down_bytes = ps->decode.down_bytes;
+    char why[512] = "";
+    mb_backend *be = mb_backend_new(c->s.kernels ? c->s.kernels : "cpu", 1, why, sizeof why);
+    mb_gen_model m = {.cfg = c->dec, .capacity = MB_DECODER_ZOO_CAPACITY, .decode = c->decode};
+    mb_gen_result ref;
+    memset(&ref, 0, sizeof ref);
+    if (!be) {
+        snprintf(err, errlen, "kernels: %s", why);
+        goto out;
+    }
+    if (mb_generate(&m, be, prompt, c->P, c->N, &ref, err, errlen)) {
+        mb_backend_free(be);
+        goto out;
+    }
+    mb_backend_free(be);
+    memcpy(r->ref_tokens, ref.tokens, sizeof(int64_t) * (size_t)c->N);
+    mb_gen_result_free(&ref);
+    *pp = gen_plan(c->prefill, c->c_prefill, c->s.topo, L, r->split, c->s.device, c->server, c->prefill_name, err,
+                   errlen);
+    *dp = *pp ? gen_plan(c->decode, c->c_decode, c->s.topo, L, r->split, c->s.device, c->server, c->decode_name,
+                         err, errlen)
+              : NULL;
+    if (!*dp)
+        goto out;
+    r->plan_ttft_ms = (*pp)->pred.latency_ms;
+    r->plan_tpot_ms = (*dp)->pred.latency_ms;
+    r->predicted_energy_mj_token = (*dp)->pred.energy_mj;
+    cache_bytes(c->decode, *dp, c->s.device, r);
+    rc = 0;
+out:
+    free(pred);
+    return rc;
+}
+
+int mb_gen_run(const mb_gen_run_config *c, mb_gen_run_report *r, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    if (c->P < 1 || c->N < 1) {
+        snprintf(err, errlen, "a generation needs --prompt-tokens >= 1 and --gen-tokens >= 1 (got %d and %d)", c->P,
+                 c->N);
+        return -1;
+    }
+    r->model = c->dec->name;
+    r->P = c->P;
+    r->N = c->N;
+    r->layers = (int)c->dec->layers;
+    r->tokens = calloc((size_t)c->N, sizeof(int64_t));
+    r->ref_tokens = calloc((size_t)c->N, sizeof(int64_t));
+    r->step_ms = calloc((size_t)c->N, sizeof(double));
+    int64_t *prompt = mb_gen_prompt(c->dec->vocab, c->P, c->seed ? c->seed : 1);
+    mb_plan *pp = NULL, *dp = NULL;
+    mb_session *s = NULL;
+    int rc = -1;
+    if (!r->tokens || !r->ref_tokens || !r->step_ms || !prompt) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    snprintf(r->device_type, sizeof r->device_type, "%s", mb_cost_site_type(c->c_decode, c->s.device)->name);
+    snprintf(r->server_type, sizeof r->server_type, "%s", mb_cost_site_type(c->c_decode, c->server)->name);
+    double t0 = mb_now();
+    if (prepare(c, prompt, r, &pp, &dp, err, errlen))
+        goto out;
+    double t1 = mb_now();
+    if (!(s = gen_bring_up(c, err, errlen)))
+        goto out;
+    r->tdf = s->k;
+    ss_info(s, "generation: prediction, reference run and plans %.1f s, bring-up %.1f s (tdf %.2f)", t1 - t0,
+            mb_now() - t1, s->k);
+    t1 = mb_now();
+    rc = generate(s, c, pp, dp, prompt, r, err, errlen);
+    ss_info(s, "generation: %d steps in %.1f s", r->n_tokens, mb_now() - t1);
+    ss_teardown(s);
+    if (!rc) {
+        summarize(r);
+        r->output_match = !memcmp(r->tokens, r->ref_tokens, sizeof(int64_t) * (size_t)c->N);
+    }
+out:
+    mb_session_free(s);
+    mb_plan_free(pp);
+    mb_plan_free(dp);
+    free(prompt);
+    if (rc)
+        mb_gen_run_report_free(r);
+    return rc;
+}
+
+void mb_gen_run_report_free(mb_gen_run_report *r)
+{
+    if (!r)
+        return;
+    free(r->tokens);
+    free(r->ref_tokens);
+    free(r->step_ms);
+    memset(r, 0, sizeof *r);
+}
+
+static void json_num(FILE *f, const char *k, double v)
+{
+    if (isfinite(v))
+        fprintf(f, ",\"%s\":%.6g", k, v);
+    else
+        fprintf(f, ",\"%s\":null", k);
+}
+
+static void json_ids(FILE *f, const char *k, const int64_t *v, int n)
+{
+    fprintf(f, ",\"%s\":[", k);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s%lld", i ? "," : "", (long long)v[i]);
+    fputc(']', f);
+}
+
+void mb_gen_run_write_json(const mb_gen_run_report *r, FILE *f)
+{
+    fprintf(f, "{\"mode\":\"generate\",\"model\":");
+    mb_json_print_string(f, r->model);
+    fprintf(f, ",\"prompt_tokens\":%d,\"gen_tokens\":%d,\"layers\":%d,\"split\":%d,\"edgeshard_split\":%d", r->P,
+            r->N, r->layers, r->split, r->edgeshard_split);
+    fprintf(f, ",\"device_type\":\"%s\",\"server_type\":\"%s\"", r->device_type, r->server_type);
+    json_num(f, "tdf", r->tdf);
+    fprintf(f, ",\"output_match\":%s", r->output_match ? "true" : "false");
+    json_num(f, "ttft_ms", r->ttft_ms);
+    json_num(f, "predicted_ttft_ms", r->predicted_ttft_ms);
+    json_num(f, "tpot_ms", r->tpot_median_ms);
+    json_num(f, "tpot_p95_ms", r->tpot_p95_ms);
+    json_num(f, "tpot_mean_ms", r->tpot_mean_ms);
+    json_num(f, "predicted_tpot_ms", r->predicted_tpot_ms);
+    json_num(f, "tpot_rel_err", mb_rel_error(r->tpot_median_ms, r->predicted_tpot_ms));
+    json_num(f, "tokens_per_s", r->tokens_per_s);
+    json_num(f, "predicted_tokens_per_s", r->predicted_tokens_per_s);
+    json_num(f, "plan_ttft_ms", r->plan_ttft_ms);
+    json_num(f, "plan_tpot_ms", r->plan_tpot_ms);
+    fprintf(f, ",\"bytes_up_per_token\":%lld,\"bytes_down_per_token\":%lld", (long long)r->up_bytes_token,
+            (long long)r->down_bytes_token);
+    fprintf(f, ",\"predicted_bytes_up_per_token\":%lld,\"predicted_bytes_down_per_token\":%lld",
+            (long long)r->predicted_up_bytes, (long long)r->predicted_down_bytes);
+    fprintf(f, ",\"prefill_bytes_up\":%lld,\"prefill_bytes_down\":%lld", (long long)r->prefill_up_bytes,
+            (long long)r->prefill_down_bytes);
+    json_num(f, "energy_mj_per_token", r->energy_mj_token);
+    json_num(f, "predicted_energy_mj_per_token", r->predicted_energy_mj_token);
+    json_num(f, "ttft_energy_mj", r->ttft_energy_mj);
+    fprintf(f, ",\"cache_bytes\":{\"device\":%lld,\"server\":%lld,\"device_held\":%lld}",
+            (long long)r->cache_bytes_device, (long long)r->cache_bytes_server, (long long)r->cache_bytes_device_held);
+    json_ids(f, "tokens", r->tokens, r->n_tokens);
+    json_ids(f, "reference_tokens", r->ref_tokens, r->N);
+    fprintf(f, ",\"step_ms\":[");
+    for (int i = 0; i + 1 < r->n_tokens; i++)
+        fprintf(f, "%s%.4f", i ? "," : "", r->step_ms[i]);
+    fprintf(f, "]}\n");
+}
+
+void mb_gen_run_write_text(const mb_gen_run_report *r, FILE *f)
+{
+    fprintf(f, "%s: prompt %d tokens, %d generated; layers [0, %d) on the device (%s), [%d, %d) on the server (%s)%s; "
+            "tdf %.2f\n", r->model, r->P, r->N, r->split, r->device_type, r->split, r->layers, r->server_type,
+            r->split == r->edgeshard_split ? " (EdgeShard's cut)" : "", r->tdf);
+    fprintf(f, "  TTFT      %9.2f ms   predicted %9.2f ms\n", r->ttft_ms, r->predicted_ttft_ms);
+    fprintf(f, "  TPOT      %9.2f ms   predicted %9.2f ms (%+.1f %%), p95 %.2f ms, mean %.2f ms\n", r->tpot_median_ms,
+            r->predicted_tpot_ms, 100 * mb_rel_error(r->tpot_median_ms, r->predicted_tpot_ms), r->tpot_p95_ms,
+            r->tpot_mean_ms);
+    fprintf(f, "  tokens/s  %9.2f      predicted %9.2f\n", r->tokens_per_s, r->predicted_tokens_per_s);
+    fprintf(f, "  per token: %lld B up, %lld B down (predicted %lld, %lld); device energy %.2f mJ (predicted %.2f)\n",
+            (long long)r->up_bytes_token, (long long)r->down_bytes_token, (long long)r->predicted_up_bytes,
+            (long long)r->predicted_down_bytes, r->energy_mj_token, r->predicted_energy_mj_token);
+    fprintf(f, "  KV cache kept: device %.2f MB, server %.2f MB (never sent)\n", r->cache_bytes_device / 1e6,
+            r->cache_bytes_server / 1e6);
+    fprintf(f, "  output_match: %s (", r->output_match ? "yes" : "NO");
+    for (int i = 0; i < r->n_tokens && i < 12; i++)
+        fprintf(f, "%s%lld", i ? " " : "", (long long)r->tokens[i]);
+    fprintf(f, "%s)\n", r->n_tokens > 12 ? " ..." : "");
+}
