@@ -516,6 +516,15 @@ int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const mb_node *act, const 
     int nt = c->n_threads;
 
     if (j.Cg == 1) {
+        cpu_dconv d = {&in[0], j.w, j.bias, j.out, j.n_batch, j.C, j.M, j.G, j.kh, j.kw, j.sh, j.sw, j.pt, j.pl,
+                       j.full_h, j.full_w, r, act};
+        if (cpu_conv_dw3x3_handles(&d, j.dh, j.dw)) {
+            if (cpu_conv_dw3x3(c, &d)) {
+                snprintf(err, errlen, "conv '%s': out of memory for the padded input rows", nd->name);
+                return -1;
+            }
+            return 0;
+        }
         cpu_run(c, (int)(j.n_batch * j.M), conv_dw_task, &j, (double)j.n_batch * j.M * j.P * j.K / 16.0);
         if (j.failed) {
             snprintf(err, errlen, "conv '%s': out of memory for the padded input rows", nd->name);

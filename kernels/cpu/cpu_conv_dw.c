@@ -1,0 +1,295 @@
+/* Depthwise 3x3 convolution on AVX-512 (one input channel per group, any
+ * channel multiplier, stride 1 or 2 on each axis, dilation 1).
+ *
+ * Per output plane (batch n, output channel m), the input region the plane's
+ * output rectangle reads is copied into a zero-padded buffer (zeros where the
+ * taps read padding), so the inner loop has no border cases. Stride 2 along
+ * x splits each buffer row by column parity into an even row E (columns 0, 2,
+ * 4, ...) and an odd row O: output column x then reads E[x], O[x] and
+ * E[x + 1], three contiguous runs, so every tap is one unaligned 16-float
+ * load whatever the stride. Stride 2 along y just picks rows 2y .. 2y + 2.
+ *
+ * The micro-kernel keeps a block of up to 4 output rows x 2 vectors of 16
+ * output columns in registers (8 independent FMA chains; one 16-wide row
+ * alone would be one chain of 9 dependent FMAs, latency-bound), starts each
+ * accumulator at the bias, adds the nine taps in (ky, kx) order with one FMA
+ * each, applies Relu / Clip / LeakyRelu in registers and stores with a lane
+ * mask for the row's last vector. Every output element thus goes through
+ * the same operations wherever it sits in the plane, the tile or the vector,
+ * so tiles and thread counts are bit-exact with the whole op. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_impl.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define DW_X86 1
+#define DW_TARGET __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma")))
+#else
+#define DW_X86 0
+#endif
+
+/* MECBED_CPU_DW=generic switches this kernel off (the portable depthwise
+ * loops of cpu_conv.c run instead), for comparisons in one binary. */
+static int dw_enabled(void)
+{
+    static int on = -1; /* computed once; racing threads store the same value */
+    int a = __atomic_load_n(&on, __ATOMIC_RELAXED);
+    if (a < 0) {
+        const char *e = getenv("MECBED_CPU_DW");
+        a = !(e && strcmp(e, "generic") == 0);
+        __atomic_store_n(&on, a, __ATOMIC_RELAXED);
+    }
+    return a;
+}
+
+int cpu_conv_dw3x3_handles(const cpu_dconv *d, int dh, int dw)
+{
+    return DW_X86 && dw_enabled() && d->kh == 3 && d->kw == 3 && dh == 1 && dw == 1 && d->sh >= 1 && d->sh <= 2 && d->sw >= 1 &&
+           d->sw <= 2 && cpu_conv_direct_available();
+}
+
+#if DW_X86
+
+enum { DW_ACT_NONE, DW_ACT_RELU, DW_ACT_CLIP, DW_ACT_LEAKY };
+
+typedef struct dw_job {
+    const cpu_dconv *d;
+    cpu_ctx *c;
+    int64_t Mg, OH, OW, P;
+    int64_t PH;       /* padded input rows a plane reads */
+    int64_t PW;       /* padded input columns (stride 1) */
+    int64_t EW, OWd;  /* stride 2: floats in the even and odd rows */
+    int64_t rstride;  /* floats per buffer row (both parity rows for stride 2) */
+    int act;          /* DW_ACT_*; other activations run after each plane */
+    float alpha, beta;
+    volatile int failed;
+} dw_job;
+
+/* Same comparisons and operand order as cpu_unary_span (and dc_act), so a
+ * fused run matches the unfused one bit for bit. */
+DW_TARGET static inline __attribute__((always_inline)) __m512 dw_act(const dw_job *j, __m512 x)
+{
+    switch (j->act) {
+    case DW_ACT_RELU:
+        return _mm512_max_ps(x, _mm512_setzero_ps());
+    case DW_ACT_CLIP:
+        return _mm512_min_ps(_mm512_set1_ps(j->beta), _mm512_max_ps(_mm512_set1_ps(j->alpha), x));
+    case DW_ACT_LEAKY: {
+        __mmask16 neg = ~_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ);
+        return _mm512_mask_mul_ps(x, neg, _mm512_set1_ps(j->alpha), x);
+    }
+    default:
+        return x;
+    }
+}
+
+/* Rows [y, y + R) and columns [x, x + 16*NV) of one output plane (the last
+ * vector's lanes masked by lm). buf: the padded plane; o: output row y. */
+DW_TARGET static inline __attribute__((always_inline)) void dw_block(const dw_job *j, int R, int NV, int S2,
+                                                                   int SH2, const float *buf, int64_t y, int64_t x,
+                                                                   const __m512 *w, __m512 b, __mmask16 lm,
+                                                                   float *o)
+{
+    __m512 acc[4][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++)
+            acc[r][v] = b;
+#pragma GCC unroll 3
+    for (int ky = 0; ky < 3; ky++) {
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const float *row = buf + ((y + r) * (SH2 ? 2 : 1) + ky) * j->rstride;
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) {
+                __mmask16 m = v == NV - 1 ? lm : (__mmask16)0xffff;
+                const float *p = row + x + 16 * v;
+                __m512 a0, a1, a2;
+                if (S2) { /* even row, then odd row at + EW */
+                    a0 = _mm512_maskz_loadu_ps(m, p);
+                    a1 = _mm512_maskz_loadu_ps(m, p + j->EW);
+                    a2 = _mm512_maskz_loadu_ps(m, p + 1);
+                } else {
+                    a0 = _mm512_maskz_loadu_ps(m, p);
+                    a1 = _mm512_maskz_loadu_ps(m, p + 1);
+                    a2 = _mm512_maskz_loadu_ps(m, p + 2);
+                }
+                acc[r][v] = _mm512_fmadd_ps(w[3 * ky], a0, acc[r][v]);
+                acc[r][v] = _mm512_fmadd_ps(w[3 * ky + 1], a1, acc[r][v]);
+                acc[r][v] = _mm512_fmadd_ps(w[3 * ky + 2], a2, acc[r][v]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++)
+            _mm512_mask_storeu_ps(o + r * j->OW + x + 16 * v, v == NV - 1 ? lm : (__mmask16)0xffff,
+                                  dw_act(j, acc[r][v]));
+}
+
+/* One output plane from its padded buffer, for fixed strides. */
+#define DW_PLANE(S2, SH2)                                                                                       \
+    DW_TARGET static void dw_plane_##S2##SH2(const dw_job *j, const float *buf, const float *wm, float bias,  \
+                                             float *o)                                                         \
+    {                                                                                                          \
+        __m512 w[9];                                                                                           \
+        for (int k = 0; k < 9; k++)                                                                            \
+            w[k] = _mm512_set1_ps(wm[k]);                                                                      \
+        __m512 b = _mm512_set1_ps(bias);                                                                       \
+        for (int64_t y = 0; y < j->OH; y += 4) {                                                               \
+            int64_t R = j->OH - y < 4 ? j->OH - y : 4;                                                         \
+            float *orow = o + y * j->OW;                                                                       \
+            for (int64_t x = 0; x < j->OW; x += 32) {                                                          \
+                int64_t left = j->OW - x;                                                              \
+                int nv = left > 16 ? 2 : 1;                                                                    \
+                int64_t last = left - 16 * (nv - 1);                                                           \
+                __mmask16 lm = (__mmask16)(last >= 16 ? 0xffffu : (1u << last) - 1u);                          \
+                if (R == 4) {                                                                                  \
+                    if (nv == 2)                                                                               \
+                        dw_block(j, 4, 2, S2, SH2, buf, y, x, w, b, lm, orow);                                 \
+                    else                                                                                       \
+                        dw_block(j, 4, 1, S2, SH2, buf, y, x, w, b, lm, orow);                                 \
+                } else {                                                                                       \
+                    for (int64_t r = 0; r < R; r++) {                                                          \
+                        if (nv == 2)                                                                           \
+                            dw_block(j, 1, 2, S2, SH2, buf, y + r, x, w, b, lm, orow + r * j->OW);             \
+                        else                                                                                   \
+                            dw_block(j, 1, 1, S2, SH2, buf, y + r, x, w, b, lm, orow + r * j->OW);             \
+                    }                                                                                          \
+                }                                                                                              \
+            }                                                                                                  \
+        }                                                                                                      \
+    }
+DW_PLANE(0, 0)
+DW_PLANE(0, 1)
+DW_PLANE(1, 0)
+DW_PLANE(1, 1)
+
+/* Split a padded row t of n floats (n >= 1) by column parity: E[x] = t[2x]
+ * (ne floats), O[x] = t[2x + 1] (no floats). */
+DW_TARGET static void dw_deinterleave(const float *t, int64_t n, float *e, int64_t ne, float *od, int64_t no)
+{
+    const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    for (int64_t x = 0; x < ne; x += 16) {
+        int64_t s = 2 * x, l0 = n - s, l1 = n - s - 16;
+        __mmask16 m0 = (__mmask16)(l0 >= 16 ? 0xffffu : l0 > 0 ? (1u << l0) - 1u : 0u);
+        __mmask16 m1 = (__mmask16)(l1 >= 16 ? 0xffffu : l1 > 0 ? (1u << l1) - 1u : 0u);
+        __m512 lo = _mm512_maskz_loadu_ps(m0, t + s), hi = _mm512_maskz_loadu_ps(m1, t + s + 16);
+        int64_t le = ne - x, lo_n = no - x;
+        __mmask16 me = (__mmask16)(le >= 16 ? 0xffffu : (1u << le) - 1u);
+        __mmask16 mo = (__mmask16)(lo_n >= 16 ? 0xffffu : lo_n > 0 ? (1u << lo_n) - 1u : 0u);
+        _mm512_mask_storeu_ps(e + x, me, _mm512_permutex2var_ps(lo, ie, hi));
+        _mm512_mask_storeu_ps(od + x, mo, _mm512_permutex2var_ps(lo, io, hi));
+    }
+}
+
+/* Padded input rows of plane (n, cin) into buf: row y covers input row
+ * iy0 + y, columns ix0 .. ix0 + PW - 1 (zeros outside the image). For
+ * stride 2 along x each row is split into its even and odd halves; tmp holds
+ * the unsplit row. */
+static void dw_fill(const dw_job *j, const float *plane, float *buf, float *tmp)
+{
+    const cpu_dconv *d = j->d;
+    const mb_view *v = d->v;
+    const int64_t vw = v->t->dims[3];
+    const int64_t iy0 = d->r.h0 * d->sh - d->pt, ix0 = d->r.w0 * d->sw - d->pl;
+    const int64_t PW = j->PW;
+    int64_t xlo = ix0 >= 0 ? 0 : -ix0, xhi = d->full_w - ix0;
+    if (xlo > PW)
+        xlo = PW;
+    if (xhi > PW)
+        xhi = PW;
+    if (xhi < xlo)
+        xhi = xlo;
+    for (int64_t y = 0; y < j->PH; y++) {
+        float *row = d->sw == 2 ? tmp : buf + y * j->rstride;
+        int64_t iy = iy0 + y;
+        if (iy < 0 || iy >= d->full_h) {
+            memset(row, 0, sizeof(float) * (size_t)PW);
+        } else {
+            memset(row, 0, sizeof(float) * (size_t)xlo);
+            memcpy(row + xlo, plane + (iy - v->h_off) * vw + (ix0 + xlo - v->w_off),
+                   sizeof(float) * (size_t)(xhi - xlo));
+            memset(row + xhi, 0, sizeof(float) * (size_t)(PW - xhi));
+        }
+        if (d->sw == 2) {
+            float *e = buf + y * j->rstride;
+            dw_deinterleave(tmp, PW, e, j->EW, e + j->EW, j->OWd);
+        }
+    }
+}
+
+static void dw_task(void *arg, int t, int thread)
+{
+    dw_job *j = arg;
+    const cpu_dconv *d = j->d;
+    int64_t n = t / d->M, m = t % d->M;
+    size_t need = (size_t)(j->PH * j->rstride) + (d->sw == 2 ? (size_t)j->PW : 0);
+    float *buf = cpu_scratch(j->c, thread, need);
+    if (!buf) {
+        j->failed = 1;
+        return;
+    }
+    const mb_view *v = d->v;
+    const float *plane = v->t->data + (n * d->C + m / j->Mg) * v->t->dims[2] * v->t->dims[3];
+    dw_fill(j, plane, buf, buf + j->PH * j->rstride);
+    const float *wm = d->w + m * 9;
+    float b = d->bias ? d->bias[m] : 0.0f;
+    float *o = d->out + (n * d->M + m) * j->P;
+    if (d->sw == 2)
+        (d->sh == 2 ? dw_plane_11 : dw_plane_10)(j, buf, wm, b, o);
+    else
+        (d->sh == 2 ? dw_plane_01 : dw_plane_00)(j, buf, wm, b, o);
+    if (d->act && j->act == DW_ACT_NONE)
+        cpu_unary_span(d->act->type, d->act->a.alpha, d->act->a.beta, o, o, j->P);
+}
+
+int cpu_conv_dw3x3(cpu_ctx *c, const cpu_dconv *d)
+{
+    dw_job j = {0};
+    j.d = d;
+    j.c = c;
+    j.Mg = d->M / d->C;
+    j.OH = d->r.h1 - d->r.h0;
+    j.OW = d->r.w1 - d->r.w0;
+    j.P = j.OH * j.OW;
+    j.PH = (j.OH - 1) * d->sh + 3;
+    j.PW = (j.OW - 1) * d->sw + 3;
+    if (d->sw == 2) {
+        j.EW = j.OW + 1;
+        j.OWd = j.OW;
+        j.rstride = j.EW + j.OWd;
+    } else {
+        j.rstride = j.PW;
+    }
+    if (d->act) {
+        j.act = d->act->type == MB_OP_RELU        ? DW_ACT_RELU
+                : d->act->type == MB_OP_CLIP      ? DW_ACT_CLIP
+                : d->act->type == MB_OP_LEAKYRELU ? DW_ACT_LEAKY
+                                                  : DW_ACT_NONE;
+        j.alpha = d->act->a.alpha;
+        j.beta = d->act->a.beta;
+    }
+    if (j.P == 0 || d->n_batch == 0)
+        return 0;
+    /* 9 FMAs per 16 outputs plus the copy: about a nanosecond per 16 outputs */
+    cpu_run(c, (int)(d->n_batch * d->M), dw_task, &j, (double)d->n_batch * d->M * j.P / 8.0);
+    return j.failed ? -1 : 0;
+}
+
+#else
+
+int cpu_conv_dw3x3(cpu_ctx *c, const cpu_dconv *d)
+{
+    (void)c;
+    (void)d;
+    return -1;
+}
+
+#endif
