@@ -4,9 +4,10 @@
  * Per output plane (batch n, output channel m), the input region the plane's
  * output rectangle reads is copied into a zero-padded buffer (zeros where the
  * taps read padding), so the inner loop has no border cases. Stride 2 along
- * x splits each buffer row by column parity into an even row E (columns 0, 2,
- * 4, ...) and an odd row O: output column x then reads E[x], O[x] and
- * E[x + 1], three contiguous runs, so every tap is one unaligned 16-float
+ * x splits each buffer row by column parity into the even columns (0, 2, 4,
+ * ...) and, EW floats later, the odd ones: output column x then reads E[x],
+ * O[x] and E[x + 1], three contiguous runs, so every tap is one unaligned
+ * 16-float
  * load whatever the stride. Stride 2 along y just picks rows 2y .. 2y + 2.
  *
  * The micro-kernel keeps a block of up to 4 output rows x 2 vectors of 16
@@ -61,7 +62,7 @@ typedef struct dw_job {
     int64_t Mg, OH, OW, P;
     int64_t PH;       /* padded input rows a plane reads */
     int64_t PW;       /* padded input columns (stride 1) */
-    int64_t EW, OWd;  /* stride 2: floats in the even and odd rows */
+    int64_t EW;       /* stride 2: offset of the odd columns in a buffer row */
     int64_t rstride;  /* floats per buffer row (both parity rows for stride 2) */
     int act;          /* DW_ACT_*; other activations run after each plane */
     float alpha, beta;
@@ -170,30 +171,21 @@ DW_PLANE(0, 1)
 DW_PLANE(1, 0)
 DW_PLANE(1, 1)
 
-/* Split a padded row t of n floats (n >= 1) by column parity: E[x] = t[2x]
- * (ne floats), O[x] = t[2x + 1] (no floats). */
-DW_TARGET static void dw_deinterleave(const float *t, int64_t n, float *e, int64_t ne, float *od, int64_t no)
+/* Lanes l of a vector starting at index p0 with lo <= p0 + l < hi. */
+static inline __mmask16 dw_lanes(int64_t p0, int64_t lo, int64_t hi)
 {
-    const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-    for (int64_t x = 0; x < ne; x += 16) {
-        int64_t s = 2 * x, l0 = n - s, l1 = n - s - 16;
-        __mmask16 m0 = (__mmask16)(l0 >= 16 ? 0xffffu : l0 > 0 ? (1u << l0) - 1u : 0u);
-        __mmask16 m1 = (__mmask16)(l1 >= 16 ? 0xffffu : l1 > 0 ? (1u << l1) - 1u : 0u);
-        __m512 lo = _mm512_maskz_loadu_ps(m0, t + s), hi = _mm512_maskz_loadu_ps(m1, t + s + 16);
-        int64_t le = ne - x, lo_n = no - x;
-        __mmask16 me = (__mmask16)(le >= 16 ? 0xffffu : (1u << le) - 1u);
-        __mmask16 mo = (__mmask16)(lo_n >= 16 ? 0xffffu : lo_n > 0 ? (1u << lo_n) - 1u : 0u);
-        _mm512_mask_storeu_ps(e + x, me, _mm512_permutex2var_ps(lo, ie, hi));
-        _mm512_mask_storeu_ps(od + x, mo, _mm512_permutex2var_ps(lo, io, hi));
-    }
+    int64_t a = lo - p0 > 0 ? lo - p0 : 0, b = hi - p0 < 16 ? hi - p0 : 16;
+    return b > a ? (__mmask16)(((1u << (b - a)) - 1u) << a) : (__mmask16)0;
 }
 
 /* Padded input rows of plane (n, cin) into buf: row y covers input row
- * iy0 + y, columns ix0 .. ix0 + PW - 1 (zeros outside the image). For
- * stride 2 along x each row is split into its even and odd halves; tmp holds
- * the unsplit row. */
-static void dw_fill(const dw_job *j, const float *plane, float *buf, float *tmp)
+ * iy0 + y, padded columns p = 0 .. PW - 1 (input column ix0 + p), zeros
+ * outside [xlo, xhi), the columns inside the image. Vector loops with lane
+ * masks (a memset / memcpy call per row cost more than the taps on 7..56
+ * wide rows). Stride 2 along x stores the even padded columns at row + 0
+ * and the odd ones at row + EW (two 16-float loads split by one permute
+ * each). Rows are rstride floats, a multiple of 16, written in full. */
+DW_TARGET static void dw_fill(const dw_job *j, const float *plane, float *buf)
 {
     const cpu_dconv *d = j->d;
     const mb_view *v = d->v;
@@ -207,20 +199,29 @@ static void dw_fill(const dw_job *j, const float *plane, float *buf, float *tmp)
         xhi = PW;
     if (xhi < xlo)
         xhi = xlo;
+    const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
     for (int64_t y = 0; y < j->PH; y++) {
-        float *row = d->sw == 2 ? tmp : buf + y * j->rstride;
+        float *row = buf + y * j->rstride;
         int64_t iy = iy0 + y;
-        if (iy < 0 || iy >= d->full_h) {
-            memset(row, 0, sizeof(float) * (size_t)PW);
-        } else {
-            memset(row, 0, sizeof(float) * (size_t)xlo);
-            memcpy(row + xlo, plane + (iy - v->h_off) * vw + (ix0 + xlo - v->w_off),
-                   sizeof(float) * (size_t)(xhi - xlo));
-            memset(row + xhi, 0, sizeof(float) * (size_t)(PW - xhi));
+        if (iy < 0 || iy >= d->full_h || xhi == xlo) {
+            for (int64_t p = 0; p < j->rstride; p += 16)
+                _mm512_store_ps(row + p, _mm512_setzero_ps());
+            continue;
         }
-        if (d->sw == 2) {
-            float *e = buf + y * j->rstride;
-            dw_deinterleave(tmp, PW, e, j->EW, e + j->EW, j->OWd);
+        /* input column ix0 + p; lanes outside [xlo, xhi) are not read */
+        const float *src = plane + (iy - v->h_off) * vw + (ix0 - v->w_off);
+        if (d->sw == 1) {
+            for (int64_t p = 0; p < j->rstride; p += 16)
+                _mm512_store_ps(row + p, _mm512_maskz_loadu_ps(dw_lanes(p, xlo, xhi), src + p));
+        } else {
+            for (int64_t x = 0; x < j->EW; x += 16) {
+                int64_t p = 2 * x;
+                __m512 lo = _mm512_maskz_loadu_ps(dw_lanes(p, xlo, xhi), src + p);
+                __m512 hi = _mm512_maskz_loadu_ps(dw_lanes(p + 16, xlo, xhi), src + p + 16);
+                _mm512_store_ps(row + x, _mm512_permutex2var_ps(lo, ie, hi));
+                _mm512_store_ps(row + j->EW + x, _mm512_permutex2var_ps(lo, io, hi));
+            }
         }
     }
 }
@@ -230,15 +231,16 @@ static void dw_task(void *arg, int t, int thread)
     dw_job *j = arg;
     const cpu_dconv *d = j->d;
     int64_t n = t / d->M, m = t % d->M;
-    size_t need = (size_t)(j->PH * j->rstride) + (d->sw == 2 ? (size_t)j->PW : 0);
-    float *buf = cpu_scratch(j->c, thread, need);
-    if (!buf) {
+    /* + 16: room to align the rows to 64 bytes */
+    float *raw = cpu_scratch(j->c, thread, (size_t)(j->PH * j->rstride + 16));
+    if (!raw) {
         j->failed = 1;
         return;
     }
+    float *buf = (float *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
     const mb_view *v = d->v;
     const float *plane = v->t->data + (n * d->C + m / j->Mg) * v->t->dims[2] * v->t->dims[3];
-    dw_fill(j, plane, buf, buf + j->PH * j->rstride);
+    dw_fill(j, plane, buf);
     const float *wm = d->w + m * 9;
     float b = d->bias ? d->bias[m] : 0.0f;
     float *o = d->out + (n * d->M + m) * j->P;
@@ -261,12 +263,11 @@ int cpu_conv_dw3x3(cpu_ctx *c, const cpu_dconv *d)
     j.P = j.OH * j.OW;
     j.PH = (j.OH - 1) * d->sh + 3;
     j.PW = (j.OW - 1) * d->sw + 3;
-    if (d->sw == 2) {
-        j.EW = j.OW + 1;
-        j.OWd = j.OW;
-        j.rstride = j.EW + j.OWd;
+    if (d->sw == 2) { /* even columns (OW + 1 read), then odd ones (OW) */
+        j.EW = (j.OW + 1 + 15) / 16 * 16;
+        j.rstride = 2 * j.EW;
     } else {
-        j.rstride = j.PW;
+        j.rstride = (j.PW + 15) / 16 * 16;
     }
     if (d->act) {
         j.act = d->act->type == MB_OP_RELU        ? DW_ACT_RELU
