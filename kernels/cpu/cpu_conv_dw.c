@@ -7,8 +7,7 @@
  * x splits each buffer row by column parity into the even columns (0, 2, 4,
  * ...) and, EW floats later, the odd ones: output column x then reads E[x],
  * O[x] and E[x + 1], three contiguous runs, so every tap is one unaligned
- * 16-float
- * load whatever the stride. Stride 2 along y just picks rows 2y .. 2y + 2.
+ * 16-float load whatever the stride. Stride 2 along y just picks rows 2y .. 2y + 2.
  *
  * The micro-kernel keeps a block of up to 4 output rows x 2 vectors of 16
  * output columns in registers (8 independent FMA chains; one 16-wide row
@@ -150,18 +149,15 @@ DW_TARGET static inline __attribute__((always_inline)) void dw_block(const dw_jo
                 int nv = left > 16 ? 2 : 1;                                                                    \
                 int64_t last = left - 16 * (nv - 1);                                                           \
                 __mmask16 lm = (__mmask16)(last >= 16 ? 0xffffu : (1u << last) - 1u);                          \
-                if (R == 4) {                                                                                  \
-                    if (nv == 2)                                                                               \
-                        dw_block(j, 4, 2, S2, SH2, buf, y, x, w, b, lm, orow);                                 \
-                    else                                                                                       \
-                        dw_block(j, 4, 1, S2, SH2, buf, y, x, w, b, lm, orow);                                 \
-                } else {                                                                                       \
-                    for (int64_t r = 0; r < R; r++) {                                                          \
-                        if (nv == 2)                                                                           \
-                            dw_block(j, 1, 2, S2, SH2, buf, y + r, x, w, b, lm, orow + r * j->OW);             \
-                        else                                                                                   \
-                            dw_block(j, 1, 1, S2, SH2, buf, y + r, x, w, b, lm, orow + r * j->OW);             \
-                    }                                                                                          \
+                switch (R * 2 + nv - 1) { /* R = 1..4 rows, nv = 1..2 vectors */                          \
+                case 8: dw_block(j, 4, 1, S2, SH2, buf, y, x, w, b, lm, orow); break;                      \
+                case 9: dw_block(j, 4, 2, S2, SH2, buf, y, x, w, b, lm, orow); break;                      \
+                case 6: dw_block(j, 3, 1, S2, SH2, buf, y, x, w, b, lm, orow); break;                      \
+                case 7: dw_block(j, 3, 2, S2, SH2, buf, y, x, w, b, lm, orow); break;                      \
+                case 4: dw_block(j, 2, 1, S2, SH2, buf, y, x, w, b, lm, orow); break;                      \
+                case 5: dw_block(j, 2, 2, S2, SH2, buf, y, x, w, b, lm, orow); break;                      \
+                case 2: dw_block(j, 1, 1, S2, SH2, buf, y, x, w, b, lm, orow); break;                      \
+                default: dw_block(j, 1, 2, S2, SH2, buf, y, x, w, b, lm, orow); break;                     \
                 }                                                                                              \
             }                                                                                                  \
         }                                                                                                      \
