@@ -275,8 +275,9 @@ int cpu_conv_dw3x3(cpu_ctx *c, const cpu_dconv *d)
     }
     if (j.P == 0 || d->n_batch == 0)
         return 0;
-    /* 9 FMAs per 16 outputs plus the copy: about a nanosecond per 16 outputs */
-    cpu_run(c, (int)(d->n_batch * d->M), dw_task, &j, (double)d->n_batch * d->M * j.P / 8.0);
+    /* measured (one thread, mecbed infer on single-op models): 0.4 ns per
+     * output on 56x56 and 112x112 planes (memory-bound), 1.2 ns on 7x7 */
+    cpu_run(c, (int)(d->n_batch * d->M), dw_task, &j, (double)d->n_batch * d->M * j.P / 2.0);
     return j.failed ? -1 : 0;
 }
 
