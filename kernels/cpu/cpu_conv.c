@@ -3,10 +3,11 @@
  * Three paths:
  *  - 1x1, stride 1, no padding, input rows contiguous: the input region is
  *    already the GEMM's right operand, so sgemm reads it in place (no im2col).
- *  - one input channel per group (depthwise, channel multiplier allowed): a
- *    direct kernel whose inner loop runs along a row of outputs (vectorised);
- *    3x3 copies the plane's input region into a zero-padded buffer first so
- *    every row is one border-free pass.
+ *  - one input channel per group (depthwise, channel multiplier allowed):
+ *    3x3 with stride 1 or 2 and dilation 1 on AVX-512 runs cpu_conv_dw.c;
+ *    otherwise a direct kernel whose inner loop runs along a row of outputs
+ *    (vectorised); 3x3 copies the plane's input region into a zero-padded
+ *    buffer first so every row is one border-free pass.
  *  - stride 1, k > 1, regions at least 28 columns wide: shifted GEMM (see
  *    conv_shifted), no im2col: one padded copy of the input, then one
  *    small-K sgemm per tap reading it in place.
