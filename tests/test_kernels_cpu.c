@@ -183,6 +183,74 @@ static void test_conv_direct(void **state)
         }
 }
 
+/* Depthwise 3x3 (kernels/cpu/cpu_conv_dw.c on AVX-512, the portable loops
+ * elsewhere or with MECBED_CPU_DW=generic): stride 1 and 2 on each axis,
+ * row widths around the 16- and 32-column vectors (1, 7, 15, 16, 17, 31, 33,
+ * 70), heights that leave 1..3 rows after the 4-row blocks, asymmetric and
+ * oversized padding, channel multiplier 2, batch 2, no bias. check_op holds
+ * each to the reference (1e-5 of scale), and its tiles and 2 threads to
+ * bit-exact. Then each fused activation against the unfused run, bit for bit
+ * (Relu, Clip and LeakyRelu in registers, HardSwish after each plane). */
+static void test_conv_depthwise(void **state)
+{
+    (void)state;
+    static const conv_spec specs[] = {
+        /* n  c   m   h   w  kh kw sh sw pt pl pb pr dh dw  g  b */
+        {1, 3, 3, 9, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1},
+        {2, 5, 5, 14, 17, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 5, 0},
+        {1, 4, 8, 7, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 1},
+        {1, 6, 6, 13, 16, 3, 3, 2, 1, 0, 1, 1, 0, 1, 1, 6, 1},
+        {1, 6, 6, 10, 31, 3, 3, 1, 2, 1, 0, 0, 1, 1, 1, 6, 1},
+        {1, 2, 2, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1},
+        {1, 3, 3, 6, 15, 3, 3, 1, 1, 2, 2, 2, 2, 1, 1, 3, 1},
+        {1, 7, 7, 30, 70, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 7, 1},
+        {1, 5, 5, 5, 7, 3, 3, 2, 2, 2, 0, 1, 2, 1, 1, 5, 1},
+        {1, 4, 4, 12, 12, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 4, 1},
+        {1, 3, 6, 11, 9, 3, 3, 1, 1, 2, 1, 0, 1, 2, 2, 3, 1}, /* dilated: portable loops */
+        {1, 3, 3, 9, 10, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 3, 1}, /* 5x5: portable loops */
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        char label[64];
+        snprintf(label, sizeof label, "depthwise conv case %zu", i);
+        check_op(conv_graph(&specs[i], 700 + i), label);
+    }
+    static const mb_op_type acts[] = {MB_OP_RELU, MB_OP_LEAKYRELU, MB_OP_CLIP, MB_OP_HARDSWISH};
+    for (size_t s = 0; s < 3; s++)
+        for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+            mb_graph *g = conv_graph(&specs[s], 800 + s);
+            mb_node act = {.type = acts[a], .n_inputs = 1, .inputs = {g->n_nodes - 1}};
+            snprintf(act.name, sizeof act.name, "act");
+            act.a.alpha = acts[a] == MB_OP_CLIP ? -0.5f : 0.1f;
+            act.a.beta = 0.75f;
+            g->outputs[0] = mb_graph_add(g, &act);
+            char err[512];
+            if (mb_graph_infer(g, err, sizeof err))
+                fail_msg("%s", err);
+            mb_tensor **in = mb_exec_make_inputs(g, 9);
+            mb_tensor **y[3] = {0};
+            for (int k = 0; k < 3; k++) {
+                mb_exec_opts o = {.fuse = k > 0};
+                if (mb_exec_run(g, k == 2 ? cpu2 : cpu1, in, &y[k], &o, NULL, err, sizeof err))
+                    fail_msg("%s", err);
+            }
+            mb_tensor **want = NULL;
+            if (mb_exec_run(g, ref_be, in, &want, NULL, NULL, err, sizeof err))
+                fail_msg("%s", err);
+            expect_close("fused vs ref", mb_op_name(acts[a]), y[1][0], want[0]);
+            if (!bit_equal(y[1][0], y[0][0]) || !bit_equal(y[2][0], y[0][0]))
+                fail_msg("depthwise conv + %s case %zu: fused run differs from unfused", mb_op_name(acts[a]), s);
+            for (int k = 0; k < 3; k++) {
+                mb_tensor_free(y[k][0]);
+                free(y[k]);
+            }
+            mb_tensor_free(want[0]);
+            free(want);
+            mb_tensor_free(in[0]);
+            free(in);
+            mb_graph_free(g);
+        }
+}
+
 static void test_delegated_ops(void **state)
 {
     (void)state;
@@ -436,7 +504,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blas_core),       cmocka_unit_test(test_backend_by_name),
         cmocka_unit_test(test_conv_shapes),     cmocka_unit_test(test_conv_random),
-        cmocka_unit_test(test_conv_direct),
+        cmocka_unit_test(test_conv_direct),     cmocka_unit_test(test_conv_depthwise),
         cmocka_unit_test(test_pooling),         cmocka_unit_test(test_global_avgpool),
         cmocka_unit_test(test_unary),           cmocka_unit_test(test_binary),
         cmocka_unit_test(test_batchnorm),       cmocka_unit_test(test_concat),

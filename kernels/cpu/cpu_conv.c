@@ -3,10 +3,11 @@
  * Three paths:
  *  - 1x1, stride 1, no padding, input rows contiguous: the input region is
  *    already the GEMM's right operand, so sgemm reads it in place (no im2col).
- *  - one input channel per group (depthwise, channel multiplier allowed): a
- *    direct kernel whose inner loop runs along a row of outputs (vectorised);
- *    3x3 copies the plane's input region into a zero-padded buffer first so
- *    every row is one border-free pass.
+ *  - one input channel per group (depthwise, channel multiplier allowed):
+ *    3x3 with stride 1 or 2 and dilation 1 on AVX-512 runs cpu_conv_dw.c;
+ *    otherwise a direct kernel whose inner loop runs along a row of outputs
+ *    (vectorised); 3x3 copies the plane's input region into a zero-padded
+ *    buffer first so every row is one border-free pass.
  *  - stride 1, k > 1, regions at least 28 columns wide: shifted GEMM (see
  *    conv_shifted), no im2col: one padded copy of the input, then one
  *    small-K sgemm per tap reading it in place.
@@ -516,6 +517,15 @@ int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const mb_node *act, const 
     int nt = c->n_threads;
 
     if (j.Cg == 1) {
+        cpu_dconv d = {&in[0], j.w, j.bias, j.out, j.n_batch, j.C, j.M, j.G, j.kh, j.kw, j.sh, j.sw, j.pt, j.pl,
+                       j.full_h, j.full_w, r, act};
+        if (cpu_conv_dw3x3_handles(&d, j.dh, j.dw)) {
+            if (cpu_conv_dw3x3(c, &d)) {
+                snprintf(err, errlen, "conv '%s': out of memory for the padded input rows", nd->name);
+                return -1;
+            }
+            return 0;
+        }
         cpu_run(c, (int)(j.n_batch * j.M), conv_dw_task, &j, (double)j.n_batch * j.M * j.P * j.K / 16.0);
         if (j.failed) {
             snprintf(err, errlen, "conv '%s': out of memory for the padded input rows", nd->name);

@@ -89,6 +89,13 @@ typedef struct cpu_dconv {
 int cpu_conv_direct_available(void);
 /* 0 done, -1 out of memory. */
 int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d);
+/* Depthwise 3x3 (cpu_conv_dw.c): one input channel per group, stride 1 or 2,
+ * dilation 1 (dh, dw), AVX-512 present and MECBED_CPU_CONV not "gemm":
+ * cpu_conv_dw3x3_handles says whether it applies. Each output element is
+ * bias + the nine taps in (ky, kx) order (taps on padding add w * 0), one
+ * FMA each, independent of region and threads. 0 done, -1 out of memory. */
+int cpu_conv_dw3x3_handles(const cpu_dconv *d, int dh, int dw);
+int cpu_conv_dw3x3(cpu_ctx *c, const cpu_dconv *d);
 /* y[i] = op(x[i]) for an activation op (Relu ... Sigmoid, Identity); x may be y. */
 void cpu_unary_span(mb_op_type op, float alpha, float beta, const float *x, float *y, int64_t n);
 int cpu_conv_transpose(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out,
