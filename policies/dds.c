@@ -22,10 +22,11 @@
  * (runtime/rt_exec.c), and the run predicts the plan under it
  * (mb_plan_evaluate_shared), the game's own model.
  *
- * The host evaluates the returned plan on its cost model with the server at
- * full speed; the latency under the equilibrium share is the metric
- * latency_shared_ms, next to the game's figures (rounds, server_util,
- * mean/equal/fixed latencies over all devices). */
+ * The host predicts the returned plan at its share (policies/registry.c;
+ * metric latency_alone_ms keeps the full-speed figure); the game's own
+ * latency at the equilibrium share is the metric latency_shared_ms, next to
+ * the game's figures (rounds, server_util, mean/equal/fixed latencies over
+ * all devices). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -456,6 +456,32 @@ mb_policy_session *mb_policy_session_new(const mb_policy_ops *ops, const mb_grap
     return s;
 }
 
+/* The plan's prediction, as a run executes it. Its steps keep the times at
+ * full speed (nodes stretch each step by 1 / share themselves); a plan that
+ * holds a share of a server is predicted at that share (the policy's own
+ * model, mb_plan_evaluate_shared), with metric latency_alone_ms keeping the
+ * latency at full speed, so `plan`, `compare` and `run` print one figure. */
+static int predict(mb_plan *p, const mb_cost_model *c, char *err, size_t errlen)
+{
+    if (mb_plan_evaluate(p, c, err, errlen))
+        return -1;
+    if (!mb_plan_has_shares(p))
+        return 0;
+    mb_plan *v = mb_plan_clone(p);
+    if (!v || mb_plan_evaluate_shared(v, c, err, errlen)) {
+        if (!v)
+            snprintf(err, errlen, "out of memory");
+        mb_plan_free(v);
+        return -1;
+    }
+    mb_plan_metric_set(p, "latency_alone_ms", p->pred.latency_ms);
+    double cut = p->pred.cut_value_ms; /* the policy's own figure */
+    p->pred = v->pred;
+    p->pred.cut_value_ms = cut;
+    mb_plan_free(v);
+    return 0;
+}
+
 mb_plan *mb_policy_session_plan(mb_policy_session *s, const mb_plan *prev, char *err, size_t errlen)
 {
     const mb_policy_ops *ops = s->ops;
@@ -484,7 +510,7 @@ mb_plan *mb_policy_session_plan(mb_policy_session *s, const mb_plan *prev, char 
         mb_plan_free(p);
         return NULL;
     }
-    if (mb_plan_evaluate(p, s->in.cost, e2, sizeof(e2))) {
+    if (predict(p, s->in.cost, e2, sizeof(e2))) {
         snprintf(err, errlen, "policy %s: %s", ops->name, unprefixed(ops->name, e2));
         mb_plan_free(p);
         return NULL;

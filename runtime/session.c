@@ -104,25 +104,6 @@ static void warn_long_run(mb_session *s)
         ss_warn(s, "%s", msg);
 }
 
-void ss_shared_prediction(mb_session *s, mb_plan *plan)
-{
-    if (!mb_plan_has_shares(plan))
-        return;
-    mb_plan *v = mb_plan_clone(plan);
-    char why[256] = "out of memory";
-    if (!v || mb_plan_evaluate_shared(v, s->cfg.cost, why, sizeof why)) {
-        ss_warn(s, "the prediction under the plan's shares failed (%s): predicted as if alone", why);
-        mb_plan_free(v);
-        return;
-    }
-    mb_plan_metric_set(plan, "latency_alone_ms", plan->pred.latency_ms);
-    double decision = plan->pred.decision_us, cut = plan->pred.cut_value_ms;
-    plan->pred = v->pred;
-    plan->pred.decision_us = decision;
-    plan->pred.cut_value_ms = cut;
-    mb_plan_free(v);
-}
-
 /* The policy's first plan. */
 static int first_plan(mb_session *s, char *err, size_t errlen)
 {
@@ -139,7 +120,6 @@ static int first_plan(mb_session *s, char *err, size_t errlen)
         snprintf(err, errlen, "%s", why); /* already "policy NAME: ..." */
         return -1;
     }
-    ss_shared_prediction(s, plan);
     s->plans[s->n_plans++] = plan;
     s->cur = plan;
     return 0;

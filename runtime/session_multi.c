@@ -157,7 +157,7 @@ static void predict(struct mb_multi *m)
         mm_dev *d = &m->d[k];
         const mb_plan *p = d->s->cur;
         d->shared = mb_plan_has_shares(p);
-        /* a plan with shares is predicted under them (ss_shared_prediction) */
+        /* a plan with shares is predicted under them (policies/registry.c, predict) */
         d->pred_alone_ms = d->shared ? mb_plan_metric_get(p, "latency_alone_ms") : p->pred.latency_ms;
         for (int st = 0; st < p->n_steps; st++)
             if (p->steps[st].kind == MB_STEP_COMPUTE && p->steps[st].site != d->site)

@@ -164,12 +164,6 @@ int ss_device_link(const mb_topology *t, int device, int *dev_is_a);
 void ss_net_realtime_begin(mb_session *s);
 void ss_net_realtime_end(mb_session *s);
 
-/* session.c: a plan with shares (mb_plan.share) is predicted as the nodes
- * run it, its compute on a shared site at 1 / share of the speed
- * (mb_plan_evaluate_shared); its steps keep their full-speed times, which
- * the node stretches, and metric latency_alone_ms keeps the latency alone. */
-void ss_shared_prediction(mb_session *s, mb_plan *plan);
-
 /* session_loop.c */
 int ss_run_frames(mb_session *s);
 void ss_free_outputs(const mb_graph *g, mb_tensor **out);

@@ -72,7 +72,6 @@ static int replan_at(mb_session *s, double uplink_bps, uint32_t next_frame, char
         snprintf(err, errlen, "re-plan at %.2f Mbit/s failed: %s", uplink_bps / 1e6, why);
         return -1;
     }
-    ss_shared_prediction(s, np);
     if (mb_runner_plan(s->runner, np, why, sizeof why)) {
         snprintf(err, errlen, "sending the new plan failed: %s", why);
         mb_plan_free(np);
