@@ -1,5 +1,5 @@
 /* The cost model (cost.h): op times from a profile scaled per node type,
- * transfers hop by hop, and the schedule simulation that predicts a plan's
+ * transfers hop by hop (cut-through), and the schedule simulation that predicts a plan's
  * latency, energy and bytes. */
 #include <math.h>
 #include <stdio.h>
@@ -268,6 +268,33 @@ static int hop_link(const mb_cost_model *c, int u, int v, int *dir)
     return 0; /* unreachable: routes only follow links */
 }
 
+/* The bytes of a message's first packet: a router forwards a message packet
+ * by packet, so the next hop starts once this much has arrived. */
+#define HOP_PACKET_BYTES 1500
+
+/* One hop of a message (cut-through forwarding, as the emulated and real
+ * routers do): the hop's sender has the first packet at *first and the
+ * whole message at *last (the same at the sending site); it transmits once
+ * the link is free (at `link_free`) and cannot finish before the last packet
+ * arrived plus that packet's serialisation. Returns when the hop starts
+ * sending; *end is when it finishes (the link is free again), *first and
+ * *last become when the first packet and the whole message reach the hop's
+ * far end. A message over two hops is therefore not carried over the first
+ * in full before the second starts: the slower hop sets the pace. */
+static double hop_pass(double rate, double delay, double overhead, int64_t bytes, double link_free, double *first,
+                       double *last, double *end)
+{
+    double ser = (double)bytes * 8.0 / rate * 1e3;
+    double pkt = (double)(bytes < HOP_PACKET_BYTES ? bytes : HOP_PACKET_BYTES) * 8.0 / rate * 1e3;
+    double start = fmax(*first, link_free);
+    double e = fmax(start + ser, *last + pkt) + overhead;
+    if (end)
+        *end = e;
+    *first = start + pkt + delay;
+    *last = e + delay;
+    return start;
+}
+
 double mb_cost_xfer_ms(const mb_cost_model *c, int from, int to, int64_t bytes)
 {
     if (from == to)
@@ -276,12 +303,12 @@ double mb_cost_xfer_ms(const mb_cost_model *c, int from, int to, int64_t bytes)
     int n = mb_cost_route(c, from, to, route, MB_MAX_SITES);
     if (n < 2)
         return INFINITY;
-    double ms = 0;
+    double first = 0, last = 0;
     for (int h = 0; h + 1 < n; h++) {
         int d = 0, l = hop_link(c, route[h], route[h + 1], &d);
-        ms += (double)bytes * 8.0 / c->rate[l][d] * 1e3 + c->delay[l][d] + c->opts.msg_overhead_ms;
+        hop_pass(c->rate[l][d], c->delay[l][d], c->opts.msg_overhead_ms, bytes, 0, &first, &last, NULL);
     }
-    return ms;
+    return last;
 }
 
 double mb_cost_rate_bps(const mb_cost_model *c, int from, int to)
@@ -475,18 +502,18 @@ static int eval_compute(eval_state *e, int k, mb_plan_step *st, char *err, size_
     return 0;
 }
 
-/* One hop of a send that leaves its link's queue at `t`: books the link and
- * counts bytes and radio bursts; returns when the data arrives. */
-static double eval_hop(eval_state *e, int from, int to, int64_t bytes, double t, mb_plan_step *st)
+/* One hop of a send (hop_pass): books the link and counts bytes and radio
+ * bursts; *first and *last move on to the hop's far end. */
+static void eval_hop(eval_state *e, int from, int to, int64_t bytes, double *first, double *last, mb_plan_step *st)
 {
     const mb_cost_model *c = e->c;
     int d = 0, l = hop_link(c, from, to, &d);
-    double ser = (double)bytes * 8.0 / c->rate[l][d] * 1e3;
-    double start = fmax(t, e->link_free[l][d]);
+    double ser = (double)bytes * 8.0 / c->rate[l][d] * 1e3, end = 0;
+    double start = hop_pass(c->rate[l][d], c->delay[l][d], c->opts.msg_overhead_ms, bytes, e->link_free[l][d], first,
+                            last, &end);
     if (st->t_start_ms < 0)
         st->t_start_ms = start;
-    e->link_free[l][d] = start + ser + c->opts.msg_overhead_ms;
-    t = start + ser + c->opts.msg_overhead_ms + c->delay[l][d];
+    e->link_free[l][d] = end;
     e->used[from] = e->used[to] = 1;
     double mbps = c->rate[l][d] / 1e6;
     if (from == e->dev) {
@@ -494,12 +521,11 @@ static double eval_hop(eval_state *e, int from, int to, int64_t bytes, double t,
         e->bursts[e->nb++] = (mb_radio_burst){start / 1e3, (start + ser) / 1e3, mbps, 0};
     } else if (to == e->dev) {
         e->pr->bytes_down += bytes;
-        double a = t - ser - c->opts.msg_overhead_ms;
+        double a = end - ser - c->opts.msg_overhead_ms;
         e->bursts[e->nb++] = (mb_radio_burst){a / 1e3, (a + ser) / 1e3, 0, mbps};
     } else {
         e->pr->bytes_backbone += bytes;
     }
-    return t;
 }
 
 static int eval_send(eval_state *e, int k, mb_plan_step *st, char *err, size_t errlen)
@@ -521,8 +547,10 @@ static int eval_send(eval_state *e, int k, mb_plan_step *st, char *err, size_t e
     }
     int64_t bytes = region_bytes(e->g, st->op, st->region);
     st->t_start_ms = -1;
+    double first = t, last = t;
     for (int h = 0; h + 1 < nr; h++)
-        t = eval_hop(e, route[h], route[h + 1], bytes, t, st);
+        eval_hop(e, route[h], route[h + 1], bytes, &first, &last, st);
+    t = last;
     st->t_end_ms = t;
     if (avail_add(&e->av[(size_t)st->to * e->n + st->op], st->region, t))
         return oom(err, errlen);

@@ -421,7 +421,9 @@ static void test_evaluate_device_edge_cloud(void **state)
     double k = 1448.0 / 1500.0; /* goodput of a shaped rate */
     double t_b = 1.5 * 2;                                                  /* 3 */
     double hop1 = 20000 * 8 / (8e6 * k) * 1e3 + 0.1 + 5;                   /* 25.8182 */
-    double hop2 = 20000 * 8 / (100e6 * k) * 1e3 + 0.1 + 20;                /* 21.7575 */
+    /* edge0 forwards b to the cloud packet by packet (cut-through): the
+     * second hop, 8x faster, ends one 1500-byte packet after the first */
+    double hop2 = 1500 * 8 / (100e6 * k) * 1e3 + 0.1 + 20;                 /* 20.2243 */
     double t_d = 40 * 0.125;                                               /* 5 */
     double back1 = 8000 * 8 / (50e6 * k) * 1e3 + 0.1 + 15;                 /* 16.4260 */
     double t_e = 6 * 0.5;                                                  /* 3 */
@@ -430,11 +432,29 @@ static void test_evaluate_device_edge_cloud(void **state)
     assert_float_equal(p->steps[2].t_end_ms, t_b + hop1 + hop2 + t_d, 1e-9);
     double lat = t_b + hop1 + hop2 + t_d + back1 + t_e + back2;
     assert_float_equal(p->pred.latency_ms, lat, 1e-9);
-    assert_float_equal(lat, 85.2674, 1e-3);
+    assert_float_equal(lat, 83.7342, 1e-3);
     /* the device's radio sees b go up and e come down; d crosses the backbone */
     assert_int_equal(p->pred.bytes_up, 20000);
     assert_int_equal(p->pred.bytes_down, 400);
     assert_int_equal(p->pred.bytes_backbone, 20000 + 8000);
+    mb_plan_free(p);
+    /* d straight from the cloud to the device: the second hop (20 Mbit/s)
+     * is the slower, so it sets the pace once the first packet is over */
+    p = mb_plan_new("t", g, 0);
+    mb_plan_compute(p, b, 0, mb_node_full_region(g, b));
+    mb_plan_send(p, b, mb_node_full_region(g, b), 0, 2);
+    mb_plan_compute(p, d, 2, mb_node_full_region(g, d));
+    mb_plan_send(p, d, mb_node_full_region(g, d), 2, 0);
+    mb_plan_compute(p, e, 0, mb_node_full_region(g, e));
+    assert_int_equal(mb_plan_evaluate(p, cm, err, sizeof(err)), 0);
+    double t0 = t_b + hop1 + hop2 + t_d;
+    double first_in = 1500 * 8 / (50e6 * k) * 1e3 + 15; /* the first packet at edge0 */
+    double down = fmax(first_in + 8000 * 8 / (20e6 * k) * 1e3,
+                       8000 * 8 / (50e6 * k) * 1e3 + 0.1 + 15 + 1500 * 8 / (20e6 * k) * 1e3) +
+                  0.1 + 10;
+    assert_float_equal(down, 28.6635, 1e-3);
+    assert_float_equal(p->steps[3].t_end_ms, t0 + down, 1e-9);
+    assert_float_equal(p->pred.latency_ms, t0 + down + 6 * 2, 1e-9);
     mb_plan_free(p);
     mb_cost_free(cm);
     mb_profile_free(prof);

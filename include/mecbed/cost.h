@@ -3,8 +3,12 @@
  *  op time on a site     = profile_ms(op) * factor(site's node type) * scale(site)
  *                          (a region costs its share of the op's output elements)
  *  transfer of b bytes   = b / goodput + one-way delay + per-message overhead, per
- *    from -> to            direction, hop by hop along the topology's links
- *                          (store and forward)
+ *    from -> to            direction, hop by hop along the topology's links,
+ *                          forwarded packet by packet (cut-through: a hop starts
+ *                          once the first 1500-byte packet is over the last one
+ *                          and ends no sooner than the previous hop's last
+ *                          packet plus its own serialisation, so the slowest
+ *                          hop sets the pace; one hop: the formula above)
  *  energy                = see energy.h and mb_plan_evaluate below.
  *
  * The rate and delay of a direction come from its link spec (rate=, delay= or
