@@ -40,6 +40,16 @@ int mb_run_generate(mb_plan_setup *s, const mb_session_config *cfg, long P, long
                 s->model);
         return 2;
     }
+    int pd = !strcmp(cfg->policy, "pd-device");
+    if (!pd && strcmp(cfg->policy, "edgeshard") && strcmp(cfg->policy, "pipeline")) {
+        fprintf(stderr, "mecbed run: --policy %s: a generation runs edgeshard (the layer-range pipeline, the "
+                "default; also 'pipeline') or pd-device (the server prefills, the device decodes)\n", cfg->policy);
+        return 2;
+    }
+    if (pd && split >= 0) {
+        fprintf(stderr, "mecbed run: --split: pd-device decodes every layer on the device (no split to choose)\n");
+        return 2;
+    }
     int server = -1;
     for (int i = 0; i < s->topo.n_sites; i++)
         if (i != s->device && s->topo.sites[i].role != MB_ROLE_DEVICE && server < 0)
@@ -80,6 +90,7 @@ int mb_run_generate(mb_plan_setup *s, const mb_session_config *cfg, long P, long
     gc.P = (int)P;
     gc.N = (int)N;
     gc.split = split;
+    gc.pd = pd;
     gc.seed = cfg->seed;
     mb_gen_run_report r;
     if (mb_gen_run(&gc, &r, err, sizeof err)) {

@@ -49,11 +49,15 @@ static int kv_op(const mb_graph *g, int key, int input)
 }
 
 /* The plan of a layer-range split (k layers on the device) of g with its
- * KV cache bound as state where each layer runs: mb_plan_assign's plan
- * without the sends of bound inputs and outputs; validated, and its steps'
- * times evaluated (the modelled step timing runs them). NULL with err. */
-static mb_plan *gen_plan(const mb_graph *g, const mb_cost_model *c, const mb_topology *t, int L, int k, int device,
-                         int server, const char *model, char *err, size_t errlen)
+ * KV cache bound as state on the site that decodes each layer (layers
+ * [0, k_state) on the device): mb_plan_assign's plan without the sends of
+ * bound inputs, and of bound outputs kept where they are computed; a layer
+ * computed on the server but decoded on the device (P/D-Device's prefill)
+ * keeps the send of its present K/V to the device, which binds it there.
+ * Validated, and its steps' times evaluated (the modelled step timing runs
+ * them). NULL with err. */
+static mb_plan *gen_plan(const mb_graph *g, const mb_cost_model *c, const mb_topology *t, int L, int k, int k_state,
+                         int device, int server, const char *model, char *err, size_t errlen)
 {
     int *ls = malloc(sizeof(int) * (size_t)L), *site = malloc(sizeof(int) * (size_t)g->n_nodes);
     mb_plan *full = mb_plan_new("edgeshard", g, device), *p = mb_plan_new("edgeshard", g, device);
@@ -72,13 +76,14 @@ static mb_plan *gen_plan(const mb_graph *g, const mb_cost_model *c, const mb_top
             goto fail;
         }
         mb_plan_state *b = &p->state[p->n_state++];
-        *b = (mb_plan_state){.site = ls[key / 2], .in_op = in, .out_op = out, .key = (uint32_t)key};
+        *b = (mb_plan_state){.site = key / 2 < k_state ? device : server, .in_op = in, .out_op = out,
+                             .key = (uint32_t)key};
     }
     for (int i = 0; i < full->n_steps; i++) {
         const mb_plan_step *st = &full->steps[i];
         int bound = 0;
         for (int j = 0; j < p->n_state && st->kind == MB_STEP_SEND; j++)
-            bound |= st->op == p->state[j].in_op || st->op == p->state[j].out_op;
+            bound |= st->op == p->state[j].in_op || (st->op == p->state[j].out_op && st->site == p->state[j].site);
         if (bound)
             continue;
         if ((st->kind == MB_STEP_COMPUTE ? mb_plan_compute(p, st->op, st->site, st->region)
@@ -88,7 +93,11 @@ static mb_plan *gen_plan(const mb_graph *g, const mb_cost_model *c, const mb_top
         }
     }
     snprintf(p->model, sizeof p->model, "%s", model);
-    snprintf(p->note, sizeof p->note, "layers [0, %d) on the device, [%d, %d) on the server", k, k, L);
+    if (k_state == k)
+        snprintf(p->note, sizeof p->note, "layers [0, %d) on the device, [%d, %d) on the server", k, k, L);
+    else
+        snprintf(p->note, sizeof p->note, "layers [0, %d) on the device, [%d, %d) on the server; the KV cache of "
+                 "layers [0, %d) to the device", k, k, L, k_state);
     if (mb_plan_validate(p, g, t, err, errlen) || mb_plan_evaluate(p, c, err, errlen))
         goto fail;
     free(ls);
@@ -341,7 +350,7 @@ static int prepare(const mb_gen_run_config *c, const int64_t *prompt, mb_gen_run
     int rc = -1;
     if (r->edgeshard_split < 0)
         goto out;
-    r->split = c->split >= 0 ? c->split : r->edgeshard_split;
+    r->split = c->pd ? L : c->split >= 0 ? c->split : r->edgeshard_split;
     if (r->split > L) {
         snprintf(err, errlen, "--split %d: the model has %d layers", r->split, L);
         goto out;
@@ -368,15 +377,27 @@ static int prepare(const mb_gen_run_config *c, const int64_t *prompt, mb_gen_run
     mb_backend_free(be);
     memcpy(r->ref_tokens, ref.tokens, sizeof(int64_t) * (size_t)c->N);
     mb_gen_result_free(&ref);
-    *pp = gen_plan(c->prefill, c->c_prefill, c->s.topo, L, r->split, c->s.device, c->server, c->prefill_name, err,
-                   errlen);
-    *dp = *pp ? gen_plan(c->decode, c->c_decode, c->s.topo, L, r->split, c->s.device, c->server, c->decode_name,
-                         err, errlen)
+    /* P/D-Device: the server prefills every layer, the device decodes every
+     * layer; the prefill sends each layer's cache to the device */
+    int k_prefill = c->pd ? 0 : r->split;
+    *pp = gen_plan(c->prefill, c->c_prefill, c->s.topo, L, k_prefill, r->split, c->s.device, c->server,
+                   c->prefill_name, err, errlen);
+    *dp = *pp ? gen_plan(c->decode, c->c_decode, c->s.topo, L, r->split, r->split, c->s.device, c->server,
+                         c->decode_name, err, errlen)
               : NULL;
     if (!*dp)
         goto out;
     r->plan_ttft_ms = (*pp)->pred.latency_ms;
     r->plan_tpot_ms = (*dp)->pred.latency_ms;
+    if (c->pd) { /* no pipeline cut to take the prediction from: the plans' own */
+        r->predicted_ttft_ms = r->plan_ttft_ms;
+        r->predicted_tpot_ms = r->plan_tpot_ms;
+        r->predicted_tokens_per_s = 1000.0 / r->plan_tpot_ms;
+        r->predicted_up_bytes = (*dp)->pred.bytes_up;
+        r->predicted_down_bytes = (*dp)->pred.bytes_down;
+        for (int i = 0; i < (*pp)->n_state; i++)
+            r->predicted_kv_bytes += c->prefill->nodes[(*pp)->state[i].out_op].out_bytes;
+    }
     r->predicted_energy_mj_token = (*dp)->pred.energy_mj;
     cache_bytes(c->decode, *dp, c->s.device, r);
     rc = 0;
@@ -394,6 +415,7 @@ int mb_gen_run(const mb_gen_run_config *c, mb_gen_run_report *r, char *err, size
         return -1;
     }
     r->model = c->dec->name;
+    r->pd = c->pd;
     r->P = c->P;
     r->N = c->N;
     r->layers = (int)c->dec->layers;
@@ -465,7 +487,7 @@ static void json_ids(FILE *f, const char *k, const int64_t *v, int n)
 
 void mb_gen_run_write_json(const mb_gen_run_report *r, FILE *f)
 {
-    fprintf(f, "{\"mode\":\"generate\",\"model\":");
+    fprintf(f, "{\"mode\":\"generate\",\"policy\":\"%s\",\"model\":", r->pd ? "pd-device" : "edgeshard");
     mb_json_print_string(f, r->model);
     fprintf(f, ",\"prompt_tokens\":%d,\"gen_tokens\":%d,\"layers\":%d,\"split\":%d,\"edgeshard_split\":%d", r->P,
             r->N, r->layers, r->split, r->edgeshard_split);
@@ -489,6 +511,8 @@ void mb_gen_run_write_json(const mb_gen_run_report *r, FILE *f)
             (long long)r->predicted_up_bytes, (long long)r->predicted_down_bytes);
     fprintf(f, ",\"prefill_bytes_up\":%lld,\"prefill_bytes_down\":%lld", (long long)r->prefill_up_bytes,
             (long long)r->prefill_down_bytes);
+    if (r->pd)
+        fprintf(f, ",\"predicted_kv_transfer_bytes\":%lld", (long long)r->predicted_kv_bytes);
     json_num(f, "energy_mj_per_token", r->energy_mj_token);
     json_num(f, "predicted_energy_mj_per_token", r->predicted_energy_mj_token);
     json_num(f, "ttft_energy_mj", r->ttft_energy_mj);
@@ -504,9 +528,15 @@ void mb_gen_run_write_json(const mb_gen_run_report *r, FILE *f)
 
 void mb_gen_run_write_text(const mb_gen_run_report *r, FILE *f)
 {
-    fprintf(f, "%s: prompt %d tokens, %d generated; layers [0, %d) on the device (%s), [%d, %d) on the server (%s)%s; "
-            "tdf %.2f\n", r->model, r->P, r->N, r->split, r->device_type, r->split, r->layers, r->server_type,
-            r->split == r->edgeshard_split ? " (EdgeShard's cut)" : "", r->tdf);
+    if (r->pd)
+        fprintf(f, "%s: prompt %d tokens, %d generated; P/D-Device: the server (%s) prefills, the KV cache "
+                "(%.2f MB measured down, %.2f MB planned) crosses to the device (%s), which decodes; tdf %.2f\n",
+                r->model, r->P, r->N, r->server_type, r->prefill_down_bytes / 1e6, r->predicted_kv_bytes / 1e6,
+                r->device_type, r->tdf);
+    else
+        fprintf(f, "%s: prompt %d tokens, %d generated; layers [0, %d) on the device (%s), [%d, %d) on the server "
+                "(%s)%s; tdf %.2f\n", r->model, r->P, r->N, r->split, r->device_type, r->split, r->layers,
+                r->server_type, r->split == r->edgeshard_split ? " (EdgeShard's cut)" : "", r->tdf);
     fprintf(f, "  TTFT      %9.2f ms   predicted %9.2f ms\n", r->ttft_ms, r->predicted_ttft_ms);
     fprintf(f, "  TPOT      %9.2f ms   predicted %9.2f ms (%+.1f %%), p95 %.2f ms, mean %.2f ms\n", r->tpot_median_ms,
             r->predicted_tpot_ms, 100 * mb_rel_error(r->tpot_median_ms, r->predicted_tpot_ms), r->tpot_p95_ms,
@@ -515,8 +545,8 @@ void mb_gen_run_write_text(const mb_gen_run_report *r, FILE *f)
     fprintf(f, "  per token: %lld B up, %lld B down (predicted %lld, %lld); device energy %.2f mJ (predicted %.2f)\n",
             (long long)r->up_bytes_token, (long long)r->down_bytes_token, (long long)r->predicted_up_bytes,
             (long long)r->predicted_down_bytes, r->energy_mj_token, r->predicted_energy_mj_token);
-    fprintf(f, "  KV cache kept: device %.2f MB, server %.2f MB (never sent)\n", r->cache_bytes_device / 1e6,
-            r->cache_bytes_server / 1e6);
+    fprintf(f, "  KV cache kept: device %.2f MB, server %.2f MB (%s)\n", r->cache_bytes_device / 1e6,
+            r->cache_bytes_server / 1e6, r->pd ? "sent once, after the prefill" : "never sent");
     fprintf(f, "  output_match: %s (", r->output_match ? "yes" : "NO");
     for (int i = 0; i < r->n_tokens && i < 12; i++)
         fprintf(f, "%s%lld", i ? " " : "", (long long)r->tokens[i]);

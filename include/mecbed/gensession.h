@@ -32,6 +32,9 @@ typedef struct mb_gen_run_config {
     int server;      /* the edge site */
     int P, N;        /* prompt tokens, generated tokens (>= 1) */
     int split;       /* layers on the device (0..L); -1: EdgeShard's choice */
+    int pd;          /* P/D-Device instead: the server prefills every layer, each
+                      * layer's KV cache crosses the link to the device, the device
+                      * decodes every layer (split is then ignored) */
     uint64_t seed;   /* the prompt's */
 } mb_gen_run_config;
 
@@ -50,6 +53,8 @@ typedef struct mb_gen_run_report {
     int64_t up_bytes_token, down_bytes_token;       /* measured on the device, median decode step */
     int64_t predicted_up_bytes, predicted_down_bytes; /* gen_pipeline's, per decode step */
     int64_t prefill_up_bytes, prefill_down_bytes;
+    int pd;                        /* P/D-Device (mb_gen_run_config.pd) */
+    int64_t predicted_kv_bytes;    /* P/D: the cache the prefill plan sends (its down bytes) */
     double energy_mj_token, predicted_energy_mj_token; /* device, mean decode step */
     double ttft_energy_mj;
     int64_t cache_bytes_device, cache_bytes_server; /* KV cache each site keeps (plan bindings) */
