@@ -104,7 +104,9 @@ static void usage(FILE *f)
             "  --split K            the rest on the server, each layer's KV cache kept where it\n"
             "                       runs; K defaults to EdgeShard's cut. Reports measured and\n"
             "                       predicted TTFT, TPOT, tokens/s, bytes and device energy per\n"
-            "                       token, output_match (docs/generation.md); no --policy\n"
+            "                       token, output_match (docs/generation.md). --policy pd-device\n"
+            "                       instead: the server prefills every layer, the KV cache\n"
+            "                       crosses to the device once, the device decodes\n"
             "  --json               every figure as one JSON object\n"
             "  --quiet              no per-frame progress on stderr (on a terminal: one line\n"
             "                       rewritten per frame; otherwise a line every 5 s)\n",
