@@ -56,6 +56,20 @@ char *mb_plan_to_json(const mb_plan *p, const mb_graph *g, const mb_topology *t,
                 add_num(sh, t && s < t->n_sites ? t->sites[s].name : nm, p->share[s]);
             }
     }
+    if (p->n_state > 0) { /* state bindings (generation's KV cache), by name */
+        cJSON *sa = cJSON_AddArrayToObject(o, "state");
+        for (int i = 0; i < p->n_state; i++) {
+            const mb_plan_state *b = &p->state[i];
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "site", t && b->site < t->n_sites ? t->sites[b->site].name : "?");
+            if (b->in_op >= 0)
+                cJSON_AddStringToObject(e, "input", g->nodes[b->in_op].name);
+            if (b->out_op >= 0)
+                cJSON_AddStringToObject(e, "output", g->nodes[b->out_op].name);
+            cJSON_AddNumberToObject(e, "key", b->key);
+            cJSON_AddItemToArray(sa, e);
+        }
+    }
     if (with_steps) {
         cJSON *steps = cJSON_AddArrayToObject(o, "steps");
         for (int k = 0; k < p->n_steps; k++) {
@@ -122,6 +136,65 @@ static int shares_from_json(const cJSON *sh, const mb_topology *t, mb_plan *p, c
             return -1;
         }
         p->share[s] = v->valuedouble;
+    }
+    return 0;
+}
+
+/* An op of a state binding by name ("input" or "output"), -1 when absent. */
+static int state_op(const cJSON *e, const char *key, const mb_graph *g, int i, int *op, char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, key);
+    *op = -1;
+    if (!v)
+        return 0;
+    if (!cJSON_IsString(v)) {
+        snprintf(err, errlen, "plan: state binding %d: \"%s\" must be an op name", i, key);
+        return -1;
+    }
+    if ((*op = mb_graph_find(g, v->valuestring)) < 0) {
+        snprintf(err, errlen, "plan: state binding %d: %s \"%s\" is not in model %s", i, key, v->valuestring,
+                 g->name);
+        return -1;
+    }
+    return 0;
+}
+
+/* "state": [{site, input?, output?, key}]: mb_plan_state bindings (checked
+ * further by mb_plan_validate). */
+static int state_from_json(const cJSON *sa, const mb_graph *g, const mb_topology *t, mb_plan *p, char *err,
+                           size_t errlen)
+{
+    if (!sa)
+        return 0;
+    if (!cJSON_IsArray(sa) || cJSON_GetArraySize(sa) > MB_PLAN_MAX_STATE) {
+        snprintf(err, errlen, "plan: \"state\" must be an array of at most %d bindings", MB_PLAN_MAX_STATE);
+        return -1;
+    }
+    int i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, sa)
+    {
+        mb_plan_state b = {0};
+        const cJSON *key = cJSON_GetObjectItemCaseSensitive(e, "key");
+        const cJSON *site = cJSON_GetObjectItemCaseSensitive(e, "site");
+        if (!cJSON_IsObject(e) || !cJSON_IsString(site) || (b.site = mb_topology_find(t, site->valuestring)) < 0) {
+            snprintf(err, errlen, "plan: state binding %d: \"site\" must name a site of the topology", i);
+            return -1;
+        }
+        if (!cJSON_IsNumber(key) || !(key->valuedouble >= 0 && key->valuedouble <= 4294967295.0) ||
+            key->valuedouble != floor(key->valuedouble)) {
+            snprintf(err, errlen, "plan: state binding %d: \"key\" must be an integer in [0, 2^32)", i);
+            return -1;
+        }
+        b.key = (uint32_t)key->valuedouble;
+        if (state_op(e, "input", g, i, &b.in_op, err, errlen) || state_op(e, "output", g, i, &b.out_op, err, errlen))
+            return -1;
+        if (b.in_op < 0 && b.out_op < 0) {
+            snprintf(err, errlen, "plan: state binding %d binds neither an \"input\" nor an \"output\"", i);
+            return -1;
+        }
+        p->state[p->n_state++] = b;
+        i++;
     }
     return 0;
 }
@@ -208,7 +281,8 @@ mb_plan *mb_plan_from_json(const char *text, const mb_graph *g, const mb_topolog
         }
         k++;
     }
-    if (shares_from_json(cJSON_GetObjectItemCaseSensitive(o, "shares"), t, p, err, errlen))
+    if (shares_from_json(cJSON_GetObjectItemCaseSensitive(o, "shares"), t, p, err, errlen) ||
+        state_from_json(cJSON_GetObjectItemCaseSensitive(o, "state"), g, t, p, err, errlen))
         goto fail;
     cJSON_Delete(o);
     return p;

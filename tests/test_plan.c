@@ -259,6 +259,44 @@ static void test_json_round_trip(void **state)
     assert_non_null(q);
     assert_true(q->share[1] == 0.25 && q->share[0] == 0);
     mb_plan_free(q);
+    /* state bindings (generation's KV cache) round-trip by name; bad ones
+     * are refused naming what is wrong */
+    p->share[1] = 0;
+    p->state[0] = (mb_plan_state){.site = 1, .in_op = -1, .out_op = g->outputs[0], .key = 7};
+    p->state[1] = (mb_plan_state){.site = 0, .in_op = 0, .out_op = -1, .key = 4000000000u};
+    p->n_state = 2;
+    char *js2 = mb_plan_to_json(p, g, &t, 1);
+    assert_non_null(strstr(js2, "\"state\""));
+    q = mb_plan_from_json(js2, g, &t, err, sizeof(err));
+    if (!q)
+        fail_msg("%s", err);
+    assert_int_equal(q->n_state, 2);
+    assert_memory_equal(&q->state[0], &p->state[0], sizeof(mb_plan_state));
+    assert_memory_equal(&q->state[1], &p->state[1], sizeof(mb_plan_state));
+    mb_plan_free(q);
+    const char *bad_state[][2] = {{"\"state\":[{\"site\":\"moon\",\"input\":\"x\",\"key\":1}]", "site"},
+                                  {"\"state\":[{\"site\":\"device\",\"key\":1}]", "neither"},
+                                  {"\"state\":[{\"site\":\"device\",\"output\":\"nope\",\"key\":1}]", "nope"},
+                                  {"\"state\":[{\"site\":\"device\",\"output\":3,\"key\":1}]", "op name"},
+                                  {"\"state\":[{\"site\":\"device\",\"output\":\"%s\",\"key\":-1}]", "key"},
+                                  {"\"state\":[{\"site\":\"device\",\"output\":\"%s\",\"key\":1.5}]", "key"},
+                                  {"\"state\":{}", "array"}};
+    for (int k = 0; k < 7; k++) {
+        char item[256], text[16384];
+        snprintf(item, sizeof item, bad_state[k][0], g->nodes[g->outputs[0]].name);
+        size_t n = strlen(js2);
+        assert_true(n + strlen(item) + 2 < sizeof text);
+        snprintf(text, sizeof text, "%.*s,%s}", (int)(n - 1), js2, item);
+        char *st = strstr(text, "\"state\":[{\"site\"");
+        assert_non_null(st);
+        memcpy(st, "\"statx\"", 7); /* the plan's own bindings out of the way */
+        assert_null(mb_plan_from_json(text, g, &t, err, sizeof(err)));
+        if (!strstr(err, bad_state[k][1]))
+            fail_msg("state case %d: '%s' lacks '%s'", k, err, bad_state[k][1]);
+    }
+    free(js2);
+    p->n_state = 0;
+    p->share[1] = 0.25;
     const char *bad_share[] = {"\"shares\":{\"device\":0.5}", "\"shares\":{\"%s\":1.5}", "\"shares\":[0.5]"};
     for (int k = 0; k < 3; k++) {
         char key[64], text[8192];
