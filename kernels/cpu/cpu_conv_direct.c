@@ -392,7 +392,10 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
             }
         }
     }
-    if (d->act && j->act == DC_ACT_NONE)
+    if (d->post) /* residual add (+ activation) on the task's rows, in cache */
+        for (int64_t m = m0; m < m1; m++)
+            cpu_conv_post(d->post, d->r, n, mg0 + m, y0 * j->OW, obase + m * j->P + y0 * j->OW, (y1 - y0) * j->OW);
+    else if (d->act && j->act == DC_ACT_NONE)
         for (int64_t m = m0; m < m1; m++) {
             float *o = obase + m * j->P + y0 * j->OW;
             cpu_unary_span(d->act->type, d->act->a.alpha, d->act->a.beta, o, o, (y1 - y0) * j->OW);
