@@ -249,6 +249,14 @@ static int is_fusable_act(mb_op_type t)
            t == MB_OP_HARDSWISH || t == MB_OP_SIGMOID;
 }
 
+/* MECBED_FUSE_ADD=0 keeps residual Adds out of fused chains (to measure
+ * what fusing them gains, A/B in one build). */
+static int fuse_adds(void)
+{
+    const char *e = getenv("MECBED_FUSE_ADD");
+    return !(e && strcmp(e, "0") == 0);
+}
+
 static int fusable_chain(const mb_graph *g, int i, const int *uses, const char *is_out, mb_fusion *f)
 {
     const mb_node *nd = &g->nodes[i];
@@ -259,7 +267,7 @@ static int fusable_chain(const mb_graph *g, int i, const int *uses, const char *
         return -1;
     int last = i;
     const mb_node *a = &g->nodes[i + 1];
-    if (a->type == MB_OP_ADD && a->n_inputs == 2 && (a->inputs[0] == i) != (a->inputs[1] == i)) {
+    if (a->type == MB_OP_ADD && a->n_inputs == 2 && (a->inputs[0] == i) != (a->inputs[1] == i) && fuse_adds()) {
         const mb_node *rn = &g->nodes[a->inputs[a->inputs[0] == i ? 1 : 0]];
         int same = rn->out_ndim == nd->out_ndim && a->out_ndim == nd->out_ndim;
         for (int d = 0; same && d < nd->out_ndim; d++)
