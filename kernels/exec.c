@@ -237,7 +237,7 @@ static void plan_free(mem_plan *mp)
  * runtime hands kernels reused scratch buffers too), so a slot's previous
  * contents never show through, and an op's time is its kernel's alone. */
 /* With fusion: what may run inside conv i (mb_fusion): a residual Add
- * next in order (a BatchNormalization head: only an activation) (i its only consumer, the other operand already computed,
+ * next in order (i its only consumer, the other operand already computed,
  * same shape, no broadcasting), then an activation next in order (the only
  * consumer of the conv or of the Add). Neither link may be a graph output
  * but the last. The memory plan gives the chain one slot, taken when the
@@ -263,12 +263,11 @@ static int fusable_chain(const mb_graph *g, int i, const int *uses, const char *
     f->add = f->act = -1;
     f->res_first = 0;
     memset(&f->res, 0, sizeof f->res);
-    int bn = nd->type == MB_OP_BATCHNORM && nd->out_ndim == 4; /* BatchNorm + activation (DenseNet) */
-    if ((nd->type != MB_OP_CONV && !bn) || i + 1 >= g->n_nodes || uses[i] != 1 || is_out[i])
+    if (nd->type != MB_OP_CONV || i + 1 >= g->n_nodes || uses[i] != 1 || is_out[i])
         return -1;
     int last = i;
     const mb_node *a = &g->nodes[i + 1];
-    if (!bn && a->type == MB_OP_ADD && a->n_inputs == 2 && (a->inputs[0] == i) != (a->inputs[1] == i) && fuse_adds()) {
+    if (a->type == MB_OP_ADD && a->n_inputs == 2 && (a->inputs[0] == i) != (a->inputs[1] == i) && fuse_adds()) {
         const mb_node *rn = &g->nodes[a->inputs[a->inputs[0] == i ? 1 : 0]];
         int same = rn->out_ndim == nd->out_ndim && a->out_ndim == nd->out_ndim;
         for (int d = 0; same && d < nd->out_ndim; d++)

@@ -207,16 +207,14 @@ static int cpu_compute(mb_backend *be, const mb_graph *g, int node, const mb_vie
     return rc;
 }
 
-/* Conv + residual Add + activation, or BatchNormalization + activation, in
- * one pass (exec.c asks, mb_exec_opts.fuse): each is applied to a task's
- * part of the output right after it was written. The residual must be a
- * 4-D float tensor. */
+/* Conv + residual Add + activation in one pass (exec.c asks,
+ * mb_exec_opts.fuse): each is applied to a task's part of the output right
+ * after the conv wrote it. The residual must be a 4-D float tensor. */
 static int cpu_compute_fused(mb_backend *be, const mb_graph *g, int node, const mb_fusion *f, const mb_view *in,
                              mb_region r, mb_tensor *out, char *err, size_t errlen)
 {
     const mb_node *nd = &g->nodes[node];
-    if ((nd->type != MB_OP_CONV && nd->type != MB_OP_BATCHNORM) || nd->out_ndim != 4 ||
-        nd->out_dtype != MB_DT_FLOAT || (nd->type == MB_OP_BATCHNORM && f->add >= 0))
+    if (nd->type != MB_OP_CONV || nd->out_ndim != 4 || nd->out_dtype != MB_DT_FLOAT)
         return 0;
     cpu_post post = {NULL, NULL, 0};
     if (f->act >= 0) {
@@ -243,8 +241,7 @@ static int cpu_compute_fused(mb_backend *be, const mb_graph *g, int node, const 
     }
     cpu_ctx *c = be->ctx;
     pthread_mutex_lock(&c->lock);
-    int rc = nd->type == MB_OP_BATCHNORM ? cpu_batchnorm_act(c, g, node, post.act, in, r, out, err, errlen)
-                                         : cpu_conv(c, g, node, &post, in, r, out, err, errlen);
+    int rc = cpu_conv(c, g, node, &post, in, r, out, err, errlen);
     pthread_mutex_unlock(&c->lock);
     return rc ? -1 : 1;
 }

@@ -98,7 +98,6 @@ typedef struct rows_job {
     int64_t unit_len, units_per_plane, n_units, units_per_task;
     const float *scale, *shift; /* batch norm: per channel y = x*scale + shift */
     int64_t channels, inner;    /* batch norm on non-4-D tensors */
-    const mb_node *act;         /* batch norm: fused activation, or NULL */
 } rows_job;
 
 /* Elements handed to one task. */
@@ -192,10 +191,7 @@ static void bn_task(void *arg, int t, int thread)
     for (int64_t u = u0; u < u1; u++) {
         int64_t ch;
         const float *src = unit_src(j, u, &ch);
-        float *y = j->out + u * j->unit_len;
-        affine_span(src, y, j->unit_len, j->scale[ch], j->shift[ch]);
-        if (j->act) /* fused activation, while the row is in cache */
-            cpu_unary_span(j->act->type, j->act->a.alpha, j->act->a.beta, y, y, j->unit_len);
+        affine_span(src, j->out + u * j->unit_len, j->unit_len, j->scale[ch], j->shift[ch]);
     }
 }
 
@@ -210,12 +206,6 @@ static void bn_flat_task(void *arg, int t, int thread)
 
 int cpu_batchnorm(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out,
                   char *err, size_t errlen)
-{
-    return cpu_batchnorm_act(c, g, node, NULL, in, r, out, err, errlen);
-}
-
-int cpu_batchnorm_act(cpu_ctx *c, const mb_graph *g, int node, const mb_node *act, const mb_view *in, mb_region r,
-                      mb_tensor *out, char *err, size_t errlen)
 {
     const mb_node *nd = &g->nodes[node];
     int64_t C = in[0].t->dims[1];
@@ -237,7 +227,6 @@ int cpu_batchnorm_act(cpu_ctx *c, const mb_graph *g, int node, const mb_node *ac
     j.shift = ss + C;
     if (in[0].t->ndim == 4 && out->ndim == 4) {
         setup_units(&j, &in[0], r);
-        j.act = act;
         /* scratch 0 holds the coefficients: no task uses scratch */
         cpu_run(c, n_unit_tasks(&j), bn_task, &j, (double)j.n_units * j.unit_len / 4.0);
     } else {
@@ -247,8 +236,6 @@ int cpu_batchnorm_act(cpu_ctx *c, const mb_graph *g, int node, const mb_node *ac
         for (int i = 2; i < in[0].t->ndim; i++)
             j.inner *= in[0].t->dims[i];
         cpu_run(c, (int)(in[0].t->dims[0] * C), bn_flat_task, &j, (double)mb_tensor_numel(in[0].t) / 4.0);
-        if (act)
-            cpu_unary_span(act->type, act->a.alpha, act->a.beta, out->data, out->data, mb_tensor_numel(out));
     }
     return 0;
 }

@@ -134,11 +134,6 @@ int cpu_binary(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_re
                size_t errlen);
 int cpu_batchnorm(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out,
                   char *err, size_t errlen);
-/* BatchNormalization with an activation (NULL: none) applied to each
- * task's rows right after they are written (4-D: same as cpu_batchnorm,
- * then cpu_unary_span). */
-int cpu_batchnorm_act(cpu_ctx *c, const mb_graph *g, int node, const mb_node *act, const mb_view *in, mb_region r,
-                      mb_tensor *out, char *err, size_t errlen);
 int cpu_concat(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
                size_t errlen);
 /* Transformer operators (cpu_transformer.c). */
