@@ -236,13 +236,6 @@ static void plan_free(mem_plan *mp)
  * first: a backend writes every element of the region it computes (the
  * runtime hands kernels reused scratch buffers too), so a slot's previous
  * contents never show through, and an op's time is its kernel's alone. */
-/* With fusion: what may run inside conv i (mb_fusion): a residual Add
- * next in order (i its only consumer, the other operand already computed,
- * same shape, no broadcasting), then an activation next in order (the only
- * consumer of the conv or of the Add). Neither link may be a graph output
- * but the last. The memory plan gives the chain one slot, taken when the
- * conv runs; if the backend then declines, the nodes run on their own, in
- * place. Returns the chain's last node, or -1 (nothing fused). */
 static int is_fusable_act(mb_op_type t)
 {
     return t == MB_OP_RELU || t == MB_OP_CLIP || t == MB_OP_LEAKYRELU || t == MB_OP_HARDSIGMOID ||
@@ -257,6 +250,13 @@ static int fuse_adds(void)
     return !(e && strcmp(e, "0") == 0);
 }
 
+/* With fusion: what may run inside conv i (mb_fusion): a residual Add
+ * next in order (i its only consumer, the other operand already computed,
+ * same shape, no broadcasting), then an activation next in order (the only
+ * consumer of the conv or of the Add). Neither link may be a graph output
+ * but the last. The memory plan gives the chain one slot, taken when the
+ * conv runs; if the backend then declines, the nodes run on their own, in
+ * place. Returns the chain's last node, or -1 (nothing fused). */
 static int fusable_chain(const mb_graph *g, int i, const int *uses, const char *is_out, mb_fusion *f)
 {
     const mb_node *nd = &g->nodes[i];
