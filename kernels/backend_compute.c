@@ -171,17 +171,55 @@ int mb_backend_compute(mb_backend *be, const mb_graph *g, int node, const mb_vie
     return be->compute(be, g, node, v, r, out, err, errlen);
 }
 
-int mb_backend_compute_fused(mb_backend *be, const mb_graph *g, int node, int act, const mb_view *in, mb_region r,
-                             mb_tensor *out, char *err, size_t errlen)
+/* The node after `prev` in a fused chain: its only input is prev's output
+ * (an activation) or one of its two (an Add), same rank, supported. */
+static int chain_link_ok(mb_backend *be, const mb_graph *g, int prev, int node, int n_in)
 {
-    if (!be || !be->compute_fused || !g || act < 0 || act >= g->n_nodes)
+    if (node <= prev || node >= g->n_nodes)
         return 0;
-    const mb_node *a = &g->nodes[act];
-    if (a->n_inputs != 1 || a->inputs[0] != node || a->out_ndim != g->nodes[node].out_ndim ||
-        !be->supports_op || !be->supports_op(be, g, a))
+    const mb_node *a = &g->nodes[node];
+    int from_prev = 0;
+    for (int k = 0; k < a->n_inputs; k++)
+        from_prev += a->inputs[k] == prev;
+    return a->n_inputs == n_in && from_prev == 1 && a->out_ndim == g->nodes[prev].out_ndim && be->supports_op &&
+           be->supports_op(be, g, a);
+}
+
+int mb_backend_compute_fused(mb_backend *be, const mb_graph *g, int node, const mb_fusion *f, const mb_view *in,
+                             mb_region r, mb_tensor *out, char *err, size_t errlen)
+{
+    if (!be || !be->compute_fused || !g || !f || node < 0 || node >= g->n_nodes || (f->add < 0 && f->act < 0))
+        return 0;
+    mb_fusion fc = *f;
+    int last = node;
+    if (f->add >= 0) {
+        const mb_node *a = &g->nodes[f->add];
+        if (a->type != MB_OP_ADD || !chain_link_ok(be, g, node, f->add, 2))
+            return 0;
+        int rk = a->inputs[0] == node ? 1 : 0; /* the residual's input slot */
+        const mb_node *rn = &g->nodes[a->inputs[rk]];
+        /* no broadcasting: the residual has the conv's (and the Add's) shape */
+        if (rn->out_ndim != g->nodes[node].out_ndim || a->out_ndim != g->nodes[node].out_ndim)
+            return 0;
+        for (int d = 0; d < rn->out_ndim; d++)
+            if (rn->out_dims[d] != g->nodes[node].out_dims[d] || a->out_dims[d] != rn->out_dims[d])
+                return 0;
+        fc.res_first = rk == 0;
+        last = f->add;
+    }
+    if (f->act >= 0 && !chain_link_ok(be, g, last, f->act, 1))
         return 0;
     mb_view v[MB_MAX_INPUTS];
     if (check_request(be, g, node, in, &r, out, v, err, errlen))
         return -1;
-    return be->compute_fused(be, g, node, act, v, r, out, err, errlen);
+    if (f->add >= 0) {
+        /* the residual must cover the region, as the Add's own input would */
+        mb_view ain[MB_MAX_INPUTS] = {0}, av[MB_MAX_INPUTS];
+        int rk = fc.res_first ? 0 : 1;
+        ain[rk] = f->res;
+        if (check_input(g, f->add, rk, ain, r, av, err, errlen))
+            return -1;
+        fc.res = av[rk];
+    }
+    return be->compute_fused(be, g, node, &fc, v, r, out, err, errlen);
 }

@@ -16,7 +16,19 @@
 
 #include "mecbed/backend.h"
 
-#define MB_BACKEND_IMPL_VERSION 3
+#define MB_BACKEND_IMPL_VERSION 4
+
+/* What runs inside a conv (mb_exec_opts.fuse): the conv's output y, then
+ * y = y + res (an Add node whose other operand res is already computed and
+ * has y's shape; res_first: it is the Add's input 0, so y = res + y), then
+ * an activation (Relu, Clip, LeakyRelu, HardSigmoid, HardSwish, Sigmoid) on
+ * the conv's or the Add's output. */
+typedef struct mb_fusion {
+    int add;       /* the Add node, or -1 */
+    int res_first; /* with add: the residual is the Add's input 0 */
+    mb_view res;   /* with add: the Add's other operand (a view covering the region) */
+    int act;       /* the activation node, or -1 */
+} mb_fusion;
 
 struct mb_backend {
     const char *name;
@@ -34,20 +46,21 @@ struct mb_backend {
     void (*free)(mb_backend *be);
     void *ctx;
     int n_threads;
-    /* Optional (NULL: no fusion): compute node (a Conv) with the
-     * elementwise activation node `act` (its only consumer) applied to each
-     * part of the output while it is still in cache, into out. Returns 1
-     * when done, 0 when this backend does not fuse the pair (out untouched),
-     * -1 on error. The request is checked as for compute. */
-    int (*compute_fused)(mb_backend *be, const mb_graph *g, int node, int act, const mb_view *in, mb_region r,
-                         mb_tensor *out, char *err, size_t errlen);
+    /* Optional (NULL: no fusion): compute node (a Conv) and the
+     * elementwise nodes f names after it (a residual Add, an activation;
+     * each the only consumer of the one before) applied to each part of the
+     * output while it is still in cache, into out. Returns 1 when done, 0
+     * when this backend does not fuse the chain (out untouched), -1 on
+     * error. The request is checked as for compute. */
+    int (*compute_fused)(mb_backend *be, const mb_graph *g, int node, const struct mb_fusion *f, const mb_view *in,
+                         mb_region r, mb_tensor *out, char *err, size_t errlen);
 };
 
-/* mb_backend_compute for node with activation node act fused into it
+/* mb_backend_compute for node with the chain f fused into it
  * (kernels/backend_compute.c): 1 done, 0 not fused (nothing written: run
- * the two nodes separately), -1 error. */
-int mb_backend_compute_fused(mb_backend *be, const mb_graph *g, int node, int act, const mb_view *in, mb_region r,
-                             mb_tensor *out, char *err, size_t errlen);
+ * the nodes separately), -1 error. */
+int mb_backend_compute_fused(mb_backend *be, const mb_graph *g, int node, const mb_fusion *f, const mb_view *in,
+                             mb_region r, mb_tensor *out, char *err, size_t errlen);
 
 /* A region of an op with a 2-D/3-D output, or a whole one from partial
  * input views (kernels/region_sub.c): the op on its operands' slices, a

@@ -160,7 +160,7 @@ static int plan_take(mem_plan *mp, char *is_free, size_t need)
  * and fault in every slot. keep_all: nothing is released (every computed
  * node keeps its own slot). Returns 0 or -1 (out of memory). */
 static int plan_build(mem_plan *mp, const mb_graph *g, const int *uses, const char *is_out, int keep_all,
-                      const int *fuse_with)
+                      const mb_fusion *fz, const int *head)
 {
     int n = g->n_nodes;
     size_t nn = (size_t)(n ? n : 1);
@@ -176,22 +176,26 @@ static int plan_build(mem_plan *mp, const mb_graph *g, const int *uses, const ch
     memcpy(left, uses, sizeof(int) * (size_t)n);
     for (int i = 0; i < n; i++) {
         const mb_node *nd = &g->nodes[i];
-        int fused_into = i > 0 && fuse_with && fuse_with[i - 1] == i; /* this activation runs inside i-1 */
+        int fused_into = head && head[i] >= 0; /* this Add or activation runs inside conv head[i] */
         if (nd->type == MB_OP_INPUT || nd->type == MB_OP_CONSTANT) {
             mp->slot_of[i] = -1;
         } else if (fused_into) {
-            mp->slot_of[i] = mp->slot_of[i - 1]; /* taken with the conv, before its inputs were released */
+            mp->slot_of[i] = mp->slot_of[head[i]]; /* taken with the conv, before its inputs were released */
         } else {
             size_t need = node_bytes(nd);
-            if (fuse_with && fuse_with[i] >= 0 && node_bytes(&g->nodes[fuse_with[i]]) > need)
-                need = node_bytes(&g->nodes[fuse_with[i]]);
+            for (int k = 0; fz && k < 2; k++) {
+                int f = k ? fz[i].act : fz[i].add;
+                if (f >= 0 && node_bytes(&g->nodes[f]) > need)
+                    need = node_bytes(&g->nodes[f]);
+            }
             mp->slot_of[i] = plan_take(mp, is_free, need);
         }
         if (keep_all)
             continue;
         for (int k = 0; k < nd->n_inputs; k++) {
             int p = nd->inputs[k];
-            if (--left[p] == 0 && !is_out[p] && mp->slot_of[p] >= 0 && !fused_into)
+            /* a chain's own links share its slot: only the residual is released */
+            if (--left[p] == 0 && !is_out[p] && mp->slot_of[p] >= 0 && !(fused_into && mp->slot_of[p] == mp->slot_of[i]))
                 is_free[mp->slot_of[p]] = 1;
         }
         if (uses[i] == 0 && !is_out[i] && mp->slot_of[i] >= 0)
@@ -232,33 +236,57 @@ static void plan_free(mem_plan *mp)
  * first: a backend writes every element of the region it computes (the
  * runtime hands kernels reused scratch buffers too), so a slot's previous
  * contents never show through, and an op's time is its kernel's alone. */
-/* With fusion: the activation node that may run inside node i (its only
- * consumer, next in order, not a graph output), else -1. The memory plan
- * gives both one slot, taken when the conv runs; if the backend then
- * declines the pair, the activation runs on its own, in place. */
-static int fusable_act(const mb_graph *g, int i, const int *uses, const char *is_out)
+static int is_fusable_act(mb_op_type t)
+{
+    return t == MB_OP_RELU || t == MB_OP_CLIP || t == MB_OP_LEAKYRELU || t == MB_OP_HARDSIGMOID ||
+           t == MB_OP_HARDSWISH || t == MB_OP_SIGMOID;
+}
+
+/* MECBED_FUSE_ADD=0 keeps residual Adds out of fused chains (to measure
+ * what fusing them gains, A/B in one build). */
+static int fuse_adds(void)
+{
+    const char *e = getenv("MECBED_FUSE_ADD");
+    return !(e && strcmp(e, "0") == 0);
+}
+
+/* With fusion: what may run inside conv i (mb_fusion): a residual Add
+ * next in order (i its only consumer, the other operand already computed,
+ * same shape, no broadcasting), then an activation next in order (the only
+ * consumer of the conv or of the Add). Neither link may be a graph output
+ * but the last. The memory plan gives the chain one slot, taken when the
+ * conv runs; if the backend then declines, the nodes run on their own, in
+ * place. Returns the chain's last node, or -1 (nothing fused). */
+static int fusable_chain(const mb_graph *g, int i, const int *uses, const char *is_out, mb_fusion *f)
 {
     const mb_node *nd = &g->nodes[i];
+    f->add = f->act = -1;
+    f->res_first = 0;
+    memset(&f->res, 0, sizeof f->res);
     if (nd->type != MB_OP_CONV || i + 1 >= g->n_nodes || uses[i] != 1 || is_out[i])
         return -1;
+    int last = i;
     const mb_node *a = &g->nodes[i + 1];
-    if (a->n_inputs != 1 || a->inputs[0] != i || a->out_ndim != nd->out_ndim)
-        return -1;
-    switch (a->type) {
-    case MB_OP_RELU:
-    case MB_OP_CLIP:
-    case MB_OP_LEAKYRELU:
-    case MB_OP_HARDSIGMOID:
-    case MB_OP_HARDSWISH:
-    case MB_OP_SIGMOID:
-        return i + 1;
-    default:
-        return -1;
+    if (a->type == MB_OP_ADD && a->n_inputs == 2 && (a->inputs[0] == i) != (a->inputs[1] == i) && fuse_adds()) {
+        const mb_node *rn = &g->nodes[a->inputs[a->inputs[0] == i ? 1 : 0]];
+        int same = rn->out_ndim == nd->out_ndim && a->out_ndim == nd->out_ndim;
+        for (int d = 0; same && d < nd->out_ndim; d++)
+            same = rn->out_dims[d] == nd->out_dims[d] && a->out_dims[d] == nd->out_dims[d];
+        if (same) {
+            f->add = last = i + 1;
+            f->res_first = a->inputs[0] != i;
+        }
     }
+    if (last + 1 < g->n_nodes && (last == i || (uses[last] == 1 && !is_out[last]))) {
+        const mb_node *b = &g->nodes[last + 1];
+        if (is_fusable_act(b->type) && b->n_inputs == 1 && b->inputs[0] == last && b->out_ndim == nd->out_ndim)
+            f->act = last = last + 1;
+    }
+    return last > i ? last : -1;
 }
 
 static int run_pass(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, const mem_plan *mp,
-                    const int *fuse_with, mb_tensor **val, double *times_row, char *err, size_t errlen)
+                    const mb_fusion *fz, mb_tensor **val, double *times_row, char *err, size_t errlen)
 {
     int n = g->n_nodes, next_input = 0;
     mb_view views[MB_MAX_INPUTS];
@@ -280,22 +308,28 @@ static int run_pass(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs,
         }
         for (int k = 0; k < nd->n_inputs; k++)
             views[k] = mb_view_whole(val[nd->inputs[k]]);
-        int act = fuse_with ? fuse_with[i] : -1;
-        mb_tensor *out = mp->slot[mp->slot_of[i]]; /* with act: the slot they share */
+        mb_fusion f = {-1, 0, {0}, -1};
+        if (fz && (fz[i].add >= 0 || fz[i].act >= 0)) {
+            f = fz[i];
+            if (f.add >= 0)
+                f.res = mb_view_whole(val[g->nodes[f.add].inputs[f.res_first ? 0 : 1]]);
+        }
+        int last = f.act >= 0 ? f.act : f.add;
+        mb_tensor *out = mp->slot[mp->slot_of[i]]; /* with a chain: the slot they share */
         out->ndim = nd->out_ndim;
         memcpy(out->dims, nd->out_dims, sizeof(int64_t) * (size_t)nd->out_ndim);
         char berr[256] = "";
         mb_region r = mb_node_full_region(g, i);
         double t0 = mb_now();
-        int brc = act >= 0 ? mb_backend_compute_fused(be, g, i, act, views, r, out, berr, sizeof berr) : 0;
+        int brc = last >= 0 ? mb_backend_compute_fused(be, g, i, &f, views, r, out, berr, sizeof berr) : 0;
         if (brc == 1) {
             double t1 = mb_now();
-            val[i] = val[act] = out;
-            if (times_row) {
-                times_row[i] = (t1 - t0) * 1e3;
-                times_row[act] = 0;
+            for (int k = i; k <= last; k++) {
+                val[k] = out;
+                if (times_row)
+                    times_row[k] = k == i ? (t1 - t0) * 1e3 : 0;
             }
-            i = act; /* done with the activation too */
+            i = last; /* done with the Add and the activation too */
             continue;
         }
         if (brc == 0)
@@ -380,7 +414,8 @@ int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_
     mem_plan mp = {0};
     double *samples = opts->times ? calloc(nn * (size_t)repeats, sizeof(double)) : NULL;
     mb_tensor **outs = calloc((size_t)g->n_outputs, sizeof(mb_tensor *));
-    int *fuse_with = NULL;
+    mb_fusion *fz = NULL; /* per node: what runs inside it */
+    int *head = NULL;     /* per node: the conv it runs inside, or -1 */
     int rc = -1;
     if (!uses || !is_out || !val || (opts->times && !samples) || !outs) {
         seterr(err, errlen, "out of memory");
@@ -397,20 +432,29 @@ int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_
         is_out[g->outputs[o]] = 1;
     }
     if (opts->fuse && !keep_all && be->compute_fused) {
-        if (!(fuse_with = malloc(sizeof(int) * nn))) {
+        fz = malloc(sizeof *fz * nn);
+        head = malloc(sizeof(int) * nn);
+        if (!fz || !head) {
             seterr(err, errlen, "out of memory");
             goto done;
         }
         for (int i = 0; i < n; i++)
-            fuse_with[i] = fusable_act(g, i, uses, is_out);
+            head[i] = -1;
+        for (int i = 0; i < n; i++) {
+            int last = head[i] < 0 ? fusable_chain(g, i, uses, is_out, &fz[i]) : -1;
+            if (head[i] >= 0)
+                fz[i].add = fz[i].act = -1;
+            for (int k = i + 1; k <= last; k++)
+                head[k] = i;
+        }
     }
-    if (plan_build(&mp, g, uses, is_out, keep_all, fuse_with)) {
+    if (plan_build(&mp, g, uses, is_out, keep_all, fz, head)) {
         mb_exec_memory_error(g, "activations", err, errlen);
         goto done;
     }
 
     for (int pass = 0; pass < repeats; pass++)
-        if (run_pass(g, be, inputs, &mp, fuse_with, val, samples ? samples + (size_t)pass * nn : NULL, err, errlen))
+        if (run_pass(g, be, inputs, &mp, fz, val, samples ? samples + (size_t)pass * nn : NULL, err, errlen))
             goto done;
 
     /* Hand over outputs: move a slot out of the plan, clone borrowed or
@@ -471,7 +515,8 @@ int mb_exec_run(const mb_graph *g, mb_backend *be, mb_tensor *const *inputs, mb_
     outs = NULL;
     rc = 0;
 done:
-    free(fuse_with);
+    free(fz);
+    free(head);
     free(outs);
     free(uses);
     free(is_out);

@@ -33,6 +33,8 @@
 #include "mecbed/exec.h"
 #include "mecbed/platform.h"
 
+#include "../kernels/backend_impl.h"
+
 
 static mb_backend *ref_be, *cpu1, *cpu2;
 static int n_gemm_tiles, n_gemm_tiles_exact;
@@ -249,6 +251,137 @@ static void test_conv_depthwise(void **state)
             free(in);
             mb_graph_free(g);
         }
+}
+
+/* A Conv like conv_graph's, reading node x, appended to g. */
+static int add_conv(mb_graph *g, const conv_spec *s, int x, uint64_t seed, const char *name)
+{
+    mb_node op = {.type = MB_OP_CONV, .n_inputs = 1, .inputs = {x}, .n_params = s->bias ? 2 : 1};
+    snprintf(op.name, sizeof op.name, "%s", name);
+    op.params[0] = rand4(s->m, s->c / s->group, s->kh, s->kw, seed);
+    if (s->bias)
+        op.params[1] = rand1(s->m, seed + 1, -1, 1);
+    op.a.stride[0] = s->sh;
+    op.a.stride[1] = s->sw;
+    op.a.pads[0] = s->pt;
+    op.a.pads[1] = s->pl;
+    op.a.pads[2] = s->pb;
+    op.a.pads[3] = s->pr;
+    op.a.dilation[0] = s->dh;
+    op.a.dilation[1] = s->dw;
+    op.a.group = s->group;
+    return mb_graph_add(g, &op);
+}
+
+/* One residual case: x -> A = conv(x) (the residual), B = conv(x), Add(B, A)
+ * or Add(A, B), optionally an activation. Fused (1 and 2 threads) against
+ * unfused, bit for bit; then B + Add (+ act) fused on the tiles of a random
+ * grid (mb_backend_compute_fused, whole input and residual tensors as views,
+ * so residual rows are not contiguous with the tile's) against the unfused
+ * output's rectangles. */
+static void check_residual(const conv_spec *s, int res_first, mb_op_type act_type, uint64_t seed)
+{
+    char err[512], label[96];
+    snprintf(label, sizeof label, "conv %lldx%lld k%d s%d g%d + Add%s + %s", (long long)s->h, (long long)s->w, s->kh,
+             s->sh, s->group, res_first ? " (residual first)" : "", act_type == MB_OP_COUNT ? "nothing" : mb_op_name(act_type));
+    mb_graph *g = mb_graph_new("residual");
+    int x = add_input4(g, s->n, s->c, s->h, s->w);
+    int a = add_conv(g, s, x, seed, "a"), b = add_conv(g, s, x, seed + 7, "b");
+    mb_node add = {.type = MB_OP_ADD, .n_inputs = 2, .inputs = {res_first ? a : b, res_first ? b : a}};
+    snprintf(add.name, sizeof add.name, "add");
+    int last = mb_graph_add(g, &add), addi = last;
+    if (act_type != MB_OP_COUNT) {
+        mb_node act = {.type = act_type, .n_inputs = 1, .inputs = {last}};
+        snprintf(act.name, sizeof act.name, "act");
+        act.a.alpha = act_type == MB_OP_CLIP ? -0.5f : 0.1f;
+        act.a.beta = 0.75f;
+        last = mb_graph_add(g, &act);
+    }
+    g->outputs[g->n_outputs++] = last;
+    if (mb_graph_infer(g, err, sizeof err))
+        fail_msg("%s: %s", label, err);
+    mb_tensor **in = mb_exec_make_inputs(g, seed);
+    /* y: unfused and fused on 1 thread, then on 2 (sgemm paths may split
+     * the sum differently with 2 threads, so each is held to its own) */
+    mb_tensor **y[4] = {0}, **all = NULL;
+    mb_op_time times[8];
+    for (int k = 0; k < 4; k++) {
+        mb_exec_opts o = {.fuse = k & 1, .times = k == 1 ? times : NULL, .keep_all = k == 0};
+        if (mb_exec_run(g, k >= 2 ? cpu2 : cpu1, in, &y[k], &o, k == 0 ? &all : NULL, err, sizeof err))
+            fail_msg("%s: %s", label, err);
+    }
+    if (times[addi].ms != 0.0)
+        fail_msg("%s: the Add did not run inside the conv", label);
+    if (!bit_equal(y[1][0], y[0][0]) || !bit_equal(y[3][0], y[2][0]))
+        fail_msg("%s: fused run differs from unfused by %g", label, mb_tensor_max_abs_diff(y[1][0], y[0][0]));
+    /* tiles */
+    const mb_node *bn = &g->nodes[b];
+    int64_t H = bn->out_dims[2], W = bn->out_dims[3];
+    int64_t hc = H > 1 ? rnd(1, H - 1) : H, wc = W > 1 ? rnd(1, W - 1) : W;
+    mb_region tiles[4] = {{0, hc, 0, wc}, {0, hc, wc, W}, {hc, H, 0, wc}, {hc, H, wc, W}};
+    mb_fusion f = {.add = addi, .act = act_type != MB_OP_COUNT ? last : -1};
+    f.res = mb_view_whole(all[a]);
+    mb_view v = mb_view_whole(in[0]);
+    for (int t = 0; t < 4; t++) {
+        mb_region r = tiles[t];
+        if (r.h0 >= r.h1 || r.w0 >= r.w1)
+            continue;
+        int64_t dims[4] = {bn->out_dims[0], bn->out_dims[1], r.h1 - r.h0, r.w1 - r.w0};
+        mb_tensor *o = mb_tensor_new(4, dims);
+        mb_backend *be = t & 1 ? cpu2 : cpu1;
+        int rc = mb_backend_compute_fused(be, g, b, &f, &v, r, o, err, sizeof err);
+        if (rc != 1)
+            fail_msg("%s: fused tile %d returned %d: %s", label, t, rc, err);
+        /* the same tile unfused: conv, Add, activation, each on its own */
+        mb_tensor *w = mb_tensor_new(4, dims);
+        if (mb_backend_compute(be, g, b, &v, r, w, err, sizeof err))
+            fail_msg("%s: %s", label, err);
+        for (int k = addi; k <= last; k++) {
+            mb_view tv = {.t = w, .h_off = r.h0, .w_off = r.w0}, av[2];
+            for (int q = 0; q < g->nodes[k].n_inputs; q++)
+                av[q] = g->nodes[k].inputs[q] == a ? f.res : tv;
+            if (mb_backend_compute(be, g, k, av, r, w, err, sizeof err)) /* in place */
+                fail_msg("%s: %s", label, err);
+        }
+        if (!bit_equal(o, w))
+            fail_msg("%s: tile %d differs from the unfused tile by %g", label, t, mb_tensor_max_abs_diff(o, w));
+        mb_tensor_free(w);
+        mb_tensor_free(o);
+    }
+    for (int k = 0; k < 4; k++) {
+        mb_tensor_free(y[k][0]);
+        free(y[k]);
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        mb_tensor_free(all[i]);
+    free(all);
+    mb_tensor_free(in[0]);
+    free(in);
+    mb_graph_free(g);
+}
+
+/* Conv + residual Add (+ activation) fused (mb_exec_opts.fuse): the direct
+ * kernels (register activation switched off, the add and activation over
+ * each task's rows), the depthwise kernel, im2col + sgemm (dilated), and
+ * sgemm in place (1x1 with K >= 512), each bit-identical to the unfused
+ * run, whole and on tiles, either operand order of the Add. */
+static void test_conv_residual(void **state)
+{
+    (void)state;
+    static const conv_spec specs[] = {
+        /* n  c   m   h   w  kh kw sh sw pt pl pb pr dh dw  g  b */
+        {1, 19, 13, 40, 29, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+        {2, 17, 25, 13, 12, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 33, 20, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
+        {1, 7, 7, 30, 70, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 7, 1},
+        {1, 4, 8, 7, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 1},
+        {1, 4, 6, 13, 12, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1, 1},
+        {1, 512, 16, 12, 12, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
+    };
+    static const mb_op_type acts[] = {MB_OP_RELU, MB_OP_COUNT, MB_OP_HARDSWISH, MB_OP_CLIP};
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
+        for (int k = 0; k < 4; k++)
+            check_residual(&specs[i], k & 1, acts[(i + (size_t)k) % 4], 900 + i * 10 + (uint64_t)k);
 }
 
 static void test_delegated_ops(void **state)
@@ -505,6 +638,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_blas_core),       cmocka_unit_test(test_backend_by_name),
         cmocka_unit_test(test_conv_shapes),     cmocka_unit_test(test_conv_random),
         cmocka_unit_test(test_conv_direct),     cmocka_unit_test(test_conv_depthwise),
+        cmocka_unit_test(test_conv_residual),
         cmocka_unit_test(test_pooling),         cmocka_unit_test(test_global_avgpool),
         cmocka_unit_test(test_unary),           cmocka_unit_test(test_binary),
         cmocka_unit_test(test_batchnorm),       cmocka_unit_test(test_concat),

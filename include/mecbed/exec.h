@@ -19,10 +19,12 @@ typedef struct mb_exec_opts {
     int keep_all;          /* keep every intermediate tensor in outputs_all */
     mb_op_time *times;     /* if non-NULL, g->n_nodes entries filled */
     int repeats;           /* timing: run this many times, report the median (0 means 1) */
-    int fuse;              /* a Conv whose only consumer is the next node, an activation
-                              (Relu, Clip, LeakyRelu, HardSigmoid, HardSwish, Sigmoid), runs
-                              with it in one pass where the backend can (cpu); the
-                              activation's time then counts in the conv's and its own is 0 */
+    int fuse;              /* a Conv whose only consumer is the next node, a residual Add
+                              (other operand already computed, same shape) and/or an
+                              activation (Relu, Clip, LeakyRelu, HardSigmoid, HardSwish,
+                              Sigmoid), runs with them in one pass where the backend can
+                              (cpu); their time then counts in the conv's and their own is 0.
+                              MECBED_FUSE_ADD=0 leaves the Adds out */
 } mb_exec_opts;
 
 /* inputs: one tensor per MB_OP_INPUT node, in node order. On success *outputs

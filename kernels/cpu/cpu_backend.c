@@ -207,27 +207,41 @@ static int cpu_compute(mb_backend *be, const mb_graph *g, int node, const mb_vie
     return rc;
 }
 
-/* Conv + activation in one pass (exec.c asks, mb_exec_opts.fuse). */
-static int cpu_compute_fused(mb_backend *be, const mb_graph *g, int node, int act, const mb_view *in, mb_region r,
-                             mb_tensor *out, char *err, size_t errlen)
+/* Conv + residual Add + activation in one pass (exec.c asks,
+ * mb_exec_opts.fuse): each is applied to a task's part of the output right
+ * after the conv wrote it. The residual must be a 4-D float tensor. */
+static int cpu_compute_fused(mb_backend *be, const mb_graph *g, int node, const mb_fusion *f, const mb_view *in,
+                             mb_region r, mb_tensor *out, char *err, size_t errlen)
 {
-    const mb_node *a = &g->nodes[act];
-    if (g->nodes[node].type != MB_OP_CONV)
+    const mb_node *nd = &g->nodes[node];
+    if (nd->type != MB_OP_CONV || nd->out_ndim != 4 || nd->out_dtype != MB_DT_FLOAT)
         return 0;
-    switch (a->type) {
-    case MB_OP_RELU:
-    case MB_OP_CLIP:
-    case MB_OP_LEAKYRELU:
-    case MB_OP_HARDSIGMOID:
-    case MB_OP_HARDSWISH:
-    case MB_OP_SIGMOID:
-        break;
-    default:
-        return 0;
+    cpu_post post = {NULL, NULL, 0};
+    if (f->act >= 0) {
+        const mb_node *a = &g->nodes[f->act];
+        switch (a->type) {
+        case MB_OP_RELU:
+        case MB_OP_CLIP:
+        case MB_OP_LEAKYRELU:
+        case MB_OP_HARDSIGMOID:
+        case MB_OP_HARDSWISH:
+        case MB_OP_SIGMOID:
+            post.act = a;
+            break;
+        default:
+            return 0;
+        }
+    }
+    if (f->add >= 0) {
+        if (g->nodes[f->add].type != MB_OP_ADD || g->nodes[f->add].out_dtype != MB_DT_FLOAT || !f->res.t ||
+            f->res.t->ndim != 4)
+            return 0;
+        post.res = &f->res;
+        post.res_first = f->res_first;
     }
     cpu_ctx *c = be->ctx;
     pthread_mutex_lock(&c->lock);
-    int rc = cpu_conv(c, g, node, a, in, r, out, err, errlen);
+    int rc = cpu_conv(c, g, node, &post, in, r, out, err, errlen);
     pthread_mutex_unlock(&c->lock);
     return rc ? -1 : 1;
 }

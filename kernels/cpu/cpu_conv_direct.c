@@ -95,6 +95,11 @@ typedef struct dc_job {
     int64_t toff[DC_MAX_TAPS];
     int act;     /* DC_ACT_*: applied in registers; other activations after each task */
     float alpha, beta;
+    /* residual added in registers before act (res != NULL): element e of the
+     * output (offset from d->out) adds res[e]; res_first: res + y */
+    const float *res;
+    int res_first;
+    const mb_node *late_act; /* with res: an activation not done in registers, after each task */
     int64_t rows_per_task, n_rtasks, mchunk, n_mtasks;
     volatile int failed; /* a task found no scratch memory */
 } dc_job;
@@ -213,8 +218,17 @@ DC_TARGET static inline __attribute__((always_inline)) void dc_kernel(const dc_j
     for (int i = 0; i < MR; i++) {
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++) {
-            __m512 y = dc_act(j, acc[i][v]);
             const dc_seg *s = &seg[v];
+            if (j->res) { /* residual: the unfused Add's expression, then the activation */
+                const float *rb = j->res + (out - j->d->out) + i * j->P;
+                for (int e = 0; e < s->n; e++) {
+                    __m512 r = _mm512_maskz_loadu_ps(s->mask[e], rb + s->off[e]);
+                    __m512 y = j->res_first ? _mm512_add_ps(r, acc[i][v]) : _mm512_add_ps(acc[i][v], r);
+                    _mm512_mask_storeu_ps(out + i * j->P + s->off[e], s->mask[e], dc_act(j, y));
+                }
+                continue;
+            }
+            __m512 y = dc_act(j, acc[i][v]);
             for (int e = 0; e < s->n; e++)
                 _mm512_mask_storeu_ps(out + i * j->P + s->off[e], s->mask[e], y);
         }
@@ -392,7 +406,15 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
             }
         }
     }
-    if (d->act && j->act == DC_ACT_NONE)
+    if (j->late_act) /* after an in-register residual add */
+        for (int64_t m = m0; m < m1; m++) {
+            float *o = obase + m * j->P + y0 * j->OW;
+            cpu_unary_span(j->late_act->type, j->late_act->a.alpha, j->late_act->a.beta, o, o, (y1 - y0) * j->OW);
+        }
+    else if (d->post && !j->res) /* residual add (+ activation) on the task's rows, in cache */
+        for (int64_t m = m0; m < m1; m++)
+            cpu_conv_post(d->post, d->r, n, mg0 + m, y0 * j->OW, obase + m * j->P + y0 * j->OW, (y1 - y0) * j->OW);
+    else if (d->act && j->act == DC_ACT_NONE)
         for (int64_t m = m0; m < m1; m++) {
             float *o = obase + m * j->P + y0 * j->OW;
             cpu_unary_span(d->act->type, d->act->a.alpha, d->act->a.beta, o, o, (y1 - y0) * j->OW);
@@ -415,7 +437,16 @@ static void dc_split(const cpu_ctx *c, dc_job *j)
     int nt = c->n_threads;
     if (nt > 1) {
         int64_t want = 2 * nt;
-        int64_t have = base * ((j->OH + rows - 1) / rows);
+        /* Where the weights outweigh a task's input (small maps, many
+         * channels), split output channels first: every row task streams
+         * all the weights, and a row split of a 7x7 map leaves each task a
+         * partly filled 32-pixel block (2 threads ran 512x4608 at 7x7 no
+         * faster than 1). */
+        if (j->Mg * j->K > per_row * rows)
+            while (base * ((j->OH + rows - 1) / rows) * ((j->Mg + j->mchunk - 1) / j->mchunk) < want &&
+                   j->mchunk >= 16)
+                j->mchunk = (j->mchunk / 2 + 7) / 8 * 8;
+        int64_t have = base * ((j->OH + rows - 1) / rows) * ((j->Mg + j->mchunk - 1) / j->mchunk);
         if (have < want) {
             int64_t per = (j->OH * base + want - 1) / want;
             rows = per < rows ? (per > 0 ? per : 1) : rows;
@@ -446,13 +477,26 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
     j->OH = d->r.h1 - d->r.h0;
     j->OW = d->r.w1 - d->r.w0;
     j->P = j->OH * j->OW;
-    if (d->act) {
-        j->act = d->act->type == MB_OP_RELU        ? DC_ACT_RELU
-                 : d->act->type == MB_OP_CLIP      ? DC_ACT_CLIP
-                 : d->act->type == MB_OP_LEAKYRELU ? DC_ACT_LEAKY
-                                                   : DC_ACT_NONE;
-        j->alpha = d->act->a.alpha;
-        j->beta = d->act->a.beta;
+    /* A residual whose layout is the output's (the whole output, a whole
+     * tensor of its shape: what the executor's fusion passes) is added in
+     * registers before the store; otherwise after each task (cpu_conv_post). */
+    const mb_view *rv = d->post ? d->post->res : NULL;
+    const mb_node *act = d->act;
+    if (rv && d->r.h0 == 0 && d->r.w0 == 0 && !rv->h_off && !rv->w_off && rv->t->dims[0] == d->n_batch &&
+        rv->t->dims[1] == d->M && rv->t->dims[2] == j->OH && rv->t->dims[3] == j->OW) {
+        j->res = rv->t->data;
+        j->res_first = d->post->res_first;
+        act = d->post->act;
+    }
+    if (act) {
+        j->act = act->type == MB_OP_RELU        ? DC_ACT_RELU
+                 : act->type == MB_OP_CLIP      ? DC_ACT_CLIP
+                 : act->type == MB_OP_LEAKYRELU ? DC_ACT_LEAKY
+                                                : DC_ACT_NONE;
+        j->alpha = act->a.alpha;
+        j->beta = act->a.beta;
+        if (j->res && j->act == DC_ACT_NONE)
+            j->late_act = act;
     }
     const int64_t vh = v->t->dims[2], vw = v->t->dims[3];
     int inplace = d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->pt == 0 && d->pl == 0;

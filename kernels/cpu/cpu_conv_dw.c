@@ -253,7 +253,9 @@ static void dw_task(void *arg, int t, int thread)
         (d->sh == 2 ? dw_plane_11 : dw_plane_10)(j, buf, wm, b, o);
     else
         (d->sh == 2 ? dw_plane_01 : dw_plane_00)(j, buf, wm, b, o);
-    if (d->act && j->act == DW_ACT_NONE)
+    if (d->post) /* residual add (+ activation) on the plane, in cache */
+        cpu_conv_post(d->post, d->r, n, m, 0, o, j->P);
+    else if (d->act && j->act == DW_ACT_NONE)
         cpu_unary_span(d->act->type, d->act->a.alpha, d->act->a.beta, o, o, j->P);
 }
 

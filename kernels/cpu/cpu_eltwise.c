@@ -402,37 +402,64 @@ int cpu_binary(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_re
 
 /* ---- concat ------------------------------------------------------------- */
 
+/* Concat along channels of 4-D tensors: tasks over output planes (batch,
+ * channel), each a memcpy of the region's rows (one when the view's rows
+ * are the region's). */
+typedef struct concat_job {
+    const mb_node *nd;
+    const mb_view *in;
+    float *out;
+    mb_region r;
+    int64_t C, rows, cols, planes_per_task, n_planes;
+} concat_job;
+
+static void concat_task(void *arg, int t, int thread)
+{
+    (void)thread;
+    const concat_job *j = arg;
+    int64_t p0 = (int64_t)t * j->planes_per_task, p1 = p0 + j->planes_per_task < j->n_planes ? p0 + j->planes_per_task : j->n_planes;
+    const int64_t plane = j->rows * j->cols;
+    for (int64_t p = p0; p < p1;) {
+        int64_t n = p / j->C, ch = p % j->C;
+        int k = 0;
+        while (ch >= j->in[k].t->dims[1]) /* the input holding output channel ch */
+            ch -= j->in[k++].t->dims[1];
+        const mb_view *v = &j->in[k];
+        int64_t vc = v->t->dims[1], vh = v->t->dims[2], vw = v->t->dims[3];
+        const float *src = v->t->data + ((n * vc + ch) * vh + j->r.h0 - v->h_off) * vw + (j->r.w0 - v->w_off);
+        float *dst = j->out + p * plane;
+        /* planes of this input up to the task's end */
+        int64_t run = vc - ch < p1 - p ? vc - ch : p1 - p;
+        if (vw == j->cols && vh == j->rows) { /* the view is the region: one block */
+            memcpy(dst, src, sizeof(float) * (size_t)(run * plane));
+        } else {
+            for (int64_t q = 0; q < run; q++, src += vh * vw, dst += plane) {
+                if (vw == j->cols) {
+                    memcpy(dst, src, sizeof(float) * (size_t)plane);
+                    continue;
+                }
+                for (int64_t y = 0; y < j->rows; y++)
+                    memcpy(dst + y * j->cols, src + y * vw, sizeof(float) * (size_t)j->cols);
+            }
+        }
+        p += run;
+    }
+}
+
 int cpu_concat(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
                size_t errlen)
 {
-    (void)c;
     const mb_node *nd = &g->nodes[node];
     int ax = nd->a.axis;
     float *dst = out->data;
     if (out->ndim == 4 && ax == 1) {
-        int64_t N = out->dims[0], rows = r.h1 - r.h0, cols = r.w1 - r.w0;
-        for (int64_t n = 0; n < N; n++)
-            for (int k = 0; k < nd->n_inputs; k++) {
-                const mb_view *v = &in[k];
-                int64_t Ck = v->t->dims[1], vh = v->t->dims[2], vw = v->t->dims[3];
-                const float *src = v->t->data + (n * Ck * vh + r.h0 - v->h_off) * vw + (r.w0 - v->w_off);
-                if (vw == cols && vh == rows) { /* the view is the region: one block */
-                    memcpy(dst, src, sizeof(float) * (size_t)(Ck * rows * cols));
-                    dst += Ck * rows * cols;
-                    continue;
-                }
-                for (int64_t ch = 0; ch < Ck; ch++, src += vh * vw) {
-                    if (vw == cols) { /* whole rows: one span per channel */
-                        memcpy(dst, src, sizeof(float) * (size_t)(rows * cols));
-                        dst += rows * cols;
-                        continue;
-                    }
-                    for (int64_t y = 0; y < rows; y++) {
-                        memcpy(dst, src + y * vw, sizeof(float) * (size_t)cols);
-                        dst += cols;
-                    }
-                }
-            }
+        concat_job j = {nd, in, dst, r, out->dims[1], r.h1 - r.h0, r.w1 - r.w0, 1, out->dims[0] * out->dims[1]};
+        int64_t plane = j.rows * j.cols;
+        if (plane == 0 || j.n_planes == 0)
+            return 0;
+        j.planes_per_task = TASK_ELEMS * 4 / plane > 1 ? TASK_ELEMS * 4 / plane : 1;
+        cpu_run(c, (int)((j.n_planes + j.planes_per_task - 1) / j.planes_per_task), concat_task, &j,
+                (double)(j.n_planes * plane) / 4.0);
         return 0;
     }
     /* any other axis: whole tensors */

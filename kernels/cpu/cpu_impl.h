@@ -65,10 +65,22 @@ static inline const float *cpu_view_row(const mb_view *v, int64_t n, int64_t ch,
     return t->data + ((n * t->dims[1] + ch) * t->dims[2] + (y - v->h_off)) * t->dims[3] - v->w_off;
 }
 
-/* act: NULL, or an activation node (Relu, Clip, LeakyRelu, HardSigmoid,
- * HardSwish, Sigmoid) applied to each part of the output as it is made. */
-int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const mb_node *act, const mb_view *in, mb_region r,
+/* What a fused conv applies to each part of its output as it is made
+ * (mb_fusion): y = y + res (res_first: res + y, the Add's operand order),
+ * then the activation. */
+typedef struct cpu_post {
+    const mb_node *act;  /* Relu, Clip, LeakyRelu, HardSigmoid, HardSwish, Sigmoid, or NULL */
+    const mb_view *res;  /* residual (4-D, the conv's output shape, covering the region), or NULL */
+    int res_first;
+} cpu_post;
+/* post: NULL or what to fuse (cpu_post). */
+int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const cpu_post *post, const mb_view *in, mb_region r,
              mb_tensor *out, char *err, size_t errlen);
+/* The residual add and activation of post on len outputs y of plane
+ * (n, m), starting at pixel p0 of region r (row-major over the region),
+ * just written by the conv. Same operations and order as the unfused Add
+ * (cpu_binary) and activation (cpu_unary_span): bit-identical results. */
+void cpu_conv_post(const cpu_post *post, mb_region r, int64_t n, int64_t m, int64_t p0, float *y, int64_t len);
 /* Direct convolution with AVX-512 micro-kernels (cpu_conv_direct.c), for
  * dense or grouped convs with more than one input channel per group and
  * dilation 1. Every output element is bias + the sum over (c, ky, kx) in that
@@ -83,6 +95,7 @@ typedef struct cpu_dconv {
     int64_t full_h, full_w;
     mb_region r;
     const mb_node *act; /* fused activation or NULL */
+    const cpu_post *post; /* with a residual (post->res): the add, then act, after each task (act not in registers) */
 } cpu_dconv;
 /* 1 when this CPU runs the direct kernels (AVX-512F) and they are not
  * switched off (MECBED_CPU_CONV=gemm). */
