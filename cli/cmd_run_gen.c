@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mecbed/decoder.h"
+#include "mecbed/genplan.h"
 #include "mecbed/gensession.h"
 #include "mecbed/model.h"
 #include "mecbed/profile.h"
@@ -40,21 +41,29 @@ int mb_run_generate(mb_plan_setup *s, const mb_session_config *cfg, long P, long
                 s->model);
         return 2;
     }
-    int pd = !strcmp(cfg->policy, "pd-device");
-    if (!pd && strcmp(cfg->policy, "edgeshard") && strcmp(cfg->policy, "pipeline")) {
+    int pd = !strcmp(cfg->policy, "pd-device"), galaxy = !strcmp(cfg->policy, "galaxy"), edges = 0;
+    if (!pd && !galaxy && strcmp(cfg->policy, "edgeshard") && strcmp(cfg->policy, "pipeline")) {
         fprintf(stderr, "mecbed run: --policy %s: a generation runs edgeshard (the layer-range pipeline, the "
-                "default; also 'pipeline') or pd-device (the server prefills, the device decodes)\n", cfg->policy);
+                "default; also 'pipeline'), pd-device (the server prefills, the device decodes) or galaxy (tensor "
+                "parallel over the topology's edge nodes; --policy-opt edges=K)\n", cfg->policy);
         return 2;
     }
-    if (pd && split >= 0) {
-        fprintf(stderr, "mecbed run: --split: pd-device decodes every layer on the device (no split to choose)\n");
+    if ((pd || galaxy) && split >= 0) {
+        fprintf(stderr, "mecbed run: --split: %s has no layer split to choose\n", cfg->policy);
+        return 2;
+    }
+    if (cfg->policy_opts && *cfg->policy_opts &&
+        (!galaxy || sscanf(cfg->policy_opts, "edges=%d", &edges) != 1 || edges < 1)) {
+        fprintf(stderr, "mecbed run: --policy-opt '%s': a generation takes only edges=K (K >= 1) with galaxy\n",
+                cfg->policy_opts);
         return 2;
     }
     int server = -1;
     for (int i = 0; i < s->topo.n_sites; i++)
-        if (i != s->device && s->topo.sites[i].role != MB_ROLE_DEVICE && server < 0)
+        if (i != s->device && s->topo.sites[i].role != MB_ROLE_DEVICE && server < 0 &&
+            (!galaxy || s->topo.sites[i].role == MB_ROLE_EDGE))
             server = i;
-    if (server < 0 || s->topo.n_sites != 2) {
+    if (server < 0 || (!galaxy && s->topo.n_sites != 2)) {
         fprintf(stderr, "mecbed run: --prompt-tokens: the layer-range split runs between the device and one "
                 "server (--link SPEC, or a topology of two sites)\n");
         return 2;
@@ -91,6 +100,7 @@ int mb_run_generate(mb_plan_setup *s, const mb_session_config *cfg, long P, long
     gc.N = (int)N;
     gc.split = split;
     gc.pd = pd;
+    gc.galaxy_edges = galaxy ? (edges ? edges : -1) : 0;
     gc.seed = cfg->seed;
     mb_gen_run_report r;
     if (mb_gen_run(&gc, &r, err, sizeof err)) {

@@ -230,6 +230,40 @@ static int state_site(const mb_plan *p, int op, int is_in, int dflt)
     return dflt;
 }
 
+/* A state output bound on several sites (partitioned): each keeps a part
+ * and together they hold all of it. 1 when o is partitioned and that holds,
+ * 0 when o is not partitioned (bound on one site or none), -1 with err. */
+static int state_parts_check(const mb_plan *p, const mb_graph *g, const mb_topology *t, const mb_regionset *have,
+                             int o, char *err, size_t errlen)
+{
+    int n = g->n_nodes, sites = 0;
+    mb_regionset all = {0};
+    for (int b = 0; b < p->n_state; b++) {
+        if (p->state[b].out_op != o)
+            continue;
+        const mb_regionset *h = &have[(size_t)p->state[b].site * n + o];
+        if (h->n == 0) {
+            snprintf(err, errlen, "plan: state output %s keeps nothing on %s", g->nodes[o].name,
+                     site_name(t, p->state[b].site));
+            mb_regionset_free(&all);
+            return -1;
+        }
+        for (int r = 0; r < h->n; r++)
+            mb_regionset_add(&all, h->r[r]);
+        sites++;
+    }
+    int covered = mb_regionset_covers(&all, mb_node_full_region(g, o));
+    mb_regionset_free(&all);
+    if (sites < 2)
+        return 0;
+    if (!covered) {
+        snprintf(err, errlen, "plan: the sites keeping state output %s do not hold all of it together",
+                 g->nodes[o].name);
+        return -1;
+    }
+    return 1;
+}
+
 static int state_check(const mb_plan *p, const mb_graph *g, int ns, char *err, size_t errlen)
 {
     if (p->n_state < 0 || p->n_state > MB_PLAN_MAX_STATE) {
@@ -248,12 +282,18 @@ static int state_check(const mb_plan *p, const mb_graph *g, int ns, char *err, s
                      b->site, b->in_op, b->out_op);
             return -1;
         }
-        for (int j = 0; j < i; j++)
-            if ((b->in_op >= 0 && p->state[j].in_op == b->in_op) || (b->out_op >= 0 && p->state[j].out_op == b->out_op) ||
-                (p->state[j].key == b->key && p->state[j].site == b->site)) {
-                snprintf(err, errlen, "plan state binding %d (key %u) binds an op or a key twice", i, (unsigned)b->key);
+        for (int j = 0; j < i; j++) {
+            const mb_plan_state *c = &p->state[j];
+            int same_op = (b->in_op >= 0 && c->in_op == b->in_op) || (b->out_op >= 0 && c->out_op == b->out_op);
+            /* an op may be bound on several sites (a partitioned state:
+             * each site keeps its part), under one key and pairing */
+            if ((c->site == b->site && (same_op || c->key == b->key)) ||
+                (same_op && (c->key != b->key || c->in_op != b->in_op || c->out_op != b->out_op))) {
+                snprintf(err, errlen, "plan state binding %d (key %u) binds an op or a key twice on a site, or "
+                         "an op under two keys", i, (unsigned)b->key);
                 return -1;
             }
+        }
     }
     return 0;
 }
@@ -282,8 +322,16 @@ int mb_plan_validate(const mb_plan *p, const mb_graph *g, const mb_topology *t, 
     if (state_check(p, g, ns, err, errlen))
         goto out;
     for (int i = 0; i < n; i++) {
-        if (g->nodes[i].type == MB_OP_INPUT)
-            mb_regionset_add(&have[(size_t)state_site(p, i, 1, p->device) * n + i], mb_node_full_region(g, i));
+        if (g->nodes[i].type == MB_OP_INPUT) { /* on the device, or on every site binding it */
+            int bound = 0;
+            for (int b = 0; b < p->n_state; b++)
+                if (p->state[b].in_op == i) {
+                    mb_regionset_add(&have[(size_t)p->state[b].site * n + i], mb_node_full_region(g, i));
+                    bound = 1;
+                }
+            if (!bound)
+                mb_regionset_add(&have[(size_t)p->device * n + i], mb_node_full_region(g, i));
+        }
         if (g->nodes[i].type == MB_OP_CONSTANT)
             for (int s = 0; s < ns; s++)
                 mb_regionset_add(&have[(size_t)s * n + i], mb_node_full_region(g, i));
@@ -385,7 +433,10 @@ int mb_plan_validate(const mb_plan *p, const mb_graph *g, const mb_topology *t, 
     for (int k = 0; k < g->n_outputs; k++) {
         int o = g->outputs[k];
         int at = state_site(p, o, 0, p->device);
-        if (!mb_regionset_covers(&have[(size_t)at * n + o], mb_node_full_region(g, o))) {
+        int parts = state_parts_check(p, g, t, have, o, err, errlen);
+        if (parts < 0)
+            goto out;
+        if (parts == 0 && !mb_regionset_covers(&have[(size_t)at * n + o], mb_node_full_region(g, o))) {
             snprintf(err, errlen, "plan: output %s does not end on %s (%s)", g->nodes[o].name,
                      at == p->device ? "the device" : "its state's site", site_name(t, at));
             goto out;

@@ -467,6 +467,10 @@ static int eval_seed(eval_state *e, char *err, size_t errlen)
         int at = eval_state_site(e->p, i, 1, e->dev);
         if (g->nodes[i].type == MB_OP_INPUT && avail_add(&e->av[(size_t)at * e->n + i], full, 0))
             return oom(err, errlen);
+        for (int b = 0; g->nodes[i].type == MB_OP_INPUT && b < e->p->n_state; b++) /* partitioned: every site */
+            if (e->p->state[b].in_op == i && e->p->state[b].site != at &&
+                avail_add(&e->av[(size_t)e->p->state[b].site * e->n + i], full, 0))
+                return oom(err, errlen);
         if (g->nodes[i].type == MB_OP_CONSTANT)
             for (int s = 0; s < e->ns; s++)
                 if (avail_add(&e->av[(size_t)s * e->n + i], full, 0))
@@ -581,6 +585,9 @@ static double eval_output_time(const eval_state *e, char *err, size_t errlen)
         int o = g->outputs[k];
         int at = eval_state_site(e->p, o, 0, e->dev); /* a state output ends on its own site */
         double t = avail_time(&e->av[(size_t)at * e->n + o], mb_node_full_region(g, o));
+        for (int b = 0; isfinite(t) && b < e->p->n_state; b++) /* partitioned: each site's part */
+            if (e->p->state[b].out_op == o && e->p->state[b].site != at)
+                t = fmax(t, avail_time(&e->av[(size_t)e->p->state[b].site * e->n + o], mb_node_full_region(g, o)));
         if (!isfinite(t)) {
             snprintf(err, errlen, "evaluate: output %s never reaches %s", g->nodes[o].name,
                      at == e->dev ? "the device" : "its state's site");

@@ -325,7 +325,7 @@ static int predict_pipeline(mb_gen_ctx *x, const pol_opts *o, const mb_topology 
 }
 
 /* The workers: every edge site (or the first `edges`), apportioned by speed. */
-static int galaxy_tp(const mb_cost_model *dc, const mb_topology *t, const mb_decoder_cfg *cfg, int edges,
+int mb_gen_galaxy_tp(const mb_cost_model *dc, const mb_topology *t, const mb_decoder_cfg *cfg, int edges,
                      mb_gen_tp *tp, char *err, size_t errlen)
 {
     int sites[MB_GEN_MAX_WORKERS], k = 0;
@@ -346,7 +346,7 @@ int mb_gen_ctx_galaxy_tp(mb_gen_ctx *x, const mb_topology *t, const mb_nodetype_
                          mb_gen_tp *tp, char *err, size_t errlen)
 {
     mb_cost_model *dc = mb_cost_new(x->decode.g, t, x->decode.prof, types, NULL, err, errlen);
-    int rc = dc ? galaxy_tp(dc, t, x->cfg, edges, tp, err, errlen) : -1;
+    int rc = dc ? mb_gen_galaxy_tp(dc, t, x->cfg, edges, tp, err, errlen) : -1;
     mb_cost_free(dc);
     return rc;
 }
@@ -361,7 +361,7 @@ static int predict_galaxy(mb_gen_ctx *x, const pol_opts *o, const mb_topology *t
     mb_gen_tp tp;
     mb_gen_step_pred pf, dd;
     int L = (int)x->cfg->layers, k;
-    if (galaxy_tp(dc, t, x->cfg, (int)o->edges, &tp, err, errlen))
+    if (mb_gen_galaxy_tp(dc, t, x->cfg, (int)o->edges, &tp, err, errlen))
         return -1;
     k = tp.k;
     if (

@@ -112,6 +112,63 @@ fail:
     return NULL;
 }
 
+/* Galaxy's plan of g (mb_gen_galaxy_plan: each worker computes its heads'
+ * and columns' regions) with each layer's KV cache partitioned over the
+ * workers: every worker binds the K/V it computes (its heads) under the
+ * layer's key, and the plan loses the sends of past K/V to the workers and
+ * of present K/V to the device. Validated and evaluated. NULL with err. */
+static mb_plan *galaxy_state_plan(const mb_graph *g, const mb_cost_model *c, const mb_topology *t,
+                                  const mb_gen_tp *tp, int L, int device, const char *model, char *err,
+                                  size_t errlen)
+{
+    mb_plan *full = mb_gen_galaxy_plan(g, t, tp, device, err, errlen), *p = full ? mb_plan_new("galaxy", g, device) : NULL;
+    if (!p) {
+        if (full)
+            snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (int key = 0; key < 2 * L; key++) {
+        int out = kv_op(g, key, 0), in = kv_op(g, key, 1);
+        if (out < 0) {
+            snprintf(err, errlen, "%s: no present K/V output for layer %d", g->name, key / 2);
+            goto fail;
+        }
+        for (int w = 0; w < tp->k; w++) {
+            int computes = 0;
+            for (int i = 0; i < full->n_steps && !computes; i++)
+                computes = full->steps[i].kind == MB_STEP_COMPUTE && full->steps[i].op == out &&
+                           full->steps[i].site == tp->sites[w];
+            if (computes && p->n_state < MB_PLAN_MAX_STATE)
+                p->state[p->n_state++] =
+                    (mb_plan_state){.site = tp->sites[w], .in_op = in, .out_op = out, .key = (uint32_t)key};
+        }
+    }
+    for (int i = 0; i < full->n_steps; i++) {
+        const mb_plan_step *st = &full->steps[i];
+        int bound = 0;
+        for (int j = 0; j < p->n_state && st->kind == MB_STEP_SEND; j++)
+            bound |= st->op == p->state[j].in_op || st->op == p->state[j].out_op;
+        if (bound)
+            continue;
+        if ((st->kind == MB_STEP_COMPUTE ? mb_plan_compute(p, st->op, st->site, st->region)
+                                         : mb_plan_send(p, st->op, st->region, st->site, st->to)) < 0) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+    }
+    snprintf(p->model, sizeof p->model, "%s", model);
+    snprintf(p->note, sizeof p->note, "tensor parallel over %d edge node%s, each keeping its heads' KV cache", tp->k,
+             tp->k == 1 ? "" : "s");
+    if (mb_plan_validate(p, g, t, err, errlen) || mb_plan_evaluate(p, c, err, errlen))
+        goto fail;
+    mb_plan_free(full);
+    return p;
+fail:
+    mb_plan_free(full);
+    mb_plan_free(p);
+    return NULL;
+}
+
 static mb_tensor *ids(int64_t v0, int n)
 {
     int64_t d = n;
@@ -322,11 +379,25 @@ out:
     return rc;
 }
 
-/* What each site keeps: the KV tensors its bindings hold. */
+/* The part of op's output a site computes in plan p (a fraction of the
+ * whole: rows x columns of its regions). */
+static double part_computed(const mb_graph *g, const mb_plan *p, int op, int site)
+{
+    mb_region f = mb_node_full_region(g, op);
+    double whole = (double)mb_region_rows(f) * (double)mb_region_cols(f), part = 0;
+    for (int k = 0; k < p->n_steps; k++)
+        if (p->steps[k].kind == MB_STEP_COMPUTE && p->steps[k].op == op && p->steps[k].site == site)
+            part += (double)mb_region_rows(p->steps[k].region) * (double)mb_region_cols(p->steps[k].region);
+    return whole > 0 && part < whole ? part / whole : 1.0;
+}
+
+/* What each site keeps: the KV tensors its bindings hold (of a cache
+ * partitioned over several sites, each one's part). */
 static void cache_bytes(const mb_graph *g, const mb_plan *p, int device, mb_gen_run_report *r)
 {
     for (int i = 0; i < p->n_state; i++) {
-        int64_t b = g->nodes[p->state[i].out_op].out_bytes;
+        int op = p->state[i].out_op;
+        int64_t b = (int64_t)llround((double)g->nodes[op].out_bytes * part_computed(g, p, op, p->state[i].site));
         if (p->state[i].site == device)
             r->cache_bytes_device += b;
         else
@@ -350,7 +421,7 @@ static int prepare(const mb_gen_run_config *c, const int64_t *prompt, mb_gen_run
     int rc = -1;
     if (r->edgeshard_split < 0)
         goto out;
-    r->split = c->pd ? L : c->split >= 0 ? c->split : r->edgeshard_split;
+    r->split = c->pd ? L : c->galaxy_edges ? 0 : c->split >= 0 ? c->split : r->edgeshard_split;
     if (r->split > L) {
         snprintf(err, errlen, "--split %d: the model has %d layers", r->split, L);
         goto out;
@@ -380,16 +451,29 @@ static int prepare(const mb_gen_run_config *c, const int64_t *prompt, mb_gen_run
     /* P/D-Device: the server prefills every layer, the device decodes every
      * layer; the prefill sends each layer's cache to the device */
     int k_prefill = c->pd ? 0 : r->split;
-    *pp = gen_plan(c->prefill, c->c_prefill, c->s.topo, L, k_prefill, r->split, c->s.device, c->server,
-                   c->prefill_name, err, errlen);
-    *dp = *pp ? gen_plan(c->decode, c->c_decode, c->s.topo, L, r->split, r->split, c->s.device, c->server,
-                         c->decode_name, err, errlen)
-              : NULL;
+    mb_gen_tp tp;
+    if (c->galaxy_edges) {
+        if (mb_gen_galaxy_tp(c->c_decode, c->s.topo, c->dec, c->galaxy_edges > 0 ? c->galaxy_edges : 0, &tp, err,
+                             errlen))
+            goto out;
+        r->galaxy_k = tp.k;
+        *pp = galaxy_state_plan(c->prefill, c->c_prefill, c->s.topo, &tp, L, c->s.device, c->prefill_name, err,
+                                errlen);
+        *dp = *pp ? galaxy_state_plan(c->decode, c->c_decode, c->s.topo, &tp, L, c->s.device, c->decode_name, err,
+                                      errlen)
+                  : NULL;
+    } else {
+        *pp = gen_plan(c->prefill, c->c_prefill, c->s.topo, L, k_prefill, r->split, c->s.device, c->server,
+                       c->prefill_name, err, errlen);
+        *dp = *pp ? gen_plan(c->decode, c->c_decode, c->s.topo, L, r->split, r->split, c->s.device, c->server,
+                             c->decode_name, err, errlen)
+                  : NULL;
+    }
     if (!*dp)
         goto out;
     r->plan_ttft_ms = (*pp)->pred.latency_ms;
     r->plan_tpot_ms = (*dp)->pred.latency_ms;
-    if (c->pd) { /* no pipeline cut to take the prediction from: the plans' own */
+    if (c->pd || c->galaxy_edges) { /* no pipeline cut to take the prediction from: the plans' own */
         r->predicted_ttft_ms = r->plan_ttft_ms;
         r->predicted_tpot_ms = r->plan_tpot_ms;
         r->predicted_tokens_per_s = 1000.0 / r->plan_tpot_ms;
@@ -416,6 +500,7 @@ int mb_gen_run(const mb_gen_run_config *c, mb_gen_run_report *r, char *err, size
     }
     r->model = c->dec->name;
     r->pd = c->pd;
+    r->galaxy_k = 0;
     r->P = c->P;
     r->N = c->N;
     r->layers = (int)c->dec->layers;
@@ -487,11 +572,14 @@ static void json_ids(FILE *f, const char *k, const int64_t *v, int n)
 
 void mb_gen_run_write_json(const mb_gen_run_report *r, FILE *f)
 {
-    fprintf(f, "{\"mode\":\"generate\",\"policy\":\"%s\",\"model\":", r->pd ? "pd-device" : "edgeshard");
+    fprintf(f, "{\"mode\":\"generate\",\"policy\":\"%s\",\"model\":",
+            r->pd ? "pd-device" : r->galaxy_k ? "galaxy" : "edgeshard");
     mb_json_print_string(f, r->model);
     fprintf(f, ",\"prompt_tokens\":%d,\"gen_tokens\":%d,\"layers\":%d,\"split\":%d,\"edgeshard_split\":%d", r->P,
             r->N, r->layers, r->split, r->edgeshard_split);
     fprintf(f, ",\"device_type\":\"%s\",\"server_type\":\"%s\"", r->device_type, r->server_type);
+    if (r->galaxy_k)
+        fprintf(f, ",\"edges\":%d", r->galaxy_k);
     json_num(f, "tdf", r->tdf);
     fprintf(f, ",\"output_match\":%s", r->output_match ? "true" : "false");
     json_num(f, "ttft_ms", r->ttft_ms);
@@ -528,7 +616,11 @@ void mb_gen_run_write_json(const mb_gen_run_report *r, FILE *f)
 
 void mb_gen_run_write_text(const mb_gen_run_report *r, FILE *f)
 {
-    if (r->pd)
+    if (r->galaxy_k)
+        fprintf(f, "%s: prompt %d tokens, %d generated; Galaxy: tensor parallel over %d edge node%s (%s), each "
+                "keeping its heads' KV cache; the device (%s) embeds and takes the token; tdf %.2f\n", r->model, r->P,
+                r->N, r->galaxy_k, r->galaxy_k == 1 ? "" : "s", r->server_type, r->device_type, r->tdf);
+    else if (r->pd)
         fprintf(f, "%s: prompt %d tokens, %d generated; P/D-Device: the server (%s) prefills, the KV cache "
                 "(%.2f MB measured down, %.2f MB planned) crosses to the device (%s), which decodes; tdf %.2f\n",
                 r->model, r->P, r->N, r->server_type, r->prefill_down_bytes / 1e6, r->predicted_kv_bytes / 1e6,

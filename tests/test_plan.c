@@ -159,6 +159,33 @@ static mb_plan *tile_plan(const mb_graph *g)
     return p;
 }
 
+/* A state output partitioned over two sites: each keeps the rows it holds
+ * under one key; the same op under two keys, or twice on a site, is refused. */
+static void test_state_partitioned(void **state)
+{
+    (void)state;
+    mb_graph *g = load_small();
+    mb_topology t = two_sites();
+    char err[512];
+    int p1 = idx(g, "p1");
+    g->outputs[g->n_outputs++] = p1; /* the tile plan computes p1 in halves */
+    mb_plan *p = tile_plan(g);
+    p->state[0] = (mb_plan_state){.site = 0, .in_op = -1, .out_op = p1, .key = 3};
+    p->state[1] = (mb_plan_state){.site = 1, .in_op = -1, .out_op = p1, .key = 3};
+    p->n_state = 2;
+    if (mb_plan_validate(p, g, &t, err, sizeof err))
+        fail_msg("%s", err);
+    p->state[1].key = 4;
+    assert_int_equal(mb_plan_validate(p, g, &t, err, sizeof err), -1);
+    assert_non_null(strstr(err, "under two keys"));
+    p->state[1] = (mb_plan_state){.site = 0, .in_op = -1, .out_op = p1, .key = 3};
+    assert_int_equal(mb_plan_validate(p, g, &t, err, sizeof err), -1);
+    assert_non_null(strstr(err, "twice on a site"));
+    mb_plan_free(p);
+    g->n_outputs--;
+    mb_graph_free(g);
+}
+
 static void test_tile_plan_executes_bit_exact(void **state)
 {
     (void)state;
@@ -555,6 +582,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_evaluate_arithmetic),
         cmocka_unit_test(test_evaluate_shared_link_fork),
         cmocka_unit_test(test_evaluate_device_edge_cloud),
+        cmocka_unit_test(test_state_partitioned),
         cmocka_unit_test(test_profile_csv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

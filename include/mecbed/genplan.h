@@ -86,6 +86,10 @@ int mb_gen_tp_partition(const mb_decoder_cfg *cfg, int k, const int *sites, cons
  * to the leader, the token to the device. 0, or -1 with err. */
 int mb_gen_galaxy_predict_step(const mb_graph *g, const mb_cost_model *c, const mb_gen_tp *tp, int device,
                                int n_layers, mb_gen_step_pred *out, char *err, size_t errlen);
+/* Galaxy's workers on t: the first `edges` edge sites (0: all), their heads,
+ * FFN columns and vocabulary apportioned by speed on dc. 0, or -1 with err. */
+int mb_gen_galaxy_tp(const mb_cost_model *dc, const mb_topology *t, const mb_decoder_cfg *cfg, int edges,
+                     mb_gen_tp *tp, char *err, size_t errlen);
 /* The verifiable plan of one step of g: each worker computes its heads' and
  * columns' regions and receives the exact slices it needs (validated).
  * NULL with err (also when tp's ranges do not cover the heads, columns and

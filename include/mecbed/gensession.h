@@ -35,6 +35,9 @@ typedef struct mb_gen_run_config {
     int pd;          /* P/D-Device instead: the server prefills every layer, each
                       * layer's KV cache crosses the link to the device, the device
                       * decodes every layer (split is then ignored) */
+    int galaxy_edges; /* Galaxy instead when not 0: tensor parallel over the first
+                       * galaxy_edges edge sites of s.topo (-1: all of them), each
+                       * keeping its heads' KV cache */
     uint64_t seed;   /* the prompt's */
 } mb_gen_run_config;
 
@@ -54,6 +57,7 @@ typedef struct mb_gen_run_report {
     int64_t predicted_up_bytes, predicted_down_bytes; /* gen_pipeline's, per decode step */
     int64_t prefill_up_bytes, prefill_down_bytes;
     int pd;                        /* P/D-Device (mb_gen_run_config.pd) */
+    int galaxy_k;                  /* Galaxy: the edge nodes it runs on (0: not Galaxy) */
     int64_t predicted_kv_bytes;    /* P/D: the cache the prefill plan sends (its down bytes) */
     double energy_mj_token, predicted_energy_mj_token; /* device, mean decode step */
     double ttft_energy_mj;
