@@ -298,6 +298,28 @@ static int state_check(const mb_plan *p, const mb_graph *g, int ns, char *err, s
     return 0;
 }
 
+/* What each site holds before the first step: graph inputs on the device,
+ * or on every site binding them as state; constants everywhere. */
+static void seed_have(const mb_plan *p, const mb_graph *g, int ns, mb_regionset *have)
+{
+    int n = g->n_nodes;
+    for (int i = 0; i < n; i++) {
+        if (g->nodes[i].type == MB_OP_INPUT) {
+            int bound = 0;
+            for (int b = 0; b < p->n_state; b++)
+                if (p->state[b].in_op == i) {
+                    mb_regionset_add(&have[(size_t)p->state[b].site * n + i], mb_node_full_region(g, i));
+                    bound = 1;
+                }
+            if (!bound)
+                mb_regionset_add(&have[(size_t)p->device * n + i], mb_node_full_region(g, i));
+        }
+        if (g->nodes[i].type == MB_OP_CONSTANT)
+            for (int s = 0; s < ns; s++)
+                mb_regionset_add(&have[(size_t)s * n + i], mb_node_full_region(g, i));
+    }
+}
+
 int mb_plan_validate(const mb_plan *p, const mb_graph *g, const mb_topology *t, char *err,
                      size_t errlen)
 {
@@ -321,21 +343,7 @@ int mb_plan_validate(const mb_plan *p, const mb_graph *g, const mb_topology *t, 
     mark_needed(g, needed);
     if (state_check(p, g, ns, err, errlen))
         goto out;
-    for (int i = 0; i < n; i++) {
-        if (g->nodes[i].type == MB_OP_INPUT) { /* on the device, or on every site binding it */
-            int bound = 0;
-            for (int b = 0; b < p->n_state; b++)
-                if (p->state[b].in_op == i) {
-                    mb_regionset_add(&have[(size_t)p->state[b].site * n + i], mb_node_full_region(g, i));
-                    bound = 1;
-                }
-            if (!bound)
-                mb_regionset_add(&have[(size_t)p->device * n + i], mb_node_full_region(g, i));
-        }
-        if (g->nodes[i].type == MB_OP_CONSTANT)
-            for (int s = 0; s < ns; s++)
-                mb_regionset_add(&have[(size_t)s * n + i], mb_node_full_region(g, i));
-    }
+    seed_have(p, g, ns, have);
     for (int k = 0; k < p->n_steps; k++) {
         const mb_plan_step *st = &p->steps[k];
         if (st->op < 0 || st->op >= n) {
