@@ -147,7 +147,10 @@ int mb_run_generate(mb_plan_setup *s, const mb_session_config *cfg, long P, long
         pg = NULL;
     }
     mb_profile *pp = pg ? mb_profile_default(pg, &psrc, err, sizeof err) : NULL;
-    mb_cost_model *pc = pp ? mb_cost_new(pg, &s->topo, pp, &s->types, NULL, err, sizeof err) : NULL;
+    mb_cost_opts cold; /* the prefill is the session's first frame: cold connections (cost.h) */
+    mb_cost_opts_default(&cold);
+    cold.cold_connections = 1;
+    mb_cost_model *pc = pp ? mb_cost_new(pg, &s->topo, pp, &s->types, &cold, err, sizeof err) : NULL;
     int rc = 1;
     spec_parts sp;
     memset(&sp, 0, sizeof sp);
