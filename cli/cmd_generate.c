@@ -296,7 +296,10 @@ static int plan_build(const gen_opts *o, const mb_gen_model *m, plan_ctx *x, cha
     if (!(x->pp = mb_profile_default(x->pg, &x->psrc, err, errlen)) ||
         !(x->dp = mb_profile_default(m->decode, &x->dsrc, err, errlen)))
         return -1;
-    if (!(x->pc = mb_cost_new(x->pg, &x->t, x->pp, &x->types, NULL, err, errlen)) ||
+    mb_cost_opts cold; /* the prefill: a session's first messages, on cold connections (cost.h) */
+    mb_cost_opts_default(&cold);
+    cold.cold_connections = 1;
+    if (!(x->pc = mb_cost_new(x->pg, &x->t, x->pp, &x->types, &cold, err, errlen)) ||
         !(x->dc = mb_cost_new(m->decode, &x->t, x->dp, &x->types, NULL, err, errlen)))
         return -1;
     if (!(x->preds = calloc((size_t)L + 1, sizeof *x->preds))) {

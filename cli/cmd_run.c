@@ -106,7 +106,10 @@ static void usage(FILE *f)
             "                       predicted TTFT, TPOT, tokens/s, bytes and device energy per\n"
             "                       token, output_match (docs/generation.md). --policy pd-device\n"
             "                       instead: the server prefills every layer, the KV cache\n"
-            "                       crosses to the device once, the device decodes\n"
+            "                       crosses to the device once, the device decodes; galaxy\n"
+            "                       [--policy-opt edges=K]: tensor parallel over the topology's\n"
+            "                       edge nodes; speculative [--policy-opt k=K,a=A]: a draft on\n"
+            "                       the device, the target verifying k+1 tokens on the server\n"
             "  --json               every figure as one JSON object\n"
             "  --quiet              no per-frame progress on stderr (on a terminal: one line\n"
             "                       rewritten per frame; otherwise a line every 5 s)\n",

@@ -68,13 +68,15 @@ static mb_graph *decoder_variant(const char *name, uint64_t seed, char *err, siz
     memcpy(base, name, bl);
     base[bl] = 0;
     const mb_decoder_cfg *dc = mb_decoder_find(base);
-    long prefill = 0, cap = MB_DECODER_ZOO_CAPACITY;
+    long prefill = 0, verify = 0, cap = MB_DECODER_ZOO_CAPACITY;
     const char *q = colon + 1;
     int ok = dc != NULL;
     while (ok && *q) {
         char *end;
         if (!strncmp(q, "prefill=", 8))
             prefill = strtol(q + 8, &end, 10);
+        else if (!strncmp(q, "verify=", 7))
+            verify = strtol(q + 7, &end, 10);
         else if (!strncmp(q, "capacity=", 9))
             cap = strtol(q + 9, &end, 10);
         else
@@ -82,13 +84,15 @@ static mb_graph *decoder_variant(const char *name, uint64_t seed, char *err, siz
         ok = end != q && (*end == ',' || !*end);
         q = *end ? end + 1 : end;
     }
-    if (!ok || *q || prefill < 0 || cap < 1) {
-        snprintf(err, errlen, "unknown model '%s' (a decoder variant is NAME:prefill=P[,capacity=C] or "
-                 "NAME:capacity=C)", name);
+    if (!ok || *q || prefill < 0 || verify < 0 || (prefill && verify) || cap < 1) {
+        snprintf(err, errlen, "unknown model '%s' (a decoder variant is NAME:prefill=P[,capacity=C], "
+                 "NAME:verify=V[,capacity=C] or NAME:capacity=C)", name);
         return NULL;
     }
+    /* verify=V: a decode step of V tokens over the cache (speculative decoding's
+     * verification: the next token after each of them) */
     return prefill ? mb_decoder_build(dc, prefill, cap, 0, seed, zoo_structure_only(), err, errlen)
-                   : mb_decoder_build(dc, 1, cap, 1, seed, zoo_structure_only(), err, errlen);
+                   : mb_decoder_build(dc, verify ? verify : 1, cap, 1, seed, zoo_structure_only(), err, errlen);
 }
 
 mb_graph *mb_zoo_build(const char *name, uint64_t seed, char *err, size_t errlen)

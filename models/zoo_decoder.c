@@ -36,6 +36,7 @@ typedef struct db {
     int past;       /* decode graph */
     int pos, mask;  /* position_ids, additive mask [T, L] */
     int wrow, wcol; /* decode: cache slot written, [1, C] and [C, 1] */
+    int wsel, wselt; /* decode of T > 1 tokens: one-hot slots [T, C] (float) and [C, T] */
     int cos, sin;   /* Llama: [T, 1, dh] */
 } db;
 
@@ -241,6 +242,10 @@ static void cache_update(db *b, const char *p, int layer, int *k_t, int *v, int 
     pv.a.shape_ndim = 3;
     memcpy(pv.a.shape, (int64_t[]){Hkv, C, dh}, 3 * sizeof(int64_t));
     int past_v = zoo_tb_add(&b->t, &pv);
+    if (b->T > 1) { /* each new key and value into its slot: one-hot products, exact (one term each) */
+        *k_t = binary(b, nm(b, p, "cache.key_slots"), MB_OP_MATMUL, *k_t, b->wsel);  /* [Hkv, dh, C] */
+        *v = binary(b, nm(b, p, "cache.value_slots"), MB_OP_MATMUL, b->wselt, *v); /* [Hkv, C, dh] */
+    }
     mb_node wk = zoo_node(nm(b, p, "present.key"), MB_OP_WHERE, b->wrow);
     wk.inputs[1] = *k_t;
     wk.inputs[2] = past_k;
@@ -350,8 +355,22 @@ static void masks(db *b)
     cast.a.dtype = MB_DT_FLOAT;
     int m = zoo_tb_add(&b->t, &cast);
     b->mask = with_scalar(b, "mask.additive", MB_OP_MUL, m, -1e9f);
-    if (b->past) {
-        b->wrow = binary(b, "cache.write_slot", MB_OP_EQUAL, krow, qcol); /* [1, C] (T = 1) */
+    if (b->past && T == 1) {
+        b->wrow = binary(b, "cache.write_slot", MB_OP_EQUAL, krow, qcol); /* [1, C] */
+        b->wcol = reshape(b, "cache.write_slot_column", b->wrow, 2, (int64_t[]){C, 1});
+    } else if (b->past) { /* T tokens (speculative verification): slots pos_0..pos_T-1 */
+        int eq = binary(b, "cache.write_slots", MB_OP_EQUAL, krow, qcol); /* [T, C] */
+        mb_node cs = zoo_node("cache.write_select", MB_OP_CAST, eq);
+        cs.n_inputs = 1;
+        cs.a.dtype = MB_DT_FLOAT;
+        b->wsel = zoo_tb_add(&b->t, &cs);
+        b->wselt = transpose(b, "cache.write_select_t", b->wsel, 2, (int[]){1, 0}); /* [C, T] */
+        mb_node any = zoo_node("cache.written", MB_OP_REDUCEMAX, b->wsel);
+        any.n_inputs = 1;
+        any.a.axes_mask = 1;
+        any.a.keepdims = 1;
+        int w = zoo_tb_add(&b->t, &any); /* [1, C]: 1 where a token writes */
+        b->wrow = with_scalar(b, "cache.write_slot", MB_OP_GREATER, w, 0.5f);
         b->wcol = reshape(b, "cache.write_slot_column", b->wrow, 2, (int64_t[]){C, 1});
     }
 }
@@ -399,7 +418,7 @@ static int lm_head(db *b, int x, int tok_embed)
     return zoo_tb_add(&b->t, &n);
 }
 
-static int check_args(const mb_decoder_cfg *c, int64_t T, int64_t C, int with_past, char *err, size_t errlen)
+static int check_args(const mb_decoder_cfg *c, int64_t T, int64_t C, char *err, size_t errlen)
 {
     const char *why = NULL;
     if (!c || c->heads < 1 || c->kv_heads < 1 || c->heads % c->kv_heads || c->width % c->heads ||
@@ -409,8 +428,6 @@ static int check_args(const mb_decoder_cfg *c, int64_t T, int64_t C, int with_pa
         why = "the step's tokens must be at least 1 and at most the cache capacity";
     else if (C > c->max_pos)
         why = "cache capacity exceeds the positions the model knows";
-    else if (with_past && T != 1)
-        why = "a decode step takes one token";
     else if (2 * c->layers + 1 > MB_MAX_OUTPUTS)
         why = "too many layers for the graph's outputs";
     if (why)
@@ -422,7 +439,7 @@ static int check_args(const mb_decoder_cfg *c, int64_t T, int64_t C, int with_pa
 mb_graph *mb_decoder_build(const mb_decoder_cfg *c, int64_t T, int64_t C, int with_past, uint64_t seed,
                            int structure_only, char *err, size_t errlen)
 {
-    if (check_args(c, T, C, with_past, err, errlen))
+    if (check_args(c, T, C, err, errlen))
         return NULL;
     db b = {0};
     b.t.g = mb_graph_new(c->name);
@@ -454,7 +471,7 @@ mb_graph *mb_decoder_build(const mb_decoder_cfg *c, int64_t T, int64_t C, int wi
         int h = mlp(&b, p, norm(&b, nm(&b, p, "norm2"), x));
         x = binary(&b, nm(&b, p, "residual2"), MB_OP_ADD, x, h);
     }
-    if (T > 1)
+    if (T > 1 && !with_past) /* prefill: the last position's token; T > 1 decode: every position's */
         x = slice(&b, "last_token", x, 0, T - 1, T);
     x = lm_head(&b, norm(&b, "norm", x), tok);
     mb_node am = zoo_node("next_token", MB_OP_ARGMAX, x);

@@ -29,7 +29,31 @@ void mb_cost_opts_default(mb_cost_opts *o)
     o->msg_overhead_ms = -1;
     o->frame_interval_s = 0;
     o->radio = -1;
+    o->cold_connections = 0;
 }
+
+double mb_cost_slow_start_ms(int64_t bytes, double rate_bps, double rtt_ms)
+{
+    const double iw = 10 * 1448.0; /* Linux's initial window (RFC 6928) of full segments */
+    if (bytes <= 0 || !(rate_bps > 0) || !(rtt_ms > 0))
+        return 0;
+    double ms_per_byte = 8.0 / rate_bps * 1e3, sent = 0, cwnd = iw, t = 0, x = (double)bytes;
+    while (sent < x) {
+        if (cwnd * ms_per_byte >= rtt_ms) { /* the window fills the path: the rate from here */
+            t += (x - sent) * ms_per_byte;
+            break;
+        }
+        double flight = fmin(cwnd, x - sent);
+        sent += flight;
+        t += sent < x ? rtt_ms : flight * ms_per_byte; /* the last flight needs no acknowledgement */
+        cwnd *= 2;
+    }
+    double extra = t - x * ms_per_byte;
+    return extra > 0 ? extra : 0;
+}
+
+/* The round trip and the bottleneck rate of the route from a to b. */
+static void route_rtt_rate(const mb_cost_model *c, const int *route, int n, double *rtt_ms, double *rate_bps);
 
 /* Bytes of TCP/IPv4 headers per packet (20 IP + 20 TCP + 12 timestamp
  * option). The emulators shape whole IP packets, so a payload of b bytes
@@ -308,7 +332,23 @@ double mb_cost_xfer_ms(const mb_cost_model *c, int from, int to, int64_t bytes)
         int d = 0, l = hop_link(c, route[h], route[h + 1], &d);
         hop_pass(c->rate[l][d], c->delay[l][d], c->opts.msg_overhead_ms, bytes, 0, &first, &last, NULL);
     }
+    if (c->opts.cold_connections) {
+        double rtt, rate;
+        route_rtt_rate(c, route, n, &rtt, &rate);
+        last += mb_cost_slow_start_ms(bytes, rate, rtt);
+    }
     return last;
+}
+
+static void route_rtt_rate(const mb_cost_model *c, const int *route, int n, double *rtt_ms, double *rate_bps)
+{
+    *rtt_ms = 0;
+    *rate_bps = INFINITY;
+    for (int h = 0; h + 1 < n; h++) {
+        int d = 0, l = hop_link(c, route[h], route[h + 1], &d);
+        *rtt_ms += c->delay[l][d] + c->delay[l][1 - d];
+        *rate_bps = fmin(*rate_bps, c->rate[l][d]);
+    }
 }
 
 double mb_cost_rate_bps(const mb_cost_model *c, int from, int to)
@@ -439,6 +479,7 @@ typedef struct eval_state {
     mb_plan_pred *pr;
     double scale[MB_MAX_SITES]; /* op time multiplier per site: 1, or 1 / share (mb_plan_evaluate_shared) */
     const mb_plan *p;
+    int64_t *pair_bytes; /* cold connections: bytes each pair of sites sent so far [from * ns + to] */
 } eval_state;
 
 /* The site a plan's state binding puts op at (an input: is_in, else an
@@ -555,6 +596,13 @@ static int eval_send(eval_state *e, int k, mb_plan_step *st, char *err, size_t e
     for (int h = 0; h + 1 < nr; h++)
         eval_hop(e, route[h], route[h + 1], bytes, &first, &last, st);
     t = last;
+    if (e->pair_bytes) { /* a cold connection: this message's share of slow start */
+        double rtt, rate;
+        int64_t *before = &e->pair_bytes[(size_t)st->site * e->ns + st->to];
+        route_rtt_rate(c, route, nr, &rtt, &rate);
+        t += mb_cost_slow_start_ms(*before + bytes, rate, rtt) - mb_cost_slow_start_ms(*before, rate, rtt);
+        *before += bytes;
+    }
     st->t_end_ms = t;
     if (avail_add(&e->av[(size_t)st->to * e->n + st->op], st->region, t))
         return oom(err, errlen);
@@ -649,8 +697,9 @@ static int evaluate(mb_plan *p, const mb_cost_model *c, int shared, char *err, s
     e->bursts = malloc(sizeof(*e->bursts) * (size_t)(p->n_steps + 1));
     e->link_free = calloc((size_t)(c->topo.n_links + 1), sizeof(*e->link_free));
     e->elems = calloc((size_t)e->n, sizeof(double));
+    e->pair_bytes = c->opts.cold_connections ? calloc((size_t)e->ns * (size_t)e->ns, sizeof(int64_t)) : NULL;
     int rc = -1;
-    if (!e->av || !e->bursts || !e->link_free || !e->elems) {
+    if (!e->av || !e->bursts || !e->link_free || !e->elems || (c->opts.cold_connections && !e->pair_bytes)) {
         oom(err, errlen);
         goto out;
     }
@@ -684,6 +733,7 @@ out:
     free(e->av);
     free(e->bursts);
     free(e->link_free);
+    free(e->pair_bytes);
     free(e->elems);
     return rc;
 }

@@ -274,8 +274,13 @@ static void costs_free(costs *cs)
 static mb_cost_model *cost_of(costs *cs, int i, const ctx_graph *x, const mb_topology *t, const mb_nodetype_set *types,
                               char *err, size_t errlen)
 {
+    /* 0 and 2: the target's and the draft's prefill, a session's first
+     * messages: on cold connections (TCP slow start, cost.h) */
+    mb_cost_opts o;
+    mb_cost_opts_default(&o);
+    o.cold_connections = i == 0 || i == 2;
     if (!cs->c[i])
-        cs->c[i] = mb_cost_new(x->g, t, x->prof, types, NULL, err, errlen);
+        cs->c[i] = mb_cost_new(x->g, t, x->prof, types, &o, err, errlen);
     return cs->c[i];
 }
 

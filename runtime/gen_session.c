@@ -262,8 +262,8 @@ fail:
 }
 
 /* One step through the runner: its token, emulated time, device bytes and energy. */
-static int run_step(mb_session *s, uint32_t frame, mb_tensor *const *in, int64_t *tok, double *ms, int64_t *up,
-                    int64_t *down, double *mj, char *err, size_t errlen)
+static int run_step(mb_session *s, uint32_t frame, mb_tensor *const *in, int64_t *tok, int n_tok, double *ms,
+                    int64_t *up, int64_t *down, double *mj, char *err, size_t errlen)
 {
     mb_tensor **out = NULL;
     mb_frame_report fr;
@@ -274,7 +274,8 @@ static int run_step(mb_session *s, uint32_t frame, mb_tensor *const *in, int64_t
         snprintf(err, errlen, "step %u: %s", frame, rc ? fr.error : "no token on the device");
         rc = -1;
     } else {
-        *tok = (int64_t)out[0]->data[0];
+        for (int i = 0; i < n_tok && i < mb_tensor_numel(out[0]); i++)
+            tok[i] = (int64_t)out[0]->data[i];
         *ms = ss_emulated(s, fr.t_end - fr.t_start) * 1e3;
         rs_device_bytes(&tl, frame, s->cfg.device, up, down);
         *mj = step_energy(s, &tl, frame, &fr);
@@ -327,7 +328,7 @@ static int generate(mb_session *s, const mb_gen_run_config *c, const mb_plan *pp
     for (int i = 0; i < c->P; i++)
         in[0]->data[i] = (float)prompt[i];
     if (mb_runner_plan(s->runner, pp, err, errlen) ||
-        run_step(s, 1, in, &r->tokens[0], &r->ttft_ms, &r->prefill_up_bytes, &r->prefill_down_bytes,
+        run_step(s, 1, in, &r->tokens[0], 1, &r->ttft_ms, &r->prefill_up_bytes, &r->prefill_down_bytes,
                  &r->ttft_energy_mj, err, errlen))
         goto out;
     r->n_tokens = 1;
@@ -347,7 +348,7 @@ static int generate(mb_session *s, const mb_gen_run_config *c, const mb_plan *pp
             snprintf(err, errlen, "out of memory");
             goto out;
         }
-        if (run_step(s, (uint32_t)t + 1, in, &r->tokens[t], &r->step_ms[t - 1], &up[t - 1], &down[t - 1],
+        if (run_step(s, (uint32_t)t + 1, in, &r->tokens[t], 1, &r->step_ms[t - 1], &up[t - 1], &down[t - 1],
                      &mj[t - 1], err, errlen))
             goto out;
         r->n_tokens = t + 1;
@@ -376,6 +377,226 @@ out:
     free(up);
     free(down);
     free(mj);
+    return rc;
+}
+
+/* ---- speculative decoding (docs/generation.md, "Speculative decoding,
+ * measured"): the draft on the device, the target on the edge ---- */
+
+/* The draft's decode graph run in process on the device, its cache kept
+ * here between steps. */
+typedef struct spec_draft {
+    const mb_graph *g;
+    mb_backend *be;
+    int n_cache;
+    mb_tensor **cache;
+} spec_draft;
+
+static void draft_free(spec_draft *d)
+{
+    for (int i = 0; d->cache && i < d->n_cache; i++)
+        mb_tensor_free(d->cache[i]);
+    free(d->cache);
+    mb_backend_free(d->be);
+}
+
+/* Zero caches of the draft's past inputs. 0, or -1 with err. */
+static int draft_init(spec_draft *d, const mb_graph *g, const char *kernels, char *err, size_t errlen)
+{
+    memset(d, 0, sizeof *d);
+    d->g = g;
+    d->n_cache = g->n_outputs - 1;
+    d->cache = calloc((size_t)d->n_cache, sizeof *d->cache);
+    if (!d->cache || !(d->be = mb_backend_new(kernels, 1, err, errlen)))
+        return d->cache ? -1 : (snprintf(err, errlen, "out of memory"), -1);
+    int k = 0;
+    for (int i = 0; i < g->n_nodes && k < d->n_cache; i++)
+        if (g->nodes[i].type == MB_OP_INPUT && !strncmp(g->nodes[i].name, "past.", 5) &&
+            !(d->cache[k++] = mb_tensor_new(g->nodes[i].a.shape_ndim, g->nodes[i].a.shape))) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    return 0;
+}
+
+/* One draft step: token tok at position pos; its next token; the cache moves on. */
+static int draft_step(spec_draft *d, int64_t tok, int64_t pos, int64_t *next, char *err, size_t errlen)
+{
+    int n_in = 2 + d->n_cache, rc = -1;
+    mb_tensor **in = calloc((size_t)n_in, sizeof *in), **out = NULL;
+    if (!in || !(in[0] = ids(tok, 1)) || !(in[1] = ids(pos, 1))) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    memcpy(in + 2, d->cache, sizeof(mb_tensor *) * (size_t)d->n_cache);
+    if (mb_exec_run(d->g, d->be, in, &out, NULL, NULL, err, errlen))
+        goto out;
+    *next = (int64_t)out[0]->data[0];
+    mb_tensor_free(out[0]);
+    for (int k = 0; k < d->n_cache; k++) {
+        mb_tensor_free(d->cache[k]);
+        d->cache[k] = out[k + 1];
+    }
+    free(out);
+    rc = 0;
+out:
+    if (in) {
+        mb_tensor_free(in[0]);
+        mb_tensor_free(in[1]);
+    }
+    free(in);
+    return rc;
+}
+
+typedef struct spec_round {
+    mb_session *s;
+    const mb_gen_run_config *c;
+    spec_draft *d;
+    mb_gen_run_report *r;
+    double m;             /* expected accepted proposals per round */
+    double draft_ms, draft_mj, verify_ms, verify_mj; /* predicted: a draft step, the verification */
+    double *pred_ms;      /* per token, predicted */
+    double e_meas, e_pred; /* device energy of the decode, measured and predicted */
+    uint32_t frame;
+} spec_round;
+
+/* One round from n tokens: k proposals drafted here (the first `forced` the
+ * reference's: the acceptance pattern), verified by the target on the edge
+ * in one step of k + 1 tokens through the runner. The new count, -1 on error. */
+static int spec_round_run(spec_round *x, int n, char *err, size_t errlen)
+{
+    const mb_gen_run_config *c = x->c;
+    mb_gen_run_report *r = x->r;
+    int k = c->spec_k, R = r->spec_rounds;
+    int forced = (int)(floor((R + 1) * x->m) - floor(R * x->m));
+    forced = forced > k ? k : forced;
+    forced = forced > c->N - n - 1 ? (c->N - n - 1 > 0 ? c->N - n - 1 : 0) : forced;
+    int64_t pos = c->P + n - 1, cur = r->tokens[n - 1], prop[64], ver[65], dn;
+    for (int i = 0; i < k; i++) {
+        if (draft_step(x->d, cur, pos + i, &dn, err, errlen))
+            return -1;
+        prop[i] = i < forced ? r->ref_tokens[n + i] : dn;
+        cur = prop[i];
+    }
+    mb_tensor *in[2] = {ids(pos, k + 1), ids(pos, k + 1)};
+    int rc = -1, j = 0;
+    double ms = 0, mj = 0;
+    int64_t up = 0, down = 0;
+    if (!in[0] || !in[1]) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    in[0]->data[0] = (float)r->tokens[n - 1];
+    for (int i = 0; i < k; i++)
+        in[0]->data[i + 1] = (float)prop[i];
+    if (run_step(x->s, ++x->frame, in, ver, k + 1, &ms, &up, &down, &mj, err, errlen))
+        goto out;
+    while (j < k && prop[j] == ver[j])
+        j++;
+    int drafts = k;
+    if (j == k) { /* every proposal kept: the draft's cache needs the last one too */
+        if (draft_step(x->d, prop[k - 1], pos + k, &dn, err, errlen))
+            goto out;
+        drafts++;
+    }
+    r->spec_rounds++;
+    r->spec_proposed += k;
+    r->spec_accepted += j;
+    r->spec_forced += forced;
+    r->spec_up += up;
+    r->spec_down += down;
+    int emit = 0;
+    for (int i = 0; i < j && n < c->N; i++, emit++)
+        r->tokens[n++] = prop[i];
+    if (n < c->N) {
+        r->tokens[n++] = ver[j];
+        emit++;
+    }
+    /* the draft's steps take the device type's modelled time (what
+     * --emulate model charges every compute step); the verification is measured */
+    double round_ms = drafts * x->draft_ms + ms, round_pred = drafts * x->draft_ms + x->verify_ms;
+    x->e_meas += drafts * x->draft_mj + mj;
+    x->e_pred += drafts * x->draft_mj + x->verify_mj;
+    for (int i = 0; i < emit; i++) {
+        r->step_ms[n - 2 - i] = round_ms / emit;
+        x->pred_ms[n - 2 - i] = round_pred / emit;
+    }
+    r->n_tokens = n;
+    rc = n;
+out:
+    mb_tensor_free(in[0]);
+    mb_tensor_free(in[1]);
+    return rc;
+}
+
+/* Prefill on the edge (and the draft's, here, meanwhile), then rounds of
+ * drafting here and verifying on the edge. */
+static int generate_spec(mb_session *s, const mb_gen_run_config *c, const mb_plan *pp, const mb_plan *vp,
+                         const int64_t *prompt, mb_gen_run_report *r, char *err, size_t errlen)
+{
+    spec_draft d;
+    spec_round x = {.s = s, .c = c, .d = &d, .r = r, .frame = 1};
+    int k = c->spec_k, rc = -1;
+    double a = c->spec_a;
+    x.m = a >= 1 ? k : a * (1 - pow(a, k)) / (1 - a);
+    x.draft_ms = r->spec_draft_ms;
+    x.draft_mj = r->spec_draft_mj;
+    x.verify_ms = vp->pred.latency_ms;
+    x.verify_mj = vp->pred.energy_mj;
+    x.pred_ms = calloc((size_t)c->N, sizeof(double));
+    mb_tensor *in[2] = {ids(0, c->P), ids(0, c->P)};
+    int64_t up = 0, down = 0, dn;
+    if (draft_init(&d, c->draft, s->cfg.kernels ? s->cfg.kernels : "cpu", err, errlen) || !x.pred_ms || !in[0] ||
+        !in[1]) {
+        if (!err[0])
+            snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < c->P; i++)
+        in[0]->data[i] = (float)prompt[i];
+    if (mb_runner_plan(s->runner, pp, err, errlen) ||
+        run_step(s, 1, in, &r->tokens[0], 1, &r->ttft_ms, &r->prefill_up_bytes, &r->prefill_down_bytes,
+                 &r->ttft_energy_mj, err, errlen))
+        goto out;
+    for (int i = 0; i < c->P; i++) /* the draft reads the prompt while the edge prefills */
+        if (draft_step(&d, prompt[i], i, &dn, err, errlen))
+            goto out;
+    r->n_tokens = 1;
+    if (c->N > 1 && (mb_runner_set_graph(s->runner, c->verify, c->verify_name) ||
+                     mb_runner_plan(s->runner, vp, err, errlen)))
+        goto out;
+    for (int n = 1; n < c->N;) {
+        if ((n = spec_round_run(&x, n, err, errlen)) < 0)
+            goto out;
+        if (s->cfg.stop && *s->cfg.stop) {
+            snprintf(err, errlen, "interrupted");
+            goto out;
+        }
+    }
+    if (c->N > 1) {
+        double *v = x.pred_ms;
+        qsort(v, (size_t)(c->N - 1), sizeof(double), cmp_d);
+        int n = c->N - 1;
+        r->predicted_tpot_ms = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+        double sum = 0;
+        for (int i = 0; i < n; i++)
+            sum += v[i];
+        r->predicted_tokens_per_s = 1000.0 * n / sum;
+        r->energy_mj_token = x.e_meas / n;
+        r->predicted_energy_mj_token = x.e_pred / n;
+        r->up_bytes_token = r->spec_up / n;
+        r->down_bytes_token = r->spec_down / n;
+        r->predicted_up_bytes = vp->pred.bytes_up * r->spec_rounds / n;
+        r->predicted_down_bytes = vp->pred.bytes_down * r->spec_rounds / n;
+    }
+    (void)up;
+    (void)down;
+    rc = 0;
+out:
+    mb_tensor_free(in[0]);
+    mb_tensor_free(in[1]);
+    free(x.pred_ms);
+    draft_free(&d);
     return rc;
 }
 
@@ -421,7 +642,7 @@ static int prepare(const mb_gen_run_config *c, const int64_t *prompt, mb_gen_run
     int rc = -1;
     if (r->edgeshard_split < 0)
         goto out;
-    r->split = c->pd ? L : c->galaxy_edges ? 0 : c->split >= 0 ? c->split : r->edgeshard_split;
+    r->split = c->pd ? L : c->galaxy_edges || c->spec_k > 0 ? 0 : c->split >= 0 ? c->split : r->edgeshard_split;
     if (r->split > L) {
         snprintf(err, errlen, "--split %d: the model has %d layers", r->split, L);
         goto out;
@@ -452,7 +673,25 @@ static int prepare(const mb_gen_run_config *c, const int64_t *prompt, mb_gen_run
      * layer; the prefill sends each layer's cache to the device */
     int k_prefill = c->pd ? 0 : r->split;
     mb_gen_tp tp;
-    if (c->galaxy_edges) {
+    if (c->spec_k > 0) { /* the target on the edge (prefill, then verification steps), its cache there */
+        *pp = gen_plan(c->prefill, c->c_prefill, c->s.topo, L, 0, 0, c->s.device, c->server, c->prefill_name, err,
+                       errlen);
+        *dp = *pp ? gen_plan(c->verify, c->c_verify, c->s.topo, L, 0, 0, c->s.device, c->server, c->verify_name,
+                             err, errlen)
+                  : NULL;
+        int Ld = (int)c->draft_cfg->layers; /* a draft step on the device alone: its modelled time */
+        mb_plan *ds = *dp ? gen_plan(c->draft, c->c_draft, c->s.topo, Ld, Ld, Ld, c->s.device, c->server,
+                                     c->draft_cfg->name, err, errlen)
+                          : NULL;
+        if (!ds) {
+            mb_plan_free(*dp);
+            *dp = NULL;
+            goto out;
+        }
+        r->spec_draft_ms = ds->pred.latency_ms;
+        r->spec_draft_mj = ds->pred.energy_mj;
+        mb_plan_free(ds);
+    } else if (c->galaxy_edges) {
         if (mb_gen_galaxy_tp(c->c_decode, c->s.topo, c->dec, c->galaxy_edges > 0 ? c->galaxy_edges : 0, &tp, err,
                              errlen))
             goto out;
@@ -473,7 +712,7 @@ static int prepare(const mb_gen_run_config *c, const int64_t *prompt, mb_gen_run
         goto out;
     r->plan_ttft_ms = (*pp)->pred.latency_ms;
     r->plan_tpot_ms = (*dp)->pred.latency_ms;
-    if (c->pd || c->galaxy_edges) { /* no pipeline cut to take the prediction from: the plans' own */
+    if (c->pd || c->galaxy_edges || c->spec_k > 0) { /* no pipeline cut to take the prediction from: the plans' own */
         r->predicted_ttft_ms = r->plan_ttft_ms;
         r->predicted_tpot_ms = r->plan_tpot_ms;
         r->predicted_tokens_per_s = 1000.0 / r->plan_tpot_ms;
@@ -483,7 +722,7 @@ static int prepare(const mb_gen_run_config *c, const int64_t *prompt, mb_gen_run
             r->predicted_kv_bytes += c->prefill->nodes[(*pp)->state[i].out_op].out_bytes;
     }
     r->predicted_energy_mj_token = (*dp)->pred.energy_mj;
-    cache_bytes(c->decode, *dp, c->s.device, r);
+    cache_bytes(c->spec_k > 0 ? c->verify : c->decode, *dp, c->s.device, r);
     rc = 0;
 out:
     free(pred);
@@ -501,6 +740,9 @@ int mb_gen_run(const mb_gen_run_config *c, mb_gen_run_report *r, char *err, size
     r->model = c->dec->name;
     r->pd = c->pd;
     r->galaxy_k = 0;
+    r->spec_k = c->spec_k;
+    r->spec_a = c->spec_a;
+    r->draft_name = c->draft_cfg ? c->draft_cfg->name : NULL;
     r->P = c->P;
     r->N = c->N;
     r->layers = (int)c->dec->layers;
@@ -527,7 +769,8 @@ int mb_gen_run(const mb_gen_run_config *c, mb_gen_run_report *r, char *err, size
     ss_info(s, "generation: prediction, reference run and plans %.1f s, bring-up %.1f s (tdf %.2f)", t1 - t0,
             mb_now() - t1, s->k);
     t1 = mb_now();
-    rc = generate(s, c, pp, dp, prompt, r, err, errlen);
+    rc = c->spec_k > 0 ? generate_spec(s, c, pp, dp, prompt, r, err, errlen)
+                       : generate(s, c, pp, dp, prompt, r, err, errlen);
     ss_info(s, "generation: %d steps in %.1f s", r->n_tokens, mb_now() - t1);
     ss_teardown(s);
     if (!rc) {
@@ -573,13 +816,20 @@ static void json_ids(FILE *f, const char *k, const int64_t *v, int n)
 void mb_gen_run_write_json(const mb_gen_run_report *r, FILE *f)
 {
     fprintf(f, "{\"mode\":\"generate\",\"policy\":\"%s\",\"model\":",
-            r->pd ? "pd-device" : r->galaxy_k ? "galaxy" : "edgeshard");
+            r->pd ? "pd-device" : r->galaxy_k ? "galaxy" : r->spec_k ? "speculative" : "edgeshard");
     mb_json_print_string(f, r->model);
     fprintf(f, ",\"prompt_tokens\":%d,\"gen_tokens\":%d,\"layers\":%d,\"split\":%d,\"edgeshard_split\":%d", r->P,
             r->N, r->layers, r->split, r->edgeshard_split);
     fprintf(f, ",\"device_type\":\"%s\",\"server_type\":\"%s\"", r->device_type, r->server_type);
     if (r->galaxy_k)
         fprintf(f, ",\"edges\":%d", r->galaxy_k);
+    if (r->spec_k)
+        fprintf(f, ",\"speculative\":{\"draft\":\"%s\",\"k\":%d,\"a\":%g,\"rounds\":%d,\"proposed\":%d,"
+                "\"accepted\":%d,\"forced\":%d,\"acceptance\":%.4f,\"tokens_per_round\":%.4f,"
+                "\"draft_step_ms\":%.4f}",
+                r->draft_name ? r->draft_name : "?", r->spec_k, r->spec_a, r->spec_rounds, r->spec_proposed,
+                r->spec_accepted, r->spec_forced, r->spec_proposed ? (double)r->spec_accepted / r->spec_proposed : 0,
+                r->spec_rounds ? (double)(r->n_tokens - 1) / r->spec_rounds : 0, r->spec_draft_ms);
     json_num(f, "tdf", r->tdf);
     fprintf(f, ",\"output_match\":%s", r->output_match ? "true" : "false");
     json_num(f, "ttft_ms", r->ttft_ms);
@@ -616,7 +866,14 @@ void mb_gen_run_write_json(const mb_gen_run_report *r, FILE *f)
 
 void mb_gen_run_write_text(const mb_gen_run_report *r, FILE *f)
 {
-    if (r->galaxy_k)
+    if (r->spec_k)
+        fprintf(f, "%s: prompt %d tokens, %d generated; speculative decoding: draft %s on the device (%s, %.2f ms a "
+                "step, modelled), target on the server (%s); k=%d, a=%g: %d rounds, %d of %d proposals accepted "
+                "(%.1f tokens a round); tdf %.2f\n", r->model, r->P, r->N, r->draft_name ? r->draft_name : "?",
+                r->device_type, r->spec_draft_ms, r->server_type, r->spec_k, r->spec_a, r->spec_rounds,
+                r->spec_accepted, r->spec_proposed, r->spec_rounds ? (double)(r->n_tokens - 1) / r->spec_rounds : 0,
+                r->tdf);
+    else if (r->galaxy_k)
         fprintf(f, "%s: prompt %d tokens, %d generated; Galaxy: tensor parallel over %d edge node%s (%s), each "
                 "keeping its heads' KV cache; the device (%s) embeds and takes the token; tdf %.2f\n", r->model, r->P,
                 r->N, r->galaxy_k, r->galaxy_k == 1 ? "" : "s", r->server_type, r->device_type, r->tdf);

@@ -12,7 +12,7 @@ fails() { # expected message, then the arguments
 }
 fails "pd-device has no layer split" --model smollm_135m --prompt-tokens 4 --gen-tokens 2 --policy pd-device --split 3 --link rate=50mbit,rtt=10ms
 fails "a generation runs edgeshard" --model smollm_135m --prompt-tokens 4 --gen-tokens 2 --policy mincut --link rate=50mbit,rtt=10ms
-fails "takes only edges=K" --model smollm_135m --prompt-tokens 4 --gen-tokens 2 --policy galaxy --policy-opt k=2 --topology experiments/topologies/galaxy2.ini
+fails "takes edges=K (K >= 1) with galaxy" --model smollm_135m --prompt-tokens 4 --gen-tokens 2 --policy galaxy --policy-opt k=2 --topology experiments/topologies/galaxy2.ini
 fails "edges=3, the topology has 2 edge nodes" --model smollm_135m --prompt-tokens 4 --gen-tokens 2 --policy galaxy --policy-opt edges=3 --topology experiments/topologies/galaxy2.ini
 [ "$(id -u)" = 0 ] || { echo "skip: mecbed run needs root (namespaces, TUN, cgroups)"; exit 77; }
 [ -c /dev/net/tun ] || { echo "skip: no /dev/net/tun"; exit 77; }
@@ -61,4 +61,5 @@ assert 0 < up < 100000 and 0 < down < 64, (up, down)
 print("Galaxy: tokens match, %d B up / %d B down per token, cache %.1f MB over 2 edges; TPOT %.1f ms (predicted "
       "%.1f)" % (up, down, c["server"] / 1e6, r["tpot_ms"], r["predicted_tpot_ms"]))
 P
+
 exit 0

@@ -159,6 +159,23 @@ static mb_plan *tile_plan(const mb_graph *g)
     return p;
 }
 
+/* TCP slow start on a cold connection (mb_cost_slow_start_ms): flights of
+ * 10, 20, 40 segments of 1448 bytes a round trip until a window fills the
+ * path, worked by hand. */
+static void test_slow_start(void **state)
+{
+    (void)state;
+    /* 50 kB at 50 Mbit/s, 40 ms: 14480 and 28960 bytes a round trip each,
+     * then the last 6560 at the rate; 8.0 ms at the rate alone */
+    assert_float_equal(mb_cost_slow_start_ms(50000, 50e6, 40), 80 + 6560 * 1.6e-4 - 8.0, 1e-9);
+    /* 10 MB at 50 Mbit/s, 10 ms: three round trips (101,360 bytes), then a
+     * window of 115,840 bytes fills the 62.5 kB path */
+    assert_float_equal(mb_cost_slow_start_ms(10000000, 50e6, 10), 30 + (10000000 - 101360) * 1.6e-4 - 1600, 1e-6);
+    assert_float_equal(mb_cost_slow_start_ms(14480, 50e6, 40), 0, 1e-12); /* one window */
+    assert_float_equal(mb_cost_slow_start_ms(0, 50e6, 40), 0, 0);
+    assert_float_equal(mb_cost_slow_start_ms(50000, 50e6, 0), 0, 0);
+}
+
 /* A state output partitioned over two sites: each keeps the rows it holds
  * under one key; the same op under two keys, or twice on a site, is refused. */
 static void test_state_partitioned(void **state)
@@ -583,6 +600,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_evaluate_shared_link_fork),
         cmocka_unit_test(test_evaluate_device_edge_cloud),
         cmocka_unit_test(test_state_partitioned),
+        cmocka_unit_test(test_slow_start),
         cmocka_unit_test(test_profile_csv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -43,6 +43,12 @@ typedef struct mb_cost_opts {
     double msg_overhead_ms;  /* < 0: MB_COST_MSG_OVERHEAD_MS */
     double frame_interval_s; /* 0: one frame, radio connected (energy.h) */
     int radio;               /* device radio, mb_radio_kind; -1: the device's node type decides */
+    /* 1: the plan's messages between each pair of sites travel on a connection
+     * that has carried nothing yet (a session's first frame, e.g. a
+     * generation's prefill), so they start in TCP slow start: an initial
+     * window of 10 segments doubling every round trip until it fills the
+     * path (mb_cost_slow_start_ms); 0 (default): connections are warm. */
+    int cold_connections;
 } mb_cost_opts;
 
 void mb_cost_opts_default(mb_cost_opts *o);
@@ -82,6 +88,13 @@ void mb_cost_set_rate(mb_cost_model *c, int link, double up_bps, double down_bps
 /* TCP payload rate of a link shaped to link_bps with packets of mtu bytes
  * (0: 1500); what mb_cost_set_rate wants for a nominal link rate. */
 double mb_cost_goodput_bps(double link_bps, int mtu);
+
+/* What TCP slow start adds to sending `bytes` back to back from a cold
+ * connection over a path of rate_bps and round trip rtt_ms: flights of 10,
+ * 20, 40, ... segments of 1448 bytes, each waiting a round trip for its
+ * acknowledgements, until a window fills the path; then the rate. The time
+ * beyond bytes / rate, in ms (0 when the first window covers it). */
+double mb_cost_slow_start_ms(int64_t bytes, double rate_bps, double rtt_ms);
 
 /* Simulate the plan's schedule and fill p->pred (all but decision_us and
  * cut_value_ms) and every step's t_start_ms/t_end_ms:

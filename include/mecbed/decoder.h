@@ -45,7 +45,10 @@ const mb_decoder_cfg *mb_decoder_find(const char *name);
 
 /* Build one step graph: tokens T at once; capacity C of the KV cache (the
  * longest prompt plus generation it serves, at most max_pos); with_past 0:
- * prefill (positions 0..T-1), 1: decode (T must be 1). structure_only: weights
+ * prefill (positions 0..T-1; next_token [1], the last position's), 1: decode
+ * (T tokens at position_ids over the cache, each written into its slot;
+ * T > 1 is speculative decoding's verification: next_token [T], the token
+ * after each position). structure_only: weights
  * get their shapes but no values (listing, planning). NULL with err. */
 mb_graph *mb_decoder_build(const mb_decoder_cfg *c, int64_t tokens, int64_t capacity, int with_past, uint64_t seed,
                            int structure_only, char *err, size_t errlen);

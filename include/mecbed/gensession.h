@@ -35,6 +35,18 @@ typedef struct mb_gen_run_config {
     int pd;          /* P/D-Device instead: the server prefills every layer, each
                       * layer's KV cache crosses the link to the device, the device
                       * decodes every layer (split is then ignored) */
+    /* Speculative decoding instead when spec_k > 0: the draft (its decode
+     * graph, cost model and configuration) runs on the device in process,
+     * spec_k proposals a round, the first of them the reference's tokens at
+     * acceptance rate spec_a (the checkable pattern); the target verifies
+     * them on the server in one step of spec_k + 1 tokens (`verify`, the zoo's
+     * NAME:verify=V, its cost model c_verify), its cache kept there. */
+    int spec_k;
+    double spec_a;
+    mb_graph *verify, *draft;
+    const char *verify_name;
+    mb_cost_model *c_verify, *c_draft;
+    const mb_decoder_cfg *draft_cfg;
     int galaxy_edges; /* Galaxy instead when not 0: tensor parallel over the first
                        * galaxy_edges edge sites of s.topo (-1: all of them), each
                        * keeping its heads' KV cache */
@@ -58,6 +70,12 @@ typedef struct mb_gen_run_report {
     int64_t prefill_up_bytes, prefill_down_bytes;
     int pd;                        /* P/D-Device (mb_gen_run_config.pd) */
     int galaxy_k;                  /* Galaxy: the edge nodes it runs on (0: not Galaxy) */
+    int spec_k;                    /* speculative: proposals a round (0: not speculative) */
+    double spec_a;                 /* its acceptance rate parameter */
+    int spec_rounds, spec_proposed, spec_accepted, spec_forced;
+    int64_t spec_up, spec_down;    /* device bytes of the verification steps */
+    double spec_draft_ms, spec_draft_mj; /* a draft step on the device: modelled time and energy */
+    const char *draft_name;
     int64_t predicted_kv_bytes;    /* P/D: the cache the prefill plan sends (its down bytes) */
     double energy_mj_token, predicted_energy_mj_token; /* device, mean decode step */
     double ttft_energy_mj;
