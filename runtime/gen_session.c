@@ -53,7 +53,8 @@ static int kv_op(const mb_graph *g, int key, int input)
  * [0, k_state) on the device): mb_plan_assign's plan without the sends of
  * bound inputs, and of bound outputs kept where they are computed; a layer
  * computed on the server but decoded on the device (P/D-Device's prefill)
- * keeps the send of its present K/V to the device, which binds it there.
+ * sends its prompt's keys and values to the device, which pads them to the
+ * capacity (the present K/V) and binds them there.
  * Validated, and its steps' times evaluated (the modelled step timing runs
  * them). NULL with err. */
 static mb_plan *gen_plan(const mb_graph *g, const mb_cost_model *c, const mb_topology *t, int L, int k, int k_state,
