@@ -53,7 +53,8 @@ static int kv_op(const mb_graph *g, int key, int input)
  * [0, k_state) on the device): mb_plan_assign's plan without the sends of
  * bound inputs, and of bound outputs kept where they are computed; a layer
  * computed on the server but decoded on the device (P/D-Device's prefill)
- * keeps the send of its present K/V to the device, which binds it there.
+ * sends its prompt's keys and values to the device, which pads them to the
+ * capacity (the present K/V) and binds them there.
  * Validated, and its steps' times evaluated (the modelled step timing runs
  * them). NULL with err. */
 static mb_plan *gen_plan(const mb_graph *g, const mb_cost_model *c, const mb_topology *t, int L, int k, int k_state,
@@ -67,7 +68,18 @@ static mb_plan *gen_plan(const mb_graph *g, const mb_cost_model *c, const mb_top
     }
     for (int l = 0; l < L; l++)
         ls[l] = l < k ? device : server;
-    if (mb_decoder_assign(g, L, ls, device, site) != L || mb_plan_assign(full, g, site, err, errlen))
+    if (mb_decoder_assign(g, L, ls, device, site) != L)
+        goto fail;
+    /* A layer computed on the server but decoded on the device (P/D-Device's
+     * prefill): its present K/V are the prefill graph's pads of the prompt's
+     * keys and values to the cache capacity. Padding on the device sends the
+     * prompt's P positions instead of all C (what mb_gen_pd_predict counts). */
+    for (int key = 0; key < 2 * L; key++) {
+        int out = kv_op(g, key, 0);
+        if (out >= 0 && key / 2 < k_state && ls[key / 2] != device && g->nodes[out].type == MB_OP_PAD)
+            site[out] = device;
+    }
+    if (mb_plan_assign(full, g, site, err, errlen))
         goto fail;
     for (int key = 0; key < 2 * L; key++) {
         int out = kv_op(g, key, 0), in = kv_op(g, key, 1);
@@ -626,6 +638,25 @@ static void cache_bytes(const mb_graph *g, const mb_plan *p, int device, mb_gen_
     }
 }
 
+/* The KV cache plan p sends to the sites that keep it: a bound present
+ * output, or the input it pads (P/D-Device's prefill, gen_plan). */
+static int64_t kv_sent(const mb_graph *g, const mb_plan *p)
+{
+    int64_t b = 0;
+    for (int i = 0; i < p->n_steps; i++) {
+        const mb_plan_step *st = &p->steps[i];
+        for (int j = 0; st->kind == MB_STEP_SEND && j < p->n_state; j++) {
+            const mb_node *o = &g->nodes[p->state[j].out_op];
+            if (st->to == p->state[j].site &&
+                (st->op == p->state[j].out_op || (o->type == MB_OP_PAD && o->inputs[0] == st->op))) {
+                b += g->nodes[st->op].out_bytes;
+                break;
+            }
+        }
+    }
+    return b;
+}
+
 /* The prediction (genplan.h) for every cut, the chosen cut, the unsplit
  * local reference and the two plans. */
 static int prepare(const mb_gen_run_config *c, const int64_t *prompt, mb_gen_run_report *r, mb_plan **pp,
@@ -718,8 +749,7 @@ static int prepare(const mb_gen_run_config *c, const int64_t *prompt, mb_gen_run
         r->predicted_tokens_per_s = 1000.0 / r->plan_tpot_ms;
         r->predicted_up_bytes = (*dp)->pred.bytes_up;
         r->predicted_down_bytes = (*dp)->pred.bytes_down;
-        for (int i = 0; i < (*pp)->n_state; i++)
-            r->predicted_kv_bytes += c->prefill->nodes[(*pp)->state[i].out_op].out_bytes;
+        r->predicted_kv_bytes = kv_sent(c->prefill, *pp);
     }
     r->predicted_energy_mj_token = (*dp)->pred.energy_mj;
     cache_bytes(c->spec_k > 0 ? c->verify : c->decode, *dp, c->s.device, r);
