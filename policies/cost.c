@@ -480,6 +480,7 @@ typedef struct eval_state {
     double scale[MB_MAX_SITES]; /* op time multiplier per site: 1, or 1 / share (mb_plan_evaluate_shared) */
     const mb_plan *p;
     int64_t *pair_bytes; /* cold connections: bytes each pair of sites sent so far [from * ns + to] */
+    double *pair_t0;     /* and when its first message started */
 } eval_state;
 
 /* The site a plan's state binding puts op at (an input: is_in, else an
@@ -596,12 +597,22 @@ static int eval_send(eval_state *e, int k, mb_plan_step *st, char *err, size_t e
     for (int h = 0; h + 1 < nr; h++)
         eval_hop(e, route[h], route[h + 1], bytes, &first, &last, st);
     t = last;
-    if (e->pair_bytes) { /* a cold connection: this message's share of slow start */
-        double rtt, rate;
-        int64_t *before = &e->pair_bytes[(size_t)st->site * e->ns + st->to];
+    if (e->pair_bytes) {
+        /* a cold connection: the pair's messages are one stream that cannot
+         * arrive sooner than slow start from its first byte lets it */
+        double rtt, rate, one_way = 0;
+        size_t pair = (size_t)st->site * e->ns + st->to;
         route_rtt_rate(c, route, nr, &rtt, &rate);
-        t += mb_cost_slow_start_ms(*before + bytes, rate, rtt) - mb_cost_slow_start_ms(*before, rate, rtt);
-        *before += bytes;
+        for (int h = 0; h + 1 < nr; h++) {
+            int d = 0, l = hop_link(c, route[h], route[h + 1], &d);
+            one_way += c->delay[l][d];
+        }
+        if (e->pair_bytes[pair] == 0)
+            e->pair_t0[pair] = st->t_start_ms;
+        e->pair_bytes[pair] += bytes;
+        int64_t cum = e->pair_bytes[pair];
+        double ss = e->pair_t0[pair] + (double)cum * 8.0 / rate * 1e3 + mb_cost_slow_start_ms(cum, rate, rtt) + one_way;
+        t = fmax(t, ss);
     }
     st->t_end_ms = t;
     if (avail_add(&e->av[(size_t)st->to * e->n + st->op], st->region, t))
@@ -698,8 +709,10 @@ static int evaluate(mb_plan *p, const mb_cost_model *c, int shared, char *err, s
     e->link_free = calloc((size_t)(c->topo.n_links + 1), sizeof(*e->link_free));
     e->elems = calloc((size_t)e->n, sizeof(double));
     e->pair_bytes = c->opts.cold_connections ? calloc((size_t)e->ns * (size_t)e->ns, sizeof(int64_t)) : NULL;
+    e->pair_t0 = c->opts.cold_connections ? calloc((size_t)e->ns * (size_t)e->ns, sizeof(double)) : NULL;
     int rc = -1;
-    if (!e->av || !e->bursts || !e->link_free || !e->elems || (c->opts.cold_connections && !e->pair_bytes)) {
+    if (!e->av || !e->bursts || !e->link_free || !e->elems ||
+        (c->opts.cold_connections && (!e->pair_bytes || !e->pair_t0))) {
         oom(err, errlen);
         goto out;
     }
@@ -734,6 +747,7 @@ out:
     free(e->bursts);
     free(e->link_free);
     free(e->pair_bytes);
+    free(e->pair_t0);
     free(e->elems);
     return rc;
 }
