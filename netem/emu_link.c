@@ -52,7 +52,7 @@
 #define LATE_BINS 2000 /* 5 us bins up to 10 ms */
 #define LATE_BIN_US 5.0
 #define RT_PRIORITY 20
-#define SPIN_S 50e-6 /* early wake-up for a lone packet */
+#define SPIN_S 50e-6 /* early wake-up for a lone packet (MECBED_EMU_SPIN_US overrides) */
 #define READ_MAX (65536 + 256) /* a GSO super-packet and its virtio header */
 #define MERGE_MAX 64           /* segments in one write */
 
@@ -123,6 +123,7 @@ struct emu_dir {
     pthread_t thread;
     int started, stopped;
     double cpu_final;
+    double spin_s; /* early wake-up for a lone packet (SPIN_S, MECBED_EMU_SPIN_US) */
     double cpu_write; /* thread CPU inside writes to out_fd (ctr.cpu_write_s) */
     mb_link_counters ctr;
     /* delivery lateness histogram (written by the thread, read after stop or racily) */
@@ -741,6 +742,7 @@ static void *run(void *arg)
         struct sched_param sp = {.sched_priority = RT_PRIORITY};
         pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
     }
+    double spin_s = d->spin_s;
     char tname[16];
     snprintf(tname, sizeof tname, "mb-emu");
     pthread_setname_np(pthread_self(), tname);
@@ -756,13 +758,13 @@ static void *run(void *arg)
              * is where delivery time matters most and costs least: wake a
              * little early and spin to its due time, instead of paying the
              * wake-up latency. Busy links never spin. */
-            if (d->tail - d->head == 1 && wait < SPIN_S) {
+            if (d->tail - d->head == 1 && wait < spin_s) {
                 while (mono_now() - d->epoch < due)
                     ;
                 continue;
             }
             if (d->tail - d->head == 1)
-                wait -= SPIN_S;
+                wait -= spin_s;
             if (wait < 0)
                 wait = 0;
             ts.tv_sec = (time_t)wait;
@@ -859,6 +861,15 @@ int emu_dir_start(emu_dir *d, double epoch, char *err, size_t errlen)
     clock_gettime(CLOCK_MONOTONIC, &mo);
     d->rt_offset = ((double)rt.tv_sec + (double)rt.tv_nsec * 1e-9) - ((double)mo.tv_sec + (double)mo.tv_nsec * 1e-9);
     d->epoch = epoch;
+    d->spin_s = SPIN_S;
+    const char *sp = getenv("MECBED_EMU_SPIN_US");
+    if (sp && *sp) {
+        char *end;
+        double us = strtod(sp, &end);
+        if (*end != '\0' || !(us >= 0 && us <= 1000))
+            return fail(err, errlen, "MECBED_EMU_SPIN_US='%s': expected microseconds from 0 to 1000", sp);
+        d->spin_s = us * 1e-6;
+    }
     int rc = pthread_create(&d->thread, NULL, run, d);
     if (rc)
         return fail(err, errlen, "%s: cannot start the emulator thread: %s", d->name, strerror(rc));
