@@ -102,7 +102,6 @@ typedef struct dc_job {
     const mb_node *late_act; /* with res: an activation not done in registers, after each task */
     int64_t rows_per_task, n_rtasks, mchunk, n_mtasks;
     volatile int failed; /* a task found no scratch memory */
-    int prefetch;        /* 1x1: prefetch the next pixel block's input rows (1), and output rows (2) */
     int merge_segs;      /* merge store segments contiguous in the output (MECBED_CPU_DC_SEGMERGE=0: off) */
 } dc_job;
 
@@ -352,35 +351,6 @@ static void dc_pack(const dc_job *j, const float *w, int64_t n, float *packed)
     }
 }
 
-/* A 1x1 conv's pixel block reads one 128-byte piece of each of its K input
- * rows, rows a plane apart: more streams than the hardware prefetchers
- * track (K = 256 at 56x56 ran at half of ORT's speed), so each block's loads
- * missed to L3 or memory. Prefetching the next block's pieces while the
- * current one runs (tens of thousands of cycles per block) hides that. */
-static inline void dc_prefetch_block(const dc_job *j, const float *xp, float *obase, int64_t ma, int64_t mb,
-                                     int64_t qn)
-{
-    for (int64_t k = 0; k < j->K; k++, xp += j->cstride) {
-        __builtin_prefetch(xp, 0, 2);
-        __builtin_prefetch(xp + 16, 0, 2);
-    }
-    /* the output rows it stores (and the residual it adds), where frame
-     * pixels are output pixels: the same many-streams pattern on the store side */
-    if (j->prefetch < 2 || j->PW != j->OW || j->c0 != 0)
-        return;
-    int64_t o = qn - j->row0 * j->PW;
-    for (int64_t m = ma; m < mb; m++) {
-        float *op = obase + m * j->P + o;
-        __builtin_prefetch(op, 1, 2);
-        __builtin_prefetch(op + 16, 1, 2);
-        if (j->res) {
-            const float *rp = j->res + (op - j->d->out);
-            __builtin_prefetch(rp, 0, 2);
-            __builtin_prefetch(rp + 16, 0, 2);
-        }
-    }
-}
-
 DC_TARGET static void dc_task(void *arg, int t, int thread)
 {
     const dc_job *j = arg;
@@ -435,8 +405,6 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
             dc_seg seg[DC_NV];
             for (int v = 0; v < nv; v++)
                 dc_segments(j, q + 16 * v, qend, &seg[v]);
-            if (j->prefetch && q + step < qend) /* the next block's rows, into L2 */
-                dc_prefetch_block(j, x + j->toff[0] + q + step, obase, ma, mb, q + step);
             for (int64_t m = ma; m < mb;) {
                 int mr = dc_block_rows(mb - m);
                 const float *bias = d->bias ? d->bias + mg0 + m : NULL;
@@ -502,10 +470,9 @@ static void dc_split(const cpu_ctx *c, dc_job *j)
     j->n_mtasks = (j->Mg + j->mchunk - 1) / j->mchunk;
 }
 
-/* A/B switches, read once (one digit; default 1): MECBED_CPU_DC_SEGMERGE=0
- * stores every frame row's lanes separately, MECBED_CPU_DC_PREFETCH=0 drops
- * the 1x1 input prefetch, =2 prefetches the output and residual rows too. */
-static int dc_merge_env = -1, dc_prefetch_env = -1;
+/* A/B switch, read once (one digit; default 1): MECBED_CPU_DC_SEGMERGE=0
+ * stores every frame row's lanes separately. */
+static int dc_merge_env = -1;
 static int dc_env_on(const char *name, int *cache)
 {
     int m = __atomic_load_n(cache, __ATOMIC_RELAXED);
@@ -533,7 +500,6 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
     j->OW = d->r.w1 - d->r.w0;
     j->P = j->OH * j->OW;
     j->merge_segs = dc_env_on("MECBED_CPU_DC_SEGMERGE", &dc_merge_env);
-    j->prefetch = j->taps != 1 ? 0 : dc_env_on("MECBED_CPU_DC_PREFETCH", &dc_prefetch_env);
     /* A residual whose layout is the output's (the whole output, a whole
      * tensor of its shape: what the executor's fusion passes) is added in
      * registers before the store; otherwise after each task (cpu_conv_post). */
