@@ -12,7 +12,7 @@
 //       seeded uniform values) and prints one JSON line per node, in graph
 //       order: {"node", "op", "us"} with "us" the median of the node's
 //       kernel time over the timed runs (ORT's node names after its graph
-//       optimisations: fused Conv+Add+Relu nodes keep the Conv's name).
+//       optimisations). ORT's own trace stays in PREFIX*.json.
 //   node bench-ort.js diff A.npy B.npy
 //       prints one JSON line {"max_abs_diff", "max_abs"} (B is the reference).
 // Only float32 inputs and outputs of fixed shape; anything else is an error.
