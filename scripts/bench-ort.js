@@ -7,6 +7,12 @@
 //       RUNS timed runs with intra_op_num_threads = THREADS (sequential
 //       execution, inter-op 1), writes output K to OUTPREFIX_K.npy and prints
 //       one JSON line {"ms_median", "ms_min", "runs", "threads", "outputs"}.
+//   node bench-ort.js profile MODEL.onnx THREADS RUNS OUTPREFIX
+//       runs with ORT's profiler on (2 warm-ups, then RUNS runs; input:
+//       seeded uniform values) and prints one JSON line per node, in graph
+//       order: {"node", "op", "us"} with "us" the median of the node's
+//       kernel time over the timed runs (ORT's node names after its graph
+//       optimisations). ORT's own trace stays in PREFIX*.json.
 //   node bench-ort.js diff A.npy B.npy
 //       prints one JSON line {"max_abs_diff", "max_abs"} (B is the reference).
 // Only float32 inputs and outputs of fixed shape; anything else is an error.
@@ -123,6 +129,43 @@ async function run(model, inPath, threads, runs, outPrefix) {
     }));
 }
 
+async function profile(model, threads, runs, prefix) {
+    let ort;
+    try {
+        ort = require('onnxruntime-node');
+    } catch (e) {
+        die(`cannot load onnxruntime-node (NODE_PATH=${process.env.NODE_PATH || ''}): ${e.message}`);
+    }
+    const session = await ort.InferenceSession.create(model, {
+        intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential',
+        graphOptimizationLevel: 'all', enableProfiling: true, profileFilePrefix: prefix,
+    });
+    const meta = session.inputMetadata[0];
+    if (!meta || meta.type !== 'float32' || !meta.shape.every((d) => typeof d === 'number' && d > 0))
+        die(`${model}: input is not float32 of fixed shape`);
+    const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', uniformInput(meta.shape, 1), meta.shape) };
+    for (let r = 0; r < runs + 2; r++)
+        await session.run(feeds);
+    session.endProfiling();
+    const dir = require('path').dirname(prefix);
+    const base = require('path').basename(prefix);
+    const files = fs.readdirSync(dir).filter((f) => f.startsWith(base) && f.endsWith('.json'));
+    if (files.length === 0)
+        die(`${model}: ORT wrote no profile ${prefix}*.json`);
+    const ev = JSON.parse(fs.readFileSync(`${dir}/${files[files.length - 1]}`, 'utf8'));
+    const per = new Map();
+    for (const e of ev) {
+        if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time'))
+            continue;
+        const node = e.name.slice(0, -'_kernel_time'.length);
+        if (!per.has(node))
+            per.set(node, { op: e.args.op_name, us: [] });
+        per.get(node).us.push(e.dur);
+    }
+    for (const [node, v] of per)
+        console.log(JSON.stringify({ node, op: v.op, us: median(v.us.slice(2)) }));
+}
+
 function diff(a, b) {
     const x = readNpy(a), y = readNpy(b);
     if (x.dims.join('x') !== y.dims.join('x'))
@@ -142,8 +185,10 @@ if (cmd === 'run' && args.length === 5) {
     if (!(threads >= 1) || !(runs >= 1))
         die('THREADS and RUNS must be positive integers');
     run(args[0], args[1], threads, runs, args[4]).catch((e) => die(`${args[0]}: ${e.message}`));
+} else if (cmd === 'profile' && args.length === 4) {
+    profile(args[0], Number(args[1]), Number(args[2]), args[3]).catch((e) => die(`${args[0]}: ${e.message}`));
 } else if (cmd === 'diff' && args.length === 2) {
     diff(args[0], args[1]);
 } else {
-    die('usage: bench-ort.js run MODEL.onnx IN.npy THREADS RUNS OUTPREFIX | diff A.npy B.npy');
+    die('usage: bench-ort.js run MODEL.onnx IN.npy THREADS RUNS OUTPREFIX | profile MODEL.onnx THREADS RUNS OUTPREFIX | diff A.npy B.npy');
 }

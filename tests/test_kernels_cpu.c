@@ -61,8 +61,8 @@ static int direct_path(const mb_node *n)
 #endif
     const mb_tensor *w = n->params[0];
     int s1 = n->a.stride[0] <= 1 && n->a.stride[1] <= 1;
-    if (w->dims[2] == 1 && w->dims[3] == 1 && s1 && w->dims[1] >= 512)
-        return 0; /* large-K 1x1 layers may stay on sgemm (cpu_conv) */
+    if (w->dims[2] == 1 && w->dims[3] == 1 && s1 && w->dims[1] >= 256)
+        return 0; /* large-K 1x1 layers may stay on sgemm (cpu_conv: K >= 512, or >= 256 on 1024+ px) */
     return n->a.dilation[0] <= 1 && n->a.dilation[1] <= 1;
 }
 
@@ -142,6 +142,9 @@ static void test_conv_direct(void **state)
         {1, 7, 8, 3, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1, 1, 1, 1},
         {1, 64, 72, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
         {1, 9, 11, 15, 17, 3, 3, 3, 2, 1, 0, 1, 2, 1, 1, 1, 1},
+        /* either side of the 1x1 K >= 256 sgemm bar (1024 output pixels) */
+        {1, 256, 20, 32, 32, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
+        {1, 256, 20, 31, 33, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         char label[64];

@@ -512,6 +512,23 @@ static int conv_shifted(cpu_ctx *c, conv_job *j)
     return j->failed ? -1 : 0;
 }
 
+/* Input channels from which a 1x1 stride-1 layer on 1024+ pixels runs sgemm
+ * in place instead of the direct kernel (512 on 128+ pixels always does);
+ * MECBED_CPU_1X1_GEMM_K overrides it (A/B; read once). */
+static int64_t cpu_1x1_gemm_k(void)
+{
+    static int64_t k = -1;
+    int64_t v = __atomic_load_n(&k, __ATOMIC_RELAXED);
+    if (v < 0) {
+        const char *e = getenv("MECBED_CPU_1X1_GEMM_K");
+        char *end = NULL;
+        long long x = e ? strtoll(e, &end, 10) : 0;
+        v = e && end != e && *end == 0 && x > 0 ? (int64_t)x : 256;
+        __atomic_store_n(&k, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+
 int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const cpu_post *post, const mb_view *in, mb_region r,
              mb_tensor *out, char *err, size_t errlen)
 {
@@ -573,11 +590,13 @@ int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const cpu_post *post, cons
     }
 
     /* The direct kernels (cpu_conv_direct.c) where AVX-512 is present, but
-     * for 1x1 stride-1 layers with K >= 512 on maps of 128+ pixels, where
+     * for 1x1 stride-1 layers with K >= 512 on maps of 128+ pixels (and
+     * K >= 256 on 1024+ pixels: ResNet-50's 256->64 and 256->128 at 56x56
+     * ran 1.2 vs 1.5 and 1.8 vs 2.1 ms, per-op medians, two rounds), where
      * sgemm reading the input in place kept up or stayed ahead (ResNet-50's
      * 512->128 at 28x28: 145 vs 130 GFLOP/s; 1024->256 at 14x14: 141 both;
      * `make bench` rows, thread CPU time, best of 2 interleaved rounds). */
-    int big_1x1 = j.kh == 1 && j.kw == 1 && j.sh == 1 && j.sw == 1 && j.Cg >= 512 && j.P >= 128;
+    int big_1x1 = j.kh == 1 && j.kw == 1 && j.sh == 1 && j.sw == 1 && ((j.Cg >= 512 && j.P >= 128) || (j.Cg >= cpu_1x1_gemm_k() && j.P >= 1024));
     if (j.Cg > 1 && j.dh == 1 && j.dw == 1 && j.kh * j.kw <= 4096 && !big_1x1 && cpu_conv_direct_available()) {
         cpu_dconv d = {&in[0], j.w, j.bias, j.out, j.n_batch, j.C, j.M, j.G, j.kh, j.kw, j.sh, j.sw, j.pt, j.pl,
                        j.full_h, j.full_w, r, act, dpost};

@@ -102,6 +102,7 @@ typedef struct dc_job {
     const mb_node *late_act; /* with res: an activation not done in registers, after each task */
     int64_t rows_per_task, n_rtasks, mchunk, n_mtasks;
     volatile int failed; /* a task found no scratch memory */
+    int merge_segs;      /* merge store segments contiguous in the output (MECBED_CPU_DC_SEGMERGE=0: off) */
 } dc_job;
 
 /* Store the masks and plane offsets for the lanes of vector [q, q+16) that
@@ -128,10 +129,17 @@ static void dc_segments(const dc_job *j, int64_t q, int64_t qend, dc_seg *s)
         int64_t hi = j->c0 + j->OW - fc < run ? j->c0 + j->OW - fc : run; /* end of valid lanes */
         if (hi > lo) {
             unsigned m = ((1u << (hi - lo)) - 1u) << (lane + lo);
-            s->mask[s->n] = (__mmask16)m;
             /* output pixel of lane L: (fr - row0) * OW + (fc + L - lane) - c0 */
-            s->off[s->n] = (fr - j->row0) * j->OW + fc - lane - j->c0;
-            s->n++;
+            int64_t off = (fr - j->row0) * j->OW + fc - lane - j->c0;
+            if (s->n > 0 && s->off[s->n - 1] == off && j->merge_segs) {
+                /* the frame row's next lanes land right after the previous ones in the
+                 * output (no throw-away columns between): one store covers both */
+                s->mask[s->n - 1] |= (__mmask16)m;
+            } else {
+                s->mask[s->n] = (__mmask16)m;
+                s->off[s->n] = off;
+                s->n++;
+            }
         }
         lane += run;
     }
@@ -462,6 +470,20 @@ static void dc_split(const cpu_ctx *c, dc_job *j)
     j->n_mtasks = (j->Mg + j->mchunk - 1) / j->mchunk;
 }
 
+/* A/B switch, read once (one digit; default 1): MECBED_CPU_DC_SEGMERGE=0
+ * stores every frame row's lanes separately. */
+static int dc_merge_env = -1;
+static int dc_env_on(const char *name, int *cache)
+{
+    int m = __atomic_load_n(cache, __ATOMIC_RELAXED);
+    if (m < 0) {
+        const char *e = getenv(name);
+        m = e && e[0] >= '0' && e[0] <= '9' && !e[1] ? e[0] - '0' : 1;
+        __atomic_store_n(cache, m, __ATOMIC_RELAXED);
+    }
+    return m;
+}
+
 int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
 {
     dc_job *j = calloc(1, sizeof *j);
@@ -477,6 +499,7 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
     j->OH = d->r.h1 - d->r.h0;
     j->OW = d->r.w1 - d->r.w0;
     j->P = j->OH * j->OW;
+    j->merge_segs = dc_env_on("MECBED_CPU_DC_SEGMERGE", &dc_merge_env);
     /* A residual whose layout is the output's (the whole output, a whole
      * tensor of its shape: what the executor's fusion passes) is added in
      * registers before the store; otherwise after each task (cpu_conv_post). */
