@@ -24,6 +24,13 @@ function die(msg) {
     process.exit(1);
 }
 
+// A model bench-ort cannot feed (not one float32 input of fixed shape):
+// exit status 3, which bench-ort.sh reports as a skipped row.
+function skip(msg) {
+    process.stderr.write(`bench-ort.js: ${msg}\n`);
+    process.exit(3);
+}
+
 function readNpy(path) {
     const buf = fs.readFileSync(path);
     if (buf.length < 10 || buf.toString('latin1', 0, 6) !== '\x93NUMPY')
@@ -98,10 +105,10 @@ async function run(model, inPath, threads, runs, outPrefix) {
         graphOptimizationLevel: 'all',
     });
     if (session.inputNames.length !== 1)
-        die(`${model}: ${session.inputNames.length} inputs; bench-ort handles one`);
+        skip(`${model}: ${session.inputNames.length} inputs; bench-ort feeds one`);
     const meta = session.inputMetadata[0];
     if (!meta || meta.type !== 'float32' || !meta.shape.every((d) => typeof d === 'number' && d > 0))
-        die(`${model}: input '${session.inputNames[0]}' is not float32 of fixed shape`);
+        skip(`${model}: input '${session.inputNames[0]}' is not float32 of fixed shape`);
     if (!fs.existsSync(inPath))
         writeNpy(inPath, meta.shape, uniformInput(meta.shape, 1));
     const x = readNpy(inPath);
