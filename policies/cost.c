@@ -52,8 +52,9 @@ double mb_cost_slow_start_ms(int64_t bytes, double rate_bps, double rtt_ms)
     return extra > 0 ? extra : 0;
 }
 
-/* The round trip and the bottleneck rate of the route from a to b. */
-static void route_rtt_rate(const mb_cost_model *c, const int *route, int n, double *rtt_ms, double *rate_bps);
+/* The round trip, the one-way delay and the bottleneck rate of a route. */
+static void route_rtt_rate(const mb_cost_model *c, const int *route, int n, double *rtt_ms, double *one_way_ms,
+                           double *rate_bps);
 
 /* Bytes of TCP/IPv4 headers per packet (20 IP + 20 TCP + 12 timestamp
  * option). The emulators shape whole IP packets, so a payload of b bytes
@@ -333,20 +334,22 @@ double mb_cost_xfer_ms(const mb_cost_model *c, int from, int to, int64_t bytes)
         hop_pass(c->rate[l][d], c->delay[l][d], c->opts.msg_overhead_ms, bytes, 0, &first, &last, NULL);
     }
     if (c->opts.cold_connections) {
-        double rtt, rate;
-        route_rtt_rate(c, route, n, &rtt, &rate);
+        double rtt, one_way, rate;
+        route_rtt_rate(c, route, n, &rtt, &one_way, &rate);
         last += mb_cost_slow_start_ms(bytes, rate, rtt);
     }
     return last;
 }
 
-static void route_rtt_rate(const mb_cost_model *c, const int *route, int n, double *rtt_ms, double *rate_bps)
+static void route_rtt_rate(const mb_cost_model *c, const int *route, int n, double *rtt_ms, double *one_way_ms,
+                           double *rate_bps)
 {
-    *rtt_ms = 0;
+    *rtt_ms = *one_way_ms = 0;
     *rate_bps = INFINITY;
     for (int h = 0; h + 1 < n; h++) {
         int d = 0, l = hop_link(c, route[h], route[h + 1], &d);
         *rtt_ms += c->delay[l][d] + c->delay[l][1 - d];
+        *one_way_ms += c->delay[l][d];
         *rate_bps = fmin(*rate_bps, c->rate[l][d]);
     }
 }
@@ -600,13 +603,9 @@ static int eval_send(eval_state *e, int k, mb_plan_step *st, char *err, size_t e
     if (e->pair_bytes) {
         /* a cold connection: the pair's messages are one stream that cannot
          * arrive sooner than slow start from its first byte lets it */
-        double rtt, rate, one_way = 0;
+        double rtt, one_way, rate;
         size_t pair = (size_t)st->site * e->ns + st->to;
-        route_rtt_rate(c, route, nr, &rtt, &rate);
-        for (int h = 0; h + 1 < nr; h++) {
-            int d = 0, l = hop_link(c, route[h], route[h + 1], &d);
-            one_way += c->delay[l][d];
-        }
+        route_rtt_rate(c, route, nr, &rtt, &one_way, &rate);
         if (e->pair_bytes[pair] == 0)
             e->pair_t0[pair] = st->t_start_ms;
         e->pair_bytes[pair] += bytes;

@@ -48,6 +48,28 @@ static int kv_op(const mb_graph *g, int key, int input)
     return -1;
 }
 
+/* full's steps into p (whose state bindings are set) without the sends
+ * the bindings make needless: of a bound input (it is on its site), and of a
+ * bound output from a site that keeps it (its part stays there). 0, or -1
+ * with err. */
+static int copy_unbound_steps(const mb_plan *full, mb_plan *p, char *err, size_t errlen)
+{
+    for (int i = 0; i < full->n_steps; i++) {
+        const mb_plan_step *st = &full->steps[i];
+        int bound = 0;
+        for (int j = 0; j < p->n_state && st->kind == MB_STEP_SEND; j++)
+            bound |= st->op == p->state[j].in_op || (st->op == p->state[j].out_op && st->site == p->state[j].site);
+        if (bound)
+            continue;
+        if ((st->kind == MB_STEP_COMPUTE ? mb_plan_compute(p, st->op, st->site, st->region)
+                                         : mb_plan_send(p, st->op, st->region, st->site, st->to)) < 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The plan of a layer-range split (k layers on the device) of g with its
  * KV cache bound as state on the site that decodes each layer (layers
  * [0, k_state) on the device): mb_plan_assign's plan without the sends of
@@ -91,19 +113,8 @@ static mb_plan *gen_plan(const mb_graph *g, const mb_cost_model *c, const mb_top
         *b = (mb_plan_state){.site = key / 2 < k_state ? device : server, .in_op = in, .out_op = out,
                              .key = (uint32_t)key};
     }
-    for (int i = 0; i < full->n_steps; i++) {
-        const mb_plan_step *st = &full->steps[i];
-        int bound = 0;
-        for (int j = 0; j < p->n_state && st->kind == MB_STEP_SEND; j++)
-            bound |= st->op == p->state[j].in_op || (st->op == p->state[j].out_op && st->site == p->state[j].site);
-        if (bound)
-            continue;
-        if ((st->kind == MB_STEP_COMPUTE ? mb_plan_compute(p, st->op, st->site, st->region)
-                                         : mb_plan_send(p, st->op, st->region, st->site, st->to)) < 0) {
-            snprintf(err, errlen, "out of memory");
-            goto fail;
-        }
-    }
+    if (copy_unbound_steps(full, p, err, errlen))
+        goto fail;
     snprintf(p->model, sizeof p->model, "%s", model);
     if (k_state == k)
         snprintf(p->note, sizeof p->note, "layers [0, %d) on the device, [%d, %d) on the server", k, k, L);
@@ -155,19 +166,8 @@ static mb_plan *galaxy_state_plan(const mb_graph *g, const mb_cost_model *c, con
                     (mb_plan_state){.site = tp->sites[w], .in_op = in, .out_op = out, .key = (uint32_t)key};
         }
     }
-    for (int i = 0; i < full->n_steps; i++) {
-        const mb_plan_step *st = &full->steps[i];
-        int bound = 0;
-        for (int j = 0; j < p->n_state && st->kind == MB_STEP_SEND; j++)
-            bound |= st->op == p->state[j].in_op || st->op == p->state[j].out_op;
-        if (bound)
-            continue;
-        if ((st->kind == MB_STEP_COMPUTE ? mb_plan_compute(p, st->op, st->site, st->region)
-                                         : mb_plan_send(p, st->op, st->region, st->site, st->to)) < 0) {
-            snprintf(err, errlen, "out of memory");
-            goto fail;
-        }
-    }
+    if (copy_unbound_steps(full, p, err, errlen))
+        goto fail;
     snprintf(p->model, sizeof p->model, "%s", model);
     snprintf(p->note, sizeof p->note, "tensor parallel over %d edge node%s, each keeping its heads' KV cache", tp->k,
              tp->k == 1 ? "" : "s");

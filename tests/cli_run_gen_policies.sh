@@ -5,11 +5,7 @@
 # (tensor parallel over two edge nodes, each keeping its heads' cache). The
 # tokens must equal the unsplit model's; bytes and caches are checked.
 B=${BUILD:-build}/mecbed
-fails() { # expected message, then the arguments
-    want=$1; shift
-    out=$($B run "$@" 2>&1) && { echo "mecbed run $* succeeded"; exit 1; }
-    echo "$out" | grep -q -- "$want" || { echo "mecbed run $*: expected '$want', got: $out"; exit 1; }
-}
+. "$(dirname "$0")/lib_run_fails.sh"
 fails "pd-device has no layer split" --model smollm_135m --prompt-tokens 4 --gen-tokens 2 --policy pd-device --split 3 --link rate=50mbit,rtt=10ms
 fails "a generation runs edgeshard" --model smollm_135m --prompt-tokens 4 --gen-tokens 2 --policy mincut --link rate=50mbit,rtt=10ms
 fails "takes edges=K (K >= 1) with galaxy" --model smollm_135m --prompt-tokens 4 --gen-tokens 2 --policy galaxy --policy-opt k=2 --topology experiments/topologies/galaxy2.ini

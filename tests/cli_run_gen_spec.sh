@@ -3,11 +3,7 @@
 # link (docs/generation.md): the draft on the device, the target verifying
 # k+1 tokens a round on the edge. The tokens must equal the unsplit model's.
 B=${BUILD:-build}/mecbed
-fails() { # expected message, then the arguments
-    want=$1; shift
-    out=$($B run "$@" 2>&1) && { echo "mecbed run $* succeeded"; exit 1; }
-    echo "$out" | grep -q -- "$want" || { echo "mecbed run $*: expected '$want', got: $out"; exit 1; }
-}
+. "$(dirname "$0")/lib_run_fails.sh"
 [ "$(id -u)" = 0 ] || { echo "skip: mecbed run needs root (namespaces, TUN, cgroups)"; exit 77; }
 [ -c /dev/net/tun ] || { echo "skip: no /dev/net/tun"; exit 77; }
 command -v python3 >/dev/null || { echo "skip: python3 needed to read the JSON"; exit 77; }

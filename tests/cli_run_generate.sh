@@ -7,11 +7,7 @@
 # get clear errors.
 B=${BUILD:-build}/mecbed
 $B run --help | grep -q -- "--prompt-tokens" || { echo "mecbed run --help lacks --prompt-tokens"; exit 1; }
-fails() { # expected message, then the arguments
-    want=$1; shift
-    out=$($B run "$@" 2>&1) && { echo "mecbed run $* succeeded"; exit 1; }
-    echo "$out" | grep -q -- "$want" || { echo "mecbed run $*: expected '$want', got: $out"; exit 1; }
-}
+. "$(dirname "$0")/lib_run_fails.sh"
 fails "expected a count >= 1" --model smollm_135m --prompt-tokens 4 --gen-tokens 0 --link rate=50mbit,rtt=10ms
 fails "go together" --model smollm_135m --prompt-tokens 4 --link rate=50mbit,rtt=10ms
 fails "go together" --model smollm_135m --split 3 --link rate=50mbit,rtt=10ms

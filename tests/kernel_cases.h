@@ -147,10 +147,9 @@ typedef struct conv_spec {
     int n, c, m, h, w, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, group, bias;
 } conv_spec;
 
-static mb_graph *conv_graph(const conv_spec *s, uint64_t seed)
+/* The Conv node of spec s reading node x, its weights drawn from seed. */
+static mb_node conv_node(const conv_spec *s, int x, uint64_t seed)
 {
-    mb_graph *g = mb_graph_new("conv");
-    int x = add_input4(g, s->n, s->c, s->h, s->w);
     mb_node op = {.type = MB_OP_CONV, .n_inputs = 1, .inputs = {x}, .n_params = s->bias ? 2 : 1};
     op.params[0] = rand4(s->m, s->c / s->group, s->kh, s->kw, seed);
     if (s->bias)
@@ -164,6 +163,14 @@ static mb_graph *conv_graph(const conv_spec *s, uint64_t seed)
     op.a.dilation[0] = s->dh;
     op.a.dilation[1] = s->dw;
     op.a.group = s->group;
+    return op;
+}
+
+static mb_graph *conv_graph(const conv_spec *s, uint64_t seed)
+{
+    mb_graph *g = mb_graph_new("conv");
+    int x = add_input4(g, s->n, s->c, s->h, s->w);
+    mb_node op = conv_node(s, x, seed);
     return finish(g, &op);
 }
 

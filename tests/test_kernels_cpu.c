@@ -259,20 +259,8 @@ static void test_conv_depthwise(void **state)
 /* A Conv like conv_graph's, reading node x, appended to g. */
 static int add_conv(mb_graph *g, const conv_spec *s, int x, uint64_t seed, const char *name)
 {
-    mb_node op = {.type = MB_OP_CONV, .n_inputs = 1, .inputs = {x}, .n_params = s->bias ? 2 : 1};
+    mb_node op = conv_node(s, x, seed);
     snprintf(op.name, sizeof op.name, "%s", name);
-    op.params[0] = rand4(s->m, s->c / s->group, s->kh, s->kw, seed);
-    if (s->bias)
-        op.params[1] = rand1(s->m, seed + 1, -1, 1);
-    op.a.stride[0] = s->sh;
-    op.a.stride[1] = s->sw;
-    op.a.pads[0] = s->pt;
-    op.a.pads[1] = s->pl;
-    op.a.pads[2] = s->pb;
-    op.a.pads[3] = s->pr;
-    op.a.dilation[0] = s->dh;
-    op.a.dilation[1] = s->dw;
-    op.a.group = s->group;
     return mb_graph_add(g, &op);
 }
 
