@@ -350,13 +350,23 @@ static void test_pipelined_frames(void **state)
     if (mb_runner_plan(r, p, err, sizeof err))
         fail_msg("%s", err);
     mb_frame_report rep;
+    /* The edge is held stopped for 100 ms while the frames go in, so frame
+     * 10 cannot come back before the device has had ample time to start
+     * frame 11: the order below is the runner's doing, not the scheduler's
+     * (unheld, the margin is the edge's compute time, ~0.4 ms, and a busy
+     * CI host once lost it). */
+    assert_int_equal(kill(c.pid[1], SIGSTOP), 0);
     for (uint32_t f = 10; f < 13; f++)
-        if (mb_runner_submit(r, f, inputs, &rep))
+        if (mb_runner_submit(r, f, inputs, &rep)) {
+            kill(c.pid[1], SIGCONT);
             fail_msg("submit %u: %s", f, rep.error);
+        }
     assert_int_equal(mb_runner_in_flight(r), 3);
     /* a fourth would exceed the window */
     assert_int_equal(mb_runner_submit(r, 13, inputs, &rep), -1);
     assert_false(mb_runner_broken(r));
+    usleep(100000);
+    assert_int_equal(kill(c.pid[1], SIGCONT), 0);
     mb_timeline tl;
     mb_timeline_init(&tl);
     for (uint32_t f = 10; f < 13; f++) {
