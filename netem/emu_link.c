@@ -92,7 +92,7 @@ typedef struct codel {
 } codel;
 
 struct emu_dir {
-    int in_fd, out_fd, stop_fd;
+    int in_fd, out_fd;
     emu_dir_cfg cfg;
     char *csv_path, *pcap_path, *name;
     mb_trace *trace;
@@ -120,10 +120,9 @@ struct emu_dir {
     FILE *csv;
     pcap_t *pcap;
     pcap_dumper_t *dumper;
-    pthread_t thread;
-    int started, stopped;
-    double cpu_final;
-    double spin_s; /* early wake-up for a lone packet (SPIN_S, MECBED_EMU_SPIN_US) */
+    struct emu_thread *th; /* the thread serving it (shared by the link's two directions) */
+    int stopped;
+    double cpu_s; /* the serving thread's CPU charged to this direction (ctr.cpu_s) */
     double cpu_write; /* thread CPU inside writes to out_fd (ctr.cpu_write_s) */
     mb_link_counters ctr;
     /* delivery lateness histogram (written by the thread, read after stop or racily) */
@@ -131,6 +130,17 @@ struct emu_dir {
     double late_sum, late_max;
     uint64_t late_n;
 };
+
+/* One thread serves one direction or both of a link. Both: the ACKs a data
+ * write makes the receiver send are read right after that write, with no
+ * wake-up of a second thread, and one wake-up delivers what both directions
+ * have due within the write window. */
+typedef struct emu_thread {
+    emu_dir *d[2];
+    int n, refs, stop_fd, joined;
+    double spin_s; /* early wake-up for a lone packet (SPIN_S, MECBED_EMU_SPIN_US) */
+    pthread_t tid;
+} emu_thread;
 
 /* ---- random numbers (xoshiro256**, seeded by splitmix64) ---- */
 
@@ -694,23 +704,22 @@ static void read_batch(emu_dir *d)
     }
 }
 
-/* When the next write is due: the head's delivery time or, with a write
- * window W (cfg.batch_s), that of the last segment due within W of the head
- * that one write can carry with it (emu_gso.h), so that they go out
- * together, none more than W late. Other packets are never held. */
+/* When the next wake-up to write is due: the head's delivery time or, with
+ * a write window W (cfg.batch_s), that of the last packet due within W of
+ * the head (at most MERGE_MAX of them), so that they go out in one wake-up
+ * (segments one write can carry merged, emu_gso.h), none more than W late
+ * and the last on time. A lone packet (an idle link's probe or request) is
+ * never held. */
 static double write_due(emu_dir *d)
 {
     const pkt *h = slot(d, d->head);
     double due = h->dlv;
-    if (d->cfg.batch_s > 0 && h->gid && !(d->cfg.dir.corrupt > 0) && !(d->cfg.dir.duplicate > 0)) {
+    if (d->cfg.batch_s > 0) {
         double lim = due + d->cfg.batch_s;
-        size_t total = h->len;
         for (uint64_t a = d->head + 1; a < d->tail && a < d->head + MERGE_MAX; a++) {
             const pkt *q = slot(d, a);
-            if (q->express || q->dlv > lim || q->gid != h->gid || q->sidx != h->sidx + (a - d->head) ||
-                total + q->len - q->hlen > 65535)
+            if (q->express || q->dlv > lim)
                 break;
-            total += q->len - q->hlen;
             due = q->dlv;
         }
     }
@@ -730,9 +739,36 @@ static double next_due(emu_dir *d)
     return due;
 }
 
+/* The CPU the thread used since *c0, charged to d. */
+static void charge(emu_dir *d, double *c0)
+{
+    double c = thread_cpu();
+    double acc = d->cpu_s + (c - *c0);
+    __atomic_store(&d->cpu_s, &acc, __ATOMIC_RELAXED);
+    *c0 = c;
+}
+
+/* The soonest due write over the thread's directions (NULL: nothing in
+ * flight), and how many packets are in flight in all. */
+static emu_dir *soonest(emu_thread *th, double *due, uint64_t *in_flight)
+{
+    emu_dir *first = NULL;
+    *in_flight = 0;
+    for (int i = 0; i < th->n; i++) {
+        emu_dir *d = th->d[i];
+        *in_flight += d->tail - d->head;
+        if (d->head < d->tail) {
+            double x = next_due(d);
+            if (!first || x < *due)
+                *due = x, first = d;
+        }
+    }
+    return first;
+}
+
 static void *run(void *arg)
 {
-    emu_dir *d = arg;
+    emu_thread *th = arg;
     prctl(PR_SET_TIMERSLACK, 1UL); /* wake at the requested nanosecond, not 50 us later */
     /* A real-time priority (root only; MECBED_EMU_RT=0 turns it off) keeps
      * busy neighbours from delaying deliveries. The thread sleeps between
@@ -742,29 +778,39 @@ static void *run(void *arg)
         struct sched_param sp = {.sched_priority = RT_PRIORITY};
         pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
     }
-    double spin_s = d->spin_s;
-    char tname[16];
-    snprintf(tname, sizeof tname, "mb-emu");
-    pthread_setname_np(pthread_self(), tname);
-    struct pollfd fds[2] = {{.fd = d->in_fd, .events = POLLIN}, {.fd = d->stop_fd, .events = POLLIN}};
+    pthread_setname_np(pthread_self(), "mb-emu");
+    double epoch = th->d[0]->epoch; /* the directions share it */
+    struct pollfd fds[3];
+    for (int i = 0; i < th->n; i++)
+        fds[i] = (struct pollfd){.fd = th->d[i]->in_fd, .events = POLLIN};
+    fds[th->n] = (struct pollfd){.fd = th->stop_fd, .events = POLLIN};
+    double c0 = thread_cpu();
     for (;;) {
-        double now = mono_now() - d->epoch;
-        if (d->head < d->tail && now >= next_due(d))
-            deliver_due(d, now);
+        double now = mono_now() - epoch;
+        for (int i = 0; i < th->n; i++) {
+            emu_dir *d = th->d[i];
+            if (d->head < d->tail && now >= next_due(d)) {
+                deliver_due(d, now);
+                charge(d, &c0);
+            }
+        }
+        double due = 0;
+        uint64_t in_flight;
+        emu_dir *first = soonest(th, &due, &in_flight);
         struct timespec ts, *tsp = NULL;
-        if (d->head < d->tail) {
-            double due = next_due(d), wait = due - (mono_now() - d->epoch);
+        if (first) {
+            double wait = due - (mono_now() - epoch);
             /* A lone packet in flight (an idle link: an RTT probe, a request)
              * is where delivery time matters most and costs least: wake a
              * little early and spin to its due time, instead of paying the
              * wake-up latency. Busy links never spin. */
-            if (d->tail - d->head == 1 && wait < spin_s) {
-                while (mono_now() - d->epoch < due)
+            if (in_flight == 1 && wait < th->spin_s) {
+                while (mono_now() - epoch < due)
                     ;
                 continue;
             }
-            if (d->tail - d->head == 1)
-                wait -= spin_s;
+            if (in_flight == 1)
+                wait -= th->spin_s;
             if (wait < 0)
                 wait = 0;
             ts.tv_sec = (time_t)wait;
@@ -773,22 +819,35 @@ static void *run(void *arg)
         }
         /* with nothing in flight we sleep until a packet or the stop signal:
          * an outage stalls traffic without spinning */
-        int n = ppoll(fds, 2, tsp, NULL);
-        d->n_wakes++;
+        int n = ppoll(fds, (nfds_t)th->n + 1, tsp, NULL);
+        /* the sleep and its wake-up are charged to the direction that
+         * ended it: a packet to read, or its due write */
+        emu_dir *waker = first ? first : th->d[0];
+        for (int i = 0; i < th->n; i++)
+            if (fds[i].revents & POLLIN) {
+                waker = th->d[i];
+                break;
+            }
+        waker->n_wakes++;
+        charge(waker, &c0);
         if (n < 0 && errno != EINTR)
             break;
-        if (fds[1].revents)
-            break;
-        if (!(fds[0].revents & POLLIN)) {
-            if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL))
-                break;
+        if (n <= 0)
             continue;
+        if (fds[th->n].revents)
+            break;
+        int gone = 0;
+        for (int i = 0; i < th->n; i++) {
+            if (fds[i].revents & POLLIN) {
+                read_batch(th->d[i]);
+                charge(th->d[i], &c0);
+            } else if (fds[i].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+                gone = 1;
+            }
         }
-        read_batch(d);
+        if (gone)
+            break;
     }
-    struct timespec cpu;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
-    d->cpu_final = (double)cpu.tv_sec + (double)cpu.tv_nsec * 1e-9;
     return NULL;
 }
 
@@ -802,7 +861,6 @@ emu_dir *emu_dir_new(int in_fd, int out_fd, const emu_dir_cfg *cfg, char *err, s
     d->in_fd = in_fd;
     d->out_fd = out_fd;
     d->cfg = *cfg;
-    d->stop_fd = -1;
     d->name = strdup(cfg->name ? cfg->name : "link");
     d->cfg.name = d->name;
     if (d->cfg.mtu <= 0)
@@ -817,11 +875,6 @@ emu_dir *emu_dir_new(int in_fd, int out_fd, const emu_dir_cfg *cfg, char *err, s
         if (!d->trace)
             goto fail;
         mb_trace_cursor_init(&d->cursor, d->trace, cfg->dir.trace_loop);
-    }
-    d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (d->stop_fd < 0) {
-        fail(err, errlen, "eventfd: %s", strerror(errno));
-        goto fail;
     }
     d->rbuf = malloc(READ_MAX);
     d->pbuf = malloc(READ_MAX);
@@ -854,44 +907,75 @@ fail:
     return NULL;
 }
 
-int emu_dir_start(emu_dir *d, double epoch, char *err, size_t errlen)
+int emu_dirs_start(emu_dir *const *ds, int n, double epoch, char *err, size_t errlen)
 {
-    struct timespec rt, mo;
-    clock_gettime(CLOCK_REALTIME, &rt);
-    clock_gettime(CLOCK_MONOTONIC, &mo);
-    d->rt_offset = ((double)rt.tv_sec + (double)rt.tv_nsec * 1e-9) - ((double)mo.tv_sec + (double)mo.tv_nsec * 1e-9);
-    d->epoch = epoch;
-    d->spin_s = SPIN_S;
+    if (n < 1 || n > 2)
+        return fail(err, errlen, "an emulator thread serves one or two directions, not %d", n);
+    double spin_s = SPIN_S;
     const char *sp = getenv("MECBED_EMU_SPIN_US");
     if (sp && *sp) {
         char *end;
         double us = strtod(sp, &end);
         if (*end != '\0' || !(us >= 0 && us <= 1000))
             return fail(err, errlen, "MECBED_EMU_SPIN_US='%s': expected microseconds from 0 to 1000", sp);
-        d->spin_s = us * 1e-6;
+        spin_s = us * 1e-6;
     }
-    int rc = pthread_create(&d->thread, NULL, run, d);
-    if (rc)
-        return fail(err, errlen, "%s: cannot start the emulator thread: %s", d->name, strerror(rc));
-    d->started = 1;
+    emu_thread *th = calloc(1, sizeof *th);
+    if (!th)
+        return fail(err, errlen, "out of memory");
+    th->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (th->stop_fd < 0) {
+        free(th);
+        return fail(err, errlen, "eventfd: %s", strerror(errno));
+    }
+    th->n = n;
+    th->spin_s = spin_s;
+    struct timespec rt, mo;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_MONOTONIC, &mo);
+    double rt_offset = ((double)rt.tv_sec + (double)rt.tv_nsec * 1e-9) - ((double)mo.tv_sec + (double)mo.tv_nsec * 1e-9);
+    for (int i = 0; i < n; i++) {
+        th->d[i] = ds[i];
+        ds[i]->epoch = epoch;
+        ds[i]->rt_offset = rt_offset;
+    }
+    int rc = pthread_create(&th->tid, NULL, run, th);
+    if (rc) {
+        close(th->stop_fd);
+        free(th);
+        return fail(err, errlen, "%s: cannot start the emulator thread: %s", ds[0]->name, strerror(rc));
+    }
+    th->refs = n;
+    for (int i = 0; i < n; i++)
+        ds[i]->th = th;
     return 0;
+}
+
+int emu_dir_start(emu_dir *d, double epoch, char *err, size_t errlen)
+{
+    return emu_dirs_start(&d, 1, epoch, err, errlen);
 }
 
 void emu_dir_stop(emu_dir *d)
 {
-    if (!d || !d->started || d->stopped)
+    if (!d || !d->th || d->stopped)
         return;
-    uint64_t one = 1;
-    if (write(d->stop_fd, &one, sizeof one) < 0)
-        perror("mecbed: emulator stop");
-    pthread_join(d->thread, NULL);
+    emu_thread *th = d->th;
+    if (!th->joined) {
+        uint64_t one = 1;
+        if (write(th->stop_fd, &one, sizeof one) < 0)
+            perror("mecbed: emulator stop");
+        pthread_join(th->tid, NULL);
+        th->joined = 1;
+    }
     d->stopped = 1;
-    d->ctr.cpu_s = d->cpu_final;
+    d->ctr.cpu_s = d->cpu_s;
     if (getenv("MECBED_EMU_DEBUG"))
-        fprintf(stderr, "%s: %llu packets in %llu reads, %llu out in %llu writes (%llu failed), %llu wake-ups, %.3f s CPU (%.3f in writes), %llu packets found it idle\n",
+        fprintf(stderr, "%s: %llu packets in %llu reads, %llu out in %llu writes (%llu failed), %llu wake-ups, %.3f s CPU (%.3f in writes), %llu packets found it idle%s\n",
                 d->name, (unsigned long long)d->ctr.in_packets, (unsigned long long)d->n_reads,
                 (unsigned long long)d->ctr.out_packets, (unsigned long long)d->n_writes, (unsigned long long)d->n_wfail,
-                (unsigned long long)d->n_wakes, d->cpu_final, d->cpu_write, (unsigned long long)d->n_empty);
+                (unsigned long long)d->n_wakes, d->cpu_s, d->cpu_write, (unsigned long long)d->n_empty,
+                th->n > 1 ? " (one thread for both directions)" : "");
     /* packets still in flight when the link goes: log them as such */
     if (d->csv) {
         for (uint64_t a = d->head; a < d->tail; a++)
@@ -914,8 +998,10 @@ void emu_dir_free(emu_dir *d)
         pcap_dump_close(d->dumper);
     if (d->pcap)
         pcap_close(d->pcap);
-    if (d->stop_fd >= 0)
-        close(d->stop_fd);
+    if (d->th && --d->th->refs == 0) {
+        close(d->th->stop_fd);
+        free(d->th);
+    }
     for (uint64_t i = 0; i < d->cap; i++)
         free(d->ring[i].buf);
     free(d->ring);
@@ -959,13 +1045,5 @@ void emu_dir_counters(const emu_dir *d, mb_link_counters *c)
         c->late_p50_us = p50;
         c->late_p99_us = p99;
     }
-    if (d->stopped || !d->started) {
-        c->cpu_s = d->cpu_final;
-    } else {
-        clockid_t cid;
-        struct timespec ts;
-        c->cpu_s = 0;
-        if (pthread_getcpuclockid(d->thread, &cid) == 0 && clock_gettime(cid, &ts) == 0)
-            c->cpu_s = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-    }
+    __atomic_load(&d->cpu_s, &c->cpu_s, __ATOMIC_RELAXED);
 }

@@ -36,7 +36,13 @@ typedef struct emu_dir_cfg {
 emu_dir *emu_dir_new(int in_fd, int out_fd, const emu_dir_cfg *cfg, char *err, size_t errlen);
 /* Start the thread; epoch is the mb_now() time of trace time 0. */
 int emu_dir_start(emu_dir *d, double epoch, char *err, size_t errlen);
-/* Stop and join the thread, flush the logs. Idempotent. */
+/* One thread for n (1 or 2) directions, e.g. both of a link: a packet one
+ * direction writes that makes the receiver answer (a TCP ACK) is read at
+ * once, without waking another thread. Each direction's counters get the
+ * CPU of its own work and of the wake-ups it caused. */
+int emu_dirs_start(emu_dir *const *ds, int n, double epoch, char *err, size_t errlen);
+/* Stop and join the thread (for both directions it serves), flush this
+ * direction's logs. Idempotent. */
 void emu_dir_stop(emu_dir *d);
 void emu_dir_free(emu_dir *d);
 void emu_dir_counters(const emu_dir *d, mb_link_counters *c);

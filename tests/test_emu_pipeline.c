@@ -469,6 +469,149 @@ static void test_trace_once_ends(void **state)
     run_free(&r);
 }
 
+/* A datagram socketpair standing for a TUN device: [0] the test's end,
+ * [1] the emulator's (non-blocking). */
+static void dgram_pair(int fd[2])
+{
+    assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, fd), 0);
+    int big = 4 << 20;
+    setsockopt(fd[0], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    fcntl(fd[0], F_SETFL, O_NONBLOCK);
+    fcntl(fd[1], F_SETFL, O_NONBLOCK);
+}
+
+/* Both directions of a link on one thread (emu_dirs_start), each with its
+ * own rate and delay: 30 packets of 1000 bytes written at once into each,
+ * a -> b at 8 Mbit/s and 20 ms (1 ms a packet), b -> a at 80 Mbit/s and
+ * 5 ms (0.1 ms). Each direction's packets reach the receiver no earlier
+ * than its own delay and rate allow, all of them, and each direction is
+ * charged CPU of its own. */
+static void test_two_directions_one_thread(void **state)
+{
+    (void)state;
+    const char *specs[2] = {"rate=8mbit,delay=20ms", "rate=80mbit,delay=5ms"};
+    const double delay_us[2] = {20000, 5000}, tx_us[2] = {1000, 100};
+    enum { N = 30 };
+    int in[2][2], out[2][2];
+    emu_dir *d[2];
+    char err[512];
+    for (int k = 0; k < 2; k++) {
+        mb_link_spec spec;
+        if (mb_linkspec_parse(specs[k], &spec, err, sizeof err))
+            fail_msg("%s", err);
+        dgram_pair(in[k]);
+        dgram_pair(out[k]);
+        emu_dir_cfg cfg = {.dir = spec.up, .mtu = 1500, .seed = 3 + k, .name = k ? "b->a" : "a->b"};
+        d[k] = emu_dir_new(in[k][1], out[k][1], &cfg, err, sizeof err);
+        if (!d[k])
+            fail_msg("%s", err);
+    }
+    double t0 = mono();
+    assert_int_equal(emu_dirs_start(d, 2, t0, err, sizeof err), 0);
+    char buf[1000] = {0};
+    double sent[2][N], got[2][N];
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < 2; k++) {
+            memcpy(buf, &i, sizeof i);
+            sent[k][i] = (mono() - t0) * 1e6;
+            got[k][i] = -1;
+            assert_int_equal(write(in[k][0], buf, sizeof buf), (ssize_t)sizeof buf);
+        }
+    int left = 2 * N;
+    double end = mono() + 5;
+    while (left > 0 && mono() < end) {
+        struct pollfd p[2] = {{.fd = out[0][0], .events = POLLIN}, {.fd = out[1][0], .events = POLLIN}};
+        if (poll(p, 2, 50) <= 0)
+            continue;
+        for (int k = 0; k < 2; k++) {
+            ssize_t r;
+            while ((r = read(out[k][0], buf, sizeof buf)) > 0) {
+                int id;
+                memcpy(&id, buf, sizeof id);
+                if (r == (ssize_t)sizeof buf && id >= 0 && id < N && got[k][id] < 0) {
+                    got[k][id] = (mono() - t0) * 1e6;
+                    left--;
+                }
+            }
+        }
+    }
+    mb_link_counters c[2];
+    for (int k = 0; k < 2; k++) {
+        emu_dir_stop(d[k]);
+        emu_dir_counters(d[k], &c[k]);
+    }
+    for (int k = 0; k < 2; k++)
+        emu_dir_free(d[k]);
+    for (int k = 0; k < 2; k++)
+        close(in[k][0]), close(in[k][1]), close(out[k][0]), close(out[k][1]);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal((int)c[k].out_packets, N);
+        assert_true(c[k].cpu_s > 0);
+        for (int i = 0; i < N; i++) {
+            if (got[k][i] < 0)
+                fail_msg("direction %d: packet %d never arrived", k, i);
+            /* queued behind i others from the first one's arrival: (i + 1) transmissions */
+            if (got[k][i] < sent[k][0] + delay_us[k] + (i + 1) * tx_us[k] - 1)
+                fail_msg("direction %d: packet %d after %.1f us, before its delay and rate allow (%.1f)", k, i,
+                         got[k][i] - sent[k][0], delay_us[k] + (i + 1) * tx_us[k]);
+        }
+    }
+    print_message("one thread: CPU a->b %.4f s, b->a %.4f s\n", c[0].cpu_s, c[1].cpu_s);
+}
+
+/* The write window (cfg.batch_s, the emu backend's coalesce=): packets due
+ * within it of the first wait for the last and leave in one wake-up. Five
+ * packets of 1000 bytes at 80 Mbit/s and 2 ms (due 0.1 ms apart) with a
+ * 1 ms window: the first reaches the receiver no earlier than the fifth was
+ * due, 2.5 ms after the first was sent. All arrive, in order. */
+static void test_write_window(void **state)
+{
+    (void)state;
+    mb_link_spec spec;
+    char err[512];
+    if (mb_linkspec_parse("rate=80mbit,delay=2ms", &spec, err, sizeof err))
+        fail_msg("%s", err);
+    int in[2], out[2];
+    dgram_pair(in);
+    dgram_pair(out);
+    emu_dir_cfg cfg = {.dir = spec.up, .mtu = 1500, .seed = 9, .batch_s = 1e-3, .name = "window"};
+    emu_dir *d = emu_dir_new(in[1], out[1], &cfg, err, sizeof err);
+    if (!d)
+        fail_msg("%s", err);
+    double t0 = mono();
+    assert_int_equal(emu_dir_start(d, t0, err, sizeof err), 0);
+    char buf[1000] = {0};
+    double sent0 = 0, got[5];
+    for (int i = 0; i < 5; i++) {
+        memcpy(buf, &i, sizeof i);
+        if (i == 0)
+            sent0 = (mono() - t0) * 1e6;
+        got[i] = -1;
+        assert_int_equal(write(in[0], buf, sizeof buf), (ssize_t)sizeof buf);
+    }
+    int n = 0, order_ok = 1;
+    double end = mono() + 2;
+    while (n < 5 && mono() < end) {
+        struct pollfd p = {.fd = out[0], .events = POLLIN};
+        if (poll(&p, 1, 20) <= 0)
+            continue;
+        while (read(out[0], buf, sizeof buf) == (ssize_t)sizeof buf) {
+            int id;
+            memcpy(&id, buf, sizeof id);
+            order_ok &= id == n;
+            if (id >= 0 && id < 5)
+                got[id] = (mono() - t0) * 1e6;
+            n++;
+        }
+    }
+    emu_dir_free(d);
+    close(in[0]), close(in[1]), close(out[0]), close(out[1]);
+    assert_int_equal(n, 5);
+    assert_true(order_ok);
+    print_message("window: first packet after %.1f us, last after %.1f us\n", got[0] - sent0, got[4] - sent0);
+    assert_true(got[0] >= sent0 + 2500 - 1);
+}
+
 static void test_missing_trace(void **state)
 {
     (void)state;
@@ -489,7 +632,8 @@ int main(void)
         cmocka_unit_test(test_queue_limit),          cmocka_unit_test(test_codel_bounds_delay),
         cmocka_unit_test(test_jitter_never_reorders), cmocka_unit_test(test_trace_once_ends),
         cmocka_unit_test(test_reorder),
-        cmocka_unit_test(test_missing_trace),         cmocka_unit_test(test_idle_capacity),
+        cmocka_unit_test(test_missing_trace),         cmocka_unit_test(test_two_directions_one_thread),
+        cmocka_unit_test(test_write_window),         cmocka_unit_test(test_idle_capacity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
