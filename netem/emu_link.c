@@ -21,9 +21,10 @@
  * With virtio headers on the TUN fds (cfg.vnet), a TCP super-packet (or a
  * UDP GSO packet) is cut into its wire packets on arrival and each goes through the pipeline on its
  * own; packets due at once that one write can carry (segments of one
- * super-packet, datagrams of one UDP flow) leave as one GSO packet, and
- * cfg.batch_s lets segments wait that long for the rest of their run
- * (emu_gso.h). */
+ * super-packet, datagrams of one UDP flow) leave as one GSO packet (emu_gso.h),
+ * and cfg.batch_s lets packets wait that long for the others due after them,
+ * so that one wake-up writes them all. One thread serves one direction or,
+ * for a link, both (emu_dirs_start). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/virtio_net.h>

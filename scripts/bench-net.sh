@@ -49,8 +49,9 @@ echo
 echo "| backend | link | rate Mbit/s | TCP Mbit/s (err) | UDP Mbit/s (err) | delay ms | one-way ms (err) | RTT idle ms | RTT load ms | loss cfg | loss | trace delivered/capacity | emu CPU % | emu CPU % data / ACK direction (in writes) | emu timer p50/p99 us | load |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for r in 1 10 50 100 200 500 1000; do row emu "rate=${r}mbit,delay=10ms"; done
-# the emu backend's write window (coalesce=, docs/link-emulation.md): less CPU, writes up to 250 us late
-for r in 100 1000; do row emu "rate=${r}mbit,delay=10ms,coalesce=250us"; done
+# without the emu backend's write window (coalesce=, default 125us, docs/link-emulation.md):
+# every packet at its own time, one wake-up each
+for r in 100 1000; do row emu "rate=${r}mbit,delay=10ms,coalesce=0"; done
 for r in 1 10 50 100 200; do row tc "rate=${r}mbit"; done
 for d in 1ms 5ms 25ms 50ms; do row emu "rate=50mbit,delay=$d"; done
 row emu "rate=20mbit,delay=10ms,jitter=2ms:normal"
