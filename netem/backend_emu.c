@@ -58,7 +58,8 @@ static double coalesce_parse(const char *v)
 {
     char *end;
     double x = strtod(v, &end);
-    double u = !strcmp(end, "us") ? 1e-6 : !strcmp(end, "ms") ? 1e-3 : !strcmp(end, "s") ? 1 : -1;
+    /* a bare 0 (no window) needs no unit */
+    double u = !strcmp(end, "us") ? 1e-6 : !strcmp(end, "ms") ? 1e-3 : !strcmp(end, "s") ? 1 : !*end && x == 0 ? 1 : -1;
     if (end == v || u < 0 || !(x >= 0) || x * u > 0.1)
         return -1;
     return x * u;

@@ -31,6 +31,8 @@ $B link check --link rate=1mbit,colour=blue 2> $T/err && fail "unknown key accep
 grep -q "unknown key 'colour'" $T/err || fail "unknown key error: $(cat $T/err)"
 # the emu backend's write window (coalesce=): a time, and emu's alone
 $B link check --link rate=1mbit,coalesce=250us > /dev/null || fail "coalesce=250us refused"
+$B link check --link rate=1mbit,coalesce=0 > /dev/null || fail "coalesce=0 (no window) refused"
+$B link check --link rate=1mbit,coalesce=5 2> /dev/null && fail "coalesce=5 (no unit) accepted"
 $B link check --link rate=1mbit,coalesce=fast 2> $T/err && fail "coalesce=fast accepted"
 grep -q "coalesce='fast'" $T/err || fail "coalesce error: $(cat $T/err)"
 $B link check --backend tc --link rate=1mbit,coalesce=250us 2> $T/err && fail "tc accepted coalesce="
