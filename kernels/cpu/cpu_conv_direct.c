@@ -106,6 +106,7 @@ typedef struct dc_job {
     const mb_node *late_act; /* with res: an activation not done in registers, after each task */
     int64_t rows_per_task, n_rtasks, mchunk, n_mtasks;
     volatile int failed; /* a task found no scratch memory */
+    int64_t pack_px, pack_px_bigk; /* frame pixels per task from which weights are packed */
     int tile_blocks;     /* pixel blocks per tile (dc_task), 1..DC_TILE_MAX */
     int merge_segs;      /* merge store segments contiguous in the output (MECBED_CPU_DC_SEGMERGE=0: off) */
 } dc_job;
@@ -389,7 +390,7 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
      * FMAs). Unpacked, the kernel broadcasts from the mr OIHW rows, which
      * costs most where rows are long (K >= 2048: VGG's 256-channel 3x3 at
      * 56x56 ran 15 % slower unpacked), hence the lower bar there. */
-    int pk = qend - q0 >= DC_PACK_MIN_PX || (j->K >= 2048 && qend - q0 >= DC_PACK_MIN_PX_BIGK);
+    int pk = qend - q0 >= j->pack_px || (j->K >= 2048 && qend - q0 >= j->pack_px_bigk);
     float *packed = pk ? cpu_scratch(j->c, thread, (size_t)(mgrp * j->K)) : (float *)d->w;
     if (!packed) {
         ((dc_job *)j)->failed = 1;
@@ -512,7 +513,7 @@ static int dc_env_on(const char *name, int *cache)
  * under those pixels) within DC_TILE_BYTES (MECBED_CPU_DC_TILE_KB), at most
  * DC_TILE_DEFAULT. MECBED_CPU_DC_TILE=N fixes N blocks for every layer
  * (1 = no tiling: the order before tiling), for A/B. */
-static int dc_tile_env = -2, dc_tile_kb = -2;
+static int dc_tile_env = -2, dc_tile_kb = -2, dc_pack_env = -2, dc_packb_env = -2;
 static int dc_env_int(const char *name, int *cache)
 {
     int t = __atomic_load_n(cache, __ATOMIC_RELAXED);
@@ -613,6 +614,11 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
         cpu_run(c, (int)(d->n_batch * d->C), dc_fill_task, j, (double)d->n_batch * d->C * j->pstride / 4.0);
     }
     j->tile_blocks = dc_tile_blocks(j);
+    {
+        int e = dc_env_int("MECBED_CPU_DC_PACK_PX", &dc_pack_env), eb = dc_env_int("MECBED_CPU_DC_PACK_PX_BIGK", &dc_packb_env);
+        j->pack_px = e >= 0 ? e : DC_PACK_MIN_PX;
+        j->pack_px_bigk = eb >= 0 ? eb : DC_PACK_MIN_PX_BIGK;
+    }
     dc_split(c, j);
     int n_tasks = (int)(d->n_batch * d->G * j->n_mtasks * j->n_rtasks);
     cpu_run(c, n_tasks, dc_task, j, (double)d->n_batch * d->M * j->P * j->K / 100.0);
