@@ -64,6 +64,7 @@
 #define DC_TILE_DEFAULT 16 /* 512 pixels */
 #define DC_TILE_BYTES (128 * 1024)
 #define DC_TILE_W_BYTES (36 * 1024) /* K <= 658 */
+#define DC_WPF_BYTES (32 * 1024)    /* prefetch unpacked weight blocks up to this size (K <= 585) */
 
 int cpu_conv_direct_available(void)
 {
@@ -107,6 +108,7 @@ typedef struct dc_job {
     int64_t rows_per_task, n_rtasks, mchunk, n_mtasks;
     volatile int failed; /* a task found no scratch memory */
     int64_t pack_px, pack_px_bigk; /* frame pixels per task from which weights are packed */
+    int wpf;             /* prefetch the next channel block's unpacked weights (dc_task) */
     int tile_blocks;     /* pixel blocks per tile (dc_task), 1..DC_TILE_MAX */
     int merge_segs;      /* merge store segments contiguous in the output (MECBED_CPU_DC_SEGMERGE=0: off) */
 } dc_job;
@@ -422,6 +424,16 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
                 int mr = dc_block_rows(mb - m);
                 const float *bias = d->bias ? d->bias + mg0 + m : NULL;
                 const float *wm = packed + (m - ma) * j->K;
+                if (!pk && j->wpf && m + mr < mb) {
+                    /* unpacked: the next channel block's OIHW rows, one
+                     * contiguous run of 14 x K floats, towards L1 while
+                     * this block computes (short rows are too many short
+                     * streams for the hardware prefetchers) */
+                    const char *pf = (const char *)(wm + mr * j->K);
+                    int64_t len = (int64_t)dc_block_rows(mb - m - mr) * j->K * (int64_t)sizeof(float);
+                    for (int64_t o = 0; o < len; o += 64)
+                        _mm_prefetch(pf + o, _MM_HINT_T0);
+                }
                 for (int b = 0; b < nb; b++) {
                     int64_t q = qt + (int64_t)b * step, npx = qend - q < step ? qend - q : step;
                     int nv = (int)((npx + 15) / 16);
@@ -513,7 +525,7 @@ static int dc_env_on(const char *name, int *cache)
  * under those pixels) within DC_TILE_BYTES (MECBED_CPU_DC_TILE_KB), at most
  * DC_TILE_DEFAULT. MECBED_CPU_DC_TILE=N fixes N blocks for every layer
  * (1 = no tiling: the order before tiling), for A/B. */
-static int dc_tile_env = -2, dc_tile_kb = -2, dc_pack_env = -2, dc_packb_env = -2;
+static int dc_tile_env = -2, dc_tile_kb = -2, dc_pack_env = -2, dc_packb_env = -2, dc_wpf_env = -2;
 static int dc_env_int(const char *name, int *cache)
 {
     int t = __atomic_load_n(cache, __ATOMIC_RELAXED);
@@ -618,6 +630,9 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
         int e = dc_env_int("MECBED_CPU_DC_PACK_PX", &dc_pack_env), eb = dc_env_int("MECBED_CPU_DC_PACK_PX_BIGK", &dc_packb_env);
         j->pack_px = e >= 0 ? e : DC_PACK_MIN_PX;
         j->pack_px_bigk = eb >= 0 ? eb : DC_PACK_MIN_PX_BIGK;
+        int pf = dc_env_int("MECBED_CPU_DC_WPF", &dc_wpf_env);
+        j->wpf = pf >= 0 ? pf && j->K * DC_MR * (int64_t)sizeof(float) <= (pf > 1 ? pf : DC_WPF_BYTES)
+                         : j->K * DC_MR * (int64_t)sizeof(float) <= DC_WPF_BYTES;
     }
     dc_split(c, j);
     int n_tasks = (int)(d->n_batch * d->G * j->n_mtasks * j->n_rtasks);
