@@ -88,31 +88,31 @@ bench() {
             k=$((k + 1))
         done
         for variant in ${BENCH_ORT_AB:+B} A; do
-        # shellcheck disable=SC2086  # option lists and the A/B assignments
-        if [ "$variant" = B ]; then
-            mb=$(env $BENCH_ORT_AB "$MECBED" infer --model "$onnx" -i "$in" $oargs --threads "$t" \
-                --repeats "$REPEATS" --json $INFER_ARGS) || die "$name: mecbed infer ($BENCH_ORT_AB) failed"
-            row="$name[B]" rfile="$work/ratioB_$t"
-        else
-            mb=$("$MECBED" infer --model "$onnx" -i "$in" $oargs --threads "$t" --repeats "$REPEATS" \
-                --json $INFER_ARGS) || die "$name: mecbed infer failed"
-            row=$name rfile="$work/ratio_$t"
-        fi
-        worst=0
-        k=0
-        while [ "$k" -lt "$n_out" ]; do
-            d=$(node "$here/bench-ort.js" diff "$work/$name.mb_$k.npy" "$work/$name.ort_$k.npy")
-            worst=$(jget "$d" "Math.max($worst, j.max_abs_diff / (j.max_abs > 0 ? j.max_abs : 1))")
-            k=$((k + 1))
-        done
-        ort_ms=$(jget "$ort" j.ms_median)
-        wall=$(jget "$mb" j.wall_ms)
-        sum=$(jget "$mb" j.total_ms)
-        awk -v n="$row" -v t="$t" -v o="$ort_ms" -v w="$wall" -v s="$sum" -v d="$worst" -v tol="$TOL" 'BEGIN {
-            flag = d > tol ? "  MISMATCH" : ""
-            printf "%-16s %3d %9.2f %9.2f %9.2f %7.2f %7.2f %9.1e%s\n", n, t, o, w, s, w / o, w / s, d, flag }'
-        echo "$wall $ort_ms" >>"$rfile"
-        awk -v d="$worst" -v tol="$TOL" 'BEGIN { exit !(d > tol) }' && echo "$row" >>"$work/mismatch"
+            # shellcheck disable=SC2086  # option lists and the A/B assignments
+            if [ "$variant" = B ]; then
+                mb=$(env $BENCH_ORT_AB "$MECBED" infer --model "$onnx" -i "$in" $oargs --threads "$t" \
+                    --repeats "$REPEATS" --json $INFER_ARGS) || die "$name: mecbed infer ($BENCH_ORT_AB) failed"
+                row="$name[B]" rfile="$work/ratioB_$t"
+            else
+                mb=$("$MECBED" infer --model "$onnx" -i "$in" $oargs --threads "$t" --repeats "$REPEATS" \
+                    --json $INFER_ARGS) || die "$name: mecbed infer failed"
+                row=$name rfile="$work/ratio_$t"
+            fi
+            worst=0
+            k=0
+            while [ "$k" -lt "$n_out" ]; do
+                d=$(node "$here/bench-ort.js" diff "$work/$name.mb_$k.npy" "$work/$name.ort_$k.npy")
+                worst=$(jget "$d" "Math.max($worst, j.max_abs_diff / (j.max_abs > 0 ? j.max_abs : 1))")
+                k=$((k + 1))
+            done
+            ort_ms=$(jget "$ort" j.ms_median)
+            wall=$(jget "$mb" j.wall_ms)
+            sum=$(jget "$mb" j.total_ms)
+            awk -v n="$row" -v t="$t" -v o="$ort_ms" -v w="$wall" -v s="$sum" -v d="$worst" -v tol="$TOL" 'BEGIN {
+                flag = d > tol ? "  MISMATCH" : ""
+                printf "%-16s %3d %9.2f %9.2f %9.2f %7.2f %7.2f %9.1e%s\n", n, t, o, w, s, w / o, w / s, d, flag }'
+            echo "$wall $ort_ms" >>"$rfile"
+            awk -v d="$worst" -v tol="$TOL" 'BEGIN { exit !(d > tol) }' && echo "$row" >>"$work/mismatch"
         done
     done
     return 0
