@@ -29,6 +29,8 @@ def main():
     if not os.path.isfile(model):
         sys.exit(f"bench-ort-opab.py: {model}: no such file")
     mecbed = os.path.join(os.environ.get("BUILD", "build"), "mecbed")
+    if not os.access(mecbed, os.X_OK):
+        sys.exit(f"bench-ort-opab.py: {mecbed} not built (make all; BUILD names the build folder)")
     reps = os.environ.get("REPS", "10")
     res = {c: [] for c in cfgs}
     for _ in range(rounds):
