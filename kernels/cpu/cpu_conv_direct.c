@@ -25,7 +25,9 @@
  *
  * Tasks: (batch, group, output-channel chunk, chunk of output rows), rows
  * sized so a chunk's Xp stays within L2; within a task, output channels in
- * groups whose weights fit L2, pixel blocks outer. */
+ * groups whose weights fit L2; within a group, pixel tiles (up to 16 blocks
+ * of 32 pixels where K is small, else single blocks) with the channel
+ * blocks outer inside a tile (dc_tile_blocks). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,12 +340,6 @@ static inline int dc_block_index(int mr)
     return mr == DC_MR ? 0 : mr == 8 ? 1 : mr == 4 ? 2 : mr == 2 ? 3 : 4;
 }
 
-/* Weights of n output channels (OIHW rows from w) into micro-kernel panels:
- * per block of mr channels (dc_block_rows), [K][mr], so the kernel
- * broadcasts from one sequential stream. Panels follow each other, the block
- * starting at channel i at offset i*K. Packed by each task for its group of
- * channels into its own scratch: cheap next to the FMAs (K*mr loads and
- * stores per 2*K*mr*pixels flops) and nothing to keep per model. */
 /* One [K][14] panel from 14 rows of K floats (w, row stride K): 16 k at a
  * time as a 16x16 in-register transpose (rows 14 and 15 zero), each
  * column stored as 14 floats; the K % 16 rest one float at a time. About a
@@ -388,6 +384,13 @@ DC_TARGET static void dc_pack14(const float *w, int64_t K, float *p)
 
 static int dc_fastpack_env = -2;
 static int dc_env_int(const char *name, int *cache);
+
+/* Weights of n output channels (OIHW rows from w) into micro-kernel panels:
+ * per block of mr channels (dc_block_rows), [K][mr], so the kernel
+ * broadcasts from one sequential stream. Panels follow each other, the block
+ * starting at channel i at offset i*K. Packed by each task for its group of
+ * channels into its own scratch: cheap next to the FMAs (K*mr loads and
+ * stores per 2*K*mr*pixels flops) and nothing to keep per model. */
 
 static void dc_pack(const dc_job *j, const float *w, int64_t n, float *packed)
 {
