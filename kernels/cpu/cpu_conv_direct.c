@@ -391,7 +391,6 @@ static int dc_env_int(const char *name, int *cache);
  * starting at channel i at offset i*K. Packed by each task for its group of
  * channels into its own scratch: cheap next to the FMAs (K*mr loads and
  * stores per 2*K*mr*pixels flops) and nothing to keep per model. */
-
 static void dc_pack(const dc_job *j, const float *w, int64_t n, float *packed)
 {
     const int64_t K = j->K;
