@@ -25,6 +25,9 @@
 #   ORT_DIR            where onnxruntime-node is installed
 #                      (default ${XDG_CACHE_HOME:-~/.cache}/mecbed/ort)
 #   BENCH_ORT_TOL      fail when a relative output difference exceeds this (1e-3)
+#   BENCH_ORT_AB       A/B: environment assignments (e.g. "MECBED_CPU_DC_TILE=1")
+#                      for a second mecbed run right before the default one, against
+#                      the same ORT time: a row "NAME[B]" and its own geometric mean
 set -eu
 BUILD=${BUILD:-build}
 MECBED="$BUILD/mecbed"
@@ -84,24 +87,33 @@ bench() {
             oargs="$oargs -o $work/$name.mb_$k.npy"
             k=$((k + 1))
         done
-        # shellcheck disable=SC2086  # option lists
-        mb=$("$MECBED" infer --model "$onnx" -i "$in" $oargs --threads "$t" --repeats "$REPEATS" \
-            --json $INFER_ARGS) || die "$name: mecbed infer failed"
-        worst=0
-        k=0
-        while [ "$k" -lt "$n_out" ]; do
-            d=$(node "$here/bench-ort.js" diff "$work/$name.mb_$k.npy" "$work/$name.ort_$k.npy")
-            worst=$(jget "$d" "Math.max($worst, j.max_abs_diff / (j.max_abs > 0 ? j.max_abs : 1))")
-            k=$((k + 1))
+        for variant in ${BENCH_ORT_AB:+B} A; do
+            # shellcheck disable=SC2086  # option lists and the A/B assignments
+            if [ "$variant" = B ]; then
+                mb=$(env $BENCH_ORT_AB "$MECBED" infer --model "$onnx" -i "$in" $oargs --threads "$t" \
+                    --repeats "$REPEATS" --json $INFER_ARGS) || die "$name: mecbed infer ($BENCH_ORT_AB) failed"
+                row="$name[B]" rfile="$work/ratioB_$t"
+            else
+                mb=$("$MECBED" infer --model "$onnx" -i "$in" $oargs --threads "$t" --repeats "$REPEATS" \
+                    --json $INFER_ARGS) || die "$name: mecbed infer failed"
+                row=$name rfile="$work/ratio_$t"
+            fi
+            worst=0
+            k=0
+            while [ "$k" -lt "$n_out" ]; do
+                d=$(node "$here/bench-ort.js" diff "$work/$name.mb_$k.npy" "$work/$name.ort_$k.npy")
+                worst=$(jget "$d" "Math.max($worst, j.max_abs_diff / (j.max_abs > 0 ? j.max_abs : 1))")
+                k=$((k + 1))
+            done
+            ort_ms=$(jget "$ort" j.ms_median)
+            wall=$(jget "$mb" j.wall_ms)
+            sum=$(jget "$mb" j.total_ms)
+            awk -v n="$row" -v t="$t" -v o="$ort_ms" -v w="$wall" -v s="$sum" -v d="$worst" -v tol="$TOL" 'BEGIN {
+                flag = d > tol ? "  MISMATCH" : ""
+                printf "%-16s %3d %9.2f %9.2f %9.2f %7.2f %7.2f %9.1e%s\n", n, t, o, w, s, w / o, w / s, d, flag }'
+            echo "$wall $ort_ms" >>"$rfile"
+            awk -v d="$worst" -v tol="$TOL" 'BEGIN { exit !(d > tol) }' && echo "$row" >>"$work/mismatch"
         done
-        ort_ms=$(jget "$ort" j.ms_median)
-        wall=$(jget "$mb" j.wall_ms)
-        sum=$(jget "$mb" j.total_ms)
-        awk -v n="$name" -v t="$t" -v o="$ort_ms" -v w="$wall" -v s="$sum" -v d="$worst" -v tol="$TOL" 'BEGIN {
-            flag = d > tol ? "  MISMATCH" : ""
-            printf "%-16s %3d %9.2f %9.2f %9.2f %7.2f %7.2f %9.1e%s\n", n, t, o, w, s, w / o, w / s, d, flag }'
-        echo "$wall $ort_ms" >>"$work/ratio_$t"
-        awk -v d="$worst" -v tol="$TOL" 'BEGIN { exit !(d > tol) }' && echo "$name" >>"$work/mismatch"
     done
     return 0
 }
@@ -123,6 +135,10 @@ for t in $THREADS; do
     awk -v t="$t" '{ s += log($1 / $2); n++ } END {
         printf "geometric mean of wall/ORT, %d thread%s: %.2f over %d models\n", t, t == 1 ? "" : "s", exp(s / n), n }' \
         "$work/ratio_$t"
+    [ -f "$work/ratioB_$t" ] || continue
+    awk -v t="$t" -v ab="$BENCH_ORT_AB" '{ s += log($1 / $2); n++ } END {
+        printf "geometric mean of wall/ORT, %d thread%s, with %s: %.2f over %d models\n", t, t == 1 ? "" : "s", ab, exp(s / n), n }' \
+        "$work/ratioB_$t"
 done
 if [ -f "$work/mismatch" ]; then
     echo "bench-ort: outputs differ by more than $TOL of scale: $(sort -u "$work/mismatch" | tr '\n' ' ')" >&2

@@ -512,21 +512,31 @@ static int conv_shifted(cpu_ctx *c, conv_job *j)
     return j->failed ? -1 : 0;
 }
 
-/* Input channels from which a 1x1 stride-1 layer on 1024+ pixels runs sgemm
- * in place instead of the direct kernel (512 on 128+ pixels always does);
- * MECBED_CPU_1X1_GEMM_K overrides it (A/B; read once). */
+/* Input channels from which a 1x1 stride-1 layer runs sgemm in place
+ * instead of the direct kernel: on 1024+ pixels from cpu_1x1_gemm_k()
+ * (MECBED_CPU_1X1_GEMM_K), on 128+ pixels from cpu_1x1_gemm_big()
+ * (MECBED_CPU_1X1_GEMM_BIG); both A/B switches, read once. */
+static int64_t cpu_env_k(const char *name, int64_t *cache, int64_t dflt)
+{
+    int64_t v = __atomic_load_n(cache, __ATOMIC_RELAXED);
+    if (v < 0) {
+        const char *e = getenv(name);
+        char *end = NULL;
+        long long x = e ? strtoll(e, &end, 10) : 0;
+        v = e && end != e && *end == 0 && x > 0 ? (int64_t)x : dflt;
+        __atomic_store_n(cache, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
 static int64_t cpu_1x1_gemm_k(void)
 {
     static int64_t k = -1;
-    int64_t v = __atomic_load_n(&k, __ATOMIC_RELAXED);
-    if (v < 0) {
-        const char *e = getenv("MECBED_CPU_1X1_GEMM_K");
-        char *end = NULL;
-        long long x = e ? strtoll(e, &end, 10) : 0;
-        v = e && end != e && *end == 0 && x > 0 ? (int64_t)x : 256;
-        __atomic_store_n(&k, v, __ATOMIC_RELAXED);
-    }
-    return v;
+    return cpu_env_k("MECBED_CPU_1X1_GEMM_K", &k, 256);
+}
+static int64_t cpu_1x1_gemm_big(void)
+{
+    static int64_t k = -1;
+    return cpu_env_k("MECBED_CPU_1X1_GEMM_BIG", &k, 512);
 }
 
 int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const cpu_post *post, const mb_view *in, mb_region r,
@@ -596,7 +606,7 @@ int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const cpu_post *post, cons
      * sgemm reading the input in place kept up or stayed ahead (ResNet-50's
      * 512->128 at 28x28: 145 vs 130 GFLOP/s; 1024->256 at 14x14: 141 both;
      * `make bench` rows, thread CPU time, best of 2 interleaved rounds). */
-    int big_1x1 = j.kh == 1 && j.kw == 1 && j.sh == 1 && j.sw == 1 && ((j.Cg >= 512 && j.P >= 128) || (j.Cg >= cpu_1x1_gemm_k() && j.P >= 1024));
+    int big_1x1 = j.kh == 1 && j.kw == 1 && j.sh == 1 && j.sw == 1 && ((j.Cg >= cpu_1x1_gemm_big() && j.P >= 128) || (j.Cg >= cpu_1x1_gemm_k() && j.P >= 1024));
     if (j.Cg > 1 && j.dh == 1 && j.dw == 1 && j.kh * j.kw <= 4096 && !big_1x1 && cpu_conv_direct_available()) {
         cpu_dconv d = {&in[0], j.w, j.bias, j.out, j.n_batch, j.C, j.M, j.G, j.kh, j.kw, j.sh, j.sw, j.pt, j.pl,
                        j.full_h, j.full_w, r, act, dpost};

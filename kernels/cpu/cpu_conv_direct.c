@@ -25,7 +25,9 @@
  *
  * Tasks: (batch, group, output-channel chunk, chunk of output rows), rows
  * sized so a chunk's Xp stays within L2; within a task, output channels in
- * groups whose weights fit L2, pixel blocks outer. */
+ * groups whose weights fit L2; within a group, pixel tiles (up to 16 blocks
+ * of 32 pixels where K is small, else single blocks) with the channel
+ * blocks outer inside a tile (dc_tile_blocks). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +62,11 @@
 #define DC_PACK_MIN_PX 1024 /* frame pixels per task from which weights are packed */
 #endif
 #define DC_MAX_TAPS 4096
+#define DC_TILE_MAX 32     /* pixel blocks per tile, at most (dc_seg arrays on the stack) */
+#define DC_TILE_DEFAULT 16 /* 512 pixels */
+#define DC_TILE_BYTES (128 * 1024)
+#define DC_TILE_W_BYTES (36 * 1024) /* K <= 658 */
+#define DC_WPF_BYTES (32 * 1024)    /* prefetch unpacked weight blocks up to this size (K <= 585) */
 
 int cpu_conv_direct_available(void)
 {
@@ -102,6 +109,9 @@ typedef struct dc_job {
     const mb_node *late_act; /* with res: an activation not done in registers, after each task */
     int64_t rows_per_task, n_rtasks, mchunk, n_mtasks;
     volatile int failed; /* a task found no scratch memory */
+    int64_t pack_px, pack_px_bigk; /* frame pixels per task from which weights are packed */
+    int wpf;             /* prefetch the next channel block's unpacked weights (dc_task) */
+    int tile_blocks;     /* pixel blocks per tile (dc_task), 1..DC_TILE_MAX */
     int merge_segs;      /* merge store segments contiguous in the output (MECBED_CPU_DC_SEGMERGE=0: off) */
 } dc_job;
 
@@ -330,6 +340,51 @@ static inline int dc_block_index(int mr)
     return mr == DC_MR ? 0 : mr == 8 ? 1 : mr == 4 ? 2 : mr == 2 ? 3 : 4;
 }
 
+/* One [K][14] panel from 14 rows of K floats (w, row stride K): 16 k at a
+ * time as a 16x16 in-register transpose (rows 14 and 15 zero), each
+ * column stored as 14 floats; the K % 16 rest one float at a time. About a
+ * third of the scalar loop's time (64 shuffles, 14 loads and 16 stores per
+ * 224 weights); the values are only moved, so packed results are
+ * unchanged. */
+DC_TARGET static void dc_pack14(const float *w, int64_t K, float *p)
+{
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+        __m512 r[16], t[16], u[16];
+        for (int i = 0; i < 14; i++)
+            r[i] = _mm512_loadu_ps(w + i * K + k);
+        r[14] = r[15] = _mm512_setzero_ps();
+        for (int i = 0; i < 8; i++) { /* per 128-bit lane: a0 b0 a1 b1 / a2 b2 a3 b3 */
+            t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
+        for (int i = 0; i < 4; i++) { /* u[4i + c] lane L: rows 4i..4i+3 of column 4L + c */
+            __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+            __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+            u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+            u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+            u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+            u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+        }
+        for (int c = 0; c < 4; c++) {
+            __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);
+            __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+            __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
+            /* column 4L + c: lanes L of u[c], u[4+c], u[8+c], u[12+c] */
+            _mm512_mask_storeu_ps(p + (k + c) * 14, 0x3fff, _mm512_shuffle_f32x4(v0, v2, 0x88));
+            _mm512_mask_storeu_ps(p + (k + 4 + c) * 14, 0x3fff, _mm512_shuffle_f32x4(v1, v3, 0x88));
+            _mm512_mask_storeu_ps(p + (k + 8 + c) * 14, 0x3fff, _mm512_shuffle_f32x4(v0, v2, 0xdd));
+            _mm512_mask_storeu_ps(p + (k + 12 + c) * 14, 0x3fff, _mm512_shuffle_f32x4(v1, v3, 0xdd));
+        }
+    }
+    for (; k < K; k++)
+        for (int i = 0; i < 14; i++)
+            p[k * 14 + i] = w[i * K + k];
+}
+
+static int dc_fastpack_env = -2;
+static int dc_env_int(const char *name, int *cache);
+
 /* Weights of n output channels (OIHW rows from w) into micro-kernel panels:
  * per block of mr channels (dc_block_rows), [K][mr], so the kernel
  * broadcasts from one sequential stream. Panels follow each other, the block
@@ -339,13 +394,18 @@ static inline int dc_block_index(int mr)
 static void dc_pack(const dc_job *j, const float *w, int64_t n, float *packed)
 {
     const int64_t K = j->K;
+    const int fast = dc_env_int("MECBED_CPU_DC_FASTPACK", &dc_fastpack_env) != 0; /* A/B: =0 scalar */
     for (int64_t m = 0; m < n;) {
         int mr = dc_block_rows(n - m);
         float *p = packed + m * K;
-        for (int i = 0; i < mr; i++) {
-            const float *row = w + (m + i) * K;
-            for (int64_t k = 0; k < K; k++)
-                p[k * mr + i] = row[k];
+        if (mr == 14 && DC_MR == 14 && fast) {
+            dc_pack14(w + m * K, K, p);
+        } else {
+            for (int i = 0; i < mr; i++) {
+                const float *row = w + (m + i) * K;
+                for (int64_t k = 0; k < K; k++)
+                    p[k * mr + i] = row[k];
+            }
         }
         m += mr;
     }
@@ -384,7 +444,7 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
      * FMAs). Unpacked, the kernel broadcasts from the mr OIHW rows, which
      * costs most where rows are long (K >= 2048: VGG's 256-channel 3x3 at
      * 56x56 ran 15 % slower unpacked), hence the lower bar there. */
-    int pk = qend - q0 >= DC_PACK_MIN_PX || (j->K >= 2048 && qend - q0 >= DC_PACK_MIN_PX_BIGK);
+    int pk = qend - q0 >= j->pack_px || (j->K >= 2048 && qend - q0 >= j->pack_px_bigk);
     float *packed = pk ? cpu_scratch(j->c, thread, (size_t)(mgrp * j->K)) : (float *)d->w;
     if (!packed) {
         ((dc_job *)j)->failed = 1;
@@ -397,19 +457,42 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
             dc_pack(j, wg, mb - ma, packed);
         else
             packed = (float *)wg;
-        for (int64_t q = q0; q < qend; q += step) {
-            int64_t npx = qend - q < step ? qend - q : step;
-            int nv = (int)((npx + 15) / 16);
-            int64_t last = npx - 16 * (nv - 1);
-            __mmask16 lm = (__mmask16)(last >= 16 ? 0xffffu : ((1u << last) - 1u));
-            dc_seg seg[DC_NV];
-            for (int v = 0; v < nv; v++)
-                dc_segments(j, q + 16 * v, qend, &seg[v]);
+        /* Pixel tiles of j->tile_blocks blocks; within a tile, output-channel
+         * blocks outer: a block's 14 output (and residual) planes are written
+         * as contiguous runs, a few streams the hardware prefetchers follow,
+         * while the tile's input stays in L1/L2. tile_blocks = 1: pixel
+         * blocks outer over all channels (each block touches every plane). */
+        for (int64_t qt = q0; qt < qend; qt += step * j->tile_blocks) {
+            int64_t qte = qt + step * j->tile_blocks < qend ? qt + step * j->tile_blocks : qend;
+            int nb = (int)((qte - qt + step - 1) / step);
+            dc_seg seg[DC_TILE_MAX][DC_NV];
+            for (int b = 0; b < nb; b++) {
+                int64_t q = qt + (int64_t)b * step, npx = qend - q < step ? qend - q : step;
+                int nv = (int)((npx + 15) / 16);
+                for (int v = 0; v < nv; v++)
+                    dc_segments(j, q + 16 * v, qend, &seg[b][v]);
+            }
             for (int64_t m = ma; m < mb;) {
                 int mr = dc_block_rows(mb - m);
                 const float *bias = d->bias ? d->bias + mg0 + m : NULL;
-                dc_kernels[pk][dc_block_index(mr)][nv - 1](j, x + q, packed + (m - ma) * j->K, bias, lm, seg,
-                                                       obase + m * j->P);
+                const float *wm = packed + (m - ma) * j->K;
+                if (!pk && j->wpf && m + mr < mb) {
+                    /* unpacked: the next channel block's OIHW rows, one
+                     * contiguous run of 14 x K floats, towards L1 while
+                     * this block computes (short rows are too many short
+                     * streams for the hardware prefetchers) */
+                    const char *pf = (const char *)(wm + mr * j->K);
+                    int64_t len = (int64_t)dc_block_rows(mb - m - mr) * j->K * (int64_t)sizeof(float);
+                    for (int64_t o = 0; o < len; o += 64)
+                        _mm_prefetch(pf + o, _MM_HINT_T0);
+                }
+                for (int b = 0; b < nb; b++) {
+                    int64_t q = qt + (int64_t)b * step, npx = qend - q < step ? qend - q : step;
+                    int nv = (int)((npx + 15) / 16);
+                    int64_t last = npx - 16 * (nv - 1);
+                    __mmask16 lm = (__mmask16)(last >= 16 ? 0xffffu : ((1u << last) - 1u));
+                    dc_kernels[pk][dc_block_index(mr)][nv - 1](j, x + q, wm, bias, lm, seg[b], obase + m * j->P);
+                }
                 m += mr;
             }
         }
@@ -482,6 +565,42 @@ static int dc_env_on(const char *name, int *cache)
         __atomic_store_n(cache, m, __ATOMIC_RELAXED);
     }
     return m;
+}
+
+/* Pixel blocks per tile. Tiling pays where K is small (few FMAs per output
+ * stored: 1x1 layers, the stem, 3x3 on 64 channels) and costs where a
+ * channel block's weights (14 x K floats, streamed per pixel block) are
+ * large: then the block's input no longer stays in L1 between channel
+ * blocks (VGG16's 128-channel 3x3 at 112x112, K = 1152: 8 % slower). So:
+ * no tiling when 14 x K floats exceed DC_TILE_W_BYTES; else as many blocks
+ * as keep the tile's input (the frame planes of the group's input channels
+ * under those pixels) within DC_TILE_BYTES (MECBED_CPU_DC_TILE_KB), at most
+ * DC_TILE_DEFAULT. MECBED_CPU_DC_TILE=N fixes N blocks for every layer
+ * (1 = no tiling: the order before tiling), for A/B. */
+static int dc_tile_env = -2, dc_tile_kb = -2, dc_pack_env = -2, dc_packb_env = -2, dc_wpf_env = -2;
+static int dc_env_int(const char *name, int *cache)
+{
+    int t = __atomic_load_n(cache, __ATOMIC_RELAXED);
+    if (t == -2) {
+        const char *e = getenv(name);
+        t = e && *e ? atoi(e) : -1;
+        __atomic_store_n(cache, t, __ATOMIC_RELAXED);
+    }
+    return t;
+}
+static int dc_tile_blocks(const dc_job *j)
+{
+    int t = dc_env_int("MECBED_CPU_DC_TILE", &dc_tile_env);
+    if (t < 0 && j->K * DC_MR * (int64_t)sizeof(float) > DC_TILE_W_BYTES)
+        t = 1;
+    if (t < 0) {
+        int kb = dc_env_int("MECBED_CPU_DC_TILE_KB", &dc_tile_kb);
+        int64_t budget = (kb > 0 ? kb : DC_TILE_BYTES / 1024) * (int64_t)1024;
+        int64_t per_block = j->Cg * j->phy * j->phx * 16 * DC_NV * (int64_t)sizeof(float);
+        int64_t b = per_block > 0 ? budget / per_block : DC_TILE_DEFAULT;
+        t = b > DC_TILE_DEFAULT ? DC_TILE_DEFAULT : (int)b;
+    }
+    return t < 1 ? 1 : t > DC_TILE_MAX ? DC_TILE_MAX : t;
 }
 
 int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
@@ -557,6 +676,15 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
                 j->toff[ky * d->kw + kx] =
                     ((ky % d->sh) * j->phx + kx % d->sw) * j->pstride + (ky / d->sh) * j->PW + kx / d->sw;
         cpu_run(c, (int)(d->n_batch * d->C), dc_fill_task, j, (double)d->n_batch * d->C * j->pstride / 4.0);
+    }
+    j->tile_blocks = dc_tile_blocks(j);
+    {
+        int e = dc_env_int("MECBED_CPU_DC_PACK_PX", &dc_pack_env), eb = dc_env_int("MECBED_CPU_DC_PACK_PX_BIGK", &dc_packb_env);
+        j->pack_px = e >= 0 ? e : DC_PACK_MIN_PX;
+        j->pack_px_bigk = eb >= 0 ? eb : DC_PACK_MIN_PX_BIGK;
+        int pf = dc_env_int("MECBED_CPU_DC_WPF", &dc_wpf_env);
+        j->wpf = pf >= 0 ? pf && j->K * DC_MR * (int64_t)sizeof(float) <= (pf > 1 ? pf : DC_WPF_BYTES)
+                         : j->K * DC_MR * (int64_t)sizeof(float) <= DC_WPF_BYTES;
     }
     dc_split(c, j);
     int n_tasks = (int)(d->n_batch * d->G * j->n_mtasks * j->n_rtasks);

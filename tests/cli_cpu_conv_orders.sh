@@ -1,0 +1,21 @@
+#!/bin/sh
+# The direct AVX-512 conv's loop orders (kernels/cpu/cpu_conv_direct.c) on
+# the kernel tests: pixel tiles of 1 and 3 blocks (the default is up to 16,
+# more than the tests' small maps hold, so a tile boundary inside a task is
+# only reached this way), weights always packed, never packed, and no weight
+# prefetch. Each run holds tiles and threads bit-exact to the whole op and
+# every conv to the reference backend (tests/test_kernels_cpu.c).
+set -eu
+BUILD=${BUILD:-build}
+T="$BUILD/tests/test_kernels_cpu"
+[ -x "$T" ] || { echo "skip: $T not built"; exit 77; }
+for cfg in MECBED_CPU_DC_TILE=1 MECBED_CPU_DC_TILE=3 "MECBED_CPU_DC_TILE=2 MECBED_CPU_DC_PACK_PX=1" \
+    "MECBED_CPU_DC_PACK_PX=100000 MECBED_CPU_DC_PACK_PX_BIGK=100000" MECBED_CPU_DC_WPF=0; do
+    # shellcheck disable=SC2086  # the assignments
+    if ! out=$(env $cfg timeout 120 "$T" 2>&1); then
+        echo "$out" | tail -n 30
+        echo "FAIL: test_kernels_cpu with $cfg"
+        exit 1
+    fi
+done
+echo ok
