@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -397,6 +399,46 @@ static void test_pipelined_frames(void **state)
     mb_runner_free(r);
     cluster_stop(&c, 1);
     mb_plan_free(p);
+}
+
+/* The congestion control of a runtime connection, both ends. */
+static void conn_cc(char *out_c, char *out_a, size_t n)
+{
+    char err[256];
+    int port;
+    int lfd = mb_listen_addr("127.0.0.1:0", &port, err, sizeof err);
+    assert_true(lfd >= 0);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    int c = mb_connect_addr(addr, 2, err, sizeof err);
+    assert_true(c >= 0);
+    int a = accept(lfd, NULL, NULL);
+    assert_true(a >= 0);
+    socklen_t l = (socklen_t)n;
+    memset(out_c, 0, n);
+    memset(out_a, 0, n);
+    assert_int_equal(getsockopt(c, IPPROTO_TCP, TCP_CONGESTION, out_c, &l), 0);
+    l = (socklen_t)n;
+    assert_int_equal(getsockopt(a, IPPROTO_TCP, TCP_CONGESTION, out_a, &l), 0);
+    close(a), close(c), close(lfd);
+}
+
+/* Runtime connections use cubic whatever the host's default (the cost
+ * model's slow start is Reno/cubic's), or what MECBED_TCP_CC names, on the
+ * connecting and the accepting end alike. */
+static void test_congestion_control(void **state)
+{
+    (void)state;
+    char c[32], a[32];
+    unsetenv("MECBED_TCP_CC");
+    conn_cc(c, a, sizeof c);
+    assert_string_equal(c, "cubic");
+    assert_string_equal(a, "cubic");
+    setenv("MECBED_TCP_CC", "reno", 1);
+    conn_cc(c, a, sizeof c);
+    unsetenv("MECBED_TCP_CC");
+    assert_string_equal(c, "reno");
+    assert_string_equal(a, "reno");
 }
 
 /* ---- faults: a fake node speaking the protocol, then misbehaving ---- */
@@ -834,6 +876,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_row_tiles),
         cmocka_unit_test(test_three_sites),
         cmocka_unit_test(test_pipelined_frames),
+        cmocka_unit_test(test_congestion_control),
         cmocka_unit_test(test_fault_node_dies),
         cmocka_unit_test(test_fault_garbage),
         cmocka_unit_test(test_fault_stall),
