@@ -211,6 +211,16 @@ int mb_net_up(const mb_topology *t, const mb_net_opts *o, mb_net **out, char *er
             goto fail;
     }
 
+    /* Under time dilation k (the links' time_scale) TCP's own clocks must
+     * stretch too: its retransmission timeout never goes below 200 ms of the
+     * host's time, which is 200/k ms of emulated time, so a connection idle
+     * for a few emulated round trips would restart slow start (Linux's
+     * slow start after idle) and retransmit early, where the emulated
+     * hardware would not. Every route gets rto_min 200 ms x k. */
+    char rto_min[32] = "";
+    double k = t->n_links ? net->topo.links[0].spec.up.time_scale : 1;
+    if (k > 1)
+        snprintf(rto_min, sizeof rto_min, " rto_min %.0fms", 200 * k);
     /* links */
     for (int i = 0; i < t->n_links; i++) {
         net_link *l = &net->links[i];
@@ -238,10 +248,14 @@ int mb_net_up(const mb_topology *t, const mb_net_opts *o, mb_net **out, char *er
         }
         net->links_up[i] = 1;
         int mtu = l->spec->mtu > 0 ? l->spec->mtu : 1500;
-        for (int side = 0; side < 2; side++)
+        for (int side = 0; side < 2; side++) {
             if (ip(err, errlen, "-n %s addr add %s/30 dev %s", l->ns[side], l->addr[side], l->ifname[side]) ||
                 ip(err, errlen, "-n %s link set dev %s mtu %d up", l->ns[side], l->ifname[side], mtu))
                 goto fail;
+            if (rto_min[0] && ip(err, errlen, "-n %s route replace 10.%d.%d.0/30 dev %s proto kernel scope link src %s%s",
+                                 l->ns[side], net->octet, i, l->ifname[side], l->addr[side], rto_min))
+                goto fail;
+        }
     }
     /* a site's address: the one on its first link */
     for (int s = 0; s < t->n_sites; s++) {
@@ -270,8 +284,8 @@ int mb_net_up(const mb_topology *t, const mb_net_opts *o, mb_net **out, char *er
                 continue; /* unreachable: a disconnected topology; nothing to route */
             const net_link *hl = &net->links[hop];
             int my_side = t->links[hop].a == s ? 0 : 1;
-            if (ip(err, errlen, "-n %s route add 10.%d.%d.0/30 via %s dev %s", net->ns[s], net->octet, j,
-                   hl->addr[1 - my_side], hl->ifname[my_side]))
+            if (ip(err, errlen, "-n %s route add 10.%d.%d.0/30 via %s dev %s%s", net->ns[s], net->octet, j,
+                   hl->addr[1 - my_side], hl->ifname[my_side], rto_min))
                 goto fail;
         }
     }
