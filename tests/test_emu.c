@@ -27,6 +27,7 @@
 #include "mecbed/link.h"
 #include "mecbed/linktest.h"
 #include "mecbed/netns.h"
+#include "mecbed/timescale.h"
 #include "mecbed/trace.h"
 
 static char why[256];
@@ -123,6 +124,46 @@ static void three_nodes(const char *backend)
     }
     mb_net_down(net);
     assert_clean(run);
+}
+
+/* What `ip -n NS route show` prints in the namespace of site s. */
+static void routes_of(mb_net *net, int s, char *out, size_t n)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "ip -n %s route show 2>&1", mb_net_netns(net, s));
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t k = fread(out, 1, n - 1, f);
+    out[k] = 0;
+    pclose(f);
+}
+
+/* Under time dilation k, TCP's retransmission-timeout floor stretches with
+ * the emulated time: every route carries rto_min 200 ms x k (here 8: 1.6 s);
+ * undilated links keep the kernel's. */
+static void test_dilated_rto_min(void **state)
+{
+    (void)state;
+    SKIP_UNLESS_ROOT();
+    static mb_topology t;
+    char err[1024], routes[2048];
+    assert_int_equal(mb_topology_from_link("rate=10mbit,delay=1ms", &t, err, sizeof err), 0);
+    assert_int_equal(mb_linkspec_dilate(&t.links[0].spec, 8, &t.links[0].spec, err, sizeof err), 0);
+    mb_net_opts o = {.backend = "emu"};
+    mb_net *net;
+    if (mb_net_up(&t, &o, &net, err, sizeof err))
+        fail_msg("%s", err);
+    for (int s = 0; s < 2; s++) {
+        routes_of(net, s, routes, sizeof routes);
+        if (!strstr(routes, "rto_min lock 1.6s"))
+            fail_msg("site %d's routes under TDF 8 have no rto_min of 1.6 s:\n%s", s, routes);
+    }
+    mb_net_down(net);
+    net = up("rate=10mbit,delay=1ms", "emu", NULL);
+    routes_of(net, 0, routes, sizeof routes);
+    mb_net_down(net);
+    if (strstr(routes, "rto_min"))
+        fail_msg("an undilated link's route has an rto_min:\n%s", routes);
 }
 
 static void test_three_nodes_route_and_clean(void **state)
@@ -443,6 +484,7 @@ int main(void)
     available = mb_netns_available(why, sizeof why) == 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_three_nodes_route_and_clean),
+        cmocka_unit_test(test_dilated_rto_min),
         cmocka_unit_test(test_emu_fidelity),
         cmocka_unit_test(test_emu_loss),
         cmocka_unit_test(test_outage_stalls),
