@@ -147,6 +147,20 @@ static void net_down_hook(void *arg)
     mb_net_down(arg);
 }
 
+/* Under time dilation k (the links' time_scale) TCP's own clocks must
+ * stretch too: its retransmission timeout never goes below 200 ms of the
+ * host's time, which is 200/k ms of emulated time, so a connection idle for
+ * a few emulated round trips would restart slow start (Linux's slow start
+ * after idle) and retransmit early, where the emulated hardware would not.
+ * Every route gets rto_min 200 ms x k: the `ip route` words for it, or "". */
+static void dilated_rto_min(const mb_topology *t, char *buf, size_t n)
+{
+    double k = t->n_links ? t->links[0].spec.up.time_scale : 1;
+    buf[0] = 0;
+    if (k > 1)
+        snprintf(buf, n, " rto_min %.0fms", 200 * k);
+}
+
 int mb_net_up(const mb_topology *t, const mb_net_opts *o, mb_net **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -211,16 +225,8 @@ int mb_net_up(const mb_topology *t, const mb_net_opts *o, mb_net **out, char *er
             goto fail;
     }
 
-    /* Under time dilation k (the links' time_scale) TCP's own clocks must
-     * stretch too: its retransmission timeout never goes below 200 ms of the
-     * host's time, which is 200/k ms of emulated time, so a connection idle
-     * for a few emulated round trips would restart slow start (Linux's
-     * slow start after idle) and retransmit early, where the emulated
-     * hardware would not. Every route gets rto_min 200 ms x k. */
-    char rto_min[32] = "";
-    double k = t->n_links ? net->topo.links[0].spec.up.time_scale : 1;
-    if (k > 1)
-        snprintf(rto_min, sizeof rto_min, " rto_min %.0fms", 200 * k);
+    char rto_min[32];
+    dilated_rto_min(&net->topo, rto_min, sizeof rto_min);
     /* links */
     for (int i = 0; i < t->n_links; i++) {
         net_link *l = &net->links[i];
