@@ -58,6 +58,7 @@ static void print_json(const mb_net *net, int link, const char *spec_text, const
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "backend", mb_net_backend(net));
+    cJSON_AddBoolToObject(o, "cpu_latency_held", mb_net_cpu_latency_held(net));
     cJSON_AddStringToObject(o, "link", spec_text);
     cJSON_AddStringToObject(o, "direction", r->reverse ? "down" : "up");
     if (r->n_intervals) {
@@ -185,6 +186,9 @@ static void print_text(const mb_net *net, int link, const char *a, const char *b
     printf("  %-22s %-14.3f %.3f (ideal %.3f: +%.3f waiting for %s; error %+.3f), down %.3f\n",
            "one-way delay (ms)", r->cfg_delay_ms, r->owd_up_ms, r->owd_ideal_ms, r->owd_capacity_wait_ms,
            r->has_trace ? "the trace's capacity" : "the probe's transmission", r->owd_error_ms, r->owd_down_ms);
+    if (!mb_net_cpu_latency_held(net))
+        printf("  %-22s %-14s CPUs may sleep in deep idle states (MECBED_CPU_LATENCY=system, or not root): "
+               "wake-ups add to the delays\n", "", "");
     printf("  %-22s %-14.4f %s (%ld datagrams, %ld received, %ld still held when the wait ended)\n", "loss rate",
            r->cfg_loss, num(b1, sizeof b1, r->loss_rate, 4), r->loss_sent, r->loss_received, r->loss_held);
     if (r->loss_drop_random >= 0)

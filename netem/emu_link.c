@@ -123,7 +123,7 @@ struct emu_dir {
     pcap_dumper_t *dumper;
     struct emu_thread *th; /* the thread serving it (shared by the link's two directions) */
     int stopped;
-    double cpu_s; /* the serving thread's CPU charged to this direction (ctr.cpu_s) */
+    double cpu_s; /* the serving thread's CPU charged to this direction */
     double cpu_write; /* thread CPU inside writes to out_fd (ctr.cpu_write_s) */
     mb_link_counters ctr;
     /* delivery lateness histogram (written by the thread, read after stop or racily) */
@@ -749,24 +749,6 @@ static void charge(emu_dir *d, double *c0)
     *c0 = c;
 }
 
-/* The soonest due write over the thread's directions (NULL: nothing in
- * flight), and how many packets are in flight in all. */
-static emu_dir *soonest(emu_thread *th, double *due, uint64_t *in_flight)
-{
-    emu_dir *first = NULL;
-    *in_flight = 0;
-    for (int i = 0; i < th->n; i++) {
-        emu_dir *d = th->d[i];
-        *in_flight += d->tail - d->head;
-        if (d->head < d->tail) {
-            double x = next_due(d);
-            if (!first || x < *due)
-                *due = x, first = d;
-        }
-    }
-    return first;
-}
-
 static void *run(void *arg)
 {
     emu_thread *th = arg;
@@ -787,17 +769,29 @@ static void *run(void *arg)
     fds[th->n] = (struct pollfd){.fd = th->stop_fd, .events = POLLIN};
     double c0 = thread_cpu();
     for (;;) {
-        double now = mono_now() - epoch;
+        /* deliver what is due, and find the soonest write still to come
+         * over the thread's directions (first NULL: nothing in flight);
+         * next_due scans up to a write window of packets, so it is taken
+         * once per direction, and again only after a delivery changed it */
+        double now = mono_now() - epoch, due = 0;
+        uint64_t in_flight = 0;
+        emu_dir *first = NULL;
         for (int i = 0; i < th->n; i++) {
             emu_dir *d = th->d[i];
-            if (d->head < d->tail && now >= next_due(d)) {
+            if (d->head == d->tail)
+                continue;
+            double x = next_due(d);
+            if (now >= x) {
                 deliver_due(d, now);
                 charge(d, &c0);
+                if (d->head == d->tail)
+                    continue;
+                x = next_due(d);
             }
+            in_flight += d->tail - d->head;
+            if (!first || x < due)
+                due = x, first = d;
         }
-        double due = 0;
-        uint64_t in_flight;
-        emu_dir *first = soonest(th, &due, &in_flight);
         struct timespec ts, *tsp = NULL;
         if (first) {
             double wait = due - (mono_now() - epoch);
@@ -970,7 +964,6 @@ void emu_dir_stop(emu_dir *d)
         th->joined = 1;
     }
     d->stopped = 1;
-    d->ctr.cpu_s = d->cpu_s;
     if (getenv("MECBED_EMU_DEBUG"))
         fprintf(stderr, "%s: %llu packets in %llu reads, %llu out in %llu writes (%llu failed), %llu wake-ups, %.3f s CPU (%.3f in writes), %llu packets found it idle%s\n",
                 d->name, (unsigned long long)d->ctr.in_packets, (unsigned long long)d->n_reads,

@@ -325,7 +325,8 @@ int ss_bring_up(mb_session *s, char *err, size_t errlen)
     const char *log_dir = make_log_dir(s, err, errlen);
     if (!log_dir)
         return -1;
-    mb_net_opts no = {.backend = s->cfg.backend, .run_id = s->run_id, .log_dir = log_dir, .seed = s->cfg.seed};
+    mb_net_opts no = {.backend = s->cfg.backend, .run_id = s->run_id, .log_dir = log_dir, .seed = s->cfg.seed,
+                       .tdf = s->k};
     if (mb_net_up(s->net_topo, &no, &s->net, err, errlen))
         return -1;
     probe_rates(s);

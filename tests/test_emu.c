@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
@@ -149,7 +150,7 @@ static void test_dilated_rto_min(void **state)
     char err[1024], routes[2048];
     assert_int_equal(mb_topology_from_link("rate=10mbit,delay=1ms", &t, err, sizeof err), 0);
     assert_int_equal(mb_linkspec_dilate(&t.links[0].spec, 8, &t.links[0].spec, err, sizeof err), 0);
-    mb_net_opts o = {.backend = "emu"};
+    mb_net_opts o = {.backend = "emu", .tdf = 8};
     mb_net *net;
     if (mb_net_up(&t, &o, &net, err, sizeof err))
         fail_msg("%s", err);
@@ -164,6 +165,50 @@ static void test_dilated_rto_min(void **state)
     mb_net_down(net);
     if (strstr(routes, "rto_min"))
         fail_msg("an undilated link's route has an rto_min:\n%s", routes);
+    /* a trace stretched by hand (the link key timescale) is not a dilated run */
+    net = up("rate=10mbit,delay=1ms,timescale=4", "emu", NULL);
+    routes_of(net, 0, routes, sizeof routes);
+    mb_net_down(net);
+    if (strstr(routes, "rto_min"))
+        fail_msg("a link with timescale=4 outside a dilated run has an rto_min:\n%s", routes);
+}
+
+/* The kernel's current CPU wake-up latency target (/dev/cpu_dma_latency
+ * reads back the aggregate of all requests), or -1 without the device. */
+static long cpu_latency_now(void)
+{
+    int fd = open("/dev/cpu_dma_latency", O_RDONLY);
+    if (fd < 0)
+        return -1;
+    int32_t v;
+    ssize_t n = read(fd, &v, sizeof v);
+    close(fd);
+    return n == (ssize_t)sizeof v ? v : -1;
+}
+
+/* While links are up every CPU's wake-up latency is held at zero (idle CPUs
+ * poll: a packet does not wait for a CPU to leave a deep idle state), and
+ * the request goes with the links; MECBED_CPU_LATENCY=system leaves it. */
+static void test_cpu_latency_held(void **state)
+{
+    (void)state;
+    SKIP_UNLESS_ROOT();
+    long before = cpu_latency_now();
+    if (before < 0)
+        skip(); /* no PM QoS device on this kernel */
+    mb_net *net = up("rate=10mbit,delay=1ms", "emu", NULL);
+    assert_int_equal(mb_net_cpu_latency_held(net), 1);
+    assert_int_equal(cpu_latency_now(), 0);
+    mb_net_down(net);
+    if (before > 0) /* (nobody else held it at 0 before) */
+        assert_int_equal(cpu_latency_now(), before);
+    setenv("MECBED_CPU_LATENCY", "system", 1);
+    net = up("rate=10mbit,delay=1ms", "emu", NULL);
+    unsetenv("MECBED_CPU_LATENCY");
+    assert_int_equal(mb_net_cpu_latency_held(net), 0);
+    if (before > 0)
+        assert_int_equal(cpu_latency_now(), before);
+    mb_net_down(net);
 }
 
 static void test_three_nodes_route_and_clean(void **state)
@@ -485,6 +530,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_three_nodes_route_and_clean),
         cmocka_unit_test(test_dilated_rto_min),
+        cmocka_unit_test(test_cpu_latency_held),
         cmocka_unit_test(test_emu_fidelity),
         cmocka_unit_test(test_emu_loss),
         cmocka_unit_test(test_outage_stalls),

@@ -38,6 +38,11 @@ typedef struct mb_net_opts {
     const char *run_id;   /* NULL: a fresh one (6 chars [0-9a-z]) */
     const char *log_dir;  /* NULL: no per-packet logs; else CSV + pcap per link direction (emu) */
     uint64_t seed;        /* loss and jitter random streams (0: 1) */
+    /* The run's time dilation factor (0 or 1: none). The links' specs are
+     * already dilated by the caller (mb_linkspec_dilate); this only
+     * stretches TCP's own clocks to match: every route gets rto_min
+     * 200 ms x tdf. */
+    double tdf;
     /* Nesting (a `mecbed shell` inside another's COMMAND): when host_netns
      * is set, site host_site is that existing namespace (neither created,
      * configured nor removed), and the links' subnets are
@@ -76,6 +81,10 @@ int mb_net_up(const mb_topology *t, const mb_net_opts *o, mb_net **out, char *er
 void mb_net_down(mb_net *net);
 
 const char *mb_net_run_id(const mb_net *net);
+/* 1 while the run holds every CPU's wake-up latency at zero (a PM QoS
+ * request, so packets are not delayed by CPUs leaving deep idle states;
+ * MECBED_CPU_LATENCY=system: not requested), 0 where it could not. */
+int mb_net_cpu_latency_held(const mb_net *net);
 const char *mb_net_backend(const mb_net *net);
 const mb_topology *mb_net_topology(const mb_net *net);
 /* Namespace of a site ("" for a site given by address=). */
