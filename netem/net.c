@@ -253,7 +253,9 @@ int mb_net_up(const mb_topology *t, const mb_net_opts *o, mb_net **out, char *er
             ns_sysctl(net->ns[s], "net.ipv4.ip_forward", "1", err, errlen) ||
             /* no IPv6 chatter (router solicitations, MLD) crossing the links */
             ns_sysctl(net->ns[s], "net.ipv6.conf.default.disable_ipv6", "1", err, errlen) ||
-            ns_sysctl(net->ns[s], "net.ipv6.conf.all.disable_ipv6", "1", err, errlen))
+            ns_sysctl(net->ns[s], "net.ipv6.conf.all.disable_ipv6", "1", err, errlen) ||
+            (opts.keep_cwnd_after_idle &&
+             ns_sysctl(net->ns[s], "net.ipv4.tcp_slow_start_after_idle", "0", err, errlen)))
             goto fail;
     }
 

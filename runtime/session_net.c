@@ -325,8 +325,16 @@ int ss_bring_up(mb_session *s, char *err, size_t errlen)
     const char *log_dir = make_log_dir(s, err, errlen);
     if (!log_dir)
         return -1;
+    /* Frames (and requests) reuse one connection per pair of sites, idle in
+     * between for longer than its retransmission timeout. The kernel's
+     * default then restarts each frame's transfer from a smaller window;
+     * the runtime keeps it, as latency-sensitive services over persistent
+     * connections are tuned, and as the cost model assumes (warm
+     * connections: policies/cost.c). MECBED_TCP_SLOW_START_AFTER_IDLE=1
+     * keeps the kernel's default. */
+    const char *ssai = getenv("MECBED_TCP_SLOW_START_AFTER_IDLE");
     mb_net_opts no = {.backend = s->cfg.backend, .run_id = s->run_id, .log_dir = log_dir, .seed = s->cfg.seed,
-                       .tdf = s->k};
+                       .tdf = s->k, .keep_cwnd_after_idle = !(ssai && !strcmp(ssai, "1"))};
     if (mb_net_up(s->net_topo, &no, &s->net, err, errlen))
         return -1;
     probe_rates(s);

@@ -211,6 +211,33 @@ static void test_cpu_latency_held(void **state)
     mb_net_down(net);
 }
 
+/* mb_net_opts.keep_cwnd_after_idle: net.ipv4.tcp_slow_start_after_idle is
+ * 0 in every namespace the run makes; without it, the kernel's 1. */
+static void test_keep_cwnd_after_idle(void **state)
+{
+    (void)state;
+    SKIP_UNLESS_ROOT();
+    static mb_topology t;
+    char err[1024], cmd[256], out[8];
+    assert_int_equal(mb_topology_from_link("rate=10mbit,delay=1ms", &t, err, sizeof err), 0);
+    for (int keep = 0; keep < 2; keep++) {
+        mb_net_opts o = {.backend = "emu", .keep_cwnd_after_idle = keep};
+        mb_net *net;
+        if (mb_net_up(&t, &o, &net, err, sizeof err))
+            fail_msg("%s", err);
+        for (int s = 0; s < 2; s++) {
+            snprintf(cmd, sizeof cmd, "ip netns exec %s cat /proc/sys/net/ipv4/tcp_slow_start_after_idle",
+                     mb_net_netns(net, s));
+            FILE *f = popen(cmd, "r");
+            assert_non_null(f);
+            assert_non_null(fgets(out, sizeof out, f));
+            pclose(f);
+            assert_int_equal(out[0], keep ? '0' : '1');
+        }
+        mb_net_down(net);
+    }
+}
+
 static void test_three_nodes_route_and_clean(void **state)
 {
     (void)state;
@@ -531,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_three_nodes_route_and_clean),
         cmocka_unit_test(test_dilated_rto_min),
         cmocka_unit_test(test_cpu_latency_held),
+        cmocka_unit_test(test_keep_cwnd_after_idle),
         cmocka_unit_test(test_emu_fidelity),
         cmocka_unit_test(test_emu_loss),
         cmocka_unit_test(test_outage_stalls),

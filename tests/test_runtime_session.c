@@ -119,6 +119,22 @@ static void config(mb_session_config *cfg, mb_cost_model *cost, const char *poli
     cfg->on_frame = on_frame;
 }
 
+/* net.ipv4.tcp_slow_start_after_idle in the namespace of site `site` of
+ * run id: its first character, or '?' when it cannot be read. */
+static char ssai_in(const char *id, int site)
+{
+    char cmd[256], out[8] = "?";
+    snprintf(cmd, sizeof cmd, "ip netns exec %s%s-%s cat /proc/sys/net/ipv4/tcp_slow_start_after_idle 2>/dev/null",
+             MB_NETNS_PREFIX, id, topo.sites[site].name);
+    FILE *f = popen(cmd, "r");
+    if (f) {
+        if (!fgets(out, sizeof out, f))
+            out[0] = '?';
+        pclose(f);
+    }
+    return out[0];
+}
+
 static void test_run_frames(void **state)
 {
     (void)state;
@@ -132,6 +148,10 @@ static void test_run_frames(void **state)
     if (!s)
         fail_msg("mb_session_new: %s", err);
     assert_int_equal(namespaces_of(id), 2); /* device and edge are up */
+    /* frames reuse connections idle between them: their windows are kept
+     * (the cost model's warm connections) */
+    for (int site = 0; site < topo.n_sites; site++)
+        assert_int_equal(ssai_in(id, site), '0');
     mb_session_report r;
     assert_int_equal(mb_session_get_report(s, &r), -1); /* nothing run yet */
     assert_int_equal(mb_session_run(s, err, sizeof err), 0);

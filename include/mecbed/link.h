@@ -43,6 +43,12 @@ typedef struct mb_net_opts {
      * stretches TCP's own clocks to match: every route gets rto_min
      * 200 ms x tdf. */
     double tdf;
+    /* 1: TCP keeps its congestion window across idle periods in the
+     * namespaces the run makes (net.ipv4.tcp_slow_start_after_idle = 0),
+     * as persistent connections of latency-sensitive services are tuned;
+     * 0: the kernel's default (a connection idle past its RTO restarts
+     * from a smaller window). */
+    int keep_cwnd_after_idle;
     /* Nesting (a `mecbed shell` inside another's COMMAND): when host_netns
      * is set, site host_site is that existing namespace (neither created,
      * configured nor removed), and the links' subnets are
