@@ -564,13 +564,16 @@ static void eval_hop(eval_state *e, int from, int to, int64_t bytes, double *fir
         st->t_start_ms = start;
     e->link_free[l][d] = end;
     e->used[from] = e->used[to] = 1;
-    double mbps = c->rate[l][d] / 1e6;
+    /* the radio carries whole packets: its rate is the link's, headers
+     * included, of which c->rate is the payload's share */
+    double mbps = c->rate[l][d] / mb_cost_goodput_bps(1.0, c->topo.links[l].spec.mtu) / 1e6;
     if (from == e->dev) {
         e->pr->bytes_up += bytes;
         e->bursts[e->nb++] = (mb_radio_burst){start / 1e3, (start + ser) / 1e3, mbps, 0};
     } else if (to == e->dev) {
         e->pr->bytes_down += bytes;
-        double a = end - ser - c->opts.msg_overhead_ms;
+        /* the device hears it a link delay after the hop sent it */
+        double a = end - ser - c->opts.msg_overhead_ms + c->delay[l][d];
         e->bursts[e->nb++] = (mb_radio_burst){a / 1e3, (a + ser) / 1e3, 0, mbps};
     } else {
         e->pr->bytes_backbone += bytes;

@@ -133,6 +133,10 @@ void mb_radio_frame_energy(const mb_radio_model *m, const mb_radio_burst *b, int
         double g = interval_s - (last_end - first);
         gap_energy(m, g, 1, out);
     } else {
+        /* one frame, the radio connected when it starts: the time before
+         * its first transfer is connected without data too (a run's
+         * frames follow each other well within the tail) */
+        gap_energy(m, first, 0, out);
         gap_energy(m, frame_s - last_end, 0, out);
     }
     out->total_mj = out->active_mj + out->tail_mj + out->promo_mj;

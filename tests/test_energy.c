@@ -32,13 +32,14 @@ static void test_single_burst(void **state)
     const mb_radio_model *m = mb_radio_get(MB_RADIO_LTE);
     mb_radio_burst b = {0.1, 0.3, 10, 0};
     mb_radio_energy e;
-    /* one frame of 0.5 s, radio connected: active 0.2 s, then tail to the frame's end */
+    /* one frame of 0.5 s, radio connected: connected without data for 0.1 s,
+     * active 0.2 s, then tail to the frame's end */
     mb_radio_frame_energy(m, &b, 1, 0.5, 0, &e);
     double active = (438.39 * 10 + 1288.04) * 0.2;
     assert_float_equal(e.active_mj, active, 1e-9);
-    assert_float_equal(e.tail_mj, 1060 * 0.2, 1e-9);
+    assert_float_equal(e.tail_mj, 1060 * (0.1 + 0.2), 1e-9);
     assert_float_equal(e.promo_mj, 0, 0);
-    assert_float_equal(e.total_mj, active + 212, 1e-9);
+    assert_float_equal(e.total_mj, active + 318, 1e-9);
     /* overlapping up and down bursts: powers add in Huang's linear model */
     mb_radio_burst two[2] = {{0, 1, 4, 0}, {0.5, 1, 0, 20}};
     mb_radio_frame_energy(m, two, 2, 1, 0, &e);
@@ -139,15 +140,21 @@ static void test_plan_energy_by_hand(void **state)
     double s1 = 0.8 / R * 1e3, s2 = 0.4 / R * 1e3, s3 = 0.032 / R * 1e3;
     double lat = 10 + (s1 - 6) + 0.25 + s2 + 0.25 + 5 + 0.5 + s3 + 0.25 + 5;
     assert_float_equal(p->pred.latency_ms, lat, 1e-9);
-    double up_mj = (438.39 * R + 1288.04) * (s1 + s2) / 1e3;
-    double down_mj = (51.97 * R + 1288.04) * s3 / 1e3;
-    double tail_mj = 1060 * (0.25 + (0.25 + 5 + 0.5 + 5) + 0.25) / 1e3;
+    /* the radio sends and receives whole packets: the link's 8 Mbit/s, of
+     * which R is the payload's share */
+    double up_mj = (438.39 * 8 + 1288.04) * (s1 + s2) / 1e3;
+    double down_mj = (51.97 * 8 + 1288.04) * s3 / 1e3;
+    /* connected without data for the rest of the frame: the 4 ms before the
+     * first send, the gaps and the end (the result is heard a link delay
+     * after it was sent) */
+    double tail_mj = 1060 * (lat - (s1 + s2 + s3)) / 1e3;
+    assert_float_equal(lat - (s1 + s2 + s3), 4 + 0.25 + (0.25 + 5 + 0.5 + 5) + 0.25, 1e-4);
     double radio = up_mj + down_mj + tail_mj;
-    assert_float_equal(radio, 745.1376, 1e-3);
+    assert_float_equal(radio, 768.3292, 1e-3);
     assert_float_equal(p->pred.radio_mj, radio, 1e-9);
     double device = 3.0 * 10 + 0.6 * (lat - 10) + radio; /* W x ms = mJ */
     assert_float_equal(p->pred.energy_mj, device, 1e-9);
-    assert_float_equal(device, 874.0058, 1e-3);
+    assert_float_equal(device, 897.1974, 1e-3);
     double edge = 150 * 0.5 + 60 * (lat - 0.5);
     assert_float_equal(p->pred.energy_system_mj, device + edge, 1e-6);
     pf_fork_free(&f);

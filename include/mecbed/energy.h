@@ -47,7 +47,8 @@ typedef struct mb_radio_energy {
 /* Radio energy of one frame. bursts sorted by t0 (overlaps allowed: merged).
  * frame_s: the frame's end (latency). interval_s: time between frame starts
  * when frames repeat; 0 means one frame of interest with the radio already
- * connected (no promotion) and the tail counted only up to frame_s. When
+ * connected (no promotion): the time before its first burst and after its
+ * last, up to frame_s, is connected without data (tail power). When
  * interval_s > 0, the tail runs after the last burst until min(tail end,
  * next frame start); when the radio reaches idle before the next frame, the
  * frame pays a promotion before its first burst and idle power otherwise. */
