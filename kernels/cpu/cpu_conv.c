@@ -528,10 +528,13 @@ static int64_t cpu_env_k(const char *name, int64_t *cache, int64_t dflt)
     }
     return v;
 }
+/* With the direct kernel's K split (cpu_conv_1x1_kblock(), on unless
+ * MECBED_CPU_1X1_KBLOCK=off) no 1x1 layer goes to sgemm by default. */
+#define CPU_1X1_GEMM_NEVER ((int64_t)1 << 40)
 static int64_t cpu_1x1_gemm_k(void)
 {
     static int64_t k = -1;
-    return cpu_env_k("MECBED_CPU_1X1_GEMM_K", &k, 256);
+    return cpu_env_k("MECBED_CPU_1X1_GEMM_K", &k, cpu_conv_1x1_kblock() > 0 ? CPU_1X1_GEMM_NEVER : 256);
 }
 static int64_t cpu_1x1_gemm_big(void)
 {
