@@ -62,6 +62,9 @@
 #define DC_PACK_MIN_PX 1024 /* frame pixels per task from which weights are packed */
 #endif
 #define DC_MAX_TAPS 4096
+#ifndef DC_X1_MIN_K
+#define DC_X1_MIN_K 64 /* 1x1 layers from which the input is packed and prefetched (dc_xpack, dc_xpf) */
+#endif
 #ifndef DC_XPACK_PACK_PX
 #define DC_XPACK_PACK_PX 256
 #endif
@@ -855,10 +858,11 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
     {
         static int xpf_env = -2;
         int e = dc_env_int("MECBED_CPU_DC_XPF", &xpf_env);
-        j->xpf = j->taps == 1 && j->K >= (e > 1 ? e : 256) && e != 0;
+        int on = cpu_conv_1x1_kblock() > 0; /* MECBED_CPU_1X1_KBLOCK=off: none of the 1x1 changes */
+        j->xpf = on && j->taps == 1 && j->K >= (e > 1 ? e : DC_X1_MIN_K) && e != 0;
         static int xpack_env = -2;
         int xe = dc_env_int("MECBED_CPU_DC_XPACK", &xpack_env);
-        j->xpack = j->taps == 1 && j->K >= (xe > 1 ? xe : 256) && xe != 0;
+        j->xpack = on && j->taps == 1 && j->K >= (xe > 1 ? xe : DC_X1_MIN_K) && xe != 0;
         static int xrows_env = -2, xpackpx_env = -2;
         j->xbig_tasks = dc_env_int("MECBED_CPU_DC_XROWS", &xrows_env) != 0;
         int xp = dc_env_int("MECBED_CPU_DC_XPACK_PX", &xpackpx_env);
