@@ -5,7 +5,8 @@
 # only reached this way), weights always packed, never packed, and no weight
 # prefetch; then the 1x1 K split (kernels/cpu/README.md, "1x1 layers with
 # K split"): switched off (the old sgemm bars), chunks of 16 and 40 input
-# channels (so the tests' small 1x1 layers get several chunks), input
+# channels on maps of any size (so the tests' small 1x1 layers get several
+# chunks), input
 # packing and prefetch forced on every 1x1 layer or off, and every 1x1
 # layer on the direct kernel with weights always packed. Each run holds
 # tiles and threads bit-exact to the whole op and
@@ -16,8 +17,8 @@ T="$BUILD/tests/test_kernels_cpu"
 [ -x "$T" ] || { echo "skip: $T not built"; exit 77; }
 for cfg in MECBED_CPU_DC_TILE=1 MECBED_CPU_DC_TILE=3 "MECBED_CPU_DC_TILE=2 MECBED_CPU_DC_PACK_PX=1" \
     "MECBED_CPU_DC_PACK_PX=100000 MECBED_CPU_DC_PACK_PX_BIGK=100000" MECBED_CPU_DC_WPF=0 \
-    MECBED_CPU_1X1_KBLOCK=off MECBED_CPU_1X1_KBLOCK=16 \
-    "MECBED_CPU_1X1_KBLOCK=40 MECBED_CPU_DC_XPACK=2 MECBED_CPU_DC_XPF=2 MECBED_CPU_DC_TILE=3" \
+    MECBED_CPU_1X1_KBLOCK=off "MECBED_CPU_1X1_KBLOCK=16 MECBED_CPU_DC_X1_PX=1" \
+    "MECBED_CPU_1X1_KBLOCK=40 MECBED_CPU_DC_X1_PX=1 MECBED_CPU_DC_XPACK=2 MECBED_CPU_DC_XPF=2 MECBED_CPU_DC_TILE=3" \
     "MECBED_CPU_DC_XPACK=0 MECBED_CPU_DC_XPF=0" "MECBED_CPU_1X1_GEMM_BIG=100000 MECBED_CPU_DC_XPACK_PX=0"; do
     # shellcheck disable=SC2086  # the assignments
     if ! out=$(env $cfg timeout 120 "$T" 2>&1); then

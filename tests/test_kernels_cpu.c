@@ -152,13 +152,14 @@ static void test_conv_direct(void **state)
         /* either side of the old 1x1 K >= 256 sgemm bar (1024 output pixels) */
         {1, 256, 20, 32, 32, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
         {1, 256, 20, 31, 33, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
-        /* 1x1 with K split into chunks of 256 (the last one short), input
-         * packed per tile: in place, under the 128-pixel sgemm bar for K >=
-         * 512, strided (frame), batch 2 without bias */
-        {1, 300, 30, 9, 13, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
-        {1, 600, 17, 7, 9, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
-        {1, 520, 23, 9, 11, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1},
+        /* 1x1 with K split into chunks of 256 (the last one short) and the
+         * input packed per tile (256+ output pixels; smaller tiles of them
+         * run unsplit, still bit-exact): in place, strided (frame), batch 2
+         * without bias; and K >= 512 under the 128-pixel sgemm bar, unsplit */
+        {1, 300, 30, 17, 19, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
+        {1, 520, 23, 33, 35, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1},
         {2, 290, 9, 5, 37, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0},
+        {1, 600, 17, 7, 9, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         char label[64];
@@ -384,8 +385,8 @@ static void test_conv_residual(void **state)
         {1, 512, 16, 12, 12, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
         /* 1x1 with K split into chunks (direct kernel): the residual and
          * the activation only after the last chunk */
-        {1, 300, 20, 10, 11, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
-        {1, 530, 9, 6, 7, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
+        {1, 300, 20, 16, 17, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
+        {1, 400, 9, 16, 18, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
     };
     static const mb_op_type acts[] = {MB_OP_RELU, MB_OP_COUNT, MB_OP_HARDSWISH, MB_OP_CLIP};
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)

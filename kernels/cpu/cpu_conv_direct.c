@@ -65,6 +65,9 @@
 #ifndef DC_X1_MIN_K
 #define DC_X1_MIN_K 64 /* 1x1 layers from which the input is packed and prefetched (dc_xpack, dc_xpf) */
 #endif
+#ifndef DC_X1_MIN_PX
+#define DC_X1_MIN_PX 256 /* output pixels from which a 1x1 layer's K is split, its input packed and prefetched */
+#endif
 #ifndef DC_XPACK_PACK_PX
 #define DC_XPACK_PACK_PX 256
 #endif
@@ -848,7 +851,14 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
      * residual shares memory with the output (a partial sum stored there
      * would overwrite residual elements not yet read) */
     j->kchunk = j->K;
-    if (j->taps == 1) {
+    /* only on maps of DC_X1_MIN_PX+ output pixels (MECBED_CPU_DC_X1_PX):
+     * on 7x7 and 14x14 maps the layer streams its weights, and chunked
+     * they are 14-row short runs instead of whole rows (ResNet's 2048->512
+     * at 7x7: 1.01 -> 1.19 ms) */
+    static int x1px_env = -2;
+    int x1px = dc_env_int("MECBED_CPU_DC_X1_PX", &x1px_env);
+    int x1big = j->P * d->n_batch >= (x1px >= 0 ? x1px : DC_X1_MIN_PX);
+    if (j->taps == 1 && x1big) {
         int64_t kc = cpu_conv_1x1_kblock(), n_out = d->n_batch * d->M * j->P;
         int res_alias = j->res && j->res < d->out + n_out && d->out < j->res + n_out;
         if (kc > 0 && kc < j->K && !res_alias)
@@ -858,7 +868,7 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
     {
         static int xpf_env = -2;
         int e = dc_env_int("MECBED_CPU_DC_XPF", &xpf_env);
-        int on = cpu_conv_1x1_kblock() > 0; /* MECBED_CPU_1X1_KBLOCK=off: none of the 1x1 changes */
+        int on = cpu_conv_1x1_kblock() > 0 && x1big; /* MECBED_CPU_1X1_KBLOCK=off: none of the 1x1 changes */
         j->xpf = on && j->taps == 1 && j->K >= (e > 1 ? e : DC_X1_MIN_K) && e != 0;
         static int xpack_env = -2;
         int xe = dc_env_int("MECBED_CPU_DC_XPACK", &xpack_env);
