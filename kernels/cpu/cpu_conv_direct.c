@@ -27,7 +27,13 @@
  * sized so a chunk's Xp stays within L2; within a task, output channels in
  * groups whose weights fit L2; within a group, pixel tiles (up to 16 blocks
  * of 32 pixels where K is small, else single blocks) with the channel
- * blocks outer inside a tile (dc_tile_blocks). */
+ * blocks outer inside a tile (dc_tile_blocks).
+ *
+ * 1x1 layers on maps of 256+ output pixels: K split into chunks of 256
+ * input channels (partial sums stored in the output and reloaded, bias in
+ * the first chunk, residual and activation after the last: still bit-exact),
+ * each (tile, chunk)'s input copied block-major first (dc_xpack) and the
+ * next one's prefetched (dc_xpf). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -568,7 +574,9 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
      * within a group, pixel blocks outer: a block's input is read from L1/L2
      * once per output-channel block while the group's weight rows stream
      * from L2. (Splitting the input channels into L1-sized chunks instead,
-     * partial sums stored and reloaded, measured slower on every bench shape.) */
+     * partial sums stored and reloaded, measured slower on every bench
+     * shape until the input was packed too: now done for 1x1 layers,
+     * j->kchunk.) */
     /* (with K split, what stays in L2 across a tile is one chunk's weights) */
     int64_t mgrp = DC_W_BYTES / (j->kchunk * (int64_t)sizeof(float)) / DC_MR * DC_MR;
     if (mgrp < DC_MR)
