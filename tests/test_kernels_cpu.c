@@ -61,8 +61,15 @@ static int direct_path(const mb_node *n)
 #endif
     const mb_tensor *w = n->params[0];
     int s1 = n->a.stride[0] <= 1 && n->a.stride[1] <= 1;
-    if (w->dims[2] == 1 && w->dims[3] == 1 && s1 && w->dims[1] >= 256)
-        return 0; /* large-K 1x1 layers may stay on sgemm (cpu_conv: K >= 512, or >= 256 on 1024+ px) */
+    /* large-K 1x1 layers may stay on sgemm (cpu_conv: K >= 512 on 128+
+     * output pixels, which a tile may or may not have; K >= 256 on 1024+
+     * pixels only with MECBED_CPU_1X1_KBLOCK=off, or where the bars are
+     * moved) */
+    const char *kb = getenv("MECBED_CPU_1X1_KBLOCK");
+    int old_bars = (kb && (!strcmp(kb, "off") || !strcmp(kb, "0"))) || getenv("MECBED_CPU_1X1_GEMM_K") ||
+                   getenv("MECBED_CPU_1X1_GEMM_BIG");
+    if (w->dims[2] == 1 && w->dims[3] == 1 && s1 && (w->dims[1] >= 512 || (old_bars && w->dims[1] >= 256)))
+        return 0;
     return n->a.dilation[0] <= 1 && n->a.dilation[1] <= 1;
 }
 
@@ -142,9 +149,17 @@ static void test_conv_direct(void **state)
         {1, 7, 8, 3, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1, 1, 1, 1},
         {1, 64, 72, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
         {1, 9, 11, 15, 17, 3, 3, 3, 2, 1, 0, 1, 2, 1, 1, 1, 1},
-        /* either side of the 1x1 K >= 256 sgemm bar (1024 output pixels) */
+        /* either side of the old 1x1 K >= 256 sgemm bar (1024 output pixels) */
         {1, 256, 20, 32, 32, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
         {1, 256, 20, 31, 33, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
+        /* 1x1 with K split into chunks of 256 (the last one short) and the
+         * input packed per tile (256+ output pixels; smaller tiles of them
+         * run unsplit, still bit-exact): in place, strided (frame), batch 2
+         * without bias; and K >= 512 under the 128-pixel sgemm bar, unsplit */
+        {1, 300, 30, 17, 19, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
+        {1, 520, 23, 33, 35, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1},
+        {2, 290, 9, 5, 37, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0},
+        {1, 600, 17, 7, 9, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         char label[64];
@@ -368,6 +383,10 @@ static void test_conv_residual(void **state)
         {1, 4, 8, 7, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 1},
         {1, 4, 6, 13, 12, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1, 1},
         {1, 512, 16, 12, 12, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
+        /* 1x1 with K split into chunks (direct kernel): the residual and
+         * the activation only after the last chunk */
+        {1, 300, 20, 16, 17, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
+        {1, 400, 9, 16, 18, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
     };
     static const mb_op_type acts[] = {MB_OP_RELU, MB_OP_COUNT, MB_OP_HARDSWISH, MB_OP_CLIP};
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)

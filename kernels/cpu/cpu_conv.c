@@ -528,15 +528,30 @@ static int64_t cpu_env_k(const char *name, int64_t *cache, int64_t dflt)
     }
     return v;
 }
+/* With the direct kernel's K split (cpu_conv_1x1_kblock(), on unless
+ * MECBED_CPU_1X1_KBLOCK=off) no 1x1 layer goes to sgemm by default. */
+#define CPU_1X1_GEMM_NEVER ((int64_t)1 << 40)
 static int64_t cpu_1x1_gemm_k(void)
 {
     static int64_t k = -1;
-    return cpu_env_k("MECBED_CPU_1X1_GEMM_K", &k, 256);
+    return cpu_env_k("MECBED_CPU_1X1_GEMM_K", &k, cpu_conv_1x1_kblock() > 0 ? CPU_1X1_GEMM_NEVER : 256);
 }
 static int64_t cpu_1x1_gemm_big(void)
 {
     static int64_t k = -1;
     return cpu_env_k("MECBED_CPU_1X1_GEMM_BIG", &k, 512);
+}
+
+static int64_t cpu_1x1_gemm_maxpx(void)
+{
+    static int64_t k = -1;
+    return cpu_env_k("MECBED_CPU_1X1_GEMM_MAXPX", &k, CPU_1X1_GEMM_NEVER);
+}
+
+static int64_t cpu_1x1_gemm_minm(void)
+{
+    static int64_t k = -1;
+    return cpu_env_k("MECBED_CPU_1X1_GEMM_MINM", &k, 1);
 }
 
 int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const cpu_post *post, const mb_view *in, mb_region r,
@@ -606,7 +621,9 @@ int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const cpu_post *post, cons
      * sgemm reading the input in place kept up or stayed ahead (ResNet-50's
      * 512->128 at 28x28: 145 vs 130 GFLOP/s; 1024->256 at 14x14: 141 both;
      * `make bench` rows, thread CPU time, best of 2 interleaved rounds). */
-    int big_1x1 = j.kh == 1 && j.kw == 1 && j.sh == 1 && j.sw == 1 && ((j.Cg >= cpu_1x1_gemm_big() && j.P >= 128) || (j.Cg >= cpu_1x1_gemm_k() && j.P >= 1024));
+    int big_1x1 = j.kh == 1 && j.kw == 1 && j.sh == 1 && j.sw == 1 &&
+                  ((j.Cg >= cpu_1x1_gemm_big() && j.P >= 128 && (j.P < cpu_1x1_gemm_maxpx() || j.Mg >= cpu_1x1_gemm_minm())) ||
+                   (j.Cg >= cpu_1x1_gemm_k() && j.P >= 1024));
     if (j.Cg > 1 && j.dh == 1 && j.dw == 1 && j.kh * j.kw <= 4096 && !big_1x1 && cpu_conv_direct_available()) {
         cpu_dconv d = {&in[0], j.w, j.bias, j.out, j.n_batch, j.C, j.M, j.G, j.kh, j.kw, j.sh, j.sw, j.pt, j.pl,
                        j.full_h, j.full_w, r, act, dpost};

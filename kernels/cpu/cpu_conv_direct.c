@@ -27,7 +27,13 @@
  * sized so a chunk's Xp stays within L2; within a task, output channels in
  * groups whose weights fit L2; within a group, pixel tiles (up to 16 blocks
  * of 32 pixels where K is small, else single blocks) with the channel
- * blocks outer inside a tile (dc_tile_blocks). */
+ * blocks outer inside a tile (dc_tile_blocks).
+ *
+ * 1x1 layers on maps of 256+ output pixels: K split into chunks of 256
+ * input channels (partial sums stored in the output and reloaded, bias in
+ * the first chunk, residual and activation after the last: still bit-exact),
+ * each (tile, chunk)'s input copied block-major first (dc_xpack) and the
+ * next one's prefetched (dc_xpf). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,11 +68,41 @@
 #define DC_PACK_MIN_PX 1024 /* frame pixels per task from which weights are packed */
 #endif
 #define DC_MAX_TAPS 4096
+#ifndef DC_X1_MIN_K
+#define DC_X1_MIN_K 64 /* 1x1 layers from which the input is packed and prefetched (dc_xpack, dc_xpf) */
+#endif
+#ifndef DC_X1_MIN_PX
+#define DC_X1_MIN_PX 256 /* output pixels from which a 1x1 layer's K is split, its input packed and prefetched */
+#endif
+#ifndef DC_XPACK_PACK_PX
+#define DC_XPACK_PACK_PX 256
+#endif
 #define DC_TILE_MAX 32     /* pixel blocks per tile, at most (dc_seg arrays on the stack) */
 #define DC_TILE_DEFAULT 16 /* 512 pixels */
 #define DC_TILE_BYTES (128 * 1024)
 #define DC_TILE_W_BYTES (36 * 1024) /* K <= 658 */
 #define DC_WPF_BYTES (32 * 1024)    /* prefetch unpacked weight blocks up to this size (K <= 585) */
+
+/* Input channels per chunk of a 1x1 layer's K on the direct kernel
+ * (dc_task); 0: K is not split. MECBED_CPU_1X1_KBLOCK=N sets it, =0 or
+ * =off switches the split off (and with it the direct kernel for the 1x1
+ * layers that went to sgemm before it: cpu_conv.c), for A/B. */
+#ifndef DC_KCHUNK_DEFAULT
+#define DC_KCHUNK_DEFAULT 256
+#endif
+int cpu_conv_1x1_kblock(void)
+{
+    static int kb = -2;
+    int v = __atomic_load_n(&kb, __ATOMIC_RELAXED);
+    if (v == -2) {
+        const char *e = getenv("MECBED_CPU_1X1_KBLOCK");
+        v = e && *e ? atoi(e) : DC_KCHUNK_DEFAULT; /* "off": 0 */
+        if (v < 0)
+            v = 0;
+        __atomic_store_n(&kb, v, __ATOMIC_RELAXED);
+    }
+    return DC_X86 ? v : 0;
+}
 
 int cpu_conv_direct_available(void)
 {
@@ -113,7 +149,17 @@ typedef struct dc_job {
     int wpf;             /* prefetch the next channel block's unpacked weights (dc_task) */
     int tile_blocks;     /* pixel blocks per tile (dc_task), 1..DC_TILE_MAX */
     int merge_segs;      /* merge store segments contiguous in the output (MECBED_CPU_DC_SEGMERGE=0: off) */
+    int64_t kchunk;      /* 1x1: input channels per chunk (dc_task), K when not split */
+    int xpf;             /* 1x1: prefetch the next chunk's / tile's input rows (dc_xpf) */
+    int xpack;           /* 1x1: copy each (tile, chunk)'s input block-major first (dc_xpack) */
+    int xbig_tasks;
+    int64_t xpack_px;    /* with xpack: frame pixels per task from which weights are packed */      /* with xpack: rows per task not bounded by DC_L2_BYTES (dc_split) */
 } dc_job;
+
+/* Parts of a K-split (dc_task): the accumulators start from the partial
+ * sums in the output instead of the bias; they are stored as they are (no
+ * residual, no activation: a later chunk adds to them). */
+enum { DC_PART_LOAD = 1, DC_PART_RAW = 2 };
 
 /* Store the masks and plane offsets for the lanes of vector [q, q+16) that
  * fall on valid output pixels: one (mask, offset) per frame row it touches.
@@ -183,17 +229,36 @@ DC_TARGET static inline __attribute__((always_inline)) __m512 dc_act(const dc_jo
 DC_TARGET static inline __attribute__((always_inline)) void dc_kernel(const dc_job *j, int MR, int NV, int PK,
                                                                       const float *x,
                                                                       const float *w, const float *bias, __mmask16 lm,
-                                                                      const dc_seg *seg, float *out)
+                                                                      const dc_seg *seg, float *out, int64_t nk,
+                                                                      int part, int64_t xcs)
 {
     __m512 acc[DC_MR][DC_NV];
-    const int64_t K = j->K, cs = j->cstride, nc = j->taps == 1 ? K : j->Cg;
+    /* 1x1: nk input channels from x and w (a chunk of K, or all of it),
+     * xcs floats apart (the frame's channel stride, or a packed tile's) */
+    const int64_t K = j->K, cs = xcs, nc = j->taps == 1 ? nk : j->Cg;
     (void)K;
+    if (part & DC_PART_LOAD) {
+        /* the previous chunks' sums, lane for lane where they were stored
+         * (the lanes no segment covers are never stored: zeros) */
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; i++) {
-        __m512 b = bias ? _mm512_set1_ps(bias[i]) : _mm512_setzero_ps();
+        for (int i = 0; i < MR; i++) {
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            acc[i][v] = b;
+            for (int v = 0; v < NV; v++) {
+                const dc_seg *s = &seg[v];
+                __m512 a = _mm512_setzero_ps();
+                for (int e = 0; e < s->n; e++)
+                    a = _mm512_mask_loadu_ps(a, s->mask[e], out + i * j->P + s->off[e]);
+                acc[i][v] = a;
+            }
+        }
+    } else {
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            __m512 b = bias ? _mm512_set1_ps(bias[i]) : _mm512_setzero_ps();
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                acc[i][v] = b;
+        }
     }
     if (j->taps == 1) {
         const float *xp = x + j->toff[0];
@@ -232,6 +297,16 @@ DC_TARGET static inline __attribute__((always_inline)) void dc_kernel(const dc_j
             }
         }
     }
+    if (part & DC_PART_RAW) { /* a partial sum: stored as it is */
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                for (int e = 0; e < seg[v].n; e++)
+                    _mm512_mask_storeu_ps(out + i * j->P + seg[v].off[e], seg[v].mask[e], acc[i][v]);
+        }
+        return;
+    }
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++) {
 #pragma GCC unroll 4
@@ -255,9 +330,10 @@ DC_TARGET static inline __attribute__((always_inline)) void dc_kernel(const dc_j
 
 #define DC_KERNEL(MR, NV, PK)                                                                                      \
     DC_TARGET static void dc_k##MR##_##NV##_##PK(const dc_job *j, const float *x, const float *w,                  \
-                                                  const float *bias, __mmask16 lm, const dc_seg *seg, float *out) \
+                                                  const float *bias, __mmask16 lm, const dc_seg *seg, float *out, \
+                                                  int64_t nk, int part, int64_t xcs)                             \
     {                                                                                                              \
-        dc_kernel(j, MR, NV, PK, x, w, bias, lm, seg, out);                                                        \
+        dc_kernel(j, MR, NV, PK, x, w, bias, lm, seg, out, nk, part, xcs);                                         \
     }
 #if DC_NV != 2
 #error "the kernel tables below are written out for DC_NV == 2"
@@ -271,7 +347,8 @@ DC_KERNELS_MR(4)
 DC_KERNELS_MR(2)
 DC_KERNELS_MR(1)
 
-typedef void (*dc_kfn)(const dc_job *, const float *, const float *, const float *, __mmask16, const dc_seg *, float *);
+typedef void (*dc_kfn)(const dc_job *, const float *, const float *, const float *, __mmask16, const dc_seg *, float *,
+                       int64_t, int, int64_t);
 /* [weights packed][output channels DC_MR, 8, 4, 2, 1][vectors 1..DC_NV] */
 static const dc_kfn dc_kernels[2][5][DC_NV] = {
     {DC_ROW(DC_MR_NAME, 0), DC_ROW(8, 0), DC_ROW(4, 0), DC_ROW(2, 0), DC_ROW(1, 0)},
@@ -411,6 +488,71 @@ static void dc_pack(const dc_job *j, const float *w, int64_t n, float *packed)
     }
 }
 
+/* Software prefetch (T1) of the input rows the next (K chunk, pixel tile)
+ * of a 1x1 layer reads: per input channel a run of a few lines, a plane
+ * apart, more streams than the hardware prefetchers follow. */
+typedef struct dc_xpf {
+    const float *x;  /* channel ka, pixel qa */
+    int64_t ka, kb, per; /* channels left to prefetch [ka, kb), per channel block */
+    int64_t bytes;   /* of each channel's run */
+} dc_xpf;
+static void dc_xpf_next(const dc_job *j, const float *x, int64_t qt, int64_t qte, int64_t qend, int64_t k0, int64_t nk,
+                        int64_t nblocks, dc_xpf *pf)
+{
+    int64_t qa = qt, qe = qte, ka = k0 + nk;
+    if (ka >= j->K) { /* the next tile's first chunk */
+        qa = qte;
+        qe = qte + (qte - qt) < qend ? qte + (qte - qt) : qend;
+        ka = 0;
+    }
+    if (qa >= qe)
+        return;
+    int64_t kb = ka + j->kchunk < j->K ? ka + j->kchunk : j->K;
+    pf->x = x + qa;
+    pf->ka = ka;
+    pf->kb = kb;
+    pf->per = (kb - ka + nblocks - 1) / nblocks;
+    pf->bytes = (qe - qa) * (int64_t)sizeof(float);
+}
+static void dc_xpf_step(const dc_job *j, dc_xpf *pf)
+{
+    int64_t e = pf->ka + pf->per < pf->kb ? pf->ka + pf->per : pf->kb;
+    for (; pf->ka < e; pf->ka++) {
+        const char *r = (const char *)(pf->x + pf->ka * j->cstride);
+        for (int64_t o = 0; o < pf->bytes; o += 64)
+            _mm_prefetch(r + o, _MM_HINT_T1);
+        _mm_prefetch(r + pf->bytes - 1, _MM_HINT_T1);
+    }
+}
+
+/* A 1x1 layer's input under a pixel tile (nb blocks of 32 frame pixels
+ * from qt), nk channels cs apart from x, into xb as [block][channel][32]:
+ * the kernel then reads each block's channels as one sequential run
+ * instead of one or two lines per plane (planes a multiple of 4 KiB apart
+ * map to a few L1 sets). Values are only moved: results unchanged. */
+DC_TARGET static void dc_xpack(const dc_job *j, const float *x, int64_t qt, int64_t qend, int nb, int64_t nk, float *xb)
+{
+    const int64_t cs = j->cstride;
+    for (int b = 0; b < nb; b++) {
+        int64_t q = qt + (int64_t)b * 32, npx = qend - q < 32 ? qend - q : 32;
+        const float *src = x + q;
+        float *dst = xb + (int64_t)b * nk * 32;
+        if (npx == 32) {
+            for (int64_t k = 0; k < nk; k++, src += cs, dst += 32) {
+                _mm512_storeu_ps(dst, _mm512_loadu_ps(src));
+                _mm512_storeu_ps(dst + 16, _mm512_loadu_ps(src + 16));
+            }
+        } else {
+            __mmask16 m0 = (__mmask16)(npx >= 16 ? 0xffffu : (1u << npx) - 1u);
+            __mmask16 m1 = (__mmask16)(npx >= 32 ? 0xffffu : npx > 16 ? (1u << (npx - 16)) - 1u : 0u);
+            for (int64_t k = 0; k < nk; k++, src += cs, dst += 32) {
+                _mm512_storeu_ps(dst, _mm512_maskz_loadu_ps(m0, src));
+                _mm512_storeu_ps(dst + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+            }
+        }
+    }
+}
+
 DC_TARGET static void dc_task(void *arg, int t, int thread)
 {
     const dc_job *j = arg;
@@ -432,8 +574,11 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
      * within a group, pixel blocks outer: a block's input is read from L1/L2
      * once per output-channel block while the group's weight rows stream
      * from L2. (Splitting the input channels into L1-sized chunks instead,
-     * partial sums stored and reloaded, measured slower on every bench shape.) */
-    int64_t mgrp = DC_W_BYTES / (j->K * (int64_t)sizeof(float)) / DC_MR * DC_MR;
+     * partial sums stored and reloaded, measured slower on every bench
+     * shape until the input was packed too: now done for 1x1 layers,
+     * j->kchunk.) */
+    /* (with K split, what stays in L2 across a tile is one chunk's weights) */
+    int64_t mgrp = DC_W_BYTES / (j->kchunk * (int64_t)sizeof(float)) / DC_MR * DC_MR;
     if (mgrp < DC_MR)
         mgrp = DC_MR;
     int64_t ngrp = (m1 - m0 + mgrp - 1) / mgrp; /* even groups, in whole blocks */
@@ -444,9 +589,14 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
      * FMAs). Unpacked, the kernel broadcasts from the mr OIHW rows, which
      * costs most where rows are long (K >= 2048: VGG's 256-channel 3x3 at
      * 56x56 ran 15 % slower unpacked), hence the lower bar there. */
-    int pk = qend - q0 >= j->pack_px || (j->K >= 2048 && qend - q0 >= j->pack_px_bigk);
-    float *packed = pk ? cpu_scratch(j->c, thread, (size_t)(mgrp * j->K)) : (float *)d->w;
-    if (!packed) {
+    int pk = qend - q0 >= j->pack_px || (j->K >= 2048 && qend - q0 >= j->pack_px_bigk) ||
+             (j->xpack && qend - q0 >= j->xpack_px);
+    /* scratch: the packed weights, then (j->xpack) a tile's input chunk */
+    size_t wn = pk ? (size_t)(mgrp * j->K + 15) / 16 * 16 : 0;
+    size_t xn = j->xpack ? (size_t)(j->tile_blocks * step * j->kchunk) : 0;
+    float *buf = wn + xn ? cpu_scratch(j->c, thread, wn + xn) : NULL;
+    float *packed = pk ? buf : (float *)d->w, *xb = j->xpack && buf ? buf + wn : NULL;
+    if (!packed || (j->xpack && !xb)) {
         ((dc_job *)j)->failed = 1;
         return;
     }
@@ -472,28 +622,51 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
                 for (int v = 0; v < nv; v++)
                     dc_segments(j, q + 16 * v, qend, &seg[b][v]);
             }
+            /* 1x1 with K split (j->kchunk < K): per chunk of input
+             * channels every channel block over the tile, partial sums
+             * through the output; bias first, residual and activation last.
+             * Each element still gets bias + sum over k in order, one FMA a
+             * term (a stored float reloads unchanged): bit-exact with the
+             * unsplit kernel. */
+            for (int64_t k0 = 0; k0 < j->K; k0 += j->kchunk) {
+                int64_t nk = j->K - k0 < j->kchunk ? j->K - k0 : j->kchunk;
+                int part = (k0 > 0 ? DC_PART_LOAD : 0) | (k0 + nk < j->K ? DC_PART_RAW : 0);
+                /* the input the next (chunk, tile) reads, spread over this one's channel blocks */
+                dc_xpf xq = {0};
+                if (j->xpf)
+                    dc_xpf_next(j, x, qt, qte, qend, k0, nk, (mb - ma + DC_MR - 1) / DC_MR, &xq);
+                if (xb) /* the chunk's input under the tile, block by block: [b][k][32] */
+                    dc_xpack(j, x + k0 * j->cstride, qt, qend, nb, nk, xb);
             for (int64_t m = ma; m < mb;) {
                 int mr = dc_block_rows(mb - m);
+                if (xq.per > 0)
+                    dc_xpf_step(j, &xq);
                 const float *bias = d->bias ? d->bias + mg0 + m : NULL;
                 const float *wm = packed + (m - ma) * j->K;
                 if (!pk && j->wpf && m + mr < mb) {
                     /* unpacked: the next channel block's OIHW rows, one
                      * contiguous run of 14 x K floats, towards L1 while
                      * this block computes (short rows are too many short
-                     * streams for the hardware prefetchers) */
-                    const char *pf = (const char *)(wm + mr * j->K);
-                    int64_t len = (int64_t)dc_block_rows(mb - m - mr) * j->K * (int64_t)sizeof(float);
-                    for (int64_t o = 0; o < len; o += 64)
-                        _mm_prefetch(pf + o, _MM_HINT_T0);
+                     * streams for the hardware prefetchers); with K split,
+                     * the chunk's part of each row */
+                    const char *pf = (const char *)(wm + mr * j->K + k0);
+                    int rows = nk == j->K ? 1 : dc_block_rows(mb - m - mr);
+                    int64_t len = (nk == j->K ? dc_block_rows(mb - m - mr) : 1) * nk * (int64_t)sizeof(float);
+                    for (int r = 0; r < rows; r++, pf += j->K * (int64_t)sizeof(float))
+                        for (int64_t o = 0; o < len; o += 64)
+                            _mm_prefetch(pf + o, _MM_HINT_T0);
                 }
                 for (int b = 0; b < nb; b++) {
                     int64_t q = qt + (int64_t)b * step, npx = qend - q < step ? qend - q : step;
                     int nv = (int)((npx + 15) / 16);
                     int64_t last = npx - 16 * (nv - 1);
                     __mmask16 lm = (__mmask16)(last >= 16 ? 0xffffu : ((1u << last) - 1u));
-                    dc_kernels[pk][dc_block_index(mr)][nv - 1](j, x + q, wm, bias, lm, seg[b], obase + m * j->P);
+                    const float *xk = xb ? xb + (int64_t)b * nk * step : x + q + k0 * j->cstride;
+                    dc_kernels[pk][dc_block_index(mr)][nv - 1](j, xk, wm + k0 * (pk ? mr : 1), bias, lm, seg[b],
+                                                               obase + m * j->P, nk, part, xb ? step : j->cstride);
                 }
                 m += mr;
+            }
             }
         }
     }
@@ -519,6 +692,8 @@ static void dc_split(const cpu_ctx *c, dc_job *j)
 {
     int64_t per_row = j->Cg * j->phy * j->phx * j->PW * (int64_t)sizeof(float);
     int64_t rows = per_row > 0 ? DC_L2_BYTES / per_row : j->OH;
+    if (j->xpack && j->xbig_tasks) /* no frame to keep in L2: tasks as large as the threads allow */
+        rows = j->OH;
     if (rows < 1)
         rows = 1;
     if (rows > j->OH)
@@ -590,13 +765,15 @@ static int dc_env_int(const char *name, int *cache)
 }
 static int dc_tile_blocks(const dc_job *j)
 {
+    /* with K split, what a pass over the tile reads is one chunk */
+    int64_t K = j->kchunk < j->K ? j->kchunk : j->K, Cg = j->kchunk < j->K ? j->kchunk : j->Cg;
     int t = dc_env_int("MECBED_CPU_DC_TILE", &dc_tile_env);
-    if (t < 0 && j->K * DC_MR * (int64_t)sizeof(float) > DC_TILE_W_BYTES)
+    if (t < 0 && K * DC_MR * (int64_t)sizeof(float) > DC_TILE_W_BYTES)
         t = 1;
     if (t < 0) {
         int kb = dc_env_int("MECBED_CPU_DC_TILE_KB", &dc_tile_kb);
         int64_t budget = (kb > 0 ? kb : DC_TILE_BYTES / 1024) * (int64_t)1024;
-        int64_t per_block = j->Cg * j->phy * j->phx * 16 * DC_NV * (int64_t)sizeof(float);
+        int64_t per_block = Cg * j->phy * j->phx * 16 * DC_NV * (int64_t)sizeof(float);
         int64_t b = per_block > 0 ? budget / per_block : DC_TILE_DEFAULT;
         t = b > DC_TILE_DEFAULT ? DC_TILE_DEFAULT : (int)b;
     }
@@ -677,14 +854,45 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
                     ((ky % d->sh) * j->phx + kx % d->sw) * j->pstride + (ky / d->sh) * j->PW + kx / d->sw;
         cpu_run(c, (int)(d->n_batch * d->C), dc_fill_task, j, (double)d->n_batch * d->C * j->pstride / 4.0);
     }
+    /* 1x1 layers with more input channels than a chunk: K split into
+     * chunks whose 14-channel weight panel fits L1 (dc_task), unless the
+     * residual shares memory with the output (a partial sum stored there
+     * would overwrite residual elements not yet read) */
+    j->kchunk = j->K;
+    /* only on maps of DC_X1_MIN_PX+ output pixels (MECBED_CPU_DC_X1_PX):
+     * on 7x7 and 14x14 maps the layer streams its weights, and chunked
+     * they are 14-row short runs instead of whole rows (ResNet's 2048->512
+     * at 7x7: 1.01 -> 1.19 ms) */
+    static int x1px_env = -2;
+    int x1px = dc_env_int("MECBED_CPU_DC_X1_PX", &x1px_env);
+    int x1big = j->P * d->n_batch >= (x1px >= 0 ? x1px : DC_X1_MIN_PX);
+    if (j->taps == 1 && x1big) {
+        int64_t kc = cpu_conv_1x1_kblock(), n_out = d->n_batch * d->M * j->P;
+        int res_alias = j->res && j->res < d->out + n_out && d->out < j->res + n_out;
+        if (kc > 0 && kc < j->K && !res_alias)
+            j->kchunk = kc;
+    }
     j->tile_blocks = dc_tile_blocks(j);
+    {
+        static int xpf_env = -2;
+        int e = dc_env_int("MECBED_CPU_DC_XPF", &xpf_env);
+        int on = cpu_conv_1x1_kblock() > 0 && x1big; /* MECBED_CPU_1X1_KBLOCK=off: none of the 1x1 changes */
+        j->xpf = on && j->taps == 1 && j->K >= (e > 1 ? e : DC_X1_MIN_K) && e != 0;
+        static int xpack_env = -2;
+        int xe = dc_env_int("MECBED_CPU_DC_XPACK", &xpack_env);
+        j->xpack = on && j->taps == 1 && j->K >= (xe > 1 ? xe : DC_X1_MIN_K) && xe != 0;
+        static int xrows_env = -2, xpackpx_env = -2;
+        j->xbig_tasks = dc_env_int("MECBED_CPU_DC_XROWS", &xrows_env) != 0;
+        int xp = dc_env_int("MECBED_CPU_DC_XPACK_PX", &xpackpx_env);
+        j->xpack_px = xp >= 0 ? xp : DC_XPACK_PACK_PX;
+    }
     {
         int e = dc_env_int("MECBED_CPU_DC_PACK_PX", &dc_pack_env), eb = dc_env_int("MECBED_CPU_DC_PACK_PX_BIGK", &dc_packb_env);
         j->pack_px = e >= 0 ? e : DC_PACK_MIN_PX;
         j->pack_px_bigk = eb >= 0 ? eb : DC_PACK_MIN_PX_BIGK;
         int pf = dc_env_int("MECBED_CPU_DC_WPF", &dc_wpf_env);
-        j->wpf = pf >= 0 ? pf && j->K * DC_MR * (int64_t)sizeof(float) <= (pf > 1 ? pf : DC_WPF_BYTES)
-                         : j->K * DC_MR * (int64_t)sizeof(float) <= DC_WPF_BYTES;
+        j->wpf = pf >= 0 ? pf && j->kchunk * DC_MR * (int64_t)sizeof(float) <= (pf > 1 ? pf : DC_WPF_BYTES)
+                         : j->kchunk * DC_MR * (int64_t)sizeof(float) <= DC_WPF_BYTES;
     }
     dc_split(c, j);
     int n_tasks = (int)(d->n_batch * d->G * j->n_mtasks * j->n_rtasks);

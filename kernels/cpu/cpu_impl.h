@@ -100,6 +100,8 @@ typedef struct cpu_dconv {
 /* 1 when this CPU runs the direct kernels (AVX-512F) and they are not
  * switched off (MECBED_CPU_CONV=gemm). */
 int cpu_conv_direct_available(void);
+/* input channels per K chunk of a 1x1 layer on the direct kernel; 0: no split */
+int cpu_conv_1x1_kblock(void);
 /* 0 done, -1 out of memory. */
 int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d);
 /* Depthwise 3x3 (cpu_conv_dw.c): one input channel per group, stride 1 or 2,
