@@ -64,6 +64,9 @@ for p in $POLICIES; do
 done
 echo
 echo "measured: median frame latency in emulated time (sites at their node types' speed; transfers, overlap and overheads real);"
-echo "predicted: the policy's cost model; energy: the device's compute and LTE radio, modelled."
+# the device type's radio, as policies/nodetypes/default.ini gives it (rpi4: wifi)
+RADIO=$(awk -v t="[$DEVICE]" '/^\[/ { p = ($0 == t) } p && $1 == "radio" { print $3; exit }' policies/nodetypes/default.ini)
+echo "predicted: the policy's cost model; energy: the device's compute and its ${RADIO:-} radio, modelled from the"
+echo "  measured busy time and packets (the same model for both columns: docs/energy.md)."
 echo "More: mecbed run --help, mecbed compare --help, docs/runtime.md, experiments/README.md"
 exit $status
