@@ -22,7 +22,8 @@
  * y = y + res (an Add node whose other operand res is already computed and
  * has y's shape; res_first: it is the Add's input 0, so y = res + y), then
  * an activation (Relu, Clip, LeakyRelu, HardSigmoid, HardSwish, Sigmoid) on
- * the conv's or the Add's output. */
+ * the conv's or the Add's output. A BatchNormalization node may head a
+ * chain too, with an activation and no Add. */
 typedef struct mb_fusion {
     int add;       /* the Add node, or -1 */
     int res_first; /* with add: the residual is the Add's input 0 */

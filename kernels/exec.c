@@ -250,24 +250,35 @@ static int fuse_adds(void)
     return !(e && strcmp(e, "0") == 0);
 }
 
+/* MECBED_FUSE_BN=0 keeps activations after a BatchNormalization out of
+ * fused chains (A/B, as MECBED_FUSE_ADD). */
+static int fuse_bn(void)
+{
+    const char *e = getenv("MECBED_FUSE_BN");
+    return !(e && strcmp(e, "0") == 0);
+}
+
 /* With fusion: what may run inside conv i (mb_fusion): a residual Add
  * next in order (i its only consumer, the other operand already computed,
  * same shape, no broadcasting), then an activation next in order (the only
  * consumer of the conv or of the Add). Neither link may be a graph output
- * but the last. The memory plan gives the chain one slot, taken when the
- * conv runs; if the backend then declines, the nodes run on their own, in
- * place. Returns the chain's last node, or -1 (nothing fused). */
+ * but the last. A BatchNormalization that folding left in the graph (one
+ * after a Concat: DenseNet's pre-activation) takes only the activation.
+ * The memory plan gives the chain one slot, taken when the conv runs; if
+ * the backend then declines, the nodes run on their own, in place. Returns
+ * the chain's last node, or -1 (nothing fused). */
 static int fusable_chain(const mb_graph *g, int i, const int *uses, const char *is_out, mb_fusion *f)
 {
     const mb_node *nd = &g->nodes[i];
     f->add = f->act = -1;
     f->res_first = 0;
     memset(&f->res, 0, sizeof f->res);
-    if (nd->type != MB_OP_CONV || i + 1 >= g->n_nodes || uses[i] != 1 || is_out[i])
+    int is_bn = nd->type == MB_OP_BATCHNORM && fuse_bn();
+    if ((nd->type != MB_OP_CONV && !is_bn) || i + 1 >= g->n_nodes || uses[i] != 1 || is_out[i])
         return -1;
     int last = i;
     const mb_node *a = &g->nodes[i + 1];
-    if (a->type == MB_OP_ADD && a->n_inputs == 2 && (a->inputs[0] == i) != (a->inputs[1] == i) && fuse_adds()) {
+    if (!is_bn && a->type == MB_OP_ADD && a->n_inputs == 2 && (a->inputs[0] == i) != (a->inputs[1] == i) && fuse_adds()) {
         const mb_node *rn = &g->nodes[a->inputs[a->inputs[0] == i ? 1 : 0]];
         int same = rn->out_ndim == nd->out_ndim && a->out_ndim == nd->out_ndim;
         for (int d = 0; same && d < nd->out_ndim; d++)

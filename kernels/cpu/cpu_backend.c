@@ -151,7 +151,7 @@ static int dispatch(cpu_ctx *c, const mb_graph *g, int node, const mb_view *v, m
             return c->ref->compute(c->ref, g, node, v, r, out, err, errlen);
         return cpu_binary(c, g, node, v, r, out, err, errlen);
     case MB_OP_BATCHNORM:
-        return cpu_batchnorm(c, g, node, v, r, out, err, errlen);
+        return cpu_batchnorm(c, g, node, NULL, v, r, out, err, errlen);
     case MB_OP_CONCAT:
         return cpu_concat(c, g, node, v, r, out, err, errlen);
     case MB_OP_FLATTEN:
@@ -209,12 +209,14 @@ static int cpu_compute(mb_backend *be, const mb_graph *g, int node, const mb_vie
 
 /* Conv + residual Add + activation in one pass (exec.c asks,
  * mb_exec_opts.fuse): each is applied to a task's part of the output right
- * after the conv wrote it. The residual must be a 4-D float tensor. */
+ * after the conv wrote it. The residual must be a 4-D float tensor. A
+ * BatchNormalization + activation chain runs the same way, per row. */
 static int cpu_compute_fused(mb_backend *be, const mb_graph *g, int node, const mb_fusion *f, const mb_view *in,
                              mb_region r, mb_tensor *out, char *err, size_t errlen)
 {
     const mb_node *nd = &g->nodes[node];
-    if (nd->type != MB_OP_CONV || nd->out_ndim != 4 || nd->out_dtype != MB_DT_FLOAT)
+    int is_bn = nd->type == MB_OP_BATCHNORM && f->add < 0 && f->act >= 0;
+    if ((nd->type != MB_OP_CONV && !is_bn) || nd->out_ndim != 4 || nd->out_dtype != MB_DT_FLOAT)
         return 0;
     cpu_post post = {NULL, NULL, 0};
     if (f->act >= 0) {
@@ -241,7 +243,8 @@ static int cpu_compute_fused(mb_backend *be, const mb_graph *g, int node, const 
     }
     cpu_ctx *c = be->ctx;
     pthread_mutex_lock(&c->lock);
-    int rc = cpu_conv(c, g, node, &post, in, r, out, err, errlen);
+    int rc = is_bn ? cpu_batchnorm(c, g, node, post.act, in, r, out, err, errlen)
+                   : cpu_conv(c, g, node, &post, in, r, out, err, errlen);
     pthread_mutex_unlock(&c->lock);
     return rc ? -1 : 1;
 }

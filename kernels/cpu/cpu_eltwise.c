@@ -98,6 +98,7 @@ typedef struct rows_job {
     int64_t unit_len, units_per_plane, n_units, units_per_task;
     const float *scale, *shift; /* batch norm: per channel y = x*scale + shift */
     int64_t channels, inner;    /* batch norm on non-4-D tensors */
+    const mb_node *act;         /* batch norm: a fused activation after it, or NULL */
 } rows_job;
 
 /* Elements handed to one task. */
@@ -191,7 +192,10 @@ static void bn_task(void *arg, int t, int thread)
     for (int64_t u = u0; u < u1; u++) {
         int64_t ch;
         const float *src = unit_src(j, u, &ch);
-        affine_span(src, j->out + u * j->unit_len, j->unit_len, j->scale[ch], j->shift[ch]);
+        float *dst = j->out + u * j->unit_len;
+        affine_span(src, dst, j->unit_len, j->scale[ch], j->shift[ch]);
+        if (j->act) /* while the row is in L1: the unfused activation's code on the same values */
+            cpu_unary_span(j->act->type, j->act->a.alpha, j->act->a.beta, dst, dst, j->unit_len);
     }
 }
 
@@ -200,12 +204,16 @@ static void bn_flat_task(void *arg, int t, int thread)
     (void)thread;
     rows_job *j = arg;
     int64_t ch = t % j->channels;
-    affine_span(j->v->t->data + (int64_t)t * j->inner, j->out + (int64_t)t * j->inner, j->inner, j->scale[ch],
-                j->shift[ch]);
+    float *dst = j->out + (int64_t)t * j->inner;
+    affine_span(j->v->t->data + (int64_t)t * j->inner, dst, j->inner, j->scale[ch], j->shift[ch]);
+    if (j->act)
+        cpu_unary_span(j->act->type, j->act->a.alpha, j->act->a.beta, dst, dst, j->inner);
 }
 
-int cpu_batchnorm(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out,
-                  char *err, size_t errlen)
+/* act: an activation node fused after the normalisation (exec.c's --fuse
+ * chains), applied to each row right after it was written; NULL: none. */
+int cpu_batchnorm(cpu_ctx *c, const mb_graph *g, int node, const mb_node *act, const mb_view *in, mb_region r,
+                  mb_tensor *out, char *err, size_t errlen)
 {
     const mb_node *nd = &g->nodes[node];
     int64_t C = in[0].t->dims[1];
@@ -225,6 +233,7 @@ int cpu_batchnorm(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb
     j.out = out->data;
     j.scale = ss;
     j.shift = ss + C;
+    j.act = act;
     if (in[0].t->ndim == 4 && out->ndim == 4) {
         setup_units(&j, &in[0], r);
         /* scratch 0 holds the coefficients: no task uses scratch */

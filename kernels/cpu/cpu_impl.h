@@ -134,8 +134,8 @@ int cpu_unary(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_reg
               size_t errlen);
 int cpu_binary(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
                size_t errlen);
-int cpu_batchnorm(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out,
-                  char *err, size_t errlen);
+int cpu_batchnorm(cpu_ctx *c, const mb_graph *g, int node, const mb_node *act, const mb_view *in, mb_region r,
+                  mb_tensor *out, char *err, size_t errlen);
 int cpu_concat(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
                size_t errlen);
 /* Transformer operators (cpu_transformer.c). */
