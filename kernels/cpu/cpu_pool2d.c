@@ -28,6 +28,7 @@ typedef struct pool_job {
     mb_region r;
     int64_t rows, cols, PH, PW, iy0, ix0;
     const int *cnt_h, *cnt_w; /* average: taps counted per output row / column */
+    int fast; /* pool_plane_fast, else the padded copy (pool_plane) */
     volatile int failed;
 } pool_job;
 
@@ -197,10 +198,261 @@ static void pool_plane(pool_job *j, int64_t n, int64_t ch, int thread)
     }
 }
 
+/* ---- the fast path: no padded copy --------------------------------------
+ *
+ * Each output row gets one pointer per window row: into the input view where
+ * that input row lies in the image, else to a row of fill values. Output
+ * columns whose windows lie wholly inside the image's columns (the interior)
+ * then read the view directly, vectorised (AVX-512 where the CPU has it:
+ * stride 1 with unaligned loads, stride 2 by two loads and an even/odd
+ * permute); the few border columns take a scalar loop that substitutes the
+ * fill value per tap. Every output evaluates exactly the old path's
+ * expression: the same taps in (ky, kx) order, the same fill values, max as
+ * `t > m ? t : m` (what vmaxps(t, m) computes, NaN and signed zeros
+ * included), a 3x3 max starting from its first tap and any other from -inf,
+ * sums starting from 0. So it is bit-identical to the padded path (the tests
+ * hold it to that with NaNs and -0 in the input) and tiles match the whole
+ * op. MECBED_CPU_POOL_FAST=0 selects the padded path. */
+
+enum { POOL_MAX_FIRST, POOL_MAX, POOL_AVG };
+#define POOL_MAXK 16 /* window rows the fast path takes; taller windows use the padded path */
+
+static int pool_fast_enabled(void)
+{
+    /* read per call (cheap next to a pooling op) so tests can switch it */
+    const char *e = getenv("MECBED_CPU_POOL_FAST");
+    return !(e && strcmp(e, "0") == 0);
+}
+
+/* Interior of one output row, portable: n outputs, window row ky read from
+ * r[ky] at x * sw + kx * dw. */
+CPU_SIMD_CLONES
+static void pool_row_interior_c(float *restrict o, const float *const *r, int kh, int kw, int sw, int dw, int64_t n,
+                                int mode)
+{
+    for (int64_t x = 0; x < n; x++) {
+        int first = mode == POOL_MAX_FIRST;
+        float m = mode == POOL_AVG ? 0.0f : -INFINITY;
+        for (int ky = 0; ky < kh; ky++) {
+            const float *s = r[ky] + x * sw;
+            for (int kx = 0; kx < kw; kx++) {
+                float t = s[(int64_t)kx * dw];
+                if (first) {
+                    m = t;
+                    first = 0;
+                } else if (mode == POOL_AVG) {
+                    m += t;
+                } else {
+                    m = t > m ? t : m;
+                }
+            }
+        }
+        o[x] = m;
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define POOL_X86 1
+#include <immintrin.h>
+#define POOL_TARGET __attribute__((target("avx512f")))
+
+static int pool_avx512(void)
+{
+    static int avail = -1; /* racing threads store the same value */
+    int a = __atomic_load_n(&avail, __ATOMIC_RELAXED);
+    if (a < 0) {
+        __builtin_cpu_init();
+        a = __builtin_cpu_supports("avx512f") != 0;
+        __atomic_store_n(&avail, a, __ATOMIC_RELAXED);
+    }
+    return a;
+}
+
+static inline __attribute__((always_inline)) POOL_TARGET __m512 pool_apply(__m512 m, __m512 t, int *first, int mode)
+{
+    if (*first) {
+        *first = 0;
+        return t;
+    }
+    return mode == POOL_AVG ? _mm512_add_ps(m, t) : _mm512_max_ps(t, m); /* t > m ? t : m */
+}
+
+static inline __attribute__((always_inline)) POOL_TARGET __mmask16 pool_mask(int64_t k)
+{
+    return k >= 16 ? (__mmask16)0xFFFF : k <= 0 ? (__mmask16)0 : (__mmask16)((1u << k) - 1);
+}
+
+/* cnt (1..16) outputs from row pointers already advanced to the first one;
+ * lim: elements of each row that may be read (only the last vector of a row
+ * is short, and only it is masked). */
+static inline __attribute__((always_inline)) POOL_TARGET __m512
+pool_vec(const float *const *r, int kh, int kw, int sw, int dw, int64_t x, int64_t lim, int masked, int mode)
+{
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    int first = mode == POOL_MAX_FIRST;
+    __m512 m = mode == POOL_AVG ? _mm512_setzero_ps() : _mm512_set1_ps(-INFINITY);
+    for (int ky = 0; ky < kh; ky++) {
+        const float *s = r[ky] + x * sw;
+        if (sw == 1) {
+            for (int kx = 0; kx < kw; kx++) {
+                int64_t o = (int64_t)kx * dw;
+                __m512 t = masked ? _mm512_maskz_loadu_ps(pool_mask(lim - o), s + o) : _mm512_loadu_ps(s + o);
+                m = pool_apply(m, t, &first, mode);
+            }
+        } else { /* sw == 2 */
+            int step = dw == 1 ? 2 : 1; /* dw 1: one load pair serves taps kx and kx + 1 */
+            for (int kx = 0; kx < kw; kx += step) {
+                int64_t o = (int64_t)kx * dw;
+                __m512 a, b;
+                if (masked) {
+                    a = _mm512_maskz_loadu_ps(pool_mask(lim - o), s + o);
+                    b = _mm512_maskz_loadu_ps(pool_mask(lim - o - 16), s + o + 16);
+                } else {
+                    a = _mm512_loadu_ps(s + o);
+                    b = _mm512_loadu_ps(s + o + 16);
+                }
+                m = pool_apply(m, _mm512_permutex2var_ps(a, ev, b), &first, mode);
+                if (step == 2 && kx + 1 < kw)
+                    m = pool_apply(m, _mm512_permutex2var_ps(a, od, b), &first, mode);
+            }
+        }
+    }
+    return m;
+}
+
+static inline __attribute__((always_inline)) POOL_TARGET void
+pool_row_avx512_body(float *o, const float *const *r, int kh, int kw, int sw, int dw, int64_t n, int mode)
+{
+    int64_t span = (int64_t)(kw - 1) * dw, x = 0;
+    /* a vector that is not the row's last reads at most 32 + span past its
+     * first output's window start: all inside the next output's window */
+    for (; x + 16 < n; x += 16)
+        _mm512_storeu_ps(o + x, pool_vec(r, kh, kw, sw, dw, x, 0, 0, mode));
+    int64_t cnt = n - x; /* 1..16 */
+    __m512 v = pool_vec(r, kh, kw, sw, dw, x, (cnt - 1) * sw + span + 1, 1, mode);
+    _mm512_mask_storeu_ps(o + x, pool_mask(cnt), v);
+}
+
+/* One specialisation per (stride, mode) so the tap loops lose their branches. */
+#define POOL_ROW_FN(name, SW, MODE)                                                                                \
+    static POOL_TARGET void name(float *o, const float *const *r, int kh, int kw, int dw, int64_t n)              \
+    {                                                                                                              \
+        pool_row_avx512_body(o, r, kh, kw, SW, dw, n, MODE);                                                       \
+    }
+POOL_ROW_FN(pool_row_s1_maxf, 1, POOL_MAX_FIRST)
+POOL_ROW_FN(pool_row_s1_max, 1, POOL_MAX)
+POOL_ROW_FN(pool_row_s1_avg, 1, POOL_AVG)
+POOL_ROW_FN(pool_row_s2_maxf, 2, POOL_MAX_FIRST)
+POOL_ROW_FN(pool_row_s2_max, 2, POOL_MAX)
+POOL_ROW_FN(pool_row_s2_avg, 2, POOL_AVG)
+
+/* 1 if done here (stride 1 or 2, n > 0, an AVX-512 CPU). */
+static int pool_row_interior_avx512(float *o, const float *const *r, int kh, int kw, int sw, int dw, int64_t n, int mode)
+{
+    if (n <= 0 || (sw != 1 && sw != 2) || !pool_avx512())
+        return 0;
+    typedef void (*row_fn)(float *, const float *const *, int, int, int, int64_t);
+    static row_fn const fns[2][3] = {{pool_row_s1_maxf, pool_row_s1_max, pool_row_s1_avg},
+                                     {pool_row_s2_maxf, pool_row_s2_max, pool_row_s2_avg}};
+    fns[sw - 1][mode](o, r, kh, kw, dw, n);
+    return 1;
+}
+#else
+static int pool_row_interior_avx512(float *o, const float *const *r, int kh, int kw, int sw, int dw, int64_t n, int mode)
+{
+    (void)o, (void)r, (void)kh, (void)kw, (void)sw, (void)dw, (void)n, (void)mode;
+    return 0;
+}
+#endif
+
+/* Average: divide one row by its tap counts (0 where no tap counts). */
+CPU_SIMD_CLONES
+static void pool_avg_divide(float *restrict o, int cnt_h, const int *restrict cnt_w, int64_t n)
+{
+    for (int64_t x = 0; x < n; x++) {
+        int cnt = cnt_h * cnt_w[x];
+        o[x] = cnt > 0 ? o[x] / (float)cnt : 0.0f;
+    }
+}
+
+/* One border output (local column x) with the fill value substituted per
+ * tap, in the interior's order. rowoff[ky] < 0: a fill row; else the plane
+ * offset of local column 0, so the tap at local column lx inside
+ * [xlo, xhi) is plane[rowoff[ky] + lx]. */
+static float pool_border_point(const pool_job *j, const float *plane, const int64_t *rowoff, const int *valid,
+                               int64_t xlo, int64_t xhi, int64_t x, float fill, int mode)
+{
+    int first = mode == POOL_MAX_FIRST;
+    float m = mode == POOL_AVG ? 0.0f : -INFINITY;
+    for (int ky = 0; ky < j->kh; ky++)
+        for (int kx = 0; kx < j->kw; kx++) {
+            int64_t lx = x * j->sw + (int64_t)kx * j->dw;
+            float t = valid[ky] && lx >= xlo && lx < xhi ? plane[rowoff[ky] + lx] : fill;
+            if (first) {
+                m = t;
+                first = 0;
+            } else if (mode == POOL_AVG) {
+                m += t;
+            } else {
+                m = t > m ? t : m;
+            }
+        }
+    return m;
+}
+
+static void pool_plane_fast(pool_job *j, int64_t n, int64_t ch, int thread)
+{
+    const mb_view *v = j->v;
+    const int64_t vw = v->t->dims[3], PW = j->PW;
+    float *fillrow = cpu_scratch(j->c, thread, (size_t)PW);
+    if (!fillrow) {
+        j->failed = 1;
+        return;
+    }
+    const float fill = j->is_max ? -INFINITY : 0.0f;
+    for (int64_t x = 0; x < PW; x++)
+        fillrow[x] = fill;
+    const int mode = !j->is_max ? POOL_AVG : j->kh == 3 && j->kw == 3 ? POOL_MAX_FIRST : POOL_MAX;
+    const float *plane = v->t->data + (n * j->C + ch) * v->t->dims[2] * vw;
+    /* local columns [xlo, xhi) hold image data; outputs [xa, xb) read only those */
+    const int64_t xlo = clamp64(-j->ix0, 0, PW), xhi = clamp64(j->full_w - j->ix0, xlo, PW);
+    const int64_t span = (int64_t)(j->kw - 1) * j->dw;
+    int64_t xa = (xlo + j->sw - 1) / j->sw, xb = xhi - 1 - span < 0 ? 0 : (xhi - 1 - span) / j->sw + 1;
+    xa = clamp64(xa, 0, j->cols);
+    xb = clamp64(xb, xa, j->cols);
+    float *o = j->out + (n * j->C + ch) * j->rows * j->cols;
+    int64_t rowoff[POOL_MAXK];
+    int valid[POOL_MAXK];
+    const float *rp[POOL_MAXK];
+    for (int64_t yi = 0; yi < j->rows; yi++) {
+        float *orow = o + yi * j->cols;
+        for (int ky = 0; ky < j->kh; ky++) {
+            int64_t iy = j->iy0 + yi * j->sh + (int64_t)ky * j->dh;
+            valid[ky] = iy >= 0 && iy < j->full_h;
+            /* plane index of local column lx is rowoff + lx (>= 0 for lx >= xlo) */
+            rowoff[ky] = valid[ky] ? (iy - v->h_off) * vw + (j->ix0 - v->w_off) : 0;
+            if (xb > xa) /* xa * sw >= xlo: inside the view's row */
+                rp[ky] = valid[ky] ? plane + rowoff[ky] + xa * j->sw : fillrow + xa * j->sw;
+        }
+        if (xb > xa && !pool_row_interior_avx512(orow + xa, rp, j->kh, j->kw, j->sw, j->dw, xb - xa, mode))
+            pool_row_interior_c(orow + xa, rp, j->kh, j->kw, j->sw, j->dw, xb - xa, mode);
+        for (int64_t x = 0; x < xa; x++)
+            orow[x] = pool_border_point(j, plane, rowoff, valid, xlo, xhi, x, fill, mode);
+        for (int64_t x = xb; x < j->cols; x++)
+            orow[x] = pool_border_point(j, plane, rowoff, valid, xlo, xhi, x, fill, mode);
+        if (!j->is_max)
+            pool_avg_divide(orow, j->cnt_h[yi], j->cnt_w, j->cols);
+    }
+}
+
 static void pool_task(void *arg, int t, int thread)
 {
     pool_job *j = arg;
-    pool_plane(j, t / j->C, t % j->C, thread);
+    if (j->fast)
+        pool_plane_fast(j, t / j->C, t % j->C, thread);
+    else
+        pool_plane(j, t / j->C, t % j->C, thread);
 }
 
 int cpu_pool2d(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_region r, mb_tensor *out, char *err,
@@ -254,6 +506,7 @@ int cpu_pool2d(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_re
         j.cnt_h = cnt;
         j.cnt_w = cnt + j.rows;
     }
+    j.fast = pool_fast_enabled() && j.kh <= POOL_MAXK;
     cpu_run(c, (int)(in[0].t->dims[0] * j.C), pool_task, &j,
             (double)in[0].t->dims[0] * j.C * j.rows * j.cols * j.kh * j.kw / 16.0);
     free(cnt);
