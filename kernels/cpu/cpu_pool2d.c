@@ -28,6 +28,8 @@ typedef struct pool_job {
     mb_region r;
     int64_t rows, cols, PH, PW, iy0, ix0;
     const int *cnt_h, *cnt_w; /* average: taps counted per output row / column */
+    int64_t xlo, xhi;         /* fast path: local columns with image data */
+    const uint16_t *vmask;    /* fast path: pool_vmasks */
     int fast; /* pool_plane_fast, else the padded copy (pool_plane) */
     volatile int failed;
 } pool_job;
@@ -200,13 +202,12 @@ static void pool_plane(pool_job *j, int64_t n, int64_t ch, int thread)
 
 /* ---- the fast path: no padded copy --------------------------------------
  *
- * Each output row gets one pointer per window row: into the input view where
- * that input row lies in the image, else to a row of fill values. Output
- * columns whose windows lie wholly inside the image's columns (the interior)
- * then read the view directly, vectorised (AVX-512 where the CPU has it:
- * stride 1 with unaligned loads, stride 2 by two loads and an even/odd
- * permute); the few border columns take a scalar loop that substitutes the
- * fill value per tap. Every output evaluates exactly the old path's
+ * Each output row gets one pointer per window row (pool_plane_fast): into
+ * the input view, or a padded copy of just that row where the windows leave
+ * the image sideways, or a row of fill values above and below it. Rows are
+ * then computed along contiguous outputs, vectorised (AVX-512 where the CPU
+ * has it: stride 1 with unaligned loads, stride 2 by two loads and an
+ * even/odd permute; 2x2 and 3x3 unrolled). Every output evaluates exactly the old path's
  * expression: the same taps in (ky, kx) order, the same fill values, max as
  * `t > m ? t : m` (what vmaxps(t, m) computes, NaN and signed zeros
  * included), a 3x3 max starting from its first tap and any other from -inf,
@@ -222,33 +223,6 @@ static int pool_fast_enabled(void)
     /* read per call (cheap next to a pooling op) so tests can switch it */
     const char *e = getenv("MECBED_CPU_POOL_FAST");
     return !(e && strcmp(e, "0") == 0);
-}
-
-/* Interior of one output row, portable: n outputs, window row ky read from
- * r[ky] at x * sw + kx * dw. */
-CPU_SIMD_CLONES
-static void pool_row_interior_c(float *restrict o, const float *const *r, int kh, int kw, int sw, int dw, int64_t n,
-                                int mode)
-{
-    for (int64_t x = 0; x < n; x++) {
-        int first = mode == POOL_MAX_FIRST;
-        float m = mode == POOL_AVG ? 0.0f : -INFINITY;
-        for (int ky = 0; ky < kh; ky++) {
-            const float *s = r[ky] + x * sw;
-            for (int kx = 0; kx < kw; kx++) {
-                float t = s[(int64_t)kx * dw];
-                if (first) {
-                    m = t;
-                    first = 0;
-                } else if (mode == POOL_AVG) {
-                    m += t;
-                } else {
-                    m = t > m ? t : m;
-                }
-            }
-        }
-        o[x] = m;
-    }
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -268,7 +242,26 @@ static int pool_avx512(void)
     return a;
 }
 
-static inline __attribute__((always_inline)) POOL_TARGET __m512 pool_apply(__m512 m, __m512 t, int *first, int mode)
+/* Software prefetch distance in floats along each window row (0: none).
+ * Large planes stream from L3 or memory; the hardware prefetcher alone left
+ * tiny_yolov2's 416x416 MaxPool at about half the speed (README, 2026-12-05,
+ * pool). MECBED_CPU_POOL_PF overrides it, for tuning. */
+static int64_t pool_prefetch(void)
+{
+    static int64_t pf = -1; /* racing threads store the same value */
+    int64_t a = __atomic_load_n(&pf, __ATOMIC_RELAXED);
+    if (a < 0) {
+        const char *e = getenv("MECBED_CPU_POOL_PF");
+        a = e ? atoll(e) : 2048;
+        a = a < 0 ? 0 : a;
+        __atomic_store_n(&pf, a, __ATOMIC_RELAXED);
+    }
+    return a;
+}
+
+#define POOL_AI static inline __attribute__((always_inline)) POOL_TARGET
+
+POOL_AI __m512 pool_apply(__m512 m, __m512 t, int *first, int mode)
 {
     if (*first) {
         *first = 0;
@@ -277,41 +270,47 @@ static inline __attribute__((always_inline)) POOL_TARGET __m512 pool_apply(__m51
     return mode == POOL_AVG ? _mm512_add_ps(m, t) : _mm512_max_ps(t, m); /* t > m ? t : m */
 }
 
-static inline __attribute__((always_inline)) POOL_TARGET __mmask16 pool_mask(int64_t k)
+POOL_AI __mmask16 pool_mask(int64_t k) /* the lowest k of 16 lanes */
 {
     return k >= 16 ? (__mmask16)0xFFFF : k <= 0 ? (__mmask16)0 : (__mmask16)((1u << k) - 1);
 }
 
-/* cnt (1..16) outputs from row pointers already advanced to the first one;
- * lim: elements of each row that may be read (only the last vector of a row
- * is short, and only it is masked). */
-static inline __attribute__((always_inline)) POOL_TARGET __m512
-pool_vec(const float *const *r, int kh, int kw, int sw, int dw, int64_t x, int64_t lim, int masked, int mode)
+/* One output row's window rows: r[ky] at local column 0 (input column ix0,
+ * possibly left of the view's row where the window starts in the padding:
+ * never read there), of which columns [xlo, xhi) hold data; masked loads
+ * (masks from pool_vmasks) read the rest as the fill value without touching
+ * memory. Rows above or below the image point to a row of fill values. */
+typedef struct pool_rows {
+    const float *r[POOL_MAXK];
+} pool_rows;
+
+/* tap kx's load (half 0: the first 16 columns, 1: the next 16 for stride 2) */
+POOL_AI __m512 pool_load(const pool_rows *w, int ky, int64_t col, const uint16_t *mk, int kx, int half, __m512 fillv)
+{
+    if (!mk)
+        return _mm512_loadu_ps(w->r[ky] + col);
+    return _mm512_mask_loadu_ps(fillv, (__mmask16)mk[kx * 2 + half], w->r[ky] + col);
+}
+
+/* 16 outputs from column x (whose window starts at local column x * sw);
+ * mk: NULL (every load inside the data) or this vector's load masks. */
+POOL_AI __m512 pool_vec(const pool_rows *w, int kh, int kw, int sw, int dw, int64_t x, const uint16_t *mk, int mode,
+                        __m512 fillv)
 {
     const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     int first = mode == POOL_MAX_FIRST;
     __m512 m = mode == POOL_AVG ? _mm512_setzero_ps() : _mm512_set1_ps(-INFINITY);
     for (int ky = 0; ky < kh; ky++) {
-        const float *s = r[ky] + x * sw;
+        int64_t c0 = x * sw;
         if (sw == 1) {
-            for (int kx = 0; kx < kw; kx++) {
-                int64_t o = (int64_t)kx * dw;
-                __m512 t = masked ? _mm512_maskz_loadu_ps(pool_mask(lim - o), s + o) : _mm512_loadu_ps(s + o);
-                m = pool_apply(m, t, &first, mode);
-            }
+            for (int kx = 0; kx < kw; kx++)
+                m = pool_apply(m, pool_load(w, ky, c0 + (int64_t)kx * dw, mk, kx, 0, fillv), &first, mode);
         } else { /* sw == 2 */
             int step = dw == 1 ? 2 : 1; /* dw 1: one load pair serves taps kx and kx + 1 */
             for (int kx = 0; kx < kw; kx += step) {
-                int64_t o = (int64_t)kx * dw;
-                __m512 a, b;
-                if (masked) {
-                    a = _mm512_maskz_loadu_ps(pool_mask(lim - o), s + o);
-                    b = _mm512_maskz_loadu_ps(pool_mask(lim - o - 16), s + o + 16);
-                } else {
-                    a = _mm512_loadu_ps(s + o);
-                    b = _mm512_loadu_ps(s + o + 16);
-                }
+                int64_t c = c0 + (int64_t)kx * dw;
+                __m512 a = pool_load(w, ky, c, mk, kx, 0, fillv), b = pool_load(w, ky, c + 16, mk, kx, 1, fillv);
                 m = pool_apply(m, _mm512_permutex2var_ps(a, ev, b), &first, mode);
                 if (step == 2 && kx + 1 < kw)
                     m = pool_apply(m, _mm512_permutex2var_ps(a, od, b), &first, mode);
@@ -321,130 +320,163 @@ pool_vec(const float *const *r, int kh, int kw, int sw, int dw, int64_t x, int64
     return m;
 }
 
-static inline __attribute__((always_inline)) POOL_TARGET void
-pool_row_avx512_body(float *o, const float *const *r, int kh, int kw, int sw, int dw, int64_t n, int mode)
-{
-    int64_t span = (int64_t)(kw - 1) * dw, x = 0;
-    /* a vector that is not the row's last reads at most 32 + span past its
-     * first output's window start: all inside the next output's window */
-    for (; x + 16 < n; x += 16)
-        _mm512_storeu_ps(o + x, pool_vec(r, kh, kw, sw, dw, x, 0, 0, mode));
-    int64_t cnt = n - x; /* 1..16 */
-    __m512 v = pool_vec(r, kh, kw, sw, dw, x, (cnt - 1) * sw + span + 1, 1, mode);
-    _mm512_mask_storeu_ps(o + x, pool_mask(cnt), v);
-}
+/* A plane for the fast path: out = rows x cols outputs; plane the view's
+ * plane, row0 the offset of local column 0 in a view row; fillrow PW fill
+ * values for the rows above and below the image. */
+typedef struct pool_plane_arg {
+    const pool_job *j;
+    const float *plane, *fillrow;
+    float *out;
+    int64_t row0;
+} pool_plane_arg;
 
-/* One specialisation per (stride, mode) so the tap loops lose their branches. */
-#define POOL_ROW_FN(name, SW, MODE)                                                                                \
-    static POOL_TARGET void name(float *o, const float *const *r, int kh, int kw, int dw, int64_t n)              \
-    {                                                                                                              \
-        pool_row_avx512_body(o, r, kh, kw, SW, dw, n, MODE);                                                       \
-    }
-POOL_ROW_FN(pool_row_s1_maxf, 1, POOL_MAX_FIRST)
-POOL_ROW_FN(pool_row_s1_max, 1, POOL_MAX)
-POOL_ROW_FN(pool_row_s1_avg, 1, POOL_AVG)
-POOL_ROW_FN(pool_row_s2_maxf, 2, POOL_MAX_FIRST)
-POOL_ROW_FN(pool_row_s2_max, 2, POOL_MAX)
-POOL_ROW_FN(pool_row_s2_avg, 2, POOL_AVG)
-
-/* 1 if done here (stride 1 or 2, n > 0, an AVX-512 CPU). */
-static int pool_row_interior_avx512(float *o, const float *const *r, int kh, int kw, int sw, int dw, int64_t n, int mode)
+POOL_AI void pool_plane_body(const pool_plane_arg *p, int kh, int kw, int sw, int dw, int mode)
 {
-    if (n <= 0 || (sw != 1 && sw != 2) || !pool_avx512())
-        return 0;
-    typedef void (*row_fn)(float *, const float *const *, int, int, int, int64_t);
-    static row_fn const fns[2][3] = {{pool_row_s1_maxf, pool_row_s1_max, pool_row_s1_avg},
-                                     {pool_row_s2_maxf, pool_row_s2_max, pool_row_s2_avg}};
-    fns[sw - 1][mode](o, r, kh, kw, dw, n);
-    return 1;
-}
-#else
-static int pool_row_interior_avx512(float *o, const float *const *r, int kh, int kw, int sw, int dw, int64_t n, int mode)
-{
-    (void)o, (void)r, (void)kh, (void)kw, (void)sw, (void)dw, (void)n, (void)mode;
-    return 0;
-}
-#endif
-
-/* Average: divide one row by its tap counts (0 where no tap counts). */
-CPU_SIMD_CLONES
-static void pool_avg_divide(float *restrict o, int cnt_h, const int *restrict cnt_w, int64_t n)
-{
-    for (int64_t x = 0; x < n; x++) {
-        int cnt = cnt_h * cnt_w[x];
-        o[x] = cnt > 0 ? o[x] / (float)cnt : 0.0f;
-    }
-}
-
-/* One border output (local column x) with the fill value substituted per
- * tap, in the interior's order. rowoff[ky] < 0: a fill row; else the plane
- * offset of local column 0, so the tap at local column lx inside
- * [xlo, xhi) is plane[rowoff[ky] + lx]. */
-static float pool_border_point(const pool_job *j, const float *plane, const int64_t *rowoff, const int *valid,
-                               int64_t xlo, int64_t xhi, int64_t x, float fill, int mode)
-{
-    int first = mode == POOL_MAX_FIRST;
-    float m = mode == POOL_AVG ? 0.0f : -INFINITY;
-    for (int ky = 0; ky < j->kh; ky++)
-        for (int kx = 0; kx < j->kw; kx++) {
-            int64_t lx = x * j->sw + (int64_t)kx * j->dw;
-            float t = valid[ky] && lx >= xlo && lx < xhi ? plane[rowoff[ky] + lx] : fill;
-            if (first) {
-                m = t;
-                first = 0;
-            } else if (mode == POOL_AVG) {
-                m += t;
-            } else {
-                m = t > m ? t : m;
-            }
+    const pool_job *j = p->j;
+    const int64_t vw = j->v->t->dims[3], n = j->cols, span = (int64_t)(kw - 1) * dw;
+    const int64_t pf = n > 16 ? pool_prefetch() : 0;
+    const __m512 fillv = _mm512_set1_ps(mode == POOL_AVG ? 0.0f : -INFINITY);
+    pool_rows w;
+    for (int64_t yi = 0; yi < j->rows; yi++) {
+        for (int ky = 0; ky < kh; ky++) {
+            int64_t iy = j->iy0 + yi * j->sh + (int64_t)ky * j->dh;
+            /* may point before the row (left padding): only masked loads go there */
+            w.r[ky] = iy < 0 || iy >= j->full_h ? p->fillrow : p->plane + (iy - j->v->h_off) * vw + p->row0;
         }
-    return m;
+        float *o = p->out + yi * n;
+        const __m512i ch = _mm512_set1_epi32(mode == POOL_AVG ? j->cnt_h[yi] : 0);
+        for (int64_t x = 0; x < n; x += 16) {
+            int64_t c0 = x * sw;
+            /* unmasked: all 16 outputs exist and every load (at most 16 * sw
+             * + span columns from c0) lies in [xlo, xhi) */
+            int full = x + 16 <= n && c0 >= j->xlo && c0 + 16 * sw + span <= j->xhi;
+            __m512 v;
+            if (full) {
+                if (pf) /* may point past the plane: a prefetch never faults */
+                    for (int ky = 0; ky < kh; ky++)
+                        _mm_prefetch((const char *)(w.r[ky] + c0 + pf), _MM_HINT_T0);
+                v = pool_vec(&w, kh, kw, sw, dw, x, NULL, mode, fillv);
+            } else {
+                v = pool_vec(&w, kh, kw, sw, dw, x, j->vmask + (x / 16) * kw * 2, mode, fillv);
+            }
+            __mmask16 k = pool_mask(n - x);
+            if (mode == POOL_AVG) { /* acc / (float)(cnt_h * cnt_w), 0 where no tap counts */
+                __m512i cnt = _mm512_mullo_epi32(ch, _mm512_maskz_loadu_epi32(k, j->cnt_w + x));
+                __mmask16 pos = _mm512_cmpgt_epi32_mask(cnt, _mm512_setzero_si512());
+                v = _mm512_maskz_div_ps(pos, v, _mm512_cvtepi32_ps(cnt));
+            }
+            _mm512_mask_storeu_ps(o + x, k, v);
+        }
+    }
+}
+
+/* One specialisation per window (2x2, 3x3 undilated, else any), stride and
+ * mode, so the tap loops unroll or at least lose their branches. */
+#define POOL_PLANE_FN(name, KH, KW, SW, DW, MODE)                                                                  \
+    static POOL_TARGET void name(const pool_plane_arg *p)                                                          \
+    {                                                                                                              \
+        pool_plane_body(p, KH, KW, SW, DW, MODE);                                                                  \
+    }
+POOL_PLANE_FN(pool_k2s1_max, 2, 2, 1, 1, POOL_MAX)
+POOL_PLANE_FN(pool_k2s1_avg, 2, 2, 1, 1, POOL_AVG)
+POOL_PLANE_FN(pool_k2s2_max, 2, 2, 2, 1, POOL_MAX)
+POOL_PLANE_FN(pool_k2s2_avg, 2, 2, 2, 1, POOL_AVG)
+POOL_PLANE_FN(pool_k3s1_maxf, 3, 3, 1, 1, POOL_MAX_FIRST)
+POOL_PLANE_FN(pool_k3s1_avg, 3, 3, 1, 1, POOL_AVG)
+POOL_PLANE_FN(pool_k3s2_maxf, 3, 3, 2, 1, POOL_MAX_FIRST)
+POOL_PLANE_FN(pool_k3s2_avg, 3, 3, 2, 1, POOL_AVG)
+POOL_PLANE_FN(pool_any_s1_maxf, p->j->kh, p->j->kw, 1, p->j->dw, POOL_MAX_FIRST)
+POOL_PLANE_FN(pool_any_s1_max, p->j->kh, p->j->kw, 1, p->j->dw, POOL_MAX)
+POOL_PLANE_FN(pool_any_s1_avg, p->j->kh, p->j->kw, 1, p->j->dw, POOL_AVG)
+POOL_PLANE_FN(pool_any_s2_maxf, p->j->kh, p->j->kw, 2, p->j->dw, POOL_MAX_FIRST)
+POOL_PLANE_FN(pool_any_s2_max, p->j->kh, p->j->kw, 2, p->j->dw, POOL_MAX)
+POOL_PLANE_FN(pool_any_s2_avg, p->j->kh, p->j->kw, 2, p->j->dw, POOL_AVG)
+
+/* Does the fast path take this pool? Strides 1 and 2 on an AVX-512 CPU; the
+ * padded path does the rest. */
+static int pool_fast_handles(const pool_job *j);
+
+/* The fast path's load masks, the same for every plane: for output vector
+ * xv, tap kx and half h, the lanes of the 16 columns from xv * 16 * sw + kx *
+ * dw + 16 * h that lie in [xlo, xhi). */
+static void pool_vmasks(const pool_job *j, uint16_t *mk)
+{
+    for (int64_t xv = 0; xv * 16 < j->cols; xv++)
+        for (int kx = 0; kx < j->kw; kx++)
+            for (int h = 0; h < 2; h++) {
+                int64_t c = xv * 16 * j->sw + (int64_t)kx * j->dw + 16 * h;
+                uint32_t m = 0;
+                for (int i = 0; i < 16; i++)
+                    m |= (uint32_t)(c + i >= j->xlo && c + i < j->xhi) << i;
+                mk[(xv * j->kw + kx) * 2 + h] = (uint16_t)m;
+            }
+}
+
+/* Sets up the fast path for the op (j->fast) where it applies; returns the
+ * masks for the caller to free (NULL: the padded path runs). */
+static uint16_t *pool_fast_prepare(pool_job *j)
+{
+    j->fast = 0;
+    if (!pool_fast_handles(j))
+        return NULL;
+    j->xlo = clamp64(-j->ix0, 0, j->PW);
+    j->xhi = clamp64(j->full_w - j->ix0, j->xlo, j->PW);
+    uint16_t *mk = malloc(sizeof(uint16_t) * (size_t)((j->cols + 15) / 16 * j->kw * 2));
+    if (mk) {
+        pool_vmasks(j, mk);
+        j->vmask = mk;
+        j->fast = 1;
+    }
+    return mk;
+}
+
+static int pool_fast_handles(const pool_job *j)
+{
+    return pool_fast_enabled() && pool_avx512() && j->kh <= POOL_MAXK && (j->sw == 1 || j->sw == 2);
 }
 
 static void pool_plane_fast(pool_job *j, int64_t n, int64_t ch, int thread)
 {
     const mb_view *v = j->v;
-    const int64_t vw = v->t->dims[3], PW = j->PW;
-    float *fillrow = cpu_scratch(j->c, thread, (size_t)PW);
+    float *fillrow = cpu_scratch(j->c, thread, (size_t)j->PW);
     if (!fillrow) {
         j->failed = 1;
         return;
     }
     const float fill = j->is_max ? -INFINITY : 0.0f;
-    for (int64_t x = 0; x < PW; x++)
+    for (int64_t x = 0; x < j->PW; x++)
         fillrow[x] = fill;
+    pool_plane_arg p = {.j = j, .fillrow = fillrow};
+    p.plane = v->t->data + (n * j->C + ch) * v->t->dims[2] * v->t->dims[3];
+    p.out = j->out + (n * j->C + ch) * j->rows * j->cols;
+    p.row0 = j->ix0 - v->w_off;
     const int mode = !j->is_max ? POOL_AVG : j->kh == 3 && j->kw == 3 ? POOL_MAX_FIRST : POOL_MAX;
-    const float *plane = v->t->data + (n * j->C + ch) * v->t->dims[2] * vw;
-    /* local columns [xlo, xhi) hold image data; outputs [xa, xb) read only those */
-    const int64_t xlo = clamp64(-j->ix0, 0, PW), xhi = clamp64(j->full_w - j->ix0, xlo, PW);
-    const int64_t span = (int64_t)(j->kw - 1) * j->dw;
-    int64_t xa = (xlo + j->sw - 1) / j->sw, xb = xhi - 1 - span < 0 ? 0 : (xhi - 1 - span) / j->sw + 1;
-    xa = clamp64(xa, 0, j->cols);
-    xb = clamp64(xb, xa, j->cols);
-    float *o = j->out + (n * j->C + ch) * j->rows * j->cols;
-    int64_t rowoff[POOL_MAXK];
-    int valid[POOL_MAXK];
-    const float *rp[POOL_MAXK];
-    for (int64_t yi = 0; yi < j->rows; yi++) {
-        float *orow = o + yi * j->cols;
-        for (int ky = 0; ky < j->kh; ky++) {
-            int64_t iy = j->iy0 + yi * j->sh + (int64_t)ky * j->dh;
-            valid[ky] = iy >= 0 && iy < j->full_h;
-            /* plane index of local column lx is rowoff + lx (>= 0 for lx >= xlo) */
-            rowoff[ky] = valid[ky] ? (iy - v->h_off) * vw + (j->ix0 - v->w_off) : 0;
-            if (xb > xa) /* xa * sw >= xlo: inside the view's row */
-                rp[ky] = valid[ky] ? plane + rowoff[ky] + xa * j->sw : fillrow + xa * j->sw;
-        }
-        if (xb > xa && !pool_row_interior_avx512(orow + xa, rp, j->kh, j->kw, j->sw, j->dw, xb - xa, mode))
-            pool_row_interior_c(orow + xa, rp, j->kh, j->kw, j->sw, j->dw, xb - xa, mode);
-        for (int64_t x = 0; x < xa; x++)
-            orow[x] = pool_border_point(j, plane, rowoff, valid, xlo, xhi, x, fill, mode);
-        for (int64_t x = xb; x < j->cols; x++)
-            orow[x] = pool_border_point(j, plane, rowoff, valid, xlo, xhi, x, fill, mode);
-        if (!j->is_max)
-            pool_avg_divide(orow, j->cnt_h[yi], j->cnt_w, j->cols);
+    const int s2 = j->sw == 2, avg = mode == POOL_AVG;
+    if (j->dw == 1 && j->kh == j->kw && (j->kh == 2 || j->kh == 3)) {
+        /* [k == 3][stride 2][avg]; a 2x2 max is never POOL_MAX_FIRST, a 3x3 one always */
+        static void (*const kfns[2][2][2])(const pool_plane_arg *) = {
+            {{pool_k2s1_max, pool_k2s1_avg}, {pool_k2s2_max, pool_k2s2_avg}},
+            {{pool_k3s1_maxf, pool_k3s1_avg}, {pool_k3s2_maxf, pool_k3s2_avg}}};
+        kfns[j->kh == 3][s2][avg](&p);
+    } else {
+        static void (*const fns[2][3])(const pool_plane_arg *) = {
+            {pool_any_s1_maxf, pool_any_s1_max, pool_any_s1_avg}, {pool_any_s2_maxf, pool_any_s2_max, pool_any_s2_avg}};
+        fns[s2][mode](&p);
     }
 }
+#else
+static uint16_t *pool_fast_prepare(pool_job *j)
+{
+    (void)pool_fast_enabled;
+    j->fast = 0;
+    return NULL;
+}
+
+static void pool_plane_fast(pool_job *j, int64_t n, int64_t ch, int thread)
+{
+    pool_plane(j, n, ch, thread);
+}
+#endif
 
 static void pool_task(void *arg, int t, int thread)
 {
@@ -506,9 +538,10 @@ int cpu_pool2d(cpu_ctx *c, const mb_graph *g, int node, const mb_view *in, mb_re
         j.cnt_h = cnt;
         j.cnt_w = cnt + j.rows;
     }
-    j.fast = pool_fast_enabled() && j.kh <= POOL_MAXK;
+    uint16_t *vmask = pool_fast_prepare(&j);
     cpu_run(c, (int)(in[0].t->dims[0] * j.C), pool_task, &j,
             (double)in[0].t->dims[0] * j.C * j.rows * j.cols * j.kh * j.kw / 16.0);
+    free(vmask);
     free(cnt);
     if (j.failed) {
         snprintf(err, errlen, "pool '%s': out of memory for the padded input rows", nd->name);
