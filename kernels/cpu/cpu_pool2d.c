@@ -334,7 +334,9 @@ POOL_AI void pool_plane_body(const pool_plane_arg *p, int kh, int kw, int sw, in
 {
     const pool_job *j = p->j;
     const int64_t vw = j->v->t->dims[3], n = j->cols, span = (int64_t)(kw - 1) * dw;
-    const int64_t pf = n > 16 ? pool_prefetch() : 0;
+    const int64_t pf = pool_prefetch();
+    /* bytes of input one output row moves on by (sh rows), to prefetch */
+    const int64_t step_bytes = (int64_t)j->sh * vw * (int64_t)sizeof(float);
     const __m512 fillv = _mm512_set1_ps(mode == POOL_AVG ? 0.0f : -INFINITY);
     pool_rows w;
     for (int64_t yi = 0; yi < j->rows; yi++) {
@@ -342,6 +344,16 @@ POOL_AI void pool_plane_body(const pool_plane_arg *p, int kh, int kw, int sw, in
             int64_t iy = j->iy0 + yi * j->sh + (int64_t)ky * j->dh;
             /* may point before the row (left padding): only masked loads go there */
             w.r[ky] = iy < 0 || iy >= j->full_h ? p->fillrow : p->plane + (iy - j->v->h_off) * vw + p->row0;
+        }
+        if (pf) {
+            /* the rows an output row pf floats on will read, as many bytes as
+             * one output row advances: a steady stream ahead, also across
+             * planes and on narrow rows. May point past the input: a
+             * prefetch never faults. */
+            int64_t iy = clamp64(j->iy0 + yi * j->sh + (int64_t)(kh - 1) * j->dh, 0, j->full_h - 1);
+            const char *a = (const char *)(p->plane + (iy - j->v->h_off) * vw + pf);
+            for (int64_t b = 0; b < step_bytes; b += 64)
+                _mm_prefetch(a + b, _MM_HINT_T0);
         }
         float *o = p->out + yi * n;
         const __m512i ch = _mm512_set1_epi32(mode == POOL_AVG ? j->cnt_h[yi] : 0);
@@ -352,9 +364,6 @@ POOL_AI void pool_plane_body(const pool_plane_arg *p, int kh, int kw, int sw, in
             int full = x + 16 <= n && c0 >= j->xlo && c0 + 16 * sw + span <= j->xhi;
             __m512 v;
             if (full) {
-                if (pf) /* may point past the plane: a prefetch never faults */
-                    for (int ky = 0; ky < kh; ky++)
-                        _mm_prefetch((const char *)(w.r[ky] + c0 + pf), _MM_HINT_T0);
                 v = pool_vec(&w, kh, kw, sw, dw, x, NULL, mode, fillv);
             } else {
                 v = pool_vec(&w, kh, kw, sw, dw, x, j->vmask + (x / 16) * kw * 2, mode, fillv);
