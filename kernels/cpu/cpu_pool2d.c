@@ -1,8 +1,11 @@
 /* MaxPool, AveragePool (any output rectangle) and GlobalAveragePool on the
  * fast CPU backend.
  *
- * Each plane's input region is first copied into a padded buffer (-inf for
- * max, 0 for average where the window leaves the image), so the window loops
+ * Strides 1 and 2 on an AVX-512 CPU take the fast path further down (no
+ * copy, masked loads at the borders, the same results bit for bit).
+ * Otherwise each plane's input region is first copied into a padded buffer
+ * (-inf for max, 0 for average where the window leaves the image), so the
+ * window loops
  * have no border cases: one pass per output row for 3x3 windows, one pass per
  * tap otherwise, both along contiguous output columns (vectorised). Every
  * output visits its taps in (ky, kx) order whatever the region (a padding tap
@@ -30,7 +33,7 @@ typedef struct pool_job {
     const int *cnt_h, *cnt_w; /* average: taps counted per output row / column */
     int64_t xlo, xhi;         /* fast path: local columns with image data */
     const uint16_t *vmask;    /* fast path: pool_vmasks */
-    int fast; /* pool_plane_fast, else the padded copy (pool_plane) */
+    int fast;                 /* pool_plane_fast, else the padded copy (pool_plane) */
     volatile int failed;
 } pool_job;
 
@@ -202,18 +205,20 @@ static void pool_plane(pool_job *j, int64_t n, int64_t ch, int thread)
 
 /* ---- the fast path: no padded copy --------------------------------------
  *
- * Each output row gets one pointer per window row (pool_plane_fast): into
- * the input view, or a padded copy of just that row where the windows leave
- * the image sideways, or a row of fill values above and below it. Rows are
- * then computed along contiguous outputs, vectorised (AVX-512 where the CPU
- * has it: stride 1 with unaligned loads, stride 2 by two loads and an
- * even/odd permute; 2x2 and 3x3 unrolled). Every output evaluates exactly the old path's
- * expression: the same taps in (ky, kx) order, the same fill values, max as
+ * Strides 1 and 2 on an AVX-512 CPU. Each output row gets one pointer per
+ * window row (pool_plane_body): into the input view, or to a row of fill
+ * values above and below the image. Rows are computed 16 outputs per vector
+ * (stride 1 by unaligned loads, stride 2 by two loads and an even/odd
+ * permute; 2x2 and 3x3 unrolled); where windows leave the image sideways, or
+ * at a row's end, loads are masked and the masked-off lanes take the fill
+ * value without touching memory, so there is neither a copy nor border code.
+ * Every output evaluates exactly the old path's expression: the same taps in (ky, kx) order, the same fill values, max as
  * `t > m ? t : m` (what vmaxps(t, m) computes, NaN and signed zeros
  * included), a 3x3 max starting from its first tap and any other from -inf,
  * sums starting from 0. So it is bit-identical to the padded path (the tests
  * hold it to that with NaNs and -0 in the input) and tiles match the whole
- * op. MECBED_CPU_POOL_FAST=0 selects the padded path. */
+ * op. MECBED_CPU_POOL_FAST=0 selects the padded path (which also runs
+ * every other case). */
 
 enum { POOL_MAX_FIRST, POOL_MAX, POOL_AVG };
 #define POOL_MAXK 16 /* window rows the fast path takes; taller windows use the padded path */
@@ -226,7 +231,6 @@ static int pool_fast_enabled(void)
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#define POOL_X86 1
 #include <immintrin.h>
 #define POOL_TARGET __attribute__((target("avx512f")))
 
@@ -242,7 +246,7 @@ static int pool_avx512(void)
     return a;
 }
 
-/* Software prefetch distance in floats along each window row (0: none).
+/* Software prefetch distance in floats ahead of the input rows (0: none).
  * Large planes stream from L3 or memory; the hardware prefetcher alone left
  * tiny_yolov2's 416x416 MaxPool at about half the speed (README, 2026-12-05,
  * pool). MECBED_CPU_POOL_PF overrides it, for tuning. */
