@@ -5,9 +5,9 @@
  * copy, masked loads at the borders, the same results bit for bit).
  * Otherwise each plane's input region is first copied into a padded buffer
  * (-inf for max, 0 for average where the window leaves the image), so the
- * window loops
- * have no border cases: one pass per output row for 3x3 windows, one pass per
- * tap otherwise, both along contiguous output columns (vectorised). Every
+ * window loops have no border cases: one pass per output row for 3x3
+ * windows, one pass per tap otherwise, both along contiguous output columns
+ * (vectorised). Every
  * output visits its taps in (ky, kx) order whatever the region (a padding tap
  * changes nothing: max with -inf, + 0), so tiles match the whole op bit for
  * bit. Average divisors come from per-row and per-column counts. */
