@@ -616,6 +616,100 @@ static void test_blas_core(void **state)
     }
 }
 
+/* Pooling's fast path (kernels/cpu/cpu_pool2d.c: row pointers into the view,
+ * AVX-512 interiors, scalar borders) against its padded-copy path
+ * (MECBED_CPU_POOL_FAST=0), bit for bit, on inputs with NaNs, infinities
+ * and signed zeros (max is `t > m ? t : m` in tap order, so which NaN or
+ * zero wins depends on that order; only NaN payloads of sums may differ);
+ * tiles of the fast path on those inputs
+ * bit for bit against its whole op; then check_op (reference, threads,
+ * tiles) on ordinary inputs. Images up to 70 wide so rows hold several
+ * 16-wide vectors and a masked tail. */
+static int pool_same(const mb_tensor *a, const mb_tensor *b)
+{
+    if (!mb_tensor_same_shape(a, b))
+        return 0;
+    for (int64_t i = 0; i < mb_tensor_numel(a); i++) {
+        uint32_t x, y;
+        memcpy(&x, &a->data[i], 4);
+        memcpy(&y, &b->data[i], 4);
+        /* which NaN a sum of two NaNs returns follows the add's operand
+         * order, which the compiler may swap (addition commutes) */
+        if (x != y && !(isnan(a->data[i]) && isnan(b->data[i])))
+            return 0;
+    }
+    return 1;
+}
+
+static void check_pool_fast(mb_graph *g, const char *label, uint64_t seed)
+{
+    int node = g->n_nodes - 1;
+    const mb_node *src = &g->nodes[g->nodes[node].inputs[0]];
+    mb_tensor *in[MB_MAX_INPUTS] = {0};
+    in[0] = rand_tensor(src->out_ndim, src->out_dims, seed, -2, 2);
+    static const float special[] = {NAN, -NAN, INFINITY, -INFINITY, 0.0f, -0.0f};
+    uint64_t st = seed * 2654435761u + 1;
+    for (int64_t i = 0; i < mb_tensor_numel(in[0]); i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        if ((st >> 33) % 8 == 0)
+            in[0]->data[i] = special[(st >> 40) % 6];
+    }
+    mb_tensor *fast = run_whole(cpu1, g, node, in);
+    setenv("MECBED_CPU_POOL_FAST", "0", 1);
+    mb_tensor *padded = run_whole(cpu1, g, node, in);
+    unsetenv("MECBED_CPU_POOL_FAST");
+    if (!pool_same(fast, padded))
+        fail_msg("%s: fast path differs from the padded path (expected bit-exact)", label);
+    for (int rep = 0; rep < 3; rep++) {
+        int gh = (int)rnd(1, 4), gw = (int)rnd(1, 4);
+        mb_tensor *t = run_tiled(rep & 1 ? cpu2 : cpu1, g, node, in, gh, gw);
+        if (!pool_same(t, fast))
+            fail_msg("%s: %dx%d tiles of the fast path differ from its whole op", label, gh, gw);
+        mb_tensor_free(t);
+    }
+    mb_tensor_free(fast);
+    mb_tensor_free(padded);
+    mb_tensor_free(in[0]);
+    check_op(g, label);
+}
+
+static int pool_len_ok(int64_t in, int k, int d, int pb, int pe)
+{
+    return in + pb + pe - ((int64_t)(k - 1) * d + 1) >= 0;
+}
+
+static void test_pooling_fast(void **state)
+{
+    (void)state;
+    /* the zoo's shapes: tiny_yolov2 2x2/2 and 2x2/1 with end pads,
+     * googlenet 3x3/2 ceil and 3x3/1 p1, densenet 3x3/2 p1 and avg 2x2/2 */
+    static const int p0[4] = {0, 0, 0, 0}, p1[4] = {1, 1, 1, 1}, pe[4] = {0, 0, 1, 1};
+    check_pool_fast(pool_graph(MB_OP_MAXPOOL, 3, 26, 52, 2, 2, 2, 2, p0, 1, 0, 0), "maxpool 2x2/2 52", 1);
+    check_pool_fast(pool_graph(MB_OP_MAXPOOL, 3, 13, 13, 2, 2, 1, 1, pe, 1, 0, 0), "maxpool 2x2/1 end pads", 2);
+    check_pool_fast(pool_graph(MB_OP_MAXPOOL, 2, 28, 57, 3, 3, 2, 2, p0, 1, 1, 0), "maxpool 3x3/2 ceil 57", 3);
+    check_pool_fast(pool_graph(MB_OP_MAXPOOL, 2, 14, 28, 3, 3, 1, 1, p1, 1, 0, 0), "maxpool 3x3/1 p1 28", 4);
+    check_pool_fast(pool_graph(MB_OP_MAXPOOL, 2, 22, 56, 3, 3, 2, 2, p1, 1, 0, 0), "maxpool 3x3/2 p1 56", 5);
+    check_pool_fast(pool_graph(MB_OP_AVGPOOL, 2, 28, 56, 2, 2, 2, 2, p0, 1, 0, 0), "avgpool 2x2/2 56", 6);
+    check_pool_fast(pool_graph(MB_OP_AVGPOOL, 2, 14, 29, 3, 3, 1, 1, p1, 1, 0, 0), "avgpool 3x3/1 p1 29", 7);
+    for (int i = 0; i < 60; i++) {
+        int is_avg = (int)rnd(0, 1), kh = (int)rnd(1, 4), kw = (int)rnd(1, 4), sh = (int)rnd(1, 3);
+        int sw = (int)rnd(1, 3), dil = rnd(0, 3) ? 1 : 2, ceil_mode = (int)rnd(0, 1), cpad = (int)rnd(0, 1);
+        if (rnd(0, 2) == 0)
+            kh = kw = 3;
+        int eh = (kh - 1) * dil + 1, ew = (kw - 1) * dil + 1;
+        int pads[4] = {(int)rnd(0, eh - 1), (int)rnd(0, ew - 1), (int)rnd(0, eh - 1), (int)rnd(0, ew - 1)};
+        int h = (int)rnd(1, 20), w = (int)rnd(1, 70), c = (int)rnd(1, 3);
+        if (!pool_len_ok(h, kh, dil, pads[0], pads[2]) || !pool_len_ok(w, kw, dil, pads[1], pads[3]))
+            continue;
+        char label[96];
+        snprintf(label, sizeof label, "random %s %d: %dx%d/%dx%d d%d %dx%d ceil %d cip %d", is_avg ? "avg" : "max",
+                 i, kh, kw, sh, sw, dil, h, w, ceil_mode, cpad);
+        check_pool_fast(pool_graph(is_avg ? MB_OP_AVGPOOL : MB_OP_MAXPOOL, c, h, w, kh, kw, sh, sw, pads, dil,
+                                   ceil_mode, cpad),
+                        label, 100 + (uint64_t)i);
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -649,7 +743,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_conv_shapes),     cmocka_unit_test(test_conv_random),
         cmocka_unit_test(test_conv_direct),     cmocka_unit_test(test_conv_depthwise),
         cmocka_unit_test(test_conv_residual),
-        cmocka_unit_test(test_pooling),         cmocka_unit_test(test_global_avgpool),
+        cmocka_unit_test(test_pooling),         cmocka_unit_test(test_pooling_fast),
+        cmocka_unit_test(test_global_avgpool),
         cmocka_unit_test(test_unary),           cmocka_unit_test(test_binary),
         cmocka_unit_test(test_batchnorm),       cmocka_unit_test(test_concat),
         cmocka_unit_test(test_gemm),            cmocka_unit_test(test_matmul),
