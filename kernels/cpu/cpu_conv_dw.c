@@ -348,9 +348,9 @@ DW_TARGET static void dw_plane_flat(const dw_job *j, int NP, const float *const 
  * each permuted once for the up to 3 output rows of the block that read
  * it (ky = k - r * sh): per output the taps still go in (ky, kx) order
  * after the bias. Padding rows and columns load +0.0 as in the copy. */
-DW_TARGET static inline __attribute__((always_inline)) void dw_sblock(const dw_job *j, int R, int NV, int SH2,
-                                                                    const float *plane, int64_t y, int64_t x,
-                                                                    const __m512 *w, __m512 b, float *o)
+DW_TARGET static inline __attribute__((always_inline)) void
+dw_sblock(const dw_job *j, int R, int NV, int SH2, int PAIR, const float *const *plane, int64_t y, int64_t x,
+          const __m512 (*w)[9], const __m512 *b, float *const *o)
 {
     const cpu_dconv *d = j->d;
     const mb_view *v = d->v;
@@ -363,18 +363,18 @@ DW_TARGET static inline __attribute__((always_inline)) void dw_sblock(const dw_j
     int64_t c0[2];
 #pragma GCC unroll 2
     for (int u = 0; u < NV; u++) {
-        int64_t c = 2 * (d->r.w0 + x + 16 * u) - d->pl;
+        int64_t c = 2 * (d->r.w0 + x + (PAIR ? 0 : 16 * u)) - d->pl;
         c0[u] = c - v->w_off;
         ma[u] = dw_lanes(c, 0, j->chi);
         mb[u] = dw_lanes(c + 16, 0, j->chi);
         mc[u] = (__mmask16)(dw_lanes(c + 17, 0, j->chi) & 0x8000);
-        mo[u] = dw_lanes(x + 16 * u, 0, j->OW);
+        mo[u] = dw_lanes(x + (PAIR ? 0 : 16 * u), 0, j->OW);
     }
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 2
         for (int u = 0; u < NV; u++)
-            acc[r][u] = b;
+            acc[r][u] = b[PAIR ? u : 0];
     const int64_t iy0 = (d->r.h0 + y) * (SH2 ? 2 : 1) - d->pt;
     const int K = (R - 1) * (SH2 ? 2 : 1) + 3; /* input rows the block reads */
 #pragma GCC unroll 9
@@ -383,10 +383,11 @@ DW_TARGET static inline __attribute__((always_inline)) void dw_sblock(const dw_j
             break;
         int64_t iy = iy0 + k;
         int in = iy >= 0 && iy < d->full_h;
-        const float *row = plane + (in ? iy - v->h_off : 0) * vw;
+        const int64_t row = (in ? iy - v->h_off : 0) * vw;
 #pragma GCC unroll 2
         for (int u = 0; u < NV; u++) {
-            const float *p = row + c0[u];
+            const float *p = plane[PAIR ? u : 0] + row + c0[u];
+            const __m512 *wu = w[PAIR ? u : 0];
             __m512 lo = _mm512_maskz_loadu_ps(in ? ma[u] : 0, p);
             __m512 hi = _mm512_maskz_loadu_ps(in ? mb[u] : 0, p + 16);
             __m512 e = _mm512_permutex2var_ps(lo, ie, hi);
@@ -404,9 +405,9 @@ DW_TARGET static inline __attribute__((always_inline)) void dw_sblock(const dw_j
             for (int r = 0; r < R; r++) {
                 int ky = k - r * (SH2 ? 2 : 1);
                 if (ky >= 0 && ky <= 2) {
-                    acc[r][u] = _mm512_fmadd_ps(w[3 * ky], e, acc[r][u]);
-                    acc[r][u] = _mm512_fmadd_ps(w[3 * ky + 1], od, acc[r][u]);
-                    acc[r][u] = _mm512_fmadd_ps(w[3 * ky + 2], e2, acc[r][u]);
+                    acc[r][u] = _mm512_fmadd_ps(wu[3 * ky], e, acc[r][u]);
+                    acc[r][u] = _mm512_fmadd_ps(wu[3 * ky + 1], od, acc[r][u]);
+                    acc[r][u] = _mm512_fmadd_ps(wu[3 * ky + 2], e2, acc[r][u]);
                 }
             }
         }
@@ -415,30 +416,45 @@ DW_TARGET static inline __attribute__((always_inline)) void dw_sblock(const dw_j
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 2
         for (int u = 0; u < NV; u++)
-            _mm512_mask_storeu_ps(o + (y + r) * j->OW + x + 16 * u, mo[u], dw_act(j, acc[r][u]));
+            _mm512_mask_storeu_ps(o[PAIR ? u : 0] + (y + r) * j->OW + x + (PAIR ? 0 : 16 * u), mo[u],
+                                  dw_act(j, acc[r][u]));
 }
 
+/* NP (1 or 2) output planes on the DW_S2 path, in blocks of 4 rows x 32
+ * columns; planes up to 16 outputs wide go two at a time (4 rows x 16
+ * columns of each, 8 FMA chains instead of 4). */
 #define DW_SPLANE(SH2)                                                                                        \
-    DW_TARGET static void dw_plane_s2_##SH2(const dw_job *j, const float *plane, const float *wm, float bias, \
-                                            float *o)                                                       \
+    DW_TARGET static void dw_plane_s2_##SH2(const dw_job *j, int NP, const float *const *plane,              \
+                                            const float *const *wm, const float *bias, float *const *o)     \
     {                                                                                                        \
-        __m512 w[9];                                                                                         \
-        for (int k = 0; k < 9; k++)                                                                          \
-            w[k] = _mm512_set1_ps(wm[k]);                                                                    \
-        __m512 b = _mm512_set1_ps(bias);                                                                     \
+        __m512 w[2][9], b[2];                                                                                \
+        for (int q = 0; q < NP; q++) {                                                                       \
+            for (int k = 0; k < 9; k++)                                                                      \
+                w[q][k] = _mm512_set1_ps(wm[q][k]);                                                          \
+            b[q] = _mm512_set1_ps(bias[q]);                                                                  \
+        }                                                                                                    \
         for (int64_t y = 0; y < j->OH; y += 4) {                                                             \
             int64_t R = j->OH - y < 4 ? j->OH - y : 4;                                                       \
+            if (NP == 2) {                                                                                   \
+                switch (R) {                                                                                 \
+                case 4: dw_sblock(j, 4, 2, SH2, 1, plane, y, 0, w, b, o); break;                             \
+                case 3: dw_sblock(j, 3, 2, SH2, 1, plane, y, 0, w, b, o); break;                             \
+                case 2: dw_sblock(j, 2, 2, SH2, 1, plane, y, 0, w, b, o); break;                             \
+                default: dw_sblock(j, 1, 2, SH2, 1, plane, y, 0, w, b, o); break;                            \
+                }                                                                                            \
+                continue;                                                                                    \
+            }                                                                                                \
             for (int64_t x = 0; x < j->OW; x += 32) {                                                        \
                 int nv = j->OW - x > 16 ? 2 : 1;                                                             \
                 switch (R * 2 + nv - 1) {                                                                    \
-                case 8: dw_sblock(j, 4, 1, SH2, plane, y, x, w, b, o); break;                                \
-                case 9: dw_sblock(j, 4, 2, SH2, plane, y, x, w, b, o); break;                                \
-                case 6: dw_sblock(j, 3, 1, SH2, plane, y, x, w, b, o); break;                                \
-                case 7: dw_sblock(j, 3, 2, SH2, plane, y, x, w, b, o); break;                                \
-                case 4: dw_sblock(j, 2, 1, SH2, plane, y, x, w, b, o); break;                                \
-                case 5: dw_sblock(j, 2, 2, SH2, plane, y, x, w, b, o); break;                                \
-                case 2: dw_sblock(j, 1, 1, SH2, plane, y, x, w, b, o); break;                                \
-                default: dw_sblock(j, 1, 2, SH2, plane, y, x, w, b, o); break;                               \
+                case 8: dw_sblock(j, 4, 1, SH2, 0, plane, y, x, w, b, o); break;                             \
+                case 9: dw_sblock(j, 4, 2, SH2, 0, plane, y, x, w, b, o); break;                             \
+                case 6: dw_sblock(j, 3, 1, SH2, 0, plane, y, x, w, b, o); break;                             \
+                case 7: dw_sblock(j, 3, 2, SH2, 0, plane, y, x, w, b, o); break;                             \
+                case 4: dw_sblock(j, 2, 1, SH2, 0, plane, y, x, w, b, o); break;                             \
+                case 5: dw_sblock(j, 2, 2, SH2, 0, plane, y, x, w, b, o); break;                             \
+                case 2: dw_sblock(j, 1, 1, SH2, 0, plane, y, x, w, b, o); break;                             \
+                default: dw_sblock(j, 1, 2, SH2, 0, plane, y, x, w, b, o); break;                            \
                 }                                                                                            \
             }                                                                                                \
         }                                                                                                    \
@@ -490,13 +506,15 @@ static void dw_task(void *arg, int t, int thread)
     for (int64_t q = q0; q < q1;) {
         const float *in[2], *wm[2];
         float b[2], *o[2];
-        int np = j->mode == DW_FLAT && q + 1 < q1 ? 2 : 1;
+        /* two planes at a time where one alone gives too few FMA chains */
+        int pair = j->mode == DW_FLAT || (j->mode == DW_S2 && j->OW <= 16);
+        int np = pair && q + 1 < q1 ? 2 : 1;
         for (int k = 0; k < np; k++)
             dw_plane_ptrs(j, q + k, &in[k], &wm[k], &b[k], &o[k]);
         if (j->mode == DW_FLAT)
             dw_plane_flat(j, np, in, wm, b, o);
         else if (j->mode == DW_S2)
-            (d->sh == 2 ? dw_plane_s2_1 : dw_plane_s2_0)(j, in[0], wm[0], b[0], o[0]);
+            (d->sh == 2 ? dw_plane_s2_1 : dw_plane_s2_0)(j, np, in, wm, b, o);
         else if (dw_copy_plane(j, in[0], wm[0], b[0], o[0], thread))
             return;
         for (int k = 0; k < np; k++, q++) {
