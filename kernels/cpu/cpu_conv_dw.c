@@ -1,7 +1,18 @@
 /* Depthwise 3x3 convolution on AVX-512 (one input channel per group, any
  * channel multiplier, stride 1 or 2 on each axis, dilation 1).
  *
- * Per output plane (batch n, output channel m), the input region the plane's
+ * Three paths (dw_pick_mode), all computing each output the same way, so any
+ * of them gives the same bits:
+ *  - DW_S2 (stride 2 along x): input rows read in place, split by column
+ *    parity with permutes in registers (dw_sblock), prefetched 8 rows ahead;
+ *  - DW_FLAT (stride 1, planes up to 256 outputs, whole rows): the plane read
+ *    in place as one flat run, lane masks for the borders (dw_fblock);
+ *  - DW_COPY (the rest: larger stride-1 planes, tiles of part of a row,
+ *    other padding; all of them with MECBED_CPU_DW=copy), described next.
+ * Small planes go two per block on the first two, and a pool task takes
+ * about 2048 outputs' worth of planes.
+ *
+ * DW_COPY: per output plane (batch n, output channel m), the input region the plane's
  * output rectangle reads is copied into a zero-padded buffer (zeros where the
  * taps read padding), so the inner loop has no border cases. Stride 2 along
  * x splits each buffer row by column parity into the even columns (0, 2, 4,
