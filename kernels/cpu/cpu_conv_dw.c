@@ -561,9 +561,9 @@ static void dw_flat_masks(const dw_job *j, int64_t nvec, uint16_t *xm)
 }
 
 /* The path for this op (see DW_COPY). DW_FLAT needs the region's rows whole
- * and the view's rows the image's (contiguous flat runs); its mask table goes
- * into thread 0's scratch (its planes need no other). Nonzero when out of
- * memory. */
+ * and the view's rows the image's (contiguous flat runs); its mask table,
+ * read by every thread, goes into the op's shared buffer. Nonzero when out
+ * of memory. */
 static int dw_pick_mode(dw_job *j)
 {
     const cpu_dconv *d = j->d;
@@ -577,7 +577,7 @@ static int dw_pick_mode(dw_job *j)
     if (d->sh == 1 && d->sw == 1 && d->pl == 1 && d->r.w0 == 0 && j->OW == d->full_w && v->w_off == 0 &&
         v->t->dims[3] == d->full_w && j->P <= DW_FLAT_MAXP) {
         int64_t nvec = (j->P + 15) / 16;
-        uint16_t *xm = (uint16_t *)cpu_scratch(j->c, 0, (size_t)(nvec * DW_XM + 1) / 2);
+        uint16_t *xm = (uint16_t *)cpu_shared(j->c, (size_t)(nvec * DW_XM + 1) / 2);
         if (!xm)
             return -1;
         j->ylo = (d->pt - d->r.h0) * j->OW;
