@@ -203,13 +203,52 @@ static void test_conv_direct(void **state)
         }
 }
 
+/* The depthwise kernel's in-place paths (stride 1 on planes up to 256
+ * outputs, stride 2 along x) against its padded-copy path
+ * (MECBED_CPU_DW=copy, read on every op), bit for bit, on 1 and 2 threads:
+ * both start each output at the bias and add the nine taps in (ky, kx)
+ * order, padding taps included (tiles of part of a row already mix the
+ * paths, but only where the whole op takes the in-place one). */
+static void dw_paths_agree(const conv_spec *sp, uint64_t seed, const char *label)
+{
+    mb_graph *g = conv_graph(sp, seed);
+    int node = g->n_nodes - 1;
+    const mb_node *n = &g->nodes[node];
+    mb_tensor *in[MB_MAX_INPUTS] = {0};
+    const mb_node *src = &g->nodes[n->inputs[0]];
+    in[0] = rand_tensor(src->out_ndim, src->out_dims, seed, -2, 2);
+    const char *was = getenv("MECBED_CPU_DW");
+    char keep[32] = "";
+    if (was)
+        snprintf(keep, sizeof keep, "%s", was);
+    mb_tensor *got = run_whole(cpu1, g, node, in);
+    mb_tensor *got2 = run_whole(cpu2, g, node, in);
+    setenv("MECBED_CPU_DW", "copy", 1);
+    mb_tensor *want = run_whole(cpu1, g, node, in);
+    if (was)
+        setenv("MECBED_CPU_DW", keep, 1);
+    else
+        unsetenv("MECBED_CPU_DW");
+    if (!bit_equal(got, want) || !bit_equal(got2, want))
+        fail_msg("%s: in-place depthwise differs from the padded copy by %g (expected bit-exact)", label,
+                 mb_tensor_max_abs_diff(got, want));
+    mb_tensor_free(got);
+    mb_tensor_free(got2);
+    mb_tensor_free(want);
+    mb_tensor_free(in[0]);
+    mb_graph_free(g);
+}
+
 /* Depthwise 3x3 (kernels/cpu/cpu_conv_dw.c on AVX-512, the portable loops
  * elsewhere or with MECBED_CPU_DW=generic): stride 1 and 2 on each axis,
  * row widths around the 16- and 32-column vectors (1, 7, 15, 16, 17, 31, 33,
  * 70), heights that leave 1..3 rows after the 4-row blocks, asymmetric and
- * oversized padding, channel multiplier 2, batch 2, no bias. check_op holds
- * each to the reference (1e-5 of scale), and its tiles and 2 threads to
- * bit-exact. Then each fused activation against the unfused run, bit for bit
+ * oversized padding, channel multiplier 2, batch 2, no bias; MobileNetV2's
+ * 7x7 and 14x14 planes (in place, two planes at a time), the 16x16 / 17x16
+ * edge of the in-place stride-1 path, stride 2 to 7x7 and on 112-wide rows.
+ * check_op holds each to the reference (1e-5 of scale), and its tiles and 2
+ * threads to bit-exact, dw_paths_agree the in-place paths to the padded
+ * copy. Then each fused activation against the unfused run, bit for bit
  * (Relu, Clip and LeakyRelu in registers, HardSwish after each plane). */
 static void test_conv_depthwise(void **state)
 {
@@ -226,6 +265,14 @@ static void test_conv_depthwise(void **state)
         {1, 7, 7, 30, 70, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 7, 1},
         {1, 5, 5, 5, 7, 3, 3, 2, 2, 2, 0, 1, 2, 1, 1, 5, 1},
         {1, 4, 4, 12, 12, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 4, 1},
+        {1, 5, 5, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 5, 1},     /* 7x7: planes in pairs, one left */
+        {2, 3, 3, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 0},   /* 14x14: 8 + 5 vectors, pairs across n */
+        {1, 4, 4, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 1},   /* the largest in place */
+        {1, 3, 3, 17, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 1},   /* one row more: the copy */
+        {1, 6, 6, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 6, 1},   /* 14 -> 7 */
+        {1, 3, 3, 21, 112, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3, 1},  /* 112 wide: 2 + 2 vectors */
+        {1, 3, 3, 9, 66, 3, 3, 2, 2, 0, 0, 0, 0, 1, 1, 3, 1},    /* last lane of a vector read */
+        {1, 3, 3, 11, 13, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3, 0},
         {1, 3, 6, 11, 9, 3, 3, 1, 1, 2, 1, 0, 1, 2, 2, 3, 1}, /* dilated: portable loops */
         {1, 3, 3, 9, 10, 5, 5, 2, 2, 2, 2, 2, 2, 1, 1, 3, 1}, /* 5x5: portable loops */
     };
@@ -233,10 +280,13 @@ static void test_conv_depthwise(void **state)
         char label[64];
         snprintf(label, sizeof label, "depthwise conv case %zu", i);
         check_op(conv_graph(&specs[i], 700 + i), label);
+        dw_paths_agree(&specs[i], 750 + i, label);
     }
     static const mb_op_type acts[] = {MB_OP_RELU, MB_OP_LEAKYRELU, MB_OP_CLIP, MB_OP_HARDSWISH};
-    for (size_t s = 0; s < 3; s++)
+    static const size_t act_specs[] = {0, 1, 2, 10, 14};
+    for (size_t si = 0; si < sizeof act_specs / sizeof act_specs[0]; si++)
         for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+            size_t s = act_specs[si];
             mb_graph *g = conv_graph(&specs[s], 800 + s);
             mb_node act = {.type = acts[a], .n_inputs = 1, .inputs = {g->n_nodes - 1}};
             snprintf(act.name, sizeof act.name, "act");
