@@ -103,6 +103,7 @@ typedef struct oc_job {
     int res_first;
     const mb_node *late_act;
     int64_t kc;                       /* input channels per K chunk */
+    int wpf;                          /* prefetch the next chunk's weight rows (oc_pf) */
     int64_t mchunk, n_mtasks, rows_per_task, n_rtasks;
     volatile int failed;
 } oc_job;
@@ -176,6 +177,32 @@ OC_TARGET static void oc_pack(const float *w, int64_t K, int nch, int nv, int64_
     }
 }
 
+/* Software prefetch (T1) of the OIHW rows the next (channel block, K
+ * chunk) packs: 32 row segments of a few KiB, a row apart, read once per
+ * layer from memory. Issued from inside the kernels, a few lines per input
+ * channel, spread over the whole chunk: without it oc_pack waited on the
+ * rows, and a burst of them per tile call stalled on the outstanding
+ * misses. Lines go row by row within a column of lines (pointer += row
+ * stride), then the next column. */
+typedef struct oc_pf {
+    const char *p;    /* next line */
+    int64_t rs, back; /* row stride; from past the last row to the next column's first */
+    int rows, r;      /* rows, row of p */
+    int per;          /* lines per call of oc_pf_step */
+    int64_t left;     /* lines left */
+} oc_pf;
+static inline __attribute__((always_inline)) void oc_pf_step(oc_pf *pf)
+{
+    for (int n = 0; n < pf->per && pf->left > 0; n++, pf->left--) {
+        _mm_prefetch(pf->p, _MM_HINT_T1);
+        pf->p += pf->rs;
+        if (++pf->r == pf->rows) {
+            pf->r = 0;
+            pf->p -= pf->back;
+        }
+    }
+}
+
 /* The micro-kernel: NV vectors of 16 output channels x NP pixels. Pixel i
  * reads x + i for i < S, x + rs + (i - S) after (a tile's second row);
  * channel c of the chunk at x + c * cstride, tap t at + toff[t]. w: the
@@ -183,7 +210,8 @@ OC_TARGET static void oc_pack(const float *w, int64_t K, int nch, int nv, int64_
  * or, bias NULL, at acc; they are stored raw to acc ([pixel][32]). */
 OC_TARGET static inline __attribute__((always_inline)) void oc_kernel(const oc_job *j, int NP, int S, int NV,
                                                                       const float *x, int64_t rs, const float *w,
-                                                                      int64_t nc, float *acc, const float *bias)
+                                                                      int64_t nc, float *acc, const float *bias,
+                                                                      oc_pf *pf)
 {
     __m512 a[OC_NP][2];
 #pragma GCC unroll 14
@@ -195,6 +223,8 @@ OC_TARGET static inline __attribute__((always_inline)) void oc_kernel(const oc_j
     const float *x2 = x + rs;
     if (j->taps == 1) {
         for (int64_t k = 0; k < nc; k++, x += cs, x2 += cs, w += 16 * NV) {
+            if (pf && (k & 7) == 0)
+                oc_pf_step(pf);
             __m512 w0 = _mm512_loadu_ps(w), w1 = NV > 1 ? _mm512_loadu_ps(w + 16) : w0;
 #pragma GCC unroll 14
             for (int i = 0; i < NP; i++) {
@@ -207,6 +237,8 @@ OC_TARGET static inline __attribute__((always_inline)) void oc_kernel(const oc_j
     } else {
         const int taps = j->taps;
         for (int64_t c = 0; c < nc; c++, x += cs, x2 += cs) {
+            if (pf)
+                oc_pf_step(pf);
             for (int t = 0; t < taps; t++, w += 16 * NV) {
                 const float *xt = x + j->toff[t], *xt2 = x2 + j->toff[t];
                 __m512 w0 = _mm512_loadu_ps(w), w1 = NV > 1 ? _mm512_loadu_ps(w + 16) : w0;
@@ -227,12 +259,13 @@ OC_TARGET static inline __attribute__((always_inline)) void oc_kernel(const oc_j
             _mm512_storeu_ps(acc + i * 32 + 16 * v, a[i][v]);
 }
 
-typedef void (*oc_kfn)(const oc_job *, const float *, int64_t, const float *, int64_t, float *, const float *);
+typedef void (*oc_kfn)(const oc_job *, const float *, int64_t, const float *, int64_t, float *, const float *,
+                       oc_pf *);
 #define OC_K(NP, S, NV)                                                                                         \
     OC_TARGET static void oc_k_##NP##_##S##_##NV(const oc_job *j, const float *x, int64_t rs, const float *w,  \
-                                                 int64_t nc, float *acc, const float *bias)                    \
+                                                 int64_t nc, float *acc, const float *bias, oc_pf *pf)         \
     {                                                                                                          \
-        oc_kernel(j, NP, S, NV, x, rs, w, nc, acc, bias);                                                      \
+        oc_kernel(j, NP, S, NV, x, rs, w, nc, acc, bias, pf);                                                  \
     }
 #define OC_K1(NP) OC_K(NP, NP, 1) OC_K(NP, NP, 2)
 #define OC_K2(NP, W) OC_K(NP, W, 1) OC_K(NP, W, 2)
@@ -358,13 +391,30 @@ OC_TARGET static void oc_task(void *arg, int t, int thread)
             int64_t cc = j->Cg - c0 < j->kc ? j->Cg - c0 : j->kc;
             int last = c0 + cc == j->Cg;
             oc_pack(w, K, nch, nv, c0 * taps, cc * taps, wp);
+            oc_pf pf = {0};
+            if (j->wpf) { /* the next chunk: this block's next part of K, or the next block's first */
+                int64_t nm = c0 + cc < j->Cg ? m : m + 32, nc0 = c0 + cc < j->Cg ? c0 + cc : 0;
+                if (nm < m1) {
+                    int64_t ncc = j->Cg - nc0 < j->kc ? j->Cg - nc0 : j->kc;
+                    /* a segment's first byte need not start a line: one line more */
+                    int64_t lines = (ncc * taps * (int64_t)sizeof(float) + 63) / 64 + 1;
+                    pf.p = (const char *)(d->w + (mg0 + nm) * K + nc0 * taps);
+                    pf.rows = m1 - nm < 32 ? (int)(m1 - nm) : 32;
+                    pf.rs = K * (int64_t)sizeof(float);
+                    pf.back = pf.rows * pf.rs - 64;
+                    pf.left = pf.rows * lines;
+                    /* calls: one per input channel per tile (1x1: per 8) */
+                    int64_t calls = (taps == 1 ? (cc + 7) / 8 : cc) * nt;
+                    pf.per = (int)((pf.left + calls - 1) / calls);
+                }
+            }
             for (int64_t i = 0; i < nt; i++) {
                 const oc_tile *ti = &tl[i];
                 int64_t oy = ti->p / j->OW, ox = ti->p % j->OW;
                 const float *xt = x + c0 * j->cstride + oy * j->PW + ox;
                 int var = ti->s == ti->np ? ti->np - 1 : 14 + ti->s - 1;
                 float *acc = accb + i * OC_NP * 32;
-                oc_kernels[nv - 1][var](j, xt, j->PW, wp, cc, acc, c0 == 0 ? bias : NULL);
+                oc_kernels[nv - 1][var](j, xt, j->PW, wp, cc, acc, c0 == 0 ? bias : NULL, pf.left > 0 ? &pf : NULL);
                 if (last)
                     oc_store(j, acc, ti->np, nch, out + ti->p);
             }
@@ -516,6 +566,7 @@ int cpu_conv_oc(cpu_ctx *c, const cpu_dconv *d)
         j->kc = 1;
     if (j->kc > j->Cg)
         j->kc = j->Cg;
+    j->wpf = oc_env_int("MECBED_CPU_CONV_OC_WPF", 1);
     oc_split(c, j);
     int n_tasks = (int)(d->n_batch * d->G * j->n_mtasks * j->n_rtasks);
     cpu_run(c, n_tasks, oc_task, j, (double)d->n_batch * d->M * j->P * j->K / 100.0);
