@@ -50,6 +50,8 @@
 
 #define OC_NP 14           /* output pixels per register tile, at most */
 #define OC_MAX_TAPS 64     /* kh * kw handled (the zoo's small maps: 1x1, 3x3) */
+#define OC_MIN_K 160  /* default dispatch: K = Cg * kh * kw from which, */
+#define OC_MAX_PX 3136 /* and output pixels up to which (56x56) */
 #ifndef OC_WCHUNK_BYTES
 #define OC_WCHUNK_BYTES (64 * 1024) /* packed weights of one 32-channel block per K chunk */
 #endif
@@ -80,9 +82,17 @@ int cpu_conv_oc_wanted(const cpu_dconv *d)
         return 0;
     if (mode == 1)
         return 1;
-    int64_t OH = d->r.h1 - d->r.h0, OW = d->r.w1 - d->r.w0;
-    /* small maps with enough output channels to fill the vectors */
-    return Mg >= 32 && OH * OW <= 256 && Cg * d->kh * d->kw >= 64;
+    /* Measured (one thread, interleaved per-node minima against the direct
+     * kernel; kernels/cpu/README.md, "Small maps: vectors over output
+     * channels"): faster on maps up to 56x56 from K = 144 (GoogLeNet's
+     * 28x28 1x1 layers 0.63-0.9x, DenseNet's 1x1 0.8-0.9x, 3x3 0.91-0.99x,
+     * tiny YOLOv2's 13x13 0.54-0.8x); slower on the stems (K = 27, 147:
+     * 1.05-2x) and K <= 128 at 28x28 and 56x56 (1.05-1.4x: few FMAs per
+     * output stored, where the direct kernel's contiguous stores win), and
+     * on maps over 56x56 (tiny YOLOv2's 104x104 K = 288: 1.05x). */
+    int64_t P = (d->r.h1 - d->r.h0) * (d->r.w1 - d->r.w0);
+    return Mg >= 16 && Cg * d->kh * d->kw >= oc_env_int("MECBED_CPU_CONV_OC_MINK", OC_MIN_K) &&
+           P <= oc_env_int("MECBED_CPU_CONV_OC_MAXPX", OC_MAX_PX);
 }
 
 #if OC_X86
