@@ -8,8 +8,10 @@
 # channels on maps of any size (so the tests' small 1x1 layers get several
 # chunks), input
 # packing and prefetch forced on every 1x1 layer or off, and every 1x1
-# layer on the direct kernel with weights always packed; and the depthwise
-# kernel on its padded-copy path only (MECBED_CPU_DW=copy). Each run holds
+# layer on the direct kernel with weights always packed; the small-map
+# kernel over output channels (cpu_conv_oc.c) forced on every conv it can
+# run (also with K chunks of 4 KiB of packed weights) and off; and the
+# depthwise kernel on its padded-copy path only (MECBED_CPU_DW=copy). Each run holds
 # tiles and threads bit-exact to the whole op and
 # every conv to the reference backend (tests/test_kernels_cpu.c). Then
 # pooling's padded-copy path (MECBED_CPU_POOL_FAST=0, kernels/cpu/
@@ -24,7 +26,8 @@ for cfg in MECBED_CPU_DC_TILE=1 MECBED_CPU_DC_TILE=3 "MECBED_CPU_DC_TILE=2 MECBE
     MECBED_CPU_1X1_KBLOCK=off "MECBED_CPU_1X1_KBLOCK=16 MECBED_CPU_DC_X1_PX=1" \
     "MECBED_CPU_1X1_KBLOCK=40 MECBED_CPU_DC_X1_PX=1 MECBED_CPU_DC_XPACK=2 MECBED_CPU_DC_XPF=2 MECBED_CPU_DC_TILE=3" \
     "MECBED_CPU_DC_XPACK=0 MECBED_CPU_DC_XPF=0" "MECBED_CPU_1X1_GEMM_BIG=100000 MECBED_CPU_DC_XPACK_PX=0" \
-    MECBED_CPU_POOL_FAST=0 MECBED_CPU_POOL_PF=0 MECBED_CPU_DW=copy; do
+    MECBED_CPU_POOL_FAST=0 MECBED_CPU_POOL_PF=0 MECBED_CPU_DW=copy \
+    MECBED_CPU_CONV_OC=1 "MECBED_CPU_CONV_OC=1 MECBED_CPU_CONV_OC_WKB=4" MECBED_CPU_CONV_OC=0; do
     # shellcheck disable=SC2086  # the assignments
     if ! out=$(env $cfg timeout 120 "$T" 2>&1); then
         echo "$out" | tail -n 30

@@ -444,6 +444,79 @@ static void test_conv_residual(void **state)
             check_residual(&specs[i], k & 1, acts[(i + (size_t)k) % 4], 900 + i * 10 + (uint64_t)k);
 }
 
+/* The small-map kernel vectorised over output channels (cpu_conv_oc.c)
+ * against the direct kernel it stands in for, bit for bit: every element is
+ * bias + the same FMAs in the same order on both. MECBED_CPU_CONV_OC (read
+ * on every conv) picks the path: 0 the direct kernel, whole op on one
+ * thread; 1 the oc kernel, whole on 1 and 2 threads, on random tile grids,
+ * and with K cut into chunks of 1 or 2 KiB of packed weights
+ * (MECBED_CPU_CONV_OC_WKB: partial sums stored and reloaded). Shapes: 1x1
+ * and 3x3, stride 1 and 2, pads (asymmetric), maps 7..28 wide (one tile per
+ * row, several per row, two rows per tile, runs across rows for 1x1),
+ * output channels 20..72 (a 16-lane block alone, 32-channel blocks with
+ * 8- and 4-channel tails), K 45..600, groups, batch 2 without bias; each
+ * also against the reference. Then the fused residual Add and activations
+ * on it (check_residual). */
+static void test_conv_oc(void **state)
+{
+    (void)state;
+    static const conv_spec specs[] = {
+        /* n  c   m   h   w  kh kw sh sw pt pl pb pr dh dw  g  b */
+        {1, 64, 72, 13, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+        {1, 40, 50, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+        {2, 33, 20, 14, 14, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0},
+        {1, 300, 48, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
+        {1, 24, 40, 11, 10, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 1},
+        {1, 17, 36, 13, 12, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1},
+        {1, 5, 33, 9, 11, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+        {1, 9, 44, 15, 17, 3, 3, 3, 2, 1, 0, 1, 2, 1, 1, 1, 1},
+        {1, 32, 33, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+        {2, 16, 40, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {1, 24, 64, 9, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1},
+        {1, 600, 36, 7, 9, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
+        {1, 48, 32, 14, 14, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1, 1, 1},
+    };
+    const char *e = getenv("MECBED_CPU_CONV_OC");
+    char *saved = e ? strdup(e) : NULL; /* restored at the end: cli_cpu_conv_orders.sh sets it */
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        char label[64];
+        snprintf(label, sizeof label, "oc conv case %zu", i);
+        mb_graph *g = conv_graph(&specs[i], 1500 + i);
+        int node = g->n_nodes - 1;
+        const mb_node *n = &g->nodes[node];
+        mb_tensor *in[1] = {rand_tensor(4, g->nodes[0].out_dims, 1600 + i, -2, 2)};
+        setenv("MECBED_CPU_CONV_OC", "0", 1);
+        mb_tensor *old = run_whole(cpu1, g, node, in);
+        setenv("MECBED_CPU_CONV_OC", "1", 1);
+        mb_tensor *want = run_whole(ref_be, g, node, in);
+        int exact = direct_path(n); /* else the old path is sgemm: summed in another order */
+        for (int k = 0; k < 8; k++) {
+            setenv("MECBED_CPU_CONV_OC_WKB", k & 2 ? (k & 4 ? "1" : "2") : "64", 1);
+            mb_tensor *got = k < 2 ? run_whole(k ? cpu2 : cpu1, g, node, in)
+                                   : run_tiled(k & 1 ? cpu2 : cpu1, g, node, in, (int)rnd(1, 4), (int)rnd(1, 4));
+            expect_close("oc vs ref", label, got, want);
+            if (exact && !bit_equal(got, old))
+                fail_msg("%s: oc run %d differs from the direct kernel by %g (expected bit-exact)", label, k,
+                         mb_tensor_max_abs_diff(got, old));
+            mb_tensor_free(got);
+        }
+        unsetenv("MECBED_CPU_CONV_OC_WKB");
+        mb_tensor_free(old);
+        mb_tensor_free(want);
+        mb_tensor_free(in[0]);
+        mb_graph_free(g);
+    }
+    static const mb_op_type acts[] = {MB_OP_RELU, MB_OP_COUNT, MB_OP_HARDSWISH, MB_OP_CLIP, MB_OP_LEAKYRELU};
+    for (size_t i = 0; i < 4; i++)
+        for (int k = 0; k < 5; k++)
+            check_residual(&specs[i], k & 1, acts[(i + (size_t)k) % 5], 1700 + i * 10 + (uint64_t)k);
+    if (saved)
+        setenv("MECBED_CPU_CONV_OC", saved, 1);
+    else
+        unsetenv("MECBED_CPU_CONV_OC");
+    free(saved);
+}
+
 static void test_delegated_ops(void **state)
 {
     (void)state;
@@ -792,7 +865,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_blas_core),       cmocka_unit_test(test_backend_by_name),
         cmocka_unit_test(test_conv_shapes),     cmocka_unit_test(test_conv_random),
         cmocka_unit_test(test_conv_direct),     cmocka_unit_test(test_conv_depthwise),
-        cmocka_unit_test(test_conv_residual),
+        cmocka_unit_test(test_conv_residual),   cmocka_unit_test(test_conv_oc),
         cmocka_unit_test(test_pooling),         cmocka_unit_test(test_pooling_fast),
         cmocka_unit_test(test_global_avgpool),
         cmocka_unit_test(test_unary),           cmocka_unit_test(test_binary),

@@ -621,6 +621,17 @@ int cpu_conv(cpu_ctx *c, const mb_graph *g, int node, const cpu_post *post, cons
      * sgemm reading the input in place kept up or stayed ahead (ResNet-50's
      * 512->128 at 28x28: 145 vs 130 GFLOP/s; 1024->256 at 14x14: 141 both;
      * `make bench` rows, thread CPU time, best of 2 interleaved rounds). */
+    if (j.Cg > 1 && j.dh == 1 && j.dw == 1) { /* small maps: vectors over output channels */
+        cpu_dconv d = {&in[0], j.w, j.bias, j.out, j.n_batch, j.C, j.M, j.G, j.kh, j.kw, j.sh, j.sw, j.pt, j.pl,
+                       j.full_h, j.full_w, r, act, dpost};
+        if (cpu_conv_oc_wanted(&d)) {
+            if (cpu_conv_oc(c, &d)) {
+                snprintf(err, errlen, "conv '%s': out of memory for the padded input", nd->name);
+                return -1;
+            }
+            return 0;
+        }
+    }
     int big_1x1 = j.kh == 1 && j.kw == 1 && j.sh == 1 && j.sw == 1 &&
                   ((j.Cg >= cpu_1x1_gemm_big() && j.P >= 128 && (j.P < cpu_1x1_gemm_maxpx() || j.Mg >= cpu_1x1_gemm_minm())) ||
                    (j.Cg >= cpu_1x1_gemm_k() && j.P >= 1024));

@@ -104,6 +104,11 @@ int cpu_conv_direct_available(void);
 int cpu_conv_1x1_kblock(void);
 /* 0 done, -1 out of memory. */
 int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d);
+/* Small output maps, vectors over output channels (cpu_conv_oc.c), for the
+ * convs the direct kernels take; the same sum in the same order, so the
+ * same bits. cpu_conv_oc_wanted: whether it runs d (MECBED_CPU_CONV_OC). */
+int cpu_conv_oc_wanted(const cpu_dconv *d);
+int cpu_conv_oc(cpu_ctx *c, const cpu_dconv *d);
 /* Depthwise 3x3 (cpu_conv_dw.c): one input channel per group, stride 1 or 2,
  * dilation 1 (dh, dw), AVX-512 present and MECBED_CPU_CONV not "gemm":
  * cpu_conv_dw3x3_handles says whether it applies. Each output element is
