@@ -340,6 +340,24 @@ static void infer_rank_ops(const infer_opts *o, infer_run *r)
     }
 }
 
+
+/* Convolutions and pools: the window, so a script can tell a 1x1 conv from
+ * a 3x3 or a stride-2 one (scripts/ort-op-types.py groups by it). */
+static void add_window(cJSON *e, const mb_graph *g, const mb_node *n)
+{
+    if (n->type != MB_OP_CONV && n->type != MB_OP_CONV_TRANSPOSE && n->type != MB_OP_MAXPOOL &&
+        n->type != MB_OP_AVGPOOL)
+        return;
+    const mb_op_attrs *a = &n->a;
+    int sh = a->stride[0] > 0 ? a->stride[0] : 1, sw = a->stride[1] > 0 ? a->stride[1] : 1;
+    cJSON_AddItemToObject(e, "kernel", cJSON_CreateIntArray(a->kernel, 2));
+    cJSON_AddItemToObject(e, "stride", cJSON_CreateIntArray((const int[2]){sh, sw}, 2));
+    if (n->type == MB_OP_MAXPOOL || n->type == MB_OP_AVGPOOL)
+        return;
+    cJSON_AddNumberToObject(e, "group", a->group > 0 ? a->group : 1);
+    if (n->n_inputs > 0)
+        cJSON_AddNumberToObject(e, "in_channels", (double)g->nodes[n->inputs[0]].out_dims[1]);
+}
 static int print_json(const infer_opts *o, const infer_run *r)
 {
     const mb_graph *g = r->g;
@@ -389,6 +407,7 @@ static int print_json(const infer_opts *o, const infer_run *r)
         cJSON_AddNumberToObject(e, "bytes_out", (double)n->out_bytes);
         cJSON_AddNumberToObject(e, "macs", (double)n->macs);
         cJSON_AddNumberToObject(e, "gflops", gflops(n->macs, r->times[i].ms));
+        add_window(e, g, n);
         cJSON_AddItemToArray(ops, e);
     }
     char *s = cJSON_Print(js);

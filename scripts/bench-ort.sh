@@ -25,6 +25,10 @@
 #   ORT_DIR            where onnxruntime-node is installed
 #                      (default ${XDG_CACHE_HOME:-~/.cache}/mecbed/ort)
 #   BENCH_ORT_TOL      fail when a relative output difference exceeds this (1e-3)
+#   BENCH_ORT_OPS      1 (default): after the table, where the time goes per op
+#                      class (conv kind, pool, ...) against ORT's own profile on
+#                      the first thread count, summed over the models
+#                      (scripts/ort-op-types.py); 0: skip it
 #   BENCH_ORT_AB       A/B: environment assignments (e.g. "MECBED_CPU_DC_TILE=1")
 #                      for a second mecbed run right before the default one, against
 #                      the same ORT time: a row "NAME[B]" and its own geometric mean
@@ -38,6 +42,8 @@ RUNS=${BENCH_ORT_RUNS:-15}
 REPEATS=${BENCH_ORT_REPEATS:-10}
 INFER_ARGS=${BENCH_ORT_INFER---fold-bn --fuse}
 TOL=${BENCH_ORT_TOL:-1e-3}
+OPS=${BENCH_ORT_OPS:-1}
+OPS_THREADS=${THREADS%% *}
 here=$(cd "$(dirname "$0")" && pwd)
 
 [ "${1:-}" != --help ] && [ "${1:-}" != -h ] || { sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0; }
@@ -105,6 +111,13 @@ bench() {
                 worst=$(jget "$d" "Math.max($worst, j.max_abs_diff / (j.max_abs > 0 ? j.max_abs : 1))")
                 k=$((k + 1))
             done
+            if [ "$variant" = A ] && [ "$OPS" = 1 ] && [ "$t" = "$OPS_THREADS" ]; then
+                # per-op profiles for the op-class table (ORT's profiler on: a separate run)
+                echo "$mb" >"$work/$name.mbprof.json"
+                node "$here/bench-ort.js" profile "$onnx" "$t" "$RUNS" "$work/$name.prof" \
+                    >"$work/$name.ortprof.jsonl" 2>"$work/ort.err" || { cat "$work/ort.err" >&2; die "$name: ORT profile failed"; }
+                echo "$name $work/$name.mbprof.json $work/$name.ortprof.jsonl" >>"$work/opsets"
+            fi
             ort_ms=$(jget "$ort" j.ms_median)
             wall=$(jget "$mb" j.wall_ms)
             sum=$(jget "$mb" j.total_ms)
@@ -140,6 +153,15 @@ for t in $THREADS; do
         printf "geometric mean of wall/ORT, %d thread%s, with %s: %.2f over %d models\n", t, t == 1 ? "" : "s", ab, exp(s / n), n }' \
         "$work/ratioB_$t"
 done
+if [ -f "$work/opsets" ]; then
+    py=python3
+    [ -x /usr/bin/python3 ] && py=/usr/bin/python3 # Debian's, not one earlier on PATH
+    echo
+    echo "where the time goes, $OPS_THREADS thread(s), summed over the models (kernel times, ORT's profiler on;"
+    echo "ORT folds fused ops into the node before them; scripts/ort-op-types.py):"
+    # shellcheck disable=SC2046  # NAME MB.json ORT.jsonl triples
+    "$py" "$here/ort-op-types.py" $(cat "$work/opsets") || die "op-class table failed"
+fi
 if [ -f "$work/mismatch" ]; then
     echo "bench-ort: outputs differ by more than $TOL of scale: $(sort -u "$work/mismatch" | tr '\n' ' ')" >&2
     exit 1

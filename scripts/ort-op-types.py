@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Where mecbed's time differs from ONNX Runtime's, per op type, over models.
+
+    ort-op-types.py NAME MECBED.json ORT.jsonl [NAME MECBED.json ORT.jsonl ...]
+
+Each model: `mecbed infer --model MODEL.onnx --json` (the `profile` array,
+per-node ms, nodes fused into another report 0; convs with their window) and
+`node scripts/bench-ort.js profile MODEL.onnx T RUNS PREFIX` (one line per
+ORT node, median kernel us). scripts/bench-ort.sh runs it with
+BENCH_ORT_OPS=1.
+
+ORT fuses differently (its NCHWc transformer folds a BatchNormalization that
+follows a Concat into a conv, Relu and Add into the conv before them) and
+names a fused node after its last output. So each ORT node is charged to the
+mecbed node of that name (`_nchwc` and `_bn` dropped; the name of a BatchNorm
+mecbed folded away tried as the conv before it), walked back through the nodes mecbed fused (0 ms) to
+the one mecbed timed. The class is that node's: its op type, and for Conv
+the kind of conv (depthwise, 1x1, stride 2, KxK stride 1; the stem, with 4
+or fewer input channels, apart). ORT nodes with no mecbed
+counterpart (its layout reorders) get a class of their own.
+
+Prints, summed over the models: per class, mecbed ms, ORT ms, their ratio,
+the gap, and the model contributing most to the gap.
+"""
+import collections
+import json
+import re
+import sys
+
+FUSED_THROUGH = ("Relu", "Clip", "Add", "BatchNormalization", "Sigmoid", "HardSwish", "LeakyRelu", "Mul")
+
+
+def conv_kind(o):
+    """A conv's kind from the window fields `mecbed infer --json` gives convs."""
+    ks, st, group, cin = o.get("kernel"), o.get("stride", [1, 1]), o.get("group", 1), o.get("in_channels", 0)
+    if ks is None:
+        return "Conv"
+    if group > 1 and cin == group:
+        return "Conv depthwise"
+    if 0 < cin <= 4:
+        return "Conv stem (<= 4 input channels)"
+    if max(st) > 1:
+        return "Conv stride 2+"
+    if ks == [1, 1]:
+        return "Conv 1x1"
+    return "Conv %dx%d stride 1" % (ks[0], ks[1])
+
+
+def charge(name, idx, prof):
+    """The index of the mecbed node an ORT node named `name` stands for, or None."""
+    name = re.sub(r"_nchwc$", "", name)
+    # a BatchNorm mecbed folded away is named after the conv before it: torchvision's
+    # "bn2" after "conv2", "downsample.1" after "downsample.0", "conv.3" after "conv.2"
+    prev = re.sub(r"\.(\d+)$", lambda m: "." + str(int(m.group(1)) - 1), name) if re.search(r"\.[1-9]\d*$", name) else name
+    cands = [name, re.sub(r"_bn$", "", name), re.sub(r"bn(\d+)$", r"conv\1", name), prev, re.sub(r"bn$", "conv", name)]
+    i = next((idx[c] for c in cands if c in idx), None)
+    # walk back over what mecbed fused into the node before it (reported 0 ms)
+    while i is not None and i > 0 and prof[i]["ms"] == 0 and prof[i]["type"] in FUSED_THROUGH:
+        i -= 1
+    return i
+
+
+def classify(node):
+    return conv_kind(node) if node["type"] == "Conv" else node["type"]
+
+
+def main():
+    args = sys.argv[1:]
+    if not args or len(args) % 3:
+        sys.exit(__doc__)
+    tot = collections.defaultdict(lambda: {"mb": 0.0, "ort": 0.0, "n": 0, "by_model": collections.Counter()})
+    for k in range(0, len(args), 3):
+        model, mb_path, ort_path = args[k:k + 3]
+        try:
+            prof = json.load(open(mb_path))["profile"]
+            ort = [json.loads(line) for line in open(ort_path) if line.strip()]
+        except (OSError, ValueError, KeyError) as e:
+            sys.exit(f"ort-op-types.py: {model}: {e}")
+        idx = {o["name"]: i for i, o in enumerate(prof)}
+        for o in prof:
+            if o["ms"] > 0:
+                r = tot[classify(o)]
+                r["mb"] += o["ms"]
+                r["n"] += 1
+                r["by_model"][model] += o["ms"]
+        for n in ort:
+            i = charge(n["node"], idx, prof)
+            cls = classify(prof[i]) if i is not None else f"{n['op']} (ORT only)"
+            r = tot[cls]
+            r["ort"] += n["us"] / 1000
+            r["by_model"][model] -= n["us"] / 1000
+    print("| op class | mecbed nodes | mecbed ms | ORT ms | ratio | gap ms | most of the gap in |")
+    print("|---|---|---|---|---|---|---|")
+    smb = sort = 0.0
+    for cls, r in sorted(tot.items(), key=lambda kv: kv[1]["ort"] - kv[1]["mb"]):
+        smb += r["mb"]
+        sort += r["ort"]
+        ratio = f"{r['mb'] / r['ort']:.2f}" if r["ort"] > 0 and r["mb"] > 0 else "-"
+        worst, gap = max(r["by_model"].items(), key=lambda kv: abs(kv[1]), default=("", 0.0))
+        print(f"| {cls} | {r['n']} | {r['mb']:.2f} | {r['ort']:.2f} | {ratio} | {r['mb'] - r['ort']:+.2f} | "
+              f"{worst} ({gap:+.2f}) |")
+    print(f"| all | {sum(r['n'] for r in tot.values())} | {smb:.2f} | {sort:.2f} | "
+          f"{smb / max(sort, 1e-9):.2f} | {smb - sort:+.2f} | |")
+
+
+if __name__ == "__main__":
+    main()
