@@ -63,6 +63,10 @@ assert [p["type"] for p in j["profile"]] == ["Input", "Conv", "Relu"]
 for p in j["profile"]:
     for k in ("op", "name", "type", "ms", "bytes_out", "macs", "gflops"):
         assert k in p, k
+# convs carry their window (scripts/ort-op-types.py groups by it); other ops do not
+conv = j["profile"][1]
+assert (conv["kernel"], conv["stride"], conv["group"], conv["in_channels"]) == ([1, 1], [1, 1], 1, 2), conv
+assert "kernel" not in j["profile"][2]
 EOF
 
 # the reference backend agrees with the fast one (kernels/ref is always
