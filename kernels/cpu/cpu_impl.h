@@ -27,6 +27,9 @@ void cpu_pool_free(cpu_pool *p);
 int cpu_pool_threads(const cpu_pool *p);
 /* Run fn(arg, t, thread) for t in [0, n_tasks); returns when all are done. */
 void cpu_pool_run(cpu_pool *p, int n_tasks, cpu_task_fn fn, void *arg);
+/* The same, a thread claiming chunk consecutive tasks at a time (fewer
+ * trips to the shared counter when tasks are short). */
+void cpu_pool_run_chunked(cpu_pool *p, int n_tasks, int chunk, cpu_task_fn fn, void *arg);
 
 typedef struct cpu_ctx {
     cpu_pool *pool;

@@ -14,10 +14,15 @@
  * 5.8 ms, DenseNet-121 48 -> 39 ms; with 200 us some runs still found the
  * worker asleep after a stretch of small single-threaded ops (wall 1.3x the
  * op sum), with 500-2000 us none did. The price: a worker burns up to
- * 1 ms of CPU after each inference. */
+ * 1 ms of CPU after each inference.
+ *
+ * Tasks are claimed in chunks (cpu_pool_run_chunked; cpu_run sizes them to
+ * about 4 us of work): a claim moves the counter's cache line between the
+ * cores, which cost more than a 150 ns pooling plane. */
 #include "cpu_impl.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -29,22 +34,33 @@
 
 #define POOL_SPIN_US_DEFAULT 1000
 
+/* The fields each thread writes (the task counter, the busy count) sit on
+ * cache lines of their own, away from the job description every task
+ * reads: on one shared line, each claim by one core invalidated the other
+ * core's copy of fn/arg/n_tasks, a cache miss per task on top of the
+ * counter's own. MECBED_CPU_POOL_CHUNK=0 restores both for A/B: one task
+ * per claim, counted on the job's line, the job re-read per task. */
+#define POOL_LINE 64
 struct cpu_pool {
     int n_threads;
     pthread_t *workers;
     pthread_mutex_t mu;
     pthread_cond_t start, done;
     double spin_ns;
+    int chunk_on; /* MECBED_CPU_POOL_CHUNK: 0 claims one task at a time */
+    int sleeping; /* under mu: workers blocked on start */
+    int waiting;  /* under mu: the caller is blocked on done */
+    int quit;     /* atomic; set under mu */
     /* the job being run: written by the caller before it bumps generation */
-    unsigned long generation; /* atomic; changed under mu */
+    _Alignas(POOL_LINE) unsigned long generation; /* atomic; changed under mu */
     cpu_task_fn fn;
     void *arg;
     int n_tasks;
-    int next_task; /* atomic */
-    int busy;      /* atomic: workers still inside the current job */
-    int sleeping;  /* under mu: workers blocked on start */
-    int waiting;   /* under mu: the caller is blocked on done */
-    int quit;      /* atomic; set under mu */
+    int chunk; /* tasks per claim */
+    int next_task_shared; /* atomic: the counter as it was, on the job's line (MECBED_CPU_POOL_CHUNK=0) */
+    _Alignas(POOL_LINE) int next_task; /* atomic */
+    _Alignas(POOL_LINE) int busy;      /* atomic: workers still inside the current job */
+    char pad_end[POOL_LINE - sizeof(int)];
 };
 
 typedef struct worker_arg {
@@ -79,14 +95,29 @@ static int spin_while_eq_ul(const unsigned long *v, unsigned long old, double sp
     }
 }
 
-/* Take tasks until none are left. */
+/* Take tasks, chunk at a time, until none are left. The job is read once
+ * into locals: the counter's line is the only one the threads share while
+ * they work. */
 static void drain(cpu_pool *p, int thread)
 {
+    if (!p->chunk_on) {
+        for (;;) {
+            int t = __atomic_fetch_add(&p->next_task_shared, 1, __ATOMIC_RELAXED);
+            if (t >= p->n_tasks)
+                return;
+            p->fn(p->arg, t, thread);
+        }
+    }
+    cpu_task_fn fn = p->fn;
+    void *arg = p->arg;
+    const int n = p->n_tasks, chunk = p->chunk;
     for (;;) {
-        int t = __atomic_fetch_add(&p->next_task, 1, __ATOMIC_RELAXED);
-        if (t >= p->n_tasks)
+        int t = __atomic_fetch_add(&p->next_task, chunk, __ATOMIC_RELAXED);
+        if (t >= n)
             return;
-        p->fn(p->arg, t, thread);
+        int t1 = t + chunk < n ? t + chunk : n;
+        for (; t < t1; t++)
+            fn(arg, t, thread);
     }
 }
 
@@ -125,9 +156,10 @@ cpu_pool *cpu_pool_new(int n_threads)
         n_threads = 1;
     if (n_threads > CPU_MAX_THREADS)
         n_threads = CPU_MAX_THREADS;
-    cpu_pool *p = calloc(1, sizeof *p);
+    cpu_pool *p = aligned_alloc(POOL_LINE, (sizeof(cpu_pool) + POOL_LINE - 1) / POOL_LINE * POOL_LINE);
     if (!p)
         return NULL;
+    memset(p, 0, sizeof *p);
     p->n_threads = n_threads;
     p->spin_ns = POOL_SPIN_US_DEFAULT * 1e3;
     const char *e = getenv("MECBED_CPU_SPIN_US");
@@ -137,6 +169,10 @@ cpu_pool *cpu_pool_new(int n_threads)
         if (*end == 0 && us >= 0)
             p->spin_ns = us * 1e3;
     }
+    p->chunk_on = 1;
+    e = getenv("MECBED_CPU_POOL_CHUNK");
+    if (e && !strcmp(e, "0"))
+        p->chunk_on = 0;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->start, NULL);
     pthread_cond_init(&p->done, NULL);
@@ -189,6 +225,11 @@ int cpu_pool_threads(const cpu_pool *p)
 
 void cpu_pool_run(cpu_pool *p, int n_tasks, cpu_task_fn fn, void *arg)
 {
+    cpu_pool_run_chunked(p, n_tasks, 1, fn, arg);
+}
+
+void cpu_pool_run_chunked(cpu_pool *p, int n_tasks, int chunk, cpu_task_fn fn, void *arg)
+{
     if (n_tasks <= 0)
         return;
     if (p->n_threads == 1 || n_tasks == 1) {
@@ -196,10 +237,12 @@ void cpu_pool_run(cpu_pool *p, int n_tasks, cpu_task_fn fn, void *arg)
             fn(arg, t, 0);
         return;
     }
+    p->chunk = p->chunk_on && chunk > 1 ? chunk : 1;
     p->fn = fn;
     p->arg = arg;
     p->n_tasks = n_tasks;
     __atomic_store_n(&p->next_task, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->next_task_shared, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&p->busy, p->n_threads - 1, __ATOMIC_RELAXED);
     pthread_mutex_lock(&p->mu);
     /* release: the job's fields above are visible to a worker that sees it */
