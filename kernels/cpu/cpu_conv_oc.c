@@ -487,23 +487,22 @@ static void oc_fill_task(void *arg, int t, int thread)
 }
 
 /* Tasks: (batch, group, chunk of output channels in blocks of 32, chunk of
- * output rows). Rows: as many as keep a task's share of the input within
- * OC_L2_BYTES (each channel block reads it again); one thread on a small
- * map: one task per (batch, group), every weight packed once. More
- * threads: where the weights outweigh a task's input (small maps), output
+ * output rows). One thread: one task per (batch, group), every weight
+ * packed once (capping a task's input share at 1 MiB with row chunks was
+ * 3-4 % slower on ResNet-50's 256->64 and 256->128 1x1 layers at 56x56).
+ * More threads: where the weights outweigh the input (small maps), output
  * channels are split first (each task reads the small input but only its
- * share of the weights); else rows first (ResNet-50's 256->128 at 56x56
- * ran 1.19x slower on 2 threads with channels split first: each task read
- * the whole 3 MB input). */
-#define OC_L2_BYTES (1024 * 1024)
+ * share of the weights); else rows first (ResNet-50's 256->128 at 56x56:
+ * 0.71 -> 0.60 ms on 2 threads; with channels split first each task read
+ * the whole 3 MB input). MECBED_CPU_CONV_OC_ROWS=0: channels first always
+ * (the first version, A/B). */
 static void oc_split(const cpu_ctx *c, oc_job *j)
 {
     int64_t base = j->d->n_batch * j->d->G, want = c->n_threads > 1 ? 2 * c->n_threads : 1;
-    int64_t per_row = j->Cg * j->phy * j->phx * j->PW * (int64_t)sizeof(float);
-    int64_t rows = per_row > 0 ? OC_L2_BYTES / per_row : j->OH;
-    rows = rows < 1 ? 1 : rows > j->OH ? j->OH : rows;
-    int64_t blocks = (j->Mg + 31) / 32, mt = 1, rt = (j->OH + rows - 1) / rows;
-    if (j->Mg * j->K * (int64_t)sizeof(float) > per_row * rows)
+    int64_t input = j->Cg * j->phy * j->phx * j->PW * j->OH * (int64_t)sizeof(float);
+    int old = oc_env_int("MECBED_CPU_CONV_OC_ROWS", 1) == 0;
+    int64_t blocks = (j->Mg + 31) / 32, mt = 1, rt = 1;
+    if (old || j->Mg * j->K * (int64_t)sizeof(float) > input)
         while (base * mt * rt < want && mt < blocks)
             mt++;
     while (base * mt * rt < want && rt < j->OH)
