@@ -518,6 +518,71 @@ static void oc_split(const cpu_ctx *c, oc_job *j)
     j->n_rtasks = (j->OH + j->rows_per_task - 1) / j->rows_per_task;
 }
 
+/* A split's time on n_threads, as the pool would run it: tasks claimed in
+ * order by whichever thread is free first. A task costs its MACs plus the
+ * bytes it reads (its weight rows, its input rows with the window's halo;
+ * about one byte per MAC of time from L2 on AVX-512 at 2 FMAs a cycle). */
+static double oc_makespan(const oc_job *j, int n_threads, int64_t mchunk, int64_t rows)
+{
+    double busy[CPU_MAX_THREADS] = {0};
+    int64_t base = j->d->n_batch * j->d->G, halo = j->PHr > j->OH ? j->PHr - j->OH : 0;
+    for (int64_t b = 0; b < base; b++)
+        for (int64_t m0 = 0; m0 < j->Mg; m0 += mchunk) {
+            int64_t ml = j->Mg - m0 < mchunk ? j->Mg - m0 : mchunk;
+            double mv = (double)((ml + 15) / 16 * 16); /* half-blocks of 16 lanes */
+            for (int64_t y0 = 0; y0 < j->OH; y0 += rows) {
+                int64_t yl = j->OH - y0 < rows ? j->OH - y0 : rows;
+                double cost = mv * (double)(yl * j->OW) * (double)j->K + (double)ml * (double)j->K * 4.0 +
+                              (double)(j->Cg * j->phy * j->phx * j->PW * (yl + halo)) * 4.0;
+                int k = 0;
+                for (int i = 1; i < n_threads; i++)
+                    if (busy[i] < busy[k])
+                        k = i;
+                busy[k] += cost;
+            }
+        }
+    double m = 0;
+    for (int i = 0; i < n_threads; i++)
+        m = busy[i] > m ? busy[i] : m;
+    return m;
+}
+
+/* Threads: oc_split's chunk counts came out uneven for 2 threads (192 or
+ * 160 output channels: 3 chunks of 64/64/32, rows unsplit: one thread did
+ * 2 tasks, the other 1, at most 1.5x), so each (channel chunks, row chunks)
+ * pair up to 4 per thread each way is scored by oc_makespan and the
+ * shortest kept, ties to the fewer tasks. MECBED_CPU_CONV_OC_BALANCE=0:
+ * oc_split's counts as they are (A/B). */
+static void oc_balance(const cpu_ctx *c, oc_job *j)
+{
+    int nt = c->n_threads < CPU_MAX_THREADS ? c->n_threads : CPU_MAX_THREADS;
+    if (nt < 2 || oc_env_int("MECBED_CPU_CONV_OC_BALANCE", 1) == 0)
+        return;
+    int64_t blocks = (j->Mg + 31) / 32, best_m = j->mchunk, best_r = j->rows_per_task;
+    double best = oc_makespan(j, nt, best_m, best_r);
+    int64_t best_n = j->n_mtasks * j->n_rtasks;
+    for (int64_t mt = 1; mt <= blocks && mt <= 4 * nt; mt++) {
+        int64_t mchunk = (blocks + mt - 1) / mt * 32;
+        for (int64_t rt = 1; rt <= j->OH && rt <= 4 * nt; rt++) {
+            int64_t rows = (j->OH + rt - 1) / rt;
+            if (!j->linear && 2 * j->OW <= OC_NP && rows < j->OH)
+                rows += rows & 1; /* whole two-row tiles */
+            int64_t n = ((j->Mg + mchunk - 1) / mchunk) * ((j->OH + rows - 1) / rows);
+            double ms = oc_makespan(j, nt, mchunk, rows);
+            if (ms < best * 0.995 || (ms <= best * 1.005 && n < best_n)) {
+                best = ms;
+                best_n = n;
+                best_m = mchunk;
+                best_r = rows;
+            }
+        }
+    }
+    j->mchunk = best_m;
+    j->n_mtasks = (j->Mg + best_m - 1) / best_m;
+    j->rows_per_task = best_r;
+    j->n_rtasks = (j->OH + best_r - 1) / best_r;
+}
+
 int cpu_conv_oc(cpu_ctx *c, const cpu_dconv *d)
 {
     oc_job *j = calloc(1, sizeof *j);
@@ -589,6 +654,7 @@ int cpu_conv_oc(cpu_ctx *c, const cpu_dconv *d)
         j->kc = j->Cg;
     j->wpf = oc_env_int("MECBED_CPU_CONV_OC_WPF", 1);
     oc_split(c, j);
+    oc_balance(c, j);
     int n_tasks = (int)(d->n_batch * d->G * j->n_mtasks * j->n_rtasks);
     cpu_run(c, n_tasks, oc_task, j, (double)d->n_batch * d->M * j->P * j->K / 100.0);
     int rc = j->failed ? -1 : 0;
