@@ -47,6 +47,7 @@ float *cpu_shared(cpu_ctx *c, size_t n)
 }
 
 #define CPU_PARALLEL_MIN_NS 30000.0
+#define CPU_PARALLEL_MIN_AWAKE_NS 5000.0
 /* Tasks a thread claims at once: enough for about CPU_CHUNK_NS of work,
  * since each claim is a trip of the counter's cache line between the cores
  * (a few hundred ns on this VM: GoogLeNet's 3x3 max pools, 480 planes of
@@ -69,7 +70,8 @@ void cpu_run(cpu_ctx *c, int n_tasks, cpu_task_fn fn, void *arg, double est_ns)
 {
     if (n_tasks <= 0)
         return;
-    if (c->n_threads > 1 && est_ns >= c->parallel_min_ns) {
+    if (c->n_threads > 1 &&
+        (est_ns >= c->parallel_min_ns || (est_ns >= c->parallel_min_awake_ns && cpu_pool_awake(c->pool)))) {
         cpu_pool_run_chunked(c->pool, n_tasks, run_chunk(c, n_tasks, est_ns), fn, arg);
         return;
     }
@@ -312,6 +314,16 @@ mb_backend *mb_backend_cpu_new(int n_threads)
         if (*end == 0 && v >= 0)
             c->parallel_min_ns = v;
     }
+    c->parallel_min_awake_ns = CPU_PARALLEL_MIN_AWAKE_NS;
+    pm = getenv("MECBED_CPU_PARALLEL_MIN_AWAKE_NS");
+    if (pm && *pm) {
+        char *end;
+        double v = strtod(pm, &end);
+        if (*end == 0 && v >= 0)
+            c->parallel_min_awake_ns = v;
+    }
+    if (c->parallel_min_awake_ns > c->parallel_min_ns)
+        c->parallel_min_awake_ns = c->parallel_min_ns; /* never above the other (tests set 0) */
     c->pool = cpu_pool_new(n_threads);
     c->ref = mb_backend_ref_new();
     be->name = "cpu";

@@ -25,6 +25,9 @@ typedef void (*cpu_task_fn)(void *arg, int task, int thread);
 cpu_pool *cpu_pool_new(int n_threads);
 void cpu_pool_free(cpu_pool *p);
 int cpu_pool_threads(const cpu_pool *p);
+/* No worker is blocked asleep (all spin or work): a job reaches them in
+ * about a microsecond instead of a futex wake. */
+int cpu_pool_awake(const cpu_pool *p);
 /* Run fn(arg, t, thread) for t in [0, n_tasks); returns when all are done. */
 void cpu_pool_run(cpu_pool *p, int n_tasks, cpu_task_fn fn, void *arg);
 /* The same, a thread claiming chunk consecutive tasks at a time (fewer
@@ -36,6 +39,7 @@ typedef struct cpu_ctx {
     int n_threads;
     pthread_mutex_t lock;         /* one compute at a time per backend instance */
     double parallel_min_ns;       /* smaller jobs run on the calling thread (cpu_run) */
+    double parallel_min_awake_ns; /* the same while the workers spin (cpu_pool_awake) */
     mb_backend *ref;              /* rarely hot ops are delegated to the reference backend */
     float *scratch[CPU_MAX_THREADS];
     size_t scratch_len[CPU_MAX_THREADS]; /* in floats */

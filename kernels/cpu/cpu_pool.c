@@ -223,6 +223,13 @@ int cpu_pool_threads(const cpu_pool *p)
     return p->n_threads;
 }
 
+int cpu_pool_awake(const cpu_pool *p)
+{
+    /* a racy read is enough for a heuristic: a worker that falls asleep
+     * right after is woken by the job as usual */
+    return p->n_threads > 1 && __atomic_load_n(&p->sleeping, __ATOMIC_RELAXED) == 0;
+}
+
 void cpu_pool_run(cpu_pool *p, int n_tasks, cpu_task_fn fn, void *arg)
 {
     cpu_pool_run_chunked(p, n_tasks, 1, fn, arg);
