@@ -17,7 +17,8 @@
 # pooling's padded-copy path (MECBED_CPU_POOL_FAST=0, kernels/cpu/
 # cpu_pool2d.c) against the reference and tiles, and its fast path without
 # software prefetch. Last, the thread pool claiming one task at a time
-# (MECBED_CPU_POOL_CHUNK=0, the layout before chunked claims), and the oc
+# (MECBED_CPU_POOL_CHUNK=0, the layout before chunked claims) or chunks from one
+# shared counter (MECBED_CPU_POOL_AFFINE=0), and the oc
 # kernel with its task counts as oc_split makes them (MECBED_CPU_CONV_OC_BALANCE=0).
 set -eu
 BUILD=${BUILD:-build}
@@ -28,7 +29,7 @@ for cfg in MECBED_CPU_DC_TILE=1 MECBED_CPU_DC_TILE=3 "MECBED_CPU_DC_TILE=2 MECBE
     MECBED_CPU_1X1_KBLOCK=off "MECBED_CPU_1X1_KBLOCK=16 MECBED_CPU_DC_X1_PX=1" \
     "MECBED_CPU_1X1_KBLOCK=40 MECBED_CPU_DC_X1_PX=1 MECBED_CPU_DC_XPACK=2 MECBED_CPU_DC_XPF=2 MECBED_CPU_DC_TILE=3" \
     "MECBED_CPU_DC_XPACK=0 MECBED_CPU_DC_XPF=0" "MECBED_CPU_1X1_GEMM_BIG=100000 MECBED_CPU_DC_XPACK_PX=0" \
-    MECBED_CPU_POOL_FAST=0 MECBED_CPU_POOL_PF=0 MECBED_CPU_DW=copy MECBED_CPU_POOL_CHUNK=0 \
+    MECBED_CPU_POOL_FAST=0 MECBED_CPU_POOL_PF=0 MECBED_CPU_DW=copy MECBED_CPU_POOL_CHUNK=0 MECBED_CPU_POOL_AFFINE=0 \
     MECBED_CPU_CONV_OC=1 "MECBED_CPU_CONV_OC=1 MECBED_CPU_CONV_OC_WKB=4" "MECBED_CPU_CONV_OC=1 MECBED_CPU_CONV_OC_BALANCE=0" \
     MECBED_CPU_CONV_OC=0; do
     # shellcheck disable=SC2086  # the assignments

@@ -18,7 +18,10 @@
  *
  * Tasks are claimed in chunks (cpu_pool_run_chunked; cpu_run sizes them to
  * about 4 us of work): a claim moves the counter's cache line between the
- * cores, which cost more than a 150 ns pooling plane. */
+ * cores, which cost more than a 150 ns pooling plane. Each thread starts on
+ * its own contiguous share of the tasks, counted on its own line, and then
+ * helps with the others' (drain_affine; MECBED_CPU_POOL_AFFINE=0: one
+ * shared counter). */
 #include "cpu_impl.h"
 
 #include <stdlib.h>
@@ -58,9 +61,15 @@ struct cpu_pool {
     int n_tasks;
     int chunk; /* tasks per claim */
     int next_task_shared; /* atomic: the counter as it was, on the job's line (MECBED_CPU_POOL_CHUNK=0) */
+    int affine;                        /* MECBED_CPU_POOL_AFFINE: per-thread ranges (see drain_affine) */
     _Alignas(POOL_LINE) int next_task; /* atomic */
     _Alignas(POOL_LINE) int busy;      /* atomic: workers still inside the current job */
     char pad_end[POOL_LINE - sizeof(int)];
+    /* drain_affine: thread k's range [k n / T, (k+1) n / T), its next task */
+    struct {
+        _Alignas(POOL_LINE) int next; /* atomic */
+        int end;
+    } range[CPU_MAX_THREADS];
 };
 
 typedef struct worker_arg {
@@ -95,11 +104,46 @@ static int spin_while_eq_ul(const unsigned long *v, unsigned long old, double sp
     }
 }
 
+/* Claim chunks of range r until it is used up; 0 when it was already. */
+static int drain_range(cpu_pool *p, int r, int thread, cpu_task_fn fn, void *arg, int chunk)
+{
+    const int end = p->range[r].end;
+    int did = 0;
+    for (;;) {
+        int t = __atomic_fetch_add(&p->range[r].next, chunk, __ATOMIC_RELAXED);
+        if (t >= end)
+            return did;
+        did = 1;
+        int t1 = t + chunk < end ? t + chunk : end;
+        for (; t < t1; t++)
+            fn(arg, t, thread);
+    }
+}
+
+/* Each thread first takes its own contiguous share of the tasks (counted on
+ * a line of its own: no counter traffic between the cores while both
+ * work), then helps with the others' remainders. Consecutive memory-bound
+ * ops that split a tensor the same way (Concat then BatchNorm in
+ * DenseNet) thus tend to find their share in their own core's cache. */
+static void drain_affine(cpu_pool *p, int thread)
+{
+    cpu_task_fn fn = p->fn;
+    void *arg = p->arg;
+    const int chunk = p->chunk, T = p->n_threads;
+    drain_range(p, thread, thread, fn, arg, chunk);
+    for (int k = 1; k < T; k++)
+        drain_range(p, (thread + k) % T, thread, fn, arg, chunk);
+}
+
 /* Take tasks, chunk at a time, until none are left. The job is read once
  * into locals: the counter's line is the only one the threads share while
  * they work. */
 static void drain(cpu_pool *p, int thread)
 {
+    if (p->affine) {
+        drain_affine(p, thread);
+        return;
+    }
     if (!p->chunk_on) {
         for (;;) {
             int t = __atomic_fetch_add(&p->next_task_shared, 1, __ATOMIC_RELAXED);
@@ -169,10 +213,14 @@ cpu_pool *cpu_pool_new(int n_threads)
         if (*end == 0 && us >= 0)
             p->spin_ns = us * 1e3;
     }
+    p->affine = 1;
+    e = getenv("MECBED_CPU_POOL_AFFINE");
+    if (e && !strcmp(e, "0"))
+        p->affine = 0;
     p->chunk_on = 1;
     e = getenv("MECBED_CPU_POOL_CHUNK");
     if (e && !strcmp(e, "0"))
-        p->chunk_on = 0;
+        p->chunk_on = p->affine = 0;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->start, NULL);
     pthread_cond_init(&p->done, NULL);
@@ -250,6 +298,11 @@ void cpu_pool_run_chunked(cpu_pool *p, int n_tasks, int chunk, cpu_task_fn fn, v
     p->n_tasks = n_tasks;
     __atomic_store_n(&p->next_task, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&p->next_task_shared, 0, __ATOMIC_RELAXED);
+    if (p->affine)
+        for (int k = 0; k < p->n_threads; k++) {
+            __atomic_store_n(&p->range[k].next, (int)((int64_t)n_tasks * k / p->n_threads), __ATOMIC_RELAXED);
+            p->range[k].end = (int)((int64_t)n_tasks * (k + 1) / p->n_threads);
+        }
     __atomic_store_n(&p->busy, p->n_threads - 1, __ATOMIC_RELAXED);
     pthread_mutex_lock(&p->mu);
     /* release: the job's fields above are visible to a worker that sees it */
