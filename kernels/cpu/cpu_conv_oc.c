@@ -518,29 +518,45 @@ static void oc_split(const cpu_ctx *c, oc_job *j)
     j->n_rtasks = (j->OH + j->rows_per_task - 1) / j->rows_per_task;
 }
 
-/* A split's time on n_threads, as the pool would run it: tasks claimed in
- * order by whichever thread is free first. A task costs its MACs plus the
- * bytes it reads (its weight rows, its input rows with the window's halo;
- * about one byte per MAC of time from L2 on AVX-512 at 2 FMAs a cycle). */
-static double oc_makespan(const oc_job *j, int n_threads, int64_t mchunk, int64_t rows)
+/* A split's time on n_threads, as the pool runs it (cpu_pool.c): with
+ * affine claims each thread first works through its own contiguous share of
+ * the tasks in order, then takes the next task of the others' shares
+ * (thread + 1, + 2, ...); without, the first free thread takes the next
+ * task. A task costs its MACs plus the bytes it reads (its weight rows, its
+ * input rows with the window's halo; about one byte per MAC of time from L2
+ * on AVX-512 at 2 FMAs a cycle). cost: scratch for the tasks' costs. */
+static double oc_makespan(const oc_job *j, int n_threads, int affine, int64_t mchunk, int64_t rows, double *cost)
 {
-    double busy[CPU_MAX_THREADS] = {0};
-    int64_t base = j->d->n_batch * j->d->G, halo = j->PHr > j->OH ? j->PHr - j->OH : 0;
+    int64_t base = j->d->n_batch * j->d->G, halo = j->PHr > j->OH ? j->PHr - j->OH : 0, n = 0;
     for (int64_t b = 0; b < base; b++)
         for (int64_t m0 = 0; m0 < j->Mg; m0 += mchunk) {
             int64_t ml = j->Mg - m0 < mchunk ? j->Mg - m0 : mchunk;
             double mv = (double)((ml + 15) / 16 * 16); /* half-blocks of 16 lanes */
             for (int64_t y0 = 0; y0 < j->OH; y0 += rows) {
                 int64_t yl = j->OH - y0 < rows ? j->OH - y0 : rows;
-                double cost = mv * (double)(yl * j->OW) * (double)j->K + (double)ml * (double)j->K * 4.0 +
-                              (double)(j->Cg * j->phy * j->phx * j->PW * (yl + halo)) * 4.0;
-                int k = 0;
-                for (int i = 1; i < n_threads; i++)
-                    if (busy[i] < busy[k])
-                        k = i;
-                busy[k] += cost;
+                cost[n++] = mv * (double)(yl * j->OW) * (double)j->K + (double)ml * (double)j->K * 4.0 +
+                            (double)(j->Cg * j->phy * j->phx * j->PW * (yl + halo)) * 4.0;
             }
         }
+    double busy[CPU_MAX_THREADS] = {0};
+    int64_t next[CPU_MAX_THREADS], end[CPU_MAX_THREADS];
+    for (int k = 0; k < n_threads; k++) {
+        next[k] = affine ? n * k / n_threads : 0;
+        end[k] = affine ? n * (k + 1) / n_threads : n;
+    }
+    for (int64_t done = 0; done < n; done++) {
+        int k = 0; /* the thread free first claims */
+        for (int i = 1; i < n_threads; i++)
+            if (busy[i] < busy[k])
+                k = i;
+        int r = k;
+        if (affine)
+            for (int i = 0; i < n_threads && next[r] >= end[r]; i++)
+                r = (k + i + 1) % n_threads;
+        else
+            r = 0;
+        busy[k] += cost[next[r]++];
+    }
     double m = 0;
     for (int i = 0; i < n_threads; i++)
         m = busy[i] > m ? busy[i] : m;
@@ -559,7 +575,13 @@ static void oc_balance(const cpu_ctx *c, oc_job *j)
     if (nt < 2 || oc_env_int("MECBED_CPU_CONV_OC_BALANCE", 1) == 0)
         return;
     int64_t blocks = (j->Mg + 31) / 32, best_m = j->mchunk, best_r = j->rows_per_task;
-    double best = oc_makespan(j, nt, best_m, best_r);
+    int64_t base = j->d->n_batch * j->d->G;
+    int64_t most = base * (j->n_mtasks > 4 * nt ? j->n_mtasks : 4 * nt) * (j->n_rtasks > 4 * nt ? j->n_rtasks : 4 * nt);
+    double *cost = malloc(sizeof(double) * (size_t)most);
+    if (!cost)
+        return; /* oc_split's counts */
+    int affine = cpu_pool_affine(c->pool);
+    double best = oc_makespan(j, nt, affine, best_m, best_r, cost);
     int64_t best_n = j->n_mtasks * j->n_rtasks;
     for (int64_t mt = 1; mt <= blocks && mt <= 4 * nt; mt++) {
         int64_t mchunk = (blocks + mt - 1) / mt * 32;
@@ -568,7 +590,7 @@ static void oc_balance(const cpu_ctx *c, oc_job *j)
             if (!j->linear && 2 * j->OW <= OC_NP && rows < j->OH)
                 rows += rows & 1; /* whole two-row tiles */
             int64_t n = ((j->Mg + mchunk - 1) / mchunk) * ((j->OH + rows - 1) / rows);
-            double ms = oc_makespan(j, nt, mchunk, rows);
+            double ms = oc_makespan(j, nt, affine, mchunk, rows, cost);
             if (ms < best * 0.995 || (ms <= best * 1.005 && n < best_n)) {
                 best = ms;
                 best_n = n;
@@ -577,6 +599,7 @@ static void oc_balance(const cpu_ctx *c, oc_job *j)
             }
         }
     }
+    free(cost);
     j->mchunk = best_m;
     j->n_mtasks = (j->Mg + best_m - 1) / best_m;
     j->rows_per_task = best_r;

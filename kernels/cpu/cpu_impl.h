@@ -28,6 +28,9 @@ int cpu_pool_threads(const cpu_pool *p);
 /* No worker is blocked asleep (all spin or work): a job reaches them in
  * about a microsecond instead of a futex wake. */
 int cpu_pool_awake(const cpu_pool *p);
+/* Each thread starts on its own contiguous share of a job's tasks (see
+ * cpu_pool.c); 0: all claim from one counter in order. */
+int cpu_pool_affine(const cpu_pool *p);
 /* Run fn(arg, t, thread) for t in [0, n_tasks); returns when all are done. */
 void cpu_pool_run(cpu_pool *p, int n_tasks, cpu_task_fn fn, void *arg);
 /* The same, a thread claiming chunk consecutive tasks at a time (fewer

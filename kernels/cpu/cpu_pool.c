@@ -271,6 +271,11 @@ int cpu_pool_threads(const cpu_pool *p)
     return p->n_threads;
 }
 
+int cpu_pool_affine(const cpu_pool *p)
+{
+    return p->affine;
+}
+
 int cpu_pool_awake(const cpu_pool *p)
 {
     /* a racy read is enough for a heuristic: a worker that falls asleep
