@@ -355,38 +355,58 @@ static const dc_kfn dc_kernels[2][5][DC_NV] = {
     {DC_ROW(DC_MR_NAME, 1), DC_ROW(8, 1), DC_ROW(4, 1), DC_ROW(2, 1), DC_ROW(1, 1)},
 };
 
+/* Geometry of the stride-phase frame (cpu_impl.h): PW is the output width
+ * plus (kw-1)/sw throw-away columns, PHr the output rows plus (kh-1)/sh. */
+void cpu_frame_geometry(const cpu_dconv *d, int64_t align, cpu_frame *f, int64_t *toff)
+{
+    f->d = d;
+    f->x = NULL;
+    f->OH = d->r.h1 - d->r.h0;
+    f->OW = d->r.w1 - d->r.w0;
+    f->phy = d->sh < d->kh ? d->sh : d->kh;
+    f->phx = d->sw < d->kw ? d->sw : d->kw;
+    f->PW = f->OW + (d->kw - 1) / d->sw;
+    f->PHr = f->OH + (d->kh - 1) / d->sh;
+    f->pstride = (f->PHr * f->PW + align - 1) / align * align;
+    f->cstride = f->pstride * f->phy * f->phx;
+    f->nstride = d->C * f->cstride;
+    for (int ky = 0; ky < d->kh; ky++)
+        for (int kx = 0; kx < d->kw; kx++)
+            toff[ky * d->kw + kx] = ((ky % d->sh) * f->phx + kx % d->sw) * f->pstride + (ky / d->sh) * f->PW + kx / d->sw;
+}
+
 /* Copy the input region of (batch n, input channel ch) into its phase
  * planes, zeros where the taps read padding. */
 CPU_SIMD_CLONES /* the stride-2 gathers vectorise (permutes) on AVX-512 */
-static void dc_fill_task(void *arg, int t, int thread)
+void cpu_frame_fill_task(void *arg, int t, int thread)
 {
     (void)thread;
-    const dc_job *j = arg;
-    const cpu_dconv *d = j->d;
+    const cpu_frame *f = arg;
+    const cpu_dconv *d = f->d;
     const mb_view *v = d->v;
     int64_t n = t / d->C, ch = t % d->C;
-    float *dst0 = (float *)j->xbase + n * j->nstride + ch * j->cstride;
+    float *dst0 = f->x + n * f->nstride + ch * f->cstride;
     const int64_t vw = v->t->dims[3];
     const float *plane = v->t->data + (n * d->C + ch) * v->t->dims[2] * vw;
-    for (int py = 0; py < j->phy; py++)
-        for (int px = 0; px < j->phx; px++) {
-            float *dst = dst0 + (py * j->phx + px) * j->pstride;
+    for (int py = 0; py < f->phy; py++)
+        for (int px = 0; px < f->phx; px++) {
+            float *dst = dst0 + (py * f->phx + px) * f->pstride;
             int64_t ix0 = d->r.w0 * d->sw - d->pl + px; /* input column of frame column 0 */
             /* frame columns [xlo, xhi) read inside the image */
             int64_t xlo = ix0 >= 0 ? 0 : (-ix0 + d->sw - 1) / d->sw;
             int64_t xhi = d->full_w - ix0 <= 0 ? 0 : (d->full_w - ix0 + d->sw - 1) / d->sw;
             /* columns and rows of this phase that a valid output reads (the
              * view need not cover more); the rest of the frame is zeros */
-            int64_t xneed = j->OW + (d->kw - 1 - px) / d->sw, yneed = j->OH + (d->kh - 1 - py) / d->sh;
+            int64_t xneed = f->OW + (d->kw - 1 - px) / d->sw, yneed = f->OH + (d->kh - 1 - py) / d->sh;
             if (xhi > xneed)
                 xhi = xneed;
             if (xlo > xhi)
                 xlo = xhi;
-            for (int64_t ry = 0; ry < j->PHr; ry++) {
-                float *row = dst + ry * j->PW;
+            for (int64_t ry = 0; ry < f->PHr; ry++) {
+                float *row = dst + ry * f->PW;
                 int64_t iy = (d->r.h0 + ry) * d->sh - d->pt + py;
                 if (iy < 0 || iy >= d->full_h || ry >= yneed) {
-                    memset(row, 0, sizeof(float) * (size_t)j->PW);
+                    memset(row, 0, sizeof(float) * (size_t)f->PW);
                     continue;
                 }
                 const float *src = plane + (iy - v->h_off) * vw + (ix0 - v->w_off);
@@ -400,9 +420,9 @@ static void dc_fill_task(void *arg, int t, int thread)
                     for (int64_t x = xlo; x < xhi; x++)
                         row[x] = src[x * d->sw];
                 }
-                memset(row + xhi, 0, sizeof(float) * (size_t)(j->PW - xhi));
+                memset(row + xhi, 0, sizeof(float) * (size_t)(f->PW - xhi));
             }
-            memset(dst + j->PHr * j->PW, 0, sizeof(float) * (size_t)(j->pstride - j->PHr * j->PW));
+            memset(dst + f->PHr * f->PW, 0, sizeof(float) * (size_t)(f->pstride - f->PHr * f->PW));
         }
 }
 
@@ -830,13 +850,15 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
         j->xbase = v->t->data;
         j->toff[0] = 0;
     } else {
-        j->phy = d->sh < d->kh ? d->sh : d->kh;
-        j->phx = d->sw < d->kw ? d->sw : d->kw;
-        j->PW = j->OW + (d->kw - 1) / d->sw;
-        j->PHr = j->OH + (d->kh - 1) / d->sh;
-        j->pstride = (j->PHr * j->PW + 15) / 16 * 16;
-        j->cstride = j->pstride * j->phy * j->phx;
-        j->nstride = d->C * j->cstride;
+        cpu_frame f;
+        cpu_frame_geometry(d, 16, &f, j->toff);
+        j->phy = f.phy;
+        j->phx = f.phx;
+        j->PW = f.PW;
+        j->PHr = f.PHr;
+        j->pstride = f.pstride;
+        j->cstride = f.cstride;
+        j->nstride = f.nstride;
         j->c0 = 0;
         j->row0 = 0;
         /* + slack: the last plane's throw-away columns read up to (kw-1)/sw past it */
@@ -847,12 +869,8 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
             return -1;
         }
         memset(xp + len, 0, sizeof(float) * slack);
-        j->xbase = xp;
-        for (int ky = 0; ky < d->kh; ky++)
-            for (int kx = 0; kx < d->kw; kx++)
-                j->toff[ky * d->kw + kx] =
-                    ((ky % d->sh) * j->phx + kx % d->sw) * j->pstride + (ky / d->sh) * j->PW + kx / d->sw;
-        cpu_run(c, (int)(d->n_batch * d->C), dc_fill_task, j, (double)d->n_batch * d->C * j->pstride / 4.0);
+        j->xbase = f.x = xp;
+        cpu_run(c, (int)(d->n_batch * d->C), cpu_frame_fill_task, &f, (double)d->n_batch * d->C * j->pstride / 4.0);
     }
     /* 1x1 layers with more input channels than a chunk: K split into
      * chunks whose 14-channel weight panel fits L1 (dc_task), unless the
