@@ -152,6 +152,7 @@ typedef struct dc_job {
     int64_t kchunk;      /* 1x1: input channels per chunk (dc_task), K when not split */
     int xpf;             /* 1x1: prefetch the next chunk's / tile's input rows (dc_xpf) */
     int xpack;           /* 1x1: copy each (tile, chunk)'s input block-major first (dc_xpack) */
+    int kpack;           /* taps > 1: copy each tile's input k-major first (dc_kpack) */
     int xbig_tasks;
     int64_t xpack_px;    /* with xpack: frame pixels per task from which weights are packed */      /* with xpack: rows per task not bounded by DC_L2_BYTES (dc_split) */
 } dc_job;
@@ -159,7 +160,7 @@ typedef struct dc_job {
 /* Parts of a K-split (dc_task): the accumulators start from the partial
  * sums in the output instead of the bias; they are stored as they are (no
  * residual, no activation: a later chunk adds to them). */
-enum { DC_PART_LOAD = 1, DC_PART_RAW = 2 };
+enum { DC_PART_LOAD = 1, DC_PART_RAW = 2, DC_PART_FLAT = 4 };
 
 /* Store the masks and plane offsets for the lanes of vector [q, q+16) that
  * fall on valid output pixels: one (mask, offset) per frame row it touches.
@@ -235,7 +236,10 @@ DC_TARGET static inline __attribute__((always_inline)) void dc_kernel(const dc_j
     __m512 acc[DC_MR][DC_NV];
     /* 1x1: nk input channels from x and w (a chunk of K, or all of it),
      * xcs floats apart (the frame's channel stride, or a packed tile's) */
-    const int64_t K = j->K, cs = xcs, nc = j->taps == 1 ? nk : j->Cg;
+    /* flat: x holds nk k-values xcs apart, one run of pixels each (1x1, or
+     * a tile's input copied k-major, dc_kpack) */
+    const int flat = j->taps == 1 || (part & DC_PART_FLAT);
+    const int64_t K = j->K, cs = xcs, nc = flat ? nk : j->Cg;
     (void)K;
     if (part & DC_PART_LOAD) {
         /* the previous chunks' sums, lane for lane where they were stored
@@ -260,7 +264,7 @@ DC_TARGET static inline __attribute__((always_inline)) void dc_kernel(const dc_j
                 acc[i][v] = b;
         }
     }
-    if (j->taps == 1) {
+    if (flat) {
         const float *xp = x + j->toff[0];
         for (int64_t k = 0; k < nc; k++, xp += cs) {
             __m512 b[DC_NV];
@@ -573,6 +577,32 @@ DC_TARGET static void dc_xpack(const dc_job *j, const float *x, int64_t qt, int6
     }
 }
 
+/* The same for taps > 1 (j->kpack): each block's K = (c, ky, kx) runs of
+ * 32 frame pixels, in the kernel's k order, as [block][k][32]. In the
+ * frame a block reads, per input channel, one or two rows of every phase
+ * plane (18 cache lines per channel at stride 2, twice the lines per k of
+ * stride 1, from 4 planes a channel: more streams than the prefetchers
+ * follow); packed, the kernel reads one sequential run per block, and each
+ * channel block of the tile reuses it. Values only moved: same bits. */
+DC_TARGET static void dc_kpack(const dc_job *j, const float *x, int64_t qt, int64_t qend, int nb, float *xb)
+{
+    const int64_t cs = j->cstride;
+    const int taps = j->taps;
+    for (int b = 0; b < nb; b++) {
+        int64_t q = qt + (int64_t)b * 32, npx = qend - q < 32 ? qend - q : 32;
+        const float *src = x + q;
+        float *dst = xb + (int64_t)b * j->K * 32;
+        __mmask16 m0 = (__mmask16)(npx >= 16 ? 0xffffu : (1u << npx) - 1u);
+        __mmask16 m1 = (__mmask16)(npx >= 32 ? 0xffffu : npx > 16 ? (1u << (npx - 16)) - 1u : 0u);
+        for (int64_t c = 0; c < j->Cg; c++, src += cs)
+            for (int t = 0; t < taps; t++, dst += 32) {
+                const float *s = src + j->toff[t];
+                _mm512_storeu_ps(dst, _mm512_maskz_loadu_ps(m0, s));
+                _mm512_storeu_ps(dst + 16, _mm512_maskz_loadu_ps(m1, s + 16));
+            }
+    }
+}
+
 DC_TARGET static void dc_task(void *arg, int t, int thread)
 {
     const dc_job *j = arg;
@@ -613,10 +643,10 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
              (j->xpack && qend - q0 >= j->xpack_px);
     /* scratch: the packed weights, then (j->xpack) a tile's input chunk */
     size_t wn = pk ? (size_t)(mgrp * j->K + 15) / 16 * 16 : 0;
-    size_t xn = j->xpack ? (size_t)(j->tile_blocks * step * j->kchunk) : 0;
+    size_t xn = j->xpack || j->kpack ? (size_t)(j->tile_blocks * step * j->kchunk) : 0;
     float *buf = wn + xn ? cpu_scratch(j->c, thread, wn + xn) : NULL;
-    float *packed = pk ? buf : (float *)d->w, *xb = j->xpack && buf ? buf + wn : NULL;
-    if (!packed || (j->xpack && !xb)) {
+    float *packed = pk ? buf : (float *)d->w, *xb = xn && buf ? buf + wn : NULL;
+    if (!packed || (xn && !xb)) {
         ((dc_job *)j)->failed = 1;
         return;
     }
@@ -655,8 +685,12 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
                 dc_xpf xq = {0};
                 if (j->xpf)
                     dc_xpf_next(j, x, qt, qte, qend, k0, nk, (mb - ma + DC_MR - 1) / DC_MR, &xq);
-                if (xb) /* the chunk's input under the tile, block by block: [b][k][32] */
+                if (xb && j->kpack) /* the tile's input, block by block: [b][(c, ky, kx)][32] */
+                    dc_kpack(j, x, qt, qend, nb, xb);
+                else if (xb) /* the chunk's input under the tile, block by block: [b][k][32] */
                     dc_xpack(j, x + k0 * j->cstride, qt, qend, nb, nk, xb);
+                if (j->kpack)
+                    part |= DC_PART_FLAT;
             for (int64_t m = ma; m < mb;) {
                 int mr = dc_block_rows(mb - m);
                 if (xq.per > 0)
@@ -903,6 +937,19 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
         j->xbig_tasks = dc_env_int("MECBED_CPU_DC_XROWS", &xrows_env) != 0;
         int xp = dc_env_int("MECBED_CPU_DC_XPACK_PX", &xpackpx_env);
         j->xpack_px = xp >= 0 ? xp : DC_XPACK_PACK_PX;
+        /* read on every conv (the tests switch it between runs) */
+        const char *kpe = getenv("MECBED_CPU_DC_KPACK");
+        int ke = kpe && *kpe ? atoi(kpe) : -1;
+        j->kpack = j->taps > 1 && !inplace && (ke == 1 || ((ke < 0 || ke == 2) && (d->sh > 1 || d->sw > 1)));
+        if (j->kpack) {
+            static int kkb_env = -2;
+            int kb = dc_env_int("MECBED_CPU_DC_KPACK_KB", &kkb_env);
+            int64_t bl = (kb > 0 ? kb : 256) * (int64_t)1024 / (32 * j->K * (int64_t)sizeof(float));
+            if (bl < 1)
+                bl = 1;
+            if (j->tile_blocks > bl)
+                j->tile_blocks = (int)bl;
+        }
     }
     {
         int e = dc_env_int("MECBED_CPU_DC_PACK_PX", &dc_pack_env), eb = dc_env_int("MECBED_CPU_DC_PACK_PX_BIGK", &dc_packb_env);
