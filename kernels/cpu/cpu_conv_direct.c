@@ -77,6 +77,19 @@
 #ifndef DC_XPACK_PACK_PX
 #define DC_XPACK_PACK_PX 256
 #endif
+#ifndef DC_KPACK_MIN_CG
+/* Strided convs whose tiles' input is packed k-major (dc_kpack): those
+ * with DC_KPACK_MIN_CG+ input channels a group, or K <= DC_KPACK_MAX_K.
+ * With 32 channels (textdet's c2) a block's frame rows are 128 streams and
+ * packing pays (-21 %). With 3 (the stems) they are a dozen that stay in
+ * L1: the 7x7/2 stems (K = 147, each input pixel copied ~12 times) ran
+ * 7-13 % slower packed, also with packed tiles of 40 KiB, while the 3x3/2
+ * stem at 640x640 (K = 27) still gained 7 % (the flat k loop). */
+#define DC_KPACK_MIN_CG 8
+#endif
+#ifndef DC_KPACK_MAX_K
+#define DC_KPACK_MAX_K 64
+#endif
 #define DC_TILE_MAX 32     /* pixel blocks per tile, at most (dc_seg arrays on the stack) */
 #define DC_TILE_DEFAULT 16 /* 512 pixels */
 #define DC_TILE_BYTES (128 * 1024)
@@ -940,7 +953,13 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
         /* read on every conv (the tests switch it between runs) */
         const char *kpe = getenv("MECBED_CPU_DC_KPACK");
         int ke = kpe && *kpe ? atoi(kpe) : -1;
-        j->kpack = j->taps > 1 && !inplace && (ke == 1 || ((ke < 0 || ke == 2) && (d->sh > 1 || d->sw > 1)));
+        /* default: strided convs with DC_KPACK_MIN_CG+ input channels a
+         * group or K <= DC_KPACK_MAX_K (=2: every strided conv; =1: every
+         * conv with taps > 1; =0: none) */
+        int strided = d->sh > 1 || d->sw > 1;
+        j->kpack = j->taps > 1 && !inplace &&
+                   (ke == 1 || (ke == 2 && strided) ||
+                    (ke < 0 && strided && (j->Cg >= DC_KPACK_MIN_CG || j->K <= DC_KPACK_MAX_K)));
         if (j->kpack) {
             static int kkb_env = -2;
             int kb = dc_env_int("MECBED_CPU_DC_KPACK_KB", &kkb_env);
