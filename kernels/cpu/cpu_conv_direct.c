@@ -165,6 +165,7 @@ typedef struct dc_job {
     int64_t kchunk;      /* 1x1: input channels per chunk (dc_task), K when not split */
     int xpf;             /* 1x1: prefetch the next chunk's / tile's input rows (dc_xpf) */
     int xpack;           /* 1x1: copy each (tile, chunk)'s input block-major first (dc_xpack) */
+    int even;            /* output channels in even blocks (dc_block_rows) */
     int kpack;           /* taps > 1: copy each tile's input k-major first (dc_kpack) */
     int xbig_tasks;
     int64_t xpack_px;    /* with xpack: frame pixels per task from which weights are packed */      /* with xpack: rows per task not bounded by DC_L2_BYTES (dc_split) */
@@ -359,6 +360,11 @@ DC_TARGET static inline __attribute__((always_inline)) void dc_kernel(const dc_j
 #define DC_ROW_(MR, PK) {dc_k##MR##_1_##PK, dc_k##MR##_2_##PK}
 #define DC_ROW(MR, PK) DC_ROW_(MR, PK)
 DC_KERNELS_MR(DC_MR_NAME)
+DC_KERNELS_MR(13)
+DC_KERNELS_MR(12)
+DC_KERNELS_MR(11)
+DC_KERNELS_MR(10)
+DC_KERNELS_MR(9)
 DC_KERNELS_MR(8)
 DC_KERNELS_MR(4)
 DC_KERNELS_MR(2)
@@ -366,10 +372,15 @@ DC_KERNELS_MR(1)
 
 typedef void (*dc_kfn)(const dc_job *, const float *, const float *, const float *, __mmask16, const dc_seg *, float *,
                        int64_t, int, int64_t);
-/* [weights packed][output channels DC_MR, 8, 4, 2, 1][vectors 1..DC_NV] */
-static const dc_kfn dc_kernels[2][5][DC_NV] = {
-    {DC_ROW(DC_MR_NAME, 0), DC_ROW(8, 0), DC_ROW(4, 0), DC_ROW(2, 0), DC_ROW(1, 0)},
-    {DC_ROW(DC_MR_NAME, 1), DC_ROW(8, 1), DC_ROW(4, 1), DC_ROW(2, 1), DC_ROW(1, 1)},
+#if DC_MR != 14
+#error "the kernel tables below are written out for DC_MR == 14"
+#endif
+/* [weights packed][output channels 14, 13, ..., 8, 4, 2, 1][vectors 1..DC_NV] */
+static const dc_kfn dc_kernels[2][10][DC_NV] = {
+    {DC_ROW(DC_MR_NAME, 0), DC_ROW(13, 0), DC_ROW(12, 0), DC_ROW(11, 0), DC_ROW(10, 0), DC_ROW(9, 0), DC_ROW(8, 0),
+     DC_ROW(4, 0), DC_ROW(2, 0), DC_ROW(1, 0)},
+    {DC_ROW(DC_MR_NAME, 1), DC_ROW(13, 1), DC_ROW(12, 1), DC_ROW(11, 1), DC_ROW(10, 1), DC_ROW(9, 1), DC_ROW(8, 1),
+     DC_ROW(4, 1), DC_ROW(2, 1), DC_ROW(1, 1)},
 };
 
 /* Geometry of the stride-phase frame (cpu_impl.h): PW is the output width
@@ -443,15 +454,27 @@ void cpu_frame_fill_task(void *arg, int t, int thread)
         }
 }
 
-/* Output channels per micro-kernel call for `left` channels still to do. */
-static inline int dc_block_rows(int64_t left)
+/* Output channels per micro-kernel call for `left` channels still to do:
+ * the fewest blocks of at most DC_MR, as even as they come (64: 13, 13, 13,
+ * 13, 12; 16: 8, 8; 128: 13 x 8, 12, 12), so no block is left with the 2 or
+ * 4 channels whose 4 or 8 accumulators wait on FMA latency and load a
+ * vector per 2 or 4 FMAs (16 = 14 + 2 ran the 2-block about as long as the
+ * 14). Under 8 left (M < 8 a group): 4, 2, 1. dc_pack and dc_task walk the
+ * same sequence. MECBED_CPU_DC_EVEN=0 (read on every conv): DC_MR, 8, 4,
+ * 2, 1 (the old tails). Which channels share a call does not change any
+ * element's sum: the same bits either way. */
+static inline int dc_block_rows(const dc_job *j, int64_t left)
 {
+    if (left >= 8 && j->even) {
+        int64_t blocks = (left + DC_MR - 1) / DC_MR;
+        return (int)((left + blocks - 1) / blocks);
+    }
     return left >= DC_MR ? DC_MR : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
 }
 
 static inline int dc_block_index(int mr)
 {
-    return mr == DC_MR ? 0 : mr == 8 ? 1 : mr == 4 ? 2 : mr == 2 ? 3 : 4;
+    return mr >= 8 ? DC_MR - mr : mr == 4 ? 7 : mr == 2 ? 8 : 9;
 }
 
 /* One [K][14] panel from 14 rows of K floats (w, row stride K): 16 k at a
@@ -460,14 +483,14 @@ static inline int dc_block_index(int mr)
  * third of the scalar loop's time (64 shuffles, 14 loads and 16 stores per
  * 224 weights); the values are only moved, so packed results are
  * unchanged. */
-DC_TARGET static void dc_pack14(const float *w, int64_t K, float *p)
+DC_TARGET static void dc_pack14(const float *w, int64_t K, float *p, int mr)
 {
     int64_t k = 0;
+    const __mmask16 sm = (__mmask16)((1u << mr) - 1u);
     for (; k + 16 <= K; k += 16) {
         __m512 r[16], t[16], u[16];
-        for (int i = 0; i < 14; i++)
-            r[i] = _mm512_loadu_ps(w + i * K + k);
-        r[14] = r[15] = _mm512_setzero_ps();
+        for (int i = 0; i < 16; i++)
+            r[i] = i < mr ? _mm512_loadu_ps(w + i * K + k) : _mm512_setzero_ps();
         for (int i = 0; i < 8; i++) { /* per 128-bit lane: a0 b0 a1 b1 / a2 b2 a3 b3 */
             t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
             t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
@@ -485,15 +508,15 @@ DC_TARGET static void dc_pack14(const float *w, int64_t K, float *p)
             __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
             __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
             /* column 4L + c: lanes L of u[c], u[4+c], u[8+c], u[12+c] */
-            _mm512_mask_storeu_ps(p + (k + c) * 14, 0x3fff, _mm512_shuffle_f32x4(v0, v2, 0x88));
-            _mm512_mask_storeu_ps(p + (k + 4 + c) * 14, 0x3fff, _mm512_shuffle_f32x4(v1, v3, 0x88));
-            _mm512_mask_storeu_ps(p + (k + 8 + c) * 14, 0x3fff, _mm512_shuffle_f32x4(v0, v2, 0xdd));
-            _mm512_mask_storeu_ps(p + (k + 12 + c) * 14, 0x3fff, _mm512_shuffle_f32x4(v1, v3, 0xdd));
+            _mm512_mask_storeu_ps(p + (k + c) * mr, sm, _mm512_shuffle_f32x4(v0, v2, 0x88));
+            _mm512_mask_storeu_ps(p + (k + 4 + c) * mr, sm, _mm512_shuffle_f32x4(v1, v3, 0x88));
+            _mm512_mask_storeu_ps(p + (k + 8 + c) * mr, sm, _mm512_shuffle_f32x4(v0, v2, 0xdd));
+            _mm512_mask_storeu_ps(p + (k + 12 + c) * mr, sm, _mm512_shuffle_f32x4(v1, v3, 0xdd));
         }
     }
     for (; k < K; k++)
-        for (int i = 0; i < 14; i++)
-            p[k * 14 + i] = w[i * K + k];
+        for (int i = 0; i < mr; i++)
+            p[k * mr + i] = w[i * K + k];
 }
 
 static int dc_fastpack_env = -2;
@@ -510,10 +533,10 @@ static void dc_pack(const dc_job *j, const float *w, int64_t n, float *packed)
     const int64_t K = j->K;
     const int fast = dc_env_int("MECBED_CPU_DC_FASTPACK", &dc_fastpack_env) != 0; /* A/B: =0 scalar */
     for (int64_t m = 0; m < n;) {
-        int mr = dc_block_rows(n - m);
+        int mr = dc_block_rows(j, n - m);
         float *p = packed + m * K;
-        if (mr == 14 && DC_MR == 14 && fast) {
-            dc_pack14(w + m * K, K, p);
+        if (mr >= 8 && DC_MR == 14 && fast) { /* 8..14 rows: the same transpose, mr lanes stored */
+            dc_pack14(w + m * K, K, p, mr);
         } else {
             for (int i = 0; i < mr; i++) {
                 const float *row = w + (m + i) * K;
@@ -705,7 +728,7 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
                 if (j->kpack)
                     part |= DC_PART_FLAT;
             for (int64_t m = ma; m < mb;) {
-                int mr = dc_block_rows(mb - m);
+                int mr = dc_block_rows(j, mb - m);
                 if (xq.per > 0)
                     dc_xpf_step(j, &xq);
                 const float *bias = d->bias ? d->bias + mg0 + m : NULL;
@@ -717,8 +740,8 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
                      * streams for the hardware prefetchers); with K split,
                      * the chunk's part of each row */
                     const char *pf = (const char *)(wm + mr * j->K + k0);
-                    int rows = nk == j->K ? 1 : dc_block_rows(mb - m - mr);
-                    int64_t len = (nk == j->K ? dc_block_rows(mb - m - mr) : 1) * nk * (int64_t)sizeof(float);
+                    int rows = nk == j->K ? 1 : dc_block_rows(j, mb - m - mr);
+                    int64_t len = (nk == j->K ? dc_block_rows(j, mb - m - mr) : 1) * nk * (int64_t)sizeof(float);
                     for (int r = 0; r < rows; r++, pf += j->K * (int64_t)sizeof(float))
                         for (int64_t o = 0; o < len; o += 64)
                             _mm_prefetch(pf + o, _MM_HINT_T0);
@@ -950,6 +973,8 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
         j->xbig_tasks = dc_env_int("MECBED_CPU_DC_XROWS", &xrows_env) != 0;
         int xp = dc_env_int("MECBED_CPU_DC_XPACK_PX", &xpackpx_env);
         j->xpack_px = xp >= 0 ? xp : DC_XPACK_PACK_PX;
+        const char *ev = getenv("MECBED_CPU_DC_EVEN"); /* read on every conv: the tests switch it */
+        j->even = !(ev && !strcmp(ev, "0"));
         /* read on every conv (the tests switch it between runs) */
         const char *kpe = getenv("MECBED_CPU_DC_KPACK");
         int ke = kpe && *kpe ? atoi(kpe) : -1;
