@@ -33,7 +33,13 @@
  * input channels (partial sums stored in the output and reloaded, bias in
  * the first chunk, residual and activation after the last: still bit-exact),
  * each (tile, chunk)'s input copied block-major first (dc_xpack) and the
- * next one's prefetched (dc_xpf). */
+ * next one's prefetched (dc_xpf).
+ *
+ * Strided convs (8+ input channels a group, or K <= 64): each tile's input
+ * copied from the frame k-major first (dc_kpack), which the kernel then
+ * reads as one run per block (at stride 2 a block reads 4 phase planes a
+ * channel: too many streams). Output channels go in even blocks of at most
+ * DC_MR (dc_block_rows: 64 = 13 x 4 + 12, not 14 x 4 + 8). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
