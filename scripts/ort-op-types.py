@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where mecbed's time differs from ONNX Runtime's, per op type, over models.
 
-    ort-op-types.py NAME MECBED.json ORT.jsonl [NAME MECBED.json ORT.jsonl ...]
+    ort-op-types.py [--shapes] NAME MECBED.json ORT.jsonl [NAME MECBED.json ORT.jsonl ...]
 
 Each model: `mecbed infer --model MODEL.onnx --json` (the `profile` array,
 per-node ms, nodes fused into another report 0; convs with their window) and
@@ -20,7 +20,9 @@ or fewer input channels, apart). ORT nodes with no mecbed
 counterpart (its layout reorders) get a class of their own.
 
 Prints, summed over the models: per class, mecbed ms, ORT ms, their ratio,
-the gap, and the model contributing most to the gap.
+the gap, and the model contributing most to the gap. With --shapes, per
+shape instead: nodes of one class with the same MACs and output bytes (a
+ResNet stage's repeated blocks), named after the first of them.
 """
 import collections
 import json
@@ -64,42 +66,67 @@ def classify(node):
     return conv_kind(node) if node["type"] == "Conv" else node["type"]
 
 
-def main():
-    args = sys.argv[1:]
-    if not args or len(args) % 3:
-        sys.exit(__doc__)
-    tot = collections.defaultdict(lambda: {"mb": 0.0, "ort": 0.0, "n": 0, "by_model": collections.Counter()})
-    for k in range(0, len(args), 3):
-        model, mb_path, ort_path = args[k:k + 3]
-        try:
-            prof = json.load(open(mb_path))["profile"]
-            ort = [json.loads(line) for line in open(ort_path) if line.strip()]
-        except (OSError, ValueError, KeyError) as e:
-            sys.exit(f"ort-op-types.py: {model}: {e}")
+def shape_key(node):
+    """--shapes: nodes of one kind with the same work and output, e.g. ResNet's repeated blocks."""
+    return (classify(node), node["macs"], node["bytes_out"])
+
+
+def load(model, mb_path, ort_path):
+    try:
+        prof = json.load(open(mb_path))["profile"]
+        ort = [json.loads(line) for line in open(ort_path) if line.strip()]
+    except (OSError, ValueError, KeyError) as e:
+        sys.exit(f"ort-op-types.py: {model}: {e}")
+    return prof, ort
+
+
+def tally(models, key):
+    """Per group (key(node)): mecbed ms, ORT ms charged to it, node count, first node, gap by model."""
+    tot = collections.defaultdict(lambda: {"mb": 0.0, "ort": 0.0, "n": 0, "first": "", "by_model": collections.Counter()})
+    for model, mb_path, ort_path in models:
+        prof, ort = load(model, mb_path, ort_path)
         idx = {o["name"]: i for i, o in enumerate(prof)}
         for o in prof:
             if o["ms"] > 0:
-                r = tot[classify(o)]
+                r = tot[key(o)]
                 r["mb"] += o["ms"]
                 r["n"] += 1
+                r["first"] = r["first"] or o["name"]
                 r["by_model"][model] += o["ms"]
         for n in ort:
             i = charge(n["node"], idx, prof)
-            cls = classify(prof[i]) if i is not None else f"{n['op']} (ORT only)"
-            r = tot[cls]
+            r = tot[key(prof[i]) if i is not None else f"{n['op']} (ORT only)"]
             r["ort"] += n["us"] / 1000
+            r["first"] = r["first"] or n["node"]
             r["by_model"][model] -= n["us"] / 1000
-    print("| op class | mecbed nodes | mecbed ms | ORT ms | ratio | gap ms | most of the gap in |")
-    print("|---|---|---|---|---|---|---|")
+    return tot
+
+
+def main():
+    args = sys.argv[1:]
+    shapes = bool(args) and args[0] == "--shapes"
+    args = args[1:] if shapes else args
+    if not args or len(args) % 3:
+        sys.exit(__doc__)
+    tot = tally([args[k:k + 3] for k in range(0, len(args), 3)], shape_key if shapes else classify)
+    head = "| node (first of shape) | kind | MMAC | out KB " if shapes else "| op class "
+    print(head + "| mecbed nodes | mecbed ms | ORT ms | ratio | gap ms | most of the gap in |")
+    print("|---" * (4 if shapes else 1) + "|---|---|---|---|---|---|")
     smb = sort = 0.0
-    for cls, r in sorted(tot.items(), key=lambda kv: kv[1]["ort"] - kv[1]["mb"]):
+    for key, r in sorted(tot.items(), key=lambda kv: kv[1]["ort"] - kv[1]["mb"]):
         smb += r["mb"]
         sort += r["ort"]
         ratio = f"{r['mb'] / r['ort']:.2f}" if r["ort"] > 0 and r["mb"] > 0 else "-"
         worst, gap = max(r["by_model"].items(), key=lambda kv: abs(kv[1]), default=("", 0.0))
-        print(f"| {cls} | {r['n']} | {r['mb']:.2f} | {r['ort']:.2f} | {ratio} | {r['mb'] - r['ort']:+.2f} | "
+        if not shapes:
+            label = key
+        elif isinstance(key, tuple):
+            label = f"{r['first']} | {key[0]} | {key[1] / 1e6:.1f} | {key[2] / 1024:.0f}"
+        else:
+            label = f"{r['first']} | {key} | | "
+        print(f"| {label} | {r['n']} | {r['mb']:.2f} | {r['ort']:.2f} | {ratio} | {r['mb'] - r['ort']:+.2f} | "
               f"{worst} ({gap:+.2f}) |")
-    print(f"| all | {sum(r['n'] for r in tot.values())} | {smb:.2f} | {sort:.2f} | "
+    print("| all " + "| " * (3 if shapes else 0) + f"| {sum(r['n'] for r in tot.values())} | {smb:.2f} | {sort:.2f} | "
           f"{smb / max(sort, 1e-9):.2f} | {smb - sort:+.2f} | |")
 
 

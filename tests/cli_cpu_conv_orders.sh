@@ -11,7 +11,11 @@
 # layer on the direct kernel with weights always packed; the small-map
 # kernel over output channels (cpu_conv_oc.c) forced on every conv it can
 # run (also with K chunks of 4 KiB of packed weights) and off; and the
-# depthwise kernel on its padded-copy path only (MECBED_CPU_DW=copy). Each run holds
+# depthwise kernel on its padded-copy path only (MECBED_CPU_DW=copy); the
+# direct kernel's k-major tile packing (dc_kpack) off, and on for every conv
+# with taps > 1 with one 32-pixel block per tile; the old output-channel
+# blocks (14, 8, 4, 2, 1: MECBED_CPU_DC_EVEN=0), and the even blocks with
+# weights always packed by the scalar loop. Each run holds
 # tiles and threads bit-exact to the whole op and
 # every conv to the reference backend (tests/test_kernels_cpu.c). Then
 # pooling's padded-copy path (MECBED_CPU_POOL_FAST=0, kernels/cpu/
@@ -31,7 +35,9 @@ for cfg in MECBED_CPU_DC_TILE=1 MECBED_CPU_DC_TILE=3 "MECBED_CPU_DC_TILE=2 MECBE
     "MECBED_CPU_DC_XPACK=0 MECBED_CPU_DC_XPF=0" "MECBED_CPU_1X1_GEMM_BIG=100000 MECBED_CPU_DC_XPACK_PX=0" \
     MECBED_CPU_POOL_FAST=0 MECBED_CPU_POOL_PF=0 MECBED_CPU_DW=copy MECBED_CPU_POOL_CHUNK=0 MECBED_CPU_POOL_AFFINE=0 \
     MECBED_CPU_CONV_OC=1 "MECBED_CPU_CONV_OC=1 MECBED_CPU_CONV_OC_WKB=4" "MECBED_CPU_CONV_OC=1 MECBED_CPU_CONV_OC_BALANCE=0" \
-    MECBED_CPU_CONV_OC=0; do
+    MECBED_CPU_CONV_OC=0 \
+    MECBED_CPU_DC_KPACK=0 "MECBED_CPU_DC_KPACK=1 MECBED_CPU_DC_KPACK_KB=1" MECBED_CPU_DC_EVEN=0 \
+    "MECBED_CPU_DC_FASTPACK=0 MECBED_CPU_DC_PACK_PX=1"; do
     # shellcheck disable=SC2086  # the assignments
     if ! out=$(env $cfg timeout 120 "$T" 2>&1); then
         echo "$out" | tail -n 30

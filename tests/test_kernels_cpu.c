@@ -517,6 +517,132 @@ static void test_conv_oc(void **state)
     free(saved);
 }
 
+/* The direct kernel with each tile's input packed k-major (dc_kpack in
+ * cpu_conv_direct.c; by default on strided convs, MECBED_CPU_DC_KPACK=1 on
+ * every conv with taps > 1) against the frame path (=0), bit for bit: the
+ * kernel sums the same k in the same order, only from a copy. On the oc
+ * kernel's maps the direct kernel is forced (MECBED_CPU_CONV_OC=0). Shapes:
+ * stride 2 with 14/8/4 channel tails and tiles of 7 blocks whose last block
+ * is partial, the 3->32 3x3/2 and 7x7/2 stems, stride (3, 2) with
+ * asymmetric pads, groups and batch 2 without bias, stride 1 (forced);
+ * whole on 1 and 2 threads and on random tile grids, each also against the
+ * reference. Then fused residual Add and activations with the packing
+ * forced (check_residual). */
+static void test_conv_kpack(void **state)
+{
+    (void)state;
+    static const conv_spec specs[] = {
+        /* n  c   m   h   w  kh kw sh sw pt pl pb pr dh dw  g  b */
+        {1, 32, 40, 70, 66, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1},
+        {1, 3, 32, 64, 62, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1},
+        {1, 3, 20, 45, 47, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1, 1},
+        {1, 9, 11, 31, 37, 3, 3, 3, 2, 1, 0, 1, 2, 1, 1, 1, 1},
+        {2, 16, 18, 30, 30, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1, 2, 0},
+        {1, 19, 13, 40, 29, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+    };
+    const char *e = getenv("MECBED_CPU_DC_KPACK"), *eo = getenv("MECBED_CPU_CONV_OC");
+    char *saved = e ? strdup(e) : NULL, *saved_oc = eo ? strdup(eo) : NULL; /* cli_cpu_conv_orders.sh sets them */
+    setenv("MECBED_CPU_CONV_OC", "0", 1);
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        char label[64];
+        snprintf(label, sizeof label, "kpack conv case %zu", i);
+        mb_graph *g = conv_graph(&specs[i], 2500 + i);
+        int node = g->n_nodes - 1;
+        mb_tensor *in[1] = {rand_tensor(4, g->nodes[0].out_dims, 2600 + i, -2, 2)};
+        setenv("MECBED_CPU_DC_KPACK", "0", 1);
+        mb_tensor *old = run_whole(cpu1, g, node, in);
+        setenv("MECBED_CPU_DC_KPACK", "1", 1);
+        mb_tensor *want = run_whole(ref_be, g, node, in);
+        int exact = direct_path(&g->nodes[node]);
+        for (int k = 0; k < 6; k++) {
+            mb_tensor *got = k < 2 ? run_whole(k ? cpu2 : cpu1, g, node, in)
+                                   : run_tiled(k & 1 ? cpu2 : cpu1, g, node, in, (int)rnd(1, 4), (int)rnd(1, 4));
+            expect_close("kpack vs ref", label, got, want);
+            if (exact && !bit_equal(got, old))
+                fail_msg("%s: packed run %d differs from the frame path by %g (expected bit-exact)", label, k,
+                         mb_tensor_max_abs_diff(got, old));
+            mb_tensor_free(got);
+        }
+        mb_tensor_free(old);
+        mb_tensor_free(want);
+        mb_tensor_free(in[0]);
+        mb_graph_free(g);
+    }
+    static const mb_op_type acts[] = {MB_OP_RELU, MB_OP_COUNT, MB_OP_HARDSWISH, MB_OP_CLIP};
+    for (size_t i = 0; i < 4; i++)
+        check_residual(&specs[i], (int)(i & 1), acts[i], 2700 + i);
+    if (saved)
+        setenv("MECBED_CPU_DC_KPACK", saved, 1);
+    else
+        unsetenv("MECBED_CPU_DC_KPACK");
+    if (saved_oc)
+        setenv("MECBED_CPU_CONV_OC", saved_oc, 1);
+    else
+        unsetenv("MECBED_CPU_CONV_OC");
+    free(saved);
+    free(saved_oc);
+}
+
+/* The direct kernel's output channels in even blocks (dc_block_rows in
+ * cpu_conv_direct.c: 16 -> 8 + 8, 32 -> 11 + 11 + 10, 64 -> 13 x 4 + 12,
+ * 128 -> 13 x 8 + 12 x 2; weights packed by the same transpose for 8..14
+ * rows) against the old DC_MR, 8, 4, 2, 1 blocks (MECBED_CPU_DC_EVEN=0),
+ * bit for bit: which channels share a micro-kernel call changes no sum.
+ * Maps large enough for packed weights (1024+ frame pixels a task) and
+ * small (unpacked), stride 1 and 2, groups, batch 2 without bias; whole on
+ * 1 and 2 threads and on random tile grids, each against the reference. */
+static void test_conv_even_blocks(void **state)
+{
+    (void)state;
+    static const conv_spec specs[] = {
+        /* n  c   m   h   w  kh kw sh sw pt pl pb pr dh dw  g  b */
+        {1, 20, 16, 40, 41, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+        {1, 9, 32, 44, 40, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1},
+        {1, 16, 64, 36, 36, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+        {1, 12, 128, 12, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+        {2, 8, 44, 20, 22, 3, 3, 2, 2, 1, 0, 1, 1, 1, 1, 2, 0},
+        {1, 40, 23, 34, 33, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
+    };
+    const char *e = getenv("MECBED_CPU_DC_EVEN"), *eo = getenv("MECBED_CPU_CONV_OC");
+    char *saved = e ? strdup(e) : NULL, *saved_oc = eo ? strdup(eo) : NULL;
+    setenv("MECBED_CPU_CONV_OC", "0", 1);
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        char label[64];
+        snprintf(label, sizeof label, "even-block conv case %zu", i);
+        mb_graph *g = conv_graph(&specs[i], 2800 + i);
+        int node = g->n_nodes - 1;
+        mb_tensor *in[1] = {rand_tensor(4, g->nodes[0].out_dims, 2900 + i, -2, 2)};
+        setenv("MECBED_CPU_DC_EVEN", "0", 1);
+        mb_tensor *old = run_whole(cpu1, g, node, in);
+        setenv("MECBED_CPU_DC_EVEN", "1", 1);
+        mb_tensor *want = run_whole(ref_be, g, node, in);
+        int exact = direct_path(&g->nodes[node]);
+        for (int k = 0; k < 4; k++) {
+            mb_tensor *got = k < 2 ? run_whole(k ? cpu2 : cpu1, g, node, in)
+                                   : run_tiled(k & 1 ? cpu2 : cpu1, g, node, in, (int)rnd(1, 4), (int)rnd(1, 4));
+            expect_close("even blocks vs ref", label, got, want);
+            if (exact && !bit_equal(got, old))
+                fail_msg("%s: run %d differs from the old blocks by %g (expected bit-exact)", label, k,
+                         mb_tensor_max_abs_diff(got, old));
+            mb_tensor_free(got);
+        }
+        mb_tensor_free(old);
+        mb_tensor_free(want);
+        mb_tensor_free(in[0]);
+        mb_graph_free(g);
+    }
+    if (saved)
+        setenv("MECBED_CPU_DC_EVEN", saved, 1);
+    else
+        unsetenv("MECBED_CPU_DC_EVEN");
+    if (saved_oc)
+        setenv("MECBED_CPU_CONV_OC", saved_oc, 1);
+    else
+        unsetenv("MECBED_CPU_CONV_OC");
+    free(saved);
+    free(saved_oc);
+}
+
 static void test_delegated_ops(void **state)
 {
     (void)state;
@@ -866,6 +992,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_conv_shapes),     cmocka_unit_test(test_conv_random),
         cmocka_unit_test(test_conv_direct),     cmocka_unit_test(test_conv_depthwise),
         cmocka_unit_test(test_conv_residual),   cmocka_unit_test(test_conv_oc),
+        cmocka_unit_test(test_conv_kpack),
+        cmocka_unit_test(test_conv_even_blocks),
         cmocka_unit_test(test_pooling),         cmocka_unit_test(test_pooling_fast),
         cmocka_unit_test(test_global_avgpool),
         cmocka_unit_test(test_unary),           cmocka_unit_test(test_binary),

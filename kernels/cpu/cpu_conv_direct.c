@@ -33,7 +33,13 @@
  * input channels (partial sums stored in the output and reloaded, bias in
  * the first chunk, residual and activation after the last: still bit-exact),
  * each (tile, chunk)'s input copied block-major first (dc_xpack) and the
- * next one's prefetched (dc_xpf). */
+ * next one's prefetched (dc_xpf).
+ *
+ * Strided convs (8+ input channels a group, or K <= 64): each tile's input
+ * copied from the frame k-major first (dc_kpack), which the kernel then
+ * reads as one run per block (at stride 2 a block reads 4 phase planes a
+ * channel: too many streams). Output channels go in even blocks of at most
+ * DC_MR (dc_block_rows: 64 = 13 x 4 + 12, not 14 x 4 + 8). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +82,19 @@
 #endif
 #ifndef DC_XPACK_PACK_PX
 #define DC_XPACK_PACK_PX 256
+#endif
+#ifndef DC_KPACK_MIN_CG
+/* Strided convs whose tiles' input is packed k-major (dc_kpack): those
+ * with DC_KPACK_MIN_CG+ input channels a group, or K <= DC_KPACK_MAX_K.
+ * With 32 channels (textdet's c2) a block's frame rows are 128 streams and
+ * packing pays (-21 %). With 3 (the stems) they are a dozen that stay in
+ * L1: the 7x7/2 stems (K = 147, each input pixel copied ~12 times) ran
+ * 7-13 % slower packed, also with packed tiles of 40 KiB, while the 3x3/2
+ * stem at 640x640 (K = 27) still gained 7 % (the flat k loop). */
+#define DC_KPACK_MIN_CG 8
+#endif
+#ifndef DC_KPACK_MAX_K
+#define DC_KPACK_MAX_K 64
 #endif
 #define DC_TILE_MAX 32     /* pixel blocks per tile, at most (dc_seg arrays on the stack) */
 #define DC_TILE_DEFAULT 16 /* 512 pixels */
@@ -152,6 +171,8 @@ typedef struct dc_job {
     int64_t kchunk;      /* 1x1: input channels per chunk (dc_task), K when not split */
     int xpf;             /* 1x1: prefetch the next chunk's / tile's input rows (dc_xpf) */
     int xpack;           /* 1x1: copy each (tile, chunk)'s input block-major first (dc_xpack) */
+    int even;            /* output channels in even blocks (dc_block_rows) */
+    int kpack;           /* taps > 1: copy each tile's input k-major first (dc_kpack) */
     int xbig_tasks;
     int64_t xpack_px;    /* with xpack: frame pixels per task from which weights are packed */      /* with xpack: rows per task not bounded by DC_L2_BYTES (dc_split) */
 } dc_job;
@@ -159,7 +180,7 @@ typedef struct dc_job {
 /* Parts of a K-split (dc_task): the accumulators start from the partial
  * sums in the output instead of the bias; they are stored as they are (no
  * residual, no activation: a later chunk adds to them). */
-enum { DC_PART_LOAD = 1, DC_PART_RAW = 2 };
+enum { DC_PART_LOAD = 1, DC_PART_RAW = 2, DC_PART_FLAT = 4 };
 
 /* Store the masks and plane offsets for the lanes of vector [q, q+16) that
  * fall on valid output pixels: one (mask, offset) per frame row it touches.
@@ -235,7 +256,10 @@ DC_TARGET static inline __attribute__((always_inline)) void dc_kernel(const dc_j
     __m512 acc[DC_MR][DC_NV];
     /* 1x1: nk input channels from x and w (a chunk of K, or all of it),
      * xcs floats apart (the frame's channel stride, or a packed tile's) */
-    const int64_t K = j->K, cs = xcs, nc = j->taps == 1 ? nk : j->Cg;
+    /* flat: x holds nk k-values xcs apart, one run of pixels each (1x1, or
+     * a tile's input copied k-major, dc_kpack) */
+    const int flat = j->taps == 1 || (part & DC_PART_FLAT);
+    const int64_t K = j->K, cs = xcs, nc = flat ? nk : j->Cg;
     (void)K;
     if (part & DC_PART_LOAD) {
         /* the previous chunks' sums, lane for lane where they were stored
@@ -260,7 +284,7 @@ DC_TARGET static inline __attribute__((always_inline)) void dc_kernel(const dc_j
                 acc[i][v] = b;
         }
     }
-    if (j->taps == 1) {
+    if (flat) {
         const float *xp = x + j->toff[0];
         for (int64_t k = 0; k < nc; k++, xp += cs) {
             __m512 b[DC_NV];
@@ -342,6 +366,11 @@ DC_TARGET static inline __attribute__((always_inline)) void dc_kernel(const dc_j
 #define DC_ROW_(MR, PK) {dc_k##MR##_1_##PK, dc_k##MR##_2_##PK}
 #define DC_ROW(MR, PK) DC_ROW_(MR, PK)
 DC_KERNELS_MR(DC_MR_NAME)
+DC_KERNELS_MR(13)
+DC_KERNELS_MR(12)
+DC_KERNELS_MR(11)
+DC_KERNELS_MR(10)
+DC_KERNELS_MR(9)
 DC_KERNELS_MR(8)
 DC_KERNELS_MR(4)
 DC_KERNELS_MR(2)
@@ -349,44 +378,69 @@ DC_KERNELS_MR(1)
 
 typedef void (*dc_kfn)(const dc_job *, const float *, const float *, const float *, __mmask16, const dc_seg *, float *,
                        int64_t, int, int64_t);
-/* [weights packed][output channels DC_MR, 8, 4, 2, 1][vectors 1..DC_NV] */
-static const dc_kfn dc_kernels[2][5][DC_NV] = {
-    {DC_ROW(DC_MR_NAME, 0), DC_ROW(8, 0), DC_ROW(4, 0), DC_ROW(2, 0), DC_ROW(1, 0)},
-    {DC_ROW(DC_MR_NAME, 1), DC_ROW(8, 1), DC_ROW(4, 1), DC_ROW(2, 1), DC_ROW(1, 1)},
+#if DC_MR != 14
+#error "the kernel tables below are written out for DC_MR == 14"
+#endif
+/* [weights packed][output channels 14, 13, ..., 8, 4, 2, 1][vectors 1..DC_NV] */
+static const dc_kfn dc_kernels[2][10][DC_NV] = {
+    {DC_ROW(DC_MR_NAME, 0), DC_ROW(13, 0), DC_ROW(12, 0), DC_ROW(11, 0), DC_ROW(10, 0), DC_ROW(9, 0), DC_ROW(8, 0),
+     DC_ROW(4, 0), DC_ROW(2, 0), DC_ROW(1, 0)},
+    {DC_ROW(DC_MR_NAME, 1), DC_ROW(13, 1), DC_ROW(12, 1), DC_ROW(11, 1), DC_ROW(10, 1), DC_ROW(9, 1), DC_ROW(8, 1),
+     DC_ROW(4, 1), DC_ROW(2, 1), DC_ROW(1, 1)},
 };
+
+/* Geometry of the stride-phase frame (cpu_impl.h): PW is the output width
+ * plus (kw-1)/sw throw-away columns, PHr the output rows plus (kh-1)/sh. */
+void cpu_frame_geometry(const cpu_dconv *d, int64_t align, cpu_frame *f, int64_t *toff)
+{
+    f->d = d;
+    f->x = NULL;
+    f->OH = d->r.h1 - d->r.h0;
+    f->OW = d->r.w1 - d->r.w0;
+    f->phy = d->sh < d->kh ? d->sh : d->kh;
+    f->phx = d->sw < d->kw ? d->sw : d->kw;
+    f->PW = f->OW + (d->kw - 1) / d->sw;
+    f->PHr = f->OH + (d->kh - 1) / d->sh;
+    f->pstride = (f->PHr * f->PW + align - 1) / align * align;
+    f->cstride = f->pstride * f->phy * f->phx;
+    f->nstride = d->C * f->cstride;
+    for (int ky = 0; ky < d->kh; ky++)
+        for (int kx = 0; kx < d->kw; kx++)
+            toff[ky * d->kw + kx] = ((ky % d->sh) * f->phx + kx % d->sw) * f->pstride + (ky / d->sh) * f->PW + kx / d->sw;
+}
 
 /* Copy the input region of (batch n, input channel ch) into its phase
  * planes, zeros where the taps read padding. */
 CPU_SIMD_CLONES /* the stride-2 gathers vectorise (permutes) on AVX-512 */
-static void dc_fill_task(void *arg, int t, int thread)
+void cpu_frame_fill_task(void *arg, int t, int thread)
 {
     (void)thread;
-    const dc_job *j = arg;
-    const cpu_dconv *d = j->d;
+    const cpu_frame *f = arg;
+    const cpu_dconv *d = f->d;
     const mb_view *v = d->v;
     int64_t n = t / d->C, ch = t % d->C;
-    float *dst0 = (float *)j->xbase + n * j->nstride + ch * j->cstride;
+    float *dst0 = f->x + n * f->nstride + ch * f->cstride;
     const int64_t vw = v->t->dims[3];
     const float *plane = v->t->data + (n * d->C + ch) * v->t->dims[2] * vw;
-    for (int py = 0; py < j->phy; py++)
-        for (int px = 0; px < j->phx; px++) {
-            float *dst = dst0 + (py * j->phx + px) * j->pstride;
+    for (int py = 0; py < f->phy; py++)
+        for (int px = 0; px < f->phx; px++) {
+            float *dst = dst0 + (py * f->phx + px) * f->pstride;
             int64_t ix0 = d->r.w0 * d->sw - d->pl + px; /* input column of frame column 0 */
             /* frame columns [xlo, xhi) read inside the image */
             int64_t xlo = ix0 >= 0 ? 0 : (-ix0 + d->sw - 1) / d->sw;
             int64_t xhi = d->full_w - ix0 <= 0 ? 0 : (d->full_w - ix0 + d->sw - 1) / d->sw;
             /* columns and rows of this phase that a valid output reads (the
              * view need not cover more); the rest of the frame is zeros */
-            int64_t xneed = j->OW + (d->kw - 1 - px) / d->sw, yneed = j->OH + (d->kh - 1 - py) / d->sh;
+            int64_t xneed = f->OW + (d->kw - 1 - px) / d->sw, yneed = f->OH + (d->kh - 1 - py) / d->sh;
             if (xhi > xneed)
                 xhi = xneed;
             if (xlo > xhi)
                 xlo = xhi;
-            for (int64_t ry = 0; ry < j->PHr; ry++) {
-                float *row = dst + ry * j->PW;
+            for (int64_t ry = 0; ry < f->PHr; ry++) {
+                float *row = dst + ry * f->PW;
                 int64_t iy = (d->r.h0 + ry) * d->sh - d->pt + py;
                 if (iy < 0 || iy >= d->full_h || ry >= yneed) {
-                    memset(row, 0, sizeof(float) * (size_t)j->PW);
+                    memset(row, 0, sizeof(float) * (size_t)f->PW);
                     continue;
                 }
                 const float *src = plane + (iy - v->h_off) * vw + (ix0 - v->w_off);
@@ -400,21 +454,33 @@ static void dc_fill_task(void *arg, int t, int thread)
                     for (int64_t x = xlo; x < xhi; x++)
                         row[x] = src[x * d->sw];
                 }
-                memset(row + xhi, 0, sizeof(float) * (size_t)(j->PW - xhi));
+                memset(row + xhi, 0, sizeof(float) * (size_t)(f->PW - xhi));
             }
-            memset(dst + j->PHr * j->PW, 0, sizeof(float) * (size_t)(j->pstride - j->PHr * j->PW));
+            memset(dst + f->PHr * f->PW, 0, sizeof(float) * (size_t)(f->pstride - f->PHr * f->PW));
         }
 }
 
-/* Output channels per micro-kernel call for `left` channels still to do. */
-static inline int dc_block_rows(int64_t left)
+/* Output channels per micro-kernel call for `left` channels still to do:
+ * the fewest blocks of at most DC_MR, as even as they come (64: 13, 13, 13,
+ * 13, 12; 16: 8, 8; 128: 13 x 8, 12, 12), so no block is left with the 2 or
+ * 4 channels whose 4 or 8 accumulators wait on FMA latency and load a
+ * vector per 2 or 4 FMAs (16 = 14 + 2 ran the 2-block about as long as the
+ * 14). Under 8 left (M < 8 a group): 4, 2, 1. dc_pack and dc_task walk the
+ * same sequence. MECBED_CPU_DC_EVEN=0 (read on every conv): DC_MR, 8, 4,
+ * 2, 1 (the old tails). Which channels share a call does not change any
+ * element's sum: the same bits either way. */
+static inline int dc_block_rows(const dc_job *j, int64_t left)
 {
+    if (left >= 8 && j->even) {
+        int64_t blocks = (left + DC_MR - 1) / DC_MR;
+        return (int)((left + blocks - 1) / blocks);
+    }
     return left >= DC_MR ? DC_MR : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
 }
 
 static inline int dc_block_index(int mr)
 {
-    return mr == DC_MR ? 0 : mr == 8 ? 1 : mr == 4 ? 2 : mr == 2 ? 3 : 4;
+    return mr >= 8 ? DC_MR - mr : mr == 4 ? 7 : mr == 2 ? 8 : 9;
 }
 
 /* One [K][14] panel from 14 rows of K floats (w, row stride K): 16 k at a
@@ -423,14 +489,14 @@ static inline int dc_block_index(int mr)
  * third of the scalar loop's time (64 shuffles, 14 loads and 16 stores per
  * 224 weights); the values are only moved, so packed results are
  * unchanged. */
-DC_TARGET static void dc_pack14(const float *w, int64_t K, float *p)
+DC_TARGET static void dc_pack14(const float *w, int64_t K, float *p, int mr)
 {
     int64_t k = 0;
+    const __mmask16 sm = (__mmask16)((1u << mr) - 1u);
     for (; k + 16 <= K; k += 16) {
         __m512 r[16], t[16], u[16];
-        for (int i = 0; i < 14; i++)
-            r[i] = _mm512_loadu_ps(w + i * K + k);
-        r[14] = r[15] = _mm512_setzero_ps();
+        for (int i = 0; i < 16; i++)
+            r[i] = i < mr ? _mm512_loadu_ps(w + i * K + k) : _mm512_setzero_ps();
         for (int i = 0; i < 8; i++) { /* per 128-bit lane: a0 b0 a1 b1 / a2 b2 a3 b3 */
             t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
             t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
@@ -448,15 +514,15 @@ DC_TARGET static void dc_pack14(const float *w, int64_t K, float *p)
             __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
             __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
             /* column 4L + c: lanes L of u[c], u[4+c], u[8+c], u[12+c] */
-            _mm512_mask_storeu_ps(p + (k + c) * 14, 0x3fff, _mm512_shuffle_f32x4(v0, v2, 0x88));
-            _mm512_mask_storeu_ps(p + (k + 4 + c) * 14, 0x3fff, _mm512_shuffle_f32x4(v1, v3, 0x88));
-            _mm512_mask_storeu_ps(p + (k + 8 + c) * 14, 0x3fff, _mm512_shuffle_f32x4(v0, v2, 0xdd));
-            _mm512_mask_storeu_ps(p + (k + 12 + c) * 14, 0x3fff, _mm512_shuffle_f32x4(v1, v3, 0xdd));
+            _mm512_mask_storeu_ps(p + (k + c) * mr, sm, _mm512_shuffle_f32x4(v0, v2, 0x88));
+            _mm512_mask_storeu_ps(p + (k + 4 + c) * mr, sm, _mm512_shuffle_f32x4(v1, v3, 0x88));
+            _mm512_mask_storeu_ps(p + (k + 8 + c) * mr, sm, _mm512_shuffle_f32x4(v0, v2, 0xdd));
+            _mm512_mask_storeu_ps(p + (k + 12 + c) * mr, sm, _mm512_shuffle_f32x4(v1, v3, 0xdd));
         }
     }
     for (; k < K; k++)
-        for (int i = 0; i < 14; i++)
-            p[k * 14 + i] = w[i * K + k];
+        for (int i = 0; i < mr; i++)
+            p[k * mr + i] = w[i * K + k];
 }
 
 static int dc_fastpack_env = -2;
@@ -473,10 +539,10 @@ static void dc_pack(const dc_job *j, const float *w, int64_t n, float *packed)
     const int64_t K = j->K;
     const int fast = dc_env_int("MECBED_CPU_DC_FASTPACK", &dc_fastpack_env) != 0; /* A/B: =0 scalar */
     for (int64_t m = 0; m < n;) {
-        int mr = dc_block_rows(n - m);
+        int mr = dc_block_rows(j, n - m);
         float *p = packed + m * K;
-        if (mr == 14 && DC_MR == 14 && fast) {
-            dc_pack14(w + m * K, K, p);
+        if (mr >= 8 && DC_MR == 14 && fast) { /* 8..14 rows: the same transpose, mr lanes stored */
+            dc_pack14(w + m * K, K, p, mr);
         } else {
             for (int i = 0; i < mr; i++) {
                 const float *row = w + (m + i) * K;
@@ -553,6 +619,32 @@ DC_TARGET static void dc_xpack(const dc_job *j, const float *x, int64_t qt, int6
     }
 }
 
+/* The same for taps > 1 (j->kpack): each block's K = (c, ky, kx) runs of
+ * 32 frame pixels, in the kernel's k order, as [block][k][32]. In the
+ * frame a block reads, per input channel, one or two rows of every phase
+ * plane (18 cache lines per channel at stride 2, twice the lines per k of
+ * stride 1, from 4 planes a channel: more streams than the prefetchers
+ * follow); packed, the kernel reads one sequential run per block, and each
+ * channel block of the tile reuses it. Values only moved: same bits. */
+DC_TARGET static void dc_kpack(const dc_job *j, const float *x, int64_t qt, int64_t qend, int nb, float *xb)
+{
+    const int64_t cs = j->cstride;
+    const int taps = j->taps;
+    for (int b = 0; b < nb; b++) {
+        int64_t q = qt + (int64_t)b * 32, npx = qend - q < 32 ? qend - q : 32;
+        const float *src = x + q;
+        float *dst = xb + (int64_t)b * j->K * 32;
+        __mmask16 m0 = (__mmask16)(npx >= 16 ? 0xffffu : (1u << npx) - 1u);
+        __mmask16 m1 = (__mmask16)(npx >= 32 ? 0xffffu : npx > 16 ? (1u << (npx - 16)) - 1u : 0u);
+        for (int64_t c = 0; c < j->Cg; c++, src += cs)
+            for (int t = 0; t < taps; t++, dst += 32) {
+                const float *s = src + j->toff[t];
+                _mm512_storeu_ps(dst, _mm512_maskz_loadu_ps(m0, s));
+                _mm512_storeu_ps(dst + 16, _mm512_maskz_loadu_ps(m1, s + 16));
+            }
+    }
+}
+
 DC_TARGET static void dc_task(void *arg, int t, int thread)
 {
     const dc_job *j = arg;
@@ -593,10 +685,10 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
              (j->xpack && qend - q0 >= j->xpack_px);
     /* scratch: the packed weights, then (j->xpack) a tile's input chunk */
     size_t wn = pk ? (size_t)(mgrp * j->K + 15) / 16 * 16 : 0;
-    size_t xn = j->xpack ? (size_t)(j->tile_blocks * step * j->kchunk) : 0;
+    size_t xn = j->xpack || j->kpack ? (size_t)(j->tile_blocks * step * j->kchunk) : 0;
     float *buf = wn + xn ? cpu_scratch(j->c, thread, wn + xn) : NULL;
-    float *packed = pk ? buf : (float *)d->w, *xb = j->xpack && buf ? buf + wn : NULL;
-    if (!packed || (j->xpack && !xb)) {
+    float *packed = pk ? buf : (float *)d->w, *xb = xn && buf ? buf + wn : NULL;
+    if (!packed || (xn && !xb)) {
         ((dc_job *)j)->failed = 1;
         return;
     }
@@ -635,10 +727,14 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
                 dc_xpf xq = {0};
                 if (j->xpf)
                     dc_xpf_next(j, x, qt, qte, qend, k0, nk, (mb - ma + DC_MR - 1) / DC_MR, &xq);
-                if (xb) /* the chunk's input under the tile, block by block: [b][k][32] */
+                if (xb && j->kpack) /* the tile's input, block by block: [b][(c, ky, kx)][32] */
+                    dc_kpack(j, x, qt, qend, nb, xb);
+                else if (xb) /* the chunk's input under the tile, block by block: [b][k][32] */
                     dc_xpack(j, x + k0 * j->cstride, qt, qend, nb, nk, xb);
+                if (j->kpack)
+                    part |= DC_PART_FLAT;
             for (int64_t m = ma; m < mb;) {
-                int mr = dc_block_rows(mb - m);
+                int mr = dc_block_rows(j, mb - m);
                 if (xq.per > 0)
                     dc_xpf_step(j, &xq);
                 const float *bias = d->bias ? d->bias + mg0 + m : NULL;
@@ -650,8 +746,8 @@ DC_TARGET static void dc_task(void *arg, int t, int thread)
                      * streams for the hardware prefetchers); with K split,
                      * the chunk's part of each row */
                     const char *pf = (const char *)(wm + mr * j->K + k0);
-                    int rows = nk == j->K ? 1 : dc_block_rows(mb - m - mr);
-                    int64_t len = (nk == j->K ? dc_block_rows(mb - m - mr) : 1) * nk * (int64_t)sizeof(float);
+                    int rows = nk == j->K ? 1 : dc_block_rows(j, mb - m - mr);
+                    int64_t len = (nk == j->K ? dc_block_rows(j, mb - m - mr) : 1) * nk * (int64_t)sizeof(float);
                     for (int r = 0; r < rows; r++, pf += j->K * (int64_t)sizeof(float))
                         for (int64_t o = 0; o < len; o += 64)
                             _mm_prefetch(pf + o, _MM_HINT_T0);
@@ -830,13 +926,15 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
         j->xbase = v->t->data;
         j->toff[0] = 0;
     } else {
-        j->phy = d->sh < d->kh ? d->sh : d->kh;
-        j->phx = d->sw < d->kw ? d->sw : d->kw;
-        j->PW = j->OW + (d->kw - 1) / d->sw;
-        j->PHr = j->OH + (d->kh - 1) / d->sh;
-        j->pstride = (j->PHr * j->PW + 15) / 16 * 16;
-        j->cstride = j->pstride * j->phy * j->phx;
-        j->nstride = d->C * j->cstride;
+        cpu_frame f;
+        cpu_frame_geometry(d, 16, &f, j->toff);
+        j->phy = f.phy;
+        j->phx = f.phx;
+        j->PW = f.PW;
+        j->PHr = f.PHr;
+        j->pstride = f.pstride;
+        j->cstride = f.cstride;
+        j->nstride = f.nstride;
         j->c0 = 0;
         j->row0 = 0;
         /* + slack: the last plane's throw-away columns read up to (kw-1)/sw past it */
@@ -847,12 +945,8 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
             return -1;
         }
         memset(xp + len, 0, sizeof(float) * slack);
-        j->xbase = xp;
-        for (int ky = 0; ky < d->kh; ky++)
-            for (int kx = 0; kx < d->kw; kx++)
-                j->toff[ky * d->kw + kx] =
-                    ((ky % d->sh) * j->phx + kx % d->sw) * j->pstride + (ky / d->sh) * j->PW + kx / d->sw;
-        cpu_run(c, (int)(d->n_batch * d->C), dc_fill_task, j, (double)d->n_batch * d->C * j->pstride / 4.0);
+        j->xbase = f.x = xp;
+        cpu_run(c, (int)(d->n_batch * d->C), cpu_frame_fill_task, &f, (double)d->n_batch * d->C * j->pstride / 4.0);
     }
     /* 1x1 layers with more input channels than a chunk: K split into
      * chunks whose 14-channel weight panel fits L1 (dc_task), unless the
@@ -885,6 +979,27 @@ int cpu_conv_direct(cpu_ctx *c, const cpu_dconv *d)
         j->xbig_tasks = dc_env_int("MECBED_CPU_DC_XROWS", &xrows_env) != 0;
         int xp = dc_env_int("MECBED_CPU_DC_XPACK_PX", &xpackpx_env);
         j->xpack_px = xp >= 0 ? xp : DC_XPACK_PACK_PX;
+        const char *ev = getenv("MECBED_CPU_DC_EVEN"); /* read on every conv: the tests switch it */
+        j->even = !(ev && !strcmp(ev, "0"));
+        /* read on every conv (the tests switch it between runs) */
+        const char *kpe = getenv("MECBED_CPU_DC_KPACK");
+        int ke = kpe && *kpe ? atoi(kpe) : -1;
+        /* default: strided convs with DC_KPACK_MIN_CG+ input channels a
+         * group or K <= DC_KPACK_MAX_K (=2: every strided conv; =1: every
+         * conv with taps > 1; =0: none) */
+        int strided = d->sh > 1 || d->sw > 1;
+        j->kpack = j->taps > 1 && !inplace &&
+                   (ke == 1 || (ke == 2 && strided) ||
+                    (ke < 0 && strided && (j->Cg >= DC_KPACK_MIN_CG || j->K <= DC_KPACK_MAX_K)));
+        if (j->kpack) {
+            static int kkb_env = -2;
+            int kb = dc_env_int("MECBED_CPU_DC_KPACK_KB", &kkb_env);
+            int64_t bl = (kb > 0 ? kb : 256) * (int64_t)1024 / (32 * j->K * (int64_t)sizeof(float));
+            if (bl < 1)
+                bl = 1;
+            if (j->tile_blocks > bl)
+                j->tile_blocks = (int)bl;
+        }
     }
     {
         int e = dc_env_int("MECBED_CPU_DC_PACK_PX", &dc_pack_env), eb = dc_env_int("MECBED_CPU_DC_PACK_PX_BIGK", &dc_packb_env);

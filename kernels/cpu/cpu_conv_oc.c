@@ -446,46 +446,6 @@ OC_TARGET static void oc_task(void *arg, int t, int thread)
         }
 }
 
-/* Copy the input region of (batch n, input channel ch) into its phase
- * planes, zeros where the taps read padding (the direct kernel's frame). */
-static void oc_fill_task(void *arg, int t, int thread)
-{
-    (void)thread;
-    const oc_job *j = arg;
-    const cpu_dconv *d = j->d;
-    const mb_view *v = d->v;
-    int64_t n = t / d->C, ch = t % d->C;
-    float *dst0 = (float *)j->xbase + n * j->nstride + ch * j->cstride;
-    const int64_t vw = v->t->dims[3];
-    const float *plane = v->t->data + (n * d->C + ch) * v->t->dims[2] * vw;
-    for (int py = 0; py < j->phy; py++)
-        for (int px = 0; px < j->phx; px++) {
-            float *dst = dst0 + (py * j->phx + px) * j->pstride;
-            int64_t ix0 = d->r.w0 * d->sw - d->pl + px; /* input column of frame column 0 */
-            int64_t xlo = ix0 >= 0 ? 0 : (-ix0 + d->sw - 1) / d->sw;
-            int64_t xhi = d->full_w - ix0 <= 0 ? 0 : (d->full_w - ix0 + d->sw - 1) / d->sw;
-            /* only what a valid output reads (the view need not cover more) */
-            int64_t xneed = j->OW + (d->kw - 1 - px) / d->sw, yneed = j->OH + (d->kh - 1 - py) / d->sh;
-            if (xhi > xneed)
-                xhi = xneed;
-            if (xlo > xhi)
-                xlo = xhi;
-            for (int64_t ry = 0; ry < j->PHr; ry++) {
-                float *row = dst + ry * j->PW;
-                int64_t iy = (d->r.h0 + ry) * d->sh - d->pt + py;
-                if (iy < 0 || iy >= d->full_h || ry >= yneed) {
-                    memset(row, 0, sizeof(float) * (size_t)j->PW);
-                    continue;
-                }
-                const float *src = plane + (iy - v->h_off) * vw + (ix0 - v->w_off);
-                memset(row, 0, sizeof(float) * (size_t)xlo);
-                for (int64_t xx = xlo; xx < xhi; xx++)
-                    row[xx] = src[xx * d->sw];
-                memset(row + xhi, 0, sizeof(float) * (size_t)(j->PW - xhi));
-            }
-        }
-}
-
 /* Tasks: (batch, group, chunk of output channels in blocks of 32, chunk of
  * output rows). One thread: one task per (batch, group), every weight
  * packed once (capping a task's input share at 1 MiB with row chunks was
@@ -649,24 +609,23 @@ int cpu_conv_oc(cpu_ctx *c, const cpu_dconv *d)
         j->xbase = v->t->data + (d->r.h0 - v->h_off) * vw + (d->r.w0 - v->w_off);
         j->toff[0] = 0;
     } else {
-        j->phy = d->sh < d->kh ? d->sh : d->kh;
-        j->phx = d->sw < d->kw ? d->sw : d->kw;
-        j->PW = j->OW + (d->kw - 1) / d->sw;
-        j->PHr = j->OH + (d->kh - 1) / d->sh;
-        j->pstride = j->PHr * j->PW;
-        j->cstride = j->pstride * j->phy * j->phx;
-        j->nstride = d->C * j->cstride;
+        /* the direct kernel's frame, planes unpadded */
+        cpu_frame f;
+        cpu_frame_geometry(d, 1, &f, j->toff);
+        j->phy = f.phy;
+        j->phx = f.phx;
+        j->PW = f.PW;
+        j->PHr = f.PHr;
+        j->pstride = f.pstride;
+        j->cstride = f.cstride;
+        j->nstride = f.nstride;
         float *xp = cpu_shared(c, (size_t)(d->n_batch * j->nstride));
         if (!xp) {
             free(j);
             return -1;
         }
-        j->xbase = xp;
-        for (int ky = 0; ky < d->kh; ky++)
-            for (int kx = 0; kx < d->kw; kx++)
-                j->toff[ky * d->kw + kx] =
-                    ((ky % d->sh) * j->phx + kx % d->sw) * j->pstride + (ky / d->sh) * j->PW + kx / d->sw;
-        cpu_run(c, (int)(d->n_batch * d->C), oc_fill_task, j, (double)d->n_batch * d->C * j->cstride / 4.0);
+        j->xbase = f.x = xp;
+        cpu_run(c, (int)(d->n_batch * d->C), cpu_frame_fill_task, &f, (double)d->n_batch * d->C * j->cstride / 4.0);
     }
     j->linear = j->PW == j->OW;
     int64_t wb = oc_env_int("MECBED_CPU_CONV_OC_WKB", OC_WCHUNK_BYTES / 1024) * (int64_t)1024;

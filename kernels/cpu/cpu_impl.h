@@ -107,6 +107,25 @@ typedef struct cpu_dconv {
     const mb_node *act; /* fused activation or NULL */
     const cpu_post *post; /* with a residual (post->res): the add, then act, after each task (act not in registers) */
 } cpu_dconv;
+/* The stride-phase frame ("Xp") both the direct and the output-channel
+ * kernels read (cpu_conv_direct.c): per input channel, one zero-padded plane
+ * per (y mod sh, x mod sw) phase a tap reads, PHr rows of PW floats, so that
+ * tap (ky, kx) of output pixel q = oy*PW + ox is Xp[c][phase][q + toff]. */
+typedef struct cpu_frame {
+    const cpu_dconv *d;
+    float *x;                                   /* batch n, channel ch at x + n*nstride + ch*cstride */
+    int64_t OH, OW;                             /* output rows and columns of d's region */
+    int64_t PW, PHr, pstride, cstride, nstride; /* frame width, rows per plane, floats per plane/channel/batch */
+    int phy, phx;                               /* phases along y and x */
+} cpu_frame;
+/* The frame geometry of d (x left NULL), each plane rounded up to a
+ * multiple of align floats; toff[ky*kw + kx]: the offset tap (ky, kx) reads
+ * at, from channel 0, pixel q. */
+void cpu_frame_geometry(const cpu_dconv *d, int64_t align, cpu_frame *f, int64_t *toff);
+/* cpu_run task over n_batch*C: copy (batch t / C, channel t % C) of the
+ * input region into its phase planes of f->x, zeros where the taps read
+ * padding (or nothing a valid output reads). */
+void cpu_frame_fill_task(void *arg, int t, int thread);
 /* 1 when this CPU runs the direct kernels (AVX-512F) and they are not
  * switched off (MECBED_CPU_CONV=gemm). */
 int cpu_conv_direct_available(void);
