@@ -50,7 +50,8 @@ def conv_kind(o):
 
 def charge(name, idx, prof):
     """The index of the mecbed node an ORT node named `name` stands for, or None."""
-    name = re.sub(r"_nchwc$", "", name)
+    # "fused classifier.0" (FusedGemm), "blocks.0.attn.scores/MatmulTransposeFusion//..."
+    name = re.sub(r"_nchwc$", "", re.sub(r"^fused ", "", name).split("/")[0])
     # a BatchNorm mecbed folded away is named after the conv before it: torchvision's
     # "bn2" after "conv2", "downsample.1" after "downsample.0", "conv.3" after "conv.2"
     prev = re.sub(r"\.(\d+)$", lambda m: "." + str(int(m.group(1)) - 1), name) if re.search(r"\.[1-9]\d*$", name) else name
@@ -86,6 +87,7 @@ def tally(models, key):
     for model, mb_path, ort_path in models:
         prof, ort = load(model, mb_path, ort_path)
         idx = {o["name"]: i for i, o in enumerate(prof)}
+        types = {o["type"] for o in prof}
         for o in prof:
             if o["ms"] > 0:
                 r = tot[key(o)]
@@ -95,7 +97,13 @@ def tally(models, key):
                 r["by_model"][model] += o["ms"]
         for n in ort:
             i = charge(n["node"], idx, prof)
-            r = tot[key(prof[i]) if i is not None else f"{n['op']} (ORT only)"]
+            # an ORT node named after no mecbed node (its Gelu fusion names its own
+            # nodes "Gelu_token_N") goes to mecbed's op type of that name, if any
+            if i is not None:
+                k = key(prof[i])
+            else:
+                k = n["op"] if n["op"] in types else f"{n['op']} (ORT only)"
+            r = tot[k]
             r["ort"] += n["us"] / 1000
             r["first"] = r["first"] or n["node"]
             r["by_model"][model] -= n["us"] / 1000
