@@ -32,8 +32,11 @@ grep -q "point (key).*column.*baseline.*now" "$tmp/bad.out" || fail "no table he
 grep -q "|phone/edge-cpu|.* latency_ms .*(-9.091%)" "$tmp/bad.out" || fail "the table does not show the 9.1 % latency change: $(head -n 5 "$tmp/bad.out")"
 # the rpi4 rows do not involve the phone: they must not be listed
 grep -q "|rpi4/edge-cpu|" "$tmp/bad.out" && fail "rows that do not use the phone moved"
-# a tolerance wider than the change passes
+# a tolerance wider than the change passes: on multi-device, whose plans
+# the faster phone does not flip (where a plan flips, as tiny YOLOv2's
+# multi-edge mincut does with the 2026-12-05 profiles, its bytes move by
+# 100 % and no tolerance covers that)
 MECBED_SWEEP_NODE_TYPES="$tmp/perturbed.ini" REGRESS_MEASURED=0 REGRESS_TOLERANCE=0.5 \
-    experiments/regress.sh check multi-edge > "$tmp/tol.out" 2>&1 || { cat "$tmp/tol.out"; fail "tolerance 0.5 still fails"; }
+    experiments/regress.sh check multi-device > "$tmp/tol.out" 2>&1 || { cat "$tmp/tol.out"; fail "tolerance 0.5 still fails"; }
 echo "regress: passes as is, fails on a perturbed constant"
 exit 0
